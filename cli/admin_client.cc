@@ -1,0 +1,220 @@
+#include "cli/admin_client.h"
+
+#include <chrono>
+#include <map>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/rpc/grpc_status.h"
+#include "common/tensor_codec.h"
+
+namespace fedmi::cli {
+namespace {
+
+constexpr absl::Duration kUnaryDeadline = absl::Seconds(30);
+
+// The header keeps only the channel, and grpc::Channel does not reveal its
+// target, so Connect() records the address here for error messages.
+class TargetRegistry {
+ public:
+  void Set(const grpc::Channel* channel, const std::string& target) {
+    absl::MutexLock lock(&mu_);
+    targets_[channel] = target;
+  }
+  std::string Get(const grpc::Channel* channel) {
+    absl::MutexLock lock(&mu_);
+    auto it = targets_.find(channel);
+    return it == targets_.end() ? "the configured address" : it->second;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<const grpc::Channel*, std::string> targets_ ABSL_GUARDED_BY(mu_);
+};
+
+TargetRegistry& Targets() {
+  static TargetRegistry* registry = new TargetRegistry();  // never destroyed
+  return *registry;
+}
+
+void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
+  context->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
+}
+
+// Converts a failed call, naming the coordinator when it could not be reached.
+absl::Status CallStatus(const grpc::Status& status, const grpc::Channel* channel) {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    return absl::UnavailableError(absl::StrCat("cannot reach coordinator at ",
+                                               Targets().Get(channel), ": ",
+                                               status.error_message()));
+  }
+  return FromGrpcStatus(status);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AdminClient>> AdminClient::Connect(
+    const std::string& target, const TransportOptions& transport) {
+  auto channel = MakeChannel(target, transport);
+  if (!channel.ok()) return channel.status();
+  Targets().Set(channel->get(), target);
+  return std::unique_ptr<AdminClient>(new AdminClient(*std::move(channel)));
+}
+
+AdminClient::AdminClient(std::shared_ptr<grpc::Channel> channel)
+    : channel_(std::move(channel)), stub_(v1::Admin::NewStub(channel_)) {}
+
+absl::StatusOr<int64_t> AdminClient::StartRun(const v1::RunSpec& spec) {
+  grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
+  v1::StartRunRequest request;
+  *request.mutable_spec() = spec;
+  v1::StartRunResponse response;
+  grpc::Status status = stub_->StartRun(&context, request, &response);
+  if (!status.ok()) return CallStatus(status, channel_.get());
+  return response.run_id();
+}
+
+absl::StatusOr<v1::RunStatus> AdminClient::GetRun(int64_t run_id) {
+  grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
+  v1::RunRef request;
+  request.set_run_id(run_id);
+  v1::RunStatus response;
+  grpc::Status status = stub_->GetRun(&context, request, &response);
+  if (!status.ok()) return CallStatus(status, channel_.get());
+  return response;
+}
+
+absl::StatusOr<std::vector<v1::RunStatus>> AdminClient::ListRuns() {
+  grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
+  v1::ListRunsResponse response;
+  grpc::Status status = stub_->ListRuns(&context, v1::ListRunsRequest(), &response);
+  if (!status.ok()) return CallStatus(status, channel_.get());
+  return std::vector<v1::RunStatus>(response.runs().begin(), response.runs().end());
+}
+
+absl::Status AdminClient::AbortRun(int64_t run_id, const std::string& reason) {
+  grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
+  v1::AbortRunRequest request;
+  request.set_run_id(run_id);
+  request.set_reason(reason);
+  v1::AbortRunResponse response;
+  grpc::Status status = stub_->AbortRun(&context, request, &response);
+  if (!status.ok()) return CallStatus(status, channel_.get());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::SiteInfo>> AdminClient::ListSites() {
+  grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
+  v1::ListSitesResponse response;
+  grpc::Status status = stub_->ListSites(&context, v1::ListSitesRequest(), &response);
+  if (!status.ok()) return CallStatus(status, channel_.get());
+  return std::vector<v1::SiteInfo>(response.sites().begin(), response.sites().end());
+}
+
+absl::Status AdminClient::WatchRun(int64_t run_id,
+                                   const std::function<bool(const v1::RunStatus&)>& on_update) {
+  // No deadline: a run may take hours. A dead coordinator still ends the
+  // stream through the channel's keepalive.
+  grpc::ClientContext context;
+  v1::RunRef request;
+  request.set_run_id(run_id);
+  std::unique_ptr<grpc::ClientReader<v1::RunStatus>> reader = stub_->WatchRun(&context, request);
+  v1::RunStatus update;
+  bool stopped = false;
+  while (reader->Read(&update)) {
+    if (!on_update(update)) {
+      stopped = true;
+      context.TryCancel();
+      break;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (stopped) return absl::OkStatus();
+  if (!status.ok()) return CallStatus(status, channel_.get());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TensorBundle> AdminClient::ExportModel(int64_t run_id, int32_t round,
+                                                      int32_t* exported_round) {
+  grpc::ClientContext context;
+  v1::ExportModelRequest request;
+  request.set_run_id(run_id);
+  if (round < 0) {
+    request.set_latest(true);
+  } else {
+    request.set_round(round);
+  }
+  std::unique_ptr<grpc::ClientReader<v1::TensorChunk>> reader =
+      stub_->ExportModel(&context, request);
+
+  TensorBundle bundle;
+  MemoryBodySink sink(&bundle.body);
+  BundleStreamReader::Options options;
+  options.what = "model";
+  BundleStreamReader stream(options, &sink);
+  v1::TensorChunk chunk;
+  absl::Status decode_status;
+  while (reader->Read(&chunk)) {
+    decode_status = stream.Add(chunk);
+    if (!decode_status.ok()) {
+      context.TryCancel();
+      break;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (!decode_status.ok()) return decode_status;
+  if (!status.ok()) return CallStatus(status, channel_.get());
+  if (absl::Status finished = stream.Finish(); !finished.ok()) return finished;
+  bundle.specs = stream.specs();
+
+  if (exported_round != nullptr) {
+    *exported_round = round;
+    const auto& metadata = context.GetServerInitialMetadata();
+    auto it = metadata.find("fedmi-round");
+    int32_t parsed = 0;
+    if (it != metadata.end() &&
+        absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &parsed)) {
+      *exported_round = parsed;
+    } else if (round < 0) {
+      return absl::InternalError(
+          "coordinator did not say which round it exported (no 'fedmi-round' metadata)");
+    }
+  }
+  return bundle;
+}
+
+absl::Status AdminClient::WaitForSites(int count, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Status last_error;
+  int connected = 0;
+  while (true) {
+    auto sites = ListSites();
+    if (sites.ok()) {
+      connected = 0;
+      for (const auto& site : *sites) connected += site.connected() ? 1 : 0;
+      if (connected >= count) return absl::OkStatus();
+      last_error = absl::OkStatus();
+    } else if (sites.status().code() == absl::StatusCode::kUnavailable) {
+      // The coordinator may still be starting up.
+      last_error = sites.status();
+    } else {
+      return sites.status();
+    }
+    if (absl::Now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (!last_error.ok()) return last_error;
+  return absl::DeadlineExceededError(absl::StrCat("only ", connected, " of ", count,
+                                                  " sites connected after ",
+                                                  absl::FormatDuration(timeout)));
+}
+
+}  // namespace fedmi::cli

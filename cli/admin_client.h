@@ -1,0 +1,48 @@
+// Client side of the coordinator's Admin service, returning absl::Status
+// values with the coordinator's message. Thread-compatible.
+#ifndef FEDMI_CLI_ADMIN_CLIENT_H_
+#define FEDMI_CLI_ADMIN_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/rpc/channels.h"
+#include "common/tensor_bundle.h"
+#include "fedmi/v1/admin.grpc.pb.h"
+
+namespace fedmi::cli {
+
+class AdminClient {
+ public:
+  // Fails only on a malformed address; connection problems surface per call.
+  static absl::StatusOr<std::unique_ptr<AdminClient>> Connect(const std::string& target,
+                                                              const TransportOptions& transport);
+
+  absl::StatusOr<int64_t> StartRun(const v1::RunSpec& spec);
+  absl::StatusOr<v1::RunStatus> GetRun(int64_t run_id);
+  absl::StatusOr<std::vector<v1::RunStatus>> ListRuns();
+  absl::Status AbortRun(int64_t run_id, const std::string& reason);
+  absl::StatusOr<std::vector<v1::SiteInfo>> ListSites();
+  // Calls `on_update` for every status change until the run ends, the
+  // callback returns false, or the stream fails.
+  absl::Status WatchRun(int64_t run_id, const std::function<bool(const v1::RunStatus&)>& on_update);
+  // Downloads a global model; round < 0 means the latest. *round receives the
+  // round actually exported.
+  absl::StatusOr<TensorBundle> ExportModel(int64_t run_id, int32_t round, int32_t* exported_round);
+
+  // Polls ListSites until `count` sites are connected or `timeout` passes.
+  absl::Status WaitForSites(int count, absl::Duration timeout);
+
+ private:
+  explicit AdminClient(std::shared_ptr<grpc::Channel> channel);
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Admin::Stub> stub_;
+};
+
+}  // namespace fedmi::cli
+
+#endif  // FEDMI_CLI_ADMIN_CLIENT_H_

@@ -1,0 +1,57 @@
+// Plumbing shared by the `fedmi` subcommands: running a handler so that no
+// exception escapes and its exit code lands in CommandResult, reporting
+// errors the same way everywhere, connecting to the coordinator, and
+// formatting numbers for tables and JSON.
+//
+// Conventions: errors go to stderr as "error: <message>"; exit 0 on success,
+// 1 on failure, 2 on a usage error. With --json a command prints exactly one
+// JSON object, as the last line of stdout.
+//
+// Free functions without shared state.
+#ifndef FEDMI_CLI_COMMAND_SUPPORT_H_
+#define FEDMI_CLI_COMMAND_SUPPORT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "cli/admin_client.h"
+#include "cli/commands.h"
+
+namespace fedmi::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// Runs `handler` and stores its exit code in `result`. An exception becomes
+// "error: ..." and exit 1.
+void RunCommand(CommandResult& result, const std::function<int()>& handler);
+
+// Prints "error: <message>" to stderr and returns kExitFailure.
+int ReportError(const absl::Status& status);
+// Prints "error: <message>" to stderr and returns kExitUsage.
+int ReportUsageError(const std::string& message);
+
+// Connects to the coordinator named by the global options.
+absl::StatusOr<std::unique_ptr<AdminClient>> ConnectToCoordinator(const GlobalOptions& global);
+
+// A number for JSON; NaN and infinities (undefined metrics) become null.
+nlohmann::json JsonNumber(double value);
+// Fixed-point with `precision` digits, or "-" for NaN.
+std::string FormatMetric(double value, int precision = 4);
+// "2024-05-01 12:00:00 UTC"; "-" for 0 (never).
+std::string FormatUnixTime(double unix_seconds);
+// "42 s ago", "3 min ago", "5 h ago", "2 d ago"; "-" for 0.
+std::string FormatAgo(double unix_seconds);
+
+// Prints `json` compactly on one line to stdout.
+void PrintJsonLine(const nlohmann::json& json);
+
+}  // namespace fedmi::cli
+
+#endif  // FEDMI_CLI_COMMAND_SUPPORT_H_

@@ -1,0 +1,35 @@
+// The `fedmi` command line: admin, auditor, data and simulation commands.
+// Each Add*Commands function registers one group of subcommands on the app;
+// handlers run inside the callback and report through the returned exit
+// code (0 success, 1 failure, 2 usage error).
+#ifndef FEDMI_CLI_COMMANDS_H_
+#define FEDMI_CLI_COMMANDS_H_
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace fedmi::cli {
+
+// Options every command shares; filled from flags and the TOML config.
+struct GlobalOptions {
+  std::string coordinator = "127.0.0.1:7000";
+  bool insecure = false;
+  bool json = false;
+};
+
+// Commands set this to their exit code; main returns it.
+struct CommandResult {
+  int exit_code = 0;
+};
+
+void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+void AddSiteCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+
+}  // namespace fedmi::cli
+
+#endif  // FEDMI_CLI_COMMANDS_H_

@@ -1,0 +1,182 @@
+// `fedmi model export|evaluate|predict`.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cli/admin_client.h"
+#include "cli/command_support.h"
+#include "cli/commands.h"
+#include "cli/model_files.h"
+#include "client/ml/local_model.h"
+#include "common/image_data.h"
+
+namespace fedmi::cli {
+namespace {
+
+struct ExportOptions {
+  int64_t run_id = 0;
+  int32_t round = -1;  // latest
+  std::string out;
+};
+
+struct DataOptions {
+  std::string model;
+  std::string data;
+  std::string split = "test";
+  double threshold = 0.5;
+  int threads = 0;
+  std::string out;
+};
+
+int ExportModel(const GlobalOptions& global, const ExportOptions& options) {
+  if (absl::Status status = ModelFileKindOf(options.out).status(); !status.ok()) {
+    return ReportUsageError(absl::StrCat("--out: ", status.message()));
+  }
+  auto admin = ConnectToCoordinator(global);
+  if (!admin.ok()) return ReportError(admin.status());
+  std::string summary;
+  absl::Status status = ExportModelToFile(**admin, options.run_id, options.round, options.out,
+                                          &summary);
+  if (!status.ok()) return ReportError(status);
+  std::cout << summary << std::endl;
+  return kExitOk;
+}
+
+int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options) {
+  if (options.threads > 0) ml::SetThreads(options.threads);
+  auto evaluation =
+      EvaluateModelOnSplit(options.model, options.data, options.split, options.threshold);
+  if (!evaluation.ok()) return ReportError(evaluation.status());
+  const BinaryMetrics& m = evaluation->metrics;
+  if (global.json) {
+    PrintJsonLine({{"auc", JsonNumber(m.auc)},
+                   {"accuracy", JsonNumber(m.accuracy)},
+                   {"sensitivity", JsonNumber(m.sensitivity)},
+                   {"specificity", JsonNumber(m.specificity)},
+                   {"f1", JsonNumber(m.f1)},
+                   {"loss", JsonNumber(evaluation->loss)},
+                   {"examples", m.examples}});
+    return kExitOk;
+  }
+  std::cout << absl::StrFormat("model %s on %s (split %s, threshold %g)\n", options.model,
+                               options.data, options.split, options.threshold)
+            << absl::StrFormat("  examples     %d\n", m.examples)
+            << absl::StrFormat("  auc          %s\n", FormatMetric(m.auc))
+            << absl::StrFormat("  accuracy     %s\n", FormatMetric(m.accuracy))
+            << absl::StrFormat("  sensitivity  %s\n", FormatMetric(m.sensitivity))
+            << absl::StrFormat("  specificity  %s\n", FormatMetric(m.specificity))
+            << absl::StrFormat("  f1           %s\n", FormatMetric(m.f1))
+            << absl::StrFormat("  loss         %s\n", FormatMetric(evaluation->loss))
+            << std::flush;
+  return kExitOk;
+}
+
+int PredictToCsv(const DataOptions& options) {
+  if (options.threads > 0) ml::SetThreads(options.threads);
+  auto model = LoadModelFile(options.model);
+  if (!model.ok()) return ReportError(model.status());
+  auto data = LoadNpzSplit(options.data, options.split);
+  if (!data.ok()) return ReportError(data.status());
+  auto predictions = (*model)->Predict(*data);
+  if (!predictions.ok()) return ReportError(predictions.status());
+  if (predictions->prob_positive.size() != data->labels.size()) {
+    return ReportError(absl::InternalError(
+        absl::StrCat("model gave ", predictions->prob_positive.size(), " predictions for ",
+                     data->labels.size(), " images")));
+  }
+
+  // Written next to the target and renamed, so a failed run leaves no
+  // half-written CSV behind.
+  const std::string temp = options.out + ".tmp";
+  {
+    std::ofstream csv(temp, std::ios::trunc);
+    if (!csv) return ReportError(absl::InternalError(absl::StrCat("cannot write ", temp)));
+    csv << "index,label,prob_pneumonia\n";
+    for (size_t i = 0; i < data->labels.size(); ++i) {
+      csv << i << ',' << data->labels[i] << ','
+          << absl::StrFormat("%.6f", predictions->prob_positive[i]) << '\n';
+    }
+    csv.flush();
+    if (!csv) {
+      std::remove(temp.c_str());
+      return ReportError(absl::InternalError(absl::StrCat("cannot write ", temp)));
+    }
+  }
+  if (std::rename(temp.c_str(), options.out.c_str()) != 0) {
+    std::remove(temp.c_str());
+    return ReportError(absl::InternalError(absl::StrCat("cannot rename ", temp, " to ",
+                                                        options.out)));
+  }
+  std::cout << "wrote " << data->labels.size() << " predictions to " << options.out << std::endl;
+  return kExitOk;
+}
+
+void AddModelInputOptions(CLI::App* command, DataOptions& options) {
+  command->add_option("--model", options.model, "model file: .pt (TorchScript) or .safetensors")
+      ->required();
+  command->add_option("--data", options.data,
+                      "MedMNIST-style .npz with <split>_images and <split>_labels")
+      ->required();
+  command->add_option("--split", options.split, "which split of the .npz to use")
+      ->check(CLI::IsMember({"train", "val", "test"}))
+      ->capture_default_str();
+  command->add_option("--threads", options.threads, "LibTorch threads; 0 uses every core")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
+}  // namespace
+
+void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result) {
+  CLI::App* model = app.add_subcommand("model", "Export, evaluate and apply global models");
+  model->require_subcommand(1);
+
+  auto export_options = std::make_shared<ExportOptions>();
+  CLI::App* export_command = model->add_subcommand(
+      "export",
+      "Download a run's global model to a .safetensors file (weights plus metadata) or a .pt "
+      "TorchScript file (loads with torch.jit.load)");
+  export_command->add_option("RUN", export_options->run_id, "run id")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  export_command->add_option("--round", export_options->round,
+                             "round whose model to export (0 is the initial model); default: "
+                             "the latest")
+      ->check(CLI::NonNegativeNumber);
+  export_command->add_option("--out", export_options->out, "output file: *.safetensors or *.pt")
+      ->required();
+  export_command->callback([&global, &result, export_options] {
+    RunCommand(result, [&] { return ExportModel(global, *export_options); });
+  });
+
+  auto evaluate_options = std::make_shared<DataOptions>();
+  CLI::App* evaluate = model->add_subcommand(
+      "evaluate", "Score a model file on a labelled split: auc, accuracy, sensitivity, "
+                  "specificity, f1, loss");
+  AddModelInputOptions(evaluate, *evaluate_options);
+  evaluate->add_option("--threshold", evaluate_options->threshold,
+                       "predict pneumonia (class 1) when P(class 1) >= threshold")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  evaluate->add_flag("--json", global.json,
+                     "print one JSON object as the last line of stdout instead of text");
+  evaluate->callback([&global, &result, evaluate_options] {
+    RunCommand(result, [&] { return EvaluateModelFile(global, *evaluate_options); });
+  });
+
+  auto predict_options = std::make_shared<DataOptions>();
+  CLI::App* predict = model->add_subcommand(
+      "predict", "Write P(pneumonia) for every image of a split to a CSV file "
+                 "(index,label,prob_pneumonia)");
+  AddModelInputOptions(predict, *predict_options);
+  predict->add_option("--out", predict_options->out, "CSV file to write")->required();
+  predict->callback([&result, predict_options] {
+    RunCommand(result, [&] { return PredictToCsv(*predict_options); });
+  });
+}
+
+}  // namespace fedmi::cli

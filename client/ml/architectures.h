@@ -1,0 +1,49 @@
+// Internal to fedmi_ml: the registry of model architectures, each built as a
+// TorchScript module with functional ops, so that a saved model runs in C++
+// and Python without fedmi code.
+//
+// This header names torch::jit::Module only by a forward declaration, so it
+// can be included without LibTorch's headers; only architectures.cc and
+// local_model.cc include those.
+#ifndef FEDMI_CLIENT_ML_ARCHITECTURES_H_
+#define FEDMI_CLIENT_ML_ARCHITECTURES_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace torch::jit {
+struct Module;
+}  // namespace torch::jit
+
+namespace fedmi::ml {
+
+struct ModelConfig;
+
+// Names accepted by BuildArchitecture(), in registry order.
+std::vector<std::string> ArchitectureNames();
+
+// Replaces `*module` with a freshly initialised module of `config.arch`, in
+// training mode, on the CPU. Weights are a pure function of the config: they
+// are drawn from a generator seeded with config.seed (Kaiming init), not
+// from LibTorch's global generator. The config is stored as module
+// attributes (see ReadConfigAttributes).
+//
+// InvalidArgument for an unknown architecture (listing the known ones) or a
+// config the architecture cannot serve (e.g. fewer than two classes).
+// Throws c10::Error only on LibTorch failures; callers convert it.
+absl::Status BuildArchitecture(const ModelConfig& config, torch::jit::Module* module);
+
+// Recovers the config stored by BuildArchitecture(); InvalidArgument when
+// the module lacks an attribute or holds one of the wrong type.
+absl::Status ReadConfigAttributes(const torch::jit::Module& module, ModelConfig* config);
+
+// Tensor attributes are named like `layer1__0__conv1__weight`, because
+// TorchScript attribute names cannot contain dots. On the wire and in
+// bundles they are PyTorch-style dotted names: `layer1.0.conv1.weight`.
+std::string WireName(const std::string& attribute_name);
+
+}  // namespace fedmi::ml
+
+#endif  // FEDMI_CLIENT_ML_ARCHITECTURES_H_

@@ -1,0 +1,370 @@
+#include "client/ml/local_model.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/optim.h>
+#include <torch/script.h>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cstring>
+#include <filesystem>
+#include <thread>
+#include <utility>
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "client/ml/architectures.h"
+#include "common/status.h"
+
+namespace fedmi::ml {
+namespace {
+
+// Random shifts of up to this many pixels augment each training batch.
+constexpr int64_t kMaxShift = 2;
+
+// Runs `body`, turning the exceptions LibTorch throws into a Status that
+// names the operation.
+template <typename Body>
+auto CatchTorch(const std::string& operation, Body&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat(operation, ": LibTorch error: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(operation, ": ", e.what()));
+  }
+}
+
+void TuneExecutor() {
+  if (const char* v = std::getenv("FEDMI_JIT_OPT")) torch::jit::setGraphExecutorOptimize(std::string(v) == "1");
+}
+
+torch::Device PickDevice() {
+  TuneExecutor();
+  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
+absl::Status CheckImages(const ImageSet& data, const ModelConfig& config) {
+  if (data.size() == 0) return absl::InvalidArgumentError("data set is empty");
+  if (data.height != config.height || data.width != config.width ||
+      data.channels != config.channels) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "images are ", data.height, "x", data.width, "x", data.channels, " (HxWxC) but the model expects ",
+        config.height, "x", config.width, "x", config.channels));
+  }
+  if (static_cast<int64_t>(data.pixels.size()) != data.size() * data.ImageBytes()) {
+    return absl::InvalidArgumentError(absl::StrCat("data set has ", data.pixels.size(),
+                                                   " pixel bytes for ", data.size(),
+                                                   " images of ", data.ImageBytes(), " bytes"));
+  }
+  for (int64_t i = 0; i < data.size(); ++i) {
+    const int64_t label = data.labels[i];
+    if (label < 0 || label >= config.num_classes) {
+      return absl::InvalidArgumentError(absl::StrCat("label ", label, " of example ", i,
+                                                     " is outside [0, ", config.num_classes, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Views (no copy) of a data set's pixels as N,H,W,C uint8 and labels as N.
+// Both alias `data`, which must outlive them and is never written through.
+torch::Tensor PixelView(const ImageSet& data) {
+  return torch::from_blob(const_cast<uint8_t*>(data.pixels.data()),
+                          {data.size(), data.height, data.width, data.channels}, torch::kUInt8);
+}
+torch::Tensor LabelView(const ImageSet& data) {
+  return torch::from_blob(const_cast<int64_t*>(data.labels.data()), {data.size()}, torch::kInt64);
+}
+
+// uint8 N,H,W,C -> float N,C,H,W scaled to [-1, 1].
+torch::Tensor ToModelInput(const torch::Tensor& pixels) {
+  return pixels.permute({0, 3, 1, 2}).to(torch::kFloat32).div_(255.0).sub_(0.5).div_(0.5).contiguous();
+}
+
+// Shifts every image of a N,C,H,W batch by an independent random offset of
+// up to kMaxShift pixels per axis, filling the border by edge replication.
+torch::Tensor RandomShift(const torch::Tensor& batch, at::Generator& generator) {
+  const int64_t n = batch.size(0), h = batch.size(2), w = batch.size(3);
+  torch::Tensor padded = torch::replication_pad2d(batch, {kMaxShift, kMaxShift, kMaxShift, kMaxShift});
+  torch::Tensor offsets = torch::randint(0, 2 * kMaxShift + 1, {n, 2}, generator, torch::kInt64);
+  auto offset = offsets.accessor<int64_t, 2>();
+  torch::Tensor shifted = torch::empty_like(batch);
+  for (int64_t i = 0; i < n; ++i) {
+    shifted[i].copy_(padded[i].narrow(1, offset[i][0], h).narrow(2, offset[i][1], w));
+  }
+  return shifted;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> WeightsInWireOrder(const torch::jit::Module& module) {
+  std::vector<std::pair<std::string, torch::Tensor>> weights;
+  for (const auto& named : module.named_parameters(/*recurse=*/false)) {
+    weights.emplace_back(WireName(named.name), named.value);
+  }
+  for (const auto& named : module.named_buffers(/*recurse=*/false)) {
+    weights.emplace_back(WireName(named.name), named.value);
+  }
+  return weights;
+}
+
+std::vector<TensorSpec> SpecsOf(const torch::jit::Module& module) {
+  std::vector<TensorSpec> specs;
+  for (const auto& [name, tensor] : WeightsInWireOrder(module)) {
+    TensorSpec spec;
+    spec.name = name;
+    spec.dtype = tensor.scalar_type() == torch::kFloat32 ? DType::kFloat32 : DType::kFloat64;
+    spec.shape = tensor.sizes().vec();
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::vector<torch::Tensor>& params,
+                                                       const TrainOptions& options) {
+  if (options.optimizer == "adam") {
+    return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(options.lr));
+  }
+  if (options.optimizer == "sgd") {
+    return std::make_unique<torch::optim::SGD>(params,
+                                               torch::optim::SGDOptions(options.lr).momentum(0.9));
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<std::string> ListArchitectures() { return ArchitectureNames(); }
+
+void SetThreads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+}
+
+std::string DefaultDevice() { return torch::cuda::is_available() ? "cuda" : "cpu"; }
+
+struct LocalModel::Impl {
+  ModelConfig config;
+  torch::jit::Module module;
+  torch::Device device{torch::kCPU};
+
+  absl::StatusOr<TrainSummary> Train(const ImageSet& data, const TrainOptions& options);
+  absl::StatusOr<Predictions> Predict(const ImageSet& data, int batch_size);
+};
+
+LocalModel::LocalModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LocalModel::~LocalModel() = default;
+
+const ModelConfig& LocalModel::config() const { return impl_->config; }
+
+absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::Create(const ModelConfig& config) {
+  return CatchTorch("creating model '" + config.arch + "'",
+                    [&]() -> absl::StatusOr<std::unique_ptr<LocalModel>> {
+                      auto impl = std::make_unique<Impl>();
+                      impl->config = config;
+                      RETURN_IF_ERROR(BuildArchitecture(config, &impl->module));
+                      impl->device = PickDevice();
+                      impl->module.to(impl->device);
+                      return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
+                    });
+}
+
+absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::LoadTorchScript(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) {
+    return absl::NotFoundError(absl::StrCat("no model file at ", path));
+  }
+  return CatchTorch("loading " + path, [&]() -> absl::StatusOr<std::unique_ptr<LocalModel>> {
+    auto impl = std::make_unique<Impl>();
+    impl->device = PickDevice();
+    try {
+      impl->module = torch::jit::load(path, impl->device);
+    } catch (const c10::Error& e) {
+      return absl::InvalidArgumentError(absl::StrCat(path, " is not a readable TorchScript archive: ",
+                                                     e.what_without_backtrace()));
+    }
+    RETURN_IF_ERROR(ReadConfigAttributes(impl->module, &impl->config));
+    // The file must hold exactly the weights this build's architecture
+    // would create, or bundles exchanged with the federation would not fit.
+    torch::jit::Module reference;
+    RETURN_IF_ERROR(BuildArchitecture(impl->config, &reference));
+    RETURN_IF_ERROR(CheckSpecsMatch(SpecsOf(impl->module), SpecsOf(reference),
+                                    absl::StrCat(path, ":")));
+    return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
+  });
+}
+
+absl::StatusOr<TensorBundle> LocalModel::ExportWeights() const {
+  return CatchTorch("exporting weights", [&]() -> absl::StatusOr<TensorBundle> {
+    TensorBundle bundle;
+    std::vector<torch::Tensor> host;
+    for (const auto& [name, tensor] : WeightsInWireOrder(impl_->module)) {
+      host.push_back(tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+      bundle.specs.push_back(TensorSpec{name, DType::kFloat32, tensor.sizes().vec()});
+    }
+    bundle.body.resize(bundle.ExpectedBodyBytes());
+    char* out = bundle.body.data();
+    for (const torch::Tensor& t : host) {
+      const size_t bytes = t.numel() * sizeof(float);
+      std::memcpy(out, t.data_ptr<float>(), bytes);
+      out += bytes;
+    }
+    return bundle;
+  });
+}
+
+absl::Status LocalModel::ImportWeights(const TensorBundle& weights) {
+  return CatchTorch("importing weights", [&]() -> absl::Status {
+    RETURN_IF_ERROR(CheckSpecsMatch(weights.specs, SpecsOf(impl_->module), "weights"));
+    if (weights.body.size() != weights.ExpectedBodyBytes()) {
+      return absl::InvalidArgumentError(absl::StrCat("weights body has ", weights.body.size(),
+                                                     " bytes, its tensors need ",
+                                                     weights.ExpectedBodyBytes()));
+    }
+    torch::NoGradGuard no_grad;
+    const char* in = weights.body.data();
+    for (const auto& [name, tensor] : WeightsInWireOrder(impl_->module)) {
+      // from_blob never writes; the copy leaves `weights` untouched.
+      torch::Tensor source = torch::from_blob(const_cast<char*>(in), tensor.sizes(), torch::kFloat32);
+      tensor.detach().copy_(source);
+      in += source.numel() * sizeof(float);
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const TrainOptions& options) {
+  RETURN_IF_ERROR(CheckImages(data, impl_->config));
+  if (options.epochs < 1 || options.batch_size < 1 || !(options.lr > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("training needs epochs >= 1, batch_size >= 1 and lr > 0; got ",
+                                                   options.epochs, ", ", options.batch_size, ", ", options.lr));
+  }
+  if (options.optimizer != "adam" && options.optimizer != "sgd") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown optimizer '", options.optimizer, "'; known: adam, sgd"));
+  }
+  return CatchTorch("training", [&] { return impl_->Train(data, options); });
+}
+
+absl::StatusOr<Predictions> LocalModel::Predict(const ImageSet& data, int batch_size) {
+  RETURN_IF_ERROR(CheckImages(data, impl_->config));
+  if (batch_size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("batch_size is ", batch_size));
+  }
+  return CatchTorch("predicting", [&] { return impl_->Predict(data, batch_size); });
+}
+
+absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
+                                                     const TrainOptions& options) {
+  module.train(true);
+  std::vector<torch::Tensor> params;
+  for (const torch::Tensor& p : module.parameters(/*recurse=*/false)) params.push_back(p);
+  std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(params, options);
+  // Shuffling and augmentation draw from a generator of their own; dropout
+  // inside the TorchScript graph can only use the global one, so it is
+  // seeded too.
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(options.seed);
+  torch::manual_seed(options.seed);
+
+  const torch::Tensor pixels = PixelView(data);
+  const torch::Tensor labels = LabelView(data);
+  const int64_t n = data.size();
+  TrainSummary summary;
+  summary.examples = n;
+  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    const torch::Tensor order = torch::randperm(n, generator, torch::kInt64);
+    double loss_sum = 0;
+    int64_t correct = 0;
+    int64_t seen = 0;
+    for (int64_t start = 0; start < n; start += options.batch_size) {
+      const torch::Tensor index = order.slice(0, start, std::min(n, start + options.batch_size));
+      torch::Tensor x = ToModelInput(pixels.index_select(0, index));
+      if (!std::getenv("FEDMI_NO_AUG")) x = RandomShift(x, generator);
+      torch::Tensor y = labels.index_select(0, index);
+      x = x.to(device);
+      y = y.to(device);
+
+      optimizer->zero_grad();
+      torch::Tensor logits = module.forward({x}).toTensor();
+      torch::Tensor loss = torch::cross_entropy_loss(logits, y);
+      loss.backward();
+      optimizer->step();
+
+      const int64_t batch = index.size(0);
+      seen += batch;
+      loss_sum += loss.item<double>() * static_cast<double>(batch);
+      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      if (options.progress) options.progress(epoch, seen, n, loss_sum / static_cast<double>(seen));
+    }
+    summary.loss = loss_sum / static_cast<double>(n);
+    summary.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+  }
+  return summary;
+}
+
+absl::StatusOr<Predictions> LocalModel::Impl::Predict(const ImageSet& data, int batch_size) {
+  module.eval();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor pixels = PixelView(data);
+  const torch::Tensor labels = LabelView(data);
+  const int64_t n = data.size();
+  Predictions predictions;
+  predictions.predicted.reserve(n);
+  if (config.num_classes == 2) predictions.prob_positive.reserve(n);
+  double loss_sum = 0;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t end = std::min(n, start + batch_size);
+    torch::Tensor x = ToModelInput(pixels.slice(0, start, end)).to(device);
+    torch::Tensor y = labels.slice(0, start, end).to(device);
+    torch::Tensor logits = module.forward({x}).toTensor();
+    loss_sum += torch::cross_entropy_loss(logits, y, /*weight=*/{}, at::Reduction::Sum).item<double>();
+    torch::Tensor predicted = logits.argmax(1).to(torch::kCPU);
+    predictions.predicted.insert(predictions.predicted.end(), predicted.data_ptr<int64_t>(),
+                                 predicted.data_ptr<int64_t>() + predicted.numel());
+    if (config.num_classes == 2) {
+      torch::Tensor prob = torch::softmax(logits, 1).select(1, 1).to(torch::kCPU).contiguous();
+      predictions.prob_positive.insert(predictions.prob_positive.end(), prob.data_ptr<float>(),
+                                       prob.data_ptr<float>() + prob.numel());
+    }
+  }
+  predictions.loss = loss_sum / static_cast<double>(n);
+  return predictions;
+}
+
+absl::Status LocalModel::SaveTorchScript(const std::string& path) const {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code error;
+  if (!parent.empty() && !std::filesystem::is_directory(parent, error)) {
+    return absl::NotFoundError(absl::StrCat("cannot save model to ", path, ": directory ",
+                                            parent.string(), " does not exist"));
+  }
+  const std::string temp = absl::StrCat(path, ".tmp.", ::getpid());
+  absl::Status status = CatchTorch("saving model to " + path, [&]() -> absl::Status {
+    // Saved in eval mode and on the CPU, so torch.jit.load(path)(x) predicts
+    // on any machine; the live model is restored afterwards.
+    torch::jit::Module& module = impl_->module;
+    const bool was_training = module.is_training();
+    module.eval();
+    if (impl_->device.is_cuda()) module.to(torch::kCPU);
+    std::exception_ptr failure;
+    try {
+      module.save(temp);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    if (impl_->device.is_cuda()) module.to(impl_->device);
+    module.train(was_training);
+    if (failure) std::rethrow_exception(failure);
+    std::filesystem::rename(temp, path);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) {
+    std::error_code ignored;
+    std::filesystem::remove(temp, ignored);
+  }
+  return status;
+}
+
+}  // namespace fedmi::ml

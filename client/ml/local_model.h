@@ -1,0 +1,100 @@
+// A trainable model of one registered architecture, backed by LibTorch.
+//
+// This header deliberately includes no LibTorch header, so that only the
+// few translation units in client/ml/ pay LibTorch's compile cost. Weights
+// cross this boundary as TensorBundles (the wire format), in a fixed order:
+// parameters then buffers, as the architecture registers them.
+//
+// Architectures are built as TorchScript modules, so a model saved with
+// SaveTorchScript() loads in C++ (torch::jit::load) and in Python
+// (torch.jit.load) with no fedmi code.
+//
+// Not thread-safe: one LocalModel per thread. Every LibTorch exception is
+// caught inside and returned as a Status naming the cause.
+#ifndef FEDMI_CLIENT_ML_LOCAL_MODEL_H_
+#define FEDMI_CLIENT_ML_LOCAL_MODEL_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/dataset.h"
+#include "common/tensor_bundle.h"
+
+namespace fedmi::ml {
+
+struct ModelConfig {
+  std::string arch = "cnn";  // see ListArchitectures()
+  int64_t num_classes = 2;
+  int64_t channels = 1;
+  int64_t height = 28;
+  int64_t width = 28;
+  uint64_t seed = 0;  // initial weights are a pure function of config + seed
+};
+
+struct TrainOptions {
+  int epochs = 1;
+  int batch_size = 64;
+  double lr = 1e-3;
+  std::string optimizer = "adam";  // "adam" | "sgd" (momentum 0.9)
+  uint64_t seed = 0;               // shuffling, dropout, augmentation
+  // Called after each batch: epoch (0-based), examples seen this epoch, total
+  // examples per epoch, running mean loss. May be empty.
+  std::function<void(int, int64_t, int64_t, double)> progress;
+};
+
+struct TrainSummary {
+  int64_t examples = 0;  // examples per epoch
+  double loss = 0;       // mean loss of the last epoch
+  double accuracy = 0;   // training accuracy of the last epoch
+};
+
+struct Predictions {
+  std::vector<float> prob_positive;  // P(class 1) per example (binary tasks)
+  std::vector<int64_t> predicted;    // argmax class per example
+  double loss = 0;                   // mean cross-entropy against the labels
+};
+
+// Architecture names known to the registry: "cnn", "resnet18".
+std::vector<std::string> ListArchitectures();
+
+// Sets LibTorch's intra-op thread count; threads <= 0 means all cores.
+void SetThreads(int threads);
+// "cuda" when torch::cuda::is_available(), else "cpu".
+std::string DefaultDevice();
+
+class LocalModel {
+ public:
+  // InvalidArgument for an unknown architecture, listing the known ones.
+  static absl::StatusOr<std::unique_ptr<LocalModel>> Create(const ModelConfig& config);
+  // Loads a file written by SaveTorchScript().
+  static absl::StatusOr<std::unique_ptr<LocalModel>> LoadTorchScript(const std::string& path);
+  ~LocalModel();
+
+  const ModelConfig& config() const;
+
+  // Weights in wire order, float32.
+  absl::StatusOr<TensorBundle> ExportWeights() const;
+  // Replaces every weight; InvalidArgument naming the first tensor whose
+  // name, dtype or shape differs from this architecture's.
+  absl::Status ImportWeights(const TensorBundle& weights);
+
+  absl::StatusOr<TrainSummary> Train(const ImageSet& data, const TrainOptions& options);
+  absl::StatusOr<Predictions> Predict(const ImageSet& data, int batch_size = 256);
+
+  // TorchScript archive holding architecture, weights and ModelConfig
+  // (as module attributes), written to a temp file and renamed.
+  absl::Status SaveTorchScript(const std::string& path) const;
+
+ private:
+  struct Impl;
+  explicit LocalModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fedmi::ml
+
+#endif  // FEDMI_CLIENT_ML_LOCAL_MODEL_H_

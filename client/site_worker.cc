@@ -1,0 +1,185 @@
+#include "client/site_worker.h"
+
+#include <cctype>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/ml/local_model.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/status.h"
+
+namespace fedmi {
+namespace {
+
+constexpr int64_t kMaxSyntheticParams = int64_t{1} << 31;
+
+v1::Metrics ToProto(const BinaryMetrics& metrics, double loss) {
+  v1::Metrics out;
+  out.set_examples(metrics.examples);
+  out.set_loss(loss);
+  out.set_auc(metrics.auc);
+  out.set_accuracy(metrics.accuracy);
+  out.set_sensitivity(metrics.sensitivity);
+  out.set_specificity(metrics.specificity);
+  out.set_f1(metrics.f1);
+  return out;
+}
+
+bool IsSynthetic(const v1::RunSpec& spec) { return spec.model() == "synthetic"; }
+
+}  // namespace
+
+TensorBundle SyntheticInitialModel(int64_t params) {
+  TensorBundle bundle;
+  bundle.specs.push_back(TensorSpec{"weights", DType::kFloat32, {params}});
+  bundle.body.resize(static_cast<size_t>(params) * sizeof(float));
+  float* values = reinterpret_cast<float*>(bundle.body.data());
+  for (int64_t i = 0; i < params; ++i) values[i] = static_cast<float>(i % 1024) / 1024.0f;
+  return bundle;
+}
+
+int64_t SyntheticSiteIndex(const std::string& site) {
+  size_t start = site.size();
+  while (start > 0 && std::isdigit(static_cast<unsigned char>(site[start - 1]))) --start;
+  int64_t index = 0;
+  if (start == site.size() || !absl::SimpleAtoi(site.substr(start), &index) || index < 1) {
+    return 1;
+  }
+  return std::min<int64_t>(index, 1000);
+}
+
+SiteWorker::SiteWorker(SiteWorkerOptions options, std::optional<SiteDataset> data)
+    : options_(std::move(options)), data_(std::move(data)) {
+  ml::SetThreads(options_.threads);
+}
+
+SiteWorker::~SiteWorker() = default;
+
+int64_t SiteWorker::train_examples() const { return data_ ? data_->train.size() : 0; }
+int64_t SiteWorker::val_examples() const { return data_ ? data_->val.size() : 0; }
+
+absl::Status SiteWorker::CheckTask(const v1::RunSpec& spec) const {
+  if (IsSynthetic(spec)) {
+    if (spec.synthetic_params() <= 0 || spec.synthetic_params() > kMaxSyntheticParams) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "synthetic_params must be in [1, ", kMaxSyntheticParams, "], got ",
+          spec.synthetic_params()));
+    }
+    return absl::OkStatus();
+  }
+  const auto known = ml::ListArchitectures();
+  if (std::find(known.begin(), known.end(), spec.model()) == known.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("model '", spec.model(),
+                                                   "' is not available at this site (known: ",
+                                                   absl::StrJoin(known, ", "), ", synthetic)"));
+  }
+  if (!data_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("site '", options_.site, "' has no data configured (--data)"));
+  }
+  if (data_->num_classes > spec.num_classes()) {
+    return absl::InvalidArgumentError(absl::StrCat("local data has ", data_->num_classes,
+                                                   " classes but the run trains ",
+                                                   spec.num_classes()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ml::LocalModel*> SiteWorker::ModelFor(int64_t run_id, const v1::RunSpec& spec) {
+  auto it = models_.find(run_id);
+  if (it != models_.end()) return it->second.get();
+  ml::ModelConfig config;
+  config.arch = spec.model();
+  config.num_classes = spec.num_classes();
+  config.seed = spec.seed();
+  if (data_) {
+    config.channels = data_->train.channels;
+    config.height = data_->train.height;
+    config.width = data_->train.width;
+  }
+  ASSIGN_OR_RETURN(auto model, ml::LocalModel::Create(config));
+  ml::LocalModel* raw = model.get();
+  models_[run_id] = std::move(model);
+  return raw;
+}
+
+absl::StatusOr<TensorBundle> SiteWorker::BuildInitialModel(const v1::RunSpec& spec) {
+  RETURN_IF_ERROR(CheckTask(spec));
+  if (IsSynthetic(spec)) return SyntheticInitialModel(spec.synthetic_params());
+  ml::ModelConfig config;
+  config.arch = spec.model();
+  config.num_classes = spec.num_classes();
+  config.seed = spec.seed();
+  config.channels = data_->train.channels;
+  config.height = data_->train.height;
+  config.width = data_->train.width;
+  ASSIGN_OR_RETURN(auto model, ml::LocalModel::Create(config));
+  return model->ExportWeights();
+}
+
+absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
+                                              const v1::RunSpec& spec,
+                                              const TensorBundle& global) {
+  RETURN_IF_ERROR(CheckTask(spec));
+  LocalUpdate update;
+  if (IsSynthetic(spec)) {
+    const int64_t k = SyntheticSiteIndex(options_.site);
+    update.weights = global;
+    for (size_t i = 0; i < update.weights.specs.size(); ++i) {
+      if (update.weights.specs[i].dtype != DType::kFloat32) continue;
+      float* values =
+          reinterpret_cast<float*>(update.weights.body.data() + update.weights.OffsetOf(i));
+      const float delta = static_cast<float>(k) / 256.0f;
+      for (int64_t j = 0; j < update.weights.specs[i].NumElements(); ++j) values[j] += delta;
+    }
+    update.examples = 100 * k;
+    update.train_metrics.set_examples(update.examples);
+    return update;
+  }
+  if (data_->train.size() == 0) {
+    return absl::FailedPreconditionError("local training split is empty");
+  }
+  ASSIGN_OR_RETURN(ml::LocalModel * model, ModelFor(run_id, spec));
+  RETURN_IF_ERROR(model->ImportWeights(global));
+  ml::TrainOptions options;
+  options.epochs = spec.local_epochs();
+  options.batch_size = spec.batch_size();
+  options.lr = spec.lr();
+  options.optimizer = spec.optimizer();
+  // Distinct per site and round, reproducible from the run seed.
+  options.seed = spec.seed() * 7919 + static_cast<uint64_t>(round) * 104729 +
+                 std::hash<std::string>{}(options_.site) % 100003;
+  ASSIGN_OR_RETURN(ml::TrainSummary summary, model->Train(data_->train, options));
+  ASSIGN_OR_RETURN(update.weights, model->ExportWeights());
+  update.examples = summary.examples;
+  update.train_metrics.set_examples(summary.examples);
+  update.train_metrics.set_loss(summary.loss);
+  update.train_metrics.set_accuracy(summary.accuracy);
+  return update;
+}
+
+absl::StatusOr<v1::Metrics> SiteWorker::Evaluate(int64_t run_id, const v1::RunSpec& spec,
+                                                 const TensorBundle& global) {
+  RETURN_IF_ERROR(CheckTask(spec));
+  if (IsSynthetic(spec)) {
+    v1::Metrics metrics;
+    metrics.set_examples(0);
+    return metrics;
+  }
+  if (data_->val.size() == 0) {
+    return absl::FailedPreconditionError("local validation split is empty");
+  }
+  ASSIGN_OR_RETURN(ml::LocalModel * model, ModelFor(run_id, spec));
+  RETURN_IF_ERROR(model->ImportWeights(global));
+  ASSIGN_OR_RETURN(ml::Predictions predictions, model->Predict(data_->val));
+  ASSIGN_OR_RETURN(BinaryMetrics metrics,
+                   ComputeBinaryMetrics(data_->val.labels, predictions.prob_positive));
+  return ToProto(metrics, predictions.loss);
+}
+
+void SiteWorker::ForgetRun(int64_t run_id) { models_.erase(run_id); }
+
+}  // namespace fedmi

@@ -1,0 +1,79 @@
+// SiteWorker: what a hospital site does with each task, transport-free.
+//
+//   init  -> build the run's initial model from its spec and seed
+//   train -> load the global model, train locally, return the new weights
+//   eval  -> load a global model, report clinical metrics on local val data
+//
+// Images never leave this class: only weights and aggregate metrics do.
+// The "synthetic" model (benchmarks) needs no data and no LibTorch: a site
+// returns the global model plus a small deterministic delta.
+//
+// Not thread-safe: the daemon runs tasks one at a time on one thread.
+#ifndef FEDMI_CLIENT_SITE_WORKER_H_
+#define FEDMI_CLIENT_SITE_WORKER_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/dataset.h"
+#include "common/tensor_bundle.h"
+#include "fedmi/v1/federation.pb.h"
+
+namespace fedmi::ml {
+class LocalModel;
+}
+
+namespace fedmi {
+
+struct SiteWorkerOptions {
+  std::string site;
+  int threads = 0;  // LibTorch intra-op threads; 0 = all cores
+};
+
+struct LocalUpdate {
+  TensorBundle weights;
+  int64_t examples = 0;
+  v1::Metrics train_metrics;
+};
+
+class SiteWorker {
+ public:
+  // `data` may be empty for a site that only serves synthetic benchmarks.
+  SiteWorker(SiteWorkerOptions options, std::optional<SiteDataset> data);
+  ~SiteWorker();
+
+  int64_t train_examples() const;
+  int64_t val_examples() const;
+
+  // Refuses, before any data is touched, a spec this site cannot run.
+  absl::Status CheckTask(const v1::RunSpec& spec) const;
+
+  absl::StatusOr<TensorBundle> BuildInitialModel(const v1::RunSpec& spec);
+  absl::StatusOr<LocalUpdate> Train(int64_t run_id, int32_t round, const v1::RunSpec& spec,
+                                    const TensorBundle& global);
+  absl::StatusOr<v1::Metrics> Evaluate(int64_t run_id, const v1::RunSpec& spec,
+                                       const TensorBundle& global);
+  // Drops cached state of a finished or cancelled run.
+  void ForgetRun(int64_t run_id);
+
+ private:
+  absl::StatusOr<ml::LocalModel*> ModelFor(int64_t run_id, const v1::RunSpec& spec);
+
+  SiteWorkerOptions options_;
+  std::optional<SiteDataset> data_;
+  std::map<int64_t, std::unique_ptr<ml::LocalModel>> models_;
+};
+
+// Synthetic benchmark model: one float32 tensor "weights" of `params`
+// elements with dyadic values, so weighted means of them are exact.
+TensorBundle SyntheticInitialModel(int64_t params);
+// The delta a synthetic site adds: (k / 256) where k is the number at the
+// end of its name ("site-3" -> 3, otherwise 1). Its example count is 100 * k.
+int64_t SyntheticSiteIndex(const std::string& site);
+
+}  // namespace fedmi
+
+#endif  // FEDMI_CLIENT_SITE_WORKER_H_

@@ -1,0 +1,136 @@
+// Federation: the coordinator's transport-free core. It owns the site
+// sessions and one RoundManager per unfinished run, and answers the admin
+// queries. The gRPC adapters (grpc_*_service.cc) translate to and from it;
+// tests drive it directly.
+//
+// Identity arrives as a Caller from the adapter (later: from the peer
+// certificate), never from a request field.
+//
+// Thread-safe: one mutex serialises every state change. Sending to a site
+// only queues on its SiteChannel, so no call blocks on the network.
+#ifndef FEDMI_COORDINATOR_FEDERATION_H_
+#define FEDMI_COORDINATOR_FEDERATION_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "coordinator/model_store.h"
+#include "coordinator/round_manager.h"
+#include "coordinator/storage.h"
+#include "fedmi/v1/admin.pb.h"
+#include "fedmi/v1/federation.pb.h"
+
+namespace fedmi {
+
+enum class Role { kSite, kAdmin, kAuditor };
+
+struct Caller {
+  std::string name;
+  Role role = Role::kAdmin;
+};
+
+// A site's control stream, as the core sees it.
+class SiteChannel {
+ public:
+  virtual ~SiteChannel() = default;
+  // Queues a message; must not block. False when the stream is closed.
+  virtual bool Send(const v1::CoordinatorMessage& message) = 0;
+  // Ends the stream with `status` (e.g. when a newer session replaces it).
+  virtual void Close(const absl::Status& status) = 0;
+};
+
+struct FederationOptions {
+  std::string spool_dir;                   // partial uploads; same filesystem as the models
+  uint64_t max_update_bytes = uint64_t{1} << 34;  // 16 GiB
+};
+
+class Federation : private SiteRoster {
+ public:
+  Federation(Storage* storage, ModelStore* models, const Clock* clock,
+             FederationOptions options);
+  ~Federation() override;
+
+  // Loads every unfinished run from storage and resumes it; removes stale
+  // spool files and unreferenced model files.
+  absl::Status Start();
+
+  // --- Sites ----------------------------------------------------------------
+  // Opens a session; a previous session of the same site is closed. Returns
+  // the session id to pass to SiteDisconnected.
+  absl::StatusOr<uint64_t> SiteConnected(const Caller& caller, const v1::Hello& hello,
+                                         std::shared_ptr<SiteChannel> channel);
+  void SiteDisconnected(const std::string& site, uint64_t session);
+  absl::Status OnSiteMessage(const Caller& caller, const v1::SiteMessage& message);
+
+  // Path of the stored global model `ref` names, for DownloadModel/Export.
+  // round < 0 means the latest committed round. Also returns its SHA-256.
+  absl::StatusOr<std::string> ModelPath(const v1::ModelRef& ref, std::string* sha256 = nullptr,
+                                        int32_t* round = nullptr);
+
+  // Checks an upload's metadata and returns the tensors the update must
+  // have (empty: any layout, for an initial model).
+  absl::StatusOr<std::vector<TensorSpec>> BeginUpload(const Caller& caller,
+                                                      const v1::UpdateMetadata& metadata);
+  // Hands a complete, checksum-verified update to its run.
+  absl::Status CompleteUpload(const Caller& caller, ReceivedUpdate update);
+  const FederationOptions& options() const { return options_; }
+
+  // --- Admin ----------------------------------------------------------------
+  absl::StatusOr<int64_t> StartRun(const Caller& caller, v1::RunSpec spec);
+  absl::StatusOr<v1::RunStatus> GetRun(int64_t run_id);
+  absl::StatusOr<std::vector<v1::RunStatus>> ListRuns();
+  absl::Status AbortRun(const Caller& caller, int64_t run_id, const std::string& reason);
+  absl::StatusOr<std::vector<v1::SiteInfo>> ListSites();
+
+  // Blocks until something changed after `*version` or `timeout` passed;
+  // updates `*version`. For WatchRun.
+  void WaitForChange(uint64_t* version, absl::Duration timeout);
+  uint64_t version();
+
+  // Fires deadlines; called periodically by the server.
+  void Tick();
+
+ private:
+  struct SiteSession {
+    uint64_t id = 0;
+    std::shared_ptr<SiteChannel> channel;
+    SiteRecord record;
+  };
+
+  std::vector<std::string> ConnectedSites() const override;
+  bool Send(const std::string& site, const v1::CoordinatorMessage& message) override;
+
+  RoundManager::Deps Deps();
+  absl::StatusOr<RoundManager*> ActiveRun(int64_t run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReapFinishedRuns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { ++version_; }
+
+  Storage* storage_;
+  ModelStore* models_;
+  const Clock* clock_;
+  FederationOptions options_;
+
+  mutable absl::Mutex mu_;
+  uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<std::string, SiteSession> sessions_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, SiteRecord> known_sites_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, std::unique_ptr<RoundManager>> runs_ ABSL_GUARDED_BY(mu_);
+  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Fills defaults into `spec` and checks every field, naming the first bad
+// one: "rounds must be at least 1, got 0".
+absl::Status ValidateRunSpec(v1::RunSpec* spec);
+// Site names: 1-64 characters of [A-Za-z0-9._-].
+absl::Status ValidateSiteName(const std::string& name);
+
+}  // namespace fedmi
+
+#endif  // FEDMI_COORDINATOR_FEDERATION_H_

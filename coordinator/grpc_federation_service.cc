@@ -1,0 +1,206 @@
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <deque>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/log.h"
+#include "common/rpc/grpc_status.h"
+#include "common/tensor_codec.h"
+#include "coordinator/grpc_services.h"
+
+namespace fedmi {
+namespace {
+
+// A site's outbound queue. The core pushes without blocking; the Connect
+// handler's thread drains it onto the stream.
+class QueuedSiteChannel : public SiteChannel {
+ public:
+  bool Send(const v1::CoordinatorMessage& message) override {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return false;
+    queue_.push_back(message);
+    return true;
+  }
+  void Close(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return;
+    closed_ = true;
+    close_status_ = status;
+  }
+  // Waits up to `timeout` for a message; false when there is none.
+  bool Next(v1::CoordinatorMessage* message, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || closed_; };
+    mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+    if (queue_.empty()) return false;
+    *message = std::move(queue_.front());
+    queue_.pop_front();
+    return true;
+  }
+  bool closed() {
+    absl::MutexLock lock(&mu_);
+    return closed_ && queue_.empty();
+  }
+  absl::Status close_status() {
+    absl::MutexLock lock(&mu_);
+    return close_status_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::deque<v1::CoordinatorMessage> queue_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status close_status_ ABSL_GUARDED_BY(mu_);
+};
+
+// Spools an upload's body into a bundle file, created once the header is in.
+class SpoolSink : public BodySink {
+ public:
+  explicit SpoolSink(std::string dir) : dir_(std::move(dir)) {}
+  absl::Status Open(const std::vector<TensorSpec>& specs) {
+    auto writer = BundleFileWriter::Create(dir_, specs);
+    if (!writer.ok()) return writer.status();
+    writer_ = *std::move(writer);
+    return absl::OkStatus();
+  }
+  absl::Status Write(const char* data, size_t size) override {
+    return writer_->Write(data, size);
+  }
+  BundleFileWriter* writer() { return writer_.get(); }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<BundleFileWriter> writer_;
+};
+
+// Insecure transport has no peer certificate: the site names itself. With
+// mutual TLS this becomes the certificate's subject.
+Caller SiteCaller(const std::string& claimed_name) { return Caller{claimed_name, Role::kSite}; }
+
+}  // namespace
+
+grpc::Status GrpcFederationService::Connect(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::SiteMessage>* stream) {
+  v1::SiteMessage first;
+  if (!stream->Read(&first)) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "stream closed before hello");
+  }
+  if (first.kind_case() != v1::SiteMessage::kHello) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "the first message on a Connect stream must be hello");
+  }
+  const Caller caller = SiteCaller(first.hello().site());
+  auto channel = std::make_shared<QueuedSiteChannel>();
+  auto session = federation_->SiteConnected(caller, first.hello(), channel);
+  if (!session.ok()) {
+    FEDMI_LOG(WARNING) << "refused site '" << caller.name << "': " << session.status().message();
+    return ToGrpcStatus(session.status());
+  }
+  FEDMI_LOG(INFO) << "site '" << caller.name << "' connected (" << context->peer() << ")";
+
+  std::thread reader([&]() {
+    v1::SiteMessage message;
+    while (stream->Read(&message)) {
+      absl::Status status = federation_->OnSiteMessage(caller, message);
+      if (!status.ok()) {
+        FEDMI_LOG(WARNING) << "site '" << caller.name << "': " << status.message();
+      }
+    }
+    channel->Close(absl::OkStatus());
+  });
+  v1::CoordinatorMessage message;
+  while (!context->IsCancelled() && !channel->closed()) {
+    if (!channel->Next(&message, absl::Milliseconds(500))) continue;
+    if (!stream->Write(message)) break;
+  }
+  // Unblocks the reader if the stream ended from our side.
+  context->TryCancel();
+  reader.join();
+  federation_->SiteDisconnected(caller.name, *session);
+  FEDMI_LOG(INFO) << "site '" << caller.name << "' disconnected";
+  return ToGrpcStatus(channel->close_status());
+}
+
+grpc::Status GrpcFederationService::DownloadModel(grpc::ServerContext* context,
+                                                  const v1::ModelRef* request,
+                                                  grpc::ServerWriter<v1::TensorChunk>* writer) {
+  std::string sha256;
+  auto path = federation_->ModelPath(*request, &sha256);
+  if (!path.ok()) return ToGrpcStatus(path.status());
+  return ToGrpcStatus(StreamBundleFile(
+      *path, sha256, [&](const v1::TensorChunk& chunk) { return writer->Write(chunk); }));
+}
+
+grpc::Status GrpcFederationService::UploadUpdate(grpc::ServerContext* context,
+                                                 grpc::ServerReader<v1::UploadMessage>* reader,
+                                                 v1::UploadReceipt* receipt) {
+  v1::UploadMessage message;
+  if (!reader->Read(&message) || message.payload_case() != v1::UploadMessage::kMetadata) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "an upload must start with its metadata");
+  }
+  const v1::UpdateMetadata metadata = message.metadata();
+  const Caller caller = SiteCaller(metadata.site());
+  auto expected = federation_->BeginUpload(caller, metadata);
+  if (!expected.ok()) return ToGrpcStatus(expected.status());
+
+  std::string dir_template = federation_->options().spool_dir + "/upload-XXXXXX";
+  if (mkdtemp(dir_template.data()) == nullptr) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "cannot create a spool directory");
+  }
+  const std::string spool_dir = dir_template;
+  struct DirCleanup {
+    std::string dir;
+    ~DirCleanup() { rmdir(dir.c_str()); }
+  } cleanup{spool_dir};
+
+  SpoolSink sink(spool_dir);
+  BundleStreamReader::Options options;
+  options.expected = expected->empty() ? nullptr : &*expected;
+  options.what = "update";
+  options.max_body_bytes = federation_->options().max_update_bytes;
+  BundleStreamReader bundle(options, &sink);
+  while (reader->Read(&message)) {
+    if (message.payload_case() != v1::UploadMessage::kChunk) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "upload metadata may only be sent once, first");
+    }
+    const bool had_header = bundle.has_header();
+    absl::Status status = bundle.Add(message.chunk());
+    if (status.ok() && !had_header && bundle.has_header()) status = sink.Open(bundle.specs());
+    if (!status.ok()) return ToGrpcStatus(status);
+  }
+  if (context->IsCancelled()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "upload cancelled by the site");
+  }
+  if (absl::Status status = bundle.Finish(); !status.ok()) return ToGrpcStatus(status);
+
+  ReceivedUpdate update;
+  update.metadata = metadata;
+  update.bytes = bundle.body_bytes();
+  auto path = sink.writer()->Commit(&update.sha256);
+  if (!path.ok()) return ToGrpcStatus(path.status());
+  // Moved next to the models so the round manager can adopt it by rename.
+  update.path = federation_->options().spool_dir + "/" + HexEncode(update.sha256) + "." +
+                caller.name;
+  if (std::rename(path->c_str(), update.path.c_str()) != 0) {
+    std::remove(path->c_str());
+    return grpc::Status(grpc::StatusCode::INTERNAL, "cannot move a received update");
+  }
+  receipt->set_run_id(metadata.run_id());
+  receipt->set_round(metadata.round());
+  receipt->set_site(caller.name);
+  receipt->set_sha256(update.sha256);
+  receipt->set_bytes_received(update.bytes);
+  absl::Status status = federation_->CompleteUpload(caller, std::move(update));
+  if (!status.ok()) {
+    FEDMI_LOG(WARNING) << "update of site '" << caller.name << "' refused: " << status.message();
+  }
+  return ToGrpcStatus(status);
+}
+
+}  // namespace fedmi

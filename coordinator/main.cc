@@ -1,0 +1,126 @@
+// fedmi-coordinator: registers sites, drives rounds, aggregates updates and
+// keeps all state in SQLite. Flags override the TOML config (--config or
+// $FEDMI_CONFIG).
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/rpc/channels.h"
+#include "coordinator/federation.h"
+#include "coordinator/grpc_services.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app{"fedmi-coordinator: the federation server. Sites dial in; admins start runs.",
+               "fedmi-coordinator"};
+  app.set_config("--config", "", "TOML config file (default: $FEDMI_CONFIG)")
+      ->envname("FEDMI_CONFIG");
+  std::string listen = "127.0.0.1:7000";
+  std::string db_path = "fedmi-state/coordinator.db";
+  std::string port_file;
+  bool insecure = false;
+  app.add_option("--listen", listen, "HOST:PORT to serve on (port 0 picks a free one)")
+      ->capture_default_str();
+  app.add_option("--db", db_path, "SQLite state file; models and spool live beside it")
+      ->capture_default_str();
+  app.add_option("--port-file", port_file, "write the bound port to this file once serving");
+  app.add_flag("--insecure", insecure,
+               "plaintext transport, for local experiments on a trusted network only");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  fedmi::SetLogTag("coordinator");
+  if (absl::Status status = fedmi::CheckHostPort(listen); !status.ok()) {
+    std::cerr << "error: --listen: " << status.message() << "\n";
+    return 2;
+  }
+  if (insecure) {
+    FEDMI_LOG(WARNING) << "running with --insecure: plaintext transport, no authentication. "
+                          "Use only for local experiments.";
+  }
+  fedmi::TransportOptions transport;
+  transport.insecure = insecure;
+  auto credentials = fedmi::MakeServerCredentials(transport);
+  if (!credentials.ok()) {
+    std::cerr << "error: " << credentials.status().message() << "\n";
+    return 1;
+  }
+
+  const std::string state_dir = DirName(db_path);
+  mkdir(state_dir.c_str(), 0700);
+  auto storage = fedmi::OpenSqliteStorage(db_path);
+  if (!storage.ok()) {
+    std::cerr << "error: " << storage.status().message() << "\n";
+    return 1;
+  }
+  auto models = fedmi::ModelStore::Open(state_dir + "/models");
+  if (!models.ok()) {
+    std::cerr << "error: " << models.status().message() << "\n";
+    return 1;
+  }
+  fedmi::RealClock clock;
+  fedmi::FederationOptions options;
+  options.spool_dir = state_dir + "/spool";
+  fedmi::Federation federation(storage->get(), models->get(), &clock, options);
+  if (absl::Status status = federation.Start(); !status.ok()) {
+    std::cerr << "error: cannot load state from " << db_path << ": " << status.message() << "\n";
+    return 1;
+  }
+
+  fedmi::GrpcFederationService federation_service(&federation);
+  fedmi::GrpcAdminService admin_service(&federation);
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(listen, *credentials, &bound_port);
+  builder.RegisterService(&federation_service);
+  builder.RegisterService(&admin_service);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || bound_port == 0) {
+    std::cerr << "error: cannot listen on " << listen << " (address in use or not local?)\n";
+    return 1;
+  }
+  FEDMI_LOG(INFO) << "serving on port " << bound_port << ", state in " << db_path;
+  if (!port_file.empty()) {
+    std::string temp = port_file + ".tmp";
+    std::ofstream(temp) << bound_port << "\n";
+    std::rename(temp.c_str(), port_file.c_str());
+  }
+
+  signal(SIGINT, OnSignal);
+  signal(SIGTERM, OnSignal);
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    federation.Tick();
+  }
+  FEDMI_LOG(INFO) << "shutting down";
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

@@ -1,0 +1,139 @@
+// Durable coordinator state: sites, runs, rounds and per-site participation.
+//
+// Two implementations share one conformance suite
+// (tests/coordinator/storage_conformance.h): SqliteStorage for real use and
+// MemoryStorage as a fake for tests. Model tensors are not stored here but in
+// a ModelStore; rounds refer to them by SHA-256.
+//
+// Implementations are thread-safe. Every method is atomic: it either applies
+// completely or returns an error and changes nothing.
+#ifndef FEDMI_COORDINATOR_STORAGE_H_
+#define FEDMI_COORDINATOR_STORAGE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "fedmi/v1/federation.pb.h"
+
+namespace fedmi {
+
+struct SiteRecord {
+  std::string name;
+  double registered_at = 0;  // unix seconds
+  double last_seen = 0;
+  int64_t train_examples = 0;
+  int64_t val_examples = 0;
+};
+
+// Run states: "pending", "running", "done", "failed", "aborted".
+struct RunRecord {
+  int64_t id = 0;  // assigned by CreateRun
+  v1::RunSpec spec;
+  std::string spec_sha256;  // hex
+  std::string state = "pending";
+  std::string error;
+  double created_at = 0;
+  double finished_at = 0;
+};
+
+// Round 0 is the initial model. A round is stored once its aggregate is
+// committed ("committed"); RecordEvaluation moves it to "evaluated".
+struct RoundRecord {
+  int64_t run_id = 0;
+  int32_t round = 0;
+  std::string model_sha256;  // hex; names the model in the ModelStore
+  std::string state = "committed";
+  v1::Metrics eval_metrics;  // example-weighted over sites
+  double started_at = 0;
+  double finished_at = 0;
+};
+
+// Participation states: "uploaded" (update aggregated), "evaluated",
+// "dropped", "refused".
+struct ParticipationRecord {
+  int64_t run_id = 0;
+  int32_t round = 0;
+  std::string site;
+  int64_t examples = 0;
+  v1::Metrics train_metrics;
+  v1::Metrics eval_metrics;
+  std::string update_sha256;  // hex, of the update as received
+  std::string state = "uploaded";
+  std::string detail;         // reason for dropped/refused
+};
+
+// Everything one round commit changes, applied in one transaction.
+struct RoundCommit {
+  RoundRecord round;
+  std::vector<ParticipationRecord> participations;
+  // When set, the run's state moves to this value in the same transaction.
+  std::optional<std::string> run_state;
+  std::string run_error;
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+
+  // Inserts or updates by name; registered_at is kept from the first insert.
+  virtual absl::Status UpsertSite(const SiteRecord& site) = 0;
+  virtual absl::StatusOr<std::vector<SiteRecord>> ListSites() = 0;
+
+  // Stores a new run and returns its id (1, 2, ...). An empty spec_sha256 is
+  // filled with the SHA-256 (hex) of the serialized spec.
+  virtual absl::StatusOr<int64_t> CreateRun(const RunRecord& run) = 0;
+  // NotFound "run 7 does not exist" for an unknown id.
+  virtual absl::StatusOr<RunRecord> GetRun(int64_t run_id) = 0;
+  // Runs in id order.
+  virtual absl::StatusOr<std::vector<RunRecord>> ListRuns() = 0;
+  // NotFound for an unknown run.
+  virtual absl::Status SetRunState(int64_t run_id, const std::string& state,
+                                   const std::string& error, double finished_at) = 0;
+
+  // Fails with AlreadyExists if the round is already stored, so a round can
+  // never be applied twice. NotFound for an unknown run; InvalidArgument when
+  // model_sha256 is not 64 lower-case hex digits, or a participation names
+  // another run or round, an empty site, or a site twice. Participation rows
+  // replace earlier rows of the same (run, round, site). A terminal run_state
+  // ("done", "failed", "aborted") also sets the run's finished_at to the
+  // round's finished_at.
+  virtual absl::Status CommitRound(const RoundCommit& commit) = 0;
+  // Stores evaluation results of a committed round: the aggregate, and per
+  // site an upsert of its participation row (state "evaluated" or as given).
+  // An existing row keeps its training columns (examples, train_metrics,
+  // update_sha256); a given state of "uploaded" (the default) is stored as
+  // "evaluated". Each row must name (run_id, round). NotFound for an unknown
+  // run or round.
+  virtual absl::Status RecordEvaluation(int64_t run_id, int32_t round,
+                                        const v1::Metrics& aggregate,
+                                        const std::vector<ParticipationRecord>& per_site,
+                                        double finished_at) = 0;
+  // Records one participation row outside a commit (refusals, drops),
+  // replacing any row of the same (run, round, site). NotFound for an unknown
+  // run; the round need not be committed yet.
+  virtual absl::Status RecordParticipation(const ParticipationRecord& record) = 0;
+
+  // Rounds of a run in ascending order (including round 0); NotFound for an
+  // unknown run.
+  virtual absl::StatusOr<std::vector<RoundRecord>> ListRounds(int64_t run_id) = 0;
+  // Ordered by (round, site); NotFound for an unknown run.
+  virtual absl::StatusOr<std::vector<ParticipationRecord>> ListParticipations(
+      int64_t run_id) = 0;
+
+  // SHA-256 (hex) of every model some round refers to (not update hashes).
+  virtual absl::StatusOr<std::set<std::string>> ReferencedModels() = 0;
+};
+
+// SQLite in WAL mode at `path` (created with its schema when missing).
+absl::StatusOr<std::unique_ptr<Storage>> OpenSqliteStorage(const std::string& path);
+std::unique_ptr<Storage> NewMemoryStorage();
+
+}  // namespace fedmi
+
+#endif  // FEDMI_COORDINATOR_STORAGE_H_

@@ -1,0 +1,99 @@
+#include "coordinator/storage_validation.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+
+namespace fedmi {
+namespace storage_internal {
+namespace {
+
+absl::Status CheckRowNamesRound(const ParticipationRecord& record, int64_t run_id, int32_t round,
+                                absl::string_view operation) {
+  if (record.site.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(operation, ": participation row has an empty site name"));
+  }
+  if (record.run_id != run_id || record.round != round) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        operation, ": participation of site '", record.site, "' names run ", record.run_id,
+        " round ", record.round, ", expected run ", run_id, " round ", round));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRows(int64_t run_id, int32_t round, const std::vector<ParticipationRecord>& rows,
+                       absl::string_view operation) {
+  std::set<std::string> sites;
+  for (const ParticipationRecord& row : rows) {
+    absl::Status status = CheckRowNamesRound(row, run_id, round, operation);
+    if (!status.ok()) return status;
+    if (!sites.insert(row.site).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          operation, ": site '", row.site, "' appears twice in round ", round, " of run ", run_id));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string SpecSha256Hex(const v1::RunSpec& spec) {
+  return HexEncode(Sha256::Digest(spec.SerializeAsString()));
+}
+
+bool IsSha256Hex(absl::string_view hex) {
+  if (hex.size() != 64) return false;
+  for (char c : hex) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool IsTerminalRunState(absl::string_view state) {
+  return state == "done" || state == "failed" || state == "aborted";
+}
+
+absl::Status RunNotFound(int64_t run_id) {
+  return absl::NotFoundError(absl::StrCat("run ", run_id, " does not exist"));
+}
+
+absl::Status RoundNotFound(int64_t run_id, int32_t round) {
+  return absl::NotFoundError(absl::StrCat("round ", round, " of run ", run_id, " does not exist"));
+}
+
+absl::Status RoundAlreadyCommitted(int64_t run_id, int32_t round) {
+  return absl::AlreadyExistsError(
+      absl::StrCat("round ", round, " of run ", run_id, " is already committed"));
+}
+
+absl::Status ValidateRoundCommit(const RoundCommit& commit) {
+  const RoundRecord& round = commit.round;
+  if (round.round < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("commit round: round number ", round.round,
+                                                   " of run ", round.run_id, " is negative"));
+  }
+  if (!IsSha256Hex(round.model_sha256)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("commit round: model_sha256 of round ", round.round, " of run ", round.run_id,
+                     " is '", round.model_sha256, "', expected 64 lower-case hex digits"));
+  }
+  return CheckRows(round.run_id, round.round, commit.participations, "commit round");
+}
+
+absl::Status ValidateEvaluation(int64_t run_id, int32_t round,
+                                const std::vector<ParticipationRecord>& per_site) {
+  return CheckRows(run_id, round, per_site, "record evaluation");
+}
+
+absl::Status ValidateParticipation(const ParticipationRecord& record) {
+  return CheckRowNamesRound(record, record.run_id, record.round, "record participation");
+}
+
+std::string EvaluatedState(const ParticipationRecord& record) {
+  return record.state.empty() || record.state == "uploaded" ? "evaluated" : record.state;
+}
+
+}  // namespace storage_internal
+}  // namespace fedmi

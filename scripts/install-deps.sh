@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs fedmi's build and runtime dependencies from Debian's packages.
+# Idempotent: packages already present are skipped, and apt is not touched
+# at all when nothing is missing. Nothing is downloaded outside apt.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config ccache git
+  protobuf-compiler libprotobuf-dev
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc
+  libabsl-dev
+  libtorch-dev
+  libssl-dev
+  libsqlite3-dev sqlite3
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
+  libzip-dev libstb-dev
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo_cmd=(sudo)
+  else
+    echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -q
+"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

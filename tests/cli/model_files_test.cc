@@ -1,0 +1,197 @@
+#include "cli/model_files.h"
+
+#include <stdlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "common/safetensors.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace fedmi::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+void ExpectError(const absl::Status& status, absl::StatusCode code,
+                 const ::testing::Matcher<std::string>& message) {
+  EXPECT_EQ(status.code(), code) << status;
+  EXPECT_THAT(std::string(status.message()), message);
+}
+
+// Six 28x28 grayscale images of noise, labels alternating 0, 1.
+ImageSet TinyImageSet() {
+  ImageSet images;
+  images.height = 28;
+  images.width = 28;
+  images.channels = 1;
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> pixel(0, 255);
+  for (int i = 0; i < 6; ++i) {
+    for (int p = 0; p < 28 * 28; ++p) images.pixels.push_back(static_cast<uint8_t>(pixel(rng)));
+    images.labels.push_back(i % 2);
+  }
+  return images;
+}
+
+class ModelFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string templ = testing::TempDir() + "/model_files_test_XXXXXX";
+    ASSERT_NE(mkdtemp(templ.data()), nullptr);
+    dir_ = templ;
+    ml::ModelConfig config;
+    config.arch = "cnn";
+    config.num_classes = 2;
+    config.seed = 7;
+    auto model = ml::LocalModel::Create(config);
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = *std::move(model);
+    auto expected = model_->Predict(images_);
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    expected_ = *std::move(expected);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+
+  // Loads `path` and checks it predicts exactly what model_ predicts.
+  void ExpectSamePredictions(const std::string& path) {
+    auto loaded = LoadModelFile(path);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    auto got = (*loaded)->Predict(images_);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->prob_positive.size(), expected_.prob_positive.size());
+    for (size_t i = 0; i < got->prob_positive.size(); ++i) {
+      EXPECT_FLOAT_EQ(got->prob_positive[i], expected_.prob_positive[i]) << "image " << i;
+    }
+    EXPECT_EQ(got->predicted, expected_.predicted);
+    EXPECT_DOUBLE_EQ(got->loss, expected_.loss);
+  }
+
+  fs::path dir_;
+  ImageSet images_ = TinyImageSet();
+  std::unique_ptr<ml::LocalModel> model_;
+  ml::Predictions expected_;
+};
+
+TEST_F(ModelFilesTest, TorchScriptFileGivesIdenticalPredictions) {
+  ASSERT_TRUE(model_->SaveTorchScript(Path("model.pt")).ok());
+  ExpectSamePredictions(Path("model.pt"));
+}
+
+TEST_F(ModelFilesTest, SafetensorsFileWithMetadataGivesIdenticalPredictions) {
+  auto weights = model_->ExportWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ModelFileInfo info;
+  info.arch = "cnn";
+  info.num_classes = 2;
+  info.run_id = 3;
+  info.round = 5;
+  ASSERT_TRUE(WriteSafetensors(Path("model.safetensors"), *weights, SafetensorsMetadata(info)).ok());
+  ExpectSamePredictions(Path("model.safetensors"));
+
+  std::map<std::string, std::string> metadata;
+  ASSERT_TRUE(ReadSafetensors(Path("model.safetensors"), &metadata).ok());
+  EXPECT_EQ(metadata["arch"], "cnn");
+  EXPECT_EQ(metadata["num_classes"], "2");
+  EXPECT_EQ(metadata["run"], "3");
+  EXPECT_EQ(metadata["round"], "5");
+  EXPECT_FALSE(metadata["fedmi_version"].empty());
+}
+
+TEST_F(ModelFilesTest, WriteModelFileWritesBothKinds) {
+  auto weights = model_->ExportWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ModelFileInfo info;
+  info.seed = 99;  // different initial weights, overwritten by the import
+  ASSERT_TRUE(WriteModelFile(Path("a.pt"), *weights, info).ok());
+  ASSERT_TRUE(WriteModelFile(Path("a.safetensors"), *weights, info).ok());
+  ExpectSamePredictions(Path("a.pt"));
+  ExpectSamePredictions(Path("a.safetensors"));
+}
+
+TEST_F(ModelFilesTest, WriteModelFileRejectsUnknownExtensionAndArchitecture) {
+  auto weights = model_->ExportWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ExpectError(WriteModelFile(Path("a.onnx"), *weights, ModelFileInfo()),
+              absl::StatusCode::kInvalidArgument,
+              AllOf(HasSubstr("a.onnx"), HasSubstr(".pt"), HasSubstr(".safetensors")));
+  ModelFileInfo synthetic;
+  synthetic.arch = "no-such-arch";
+  ExpectError(WriteModelFile(Path("a.pt"), *weights, synthetic),
+              absl::StatusCode::kInvalidArgument, HasSubstr("no-such-arch"));
+}
+
+TEST_F(ModelFilesTest, MissingFileIsNotFound) {
+  ExpectError(LoadModelFile(Path("absent.pt")).status(), absl::StatusCode::kNotFound,
+              AllOf(HasSubstr("absent.pt"), HasSubstr("does not exist")));
+  ExpectError(LoadModelFile(Path("absent.safetensors")).status(), absl::StatusCode::kNotFound,
+              HasSubstr("absent.safetensors"));
+}
+
+TEST_F(ModelFilesTest, UnknownExtensionNamesTheAllowedOnes) {
+  std::ofstream(Path("model.bin")) << "x";
+  ExpectError(LoadModelFile(Path("model.bin")).status(), absl::StatusCode::kInvalidArgument,
+              AllOf(HasSubstr("model.bin"), HasSubstr(".pt"), HasSubstr(".safetensors")));
+}
+
+TEST_F(ModelFilesTest, SafetensorsWithoutMetadataIsRejected) {
+  auto weights = model_->ExportWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ASSERT_TRUE(WriteSafetensors(Path("bare.safetensors"), *weights).ok());
+  ExpectError(LoadModelFile(Path("bare.safetensors")).status(),
+              absl::StatusCode::kInvalidArgument,
+              AllOf(HasSubstr("bare.safetensors"), HasSubstr("arch")));
+}
+
+TEST_F(ModelFilesTest, SafetensorsWithWrongArchitectureIsRejected) {
+  auto weights = model_->ExportWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ModelFileInfo info;
+  info.arch = "resnet18";
+  ASSERT_TRUE(
+      WriteSafetensors(Path("wrong.safetensors"), *weights, SafetensorsMetadata(info)).ok());
+  ExpectError(LoadModelFile(Path("wrong.safetensors")).status(),
+              absl::StatusCode::kInvalidArgument,
+              AllOf(HasSubstr("wrong.safetensors"), HasSubstr("resnet18")));
+}
+
+TEST_F(ModelFilesTest, EvaluateModelScoresEveryExample) {
+  auto evaluation = EvaluateModel(*model_, images_);
+  ASSERT_TRUE(evaluation.ok()) << evaluation.status();
+  EXPECT_EQ(evaluation->metrics.examples, 6);
+  EXPECT_DOUBLE_EQ(evaluation->loss, expected_.loss);
+  EXPECT_GE(evaluation->metrics.accuracy, 0.0);
+  EXPECT_LE(evaluation->metrics.accuracy, 1.0);
+  EXPECT_FALSE(std::isnan(evaluation->metrics.auc));
+}
+
+TEST_F(ModelFilesTest, EvaluateModelRejectsNonBinaryLabelsAndEmptyData) {
+  ImageSet three_classes = images_;
+  three_classes.labels[0] = 2;
+  ExpectError(EvaluateModel(*model_, three_classes).status(), absl::StatusCode::kInvalidArgument,
+              HasSubstr("binary"));
+  ImageSet empty;
+  empty.height = 28;
+  empty.width = 28;
+  ExpectError(EvaluateModel(*model_, empty).status(), absl::StatusCode::kInvalidArgument,
+              HasSubstr("no examples"));
+}
+
+TEST(ModelFileKindTest, ReadsTheExtension) {
+  EXPECT_EQ(*ModelFileKindOf("/x/m.pt"), ModelFileKind::kTorchScript);
+  EXPECT_EQ(*ModelFileKindOf("m.safetensors"), ModelFileKind::kSafetensors);
+  EXPECT_EQ(ModelFileKindOf("m.pth").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ModelFileKindOf("pt").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace fedmi::cli
