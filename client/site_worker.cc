@@ -3,13 +3,13 @@
 #include <cctype>
 #include <cstring>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/ml/local_model.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/status.h"
+#include "common/synthetic_model.h"
 
 namespace fedmi {
 namespace {
@@ -31,25 +31,6 @@ v1::Metrics ToProto(const BinaryMetrics& metrics, double loss) {
 bool IsSynthetic(const v1::RunSpec& spec) { return spec.model() == "synthetic"; }
 
 }  // namespace
-
-TensorBundle SyntheticInitialModel(int64_t params) {
-  TensorBundle bundle;
-  bundle.specs.push_back(TensorSpec{"weights", DType::kFloat32, {params}});
-  bundle.body.resize(static_cast<size_t>(params) * sizeof(float));
-  float* values = reinterpret_cast<float*>(bundle.body.data());
-  for (int64_t i = 0; i < params; ++i) values[i] = static_cast<float>(i % 1024) / 1024.0f;
-  return bundle;
-}
-
-int64_t SyntheticSiteIndex(const std::string& site) {
-  size_t start = site.size();
-  while (start > 0 && std::isdigit(static_cast<unsigned char>(site[start - 1]))) --start;
-  int64_t index = 0;
-  if (start == site.size() || !absl::SimpleAtoi(site.substr(start), &index) || index < 1) {
-    return 1;
-  }
-  return std::min<int64_t>(index, 1000);
-}
 
 SiteWorker::SiteWorker(SiteWorkerOptions options, std::optional<SiteDataset> data)
     : options_(std::move(options)), data_(std::move(data)) {
@@ -128,14 +109,8 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   if (IsSynthetic(spec)) {
     const int64_t k = SyntheticSiteIndex(options_.site);
     update.weights = global;
-    for (size_t i = 0; i < update.weights.specs.size(); ++i) {
-      if (update.weights.specs[i].dtype != DType::kFloat32) continue;
-      float* values =
-          reinterpret_cast<float*>(update.weights.body.data() + update.weights.OffsetOf(i));
-      const float delta = static_cast<float>(k) / 256.0f;
-      for (int64_t j = 0; j < update.weights.specs[i].NumElements(); ++j) values[j] += delta;
-    }
-    update.examples = 100 * k;
+    ApplySyntheticDelta(k, &update.weights);
+    update.examples = SyntheticExamples(k);
     update.train_metrics.set_examples(update.examples);
     return update;
   }

@@ -67,13 +67,6 @@ class SiteWorker {
   std::map<int64_t, std::unique_ptr<ml::LocalModel>> models_;
 };
 
-// Synthetic benchmark model: one float32 tensor "weights" of `params`
-// elements with dyadic values, so weighted means of them are exact.
-TensorBundle SyntheticInitialModel(int64_t params);
-// The delta a synthetic site adds: (k / 256) where k is the number at the
-// end of its name ("site-3" -> 3, otherwise 1). Its example count is 100 * k.
-int64_t SyntheticSiteIndex(const std::string& site);
-
 }  // namespace fedmi
 
 #endif  // FEDMI_CLIENT_SITE_WORKER_H_

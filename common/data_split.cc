@@ -66,9 +66,9 @@ absl::StatusOr<std::vector<SiteShardReport>> SplitDataset(const DataSplitOptions
   absl::StatusOr<std::vector<std::vector<int64_t>>> train_rows =
       PartitionIndices(train.labels, train_partition);
   if (!train_rows.ok()) {
-    return absl::Status(train_rows.status().code(),
-                        absl::StrCat("cannot split train of ", options.input, ": ",
-                                     train_rows.status().message()));
+    return absl::Status(
+        train_rows.status().code(),
+        absl::StrCat("cannot split train of ", options.input, ": ", train_rows.status().message()));
   }
   // The val split is usually a tenth of train; a site still needs a few val
   // rows to report metrics, so shrink the minimum to what val can afford.
@@ -79,9 +79,9 @@ absl::StatusOr<std::vector<SiteShardReport>> SplitDataset(const DataSplitOptions
   absl::StatusOr<std::vector<std::vector<int64_t>>> val_rows =
       PartitionIndices(val.labels, val_partition);
   if (!val_rows.ok()) {
-    return absl::Status(val_rows.status().code(),
-                        absl::StrCat("cannot split val of ", options.input, ": ",
-                                     val_rows.status().message()));
+    return absl::Status(
+        val_rows.status().code(),
+        absl::StrCat("cannot split val of ", options.input, ": ", val_rows.status().message()));
   }
 
   std::filesystem::create_directories(options.out_dir, ec);

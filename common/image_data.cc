@@ -57,15 +57,16 @@ absl::StatusOr<std::vector<int64_t>> LabelsFromNpy(const NpyArray& array, const 
   const std::string what = absl::StrCat("npz ", path, " member '", member, "'");
   const bool column = array.shape.size() == 2 && array.shape[1] == 1;
   if (array.shape.size() != 1 && !column) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " has shape ", ShapeText(array.shape), "; labels must be (N,) or (N, 1)"));
+    return absl::InvalidArgumentError(absl::StrCat(what, " has shape ", ShapeText(array.shape),
+                                                   "; labels must be (N,) or (N, 1)"));
   }
   ASSIGN_OR_RETURN(int64_t item_size, NpyItemSize(array.dtype));
   const char kind = array.dtype[1];
   const bool big_endian = array.dtype[0] == '>' && item_size > 1;
   if ((kind != 'u' && kind != 'i') || item_size > 8 || big_endian) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " has dtype ", array.dtype, "; labels must be little-endian integers such as |u1 or <i8"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has dtype ", array.dtype,
+                     "; labels must be little-endian integers such as |u1 or <i8"));
   }
   const int64_t rows = array.shape[0];
   std::vector<int64_t> labels(rows);
@@ -190,7 +191,8 @@ absl::Status LoadFolderSite(const std::string& dir, const SiteDataOptions& optio
   std::vector<std::string> train_classes;
   if (!fs::is_directory(root / "train", ec)) {
     has_val = false;
-    ASSIGN_OR_RETURN(site.train, LoadImageFolder(dir, options.height, options.width, &train_classes));
+    ASSIGN_OR_RETURN(site.train,
+                     LoadImageFolder(dir, options.height, options.width, &train_classes));
   } else {
     ASSIGN_OR_RETURN(site.train, LoadImageFolder((root / "train").string(), options.height,
                                                  options.width, &train_classes));
@@ -204,15 +206,16 @@ absl::Status LoadFolderSite(const std::string& dir, const SiteDataOptions& optio
         const std::string& name = val_classes[label];
         auto it = std::lower_bound(train_classes.begin(), train_classes.end(), name);
         if (it == train_classes.end() || *it != name) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("image folder ", (root / "val").string(), " has class '", name,
-                           "' that ", (root / "train").string(), " lacks"));
+          return absl::InvalidArgumentError(absl::StrCat("image folder ", (root / "val").string(),
+                                                         " has class '", name, "' that ",
+                                                         (root / "train").string(), " lacks"));
         }
         label = it - train_classes.begin();
       }
     }
   }
-  site.num_classes = std::max<int64_t>(site.num_classes, static_cast<int64_t>(train_classes.size()));
+  site.num_classes =
+      std::max<int64_t>(site.num_classes, static_cast<int64_t>(train_classes.size()));
   return absl::OkStatus();
 }
 
@@ -222,8 +225,9 @@ absl::Status LoadNpzSite(const std::string& path, SiteDataset& site, bool& has_v
   const bool has_images = arrays.count("val_images") > 0;
   const bool has_labels = arrays.count("val_labels") > 0;
   if (has_images != has_labels) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "npz ", path, " has ", has_images ? "val_images but no val_labels" : "val_labels but no val_images"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("npz ", path, " has ",
+                     has_images ? "val_images but no val_labels" : "val_labels but no val_images"));
   }
   has_val = has_images;
   if (has_val) {
@@ -251,8 +255,8 @@ absl::StatusOr<ImageSet> ImageSetFromNpz(const std::map<std::string, NpyArray>& 
   const NpyArray& labels_array = arrays.at(labels_name);
   const std::string what = absl::StrCat("npz ", path, " member '", images_name, "'");
   if (images.shape.size() != 3 && images.shape.size() != 4) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, " has shape ", ShapeText(images.shape), "; images must be (N,H,W) or (N,H,W,C)"));
+    return absl::InvalidArgumentError(absl::StrCat(what, " has shape ", ShapeText(images.shape),
+                                                   "; images must be (N,H,W) or (N,H,W,C)"));
   }
   if (images.dtype.size() != 3 || images.dtype[1] != 'u' || images.dtype[2] != '1') {
     return absl::InvalidArgumentError(
@@ -296,8 +300,8 @@ absl::StatusOr<ImageSet> LoadNpzSplit(const std::string& path, const std::string
 absl::StatusOr<ImageSet> LoadImageFolder(const std::string& dir, int64_t height, int64_t width,
                                          std::vector<std::string>* class_names) {
   if (height < 1 || width < 1 || height > 1 << 15 || width > 1 << 15) {
-    return absl::InvalidArgumentError(absl::StrCat("image size ", height, "x", width,
-                                                   " is invalid; each side must be 1..32768"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("image size ", height, "x", width, " is invalid; each side must be 1..32768"));
   }
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
@@ -308,7 +312,8 @@ absl::StatusOr<ImageSet> LoadImageFolder(const std::string& dir, int64_t height,
   }
   ASSIGN_OR_RETURN(std::vector<std::string> classes, SortedSubdirectories(dir));
   if (classes.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("image folder ", dir, " has no class sub-folders"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("image folder ", dir, " has no class sub-folders"));
   }
   ImageSet set;
   set.height = height;
@@ -351,18 +356,19 @@ absl::StatusOr<SiteDataset> LoadSiteDataset(const std::string& path,
     return absl::InvalidArgumentError(absl::StrCat("data file ", path, " has no training rows"));
   }
   if (has_val) {
-    if (site.val.size() > 0 && (site.val.height != site.train.height ||
-                                site.val.width != site.train.width ||
-                                site.val.channels != site.train.channels)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "data file ", path, " has train images of ", site.train.height, "x", site.train.width,
-          "x", site.train.channels, " but val images of ", site.val.height, "x", site.val.width,
-          "x", site.val.channels));
+    if (site.val.size() > 0 &&
+        (site.val.height != site.train.height || site.val.width != site.train.width ||
+         site.val.channels != site.train.channels)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("data file ", path, " has train images of ", site.train.height, "x",
+                       site.train.width, "x", site.train.channels, " but val images of ",
+                       site.val.height, "x", site.val.width, "x", site.val.channels));
     }
   } else {
     const int64_t rows = site.train.size();
     int64_t val_rows = std::llround(options.val_fraction * static_cast<double>(rows));
-    if (options.val_fraction > 0 && rows >= 2) val_rows = std::clamp<int64_t>(val_rows, 1, rows - 1);
+    if (options.val_fraction > 0 && rows >= 2)
+      val_rows = std::clamp<int64_t>(val_rows, 1, rows - 1);
     ImageSet all = std::move(site.train);
     HoldOut(all, val_rows, options.seed, site.train, site.val);
   }

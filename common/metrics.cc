@@ -13,7 +13,8 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 double Ratio(int64_t numerator, int64_t denominator) {
-  return denominator == 0 ? kNaN : static_cast<double>(numerator) / static_cast<double>(denominator);
+  return denominator == 0 ? kNaN
+                          : static_cast<double>(numerator) / static_cast<double>(denominator);
 }
 
 }  // namespace
@@ -30,7 +31,8 @@ double RocAuc(const std::vector<int64_t>& labels, const std::vector<float>& scor
 
   std::vector<size_t> order(scores.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&scores](size_t a, size_t b) { return scores[a] < scores[b]; });
+  std::sort(order.begin(), order.end(),
+            [&scores](size_t a, size_t b) { return scores[a] < scores[b]; });
   // Sum of the 1-based ranks of the positives, tied scores sharing the
   // average of the ranks they span.
   double positive_rank_sum = 0;

@@ -40,8 +40,7 @@ struct NpyHeader {
 // strings, True/False or tuples of integers.
 class NpyHeaderParser {
  public:
-  NpyHeaderParser(const std::string& text, const std::string& what)
-      : text_(text), what_(what) {}
+  NpyHeaderParser(const std::string& text, const std::string& what) : text_(text), what_(what) {}
 
   absl::StatusOr<NpyHeader> Parse() {
     NpyHeader header;
@@ -249,7 +248,9 @@ absl::StatusOr<NpyArray> ParseNpy(const std::string& bytes, const std::string& w
   if (bytes.size() < kNpyMagicSize + 2 || bytes.compare(0, kNpyMagicSize, kNpyMagic) != 0) {
     return invalid("missing the \\x93NUMPY magic");
   }
-  const auto byte_at = [&bytes](size_t i) { return static_cast<uint32_t>(static_cast<uint8_t>(bytes[i])); };
+  const auto byte_at = [&bytes](size_t i) {
+    return static_cast<uint32_t>(static_cast<uint8_t>(bytes[i]));
+  };
   const int major = static_cast<int>(byte_at(6));
   const int minor = static_cast<int>(byte_at(7));
   size_t header_start = 0;
@@ -267,14 +268,15 @@ absl::StatusOr<NpyArray> ParseNpy(const std::string& bytes, const std::string& w
                                 " is not supported (1.0, 2.0, 3.0 are)"));
   }
   if (header_len > kMaxNpyHeaderBytes || header_start + header_len > bytes.size()) {
-    return invalid(absl::StrCat("header length ", header_len, " exceeds the ", bytes.size(),
-                                "-byte member"));
+    return invalid(
+        absl::StrCat("header length ", header_len, " exceeds the ", bytes.size(), "-byte member"));
   }
   const std::string header_text = bytes.substr(header_start, header_len);
   ASSIGN_OR_RETURN(NpyHeader header, NpyHeaderParser(header_text, what).Parse());
   if (header.fortran_order) {
-    return invalid("fortran_order is True; only C-ordered arrays are supported "
-                   "(save with numpy.ascontiguousarray)");
+    return invalid(
+        "fortran_order is True; only C-ordered arrays are supported "
+        "(save with numpy.ascontiguousarray)");
   }
   absl::StatusOr<int64_t> expected = ExpectedDataBytes(header.descr, header.shape, what);
   if (!expected.ok()) return invalid(std::string(expected.status().message()));
@@ -300,13 +302,13 @@ absl::StatusOr<NpyArray> ParseNpy(const std::string& bytes, const std::string& w
 absl::StatusOr<std::string> SerializeNpy(const NpyArray& array) {
   ASSIGN_OR_RETURN(int64_t expected, ExpectedDataBytes(array.dtype, array.shape, "array"));
   if (static_cast<uint64_t>(expected) != array.data.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("array of dtype ", array.dtype, " and shape ", ShapeTuple(array.shape),
-                     " needs ", expected, " bytes of data but has ", array.data.size()));
+    return absl::InvalidArgumentError(absl::StrCat("array of dtype ", array.dtype, " and shape ",
+                                                   ShapeTuple(array.shape), " needs ", expected,
+                                                   " bytes of data but has ", array.data.size()));
   }
-  std::string dict = absl::StrCat("{'descr': '", array.dtype,
-                                  "', 'fortran_order': False, 'shape': ", ShapeTuple(array.shape),
-                                  ", }");
+  std::string dict =
+      absl::StrCat("{'descr': '", array.dtype,
+                   "', 'fortran_order': False, 'shape': ", ShapeTuple(array.shape), ", }");
   // Pad with spaces and end with '\n' so the data starts 64-byte aligned.
   size_t prefix = kNpyMagicSize + 2 + 2;
   const bool version2 = prefix + dict.size() + 1 > 0xffff;
@@ -368,23 +370,23 @@ absl::StatusOr<std::map<std::string, NpyArray>> ReadNpz(const std::string& path)
 
     std::unique_ptr<zip_file_t, ZipFileCloser> file(zip_fopen_index(archive.get(), i, 0));
     if (file == nullptr) {
-      return absl::DataLossError(absl::StrCat("cannot open ", what, ": ",
-                                              zip_strerror(archive.get())));
+      return absl::DataLossError(
+          absl::StrCat("cannot open ", what, ": ", zip_strerror(archive.get())));
     }
     std::string bytes(stat.size, '\0');
     zip_uint64_t done = 0;
     while (done < stat.size) {
       const zip_int64_t got = zip_fread(file.get(), bytes.data() + done, stat.size - done);
       if (got < 0) {
-        return absl::DataLossError(absl::StrCat("cannot decompress ", what, ": ",
-                                                zip_file_strerror(file.get())));
+        return absl::DataLossError(
+            absl::StrCat("cannot decompress ", what, ": ", zip_file_strerror(file.get())));
       }
       if (got == 0) break;
       done += static_cast<zip_uint64_t>(got);
     }
     if (done != stat.size) {
-      return absl::DataLossError(absl::StrCat(what, " ends after ", done, " of ", stat.size,
-                                              " bytes"));
+      return absl::DataLossError(
+          absl::StrCat(what, " ends after ", done, " of ", stat.size, " bytes"));
     }
     ASSIGN_OR_RETURN(NpyArray array, ParseNpy(bytes, what));
     arrays[key] = std::move(array);
@@ -402,8 +404,8 @@ absl::Status WriteNpz(const std::string& path, const std::map<std::string, NpyAr
     }
     absl::StatusOr<std::string> bytes = SerializeNpy(array);
     if (!bytes.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("cannot write ", path, ": member '", name,
-                                                     "': ", bytes.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot write ", path, ": member '", name, "': ", bytes.status().message()));
     }
     members.emplace_back(name + ".npy", std::move(*bytes));
   }
@@ -421,8 +423,8 @@ absl::Status WriteNpz(const std::string& path, const std::map<std::string, NpyAr
     int open_error = 0;
     zip_t* archive = zip_open(temp_path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &open_error);
     if (archive == nullptr) {
-      return absl::InternalError(absl::StrCat("cannot create ", temp_path, ": ",
-                                              ZipErrorString(open_error)));
+      return absl::InternalError(
+          absl::StrCat("cannot create ", temp_path, ": ", ZipErrorString(open_error)));
     }
     for (const auto& [member, bytes] : members) {
       zip_source_t* source = zip_source_buffer(archive, bytes.data(), bytes.size(), 0);

@@ -43,7 +43,8 @@ std::vector<int64_t> CumulativeCuts(const std::vector<double>& proportions, int6
   double cumulative = 0;
   for (size_t j = 0; j + 1 < proportions.size(); ++j) {
     cumulative += proportions[j];
-    cuts.push_back(std::clamp<int64_t>(static_cast<int64_t>(cumulative * static_cast<double>(n)), 0, n));
+    cuts.push_back(
+        std::clamp<int64_t>(static_cast<int64_t>(cumulative * static_cast<double>(n)), 0, n));
   }
   // Rounding can make cumsum decrease by an ulp; keep cuts monotone.
   for (size_t j = 1; j < cuts.size(); ++j) cuts[j] = std::max(cuts[j], cuts[j - 1]);
@@ -120,10 +121,10 @@ absl::StatusOr<SiteIndices> PartitionDirichlet(const std::vector<int64_t>& label
     }
     if (static_cast<int64_t>(SmallestSite(result)) >= options.min_per_site) return result;
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "dirichlet partition with alpha ", options.alpha, " could not give each of ", options.sites,
-      " sites at least ", options.min_per_site, " of ", n, " rows in ", kMaxDirichletAttempts,
-      " attempts; raise alpha or lower min_per_site"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("dirichlet partition with alpha ", options.alpha, " could not give each of ",
+                   options.sites, " sites at least ", options.min_per_site, " of ", n, " rows in ",
+                   kMaxDirichletAttempts, " attempts; raise alpha or lower min_per_site"));
 }
 
 absl::StatusOr<SiteIndices> PartitionQuantity(int64_t n, const PartitionOptions& options,
@@ -147,10 +148,10 @@ absl::StatusOr<SiteIndices> PartitionQuantity(int64_t n, const PartitionOptions&
       return result;
     }
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "quantity partition with alpha ", options.alpha, " could not give each of ", options.sites,
-      " sites at least ", options.min_per_site, " of ", n, " rows in ", kMaxDirichletAttempts,
-      " attempts; raise alpha or lower min_per_site"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("quantity partition with alpha ", options.alpha, " could not give each of ",
+                   options.sites, " sites at least ", options.min_per_site, " of ", n, " rows in ",
+                   kMaxDirichletAttempts, " attempts; raise alpha or lower min_per_site"));
 }
 
 }  // namespace
@@ -165,9 +166,12 @@ absl::StatusOr<PartitionKind> ParsePartitionKind(const std::string& name) {
 
 const char* PartitionKindName(PartitionKind kind) {
   switch (kind) {
-    case PartitionKind::kIid: return "iid";
-    case PartitionKind::kDirichlet: return "dirichlet";
-    case PartitionKind::kQuantity: return "quantity";
+    case PartitionKind::kIid:
+      return "iid";
+    case PartitionKind::kDirichlet:
+      return "dirichlet";
+    case PartitionKind::kQuantity:
+      return "quantity";
   }
   return "unknown";
 }
@@ -184,15 +188,14 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> PartitionIndices(
   }
   const bool uses_alpha = options.kind != PartitionKind::kIid;
   if (uses_alpha && !(options.alpha > 0 && std::isfinite(options.alpha))) {
-    return absl::InvalidArgumentError(absl::StrCat(PartitionKindName(options.kind),
-                                                   " partition needs alpha > 0, got ",
-                                                   options.alpha));
+    return absl::InvalidArgumentError(absl::StrCat(
+        PartitionKindName(options.kind), " partition needs alpha > 0, got ", options.alpha));
   }
   const int64_t n = static_cast<int64_t>(labels.size());
   if (static_cast<int64_t>(options.sites) * options.min_per_site > n) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot give each of ", options.sites, " sites at least ",
-                     options.min_per_site, " rows: there are only ", n, " rows"));
+    return absl::FailedPreconditionError(absl::StrCat("cannot give each of ", options.sites,
+                                                      " sites at least ", options.min_per_site,
+                                                      " rows: there are only ", n, " rows"));
   }
 
   std::mt19937_64 rng(options.seed);

@@ -26,11 +26,16 @@ constexpr uint64_t kMaxHeaderBytes = 100 * 1000 * 1000;
 
 const char* SafetensorsDType(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "F32";
-    case DType::kFloat64: return "F64";
-    case DType::kInt64: return "I64";
-    case DType::kInt32: return "I32";
-    case DType::kUInt8: return "U8";
+    case DType::kFloat32:
+      return "F32";
+    case DType::kFloat64:
+      return "F64";
+    case DType::kInt64:
+      return "I64";
+    case DType::kInt32:
+      return "I32";
+    case DType::kUInt8:
+      return "U8";
   }
   return "?";
 }
@@ -132,9 +137,9 @@ absl::Status WriteSafetensors(const std::string& path, const TensorBundle& bundl
   uint64_t offset = 0;
   for (const TensorSpec& spec : bundle.specs) {
     if (spec.name.empty() || spec.name == kMetadataKey || !names.insert(spec.name).second) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot write safetensors ", path, ": tensor name '", spec.name,
-          "' is empty, reserved or duplicated"));
+      return absl::InvalidArgumentError(absl::StrCat("cannot write safetensors ", path,
+                                                     ": tensor name '", spec.name,
+                                                     "' is empty, reserved or duplicated"));
     }
     const uint64_t end = offset + spec.ByteSize();
     header[spec.name] = {{"dtype", SafetensorsDType(spec.dtype)},
@@ -180,7 +185,8 @@ absl::StatusOr<TensorBundle> ReadSafetensors(const std::string& path,
   }
   const uint64_t file_bytes = std::filesystem::file_size(path, ec);
   if (ec) {
-    return absl::InternalError(absl::StrCat("cannot stat safetensors file ", path, ": ", ec.message()));
+    return absl::InternalError(
+        absl::StrCat("cannot stat safetensors file ", path, ": ", ec.message()));
   }
   auto invalid = [&path](const std::string& problem) {
     return absl::InvalidArgumentError(absl::StrCat("safetensors ", path, ": ", problem));
@@ -242,8 +248,8 @@ absl::StatusOr<TensorBundle> ReadSafetensors(const std::string& path,
     bundle.specs.push_back(std::move(entry.spec));
   }
   if (expected_begin != buffer_bytes) {
-    return invalid(absl::StrCat("tensors cover ", expected_begin, " bytes but the buffer has ",
-                                buffer_bytes));
+    return invalid(
+        absl::StrCat("tensors cover ", expected_begin, " bytes but the buffer has ", buffer_bytes));
   }
   bundle.body = std::move(buffer);
   if (metadata != nullptr) *metadata = std::move(parsed_metadata);

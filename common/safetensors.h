@@ -33,8 +33,8 @@ absl::Status WriteSafetensors(const std::string& path, const TensorBundle& bundl
 // InvalidArgument for a truncated file, a header that is not a JSON object,
 // an unsupported dtype, a negative or non-integer dimension, offsets that lie
 // outside the buffer, disagree with dtype * shape, overlap or leave gaps.
-absl::StatusOr<TensorBundle> ReadSafetensors(const std::string& path,
-                                             std::map<std::string, std::string>* metadata = nullptr);
+absl::StatusOr<TensorBundle> ReadSafetensors(
+    const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 
 }  // namespace fedmi
 

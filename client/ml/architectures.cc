@@ -105,17 +105,30 @@ class ScriptBuilder {
 // the plain network (see bench/centralized_baseline.cc for measurements).
 void BuildCnn(const ModelConfig& config, ScriptBuilder& b) {
   const char* variant_env = std::getenv("FEDMI_CNN_VARIANT");
-  const std::string variant = variant_env ? variant_env : "bn";
+  const std::string variant = variant_env ? variant_env : "v3";
+  if (variant == "v3" || variant == "v3w") {
+    const int64_t w = variant == "v3w" ? 32 : 16;
+    b.Statement("x = " + b.Conv("conv1", "x", config.channels, w, 3, 1, 1, false));
+    b.Statement("x = torch.relu(" + b.BatchNorm("bn1", "torch.max_pool2d(x, [2, 2])", w) + ")");
+    b.Statement("x = " + b.Conv("conv2", "x", w, 2 * w, 3, 1, 1, false));
+    b.Statement("x = torch.relu(" + b.BatchNorm("bn2", "torch.max_pool2d(x, [2, 2])", 2 * w) + ")");
+    b.Statement("x = " + b.Conv("conv3", "x", 2 * w, 64, 3, 1, 1, false));
+    b.Statement("x = torch.relu(" + b.BatchNorm("bn3", "torch.max_pool2d(x, [2, 2])", 64) + ")");
+    const int64_t flat = 64 * (config.height / 8) * (config.width / 8);
+    b.Statement("x = torch.flatten(x, 1)");
+    b.Statement("x = torch.relu(" + b.Linear("fc1", "x", flat, 128, true) + ")");
+    b.Statement("x = torch.dropout(x, 0.25, self.training)");
+    b.Statement("return " + b.Linear("fc2", "x", 128, config.num_classes, false));
+    return;
+  }
   const bool bn = variant == "bn";
-  const bool gn = variant == "gn";
-  const bool norm = bn || gn;
   auto norm_expr = [&](const std::string& name, const std::string& in, int64_t c) {
     if (bn) return b.BatchNorm(name, in, c);
     return in;
   };
-  b.Statement("x = " + b.Conv("conv1", "x", config.channels, 32, 3, 1, 1, !norm));
+  b.Statement("x = " + b.Conv("conv1", "x", config.channels, 32, 3, 1, 1, !bn));
   b.Statement("x = torch.max_pool2d(torch.relu(" + norm_expr("bn1", "x", 32) + "), [2, 2])");
-  b.Statement("x = " + b.Conv("conv2", "x", 32, 64, 3, 1, 1, !norm));
+  b.Statement("x = " + b.Conv("conv2", "x", 32, 64, 3, 1, 1, !bn));
   b.Statement("x = torch.max_pool2d(torch.relu(" + norm_expr("bn2", "x", 64) + "), [2, 2])");
   const int64_t flat = 64 * (config.height / 2 / 2) * (config.width / 2 / 2);
   b.Statement("x = torch.flatten(x, 1)");
@@ -162,7 +175,7 @@ struct Architecture {
 };
 
 constexpr Architecture kArchitectures[] = {
-    {"cnn", 4, BuildCnn, "__torch__.fedmi.Cnn"},
+    {"cnn", 8, BuildCnn, "__torch__.fedmi.Cnn"},
     {"resnet18", 1, BuildResNet18, "__torch__.fedmi.ResNet18"},
 };
 

@@ -96,8 +96,7 @@ TEST_F(DataSplitTest, WritesOneLoadableShardPerSite) {
     absl::StatusOr<std::map<std::string, NpyArray>> arrays = ReadNpz(report.path);
     ASSERT_TRUE(arrays.ok()) << arrays.status();
     EXPECT_EQ(arrays->at("train_labels").dtype, "|u1");
-    EXPECT_THAT(arrays->at("train_labels").shape,
-                ElementsAre(Sum(report.train_class_counts), 1));
+    EXPECT_THAT(arrays->at("train_labels").shape, ElementsAre(Sum(report.train_class_counts), 1));
 
     absl::StatusOr<SiteDataset> site = LoadSiteDataset(report.path);
     ASSERT_TRUE(site.ok()) << site.status();

@@ -17,8 +17,8 @@ namespace fedmi {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::ElementsAre;
 using ::testing::Each;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 void ExpectError(const absl::Status& status, absl::StatusCode code, const std::string& substring) {
@@ -43,7 +43,8 @@ NpyArray LabelColumn(const std::vector<uint8_t>& labels) {
 void WritePng(const fs::path& path, int width, int height, int channels, uint8_t value) {
   fs::create_directories(path.parent_path());
   std::vector<uint8_t> pixels(width * height * channels, value);
-  ASSERT_NE(stbi_write_png(path.c_str(), width, height, channels, pixels.data(), width * channels), 0);
+  ASSERT_NE(stbi_write_png(path.c_str(), width, height, channels, pixels.data(), width * channels),
+            0);
 }
 
 class ImageDataTest : public ::testing::Test {
@@ -96,7 +97,8 @@ TEST_F(ImageDataTest, AcceptsColourImagesAndFlatIntegerLabels) {
   NpyArray labels{"<i8", {2}, std::vector<char>(16, 0)};
   labels.data[8] = 3;  // Second label is 3.
   const std::string path = Path("colour.npz");
-  ASSERT_TRUE(WriteNpz(path, {{"test_images", U8Array({2, 2, 2, 3})}, {"test_labels", labels}}).ok());
+  ASSERT_TRUE(
+      WriteNpz(path, {{"test_images", U8Array({2, 2, 2, 3})}, {"test_labels", labels}}).ok());
   absl::StatusOr<ImageSet> test = LoadNpzSplit(path, "test");
   ASSERT_TRUE(test.ok()) << test.status();
   EXPECT_EQ(test->channels, 3);
@@ -128,8 +130,8 @@ TEST_F(ImageDataTest, NpzSplitErrorsArePrecise) {
               "has dtype <f4; images must be uint8");
 
   const std::string wide_labels = Path("wide_labels.npz");
-  ASSERT_TRUE(WriteNpz(wide_labels, {{"train_images", U8Array({2, 1, 1})},
-                                     {"train_labels", U8Array({2, 2})}})
+  ASSERT_TRUE(WriteNpz(wide_labels,
+                       {{"train_images", U8Array({2, 1, 1})}, {"train_labels", U8Array({2, 2})}})
                   .ok());
   ExpectError(LoadNpzSplit(wide_labels, "train").status(), absl::StatusCode::kInvalidArgument,
               "labels must be (N,) or (N, 1)");
@@ -255,8 +257,8 @@ TEST_F(ImageDataTest, SiteDatasetFromFolders) {
   EXPECT_EQ(site->num_classes, 3);
 
   WritePng(split / "val" / "zebra" / "1.png", 5, 5, 1, 4);
-  ExpectError(LoadSiteDataset(split.string(), options).status(),
-              absl::StatusCode::kInvalidArgument, "has class 'zebra' that");
+  ExpectError(LoadSiteDataset(split.string(), options).status(), absl::StatusCode::kInvalidArgument,
+              "has class 'zebra' that");
 
   const fs::path flat = dir_ / "flat";
   for (int i = 0; i < 10; ++i) {

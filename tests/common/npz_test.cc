@@ -185,8 +185,7 @@ TEST_F(NpzTest, FortranOrderIsRejected) {
            {{"x.npy", NpyBytes("{'descr': '|u1', 'fortran_order': True, 'shape': (2, 2), }",
                                std::string(4, '\0'))}},
            /*deflate=*/false);
-  ExpectError(ReadNpz(path).status(), absl::StatusCode::kInvalidArgument,
-              "fortran_order is True");
+  ExpectError(ReadNpz(path).status(), absl::StatusCode::kInvalidArgument, "fortran_order is True");
 }
 
 TEST_F(NpzTest, StructuredAndUnknownDtypesAreRejected) {

@@ -79,7 +79,9 @@ TEST_P(PartitionTest, SingleSiteGetsEverything) {
 INSTANTIATE_TEST_SUITE_P(AllKinds, PartitionTest,
                          ::testing::Values(PartitionKind::kIid, PartitionKind::kDirichlet,
                                            PartitionKind::kQuantity),
-                         [](const auto& info) { return std::string(PartitionKindName(info.param)); });
+                         [](const auto& info) {
+                           return std::string(PartitionKindName(info.param));
+                         });
 
 TEST(IidPartitionTest, DealsEvenly) {
   PartitionOptions options;

@@ -1,0 +1,481 @@
+// `fedmi sim` and `fedmi bench round`: a whole federation on this machine.
+// They start the real fedmi-coordinator and fedmi-client binaries as child
+// processes on loopback, so what they measure is what a deployment runs.
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "cli/admin_client.h"
+#include "cli/child_process.h"
+#include "cli/command_support.h"
+#include "cli/commands.h"
+#include "cli/model_files.h"
+#include "common/data_split.h"
+#include "common/partition.h"
+#include "common/status.h"
+#include "common/synthetic_model.h"
+
+namespace fedmi::cli {
+namespace {
+
+// A coordinator and its sites, torn down (children stopped) on destruction.
+class LocalFederation {
+ public:
+  explicit LocalFederation(std::string work_dir) : work_dir_(std::move(work_dir)) {}
+  ~LocalFederation() {
+    for (auto& site : sites_) site->Stop();
+    if (coordinator_) coordinator_->Stop();
+  }
+
+  absl::Status StartCoordinator() {
+    ASSIGN_OR_RETURN(std::string binary, FindBinary("fedmi-coordinator"));
+    mkdir((work_dir_ + "/logs").c_str(), 0700);
+    const std::string port_file = work_dir_ + "/coordinator.port";
+    std::remove(port_file.c_str());
+    ASSIGN_OR_RETURN(coordinator_,
+                     ChildProcess::Spawn({binary, "--insecure", "--listen", "127.0.0.1:0",
+                                          "--port-file", port_file, "--db",
+                                          work_dir_ + "/coordinator/state.db"},
+                                         work_dir_ + "/logs/coordinator.log"));
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      std::ifstream in(port_file);
+      int port = 0;
+      if (in >> port && port > 0) {
+        address_ = absl::StrCat("127.0.0.1:", port);
+        TransportOptions transport;
+        transport.insecure = true;
+        ASSIGN_OR_RETURN(admin_, AdminClient::Connect(address_, transport));
+        return absl::OkStatus();
+      }
+      if (!coordinator_->Running()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return absl::InternalError(absl::StrCat("the coordinator did not start; its log:\n",
+                                            coordinator_->LogTail()));
+  }
+
+  absl::Status StartSite(const std::string& name, const std::string& data, int threads) {
+    ASSIGN_OR_RETURN(std::string binary, FindBinary("fedmi-client"));
+    std::vector<std::string> argv = {binary,   "--insecure", "--coordinator", address_,
+                                     "--site", name,         "--threads",     std::to_string(threads),
+                                     "--give-up-after", "60"};
+    if (!data.empty()) {
+      argv.push_back("--data");
+      argv.push_back(data);
+    }
+    ASSIGN_OR_RETURN(auto site, ChildProcess::Spawn(argv, work_dir_ + "/logs/" + name + ".log"));
+    sites_.push_back(std::move(site));
+    return absl::OkStatus();
+  }
+
+  // Waits for every site to connect, failing early if one exits.
+  absl::Status WaitForSites(absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      for (auto& site : sites_) {
+        if (!site->Running()) {
+          return absl::InternalError(absl::StrCat("site process exited; its log (",
+                                                  site->log_path(), "):\n", site->LogTail()));
+        }
+      }
+      if (admin_->WaitForSites(static_cast<int>(sites_.size()), absl::Seconds(1)).ok()) {
+        return absl::OkStatus();
+      }
+    }
+    return absl::DeadlineExceededError("sites did not connect in time; see " + work_dir_ +
+                                       "/logs");
+  }
+
+  AdminClient& admin() { return *admin_; }
+  ChildProcess& coordinator() { return *coordinator_; }
+  const std::string& address() const { return address_; }
+
+ private:
+  std::string work_dir_;
+  std::string address_;
+  std::unique_ptr<ChildProcess> coordinator_;
+  std::vector<std::unique_ptr<ChildProcess>> sites_;
+  std::unique_ptr<AdminClient> admin_;
+};
+
+absl::StatusOr<std::string> MakeWorkDir(const std::string& requested, const char* prefix) {
+  if (!requested.empty()) {
+    mkdir(requested.c_str(), 0700);
+    return requested;
+  }
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = absl::StrCat(tmp ? tmp : "/tmp", "/", prefix, "-XXXXXX");
+  if (mkdtemp(pattern.data()) == nullptr) {
+    return absl::InternalError("cannot create a working directory in /tmp");
+  }
+  return pattern;
+}
+
+std::string DefaultDataPath() {
+  if (const char* env = std::getenv("FEDMI_DATA")) return env;
+  return "../shared/data/pneumoniamnist.npz";
+}
+
+nlohmann::json MetricsJson(const v1::Metrics& metrics) {
+  return {{"examples", metrics.examples()},       {"loss", JsonNumber(metrics.loss())},
+          {"auc", JsonNumber(metrics.auc())},     {"accuracy", JsonNumber(metrics.accuracy())},
+          {"sensitivity", JsonNumber(metrics.sensitivity())},
+          {"specificity", JsonNumber(metrics.specificity())}, {"f1", JsonNumber(metrics.f1())}};
+}
+
+// Watches a run to its end, calling on_round once per newly evaluated round.
+absl::StatusOr<v1::RunStatus> WatchToEnd(
+    AdminClient& admin, int64_t run_id,
+    const std::function<void(const v1::RoundStatus&)>& on_round) {
+  v1::RunStatus last;
+  int32_t reported = 0;
+  absl::Status status = admin.WatchRun(run_id, [&](const v1::RunStatus& update) {
+    last = update;
+    for (const auto& round : update.rounds()) {
+      if (round.state() == "evaluated" && round.round() > reported) {
+        on_round(round);
+        reported = round.round();
+      }
+    }
+    return true;
+  });
+  RETURN_IF_ERROR(status);
+  return last;
+}
+
+struct SimOptions {
+  int sites = 3;
+  int rounds = 10;
+  std::string data;
+  std::string partition = "dirichlet";
+  double alpha = 0.5;
+  std::string model = "cnn";
+  int local_epochs = 1;
+  int batch_size = 64;
+  double lr = 1e-3;
+  std::string optimizer = "adam";
+  uint64_t seed = 0;
+  int threads = 0;
+  std::string json_out;
+  std::string work_dir;
+  bool json = false;
+};
+
+int RunSim(const GlobalOptions& global, SimOptions options) {
+  if (options.sites < 1) return ReportUsageError("--sites must be at least 1");
+  if (options.rounds < 1) return ReportUsageError("--rounds must be at least 1");
+  if (options.data.empty()) options.data = DefaultDataPath();
+  if (access(options.data.c_str(), R_OK) != 0) {
+    return ReportError(absl::NotFoundError(absl::StrCat(
+        "data file ", options.data,
+        " not found. Get PneumoniaMNIST (pneumoniamnist.npz) from the MedMNIST release "
+        "(https://medmnist.com, Zenodo record 10519652) and pass --data or set FEDMI_DATA.")));
+  }
+  auto partition = ParsePartitionKind(options.partition);
+  if (!partition.ok()) return ReportUsageError(std::string(partition.status().message()));
+  auto work_dir = MakeWorkDir(options.work_dir, "fedmi-sim");
+  if (!work_dir.ok()) return ReportError(work_dir.status());
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const int threads =
+      options.threads > 0 ? options.threads : std::max(1, static_cast<int>(cores) / options.sites);
+  const absl::Time started = absl::Now();
+  std::cout << "fedmi sim: " << options.sites << " sites, " << options.rounds << " rounds, "
+            << options.model << ", " << options.partition << " partition (alpha " << options.alpha
+            << "), " << threads << " thread(s) per site\n  work dir " << *work_dir << std::endl;
+
+  DataSplitOptions split;
+  split.input = options.data;
+  split.sites = options.sites;
+  split.partition.kind = *partition;
+  split.partition.sites = options.sites;
+  split.partition.alpha = options.alpha;
+  split.partition.seed = options.seed;
+  split.out_dir = *work_dir + "/shards";
+  auto shards = SplitDataset(split);
+  if (!shards.ok()) return ReportError(shards.status());
+  for (const auto& shard : *shards) {
+    int64_t train = 0, val = 0;
+    for (int64_t c : shard.train_class_counts) train += c;
+    for (int64_t c : shard.val_class_counts) val += c;
+    std::cout << "  " << shard.site << ": " << train << " train, " << val << " val; train classes";
+    for (int64_t c : shard.train_class_counts) std::cout << " " << c;
+    std::cout << "\n";
+  }
+
+  LocalFederation federation(*work_dir);
+  if (absl::Status status = federation.StartCoordinator(); !status.ok()) return ReportError(status);
+  for (const auto& shard : *shards) {
+    if (absl::Status status = federation.StartSite(shard.site, shard.path, threads); !status.ok()) {
+      return ReportError(status);
+    }
+  }
+  if (absl::Status status = federation.WaitForSites(absl::Seconds(120)); !status.ok()) {
+    return ReportError(status);
+  }
+  std::cout << "  coordinator on " << federation.address() << ", all sites connected"
+            << std::endl;
+
+  v1::RunSpec spec;
+  spec.set_model(options.model);
+  spec.set_strategy("fedavg");
+  spec.set_rounds(options.rounds);
+  spec.set_min_sites(options.sites);
+  spec.set_local_epochs(options.local_epochs);
+  spec.set_batch_size(options.batch_size);
+  spec.set_lr(options.lr);
+  spec.set_optimizer(options.optimizer);
+  spec.set_seed(options.seed);
+  spec.set_num_classes(2);
+  auto run_id = federation.admin().StartRun(spec);
+  if (!run_id.ok()) return ReportError(run_id.status());
+  std::cout << "  run " << *run_id << " started\n"
+            << "  round   loss     auc      acc      sens     spec     seconds" << std::endl;
+
+  nlohmann::json rounds = nlohmann::json::array();
+  auto final_status = WatchToEnd(federation.admin(), *run_id, [&](const v1::RoundStatus& round) {
+    const v1::Metrics& m = round.eval_metrics();
+    const double seconds = round.finished_at() - round.started_at();
+    std::cout << absl::StrFormat("  %3d/%-3d %-8s %-8s %-8s %-8s %-8s %.1f", round.round(),
+                                 options.rounds, FormatMetric(m.loss()), FormatMetric(m.auc()),
+                                 FormatMetric(m.accuracy()), FormatMetric(m.sensitivity()),
+                                 FormatMetric(m.specificity()), seconds)
+              << std::endl;
+    nlohmann::json entry = MetricsJson(m);
+    entry["round"] = round.round();
+    entry["seconds"] = seconds;
+    rounds.push_back(entry);
+  });
+  if (!final_status.ok()) return ReportError(final_status.status());
+  if (final_status->state() != "done") {
+    return ReportError(absl::InternalError(absl::StrCat(
+        "run ", *run_id, " ended ", final_status->state(), ": ", final_status->error(),
+        "\n  logs: ", *work_dir, "/logs")));
+  }
+
+  const std::string model_path = *work_dir + "/final-model.pt";
+  std::string summary;
+  if (absl::Status status =
+          ExportModelToFile(federation.admin(), *run_id, -1, model_path, &summary);
+      !status.ok()) {
+    return ReportError(status);
+  }
+  auto test = EvaluateModelOnSplit(model_path, options.data, "test");
+  if (!test.ok()) return ReportError(test.status());
+  const double wall = absl::ToDoubleSeconds(absl::Now() - started);
+  std::cout << absl::StrFormat(
+                   "final model on the test split (%d images): auc %s  accuracy %s  "
+                   "sensitivity %s  specificity %s  f1 %s  loss %s\n",
+                   test->metrics.examples, FormatMetric(test->metrics.auc),
+                   FormatMetric(test->metrics.accuracy), FormatMetric(test->metrics.sensitivity),
+                   FormatMetric(test->metrics.specificity), FormatMetric(test->metrics.f1),
+                   FormatMetric(test->loss))
+            << "  model: " << model_path << "\n"
+            << absl::StrFormat("  wall time %.1f s", wall) << std::endl;
+
+  nlohmann::json result = {
+      {"run_id", *run_id},
+      {"sites", options.sites},
+      {"rounds", options.rounds},
+      {"model", options.model},
+      {"partition", options.partition},
+      {"alpha", options.alpha},
+      {"seed", options.seed},
+      {"per_round", rounds},
+      {"test",
+       {{"examples", test->metrics.examples},
+        {"auc", JsonNumber(test->metrics.auc)},
+        {"accuracy", JsonNumber(test->metrics.accuracy)},
+        {"sensitivity", JsonNumber(test->metrics.sensitivity)},
+        {"specificity", JsonNumber(test->metrics.specificity)},
+        {"f1", JsonNumber(test->metrics.f1)},
+        {"loss", JsonNumber(test->loss)}}},
+      {"final_model", model_path},
+      {"wall_seconds", wall}};
+  if (!options.json_out.empty()) {
+    std::ofstream out(options.json_out);
+    out << result.dump(2) << "\n";
+    if (!out) return ReportError(absl::InternalError("cannot write " + options.json_out));
+  }
+  if (options.json) PrintJsonLine(result);
+  return kExitOk;
+}
+
+struct BenchOptions {
+  int sites = 4;
+  int64_t params = 1000000;
+  int rounds = 3;
+  std::string work_dir;
+  bool json = false;
+};
+
+std::vector<float> AsFloats(const TensorBundle& bundle) {
+  std::vector<float> values(bundle.body.size() / sizeof(float));
+  std::memcpy(values.data(), bundle.body.data(), values.size() * sizeof(float));
+  return values;
+}
+
+int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
+  if (options.sites < 1) return ReportUsageError("--sites must be at least 1");
+  if (options.rounds < 1) return ReportUsageError("--rounds must be at least 1");
+  if (options.params < 1) return ReportUsageError("--params must be at least 1");
+  auto work_dir = MakeWorkDir(options.work_dir, "fedmi-bench");
+  if (!work_dir.ok()) return ReportError(work_dir.status());
+  const uint64_t model_bytes = static_cast<uint64_t>(options.params) * sizeof(float);
+  std::cout << absl::StrFormat("fedmi bench round: %d sites, %d params (%.1f MB), %d rounds\n",
+                               options.sites, options.params, model_bytes / 1e6, options.rounds)
+            << "  work dir " << *work_dir << std::endl;
+
+  LocalFederation federation(*work_dir);
+  if (absl::Status status = federation.StartCoordinator(); !status.ok()) return ReportError(status);
+  std::vector<int64_t> site_indices;
+  for (int k = 1; k <= options.sites; ++k) {
+    if (absl::Status status = federation.StartSite(absl::StrCat("site-", k), "", 1);
+        !status.ok()) {
+      return ReportError(status);
+    }
+    site_indices.push_back(k);
+  }
+  if (absl::Status status = federation.WaitForSites(absl::Seconds(120)); !status.ok()) {
+    return ReportError(status);
+  }
+  v1::RunSpec spec;
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(options.params);
+  spec.set_rounds(options.rounds);
+  spec.set_min_sites(options.sites);
+  auto run_id = federation.admin().StartRun(spec);
+  if (!run_id.ok()) return ReportError(run_id.status());
+
+  std::vector<double> round_seconds;
+  auto final_status = WatchToEnd(federation.admin(), *run_id, [&](const v1::RoundStatus& round) {
+    const double seconds = round.finished_at() - round.started_at();
+    round_seconds.push_back(seconds);
+    std::cout << absl::StrFormat("  round %d/%d aggregated in %.2f s", round.round(),
+                                 options.rounds, seconds)
+              << std::endl;
+  });
+  if (!final_status.ok()) return ReportError(final_status.status());
+  if (final_status->state() != "done") {
+    return ReportError(absl::InternalError(absl::StrCat("run ended ", final_status->state(), ": ",
+                                                        final_status->error())));
+  }
+  auto peak_rss = federation.coordinator().PeakRssBytes();
+  auto cpu = federation.coordinator().CpuSeconds();
+
+  // The coordinator's aggregate must equal FedAvg computed here, bit for bit.
+  int32_t exported_round = 0;
+  auto exported = federation.admin().ExportModel(*run_id, -1, &exported_round);
+  if (!exported.ok()) return ReportError(exported.status());
+  std::vector<float> expected = AsFloats(SyntheticInitialModel(options.params));
+  for (int r = 0; r < options.rounds; ++r) {
+    expected = ExpectedSyntheticAggregate(expected, site_indices);
+  }
+  const std::vector<float> actual = AsFloats(*exported);
+  int64_t mismatches = 0;
+  int64_t first_mismatch = -1;
+  for (size_t i = 0; i < expected.size() && i < actual.size(); ++i) {
+    if (std::memcmp(&expected[i], &actual[i], sizeof(float)) != 0) {
+      if (first_mismatch < 0) first_mismatch = static_cast<int64_t>(i);
+      ++mismatches;
+    }
+  }
+  const bool exact = actual.size() == expected.size() && mismatches == 0;
+
+  std::vector<double> sorted = round_seconds;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted.empty() ? 0
+                        : sorted.size() % 2 ? sorted[sorted.size() / 2]
+                                            : (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
+  // Model payload on the wire: the initial upload, then per round one
+  // download and one upload per site (synthetic sites skip evaluation).
+  const uint64_t payload_bytes =
+      model_bytes + static_cast<uint64_t>(options.rounds) * options.sites * 2 * model_bytes;
+  const int64_t rss = peak_rss.ok() ? *peak_rss : -1;
+  std::cout << absl::StrFormat(
+      "  median round %.3f s; coordinator peak RSS %.1f MB (%.2fx model); coordinator CPU %.1f s;"
+      "\n  model payload moved %.1f MB; aggregate %s\n",
+      median, rss / 1e6, static_cast<double>(rss) / model_bytes, cpu.ok() ? *cpu : -1.0,
+      payload_bytes / 1e6,
+      exact ? "exact (bit-identical to FedAvg)"
+            : absl::StrCat("WRONG: ", mismatches, " elements differ, first at ", first_mismatch));
+  if (options.json) {
+    PrintJsonLine({{"sites", options.sites},
+                   {"params", options.params},
+                   {"rounds", options.rounds},
+                   {"model_bytes", model_bytes},
+                   {"median_round_seconds", median},
+                   {"round_seconds", round_seconds},
+                   {"coordinator_peak_rss_bytes", rss},
+                   {"coordinator_peak_rss_over_model", static_cast<double>(rss) / model_bytes},
+                   {"coordinator_cpu_seconds", cpu.ok() ? *cpu : -1.0},
+                   {"payload_bytes", payload_bytes},
+                   {"aggregate_exact", exact}});
+  }
+  return exact ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result) {
+  auto sim_options = std::make_shared<SimOptions>();
+  CLI::App* sim = app.add_subcommand(
+      "sim", "Run a whole federation on this machine: split the data, start a coordinator and "
+             "one client process per site on loopback, train, and test the final model");
+  sim->add_option("--sites", sim_options->sites, "number of hospital sites")->capture_default_str();
+  sim->add_option("--rounds", sim_options->rounds, "federated rounds")->capture_default_str();
+  sim->add_option("--data", sim_options->data,
+                  "MedMNIST .npz (default: $FEDMI_DATA or ../shared/data/pneumoniamnist.npz)");
+  sim->add_option("--partition", sim_options->partition, "iid | dirichlet | quantity")
+      ->capture_default_str();
+  sim->add_option("--alpha", sim_options->alpha, "Dirichlet concentration (smaller = more skew)")
+      ->capture_default_str();
+  sim->add_option("--model", sim_options->model, "architecture: cnn | resnet18")
+      ->capture_default_str();
+  sim->add_option("--local-epochs", sim_options->local_epochs, "local epochs per round")
+      ->capture_default_str();
+  sim->add_option("--batch-size", sim_options->batch_size)->capture_default_str();
+  sim->add_option("--lr", sim_options->lr, "learning rate")->capture_default_str();
+  sim->add_option("--optimizer", sim_options->optimizer, "adam | sgd")->capture_default_str();
+  sim->add_option("--seed", sim_options->seed, "seeds the split, the model and training")
+      ->capture_default_str();
+  sim->add_option("--threads", sim_options->threads,
+                  "LibTorch threads per site (default: cores / sites, at least 1)");
+  sim->add_option("--json-out", sim_options->json_out, "write the JSON summary to this file");
+  sim->add_option("--work-dir", sim_options->work_dir,
+                  "keep shards, state and logs here (default: a new /tmp directory)");
+  sim->add_flag("--json", sim_options->json, "print the JSON summary as the last line");
+  sim->callback([&global, &result, sim_options] {
+    RunCommand(result, [&] { return RunSim(global, *sim_options); });
+  });
+
+  CLI::App* bench = app.add_subcommand("bench", "Benchmarks of the federation machinery");
+  bench->require_subcommand(1);
+  auto bench_options = std::make_shared<BenchOptions>();
+  CLI::App* round = bench->add_subcommand(
+      "round", "Time rounds of real processes with a synthetic model and no training; checks "
+               "that the aggregate is exactly FedAvg");
+  round->add_option("--sites", bench_options->sites)->capture_default_str();
+  round->add_option("--params", bench_options->params, "float32 parameters in the model")
+      ->capture_default_str();
+  round->add_option("--rounds", bench_options->rounds)->capture_default_str();
+  round->add_option("--work-dir", bench_options->work_dir,
+                    "keep state and logs here (default: a new /tmp directory)");
+  round->add_flag("--json", bench_options->json, "print a JSON summary as the last line");
+  round->callback([&global, &result, bench_options] {
+    RunCommand(result, [&] { return RunBenchRound(global, *bench_options); });
+  });
+}
+
+}  // namespace fedmi::cli
