@@ -1,14 +1,18 @@
 // `fedmi run start|status|list|abort` and `fedmi site list`.
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "cli/admin_client.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
+#include "client/ml/local_model.h"
 #include "common/sha256.h"
 
 namespace fedmi::cli {
@@ -22,6 +26,13 @@ bool IsDroppedState(const std::string& state) {
   return state == "dropped" || state == "refused";
 }
 
+// A round's state is the run's phase while the round is live; its stored
+// state ("committed", "evaluated") once its evaluation is in.
+bool IsRoundLive(const std::string& state) {
+  return state == "waiting-for-sites" || state == "initializing" || state == "training" ||
+         state == "evaluating";
+}
+
 // ---- JSON ------------------------------------------------------------------
 
 nlohmann::json MetricsJson(const v1::Metrics& metrics) {
@@ -33,6 +44,14 @@ nlohmann::json MetricsJson(const v1::Metrics& metrics) {
           {"sensitivity", JsonNumber(metrics.sensitivity())},
           {"specificity", JsonNumber(metrics.specificity())},
           {"f1", JsonNumber(metrics.f1())}};
+}
+
+// Sites report only loss and accuracy for local training.
+nlohmann::json TrainMetricsJson(const v1::Metrics& metrics) {
+  if (metrics.examples() == 0) return nullptr;
+  return {{"examples", metrics.examples()},
+          {"loss", JsonNumber(metrics.loss())},
+          {"accuracy", JsonNumber(metrics.accuracy())}};
 }
 
 nlohmann::json SpecJson(const v1::RunSpec& spec) {
@@ -58,7 +77,7 @@ nlohmann::json RoundJson(const v1::RoundStatus& round) {
                      {"state", site.state()},
                      {"examples", site.examples()},
                      {"update_sha256", HexEncode(site.update_sha256())},
-                     {"train", MetricsJson(site.train_metrics())},
+                     {"train", TrainMetricsJson(site.train_metrics())},
                      {"eval", MetricsJson(site.eval_metrics())}});
   }
   return {{"round", round.round()},
@@ -163,7 +182,7 @@ std::string ProgressLine(const v1::RunStatus& run) {
   std::string line = absl::StrFormat("run %d %s: %s, round %d of %d", run.run_id(), run.state(),
                                      run.phase(), run.current_round(), run.spec().rounds());
   for (const auto& round : run.rounds()) {
-    if (round.round() != run.current_round() || round.finished_at() > 0) continue;
+    if (round.round() != run.current_round() || !IsRoundLive(round.state())) continue;
     int uploaded = 0, evaluated = 0, dropped = 0;
     for (const auto& site : round.sites()) {
       uploaded += site.state() == "uploaded" ? 1 : 0;
@@ -202,6 +221,12 @@ int StartRun(const GlobalOptions& global, const StartOptions& options) {
     return ReportUsageError(absl::StrCat("--max-sites (", options.max_sites,
                                          ") must be 0 (every site) or at least --min-sites (",
                                          options.min_sites, ")"));
+  }
+  std::vector<std::string> models = ml::ListArchitectures();
+  models.push_back("synthetic");
+  if (std::find(models.begin(), models.end(), options.model) == models.end()) {
+    return ReportUsageError(absl::StrCat("--model '", options.model, "' is unknown; use one of ",
+                                         absl::StrJoin(models, ", ")));
   }
   if (options.model == "synthetic" && options.synthetic_params <= 0) {
     return ReportUsageError("--model synthetic needs --synthetic-params > 0");
@@ -259,12 +284,14 @@ int WatchRunStatus(const GlobalOptions& global, int64_t run_id, bool with_sites)
   absl::Status status = (*admin)->WatchRun(run_id, [&](const v1::RunStatus& run) {
     if (!any) {
       PrintRunHeader(out, run);
-      out << "\n";
-      PrintRoundTableHeader(out);
       any = true;
     }
     for (const auto& round : run.rounds()) {
-      if (round.finished_at() <= 0 || printed_rounds.count(round.round()) > 0) continue;
+      if (IsRoundLive(round.state()) || printed_rounds.count(round.round()) > 0) continue;
+      if (printed_rounds.empty()) {
+        out << "\n";
+        PrintRoundTableHeader(out);
+      }
       PrintRoundRow(out, round);
       if (with_sites) PrintSiteRows(out, round);
       printed_rounds.insert(round.round());

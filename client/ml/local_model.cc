@@ -271,6 +271,11 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
   const torch::Tensor pixels = PixelView(data);
   const torch::Tensor labels = LabelView(data);
   const int64_t n = data.size();
+  c10::optional<torch::Tensor> class_weight;
+  if (std::getenv("FEDMI_BALANCE")) {
+    torch::Tensor counts = torch::bincount(labels, {}, config.num_classes).to(torch::kFloat32).clamp_min(1);
+    class_weight = (counts.sum() / (counts * config.num_classes)).to(device);
+  }
   TrainSummary summary;
   summary.examples = n;
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
@@ -282,13 +287,17 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
       const torch::Tensor index = order.slice(0, start, std::min(n, start + options.batch_size));
       torch::Tensor x = ToModelInput(pixels.index_select(0, index));
       if (!std::getenv("FEDMI_NO_AUG")) x = RandomShift(x, generator);
+      if (std::getenv("FEDMI_FLIP")) {
+        torch::Tensor flip = torch::rand({x.size(0)}, generator) < 0.5;
+        x = torch::where(flip.view({-1, 1, 1, 1}), x.flip({3}), x);
+      }
       torch::Tensor y = labels.index_select(0, index);
       x = x.to(device);
       y = y.to(device);
 
       optimizer->zero_grad();
       torch::Tensor logits = module.forward({x}).toTensor();
-      torch::Tensor loss = torch::cross_entropy_loss(logits, y);
+      torch::Tensor loss = torch::cross_entropy_loss(logits, y, class_weight);
       loss.backward();
       optimizer->step();
 

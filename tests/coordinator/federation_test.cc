@@ -1,0 +1,1017 @@
+// Drives Federation and, through it, RoundManager without sockets: sites are
+// recording SiteChannels, uploads are bundle files written into the spool
+// directory, time is a FakeClock.
+#include "coordinator/federation.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/sha256.h"
+#include "common/status.h"
+#include "common/tensor_codec.h"
+#include "coordinator/model_store.h"
+#include "coordinator/round_manager.h"
+#include "coordinator/storage.h"
+#include "tests/coordinator/coordinator_test_util.h"
+
+namespace fedmi {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+using Kind = v1::CoordinatorMessage::KindCase;
+
+// A site's control stream that keeps everything sent to it.
+class RecordingChannel : public SiteChannel {
+ public:
+  bool Send(const v1::CoordinatorMessage& message) override {
+    if (closed_) return false;
+    messages_.push_back(message);
+    return true;
+  }
+  void Close(const absl::Status& status) override {
+    closed_ = true;
+    close_status_ = status;
+  }
+
+  // Messages of `kind` received since the last Clear().
+  std::vector<v1::CoordinatorMessage> Of(Kind kind) const {
+    std::vector<v1::CoordinatorMessage> out;
+    for (const auto& message : messages_) {
+      if (message.kind_case() == kind) out.push_back(message);
+    }
+    return out;
+  }
+  const std::vector<v1::CoordinatorMessage>& messages() const { return messages_; }
+  void Clear() { messages_.clear(); }
+  bool closed() const { return closed_; }
+  const absl::Status& close_status() const { return close_status_; }
+
+ private:
+  std::vector<v1::CoordinatorMessage> messages_;
+  bool closed_ = false;
+  absl::Status close_status_;
+};
+
+const std::vector<TensorSpec>& ModelSpecs() {
+  static const std::vector<TensorSpec>* specs = new std::vector<TensorSpec>{
+      {"fc.weight", DType::kFloat32, {2, 2}}, {"fc.bias", DType::kFloat32, {2}}};
+  return *specs;
+}
+
+TensorBundle FloatBundle(const std::vector<TensorSpec>& specs, const std::vector<float>& values) {
+  TensorBundle bundle;
+  bundle.specs = specs;
+  bundle.body.resize(values.size() * sizeof(float));
+  std::memcpy(bundle.body.data(), values.data(), bundle.body.size());
+  EXPECT_EQ(bundle.body.size(), bundle.ExpectedBodyBytes());
+  return bundle;
+}
+
+TensorBundle Model(const std::vector<float>& values) { return FloatBundle(ModelSpecs(), values); }
+
+std::vector<float> Floats(const TensorBundle& bundle) {
+  std::vector<float> values(bundle.body.size() / sizeof(float));
+  std::memcpy(values.data(), bundle.body.data(), values.size() * sizeof(float));
+  return values;
+}
+
+std::string Sha256Of(const TensorBundle& bundle) {
+  return Sha256::Digest(absl::string_view(bundle.body.data(), bundle.body.size()));
+}
+
+Caller SiteCaller(const std::string& name) { return Caller{name, Role::kSite}; }
+Caller Admin() { return Caller{"alice", Role::kAdmin}; }
+
+v1::RunSpec Spec(int32_t rounds, int32_t min_sites) {
+  v1::RunSpec spec;
+  spec.set_rounds(rounds);
+  spec.set_min_sites(min_sites);
+  spec.set_seed(7);
+  spec.set_round_timeout_s(60);
+  return spec;
+}
+
+v1::Metrics EvalMetrics(int64_t examples, double loss, double accuracy, double auc) {
+  v1::Metrics metrics;
+  metrics.set_examples(examples);
+  metrics.set_loss(loss);
+  metrics.set_accuracy(accuracy);
+  metrics.set_auc(auc);
+  return metrics;
+}
+
+class FederationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(models_, ModelStore::Open(dir_.Join("models")));
+    options_.spool_dir = dir_.Join("spool");
+    Restart();
+  }
+
+  // Replaces the Federation by a fresh one over the same storage and models,
+  // as a coordinator restart would. Every site has to connect again.
+  void Restart() {
+    federation_.reset();
+    channels_.clear();
+    sessions_.clear();
+    federation_ = std::make_unique<Federation>(storage_.get(), models_.get(), &clock_, options_);
+    ASSERT_THAT(federation_->Start(), IsOk());
+  }
+
+  std::shared_ptr<RecordingChannel> Connect(const std::string& site) {
+    auto channel = std::make_shared<RecordingChannel>();
+    v1::Hello hello;
+    hello.set_site(site);
+    hello.set_train_examples(100);
+    hello.set_val_examples(20);
+    absl::StatusOr<uint64_t> session = federation_->SiteConnected(SiteCaller(site), hello, channel);
+    EXPECT_THAT(session, IsOk());
+    if (session.ok()) sessions_[site] = *session;
+    channels_[site] = channel;
+    return channel;
+  }
+
+  void Disconnect(const std::string& site) {
+    federation_->SiteDisconnected(site, sessions_.at(site));
+  }
+
+  RecordingChannel& Channel(const std::string& site) { return *channels_.at(site); }
+
+  int64_t StartRun(const v1::RunSpec& spec) {
+    absl::StatusOr<int64_t> run = federation_->StartRun(Admin(), spec);
+    EXPECT_THAT(run, IsOk());
+    return run.ok() ? *run : -1;
+  }
+
+  static v1::UpdateMetadata Metadata(const std::string& site, int64_t run, int32_t round,
+                                     int64_t examples) {
+    v1::UpdateMetadata metadata;
+    metadata.set_site(site);
+    metadata.set_run_id(run);
+    metadata.set_round(round);
+    metadata.set_examples(examples);
+    metadata.mutable_train_metrics()->set_examples(examples);
+    metadata.mutable_train_metrics()->set_loss(0.5);
+    return metadata;
+  }
+
+  // What the gRPC adapter hands the core after a verified upload: a bundle
+  // file in the spool directory.
+  absl::StatusOr<ReceivedUpdate> Spool(const v1::UpdateMetadata& metadata,
+                                       const TensorBundle& bundle) {
+    ReceivedUpdate update;
+    ASSIGN_OR_RETURN(std::string path,
+                     WriteBundleFile(options_.spool_dir, bundle, &update.sha256));
+    update.path = path + "." + metadata.site();
+    if (std::rename(path.c_str(), update.path.c_str()) != 0) {
+      return absl::InternalError("rename failed");
+    }
+    update.metadata = metadata;
+    update.bytes = bundle.body.size();
+    return update;
+  }
+
+  absl::Status Upload(const std::string& site, int64_t run, int32_t round,
+                      const TensorBundle& bundle, int64_t examples = 1) {
+    const v1::UpdateMetadata metadata = Metadata(site, run, round, examples);
+    RETURN_IF_ERROR(federation_->BeginUpload(SiteCaller(site), metadata).status());
+    ASSIGN_OR_RETURN(ReceivedUpdate update, Spool(metadata, bundle));
+    return federation_->CompleteUpload(SiteCaller(site), std::move(update));
+  }
+
+  absl::Status Report(const std::string& site, int64_t run, int32_t round,
+                      const v1::Metrics& metrics) {
+    v1::SiteMessage message;
+    message.mutable_eval_report()->set_run_id(run);
+    message.mutable_eval_report()->set_round(round);
+    *message.mutable_eval_report()->mutable_metrics() = metrics;
+    return federation_->OnSiteMessage(SiteCaller(site), message);
+  }
+
+  absl::StatusOr<TensorBundle> ReadModel(int64_t run, int32_t round) {
+    v1::ModelRef ref;
+    ref.set_run_id(run);
+    ref.set_round(round);
+    ASSIGN_OR_RETURN(std::string path, federation_->ModelPath(ref));
+    return ReadBundleFile(path);
+  }
+
+  v1::RunStatus Status(int64_t run) {
+    absl::StatusOr<v1::RunStatus> status = federation_->GetRun(run);
+    EXPECT_THAT(status, IsOk());
+    return status.ok() ? *status : v1::RunStatus();
+  }
+
+  // Connects `sites`, starts a run and has the first site (by name) upload
+  // the initial model, so round 1 is training when it returns.
+  int64_t StartTraining(const v1::RunSpec& spec, const std::vector<std::string>& sites) {
+    for (const auto& site : sites) Connect(site);
+    const int64_t run = StartRun(spec);
+    EXPECT_THAT(Channel(sites.front()).Of(Kind::kInit), SizeIs(1));
+    EXPECT_THAT(Upload(sites.front(), run, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
+    return run;
+  }
+
+  size_t SpoolFileCount() const {
+    size_t count = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(options_.spool_dir)) {
+      (void)entry;
+      ++count;
+    }
+    return count;
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<Storage> storage_ = NewMemoryStorage();
+  std::unique_ptr<ModelStore> models_;
+  FakeClock clock_;
+  FederationOptions options_;
+  std::unique_ptr<Federation> federation_;
+  std::map<std::string, std::shared_ptr<RecordingChannel>> channels_;
+  std::map<std::string, uint64_t> sessions_;
+};
+
+// --- The whole story ------------------------------------------------------------
+
+TEST_F(FederationTest, FullRunAggregatesWithFedAvgEvaluatesAndFinishes) {
+  const int64_t run = StartRun(Spec(/*rounds=*/2, /*min_sites=*/2));
+  EXPECT_EQ(Status(run).state(), "running");
+  EXPECT_EQ(Status(run).phase(), "waiting-for-sites");
+
+  Connect("site-a");
+  EXPECT_THAT(Channel("site-a").Of(Kind::kWelcome), SizeIs(1));
+  EXPECT_THAT(Channel("site-a").Of(Kind::kInit), IsEmpty()) << "min_sites is 2";
+  Connect("site-b");
+
+  // Round 0: the first site by name builds the initial model.
+  ASSERT_THAT(Channel("site-a").Of(Kind::kInit), SizeIs(1));
+  EXPECT_EQ(Channel("site-a").Of(Kind::kInit)[0].init().run_id(), run);
+  EXPECT_EQ(Channel("site-a").Of(Kind::kInit)[0].init().spec().rounds(), 2);
+  EXPECT_THAT(Channel("site-b").Of(Kind::kInit), IsEmpty());
+  EXPECT_EQ(Status(run).phase(), "initializing");
+  EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-b"), Metadata("site-b", run, 0, 1)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("waiting for its initial model from site 'site-a'")));
+  ASSERT_OK_AND_ASSIGN(std::vector<TensorSpec> init_specs,
+                       federation_->BeginUpload(SiteCaller("site-a"),
+                                                Metadata("site-a", run, 0, 1)));
+  EXPECT_THAT(init_specs, IsEmpty()) << "the initial model defines the layout";
+
+  const TensorBundle initial = Model({0.5f, 0.5f, 0.5f, 0.5f, 0.0f, 0.0f});
+  ASSERT_THAT(Upload("site-a", run, 0, initial), IsOk());
+  ASSERT_OK_AND_ASSIGN(TensorBundle stored_initial, ReadModel(run, 0));
+  EXPECT_EQ(stored_initial.specs, ModelSpecs());
+  EXPECT_EQ(stored_initial.body, initial.body);
+  EXPECT_THAT(SpoolFileCount(), 0u);
+
+  // Round 1: every site trains from round 0.
+  for (const std::string site : {"site-a", "site-b"}) {
+    ASSERT_THAT(Channel(site).Of(Kind::kTrain), SizeIs(1)) << site;
+    const v1::TrainTask& task = Channel(site).Of(Kind::kTrain)[0].train();
+    EXPECT_EQ(task.run_id(), run);
+    EXPECT_EQ(task.round(), 1);
+    EXPECT_EQ(task.base().run_id(), run);
+    EXPECT_EQ(task.base().round(), 0);
+    Channel(site).Clear();
+  }
+  EXPECT_EQ(Status(run).phase(), "training");
+  EXPECT_EQ(Status(run).current_round(), 1);
+  ASSERT_OK_AND_ASSIGN(std::vector<TensorSpec> expected,
+                       federation_->BeginUpload(SiteCaller("site-a"),
+                                                Metadata("site-a", run, 1, 1)));
+  EXPECT_EQ(expected, ModelSpecs());
+
+  // Weighted 1 : 3, so the mean is (x_a + 3 x_b) / 4, exact in float.
+  const TensorBundle update_a = Model({1, 2, 3, 4, 5, 6});
+  const TensorBundle update_b = Model({5, 6, 7, 8, 9, 10});
+  ASSERT_THAT(Upload("site-a", run, 1, update_a, /*examples=*/1), IsOk());
+  {
+    v1::RunStatus live = Status(run);
+    ASSERT_THAT(live.rounds(), SizeIs(1));
+    EXPECT_EQ(live.rounds(0).round(), 1);
+    EXPECT_EQ(live.rounds(0).state(), "training");
+    ASSERT_THAT(live.rounds(0).sites(), SizeIs(2));
+    EXPECT_EQ(live.rounds(0).sites(0).site(), "site-a");
+    EXPECT_EQ(live.rounds(0).sites(0).state(), "uploaded");
+    EXPECT_EQ(live.rounds(0).sites(1).state(), "assigned");
+  }
+  EXPECT_THAT(Channel("site-a").Of(Kind::kEval), IsEmpty());
+  ASSERT_THAT(Upload("site-b", run, 1, update_b, /*examples=*/3), IsOk());
+
+  ASSERT_OK_AND_ASSIGN(TensorBundle aggregate, ReadModel(run, 1));
+  EXPECT_EQ(aggregate.specs, ModelSpecs());
+  EXPECT_THAT(Floats(aggregate), ElementsAre(4, 5, 6, 7, 8, 9));
+  EXPECT_EQ(Status(run).phase(), "evaluating");
+
+  // Evaluation of round 1 by both sites.
+  for (const std::string site : {"site-a", "site-b"}) {
+    ASSERT_THAT(Channel(site).Of(Kind::kEval), SizeIs(1)) << site;
+    EXPECT_EQ(Channel(site).Of(Kind::kEval)[0].eval().round(), 1);
+    EXPECT_EQ(Channel(site).Of(Kind::kEval)[0].eval().model().round(), 1);
+    Channel(site).Clear();
+  }
+  ASSERT_THAT(Report("site-a", run, 1, EvalMetrics(10, 1.0, 0.5, 0.6)), IsOk());
+  EXPECT_THAT(Report("site-a", run, 1, EvalMetrics(10, 1.0, 0.5, 0.6)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no open evaluation")));
+  // site-b's validation data has one class: its AUC is undefined.
+  ASSERT_THAT(Report("site-b", run, 1, EvalMetrics(30, 2.0, 0.9, std::nan(""))), IsOk());
+
+  {
+    v1::RunStatus status = Status(run);
+    EXPECT_EQ(status.completed_rounds(), 1);
+    EXPECT_EQ(status.current_round(), 2);
+    ASSERT_GE(status.rounds_size(), 1);
+    const v1::RoundStatus& round1 = status.rounds(0);
+    EXPECT_EQ(round1.round(), 1);
+    EXPECT_EQ(round1.state(), "evaluated");
+    EXPECT_EQ(round1.model_sha256(), Sha256Of(aggregate));
+    EXPECT_EQ(round1.eval_metrics().examples(), 40);
+    EXPECT_DOUBLE_EQ(round1.eval_metrics().loss(), (10 * 1.0 + 30 * 2.0) / 40);
+    EXPECT_NEAR(round1.eval_metrics().accuracy(), (10 * 0.5 + 30 * 0.9) / 40, 1e-12);
+    EXPECT_DOUBLE_EQ(round1.eval_metrics().auc(), 0.6) << "NaN AUC is left out, not averaged";
+    ASSERT_THAT(round1.sites(), SizeIs(2));
+    EXPECT_EQ(round1.sites(0).site(), "site-a");
+    EXPECT_EQ(round1.sites(0).examples(), 1);
+    EXPECT_EQ(round1.sites(0).update_sha256(), Sha256Of(update_a));
+    EXPECT_EQ(round1.sites(0).state(), "evaluated");
+    EXPECT_DOUBLE_EQ(round1.sites(0).eval_metrics().loss(), 1.0);
+    EXPECT_EQ(round1.sites(1).site(), "site-b");
+    EXPECT_EQ(round1.sites(1).examples(), 3);
+    EXPECT_EQ(round1.sites(1).update_sha256(), Sha256Of(update_b));
+  }
+
+  // Round 2 trains from round 1.
+  for (const std::string site : {"site-a", "site-b"}) {
+    ASSERT_THAT(Channel(site).Of(Kind::kTrain), SizeIs(1)) << site;
+    EXPECT_EQ(Channel(site).Of(Kind::kTrain)[0].train().round(), 2);
+    EXPECT_EQ(Channel(site).Of(Kind::kTrain)[0].train().base().round(), 1);
+  }
+  ASSERT_THAT(Upload("site-a", run, 2, Model({2, 2, 2, 2, 2, 2}), 1), IsOk());
+  ASSERT_THAT(Upload("site-b", run, 2, Model({4, 4, 4, 4, 4, 4}), 1), IsOk());
+  ASSERT_OK_AND_ASSIGN(TensorBundle round2, ReadModel(run, 2));
+  EXPECT_THAT(Floats(round2), ElementsAre(3, 3, 3, 3, 3, 3));
+  ASSERT_THAT(Report("site-a", run, 2, EvalMetrics(10, 0.5, 0.5, 0.5)), IsOk());
+  ASSERT_THAT(Report("site-b", run, 2, EvalMetrics(10, 0.5, 0.5, 0.5)), IsOk());
+
+  v1::RunStatus done = Status(run);
+  EXPECT_EQ(done.state(), "done");
+  EXPECT_EQ(done.phase(), "finished");
+  EXPECT_EQ(done.error(), "");
+  EXPECT_EQ(done.completed_rounds(), 2);
+  EXPECT_THAT(done.rounds(), SizeIs(2));
+  EXPECT_THAT(Channel("site-a").Of(Kind::kCancel), IsEmpty());
+  EXPECT_THAT(Channel("site-a").Of(Kind::kTrain), SizeIs(1)) << "no round 3";
+
+  // Latest model, and a finished run takes no more updates.
+  v1::ModelRef latest;
+  latest.set_run_id(run);
+  latest.set_round(-1);
+  int32_t latest_round = 0;
+  std::string sha256;
+  ASSERT_THAT(federation_->ModelPath(latest, &sha256, &latest_round), IsOk());
+  EXPECT_EQ(latest_round, 2);
+  EXPECT_EQ(sha256, Sha256Of(round2));
+  EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-a"), Metadata("site-a", run, 3, 1)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not active (done)")));
+}
+
+TEST_F(FederationTest, RunStartedAfterSitesConnectedInitializesAtOnce) {
+  Connect("site-b");
+  Connect("site-a");
+  const int64_t run = StartRun(Spec(1, 2));
+  EXPECT_THAT(Channel("site-a").Of(Kind::kInit), SizeIs(1));
+  EXPECT_THAT(Channel("site-b").Of(Kind::kInit), IsEmpty());
+  EXPECT_EQ(Status(run).phase(), "initializing");
+}
+
+TEST_F(FederationTest, ListSitesReportsConnections) {
+  Connect("site-a");
+  Connect("site-b");
+  Disconnect("site-b");
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::SiteInfo> sites, federation_->ListSites());
+  ASSERT_THAT(sites, SizeIs(2));
+  EXPECT_EQ(sites[0].site(), "site-a");
+  EXPECT_TRUE(sites[0].connected());
+  EXPECT_EQ(sites[0].train_examples(), 100);
+  EXPECT_EQ(sites[1].site(), "site-b");
+  EXPECT_FALSE(sites[1].connected());
+}
+
+// --- Update layout ---------------------------------------------------------------
+
+TEST_F(FederationTest, BeginUploadSpecsMakeTheStreamReaderRefuseAnotherLayout) {
+  const int64_t run = StartTraining(Spec(1, 1), {"site-a"});
+  ASSERT_OK_AND_ASSIGN(std::vector<TensorSpec> expected,
+                       federation_->BeginUpload(SiteCaller("site-a"),
+                                                Metadata("site-a", run, 1, 5)));
+  ASSERT_EQ(expected, ModelSpecs());
+
+  // As the gRPC adapter reads an upload: the header is checked against the
+  // specs before a body byte is accepted.
+  const TensorBundle wrong = FloatBundle(
+      {{"fc.weight", DType::kFloat32, {2, 3}}, {"fc.bias", DType::kFloat32, {2}}},
+      {1, 2, 3, 4, 5, 6, 7, 8});
+  std::vector<v1::TensorChunk> chunks;
+  ASSERT_THAT(StreamBundle(wrong,
+                           [&](const v1::TensorChunk& chunk) {
+                             chunks.push_back(chunk);
+                             return true;
+                           }),
+              IsOk());
+  std::vector<char> body;
+  MemoryBodySink sink(&body);
+  BundleStreamReader::Options options;
+  options.expected = &expected;
+  options.what = "update";
+  BundleStreamReader reader(options, &sink);
+  EXPECT_THAT(reader.Add(chunks[0]),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("update tensor 'fc.weight' has shape [2,3], expected [2,2]")));
+
+  // Nothing reached the run: the site can still upload a correct update.
+  EXPECT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1}), 5), IsOk());
+  EXPECT_EQ(Status(run).phase(), "evaluating");
+}
+
+TEST_F(FederationTest, CompleteUploadWithAnotherLayoutIsRefusedAndFailsTheRun) {
+  const int64_t run = StartTraining(Spec(2, 1), {"site-a", "site-b"});
+  // Same byte count, different shape: only the spec check can catch it.
+  const TensorBundle wrong = FloatBundle(
+      {{"fc.weight", DType::kFloat32, {4}}, {"fc.bias", DType::kFloat32, {2}}},
+      {1, 2, 3, 4, 5, 6});
+  ASSERT_OK_AND_ASSIGN(ReceivedUpdate update, Spool(Metadata("site-b", run, 1, 2), wrong));
+  const std::string path = update.path;
+  EXPECT_THAT(federation_->CompleteUpload(SiteCaller("site-b"), std::move(update)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("update tensor 'fc.weight' has shape [4], expected [2,2]")));
+  EXPECT_FALSE(std::filesystem::exists(path)) << "a refused update is deleted";
+
+  // What happens today: the whole run fails (RoundManager::OnUpdate treats
+  // every fold error as fatal, although a spec mismatch leaves the running
+  // sum untouched). The gRPC path refuses such an upload earlier, in its
+  // stream reader, so only a transport bug can get here.
+  v1::RunStatus status = Status(run);
+  EXPECT_EQ(status.state(), "failed");
+  EXPECT_THAT(status.error(),
+              AllOf(HasSubstr("round 1"), HasSubstr("site 'site-b'"), HasSubstr("fc.weight")));
+  for (const std::string site : {"site-a", "site-b"}) {
+    ASSERT_THAT(Channel(site).Of(Kind::kCancel), SizeIs(1)) << site;
+    EXPECT_EQ(Channel(site).Of(Kind::kCancel)[0].cancel().run_id(), run);
+  }
+  EXPECT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not active (failed)")));
+
+  // The Federation itself keeps working.
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::RunStatus> runs, federation_->ListRuns());
+  ASSERT_THAT(runs, SizeIs(1));
+  EXPECT_EQ(runs[0].state(), "failed");
+  Channel("site-a").Clear();
+  const int64_t next = StartRun(Spec(1, 1));
+  EXPECT_NE(next, run);
+  EXPECT_THAT(Channel("site-a").Of(Kind::kInit), SizeIs(1));
+  EXPECT_THAT(Upload("site-a", next, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
+  EXPECT_EQ(Status(next).phase(), "training");
+}
+
+TEST_F(FederationTest, InitialModelWithoutTensorsIsRefused) {
+  Connect("site-a");
+  const int64_t run = StartRun(Spec(1, 1));
+  EXPECT_THAT(Upload("site-a", run, 0, TensorBundle()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no tensors")));
+  EXPECT_EQ(Status(run).phase(), "initializing");
+  EXPECT_THAT(Upload("site-a", run, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
+}
+
+// --- Upload checks ---------------------------------------------------------------
+
+TEST_F(FederationTest, SecondUploadOfASiteInARoundIsAlreadyExists) {
+  const int64_t run = StartTraining(Spec(1, 2), {"site-a", "site-b"});
+  ASSERT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-a"), Metadata("site-a", run, 1, 1)),
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("site 'site-a' already answered round 1")));
+  // Also when the transport skips BeginUpload: the file is dropped.
+  ASSERT_OK_AND_ASSIGN(ReceivedUpdate again,
+                       Spool(Metadata("site-a", run, 1, 1), Model({9, 9, 9, 9, 9, 9})));
+  const std::string path = again.path;
+  EXPECT_THAT(federation_->CompleteUpload(SiteCaller("site-a"), std::move(again)),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_FALSE(std::filesystem::exists(path));
+  EXPECT_EQ(Status(run).state(), "running");
+
+  ASSERT_THAT(Upload("site-b", run, 1, Model({3, 3, 3, 3, 3, 3})), IsOk());
+  ASSERT_OK_AND_ASSIGN(TensorBundle aggregate, ReadModel(run, 1));
+  EXPECT_THAT(Floats(aggregate), ElementsAre(2, 2, 2, 2, 2, 2)) << "the duplicate was not folded";
+}
+
+TEST_F(FederationTest, UpdateForAnotherRoundIsFailedPrecondition) {
+  const int64_t run = StartTraining(Spec(3, 1), {"site-a"});
+  EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-a"), Metadata("site-a", run, 2, 1)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("update is for round 2 but run 1 is in round 1")));
+  EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-a"), Metadata("site-a", run, 0, 1)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("round 0")));
+  // During evaluation no update is taken at all.
+  ASSERT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-a"), Metadata("site-a", run, 1, 1)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("phase evaluating")));
+}
+
+TEST_F(FederationTest, UpdateFromASiteNotSelectedIsPermissionDenied) {
+  const int64_t run = StartTraining(Spec(1, 1), {"site-a"});
+  Connect("site-late");  // after round 1 opened
+  EXPECT_THAT(Channel("site-late").Of(Kind::kTrain), IsEmpty());
+  EXPECT_THAT(
+      federation_->BeginUpload(SiteCaller("site-late"), Metadata("site-late", run, 1, 1)),
+      StatusIs(absl::StatusCode::kPermissionDenied,
+               HasSubstr("site 'site-late' is not selected for round 1 of run 1")));
+}
+
+TEST_F(FederationTest, ZeroOrNegativeExamplesIsInvalidArgument) {
+  const int64_t run = StartTraining(Spec(1, 1), {"site-a"});
+  EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-a"), Metadata("site-a", run, 1, 0)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("example count must be positive, got 0")));
+  EXPECT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1}), -4),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("got -4")));
+  EXPECT_EQ(Status(run).phase(), "training");
+}
+
+TEST_F(FederationTest, UploadIdentityAndRunChecks) {
+  const int64_t run = StartTraining(Spec(1, 1), {"site-a", "site-b"});
+  EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-b"), Metadata("site-a", run, 1, 1)),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("site 'site-b' cannot upload on behalf of 'site-a'")));
+  EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-x"), Metadata("site-x", run, 1, 1)),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("site 'site-x' is not connected")));
+  EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-a"), Metadata("site-a", 42, 1, 1)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("run 42")));
+  ASSERT_OK_AND_ASSIGN(ReceivedUpdate update,
+                       Spool(Metadata("site-a", 42, 1, 1), Model({1, 1, 1, 1, 1, 1})));
+  const std::string path = update.path;
+  EXPECT_THAT(federation_->CompleteUpload(SiteCaller("site-a"), std::move(update)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("run 42")));
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+// --- Sessions ----------------------------------------------------------------------
+
+TEST_F(FederationTest, InvalidSiteNamesAreRefused) {
+  const std::vector<std::string> names = {"bad name", "a/b", "../etc", "", std::string(65, 'x'),
+                                          "caf\xc3\xa9"};
+  for (const std::string& name : names) {
+    auto channel = std::make_shared<RecordingChannel>();
+    EXPECT_THAT(federation_->SiteConnected(SiteCaller(name), v1::Hello(), channel),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("site name")))
+        << "'" << name << "'";
+    EXPECT_THAT(channel->messages(), IsEmpty());
+  }
+  EXPECT_THAT(ValidateSiteName("Site_1.a-b"), IsOk());
+  EXPECT_THAT(ValidateSiteName(std::string(64, 'x')), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::SiteInfo> sites, federation_->ListSites());
+  EXPECT_THAT(sites, IsEmpty());
+}
+
+TEST_F(FederationTest, HelloInAnotherSitesNameIsPermissionDenied) {
+  v1::Hello hello;
+  hello.set_site("site-b");
+  EXPECT_THAT(federation_->SiteConnected(SiteCaller("site-a"), hello,
+                                         std::make_shared<RecordingChannel>()),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("says hello as 'site-b'")));
+}
+
+TEST_F(FederationTest, ReconnectReplacesTheOldSession) {
+  auto first = Connect("site-a");
+  const uint64_t old_session = sessions_["site-a"];
+  auto second = Connect("site-a");
+  EXPECT_TRUE(first->closed());
+  EXPECT_THAT(first->close_status(), StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("newer")));
+  EXPECT_FALSE(second->closed());
+  EXPECT_NE(sessions_["site-a"], old_session);
+  // The old stream's late disconnect must not end the new session.
+  federation_->SiteDisconnected("site-a", old_session);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::SiteInfo> sites, federation_->ListSites());
+  ASSERT_THAT(sites, SizeIs(1));
+  EXPECT_TRUE(sites[0].connected());
+}
+
+TEST_F(FederationTest, SiteMessagesNeedASession) {
+  v1::SiteMessage heartbeat;
+  heartbeat.mutable_heartbeat();
+  EXPECT_THAT(federation_->OnSiteMessage(SiteCaller("site-a"), heartbeat),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no open session")));
+  Connect("site-a");
+  EXPECT_THAT(federation_->OnSiteMessage(SiteCaller("site-a"), heartbeat), IsOk());
+  EXPECT_THAT(federation_->OnSiteMessage(SiteCaller("site-a"), v1::SiteMessage()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
+  v1::SiteMessage hello;
+  hello.mutable_hello()->set_site("site-a");
+  EXPECT_THAT(federation_->OnSiteMessage(SiteCaller("site-a"), hello),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("hello sent twice")));
+  EXPECT_THAT(Report("site-a", 9, 1, EvalMetrics(1, 0, 0, 0)),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("run 9")));
+}
+
+TEST_F(FederationTest, EvalReportForAnotherRoundIsFailedPrecondition) {
+  const int64_t run = StartTraining(Spec(2, 1), {"site-a"});
+  EXPECT_THAT(Report("site-a", run, 1, EvalMetrics(1, 0, 0, 0)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not evaluating round 1")));
+  ASSERT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  EXPECT_THAT(Report("site-a", run, 2, EvalMetrics(1, 0, 0, 0)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not evaluating round 2")));
+  EXPECT_THAT(Report("site-a", run, 1, EvalMetrics(1, 0, 0, 0)), IsOk());
+}
+
+// --- Admin -------------------------------------------------------------------------
+
+TEST_F(FederationTest, GetRunOfAnUnknownRunIsNotFound) {
+  EXPECT_THAT(federation_->GetRun(42),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("run 42 does not exist")));
+  v1::ModelRef ref;
+  ref.set_run_id(42);
+  EXPECT_THAT(federation_->ModelPath(ref),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("run 42")));
+}
+
+TEST_F(FederationTest, ModelPathErrors) {
+  const int64_t run = StartRun(Spec(1, 1));
+  v1::ModelRef ref;
+  ref.set_run_id(run);
+  EXPECT_THAT(federation_->ModelPath(ref),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("has no model yet")));
+  Connect("site-a");
+  ASSERT_THAT(Upload("site-a", run, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
+  ref.set_round(5);
+  EXPECT_THAT(federation_->ModelPath(ref),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("has no committed round 5 (latest is 0)")));
+}
+
+TEST_F(FederationTest, AbortRunCancelsSitesAndCannotBeRepeated) {
+  const int64_t run = StartTraining(Spec(3, 2), {"site-a", "site-b"});
+  EXPECT_THAT(federation_->AbortRun(SiteCaller("site-a"), run, ""),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("only an admin")));
+  ASSERT_THAT(federation_->AbortRun(Admin(), run, "wrong data set"), IsOk());
+
+  v1::RunStatus status = Status(run);
+  EXPECT_EQ(status.state(), "aborted");
+  EXPECT_EQ(status.error(), "wrong data set");
+  EXPECT_EQ(status.phase(), "finished");
+  for (const std::string site : {"site-a", "site-b"}) {
+    ASSERT_THAT(Channel(site).Of(Kind::kCancel), SizeIs(1)) << site;
+    EXPECT_EQ(Channel(site).Of(Kind::kCancel)[0].cancel().run_id(), run);
+    EXPECT_EQ(Channel(site).Of(Kind::kCancel)[0].cancel().reason(), "wrong data set");
+  }
+  EXPECT_THAT(federation_->AbortRun(Admin(), run, ""),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("run 1 is not active (aborted)")));
+  EXPECT_THAT(federation_->AbortRun(Admin(), 99, ""),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("run 99")));
+  EXPECT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("aborted")));
+}
+
+TEST_F(FederationTest, AbortWithoutReasonNamesTheAdmin) {
+  const int64_t run = StartRun(Spec(1, 1));
+  ASSERT_THAT(federation_->AbortRun(Admin(), run, ""), IsOk());
+  EXPECT_EQ(Status(run).error(), "aborted by alice");
+}
+
+TEST_F(FederationTest, StartRunValidatesTheSpecNamingTheField) {
+  struct Case {
+    void (*mutate)(v1::RunSpec*);
+    const char* message;
+  };
+  const Case cases[] = {
+      {[](v1::RunSpec* s) { s->set_rounds(0); }, "rounds must be between 1 and 100000, got 0"},
+      {[](v1::RunSpec* s) { s->set_rounds(100001); }, "rounds"},
+      {[](v1::RunSpec* s) { s->set_lr(-1); }, "lr must be a positive number, got -1"},
+      {[](v1::RunSpec* s) { s->set_lr(std::nan("")); }, "lr must be a positive number"},
+      {[](v1::RunSpec* s) { s->set_optimizer("rmsprop"); }, "optimizer 'rmsprop' is unknown"},
+      {[](v1::RunSpec* s) { s->set_strategy("fedprox"); }, "strategy 'fedprox'"},
+      {[](v1::RunSpec* s) { s->set_min_sites(-1); }, "min_sites must be at least 1"},
+      {[](v1::RunSpec* s) { s->set_max_sites(1); }, "max_sites"},
+      {[](v1::RunSpec* s) { s->set_local_epochs(-2); }, "local_epochs"},
+      {[](v1::RunSpec* s) { s->set_batch_size(100000); }, "batch_size"},
+      {[](v1::RunSpec* s) { s->set_num_classes(1); }, "num_classes must be at least 2"},
+      {[](v1::RunSpec* s) { s->set_round_timeout_s(-5); }, "round_timeout_s"},
+      {[](v1::RunSpec* s) { s->set_model("synthetic"); }, "synthetic_params"},
+  };
+  for (const Case& c : cases) {
+    v1::RunSpec spec = Spec(2, 2);
+    c.mutate(&spec);
+    EXPECT_THAT(federation_->StartRun(Admin(), spec),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
+        << spec.ShortDebugString();
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::RunStatus> runs, federation_->ListRuns());
+  EXPECT_THAT(runs, IsEmpty()) << "an invalid spec stores nothing";
+}
+
+TEST_F(FederationTest, StartRunFillsDefaultsAndNeedsAnAdmin) {
+  v1::RunSpec spec;
+  spec.set_rounds(1);
+  EXPECT_THAT(federation_->StartRun(SiteCaller("site-a"), spec),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("only an admin")));
+  ASSERT_OK_AND_ASSIGN(int64_t run, federation_->StartRun(Admin(), spec));
+  v1::RunStatus status = Status(run);
+  EXPECT_EQ(status.spec().model(), "cnn");
+  EXPECT_EQ(status.spec().strategy(), "fedavg");
+  EXPECT_EQ(status.spec().optimizer(), "adam");
+  EXPECT_EQ(status.spec().min_sites(), 1);
+  EXPECT_EQ(status.spec().batch_size(), 64);
+  EXPECT_DOUBLE_EQ(status.spec().round_timeout_s(), 3600);
+  EXPECT_THAT(status.spec_sha256(), SizeIs(32));
+}
+
+// --- Sites that go away ------------------------------------------------------------
+
+TEST_F(FederationTest, SiteDisconnectingMidRoundIsDroppedWhenMinSitesStillMet) {
+  const int64_t run = StartTraining(Spec(1, 2), {"site-a", "site-b", "site-c"});
+  ASSERT_THAT(Channel("site-c").Of(Kind::kTrain), SizeIs(1));
+  Disconnect("site-c");
+  EXPECT_EQ(Status(run).state(), "running");
+  ASSERT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1}), 1), IsOk());
+  ASSERT_THAT(Upload("site-b", run, 1, Model({4, 4, 4, 4, 4, 4}), 2), IsOk());
+
+  ASSERT_OK_AND_ASSIGN(TensorBundle aggregate, ReadModel(run, 1));
+  EXPECT_THAT(Floats(aggregate), ElementsAre(3, 3, 3, 3, 3, 3));
+  EXPECT_THAT(Channel("site-a").Of(Kind::kEval), SizeIs(1));
+  ASSERT_THAT(Report("site-a", run, 1, EvalMetrics(5, 1, 1, 1)), IsOk());
+  ASSERT_THAT(Report("site-b", run, 1, EvalMetrics(5, 1, 1, 1)), IsOk());
+
+  v1::RunStatus status = Status(run);
+  EXPECT_EQ(status.state(), "done");
+  ASSERT_THAT(status.rounds(), SizeIs(1));
+  ASSERT_THAT(status.rounds(0).sites(), SizeIs(3));
+  EXPECT_EQ(status.rounds(0).sites(2).site(), "site-c");
+  EXPECT_EQ(status.rounds(0).sites(2).state(), "dropped");
+  EXPECT_EQ(status.rounds(0).eval_metrics().examples(), 10);
+}
+
+TEST_F(FederationTest, SiteDisconnectingBelowMinSitesFailsTheRun) {
+  const int64_t run = StartTraining(Spec(2, 2), {"site-a", "site-b"});
+  Disconnect("site-b");
+  // The round waits for the sites still assigned before it judges the count.
+  EXPECT_EQ(Status(run).state(), "running");
+  ASSERT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})), IsOk());
+
+  v1::RunStatus status = Status(run);
+  EXPECT_EQ(status.state(), "failed");
+  EXPECT_THAT(status.error(),
+              HasSubstr("round 1: only 1 of the 2 required sites returned an update"));
+  EXPECT_THAT(Channel("site-a").Of(Kind::kCancel), SizeIs(1));
+  v1::ModelRef ref;
+  ref.set_run_id(run);
+  ref.set_round(1);
+  EXPECT_THAT(federation_->ModelPath(ref), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(FederationTest, AllSelectedSitesDisconnectingFailsTheRunAtOnce) {
+  const int64_t run = StartTraining(Spec(2, 2), {"site-a", "site-b"});
+  Disconnect("site-a");
+  Disconnect("site-b");
+  EXPECT_EQ(Status(run).state(), "failed");
+  EXPECT_THAT(Status(run).error(), HasSubstr("only 0 of the 2 required sites"));
+}
+
+TEST_F(FederationTest, RefusalAndFailureDropTheSite) {
+  const int64_t run = StartTraining(Spec(1, 1), {"site-a", "site-b", "site-c"});
+  v1::SiteMessage refusal;
+  refusal.mutable_refusal()->set_run_id(run);
+  refusal.mutable_refusal()->set_round(1);
+  refusal.mutable_refusal()->set_reason("policy");
+  ASSERT_THAT(federation_->OnSiteMessage(SiteCaller("site-b"), refusal), IsOk());
+  v1::SiteMessage failure;
+  failure.mutable_failure()->set_run_id(run);
+  failure.mutable_failure()->set_round(1);
+  failure.mutable_failure()->set_reason("out of memory");
+  ASSERT_THAT(federation_->OnSiteMessage(SiteCaller("site-c"), failure), IsOk());
+  EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-b"), Metadata("site-b", run, 1, 1)),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+
+  ASSERT_THAT(Upload("site-a", run, 1, Model({2, 2, 2, 2, 2, 2})), IsOk());
+  ASSERT_OK_AND_ASSIGN(TensorBundle aggregate, ReadModel(run, 1));
+  EXPECT_THAT(Floats(aggregate), ElementsAre(2, 2, 2, 2, 2, 2));
+  // The commit stores why each site is missing.
+  ASSERT_OK_AND_ASSIGN(std::vector<ParticipationRecord> rows, storage_->ListParticipations(run));
+  ASSERT_THAT(rows, SizeIs(3));
+  EXPECT_EQ(rows[0].site, "site-a");
+  EXPECT_EQ(rows[0].state, "uploaded");
+  EXPECT_EQ(rows[1].state, "refused");
+  EXPECT_EQ(rows[1].detail, "refused: policy");
+  EXPECT_EQ(rows[2].state, "dropped");
+  EXPECT_EQ(rows[2].detail, "failed: out of memory");
+}
+
+TEST_F(FederationTest, InitSiteDisconnectingHandsTheInitialModelToAnotherSite) {
+  Connect("site-a");
+  Connect("site-b");
+  const int64_t run = StartRun(Spec(1, 1));
+  ASSERT_THAT(Channel("site-a").Of(Kind::kInit), SizeIs(1));
+  Disconnect("site-a");
+  ASSERT_THAT(Channel("site-b").Of(Kind::kInit), SizeIs(1));
+  EXPECT_EQ(Status(run).state(), "running");
+  EXPECT_THAT(Upload("site-b", run, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
+  EXPECT_EQ(Status(run).phase(), "training");
+}
+
+TEST_F(FederationTest, MaxSitesSelectsASubsetPerRound) {
+  v1::RunSpec spec = Spec(1, 1);
+  spec.set_max_sites(2);
+  const int64_t run = StartTraining(spec, {"site-a", "site-b", "site-c"});
+  int selected = 0;
+  for (const std::string site : {"site-a", "site-b", "site-c"}) {
+    selected += static_cast<int>(Channel(site).Of(Kind::kTrain).size());
+  }
+  EXPECT_EQ(selected, 2);
+  ASSERT_THAT(Status(run).rounds(), SizeIs(1));
+  EXPECT_THAT(Status(run).rounds(0).sites(), SizeIs(2));
+}
+
+// --- Deadlines ---------------------------------------------------------------------
+
+TEST_F(FederationTest, DeadlineDropsLateSitesAndTheRoundCompletesWithTheRest) {
+  const int64_t run = StartTraining(Spec(1, 1), {"site-a", "site-b"});
+  ASSERT_THAT(Upload("site-a", run, 1, Model({7, 7, 7, 7, 7, 7})), IsOk());
+
+  clock_.Advance(absl::Seconds(30));
+  federation_->Tick();
+  EXPECT_EQ(Status(run).phase(), "training") << "deadline not reached";
+
+  clock_.Advance(absl::Seconds(31));
+  federation_->Tick();
+  EXPECT_EQ(Status(run).phase(), "evaluating");
+  ASSERT_OK_AND_ASSIGN(TensorBundle aggregate, ReadModel(run, 1));
+  EXPECT_THAT(Floats(aggregate), ElementsAre(7, 7, 7, 7, 7, 7));
+  v1::RunStatus status = Status(run);
+  ASSERT_THAT(status.rounds(), SizeIs(1));
+  // Storage has site-b as dropped; the live view shows the evaluation slots.
+  EXPECT_THAT(Upload("site-b", run, 1, Model({1, 1, 1, 1, 1, 1})),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+
+  // The evaluation has its own deadline; a late evaluator is dropped too.
+  ASSERT_THAT(Report("site-a", run, 1, EvalMetrics(4, 0.25, 1, 1)), IsOk());
+  clock_.Advance(absl::Seconds(61));
+  federation_->Tick();
+  status = Status(run);
+  EXPECT_EQ(status.state(), "done");
+  ASSERT_THAT(status.rounds(), SizeIs(1));
+  EXPECT_EQ(status.rounds(0).eval_metrics().examples(), 4);
+  EXPECT_DOUBLE_EQ(status.rounds(0).eval_metrics().loss(), 0.25);
+  ASSERT_THAT(status.rounds(0).sites(), SizeIs(2));
+  EXPECT_EQ(status.rounds(0).sites(1).site(), "site-b");
+  EXPECT_EQ(status.rounds(0).sites(1).state(), "dropped");
+}
+
+TEST_F(FederationTest, DeadlineWithTooFewUpdatesFailsTheRun) {
+  const int64_t run = StartTraining(Spec(1, 2), {"site-a", "site-b"});
+  ASSERT_THAT(Upload("site-a", run, 1, Model({7, 7, 7, 7, 7, 7})), IsOk());
+  clock_.Advance(absl::Seconds(61));
+  federation_->Tick();
+  EXPECT_EQ(Status(run).state(), "failed");
+  EXPECT_THAT(Status(run).error(), HasSubstr("only 1 of the 2 required sites"));
+}
+
+TEST_F(FederationTest, InitialModelDeadlineFailsTheRun) {
+  Connect("site-a");
+  const int64_t run = StartRun(Spec(1, 1));
+  clock_.Advance(absl::Seconds(61));
+  federation_->Tick();
+  v1::RunStatus status = Status(run);
+  EXPECT_EQ(status.state(), "failed");
+  EXPECT_THAT(status.error(), HasSubstr("site 'site-a' did not send the initial model within 60 s"));
+  EXPECT_THAT(Channel("site-a").Of(Kind::kCancel), SizeIs(1));
+}
+
+// --- Restart -----------------------------------------------------------------------
+
+TEST_F(FederationTest, RestartResumesAfterTheLastEvaluatedRound) {
+  const int64_t run = StartTraining(Spec(3, 2), {"site-a", "site-b"});
+  ASSERT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  ASSERT_THAT(Upload("site-b", run, 1, Model({3, 3, 3, 3, 3, 3})), IsOk());
+  ASSERT_THAT(Report("site-a", run, 1, EvalMetrics(1, 1, 1, 1)), IsOk());
+  ASSERT_THAT(Report("site-b", run, 1, EvalMetrics(1, 1, 1, 1)), IsOk());
+  // Round 2 is open; site-a even uploaded, then the coordinator dies.
+  ASSERT_THAT(Upload("site-a", run, 2, Model({5, 5, 5, 5, 5, 5})), IsOk());
+  auto old_channel = channels_.at("site-a");
+  std::ofstream(options_.spool_dir + "/upload-leftover") << "partial";
+
+  Restart();
+  EXPECT_TRUE(old_channel->closed());
+  EXPECT_THAT(SpoolFileCount(), 0u) << "Start() removes partial uploads";
+  EXPECT_EQ(Status(run).state(), "running");
+  EXPECT_EQ(Status(run).phase(), "waiting-for-sites");
+  EXPECT_EQ(Status(run).current_round(), 2);
+  ASSERT_OK_AND_ASSIGN(TensorBundle round1, ReadModel(run, 1));
+  EXPECT_THAT(Floats(round1), ElementsAre(2, 2, 2, 2, 2, 2)) << "kept by garbage collection";
+
+  Connect("site-a");
+  Connect("site-b");
+  for (const std::string site : {"site-a", "site-b"}) {
+    EXPECT_THAT(Channel(site).Of(Kind::kInit), IsEmpty());
+    EXPECT_THAT(Channel(site).Of(Kind::kEval), IsEmpty());
+    ASSERT_THAT(Channel(site).Of(Kind::kTrain), SizeIs(1)) << site;
+    EXPECT_EQ(Channel(site).Of(Kind::kTrain)[0].train().round(), 2);
+    EXPECT_EQ(Channel(site).Of(Kind::kTrain)[0].train().base().round(), 1);
+  }
+  // Round 1 cannot be applied again.
+  RoundCommit again;
+  again.round.run_id = run;
+  again.round.round = 1;
+  again.round.model_sha256 = HexEncode(Sha256Of(round1));
+  EXPECT_THAT(storage_->CommitRound(again),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("round 1 of run 1")));
+
+  // The update sent before the crash is gone: site-a uploads round 2 again.
+  ASSERT_THAT(Upload("site-a", run, 2, Model({2, 2, 2, 2, 2, 2})), IsOk());
+  ASSERT_THAT(Upload("site-b", run, 2, Model({4, 4, 4, 4, 4, 4})), IsOk());
+  ASSERT_OK_AND_ASSIGN(TensorBundle round2, ReadModel(run, 2));
+  EXPECT_THAT(Floats(round2), ElementsAre(3, 3, 3, 3, 3, 3));
+  ASSERT_THAT(Report("site-a", run, 2, EvalMetrics(1, 1, 1, 1)), IsOk());
+  ASSERT_THAT(Report("site-b", run, 2, EvalMetrics(1, 1, 1, 1)), IsOk());
+  ASSERT_THAT(Upload("site-a", run, 3, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  ASSERT_THAT(Upload("site-b", run, 3, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  ASSERT_THAT(Report("site-a", run, 3, EvalMetrics(1, 1, 1, 1)), IsOk());
+  ASSERT_THAT(Report("site-b", run, 3, EvalMetrics(1, 1, 1, 1)), IsOk());
+
+  v1::RunStatus status = Status(run);
+  EXPECT_EQ(status.state(), "done");
+  EXPECT_EQ(status.completed_rounds(), 3);
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage_->ListRounds(run));
+  std::vector<int32_t> numbers;
+  for (const auto& round : rounds) numbers.push_back(round.round);
+  EXPECT_THAT(numbers, ElementsAre(0, 1, 2, 3));
+}
+
+TEST_F(FederationTest, RestartAfterACommitEvaluatesBeforeTraining) {
+  const int64_t run = StartTraining(Spec(2, 1), {"site-a"});
+  ASSERT_THAT(Upload("site-a", run, 1, Model({6, 6, 6, 6, 6, 6})), IsOk());
+  ASSERT_THAT(Channel("site-a").Of(Kind::kEval), SizeIs(1));
+  // The coordinator dies after committing round 1, before any evaluation.
+
+  Restart();
+  Connect("site-a");
+  ASSERT_THAT(Channel("site-a").Of(Kind::kEval), SizeIs(1));
+  EXPECT_EQ(Channel("site-a").Of(Kind::kEval)[0].eval().round(), 1);
+  EXPECT_THAT(Channel("site-a").Of(Kind::kTrain), IsEmpty());
+  ASSERT_THAT(Report("site-a", run, 1, EvalMetrics(8, 0.5, 0.5, 0.5)), IsOk());
+
+  ASSERT_THAT(Channel("site-a").Of(Kind::kTrain), SizeIs(1));
+  EXPECT_EQ(Channel("site-a").Of(Kind::kTrain)[0].train().round(), 2);
+  v1::RunStatus status = Status(run);
+  ASSERT_GE(status.rounds_size(), 1);
+  EXPECT_EQ(status.rounds(0).state(), "evaluated");
+  ASSERT_THAT(status.rounds(0).sites(), SizeIs(1));
+  EXPECT_EQ(status.rounds(0).sites(0).examples(), 1) << "training columns survive the restart";
+  EXPECT_EQ(status.rounds(0).sites(0).state(), "evaluated");
+}
+
+TEST_F(FederationTest, RestartDuringInitializationAsksAgain) {
+  Connect("site-a");
+  const int64_t run = StartRun(Spec(1, 1));
+  Restart();
+  EXPECT_EQ(Status(run).phase(), "waiting-for-sites");
+  Connect("site-a");
+  EXPECT_THAT(Channel("site-a").Of(Kind::kInit), SizeIs(1));
+  EXPECT_THAT(Upload("site-a", run, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
+}
+
+TEST_F(FederationTest, RestartLeavesFinishedRunsAlone) {
+  const int64_t run = StartRun(Spec(1, 1));
+  ASSERT_THAT(federation_->AbortRun(Admin(), run, "stop"), IsOk());
+  Restart();
+  Connect("site-a");
+  EXPECT_THAT(Channel("site-a").Of(Kind::kInit), IsEmpty());
+  EXPECT_EQ(Status(run).state(), "aborted");
+}
+
+TEST_F(FederationTest, RestartWithAMissingModelFailsOnlyThatRun) {
+  const int64_t broken = StartTraining(Spec(2, 1), {"site-a"});
+  ASSERT_OK_AND_ASSIGN(TensorBundle initial, ReadModel(broken, 0));
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage_->ListRounds(broken));
+  ASSERT_THAT(rounds, SizeIs(1));
+  const int64_t pending = StartRun(Spec(1, 2));
+  ASSERT_TRUE(std::filesystem::remove(models_->dir() + "/" + rounds[0].model_sha256));
+
+  Restart();
+  EXPECT_EQ(Status(broken).state(), "failed");
+  EXPECT_THAT(Status(broken).error(), HasSubstr("cannot resume"));
+  EXPECT_EQ(Status(pending).state(), "running");
+}
+
+}  // namespace
+}  // namespace fedmi
