@@ -39,6 +39,8 @@ struct Flags {
   std::string optimizer = "adam";
   int threads = 2;
   uint64_t seed = 0;
+  bool balance_classes = true;
+  bool augment = true;
 };
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
@@ -48,7 +50,7 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       std::fprintf(stderr,
                    "usage: %s [--data F] [--arch cnn|resnet18] [--epochs N | --sites K --rounds N]\n"
                    "          [--local-epochs E] [--batch B] [--lr X] [--optimizer adam|sgd]\n"
-                   "          [--threads T] [--seed S]\n",
+                   "          [--threads T] [--seed S] [--balance 0|1] [--augment 0|1]\n",
                    argv[0]);
       return false;
     }
@@ -63,6 +65,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
     else if (name == "--optimizer") flags->optimizer = value;
     else if (name == "--threads") flags->threads = std::atoi(value);
     else if (name == "--seed") flags->seed = std::strtoull(value, nullptr, 10);
+    else if (name == "--balance") flags->balance_classes = std::atoi(value) != 0;
+    else if (name == "--augment") flags->augment = std::atoi(value) != 0;
     else {
       std::fprintf(stderr, "unknown flag %s\n", name.c_str());
       return false;
@@ -165,6 +169,8 @@ int Run(const Flags& flags) {
   options.batch_size = flags.batch_size;
   options.lr = flags.lr;
   options.optimizer = flags.optimizer;
+  options.balance_classes = flags.balance_classes;
+  options.augment = flags.augment;
 
   const std::vector<ImageSet> shards =
       flags.sites > 0 ? DealToSites(train, flags.sites, flags.seed) : std::vector<ImageSet>{};

@@ -47,9 +47,8 @@ void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
 // Converts a failed call, naming the coordinator when it could not be reached.
 absl::Status CallStatus(const grpc::Status& status, const grpc::Channel* channel) {
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return absl::UnavailableError(absl::StrCat("cannot reach coordinator at ",
-                                               Targets().Get(channel), ": ",
-                                               status.error_message()));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot reach coordinator at ", Targets().Get(channel), ": ", status.error_message()));
   }
   return FromGrpcStatus(status);
 }
@@ -212,9 +211,8 @@ absl::Status AdminClient::WaitForSites(int count, absl::Duration timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   if (!last_error.ok()) return last_error;
-  return absl::DeadlineExceededError(absl::StrCat("only ", connected, " of ", count,
-                                                  " sites connected after ",
-                                                  absl::FormatDuration(timeout)));
+  return absl::DeadlineExceededError(absl::StrCat(
+      "only ", connected, " of ", count, " sites connected after ", absl::FormatDuration(timeout)));
 }
 
 }  // namespace fedmi::cli

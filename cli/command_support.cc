@@ -51,14 +51,15 @@ std::string FormatMetric(double value, int precision) {
 
 std::string FormatUnixTime(double unix_seconds) {
   if (unix_seconds <= 0) return "-";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixSeconds(static_cast<int64_t>(unix_seconds)),
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
+                          absl::FromUnixSeconds(static_cast<int64_t>(unix_seconds)),
                           absl::UTCTimeZone());
 }
 
 std::string FormatAgo(double unix_seconds) {
   if (unix_seconds <= 0) return "-";
-  const double ago = std::max(0.0, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()) -
-                                       unix_seconds);
+  const double ago =
+      std::max(0.0, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()) - unix_seconds);
   if (ago < 120) return absl::StrCat(static_cast<int64_t>(ago), " s ago");
   if (ago < 2 * 3600) return absl::StrCat(static_cast<int64_t>(ago / 60), " min ago");
   if (ago < 2 * 86400) return absl::StrCat(static_cast<int64_t>(ago / 3600), " h ago");

@@ -77,15 +77,14 @@ int SplitData(const GlobalOptions& global, const SplitOptions& options) {
     return kExitOk;
   }
 
-  std::cout << absl::StrFormat("split %s into %d sites (%s%s, seed %d) in %s\n", options.input,
-                               options.sites, PartitionKindName(*kind),
-                               *kind == PartitionKind::kIid
-                                   ? ""
-                                   : absl::StrFormat(", alpha %g", options.alpha),
-                               options.seed, options.out_dir);
+  std::cout << absl::StrFormat(
+      "split %s into %d sites (%s%s, seed %d) in %s\n", options.input, options.sites,
+      PartitionKindName(*kind),
+      *kind == PartitionKind::kIid ? "" : absl::StrFormat(", alpha %g", options.alpha),
+      options.seed, options.out_dir);
   constexpr char kFormat[] = "%-10s  %7s  %-20s  %7s  %-20s  %s\n";
-  std::cout << absl::StrFormat(kFormat, "SITE", "TRAIN", "TRAIN PER CLASS", "VAL",
-                               "VAL PER CLASS", "FILE");
+  std::cout << absl::StrFormat(kFormat, "SITE", "TRAIN", "TRAIN PER CLASS", "VAL", "VAL PER CLASS",
+                               "FILE");
   for (const auto& report : *reports) {
     std::cout << absl::StrFormat(kFormat, report.site, absl::StrCat(Sum(report.train_class_counts)),
                                  absl::StrJoin(report.train_class_counts, " / "),
@@ -107,19 +106,20 @@ void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result
       "split",
       "Cut a MedMNIST-style .npz into one shard per site (<out>/site-<k>.npz), with IID, "
       "label-skewed (dirichlet) or size-skewed (quantity) partitions");
-  split->add_option("--input", options->input, ".npz with train_* and val_* members")
-      ->required();
+  split->add_option("--input", options->input, ".npz with train_* and val_* members")->required();
   split->add_option("--sites", options->sites, "number of sites (shards), at least 1")
       ->capture_default_str();
-  split->add_option("--partition", options->partition,
-                    "iid: even random; dirichlet: label skew; quantity: size skew")
+  split
+      ->add_option("--partition", options->partition,
+                   "iid: even random; dirichlet: label skew; quantity: size skew")
       ->capture_default_str();
-  split->add_option("--alpha", options->alpha,
-                    "Dirichlet concentration for dirichlet/quantity; smaller is more skewed")
+  split
+      ->add_option("--alpha", options->alpha,
+                   "Dirichlet concentration for dirichlet/quantity; smaller is more skewed")
       ->capture_default_str();
   split->add_option("--seed", options->seed, "seed of the partition")->capture_default_str();
-  split->add_option("--min-per-site", options->min_per_site,
-                    "fewest training rows any site may get")
+  split
+      ->add_option("--min-per-site", options->min_per_site, "fewest training rows any site may get")
       ->capture_default_str();
   split->add_option("--out", options->out_dir, "directory for the shards (created)")->required();
   split->add_flag("--json", global.json,

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "common/cli_config.h"
 #include "common/log.h"
 
 int main(int argc, char** argv) {
@@ -9,8 +10,7 @@ int main(int argc, char** argv) {
                "split data, simulate a federation.",
                "fedmi"};
   app.require_subcommand(1);
-  app.set_config("--config", "", "TOML config file (default: $FEDMI_CONFIG)")
-      ->envname("FEDMI_CONFIG");
+  fedmi::AddConfigOption(app);
   fedmi::cli::GlobalOptions global;
   fedmi::cli::CommandResult result;
   app.add_option("--coordinator", global.coordinator, "coordinator HOST:PORT")

@@ -39,8 +39,8 @@ int ExportModel(const GlobalOptions& global, const ExportOptions& options) {
   auto admin = ConnectToCoordinator(global);
   if (!admin.ok()) return ReportError(admin.status());
   std::string summary;
-  absl::Status status = ExportModelToFile(**admin, options.run_id, options.round, options.out,
-                                          &summary);
+  absl::Status status =
+      ExportModelToFile(**admin, options.run_id, options.round, options.out, &summary);
   if (!status.ok()) return ReportError(status);
   std::cout << summary << std::endl;
   return kExitOk;
@@ -70,8 +70,7 @@ int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options) {
             << absl::StrFormat("  sensitivity  %s\n", FormatMetric(m.sensitivity))
             << absl::StrFormat("  specificity  %s\n", FormatMetric(m.specificity))
             << absl::StrFormat("  f1           %s\n", FormatMetric(m.f1))
-            << absl::StrFormat("  loss         %s\n", FormatMetric(evaluation->loss))
-            << std::flush;
+            << absl::StrFormat("  loss         %s\n", FormatMetric(evaluation->loss)) << std::flush;
   return kExitOk;
 }
 
@@ -84,9 +83,9 @@ int PredictToCsv(const DataOptions& options) {
   auto predictions = (*model)->Predict(*data);
   if (!predictions.ok()) return ReportError(predictions.status());
   if (predictions->prob_positive.size() != data->labels.size()) {
-    return ReportError(absl::InternalError(
-        absl::StrCat("model gave ", predictions->prob_positive.size(), " predictions for ",
-                     data->labels.size(), " images")));
+    return ReportError(
+        absl::InternalError(absl::StrCat("model gave ", predictions->prob_positive.size(),
+                                         " predictions for ", data->labels.size(), " images")));
   }
 
   // Written next to the target and renamed, so a failed run leaves no
@@ -108,8 +107,8 @@ int PredictToCsv(const DataOptions& options) {
   }
   if (std::rename(temp.c_str(), options.out.c_str()) != 0) {
     std::remove(temp.c_str());
-    return ReportError(absl::InternalError(absl::StrCat("cannot rename ", temp, " to ",
-                                                        options.out)));
+    return ReportError(
+        absl::InternalError(absl::StrCat("cannot rename ", temp, " to ", options.out)));
   }
   std::cout << "wrote " << data->labels.size() << " predictions to " << options.out << std::endl;
   return kExitOk;
@@ -118,8 +117,9 @@ int PredictToCsv(const DataOptions& options) {
 void AddModelInputOptions(CLI::App* command, DataOptions& options) {
   command->add_option("--model", options.model, "model file: .pt (TorchScript) or .safetensors")
       ->required();
-  command->add_option("--data", options.data,
-                      "MedMNIST-style .npz with <split>_images and <split>_labels")
+  command
+      ->add_option("--data", options.data,
+                   "MedMNIST-style .npz with <split>_images and <split>_labels")
       ->required();
   command->add_option("--split", options.split, "which split of the .npz to use")
       ->check(CLI::IsMember({"train", "val", "test"}))
@@ -143,9 +143,10 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
   export_command->add_option("RUN", export_options->run_id, "run id")
       ->required()
       ->check(CLI::PositiveNumber);
-  export_command->add_option("--round", export_options->round,
-                             "round whose model to export (0 is the initial model); default: "
-                             "the latest")
+  export_command
+      ->add_option("--round", export_options->round,
+                   "round whose model to export (0 is the initial model); default: "
+                   "the latest")
       ->check(CLI::NonNegativeNumber);
   export_command->add_option("--out", export_options->out, "output file: *.safetensors or *.pt")
       ->required();
@@ -154,12 +155,14 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
   });
 
   auto evaluate_options = std::make_shared<DataOptions>();
-  CLI::App* evaluate = model->add_subcommand(
-      "evaluate", "Score a model file on a labelled split: auc, accuracy, sensitivity, "
-                  "specificity, f1, loss");
+  CLI::App* evaluate =
+      model->add_subcommand("evaluate",
+                            "Score a model file on a labelled split: auc, accuracy, sensitivity, "
+                            "specificity, f1, loss");
   AddModelInputOptions(evaluate, *evaluate_options);
-  evaluate->add_option("--threshold", evaluate_options->threshold,
-                       "predict pneumonia (class 1) when P(class 1) >= threshold")
+  evaluate
+      ->add_option("--threshold", evaluate_options->threshold,
+                   "predict pneumonia (class 1) when P(class 1) >= threshold")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   evaluate->add_flag("--json", global.json,
@@ -169,9 +172,10 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
   });
 
   auto predict_options = std::make_shared<DataOptions>();
-  CLI::App* predict = model->add_subcommand(
-      "predict", "Write P(pneumonia) for every image of a split to a CSV file "
-                 "(index,label,prob_pneumonia)");
+  CLI::App* predict =
+      model->add_subcommand("predict",
+                            "Write P(pneumonia) for every image of a split to a CSV file "
+                            "(index,label,prob_pneumonia)");
   AddModelInputOptions(predict, *predict_options);
   predict->add_option("--out", predict_options->out, "CSV file to write")->required();
   predict->callback([&result, predict_options] {

@@ -53,17 +53,16 @@ absl::StatusOr<std::unique_ptr<ml::LocalModel>> LoadSafetensorsModel(const std::
   auto arch = metadata.find("arch");
   auto num_classes = metadata.find("num_classes");
   if (arch == metadata.end() || num_classes == metadata.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "safetensors file ", path,
-        " lacks the 'arch' and 'num_classes' metadata needed to rebuild the model "
-        "(files from `fedmi model export` have them)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("safetensors file ", path,
+                     " lacks the 'arch' and 'num_classes' metadata needed to rebuild the model "
+                     "(files from `fedmi model export` have them)"));
   }
   ml::ModelConfig config;
   config.arch = arch->second;
   if (!absl::SimpleAtoi(num_classes->second, &config.num_classes)) {
-    return absl::InvalidArgumentError(absl::StrCat("safetensors file ", path,
-                                                   " has num_classes '", num_classes->second,
-                                                   "', not an integer"));
+    return absl::InvalidArgumentError(absl::StrCat("safetensors file ", path, " has num_classes '",
+                                                   num_classes->second, "', not an integer"));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ml::LocalModel::Create(config));
   if (absl::Status status = model->ImportWeights(weights); !status.ok()) {
@@ -78,9 +77,9 @@ absl::StatusOr<std::unique_ptr<ml::LocalModel>> LoadSafetensorsModel(const std::
 absl::StatusOr<ModelFileKind> ModelFileKindOf(const std::string& path) {
   if (absl::EndsWith(path, ".pt")) return ModelFileKind::kTorchScript;
   if (absl::EndsWith(path, ".safetensors")) return ModelFileKind::kSafetensors;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "model file '", path,
-      "' must end in .pt (TorchScript) or .safetensors (weights with metadata)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("model file '", path,
+                   "' must end in .pt (TorchScript) or .safetensors (weights with metadata)"));
 }
 
 std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info) {
@@ -120,8 +119,8 @@ absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const Image
   if (data.size() == 0) return absl::InvalidArgumentError("no examples to evaluate on");
   for (int64_t label : data.labels) {
     if (label != 0 && label != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "evaluation needs binary labels (0 or 1), found label ", label));
+      return absl::InvalidArgumentError(
+          absl::StrCat("evaluation needs binary labels (0 or 1), found label ", label));
     }
   }
   ASSIGN_OR_RETURN(ml::Predictions predictions, model.Predict(data));
@@ -134,8 +133,7 @@ absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const Image
 
 absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_path,
                                                      const std::string& npz_path,
-                                                     const std::string& split,
-                                                     double threshold) {
+                                                     const std::string& split, double threshold) {
   ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, LoadModelFile(model_path));
   ASSIGN_OR_RETURN(ImageSet data, LoadNpzSplit(npz_path, split));
   return EvaluateModel(*model, data, threshold);
@@ -160,11 +158,11 @@ absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round
     std::string file_sha256;
     uint64_t file_bytes = 0;
     RETURN_IF_ERROR(HashFile(out, &file_sha256, &file_bytes));
-    *summary = absl::StrCat("wrote ", out, ": run ", run_id, " round ", exported_round, " (",
-                            info.arch, "), ", weights.specs.size(), " tensors, ", file_bytes,
-                            " bytes\n  file sha256:    ", HexEncode(file_sha256),
-                            "\n  weights sha256: ", HexEncode(Sha256::Digest(absl::string_view(
-                                                        weights.body.data(), weights.body.size()))));
+    *summary = absl::StrCat(
+        "wrote ", out, ": run ", run_id, " round ", exported_round, " (", info.arch, "), ",
+        weights.specs.size(), " tensors, ", file_bytes,
+        " bytes\n  file sha256:    ", HexEncode(file_sha256), "\n  weights sha256: ",
+        HexEncode(Sha256::Digest(absl::string_view(weights.body.data(), weights.body.size()))));
   }
   return absl::OkStatus();
 }

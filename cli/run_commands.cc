@@ -22,9 +22,7 @@ bool IsTerminalRunState(const std::string& state) {
   return state == "done" || state == "failed" || state == "aborted";
 }
 
-bool IsDroppedState(const std::string& state) {
-  return state == "dropped" || state == "refused";
-}
+bool IsDroppedState(const std::string& state) { return state == "dropped" || state == "refused"; }
 
 // A round's state is the run's phase while the round is live; its stored
 // state ("committed", "evaluated") once its evaluation is in.
@@ -110,8 +108,7 @@ void PrintRunHeader(std::ostream& out, const v1::RunStatus& run) {
   const v1::RunSpec& spec = run.spec();
   out << absl::StrFormat("run %d: %s", run.run_id(), run.state());
   if (!IsTerminalRunState(run.state())) {
-    out << absl::StrFormat(", %s, round %d of %d", run.phase(), run.current_round(),
-                           spec.rounds());
+    out << absl::StrFormat(", %s, round %d of %d", run.phase(), run.current_round(), spec.rounds());
   }
   out << absl::StrFormat(" (%d of %d rounds completed)\n", run.completed_rounds(), spec.rounds());
   out << absl::StrFormat(
@@ -134,7 +131,8 @@ void PrintRoundRow(std::ostream& out, const v1::RoundStatus& round) {
   int dropped = 0;
   for (const auto& site : round.sites()) dropped += IsDroppedState(site.state()) ? 1 : 0;
   const int total = round.sites_size();
-  std::string sites = dropped == 0 ? absl::StrCat(total) : absl::StrCat(total - dropped, "/", total);
+  std::string sites =
+      dropped == 0 ? absl::StrCat(total) : absl::StrCat(total - dropped, "/", total);
   const v1::Metrics& m = round.eval_metrics();
   const bool measured = m.examples() > 0;
   auto metric = [&](double value) { return measured ? FormatMetric(value) : std::string("-"); };
@@ -147,13 +145,12 @@ void PrintRoundRow(std::ostream& out, const v1::RoundStatus& round) {
 void PrintSiteRows(std::ostream& out, const v1::RoundStatus& round) {
   for (const auto& site : round.sites()) {
     const v1::Metrics& e = site.eval_metrics();
-    out << absl::StrFormat("       %-20s %-10s examples %-7d train loss %-8s eval auc %-8s acc %s\n",
-                           site.site(), site.state(), site.examples(),
-                           site.train_metrics().examples() > 0
-                               ? FormatMetric(site.train_metrics().loss())
-                               : "-",
-                           e.examples() > 0 ? FormatMetric(e.auc()) : "-",
-                           e.examples() > 0 ? FormatMetric(e.accuracy()) : "-");
+    out << absl::StrFormat(
+        "       %-20s %-10s examples %-7d train loss %-8s eval auc %-8s acc %s\n", site.site(),
+        site.state(), site.examples(),
+        site.train_metrics().examples() > 0 ? FormatMetric(site.train_metrics().loss()) : "-",
+        e.examples() > 0 ? FormatMetric(e.auc()) : "-",
+        e.examples() > 0 ? FormatMetric(e.accuracy()) : "-");
   }
 }
 
@@ -174,8 +171,8 @@ void PrintRunStatus(std::ostream& out, const v1::RunStatus& run, bool with_sites
 // One line about what the run is doing now, for --watch.
 std::string ProgressLine(const v1::RunStatus& run) {
   if (IsTerminalRunState(run.state())) {
-    std::string line = absl::StrFormat("run %d %s after %d of %d rounds", run.run_id(),
-                                       run.state(), run.completed_rounds(), run.spec().rounds());
+    std::string line = absl::StrFormat("run %d %s after %d of %d rounds", run.run_id(), run.state(),
+                                       run.completed_rounds(), run.spec().rounds());
     if (!run.error().empty()) absl::StrAppend(&line, ": ", run.error());
     return line;
   }
@@ -345,10 +342,9 @@ int ListRuns(const GlobalOptions& global) {
   std::cout << absl::StrFormat(kFormat, "RUN", "STATE", "PHASE", "ROUNDS", "MODEL", "CREATED",
                                "ERROR");
   for (const auto& run : *runs) {
-    std::cout << absl::StrFormat(
-        kFormat, absl::StrCat(run.run_id()), run.state(), run.phase(),
-        absl::StrCat(run.completed_rounds(), "/", run.spec().rounds()), run.spec().model(),
-        FormatUnixTime(run.created_at()), run.error());
+    std::cout << absl::StrFormat(kFormat, absl::StrCat(run.run_id()), run.state(), run.phase(),
+                                 absl::StrCat(run.completed_rounds(), "/", run.spec().rounds()),
+                                 run.spec().model(), FormatUnixTime(run.created_at()), run.error());
   }
   return kExitOk;
 }
@@ -385,11 +381,14 @@ int ListSites(const GlobalOptions& global) {
     std::cout << "no sites have registered" << std::endl;
     return kExitOk;
   }
-  constexpr char kFormat[] = "%-20s  %-9s  %-23s  %-12s  %8s  %8s\n";
-  std::cout << absl::StrFormat(kFormat, "SITE", "CONNECTED", "LAST SEEN", "", "TRAIN", "VAL");
+  constexpr char kFormat[] = "%-20s  %-9s  %-36s  %8s  %8s\n";
+  std::cout << absl::StrFormat(kFormat, "SITE", "CONNECTED", "LAST SEEN", "TRAIN", "VAL");
   for (const auto& site : *sites) {
-    std::cout << absl::StrFormat(kFormat, site.site(), site.connected() ? "yes" : "no",
-                                 FormatUnixTime(site.last_seen()), FormatAgo(site.last_seen()),
+    std::string last_seen =
+        site.last_seen() > 0
+            ? absl::StrCat(FormatUnixTime(site.last_seen()), " (", FormatAgo(site.last_seen()), ")")
+            : "never";
+    std::cout << absl::StrFormat(kFormat, site.site(), site.connected() ? "yes" : "no", last_seen,
                                  absl::StrCat(site.train_examples()),
                                  absl::StrCat(site.val_examples()));
   }
@@ -417,16 +416,19 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
   start->add_option("--rounds", start_options->rounds, "number of federated rounds")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  start->add_option("--min-sites", start_options->min_sites,
-                    "connected sites needed before a round opens")
+  start
+      ->add_option("--min-sites", start_options->min_sites,
+                   "connected sites needed before a round opens")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  start->add_option("--max-sites", start_options->max_sites,
-                    "most sites per round; 0 means every connected site")
+  start
+      ->add_option("--max-sites", start_options->max_sites,
+                   "most sites per round; 0 means every connected site")
       ->check(CLI::Range(0, 100000))
       ->capture_default_str();
-  start->add_option("--local-epochs", start_options->local_epochs,
-                    "epochs each site trains per round")
+  start
+      ->add_option("--local-epochs", start_options->local_epochs,
+                   "epochs each site trains per round")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   start->add_option("--batch-size", start_options->batch_size, "local training batch size")
@@ -438,18 +440,21 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
   start->add_option("--optimizer", start_options->optimizer, "local optimizer")
       ->check(CLI::IsMember({"adam", "sgd"}))
       ->capture_default_str();
-  start->add_option("--seed", start_options->seed,
-                    "seed for initial weights and every site's shuffling")
+  start
+      ->add_option("--seed", start_options->seed,
+                   "seed for initial weights and every site's shuffling")
       ->capture_default_str();
   start->add_option("--num-classes", start_options->num_classes, "number of label classes")
       ->check(CLI::Range(2, 100000))
       ->capture_default_str();
-  start->add_option("--round-timeout", start_options->round_timeout_s,
-                    "seconds a round may take before slow sites are dropped")
+  start
+      ->add_option("--round-timeout", start_options->round_timeout_s,
+                   "seconds a round may take before slow sites are dropped")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  start->add_option("--synthetic-params", start_options->synthetic_params,
-                    "parameter count of --model synthetic (benchmarks)")
+  start
+      ->add_option("--synthetic-params", start_options->synthetic_params,
+                   "parameter count of --model synthetic (benchmarks)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   AddJsonFlag(start, global);

@@ -10,6 +10,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli_config.h"
+
 #include "client/site_daemon.h"
 #include "client/site_worker.h"
 #include "common/image_data.h"
@@ -25,8 +27,7 @@ int Run(int argc, char** argv) {
   CLI::App app{"fedmi-client: a hospital site's daemon. Dials out to the coordinator, "
                "trains on local images, returns only weights.",
                "fedmi-client"};
-  app.set_config("--config", "", "TOML config file (default: $FEDMI_CONFIG)")
-      ->envname("FEDMI_CONFIG");
+  fedmi::AddConfigOption(app);
   std::string coordinator = "127.0.0.1:7000";
   std::string site;
   std::string data;

@@ -11,6 +11,8 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
+
+#include "common/cli_config.h"
 #include <grpcpp/grpcpp.h>
 
 #include "common/clock.h"
@@ -32,8 +34,7 @@ std::string DirName(const std::string& path) {
 int Run(int argc, char** argv) {
   CLI::App app{"fedmi-coordinator: the federation server. Sites dial in; admins start runs.",
                "fedmi-coordinator"};
-  app.set_config("--config", "", "TOML config file (default: $FEDMI_CONFIG)")
-      ->envname("FEDMI_CONFIG");
+  fedmi::AddConfigOption(app);
   std::string listen = "127.0.0.1:7000";
   std::string db_path = "fedmi-state/coordinator.db";
   std::string port_file;

@@ -237,8 +237,13 @@ absl::StatusOr<std::vector<TensorSpec>> RoundManager::ExpectedUpdate(
     return absl::PermissionDeniedError(
         absl::StrCat("site '", site, "' is not selected for round ", round_, " of run ", run_.id));
   }
+  if (it->second.state == SiteState::kDropped) {
+    return absl::FailedPreconditionError(absl::StrCat("site '", site, "' was dropped from round ",
+                                                      round_, " of run ", run_.id, " (",
+                                                      it->second.record.detail, ")"));
+  }
   if (it->second.state != SiteState::kAssigned) {
-    return absl::AlreadyExistsError(absl::StrCat("site '", site, "' already answered round ",
+    return absl::AlreadyExistsError(absl::StrCat("site '", site, "' already sent its update for round ",
                                                  round_, " of run ", run_.id));
   }
   if (metadata.examples() <= 0) {
@@ -256,11 +261,16 @@ absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate upda
   }
   if (phase_ == RunPhase::kInitializing) return AdoptInitialModel(site, std::move(update));
 
-  absl::Status folded = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(auto reader, BundleFileReader::Open(update.path));
-    RETURN_IF_ERROR(CheckSpecsMatch(reader->specs(), model_specs_));
-    return aggregator_->Accept(site, static_cast<double>(update.metadata.examples()), *reader);
-  }();
+  auto reader = BundleFileReader::Open(update.path);
+  absl::Status checked = reader.ok() ? CheckSpecsMatch((*reader)->specs(), model_specs_)
+                                     : reader.status();
+  if (!checked.ok()) {
+    // Nothing was folded in yet: refuse this update and keep the round.
+    std::remove(update.path.c_str());
+    return checked;
+  }
+  absl::Status folded =
+      aggregator_->Accept(site, static_cast<double>(update.metadata.examples()), **reader);
   std::remove(update.path.c_str());
   if (!folded.ok()) {
     // A failed fold may have left part of the update in the running sum.
@@ -285,6 +295,12 @@ absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUp
   }();
   if (specs.ok() && specs->empty()) {
     specs = absl::InvalidArgumentError("initial model has no tensors");
+  }
+  if (specs.ok()) {
+    // Refuse now a layout the run's strategy could never aggregate.
+    auto aggregator = MakeAggregator(run_.spec.strategy());
+    absl::Status usable = aggregator.ok() ? (*aggregator)->Begin(1, *specs) : aggregator.status();
+    if (!usable.ok()) specs = usable;
   }
   if (!specs.ok()) {
     std::remove(update.path.c_str());
@@ -315,9 +331,14 @@ absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUp
 }
 
 void RoundManager::MaybeFinishTraining() {
-  if (phase_ != RunPhase::kTraining || CountInState(SiteState::kAssigned) > 0) return;
+  if (phase_ != RunPhase::kTraining) return;
   const int uploaded = CountInState(SiteState::kUploaded);
-  if (uploaded < std::max(1, run_.spec.min_sites())) {
+  const int pending = CountInState(SiteState::kAssigned);
+  const int required = std::max(1, run_.spec.min_sites());
+  // Fail as soon as the quorum is out of reach rather than after the
+  // remaining sites have trained for nothing.
+  if (pending > 0 && uploaded + pending >= required) return;
+  if (uploaded < required) {
     return Fail(absl::StrCat("round ", round_, ": only ", uploaded, " of the ",
                              run_.spec.min_sites(), " required sites returned an update"));
   }
@@ -359,7 +380,8 @@ absl::Status RoundManager::OnEvalReport(const std::string& site, const v1::EvalR
   }
   it->second.state = SiteState::kEvaluated;
   it->second.record.eval_metrics = report.metrics();
-  it->second.record.state = "evaluated";
+  // A site that refused or dropped out of training keeps that state.
+  if (it->second.record.state == "uploaded") it->second.record.state = "evaluated";
   MaybeFinishEvaluation();
   return absl::OkStatus();
 }
@@ -491,7 +513,7 @@ void RoundManager::FillLiveStatus(v1::RunStatus* status) const {
     *part->mutable_eval_metrics() = slot.record.eval_metrics;
     std::string raw;
     if (HexDecode(slot.record.update_sha256, &raw)) part->set_update_sha256(raw);
-    const char* state = "assigned";
+    const char* state = phase_ == RunPhase::kEvaluating ? "evaluating" : "training";
     if (slot.state == SiteState::kUploaded) state = "uploaded";
     if (slot.state == SiteState::kEvaluated) state = "evaluated";
     if (slot.state == SiteState::kDropped) state = slot.record.state.c_str();

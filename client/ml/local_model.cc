@@ -7,8 +7,10 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 #include <utility>
 
@@ -30,6 +32,9 @@ template <typename Body>
 auto CatchTorch(const std::string& operation, Body&& body) -> decltype(body()) {
   try {
     return body();
+  } catch (const c10::OutOfMemoryError& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(operation, ": out of memory: ", e.what_without_backtrace()));
   } catch (const c10::Error& e) {
     return absl::InternalError(
         absl::StrCat(operation, ": LibTorch error: ", e.what_without_backtrace()));
@@ -38,12 +43,7 @@ auto CatchTorch(const std::string& operation, Body&& body) -> decltype(body()) {
   }
 }
 
-void TuneExecutor() {
-  if (const char* v = std::getenv("FEDMI_JIT_OPT")) torch::jit::setGraphExecutorOptimize(std::string(v) == "1");
-}
-
 torch::Device PickDevice() {
-  TuneExecutor();
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
@@ -97,6 +97,15 @@ torch::Tensor RandomShift(const torch::Tensor& batch, at::Generator& generator) 
     shifted[i].copy_(padded[i].narrow(1, offset[i][0], h).narrow(2, offset[i][1], w));
   }
   return shifted;
+}
+
+// Weight n / (k * n_c) for class c, with n examples, k classes and n_c
+// examples of class c, so every class contributes equally to the loss.
+// Classes absent from the data get a weight that no example uses.
+torch::Tensor BalancedClassWeights(const torch::Tensor& labels, int64_t num_classes) {
+  const torch::Tensor counts =
+      torch::bincount(labels, /*weights=*/{}, num_classes).to(torch::kFloat32);
+  return (counts.sum() / (counts.clamp_min(1) * static_cast<double>(num_classes)));
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> WeightsInWireOrder(const torch::jit::Module& module) {
@@ -262,9 +271,10 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
   std::vector<torch::Tensor> params;
   for (const torch::Tensor& p : module.parameters(/*recurse=*/false)) params.push_back(p);
   std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(params, options);
-  // Shuffling and augmentation draw from a generator of their own; dropout
-  // inside the TorchScript graph can only use the global one, so it is
-  // seeded too.
+  // Shuffling and augmentation draw from a generator of their own. Dropout
+  // inside the TorchScript graph can only use LibTorch's global generator,
+  // so that is seeded too: two models training at once in one process
+  // still work, but their dropout masks are then not reproducible.
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(options.seed);
   torch::manual_seed(options.seed);
 
@@ -272,9 +282,8 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
   const torch::Tensor labels = LabelView(data);
   const int64_t n = data.size();
   c10::optional<torch::Tensor> class_weight;
-  if (std::getenv("FEDMI_BALANCE")) {
-    torch::Tensor counts = torch::bincount(labels, {}, config.num_classes).to(torch::kFloat32).clamp_min(1);
-    class_weight = (counts.sum() / (counts * config.num_classes)).to(device);
+  if (options.balance_classes) {
+    class_weight = BalancedClassWeights(labels, config.num_classes).to(device);
   }
   TrainSummary summary;
   summary.examples = n;
@@ -286,11 +295,7 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
     for (int64_t start = 0; start < n; start += options.batch_size) {
       const torch::Tensor index = order.slice(0, start, std::min(n, start + options.batch_size));
       torch::Tensor x = ToModelInput(pixels.index_select(0, index));
-      if (!std::getenv("FEDMI_NO_AUG")) x = RandomShift(x, generator);
-      if (std::getenv("FEDMI_FLIP")) {
-        torch::Tensor flip = torch::rand({x.size(0)}, generator) < 0.5;
-        x = torch::where(flip.view({-1, 1, 1, 1}), x.flip({3}), x);
-      }
+      if (options.augment) x = RandomShift(x, generator);
       torch::Tensor y = labels.index_select(0, index);
       x = x.to(device);
       y = y.to(device);
@@ -351,21 +356,26 @@ absl::Status LocalModel::SaveTorchScript(const std::string& path) const {
   }
   const std::string temp = absl::StrCat(path, ".tmp.", ::getpid());
   absl::Status status = CatchTorch("saving model to " + path, [&]() -> absl::Status {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot create ", temp));
     // Saved in eval mode and on the CPU, so torch.jit.load(path)(x) predicts
-    // on any machine; the live model is restored afterwards.
+    // on any machine; the live model is restored afterwards. Saving to a
+    // stream names the archive's root folder "archive", not after the temp.
     torch::jit::Module& module = impl_->module;
     const bool was_training = module.is_training();
     module.eval();
     if (impl_->device.is_cuda()) module.to(torch::kCPU);
     std::exception_ptr failure;
     try {
-      module.save(temp);
+      module.save(out);
     } catch (...) {
       failure = std::current_exception();
     }
     if (impl_->device.is_cuda()) module.to(impl_->device);
     module.train(was_training);
     if (failure) std::rethrow_exception(failure);
+    out.close();
+    if (!out) return absl::DataLossError(absl::StrCat("writing ", temp, " failed"));
     std::filesystem::rename(temp, path);
     return absl::OkStatus();
   });

@@ -95,7 +95,8 @@ TEST_F(ModelFilesTest, SafetensorsFileWithMetadataGivesIdenticalPredictions) {
   info.num_classes = 2;
   info.run_id = 3;
   info.round = 5;
-  ASSERT_TRUE(WriteSafetensors(Path("model.safetensors"), *weights, SafetensorsMetadata(info)).ok());
+  ASSERT_TRUE(
+      WriteSafetensors(Path("model.safetensors"), *weights, SafetensorsMetadata(info)).ok());
   ExpectSamePredictions(Path("model.safetensors"));
 
   std::map<std::string, std::string> metadata;
@@ -126,8 +127,8 @@ TEST_F(ModelFilesTest, WriteModelFileRejectsUnknownExtensionAndArchitecture) {
               AllOf(HasSubstr("a.onnx"), HasSubstr(".pt"), HasSubstr(".safetensors")));
   ModelFileInfo synthetic;
   synthetic.arch = "no-such-arch";
-  ExpectError(WriteModelFile(Path("a.pt"), *weights, synthetic),
-              absl::StatusCode::kInvalidArgument, HasSubstr("no-such-arch"));
+  ExpectError(WriteModelFile(Path("a.pt"), *weights, synthetic), absl::StatusCode::kInvalidArgument,
+              HasSubstr("no-such-arch"));
 }
 
 TEST_F(ModelFilesTest, MissingFileIsNotFound) {
@@ -147,8 +148,7 @@ TEST_F(ModelFilesTest, SafetensorsWithoutMetadataIsRejected) {
   auto weights = model_->ExportWeights();
   ASSERT_TRUE(weights.ok()) << weights.status();
   ASSERT_TRUE(WriteSafetensors(Path("bare.safetensors"), *weights).ok());
-  ExpectError(LoadModelFile(Path("bare.safetensors")).status(),
-              absl::StatusCode::kInvalidArgument,
+  ExpectError(LoadModelFile(Path("bare.safetensors")).status(), absl::StatusCode::kInvalidArgument,
               AllOf(HasSubstr("bare.safetensors"), HasSubstr("arch")));
 }
 
@@ -159,8 +159,7 @@ TEST_F(ModelFilesTest, SafetensorsWithWrongArchitectureIsRejected) {
   info.arch = "resnet18";
   ASSERT_TRUE(
       WriteSafetensors(Path("wrong.safetensors"), *weights, SafetensorsMetadata(info)).ok());
-  ExpectError(LoadModelFile(Path("wrong.safetensors")).status(),
-              absl::StatusCode::kInvalidArgument,
+  ExpectError(LoadModelFile(Path("wrong.safetensors")).status(), absl::StatusCode::kInvalidArgument,
               AllOf(HasSubstr("wrong.safetensors"), HasSubstr("resnet18")));
 }
 

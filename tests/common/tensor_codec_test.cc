@@ -82,8 +82,7 @@ TEST(Sha256Test, IncrementalMatchesOneShotOnAMillionAs) {
   hasher.Update(nullptr, 0);
   const std::string digest = hasher.Final();
   EXPECT_THAT(digest, SizeIs(32));
-  EXPECT_EQ(HexEncode(digest),
-            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  EXPECT_EQ(HexEncode(digest), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
   EXPECT_EQ(digest, Sha256::Digest(std::string(1000000, 'a')));
 }
 
@@ -152,17 +151,16 @@ TEST(TensorBundleTest, CheckSpecsMatchNamesTheFirstDifference) {
   const std::vector<TensorSpec> expected = {{"a", DType::kFloat32, {2}},
                                             {"b", DType::kFloat32, {3}}};
   EXPECT_THAT(CheckSpecsMatch(expected, expected), IsOk());
-  EXPECT_THAT(
-      CheckSpecsMatch({{"a", DType::kFloat32, {2}}, {"c", DType::kFloat32, {3}}}, expected),
-      StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("update tensor #1 is named 'c', expected 'b'")));
+  EXPECT_THAT(CheckSpecsMatch({{"a", DType::kFloat32, {2}}, {"c", DType::kFloat32, {3}}}, expected),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("update tensor #1 is named 'c', expected 'b'")));
   EXPECT_THAT(
       CheckSpecsMatch({{"a", DType::kInt64, {2}}, {"b", DType::kFloat32, {3}}}, expected, "model"),
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("model tensor 'a' has dtype int64, expected float32")));
-  EXPECT_THAT(CheckSpecsMatch({{"a", DType::kFloat32, {2}}}, expected),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("update has 1 tensors, expected 2")));
+  EXPECT_THAT(
+      CheckSpecsMatch({{"a", DType::kFloat32, {2}}}, expected),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("update has 1 tensors, expected 2")));
 }
 
 // --- Streaming ----------------------------------------------------------------
@@ -260,8 +258,8 @@ TEST(TensorCodecTest, TruncatedBodyIsDataLossAtFinish) {
 TEST(TensorCodecTest, BodyLongerThanDeclaredIsRejected) {
   std::vector<v1::TensorChunk> chunks = Chunks(MakeSmallBundle());
   chunks.push_back(DataChunk("x"));
-  EXPECT_THAT(DecodeChunks(chunks), StatusIs(absl::StatusCode::kInvalidArgument,
-                                             HasSubstr("longer than the 520 bytes")));
+  EXPECT_THAT(DecodeChunks(chunks),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("longer than the 520 bytes")));
 }
 
 TEST(TensorCodecTest, CorruptByteIsDataLoss) {
@@ -269,8 +267,7 @@ TEST(TensorCodecTest, CorruptByteIsDataLoss) {
   std::string data = chunks[2].data();
   data[data.size() / 2] ^= 0x01;
   chunks[2].set_data(data);
-  EXPECT_THAT(DecodeChunks(chunks),
-              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("SHA-256")));
+  EXPECT_THAT(DecodeChunks(chunks), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("SHA-256")));
 }
 
 TEST(TensorCodecTest, HeaderWithoutSha256SkipsTheCheck) {
@@ -312,11 +309,10 @@ TEST(TensorCodecTest, OverflowingShapeIsRejected) {
 }
 
 TEST(TensorCodecTest, DuplicateTensorNameIsRejected) {
-  v1::BundleHeader header = HeaderFromSpecs(
-      {{"fc.bias", DType::kFloat32, {2}}, {"fc.bias", DType::kFloat32, {2}}}, "");
+  v1::BundleHeader header =
+      HeaderFromSpecs({{"fc.bias", DType::kFloat32, {2}}, {"fc.bias", DType::kFloat32, {2}}}, "");
   EXPECT_THAT(DecodeChunks({HeaderChunk(header)}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("'fc.bias' appears twice")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'fc.bias' appears twice")));
 }
 
 TEST(TensorCodecTest, UnknownDtypeIsRejected) {
@@ -480,19 +476,19 @@ TEST_F(BundleFileTest, StreamBundleFileReportsABrokenStream) {
 
 TEST_F(BundleFileTest, MissingFileIsNotFound) {
   const std::string path = dir_.Join("absent");
-  EXPECT_THAT(BundleFileReader::Open(path),
-              StatusIs(absl::StatusCode::kNotFound, HasSubstr(path)));
+  EXPECT_THAT(BundleFileReader::Open(path), StatusIs(absl::StatusCode::kNotFound, HasSubstr(path)));
 }
 
 TEST_F(BundleFileTest, TruncatedBodyIsDataLossNamingThePath) {
   ASSERT_OK_AND_ASSIGN(std::string path, WriteBundleFile(dir_.path(), MakeSmallBundle()));
   std::string raw = ReadRaw(path);
   const std::string truncated = WriteRaw("truncated", raw.substr(0, raw.size() - 3));
-  EXPECT_THAT(BundleFileReader::Open(truncated),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       ::testing::AllOf(HasSubstr(truncated),
-                                        HasSubstr("517 body bytes, expected 520"))));
-  EXPECT_THAT(ReadBundleFile(truncated), StatusIs(absl::StatusCode::kDataLoss, HasSubstr(truncated)));
+  EXPECT_THAT(
+      BundleFileReader::Open(truncated),
+      StatusIs(absl::StatusCode::kDataLoss,
+               ::testing::AllOf(HasSubstr(truncated), HasSubstr("517 body bytes, expected 520"))));
+  EXPECT_THAT(ReadBundleFile(truncated),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr(truncated)));
 }
 
 TEST_F(BundleFileTest, FileWithExtraBytesIsDataLoss) {
@@ -510,9 +506,10 @@ TEST_F(BundleFileTest, TruncatedHeaderIsDataLossNamingThePath) {
               StatusIs(absl::StatusCode::kDataLoss,
                        ::testing::AllOf(HasSubstr(in_length), HasSubstr("header length"))));
   const std::string in_header = WriteRaw("in-header", raw.substr(0, 14));
-  EXPECT_THAT(BundleFileReader::Open(in_header),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       ::testing::AllOf(HasSubstr(in_header), HasSubstr("truncated in its header"))));
+  EXPECT_THAT(
+      BundleFileReader::Open(in_header),
+      StatusIs(absl::StatusCode::kDataLoss,
+               ::testing::AllOf(HasSubstr(in_header), HasSubstr("truncated in its header"))));
   const std::string empty = WriteRaw("empty", "");
   EXPECT_THAT(BundleFileReader::Open(empty),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr(empty)));
@@ -550,10 +547,8 @@ TEST_F(BundleFileTest, GarbageHeaderIsDataLossNamingThePath) {
                        ::testing::AllOf(HasSubstr(inconsistent), HasSubstr("header says 1"))));
 
   // A header length far beyond any model.
-  const std::string huge =
-      WriteRaw("huge", std::string("FEDMIBN1\xff\xff\xff\x7f", 12));
-  EXPECT_THAT(BundleFileReader::Open(huge),
-              StatusIs(absl::StatusCode::kDataLoss, HasSubstr(huge)));
+  const std::string huge = WriteRaw("huge", std::string("FEDMIBN1\xff\xff\xff\x7f", 12));
+  EXPECT_THAT(BundleFileReader::Open(huge), StatusIs(absl::StatusCode::kDataLoss, HasSubstr(huge)));
 }
 
 TEST_F(BundleFileTest, WriterRefusesTooManyAndTooFewBytes) {
@@ -576,10 +571,10 @@ TEST_F(BundleFileTest, CommittedWriterRefusesMoreWork) {
   ASSERT_OK_AND_ASSIGN(auto writer, BundleFileWriter::Create(dir_.path(), bundle.specs));
   ASSERT_THAT(writer->Write(bundle.body.data(), bundle.body.size()), IsOk());
   ASSERT_THAT(writer->Commit(nullptr), IsOk());
-  EXPECT_THAT(writer->Write("a", 1), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                              HasSubstr("already committed")));
-  EXPECT_THAT(writer->Commit(nullptr), StatusIs(absl::StatusCode::kFailedPrecondition,
-                                                HasSubstr("already committed")));
+  EXPECT_THAT(writer->Write("a", 1),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already committed")));
+  EXPECT_THAT(writer->Commit(nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already committed")));
   writer.reset();
   EXPECT_EQ(FileCount(), 1u);  // the committed file survives its writer
 }

@@ -79,7 +79,8 @@ double Accuracy(const Predictions& predictions, const ImageSet& data) {
 
 class LocalModelTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { SetThreads(2); }
+  // One thread: the tests share small CI machines and stay deterministic.
+  static void SetUpTestSuite() { SetThreads(1); }
 
   std::string TempPath(const std::string& name) {
     const auto dir = std::filesystem::temp_directory_path() /
