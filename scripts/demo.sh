@@ -24,7 +24,7 @@ fi
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh" --target fedmi fedmi-coordinator fedmi-client
 
-rounds="${FEDMI_DEMO_ROUNDS:-8}"
+rounds="${FEDMI_DEMO_ROUNDS:-15}"
 echo "demo: federating over 3 hospital sites, Dirichlet(0.5) label skew, $rounds rounds"
 exec "$build_dir/bin/fedmi" sim --data "$data" --sites 3 --partition dirichlet --alpha 0.5 \
   --rounds "$rounds" --model cnn --seed 0 "$@"
