@@ -8,8 +8,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/rpc/bundle_stream.h"
 #include "common/rpc/grpc_status.h"
-#include "common/tensor_codec.h"
 
 namespace fedmi::cli {
 namespace {
@@ -45,12 +45,16 @@ void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
 }
 
 // Converts a failed call, naming the coordinator when it could not be reached.
-absl::Status CallStatus(const grpc::Status& status, const grpc::Channel* channel) {
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot reach coordinator at ", Targets().Get(channel), ": ", status.error_message()));
+absl::Status CallStatus(const absl::Status& status, const grpc::Channel* channel) {
+  if (status.code() == absl::StatusCode::kUnavailable) {
+    return absl::UnavailableError(absl::StrCat("cannot reach coordinator at ",
+                                               Targets().Get(channel), ": ", status.message()));
   }
-  return FromGrpcStatus(status);
+  return status;
+}
+
+absl::Status CallStatus(const grpc::Status& status, const grpc::Channel* channel) {
+  return CallStatus(FromGrpcStatus(status), channel);
 }
 
 }  // namespace
@@ -154,25 +158,9 @@ absl::StatusOr<TensorBundle> AdminClient::ExportModel(int64_t run_id, int32_t ro
   std::unique_ptr<grpc::ClientReader<v1::TensorChunk>> reader =
       stub_->ExportModel(&context, request);
 
-  TensorBundle bundle;
-  MemoryBodySink sink(&bundle.body);
-  BundleStreamReader::Options options;
-  options.what = "model";
-  BundleStreamReader stream(options, &sink);
-  v1::TensorChunk chunk;
-  absl::Status decode_status;
-  while (reader->Read(&chunk)) {
-    decode_status = stream.Add(chunk);
-    if (!decode_status.ok()) {
-      context.TryCancel();
-      break;
-    }
-  }
-  grpc::Status status = reader->Finish();
-  if (!decode_status.ok()) return decode_status;
-  if (!status.ok()) return CallStatus(status, channel_.get());
-  if (absl::Status finished = stream.Finish(); !finished.ok()) return finished;
-  bundle.specs = stream.specs();
+  absl::StatusOr<TensorBundle> bundle = ReceiveBundle(&context, reader.get(), "model");
+  // Decode errors are never Unavailable, so only a failed call is reworded.
+  if (!bundle.ok()) return CallStatus(bundle.status(), channel_.get());
 
   if (exported_round != nullptr) {
     *exported_round = round;

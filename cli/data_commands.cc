@@ -50,7 +50,6 @@ int SplitData(const GlobalOptions& global, const SplitOptions& options) {
   split.sites = options.sites;
   split.out_dir = options.out_dir;
   split.partition.kind = *kind;
-  split.partition.sites = options.sites;
   split.partition.alpha = options.alpha;
   split.partition.seed = options.seed;
   split.partition.min_per_site = options.min_per_site;

@@ -199,7 +199,6 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   split.input = options.data;
   split.sites = options.sites;
   split.partition.kind = *partition;
-  split.partition.sites = options.sites;
   split.partition.alpha = options.alpha;
   split.partition.seed = options.seed;
   split.out_dir = *work_dir + "/shards";

@@ -5,9 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/rpc/bundle_stream.h"
 #include "common/rpc/grpc_status.h"
 #include "common/status.h"
-#include "common/tensor_codec.h"
 
 namespace fedmi {
 
@@ -252,27 +252,12 @@ void SiteDaemon::RunEval(const v1::EvalTask& task) {
 absl::StatusOr<TensorBundle> SiteDaemon::Download(const v1::ModelRef& ref) {
   grpc::ClientContext context;
   auto reader = stub_->DownloadModel(&context, ref);
-  TensorBundle bundle;
-  MemoryBodySink sink(&bundle.body);
-  BundleStreamReader::Options options;
-  options.what = "global model";
-  BundleStreamReader bundle_reader(options, &sink);
-  v1::TensorChunk chunk;
-  absl::Status status = absl::OkStatus();
-  while (reader->Read(&chunk)) {
-    if (status.ok()) status = bundle_reader.Add(chunk);
-    if (status.ok() && bundle.body.capacity() == 0 && bundle_reader.has_header()) {
-      bundle.body.reserve(TotalBytes(bundle_reader.specs()));
-    }
+  absl::StatusOr<TensorBundle> bundle = ReceiveBundle(&context, reader.get(), "global model");
+  if (!bundle.ok()) {
+    return absl::Status(bundle.status().code(),
+                        absl::StrCat("downloading the model of run ", ref.run_id(), " round ",
+                                     ref.round(), ": ", bundle.status().message()));
   }
-  absl::Status rpc = FromGrpcStatus(reader->Finish());
-  if (!rpc.ok()) {
-    return absl::Status(rpc.code(), absl::StrCat("downloading the model of run ", ref.run_id(),
-                                                 " round ", ref.round(), ": ", rpc.message()));
-  }
-  RETURN_IF_ERROR(status);
-  RETURN_IF_ERROR(bundle_reader.Finish());
-  bundle.specs = bundle_reader.specs();
   return bundle;
 }
 
@@ -280,18 +265,7 @@ absl::Status SiteDaemon::Upload(const v1::UpdateMetadata& metadata, const Tensor
   grpc::ClientContext context;
   v1::UploadReceipt receipt;
   auto writer = stub_->UploadUpdate(&context, &receipt);
-  v1::UploadMessage message;
-  *message.mutable_metadata() = metadata;
-  bool open = writer->Write(message);
-  if (open) {
-    // A refusal mid-stream shows up in Finish(); the write error itself says little.
-    (void)StreamBundle(bundle, [&](const v1::TensorChunk& chunk) {
-      *message.mutable_chunk() = chunk;
-      return writer->Write(message);
-    });
-  }
-  writer->WritesDone();
-  absl::Status status = FromGrpcStatus(writer->Finish());
+  absl::Status status = UploadBundle(writer.get(), metadata, bundle);
   if (!status.ok()) {
     return absl::Status(status.code(),
                         absl::StrCat("upload for run ", metadata.run_id(), " round ",

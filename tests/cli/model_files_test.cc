@@ -1,7 +1,5 @@
 #include "cli/model_files.h"
 
-#include <stdlib.h>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -13,19 +11,13 @@
 #include "common/safetensors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace fedmi::cli {
 namespace {
 
-namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-void ExpectError(const absl::Status& status, absl::StatusCode code,
-                 const ::testing::Matcher<std::string>& message) {
-  EXPECT_EQ(status.code(), code) << status;
-  EXPECT_THAT(std::string(status.message()), message);
-}
 
 // Six 28x28 grayscale images of noise, labels alternating 0, 1.
 ImageSet TinyImageSet() {
@@ -45,9 +37,6 @@ ImageSet TinyImageSet() {
 class ModelFilesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string templ = testing::TempDir() + "/model_files_test_XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
     ml::ModelConfig config;
     config.arch = "cnn";
     config.num_classes = 2;
@@ -59,8 +48,6 @@ class ModelFilesTest : public ::testing::Test {
     ASSERT_TRUE(expected.ok()) << expected.status();
     expected_ = *std::move(expected);
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
 
   // Loads `path` and checks it predicts exactly what model_ predicts.
   void ExpectSamePredictions(const std::string& path) {
@@ -76,15 +63,15 @@ class ModelFilesTest : public ::testing::Test {
     EXPECT_DOUBLE_EQ(got->loss, expected_.loss);
   }
 
-  fs::path dir_;
+  ScratchDir dir_;
   ImageSet images_ = TinyImageSet();
   std::unique_ptr<ml::LocalModel> model_;
   ml::Predictions expected_;
 };
 
 TEST_F(ModelFilesTest, TorchScriptFileGivesIdenticalPredictions) {
-  ASSERT_TRUE(model_->SaveTorchScript(Path("model.pt")).ok());
-  ExpectSamePredictions(Path("model.pt"));
+  ASSERT_TRUE(model_->SaveTorchScript(dir_.Join("model.pt")).ok());
+  ExpectSamePredictions(dir_.Join("model.pt"));
 }
 
 TEST_F(ModelFilesTest, SafetensorsFileWithMetadataGivesIdenticalPredictions) {
@@ -96,11 +83,11 @@ TEST_F(ModelFilesTest, SafetensorsFileWithMetadataGivesIdenticalPredictions) {
   info.run_id = 3;
   info.round = 5;
   ASSERT_TRUE(
-      WriteSafetensors(Path("model.safetensors"), *weights, SafetensorsMetadata(info)).ok());
-  ExpectSamePredictions(Path("model.safetensors"));
+      WriteSafetensors(dir_.Join("model.safetensors"), *weights, SafetensorsMetadata(info)).ok());
+  ExpectSamePredictions(dir_.Join("model.safetensors"));
 
   std::map<std::string, std::string> metadata;
-  ASSERT_TRUE(ReadSafetensors(Path("model.safetensors"), &metadata).ok());
+  ASSERT_TRUE(ReadSafetensors(dir_.Join("model.safetensors"), &metadata).ok());
   EXPECT_EQ(metadata["arch"], "cnn");
   EXPECT_EQ(metadata["num_classes"], "2");
   EXPECT_EQ(metadata["run"], "3");
@@ -113,43 +100,46 @@ TEST_F(ModelFilesTest, WriteModelFileWritesBothKinds) {
   ASSERT_TRUE(weights.ok()) << weights.status();
   ModelFileInfo info;
   info.seed = 99;  // different initial weights, overwritten by the import
-  ASSERT_TRUE(WriteModelFile(Path("a.pt"), *weights, info).ok());
-  ASSERT_TRUE(WriteModelFile(Path("a.safetensors"), *weights, info).ok());
-  ExpectSamePredictions(Path("a.pt"));
-  ExpectSamePredictions(Path("a.safetensors"));
+  ASSERT_TRUE(WriteModelFile(dir_.Join("a.pt"), *weights, info).ok());
+  ASSERT_TRUE(WriteModelFile(dir_.Join("a.safetensors"), *weights, info).ok());
+  ExpectSamePredictions(dir_.Join("a.pt"));
+  ExpectSamePredictions(dir_.Join("a.safetensors"));
 }
 
 TEST_F(ModelFilesTest, WriteModelFileRejectsUnknownExtensionAndArchitecture) {
   auto weights = model_->ExportWeights();
   ASSERT_TRUE(weights.ok()) << weights.status();
-  ExpectError(WriteModelFile(Path("a.onnx"), *weights, ModelFileInfo()),
-              absl::StatusCode::kInvalidArgument,
-              AllOf(HasSubstr("a.onnx"), HasSubstr(".pt"), HasSubstr(".safetensors")));
+  EXPECT_THAT(WriteModelFile(dir_.Join("a.onnx"), *weights, ModelFileInfo()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("a.onnx"), HasSubstr(".pt"), HasSubstr(".safetensors"))));
   ModelFileInfo synthetic;
   synthetic.arch = "no-such-arch";
-  ExpectError(WriteModelFile(Path("a.pt"), *weights, synthetic), absl::StatusCode::kInvalidArgument,
-              HasSubstr("no-such-arch"));
+  EXPECT_THAT(WriteModelFile(dir_.Join("a.pt"), *weights, synthetic),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no-such-arch")));
 }
 
 TEST_F(ModelFilesTest, MissingFileIsNotFound) {
-  ExpectError(LoadModelFile(Path("absent.pt")).status(), absl::StatusCode::kNotFound,
-              AllOf(HasSubstr("absent.pt"), HasSubstr("does not exist")));
-  ExpectError(LoadModelFile(Path("absent.safetensors")).status(), absl::StatusCode::kNotFound,
-              HasSubstr("absent.safetensors"));
+  EXPECT_THAT(LoadModelFile(dir_.Join("absent.pt")),
+              StatusIs(absl::StatusCode::kNotFound,
+                       AllOf(HasSubstr("absent.pt"), HasSubstr("does not exist"))));
+  EXPECT_THAT(LoadModelFile(dir_.Join("absent.safetensors")),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("absent.safetensors")));
 }
 
 TEST_F(ModelFilesTest, UnknownExtensionNamesTheAllowedOnes) {
-  std::ofstream(Path("model.bin")) << "x";
-  ExpectError(LoadModelFile(Path("model.bin")).status(), absl::StatusCode::kInvalidArgument,
-              AllOf(HasSubstr("model.bin"), HasSubstr(".pt"), HasSubstr(".safetensors")));
+  std::ofstream(dir_.Join("model.bin")) << "x";
+  EXPECT_THAT(LoadModelFile(dir_.Join("model.bin")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("model.bin"), HasSubstr(".pt"), HasSubstr(".safetensors"))));
 }
 
 TEST_F(ModelFilesTest, SafetensorsWithoutMetadataIsRejected) {
   auto weights = model_->ExportWeights();
   ASSERT_TRUE(weights.ok()) << weights.status();
-  ASSERT_TRUE(WriteSafetensors(Path("bare.safetensors"), *weights).ok());
-  ExpectError(LoadModelFile(Path("bare.safetensors")).status(), absl::StatusCode::kInvalidArgument,
-              AllOf(HasSubstr("bare.safetensors"), HasSubstr("arch")));
+  ASSERT_TRUE(WriteSafetensors(dir_.Join("bare.safetensors"), *weights).ok());
+  EXPECT_THAT(LoadModelFile(dir_.Join("bare.safetensors")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("bare.safetensors"), HasSubstr("arch"))));
 }
 
 TEST_F(ModelFilesTest, SafetensorsWithWrongArchitectureIsRejected) {
@@ -158,9 +148,10 @@ TEST_F(ModelFilesTest, SafetensorsWithWrongArchitectureIsRejected) {
   ModelFileInfo info;
   info.arch = "resnet18";
   ASSERT_TRUE(
-      WriteSafetensors(Path("wrong.safetensors"), *weights, SafetensorsMetadata(info)).ok());
-  ExpectError(LoadModelFile(Path("wrong.safetensors")).status(), absl::StatusCode::kInvalidArgument,
-              AllOf(HasSubstr("wrong.safetensors"), HasSubstr("resnet18")));
+      WriteSafetensors(dir_.Join("wrong.safetensors"), *weights, SafetensorsMetadata(info)).ok());
+  EXPECT_THAT(LoadModelFile(dir_.Join("wrong.safetensors")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("wrong.safetensors"), HasSubstr("resnet18"))));
 }
 
 TEST_F(ModelFilesTest, EvaluateModelScoresEveryExample) {
@@ -176,13 +167,13 @@ TEST_F(ModelFilesTest, EvaluateModelScoresEveryExample) {
 TEST_F(ModelFilesTest, EvaluateModelRejectsNonBinaryLabelsAndEmptyData) {
   ImageSet three_classes = images_;
   three_classes.labels[0] = 2;
-  ExpectError(EvaluateModel(*model_, three_classes).status(), absl::StatusCode::kInvalidArgument,
-              HasSubstr("binary"));
+  EXPECT_THAT(EvaluateModel(*model_, three_classes),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("binary")));
   ImageSet empty;
   empty.height = 28;
   empty.width = 28;
-  ExpectError(EvaluateModel(*model_, empty).status(), absl::StatusCode::kInvalidArgument,
-              HasSubstr("no examples"));
+  EXPECT_THAT(EvaluateModel(*model_, empty),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no examples")));
 }
 
 TEST(ModelFileKindTest, ReadsTheExtension) {

@@ -10,6 +10,7 @@
 #include "common/npz.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace fedmi {
 namespace {
@@ -17,11 +18,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-void ExpectError(const absl::Status& status, absl::StatusCode code, const std::string& substring) {
-  EXPECT_EQ(status.code(), code) << status;
-  EXPECT_THAT(std::string(status.message()), HasSubstr(substring));
-}
 
 int64_t Sum(const std::vector<int64_t>& values) {
   return std::accumulate(values.begin(), values.end(), int64_t{0});
@@ -42,13 +38,6 @@ ImageSet TaggedImages(int64_t rows, uint8_t tag) {
 
 class DataSplitTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string templ = testing::TempDir() + "/data_split_test_XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string WriteInput(bool with_val) {
     const ImageSet train = TaggedImages(120, 0);
     const ImageSet val = TaggedImages(30, 200);
@@ -59,12 +48,12 @@ class DataSplitTest : public ::testing::Test {
       arrays["val_images"] = *ImagesToNpy(val);
       arrays["val_labels"] = LabelsToNpy(val);
     }
-    const std::string path = (dir_ / "input.npz").string();
+    const std::string path = dir_.Join("input.npz");
     EXPECT_TRUE(WriteNpz(path, arrays).ok());
     return path;
   }
 
-  fs::path dir_;
+  ScratchDir dir_;
 };
 
 TEST_F(DataSplitTest, WritesOneLoadableShardPerSite) {
@@ -75,7 +64,7 @@ TEST_F(DataSplitTest, WritesOneLoadableShardPerSite) {
   options.partition.alpha = 1.0;
   options.partition.seed = 5;
   options.partition.min_per_site = 10;
-  options.out_dir = (dir_ / "out" / "nested").string();
+  options.out_dir = dir_.Join("out/nested");
 
   absl::StatusOr<std::vector<SiteShardReport>> reports = SplitDataset(options);
   ASSERT_TRUE(reports.ok()) << reports.status();
@@ -124,9 +113,9 @@ TEST_F(DataSplitTest, SameOptionsGiveSameShards) {
   options.input = WriteInput(/*with_val=*/true);
   options.sites = 2;
   options.partition.kind = PartitionKind::kQuantity;
-  options.out_dir = (dir_ / "a").string();
+  options.out_dir = dir_.Join("a");
   absl::StatusOr<std::vector<SiteShardReport>> first = SplitDataset(options);
-  options.out_dir = (dir_ / "b").string();
+  options.out_dir = dir_.Join("b");
   absl::StatusOr<std::vector<SiteShardReport>> second = SplitDataset(options);
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(second.ok()) << second.status();
@@ -142,23 +131,24 @@ TEST_F(DataSplitTest, SameOptionsGiveSameShards) {
 
 TEST_F(DataSplitTest, ReportsPreciseErrors) {
   DataSplitOptions options;
-  options.out_dir = (dir_ / "out").string();
-  options.input = (dir_ / "missing.npz").string();
-  ExpectError(SplitDataset(options).status(), absl::StatusCode::kNotFound,
-              "data file " + options.input + " does not exist");
+  options.out_dir = dir_.Join("out");
+  options.input = dir_.Join("missing.npz");
+  EXPECT_THAT(SplitDataset(options),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("data file " + options.input + " does not exist")));
 
   options.input = WriteInput(/*with_val=*/false);
-  ExpectError(SplitDataset(options).status(), absl::StatusCode::kNotFound,
-              "has no member 'val_images'");
+  EXPECT_THAT(SplitDataset(options),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("has no member 'val_images'")));
 
   options.input = WriteInput(/*with_val=*/true);
   options.sites = 0;
-  ExpectError(SplitDataset(options).status(), absl::StatusCode::kInvalidArgument,
-              "at least 1 site, got 0");
+  EXPECT_THAT(SplitDataset(options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at least 1 site, got 0")));
 
   options.sites = 13;  // 13 * 10 > 120 train rows
-  ExpectError(SplitDataset(options).status(), absl::StatusCode::kFailedPrecondition,
-              "cannot split train of " + options.input);
+  EXPECT_THAT(SplitDataset(options), StatusIs(absl::StatusCode::kFailedPrecondition,
+                                              HasSubstr("cannot split train of " + options.input)));
   EXPECT_FALSE(fs::exists(options.out_dir));
 }
 
@@ -167,8 +157,7 @@ TEST(DataSplitRealTest, SplitsPneumoniaMnist) {
   const std::string input =
       std::string(source_dir != nullptr ? source_dir : ".") + "/../shared/data/pneumoniamnist.npz";
   if (!fs::exists(input)) GTEST_SKIP() << input << " is not present";
-  std::string templ = testing::TempDir() + "/data_split_real_XXXXXX";
-  ASSERT_NE(mkdtemp(templ.data()), nullptr);
+  ScratchDir out_dir;
 
   DataSplitOptions options;
   options.input = input;
@@ -176,7 +165,7 @@ TEST(DataSplitRealTest, SplitsPneumoniaMnist) {
   options.partition.kind = PartitionKind::kDirichlet;
   options.partition.alpha = 0.5;
   options.partition.seed = 0;
-  options.out_dir = templ;
+  options.out_dir = out_dir.path();
   absl::StatusOr<std::vector<SiteShardReport>> reports = SplitDataset(options);
   ASSERT_TRUE(reports.ok()) << reports.status();
   ASSERT_EQ(reports->size(), 3u);
@@ -191,7 +180,6 @@ TEST(DataSplitRealTest, SplitsPneumoniaMnist) {
   }
   EXPECT_THAT(train_totals, ElementsAre(1214, 3494));
   EXPECT_THAT(val_totals, ElementsAre(135, 389));
-  fs::remove_all(templ);
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "common/image_data.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -9,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
@@ -20,11 +20,6 @@ namespace fs = std::filesystem;
 using ::testing::Each;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-void ExpectError(const absl::Status& status, absl::StatusCode code, const std::string& substring) {
-  EXPECT_EQ(status.code(), code) << status;
-  EXPECT_THAT(std::string(status.message()), HasSubstr(substring));
-}
 
 NpyArray U8Array(std::vector<int64_t> shape, uint8_t first = 0) {
   NpyArray array{"|u1", std::move(shape), {}};
@@ -49,14 +44,6 @@ void WritePng(const fs::path& path, int width, int height, int channels, uint8_t
 
 class ImageDataTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string templ = testing::TempDir() + "/image_data_test_XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
-
   // An npz with 8 train rows of 2x3 images (labels 0,1,0,1,...) and, if
   // asked, 4 val rows.
   std::string WriteSmallNpz(const std::string& name, bool with_val) {
@@ -67,12 +54,12 @@ class ImageDataTest : public ::testing::Test {
       arrays["val_images"] = U8Array({4, 2, 3}, 100);
       arrays["val_labels"] = LabelColumn({1, 1, 0, 2});
     }
-    const std::string path = Path(name);
+    const std::string path = dir_.Join(name);
     EXPECT_TRUE(WriteNpz(path, arrays).ok());
     return path;
   }
 
-  fs::path dir_;
+  ScratchDir dir_;
 };
 
 TEST_F(ImageDataTest, LoadsNpzSplit) {
@@ -96,7 +83,7 @@ TEST_F(ImageDataTest, LoadsNpzSplit) {
 TEST_F(ImageDataTest, AcceptsColourImagesAndFlatIntegerLabels) {
   NpyArray labels{"<i8", {2}, std::vector<char>(16, 0)};
   labels.data[8] = 3;  // Second label is 3.
-  const std::string path = Path("colour.npz");
+  const std::string path = dir_.Join("colour.npz");
   ASSERT_TRUE(
       WriteNpz(path, {{"test_images", U8Array({2, 2, 2, 3})}, {"test_labels", labels}}).ok());
   absl::StatusOr<ImageSet> test = LoadNpzSplit(path, "test");
@@ -108,37 +95,42 @@ TEST_F(ImageDataTest, AcceptsColourImagesAndFlatIntegerLabels) {
 
 TEST_F(ImageDataTest, NpzSplitErrorsArePrecise) {
   const std::string path = WriteSmallNpz("noval.npz", /*with_val=*/false);
-  ExpectError(LoadNpzSplit(path, "val").status(), absl::StatusCode::kNotFound,
-              "npz " + path + " has no member 'val_images'");
-  ExpectError(LoadNpzSplit(Path("absent.npz"), "train").status(), absl::StatusCode::kNotFound,
-              "data file " + Path("absent.npz") + " does not exist");
-  ExpectError(LoadNpzSplit(path, "training").status(), absl::StatusCode::kInvalidArgument,
-              "unknown split 'training'");
+  EXPECT_THAT(LoadNpzSplit(path, "val"),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("npz " + path + " has no member 'val_images'")));
+  EXPECT_THAT(LoadNpzSplit(dir_.Join("absent.npz"), "train"),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("data file " + dir_.Join("absent.npz") + " does not exist")));
+  EXPECT_THAT(LoadNpzSplit(path, "training"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown split 'training'")));
 
-  const std::string mismatch = Path("mismatch.npz");
+  const std::string mismatch = dir_.Join("mismatch.npz");
   ASSERT_TRUE(WriteNpz(mismatch, {{"train_images", U8Array({12, 2, 2})},
                                   {"train_labels", LabelColumn(std::vector<uint8_t>(10, 0))}})
                   .ok());
-  ExpectError(LoadNpzSplit(mismatch, "train").status(), absl::StatusCode::kInvalidArgument,
-              "train_labels has 10 rows but train_images has 12");
+  EXPECT_THAT(LoadNpzSplit(mismatch, "train"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("train_labels has 10 rows but train_images has 12")));
 
-  const std::string floats = Path("floats.npz");
+  const std::string floats = dir_.Join("floats.npz");
   ASSERT_TRUE(WriteNpz(floats, {{"train_images", {"<f4", {1, 1, 1}, std::vector<char>(4)}},
                                 {"train_labels", LabelColumn({0})}})
                   .ok());
-  ExpectError(LoadNpzSplit(floats, "train").status(), absl::StatusCode::kInvalidArgument,
-              "has dtype <f4; images must be uint8");
+  EXPECT_THAT(LoadNpzSplit(floats, "train"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("has dtype <f4; images must be uint8")));
 
-  const std::string wide_labels = Path("wide_labels.npz");
+  const std::string wide_labels = dir_.Join("wide_labels.npz");
   ASSERT_TRUE(WriteNpz(wide_labels,
                        {{"train_images", U8Array({2, 1, 1})}, {"train_labels", U8Array({2, 2})}})
                   .ok());
-  ExpectError(LoadNpzSplit(wide_labels, "train").status(), absl::StatusCode::kInvalidArgument,
-              "labels must be (N,) or (N, 1)");
+  EXPECT_THAT(
+      LoadNpzSplit(wide_labels, "train"),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("labels must be (N,) or (N, 1)")));
 }
 
 TEST_F(ImageDataTest, LoadsImageFolderAsResizedGrayscale) {
-  const fs::path root = dir_ / "folder";
+  const fs::path root = dir_.Join("folder");
   WritePng(root / "normal" / "b.png", 4, 4, 1, 10);
   WritePng(root / "normal" / "a.PNG", 8, 8, 1, 20);
   WritePng(root / "pneumonia" / "c.png", 6, 3, 3, 200);  // RGB grey 200
@@ -165,28 +157,34 @@ TEST_F(ImageDataTest, LoadsImageFolderAsResizedGrayscale) {
 }
 
 TEST_F(ImageDataTest, ImageFolderErrorsArePrecise) {
-  ExpectError(LoadImageFolder(Path("missing")).status(), absl::StatusCode::kNotFound,
-              "image folder " + Path("missing") + " does not exist");
+  EXPECT_THAT(LoadImageFolder(dir_.Join("missing")),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("image folder " + dir_.Join("missing") + " does not exist")));
 
-  const fs::path flat = dir_ / "flat";
+  const fs::path flat = dir_.Join("flat");
   fs::create_directories(flat);
   std::ofstream(flat / "x.png") << "x";
-  ExpectError(LoadImageFolder(flat.string()).status(), absl::StatusCode::kInvalidArgument,
-              "image folder " + flat.string() + " has no class sub-folders");
+  EXPECT_THAT(LoadImageFolder(flat.string()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("image folder " + flat.string() + " has no class sub-folders")));
 
-  const fs::path empty = dir_ / "empty";
+  const fs::path empty = dir_.Join("empty");
   fs::create_directories(empty / "a");
-  ExpectError(LoadImageFolder(empty.string()).status(), absl::StatusCode::kInvalidArgument,
-              "has no .png/.jpg/.jpeg images");
+  EXPECT_THAT(
+      LoadImageFolder(empty.string()),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has no .png/.jpg/.jpeg images")));
 
-  const fs::path broken = dir_ / "broken";
+  const fs::path broken = dir_.Join("broken");
   fs::create_directories(broken / "a");
   std::ofstream(broken / "a" / "1.png") << "definitely not a png";
-  ExpectError(LoadImageFolder(broken.string()).status(), absl::StatusCode::kInvalidArgument,
-              "cannot decode image " + (broken / "a" / "1.png").string() + ": ");
+  EXPECT_THAT(
+      LoadImageFolder(broken.string()),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("cannot decode image " + (broken / "a" / "1.png").string() + ": ")));
 
-  ExpectError(LoadImageFolder(broken.string(), 0, 28).status(), absl::StatusCode::kInvalidArgument,
-              "image size 0x28 is invalid");
+  EXPECT_THAT(
+      LoadImageFolder(broken.string(), 0, 28),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("image size 0x28 is invalid")));
 }
 
 TEST_F(ImageDataTest, SiteDatasetFromNpzWithVal) {
@@ -242,7 +240,7 @@ TEST_F(ImageDataTest, SiteDatasetHoldsOutValDeterministically) {
 }
 
 TEST_F(ImageDataTest, SiteDatasetFromFolders) {
-  const fs::path split = dir_ / "split";
+  const fs::path split = dir_.Join("split");
   WritePng(split / "train" / "a" / "1.png", 5, 5, 1, 1);
   WritePng(split / "train" / "b" / "1.png", 5, 5, 1, 2);
   WritePng(split / "train" / "c" / "1.png", 5, 5, 1, 3);
@@ -257,10 +255,10 @@ TEST_F(ImageDataTest, SiteDatasetFromFolders) {
   EXPECT_EQ(site->num_classes, 3);
 
   WritePng(split / "val" / "zebra" / "1.png", 5, 5, 1, 4);
-  ExpectError(LoadSiteDataset(split.string(), options).status(), absl::StatusCode::kInvalidArgument,
-              "has class 'zebra' that");
+  EXPECT_THAT(LoadSiteDataset(split.string(), options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("has class 'zebra' that")));
 
-  const fs::path flat = dir_ / "flat";
+  const fs::path flat = dir_.Join("flat");
   for (int i = 0; i < 10; ++i) {
     WritePng(flat / (i < 5 ? "neg" : "pos") / (std::to_string(i) + ".png"), 3, 3, 1, i);
   }
@@ -273,21 +271,23 @@ TEST_F(ImageDataTest, SiteDatasetFromFolders) {
 }
 
 TEST_F(ImageDataTest, SiteDatasetErrors) {
-  ExpectError(LoadSiteDataset(Path("x/y.npz")).status(), absl::StatusCode::kNotFound,
-              "data file " + Path("x/y.npz") + " does not exist");
+  EXPECT_THAT(LoadSiteDataset(dir_.Join("x/y.npz")),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("data file " + dir_.Join("x/y.npz") + " does not exist")));
   const std::string path = WriteSmallNpz("site.npz", /*with_val=*/false);
   SiteDataOptions options;
   options.val_fraction = 1.0;
-  ExpectError(LoadSiteDataset(path, options).status(), absl::StatusCode::kInvalidArgument,
-              "val_fraction 1 is outside [0, 1)");
+  EXPECT_THAT(
+      LoadSiteDataset(path, options),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("val_fraction 1 is outside [0, 1)")));
 
-  const std::string half_val = Path("half.npz");
+  const std::string half_val = dir_.Join("half.npz");
   ASSERT_TRUE(WriteNpz(half_val, {{"train_images", U8Array({2, 1, 1})},
                                   {"train_labels", LabelColumn({0, 1})},
                                   {"val_images", U8Array({1, 1, 1})}})
                   .ok());
-  ExpectError(LoadSiteDataset(half_val).status(), absl::StatusCode::kInvalidArgument,
-              "has val_images but no val_labels");
+  EXPECT_THAT(LoadSiteDataset(half_val), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                  HasSubstr("has val_images but no val_labels")));
 }
 
 TEST_F(ImageDataTest, ConvertsBackToNpy) {
@@ -306,7 +306,7 @@ TEST_F(ImageDataTest, ConvertsBackToNpy) {
   EXPECT_THAT(labels.shape, ElementsAre(2, 1));
 
   // Written back and reloaded, the set is unchanged.
-  const std::string path = Path("back.npz");
+  const std::string path = dir_.Join("back.npz");
   ASSERT_TRUE(WriteNpz(path, {{"train_images", *pixels}, {"train_labels", labels}}).ok());
   absl::StatusOr<ImageSet> reloaded = LoadNpzSplit(path, "train");
   ASSERT_TRUE(reloaded.ok());
@@ -322,8 +322,8 @@ TEST_F(ImageDataTest, ConvertsBackToNpy) {
   EXPECT_EQ(LabelsToNpy(images).dtype, "<i8");  // 300 does not fit uint8
 
   images.pixels.resize(15);
-  ExpectError(ImagesToNpy(images).status(), absl::StatusCode::kInvalidArgument,
-              "needs 16 pixel bytes but has 15");
+  EXPECT_THAT(ImagesToNpy(images), StatusIs(absl::StatusCode::kInvalidArgument,
+                                            HasSubstr("needs 16 pixel bytes but has 15")));
 }
 
 TEST(ImageDataRealTest, LoadsPneumoniaMnist) {

@@ -5,16 +5,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace fedmi {
 namespace {
 
 using ::testing::HasSubstr;
-
-void ExpectError(const absl::Status& status, absl::StatusCode code, const std::string& substring) {
-  EXPECT_EQ(status.code(), code) << status;
-  EXPECT_THAT(std::string(status.message()), HasSubstr(substring));
-}
 
 TEST(RocAucTest, MatchesHandComputedPairs) {
   // Positive 0.35 beats negative 0.1 but not 0.4; positive 0.8 beats both:
@@ -91,16 +87,19 @@ TEST(BinaryMetricsTest, AbsentClassGivesNaNNotZero) {
 }
 
 TEST(BinaryMetricsTest, RejectsBadInput) {
-  ExpectError(ComputeBinaryMetrics({0, 1}, {0.5f}).status(), absl::StatusCode::kInvalidArgument,
-              "2 labels but 1 probabilities");
-  ExpectError(ComputeBinaryMetrics({}, {}).status(), absl::StatusCode::kInvalidArgument,
-              "no examples");
-  ExpectError(ComputeBinaryMetrics({0, 2}, {0.5f, 0.5f}).status(),
-              absl::StatusCode::kInvalidArgument, "label 2 at example 1 is not 0 or 1");
-  ExpectError(ComputeBinaryMetrics({0, 1}, {std::nanf(""), 0.5f}).status(),
-              absl::StatusCode::kInvalidArgument, "probability at example 0 is NaN");
-  ExpectError(ComputeBinaryMetrics({0, 1}, {0.5f, 0.5f}, std::nan("")).status(),
-              absl::StatusCode::kInvalidArgument, "threshold is NaN");
+  EXPECT_THAT(
+      ComputeBinaryMetrics({0, 1}, {0.5f}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("2 labels but 1 probabilities")));
+  EXPECT_THAT(ComputeBinaryMetrics({}, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no examples")));
+  EXPECT_THAT(ComputeBinaryMetrics({0, 2}, {0.5f, 0.5f}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("label 2 at example 1 is not 0 or 1")));
+  EXPECT_THAT(
+      ComputeBinaryMetrics({0, 1}, {std::nanf(""), 0.5f}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("probability at example 0 is NaN")));
+  EXPECT_THAT(ComputeBinaryMetrics({0, 1}, {0.5f, 0.5f}, std::nan("")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("threshold is NaN")));
 }
 
 }  // namespace

@@ -2,24 +2,19 @@
 
 #include <zip.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace fedmi {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-void ExpectError(const absl::Status& status, absl::StatusCode code, const std::string& substring) {
-  EXPECT_EQ(status.code(), code) << status;
-  EXPECT_THAT(std::string(status.message()), HasSubstr(substring));
-}
 
 // Writes a zip whose members are the given raw bytes, deflated or stored, to
 // build archives numpy would write (and broken ones it would not).
@@ -60,15 +55,7 @@ std::string NpyBytes(const std::string& dict, const std::string& data, int major
 
 class NpzTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string templ = testing::TempDir() + "/npz_test_XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
-
-  std::string dir_;
+  ScratchDir dir_;
 };
 
 TEST_F(NpzTest, RoundTripsSeveralDtypesAndShapes) {
@@ -82,7 +69,7 @@ TEST_F(NpzTest, RoundTripsSeveralDtypesAndShapes) {
   arrays["floats"] = floats;
   arrays["scalar"] = {"<i8", {}, std::vector<char>(8, 0)};
   arrays["empty"] = {"<i4", {0, 5}, {}};
-  const std::string path = Path("round.npz");
+  const std::string path = dir_.Join("round.npz");
   ASSERT_TRUE(WriteNpz(path, arrays).ok());
 
   absl::StatusOr<std::map<std::string, NpyArray>> read = ReadNpz(path);
@@ -97,12 +84,13 @@ TEST_F(NpzTest, RoundTripsSeveralDtypesAndShapes) {
   }
   // No temporary file is left behind.
   int files = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir_)) ++files;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir_.path()))
+    ++files;
   EXPECT_EQ(files, 1);
 }
 
 TEST_F(NpzTest, WritesNumpyCompatibleHeader) {
-  const std::string path = Path("header.npz");
+  const std::string path = dir_.Join("header.npz");
   ASSERT_TRUE(WriteNpz(path, {{"x", {"|u1", {3}, {7, 8, 9}}}}).ok());
   int error = 0;
   zip_t* archive = zip_open(path.c_str(), ZIP_RDONLY, &error);
@@ -122,7 +110,7 @@ TEST_F(NpzTest, WritesNumpyCompatibleHeader) {
 }
 
 TEST_F(NpzTest, ReadsDeflatedMembersAndVersion2Headers) {
-  const std::string path = Path("deflated.npz");
+  const std::string path = dir_.Join("deflated.npz");
   WriteZip(path,
            {{"a.npy", NpyBytes("{'descr': '<i2', 'fortran_order': False, 'shape': (2, 1), }",
                                std::string("\x01\x00\xff\xff", 4))},
@@ -140,7 +128,7 @@ TEST_F(NpzTest, ReadsDeflatedMembersAndVersion2Headers) {
 }
 
 TEST_F(NpzTest, EmptyArchiveRoundTrips) {
-  const std::string path = Path("empty.npz");
+  const std::string path = dir_.Join("empty.npz");
   const absl::Status written = WriteNpz(path, {});
   ASSERT_TRUE(written.ok()) << written;
   absl::StatusOr<std::map<std::string, NpyArray>> read = ReadNpz(path);
@@ -149,76 +137,83 @@ TEST_F(NpzTest, EmptyArchiveRoundTrips) {
 }
 
 TEST_F(NpzTest, MissingFileIsNotFound) {
-  ExpectError(ReadNpz(Path("nope.npz")).status(), absl::StatusCode::kNotFound,
-              Path("nope.npz") + " does not exist");
+  EXPECT_THAT(
+      ReadNpz(dir_.Join("nope.npz")),
+      StatusIs(absl::StatusCode::kNotFound, HasSubstr(dir_.Join("nope.npz") + " does not exist")));
 }
 
 TEST_F(NpzTest, NonZipIsInvalid) {
-  const std::string path = Path("text.npz");
+  const std::string path = dir_.Join("text.npz");
   std::ofstream(path) << "this is not a zip archive at all";
-  ExpectError(ReadNpz(path).status(), absl::StatusCode::kInvalidArgument,
-              path + " is not a zip archive");
+  EXPECT_THAT(ReadNpz(path), StatusIs(absl::StatusCode::kInvalidArgument,
+                                      HasSubstr(path + " is not a zip archive")));
 }
 
 TEST_F(NpzTest, MemberWithoutMagicIsInvalid) {
-  const std::string path = Path("bad.npz");
+  const std::string path = dir_.Join("bad.npz");
   WriteZip(path, {{"x.npy", "garbage bytes"}}, /*deflate=*/false);
-  ExpectError(ReadNpz(path).status(), absl::StatusCode::kInvalidArgument,
-              "member 'x' is not a valid .npy array: missing the \\x93NUMPY magic");
+  EXPECT_THAT(
+      ReadNpz(path),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("member 'x' is not a valid .npy array: missing the \\x93NUMPY magic")));
 }
 
 TEST_F(NpzTest, ShortDataIsInvalid) {
-  const std::string path = Path("short.npz");
+  const std::string path = dir_.Join("short.npz");
   WriteZip(path,
            {{"x.npy", NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
                                std::string(20, '\0'))}},
            /*deflate=*/true);
   const absl::Status status = ReadNpz(path).status();
-  ExpectError(status, absl::StatusCode::kInvalidArgument, "data is 20 bytes");
-  ExpectError(status, absl::StatusCode::kInvalidArgument, "need 24");
-  ExpectError(status, absl::StatusCode::kInvalidArgument, path);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("data is 20 bytes")));
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("need 24")));
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(path)));
 }
 
 TEST_F(NpzTest, FortranOrderIsRejected) {
-  const std::string path = Path("fortran.npz");
+  const std::string path = dir_.Join("fortran.npz");
   WriteZip(path,
            {{"x.npy", NpyBytes("{'descr': '|u1', 'fortran_order': True, 'shape': (2, 2), }",
                                std::string(4, '\0'))}},
            /*deflate=*/false);
-  ExpectError(ReadNpz(path).status(), absl::StatusCode::kInvalidArgument, "fortran_order is True");
+  EXPECT_THAT(ReadNpz(path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("fortran_order is True")));
 }
 
 TEST_F(NpzTest, StructuredAndUnknownDtypesAreRejected) {
-  const std::string path = Path("structured.npz");
+  const std::string path = dir_.Join("structured.npz");
   WriteZip(path,
            {{"x.npy", NpyBytes("{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (1,), }",
                                std::string(4, '\0'))}},
            /*deflate=*/false);
-  ExpectError(ReadNpz(path).status(), absl::StatusCode::kInvalidArgument, "structured dtype");
+  EXPECT_THAT(ReadNpz(path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("structured dtype")));
 
-  const std::string object_path = Path("object.npz");
+  const std::string object_path = dir_.Join("object.npz");
   WriteZip(object_path,
            {{"x.npy", NpyBytes("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }",
                                std::string(8, '\0'))}},
            /*deflate=*/false);
-  ExpectError(ReadNpz(object_path).status(), absl::StatusCode::kInvalidArgument, "'|O'");
+  EXPECT_THAT(ReadNpz(object_path),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'|O'")));
 }
 
 TEST_F(NpzTest, UnsupportedVersionIsRejected) {
-  const std::string path = Path("v9.npz");
+  const std::string path = dir_.Join("v9.npz");
   std::string bytes = NpyBytes("{'descr': '|u1', 'fortran_order': False, 'shape': (1,), }", "a");
   bytes[6] = 9;
   WriteZip(path, {{"x.npy", bytes}}, /*deflate=*/false);
-  ExpectError(ReadNpz(path).status(), absl::StatusCode::kInvalidArgument,
-              "format version 9.0 is not supported");
+  EXPECT_THAT(ReadNpz(path), StatusIs(absl::StatusCode::kInvalidArgument,
+                                      HasSubstr("format version 9.0 is not supported")));
 }
 
 TEST_F(NpzTest, WriteRejectsInconsistentArray) {
-  const std::string path = Path("out.npz");
-  ExpectError(WriteNpz(path, {{"x", {"<f4", {2, 2}, std::vector<char>(15)}}}),
-              absl::StatusCode::kInvalidArgument, "needs 16 bytes of data but has 15");
-  ExpectError(WriteNpz(path, {{"x", {"f4", {1}, std::vector<char>(4)}}}),
-              absl::StatusCode::kInvalidArgument, "member 'x'");
+  const std::string path = dir_.Join("out.npz");
+  EXPECT_THAT(
+      WriteNpz(path, {{"x", {"<f4", {2, 2}, std::vector<char>(15)}}}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs 16 bytes of data but has 15")));
+  EXPECT_THAT(WriteNpz(path, {{"x", {"f4", {1}, std::vector<char>(4)}}}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("member 'x'")));
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 

@@ -5,16 +5,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace fedmi {
 namespace {
 
 using ::testing::HasSubstr;
-
-void ExpectError(const absl::Status& status, absl::StatusCode code, const std::string& substring) {
-  EXPECT_EQ(status.code(), code) << status;
-  EXPECT_THAT(std::string(status.message()), HasSubstr(substring));
-}
 
 // `n` rows with labels cycling through 0 .. classes-1.
 std::vector<int64_t> CyclicLabels(int64_t n, int64_t classes) {
@@ -162,28 +158,33 @@ TEST(PartitionErrorsTest, RejectsImpossibleRequests) {
   const std::vector<int64_t> labels = CyclicLabels(100, 2);
   PartitionOptions options;
   options.sites = 0;
-  ExpectError(PartitionIndices(labels, options).status(), absl::StatusCode::kInvalidArgument,
-              "at least 1 site, got 0");
+  EXPECT_THAT(PartitionIndices(labels, options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at least 1 site, got 0")));
 
   options.sites = 11;
   options.min_per_site = 10;
-  ExpectError(PartitionIndices(labels, options).status(), absl::StatusCode::kFailedPrecondition,
-              "cannot give each of 11 sites at least 10 rows: there are only 100 rows");
+  EXPECT_THAT(
+      PartitionIndices(labels, options),
+      StatusIs(
+          absl::StatusCode::kFailedPrecondition,
+          HasSubstr("cannot give each of 11 sites at least 10 rows: there are only 100 rows")));
 
   options.sites = 2;
   options.kind = PartitionKind::kDirichlet;
   options.alpha = 0;
-  ExpectError(PartitionIndices(labels, options).status(), absl::StatusCode::kInvalidArgument,
-              "dirichlet partition needs alpha > 0, got 0");
+  EXPECT_THAT(PartitionIndices(labels, options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("dirichlet partition needs alpha > 0, got 0")));
   options.kind = PartitionKind::kQuantity;
   options.alpha = -1;
-  ExpectError(PartitionIndices(labels, options).status(), absl::StatusCode::kInvalidArgument,
-              "quantity partition needs alpha > 0");
+  EXPECT_THAT(PartitionIndices(labels, options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("quantity partition needs alpha > 0")));
 
   options.kind = PartitionKind::kIid;
   options.min_per_site = -1;
-  ExpectError(PartitionIndices(labels, options).status(), absl::StatusCode::kInvalidArgument,
-              "min_per_site must be >= 0");
+  EXPECT_THAT(PartitionIndices(labels, options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("min_per_site must be >= 0")));
 }
 
 TEST(PartitionErrorsTest, GivesUpOnHopelessDirichlet) {
@@ -194,16 +195,20 @@ TEST(PartitionErrorsTest, GivesUpOnHopelessDirichlet) {
   options.sites = 10;
   options.alpha = 0.001;
   options.min_per_site = 9;
-  ExpectError(PartitionIndices(std::vector<int64_t>(100, 0), options).status(),
-              absl::StatusCode::kFailedPrecondition, "in 1000 attempts; raise alpha");
+  EXPECT_THAT(
+      PartitionIndices(std::vector<int64_t>(100, 0), options),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("in 1000 attempts; raise alpha")));
 }
 
 TEST(ParsePartitionKindTest, ParsesNamesAndListsValidOnes) {
   EXPECT_EQ(*ParsePartitionKind("iid"), PartitionKind::kIid);
   EXPECT_EQ(*ParsePartitionKind("dirichlet"), PartitionKind::kDirichlet);
   EXPECT_EQ(*ParsePartitionKind("quantity"), PartitionKind::kQuantity);
-  ExpectError(ParsePartitionKind("labeldir").status(), absl::StatusCode::kInvalidArgument,
-              "unknown partition 'labeldir'; valid partitions are iid, dirichlet, quantity");
+  EXPECT_THAT(
+      ParsePartitionKind("labeldir"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr(
+                   "unknown partition 'labeldir'; valid partitions are iid, dirichlet, quantity")));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace fedmi {
 namespace {
@@ -15,11 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-void ExpectError(const absl::Status& status, absl::StatusCode code, const std::string& substring) {
-  EXPECT_EQ(status.code(), code) << status;
-  EXPECT_THAT(std::string(status.message()), HasSubstr(substring));
-}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -64,21 +60,13 @@ TensorBundle SampleBundle() {
 
 class SafetensorsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string templ = testing::TempDir() + "/safetensors_test_XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
+  ScratchDir dir_;
 };
 
 TEST_F(SafetensorsTest, RoundTripsBundleAndMetadata) {
   const TensorBundle bundle = SampleBundle();
   ASSERT_EQ(bundle.body.size(), bundle.ExpectedBodyBytes());
-  const std::string path = Path("model.safetensors");
+  const std::string path = dir_.Join("model.safetensors");
   ASSERT_TRUE(WriteSafetensors(path, bundle, {{"round", "3"}, {"format", "pt"}}).ok());
 
   std::map<std::string, std::string> metadata;
@@ -89,7 +77,7 @@ TEST_F(SafetensorsTest, RoundTripsBundleAndMetadata) {
   EXPECT_THAT(metadata, ElementsAre(std::pair<const std::string, std::string>("format", "pt"),
                                     std::pair<const std::string, std::string>("round", "3")));
   int files = 0;
-  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir_)) ++files;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir_.path())) ++files;
   EXPECT_EQ(files, 1);  // No temporary file left behind.
 }
 
@@ -97,7 +85,7 @@ TEST_F(SafetensorsTest, WritesSpecLayout) {
   TensorBundle bundle;
   bundle.specs = {{"w", DType::kFloat32, {2}}};
   bundle.body.resize(8, 0);
-  const std::string path = Path("w.safetensors");
+  const std::string path = dir_.Join("w.safetensors");
   ASSERT_TRUE(WriteSafetensors(path, bundle).ok());
   const std::string bytes = ReadAll(path);
   uint64_t header_length = 0;
@@ -110,7 +98,7 @@ TEST_F(SafetensorsTest, WritesSpecLayout) {
 }
 
 TEST_F(SafetensorsTest, OrdersTensorsByOffsetNotHeaderOrder) {
-  const std::string path = Path("reordered.safetensors");
+  const std::string path = dir_.Join("reordered.safetensors");
   WriteRaw(path,
            R"({"b":{"dtype":"U8","shape":[2],"data_offsets":[4,6]},)"
            R"("__metadata__":{"note":"hi"},)"
@@ -126,27 +114,30 @@ TEST_F(SafetensorsTest, OrdersTensorsByOffsetNotHeaderOrder) {
 }
 
 TEST_F(SafetensorsTest, ReadErrorsArePrecise) {
-  ExpectError(ReadSafetensors(Path("none.safetensors")).status(), absl::StatusCode::kNotFound,
-              Path("none.safetensors") + " does not exist");
+  EXPECT_THAT(ReadSafetensors(dir_.Join("none.safetensors")),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr(dir_.Join("none.safetensors") + " does not exist")));
 
-  const std::string tiny = Path("tiny.safetensors");
+  const std::string tiny = dir_.Join("tiny.safetensors");
   std::ofstream(tiny) << "abc";
-  ExpectError(ReadSafetensors(tiny).status(), absl::StatusCode::kInvalidArgument,
-              "file has only 3 bytes");
+  EXPECT_THAT(ReadSafetensors(tiny),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("file has only 3 bytes")));
 
-  const std::string long_header = Path("long.safetensors");
+  const std::string long_header = dir_.Join("long.safetensors");
   WriteRaw(long_header, "{}", "");
   std::string bytes = ReadAll(long_header);
   bytes[0] = 100;
   std::ofstream(long_header, std::ios::binary) << bytes;
-  ExpectError(ReadSafetensors(long_header).status(), absl::StatusCode::kInvalidArgument,
-              "header length 100 exceeds the 2 bytes");
+  EXPECT_THAT(ReadSafetensors(long_header),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("header length 100 exceeds the 2 bytes")));
 
   const auto expect_header_error = [this](const std::string& header, const std::string& buffer,
                                           const std::string& substring) {
-    const std::string path = Path("case.safetensors");
+    const std::string path = dir_.Join("case.safetensors");
     WriteRaw(path, header, buffer);
-    ExpectError(ReadSafetensors(path).status(), absl::StatusCode::kInvalidArgument, substring);
+    EXPECT_THAT(ReadSafetensors(path),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(substring)));
   };
   expect_header_error("[1, 2]", "", "header is not a JSON object");
   expect_header_error("{not json", "", "header is not a JSON object");
@@ -170,17 +161,19 @@ TEST_F(SafetensorsTest, ReadErrorsArePrecise) {
 }
 
 TEST_F(SafetensorsTest, WriteRejectsInconsistentBundles) {
-  const std::string path = Path("bad.safetensors");
+  const std::string path = dir_.Join("bad.safetensors");
   TensorBundle bundle;
   bundle.specs = {{"w", DType::kFloat32, {2}}};
   bundle.body.resize(7);
-  ExpectError(WriteSafetensors(path, bundle), absl::StatusCode::kInvalidArgument,
-              "bundle body has 7 bytes but its tensors need 8");
+  EXPECT_THAT(WriteSafetensors(path, bundle),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("bundle body has 7 bytes but its tensors need 8")));
 
   bundle.specs = {{"w", DType::kUInt8, {1}}, {"w", DType::kUInt8, {1}}};
   bundle.body.resize(2);
-  ExpectError(WriteSafetensors(path, bundle), absl::StatusCode::kInvalidArgument,
-              "tensor name 'w' is empty, reserved or duplicated");
+  EXPECT_THAT(WriteSafetensors(path, bundle),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tensor name 'w' is empty, reserved or duplicated")));
   EXPECT_FALSE(fs::exists(path));
 }
 

@@ -8,7 +8,7 @@
 
 #include "common/sha256.h"
 #include "common/tensor_bundle.h"
-#include "tests/coordinator/coordinator_test_util.h"
+#include "tests/test_util.h"
 
 namespace fedmi {
 namespace {

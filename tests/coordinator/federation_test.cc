@@ -19,7 +19,7 @@
 #include "coordinator/model_store.h"
 #include "coordinator/round_manager.h"
 #include "coordinator/storage.h"
-#include "tests/coordinator/coordinator_test_util.h"
+#include "tests/test_util.h"
 
 namespace fedmi {
 namespace {

@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "common/sha256.h"
-#include "tests/coordinator/coordinator_test_util.h"
+#include "tests/test_util.h"
 
 namespace fedmi {
 namespace {

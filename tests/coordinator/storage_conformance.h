@@ -22,7 +22,7 @@
 #include "coordinator/storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/coordinator/coordinator_test_util.h"
+#include "tests/test_util.h"
 
 namespace fedmi {
 

@@ -19,11 +19,11 @@
 #include "common/image_data.h"
 #include "common/npz.h"
 #include "common/sha256.h"
-#include "common/tensor_codec.h"
+#include "common/rpc/bundle_stream.h"
 #include "fedmi/v1/federation.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/coordinator/coordinator_test_util.h"
+#include "tests/test_util.h"
 
 namespace fedmi {
 namespace {
@@ -218,20 +218,12 @@ class RawSite {
     grpc::ClientContext context;
     v1::UploadReceipt receipt;
     auto writer = stub_->UploadUpdate(&context, &receipt);
-    v1::UploadMessage message;
-    message.mutable_metadata()->set_run_id(run);
-    message.mutable_metadata()->set_round(round);
-    message.mutable_metadata()->set_site(name_);
-    message.mutable_metadata()->set_examples(examples);
-    writer->Write(message);
-    (void)StreamBundle(bundle, [&](const v1::TensorChunk& chunk) {
-      *message.mutable_chunk() = chunk;
-      return writer->Write(message);
-    });
-    writer->WritesDone();
-    grpc::Status status = writer->Finish();
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
+    v1::UpdateMetadata metadata;
+    metadata.set_run_id(run);
+    metadata.set_round(round);
+    metadata.set_site(name_);
+    metadata.set_examples(examples);
+    return UploadBundle(writer.get(), metadata, bundle);
   }
 
  private:

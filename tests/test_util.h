@@ -1,7 +1,7 @@
-// Helpers shared by the coordinator tests: Status matchers and a scratch
-// directory that removes itself.
-#ifndef FEDMI_TESTS_COORDINATOR_COORDINATOR_TEST_UTIL_H_
-#define FEDMI_TESTS_COORDINATOR_COORDINATOR_TEST_UTIL_H_
+// Helpers shared by all tests: Status matchers and a scratch directory that
+// removes itself.
+#ifndef FEDMI_TESTS_TEST_UTIL_H_
+#define FEDMI_TESTS_TEST_UTIL_H_
 
 #include <google/protobuf/util/message_differencer.h>
 #include <stdlib.h>
@@ -65,7 +65,7 @@ MATCHER_P(EqualsProto, expected, expected.ShortDebugString()) {
 class ScratchDir {
  public:
   ScratchDir() {
-    std::string pattern = ::testing::TempDir() + "/fedmi-coordinator-XXXXXX";
+    std::string pattern = ::testing::TempDir() + "/fedmi-test-XXXXXX";
     if (mkdtemp(pattern.data()) == nullptr) {
       ADD_FAILURE() << "mkdtemp failed for " << pattern;
     }
@@ -87,4 +87,4 @@ class ScratchDir {
 
 }  // namespace fedmi
 
-#endif  // FEDMI_TESTS_COORDINATOR_COORDINATOR_TEST_UTIL_H_
+#endif  // FEDMI_TESTS_TEST_UTIL_H_
