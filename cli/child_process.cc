@@ -74,6 +74,15 @@ int ChildProcess::Stop(absl::Duration grace) {
   return exit_status_;
 }
 
+void ChildProcess::Kill() {
+  if (!Running()) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  reaped_ = true;
+  exit_status_ = -SIGKILL;
+}
+
 absl::StatusOr<int64_t> ChildProcess::PeakRssBytes() const {
   std::ifstream status(absl::StrCat("/proc/", pid_, "/status"));
   std::string line;

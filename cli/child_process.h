@@ -26,6 +26,8 @@ class ChildProcess {
   bool Running();
   // SIGTERM, then SIGKILL after `grace`. Returns the exit status (or -signal).
   int Stop(absl::Duration grace = absl::Seconds(5));
+  // SIGKILL at once, as a crash would; waits for the process to go.
+  void Kill();
   // Peak resident set size (VmHWM) in bytes, while the process is alive.
   absl::StatusOr<int64_t> PeakRssBytes() const;
   // CPU seconds (user + system) used so far, while the process is alive.

@@ -19,6 +19,7 @@
 #include "common/image_data.h"
 #include "common/npz.h"
 #include "common/sha256.h"
+#include "common/synthetic_model.h"
 #include "common/rpc/bundle_stream.h"
 #include "fedmi/v1/federation.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -95,12 +96,16 @@ std::string DataPath(const std::string& scratch) {
 // A coordinator process on a free loopback port.
 class CoordinatorProcess {
  public:
-  explicit CoordinatorProcess(const std::string& dir) : dir_(dir) {
+  // `listen` may name a fixed port, to restart on the port sites know.
+  explicit CoordinatorProcess(const std::string& dir, const std::string& listen = "127.0.0.1:0",
+                              const std::string& log_name = "coordinator.log")
+      : dir_(dir) {
     const std::string port_file = dir + "/port";
+    std::remove(port_file.c_str());
     auto process = cli::ChildProcess::Spawn(
-        {Binary("fedmi-coordinator"), "--insecure", "--listen", "127.0.0.1:0", "--port-file",
+        {Binary("fedmi-coordinator"), "--insecure", "--listen", listen, "--port-file",
          port_file, "--db", dir + "/state/coordinator.db"},
-        dir + "/coordinator.log");
+        dir + "/" + log_name);
     EXPECT_TRUE(process.ok()) << process.status();
     process_ = *std::move(process);
     for (int i = 0; i < 400 && address_.empty(); ++i) {
@@ -284,6 +289,73 @@ TEST(FederationProcessTest, MismatchedUpdateIsRefusedByNameAndShape) {
   std::memcpy(values.data(), global.body.data(), 16);
   EXPECT_THAT(values, ::testing::ElementsAre(2, 4, 6, 8));
   EXPECT_TRUE(coordinator.process().Running());
+}
+
+// Each round's model is FedAvg of the previous one, so a final model equal
+// to `rounds` applications proves no committed round was lost or applied
+// twice across the crash.
+TEST(FederationProcessTest, RunSurvivesCoordinatorKillAndSitesReconnect) {
+  ScratchDir scratch;
+  constexpr int kRounds = 60;
+  constexpr int64_t kParams = 200000;
+  auto coordinator = std::make_unique<CoordinatorProcess>(scratch.path());
+  const std::string address = coordinator->address();
+  std::vector<std::unique_ptr<cli::ChildProcess>> sites;
+  for (int k = 1; k <= 2; ++k) {
+    auto site = cli::ChildProcess::Spawn(
+        {Binary("fedmi-client"), "--insecure", "--coordinator", address, "--site",
+         absl::StrCat("site-", k), "--give-up-after", "60"},
+        absl::StrCat(scratch.path(), "/site-", k, ".log"));
+    ASSERT_THAT(site, IsOk());
+    sites.push_back(*std::move(site));
+  }
+  ASSERT_THAT(coordinator->admin().WaitForSites(2, absl::Seconds(30)), IsOk());
+  v1::RunSpec spec;
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(kParams);
+  spec.set_rounds(kRounds);
+  spec.set_min_sites(2);
+  ASSERT_OK_AND_ASSIGN(int64_t run, coordinator->admin().StartRun(spec));
+
+  // Crash once a few rounds are committed, well before the end.
+  int completed = 0;
+  for (int i = 0; i < 600 && completed < 3; ++i) {
+    auto status = coordinator->admin().GetRun(run);
+    if (status.ok()) completed = status->completed_rounds();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GE(completed, 3);
+  coordinator->process().Kill();
+  // The run was cut off mid-way: the rest happens after the restart.
+  ASSERT_LT(completed, kRounds - 10);
+  coordinator.reset();
+
+  coordinator = std::make_unique<CoordinatorProcess>(scratch.path(), address,
+                                                     "coordinator-restarted.log");
+  ASSERT_EQ(coordinator->address(), address);
+  v1::RunStatus final_status;
+  ASSERT_THAT(coordinator->admin().WatchRun(run,
+                                           [&](const v1::RunStatus& status) {
+                                             final_status = status;
+                                             return true;
+                                           }),
+              IsOk());
+  ASSERT_EQ(final_status.state(), "done") << final_status.error();
+  ASSERT_EQ(final_status.rounds_size(), kRounds);
+  for (int r = 0; r < kRounds; ++r) {
+    EXPECT_EQ(final_status.rounds(r).round(), r + 1);
+    EXPECT_EQ(final_status.rounds(r).state(), "evaluated");
+  }
+
+  int32_t round = 0;
+  ASSERT_OK_AND_ASSIGN(TensorBundle model, coordinator->admin().ExportModel(run, -1, &round));
+  EXPECT_EQ(round, kRounds);
+  TensorBundle initial = SyntheticInitialModel(kParams);
+  std::vector<float> expected(kParams);
+  std::memcpy(expected.data(), initial.body.data(), initial.body.size());
+  for (int r = 0; r < kRounds; ++r) expected = ExpectedSyntheticAggregate(expected, {1, 2});
+  ASSERT_EQ(model.body.size(), expected.size() * sizeof(float));
+  EXPECT_EQ(std::memcmp(model.body.data(), expected.data(), model.body.size()), 0);
 }
 
 TEST(FederationProcessTest, BenchRoundAggregateIsExactFedAvg) {
