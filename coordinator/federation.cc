@@ -48,6 +48,7 @@ void FillParticipation(const ParticipationRecord& record, v1::SiteParticipation*
   std::string raw;
   if (HexDecode(record.update_sha256, &raw)) out->set_update_sha256(raw);
   out->set_state(record.state);
+  out->set_detail(record.detail);
 }
 
 }  // namespace

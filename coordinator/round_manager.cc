@@ -518,6 +518,7 @@ void RoundManager::FillLiveStatus(v1::RunStatus* status) const {
     if (slot.state == SiteState::kEvaluated) state = "evaluated";
     if (slot.state == SiteState::kDropped) state = slot.record.state.c_str();
     part->set_state(state);
+    part->set_detail(slot.record.detail);
   }
 }
 
