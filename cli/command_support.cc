@@ -1,5 +1,7 @@
 #include "cli/command_support.h"
 
+#include "common/cli_config.h"
+
 #include <cmath>
 #include <exception>
 #include <iostream>
@@ -36,6 +38,12 @@ int ReportUsageError(const std::string& message) {
 absl::StatusOr<std::unique_ptr<AdminClient>> ConnectToCoordinator(const GlobalOptions& global) {
   TransportOptions transport;
   transport.insecure = global.insecure;
+  transport.cert_file =
+      ResolveConfigPath(global.cert, "--cert", global.argc, global.argv, global.config_file);
+  transport.key_file =
+      ResolveConfigPath(global.key, "--key", global.argc, global.argv, global.config_file);
+  transport.ca_file =
+      ResolveConfigPath(global.ca, "--ca", global.argc, global.argv, global.config_file);
   return AdminClient::Connect(global.coordinator, transport);
 }
 

@@ -16,6 +16,13 @@ namespace fedmi::cli {
 struct GlobalOptions {
   std::string coordinator = "127.0.0.1:7000";
   bool insecure = false;
+  std::string cert;  // kit files for mutual TLS (relative paths: against the config file)
+  std::string key;
+  std::string ca;
+  std::string config_file;
+  // The command line, to tell flags given there from values in the config.
+  int argc = 0;
+  char** argv = nullptr;
   bool json = false;
 };
 
@@ -29,6 +36,8 @@ void AddSiteCommands(CLI::App& app, GlobalOptions& global, CommandResult& result
 void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+// `fedmi provision ...`: the project CA and per-party kits; needs no coordinator.
+void AddProvisionCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 
 }  // namespace fedmi::cli
 

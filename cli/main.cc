@@ -17,12 +17,20 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--insecure", global.insecure,
                "plaintext transport, for local experiments on a trusted network only");
+  app.add_option("--cert", global.cert, "your certificate (PEM, from your kit)");
+  app.add_option("--key", global.key, "your private key (PEM, from your kit)");
+  app.add_option("--ca", global.ca, "the project CA certificate (PEM, from your kit)");
+  // Subcommands run inside parse(), so the config file is found up front.
+  global.config_file = fedmi::ConfigFileInArgs(argc, argv);
+  global.argc = argc;
+  global.argv = argv;
   fedmi::SetLogTag("fedmi");
   fedmi::cli::AddRunCommands(app, global, result);
   fedmi::cli::AddSiteCommands(app, global, result);
   fedmi::cli::AddModelCommands(app, global, result);
   fedmi::cli::AddDataCommands(app, global, result);
   fedmi::cli::AddSimCommands(app, global, result);
+  fedmi::cli::AddProvisionCommands(app, global, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "cli/admin_client.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
@@ -76,7 +77,8 @@ nlohmann::json RoundJson(const v1::RoundStatus& round) {
                      {"examples", site.examples()},
                      {"update_sha256", HexEncode(site.update_sha256())},
                      {"train", TrainMetricsJson(site.train_metrics())},
-                     {"eval", MetricsJson(site.eval_metrics())}});
+                     {"eval", MetricsJson(site.eval_metrics())},
+                     {"detail", site.detail()}});
   }
   return {{"round", round.round()},
           {"state", round.state()},
@@ -154,6 +156,20 @@ void PrintSiteRows(std::ostream& out, const v1::RoundStatus& round) {
   }
 }
 
+// Why sites left the round, e.g. "site-2 refused: site policy: ...". Shown
+// without --sites too: a refusal by a site's policy is the operator's to see.
+void PrintDroppedSites(std::ostream& out, const v1::RoundStatus& round) {
+  for (const auto& site : round.sites()) {
+    if (!IsDroppedState(site.state())) continue;
+    // The coordinator's detail may already start with the state ("refused: ...").
+    absl::string_view detail = site.detail();
+    absl::ConsumePrefix(&detail, absl::StrCat(site.state(), ": "));
+    out << "       " << site.site() << " " << site.state();
+    if (!detail.empty()) out << ": " << detail;
+    out << "\n";
+  }
+}
+
 void PrintRunStatus(std::ostream& out, const v1::RunStatus& run, bool with_sites) {
   PrintRunHeader(out, run);
   if (run.rounds_size() == 0) {
@@ -165,6 +181,7 @@ void PrintRunStatus(std::ostream& out, const v1::RunStatus& run, bool with_sites
   for (const auto& round : run.rounds()) {
     PrintRoundRow(out, round);
     if (with_sites) PrintSiteRows(out, round);
+    PrintDroppedSites(out, round);
   }
 }
 
@@ -291,6 +308,7 @@ int WatchRunStatus(const GlobalOptions& global, int64_t run_id, bool with_sites)
       }
       PrintRoundRow(out, round);
       if (with_sites) PrintSiteRows(out, round);
+      PrintDroppedSites(out, round);
       printed_rounds.insert(round.round());
     }
     std::string progress = ProgressLine(run);

@@ -23,6 +23,7 @@
 #include "cli/model_files.h"
 #include "common/data_split.h"
 #include "common/partition.h"
+#include "common/pki.h"
 #include "common/status.h"
 #include "common/synthetic_model.h"
 
@@ -30,9 +31,12 @@ namespace fedmi::cli {
 namespace {
 
 // A coordinator and its sites, torn down (children stopped) on destruction.
+// Unless `insecure`, it provisions a throwaway project (CA, a kit per party)
+// in the work dir and every process talks mutual TLS, as a deployment does.
 class LocalFederation {
  public:
-  explicit LocalFederation(std::string work_dir) : work_dir_(std::move(work_dir)) {}
+  LocalFederation(std::string work_dir, bool insecure)
+      : work_dir_(std::move(work_dir)), insecure_(insecure) {}
   ~LocalFederation() {
     for (auto& site : sites_) site->Stop();
     if (coordinator_) coordinator_->Stop();
@@ -41,22 +45,28 @@ class LocalFederation {
   absl::Status StartCoordinator() {
     ASSIGN_OR_RETURN(std::string binary, FindBinary("fedmi-coordinator"));
     mkdir((work_dir_ + "/logs").c_str(), 0700);
+    if (!insecure_) {
+      ASSIGN_OR_RETURN(auto ca, ProjectCa::Create(ProjectDir(), "fedmi-sim"));
+      KitSettings settings;
+      settings.coordinator_host = "127.0.0.1";
+      RETURN_IF_ERROR(
+          AddParty(ProjectDir(), "coordinator", PartyRole::kCoordinator, {}, settings).status());
+      RETURN_IF_ERROR(AddParty(ProjectDir(), "sim-admin", PartyRole::kAdmin, {}, {}).status());
+    }
     const std::string port_file = work_dir_ + "/coordinator.port";
     std::remove(port_file.c_str());
+    std::vector<std::string> argv = {binary, "--listen", "127.0.0.1:0", "--port-file",
+                                     port_file, "--db", work_dir_ + "/coordinator/state.db"};
+    AddTransportFlags("coordinator", &argv);
     ASSIGN_OR_RETURN(coordinator_,
-                     ChildProcess::Spawn({binary, "--insecure", "--listen", "127.0.0.1:0",
-                                          "--port-file", port_file, "--db",
-                                          work_dir_ + "/coordinator/state.db"},
-                                         work_dir_ + "/logs/coordinator.log"));
+                     ChildProcess::Spawn(argv, work_dir_ + "/logs/coordinator.log"));
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
     while (absl::Now() < deadline) {
       std::ifstream in(port_file);
       int port = 0;
       if (in >> port && port > 0) {
         address_ = absl::StrCat("127.0.0.1:", port);
-        TransportOptions transport;
-        transport.insecure = true;
-        ASSIGN_OR_RETURN(admin_, AdminClient::Connect(address_, transport));
+        ASSIGN_OR_RETURN(admin_, AdminClient::Connect(address_, Transport("sim-admin")));
         return absl::OkStatus();
       }
       if (!coordinator_->Running()) break;
@@ -66,14 +76,23 @@ class LocalFederation {
                                             coordinator_->LogTail()));
   }
 
-  absl::Status StartSite(const std::string& name, const std::string& data, int threads) {
+  absl::Status StartSite(const std::string& name, const std::string& data, int threads,
+                         const std::string& policy = "") {
     ASSIGN_OR_RETURN(std::string binary, FindBinary("fedmi-client"));
-    std::vector<std::string> argv = {binary,   "--insecure", "--coordinator", address_,
-                                     "--site", name,         "--threads",     std::to_string(threads),
-                                     "--give-up-after", "60"};
+    if (!insecure_) {
+      RETURN_IF_ERROR(AddParty(ProjectDir(), name, PartyRole::kSite, {}, {}).status());
+    }
+    std::vector<std::string> argv = {binary,      "--coordinator", address_, "--site", name,
+                                     "--threads", std::to_string(threads), "--give-up-after",
+                                     "60"};
+    AddTransportFlags(name, &argv);
     if (!data.empty()) {
       argv.push_back("--data");
       argv.push_back(data);
+    }
+    if (!policy.empty()) {
+      argv.push_back("--policy");
+      argv.push_back(policy);
     }
     ASSIGN_OR_RETURN(auto site, ChildProcess::Spawn(argv, work_dir_ + "/logs/" + name + ".log"));
     sites_.push_back(std::move(site));
@@ -101,9 +120,36 @@ class LocalFederation {
   AdminClient& admin() { return *admin_; }
   ChildProcess& coordinator() { return *coordinator_; }
   const std::string& address() const { return address_; }
+  const char* transport_name() const { return insecure_ ? "plaintext (--insecure)" : "mutual TLS"; }
 
  private:
+  std::string ProjectDir() const { return work_dir_ + "/pki"; }
+  std::string KitFile(const std::string& party, const char* file) const {
+    return absl::StrCat(ProjectDir(), "/kits/", party, "/", file);
+  }
+  TransportOptions Transport(const std::string& party) const {
+    TransportOptions transport;
+    transport.insecure = insecure_;
+    if (!insecure_) {
+      transport.cert_file = KitFile(party, "cert.pem");
+      transport.key_file = KitFile(party, "key.pem");
+      transport.ca_file = KitFile(party, "ca.pem");
+    }
+    return transport;
+  }
+  void AddTransportFlags(const std::string& party, std::vector<std::string>* argv) const {
+    if (insecure_) {
+      argv->push_back("--insecure");
+      return;
+    }
+    for (const char* file : {"cert", "key", "ca"}) {
+      argv->push_back(absl::StrCat("--", file));
+      argv->push_back(KitFile(party, absl::StrCat(file, ".pem").c_str()));
+    }
+  }
+
   std::string work_dir_;
+  bool insecure_;
   std::string address_;
   std::unique_ptr<ChildProcess> coordinator_;
   std::vector<std::unique_ptr<ChildProcess>> sites_;
@@ -213,7 +259,7 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
     std::cout << "\n";
   }
 
-  LocalFederation federation(*work_dir);
+  LocalFederation federation(*work_dir, global.insecure);
   if (absl::Status status = federation.StartCoordinator(); !status.ok()) return ReportError(status);
   for (const auto& shard : *shards) {
     if (absl::Status status = federation.StartSite(shard.site, shard.path, threads); !status.ok()) {
@@ -223,8 +269,8 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   if (absl::Status status = federation.WaitForSites(absl::Seconds(120)); !status.ok()) {
     return ReportError(status);
   }
-  std::cout << "  coordinator on " << federation.address() << ", all sites connected"
-            << std::endl;
+  std::cout << "  coordinator on " << federation.address() << " (" << federation.transport_name()
+            << "), all sites connected" << std::endl;
 
   v1::RunSpec spec;
   spec.set_model(options.model);
@@ -336,7 +382,7 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
                                options.sites, options.params, model_bytes / 1e6, options.rounds)
             << "  work dir " << *work_dir << std::endl;
 
-  LocalFederation federation(*work_dir);
+  LocalFederation federation(*work_dir, global.insecure);
   if (absl::Status status = federation.StartCoordinator(); !status.ok()) return ReportError(status);
   std::vector<int64_t> site_indices;
   for (int k = 1; k <= options.sites; ++k) {

@@ -1,10 +1,16 @@
 // fedmi-client: the site daemon. It runs inside a hospital, trains on the
 // site's private images and sends back only model weights. Flags override
 // the TOML config (--config or $FEDMI_CONFIG).
+//
+// The site's own policy (--policy) and, with --review, its operator decide
+// what may run on local data; see client/site_policy.h.
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <thread>
 
@@ -12,16 +18,45 @@
 
 #include "common/cli_config.h"
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/site_daemon.h"
+#include "client/site_policy.h"
 #include "client/site_worker.h"
 #include "common/image_data.h"
 #include "common/log.h"
+#include "common/rpc/channels.h"
 
 namespace {
 
 fedmi::SiteDaemon* g_daemon = nullptr;
 std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
+// A second signal quits at once: a --review prompt blocks the task thread on
+// the terminal, and a clean stop would wait for its answer.
+void OnSignal(int) {
+  if (g_stop.exchange(true)) _exit(130);
+}
+
+// Approvals live with the policy they extend.
+std::string DefaultApprovalsPath(const std::string& policy_path) {
+  constexpr char kName[] = "approved-specs.txt";
+  if (policy_path.empty()) return kName;
+  return (std::filesystem::path(policy_path).parent_path() / kName).string();
+}
+
+std::string DescribePolicy(const fedmi::SitePolicy& policy) {
+  std::string text = absl::StrCat("models [", absl::StrJoin(policy.allowed_models, ", "),
+                                  "], at most ", policy.max_local_epochs, " local epochs");
+  if (!policy.allowed_spec_sha256.empty()) {
+    absl::StrAppend(&text, ", pinned to ", policy.allowed_spec_sha256.size(), " run spec(s)");
+  }
+  if (policy.require_secure_aggregation) absl::StrAppend(&text, ", secure aggregation required");
+  if (policy.require_differential_privacy) {
+    absl::StrAppend(&text, ", differential privacy required");
+  }
+  return text;
+}
 
 int Run(int argc, char** argv) {
   CLI::App app{"fedmi-client: a hospital site's daemon. Dials out to the coordinator, "
@@ -33,6 +68,9 @@ int Run(int argc, char** argv) {
   std::string data;
   int threads = 0;
   bool insecure = false;
+  std::string policy_path;
+  bool review = false;
+  std::string approvals_path;
   double heartbeat_s = 10;
   double give_up_s = 0;
   app.add_option("--coordinator", coordinator, "coordinator HOST:PORT")->capture_default_str();
@@ -40,6 +78,16 @@ int Run(int argc, char** argv) {
   app.add_option("--data", data,
                  "local data: a MedMNIST .npz (train_*/val_*) or an image folder with one "
                  "sub-folder per class; omit only for synthetic benchmarks");
+  app.add_option("--policy", policy_path,
+                 "site policy (TOML): the models, local epochs and privacy settings this site "
+                 "allows; default: cnn and resnet18, at most 10 local epochs (plus synthetic "
+                 "benchmarks when there is no --data)");
+  app.add_flag("--review", review,
+               "show each new run spec on this terminal and train only after the operator "
+               "types yes; approvals are remembered in --approvals");
+  app.add_option("--approvals", approvals_path,
+                 "file of run spec hashes approved with --review (default: approved-specs.txt "
+                 "next to --policy, else in the working directory)");
   app.add_option("--threads", threads, "LibTorch threads (0 = all cores)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
@@ -51,6 +99,8 @@ int Run(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--insecure", insecure,
                "plaintext transport, for local experiments on a trusted network only");
+  fedmi::TlsFlags tls;
+  fedmi::AddTlsOptions(app, tls);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -58,6 +108,27 @@ int Run(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   fedmi::SetLogTag(site.c_str());
+  const std::string config_file = fedmi::ConfigFileOf(app);
+  policy_path = fedmi::ResolveConfigPath(policy_path, "--policy", argc, argv, config_file);
+  approvals_path = fedmi::ResolveConfigPath(approvals_path, "--approvals", argc, argv, config_file);
+
+  std::optional<fedmi::SitePolicy> policy;
+  if (!policy_path.empty()) {
+    auto loaded = fedmi::SitePolicy::Load(policy_path);
+    if (!loaded.ok()) {
+      std::cerr << "error: " << loaded.status().message() << "\n";
+      return loaded.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    policy = *std::move(loaded);
+    // Fail closed: a pin that plaintext transport cannot check must not be
+    // silently ignored.
+    if (!policy->coordinator_fingerprint.empty() && insecure) {
+      std::cerr << "error: " << policy_path
+                << " pins the coordinator's certificate (coordinator_fingerprint), but "
+                   "--insecure has no certificate to check\n";
+      return 2;
+    }
+  }
   if (insecure) {
     FEDMI_LOG(WARNING) << "running with --insecure: plaintext transport, no authentication. "
                           "Use only for local experiments.";
@@ -77,12 +148,36 @@ int Run(int argc, char** argv) {
   fedmi::SiteWorkerOptions worker_options;
   worker_options.site = site;
   worker_options.threads = threads;
+  worker_options.policy = policy;
+  std::unique_ptr<fedmi::TerminalApprover> approver;
+  if (review) {
+    if (approvals_path.empty()) approvals_path = DefaultApprovalsPath(policy_path);
+    fedmi::TerminalApproverOptions approver_options;
+    approver_options.coordinator = coordinator;
+    approver_options.interactive = isatty(STDIN_FILENO) == 1;
+    if (!approver_options.interactive) {
+      FEDMI_LOG(WARNING) << "--review without a terminal on stdin: only run specs already in "
+                         << approvals_path << " will run; others are refused";
+    }
+    approver = std::make_unique<fedmi::TerminalApprover>(std::cin, std::cout, approvals_path,
+                                                         approver_options);
+    worker_options.approver = approver.get();
+  }
   fedmi::SiteWorker worker(worker_options, std::move(dataset));
+  FEDMI_LOG(INFO) << "site policy ("
+                  << (policy_path.empty() ? std::string("built-in defaults") : policy_path)
+                  << "): " << DescribePolicy(worker.policy())
+                  << (review ? absl::StrCat("; operator review on, approvals in ", approvals_path)
+                             : std::string());
 
   fedmi::SiteDaemonOptions options;
   options.coordinator = coordinator;
   options.site = site;
   options.transport.insecure = insecure;
+  options.transport.cert_file = fedmi::ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
+  options.transport.key_file = fedmi::ResolveConfigPath(tls.key, "--key", argc, argv, config_file);
+  options.transport.ca_file = fedmi::ResolveConfigPath(tls.ca, "--ca", argc, argv, config_file);
+  if (policy) options.transport.server_fingerprint = policy->coordinator_fingerprint;
   options.heartbeat = absl::Seconds(heartbeat_s);
   options.give_up_after = absl::Seconds(give_up_s);
   fedmi::SiteDaemon daemon(options, &worker);

@@ -37,6 +37,16 @@ absl::Status SiteDaemon::Run() {
     const absl::Time started = absl::Now();
     absl::Status status = RunSession();
     if (stop_) break;
+    // Retrying cannot fix these: a revoked or unknown certificate, a name the
+    // coordinator refuses. Stop and say why.
+    if (status.code() == absl::StatusCode::kPermissionDenied ||
+        status.code() == absl::StatusCode::kUnauthenticated ||
+        status.code() == absl::StatusCode::kInvalidArgument) {
+      result = absl::Status(status.code(), absl::StrCat("the coordinator at ",
+                                                        options_.coordinator,
+                                                        " refused this site: ", status.message()));
+      break;
+    }
     if (absl::Now() - started > absl::Seconds(10)) {
       // The session was healthy for a while: start backing off afresh.
       backoff = absl::Milliseconds(500);
@@ -231,6 +241,8 @@ void SiteDaemon::RunTrain(const v1::TrainTask& task) {
 void SiteDaemon::RunEval(const v1::EvalTask& task) {
   if (Cancelled(task.run_id())) return;
   absl::Status status = [&]() -> absl::Status {
+    // The site's policy first: a refused run's model is not even fetched.
+    RETURN_IF_ERROR(worker_->CheckTask(task.spec()));
     // Synthetic benchmark models have nothing to evaluate; skipping the
     // download keeps the benchmark about aggregation.
     TensorBundle global;

@@ -30,10 +30,19 @@ v1::Metrics ToProto(const BinaryMetrics& metrics, double loss) {
 
 bool IsSynthetic(const v1::RunSpec& spec) { return spec.model() == "synthetic"; }
 
+SitePolicy EffectivePolicy(const std::optional<SitePolicy>& configured, bool has_data) {
+  if (configured) return *configured;
+  SitePolicy policy = SitePolicy::Defaults();
+  if (!has_data) policy.allowed_models.push_back("synthetic");
+  return policy;
+}
+
 }  // namespace
 
 SiteWorker::SiteWorker(SiteWorkerOptions options, std::optional<SiteDataset> data)
-    : options_(std::move(options)), data_(std::move(data)) {
+    : options_(std::move(options)),
+      policy_(EffectivePolicy(options_.policy, data.has_value())),
+      data_(std::move(data)) {
   ml::SetThreads(options_.threads);
 }
 
@@ -43,6 +52,16 @@ int64_t SiteWorker::train_examples() const { return data_ ? data_->train.size() 
 int64_t SiteWorker::val_examples() const { return data_ ? data_->val.size() : 0; }
 
 absl::Status SiteWorker::CheckTask(const v1::RunSpec& spec) const {
+  RETURN_IF_ERROR(policy_.Check(spec));
+  RETURN_IF_ERROR(CheckCapability(spec));
+  // Last, so that the operator is asked only about specs the site could run.
+  if (options_.approver != nullptr) {
+    RETURN_IF_ERROR(options_.approver->Approve(spec, RunSpecSha256Hex(spec)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SiteWorker::CheckCapability(const v1::RunSpec& spec) const {
   if (IsSynthetic(spec)) {
     if (spec.synthetic_params() <= 0 || spec.synthetic_params() > kMaxSyntheticParams) {
       return absl::InvalidArgumentError(absl::StrCat(

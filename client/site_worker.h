@@ -5,6 +5,8 @@
 //   eval  -> load a global model, report clinical metrics on local val data
 //
 // Images never leave this class: only weights and aggregate metrics do.
+// Every task passes the site's policy (and, with --review, its operator)
+// before any data is touched.
 // The "synthetic" model (benchmarks) needs no data and no LibTorch: a site
 // returns the global model plus a small deterministic delta.
 //
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "client/site_policy.h"
 #include "common/dataset.h"
 #include "common/tensor_bundle.h"
 #include "fedmi/v1/federation.pb.h"
@@ -31,6 +34,12 @@ namespace fedmi {
 struct SiteWorkerOptions {
   std::string site;
   int threads = 0;  // LibTorch intra-op threads; 0 = all cores
+  // Unset: SitePolicy::Defaults(), plus "synthetic" when the site has no data.
+  // A data-less site has no patients to protect, and `fedmi bench round`
+  // starts exactly such sites; a site with data must list "synthetic" itself.
+  std::optional<SitePolicy> policy;
+  // Not owned; must outlive the worker. Null: no operator review.
+  SpecApprover* approver = nullptr;
 };
 
 struct LocalUpdate {
@@ -48,8 +57,12 @@ class SiteWorker {
   int64_t train_examples() const;
   int64_t val_examples() const;
 
-  // Refuses, before any data is touched, a spec this site cannot run.
+  // Refuses, before any data is touched, a spec this site may not or cannot
+  // run: PermissionDenied for the site's policy or operator ("site policy:
+  // ..."), InvalidArgument / FailedPrecondition for what the site cannot do.
   absl::Status CheckTask(const v1::RunSpec& spec) const;
+
+  const SitePolicy& policy() const { return policy_; }
 
   absl::StatusOr<TensorBundle> BuildInitialModel(const v1::RunSpec& spec);
   absl::StatusOr<LocalUpdate> Train(int64_t run_id, int32_t round, const v1::RunSpec& spec,
@@ -60,9 +73,12 @@ class SiteWorker {
   void ForgetRun(int64_t run_id);
 
  private:
+  // Whether this site can run `spec` at all (architecture, data, classes).
+  absl::Status CheckCapability(const v1::RunSpec& spec) const;
   absl::StatusOr<ml::LocalModel*> ModelFor(int64_t run_id, const v1::RunSpec& spec);
 
   SiteWorkerOptions options_;
+  SitePolicy policy_;
   std::optional<SiteDataset> data_;
   std::map<int64_t, std::unique_ptr<ml::LocalModel>> models_;
 };

@@ -53,6 +53,15 @@ void FillParticipation(const ParticipationRecord& record, v1::SiteParticipation*
 
 }  // namespace
 
+const char* RoleName(Role role) {
+  switch (role) {
+    case Role::kSite: return "site";
+    case Role::kAdmin: return "admin";
+    case Role::kAuditor: return "auditor";
+  }
+  return "unknown";
+}
+
 absl::Status ValidateSiteName(const std::string& name) {
   if (name.empty() || name.size() > 64) {
     return absl::InvalidArgumentError(
@@ -182,12 +191,14 @@ absl::StatusOr<uint64_t> Federation::SiteConnected(const Caller& caller, const v
     return absl::PermissionDeniedError(absl::StrCat(
         "site authenticated as '", caller.name, "' says hello as '", hello.site(), "'"));
   }
+  RETURN_IF_ERROR(AuthorizeSite(caller));
   absl::MutexLock lock(&mu_);
   const double now = clock_->NowUnixSeconds();
   SiteRecord record;
   auto known = known_sites_.find(caller.name);
   if (known != known_sites_.end()) record = known->second;
   record.name = caller.name;
+  record.certificate_expires = caller.certificate_expires;
   if (record.registered_at == 0) record.registered_at = now;
   record.last_seen = now;
   record.train_examples = hello.train_examples();
@@ -234,6 +245,7 @@ void Federation::SiteDisconnected(const std::string& site, uint64_t session) {
 }
 
 absl::Status Federation::OnSiteMessage(const Caller& caller, const v1::SiteMessage& message) {
+  RETURN_IF_ERROR(AuthorizeSite(caller));
   absl::MutexLock lock(&mu_);
   auto session = sessions_.find(caller.name);
   if (session == sessions_.end()) {
@@ -248,12 +260,12 @@ absl::Status Federation::OnSiteMessage(const Caller& caller, const v1::SiteMessa
       return absl::OkStatus();
     case v1::SiteMessage::kRefusal: {
       ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(message.refusal().run_id()));
-      run->OnSiteGaveUp(caller.name, absl::StrCat("refused: ", message.refusal().reason()), true);
+      run->OnSiteGaveUp(caller.name, message.refusal().reason(), /*refused=*/true);
       break;
     }
     case v1::SiteMessage::kFailure: {
       ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(message.failure().run_id()));
-      run->OnSiteGaveUp(caller.name, absl::StrCat("failed: ", message.failure().reason()), false);
+      run->OnSiteGaveUp(caller.name, message.failure().reason(), /*refused=*/false);
       break;
     }
     case v1::SiteMessage::kEvalReport: {
@@ -315,6 +327,7 @@ absl::StatusOr<std::string> Federation::ModelPath(const v1::ModelRef& ref, std::
 
 absl::StatusOr<std::vector<TensorSpec>> Federation::BeginUpload(
     const Caller& caller, const v1::UpdateMetadata& metadata) {
+  RETURN_IF_ERROR(AuthorizeSite(caller));
   if (!metadata.site().empty() && metadata.site() != caller.name) {
     return absl::PermissionDeniedError(absl::StrCat(
         "site '", caller.name, "' cannot upload on behalf of '", metadata.site(), "'"));
@@ -418,6 +431,57 @@ absl::Status Federation::AbortRun(const Caller& caller, int64_t run_id,
   return absl::OkStatus();
 }
 
+absl::Status Federation::AuthorizeSite(const Caller& caller) {
+  if (caller.role != Role::kSite) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "'", caller.name, "' holds the ", RoleName(caller.role), " role; this call needs a site"));
+  }
+  absl::MutexLock lock(&mu_);
+  auto known = known_sites_.find(caller.name);
+  if (known != known_sites_.end() && known->second.revoked()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("site '", caller.name, "' was revoked by ", known->second.revoked_by,
+                     known->second.revocation_reason.empty()
+                         ? ""
+                         : absl::StrCat(": ", known->second.revocation_reason)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Federation::RevokeSite(const Caller& caller, const std::string& site,
+                                    const std::string& reason) {
+  if (caller.role != Role::kAdmin) {
+    return absl::PermissionDeniedError("only an admin may revoke a site");
+  }
+  RETURN_IF_ERROR(ValidateSiteName(site));
+  absl::MutexLock lock(&mu_);
+  SiteRecord record;
+  auto known = known_sites_.find(site);
+  if (known != known_sites_.end()) record = known->second;
+  if (record.revoked()) {
+    return absl::FailedPreconditionError(absl::StrCat("site '", site, "' is already revoked"));
+  }
+  const double now = clock_->NowUnixSeconds();
+  record.name = site;
+  if (record.registered_at == 0) record.registered_at = now;
+  record.revoked_at = now;
+  record.revoked_by = caller.name;
+  record.revocation_reason = reason;
+  // Stored first: a crash right after must not bring the site back.
+  RETURN_IF_ERROR(storage_->UpsertSite(record));
+  known_sites_[site] = record;
+  auto session = sessions_.find(site);
+  if (session != sessions_.end()) {
+    session->second.channel->Close(absl::PermissionDeniedError(
+        absl::StrCat("site '", site, "' was revoked by ", caller.name)));
+    sessions_.erase(session);
+    for (auto& [id, run] : runs_) run->OnSiteDisconnected(site);
+  }
+  ReapFinishedRuns();
+  Changed();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<v1::SiteInfo>> Federation::ListSites() {
   absl::MutexLock lock(&mu_);
   std::vector<v1::SiteInfo> out;
@@ -429,6 +493,11 @@ absl::StatusOr<std::vector<v1::SiteInfo>> Federation::ListSites() {
     info.set_train_examples(record.train_examples);
     info.set_val_examples(record.val_examples);
     info.set_registered_at(record.registered_at);
+    info.set_state(record.revoked() ? "revoked" : "active");
+    info.set_certificate_expires(record.certificate_expires);
+    info.set_revoked_by(record.revoked_by);
+    info.set_revoked_at(record.revoked_at);
+    info.set_revocation_reason(record.revocation_reason);
     out.push_back(std::move(info));
   }
   return out;

@@ -31,9 +31,12 @@ namespace fedmi {
 
 enum class Role { kSite, kAdmin, kAuditor };
 
+const char* RoleName(Role role);
+
 struct Caller {
   std::string name;
   Role role = Role::kAdmin;
+  double certificate_expires = 0;  // unix seconds; 0 without TLS
 };
 
 // A site's control stream, as the core sees it.
@@ -88,6 +91,14 @@ class Federation : private SiteRoster {
   absl::StatusOr<std::vector<v1::RunStatus>> ListRuns();
   absl::Status AbortRun(const Caller& caller, int64_t run_id, const std::string& reason);
   absl::StatusOr<std::vector<v1::SiteInfo>> ListSites();
+  // Revokes a site at once and for good: its open stream is closed, it drops
+  // out of running rounds, and every later call from it is refused, across
+  // restarts. Records who revoked it, when and why.
+  absl::Status RevokeSite(const Caller& caller, const std::string& site,
+                          const std::string& reason);
+  // Every site RPC passes here first: the caller must hold the site role and
+  // must not be revoked.
+  absl::Status AuthorizeSite(const Caller& caller);
 
   // Blocks until something changed after `*version` or `timeout` passed;
   // updates `*version`. For WatchRun.

@@ -5,20 +5,30 @@
 namespace fedmi {
 namespace {
 
-// Until mutual TLS assigns roles from certificates, whoever reaches the
-// admin port over --insecure transport is the administrator.
-Caller AdminCaller(grpc::ServerContext* context) { return Caller{"admin", Role::kAdmin}; }
-
 bool IsTerminal(const std::string& state) {
   return state == "done" || state == "failed" || state == "aborted";
 }
 
+constexpr std::initializer_list<Role> kReaders = {Role::kAdmin, Role::kAuditor};
+constexpr std::initializer_list<Role> kAdmins = {Role::kAdmin};
+
 }  // namespace
+
+absl::StatusOr<Caller> GrpcAdminService::Authorize(grpc::ServerContext* context,
+                                                   std::initializer_list<Role> allowed,
+                                                   const char* call) {
+  auto caller = authenticator_->Identify(context, Role::kAdmin);
+  if (!caller.ok()) return caller.status();
+  if (absl::Status status = RequireRole(*caller, allowed, call); !status.ok()) return status;
+  return caller;
+}
 
 grpc::Status GrpcAdminService::StartRun(grpc::ServerContext* context,
                                         const v1::StartRunRequest* request,
                                         v1::StartRunResponse* response) {
-  auto run_id = federation_->StartRun(AdminCaller(context), request->spec());
+  auto caller = Authorize(context, kAdmins, "StartRun");
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto run_id = federation_->StartRun(*caller, request->spec());
   if (!run_id.ok()) return ToGrpcStatus(run_id.status());
   response->set_run_id(*run_id);
   return grpc::Status::OK;
@@ -26,6 +36,9 @@ grpc::Status GrpcAdminService::StartRun(grpc::ServerContext* context,
 
 grpc::Status GrpcAdminService::GetRun(grpc::ServerContext* context, const v1::RunRef* request,
                                       v1::RunStatus* response) {
+  if (auto caller = Authorize(context, kReaders, "GetRun"); !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
   auto status = federation_->GetRun(request->run_id());
   if (!status.ok()) return ToGrpcStatus(status.status());
   *response = *std::move(status);
@@ -34,6 +47,9 @@ grpc::Status GrpcAdminService::GetRun(grpc::ServerContext* context, const v1::Ru
 
 grpc::Status GrpcAdminService::WatchRun(grpc::ServerContext* context, const v1::RunRef* request,
                                         grpc::ServerWriter<v1::RunStatus>* writer) {
+  if (auto caller = Authorize(context, kReaders, "WatchRun"); !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
   uint64_t version = federation_->version();
   std::string last_sent;
   while (!context->IsCancelled()) {
@@ -53,6 +69,9 @@ grpc::Status GrpcAdminService::WatchRun(grpc::ServerContext* context, const v1::
 grpc::Status GrpcAdminService::ListRuns(grpc::ServerContext* context,
                                         const v1::ListRunsRequest* request,
                                         v1::ListRunsResponse* response) {
+  if (auto caller = Authorize(context, kReaders, "ListRuns"); !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
   auto runs = federation_->ListRuns();
   if (!runs.ok()) return ToGrpcStatus(runs.status());
   for (auto& run : *runs) *response->add_runs() = std::move(run);
@@ -62,13 +81,25 @@ grpc::Status GrpcAdminService::ListRuns(grpc::ServerContext* context,
 grpc::Status GrpcAdminService::AbortRun(grpc::ServerContext* context,
                                         const v1::AbortRunRequest* request,
                                         v1::AbortRunResponse* response) {
-  return ToGrpcStatus(
-      federation_->AbortRun(AdminCaller(context), request->run_id(), request->reason()));
+  auto caller = Authorize(context, kAdmins, "AbortRun");
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return ToGrpcStatus(federation_->AbortRun(*caller, request->run_id(), request->reason()));
+}
+
+grpc::Status GrpcAdminService::RevokeSite(grpc::ServerContext* context,
+                                          const v1::RevokeSiteRequest* request,
+                                          v1::RevokeSiteResponse* response) {
+  auto caller = Authorize(context, kAdmins, "RevokeSite");
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return ToGrpcStatus(federation_->RevokeSite(*caller, request->site(), request->reason()));
 }
 
 grpc::Status GrpcAdminService::ListSites(grpc::ServerContext* context,
                                          const v1::ListSitesRequest* request,
                                          v1::ListSitesResponse* response) {
+  if (auto caller = Authorize(context, kReaders, "ListSites"); !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
   auto sites = federation_->ListSites();
   if (!sites.ok()) return ToGrpcStatus(sites.status());
   for (auto& site : *sites) *response->add_sites() = std::move(site);
@@ -78,6 +109,9 @@ grpc::Status GrpcAdminService::ListSites(grpc::ServerContext* context,
 grpc::Status GrpcAdminService::ExportModel(grpc::ServerContext* context,
                                            const v1::ExportModelRequest* request,
                                            grpc::ServerWriter<v1::TensorChunk>* writer) {
+  if (auto caller = Authorize(context, kAdmins, "ExportModel"); !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
   v1::ModelRef ref;
   ref.set_run_id(request->run_id());
   ref.set_round(request->latest() ? -1 : request->round());

@@ -76,10 +76,6 @@ class SpoolSink : public BodySink {
   std::unique_ptr<BundleFileWriter> writer_;
 };
 
-// Insecure transport has no peer certificate: the site names itself. With
-// mutual TLS this becomes the certificate's subject.
-Caller SiteCaller(const std::string& claimed_name) { return Caller{claimed_name, Role::kSite}; }
-
 }  // namespace
 
 grpc::Status GrpcFederationService::Connect(
@@ -93,7 +89,9 @@ grpc::Status GrpcFederationService::Connect(
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "the first message on a Connect stream must be hello");
   }
-  const Caller caller = SiteCaller(first.hello().site());
+  auto identified = authenticator_->Identify(context, Role::kSite, first.hello().site());
+  if (!identified.ok()) return ToGrpcStatus(identified.status());
+  const Caller caller = *identified;
   auto channel = std::make_shared<QueuedSiteChannel>();
   auto session = federation_->SiteConnected(caller, first.hello(), channel);
   if (!session.ok()) {
@@ -128,6 +126,14 @@ grpc::Status GrpcFederationService::Connect(
 grpc::Status GrpcFederationService::DownloadModel(grpc::ServerContext* context,
                                                   const v1::ModelRef* request,
                                                   grpc::ServerWriter<v1::TensorChunk>* writer) {
+  auto caller = authenticator_->Identify(context, Role::kSite);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  // Insecure sites are anonymous here; with TLS only active sites download.
+  if (caller->role != Role::kSite || !caller->name.empty()) {
+    if (absl::Status allowed = federation_->AuthorizeSite(*caller); !allowed.ok()) {
+      return ToGrpcStatus(allowed);
+    }
+  }
   std::string sha256;
   auto path = federation_->ModelPath(*request, &sha256);
   if (!path.ok()) return ToGrpcStatus(path.status());
@@ -144,7 +150,9 @@ grpc::Status GrpcFederationService::UploadUpdate(grpc::ServerContext* context,
                         "an upload must start with its metadata");
   }
   const v1::UpdateMetadata metadata = message.metadata();
-  const Caller caller = SiteCaller(metadata.site());
+  auto identified = authenticator_->Identify(context, Role::kSite, metadata.site());
+  if (!identified.ok()) return ToGrpcStatus(identified.status());
+  const Caller caller = *identified;
   auto expected = federation_->BeginUpload(caller, metadata);
   if (!expected.ok()) return ToGrpcStatus(expected.status());
 

@@ -10,9 +10,30 @@
 
 namespace fedmi {
 
+// Who is calling. With mutual TLS the peer certificate (already verified
+// against the project CA by the handshake) names the party (CN) and its
+// role (OU); request fields are never trusted for identity. With
+// --insecure there is no certificate: sites name themselves and every other
+// caller is treated as the administrator.
+class Authenticator {
+ public:
+  explicit Authenticator(bool insecure) : insecure_(insecure) {}
+  // `claimed_site` is the site name a request carries, used only insecurely.
+  absl::StatusOr<Caller> Identify(grpc::ServerContext* context, Role insecure_role,
+                                  const std::string& claimed_site = "") const;
+
+ private:
+  bool insecure_;
+};
+
+// PermissionDenied naming the caller, its role and what `call` needs.
+absl::Status RequireRole(const Caller& caller, std::initializer_list<Role> allowed,
+                         const char* call);
+
 class GrpcFederationService final : public v1::Federation::Service {
  public:
-  explicit GrpcFederationService(Federation* federation) : federation_(federation) {}
+  GrpcFederationService(Federation* federation, const Authenticator* authenticator)
+      : federation_(federation), authenticator_(authenticator) {}
 
   grpc::Status Connect(
       grpc::ServerContext* context,
@@ -25,11 +46,13 @@ class GrpcFederationService final : public v1::Federation::Service {
 
  private:
   Federation* federation_;
+  const Authenticator* authenticator_;
 };
 
 class GrpcAdminService final : public v1::Admin::Service {
  public:
-  explicit GrpcAdminService(Federation* federation) : federation_(federation) {}
+  GrpcAdminService(Federation* federation, const Authenticator* authenticator)
+      : federation_(federation), authenticator_(authenticator) {}
 
   grpc::Status StartRun(grpc::ServerContext* context, const v1::StartRunRequest* request,
                         v1::StartRunResponse* response) override;
@@ -43,11 +66,18 @@ class GrpcAdminService final : public v1::Admin::Service {
                         v1::AbortRunResponse* response) override;
   grpc::Status ListSites(grpc::ServerContext* context, const v1::ListSitesRequest* request,
                          v1::ListSitesResponse* response) override;
+  grpc::Status RevokeSite(grpc::ServerContext* context, const v1::RevokeSiteRequest* request,
+                          v1::RevokeSiteResponse* response) override;
   grpc::Status ExportModel(grpc::ServerContext* context, const v1::ExportModelRequest* request,
                            grpc::ServerWriter<v1::TensorChunk>* writer) override;
 
  private:
+  // The caller, if it holds one of `allowed`.
+  absl::StatusOr<Caller> Authorize(grpc::ServerContext* context,
+                                   std::initializer_list<Role> allowed, const char* call);
+
   Federation* federation_;
+  const Authenticator* authenticator_;
 };
 
 }  // namespace fedmi

@@ -45,7 +45,9 @@ int Run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--port-file", port_file, "write the bound port to this file once serving");
   app.add_flag("--insecure", insecure,
-               "plaintext transport, for local experiments on a trusted network only");
+               "plaintext transport, no authentication: local experiments only");
+  fedmi::TlsFlags tls;
+  fedmi::AddTlsOptions(app, tls);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -61,8 +63,13 @@ int Run(int argc, char** argv) {
     FEDMI_LOG(WARNING) << "running with --insecure: plaintext transport, no authentication. "
                           "Use only for local experiments.";
   }
+  const std::string config_file = fedmi::ConfigFileOf(app);
+  db_path = fedmi::ResolveConfigPath(db_path, "--db", argc, argv, config_file);
   fedmi::TransportOptions transport;
   transport.insecure = insecure;
+  transport.cert_file = fedmi::ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
+  transport.key_file = fedmi::ResolveConfigPath(tls.key, "--key", argc, argv, config_file);
+  transport.ca_file = fedmi::ResolveConfigPath(tls.ca, "--ca", argc, argv, config_file);
   auto credentials = fedmi::MakeServerCredentials(transport);
   if (!credentials.ok()) {
     std::cerr << "error: " << credentials.status().message() << "\n";
@@ -90,8 +97,9 @@ int Run(int argc, char** argv) {
     return 1;
   }
 
-  fedmi::GrpcFederationService federation_service(&federation);
-  fedmi::GrpcAdminService admin_service(&federation);
+  fedmi::Authenticator authenticator(insecure);
+  fedmi::GrpcFederationService federation_service(&federation, &authenticator);
+  fedmi::GrpcAdminService admin_service(&federation, &authenticator);
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(listen, *credentials, &bound_port);
@@ -104,7 +112,8 @@ int Run(int argc, char** argv) {
     std::cerr << "error: cannot listen on " << listen << " (address in use or not local?)\n";
     return 1;
   }
-  FEDMI_LOG(INFO) << "serving on port " << bound_port << ", state in " << db_path;
+  FEDMI_LOG(INFO) << "serving on port " << bound_port << (insecure ? " (plaintext)" : " (mutual TLS)")
+                  << ", state in " << db_path;
   if (!port_file.empty()) {
     std::string temp = port_file + ".tmp";
     std::ofstream(temp) << bound_port << "\n";

@@ -40,9 +40,14 @@ class MemoryStorage : public Storage {
     absl::MutexLock lock(&mu_);
     auto [it, inserted] = sites_.emplace(site.name, site);
     if (!inserted) {
-      const double registered_at = it->second.registered_at;
+      const SiteRecord previous = it->second;
       it->second = site;
-      it->second.registered_at = registered_at;
+      it->second.registered_at = previous.registered_at;
+      if (previous.revoked()) {
+        it->second.revoked_at = previous.revoked_at;
+        it->second.revoked_by = previous.revoked_by;
+        it->second.revocation_reason = previous.revocation_reason;
+      }
     }
     return absl::OkStatus();
   }

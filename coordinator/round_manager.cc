@@ -339,8 +339,17 @@ void RoundManager::MaybeFinishTraining() {
   // remaining sites have trained for nothing.
   if (pending > 0 && uploaded + pending >= required) return;
   if (uploaded < required) {
-    return Fail(absl::StrCat("round ", round_, ": only ", uploaded, " of the ",
-                             run_.spec.min_sites(), " required sites returned an update"));
+    // Name every site that dropped out, so the reason (often a site's policy
+    // refusal) reaches the administrator with the failure.
+    std::string dropped;
+    for (const auto& [site, slot] : slots_) {
+      if (slot.state != SiteState::kDropped) continue;
+      absl::StrAppend(&dropped, dropped.empty() ? "" : "; ", site, " ", slot.record.state, ": ",
+                      slot.record.detail);
+    }
+    return Fail(absl::StrCat("round ", round_, ": at most ", uploaded + pending, " of the ",
+                             required, " required sites can return an update",
+                             dropped.empty() ? "" : absl::StrCat(" (", dropped, ")")));
   }
   if (absl::Status status = FinishTraining(); !status.ok()) {
     Fail(absl::StrCat("round ", round_, ": ", status.message()));
@@ -420,7 +429,8 @@ void RoundManager::OnSiteDisconnected(const std::string& site) {
 void RoundManager::OnSiteGaveUp(const std::string& site, const std::string& reason,
                                 bool refused) {
   if (phase_ == RunPhase::kInitializing && site == init_site_) {
-    return Fail(absl::StrCat("site '", site, "' could not build the initial model: ", reason));
+    return Fail(absl::StrCat("site '", site, "' could not build the initial model (",
+                             refused ? "refused" : "failed", "): ", reason));
   }
   auto it = slots_.find(site);
   if (it == slots_.end() || it->second.state != SiteState::kAssigned) return;

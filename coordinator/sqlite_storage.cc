@@ -40,7 +40,7 @@ using storage_internal::RoundAlreadyCommitted;
 using storage_internal::RoundNotFound;
 using storage_internal::RunNotFound;
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr int kBusyTimeoutMs = 5000;
 
 constexpr char kSchema[] = R"sql(
@@ -49,7 +49,11 @@ CREATE TABLE IF NOT EXISTS sites (
   registered_at  REAL NOT NULL,
   last_seen      REAL NOT NULL,
   train_examples INTEGER NOT NULL,
-  val_examples   INTEGER NOT NULL
+  val_examples   INTEGER NOT NULL,
+  certificate_expires REAL NOT NULL DEFAULT 0,
+  revoked_at     REAL NOT NULL DEFAULT 0,
+  revoked_by     TEXT NOT NULL DEFAULT '',
+  revocation_reason TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS runs (
   id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -229,6 +233,16 @@ class SqliteStorage : public Storage {
                          " is newer than this coordinator supports (", kSchemaVersion, ")"));
       }
       if (version == kSchemaVersion) return absl::OkStatus();
+      if (version == 1) {
+        // Version 2 added certificate expiry and revocation to sites.
+        RETURN_IF_ERROR(Exec(
+            "ALTER TABLE sites ADD COLUMN certificate_expires REAL NOT NULL DEFAULT 0;"
+            "ALTER TABLE sites ADD COLUMN revoked_at REAL NOT NULL DEFAULT 0;"
+            "ALTER TABLE sites ADD COLUMN revoked_by TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE sites ADD COLUMN revocation_reason TEXT NOT NULL DEFAULT '';",
+            "migrate sites to schema 2"));
+        return Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion), "set user_version");
+      }
       ASSIGN_OR_RETURN(int64_t foreign_tables,
                        QueryInt("SELECT count(*) FROM sqlite_master WHERE type='table' "
                                 "AND name NOT LIKE 'sqlite_%'",
@@ -250,15 +264,26 @@ class SqliteStorage : public Storage {
     absl::MutexLock lock(&mu_);
     Statement upsert(path_, db_, "upsert into sites");
     RETURN_IF_ERROR(upsert.Prepare(
-        "INSERT INTO sites(name, registered_at, last_seen, train_examples, val_examples) "
-        "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(name) DO UPDATE SET "
+        "INSERT INTO sites(name, registered_at, last_seen, train_examples, val_examples, "
+        "certificate_expires, revoked_at, revoked_by, revocation_reason) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(name) DO UPDATE SET "
         "last_seen=excluded.last_seen, train_examples=excluded.train_examples, "
-        "val_examples=excluded.val_examples"));
+        "val_examples=excluded.val_examples, certificate_expires=excluded.certificate_expires, "
+        "revoked_by=CASE WHEN sites.revoked_at > 0 THEN sites.revoked_by "
+        "ELSE excluded.revoked_by END, "
+        "revocation_reason=CASE WHEN sites.revoked_at > 0 THEN sites.revocation_reason "
+        "ELSE excluded.revocation_reason END, "
+        "revoked_at=CASE WHEN sites.revoked_at > 0 THEN sites.revoked_at "
+        "ELSE excluded.revoked_at END"));
     upsert.Bind(1, site.name)
         .Bind(2, site.registered_at)
         .Bind(3, site.last_seen)
         .Bind(4, site.train_examples)
-        .Bind(5, site.val_examples);
+        .Bind(5, site.val_examples)
+        .Bind(6, site.certificate_expires)
+        .Bind(7, site.revoked_at)
+        .Bind(8, site.revoked_by)
+        .Bind(9, site.revocation_reason);
     return upsert.Run();
   }
 
@@ -266,7 +291,8 @@ class SqliteStorage : public Storage {
     absl::MutexLock lock(&mu_);
     Statement select(path_, db_, "select from sites");
     RETURN_IF_ERROR(
-        select.Prepare("SELECT name, registered_at, last_seen, train_examples, val_examples "
+        select.Prepare("SELECT name, registered_at, last_seen, train_examples, val_examples, "
+                       "certificate_expires, revoked_at, revoked_by, revocation_reason "
                        "FROM sites ORDER BY name"));
     std::vector<SiteRecord> sites;
     while (true) {
@@ -278,6 +304,10 @@ class SqliteStorage : public Storage {
       site.last_seen = select.Double(2);
       site.train_examples = select.Int(3);
       site.val_examples = select.Int(4);
+      site.certificate_expires = select.Double(5);
+      site.revoked_at = select.Double(6);
+      site.revoked_by = select.Text(7);
+      site.revocation_reason = select.Text(8);
     }
     return sites;
   }

@@ -29,6 +29,13 @@ struct SiteRecord {
   double last_seen = 0;
   int64_t train_examples = 0;
   int64_t val_examples = 0;
+  double certificate_expires = 0;  // unix seconds; 0 when unknown (insecure transport)
+  // Revocation is sticky: once revoked_at is set, later upserts keep all three.
+  double revoked_at = 0;
+  std::string revoked_by;
+  std::string revocation_reason;
+
+  bool revoked() const { return revoked_at > 0; }
 };
 
 // Run states: "pending", "running", "done", "failed", "aborted".
@@ -81,7 +88,8 @@ class Storage {
  public:
   virtual ~Storage() = default;
 
-  // Inserts or updates by name; registered_at is kept from the first insert.
+  // Inserts or updates by name; registered_at is kept from the first insert,
+  // and a revocation, once stored, is never undone.
   virtual absl::Status UpsertSite(const SiteRecord& site) = 0;
   virtual absl::StatusOr<std::vector<SiteRecord>> ListSites() = 0;
 

@@ -1,5 +1,7 @@
-// Channel and server credentials. Today only plaintext is implemented, and
-// only behind an explicit --insecure; mutual TLS arrives with the trust work.
+// Channel and server credentials. Mutual TLS is the default: every party
+// presents a certificate issued by the project CA (`fedmi provision`), and
+// verifies the other side's against the same CA. Plaintext exists only
+// behind an explicit `insecure` (--insecure), for local experiments.
 #ifndef FEDMI_COMMON_RPC_CHANNELS_H_
 #define FEDMI_COMMON_RPC_CHANNELS_H_
 
@@ -14,12 +16,19 @@ namespace fedmi {
 
 struct TransportOptions {
   bool insecure = false;
+  std::string cert_file;  // this party's certificate (PEM)
+  std::string key_file;   // its private key (PEM)
+  std::string ca_file;    // the project CA certificate (PEM)
+  // Client only: when set, the server's certificate must also have this
+  // SHA-256 fingerprint (lower-case hex), e.g. from a site's policy.
+  std::string server_fingerprint;
 };
 
-// Channel to `target` ("host:port") with fedmi's message limits: tensors are
-// chunked, so the default 4 MiB cap is kept deliberately small.
+// Channel to `target` ("host:port"). Tensors travel chunked, so gRPC's
+// default 4 MiB message cap is kept deliberately.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target,
                                                            const TransportOptions& options);
+// Server side: requires and verifies a client certificate from the CA.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TransportOptions& options);
 

@@ -63,10 +63,26 @@ class SqliteStorageTest : public ::testing::Test {
   ScratchDir dir_;
 };
 
+TEST_F(SqliteStorageTest, MigratesASchemaOneDatabaseKeepingItsSites) {
+  // The sites table as schema version 1 created it.
+  ExecOrFail(DbPath(),
+             "CREATE TABLE sites (name TEXT PRIMARY KEY, registered_at REAL NOT NULL, "
+             "last_seen REAL NOT NULL, train_examples INTEGER NOT NULL, "
+             "val_examples INTEGER NOT NULL);"
+             "INSERT INTO sites VALUES('hospital-a', 1, 2, 3, 4);"
+             "PRAGMA user_version=1;");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "2");
+  ASSERT_OK_AND_ASSIGN(std::vector<SiteRecord> sites, storage->ListSites());
+  ASSERT_EQ(sites.size(), 1u);
+  EXPECT_EQ(sites[0].train_examples, 3);
+  EXPECT_FALSE(sites[0].revoked());
+}
+
 TEST_F(SqliteStorageTest, UsesWalJournalAndVersionedSchema) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
   EXPECT_EQ(QueryCell(DbPath(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "1");
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "2");
   EXPECT_EQ(QueryCell(DbPath(),
                       "SELECT group_concat(name, ',') FROM "
                       "(SELECT name FROM sqlite_master WHERE type='table' "

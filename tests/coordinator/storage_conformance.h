@@ -140,6 +140,27 @@ TEST_P(StorageConformanceTest, UpsertSiteKeepsFirstRegisteredAt) {
   EXPECT_EQ(sites[0].val_examples, 30);
 }
 
+TEST_P(StorageConformanceTest, RevocationIsStoredAndNeverUndoneByALaterUpsert) {
+  SiteRecord site{"hospital-a", 10, 10, 100, 20};
+  site.certificate_expires = 2000;
+  ASSERT_THAT(storage_->UpsertSite(site), IsOk());
+  site.revoked_at = 60;
+  site.revoked_by = "admin-1";
+  site.revocation_reason = "laptop stolen";
+  ASSERT_THAT(storage_->UpsertSite(site), IsOk());
+  // A stale writer (e.g. a disconnect recorded late) must not clear it.
+  SiteRecord stale{"hospital-a", 10, 70, 100, 20};
+  ASSERT_THAT(storage_->UpsertSite(stale), IsOk());
+
+  ASSERT_OK_AND_ASSIGN(std::vector<SiteRecord> sites, storage_->ListSites());
+  ASSERT_EQ(sites.size(), 1u);
+  EXPECT_TRUE(sites[0].revoked());
+  EXPECT_EQ(sites[0].revoked_at, 60);
+  EXPECT_EQ(sites[0].revoked_by, "admin-1");
+  EXPECT_EQ(sites[0].revocation_reason, "laptop stolen");
+  EXPECT_EQ(sites[0].last_seen, 70);
+}
+
 TEST_P(StorageConformanceTest, UpsertSiteRejectsEmptyName) {
   EXPECT_THAT(storage_->UpsertSite({"", 1, 1, 1, 1}),
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("name")));

@@ -1,0 +1,311 @@
+#include "client/site_policy.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/sha256.h"
+#include "common/status.h"
+
+namespace fedmi {
+namespace {
+
+constexpr int32_t kMaxLocalEpochsLimit = 1000;  // the coordinator's own upper bound
+
+constexpr const char* kKnownKeys[] = {
+    "allowed_models",
+    "allowed_spec_sha256",
+    "max_local_epochs",
+    "require_secure_aggregation",
+    "require_differential_privacy",
+    "coordinator_fingerprint",
+};
+
+absl::Status PolicyDenied(absl::string_view what) {
+  return absl::PermissionDeniedError(absl::StrCat(kSitePolicyPrefix, what));
+}
+
+std::string Where(const std::string& source, const toml::node& node) {
+  const auto line = node.source().begin.line;
+  return line > 0 ? absl::StrCat(source, ":", line) : source;
+}
+
+absl::Status WrongType(const std::string& source, const toml::node& node, absl::string_view key,
+                       absl::string_view expected) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(Where(source, node), ": site policy key '", key, "' must be ", expected));
+}
+
+// Accepts "ab12..." and OpenSSL's "AB:12:..." spelling; returns lower-case hex.
+absl::StatusOr<std::string> NormalizeSha256Hex(absl::string_view text) {
+  std::string hex;
+  for (char c : text) {
+    if (c == ':') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", text, "' is not a hex SHA-256 (64 hex digits)"));
+    }
+    hex.push_back(absl::ascii_tolower(c));
+  }
+  if (hex.size() != 64) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a hex SHA-256 (",
+                                                   hex.size(), " hex digits, expected 64)"));
+  }
+  return hex;
+}
+
+absl::StatusOr<std::vector<std::string>> StringArray(const std::string& source,
+                                                     const toml::node& node,
+                                                     absl::string_view key) {
+  const toml::array* array = node.as_array();
+  if (array == nullptr) return WrongType(source, node, key, "an array of strings");
+  std::vector<std::string> values;
+  for (const toml::node& element : *array) {
+    const auto* value = element.as_string();
+    if (value == nullptr) return WrongType(source, element, key, "an array of strings");
+    values.push_back(value->get());
+  }
+  return values;
+}
+
+absl::Status ReadPolicyKey(const std::string& source, const std::string& key,
+                           const toml::node& node, SitePolicy* policy) {
+  if (key == "allowed_models") {
+    ASSIGN_OR_RETURN(policy->allowed_models, StringArray(source, node, key));
+    for (const std::string& model : policy->allowed_models) {
+      if (model.empty()) return WrongType(source, node, key, "an array of model names");
+    }
+  } else if (key == "allowed_spec_sha256") {
+    ASSIGN_OR_RETURN(std::vector<std::string> pins, StringArray(source, node, key));
+    policy->allowed_spec_sha256.clear();
+    for (const std::string& pin : pins) {
+      auto hex = NormalizeSha256Hex(pin);
+      if (!hex.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(Where(source, node), ": site policy key '",
+                                                       key, "': ", hex.status().message()));
+      }
+      policy->allowed_spec_sha256.push_back(*std::move(hex));
+    }
+  } else if (key == "max_local_epochs") {
+    const auto* value = node.as_integer();
+    if (value == nullptr || value->get() < 1 || value->get() > kMaxLocalEpochsLimit) {
+      return WrongType(source, node, key,
+                       absl::StrCat("an integer between 1 and ", kMaxLocalEpochsLimit));
+    }
+    policy->max_local_epochs = static_cast<int32_t>(value->get());
+  } else if (key == "require_secure_aggregation" || key == "require_differential_privacy") {
+    const auto* value = node.as_boolean();
+    if (value == nullptr) return WrongType(source, node, key, "true or false");
+    (key == "require_secure_aggregation" ? policy->require_secure_aggregation
+                                         : policy->require_differential_privacy) = value->get();
+  } else if (key == "coordinator_fingerprint") {
+    const auto* value = node.as_string();
+    if (value == nullptr) return WrongType(source, node, key, "a string");
+    policy->coordinator_fingerprint.clear();
+    if (!value->get().empty()) {
+      auto hex = NormalizeSha256Hex(value->get());
+      if (!hex.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(Where(source, node), ": site policy key '",
+                                                       key, "': ", hex.status().message()));
+      }
+      policy->coordinator_fingerprint = *std::move(hex);
+    }
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(source, node), ": unknown site policy key '", key,
+                     "' (known keys: ", absl::StrJoin(kKnownKeys, ", "), ")"));
+  }
+  return absl::OkStatus();
+}
+
+std::string ListForMessage(const std::vector<std::string>& values) {
+  return absl::StrCat("[", absl::StrJoin(values, ", "), "]");
+}
+
+bool Contains(const std::vector<std::string>& values, const std::string& value) {
+  return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+}  // namespace
+
+absl::StatusOr<SitePolicy> SitePolicy::Parse(absl::string_view text, const std::string& source) {
+  toml::table table;
+  try {
+    table = toml::parse(std::string_view(text.data(), text.size()), source);
+  } catch (const toml::parse_error& error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", error.source().begin.line,
+                     ": TOML syntax error: ", std::string(error.description())));
+  }
+  SitePolicy policy = Defaults();
+  for (const auto& [key, node] : table) {
+    RETURN_IF_ERROR(ReadPolicyKey(source, std::string(key.str()), node, &policy));
+  }
+  return policy;
+}
+
+absl::StatusOr<SitePolicy> SitePolicy::Load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read site policy file '", path, "': ", std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) {
+    return absl::NotFoundError(absl::StrCat("cannot read site policy file '", path, "'"));
+  }
+  return Parse(text.str(), path);
+}
+
+absl::Status SitePolicy::Check(const v1::RunSpec& spec) const {
+  if (!Contains(allowed_models, spec.model())) {
+    return PolicyDenied(absl::StrCat("model '", spec.model(), "' is not in allowed_models ",
+                                     ListForMessage(allowed_models)));
+  }
+  if (spec.local_epochs() > max_local_epochs) {
+    return PolicyDenied(absl::StrCat("local_epochs ", spec.local_epochs(),
+                                     " exceeds max_local_epochs ", max_local_epochs));
+  }
+  if (require_secure_aggregation && !spec.secure_aggregation()) {
+    return PolicyDenied("this site requires secure aggregation; the run has it off");
+  }
+  if (require_differential_privacy && !spec.differential_privacy()) {
+    return PolicyDenied("this site requires differential privacy; the run has it off");
+  }
+  if (!allowed_spec_sha256.empty()) {
+    const std::string sha = RunSpecSha256Hex(spec);
+    if (!Contains(allowed_spec_sha256, sha)) {
+      return PolicyDenied(absl::StrCat("run spec sha256 ", sha, " is not in allowed_spec_sha256"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string RunSpecSha256Hex(const v1::RunSpec& spec) {
+  return HexEncode(Sha256::Digest(spec.SerializeAsString()));
+}
+
+std::string DescribeRunSpec(const v1::RunSpec& spec, const std::string& spec_sha256,
+                            const std::string& coordinator) {
+  auto on_off = [](bool on) { return on ? "on" : "off"; };
+  std::string text;
+  absl::StrAppendFormat(&text, "  coordinator          %s\n",
+                        coordinator.empty() ? "(unknown)" : coordinator);
+  absl::StrAppendFormat(&text, "  spec sha256          %s\n", spec_sha256);
+  absl::StrAppendFormat(&text, "  model                %s", spec.model());
+  if (spec.model() == "synthetic") {
+    absl::StrAppendFormat(&text, " (%d parameters, touches no data)", spec.synthetic_params());
+  }
+  absl::StrAppendFormat(&text, ", %d classes\n", spec.num_classes());
+  absl::StrAppendFormat(&text, "  rounds               %d (strategy %s, %d to %s sites)\n",
+                        spec.rounds(), spec.strategy(), spec.min_sites(),
+                        spec.max_sites() > 0 ? absl::StrCat(spec.max_sites()) : "all");
+  absl::StrAppendFormat(&text, "  local epochs         %d per round\n", spec.local_epochs());
+  absl::StrAppendFormat(&text, "  batch size           %d\n", spec.batch_size());
+  absl::StrAppendFormat(&text, "  learning rate        %g (%s)\n", spec.lr(), spec.optimizer());
+  absl::StrAppendFormat(&text, "  seed                 %d\n", spec.seed());
+  absl::StrAppendFormat(&text, "  secure aggregation   %s\n", on_off(spec.secure_aggregation()));
+  absl::StrAppendFormat(&text, "  differential privacy %s\n", on_off(spec.differential_privacy()));
+  return text;
+}
+
+TerminalApprover::TerminalApprover(std::istream& in, std::ostream& out, std::string approvals_path,
+                                   TerminalApproverOptions options)
+    : in_(in),
+      out_(out),
+      approvals_path_(std::move(approvals_path)),
+      options_(std::move(options)) {}
+
+absl::Status TerminalApprover::LoadApprovals() {
+  std::ifstream in(approvals_path_);
+  if (!in) {
+    if (errno == ENOENT) return absl::OkStatus();  // nothing approved yet
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot read approvals file '", approvals_path_, "': ", std::strerror(errno)));
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    absl::string_view rest = absl::StripLeadingAsciiWhitespace(line);
+    if (rest.empty() || rest.front() == '#') continue;
+    const std::string token(rest.substr(0, rest.find_first_of(" \t#")));
+    // A malformed line is skipped, never treated as approving anything.
+    if (auto hex = NormalizeSha256Hex(token); hex.ok()) approved_.insert(*hex);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TerminalApprover::Remember(const v1::RunSpec& spec, const std::string& spec_sha256) {
+  approved_.insert(spec_sha256);
+  std::ofstream file(approvals_path_, std::ios::app);
+  file << spec_sha256 << "  # " << spec.model() << ", " << spec.rounds() << " rounds, "
+       << spec.local_epochs() << " local epochs; approved "
+       << absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::Now(), absl::UTCTimeZone()) << "\n";
+  file.flush();
+  if (!file) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write approvals file '", approvals_path_, "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TerminalApprover::Approve(const v1::RunSpec& spec, const std::string& spec_sha256) {
+  absl::MutexLock lock(&mu_);
+  if (approved_.count(spec_sha256) > 0) return absl::OkStatus();
+  // Re-read on every unknown spec so that a hash added to the file by hand
+  // takes effect without a restart.
+  RETURN_IF_ERROR(LoadApprovals());
+  if (approved_.count(spec_sha256) > 0) return absl::OkStatus();
+  if (rejected_.count(spec_sha256) > 0) {
+    return PolicyDenied("rejected by the site operator");
+  }
+  if (!options_.interactive) {
+    return PolicyDenied(absl::StrCat(
+        "run spec sha256 ", spec_sha256,
+        " awaits the site operator's review, but stdin is not a terminal; run fedmi-client "
+        "--review interactively or add the hash to ",
+        approvals_path_));
+  }
+  out_ << "\nA run asks to train on this site's data:\n"
+       << DescribeRunSpec(spec, spec_sha256, options_.coordinator)
+       << "(answering blocks this site's tasks; Ctrl-C twice quits)\n";
+  while (true) {
+    out_ << "Run it here? Type yes or no: " << std::flush;
+    std::string answer;
+    if (!std::getline(in_, answer)) {
+      out_ << "\n";
+      return PolicyDenied("no answer from the site operator (input closed)");
+    }
+    answer = absl::AsciiStrToLower(absl::StripAsciiWhitespace(answer));
+    if (answer == "yes") {
+      absl::Status saved = Remember(spec, spec_sha256);
+      if (saved.ok()) {
+        out_ << "approved; recorded in " << approvals_path_ << "\n" << std::flush;
+      } else {
+        out_ << "approved, but " << saved.message()
+             << ": the approval holds only until this daemon restarts\n"
+             << std::flush;
+      }
+      return absl::OkStatus();
+    }
+    if (answer == "no") {
+      rejected_.insert(spec_sha256);
+      out_ << "rejected\n" << std::flush;
+      return PolicyDenied("rejected by the site operator");
+    }
+  }
+}
+
+}  // namespace fedmi

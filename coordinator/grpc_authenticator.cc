@@ -1,0 +1,61 @@
+#include <grpc/grpc_security_constants.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/log.h"
+#include "common/pki.h"
+#include "coordinator/grpc_services.h"
+
+namespace fedmi {
+
+absl::StatusOr<Caller> Authenticator::Identify(grpc::ServerContext* context, Role insecure_role,
+                                               const std::string& claimed_site) const {
+  if (insecure_) {
+    return Caller{insecure_role == Role::kSite ? claimed_site : "admin", insecure_role};
+  }
+  std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  std::vector<grpc::string_ref> pem =
+      auth ? auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME)
+           : std::vector<grpc::string_ref>{};
+  if (pem.empty()) {
+    return absl::UnauthenticatedError("no client certificate: connect with a fedmi kit");
+  }
+  auto info = ParseCertificatePem(std::string(pem[0].data(), pem[0].size()));
+  if (!info.ok()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("unreadable client certificate: ", info.status().message()));
+  }
+  auto role = ParsePartyRole(info->role_name);
+  Caller caller;
+  caller.name = info->common_name;
+  caller.certificate_expires = absl::ToDoubleSeconds(info->not_after - absl::UnixEpoch());
+  if (!role.ok()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "certificate '", info->common_name, "' carries no fedmi role (OU '", info->role_name, "')"));
+  }
+  switch (*role) {
+    case PartyRole::kSite: caller.role = Role::kSite; break;
+    case PartyRole::kAdmin: caller.role = Role::kAdmin; break;
+    case PartyRole::kAuditor: caller.role = Role::kAuditor; break;
+    case PartyRole::kCoordinator:
+      return absl::PermissionDeniedError(absl::StrCat(
+          "certificate '", info->common_name, "' is a coordinator's; it cannot call the coordinator"));
+  }
+  return caller;
+}
+
+absl::Status RequireRole(const Caller& caller, std::initializer_list<Role> allowed,
+                         const char* call) {
+  for (Role role : allowed) {
+    if (caller.role == role) return absl::OkStatus();
+  }
+  std::vector<std::string> names;
+  for (Role role : allowed) names.push_back(RoleName(role));
+  FEDMI_LOG(WARNING) << "denied " << call << " to '" << caller.name << "' ("
+                     << RoleName(caller.role) << ")";
+  return absl::PermissionDeniedError(absl::StrCat("'", caller.name, "' holds the ",
+                                                  RoleName(caller.role), " role; ", call,
+                                                  " needs ", absl::StrJoin(names, " or ")));
+}
+
+}  // namespace fedmi

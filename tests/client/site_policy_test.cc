@@ -1,0 +1,387 @@
+#include "client/site_policy.h"
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "client/site_worker.h"
+#include "common/dataset.h"
+#include "tests/test_util.h"
+
+namespace fedmi {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+v1::RunSpec CnnSpec() {
+  v1::RunSpec spec;
+  spec.set_model("cnn");
+  spec.set_strategy("fedavg");
+  spec.set_rounds(5);
+  spec.set_min_sites(2);
+  spec.set_local_epochs(1);
+  spec.set_batch_size(64);
+  spec.set_lr(1e-3);
+  spec.set_seed(7);
+  spec.set_num_classes(2);
+  spec.set_optimizer("adam");
+  spec.set_round_timeout_s(3600);
+  return spec;
+}
+
+absl::StatusOr<SitePolicy> ParsePolicy(const std::string& toml) {
+  return SitePolicy::Parse(toml, "policy.toml");
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// ---- Policy ----------------------------------------------------------------
+
+TEST(SitePolicyTest, DefaultsAreSafe) {
+  const SitePolicy policy = SitePolicy::Defaults();
+  EXPECT_EQ(policy.allowed_models, (std::vector<std::string>{"cnn", "resnet18"}));
+  EXPECT_TRUE(policy.allowed_spec_sha256.empty());
+  EXPECT_EQ(policy.max_local_epochs, 10);
+  EXPECT_FALSE(policy.require_secure_aggregation);
+  EXPECT_FALSE(policy.require_differential_privacy);
+  EXPECT_EQ(policy.coordinator_fingerprint, "");
+
+  EXPECT_THAT(policy.Check(CnnSpec()), IsOk());
+  v1::RunSpec synthetic = CnnSpec();
+  synthetic.set_model("synthetic");
+  synthetic.set_synthetic_params(4);
+  EXPECT_THAT(policy.Check(synthetic),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("model 'synthetic' is not in allowed_models [cnn, resnet18]")));
+}
+
+TEST(SitePolicyTest, EmptyFileMeansDefaults) {
+  ASSERT_OK_AND_ASSIGN(SitePolicy policy, ParsePolicy("# nothing set\n"));
+  EXPECT_EQ(policy.allowed_models, SitePolicy::Defaults().allowed_models);
+  EXPECT_EQ(policy.max_local_epochs, 10);
+}
+
+TEST(SitePolicyTest, RefusesModelNotAllowed) {
+  ASSERT_OK_AND_ASSIGN(SitePolicy policy, ParsePolicy("allowed_models = [\"cnn\"]\n"));
+  v1::RunSpec spec = CnnSpec();
+  spec.set_model("resnet18");
+  EXPECT_THAT(policy.Check(spec),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       "site policy: model 'resnet18' is not in allowed_models [cnn]"));
+}
+
+TEST(SitePolicyTest, RefusesTooManyLocalEpochs) {
+  ASSERT_OK_AND_ASSIGN(SitePolicy policy, ParsePolicy("max_local_epochs = 10\n"));
+  v1::RunSpec spec = CnnSpec();
+  spec.set_local_epochs(10);
+  EXPECT_THAT(policy.Check(spec), IsOk());
+  spec.set_local_epochs(20);
+  EXPECT_THAT(policy.Check(spec),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       "site policy: local_epochs 20 exceeds max_local_epochs 10"));
+}
+
+TEST(SitePolicyTest, RefusesRunWithoutRequiredPrivacy) {
+  ASSERT_OK_AND_ASSIGN(SitePolicy policy, ParsePolicy("require_secure_aggregation = true\n"
+                                                      "require_differential_privacy = true\n"));
+  v1::RunSpec spec = CnnSpec();
+  EXPECT_THAT(policy.Check(spec),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       "site policy: this site requires secure aggregation; the run has it off"));
+  spec.set_secure_aggregation(true);
+  EXPECT_THAT(policy.Check(spec),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       "site policy: this site requires differential privacy; the run has it off"));
+  spec.set_differential_privacy(true);
+  EXPECT_THAT(policy.Check(spec), IsOk());
+}
+
+TEST(SitePolicyTest, SpecPinAllowsOnlyListedSpecs) {
+  const v1::RunSpec pinned = CnnSpec();
+  const std::string sha = RunSpecSha256Hex(pinned);
+  // Upper case and OpenSSL's colon spelling are the same pin.
+  std::string upper;
+  for (char c : sha) upper.push_back(static_cast<char>(std::toupper(c)));
+  ASSERT_OK_AND_ASSIGN(SitePolicy policy,
+                       ParsePolicy("allowed_spec_sha256 = [\"" + upper + "\"]\n"));
+  EXPECT_EQ(policy.allowed_spec_sha256, std::vector<std::string>{sha});
+  EXPECT_THAT(policy.Check(pinned), IsOk());
+
+  v1::RunSpec other = CnnSpec();
+  other.set_lr(0.5);
+  EXPECT_THAT(policy.Check(other),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       absl::StrCat("site policy: run spec sha256 ", RunSpecSha256Hex(other),
+                                    " is not in allowed_spec_sha256")));
+}
+
+TEST(SitePolicyTest, ParsesEveryKey) {
+  const std::string fingerprint(64, 'A');
+  ASSERT_OK_AND_ASSIGN(SitePolicy policy,
+                       ParsePolicy("allowed_models = [\"resnet18\", \"synthetic\"]\n"
+                                   "allowed_spec_sha256 = []\n"
+                                   "max_local_epochs = 3\n"
+                                   "require_secure_aggregation = true\n"
+                                   "require_differential_privacy = false\n"
+                                   "coordinator_fingerprint = \"" +
+                                   fingerprint + "\"\n"));
+  EXPECT_EQ(policy.allowed_models, (std::vector<std::string>{"resnet18", "synthetic"}));
+  EXPECT_EQ(policy.max_local_epochs, 3);
+  EXPECT_TRUE(policy.require_secure_aggregation);
+  EXPECT_EQ(policy.coordinator_fingerprint, std::string(64, 'a'));
+}
+
+TEST(SitePolicyTest, SyntaxErrorNamesTheLine) {
+  EXPECT_THAT(ParsePolicy("max_local_epochs = 3\nallowed_models = [\"cnn\"\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(StartsWith("policy.toml:"), HasSubstr("TOML syntax error"))));
+  EXPECT_THAT(ParsePolicy("max_local_epochs = 3\nthis is not toml\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(StartsWith("policy.toml:2"), HasSubstr("TOML syntax error"))));
+}
+
+TEST(SitePolicyTest, WrongTypeNamesTheKey) {
+  EXPECT_THAT(ParsePolicy("max_local_epochs = \"ten\"\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("policy.toml:1"), HasSubstr("'max_local_epochs'"),
+                             HasSubstr("integer"))));
+  EXPECT_THAT(ParsePolicy("max_local_epochs = 0\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("between 1 and")));
+  EXPECT_THAT(ParsePolicy("allowed_models = \"cnn\"\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("'allowed_models'"), HasSubstr("array of strings"))));
+  EXPECT_THAT(ParsePolicy("allowed_models = [\"cnn\", 3]\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'allowed_models'")));
+  EXPECT_THAT(
+      ParsePolicy("require_secure_aggregation = \"yes\"\n"),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("'require_secure_aggregation'"), HasSubstr("true or false"))));
+  EXPECT_THAT(ParsePolicy("allowed_spec_sha256 = [\"abc\"]\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("'allowed_spec_sha256'"), HasSubstr("64"))));
+  EXPECT_THAT(ParsePolicy("coordinator_fingerprint = \"not hex\"\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'coordinator_fingerprint'")));
+}
+
+TEST(SitePolicyTest, UnknownKeyIsAnError) {
+  // A typo must not silently fall back to the default.
+  EXPECT_THAT(ParsePolicy("max_local_epochs = 2\nallowed_model = [\"cnn\"]\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("policy.toml:2"),
+                             HasSubstr("unknown site policy key 'allowed_model'"))));
+  EXPECT_THAT(ParsePolicy("[limits]\nmax_local_epochs = 2\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'limits'")));
+}
+
+TEST(SitePolicyTest, LoadReadsAFileAndNamesAMissingOne) {
+  ScratchDir dir;
+  WriteFile(dir.Join("policy.toml"), "allowed_models = [\"resnet18\"]\nmax_local_epochs = 2\n");
+  ASSERT_OK_AND_ASSIGN(SitePolicy policy, SitePolicy::Load(dir.Join("policy.toml")));
+  EXPECT_EQ(policy.allowed_models, std::vector<std::string>{"resnet18"});
+  EXPECT_EQ(policy.max_local_epochs, 2);
+
+  WriteFile(dir.Join("bad.toml"), "max_local_epochs = [\n");
+  EXPECT_THAT(SitePolicy::Load(dir.Join("bad.toml")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad.toml:")));
+  EXPECT_THAT(SitePolicy::Load(dir.Join("missing.toml")),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("missing.toml")));
+}
+
+TEST(SitePolicyTest, RunSpecSha256IsStableAndCoversEveryField) {
+  const v1::RunSpec spec = CnnSpec();
+  const std::string sha = RunSpecSha256Hex(spec);
+  EXPECT_EQ(sha.size(), 64u);
+  EXPECT_EQ(sha, RunSpecSha256Hex(CnnSpec()));
+  v1::RunSpec copy;
+  ASSERT_TRUE(copy.ParseFromString(spec.SerializeAsString()));
+  EXPECT_EQ(RunSpecSha256Hex(copy), sha);
+  // The empty spec serializes to nothing: SHA-256 of "".
+  EXPECT_EQ(RunSpecSha256Hex(v1::RunSpec()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+
+  v1::RunSpec private_run = CnnSpec();
+  private_run.set_differential_privacy(true);
+  EXPECT_NE(RunSpecSha256Hex(private_run), sha);
+}
+
+// ---- SiteWorker --------------------------------------------------------------
+
+SiteDataset TinyDataset() {
+  SiteDataset data;
+  for (ImageSet* set : {&data.train, &data.val}) {
+    set->height = 4;
+    set->width = 4;
+    set->channels = 1;
+    set->labels = {0, 1};
+    set->pixels.assign(2 * 16, 128);
+  }
+  return data;
+}
+
+// Counts the specs it is asked about; approves or refuses them all.
+class CountingApprover : public SpecApprover {
+ public:
+  explicit CountingApprover(bool approve) : approve_(approve) {}
+  absl::Status Approve(const v1::RunSpec&, const std::string& sha) override {
+    ++calls;
+    last_sha = sha;
+    return approve_ ? absl::OkStatus()
+                    : absl::PermissionDeniedError("site policy: rejected by the site operator");
+  }
+  int calls = 0;
+  std::string last_sha;
+
+ private:
+  bool approve_;
+};
+
+TEST(SiteWorkerPolicyTest, RefusesDisallowedArchitectureBeforeTouchingData) {
+  SiteWorkerOptions options;
+  options.site = "site-1";
+  options.threads = 1;
+  options.policy = SitePolicy::Defaults();
+  options.policy->allowed_models = {"resnet18"};
+  CountingApprover approver(/*approve=*/true);
+  options.approver = &approver;
+  SiteWorker worker(options, TinyDataset());
+
+  const v1::RunSpec spec = CnnSpec();
+  const auto refused = StatusIs(absl::StatusCode::kPermissionDenied,
+                                "site policy: model 'cnn' is not in allowed_models [resnet18]");
+  EXPECT_THAT(worker.CheckTask(spec), refused);
+  // Each task kind goes through the same check first; none reaches the data
+  // or the operator.
+  EXPECT_THAT(worker.BuildInitialModel(spec), refused);
+  EXPECT_THAT(worker.Train(1, 1, spec, TensorBundle()), refused);
+  EXPECT_THAT(worker.Evaluate(1, spec, TensorBundle()), refused);
+  EXPECT_EQ(approver.calls, 0);
+}
+
+TEST(SiteWorkerPolicyTest, AsksTheOperatorOnlyAfterThePolicyPasses) {
+  SiteWorkerOptions options;
+  options.site = "site-1";
+  options.threads = 1;
+  CountingApprover approver(/*approve=*/false);
+  options.approver = &approver;
+  SiteWorker worker(options, TinyDataset());
+
+  EXPECT_THAT(worker.CheckTask(CnnSpec()), StatusIs(absl::StatusCode::kPermissionDenied,
+                                                    "site policy: rejected by the site operator"));
+  EXPECT_EQ(approver.calls, 1);
+  EXPECT_EQ(approver.last_sha, RunSpecSha256Hex(CnnSpec()));
+
+  v1::RunSpec long_run = CnnSpec();
+  long_run.set_local_epochs(50);
+  EXPECT_THAT(worker.CheckTask(long_run),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("max_local_epochs")));
+  EXPECT_EQ(approver.calls, 1);
+}
+
+TEST(SiteWorkerPolicyTest, DefaultPolicyAllowsSyntheticOnlyWithoutData) {
+  v1::RunSpec synthetic = CnnSpec();
+  synthetic.set_model("synthetic");
+  synthetic.set_synthetic_params(4);
+  SiteWorkerOptions options;
+  options.site = "site-1";
+  options.threads = 1;
+
+  SiteWorker benchmark_site(options, std::nullopt);
+  EXPECT_THAT(benchmark_site.CheckTask(synthetic), IsOk());
+
+  SiteWorker hospital(options, TinyDataset());
+  EXPECT_THAT(hospital.CheckTask(synthetic),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("model 'synthetic' is not in allowed_models")));
+}
+
+// ---- TerminalApprover ----------------------------------------------------------
+
+TEST(TerminalApproverTest, YesApprovesAndIsRememberedAcrossRestarts) {
+  ScratchDir dir;
+  const std::string approvals = dir.Join("approved-specs.txt");
+  const v1::RunSpec spec = CnnSpec();
+  const std::string sha = RunSpecSha256Hex(spec);
+  {
+    std::istringstream in("maybe\nyes\n");
+    std::ostringstream out;
+    TerminalApproverOptions options;
+    options.coordinator = "coord.example:7000";
+    TerminalApprover approver(in, out, approvals, options);
+    EXPECT_THAT(approver.Approve(spec, sha), IsOk());
+    EXPECT_THAT(out.str(), HasSubstr(sha));
+    EXPECT_THAT(out.str(), HasSubstr("coord.example:7000"));
+    EXPECT_THAT(out.str(), HasSubstr("cnn"));
+    EXPECT_THAT(out.str(), HasSubstr("local epochs         1"));
+    // Asked once more after the unclear answer.
+    EXPECT_NE(out.str().find("Type yes or no"), out.str().rfind("Type yes or no"));
+    // Known now: not asked again.
+    EXPECT_THAT(approver.Approve(spec, sha), IsOk());
+  }
+  EXPECT_THAT(ReadFile(approvals), StartsWith(sha));
+
+  std::istringstream empty;
+  std::ostringstream out;
+  TerminalApprover restarted(empty, out, approvals);
+  EXPECT_THAT(restarted.Approve(spec, sha), IsOk());
+  EXPECT_EQ(out.str(), "");
+}
+
+TEST(TerminalApproverTest, NoRefusesAndIsNotPersisted) {
+  ScratchDir dir;
+  const std::string approvals = dir.Join("approved-specs.txt");
+  const v1::RunSpec spec = CnnSpec();
+  const std::string sha = RunSpecSha256Hex(spec);
+  std::istringstream in("No\n");
+  std::ostringstream out;
+  TerminalApprover approver(in, out, approvals);
+  const auto rejected =
+      StatusIs(absl::StatusCode::kPermissionDenied, "site policy: rejected by the site operator");
+  EXPECT_THAT(approver.Approve(spec, sha), rejected);
+  // The same run's next round is refused without asking again.
+  EXPECT_THAT(approver.Approve(spec, sha), rejected);
+  EXPECT_EQ(ReadFile(approvals), "");
+}
+
+TEST(TerminalApproverTest, ClosedInputRefuses) {
+  ScratchDir dir;
+  std::istringstream empty;
+  std::ostringstream out;
+  TerminalApprover approver(empty, out, dir.Join("approved-specs.txt"));
+  EXPECT_THAT(approver.Approve(CnnSpec(), RunSpecSha256Hex(CnnSpec())),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("no answer")));
+}
+
+TEST(TerminalApproverTest, WithoutATerminalRefusesUnapprovedSpecsAtOnce) {
+  ScratchDir dir;
+  const std::string approvals = dir.Join("approved-specs.txt");
+  const v1::RunSpec spec = CnnSpec();
+  const std::string sha = RunSpecSha256Hex(spec);
+  std::istringstream in("yes\n");  // must not be read
+  std::ostringstream out;
+  TerminalApproverOptions options;
+  options.interactive = false;
+  TerminalApprover approver(in, out, approvals, options);
+  EXPECT_THAT(approver.Approve(spec, sha),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("not a terminal"), HasSubstr(sha), HasSubstr(approvals))));
+  EXPECT_EQ(out.str(), "");
+
+  // A hash added by hand is approved without a restart.
+  WriteFile(approvals, "# approved by the data protection officer\n" + sha + "  # cnn\n");
+  EXPECT_THAT(approver.Approve(spec, sha), IsOk());
+}
+
+}  // namespace
+}  // namespace fedmi
