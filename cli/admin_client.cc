@@ -122,6 +122,18 @@ absl::StatusOr<std::vector<v1::SiteInfo>> AdminClient::ListSites() {
   return std::vector<v1::SiteInfo>(response.sites().begin(), response.sites().end());
 }
 
+absl::Status AdminClient::RevokeSite(const std::string& site, const std::string& reason) {
+  grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
+  v1::RevokeSiteRequest request;
+  request.set_site(site);
+  request.set_reason(reason);
+  v1::RevokeSiteResponse response;
+  grpc::Status status = stub_->RevokeSite(&context, request, &response);
+  if (!status.ok()) return CallStatus(status, channel_.get());
+  return absl::OkStatus();
+}
+
 absl::Status AdminClient::WatchRun(int64_t run_id,
                                    const std::function<bool(const v1::RunStatus&)>& on_update) {
   // No deadline: a run may take hours. A dead coordinator still ends the

@@ -36,6 +36,11 @@ int ReportUsageError(const std::string& message) {
 }
 
 absl::StatusOr<std::unique_ptr<AdminClient>> ConnectToCoordinator(const GlobalOptions& global) {
+  if (global.insecure) {
+    std::cerr << "warning: --insecure: plaintext, unauthenticated transport; local experiments "
+                 "only"
+              << std::endl;
+  }
   TransportOptions transport;
   transport.insecure = global.insecure;
   transport.cert_file =

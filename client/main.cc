@@ -109,6 +109,7 @@ int Run(int argc, char** argv) {
   }
   fedmi::SetLogTag(site.c_str());
   const std::string config_file = fedmi::ConfigFileOf(app);
+  data = fedmi::ResolveConfigPath(data, "--data", argc, argv, config_file);
   policy_path = fedmi::ResolveConfigPath(policy_path, "--policy", argc, argv, config_file);
   approvals_path = fedmi::ResolveConfigPath(approvals_path, "--approvals", argc, argv, config_file);
 

@@ -107,8 +107,14 @@ absl::Status SiteDaemon::RunSession() {
   });
 
   v1::CoordinatorMessage message;
-  while (stream->Read(&message)) {
+  absl::Status closing = absl::OkStatus();
+  while (closing.ok() && stream->Read(&message)) {
     switch (message.kind_case()) {
+      case v1::CoordinatorMessage::kClosing:
+        closing = absl::Status(static_cast<absl::StatusCode>(message.closing().code()),
+                               message.closing().reason());
+        if (closing.ok()) closing = absl::UnavailableError("the coordinator closed the stream");
+        break;
       case v1::CoordinatorMessage::kWelcome:
         FEDMI_LOG(INFO) << "connected to " << options_.coordinator << " as site '"
                         << message.welcome().site() << "'";
@@ -135,6 +141,11 @@ absl::Status SiteDaemon::RunSession() {
     context_ = nullptr;
   }
   absl::MutexLock write_lock(&write_mu_);
+  if (!closing.ok()) {
+    context.TryCancel();
+    stream->Finish();
+    return closing;
+  }
   return FromGrpcStatus(stream->Finish());
 }
 
@@ -182,6 +193,14 @@ void SiteDaemon::Execute(const v1::CoordinatorMessage& task) {
 
 void SiteDaemon::ReportFailure(int64_t run_id, int32_t round, const absl::Status& status) {
   FEDMI_LOG(WARNING) << "run " << run_id << " round " << round << ": " << status.message();
+  // A lost connection is not the task's fault: the coordinator notices the
+  // drop itself and, after a restart, hands the round out again. Reporting
+  // it would reach the new coordinator and drop this site from that round.
+  if (status.code() == absl::StatusCode::kUnavailable ||
+      status.code() == absl::StatusCode::kCancelled ||
+      status.code() == absl::StatusCode::kDeadlineExceeded) {
+    return;
+  }
   v1::SiteMessage message;
   const bool refused = status.code() == absl::StatusCode::kInvalidArgument ||
                        status.code() == absl::StatusCode::kFailedPrecondition ||

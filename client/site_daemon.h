@@ -27,7 +27,7 @@ struct SiteDaemonOptions {
   std::string site;
   TransportOptions transport;
   absl::Duration heartbeat = absl::Seconds(10);
-  absl::Duration max_backoff = absl::Seconds(30);
+  absl::Duration max_backoff = absl::Seconds(10);
   // Exit after the coordinator has been unreachable this long (0 = never).
   absl::Duration give_up_after = absl::ZeroDuration();
 };

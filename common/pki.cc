@@ -654,7 +654,7 @@ std::string SitePolicy(const std::optional<CoordinatorRecord>& coordinator) {
       "max_local_epochs = 10\n"
       "require_secure_aggregation = false\n"
       "require_differential_privacy = false\n"
-      "# SHA-256 of the coordinator's certificate (see `fedmi provision show`).\n",
+      "# SHA-256 of the coordinator's certificate (printed by `fedmi provision add-coordinator`; also `fedmi provision show --json`).\n",
       fingerprint.empty() ? "# Empty: no coordinator was provisioned when this kit was made.\n"
                           : "",
       "coordinator_fingerprint = ", TomlString(fingerprint), "\n");

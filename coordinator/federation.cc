@@ -212,7 +212,9 @@ absl::StatusOr<uint64_t> Federation::SiteConnected(const Caller& caller, const v
         absl::AlreadyExistsError("replaced by a newer connection of the same site"));
     sessions_.erase(existing);
     // Whatever the old session was doing is lost; its runs treat it as gone.
-    for (auto& [id, run] : runs_) run->OnSiteDisconnected(caller.name);
+    for (auto& [id, run] : runs_) {
+      run->OnSiteDisconnected(caller.name, "replaced by a newer connection");
+    }
   }
   SiteSession session;
   session.id = next_session_++;
@@ -475,7 +477,9 @@ absl::Status Federation::RevokeSite(const Caller& caller, const std::string& sit
     session->second.channel->Close(absl::PermissionDeniedError(
         absl::StrCat("site '", site, "' was revoked by ", caller.name)));
     sessions_.erase(session);
-    for (auto& [id, run] : runs_) run->OnSiteDisconnected(site);
+    const std::string why = absl::StrCat("revoked by ", caller.name,
+                                         reason.empty() ? "" : absl::StrCat(": ", reason));
+    for (auto& [id, run] : runs_) run->OnSiteDisconnected(site, why);
   }
   ReapFinishedRuns();
   Changed();

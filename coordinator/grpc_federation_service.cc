@@ -115,7 +115,15 @@ grpc::Status GrpcFederationService::Connect(
     if (!channel->Next(&message, absl::Milliseconds(500))) continue;
     if (!stream->Write(message)) break;
   }
-  // Unblocks the reader if the stream ended from our side.
+  // Cancelling below is the only way to unblock the reader, and it hides the
+  // status from the site; so say why first.
+  const absl::Status closed = channel->close_status();
+  if (!closed.ok() && !context->IsCancelled()) {
+    v1::CoordinatorMessage closing;
+    closing.mutable_closing()->set_code(static_cast<int>(closed.code()));
+    closing.mutable_closing()->set_reason(std::string(closed.message()));
+    stream->Write(closing);
+  }
   context->TryCancel();
   reader.join();
   federation_->SiteDisconnected(caller.name, *session);

@@ -416,14 +416,14 @@ void RoundManager::MaybeFinishEvaluation() {
   OnSitesChanged();
 }
 
-void RoundManager::OnSiteDisconnected(const std::string& site) {
+void RoundManager::OnSiteDisconnected(const std::string& site, const std::string& reason) {
   if (phase_ == RunPhase::kInitializing && site == init_site_) {
     // Another site can build the same initial model from the same seed.
     phase_ = RunPhase::kWaitingForSites;
     OnSitesChanged();
     return;
   }
-  OnSiteGaveUp(site, "disconnected", /*refused=*/false);
+  OnSiteGaveUp(site, reason, /*refused=*/false);
 }
 
 void RoundManager::OnSiteGaveUp(const std::string& site, const std::string& reason,

@@ -75,7 +75,7 @@ class RoundManager {
 
   // --- Events -------------------------------------------------------------
   void OnSitesChanged();
-  void OnSiteDisconnected(const std::string& site);
+  void OnSiteDisconnected(const std::string& site, const std::string& reason = "disconnected");
   // Checks that `site` may upload `metadata` now and returns the tensors the
   // update must have (empty for round 0, whose layout the site defines).
   absl::StatusOr<std::vector<TensorSpec>> ExpectedUpdate(const std::string& site,

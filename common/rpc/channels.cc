@@ -1,5 +1,7 @@
 #include "common/rpc/channels.h"
 
+#include <cstdlib>
+
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
@@ -79,6 +81,20 @@ class FingerprintVerifier : public grpc::experimental::ExternalCertificateVerifi
   std::string expected_;
 };
 
+// gRPC 1.51 has no public setting for the minimum TLS version, and it sets
+// OpenSSL's floor to TLS 1.2 itself. Its TLS 1.2 cipher list is the one
+// knob: restricted to an RSA-only suite, TLS 1.2 can never complete with
+// fedmi's ECDSA certificates, while TLS 1.3 (whose suites are configured
+// separately) is unaffected. Must run before the first TLS credentials are
+// built, which is when gRPC reads the variable.
+void RequireTls13() {
+  static const bool done = [] {
+    setenv("GRPC_SSL_CIPHER_SUITES", "ECDHE-RSA-AES128-GCM-SHA256", /*overwrite=*/1);
+    return true;
+  }();
+  (void)done;
+}
+
 grpc::ChannelArguments DefaultChannelArguments() {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
@@ -108,6 +124,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ta
                                      DefaultChannelArguments());
   }
   ASSIGN_OR_RETURN(Identity identity, LoadIdentity(options));
+  RequireTls13();
   grpc::experimental::TlsChannelCredentialsOptions tls;
   tls.set_certificate_provider(Provider(identity));
   tls.watch_root_certs();
@@ -131,6 +148,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TransportOptions& options) {
   if (options.insecure) return grpc::InsecureServerCredentials();
   ASSIGN_OR_RETURN(Identity identity, LoadIdentity(options));
+  RequireTls13();
   grpc::experimental::TlsServerCredentialsOptions tls(Provider(identity));
   tls.watch_root_certs();
   tls.watch_identity_key_cert_pairs();

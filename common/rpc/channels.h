@@ -1,6 +1,6 @@
-// Channel and server credentials. Mutual TLS is the default: every party
-// presents a certificate issued by the project CA (`fedmi provision`), and
-// verifies the other side's against the same CA. Plaintext exists only
+// Channel and server credentials. Mutual TLS 1.3 is the default: every
+// party presents a certificate issued by the project CA (`fedmi provision`),
+// and verifies the other side's against the same CA; TLS 1.2 is refused. Plaintext exists only
 // behind an explicit `insecure` (--insecure), for local experiments.
 #ifndef FEDMI_COMMON_RPC_CHANNELS_H_
 #define FEDMI_COMMON_RPC_CHANNELS_H_

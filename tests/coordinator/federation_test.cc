@@ -613,13 +613,14 @@ TEST_F(FederationTest, ReconnectDuringTrainingDropsTheSiteFromTheRound) {
   // Its task went with the old stream, and the refusal says so.
   EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-b"), Metadata("site-b", run, 1, 1)),
               StatusIs(absl::StatusCode::kFailedPrecondition,
-                       HasSubstr("site 'site-b' was dropped from round 1 of run 1 (disconnected)")));
+                       HasSubstr("site 'site-b' was dropped from round 1 of run 1 (replaced by "
+                                 "a newer connection)")));
   ASSERT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})), IsOk());
   ASSERT_OK_AND_ASSIGN(std::vector<ParticipationRecord> rows, storage_->ListParticipations(run));
   ASSERT_THAT(rows, SizeIs(2));
   EXPECT_EQ(rows[1].site, "site-b");
   EXPECT_EQ(rows[1].state, "dropped");
-  EXPECT_EQ(rows[1].detail, "disconnected");
+  EXPECT_EQ(rows[1].detail, "replaced by a newer connection");
   // The new session takes part in the evaluation.
   EXPECT_THAT(Channel("site-b").Of(Kind::kEval), SizeIs(1));
 }

@@ -1,134 +1,17 @@
 // End-to-end tests: the real fedmi-coordinator, fedmi-client and fedmi
 // binaries as separate processes talking gRPC over loopback.
-#include <stdio.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cmath>
-#include <cstdlib>
-#include <fstream>
-#include <random>
-#include <thread>
+#include <cstring>
 
-#include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
-#include "absl/strings/str_cat.h"
-#include "cli/admin_client.h"
-#include "cli/child_process.h"
-#include "common/image_data.h"
-#include "common/npz.h"
-#include "common/sha256.h"
 #include "common/synthetic_model.h"
-#include "common/rpc/bundle_stream.h"
-#include "fedmi/v1/federation.grpc.pb.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "tests/test_util.h"
+#include "tests/integration/process_fixture.h"
 
 namespace fedmi {
 namespace {
 
 using ::testing::HasSubstr;
-
-struct CommandOutput {
-  int exit_code = -1;
-  std::string stdout_text;
-};
-
-// Runs a shell command, capturing stdout (stderr goes to the test log).
-CommandOutput RunCommand(const std::string& command) {
-  CommandOutput out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.stdout_text.append(buffer, n);
-  int status = pclose(pipe);
-  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
-std::string LastLine(const std::string& text) {
-  std::string trimmed = text;
-  while (!trimmed.empty() && trimmed.back() == '\n') trimmed.pop_back();
-  size_t newline = trimmed.rfind('\n');
-  return newline == std::string::npos ? trimmed : trimmed.substr(newline + 1);
-}
-
-std::string Binary(const std::string& name) {
-  auto path = cli::FindBinary(name);
-  EXPECT_TRUE(path.ok()) << path.status();
-  return path.ok() ? *path : name;
-}
-
-// The real PneumoniaMNIST when the checkout has ../shared/data, otherwise a
-// small synthetic stand-in with the same layout (bright blob = class 1).
-std::string DataPath(const std::string& scratch) {
-  if (const char* source = std::getenv("FEDMI_SOURCE_DIR")) {
-    std::string real = absl::StrCat(source, "/../shared/data/pneumoniamnist.npz");
-    if (access(real.c_str(), R_OK) == 0) return real;
-  }
-  std::mt19937 random(7);
-  std::map<std::string, NpyArray> arrays;
-  for (auto [split, rows] : {std::pair<std::string, int>{"train", 600}, {"val", 120},
-                             {"test", 120}}) {
-    NpyArray images{"|u1", {rows, 28, 28}, std::vector<char>(rows * 28 * 28)};
-    NpyArray labels{"|u1", {rows, 1}, std::vector<char>(rows)};
-    for (int i = 0; i < rows; ++i) {
-      const int label = i % 3 == 0 ? 0 : 1;
-      labels.data[i] = static_cast<char>(label);
-      for (int p = 0; p < 28 * 28; ++p) {
-        int value = static_cast<int>(random() % 60);
-        const int y = p / 28, x = p % 28;
-        if (label == 1 && y >= 8 && y < 20 && x >= 8 && x < 20) value += 150;
-        images.data[i * 28 * 28 + p] = static_cast<char>(value);
-      }
-    }
-    arrays[split + "_images"] = images;
-    arrays[split + "_labels"] = labels;
-  }
-  std::string path = scratch + "/synthetic.npz";
-  EXPECT_TRUE(WriteNpz(path, arrays).ok());
-  return path;
-}
-
-// A coordinator process on a free loopback port.
-class CoordinatorProcess {
- public:
-  // `listen` may name a fixed port, to restart on the port sites know.
-  explicit CoordinatorProcess(const std::string& dir, const std::string& listen = "127.0.0.1:0",
-                              const std::string& log_name = "coordinator.log")
-      : dir_(dir) {
-    const std::string port_file = dir + "/port";
-    std::remove(port_file.c_str());
-    auto process = cli::ChildProcess::Spawn(
-        {Binary("fedmi-coordinator"), "--insecure", "--listen", listen, "--port-file",
-         port_file, "--db", dir + "/state/coordinator.db"},
-        dir + "/" + log_name);
-    EXPECT_TRUE(process.ok()) << process.status();
-    process_ = *std::move(process);
-    for (int i = 0; i < 400 && address_.empty(); ++i) {
-      std::ifstream in(port_file);
-      int port = 0;
-      if (in >> port && port > 0) address_ = absl::StrCat("127.0.0.1:", port);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    EXPECT_FALSE(address_.empty()) << process_->LogTail();
-    TransportOptions transport;
-    transport.insecure = true;
-    admin_ = *cli::AdminClient::Connect(address_, transport);
-  }
-  const std::string& address() const { return address_; }
-  cli::AdminClient& admin() { return *admin_; }
-  cli::ChildProcess& process() { return *process_; }
-
- private:
-  std::string dir_;
-  std::string address_;
-  std::unique_ptr<cli::ChildProcess> process_;
-  std::unique_ptr<cli::AdminClient> admin_;
-};
 
 TEST(FederationProcessTest, ThreeSitesTrainOverLoopbackAndReportTestMetrics) {
   ScratchDir scratch;
@@ -162,7 +45,9 @@ TEST(FederationProcessTest, ThreeSitesTrainOverLoopbackAndReportTestMetrics) {
 
 TEST(FederationProcessTest, BadInputGetsClearErrorsAndCoordinatorKeepsServing) {
   ScratchDir scratch;
-  CoordinatorProcess coordinator(scratch.path());
+  TestProject project(scratch.path());
+  project.Add("site-1", PartyRole::kSite);
+  CoordinatorProcess coordinator(scratch.path(), &project);
 
   // A status request for an unknown run.
   auto unknown = coordinator.admin().GetRun(424242);
@@ -170,8 +55,8 @@ TEST(FederationProcessTest, BadInputGetsClearErrorsAndCoordinatorKeepsServing) {
 
   // A client whose data file is missing exits 1 and names the file.
   CommandOutput missing = RunCommand(absl::StrCat(
-      Binary("fedmi-client"), " --insecure --coordinator ", coordinator.address(),
-      " --site site-1 --data ", scratch.path(), "/nope.npz 2>&1"));
+      Binary("fedmi-client"), project.FlagString("site-1"), " --coordinator ",
+      coordinator.address(), " --site site-1 --data ", scratch.path(), "/nope.npz 2>&1"));
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.stdout_text, HasSubstr("nope.npz"));
   EXPECT_THAT(missing.stdout_text, HasSubstr("does not exist"));
@@ -180,7 +65,7 @@ TEST(FederationProcessTest, BadInputGetsClearErrorsAndCoordinatorKeepsServing) {
   const std::string corrupt = scratch.path() + "/corrupt.npz";
   std::ofstream(corrupt) << "this is not a zip archive";
   CommandOutput bad = RunCommand(absl::StrCat(Binary("fedmi-client"),
-                                              " --insecure --coordinator ",
+                                              project.FlagString("site-1"), " --coordinator ",
                                               coordinator.address(), " --site site-1 --data ",
                                               corrupt, " 2>&1"));
   EXPECT_EQ(bad.exit_code, 1);
@@ -194,63 +79,12 @@ TEST(FederationProcessTest, BadInputGetsClearErrorsAndCoordinatorKeepsServing) {
   EXPECT_THAT(coordinator.admin().ListSites(), IsOk());
 }
 
-// A hand-driven site: speaks the wire protocol directly, so it can send
-// updates a real client never would.
-class RawSite {
- public:
-  RawSite(const std::string& address, const std::string& name) : name_(name) {
-    channel_ = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-    stub_ = v1::Federation::NewStub(channel_);
-    stream_ = stub_->Connect(&context_);
-    v1::SiteMessage hello;
-    hello.mutable_hello()->set_site(name);
-    stream_->Write(hello);
-  }
-  ~RawSite() {
-    context_.TryCancel();
-    stream_->Finish();
-  }
-  // Next task of the given kind (skips welcome messages).
-  v1::CoordinatorMessage NextTask() {
-    v1::CoordinatorMessage message;
-    while (stream_->Read(&message)) {
-      if (message.kind_case() != v1::CoordinatorMessage::kWelcome) return message;
-    }
-    ADD_FAILURE() << "control stream closed";
-    return message;
-  }
-  absl::Status Upload(int64_t run, int32_t round, int64_t examples, const TensorBundle& bundle) {
-    grpc::ClientContext context;
-    v1::UploadReceipt receipt;
-    auto writer = stub_->UploadUpdate(&context, &receipt);
-    v1::UpdateMetadata metadata;
-    metadata.set_run_id(run);
-    metadata.set_round(round);
-    metadata.set_site(name_);
-    metadata.set_examples(examples);
-    return UploadBundle(writer.get(), metadata, bundle);
-  }
-
- private:
-  std::string name_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Federation::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::SiteMessage, v1::CoordinatorMessage>> stream_;
-};
-
-TensorBundle FloatBundle(const std::string& name, std::vector<float> values) {
-  TensorBundle bundle;
-  bundle.specs.push_back(TensorSpec{name, DType::kFloat32, {static_cast<int64_t>(values.size())}});
-  bundle.body.resize(values.size() * sizeof(float));
-  std::memcpy(bundle.body.data(), values.data(), bundle.body.size());
-  return bundle;
-}
-
 TEST(FederationProcessTest, MismatchedUpdateIsRefusedByNameAndShape) {
   ScratchDir scratch;
-  CoordinatorProcess coordinator(scratch.path());
-  RawSite site(coordinator.address(), "site-1");
+  TestProject project(scratch.path());
+  project.Add("site-1", PartyRole::kSite);
+  CoordinatorProcess coordinator(scratch.path(), &project);
+  RawSite site(PartyChannel(coordinator.address(), &project, "site-1"), "site-1");
   ASSERT_THAT(coordinator.admin().WaitForSites(1, absl::Seconds(20)), IsOk());
 
   v1::RunSpec spec;
@@ -298,14 +132,17 @@ TEST(FederationProcessTest, RunSurvivesCoordinatorKillAndSitesReconnect) {
   ScratchDir scratch;
   constexpr int kRounds = 60;
   constexpr int64_t kParams = 200000;
-  auto coordinator = std::make_unique<CoordinatorProcess>(scratch.path());
+  TestProject project(scratch.path());
+  auto coordinator = std::make_unique<CoordinatorProcess>(scratch.path(), &project);
   const std::string address = coordinator->address();
   std::vector<std::unique_ptr<cli::ChildProcess>> sites;
   for (int k = 1; k <= 2; ++k) {
-    auto site = cli::ChildProcess::Spawn(
-        {Binary("fedmi-client"), "--insecure", "--coordinator", address, "--site",
-         absl::StrCat("site-", k), "--give-up-after", "60"},
-        absl::StrCat(scratch.path(), "/site-", k, ".log"));
+    const std::string name = absl::StrCat("site-", k);
+    project.Add(name, PartyRole::kSite);
+    std::vector<std::string> argv = {Binary("fedmi-client"), "--coordinator", address, "--site",
+                                     name, "--give-up-after", "60"};
+    for (const auto& flag : project.Flags(name)) argv.push_back(flag);
+    auto site = cli::ChildProcess::Spawn(argv, absl::StrCat(scratch.path(), "/", name, ".log"));
     ASSERT_THAT(site, IsOk());
     sites.push_back(*std::move(site));
   }
@@ -330,7 +167,7 @@ TEST(FederationProcessTest, RunSurvivesCoordinatorKillAndSitesReconnect) {
   ASSERT_LT(completed, kRounds - 10);
   coordinator.reset();
 
-  coordinator = std::make_unique<CoordinatorProcess>(scratch.path(), address,
+  coordinator = std::make_unique<CoordinatorProcess>(scratch.path(), &project, address,
                                                      "coordinator-restarted.log");
   ASSERT_EQ(coordinator->address(), address);
   v1::RunStatus final_status;

@@ -1,0 +1,292 @@
+// Shared by the integration tests: run the real binaries as processes on
+// loopback, with a throwaway provisioned project so that everything talks
+// mutual TLS as a deployment does.
+#ifndef FEDMI_TESTS_INTEGRATION_PROCESS_FIXTURE_H_
+#define FEDMI_TESTS_INTEGRATION_PROCESS_FIXTURE_H_
+
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
+#include "absl/strings/str_cat.h"
+#include "cli/admin_client.h"
+#include "cli/child_process.h"
+#include "common/npz.h"
+#include "common/pki.h"
+#include "common/rpc/bundle_stream.h"
+#include "common/rpc/channels.h"
+#include "fedmi/v1/federation.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace fedmi {
+
+struct CommandOutput {
+  int exit_code = -1;
+  std::string stdout_text;
+};
+
+// Runs a shell command, capturing stdout (stderr goes to the test log).
+inline CommandOutput RunCommand(const std::string& command) {
+  CommandOutput out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.stdout_text.append(buffer, n);
+  int status = pclose(pipe);
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+inline std::string LastLine(const std::string& text) {
+  std::string trimmed = text;
+  while (!trimmed.empty() && trimmed.back() == '\n') trimmed.pop_back();
+  size_t newline = trimmed.rfind('\n');
+  return newline == std::string::npos ? trimmed : trimmed.substr(newline + 1);
+}
+
+inline std::string Binary(const std::string& name) {
+  auto path = cli::FindBinary(name);
+  EXPECT_TRUE(path.ok()) << path.status();
+  return path.ok() ? *path : name;
+}
+
+// The real PneumoniaMNIST when the checkout has ../shared/data, otherwise a
+// small synthetic stand-in with the same layout (bright blob = class 1).
+inline std::string DataPath(const std::string& scratch) {
+  if (const char* source = std::getenv("FEDMI_SOURCE_DIR")) {
+    std::string real = absl::StrCat(source, "/../shared/data/pneumoniamnist.npz");
+    if (access(real.c_str(), R_OK) == 0) return real;
+  }
+  std::mt19937 random(7);
+  std::map<std::string, NpyArray> arrays;
+  for (auto [split, rows] : {std::pair<std::string, int>{"train", 600}, {"val", 120},
+                             {"test", 120}}) {
+    NpyArray images{"|u1", {rows, 28, 28}, std::vector<char>(rows * 28 * 28)};
+    NpyArray labels{"|u1", {rows, 1}, std::vector<char>(rows)};
+    for (int i = 0; i < rows; ++i) {
+      const int label = i % 3 == 0 ? 0 : 1;
+      labels.data[i] = static_cast<char>(label);
+      for (int p = 0; p < 28 * 28; ++p) {
+        int value = static_cast<int>(random() % 60);
+        const int y = p / 28, x = p % 28;
+        if (label == 1 && y >= 8 && y < 20 && x >= 8 && x < 20) value += 150;
+        images.data[i * 28 * 28 + p] = static_cast<char>(value);
+      }
+    }
+    arrays[split + "_images"] = images;
+    arrays[split + "_labels"] = labels;
+  }
+  std::string path = scratch + "/synthetic.npz";
+  EXPECT_TRUE(WriteNpz(path, arrays).ok());
+  return path;
+}
+
+// A provisioned project in a scratch folder: a CA, the coordinator's kit
+// (for 127.0.0.1) and an administrator "admin-1"; Add() issues more parties.
+class TestProject {
+ public:
+  explicit TestProject(const std::string& dir) : dir_(dir + "/pki") {
+    auto ca = ProjectCa::Create(dir_, "it");
+    EXPECT_TRUE(ca.ok()) << ca.status();
+    KitSettings settings;
+    settings.coordinator_host = "127.0.0.1";
+    EXPECT_TRUE(AddParty(dir_, "coordinator", PartyRole::kCoordinator, {}, settings).ok());
+    Add("admin-1", PartyRole::kAdmin);
+  }
+  void Add(const std::string& name, PartyRole role, IssueOptions options = {}) {
+    auto party = AddParty(dir_, name, role, options, {});
+    EXPECT_TRUE(party.ok()) << party.status();
+  }
+  std::string KitFile(const std::string& party, const std::string& file) const {
+    return absl::StrCat(dir_, "/kits/", party, "/", file);
+  }
+  TransportOptions Transport(const std::string& party) const {
+    TransportOptions transport;
+    transport.cert_file = KitFile(party, "cert.pem");
+    transport.key_file = KitFile(party, "key.pem");
+    transport.ca_file = KitFile(party, "ca.pem");
+    return transport;
+  }
+  std::vector<std::string> Flags(const std::string& party) const {
+    return {"--cert", KitFile(party, "cert.pem"), "--key", KitFile(party, "key.pem"), "--ca",
+            KitFile(party, "ca.pem")};
+  }
+  std::string FlagString(const std::string& party) const {
+    std::string out;
+    for (const auto& flag : Flags(party)) absl::StrAppend(&out, " ", flag);
+    return out;
+  }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+
+// A TLS channel from raw PEMs, bypassing the local checks MakeChannel makes,
+// so tests can present certificates a real party would refuse to use.
+inline std::shared_ptr<grpc::Channel> RawTlsChannel(const std::string& address,
+                                                    const std::string& ca_pem,
+                                                    const std::string& key_pem,
+                                                    const std::string& cert_pem) {
+  std::vector<grpc::experimental::IdentityKeyCertPair> pairs = {{key_pem, cert_pem}};
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(
+      std::make_shared<grpc::experimental::StaticDataCertificateProvider>(ca_pem, pairs));
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  return grpc::CreateChannel(address, grpc::experimental::TlsCredentials(options));
+}
+
+inline std::shared_ptr<grpc::Channel> PartyChannel(const std::string& address,
+                                                   const TestProject* project,
+                                                   const std::string& party) {
+  TransportOptions transport;
+  if (project != nullptr) {
+    transport = project->Transport(party);
+  } else {
+    transport.insecure = true;
+  }
+  auto channel = MakeChannel(address, transport);
+  EXPECT_TRUE(channel.ok()) << channel.status();
+  return *channel;
+}
+
+// A coordinator process on a free loopback port.
+class CoordinatorProcess {
+ public:
+  // `listen` may name a fixed port, to restart on the port sites know.
+  // Without a project it runs --insecure.
+  CoordinatorProcess(const std::string& dir, const TestProject* project,
+                     const std::string& listen = "127.0.0.1:0",
+                     const std::string& log_name = "coordinator.log")
+      : dir_(dir) {
+    const std::string port_file = dir + "/port";
+    std::remove(port_file.c_str());
+    std::vector<std::string> argv = {Binary("fedmi-coordinator"), "--listen", listen,
+                                     "--port-file", port_file, "--db",
+                                     dir + "/state/coordinator.db"};
+    if (project == nullptr) {
+      argv.push_back("--insecure");
+    } else {
+      for (const auto& flag : project->Flags("coordinator")) argv.push_back(flag);
+    }
+    auto process = cli::ChildProcess::Spawn(argv, dir + "/" + log_name);
+    EXPECT_TRUE(process.ok()) << process.status();
+    process_ = *std::move(process);
+    for (int i = 0; i < 400 && address_.empty(); ++i) {
+      std::ifstream in(port_file);
+      int port = 0;
+      if (in >> port && port > 0) address_ = absl::StrCat("127.0.0.1:", port);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_FALSE(address_.empty()) << process_->LogTail();
+    TransportOptions transport;
+    if (project == nullptr) {
+      transport.insecure = true;
+    } else {
+      transport = project->Transport("admin-1");
+    }
+    admin_ = *cli::AdminClient::Connect(address_, transport);
+  }
+  const std::string& address() const { return address_; }
+  cli::AdminClient& admin() { return *admin_; }
+  cli::ChildProcess& process() { return *process_; }
+
+ private:
+  std::string dir_;
+  std::string address_;
+  std::unique_ptr<cli::ChildProcess> process_;
+  std::unique_ptr<cli::AdminClient> admin_;
+};
+
+// A hand-driven site: speaks the wire protocol directly, so it can send
+// updates a real client never would.
+class RawSite {
+ public:
+  // Says hello as `name` over `channel` (whose certificate may name
+  // another party: that is how impersonation is tested).
+  RawSite(std::shared_ptr<grpc::Channel> channel, const std::string& name)
+      : name_(name), channel_(std::move(channel)) {
+    stub_ = v1::Federation::NewStub(channel_);
+    stream_ = stub_->Connect(&context_);
+    v1::SiteMessage hello;
+    hello.mutable_hello()->set_site(name);
+    stream_->Write(hello);
+  }
+  // The status the coordinator ended the control stream with.
+  grpc::Status Finish() {
+    v1::CoordinatorMessage message;
+    grpc::Status closing;
+    while (stream_->Read(&message)) {
+      if (message.kind_case() == v1::CoordinatorMessage::kClosing) {
+        closing = grpc::Status(static_cast<grpc::StatusCode>(message.closing().code()),
+                               message.closing().reason());
+      }
+    }
+    finished_ = true;
+    grpc::Status status = stream_->Finish();
+    return closing.ok() ? status : closing;
+  }
+  ~RawSite() {
+    if (finished_) return;
+    context_.TryCancel();
+    stream_->Finish();
+  }
+  // Next task of the given kind (skips welcome messages).
+  v1::CoordinatorMessage NextTask() {
+    v1::CoordinatorMessage message;
+    while (stream_->Read(&message)) {
+      if (message.kind_case() != v1::CoordinatorMessage::kWelcome) return message;
+    }
+    ADD_FAILURE() << "control stream closed";
+    return message;
+  }
+  absl::Status Upload(int64_t run, int32_t round, int64_t examples, const TensorBundle& bundle) {
+    grpc::ClientContext context;
+    v1::UploadReceipt receipt;
+    auto writer = stub_->UploadUpdate(&context, &receipt);
+    v1::UpdateMetadata metadata;
+    metadata.set_run_id(run);
+    metadata.set_round(round);
+    metadata.set_site(name_);
+    metadata.set_examples(examples);
+    return UploadBundle(writer.get(), metadata, bundle);
+  }
+
+ private:
+  std::string name_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Federation::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::SiteMessage, v1::CoordinatorMessage>> stream_;
+  bool finished_ = false;
+};
+
+inline TensorBundle FloatBundle(const std::string& name, std::vector<float> values) {
+  TensorBundle bundle;
+  bundle.specs.push_back(TensorSpec{name, DType::kFloat32, {static_cast<int64_t>(values.size())}});
+  bundle.body.resize(values.size() * sizeof(float));
+  std::memcpy(bundle.body.data(), values.data(), bundle.body.size());
+  return bundle;
+}
+
+}  // namespace fedmi
+
+#endif  // FEDMI_TESTS_INTEGRATION_PROCESS_FIXTURE_H_
