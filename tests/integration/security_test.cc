@@ -263,6 +263,31 @@ TEST_F(SecurityTest, SitePolicyRefusesADisallowedModelAndTheCoordinatorSaysWhy) 
               HasSubstr("site-2 refused: site policy: model 'synthetic' is not in allowed_models"));
 }
 
+TEST_F(SecurityTest, SitePinsTheCoordinatorCertificateFingerprint) {
+  // The kit's policy pins the real coordinator: the site connects.
+  const std::string pinned = project_.KitFile("site-1", "policy.toml");
+  std::vector<std::string> argv = {Binary("fedmi-client"), "--coordinator",
+                                   coordinator_->address(), "--site", "site-1", "--policy",
+                                   pinned};
+  for (const auto& flag : project_.Flags("site-1")) argv.push_back(flag);
+  auto site = cli::ChildProcess::Spawn(argv, scratch_.Join("pinned.log"));
+  ASSERT_THAT(site, IsOk());
+  EXPECT_THAT(coordinator_->admin().WaitForSites(1, absl::Seconds(20)), IsOk());
+  (*site)->Stop();
+
+  // A pin on another certificate refuses even a coordinator from the same CA.
+  const std::string wrong = scratch_.Join("wrong-pin.toml");
+  std::ofstream(wrong) << "coordinator_fingerprint = \"" << std::string(64, 'a') << "\"\n";
+  CommandOutput refused = RunCommand(absl::StrCat(
+      Binary("fedmi-client"), project_.FlagString("site-2"), " --coordinator ",
+      coordinator_->address(), " --site site-2 --policy ", wrong, " --give-up-after 2 2>&1"));
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.stdout_text, HasSubstr("does not match the pinned"));
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::SiteInfo> sites, coordinator_->admin().ListSites());
+  ASSERT_EQ(sites.size(), 1u);
+  EXPECT_EQ(sites[0].site(), "site-1");
+}
+
 // The one test of plaintext: it works, for local experiments, and says so.
 TEST(InsecureModeTest, PlaintextWorksOnlyWhenAskedForAndWarns) {
   ScratchDir scratch;
