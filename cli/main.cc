@@ -31,11 +31,6 @@ int main(int argc, char** argv) {
   fedmi::cli::AddDataCommands(app, global, result);
   fedmi::cli::AddSimCommands(app, global, result);
   fedmi::cli::AddProvisionCommands(app, global, result);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
+  if (int code = fedmi::ParseCommandLine(app, argc, argv); code >= 0) return code;
   return result.exit_code;
 }

@@ -30,7 +30,6 @@
 
 namespace {
 
-fedmi::SiteDaemon* g_daemon = nullptr;
 std::atomic<bool> g_stop{false};
 // A second signal quits at once: a --review prompt blocks the task thread on
 // the terminal, and a clean stop would wait for its answer.
@@ -101,12 +100,7 @@ int Run(int argc, char** argv) {
                "plaintext transport, for local experiments on a trusted network only");
   fedmi::TlsFlags tls;
   fedmi::AddTlsOptions(app, tls);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
+  if (int code = fedmi::ParseCommandLine(app, argc, argv); code >= 0) return code;
   fedmi::SetLogTag(site.c_str());
   const std::string config_file = fedmi::ConfigFileOf(app);
   data = fedmi::ResolveConfigPath(data, "--data", argc, argv, config_file);
@@ -182,7 +176,6 @@ int Run(int argc, char** argv) {
   options.heartbeat = absl::Seconds(heartbeat_s);
   options.give_up_after = absl::Seconds(give_up_s);
   fedmi::SiteDaemon daemon(options, &worker);
-  g_daemon = &daemon;
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
   std::thread watcher([&] {

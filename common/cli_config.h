@@ -63,6 +63,17 @@ inline std::string ResolveConfigPath(const std::string& path, const std::string&
   return ResolveAgainstConfig(path, config_file);
 }
 
+// Parses the command line. Returns -1 when the program should go on, else
+// its exit code: 0 after --help, 2 for a usage error (CLI11 printed why).
+inline int ParseCommandLine(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  return -1;
+}
+
 // Adds --cert, --key and --ca, the party's kit files for mutual TLS.
 struct TlsFlags {
   std::string cert;

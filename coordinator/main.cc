@@ -48,12 +48,7 @@ int Run(int argc, char** argv) {
                "plaintext transport, no authentication: local experiments only");
   fedmi::TlsFlags tls;
   fedmi::AddTlsOptions(app, tls);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? 0 : 2;
-  }
+  if (int code = fedmi::ParseCommandLine(app, argc, argv); code >= 0) return code;
   fedmi::SetLogTag("coordinator");
   if (absl::Status status = fedmi::CheckHostPort(listen); !status.ok()) {
     std::cerr << "error: --listen: " << status.message() << "\n";
