@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/openssl_util.h"
 #include "common/sha256.h"
 #include "common/status.h"
 
@@ -39,9 +40,7 @@ namespace {
 // OpenSSL ownership.
 
 template <typename T, void (*Free)(T*)>
-struct OpenSslDeleter {
-  void operator()(T* p) const { Free(p); }
-};
+using OpenSslDeleter = openssl::Deleter<T, Free>;
 void FreeBio(BIO* bio) { BIO_free(bio); }
 void FreeGeneralNames(GENERAL_NAMES* names) { sk_GENERAL_NAME_pop_free(names, GENERAL_NAME_free); }
 
@@ -60,20 +59,8 @@ using ExtensionPtr =
 
 // Drains OpenSSL's thread-local error queue into one line, so an error never
 // leaks into an unrelated later call.
-std::string TakeOpenSslErrors() {
-  std::string text;
-  while (unsigned long code = ERR_get_error()) {
-    char buffer[256];
-    ERR_error_string_n(code, buffer, sizeof(buffer));
-    if (!text.empty()) text += "; ";
-    text += buffer;
-  }
-  return text.empty() ? "unknown OpenSSL error" : text;
-}
-
-absl::Status OpenSslError(absl::string_view what) {
-  return absl::InternalError(absl::StrCat(what, ": ", TakeOpenSslErrors()));
-}
+std::string TakeOpenSslErrors() { return openssl::TakeErrors(); }
+absl::Status OpenSslError(absl::string_view what) { return openssl::Error(what); }
 
 BioPtr ReadOnlyBio(absl::string_view data) {
   return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
