@@ -127,6 +127,16 @@ absl::Status ValidateRunSpec(v1::RunSpec* spec) {
   if (spec->model() == "synthetic" && spec->synthetic_params() <= 0) {
     return absl::InvalidArgumentError("model 'synthetic' needs synthetic_params > 0");
   }
+  // Accepting these flags while running without them would tell sites and
+  // auditors a privacy guarantee that does not hold.
+  if (spec->secure_aggregation()) {
+    return absl::UnimplementedError(
+        "secure_aggregation is not available yet: the protocol's primitives exist "
+        "(docs/secure-aggregation.md) but rounds do not run it");
+  }
+  if (spec->differential_privacy()) {
+    return absl::UnimplementedError("differential_privacy is not available yet");
+  }
   auto aggregator = MakeAggregator(spec->strategy());
   if (!aggregator.ok()) return aggregator.status();
   return absl::OkStatus();

@@ -738,6 +738,21 @@ TEST_F(FederationTest, StartRunValidatesTheSpecNamingTheField) {
   EXPECT_THAT(runs, IsEmpty()) << "an invalid spec stores nothing";
 }
 
+TEST_F(FederationTest, PrivacyFlagsThatDoNotRunYetAreRefusedNotIgnored) {
+  v1::RunSpec spec = Spec(2, 2);
+  spec.set_secure_aggregation(true);
+  EXPECT_THAT(federation_->StartRun(Admin(), spec),
+              StatusIs(absl::StatusCode::kUnimplemented,
+                       HasSubstr("secure_aggregation is not available yet")));
+  spec = Spec(2, 2);
+  spec.set_differential_privacy(true);
+  EXPECT_THAT(federation_->StartRun(Admin(), spec),
+              StatusIs(absl::StatusCode::kUnimplemented,
+                       HasSubstr("differential_privacy is not available yet")));
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::RunStatus> runs, federation_->ListRuns());
+  EXPECT_THAT(runs, IsEmpty());
+}
+
 TEST_F(FederationTest, StartRunFillsDefaultsAndNeedsAnAdmin) {
   v1::RunSpec spec;
   spec.set_rounds(1);
