@@ -3,6 +3,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/rpc/bundle_stream.h"
@@ -201,6 +202,9 @@ void SiteDaemon::ReportFailure(int64_t run_id, int32_t round, const absl::Status
       status.code() == absl::StatusCode::kDeadlineExceeded) {
     return;
   }
+  // The coordinator turned the upload down (the round moved on, or it was
+  // already answered): it knows, and this is no refusal by the site.
+  if (absl::StartsWith(status.message(), "upload for run")) return;
   v1::SiteMessage message;
   const bool refused = status.code() == absl::StatusCode::kInvalidArgument ||
                        status.code() == absl::StatusCode::kFailedPrecondition ||

@@ -185,7 +185,9 @@ absl::Status Federation::Start() {
 
 std::vector<std::string> Federation::ConnectedSites() const {
   std::vector<std::string> names;
-  for (const auto& [name, session] : sessions_) names.push_back(name);
+  for (const auto& [name, session] : sessions_) {
+    if (session.channel->open()) names.push_back(name);
+  }
   return names;
 }
 
@@ -207,6 +209,12 @@ absl::StatusOr<uint64_t> Federation::SiteConnected(const Caller& caller, const v
   SiteRecord record;
   auto known = known_sites_.find(caller.name);
   if (known != known_sites_.end()) record = known->second;
+  // Checked again under the lock: a revocation may have landed since
+  // AuthorizeSite released it.
+  if (record.revoked()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("site '", caller.name, "' was revoked by ", record.revoked_by));
+  }
   record.name = caller.name;
   record.certificate_expires = caller.certificate_expires;
   if (record.registered_at == 0) record.registered_at = now;
@@ -251,7 +259,11 @@ void Federation::SiteDisconnected(const std::string& site, uint64_t session) {
   known_sites_[site] = record;
   (void)storage_->UpsertSite(record);
   sessions_.erase(it);
-  for (auto& [run_id, run] : runs_) run->OnSiteDisconnected(site);
+  for (auto& [run_id, run] : runs_) {
+    run->OnSiteDisconnected(site);
+    // A run waiting on this site (e.g. for its initial model) tries others.
+    run->OnSitesChanged();
+  }
   ReapFinishedRuns();
   Changed();
 }
@@ -272,12 +284,14 @@ absl::Status Federation::OnSiteMessage(const Caller& caller, const v1::SiteMessa
       return absl::OkStatus();
     case v1::SiteMessage::kRefusal: {
       ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(message.refusal().run_id()));
-      run->OnSiteGaveUp(caller.name, message.refusal().reason(), /*refused=*/true);
+      run->OnSiteReport(caller.name, message.refusal().round(), message.refusal().reason(),
+                        /*refused=*/true);
       break;
     }
     case v1::SiteMessage::kFailure: {
       ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(message.failure().run_id()));
-      run->OnSiteGaveUp(caller.name, message.failure().reason(), /*refused=*/false);
+      run->OnSiteReport(caller.name, message.failure().round(), message.failure().reason(),
+                        /*refused=*/false);
       break;
     }
     case v1::SiteMessage::kEvalReport: {
@@ -380,8 +394,15 @@ absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec s
   record.created_at = clock_->NowUnixSeconds();
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(int64_t run_id, storage_->CreateRun(record));
-  ASSIGN_OR_RETURN(auto manager, RoundManager::Load(run_id, Deps()));
-  runs_[run_id] = std::move(manager);
+  auto manager = RoundManager::Load(run_id, Deps());
+  if (!manager.ok()) {
+    // Never leave a stored run that nothing drives and nobody can abort.
+    (void)storage_->SetRunState(run_id, "failed",
+                                absl::StrCat("cannot start: ", manager.status().message()),
+                                clock_->NowUnixSeconds());
+    return manager.status();
+  }
+  runs_[run_id] = *std::move(manager);
   ReapFinishedRuns();
   Changed();
   return run_id;

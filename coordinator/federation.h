@@ -47,6 +47,9 @@ class SiteChannel {
   virtual bool Send(const v1::CoordinatorMessage& message) = 0;
   // Ends the stream with `status` (e.g. when a newer session replaces it).
   virtual void Close(const absl::Status& status) = 0;
+  // False once the stream is closing, before its session is removed: such a
+  // site must not be selected for new work.
+  virtual bool open() { return true; }
 };
 
 struct FederationOptions {

@@ -44,6 +44,10 @@ class QueuedSiteChannel : public SiteChannel {
     absl::MutexLock lock(&mu_);
     return closed_ && queue_.empty();
   }
+  bool open() override {
+    absl::MutexLock lock(&mu_);
+    return !closed_;
+  }
   absl::Status close_status() {
     absl::MutexLock lock(&mu_);
     return close_status_;

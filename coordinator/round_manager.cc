@@ -426,6 +426,15 @@ void RoundManager::OnSiteDisconnected(const std::string& site, const std::string
   OnSiteGaveUp(site, reason, /*refused=*/false);
 }
 
+void RoundManager::OnSiteReport(const std::string& site, int32_t round,
+                                const std::string& reason, bool refused) {
+  const bool about_init = phase_ == RunPhase::kInitializing && round == 0;
+  const bool about_round =
+      (phase_ == RunPhase::kTraining || phase_ == RunPhase::kEvaluating) && round == round_;
+  if (!about_init && !about_round) return;
+  OnSiteGaveUp(site, reason, refused);
+}
+
 void RoundManager::OnSiteGaveUp(const std::string& site, const std::string& reason,
                                 bool refused) {
   if (phase_ == RunPhase::kInitializing && site == init_site_) {

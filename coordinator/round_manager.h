@@ -83,6 +83,11 @@ class RoundManager {
   absl::Status OnUpdate(const std::string& site, ReceivedUpdate update);
   absl::Status OnEvalReport(const std::string& site, const v1::EvalReport& report);
   void OnSiteGaveUp(const std::string& site, const std::string& reason, bool refused);
+  // A site's own refusal or failure of the task for `round`. Ignored unless
+  // it is about the task the site holds now: a late report about an earlier
+  // task must not drop the site from the current one.
+  void OnSiteReport(const std::string& site, int32_t round, const std::string& reason,
+                    bool refused);
   void OnTick();
   absl::Status Abort(const std::string& reason);
 

@@ -819,6 +819,20 @@ TEST_F(FederationTest, AllSelectedSitesDisconnectingFailsTheRunAtOnce) {
   EXPECT_THAT(Status(run).error(), HasSubstr("at most 1 of the 2 required sites can return an update (site-a dropped"));
 }
 
+TEST_F(FederationTest, LateReportAboutAnEarlierTaskDoesNotDropTheSite) {
+  const int64_t run = StartTraining(Spec(2, 1), {"site-a", "site-b"});
+  // site-b's refusal of the initial-model task arrives while round 1 trains.
+  v1::SiteMessage stale;
+  stale.mutable_refusal()->set_run_id(run);
+  stale.mutable_refusal()->set_round(0);
+  stale.mutable_refusal()->set_reason("upload rejected");
+  ASSERT_THAT(federation_->OnSiteMessage(SiteCaller("site-b"), stale), IsOk());
+  EXPECT_EQ(Status(run).state(), "running");
+  EXPECT_THAT(Upload("site-b", run, 1, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  EXPECT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  EXPECT_EQ(Status(run).phase(), "evaluating");
+}
+
 TEST_F(FederationTest, RefusalAndFailureDropTheSite) {
   const int64_t run = StartTraining(Spec(1, 1), {"site-a", "site-b", "site-c"});
   v1::SiteMessage refusal;
