@@ -93,11 +93,13 @@ absl::Status SecAggSession::OnAdvertisement(const std::string& site, v1::KeyAdve
 bool SecAggSession::AllAdvertised() const { return ads_.size() == selected_.size(); }
 
 absl::StatusOr<v1::PeerKeys> SecAggSession::ClosePeerKeys() {
-  if (static_cast<int>(ads_.size()) < params_.threshold()) {
+  // Each site's secrets go to its neighbours only, so t shares need at
+  // least t other sites.
+  if (static_cast<int>(ads_.size()) < params_.threshold() + 1) {
     return absl::FailedPreconditionError(absl::StrCat("round ", round_, ": only ", ads_.size(),
                                                       " of ", selected_.size(),
                                                       " sites advertised keys, need ",
-                                                      params_.threshold()));
+                                                      params_.threshold() + 1));
   }
   peer_keys_closed_ = true;
   v1::PeerKeys peers;
@@ -155,6 +157,13 @@ absl::Status SecAggSession::OnShares(const std::string& site, const v1::ShareBun
       return absl::InvalidArgumentError(absl::StrCat("site '", site, "' sent two shares to '",
                                                      share.recipient(), "'"));
     }
+  }
+  // A site that shares with only some neighbours could never be unmasked
+  // if it then dropped.
+  if (recipients.size() != graph_[index].size()) {
+    return absl::InvalidArgumentError(absl::StrCat("site '", site, "' sent shares to ",
+                                                   recipients.size(), " of its ",
+                                                   graph_[index].size(), " neighbours"));
   }
   shares_by_sender_[site] = bundle;
   return absl::OkStatus();
@@ -236,6 +245,17 @@ absl::Status SecAggSession::OnUnmaskResponse(const std::string& site,
       return absl::InvalidArgumentError(absl::StrCat(
           "site '", site, "' revealed an unrequested ", share.self_seed() ? "self seed" : "mask key",
           " share of '", share.owner(), "'"));
+    }
+    // Only a neighbour of the owner holds one of its shares, at x = its own
+    // index + 1: anything else is forged and would corrupt the sum.
+    const int owner = IndexOf(share.owner());
+    const int revealer = IndexOf(site);
+    const auto& holders = graph_[owner];
+    auto parsed = secagg::ParseShare(share.share());
+    if (std::find(holders.begin(), holders.end(), revealer) == holders.end() || !parsed.ok() ||
+        static_cast<int>(parsed->x) != revealer + 1) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "site '", site, "' revealed a share of '", share.owner(), "' it cannot hold"));
     }
     revealed_[{share.owner(), share.self_seed()}][site] = share.share();
   }

@@ -238,6 +238,19 @@ TEST_F(SecAggSessionTest, SharesMustGoToNeighboursAndComeFromTheSender) {
   EXPECT_THAT(session_->OnShares("site-1", shares), IsOk());
 }
 
+TEST_F(SecAggSessionTest, ForgedRevealedShareIsRefusedNamingTheRevealer) {
+  ExchangeKeysAndShares();
+  ASSERT_OK_AND_ASSIGN(v1::UnmaskRequest request,
+                       session_->CloseUploads({"site-1", "site-2", "site-3", "site-4", "site-5"}));
+  ASSERT_OK_AND_ASSIGN(v1::UnmaskResponse response,
+                       participants_["site-1"]->OnUnmaskRequest(request));
+  ASSERT_GT(response.shares_size(), 0);
+  // site-1 passes off a share it holds as if site-2 had revealed it.
+  EXPECT_THAT(session_->OnUnmaskResponse("site-2", response),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("site 'site-2' revealed")));
+  EXPECT_THAT(session_->OnUnmaskResponse("site-1", response), IsOk());
+}
+
 TEST(SecAggSessionCreateTest, RefusesAThresholdItCannotHonour) {
   v1::SecAggParams params;
   params.set_threshold(4);
