@@ -6,17 +6,38 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <stdlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "common/tensor_bundle.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace fedmi {
+
+// A bundle of `specs` whose body is `values` as raw float32 bytes (tests may
+// pass a body that does not fit the specs, on purpose).
+inline TensorBundle FloatBundle(const std::vector<TensorSpec>& specs,
+                                const std::vector<float>& values) {
+  TensorBundle bundle;
+  bundle.specs = specs;
+  bundle.body.resize(values.size() * sizeof(float));
+  std::memcpy(bundle.body.data(), values.data(), bundle.body.size());
+  return bundle;
+}
+
+// The body of `bundle` read as float32 values.
+inline std::vector<float> FloatsOf(const TensorBundle& bundle) {
+  std::vector<float> values(bundle.body.size() / sizeof(float));
+  std::memcpy(values.data(), bundle.body.data(), values.size() * sizeof(float));
+  return values;
+}
 namespace testing_internal {
 
 inline const absl::Status& StatusOf(const absl::Status& status) { return status; }

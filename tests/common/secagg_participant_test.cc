@@ -29,13 +29,6 @@ constexpr int64_t kRun = 7;
 constexpr int32_t kRound = 3;
 constexpr int kSites = 5;
 
-TensorBundle FloatBundle(const std::vector<TensorSpec>& specs, const std::vector<float>& values) {
-  TensorBundle bundle;
-  bundle.specs = specs;
-  bundle.body.resize(values.size() * sizeof(float));
-  std::memcpy(bundle.body.data(), values.data(), bundle.body.size());
-  return bundle;
-}
 
 std::vector<uint32_t> WordsOf(const TensorBundle& bundle) {
   std::vector<uint32_t> words(bundle.body.size() / sizeof(uint32_t));

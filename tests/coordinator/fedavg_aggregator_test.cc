@@ -19,19 +19,7 @@ TensorSpec Float32(const std::string& name, std::vector<int64_t> shape) {
   return TensorSpec{name, DType::kFloat32, std::move(shape)};
 }
 
-TensorBundle MakeBundle(const std::vector<TensorSpec>& specs, const std::vector<float>& values) {
-  TensorBundle bundle;
-  bundle.specs = specs;
-  bundle.body.resize(values.size() * sizeof(float));
-  std::memcpy(bundle.body.data(), values.data(), bundle.body.size());
-  return bundle;
-}
 
-std::vector<float> FloatsOf(const TensorBundle& bundle) {
-  std::vector<float> values(bundle.body.size() / sizeof(float));
-  std::memcpy(values.data(), bundle.body.data(), bundle.body.size());
-  return values;
-}
 
 class FedAvgAggregatorTest : public ::testing::Test {
  protected:
@@ -44,7 +32,7 @@ class FedAvgAggregatorTest : public ::testing::Test {
   absl::Status AcceptUpdate(const std::string& site, double weight,
                             const std::vector<TensorSpec>& specs,
                             const std::vector<float>& values) {
-    absl::StatusOr<std::string> path = WriteBundleFile(updates_.path(), MakeBundle(specs, values));
+    absl::StatusOr<std::string> path = WriteBundleFile(updates_.path(), FloatBundle(specs, values));
     if (!path.ok()) return path.status();
     absl::StatusOr<std::unique_ptr<BundleFileReader>> reader = BundleFileReader::Open(*path);
     if (!reader.ok()) return reader.status();

@@ -70,22 +70,13 @@ const std::vector<TensorSpec>& ModelSpecs() {
   return *specs;
 }
 
-TensorBundle FloatBundle(const std::vector<TensorSpec>& specs, const std::vector<float>& values) {
-  TensorBundle bundle;
-  bundle.specs = specs;
-  bundle.body.resize(values.size() * sizeof(float));
-  std::memcpy(bundle.body.data(), values.data(), bundle.body.size());
+
+TensorBundle Model(const std::vector<float>& values) {
+  TensorBundle bundle = FloatBundle(ModelSpecs(), values);
   EXPECT_EQ(bundle.body.size(), bundle.ExpectedBodyBytes());
   return bundle;
 }
 
-TensorBundle Model(const std::vector<float>& values) { return FloatBundle(ModelSpecs(), values); }
-
-std::vector<float> Floats(const TensorBundle& bundle) {
-  std::vector<float> values(bundle.body.size() / sizeof(float));
-  std::memcpy(values.data(), bundle.body.data(), values.size() * sizeof(float));
-  return values;
-}
 
 std::string Sha256Of(const TensorBundle& bundle) {
   return Sha256::Digest(absl::string_view(bundle.body.data(), bundle.body.size()));
@@ -311,7 +302,7 @@ TEST_F(FederationTest, FullRunAggregatesWithFedAvgEvaluatesAndFinishes) {
 
   ASSERT_OK_AND_ASSIGN(TensorBundle aggregate, ReadModel(run, 1));
   EXPECT_EQ(aggregate.specs, ModelSpecs());
-  EXPECT_THAT(Floats(aggregate), ElementsAre(4, 5, 6, 7, 8, 9));
+  EXPECT_THAT(FloatsOf(aggregate), ElementsAre(4, 5, 6, 7, 8, 9));
   EXPECT_EQ(Status(run).phase(), "evaluating");
 
   // Evaluation of round 1 by both sites.
@@ -360,7 +351,7 @@ TEST_F(FederationTest, FullRunAggregatesWithFedAvgEvaluatesAndFinishes) {
   ASSERT_THAT(Upload("site-a", run, 2, Model({2, 2, 2, 2, 2, 2}), 1), IsOk());
   ASSERT_THAT(Upload("site-b", run, 2, Model({4, 4, 4, 4, 4, 4}), 1), IsOk());
   ASSERT_OK_AND_ASSIGN(TensorBundle round2, ReadModel(run, 2));
-  EXPECT_THAT(Floats(round2), ElementsAre(3, 3, 3, 3, 3, 3));
+  EXPECT_THAT(FloatsOf(round2), ElementsAre(3, 3, 3, 3, 3, 3));
   ASSERT_THAT(Report("site-a", run, 2, EvalMetrics(10, 0.5, 0.5, 0.5)), IsOk());
   ASSERT_THAT(Report("site-b", run, 2, EvalMetrics(10, 0.5, 0.5, 0.5)), IsOk());
 
@@ -422,6 +413,7 @@ TEST_F(FederationTest, BeginUploadSpecsMakeTheStreamReaderRefuseAnotherLayout) {
   const TensorBundle wrong =
       FloatBundle({{"fc.weight", DType::kFloat32, {2, 3}}, {"fc.bias", DType::kFloat32, {2}}},
                   {1, 2, 3, 4, 5, 6, 7, 8});
+  ASSERT_EQ(wrong.body.size(), wrong.ExpectedBodyBytes());
   std::vector<v1::TensorChunk> chunks;
   ASSERT_THAT(StreamBundle(wrong,
                            [&](const v1::TensorChunk& chunk) {
@@ -449,6 +441,7 @@ TEST_F(FederationTest, CompleteUploadWithAnotherLayoutIsRefusedAndTheRoundGoesOn
   // Same byte count, different shape: only the spec check can catch it.
   const TensorBundle wrong = FloatBundle(
       {{"fc.weight", DType::kFloat32, {4}}, {"fc.bias", DType::kFloat32, {2}}}, {1, 2, 3, 4, 5, 6});
+  ASSERT_EQ(wrong.body.size(), wrong.ExpectedBodyBytes());
   ASSERT_OK_AND_ASSIGN(ReceivedUpdate update, Spool(Metadata("site-b", run, 1, 2), wrong));
   const std::string path = update.path;
   EXPECT_THAT(federation_->CompleteUpload(SiteCaller("site-b"), std::move(update)),
@@ -509,7 +502,7 @@ TEST_F(FederationTest, SecondUploadOfASiteInARoundIsAlreadyExists) {
 
   ASSERT_THAT(Upload("site-b", run, 1, Model({3, 3, 3, 3, 3, 3})), IsOk());
   ASSERT_OK_AND_ASSIGN(TensorBundle aggregate, ReadModel(run, 1));
-  EXPECT_THAT(Floats(aggregate), ElementsAre(2, 2, 2, 2, 2, 2)) << "the duplicate was not folded";
+  EXPECT_THAT(FloatsOf(aggregate), ElementsAre(2, 2, 2, 2, 2, 2)) << "the duplicate was not folded";
 }
 
 TEST_F(FederationTest, UpdateForAnotherRoundIsFailedPrecondition) {
@@ -780,7 +773,7 @@ TEST_F(FederationTest, SiteDisconnectingMidRoundIsDroppedWhenMinSitesStillMet) {
   ASSERT_THAT(Upload("site-b", run, 1, Model({4, 4, 4, 4, 4, 4}), 2), IsOk());
 
   ASSERT_OK_AND_ASSIGN(TensorBundle aggregate, ReadModel(run, 1));
-  EXPECT_THAT(Floats(aggregate), ElementsAre(3, 3, 3, 3, 3, 3));
+  EXPECT_THAT(FloatsOf(aggregate), ElementsAre(3, 3, 3, 3, 3, 3));
   EXPECT_THAT(Channel("site-a").Of(Kind::kEval), SizeIs(1));
   ASSERT_THAT(Report("site-a", run, 1, EvalMetrics(5, 1, 1, 1)), IsOk());
   ASSERT_THAT(Report("site-b", run, 1, EvalMetrics(5, 1, 1, 1)), IsOk());
@@ -851,7 +844,7 @@ TEST_F(FederationTest, RefusalAndFailureDropTheSite) {
 
   ASSERT_THAT(Upload("site-a", run, 1, Model({2, 2, 2, 2, 2, 2})), IsOk());
   ASSERT_OK_AND_ASSIGN(TensorBundle aggregate, ReadModel(run, 1));
-  EXPECT_THAT(Floats(aggregate), ElementsAre(2, 2, 2, 2, 2, 2));
+  EXPECT_THAT(FloatsOf(aggregate), ElementsAre(2, 2, 2, 2, 2, 2));
   // The commit stores why each site is missing.
   ASSERT_OK_AND_ASSIGN(std::vector<ParticipationRecord> rows, storage_->ListParticipations(run));
   ASSERT_THAT(rows, SizeIs(3));
@@ -902,7 +895,7 @@ TEST_F(FederationTest, DeadlineDropsLateSitesAndTheRoundCompletesWithTheRest) {
   federation_->Tick();
   EXPECT_EQ(Status(run).phase(), "evaluating");
   ASSERT_OK_AND_ASSIGN(TensorBundle aggregate, ReadModel(run, 1));
-  EXPECT_THAT(Floats(aggregate), ElementsAre(7, 7, 7, 7, 7, 7));
+  EXPECT_THAT(FloatsOf(aggregate), ElementsAre(7, 7, 7, 7, 7, 7));
   v1::RunStatus status = Status(run);
   ASSERT_THAT(status.rounds(), SizeIs(1));
   // Storage has site-b as dropped; the live view shows the evaluation slots.
@@ -965,7 +958,7 @@ TEST_F(FederationTest, RestartResumesAfterTheLastEvaluatedRound) {
   EXPECT_EQ(Status(run).phase(), "waiting-for-sites");
   EXPECT_EQ(Status(run).current_round(), 2);
   ASSERT_OK_AND_ASSIGN(TensorBundle round1, ReadModel(run, 1));
-  EXPECT_THAT(Floats(round1), ElementsAre(2, 2, 2, 2, 2, 2)) << "kept by garbage collection";
+  EXPECT_THAT(FloatsOf(round1), ElementsAre(2, 2, 2, 2, 2, 2)) << "kept by garbage collection";
 
   Connect("site-a");
   Connect("site-b");
@@ -988,7 +981,7 @@ TEST_F(FederationTest, RestartResumesAfterTheLastEvaluatedRound) {
   ASSERT_THAT(Upload("site-a", run, 2, Model({2, 2, 2, 2, 2, 2})), IsOk());
   ASSERT_THAT(Upload("site-b", run, 2, Model({4, 4, 4, 4, 4, 4})), IsOk());
   ASSERT_OK_AND_ASSIGN(TensorBundle round2, ReadModel(run, 2));
-  EXPECT_THAT(Floats(round2), ElementsAre(3, 3, 3, 3, 3, 3));
+  EXPECT_THAT(FloatsOf(round2), ElementsAre(3, 3, 3, 3, 3, 3));
   ASSERT_THAT(Report("site-a", run, 2, EvalMetrics(1, 1, 1, 1)), IsOk());
   ASSERT_THAT(Report("site-b", run, 2, EvalMetrics(1, 1, 1, 1)), IsOk());
   ASSERT_THAT(Upload("site-a", run, 3, Model({1, 1, 1, 1, 1, 1})), IsOk());

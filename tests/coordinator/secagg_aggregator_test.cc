@@ -36,19 +36,7 @@ std::vector<TensorSpec> ModelSpecs() {
           Float32("fc.bias", {600})};
 }
 
-TensorBundle FloatBundle(const std::vector<TensorSpec>& specs, const std::vector<float>& values) {
-  TensorBundle bundle;
-  bundle.specs = specs;
-  bundle.body.resize(values.size() * sizeof(float));
-  std::memcpy(bundle.body.data(), values.data(), bundle.body.size());
-  return bundle;
-}
 
-std::vector<float> FloatsOf(const TensorBundle& bundle) {
-  std::vector<float> values(bundle.body.size() / sizeof(float));
-  std::memcpy(values.data(), bundle.body.data(), bundle.body.size());
-  return values;
-}
 
 std::vector<uint32_t> WordsOf(const TensorBundle& bundle) {
   std::vector<uint32_t> words(bundle.body.size() / sizeof(uint32_t));

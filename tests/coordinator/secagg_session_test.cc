@@ -25,18 +25,9 @@ constexpr int64_t kRun = 7;
 constexpr int32_t kRound = 3;
 
 TensorBundle Model(const std::vector<float>& values) {
-  TensorBundle bundle;
-  bundle.specs = {{"w", DType::kFloat32, {static_cast<int64_t>(values.size())}}};
-  bundle.body.resize(values.size() * sizeof(float));
-  std::memcpy(bundle.body.data(), values.data(), bundle.body.size());
-  return bundle;
+  return FloatBundle({{"w", DType::kFloat32, {static_cast<int64_t>(values.size())}}}, values);
 }
 
-std::vector<float> Floats(const TensorBundle& bundle) {
-  std::vector<float> values(bundle.body.size() / sizeof(float));
-  std::memcpy(values.data(), bundle.body.data(), bundle.body.size());
-  return values;
-}
 
 class SecAggSessionTest : public ::testing::Test {
  protected:
@@ -67,6 +58,21 @@ class SecAggSessionTest : public ::testing::Test {
 
   // Steps 1 and 2; sites in `silent` advertise keys but never share.
   void ExchangeKeysAndShares(const std::set<std::string>& silent = {}) {
+    v1::PeerKeys peers;
+    ASSERT_NO_FATAL_FAILURE(AdvertiseKeys(&peers));
+    for (const auto& name : names_) {
+      ASSERT_OK_AND_ASSIGN(v1::ShareBundle shares, participants_[name]->OnPeerKeys(peers));
+      if (silent.count(name) == 0) ASSERT_THAT(session_->OnShares(name, shares), IsOk());
+    }
+    ASSERT_OK_AND_ASSIGN(auto relayed, session_->CloseSharing());
+    EXPECT_EQ(relayed.size(), names_.size() - silent.size());
+    for (const auto& [name, bundle] : relayed) {
+      ASSERT_THAT(participants_[name]->OnRelayedShares(bundle), IsOk());
+    }
+  }
+
+  // Step 1 for every site: a new session and participants, keys closed.
+  void AdvertiseKeys(v1::PeerKeys* peers) {
     ASSERT_OK_AND_ASSIGN(session_,
                          SecAggSession::Create(kRun, kRound, params_, names_, ca_->ca_cert_pem()));
     for (const auto& name : names_) {
@@ -79,16 +85,7 @@ class SecAggSessionTest : public ::testing::Test {
       ASSERT_THAT(session_->OnAdvertisement(name, ad, parties_[name].cert_pem), IsOk());
     }
     ASSERT_TRUE(session_->AllAdvertised());
-    ASSERT_OK_AND_ASSIGN(v1::PeerKeys peers, session_->ClosePeerKeys());
-    for (const auto& name : names_) {
-      ASSERT_OK_AND_ASSIGN(v1::ShareBundle shares, participants_[name]->OnPeerKeys(peers));
-      if (silent.count(name) == 0) ASSERT_THAT(session_->OnShares(name, shares), IsOk());
-    }
-    ASSERT_OK_AND_ASSIGN(auto relayed, session_->CloseSharing());
-    EXPECT_EQ(relayed.size(), names_.size() - silent.size());
-    for (const auto& [name, bundle] : relayed) {
-      ASSERT_THAT(participants_[name]->OnRelayedShares(bundle), IsOk());
-    }
+    ASSERT_OK_AND_ASSIGN(*peers, session_->ClosePeerKeys());
   }
 
   void RunAndCheck(const std::set<std::string>& missing,
@@ -134,7 +131,7 @@ void SecAggSessionTest::RunAndCheck(const std::set<std::string>& missing,
   ASSERT_THAT(aggregator->Begin(kRound, global_.specs, global_path), IsOk());
 
   std::set<std::string> uploaded;
-  const std::vector<float> global = Floats(global_);
+  const std::vector<float> global = FloatsOf(global_);
   std::vector<double> weighted(global.size(), 0);
   double total_weight = 0;
   for (const auto& name : names_) {
@@ -147,7 +144,7 @@ void SecAggSessionTest::RunAndCheck(const std::set<std::string>& missing,
     const double weight = participants_[name]->Weight(Examples(name));
     ASSERT_THAT(aggregator->Accept(name, weight, *reader), IsOk());
     uploaded.insert(name);
-    const std::vector<float> local = Floats(local_[name]);
+    const std::vector<float> local = FloatsOf(local_[name]);
     for (size_t i = 0; i < global.size(); ++i) {
       const double delta = std::clamp<double>(local[i] - global[i], -params_.clip(), params_.clip());
       weighted[i] += weight * delta;
@@ -169,7 +166,7 @@ void SecAggSessionTest::RunAndCheck(const std::set<std::string>& missing,
   ASSERT_OK_AND_ASSIGN(auto codec, secagg::FixedPointCodec::Create(quantization));
   const double bound =
       codec.ErrorBound(static_cast<int>(uploaded.size())) / total_weight + 1e-6;
-  const std::vector<float> got = Floats(result);
+  const std::vector<float> got = FloatsOf(result);
   double worst = 0;
   for (size_t i = 0; i < global.size(); ++i) {
     worst = std::max(worst, std::abs(got[i] - (global[i] + weighted[i] / total_weight)));
@@ -218,18 +215,8 @@ TEST_F(SecAggSessionTest, TooFewUploadsFailTheRoundBeforeAnythingIsRevealed) {
 }
 
 TEST_F(SecAggSessionTest, SharesMustGoToNeighboursAndComeFromTheSender) {
-  ASSERT_OK_AND_ASSIGN(session_,
-                       SecAggSession::Create(kRun, kRound, params_, names_, ca_->ca_cert_pem()));
-  for (const auto& name : names_) {
-    ASSERT_OK_AND_ASSIGN(participants_[name],
-                         secagg::SecAggParticipant::Start(kRun, kRound, name, params_,
-                                                          parties_[name].key_pem,
-                                                          parties_[name].cert_pem,
-                                                          ca_->ca_cert_pem()));
-    ASSERT_OK_AND_ASSIGN(v1::KeyAdvertisement ad, participants_[name]->Advertisement());
-    ASSERT_THAT(session_->OnAdvertisement(name, ad, parties_[name].cert_pem), IsOk());
-  }
-  ASSERT_OK_AND_ASSIGN(v1::PeerKeys peers, session_->ClosePeerKeys());
+  v1::PeerKeys peers;
+  ASSERT_NO_FATAL_FAILURE(AdvertiseKeys(&peers));
   ASSERT_OK_AND_ASSIGN(v1::ShareBundle shares, participants_["site-1"]->OnPeerKeys(peers));
   v1::ShareBundle spoofed = shares;
   spoofed.mutable_shares(0)->set_sender("site-5");
