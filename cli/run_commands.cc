@@ -16,6 +16,7 @@
 #include "cli/admin_client.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
+#include "cli/secagg_flags.h"
 #include "client/ml/local_model.h"
 #include "common/pki.h"
 #include "common/sha256.h"
@@ -70,6 +71,13 @@ nlohmann::json SpecJson(const v1::RunSpec& spec) {
           {"seed", spec.seed()},
           {"num_classes", spec.num_classes()},
           {"synthetic_params", spec.synthetic_params()},
+          {"max_round_retries", spec.max_round_retries()},
+          {"secure_aggregation", spec.secure_aggregation()},
+          {"secagg",
+           {{"threshold", spec.secagg().threshold()},
+            {"neighbours", spec.secagg().neighbours()},
+            {"clip", JsonNumber(spec.secagg().clip())},
+            {"max_examples", spec.secagg().max_examples()}}},
           {"round_timeout_s", JsonNumber(spec.round_timeout_s())}};
 }
 
@@ -122,6 +130,7 @@ void PrintRunHeader(std::ostream& out, const v1::RunStatus& run) {
       spec.strategy(), spec.min_sites(),
       spec.max_sites() > 0 ? absl::StrCat(", max ", spec.max_sites()) : "", spec.local_epochs(),
       spec.batch_size(), spec.lr(), spec.optimizer(), spec.seed());
+  out << "  secure aggregation " << DescribeSecAgg(spec) << "\n";
   out << "  created " << FormatUnixTime(run.created_at()) << "\n";
   if (!run.error().empty()) out << "  error: " << run.error() << "\n";
 }
@@ -232,6 +241,8 @@ struct StartOptions {
   int num_classes = 2;
   double round_timeout_s = 3600;
   int64_t synthetic_params = 0;
+  int round_retries = 0;
+  SecAggFlags secagg;
 };
 
 int StartRun(const GlobalOptions& global, const StartOptions& options) {
@@ -263,6 +274,11 @@ int StartRun(const GlobalOptions& global, const StartOptions& options) {
   spec.set_num_classes(options.num_classes);
   spec.set_round_timeout_s(options.round_timeout_s);
   spec.set_synthetic_params(options.synthetic_params);
+  spec.set_max_round_retries(options.round_retries);
+  if (absl::Status status = ApplySecAggFlags(options.secagg, options.min_sites, &spec);
+      !status.ok()) {
+    return ReportUsageError(std::string(status.message()));
+  }
 
   auto admin = ConnectToCoordinator(global);
   if (!admin.ok()) return ReportError(admin.status());
@@ -271,7 +287,8 @@ int StartRun(const GlobalOptions& global, const StartOptions& options) {
   if (global.json) {
     PrintJsonLine({{"run_id", *run_id}});
   } else {
-    std::cout << "run " << *run_id << " started" << std::endl;
+    std::cout << "run " << *run_id << " started (secure aggregation " << DescribeSecAgg(spec)
+              << ")" << std::endl;
   }
   return kExitOk;
 }
@@ -536,6 +553,13 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
                    "parameter count of --model synthetic (benchmarks)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  start
+      ->add_option("--round-retries", start_options->round_retries,
+                   "times a failed round (too few sites, a secure-aggregation violation) is "
+                   "started afresh before the run fails")
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
+  AddSecAggOptions(start, &start_options->secagg);
   AddJsonFlag(start, global);
   start->callback([&global, &result, start_options] {
     RunCommand(result, [&] { return StartRun(global, *start_options); });

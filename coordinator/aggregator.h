@@ -37,7 +37,16 @@ class Aggregator {
 
 // "fedavg": example-weighted mean of the sites' weights, accumulated in
 // double precision.
+// "median": unweighted coordinate-wise median (coordinator/median_aggregator.h);
+// it spools every update to a directory under the system temp dir until
+// Finish.
+// InvalidArgument naming the known strategies for any other name.
 absl::StatusOr<std::unique_ptr<Aggregator>> MakeAggregator(const std::string& strategy);
+
+// Whether `strategy` needs each site's individual update (median, Krum,
+// ...): such strategies cannot run under secure aggregation, where the
+// coordinator only ever learns the sum. False for "fedavg" and for unknown names.
+bool StrategyNeedsIndividualUpdates(const std::string& strategy);
 
 }  // namespace fedmi
 

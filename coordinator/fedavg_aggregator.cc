@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <new>
 
 #include "absl/strings/str_cat.h"
@@ -16,32 +15,22 @@
 #include "common/sha256.h"
 #include "common/status.h"
 #include "coordinator/aggregator.h"
+#include "coordinator/aggregator_internal.h"
+#include "coordinator/median_aggregator.h"
 
 namespace fedmi {
 namespace {
 
-constexpr char kFedAvg[] = "fedavg";
-constexpr size_t kFloatBytes = sizeof(float);
-static_assert(kMaxChunkBytes % kFloatBytes == 0, "chunks must hold whole floats");
-static_assert(std::numeric_limits<float>::is_iec559, "float must be IEEE-754 binary32");
+using aggregator_internal::kFloatBytes;
+using aggregator_internal::LoadFloat;
 
-float LoadFloat(const char* bytes) {
-  // Bundle bodies are little-endian; so are the hosts fedmi supports.
-  float value;
-  std::memcpy(&value, bytes, kFloatBytes);
-  return value;
-}
+constexpr char kFedAvg[] = "fedavg";
+constexpr char kMedian[] = "median";
 
 class FedAvgAggregator : public Aggregator {
  public:
   absl::Status Begin(int32_t round, const std::vector<TensorSpec>& model_specs) override {
-    for (const TensorSpec& spec : model_specs) {
-      if (spec.dtype != DType::kFloat32) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("fedavg cannot aggregate tensor '", spec.name, "' of dtype ",
-                         DTypeName(spec.dtype), ": only float32 tensors are supported"));
-      }
-    }
+    RETURN_IF_ERROR(aggregator_internal::CheckAllFloat32(kFedAvg, model_specs));
     round_ = round;
     specs_ = model_specs;
     total_weight_ = 0;
@@ -137,52 +126,14 @@ class FedAvgAggregator : public Aggregator {
 
   // sum_ += weight * update, reading the body one chunk at a time.
   absl::Status AddWeighted(const std::string& site, double weight, BundleFileReader& update) {
-    const uint64_t expected = sum_.size() * kFloatBytes;
-    uint64_t offset = 0;  // body bytes consumed so far
-    size_t carried = 0;   // bytes of a float split across two reads
-    while (true) {
-      ASSIGN_OR_RETURN(size_t got, update.Read(chunk_.data() + carried, chunk_.size() - carried));
-      if (got == 0) break;
-      const size_t available = carried + got;
-      const size_t floats = available / kFloatBytes;
-      const size_t first = offset / kFloatBytes;
-      if (first + floats > sum_.size()) {
-        return absl::InvalidArgumentError(absl::StrCat("update of site '", site,
-                                                       "' has more than the ", expected,
-                                                       " body bytes its tensors need"));
-      }
-      for (size_t i = 0; i < floats; ++i) {
-        const float value = LoadFloat(chunk_.data() + i * kFloatBytes);
-        if (!std::isfinite(value)) return NonFinite(site, first + i, value);
-        sum_[first + i] += weight * static_cast<double>(value);
-      }
-      offset += floats * kFloatBytes;
-      carried = available - floats * kFloatBytes;
-      std::memmove(chunk_.data(), chunk_.data() + floats * kFloatBytes, carried);
-    }
-    if (offset != expected || carried != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("update of site '", site, "' ended after ",
-                                                     offset + carried, " body bytes, expected ",
-                                                     expected));
-    }
-    return absl::OkStatus();
-  }
-
-  // Names the tensor and element of a NaN or infinity, which would otherwise
-  // silently poison the global model.
-  absl::Status NonFinite(const std::string& site, uint64_t parameter, float value) const {
-    uint64_t start = 0;
-    for (const TensorSpec& spec : specs_) {
-      const uint64_t count = static_cast<uint64_t>(spec.NumElements());
-      if (parameter < start + count) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("update of site '", site, "' has ", value, " in tensor '", spec.name,
-                         "' at element ", parameter - start, "; fedavg needs finite weights"));
-      }
-      start += count;
-    }
-    return absl::InvalidArgumentError(
-        absl::StrCat("update of site '", site, "' has ", value, " at parameter ", parameter));
+    return aggregator_internal::ForEachFiniteFloatRun(
+        kFedAvg, site, specs_, update, chunk_,
+        [&](uint64_t first, const char* bytes, size_t count) {
+          for (size_t i = 0; i < count; ++i) {
+            sum_[first + i] += weight * static_cast<double>(LoadFloat(bytes + i * kFloatBytes));
+          }
+          return absl::OkStatus();
+        });
   }
 
   State state_ = State::kIdle;
@@ -198,8 +149,12 @@ class FedAvgAggregator : public Aggregator {
 
 absl::StatusOr<std::unique_ptr<Aggregator>> MakeAggregator(const std::string& strategy) {
   if (strategy == kFedAvg) return std::make_unique<FedAvgAggregator>();
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown aggregation strategy '", strategy, "'; known strategies: ", kFedAvg));
+  // Default options: spool under the system temp dir (see MedianAggregatorOptions).
+  if (strategy == kMedian) return std::make_unique<MedianAggregator>(MedianAggregatorOptions());
+  return absl::InvalidArgumentError(absl::StrCat("unknown aggregation strategy '", strategy,
+                                                 "'; known strategies: ", kFedAvg, ", ", kMedian));
 }
+
+bool StrategyNeedsIndividualUpdates(const std::string& strategy) { return strategy == kMedian; }
 
 }  // namespace fedmi

@@ -76,6 +76,55 @@ absl::Status ValidateSiteName(const std::string& name) {
   return absl::OkStatus();
 }
 
+namespace {
+
+absl::Status ValidateSecAggSettings(const v1::RunSpec& spec) {
+  if (StrategyNeedsIndividualUpdates(spec.strategy())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "strategy '", spec.strategy(), "' needs each site's individual update, which secure "
+        "aggregation hides from the coordinator: use fedavg, or turn secure aggregation off"));
+  }
+  const v1::SecAggSettings& settings = spec.secagg();
+  // A threshold of t needs t + 1 sites: each site's secrets are shared among
+  // the others only.
+  if (spec.min_sites() < 3) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secure aggregation needs min_sites of at least 3, got ", spec.min_sites(),
+        " (with 2 sites each could subtract its own update from the sum)"));
+  }
+  if (settings.threshold() != 0 &&
+      (settings.threshold() < 2 || settings.threshold() > spec.min_sites() - 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secagg threshold must be between 2 and min_sites - 1 (", spec.min_sites() - 1,
+        "), got ", settings.threshold()));
+  }
+  if (settings.neighbours() != 0 && settings.neighbours() < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secagg neighbours must be at least 2 (0: every other site), got ",
+        settings.neighbours()));
+  }
+  if (settings.threshold() != 0 && settings.neighbours() != 0 &&
+      settings.threshold() > settings.neighbours()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secagg threshold ", settings.threshold(), " exceeds secagg neighbours ",
+        settings.neighbours(), ": a site's secrets are shared among its neighbours only"));
+  }
+  if (settings.clip() < 0 || !std::isfinite(settings.clip()) || settings.clip() > 1e6) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secagg clip must be positive and at most 1e6 (0: default 1.0), got ", settings.clip()));
+  }
+  if (settings.max_examples() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secagg max_examples must not be negative, got ", settings.max_examples()));
+  }
+  if (spec.max_sites() > 0 && spec.max_sites() > (1 << 24)) {
+    return absl::InvalidArgumentError("secure aggregation supports at most 2^24 sites per round");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ValidateRunSpec(v1::RunSpec* spec) {
   if (spec->model().empty()) spec->set_model("cnn");
   if (spec->strategy().empty()) spec->set_strategy("fedavg");
@@ -127,18 +176,18 @@ absl::Status ValidateRunSpec(v1::RunSpec* spec) {
   if (spec->model() == "synthetic" && spec->synthetic_params() <= 0) {
     return absl::InvalidArgumentError("model 'synthetic' needs synthetic_params > 0");
   }
-  // Accepting these flags while running without them would tell sites and
-  // auditors a privacy guarantee that does not hold.
-  if (spec->secure_aggregation()) {
-    return absl::UnimplementedError(
-        "secure_aggregation is not available yet: the protocol's primitives exist "
-        "(docs/secure-aggregation.md) but rounds do not run it");
+  if (spec->max_round_retries() < 0 || spec->max_round_retries() > 100) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_round_retries must be between 0 and 100, got ", spec->max_round_retries()));
   }
+  // Accepting this flag while running without it would tell sites and
+  // auditors a privacy guarantee that does not hold.
   if (spec->differential_privacy()) {
     return absl::UnimplementedError("differential_privacy is not available yet");
   }
   auto aggregator = MakeAggregator(spec->strategy());
   if (!aggregator.ok()) return aggregator.status();
+  if (spec->secure_aggregation()) RETURN_IF_ERROR(ValidateSecAggSettings(*spec));
   return absl::OkStatus();
 }
 
@@ -154,7 +203,7 @@ Federation::~Federation() {
 }
 
 RoundManager::Deps Federation::Deps() {
-  return RoundManager::Deps{storage_, models_, clock_, this};
+  return RoundManager::Deps{storage_, models_, clock_, this, options_.ca_pem};
 }
 
 absl::Status Federation::Start() {
@@ -189,6 +238,11 @@ std::vector<std::string> Federation::ConnectedSites() const {
     if (session.channel->open()) names.push_back(name);
   }
   return names;
+}
+
+int64_t Federation::TrainExamples(const std::string& site) const {
+  auto it = sessions_.find(site);
+  return it == sessions_.end() ? 0 : it->second.record.train_examples;
 }
 
 bool Federation::Send(const std::string& site, const v1::CoordinatorMessage& message) {
@@ -290,8 +344,29 @@ absl::Status Federation::OnSiteMessage(const Caller& caller, const v1::SiteMessa
     }
     case v1::SiteMessage::kFailure: {
       ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(message.failure().run_id()));
-      run->OnSiteReport(caller.name, message.failure().round(), message.failure().reason(),
-                        /*refused=*/false);
+      if (message.failure().protocol_violation()) {
+        run->OnProtocolViolation(caller.name, message.failure().round(),
+                                 message.failure().reason());
+      } else {
+        run->OnSiteReport(caller.name, message.failure().round(), message.failure().reason(),
+                          /*refused=*/false);
+      }
+      break;
+    }
+    case v1::SiteMessage::kKeyAdvertisement: {
+      ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(message.key_advertisement().run_id()));
+      status = run->OnKeyAdvertisement(caller.name, message.key_advertisement(),
+                                       caller.certificate_pem);
+      break;
+    }
+    case v1::SiteMessage::kShares: {
+      ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(message.shares().run_id()));
+      status = run->OnShares(caller.name, message.shares());
+      break;
+    }
+    case v1::SiteMessage::kUnmaskResponse: {
+      ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(message.unmask_response().run_id()));
+      status = run->OnUnmaskResponse(caller.name, message.unmask_response());
       break;
     }
     case v1::SiteMessage::kEvalReport: {
@@ -385,6 +460,11 @@ absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec s
     return absl::PermissionDeniedError("only an admin may start a run");
   }
   RETURN_IF_ERROR(ValidateRunSpec(&spec));
+  if (spec.secure_aggregation() && options_.ca_pem.empty()) {
+    return absl::FailedPreconditionError(
+        "secure aggregation needs mutual TLS: sites sign their key advertisements with their "
+        "certificates, and this coordinator runs --insecure");
+  }
   RunRecord record;
   record.spec = spec;
   std::string canonical;

@@ -37,6 +37,7 @@ struct Caller {
   std::string name;
   Role role = Role::kAdmin;
   double certificate_expires = 0;  // unix seconds; 0 without TLS
+  std::string certificate_pem;     // the TLS peer certificate; empty without TLS
 };
 
 // A site's control stream, as the core sees it.
@@ -55,6 +56,9 @@ class SiteChannel {
 struct FederationOptions {
   std::string spool_dir;                   // partial uploads; same filesystem as the models
   uint64_t max_update_bytes = uint64_t{1} << 34;  // 16 GiB
+  // The project CA (PEM). Secure aggregation verifies sites' signed key
+  // advertisements against it, so it is refused when this is empty (--insecure).
+  std::string ca_pem;
 };
 
 class Federation : private SiteRoster {
@@ -120,6 +124,7 @@ class Federation : private SiteRoster {
 
   std::vector<std::string> ConnectedSites() const override;
   bool Send(const std::string& site, const v1::CoordinatorMessage& message) override;
+  int64_t TrainExamples(const std::string& site) const override;
 
   RoundManager::Deps Deps();
   absl::StatusOr<RoundManager*> ActiveRun(int64_t run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

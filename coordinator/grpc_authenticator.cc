@@ -11,7 +11,10 @@ namespace fedmi {
 absl::StatusOr<Caller> Authenticator::Identify(grpc::ServerContext* context, Role insecure_role,
                                                const std::string& claimed_site) const {
   if (insecure_) {
-    return Caller{insecure_role == Role::kSite ? claimed_site : "admin", insecure_role};
+    Caller caller;
+    caller.name = insecure_role == Role::kSite ? claimed_site : "admin";
+    caller.role = insecure_role;
+    return caller;
   }
   std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
   std::vector<grpc::string_ref> pem =
@@ -20,7 +23,8 @@ absl::StatusOr<Caller> Authenticator::Identify(grpc::ServerContext* context, Rol
   if (pem.empty()) {
     return absl::UnauthenticatedError("no client certificate: connect with a fedmi kit");
   }
-  auto info = ParseCertificatePem(std::string(pem[0].data(), pem[0].size()));
+  std::string certificate_pem(pem[0].data(), pem[0].size());
+  auto info = ParseCertificatePem(certificate_pem);
   if (!info.ok()) {
     return absl::UnauthenticatedError(
         absl::StrCat("unreadable client certificate: ", info.status().message()));
@@ -29,6 +33,7 @@ absl::StatusOr<Caller> Authenticator::Identify(grpc::ServerContext* context, Rol
   Caller caller;
   caller.name = info->common_name;
   caller.certificate_expires = absl::ToDoubleSeconds(info->not_after - absl::UnixEpoch());
+  caller.certificate_pem = std::move(certificate_pem);
   if (!role.ok()) {
     return absl::PermissionDeniedError(absl::StrCat(
         "certificate '", info->common_name, "' carries no fedmi role (OU '", info->role_name, "')"));

@@ -86,6 +86,14 @@ int Run(int argc, char** argv) {
   fedmi::RealClock clock;
   fedmi::FederationOptions options;
   options.spool_dir = state_dir + "/spool";
+  if (!insecure) {
+    std::ifstream ca(transport.ca_file, std::ios::binary);
+    options.ca_pem.assign(std::istreambuf_iterator<char>(ca), std::istreambuf_iterator<char>());
+    if (options.ca_pem.empty()) {
+      std::cerr << "error: cannot read the project CA " << transport.ca_file << "\n";
+      return 1;
+    }
+  }
   fedmi::Federation federation(storage->get(), models->get(), &clock, options);
   if (absl::Status status = federation.Start(); !status.ok()) {
     std::cerr << "error: cannot load state from " << db_path << ": " << status.message() << "\n";

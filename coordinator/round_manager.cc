@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/sha256.h"
 #include "common/status.h"
 
@@ -156,11 +157,21 @@ void RoundManager::StartRound() {
     phase_ = RunPhase::kWaitingForSites;
     return;
   }
-  auto aggregator = MakeAggregator(run_.spec.strategy());
-  if (!aggregator.ok()) return Fail(std::string(aggregator.status().message()));
-  aggregator_ = *std::move(aggregator);
-  if (absl::Status status = aggregator_->Begin(round_, model_specs_); !status.ok()) {
-    return Fail(std::string(status.message()));
+  v1::SecAggParams secagg;
+  if (run_.spec.secure_aggregation()) {
+    auto begun = BeginSecureRound(sites);
+    if (!begun.ok()) {
+      return FailRound(absl::StrCat("round ", round_, ": secure aggregation cannot start: ",
+                                    begun.status().message()));
+    }
+    secagg = *std::move(begun);
+  } else {
+    auto aggregator = MakeAggregator(run_.spec.strategy());
+    if (!aggregator.ok()) return Fail(std::string(aggregator.status().message()));
+    aggregator_ = *std::move(aggregator);
+    if (absl::Status status = aggregator_->Begin(round_, model_specs_); !status.ok()) {
+      return Fail(std::string(status.message()));
+    }
   }
   slots_.clear();
   for (const std::string& site : sites) {
@@ -171,6 +182,7 @@ void RoundManager::StartRound() {
     *task->mutable_spec() = run_.spec;
     task->mutable_base()->set_run_id(run_.id);
     task->mutable_base()->set_round(round_ - 1);
+    if (run_.spec.secure_aggregation()) *task->mutable_secagg() = secagg;
     if (!deps_.roster->Send(site, message)) continue;
     SiteSlot& slot = slots_[site];
     slot.record.run_id = run_.id;
@@ -250,6 +262,10 @@ absl::StatusOr<std::vector<TensorSpec>> RoundManager::ExpectedUpdate(
     return absl::InvalidArgumentError(absl::StrCat(
         "update example count must be positive, got ", metadata.examples()));
   }
+  if (secagg_step_ != SecAggStep::kOff) {
+    RETURN_IF_ERROR(ExpectedMaskedUpdate(site));
+    return masked_specs_;
+  }
   return model_specs_;
 }
 
@@ -260,6 +276,7 @@ absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate upda
     return expected.status();
   }
   if (phase_ == RunPhase::kInitializing) return AdoptInitialModel(site, std::move(update));
+  if (secagg_step_ != SecAggStep::kOff) return AcceptMaskedUpdate(site, std::move(update));
 
   auto reader = BundleFileReader::Open(update.path);
   absl::Status checked = reader.ok() ? CheckSpecsMatch((*reader)->specs(), model_specs_)
@@ -330,27 +347,34 @@ absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUp
   return absl::OkStatus();
 }
 
-void RoundManager::MaybeFinishTraining() {
-  if (phase_ != RunPhase::kTraining) return;
+absl::Status RoundManager::CheckQuorum() const {
   const int uploaded = CountInState(SiteState::kUploaded);
   const int pending = CountInState(SiteState::kAssigned);
   const int required = std::max(1, run_.spec.min_sites());
+  if (uploaded + pending >= required) return absl::OkStatus();
+  // Name every site that dropped out, so the reason (often a site's policy
+  // refusal) reaches the administrator with the failure.
+  std::string dropped;
+  for (const auto& [site, slot] : slots_) {
+    if (slot.state != SiteState::kDropped) continue;
+    absl::StrAppend(&dropped, dropped.empty() ? "" : "; ", site, " ", slot.record.state, ": ",
+                    slot.record.detail);
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("round ", round_, ": at most ", uploaded + pending, " of the ", required,
+                   " required sites can return an update",
+                   dropped.empty() ? "" : absl::StrCat(" (", dropped, ")")));
+}
+
+void RoundManager::MaybeFinishTraining() {
+  if (phase_ != RunPhase::kTraining) return;
+  if (secagg_step_ != SecAggStep::kOff) return AdvanceSecureRound();
   // Fail as soon as the quorum is out of reach rather than after the
   // remaining sites have trained for nothing.
-  if (pending > 0 && uploaded + pending >= required) return;
-  if (uploaded < required) {
-    // Name every site that dropped out, so the reason (often a site's policy
-    // refusal) reaches the administrator with the failure.
-    std::string dropped;
-    for (const auto& [site, slot] : slots_) {
-      if (slot.state != SiteState::kDropped) continue;
-      absl::StrAppend(&dropped, dropped.empty() ? "" : "; ", site, " ", slot.record.state, ": ",
-                      slot.record.detail);
-    }
-    return Fail(absl::StrCat("round ", round_, ": at most ", uploaded + pending, " of the ",
-                             required, " required sites can return an update",
-                             dropped.empty() ? "" : absl::StrCat(" (", dropped, ")")));
+  if (absl::Status quorum = CheckQuorum(); !quorum.ok()) {
+    return FailRound(std::string(quorum.message()));
   }
+  if (CountInState(SiteState::kAssigned) > 0) return;
   if (absl::Status status = FinishTraining(); !status.ok()) {
     Fail(absl::StrCat("round ", round_, ": ", status.message()));
   }
@@ -359,6 +383,10 @@ void RoundManager::MaybeFinishTraining() {
 absl::Status RoundManager::FinishTraining() {
   ASSIGN_OR_RETURN(std::string model_sha, aggregator_->Finish(*deps_.models));
   aggregator_.reset();
+  return CommitTrainedRound(model_sha);
+}
+
+absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
   RoundCommit commit;
   commit.round.run_id = run_.id;
   commit.round.round = round_;
@@ -412,6 +440,7 @@ void RoundManager::MaybeFinishEvaluation() {
   slots_.clear();
   if (round_ >= run_.spec.rounds()) return Finish("done", "");
   ++round_;
+  round_retries_used_ = 0;
   phase_ = RunPhase::kWaitingForSites;
   OnSitesChanged();
 }
@@ -441,6 +470,11 @@ void RoundManager::OnSiteGaveUp(const std::string& site, const std::string& reas
     return Fail(absl::StrCat("site '", site, "' could not build the initial model (",
                              refused ? "refused" : "failed", "): ", reason));
   }
+  if (secagg_step_ == SecAggStep::kUnmasking && unmask_pending_.erase(site) > 0) {
+    // Its masked update is in the sum; the other survivors' shares can
+    // still unmask it.
+    return AdvanceSecureRound();
+  }
   auto it = slots_.find(site);
   if (it == slots_.end() || it->second.state != SiteState::kAssigned) return;
   it->second.state = SiteState::kDropped;
@@ -462,8 +496,17 @@ void RoundManager::OnTick() {
     case RunPhase::kTraining:
     case RunPhase::kEvaluating: {
       std::vector<std::string> late;
-      for (const auto& [site, slot] : slots_) {
-        if (slot.state == SiteState::kAssigned) late.push_back(site);
+      if (phase_ == RunPhase::kTraining && secagg_step_ != SecAggStep::kOff) {
+        late = PendingInSecAggStep();
+        if (secagg_step_ == SecAggStep::kUnmasking) {
+          // Unmask with the shares that did arrive, if they are enough.
+          unmask_pending_.clear();
+          return AdvanceSecureRound();
+        }
+      } else {
+        for (const auto& [site, slot] : slots_) {
+          if (slot.state == SiteState::kAssigned) late.push_back(site);
+        }
       }
       for (const auto& site : late) {
         OnSiteGaveUp(site, absl::StrCat("timed out after ", run_.spec.round_timeout_s(), " s"),
@@ -487,6 +530,25 @@ absl::Status RoundManager::Abort(const std::string& reason) {
 
 void RoundManager::Fail(const std::string& reason) { Finish("failed", reason); }
 
+void RoundManager::FailRound(const std::string& reason) {
+  if (round_retries_used_ >= run_.spec.max_round_retries()) return Fail(reason);
+  ++round_retries_used_;
+  FEDMI_LOG(WARNING) << "run " << run_.id << ": " << reason << "; starting round " << round_
+                     << " afresh (retry " << round_retries_used_ << " of "
+                     << run_.spec.max_round_retries() << ")";
+  v1::CoordinatorMessage message;
+  message.mutable_cancel()->set_run_id(run_.id);
+  message.mutable_cancel()->set_round(round_);
+  message.mutable_cancel()->set_reason(reason);
+  for (const auto& [site, slot] : slots_) deps_.roster->Send(site, message);
+  aggregator_.reset();
+  EndSecureRound();
+  slots_.clear();
+  phase_ = RunPhase::kWaitingForSites;
+  phase_deadline_ = absl::InfiniteFuture();
+  OnSitesChanged();
+}
+
 void RoundManager::Finish(const std::string& state, const std::string& error) {
   if (state != "done") {
     v1::CoordinatorMessage message;
@@ -503,6 +565,7 @@ void RoundManager::Finish(const std::string& state, const std::string& error) {
   run_.finished_at = now;
   phase_ = RunPhase::kFinished;
   aggregator_.reset();
+  EndSecureRound();
   slots_.clear();
   phase_deadline_ = absl::InfiniteFuture();
 }
@@ -522,8 +585,17 @@ void RoundManager::FillLiveStatus(v1::RunStatus* status) const {
     live->set_round(round_);
     live->set_started_at(round_started_at_);
   }
-  live->set_state(RunPhaseName(phase_));
-  live->clear_sites();
+  live->set_state(secagg_step_ == SecAggStep::kOff
+                      ? RunPhaseName(phase_)
+                      : absl::StrCat(RunPhaseName(phase_), " (secure aggregation: ",
+                                     SecAggStepName(secagg_step_), ")"));
+  // Sites that left the round before this phase keep their stored record.
+  auto* sites = live->mutable_sites();
+  sites->erase(std::remove_if(sites->begin(), sites->end(),
+                              [this](const v1::SiteParticipation& part) {
+                                return slots_.count(part.site()) > 0;
+                              }),
+               sites->end());
   for (const auto& [site, slot] : slots_) {
     v1::SiteParticipation* part = live->add_sites();
     part->set_site(site);

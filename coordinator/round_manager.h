@@ -9,6 +9,13 @@
 // complete update into the aggregator as it arrives, commits the new global
 // model in one storage transaction, then asks the same sites to evaluate it.
 //
+// With secure aggregation (docs/secure-aggregation.md) the training phase
+// runs the protocol's steps before the model is committed:
+//   advertising keys -> sharing secrets -> uploading masked updates
+//     -> unmasking
+// driving a SecAggSession (who takes part, share relay) and a
+// SecAggAggregator (the masked sum); no individual update is ever unmasked.
+//
 // Driven entirely by events (site changes, uploads, reports, clock ticks), so
 // tests run it without sockets. Not thread-safe: the owning Federation holds
 // its lock around every call.
@@ -26,6 +33,8 @@
 #include "common/tensor_bundle.h"
 #include "coordinator/aggregator.h"
 #include "coordinator/model_store.h"
+#include "coordinator/secagg_aggregator.h"
+#include "coordinator/secagg_session.h"
 #include "coordinator/storage.h"
 #include "fedmi/v1/admin.pb.h"
 #include "fedmi/v1/federation.pb.h"
@@ -40,6 +49,8 @@ class SiteRoster {
   virtual std::vector<std::string> ConnectedSites() const = 0;
   // Queues `message` on the site's control stream; false if it is not connected.
   virtual bool Send(const std::string& site, const v1::CoordinatorMessage& message) = 0;
+  // Training examples the site declared in its hello; 0 if unknown.
+  virtual int64_t TrainExamples(const std::string& site) const = 0;
 };
 
 enum class RunPhase { kWaitingForSites, kInitializing, kTraining, kEvaluating, kFinished };
@@ -61,6 +72,9 @@ class RoundManager {
     ModelStore* models;
     const Clock* clock;
     SiteRoster* roster;
+    // The project CA that signs site certificates; key advertisements are
+    // verified against it. Empty without TLS: secure aggregation then fails.
+    std::string ca_pem;
   };
 
   // A new run (as stored by Storage::CreateRun) or one resumed after a
@@ -89,6 +103,18 @@ class RoundManager {
   void OnSiteReport(const std::string& site, int32_t round, const std::string& reason,
                     bool refused);
   void OnTick();
+
+  // --- Secure aggregation steps (only in a securely aggregated round) -------
+  // `certificate_pem` is the site's TLS peer certificate. A forged or
+  // misattributed advertisement fails the round, naming the site.
+  absl::Status OnKeyAdvertisement(const std::string& site, const v1::KeyAdvertisement& ad,
+                                  const std::string& certificate_pem);
+  absl::Status OnShares(const std::string& site, const v1::ShareBundle& bundle);
+  absl::Status OnUnmaskResponse(const std::string& site, const v1::UnmaskResponse& response);
+  // A site caught another party breaking the protocol (a forged
+  // advertisement, a share failing authentication): the round fails with
+  // `reason`, which names the culprit.
+  void OnProtocolViolation(const std::string& site, int32_t round, const std::string& reason);
   absl::Status Abort(const std::string& reason);
 
   // Live part of the status (phase, current round's per-site states); the
@@ -100,7 +126,11 @@ class RoundManager {
   struct SiteSlot {
     SiteState state = SiteState::kAssigned;
     ParticipationRecord record;
+    bool advertised = false;  // secure aggregation: sent its key advertisement
+    bool shared = false;      // ... and its secret shares
   };
+  enum class SecAggStep { kOff, kAdvertising, kSharing, kUploading, kUnmasking };
+  static const char* SecAggStepName(SecAggStep step);
 
   RoundManager(RunRecord run, Deps deps);
   absl::Status Resume();
@@ -111,6 +141,23 @@ class RoundManager {
   void MaybeFinishTraining();
   void MaybeFinishEvaluation();
   absl::Status FinishTraining();
+  absl::Status CommitTrainedRound(const std::string& model_sha256);
+  // Ends a round that cannot complete: it is started afresh while
+  // spec.max_round_retries allows, otherwise the run fails with `reason`.
+  void FailRound(const std::string& reason);
+  // The quorum check shared by both kinds of round: an error naming the
+  // dropped sites when fewer than min_sites can still upload.
+  absl::Status CheckQuorum() const;
+
+  // Secure aggregation (round_manager_secagg.cc).
+  absl::StatusOr<v1::SecAggParams> BeginSecureRound(const std::vector<std::string>& sites);
+  // Moves to the next step once no site is pending in this one.
+  void AdvanceSecureRound();
+  absl::Status FinishSecureTraining();
+  absl::Status AcceptMaskedUpdate(const std::string& site, ReceivedUpdate update);
+  absl::Status ExpectedMaskedUpdate(const std::string& site) const;
+  std::vector<std::string> PendingInSecAggStep() const;
+  void EndSecureRound();
   absl::Status AdoptInitialModel(const std::string& site, ReceivedUpdate update);
   void Fail(const std::string& reason);
   void Finish(const std::string& state, const std::string& error);
@@ -130,6 +177,14 @@ class RoundManager {
   std::unique_ptr<Aggregator> aggregator_;
   absl::Time phase_deadline_ = absl::InfiniteFuture();
   double round_started_at_ = 0;
+  int round_retries_used_ = 0;  // of the current round
+
+  SecAggStep secagg_step_ = SecAggStep::kOff;
+  v1::SecAggParams secagg_params_;  // the current round's
+  std::unique_ptr<SecAggSession> secagg_session_;
+  std::unique_ptr<SecAggAggregator> secagg_aggregator_;
+  std::vector<TensorSpec> masked_specs_;
+  std::set<std::string> unmask_pending_;  // survivors asked to reveal shares
 };
 
 }  // namespace fedmi

@@ -1,0 +1,59 @@
+// Pieces shared by the float32 Aggregator implementations (fedavg, median):
+// the dtype check of Begin and the chunked, validated read of an update's
+// body. Not part of the coordinator's API; include it only from
+// coordinator/*_aggregator.cc.
+#ifndef FEDMI_COORDINATOR_AGGREGATOR_INTERNAL_H_
+#define FEDMI_COORDINATOR_AGGREGATOR_INTERNAL_H_
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "common/tensor_bundle.h"
+#include "common/tensor_codec.h"
+
+namespace fedmi {
+namespace aggregator_internal {
+
+inline constexpr size_t kFloatBytes = sizeof(float);
+static_assert(kMaxChunkBytes % kFloatBytes == 0, "chunks must hold whole floats");
+static_assert(std::numeric_limits<float>::is_iec559, "float must be IEEE-754 binary32");
+
+inline float LoadFloat(const char* bytes) {
+  // Bundle bodies are little-endian; so are the hosts fedmi supports.
+  float value;
+  std::memcpy(&value, bytes, kFloatBytes);
+  return value;
+}
+
+// InvalidArgument naming the first tensor of `specs` that is not float32,
+// e.g. "median cannot aggregate tensor 'bn.num_batches_tracked' of dtype
+// int64: only float32 tensors are supported".
+absl::Status CheckAllFloat32(absl::string_view strategy, const std::vector<TensorSpec>& specs);
+
+// Receives `count` consecutive float32 values (raw little-endian bytes), the
+// first being parameter `first` of the model (counted across tensors).
+using FloatRunConsumer =
+    std::function<absl::Status(uint64_t first, const char* bytes, size_t count)>;
+
+// Reads the body of `update`, whose tensors were checked to be `specs`,
+// through `buffer` (its size, a non-zero multiple of 4 bytes, is the chunk
+// size) and hands every run of whole floats to `consume`, in order.
+//   InvalidArgument, naming `site`: the body is longer or shorter than
+//     `specs` need, or holds a NaN or infinity (naming its tensor and
+//     element; that run is not handed on).
+// Errors of the reader and of `consume` are returned as they are. Runs handed
+// on before an error stay handed on.
+absl::Status ForEachFiniteFloatRun(absl::string_view strategy, const std::string& site,
+                                   const std::vector<TensorSpec>& specs, BundleFileReader& update,
+                                   std::vector<char>& buffer, const FloatRunConsumer& consume);
+
+}  // namespace aggregator_internal
+}  // namespace fedmi
+
+#endif  // FEDMI_COORDINATOR_AGGREGATOR_INTERNAL_H_
