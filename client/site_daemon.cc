@@ -448,7 +448,6 @@ absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> SiteDaemon::ShareSecA
   *share.mutable_shares() = *std::move(shares);
   SendToCoordinator(share);
   FEDMI_LOG(INFO) << where << "shared secrets with " << neighbours << " neighbours";
-  CrashIfTestAsks("secagg-shares-sent");
   return participant;
 }
 
@@ -469,6 +468,10 @@ absl::Status SiteDaemon::UploadMasked(const v1::TrainTask& task, int64_t session
                  received.code() == absl::StatusCode::kPermissionDenied;
     return SecAggError(received);
   }
+  // The shares of every site, this one's included, have reached the
+  // coordinator (it relays only once all have shared): a crash here is a
+  // dropout after sharing and before the masked input.
+  CrashIfTestAsks("secagg-before-masked-upload");
   absl::StatusOr<TensorBundle> masked =
       participant->MaskUpdate(global, update.weights, update.examples);
   if (!masked.ok()) return SecAggError(masked.status());

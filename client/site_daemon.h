@@ -14,9 +14,9 @@
 // running train task is the one waiting for them. A site that catches a peer
 // breaking the protocol sends a TaskFailure with protocol_violation set.
 //
-// Test-only fault injection: with FEDMI_TEST_CRASH_AT=secagg-shares-sent in
-// its environment the process kills itself (SIGKILL) right after it sent its
-// shares, before its masked upload. Integration tests use it to drop a site
+// Test-only fault injection: with FEDMI_TEST_CRASH_AT=secagg-before-masked-upload
+// in its environment the process kills itself (SIGKILL) once every site's
+// shares have been relayed to it, before its masked upload. Integration tests use it to drop a site
 // at exactly that step; nothing else may set it.
 //
 // Run() blocks until Stop() is called from another thread (or a signal

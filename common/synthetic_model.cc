@@ -12,7 +12,16 @@ TensorBundle SyntheticInitialModel(int64_t params) {
   bundle.specs.push_back(TensorSpec{"weights", DType::kFloat32, {params}});
   bundle.body.resize(static_cast<size_t>(params) * sizeof(float));
   float* values = reinterpret_cast<float*>(bundle.body.data());
-  for (int64_t i = 0; i < params; ++i) values[i] = static_cast<float>(i % 1024) / 1024.0f;
+  // Multiples of 1/1024 keep FedAvg exact; a hash rather than i % 1024 keeps
+  // the model aperiodic, so a window of one site's update (global + delta)
+  // never recurs elsewhere in a model and tests can search stored files for it.
+  for (int64_t i = 0; i < params; ++i) {
+    uint64_t x = static_cast<uint64_t>(i) + 0x9e3779b97f4a7c15ULL;  // splitmix64
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    values[i] = static_cast<float>(x % 1024) / 1024.0f;
+  }
   return bundle;
 }
 

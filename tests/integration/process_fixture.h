@@ -258,6 +258,8 @@ class RawSite {
     ADD_FAILURE() << "control stream closed";
     return message;
   }
+  // Sends any message on the control stream (as a misbehaving site would).
+  bool Send(const v1::SiteMessage& message) { return stream_->Write(message); }
   absl::Status Upload(int64_t run, int32_t round, int64_t examples, const TensorBundle& bundle) {
     grpc::ClientContext context;
     v1::UploadReceipt receipt;
@@ -278,6 +280,31 @@ class RawSite {
   std::unique_ptr<grpc::ClientReaderWriter<v1::SiteMessage, v1::CoordinatorMessage>> stream_;
   bool finished_ = false;
 };
+
+// A fedmi-client process for `name` (issued into `project` first), with no
+// data: it serves the synthetic benchmark model. `env` entries (NAME=value)
+// are set for it alone.
+inline std::unique_ptr<cli::ChildProcess> StartSyntheticSite(TestProject& project,
+                                                             const std::string& address,
+                                                             const std::string& name,
+                                                             const std::string& log_dir,
+                                                             std::vector<std::string> env = {}) {
+  project.Add(name, PartyRole::kSite);
+  std::vector<std::string> argv;
+  if (!env.empty()) {
+    argv.push_back("/usr/bin/env");
+    for (auto& entry : env) argv.push_back(std::move(entry));
+  }
+  for (const auto& arg : {Binary("fedmi-client"), std::string("--coordinator"), address,
+                          std::string("--site"), name, std::string("--give-up-after"),
+                          std::string("60")}) {
+    argv.push_back(arg);
+  }
+  for (const auto& flag : project.Flags(name)) argv.push_back(flag);
+  auto site = cli::ChildProcess::Spawn(argv, absl::StrCat(log_dir, "/", name, ".log"));
+  EXPECT_TRUE(site.ok()) << site.status();
+  return site.ok() ? *std::move(site) : nullptr;
+}
 
 inline TensorBundle FloatBundle(const std::string& name, std::vector<float> values) {
   TensorBundle bundle;
