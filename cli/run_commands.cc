@@ -507,7 +507,9 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
       "start", "Start a training run; prints its id. Sites join when min-sites are connected.");
   start->add_option("--model", start_options->model, "model architecture: cnn, resnet18, synthetic")
       ->capture_default_str();
-  start->add_option("--strategy", start_options->strategy, "aggregation strategy")
+  start->add_option("--strategy", start_options->strategy,
+                    "aggregation strategy: fedavg (example-weighted mean), median "
+                    "(coordinate-wise; not with secure aggregation)")
       ->capture_default_str();
   start->add_option("--rounds", start_options->rounds, "number of federated rounds")
       ->check(CLI::Range(1, 100000))

@@ -1,6 +1,7 @@
-// Aggregation strategies. An Aggregator folds complete, validated updates
-// into a running result one at a time, so memory stays O(model size) however
-// many sites take part.
+// Aggregation strategies. An Aggregator takes complete, validated updates one
+// at a time. FedAvg folds each into a running sum, so its memory stays
+// O(model size) however many sites take part; median needs every update at
+// once and spools them to disk (memory O(sites x chunk)).
 //
 // Not thread-safe: the RoundManager serialises calls per run.
 #ifndef FEDMI_COORDINATOR_AGGREGATOR_H_

@@ -120,22 +120,39 @@ class SecureAggregationTest : public ::testing::Test {
     return pem.ok() ? *pem : "";
   }
 
-  // A hand-driven site-5 that follows the protocol up to the point a test
-  // wants to cheat: its participant, started from the round's TrainTask.
-  std::unique_ptr<secagg::SecAggParticipant> StartRawParticipant(RawSite& site) {
-    v1::CoordinatorMessage task = site.NextTask();
+  // Sites 1-4 as processes and a hand-driven site-5, which follows the
+  // protocol up to the point a test wants it to cheat. Starts a one-round
+  // secure run; returns its id once site-5 holds its TrainTask and the
+  // advertisement it would honestly send.
+  int64_t StartRunWithRawSite5(v1::SiteMessage* advertisement) {
+    StartSites(1, 4);
+    project_->Add("site-5", PartyRole::kSite);
+    attacker_ = std::make_unique<RawSite>(
+        PartyChannel(coordinator_->address(), project_.get(), "site-5"), "site-5");
+    EXPECT_THAT(coordinator_->admin().WaitForSites(5, absl::Seconds(30)), IsOk());
+    auto run = coordinator_->admin().StartRun(SecureSyntheticSpec(1, 5));
+    EXPECT_THAT(run, IsOk());
+    v1::CoordinatorMessage task = attacker_->NextTask();
     EXPECT_EQ(task.kind_case(), v1::CoordinatorMessage::kTrain) << task.ShortDebugString();
     auto participant = secagg::SecAggParticipant::Start(
         task.train().run_id(), task.train().round(), "site-5", task.train().secagg(),
         Kit("site-5", "key.pem"), Kit("site-5", "cert.pem"), Kit("site-5", "ca.pem"));
     EXPECT_THAT(participant, IsOk());
-    return participant.ok() ? *std::move(participant) : nullptr;
+    if (participant.ok()) {
+      attacker_participant_ = *std::move(participant);
+      auto ad = attacker_participant_->Advertisement();
+      EXPECT_THAT(ad, IsOk());
+      if (ad.ok()) *advertisement->mutable_key_advertisement() = *std::move(ad);
+    }
+    return run.ok() ? *run : -1;
   }
 
   ScratchDir scratch_;
   std::unique_ptr<TestProject> project_;
   std::unique_ptr<CoordinatorProcess> coordinator_;
   std::vector<std::unique_ptr<cli::ChildProcess>> sites_;
+  std::unique_ptr<RawSite> attacker_;
+  std::unique_ptr<secagg::SecAggParticipant> attacker_participant_;
 };
 
 TEST_F(SecureAggregationTest, FiveSiteProcessesGetFedAvgWithinTheBoundAndNoUpdateIsStored) {
@@ -206,19 +223,12 @@ TEST_F(SecureAggregationTest, SiteKilledAfterSharingLeavesTheExactSumOfTheOtherF
 }
 
 TEST_F(SecureAggregationTest, ForgedKeyAdvertisementFailsTheRoundNamingTheSite) {
-  StartSites(1, 4);
-  project_->Add("site-5", PartyRole::kSite);
-  RawSite attacker(PartyChannel(coordinator_->address(), project_.get(), "site-5"), "site-5");
-  ASSERT_THAT(coordinator_->admin().WaitForSites(5, absl::Seconds(30)), IsOk());
-  ASSERT_OK_AND_ASSIGN(int64_t run, coordinator_->admin().StartRun(SecureSyntheticSpec(1, 5)));
-
-  auto participant = StartRawParticipant(attacker);
-  ASSERT_NE(participant, nullptr);
   v1::SiteMessage message;
-  ASSERT_OK_AND_ASSIGN(*message.mutable_key_advertisement(), participant->Advertisement());
+  const int64_t run = StartRunWithRawSite5(&message);
+  ASSERT_NE(attacker_participant_, nullptr);
   // A key swapped after signing, as a man in the middle would.
   message.mutable_key_advertisement()->set_mask_public_key(std::string(32, '\x42'));
-  ASSERT_TRUE(attacker.Send(message));
+  ASSERT_TRUE(attacker_->Send(message));
 
   const v1::RunStatus final_status = WatchToEnd(*coordinator_, run);
   EXPECT_EQ(final_status.state(), "failed");
@@ -229,21 +239,15 @@ TEST_F(SecureAggregationTest, ForgedKeyAdvertisementFailsTheRoundNamingTheSite) 
 }
 
 TEST_F(SecureAggregationTest, CorruptedShareIsCaughtByItsRecipientAndNamed) {
-  StartSites(1, 4);
-  project_->Add("site-5", PartyRole::kSite);
-  RawSite attacker(PartyChannel(coordinator_->address(), project_.get(), "site-5"), "site-5");
-  ASSERT_THAT(coordinator_->admin().WaitForSites(5, absl::Seconds(30)), IsOk());
-  ASSERT_OK_AND_ASSIGN(int64_t run, coordinator_->admin().StartRun(SecureSyntheticSpec(1, 5)));
-
-  auto participant = StartRawParticipant(attacker);
-  ASSERT_NE(participant, nullptr);
   v1::SiteMessage advertise;
-  ASSERT_OK_AND_ASSIGN(*advertise.mutable_key_advertisement(), participant->Advertisement());
-  ASSERT_TRUE(attacker.Send(advertise));
-  v1::CoordinatorMessage peers = attacker.NextTask();
+  const int64_t run = StartRunWithRawSite5(&advertise);
+  ASSERT_NE(attacker_participant_, nullptr);
+  ASSERT_TRUE(attacker_->Send(advertise));
+  v1::CoordinatorMessage peers = attacker_->NextTask();
   ASSERT_EQ(peers.kind_case(), v1::CoordinatorMessage::kPeerKeys) << peers.ShortDebugString();
   v1::SiteMessage share;
-  ASSERT_OK_AND_ASSIGN(*share.mutable_shares(), participant->OnPeerKeys(peers.peer_keys()));
+  ASSERT_OK_AND_ASSIGN(*share.mutable_shares(),
+                       attacker_participant_->OnPeerKeys(peers.peer_keys()));
   bool corrupted = false;
   for (auto& sealed : *share.mutable_shares()->mutable_shares()) {
     if (sealed.recipient() != "site-1") continue;
@@ -251,7 +255,7 @@ TEST_F(SecureAggregationTest, CorruptedShareIsCaughtByItsRecipientAndNamed) {
     corrupted = true;
   }
   ASSERT_TRUE(corrupted);
-  ASSERT_TRUE(attacker.Send(share));
+  ASSERT_TRUE(attacker_->Send(share));
 
   const v1::RunStatus final_status = WatchToEnd(*coordinator_, run);
   EXPECT_EQ(final_status.state(), "failed");
