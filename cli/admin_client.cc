@@ -68,7 +68,9 @@ absl::StatusOr<std::unique_ptr<AdminClient>> AdminClient::Connect(
 }
 
 AdminClient::AdminClient(std::shared_ptr<grpc::Channel> channel)
-    : channel_(std::move(channel)), stub_(v1::Admin::NewStub(channel_)) {}
+    : channel_(std::move(channel)),
+      stub_(v1::Admin::NewStub(channel_)),
+      audit_stub_(v1::Audit::NewStub(channel_)) {}
 
 absl::StatusOr<int64_t> AdminClient::StartRun(const v1::RunSpec& spec) {
   grpc::ClientContext context;
@@ -188,6 +190,28 @@ absl::StatusOr<TensorBundle> AdminClient::ExportModel(int64_t run_id, int32_t ro
     }
   }
   return bundle;
+}
+
+absl::Status AdminClient::ListAuditEntries(
+    const v1::AuditQuery& query, const std::function<void(const v1::AuditEntry&)>& on_entry) {
+  // No deadline: a long log streams for a while, like a model export.
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::AuditEntry>> reader =
+      audit_stub_->ListEntries(&context, query);
+  v1::AuditEntry entry;
+  while (reader->Read(&entry)) on_entry(entry);
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return CallStatus(status, channel_.get());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::AuditInfo> AdminClient::GetAuditInfo() {
+  grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
+  v1::AuditInfo response;
+  grpc::Status status = audit_stub_->GetInfo(&context, v1::AuditInfoRequest(), &response);
+  if (!status.ok()) return CallStatus(status, channel_.get());
+  return response;
 }
 
 absl::Status AdminClient::WaitForSites(int count, absl::Duration timeout) {

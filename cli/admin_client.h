@@ -1,5 +1,6 @@
-// Client side of the coordinator's Admin service, returning absl::Status
-// values with the coordinator's message. Thread-compatible.
+// Client side of the coordinator's Admin and Audit services (one channel),
+// returning absl::Status values with the coordinator's message.
+// Thread-compatible.
 #ifndef FEDMI_CLI_ADMIN_CLIENT_H_
 #define FEDMI_CLI_ADMIN_CLIENT_H_
 
@@ -13,6 +14,7 @@
 #include "common/rpc/channels.h"
 #include "common/tensor_bundle.h"
 #include "fedmi/v1/admin.grpc.pb.h"
+#include "fedmi/v1/audit.grpc.pb.h"
 
 namespace fedmi::cli {
 
@@ -38,6 +40,14 @@ class AdminClient {
   // round actually exported.
   absl::StatusOr<TensorBundle> ExportModel(int64_t run_id, int32_t round, int32_t* exported_round);
 
+  // Calls `on_entry` for each audit log entry matching `query`, in seq order
+  // (auditors and admins). A stream that breaks off part-way is an error, so
+  // a caller never mistakes a prefix for the whole log.
+  absl::Status ListAuditEntries(const v1::AuditQuery& query,
+                                const std::function<void(const v1::AuditEntry&)>& on_entry);
+  // The log's signed head, the coordinator's signing certificate and counts.
+  absl::StatusOr<v1::AuditInfo> GetAuditInfo();
+
   // Polls ListSites until `count` sites are connected or `timeout` passes.
   absl::Status WaitForSites(int count, absl::Duration timeout);
 
@@ -45,6 +55,7 @@ class AdminClient {
   explicit AdminClient(std::shared_ptr<grpc::Channel> channel);
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Admin::Stub> stub_;
+  std::unique_ptr<v1::Audit::Stub> audit_stub_;
 };
 
 }  // namespace fedmi::cli

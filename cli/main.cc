@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   fedmi::SetLogTag("fedmi");
   fedmi::cli::AddRunCommands(app, global, result);
   fedmi::cli::AddSiteCommands(app, global, result);
+  fedmi::cli::AddAuditCommands(app, global, result);
   fedmi::cli::AddModelCommands(app, global, result);
   fedmi::cli::AddDataCommands(app, global, result);
   fedmi::cli::AddSimCommands(app, global, result);

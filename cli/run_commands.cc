@@ -1,4 +1,5 @@
-// `fedmi run start|status|list|abort` and `fedmi site list|revoke`.
+// `fedmi run start|status|list|abort|report` and `fedmi site list|revoke`
+// (`run report` lives in run_report.cc).
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -16,6 +17,7 @@
 #include "cli/admin_client.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
+#include "cli/run_report.h"
 #include "cli/secagg_flags.h"
 #include "client/ml/local_model.h"
 #include "common/pki.h"
@@ -499,7 +501,8 @@ void AddJsonFlag(CLI::App* command, GlobalOptions& global) {
 }  // namespace
 
 void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result) {
-  CLI::App* run = app.add_subcommand("run", "Start, watch, list and abort federated training runs");
+  CLI::App* run =
+      app.add_subcommand("run", "Start, watch, list, abort and report on federated training runs");
   run->require_subcommand(1);
 
   auto start_options = std::make_shared<StartOptions>();
@@ -597,6 +600,8 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
   abort->callback([&global, &result, abort_run, abort_reason] {
     RunCommand(result, [&] { return AbortRun(global, *abort_run, *abort_reason); });
   });
+
+  AddRunReportCommand(run, global, result);
 }
 
 void AddSiteCommands(CLI::App& app, GlobalOptions& global, CommandResult& result) {

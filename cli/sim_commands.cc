@@ -401,12 +401,18 @@ struct BenchRun {
   int64_t first_mismatch = -1;
   double max_abs_error = 0;    // against FedAvg
   bool size_ok = false;
+  // The coordinator's audit log during the run: entries appended and the wall
+  // time it spent appending them (hash, sign, one SQLite transaction each).
+  int64_t audit_entries = 0;
+  double audit_seconds = 0;
+  double audit_share = 0;  // of the run's total round time
 };
 
 absl::StatusOr<BenchRun> TimeBenchRun(LocalFederation& federation, const BenchOptions& options,
                                       const std::vector<int64_t>& site_indices,
                                       const v1::RunSpec& spec, const char* label) {
   const double cpu_before = federation.coordinator().CpuSeconds().value_or(0);
+  ASSIGN_OR_RETURN(v1::AuditInfo audit_before, federation.admin().GetAuditInfo());
   ASSIGN_OR_RETURN(int64_t run_id, federation.admin().StartRun(spec));
   BenchRun result;
   ASSIGN_OR_RETURN(
@@ -423,6 +429,12 @@ absl::StatusOr<BenchRun> TimeBenchRun(LocalFederation& federation, const BenchOp
         absl::StrCat(label, " run ended ", final_status.state(), ": ", final_status.error()));
   }
   result.median_round_seconds = Median(result.round_seconds);
+  ASSIGN_OR_RETURN(v1::AuditInfo audit_after, federation.admin().GetAuditInfo());
+  result.audit_entries = audit_after.appended() - audit_before.appended();
+  result.audit_seconds = audit_after.append_seconds() - audit_before.append_seconds();
+  double total_round_seconds = 0;
+  for (double seconds : result.round_seconds) total_round_seconds += seconds;
+  result.audit_share = result.audit_seconds / std::max(1e-9, total_round_seconds);
   auto cpu = federation.coordinator().CpuSeconds();
   if (cpu.ok()) result.coordinator_cpu_seconds = *cpu - cpu_before;
 
@@ -531,8 +543,10 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
   const uint64_t payload_bytes =
       model_bytes + static_cast<uint64_t>(options.rounds) * options.sites * 2 * model_bytes;
   std::cout << absl::StrFormat(
-      "  plaintext: median round %.3f s; coordinator CPU %.1f s; aggregate %s\n",
-      plain->median_round_seconds, plain->coordinator_cpu_seconds,
+      "  plaintext: median round %.3f s; coordinator CPU %.1f s; audit log %d entries in "
+      "%.1f ms (%.2f%% of round time); aggregate %s\n",
+      plain->median_round_seconds, plain->coordinator_cpu_seconds, plain->audit_entries,
+      plain->audit_seconds * 1e3, plain->audit_share * 100,
       exact ? "exact (bit-identical to FedAvg)"
             : absl::StrCat("WRONG: ", plain->mismatches, " elements differ, first at ",
                            plain->first_mismatch));
@@ -562,6 +576,9 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
                            {"coordinator_cpu_seconds", plain->coordinator_cpu_seconds},
                            {"payload_bytes", payload_bytes},
                            {"aggregate_exact", exact},
+                           {"audit_entries", plain->audit_entries},
+                           {"audit_seconds", plain->audit_seconds},
+                           {"audit_share_of_round_time", plain->audit_share},
                            {"secure_aggregation", secure}};
     if (secure) {
       json["secure"] = {

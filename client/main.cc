@@ -87,6 +87,10 @@ int Run(int argc, char** argv) {
   app.add_option("--approvals", approvals_path,
                  "file of run spec hashes approved with --review (default: approved-specs.txt "
                  "next to --policy, else in the working directory)");
+  std::string receipts_dir;
+  app.add_option("--receipts", receipts_dir,
+                 "directory for the coordinator's signed upload receipts, for `fedmi audit "
+                 "verify --receipts` (default: receipts/ next to --cert)");
   app.add_option("--threads", threads, "LibTorch threads (0 = all cores)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
@@ -173,6 +177,13 @@ int Run(int argc, char** argv) {
   options.transport.key_file = fedmi::ResolveConfigPath(tls.key, "--key", argc, argv, config_file);
   options.transport.ca_file = fedmi::ResolveConfigPath(tls.ca, "--ca", argc, argv, config_file);
   if (policy) options.transport.server_fingerprint = policy->coordinator_fingerprint;
+  receipts_dir = fedmi::ResolveConfigPath(receipts_dir, "--receipts", argc, argv, config_file);
+  if (receipts_dir.empty() && !options.transport.cert_file.empty()) {
+    // Receipts are evidence for this hospital's auditors: keep them with its kit.
+    receipts_dir =
+        (std::filesystem::path(options.transport.cert_file).parent_path() / "receipts").string();
+  }
+  options.receipts_dir = receipts_dir;
   options.heartbeat = absl::Seconds(heartbeat_s);
   options.give_up_after = absl::Seconds(give_up_s);
   fedmi::SiteDaemon daemon(options, &worker);

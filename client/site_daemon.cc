@@ -3,12 +3,15 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <random>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/audit.h"
 #include "common/log.h"
 #include "common/pki.h"
 #include "common/rpc/bundle_stream.h"
@@ -615,7 +618,31 @@ absl::Status SiteDaemon::Upload(const v1::UpdateMetadata& metadata, const Tensor
                         absl::StrCat("upload for run ", metadata.run_id(), " round ",
                                      metadata.round(), " refused: ", status.message()));
   }
+  KeepReceipt(receipt);
   return absl::OkStatus();
+}
+
+void SiteDaemon::KeepReceipt(const v1::UploadReceipt& receipt) {
+  if (options_.receipts_dir.empty() || receipt.signature().empty()) return;
+  // The upload has happened either way; a receipt that cannot be kept only
+  // weakens this site's later audit, so it is reported, not fatal.
+  std::error_code error;
+  std::filesystem::create_directories(options_.receipts_dir, error);
+  const std::string path =
+      (std::filesystem::path(options_.receipts_dir) / audit::ReceiptFileName(receipt)).string();
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out << audit::ReceiptToJson(receipt) << "\n";
+    out.flush();
+    if (!out) {
+      FEDMI_LOG(WARNING) << "cannot write the upload receipt " << temp;
+      return;
+    }
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    FEDMI_LOG(WARNING) << "cannot keep the upload receipt " << path;
+  }
 }
 
 }  // namespace fedmi

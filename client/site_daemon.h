@@ -52,6 +52,9 @@ struct SiteDaemonOptions {
   TransportOptions transport;
   absl::Duration heartbeat = absl::Seconds(10);
   absl::Duration max_backoff = absl::Seconds(10);
+  // Where the coordinator's signed upload receipts are kept, one file per
+  // round (empty: not kept).
+  std::string receipts_dir;
   // Exit after the coordinator has been unreachable this long (0 = never).
   absl::Duration give_up_after = absl::ZeroDuration();
 };
@@ -83,6 +86,8 @@ class SiteDaemon {
   void RunUnmask(const v1::UnmaskRequest& request);
   absl::StatusOr<TensorBundle> Download(const v1::ModelRef& ref);
   absl::Status Upload(const v1::UpdateMetadata& metadata, const TensorBundle& bundle);
+  // Stores the coordinator's signed receipt in options_.receipts_dir.
+  void KeepReceipt(const v1::UploadReceipt& receipt);
   void SendToCoordinator(const v1::SiteMessage& message);
   void ReportFailure(int64_t run_id, int32_t round, const absl::Status& status);
   void SendTaskFailure(int64_t run_id, int32_t round, const std::string& reason,

@@ -821,12 +821,24 @@ absl::Status VerifyIssuedBy(const std::string& cert_pem, const std::string& ca_p
 }
 
 absl::StatusOr<std::string> SignWithKeyPem(const std::string& key_pem, absl::string_view data) {
+  ASSIGN_OR_RETURN(std::unique_ptr<SigningKey> key, SigningKey::FromPem(key_pem));
+  return key->Sign(data);
+}
+
+absl::StatusOr<std::unique_ptr<SigningKey>> SigningKey::FromPem(const std::string& key_pem) {
   ASSIGN_OR_RETURN(PkeyPtr key, ReadPrivateKey(key_pem));
+  return std::unique_ptr<SigningKey>(new SigningKey(key.release()));
+}
+
+SigningKey::~SigningKey() { EVP_PKEY_free(static_cast<EVP_PKEY*>(key_)); }
+
+absl::StatusOr<std::string> SigningKey::Sign(absl::string_view data) const {
+  EVP_PKEY* key = static_cast<EVP_PKEY*>(key_);
   MdCtxPtr ctx(EVP_MD_CTX_new());
   size_t size = 0;
   const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
   if (ctx == nullptr ||
-      EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
+      EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1 ||
       EVP_DigestSign(ctx.get(), nullptr, &size, bytes, data.size()) != 1) {
     return OpenSslError("signing");
   }

@@ -40,6 +40,30 @@ void FillRoundStatus(const RoundRecord& round, v1::RoundStatus* out) {
   out->set_finished_at(round.finished_at);
 }
 
+// What an auditor needs of a run spec: its hash (of the full spec) and the
+// settings that matter to privacy and to what is trained.
+nlohmann::json RunStartedDetail(const v1::RunSpec& spec, const std::string& spec_sha256) {
+  return {{"spec_sha256", spec_sha256},
+          {"model", spec.model()},
+          {"strategy", spec.strategy()},
+          {"rounds", spec.rounds()},
+          {"min_sites", spec.min_sites()},
+          {"max_sites", spec.max_sites()},
+          {"local_epochs", spec.local_epochs()},
+          {"batch_size", spec.batch_size()},
+          {"lr", spec.lr()},
+          {"optimizer", spec.optimizer()},
+          {"seed", spec.seed()},
+          {"max_round_retries", spec.max_round_retries()},
+          {"secure_aggregation", spec.secure_aggregation()},
+          {"secagg",
+           {{"threshold", spec.secagg().threshold()},
+            {"neighbours", spec.secagg().neighbours()},
+            {"clip", spec.secagg().clip()},
+            {"max_examples", spec.secagg().max_examples()}}},
+          {"differential_privacy", spec.differential_privacy()}};
+}
+
 void FillParticipation(const ParticipationRecord& record, v1::SiteParticipation* out) {
   out->set_site(record.site);
   out->set_examples(record.examples);
@@ -203,7 +227,27 @@ Federation::~Federation() {
 }
 
 RoundManager::Deps Federation::Deps() {
-  return RoundManager::Deps{storage_, models_, clock_, this, options_.ca_pem};
+  return RoundManager::Deps{storage_, models_, clock_, this, options_.ca_pem, options_.audit};
+}
+
+void Federation::Audit(const std::string& actor, const std::string& action, int64_t run_id,
+                       const nlohmann::json& detail) {
+  if (options_.audit != nullptr) options_.audit->Record(actor, action, run_id, -1, detail);
+}
+
+void Federation::RecordDenied(const std::string& actor, const std::string& call,
+                              const std::string& reason) {
+  Audit(actor, "auth.denied", 0, {{"call", call}, {"reason", reason}});
+}
+
+void Federation::RecordExport(const Caller& caller, int64_t run_id, int32_t round,
+                              const std::string& model_sha256_hex) {
+  if (options_.audit != nullptr) {
+    options_.audit->Record(caller.name, "model.exported", run_id, round,
+                           {{"model_sha256", model_sha256_hex},
+                            {"round", round},
+                            {"role", RoleName(caller.role)}});
+  }
 }
 
 absl::Status Federation::Start() {
@@ -229,6 +273,8 @@ absl::Status Federation::Start() {
   }
   ReapFinishedRuns();
   Changed();
+  Audit(AuditLog::kCoordinator, "coordinator.started", 0,
+        {{"version", "0.1.0"}, {"runs_resumed", runs_.size()}});
   return absl::OkStatus();
 }
 
@@ -252,6 +298,17 @@ bool Federation::Send(const std::string& site, const v1::CoordinatorMessage& mes
 
 absl::StatusOr<uint64_t> Federation::SiteConnected(const Caller& caller, const v1::Hello& hello,
                                                    std::shared_ptr<SiteChannel> channel) {
+  absl::StatusOr<uint64_t> session = OpenSession(caller, hello, std::move(channel));
+  if (!session.ok()) {
+    Audit(caller.name, "site.refused", 0,
+          {{"site", caller.name}, {"hello_as", hello.site()},
+           {"reason", std::string(session.status().message())}});
+  }
+  return session;
+}
+
+absl::StatusOr<uint64_t> Federation::OpenSession(const Caller& caller, const v1::Hello& hello,
+                                                 std::shared_ptr<SiteChannel> channel) {
   RETURN_IF_ERROR(ValidateSiteName(caller.name));
   if (!hello.site().empty() && hello.site() != caller.name) {
     return absl::PermissionDeniedError(absl::StrCat(
@@ -271,12 +328,22 @@ absl::StatusOr<uint64_t> Federation::SiteConnected(const Caller& caller, const v
   }
   record.name = caller.name;
   record.certificate_expires = caller.certificate_expires;
-  if (record.registered_at == 0) record.registered_at = now;
+  const bool first_time = record.registered_at == 0;
+  if (first_time) record.registered_at = now;
   record.last_seen = now;
   record.train_examples = hello.train_examples();
   record.val_examples = hello.val_examples();
   RETURN_IF_ERROR(storage_->UpsertSite(record));
   known_sites_[caller.name] = record;
+  if (first_time) {
+    Audit(caller.name, "site.registered", 0,
+          {{"site", caller.name}, {"certificate_expires", caller.certificate_expires}});
+  }
+  Audit(caller.name, "site.connected", 0,
+        {{"site", caller.name},
+         {"train_examples", hello.train_examples()},
+         {"val_examples", hello.val_examples()},
+         {"version", hello.version()}});
 
   auto existing = sessions_.find(caller.name);
   if (existing != sessions_.end()) {
@@ -313,6 +380,7 @@ void Federation::SiteDisconnected(const std::string& site, uint64_t session) {
   known_sites_[site] = record;
   (void)storage_->UpsertSite(record);
   sessions_.erase(it);
+  Audit(site, "site.disconnected", 0, {{"site", site}});
   for (auto& [run_id, run] : runs_) {
     run->OnSiteDisconnected(site);
     // A run waiting on this site (e.g. for its initial model) tries others.
@@ -442,21 +510,38 @@ absl::StatusOr<std::vector<TensorSpec>> Federation::BeginUpload(
   return run->ExpectedUpdate(caller.name, metadata);
 }
 
-absl::Status Federation::CompleteUpload(const Caller& caller, ReceivedUpdate update) {
+absl::StatusOr<v1::UploadReceipt> Federation::CompleteUpload(const Caller& caller,
+                                                             ReceivedUpdate update) {
   absl::MutexLock lock(&mu_);
   auto run = ActiveRun(update.metadata.run_id());
   if (!run.ok()) {
     std::remove(update.path.c_str());
     return run.status();
   }
-  absl::Status status = (*run)->OnUpdate(caller.name, std::move(update));
+  v1::UploadReceipt receipt;
+  receipt.set_run_id(update.metadata.run_id());
+  receipt.set_round(update.metadata.round());
+  receipt.set_site(caller.name);
+  receipt.set_sha256(update.sha256);
+  receipt.set_bytes_received(update.bytes);
+  receipt.set_examples(update.metadata.examples());
+  v1::AuditEntry received;
+  absl::Status status = (*run)->OnUpdate(caller.name, std::move(update), &received);
   ReapFinishedRuns();
   Changed();
-  return status;
+  RETURN_IF_ERROR(status);
+  if (received.seq() > 0) {
+    receipt.set_audit_seq(received.seq());
+    receipt.set_audit_hash(received.hash());
+    receipt.set_time(received.time());
+    RETURN_IF_ERROR(options_.audit->SignReceipt(&receipt));
+  }
+  return receipt;
 }
 
 absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec spec) {
   if (caller.role != Role::kAdmin) {
+    RecordDenied(caller.name, "StartRun", "only an admin may start a run");
     return absl::PermissionDeniedError("only an admin may start a run");
   }
   RETURN_IF_ERROR(ValidateRunSpec(&spec));
@@ -474,6 +559,7 @@ absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec s
   record.created_at = clock_->NowUnixSeconds();
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(int64_t run_id, storage_->CreateRun(record));
+  Audit(caller.name, "run.started", run_id, RunStartedDetail(spec, record.spec_sha256));
   auto manager = RoundManager::Load(run_id, Deps());
   if (!manager.ok()) {
     // Never leave a stored run that nothing drives and nobody can abort.
@@ -532,10 +618,12 @@ absl::StatusOr<std::vector<v1::RunStatus>> Federation::ListRuns() {
 absl::Status Federation::AbortRun(const Caller& caller, int64_t run_id,
                                   const std::string& reason) {
   if (caller.role != Role::kAdmin) {
+    RecordDenied(caller.name, "AbortRun", "only an admin may abort a run");
     return absl::PermissionDeniedError("only an admin may abort a run");
   }
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(run_id));
+  Audit(caller.name, "run.aborted", run_id, {{"reason", reason}});
   RETURN_IF_ERROR(run->Abort(
       reason.empty() ? absl::StrCat("aborted by ", caller.name.empty() ? "admin" : caller.name)
                      : reason));
@@ -545,25 +633,31 @@ absl::Status Federation::AbortRun(const Caller& caller, int64_t run_id,
 }
 
 absl::Status Federation::AuthorizeSite(const Caller& caller) {
-  if (caller.role != Role::kSite) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "'", caller.name, "' holds the ", RoleName(caller.role), " role; this call needs a site"));
-  }
-  absl::MutexLock lock(&mu_);
-  auto known = known_sites_.find(caller.name);
-  if (known != known_sites_.end() && known->second.revoked()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("site '", caller.name, "' was revoked by ", known->second.revoked_by,
-                     known->second.revocation_reason.empty()
-                         ? ""
-                         : absl::StrCat(": ", known->second.revocation_reason)));
-  }
-  return absl::OkStatus();
+  absl::Status status = [&]() -> absl::Status {
+    if (caller.role != Role::kSite) {
+      return absl::PermissionDeniedError(absl::StrCat("'", caller.name, "' holds the ",
+                                                      RoleName(caller.role),
+                                                      " role; this call needs a site"));
+    }
+    absl::MutexLock lock(&mu_);
+    auto known = known_sites_.find(caller.name);
+    if (known != known_sites_.end() && known->second.revoked()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("site '", caller.name, "' was revoked by ", known->second.revoked_by,
+                       known->second.revocation_reason.empty()
+                           ? ""
+                           : absl::StrCat(": ", known->second.revocation_reason)));
+    }
+    return absl::OkStatus();
+  }();
+  if (!status.ok()) RecordDenied(caller.name, "site call", std::string(status.message()));
+  return status;
 }
 
 absl::Status Federation::RevokeSite(const Caller& caller, const std::string& site,
                                     const std::string& reason) {
   if (caller.role != Role::kAdmin) {
+    RecordDenied(caller.name, "RevokeSite", "only an admin may revoke a site");
     return absl::PermissionDeniedError("only an admin may revoke a site");
   }
   RETURN_IF_ERROR(ValidateSiteName(site));
@@ -583,6 +677,7 @@ absl::Status Federation::RevokeSite(const Caller& caller, const std::string& sit
   // Stored first: a crash right after must not bring the site back.
   RETURN_IF_ERROR(storage_->UpsertSite(record));
   known_sites_[site] = record;
+  Audit(caller.name, "site.revoked", 0, {{"site", site}, {"reason", reason}});
   auto session = sessions_.find(site);
   if (session != sessions_.end()) {
     session->second.channel->Close(absl::PermissionDeniedError(

@@ -59,6 +59,8 @@ struct FederationOptions {
   // The project CA (PEM). Secure aggregation verifies sites' signed key
   // advertisements against it, so it is refused when this is empty (--insecure).
   std::string ca_pem;
+  // Where security-relevant events are recorded (not owned); null: nowhere.
+  AuditLog* audit = nullptr;
 };
 
 class Federation : private SiteRoster {
@@ -88,8 +90,14 @@ class Federation : private SiteRoster {
   // have (empty: any layout, for an initial model).
   absl::StatusOr<std::vector<TensorSpec>> BeginUpload(const Caller& caller,
                                                       const v1::UpdateMetadata& metadata);
-  // Hands a complete, checksum-verified update to its run.
-  absl::Status CompleteUpload(const Caller& caller, ReceivedUpdate update);
+  // Hands a complete, checksum-verified update to its run. Returns the
+  // receipt, signed when the audit log has a key, naming its audit entry.
+  absl::StatusOr<v1::UploadReceipt> CompleteUpload(const Caller& caller, ReceivedUpdate update);
+  // Records that `caller` exported the model of `run_id` round `round`.
+  void RecordExport(const Caller& caller, int64_t run_id, int32_t round,
+                    const std::string& model_sha256_hex);
+  // Records a refused call (authentication or authorization) in the audit log.
+  void RecordDenied(const std::string& actor, const std::string& call, const std::string& reason);
   const FederationOptions& options() const { return options_; }
 
   // --- Admin ----------------------------------------------------------------
@@ -127,6 +135,11 @@ class Federation : private SiteRoster {
   int64_t TrainExamples(const std::string& site) const override;
 
   RoundManager::Deps Deps();
+  absl::StatusOr<uint64_t> OpenSession(const Caller& caller, const v1::Hello& hello,
+                                       std::shared_ptr<SiteChannel> channel);
+  // Records an event in the audit log, if there is one (failures are logged).
+  void Audit(const std::string& actor, const std::string& action, int64_t run_id,
+             const nlohmann::json& detail);
   absl::StatusOr<RoundManager*> ActiveRun(int64_t run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReapFinishedRuns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { ++version_; }

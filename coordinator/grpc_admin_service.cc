@@ -1,4 +1,5 @@
 #include "common/rpc/grpc_status.h"
+#include "common/sha256.h"
 #include "common/tensor_codec.h"
 #include "coordinator/grpc_services.h"
 
@@ -17,10 +18,7 @@ constexpr std::initializer_list<Role> kAdmins = {Role::kAdmin};
 absl::StatusOr<Caller> GrpcAdminService::Authorize(grpc::ServerContext* context,
                                                    std::initializer_list<Role> allowed,
                                                    const char* call) {
-  auto caller = authenticator_->Identify(context, Role::kAdmin);
-  if (!caller.ok()) return caller.status();
-  if (absl::Status status = RequireRole(*caller, allowed, call); !status.ok()) return status;
-  return caller;
+  return authenticator_->Authorize(context, allowed, call);
 }
 
 grpc::Status GrpcAdminService::StartRun(grpc::ServerContext* context,
@@ -109,9 +107,8 @@ grpc::Status GrpcAdminService::ListSites(grpc::ServerContext* context,
 grpc::Status GrpcAdminService::ExportModel(grpc::ServerContext* context,
                                            const v1::ExportModelRequest* request,
                                            grpc::ServerWriter<v1::TensorChunk>* writer) {
-  if (auto caller = Authorize(context, kAdmins, "ExportModel"); !caller.ok()) {
-    return ToGrpcStatus(caller.status());
-  }
+  auto caller = Authorize(context, kAdmins, "ExportModel");
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   v1::ModelRef ref;
   ref.set_run_id(request->run_id());
   ref.set_round(request->latest() ? -1 : request->round());
@@ -120,8 +117,34 @@ grpc::Status GrpcAdminService::ExportModel(grpc::ServerContext* context,
   auto path = federation_->ModelPath(ref, &sha256, &round);
   if (!path.ok()) return ToGrpcStatus(path.status());
   context->AddInitialMetadata("fedmi-round", std::to_string(round));
-  return ToGrpcStatus(StreamBundleFile(
-      *path, sha256, [&](const v1::TensorChunk& chunk) { return writer->Write(chunk); }));
+  absl::Status streamed = StreamBundleFile(
+      *path, sha256, [&](const v1::TensorChunk& chunk) { return writer->Write(chunk); });
+  if (streamed.ok()) federation_->RecordExport(*caller, request->run_id(), round, HexEncode(sha256));
+  return ToGrpcStatus(streamed);
+}
+
+grpc::Status GrpcAuditService::ListEntries(grpc::ServerContext* context,
+                                           const v1::AuditQuery* request,
+                                           grpc::ServerWriter<v1::AuditEntry>* writer) {
+  auto caller = authenticator_->Authorize(context, kReaders, "ListAuditEntries");
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto entries = audit_->List(*request);
+  if (!entries.ok()) return ToGrpcStatus(entries.status());
+  for (const auto& entry : *entries) {
+    if (!writer->Write(entry)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcAuditService::GetInfo(grpc::ServerContext* context,
+                                       const v1::AuditInfoRequest* request,
+                                       v1::AuditInfo* response) {
+  auto caller = authenticator_->Authorize(context, kReaders, "GetAuditInfo");
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto info = audit_->Info();
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  *response = *std::move(info);
+  return grpc::Status::OK;
 }
 
 }  // namespace fedmi

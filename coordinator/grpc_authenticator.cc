@@ -4,12 +4,39 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/pki.h"
+#include "common/status.h"
 #include "coordinator/grpc_services.h"
 
 namespace fedmi {
 
+absl::StatusOr<Caller> Authenticator::Authorize(grpc::ServerContext* context,
+                                                std::initializer_list<Role> allowed,
+                                                const char* call) const {
+  ASSIGN_OR_RETURN(Caller caller, Identify(context, Role::kAdmin));
+  absl::Status status = RequireRole(caller, allowed, call);
+  if (!status.ok()) {
+    if (federation_ != nullptr) {
+      federation_->RecordDenied(caller.name, call, std::string(status.message()));
+    }
+    return status;
+  }
+  return caller;
+}
+
 absl::StatusOr<Caller> Authenticator::Identify(grpc::ServerContext* context, Role insecure_role,
                                                const std::string& claimed_site) const {
+  absl::StatusOr<Caller> caller = IdentifyPeer(context, insecure_role, claimed_site);
+  if (!caller.ok() && federation_ != nullptr) {
+    // No trustworthy name: the peer address stands in for the actor.
+    federation_->RecordDenied(absl::StrCat("peer ", context->peer()), "identify",
+                              std::string(caller.status().message()));
+  }
+  return caller;
+}
+
+absl::StatusOr<Caller> Authenticator::IdentifyPeer(grpc::ServerContext* context,
+                                                   Role insecure_role,
+                                                   const std::string& claimed_site) const {
   if (insecure_) {
     Caller caller;
     caller.name = insecure_role == Role::kSite ? claimed_site : "admin";

@@ -211,16 +211,14 @@ grpc::Status GrpcFederationService::UploadUpdate(grpc::ServerContext* context,
     std::remove(path->c_str());
     return grpc::Status(grpc::StatusCode::INTERNAL, "cannot move a received update");
   }
-  receipt->set_run_id(metadata.run_id());
-  receipt->set_round(metadata.round());
-  receipt->set_site(caller.name);
-  receipt->set_sha256(update.sha256);
-  receipt->set_bytes_received(update.bytes);
-  absl::Status status = federation_->CompleteUpload(caller, std::move(update));
-  if (!status.ok()) {
-    FEDMI_LOG(WARNING) << "update of site '" << caller.name << "' refused: " << status.message();
+  auto accepted = federation_->CompleteUpload(caller, std::move(update));
+  if (!accepted.ok()) {
+    FEDMI_LOG(WARNING) << "update of site '" << caller.name
+                       << "' refused: " << accepted.status().message();
+    return ToGrpcStatus(accepted.status());
   }
-  return ToGrpcStatus(status);
+  *receipt = *std::move(accepted);
+  return grpc::Status::OK;
 }
 
 }  // namespace fedmi

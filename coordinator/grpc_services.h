@@ -4,8 +4,10 @@
 #ifndef FEDMI_COORDINATOR_GRPC_SERVICES_H_
 #define FEDMI_COORDINATOR_GRPC_SERVICES_H_
 
+#include "coordinator/audit_log.h"
 #include "coordinator/federation.h"
 #include "fedmi/v1/admin.grpc.pb.h"
+#include "fedmi/v1/audit.grpc.pb.h"
 #include "fedmi/v1/federation.grpc.pb.h"
 
 namespace fedmi {
@@ -15,15 +17,25 @@ namespace fedmi {
 // role (OU); request fields are never trusted for identity. With
 // --insecure there is no certificate: sites name themselves and every other
 // caller is treated as the administrator.
+//
+// Refusals are recorded in the audit log through `federation` (may be null).
 class Authenticator {
  public:
-  explicit Authenticator(bool insecure) : insecure_(insecure) {}
+  explicit Authenticator(bool insecure, Federation* federation = nullptr)
+      : insecure_(insecure), federation_(federation) {}
   // `claimed_site` is the site name a request carries, used only insecurely.
   absl::StatusOr<Caller> Identify(grpc::ServerContext* context, Role insecure_role,
                                   const std::string& claimed_site = "") const;
+  // Identify, then RequireRole; a refusal is recorded as auth.denied.
+  absl::StatusOr<Caller> Authorize(grpc::ServerContext* context,
+                                   std::initializer_list<Role> allowed, const char* call) const;
 
  private:
+  absl::StatusOr<Caller> IdentifyPeer(grpc::ServerContext* context, Role insecure_role,
+                                      const std::string& claimed_site) const;
+
   bool insecure_;
+  Federation* federation_;
 };
 
 // PermissionDenied naming the caller, its role and what `call` needs.
@@ -46,6 +58,22 @@ class GrpcFederationService final : public v1::Federation::Service {
 
  private:
   Federation* federation_;
+  const Authenticator* authenticator_;
+};
+
+// The audit log, read-only, for auditors and admins.
+class GrpcAuditService final : public v1::Audit::Service {
+ public:
+  GrpcAuditService(AuditLog* audit, const Authenticator* authenticator)
+      : audit_(audit), authenticator_(authenticator) {}
+
+  grpc::Status ListEntries(grpc::ServerContext* context, const v1::AuditQuery* request,
+                           grpc::ServerWriter<v1::AuditEntry>* writer) override;
+  grpc::Status GetInfo(grpc::ServerContext* context, const v1::AuditInfoRequest* request,
+                       v1::AuditInfo* response) override;
+
+ private:
+  AuditLog* audit_;
   const Authenticator* authenticator_;
 };
 

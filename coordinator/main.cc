@@ -17,6 +17,8 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/pki.h"
+#include "coordinator/audit_log.h"
 #include "common/rpc/channels.h"
 #include "coordinator/federation.h"
 #include "coordinator/grpc_services.h"
@@ -84,7 +86,32 @@ int Run(int argc, char** argv) {
     return 1;
   }
   fedmi::RealClock clock;
+  // The audit log is signed with the coordinator's own key, which the
+  // project CA issued: auditors verify it with nothing but the CA cert.
+  std::unique_ptr<fedmi::audit::AuditSigner> signer;
+  if (!insecure) {
+    auto key_pem = fedmi::ReadFileToString(transport.key_file);
+    auto cert_pem = fedmi::ReadFileToString(transport.cert_file);
+    if (!key_pem.ok() || !cert_pem.ok()) {
+      std::cerr << "error: "
+                << (key_pem.ok() ? cert_pem.status() : key_pem.status()).message() << "\n";
+      return 1;
+    }
+    auto created = fedmi::audit::AuditSigner::Create(*key_pem, *cert_pem);
+    if (!created.ok()) {
+      std::cerr << "error: audit log signer: " << created.status().message() << "\n";
+      return 1;
+    }
+    signer = *std::move(created);
+  }
+  auto audit_log = fedmi::AuditLog::Open(storage->get(), &clock, std::move(signer));
+  if (!audit_log.ok()) {
+    std::cerr << "error: cannot open the audit log in " << db_path << ": "
+              << audit_log.status().message() << "\n";
+    return 1;
+  }
   fedmi::FederationOptions options;
+  options.audit = audit_log->get();
   options.spool_dir = state_dir + "/spool";
   if (!insecure) {
     std::ifstream ca(transport.ca_file, std::ios::binary);
@@ -100,14 +127,16 @@ int Run(int argc, char** argv) {
     return 1;
   }
 
-  fedmi::Authenticator authenticator(insecure);
+  fedmi::Authenticator authenticator(insecure, &federation);
   fedmi::GrpcFederationService federation_service(&federation, &authenticator);
   fedmi::GrpcAdminService admin_service(&federation, &authenticator);
+  fedmi::GrpcAuditService audit_service(audit_log->get(), &authenticator);
   grpc::ServerBuilder builder;
   int bound_port = 0;
   builder.AddListeningPort(listen, *credentials, &bound_port);
   builder.RegisterService(&federation_service);
   builder.RegisterService(&admin_service);
+  builder.RegisterService(&audit_service);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -130,6 +159,9 @@ int Run(int argc, char** argv) {
     federation.Tick();
   }
   FEDMI_LOG(INFO) << "shutting down";
+  // Recorded first: whoever stops the process may not wait for the shutdown.
+  (*audit_log)->Record(fedmi::AuditLog::kCoordinator, "coordinator.stopped", 0, -1,
+                       {{"signal", "SIGINT or SIGTERM"}});
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;
 }

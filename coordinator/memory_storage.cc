@@ -6,6 +6,7 @@
 // it needs before it changes anything, which makes it atomic.
 #include <limits>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <utility>
 
@@ -181,6 +182,41 @@ class MemoryStorage : public Storage {
     return models;
   }
 
+  absl::Status AppendAudit(const v1::AuditEntry& entry, const StoredAuditHead& head) override {
+    RETURN_IF_ERROR(storage_internal::ValidateAuditAppend(entry, head));
+    absl::MutexLock lock(&mu_);
+    if (audit_.count(entry.seq()) > 0) return storage_internal::AuditEntryExists(entry.seq());
+    audit_[entry.seq()] = entry;
+    audit_head_ = head;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<v1::AuditEntry>> ListAudit(const v1::AuditQuery& query) override {
+    absl::MutexLock lock(&mu_);
+    std::vector<v1::AuditEntry> entries;
+    for (const auto& [seq, entry] : audit_) {
+      if (storage_internal::AuditEntryMatches(entry, query)) entries.push_back(entry);
+    }
+    return entries;
+  }
+
+  absl::StatusOr<v1::AuditEntry> LastAuditEntry() override {
+    absl::MutexLock lock(&mu_);
+    if (audit_.empty()) return absl::NotFoundError("the audit log is empty");
+    return audit_.rbegin()->second;
+  }
+
+  absl::StatusOr<StoredAuditHead> GetAuditHead() override {
+    absl::MutexLock lock(&mu_);
+    if (!audit_head_.has_value()) return absl::NotFoundError("the audit log has no head");
+    return *audit_head_;
+  }
+
+  absl::StatusOr<int64_t> CountAudit() override {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int64_t>(audit_.size());
+  }
+
  private:
   absl::Mutex mu_;
   // Ordered maps give the orders the contract promises: sites by name, runs
@@ -190,6 +226,8 @@ class MemoryStorage : public Storage {
   std::map<RoundKey, RoundRecord> rounds_ ABSL_GUARDED_BY(mu_);
   std::map<ParticipationKey, ParticipationRecord> participations_ ABSL_GUARDED_BY(mu_);
   int64_t next_run_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<int64_t, v1::AuditEntry> audit_ ABSL_GUARDED_BY(mu_);
+  std::optional<StoredAuditHead> audit_head_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -192,6 +192,10 @@ void RoundManager::StartRound() {
   phase_ = RunPhase::kTraining;
   round_started_at_ = deps_.clock->NowUnixSeconds();
   phase_deadline_ = deps_.clock->Now() + absl::Seconds(run_.spec.round_timeout_s());
+  nlohmann::json selected = nlohmann::json::array();
+  for (const auto& [site, slot] : slots_) selected.push_back(site);
+  Audit("round.opened", round_,
+        {{"sites", selected}, {"secure_aggregation", run_.spec.secure_aggregation()}});
   MaybeFinishTraining();
 }
 
@@ -269,14 +273,38 @@ absl::StatusOr<std::vector<TensorSpec>> RoundManager::ExpectedUpdate(
   return model_specs_;
 }
 
-absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate update) {
+void RoundManager::Audit(const std::string& action, int32_t round, const nlohmann::json& detail) {
+  if (deps_.audit != nullptr) {
+    deps_.audit->Record(AuditLog::kCoordinator, action, run_.id, round, detail);
+  }
+}
+
+absl::Status RoundManager::AuditUpdate(const std::string& site, const ReceivedUpdate& update,
+                                       v1::AuditEntry* received) {
+  if (deps_.audit == nullptr) return absl::OkStatus();
+  ASSIGN_OR_RETURN(
+      v1::AuditEntry entry,
+      deps_.audit->Append(site, "update.received", run_.id, update.metadata.round(),
+                          nlohmann::json::parse(audit::UpdateReceivedDetail(
+                              site, update.bytes, HexEncode(update.sha256),
+                              update.metadata.examples()))));
+  if (received != nullptr) *received = std::move(entry);
+  return absl::OkStatus();
+}
+
+absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate update,
+                                    v1::AuditEntry* received) {
   auto expected = ExpectedUpdate(site, update.metadata);
   if (!expected.ok()) {
     std::remove(update.path.c_str());
     return expected.status();
   }
-  if (phase_ == RunPhase::kInitializing) return AdoptInitialModel(site, std::move(update));
-  if (secagg_step_ != SecAggStep::kOff) return AcceptMaskedUpdate(site, std::move(update));
+  if (phase_ == RunPhase::kInitializing) {
+    return AdoptInitialModel(site, std::move(update), received);
+  }
+  if (secagg_step_ != SecAggStep::kOff) {
+    return AcceptMaskedUpdate(site, std::move(update), received);
+  }
 
   auto reader = BundleFileReader::Open(update.path);
   absl::Status checked = reader.ok() ? CheckSpecsMatch((*reader)->specs(), model_specs_)
@@ -295,6 +323,12 @@ absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate upda
                       "' failed: ", folded.message()));
     return folded;
   }
+  if (absl::Status audited = AuditUpdate(site, update, received); !audited.ok()) {
+    // Folded but not on record: the round cannot stand on it.
+    FailRound(absl::StrCat("round ", round_, ": cannot record the update of site '", site,
+                           "' in the audit log: ", audited.message()));
+    return audited;
+  }
   SiteSlot& slot = slots_[site];
   slot.state = SiteState::kUploaded;
   slot.record.examples = update.metadata.examples();
@@ -305,7 +339,8 @@ absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate upda
   return absl::OkStatus();
 }
 
-absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUpdate update) {
+absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUpdate update,
+                                             v1::AuditEntry* received) {
   auto specs = [&]() -> absl::StatusOr<std::vector<TensorSpec>> {
     ASSIGN_OR_RETURN(auto reader, BundleFileReader::Open(update.path));
     return reader->specs();
@@ -322,6 +357,10 @@ absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUp
   if (!specs.ok()) {
     std::remove(update.path.c_str());
     return specs.status();
+  }
+  if (absl::Status audited = AuditUpdate(site, update, received); !audited.ok()) {
+    std::remove(update.path.c_str());
+    return audited;
   }
   const std::string sha_hex = HexEncode(update.sha256);
   const std::string target = absl::StrCat(deps_.models->dir(), "/", sha_hex);
@@ -340,6 +379,7 @@ absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUp
     Fail(absl::StrCat("cannot store the initial model: ", status.message()));
     return status;
   }
+  Audit("round.aggregated", 0, {{"model_sha256", sha_hex}, {"sites", {site}}, {"initial", true}});
   model_specs_ = *std::move(specs);
   global_model_sha256_ = sha_hex;
   round_ = 1;
@@ -394,12 +434,18 @@ absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
   commit.round.state = "committed";
   commit.round.started_at = round_started_at_;
   commit.round.finished_at = deps_.clock->NowUnixSeconds();
+  nlohmann::json uploaded = nlohmann::json::array();
   for (auto& [site, slot] : slots_) {
     if (slot.state == SiteState::kUploaded || slot.state == SiteState::kDropped) {
       commit.participations.push_back(slot.record);
     }
+    if (slot.state == SiteState::kUploaded) uploaded.push_back(site);
   }
   RETURN_IF_ERROR(deps_.storage->CommitRound(commit));
+  Audit("round.aggregated", round_,
+        {{"model_sha256", model_sha},
+         {"sites", uploaded},
+         {"secure_aggregation", run_.spec.secure_aggregation()}});
   global_model_sha256_ = model_sha;
   StartEvaluation();
   return absl::OkStatus();
@@ -432,11 +478,27 @@ void RoundManager::MaybeFinishEvaluation() {
     reports.push_back(slot.record.eval_metrics);
     per_site.push_back(slot.record);
   }
-  absl::Status status = deps_.storage->RecordEvaluation(
-      run_.id, round_, WeightedMean(reports), per_site, deps_.clock->NowUnixSeconds());
+  const v1::Metrics mean = WeightedMean(reports);
+  absl::Status status = deps_.storage->RecordEvaluation(run_.id, round_, mean, per_site,
+                                                        deps_.clock->NowUnixSeconds());
   if (!status.ok()) {
     return Fail(absl::StrCat("round ", round_, ": cannot store evaluation: ", status.message()));
   }
+  nlohmann::json evaluated = nlohmann::json::array();
+  for (const auto& record : per_site) evaluated.push_back(record.site);
+  auto finite = [](double value) -> nlohmann::json {
+    return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
+  };
+  Audit("round.evaluated", round_,
+        {{"sites", evaluated},
+         {"metrics",
+          {{"examples", mean.examples()},
+           {"loss", finite(mean.loss())},
+           {"auc", finite(mean.auc())},
+           {"accuracy", finite(mean.accuracy())},
+           {"sensitivity", finite(mean.sensitivity())},
+           {"specificity", finite(mean.specificity())},
+           {"f1", finite(mean.f1())}}}});
   slots_.clear();
   if (round_ >= run_.spec.rounds()) return Finish("done", "");
   ++round_;
@@ -480,6 +542,10 @@ void RoundManager::OnSiteGaveUp(const std::string& site, const std::string& reas
   it->second.state = SiteState::kDropped;
   it->second.record.state = refused ? "refused" : "dropped";
   it->second.record.detail = reason;
+  Audit(refused ? "site.refused_task" : "site.dropped", round_,
+        {{"site", site},
+         {"reason", reason},
+         {"phase", RunPhaseName(phase_)}});
   if (phase_ == RunPhase::kTraining) {
     MaybeFinishTraining();
   } else if (phase_ == RunPhase::kEvaluating) {
@@ -533,6 +599,7 @@ void RoundManager::Fail(const std::string& reason) { Finish("failed", reason); }
 void RoundManager::FailRound(const std::string& reason) {
   if (round_retries_used_ >= run_.spec.max_round_retries()) return Fail(reason);
   ++round_retries_used_;
+  Audit("round.failed", round_, {{"reason", reason}, {"retry", round_retries_used_}});
   FEDMI_LOG(WARNING) << "run " << run_.id << ": " << reason << "; starting round " << round_
                      << " afresh (retry " << round_retries_used_ << " of "
                      << run_.spec.max_round_retries() << ")";
@@ -556,6 +623,8 @@ void RoundManager::Finish(const std::string& state, const std::string& error) {
     message.mutable_cancel()->set_reason(error);
     for (const auto& site : deps_.roster->ConnectedSites()) deps_.roster->Send(site, message);
   }
+  Audit("run.finished", phase_ == RunPhase::kFinished ? -1 : round_,
+        {{"state", state}, {"error", error}});
   const double now = deps_.clock->NowUnixSeconds();
   // The run's state is best effort here: when storage itself is failing, the
   // in-memory state still stops the run, and a restart resumes it.

@@ -32,6 +32,7 @@
 #include "common/clock.h"
 #include "common/tensor_bundle.h"
 #include "coordinator/aggregator.h"
+#include "coordinator/audit_log.h"
 #include "coordinator/model_store.h"
 #include "coordinator/secagg_aggregator.h"
 #include "coordinator/secagg_session.h"
@@ -75,6 +76,8 @@ class RoundManager {
     // The project CA that signs site certificates; key advertisements are
     // verified against it. Empty without TLS: secure aggregation then fails.
     std::string ca_pem;
+    // Where round events are recorded (docs/audit.md); null: not recorded.
+    AuditLog* audit = nullptr;
   };
 
   // A new run (as stored by Storage::CreateRun) or one resumed after a
@@ -94,7 +97,10 @@ class RoundManager {
   // update must have (empty for round 0, whose layout the site defines).
   absl::StatusOr<std::vector<TensorSpec>> ExpectedUpdate(const std::string& site,
                                                          const v1::UpdateMetadata& metadata);
-  absl::Status OnUpdate(const std::string& site, ReceivedUpdate update);
+  // `received`, when given, gets the update.received audit entry of an
+  // accepted update (for the site's receipt).
+  absl::Status OnUpdate(const std::string& site, ReceivedUpdate update,
+                        v1::AuditEntry* received = nullptr);
   absl::Status OnEvalReport(const std::string& site, const v1::EvalReport& report);
   void OnSiteGaveUp(const std::string& site, const std::string& reason, bool refused);
   // A site's own refusal or failure of the task for `round`. Ignored unless
@@ -154,11 +160,19 @@ class RoundManager {
   // Moves to the next step once no site is pending in this one.
   void AdvanceSecureRound();
   absl::Status FinishSecureTraining();
-  absl::Status AcceptMaskedUpdate(const std::string& site, ReceivedUpdate update);
+  absl::Status AcceptMaskedUpdate(const std::string& site, ReceivedUpdate update,
+                                  v1::AuditEntry* received);
   absl::Status ExpectedMaskedUpdate(const std::string& site) const;
   std::vector<std::string> PendingInSecAggStep() const;
   void EndSecureRound();
-  absl::Status AdoptInitialModel(const std::string& site, ReceivedUpdate update);
+  absl::Status AdoptInitialModel(const std::string& site, ReceivedUpdate update,
+                                 v1::AuditEntry* received);
+  // Records an event of this run in the audit log (a failure is logged).
+  void Audit(const std::string& action, int32_t round, const nlohmann::json& detail);
+  // Records an accepted update; an error means it is not in the log, and the
+  // caller must not acknowledge it.
+  absl::Status AuditUpdate(const std::string& site, const ReceivedUpdate& update,
+                           v1::AuditEntry* received);
   void Fail(const std::string& reason);
   void Finish(const std::string& state, const std::string& error);
   std::vector<std::string> SelectSites();

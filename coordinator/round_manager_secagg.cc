@@ -194,7 +194,8 @@ absl::Status RoundManager::ExpectedMaskedUpdate(const std::string& site) const {
   return absl::OkStatus();
 }
 
-absl::Status RoundManager::AcceptMaskedUpdate(const std::string& site, ReceivedUpdate update) {
+absl::Status RoundManager::AcceptMaskedUpdate(const std::string& site, ReceivedUpdate update,
+                                              v1::AuditEntry* received) {
   auto reader = BundleFileReader::Open(update.path);
   absl::Status checked =
       reader.ok() ? CheckSpecsMatch((*reader)->specs(), masked_specs_) : reader.status();
@@ -215,6 +216,11 @@ absl::Status RoundManager::AcceptMaskedUpdate(const std::string& site, ReceivedU
     FailRound(absl::StrCat("round ", round_, ": adding the masked update of site '", site,
                            "' failed: ", folded.message()));
     return folded;
+  }
+  if (absl::Status audited = AuditUpdate(site, update, received); !audited.ok()) {
+    FailRound(absl::StrCat("round ", round_, ": cannot record the masked update of site '",
+                           site, "' in the audit log: ", audited.message()));
+    return audited;
   }
   SiteSlot& slot = slots_[site];
   slot.state = SiteState::kUploaded;

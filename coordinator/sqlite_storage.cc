@@ -40,8 +40,32 @@ using storage_internal::RoundAlreadyCommitted;
 using storage_internal::RoundNotFound;
 using storage_internal::RunNotFound;
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 constexpr int kBusyTimeoutMs = 5000;
+
+// Schema 3 added the audit log (docs/audit.md).
+constexpr char kAuditTables[] = R"sql(
+CREATE TABLE IF NOT EXISTS audit (
+  seq       INTEGER PRIMARY KEY,
+  time      TEXT NOT NULL,     -- RFC 3339 UTC, fixed width: sorts as time does
+  actor     TEXT NOT NULL,
+  action    TEXT NOT NULL,
+  run_id    INTEGER NOT NULL,
+  round     INTEGER NOT NULL,
+  detail    TEXT NOT NULL,     -- JSON object, hashed as stored
+  prev_hash TEXT NOT NULL,
+  hash      TEXT NOT NULL,
+  signature BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_run ON audit(run_id, seq);
+CREATE TABLE IF NOT EXISTS audit_head (
+  id        INTEGER PRIMARY KEY CHECK (id = 1),
+  seq       INTEGER NOT NULL,
+  hash      TEXT NOT NULL,
+  signature BLOB NOT NULL,
+  signer_certificate TEXT NOT NULL
+);
+)sql";
 
 constexpr char kSchema[] = R"sql(
 CREATE TABLE IF NOT EXISTS sites (
@@ -241,6 +265,10 @@ class SqliteStorage : public Storage {
             "ALTER TABLE sites ADD COLUMN revoked_by TEXT NOT NULL DEFAULT '';"
             "ALTER TABLE sites ADD COLUMN revocation_reason TEXT NOT NULL DEFAULT '';",
             "migrate sites to schema 2"));
+        version = 2;
+      }
+      if (version == 2) {
+        RETURN_IF_ERROR(Exec(kAuditTables, "migrate to schema 3 (audit log)"));
         return Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion), "set user_version");
       }
       ASSIGN_OR_RETURN(int64_t foreign_tables,
@@ -253,6 +281,7 @@ class SqliteStorage : public Storage {
                          " tables but no fedmi schema version; refusing to use it"));
       }
       RETURN_IF_ERROR(Exec(kSchema, "create tables"));
+      RETURN_IF_ERROR(Exec(kAuditTables, "create audit tables"));
       return Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion), "set user_version");
     });
   }
@@ -523,7 +552,118 @@ class SqliteStorage : public Storage {
     return models;
   }
 
+  absl::Status AppendAudit(const v1::AuditEntry& entry, const StoredAuditHead& head) override {
+    RETURN_IF_ERROR(storage_internal::ValidateAuditAppend(entry, head));
+    absl::MutexLock lock(&mu_);
+    // Appends are many and small: without their own fsync (WAL,
+    // synchronous=NORMAL) they survive a process crash at once and a power
+    // loss with the next FULL commit, i.e. the round's (docs/audit.md).
+    RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL", "append audit entry: set synchronous"));
+    absl::Status appended = AppendAuditLocked(entry, head);
+    absl::Status restored = Exec("PRAGMA synchronous=FULL", "append audit entry: reset synchronous");
+    return appended.ok() ? restored : appended;
+  }
+
+  absl::Status AppendAuditLocked(const v1::AuditEntry& entry, const StoredAuditHead& head)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return InTransaction("append audit entry", [&]() -> absl::Status {
+      Statement insert(path_, db_, "insert into audit");
+      RETURN_IF_ERROR(insert.Prepare(
+          "INSERT INTO audit(seq, time, actor, action, run_id, round, detail, prev_hash, hash, "
+          "signature) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
+      insert.Bind(1, entry.seq())
+          .Bind(2, entry.time())
+          .Bind(3, entry.actor())
+          .Bind(4, entry.action())
+          .Bind(5, entry.run_id())
+          .Bind(6, entry.round())
+          .Bind(7, entry.detail_json())
+          .Bind(8, entry.prev_hash())
+          .Bind(9, entry.hash())
+          .BindBlob(10, entry.signature());
+      absl::Status inserted = insert.Run();
+      if (inserted.code() == absl::StatusCode::kAlreadyExists) {
+        return storage_internal::AuditEntryExists(entry.seq());
+      }
+      RETURN_IF_ERROR(inserted);
+      Statement replace(path_, db_, "replace audit head");
+      RETURN_IF_ERROR(replace.Prepare(
+          "INSERT OR REPLACE INTO audit_head(id, seq, hash, signature, signer_certificate) "
+          "VALUES(1, ?1, ?2, ?3, ?4)"));
+      replace.Bind(1, head.head.seq())
+          .Bind(2, head.head.hash())
+          .BindBlob(3, head.head.signature())
+          .Bind(4, head.signer_certificate_pem);
+      return replace.Run();
+    });
+  }
+
+  absl::StatusOr<std::vector<v1::AuditEntry>> ListAudit(const v1::AuditQuery& query) override {
+    absl::MutexLock lock(&mu_);
+    Statement select(path_, db_, "select from audit");
+    RETURN_IF_ERROR(select.Prepare(
+        absl::StrCat(kSelectAudit, " WHERE seq > ?1 AND time >= ?2 AND (?3 = 0 OR run_id = ?3) "
+                                   "ORDER BY seq")));
+    select.Bind(1, query.after_seq())
+        .Bind(2, storage_internal::AuditTimeLowerBound(query.since()))
+        .Bind(3, query.run_id());
+    std::vector<v1::AuditEntry> entries;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) break;
+      entries.push_back(AuditEntryAt(select));
+    }
+    return entries;
+  }
+
+  absl::StatusOr<v1::AuditEntry> LastAuditEntry() override {
+    absl::MutexLock lock(&mu_);
+    Statement select(path_, db_, "select last audit entry");
+    RETURN_IF_ERROR(select.Prepare(absl::StrCat(kSelectAudit, " ORDER BY seq DESC LIMIT 1")));
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) return absl::NotFoundError("the audit log is empty");
+    return AuditEntryAt(select);
+  }
+
+  absl::StatusOr<StoredAuditHead> GetAuditHead() override {
+    absl::MutexLock lock(&mu_);
+    Statement select(path_, db_, "select audit head");
+    RETURN_IF_ERROR(select.Prepare(
+        "SELECT seq, hash, signature, signer_certificate FROM audit_head WHERE id = 1"));
+    ASSIGN_OR_RETURN(bool row, select.Step());
+    if (!row) return absl::NotFoundError("the audit log has no head");
+    StoredAuditHead head;
+    head.head.set_seq(select.Int(0));
+    head.head.set_hash(select.Text(1));
+    head.head.set_signature(select.Blob(2));
+    head.signer_certificate_pem = select.Text(3);
+    return head;
+  }
+
+  absl::StatusOr<int64_t> CountAudit() override {
+    absl::MutexLock lock(&mu_);
+    return QueryInt("SELECT count(*) FROM audit", "count audit entries");
+  }
+
  private:
+  static constexpr char kSelectAudit[] =
+      "SELECT seq, time, actor, action, run_id, round, detail, prev_hash, hash, signature "
+      "FROM audit";
+  static v1::AuditEntry AuditEntryAt(const Statement& select) {
+    v1::AuditEntry entry;
+    entry.set_seq(select.Int(0));
+    entry.set_time(select.Text(1));
+    entry.set_actor(select.Text(2));
+    entry.set_action(select.Text(3));
+    entry.set_run_id(select.Int(4));
+    entry.set_round(static_cast<int32_t>(select.Int(5)));
+    entry.set_detail_json(select.Text(6));
+    entry.set_prev_hash(select.Text(7));
+    entry.set_hash(select.Text(8));
+    entry.set_signature(select.Blob(9));
+    return entry;
+  }
+
   absl::Status Exec(const std::string& sql, absl::string_view what)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);

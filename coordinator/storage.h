@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "fedmi/v1/audit.pb.h"
 #include "fedmi/v1/federation.pb.h"
 
 namespace fedmi {
@@ -73,6 +74,12 @@ struct ParticipationRecord {
   std::string update_sha256;  // hex, of the update as received
   std::string state = "uploaded";
   std::string detail;         // reason for dropped/refused
+};
+
+// The audit log's signed head and the certificate of the key that signs it.
+struct StoredAuditHead {
+  v1::AuditHead head;
+  std::string signer_certificate_pem;  // empty for an unsigned log (--insecure)
 };
 
 // Everything one round commit changes, applied in one transaction.
@@ -136,6 +143,23 @@ class Storage {
 
   // SHA-256 (hex) of every model some round refers to (not update hashes).
   virtual absl::StatusOr<std::set<std::string>> ReferencedModels() = 0;
+
+  // --- Audit log (coordinator/audit_log.h) ---------------------------------
+  // Appends `entry` and replaces the head, in one transaction. AlreadyExists
+  // if an entry with the same seq is stored. Entries are never updated or
+  // deleted through this interface. Unlike the other writes, an append may
+  // reach the disk only with the next of them (SQLite: no fsync of its own),
+  // so it survives a process crash at once and a power loss with the next
+  // round commit.
+  virtual absl::Status AppendAudit(const v1::AuditEntry& entry, const StoredAuditHead& head) = 0;
+  // Entries in seq order: all of them, or those of query.run_id (when not 0)
+  // with seq > query.after_seq and time >= query.since (unix seconds).
+  virtual absl::StatusOr<std::vector<v1::AuditEntry>> ListAudit(const v1::AuditQuery& query) = 0;
+  // The entry with the highest seq; NotFound when the log is empty.
+  virtual absl::StatusOr<v1::AuditEntry> LastAuditEntry() = 0;
+  // NotFound when no head was ever stored.
+  virtual absl::StatusOr<StoredAuditHead> GetAuditHead() = 0;
+  virtual absl::StatusOr<int64_t> CountAudit() = 0;
 };
 
 // SQLite in WAL mode at `path` (created with its schema when missing).

@@ -1,8 +1,10 @@
 #include "coordinator/storage_validation.h"
 
+#include <cmath>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/sha256.h"
 
 namespace fedmi {
@@ -93,6 +95,39 @@ absl::Status ValidateParticipation(const ParticipationRecord& record) {
 
 std::string EvaluatedState(const ParticipationRecord& record) {
   return record.state.empty() || record.state == "uploaded" ? "evaluated" : record.state;
+}
+
+absl::Status ValidateAuditAppend(const v1::AuditEntry& entry, const StoredAuditHead& head) {
+  if (entry.seq() < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audit entry seq must be at least 1, got ", entry.seq()));
+  }
+  if (!IsSha256Hex(entry.hash()) || !IsSha256Hex(entry.prev_hash())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audit entry ", entry.seq(), ": hash and prev_hash must be SHA-256 hex"));
+  }
+  if (head.head.seq() != entry.seq() || head.head.hash() != entry.hash()) {
+    return absl::InvalidArgumentError(absl::StrCat("audit head names entry ", head.head.seq(),
+                                                   ", not the appended entry ", entry.seq()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AuditEntryExists(int64_t seq) {
+  return absl::AlreadyExistsError(absl::StrCat("audit entry ", seq, " is already stored"));
+}
+
+std::string AuditTimeLowerBound(double since) {
+  if (since <= 0) return "";
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", absl::FromUnixMicros(static_cast<int64_t>(
+                                                         std::ceil(since * 1e6))),
+                          absl::UTCTimeZone());
+}
+
+bool AuditEntryMatches(const v1::AuditEntry& entry, const v1::AuditQuery& query) {
+  if (query.run_id() != 0 && entry.run_id() != query.run_id()) return false;
+  if (entry.seq() <= query.after_seq()) return false;
+  return entry.time() >= AuditTimeLowerBound(query.since());
 }
 
 }  // namespace storage_internal

@@ -54,6 +54,20 @@ absl::Status ValidateParticipation(const ParticipationRecord& record);
 // for a site whose evaluation failed).
 std::string EvaluatedState(const ParticipationRecord& record);
 
+// Checks an audit entry before it is stored: seq >= 1, hashes are SHA-256
+// hex, and the head names this entry.
+absl::Status ValidateAuditAppend(const v1::AuditEntry& entry, const StoredAuditHead& head);
+
+// AlreadyExists "audit entry 7 is already stored".
+absl::Status AuditEntryExists(int64_t seq);
+
+// The smallest entry time (RFC 3339 text, which sorts as time does) that
+// AuditQuery.since admits; "" for since <= 0.
+std::string AuditTimeLowerBound(double since);
+
+// Whether a stored entry passes `query` (run, after_seq, since).
+bool AuditEntryMatches(const v1::AuditEntry& entry, const v1::AuditQuery& query);
+
 }  // namespace storage_internal
 }  // namespace fedmi
 

@@ -65,6 +65,13 @@ MATCHER_P2(StatusIs, code, message_matcher,
                                        result_listener);
 }
 
+// EXPECT_THAT(s, StatusIs(absl::StatusCode::kNotFound)), whatever the message.
+MATCHER_P(StatusIs, code, absl::StrCat("has code ", absl::StatusCodeToString(code))) {
+  const absl::Status& status = testing_internal::StatusOf(arg);
+  *result_listener << "status is " << status;
+  return status.code() == code;
+}
+
 // Compares protobuf messages field by field.
 MATCHER_P(EqualsProto, expected, expected.ShortDebugString()) {
   *result_listener << arg.ShortDebugString();

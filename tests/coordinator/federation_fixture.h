@@ -167,7 +167,7 @@ class FederationTest : public ::testing::Test {
     const v1::UpdateMetadata metadata = Metadata(site, run, round, examples);
     RETURN_IF_ERROR(federation_->BeginUpload(SiteCaller(site), metadata).status());
     ASSIGN_OR_RETURN(ReceivedUpdate update, Spool(metadata, bundle));
-    return federation_->CompleteUpload(SiteCaller(site), std::move(update));
+    return federation_->CompleteUpload(SiteCaller(site), std::move(update)).status();
   }
 
   absl::Status Report(const std::string& site, int64_t run, int32_t round,

@@ -72,7 +72,7 @@ TEST_F(SqliteStorageTest, MigratesASchemaOneDatabaseKeepingItsSites) {
              "INSERT INTO sites VALUES('hospital-a', 1, 2, 3, 4);"
              "PRAGMA user_version=1;");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
-  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "2");
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "3");
   ASSERT_OK_AND_ASSIGN(std::vector<SiteRecord> sites, storage->ListSites());
   ASSERT_EQ(sites.size(), 1u);
   EXPECT_EQ(sites[0].train_examples, 3);
@@ -82,12 +82,12 @@ TEST_F(SqliteStorageTest, MigratesASchemaOneDatabaseKeepingItsSites) {
 TEST_F(SqliteStorageTest, UsesWalJournalAndVersionedSchema) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
   EXPECT_EQ(QueryCell(DbPath(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "2");
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "3");
   EXPECT_EQ(QueryCell(DbPath(),
                       "SELECT group_concat(name, ',') FROM "
                       "(SELECT name FROM sqlite_master WHERE type='table' "
                       "AND name NOT LIKE 'sqlite_%' ORDER BY name)"),
-            "participations,rounds,runs,sites");
+            "audit,audit_head,participations,rounds,runs,sites");
 }
 
 TEST_F(SqliteStorageTest, StoresSpecAsProtobufBytesWithItsSha256) {
