@@ -239,4 +239,28 @@ absl::Status AdminClient::WaitForSites(int count, absl::Duration timeout) {
       "only ", connected, " of ", count, " sites connected after ", absl::FormatDuration(timeout)));
 }
 
+absl::StatusOr<std::vector<v1::AuditEntry>> AdminClient::FetchAuditEntries(
+    const v1::AuditQuery& query) {
+  std::vector<v1::AuditEntry> entries;
+  absl::Status status =
+      ListAuditEntries(query, [&](const v1::AuditEntry& entry) { entries.push_back(entry); });
+  if (!status.ok()) return status;
+  return entries;
+}
+
+absl::StatusOr<audit::ExportedLog> AdminClient::FetchAuditLog() {
+  auto info = GetAuditInfo();
+  if (!info.ok()) return info.status();
+  auto entries = FetchAuditEntries(v1::AuditQuery());
+  if (!entries.ok()) return entries.status();
+  audit::ExportedLog log;
+  log.signer_certificate_pem = info->signer_certificate_pem();
+  log.head = info->head();
+  for (auto& entry : *entries) {
+    if (entry.seq() > log.head.seq()) break;
+    log.entries.push_back(std::move(entry));
+  }
+  return log;
+}
+
 }  // namespace fedmi::cli

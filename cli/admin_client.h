@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/audit.h"
 #include "common/rpc/channels.h"
 #include "common/tensor_bundle.h"
 #include "fedmi/v1/admin.grpc.pb.h"
@@ -47,6 +48,12 @@ class AdminClient {
                                 const std::function<void(const v1::AuditEntry&)>& on_entry);
   // The log's signed head, the coordinator's signing certificate and counts.
   absl::StatusOr<v1::AuditInfo> GetAuditInfo();
+  // Every entry matching `query`, in seq order.
+  absl::StatusOr<std::vector<v1::AuditEntry>> FetchAuditEntries(const v1::AuditQuery& query);
+  // The whole log as of its signed head. The head is read first and entries
+  // appended after it are left out: VerifyLog refuses entries the head does
+  // not cover, and they would be unprotected against deletion anyway.
+  absl::StatusOr<audit::ExportedLog> FetchAuditLog();
 
   // Polls ListSites until `count` sites are connected or `timeout` passes.
   absl::Status WaitForSites(int count, absl::Duration timeout);

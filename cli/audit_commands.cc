@@ -21,33 +21,6 @@ namespace {
 
 // ---- Fetching ----------------------------------------------------------------
 
-absl::StatusOr<std::vector<v1::AuditEntry>> FetchEntries(AdminClient& admin,
-                                                         const v1::AuditQuery& query) {
-  std::vector<v1::AuditEntry> entries;
-  absl::Status status =
-      admin.ListAuditEntries(query, [&](const v1::AuditEntry& entry) { entries.push_back(entry); });
-  if (!status.ok()) return status;
-  return entries;
-}
-
-// The whole log as of its signed head. The head is read first and entries
-// appended after it are left out: VerifyLog refuses entries the head does
-// not cover, and they would be unprotected against deletion anyway.
-absl::StatusOr<audit::ExportedLog> FetchLog(AdminClient& admin) {
-  auto info = admin.GetAuditInfo();
-  if (!info.ok()) return info.status();
-  auto entries = FetchEntries(admin, v1::AuditQuery());
-  if (!entries.ok()) return entries.status();
-  audit::ExportedLog log;
-  log.signer_certificate_pem = info->signer_certificate_pem();
-  log.head = info->head();
-  for (auto& entry : *entries) {
-    if (entry.seq() > log.head.seq()) break;
-    log.entries.push_back(std::move(entry));
-  }
-  return log;
-}
-
 // ---- audit log -----------------------------------------------------------------
 
 enum class LogFormat { kTable, kCsv, kJson };
@@ -113,7 +86,7 @@ int ShowLog(const GlobalOptions& global, const LogOptions& options) {
   }
   auto admin = ConnectToCoordinator(global);
   if (!admin.ok()) return ReportError(admin.status());
-  auto entries = FetchEntries(**admin, query);
+  auto entries = (*admin)->FetchAuditEntries(query);
   if (!entries.ok()) return ReportError(entries.status());
   if (global.json) {
     nlohmann::json list = nlohmann::json::array();
@@ -132,7 +105,7 @@ int ShowLog(const GlobalOptions& global, const LogOptions& options) {
 int ExportLog(const GlobalOptions& global, const std::string& out) {
   auto admin = ConnectToCoordinator(global);
   if (!admin.ok()) return ReportError(admin.status());
-  auto log = FetchLog(**admin);
+  auto log = (*admin)->FetchAuditLog();
   if (!log.ok()) return ReportError(log.status());
   if (absl::Status status = audit::WriteExport(out, *log); !status.ok()) {
     return ReportError(status);
@@ -193,7 +166,7 @@ int VerifyAuditLog(const GlobalOptions& global, const VerifyOptions& options) {
   } else {
     auto admin = ConnectToCoordinator(global);
     if (!admin.ok()) return ReportError(admin.status());
-    log = FetchLog(**admin);
+    log = (*admin)->FetchAuditLog();
   }
   if (!log.ok()) return ReportError(log.status());
 

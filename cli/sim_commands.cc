@@ -98,6 +98,7 @@ class LocalFederation {
     }
     ASSIGN_OR_RETURN(auto site, ChildProcess::Spawn(argv, work_dir_ + "/logs/" + name + ".log"));
     sites_.push_back(std::move(site));
+    site_names_.push_back(name);
     return absl::OkStatus();
   }
 
@@ -117,6 +118,36 @@ class LocalFederation {
     }
     return absl::DeadlineExceededError("sites did not connect in time; see " + work_dir_ +
                                        "/logs");
+  }
+
+  // What an auditor would do at the end: export the coordinator's audit log
+  // to `export_path`, verify it against the project CA, and check every
+  // site's kept receipts against it.
+  struct AuditCheck {
+    int64_t entries = 0;
+    int64_t receipts = 0;
+    std::string signer;
+  };
+  absl::StatusOr<AuditCheck> ExportAndVerifyAudit(const std::string& export_path) {
+    if (insecure_) return absl::FailedPreconditionError("no signed audit log with --insecure");
+    ASSIGN_OR_RETURN(audit::ExportedLog log, admin_->FetchAuditLog());
+    RETURN_IF_ERROR(audit::WriteExport(export_path, log));
+    ASSIGN_OR_RETURN(std::string ca_pem, ReadFileToString(KitFile("sim-admin", "ca.pem")));
+    ASSIGN_OR_RETURN(audit::VerifyReport report, audit::VerifyLog(log.entries, log.head,
+                                                                  log.signer_certificate_pem,
+                                                                  ca_pem));
+    AuditCheck check;
+    check.entries = report.entries;
+    for (const auto& name : site_names_) {
+      ASSIGN_OR_RETURN(std::vector<v1::UploadReceipt> receipts,
+                       audit::ReadReceiptsDir(KitFile(name, "receipts")));
+      RETURN_IF_ERROR(
+          audit::VerifyReceipts(receipts, log.entries, log.signer_certificate_pem));
+      check.receipts += static_cast<int64_t>(receipts.size());
+    }
+    auto signer = ParseCertificatePem(log.signer_certificate_pem);
+    if (signer.ok()) check.signer = signer->common_name;
+    return check;
   }
 
   AdminClient& admin() { return *admin_; }
@@ -155,6 +186,7 @@ class LocalFederation {
   std::string address_;
   std::unique_ptr<ChildProcess> coordinator_;
   std::vector<std::unique_ptr<ChildProcess>> sites_;
+  std::vector<std::string> site_names_;
   std::unique_ptr<AdminClient> admin_;
 };
 
@@ -325,6 +357,24 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   }
   auto test = EvaluateModelOnSplit(model_path, options.data, "test");
   if (!test.ok()) return ReportError(test.status());
+  nlohmann::json audit_json = nullptr;
+  if (!global.insecure) {
+    const std::string audit_path = *work_dir + "/audit.jsonl";
+    auto audit = federation.ExportAndVerifyAudit(audit_path);
+    if (!audit.ok()) {
+      return ReportError(absl::Status(audit.status().code(),
+                                      absl::StrCat("audit log: ", audit.status().message())));
+    }
+    std::cout << absl::StrFormat(
+                     "audit log: %d entries intact (signed by %s); %d upload receipts kept by "
+                     "the sites are in it; export %s",
+                     audit->entries, audit->signer, audit->receipts, audit_path)
+              << std::endl;
+    audit_json = {{"entries", audit->entries},
+                  {"receipts", audit->receipts},
+                  {"intact", true},
+                  {"export", audit_path}};
+  }
   const double wall = absl::ToDoubleSeconds(absl::Now() - started);
   std::cout << absl::StrFormat(
                    "final model on the test split (%d images): auc %s  accuracy %s  "
@@ -355,6 +405,7 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
         {"f1", JsonNumber(test->metrics.f1)},
         {"loss", JsonNumber(test->loss)}}},
       {"final_model", model_path},
+      {"audit", audit_json},
       {"wall_seconds", wall}};
   if (!options.json_out.empty()) {
     std::ofstream out(options.json_out);

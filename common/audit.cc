@@ -523,8 +523,22 @@ absl::Status VerifyReceipts(const std::vector<v1::UploadReceipt>& receipts,
       return absl::DataLossError(absl::StrCat(what, "bad signature"));
     }
     auto found = by_seq.find(receipt.audit_seq());
-    if (found == by_seq.end()) {
-      return absl::DataLossError(absl::StrCat(what, "missing from the log"));
+    // Where the receipt's entry is not there, or is about something else,
+    // the log no longer holds this site's update for that round at all (a
+    // rewritten log renumbers entries): say so rather than "differs".
+    const bool same_update =
+        found != by_seq.end() && found->second->action() == kUpdateReceivedAction &&
+        found->second->actor() == receipt.site() && found->second->run_id() == receipt.run_id() &&
+        found->second->round() == receipt.round();
+    if (!same_update) {
+      const bool elsewhere = std::any_of(
+          entries.begin(), entries.end(), [&receipt](const v1::AuditEntry& entry) {
+            return entry.action() == kUpdateReceivedAction && entry.actor() == receipt.site() &&
+                   entry.run_id() == receipt.run_id() && entry.round() == receipt.round();
+          });
+      if (!elsewhere || found == by_seq.end()) {
+        return absl::DataLossError(absl::StrCat(what, "missing from the log"));
+      }
     }
     const v1::AuditEntry& entry = *found->second;
     auto differs = [&what](absl::string_view field, const auto& in_log, const auto& in_receipt) {
