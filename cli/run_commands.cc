@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/run_report.h"
 #include "cli/secagg_flags.h"
+#include "common/run_spec_json.h"
 #include "client/ml/local_model.h"
 #include "common/pki.h"
 #include "common/sha256.h"
@@ -60,28 +61,7 @@ nlohmann::json TrainMetricsJson(const v1::Metrics& metrics) {
           {"accuracy", JsonNumber(metrics.accuracy())}};
 }
 
-nlohmann::json SpecJson(const v1::RunSpec& spec) {
-  return {{"model", spec.model()},
-          {"strategy", spec.strategy()},
-          {"rounds", spec.rounds()},
-          {"min_sites", spec.min_sites()},
-          {"max_sites", spec.max_sites()},
-          {"local_epochs", spec.local_epochs()},
-          {"batch_size", spec.batch_size()},
-          {"lr", JsonNumber(spec.lr())},
-          {"optimizer", spec.optimizer()},
-          {"seed", spec.seed()},
-          {"num_classes", spec.num_classes()},
-          {"synthetic_params", spec.synthetic_params()},
-          {"max_round_retries", spec.max_round_retries()},
-          {"secure_aggregation", spec.secure_aggregation()},
-          {"secagg",
-           {{"threshold", spec.secagg().threshold()},
-            {"neighbours", spec.secagg().neighbours()},
-            {"clip", JsonNumber(spec.secagg().clip())},
-            {"max_examples", spec.secagg().max_examples()}}},
-          {"round_timeout_s", JsonNumber(spec.round_timeout_s())}};
-}
+nlohmann::json SpecJson(const v1::RunSpec& spec) { return RunSpecToJson(spec); }
 
 nlohmann::json RoundJson(const v1::RoundStatus& round) {
   nlohmann::json sites = nlohmann::json::array();

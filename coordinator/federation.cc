@@ -8,6 +8,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/run_spec_json.h"
 #include "common/sha256.h"
 #include "common/status.h"
 
@@ -43,25 +44,9 @@ void FillRoundStatus(const RoundRecord& round, v1::RoundStatus* out) {
 // What an auditor needs of a run spec: its hash (of the full spec) and the
 // settings that matter to privacy and to what is trained.
 nlohmann::json RunStartedDetail(const v1::RunSpec& spec, const std::string& spec_sha256) {
-  return {{"spec_sha256", spec_sha256},
-          {"model", spec.model()},
-          {"strategy", spec.strategy()},
-          {"rounds", spec.rounds()},
-          {"min_sites", spec.min_sites()},
-          {"max_sites", spec.max_sites()},
-          {"local_epochs", spec.local_epochs()},
-          {"batch_size", spec.batch_size()},
-          {"lr", spec.lr()},
-          {"optimizer", spec.optimizer()},
-          {"seed", spec.seed()},
-          {"max_round_retries", spec.max_round_retries()},
-          {"secure_aggregation", spec.secure_aggregation()},
-          {"secagg",
-           {{"threshold", spec.secagg().threshold()},
-            {"neighbours", spec.secagg().neighbours()},
-            {"clip", spec.secagg().clip()},
-            {"max_examples", spec.secagg().max_examples()}}},
-          {"differential_privacy", spec.differential_privacy()}};
+  nlohmann::json detail = RunSpecToJson(spec);
+  detail["spec_sha256"] = spec_sha256;
+  return detail;
 }
 
 void FillParticipation(const ParticipationRecord& record, v1::SiteParticipation* out) {
