@@ -274,6 +274,30 @@ TEST_F(AuditTest, TamperedDatabaseIsCaughtNamingTheEntry) {
   EXPECT_EQ(forged.exit_code, 1);
   EXPECT_THAT(forged.stdout_text, HasSubstr(absl::StrCat("entry ", last + 1, ": bad signature")));
 
+  // Entry 5 rewritten and re-signed with a key the project CA never issued.
+  CommandOutput resigned = VerifyTamperedDatabase([&](const std::string& db) {
+    v1::AuditEntry draft = entries[4];
+    draft.set_detail_json("{\"rewritten\":true}");
+    auto sealed = ForeignSigner()->Seal(draft, &entries[3]);
+    ASSERT_THAT(sealed, IsOk());
+    sqlite3* handle = nullptr;
+    ASSERT_EQ(sqlite3_open(db.c_str(), &handle), SQLITE_OK);
+    sqlite3_stmt* update = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(handle,
+                                 "UPDATE audit SET detail=?1, hash=?2, signature=?3 WHERE seq=5",
+                                 -1, &update, nullptr),
+              SQLITE_OK);
+    sqlite3_bind_text(update, 1, sealed->detail_json().c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(update, 2, sealed->hash().c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(update, 3, sealed->signature().data(),
+                      static_cast<int>(sealed->signature().size()), SQLITE_TRANSIENT);
+    EXPECT_EQ(sqlite3_step(update), SQLITE_DONE);
+    sqlite3_finalize(update);
+    sqlite3_close(handle);
+  });
+  EXPECT_EQ(resigned.exit_code, 1);
+  EXPECT_THAT(resigned.stdout_text, HasSubstr("entry 5: bad signature"));
+
   // The untouched copy still verifies: the failures above are the tampering.
   CommandOutput pristine = VerifyTamperedDatabase([](const std::string&) {});
   EXPECT_EQ(pristine.exit_code, 0) << pristine.stdout_text;

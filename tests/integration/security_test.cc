@@ -185,6 +185,28 @@ TEST_F(SecurityTest, AuditorCannotStartARun) {
   EXPECT_THAT(ToStatus(admin_as_site.Finish()),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("needs a site")));
   ExpectStillServing();
+
+  // The auditor reads the audit log, which holds both refusals with who
+  // was refused; a site may not read it.
+  ASSERT_OK_AND_ASSIGN(auto auditor,
+                       cli::AdminClient::Connect(coordinator_->address(),
+                                                 project_.Transport("auditor-1")));
+  ASSERT_OK_AND_ASSIGN(audit::ExportedLog log, auditor->FetchAuditLog());
+  bool auditor_denied = false, admin_refused = false;
+  for (const auto& entry : log.entries) {
+    auditor_denied |= entry.action() == "auth.denied" && entry.actor() == "auditor-1" &&
+                      entry.detail_json().find("StartRun") != std::string::npos;
+    admin_refused |= entry.action() == "site.refused" && entry.actor() == "admin-1";
+  }
+  EXPECT_TRUE(auditor_denied);
+  EXPECT_TRUE(admin_refused);
+  EXPECT_THAT(audit::VerifyLog(log.entries, log.head, log.signer_certificate_pem,
+                               Read(project_.KitFile("auditor-1", "ca.pem"))),
+              IsOk());
+  ASSERT_OK_AND_ASSIGN(auto site, cli::AdminClient::Connect(coordinator_->address(),
+                                                            project_.Transport("site-1")));
+  EXPECT_THAT(site->GetAuditInfo(),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("site role")));
 }
 
 TEST_F(SecurityTest, PlaintextToTheTlsPortIsRefused) {
