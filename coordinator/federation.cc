@@ -122,6 +122,11 @@ absl::Status ValidateSecAggSettings(const v1::RunSpec& spec) {
     return absl::InvalidArgumentError(absl::StrCat(
         "secagg clip must be positive and at most 1e6 (0: default 1.0), got ", settings.clip()));
   }
+  if (spec.max_update_norm() > 0) {
+    return absl::InvalidArgumentError(
+        "max_update_norm cannot be checked on masked updates: with secure aggregation the "
+        "secagg clip bounds each value instead");
+  }
   if (settings.max_examples() < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "secagg max_examples must not be negative, got ", settings.max_examples()));
@@ -185,6 +190,10 @@ absl::Status ValidateRunSpec(v1::RunSpec* spec) {
   if (spec->model() == "synthetic" && spec->synthetic_params() <= 0) {
     return absl::InvalidArgumentError("model 'synthetic' needs synthetic_params > 0");
   }
+  if (!(spec->max_update_norm() >= 0) || !std::isfinite(spec->max_update_norm())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_update_norm must be 0 (no bound) or positive, got ", spec->max_update_norm()));
+  }
   if (spec->max_round_retries() < 0 || spec->max_round_retries() > 100) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_round_retries must be between 0 and 100, got ", spec->max_round_retries()));
@@ -223,6 +232,16 @@ void Federation::Audit(const std::string& actor, const std::string& action, int6
 void Federation::RecordDenied(const std::string& actor, const std::string& call,
                               const std::string& reason) {
   Audit(actor, "auth.denied", 0, {{"call", call}, {"reason", reason}});
+}
+
+void Federation::RecordUploadRefused(const Caller& caller, const v1::UpdateMetadata& metadata,
+                                     const absl::Status& status) {
+  if (options_.audit == nullptr) return;
+  options_.audit->Record(caller.name, "update.refused", metadata.run_id(), metadata.round(),
+                         {{"site", caller.name},
+                          {"examples", metadata.examples()},
+                          {"code", absl::StatusCodeToString(status.code())},
+                          {"reason", std::string(status.message())}});
 }
 
 void Federation::RecordExport(const Caller& caller, int64_t run_id, int32_t round,

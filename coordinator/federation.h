@@ -96,6 +96,10 @@ class Federation : private SiteRoster {
   // Records that `caller` exported the model of `run_id` round `round`.
   void RecordExport(const Caller& caller, int64_t run_id, int32_t round,
                     const std::string& model_sha256_hex);
+  // Records a refused update (bad stream, layout, values, not expected now)
+  // in the audit log.
+  void RecordUploadRefused(const Caller& caller, const v1::UpdateMetadata& metadata,
+                           const absl::Status& status);
   // Records a refused call (authentication or authorization) in the audit log.
   void RecordDenied(const std::string& actor, const std::string& call, const std::string& reason);
   const FederationOptions& options() const { return options_; }

@@ -165,12 +165,18 @@ grpc::Status GrpcFederationService::UploadUpdate(grpc::ServerContext* context,
   auto identified = authenticator_->Identify(context, Role::kSite, metadata.site());
   if (!identified.ok()) return ToGrpcStatus(identified.status());
   const Caller caller = *identified;
+  // Every refusal from here on names a site and an update: it is recorded.
+  auto refuse = [&](const absl::Status& status) {
+    FEDMI_LOG(WARNING) << "update of site '" << caller.name << "' refused: " << status.message();
+    federation_->RecordUploadRefused(caller, metadata, status);
+    return ToGrpcStatus(status);
+  };
   auto expected = federation_->BeginUpload(caller, metadata);
-  if (!expected.ok()) return ToGrpcStatus(expected.status());
+  if (!expected.ok()) return refuse(expected.status());
 
   std::string dir_template = federation_->options().spool_dir + "/upload-XXXXXX";
   if (mkdtemp(dir_template.data()) == nullptr) {
-    return grpc::Status(grpc::StatusCode::INTERNAL, "cannot create a spool directory");
+    return refuse(absl::InternalError("cannot create a spool directory"));
   }
   const std::string spool_dir = dir_template;
   struct DirCleanup {
@@ -186,37 +192,32 @@ grpc::Status GrpcFederationService::UploadUpdate(grpc::ServerContext* context,
   BundleStreamReader bundle(options, &sink);
   while (reader->Read(&message)) {
     if (message.payload_case() != v1::UploadMessage::kChunk) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "upload metadata may only be sent once, first");
+      return refuse(absl::InvalidArgumentError("upload metadata may only be sent once, first"));
     }
     const bool had_header = bundle.has_header();
     absl::Status status = bundle.Add(message.chunk());
     if (status.ok() && !had_header && bundle.has_header()) status = sink.Open(bundle.specs());
-    if (!status.ok()) return ToGrpcStatus(status);
+    if (!status.ok()) return refuse(status);
   }
   if (context->IsCancelled()) {
-    return grpc::Status(grpc::StatusCode::CANCELLED, "upload cancelled by the site");
+    return refuse(absl::CancelledError("upload cancelled by the site"));
   }
-  if (absl::Status status = bundle.Finish(); !status.ok()) return ToGrpcStatus(status);
+  if (absl::Status status = bundle.Finish(); !status.ok()) return refuse(status);
 
   ReceivedUpdate update;
   update.metadata = metadata;
   update.bytes = bundle.body_bytes();
   auto path = sink.writer()->Commit(&update.sha256);
-  if (!path.ok()) return ToGrpcStatus(path.status());
+  if (!path.ok()) return refuse(path.status());
   // Moved next to the models so the round manager can adopt it by rename.
   update.path = federation_->options().spool_dir + "/" + HexEncode(update.sha256) + "." +
                 caller.name;
   if (std::rename(path->c_str(), update.path.c_str()) != 0) {
     std::remove(path->c_str());
-    return grpc::Status(grpc::StatusCode::INTERNAL, "cannot move a received update");
+    return refuse(absl::InternalError("cannot move a received update"));
   }
   auto accepted = federation_->CompleteUpload(caller, std::move(update));
-  if (!accepted.ok()) {
-    FEDMI_LOG(WARNING) << "update of site '" << caller.name
-                       << "' refused: " << accepted.status().message();
-    return ToGrpcStatus(accepted.status());
-  }
+  if (!accepted.ok()) return refuse(accepted.status());
   *receipt = *std::move(accepted);
   return grpc::Status::OK;
 }

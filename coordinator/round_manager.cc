@@ -9,9 +9,14 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/status.h"
+#include "coordinator/update_check.h"
 
 namespace fedmi {
 namespace {
+
+// More examples than any site could hold: beyond this an update's weight is
+// not believable whatever the site said in its hello.
+constexpr int64_t kMaxUpdateExamples = int64_t{1} << 40;
 
 v1::Metrics WeightedMean(const std::vector<v1::Metrics>& parts) {
   // Each field is averaged over the sites that report a finite value, so one
@@ -266,11 +271,28 @@ absl::StatusOr<std::vector<TensorSpec>> RoundManager::ExpectedUpdate(
     return absl::InvalidArgumentError(absl::StrCat(
         "update example count must be positive, got ", metadata.examples()));
   }
+  // The example count weighs the update: an inflated one would let a site
+  // outvote the others.
+  const int64_t declared = deps_.roster->TrainExamples(site);
+  if (metadata.examples() > kMaxUpdateExamples ||
+      (declared > 0 && metadata.examples() > declared)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "update example count ", metadata.examples(), " is more than site '", site, "' ",
+        declared > 0 ? absl::StrCat("declared in its hello (", declared, ")")
+                     : absl::StrCat("can have (at most ", kMaxUpdateExamples, ")")));
+  }
   if (secagg_step_ != SecAggStep::kOff) {
     RETURN_IF_ERROR(ExpectedMaskedUpdate(site));
     return masked_specs_;
   }
   return model_specs_;
+}
+
+absl::Status RoundManager::CheckValues(const std::string& site, BundleFileReader& update) {
+  ASSIGN_OR_RETURN(std::string global_path, deps_.models->PathFor(global_model_sha256_));
+  ASSIGN_OR_RETURN(auto global, BundleFileReader::Open(global_path));
+  return CheckUpdateValues(site, model_specs_, update, *global, run_.spec.max_update_norm())
+      .status();
 }
 
 void RoundManager::Audit(const std::string& action, int32_t round, const nlohmann::json& detail) {
@@ -313,6 +335,20 @@ absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate upda
     // Nothing was folded in yet: refuse this update and keep the round.
     std::remove(update.path.c_str());
     return checked;
+  }
+  if (absl::Status values = CheckValues(site, **reader); !values.ok()) {
+    // The site trained a model that must not be aggregated (diverged, or
+    // beyond the run's bound): it leaves this round now, not at the deadline.
+    std::remove(update.path.c_str());
+    if (values.code() == absl::StatusCode::kInvalidArgument) {
+      OnSiteGaveUp(site, absl::StrCat("update refused: ", values.message()), false);
+    }
+    return values;
+  }
+  reader = BundleFileReader::Open(update.path);  // back to the start of the body
+  if (!reader.ok()) {
+    std::remove(update.path.c_str());
+    return reader.status();
   }
   absl::Status folded =
       aggregator_->Accept(site, static_cast<double>(update.metadata.examples()), **reader);

@@ -167,6 +167,9 @@ class RoundManager {
   void EndSecureRound();
   absl::Status AdoptInitialModel(const std::string& site, ReceivedUpdate update,
                                  v1::AuditEntry* received);
+  // Finite values and the run's norm bound (CheckUpdateValues) against the
+  // global model of this round.
+  absl::Status CheckValues(const std::string& site, BundleFileReader& update);
   // Records an event of this run in the audit log (a failure is logged).
   void Audit(const std::string& action, int32_t round, const nlohmann::json& detail);
   // Records an accepted update; an error means it is not in the log, and the

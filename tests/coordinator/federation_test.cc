@@ -257,6 +257,42 @@ TEST_F(FederationTest, CompleteUploadWithAnotherLayoutIsRefusedAndTheRoundGoesOn
   EXPECT_EQ(Status(run).phase(), "evaluating");
 }
 
+TEST_F(FederationTest, NonFiniteOrOversizedUpdatesAreRefusedBeforeAggregation) {
+  v1::RunSpec spec = Spec(1, 1);
+  spec.set_max_update_norm(10);
+  const int64_t run = StartTraining(spec, {"site-a", "site-b", "site-c"});
+  const float nan = std::nanf("");
+  EXPECT_THAT(Upload("site-b", run, 1, Model({1, 1, 1, nan, 1, 1}), 5),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("site 'site-b'"), HasSubstr("tensor 'fc.weight'"),
+                             HasSubstr("element 3"))));
+  // sqrt(6 * 5^2) = 12.2 > 10 against the all-zero global model.
+  EXPECT_THAT(Upload("site-c", run, 1, Model({5, 5, 5, 5, 5, 5}), 5),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("site 'site-c' changes the model by 12.24"),
+                             HasSubstr("bound of 10"))));
+  EXPECT_EQ(SpoolFileCount(), 0u);
+  // Both are out of this round at once; the honest site's update is the sum.
+  EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-b"), Metadata("site-b", run, 1, 5)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("dropped")));
+  ASSERT_THAT(Upload("site-a", run, 1, Model({1, 2, 3, 4, 4, 3}), 5), IsOk());
+  EXPECT_EQ(Status(run).phase(), "evaluating");
+  ASSERT_OK_AND_ASSIGN(TensorBundle model, ReadModel(run, 1));
+  EXPECT_EQ(FloatsOf(model), (std::vector<float>{1, 2, 3, 4, 4, 3}));
+}
+
+TEST_F(FederationTest, ExampleCountsBeyondWhatTheSiteDeclaredAreRefused) {
+  const int64_t run = StartTraining(Spec(1, 1), {"site-a"});
+  // Connect() declares 100 training examples.
+  EXPECT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1}), 101),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("example count 101 is more than site 'site-a' declared in its "
+                                 "hello (100)")));
+  EXPECT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1}), -3),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("must be positive")));
+  EXPECT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1}), 100), IsOk());
+}
+
 TEST_F(FederationTest, InitialModelWithoutTensorsIsRefused) {
   Connect("site-a");
   const int64_t run = StartRun(Spec(1, 1));

@@ -123,6 +123,18 @@ TEST(FederationProcessTest, MismatchedUpdateIsRefusedByNameAndShape) {
   std::memcpy(values.data(), global.body.data(), 16);
   EXPECT_THAT(values, ::testing::ElementsAre(2, 4, 6, 8));
   EXPECT_TRUE(coordinator.process().Running());
+
+  // Each refusal is in the audit log, with the site and the reason.
+  ASSERT_OK_AND_ASSIGN(audit::ExportedLog log, coordinator.admin().FetchAuditLog());
+  std::vector<std::string> refusals;
+  for (const auto& entry : log.entries) {
+    if (entry.action() == "update.refused" && entry.actor() == "site-1") {
+      refusals.push_back(entry.detail_json());
+    }
+  }
+  ASSERT_EQ(refusals.size(), 4u);
+  EXPECT_THAT(refusals[0], HasSubstr("has shape [3], expected [4]"));
+  EXPECT_THAT(refusals[2], HasSubstr("FAILED_PRECONDITION"));
 }
 
 // Each round's model is FedAvg of the previous one, so a final model equal
