@@ -1,0 +1,161 @@
+// Faults with real processes: a straggler that sleeps past the deadline, a
+// site killed in the middle of a round and started again. Every round must
+// still complete, and the final model must be FedAvg of exactly the updates
+// the audit log says were aggregated.
+#include <signal.h>
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "common/synthetic_model.h"
+#include "tests/integration/process_fixture.h"
+
+namespace fedmi {
+namespace {
+
+using ::testing::ElementsAre;
+
+constexpr int64_t kParams = 20000;
+
+std::unique_ptr<cli::ChildProcess> SpawnSite(TestProject& project, const std::string& address,
+                                             const std::string& name, const std::string& log) {
+  std::vector<std::string> argv = {Binary("fedmi-client"), "--coordinator", address, "--site",
+                                   name, "--give-up-after", "60", "--heartbeat", "1"};
+  for (const auto& flag : project.Flags(name)) argv.push_back(flag);
+  auto site = cli::ChildProcess::Spawn(argv, log);
+  EXPECT_THAT(site, IsOk());
+  return site.ok() ? *std::move(site) : nullptr;
+}
+
+// Polls the run until `done` holds for its status (or 60 s pass).
+bool WaitFor(cli::AdminClient& admin, int64_t run,
+             const std::function<bool(const v1::RunStatus&)>& done) {
+  for (int i = 0; i < 1200; ++i) {
+    auto status = admin.GetRun(run);
+    if (status.ok() && done(*status)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// Round `round` is aggregated (stored, whether or not evaluated yet).
+bool RoundAggregated(const v1::RunStatus& status, int32_t round) {
+  for (const auto& r : status.rounds()) {
+    if (r.round() == round) {
+      return r.state() == "committed" || r.state() == "evaluating" || r.state() == "evaluated";
+    }
+  }
+  return false;
+}
+
+bool RoundTraining(const v1::RunStatus& status, int32_t round) {
+  return status.current_round() == round && status.phase() == "training";
+}
+
+bool UploadedInLiveRound(const v1::RunStatus& status, const std::vector<std::string>& sites) {
+  for (const auto& round : status.rounds()) {
+    if (round.round() != status.current_round()) continue;
+    int uploaded = 0;
+    for (const auto& part : round.sites()) {
+      for (const auto& site : sites) uploaded += part.site() == site && part.state() == "uploaded";
+    }
+    return uploaded == static_cast<int>(sites.size());
+  }
+  return false;
+}
+
+TEST(FaultTest, StragglerAndKilledSiteMissOneRoundEachAndRejoin) {
+  ScratchDir scratch;
+  TestProject project(scratch.path());
+  CoordinatorProcess coordinator(scratch.path(), &project);
+  std::map<int, std::unique_ptr<cli::ChildProcess>> sites;
+  for (int k = 1; k <= 5; ++k) {
+    const std::string name = absl::StrCat("site-", k);
+    project.Add(name, PartyRole::kSite);
+    sites[k] = SpawnSite(project, coordinator.address(), name,
+                         absl::StrCat(scratch.path(), "/", name, ".log"));
+  }
+  ASSERT_THAT(coordinator.admin().WaitForSites(5, absl::Seconds(30)), IsOk());
+
+  v1::RunSpec spec;
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(kParams);
+  spec.set_rounds(3);
+  spec.set_min_sites(3);
+  spec.set_round_timeout_s(6);
+  // site-5 is frozen before round 1: a straggler that sleeps past the deadline.
+  ASSERT_EQ(kill(sites[5]->pid(), SIGSTOP), 0);
+  ASSERT_OK_AND_ASSIGN(int64_t run, coordinator.admin().StartRun(spec));
+
+  // Once round 1 is aggregated, the straggler wakes up, and site-4 freezes
+  // so that round 2 hands it a task it will never finish.
+  ASSERT_TRUE(WaitFor(coordinator.admin(), run,
+                      [](const v1::RunStatus& s) { return RoundAggregated(s, 1); }));
+  ASSERT_EQ(kill(sites[5]->pid(), SIGCONT), 0);
+  ASSERT_EQ(kill(sites[4]->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(WaitFor(coordinator.admin(), run, [](const v1::RunStatus& s) {
+    return RoundTraining(s, 2) && UploadedInLiveRound(s, {"site-1", "site-2", "site-3", "site-5"});
+  }));
+  // Holding site-1 (its update is in) keeps round 2's evaluation open, so
+  // the restarted site-4 is back before round 3 selects its sites.
+  ASSERT_EQ(kill(sites[1]->pid(), SIGSTOP), 0);
+  // Killed mid-round: the coordinator drops it at once, not at the deadline.
+  sites[4]->Kill();
+  ASSERT_TRUE(WaitFor(coordinator.admin(), run,
+                      [](const v1::RunStatus& s) { return RoundAggregated(s, 2); }));
+  sites[4] = SpawnSite(project, coordinator.address(), "site-4",
+                       scratch.path() + "/site-4-restarted.log");
+  ASSERT_THAT(coordinator.admin().WaitForSites(5, absl::Seconds(20)), IsOk());
+  ASSERT_EQ(kill(sites[1]->pid(), SIGCONT), 0);
+
+  v1::RunStatus final_status;
+  ASSERT_THAT(coordinator.admin().WatchRun(run,
+                                           [&](const v1::RunStatus& status) {
+                                             final_status = status;
+                                             return true;
+                                           }),
+              IsOk());
+  ASSERT_EQ(final_status.state(), "done") << final_status.error();
+  ASSERT_EQ(final_status.rounds_size(), 3);
+
+  // Which updates went into each round, by the audit log.
+  ASSERT_OK_AND_ASSIGN(audit::ExportedLog log, coordinator.admin().FetchAuditLog());
+  std::map<int, std::vector<int64_t>> aggregated;
+  std::map<int, std::vector<std::string>> dropped;
+  for (const auto& entry : log.entries) {
+    const nlohmann::json detail = nlohmann::json::parse(entry.detail_json());
+    if (entry.action() == "round.aggregated" && entry.round() > 0) {
+      for (const auto& site : detail["sites"]) {
+        aggregated[entry.round()].push_back(SyntheticSiteIndex(site.get<std::string>()));
+      }
+    }
+    if (entry.action() == "site.dropped" && detail["phase"] == "training") {
+      dropped[entry.round()].push_back(detail["site"].get<std::string>() + ": " +
+                                       detail["reason"].get<std::string>());
+    }
+  }
+  EXPECT_THAT(aggregated[1], ElementsAre(1, 2, 3, 4)) << "the straggler missed round 1";
+  EXPECT_THAT(aggregated[2], ElementsAre(1, 2, 3, 5)) << "the straggler is back in round 2";
+  EXPECT_THAT(aggregated[3], ElementsAre(1, 2, 3, 4, 5)) << "the restarted site rejoined";
+  ASSERT_EQ(dropped[1].size(), 1u);
+  EXPECT_THAT(dropped[1][0], ::testing::HasSubstr("site-5: timed out after 6 s"));
+  ASSERT_EQ(dropped[2].size(), 1u);
+  EXPECT_THAT(dropped[2][0], ::testing::StartsWith("site-4: "));
+
+  // The final model is FedAvg of exactly those updates, bit for bit.
+  std::vector<float> expected = FloatsOf(SyntheticInitialModel(kParams));
+  for (int round = 1; round <= 3; ++round) {
+    expected = ExpectedSyntheticAggregate(expected, aggregated[round]);
+  }
+  int32_t exported_round = 0;
+  ASSERT_OK_AND_ASSIGN(TensorBundle model, coordinator.admin().ExportModel(run, -1, &exported_round));
+  EXPECT_EQ(exported_round, 3);
+  EXPECT_EQ(FloatsOf(model), expected);
+  EXPECT_THAT(audit::VerifyLog(log.entries, log.head, log.signer_certificate_pem,
+                               ReadFileToString(project.KitFile("admin-1", "ca.pem")).value()),
+              IsOk());
+}
+
+}  // namespace
+}  // namespace fedmi
