@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/audit.h"
+#include "common/fault_injection.h"
 #include "common/log.h"
 #include "common/pki.h"
 #include "common/rpc/bundle_stream.h"
@@ -21,16 +22,6 @@
 
 namespace fedmi {
 namespace {
-
-// Test-only fault injection (see the header): dies at `point` when
-// FEDMI_TEST_CRASH_AT names it, so an integration test can drop a site at an
-// exact protocol step. SIGKILL, not exit(): a real crash runs no cleanup.
-void CrashIfTestAsks(const char* point) {
-  const char* crash_at = std::getenv("FEDMI_TEST_CRASH_AT");
-  if (crash_at == nullptr || std::strcmp(crash_at, point) != 0) return;
-  FEDMI_LOG(WARNING) << "FEDMI_TEST_CRASH_AT=" << point << ": killing this site (test only)";
-  std::raise(SIGKILL);
-}
 
 absl::Status SecAggError(const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat("secure aggregation: ", status.message()));

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/fault_injection.h"
 #include "common/log.h"
 #include "common/rpc/grpc_status.h"
 #include "common/tensor_codec.h"
@@ -195,6 +196,7 @@ grpc::Status GrpcFederationService::UploadUpdate(grpc::ServerContext* context,
       return refuse(absl::InvalidArgumentError("upload metadata may only be sent once, first"));
     }
     const bool had_header = bundle.has_header();
+    if (had_header) CrashIfTestAsks("coordinator-mid-upload", metadata.round());
     absl::Status status = bundle.Add(message.chunk());
     if (status.ok() && !had_header && bundle.has_header()) status = sink.Open(bundle.specs());
     if (!status.ok()) return refuse(status);

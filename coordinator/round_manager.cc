@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/status.h"
+#include "common/fault_injection.h"
 #include "coordinator/update_check.h"
 
 namespace fedmi {
@@ -353,6 +354,7 @@ absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate upda
   absl::Status folded =
       aggregator_->Accept(site, static_cast<double>(update.metadata.examples()), **reader);
   std::remove(update.path.c_str());
+  CrashIfTestAsks("coordinator-mid-aggregation", round_);
   if (!folded.ok()) {
     // A failed fold may have left part of the update in the running sum.
     Fail(absl::StrCat("round ", round_, ": aggregating the update of site '", site,
@@ -463,6 +465,8 @@ absl::Status RoundManager::FinishTraining() {
 }
 
 absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
+  // The new model file is written; the round is not yet committed.
+  CrashIfTestAsks("coordinator-commit", round_);
   RoundCommit commit;
   commit.round.run_id = run_.id;
   commit.round.round = round_;
@@ -499,6 +503,7 @@ absl::Status RoundManager::OnEvalReport(const std::string& site, const v1::EvalR
   }
   it->second.state = SiteState::kEvaluated;
   it->second.record.eval_metrics = report.metrics();
+  CrashIfTestAsks("coordinator-evaluation", round_);
   // A site that refused or dropped out of training keeps that state.
   if (it->second.record.state == "uploaded") it->second.record.state = "evaluated";
   MaybeFinishEvaluation();
@@ -536,6 +541,7 @@ void RoundManager::MaybeFinishEvaluation() {
            {"specificity", finite(mean.specificity())},
            {"f1", finite(mean.f1())}}}});
   slots_.clear();
+  CrashIfTestAsks("coordinator-between-rounds", round_);
   if (round_ >= run_.spec.rounds()) return Finish("done", "");
   ++round_;
   round_retries_used_ = 0;

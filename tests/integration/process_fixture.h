@@ -172,16 +172,25 @@ inline std::shared_ptr<grpc::Channel> PartyChannel(const std::string& address,
 class CoordinatorProcess {
  public:
   // `listen` may name a fixed port, to restart on the port sites know.
-  // Without a project it runs --insecure.
+  // Without a project it runs --insecure. `env` entries (NAME=value) are set
+  // for the process alone.
   CoordinatorProcess(const std::string& dir, const TestProject* project,
                      const std::string& listen = "127.0.0.1:0",
-                     const std::string& log_name = "coordinator.log")
+                     const std::string& log_name = "coordinator.log",
+                     const std::vector<std::string>& env = {})
       : dir_(dir) {
     const std::string port_file = dir + "/port";
     std::remove(port_file.c_str());
-    std::vector<std::string> argv = {Binary("fedmi-coordinator"), "--listen", listen,
-                                     "--port-file", port_file, "--db",
-                                     dir + "/state/coordinator.db"};
+    std::vector<std::string> argv;
+    if (!env.empty()) {
+      argv.push_back("/usr/bin/env");
+      argv.insert(argv.end(), env.begin(), env.end());
+    }
+    for (const auto& arg : {Binary("fedmi-coordinator"), std::string("--listen"), listen,
+                            std::string("--port-file"), port_file, std::string("--db"),
+                            dir + "/state/coordinator.db"}) {
+      argv.push_back(arg);
+    }
     if (project == nullptr) {
       argv.push_back("--insecure");
     } else {

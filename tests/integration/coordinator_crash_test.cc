@@ -1,0 +1,106 @@
+// The coordinator SIGKILLed at five points of a round (mid-upload,
+// mid-aggregation, during the commit, between rounds, during evaluation) and
+// restarted on the same port: each time the run completes, the committed
+// rounds are 1..N once each, the model is exactly N FedAvg steps, and the
+// audit log verifies.
+#include <nlohmann/json.hpp>
+
+#include "common/synthetic_model.h"
+#include "tests/integration/process_fixture.h"
+
+namespace fedmi {
+namespace {
+
+constexpr int kRounds = 3;
+constexpr int64_t kParams = 600000;  // 2.4 MB: an upload spans several chunks
+
+class CoordinatorCrashTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CoordinatorCrashTest, RunCompletesWithEveryRoundCommittedOnce) {
+  ScratchDir scratch;
+  TestProject project(scratch.path());
+  const std::string point = absl::StrCat(GetParam(), ":2");
+  auto coordinator = std::make_unique<CoordinatorProcess>(
+      scratch.path(), &project, "127.0.0.1:0", "coordinator.log",
+      std::vector<std::string>{absl::StrCat("FEDMI_TEST_CRASH_AT=", point)});
+  const std::string address = coordinator->address();
+  std::vector<std::unique_ptr<cli::ChildProcess>> sites;
+  for (int k = 1; k <= 3; ++k) {
+    sites.push_back(StartSyntheticSite(project, address, absl::StrCat("site-", k),
+                                       scratch.path()));
+  }
+  ASSERT_THAT(coordinator->admin().WaitForSites(3, absl::Seconds(30)), IsOk());
+  v1::RunSpec spec;
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(kParams);
+  spec.set_rounds(kRounds);
+  spec.set_min_sites(3);
+  spec.set_round_timeout_s(60);
+  ASSERT_OK_AND_ASSIGN(int64_t run, coordinator->admin().StartRun(spec));
+
+  // It kills itself at the point, in round 2.
+  for (int i = 0; i < 600 && coordinator->process().Running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(coordinator->process().Running()) << point << " was never reached";
+  EXPECT_THAT(coordinator->process().LogTail(5),
+              ::testing::HasSubstr(absl::StrCat("FEDMI_TEST_CRASH_AT=", point)));
+  coordinator.reset();
+
+  coordinator = std::make_unique<CoordinatorProcess>(scratch.path(), &project, address,
+                                                     "coordinator-restarted.log");
+  v1::RunStatus final_status;
+  ASSERT_THAT(coordinator->admin().WatchRun(run,
+                                           [&](const v1::RunStatus& status) {
+                                             final_status = status;
+                                             return true;
+                                           }),
+              IsOk());
+  ASSERT_EQ(final_status.state(), "done") << point << ": " << final_status.error();
+  ASSERT_EQ(final_status.rounds_size(), kRounds);
+  for (int r = 0; r < kRounds; ++r) {
+    EXPECT_EQ(final_status.rounds(r).round(), r + 1);
+    EXPECT_EQ(final_status.rounds(r).state(), "evaluated");
+  }
+  std::vector<float> expected = FloatsOf(SyntheticInitialModel(kParams));
+  for (int r = 0; r < kRounds; ++r) expected = ExpectedSyntheticAggregate(expected, {1, 2, 3});
+  int32_t round = 0;
+  ASSERT_OK_AND_ASSIGN(TensorBundle model, coordinator->admin().ExportModel(run, -1, &round));
+  EXPECT_EQ(FloatsOf(model), expected) << point;
+
+  // The log holds one aggregation per round, the crash left no hole, and
+  // every site's receipt is in it.
+  ASSERT_OK_AND_ASSIGN(audit::ExportedLog log, coordinator->admin().FetchAuditLog());
+  ASSERT_OK_AND_ASSIGN(std::string ca_pem, ReadFileToString(project.KitFile("admin-1", "ca.pem")));
+  EXPECT_THAT(audit::VerifyLog(log.entries, log.head, log.signer_certificate_pem, ca_pem), IsOk())
+      << point;
+  std::vector<int> aggregated;
+  for (const auto& entry : log.entries) {
+    if (entry.action() == "round.aggregated" && entry.round() > 0) {
+      aggregated.push_back(entry.round());
+    }
+  }
+  EXPECT_EQ(aggregated, (std::vector<int>{1, 2, 3})) << point;
+  for (int k = 1; k <= 3; ++k) {
+    ASSERT_OK_AND_ASSIGN(auto receipts, audit::ReadReceiptsDir(project.KitFile(
+                                            absl::StrCat("site-", k), "receipts")));
+    EXPECT_THAT(audit::VerifyReceipts(receipts, log.entries, log.signer_certificate_pem), IsOk())
+        << point << " site-" << k;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, CoordinatorCrashTest,
+                         ::testing::Values("coordinator-mid-upload",
+                                           "coordinator-mid-aggregation", "coordinator-commit",
+                                           "coordinator-between-rounds",
+                                           "coordinator-evaluation"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string name = info.param;
+                           for (char& c : name) {
+                             if (c == '-') c = '_';
+                           }
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace fedmi
