@@ -46,6 +46,12 @@ int Run(int argc, char** argv) {
   app.add_option("--db", db_path, "SQLite state file; models and spool live beside it")
       ->capture_default_str();
   app.add_option("--port-file", port_file, "write the bound port to this file once serving");
+  double max_update_mb = 16384;
+  app.add_option("--max-update-mb", max_update_mb,
+                 "largest update body a site may upload, in MB; larger ones are refused as they "
+                 "start")
+      ->check(CLI::Range(0.001, 1e7))
+      ->capture_default_str();
   app.add_flag("--insecure", insecure,
                "plaintext transport, no authentication: local experiments only");
   fedmi::TlsFlags tls;
@@ -113,6 +119,7 @@ int Run(int argc, char** argv) {
   fedmi::FederationOptions options;
   options.audit = audit_log->get();
   options.spool_dir = state_dir + "/spool";
+  options.max_update_bytes = static_cast<uint64_t>(max_update_mb * 1e6);
   if (!insecure) {
     std::ifstream ca(transport.ca_file, std::ios::binary);
     options.ca_pem.assign(std::istreambuf_iterator<char>(ca), std::istreambuf_iterator<char>());

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/synthetic_model.h"
+#include "common/sha256.h"
 #include "tests/integration/process_fixture.h"
 
 namespace fedmi {
@@ -135,6 +136,85 @@ TEST(FederationProcessTest, MismatchedUpdateIsRefusedByNameAndShape) {
   ASSERT_EQ(refusals.size(), 4u);
   EXPECT_THAT(refusals[0], HasSubstr("has shape [3], expected [4]"));
   EXPECT_THAT(refusals[2], HasSubstr("FAILED_PRECONDITION"));
+}
+
+TEST(FederationProcessTest, BoundaryInputIsRefusedPreciselyAuditedAndTheRoundGoesOn) {
+  ScratchDir scratch;
+  TestProject project(scratch.path());
+  project.Add("site-1", PartyRole::kSite);
+  project.Add("site-2", PartyRole::kSite);
+  CoordinatorProcess coordinator(scratch.path(), &project);
+  RawSite bad(PartyChannel(coordinator.address(), &project, "site-1"), "site-1");
+  RawSite good(PartyChannel(coordinator.address(), &project, "site-2"), "site-2");
+  ASSERT_THAT(coordinator.admin().WaitForSites(2, absl::Seconds(20)), IsOk());
+  v1::RunSpec spec;
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(4);
+  spec.set_rounds(1);
+  spec.set_min_sites(1);
+  ASSERT_OK_AND_ASSIGN(int64_t run, coordinator.admin().StartRun(spec));
+  ASSERT_EQ(bad.NextTask().kind_case(), v1::CoordinatorMessage::kInit);
+  ASSERT_THAT(bad.Upload(run, 0, 0, FloatBundle("weights", {1, 2, 3, 4})), IsOk());
+  ASSERT_EQ(bad.NextTask().kind_case(), v1::CoordinatorMessage::kTrain);
+  ASSERT_EQ(good.NextTask().kind_case(), v1::CoordinatorMessage::kTrain);
+
+  ASSERT_THAT(good.Upload(run, 1, 10, FloatBundle("weights", {2, 2, 2, 2})), IsOk());
+  EXPECT_THAT(good.Upload(run, 1, 10, FloatBundle("weights", {3, 3, 3, 3})),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("already sent its update")));
+
+  v1::UpdateMetadata metadata;
+  metadata.set_run_id(run);
+  metadata.set_round(1);
+  metadata.set_site("site-1");
+  metadata.set_examples(10);
+  const TensorBundle honest = FloatBundle("weights", {1, 1, 1, 1});
+  v1::TensorChunk header;
+  for (const auto& spec : honest.specs) {
+    v1::TensorSpec* out = header.mutable_header()->add_tensors();
+    out->set_name(spec.name);
+    out->set_dtype(v1::DTYPE_FLOAT32);
+    for (int64_t dim : spec.shape) out->add_shape(dim);
+  }
+  header.mutable_header()->set_total_bytes(16);
+  header.mutable_header()->set_sha256(
+      Sha256::Digest(absl::string_view(honest.body.data(), honest.body.size())));
+  v1::TensorChunk half;
+  half.set_data(std::string(honest.body.data(), 8));
+  v1::TensorChunk whole;
+  whole.set_data(std::string(honest.body.data(), honest.body.size()));
+  // Cut off after half the body.
+  EXPECT_THAT(bad.UploadChunks(metadata, {header, half}),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("8 of 16")));
+  // Body before its header.
+  EXPECT_THAT(bad.UploadChunks(metadata, {whole, header}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("header")));
+  // A payload the header does not describe.
+  EXPECT_THAT(bad.UploadChunks(metadata, {header, whole, half}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("16")));
+  // NaN: refused by name, and site-1 leaves the round at once.
+  const float nan = std::nanf("");
+  EXPECT_THAT(bad.Upload(run, 1, 10, FloatBundle("weights", {1, nan, 3, 4})),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("nan in tensor 'weights' at element 1")));
+
+  // The round committed with site-2's update alone.
+  ASSERT_EQ(good.NextTask().kind_case(), v1::CoordinatorMessage::kEval);
+  int32_t round = 0;
+  ASSERT_OK_AND_ASSIGN(TensorBundle global, coordinator.admin().ExportModel(run, -1, &round));
+  EXPECT_EQ(round, 1);
+  EXPECT_EQ(FloatsOf(global), (std::vector<float>{2, 2, 2, 2}));
+  EXPECT_TRUE(coordinator.process().Running());
+
+  ASSERT_OK_AND_ASSIGN(audit::ExportedLog log, coordinator.admin().FetchAuditLog());
+  std::vector<std::string> refused;
+  for (const auto& entry : log.entries) {
+    if (entry.action() == "update.refused") refused.push_back(entry.actor() + " " + entry.detail_json());
+  }
+  ASSERT_EQ(refused.size(), 5u);
+  EXPECT_THAT(refused[0], HasSubstr("site-2"));
+  EXPECT_THAT(refused[0], HasSubstr("ALREADY_EXISTS"));
+  EXPECT_THAT(refused[1], HasSubstr("DATA_LOSS"));
+  EXPECT_THAT(refused[4], HasSubstr("nan in tensor"));
 }
 
 // Each round's model is FedAvg of the previous one, so a final model equal

@@ -29,6 +29,7 @@
 #include "common/pki.h"
 #include "common/rpc/bundle_stream.h"
 #include "common/rpc/channels.h"
+#include "common/rpc/grpc_status.h"
 #include "fedmi/v1/federation.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -266,6 +267,23 @@ class RawSite {
     }
     ADD_FAILURE() << "control stream closed";
     return message;
+  }
+  // Streams `chunks` as an update, however malformed.
+  absl::Status UploadChunks(const v1::UpdateMetadata& metadata,
+                            const std::vector<v1::TensorChunk>& chunks) {
+    grpc::ClientContext context;
+    v1::UploadReceipt receipt;
+    auto writer = stub_->UploadUpdate(&context, &receipt);
+    v1::UploadMessage message;
+    *message.mutable_metadata() = metadata;
+    if (writer->Write(message)) {
+      for (const auto& chunk : chunks) {
+        *message.mutable_chunk() = chunk;
+        if (!writer->Write(message)) break;
+      }
+    }
+    writer->WritesDone();
+    return FromGrpcStatus(writer->Finish());
   }
   // Sends any message on the control stream (as a misbehaving site would).
   bool Send(const v1::SiteMessage& message) { return stream_->Write(message); }
