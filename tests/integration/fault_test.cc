@@ -17,6 +17,7 @@ namespace {
 using ::testing::ElementsAre;
 
 constexpr int64_t kParams = 20000;
+constexpr int kRounds = 4;
 
 std::unique_ptr<cli::ChildProcess> SpawnSite(TestProject& project, const std::string& address,
                                              const std::string& name, const std::string& log) {
@@ -65,7 +66,7 @@ bool UploadedInLiveRound(const v1::RunStatus& status, const std::vector<std::str
   return false;
 }
 
-TEST(FaultTest, StragglerAndKilledSiteMissOneRoundEachAndRejoin) {
+TEST(FaultTest, StragglerAndSitesKilledMidRoundMissOneRoundEachAndRejoin) {
   ScratchDir scratch;
   TestProject project(scratch.path());
   CoordinatorProcess coordinator(scratch.path(), &project);
@@ -81,33 +82,44 @@ TEST(FaultTest, StragglerAndKilledSiteMissOneRoundEachAndRejoin) {
   v1::RunSpec spec;
   spec.set_model("synthetic");
   spec.set_synthetic_params(kParams);
-  spec.set_rounds(3);
+  spec.set_rounds(kRounds);
   spec.set_min_sites(3);
   spec.set_round_timeout_s(6);
   // site-5 is frozen before round 1: a straggler that sleeps past the deadline.
   ASSERT_EQ(kill(sites[5]->pid(), SIGSTOP), 0);
   ASSERT_OK_AND_ASSIGN(int64_t run, coordinator.admin().StartRun(spec));
 
-  // Once round 1 is aggregated, the straggler wakes up, and site-4 freezes
-  // so that round 2 hands it a task it will never finish.
+  // Once round 1 is aggregated the straggler wakes up. Then in each of
+  // rounds 2-4 one site is frozen before the round opens (so it holds a task
+  // it will never finish) and killed mid-round, once the others' updates
+  // are in; the coordinator drops it at once, not at the deadline. Holding
+  // site-1 (its update is in) keeps the round's evaluation open until the
+  // killed site has been started again and reconnected, so it is back for
+  // the next round.
   ASSERT_TRUE(WaitFor(coordinator.admin(), run,
                       [](const v1::RunStatus& s) { return RoundAggregated(s, 1); }));
   ASSERT_EQ(kill(sites[5]->pid(), SIGCONT), 0);
-  ASSERT_EQ(kill(sites[4]->pid(), SIGSTOP), 0);
-  ASSERT_TRUE(WaitFor(coordinator.admin(), run, [](const v1::RunStatus& s) {
-    return RoundTraining(s, 2) && UploadedInLiveRound(s, {"site-1", "site-2", "site-3", "site-5"});
-  }));
-  // Holding site-1 (its update is in) keeps round 2's evaluation open, so
-  // the restarted site-4 is back before round 3 selects its sites.
-  ASSERT_EQ(kill(sites[1]->pid(), SIGSTOP), 0);
-  // Killed mid-round: the coordinator drops it at once, not at the deadline.
-  sites[4]->Kill();
-  ASSERT_TRUE(WaitFor(coordinator.admin(), run,
-                      [](const v1::RunStatus& s) { return RoundAggregated(s, 2); }));
-  sites[4] = SpawnSite(project, coordinator.address(), "site-4",
-                       scratch.path() + "/site-4-restarted.log");
-  ASSERT_THAT(coordinator.admin().WaitForSites(5, absl::Seconds(20)), IsOk());
-  ASSERT_EQ(kill(sites[1]->pid(), SIGCONT), 0);
+  const std::map<int, int> victim = {{2, 4}, {3, 2}, {4, 3}};
+  ASSERT_EQ(kill(sites[victim.at(2)]->pid(), SIGSTOP), 0);
+  for (int round = 2; round <= kRounds; ++round) {
+    const int k = victim.at(round);
+    std::vector<std::string> others;
+    for (int other = 1; other <= 5; ++other) {
+      if (other != k) others.push_back(absl::StrCat("site-", other));
+    }
+    ASSERT_TRUE(WaitFor(coordinator.admin(), run, [&](const v1::RunStatus& s) {
+      return RoundTraining(s, round) && UploadedInLiveRound(s, others);
+    })) << "round " << round;
+    ASSERT_EQ(kill(sites[1]->pid(), SIGSTOP), 0);
+    sites[k]->Kill();
+    ASSERT_TRUE(WaitFor(coordinator.admin(), run,
+                        [&](const v1::RunStatus& s) { return RoundAggregated(s, round); }));
+    sites[k] = SpawnSite(project, coordinator.address(), absl::StrCat("site-", k),
+                         absl::StrCat(scratch.path(), "/site-", k, "-round-", round, ".log"));
+    ASSERT_THAT(coordinator.admin().WaitForSites(5, absl::Seconds(20)), IsOk());
+    if (round < kRounds) ASSERT_EQ(kill(sites[victim.at(round + 1)]->pid(), SIGSTOP), 0);
+    ASSERT_EQ(kill(sites[1]->pid(), SIGCONT), 0);
+  }
 
   v1::RunStatus final_status;
   ASSERT_THAT(coordinator.admin().WatchRun(run,
@@ -117,7 +129,7 @@ TEST(FaultTest, StragglerAndKilledSiteMissOneRoundEachAndRejoin) {
                                            }),
               IsOk());
   ASSERT_EQ(final_status.state(), "done") << final_status.error();
-  ASSERT_EQ(final_status.rounds_size(), 3);
+  ASSERT_EQ(final_status.rounds_size(), kRounds);
 
   // Which updates went into each round, by the audit log.
   ASSERT_OK_AND_ASSIGN(audit::ExportedLog log, coordinator.admin().FetchAuditLog());
@@ -136,21 +148,25 @@ TEST(FaultTest, StragglerAndKilledSiteMissOneRoundEachAndRejoin) {
     }
   }
   EXPECT_THAT(aggregated[1], ElementsAre(1, 2, 3, 4)) << "the straggler missed round 1";
-  EXPECT_THAT(aggregated[2], ElementsAre(1, 2, 3, 5)) << "the straggler is back in round 2";
-  EXPECT_THAT(aggregated[3], ElementsAre(1, 2, 3, 4, 5)) << "the restarted site rejoined";
+  EXPECT_THAT(aggregated[2], ElementsAre(1, 2, 3, 5)) << "the straggler is back; site-4 killed";
+  EXPECT_THAT(aggregated[3], ElementsAre(1, 3, 4, 5)) << "site-4 rejoined; site-2 killed";
+  EXPECT_THAT(aggregated[4], ElementsAre(1, 2, 4, 5)) << "site-2 rejoined; site-3 killed";
   ASSERT_EQ(dropped[1].size(), 1u);
   EXPECT_THAT(dropped[1][0], ::testing::HasSubstr("site-5: timed out after 6 s"));
-  ASSERT_EQ(dropped[2].size(), 1u);
-  EXPECT_THAT(dropped[2][0], ::testing::StartsWith("site-4: "));
+  for (int round = 2; round <= kRounds; ++round) {
+    ASSERT_EQ(dropped[round].size(), 1u) << "round " << round;
+    EXPECT_THAT(dropped[round][0],
+                ::testing::StartsWith(absl::StrCat("site-", victim.at(round), ": disconnected")));
+  }
 
   // The final model is FedAvg of exactly those updates, bit for bit.
   std::vector<float> expected = FloatsOf(SyntheticInitialModel(kParams));
-  for (int round = 1; round <= 3; ++round) {
+  for (int round = 1; round <= kRounds; ++round) {
     expected = ExpectedSyntheticAggregate(expected, aggregated[round]);
   }
   int32_t exported_round = 0;
   ASSERT_OK_AND_ASSIGN(TensorBundle model, coordinator.admin().ExportModel(run, -1, &exported_round));
-  EXPECT_EQ(exported_round, 3);
+  EXPECT_EQ(exported_round, kRounds);
   EXPECT_EQ(FloatsOf(model), expected);
   EXPECT_THAT(audit::VerifyLog(log.entries, log.head, log.signer_certificate_pem,
                                ReadFileToString(project.KitFile("admin-1", "ca.pem")).value()),
