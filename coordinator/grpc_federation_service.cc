@@ -159,8 +159,15 @@ grpc::Status GrpcFederationService::UploadUpdate(grpc::ServerContext* context,
                                                  v1::UploadReceipt* receipt) {
   v1::UploadMessage message;
   if (!reader->Read(&message) || message.payload_case() != v1::UploadMessage::kMetadata) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "an upload must start with its metadata");
+    // Malformed bytes end the stream here too. With TLS the certificate
+    // still names who sent them, for the audit log.
+    const absl::Status refused =
+        absl::InvalidArgumentError("an upload must start with its metadata");
+    auto identified = authenticator_->Identify(context, Role::kSite);
+    if (identified.ok()) {
+      federation_->RecordUploadRefused(*identified, v1::UpdateMetadata(), refused);
+    }
+    return ToGrpcStatus(refused);
   }
   const v1::UpdateMetadata metadata = message.metadata();
   auto identified = authenticator_->Identify(context, Role::kSite, metadata.site());

@@ -7,6 +7,7 @@
 
 #include "common/synthetic_model.h"
 #include "common/sha256.h"
+#include <grpcpp/generic/generic_stub.h>
 #include "tests/integration/process_fixture.h"
 
 namespace fedmi {
@@ -197,6 +198,47 @@ TEST(FederationProcessTest, BoundaryInputIsRefusedPreciselyAuditedAndTheRoundGoe
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("nan in tensor 'weights' at element 1")));
 
+  // A site whose certificate is valid but that never said hello.
+  project.Add("site-3", PartyRole::kSite);
+  {
+    auto stranger = v1::Federation::NewStub(PartyChannel(coordinator.address(), &project, "site-3"));
+    grpc::ClientContext context;
+    v1::UploadReceipt receipt;
+    auto writer = stranger->UploadUpdate(&context, &receipt);
+    v1::UpdateMetadata as_stranger = metadata;
+    as_stranger.set_site("site-3");
+    EXPECT_THAT(UploadBundle(writer.get(), as_stranger, honest),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         HasSubstr("site 'site-3' is not connected")));
+  }
+  // Bytes that are not a protobuf message at all.
+  {
+    grpc::GenericStub generic(PartyChannel(coordinator.address(), &project, "site-1"));
+    grpc::ClientContext context;
+    grpc::CompletionQueue queue;
+    auto call = generic.PrepareCall(&context, "/fedmi.v1.Federation/UploadUpdate", &queue);
+    void* tag = nullptr;
+    bool ok = false;
+    call->StartCall(reinterpret_cast<void*>(1));
+    queue.Next(&tag, &ok);
+    grpc::Slice garbage("\xff\xff\xff\xff not a protobuf", 21);
+    call->Write(grpc::ByteBuffer(&garbage, 1), reinterpret_cast<void*>(2));
+    queue.Next(&tag, &ok);
+    call->WritesDone(reinterpret_cast<void*>(3));
+    queue.Next(&tag, &ok);
+    grpc::ByteBuffer reply;
+    call->Read(&reply, reinterpret_cast<void*>(4));
+    queue.Next(&tag, &ok);
+    grpc::Status status;
+    call->Finish(&status, reinterpret_cast<void*>(5));
+    queue.Next(&tag, &ok);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_EQ(status.error_message(), "an upload must start with its metadata");
+    queue.Shutdown();
+    while (queue.Next(&tag, &ok)) {
+    }
+  }
+
   // The round committed with site-2's update alone.
   ASSERT_EQ(good.NextTask().kind_case(), v1::CoordinatorMessage::kEval);
   int32_t round = 0;
@@ -210,11 +252,15 @@ TEST(FederationProcessTest, BoundaryInputIsRefusedPreciselyAuditedAndTheRoundGoe
   for (const auto& entry : log.entries) {
     if (entry.action() == "update.refused") refused.push_back(entry.actor() + " " + entry.detail_json());
   }
-  ASSERT_EQ(refused.size(), 5u);
+  ASSERT_EQ(refused.size(), 7u);
   EXPECT_THAT(refused[0], HasSubstr("site-2"));
   EXPECT_THAT(refused[0], HasSubstr("ALREADY_EXISTS"));
   EXPECT_THAT(refused[1], HasSubstr("DATA_LOSS"));
   EXPECT_THAT(refused[4], HasSubstr("nan in tensor"));
+  EXPECT_THAT(refused[5], HasSubstr("site-3"));
+  EXPECT_THAT(refused[5], HasSubstr("not connected"));
+  EXPECT_THAT(refused[6], HasSubstr("site-1"));
+  EXPECT_THAT(refused[6], HasSubstr("must start with its metadata"));
 }
 
 // Each round's model is FedAvg of the previous one, so a final model equal
