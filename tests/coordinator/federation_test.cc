@@ -293,6 +293,29 @@ TEST_F(FederationTest, ExampleCountsBeyondWhatTheSiteDeclaredAreRefused) {
   EXPECT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1}), 100), IsOk());
 }
 
+TEST_F(FederationTest, BelowQuorumAtTheDeadlineTheRoundIsRetriedThenTheRunFails) {
+  v1::RunSpec spec = Spec(/*rounds=*/1, /*min_sites=*/2);
+  spec.set_max_round_retries(1);
+  const int64_t run = StartTraining(spec, {"site-a", "site-b"});
+  ASSERT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  clock_.Advance(absl::Seconds(61));
+  federation_->Tick();
+  // First failure: the round is abandoned and opened again.
+  EXPECT_EQ(Status(run).state(), "running");
+  ASSERT_THAT(Channel("site-a").Of(Kind::kCancel), SizeIs(1));
+  EXPECT_EQ(Channel("site-a").Of(Kind::kCancel)[0].cancel().round(), 1);
+  EXPECT_THAT(Channel("site-a").Of(Kind::kTrain), SizeIs(2)) << "the retry's task";
+  // The update of the abandoned attempt does not count: site-a sends again.
+  ASSERT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  clock_.Advance(absl::Seconds(61));
+  federation_->Tick();
+  const v1::RunStatus status = Status(run);
+  EXPECT_EQ(status.state(), "failed");
+  EXPECT_THAT(status.error(),
+              AllOf(HasSubstr("round 1: at most 1 of the 2 required sites"),
+                    HasSubstr("site-b dropped: timed out after 60 s")));
+}
+
 TEST_F(FederationTest, InitialModelWithoutTensorsIsRefused) {
   Connect("site-a");
   const int64_t run = StartRun(Spec(1, 1));
