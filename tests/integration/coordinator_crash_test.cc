@@ -49,13 +49,7 @@ TEST_P(CoordinatorCrashTest, RunCompletesWithEveryRoundCommittedOnce) {
 
   coordinator = std::make_unique<CoordinatorProcess>(scratch.path(), &project, address,
                                                      "coordinator-restarted.log");
-  v1::RunStatus final_status;
-  ASSERT_THAT(coordinator->admin().WatchRun(run,
-                                           [&](const v1::RunStatus& status) {
-                                             final_status = status;
-                                             return true;
-                                           }),
-              IsOk());
+  const v1::RunStatus final_status = WatchToEnd(coordinator->admin(), run);
   ASSERT_EQ(final_status.state(), "done") << point << ": " << final_status.error();
   ASSERT_EQ(final_status.rounds_size(), kRounds);
   for (int r = 0; r < kRounds; ++r) {

@@ -121,13 +121,7 @@ TEST(FaultTest, StragglerAndSitesKilledMidRoundMissOneRoundEachAndRejoin) {
     ASSERT_EQ(kill(sites[1]->pid(), SIGCONT), 0);
   }
 
-  v1::RunStatus final_status;
-  ASSERT_THAT(coordinator.admin().WatchRun(run,
-                                           [&](const v1::RunStatus& status) {
-                                             final_status = status;
-                                             return true;
-                                           }),
-              IsOk());
+  const v1::RunStatus final_status = WatchToEnd(coordinator.admin(), run);
   ASSERT_EQ(final_status.state(), "done") << final_status.error();
   ASSERT_EQ(final_status.rounds_size(), kRounds);
 

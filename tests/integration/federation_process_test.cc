@@ -89,12 +89,7 @@ TEST(FederationProcessTest, MismatchedUpdateIsRefusedByNameAndShape) {
   RawSite site(PartyChannel(coordinator.address(), &project, "site-1"), "site-1");
   ASSERT_THAT(coordinator.admin().WaitForSites(1, absl::Seconds(20)), IsOk());
 
-  v1::RunSpec spec;
-  spec.set_model("synthetic");
-  spec.set_synthetic_params(4);
-  spec.set_rounds(1);
-  spec.set_min_sites(1);
-  ASSERT_OK_AND_ASSIGN(int64_t run, coordinator.admin().StartRun(spec));
+  ASSERT_OK_AND_ASSIGN(int64_t run, coordinator.admin().StartRun(SyntheticSpec(4, 1, 1)));
 
   v1::CoordinatorMessage init = site.NextTask();
   ASSERT_EQ(init.kind_case(), v1::CoordinatorMessage::kInit);
@@ -148,12 +143,7 @@ TEST(FederationProcessTest, BoundaryInputIsRefusedPreciselyAuditedAndTheRoundGoe
   RawSite bad(PartyChannel(coordinator.address(), &project, "site-1"), "site-1");
   RawSite good(PartyChannel(coordinator.address(), &project, "site-2"), "site-2");
   ASSERT_THAT(coordinator.admin().WaitForSites(2, absl::Seconds(20)), IsOk());
-  v1::RunSpec spec;
-  spec.set_model("synthetic");
-  spec.set_synthetic_params(4);
-  spec.set_rounds(1);
-  spec.set_min_sites(1);
-  ASSERT_OK_AND_ASSIGN(int64_t run, coordinator.admin().StartRun(spec));
+  ASSERT_OK_AND_ASSIGN(int64_t run, coordinator.admin().StartRun(SyntheticSpec(4, 1, 1)));
   ASSERT_EQ(bad.NextTask().kind_case(), v1::CoordinatorMessage::kInit);
   ASSERT_THAT(bad.Upload(run, 0, 0, FloatBundle("weights", {1, 2, 3, 4})), IsOk());
   ASSERT_EQ(bad.NextTask().kind_case(), v1::CoordinatorMessage::kTrain);
@@ -308,13 +298,7 @@ TEST(FederationProcessTest, RunSurvivesCoordinatorKillAndSitesReconnect) {
   coordinator = std::make_unique<CoordinatorProcess>(scratch.path(), &project, address,
                                                      "coordinator-restarted.log");
   ASSERT_EQ(coordinator->address(), address);
-  v1::RunStatus final_status;
-  ASSERT_THAT(coordinator->admin().WatchRun(run,
-                                           [&](const v1::RunStatus& status) {
-                                             final_status = status;
-                                             return true;
-                                           }),
-              IsOk());
+  const v1::RunStatus final_status = WatchToEnd(coordinator->admin(), run);
   ASSERT_EQ(final_status.state(), "done") << final_status.error();
   ASSERT_EQ(final_status.rounds_size(), kRounds);
   for (int r = 0; r < kRounds; ++r) {

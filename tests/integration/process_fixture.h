@@ -333,6 +333,28 @@ inline std::unique_ptr<cli::ChildProcess> StartSyntheticSite(TestProject& projec
   return site.ok() ? *std::move(site) : nullptr;
 }
 
+// A run of the synthetic benchmark model (no data, no training).
+inline v1::RunSpec SyntheticSpec(int64_t params, int rounds, int min_sites) {
+  v1::RunSpec spec;
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(params);
+  spec.set_rounds(rounds);
+  spec.set_min_sites(min_sites);
+  return spec;
+}
+
+// Follows the run to its end; its last status.
+inline v1::RunStatus WatchToEnd(cli::AdminClient& admin, int64_t run) {
+  v1::RunStatus last;
+  EXPECT_THAT(admin.WatchRun(run,
+                             [&](const v1::RunStatus& status) {
+                               last = status;
+                               return true;
+                             }),
+              IsOk());
+  return last;
+}
+
 inline TensorBundle FloatBundle(const std::string& name, std::vector<float> values) {
   TensorBundle bundle;
   bundle.specs.push_back(TensorSpec{name, DType::kFloat32, {static_cast<int64_t>(values.size())}});

@@ -34,17 +34,6 @@ v1::RunSpec SecureSyntheticSpec(int rounds, int min_sites) {
   return spec;
 }
 
-v1::RunStatus WatchToEnd(CoordinatorProcess& coordinator, int64_t run) {
-  v1::RunStatus last;
-  EXPECT_THAT(coordinator.admin().WatchRun(run,
-                                           [&](const v1::RunStatus& status) {
-                                             last = status;
-                                             return true;
-                                           }),
-              IsOk());
-  return last;
-}
-
 // The documented bound of one securely aggregated round over `survivors`
 // (codec sized for `max_sites`), plus float32 rounding of the result.
 double RoundBound(int max_sites, const std::vector<int64_t>& survivors) {
@@ -161,7 +150,7 @@ TEST_F(SecureAggregationTest, FiveSiteProcessesGetFedAvgWithinTheBoundAndNoUpdat
   constexpr int kRounds = 2;
   ASSERT_OK_AND_ASSIGN(int64_t run,
                        coordinator_->admin().StartRun(SecureSyntheticSpec(kRounds, 5)));
-  const v1::RunStatus final_status = WatchToEnd(*coordinator_, run);
+  const v1::RunStatus final_status = WatchToEnd(coordinator_->admin(), run);
   ASSERT_EQ(final_status.state(), "done") << final_status.error();
 
   const std::vector<int64_t> everyone = {1, 2, 3, 4, 5};
@@ -201,7 +190,7 @@ TEST_F(SecureAggregationTest, SiteKilledAfterSharingLeavesTheExactSumOfTheOtherF
   StartSites(4, 5);
   ASSERT_THAT(coordinator_->admin().WaitForSites(5, absl::Seconds(30)), IsOk());
   ASSERT_OK_AND_ASSIGN(int64_t run, coordinator_->admin().StartRun(SecureSyntheticSpec(1, 4)));
-  const v1::RunStatus final_status = WatchToEnd(*coordinator_, run);
+  const v1::RunStatus final_status = WatchToEnd(coordinator_->admin(), run);
   ASSERT_EQ(final_status.state(), "done") << final_status.error();
   EXPECT_FALSE(sites_[2]->Running()) << "site-3 was killed";
 
@@ -230,7 +219,7 @@ TEST_F(SecureAggregationTest, ForgedKeyAdvertisementFailsTheRoundNamingTheSite) 
   message.mutable_key_advertisement()->set_mask_public_key(std::string(32, '\x42'));
   ASSERT_TRUE(attacker_->Send(message));
 
-  const v1::RunStatus final_status = WatchToEnd(*coordinator_, run);
+  const v1::RunStatus final_status = WatchToEnd(coordinator_->admin(), run);
   EXPECT_EQ(final_status.state(), "failed");
   EXPECT_THAT(final_status.error(), HasSubstr("key advertisement of site 'site-5'"));
   EXPECT_TRUE(coordinator_->process().Running());
@@ -257,7 +246,7 @@ TEST_F(SecureAggregationTest, CorruptedShareIsCaughtByItsRecipientAndNamed) {
   ASSERT_TRUE(corrupted);
   ASSERT_TRUE(attacker_->Send(share));
 
-  const v1::RunStatus final_status = WatchToEnd(*coordinator_, run);
+  const v1::RunStatus final_status = WatchToEnd(coordinator_->admin(), run);
   EXPECT_EQ(final_status.state(), "failed");
   EXPECT_THAT(final_status.error(), HasSubstr("site 'site-1' reports"));
   EXPECT_THAT(final_status.error(), HasSubstr("share from site 'site-5' failed authentication"));
