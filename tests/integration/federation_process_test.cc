@@ -182,6 +182,16 @@ TEST(FederationProcessTest, BoundaryInputIsRefusedPreciselyAuditedAndTheRoundGoe
   // A payload the header does not describe.
   EXPECT_THAT(bad.UploadChunks(metadata, {header, whole, half}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("16")));
+  // A dtype other than the model's, and an update for a run that does not exist.
+  TensorBundle ints;
+  ints.specs.push_back(TensorSpec{"weights", DType::kInt32, {4}});
+  ints.body.assign(16, '\0');
+  EXPECT_THAT(bad.Upload(run, 1, 10, ints),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("update tensor 'weights' has dtype int32, expected float32")));
+  EXPECT_THAT(bad.Upload(run + 41, 1, 10, honest),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr(absl::StrCat("run ", run + 41, " does not exist"))));
   // NaN: refused by name, and site-1 leaves the round at once.
   const float nan = std::nanf("");
   EXPECT_THAT(bad.Upload(run, 1, 10, FloatBundle("weights", {1, nan, 3, 4})),
@@ -242,15 +252,17 @@ TEST(FederationProcessTest, BoundaryInputIsRefusedPreciselyAuditedAndTheRoundGoe
   for (const auto& entry : log.entries) {
     if (entry.action() == "update.refused") refused.push_back(entry.actor() + " " + entry.detail_json());
   }
-  ASSERT_EQ(refused.size(), 7u);
+  ASSERT_EQ(refused.size(), 9u);
   EXPECT_THAT(refused[0], HasSubstr("site-2"));
   EXPECT_THAT(refused[0], HasSubstr("ALREADY_EXISTS"));
   EXPECT_THAT(refused[1], HasSubstr("DATA_LOSS"));
-  EXPECT_THAT(refused[4], HasSubstr("nan in tensor"));
-  EXPECT_THAT(refused[5], HasSubstr("site-3"));
-  EXPECT_THAT(refused[5], HasSubstr("not connected"));
-  EXPECT_THAT(refused[6], HasSubstr("site-1"));
-  EXPECT_THAT(refused[6], HasSubstr("must start with its metadata"));
+  EXPECT_THAT(refused[4], HasSubstr("dtype int32"));
+  EXPECT_THAT(refused[5], HasSubstr("NOT_FOUND"));
+  EXPECT_THAT(refused[6], HasSubstr("nan in tensor"));
+  EXPECT_THAT(refused[7], HasSubstr("site-3"));
+  EXPECT_THAT(refused[7], HasSubstr("not connected"));
+  EXPECT_THAT(refused[8], HasSubstr("site-1"));
+  EXPECT_THAT(refused[8], HasSubstr("must start with its metadata"));
 }
 
 // Each round's model is FedAvg of the previous one, so a final model equal
