@@ -129,12 +129,16 @@ TEST(FaultTest, StragglerAndSitesKilledMidRoundMissOneRoundEachAndRejoin) {
   ASSERT_OK_AND_ASSIGN(audit::ExportedLog log, coordinator.admin().FetchAuditLog());
   std::map<int, std::vector<int64_t>> aggregated;
   std::map<int, std::vector<std::string>> dropped;
+  std::string late_refused;
   for (const auto& entry : log.entries) {
     const nlohmann::json detail = nlohmann::json::parse(entry.detail_json());
     if (entry.action() == "round.aggregated" && entry.round() > 0) {
       for (const auto& site : detail["sites"]) {
         aggregated[entry.round()].push_back(SyntheticSiteIndex(site.get<std::string>()));
       }
+    }
+    if (entry.action() == "update.refused" && entry.actor() == "site-5" && entry.round() == 1) {
+      late_refused = detail["reason"].get<std::string>();
     }
     if (entry.action() == "site.dropped" && detail["phase"] == "training") {
       dropped[entry.round()].push_back(detail["site"].get<std::string>() + ": " +
@@ -145,6 +149,8 @@ TEST(FaultTest, StragglerAndSitesKilledMidRoundMissOneRoundEachAndRejoin) {
   EXPECT_THAT(aggregated[2], ElementsAre(1, 2, 3, 5)) << "the straggler is back; site-4 killed";
   EXPECT_THAT(aggregated[3], ElementsAre(1, 3, 4, 5)) << "site-4 rejoined; site-2 killed";
   EXPECT_THAT(aggregated[4], ElementsAre(1, 2, 4, 5)) << "site-2 rejoined; site-3 killed";
+  // The straggler's late round-1 update was refused cleanly.
+  EXPECT_THAT(late_refused, ::testing::HasSubstr("not collecting updates"));
   ASSERT_EQ(dropped[1].size(), 1u);
   EXPECT_THAT(dropped[1][0], ::testing::HasSubstr("site-5: timed out after 6 s"));
   for (int round = 2; round <= kRounds; ++round) {
