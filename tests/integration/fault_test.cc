@@ -168,6 +168,15 @@ TEST(FaultTest, StragglerAndSitesKilledMidRoundMissOneRoundEachAndRejoin) {
   ASSERT_OK_AND_ASSIGN(TensorBundle model, coordinator.admin().ExportModel(run, -1, &exported_round));
   EXPECT_EQ(exported_round, kRounds);
   EXPECT_EQ(FloatsOf(model), expected);
+  // Heartbeats (every second here) keep every site's last_seen fresh.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::SiteInfo> listed, coordinator.admin().ListSites());
+  ASSERT_EQ(listed.size(), 5u);
+  const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  for (const auto& info : listed) {
+    EXPECT_TRUE(info.connected()) << info.site();
+    EXPECT_GT(info.last_seen(), now - 1.5) << info.site() << " has not been seen lately";
+  }
   EXPECT_THAT(audit::VerifyLog(log.entries, log.head, log.signer_certificate_pem,
                                ReadFileToString(project.KitFile("admin-1", "ca.pem")).value()),
               IsOk());
