@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/byte_order.h"
 #include "common/pki.h"
 #include "common/sha256.h"
 #include "common/status.h"
@@ -40,16 +41,12 @@ constexpr char kCoordinatorRole[] = "coordinator";
 // ---------------------------------------------------------------------------
 // Canonical encoding: fixed-width integers and length-prefixed strings.
 
-void AppendUint64(std::string* out, uint64_t value) {
-  for (int shift = 56; shift >= 0; shift -= 8) {
-    out->push_back(static_cast<char>((value >> shift) & 0xff));
-  }
-}
+void AppendUint64(std::string* out, uint64_t value) { AppendBigEndian64(out, value); }
 void AppendInt64(std::string* out, int64_t value) {
-  AppendUint64(out, static_cast<uint64_t>(value));
+  AppendBigEndian64(out, static_cast<uint64_t>(value));
 }
 void AppendString(std::string* out, absl::string_view value) {
-  AppendUint64(out, value.size());
+  AppendBigEndian64(out, value.size());
   out->append(value.data(), value.size());
 }
 

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/byte_order.h"
 #include "common/openssl_util.h"
 #include "common/pki.h"
 #include "common/status.h"
@@ -56,13 +57,8 @@ const unsigned char *Bytes(const std::string &s) {
 // ---------------------------------------------------------------------------
 // Unambiguous encodings.
 
-void AppendU32(std::string *out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
-}
-void AppendI64(std::string *out, int64_t v) {
-  const uint64_t u = static_cast<uint64_t>(v);
-  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(u >> shift));
-}
+void AppendU32(std::string *out, uint32_t v) { AppendBigEndian32(out, v); }
+void AppendI64(std::string *out, int64_t v) { AppendBigEndian64(out, static_cast<uint64_t>(v)); }
 void AppendField(std::string *out, const std::string &field) {
   AppendU32(out, static_cast<uint32_t>(field.size()));
   out->append(field);
