@@ -9,8 +9,8 @@
 #include <string>
 
 #include "benchmark/benchmark.h"
-#include "common/synthetic_model.h"
-#include "common/tensor_codec.h"
+#include "common/tensor/synthetic_model.h"
+#include "common/tensor/tensor_codec.h"
 #include "coordinator/aggregator.h"
 #include "coordinator/model_store.h"
 

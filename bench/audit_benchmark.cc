@@ -8,9 +8,9 @@
 #include <string>
 
 #include "benchmark/benchmark.h"
-#include "common/audit.h"
-#include "common/clock.h"
-#include "common/pki.h"
+#include "common/audit/audit.h"
+#include "common/base/clock.h"
+#include "common/crypto/pki.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/storage.h"
 

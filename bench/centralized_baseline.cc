@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "client/ml/local_model.h"
-#include "common/image_data.h"
-#include "common/metrics.h"
+#include "common/data/image_data.h"
+#include "common/data/metrics.h"
 
 namespace fedmi {
 namespace {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "common/secagg.h"
+#include "common/secagg/secagg.h"
 
 namespace fedmi {
 namespace secagg {

@@ -11,9 +11,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/audit.h"
+#include "common/audit/audit.h"
 #include "common/rpc/channels.h"
-#include "common/tensor_bundle.h"
+#include "common/tensor/tensor_bundle.h"
 #include "fedmi/v1/admin.grpc.pb.h"
 #include "fedmi/v1/audit.grpc.pb.h"
 

@@ -12,9 +12,9 @@
 #include "cli/command_support.h"
 #include "cli/commands.h"
 #include "cli/run_report.h"
-#include "common/audit.h"
-#include "common/cli_config.h"
-#include "common/pki.h"
+#include "common/audit/audit.h"
+#include "common/base/cli_config.h"
+#include "common/crypto/pki.h"
 
 namespace fedmi::cli {
 namespace {

@@ -1,6 +1,6 @@
 #include "cli/command_support.h"
 
-#include "common/cli_config.h"
+#include "common/base/cli_config.h"
 
 #include <cmath>
 #include <exception>

@@ -11,8 +11,8 @@
 #include "absl/strings/str_join.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
-#include "common/data_split.h"
-#include "common/partition.h"
+#include "common/data/data_split.h"
+#include "common/data/partition.h"
 
 namespace fedmi::cli {
 namespace {

@@ -2,8 +2,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "common/cli_config.h"
-#include "common/log.h"
+#include "common/base/cli_config.h"
+#include "common/base/log.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"fedmi: run and watch federated training, manage sites and models, "

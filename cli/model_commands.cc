@@ -12,7 +12,7 @@
 #include "cli/commands.h"
 #include "cli/model_files.h"
 #include "client/ml/local_model.h"
-#include "common/image_data.h"
+#include "common/data/image_data.h"
 
 namespace fedmi::cli {
 namespace {

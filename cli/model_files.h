@@ -19,9 +19,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/ml/local_model.h"
-#include "common/dataset.h"
-#include "common/metrics.h"
-#include "common/tensor_bundle.h"
+#include "common/data/dataset.h"
+#include "common/data/metrics.h"
+#include "common/tensor/tensor_bundle.h"
 
 namespace fedmi::cli {
 

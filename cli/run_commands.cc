@@ -19,10 +19,10 @@
 #include "cli/commands.h"
 #include "cli/run_report.h"
 #include "cli/secagg_flags.h"
-#include "common/run_spec_json.h"
+#include "common/runspec/run_spec_json.h"
 #include "client/ml/local_model.h"
-#include "common/pki.h"
-#include "common/sha256.h"
+#include "common/crypto/pki.h"
+#include "common/crypto/sha256.h"
 
 namespace fedmi::cli {
 namespace {

@@ -18,7 +18,7 @@
 #include "cli/admin_client.h"
 #include "cli/command_support.h"
 #include "cli/secagg_flags.h"
-#include "common/sha256.h"
+#include "common/crypto/sha256.h"
 
 namespace fedmi::cli {
 namespace {

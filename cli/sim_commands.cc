@@ -22,12 +22,12 @@
 #include "cli/commands.h"
 #include "cli/model_files.h"
 #include "cli/secagg_flags.h"
-#include "common/data_split.h"
-#include "common/partition.h"
-#include "common/pki.h"
-#include "common/secagg.h"
-#include "common/status.h"
-#include "common/synthetic_model.h"
+#include "common/data/data_split.h"
+#include "common/data/partition.h"
+#include "common/crypto/pki.h"
+#include "common/secagg/secagg.h"
+#include "common/base/status.h"
+#include "common/tensor/synthetic_model.h"
 
 namespace fedmi::cli {
 namespace {

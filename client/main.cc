@@ -16,7 +16,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "common/cli_config.h"
+#include "common/base/cli_config.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -24,8 +24,8 @@
 #include "client/site_daemon.h"
 #include "client/site_policy.h"
 #include "client/site_worker.h"
-#include "common/image_data.h"
-#include "common/log.h"
+#include "common/data/image_data.h"
+#include "common/base/log.h"
 #include "common/rpc/channels.h"
 
 namespace {

@@ -11,14 +11,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/audit.h"
-#include "common/fault_injection.h"
-#include "common/log.h"
-#include "common/pki.h"
+#include "common/audit/audit.h"
+#include "common/base/fault_injection.h"
+#include "common/base/log.h"
+#include "common/crypto/pki.h"
 #include "common/rpc/bundle_stream.h"
 #include "common/rpc/grpc_status.h"
-#include "common/secagg_participant.h"
-#include "common/status.h"
+#include "common/secagg/secagg_participant.h"
+#include "common/base/status.h"
 
 namespace fedmi {
 namespace {

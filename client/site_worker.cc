@@ -6,10 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/ml/local_model.h"
-#include "common/log.h"
-#include "common/metrics.h"
-#include "common/status.h"
-#include "common/synthetic_model.h"
+#include "common/base/log.h"
+#include "common/data/metrics.h"
+#include "common/base/status.h"
+#include "common/tensor/synthetic_model.h"
 
 namespace fedmi {
 namespace {

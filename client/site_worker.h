@@ -21,8 +21,8 @@
 
 #include "absl/status/statusor.h"
 #include "client/site_policy.h"
-#include "common/dataset.h"
-#include "common/tensor_bundle.h"
+#include "common/data/dataset.h"
+#include "common/tensor/tensor_bundle.h"
 #include "fedmi/v1/federation.pb.h"
 
 namespace fedmi::ml {

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/tensor_bundle.h"
-#include "common/tensor_codec.h"
+#include "common/tensor/tensor_bundle.h"
+#include "common/tensor/tensor_codec.h"
 #include "coordinator/model_store.h"
 
 namespace fedmi {

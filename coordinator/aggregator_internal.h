@@ -14,8 +14,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "common/tensor_bundle.h"
-#include "common/tensor_codec.h"
+#include "common/tensor/tensor_bundle.h"
+#include "common/tensor/tensor_codec.h"
 
 namespace fedmi {
 namespace aggregator_internal {

@@ -2,8 +2,8 @@
 
 #include <chrono>
 
-#include "common/log.h"
-#include "common/status.h"
+#include "common/base/log.h"
+#include "common/base/status.h"
 
 namespace fedmi {
 

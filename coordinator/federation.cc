@@ -8,9 +8,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "common/run_spec_json.h"
-#include "common/sha256.h"
-#include "common/status.h"
+#include "common/runspec/run_spec_json.h"
+#include "common/crypto/sha256.h"
+#include "common/base/status.h"
 
 namespace fedmi {
 namespace {

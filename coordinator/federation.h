@@ -20,7 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "common/clock.h"
+#include "common/base/clock.h"
 #include "coordinator/model_store.h"
 #include "coordinator/round_manager.h"
 #include "coordinator/storage.h"

@@ -1,6 +1,6 @@
 #include "common/rpc/grpc_status.h"
-#include "common/sha256.h"
-#include "common/tensor_codec.h"
+#include "common/crypto/sha256.h"
+#include "common/tensor/tensor_codec.h"
 #include "coordinator/grpc_services.h"
 
 namespace fedmi {

@@ -2,9 +2,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/log.h"
-#include "common/pki.h"
-#include "common/status.h"
+#include "common/base/log.h"
+#include "common/crypto/pki.h"
+#include "common/base/status.h"
 #include "coordinator/grpc_services.h"
 
 namespace fedmi {

@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "common/fault_injection.h"
-#include "common/log.h"
+#include "common/base/fault_injection.h"
+#include "common/base/log.h"
 #include "common/rpc/grpc_status.h"
-#include "common/tensor_codec.h"
+#include "common/tensor/tensor_codec.h"
 #include "coordinator/grpc_services.h"
 
 namespace fedmi {

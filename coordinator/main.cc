@@ -12,12 +12,12 @@
 
 #include <CLI/CLI.hpp>
 
-#include "common/cli_config.h"
+#include "common/base/cli_config.h"
 #include <grpcpp/grpcpp.h>
 
-#include "common/clock.h"
-#include "common/log.h"
-#include "common/pki.h"
+#include "common/base/clock.h"
+#include "common/base/log.h"
+#include "common/crypto/pki.h"
 #include "coordinator/audit_log.h"
 #include "common/rpc/channels.h"
 #include "coordinator/federation.h"

@@ -12,7 +12,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "common/status.h"
+#include "common/base/status.h"
 #include "coordinator/storage.h"
 #include "coordinator/storage_validation.h"
 

@@ -6,10 +6,10 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "common/log.h"
-#include "common/sha256.h"
-#include "common/status.h"
-#include "common/fault_injection.h"
+#include "common/base/log.h"
+#include "common/crypto/sha256.h"
+#include "common/base/status.h"
+#include "common/base/fault_injection.h"
 #include "coordinator/update_check.h"
 
 namespace fedmi {

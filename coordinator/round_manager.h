@@ -29,8 +29,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/clock.h"
-#include "common/tensor_bundle.h"
+#include "common/base/clock.h"
+#include "common/tensor/tensor_bundle.h"
 #include "coordinator/aggregator.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/model_store.h"

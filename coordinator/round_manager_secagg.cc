@@ -5,10 +5,10 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "common/log.h"
-#include "common/secagg_bundle.h"
-#include "common/sha256.h"
-#include "common/status.h"
+#include "common/base/log.h"
+#include "common/secagg/secagg_bundle.h"
+#include "common/crypto/sha256.h"
+#include "common/base/status.h"
 #include "coordinator/round_manager.h"
 
 namespace fedmi {

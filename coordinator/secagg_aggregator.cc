@@ -10,9 +10,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/secagg_bundle.h"
-#include "common/sha256.h"
-#include "common/status.h"
+#include "common/secagg/secagg_bundle.h"
+#include "common/crypto/sha256.h"
+#include "common/base/status.h"
 
 namespace fedmi {
 namespace {

@@ -41,9 +41,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "common/secagg.h"
-#include "common/tensor_bundle.h"
-#include "common/tensor_codec.h"
+#include "common/secagg/secagg.h"
+#include "common/tensor/tensor_bundle.h"
+#include "common/tensor/tensor_codec.h"
 #include "coordinator/model_store.h"
 
 namespace fedmi {

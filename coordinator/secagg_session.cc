@@ -4,9 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/pki.h"
-#include "common/secagg_participant.h"
-#include "common/status.h"
+#include "common/crypto/pki.h"
+#include "common/secagg/secagg_participant.h"
+#include "common/base/status.h"
 
 namespace fedmi {
 namespace {

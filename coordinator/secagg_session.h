@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/secagg.h"
+#include "common/secagg/secagg.h"
 #include "coordinator/secagg_aggregator.h"
 #include "fedmi/v1/secagg.pb.h"
 

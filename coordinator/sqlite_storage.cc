@@ -27,7 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "common/status.h"
+#include "common/base/status.h"
 #include "coordinator/storage.h"
 #include "coordinator/storage_validation.h"
 

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "common/sha256.h"
+#include "common/crypto/sha256.h"
 
 namespace fedmi {
 namespace storage_internal {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/tensor_codec.h"
+#include "common/tensor/tensor_codec.h"
 
 namespace fedmi {
 

@@ -15,7 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "common/tensor_bundle.h"
+#include "common/tensor/tensor_bundle.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -18,7 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/ml/architectures.h"
-#include "common/status.h"
+#include "common/base/status.h"
 
 namespace fedmi::ml {
 namespace {

@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/dataset.h"
-#include "common/tensor_bundle.h"
+#include "common/data/dataset.h"
+#include "common/tensor/tensor_bundle.h"
 
 namespace fedmi::ml {
 

@@ -1,8 +1,8 @@
 #include "common/rpc/bundle_stream.h"
 
 #include "common/rpc/grpc_status.h"
-#include "common/status.h"
-#include "common/tensor_codec.h"
+#include "common/base/status.h"
+#include "common/tensor/tensor_codec.h"
 
 namespace fedmi {
 

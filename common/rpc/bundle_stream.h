@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "common/tensor_bundle.h"
+#include "common/tensor/tensor_bundle.h"
 #include "fedmi/v1/federation.pb.h"
 #include "fedmi/v1/tensor.pb.h"
 

@@ -9,8 +9,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "common/pki.h"
-#include "common/status.h"
+#include "common/crypto/pki.h"
+#include "common/base/status.h"
 
 namespace fedmi {
 namespace {

@@ -8,7 +8,7 @@
 #include <random>
 #include <string>
 
-#include "common/safetensors.h"
+#include "common/tensor/safetensors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "client/site_worker.h"
-#include "common/dataset.h"
+#include "common/data/dataset.h"
 #include "tests/test_util.h"
 
 namespace fedmi {

@@ -6,8 +6,8 @@
 
 #include <map>
 
-#include "common/audit.h"
-#include "common/pki.h"
+#include "common/audit/audit.h"
+#include "common/crypto/pki.h"
 #include "tests/coordinator/federation_fixture.h"
 
 namespace fedmi {

@@ -3,7 +3,7 @@
 #include <limits>
 #include <random>
 
-#include "common/sha256.h"
+#include "common/crypto/sha256.h"
 #include "coordinator/aggregator.h"
 #include "tests/test_util.h"
 

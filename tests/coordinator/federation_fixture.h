@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "common/clock.h"
-#include "common/sha256.h"
-#include "common/status.h"
-#include "common/tensor_codec.h"
+#include "common/base/clock.h"
+#include "common/crypto/sha256.h"
+#include "common/base/status.h"
+#include "common/tensor/tensor_codec.h"
 #include "coordinator/federation.h"
 #include "coordinator/model_store.h"
 #include "coordinator/storage.h"

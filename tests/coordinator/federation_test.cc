@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "common/sha256.h"
-#include "common/status.h"
-#include "common/tensor_codec.h"
+#include "common/crypto/sha256.h"
+#include "common/base/status.h"
+#include "common/tensor/tensor_codec.h"
 #include "coordinator/model_store.h"
 #include "coordinator/round_manager.h"
 #include "coordinator/storage.h"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "common/sha256.h"
+#include "common/crypto/sha256.h"
 #include "coordinator/aggregator.h"
 #include "tests/test_util.h"
 

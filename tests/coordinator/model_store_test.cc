@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/sha256.h"
+#include "common/crypto/sha256.h"
 #include "tests/test_util.h"
 
 namespace fedmi {

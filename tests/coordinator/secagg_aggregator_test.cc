@@ -7,9 +7,9 @@
 #include <limits>
 #include <random>
 
-#include "common/secagg.h"
-#include "common/secagg_bundle.h"
-#include "common/status.h"
+#include "common/secagg/secagg.h"
+#include "common/secagg/secagg_bundle.h"
+#include "common/base/status.h"
 #include "tests/test_util.h"
 
 namespace fedmi {

@@ -7,9 +7,9 @@
 #include <cmath>
 #include <random>
 
-#include "common/pki.h"
-#include "common/secagg_participant.h"
-#include "common/tensor_codec.h"
+#include "common/crypto/pki.h"
+#include "common/secagg/secagg_participant.h"
+#include "common/tensor/tensor_codec.h"
 #include "coordinator/model_store.h"
 #include "coordinator/secagg_aggregator.h"
 #include "gmock/gmock.h"

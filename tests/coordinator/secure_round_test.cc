@@ -9,8 +9,8 @@
 #include <functional>
 #include <set>
 
-#include "common/pki.h"
-#include "common/secagg_participant.h"
+#include "common/crypto/pki.h"
+#include "common/secagg/secagg_participant.h"
 #include "tests/coordinator/federation_fixture.h"
 
 namespace fedmi {

@@ -21,7 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "common/sha256.h"
+#include "common/crypto/sha256.h"
 #include "coordinator/storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -2,7 +2,7 @@
 // and receipt files (JSON), both possibly from an untrusted source.
 #include <fstream>
 
-#include "common/audit.h"
+#include "common/audit/audit.h"
 #include "tests/fuzz/fuzz_target.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -4,7 +4,7 @@
 // the header must match an expected layout.
 #include <cstring>
 
-#include "common/tensor_codec.h"
+#include "common/tensor/tensor_codec.h"
 #include "tests/fuzz/fuzz_target.h"
 
 namespace {

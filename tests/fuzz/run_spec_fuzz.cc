@@ -1,7 +1,7 @@
 // A run spec as an admin sends it: protobuf parsing, then the coordinator's
 // validation (which fills defaults and must name any bad field), then the
 // JSON the audit log records.
-#include "common/run_spec_json.h"
+#include "common/runspec/run_spec_json.h"
 #include "coordinator/federation.h"
 #include "tests/fuzz/fuzz_target.h"
 

@@ -3,7 +3,7 @@
 // (finite, norm bound) that runs before any aggregation.
 #include <fstream>
 
-#include "common/tensor_codec.h"
+#include "common/tensor/tensor_codec.h"
 #include "coordinator/update_check.h"
 #include "tests/fuzz/fuzz_target.h"
 

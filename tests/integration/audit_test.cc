@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/audit.h"
-#include "common/sha256.h"
-#include "common/tensor_codec.h"
+#include "common/audit/audit.h"
+#include "common/crypto/sha256.h"
+#include "common/tensor/tensor_codec.h"
 #include "tests/integration/process_fixture.h"
 
 namespace fedmi {

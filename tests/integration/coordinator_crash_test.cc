@@ -5,7 +5,7 @@
 // audit log verifies.
 #include <nlohmann/json.hpp>
 
-#include "common/synthetic_model.h"
+#include "common/tensor/synthetic_model.h"
 #include "tests/integration/process_fixture.h"
 
 namespace fedmi {

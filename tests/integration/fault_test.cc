@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/synthetic_model.h"
+#include "common/tensor/synthetic_model.h"
 #include "tests/integration/process_fixture.h"
 
 namespace fedmi {

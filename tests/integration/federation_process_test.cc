@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/synthetic_model.h"
-#include "common/sha256.h"
+#include "common/tensor/synthetic_model.h"
+#include "common/crypto/sha256.h"
 #include <grpcpp/generic/generic_stub.h>
 #include "tests/integration/process_fixture.h"
 

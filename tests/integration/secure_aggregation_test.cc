@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/secagg.h"
-#include "common/secagg_participant.h"
-#include "common/synthetic_model.h"
+#include "common/secagg/secagg.h"
+#include "common/secagg/secagg_participant.h"
+#include "common/tensor/synthetic_model.h"
 #include "tests/integration/process_fixture.h"
 
 namespace fedmi {

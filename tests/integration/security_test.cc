@@ -4,7 +4,7 @@
 // being served.
 #include <cstdio>
 
-#include "common/synthetic_model.h"
+#include "common/tensor/synthetic_model.h"
 #include "tests/integration/process_fixture.h"
 
 namespace fedmi {

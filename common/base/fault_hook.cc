@@ -1,0 +1,98 @@
+#include "common/base/fault_hook.h"
+
+#include <csignal>
+#include <cstdlib>
+
+#include "absl/strings/numbers.h"
+#include "common/base/log.h"
+
+namespace fedmi {
+namespace {
+
+constexpr FaultPoint kAllPoints[] = {
+    FaultPoint::kCoordinatorMidUpload,   FaultPoint::kCoordinatorMidAggregation,
+    FaultPoint::kCoordinatorCommit,      FaultPoint::kCoordinatorEvaluation,
+    FaultPoint::kCoordinatorBetweenRounds, FaultPoint::kSiteBeforeMaskedUpload,
+};
+
+class NoFaultHook final : public FaultHook {
+ public:
+  void Reached(FaultPoint, int32_t) override {}
+};
+
+class CrashAtFaultPoint final : public FaultHook {
+ public:
+  CrashAtFaultPoint(FaultPoint point, std::optional<int32_t> round, std::string setting)
+      : point_(point), round_(round), setting_(std::move(setting)) {}
+
+  void Reached(FaultPoint point, int32_t round) override {
+    if (point != point_ || (round_.has_value() && *round_ != round)) return;
+    FEDMI_LOG(WARNING) << "FEDMI_TEST_CRASH_AT=" << setting_
+                       << ": killing this process (test only)";
+    std::raise(SIGKILL);
+  }
+
+ private:
+  const FaultPoint point_;
+  const std::optional<int32_t> round_;
+  const std::string setting_;
+};
+
+FaultHook& MakeHookFromEnvironment() {
+  const char* crash_at = std::getenv("FEDMI_TEST_CRASH_AT");
+  if (crash_at == nullptr || *crash_at == '\0') return NoFaults();
+  const std::string setting = crash_at;
+  const size_t colon = setting.find(':');
+  const std::optional<FaultPoint> point = ParseFaultPoint(setting.substr(0, colon));
+  std::optional<int32_t> round;
+  if (colon != std::string::npos) {
+    int32_t parsed = 0;
+    if (absl::SimpleAtoi(setting.substr(colon + 1), &parsed)) round = parsed;
+  }
+  if (!point.has_value() || (colon != std::string::npos && !round.has_value())) {
+    FEDMI_LOG(ERROR) << "FEDMI_TEST_CRASH_AT=" << setting
+                     << " names no fault point; ignoring it";
+    return NoFaults();
+  }
+  static CrashAtFaultPoint* const hook = new CrashAtFaultPoint(*point, round, setting);
+  return *hook;
+}
+
+}  // namespace
+
+const char* FaultPointName(FaultPoint point) {
+  switch (point) {
+    case FaultPoint::kCoordinatorMidUpload:
+      return "coordinator-mid-upload";
+    case FaultPoint::kCoordinatorMidAggregation:
+      return "coordinator-mid-aggregation";
+    case FaultPoint::kCoordinatorCommit:
+      return "coordinator-commit";
+    case FaultPoint::kCoordinatorEvaluation:
+      return "coordinator-evaluation";
+    case FaultPoint::kCoordinatorBetweenRounds:
+      return "coordinator-between-rounds";
+    case FaultPoint::kSiteBeforeMaskedUpload:
+      return "secagg-before-masked-upload";
+  }
+  return "unknown";
+}
+
+std::optional<FaultPoint> ParseFaultPoint(absl::string_view name) {
+  for (FaultPoint point : kAllPoints) {
+    if (name == FaultPointName(point)) return point;
+  }
+  return std::nullopt;
+}
+
+FaultHook& NoFaults() {
+  static NoFaultHook* const hook = new NoFaultHook();
+  return *hook;
+}
+
+FaultHook& CrashAtFaultPointFromEnvironment() {
+  static FaultHook& hook = MakeHookFromEnvironment();
+  return hook;
+}
+
+}  // namespace fedmi

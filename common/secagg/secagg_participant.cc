@@ -1,0 +1,459 @@
+#include "common/secagg/secagg_participant.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/crypto/pki.h"
+#include "common/secagg/secagg_bundle.h"
+#include "common/crypto/sha256.h"
+#include "common/base/status.h"
+
+namespace fedmi {
+namespace secagg {
+namespace {
+
+void Wipe(std::string* secret) {
+  if (!secret->empty()) OPENSSL_cleanse(&(*secret)[0], secret->size());
+  secret->clear();
+}
+
+std::string U32Be(uint32_t v) {
+  std::string out(4, '\0');
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((v >> (24 - 8 * i)) & 0xff);
+  return out;
+}
+
+absl::Status Denied(const std::string& site, const std::string& reason) {
+  return absl::PermissionDeniedError(
+      absl::StrCat("key advertisement of site '", site, "' ", reason));
+}
+
+bool SameParams(const v1::SecAggParams& a, const v1::SecAggParams& b) {
+  return a.threshold() == b.threshold() && a.neighbours() == b.neighbours() &&
+         a.clip() == b.clip() && a.max_sites() == b.max_sites() &&
+         a.max_examples() == b.max_examples();
+}
+
+}  // namespace
+
+std::string GraphSeed(const std::vector<v1::KeyAdvertisement>& sorted_ads) {
+  Sha256 hasher;
+  for (const v1::KeyAdvertisement& ad : sorted_ads) {
+    hasher.Update(KeyAdvertisementBytes(ad.run_id(), ad.round(), ad.site(), ad.cipher_public_key(),
+                                        ad.mask_public_key()));
+  }
+  return hasher.Final();
+}
+
+absl::Status VerifyAdvertisement(const v1::KeyAdvertisement& ad, int64_t run_id, int32_t round,
+                                 const std::string& ca_pem, absl::Time now) {
+  const std::string& site = ad.site();
+  if (ad.run_id() != run_id || ad.round() != round) {
+    return Denied(site, absl::StrCat("is for run ", ad.run_id(), " round ", ad.round(),
+                                     ", expected run ", run_id, " round ", round));
+  }
+  if (ad.cipher_public_key().size() != kKeySize || ad.mask_public_key().size() != kKeySize) {
+    return Denied(site, "has a public key that is not 32 bytes");
+  }
+  if (ad.certificate_pem().empty()) return Denied(site, "has no certificate");
+  absl::Status issued = VerifyIssuedBy(ad.certificate_pem(), ca_pem, now);
+  if (!issued.ok()) {
+    return Denied(site, absl::StrCat("has an untrusted certificate: ", issued.message()));
+  }
+  absl::StatusOr<CertificateInfo> info = ParseCertificatePem(ad.certificate_pem());
+  if (!info.ok()) {
+    return Denied(site, absl::StrCat("has a bad certificate: ", info.status().message()));
+  }
+  if (info->common_name != site) {
+    return Denied(site, absl::StrCat("carries the certificate of '", info->common_name, "'"));
+  }
+  absl::Status signature =
+      VerifyKeyAdvertisement(ad.certificate_pem(), ad.run_id(), ad.round(), site,
+                             ad.cipher_public_key(), ad.mask_public_key(), ad.signature());
+  if (!signature.ok()) return Denied(site, "has a bad signature");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<SecAggParticipant>> SecAggParticipant::Start(
+    int64_t run_id, int32_t round, const std::string& site, const v1::SecAggParams& params,
+    const std::string& key_pem, const std::string& cert_pem, const std::string& ca_pem) {
+  RETURN_IF_ERROR(ValidatePartyName(site, "site name"));
+  if (params.threshold() < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("secure aggregation threshold must be at least 1, got ", params.threshold()));
+  }
+  if (params.neighbours() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secure aggregation neighbours must be at least 1, got ", params.neighbours()));
+  }
+  if (params.max_examples() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secure aggregation max_examples must be at least 1, got ", params.max_examples()));
+  }
+  QuantizationOptions options;
+  options.clip = params.clip();
+  options.max_sites = params.max_sites();
+  ASSIGN_OR_RETURN(FixedPointCodec codec, FixedPointCodec::Create(options));
+
+  absl::Status issued = VerifyIssuedBy(cert_pem, ca_pem, absl::Now());
+  if (!issued.ok()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("certificate of site '", site, "' is not usable: ", issued.message()));
+  }
+
+  std::unique_ptr<SecAggParticipant> participant(
+      new SecAggParticipant(run_id, round, site, params, codec, ca_pem));
+  ASSIGN_OR_RETURN(participant->cipher_keys_, GenerateKeyPair());
+  ASSIGN_OR_RETURN(participant->mask_keys_, GenerateKeyPair());
+  participant->self_seed_.assign(kKeySize, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&participant->self_seed_[0]),
+                 static_cast<int>(kKeySize)) != 1) {
+    return absl::InternalError("RAND_bytes failed to draw the self-mask seed");
+  }
+
+  v1::KeyAdvertisement& ad = participant->advertisement_;
+  ad.set_run_id(run_id);
+  ad.set_round(round);
+  ad.set_site(site);
+  ad.set_cipher_public_key(participant->cipher_keys_.public_key);
+  ad.set_mask_public_key(participant->mask_keys_.public_key);
+  ASSIGN_OR_RETURN(std::string signature,
+                   SignKeyAdvertisement(key_pem, run_id, round, site, ad.cipher_public_key(),
+                                        ad.mask_public_key()));
+  ad.set_signature(std::move(signature));
+  // Catches a key that does not belong to the certificate, or a certificate
+  // for another site, here rather than as a refusal from every peer.
+  absl::Status own = VerifyKeyAdvertisement(cert_pem, run_id, round, site, ad.cipher_public_key(),
+                                            ad.mask_public_key(), ad.signature());
+  if (!own.ok()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("key and certificate of site '", site,
+                     "' do not make a valid advertisement: ", own.message()));
+  }
+  return participant;
+}
+
+SecAggParticipant::~SecAggParticipant() {
+  Wipe(&cipher_keys_.private_key);
+  Wipe(&mask_keys_.private_key);
+  Wipe(&self_seed_);
+  for (auto& [sender, shares] : held_) {
+    Wipe(&shares.self_seed_share);
+    Wipe(&shares.mask_key_share);
+  }
+}
+
+absl::StatusOr<v1::KeyAdvertisement> SecAggParticipant::Advertisement() const {
+  return advertisement_;
+}
+
+absl::StatusOr<v1::ShareBundle> SecAggParticipant::OnPeerKeys(const v1::PeerKeys& peers) {
+  if (have_peers_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("site '", site_, "' already received the peer keys of this round"));
+  }
+  if (peers.run_id() != run_id_ || peers.round() != round_) {
+    return absl::InvalidArgumentError(absl::StrCat("peer keys are for run ", peers.run_id(),
+                                                   " round ", peers.round(), ", expected run ",
+                                                   run_id_, " round ", round_));
+  }
+  if (peers.has_params() && !SameParams(peers.params(), params_)) {
+    return absl::InvalidArgumentError(
+        "peer keys carry secure-aggregation params that differ from the round's");
+  }
+  const int n = peers.sites_size();
+  if (n < params_.threshold()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "only ", n, " sites advertised keys, fewer than the threshold ", params_.threshold()));
+  }
+  std::vector<v1::KeyAdvertisement> ads(peers.sites().begin(), peers.sites().end());
+  int index = -1;
+  const absl::Time now = absl::Now();
+  for (int i = 0; i < n; ++i) {
+    if (i > 0 && !(ads[i - 1].site() < ads[i].site())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "peer keys are not sorted by site without duplicates at '", ads[i].site(), "'"));
+    }
+    RETURN_IF_ERROR(VerifyAdvertisement(ads[i], run_id_, round_, ca_pem_, now));
+    if (ads[i].site() == site_) {
+      if (ads[i].cipher_public_key() != cipher_keys_.public_key ||
+          ads[i].mask_public_key() != mask_keys_.public_key) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            "key advertisement of site '", site_, "' (this site) was replaced in the peer keys"));
+      }
+      index = i;
+    }
+  }
+  if (index < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("site '", site_, "' is missing from the peer keys"));
+  }
+  const std::string seed = GraphSeed(ads);
+  if (peers.graph_seed() != seed) {
+    return absl::InvalidArgumentError(
+        "graph seed of the peer keys is not the hash of the advertisements");
+  }
+  ASSIGN_OR_RETURN(std::vector<std::vector<int>> graph,
+                   NeighbourGraph(n, params_.neighbours(), seed));
+  const std::vector<int>& neighbours = graph[index];
+  if (static_cast<int>(neighbours.size()) < params_.threshold()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "site '", site_, "' has ", neighbours.size(), " neighbours, fewer than the threshold ",
+        params_.threshold(), ": its secrets could never be reconstructed"));
+  }
+
+  // Shares with x = 1..n, so that neighbour j gets the share at x = j + 1.
+  ASSIGN_OR_RETURN(std::vector<Share> seed_shares, ShamirSplit(self_seed_, params_.threshold(), n));
+  ASSIGN_OR_RETURN(std::vector<Share> key_shares,
+                   ShamirSplit(mask_keys_.private_key, params_.threshold(), n));
+
+  v1::ShareBundle bundle;
+  bundle.set_run_id(run_id_);
+  bundle.set_round(round_);
+  for (int j : neighbours) {
+    const std::string& peer = ads[j].site();
+    ASSIGN_OR_RETURN(std::string secret,
+                     AgreeSharedSecret(cipher_keys_.private_key, ads[j].cipher_public_key()));
+    absl::StatusOr<std::string> key = DeriveShareKey(secret, run_id_, round_, site_, peer);
+    Wipe(&secret);
+    if (!key.ok()) return key.status();
+    std::string seed_share = SerializeShare(seed_shares[j]);
+    std::string plaintext = U32Be(static_cast<uint32_t>(seed_share.size())) + seed_share +
+                            SerializeShare(key_shares[j]);
+    absl::StatusOr<std::string> sealed =
+        Seal(*key, plaintext, ShareAssociatedData(run_id_, round_, site_, peer));
+    Wipe(&seed_share);
+    Wipe(&plaintext);
+    Wipe(&*key);
+    if (!sealed.ok()) return sealed.status();
+    v1::EncryptedShare* share = bundle.add_shares();
+    share->set_sender(site_);
+    share->set_recipient(peer);
+    share->set_ciphertext(std::move(*sealed));
+  }
+  for (Share& share : seed_shares) Wipe(&share.y);
+  for (Share& share : key_shares) Wipe(&share.y);
+
+  have_peers_ = true;
+  index_ = index;
+  sites_.clear();
+  mask_public_keys_.clear();
+  cipher_public_keys_.clear();
+  for (const v1::KeyAdvertisement& ad : ads) {
+    sites_.push_back(ad.site());
+    mask_public_keys_.push_back(ad.mask_public_key());
+    cipher_public_keys_.push_back(ad.cipher_public_key());
+  }
+  neighbours_ = neighbours;
+  return bundle;
+}
+
+absl::Status SecAggParticipant::OnRelayedShares(const v1::ShareBundle& bundle) {
+  if (!have_peers_) {
+    return absl::FailedPreconditionError("secret shares arrived before the peer keys");
+  }
+  if (bundle.run_id() != run_id_ || bundle.round() != round_) {
+    return absl::InvalidArgumentError(absl::StrCat("secret shares are for run ", bundle.run_id(),
+                                                   " round ", bundle.round(), ", expected run ",
+                                                   run_id_, " round ", round_));
+  }
+  std::map<int, HeldShares> incoming;
+  auto wipe_incoming = [&incoming] {
+    for (auto& [sender, shares] : incoming) {
+      Wipe(&shares.self_seed_share);
+      Wipe(&shares.mask_key_share);
+    }
+  };
+  for (const v1::EncryptedShare& share : bundle.shares()) {
+    const std::string& sender = share.sender();
+    if (share.recipient() != site_) {
+      wipe_incoming();
+      return absl::PermissionDeniedError(absl::StrCat("secret share from site '", sender,
+                                                      "' is addressed to '", share.recipient(),
+                                                      "', not to '", site_, "'"));
+    }
+    auto it = std::lower_bound(sites_.begin(), sites_.end(), sender);
+    const int j =
+        (it != sites_.end() && *it == sender) ? static_cast<int>(it - sites_.begin()) : -1;
+    if (j < 0 || !std::binary_search(neighbours_.begin(), neighbours_.end(), j)) {
+      wipe_incoming();
+      return absl::PermissionDeniedError(absl::StrCat(
+          "secret share from site '", sender, "', which is not a neighbour of '", site_, "'"));
+    }
+    if (held_.count(j) > 0 || incoming.count(j) > 0) {
+      wipe_incoming();
+      return absl::InvalidArgumentError(
+          absl::StrCat("second secret share from site '", sender, "'"));
+    }
+    absl::StatusOr<std::string> plaintext;
+    {
+      absl::StatusOr<std::string> secret =
+          AgreeSharedSecret(cipher_keys_.private_key, cipher_public_keys_[j]);
+      if (!secret.ok()) {
+        wipe_incoming();
+        return secret.status();
+      }
+      absl::StatusOr<std::string> key = DeriveShareKey(*secret, run_id_, round_, sender, site_);
+      Wipe(&*secret);
+      if (!key.ok()) {
+        wipe_incoming();
+        return key.status();
+      }
+      plaintext =
+          Open(*key, share.ciphertext(), ShareAssociatedData(run_id_, round_, sender, site_));
+      Wipe(&*key);
+    }
+    if (!plaintext.ok()) {
+      wipe_incoming();
+      if (plaintext.status().code() == absl::StatusCode::kDataLoss) {
+        return absl::DataLossError(
+            absl::StrCat("secret share from site '", sender, "' failed authentication"));
+      }
+      return plaintext.status();
+    }
+    // Parse: u32 BE length || b share || s_sk share; both must be shares of
+    // 32-byte secrets at this site's x.
+    const std::string& p = *plaintext;
+    auto malformed = [&](const std::string& why) {
+      wipe_incoming();
+      return absl::DataLossError(
+          absl::StrCat("secret share from site '", sender, "' is malformed: ", why));
+    };
+    if (p.size() < 4) {
+      Wipe(&*plaintext);
+      return malformed("too short");
+    }
+    uint32_t len = 0;
+    for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<uint8_t>(p[i]);
+    if (len > p.size() - 4) {
+      Wipe(&*plaintext);
+      return malformed("bad length prefix");
+    }
+    absl::StatusOr<Share> seed_share = ParseShare(p.substr(4, len));
+    absl::StatusOr<Share> key_share = ParseShare(p.substr(4 + len));
+    Wipe(&*plaintext);
+    if (!seed_share.ok() || !key_share.ok()) return malformed("a share does not parse");
+    if (seed_share->x != index_ + 1 || key_share->x != index_ + 1 ||
+        seed_share->secret_size != kKeySize || key_share->secret_size != kKeySize) {
+      Wipe(&seed_share->y);
+      Wipe(&key_share->y);
+      return malformed("not a share of a 32-byte secret for this site");
+    }
+    HeldShares& held = incoming[j];
+    held.self_seed_share = SerializeShare(*seed_share);
+    held.mask_key_share = SerializeShare(*key_share);
+    Wipe(&seed_share->y);
+    Wipe(&key_share->y);
+  }
+  for (auto& [sender, shares] : incoming) held_[sender] = std::move(shares);
+  return absl::OkStatus();
+}
+
+std::vector<int> SecAggParticipant::SharingNeighbours() const {
+  std::vector<int> out;
+  for (const auto& [sender, shares] : held_) out.push_back(sender);
+  return out;
+}
+
+double SecAggParticipant::Weight(int64_t examples) const {
+  if (examples < 1) return 0.0;
+  return std::min(1.0, static_cast<double>(examples) / static_cast<double>(params_.max_examples()));
+}
+
+absl::StatusOr<TensorBundle> SecAggParticipant::MaskUpdate(const TensorBundle& global,
+                                                           const TensorBundle& local,
+                                                           int64_t examples) const {
+  if (!have_peers_) {
+    return absl::FailedPreconditionError("cannot mask an update before the peer keys");
+  }
+  if (examples < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a masked update needs a positive example count, got ", examples));
+  }
+  if (static_cast<int>(held_.size()) < params_.threshold()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("site '", site_, "' holds secret shares from ", held_.size(),
+                     " neighbours, fewer than the threshold ", params_.threshold()));
+  }
+  const std::vector<int> sharing = SharingNeighbours();
+  PairwiseSeedFn pairwise_seed = [this](int peer) -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(std::string secret,
+                     AgreeSharedSecret(mask_keys_.private_key, mask_public_keys_[peer]));
+    absl::StatusOr<std::string> seed = DerivePairwiseMaskSeed(secret, run_id_, round_);
+    Wipe(&secret);
+    return seed;
+  };
+  return MaskUpdateForSecAgg(global, local, Weight(examples), codec_, index_, sharing,
+                             pairwise_seed, self_seed_);
+}
+
+absl::StatusOr<v1::UnmaskResponse> SecAggParticipant::OnUnmaskRequest(
+    const v1::UnmaskRequest& request) {
+  if (!have_peers_) {
+    return absl::FailedPreconditionError("unmask request arrived before the peer keys");
+  }
+  if (request.run_id() != run_id_ || request.round() != round_) {
+    return absl::InvalidArgumentError(absl::StrCat("unmask request is for run ", request.run_id(),
+                                                   " round ", request.round(), ", expected run ",
+                                                   run_id_, " round ", round_));
+  }
+  auto index_of = [this](const std::string& site) -> absl::StatusOr<int> {
+    auto it = std::lower_bound(sites_.begin(), sites_.end(), site);
+    if (it == sites_.end() || *it != site) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unmask request names site '", site, "', which did not advertise keys"));
+    }
+    return static_cast<int>(it - sites_.begin());
+  };
+  std::map<int, Revealed> wanted;
+  for (const std::string& site : request.survivors()) {
+    ASSIGN_OR_RETURN(int i, index_of(site));
+    wanted[i] = Revealed::kSelfSeed;
+  }
+  for (const std::string& site : request.dropped()) {
+    ASSIGN_OR_RETURN(int i, index_of(site));
+    if (i == index_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unmask request lists this site '", site_, "' as dropped"));
+    }
+    auto it = wanted.find(i);
+    if (it != wanted.end() && it->second == Revealed::kSelfSeed) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unmask request lists site '", site, "' both as a survivor and as dropped"));
+    }
+    wanted[i] = Revealed::kMaskKey;
+  }
+  for (const auto& [owner, kind] : wanted) {
+    auto it = revealed_.find(owner);
+    if (it != revealed_.end() && it->second != kind) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "refusing to reveal the ", kind == Revealed::kSelfSeed ? "self-mask seed" : "mask key",
+          " share of site '", sites_[owner], "': its ",
+          kind == Revealed::kSelfSeed ? "mask key" : "self-mask seed",
+          " share was already revealed, and both would unmask its update"));
+    }
+  }
+
+  v1::UnmaskResponse response;
+  response.set_run_id(run_id_);
+  response.set_round(round_);
+  for (const auto& [owner, kind] : wanted) {
+    auto held = held_.find(owner);
+    if (held == held_.end()) continue;  // not a neighbour, or it never sent shares
+    v1::RevealedShare* share = response.add_shares();
+    share->set_owner(sites_[owner]);
+    share->set_self_seed(kind == Revealed::kSelfSeed);
+    share->set_share(kind == Revealed::kSelfSeed ? held->second.self_seed_share
+                                                 : held->second.mask_key_share);
+    revealed_[owner] = kind;
+  }
+  return response;
+}
+
+}  // namespace secagg
+}  // namespace fedmi

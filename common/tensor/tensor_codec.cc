@@ -1,0 +1,307 @@
+#include "common/tensor/tensor_codec.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status.h"
+
+namespace fedmi {
+namespace {
+
+constexpr char kMagic[8] = {'F', 'E', 'D', 'M', 'I', 'B', 'N', '1'};
+// A header is names, dtypes and shapes; 64 MiB is far beyond any real model.
+constexpr uint32_t kMaxHeaderBytes = 64u << 20;
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+}  // namespace
+
+absl::Status StreamBundle(const TensorBundle& bundle,
+                          const std::function<bool(const v1::TensorChunk&)>& write) {
+  if (bundle.body.size() != bundle.ExpectedBodyBytes()) {
+    return absl::InvalidArgumentError(absl::StrCat("bundle body has ", bundle.body.size(),
+                                                   " bytes but its tensors need ",
+                                                   bundle.ExpectedBodyBytes()));
+  }
+  v1::TensorChunk chunk;
+  *chunk.mutable_header() = HeaderFromSpecs(
+      bundle.specs, Sha256::Digest(absl::string_view(bundle.body.data(), bundle.body.size())));
+  if (!write(chunk)) return absl::UnavailableError("stream closed while sending bundle header");
+  for (size_t offset = 0; offset < bundle.body.size(); offset += kMaxChunkBytes) {
+    size_t size = std::min(kMaxChunkBytes, bundle.body.size() - offset);
+    chunk.set_data(bundle.body.data() + offset, size);
+    if (!write(chunk)) return absl::UnavailableError("stream closed while sending bundle body");
+  }
+  return absl::OkStatus();
+}
+
+BundleStreamReader::BundleStreamReader(Options options, BodySink* sink)
+    : options_(std::move(options)), sink_(sink) {}
+
+absl::Status BundleStreamReader::Add(const v1::TensorChunk& chunk) {
+  switch (chunk.payload_case()) {
+    case v1::TensorChunk::kHeader: {
+      if (has_header_) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(options_.what, " stream has a second header"));
+      }
+      auto specs = SpecsFromHeader(chunk.header());
+      if (!specs.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(options_.what, " header: ", specs.status().message()));
+      }
+      if (options_.expected != nullptr) {
+        RETURN_IF_ERROR(CheckSpecsMatch(*specs, *options_.expected, options_.what));
+      }
+      if (chunk.header().total_bytes() > options_.max_body_bytes) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat(options_.what, " has ", chunk.header().total_bytes(),
+                         " bytes, above the limit of ", options_.max_body_bytes));
+      }
+      specs_ = *std::move(specs);
+      total_ = chunk.header().total_bytes();
+      declared_sha256_ = chunk.header().sha256();
+      has_header_ = true;
+      return absl::OkStatus();
+    }
+    case v1::TensorChunk::kData: {
+      if (!has_header_) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(options_.what, " stream sent body bytes before its header"));
+      }
+      const std::string& data = chunk.data();
+      if (data.size() > kMaxChunkBytes) {
+        return absl::InvalidArgumentError(absl::StrCat(options_.what, " chunk has ", data.size(),
+                                                       " bytes, above the ", kMaxChunkBytes,
+                                                       "-byte chunk limit"));
+      }
+      if (received_ + data.size() > total_) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(options_.what, " body is longer than the ", total_,
+                         " bytes its header declares"));
+      }
+      hasher_.Update(data.data(), data.size());
+      RETURN_IF_ERROR(sink_->Write(data.data(), data.size()));
+      received_ += data.size();
+      return absl::OkStatus();
+    }
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(options_.what, " chunk is empty"));
+  }
+}
+
+absl::Status BundleStreamReader::Finish() {
+  if (!has_header_) {
+    return absl::InvalidArgumentError(absl::StrCat(options_.what, " stream has no header"));
+  }
+  if (received_ != total_) {
+    return absl::DataLossError(absl::StrCat(options_.what, " is truncated: received ", received_,
+                                            " of ", total_, " body bytes"));
+  }
+  sha256_ = hasher_.Final();
+  if (!declared_sha256_.empty() && declared_sha256_ != sha256_) {
+    return absl::DataLossError(absl::StrCat(options_.what, " is corrupt: body SHA-256 ",
+                                            HexEncode(sha256_), " does not match the header's ",
+                                            HexEncode(declared_sha256_)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TensorBundle> DecodeChunks(const std::vector<v1::TensorChunk>& chunks,
+                                          const std::vector<TensorSpec>* expected) {
+  TensorBundle bundle;
+  MemoryBodySink sink(&bundle.body);
+  BundleStreamReader::Options options;
+  options.expected = expected;
+  BundleStreamReader reader(options, &sink);
+  for (const auto& chunk : chunks) RETURN_IF_ERROR(reader.Add(chunk));
+  RETURN_IF_ERROR(reader.Finish());
+  bundle.specs = reader.specs();
+  return bundle;
+}
+
+// --- Bundle files -----------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<BundleFileWriter>> BundleFileWriter::Create(
+    const std::string& dir, const std::vector<TensorSpec>& specs) {
+  std::unique_ptr<BundleFileWriter> writer(new BundleFileWriter());
+  writer->dir_ = dir;
+  std::random_device random;
+  writer->temp_path_ = absl::StrCat(dir, "/.tmp-", getpid(), "-", random(), random());
+  writer->file_ = std::fopen(writer->temp_path_.c_str(), "wb");
+  if (writer->file_ == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("cannot create ", writer->temp_path_, ": ", ErrnoText()));
+  }
+  writer->expected_ = TotalBytes(specs);
+  v1::BundleHeader header = HeaderFromSpecs(specs, "");
+  std::string header_bytes = header.SerializeAsString();
+  uint32_t length = static_cast<uint32_t>(header_bytes.size());
+  char length_le[4] = {static_cast<char>(length & 0xff), static_cast<char>((length >> 8) & 0xff),
+                       static_cast<char>((length >> 16) & 0xff),
+                       static_cast<char>((length >> 24) & 0xff)};
+  if (std::fwrite(kMagic, 1, 8, writer->file_) != 8 ||
+      std::fwrite(length_le, 1, 4, writer->file_) != 4 ||
+      std::fwrite(header_bytes.data(), 1, header_bytes.size(), writer->file_) !=
+          header_bytes.size()) {
+    return absl::InternalError(
+        absl::StrCat("cannot write ", writer->temp_path_, ": ", ErrnoText()));
+  }
+  return writer;
+}
+
+BundleFileWriter::~BundleFileWriter() {
+  if (file_ != nullptr) std::fclose(file_);
+  if (!committed_ && !temp_path_.empty()) std::remove(temp_path_.c_str());
+}
+
+absl::Status BundleFileWriter::Write(const char* data, size_t size) {
+  if (file_ == nullptr) return absl::FailedPreconditionError("bundle file already committed");
+  if (written_ + size > expected_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bundle body is longer than the ", expected_, " bytes its tensors need"));
+  }
+  if (std::fwrite(data, 1, size, file_) != size) {
+    return absl::InternalError(absl::StrCat("cannot write ", temp_path_, ": ", ErrnoText()));
+  }
+  hasher_.Update(data, size);
+  written_ += size;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> BundleFileWriter::Commit(std::string* sha256) {
+  if (file_ == nullptr) return absl::FailedPreconditionError("bundle file already committed");
+  if (written_ != expected_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "bundle body has ", written_, " bytes but its tensors need ", expected_));
+  }
+  if (std::fflush(file_) != 0 || fsync(fileno(file_)) != 0) {
+    return absl::InternalError(absl::StrCat("cannot flush ", temp_path_, ": ", ErrnoText()));
+  }
+  std::fclose(file_);
+  file_ = nullptr;
+  std::string digest = hasher_.Final();
+  std::string final_path = absl::StrCat(dir_, "/", HexEncode(digest));
+  if (std::rename(temp_path_.c_str(), final_path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot rename ", temp_path_, " to ", final_path,
+                                            ": ", ErrnoText()));
+  }
+  // The rename itself must survive a crash before a transaction refers to it.
+  int dir_fd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir_fd >= 0) {
+    fsync(dir_fd);
+    close(dir_fd);
+  }
+  committed_ = true;
+  if (sha256 != nullptr) *sha256 = digest;
+  return final_path;
+}
+
+absl::StatusOr<std::unique_ptr<BundleFileReader>> BundleFileReader::Open(
+    const std::string& path) {
+  std::unique_ptr<BundleFileReader> reader(new BundleFileReader());
+  reader->path_ = path;
+  reader->file_ = std::fopen(path.c_str(), "rb");
+  if (reader->file_ == nullptr) {
+    return absl::NotFoundError(absl::StrCat("cannot open model file ", path, ": ", ErrnoText()));
+  }
+  char magic[8];
+  unsigned char length_le[4];
+  if (std::fread(magic, 1, 8, reader->file_) != 8 || std::memcmp(magic, kMagic, 8) != 0) {
+    return absl::DataLossError(absl::StrCat(path, " is not a fedmi bundle file (bad magic)"));
+  }
+  if (std::fread(length_le, 1, 4, reader->file_) != 4) {
+    return absl::DataLossError(absl::StrCat(path, " is truncated in its header length"));
+  }
+  uint32_t length = length_le[0] | (length_le[1] << 8) | (length_le[2] << 16) |
+                    (static_cast<uint32_t>(length_le[3]) << 24);
+  if (length > kMaxHeaderBytes) {
+    return absl::DataLossError(absl::StrCat(path, " declares a ", length, "-byte header"));
+  }
+  std::string header_bytes(length, '\0');
+  if (std::fread(header_bytes.data(), 1, length, reader->file_) != length) {
+    return absl::DataLossError(absl::StrCat(path, " is truncated in its header"));
+  }
+  v1::BundleHeader header;
+  if (!header.ParseFromString(header_bytes)) {
+    return absl::DataLossError(absl::StrCat(path, " has an unreadable header"));
+  }
+  auto specs = SpecsFromHeader(header);
+  if (!specs.ok()) {
+    return absl::DataLossError(absl::StrCat(path, ": ", specs.status().message()));
+  }
+  reader->specs_ = *std::move(specs);
+  reader->body_bytes_ = header.total_bytes();
+  long body_start = std::ftell(reader->file_);
+  if (std::fseek(reader->file_, 0, SEEK_END) != 0) {
+    return absl::InternalError(absl::StrCat("cannot seek in ", path, ": ", ErrnoText()));
+  }
+  long file_size = std::ftell(reader->file_);
+  if (static_cast<uint64_t>(file_size - body_start) != reader->body_bytes_) {
+    return absl::DataLossError(absl::StrCat(path, " has ", file_size - body_start,
+                                            " body bytes, expected ", reader->body_bytes_));
+  }
+  std::fseek(reader->file_, body_start, SEEK_SET);
+  return reader;
+}
+
+BundleFileReader::~BundleFileReader() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+absl::StatusOr<size_t> BundleFileReader::Read(char* out, size_t max) {
+  uint64_t left = body_bytes_ - read_;
+  size_t want = static_cast<size_t>(std::min<uint64_t>(left, max));
+  if (want == 0) return 0;
+  size_t got = std::fread(out, 1, want, file_);
+  if (got != want) {
+    return absl::DataLossError(absl::StrCat("short read in ", path_, " at body byte ", read_));
+  }
+  read_ += got;
+  return got;
+}
+
+absl::StatusOr<std::string> WriteBundleFile(const std::string& dir, const TensorBundle& bundle,
+                                            std::string* sha256) {
+  ASSIGN_OR_RETURN(auto writer, BundleFileWriter::Create(dir, bundle.specs));
+  RETURN_IF_ERROR(writer->Write(bundle.body.data(), bundle.body.size()));
+  return writer->Commit(sha256);
+}
+
+absl::StatusOr<TensorBundle> ReadBundleFile(const std::string& path) {
+  ASSIGN_OR_RETURN(auto reader, BundleFileReader::Open(path));
+  TensorBundle bundle;
+  bundle.specs = reader->specs();
+  bundle.body.resize(reader->body_bytes());
+  size_t offset = 0;
+  while (offset < bundle.body.size()) {
+    ASSIGN_OR_RETURN(size_t got, reader->Read(bundle.body.data() + offset,
+                                              bundle.body.size() - offset));
+    if (got == 0) break;
+    offset += got;
+  }
+  return bundle;
+}
+
+absl::Status StreamBundleFile(const std::string& path, const std::string& sha256,
+                              const std::function<bool(const v1::TensorChunk&)>& write) {
+  ASSIGN_OR_RETURN(auto reader, BundleFileReader::Open(path));
+  v1::TensorChunk chunk;
+  *chunk.mutable_header() = HeaderFromSpecs(reader->specs(), sha256);
+  if (!write(chunk)) return absl::UnavailableError("stream closed while sending model header");
+  std::string buffer(kMaxChunkBytes, '\0');
+  while (true) {
+    ASSIGN_OR_RETURN(size_t got, reader->Read(buffer.data(), buffer.size()));
+    if (got == 0) break;
+    chunk.set_data(buffer.data(), got);
+    if (!write(chunk)) return absl::UnavailableError("stream closed while sending model body");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fedmi
