@@ -38,8 +38,8 @@ const Keys& TestKeys() {
 }
 
 void BM_SealEntry(benchmark::State& state) {
-  auto signer = audit::AuditSigner::Create(TestKeys().coordinator.key_pem,
-                                           TestKeys().coordinator.cert_pem);
+  auto signer =
+      audit::AuditSigner::Create(TestKeys().coordinator.key_pem, TestKeys().coordinator.cert_pem);
   if (!signer.ok()) abort();
   v1::AuditEntry previous;
   for (auto _ : state) {
@@ -49,7 +49,8 @@ void BM_SealEntry(benchmark::State& state) {
     draft.set_action("update.received");
     draft.set_run_id(1);
     draft.set_round(4);
-    draft.set_detail_json(audit::UpdateReceivedDetail("site-3", 4000000, std::string(64, 'a'), 500));
+    draft.set_detail_json(
+        audit::UpdateReceivedDetail("site-3", 4000000, std::string(64, 'a'), 500));
     auto entry = (*signer)->Seal(draft, previous.seq() > 0 ? &previous : nullptr);
     auto head = (*signer)->SignHead(*entry);
     benchmark::DoNotOptimize(head);
@@ -63,8 +64,8 @@ void BM_AppendToSqlite(benchmark::State& state) {
   std::filesystem::remove(db);
   auto storage = OpenSqliteStorage(db);
   if (!storage.ok()) abort();
-  auto signer = audit::AuditSigner::Create(TestKeys().coordinator.key_pem,
-                                           TestKeys().coordinator.cert_pem);
+  auto signer =
+      audit::AuditSigner::Create(TestKeys().coordinator.key_pem, TestKeys().coordinator.cert_pem);
   if (!signer.ok()) abort();
   RealClock clock;
   auto log = AuditLog::Open(storage->get(), &clock, *std::move(signer));

@@ -12,10 +12,10 @@
 // Centrally, each epoch is one Train() call, so like a federation's rounds
 // it starts with a fresh optimizer state.
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <numeric>
 #include <random>
 #include <string>
@@ -47,26 +47,39 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   for (int i = 1; i < argc; ++i) {
     const std::string name = argv[i];
     if (name == "--help" || i + 1 >= argc) {
-      std::fprintf(stderr,
-                   "usage: %s [--data F] [--arch cnn|resnet18] [--epochs N | --sites K --rounds N]\n"
-                   "          [--local-epochs E] [--batch B] [--lr X] [--optimizer adam|sgd]\n"
-                   "          [--threads T] [--seed S] [--balance 0|1] [--augment 0|1]\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--data F] [--arch cnn|resnet18] [--epochs N | --sites K --rounds N]\n"
+          "          [--local-epochs E] [--batch B] [--lr X] [--optimizer adam|sgd]\n"
+          "          [--threads T] [--seed S] [--balance 0|1] [--augment 0|1]\n",
+          argv[0]);
       return false;
     }
     const char* value = argv[++i];
-    if (name == "--data") flags->data = value;
-    else if (name == "--arch") flags->arch = value;
-    else if (name == "--epochs" || name == "--rounds") flags->epochs = std::atoi(value);
-    else if (name == "--sites") flags->sites = std::atoi(value);
-    else if (name == "--local-epochs") flags->local_epochs = std::atoi(value);
-    else if (name == "--batch") flags->batch_size = std::atoi(value);
-    else if (name == "--lr") flags->lr = std::atof(value);
-    else if (name == "--optimizer") flags->optimizer = value;
-    else if (name == "--threads") flags->threads = std::atoi(value);
-    else if (name == "--seed") flags->seed = std::strtoull(value, nullptr, 10);
-    else if (name == "--balance") flags->balance_classes = std::atoi(value) != 0;
-    else if (name == "--augment") flags->augment = std::atoi(value) != 0;
+    if (name == "--data")
+      flags->data = value;
+    else if (name == "--arch")
+      flags->arch = value;
+    else if (name == "--epochs" || name == "--rounds")
+      flags->epochs = std::atoi(value);
+    else if (name == "--sites")
+      flags->sites = std::atoi(value);
+    else if (name == "--local-epochs")
+      flags->local_epochs = std::atoi(value);
+    else if (name == "--batch")
+      flags->batch_size = std::atoi(value);
+    else if (name == "--lr")
+      flags->lr = std::atof(value);
+    else if (name == "--optimizer")
+      flags->optimizer = value;
+    else if (name == "--threads")
+      flags->threads = std::atoi(value);
+    else if (name == "--seed")
+      flags->seed = std::strtoull(value, nullptr, 10);
+    else if (name == "--balance")
+      flags->balance_classes = std::atoi(value) != 0;
+    else if (name == "--augment")
+      flags->augment = std::atoi(value) != 0;
     else {
       std::fprintf(stderr, "unknown flag %s\n", name.c_str());
       return false;
@@ -118,7 +131,8 @@ std::vector<ImageSet> DealToSites(const ImageSet& train, int sites, uint64_t see
 }
 
 // Example-weighted mean of float32 bundles with identical specs.
-TensorBundle Average(const std::vector<TensorBundle>& bundles, const std::vector<int64_t>& weights) {
+TensorBundle Average(const std::vector<TensorBundle>& bundles,
+                     const std::vector<int64_t>& weights) {
   TensorBundle mean = bundles.front();
   const size_t n = mean.body.size() / sizeof(float);
   std::vector<double> sum(n, 0.0);
@@ -151,10 +165,10 @@ int Run(const Flags& flags) {
   const ImageSet train = OrDie(LoadNpzSplit(flags.data, "train"));
   const ImageSet val = OrDie(LoadNpzSplit(flags.data, "val"));
   const ImageSet test = OrDie(LoadNpzSplit(flags.data, "test"));
-  std::printf("data %s: train %lld, val %lld, test %lld; %s on %s, %d threads\n", flags.data.c_str(),
-              static_cast<long long>(train.size()), static_cast<long long>(val.size()),
-              static_cast<long long>(test.size()), flags.arch.c_str(), ml::DefaultDevice().c_str(),
-              flags.threads);
+  std::printf("data %s: train %lld, val %lld, test %lld; %s on %s, %d threads\n",
+              flags.data.c_str(), static_cast<long long>(train.size()),
+              static_cast<long long>(val.size()), static_cast<long long>(test.size()),
+              flags.arch.c_str(), ml::DefaultDevice().c_str(), flags.threads);
 
   ml::ModelConfig config;
   config.arch = flags.arch;

@@ -1,7 +1,5 @@
 #include "cli/command_support.h"
 
-#include "common/base/cli_config.h"
-
 #include <cmath>
 #include <exception>
 #include <iostream>
@@ -10,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/base/cli_config.h"
 
 namespace fedmi::cli {
 

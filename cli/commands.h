@@ -5,10 +5,9 @@
 #ifndef FEDMI_CLI_COMMANDS_H_
 #define FEDMI_CLI_COMMANDS_H_
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 namespace fedmi::cli {
 

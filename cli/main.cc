@@ -6,9 +6,10 @@
 #include "common/base/log.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"fedmi: run and watch federated training, manage sites and models, "
-               "split data, simulate a federation.",
-               "fedmi"};
+  CLI::App app{
+      "fedmi: run and watch federated training, manage sites and models, "
+      "split data, simulate a federation.",
+      "fedmi"};
   app.require_subcommand(1);
   fedmi::AddConfigOption(app);
   fedmi::cli::GlobalOptions global;

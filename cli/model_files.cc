@@ -10,10 +10,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/admin_client.h"
+#include "common/base/status.h"
+#include "common/crypto/sha256.h"
 #include "common/data/image_data.h"
 #include "common/tensor/safetensors.h"
-#include "common/crypto/sha256.h"
-#include "common/base/status.h"
 
 // The build may pass the project version; keep in step with CMakeLists.txt.
 #ifndef FEDMI_VERSION

@@ -19,10 +19,10 @@
 #include "cli/commands.h"
 #include "cli/run_report.h"
 #include "cli/secagg_flags.h"
-#include "common/runspec/run_spec_json.h"
 #include "client/ml/local_model.h"
 #include "common/crypto/pki.h"
 #include "common/crypto/sha256.h"
+#include "common/runspec/run_spec_json.h"
 
 namespace fedmi::cli {
 namespace {
@@ -269,8 +269,8 @@ int StartRun(const GlobalOptions& global, const StartOptions& options) {
   if (global.json) {
     PrintJsonLine({{"run_id", *run_id}});
   } else {
-    std::cout << "run " << *run_id << " started (secure aggregation " << DescribeSecAgg(spec)
-              << ")" << std::endl;
+    std::cout << "run " << *run_id << " started (secure aggregation " << DescribeSecAgg(spec) << ")"
+              << std::endl;
   }
   return kExitOk;
 }
@@ -438,11 +438,10 @@ int ListSites(const GlobalOptions& global) {
         site.last_seen() > 0
             ? absl::StrCat(FormatUnixTime(site.last_seen()), " (", FormatAgo(site.last_seen()), ")")
             : "never";
-    std::cout << absl::StrFormat(kFormat, site.site(), site.state(),
-                                 site.connected() ? "yes" : "no", last_seen,
-                                 FormatCertificateExpiry(site.certificate_expires()),
-                                 absl::StrCat(site.train_examples()),
-                                 absl::StrCat(site.val_examples()));
+    std::cout << absl::StrFormat(
+        kFormat, site.site(), site.state(), site.connected() ? "yes" : "no", last_seen,
+        FormatCertificateExpiry(site.certificate_expires()), absl::StrCat(site.train_examples()),
+        absl::StrCat(site.val_examples()));
     if (site.state() == "revoked") {
       std::cout << "  revoked by " << (site.revoked_by().empty() ? "-" : site.revoked_by())
                 << " at " << FormatUnixTime(site.revoked_at()) << ": "
@@ -467,8 +466,8 @@ int RevokeSite(const GlobalOptions& global, const std::string& site, const std::
   if (global.json) {
     PrintJsonLine({{"site", site}, {"state", "revoked"}, {"reason", reason}});
   } else {
-    std::cout << "site '" << site << "' revoked; the coordinator refuses its certificate from now on"
-              << std::endl;
+    std::cout << "site '" << site
+              << "' revoked; the coordinator refuses its certificate from now on" << std::endl;
   }
   return kExitOk;
 }
@@ -490,9 +489,10 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
       "start", "Start a training run; prints its id. Sites join when min-sites are connected.");
   start->add_option("--model", start_options->model, "model architecture: cnn, resnet18, synthetic")
       ->capture_default_str();
-  start->add_option("--strategy", start_options->strategy,
-                    "aggregation strategy: fedavg (example-weighted mean), median "
-                    "(coordinate-wise; not with secure aggregation)")
+  start
+      ->add_option("--strategy", start_options->strategy,
+                   "aggregation strategy: fedavg (example-weighted mean), median "
+                   "(coordinate-wise; not with secure aggregation)")
       ->capture_default_str();
   start->add_option("--rounds", start_options->rounds, "number of federated rounds")
       ->check(CLI::Range(1, 100000))

@@ -3,9 +3,8 @@
 #ifndef FEDMI_CLI_SECAGG_FLAGS_H_
 #define FEDMI_CLI_SECAGG_FLAGS_H_
 
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "absl/status/status.h"
 #include "fedmi/v1/federation.pb.h"

@@ -22,11 +22,11 @@
 #include "cli/commands.h"
 #include "cli/model_files.h"
 #include "cli/secagg_flags.h"
+#include "common/base/status.h"
+#include "common/crypto/pki.h"
 #include "common/data/data_split.h"
 #include "common/data/partition.h"
-#include "common/crypto/pki.h"
 #include "common/secagg/secagg.h"
-#include "common/base/status.h"
 #include "common/tensor/synthetic_model.h"
 
 namespace fedmi::cli {
@@ -57,11 +57,15 @@ class LocalFederation {
     }
     const std::string port_file = work_dir_ + "/coordinator.port";
     std::remove(port_file.c_str());
-    std::vector<std::string> argv = {binary, "--listen", "127.0.0.1:0", "--port-file",
-                                     port_file, "--db", work_dir_ + "/coordinator/state.db"};
+    std::vector<std::string> argv = {binary,
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--port-file",
+                                     port_file,
+                                     "--db",
+                                     work_dir_ + "/coordinator/state.db"};
     AddTransportFlags("coordinator", &argv);
-    ASSIGN_OR_RETURN(coordinator_,
-                     ChildProcess::Spawn(argv, work_dir_ + "/logs/coordinator.log"));
+    ASSIGN_OR_RETURN(coordinator_, ChildProcess::Spawn(argv, work_dir_ + "/logs/coordinator.log"));
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
     while (absl::Now() < deadline) {
       std::ifstream in(port_file);
@@ -74,8 +78,8 @@ class LocalFederation {
       if (!coordinator_->Running()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    return absl::InternalError(absl::StrCat("the coordinator did not start; its log:\n",
-                                            coordinator_->LogTail()));
+    return absl::InternalError(
+        absl::StrCat("the coordinator did not start; its log:\n", coordinator_->LogTail()));
   }
 
   absl::Status StartSite(const std::string& name, const std::string& data, int threads,
@@ -84,9 +88,9 @@ class LocalFederation {
     if (!insecure_) {
       RETURN_IF_ERROR(AddParty(ProjectDir(), name, PartyRole::kSite, {}, {}).status());
     }
-    std::vector<std::string> argv = {binary,      "--coordinator", address_, "--site", name,
-                                     "--threads", std::to_string(threads), "--give-up-after",
-                                     "60"};
+    std::vector<std::string> argv = {
+        binary,      "--coordinator",         address_,          "--site", name,
+        "--threads", std::to_string(threads), "--give-up-after", "60"};
     AddTransportFlags(name, &argv);
     if (!data.empty()) {
       argv.push_back("--data");
@@ -116,8 +120,7 @@ class LocalFederation {
         return absl::OkStatus();
       }
     }
-    return absl::DeadlineExceededError("sites did not connect in time; see " + work_dir_ +
-                                       "/logs");
+    return absl::DeadlineExceededError("sites did not connect in time; see " + work_dir_ + "/logs");
   }
 
   // What an auditor would do at the end: export the coordinator's audit log
@@ -133,16 +136,14 @@ class LocalFederation {
     ASSIGN_OR_RETURN(audit::ExportedLog log, admin_->FetchAuditLog());
     RETURN_IF_ERROR(audit::WriteExport(export_path, log));
     ASSIGN_OR_RETURN(std::string ca_pem, ReadFileToString(KitFile("sim-admin", "ca.pem")));
-    ASSIGN_OR_RETURN(audit::VerifyReport report, audit::VerifyLog(log.entries, log.head,
-                                                                  log.signer_certificate_pem,
-                                                                  ca_pem));
+    ASSIGN_OR_RETURN(audit::VerifyReport report,
+                     audit::VerifyLog(log.entries, log.head, log.signer_certificate_pem, ca_pem));
     AuditCheck check;
     check.entries = report.entries;
     for (const auto& name : site_names_) {
       ASSIGN_OR_RETURN(std::vector<v1::UploadReceipt> receipts,
                        audit::ReadReceiptsDir(KitFile(name, "receipts")));
-      RETURN_IF_ERROR(
-          audit::VerifyReceipts(receipts, log.entries, log.signer_certificate_pem));
+      RETURN_IF_ERROR(audit::VerifyReceipts(receipts, log.entries, log.signer_certificate_pem));
       check.receipts += static_cast<int64_t>(receipts.size());
     }
     auto signer = ParseCertificatePem(log.signer_certificate_pem);
@@ -209,10 +210,13 @@ std::string DefaultDataPath() {
 }
 
 nlohmann::json MetricsJson(const v1::Metrics& metrics) {
-  return {{"examples", metrics.examples()},       {"loss", JsonNumber(metrics.loss())},
-          {"auc", JsonNumber(metrics.auc())},     {"accuracy", JsonNumber(metrics.accuracy())},
+  return {{"examples", metrics.examples()},
+          {"loss", JsonNumber(metrics.loss())},
+          {"auc", JsonNumber(metrics.auc())},
+          {"accuracy", JsonNumber(metrics.accuracy())},
           {"sensitivity", JsonNumber(metrics.sensitivity())},
-          {"specificity", JsonNumber(metrics.specificity())}, {"f1", JsonNumber(metrics.f1())}};
+          {"specificity", JsonNumber(metrics.specificity())},
+          {"f1", JsonNumber(metrics.f1())}};
 }
 
 // Watches a run to its end, calling on_round once per newly evaluated round.
@@ -343,9 +347,9 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   });
   if (!final_status.ok()) return ReportError(final_status.status());
   if (final_status->state() != "done") {
-    return ReportError(absl::InternalError(absl::StrCat(
-        "run ", *run_id, " ended ", final_status->state(), ": ", final_status->error(),
-        "\n  logs: ", *work_dir, "/logs")));
+    return ReportError(
+        absl::InternalError(absl::StrCat("run ", *run_id, " ended ", final_status->state(), ": ",
+                                         final_status->error(), "\n  logs: ", *work_dir, "/logs")));
   }
 
   const std::string model_path = *work_dir + "/final-model.pt";
@@ -386,27 +390,26 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
             << "  model: " << model_path << "\n"
             << absl::StrFormat("  wall time %.1f s", wall) << std::endl;
 
-  nlohmann::json result = {
-      {"run_id", *run_id},
-      {"sites", options.sites},
-      {"rounds", options.rounds},
-      {"model", options.model},
-      {"partition", options.partition},
-      {"alpha", options.alpha},
-      {"seed", options.seed},
-      {"secure_aggregation", spec.secure_aggregation()},
-      {"per_round", rounds},
-      {"test",
-       {{"examples", test->metrics.examples},
-        {"auc", JsonNumber(test->metrics.auc)},
-        {"accuracy", JsonNumber(test->metrics.accuracy)},
-        {"sensitivity", JsonNumber(test->metrics.sensitivity)},
-        {"specificity", JsonNumber(test->metrics.specificity)},
-        {"f1", JsonNumber(test->metrics.f1)},
-        {"loss", JsonNumber(test->loss)}}},
-      {"final_model", model_path},
-      {"audit", audit_json},
-      {"wall_seconds", wall}};
+  nlohmann::json result = {{"run_id", *run_id},
+                           {"sites", options.sites},
+                           {"rounds", options.rounds},
+                           {"model", options.model},
+                           {"partition", options.partition},
+                           {"alpha", options.alpha},
+                           {"seed", options.seed},
+                           {"secure_aggregation", spec.secure_aggregation()},
+                           {"per_round", rounds},
+                           {"test",
+                            {{"examples", test->metrics.examples},
+                             {"auc", JsonNumber(test->metrics.auc)},
+                             {"accuracy", JsonNumber(test->metrics.accuracy)},
+                             {"sensitivity", JsonNumber(test->metrics.sensitivity)},
+                             {"specificity", JsonNumber(test->metrics.specificity)},
+                             {"f1", JsonNumber(test->metrics.f1)},
+                             {"loss", JsonNumber(test->loss)}}},
+                           {"final_model", model_path},
+                           {"audit", audit_json},
+                           {"wall_seconds", wall}};
   if (!options.json_out.empty()) {
     std::ofstream out(options.json_out);
     out << result.dump(2) << "\n";
@@ -448,9 +451,9 @@ struct BenchRun {
   std::vector<double> round_seconds;
   double median_round_seconds = 0;
   double coordinator_cpu_seconds = -1;
-  int64_t mismatches = 0;      // elements not bit-identical to FedAvg
+  int64_t mismatches = 0;  // elements not bit-identical to FedAvg
   int64_t first_mismatch = -1;
-  double max_abs_error = 0;    // against FedAvg
+  double max_abs_error = 0;  // against FedAvg
   bool size_ok = false;
   // The coordinator's audit log during the run: entries appended and the wall
   // time it spent appending them (hash, sign, one SQLite transaction each).
@@ -466,15 +469,14 @@ absl::StatusOr<BenchRun> TimeBenchRun(LocalFederation& federation, const BenchOp
   ASSIGN_OR_RETURN(v1::AuditInfo audit_before, federation.admin().GetAuditInfo());
   ASSIGN_OR_RETURN(int64_t run_id, federation.admin().StartRun(spec));
   BenchRun result;
-  ASSIGN_OR_RETURN(
-      v1::RunStatus final_status,
-      WatchToEnd(federation.admin(), run_id, [&](const v1::RoundStatus& round) {
-        const double seconds = round.finished_at() - round.started_at();
-        result.round_seconds.push_back(seconds);
-        std::cout << absl::StrFormat("  %s round %d/%d aggregated in %.2f s", label,
-                                     round.round(), options.rounds, seconds)
-                  << std::endl;
-      }));
+  ASSIGN_OR_RETURN(v1::RunStatus final_status,
+                   WatchToEnd(federation.admin(), run_id, [&](const v1::RoundStatus& round) {
+                     const double seconds = round.finished_at() - round.started_at();
+                     result.round_seconds.push_back(seconds);
+                     std::cout << absl::StrFormat("  %s round %d/%d aggregated in %.2f s", label,
+                                                  round.round(), options.rounds, seconds)
+                               << std::endl;
+                   }));
   if (final_status.state() != "done") {
     return absl::InternalError(
         absl::StrCat(label, " run ended ", final_status.state(), ": ", final_status.error()));
@@ -564,8 +566,7 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
   if (absl::Status status = federation.StartCoordinator(); !status.ok()) return ReportError(status);
   std::vector<int64_t> site_indices;
   for (int k = 1; k <= options.sites; ++k) {
-    if (absl::Status status = federation.StartSite(absl::StrCat("site-", k), "", 1);
-        !status.ok()) {
+    if (absl::Status status = federation.StartSite(absl::StrCat("site-", k), "", 1); !status.ok()) {
       return ReportError(status);
     }
     site_indices.push_back(k);
@@ -607,30 +608,29 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
         "%.1f s; max error vs FedAvg %.3g (bound %.3g) %s\n",
         masked->median_round_seconds,
         masked->median_round_seconds / std::max(1e-9, plain->median_round_seconds),
-        masked->median_round_seconds - plain->median_round_seconds,
-        masked->coordinator_cpu_seconds, masked->max_abs_error, bound,
-        within_bound ? "within the bound" : "BEYOND THE BOUND");
+        masked->median_round_seconds - plain->median_round_seconds, masked->coordinator_cpu_seconds,
+        masked->max_abs_error, bound, within_bound ? "within the bound" : "BEYOND THE BOUND");
   }
   std::cout << absl::StrFormat(
       "  coordinator peak RSS %.1f MB (%.2fx model); model payload per run %.1f MB\n", rss / 1e6,
       static_cast<double>(rss) / model_bytes, payload_bytes / 1e6);
   if (options.json) {
-    nlohmann::json json = {{"sites", options.sites},
-                           {"params", options.params},
-                           {"rounds", options.rounds},
-                           {"model_bytes", model_bytes},
-                           {"median_round_seconds", plain->median_round_seconds},
-                           {"round_seconds", plain->round_seconds},
-                           {"coordinator_peak_rss_bytes", rss},
-                           {"coordinator_peak_rss_over_model",
-                            static_cast<double>(rss) / model_bytes},
-                           {"coordinator_cpu_seconds", plain->coordinator_cpu_seconds},
-                           {"payload_bytes", payload_bytes},
-                           {"aggregate_exact", exact},
-                           {"audit_entries", plain->audit_entries},
-                           {"audit_seconds", plain->audit_seconds},
-                           {"audit_share_of_round_time", plain->audit_share},
-                           {"secure_aggregation", secure}};
+    nlohmann::json json = {
+        {"sites", options.sites},
+        {"params", options.params},
+        {"rounds", options.rounds},
+        {"model_bytes", model_bytes},
+        {"median_round_seconds", plain->median_round_seconds},
+        {"round_seconds", plain->round_seconds},
+        {"coordinator_peak_rss_bytes", rss},
+        {"coordinator_peak_rss_over_model", static_cast<double>(rss) / model_bytes},
+        {"coordinator_cpu_seconds", plain->coordinator_cpu_seconds},
+        {"payload_bytes", payload_bytes},
+        {"aggregate_exact", exact},
+        {"audit_entries", plain->audit_entries},
+        {"audit_seconds", plain->audit_seconds},
+        {"audit_share_of_round_time", plain->audit_share},
+        {"secure_aggregation", secure}};
     if (secure) {
       json["secure"] = {
           {"median_round_seconds", masked->median_round_seconds},
@@ -653,8 +653,9 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
 void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result) {
   auto sim_options = std::make_shared<SimOptions>();
   CLI::App* sim = app.add_subcommand(
-      "sim", "Run a whole federation on this machine: split the data, start a coordinator and "
-             "one client process per site on loopback, train, and test the final model");
+      "sim",
+      "Run a whole federation on this machine: split the data, start a coordinator and "
+      "one client process per site on loopback, train, and test the final model");
   sim->add_option("--sites", sim_options->sites, "number of hospital sites")->capture_default_str();
   sim->add_option("--rounds", sim_options->rounds, "federated rounds")->capture_default_str();
   sim->add_option("--data", sim_options->data,
@@ -687,9 +688,10 @@ void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
   bench->require_subcommand(1);
   auto bench_options = std::make_shared<BenchOptions>();
   CLI::App* round = bench->add_subcommand(
-      "round", "Time rounds of real processes with a synthetic model and no training; checks "
-               "that the aggregate is exactly FedAvg (with --secure-aggregation on: also times "
-               "securely aggregated rounds and checks them against the error bound)");
+      "round",
+      "Time rounds of real processes with a synthetic model and no training; checks "
+      "that the aggregate is exactly FedAvg (with --secure-aggregation on: also times "
+      "securely aggregated rounds and checks them against the error bound)");
   round->add_option("--sites", bench_options->sites)->capture_default_str();
   round->add_option("--params", bench_options->params, "float32 parameters in the model")
       ->capture_default_str();

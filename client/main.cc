@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <filesystem>
 #include <iostream>
@@ -14,18 +15,15 @@
 #include <optional>
 #include <thread>
 
-#include <CLI/CLI.hpp>
-
-#include "common/base/cli_config.h"
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/site_daemon.h"
 #include "client/site_policy.h"
 #include "client/site_worker.h"
-#include "common/data/image_data.h"
+#include "common/base/cli_config.h"
 #include "common/base/log.h"
+#include "common/data/image_data.h"
 #include "common/rpc/channels.h"
 
 namespace {
@@ -58,9 +56,10 @@ std::string DescribePolicy(const fedmi::SitePolicy& policy) {
 }
 
 int Run(int argc, char** argv) {
-  CLI::App app{"fedmi-client: a hospital site's daemon. Dials out to the coordinator, "
-               "trains on local images, returns only weights.",
-               "fedmi-client"};
+  CLI::App app{
+      "fedmi-client: a hospital site's daemon. Dials out to the coordinator, "
+      "trains on local images, returns only weights.",
+      "fedmi-client"};
   fedmi::AddConfigOption(app);
   std::string coordinator = "127.0.0.1:7000";
   std::string site;
@@ -141,8 +140,8 @@ int Run(int argc, char** argv) {
       return 1;
     }
     dataset = *std::move(loaded);
-    FEDMI_LOG(INFO) << "loaded " << dataset->train.size() << " training and "
-                    << dataset->val.size() << " validation images from " << data;
+    FEDMI_LOG(INFO) << "loaded " << dataset->train.size() << " training and " << dataset->val.size()
+                    << " validation images from " << data;
   }
   fedmi::SiteWorkerOptions worker_options;
   worker_options.site = site;
@@ -173,7 +172,8 @@ int Run(int argc, char** argv) {
   options.coordinator = coordinator;
   options.site = site;
   options.transport.insecure = insecure;
-  options.transport.cert_file = fedmi::ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
+  options.transport.cert_file =
+      fedmi::ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
   options.transport.key_file = fedmi::ResolveConfigPath(tls.key, "--key", argc, argv, config_file);
   options.transport.ca_file = fedmi::ResolveConfigPath(tls.ca, "--ca", argc, argv, config_file);
   if (policy) options.transport.server_fingerprint = policy->coordinator_fingerprint;

@@ -14,11 +14,11 @@
 #include "common/audit/audit.h"
 #include "common/base/fault_injection.h"
 #include "common/base/log.h"
+#include "common/base/status.h"
 #include "common/crypto/pki.h"
 #include "common/rpc/bundle_stream.h"
 #include "common/rpc/grpc_status.h"
 #include "common/secagg/secagg_participant.h"
-#include "common/base/status.h"
 
 namespace fedmi {
 namespace {

@@ -16,8 +16,8 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "common/crypto/sha256.h"
 #include "common/base/status.h"
+#include "common/crypto/sha256.h"
 
 namespace fedmi {
 namespace {

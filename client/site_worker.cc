@@ -7,8 +7,8 @@
 #include "absl/strings/str_join.h"
 #include "client/ml/local_model.h"
 #include "common/base/log.h"
-#include "common/data/metrics.h"
 #include "common/base/status.h"
+#include "common/data/metrics.h"
 #include "common/tensor/synthetic_model.h"
 
 namespace fedmi {
@@ -64,26 +64,25 @@ absl::Status SiteWorker::CheckTask(const v1::RunSpec& spec) const {
 absl::Status SiteWorker::CheckCapability(const v1::RunSpec& spec) const {
   if (IsSynthetic(spec)) {
     if (spec.synthetic_params() <= 0 || spec.synthetic_params() > kMaxSyntheticParams) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "synthetic_params must be in [1, ", kMaxSyntheticParams, "], got ",
-          spec.synthetic_params()));
+      return absl::InvalidArgumentError(absl::StrCat("synthetic_params must be in [1, ",
+                                                     kMaxSyntheticParams, "], got ",
+                                                     spec.synthetic_params()));
     }
     return absl::OkStatus();
   }
   const auto known = ml::ListArchitectures();
   if (std::find(known.begin(), known.end(), spec.model()) == known.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("model '", spec.model(),
-                                                   "' is not available at this site (known: ",
-                                                   absl::StrJoin(known, ", "), ", synthetic)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", spec.model(),
+        "' is not available at this site (known: ", absl::StrJoin(known, ", "), ", synthetic)"));
   }
   if (!data_) {
     return absl::FailedPreconditionError(
         absl::StrCat("site '", options_.site, "' has no data configured (--data)"));
   }
   if (data_->num_classes > spec.num_classes()) {
-    return absl::InvalidArgumentError(absl::StrCat("local data has ", data_->num_classes,
-                                                   " classes but the run trains ",
-                                                   spec.num_classes()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "local data has ", data_->num_classes, " classes but the run trains ", spec.num_classes()));
   }
   return absl::OkStatus();
 }
@@ -121,8 +120,7 @@ absl::StatusOr<TensorBundle> SiteWorker::BuildInitialModel(const v1::RunSpec& sp
 }
 
 absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
-                                              const v1::RunSpec& spec,
-                                              const TensorBundle& global) {
+                                              const v1::RunSpec& spec, const TensorBundle& global) {
   RETURN_IF_ERROR(CheckTask(spec));
   LocalUpdate update;
   if (IsSynthetic(spec)) {

@@ -28,8 +28,7 @@ class Aggregator {
   // Folds in one site's full model update with its weight (example count).
   // `update` is positioned at the start of its body; its specs were already
   // checked. On error the aggregate is unusable and the caller fails the round.
-  virtual absl::Status Accept(const std::string& site, double weight,
-                              BundleFileReader& update) = 0;
+  virtual absl::Status Accept(const std::string& site, double weight, BundleFileReader& update) = 0;
   virtual int accepted() const = 0;
   // Writes the aggregate as a new model into `store`; returns its SHA-256
   // (hex). FailedPrecondition when no update was accepted.

@@ -38,9 +38,9 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
   return log;
 }
 
-absl::StatusOr<v1::AuditEntry> AuditLog::Append(const std::string& actor,
-                                                const std::string& action, int64_t run_id,
-                                                int32_t round, const nlohmann::json& detail) {
+absl::StatusOr<v1::AuditEntry> AuditLog::Append(const std::string& actor, const std::string& action,
+                                                int64_t run_id, int32_t round,
+                                                const nlohmann::json& detail) {
   const auto started = std::chrono::steady_clock::now();
   v1::AuditEntry draft;
   draft.set_time(audit::FormatTime(clock_->Now()));

@@ -15,11 +15,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -42,8 +41,8 @@ class AuditLog {
   // was down), appends an "audit.tail_missing" entry that records the
   // discrepancy, so it stays visible to `fedmi audit verify`.
   // `signer` may be null (unsigned log).
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(
-      Storage* storage, const Clock* clock, std::unique_ptr<audit::AuditSigner> signer);
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(Storage* storage, const Clock* clock,
+                                                        std::unique_ptr<audit::AuditSigner> signer);
 
   // Seals and stores one entry. `round` is -1 and `run_id` 0 when not about
   // one. Errors from hashing, signing or storage are returned.
@@ -53,8 +52,8 @@ class AuditLog {
   // Append for events that have already happened and cannot be undone: a
   // failure is logged (the event is then missing from the log, which the
   // log's readers are told in the coordinator's log) rather than returned.
-  void Record(const std::string& actor, const std::string& action, int64_t run_id,
-              int32_t round, const nlohmann::json& detail);
+  void Record(const std::string& actor, const std::string& action, int64_t run_id, int32_t round,
+              const nlohmann::json& detail);
 
   // Signs `receipt` (whose audit_seq and audit_hash name its entry); leaves
   // it unsigned without a key.

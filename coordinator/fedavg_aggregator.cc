@@ -12,8 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "common/crypto/sha256.h"
 #include "common/base/status.h"
+#include "common/crypto/sha256.h"
 #include "coordinator/aggregator.h"
 #include "coordinator/aggregator_internal.h"
 #include "coordinator/median_aggregator.h"

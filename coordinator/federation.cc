@@ -8,9 +8,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "common/runspec/run_spec_json.h"
-#include "common/crypto/sha256.h"
 #include "common/base/status.h"
+#include "common/crypto/sha256.h"
+#include "common/runspec/run_spec_json.h"
 
 namespace fedmi {
 namespace {
@@ -64,9 +64,12 @@ void FillParticipation(const ParticipationRecord& record, v1::SiteParticipation*
 
 const char* RoleName(Role role) {
   switch (role) {
-    case Role::kSite: return "site";
-    case Role::kAdmin: return "admin";
-    case Role::kAuditor: return "auditor";
+    case Role::kSite:
+      return "site";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kAuditor:
+      return "auditor";
   }
   return "unknown";
 }
@@ -90,27 +93,27 @@ namespace {
 absl::Status ValidateSecAggSettings(const v1::RunSpec& spec) {
   if (StrategyNeedsIndividualUpdates(spec.strategy())) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "strategy '", spec.strategy(), "' needs each site's individual update, which secure "
+        "strategy '", spec.strategy(),
+        "' needs each site's individual update, which secure "
         "aggregation hides from the coordinator: use fedavg, or turn secure aggregation off"));
   }
   const v1::SecAggSettings& settings = spec.secagg();
   // A threshold of t needs t + 1 sites: each site's secrets are shared among
   // the others only.
   if (spec.min_sites() < 3) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "secure aggregation needs min_sites of at least 3, got ", spec.min_sites(),
-        " (with 2 sites each could subtract its own update from the sum)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("secure aggregation needs min_sites of at least 3, got ", spec.min_sites(),
+                     " (with 2 sites each could subtract its own update from the sum)"));
   }
   if (settings.threshold() != 0 &&
       (settings.threshold() < 2 || settings.threshold() > spec.min_sites() - 1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "secagg threshold must be between 2 and min_sites - 1 (", spec.min_sites() - 1,
-        "), got ", settings.threshold()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("secagg threshold must be between 2 and min_sites - 1 (", spec.min_sites() - 1,
+                     "), got ", settings.threshold()));
   }
   if (settings.neighbours() != 0 && settings.neighbours() < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "secagg neighbours must be at least 2 (0: every other site), got ",
-        settings.neighbours()));
+        "secagg neighbours must be at least 2 (0: every other site), got ", settings.neighbours()));
   }
   if (settings.threshold() != 0 && settings.neighbours() != 0 &&
       settings.threshold() > settings.neighbours()) {
@@ -128,8 +131,8 @@ absl::Status ValidateSecAggSettings(const v1::RunSpec& spec) {
         "secagg clip bounds each value instead");
   }
   if (settings.max_examples() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "secagg max_examples must not be negative, got ", settings.max_examples()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("secagg max_examples must not be negative, got ", settings.max_examples()));
   }
   if (spec.max_sites() > 0 && spec.max_sites() > (1 << 24)) {
     return absl::InvalidArgumentError("secure aggregation supports at most 2^24 sites per round");
@@ -159,13 +162,13 @@ absl::Status ValidateRunSpec(v1::RunSpec* spec) {
         absl::StrCat("min_sites must be at least 1, got ", spec->min_sites()));
   }
   if (spec->max_sites() < 0 || (spec->max_sites() > 0 && spec->max_sites() < spec->min_sites())) {
-    return absl::InvalidArgumentError(absl::StrCat("max_sites must be 0 (all) or at least min_sites (",
-                                                   spec->min_sites(), "), got ",
-                                                   spec->max_sites()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_sites must be 0 (all) or at least min_sites (", spec->min_sites(),
+                     "), got ", spec->max_sites()));
   }
   if (spec->local_epochs() < 1 || spec->local_epochs() > 1000) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "local_epochs must be between 1 and 1000, got ", spec->local_epochs()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("local_epochs must be between 1 and 1000, got ", spec->local_epochs()));
   }
   if (spec->batch_size() < 1 || spec->batch_size() > 65536) {
     return absl::InvalidArgumentError(
@@ -247,10 +250,9 @@ void Federation::RecordUploadRefused(const Caller& caller, const v1::UpdateMetad
 void Federation::RecordExport(const Caller& caller, int64_t run_id, int32_t round,
                               const std::string& model_sha256_hex) {
   if (options_.audit != nullptr) {
-    options_.audit->Record(caller.name, "model.exported", run_id, round,
-                           {{"model_sha256", model_sha256_hex},
-                            {"round", round},
-                            {"role", RoleName(caller.role)}});
+    options_.audit->Record(
+        caller.name, "model.exported", run_id, round,
+        {{"model_sha256", model_sha256_hex}, {"round", round}, {"role", RoleName(caller.role)}});
   }
 }
 
@@ -305,7 +307,8 @@ absl::StatusOr<uint64_t> Federation::SiteConnected(const Caller& caller, const v
   absl::StatusOr<uint64_t> session = OpenSession(caller, hello, std::move(channel));
   if (!session.ok()) {
     Audit(caller.name, "site.refused", 0,
-          {{"site", caller.name}, {"hello_as", hello.site()},
+          {{"site", caller.name},
+           {"hello_as", hello.site()},
            {"reason", std::string(session.status().message())}});
   }
   return session;
@@ -315,8 +318,8 @@ absl::StatusOr<uint64_t> Federation::OpenSession(const Caller& caller, const v1:
                                                  std::shared_ptr<SiteChannel> channel) {
   RETURN_IF_ERROR(ValidateSiteName(caller.name));
   if (!hello.site().empty() && hello.site() != caller.name) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "site authenticated as '", caller.name, "' says hello as '", hello.site(), "'"));
+    return absl::PermissionDeniedError(absl::StrCat("site authenticated as '", caller.name,
+                                                    "' says hello as '", hello.site(), "'"));
   }
   RETURN_IF_ERROR(AuthorizeSite(caller));
   absl::MutexLock lock(&mu_);
@@ -427,8 +430,8 @@ absl::Status Federation::OnSiteMessage(const Caller& caller, const v1::SiteMessa
     }
     case v1::SiteMessage::kKeyAdvertisement: {
       ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(message.key_advertisement().run_id()));
-      status = run->OnKeyAdvertisement(caller.name, message.key_advertisement(),
-                                       caller.certificate_pem);
+      status =
+          run->OnKeyAdvertisement(caller.name, message.key_advertisement(), caller.certificate_pem);
       break;
     }
     case v1::SiteMessage::kShares: {
@@ -488,8 +491,7 @@ absl::StatusOr<std::string> Federation::ModelPath(const v1::ModelRef& ref, std::
   }
   if (chosen == nullptr) {
     return absl::NotFoundError(absl::StrCat("run ", ref.run_id(), " has no committed round ",
-                                            ref.round(), " (latest is ",
-                                            rounds.back().round, ")"));
+                                            ref.round(), " (latest is ", rounds.back().round, ")"));
   }
   if (sha256 != nullptr && !HexDecode(chosen->model_sha256, sha256)) {
     return absl::DataLossError(absl::StrCat("round ", chosen->round, " has a corrupt model hash"));
@@ -507,8 +509,7 @@ absl::StatusOr<std::vector<TensorSpec>> Federation::BeginUpload(
   }
   absl::MutexLock lock(&mu_);
   if (sessions_.find(caller.name) == sessions_.end()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("site '", caller.name, "' is not connected"));
+    return absl::FailedPreconditionError(absl::StrCat("site '", caller.name, "' is not connected"));
   }
   ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(metadata.run_id()));
   return run->ExpectedUpdate(caller.name, metadata);
@@ -619,8 +620,7 @@ absl::StatusOr<std::vector<v1::RunStatus>> Federation::ListRuns() {
   return out;
 }
 
-absl::Status Federation::AbortRun(const Caller& caller, int64_t run_id,
-                                  const std::string& reason) {
+absl::Status Federation::AbortRun(const Caller& caller, int64_t run_id, const std::string& reason) {
   if (caller.role != Role::kAdmin) {
     RecordDenied(caller.name, "AbortRun", "only an admin may abort a run");
     return absl::PermissionDeniedError("only an admin may abort a run");
@@ -687,8 +687,8 @@ absl::Status Federation::RevokeSite(const Caller& caller, const std::string& sit
     session->second.channel->Close(absl::PermissionDeniedError(
         absl::StrCat("site '", site, "' was revoked by ", caller.name)));
     sessions_.erase(session);
-    const std::string why = absl::StrCat("revoked by ", caller.name,
-                                         reason.empty() ? "" : absl::StrCat(": ", reason));
+    const std::string why =
+        absl::StrCat("revoked by ", caller.name, reason.empty() ? "" : absl::StrCat(": ", reason));
     for (auto& [id, run] : runs_) run->OnSiteDisconnected(site, why);
   }
   ReapFinishedRuns();

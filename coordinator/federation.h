@@ -54,7 +54,7 @@ class SiteChannel {
 };
 
 struct FederationOptions {
-  std::string spool_dir;                   // partial uploads; same filesystem as the models
+  std::string spool_dir;                          // partial uploads; same filesystem as the models
   uint64_t max_update_bytes = uint64_t{1} << 34;  // 16 GiB
   // The project CA (PEM). Secure aggregation verifies sites' signed key
   // advertisements against it, so it is refused when this is empty (--insecure).
@@ -65,8 +65,7 @@ struct FederationOptions {
 
 class Federation : private SiteRoster {
  public:
-  Federation(Storage* storage, ModelStore* models, const Clock* clock,
-             FederationOptions options);
+  Federation(Storage* storage, ModelStore* models, const Clock* clock, FederationOptions options);
   ~Federation() override;
 
   // Loads every unfinished run from storage and resumes it; removes stale
@@ -113,8 +112,7 @@ class Federation : private SiteRoster {
   // Revokes a site at once and for good: its open stream is closed, it drops
   // out of running rounds, and every later call from it is refused, across
   // restarts. Records who revoked it, when and why.
-  absl::Status RevokeSite(const Caller& caller, const std::string& site,
-                          const std::string& reason);
+  absl::Status RevokeSite(const Caller& caller, const std::string& site, const std::string& reason);
   // Every site RPC passes here first: the caller must hold the site role and
   // must not be revoked.
   absl::Status AuthorizeSite(const Caller& caller);

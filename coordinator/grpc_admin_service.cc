@@ -1,5 +1,5 @@
-#include "common/rpc/grpc_status.h"
 #include "common/crypto/sha256.h"
+#include "common/rpc/grpc_status.h"
 #include "common/tensor/tensor_codec.h"
 #include "coordinator/grpc_services.h"
 
@@ -119,7 +119,8 @@ grpc::Status GrpcAdminService::ExportModel(grpc::ServerContext* context,
   context->AddInitialMetadata("fedmi-round", std::to_string(round));
   absl::Status streamed = StreamBundleFile(
       *path, sha256, [&](const v1::TensorChunk& chunk) { return writer->Write(chunk); });
-  if (streamed.ok()) federation_->RecordExport(*caller, request->run_id(), round, HexEncode(sha256));
+  if (streamed.ok())
+    federation_->RecordExport(*caller, request->run_id(), round, HexEncode(sha256));
   return ToGrpcStatus(streamed);
 }
 

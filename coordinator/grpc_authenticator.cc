@@ -3,8 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/log.h"
-#include "common/crypto/pki.h"
 #include "common/base/status.h"
+#include "common/crypto/pki.h"
 #include "coordinator/grpc_services.h"
 
 namespace fedmi {
@@ -34,8 +34,7 @@ absl::StatusOr<Caller> Authenticator::Identify(grpc::ServerContext* context, Rol
   return caller;
 }
 
-absl::StatusOr<Caller> Authenticator::IdentifyPeer(grpc::ServerContext* context,
-                                                   Role insecure_role,
+absl::StatusOr<Caller> Authenticator::IdentifyPeer(grpc::ServerContext* context, Role insecure_role,
                                                    const std::string& claimed_site) const {
   if (insecure_) {
     Caller caller;
@@ -62,16 +61,24 @@ absl::StatusOr<Caller> Authenticator::IdentifyPeer(grpc::ServerContext* context,
   caller.certificate_expires = absl::ToDoubleSeconds(info->not_after - absl::UnixEpoch());
   caller.certificate_pem = std::move(certificate_pem);
   if (!role.ok()) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "certificate '", info->common_name, "' carries no fedmi role (OU '", info->role_name, "')"));
+    return absl::PermissionDeniedError(absl::StrCat("certificate '", info->common_name,
+                                                    "' carries no fedmi role (OU '",
+                                                    info->role_name, "')"));
   }
   switch (*role) {
-    case PartyRole::kSite: caller.role = Role::kSite; break;
-    case PartyRole::kAdmin: caller.role = Role::kAdmin; break;
-    case PartyRole::kAuditor: caller.role = Role::kAuditor; break;
+    case PartyRole::kSite:
+      caller.role = Role::kSite;
+      break;
+    case PartyRole::kAdmin:
+      caller.role = Role::kAdmin;
+      break;
+    case PartyRole::kAuditor:
+      caller.role = Role::kAuditor;
+      break;
     case PartyRole::kCoordinator:
-      return absl::PermissionDeniedError(absl::StrCat(
-          "certificate '", info->common_name, "' is a coordinator's; it cannot call the coordinator"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("certificate '", info->common_name,
+                       "' is a coordinator's; it cannot call the coordinator"));
   }
   return caller;
 }
@@ -86,8 +93,8 @@ absl::Status RequireRole(const Caller& caller, std::initializer_list<Role> allow
   FEDMI_LOG(WARNING) << "denied " << call << " to '" << caller.name << "' ("
                      << RoleName(caller.role) << ")";
   return absl::PermissionDeniedError(absl::StrCat("'", caller.name, "' holds the ",
-                                                  RoleName(caller.role), " role; ", call,
-                                                  " needs ", absl::StrJoin(names, " or ")));
+                                                  RoleName(caller.role), " role; ", call, " needs ",
+                                                  absl::StrJoin(names, " or ")));
 }
 
 }  // namespace fedmi

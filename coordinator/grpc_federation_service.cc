@@ -71,9 +71,7 @@ class SpoolSink : public BodySink {
     writer_ = *std::move(writer);
     return absl::OkStatus();
   }
-  absl::Status Write(const char* data, size_t size) override {
-    return writer_->Write(data, size);
-  }
+  absl::Status Write(const char* data, size_t size) override { return writer_->Write(data, size); }
   BundleFileWriter* writer() { return writer_.get(); }
 
  private:
@@ -219,8 +217,8 @@ grpc::Status GrpcFederationService::UploadUpdate(grpc::ServerContext* context,
   auto path = sink.writer()->Commit(&update.sha256);
   if (!path.ok()) return refuse(path.status());
   // Moved next to the models so the round manager can adopt it by rename.
-  update.path = federation_->options().spool_dir + "/" + HexEncode(update.sha256) + "." +
-                caller.name;
+  update.path =
+      federation_->options().spool_dir + "/" + HexEncode(update.sha256) + "." + caller.name;
   if (std::rename(path->c_str(), update.path.c_str()) != 0) {
     std::remove(path->c_str());
     return refuse(absl::InternalError("cannot move a received update"));

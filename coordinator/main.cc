@@ -1,25 +1,23 @@
 // fedmi-coordinator: registers sites, drives rounds, aggregates updates and
 // keeps all state in SQLite. Flags override the TOML config (--config or
 // $FEDMI_CONFIG).
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <thread>
 
-#include <CLI/CLI.hpp>
-
 #include "common/base/cli_config.h"
-#include <grpcpp/grpcpp.h>
-
 #include "common/base/clock.h"
 #include "common/base/log.h"
 #include "common/crypto/pki.h"
-#include "coordinator/audit_log.h"
 #include "common/rpc/channels.h"
+#include "coordinator/audit_log.h"
 #include "coordinator/federation.h"
 #include "coordinator/grpc_services.h"
 
@@ -99,8 +97,8 @@ int Run(int argc, char** argv) {
     auto key_pem = fedmi::ReadFileToString(transport.key_file);
     auto cert_pem = fedmi::ReadFileToString(transport.cert_file);
     if (!key_pem.ok() || !cert_pem.ok()) {
-      std::cerr << "error: "
-                << (key_pem.ok() ? cert_pem.status() : key_pem.status()).message() << "\n";
+      std::cerr << "error: " << (key_pem.ok() ? cert_pem.status() : key_pem.status()).message()
+                << "\n";
       return 1;
     }
     auto created = fedmi::audit::AuditSigner::Create(*key_pem, *cert_pem);
@@ -151,8 +149,8 @@ int Run(int argc, char** argv) {
     std::cerr << "error: cannot listen on " << listen << " (address in use or not local?)\n";
     return 1;
   }
-  FEDMI_LOG(INFO) << "serving on port " << bound_port << (insecure ? " (plaintext)" : " (mutual TLS)")
-                  << ", state in " << db_path;
+  FEDMI_LOG(INFO) << "serving on port " << bound_port
+                  << (insecure ? " (plaintext)" : " (mutual TLS)") << ", state in " << db_path;
   if (!port_file.empty()) {
     std::string temp = port_file + ".tmp";
     std::ofstream(temp) << bound_port << "\n";
@@ -167,8 +165,9 @@ int Run(int argc, char** argv) {
   }
   FEDMI_LOG(INFO) << "shutting down";
   // Recorded first: whoever stops the process may not wait for the shutdown.
-  (*audit_log)->Record(fedmi::AuditLog::kCoordinator, "coordinator.stopped", 0, -1,
-                       {{"signal", "SIGINT or SIGTERM"}});
+  (*audit_log)
+      ->Record(fedmi::AuditLog::kCoordinator, "coordinator.stopped", 0, -1,
+               {{"signal", "SIGINT or SIGTERM"}});
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;
 }

@@ -13,8 +13,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/crypto/sha256.h"
 #include "common/base/status.h"
+#include "common/crypto/sha256.h"
 #include "coordinator/aggregator_internal.h"
 
 namespace fedmi {

@@ -1,15 +1,15 @@
 #include "coordinator/round_manager.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <algorithm>
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "common/base/log.h"
-#include "common/crypto/sha256.h"
-#include "common/base/status.h"
 #include "common/base/fault_injection.h"
+#include "common/base/log.h"
+#include "common/base/status.h"
+#include "common/crypto/sha256.h"
 #include "coordinator/update_check.h"
 
 namespace fedmi {
@@ -57,11 +57,16 @@ v1::Metrics WeightedMean(const std::vector<v1::Metrics>& parts) {
 
 const char* RunPhaseName(RunPhase phase) {
   switch (phase) {
-    case RunPhase::kWaitingForSites: return "waiting-for-sites";
-    case RunPhase::kInitializing: return "initializing";
-    case RunPhase::kTraining: return "training";
-    case RunPhase::kEvaluating: return "evaluating";
-    case RunPhase::kFinished: return "finished";
+    case RunPhase::kWaitingForSites:
+      return "waiting-for-sites";
+    case RunPhase::kInitializing:
+      return "initializing";
+    case RunPhase::kTraining:
+      return "training";
+    case RunPhase::kEvaluating:
+      return "evaluating";
+    case RunPhase::kFinished:
+      return "finished";
   }
   return "unknown";
 }
@@ -167,8 +172,8 @@ void RoundManager::StartRound() {
   if (run_.spec.secure_aggregation()) {
     auto begun = BeginSecureRound(sites);
     if (!begun.ok()) {
-      return FailRound(absl::StrCat("round ", round_, ": secure aggregation cannot start: ",
-                                    begun.status().message()));
+      return FailRound(absl::StrCat(
+          "round ", round_, ": secure aggregation cannot start: ", begun.status().message()));
     }
     secagg = *std::move(begun);
   } else {
@@ -250,9 +255,8 @@ absl::StatusOr<std::vector<TensorSpec>> RoundManager::ExpectedUpdate(
         "run ", run_.id, " is not collecting updates (phase ", RunPhaseName(phase_), ")"));
   }
   if (metadata.round() != round_) {
-    return absl::FailedPreconditionError(absl::StrCat("update is for round ", metadata.round(),
-                                                      " but run ", run_.id, " is in round ",
-                                                      round_));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "update is for round ", metadata.round(), " but run ", run_.id, " is in round ", round_));
   }
   auto it = slots_.find(site);
   if (it == slots_.end()) {
@@ -265,12 +269,12 @@ absl::StatusOr<std::vector<TensorSpec>> RoundManager::ExpectedUpdate(
                                                       it->second.record.detail, ")"));
   }
   if (it->second.state != SiteState::kAssigned) {
-    return absl::AlreadyExistsError(absl::StrCat("site '", site, "' already sent its update for round ",
-                                                 round_, " of run ", run_.id));
+    return absl::AlreadyExistsError(absl::StrCat(
+        "site '", site, "' already sent its update for round ", round_, " of run ", run_.id));
   }
   if (metadata.examples() <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "update example count must be positive, got ", metadata.examples()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("update example count must be positive, got ", metadata.examples()));
   }
   // The example count weighs the update: an inflated one would let a site
   // outvote the others.
@@ -305,12 +309,11 @@ void RoundManager::Audit(const std::string& action, int32_t round, const nlohman
 absl::Status RoundManager::AuditUpdate(const std::string& site, const ReceivedUpdate& update,
                                        v1::AuditEntry* received) {
   if (deps_.audit == nullptr) return absl::OkStatus();
-  ASSIGN_OR_RETURN(
-      v1::AuditEntry entry,
-      deps_.audit->Append(site, "update.received", run_.id, update.metadata.round(),
-                          nlohmann::json::parse(audit::UpdateReceivedDetail(
-                              site, update.bytes, HexEncode(update.sha256),
-                              update.metadata.examples()))));
+  ASSIGN_OR_RETURN(v1::AuditEntry entry,
+                   deps_.audit->Append(site, "update.received", run_.id, update.metadata.round(),
+                                       nlohmann::json::parse(audit::UpdateReceivedDetail(
+                                           site, update.bytes, HexEncode(update.sha256),
+                                           update.metadata.examples()))));
   if (received != nullptr) *received = std::move(entry);
   return absl::OkStatus();
 }
@@ -330,8 +333,8 @@ absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate upda
   }
 
   auto reader = BundleFileReader::Open(update.path);
-  absl::Status checked = reader.ok() ? CheckSpecsMatch((*reader)->specs(), model_specs_)
-                                     : reader.status();
+  absl::Status checked =
+      reader.ok() ? CheckSpecsMatch((*reader)->specs(), model_specs_) : reader.status();
   if (!checked.ok()) {
     // Nothing was folded in yet: refuse this update and keep the round.
     std::remove(update.path.c_str());
@@ -559,8 +562,8 @@ void RoundManager::OnSiteDisconnected(const std::string& site, const std::string
   OnSiteGaveUp(site, reason, /*refused=*/false);
 }
 
-void RoundManager::OnSiteReport(const std::string& site, int32_t round,
-                                const std::string& reason, bool refused) {
+void RoundManager::OnSiteReport(const std::string& site, int32_t round, const std::string& reason,
+                                bool refused) {
   const bool about_init = phase_ == RunPhase::kInitializing && round == 0;
   const bool about_round =
       (phase_ == RunPhase::kTraining || phase_ == RunPhase::kEvaluating) && round == round_;
@@ -568,8 +571,7 @@ void RoundManager::OnSiteReport(const std::string& site, int32_t round,
   OnSiteGaveUp(site, reason, refused);
 }
 
-void RoundManager::OnSiteGaveUp(const std::string& site, const std::string& reason,
-                                bool refused) {
+void RoundManager::OnSiteGaveUp(const std::string& site, const std::string& reason, bool refused) {
   if (phase_ == RunPhase::kInitializing && site == init_site_) {
     return Fail(absl::StrCat("site '", site, "' could not build the initial model (",
                              refused ? "refused" : "failed", "): ", reason));
@@ -585,9 +587,7 @@ void RoundManager::OnSiteGaveUp(const std::string& site, const std::string& reas
   it->second.record.state = refused ? "refused" : "dropped";
   it->second.record.detail = reason;
   Audit(refused ? "site.refused_task" : "site.dropped", round_,
-        {{"site", site},
-         {"reason", reason},
-         {"phase", RunPhaseName(phase_)}});
+        {{"site", site}, {"reason", reason}, {"phase", RunPhaseName(phase_)}});
   if (phase_ == RunPhase::kTraining) {
     MaybeFinishTraining();
   } else if (phase_ == RunPhase::kEvaluating) {
@@ -698,8 +698,8 @@ void RoundManager::FillLiveStatus(v1::RunStatus* status) const {
   }
   live->set_state(secagg_step_ == SecAggStep::kOff
                       ? RunPhaseName(phase_)
-                      : absl::StrCat(RunPhaseName(phase_), " (secure aggregation: ",
-                                     SecAggStepName(secagg_step_), ")"));
+                      : absl::StrCat(RunPhaseName(phase_),
+                                     " (secure aggregation: ", SecAggStepName(secagg_step_), ")"));
   // Sites that left the round before this phase keep their stored record.
   auto* sites = live->mutable_sites();
   sites->erase(std::remove_if(sites->begin(), sites->end(),

@@ -185,11 +185,11 @@ class RoundManager {
   RunRecord run_;
   Deps deps_;
   RunPhase phase_ = RunPhase::kWaitingForSites;
-  int32_t round_ = 0;                  // round being initialised/trained/evaluated
-  std::string global_model_sha256_;    // hex, of round_ - 1 while training
+  int32_t round_ = 0;                // round being initialised/trained/evaluated
+  std::string global_model_sha256_;  // hex, of round_ - 1 while training
   std::vector<TensorSpec> model_specs_;
   std::string init_site_;
-  bool evaluation_pending_ = false;    // resumed after a commit, before evaluation
+  bool evaluation_pending_ = false;        // resumed after a commit, before evaluation
   std::map<std::string, SiteSlot> slots_;  // sites of the current round
   std::unique_ptr<Aggregator> aggregator_;
   absl::Time phase_deadline_ = absl::InfiniteFuture();

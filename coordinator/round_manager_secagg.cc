@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/log.h"
-#include "common/secagg/secagg_bundle.h"
-#include "common/crypto/sha256.h"
 #include "common/base/status.h"
+#include "common/crypto/sha256.h"
+#include "common/secagg/secagg_bundle.h"
 #include "coordinator/round_manager.h"
 
 namespace fedmi {
@@ -27,11 +27,16 @@ double SiteWeight(int64_t examples, int64_t max_examples) {
 
 const char* RoundManager::SecAggStepName(SecAggStep step) {
   switch (step) {
-    case SecAggStep::kOff: return "off";
-    case SecAggStep::kAdvertising: return "advertising keys";
-    case SecAggStep::kSharing: return "sharing secrets";
-    case SecAggStep::kUploading: return "uploading masked updates";
-    case SecAggStep::kUnmasking: return "unmasking";
+    case SecAggStep::kOff:
+      return "off";
+    case SecAggStep::kAdvertising:
+      return "advertising keys";
+    case SecAggStep::kSharing:
+      return "sharing secrets";
+    case SecAggStep::kUploading:
+      return "uploading masked updates";
+    case SecAggStep::kUnmasking:
+      return "unmasking";
   }
   return "unknown";
 }
@@ -45,8 +50,7 @@ absl::StatusOr<v1::SecAggParams> RoundManager::BeginSecureRound(
   const v1::SecAggSettings& settings = run_.spec.secagg();
   const int n = static_cast<int>(sites.size());
   v1::SecAggParams params;
-  const int neighbours =
-      settings.neighbours() > 0 ? std::min(settings.neighbours(), n - 1) : n - 1;
+  const int neighbours = settings.neighbours() > 0 ? std::min(settings.neighbours(), n - 1) : n - 1;
   params.set_neighbours(neighbours);
   params.set_threshold(settings.threshold() > 0 ? settings.threshold() : neighbours / 2 + 1);
   params.set_clip(settings.clip() > 0 ? settings.clip() : kDefaultClip);
@@ -174,22 +178,23 @@ absl::Status RoundManager::FinishSecureTraining() {
   ASSIGN_OR_RETURN(UnmaskingInput unmasking, secagg_session_->Unmasking());
   ASSIGN_OR_RETURN(std::string model_sha, secagg_aggregator_->Finish(*deps_.models, unmasking));
   FEDMI_LOG(INFO) << "run " << run_.id << " round " << round_ << ": unmasked the sum of "
-                  << unmasking.survivors.size() << " sites ("
-                  << unmasking.dropped.size() << " dropped after sharing)";
+                  << unmasking.survivors.size() << " sites (" << unmasking.dropped.size()
+                  << " dropped after sharing)";
   EndSecureRound();
   return CommitTrainedRound(model_sha);
 }
 
 absl::Status RoundManager::ExpectedMaskedUpdate(const std::string& site) const {
   if (secagg_step_ != SecAggStep::kUploading) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "round ", round_, " of run ", run_.id, " is not collecting masked updates (secure "
-        "aggregation step: ", SecAggStepName(secagg_step_), ")"));
+    return absl::FailedPreconditionError(absl::StrCat("round ", round_, " of run ", run_.id,
+                                                      " is not collecting masked updates (secure "
+                                                      "aggregation step: ",
+                                                      SecAggStepName(secagg_step_), ")"));
   }
   if (!secagg_session_->MayUpload(site)) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "site '", site, "' did not share its secrets in round ", round_,
-        ", so its masked update could never be unmasked"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("site '", site, "' did not share its secrets in round ", round_,
+                     ", so its masked update could never be unmasked"));
   }
   return absl::OkStatus();
 }
@@ -218,8 +223,8 @@ absl::Status RoundManager::AcceptMaskedUpdate(const std::string& site, ReceivedU
     return folded;
   }
   if (absl::Status audited = AuditUpdate(site, update, received); !audited.ok()) {
-    FailRound(absl::StrCat("round ", round_, ": cannot record the masked update of site '",
-                           site, "' in the audit log: ", audited.message()));
+    FailRound(absl::StrCat("round ", round_, ": cannot record the masked update of site '", site,
+                           "' in the audit log: ", audited.message()));
     return audited;
   }
   SiteSlot& slot = slots_[site];
@@ -259,9 +264,8 @@ absl::Status RoundManager::OnKeyAdvertisement(const std::string& site,
 absl::Status RoundManager::OnShares(const std::string& site, const v1::ShareBundle& bundle) {
   if (phase_ != RunPhase::kTraining || secagg_step_ != SecAggStep::kSharing ||
       bundle.round() != round_) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("run ", run_.id, " is not collecting secret shares for round ",
-                     bundle.round()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run ", run_.id, " is not collecting secret shares for round ", bundle.round()));
   }
   auto it = slots_.find(site);
   if (it == slots_.end() || it->second.state != SiteState::kAssigned || !it->second.advertised) {
@@ -283,16 +287,16 @@ absl::Status RoundManager::OnUnmaskResponse(const std::string& site,
                                             const v1::UnmaskResponse& response) {
   if (phase_ != RunPhase::kTraining || secagg_step_ != SecAggStep::kUnmasking ||
       response.round() != round_ || unmask_pending_.count(site) == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "run ", run_.id, " is not waiting for shares from site '", site, "' in round ",
-        response.round()));
+    return absl::FailedPreconditionError(absl::StrCat("run ", run_.id,
+                                                      " is not waiting for shares from site '",
+                                                      site, "' in round ", response.round()));
   }
   unmask_pending_.erase(site);
   absl::Status status = secagg_session_->OnUnmaskResponse(site, response);
   if (!status.ok()) {
     // The other survivors' shares may still be enough.
-    FEDMI_LOG(WARNING) << "run " << run_.id << " round " << round_ << ": ignoring the shares of site '"
-                       << site << "': " << status.message();
+    FEDMI_LOG(WARNING) << "run " << run_.id << " round " << round_
+                       << ": ignoring the shares of site '" << site << "': " << status.message();
   }
   AdvanceSecureRound();
   return status;

@@ -4,9 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/base/status.h"
 #include "common/crypto/pki.h"
 #include "common/secagg/secagg_participant.h"
-#include "common/base/status.h"
 
 namespace fedmi {
 namespace {
@@ -49,9 +49,8 @@ absl::StatusOr<std::unique_ptr<SecAggSession>> SecAggSession::Create(
         params.neighbours(), ": a site's secrets are shared among its neighbours only"));
   }
   if (static_cast<int>(selected.size()) < params.threshold()) {
-    return absl::InvalidArgumentError(absl::StrCat("secure aggregation needs at least ",
-                                                   params.threshold(), " sites, got ",
-                                                   selected.size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secure aggregation needs at least ", params.threshold(), " sites, got ", selected.size()));
   }
   std::unique_ptr<SecAggSession> session(new SecAggSession());
   session->run_id_ = run_id;
@@ -77,9 +76,8 @@ absl::Status SecAggSession::OnAdvertisement(const std::string& site, v1::KeyAdve
         absl::StrCat("site '", site, "' already advertised keys for round ", round_));
   }
   if (ad.site() != site) {
-    return absl::PermissionDeniedError(absl::StrCat("site '", site,
-                                                    "' sent a key advertisement for '",
-                                                    ad.site(), "'"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("site '", site, "' sent a key advertisement for '", ad.site(), "'"));
   }
   ad.set_certificate_pem(certificate_pem);
   if (absl::Status verified = secagg::VerifyAdvertisement(ad, run_id_, round_, ca_pem_);
@@ -96,10 +94,9 @@ absl::StatusOr<v1::PeerKeys> SecAggSession::ClosePeerKeys() {
   // Each site's secrets go to its neighbours only, so t shares need at
   // least t other sites.
   if (static_cast<int>(ads_.size()) < params_.threshold() + 1) {
-    return absl::FailedPreconditionError(absl::StrCat("round ", round_, ": only ", ads_.size(),
-                                                      " of ", selected_.size(),
-                                                      " sites advertised keys, need ",
-                                                      params_.threshold() + 1));
+    return absl::FailedPreconditionError(
+        absl::StrCat("round ", round_, ": only ", ads_.size(), " of ", selected_.size(),
+                     " sites advertised keys, need ", params_.threshold() + 1));
   }
   peer_keys_closed_ = true;
   v1::PeerKeys peers;
@@ -149,13 +146,12 @@ absl::Status SecAggSession::OnShares(const std::string& site, const v1::ShareBun
     if (share.sender() != site || to < 0 ||
         std::find(neighbours.begin(), neighbours.end(), to) == neighbours.end()) {
       return absl::PermissionDeniedError(absl::StrCat("site '", site, "' sent a share from '",
-                                                      share.sender(), "' to '",
-                                                      share.recipient(),
+                                                      share.sender(), "' to '", share.recipient(),
                                                       "', which is not one of its neighbours"));
     }
     if (!recipients.insert(share.recipient()).second) {
-      return absl::InvalidArgumentError(absl::StrCat("site '", site, "' sent two shares to '",
-                                                     share.recipient(), "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("site '", site, "' sent two shares to '", share.recipient(), "'"));
     }
   }
   // A site that shares with only some neighbours could never be unmasked
@@ -219,9 +215,9 @@ absl::StatusOr<v1::UnmaskRequest> SecAggSession::CloseUploads(
     if (survivors_.count(site) == 0) dropped_.insert(site);
   }
   if (static_cast<int>(survivors_.size()) < params_.threshold()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "round ", round_, ": only ", survivors_.size(), " masked updates arrived, need ",
-        params_.threshold(), " to unmask"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("round ", round_, ": only ", survivors_.size(),
+                     " masked updates arrived, need ", params_.threshold(), " to unmask"));
   }
   uploads_closed_ = true;
   v1::UnmaskRequest request;
@@ -239,12 +235,12 @@ absl::Status SecAggSession::OnUnmaskResponse(const std::string& site,
         absl::StrCat("site '", site, "' has no open unmask request in round ", round_));
   }
   for (const auto& share : response.shares()) {
-    const bool wanted = share.self_seed() ? survivors_.count(share.owner()) > 0
-                                          : dropped_.count(share.owner()) > 0;
+    const bool wanted =
+        share.self_seed() ? survivors_.count(share.owner()) > 0 : dropped_.count(share.owner()) > 0;
     if (!wanted) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "site '", site, "' revealed an unrequested ", share.self_seed() ? "self seed" : "mask key",
-          " share of '", share.owner(), "'"));
+      return absl::InvalidArgumentError(absl::StrCat("site '", site, "' revealed an unrequested ",
+                                                     share.self_seed() ? "self seed" : "mask key",
+                                                     " share of '", share.owner(), "'"));
     }
     // Only a neighbour of the owner holds one of its shares, at x = its own
     // index + 1: anything else is forged and would corrupt the sum.
@@ -254,8 +250,8 @@ absl::Status SecAggSession::OnUnmaskResponse(const std::string& site,
     auto parsed = secagg::ParseShare(share.share());
     if (std::find(holders.begin(), holders.end(), revealer) == holders.end() || !parsed.ok() ||
         static_cast<int>(parsed->x) != revealer + 1) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "site '", site, "' revealed a share of '", share.owner(), "' it cannot hold"));
+      return absl::PermissionDeniedError(absl::StrCat("site '", site, "' revealed a share of '",
+                                                      share.owner(), "' it cannot hold"));
     }
     revealed_[{share.owner(), share.self_seed()}][site] = share.share();
   }
@@ -272,16 +268,16 @@ absl::StatusOr<UnmaskingInput> SecAggSession::Unmasking() const {
   // Fail now, naming the site, rather than halfway through the model.
   for (const auto& site : survivors_) {
     if (static_cast<int>(revealed_for(site, true).size()) < t) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot unmask: the self-mask seed of site '", site, "' has ",
-          revealed_for(site, true).size(), " revealed shares, need ", t));
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot unmask: the self-mask seed of site '", site, "' has ",
+                       revealed_for(site, true).size(), " revealed shares, need ", t));
     }
   }
   for (const auto& site : dropped_) {
     if (static_cast<int>(revealed_for(site, false).size()) < t) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "cannot unmask: the mask key of dropped site '", site, "' has ",
-          revealed_for(site, false).size(), " revealed shares, need ", t));
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot unmask: the mask key of dropped site '", site, "' has ",
+                       revealed_for(site, false).size(), " revealed shares, need ", t));
     }
   }
   UnmaskingInput input;
@@ -312,9 +308,8 @@ absl::StatusOr<UnmaskingInput> SecAggSession::Unmasking() const {
     ASSIGN_OR_RETURN(std::string mask_key,
                      Reconstruct(key_shares->at(dropped), t,
                                  absl::StrCat("the mask key of site '", names[dropped], "'")));
-    ASSIGN_OR_RETURN(std::string shared,
-                     secagg::AgreeSharedSecret(mask_key,
-                                               ads.at(names[survivor]).mask_public_key()));
+    ASSIGN_OR_RETURN(std::string shared, secagg::AgreeSharedSecret(
+                                             mask_key, ads.at(names[survivor]).mask_public_key()));
     return secagg::DerivePairwiseMaskSeed(shared, run_id, round);
   };
   return input;

@@ -259,12 +259,12 @@ class SqliteStorage : public Storage {
       if (version == kSchemaVersion) return absl::OkStatus();
       if (version == 1) {
         // Version 2 added certificate expiry and revocation to sites.
-        RETURN_IF_ERROR(Exec(
-            "ALTER TABLE sites ADD COLUMN certificate_expires REAL NOT NULL DEFAULT 0;"
-            "ALTER TABLE sites ADD COLUMN revoked_at REAL NOT NULL DEFAULT 0;"
-            "ALTER TABLE sites ADD COLUMN revoked_by TEXT NOT NULL DEFAULT '';"
-            "ALTER TABLE sites ADD COLUMN revocation_reason TEXT NOT NULL DEFAULT '';",
-            "migrate sites to schema 2"));
+        RETURN_IF_ERROR(
+            Exec("ALTER TABLE sites ADD COLUMN certificate_expires REAL NOT NULL DEFAULT 0;"
+                 "ALTER TABLE sites ADD COLUMN revoked_at REAL NOT NULL DEFAULT 0;"
+                 "ALTER TABLE sites ADD COLUMN revoked_by TEXT NOT NULL DEFAULT '';"
+                 "ALTER TABLE sites ADD COLUMN revocation_reason TEXT NOT NULL DEFAULT '';",
+                 "migrate sites to schema 2"));
         version = 2;
       }
       if (version == 2) {
@@ -560,7 +560,8 @@ class SqliteStorage : public Storage {
     // loss with the next FULL commit, i.e. the round's (docs/audit.md).
     RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL", "append audit entry: set synchronous"));
     absl::Status appended = AppendAuditLocked(entry, head);
-    absl::Status restored = Exec("PRAGMA synchronous=FULL", "append audit entry: reset synchronous");
+    absl::Status restored =
+        Exec("PRAGMA synchronous=FULL", "append audit entry: reset synchronous");
     return appended.ok() ? restored : appended;
   }
 
@@ -601,9 +602,10 @@ class SqliteStorage : public Storage {
   absl::StatusOr<std::vector<v1::AuditEntry>> ListAudit(const v1::AuditQuery& query) override {
     absl::MutexLock lock(&mu_);
     Statement select(path_, db_, "select from audit");
-    RETURN_IF_ERROR(select.Prepare(
-        absl::StrCat(kSelectAudit, " WHERE seq > ?1 AND time >= ?2 AND (?3 = 0 OR run_id = ?3) "
-                                   "ORDER BY seq")));
+    RETURN_IF_ERROR(
+        select.Prepare(absl::StrCat(kSelectAudit,
+                                    " WHERE seq > ?1 AND time >= ?2 AND (?3 = 0 OR run_id = ?3) "
+                                    "ORDER BY seq")));
     select.Bind(1, query.after_seq())
         .Bind(2, storage_internal::AuditTimeLowerBound(query.since()))
         .Bind(3, query.run_id());

@@ -73,7 +73,7 @@ struct ParticipationRecord {
   v1::Metrics eval_metrics;
   std::string update_sha256;  // hex, of the update as received
   std::string state = "uploaded";
-  std::string detail;         // reason for dropped/refused
+  std::string detail;  // reason for dropped/refused
 };
 
 // The audit log's signed head and the certificate of the key that signs it.
@@ -125,8 +125,7 @@ class Storage {
   // update_sha256); a given state of "uploaded" (the default) is stored as
   // "evaluated". Each row must name (run_id, round). NotFound for an unknown
   // run or round.
-  virtual absl::Status RecordEvaluation(int64_t run_id, int32_t round,
-                                        const v1::Metrics& aggregate,
+  virtual absl::Status RecordEvaluation(int64_t run_id, int32_t round, const v1::Metrics& aggregate,
                                         const std::vector<ParticipationRecord>& per_site,
                                         double finished_at) = 0;
   // Records one participation row outside a commit (refusals, drops),
@@ -138,8 +137,7 @@ class Storage {
   // unknown run.
   virtual absl::StatusOr<std::vector<RoundRecord>> ListRounds(int64_t run_id) = 0;
   // Ordered by (round, site); NotFound for an unknown run.
-  virtual absl::StatusOr<std::vector<ParticipationRecord>> ListParticipations(
-      int64_t run_id) = 0;
+  virtual absl::StatusOr<std::vector<ParticipationRecord>> ListParticipations(int64_t run_id) = 0;
 
   // SHA-256 (hex) of every model some round refers to (not update hashes).
   virtual absl::StatusOr<std::set<std::string>> ReferencedModels() = 0;

@@ -119,8 +119,8 @@ absl::Status AuditEntryExists(int64_t seq) {
 
 std::string AuditTimeLowerBound(double since) {
   if (since <= 0) return "";
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ", absl::FromUnixMicros(static_cast<int64_t>(
-                                                         std::ceil(since * 1e6))),
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E6SZ",
+                          absl::FromUnixMicros(static_cast<int64_t>(std::ceil(since * 1e6))),
                           absl::UTCTimeZone());
 }
 

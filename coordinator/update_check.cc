@@ -42,10 +42,9 @@ absl::StatusOr<double> CheckUpdateValues(const std::string& site,
       }));
   const double norm = std::sqrt(squared);
   if (max_norm > 0 && !(norm <= max_norm)) {
-    return absl::InvalidArgumentError(absl::StrCat("update of site '", site,
-                                                   "' changes the model by ", norm,
-                                                   " (L2), more than the run's bound of ",
-                                                   max_norm));
+    return absl::InvalidArgumentError(
+        absl::StrCat("update of site '", site, "' changes the model by ", norm,
+                     " (L2), more than the run's bound of ", max_norm));
   }
   return norm;
 }

@@ -1,8 +1,7 @@
 #include "client/ml/architectures.h"
 
-#include <torch/script.h>
-
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/script.h>
 
 #include <cmath>
 #include <functional>
@@ -37,8 +36,8 @@ class ScriptBuilder {
                    int64_t kernel, int64_t stride, int64_t padding, bool bias) {
     // Kaiming normal, fan-in, ReLU gain (He et al. 2015).
     const double std = std::sqrt(2.0 / static_cast<double>(in * kernel * kernel));
-    const std::string weight =
-        Parameter(name + ".weight", torch::empty({out, in, kernel, kernel}).normal_(0, std, generator_));
+    const std::string weight = Parameter(
+        name + ".weight", torch::empty({out, in, kernel, kernel}).normal_(0, std, generator_));
     const std::string bias_expr = bias ? Parameter(name + ".bias", torch::zeros({out})) : "None";
     return absl::StrCat("torch.conv2d(", input, ", ", weight, ", ", bias_expr, ", [", stride, ", ",
                         stride, "], [", padding, ", ", padding, "])");
@@ -72,9 +71,7 @@ class ScriptBuilder {
 
   void Statement(const std::string& statement) { body_ += absl::StrCat("    ", statement, "\n"); }
 
-  void DefineForward() {
-    module_->define(absl::StrCat("def forward(self, x):\n", body_));
-  }
+  void DefineForward() { module_->define(absl::StrCat("def forward(self, x):\n", body_)); }
 
  private:
   static std::string AttributeName(const std::string& dotted) {
@@ -174,9 +171,9 @@ absl::Status CheckConfig(const ModelConfig& config, const Architecture& arch) {
     return absl::InvalidArgumentError(absl::StrCat("channels is ", config.channels));
   }
   if (config.height < arch.min_side || config.width < arch.min_side) {
-    return absl::InvalidArgumentError(absl::StrCat("architecture '", arch.name, "' needs images of at least ",
-                                                   arch.min_side, "x", arch.min_side, ", got ",
-                                                   config.height, "x", config.width));
+    return absl::InvalidArgumentError(
+        absl::StrCat("architecture '", arch.name, "' needs images of at least ", arch.min_side, "x",
+                     arch.min_side, ", got ", config.height, "x", config.width));
   }
   return absl::OkStatus();
 }
@@ -199,8 +196,9 @@ absl::Status BuildArchitecture(const ModelConfig& config, torch::jit::Module* mo
     if (config.arch == candidate.name) arch = &candidate;
   }
   if (arch == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown architecture '", config.arch,
-                                                   "'; known: ", absl::StrJoin(ArchitectureNames(), ", ")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown architecture '", config.arch,
+                     "'; known: ", absl::StrJoin(ArchitectureNames(), ", ")));
   }
   if (absl::Status status = CheckConfig(config, *arch); !status.ok()) return status;
 

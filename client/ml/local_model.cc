@@ -1,11 +1,11 @@
 #include "client/ml/local_model.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/optim.h>
 #include <torch/script.h>
-
-#include <ATen/CPUGeneratorImpl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -13,8 +13,6 @@
 #include <fstream>
 #include <thread>
 #include <utility>
-
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "client/ml/architectures.h"
@@ -52,13 +50,13 @@ absl::Status CheckImages(const ImageSet& data, const ModelConfig& config) {
   if (data.height != config.height || data.width != config.width ||
       data.channels != config.channels) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "images are ", data.height, "x", data.width, "x", data.channels, " (HxWxC) but the model expects ",
-        config.height, "x", config.width, "x", config.channels));
+        "images are ", data.height, "x", data.width, "x", data.channels,
+        " (HxWxC) but the model expects ", config.height, "x", config.width, "x", config.channels));
   }
   if (static_cast<int64_t>(data.pixels.size()) != data.size() * data.ImageBytes()) {
     return absl::InvalidArgumentError(absl::StrCat("data set has ", data.pixels.size(),
-                                                   " pixel bytes for ", data.size(),
-                                                   " images of ", data.ImageBytes(), " bytes"));
+                                                   " pixel bytes for ", data.size(), " images of ",
+                                                   data.ImageBytes(), " bytes"));
   }
   for (int64_t i = 0; i < data.size(); ++i) {
     const int64_t label = data.labels[i];
@@ -82,14 +80,20 @@ torch::Tensor LabelView(const ImageSet& data) {
 
 // uint8 N,H,W,C -> float N,C,H,W scaled to [-1, 1].
 torch::Tensor ToModelInput(const torch::Tensor& pixels) {
-  return pixels.permute({0, 3, 1, 2}).to(torch::kFloat32).div_(255.0).sub_(0.5).div_(0.5).contiguous();
+  return pixels.permute({0, 3, 1, 2})
+      .to(torch::kFloat32)
+      .div_(255.0)
+      .sub_(0.5)
+      .div_(0.5)
+      .contiguous();
 }
 
 // Shifts every image of a N,C,H,W batch by an independent random offset of
 // up to kMaxShift pixels per axis, filling the border by edge replication.
 torch::Tensor RandomShift(const torch::Tensor& batch, at::Generator& generator) {
   const int64_t n = batch.size(0), h = batch.size(2), w = batch.size(3);
-  torch::Tensor padded = torch::replication_pad2d(batch, {kMaxShift, kMaxShift, kMaxShift, kMaxShift});
+  torch::Tensor padded =
+      torch::replication_pad2d(batch, {kMaxShift, kMaxShift, kMaxShift, kMaxShift});
   torch::Tensor offsets = torch::randint(0, 2 * kMaxShift + 1, {n, 2}, generator, torch::kInt64);
   auto offset = offsets.accessor<int64_t, 2>();
   torch::Tensor shifted = torch::empty_like(batch);
@@ -108,7 +112,8 @@ torch::Tensor BalancedClassWeights(const torch::Tensor& labels, int64_t num_clas
   return (counts.sum() / (counts.clamp_min(1) * static_cast<double>(num_classes)));
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> WeightsInWireOrder(const torch::jit::Module& module) {
+std::vector<std::pair<std::string, torch::Tensor>> WeightsInWireOrder(
+    const torch::jit::Module& module) {
   std::vector<std::pair<std::string, torch::Tensor>> weights;
   for (const auto& named : module.named_parameters(/*recurse=*/false)) {
     weights.emplace_back(WireName(named.name), named.value);
@@ -191,16 +196,16 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::LoadTorchScript(const st
     try {
       impl->module = torch::jit::load(path, impl->device);
     } catch (const c10::Error& e) {
-      return absl::InvalidArgumentError(absl::StrCat(path, " is not a readable TorchScript archive: ",
-                                                     e.what_without_backtrace()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, " is not a readable TorchScript archive: ", e.what_without_backtrace()));
     }
     RETURN_IF_ERROR(ReadConfigAttributes(impl->module, &impl->config));
     // The file must hold exactly the weights this build's architecture
     // would create, or bundles exchanged with the federation would not fit.
     torch::jit::Module reference;
     RETURN_IF_ERROR(BuildArchitecture(impl->config, &reference));
-    RETURN_IF_ERROR(CheckSpecsMatch(SpecsOf(impl->module), SpecsOf(reference),
-                                    absl::StrCat(path, ":")));
+    RETURN_IF_ERROR(
+        CheckSpecsMatch(SpecsOf(impl->module), SpecsOf(reference), absl::StrCat(path, ":")));
     return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
   });
 }
@@ -236,7 +241,8 @@ absl::Status LocalModel::ImportWeights(const TensorBundle& weights) {
     const char* in = weights.body.data();
     for (const auto& [name, tensor] : WeightsInWireOrder(impl_->module)) {
       // from_blob never writes; the copy leaves `weights` untouched.
-      torch::Tensor source = torch::from_blob(const_cast<char*>(in), tensor.sizes(), torch::kFloat32);
+      torch::Tensor source =
+          torch::from_blob(const_cast<char*>(in), tensor.sizes(), torch::kFloat32);
       tensor.detach().copy_(source);
       in += source.numel() * sizeof(float);
     }
@@ -247,8 +253,9 @@ absl::Status LocalModel::ImportWeights(const TensorBundle& weights) {
 absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const TrainOptions& options) {
   RETURN_IF_ERROR(CheckImages(data, impl_->config));
   if (options.epochs < 1 || options.batch_size < 1 || !(options.lr > 0)) {
-    return absl::InvalidArgumentError(absl::StrCat("training needs epochs >= 1, batch_size >= 1 and lr > 0; got ",
-                                                   options.epochs, ", ", options.batch_size, ", ", options.lr));
+    return absl::InvalidArgumentError(
+        absl::StrCat("training needs epochs >= 1, batch_size >= 1 and lr > 0; got ", options.epochs,
+                     ", ", options.batch_size, ", ", options.lr));
   }
   if (options.optimizer != "adam" && options.optimizer != "sgd") {
     return absl::InvalidArgumentError(
@@ -333,7 +340,8 @@ absl::StatusOr<Predictions> LocalModel::Impl::Predict(const ImageSet& data, int 
     torch::Tensor x = ToModelInput(pixels.slice(0, start, end)).to(device);
     torch::Tensor y = labels.slice(0, start, end).to(device);
     torch::Tensor logits = module.forward({x}).toTensor();
-    loss_sum += torch::cross_entropy_loss(logits, y, /*weight=*/{}, at::Reduction::Sum).item<double>();
+    loss_sum +=
+        torch::cross_entropy_loss(logits, y, /*weight=*/{}, at::Reduction::Sum).item<double>();
     torch::Tensor predicted = logits.argmax(1).to(torch::kCPU);
     predictions.predicted.insert(predictions.predicted.end(), predicted.data_ptr<int64_t>(),
                                  predicted.data_ptr<int64_t>() + predicted.numel());

@@ -20,9 +20,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/base/byte_order.h"
+#include "common/base/status.h"
 #include "common/crypto/pki.h"
 #include "common/crypto/sha256.h"
-#include "common/base/status.h"
 
 namespace fedmi::audit {
 namespace {
@@ -528,8 +528,8 @@ absl::Status VerifyReceipts(const std::vector<v1::UploadReceipt>& receipts,
         found->second->actor() == receipt.site() && found->second->run_id() == receipt.run_id() &&
         found->second->round() == receipt.round();
     if (!same_update) {
-      const bool elsewhere = std::any_of(
-          entries.begin(), entries.end(), [&receipt](const v1::AuditEntry& entry) {
+      const bool elsewhere =
+          std::any_of(entries.begin(), entries.end(), [&receipt](const v1::AuditEntry& entry) {
             return entry.action() == kUpdateReceivedAction && entry.actor() == receipt.site() &&
                    entry.run_id() == receipt.run_id() && entry.round() == receipt.round();
           });

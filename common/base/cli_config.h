@@ -5,10 +5,9 @@
 #ifndef FEDMI_COMMON_BASE_CLI_CONFIG_H_
 #define FEDMI_COMMON_BASE_CLI_CONFIG_H_
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 namespace fedmi {
 

@@ -62,8 +62,7 @@ class Env {
   // directory of the final path: the temporary lives there, so that the
   // rename never crosses file systems. `mode` applies to the new file.
   virtual absl::StatusOr<std::unique_ptr<AtomicFile>> NewAtomicFile(
-      const std::string& dir_hint, uint32_t mode = 0644,
-      Publish publish = Publish::kReplace) = 0;
+      const std::string& dir_hint, uint32_t mode = 0644, Publish publish = Publish::kReplace) = 0;
   virtual absl::StatusOr<std::unique_ptr<SequentialFile>> NewSequentialFile(
       const std::string& path) = 0;
 

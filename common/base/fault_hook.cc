@@ -10,8 +10,8 @@ namespace fedmi {
 namespace {
 
 constexpr FaultPoint kAllPoints[] = {
-    FaultPoint::kCoordinatorMidUpload,   FaultPoint::kCoordinatorMidAggregation,
-    FaultPoint::kCoordinatorCommit,      FaultPoint::kCoordinatorEvaluation,
+    FaultPoint::kCoordinatorMidUpload,     FaultPoint::kCoordinatorMidAggregation,
+    FaultPoint::kCoordinatorCommit,        FaultPoint::kCoordinatorEvaluation,
     FaultPoint::kCoordinatorBetweenRounds, FaultPoint::kSiteBeforeMaskedUpload,
 };
 
@@ -50,8 +50,7 @@ FaultHook& MakeHookFromEnvironment() {
     if (absl::SimpleAtoi(setting.substr(colon + 1), &parsed)) round = parsed;
   }
   if (!point.has_value() || (colon != std::string::npos && !round.has_value())) {
-    FEDMI_LOG(ERROR) << "FEDMI_TEST_CRASH_AT=" << setting
-                     << " names no fault point; ignoring it";
+    FEDMI_LOG(ERROR) << "FEDMI_TEST_CRASH_AT=" << setting << " names no fault point; ignoring it";
     return NoFaults();
   }
   static CrashAtFaultPoint* const hook = new CrashAtFaultPoint(*point, round, setting);

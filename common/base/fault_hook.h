@@ -19,12 +19,12 @@
 namespace fedmi {
 
 enum class FaultPoint {
-  kCoordinatorMidUpload,        // after an update's first body chunk
-  kCoordinatorMidAggregation,   // after an update is folded into the sum
-  kCoordinatorCommit,           // model file written, round not committed
-  kCoordinatorEvaluation,       // evaluation tasks sent, reports not stored
-  kCoordinatorBetweenRounds,    // round evaluated, next round not opened
-  kSiteBeforeMaskedUpload,      // secure aggregation: shares sent, no upload
+  kCoordinatorMidUpload,       // after an update's first body chunk
+  kCoordinatorMidAggregation,  // after an update is folded into the sum
+  kCoordinatorCommit,          // model file written, round not committed
+  kCoordinatorEvaluation,      // evaluation tasks sent, reports not stored
+  kCoordinatorBetweenRounds,   // round evaluated, next round not opened
+  kSiteBeforeMaskedUpload,     // secure aggregation: shares sent, no upload
 };
 
 // "coordinator-mid-upload", ...: the names tests put in FEDMI_TEST_CRASH_AT.

@@ -15,9 +15,8 @@ constexpr RunState kRunStates[] = {RunState::kPending, RunState::kRunning, RunSt
                                    RunState::kFailed, RunState::kAborted};
 constexpr RoundState kRoundStates[] = {RoundState::kCommitted, RoundState::kEvaluated};
 constexpr ParticipationState kParticipationStates[] = {
-    ParticipationState::kTraining, ParticipationState::kEvaluating,
-    ParticipationState::kUploaded, ParticipationState::kEvaluated,
-    ParticipationState::kDropped,  ParticipationState::kRefused};
+    ParticipationState::kTraining,  ParticipationState::kEvaluating, ParticipationState::kUploaded,
+    ParticipationState::kEvaluated, ParticipationState::kDropped,    ParticipationState::kRefused};
 constexpr SiteState kSiteStates[] = {SiteState::kActive, SiteState::kRevoked};
 
 }  // namespace

@@ -12,16 +12,15 @@
 #define FEDMI_STATUS_CONCAT_(a, b) FEDMI_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the current function when `expr` yields a non-OK status.
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::absl::Status fedmi_status_ = (expr);             \
-    if (!fedmi_status_.ok()) return fedmi_status_;     \
+#define RETURN_IF_ERROR(expr)                      \
+  do {                                             \
+    ::absl::Status fedmi_status_ = (expr);         \
+    if (!fedmi_status_.ok()) return fedmi_status_; \
   } while (0)
 
 // ASSIGN_OR_RETURN(auto x, MakeX()); declares `x` or returns the error.
-#define ASSIGN_OR_RETURN(lhs, rexpr)                                        \
-  FEDMI_ASSIGN_OR_RETURN_IMPL_(                                             \
-      FEDMI_STATUS_CONCAT_(fedmi_statusor_, __LINE__), lhs, rexpr)
+#define ASSIGN_OR_RETURN(lhs, rexpr) \
+  FEDMI_ASSIGN_OR_RETURN_IMPL_(FEDMI_STATUS_CONCAT_(fedmi_statusor_, __LINE__), lhs, rexpr)
 
 #define FEDMI_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                                 \

@@ -29,9 +29,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/base/status.h"
 #include "common/crypto/openssl_util.h"
 #include "common/crypto/sha256.h"
-#include "common/base/status.h"
 
 namespace fedmi {
 namespace {
@@ -641,7 +641,8 @@ std::string SitePolicy(const std::optional<CoordinatorRecord>& coordinator) {
       "max_local_epochs = 10\n"
       "require_secure_aggregation = false\n"
       "require_differential_privacy = false\n"
-      "# SHA-256 of the coordinator's certificate (printed by `fedmi provision add-coordinator`; also `fedmi provision show --json`).\n",
+      "# SHA-256 of the coordinator's certificate (printed by `fedmi provision add-coordinator`; "
+      "also `fedmi provision show --json`).\n",
       fingerprint.empty() ? "# Empty: no coordinator was provisioned when this kit was made.\n"
                           : "",
       "coordinator_fingerprint = ", TomlString(fingerprint), "\n");
@@ -837,8 +838,7 @@ absl::StatusOr<std::string> SigningKey::Sign(absl::string_view data) const {
   MdCtxPtr ctx(EVP_MD_CTX_new());
   size_t size = 0;
   const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
-  if (ctx == nullptr ||
-      EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1 ||
+  if (ctx == nullptr || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1 ||
       EVP_DigestSign(ctx.get(), nullptr, &size, bytes, data.size()) != 1) {
     return OpenSslError("signing");
   }

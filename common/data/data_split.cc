@@ -6,9 +6,9 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/status.h"
 #include "common/data/image_data.h"
 #include "common/data/npz.h"
-#include "common/base/status.h"
 
 namespace fedmi {
 namespace {

@@ -16,8 +16,8 @@ struct ImageSet {
   int64_t height = 0;
   int64_t width = 0;
   int64_t channels = 1;
-  std::vector<uint8_t> pixels;   // size() == size() * height * width * channels
-  std::vector<int64_t> labels;   // one class index per example
+  std::vector<uint8_t> pixels;  // size() == size() * height * width * channels
+  std::vector<int64_t> labels;  // one class index per example
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   int64_t ImageBytes() const { return height * width * channels; }

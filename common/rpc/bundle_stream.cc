@@ -1,7 +1,7 @@
 #include "common/rpc/bundle_stream.h"
 
-#include "common/rpc/grpc_status.h"
 #include "common/base/status.h"
+#include "common/rpc/grpc_status.h"
 #include "common/tensor/tensor_codec.h"
 
 namespace fedmi {

@@ -5,10 +5,10 @@
 #ifndef FEDMI_COMMON_RPC_BUNDLE_STREAM_H_
 #define FEDMI_COMMON_RPC_BUNDLE_STREAM_H_
 
-#include <string>
-
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/sync_stream.h>
+
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"

@@ -1,16 +1,16 @@
 #include "common/rpc/channels.h"
 
-#include <cstdlib>
-
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include <cstdlib>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "common/crypto/pki.h"
 #include "common/base/status.h"
+#include "common/crypto/pki.h"
 
 namespace fedmi {
 namespace {
@@ -60,8 +60,8 @@ class FingerprintVerifier : public grpc::experimental::ExternalCertificateVerifi
   explicit FingerprintVerifier(std::string expected) : expected_(std::move(expected)) {}
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)> callback, grpc::Status* sync_status) override {
-    auto info = ParseCertificatePem(std::string(request->peer_cert().data(),
-                                                request->peer_cert().size()));
+    auto info =
+        ParseCertificatePem(std::string(request->peer_cert().data(), request->peer_cert().size()));
     if (!info.ok()) {
       *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                                   "cannot read the coordinator's certificate");

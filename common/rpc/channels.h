@@ -5,10 +5,10 @@
 #ifndef FEDMI_COMMON_RPC_CHANNELS_H_
 #define FEDMI_COMMON_RPC_CHANNELS_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 

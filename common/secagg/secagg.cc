@@ -19,9 +19,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/byte_order.h"
+#include "common/base/status.h"
 #include "common/crypto/openssl_util.h"
 #include "common/crypto/pki.h"
-#include "common/base/status.h"
 
 namespace fedmi {
 namespace secagg {

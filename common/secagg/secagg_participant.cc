@@ -8,10 +8,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/crypto/pki.h"
-#include "common/secagg/secagg_bundle.h"
-#include "common/crypto/sha256.h"
 #include "common/base/status.h"
+#include "common/crypto/pki.h"
+#include "common/crypto/sha256.h"
+#include "common/secagg/secagg_bundle.h"
 
 namespace fedmi {
 namespace secagg {

@@ -9,44 +9,64 @@ namespace fedmi {
 
 size_t DTypeSize(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return 4;
-    case DType::kFloat64: return 8;
-    case DType::kInt64: return 8;
-    case DType::kInt32: return 4;
-    case DType::kUInt8: return 1;
+    case DType::kFloat32:
+      return 4;
+    case DType::kFloat64:
+      return 8;
+    case DType::kInt64:
+      return 8;
+    case DType::kInt32:
+      return 4;
+    case DType::kUInt8:
+      return 1;
   }
   return 0;
 }
 
 const char* DTypeName(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "float32";
-    case DType::kFloat64: return "float64";
-    case DType::kInt64: return "int64";
-    case DType::kInt32: return "int32";
-    case DType::kUInt8: return "uint8";
+    case DType::kFloat32:
+      return "float32";
+    case DType::kFloat64:
+      return "float64";
+    case DType::kInt64:
+      return "int64";
+    case DType::kInt32:
+      return "int32";
+    case DType::kUInt8:
+      return "uint8";
   }
   return "unknown";
 }
 
 v1::DType DTypeToProto(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return v1::DTYPE_FLOAT32;
-    case DType::kFloat64: return v1::DTYPE_FLOAT64;
-    case DType::kInt64: return v1::DTYPE_INT64;
-    case DType::kInt32: return v1::DTYPE_INT32;
-    case DType::kUInt8: return v1::DTYPE_UINT8;
+    case DType::kFloat32:
+      return v1::DTYPE_FLOAT32;
+    case DType::kFloat64:
+      return v1::DTYPE_FLOAT64;
+    case DType::kInt64:
+      return v1::DTYPE_INT64;
+    case DType::kInt32:
+      return v1::DTYPE_INT32;
+    case DType::kUInt8:
+      return v1::DTYPE_UINT8;
   }
   return v1::DTYPE_UNSPECIFIED;
 }
 
 absl::StatusOr<DType> DTypeFromProto(v1::DType dtype) {
   switch (dtype) {
-    case v1::DTYPE_FLOAT32: return DType::kFloat32;
-    case v1::DTYPE_FLOAT64: return DType::kFloat64;
-    case v1::DTYPE_INT64: return DType::kInt64;
-    case v1::DTYPE_INT32: return DType::kInt32;
-    case v1::DTYPE_UINT8: return DType::kUInt8;
+    case v1::DTYPE_FLOAT32:
+      return DType::kFloat32;
+    case v1::DTYPE_FLOAT64:
+      return DType::kFloat64;
+    case v1::DTYPE_INT64:
+      return DType::kInt64;
+    case v1::DTYPE_INT32:
+      return DType::kInt32;
+    case v1::DTYPE_UINT8:
+      return DType::kUInt8;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("unknown tensor dtype ", static_cast<int>(dtype)));
@@ -115,12 +135,11 @@ absl::StatusOr<std::vector<TensorSpec>> SpecsFromHeader(const v1::BundleHeader& 
     int64_t elements = 1;
     for (int64_t dim : proto.shape()) {
       if (dim < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "tensor '", proto.name(), "' has negative dimension ", dim));
+        return absl::InvalidArgumentError(
+            absl::StrCat("tensor '", proto.name(), "' has negative dimension ", dim));
       }
       if (dim != 0 && elements > kMaxElements / dim) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("tensor '", proto.name(), "' is too large"));
+        return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "' is too large"));
       }
       elements *= dim;
       spec.shape.push_back(dim);
@@ -129,12 +148,12 @@ absl::StatusOr<std::vector<TensorSpec>> SpecsFromHeader(const v1::BundleHeader& 
   }
   const uint64_t total = TotalBytes(specs);
   if (total != header.total_bytes()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bundle header says ", header.total_bytes(), " body bytes but its tensors need ", total));
+    return absl::InvalidArgumentError(absl::StrCat("bundle header says ", header.total_bytes(),
+                                                   " body bytes but its tensors need ", total));
   }
   if (!header.sha256().empty() && header.sha256().size() != 32) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bundle header sha256 has ", header.sha256().size(), " bytes, expected 32"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bundle header sha256 has ", header.sha256().size(), " bytes, expected 32"));
   }
   return specs;
 }
@@ -154,14 +173,13 @@ v1::BundleHeader HeaderFromSpecs(const std::vector<TensorSpec>& specs,
 }
 
 absl::Status CheckSpecsMatch(const std::vector<TensorSpec>& got,
-                             const std::vector<TensorSpec>& expected,
-                             const std::string& what) {
+                             const std::vector<TensorSpec>& expected, const std::string& what) {
   for (size_t i = 0; i < got.size() && i < expected.size(); ++i) {
     const TensorSpec& g = got[i];
     const TensorSpec& e = expected[i];
     if (g.name != e.name) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " tensor #", i, " is named '", g.name, "', expected '", e.name, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " tensor #", i, " is named '", g.name, "', expected '", e.name, "'"));
     }
     if (g.dtype != e.dtype) {
       return absl::InvalidArgumentError(absl::StrCat(what, " tensor '", g.name, "' has dtype ",
@@ -175,8 +193,8 @@ absl::Status CheckSpecsMatch(const std::vector<TensorSpec>& got,
     }
   }
   if (got.size() != expected.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " has ", got.size(),
-                                                   " tensors, expected ", expected.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has ", got.size(), " tensors, expected ", expected.size()));
   }
   return absl::OkStatus();
 }

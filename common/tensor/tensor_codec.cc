@@ -81,9 +81,8 @@ absl::Status BundleStreamReader::Add(const v1::TensorChunk& chunk) {
                                                        "-byte chunk limit"));
       }
       if (received_ + data.size() > total_) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(options_.what, " body is longer than the ", total_,
-                         " bytes its header declares"));
+        return absl::InvalidArgumentError(absl::StrCat(options_.what, " body is longer than the ",
+                                                       total_, " bytes its header declares"));
       }
       hasher_.Update(data.data(), data.size());
       RETURN_IF_ERROR(sink_->Write(data.data(), data.size()));
@@ -177,8 +176,8 @@ absl::Status BundleFileWriter::Write(const char* data, size_t size) {
 absl::StatusOr<std::string> BundleFileWriter::Commit(std::string* sha256) {
   if (file_ == nullptr) return absl::FailedPreconditionError("bundle file already committed");
   if (written_ != expected_) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "bundle body has ", written_, " bytes but its tensors need ", expected_));
+    return absl::FailedPreconditionError(
+        absl::StrCat("bundle body has ", written_, " bytes but its tensors need ", expected_));
   }
   if (std::fflush(file_) != 0 || fsync(fileno(file_)) != 0) {
     return absl::InternalError(absl::StrCat("cannot flush ", temp_path_, ": ", ErrnoText()));
@@ -188,8 +187,8 @@ absl::StatusOr<std::string> BundleFileWriter::Commit(std::string* sha256) {
   std::string digest = hasher_.Final();
   std::string final_path = absl::StrCat(dir_, "/", HexEncode(digest));
   if (std::rename(temp_path_.c_str(), final_path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot rename ", temp_path_, " to ", final_path,
-                                            ": ", ErrnoText()));
+    return absl::InternalError(
+        absl::StrCat("cannot rename ", temp_path_, " to ", final_path, ": ", ErrnoText()));
   }
   // The rename itself must survive a crash before a transaction refers to it.
   int dir_fd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY);
@@ -202,8 +201,7 @@ absl::StatusOr<std::string> BundleFileWriter::Commit(std::string* sha256) {
   return final_path;
 }
 
-absl::StatusOr<std::unique_ptr<BundleFileReader>> BundleFileReader::Open(
-    const std::string& path) {
+absl::StatusOr<std::unique_ptr<BundleFileReader>> BundleFileReader::Open(const std::string& path) {
   std::unique_ptr<BundleFileReader> reader(new BundleFileReader());
   reader->path_ = path;
   reader->file_ = std::fopen(path.c_str(), "rb");
@@ -280,8 +278,8 @@ absl::StatusOr<TensorBundle> ReadBundleFile(const std::string& path) {
   bundle.body.resize(reader->body_bytes());
   size_t offset = 0;
   while (offset < bundle.body.size()) {
-    ASSIGN_OR_RETURN(size_t got, reader->Read(bundle.body.data() + offset,
-                                              bundle.body.size() - offset));
+    ASSIGN_OR_RETURN(size_t got,
+                     reader->Read(bundle.body.data() + offset, bundle.body.size() - offset));
     if (got == 0) break;
     offset += got;
   }

@@ -53,8 +53,7 @@ class AuditedFederationTest : public FederationTest {
 
   absl::Status Verify(const std::vector<v1::AuditEntry>& entries) {
     ASSIGN_OR_RETURN(v1::AuditInfo info, audit_->Info());
-    return audit::VerifyLog(entries, info.head(), info.signer_certificate_pem(),
-                            ca_->ca_cert_pem())
+    return audit::VerifyLog(entries, info.head(), info.signer_certificate_pem(), ca_->ca_cert_pem())
         .status();
   }
 
@@ -199,9 +198,9 @@ TEST(AuditLogReopenTest, EntriesRemovedFromTheEndAreRecordedWhenTheCoordinatorRe
   EXPECT_EQ(entries.back().action(), "audit.tail_missing");
   EXPECT_THAT(entries.back().detail_json(), HasSubstr("\"head_seq\":5"));
   ASSERT_OK_AND_ASSIGN(v1::AuditInfo info, log->Info());
-  EXPECT_THAT(audit::VerifyLog(entries, info.head(), info.signer_certificate_pem(),
-                               ca->ca_cert_pem()),
-              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("entry 4")));
+  EXPECT_THAT(
+      audit::VerifyLog(entries, info.head(), info.signer_certificate_pem(), ca->ca_cert_pem()),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("entry 4")));
 }
 
 }  // namespace

@@ -19,8 +19,6 @@ TensorSpec Float32(const std::string& name, std::vector<int64_t> shape) {
   return TensorSpec{name, DType::kFloat32, std::move(shape)};
 }
 
-
-
 class FedAvgAggregatorTest : public ::testing::Test {
  protected:
   void SetUp() override {

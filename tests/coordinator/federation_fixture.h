@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "common/base/clock.h"
-#include "common/crypto/sha256.h"
 #include "common/base/status.h"
+#include "common/crypto/sha256.h"
 #include "common/tensor/tensor_codec.h"
 #include "coordinator/federation.h"
 #include "coordinator/model_store.h"

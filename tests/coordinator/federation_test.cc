@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "common/crypto/sha256.h"
 #include "common/base/status.h"
+#include "common/crypto/sha256.h"
 #include "common/tensor/tensor_codec.h"
 #include "coordinator/model_store.h"
 #include "coordinator/round_manager.h"
@@ -30,7 +30,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
-
 
 // --- The whole story ------------------------------------------------------------
 
@@ -311,9 +310,8 @@ TEST_F(FederationTest, BelowQuorumAtTheDeadlineTheRoundIsRetriedThenTheRunFails)
   federation_->Tick();
   const v1::RunStatus status = Status(run);
   EXPECT_EQ(status.state(), "failed");
-  EXPECT_THAT(status.error(),
-              AllOf(HasSubstr("round 1: at most 1 of the 2 required sites"),
-                    HasSubstr("site-b dropped: timed out after 60 s")));
+  EXPECT_THAT(status.error(), AllOf(HasSubstr("round 1: at most 1 of the 2 required sites"),
+                                    HasSubstr("site-b dropped: timed out after 60 s")));
 }
 
 TEST_F(FederationTest, InitialModelWithoutTensorsIsRefused) {
@@ -353,8 +351,9 @@ TEST_F(FederationTest, SecondUploadOfASiteInARoundIsAlreadyExists) {
   ASSERT_OK_AND_ASSIGN(ReceivedUpdate again,
                        Spool(Metadata("site-a", run, 1, 1), Model({9, 9, 9, 9, 9, 9})));
   const std::string path = again.path;
-  EXPECT_THAT(federation_->CompleteUpload(SiteCaller("site-a"), std::move(again)),
-              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("already sent its update for round 1")));
+  EXPECT_THAT(
+      federation_->CompleteUpload(SiteCaller("site-a"), std::move(again)),
+      StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("already sent its update for round 1")));
   EXPECT_FALSE(std::filesystem::exists(path));
   EXPECT_EQ(Status(run).state(), "running");
 
@@ -662,7 +661,8 @@ TEST_F(FederationTest, AllSelectedSitesDisconnectingFailsTheRunAtOnce) {
   Disconnect("site-a");
   Disconnect("site-b");
   EXPECT_EQ(Status(run).state(), "failed");
-  EXPECT_THAT(Status(run).error(), HasSubstr("at most 1 of the 2 required sites can return an update (site-a dropped"));
+  EXPECT_THAT(Status(run).error(),
+              HasSubstr("at most 1 of the 2 required sites can return an update (site-a dropped"));
 }
 
 TEST_F(FederationTest, LateReportAboutAnEarlierTaskDoesNotDropTheSite) {
@@ -775,7 +775,8 @@ TEST_F(FederationTest, DeadlineWithTooFewUpdatesFailsTheRun) {
   clock_.Advance(absl::Seconds(61));
   federation_->Tick();
   EXPECT_EQ(Status(run).state(), "failed");
-  EXPECT_THAT(Status(run).error(), HasSubstr("at most 1 of the 2 required sites can return an update "
+  EXPECT_THAT(Status(run).error(),
+              HasSubstr("at most 1 of the 2 required sites can return an update "
                         "(site-b dropped: timed out after 60 s)"));
 }
 

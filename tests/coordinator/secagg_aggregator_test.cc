@@ -7,9 +7,9 @@
 #include <limits>
 #include <random>
 
+#include "common/base/status.h"
 #include "common/secagg/secagg.h"
 #include "common/secagg/secagg_bundle.h"
-#include "common/base/status.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -35,8 +35,6 @@ std::vector<TensorSpec> ModelSpecs() {
   return {Float32("conv.weight", {8, 3, 3, 3}), Float32("fc.weight", {600, 500}),
           Float32("fc.bias", {600})};
 }
-
-
 
 std::vector<uint32_t> WordsOf(const TensorBundle& bundle) {
   std::vector<uint32_t> words(bundle.body.size() / sizeof(uint32_t));

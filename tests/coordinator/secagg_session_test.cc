@@ -28,7 +28,6 @@ TensorBundle Model(const std::vector<float>& values) {
   return FloatBundle({{"w", DType::kFloat32, {static_cast<int64_t>(values.size())}}}, values);
 }
 
-
 class SecAggSessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -76,11 +75,10 @@ class SecAggSessionTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(session_,
                          SecAggSession::Create(kRun, kRound, params_, names_, ca_->ca_cert_pem()));
     for (const auto& name : names_) {
-      ASSERT_OK_AND_ASSIGN(participants_[name],
-                           secagg::SecAggParticipant::Start(kRun, kRound, name, params_,
-                                                            parties_[name].key_pem,
-                                                            parties_[name].cert_pem,
-                                                            ca_->ca_cert_pem()));
+      ASSERT_OK_AND_ASSIGN(
+          participants_[name],
+          secagg::SecAggParticipant::Start(kRun, kRound, name, params_, parties_[name].key_pem,
+                                           parties_[name].cert_pem, ca_->ca_cert_pem()));
       ASSERT_OK_AND_ASSIGN(v1::KeyAdvertisement ad, participants_[name]->Advertisement());
       ASSERT_THAT(session_->OnAdvertisement(name, ad, parties_[name].cert_pem), IsOk());
     }
@@ -146,7 +144,8 @@ void SecAggSessionTest::RunAndCheck(const std::set<std::string>& missing,
     uploaded.insert(name);
     const std::vector<float> local = FloatsOf(local_[name]);
     for (size_t i = 0; i < global.size(); ++i) {
-      const double delta = std::clamp<double>(local[i] - global[i], -params_.clip(), params_.clip());
+      const double delta =
+          std::clamp<double>(local[i] - global[i], -params_.clip(), params_.clip());
       weighted[i] += weight * delta;
     }
     total_weight += weight;
@@ -164,8 +163,7 @@ void SecAggSessionTest::RunAndCheck(const std::set<std::string>& missing,
   ASSERT_OK_AND_ASSIGN(TensorBundle result, ReadBundleFile(model_path));
 
   ASSERT_OK_AND_ASSIGN(auto codec, secagg::FixedPointCodec::Create(quantization));
-  const double bound =
-      codec.ErrorBound(static_cast<int>(uploaded.size())) / total_weight + 1e-6;
+  const double bound = codec.ErrorBound(static_cast<int>(uploaded.size())) / total_weight + 1e-6;
   const std::vector<float> got = FloatsOf(result);
   double worst = 0;
   for (size_t i = 0; i < global.size(); ++i) {

@@ -63,11 +63,10 @@ class SecureRoundTest : public FederationTest {
     for (const auto& site : sites) {
       const v1::TrainTask task = Last(site, Kind::kTrain).train();
       ASSERT_TRUE(task.has_secagg()) << site;
-      ASSERT_OK_AND_ASSIGN(participants_[site],
-                           secagg::SecAggParticipant::Start(
-                               task.run_id(), task.round(), site, task.secagg(),
-                               parties_[site].key_pem, parties_[site].cert_pem,
-                               ca_->ca_cert_pem()));
+      ASSERT_OK_AND_ASSIGN(participants_[site], secagg::SecAggParticipant::Start(
+                                                    task.run_id(), task.round(), site,
+                                                    task.secagg(), parties_[site].key_pem,
+                                                    parties_[site].cert_pem, ca_->ca_cert_pem()));
       v1::SiteMessage message;
       ASSERT_OK_AND_ASSIGN(*message.mutable_key_advertisement(),
                            participants_[site]->Advertisement());
@@ -78,8 +77,8 @@ class SecureRoundTest : public FederationTest {
   void Share(const std::vector<std::string>& sites) {
     for (const auto& site : sites) {
       v1::SiteMessage message;
-      ASSERT_OK_AND_ASSIGN(*message.mutable_shares(),
-                           participants_[site]->OnPeerKeys(Last(site, Kind::kPeerKeys).peer_keys()));
+      ASSERT_OK_AND_ASSIGN(*message.mutable_shares(), participants_[site]->OnPeerKeys(
+                                                          Last(site, Kind::kPeerKeys).peer_keys()));
       ASSERT_THAT(Send(site, message), IsOk());
     }
   }
@@ -96,12 +95,12 @@ class SecureRoundTest : public FederationTest {
   void UploadMasked(const std::vector<std::string>& sites, int64_t run, int32_t round,
                     const TensorBundle& global) {
     for (const auto& site : sites) {
-      ASSERT_THAT(participants_[site]->OnRelayedShares(
-                      Last(site, Kind::kRelayedShares).relayed_shares()),
-                  IsOk());
-      ASSERT_OK_AND_ASSIGN(TensorBundle masked, participants_[site]->MaskUpdate(
-                                                    global, LocalModel(site, global),
-                                                    Examples(site)));
+      ASSERT_THAT(
+          participants_[site]->OnRelayedShares(Last(site, Kind::kRelayedShares).relayed_shares()),
+          IsOk());
+      ASSERT_OK_AND_ASSIGN(
+          TensorBundle masked,
+          participants_[site]->MaskUpdate(global, LocalModel(site, global), Examples(site)));
       ASSERT_THAT(Upload(site, run, round, masked, Examples(site)), IsOk()) << site;
     }
   }
@@ -136,8 +135,7 @@ class SecureRoundTest : public FederationTest {
     quantization.clip = 0.5;
     quantization.max_sites = max_sites;
     ASSERT_OK_AND_ASSIGN(auto codec, secagg::FixedPointCodec::Create(quantization));
-    const double bound =
-        codec.ErrorBound(static_cast<int>(sites.size())) / total_weight + 1e-6;
+    const double bound = codec.ErrorBound(static_cast<int>(sites.size())) / total_weight + 1e-6;
     for (size_t i = 0; i < base.size(); ++i) {
       EXPECT_NEAR(got[i], base[i] + sum[i] / total_weight, bound) << "parameter " << i;
     }
@@ -279,11 +277,10 @@ TEST_F(SecureRoundTest, ForgedAdvertisementFailsTheRoundNamingTheSite) {
   const int64_t run = StartTraining(SecureSpec(1), names_);
   Advertise({"site-1", "site-2", "site-3", "site-4"});
   const v1::TrainTask task = Last("site-5", Kind::kTrain).train();
-  ASSERT_OK_AND_ASSIGN(auto participant,
-                       secagg::SecAggParticipant::Start(
-                           task.run_id(), task.round(), "site-5", task.secagg(),
-                           parties_["site-5"].key_pem, parties_["site-5"].cert_pem,
-                           ca_->ca_cert_pem()));
+  ASSERT_OK_AND_ASSIGN(auto participant, secagg::SecAggParticipant::Start(
+                                             task.run_id(), task.round(), "site-5", task.secagg(),
+                                             parties_["site-5"].key_pem,
+                                             parties_["site-5"].cert_pem, ca_->ca_cert_pem()));
   v1::SiteMessage message;
   ASSERT_OK_AND_ASSIGN(*message.mutable_key_advertisement(), participant->Advertisement());
   // Swapped after signing, as a man in the middle would.

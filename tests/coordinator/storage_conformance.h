@@ -664,8 +664,8 @@ TEST_P(StorageConformanceTest, ListAuditFiltersByRunSeqAndTime) {
   EXPECT_EQ(seqs(after), (std::vector<int64_t>{5, 6}));
   v1::AuditQuery since;
   // 2026-11-28T13:00:00Z
-  since.set_since(absl::ToUnixSeconds(absl::FromCivil(absl::CivilSecond(2026, 11, 28, 13, 0, 0),
-                                                      absl::UTCTimeZone())));
+  since.set_since(absl::ToUnixSeconds(
+      absl::FromCivil(absl::CivilSecond(2026, 11, 28, 13, 0, 0), absl::UTCTimeZone())));
   EXPECT_EQ(seqs(since), (std::vector<int64_t>{3, 4, 5, 6}));
 }
 

@@ -1,8 +1,7 @@
+#include <google/protobuf/stubs/logging.h>
 #include <unistd.h>
 
 #include <filesystem>
-
-#include <google/protobuf/stubs/logging.h>
 
 #include "absl/strings/str_cat.h"
 #include "tests/fuzz/fuzz_target.h"

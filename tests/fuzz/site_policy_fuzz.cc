@@ -15,8 +15,10 @@ std::vector<std::string> Seeds() {
   return {
       "allowed_models = [\"cnn\", \"resnet18\"]\nmax_local_epochs = 5\n"
       "require_secure_aggregation = true\nrequire_differential_privacy = false\n",
-      "allowed_spec_sha256 = [\"" + std::string(64, 'a') + "\"]\n"
-      "coordinator_fingerprint = \"" + std::string(64, 'b') + "\"\n",
+      "allowed_spec_sha256 = [\"" + std::string(64, 'a') +
+          "\"]\n"
+          "coordinator_fingerprint = \"" +
+          std::string(64, 'b') + "\"\n",
       ""};
 }
 

@@ -3,14 +3,14 @@
 // aggregation entries naming the stored models; then the test tampers with
 // the coordinator's SQLite file and with an exported file, and `verify`
 // names the entry each time.
+#include "common/audit/audit.h"
+
 #include <sqlite3.h>
 
 #include <filesystem>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
-#include "common/audit/audit.h"
 #include "common/crypto/sha256.h"
 #include "common/tensor/tensor_codec.h"
 #include "tests/integration/process_fixture.h"
@@ -72,9 +72,9 @@ class AuditTest : public ::testing::Test {
     scratch_ = new ScratchDir();
     work_ = scratch_->path() + "/sim";
     const std::string data = DataPath(scratch_->path());
-    CommandOutput out = RunCommand(
-        absl::StrCat(Binary("fedmi"), " sim --sites 3 --rounds 2 --seed 2 --data ", data,
-                     " --work-dir ", work_, " --json"));
+    CommandOutput out =
+        RunCommand(absl::StrCat(Binary("fedmi"), " sim --sites 3 --rounds 2 --seed 2 --data ", data,
+                                " --work-dir ", work_, " --json"));
     ASSERT_EQ(out.exit_code, 0) << out.stdout_text;
     summary_ = new nlohmann::json(nlohmann::json::parse(LastLine(out.stdout_text)));
   }
@@ -103,8 +103,13 @@ class AuditTest : public ::testing::Test {
     std::filesystem::create_directories(dir.path() + "/state");
     std::filesystem::copy_file(Db(), db);
     tamper(db);
-    std::vector<std::string> argv = {Binary("fedmi-coordinator"), "--listen", "127.0.0.1:0",
-                                     "--port-file", dir.path() + "/port", "--db", db};
+    std::vector<std::string> argv = {Binary("fedmi-coordinator"),
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--port-file",
+                                     dir.path() + "/port",
+                                     "--db",
+                                     db};
     for (const char* file : {"cert", "key", "ca"}) {
       argv.push_back(absl::StrCat("--", file));
       argv.push_back(Kit("coordinator", absl::StrCat(file, ".pem")));
@@ -172,15 +177,14 @@ TEST_F(AuditTest, SimRunLeavesALogThatVerifiesWithEveryUpdateAndModel) {
   ASSERT_TRUE((*summary_)["audit"]["intact"].get<bool>());
   std::string receipts_args;
   for (int k = 1; k <= 3; ++k) {
-    CommandOutput out =
-        Verify(absl::StrCat("--file ", Export(), " --receipts ", Kit(absl::StrCat("site-", k),
-                                                                     "receipts")));
+    CommandOutput out = Verify(absl::StrCat("--file ", Export(), " --receipts ",
+                                            Kit(absl::StrCat("site-", k), "receipts")));
     EXPECT_EQ(out.exit_code, 0) << out.stdout_text;
     EXPECT_THAT(out.stdout_text, HasSubstr("audit log intact"));
   }
 
   std::map<std::pair<std::string, int>, int> received;  // (site, round) -> entries
-  std::map<int, std::string> aggregated;               // round -> model SHA-256
+  std::map<int, std::string> aggregated;                // round -> model SHA-256
   for (const auto& entry : Entries()) {
     const nlohmann::json detail = nlohmann::json::parse(entry.detail_json());
     if (entry.action() == "update.received") ++received[{detail["site"], entry.round()}];
@@ -251,9 +255,8 @@ TEST_F(AuditTest, TamperedDatabaseIsCaughtNamingTheEntry) {
     sqlite3* handle = nullptr;
     ASSERT_EQ(sqlite3_open(db.c_str(), &handle), SQLITE_OK);
     sqlite3_stmt* insert = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(handle,
-                                 "INSERT INTO audit VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)", -1,
-                                 &insert, nullptr),
+    ASSERT_EQ(sqlite3_prepare_v2(handle, "INSERT INTO audit VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                                 -1, &insert, nullptr),
               SQLITE_OK);
     sqlite3_bind_int64(insert, 1, sealed->seq());
     int column = 2;
@@ -283,10 +286,10 @@ TEST_F(AuditTest, TamperedDatabaseIsCaughtNamingTheEntry) {
     sqlite3* handle = nullptr;
     ASSERT_EQ(sqlite3_open(db.c_str(), &handle), SQLITE_OK);
     sqlite3_stmt* update = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(handle,
-                                 "UPDATE audit SET detail=?1, hash=?2, signature=?3 WHERE seq=5",
-                                 -1, &update, nullptr),
-              SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_prepare_v2(handle, "UPDATE audit SET detail=?1, hash=?2, signature=?3 WHERE seq=5",
+                           -1, &update, nullptr),
+        SQLITE_OK);
     sqlite3_bind_text(update, 1, sealed->detail_json().c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(update, 2, sealed->hash().c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_blob(update, 3, sealed->signature().data(),

@@ -26,8 +26,7 @@ TEST_P(CoordinatorCrashTest, RunCompletesWithEveryRoundCommittedOnce) {
   const std::string address = coordinator->address();
   std::vector<std::unique_ptr<cli::ChildProcess>> sites;
   for (int k = 1; k <= 3; ++k) {
-    sites.push_back(StartSyntheticSite(project, address, absl::StrCat("site-", k),
-                                       scratch.path()));
+    sites.push_back(StartSyntheticSite(project, address, absl::StrCat("site-", k), scratch.path()));
   }
   ASSERT_THAT(coordinator->admin().WaitForSites(3, absl::Seconds(30)), IsOk());
   v1::RunSpec spec;
@@ -76,17 +75,16 @@ TEST_P(CoordinatorCrashTest, RunCompletesWithEveryRoundCommittedOnce) {
   }
   EXPECT_EQ(aggregated, (std::vector<int>{1, 2, 3})) << point;
   for (int k = 1; k <= 3; ++k) {
-    ASSERT_OK_AND_ASSIGN(auto receipts, audit::ReadReceiptsDir(project.KitFile(
-                                            absl::StrCat("site-", k), "receipts")));
+    ASSERT_OK_AND_ASSIGN(auto receipts, audit::ReadReceiptsDir(
+                                            project.KitFile(absl::StrCat("site-", k), "receipts")));
     EXPECT_THAT(audit::VerifyReceipts(receipts, log.entries, log.signer_certificate_pem), IsOk())
         << point << " site-" << k;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, CoordinatorCrashTest,
-                         ::testing::Values("coordinator-mid-upload",
-                                           "coordinator-mid-aggregation", "coordinator-commit",
-                                           "coordinator-between-rounds",
+                         ::testing::Values("coordinator-mid-upload", "coordinator-mid-aggregation",
+                                           "coordinator-commit", "coordinator-between-rounds",
                                            "coordinator-evaluation"),
                          [](const ::testing::TestParamInfo<const char*>& info) {
                            std::string name = info.param;

@@ -5,7 +5,6 @@
 #include <signal.h>
 
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "common/tensor/synthetic_model.h"
@@ -21,8 +20,15 @@ constexpr int kRounds = 4;
 
 std::unique_ptr<cli::ChildProcess> SpawnSite(TestProject& project, const std::string& address,
                                              const std::string& name, const std::string& log) {
-  std::vector<std::string> argv = {Binary("fedmi-client"), "--coordinator", address, "--site",
-                                   name, "--give-up-after", "60", "--heartbeat", "1"};
+  std::vector<std::string> argv = {Binary("fedmi-client"),
+                                   "--coordinator",
+                                   address,
+                                   "--site",
+                                   name,
+                                   "--give-up-after",
+                                   "60",
+                                   "--heartbeat",
+                                   "1"};
   for (const auto& flag : project.Flags(name)) argv.push_back(flag);
   auto site = cli::ChildProcess::Spawn(argv, log);
   EXPECT_THAT(site, IsOk());
@@ -107,9 +113,11 @@ TEST(FaultTest, StragglerAndSitesKilledMidRoundMissOneRoundEachAndRejoin) {
     for (int other = 1; other <= 5; ++other) {
       if (other != k) others.push_back(absl::StrCat("site-", other));
     }
-    ASSERT_TRUE(WaitFor(coordinator.admin(), run, [&](const v1::RunStatus& s) {
-      return RoundTraining(s, round) && UploadedInLiveRound(s, others);
-    })) << "round " << round;
+    ASSERT_TRUE(WaitFor(coordinator.admin(), run,
+                        [&](const v1::RunStatus& s) {
+                          return RoundTraining(s, round) && UploadedInLiveRound(s, others);
+                        }))
+        << "round " << round;
     ASSERT_EQ(kill(sites[1]->pid(), SIGSTOP), 0);
     sites[k]->Kill();
     ASSERT_TRUE(WaitFor(coordinator.admin(), run,
@@ -165,7 +173,8 @@ TEST(FaultTest, StragglerAndSitesKilledMidRoundMissOneRoundEachAndRejoin) {
     expected = ExpectedSyntheticAggregate(expected, aggregated[round]);
   }
   int32_t exported_round = 0;
-  ASSERT_OK_AND_ASSIGN(TensorBundle model, coordinator.admin().ExportModel(run, -1, &exported_round));
+  ASSERT_OK_AND_ASSIGN(TensorBundle model,
+                       coordinator.admin().ExportModel(run, -1, &exported_round));
   EXPECT_EQ(exported_round, kRounds);
   EXPECT_EQ(FloatsOf(model), expected);
   // Heartbeats (every second here) keep every site's last_seen fresh.

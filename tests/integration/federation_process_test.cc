@@ -1,13 +1,13 @@
 // End-to-end tests: the real fedmi-coordinator, fedmi-client and fedmi
 // binaries as separate processes talking gRPC over loopback.
+#include <grpcpp/generic/generic_stub.h>
+
 #include <cmath>
 #include <cstring>
-
 #include <nlohmann/json.hpp>
 
-#include "common/tensor/synthetic_model.h"
 #include "common/crypto/sha256.h"
-#include <grpcpp/generic/generic_stub.h>
+#include "common/tensor/synthetic_model.h"
 #include "tests/integration/process_fixture.h"
 
 namespace fedmi {
@@ -21,8 +21,7 @@ TEST(FederationProcessTest, ThreeSitesTrainOverLoopbackAndReportTestMetrics) {
   const std::string json_out = scratch.path() + "/summary.json";
   CommandOutput out = RunCommand(absl::StrCat(
       Binary("fedmi"), " sim --sites 3 --rounds 2 --partition dirichlet --alpha 0.5 --seed 1",
-      " --data ", data, " --work-dir ", scratch.path(), "/sim --json-out ", json_out,
-      " --json"));
+      " --data ", data, " --work-dir ", scratch.path(), "/sim --json-out ", json_out, " --json"));
   ASSERT_EQ(out.exit_code, 0) << out.stdout_text;
   nlohmann::json summary = nlohmann::json::parse(LastLine(out.stdout_text));
   ASSERT_EQ(summary["per_round"].size(), 2u);
@@ -66,10 +65,9 @@ TEST(FederationProcessTest, BadInputGetsClearErrorsAndCoordinatorKeepsServing) {
   // A corrupt npz.
   const std::string corrupt = scratch.path() + "/corrupt.npz";
   std::ofstream(corrupt) << "this is not a zip archive";
-  CommandOutput bad = RunCommand(absl::StrCat(Binary("fedmi-client"),
-                                              project.FlagString("site-1"), " --coordinator ",
-                                              coordinator.address(), " --site site-1 --data ",
-                                              corrupt, " 2>&1"));
+  CommandOutput bad = RunCommand(absl::StrCat(Binary("fedmi-client"), project.FlagString("site-1"),
+                                              " --coordinator ", coordinator.address(),
+                                              " --site site-1 --data ", corrupt, " 2>&1"));
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.stdout_text, HasSubstr("corrupt.npz"));
 
@@ -101,9 +99,9 @@ TEST(FederationProcessTest, MismatchedUpdateIsRefusedByNameAndShape) {
   EXPECT_THAT(site.Upload(run, 1, 10, FloatBundle("weights", {1, 2, 3})),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("update tensor 'weights' has shape [3], expected [4]")));
-  EXPECT_THAT(site.Upload(run, 1, 10, FloatBundle("bias", {1, 2, 3, 4})),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("named 'bias', expected 'weights'")));
+  EXPECT_THAT(
+      site.Upload(run, 1, 10, FloatBundle("bias", {1, 2, 3, 4})),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("named 'bias', expected 'weights'")));
   EXPECT_THAT(site.Upload(run, 7, 10, FloatBundle("weights", {1, 2, 3, 4})),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("round 7")));
   EXPECT_THAT(site.Upload(run, 1, 0, FloatBundle("weights", {1, 2, 3, 4})),
@@ -201,7 +199,8 @@ TEST(FederationProcessTest, BoundaryInputIsRefusedPreciselyAuditedAndTheRoundGoe
   // A site whose certificate is valid but that never said hello.
   project.Add("site-3", PartyRole::kSite);
   {
-    auto stranger = v1::Federation::NewStub(PartyChannel(coordinator.address(), &project, "site-3"));
+    auto stranger =
+        v1::Federation::NewStub(PartyChannel(coordinator.address(), &project, "site-3"));
     grpc::ClientContext context;
     v1::UploadReceipt receipt;
     auto writer = stranger->UploadUpdate(&context, &receipt);
@@ -250,7 +249,8 @@ TEST(FederationProcessTest, BoundaryInputIsRefusedPreciselyAuditedAndTheRoundGoe
   ASSERT_OK_AND_ASSIGN(audit::ExportedLog log, coordinator.admin().FetchAuditLog());
   std::vector<std::string> refused;
   for (const auto& entry : log.entries) {
-    if (entry.action() == "update.refused") refused.push_back(entry.actor() + " " + entry.detail_json());
+    if (entry.action() == "update.refused")
+      refused.push_back(entry.actor() + " " + entry.detail_json());
   }
   ASSERT_EQ(refused.size(), 9u);
   EXPECT_THAT(refused[0], HasSubstr("site-2"));
@@ -279,8 +279,8 @@ TEST(FederationProcessTest, RunSurvivesCoordinatorKillAndSitesReconnect) {
   for (int k = 1; k <= 2; ++k) {
     const std::string name = absl::StrCat("site-", k);
     project.Add(name, PartyRole::kSite);
-    std::vector<std::string> argv = {Binary("fedmi-client"), "--coordinator", address, "--site",
-                                     name, "--give-up-after", "60"};
+    std::vector<std::string> argv = {
+        Binary("fedmi-client"), "--coordinator", address, "--site", name, "--give-up-after", "60"};
     for (const auto& flag : project.Flags(name)) argv.push_back(flag);
     auto site = cli::ChildProcess::Spawn(argv, absl::StrCat(scratch.path(), "/", name, ".log"));
     ASSERT_THAT(site, IsOk());

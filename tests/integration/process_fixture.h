@@ -4,6 +4,9 @@
 #ifndef FEDMI_TESTS_INTEGRATION_PROCESS_FIXTURE_H_
 #define FEDMI_TESTS_INTEGRATION_PROCESS_FIXTURE_H_
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,15 +21,11 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_credentials_options.h>
-
 #include "absl/strings/str_cat.h"
 #include "cli/admin_client.h"
 #include "cli/child_process.h"
-#include "common/data/npz.h"
 #include "common/crypto/pki.h"
+#include "common/data/npz.h"
 #include "common/rpc/bundle_stream.h"
 #include "common/rpc/channels.h"
 #include "common/rpc/grpc_status.h"
@@ -77,8 +76,8 @@ inline std::string DataPath(const std::string& scratch) {
   }
   std::mt19937 random(7);
   std::map<std::string, NpyArray> arrays;
-  for (auto [split, rows] : {std::pair<std::string, int>{"train", 600}, {"val", 120},
-                             {"test", 120}}) {
+  for (auto [split, rows] :
+       {std::pair<std::string, int>{"train", 600}, {"val", 120}, {"test", 120}}) {
     NpyArray images{"|u1", {rows, 28, 28}, std::vector<char>(rows * 28 * 28)};
     NpyArray labels{"|u1", {rows, 1}, std::vector<char>(rows)};
     for (int i = 0; i < rows; ++i) {
@@ -126,8 +125,8 @@ class TestProject {
     return transport;
   }
   std::vector<std::string> Flags(const std::string& party) const {
-    return {"--cert", KitFile(party, "cert.pem"), "--key", KitFile(party, "key.pem"), "--ca",
-            KitFile(party, "ca.pem")};
+    return {"--cert", KitFile(party, "cert.pem"), "--key", KitFile(party, "key.pem"),
+            "--ca",   KitFile(party, "ca.pem")};
   }
   std::string FlagString(const std::string& party) const {
     std::string out;
@@ -187,9 +186,9 @@ class CoordinatorProcess {
       argv.push_back("/usr/bin/env");
       argv.insert(argv.end(), env.begin(), env.end());
     }
-    for (const auto& arg : {Binary("fedmi-coordinator"), std::string("--listen"), listen,
-                            std::string("--port-file"), port_file, std::string("--db"),
-                            dir + "/state/coordinator.db"}) {
+    for (const auto& arg :
+         {Binary("fedmi-coordinator"), std::string("--listen"), listen, std::string("--port-file"),
+          port_file, std::string("--db"), dir + "/state/coordinator.db"}) {
       argv.push_back(arg);
     }
     if (project == nullptr) {
@@ -322,9 +321,9 @@ inline std::unique_ptr<cli::ChildProcess> StartSyntheticSite(TestProject& projec
     argv.push_back("/usr/bin/env");
     for (auto& entry : env) argv.push_back(std::move(entry));
   }
-  for (const auto& arg : {Binary("fedmi-client"), std::string("--coordinator"), address,
-                          std::string("--site"), name, std::string("--give-up-after"),
-                          std::string("60")}) {
+  for (const auto& arg :
+       {Binary("fedmi-client"), std::string("--coordinator"), address, std::string("--site"), name,
+        std::string("--give-up-after"), std::string("60")}) {
     argv.push_back(arg);
   }
   for (const auto& flag : project.Flags(name)) argv.push_back(flag);

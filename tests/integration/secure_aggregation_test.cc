@@ -166,8 +166,7 @@ TEST_F(SecureAggregationTest, FiveSiteProcessesGetFedAvgWithinTheBoundAndNoUpdat
   const std::vector<std::string> files = CoordinatorFiles(scratch_.path());
   ASSERT_GT(files.size(), 3u);
   for (int round = 1; round <= kRounds; ++round) {
-    const TensorBundle base =
-        round == 1 ? SyntheticInitialModel(kParams) : Export(run, round - 1);
+    const TensorBundle base = round == 1 ? SyntheticInitialModel(kParams) : Export(run, round - 1);
     for (int64_t k : everyone) {
       TensorBundle local = base;
       ApplySyntheticDelta(k, &local);

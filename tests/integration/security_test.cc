@@ -15,8 +15,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 absl::Status ToStatus(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
 absl::Status ListRunsWith(const std::shared_ptr<grpc::Channel>& channel) {
@@ -84,17 +83,16 @@ TEST_F(SecurityTest, CertificateFromAnotherCaIsRefused) {
   TestProject other(other_dir.path());
   other.Add("site-1", PartyRole::kSite);
   // Trusting our CA but presenting the other project's certificate.
-  auto channel = RawTlsChannel(coordinator_->address(),
-                               Read(project_.KitFile("site-1", "ca.pem")),
+  auto channel = RawTlsChannel(coordinator_->address(), Read(project_.KitFile("site-1", "ca.pem")),
                                Read(other.KitFile("site-1", "key.pem")),
                                Read(other.KitFile("site-1", "cert.pem")));
   RawSite site(channel, "site-1");
   EXPECT_THAT(ToStatus(site.Finish()), StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
-  EXPECT_THAT(ListRunsWith(RawTlsChannel(coordinator_->address(),
-                                         Read(project_.KitFile("admin-1", "ca.pem")),
-                                         Read(other.KitFile("admin-1", "key.pem")),
-                                         Read(other.KitFile("admin-1", "cert.pem")))),
-              StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
+  EXPECT_THAT(
+      ListRunsWith(RawTlsChannel(
+          coordinator_->address(), Read(project_.KitFile("admin-1", "ca.pem")),
+          Read(other.KitFile("admin-1", "key.pem")), Read(other.KitFile("admin-1", "cert.pem")))),
+      StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
   ASSERT_OK_AND_ASSIGN(std::vector<v1::SiteInfo> sites, coordinator_->admin().ListSites());
   EXPECT_TRUE(sites.empty());
   ExpectStillServing();
@@ -106,15 +104,16 @@ TEST_F(SecurityTest, ExpiredCertificateIsRefused) {
   expired.start_offset = absl::Hours(-24 * 30);
   project_.Add("site-old", PartyRole::kSite, expired);
   // A real client refuses to use it, naming the reason...
-  CommandOutput client = RunCommand(absl::StrCat(
-      Binary("fedmi-client"), project_.FlagString("site-old"), " --coordinator ",
-      coordinator_->address(), " --site site-old 2>&1"));
+  CommandOutput client =
+      RunCommand(absl::StrCat(Binary("fedmi-client"), project_.FlagString("site-old"),
+                              " --coordinator ", coordinator_->address(), " --site site-old 2>&1"));
   EXPECT_EQ(client.exit_code, 1);
   EXPECT_THAT(client.stdout_text, HasSubstr("expired"));
   // ...and the coordinator refuses it in the handshake when forced.
-  auto channel = RawTlsChannel(coordinator_->address(), Read(project_.KitFile("site-old", "ca.pem")),
-                               Read(project_.KitFile("site-old", "key.pem")),
-                               Read(project_.KitFile("site-old", "cert.pem")));
+  auto channel =
+      RawTlsChannel(coordinator_->address(), Read(project_.KitFile("site-old", "ca.pem")),
+                    Read(project_.KitFile("site-old", "key.pem")),
+                    Read(project_.KitFile("site-old", "cert.pem")));
   RawSite site(channel, "site-old");
   EXPECT_THAT(ToStatus(site.Finish()), StatusIs(absl::StatusCode::kUnavailable, ::testing::_));
   ExpectStillServing();
@@ -125,9 +124,9 @@ TEST_F(SecurityTest, RevokedSiteIsCutOffAtOnceAndAfterARestart) {
   auto doomed = std::make_unique<RawSite>(Channel("site-2"), "site-2");
   ASSERT_THAT(coordinator_->admin().WaitForSites(2, absl::Seconds(20)), IsOk());
 
-  CommandOutput revoke = RunCommand(absl::StrCat(
-      Binary("fedmi"), project_.FlagString("admin-1"), " --coordinator ",
-      coordinator_->address(), " site revoke site-2 --reason 'laptop stolen' 2>&1"));
+  CommandOutput revoke = RunCommand(
+      absl::StrCat(Binary("fedmi"), project_.FlagString("admin-1"), " --coordinator ",
+                   coordinator_->address(), " site revoke site-2 --reason 'laptop stolen' 2>&1"));
   ASSERT_EQ(revoke.exit_code, 0) << revoke.stdout_text;
 
   // Its open stream is closed with the reason.
@@ -188,9 +187,8 @@ TEST_F(SecurityTest, AuditorCannotStartARun) {
 
   // The auditor reads the audit log, which holds both refusals with who
   // was refused; a site may not read it.
-  ASSERT_OK_AND_ASSIGN(auto auditor,
-                       cli::AdminClient::Connect(coordinator_->address(),
-                                                 project_.Transport("auditor-1")));
+  ASSERT_OK_AND_ASSIGN(auto auditor, cli::AdminClient::Connect(coordinator_->address(),
+                                                               project_.Transport("auditor-1")));
   ASSERT_OK_AND_ASSIGN(audit::ExportedLog log, auditor->FetchAuditLog());
   bool auditor_denied = false, admin_refused = false;
   for (const auto& entry : log.entries) {
@@ -203,8 +201,8 @@ TEST_F(SecurityTest, AuditorCannotStartARun) {
   EXPECT_THAT(audit::VerifyLog(log.entries, log.head, log.signer_certificate_pem,
                                Read(project_.KitFile("auditor-1", "ca.pem"))),
               IsOk());
-  ASSERT_OK_AND_ASSIGN(auto site, cli::AdminClient::Connect(coordinator_->address(),
-                                                            project_.Transport("site-1")));
+  ASSERT_OK_AND_ASSIGN(
+      auto site, cli::AdminClient::Connect(coordinator_->address(), project_.Transport("site-1")));
   EXPECT_THAT(site->GetAuditInfo(),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("site role")));
 }
@@ -278,9 +276,9 @@ TEST_F(SecurityTest, SitePolicyRefusesADisallowedModelAndTheCoordinatorSaysWhy) 
     EXPECT_EQ(site.detail(), "site policy: model 'synthetic' is not in allowed_models [cnn]");
   }
   EXPECT_TRUE(saw_refusal);
-  CommandOutput status = RunCommand(absl::StrCat(Binary("fedmi"), project_.FlagString("admin-1"),
-                                                 " --coordinator ", coordinator_->address(),
-                                                 " run status ", run, " 2>&1"));
+  CommandOutput status =
+      RunCommand(absl::StrCat(Binary("fedmi"), project_.FlagString("admin-1"), " --coordinator ",
+                              coordinator_->address(), " run status ", run, " 2>&1"));
   EXPECT_THAT(status.stdout_text,
               HasSubstr("site-2 refused: site policy: model 'synthetic' is not in allowed_models"));
 }
@@ -288,8 +286,12 @@ TEST_F(SecurityTest, SitePolicyRefusesADisallowedModelAndTheCoordinatorSaysWhy) 
 TEST_F(SecurityTest, SitePinsTheCoordinatorCertificateFingerprint) {
   // The kit's policy pins the real coordinator: the site connects.
   const std::string pinned = project_.KitFile("site-1", "policy.toml");
-  std::vector<std::string> argv = {Binary("fedmi-client"), "--coordinator",
-                                   coordinator_->address(), "--site", "site-1", "--policy",
+  std::vector<std::string> argv = {Binary("fedmi-client"),
+                                   "--coordinator",
+                                   coordinator_->address(),
+                                   "--site",
+                                   "site-1",
+                                   "--policy",
                                    pinned};
   for (const auto& flag : project_.Flags("site-1")) argv.push_back(flag);
   auto site = cli::ChildProcess::Spawn(argv, scratch_.Join("pinned.log"));
@@ -319,8 +321,8 @@ TEST(InsecureModeTest, PlaintextWorksOnlyWhenAskedForAndWarns) {
   std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_THAT(text, HasSubstr("--insecure"));
   // Without --insecure, a party with no kit is told what it needs.
-  CommandOutput no_kit = RunCommand(absl::StrCat(Binary("fedmi"), " --coordinator ",
-                                                 coordinator.address(), " run list 2>&1"));
+  CommandOutput no_kit = RunCommand(
+      absl::StrCat(Binary("fedmi"), " --coordinator ", coordinator.address(), " run list 2>&1"));
   EXPECT_EQ(no_kit.exit_code, 1);
   EXPECT_THAT(no_kit.stdout_text, HasSubstr("mutual TLS needs --cert, --key and --ca"));
 }

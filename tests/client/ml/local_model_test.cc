@@ -324,8 +324,9 @@ TEST_F(LocalModelTest, RejectsBadInputs) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("pixel bytes")));
 
   options.optimizer = "rmsprop";
-  EXPECT_THAT(model->Train(MakeSquares(4, 28, 1), options).status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown optimizer 'rmsprop'")));
+  EXPECT_THAT(
+      model->Train(MakeSquares(4, 28, 1), options).status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown optimizer 'rmsprop'")));
   options.optimizer = "adam";
   options.batch_size = 0;
   EXPECT_THAT(model->Train(MakeSquares(4, 28, 1), options).status(),
@@ -351,7 +352,8 @@ TEST_F(LocalModelTest, ResNet18CreatesAndTakesATrainingStep) {
   for (const auto& spec : before.specs) {
     if (spec.name.find("running_") == std::string::npos) parameters += spec.NumElements();
   }
-  EXPECT_EQ(parameters, 11168706);  // torchvision resnet18 less its 7x7 RGB stem and 1000-way fc, plus a 3x3 gray stem and 2-way fc
+  EXPECT_EQ(parameters, 11168706);  // torchvision resnet18 less its 7x7 RGB stem and 1000-way fc,
+                                    // plus a 3x3 gray stem and 2-way fc
 
   TrainOptions options;
   options.batch_size = 8;

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "common/base/status.h"
 #include "common/crypto/pki.h"
 #include "common/secagg/secagg.h"
-#include "common/base/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -28,7 +28,6 @@ using ::testing::HasSubstr;
 constexpr int64_t kRun = 7;
 constexpr int32_t kRound = 3;
 constexpr int kSites = 5;
-
 
 std::vector<uint32_t> WordsOf(const TensorBundle& bundle) {
   std::vector<uint32_t> words(bundle.body.size() / sizeof(uint32_t));

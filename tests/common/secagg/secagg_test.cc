@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "common/base/status.h"
 #include "common/crypto/pki.h"
 #include "common/crypto/sha256.h"
-#include "common/base/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
