@@ -22,9 +22,10 @@
 // The coordinator drops a site from a secure round when its connection
 // ends, so a round's waits end with the connection that carried its task.
 //
-// Threads: one reader calls Connected/Disconnected/Deliver, one task thread
-// calls RunNextTask or RunTasks, and any thread may call Stop. The worker,
-// link, Env, FaultHook and Clock are not owned and must outlive the session.
+// Threads: Connected, Disconnected, Deliver and Stop may be called from any
+// thread (the daemon's stream reader calls the first three); RunNextTask and
+// RunTasks from one task thread only. The worker, link, Env, FaultHook and
+// Clock are not owned and must outlive the session.
 #ifndef FEDMI_CLIENT_SITE_SESSION_H_
 #define FEDMI_CLIENT_SITE_SESSION_H_
 

@@ -28,6 +28,7 @@
 #include "common/base/env.h"
 #include "common/crypto/pki.h"
 #include "common/secagg/secagg.h"
+#include "common/secagg/secagg_participant.h"
 #include "common/tensor/synthetic_model.h"
 #include "common/tensor/tensor_codec.h"
 #include "coordinator/model_store.h"
@@ -207,8 +208,44 @@ class SiteSessionTest : public ::testing::Test {
  protected:
   SiteSessionTest() : global_(SyntheticInitialModel(kParams)) {}
 
+  // Issues `name` a site certificate of a test CA and writes its identity
+  // files, as `fedmi provision` would.
+  void Enroll(const std::string& name, SiteIdentityFiles* identity) {
+    if (ca_ == nullptr) {
+      ASSERT_OK_AND_ASSIGN(ca_, ProjectCa::Create(dir_.Join("pki"), "t"));
+    }
+    ASSERT_OK_AND_ASSIGN(parties_[name], ca_->Issue(name, PartyRole::kSite, {}));
+    identity->key_file = dir_.Join(name + ".key");
+    identity->cert_file = dir_.Join(name + ".crt");
+    identity->ca_file = dir_.Join("ca.crt");
+    Env& env = *Env::Default();
+    ASSERT_THAT(WriteFileAtomically(env, identity->key_file, parties_[name].key_pem), IsOk());
+    ASSERT_THAT(WriteFileAtomically(env, identity->cert_file, parties_[name].cert_pem), IsOk());
+    ASSERT_THAT(WriteFileAtomically(env, identity->ca_file, ca_->ca_cert_pem()), IsOk());
+  }
+
+  static v1::SecAggParams SecAggParams(int32_t neighbours) {
+    v1::SecAggParams params;
+    params.set_threshold(2);
+    params.set_neighbours(neighbours);
+    params.set_clip(0.5);
+    params.set_max_sites(16);
+    params.set_max_examples(1000);
+    return params;
+  }
+
+  static v1::CoordinatorMessage SecureTrainTask(int32_t round, const v1::SecAggParams& params) {
+    v1::RunSpec spec = SyntheticSpec();
+    spec.set_secure_aggregation(true);
+    v1::CoordinatorMessage task = TrainTask(round, spec);
+    *task.mutable_train()->mutable_secagg() = params;
+    return task;
+  }
+
   TensorBundle global_;
   ScratchDir dir_;
+  std::unique_ptr<ProjectCa> ca_;
+  std::map<std::string, IssuedParty> parties_;
 };
 
 TEST_F(SiteSessionTest, PlainRoundTrainsUploadsKeepsTheReceiptAndReportsEvaluation) {
@@ -413,42 +450,84 @@ class FakeSecAggCoordinator {
   int responses_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-bool AwaitUpload(const FakeLink& link) {
+// Polls `done` for up to 20 s.
+bool AwaitTrue(const std::function<bool()>& done) {
   for (absl::Time until = absl::Now() + absl::Seconds(20); absl::Now() < until;) {
-    if (!link.uploads().empty()) return true;
+    if (done()) return true;
     absl::SleepFor(absl::Milliseconds(10));
   }
   return false;
+}
+
+TEST_F(SiteSessionTest, ForgedPeerKeyIsReportedAsAProtocolViolationNamingTheSite) {
+  const std::vector<std::string> names = {"site-1", "site-2", "site-3"};
+  SiteIdentityFiles identity;
+  for (const std::string& name : names) ASSERT_NO_FATAL_FAILURE(Enroll(name, &identity));
+  // `identity` is site-3's now; the session under test is site-1.
+  identity.key_file = dir_.Join("site-1.key");
+  identity.cert_file = dir_.Join("site-1.crt");
+  Site site("site-1", std::nullopt, identity);
+  site.link.SetModel(0, global_);
+  const v1::SecAggParams params = SecAggParams(2);
+  ASSERT_OK_AND_ASSIGN(auto round,
+                       SecAggSession::Create(kRun, 1, params, names, ca_->ca_cert_pem()));
+  site.session.Deliver(SecureTrainTask(1, params));
+  std::thread task_thread([&] { site.session.RunNextTask(absl::ZeroDuration()); });
+  auto join = absl::MakeCleanup([&] {
+    site.session.Stop();
+    task_thread.join();
+  });
+
+  ASSERT_TRUE(AwaitTrue([&] { return !site.link.sent().empty(); }));
+  ASSERT_TRUE(site.link.sent()[0].has_key_advertisement());
+  ASSERT_THAT(round->OnAdvertisement("site-1", site.link.sent()[0].key_advertisement(),
+                                     parties_["site-1"].cert_pem),
+              IsOk());
+  std::vector<std::unique_ptr<secagg::SecAggParticipant>> peers;
+  for (const std::string name : {"site-2", "site-3"}) {
+    ASSERT_OK_AND_ASSIGN(
+        auto peer, secagg::SecAggParticipant::Start(kRun, 1, name, params, parties_[name].key_pem,
+                                                    parties_[name].cert_pem, ca_->ca_cert_pem()));
+    ASSERT_OK_AND_ASSIGN(v1::KeyAdvertisement ad, peer->Advertisement());
+    ASSERT_THAT(round->OnAdvertisement(name, ad, parties_[name].cert_pem), IsOk());
+    peers.push_back(std::move(peer));
+  }
+  ASSERT_OK_AND_ASSIGN(v1::PeerKeys keys, round->ClosePeerKeys());
+  // A cheating coordinator swaps in a mask key of its own for site-2.
+  for (v1::KeyAdvertisement& ad : *keys.mutable_sites()) {
+    if (ad.site() == "site-2") ad.set_mask_public_key(std::string(32, '\x42'));
+  }
+  v1::CoordinatorMessage message;
+  *message.mutable_peer_keys() = keys;
+  site.session.Deliver(message);
+
+  ASSERT_TRUE(AwaitTrue([&] { return site.link.sent().size() >= 2; }));
+  const v1::SiteMessage failure = site.link.sent()[1];
+  ASSERT_TRUE(failure.has_failure()) << failure.ShortDebugString();
+  EXPECT_TRUE(failure.failure().protocol_violation());
+  EXPECT_THAT(failure.failure().reason(), StartsWith("secure aggregation: "));
+  EXPECT_THAT(failure.failure().reason(), HasSubstr("site-2"));
+  // Nothing was shared, downloaded or uploaded.
+  EXPECT_EQ(site.link.sent().size(), 2u);
+  EXPECT_EQ(site.link.downloads(), 0);
+  EXPECT_TRUE(site.link.uploads().empty());
 }
 
 TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing) {
   constexpr int32_t kRound = 2;
   const std::vector<std::string> names = {"site-1", "site-2", "site-3", "site-4"};
   const std::string dropout = "site-2";
-  ASSERT_OK_AND_ASSIGN(auto ca, ProjectCa::Create(dir_.Join("pki"), "t"));
-  v1::SecAggParams params;
-  params.set_threshold(2);
-  params.set_neighbours(3);
-  params.set_clip(0.5);
-  params.set_max_sites(16);
-  params.set_max_examples(1000);
-  ASSERT_OK_AND_ASSIGN(auto round,
-                       SecAggSession::Create(kRun, kRound, params, names, ca->ca_cert_pem()));
-
+  const v1::SecAggParams params = SecAggParams(3);
   std::map<std::string, std::string> certs;
   std::map<std::string, std::unique_ptr<Site>> sites;
   for (const std::string& name : names) {
-    ASSERT_OK_AND_ASSIGN(IssuedParty party, ca->Issue(name, PartyRole::kSite, {}));
-    certs[name] = party.cert_pem;
     SiteIdentityFiles identity;
-    identity.key_file = dir_.Join(name + ".key");
-    identity.cert_file = dir_.Join(name + ".crt");
-    identity.ca_file = dir_.Join("ca.crt");
-    ASSERT_THAT(WriteFileAtomically(*Env::Default(), identity.key_file, party.key_pem), IsOk());
-    ASSERT_THAT(WriteFileAtomically(*Env::Default(), identity.cert_file, party.cert_pem), IsOk());
-    ASSERT_THAT(WriteFileAtomically(*Env::Default(), identity.ca_file, ca->ca_cert_pem()), IsOk());
+    ASSERT_NO_FATAL_FAILURE(Enroll(name, &identity));
+    certs[name] = parties_[name].cert_pem;
     sites[name] = std::make_unique<Site>(name, std::nullopt, identity);
   }
+  ASSERT_OK_AND_ASSIGN(auto round,
+                       SecAggSession::Create(kRun, kRound, params, names, ca_->ca_cert_pem()));
   sites[dropout]->crash.Arm(FaultPoint::kSiteBeforeMaskedUpload);
   FakeSecAggCoordinator coordinator(std::move(round), certs);
   std::vector<std::thread> task_threads;
@@ -456,10 +535,7 @@ TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing
     site->link.SetModel(kRound - 1, global_);
     coordinator.Join(name, *site);
   }
-  v1::RunSpec spec = SyntheticSpec();
-  spec.set_secure_aggregation(true);
-  v1::CoordinatorMessage task = TrainTask(kRound, spec);
-  *task.mutable_train()->mutable_secagg() = params;
+  const v1::CoordinatorMessage task = SecureTrainTask(kRound, params);
   for (auto& [name, site] : sites) {
     site->session.Deliver(task);
     task_threads.emplace_back([&session = site->session] { session.RunTasks(); });
@@ -480,7 +556,7 @@ TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing
   std::set<std::string> uploaded;
   for (const std::string& name : names) {
     if (name == dropout) continue;
-    ASSERT_TRUE(AwaitUpload(sites[name]->link)) << name;
+    ASSERT_TRUE(AwaitTrue([&] { return !sites[name]->link.uploads().empty(); })) << name;
     const FakeLink::ReceivedUpload upload = sites[name]->link.uploads()[0];
     EXPECT_EQ(upload.metadata.examples(), 100 * SyntheticSiteIndex(name));
     ASSERT_OK_AND_ASSIGN(std::string path, WriteBundleFile(dir_.path(), upload.bundle));
