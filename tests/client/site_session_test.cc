@@ -36,6 +36,7 @@
 #include "coordinator/secagg_session.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/base/fault_injection_env.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -190,10 +191,10 @@ class CrashAt : public FaultHook {
 // One site: its worker, its link and its session.
 struct Site {
   Site(const std::string& name, std::optional<SitePolicy> policy, SiteIdentityFiles identity = {},
-       std::string receipts_dir = "")
+       std::string receipts_dir = "", Env& env = *Env::Default())
       : worker(SiteWorkerOptions{name, 1, std::move(policy), nullptr}, std::nullopt),
         session(SiteSessionOptions{name, std::move(identity), std::move(receipts_dir)}, worker,
-                link, *Env::Default(), crash, clock) {
+                link, env, crash, clock) {
     session.Connected();
   }
 
@@ -289,6 +290,21 @@ TEST_F(SiteSessionTest, PlainRoundTrainsUploadsKeepsTheReceiptAndReportsEvaluati
   EXPECT_EQ(report.eval_report().round(), 1);
   EXPECT_EQ(report.eval_report().metrics().examples(), 0);
   EXPECT_FALSE(site.session.RunNextTask(absl::ZeroDuration()));
+}
+
+TEST_F(SiteSessionTest, ReceiptThatCannotBeWrittenDoesNotFailTheUpload) {
+  FaultInjectionEnv env;
+  env.FailCommits(absl::ResourceExhaustedError("No space left on device"));
+  Site site("site-3", std::nullopt, {}, dir_.Join("receipts"), env);
+  site.link.SetModel(0, global_);
+  site.session.Deliver(TrainTask(1, SyntheticSpec()));
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+
+  ASSERT_EQ(site.link.uploads().size(), 1u);
+  EXPECT_EQ(site.link.uploads()[0].metadata.examples(), 300);
+  EXPECT_TRUE(site.link.sent().empty());
+  EXPECT_EQ(env.commits(), 0);
+  EXPECT_FALSE(env.FileExists(dir_.Join("receipts/run-7-round-1.json")));
 }
 
 TEST_F(SiteSessionTest, TaskThePolicyForbidsIsRefusedBeforeTheModelIsFetched) {
