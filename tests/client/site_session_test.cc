@@ -117,6 +117,11 @@ class FakeLink : public CoordinatorLink {
     absl::MutexLock lock(&mu_);
     return downloads_;
   }
+  // Nothing was downloaded, uploaded or sent.
+  bool Untouched() const {
+    absl::MutexLock lock(&mu_);
+    return downloads_ == 0 && uploads_.empty() && sent_.empty();
+  }
 
  private:
   std::function<void(const v1::SiteMessage&)> forward_;
@@ -337,27 +342,19 @@ TEST_F(SiteSessionTest, CancelledRunIgnoresQueuedAndLateTasks) {
   site.session.Deliver(EvalTask(1, SyntheticSpec()));
   ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
 
-  EXPECT_EQ(site.link.downloads(), 0);
-  EXPECT_TRUE(site.link.uploads().empty());
-  EXPECT_TRUE(site.link.sent().empty());
+  EXPECT_TRUE(site.link.Untouched());
 }
 
 TEST_F(SiteSessionTest, SecureTaskFromAnEndedConnectionIsDroppedWithoutAReport) {
   Site site("site-1", std::nullopt);
   site.link.SetModel(0, global_);
-  v1::RunSpec spec = SyntheticSpec();
-  spec.set_secure_aggregation(true);
-  v1::CoordinatorMessage task = TrainTask(1, spec);
-  task.mutable_train()->mutable_secagg()->set_threshold(2);
-  site.session.Deliver(task);
+  site.session.Deliver(SecureTrainTask(1, SecAggParams(2)));
   // The coordinator dropped this site from the round with that connection.
   site.session.Disconnected();
   site.session.Connected();
   ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
 
-  EXPECT_EQ(site.link.downloads(), 0);
-  EXPECT_TRUE(site.link.uploads().empty());
-  EXPECT_TRUE(site.link.sent().empty());
+  EXPECT_TRUE(site.link.Untouched());
 }
 
 TEST_F(SiteSessionTest, UploadTheCoordinatorTurnsDownIsNotReportedAsAFailure) {
