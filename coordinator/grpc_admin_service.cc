@@ -1,3 +1,4 @@
+#include "common/base/names.h"
 #include "common/crypto/sha256.h"
 #include "common/rpc/grpc_status.h"
 #include "common/tensor/tensor_codec.h"
@@ -6,17 +7,13 @@
 namespace fedmi {
 namespace {
 
-bool IsTerminal(const std::string& state) {
-  return state == "done" || state == "failed" || state == "aborted";
-}
-
-constexpr std::initializer_list<Role> kReaders = {Role::kAdmin, Role::kAuditor};
-constexpr std::initializer_list<Role> kAdmins = {Role::kAdmin};
+constexpr std::initializer_list<PartyRole> kReaders = {PartyRole::kAdmin, PartyRole::kAuditor};
+constexpr std::initializer_list<PartyRole> kAdmins = {PartyRole::kAdmin};
 
 }  // namespace
 
 absl::StatusOr<Caller> GrpcAdminService::Authorize(grpc::ServerContext* context,
-                                                   std::initializer_list<Role> allowed,
+                                                   std::initializer_list<PartyRole> allowed,
                                                    const char* call) {
   return authenticator_->Authorize(context, allowed, call);
 }
@@ -58,7 +55,7 @@ grpc::Status GrpcAdminService::WatchRun(grpc::ServerContext* context, const v1::
       if (!writer->Write(*status)) return grpc::Status::OK;
       last_sent = std::move(serialized);
     }
-    if (IsTerminal(status->state())) return grpc::Status::OK;
+    if (IsTerminalRunState(status->state())) return grpc::Status::OK;
     federation_->WaitForChange(&version, absl::Seconds(1));
   }
   return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
