@@ -10,6 +10,14 @@ namespace {
 constexpr std::initializer_list<PartyRole> kReaders = {PartyRole::kAdmin, PartyRole::kAuditor};
 constexpr std::initializer_list<PartyRole> kAdmins = {PartyRole::kAdmin};
 
+// Moves a list the core returned into a repeated field of the reply.
+template <typename T, typename RepeatedField>
+grpc::Status ReplyWithList(absl::StatusOr<std::vector<T>> list, RepeatedField* field) {
+  if (!list.ok()) return ToGrpcStatus(list.status());
+  for (auto& item : *list) *field->Add() = std::move(item);
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 absl::StatusOr<Caller> GrpcAdminService::Authorize(grpc::ServerContext* context,
@@ -67,10 +75,7 @@ grpc::Status GrpcAdminService::ListRuns(grpc::ServerContext* context,
   if (auto caller = Authorize(context, kReaders, "ListRuns"); !caller.ok()) {
     return ToGrpcStatus(caller.status());
   }
-  auto runs = federation_->ListRuns();
-  if (!runs.ok()) return ToGrpcStatus(runs.status());
-  for (auto& run : *runs) *response->add_runs() = std::move(run);
-  return grpc::Status::OK;
+  return ReplyWithList(federation_->ListRuns(), response->mutable_runs());
 }
 
 grpc::Status GrpcAdminService::AbortRun(grpc::ServerContext* context,
@@ -95,10 +100,7 @@ grpc::Status GrpcAdminService::ListSites(grpc::ServerContext* context,
   if (auto caller = Authorize(context, kReaders, "ListSites"); !caller.ok()) {
     return ToGrpcStatus(caller.status());
   }
-  auto sites = federation_->ListSites();
-  if (!sites.ok()) return ToGrpcStatus(sites.status());
-  for (auto& site : *sites) *response->add_sites() = std::move(site);
-  return grpc::Status::OK;
+  return ReplyWithList(federation_->ListSites(), response->mutable_sites());
 }
 
 grpc::Status GrpcAdminService::ExportModel(grpc::ServerContext* context,
