@@ -182,11 +182,9 @@ absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUp
     return audited;
   }
   const std::string sha_hex = HexEncode(update.sha256);
-  const std::string target = absl::StrCat(deps_.models->dir(), "/", sha_hex);
-  if (absl::Status moved = deps_.env->RenameFile(update.path, target); !moved.ok()) {
+  if (absl::Status adopted = deps_.models->Adopt(update.path, sha_hex).status(); !adopted.ok()) {
     RemoveSpooled(update);
-    return absl::InternalError(
-        absl::StrCat("cannot move initial model into ", target, ": ", moved.message()));
+    return absl::InternalError(absl::StrCat("initial model: ", adopted.message()));
   }
   RoundCommit commit;
   commit.round.run_id = run_.id;
