@@ -61,6 +61,10 @@ struct FederationOptions {
   std::string ca_pem;
   // Where security-relevant events are recorded (not owned); null: nowhere.
   AuditLog* audit = nullptr;
+  // The file system of the spool directory (not owned).
+  Env* env = Env::Default();
+  // The crash points of process tests (not owned); production: none.
+  FaultHook* faults = &NoFaults();
 };
 
 class Federation : private SiteRoster {

@@ -118,6 +118,7 @@ int Run(int argc, char** argv) {
   options.audit = audit_log->get();
   options.spool_dir = state_dir + "/spool";
   options.max_update_bytes = static_cast<uint64_t>(max_update_mb * 1e6);
+  options.faults = &fedmi::CrashAtFaultPointFromEnvironment();
   if (!insecure) {
     std::ifstream ca(transport.ca_file, std::ios::binary);
     options.ca_pem.assign(std::istreambuf_iterator<char>(ca), std::istreambuf_iterator<char>());
