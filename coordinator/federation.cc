@@ -46,7 +46,10 @@ Federation::~Federation() {
 }
 
 RoundManager::Deps Federation::Deps() {
-  return RoundManager::Deps{storage_, models_, clock_, &sites_, options_.ca_pem, options_.audit};
+  RoundManager::Deps deps{storage_, models_, clock_, &sites_, options_.ca_pem, options_.audit};
+  deps.faults = options_.faults;
+  deps.env = options_.env;
+  return deps;
 }
 
 void Federation::Audit(const std::string& actor, audit::Action action, int64_t run_id,
