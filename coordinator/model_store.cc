@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/status.h"
 #include "coordinator/storage_validation.h"
 
 namespace fedmi {
@@ -17,35 +18,49 @@ constexpr char kTempPrefix[] = ".tmp-";
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Open(const std::string& dir) {
+absl::StatusOr<std::unique_ptr<ModelStore>> ModelStore::Open(const std::string& dir, Env& env) {
   if (dir.empty()) return absl::InvalidArgumentError("model store directory is empty");
-  std::error_code error;
-  fs::create_directories(dir, error);
-  if (error) {
+  if (absl::Status created = env.CreateDirs(dir); !created.ok()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot create model store directory ", dir, ": ", error.message()));
+        absl::StrCat("cannot create model store directory ", dir, ": ", created.message()));
   }
+  std::error_code error;
   if (!fs::is_directory(dir, error)) {
     return absl::FailedPreconditionError(
         absl::StrCat("model store path ", dir, " is not a directory"));
   }
-  return std::unique_ptr<ModelStore>(new ModelStore(dir));
+  return std::unique_ptr<ModelStore>(new ModelStore(dir, env));
 }
 
-absl::StatusOr<std::string> ModelStore::PathFor(const std::string& sha256_hex) const {
+absl::StatusOr<std::string> ModelStore::ContentPath(const std::string& sha256_hex) const {
   // Only a SHA-256 may become a path component: this rejects "../x", "/etc"
   // and the temp files' names.
   if (!storage_internal::IsSha256Hex(sha256_hex)) {
     return absl::InvalidArgumentError(
         absl::StrCat("model id '", sha256_hex, "' is not a SHA-256 (64 lower-case hex digits)"));
   }
-  std::string path = absl::StrCat(dir_, "/", sha256_hex);
+  return absl::StrCat(dir_, "/", sha256_hex);
+}
+
+absl::StatusOr<std::string> ModelStore::PathFor(const std::string& sha256_hex) const {
+  ASSIGN_OR_RETURN(std::string path, ContentPath(sha256_hex));
   std::error_code error;
   if (!fs::is_regular_file(path, error)) {
     return absl::NotFoundError(
         absl::StrCat("model ", sha256_hex, " is not in the model store ", dir_));
   }
   return path;
+}
+
+absl::StatusOr<std::string> ModelStore::Adopt(const std::string& path,
+                                              const std::string& sha256_hex) const {
+  ASSIGN_OR_RETURN(std::string target, ContentPath(sha256_hex));
+  if (absl::Status renamed = env_.RenameFile(path, target); !renamed.ok()) {
+    return absl::Status(renamed.code(),
+                        absl::StrCat("cannot move ", path, " into the model store as ", target,
+                                     ": ", renamed.message()));
+  }
+  return target;
 }
 
 absl::StatusOr<std::unique_ptr<BundleFileWriter>> ModelStore::NewWriter(

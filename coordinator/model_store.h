@@ -3,7 +3,10 @@
 // appears, so a crash leaves either nothing or a whole file; the rounds that
 // refer to it commit only afterwards.
 //
-// Thread-safe: files are immutable once written.
+// Every file-system change goes through the Env given to Open (default:
+// Env::Default()), so tests can fill the disk or fail a rename.
+//
+// Thread-safe: files are immutable once written. The Env outlives the store.
 #ifndef FEDMI_COORDINATOR_MODEL_STORE_H_
 #define FEDMI_COORDINATOR_MODEL_STORE_H_
 
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/base/env.h"
 #include "common/tensor/tensor_codec.h"
 
 namespace fedmi {
@@ -20,13 +24,19 @@ namespace fedmi {
 class ModelStore {
  public:
   // Creates `dir` when missing.
-  static absl::StatusOr<std::unique_ptr<ModelStore>> Open(const std::string& dir);
+  static absl::StatusOr<std::unique_ptr<ModelStore>> Open(const std::string& dir,
+                                                          Env& env = *Env::Default());
 
   const std::string& dir() const { return dir_; }
   // Path of the model with this SHA-256 (hex); NotFound when absent,
   // InvalidArgument unless the argument is 64 lower-case hex digits (so no
   // argument can name a path outside `dir`).
   absl::StatusOr<std::string> PathFor(const std::string& sha256_hex) const;
+  // Moves the complete bundle file at `path` (on the same file system, e.g.
+  // a spooled upload) into the store as the model `sha256_hex`, durably.
+  // Returns its path. InvalidArgument for a malformed id; the Env's error,
+  // naming the paths, when the rename fails (`path` is then left as it was).
+  absl::StatusOr<std::string> Adopt(const std::string& path, const std::string& sha256_hex) const;
   // A writer whose Commit() places the file under its content address.
   absl::StatusOr<std::unique_ptr<BundleFileWriter>> NewWriter(
       const std::vector<TensorSpec>& specs) const;
@@ -38,8 +48,12 @@ class ModelStore {
   absl::StatusOr<int> CollectGarbage(const std::set<std::string>& referenced) const;
 
  private:
-  explicit ModelStore(std::string dir) : dir_(std::move(dir)) {}
+  // `<dir>/<sha256_hex>`; InvalidArgument unless the id is a SHA-256.
+  absl::StatusOr<std::string> ContentPath(const std::string& sha256_hex) const;
+
+  ModelStore(std::string dir, Env& env) : dir_(std::move(dir)), env_(env) {}
   std::string dir_;
+  Env& env_;
 };
 
 }  // namespace fedmi

@@ -1,60 +1,15 @@
 #include "coordinator/round_manager.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
-#include <random>
 
 #include "absl/strings/str_cat.h"
-#include "common/base/fault_injection.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
-#include "coordinator/update_check.h"
+#include "coordinator/evaluation_summary.h"
+#include "coordinator/site_selection.h"
 
 namespace fedmi {
-namespace {
-
-// More examples than any site could hold: beyond this an update's weight is
-// not believable whatever the site said in its hello.
-constexpr int64_t kMaxUpdateExamples = int64_t{1} << 40;
-
-v1::Metrics WeightedMean(const std::vector<v1::Metrics>& parts) {
-  // Each field is averaged over the sites that report a finite value, so one
-  // site whose validation data has a single class (AUC undefined) does not
-  // poison the aggregate.
-  struct Field {
-    double (v1::Metrics::*get)() const;
-    void (v1::Metrics::*set)(double);
-  };
-  static const Field kFields[] = {
-      {&v1::Metrics::loss, &v1::Metrics::set_loss},
-      {&v1::Metrics::auc, &v1::Metrics::set_auc},
-      {&v1::Metrics::accuracy, &v1::Metrics::set_accuracy},
-      {&v1::Metrics::sensitivity, &v1::Metrics::set_sensitivity},
-      {&v1::Metrics::specificity, &v1::Metrics::set_specificity},
-      {&v1::Metrics::f1, &v1::Metrics::set_f1},
-  };
-  v1::Metrics mean;
-  int64_t examples = 0;
-  for (const auto& part : parts) examples += part.examples();
-  mean.set_examples(examples);
-  for (const Field& field : kFields) {
-    double sum = 0, weight = 0;
-    for (const auto& part : parts) {
-      double value = (part.*field.get)();
-      if (part.examples() > 0 && std::isfinite(value)) {
-        sum += value * part.examples();
-        weight += part.examples();
-      }
-    }
-    (mean.*field.set)(weight > 0 ? sum / weight : std::nan(""));
-  }
-  return mean;
-}
-
-}  // namespace
-
 const char* RunPhaseName(RunPhase phase) {
   switch (phase) {
     case RunPhase::kWaitingForSites:
@@ -117,23 +72,18 @@ absl::StatusOr<std::vector<TensorSpec>> RoundManager::LoadModelSpecs(
   return reader->specs();
 }
 
-std::vector<std::string> RoundManager::SelectSites() {
-  std::vector<std::string> sites = deps_.roster->ConnectedSites();
-  const int max_sites = run_.spec.max_sites();
-  if (max_sites > 0 && static_cast<int>(sites.size()) > max_sites) {
-    // Seeded by run seed and round, so a replayed run selects the same sites.
-    std::mt19937_64 random(run_.spec.seed() * 1000003 + round_);
-    std::shuffle(sites.begin(), sites.end(), random);
-    sites.resize(max_sites);
-    std::sort(sites.begin(), sites.end());
-  }
-  return sites;
-}
-
-int RoundManager::CountInState(SiteState state) const {
+int RoundManager::CountInState(SlotState state) const {
   int count = 0;
   for (const auto& [site, slot] : slots_) count += slot.state == state;
   return count;
+}
+
+std::vector<std::string> RoundManager::SitesInState(SlotState state) const {
+  std::vector<std::string> sites;
+  for (const auto& [site, slot] : slots_) {
+    if (slot.state == state) sites.push_back(site);
+  }
+  return sites;
 }
 
 void RoundManager::OnSitesChanged() {
@@ -163,7 +113,8 @@ void RoundManager::StartInitialization() {
 }
 
 void RoundManager::StartRound() {
-  std::vector<std::string> sites = SelectSites();
+  std::vector<std::string> sites = SelectRoundSites(
+      deps_.roster->ConnectedSites(), run_.spec.max_sites(), run_.spec.seed(), round_);
   if (static_cast<int>(sites.size()) < run_.spec.min_sites()) {
     phase_ = RunPhase::kWaitingForSites;
     return;
@@ -229,7 +180,7 @@ void RoundManager::StartEvaluation() {
     slot.record.run_id = run_.id;
     slot.record.round = round_;
     slot.record.site = site;
-    slot.state = SiteState::kAssigned;
+    slot.state = SlotState::kAssigned;
     slots_[site] = slot;
   }
   phase_ = RunPhase::kEvaluating;
@@ -237,209 +188,16 @@ void RoundManager::StartEvaluation() {
   MaybeFinishEvaluation();
 }
 
-absl::StatusOr<std::vector<TensorSpec>> RoundManager::ExpectedUpdate(
-    const std::string& site, const v1::UpdateMetadata& metadata) {
-  if (metadata.run_id() != run_.id) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("update is for run ", metadata.run_id(), ", not run ", run_.id));
-  }
-  if (phase_ == RunPhase::kInitializing) {
-    if (metadata.round() != 0 || site != init_site_) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "run ", run_.id, " is waiting for its initial model from site '", init_site_, "'"));
-    }
-    return std::vector<TensorSpec>{};
-  }
-  if (phase_ != RunPhase::kTraining) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "run ", run_.id, " is not collecting updates (phase ", RunPhaseName(phase_), ")"));
-  }
-  if (metadata.round() != round_) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "update is for round ", metadata.round(), " but run ", run_.id, " is in round ", round_));
-  }
-  auto it = slots_.find(site);
-  if (it == slots_.end()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("site '", site, "' is not selected for round ", round_, " of run ", run_.id));
-  }
-  if (it->second.state == SiteState::kDropped) {
-    return absl::FailedPreconditionError(absl::StrCat("site '", site, "' was dropped from round ",
-                                                      round_, " of run ", run_.id, " (",
-                                                      it->second.record.detail, ")"));
-  }
-  if (it->second.state != SiteState::kAssigned) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "site '", site, "' already sent its update for round ", round_, " of run ", run_.id));
-  }
-  if (metadata.examples() <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("update example count must be positive, got ", metadata.examples()));
-  }
-  // The example count weighs the update: an inflated one would let a site
-  // outvote the others.
-  const int64_t declared = deps_.roster->TrainExamples(site);
-  if (metadata.examples() > kMaxUpdateExamples ||
-      (declared > 0 && metadata.examples() > declared)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "update example count ", metadata.examples(), " is more than site '", site, "' ",
-        declared > 0 ? absl::StrCat("declared in its hello (", declared, ")")
-                     : absl::StrCat("can have (at most ", kMaxUpdateExamples, ")")));
-  }
-  if (secagg_step_ != SecAggStep::kOff) {
-    RETURN_IF_ERROR(ExpectedMaskedUpdate(site));
-    return masked_specs_;
-  }
-  return model_specs_;
-}
-
-absl::Status RoundManager::CheckValues(const std::string& site, BundleFileReader& update) {
-  ASSIGN_OR_RETURN(std::string global_path, deps_.models->PathFor(global_model_sha256_));
-  ASSIGN_OR_RETURN(auto global, BundleFileReader::Open(global_path));
-  return CheckUpdateValues(site, model_specs_, update, *global, run_.spec.max_update_norm())
-      .status();
-}
-
-void RoundManager::Audit(audit::Action action, int32_t round, const nlohmann::json& detail) {
-  if (deps_.audit != nullptr) {
-    deps_.audit->Record(AuditLog::kCoordinator, action, run_.id, round, detail);
-  }
-}
-
-absl::Status RoundManager::AuditUpdate(const std::string& site, const ReceivedUpdate& update,
-                                       v1::AuditEntry* received) {
-  if (deps_.audit == nullptr) return absl::OkStatus();
-  ASSIGN_OR_RETURN(
-      v1::AuditEntry entry,
-      deps_.audit->Append(
-          site, audit::Action::kUpdateReceived, run_.id, update.metadata.round(),
-          nlohmann::json::parse(audit::UpdateReceivedDetail(
-              site, update.bytes, HexEncode(update.sha256), update.metadata.examples()))));
-  if (received != nullptr) *received = std::move(entry);
-  return absl::OkStatus();
-}
-
-absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate update,
-                                    v1::AuditEntry* received) {
-  auto expected = ExpectedUpdate(site, update.metadata);
-  if (!expected.ok()) {
-    std::remove(update.path.c_str());
-    return expected.status();
-  }
-  if (phase_ == RunPhase::kInitializing) {
-    return AdoptInitialModel(site, std::move(update), received);
-  }
-  if (secagg_step_ != SecAggStep::kOff) {
-    return AcceptMaskedUpdate(site, std::move(update), received);
-  }
-
-  auto reader = BundleFileReader::Open(update.path);
-  absl::Status checked =
-      reader.ok() ? CheckSpecsMatch((*reader)->specs(), model_specs_) : reader.status();
-  if (!checked.ok()) {
-    // Nothing was folded in yet: refuse this update and keep the round.
-    std::remove(update.path.c_str());
-    return checked;
-  }
-  if (absl::Status values = CheckValues(site, **reader); !values.ok()) {
-    // The site trained a model that must not be aggregated (diverged, or
-    // beyond the run's bound): it leaves this round now, not at the deadline.
-    std::remove(update.path.c_str());
-    if (values.code() == absl::StatusCode::kInvalidArgument) {
-      OnSiteGaveUp(site, absl::StrCat("update refused: ", values.message()), false);
-    }
-    return values;
-  }
-  reader = BundleFileReader::Open(update.path);  // back to the start of the body
-  if (!reader.ok()) {
-    std::remove(update.path.c_str());
-    return reader.status();
-  }
-  absl::Status folded =
-      aggregator_->Accept(site, static_cast<double>(update.metadata.examples()), **reader);
-  std::remove(update.path.c_str());
-  CrashIfTestAsks("coordinator-mid-aggregation", round_);
-  if (!folded.ok()) {
-    // A failed fold may have left part of the update in the running sum.
-    Fail(absl::StrCat("round ", round_, ": aggregating the update of site '", site,
-                      "' failed: ", folded.message()));
-    return folded;
-  }
-  if (absl::Status audited = AuditUpdate(site, update, received); !audited.ok()) {
-    // Folded but not on record: the round cannot stand on it.
-    FailRound(absl::StrCat("round ", round_, ": cannot record the update of site '", site,
-                           "' in the audit log: ", audited.message()));
-    return audited;
-  }
-  SiteSlot& slot = slots_[site];
-  slot.state = SiteState::kUploaded;
-  slot.record.examples = update.metadata.examples();
-  slot.record.train_metrics = update.metadata.train_metrics();
-  slot.record.update_sha256 = HexEncode(update.sha256);
-  slot.record.state = "uploaded";
-  MaybeFinishTraining();
-  return absl::OkStatus();
-}
-
-absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUpdate update,
-                                             v1::AuditEntry* received) {
-  auto specs = [&]() -> absl::StatusOr<std::vector<TensorSpec>> {
-    ASSIGN_OR_RETURN(auto reader, BundleFileReader::Open(update.path));
-    return reader->specs();
-  }();
-  if (specs.ok() && specs->empty()) {
-    specs = absl::InvalidArgumentError("initial model has no tensors");
-  }
-  if (specs.ok()) {
-    // Refuse now a layout the run's strategy could never aggregate.
-    auto aggregator = MakeAggregator(run_.spec.strategy());
-    absl::Status usable = aggregator.ok() ? (*aggregator)->Begin(1, *specs) : aggregator.status();
-    if (!usable.ok()) specs = usable;
-  }
-  if (!specs.ok()) {
-    std::remove(update.path.c_str());
-    return specs.status();
-  }
-  if (absl::Status audited = AuditUpdate(site, update, received); !audited.ok()) {
-    std::remove(update.path.c_str());
-    return audited;
-  }
-  const std::string sha_hex = HexEncode(update.sha256);
-  const std::string target = absl::StrCat(deps_.models->dir(), "/", sha_hex);
-  if (std::rename(update.path.c_str(), target.c_str()) != 0) {
-    std::remove(update.path.c_str());
-    return absl::InternalError(absl::StrCat("cannot move initial model into ", target));
-  }
-  RoundCommit commit;
-  commit.round.run_id = run_.id;
-  commit.round.round = 0;
-  commit.round.model_sha256 = sha_hex;
-  commit.round.state = "evaluated";
-  commit.round.started_at = round_started_at_;
-  commit.round.finished_at = deps_.clock->NowUnixSeconds();
-  if (absl::Status status = deps_.storage->CommitRound(commit); !status.ok()) {
-    Fail(absl::StrCat("cannot store the initial model: ", status.message()));
-    return status;
-  }
-  Audit(audit::Action::kRoundAggregated, 0,
-        {{"model_sha256", sha_hex}, {"sites", {site}}, {"initial", true}});
-  model_specs_ = *std::move(specs);
-  global_model_sha256_ = sha_hex;
-  round_ = 1;
-  StartRound();
-  return absl::OkStatus();
-}
-
 absl::Status RoundManager::CheckQuorum() const {
-  const int uploaded = CountInState(SiteState::kUploaded);
-  const int pending = CountInState(SiteState::kAssigned);
+  const int uploaded = CountInState(SlotState::kUploaded);
+  const int pending = CountInState(SlotState::kAssigned);
   const int required = std::max(1, run_.spec.min_sites());
   if (uploaded + pending >= required) return absl::OkStatus();
   // Name every site that dropped out, so the reason (often a site's policy
   // refusal) reaches the administrator with the failure.
   std::string dropped;
   for (const auto& [site, slot] : slots_) {
-    if (slot.state != SiteState::kDropped) continue;
+    if (slot.state != SlotState::kDropped) continue;
     absl::StrAppend(&dropped, dropped.empty() ? "" : "; ", site, " ", slot.record.state, ": ",
                     slot.record.detail);
   }
@@ -451,13 +209,13 @@ absl::Status RoundManager::CheckQuorum() const {
 
 void RoundManager::MaybeFinishTraining() {
   if (phase_ != RunPhase::kTraining) return;
-  if (secagg_step_ != SecAggStep::kOff) return AdvanceSecureRound();
+  if (secure_ != nullptr) return AdvanceSecureRound();
   // Fail as soon as the quorum is out of reach rather than after the
   // remaining sites have trained for nothing.
   if (absl::Status quorum = CheckQuorum(); !quorum.ok()) {
     return FailRound(std::string(quorum.message()));
   }
-  if (CountInState(SiteState::kAssigned) > 0) return;
+  if (CountInState(SlotState::kAssigned) > 0) return;
   if (absl::Status status = FinishTraining(); !status.ok()) {
     Fail(absl::StrCat("round ", round_, ": ", status.message()));
   }
@@ -471,7 +229,7 @@ absl::Status RoundManager::FinishTraining() {
 
 absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
   // The new model file is written; the round is not yet committed.
-  CrashIfTestAsks("coordinator-commit", round_);
+  deps_.faults->Reached(FaultPoint::kCoordinatorCommit, round_);
   RoundCommit commit;
   commit.round.run_id = run_.id;
   commit.round.round = round_;
@@ -481,10 +239,10 @@ absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
   commit.round.finished_at = deps_.clock->NowUnixSeconds();
   nlohmann::json uploaded = nlohmann::json::array();
   for (auto& [site, slot] : slots_) {
-    if (slot.state == SiteState::kUploaded || slot.state == SiteState::kDropped) {
+    if (slot.state == SlotState::kUploaded || slot.state == SlotState::kDropped) {
       commit.participations.push_back(slot.record);
     }
-    if (slot.state == SiteState::kUploaded) uploaded.push_back(site);
+    if (slot.state == SlotState::kUploaded) uploaded.push_back(site);
   }
   RETURN_IF_ERROR(deps_.storage->CommitRound(commit));
   Audit(audit::Action::kRoundAggregated, round_,
@@ -502,13 +260,13 @@ absl::Status RoundManager::OnEvalReport(const std::string& site, const v1::EvalR
         absl::StrCat("run ", run_.id, " is not evaluating round ", report.round()));
   }
   auto it = slots_.find(site);
-  if (it == slots_.end() || it->second.state != SiteState::kAssigned) {
+  if (it == slots_.end() || it->second.state != SlotState::kAssigned) {
     return absl::FailedPreconditionError(absl::StrCat(
         "site '", site, "' has no open evaluation for round ", round_, " of run ", run_.id));
   }
-  it->second.state = SiteState::kEvaluated;
+  it->second.state = SlotState::kEvaluated;
   it->second.record.eval_metrics = report.metrics();
-  CrashIfTestAsks("coordinator-evaluation", round_);
+  deps_.faults->Reached(FaultPoint::kCoordinatorEvaluation, round_);
   // A site that refused or dropped out of training keeps that state.
   if (it->second.record.state == "uploaded") it->second.record.state = "evaluated";
   MaybeFinishEvaluation();
@@ -516,11 +274,11 @@ absl::Status RoundManager::OnEvalReport(const std::string& site, const v1::EvalR
 }
 
 void RoundManager::MaybeFinishEvaluation() {
-  if (phase_ != RunPhase::kEvaluating || CountInState(SiteState::kAssigned) > 0) return;
+  if (phase_ != RunPhase::kEvaluating || CountInState(SlotState::kAssigned) > 0) return;
   std::vector<v1::Metrics> reports;
   std::vector<ParticipationRecord> per_site;
   for (const auto& [site, slot] : slots_) {
-    if (slot.state != SiteState::kEvaluated) continue;
+    if (slot.state != SlotState::kEvaluated) continue;
     reports.push_back(slot.record.eval_metrics);
     per_site.push_back(slot.record);
   }
@@ -532,21 +290,10 @@ void RoundManager::MaybeFinishEvaluation() {
   }
   nlohmann::json evaluated = nlohmann::json::array();
   for (const auto& record : per_site) evaluated.push_back(record.site);
-  auto finite = [](double value) -> nlohmann::json {
-    return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
-  };
   Audit(audit::Action::kRoundEvaluated, round_,
-        {{"sites", evaluated},
-         {"metrics",
-          {{"examples", mean.examples()},
-           {"loss", finite(mean.loss())},
-           {"auc", finite(mean.auc())},
-           {"accuracy", finite(mean.accuracy())},
-           {"sensitivity", finite(mean.sensitivity())},
-           {"specificity", finite(mean.specificity())},
-           {"f1", finite(mean.f1())}}}});
+        {{"sites", evaluated}, {"metrics", MetricsJson(mean)}});
   slots_.clear();
-  CrashIfTestAsks("coordinator-between-rounds", round_);
+  deps_.faults->Reached(FaultPoint::kCoordinatorBetweenRounds, round_);
   if (round_ >= run_.spec.rounds()) return Finish("done", "");
   ++round_;
   round_retries_used_ = 0;
@@ -578,14 +325,14 @@ void RoundManager::OnSiteGaveUp(const std::string& site, const std::string& reas
     return Fail(absl::StrCat("site '", site, "' could not build the initial model (",
                              refused ? "refused" : "failed", "): ", reason));
   }
-  if (secagg_step_ == SecAggStep::kUnmasking && unmask_pending_.erase(site) > 0) {
+  if (secure_ != nullptr && secure_->StopAwaiting(site)) {
     // Its masked update is in the sum; the other survivors' shares can
     // still unmask it.
     return AdvanceSecureRound();
   }
   auto it = slots_.find(site);
-  if (it == slots_.end() || it->second.state != SiteState::kAssigned) return;
-  it->second.state = SiteState::kDropped;
+  if (it == slots_.end() || it->second.state != SlotState::kAssigned) return;
+  it->second.state = SlotState::kDropped;
   it->second.record.state = refused ? "refused" : "dropped";
   it->second.record.detail = reason;
   Audit(refused ? audit::Action::kSiteRefusedTask : audit::Action::kSiteDropped, round_,
@@ -598,25 +345,22 @@ void RoundManager::OnSiteGaveUp(const std::string& site, const std::string& reas
 }
 
 void RoundManager::OnTick() {
-  if (deps_.clock->Now() < phase_deadline_) return;
+  const bool secure_training = phase_ == RunPhase::kTraining && secure_ != nullptr;
+  if (deps_.clock->Now() < (secure_training ? secure_->deadline() : phase_deadline_)) return;
   switch (phase_) {
     case RunPhase::kInitializing:
       return Fail(absl::StrCat("site '", init_site_, "' did not send the initial model within ",
                                run_.spec.round_timeout_s(), " s"));
     case RunPhase::kTraining:
     case RunPhase::kEvaluating: {
-      std::vector<std::string> late;
-      if (phase_ == RunPhase::kTraining && secagg_step_ != SecAggStep::kOff) {
-        late = PendingInSecAggStep();
-        if (secagg_step_ == SecAggStep::kUnmasking) {
+      std::vector<std::string> late = SitesInState(SlotState::kAssigned);
+      if (secure_training) {
+        if (secure_->step() == SecureRound::Step::kUnmasking) {
           // Unmask with the shares that did arrive, if they are enough.
-          unmask_pending_.clear();
+          secure_->StopAwaitingAll();
           return AdvanceSecureRound();
         }
-      } else {
-        for (const auto& [site, slot] : slots_) {
-          if (slot.state == SiteState::kAssigned) late.push_back(site);
-        }
+        late = secure_->Pending(late);
       }
       for (const auto& site : late) {
         OnSiteGaveUp(site, absl::StrCat("timed out after ", run_.spec.round_timeout_s(), " s"),
@@ -653,7 +397,7 @@ void RoundManager::FailRound(const std::string& reason) {
   message.mutable_cancel()->set_reason(reason);
   for (const auto& [site, slot] : slots_) deps_.roster->Send(site, message);
   aggregator_.reset();
-  EndSecureRound();
+  secure_.reset();
   slots_.clear();
   phase_ = RunPhase::kWaitingForSites;
   phase_deadline_ = absl::InfiniteFuture();
@@ -678,52 +422,9 @@ void RoundManager::Finish(const std::string& state, const std::string& error) {
   run_.finished_at = now;
   phase_ = RunPhase::kFinished;
   aggregator_.reset();
-  EndSecureRound();
+  secure_.reset();
   slots_.clear();
   phase_deadline_ = absl::InfiniteFuture();
-}
-
-void RoundManager::FillLiveStatus(v1::RunStatus* status) const {
-  status->set_state(run_.state);
-  status->set_error(run_.error);
-  status->set_phase(RunPhaseName(phase_));
-  status->set_current_round(phase_ == RunPhase::kFinished ? 0 : round_);
-  if (slots_.empty()) return;
-  v1::RoundStatus* live = nullptr;
-  for (auto& round : *status->mutable_rounds()) {
-    if (round.round() == round_) live = &round;
-  }
-  if (live == nullptr) {
-    live = status->add_rounds();
-    live->set_round(round_);
-    live->set_started_at(round_started_at_);
-  }
-  live->set_state(secagg_step_ == SecAggStep::kOff
-                      ? RunPhaseName(phase_)
-                      : absl::StrCat(RunPhaseName(phase_),
-                                     " (secure aggregation: ", SecAggStepName(secagg_step_), ")"));
-  // Sites that left the round before this phase keep their stored record.
-  auto* sites = live->mutable_sites();
-  sites->erase(std::remove_if(sites->begin(), sites->end(),
-                              [this](const v1::SiteParticipation& part) {
-                                return slots_.count(part.site()) > 0;
-                              }),
-               sites->end());
-  for (const auto& [site, slot] : slots_) {
-    v1::SiteParticipation* part = live->add_sites();
-    part->set_site(site);
-    part->set_examples(slot.record.examples);
-    *part->mutable_train_metrics() = slot.record.train_metrics;
-    *part->mutable_eval_metrics() = slot.record.eval_metrics;
-    std::string raw;
-    if (HexDecode(slot.record.update_sha256, &raw)) part->set_update_sha256(raw);
-    const char* state = phase_ == RunPhase::kEvaluating ? "evaluating" : "training";
-    if (slot.state == SiteState::kUploaded) state = "uploaded";
-    if (slot.state == SiteState::kEvaluated) state = "evaluated";
-    if (slot.state == SiteState::kDropped) state = slot.record.state.c_str();
-    part->set_state(state);
-    part->set_detail(slot.record.detail);
-  }
 }
 
 }  // namespace fedmi

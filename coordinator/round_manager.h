@@ -10,11 +10,13 @@
 // model in one storage transaction, then asks the same sites to evaluate it.
 //
 // With secure aggregation (docs/secure-aggregation.md) the training phase
-// runs the protocol's steps before the model is committed:
-//   advertising keys -> sharing secrets -> uploading masked updates
-//     -> unmasking
-// driving a SecAggSession (who takes part, share relay) and a
-// SecAggAggregator (the masked sum); no individual update is ever unmasked.
+// drives a SecureRound (coordinator/secure_round.h) through the protocol's
+// steps before the model is committed; no individual update is ever
+// unmasked.
+//
+// Files: round_manager.cc holds the phases, round_manager_updates.cc the
+// intake of updates, round_manager_secagg.cc the driving of a SecureRound,
+// round_manager_status.cc the live status.
 //
 // Driven entirely by events (site changes, uploads, reports, clock ticks), so
 // tests run it without sockets. Not thread-safe: the owning Federation holds
@@ -30,12 +32,13 @@
 
 #include "absl/status/statusor.h"
 #include "common/base/clock.h"
+#include "common/base/env.h"
+#include "common/base/fault_hook.h"
 #include "common/tensor/tensor_bundle.h"
 #include "coordinator/aggregator.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/model_store.h"
-#include "coordinator/secagg_aggregator.h"
-#include "coordinator/secagg_session.h"
+#include "coordinator/secure_round.h"
 #include "coordinator/storage.h"
 #include "fedmi/v1/admin.pb.h"
 #include "fedmi/v1/federation.pb.h"
@@ -78,6 +81,10 @@ class RoundManager {
     std::string ca_pem;
     // Where round events are recorded (docs/audit.md); null: not recorded.
     AuditLog* audit = nullptr;
+    // Told when a round reaches each coordinator-* crash point.
+    FaultHook* faults = &NoFaults();
+    // Removes spooled updates once folded or refused.
+    Env* env = Env::Default();
   };
 
   // A new run (as stored by Storage::CreateRun) or one resumed after a
@@ -128,19 +135,16 @@ class RoundManager {
   void FillLiveStatus(v1::RunStatus* status) const;
 
  private:
-  enum class SiteState { kAssigned, kUploaded, kEvaluated, kDropped };
+  enum class SlotState { kAssigned, kUploaded, kEvaluated, kDropped };
   struct SiteSlot {
-    SiteState state = SiteState::kAssigned;
+    SlotState state = SlotState::kAssigned;
     ParticipationRecord record;
-    bool advertised = false;  // secure aggregation: sent its key advertisement
-    bool shared = false;      // ... and its secret shares
   };
-  enum class SecAggStep { kOff, kAdvertising, kSharing, kUploading, kUnmasking };
-  static const char* SecAggStepName(SecAggStep step);
 
   RoundManager(RunRecord run, Deps deps);
   absl::Status Resume();
 
+  // --- Phases (round_manager.cc) --------------------------------------------
   void StartInitialization();
   void StartRound();
   void StartEvaluation();
@@ -154,33 +158,37 @@ class RoundManager {
   // The quorum check shared by both kinds of round: an error naming the
   // dropped sites when fewer than min_sites can still upload.
   absl::Status CheckQuorum() const;
+  void Fail(const std::string& reason);
+  void Finish(const std::string& state, const std::string& error);
+  int CountInState(SlotState state) const;
+  std::vector<std::string> SitesInState(SlotState state) const;
+  absl::StatusOr<std::vector<TensorSpec>> LoadModelSpecs(const std::string& sha256_hex);
 
-  // Secure aggregation (round_manager_secagg.cc).
-  absl::StatusOr<v1::SecAggParams> BeginSecureRound(const std::vector<std::string>& sites);
-  // Moves to the next step once no site is pending in this one.
-  void AdvanceSecureRound();
-  absl::Status FinishSecureTraining();
-  absl::Status AcceptMaskedUpdate(const std::string& site, ReceivedUpdate update,
-                                  v1::AuditEntry* received);
-  absl::Status ExpectedMaskedUpdate(const std::string& site) const;
-  std::vector<std::string> PendingInSecAggStep() const;
-  void EndSecureRound();
+  // --- Updates (round_manager_updates.cc) -----------------------------------
+  absl::Status AcceptUpdate(const std::string& site, ReceivedUpdate update,
+                            v1::AuditEntry* received);
   absl::Status AdoptInitialModel(const std::string& site, ReceivedUpdate update,
                                  v1::AuditEntry* received);
   // Finite values and the run's norm bound (CheckUpdateValues) against the
   // global model of this round.
   absl::Status CheckValues(const std::string& site, BundleFileReader& update);
+  // Marks the site's update as folded into the round.
+  void RecordUpload(const std::string& site, const ReceivedUpdate& update);
+  // Deletes a spooled update that was folded in or refused.
+  void RemoveSpooled(const ReceivedUpdate& update);
   // Records an event of this run in the audit log (a failure is logged).
   void Audit(audit::Action action, int32_t round, const nlohmann::json& detail);
   // Records an accepted update; an error means it is not in the log, and the
   // caller must not acknowledge it.
   absl::Status AuditUpdate(const std::string& site, const ReceivedUpdate& update,
                            v1::AuditEntry* received);
-  void Fail(const std::string& reason);
-  void Finish(const std::string& state, const std::string& error);
-  std::vector<std::string> SelectSites();
-  int CountInState(SiteState state) const;
-  absl::StatusOr<std::vector<TensorSpec>> LoadModelSpecs(const std::string& sha256_hex);
+
+  // --- Secure aggregation (round_manager_secagg.cc) -------------------------
+  absl::StatusOr<v1::SecAggParams> BeginSecureRound(const std::vector<std::string>& sites);
+  // Moves to the next step once no site is pending in this one.
+  void AdvanceSecureRound();
+  absl::Status AcceptMaskedUpdate(const std::string& site, ReceivedUpdate update,
+                                  v1::AuditEntry* received);
 
   RunRecord run_;
   Deps deps_;
@@ -196,12 +204,8 @@ class RoundManager {
   double round_started_at_ = 0;
   int round_retries_used_ = 0;  // of the current round
 
-  SecAggStep secagg_step_ = SecAggStep::kOff;
-  v1::SecAggParams secagg_params_;  // the current round's
-  std::unique_ptr<SecAggSession> secagg_session_;
-  std::unique_ptr<SecAggAggregator> secagg_aggregator_;
-  std::vector<TensorSpec> masked_specs_;
-  std::set<std::string> unmask_pending_;  // survivors asked to reveal shares
+  // Set while a securely aggregated round is training.
+  std::unique_ptr<SecureRound> secure_;
 };
 
 }  // namespace fedmi

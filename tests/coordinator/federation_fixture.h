@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/base/clock.h"
+#include "common/base/env.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
 #include "common/tensor/tensor_codec.h"
@@ -71,8 +72,8 @@ inline std::string Sha256Of(const TensorBundle& bundle) {
   return Sha256::Digest(absl::string_view(bundle.body.data(), bundle.body.size()));
 }
 
-inline Caller SiteCaller(const std::string& name) { return Caller{name, Role::kSite}; }
-inline Caller Admin() { return Caller{"alice", Role::kAdmin}; }
+inline Caller SiteCaller(const std::string& name) { return Caller{name, PartyRole::kSite}; }
+inline Caller Admin() { return Caller{"alice", PartyRole::kAdmin}; }
 
 inline v1::RunSpec Spec(int32_t rounds, int32_t min_sites) {
   v1::RunSpec spec;
@@ -95,7 +96,7 @@ inline v1::Metrics EvalMetrics(int64_t examples, double loss, double accuracy, d
 class FederationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(models_, ModelStore::Open(dir_.Join("models")));
+    ASSERT_OK_AND_ASSIGN(models_, ModelStore::Open(dir_.Join("models"), *models_env_));
     options_.spool_dir = dir_.Join("spool");
     Restart();
   }
@@ -215,6 +216,8 @@ class FederationTest : public ::testing::Test {
   ScratchDir dir_;
   std::unique_ptr<Storage> storage_ = NewMemoryStorage();
   std::unique_ptr<ModelStore> models_;
+  // The model store's file system; a fault test sets it before SetUp().
+  Env* models_env_ = Env::Default();
   FakeClock clock_;
   FederationOptions options_;
   std::unique_ptr<Federation> federation_;

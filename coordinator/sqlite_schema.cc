@@ -1,0 +1,120 @@
+#include "coordinator/sqlite_schema.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status.h"
+
+namespace fedmi {
+namespace {
+
+constexpr int kSchemaVersion = 3;
+
+// Schema 3 added the audit log (docs/audit.md).
+constexpr char kAuditTables[] = R"sql(
+CREATE TABLE IF NOT EXISTS audit (
+  seq       INTEGER PRIMARY KEY,
+  time      TEXT NOT NULL,     -- RFC 3339 UTC, fixed width: sorts as time does
+  actor     TEXT NOT NULL,
+  action    TEXT NOT NULL,
+  run_id    INTEGER NOT NULL,
+  round     INTEGER NOT NULL,
+  detail    TEXT NOT NULL,     -- JSON object, hashed as stored
+  prev_hash TEXT NOT NULL,
+  hash      TEXT NOT NULL,
+  signature BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_run ON audit(run_id, seq);
+CREATE TABLE IF NOT EXISTS audit_head (
+  id        INTEGER PRIMARY KEY CHECK (id = 1),
+  seq       INTEGER NOT NULL,
+  hash      TEXT NOT NULL,
+  signature BLOB NOT NULL,
+  signer_certificate TEXT NOT NULL
+);
+)sql";
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS sites (
+  name           TEXT PRIMARY KEY,
+  registered_at  REAL NOT NULL,
+  last_seen      REAL NOT NULL,
+  train_examples INTEGER NOT NULL,
+  val_examples   INTEGER NOT NULL,
+  certificate_expires REAL NOT NULL DEFAULT 0,
+  revoked_at     REAL NOT NULL DEFAULT 0,
+  revoked_by     TEXT NOT NULL DEFAULT '',
+  revocation_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS runs (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  spec        BLOB NOT NULL,  -- serialized fedmi.v1.RunSpec
+  spec_sha256 TEXT NOT NULL,
+  state       TEXT NOT NULL,
+  error       TEXT NOT NULL,
+  created_at  REAL NOT NULL,
+  finished_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rounds (
+  run_id       INTEGER NOT NULL REFERENCES runs(id),
+  round        INTEGER NOT NULL,
+  model_sha256 TEXT NOT NULL,
+  state        TEXT NOT NULL,
+  eval_metrics BLOB NOT NULL,  -- serialized fedmi.v1.Metrics
+  started_at   REAL NOT NULL,
+  finished_at  REAL NOT NULL,
+  PRIMARY KEY (run_id, round)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS participations (
+  run_id        INTEGER NOT NULL REFERENCES runs(id),
+  round         INTEGER NOT NULL,
+  site          TEXT NOT NULL,
+  examples      INTEGER NOT NULL,
+  train_metrics BLOB NOT NULL,  -- serialized fedmi.v1.Metrics
+  eval_metrics  BLOB NOT NULL,  -- serialized fedmi.v1.Metrics
+  update_sha256 TEXT NOT NULL,
+  state         TEXT NOT NULL,
+  detail        TEXT NOT NULL,
+  PRIMARY KEY (run_id, round, site)
+) WITHOUT ROWID;
+)sql";
+
+}  // namespace
+
+absl::Status CreateOrMigrateSchema(SqliteConnection& db) {
+  return db.InTransaction("create schema", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(int64_t version, db.QueryInt("PRAGMA user_version", "read user_version"));
+    if (version > kSchemaVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sqlite '", db.path(), "': schema version ", version,
+                       " is newer than this coordinator supports (", kSchemaVersion, ")"));
+    }
+    if (version == kSchemaVersion) return absl::OkStatus();
+    if (version == 1) {
+      // Version 2 added certificate expiry and revocation to sites.
+      RETURN_IF_ERROR(
+          db.Exec("ALTER TABLE sites ADD COLUMN certificate_expires REAL NOT NULL DEFAULT 0;"
+                  "ALTER TABLE sites ADD COLUMN revoked_at REAL NOT NULL DEFAULT 0;"
+                  "ALTER TABLE sites ADD COLUMN revoked_by TEXT NOT NULL DEFAULT '';"
+                  "ALTER TABLE sites ADD COLUMN revocation_reason TEXT NOT NULL DEFAULT '';",
+                  "migrate sites to schema 2"));
+      version = 2;
+    }
+    if (version == 2) {
+      RETURN_IF_ERROR(db.Exec(kAuditTables, "migrate to schema 3 (audit log)"));
+      return db.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion), "set user_version");
+    }
+    ASSIGN_OR_RETURN(int64_t foreign_tables,
+                     db.QueryInt("SELECT count(*) FROM sqlite_master WHERE type='table' "
+                                 "AND name NOT LIKE 'sqlite_%'",
+                                 "list tables"));
+    if (foreign_tables > 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sqlite '", db.path(), "': database has ", foreign_tables,
+                       " tables but no fedmi schema version; refusing to use it"));
+    }
+    RETURN_IF_ERROR(db.Exec(kSchema, "create tables"));
+    RETURN_IF_ERROR(db.Exec(kAuditTables, "create audit tables"));
+    return db.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion), "set user_version");
+  });
+}
+
+}  // namespace fedmi

@@ -1,0 +1,149 @@
+// RoundManager driven directly, with a fake roster instead of Federation: the
+// crash points of a round are reached through the injected FaultHook, once
+// per round and in the order the round passes them.
+#include "coordinator/round_manager.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "tests/coordinator/federation_fixture.h"
+
+namespace fedmi {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::Pair;
+
+// Keeps every point reached, in order.
+class RecordingFaultHook : public FaultHook {
+ public:
+  void Reached(FaultPoint point, int32_t round) override {
+    absl::MutexLock lock(&mu_);
+    reached_.emplace_back(point, round);
+  }
+  std::vector<std::pair<FaultPoint, int32_t>> reached() const {
+    absl::MutexLock lock(&mu_);
+    return reached_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::pair<FaultPoint, int32_t>> reached_ ABSL_GUARDED_BY(mu_);
+};
+
+// Every named site is connected; messages are counted per kind.
+class FakeRoster : public SiteRoster {
+ public:
+  explicit FakeRoster(std::vector<std::string> sites) : sites_(std::move(sites)) {}
+  std::vector<std::string> ConnectedSites() const override { return sites_; }
+  bool Send(const std::string& site, const v1::CoordinatorMessage& message) override {
+    sent_.emplace_back(site, message.kind_case());
+    return true;
+  }
+  int64_t TrainExamples(const std::string&) const override { return 100; }
+  int Count(Kind kind) const {
+    int count = 0;
+    for (const auto& [site, sent] : sent_) count += sent == kind;
+    return count;
+  }
+
+ private:
+  std::vector<std::string> sites_;
+  std::vector<std::pair<std::string, Kind>> sent_;
+};
+
+class RoundManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(models_, ModelStore::Open(dir_.Join("models")));
+    ASSERT_THAT(Env::Default()->CreateDirs(dir_.Join("spool")), IsOk());
+  }
+
+  // A one-site run as Federation::StartRun would store it.
+  static v1::RunSpec OneSiteSpec(int32_t rounds) {
+    v1::RunSpec spec = Spec(rounds, /*min_sites=*/1);
+    spec.set_strategy("fedavg");
+    return spec;
+  }
+
+  std::unique_ptr<RoundManager> Load(const v1::RunSpec& spec) {
+    RunRecord record;
+    record.spec = spec;
+    absl::StatusOr<int64_t> run = storage_->CreateRun(record);
+    EXPECT_THAT(run, IsOk());
+    RoundManager::Deps deps{storage_.get(), models_.get(), &clock_, &roster_, ""};
+    deps.faults = &faults_;
+    absl::StatusOr<std::unique_ptr<RoundManager>> manager = RoundManager::Load(*run, deps);
+    EXPECT_THAT(manager, IsOk());
+    return manager.ok() ? *std::move(manager) : nullptr;
+  }
+
+  absl::Status Upload(RoundManager& manager, int32_t round, const TensorBundle& bundle) {
+    ReceivedUpdate update;
+    ASSIGN_OR_RETURN(update.path, WriteBundleFile(dir_.Join("spool"), bundle, &update.sha256));
+    update.metadata.set_site("site-a");
+    update.metadata.set_run_id(manager.run_id());
+    update.metadata.set_round(round);
+    update.metadata.set_examples(10);
+    update.bytes = bundle.body.size();
+    return manager.OnUpdate("site-a", std::move(update));
+  }
+
+  absl::Status Evaluate(RoundManager& manager, int32_t round) {
+    v1::EvalReport report;
+    report.set_run_id(manager.run_id());
+    report.set_round(round);
+    *report.mutable_metrics() = EvalMetrics(20, 0.5, 0.75, 0.8);
+    return manager.OnEvalReport("site-a", report);
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<Storage> storage_ = NewMemoryStorage();
+  std::unique_ptr<ModelStore> models_;
+  FakeClock clock_;
+  FakeRoster roster_{{"site-a"}};
+  RecordingFaultHook faults_;
+};
+
+TEST_F(RoundManagerTest, EachCrashPointIsReachedOncePerRoundInOrder) {
+  std::unique_ptr<RoundManager> manager = Load(OneSiteSpec(/*rounds=*/2));
+  ASSERT_NE(manager, nullptr);
+  ASSERT_EQ(roster_.Count(Kind::kInit), 1);
+  ASSERT_THAT(Upload(*manager, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
+  EXPECT_THAT(faults_.reached(), ::testing::IsEmpty()) << "round 0 is adopted, not aggregated";
+
+  for (int32_t round = 1; round <= 2; ++round) {
+    ASSERT_EQ(manager->phase(), RunPhase::kTraining) << round;
+    ASSERT_THAT(Upload(*manager, round, Model({1, 2, 3, 4, 5, 6})), IsOk());
+    ASSERT_EQ(manager->phase(), RunPhase::kEvaluating) << round;
+    ASSERT_THAT(Evaluate(*manager, round), IsOk());
+  }
+  EXPECT_TRUE(manager->finished());
+  EXPECT_THAT(faults_.reached(), ElementsAre(Pair(FaultPoint::kCoordinatorMidAggregation, 1),
+                                             Pair(FaultPoint::kCoordinatorCommit, 1),
+                                             Pair(FaultPoint::kCoordinatorEvaluation, 1),
+                                             Pair(FaultPoint::kCoordinatorBetweenRounds, 1),
+                                             Pair(FaultPoint::kCoordinatorMidAggregation, 2),
+                                             Pair(FaultPoint::kCoordinatorCommit, 2),
+                                             Pair(FaultPoint::kCoordinatorEvaluation, 2),
+                                             Pair(FaultPoint::kCoordinatorBetweenRounds, 2)));
+}
+
+TEST_F(RoundManagerTest, WithoutAHookNoPointIsReported) {
+  RunRecord record;
+  record.spec = OneSiteSpec(/*rounds=*/1);
+  ASSERT_OK_AND_ASSIGN(int64_t run, storage_->CreateRun(record));
+  RoundManager::Deps deps{storage_.get(), models_.get(), &clock_, &roster_, ""};
+  EXPECT_EQ(deps.faults, &NoFaults());
+  EXPECT_EQ(deps.env, Env::Default());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RoundManager> manager, RoundManager::Load(run, deps));
+  ASSERT_THAT(Upload(*manager, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
+  ASSERT_THAT(Upload(*manager, 1, Model({1, 2, 3, 4, 5, 6})), IsOk());
+  ASSERT_THAT(Evaluate(*manager, 1), IsOk());
+  EXPECT_TRUE(manager->finished());
+  EXPECT_THAT(faults_.reached(), ::testing::IsEmpty());
+}
+
+}  // namespace
+}  // namespace fedmi
