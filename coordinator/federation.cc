@@ -85,7 +85,8 @@ void Federation::RecordExport(const Caller& caller, int64_t run_id, int32_t roun
 }
 
 absl::Status Federation::Start() {
-  RETURN_IF_ERROR(options_.env->CreateDirs(options_.spool_dir));
+  // Updates wait here before aggregation: only the coordinator may read them.
+  RETURN_IF_ERROR(options_.env->CreateDirs(options_.spool_dir, 0700));
   RemoveSpoolLeftovers(*options_.env, options_.spool_dir);
   ASSIGN_OR_RETURN(std::set<std::string> referenced, storage_->ReferencedModels());
   RETURN_IF_ERROR(models_->CollectGarbage(referenced).status());

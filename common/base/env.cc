@@ -194,11 +194,11 @@ class PosixEnv final : public Env {
     return names;
   }
 
-  absl::Status CreateDirs(const std::string& dir) override {
+  absl::Status CreateDirs(const std::string& dir, uint32_t mode) override {
     if (dir.empty()) return absl::OkStatus();
     for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
       const std::string prefix = dir.substr(0, slash);
-      if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+      if (mkdir(prefix.c_str(), mode) != 0 && errno != EEXIST) {
         return ErrnoStatus("create directory", prefix, errno);
       }
       if (slash == std::string::npos) break;

@@ -75,8 +75,9 @@ class Env {
   virtual absl::StatusOr<uint64_t> FileSize(const std::string& path) = 0;
   // Names (not paths) of the entries of `dir`, without "." and "..", sorted.
   virtual absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) = 0;
-  // Creates `dir` and its missing parents; OK when it exists.
-  virtual absl::Status CreateDirs(const std::string& dir) = 0;
+  // Creates `dir` and its missing parents with `mode` (0700 for folders
+  // that hold updates or keys); OK when it exists, whatever its mode.
+  virtual absl::Status CreateDirs(const std::string& dir, uint32_t mode = 0755) = 0;
 };
 
 // The directory part of `path` ("." when it has none).

@@ -57,7 +57,9 @@ class FaultInjectionEnv : public Env {
   absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override {
     return base_->ListDir(dir);
   }
-  absl::Status CreateDirs(const std::string& dir) override { return base_->CreateDirs(dir); }
+  absl::Status CreateDirs(const std::string& dir, uint32_t mode) override {
+    return base_->CreateDirs(dir, mode);
+  }
 
  private:
   class FaultyFile;
