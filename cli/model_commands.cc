@@ -39,6 +39,9 @@ int ExportModel(const GlobalOptions& global, const ExportOptions& options, Model
   if (absl::Status status = ModelFileKindOf(options.out).status(); !status.ok()) {
     return ReportUsageError(absl::StrCat("--out: ", status.message()));
   }
+  if (absl::Status status = CheckModelFileWritable(options.out, runner); !status.ok()) {
+    return ReportError(status);
+  }
   auto admin = ConnectToCoordinator(global);
   if (!admin.ok()) return ReportError(admin.status());
   std::string summary;

@@ -38,14 +38,6 @@ absl::Status HashFile(const std::string& path, std::string* sha256, uint64_t* si
   return absl::OkStatus();
 }
 
-// Refuses a ".pt" that no runner can write, naming the alternative.
-absl::Status CheckWritable(ModelFileKind kind, const ModelRunner* runner) {
-  if (kind == ModelFileKind::kSafetensors || runner != nullptr) return absl::OkStatus();
-  absl::Status refused = TrainingUnavailableError("fedmi model export --out *.pt");
-  return absl::Status(refused.code(),
-                      absl::StrCat(refused.message(), "; export to .safetensors instead"));
-}
-
 }  // namespace
 
 absl::StatusOr<ModelFileKind> ModelFileKindOf(const std::string& path) {
@@ -64,10 +56,18 @@ std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info
           {"fedmi_version", FEDMI_VERSION}};
 }
 
+absl::Status CheckModelFileWritable(const std::string& path, const ModelRunner* runner) {
+  ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(path));
+  if (kind == ModelFileKind::kSafetensors || runner != nullptr) return absl::OkStatus();
+  absl::Status refused = TrainingUnavailableError("fedmi model export --out *.pt");
+  return absl::Status(refused.code(),
+                      absl::StrCat(refused.message(), "; export to .safetensors instead"));
+}
+
 absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights,
                             const ModelFileInfo& info, ModelRunner* runner) {
+  RETURN_IF_ERROR(CheckModelFileWritable(path, runner));
   ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(path));
-  RETURN_IF_ERROR(CheckWritable(kind, runner));
   if (kind == ModelFileKind::kSafetensors) {
     return WriteSafetensors(path, weights, SafetensorsMetadata(info));
   }
@@ -76,8 +76,7 @@ absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights
 
 absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round,
                                const std::string& out, ModelRunner* runner, std::string* summary) {
-  ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(out));
-  RETURN_IF_ERROR(CheckWritable(kind, runner));
+  RETURN_IF_ERROR(CheckModelFileWritable(out, runner));
   ASSIGN_OR_RETURN(v1::RunStatus run, admin.GetRun(run_id));
   int32_t exported_round = round;
   ASSIGN_OR_RETURN(TensorBundle weights, admin.ExportModel(run_id, round, &exported_round));

@@ -43,6 +43,11 @@ struct ModelFileInfo {
 // The safetensors "__metadata__" for `info`.
 std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info);
 
+// OK when WriteModelFile could write `path` with `runner`: InvalidArgument
+// for an unknown extension, FailedPrecondition (TrainingUnavailableError)
+// for a ".pt" without a runner.
+absl::Status CheckModelFileWritable(const std::string& path, const ModelRunner* runner);
+
 // Writes `weights` to `path` in the format its extension names; a ".pt"
 // through `runner` (see ModelRunner::WriteTorchScript), which may be null
 // only for ".safetensors" (else TrainingUnavailableError).
