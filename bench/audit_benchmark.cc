@@ -71,7 +71,7 @@ void BM_AppendToSqlite(benchmark::State& state) {
   auto log = AuditLog::Open(storage->get(), &clock, *std::move(signer));
   if (!log.ok()) abort();
   for (auto _ : state) {
-    auto entry = (*log)->Append("site-3", "update.received", 1, 4,
+    auto entry = (*log)->Append("site-3", fedmi::audit::Action::kUpdateReceived, 1, 4,
                                 {{"site", "site-3"}, {"bytes", 4000000}, {"examples", 500}});
     if (!entry.ok()) abort();
   }

@@ -33,19 +33,19 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
                      << " but the signed head names "
                      << (head.ok() ? std::to_string(head->head.seq()) : std::string("nothing"))
                      << "; recording it in the log";
-    RETURN_IF_ERROR(log->Append(kCoordinator, audit::kTailMissingAction, 0, -1, detail).status());
+    RETURN_IF_ERROR(log->Append(kCoordinator, audit::Action::kAuditTailMissing, 0, -1, detail).status());
   }
   return log;
 }
 
-absl::StatusOr<v1::AuditEntry> AuditLog::Append(const std::string& actor, const std::string& action,
+absl::StatusOr<v1::AuditEntry> AuditLog::Append(const std::string& actor, audit::Action action,
                                                 int64_t run_id, int32_t round,
                                                 const nlohmann::json& detail) {
   const auto started = std::chrono::steady_clock::now();
   v1::AuditEntry draft;
   draft.set_time(audit::FormatTime(clock_->Now()));
   draft.set_actor(actor);
-  draft.set_action(action);
+  draft.set_action(audit::ActionName(action));
   draft.set_run_id(run_id);
   draft.set_round(round);
   // nlohmann's objects keep keys sorted, so one event always serializes the same way.
@@ -72,12 +72,12 @@ absl::StatusOr<v1::AuditEntry> AuditLog::Append(const std::string& actor, const 
   return entry;
 }
 
-void AuditLog::Record(const std::string& actor, const std::string& action, int64_t run_id,
-                      int32_t round, const nlohmann::json& detail) {
+void AuditLog::Record(const std::string& actor, audit::Action action, int64_t run_id, int32_t round,
+                      const nlohmann::json& detail) {
   absl::StatusOr<v1::AuditEntry> entry = Append(actor, action, run_id, round, detail);
   if (!entry.ok()) {
-    FEDMI_LOG(ERROR) << "audit log: cannot record " << action << " by " << actor << ": "
-                     << entry.status().message();
+    FEDMI_LOG(ERROR) << "audit log: cannot record " << audit::ActionName(action) << " by " << actor
+                     << ": " << entry.status().message();
   }
 }
 

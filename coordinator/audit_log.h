@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/audit/audit.h"
+#include "common/audit/audit_actions.h"
 #include "common/base/clock.h"
 #include "coordinator/storage.h"
 #include "fedmi/v1/audit.pb.h"
@@ -46,13 +47,13 @@ class AuditLog {
 
   // Seals and stores one entry. `round` is -1 and `run_id` 0 when not about
   // one. Errors from hashing, signing or storage are returned.
-  absl::StatusOr<v1::AuditEntry> Append(const std::string& actor, const std::string& action,
+  absl::StatusOr<v1::AuditEntry> Append(const std::string& actor, audit::Action action,
                                         int64_t run_id, int32_t round,
                                         const nlohmann::json& detail);
   // Append for events that have already happened and cannot be undone: a
   // failure is logged (the event is then missing from the log, which the
   // log's readers are told in the coordinator's log) rather than returned.
-  void Record(const std::string& actor, const std::string& action, int64_t run_id, int32_t round,
+  void Record(const std::string& actor, audit::Action action, int64_t run_id, int32_t round,
               const nlohmann::json& detail);
 
   // Signs `receipt` (whose audit_seq and audit_hash name its entry); leaves

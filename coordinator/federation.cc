@@ -227,20 +227,21 @@ RoundManager::Deps Federation::Deps() {
   return RoundManager::Deps{storage_, models_, clock_, this, options_.ca_pem, options_.audit};
 }
 
-void Federation::Audit(const std::string& actor, const std::string& action, int64_t run_id,
+void Federation::Audit(const std::string& actor, audit::Action action, int64_t run_id,
                        const nlohmann::json& detail) {
   if (options_.audit != nullptr) options_.audit->Record(actor, action, run_id, -1, detail);
 }
 
 void Federation::RecordDenied(const std::string& actor, const std::string& call,
                               const std::string& reason) {
-  Audit(actor, "auth.denied", 0, {{"call", call}, {"reason", reason}});
+  Audit(actor, audit::Action::kAuthDenied, 0, {{"call", call}, {"reason", reason}});
 }
 
 void Federation::RecordUploadRefused(const Caller& caller, const v1::UpdateMetadata& metadata,
                                      const absl::Status& status) {
   if (options_.audit == nullptr) return;
-  options_.audit->Record(caller.name, "update.refused", metadata.run_id(), metadata.round(),
+  options_.audit->Record(caller.name, audit::Action::kUpdateRefused, metadata.run_id(),
+                         metadata.round(),
                          {{"site", caller.name},
                           {"examples", metadata.examples()},
                           {"code", absl::StatusCodeToString(status.code())},
@@ -251,7 +252,7 @@ void Federation::RecordExport(const Caller& caller, int64_t run_id, int32_t roun
                               const std::string& model_sha256_hex) {
   if (options_.audit != nullptr) {
     options_.audit->Record(
-        caller.name, "model.exported", run_id, round,
+        caller.name, audit::Action::kModelExported, run_id, round,
         {{"model_sha256", model_sha256_hex}, {"round", round}, {"role", RoleName(caller.role)}});
   }
 }
@@ -279,7 +280,7 @@ absl::Status Federation::Start() {
   }
   ReapFinishedRuns();
   Changed();
-  Audit(AuditLog::kCoordinator, "coordinator.started", 0,
+  Audit(AuditLog::kCoordinator, audit::Action::kCoordinatorStarted, 0,
         {{"version", "0.1.0"}, {"runs_resumed", runs_.size()}});
   return absl::OkStatus();
 }
@@ -306,7 +307,7 @@ absl::StatusOr<uint64_t> Federation::SiteConnected(const Caller& caller, const v
                                                    std::shared_ptr<SiteChannel> channel) {
   absl::StatusOr<uint64_t> session = OpenSession(caller, hello, std::move(channel));
   if (!session.ok()) {
-    Audit(caller.name, "site.refused", 0,
+    Audit(caller.name, audit::Action::kSiteRefused, 0,
           {{"site", caller.name},
            {"hello_as", hello.site()},
            {"reason", std::string(session.status().message())}});
@@ -343,10 +344,10 @@ absl::StatusOr<uint64_t> Federation::OpenSession(const Caller& caller, const v1:
   RETURN_IF_ERROR(storage_->UpsertSite(record));
   known_sites_[caller.name] = record;
   if (first_time) {
-    Audit(caller.name, "site.registered", 0,
+    Audit(caller.name, audit::Action::kSiteRegistered, 0,
           {{"site", caller.name}, {"certificate_expires", caller.certificate_expires}});
   }
-  Audit(caller.name, "site.connected", 0,
+  Audit(caller.name, audit::Action::kSiteConnected, 0,
         {{"site", caller.name},
          {"train_examples", hello.train_examples()},
          {"val_examples", hello.val_examples()},
@@ -387,7 +388,7 @@ void Federation::SiteDisconnected(const std::string& site, uint64_t session) {
   known_sites_[site] = record;
   (void)storage_->UpsertSite(record);
   sessions_.erase(it);
-  Audit(site, "site.disconnected", 0, {{"site", site}});
+  Audit(site, audit::Action::kSiteDisconnected, 0, {{"site", site}});
   for (auto& [run_id, run] : runs_) {
     run->OnSiteDisconnected(site);
     // A run waiting on this site (e.g. for its initial model) tries others.
@@ -564,7 +565,8 @@ absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec s
   record.created_at = clock_->NowUnixSeconds();
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(int64_t run_id, storage_->CreateRun(record));
-  Audit(caller.name, "run.started", run_id, RunStartedDetail(spec, record.spec_sha256));
+  Audit(caller.name, audit::Action::kRunStarted, run_id,
+        RunStartedDetail(spec, record.spec_sha256));
   auto manager = RoundManager::Load(run_id, Deps());
   if (!manager.ok()) {
     // Never leave a stored run that nothing drives and nobody can abort.
@@ -627,7 +629,7 @@ absl::Status Federation::AbortRun(const Caller& caller, int64_t run_id, const st
   }
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(run_id));
-  Audit(caller.name, "run.aborted", run_id, {{"reason", reason}});
+  Audit(caller.name, audit::Action::kRunAborted, run_id, {{"reason", reason}});
   RETURN_IF_ERROR(run->Abort(
       reason.empty() ? absl::StrCat("aborted by ", caller.name.empty() ? "admin" : caller.name)
                      : reason));
@@ -681,7 +683,7 @@ absl::Status Federation::RevokeSite(const Caller& caller, const std::string& sit
   // Stored first: a crash right after must not bring the site back.
   RETURN_IF_ERROR(storage_->UpsertSite(record));
   known_sites_[site] = record;
-  Audit(caller.name, "site.revoked", 0, {{"site", site}, {"reason", reason}});
+  Audit(caller.name, audit::Action::kSiteRevoked, 0, {{"site", site}, {"reason", reason}});
   auto session = sessions_.find(site);
   if (session != sessions_.end()) {
     session->second.channel->Close(absl::PermissionDeniedError(

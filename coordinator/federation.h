@@ -140,7 +140,7 @@ class Federation : private SiteRoster {
   absl::StatusOr<uint64_t> OpenSession(const Caller& caller, const v1::Hello& hello,
                                        std::shared_ptr<SiteChannel> channel);
   // Records an event in the audit log, if there is one (failures are logged).
-  void Audit(const std::string& actor, const std::string& action, int64_t run_id,
+  void Audit(const std::string& actor, audit::Action action, int64_t run_id,
              const nlohmann::json& detail);
   absl::StatusOr<RoundManager*> ActiveRun(int64_t run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReapFinishedRuns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -166,7 +166,7 @@ int Run(int argc, char** argv) {
   FEDMI_LOG(INFO) << "shutting down";
   // Recorded first: whoever stops the process may not wait for the shutdown.
   (*audit_log)
-      ->Record(fedmi::AuditLog::kCoordinator, "coordinator.stopped", 0, -1,
+      ->Record(fedmi::AuditLog::kCoordinator, fedmi::audit::Action::kCoordinatorStopped, 0, -1,
                {{"signal", "SIGINT or SIGTERM"}});
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;

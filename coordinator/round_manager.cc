@@ -205,7 +205,7 @@ void RoundManager::StartRound() {
   phase_deadline_ = deps_.clock->Now() + absl::Seconds(run_.spec.round_timeout_s());
   nlohmann::json selected = nlohmann::json::array();
   for (const auto& [site, slot] : slots_) selected.push_back(site);
-  Audit("round.opened", round_,
+  Audit(audit::Action::kRoundOpened, round_,
         {{"sites", selected}, {"secure_aggregation", run_.spec.secure_aggregation()}});
   MaybeFinishTraining();
 }
@@ -300,7 +300,7 @@ absl::Status RoundManager::CheckValues(const std::string& site, BundleFileReader
       .status();
 }
 
-void RoundManager::Audit(const std::string& action, int32_t round, const nlohmann::json& detail) {
+void RoundManager::Audit(audit::Action action, int32_t round, const nlohmann::json& detail) {
   if (deps_.audit != nullptr) {
     deps_.audit->Record(AuditLog::kCoordinator, action, run_.id, round, detail);
   }
@@ -309,11 +309,12 @@ void RoundManager::Audit(const std::string& action, int32_t round, const nlohman
 absl::Status RoundManager::AuditUpdate(const std::string& site, const ReceivedUpdate& update,
                                        v1::AuditEntry* received) {
   if (deps_.audit == nullptr) return absl::OkStatus();
-  ASSIGN_OR_RETURN(v1::AuditEntry entry,
-                   deps_.audit->Append(site, "update.received", run_.id, update.metadata.round(),
-                                       nlohmann::json::parse(audit::UpdateReceivedDetail(
-                                           site, update.bytes, HexEncode(update.sha256),
-                                           update.metadata.examples()))));
+  ASSIGN_OR_RETURN(
+      v1::AuditEntry entry,
+      deps_.audit->Append(
+          site, audit::Action::kUpdateReceived, run_.id, update.metadata.round(),
+          nlohmann::json::parse(audit::UpdateReceivedDetail(
+              site, update.bytes, HexEncode(update.sha256), update.metadata.examples()))));
   if (received != nullptr) *received = std::move(entry);
   return absl::OkStatus();
 }
@@ -420,7 +421,8 @@ absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUp
     Fail(absl::StrCat("cannot store the initial model: ", status.message()));
     return status;
   }
-  Audit("round.aggregated", 0, {{"model_sha256", sha_hex}, {"sites", {site}}, {"initial", true}});
+  Audit(audit::Action::kRoundAggregated, 0,
+        {{"model_sha256", sha_hex}, {"sites", {site}}, {"initial", true}});
   model_specs_ = *std::move(specs);
   global_model_sha256_ = sha_hex;
   round_ = 1;
@@ -485,7 +487,7 @@ absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
     if (slot.state == SiteState::kUploaded) uploaded.push_back(site);
   }
   RETURN_IF_ERROR(deps_.storage->CommitRound(commit));
-  Audit("round.aggregated", round_,
+  Audit(audit::Action::kRoundAggregated, round_,
         {{"model_sha256", model_sha},
          {"sites", uploaded},
          {"secure_aggregation", run_.spec.secure_aggregation()}});
@@ -533,7 +535,7 @@ void RoundManager::MaybeFinishEvaluation() {
   auto finite = [](double value) -> nlohmann::json {
     return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
   };
-  Audit("round.evaluated", round_,
+  Audit(audit::Action::kRoundEvaluated, round_,
         {{"sites", evaluated},
          {"metrics",
           {{"examples", mean.examples()},
@@ -586,7 +588,7 @@ void RoundManager::OnSiteGaveUp(const std::string& site, const std::string& reas
   it->second.state = SiteState::kDropped;
   it->second.record.state = refused ? "refused" : "dropped";
   it->second.record.detail = reason;
-  Audit(refused ? "site.refused_task" : "site.dropped", round_,
+  Audit(refused ? audit::Action::kSiteRefusedTask : audit::Action::kSiteDropped, round_,
         {{"site", site}, {"reason", reason}, {"phase", RunPhaseName(phase_)}});
   if (phase_ == RunPhase::kTraining) {
     MaybeFinishTraining();
@@ -641,7 +643,7 @@ void RoundManager::Fail(const std::string& reason) { Finish("failed", reason); }
 void RoundManager::FailRound(const std::string& reason) {
   if (round_retries_used_ >= run_.spec.max_round_retries()) return Fail(reason);
   ++round_retries_used_;
-  Audit("round.failed", round_, {{"reason", reason}, {"retry", round_retries_used_}});
+  Audit(audit::Action::kRoundFailed, round_, {{"reason", reason}, {"retry", round_retries_used_}});
   FEDMI_LOG(WARNING) << "run " << run_.id << ": " << reason << "; starting round " << round_
                      << " afresh (retry " << round_retries_used_ << " of "
                      << run_.spec.max_round_retries() << ")";
@@ -665,7 +667,7 @@ void RoundManager::Finish(const std::string& state, const std::string& error) {
     message.mutable_cancel()->set_reason(error);
     for (const auto& site : deps_.roster->ConnectedSites()) deps_.roster->Send(site, message);
   }
-  Audit("run.finished", phase_ == RunPhase::kFinished ? -1 : round_,
+  Audit(audit::Action::kRunFinished, phase_ == RunPhase::kFinished ? -1 : round_,
         {{"state", state}, {"error", error}});
   const double now = deps_.clock->NowUnixSeconds();
   // The run's state is best effort here: when storage itself is failing, the

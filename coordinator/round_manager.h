@@ -171,7 +171,7 @@ class RoundManager {
   // global model of this round.
   absl::Status CheckValues(const std::string& site, BundleFileReader& update);
   // Records an event of this run in the audit log (a failure is logged).
-  void Audit(const std::string& action, int32_t round, const nlohmann::json& detail);
+  void Audit(audit::Action action, int32_t round, const nlohmann::json& detail);
   // Records an accepted update; an error means it is not in the log, and the
   // caller must not acknowledge it.
   absl::Status AuditUpdate(const std::string& site, const ReceivedUpdate& update,

@@ -179,7 +179,8 @@ TEST(AuditLogReopenTest, EntriesRemovedFromTheEndAreRecordedWhenTheCoordinatorRe
                          audit::AuditSigner::Create(coordinator.key_pem, coordinator.cert_pem));
     ASSERT_OK_AND_ASSIGN(auto log, AuditLog::Open(storage.get(), &clock, std::move(signer)));
     for (int i = 0; i < 5; ++i) {
-      ASSERT_THAT(log->Append("admin-1", "run.started", i + 1, -1, {{"n", i}}), IsOk());
+      ASSERT_THAT(log->Append("admin-1", audit::Action::kRunStarted, i + 1, -1, {{"n", i}}),
+                  IsOk());
     }
   }
   // Someone with the database file deletes the last two entries.
