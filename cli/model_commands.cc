@@ -2,8 +2,6 @@
 // ModelRunner given to AddModelCommands; without one (a fedmi built without
 // training) evaluate, predict and `.pt` export refuse, and `.safetensors`
 // export still works.
-#include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -16,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/model_export.h"
 #include "cli/model_runner.h"
+#include "common/base/env.h"
 
 namespace fedmi::cli {
 namespace {
@@ -89,27 +88,14 @@ int PredictToCsv(const DataOptions& options, ModelRunner* runner) {
   if (!predictions.ok()) return ReportError(predictions.status());
   const std::vector<int64_t>& labels = predictions->labels;
 
-  // Written next to the target and renamed, so a failed run leaves no
-  // half-written CSV behind.
-  const std::string temp = options.out + ".tmp";
-  {
-    std::ofstream csv(temp, std::ios::trunc);
-    if (!csv) return ReportError(absl::InternalError(absl::StrCat("cannot write ", temp)));
-    csv << "index,label,prob_pneumonia\n";
-    for (size_t i = 0; i < labels.size(); ++i) {
-      csv << i << ',' << labels[i] << ',' << absl::StrFormat("%.6f", predictions->prob_positive[i])
-          << '\n';
-    }
-    csv.flush();
-    if (!csv) {
-      std::remove(temp.c_str());
-      return ReportError(absl::InternalError(absl::StrCat("cannot write ", temp)));
-    }
+  std::string csv = "index,label,prob_pneumonia\n";
+  for (size_t i = 0; i < labels.size(); ++i) {
+    absl::StrAppend(&csv, i, ",", labels[i], ",",
+                    absl::StrFormat("%.6f", predictions->prob_positive[i]), "\n");
   }
-  if (std::rename(temp.c_str(), options.out.c_str()) != 0) {
-    std::remove(temp.c_str());
-    return ReportError(
-        absl::InternalError(absl::StrCat("cannot rename ", temp, " to ", options.out)));
+  // All or nothing, so that a failed run leaves no half-written CSV behind.
+  if (absl::Status status = WriteFileAtomically(*Env::Default(), options.out, csv); !status.ok()) {
+    return ReportError(status);
   }
   std::cout << "wrote " << labels.size() << " predictions to " << options.out << std::endl;
   return kExitOk;

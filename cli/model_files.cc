@@ -1,23 +1,17 @@
 #include "cli/model_files.h"
 
-#include <sys/stat.h>
-
 #include <map>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/env.h"
 #include "common/base/status.h"
 #include "common/data/image_data.h"
 #include "common/tensor/safetensors.h"
 
 namespace fedmi::cli {
 namespace {
-
-bool FileExists(const std::string& path) {
-  struct stat info;
-  return stat(path.c_str(), &info) == 0;
-}
 
 absl::StatusOr<std::unique_ptr<ml::LocalModel>> LoadSafetensorsModel(const std::string& path) {
   std::map<std::string, std::string> metadata;
@@ -54,7 +48,7 @@ absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights
 
 absl::StatusOr<std::unique_ptr<ml::LocalModel>> LoadModelFile(const std::string& path) {
   ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(path));
-  if (!FileExists(path)) {
+  if (!Env::Default()->FileExists(path)) {
     return absl::NotFoundError(absl::StrCat("model file ", path, " does not exist"));
   }
   if (kind == ModelFileKind::kSafetensors) return LoadSafetensorsModel(path);

@@ -1,7 +1,5 @@
 // `fedmi run report`: fetches a run and its audit entries from the
 // coordinator and prints or writes RenderRunReport's Markdown.
-#include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -11,29 +9,10 @@
 #include "cli/admin_client.h"
 #include "cli/command_support.h"
 #include "cli/run_report.h"
+#include "common/base/env.h"
 
 namespace fedmi::cli {
 namespace {
-
-// Written next to `path` and renamed, so a failure leaves no half report.
-absl::Status WriteTextFile(const std::string& path, const std::string& text) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream file(temp, std::ios::trunc | std::ios::binary);
-    if (!file) return absl::PermissionDeniedError(absl::StrCat("cannot write ", temp));
-    file << text;
-    file.flush();
-    if (!file) {
-      std::remove(temp.c_str());
-      return absl::InternalError(absl::StrCat("cannot write ", temp));
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    return absl::InternalError(absl::StrCat("cannot rename ", temp, " to ", path));
-  }
-  return absl::OkStatus();
-}
 
 int ReportRun(const GlobalOptions& global, int64_t run_id, const std::string& out_path) {
   auto admin = ConnectToCoordinator(global);
@@ -56,7 +35,9 @@ int ReportRun(const GlobalOptions& global, int64_t run_id, const std::string& ou
     }
     return kExitOk;
   }
-  if (absl::Status status = WriteTextFile(out_path, markdown); !status.ok()) {
+  // All or nothing, so that a failure leaves no half report.
+  if (absl::Status status = WriteFileAtomically(*Env::Default(), out_path, markdown);
+      !status.ok()) {
     return ReportError(status);
   }
   if (global.json) {
