@@ -39,10 +39,12 @@ void AddSiteCommands(CLI::App& app, GlobalOptions& global, CommandResult& result
 void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
                       std::shared_ptr<ModelRunner> runner);
 void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
-// `fedmi sim` and `fedmi bench`: defined by cli/sim_commands.cc in a fedmi
-// built with training, else by cli/without_training.cc, whose commands
-// refuse (see cli/model_runner.h).
+// `fedmi sim`: defined by cli/sim_commands.cc in a fedmi built with
+// training, else by cli/without_training.cc, whose `sim` refuses (see
+// cli/model_runner.h).
 void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+// `fedmi bench round`: timed rounds of a local federation with a synthetic model.
+void AddBenchCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 // `fedmi audit log|export|verify`: the coordinator's signed audit log.
 void AddAuditCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 // `fedmi provision ...`: the project CA and per-party kits; needs no coordinator.

@@ -1,7 +1,7 @@
 // What a fedmi built without training (-DFEDMI_WITH_TRAINING=OFF, library
 // fedmi_cli_without_training) links in place of fedmi_cli_training: no
-// ModelRunner, and `sim` and `bench`, which start site daemons that train,
-// listed in --help but refusing to run. See cli/model_runner.h.
+// ModelRunner, and `sim`, which trains and scores models, listed in --help
+// but refusing to run. See cli/model_runner.h.
 #include <memory>
 #include <string>
 
@@ -32,7 +32,6 @@ void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
                      "coordinator and one client process per site on loopback, train, and test "
                      "the final model",
                      result);
-  AddRefusingCommand(app, "bench", "Benchmarks of the federation machinery", result);
 }
 
 }  // namespace fedmi::cli
