@@ -9,9 +9,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "cli/admin_client.h"
+#include "cli/audit_entry_text.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
-#include "cli/run_report.h"
 #include "common/audit/audit.h"
 #include "common/base/cli_config.h"
 #include "common/crypto/pki.h"
@@ -205,11 +205,6 @@ int VerifyAuditLog(const GlobalOptions& global, const VerifyOptions& options) {
     std::cout << std::endl;
   }
   return kExitOk;
-}
-
-CLI::Option* AddJsonFlag(CLI::App* command, GlobalOptions& global) {
-  return command->add_flag("--json", global.json,
-                           "print one JSON object as the last line of stdout instead of text");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <exception>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -81,6 +82,20 @@ std::string FormatAgo(double unix_seconds) {
 void PrintJsonLine(const nlohmann::json& json) {
   // Replace rather than throw on invalid UTF-8 in user-supplied strings.
   std::cout << json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+}
+
+CLI::Option* AddJsonFlag(CLI::App* command, GlobalOptions& global) {
+  return command->add_flag("--json", global.json,
+                           "print one JSON object as the last line of stdout instead of text");
+}
+
+bool HasLeftRound(ParticipationState state) {
+  return state == ParticipationState::kDropped || state == ParticipationState::kRefused;
+}
+
+bool HasLeftRound(absl::string_view participation_state) {
+  const std::optional<ParticipationState> state = ParseParticipationState(participation_state);
+  return state.has_value() && HasLeftRound(*state);
 }
 
 }  // namespace fedmi::cli

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "cli/admin_client.h"
 #include "cli/commands.h"
+#include "common/base/names.h"
 
 namespace fedmi::cli {
 
@@ -50,6 +51,16 @@ std::string FormatAgo(double unix_seconds);
 
 // Prints `json` compactly on one line to stdout.
 void PrintJsonLine(const nlohmann::json& json);
+
+// Adds the --json flag ("print one JSON object as the last line of stdout
+// instead of text") to `command`, setting global.json.
+CLI::Option* AddJsonFlag(CLI::App* command, GlobalOptions& global);
+
+// Dropped or refused: the site left its round before the end.
+bool HasLeftRound(ParticipationState state);
+// The same for a participation state as the wire spells it; false for a
+// name that is not a participation state.
+bool HasLeftRound(absl::string_view participation_state);
 
 }  // namespace fedmi::cli
 

@@ -11,6 +11,8 @@
 
 namespace fedmi::cli {
 
+class ModelRunner;
+
 // Options every command shares; filled from flags and the TOML config.
 struct GlobalOptions {
   std::string coordinator = "127.0.0.1:7000";
@@ -32,8 +34,14 @@ struct CommandResult {
 
 void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 void AddSiteCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
-void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+// `fedmi model export|evaluate|predict`; `runner` (MakeModelRunner(), may be
+// null) runs the models.
+void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
+                      std::shared_ptr<ModelRunner> runner);
 void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+// `fedmi sim`: defined by cli/sim_commands.cc in a fedmi built with
+// training, else by cli/without_training.cc, whose `sim` refuses (see
+// cli/model_runner.h).
 void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 // `fedmi bench round`: timed rounds of a local federation with a synthetic model.
 void AddBenchCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/model_runner.h"
 #include "common/base/cli_config.h"
 #include "common/base/log.h"
 
@@ -29,7 +30,7 @@ int main(int argc, char** argv) {
   fedmi::cli::AddRunCommands(app, global, result);
   fedmi::cli::AddSiteCommands(app, global, result);
   fedmi::cli::AddAuditCommands(app, global, result);
-  fedmi::cli::AddModelCommands(app, global, result);
+  fedmi::cli::AddModelCommands(app, global, result, fedmi::cli::MakeModelRunner());
   fedmi::cli::AddDataCommands(app, global, result);
   fedmi::cli::AddSimCommands(app, global, result);
   fedmi::cli::AddBenchCommands(app, global, result);

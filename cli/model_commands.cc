@@ -1,18 +1,20 @@
-// `fedmi model export|evaluate|predict`.
-#include <cstdio>
-#include <fstream>
+// `fedmi model export|evaluate|predict`. Model code is reached through the
+// ModelRunner given to AddModelCommands; without one (a fedmi built without
+// training) evaluate, predict and `.pt` export refuse, and `.safetensors`
+// export still works.
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/admin_client.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
-#include "cli/model_files.h"
-#include "client/ml/local_model.h"
-#include "common/data/image_data.h"
+#include "cli/model_export.h"
+#include "cli/model_runner.h"
+#include "common/base/env.h"
 
 namespace fedmi::cli {
 namespace {
@@ -32,24 +34,29 @@ struct DataOptions {
   std::string out;
 };
 
-int ExportModel(const GlobalOptions& global, const ExportOptions& options) {
+int ExportModel(const GlobalOptions& global, const ExportOptions& options, ModelRunner* runner) {
   if (absl::Status status = ModelFileKindOf(options.out).status(); !status.ok()) {
     return ReportUsageError(absl::StrCat("--out: ", status.message()));
+  }
+  if (absl::Status status = CheckModelFileWritable(options.out, runner); !status.ok()) {
+    return ReportError(status);
   }
   auto admin = ConnectToCoordinator(global);
   if (!admin.ok()) return ReportError(admin.status());
   std::string summary;
   absl::Status status =
-      ExportModelToFile(**admin, options.run_id, options.round, options.out, &summary);
+      ExportModelToFile(**admin, options.run_id, options.round, options.out, runner, &summary);
   if (!status.ok()) return ReportError(status);
   std::cout << summary << std::endl;
   return kExitOk;
 }
 
-int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options) {
-  if (options.threads > 0) ml::SetThreads(options.threads);
+int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options,
+                      ModelRunner* runner) {
+  if (runner == nullptr) return ReportError(TrainingUnavailableError("fedmi model evaluate"));
+  runner->SetThreads(options.threads);
   auto evaluation =
-      EvaluateModelOnSplit(options.model, options.data, options.split, options.threshold);
+      runner->EvaluateOnSplit(options.model, options.data, options.split, options.threshold);
   if (!evaluation.ok()) return ReportError(evaluation.status());
   const BinaryMetrics& m = evaluation->metrics;
   if (global.json) {
@@ -74,43 +81,23 @@ int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options) {
   return kExitOk;
 }
 
-int PredictToCsv(const DataOptions& options) {
-  if (options.threads > 0) ml::SetThreads(options.threads);
-  auto model = LoadModelFile(options.model);
-  if (!model.ok()) return ReportError(model.status());
-  auto data = LoadNpzSplit(options.data, options.split);
-  if (!data.ok()) return ReportError(data.status());
-  auto predictions = (*model)->Predict(*data);
+int PredictToCsv(const DataOptions& options, ModelRunner* runner) {
+  if (runner == nullptr) return ReportError(TrainingUnavailableError("fedmi model predict"));
+  runner->SetThreads(options.threads);
+  auto predictions = runner->PredictSplit(options.model, options.data, options.split);
   if (!predictions.ok()) return ReportError(predictions.status());
-  if (predictions->prob_positive.size() != data->labels.size()) {
-    return ReportError(
-        absl::InternalError(absl::StrCat("model gave ", predictions->prob_positive.size(),
-                                         " predictions for ", data->labels.size(), " images")));
-  }
+  const std::vector<int64_t>& labels = predictions->labels;
 
-  // Written next to the target and renamed, so a failed run leaves no
-  // half-written CSV behind.
-  const std::string temp = options.out + ".tmp";
-  {
-    std::ofstream csv(temp, std::ios::trunc);
-    if (!csv) return ReportError(absl::InternalError(absl::StrCat("cannot write ", temp)));
-    csv << "index,label,prob_pneumonia\n";
-    for (size_t i = 0; i < data->labels.size(); ++i) {
-      csv << i << ',' << data->labels[i] << ','
-          << absl::StrFormat("%.6f", predictions->prob_positive[i]) << '\n';
-    }
-    csv.flush();
-    if (!csv) {
-      std::remove(temp.c_str());
-      return ReportError(absl::InternalError(absl::StrCat("cannot write ", temp)));
-    }
+  std::string csv = "index,label,prob_pneumonia\n";
+  for (size_t i = 0; i < labels.size(); ++i) {
+    absl::StrAppend(&csv, i, ",", labels[i], ",",
+                    absl::StrFormat("%.6f", predictions->prob_positive[i]), "\n");
   }
-  if (std::rename(temp.c_str(), options.out.c_str()) != 0) {
-    std::remove(temp.c_str());
-    return ReportError(
-        absl::InternalError(absl::StrCat("cannot rename ", temp, " to ", options.out)));
+  // All or nothing, so that a failed run leaves no half-written CSV behind.
+  if (absl::Status status = WriteFileAtomically(*Env::Default(), options.out, csv); !status.ok()) {
+    return ReportError(status);
   }
-  std::cout << "wrote " << data->labels.size() << " predictions to " << options.out << std::endl;
+  std::cout << "wrote " << labels.size() << " predictions to " << options.out << std::endl;
   return kExitOk;
 }
 
@@ -131,7 +118,8 @@ void AddModelInputOptions(CLI::App* command, DataOptions& options) {
 
 }  // namespace
 
-void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result) {
+void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
+                      std::shared_ptr<ModelRunner> runner) {
   CLI::App* model = app.add_subcommand("model", "Export, evaluate and apply global models");
   model->require_subcommand(1);
 
@@ -150,8 +138,8 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
       ->check(CLI::NonNegativeNumber);
   export_command->add_option("--out", export_options->out, "output file: *.safetensors or *.pt")
       ->required();
-  export_command->callback([&global, &result, export_options] {
-    RunCommand(result, [&] { return ExportModel(global, *export_options); });
+  export_command->callback([&global, &result, export_options, runner] {
+    RunCommand(result, [&] { return ExportModel(global, *export_options, runner.get()); });
   });
 
   auto evaluate_options = std::make_shared<DataOptions>();
@@ -165,10 +153,9 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
                    "predict pneumonia (class 1) when P(class 1) >= threshold")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  evaluate->add_flag("--json", global.json,
-                     "print one JSON object as the last line of stdout instead of text");
-  evaluate->callback([&global, &result, evaluate_options] {
-    RunCommand(result, [&] { return EvaluateModelFile(global, *evaluate_options); });
+  AddJsonFlag(evaluate, global);
+  evaluate->callback([&global, &result, evaluate_options, runner] {
+    RunCommand(result, [&] { return EvaluateModelFile(global, *evaluate_options, runner.get()); });
   });
 
   auto predict_options = std::make_shared<DataOptions>();
@@ -178,8 +165,8 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
                             "(index,label,prob_pneumonia)");
   AddModelInputOptions(predict, *predict_options);
   predict->add_option("--out", predict_options->out, "CSV file to write")->required();
-  predict->callback([&result, predict_options] {
-    RunCommand(result, [&] { return PredictToCsv(*predict_options); });
+  predict->callback([&result, predict_options, runner] {
+    RunCommand(result, [&] { return PredictToCsv(*predict_options, runner.get()); });
   });
 }
 

@@ -239,11 +239,6 @@ int Show(const GlobalOptions& global, const ShowOptions& options) {
   return kExitOk;
 }
 
-void AddJsonFlag(CLI::App* command, GlobalOptions& global) {
-  command->add_flag("--json", global.json,
-                    "print one JSON object as the last line of stdout instead of text");
-}
-
 void AddPartyCommand(CLI::App* provision, PartyRole role, const std::string& description,
                      GlobalOptions& global, CommandResult& result) {
   auto options = std::make_shared<AddOptions>();

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "client/ml/local_model.h"
+#include "common/runspec/model_names.h"
 
 namespace fedmi::ml {
 namespace {
@@ -158,8 +159,8 @@ struct Architecture {
 };
 
 constexpr Architecture kArchitectures[] = {
-    {"cnn", 8, BuildCnn, "__torch__.fedmi.Cnn"},
-    {"resnet18", 1, BuildResNet18, "__torch__.fedmi.ResNet18"},
+    {kCnnModel, 8, BuildCnn, "__torch__.fedmi.Cnn"},
+    {kResNet18Model, 1, BuildResNet18, "__torch__.fedmi.ResNet18"},
 };
 
 absl::Status CheckConfig(const ModelConfig& config, const Architecture& arch) {
@@ -180,12 +181,6 @@ absl::Status CheckConfig(const ModelConfig& config, const Architecture& arch) {
 
 }  // namespace
 
-std::vector<std::string> ArchitectureNames() {
-  std::vector<std::string> names;
-  for (const Architecture& arch : kArchitectures) names.push_back(arch.name);
-  return names;
-}
-
 std::string WireName(const std::string& attribute_name) {
   return absl::StrReplaceAll(attribute_name, {{"__", "."}});
 }
@@ -198,7 +193,7 @@ absl::Status BuildArchitecture(const ModelConfig& config, torch::jit::Module* mo
   if (arch == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown architecture '", config.arch,
-                     "'; known: ", absl::StrJoin(ArchitectureNames(), ", ")));
+                     "'; known: ", absl::StrJoin(TrainableModelNames(), ", ")));
   }
   if (absl::Status status = CheckConfig(config, *arch); !status.ok()) return status;
 

@@ -21,10 +21,8 @@ namespace fedmi::ml {
 
 struct ModelConfig;
 
-// Names accepted by BuildArchitecture(), in registry order.
-std::vector<std::string> ArchitectureNames();
-
-// Replaces `*module` with a freshly initialised module of `config.arch`, in
+// Replaces `*module` with a freshly initialised module of `config.arch` (one
+// of TrainableModelNames() in common/runspec/model_names.h), in
 // training mode, on the CPU. Weights are a pure function of the config: they
 // are drawn from a generator seeded with config.seed (Kaiming init), not
 // from LibTorch's global generator. The config is stored as module

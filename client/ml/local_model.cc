@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/ml/architectures.h"
 #include "common/base/status.h"
+#include "common/runspec/model_names.h"
 
 namespace fedmi::ml {
 namespace {
@@ -150,7 +151,7 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::vector<torch::
 
 }  // namespace
 
-std::vector<std::string> ListArchitectures() { return ArchitectureNames(); }
+std::vector<std::string> ListArchitectures() { return TrainableModelNames(); }
 
 void SetThreads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -65,7 +65,7 @@ struct Predictions {
   double loss = 0;                   // mean cross-entropy against the labels
 };
 
-// Architecture names known to the registry: "cnn", "resnet18".
+// TrainableModelNames() (common/runspec/model_names.h): "cnn", "resnet18".
 std::vector<std::string> ListArchitectures();
 
 // Sets LibTorch's intra-op thread count; threads <= 0 means all cores.

@@ -1,0 +1,78 @@
+// ModelRunner: what `fedmi` does with model code (LibTorch): score and apply
+// model files, write TorchScript `.pt` files. The torch-free commands in
+// fedmi_cli reach model code only through this interface, so `fedmi` builds
+// without LibTorch.
+//
+// MakeModelRunner() is defined twice and `fedmi` links exactly one:
+// cli/with_training.cc (fedmi_cli_training, LibTorch) returns a runner;
+// cli/without_training.cc (fedmi_cli_without_training, a build with
+// -DFEDMI_WITH_TRAINING=OFF) returns nullptr, and callers then refuse with
+// TrainingUnavailableError().
+//
+// A runner is not thread-safe; each call loads its own model.
+#ifndef FEDMI_CLI_MODEL_RUNNER_H_
+#define FEDMI_CLI_MODEL_RUNNER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "cli/model_export.h"
+#include "common/data/metrics.h"
+#include "common/tensor/tensor_bundle.h"
+
+namespace fedmi::cli {
+
+struct ModelEvaluation {
+  BinaryMetrics metrics;  // NaN where undefined (see common/data/metrics.h)
+  double loss = 0;        // mean cross-entropy
+};
+
+// A model's P(class 1) for every image of a split, with the images' labels.
+struct SplitPredictions {
+  std::vector<int64_t> labels;
+  std::vector<float> prob_positive;
+};
+
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+
+  // Threads model code may use; <= 0 uses every core.
+  virtual void SetThreads(int threads) = 0;
+
+  // Rebuilds `info.arch` with `weights` and saves it as TorchScript at
+  // `path`. InvalidArgument for an architecture model code does not know
+  // (e.g. "synthetic") or weights that do not fit it.
+  virtual absl::Status WriteTorchScript(const std::string& path, const TensorBundle& weights,
+                                        const ModelFileInfo& info) = 0;
+
+  // Scores the model file (.pt or .safetensors) on a split of a labelled
+  // .npz, predicting class 1 when P(class 1) >= threshold.
+  virtual absl::StatusOr<ModelEvaluation> EvaluateOnSplit(const std::string& model_path,
+                                                          const std::string& npz_path,
+                                                          const std::string& split,
+                                                          double threshold) = 0;
+
+  // P(class 1) of the model file for every image of a split; Internal when
+  // the model gives a different number of predictions than there are images.
+  virtual absl::StatusOr<SplitPredictions> PredictSplit(const std::string& model_path,
+                                                        const std::string& npz_path,
+                                                        const std::string& split) = 0;
+};
+
+// nullptr when this fedmi was built without training (see above).
+std::unique_ptr<ModelRunner> MakeModelRunner();
+
+// FailedPrecondition: "`<what>` runs models, and this fedmi was built
+// without training (cmake -DFEDMI_WITH_TRAINING=ON)". `what` names the
+// refused command, e.g. "fedmi model evaluate".
+absl::Status TrainingUnavailableError(absl::string_view what);
+
+}  // namespace fedmi::cli
+
+#endif  // FEDMI_CLI_MODEL_RUNNER_H_

@@ -1,0 +1,186 @@
+#include "cli/run_status_text.h"
+
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "cli/command_support.h"
+#include "cli/secagg_flags.h"
+#include "common/base/names.h"
+#include "common/crypto/sha256.h"
+#include "common/runspec/run_spec_json.h"
+
+namespace fedmi::cli {
+namespace {
+
+nlohmann::json MetricsJson(const v1::Metrics& metrics) {
+  if (metrics.examples() == 0) return nullptr;  // not measured
+  return {{"examples", metrics.examples()},
+          {"loss", JsonNumber(metrics.loss())},
+          {"auc", JsonNumber(metrics.auc())},
+          {"accuracy", JsonNumber(metrics.accuracy())},
+          {"sensitivity", JsonNumber(metrics.sensitivity())},
+          {"specificity", JsonNumber(metrics.specificity())},
+          {"f1", JsonNumber(metrics.f1())}};
+}
+
+// Sites report only loss and accuracy for local training.
+nlohmann::json TrainMetricsJson(const v1::Metrics& metrics) {
+  if (metrics.examples() == 0) return nullptr;
+  return {{"examples", metrics.examples()},
+          {"loss", JsonNumber(metrics.loss())},
+          {"accuracy", JsonNumber(metrics.accuracy())}};
+}
+
+nlohmann::json RoundJson(const v1::RoundStatus& round) {
+  nlohmann::json sites = nlohmann::json::array();
+  for (const auto& site : round.sites()) {
+    sites.push_back({{"site", site.site()},
+                     {"state", site.state()},
+                     {"examples", site.examples()},
+                     {"update_sha256", HexEncode(site.update_sha256())},
+                     {"train", TrainMetricsJson(site.train_metrics())},
+                     {"eval", MetricsJson(site.eval_metrics())},
+                     {"detail", site.detail()}});
+  }
+  return {{"round", round.round()},
+          {"state", round.state()},
+          {"started_at", JsonNumber(round.started_at())},
+          {"finished_at", JsonNumber(round.finished_at())},
+          {"model_sha256", HexEncode(round.model_sha256())},
+          {"eval", MetricsJson(round.eval_metrics())},
+          {"sites", std::move(sites)}};
+}
+
+constexpr char kRoundRowFormat[] = "%5s  %-10s  %5s  %8s  %8s  %8s  %8s  %8s  %8s\n";
+
+void PrintRoundRow(std::ostream& out, const v1::RoundStatus& round) {
+  int dropped = 0;
+  for (const auto& site : round.sites()) dropped += HasLeftRound(site.state()) ? 1 : 0;
+  const int total = round.sites_size();
+  std::string sites =
+      dropped == 0 ? absl::StrCat(total) : absl::StrCat(total - dropped, "/", total);
+  const v1::Metrics& m = round.eval_metrics();
+  const bool measured = m.examples() > 0;
+  auto metric = [&](double value) { return measured ? FormatMetric(value) : std::string("-"); };
+  out << absl::StrFormat(kRoundRowFormat, absl::StrCat(round.round()), round.state(), sites,
+                         measured ? absl::StrCat(m.examples()) : "-", metric(m.loss()),
+                         metric(m.auc()), metric(m.accuracy()), metric(m.sensitivity()),
+                         metric(m.specificity()));
+}
+
+void PrintSiteRows(std::ostream& out, const v1::RoundStatus& round) {
+  for (const auto& site : round.sites()) {
+    const v1::Metrics& e = site.eval_metrics();
+    out << absl::StrFormat(
+        "       %-20s %-10s examples %-7d train loss %-8s eval auc %-8s acc %s\n", site.site(),
+        site.state(), site.examples(),
+        site.train_metrics().examples() > 0 ? FormatMetric(site.train_metrics().loss()) : "-",
+        e.examples() > 0 ? FormatMetric(e.auc()) : "-",
+        e.examples() > 0 ? FormatMetric(e.accuracy()) : "-");
+  }
+}
+
+// Why sites left the round, e.g. "site-2 refused: site policy: ...". Shown
+// without --sites too: a refusal by a site's policy is the operator's to see.
+void PrintDroppedSites(std::ostream& out, const v1::RoundStatus& round) {
+  for (const auto& site : round.sites()) {
+    if (!HasLeftRound(site.state())) continue;
+    // The coordinator's detail may already start with the state ("refused: ...").
+    absl::string_view detail = site.detail();
+    absl::ConsumePrefix(&detail, absl::StrCat(site.state(), ": "));
+    out << "       " << site.site() << " " << site.state();
+    if (!detail.empty()) out << ": " << detail;
+    out << "\n";
+  }
+}
+
+}  // namespace
+
+nlohmann::json RunJson(const v1::RunStatus& run) {
+  nlohmann::json rounds = nlohmann::json::array();
+  for (const auto& round : run.rounds()) rounds.push_back(RoundJson(round));
+  return {{"run_id", run.run_id()},
+          {"state", run.state()},
+          {"phase", run.phase()},
+          {"current_round", run.current_round()},
+          {"completed_rounds", run.completed_rounds()},
+          {"error", run.error()},
+          {"created_at", JsonNumber(run.created_at())},
+          {"spec_sha256", HexEncode(run.spec_sha256())},
+          {"spec", RunSpecToJson(run.spec())},
+          {"rounds", std::move(rounds)}};
+}
+
+bool IsRoundLive(absl::string_view round_state) {
+  return !ParseRoundState(round_state).has_value();
+}
+
+void PrintRunHeader(std::ostream& out, const v1::RunStatus& run) {
+  const v1::RunSpec& spec = run.spec();
+  out << absl::StrFormat("run %d: %s", run.run_id(), run.state());
+  if (!IsTerminalRunState(run.state())) {
+    out << absl::StrFormat(", %s, round %d of %d", run.phase(), run.current_round(), spec.rounds());
+  }
+  out << absl::StrFormat(" (%d of %d rounds completed)\n", run.completed_rounds(), spec.rounds());
+  out << absl::StrFormat(
+      "  %s, %s, min %d sites%s, %d local epochs, batch %d, lr %g, %s, seed %d\n", spec.model(),
+      spec.strategy(), spec.min_sites(),
+      spec.max_sites() > 0 ? absl::StrCat(", max ", spec.max_sites()) : "", spec.local_epochs(),
+      spec.batch_size(), spec.lr(), spec.optimizer(), spec.seed());
+  out << "  secure aggregation " << DescribeSecAgg(spec) << "\n";
+  out << "  created " << FormatUnixTime(run.created_at()) << "\n";
+  if (!run.error().empty()) out << "  error: " << run.error() << "\n";
+}
+
+void PrintRoundTableHeader(std::ostream& out) {
+  out << absl::StrFormat(kRoundRowFormat, "ROUND", "STATE", "SITES", "EXAMPLES", "LOSS", "AUC",
+                         "ACC", "SENS", "SPEC");
+}
+
+void PrintRoundRows(std::ostream& out, const v1::RoundStatus& round, bool with_sites) {
+  PrintRoundRow(out, round);
+  if (with_sites) PrintSiteRows(out, round);
+  PrintDroppedSites(out, round);
+}
+
+void PrintRunStatus(std::ostream& out, const v1::RunStatus& run, bool with_sites) {
+  PrintRunHeader(out, run);
+  if (run.rounds_size() == 0) {
+    out << "  no rounds yet\n";
+    return;
+  }
+  out << "\n";
+  PrintRoundTableHeader(out);
+  for (const auto& round : run.rounds()) PrintRoundRows(out, round, with_sites);
+}
+
+std::string ProgressLine(const v1::RunStatus& run) {
+  if (IsTerminalRunState(run.state())) {
+    std::string line = absl::StrFormat("run %d %s after %d of %d rounds", run.run_id(), run.state(),
+                                       run.completed_rounds(), run.spec().rounds());
+    if (!run.error().empty()) absl::StrAppend(&line, ": ", run.error());
+    return line;
+  }
+  std::string line = absl::StrFormat("run %d %s: %s, round %d of %d", run.run_id(), run.state(),
+                                     run.phase(), run.current_round(), run.spec().rounds());
+  for (const auto& round : run.rounds()) {
+    if (round.round() != run.current_round() || !IsRoundLive(round.state())) continue;
+    int uploaded = 0, evaluated = 0, dropped = 0;
+    for (const auto& site : round.sites()) {
+      const std::optional<ParticipationState> state = ParseParticipationState(site.state());
+      uploaded += state == ParticipationState::kUploaded ? 1 : 0;
+      evaluated += state == ParticipationState::kEvaluated ? 1 : 0;
+      dropped += state.has_value() && HasLeftRound(*state) ? 1 : 0;
+    }
+    absl::StrAppend(&line, " (", round.sites_size(), " sites");
+    if (uploaded > 0) absl::StrAppend(&line, ", ", uploaded, " uploaded");
+    if (evaluated > 0) absl::StrAppend(&line, ", ", evaluated, " evaluated");
+    if (dropped > 0) absl::StrAppend(&line, ", ", dropped, " dropped");
+    absl::StrAppend(&line, ")");
+  }
+  return line;
+}
+
+}  // namespace fedmi::cli

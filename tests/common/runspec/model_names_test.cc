@@ -1,0 +1,22 @@
+#include "common/runspec/model_names.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace fedmi {
+namespace {
+
+using ::testing::ElementsAre;
+
+TEST(ModelNamesTest, RunsMayNameTheTrainableArchitecturesAndSynthetic) {
+  EXPECT_THAT(TrainableModelNames(), ElementsAre("cnn", "resnet18"));
+  EXPECT_THAT(RunModelNames(), ElementsAre("cnn", "resnet18", "synthetic"));
+  EXPECT_TRUE(IsTrainableModel(kDefaultModel));
+  EXPECT_FALSE(IsTrainableModel(kSyntheticModel));
+  EXPECT_TRUE(IsRunModel(kSyntheticModel));
+  EXPECT_FALSE(IsRunModel("vgg16"));
+  EXPECT_FALSE(IsRunModel(""));
+}
+
+}  // namespace
+}  // namespace fedmi
