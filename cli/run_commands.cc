@@ -20,7 +20,7 @@
 #include "cli/run_report.h"
 #include "cli/secagg_flags.h"
 #include "client/ml/local_model.h"
-#include "common/crypto/pki.h"
+#include "common/crypto/identity.h"
 #include "common/crypto/sha256.h"
 #include "common/runspec/run_spec_json.h"
 

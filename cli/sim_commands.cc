@@ -22,10 +22,12 @@
 #include "cli/commands.h"
 #include "cli/model_files.h"
 #include "cli/secagg_flags.h"
+#include "common/base/env.h"
 #include "common/base/status.h"
-#include "common/crypto/pki.h"
+#include "common/crypto/identity.h"
 #include "common/data/data_split.h"
 #include "common/data/partition.h"
+#include "common/provision/kits.h"
 #include "common/secagg/secagg.h"
 #include "common/tensor/synthetic_model.h"
 

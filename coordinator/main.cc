@@ -14,8 +14,8 @@
 
 #include "common/base/cli_config.h"
 #include "common/base/clock.h"
+#include "common/base/env.h"
 #include "common/base/log.h"
-#include "common/crypto/pki.h"
 #include "common/rpc/channels.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/federation.h"
