@@ -2,8 +2,11 @@
 
 #include <openssl/x509_vfy.h>
 
+#include <optional>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/enum_names.h"
 #include "common/base/status.h"
 #include "common/crypto/x509.h"
 
@@ -13,29 +16,20 @@ namespace {
 using StorePtr = openssl::Ptr<X509_STORE, X509_STORE_free>;
 using StoreCtxPtr = openssl::Ptr<X509_STORE_CTX, X509_STORE_CTX_free>;
 
+// The names are in every certificate's OU and in issued.json.
+constexpr EnumName<PartyRole> kPartyRoles[] = {{PartyRole::kCoordinator, "coordinator"},
+                                               {PartyRole::kSite, "site"},
+                                               {PartyRole::kAdmin, "admin"},
+                                               {PartyRole::kAuditor, "auditor"}};
+
 std::string Quoted(const CertificateInfo& info) { return absl::StrCat("'", info.common_name, "'"); }
 
 }  // namespace
 
-const char* PartyRoleName(PartyRole role) {
-  switch (role) {
-    case PartyRole::kCoordinator:
-      return "coordinator";
-    case PartyRole::kSite:
-      return "site";
-    case PartyRole::kAdmin:
-      return "admin";
-    case PartyRole::kAuditor:
-      return "auditor";
-  }
-  return "unknown";
-}
+const char* PartyRoleName(PartyRole role) { return NameOf(kPartyRoles, role); }
 
 absl::StatusOr<PartyRole> ParsePartyRole(const std::string& name) {
-  for (PartyRole role :
-       {PartyRole::kCoordinator, PartyRole::kSite, PartyRole::kAdmin, PartyRole::kAuditor}) {
-    if (name == PartyRoleName(role)) return role;
-  }
+  if (std::optional<PartyRole> role = ParseName(kPartyRoles, name)) return *role;
   return absl::InvalidArgumentError(
       absl::StrCat("unknown role '", name, "' (expected coordinator, site, admin or auditor)"));
 }
