@@ -10,7 +10,7 @@
 #include "benchmark/benchmark.h"
 #include "common/audit/audit.h"
 #include "common/base/clock.h"
-#include "common/crypto/pki.h"
+#include "common/provision/project_ca.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/storage.h"
 

@@ -14,7 +14,8 @@
 #include "cli/commands.h"
 #include "common/audit/audit.h"
 #include "common/base/cli_config.h"
-#include "common/crypto/pki.h"
+#include "common/base/env.h"
+#include "common/crypto/identity.h"
 
 namespace fedmi::cli {
 namespace {

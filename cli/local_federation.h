@@ -22,7 +22,9 @@
 #include "absl/time/time.h"
 #include "cli/admin_client.h"
 #include "cli/child_process.h"
-#include "common/crypto/pki.h"
+#include "common/crypto/identity.h"
+#include "common/provision/kits.h"
+#include "common/provision/project_ca.h"
 #include "common/rpc/channels.h"
 #include "fedmi/v1/admin.pb.h"
 

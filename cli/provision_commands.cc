@@ -15,7 +15,7 @@
 #include "absl/time/time.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
-#include "common/crypto/pki.h"
+#include "common/provision/kits.h"
 
 namespace fedmi::cli {
 namespace {

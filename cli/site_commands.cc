@@ -13,7 +13,7 @@
 #include "cli/command_support.h"
 #include "cli/commands.h"
 #include "common/base/names.h"
-#include "common/crypto/pki.h"
+#include "common/crypto/identity.h"
 
 namespace fedmi::cli {
 namespace {

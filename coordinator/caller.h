@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "common/crypto/pki.h"
+#include "common/crypto/identity.h"
 
 namespace fedmi {
 

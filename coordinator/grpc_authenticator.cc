@@ -4,7 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
-#include "common/crypto/pki.h"
+#include "common/crypto/identity.h"
 #include "coordinator/grpc_services.h"
 
 namespace fedmi {

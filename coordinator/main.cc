@@ -17,7 +17,6 @@
 #include "common/base/env.h"
 #include "common/base/fault_hook.h"
 #include "common/base/log.h"
-#include "common/crypto/pki.h"
 #include "common/rpc/channels.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/federation.h"

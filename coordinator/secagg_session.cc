@@ -5,7 +5,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/status.h"
-#include "common/crypto/pki.h"
 #include "common/secagg/secagg_participant.h"
 
 namespace fedmi {

@@ -26,7 +26,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/crypto/pki.h"
+#include "common/base/env.h"
+#include "common/crypto/signing.h"
 #include "fedmi/v1/audit.pb.h"
 #include "fedmi/v1/federation.pb.h"
 
@@ -174,14 +175,16 @@ struct ExportedLog {
 
 // One entry as a line of the export, without the trailing newline.
 std::string EntryToJsonLine(const v1::AuditEntry& entry);
-// Writes `log` to `path` under a temporary name, then renames it into place,
-// so readers see the old file or the whole new one. Errors name the path
-// (NotFound, PermissionDenied, Internal).
-absl::Status WriteExport(const std::string& path, const ExportedLog& log);
+// Writes `log` to `path` through `env` as an AtomicFile (fsynced, then
+// renamed into place with its directory fsynced), so readers see the old
+// file or the whole new one. Errors name the path (NotFound,
+// PermissionDenied, ResourceExhausted for a full disk, Internal).
+absl::Status WriteExport(const std::string& path, const ExportedLog& log,
+                         Env& env = *Env::Default());
 // Reads an export. NotFound/PermissionDenied naming the path; InvalidArgument
 // naming the line for a malformed one ("line 7: field 'seq' is missing").
 // Parses only: verify the result with VerifyLog.
-absl::StatusOr<ExportedLog> ReadExport(const std::string& path);
+absl::StatusOr<ExportedLog> ReadExport(const std::string& path, Env& env = *Env::Default());
 
 // A receipt as a file: one JSON object with every field by name, sha256 in
 // hex and signature in base64, indented, without a trailing newline.

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -205,6 +206,20 @@ class PosixEnv final : public Env {
     }
     return absl::OkStatus();
   }
+
+  absl::Status CreateDir(const std::string& dir, uint32_t mode) override {
+    if (mkdir(dir.c_str(), mode) != 0) return ErrnoStatus("create directory", dir, errno);
+    // As for files: the umask must not change what the caller asked for.
+    chmod(dir.c_str(), mode);
+    return absl::OkStatus();
+  }
+
+  absl::Status RemoveTree(const std::string& path) override {
+    std::error_code error;
+    std::filesystem::remove_all(path, error);
+    if (error) return ErrnoStatus("remove", path, error.value());
+    return absl::OkStatus();
+  }
 };
 
 }  // namespace
@@ -219,6 +234,10 @@ std::string DirName(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
+}
+
+absl::StatusOr<std::string> ReadFileToString(const std::string& path, Env& env) {
+  return env.ReadFile(path);
 }
 
 absl::Status WriteFileAtomically(Env& env, const std::string& path, absl::string_view contents,

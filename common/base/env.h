@@ -78,10 +78,21 @@ class Env {
   // Creates `dir` and its missing parents with `mode` (0700 for folders
   // that hold updates or keys); OK when it exists, whatever its mode.
   virtual absl::Status CreateDirs(const std::string& dir, uint32_t mode = 0755) = 0;
+  // Creates the one directory `dir` with exactly `mode` (0700 for folders
+  // that will hold keys). AlreadyExists when something is there already, so
+  // a caller can claim a fresh name.
+  virtual absl::Status CreateDir(const std::string& dir, uint32_t mode) = 0;
+  // Removes `path` and, for a directory, everything in it: the clean-up of a
+  // folder that was never published. OK when nothing is there.
+  virtual absl::Status RemoveTree(const std::string& path) = 0;
 };
 
 // The directory part of `path` ("." when it has none).
 std::string DirName(const std::string& path);
+
+// The whole file at `path`, read through `env`. NotFound naming the path if
+// it does not exist, PermissionDenied if it cannot be read.
+absl::StatusOr<std::string> ReadFileToString(const std::string& path, Env& env = *Env::Default());
 
 // Writes `contents` to `path` through an AtomicFile: all of it or nothing.
 absl::Status WriteFileAtomically(Env& env, const std::string& path, absl::string_view contents,

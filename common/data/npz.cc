@@ -1,19 +1,17 @@
 #include "common/data/npz.h"
 
-#include <unistd.h>
 #include <zip.h>
 
-#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/base/env.h"
 #include "common/base/status.h"
 
 namespace fedmi {
@@ -196,23 +194,68 @@ struct ZipFileCloser {
   void operator()(zip_file_t* file) const { zip_fclose(file); }
 };
 
-// A name unique to this process and call, so concurrent writers of the same
-// target do not trample each other's temporary file.
-std::string TempPathFor(const std::string& path) {
-  static std::atomic<uint64_t> counter{0};
-  return absl::StrCat(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1));
-}
-
 // libzip deletes an archive with no entries instead of writing it, but numpy
 // happily writes (and reads) an empty .npz: the bare end-of-central-directory
 // record.
-absl::Status WriteEmptyZip(const std::string& path) {
-  static const char kEmptyZip[22] = {'P', 'K', 5, 6};
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(kEmptyZip, sizeof(kEmptyZip));
-  out.close();
-  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
+constexpr char kEmptyZip[22] = {'P', 'K', 5, 6};
+
+struct ZipSourceFree {
+  void operator()(zip_source_t* source) const { zip_source_free(source); }
+};
+using ZipSourcePtr = std::unique_ptr<zip_source_t, ZipSourceFree>;
+
+// The bytes of an uncompressed zip holding `members`, built in memory so that
+// the file itself can be written through an Env.
+absl::StatusOr<std::string> ZipInMemory(
+    const std::vector<std::pair<std::string, std::string>>& members, const std::string& path) {
+  if (members.empty()) return std::string(kEmptyZip, sizeof(kEmptyZip));
+  zip_error_t error;
+  zip_error_init(&error);
+  ZipSourcePtr buffer(zip_source_buffer_create(nullptr, 0, 0, &error));
+  if (buffer == nullptr) {
+    const std::string reason = zip_error_strerror(&error);
+    zip_error_fini(&error);
+    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", reason));
+  }
+  // zip_close would free the source with the archive; the bytes are read after.
+  zip_source_keep(buffer.get());
+  zip_t* archive = zip_open_from_source(buffer.get(), ZIP_TRUNCATE, &error);
+  if (archive == nullptr) {
+    const std::string reason = zip_error_strerror(&error);
+    zip_error_fini(&error);
+    zip_source_free(buffer.get());  // the reference zip_open_from_source did not take
+    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", reason));
+  }
+  zip_error_fini(&error);
+  for (const auto& [member, bytes] : members) {
+    zip_source_t* source = zip_source_buffer(archive, bytes.data(), bytes.size(), 0);
+    zip_int64_t index = -1;
+    if (source != nullptr) {
+      index = zip_file_add(archive, member.c_str(), source, ZIP_FL_OVERWRITE | ZIP_FL_ENC_UTF_8);
+      if (index < 0) zip_source_free(source);
+    }
+    if (index < 0 || zip_set_file_compression(archive, index, ZIP_CM_STORE, 0) != 0) {
+      const std::string reason = zip_strerror(archive);
+      zip_discard(archive);
+      return absl::InternalError(absl::StrCat("cannot add ", member, " to ", path, ": ", reason));
+    }
+  }
+  if (zip_close(archive) != 0) {
+    const std::string reason = zip_strerror(archive);
+    zip_discard(archive);
+    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", reason));
+  }
+  zip_stat_t stat;
+  zip_stat_init(&stat);
+  std::string bytes;
+  if (zip_source_stat(buffer.get(), &stat) == 0 && zip_source_open(buffer.get()) == 0) {
+    bytes.resize(stat.size);
+    const zip_int64_t read = zip_source_read(buffer.get(), bytes.data(), bytes.size());
+    zip_source_close(buffer.get());
+    if (read == static_cast<zip_int64_t>(bytes.size())) return bytes;
+  }
+  return absl::InternalError(absl::StrCat("cannot write ", path, ": ",
+                                          zip_error_strerror(zip_source_error(buffer.get()))));
 }
 
 }  // namespace
@@ -394,7 +437,8 @@ absl::StatusOr<std::map<std::string, NpyArray>> ReadNpz(const std::string& path)
   return arrays;
 }
 
-absl::Status WriteNpz(const std::string& path, const std::map<std::string, NpyArray>& arrays) {
+absl::Status WriteNpz(const std::string& path, const std::map<std::string, NpyArray>& arrays,
+                      Env& env) {
   // Serialise everything first: libzip only reads the buffers at zip_close.
   std::vector<std::pair<std::string, std::string>> members;
   members.reserve(arrays.size());
@@ -410,50 +454,8 @@ absl::Status WriteNpz(const std::string& path, const std::map<std::string, NpyAr
     members.emplace_back(name + ".npy", std::move(*bytes));
   }
 
-  const std::string temp_path = TempPathFor(path);
-  auto cleanup_error = [&temp_path](absl::Status status) {
-    std::error_code ignored;
-    std::filesystem::remove(temp_path, ignored);
-    return status;
-  };
-  if (members.empty()) {
-    absl::Status written = WriteEmptyZip(temp_path);
-    if (!written.ok()) return cleanup_error(std::move(written));
-  } else {
-    int open_error = 0;
-    zip_t* archive = zip_open(temp_path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &open_error);
-    if (archive == nullptr) {
-      return absl::InternalError(
-          absl::StrCat("cannot create ", temp_path, ": ", ZipErrorString(open_error)));
-    }
-    for (const auto& [member, bytes] : members) {
-      zip_source_t* source = zip_source_buffer(archive, bytes.data(), bytes.size(), 0);
-      zip_int64_t index = -1;
-      if (source != nullptr) {
-        index = zip_file_add(archive, member.c_str(), source, ZIP_FL_OVERWRITE | ZIP_FL_ENC_UTF_8);
-        if (index < 0) zip_source_free(source);
-      }
-      if (index < 0 || zip_set_file_compression(archive, index, ZIP_CM_STORE, 0) != 0) {
-        const std::string reason = zip_strerror(archive);
-        zip_discard(archive);
-        return cleanup_error(absl::InternalError(
-            absl::StrCat("cannot add ", member, " to ", temp_path, ": ", reason)));
-      }
-    }
-    if (zip_close(archive) != 0) {
-      const std::string reason = zip_strerror(archive);
-      zip_discard(archive);
-      return cleanup_error(
-          absl::InternalError(absl::StrCat("cannot write ", temp_path, ": ", reason)));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp_path, path, ec);
-  if (ec) {
-    return cleanup_error(absl::InternalError(
-        absl::StrCat("cannot rename ", temp_path, " to ", path, ": ", ec.message())));
-  }
-  return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::string zip, ZipInMemory(members, path));
+  return WriteFileAtomically(env, path, zip);
 }
 
 }  // namespace fedmi

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/base/env.h"
 
 namespace fedmi {
 
@@ -55,11 +56,13 @@ absl::StatusOr<std::string> SerializeNpy(const NpyArray& array);
 // says); DataLoss if a member cannot be decompressed.
 absl::StatusOr<std::map<std::string, NpyArray>> ReadNpz(const std::string& path);
 
-// Writes `arrays` as an uncompressed .npz that numpy.load reads. Writes a
-// temporary file next to `path` and renames it over `path`, so readers never
-// see half a file. InvalidArgument for an empty name or an inconsistent array;
-// Internal for I/O failures (message names the path).
-absl::Status WriteNpz(const std::string& path, const std::map<std::string, NpyArray>& arrays);
+// Writes `arrays` as an uncompressed .npz that numpy.load reads. The archive
+// is built in memory and written through an AtomicFile of `env`, so readers
+// never see half a file and the data and rename are fsynced. InvalidArgument
+// for an empty name or an inconsistent array; Internal (or the Env's error,
+// e.g. ResourceExhausted for a full disk) for I/O failures, naming the path.
+absl::Status WriteNpz(const std::string& path, const std::map<std::string, NpyArray>& arrays,
+                      Env& env = *Env::Default());
 
 }  // namespace fedmi
 

@@ -9,8 +9,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/env.h"
 #include "common/base/status.h"
-#include "common/crypto/pki.h"
+#include "common/crypto/identity.h"
 
 namespace fedmi {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status.h"
-#include "common/crypto/pki.h"
+#include "common/crypto/identity.h"
 #include "common/crypto/sha256.h"
 #include "common/secagg/secagg_bundle.h"
 

@@ -1,9 +1,6 @@
 #include "common/tensor/safetensors.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -11,6 +8,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/env.h"
 #include "common/base/status.h"
 #include "nlohmann/json.hpp"
 
@@ -48,11 +46,6 @@ absl::StatusOr<DType> DTypeFromSafetensors(const std::string& name) {
   if (name == "U8") return DType::kUInt8;
   return absl::InvalidArgumentError(
       absl::StrCat("dtype ", name, " is not supported (F32, F64, I64, I32, U8 are)"));
-}
-
-std::string TempPathFor(const std::string& path) {
-  static std::atomic<uint64_t> counter{0};
-  return absl::StrCat(path, ".tmp.", ::getpid(), ".", counter.fetch_add(1));
 }
 
 void AppendLittleEndian64(uint64_t value, std::string& out) {
@@ -121,7 +114,7 @@ absl::StatusOr<HeaderEntry> ParseEntry(const std::string& name, const Json& valu
 }  // namespace
 
 absl::Status WriteSafetensors(const std::string& path, const TensorBundle& bundle,
-                              const std::map<std::string, std::string>& metadata) {
+                              const std::map<std::string, std::string>& metadata, Env& env) {
   if (bundle.body.size() != bundle.ExpectedBodyBytes()) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot write safetensors ", path, ": bundle body has ", bundle.body.size(),
@@ -153,28 +146,12 @@ absl::Status WriteSafetensors(const std::string& path, const TensorBundle& bundl
 
   std::string prefix;
   AppendLittleEndian64(header_text.size(), prefix);
-  const std::string temp_path = TempPathFor(path);
-  {
-    std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
-    out.write(prefix.data(), static_cast<std::streamsize>(prefix.size()));
-    out.write(header_text.data(), static_cast<std::streamsize>(header_text.size()));
-    out.write(bundle.body.data(), static_cast<std::streamsize>(bundle.body.size()));
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temp_path, ignored);
-      return absl::InternalError(absl::StrCat("cannot write safetensors file ", temp_path));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp_path, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(temp_path, ignored);
-    return absl::InternalError(
-        absl::StrCat("cannot rename ", temp_path, " to ", path, ": ", ec.message()));
-  }
-  return absl::OkStatus();
+  // Appended piece by piece: the body can be a whole model.
+  ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> file, env.NewAtomicFile(DirName(path)));
+  RETURN_IF_ERROR(file->Append(prefix));
+  RETURN_IF_ERROR(file->Append(header_text));
+  RETURN_IF_ERROR(file->Append(absl::string_view(bundle.body.data(), bundle.body.size())));
+  return file->Commit(path);
 }
 
 absl::StatusOr<TensorBundle> ReadSafetensors(const std::string& path,

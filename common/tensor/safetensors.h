@@ -16,16 +16,20 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/base/env.h"
 #include "common/tensor/tensor_bundle.h"
 
 namespace fedmi {
 
-// Writes `bundle` with its tensors laid out in bundle order. Writes a
-// temporary file next to `path`, then renames it over `path`.
-// InvalidArgument when the body size does not match the specs, a name is
-// empty, duplicated or "__metadata__"; Internal for I/O failures.
+// Writes `bundle` with its tensors laid out in bundle order, through an
+// AtomicFile of `env`: readers see the old file or the whole new one, and
+// both the data and the rename are fsynced. InvalidArgument when the body
+// size does not match the specs, a name is empty, duplicated or
+// "__metadata__"; the Env's error naming the path for I/O failures
+// (ResourceExhausted for a full disk).
 absl::Status WriteSafetensors(const std::string& path, const TensorBundle& bundle,
-                              const std::map<std::string, std::string>& metadata = {});
+                              const std::map<std::string, std::string>& metadata = {},
+                              Env& env = *Env::Default());
 
 // Reads a safetensors file into a bundle whose tensors are ordered by their
 // data offsets (the writer's order), and its "__metadata__" into `*metadata`

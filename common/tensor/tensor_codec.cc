@@ -1,11 +1,7 @@
 #include "common/tensor/tensor_codec.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status.h"
@@ -139,28 +135,19 @@ std::string BundleFilePrefix(const std::vector<TensorSpec>& specs) {
 }
 
 absl::StatusOr<std::unique_ptr<BundleFileWriter>> BundleFileWriter::Create(
-    const std::string& dir, const std::vector<TensorSpec>& specs) {
+    const std::string& dir, const std::vector<TensorSpec>& specs, Env& env) {
+  absl::StatusOr<std::unique_ptr<AtomicFile>> file = env.NewAtomicFile(dir);
+  if (!file.ok()) {
+    return absl::InternalError(
+        absl::StrCat("cannot create a bundle file in ", dir, ": ", file.status().message()));
+  }
   std::unique_ptr<BundleFileWriter> writer(new BundleFileWriter());
   writer->dir_ = dir;
-  std::random_device random;
-  writer->temp_path_ = absl::StrCat(dir, "/.tmp-", getpid(), "-", random(), random());
-  writer->file_ = std::fopen(writer->temp_path_.c_str(), "wb");
-  if (writer->file_ == nullptr) {
-    return absl::InternalError(
-        absl::StrCat("cannot create ", writer->temp_path_, ": ", ErrnoText()));
-  }
+  writer->file_ = *std::move(file);
   writer->expected_ = TotalBytes(specs);
-  const std::string prefix = BundleFilePrefix(specs);
-  if (std::fwrite(prefix.data(), 1, prefix.size(), writer->file_) != prefix.size()) {
-    return absl::InternalError(
-        absl::StrCat("cannot write ", writer->temp_path_, ": ", ErrnoText()));
-  }
+  absl::Status status = writer->file_->Append(BundleFilePrefix(specs));
+  if (!status.ok()) return absl::InternalError(status.message());
   return writer;
-}
-
-BundleFileWriter::~BundleFileWriter() {
-  if (file_ != nullptr) std::fclose(file_);
-  if (!committed_ && !temp_path_.empty()) std::remove(temp_path_.c_str());
 }
 
 absl::Status BundleFileWriter::Write(const char* data, size_t size) {
@@ -169,9 +156,8 @@ absl::Status BundleFileWriter::Write(const char* data, size_t size) {
     return absl::InvalidArgumentError(
         absl::StrCat("bundle body is longer than the ", expected_, " bytes its tensors need"));
   }
-  if (std::fwrite(data, 1, size, file_) != size) {
-    return absl::InternalError(absl::StrCat("cannot write ", temp_path_, ": ", ErrnoText()));
-  }
+  absl::Status status = file_->Append(absl::string_view(data, size));
+  if (!status.ok()) return absl::InternalError(status.message());
   hasher_.Update(data, size);
   written_ += size;
   return absl::OkStatus();
@@ -183,24 +169,12 @@ absl::StatusOr<std::string> BundleFileWriter::Commit(std::string* sha256) {
     return absl::FailedPreconditionError(
         absl::StrCat("bundle body has ", written_, " bytes but its tensors need ", expected_));
   }
-  if (std::fflush(file_) != 0 || fsync(fileno(file_)) != 0) {
-    return absl::InternalError(absl::StrCat("cannot flush ", temp_path_, ": ", ErrnoText()));
-  }
-  std::fclose(file_);
-  file_ = nullptr;
   std::string digest = hasher_.Final();
   std::string final_path = absl::StrCat(dir_, "/", HexEncode(digest));
-  if (std::rename(temp_path_.c_str(), final_path.c_str()) != 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot rename ", temp_path_, " to ", final_path, ": ", ErrnoText()));
-  }
-  // The rename itself must survive a crash before a transaction refers to it.
-  int dir_fd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dir_fd >= 0) {
-    fsync(dir_fd);
-    close(dir_fd);
-  }
-  committed_ = true;
+  // The rename is durable before a transaction can refer to the file.
+  absl::Status status = file_->Commit(final_path);
+  if (!status.ok()) return absl::InternalError(status.message());
+  file_.reset();
   if (sha256 != nullptr) *sha256 = digest;
   return final_path;
 }

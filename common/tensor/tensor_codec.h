@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/base/env.h"
 #include "common/crypto/sha256.h"
 #include "common/tensor/tensor_bundle.h"
 #include "fedmi/v1/tensor.pb.h"
@@ -95,13 +96,15 @@ absl::StatusOr<TensorBundle> DecodeChunks(const std::vector<v1::TensorChunk>& ch
 // as the coordinator's upload spool.
 std::string BundleFilePrefix(const std::vector<TensorSpec>& specs);
 
-// Writes a bundle file incrementally. The body's SHA-256 is computed while
-// writing; Commit() fsyncs and renames the temp file to `<dir>/<sha256hex>`.
+// Writes a bundle file incrementally into an AtomicFile of `env`. The body's
+// SHA-256 is computed while writing; Commit() fsyncs the file, renames it to
+// `<dir>/<sha256hex>` and fsyncs the directory. Destroying an uncommitted
+// writer leaves nothing behind. Not thread-safe. I/O failures are Internal
+// and name the path.
 class BundleFileWriter {
  public:
   static absl::StatusOr<std::unique_ptr<BundleFileWriter>> Create(
-      const std::string& dir, const std::vector<TensorSpec>& specs);
-  ~BundleFileWriter();  // removes the temp file unless committed
+      const std::string& dir, const std::vector<TensorSpec>& specs, Env& env = *Env::Default());
 
   absl::Status Write(const char* data, size_t size);
   // Returns the final path; the raw 32-byte digest goes to *sha256.
@@ -110,12 +113,10 @@ class BundleFileWriter {
  private:
   BundleFileWriter() = default;
   std::string dir_;
-  std::string temp_path_;
-  FILE* file_ = nullptr;
+  std::unique_ptr<AtomicFile> file_;  // null once committed
   uint64_t expected_ = 0;
   uint64_t written_ = 0;
   Sha256 hasher_;
-  bool committed_ = false;
 };
 
 // Sequential reader of a bundle file.

@@ -7,7 +7,7 @@
 
 #include "cli/command_support.h"
 #include "cli/commands.h"
-#include "common/crypto/pki.h"
+#include "common/base/env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"

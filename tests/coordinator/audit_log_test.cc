@@ -7,7 +7,7 @@
 #include <map>
 
 #include "common/audit/audit.h"
-#include "common/crypto/pki.h"
+#include "common/provision/project_ca.h"
 #include "tests/coordinator/federation_fixture.h"
 
 namespace fedmi {

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <random>
 
-#include "common/crypto/pki.h"
+#include "common/provision/project_ca.h"
 #include "common/secagg/secagg_participant.h"
 #include "common/tensor/tensor_codec.h"
 #include "coordinator/model_store.h"

@@ -9,7 +9,7 @@
 #include <functional>
 #include <set>
 
-#include "common/crypto/pki.h"
+#include "common/provision/project_ca.h"
 #include "common/secagg/secagg_participant.h"
 #include "tests/coordinator/federation_fixture.h"
 

@@ -13,8 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/crypto/pki.h"
 #include "common/crypto/sha256.h"
+#include "common/crypto/signing.h"
+#include "common/provision/project_ca.h"
 #include "tests/test_util.h"
 
 namespace fedmi::audit {

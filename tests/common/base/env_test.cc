@@ -88,6 +88,31 @@ TEST_F(EnvTest, CreateDirsMakesParentsAndListDirSorts) {
   EXPECT_EQ(DirName("/file"), "/");
 }
 
+TEST_F(EnvTest, CreateDirAppliesItsModeAndClaimsAFreshNameOnce) {
+  const std::string private_dir = dir_ + "/kits";
+  ASSERT_TRUE(env_.CreateDir(private_dir, 0700).ok());
+  struct stat info;
+  ASSERT_EQ(stat(private_dir.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0700u);
+  const absl::Status again = env_.CreateDir(private_dir, 0700);
+  EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(again.message(), HasSubstr(private_dir));
+}
+
+TEST_F(EnvTest, RemoveTreeRemovesAFolderWithItsContentsAndAcceptsNothing) {
+  ASSERT_TRUE(env_.CreateDirs(dir_ + "/kit/state").ok());
+  ASSERT_TRUE(WriteFileAtomically(env_, dir_ + "/kit/key.pem", "secret").ok());
+  ASSERT_TRUE(env_.RemoveTree(dir_ + "/kit").ok());
+  EXPECT_FALSE(env_.FileExists(dir_ + "/kit"));
+  EXPECT_TRUE(env_.RemoveTree(dir_ + "/kit").ok());
+}
+
+TEST(ReadFileToStringTest, MissingFileIsNotFoundNamingThePath) {
+  const absl::StatusOr<std::string> read = ReadFileToString("/nonexistent/fedmi/ca.crt");
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(read.status().message(), HasSubstr("/nonexistent/fedmi/ca.crt"));
+}
+
 TEST_F(EnvTest, SequentialFileReadsToTheEnd) {
   const std::string path = dir_ + "/data";
   ASSERT_TRUE(WriteFileAtomically(env_, path, "abcdef").ok());

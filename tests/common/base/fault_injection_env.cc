@@ -20,7 +20,7 @@ class FaultInjectionEnv::FaultyFile final : public AtomicFile {
   // A failed commit never reaches the base file, whose destructor then
   // removes the temporary: the final path is untouched.
   absl::Status Commit(const std::string& final_path) override {
-    const absl::Status fault = env_->CommitFault();
+    const absl::Status fault = env_->CommitFault(final_path);
     if (!fault.ok()) {
       return absl::Status(fault.code(),
                           absl::StrCat("cannot publish ", final_path, ": ", fault.message()));
@@ -45,6 +45,13 @@ void FaultInjectionEnv::FailWritesAfter(uint64_t bytes) {
 void FaultInjectionEnv::FailCommits(absl::Status status) {
   absl::MutexLock lock(&mu_);
   commit_fault_ = std::move(status);
+  commit_fault_path_.clear();
+}
+
+void FaultInjectionEnv::FailCommitsTo(std::string final_path, absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  commit_fault_ = std::move(status);
+  commit_fault_path_ = std::move(final_path);
 }
 
 void FaultInjectionEnv::FailRenames(absl::Status status) {
@@ -56,6 +63,7 @@ void FaultInjectionEnv::Heal() {
   absl::MutexLock lock(&mu_);
   write_budget_.reset();
   commit_fault_ = absl::OkStatus();
+  commit_fault_path_.clear();
   rename_fault_ = absl::OkStatus();
 }
 
@@ -100,9 +108,11 @@ bool FaultInjectionEnv::ConsumeWriteBudget(uint64_t n) {
   return true;
 }
 
-absl::Status FaultInjectionEnv::CommitFault() {
+absl::Status FaultInjectionEnv::CommitFault(const std::string& final_path) {
   absl::MutexLock lock(&mu_);
-  if (!commit_fault_.ok()) ++failed_operations_;
+  if (commit_fault_.ok()) return absl::OkStatus();
+  if (!commit_fault_path_.empty() && commit_fault_path_ != final_path) return absl::OkStatus();
+  ++failed_operations_;
   return commit_fault_;
 }
 

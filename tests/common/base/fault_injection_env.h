@@ -29,6 +29,9 @@ class FaultInjectionEnv : public Env {
   void FailWritesAfter(uint64_t bytes);
   // Every AtomicFile::Commit fails with `status` before publishing.
   void FailCommits(absl::Status status);
+  // Only commits that publish `final_path` fail with `status`: a write that
+  // fails after the others in a multi-file update succeeded.
+  void FailCommitsTo(std::string final_path, absl::Status status);
   // Every RenameFile fails with `status`.
   void FailRenames(absl::Status status);
   // Back to a healthy disk.
@@ -60,18 +63,23 @@ class FaultInjectionEnv : public Env {
   absl::Status CreateDirs(const std::string& dir, uint32_t mode) override {
     return base_->CreateDirs(dir, mode);
   }
+  absl::Status CreateDir(const std::string& dir, uint32_t mode) override {
+    return base_->CreateDir(dir, mode);
+  }
+  absl::Status RemoveTree(const std::string& path) override { return base_->RemoveTree(path); }
 
  private:
   class FaultyFile;
   // Takes `n` bytes from the write budget; false when the disk is "full".
   bool ConsumeWriteBudget(uint64_t n);
-  absl::Status CommitFault();
+  absl::Status CommitFault(const std::string& final_path);
   void CountCommit();
 
   Env* const base_;
   mutable absl::Mutex mu_;
   std::optional<uint64_t> write_budget_ ABSL_GUARDED_BY(mu_);
   absl::Status commit_fault_ ABSL_GUARDED_BY(mu_);
+  std::string commit_fault_path_ ABSL_GUARDED_BY(mu_);  // empty: every path
   absl::Status rename_fault_ ABSL_GUARDED_BY(mu_);
   int64_t commits_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t failed_operations_ ABSL_GUARDED_BY(mu_) = 0;

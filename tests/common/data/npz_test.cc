@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/base/fault_injection_env.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -238,6 +239,26 @@ TEST(NpzRealDataTest, ReadsPneumoniaMnist) {
   EXPECT_THAT(arrays->at("train_labels").shape, ElementsAre(4708, 1));
   EXPECT_THAT(arrays->at("val_images").shape, ElementsAre(524, 28, 28));
   EXPECT_THAT(arrays->at("test_images").shape, ElementsAre(624, 28, 28));
+}
+
+TEST_F(NpzTest, AFullDiskKeepsTheOldArchiveAndAHealedDiskReplacesIt) {
+  const std::string path = dir_.Join("data.npz");
+  ASSERT_THAT(WriteNpz(path, {{"x", {"|u1", {3}, {7, 8, 9}}}}), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto before, ReadNpz(path));
+
+  FaultInjectionEnv env;
+  env.FailWritesAfter(64);
+  EXPECT_THAT(WriteNpz(path, {{"y", {"|u1", {2}, {1, 2}}}}, env),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr(dir_.path())));
+  ASSERT_OK_AND_ASSIGN(auto after_failure, ReadNpz(path));
+  EXPECT_EQ(after_failure.count("x"), 1u);
+  EXPECT_EQ(after_failure.count("y"), 0u);
+
+  env.Heal();
+  ASSERT_THAT(WriteNpz(path, {{"y", {"|u1", {2}, {1, 2}}}}, env), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto replaced, ReadNpz(path));
+  EXPECT_EQ(replaced.count("y"), 1u);
+  EXPECT_EQ(env.commits(), 1);
 }
 
 }  // namespace

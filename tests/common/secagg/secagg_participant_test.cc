@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/base/status.h"
-#include "common/crypto/pki.h"
+#include "common/provision/project_ca.h"
 #include "common/secagg/secagg.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "common/base/status.h"
-#include "common/crypto/pki.h"
 #include "common/crypto/sha256.h"
+#include "common/provision/project_ca.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"

@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/base/fault_injection_env.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -175,6 +176,25 @@ TEST_F(SafetensorsTest, WriteRejectsInconsistentBundles) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("tensor name 'w' is empty, reserved or duplicated")));
   EXPECT_FALSE(fs::exists(path));
+}
+
+TEST_F(SafetensorsTest, AFullDiskKeepsTheOldFileWholeAndLeavesNoTemporary) {
+  const std::string path = dir_.Join("model.safetensors");
+  ASSERT_THAT(WriteSafetensors(path, SampleBundle(), {{"round", "1"}}), IsOk());
+  const std::string before = ReadAll(path);
+
+  FaultInjectionEnv env;
+  env.FailWritesAfter(16);
+  EXPECT_THAT(WriteSafetensors(path, SampleBundle(), {{"round", "2"}}, env),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr(dir_.path())));
+  EXPECT_EQ(ReadAll(path), before);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_.path()), fs::directory_iterator()), 1);
+
+  env.FailCommits(absl::InternalError("Input/output error"));
+  env.FailWritesAfter(1 << 20);
+  EXPECT_THAT(WriteSafetensors(path, SampleBundle(), {{"round", "2"}}, env),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr(path)));
+  EXPECT_EQ(ReadAll(path), before);
 }
 
 }  // namespace

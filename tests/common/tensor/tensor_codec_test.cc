@@ -8,6 +8,7 @@
 
 #include "common/crypto/sha256.h"
 #include "common/tensor/tensor_bundle.h"
+#include "tests/common/base/fault_injection_env.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -582,6 +583,19 @@ TEST_F(BundleFileTest, CommittedWriterRefusesMoreWork) {
 TEST_F(BundleFileTest, CreateInAMissingDirectoryFails) {
   EXPECT_THAT(BundleFileWriter::Create(dir_.Join("missing"), MakeSmallBundle().specs),
               StatusIs(absl::StatusCode::kInternal, HasSubstr(dir_.Join("missing"))));
+}
+
+TEST_F(BundleFileTest, AFullDiskFailsTheWriteAndLeavesNoFile) {
+  const TensorBundle bundle = MakeSmallBundle();
+  FaultInjectionEnv env;
+  absl::Status status;
+  {
+    ASSERT_OK_AND_ASSIGN(auto writer, BundleFileWriter::Create(dir_.path(), bundle.specs, env));
+    env.FailWritesAfter(0);
+    status = writer->Write(bundle.body.data(), bundle.body.size());
+  }
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInternal, HasSubstr("No space left")));
+  EXPECT_EQ(FileCount(), 0u);
 }
 
 }  // namespace

@@ -1,0 +1,61 @@
+// Who a party is: the roles of a fedmi project, the one validator for party
+// and project names, and what a party's X.509 certificate says and whether
+// the project CA issued it.
+//
+// Every party's certificate names the project (O), the party's role (OU) and
+// its name (CN). Free functions, thread-safe. Uses OpenSSL's libcrypto; no
+// OpenSSL type appears in this header. Certificates are issued by
+// common/provision/project_ca.h.
+#ifndef FEDMI_COMMON_CRYPTO_IDENTITY_H_
+#define FEDMI_COMMON_CRYPTO_IDENTITY_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace fedmi {
+
+enum class PartyRole { kCoordinator, kSite, kAdmin, kAuditor };
+
+// "coordinator", "site", "admin", "auditor".
+const char* PartyRoleName(PartyRole role);
+// The inverse of PartyRoleName; InvalidArgument for anything else.
+absl::StatusOr<PartyRole> ParsePartyRole(const std::string& name);
+
+// Party and project names: 1-64 characters of [A-Za-z0-9._-]. InvalidArgument
+// naming `what` ("site name") otherwise.
+absl::Status ValidatePartyName(const std::string& name, absl::string_view what = "name");
+
+// What a certificate says, as the rest of fedmi needs it.
+struct CertificateInfo {
+  std::string common_name;  // the party's name (CN)
+  std::string role_name;    // from the subject's OU
+  std::string project;      // from the subject's O
+  std::string issuer_common_name;
+  std::string serial_hex;  // lower-case, no leading zeros
+  absl::Time not_before;
+  absl::Time not_after;
+  std::string sha256_fingerprint;  // lower-case hex of SHA-256 over the DER certificate
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;  // textual: "127.0.0.1", "::1"
+};
+
+// Reads the first certificate in `pem`. InvalidArgument if there is none.
+absl::StatusOr<CertificateInfo> ParseCertificatePem(const std::string& pem);
+
+// "2026-01-01T00:00:00Z".
+std::string FormatCertificateTime(absl::Time time);
+
+// OK if `cert_pem` was signed by the CA in `ca_pem` and both are valid at
+// `now`. PermissionDenied naming the reason otherwise ("certificate 'site-1'
+// expired at 2026-01-01T00:00:00Z", "certificate 'x' was not issued by
+// project CA 'P'"); InvalidArgument if either PEM does not hold a certificate.
+absl::Status VerifyIssuedBy(const std::string& cert_pem, const std::string& ca_pem, absl::Time now);
+
+}  // namespace fedmi
+
+#endif  // FEDMI_COMMON_CRYPTO_IDENTITY_H_

@@ -1,0 +1,246 @@
+#include "common/provision/kits.h"
+
+#include <openssl/rand.h>
+
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status.h"
+#include "common/crypto/openssl_util.h"
+#include "common/crypto/sha256.h"
+#include "common/provision/certificate_builder.h"
+#include "common/provision/project_layout.h"
+#include "common/provision/provision_lock.h"
+
+namespace fedmi {
+namespace {
+
+struct KitFile {
+  std::string name;
+  std::string contents;
+  uint32_t mode;
+};
+
+std::string RandomSuffix() {
+  unsigned char bytes[6];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) openssl::TakeErrors();
+  return HexEncode(absl::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));
+}
+
+absl::Status OkIfExists(absl::Status status) {
+  return absl::IsAlreadyExists(status) ? absl::OkStatus() : status;
+}
+
+absl::Status OkIfNotFound(absl::Status status) {
+  return absl::IsNotFound(status) ? absl::OkStatus() : status;
+}
+
+// A fresh, empty, private folder next to where the kit will be published.
+absl::StatusOr<std::string> ClaimTemporaryFolder(Env& env, const std::string& kits,
+                                                 const std::string& name) {
+  absl::Status status;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::string temp = absl::StrCat(kits, "/.", name, ".tmp-", RandomSuffix());
+    status = env.CreateDir(temp, 0700);
+    if (status.ok()) return temp;
+    if (!absl::IsAlreadyExists(status)) break;
+  }
+  return status;
+}
+
+absl::Status FillKitFolder(Env& env, const std::string& folder, const std::vector<KitFile>& files,
+                           bool with_state_folder) {
+  for (const KitFile& file : files) {
+    RETURN_IF_ERROR(WriteFileAtomically(env, folder + "/" + file.name, file.contents, file.mode,
+                                        Publish::kExclusive));
+  }
+  if (with_state_folder) RETURN_IF_ERROR(env.CreateDir(folder + "/state", 0700));
+  return absl::OkStatus();
+}
+
+// Writes the kit into a hidden temporary folder next to its final place and
+// renames it there, so a kit folder is either complete or absent.
+absl::Status WriteKit(Env& env, const std::string& dir, const std::string& name,
+                      const std::vector<KitFile>& files, bool with_state_folder) {
+  const std::string kits = project_layout::KitsDir(dir);
+  const std::string final_path = kits + "/" + name;
+  RETURN_IF_ERROR(OkIfExists(env.CreateDir(kits, 0700)));
+  ASSIGN_OR_RETURN(std::string temp, ClaimTemporaryFolder(env, kits, name));
+  absl::Status status = FillKitFolder(env, temp, files, with_state_folder);
+  if (status.ok()) {
+    status = env.RenameFile(temp, final_path);
+    if (!status.ok() && !env.FileExists(temp)) {
+      // Renamed, but the directory could not be synced: an unrecorded kit
+      // must not stay.
+      env.RemoveTree(final_path).IgnoreError();
+    } else if (!status.ok() && env.FileExists(final_path)) {
+      status = absl::AlreadyExistsError(absl::StrCat("kit folder '", final_path, "' exists"));
+    }
+  }
+  if (status.ok()) return status;
+  env.RemoveTree(temp).IgnoreError();
+  return absl::Status(status.code(),
+                      absl::StrCat("cannot write kit '", final_path, "': ", status.message()));
+}
+
+std::vector<KitFile> KitFiles(const ProjectCa& ca, const IssuedParty& party,
+                              const KitSettings& settings,
+                              const std::optional<CoordinatorRecord>& coordinator) {
+  std::vector<KitFile> files = {{"key.pem", party.key_pem, 0600},
+                                {"cert.pem", party.cert_pem, 0644},
+                                {"ca.pem", ca.ca_cert_pem(), 0644}};
+  const std::string& project = ca.project();
+  switch (party.role) {
+    case PartyRole::kCoordinator:
+      files.push_back({"coordinator.toml",
+                       CoordinatorConfig(project, party.name, settings.coordinator_port), 0644});
+      break;
+    case PartyRole::kSite:
+      files.push_back({"client.toml", SiteConfig(project, party.name, coordinator), 0644});
+      files.push_back({"policy.toml", SitePolicyConfig(coordinator), 0644});
+      break;
+    case PartyRole::kAdmin:
+    case PartyRole::kAuditor:
+      files.push_back(
+          {"fedmi.toml", OperatorConfig(project, party.name, party.role, coordinator), 0644});
+      break;
+  }
+  return files;
+}
+
+// Adds the coordinator's host name or address to the SANs it is dialled by.
+absl::Status AddCoordinatorAddress(const KitSettings& settings, IssueOptions& options) {
+  if (settings.coordinator_host.empty()) {
+    return absl::InvalidArgumentError("a coordinator needs the host name parties dial");
+  }
+  if (settings.coordinator_port < 1 || settings.coordinator_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("port must be 1 to 65535, got ", settings.coordinator_port));
+  }
+  if (IsIpAddress(settings.coordinator_host)) {
+    options.ip_addresses.insert(options.ip_addresses.begin(), settings.coordinator_host);
+  } else {
+    RETURN_IF_ERROR(ValidateDnsName(settings.coordinator_host));
+    options.dns_names.insert(options.dns_names.begin(), settings.coordinator_host);
+  }
+  return absl::OkStatus();
+}
+
+// AlreadyExists if `name` (or, for a coordinator, any coordinator) was
+// issued before or its kit folder is in the way.
+absl::Status CheckNotProvisioned(Env& env, const std::string& dir, const ProjectCa& ca,
+                                 const std::string& name, PartyRole role,
+                                 const std::vector<IssuedRecord>& records) {
+  for (const IssuedRecord& record : records) {
+    if (record.name == name) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(PartyRoleName(record.role), " '", name, "' is already provisioned (serial ",
+                       record.serial_hex, ", expires ", FormatCertificateTime(record.not_after),
+                       "); existing parties are never re-keyed"));
+    }
+    if (role == PartyRole::kCoordinator && record.role == PartyRole::kCoordinator) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("project '", ca.project(), "' already has coordinator '", record.name,
+                       "' (serial ", record.serial_hex, "); existing parties are never re-keyed"));
+    }
+  }
+  const std::string kit = project_layout::KitRelativePath(name);
+  if (env.FileExists(dir + "/" + kit)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("kit folder '", dir, "/", kit,
+                     "' exists but is not in issued.json; move it away to provision '", name, "'"));
+  }
+  return absl::OkStatus();
+}
+
+IssuedRecord RecordOf(const IssuedParty& party) {
+  IssuedRecord record;
+  record.name = party.name;
+  record.role = party.role;
+  record.serial_hex = party.info.serial_hex;
+  record.not_before = party.info.not_before;
+  record.not_after = party.info.not_after;
+  record.sha256_fingerprint = party.info.sha256_fingerprint;
+  record.kit = project_layout::KitRelativePath(party.name);
+  return record;
+}
+
+// Puts issued.json back as it was (absent, or `previous` byte for byte).
+absl::Status RestoreIndex(Env& env, const std::string& dir,
+                          const std::optional<std::string>& previous) {
+  const std::string path = project_layout::IndexPath(dir);
+  if (!previous.has_value()) return OkIfNotFound(env.RemoveFile(path));
+  return WriteFileAtomically(env, path, *previous, 0644);
+}
+
+// Records the party in issued.json and, for a coordinator, its address in
+// project.json. If the second write fails the first is undone, so the two
+// files never disagree.
+absl::Status RecordParty(Env& env, const std::string& dir, const ProjectCa& ca,
+                         std::vector<IssuedRecord> records, const IssuedParty& party,
+                         const KitSettings& settings) {
+  const std::string index_path = project_layout::IndexPath(dir);
+  std::optional<std::string> previous_index;
+  if (env.FileExists(index_path)) {
+    ASSIGN_OR_RETURN(previous_index, env.ReadFile(index_path));
+  }
+  records.push_back(RecordOf(party));
+  RETURN_IF_ERROR(WriteIssuedIndex(env, dir, records));
+  if (party.role != PartyRole::kCoordinator) return absl::OkStatus();
+
+  CoordinatorRecord address;
+  address.name = party.name;
+  address.host = settings.coordinator_host;
+  address.port = settings.coordinator_port;
+  address.address = HostPort(settings.coordinator_host, settings.coordinator_port);
+  address.fingerprint = party.info.sha256_fingerprint;
+  absl::Status status = WriteCoordinatorRecord(env, dir, ca.project(), address);
+  if (!status.ok()) {
+    const absl::Status restored = RestoreIndex(env, dir, previous_index);
+    if (!restored.ok()) {
+      return absl::Status(status.code(), absl::StrCat(status.message(), "; and restoring ",
+                                                      index_path, ": ", restored.message()));
+    }
+  }
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<IssuedParty> AddParty(const std::string& dir, const std::string& name,
+                                     PartyRole role, const IssueOptions& options,
+                                     const KitSettings& settings, Env& env) {
+  RETURN_IF_ERROR(ValidatePartyName(name, absl::StrCat(PartyRoleName(role), " name")));
+  IssueOptions issue_options = options;
+  if (role == PartyRole::kCoordinator)
+    RETURN_IF_ERROR(AddCoordinatorAddress(settings, issue_options));
+
+  ASSIGN_OR_RETURN(std::unique_ptr<ProjectCa> ca, ProjectCa::Open(dir, env));
+  ASSIGN_OR_RETURN(std::unique_ptr<ProvisionLock> lock, ProvisionLock::Acquire(dir));
+  ASSIGN_OR_RETURN(std::vector<IssuedRecord> records, ReadIssuedIndex(env, dir));
+  RETURN_IF_ERROR(CheckNotProvisioned(env, dir, *ca, name, role, records));
+  ASSIGN_OR_RETURN(std::optional<CoordinatorRecord> coordinator, ReadCoordinatorRecord(env, dir));
+
+  ASSIGN_OR_RETURN(IssuedParty party, ca->Issue(name, role, issue_options));
+  RETURN_IF_ERROR(WriteKit(env, dir, name, KitFiles(*ca, party, settings, coordinator),
+                           /*with_state_folder=*/role == PartyRole::kCoordinator));
+  const absl::Status recorded = RecordParty(env, dir, *ca, std::move(records), party, settings);
+  if (!recorded.ok()) {
+    // An unrecorded kit would block the retry ("exists but is not in
+    // issued.json") and hold a key nobody knows was issued.
+    env.RemoveTree(absl::StrCat(dir, "/", project_layout::KitRelativePath(name))).IgnoreError();
+    return recorded;
+  }
+  return party;
+}
+
+absl::StatusOr<std::vector<IssuedRecord>> ListIssued(const std::string& dir, Env& env) {
+  const std::string ca_cert = project_layout::CaCertPath(dir);
+  if (!env.FileExists(ca_cert)) {
+    return absl::NotFoundError(absl::StrCat("no project CA in '", dir, "' (", ca_cert,
+                                            " is missing); run `fedmi provision init` first"));
+  }
+  return ReadIssuedIndex(env, dir);
+}
+
+}  // namespace fedmi

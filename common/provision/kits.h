@@ -1,0 +1,65 @@
+// Provisioning a party: the certificate from the project CA, the "kit" (key,
+// certificate, CA certificate and a ready config file) to hand to the
+// party, and its record in the project directory (project_layout.h).
+//
+// AddParty takes the directory's ProvisionLock, so concurrent `fedmi
+// provision` processes on one directory are serialised. Every file goes
+// through the Env given (Env::Default() unless a test injects one) and is
+// fsynced with its directory; private keys are created with mode 0600. A
+// failure leaves the directory as it was: no kit folder appears unless the
+// party is recorded, and the records are never half-updated.
+#ifndef FEDMI_COMMON_PROVISION_KITS_H_
+#define FEDMI_COMMON_PROVISION_KITS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/base/env.h"
+#include "common/crypto/identity.h"
+#include "common/provision/issued_index.h"
+#include "common/provision/kit_templates.h"
+#include "common/provision/project_ca.h"
+
+namespace fedmi {
+
+// What goes into a kit's config beyond the certificate.
+struct KitSettings {
+  // Coordinator kits only: the host name or IP address parties dial (added to
+  // the certificate's SANs) and the port the coordinator listens on. Both are
+  // recorded in <dir>/project.json and used in every later kit's config.
+  // Ignored for other roles.
+  std::string coordinator_host;
+  int coordinator_port = kDefaultCoordinatorPort;
+};
+
+// Issues a certificate for a new party with the CA in `dir`, writes its kit to
+// <dir>/kits/<name>/ and records it in <dir>/issued.json.
+//
+// Kit contents: key.pem (0600), cert.pem, ca.pem and a config file whose
+// paths are relative to the kit folder:
+//   coordinator: coordinator.toml (listen, db, cert, key, ca) and state/
+//   site:        client.toml (coordinator, site, cert, key, ca, policy) and
+//                policy.toml (safe defaults, the coordinator's fingerprint)
+//   admin, auditor: fedmi.toml (coordinator, cert, key, ca)
+// Site, admin and auditor configs name the coordinator recorded by an
+// earlier coordinator kit, or the placeholder "HOST:7000" if none exists yet.
+//
+// AlreadyExists if `name` was issued before ("site 'site-1' is already
+// provisioned (serial ..., expires ...); existing parties are never
+// re-keyed") or its kit folder exists; NotFound if `dir` holds no CA;
+// InvalidArgument for a bad name, SAN, host or port; the Env's error (e.g.
+// ResourceExhausted for a full disk) naming the kit or file otherwise.
+// Never changes the CA or another party's kit.
+absl::StatusOr<IssuedParty> AddParty(const std::string& dir, const std::string& name,
+                                     PartyRole role, const IssueOptions& options,
+                                     const KitSettings& settings, Env& env = *Env::Default());
+
+// The parties recorded in <dir>/issued.json, in order of issue; empty if none
+// was added yet. NotFound if `dir` holds no CA.
+absl::StatusOr<std::vector<IssuedRecord>> ListIssued(const std::string& dir,
+                                                     Env& env = *Env::Default());
+
+}  // namespace fedmi
+
+#endif  // FEDMI_COMMON_PROVISION_KITS_H_
