@@ -33,7 +33,7 @@ absl::Status RemoveSpoolLeftovers(const std::string& dir) {
 
 void FillRoundStatus(const RoundRecord& round, v1::RoundStatus* out) {
   out->set_round(round.round);
-  out->set_state(round.state);
+  out->set_state(StateName(round.state));
   *out->mutable_eval_metrics() = round.eval_metrics;
   std::string raw;
   if (HexDecode(round.model_sha256, &raw)) out->set_model_sha256(raw);
@@ -56,7 +56,7 @@ void FillParticipation(const ParticipationRecord& record, v1::SiteParticipation*
   *out->mutable_eval_metrics() = record.eval_metrics;
   std::string raw;
   if (HexDecode(record.update_sha256, &raw)) out->set_update_sha256(raw);
-  out->set_state(record.state);
+  out->set_state(StateName(record.state));
   out->set_detail(record.detail);
 }
 
@@ -270,11 +270,11 @@ absl::Status Federation::Start() {
   absl::MutexLock lock(&mu_);
   for (auto& site : sites) known_sites_[site.name] = site;
   for (const auto& run : runs) {
-    if (run.state == "done" || run.state == "failed" || run.state == "aborted") continue;
+    if (IsTerminal(run.state)) continue;
     auto manager = RoundManager::Load(run.id, Deps());
     if (!manager.ok()) {
       // One damaged run must not keep the others from resuming.
-      (void)storage_->SetRunState(run.id, "failed",
+      (void)storage_->SetRunState(run.id, RunState::kFailed,
                                   absl::StrCat("cannot resume: ", manager.status().message()),
                                   clock_->NowUnixSeconds());
       continue;
@@ -469,7 +469,7 @@ absl::StatusOr<RoundManager*> Federation::ActiveRun(int64_t run_id) {
   auto stored = storage_->GetRun(run_id);
   if (!stored.ok()) return stored.status();
   return absl::FailedPreconditionError(
-      absl::StrCat("run ", run_id, " is not active (", stored->state, ")"));
+      absl::StrCat("run ", run_id, " is not active (", StateName(stored->state), ")"));
 }
 
 void Federation::ReapFinishedRuns() {
@@ -564,7 +564,7 @@ absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec s
   std::string canonical;
   spec.SerializeToString(&canonical);
   record.spec_sha256 = HexEncode(Sha256::Digest(canonical));
-  record.state = "pending";
+  record.state = RunState::kPending;
   record.created_at = clock_->NowUnixSeconds();
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(int64_t run_id, storage_->CreateRun(record));
@@ -573,7 +573,7 @@ absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec s
   auto manager = RoundManager::Load(run_id, Deps());
   if (!manager.ok()) {
     // Never leave a stored run that nothing drives and nobody can abort.
-    (void)storage_->SetRunState(run_id, "failed",
+    (void)storage_->SetRunState(run_id, RunState::kFailed,
                                 absl::StrCat("cannot start: ", manager.status().message()),
                                 clock_->NowUnixSeconds());
     return manager.status();
@@ -591,9 +591,9 @@ absl::StatusOr<v1::RunStatus> Federation::GetRun(int64_t run_id) {
   v1::RunStatus status;
   status.set_run_id(run.id);
   *status.mutable_spec() = run.spec;
-  status.set_state(run.state);
+  status.set_state(StateName(run.state));
   status.set_error(run.error);
-  status.set_phase(run.state == "pending" ? "waiting-for-sites" : "finished");
+  status.set_phase(run.state == RunState::kPending ? "waiting-for-sites" : "finished");
   status.set_created_at(run.created_at);
   std::string raw;
   if (HexDecode(run.spec_sha256, &raw)) status.set_spec_sha256(raw);
@@ -605,7 +605,7 @@ absl::StatusOr<v1::RunStatus> Federation::GetRun(int64_t run_id) {
     for (const auto& part : parts) {
       if (part.round == round.round) FillParticipation(part, out->add_sites());
     }
-    if (round.state == "evaluated") completed = round.round;
+    if (round.state == RoundState::kEvaluated) completed = round.round;
   }
   status.set_completed_rounds(completed);
   absl::MutexLock lock(&mu_);
