@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -18,13 +19,42 @@
 
 namespace fedmi::cli {
 
+namespace {
+
+// This process's environment with `overrides` (NAME=value) put in place of
+// variables of the same name. Built before fork: the child may only exec.
+std::vector<std::string> ChildEnvironment(const std::vector<std::string>& overrides) {
+  std::vector<std::string> entries;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const absl::string_view current(*entry);
+    const absl::string_view name = current.substr(0, current.find('=') + 1);
+    bool replaced = false;
+    for (const auto& override_entry : overrides) {
+      replaced |= absl::StartsWith(override_entry, name);
+    }
+    if (!replaced) entries.emplace_back(current);
+  }
+  entries.insert(entries.end(), overrides.begin(), overrides.end());
+  return entries;
+}
+
+std::vector<char*> NullTerminated(const std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  for (const auto& s : strings) pointers.push_back(const_cast<char*>(s.c_str()));
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
-    const std::vector<std::string>& argv, const std::string& log_path) {
+    const std::vector<std::string>& argv, const std::string& log_path,
+    const std::vector<std::string>& env) {
+  const std::vector<std::string> environment = ChildEnvironment(env);
+  std::vector<char*> args = NullTerminated(argv);
+  std::vector<char*> envp = NullTerminated(environment);
   int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (log_fd < 0) return absl::InternalError(absl::StrCat("cannot create log ", log_path));
-  std::vector<char*> args;
-  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) {
     close(log_fd);
@@ -35,7 +65,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(
     dup2(log_fd, STDERR_FILENO);
     int null_fd = open("/dev/null", O_RDONLY);
     if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
-    execv(args[0], args.data());
+    execve(args[0], args.data(), envp.data());
     _exit(127);
   }
   close(log_fd);

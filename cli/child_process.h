@@ -1,6 +1,7 @@
-// Child processes for `fedmi sim` and `fedmi bench round`: the real binaries
-// run as separate processes, with stdout and stderr sent to a log file.
-// Not thread-safe. The destructor terminates a child that is still running.
+// Child processes of a local federation (cli/local_federation.h): the real
+// binaries run as separate processes, with stdout and stderr sent to a log
+// file. Not thread-safe. The destructor terminates a child that is still
+// running.
 #ifndef FEDMI_CLI_CHILD_PROCESS_H_
 #define FEDMI_CLI_CHILD_PROCESS_H_
 
@@ -17,8 +18,11 @@ namespace fedmi::cli {
 
 class ChildProcess {
  public:
-  static absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(const std::vector<std::string>& argv,
-                                                             const std::string& log_path);
+  // Runs argv[0] (a path) with this process's environment plus `env`
+  // entries (NAME=value, replacing a variable of the same name).
+  static absl::StatusOr<std::unique_ptr<ChildProcess>> Spawn(
+      const std::vector<std::string>& argv, const std::string& log_path,
+      const std::vector<std::string>& env = {});
   ~ChildProcess();
 
   pid_t pid() const { return pid_; }

@@ -35,6 +35,8 @@ void AddSiteCommands(CLI::App& app, GlobalOptions& global, CommandResult& result
 void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+// `fedmi bench round`: timed rounds of a local federation with a synthetic model.
+void AddBenchCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 // `fedmi audit log|export|verify`: the coordinator's signed audit log.
 void AddAuditCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 // `fedmi provision ...`: the project CA and per-party kits; needs no coordinator.

@@ -22,6 +22,7 @@
 #include "client/site_policy.h"
 #include "client/site_worker.h"
 #include "common/base/cli_config.h"
+#include "common/base/fault_hook.h"
 #include "common/base/log.h"
 #include "common/data/image_data.h"
 #include "common/rpc/channels.h"
@@ -186,7 +187,7 @@ int Run(int argc, char** argv) {
   options.receipts_dir = receipts_dir;
   options.heartbeat = absl::Seconds(heartbeat_s);
   options.give_up_after = absl::Seconds(give_up_s);
-  fedmi::SiteDaemon daemon(options, &worker);
+  fedmi::SiteDaemon daemon(options, worker, fedmi::CrashAtFaultPointFromEnvironment());
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
   std::thread watcher([&] {

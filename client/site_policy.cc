@@ -16,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/base/env.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
 
@@ -229,13 +230,19 @@ TerminalApprover::TerminalApprover(std::istream& in, std::ostream& out, std::str
       approvals_path_(std::move(approvals_path)),
       options_(std::move(options)) {}
 
-absl::Status TerminalApprover::LoadApprovals() {
-  std::ifstream in(approvals_path_);
-  if (!in) {
-    if (errno == ENOENT) return absl::OkStatus();  // nothing approved yet
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot read approvals file '", approvals_path_, "': ", std::strerror(errno)));
+absl::StatusOr<std::string> TerminalApprover::ReadApprovalsFile() {
+  absl::StatusOr<std::string> text = options_.env->ReadFile(approvals_path_);
+  if (absl::IsNotFound(text.status())) return std::string();  // nothing approved yet
+  if (!text.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot read approvals file '", approvals_path_, "': ", text.status().message()));
   }
+  return text;
+}
+
+absl::Status TerminalApprover::LoadApprovals() {
+  ASSIGN_OR_RETURN(std::string text, ReadApprovalsFile());
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     absl::string_view rest = absl::StripLeadingAsciiWhitespace(line);
@@ -249,14 +256,18 @@ absl::Status TerminalApprover::LoadApprovals() {
 
 absl::Status TerminalApprover::Remember(const v1::RunSpec& spec, const std::string& spec_sha256) {
   approved_.insert(spec_sha256);
-  std::ofstream file(approvals_path_, std::ios::app);
-  file << spec_sha256 << "  # " << spec.model() << ", " << spec.rounds() << " rounds, "
-       << spec.local_epochs() << " local epochs; approved "
-       << absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::Now(), absl::UTCTimeZone()) << "\n";
-  file.flush();
-  if (!file) {
+  // Rewritten whole rather than appended to, so that a crash or a full disk
+  // never leaves a torn line (or a lost earlier approval) behind.
+  ASSIGN_OR_RETURN(std::string contents, ReadApprovalsFile());
+  if (!contents.empty() && contents.back() != '\n') contents += '\n';
+  absl::StrAppend(&contents, spec_sha256, "  # ", spec.model(), ", ", spec.rounds(), " rounds, ",
+                  spec.local_epochs(), " local epochs; approved ",
+                  absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::Now(), absl::UTCTimeZone()),
+                  "\n");
+  absl::Status written = WriteFileAtomically(*options_.env, approvals_path_, contents);
+  if (!written.ok()) {
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot write approvals file '", approvals_path_, "'"));
+        absl::StrCat("cannot write approvals file '", approvals_path_, "': ", written.message()));
   }
   return absl::OkStatus();
 }

@@ -36,6 +36,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "common/base/env.h"
 #include "fedmi/v1/federation.pb.h"
 
 namespace fedmi {
@@ -97,6 +98,8 @@ struct TerminalApproverOptions {
   // False when stdin is not a terminal: unapproved specs are refused at once
   // with a reason saying how to approve them, instead of waiting forever.
   bool interactive = true;
+  // Not owned; reads and writes the approvals file. Must outlive the approver.
+  Env* env = Env::Default();
 };
 
 class TerminalApprover : public SpecApprover {
@@ -109,6 +112,8 @@ class TerminalApprover : public SpecApprover {
   absl::Status Approve(const v1::RunSpec& spec, const std::string& spec_sha256) override;
 
  private:
+  // The approvals file's text; empty when there is none yet.
+  absl::StatusOr<std::string> ReadApprovalsFile() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status LoadApprovals() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status Remember(const v1::RunSpec& spec, const std::string& spec_sha256)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

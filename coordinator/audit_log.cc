@@ -33,7 +33,8 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
                      << " but the signed head names "
                      << (head.ok() ? std::to_string(head->head.seq()) : std::string("nothing"))
                      << "; recording it in the log";
-    RETURN_IF_ERROR(log->Append(kCoordinator, audit::Action::kAuditTailMissing, 0, -1, detail).status());
+    RETURN_IF_ERROR(
+        log->Append(kCoordinator, audit::Action::kAuditTailMissing, 0, -1, detail).status());
   }
   return log;
 }

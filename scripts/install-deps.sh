@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
   libzip-dev libstb-dev
+  clang-format clang-tidy
 )
 
 missing=()

@@ -1,14 +1,11 @@
 #include "common/audit/audit_actions.h"
 
+#include "common/base/enum_names.h"
+
 namespace fedmi::audit {
 namespace {
 
-struct ActionEntry {
-  Action action;
-  const char* name;
-};
-
-constexpr ActionEntry kActions[] = {
+constexpr EnumName<Action> kActions[] = {
     {Action::kCoordinatorStarted, "coordinator.started"},
     {Action::kCoordinatorStopped, "coordinator.stopped"},
     {Action::kSiteRegistered, "site.registered"},
@@ -34,18 +31,8 @@ constexpr ActionEntry kActions[] = {
 
 }  // namespace
 
-const char* ActionName(Action action) {
-  for (const ActionEntry& entry : kActions) {
-    if (entry.action == action) return entry.name;
-  }
-  return "unknown";
-}
+const char* ActionName(Action action) { return NameOf(kActions, action); }
 
-std::optional<Action> ParseAction(absl::string_view name) {
-  for (const ActionEntry& entry : kActions) {
-    if (name == entry.name) return entry.action;
-  }
-  return std::nullopt;
-}
+std::optional<Action> ParseAction(absl::string_view name) { return ParseName(kActions, name); }
 
 }  // namespace fedmi::audit

@@ -4,15 +4,19 @@
 #include <cstdlib>
 
 #include "absl/strings/numbers.h"
+#include "common/base/enum_names.h"
 #include "common/base/log.h"
 
 namespace fedmi {
 namespace {
 
-constexpr FaultPoint kAllPoints[] = {
-    FaultPoint::kCoordinatorMidUpload,     FaultPoint::kCoordinatorMidAggregation,
-    FaultPoint::kCoordinatorCommit,        FaultPoint::kCoordinatorEvaluation,
-    FaultPoint::kCoordinatorBetweenRounds, FaultPoint::kSiteBeforeMaskedUpload,
+constexpr EnumName<FaultPoint> kFaultPoints[] = {
+    {FaultPoint::kCoordinatorMidUpload, "coordinator-mid-upload"},
+    {FaultPoint::kCoordinatorMidAggregation, "coordinator-mid-aggregation"},
+    {FaultPoint::kCoordinatorCommit, "coordinator-commit"},
+    {FaultPoint::kCoordinatorEvaluation, "coordinator-evaluation"},
+    {FaultPoint::kCoordinatorBetweenRounds, "coordinator-between-rounds"},
+    {FaultPoint::kSiteBeforeMaskedUpload, "secagg-before-masked-upload"},
 };
 
 class NoFaultHook final : public FaultHook {
@@ -59,29 +63,10 @@ FaultHook& MakeHookFromEnvironment() {
 
 }  // namespace
 
-const char* FaultPointName(FaultPoint point) {
-  switch (point) {
-    case FaultPoint::kCoordinatorMidUpload:
-      return "coordinator-mid-upload";
-    case FaultPoint::kCoordinatorMidAggregation:
-      return "coordinator-mid-aggregation";
-    case FaultPoint::kCoordinatorCommit:
-      return "coordinator-commit";
-    case FaultPoint::kCoordinatorEvaluation:
-      return "coordinator-evaluation";
-    case FaultPoint::kCoordinatorBetweenRounds:
-      return "coordinator-between-rounds";
-    case FaultPoint::kSiteBeforeMaskedUpload:
-      return "secagg-before-masked-upload";
-  }
-  return "unknown";
-}
+const char* FaultPointName(FaultPoint point) { return NameOf(kFaultPoints, point); }
 
 std::optional<FaultPoint> ParseFaultPoint(absl::string_view name) {
-  for (FaultPoint point : kAllPoints) {
-    if (name == FaultPointName(point)) return point;
-  }
-  return std::nullopt;
+  return ParseName(kFaultPoints, name);
 }
 
 FaultHook& NoFaults() {

@@ -103,27 +103,14 @@ class AuditTest : public ::testing::Test {
     std::filesystem::create_directories(dir.path() + "/state");
     std::filesystem::copy_file(Db(), db);
     tamper(db);
-    std::vector<std::string> argv = {Binary("fedmi-coordinator"),
-                                     "--listen",
-                                     "127.0.0.1:0",
-                                     "--port-file",
-                                     dir.path() + "/port",
-                                     "--db",
-                                     db};
-    for (const char* file : {"cert", "key", "ca"}) {
-      argv.push_back(absl::StrCat("--", file));
-      argv.push_back(Kit("coordinator", absl::StrCat(file, ".pem")));
-    }
-    auto coordinator = cli::ChildProcess::Spawn(argv, dir.path() + "/coordinator.log");
+    cli::CoordinatorOptions options;
+    options.port_file = dir.path() + "/port";
+    options.db_path = db;
+    options.log_path = dir.path() + "/coordinator.log";
+    auto coordinator =
+        cli::LocalCoordinator::Start(cli::LocalProject::Open(work_ + "/pki", "sim-admin"), options);
     EXPECT_THAT(coordinator, IsOk());
-    std::string address;
-    for (int i = 0; i < 200 && address.empty(); ++i) {
-      std::ifstream in(dir.path() + "/port");
-      int port = 0;
-      if (in >> port && port > 0) address = absl::StrCat("127.0.0.1:", port);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    EXPECT_FALSE(address.empty()) << (*coordinator)->LogTail();
+    const std::string address = coordinator.ok() ? (*coordinator)->address() : "";
     return RunCommand(absl::StrCat(Binary("fedmi"), " --coordinator ", address, " --cert ",
                                    Kit("sim-admin", "cert.pem"), " --key ",
                                    Kit("sim-admin", "key.pem"), " --ca ",

@@ -18,21 +18,14 @@ using ::testing::ElementsAre;
 constexpr int64_t kParams = 20000;
 constexpr int kRounds = 4;
 
+// A synthetic site that sends a heartbeat every second.
 std::unique_ptr<cli::ChildProcess> SpawnSite(TestProject& project, const std::string& address,
                                              const std::string& name, const std::string& log) {
-  std::vector<std::string> argv = {Binary("fedmi-client"),
-                                   "--coordinator",
-                                   address,
-                                   "--site",
-                                   name,
-                                   "--give-up-after",
-                                   "60",
-                                   "--heartbeat",
-                                   "1"};
-  for (const auto& flag : project.Flags(name)) argv.push_back(flag);
-  auto site = cli::ChildProcess::Spawn(argv, log);
-  EXPECT_THAT(site, IsOk());
-  return site.ok() ? *std::move(site) : nullptr;
+  cli::SiteOptions options;
+  options.name = name;
+  options.log_path = log;
+  options.heartbeat_s = 1;
+  return StartSite(project, address, options);
 }
 
 // Polls the run until `done` holds for its status (or 60 s pass).

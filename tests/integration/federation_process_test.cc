@@ -277,14 +277,8 @@ TEST(FederationProcessTest, RunSurvivesCoordinatorKillAndSitesReconnect) {
   const std::string address = coordinator->address();
   std::vector<std::unique_ptr<cli::ChildProcess>> sites;
   for (int k = 1; k <= 2; ++k) {
-    const std::string name = absl::StrCat("site-", k);
-    project.Add(name, PartyRole::kSite);
-    std::vector<std::string> argv = {
-        Binary("fedmi-client"), "--coordinator", address, "--site", name, "--give-up-after", "60"};
-    for (const auto& flag : project.Flags(name)) argv.push_back(flag);
-    auto site = cli::ChildProcess::Spawn(argv, absl::StrCat(scratch.path(), "/", name, ".log"));
-    ASSERT_THAT(site, IsOk());
-    sites.push_back(*std::move(site));
+    sites.push_back(StartSyntheticSite(project, address, absl::StrCat("site-", k), scratch.path()));
+    ASSERT_NE(sites.back(), nullptr);
   }
   ASSERT_THAT(coordinator->admin().WaitForSites(2, absl::Seconds(30)), IsOk());
   v1::RunSpec spec;

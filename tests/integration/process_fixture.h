@@ -1,6 +1,8 @@
-// Shared by the integration tests: run the real binaries as processes on
-// loopback, with a throwaway provisioned project so that everything talks
-// mutual TLS as a deployment does.
+// Shared by the integration tests: GoogleTest wrappers over the local
+// federation harness (cli/local_federation.h), which runs the real binaries
+// as processes on loopback with a throwaway provisioned project so that
+// everything talks mutual TLS as a deployment does. What only tests need
+// stays here: synthetic data, raw TLS channels and a hand-driven site.
 #ifndef FEDMI_TESTS_INTEGRATION_PROCESS_FIXTURE_H_
 #define FEDMI_TESTS_INTEGRATION_PROCESS_FIXTURE_H_
 
@@ -24,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/admin_client.h"
 #include "cli/child_process.h"
+#include "cli/local_federation.h"
 #include "common/crypto/pki.h"
 #include "common/data/npz.h"
 #include "common/rpc/bundle_stream.h"
@@ -102,41 +105,32 @@ inline std::string DataPath(const std::string& scratch) {
 // (for 127.0.0.1) and an administrator "admin-1"; Add() issues more parties.
 class TestProject {
  public:
-  explicit TestProject(const std::string& dir) : dir_(dir + "/pki") {
-    auto ca = ProjectCa::Create(dir_, "it");
-    EXPECT_TRUE(ca.ok()) << ca.status();
-    KitSettings settings;
-    settings.coordinator_host = "127.0.0.1";
-    EXPECT_TRUE(AddParty(dir_, "coordinator", PartyRole::kCoordinator, {}, settings).ok());
-    Add("admin-1", PartyRole::kAdmin);
-  }
+  explicit TestProject(const std::string& dir) : project_(Create(dir + "/pki")) {}
   void Add(const std::string& name, PartyRole role, IssueOptions options = {}) {
-    auto party = AddParty(dir_, name, role, options, {});
-    EXPECT_TRUE(party.ok()) << party.status();
+    EXPECT_THAT(project_.Add(name, role, options), IsOk()) << name;
   }
   std::string KitFile(const std::string& party, const std::string& file) const {
-    return absl::StrCat(dir_, "/kits/", party, "/", file);
+    return project_.KitFile(party, file);
   }
-  TransportOptions Transport(const std::string& party) const {
-    TransportOptions transport;
-    transport.cert_file = KitFile(party, "cert.pem");
-    transport.key_file = KitFile(party, "key.pem");
-    transport.ca_file = KitFile(party, "ca.pem");
-    return transport;
-  }
+  TransportOptions Transport(const std::string& party) const { return project_.Transport(party); }
   std::vector<std::string> Flags(const std::string& party) const {
-    return {"--cert", KitFile(party, "cert.pem"), "--key", KitFile(party, "key.pem"),
-            "--ca",   KitFile(party, "ca.pem")};
+    return project_.TransportFlags(party);
   }
   std::string FlagString(const std::string& party) const {
     std::string out;
     for (const auto& flag : Flags(party)) absl::StrAppend(&out, " ", flag);
     return out;
   }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return project_.dir(); }
+  const cli::LocalProject& project() const { return project_; }
 
  private:
-  std::string dir_;
+  static cli::LocalProject Create(const std::string& dir) {
+    auto project = cli::LocalProject::Create(dir, "it", "admin-1");
+    EXPECT_THAT(project, IsOk());
+    return project.ok() ? *std::move(project) : cli::LocalProject::Open(dir, "admin-1");
+  }
+  cli::LocalProject project_;
 };
 
 // A TLS channel from raw PEMs, bypassing the local checks MakeChannel makes,
@@ -168,7 +162,7 @@ inline std::shared_ptr<grpc::Channel> PartyChannel(const std::string& address,
   return *channel;
 }
 
-// A coordinator process on a free loopback port.
+// A coordinator process on a free loopback port, its files in `dir`.
 class CoordinatorProcess {
  public:
   // `listen` may name a fixed port, to restart on the port sites know.
@@ -177,52 +171,24 @@ class CoordinatorProcess {
   CoordinatorProcess(const std::string& dir, const TestProject* project,
                      const std::string& listen = "127.0.0.1:0",
                      const std::string& log_name = "coordinator.log",
-                     const std::vector<std::string>& env = {})
-      : dir_(dir) {
-    const std::string port_file = dir + "/port";
-    std::remove(port_file.c_str());
-    std::vector<std::string> argv;
-    if (!env.empty()) {
-      argv.push_back("/usr/bin/env");
-      argv.insert(argv.end(), env.begin(), env.end());
-    }
-    for (const auto& arg :
-         {Binary("fedmi-coordinator"), std::string("--listen"), listen, std::string("--port-file"),
-          port_file, std::string("--db"), dir + "/state/coordinator.db"}) {
-      argv.push_back(arg);
-    }
-    if (project == nullptr) {
-      argv.push_back("--insecure");
-    } else {
-      for (const auto& flag : project->Flags("coordinator")) argv.push_back(flag);
-    }
-    auto process = cli::ChildProcess::Spawn(argv, dir + "/" + log_name);
-    EXPECT_TRUE(process.ok()) << process.status();
-    process_ = *std::move(process);
-    for (int i = 0; i < 400 && address_.empty(); ++i) {
-      std::ifstream in(port_file);
-      int port = 0;
-      if (in >> port && port > 0) address_ = absl::StrCat("127.0.0.1:", port);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    EXPECT_FALSE(address_.empty()) << process_->LogTail();
-    TransportOptions transport;
-    if (project == nullptr) {
-      transport.insecure = true;
-    } else {
-      transport = project->Transport("admin-1");
-    }
-    admin_ = *cli::AdminClient::Connect(address_, transport);
+                     const std::vector<std::string>& env = {}) {
+    cli::CoordinatorOptions options;
+    options.listen = listen;
+    options.port_file = dir + "/port";
+    options.db_path = dir + "/state/coordinator.db";
+    options.log_path = dir + "/" + log_name;
+    options.env = env;
+    auto started = cli::LocalCoordinator::Start(
+        project == nullptr ? cli::LocalProject::Insecure() : project->project(), options);
+    EXPECT_THAT(started, IsOk());
+    if (started.ok()) coordinator_ = *std::move(started);
   }
-  const std::string& address() const { return address_; }
-  cli::AdminClient& admin() { return *admin_; }
-  cli::ChildProcess& process() { return *process_; }
+  const std::string& address() const { return coordinator_->address(); }
+  cli::AdminClient& admin() { return coordinator_->admin(); }
+  cli::ChildProcess& process() { return coordinator_->process(); }
 
  private:
-  std::string dir_;
-  std::string address_;
-  std::unique_ptr<cli::ChildProcess> process_;
-  std::unique_ptr<cli::AdminClient> admin_;
+  std::unique_ptr<cli::LocalCoordinator> coordinator_;
 };
 
 // A hand-driven site: speaks the wire protocol directly, so it can send
@@ -307,6 +273,16 @@ class RawSite {
   bool finished_ = false;
 };
 
+// A fedmi-client process for `options.name` (already issued a kit in
+// `project`); the harness's flags, with the test failing if it cannot start.
+inline std::unique_ptr<cli::ChildProcess> StartSite(const TestProject& project,
+                                                    const std::string& address,
+                                                    const cli::SiteOptions& options) {
+  auto site = cli::StartSite(project.project(), address, options);
+  EXPECT_THAT(site, IsOk()) << options.name;
+  return site.ok() ? *std::move(site) : nullptr;
+}
+
 // A fedmi-client process for `name` (issued into `project` first), with no
 // data: it serves the synthetic benchmark model. `env` entries (NAME=value)
 // are set for it alone.
@@ -316,20 +292,11 @@ inline std::unique_ptr<cli::ChildProcess> StartSyntheticSite(TestProject& projec
                                                              const std::string& log_dir,
                                                              std::vector<std::string> env = {}) {
   project.Add(name, PartyRole::kSite);
-  std::vector<std::string> argv;
-  if (!env.empty()) {
-    argv.push_back("/usr/bin/env");
-    for (auto& entry : env) argv.push_back(std::move(entry));
-  }
-  for (const auto& arg :
-       {Binary("fedmi-client"), std::string("--coordinator"), address, std::string("--site"), name,
-        std::string("--give-up-after"), std::string("60")}) {
-    argv.push_back(arg);
-  }
-  for (const auto& flag : project.Flags(name)) argv.push_back(flag);
-  auto site = cli::ChildProcess::Spawn(argv, absl::StrCat(log_dir, "/", name, ".log"));
-  EXPECT_TRUE(site.ok()) << site.status();
-  return site.ok() ? *std::move(site) : nullptr;
+  cli::SiteOptions options;
+  options.name = name;
+  options.log_path = absl::StrCat(log_dir, "/", name, ".log");
+  options.env = std::move(env);
+  return StartSite(project, address, options);
 }
 
 // A run of the synthetic benchmark model (no data, no training).
@@ -344,14 +311,9 @@ inline v1::RunSpec SyntheticSpec(int64_t params, int rounds, int min_sites) {
 
 // Follows the run to its end; its last status.
 inline v1::RunStatus WatchToEnd(cli::AdminClient& admin, int64_t run) {
-  v1::RunStatus last;
-  EXPECT_THAT(admin.WatchRun(run,
-                             [&](const v1::RunStatus& status) {
-                               last = status;
-                               return true;
-                             }),
-              IsOk());
-  return last;
+  auto last = cli::WatchRunToEnd(admin, run);
+  EXPECT_THAT(last, IsOk());
+  return last.ok() ? *std::move(last) : v1::RunStatus();
 }
 
 inline TensorBundle FloatBundle(const std::string& name, std::vector<float> values) {

@@ -239,16 +239,13 @@ TEST_F(SecurityTest, SitePolicyRefusesADisallowedModelAndTheCoordinatorSaysWhy) 
   std::ofstream(policy) << "allowed_models = [\"cnn\"]\n";
   std::vector<std::unique_ptr<cli::ChildProcess>> sites;
   for (const std::string name : {"site-1", "site-2"}) {
-    std::vector<std::string> argv = {Binary("fedmi-client"), "--coordinator",
-                                     coordinator_->address(), "--site", name};
-    for (const auto& flag : project_.Flags(name)) argv.push_back(flag);
-    if (name == "site-2") {
-      argv.push_back("--policy");
-      argv.push_back(policy);
-    }
-    auto site = cli::ChildProcess::Spawn(argv, scratch_.Join(name + ".log"));
-    ASSERT_THAT(site, IsOk());
-    sites.push_back(*std::move(site));
+    cli::SiteOptions options;
+    options.name = name;
+    options.log_path = scratch_.Join(name + ".log");
+    options.give_up_after_s = 0;
+    if (name == "site-2") options.policy = policy;
+    sites.push_back(StartSite(project_, coordinator_->address(), options));
+    ASSERT_NE(sites.back(), nullptr);
   }
   ASSERT_THAT(coordinator_->admin().WaitForSites(2, absl::Seconds(30)), IsOk());
   v1::RunSpec spec;
@@ -286,18 +283,15 @@ TEST_F(SecurityTest, SitePolicyRefusesADisallowedModelAndTheCoordinatorSaysWhy) 
 TEST_F(SecurityTest, SitePinsTheCoordinatorCertificateFingerprint) {
   // The kit's policy pins the real coordinator: the site connects.
   const std::string pinned = project_.KitFile("site-1", "policy.toml");
-  std::vector<std::string> argv = {Binary("fedmi-client"),
-                                   "--coordinator",
-                                   coordinator_->address(),
-                                   "--site",
-                                   "site-1",
-                                   "--policy",
-                                   pinned};
-  for (const auto& flag : project_.Flags("site-1")) argv.push_back(flag);
-  auto site = cli::ChildProcess::Spawn(argv, scratch_.Join("pinned.log"));
-  ASSERT_THAT(site, IsOk());
+  cli::SiteOptions options;
+  options.name = "site-1";
+  options.log_path = scratch_.Join("pinned.log");
+  options.give_up_after_s = 0;
+  options.policy = pinned;
+  std::unique_ptr<cli::ChildProcess> site = StartSite(project_, coordinator_->address(), options);
+  ASSERT_NE(site, nullptr);
   EXPECT_THAT(coordinator_->admin().WaitForSites(1, absl::Seconds(20)), IsOk());
-  (*site)->Stop();
+  site->Stop();
 
   // A pin on another certificate refuses even a coordinator from the same CA.
   const std::string wrong = scratch_.Join("wrong-pin.toml");

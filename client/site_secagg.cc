@@ -1,0 +1,161 @@
+#include "client/site_secagg.h"
+
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/log.h"
+#include "common/base/status.h"
+#include "common/secagg/secagg_participant.h"
+
+namespace fedmi {
+namespace {
+
+absl::Status SecAggError(const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat("secure aggregation: ", status.message()));
+}
+
+std::string RoundName(int64_t run_id, int32_t round) {
+  return absl::StrCat("run ", run_id, " round ", round);
+}
+
+std::string Where(int64_t run_id, int32_t round) {
+  return absl::StrCat(RoundName(run_id, round), ": secure aggregation: ");
+}
+
+// The coordinator always sets a positive round timeout; 3600 s is its default.
+absl::Duration SecAggTimeout(const v1::RunSpec& spec) {
+  return absl::Seconds(spec.round_timeout_s() > 0 ? spec.round_timeout_s() : 3600);
+}
+
+}  // namespace
+
+SiteSecAgg::SiteSecAgg(std::string site, SiteIdentityFiles identity, CoordinatorLink& link,
+                       Env& env, FaultHook& faults)
+    : site_(std::move(site)),
+      identity_(std::move(identity)),
+      link_(link),
+      env_(env),
+      faults_(faults) {}
+
+SiteSecAgg::~SiteSecAgg() = default;
+
+absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> SiteSecAgg::ShareSecrets(
+    const v1::TrainTask& task, AbortCheck abort, bool* violation) {
+  const int64_t run_id = task.run_id();
+  const int32_t round = task.round();
+  // A task left over from an earlier connection belongs to a round the
+  // coordinator has already dropped this site from.
+  RETURN_IF_ERROR(abort());
+  if (identity_.insecure || identity_.key_file.empty() || identity_.cert_file.empty() ||
+      identity_.ca_file.empty()) {
+    return absl::FailedPreconditionError(
+        "secure aggregation needs this site's certificate and key (mutual TLS); it cannot run "
+        "with --insecure");
+  }
+  auto read = [this](const std::string& path) -> absl::StatusOr<std::string> {
+    absl::StatusOr<std::string> pem = env_.ReadFile(path);
+    if (!pem.ok()) return SecAggError(pem.status());
+    return pem;
+  };
+  ASSIGN_OR_RETURN(std::string key_pem, read(identity_.key_file));
+  ASSIGN_OR_RETURN(std::string cert_pem, read(identity_.cert_file));
+  ASSIGN_OR_RETURN(std::string ca_pem, read(identity_.ca_file));
+  absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> participant =
+      secagg::SecAggParticipant::Start(run_id, round, site_, task.secagg(), key_pem, cert_pem,
+                                       ca_pem);
+  if (!participant.ok()) return SecAggError(participant.status());
+
+  absl::StatusOr<v1::KeyAdvertisement> advertisement = (*participant)->Advertisement();
+  if (!advertisement.ok()) return SecAggError(advertisement.status());
+  v1::SiteMessage advertise;
+  *advertise.mutable_key_advertisement() = *std::move(advertisement);
+  link_.Send(advertise);
+  FEDMI_LOG(INFO) << Where(run_id, round) << "advertised keys";
+
+  ASSIGN_OR_RETURN(v1::CoordinatorMessage peers, Await(SecAggInbox::Kind::kPeerKeys, task, abort));
+  absl::StatusOr<v1::ShareBundle> shares = (*participant)->OnPeerKeys(peers.peer_keys());
+  if (!shares.ok()) {
+    // A forged or misattributed advertisement: the message names the site.
+    *violation = shares.status().code() == absl::StatusCode::kPermissionDenied;
+    return SecAggError(shares.status());
+  }
+  const int neighbours = shares->shares_size();
+  v1::SiteMessage share;
+  *share.mutable_shares() = *std::move(shares);
+  link_.Send(share);
+  FEDMI_LOG(INFO) << Where(run_id, round) << "shared secrets with " << neighbours << " neighbours";
+  return participant;
+}
+
+absl::StatusOr<TensorBundle> SiteSecAgg::MaskUpdate(const v1::TrainTask& task,
+                                                    secagg::SecAggParticipant& participant,
+                                                    const TensorBundle& global,
+                                                    const TensorBundle& update, int64_t examples,
+                                                    AbortCheck abort, bool* violation) {
+  // Usually already buffered: the coordinator relays shares while sites train.
+  ASSIGN_OR_RETURN(v1::CoordinatorMessage relayed,
+                   Await(SecAggInbox::Kind::kRelayedShares, task, abort));
+  absl::Status received = participant.OnRelayedShares(relayed.relayed_shares());
+  if (!received.ok()) {
+    // A share that fails authentication or comes from a non-neighbour; the
+    // message names the sender.
+    *violation = received.code() == absl::StatusCode::kDataLoss ||
+                 received.code() == absl::StatusCode::kPermissionDenied;
+    return SecAggError(received);
+  }
+  // The shares of every site, this one's included, have reached the
+  // coordinator (it relays only once all have shared): a crash here is a
+  // dropout after sharing and before the masked input.
+  faults_.Reached(FaultPoint::kSiteBeforeMaskedUpload, task.round());
+  absl::StatusOr<TensorBundle> masked = participant.MaskUpdate(global, update, examples);
+  if (!masked.ok()) return SecAggError(masked.status());
+  FEDMI_LOG(INFO) << Where(task.run_id(), task.round()) << "masked the update towards "
+                  << participant.SharingNeighbours().size() << " neighbours";
+  return masked;
+}
+
+void SiteSecAgg::KeepForUnmasking(int64_t run_id, int32_t round,
+                                  std::unique_ptr<secagg::SecAggParticipant> participant) {
+  participants_[RoundKey(run_id, round)] = std::move(participant);
+}
+
+absl::StatusOr<v1::UnmaskResponse> SiteSecAgg::Reveal(const v1::UnmaskRequest& request) {
+  const int64_t run_id = request.run_id();
+  const int32_t round = request.round();
+  auto it = participants_.find(RoundKey(run_id, round));
+  if (it == participants_.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("secure aggregation: this site holds no secure-aggregation state for ",
+                     RoundName(run_id, round), " (it may have restarted since its upload)"));
+  }
+  // The coordinator asks once per round: whatever comes of this request,
+  // the secrets are of no further use and are wiped when this returns.
+  std::unique_ptr<secagg::SecAggParticipant> participant = std::move(it->second);
+  participants_.erase(it);
+  absl::StatusOr<v1::UnmaskResponse> response = participant->OnUnmaskRequest(request);
+  if (!response.ok()) return SecAggError(response.status());
+  FEDMI_LOG(INFO) << Where(run_id, round) << "revealed " << response->shares_size() << " shares";
+  return response;
+}
+
+void SiteSecAgg::DropBefore(int64_t run_id, int32_t round) {
+  participants_.erase(
+      participants_.lower_bound(RoundKey(run_id, std::numeric_limits<int32_t>::min())),
+      participants_.lower_bound(RoundKey(run_id, round)));
+}
+
+void SiteSecAgg::DropRuns(const std::set<int64_t>& runs) {
+  if (participants_.empty()) return;
+  for (int64_t run_id : runs) DropBefore(run_id, std::numeric_limits<int32_t>::max());
+}
+
+absl::StatusOr<v1::CoordinatorMessage> SiteSecAgg::Await(SecAggInbox::Kind kind,
+                                                         const v1::TrainTask& task,
+                                                         AbortCheck abort) {
+  absl::StatusOr<v1::CoordinatorMessage> message =
+      inbox_.Wait(kind, task.run_id(), task.round(), SecAggTimeout(task.spec()), abort);
+  if (!message.ok()) return SecAggError(message.status());
+  return message;
+}
+
+}  // namespace fedmi

@@ -1,0 +1,400 @@
+#include "client/site_session.h"
+
+#include <limits>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/audit/audit.h"
+#include "common/base/log.h"
+#include "common/base/status.h"
+#include "common/secagg/secagg_participant.h"
+
+namespace fedmi {
+namespace {
+
+std::string RoundName(int64_t run_id, int32_t round) {
+  return absl::StrCat("run ", run_id, " round ", round);
+}
+
+// Whether an error is the site declining the task rather than failing it.
+bool IsRefusal(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kInvalidArgument ||
+         status.code() == absl::StatusCode::kFailedPrecondition ||
+         status.code() == absl::StatusCode::kPermissionDenied;
+}
+
+// Either half alone would upload plaintext weights the run promised to mask,
+// or run a protocol nobody asked this site for.
+absl::Status CheckSecAggAgreement(const v1::TrainTask& task) {
+  if (task.spec().secure_aggregation() && !task.has_secagg()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(RoundName(task.run_id(), task.round()),
+                     " asks for secure aggregation but the task carries no secure "
+                     "aggregation parameters"));
+  }
+  if (!task.spec().secure_aggregation() && task.has_secagg()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(RoundName(task.run_id(), task.round()),
+                     " carries secure aggregation parameters but its run has secure "
+                     "aggregation off"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+SiteSession::SiteSession(SiteSessionOptions options, SiteWorker& worker, CoordinatorLink& link,
+                         Env& env, FaultHook& faults, const Clock& clock)
+    : options_(std::move(options)),
+      worker_(worker),
+      link_(link),
+      env_(env),
+      clock_(clock),
+      secagg_(options_.site, options_.identity, link, env, faults) {}
+
+SiteSession::~SiteSession() { Stop(); }
+
+void SiteSession::Connected() {
+  absl::MutexLock lock(&mu_);
+  ++connection_;
+  connected_ = true;
+}
+
+void SiteSession::Disconnected() {
+  {
+    absl::MutexLock lock(&mu_);
+    connected_ = false;
+  }
+  // What was buffered for the ended connection is of no use, and a waiting
+  // task gives up.
+  secagg_.inbox().Clear();
+  secagg_.inbox().Wake();
+}
+
+void SiteSession::Stop() {
+  stop_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    tasks_.clear();
+  }
+  secagg_.inbox().Wake();
+}
+
+void SiteSession::Deliver(const v1::CoordinatorMessage& message) {
+  switch (message.kind_case()) {
+    case v1::CoordinatorMessage::kCancel:
+      return OnCancel(message.cancel());
+    case v1::CoordinatorMessage::kPeerKeys:
+    case v1::CoordinatorMessage::kRelayedShares: {
+      const bool peer_keys = message.has_peer_keys();
+      const int64_t run_id =
+          peer_keys ? message.peer_keys().run_id() : message.relayed_shares().run_id();
+      const int32_t round =
+          peer_keys ? message.peer_keys().round() : message.relayed_shares().round();
+      if (Cancelled(run_id)) return;
+      if (!secagg_.inbox().Put(message)) {
+        FEDMI_LOG(WARNING) << RoundName(run_id, round) << ": secure aggregation: ignored "
+                           << (peer_keys ? "peer keys" : "relayed shares")
+                           << " for a round already passed or already received";
+      }
+      return;
+    }
+    case v1::CoordinatorMessage::kInit:
+    case v1::CoordinatorMessage::kTrain:
+    case v1::CoordinatorMessage::kEval:
+    case v1::CoordinatorMessage::kUnmaskRequest: {
+      absl::MutexLock lock(&mu_);
+      tasks_.push_back(QueuedTask{connection_, message});
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void SiteSession::OnCancel(const v1::CancelTask& cancel) {
+  if (cancel.round() != 0) {
+    {
+      absl::MutexLock lock(&mu_);
+      abandoned_rounds_[cancel.run_id()] = cancel.round();
+    }
+    FEDMI_LOG(INFO) << RoundName(cancel.run_id(), cancel.round())
+                    << " abandoned by the coordinator: " << cancel.reason();
+    secagg_.inbox().ForgetRound(cancel.run_id(), cancel.round());
+  } else {
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_runs_.insert(cancel.run_id());
+    }
+    FEDMI_LOG(INFO) << "run " << cancel.run_id() << " cancelled: " << cancel.reason();
+    secagg_.inbox().ForgetRun(cancel.run_id());
+  }
+  secagg_.inbox().Wake();
+}
+
+bool SiteSession::RunNextTask(absl::Duration wait) {
+  // Here rather than in Deliver: a participant may be in use by a task.
+  std::set<int64_t> cancelled;
+  {
+    absl::MutexLock lock(&mu_);
+    cancelled = cancelled_runs_;
+  }
+  secagg_.DropRuns(cancelled);
+  QueuedTask task;
+  {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty() || stop_.load(); };
+    mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
+    if (tasks_.empty() || stop_) return false;
+    task = std::move(tasks_.front());
+    tasks_.pop_front();
+  }
+  Execute(task);
+  return true;
+}
+
+void SiteSession::RunTasks() {
+  while (!stop_) RunNextTask(absl::Milliseconds(200));
+}
+
+void SiteSession::Execute(const QueuedTask& task) {
+  const v1::CoordinatorMessage& message = task.message;
+  switch (message.kind_case()) {
+    case v1::CoordinatorMessage::kInit:
+      return RunInit(message.init());
+    case v1::CoordinatorMessage::kTrain:
+      return RunTrain(message.train(), task.connection);
+    case v1::CoordinatorMessage::kEval:
+      return RunEval(message.eval());
+    case v1::CoordinatorMessage::kUnmaskRequest:
+      return RunUnmask(message.unmask_request());
+    default:
+      return;
+  }
+}
+
+void SiteSession::RunInit(const v1::InitTask& task) {
+  if (Cancelled(task.run_id())) return;
+  FEDMI_LOG(INFO) << "run " << task.run_id() << ": building the initial " << task.spec().model()
+                  << " model";
+  absl::Status status = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(TensorBundle model, worker_.BuildInitialModel(task.spec()));
+    v1::UpdateMetadata metadata;
+    metadata.set_run_id(task.run_id());
+    metadata.set_round(0);
+    metadata.set_site(options_.site);
+    return Upload(metadata, model);
+  }();
+  if (!status.ok()) ReportFailure(task.run_id(), 0, status);
+}
+
+void SiteSession::RunTrain(const v1::TrainTask& task, int64_t connection) {
+  // The coordinator never asks to unmask a round of a run that has moved on.
+  secagg_.DropBefore(task.run_id(), task.round());
+  secagg_.inbox().BeginRound(task.run_id(), task.round());
+  {
+    // A new task for an abandoned round is its retry: it starts afresh.
+    absl::MutexLock lock(&mu_);
+    auto abandoned = abandoned_rounds_.find(task.run_id());
+    if (abandoned != abandoned_rounds_.end() && abandoned->second <= task.round()) {
+      abandoned_rounds_.erase(abandoned);
+    }
+  }
+  secagg_.inbox().ForgetRound(task.run_id(), task.round());
+  if (Cancelled(task.run_id())) return;
+  bool violation = false;
+  const absl::Status status = TrainRound(task, connection, &violation);
+  if (status.ok()) return;
+  if (violation) {
+    FEDMI_LOG(WARNING) << RoundName(task.run_id(), task.round())
+                       << ": protocol violation: " << status.message();
+    SendTaskFailure(task.run_id(), task.round(), std::string(status.message()),
+                    /*protocol_violation=*/true);
+    return;
+  }
+  ReportFailure(task.run_id(), task.round(), status);
+}
+
+absl::Status SiteSession::TrainRound(const v1::TrainTask& task, int64_t connection,
+                                     bool* violation) {
+  const absl::Time started = clock_.Now();
+  RETURN_IF_ERROR(worker_.CheckTask(task.spec()));
+  RETURN_IF_ERROR(CheckSecAggAgreement(task));
+  auto abort = [&] { return SecAggAbortReason(task.run_id(), task.round(), connection); };
+  std::unique_ptr<secagg::SecAggParticipant> participant;
+  if (task.has_secagg()) {
+    // Keys go out before the download and training, so that the slow part
+    // of the round overlaps the coordinator collecting everyone's.
+    ASSIGN_OR_RETURN(participant, secagg_.ShareSecrets(task, abort, violation));
+  }
+  ASSIGN_OR_RETURN(TensorBundle global, Download(task.base()));
+  ASSIGN_OR_RETURN(LocalUpdate update,
+                   worker_.Train(task.run_id(), task.round(), task.spec(), global));
+  if (Cancelled(task.run_id()) || RoundAbandoned(task.run_id(), task.round())) {
+    return absl::OkStatus();
+  }
+  v1::UpdateMetadata metadata;
+  metadata.set_run_id(task.run_id());
+  metadata.set_round(task.round());
+  metadata.set_site(options_.site);
+  metadata.set_examples(update.examples);
+  *metadata.mutable_train_metrics() = update.train_metrics;
+  if (participant != nullptr) {
+    ASSIGN_OR_RETURN(TensorBundle masked,
+                     secagg_.MaskUpdate(task, *participant, global, update.weights, update.examples,
+                                        abort, violation));
+    RETURN_IF_ERROR(Upload(metadata, masked));
+    secagg_.KeepForUnmasking(task.run_id(), task.round(), std::move(participant));
+  } else {
+    RETURN_IF_ERROR(Upload(metadata, update.weights));
+  }
+  FEDMI_LOG(INFO) << RoundName(task.run_id(), task.round()) << ": trained on " << update.examples
+                  << " examples, loss " << update.train_metrics.loss() << ", in "
+                  << absl::FormatDuration(
+                         absl::Trunc(clock_.Now() - started, absl::Milliseconds(10)));
+  return absl::OkStatus();
+}
+
+void SiteSession::RunEval(const v1::EvalTask& task) {
+  if (Cancelled(task.run_id())) return;
+  absl::Status status = [&]() -> absl::Status {
+    // The site's policy first: a refused run's model is not even fetched.
+    RETURN_IF_ERROR(worker_.CheckTask(task.spec()));
+    // Synthetic benchmark models have nothing to evaluate; skipping the
+    // download keeps the benchmark about aggregation.
+    TensorBundle global;
+    if (task.spec().model() != "synthetic") {
+      ASSIGN_OR_RETURN(global, Download(task.model()));
+    }
+    ASSIGN_OR_RETURN(v1::Metrics metrics, worker_.Evaluate(task.run_id(), task.spec(), global));
+    v1::SiteMessage message;
+    message.mutable_eval_report()->set_run_id(task.run_id());
+    message.mutable_eval_report()->set_round(task.round());
+    *message.mutable_eval_report()->mutable_metrics() = metrics;
+    link_.Send(message);
+    if (task.round() >= task.spec().rounds()) {
+      worker_.ForgetRun(task.run_id());
+      secagg_.DropBefore(task.run_id(), std::numeric_limits<int32_t>::max());
+      secagg_.inbox().ForgetRun(task.run_id());
+    }
+    return absl::OkStatus();
+  }();
+  if (!status.ok()) ReportFailure(task.run_id(), task.round(), status);
+}
+
+void SiteSession::RunUnmask(const v1::UnmaskRequest& request) {
+  if (Cancelled(request.run_id())) return;
+  absl::StatusOr<v1::UnmaskResponse> response = secagg_.Reveal(request);
+  if (!response.ok()) {
+    FEDMI_LOG(WARNING) << RoundName(request.run_id(), request.round()) << ": "
+                       << response.status().message();
+    SendTaskFailure(request.run_id(), request.round(), std::string(response.status().message()),
+                    /*protocol_violation=*/false);
+    return;
+  }
+  v1::SiteMessage message;
+  *message.mutable_unmask_response() = *std::move(response);
+  link_.Send(message);
+}
+
+absl::StatusOr<TensorBundle> SiteSession::Download(const v1::ModelRef& ref) {
+  absl::StatusOr<TensorBundle> bundle = link_.Download(ref);
+  if (!bundle.ok()) {
+    return absl::Status(bundle.status().code(),
+                        absl::StrCat("downloading the model of run ", ref.run_id(), " round ",
+                                     ref.round(), ": ", bundle.status().message()));
+  }
+  return bundle;
+}
+
+absl::Status SiteSession::Upload(const v1::UpdateMetadata& metadata, const TensorBundle& bundle) {
+  absl::StatusOr<v1::UploadReceipt> receipt = link_.Upload(metadata, bundle);
+  if (!receipt.ok()) {
+    return absl::Status(receipt.status().code(),
+                        absl::StrCat("upload for run ", metadata.run_id(), " round ",
+                                     metadata.round(), " refused: ", receipt.status().message()));
+  }
+  KeepReceipt(*receipt);
+  return absl::OkStatus();
+}
+
+void SiteSession::KeepReceipt(const v1::UploadReceipt& receipt) {
+  if (options_.receipts_dir.empty() || receipt.signature().empty()) return;
+  // The upload has happened either way; a receipt that cannot be kept only
+  // weakens this site's later audit, so it is reported, not fatal.
+  absl::Status kept = env_.CreateDirs(options_.receipts_dir);
+  if (kept.ok()) {
+    kept = WriteFileAtomically(
+        env_, absl::StrCat(options_.receipts_dir, "/", audit::ReceiptFileName(receipt)),
+        absl::StrCat(audit::ReceiptToJson(receipt), "\n"));
+  }
+  if (!kept.ok()) FEDMI_LOG(WARNING) << "cannot keep the upload receipt: " << kept.message();
+}
+
+void SiteSession::ReportFailure(int64_t run_id, int32_t round, const absl::Status& status) {
+  FEDMI_LOG(WARNING) << RoundName(run_id, round) << ": " << status.message();
+  // A lost connection is not the task's fault: the coordinator notices the
+  // drop itself and, after a restart, hands the round out again. Reporting
+  // it would reach the new coordinator and drop this site from that round.
+  if (status.code() == absl::StatusCode::kUnavailable ||
+      status.code() == absl::StatusCode::kCancelled ||
+      status.code() == absl::StatusCode::kDeadlineExceeded) {
+    return;
+  }
+  // The coordinator turned the upload down (the round moved on, or it was
+  // already answered): it knows, and this is no refusal by the site.
+  if (absl::StartsWith(status.message(), "upload for run")) return;
+  if (!IsRefusal(status)) {
+    SendTaskFailure(run_id, round, std::string(status.message()), /*protocol_violation=*/false);
+    return;
+  }
+  v1::SiteMessage message;
+  message.mutable_refusal()->set_run_id(run_id);
+  message.mutable_refusal()->set_round(round);
+  message.mutable_refusal()->set_reason(std::string(status.message()));
+  link_.Send(message);
+}
+
+void SiteSession::SendTaskFailure(int64_t run_id, int32_t round, const std::string& reason,
+                                  bool protocol_violation) {
+  v1::SiteMessage message;
+  message.mutable_failure()->set_run_id(run_id);
+  message.mutable_failure()->set_round(round);
+  message.mutable_failure()->set_reason(reason);
+  message.mutable_failure()->set_protocol_violation(protocol_violation);
+  link_.Send(message);
+}
+
+bool SiteSession::Cancelled(int64_t run_id) {
+  absl::MutexLock lock(&mu_);
+  return cancelled_runs_.count(run_id) > 0;
+}
+
+bool SiteSession::RoundAbandoned(int64_t run_id, int32_t round) {
+  absl::MutexLock lock(&mu_);
+  auto it = abandoned_rounds_.find(run_id);
+  return it != abandoned_rounds_.end() && it->second == round;
+}
+
+absl::Status SiteSession::SecAggAbortReason(int64_t run_id, int32_t round, int64_t connection) {
+  if (stop_) return absl::UnavailableError("the site is shutting down");
+  absl::MutexLock lock(&mu_);
+  if (cancelled_runs_.count(run_id) > 0) {
+    return absl::CancelledError(absl::StrCat("run ", run_id, " was cancelled"));
+  }
+  auto abandoned = abandoned_rounds_.find(run_id);
+  if (abandoned != abandoned_rounds_.end() && abandoned->second == round) {
+    return absl::CancelledError(absl::StrCat(RoundName(run_id, round), " was abandoned"));
+  }
+  if (!connected_ || connection_ != connection) {
+    return absl::UnavailableError(
+        "the connection to the coordinator ended mid-round, so the coordinator dropped this "
+        "site from the round");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fedmi

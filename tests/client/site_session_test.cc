@@ -1,0 +1,610 @@
+// SiteSession without sockets: a FakeLink stands for the coordinator's side
+// of the wire and records what the site sends, downloads and uploads. The
+// worker is a real SiteWorker on the synthetic benchmark model, which needs
+// no data and no LibTorch: site-k returns the global model plus k/256 and
+// reports 100 * k examples, so every expected value is exact.
+//
+// The secure-aggregation case plays the coordinator with the real
+// SecAggSession and SecAggAggregator, routing keys and sealed shares between
+// four sessions, one of which drops out after sharing.
+#include "client/site_session.h"
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/audit/audit.h"
+#include "common/base/env.h"
+#include "common/crypto/pki.h"
+#include "common/secagg/secagg.h"
+#include "common/secagg/secagg_participant.h"
+#include "common/tensor/synthetic_model.h"
+#include "common/tensor/tensor_codec.h"
+#include "coordinator/model_store.h"
+#include "coordinator/secagg_aggregator.h"
+#include "coordinator/secagg_session.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/common/base/fault_injection_env.h"
+#include "tests/test_util.h"
+
+namespace fedmi {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr int64_t kRun = 7;
+constexpr int64_t kParams = 64;
+
+// The coordinator's end of one site's connection.
+class FakeLink : public CoordinatorLink {
+ public:
+  struct ReceivedUpload {
+    v1::UpdateMetadata metadata;
+    TensorBundle bundle;
+  };
+
+  // Called, outside the link's lock, with each message the site sends.
+  void OnSend(std::function<void(const v1::SiteMessage&)> forward) {
+    forward_ = std::move(forward);
+  }
+  void SetModel(int32_t round, TensorBundle model) {
+    absl::MutexLock lock(&mu_);
+    models_[round] = std::move(model);
+  }
+  void RefuseUploads(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    upload_error_ = std::move(status);
+  }
+  // The site is gone: nothing more it sends arrives.
+  void Sever() {
+    absl::MutexLock lock(&mu_);
+    severed_ = true;
+  }
+
+  void Send(const v1::SiteMessage& message) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (severed_) return;
+      sent_.push_back(message);
+    }
+    if (forward_) forward_(message);
+  }
+  absl::StatusOr<TensorBundle> Download(const v1::ModelRef& ref) override {
+    absl::MutexLock lock(&mu_);
+    ++downloads_;
+    auto it = models_.find(ref.round());
+    if (it == models_.end()) return absl::NotFoundError(absl::StrCat("no round ", ref.round()));
+    return it->second;
+  }
+  absl::StatusOr<v1::UploadReceipt> Upload(const v1::UpdateMetadata& metadata,
+                                           const TensorBundle& bundle) override {
+    absl::MutexLock lock(&mu_);
+    if (severed_) return absl::UnavailableError("the site is gone");
+    if (!upload_error_.ok()) return upload_error_;
+    uploads_.push_back(ReceivedUpload{metadata, bundle});
+    v1::UploadReceipt receipt;
+    receipt.set_run_id(metadata.run_id());
+    receipt.set_round(metadata.round());
+    receipt.set_site(metadata.site());
+    receipt.set_examples(metadata.examples());
+    receipt.set_signature("signed by the coordinator");
+    return receipt;
+  }
+
+  std::vector<v1::SiteMessage> sent() const {
+    absl::MutexLock lock(&mu_);
+    return sent_;
+  }
+  std::vector<ReceivedUpload> uploads() const {
+    absl::MutexLock lock(&mu_);
+    return uploads_;
+  }
+  int downloads() const {
+    absl::MutexLock lock(&mu_);
+    return downloads_;
+  }
+  // Nothing was downloaded, uploaded or sent.
+  bool Untouched() const {
+    absl::MutexLock lock(&mu_);
+    return downloads_ == 0 && uploads_.empty() && sent_.empty();
+  }
+
+ private:
+  std::function<void(const v1::SiteMessage&)> forward_;
+  mutable absl::Mutex mu_;
+  std::map<int32_t, TensorBundle> models_ ABSL_GUARDED_BY(mu_);
+  absl::Status upload_error_ ABSL_GUARDED_BY(mu_);
+  bool severed_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<v1::SiteMessage> sent_ ABSL_GUARDED_BY(mu_);
+  std::vector<ReceivedUpload> uploads_ ABSL_GUARDED_BY(mu_);
+  int downloads_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+v1::RunSpec SyntheticSpec() {
+  v1::RunSpec spec;
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(kParams);
+  spec.set_rounds(3);
+  spec.set_local_epochs(1);
+  // A broken exchange fails the test in seconds, not after the default hour.
+  spec.set_round_timeout_s(20);
+  return spec;
+}
+
+v1::CoordinatorMessage TrainTask(int32_t round, const v1::RunSpec& spec) {
+  v1::CoordinatorMessage message;
+  v1::TrainTask& task = *message.mutable_train();
+  task.set_run_id(kRun);
+  task.set_round(round);
+  *task.mutable_spec() = spec;
+  task.mutable_base()->set_run_id(kRun);
+  task.mutable_base()->set_round(round - 1);
+  return message;
+}
+
+v1::CoordinatorMessage EvalTask(int32_t round, const v1::RunSpec& spec) {
+  v1::CoordinatorMessage message;
+  message.mutable_eval()->set_run_id(kRun);
+  message.mutable_eval()->set_round(round);
+  *message.mutable_eval()->mutable_spec() = spec;
+  message.mutable_eval()->mutable_model()->set_run_id(kRun);
+  message.mutable_eval()->mutable_model()->set_round(round);
+  return message;
+}
+
+v1::CoordinatorMessage Cancel(int32_t round) {
+  v1::CoordinatorMessage message;
+  message.mutable_cancel()->set_run_id(kRun);
+  message.mutable_cancel()->set_round(round);
+  message.mutable_cancel()->set_reason("stopped by the operator");
+  return message;
+}
+
+// A site process killed at a fault point once armed: from there on nothing
+// it sends reaches the coordinator.
+class CrashAt : public FaultHook {
+ public:
+  explicit CrashAt(FakeLink& link) : link_(link) {}
+  void Arm(FaultPoint point) { armed_ = point; }
+  void Reached(FaultPoint point, int32_t round) override {
+    if (!armed_.has_value() || point != *armed_) return;
+    crashed_in_round_ = round;
+    link_.Sever();
+  }
+  int32_t crashed_in_round() const { return crashed_in_round_; }
+
+ private:
+  FakeLink& link_;
+  std::optional<FaultPoint> armed_;
+  std::atomic<int32_t> crashed_in_round_{-1};
+};
+
+// One site: its worker, its link and its session.
+struct Site {
+  Site(const std::string& name, std::optional<SitePolicy> policy, SiteIdentityFiles identity = {},
+       std::string receipts_dir = "", Env& env = *Env::Default())
+      : worker(SiteWorkerOptions{name, 1, std::move(policy), nullptr}, std::nullopt),
+        session(SiteSessionOptions{name, std::move(identity), std::move(receipts_dir)}, worker,
+                link, env, crash, clock) {
+    session.Connected();
+  }
+
+  FakeClock clock;
+  SiteWorker worker;
+  FakeLink link;
+  CrashAt crash{link};
+  SiteSession session;
+};
+
+class SiteSessionTest : public ::testing::Test {
+ protected:
+  SiteSessionTest() : global_(SyntheticInitialModel(kParams)) {}
+
+  // Issues `name` a site certificate of a test CA and writes its identity
+  // files, as `fedmi provision` would.
+  void Enroll(const std::string& name, SiteIdentityFiles* identity) {
+    if (ca_ == nullptr) {
+      ASSERT_OK_AND_ASSIGN(ca_, ProjectCa::Create(dir_.Join("pki"), "t"));
+    }
+    ASSERT_OK_AND_ASSIGN(parties_[name], ca_->Issue(name, PartyRole::kSite, {}));
+    identity->key_file = dir_.Join(name + ".key");
+    identity->cert_file = dir_.Join(name + ".crt");
+    identity->ca_file = dir_.Join("ca.crt");
+    Env& env = *Env::Default();
+    ASSERT_THAT(WriteFileAtomically(env, identity->key_file, parties_[name].key_pem), IsOk());
+    ASSERT_THAT(WriteFileAtomically(env, identity->cert_file, parties_[name].cert_pem), IsOk());
+    ASSERT_THAT(WriteFileAtomically(env, identity->ca_file, ca_->ca_cert_pem()), IsOk());
+  }
+
+  static v1::SecAggParams SecAggParams(int32_t neighbours) {
+    v1::SecAggParams params;
+    params.set_threshold(2);
+    params.set_neighbours(neighbours);
+    params.set_clip(0.5);
+    params.set_max_sites(16);
+    params.set_max_examples(1000);
+    return params;
+  }
+
+  static v1::CoordinatorMessage SecureTrainTask(int32_t round, const v1::SecAggParams& params) {
+    v1::RunSpec spec = SyntheticSpec();
+    spec.set_secure_aggregation(true);
+    v1::CoordinatorMessage task = TrainTask(round, spec);
+    *task.mutable_train()->mutable_secagg() = params;
+    return task;
+  }
+
+  TensorBundle global_;
+  ScratchDir dir_;
+  std::unique_ptr<ProjectCa> ca_;
+  std::map<std::string, IssuedParty> parties_;
+};
+
+TEST_F(SiteSessionTest, PlainRoundTrainsUploadsKeepsTheReceiptAndReportsEvaluation) {
+  Site site("site-2", std::nullopt, {}, dir_.Join("receipts"));
+  site.link.SetModel(0, global_);
+  const v1::RunSpec spec = SyntheticSpec();
+  site.session.Deliver(TrainTask(1, spec));
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+
+  ASSERT_EQ(site.link.uploads().size(), 1u);
+  const FakeLink::ReceivedUpload upload = site.link.uploads()[0];
+  EXPECT_EQ(upload.metadata.run_id(), kRun);
+  EXPECT_EQ(upload.metadata.round(), 1);
+  EXPECT_EQ(upload.metadata.site(), "site-2");
+  EXPECT_EQ(upload.metadata.examples(), 200);
+  const std::vector<float> base = FloatsOf(global_);
+  const std::vector<float> trained = FloatsOf(upload.bundle);
+  ASSERT_EQ(trained.size(), base.size());
+  for (size_t i = 0; i < base.size(); ++i) EXPECT_EQ(trained[i], base[i] + 2.0f / 256) << i;
+  EXPECT_EQ(site.link.downloads(), 1);
+  EXPECT_TRUE(site.link.sent().empty());
+
+  v1::UploadReceipt receipt;
+  receipt.set_run_id(kRun);
+  receipt.set_round(1);
+  receipt.set_site("site-2");
+  receipt.set_examples(200);
+  receipt.set_signature("signed by the coordinator");
+  ASSERT_OK_AND_ASSIGN(std::string kept,
+                       Env::Default()->ReadFile(dir_.Join("receipts/run-7-round-1.json")));
+  EXPECT_EQ(kept, audit::ReceiptToJson(receipt) + "\n");
+
+  // The synthetic model has nothing to evaluate: no download, an empty report.
+  site.session.Deliver(EvalTask(1, spec));
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+  EXPECT_EQ(site.link.downloads(), 1);
+  ASSERT_EQ(site.link.sent().size(), 1u);
+  const v1::SiteMessage report = site.link.sent()[0];
+  ASSERT_TRUE(report.has_eval_report());
+  EXPECT_EQ(report.eval_report().run_id(), kRun);
+  EXPECT_EQ(report.eval_report().round(), 1);
+  EXPECT_EQ(report.eval_report().metrics().examples(), 0);
+  EXPECT_FALSE(site.session.RunNextTask(absl::ZeroDuration()));
+}
+
+TEST_F(SiteSessionTest, ReceiptThatCannotBeWrittenDoesNotFailTheUpload) {
+  FaultInjectionEnv env;
+  env.FailCommits(absl::ResourceExhaustedError("No space left on device"));
+  Site site("site-3", std::nullopt, {}, dir_.Join("receipts"), env);
+  site.link.SetModel(0, global_);
+  site.session.Deliver(TrainTask(1, SyntheticSpec()));
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+
+  ASSERT_EQ(site.link.uploads().size(), 1u);
+  EXPECT_EQ(site.link.uploads()[0].metadata.examples(), 300);
+  EXPECT_TRUE(site.link.sent().empty());
+  EXPECT_EQ(env.commits(), 0);
+  EXPECT_FALSE(env.FileExists(dir_.Join("receipts/run-7-round-1.json")));
+}
+
+TEST_F(SiteSessionTest, TaskThePolicyForbidsIsRefusedBeforeTheModelIsFetched) {
+  SitePolicy policy;
+  policy.allowed_models = {"cnn"};
+  Site site("site-1", policy);
+  site.link.SetModel(0, global_);
+  site.session.Deliver(TrainTask(1, SyntheticSpec()));
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+
+  EXPECT_EQ(site.link.downloads(), 0);
+  EXPECT_TRUE(site.link.uploads().empty());
+  ASSERT_EQ(site.link.sent().size(), 1u);
+  const v1::SiteMessage refusal = site.link.sent()[0];
+  ASSERT_TRUE(refusal.has_refusal());
+  EXPECT_EQ(refusal.refusal().run_id(), kRun);
+  EXPECT_EQ(refusal.refusal().round(), 1);
+  EXPECT_THAT(refusal.refusal().reason(), StartsWith("site policy: "));
+  EXPECT_THAT(refusal.refusal().reason(), HasSubstr("synthetic"));
+}
+
+TEST_F(SiteSessionTest, CancelledRunIgnoresQueuedAndLateTasks) {
+  Site site("site-1", std::nullopt);
+  site.link.SetModel(0, global_);
+  site.link.SetModel(1, global_);
+  site.session.Deliver(TrainTask(1, SyntheticSpec()));
+  site.session.Deliver(Cancel(0));
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+  // A task that arrives after the cancel is ignored as well.
+  site.session.Deliver(EvalTask(1, SyntheticSpec()));
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+
+  EXPECT_TRUE(site.link.Untouched());
+}
+
+TEST_F(SiteSessionTest, SecureTaskFromAnEndedConnectionIsDroppedWithoutAReport) {
+  Site site("site-1", std::nullopt);
+  site.link.SetModel(0, global_);
+  site.session.Deliver(SecureTrainTask(1, SecAggParams(2)));
+  // The coordinator dropped this site from the round with that connection.
+  site.session.Disconnected();
+  site.session.Connected();
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+
+  EXPECT_TRUE(site.link.Untouched());
+}
+
+TEST_F(SiteSessionTest, UploadTheCoordinatorTurnsDownIsNotReportedAsAFailure) {
+  Site site("site-1", std::nullopt);
+  site.link.SetModel(0, global_);
+  site.link.RefuseUploads(absl::FailedPreconditionError("round 1 is closed"));
+  site.session.Deliver(TrainTask(1, SyntheticSpec()));
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+
+  EXPECT_EQ(site.link.downloads(), 1);
+  EXPECT_TRUE(site.link.sent().empty());
+}
+
+TEST_F(SiteSessionTest, MissingModelIsReportedAsATaskFailure) {
+  Site site("site-1", std::nullopt);
+  site.session.Deliver(TrainTask(1, SyntheticSpec()));
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+
+  ASSERT_EQ(site.link.sent().size(), 1u);
+  const v1::SiteMessage failure = site.link.sent()[0];
+  ASSERT_TRUE(failure.has_failure());
+  EXPECT_EQ(failure.failure().round(), 1);
+  EXPECT_EQ(failure.failure().reason(), "downloading the model of run 7 round 0: no round 0");
+  EXPECT_FALSE(failure.failure().protocol_violation());
+}
+
+TEST_F(SiteSessionTest, UnmaskRequestForARoundNeverUploadedIsAFailureNotAReveal) {
+  Site site("site-1", std::nullopt);
+  v1::CoordinatorMessage request;
+  request.mutable_unmask_request()->set_run_id(kRun);
+  request.mutable_unmask_request()->set_round(2);
+  site.session.Deliver(request);
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+
+  ASSERT_EQ(site.link.sent().size(), 1u);
+  const v1::SiteMessage failure = site.link.sent()[0];
+  ASSERT_TRUE(failure.has_failure());
+  EXPECT_EQ(failure.failure().round(), 2);
+  EXPECT_THAT(failure.failure().reason(),
+              HasSubstr("holds no secure-aggregation state for run 7 round 2"));
+  EXPECT_FALSE(failure.failure().protocol_violation());
+}
+
+// Plays the coordinator's side of one secure round: checks every key
+// advertisement and share with the real SecAggSession and routes them to the
+// sites' sessions as the coordinator does.
+class FakeSecAggCoordinator {
+ public:
+  FakeSecAggCoordinator(std::unique_ptr<SecAggSession> round,
+                        std::map<std::string, std::string> certs)
+      : round_(std::move(round)), certs_(std::move(certs)) {}
+
+  void Join(const std::string& name, Site& site) {
+    sessions_[name] = &site.session;
+    site.link.OnSend([this, name](const v1::SiteMessage& message) { FromSite(name, message); });
+  }
+
+  void FromSite(const std::string& name, const v1::SiteMessage& message) {
+    absl::MutexLock lock(&mu_);
+    if (message.has_key_advertisement()) {
+      EXPECT_THAT(round_->OnAdvertisement(name, message.key_advertisement(), certs_[name]), IsOk());
+      if (!round_->AllAdvertised()) return;
+      absl::StatusOr<v1::PeerKeys> peers = round_->ClosePeerKeys();
+      ASSERT_THAT(peers.status(), IsOk());
+      v1::CoordinatorMessage out;
+      *out.mutable_peer_keys() = *peers;
+      for (auto& [unused, session] : sessions_) session->Deliver(out);
+    } else if (message.has_shares()) {
+      EXPECT_THAT(round_->OnShares(name, message.shares()), IsOk());
+      if (!round_->AllShared()) return;
+      absl::StatusOr<std::map<std::string, v1::ShareBundle>> relayed = round_->CloseSharing();
+      ASSERT_THAT(relayed.status(), IsOk());
+      for (const auto& [recipient, bundle] : *relayed) {
+        v1::CoordinatorMessage out;
+        *out.mutable_relayed_shares() = bundle;
+        sessions_.at(recipient)->Deliver(out);
+      }
+    } else if (message.has_unmask_response()) {
+      EXPECT_THAT(round_->OnUnmaskResponse(name, message.unmask_response()), IsOk());
+      ++responses_;
+    } else {
+      ADD_FAILURE() << name << " sent " << message.ShortDebugString();
+    }
+  }
+
+  bool AwaitResponses(int count) {
+    absl::MutexLock lock(&mu_);
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return responses_ >= count; };
+    return mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(20));
+  }
+
+  absl::StatusOr<v1::UnmaskRequest> CloseUploads(const std::set<std::string>& uploaded) {
+    absl::MutexLock lock(&mu_);
+    return round_->CloseUploads(uploaded);
+  }
+  absl::StatusOr<UnmaskingInput> Unmasking() {
+    absl::MutexLock lock(&mu_);
+    return round_->Unmasking();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::unique_ptr<SecAggSession> round_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> certs_;
+  std::map<std::string, SiteSession*> sessions_;
+  int responses_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Polls `done` for up to 20 s.
+bool AwaitTrue(const std::function<bool()>& done) {
+  for (absl::Time until = absl::Now() + absl::Seconds(20); absl::Now() < until;) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
+TEST_F(SiteSessionTest, ForgedPeerKeyIsReportedAsAProtocolViolationNamingTheSite) {
+  const std::vector<std::string> names = {"site-1", "site-2", "site-3"};
+  SiteIdentityFiles identity;
+  for (const std::string& name : names) ASSERT_NO_FATAL_FAILURE(Enroll(name, &identity));
+  // `identity` is site-3's now; the session under test is site-1.
+  identity.key_file = dir_.Join("site-1.key");
+  identity.cert_file = dir_.Join("site-1.crt");
+  Site site("site-1", std::nullopt, identity);
+  site.link.SetModel(0, global_);
+  const v1::SecAggParams params = SecAggParams(2);
+  ASSERT_OK_AND_ASSIGN(auto round,
+                       SecAggSession::Create(kRun, 1, params, names, ca_->ca_cert_pem()));
+  site.session.Deliver(SecureTrainTask(1, params));
+  std::thread task_thread([&] { site.session.RunNextTask(absl::ZeroDuration()); });
+  auto join = absl::MakeCleanup([&] {
+    site.session.Stop();
+    task_thread.join();
+  });
+
+  ASSERT_TRUE(AwaitTrue([&] { return !site.link.sent().empty(); }));
+  ASSERT_TRUE(site.link.sent()[0].has_key_advertisement());
+  ASSERT_THAT(round->OnAdvertisement("site-1", site.link.sent()[0].key_advertisement(),
+                                     parties_["site-1"].cert_pem),
+              IsOk());
+  std::vector<std::unique_ptr<secagg::SecAggParticipant>> peers;
+  for (const std::string name : {"site-2", "site-3"}) {
+    ASSERT_OK_AND_ASSIGN(
+        auto peer, secagg::SecAggParticipant::Start(kRun, 1, name, params, parties_[name].key_pem,
+                                                    parties_[name].cert_pem, ca_->ca_cert_pem()));
+    ASSERT_OK_AND_ASSIGN(v1::KeyAdvertisement ad, peer->Advertisement());
+    ASSERT_THAT(round->OnAdvertisement(name, ad, parties_[name].cert_pem), IsOk());
+    peers.push_back(std::move(peer));
+  }
+  ASSERT_OK_AND_ASSIGN(v1::PeerKeys keys, round->ClosePeerKeys());
+  // A cheating coordinator swaps in a mask key of its own for site-2.
+  for (v1::KeyAdvertisement& ad : *keys.mutable_sites()) {
+    if (ad.site() == "site-2") ad.set_mask_public_key(std::string(32, '\x42'));
+  }
+  v1::CoordinatorMessage message;
+  *message.mutable_peer_keys() = keys;
+  site.session.Deliver(message);
+
+  ASSERT_TRUE(AwaitTrue([&] { return site.link.sent().size() >= 2; }));
+  const v1::SiteMessage failure = site.link.sent()[1];
+  ASSERT_TRUE(failure.has_failure()) << failure.ShortDebugString();
+  EXPECT_TRUE(failure.failure().protocol_violation());
+  EXPECT_THAT(failure.failure().reason(), StartsWith("secure aggregation: "));
+  EXPECT_THAT(failure.failure().reason(), HasSubstr("site-2"));
+  // Nothing was shared, downloaded or uploaded.
+  EXPECT_EQ(site.link.sent().size(), 2u);
+  EXPECT_EQ(site.link.downloads(), 0);
+  EXPECT_TRUE(site.link.uploads().empty());
+}
+
+TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing) {
+  constexpr int32_t kRound = 2;
+  const std::vector<std::string> names = {"site-1", "site-2", "site-3", "site-4"};
+  const std::string dropout = "site-2";
+  const v1::SecAggParams params = SecAggParams(3);
+  std::map<std::string, std::string> certs;
+  std::map<std::string, std::unique_ptr<Site>> sites;
+  for (const std::string& name : names) {
+    SiteIdentityFiles identity;
+    ASSERT_NO_FATAL_FAILURE(Enroll(name, &identity));
+    certs[name] = parties_[name].cert_pem;
+    sites[name] = std::make_unique<Site>(name, std::nullopt, identity);
+  }
+  ASSERT_OK_AND_ASSIGN(auto round,
+                       SecAggSession::Create(kRun, kRound, params, names, ca_->ca_cert_pem()));
+  sites[dropout]->crash.Arm(FaultPoint::kSiteBeforeMaskedUpload);
+  FakeSecAggCoordinator coordinator(std::move(round), certs);
+  std::vector<std::thread> task_threads;
+  for (auto& [name, site] : sites) {
+    site->link.SetModel(kRound - 1, global_);
+    coordinator.Join(name, *site);
+  }
+  const v1::CoordinatorMessage task = SecureTrainTask(kRound, params);
+  for (auto& [name, site] : sites) {
+    site->session.Deliver(task);
+    task_threads.emplace_back([&session = site->session] { session.RunTasks(); });
+  }
+  // Stops the sessions however the test ends.
+  auto stop = absl::MakeCleanup([&] {
+    for (auto& [name, site] : sites) site->session.Stop();
+    for (std::thread& thread : task_threads) thread.join();
+  });
+
+  ASSERT_OK_AND_ASSIGN(auto store, ModelStore::Open(dir_.Join("models")));
+  ASSERT_OK_AND_ASSIGN(std::string global_path, WriteBundleFile(store->dir(), global_));
+  secagg::QuantizationOptions quantization;
+  quantization.clip = params.clip();
+  quantization.max_sites = params.max_sites();
+  ASSERT_OK_AND_ASSIGN(auto aggregator, SecAggAggregator::Create(quantization));
+  ASSERT_THAT(aggregator->Begin(kRound, global_.specs, global_path), IsOk());
+  std::set<std::string> uploaded;
+  for (const std::string& name : names) {
+    if (name == dropout) continue;
+    ASSERT_TRUE(AwaitTrue([&] { return !sites[name]->link.uploads().empty(); })) << name;
+    const FakeLink::ReceivedUpload upload = sites[name]->link.uploads()[0];
+    EXPECT_EQ(upload.metadata.examples(), 100 * SyntheticSiteIndex(name));
+    ASSERT_OK_AND_ASSIGN(std::string path, WriteBundleFile(dir_.path(), upload.bundle));
+    ASSERT_OK_AND_ASSIGN(auto reader, BundleFileReader::Open(path));
+    const double weight = static_cast<double>(upload.metadata.examples()) / params.max_examples();
+    ASSERT_THAT(aggregator->Accept(name, weight, *reader), IsOk());
+    uploaded.insert(name);
+  }
+  EXPECT_EQ(sites[dropout]->crash.crashed_in_round(), kRound);
+  EXPECT_TRUE(sites[dropout]->link.uploads().empty());
+
+  ASSERT_OK_AND_ASSIGN(v1::UnmaskRequest request, coordinator.CloseUploads(uploaded));
+  EXPECT_THAT(request.dropped(), ElementsAre(dropout));
+  v1::CoordinatorMessage unmask;
+  *unmask.mutable_unmask_request() = request;
+  for (const std::string& name : uploaded) sites[name]->session.Deliver(unmask);
+  ASSERT_TRUE(coordinator.AwaitResponses(static_cast<int>(uploaded.size())));
+  ASSERT_OK_AND_ASSIGN(UnmaskingInput input, coordinator.Unmasking());
+  ASSERT_OK_AND_ASSIGN(std::string sha, aggregator->Finish(*store, input));
+  ASSERT_OK_AND_ASSIGN(std::string model_path, store->PathFor(sha));
+  ASSERT_OK_AND_ASSIGN(TensorBundle result, ReadBundleFile(model_path));
+
+  // Survivors 1, 3, 4 add k/256 with weight k/10: the mean delta is
+  // (1 + 9 + 16) / (1 + 3 + 4) / 256 = 3.25 / 256. With site-2 it would be
+  // 3 / 256, far outside the codec's bound.
+  ASSERT_OK_AND_ASSIGN(auto codec, secagg::FixedPointCodec::Create(quantization));
+  const double bound = codec.ErrorBound(3) / 0.8 + 1e-6;
+  ASSERT_LT(bound, 0.25 / 256);
+  const std::vector<float> base = FloatsOf(global_);
+  const std::vector<float> got = FloatsOf(result);
+  ASSERT_EQ(got.size(), base.size());
+  for (size_t i = 0; i < base.size(); ++i) {
+    EXPECT_NEAR(got[i], base[i] + 3.25 / 256, bound) << i;
+  }
+}
+
+}  // namespace
+}  // namespace fedmi
