@@ -25,6 +25,7 @@
 #include "coordinator/storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/coordinator/state_printers.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
