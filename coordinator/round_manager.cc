@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/enum_names.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
@@ -11,19 +12,14 @@
 
 namespace fedmi {
 const char* RunPhaseName(RunPhase phase) {
-  switch (phase) {
-    case RunPhase::kWaitingForSites:
-      return "waiting-for-sites";
-    case RunPhase::kInitializing:
-      return "initializing";
-    case RunPhase::kTraining:
-      return "training";
-    case RunPhase::kEvaluating:
-      return "evaluating";
-    case RunPhase::kFinished:
-      return "finished";
-  }
-  return "unknown";
+  static constexpr EnumName<RunPhase> kPhaseNames[] = {
+      {RunPhase::kWaitingForSites, "waiting-for-sites"},
+      {RunPhase::kInitializing, "initializing"},
+      {RunPhase::kTraining, "training"},
+      {RunPhase::kEvaluating, "evaluating"},
+      {RunPhase::kFinished, "finished"},
+  };
+  return NameOf(kPhaseNames, phase);
 }
 
 RoundManager::RoundManager(RunRecord run, Deps deps) : run_(std::move(run)), deps_(deps) {}
