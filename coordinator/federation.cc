@@ -1,44 +1,24 @@
 #include "coordinator/federation.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
-#include <cmath>
-#include <cstdio>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/log.h"
+#include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
 #include "common/runspec/run_spec_json.h"
+#include "coordinator/run_spec_validation.h"
+#include "coordinator/run_status.h"
 
 namespace fedmi {
 namespace {
 
-constexpr int32_t kMaxRounds = 100000;
-
-absl::Status RemoveSpoolLeftovers(const std::string& dir) {
-  DIR* handle = opendir(dir.c_str());
-  if (handle == nullptr) return absl::OkStatus();
-  std::vector<std::string> names;
-  while (dirent* entry = readdir(handle)) {
-    std::string name = entry->d_name;
-    if (name != "." && name != "..") names.push_back(name);
-  }
-  closedir(handle);
-  // An upload cut short by a crash is never aggregated: its run asks again.
-  for (const auto& name : names) std::remove((dir + "/" + name).c_str());
-  return absl::OkStatus();
-}
-
-void FillRoundStatus(const RoundRecord& round, v1::RoundStatus* out) {
-  out->set_round(round.round);
-  out->set_state(StateName(round.state));
-  *out->mutable_eval_metrics() = round.eval_metrics;
-  std::string raw;
-  if (HexDecode(round.model_sha256, &raw)) out->set_model_sha256(raw);
-  out->set_started_at(round.started_at);
-  out->set_finished_at(round.finished_at);
+// An upload cut short by a crash is never aggregated: its run asks again.
+void RemoveSpoolLeftovers(Env& env, const std::string& dir) {
+  absl::StatusOr<std::vector<std::string>> names = env.ListDir(dir);
+  if (!names.ok()) return;
+  for (const auto& name : *names) (void)env.RemoveFile(dir + "/" + name);
 }
 
 // What an auditor needs of a run spec: its hash (of the full spec) and the
@@ -49,182 +29,24 @@ nlohmann::json RunStartedDetail(const v1::RunSpec& spec, const std::string& spec
   return detail;
 }
 
-void FillParticipation(const ParticipationRecord& record, v1::SiteParticipation* out) {
-  out->set_site(record.site);
-  out->set_examples(record.examples);
-  *out->mutable_train_metrics() = record.train_metrics;
-  *out->mutable_eval_metrics() = record.eval_metrics;
-  std::string raw;
-  if (HexDecode(record.update_sha256, &raw)) out->set_update_sha256(raw);
-  out->set_state(StateName(record.state));
-  out->set_detail(record.detail);
-}
-
 }  // namespace
-
-const char* RoleName(Role role) {
-  switch (role) {
-    case Role::kSite:
-      return "site";
-    case Role::kAdmin:
-      return "admin";
-    case Role::kAuditor:
-      return "auditor";
-  }
-  return "unknown";
-}
-
-absl::Status ValidateSiteName(const std::string& name) {
-  if (name.empty() || name.size() > 64) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("site name must have 1 to 64 characters, got ", name.size()));
-  }
-  for (char c : name) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "site name '", name, "' may only contain letters, digits, '.', '_' and '-'"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-namespace {
-
-absl::Status ValidateSecAggSettings(const v1::RunSpec& spec) {
-  if (StrategyNeedsIndividualUpdates(spec.strategy())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "strategy '", spec.strategy(),
-        "' needs each site's individual update, which secure "
-        "aggregation hides from the coordinator: use fedavg, or turn secure aggregation off"));
-  }
-  const v1::SecAggSettings& settings = spec.secagg();
-  // A threshold of t needs t + 1 sites: each site's secrets are shared among
-  // the others only.
-  if (spec.min_sites() < 3) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("secure aggregation needs min_sites of at least 3, got ", spec.min_sites(),
-                     " (with 2 sites each could subtract its own update from the sum)"));
-  }
-  if (settings.threshold() != 0 &&
-      (settings.threshold() < 2 || settings.threshold() > spec.min_sites() - 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("secagg threshold must be between 2 and min_sites - 1 (", spec.min_sites() - 1,
-                     "), got ", settings.threshold()));
-  }
-  if (settings.neighbours() != 0 && settings.neighbours() < 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "secagg neighbours must be at least 2 (0: every other site), got ", settings.neighbours()));
-  }
-  if (settings.threshold() != 0 && settings.neighbours() != 0 &&
-      settings.threshold() > settings.neighbours()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "secagg threshold ", settings.threshold(), " exceeds secagg neighbours ",
-        settings.neighbours(), ": a site's secrets are shared among its neighbours only"));
-  }
-  if (settings.clip() < 0 || !std::isfinite(settings.clip()) || settings.clip() > 1e6) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "secagg clip must be positive and at most 1e6 (0: default 1.0), got ", settings.clip()));
-  }
-  if (spec.max_update_norm() > 0) {
-    return absl::InvalidArgumentError(
-        "max_update_norm cannot be checked on masked updates: with secure aggregation the "
-        "secagg clip bounds each value instead");
-  }
-  if (settings.max_examples() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("secagg max_examples must not be negative, got ", settings.max_examples()));
-  }
-  if (spec.max_sites() > 0 && spec.max_sites() > (1 << 24)) {
-    return absl::InvalidArgumentError("secure aggregation supports at most 2^24 sites per round");
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-absl::Status ValidateRunSpec(v1::RunSpec* spec) {
-  if (spec->model().empty()) spec->set_model("cnn");
-  if (spec->strategy().empty()) spec->set_strategy("fedavg");
-  if (spec->optimizer().empty()) spec->set_optimizer("adam");
-  if (spec->num_classes() == 0) spec->set_num_classes(2);
-  if (spec->min_sites() == 0) spec->set_min_sites(1);
-  if (spec->local_epochs() == 0) spec->set_local_epochs(1);
-  if (spec->batch_size() == 0) spec->set_batch_size(64);
-  if (spec->lr() == 0) spec->set_lr(1e-3);
-  if (spec->round_timeout_s() == 0) spec->set_round_timeout_s(3600);
-
-  if (spec->rounds() < 1 || spec->rounds() > kMaxRounds) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("rounds must be between 1 and ", kMaxRounds, ", got ", spec->rounds()));
-  }
-  if (spec->min_sites() < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("min_sites must be at least 1, got ", spec->min_sites()));
-  }
-  if (spec->max_sites() < 0 || (spec->max_sites() > 0 && spec->max_sites() < spec->min_sites())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_sites must be 0 (all) or at least min_sites (", spec->min_sites(),
-                     "), got ", spec->max_sites()));
-  }
-  if (spec->local_epochs() < 1 || spec->local_epochs() > 1000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("local_epochs must be between 1 and 1000, got ", spec->local_epochs()));
-  }
-  if (spec->batch_size() < 1 || spec->batch_size() > 65536) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch_size must be between 1 and 65536, got ", spec->batch_size()));
-  }
-  if (!(spec->lr() > 0) || !std::isfinite(spec->lr())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("lr must be a positive number, got ", spec->lr()));
-  }
-  if (spec->num_classes() < 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("num_classes must be at least 2, got ", spec->num_classes()));
-  }
-  if (!(spec->round_timeout_s() > 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("round_timeout_s must be positive, got ", spec->round_timeout_s()));
-  }
-  if (spec->optimizer() != "adam" && spec->optimizer() != "sgd") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("optimizer '", spec->optimizer(), "' is unknown; use adam or sgd"));
-  }
-  if (spec->model() == "synthetic" && spec->synthetic_params() <= 0) {
-    return absl::InvalidArgumentError("model 'synthetic' needs synthetic_params > 0");
-  }
-  if (!(spec->max_update_norm() >= 0) || !std::isfinite(spec->max_update_norm())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_update_norm must be 0 (no bound) or positive, got ", spec->max_update_norm()));
-  }
-  if (spec->max_round_retries() < 0 || spec->max_round_retries() > 100) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_round_retries must be between 0 and 100, got ", spec->max_round_retries()));
-  }
-  // Accepting this flag while running without it would tell sites and
-  // auditors a privacy guarantee that does not hold.
-  if (spec->differential_privacy()) {
-    return absl::UnimplementedError("differential_privacy is not available yet");
-  }
-  auto aggregator = MakeAggregator(spec->strategy());
-  if (!aggregator.ok()) return aggregator.status();
-  if (spec->secure_aggregation()) RETURN_IF_ERROR(ValidateSecAggSettings(*spec));
-  return absl::OkStatus();
-}
 
 Federation::Federation(Storage* storage, ModelStore* models, const Clock* clock,
                        FederationOptions options)
-    : storage_(storage), models_(models), clock_(clock), options_(std::move(options)) {}
+    : storage_(storage),
+      models_(models),
+      clock_(clock),
+      options_(std::move(options)),
+      sites_(storage, clock, options_.audit) {}
 
 Federation::~Federation() {
   absl::MutexLock lock(&mu_);
-  for (auto& [name, session] : sessions_) {
-    session.channel->Close(absl::UnavailableError("coordinator is shutting down"));
-  }
+  // The round managers go first: they reach sites through the registry.
+  runs_.clear();
 }
 
 RoundManager::Deps Federation::Deps() {
-  RoundManager::Deps deps{storage_, models_, clock_, this, options_.ca_pem, options_.audit};
+  RoundManager::Deps deps{storage_, models_, clock_, &sites_, options_.ca_pem, options_.audit};
   deps.faults = options_.faults;
   deps.env = options_.env;
   return deps;
@@ -242,6 +64,7 @@ void Federation::RecordDenied(const std::string& actor, const std::string& call,
 
 void Federation::RecordUploadRefused(const Caller& caller, const v1::UpdateMetadata& metadata,
                                      const absl::Status& status) {
+  FEDMI_LOG(WARNING) << "update of site '" << caller.name << "' refused: " << status.message();
   if (options_.audit == nullptr) return;
   options_.audit->Record(caller.name, audit::Action::kUpdateRefused, metadata.run_id(),
                          metadata.round(),
@@ -254,21 +77,22 @@ void Federation::RecordUploadRefused(const Caller& caller, const v1::UpdateMetad
 void Federation::RecordExport(const Caller& caller, int64_t run_id, int32_t round,
                               const std::string& model_sha256_hex) {
   if (options_.audit != nullptr) {
-    options_.audit->Record(
-        caller.name, audit::Action::kModelExported, run_id, round,
-        {{"model_sha256", model_sha256_hex}, {"round", round}, {"role", RoleName(caller.role)}});
+    options_.audit->Record(caller.name, audit::Action::kModelExported, run_id, round,
+                           {{"model_sha256", model_sha256_hex},
+                            {"round", round},
+                            {"role", PartyRoleName(caller.role)}});
   }
 }
 
 absl::Status Federation::Start() {
-  mkdir(options_.spool_dir.c_str(), 0700);
-  RETURN_IF_ERROR(RemoveSpoolLeftovers(options_.spool_dir));
+  RETURN_IF_ERROR(options_.env->CreateDirs(options_.spool_dir));
+  RemoveSpoolLeftovers(*options_.env, options_.spool_dir);
   ASSIGN_OR_RETURN(std::set<std::string> referenced, storage_->ReferencedModels());
   RETURN_IF_ERROR(models_->CollectGarbage(referenced).status());
   ASSIGN_OR_RETURN(std::vector<SiteRecord> sites, storage_->ListSites());
   ASSIGN_OR_RETURN(std::vector<RunRecord> runs, storage_->ListRuns());
   absl::MutexLock lock(&mu_);
-  for (auto& site : sites) known_sites_[site.name] = site;
+  sites_.Load(sites);
   for (const auto& run : runs) {
     if (IsTerminal(run.state)) continue;
     auto manager = RoundManager::Load(run.id, Deps());
@@ -288,24 +112,6 @@ absl::Status Federation::Start() {
   return absl::OkStatus();
 }
 
-std::vector<std::string> Federation::ConnectedSites() const {
-  std::vector<std::string> names;
-  for (const auto& [name, session] : sessions_) {
-    if (session.channel->open()) names.push_back(name);
-  }
-  return names;
-}
-
-int64_t Federation::TrainExamples(const std::string& site) const {
-  auto it = sessions_.find(site);
-  return it == sessions_.end() ? 0 : it->second.record.train_examples;
-}
-
-bool Federation::Send(const std::string& site, const v1::CoordinatorMessage& message) {
-  auto it = sessions_.find(site);
-  return it != sessions_.end() && it->second.channel->Send(message);
-}
-
 absl::StatusOr<uint64_t> Federation::SiteConnected(const Caller& caller, const v1::Hello& hello,
                                                    std::shared_ptr<SiteChannel> channel) {
   absl::StatusOr<uint64_t> session = OpenSession(caller, hello, std::move(channel));
@@ -320,62 +126,24 @@ absl::StatusOr<uint64_t> Federation::SiteConnected(const Caller& caller, const v
 
 absl::StatusOr<uint64_t> Federation::OpenSession(const Caller& caller, const v1::Hello& hello,
                                                  std::shared_ptr<SiteChannel> channel) {
-  RETURN_IF_ERROR(ValidateSiteName(caller.name));
+  RETURN_IF_ERROR(ValidatePartyName(caller.name, "site name"));
   if (!hello.site().empty() && hello.site() != caller.name) {
     return absl::PermissionDeniedError(absl::StrCat("site authenticated as '", caller.name,
                                                     "' says hello as '", hello.site(), "'"));
   }
   RETURN_IF_ERROR(AuthorizeSite(caller));
   absl::MutexLock lock(&mu_);
-  const double now = clock_->NowUnixSeconds();
-  SiteRecord record;
-  auto known = known_sites_.find(caller.name);
-  if (known != known_sites_.end()) record = known->second;
-  // Checked again under the lock: a revocation may have landed since
-  // AuthorizeSite released it.
-  if (record.revoked()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("site '", caller.name, "' was revoked by ", record.revoked_by));
-  }
-  record.name = caller.name;
-  record.certificate_expires = caller.certificate_expires;
-  const bool first_time = record.registered_at == 0;
-  if (first_time) record.registered_at = now;
-  record.last_seen = now;
-  record.train_examples = hello.train_examples();
-  record.val_examples = hello.val_examples();
-  RETURN_IF_ERROR(storage_->UpsertSite(record));
-  known_sites_[caller.name] = record;
-  if (first_time) {
-    Audit(caller.name, audit::Action::kSiteRegistered, 0,
-          {{"site", caller.name}, {"certificate_expires", caller.certificate_expires}});
-  }
-  Audit(caller.name, audit::Action::kSiteConnected, 0,
-        {{"site", caller.name},
-         {"train_examples", hello.train_examples()},
-         {"val_examples", hello.val_examples()},
-         {"version", hello.version()}});
-
-  auto existing = sessions_.find(caller.name);
-  if (existing != sessions_.end()) {
-    existing->second.channel->Close(
-        absl::AlreadyExistsError("replaced by a newer connection of the same site"));
-    sessions_.erase(existing);
+  // RecordHello checks revocation again under the lock: a revocation may
+  // have landed since AuthorizeSite released it.
+  ASSIGN_OR_RETURN(SiteRecord record, sites_.RecordHello(caller, hello));
+  if (sites_.EndSession(caller.name, absl::AlreadyExistsError(
+                                         "replaced by a newer connection of the same site"))) {
     // Whatever the old session was doing is lost; its runs treat it as gone.
     for (auto& [id, run] : runs_) {
       run->OnSiteDisconnected(caller.name, "replaced by a newer connection");
     }
   }
-  SiteSession session;
-  session.id = next_session_++;
-  session.channel = std::move(channel);
-  session.record = record;
-  const uint64_t id = session.id;
-  v1::CoordinatorMessage welcome;
-  welcome.mutable_welcome()->set_site(caller.name);
-  welcome.mutable_welcome()->set_coordinator_version("0.1.0");
-  session.channel->Send(welcome);
-  sessions_[caller.name] = std::move(session);
+  const uint64_t id = sites_.StartSession(record, std::move(channel));
   for (auto& [run_id, run] : runs_) run->OnSitesChanged();
   ReapFinishedRuns();
   Changed();
@@ -384,14 +152,7 @@ absl::StatusOr<uint64_t> Federation::OpenSession(const Caller& caller, const v1:
 
 void Federation::SiteDisconnected(const std::string& site, uint64_t session) {
   absl::MutexLock lock(&mu_);
-  auto it = sessions_.find(site);
-  if (it == sessions_.end() || it->second.id != session) return;
-  SiteRecord record = it->second.record;
-  record.last_seen = clock_->NowUnixSeconds();
-  known_sites_[site] = record;
-  (void)storage_->UpsertSite(record);
-  sessions_.erase(it);
-  Audit(site, audit::Action::kSiteDisconnected, 0, {{"site", site}});
+  if (!sites_.SessionEnded(site, session)) return;
   for (auto& [run_id, run] : runs_) {
     run->OnSiteDisconnected(site);
     // A run waiting on this site (e.g. for its initial model) tries others.
@@ -404,13 +165,7 @@ void Federation::SiteDisconnected(const std::string& site, uint64_t session) {
 absl::Status Federation::OnSiteMessage(const Caller& caller, const v1::SiteMessage& message) {
   RETURN_IF_ERROR(AuthorizeSite(caller));
   absl::MutexLock lock(&mu_);
-  auto session = sessions_.find(caller.name);
-  if (session == sessions_.end()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("site '", caller.name, "' has no open session; send hello first"));
-  }
-  session->second.record.last_seen = clock_->NowUnixSeconds();
-  known_sites_[caller.name].last_seen = session->second.record.last_seen;
+  RETURN_IF_ERROR(sites_.Touch(caller.name));
   absl::Status status;
   switch (message.kind_case()) {
     case v1::SiteMessage::kHeartbeat:
@@ -512,11 +267,24 @@ absl::StatusOr<std::vector<TensorSpec>> Federation::BeginUpload(
         "site '", caller.name, "' cannot upload on behalf of '", metadata.site(), "'"));
   }
   absl::MutexLock lock(&mu_);
-  if (sessions_.find(caller.name) == sessions_.end()) {
+  if (!sites_.HasSession(caller.name)) {
     return absl::FailedPreconditionError(absl::StrCat("site '", caller.name, "' is not connected"));
   }
   ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(metadata.run_id()));
   return run->ExpectedUpdate(caller.name, metadata);
+}
+
+absl::StatusOr<std::unique_ptr<UploadSession>> Federation::OpenUpload(
+    const Caller& caller, const v1::UpdateMetadata& metadata) {
+  absl::StatusOr<std::vector<TensorSpec>> expected = BeginUpload(caller, metadata);
+  if (!expected.ok()) {
+    RecordUploadRefused(caller, metadata, expected.status());
+    return expected.status();
+  }
+  return std::make_unique<UploadSession>(
+      this, options_.env, options_.faults,
+      UploadLimits{options_.spool_dir, options_.max_update_bytes}, caller, metadata,
+      *std::move(expected));
 }
 
 absl::StatusOr<v1::UploadReceipt> Federation::CompleteUpload(const Caller& caller,
@@ -524,7 +292,7 @@ absl::StatusOr<v1::UploadReceipt> Federation::CompleteUpload(const Caller& calle
   absl::MutexLock lock(&mu_);
   auto run = ActiveRun(update.metadata.run_id());
   if (!run.ok()) {
-    std::remove(update.path.c_str());
+    (void)options_.env->RemoveFile(update.path);
     return run.status();
   }
   v1::UploadReceipt receipt;
@@ -549,7 +317,7 @@ absl::StatusOr<v1::UploadReceipt> Federation::CompleteUpload(const Caller& calle
 }
 
 absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec spec) {
-  if (caller.role != Role::kAdmin) {
+  if (caller.role != PartyRole::kAdmin) {
     RecordDenied(caller.name, "StartRun", "only an admin may start a run");
     return absl::PermissionDeniedError("only an admin may start a run");
   }
@@ -588,26 +356,7 @@ absl::StatusOr<v1::RunStatus> Federation::GetRun(int64_t run_id) {
   ASSIGN_OR_RETURN(RunRecord run, storage_->GetRun(run_id));
   ASSIGN_OR_RETURN(std::vector<RoundRecord> rounds, storage_->ListRounds(run_id));
   ASSIGN_OR_RETURN(std::vector<ParticipationRecord> parts, storage_->ListParticipations(run_id));
-  v1::RunStatus status;
-  status.set_run_id(run.id);
-  *status.mutable_spec() = run.spec;
-  status.set_state(StateName(run.state));
-  status.set_error(run.error);
-  status.set_phase(run.state == RunState::kPending ? "waiting-for-sites" : "finished");
-  status.set_created_at(run.created_at);
-  std::string raw;
-  if (HexDecode(run.spec_sha256, &raw)) status.set_spec_sha256(raw);
-  int32_t completed = 0;
-  for (const auto& round : rounds) {
-    if (round.round == 0) continue;
-    v1::RoundStatus* out = status.add_rounds();
-    FillRoundStatus(round, out);
-    for (const auto& part : parts) {
-      if (part.round == round.round) FillParticipation(part, out->add_sites());
-    }
-    if (round.state == RoundState::kEvaluated) completed = round.round;
-  }
-  status.set_completed_rounds(completed);
+  v1::RunStatus status = StoredRunStatus(run, rounds, parts);
   absl::MutexLock lock(&mu_);
   auto live = runs_.find(run_id);
   if (live != runs_.end()) live->second->FillLiveStatus(&status);
@@ -626,7 +375,7 @@ absl::StatusOr<std::vector<v1::RunStatus>> Federation::ListRuns() {
 }
 
 absl::Status Federation::AbortRun(const Caller& caller, int64_t run_id, const std::string& reason) {
-  if (caller.role != Role::kAdmin) {
+  if (caller.role != PartyRole::kAdmin) {
     RecordDenied(caller.name, "AbortRun", "only an admin may abort a run");
     return absl::PermissionDeniedError("only an admin may abort a run");
   }
@@ -643,21 +392,13 @@ absl::Status Federation::AbortRun(const Caller& caller, int64_t run_id, const st
 
 absl::Status Federation::AuthorizeSite(const Caller& caller) {
   absl::Status status = [&]() -> absl::Status {
-    if (caller.role != Role::kSite) {
+    if (caller.role != PartyRole::kSite) {
       return absl::PermissionDeniedError(absl::StrCat("'", caller.name, "' holds the ",
-                                                      RoleName(caller.role),
+                                                      PartyRoleName(caller.role),
                                                       " role; this call needs a site"));
     }
     absl::MutexLock lock(&mu_);
-    auto known = known_sites_.find(caller.name);
-    if (known != known_sites_.end() && known->second.revoked()) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("site '", caller.name, "' was revoked by ", known->second.revoked_by,
-                       known->second.revocation_reason.empty()
-                           ? ""
-                           : absl::StrCat(": ", known->second.revocation_reason)));
-    }
-    return absl::OkStatus();
+    return sites_.CheckNotRevoked(caller.name);
   }();
   if (!status.ok()) RecordDenied(caller.name, "site call", std::string(status.message()));
   return status;
@@ -665,33 +406,14 @@ absl::Status Federation::AuthorizeSite(const Caller& caller) {
 
 absl::Status Federation::RevokeSite(const Caller& caller, const std::string& site,
                                     const std::string& reason) {
-  if (caller.role != Role::kAdmin) {
+  if (caller.role != PartyRole::kAdmin) {
     RecordDenied(caller.name, "RevokeSite", "only an admin may revoke a site");
     return absl::PermissionDeniedError("only an admin may revoke a site");
   }
-  RETURN_IF_ERROR(ValidateSiteName(site));
+  RETURN_IF_ERROR(ValidatePartyName(site, "site name"));
   absl::MutexLock lock(&mu_);
-  SiteRecord record;
-  auto known = known_sites_.find(site);
-  if (known != known_sites_.end()) record = known->second;
-  if (record.revoked()) {
-    return absl::FailedPreconditionError(absl::StrCat("site '", site, "' is already revoked"));
-  }
-  const double now = clock_->NowUnixSeconds();
-  record.name = site;
-  if (record.registered_at == 0) record.registered_at = now;
-  record.revoked_at = now;
-  record.revoked_by = caller.name;
-  record.revocation_reason = reason;
-  // Stored first: a crash right after must not bring the site back.
-  RETURN_IF_ERROR(storage_->UpsertSite(record));
-  known_sites_[site] = record;
-  Audit(caller.name, audit::Action::kSiteRevoked, 0, {{"site", site}, {"reason", reason}});
-  auto session = sessions_.find(site);
-  if (session != sessions_.end()) {
-    session->second.channel->Close(absl::PermissionDeniedError(
-        absl::StrCat("site '", site, "' was revoked by ", caller.name)));
-    sessions_.erase(session);
+  ASSIGN_OR_RETURN(const bool was_connected, sites_.Revoke(site, caller.name, reason));
+  if (was_connected) {
     const std::string why =
         absl::StrCat("revoked by ", caller.name, reason.empty() ? "" : absl::StrCat(": ", reason));
     for (auto& [id, run] : runs_) run->OnSiteDisconnected(site, why);
@@ -703,23 +425,7 @@ absl::Status Federation::RevokeSite(const Caller& caller, const std::string& sit
 
 absl::StatusOr<std::vector<v1::SiteInfo>> Federation::ListSites() {
   absl::MutexLock lock(&mu_);
-  std::vector<v1::SiteInfo> out;
-  for (const auto& [name, record] : known_sites_) {
-    v1::SiteInfo info;
-    info.set_site(name);
-    info.set_connected(sessions_.count(name) > 0);
-    info.set_last_seen(record.last_seen);
-    info.set_train_examples(record.train_examples);
-    info.set_val_examples(record.val_examples);
-    info.set_registered_at(record.registered_at);
-    info.set_state(record.revoked() ? "revoked" : "active");
-    info.set_certificate_expires(record.certificate_expires);
-    info.set_revoked_by(record.revoked_by);
-    info.set_revoked_at(record.revoked_at);
-    info.set_revocation_reason(record.revocation_reason);
-    out.push_back(std::move(info));
-  }
-  return out;
+  return sites_.List();
 }
 
 void Federation::WaitForChange(uint64_t* version, absl::Duration timeout) {

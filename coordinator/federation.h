@@ -1,9 +1,11 @@
-// Federation: the coordinator's transport-free core. It owns the site
-// sessions and one RoundManager per unfinished run, and answers the admin
-// queries. The gRPC adapters (grpc_*_service.cc) translate to and from it;
-// tests drive it directly.
+// Federation: the coordinator's transport-free core and its facade. It owns
+// the site registry (SiteRegistry: who is known, connected, revoked) and one
+// RoundManager per unfinished run, opens upload sessions (UploadSession),
+// and answers the admin queries (assembled by run_status.h). The gRPC
+// adapters (grpc_*_service.cc) translate to and from it; tests drive it
+// directly.
 //
-// Identity arrives as a Caller from the adapter (later: from the peer
+// Identity arrives as a Caller from the adapter's authenticator (the peer
 // certificate), never from a request field.
 //
 // Thread-safe: one mutex serialises every state change. Sending to a site
@@ -21,37 +23,18 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/base/clock.h"
+#include "common/base/env.h"
+#include "common/base/fault_hook.h"
+#include "coordinator/caller.h"
 #include "coordinator/model_store.h"
 #include "coordinator/round_manager.h"
+#include "coordinator/site_registry.h"
 #include "coordinator/storage.h"
+#include "coordinator/upload_session.h"
 #include "fedmi/v1/admin.pb.h"
 #include "fedmi/v1/federation.pb.h"
 
 namespace fedmi {
-
-enum class Role { kSite, kAdmin, kAuditor };
-
-const char* RoleName(Role role);
-
-struct Caller {
-  std::string name;
-  Role role = Role::kAdmin;
-  double certificate_expires = 0;  // unix seconds; 0 without TLS
-  std::string certificate_pem;     // the TLS peer certificate; empty without TLS
-};
-
-// A site's control stream, as the core sees it.
-class SiteChannel {
- public:
-  virtual ~SiteChannel() = default;
-  // Queues a message; must not block. False when the stream is closed.
-  virtual bool Send(const v1::CoordinatorMessage& message) = 0;
-  // Ends the stream with `status` (e.g. when a newer session replaces it).
-  virtual void Close(const absl::Status& status) = 0;
-  // False once the stream is closing, before its session is removed: such a
-  // site must not be selected for new work.
-  virtual bool open() { return true; }
-};
 
 struct FederationOptions {
   std::string spool_dir;                          // partial uploads; same filesystem as the models
@@ -67,7 +50,7 @@ struct FederationOptions {
   FaultHook* faults = &NoFaults();
 };
 
-class Federation : private SiteRoster {
+class Federation : public UploadReceiver {
  public:
   Federation(Storage* storage, ModelStore* models, const Clock* clock, FederationOptions options);
   ~Federation() override;
@@ -89,20 +72,28 @@ class Federation : private SiteRoster {
   absl::StatusOr<std::string> ModelPath(const v1::ModelRef& ref, std::string* sha256 = nullptr,
                                         int32_t* round = nullptr);
 
-  // Checks an upload's metadata and returns the tensors the update must
-  // have (empty: any layout, for an initial model).
+  // Starts an upload of the update `metadata` describes; the transport feeds
+  // it the rest of the stream. A refusal (not this site's turn, wrong run or
+  // round, revoked) is recorded and comes back as a Status.
+  absl::StatusOr<std::unique_ptr<UploadSession>> OpenUpload(const Caller& caller,
+                                                            const v1::UpdateMetadata& metadata);
+  // The two halves of an upload that OpenUpload and UploadSession use; tests
+  // of round logic call them with a bundle file they spooled themselves.
+  // BeginUpload checks an upload's metadata and returns the tensors the
+  // update must have (empty: any layout, for an initial model).
   absl::StatusOr<std::vector<TensorSpec>> BeginUpload(const Caller& caller,
                                                       const v1::UpdateMetadata& metadata);
   // Hands a complete, checksum-verified update to its run. Returns the
   // receipt, signed when the audit log has a key, naming its audit entry.
-  absl::StatusOr<v1::UploadReceipt> CompleteUpload(const Caller& caller, ReceivedUpdate update);
+  absl::StatusOr<v1::UploadReceipt> CompleteUpload(const Caller& caller,
+                                                   ReceivedUpdate update) override;
   // Records that `caller` exported the model of `run_id` round `round`.
   void RecordExport(const Caller& caller, int64_t run_id, int32_t round,
                     const std::string& model_sha256_hex);
   // Records a refused update (bad stream, layout, values, not expected now)
-  // in the audit log.
+  // in the audit log and the process log.
   void RecordUploadRefused(const Caller& caller, const v1::UpdateMetadata& metadata,
-                           const absl::Status& status);
+                           const absl::Status& status) override;
   // Records a refused call (authentication or authorization) in the audit log.
   void RecordDenied(const std::string& actor, const std::string& call, const std::string& reason);
   const FederationOptions& options() const { return options_; }
@@ -130,16 +121,6 @@ class Federation : private SiteRoster {
   void Tick();
 
  private:
-  struct SiteSession {
-    uint64_t id = 0;
-    std::shared_ptr<SiteChannel> channel;
-    SiteRecord record;
-  };
-
-  std::vector<std::string> ConnectedSites() const override;
-  bool Send(const std::string& site, const v1::CoordinatorMessage& message) override;
-  int64_t TrainExamples(const std::string& site) const override;
-
   RoundManager::Deps Deps();
   absl::StatusOr<uint64_t> OpenSession(const Caller& caller, const v1::Hello& hello,
                                        std::shared_ptr<SiteChannel> channel);
@@ -156,18 +137,11 @@ class Federation : private SiteRoster {
   FederationOptions options_;
 
   mutable absl::Mutex mu_;
-  uint64_t next_session_ ABSL_GUARDED_BY(mu_) = 1;
-  std::map<std::string, SiteSession> sessions_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, SiteRecord> known_sites_ ABSL_GUARDED_BY(mu_);
+  // Declared before runs_: the round managers reach sites through it.
+  SiteRegistry sites_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::unique_ptr<RoundManager>> runs_ ABSL_GUARDED_BY(mu_);
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
 };
-
-// Fills defaults into `spec` and checks every field, naming the first bad
-// one: "rounds must be at least 1, got 0".
-absl::Status ValidateRunSpec(v1::RunSpec* spec);
-// Site names: 1-64 characters of [A-Za-z0-9._-].
-absl::Status ValidateSiteName(const std::string& name);
 
 }  // namespace fedmi
 

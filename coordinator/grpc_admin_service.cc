@@ -1,3 +1,4 @@
+#include "common/base/names.h"
 #include "common/crypto/sha256.h"
 #include "common/rpc/grpc_status.h"
 #include "common/tensor/tensor_codec.h"
@@ -6,17 +7,21 @@
 namespace fedmi {
 namespace {
 
-bool IsTerminal(const std::string& state) {
-  return state == "done" || state == "failed" || state == "aborted";
-}
+constexpr std::initializer_list<PartyRole> kReaders = {PartyRole::kAdmin, PartyRole::kAuditor};
+constexpr std::initializer_list<PartyRole> kAdmins = {PartyRole::kAdmin};
 
-constexpr std::initializer_list<Role> kReaders = {Role::kAdmin, Role::kAuditor};
-constexpr std::initializer_list<Role> kAdmins = {Role::kAdmin};
+// Moves a list the core returned into a repeated field of the reply.
+template <typename T, typename RepeatedField>
+grpc::Status ReplyWithList(absl::StatusOr<std::vector<T>> list, RepeatedField* field) {
+  if (!list.ok()) return ToGrpcStatus(list.status());
+  for (auto& item : *list) *field->Add() = std::move(item);
+  return grpc::Status::OK;
+}
 
 }  // namespace
 
 absl::StatusOr<Caller> GrpcAdminService::Authorize(grpc::ServerContext* context,
-                                                   std::initializer_list<Role> allowed,
+                                                   std::initializer_list<PartyRole> allowed,
                                                    const char* call) {
   return authenticator_->Authorize(context, allowed, call);
 }
@@ -58,7 +63,7 @@ grpc::Status GrpcAdminService::WatchRun(grpc::ServerContext* context, const v1::
       if (!writer->Write(*status)) return grpc::Status::OK;
       last_sent = std::move(serialized);
     }
-    if (IsTerminal(status->state())) return grpc::Status::OK;
+    if (IsTerminalRunState(status->state())) return grpc::Status::OK;
     federation_->WaitForChange(&version, absl::Seconds(1));
   }
   return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
@@ -70,10 +75,7 @@ grpc::Status GrpcAdminService::ListRuns(grpc::ServerContext* context,
   if (auto caller = Authorize(context, kReaders, "ListRuns"); !caller.ok()) {
     return ToGrpcStatus(caller.status());
   }
-  auto runs = federation_->ListRuns();
-  if (!runs.ok()) return ToGrpcStatus(runs.status());
-  for (auto& run : *runs) *response->add_runs() = std::move(run);
-  return grpc::Status::OK;
+  return ReplyWithList(federation_->ListRuns(), response->mutable_runs());
 }
 
 grpc::Status GrpcAdminService::AbortRun(grpc::ServerContext* context,
@@ -98,10 +100,7 @@ grpc::Status GrpcAdminService::ListSites(grpc::ServerContext* context,
   if (auto caller = Authorize(context, kReaders, "ListSites"); !caller.ok()) {
     return ToGrpcStatus(caller.status());
   }
-  auto sites = federation_->ListSites();
-  if (!sites.ok()) return ToGrpcStatus(sites.status());
-  for (auto& site : *sites) *response->add_sites() = std::move(site);
-  return grpc::Status::OK;
+  return ReplyWithList(federation_->ListSites(), response->mutable_sites());
 }
 
 grpc::Status GrpcAdminService::ExportModel(grpc::ServerContext* context,

@@ -10,9 +10,9 @@
 namespace fedmi {
 
 absl::StatusOr<Caller> Authenticator::Authorize(grpc::ServerContext* context,
-                                                std::initializer_list<Role> allowed,
+                                                std::initializer_list<PartyRole> allowed,
                                                 const char* call) const {
-  ASSIGN_OR_RETURN(Caller caller, Identify(context, Role::kAdmin));
+  ASSIGN_OR_RETURN(Caller caller, Identify(context, PartyRole::kAdmin));
   absl::Status status = RequireRole(caller, allowed, call);
   if (!status.ok()) {
     if (federation_ != nullptr) {
@@ -23,7 +23,8 @@ absl::StatusOr<Caller> Authenticator::Authorize(grpc::ServerContext* context,
   return caller;
 }
 
-absl::StatusOr<Caller> Authenticator::Identify(grpc::ServerContext* context, Role insecure_role,
+absl::StatusOr<Caller> Authenticator::Identify(grpc::ServerContext* context,
+                                               PartyRole insecure_role,
                                                const std::string& claimed_site) const {
   absl::StatusOr<Caller> caller = IdentifyPeer(context, insecure_role, claimed_site);
   if (!caller.ok() && federation_ != nullptr) {
@@ -34,11 +35,12 @@ absl::StatusOr<Caller> Authenticator::Identify(grpc::ServerContext* context, Rol
   return caller;
 }
 
-absl::StatusOr<Caller> Authenticator::IdentifyPeer(grpc::ServerContext* context, Role insecure_role,
+absl::StatusOr<Caller> Authenticator::IdentifyPeer(grpc::ServerContext* context,
+                                                   PartyRole insecure_role,
                                                    const std::string& claimed_site) const {
   if (insecure_) {
     Caller caller;
-    caller.name = insecure_role == Role::kSite ? claimed_site : "admin";
+    caller.name = insecure_role == PartyRole::kSite ? claimed_site : "admin";
     caller.role = insecure_role;
     return caller;
   }
@@ -65,36 +67,27 @@ absl::StatusOr<Caller> Authenticator::IdentifyPeer(grpc::ServerContext* context,
                                                     "' carries no fedmi role (OU '",
                                                     info->role_name, "')"));
   }
-  switch (*role) {
-    case PartyRole::kSite:
-      caller.role = Role::kSite;
-      break;
-    case PartyRole::kAdmin:
-      caller.role = Role::kAdmin;
-      break;
-    case PartyRole::kAuditor:
-      caller.role = Role::kAuditor;
-      break;
-    case PartyRole::kCoordinator:
-      return absl::PermissionDeniedError(
-          absl::StrCat("certificate '", info->common_name,
-                       "' is a coordinator's; it cannot call the coordinator"));
+  if (*role == PartyRole::kCoordinator) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("certificate '", info->common_name,
+                     "' is a coordinator's; it cannot call the coordinator"));
   }
+  caller.role = *role;
   return caller;
 }
 
-absl::Status RequireRole(const Caller& caller, std::initializer_list<Role> allowed,
+absl::Status RequireRole(const Caller& caller, std::initializer_list<PartyRole> allowed,
                          const char* call) {
-  for (Role role : allowed) {
+  for (PartyRole role : allowed) {
     if (caller.role == role) return absl::OkStatus();
   }
   std::vector<std::string> names;
-  for (Role role : allowed) names.push_back(RoleName(role));
+  for (PartyRole role : allowed) names.push_back(PartyRoleName(role));
   FEDMI_LOG(WARNING) << "denied " << call << " to '" << caller.name << "' ("
-                     << RoleName(caller.role) << ")";
+                     << PartyRoleName(caller.role) << ")";
   return absl::PermissionDeniedError(absl::StrCat("'", caller.name, "' holds the ",
-                                                  RoleName(caller.role), " role; ", call, " needs ",
-                                                  absl::StrJoin(names, " or ")));
+                                                  PartyRoleName(caller.role), " role; ", call,
+                                                  " needs ", absl::StrJoin(names, " or ")));
 }
 
 }  // namespace fedmi

@@ -1,12 +1,8 @@
-#include <stdlib.h>
-#include <unistd.h>
-
 #include <deque>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "common/base/fault_injection.h"
 #include "common/base/log.h"
 #include "common/rpc/grpc_status.h"
 #include "common/tensor/tensor_codec.h"
@@ -61,24 +57,6 @@ class QueuedSiteChannel : public SiteChannel {
   absl::Status close_status_ ABSL_GUARDED_BY(mu_);
 };
 
-// Spools an upload's body into a bundle file, created once the header is in.
-class SpoolSink : public BodySink {
- public:
-  explicit SpoolSink(std::string dir) : dir_(std::move(dir)) {}
-  absl::Status Open(const std::vector<TensorSpec>& specs) {
-    auto writer = BundleFileWriter::Create(dir_, specs);
-    if (!writer.ok()) return writer.status();
-    writer_ = *std::move(writer);
-    return absl::OkStatus();
-  }
-  absl::Status Write(const char* data, size_t size) override { return writer_->Write(data, size); }
-  BundleFileWriter* writer() { return writer_.get(); }
-
- private:
-  std::string dir_;
-  std::unique_ptr<BundleFileWriter> writer_;
-};
-
 }  // namespace
 
 grpc::Status GrpcFederationService::Connect(
@@ -92,7 +70,7 @@ grpc::Status GrpcFederationService::Connect(
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "the first message on a Connect stream must be hello");
   }
-  auto identified = authenticator_->Identify(context, Role::kSite, first.hello().site());
+  auto identified = authenticator_->Identify(context, PartyRole::kSite, first.hello().site());
   if (!identified.ok()) return ToGrpcStatus(identified.status());
   const Caller caller = *identified;
   auto channel = std::make_shared<QueuedSiteChannel>();
@@ -137,10 +115,10 @@ grpc::Status GrpcFederationService::Connect(
 grpc::Status GrpcFederationService::DownloadModel(grpc::ServerContext* context,
                                                   const v1::ModelRef* request,
                                                   grpc::ServerWriter<v1::TensorChunk>* writer) {
-  auto caller = authenticator_->Identify(context, Role::kSite);
+  auto caller = authenticator_->Identify(context, PartyRole::kSite);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   // Insecure sites are anonymous here; with TLS only active sites download.
-  if (caller->role != Role::kSite || !caller->name.empty()) {
+  if (caller->role != PartyRole::kSite || !caller->name.empty()) {
     if (absl::Status allowed = federation_->AuthorizeSite(*caller); !allowed.ok()) {
       return ToGrpcStatus(allowed);
     }
@@ -161,70 +139,23 @@ grpc::Status GrpcFederationService::UploadUpdate(grpc::ServerContext* context,
     // still names who sent them, for the audit log.
     const absl::Status refused =
         absl::InvalidArgumentError("an upload must start with its metadata");
-    auto identified = authenticator_->Identify(context, Role::kSite);
+    auto identified = authenticator_->Identify(context, PartyRole::kSite);
     if (identified.ok()) {
       federation_->RecordUploadRefused(*identified, v1::UpdateMetadata(), refused);
     }
     return ToGrpcStatus(refused);
   }
   const v1::UpdateMetadata metadata = message.metadata();
-  auto identified = authenticator_->Identify(context, Role::kSite, metadata.site());
-  if (!identified.ok()) return ToGrpcStatus(identified.status());
-  const Caller caller = *identified;
-  // Every refusal from here on names a site and an update: it is recorded.
-  auto refuse = [&](const absl::Status& status) {
-    FEDMI_LOG(WARNING) << "update of site '" << caller.name << "' refused: " << status.message();
-    federation_->RecordUploadRefused(caller, metadata, status);
-    return ToGrpcStatus(status);
-  };
-  auto expected = federation_->BeginUpload(caller, metadata);
-  if (!expected.ok()) return refuse(expected.status());
-
-  std::string dir_template = federation_->options().spool_dir + "/upload-XXXXXX";
-  if (mkdtemp(dir_template.data()) == nullptr) {
-    return refuse(absl::InternalError("cannot create a spool directory"));
-  }
-  const std::string spool_dir = dir_template;
-  struct DirCleanup {
-    std::string dir;
-    ~DirCleanup() { rmdir(dir.c_str()); }
-  } cleanup{spool_dir};
-
-  SpoolSink sink(spool_dir);
-  BundleStreamReader::Options options;
-  options.expected = expected->empty() ? nullptr : &*expected;
-  options.what = "update";
-  options.max_body_bytes = federation_->options().max_update_bytes;
-  BundleStreamReader bundle(options, &sink);
+  auto caller = authenticator_->Identify(context, PartyRole::kSite, metadata.site());
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto session = federation_->OpenUpload(*caller, metadata);
+  if (!session.ok()) return ToGrpcStatus(session.status());
   while (reader->Read(&message)) {
-    if (message.payload_case() != v1::UploadMessage::kChunk) {
-      return refuse(absl::InvalidArgumentError("upload metadata may only be sent once, first"));
-    }
-    const bool had_header = bundle.has_header();
-    if (had_header) CrashIfTestAsks("coordinator-mid-upload", metadata.round());
-    absl::Status status = bundle.Add(message.chunk());
-    if (status.ok() && !had_header && bundle.has_header()) status = sink.Open(bundle.specs());
-    if (!status.ok()) return refuse(status);
+    if (absl::Status status = (*session)->Add(message); !status.ok()) return ToGrpcStatus(status);
   }
-  if (context->IsCancelled()) {
-    return refuse(absl::CancelledError("upload cancelled by the site"));
-  }
-  if (absl::Status status = bundle.Finish(); !status.ok()) return refuse(status);
-
-  ReceivedUpdate update;
-  update.metadata = metadata;
-  update.bytes = bundle.body_bytes();
-  auto path = sink.writer()->Commit(&update.sha256);
-  if (!path.ok()) return refuse(path.status());
-  // Moved next to the models so the round manager can adopt it by rename.
-  update.path =
-      federation_->options().spool_dir + "/" + HexEncode(update.sha256) + "." + caller.name;
-  if (std::rename(path->c_str(), update.path.c_str()) != 0) {
-    std::remove(path->c_str());
-    return refuse(absl::InternalError("cannot move a received update"));
-  }
-  auto accepted = federation_->CompleteUpload(caller, std::move(update));
-  if (!accepted.ok()) return refuse(accepted.status());
+  if (context->IsCancelled()) return ToGrpcStatus((*session)->Cancel());
+  auto accepted = (*session)->Finish();
+  if (!accepted.ok()) return ToGrpcStatus(accepted.status());
   *receipt = *std::move(accepted);
   return grpc::Status::OK;
 }

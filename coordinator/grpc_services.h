@@ -24,14 +24,15 @@ class Authenticator {
   explicit Authenticator(bool insecure, Federation* federation = nullptr)
       : insecure_(insecure), federation_(federation) {}
   // `claimed_site` is the site name a request carries, used only insecurely.
-  absl::StatusOr<Caller> Identify(grpc::ServerContext* context, Role insecure_role,
+  absl::StatusOr<Caller> Identify(grpc::ServerContext* context, PartyRole insecure_role,
                                   const std::string& claimed_site = "") const;
   // Identify, then RequireRole; a refusal is recorded as auth.denied.
   absl::StatusOr<Caller> Authorize(grpc::ServerContext* context,
-                                   std::initializer_list<Role> allowed, const char* call) const;
+                                   std::initializer_list<PartyRole> allowed,
+                                   const char* call) const;
 
  private:
-  absl::StatusOr<Caller> IdentifyPeer(grpc::ServerContext* context, Role insecure_role,
+  absl::StatusOr<Caller> IdentifyPeer(grpc::ServerContext* context, PartyRole insecure_role,
                                       const std::string& claimed_site) const;
 
   bool insecure_;
@@ -39,7 +40,7 @@ class Authenticator {
 };
 
 // PermissionDenied naming the caller, its role and what `call` needs.
-absl::Status RequireRole(const Caller& caller, std::initializer_list<Role> allowed,
+absl::Status RequireRole(const Caller& caller, std::initializer_list<PartyRole> allowed,
                          const char* call);
 
 class GrpcFederationService final : public v1::Federation::Service {
@@ -102,7 +103,7 @@ class GrpcAdminService final : public v1::Admin::Service {
  private:
   // The caller, if it holds one of `allowed`.
   absl::StatusOr<Caller> Authorize(grpc::ServerContext* context,
-                                   std::initializer_list<Role> allowed, const char* call);
+                                   std::initializer_list<PartyRole> allowed, const char* call);
 
   Federation* federation_;
   const Authenticator* authenticator_;

@@ -7,13 +7,15 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
-#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "common/base/cli_config.h"
 #include "common/base/clock.h"
+#include "common/base/env.h"
+#include "common/base/fault_hook.h"
 #include "common/base/log.h"
 #include "common/crypto/pki.h"
 #include "common/rpc/channels.h"
@@ -25,11 +27,6 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
-
-std::string DirName(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
-}
 
 int Run(int argc, char** argv) {
   CLI::App app{"fedmi-coordinator: the federation server. Sites dial in; admins start runs.",
@@ -77,7 +74,7 @@ int Run(int argc, char** argv) {
     return 1;
   }
 
-  const std::string state_dir = DirName(db_path);
+  const std::string state_dir = fedmi::DirName(db_path);
   mkdir(state_dir.c_str(), 0700);
   auto storage = fedmi::OpenSqliteStorage(db_path);
   if (!storage.ok()) {
@@ -118,6 +115,7 @@ int Run(int argc, char** argv) {
   options.audit = audit_log->get();
   options.spool_dir = state_dir + "/spool";
   options.max_update_bytes = static_cast<uint64_t>(max_update_mb * 1e6);
+  // Crash tests name a step in $FEDMI_TEST_CRASH_AT; otherwise this is a no-op.
   options.faults = &fedmi::CrashAtFaultPointFromEnvironment();
   if (!insecure) {
     std::ifstream ca(transport.ca_file, std::ios::binary);
@@ -152,10 +150,13 @@ int Run(int argc, char** argv) {
   }
   FEDMI_LOG(INFO) << "serving on port " << bound_port
                   << (insecure ? " (plaintext)" : " (mutual TLS)") << ", state in " << db_path;
+  // Whoever waits for the port file must never read half of it.
   if (!port_file.empty()) {
-    std::string temp = port_file + ".tmp";
-    std::ofstream(temp) << bound_port << "\n";
-    std::rename(temp.c_str(), port_file.c_str());
+    if (absl::Status written = fedmi::WriteFileAtomically(*fedmi::Env::Default(), port_file,
+                                                          absl::StrCat(bound_port, "\n"));
+        !written.ok()) {
+      FEDMI_LOG(ERROR) << "cannot write --port-file: " << written.message();
+    }
   }
 
   signal(SIGINT, OnSignal);

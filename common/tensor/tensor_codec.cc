@@ -126,6 +126,18 @@ absl::StatusOr<TensorBundle> DecodeChunks(const std::vector<v1::TensorChunk>& ch
 
 // --- Bundle files -----------------------------------------------------------
 
+std::string BundleFilePrefix(const std::vector<TensorSpec>& specs) {
+  const std::string header_bytes = HeaderFromSpecs(specs, "").SerializeAsString();
+  const uint32_t length = static_cast<uint32_t>(header_bytes.size());
+  const char length_le[4] = {
+      static_cast<char>(length & 0xff), static_cast<char>((length >> 8) & 0xff),
+      static_cast<char>((length >> 16) & 0xff), static_cast<char>((length >> 24) & 0xff)};
+  std::string prefix(kMagic, sizeof(kMagic));
+  prefix.append(length_le, sizeof(length_le));
+  prefix += header_bytes;
+  return prefix;
+}
+
 absl::StatusOr<std::unique_ptr<BundleFileWriter>> BundleFileWriter::Create(
     const std::string& dir, const std::vector<TensorSpec>& specs) {
   std::unique_ptr<BundleFileWriter> writer(new BundleFileWriter());
@@ -138,16 +150,8 @@ absl::StatusOr<std::unique_ptr<BundleFileWriter>> BundleFileWriter::Create(
         absl::StrCat("cannot create ", writer->temp_path_, ": ", ErrnoText()));
   }
   writer->expected_ = TotalBytes(specs);
-  v1::BundleHeader header = HeaderFromSpecs(specs, "");
-  std::string header_bytes = header.SerializeAsString();
-  uint32_t length = static_cast<uint32_t>(header_bytes.size());
-  char length_le[4] = {static_cast<char>(length & 0xff), static_cast<char>((length >> 8) & 0xff),
-                       static_cast<char>((length >> 16) & 0xff),
-                       static_cast<char>((length >> 24) & 0xff)};
-  if (std::fwrite(kMagic, 1, 8, writer->file_) != 8 ||
-      std::fwrite(length_le, 1, 4, writer->file_) != 4 ||
-      std::fwrite(header_bytes.data(), 1, header_bytes.size(), writer->file_) !=
-          header_bytes.size()) {
+  const std::string prefix = BundleFilePrefix(specs);
+  if (std::fwrite(prefix.data(), 1, prefix.size(), writer->file_) != prefix.size()) {
     return absl::InternalError(
         absl::StrCat("cannot write ", writer->temp_path_, ": ", ErrnoText()));
   }

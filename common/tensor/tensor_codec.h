@@ -90,6 +90,11 @@ class BundleStreamReader {
 absl::StatusOr<TensorBundle> DecodeChunks(const std::vector<v1::TensorChunk>& chunks,
                                           const std::vector<TensorSpec>* expected = nullptr);
 
+// The bytes of a bundle file before its body: magic, header length and the
+// header of `specs` (without sha256). For writers that own their file, such
+// as the coordinator's upload spool.
+std::string BundleFilePrefix(const std::vector<TensorSpec>& specs);
+
 // Writes a bundle file incrementally. The body's SHA-256 is computed while
 // writing; Commit() fsyncs and renames the temp file to `<dir>/<sha256hex>`.
 class BundleFileWriter {

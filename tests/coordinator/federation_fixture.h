@@ -73,8 +73,8 @@ inline std::string Sha256Of(const TensorBundle& bundle) {
   return Sha256::Digest(absl::string_view(bundle.body.data(), bundle.body.size()));
 }
 
-inline Caller SiteCaller(const std::string& name) { return Caller{name, Role::kSite}; }
-inline Caller Admin() { return Caller{"alice", Role::kAdmin}; }
+inline Caller SiteCaller(const std::string& name) { return Caller{name, PartyRole::kSite}; }
+inline Caller Admin() { return Caller{"alice", PartyRole::kAdmin}; }
 
 inline v1::RunSpec Spec(int32_t rounds, int32_t min_sites) {
   v1::RunSpec spec;

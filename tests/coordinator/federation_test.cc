@@ -424,8 +424,8 @@ TEST_F(FederationTest, InvalidSiteNamesAreRefused) {
         << "'" << name << "'";
     EXPECT_THAT(channel->messages(), IsEmpty());
   }
-  EXPECT_THAT(ValidateSiteName("Site_1.a-b"), IsOk());
-  EXPECT_THAT(ValidateSiteName(std::string(64, 'x')), IsOk());
+  EXPECT_THAT(ValidatePartyName("Site_1.a-b", "site name"), IsOk());
+  EXPECT_THAT(ValidatePartyName(std::string(64, 'x'), "site name"), IsOk());
   ASSERT_OK_AND_ASSIGN(std::vector<v1::SiteInfo> sites, federation_->ListSites());
   EXPECT_THAT(sites, IsEmpty());
 }

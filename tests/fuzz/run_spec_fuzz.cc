@@ -2,7 +2,7 @@
 // validation (which fills defaults and must name any bad field), then the
 // JSON the audit log records.
 #include "common/runspec/run_spec_json.h"
-#include "coordinator/federation.h"
+#include "coordinator/run_spec_validation.h"
 #include "tests/fuzz/fuzz_target.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,0 +1,26 @@
+// How the coordinator reports its stored state to admins: the RunStatus and
+// SiteInfo messages of admin.proto, assembled from storage records. Live
+// progress of a running round is added by RoundManager::FillLiveStatus.
+// Pure functions of their arguments; thread-safe.
+#ifndef FEDMI_COORDINATOR_RUN_STATUS_H_
+#define FEDMI_COORDINATOR_RUN_STATUS_H_
+
+#include <vector>
+
+#include "coordinator/storage.h"
+#include "fedmi/v1/admin.pb.h"
+
+namespace fedmi {
+
+// A run with its committed rounds (round 0, the initial model, is left out)
+// and each round's participations. `completed_rounds` is the last evaluated
+// round.
+v1::RunStatus StoredRunStatus(const RunRecord& run, const std::vector<RoundRecord>& rounds,
+                              const std::vector<ParticipationRecord>& participations);
+
+// A known site; `connected` says whether it has an open control stream.
+v1::SiteInfo SiteInfoOf(const SiteRecord& record, bool connected);
+
+}  // namespace fedmi
+
+#endif  // FEDMI_COORDINATOR_RUN_STATUS_H_

@@ -1,0 +1,113 @@
+#include "coordinator/upload_session.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status.h"
+#include "common/crypto/sha256.h"
+
+namespace fedmi {
+
+// The spool file: a bundle file written through an AtomicFile, so that it
+// appears under its final name only complete and durable, and an unfinished
+// one disappears with the session.
+class UploadSession::SpoolSink : public BodySink {
+ public:
+  SpoolSink(Env* env, const std::string& dir) : env_(env), dir_(dir) {}
+
+  // Starts the file once the header is known.
+  absl::Status Open(const std::vector<TensorSpec>& specs) {
+    ASSIGN_OR_RETURN(file_, env_->NewAtomicFile(dir_, 0644));
+    return file_->Append(BundleFilePrefix(specs));
+  }
+  absl::Status Write(const char* data, size_t size) override {
+    return file_->Append(absl::string_view(data, size));
+  }
+  absl::Status Commit(const std::string& final_path) {
+    RETURN_IF_ERROR(file_->Commit(final_path));
+    file_.reset();
+    return absl::OkStatus();
+  }
+
+ private:
+  Env* const env_;
+  const std::string dir_;
+  std::unique_ptr<AtomicFile> file_;
+};
+
+UploadSession::UploadSession(UploadReceiver* receiver, Env* env, FaultHook* faults,
+                             UploadLimits limits, Caller caller, v1::UpdateMetadata metadata,
+                             std::vector<TensorSpec> expected)
+    : receiver_(receiver),
+      env_(env),
+      faults_(faults),
+      limits_(std::move(limits)),
+      caller_(std::move(caller)),
+      metadata_(std::move(metadata)),
+      expected_(std::move(expected)),
+      sink_(std::make_unique<SpoolSink>(env_, limits_.spool_dir)) {
+  BundleStreamReader::Options options;
+  options.expected = expected_.empty() ? nullptr : &expected_;
+  options.what = "update";
+  options.max_body_bytes = limits_.max_update_bytes;
+  reader_ = std::make_unique<BundleStreamReader>(options, sink_.get());
+}
+
+UploadSession::~UploadSession() = default;
+
+absl::Status UploadSession::Add(const v1::UploadMessage& message) {
+  if (finished_) return refused_.ok() ? absl::FailedPreconditionError("upload finished") : refused_;
+  if (message.payload_case() != v1::UploadMessage::kChunk) {
+    return Refuse(absl::InvalidArgumentError("upload metadata may only be sent once, first"));
+  }
+  absl::Status status = AddChunk(message.chunk());
+  return status.ok() ? status : Refuse(std::move(status));
+}
+
+absl::Status UploadSession::AddChunk(const v1::TensorChunk& chunk) {
+  const bool had_header = reader_->has_header();
+  if (had_header) faults_->Reached(FaultPoint::kCoordinatorMidUpload, metadata_.round());
+  RETURN_IF_ERROR(reader_->Add(chunk));
+  // The header has been checked against the expected tensors and the size
+  // limit: only now is there anything worth spooling.
+  if (!had_header && reader_->has_header()) return sink_->Open(reader_->specs());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::UploadReceipt> UploadSession::Finish() {
+  if (finished_) return refused_.ok() ? absl::FailedPreconditionError("upload finished") : refused_;
+  absl::StatusOr<v1::UploadReceipt> receipt = Complete();
+  if (!receipt.ok()) return Refuse(receipt.status());
+  finished_ = true;
+  return receipt;
+}
+
+absl::StatusOr<v1::UploadReceipt> UploadSession::Complete() {
+  RETURN_IF_ERROR(reader_->Finish());
+  ReceivedUpdate update;
+  update.metadata = metadata_;
+  update.bytes = reader_->body_bytes();
+  update.sha256 = reader_->sha256();
+  // Named by content and site in the spool directory, on the models' file
+  // system, so that the round manager can adopt it by rename.
+  update.path = absl::StrCat(limits_.spool_dir, "/", HexEncode(update.sha256), ".", caller_.name);
+  RETURN_IF_ERROR(sink_->Commit(update.path));
+  return receiver_->CompleteUpload(caller_, std::move(update));
+}
+
+absl::Status UploadSession::Cancel() {
+  if (finished_) return refused_;
+  return Refuse(absl::CancelledError("upload cancelled by the site"));
+}
+
+absl::Status UploadSession::Refuse(absl::Status status) {
+  finished_ = true;
+  refused_ = status;
+  // Whatever was spooled goes now: a refused update is never aggregated.
+  reader_.reset();
+  sink_.reset();
+  receiver_->RecordUploadRefused(caller_, metadata_, status);
+  return status;
+}
+
+}  // namespace fedmi
