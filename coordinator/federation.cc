@@ -95,11 +95,11 @@ absl::Status Federation::Start() {
   absl::MutexLock lock(&mu_);
   sites_.Load(sites);
   for (const auto& run : runs) {
-    if (IsTerminalRunState(run.state)) continue;
+    if (IsTerminal(run.state)) continue;
     auto manager = RoundManager::Load(run.id, Deps());
     if (!manager.ok()) {
       // One damaged run must not keep the others from resuming.
-      (void)storage_->SetRunState(run.id, StateName(RunState::kFailed),
+      (void)storage_->SetRunState(run.id, RunState::kFailed,
                                   absl::StrCat("cannot resume: ", manager.status().message()),
                                   clock_->NowUnixSeconds());
       continue;
@@ -225,7 +225,7 @@ absl::StatusOr<RoundManager*> Federation::ActiveRun(int64_t run_id) {
   auto stored = storage_->GetRun(run_id);
   if (!stored.ok()) return stored.status();
   return absl::FailedPreconditionError(
-      absl::StrCat("run ", run_id, " is not active (", stored->state, ")"));
+      absl::StrCat("run ", run_id, " is not active (", StateName(stored->state), ")"));
 }
 
 void Federation::ReapFinishedRuns() {
@@ -333,7 +333,7 @@ absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec s
   std::string canonical;
   spec.SerializeToString(&canonical);
   record.spec_sha256 = HexEncode(Sha256::Digest(canonical));
-  record.state = StateName(RunState::kPending);
+  record.state = RunState::kPending;
   record.created_at = clock_->NowUnixSeconds();
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(int64_t run_id, storage_->CreateRun(record));
@@ -342,7 +342,7 @@ absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec s
   auto manager = RoundManager::Load(run_id, Deps());
   if (!manager.ok()) {
     // Never leave a stored run that nothing drives and nobody can abort.
-    (void)storage_->SetRunState(run_id, StateName(RunState::kFailed),
+    (void)storage_->SetRunState(run_id, RunState::kFailed,
                                 absl::StrCat("cannot start: ", manager.status().message()),
                                 clock_->NowUnixSeconds());
     return manager.status();

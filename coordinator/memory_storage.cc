@@ -20,7 +20,6 @@ namespace fedmi {
 namespace {
 
 using storage_internal::EvaluatedState;
-using storage_internal::IsTerminalRunState;
 using storage_internal::RoundAlreadyCommitted;
 using storage_internal::RoundNotFound;
 using storage_internal::RunNotFound;
@@ -85,7 +84,7 @@ class MemoryStorage : public Storage {
     return runs;
   }
 
-  absl::Status SetRunState(int64_t run_id, const std::string& state, const std::string& error,
+  absl::Status SetRunState(int64_t run_id, RunState state, const std::string& error,
                            double finished_at) override {
     absl::MutexLock lock(&mu_);
     auto it = runs_.find(run_id);
@@ -112,7 +111,7 @@ class MemoryStorage : public Storage {
     if (commit.run_state.has_value()) {
       run->second.state = *commit.run_state;
       run->second.error = commit.run_error;
-      if (IsTerminalRunState(*commit.run_state)) {
+      if (IsTerminal(*commit.run_state)) {
         run->second.finished_at = round.finished_at;
       }
     }
@@ -129,7 +128,7 @@ class MemoryStorage : public Storage {
     if (stored == rounds_.end()) return RoundNotFound(run_id, round);
 
     stored->second.eval_metrics = aggregate;
-    stored->second.state = "evaluated";
+    stored->second.state = RoundState::kEvaluated;
     stored->second.finished_at = finished_at;
     for (const ParticipationRecord& site : per_site) {
       auto [it, inserted] = participations_.emplace(KeyOf(site), site);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/enum_names.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
@@ -11,19 +12,14 @@
 
 namespace fedmi {
 const char* RunPhaseName(RunPhase phase) {
-  switch (phase) {
-    case RunPhase::kWaitingForSites:
-      return "waiting-for-sites";
-    case RunPhase::kInitializing:
-      return "initializing";
-    case RunPhase::kTraining:
-      return "training";
-    case RunPhase::kEvaluating:
-      return "evaluating";
-    case RunPhase::kFinished:
-      return "finished";
-  }
-  return "unknown";
+  static constexpr EnumName<RunPhase> kPhaseNames[] = {
+      {RunPhase::kWaitingForSites, "waiting-for-sites"},
+      {RunPhase::kInitializing, "initializing"},
+      {RunPhase::kTraining, "training"},
+      {RunPhase::kEvaluating, "evaluating"},
+      {RunPhase::kFinished, "finished"},
+  };
+  return NameOf(kPhaseNames, phase);
 }
 
 RoundManager::RoundManager(RunRecord run, Deps deps) : run_(std::move(run)), deps_(deps) {}
@@ -36,7 +32,7 @@ absl::StatusOr<std::unique_ptr<RoundManager>> RoundManager::Load(int64_t run_id,
 }
 
 absl::Status RoundManager::Resume() {
-  if (run_.state == "done" || run_.state == "failed" || run_.state == "aborted") {
+  if (IsTerminal(run_.state)) {
     phase_ = RunPhase::kFinished;
     return absl::OkStatus();
   }
@@ -45,20 +41,20 @@ absl::Status RoundManager::Resume() {
     const RoundRecord& last = rounds.back();
     global_model_sha256_ = last.model_sha256;
     ASSIGN_OR_RETURN(model_specs_, LoadModelSpecs(last.model_sha256));
-    if (last.round > 0 && last.state != "evaluated") {
+    if (last.round > 0 && last.state != RoundState::kEvaluated) {
       round_ = last.round;
       evaluation_pending_ = true;
     } else {
       round_ = last.round + 1;
     }
     if (round_ > run_.spec.rounds()) {
-      Finish("done", "");
+      Finish(RunState::kDone, "");
       return absl::OkStatus();
     }
   }
-  if (run_.state != "running") {
-    RETURN_IF_ERROR(deps_.storage->SetRunState(run_.id, "running", "", 0));
-    run_.state = "running";
+  if (run_.state != RunState::kRunning) {
+    RETURN_IF_ERROR(deps_.storage->SetRunState(run_.id, RunState::kRunning, "", 0));
+    run_.state = RunState::kRunning;
   }
   phase_ = RunPhase::kWaitingForSites;
   OnSitesChanged();
@@ -198,8 +194,8 @@ absl::Status RoundManager::CheckQuorum() const {
   std::string dropped;
   for (const auto& [site, slot] : slots_) {
     if (slot.state != SlotState::kDropped) continue;
-    absl::StrAppend(&dropped, dropped.empty() ? "" : "; ", site, " ", slot.record.state, ": ",
-                    slot.record.detail);
+    absl::StrAppend(&dropped, dropped.empty() ? "" : "; ", site, " ", StateName(slot.record.state),
+                    ": ", slot.record.detail);
   }
   return absl::FailedPreconditionError(
       absl::StrCat("round ", round_, ": at most ", uploaded + pending, " of the ", required,
@@ -234,7 +230,7 @@ absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
   commit.round.run_id = run_.id;
   commit.round.round = round_;
   commit.round.model_sha256 = model_sha;
-  commit.round.state = "committed";
+  commit.round.state = RoundState::kCommitted;
   commit.round.started_at = round_started_at_;
   commit.round.finished_at = deps_.clock->NowUnixSeconds();
   nlohmann::json uploaded = nlohmann::json::array();
@@ -268,7 +264,9 @@ absl::Status RoundManager::OnEvalReport(const std::string& site, const v1::EvalR
   it->second.record.eval_metrics = report.metrics();
   deps_.faults->Reached(FaultPoint::kCoordinatorEvaluation, round_);
   // A site that refused or dropped out of training keeps that state.
-  if (it->second.record.state == "uploaded") it->second.record.state = "evaluated";
+  if (it->second.record.state == ParticipationState::kUploaded) {
+    it->second.record.state = ParticipationState::kEvaluated;
+  }
   MaybeFinishEvaluation();
   return absl::OkStatus();
 }
@@ -294,7 +292,7 @@ void RoundManager::MaybeFinishEvaluation() {
         {{"sites", evaluated}, {"metrics", MetricsJson(mean)}});
   slots_.clear();
   deps_.faults->Reached(FaultPoint::kCoordinatorBetweenRounds, round_);
-  if (round_ >= run_.spec.rounds()) return Finish("done", "");
+  if (round_ >= run_.spec.rounds()) return Finish(RunState::kDone, "");
   ++round_;
   round_retries_used_ = 0;
   phase_ = RunPhase::kWaitingForSites;
@@ -333,7 +331,7 @@ void RoundManager::OnSiteGaveUp(const std::string& site, const std::string& reas
   auto it = slots_.find(site);
   if (it == slots_.end() || it->second.state != SlotState::kAssigned) return;
   it->second.state = SlotState::kDropped;
-  it->second.record.state = refused ? "refused" : "dropped";
+  it->second.record.state = refused ? ParticipationState::kRefused : ParticipationState::kDropped;
   it->second.record.detail = reason;
   Audit(refused ? audit::Action::kSiteRefusedTask : audit::Action::kSiteDropped, round_,
         {{"site", site}, {"reason", reason}, {"phase", RunPhaseName(phase_)}});
@@ -376,13 +374,13 @@ void RoundManager::OnTick() {
 absl::Status RoundManager::Abort(const std::string& reason) {
   if (phase_ == RunPhase::kFinished) {
     return absl::FailedPreconditionError(
-        absl::StrCat("run ", run_.id, " already finished (", run_.state, ")"));
+        absl::StrCat("run ", run_.id, " already finished (", StateName(run_.state), ")"));
   }
-  Finish("aborted", reason.empty() ? "aborted by an administrator" : reason);
+  Finish(RunState::kAborted, reason.empty() ? "aborted by an administrator" : reason);
   return absl::OkStatus();
 }
 
-void RoundManager::Fail(const std::string& reason) { Finish("failed", reason); }
+void RoundManager::Fail(const std::string& reason) { Finish(RunState::kFailed, reason); }
 
 void RoundManager::FailRound(const std::string& reason) {
   if (round_retries_used_ >= run_.spec.max_round_retries()) return Fail(reason);
@@ -404,15 +402,15 @@ void RoundManager::FailRound(const std::string& reason) {
   OnSitesChanged();
 }
 
-void RoundManager::Finish(const std::string& state, const std::string& error) {
-  if (state != "done") {
+void RoundManager::Finish(RunState state, const std::string& error) {
+  if (state != RunState::kDone) {
     v1::CoordinatorMessage message;
     message.mutable_cancel()->set_run_id(run_.id);
     message.mutable_cancel()->set_reason(error);
     for (const auto& site : deps_.roster->ConnectedSites()) deps_.roster->Send(site, message);
   }
   Audit(audit::Action::kRunFinished, phase_ == RunPhase::kFinished ? -1 : round_,
-        {{"state", state}, {"error", error}});
+        {{"state", StateName(state)}, {"error", error}});
   const double now = deps_.clock->NowUnixSeconds();
   // The run's state is best effort here: when storage itself is failing, the
   // in-memory state still stops the run, and a restart resumes it.

@@ -159,7 +159,7 @@ class RoundManager {
   // dropped sites when fewer than min_sites can still upload.
   absl::Status CheckQuorum() const;
   void Fail(const std::string& reason);
-  void Finish(const std::string& state, const std::string& error);
+  void Finish(RunState state, const std::string& error);
   int CountInState(SlotState state) const;
   std::vector<std::string> SitesInState(SlotState state) const;
   absl::StatusOr<std::vector<TensorSpec>> LoadModelSpecs(const std::string& sha256_hex);
@@ -172,8 +172,10 @@ class RoundManager {
   // Finite values and the run's norm bound (CheckUpdateValues) against the
   // global model of this round.
   absl::Status CheckValues(const std::string& site, BundleFileReader& update);
-  // Marks the site's update as folded into the round.
-  void RecordUpload(const std::string& site, const ReceivedUpdate& update);
+  // Records an update folded into the round: in the audit log, then in the
+  // site's slot. An error (not on record) has failed the round.
+  absl::Status RecordFoldedUpdate(const std::string& site, const ReceivedUpdate& update,
+                                  v1::AuditEntry* received, absl::string_view kind);
   // Deletes a spooled update that was folded in or refused.
   void RemoveSpooled(const ReceivedUpdate& update);
   // Records an event of this run in the audit log (a failure is logged).

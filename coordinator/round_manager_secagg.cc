@@ -56,7 +56,7 @@ void RoundManager::AdvanceSecureRound() {
       if (!secure_->MayUpload(site)) {
         // It never reached the key exchange's second step in time.
         slot.state = SlotState::kDropped;
-        slot.record.state = "dropped";
+        slot.record.state = ParticipationState::kDropped;
         slot.record.detail = "did not share its secrets in time";
         continue;
       }
@@ -110,12 +110,7 @@ absl::Status RoundManager::AcceptMaskedUpdate(const std::string& site, ReceivedU
                            "' failed: ", folded.message()));
     return folded;
   }
-  if (absl::Status audited = AuditUpdate(site, update, received); !audited.ok()) {
-    FailRound(absl::StrCat("round ", round_, ": cannot record the masked update of site '", site,
-                           "' in the audit log: ", audited.message()));
-    return audited;
-  }
-  RecordUpload(site, update);
+  RETURN_IF_ERROR(RecordFoldedUpdate(site, update, received, "masked update"));
   AdvanceSecureRound();
   return absl::OkStatus();
 }

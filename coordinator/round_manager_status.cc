@@ -10,7 +10,7 @@
 namespace fedmi {
 
 void RoundManager::FillLiveStatus(v1::RunStatus* status) const {
-  status->set_state(run_.state);
+  status->set_state(StateName(run_.state));
   status->set_error(run_.error);
   status->set_phase(RunPhaseName(phase_));
   status->set_current_round(phase_ == RunPhase::kFinished ? 0 : round_);
@@ -46,7 +46,9 @@ void RoundManager::FillLiveStatus(v1::RunStatus* status) const {
                                                                : ParticipationState::kTraining;
     if (slot.state == SlotState::kUploaded) state = ParticipationState::kUploaded;
     if (slot.state == SlotState::kEvaluated) state = ParticipationState::kEvaluated;
-    part->set_state(slot.state == SlotState::kDropped ? slot.record.state : StateName(state));
+    // A site that left keeps the state it left with (dropped, refused).
+    if (slot.state == SlotState::kDropped) state = slot.record.state;
+    part->set_state(StateName(state));
     part->set_detail(slot.record.detail);
   }
 }

@@ -147,13 +147,7 @@ absl::Status RoundManager::AcceptUpdate(const std::string& site, ReceivedUpdate 
                       "' failed: ", folded.message()));
     return folded;
   }
-  if (absl::Status audited = AuditUpdate(site, update, received); !audited.ok()) {
-    // Folded but not on record: the round cannot stand on it.
-    FailRound(absl::StrCat("round ", round_, ": cannot record the update of site '", site,
-                           "' in the audit log: ", audited.message()));
-    return audited;
-  }
-  RecordUpload(site, update);
+  RETURN_IF_ERROR(RecordFoldedUpdate(site, update, received, "update"));
   MaybeFinishTraining();
   return absl::OkStatus();
 }
@@ -190,7 +184,7 @@ absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUp
   commit.round.run_id = run_.id;
   commit.round.round = 0;
   commit.round.model_sha256 = sha_hex;
-  commit.round.state = "evaluated";
+  commit.round.state = RoundState::kEvaluated;
   commit.round.started_at = round_started_at_;
   commit.round.finished_at = deps_.clock->NowUnixSeconds();
   if (absl::Status status = deps_.storage->CommitRound(commit); !status.ok()) {
@@ -206,13 +200,21 @@ absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUp
   return absl::OkStatus();
 }
 
-void RoundManager::RecordUpload(const std::string& site, const ReceivedUpdate& update) {
+absl::Status RoundManager::RecordFoldedUpdate(const std::string& site, const ReceivedUpdate& update,
+                                              v1::AuditEntry* received, absl::string_view kind) {
+  if (absl::Status audited = AuditUpdate(site, update, received); !audited.ok()) {
+    // Folded but not on record: the round cannot stand on it.
+    FailRound(absl::StrCat("round ", round_, ": cannot record the ", kind, " of site '", site,
+                           "' in the audit log: ", audited.message()));
+    return audited;
+  }
   SiteSlot& slot = slots_[site];
   slot.state = SlotState::kUploaded;
   slot.record.examples = update.metadata.examples();
   slot.record.train_metrics = update.metadata.train_metrics();
   slot.record.update_sha256 = HexEncode(update.sha256);  // masked words in a secure round
-  slot.record.state = "uploaded";
+  slot.record.state = ParticipationState::kUploaded;
+  return absl::OkStatus();
 }
 
 void RoundManager::RemoveSpooled(const ReceivedUpdate& update) {

@@ -10,7 +10,7 @@ namespace {
 
 void FillRoundStatus(const RoundRecord& round, v1::RoundStatus* out) {
   out->set_round(round.round);
-  out->set_state(round.state);
+  out->set_state(StateName(round.state));
   *out->mutable_eval_metrics() = round.eval_metrics;
   std::string raw;
   if (HexDecode(round.model_sha256, &raw)) out->set_model_sha256(raw);
@@ -25,7 +25,7 @@ void FillParticipation(const ParticipationRecord& record, v1::SiteParticipation*
   *out->mutable_eval_metrics() = record.eval_metrics;
   std::string raw;
   if (HexDecode(record.update_sha256, &raw)) out->set_update_sha256(raw);
-  out->set_state(record.state);
+  out->set_state(StateName(record.state));
   out->set_detail(record.detail);
 }
 
@@ -36,10 +36,10 @@ v1::RunStatus StoredRunStatus(const RunRecord& run, const std::vector<RoundRecor
   v1::RunStatus status;
   status.set_run_id(run.id);
   *status.mutable_spec() = run.spec;
-  status.set_state(run.state);
+  status.set_state(StateName(run.state));
   status.set_error(run.error);
   // A live run overwrites the phase; a stored one is either waiting or over.
-  status.set_phase(run.state == StateName(RunState::kPending) ? "waiting-for-sites" : "finished");
+  status.set_phase(run.state == RunState::kPending ? "waiting-for-sites" : "finished");
   status.set_created_at(run.created_at);
   std::string raw;
   if (HexDecode(run.spec_sha256, &raw)) status.set_spec_sha256(raw);
@@ -51,7 +51,7 @@ v1::RunStatus StoredRunStatus(const RunRecord& run, const std::vector<RoundRecor
     for (const auto& part : participations) {
       if (part.round == round.round) FillParticipation(part, out->add_sites());
     }
-    if (round.state == StateName(RoundState::kEvaluated)) completed = round.round;
+    if (round.state == RoundState::kEvaluated) completed = round.round;
   }
   status.set_completed_rounds(completed);
   return status;

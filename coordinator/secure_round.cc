@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/enum_names.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/secagg/secagg_bundle.h"
@@ -46,17 +47,13 @@ v1::SecAggParams RoundParams(const SecureRound::Setup& setup) {
 }  // namespace
 
 const char* SecureRound::StepName(Step step) {
-  switch (step) {
-    case Step::kAdvertising:
-      return "advertising keys";
-    case Step::kSharing:
-      return "sharing secrets";
-    case Step::kUploading:
-      return "uploading masked updates";
-    case Step::kUnmasking:
-      return "unmasking";
-  }
-  return "unknown";
+  static constexpr EnumName<Step> kStepNames[] = {
+      {Step::kAdvertising, "advertising keys"},
+      {Step::kSharing, "sharing secrets"},
+      {Step::kUploading, "uploading masked updates"},
+      {Step::kUnmasking, "unmasking"},
+  };
+  return NameOf(kStepNames, step);
 }
 
 absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Begin(Setup setup) {

@@ -24,7 +24,6 @@ namespace fedmi {
 namespace {
 
 using storage_internal::EvaluatedState;
-using storage_internal::IsTerminalRunState;
 using storage_internal::RoundAlreadyCommitted;
 using storage_internal::RoundNotFound;
 using storage_internal::RunNotFound;
@@ -33,6 +32,25 @@ absl::Status ParseMetrics(const std::string& bytes, v1::Metrics* metrics, absl::
   if (!metrics->ParseFromString(bytes)) {
     return absl::DataLossError(absl::StrCat(where, " does not parse as fedmi.v1.Metrics"));
   }
+  return absl::OkStatus();
+}
+
+// States are stored as their names (common/base/names.h).
+template <typename State>
+std::string StateText(State state) {
+  return StateName(state);
+}
+
+// A state column holds one of those names; anything else is a database this
+// coordinator did not write, and reading it is DataLoss naming the value.
+template <typename State>
+absl::Status ReadState(std::optional<State> (*parse)(absl::string_view), const std::string& stored,
+                       absl::string_view where, State* state) {
+  std::optional<State> parsed = parse(stored);
+  if (!parsed.has_value()) {
+    return absl::DataLossError(absl::StrCat(where, " is '", stored, "', not a known state"));
+  }
+  *state = *parsed;
   return absl::OkStatus();
 }
 
@@ -105,7 +123,7 @@ class SqliteStorage : public Storage {
                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6)"));
     insert.BindBlob(1, run.spec.SerializeAsString())
         .Bind(2, spec_sha256)
-        .Bind(3, run.state)
+        .Bind(3, StateText(run.state))
         .Bind(4, run.error)
         .Bind(5, run.created_at)
         .Bind(6, run.finished_at);
@@ -125,13 +143,13 @@ class SqliteStorage : public Storage {
     return SelectRuns(std::nullopt);
   }
 
-  absl::Status SetRunState(int64_t run_id, const std::string& state, const std::string& error,
+  absl::Status SetRunState(int64_t run_id, RunState state, const std::string& error,
                            double finished_at) override {
     absl::MutexLock lock(&db_->mu());
     Statement update(*db_, "update runs (set state)");
     RETURN_IF_ERROR(
         update.Prepare("UPDATE runs SET state=?1, error=?2, finished_at=?3 WHERE id=?4"));
-    update.Bind(1, state).Bind(2, error).Bind(3, finished_at).Bind(4, run_id);
+    update.Bind(1, StateText(state)).Bind(2, error).Bind(3, finished_at).Bind(4, run_id);
     RETURN_IF_ERROR(update.Run());
     if (db_->Changes() == 0) return RunNotFound(run_id);
     return absl::OkStatus();
@@ -153,7 +171,7 @@ class SqliteStorage : public Storage {
       insert.Bind(1, round.run_id)
           .Bind(2, round.round)
           .Bind(3, round.model_sha256)
-          .Bind(4, round.state)
+          .Bind(4, StateText(round.state))
           .BindBlob(5, round.eval_metrics.SerializeAsString())
           .Bind(6, round.started_at)
           .Bind(7, round.finished_at);
@@ -168,9 +186,9 @@ class SqliteStorage : public Storage {
         RETURN_IF_ERROR(
             update.Prepare("UPDATE runs SET state=?1, error=?2, "
                            "finished_at=CASE WHEN ?3 THEN ?4 ELSE finished_at END WHERE id=?5"));
-        update.Bind(1, *commit.run_state)
+        update.Bind(1, StateText(*commit.run_state))
             .Bind(2, commit.run_error)
-            .Bind(3, int64_t{IsTerminalRunState(*commit.run_state)})
+            .Bind(3, int64_t{IsTerminal(*commit.run_state)})
             .Bind(4, round.finished_at)
             .Bind(5, round.run_id);
         RETURN_IF_ERROR(update.Run());
@@ -188,12 +206,13 @@ class SqliteStorage : public Storage {
       RETURN_IF_ERROR(CheckRunExists(run_id));
       Statement update(*db_, "record evaluation: update rounds");
       RETURN_IF_ERROR(
-          update.Prepare("UPDATE rounds SET eval_metrics=?1, state='evaluated', finished_at=?2 "
+          update.Prepare("UPDATE rounds SET eval_metrics=?1, state=?5, finished_at=?2 "
                          "WHERE run_id=?3 AND round=?4"));
       update.BindBlob(1, aggregate.SerializeAsString())
           .Bind(2, finished_at)
           .Bind(3, run_id)
-          .Bind(4, round);
+          .Bind(4, round)
+          .Bind(5, StateText(RoundState::kEvaluated));
       RETURN_IF_ERROR(update.Run());
       if (db_->Changes() == 0) return RoundNotFound(run_id, round);
 
@@ -208,7 +227,7 @@ class SqliteStorage : public Storage {
             "eval_metrics=excluded.eval_metrics, state=excluded.state, "
             "detail=CASE WHEN excluded.detail<>'' THEN excluded.detail ELSE detail END"));
         BindParticipation(upsert, site);
-        upsert.Bind(8, EvaluatedState(site));
+        upsert.Bind(8, StateText(EvaluatedState(site)));
         RETURN_IF_ERROR(upsert.Run());
       }
       return absl::OkStatus();
@@ -243,10 +262,12 @@ class SqliteStorage : public Storage {
             round.run_id = select.Int(0);
             round.round = static_cast<int32_t>(select.Int(1));
             round.model_sha256 = select.Text(2);
-            round.state = select.Text(3);
+            const std::string where =
+                absl::StrCat("rounds row (run ", run_id, ", round ", round.round, "): ");
+            RETURN_IF_ERROR(ReadState(ParseRoundState, select.Text(3), absl::StrCat(where, "state"),
+                                      &round.state));
             RETURN_IF_ERROR(ParseMetrics(select.Blob(4), &round.eval_metrics,
-                                         absl::StrCat("rounds row (run ", run_id, ", round ",
-                                                      round.round, "): eval_metrics")));
+                                         absl::StrCat(where, "eval_metrics")));
             round.started_at = select.Double(5);
             round.finished_at = select.Double(6);
           }
@@ -284,7 +305,8 @@ class SqliteStorage : public Storage {
             RETURN_IF_ERROR(ParseMetrics(select.Blob(5), &record.eval_metrics,
                                          absl::StrCat(where, "eval_metrics")));
             record.update_sha256 = select.Text(6);
-            record.state = select.Text(7);
+            RETURN_IF_ERROR(ReadState(ParseParticipationState, select.Text(7),
+                                      absl::StrCat(where, "state"), &record.state));
             record.detail = select.Text(8);
           }
           return absl::OkStatus();
@@ -343,7 +365,7 @@ class SqliteStorage : public Storage {
         .BindBlob(5, record.train_metrics.SerializeAsString())
         .BindBlob(6, record.eval_metrics.SerializeAsString())
         .Bind(7, record.update_sha256)
-        .Bind(8, record.state)
+        .Bind(8, StateText(record.state))
         .Bind(9, record.detail);
   }
 
@@ -377,7 +399,9 @@ class SqliteStorage : public Storage {
                                                 ": spec does not parse as fedmi.v1.RunSpec"));
       }
       run.spec_sha256 = select.Text(2);
-      run.state = select.Text(3);
+      RETURN_IF_ERROR(ReadState(
+          ParseRunState, select.Text(3),
+          absl::StrCat("sqlite '", db_->path(), "': runs row ", run.id, ": state"), &run.state));
       run.error = select.Text(4);
       run.created_at = select.Double(5);
       run.finished_at = select.Double(6);

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/base/names.h"
 #include "fedmi/v1/audit.pb.h"
 #include "fedmi/v1/federation.pb.h"
 
@@ -39,31 +40,30 @@ struct SiteRecord {
   bool revoked() const { return revoked_at > 0; }
 };
 
-// Run states: "pending", "running", "done", "failed", "aborted".
 struct RunRecord {
   int64_t id = 0;  // assigned by CreateRun
   v1::RunSpec spec;
   std::string spec_sha256;  // hex
-  std::string state = "pending";
+  RunState state = RunState::kPending;
   std::string error;
   double created_at = 0;
   double finished_at = 0;
 };
 
 // Round 0 is the initial model. A round is stored once its aggregate is
-// committed ("committed"); RecordEvaluation moves it to "evaluated".
+// committed (kCommitted); RecordEvaluation moves it to kEvaluated.
 struct RoundRecord {
   int64_t run_id = 0;
   int32_t round = 0;
   std::string model_sha256;  // hex; names the model in the ModelStore
-  std::string state = "committed";
+  RoundState state = RoundState::kCommitted;
   v1::Metrics eval_metrics;  // example-weighted over sites
   double started_at = 0;
   double finished_at = 0;
 };
 
-// Participation states: "uploaded" (update aggregated), "evaluated",
-// "dropped", "refused".
+// A stored participation is kUploaded (update aggregated), kEvaluated,
+// kDropped or kRefused.
 struct ParticipationRecord {
   int64_t run_id = 0;
   int32_t round = 0;
@@ -72,7 +72,7 @@ struct ParticipationRecord {
   v1::Metrics train_metrics;
   v1::Metrics eval_metrics;
   std::string update_sha256;  // hex, of the update as received
-  std::string state = "uploaded";
+  ParticipationState state = ParticipationState::kUploaded;
   std::string detail;  // reason for dropped/refused
 };
 
@@ -87,7 +87,7 @@ struct RoundCommit {
   RoundRecord round;
   std::vector<ParticipationRecord> participations;
   // When set, the run's state moves to this value in the same transaction.
-  std::optional<std::string> run_state;
+  std::optional<RunState> run_state;
   std::string run_error;
 };
 
@@ -108,22 +108,22 @@ class Storage {
   // Runs in id order.
   virtual absl::StatusOr<std::vector<RunRecord>> ListRuns() = 0;
   // NotFound for an unknown run.
-  virtual absl::Status SetRunState(int64_t run_id, const std::string& state,
-                                   const std::string& error, double finished_at) = 0;
+  virtual absl::Status SetRunState(int64_t run_id, RunState state, const std::string& error,
+                                   double finished_at) = 0;
 
   // Fails with AlreadyExists if the round is already stored, so a round can
   // never be applied twice. NotFound for an unknown run; InvalidArgument when
   // model_sha256 is not 64 lower-case hex digits, or a participation names
   // another run or round, an empty site, or a site twice. Participation rows
   // replace earlier rows of the same (run, round, site). A terminal run_state
-  // ("done", "failed", "aborted") also sets the run's finished_at to the
+  // (IsTerminal) also sets the run's finished_at to the
   // round's finished_at.
   virtual absl::Status CommitRound(const RoundCommit& commit) = 0;
   // Stores evaluation results of a committed round: the aggregate, and per
-  // site an upsert of its participation row (state "evaluated" or as given).
-  // An existing row keeps its training columns (examples, train_metrics,
-  // update_sha256); a given state of "uploaded" (the default) is stored as
-  // "evaluated". Each row must name (run_id, round). NotFound for an unknown
+  // site an upsert of its participation row (kEvaluated or as given). An
+  // existing row keeps its training columns (examples, train_metrics,
+  // update_sha256); a given state of kUploaded (the default) is stored as
+  // kEvaluated. Each row must name (run_id, round). NotFound for an unknown
   // run or round.
   virtual absl::Status RecordEvaluation(int64_t run_id, int32_t round, const v1::Metrics& aggregate,
                                         const std::vector<ParticipationRecord>& per_site,

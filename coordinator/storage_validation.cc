@@ -53,10 +53,6 @@ bool IsSha256Hex(absl::string_view hex) {
   return true;
 }
 
-bool IsTerminalRunState(absl::string_view state) {
-  return state == "done" || state == "failed" || state == "aborted";
-}
-
 absl::Status RunNotFound(int64_t run_id) {
   return absl::NotFoundError(absl::StrCat("run ", run_id, " does not exist"));
 }
@@ -93,8 +89,9 @@ absl::Status ValidateParticipation(const ParticipationRecord& record) {
   return CheckRowNamesRound(record, record.run_id, record.round, "record participation");
 }
 
-std::string EvaluatedState(const ParticipationRecord& record) {
-  return record.state.empty() || record.state == "uploaded" ? "evaluated" : record.state;
+ParticipationState EvaluatedState(const ParticipationRecord& record) {
+  return record.state == ParticipationState::kUploaded ? ParticipationState::kEvaluated
+                                                       : record.state;
 }
 
 absl::Status ValidateAuditAppend(const v1::AuditEntry& entry, const StoredAuditHead& head) {

@@ -26,9 +26,6 @@ std::string SpecSha256Hex(const v1::RunSpec& spec);
 // True for exactly 64 lower-case hex digits, the form HexEncode produces.
 bool IsSha256Hex(absl::string_view hex);
 
-// "done", "failed" and "aborted": a run in one of these has finished.
-bool IsTerminalRunState(absl::string_view state);
-
 // NotFound "run 7 does not exist".
 absl::Status RunNotFound(int64_t run_id);
 // NotFound "round 3 of run 7 does not exist".
@@ -49,10 +46,10 @@ absl::Status ValidateEvaluation(int64_t run_id, int32_t round,
 // Checks that a standalone participation row names a site.
 absl::Status ValidateParticipation(const ParticipationRecord& record);
 
-// The state RecordEvaluation stores for a per-site row: "evaluated" unless the
-// caller gave something other than the default "uploaded" (e.g. "dropped"
-// for a site whose evaluation failed).
-std::string EvaluatedState(const ParticipationRecord& record);
+// The state RecordEvaluation stores for a per-site row: kEvaluated unless the
+// caller gave something other than the default kUploaded (e.g. kDropped for
+// a site whose evaluation failed).
+ParticipationState EvaluatedState(const ParticipationRecord& record);
 
 // Checks an audit entry before it is stored: seq >= 1, hashes are SHA-256
 // hex, and the head names this entry.

@@ -18,6 +18,7 @@
 #include "coordinator/federation.h"
 #include "coordinator/model_store.h"
 #include "coordinator/storage.h"
+#include "tests/coordinator/state_printers.h"
 #include "tests/test_util.h"
 
 namespace fedmi {

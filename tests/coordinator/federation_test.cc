@@ -469,7 +469,7 @@ TEST_F(FederationTest, ReconnectDuringTrainingDropsTheSiteFromTheRound) {
   ASSERT_OK_AND_ASSIGN(std::vector<ParticipationRecord> rows, storage_->ListParticipations(run));
   ASSERT_THAT(rows, SizeIs(2));
   EXPECT_EQ(rows[1].site, "site-b");
-  EXPECT_EQ(rows[1].state, "dropped");
+  EXPECT_EQ(rows[1].state, ParticipationState::kDropped);
   EXPECT_EQ(rows[1].detail, "replaced by a newer connection");
   // The new session takes part in the evaluation.
   EXPECT_THAT(Channel("site-b").Of(Kind::kEval), SizeIs(1));
@@ -702,10 +702,10 @@ TEST_F(FederationTest, RefusalAndFailureDropTheSite) {
   ASSERT_OK_AND_ASSIGN(std::vector<ParticipationRecord> rows, storage_->ListParticipations(run));
   ASSERT_THAT(rows, SizeIs(3));
   EXPECT_EQ(rows[0].site, "site-a");
-  EXPECT_EQ(rows[0].state, "uploaded");
-  EXPECT_EQ(rows[1].state, "refused");
+  EXPECT_EQ(rows[0].state, ParticipationState::kUploaded);
+  EXPECT_EQ(rows[1].state, ParticipationState::kRefused);
   EXPECT_EQ(rows[1].detail, "policy");
-  EXPECT_EQ(rows[2].state, "dropped");
+  EXPECT_EQ(rows[2].state, ParticipationState::kDropped);
   EXPECT_EQ(rows[2].detail, "out of memory");
 }
 

@@ -103,6 +103,40 @@ TEST_F(SqliteStorageTest, StoresSpecAsProtobufBytesWithItsSha256) {
             HexEncode(Sha256::Digest(run.spec.SerializeAsString())));
 }
 
+TEST_F(SqliteStorageTest, StoresStatesAsTheirNames) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
+  RunRecord run;
+  ASSERT_OK_AND_ASSIGN(int64_t id, storage->CreateRun(run));
+  EXPECT_EQ(QueryCell(DbPath(), "SELECT state FROM runs"), "pending");
+  ASSERT_THAT(storage->SetRunState(id, RunState::kAborted, "stop", 1), IsOk());
+  EXPECT_EQ(QueryCell(DbPath(), "SELECT state FROM runs"), "aborted");
+}
+
+TEST_F(SqliteStorageTest, UnknownStateStringsAreDataLossNamingThem) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
+  ASSERT_OK_AND_ASSIGN(int64_t id, storage->CreateRun(RunRecord()));
+  RoundCommit commit;
+  commit.round.run_id = id;
+  commit.round.model_sha256 = std::string(64, 'a');
+  ParticipationRecord site;
+  site.run_id = id;
+  site.site = "site-a";
+  commit.participations.push_back(site);
+  ASSERT_THAT(storage->CommitRound(commit), IsOk());
+
+  ExecOrFail(DbPath(), "UPDATE runs SET state='paused'");
+  EXPECT_THAT(storage->GetRun(id), StatusIs(absl::StatusCode::kDataLoss,
+                                            AllOf(HasSubstr("runs row 1: state"),
+                                                  HasSubstr("'paused', not a known state"))));
+  ExecOrFail(DbPath(), "UPDATE rounds SET state='half-done'");
+  EXPECT_THAT(storage->ListRounds(id),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("'half-done', not a known state")));
+  ExecOrFail(DbPath(), "UPDATE participations SET state='lost'");
+  EXPECT_THAT(storage->ListParticipations(id),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("site 'site-a'"), HasSubstr("'lost', not a known state"))));
+}
+
 TEST_F(SqliteStorageTest, EverythingSurvivesCloseAndReopen) {
   const std::string model = HexEncode(Sha256::Digest("model"));
   RunRecord run;
@@ -129,7 +163,7 @@ TEST_F(SqliteStorageTest, EverythingSurvivesCloseAndReopen) {
     participation.examples = 300;
     participation.update_sha256 = model;
     commit.participations.push_back(participation);
-    commit.run_state = "running";
+    commit.run_state = RunState::kRunning;
     ASSERT_THAT(storage->CommitRound(commit), IsOk());
     participation.eval_metrics = eval;
     ASSERT_THAT(storage->RecordEvaluation(id, 0, eval, {participation}, 5), IsOk());
@@ -143,19 +177,19 @@ TEST_F(SqliteStorageTest, EverythingSurvivesCloseAndReopen) {
 
   ASSERT_OK_AND_ASSIGN(RunRecord got, reopened->GetRun(id));
   EXPECT_THAT(got.spec, EqualsProto(run.spec));
-  EXPECT_EQ(got.state, "running");
+  EXPECT_EQ(got.state, RunState::kRunning);
   EXPECT_EQ(got.created_at, 12.5);
 
   ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, reopened->ListRounds(id));
   ASSERT_EQ(rounds.size(), 1u);
   EXPECT_EQ(rounds[0].model_sha256, model);
-  EXPECT_EQ(rounds[0].state, "evaluated");
+  EXPECT_EQ(rounds[0].state, RoundState::kEvaluated);
   EXPECT_THAT(rounds[0].eval_metrics, EqualsProto(eval));
   EXPECT_EQ(rounds[0].finished_at, 5);
 
   ASSERT_OK_AND_ASSIGN(std::vector<ParticipationRecord> rows, reopened->ListParticipations(id));
   ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0].state, "evaluated");
+  EXPECT_EQ(rows[0].state, ParticipationState::kEvaluated);
   EXPECT_THAT(rows[0].eval_metrics, EqualsProto(eval));
 
   ASSERT_OK_AND_ASSIGN(std::set<std::string> models, reopened->ReferencedModels());

@@ -25,6 +25,7 @@
 #include "coordinator/storage.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/coordinator/state_printers.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -55,7 +56,7 @@ class StorageConformanceTest : public ::testing::TestWithParam<StorageFactory> {
     run.spec.set_min_sites(2);
     run.spec.set_lr(0.01);
     run.spec.set_seed(42);
-    run.state = "pending";
+    run.state = RunState::kPending;
     run.created_at = 1000.5;
     return run;
   }
@@ -78,7 +79,7 @@ class StorageConformanceTest : public ::testing::TestWithParam<StorageFactory> {
     record.examples = examples;
     record.train_metrics = MakeMetrics(examples, 0.25);
     record.update_sha256 = Hash("update " + site + std::to_string(round));
-    record.state = "uploaded";
+    record.state = ParticipationState::kUploaded;
     return record;
   }
 
@@ -187,7 +188,7 @@ TEST_P(StorageConformanceTest, GetRunReturnsWhatWasCreated) {
   ASSERT_OK_AND_ASSIGN(RunRecord got, storage_->GetRun(id));
   EXPECT_EQ(got.id, id);
   EXPECT_THAT(got.spec, EqualsProto(run.spec));
-  EXPECT_EQ(got.state, "pending");
+  EXPECT_EQ(got.state, RunState::kPending);
   EXPECT_EQ(got.error, "");
   EXPECT_EQ(got.created_at, 1000.5);
   EXPECT_EQ(got.finished_at, 0);
@@ -229,19 +230,20 @@ TEST_P(StorageConformanceTest, ListRunsInIdOrder) {
 
 TEST_P(StorageConformanceTest, SetRunStateUpdatesStateErrorAndFinishedAt) {
   int64_t id = CreateRunOrDie();
-  ASSERT_THAT(storage_->SetRunState(id, "running", "", 0), IsOk());
+  ASSERT_THAT(storage_->SetRunState(id, RunState::kRunning, "", 0), IsOk());
   ASSERT_OK_AND_ASSIGN(RunRecord running, storage_->GetRun(id));
-  EXPECT_EQ(running.state, "running");
+  EXPECT_EQ(running.state, RunState::kRunning);
 
-  ASSERT_THAT(storage_->SetRunState(id, "failed", "only 1 of 2 sites answered", 2000), IsOk());
+  ASSERT_THAT(storage_->SetRunState(id, RunState::kFailed, "only 1 of 2 sites answered", 2000),
+              IsOk());
   ASSERT_OK_AND_ASSIGN(RunRecord failed, storage_->GetRun(id));
-  EXPECT_EQ(failed.state, "failed");
+  EXPECT_EQ(failed.state, RunState::kFailed);
   EXPECT_EQ(failed.error, "only 1 of 2 sites answered");
   EXPECT_EQ(failed.finished_at, 2000);
 }
 
 TEST_P(StorageConformanceTest, SetRunStateOfUnknownRunIsNotFound) {
-  EXPECT_THAT(storage_->SetRunState(3, "running", "", 0),
+  EXPECT_THAT(storage_->SetRunState(3, RunState::kRunning, "", 0),
               StatusIs(absl::StatusCode::kNotFound, "run 3 does not exist"));
 }
 
@@ -257,7 +259,7 @@ TEST_P(StorageConformanceTest, CommitRoundStoresRoundAndParticipations) {
   EXPECT_EQ(rounds[0].run_id, id);
   EXPECT_EQ(rounds[0].round, 1);
   EXPECT_EQ(rounds[0].model_sha256, commit.round.model_sha256);
-  EXPECT_EQ(rounds[0].state, "committed");
+  EXPECT_EQ(rounds[0].state, RoundState::kCommitted);
   EXPECT_EQ(rounds[0].started_at, 100);
   EXPECT_EQ(rounds[0].finished_at, 150);
 
@@ -268,29 +270,29 @@ TEST_P(StorageConformanceTest, CommitRoundStoresRoundAndParticipations) {
   EXPECT_EQ(rows[0].examples, 20);
   EXPECT_THAT(rows[0].train_metrics, EqualsProto(commit.participations[1].train_metrics));
   EXPECT_EQ(rows[0].update_sha256, commit.participations[1].update_sha256);
-  EXPECT_EQ(rows[0].state, "uploaded");
+  EXPECT_EQ(rows[0].state, ParticipationState::kUploaded);
   EXPECT_EQ(rows[1].site, "hospital-b");
   EXPECT_EQ(rows[1].examples, 10);
 
   // No run_state: the run is untouched.
   ASSERT_OK_AND_ASSIGN(RunRecord run, storage_->GetRun(id));
-  EXPECT_EQ(run.state, "pending");
+  EXPECT_EQ(run.state, RunState::kPending);
 }
 
 TEST_P(StorageConformanceTest, CommitRoundMovesRunStateInSameCommit) {
   int64_t id = CreateRunOrDie();
   RoundCommit first = MakeCommit(id, 0, {});
-  first.run_state = "running";
+  first.run_state = RunState::kRunning;
   ASSERT_THAT(storage_->CommitRound(first), IsOk());
   ASSERT_OK_AND_ASSIGN(RunRecord running, storage_->GetRun(id));
-  EXPECT_EQ(running.state, "running");
+  EXPECT_EQ(running.state, RunState::kRunning);
   EXPECT_EQ(running.finished_at, 0);
 
   RoundCommit last = MakeCommit(id, 1, {"hospital-a"});
-  last.run_state = "done";
+  last.run_state = RunState::kDone;
   ASSERT_THAT(storage_->CommitRound(last), IsOk());
   ASSERT_OK_AND_ASSIGN(RunRecord done, storage_->GetRun(id));
-  EXPECT_EQ(done.state, "done");
+  EXPECT_EQ(done.state, RunState::kDone);
   EXPECT_EQ(done.error, "");
   // A terminal state finishes the run when the round finished.
   EXPECT_EQ(done.finished_at, last.round.finished_at);
@@ -307,7 +309,7 @@ TEST_P(StorageConformanceTest, DuplicateCommitRoundIsAlreadyExistsAndChangesNoth
   RoundCommit again = MakeCommit(id, 1, {"hospital-a", "hospital-b"});
   again.round.model_sha256 = Hash("a different model");
   again.participations[0].examples = 999;
-  again.run_state = "failed";
+  again.run_state = RunState::kFailed;
   again.run_error = "should not be stored";
   EXPECT_THAT(storage_->CommitRound(again),
               StatusIs(absl::StatusCode::kAlreadyExists, ::testing::HasSubstr("round 1 of run 1")));
@@ -320,7 +322,7 @@ TEST_P(StorageConformanceTest, DuplicateCommitRoundIsAlreadyExistsAndChangesNoth
   ASSERT_EQ(rows_after.size(), rows_before.size());
   EXPECT_EQ(rows_after[0].examples, rows_before[0].examples);
   ASSERT_OK_AND_ASSIGN(RunRecord run, storage_->GetRun(id));
-  EXPECT_EQ(run.state, "pending");
+  EXPECT_EQ(run.state, RunState::kPending);
   EXPECT_EQ(run.error, "");
   ASSERT_OK_AND_ASSIGN(std::set<std::string> models, storage_->ReferencedModels());
   EXPECT_EQ(models, std::set<std::string>{original.round.model_sha256});
@@ -399,7 +401,7 @@ TEST_P(StorageConformanceTest, RecordEvaluationStoresAggregateAndPerSiteRows) {
 
   ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage_->ListRounds(id));
   ASSERT_EQ(rounds.size(), 1u);
-  EXPECT_EQ(rounds[0].state, "evaluated");
+  EXPECT_EQ(rounds[0].state, RoundState::kEvaluated);
   EXPECT_THAT(rounds[0].eval_metrics, EqualsProto(aggregate));
   EXPECT_EQ(rounds[0].finished_at, 175);
   EXPECT_EQ(rounds[0].model_sha256, commit.round.model_sha256);
@@ -407,14 +409,14 @@ TEST_P(StorageConformanceTest, RecordEvaluationStoresAggregateAndPerSiteRows) {
   ASSERT_OK_AND_ASSIGN(std::vector<ParticipationRecord> rows, storage_->ListParticipations(id));
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0].site, "hospital-a");
-  EXPECT_EQ(rows[0].state, "evaluated");
+  EXPECT_EQ(rows[0].state, ParticipationState::kEvaluated);
   EXPECT_THAT(rows[0].eval_metrics, EqualsProto(a_eval.eval_metrics));
   // Training columns survive the evaluation upsert.
   EXPECT_EQ(rows[0].examples, commit.participations[0].examples);
   EXPECT_THAT(rows[0].train_metrics, EqualsProto(commit.participations[0].train_metrics));
   EXPECT_EQ(rows[0].update_sha256, commit.participations[0].update_sha256);
   EXPECT_EQ(rows[1].site, "hospital-c");
-  EXPECT_EQ(rows[1].state, "evaluated");
+  EXPECT_EQ(rows[1].state, ParticipationState::kEvaluated);
   EXPECT_THAT(rows[1].eval_metrics, EqualsProto(c_eval.eval_metrics));
 }
 
@@ -425,13 +427,13 @@ TEST_P(StorageConformanceTest, RecordEvaluationKeepsAGivenNonDefaultState) {
   dropped.run_id = id;
   dropped.round = 0;
   dropped.site = "hospital-a";
-  dropped.state = "dropped";
+  dropped.state = ParticipationState::kDropped;
   dropped.detail = "evaluation timed out";
   ASSERT_THAT(storage_->RecordEvaluation(id, 0, v1::Metrics(), {dropped}, 10), IsOk());
 
   ASSERT_OK_AND_ASSIGN(std::vector<ParticipationRecord> rows, storage_->ListParticipations(id));
   ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0].state, "dropped");
+  EXPECT_EQ(rows[0].state, ParticipationState::kDropped);
   EXPECT_EQ(rows[0].detail, "evaluation timed out");
 }
 
@@ -455,7 +457,7 @@ TEST_P(StorageConformanceTest, RecordEvaluationRejectsRowOfAnotherRound) {
       StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("expected run 1 round 1")));
   ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage_->ListRounds(id));
   ASSERT_EQ(rounds.size(), 1u);
-  EXPECT_EQ(rounds[0].state, "committed");
+  EXPECT_EQ(rounds[0].state, RoundState::kCommitted);
 }
 
 TEST_P(StorageConformanceTest, RecordParticipationStoresAndReplacesRow) {
@@ -464,37 +466,37 @@ TEST_P(StorageConformanceTest, RecordParticipationStoresAndReplacesRow) {
   refused.run_id = id;
   refused.round = 1;
   refused.site = "hospital-a";
-  refused.state = "refused";
+  refused.state = ParticipationState::kRefused;
   refused.detail = "policy: model resnet18 is not allowed";
   ASSERT_THAT(storage_->RecordParticipation(refused), IsOk());
 
   ASSERT_OK_AND_ASSIGN(std::vector<ParticipationRecord> rows, storage_->ListParticipations(id));
   ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0].state, "refused");
+  EXPECT_EQ(rows[0].state, ParticipationState::kRefused);
   EXPECT_EQ(rows[0].detail, refused.detail);
   EXPECT_EQ(rows[0].round, 1);
 
   ParticipationRecord dropped = refused;
-  dropped.state = "dropped";
+  dropped.state = ParticipationState::kDropped;
   dropped.detail = "disconnected";
   ASSERT_THAT(storage_->RecordParticipation(dropped), IsOk());
   ASSERT_OK_AND_ASSIGN(rows, storage_->ListParticipations(id));
   ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0].state, "dropped");
+  EXPECT_EQ(rows[0].state, ParticipationState::kDropped);
   EXPECT_EQ(rows[0].detail, "disconnected");
 }
 
 TEST_P(StorageConformanceTest, RecordParticipationBeforeCommitIsReplacedByCommit) {
   int64_t id = CreateRunOrDie();
   ParticipationRecord early = MakeParticipation(id, 1, "hospital-a", 1);
-  early.state = "dropped";
+  early.state = ParticipationState::kDropped;
   ASSERT_THAT(storage_->RecordParticipation(early), IsOk());
   RoundCommit commit = MakeCommit(id, 1, {"hospital-a"});
   ASSERT_THAT(storage_->CommitRound(commit), IsOk());
 
   ASSERT_OK_AND_ASSIGN(std::vector<ParticipationRecord> rows, storage_->ListParticipations(id));
   ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0].state, "uploaded");
+  EXPECT_EQ(rows[0].state, ParticipationState::kUploaded);
   EXPECT_EQ(rows[0].examples, commit.participations[0].examples);
 }
 
