@@ -13,7 +13,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// BundleFileWriter names its temp files "<dir>/.tmp-<pid>-<random>".
+// Env::NewAtomicFile (under BundleFileWriter) names its temp files
+// "<dir>/.tmp-<pid>-<counter>-<random>".
 constexpr char kTempPrefix[] = ".tmp-";
 
 }  // namespace
@@ -65,7 +66,7 @@ absl::StatusOr<std::string> ModelStore::Adopt(const std::string& path,
 
 absl::StatusOr<std::unique_ptr<BundleFileWriter>> ModelStore::NewWriter(
     const std::vector<TensorSpec>& specs) const {
-  return BundleFileWriter::Create(dir_, specs);
+  return BundleFileWriter::Create(dir_, specs, env_);
 }
 
 absl::StatusOr<int> ModelStore::CollectGarbage(const std::set<std::string>& referenced) const {

@@ -6,10 +6,9 @@
 // retry commits the round exactly once and the run goes on to the right
 // FedAvg model.
 //
-// Only the publication of an initial model (the rename of the spooled
-// upload into the store) goes through the Env today; the aggregate of a
-// trained round is written by BundleFileWriter, which does not take an Env
-// yet.
+// Both ways a model reaches the store go through its Env: the rename of a
+// spooled initial model, and the BundleFileWriter that writes the aggregate
+// of a trained round.
 #include <filesystem>
 #include <map>
 
@@ -112,6 +111,32 @@ TEST_F(CommitFaultTest, FailedPublishOfTheInitialModelIsRefusedAndTheRetryCommit
   for (const auto& [name, bytes] : files_before) {
     EXPECT_EQ(ModelFiles().at(name), bytes) << name;
   }
+}
+
+// The disk fills while the aggregate of round 1 is written: the run fails
+// with the reason, round 1 is never committed, and the store keeps exactly
+// the files it had (the half-written temporary is gone).
+TEST_F(CommitFaultTest, DiskFullWhileWritingTheRoundModelCommitsNothing) {
+  const int64_t run = StartTraining(Spec(/*rounds=*/1, /*min_sites=*/2), {"site-a", "site-b"});
+  const std::map<std::string, std::string> files_before = ModelFiles();
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds_before, storage_->ListRounds(run));
+
+  ASSERT_THAT(Upload("site-a", run, 1, Model({1, 2, 3, 4, 5, 6}), /*examples=*/1), IsOk());
+  faulty_disk_.FailWritesAfter(0);
+  absl::Status last = Upload("site-b", run, 1, Model({5, 6, 7, 8, 9, 10}), /*examples=*/3);
+  faulty_disk_.Heal();
+
+  // The update itself was accepted; the round's commit is what failed, and
+  // the run says why, naming the file the disk refused.
+  EXPECT_THAT(last, IsOk());
+  const v1::RunStatus status = Status(run);
+  EXPECT_EQ(status.state(), "failed");
+  EXPECT_THAT(status.error(), AllOf(HasSubstr("round 1: cannot write " + models_->dir() + "/.tmp-"),
+                                    HasSubstr("No space left on device")));
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds_after, storage_->ListRounds(run));
+  EXPECT_EQ(rounds_after.size(), rounds_before.size()) << "round 1 must not be committed";
+  EXPECT_EQ(ModelFiles(), files_before) << "no half-written model in the store";
+  EXPECT_EQ(SpoolFileCount(), 0u);
 }
 
 }  // namespace
