@@ -24,6 +24,14 @@
 
 namespace fedmi::cli {
 
+// A flag whose value `check` validates and whose default --help shows: the
+// shape of nearly every numeric option of `fedmi`.
+template <typename T>
+CLI::Option* AddCheckedOption(CLI::App* command, const std::string& name, T& value,
+                              const std::string& help, const CLI::Validator& check) {
+  return command->add_option(name, value, help)->check(check)->capture_default_str();
+}
+
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;

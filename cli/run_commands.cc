@@ -207,56 +207,33 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
                    "aggregation strategy: fedavg (example-weighted mean), median "
                    "(coordinate-wise; not with secure aggregation)")
       ->capture_default_str();
-  start->add_option("--rounds", start_options->rounds, "number of federated rounds")
-      ->check(CLI::Range(1, 100000))
-      ->capture_default_str();
-  start
-      ->add_option("--min-sites", start_options->min_sites,
-                   "connected sites needed before a round opens")
-      ->check(CLI::Range(1, 100000))
-      ->capture_default_str();
-  start
-      ->add_option("--max-sites", start_options->max_sites,
-                   "most sites per round; 0 means every connected site")
-      ->check(CLI::Range(0, 100000))
-      ->capture_default_str();
-  start
-      ->add_option("--local-epochs", start_options->local_epochs,
-                   "epochs each site trains per round")
-      ->check(CLI::Range(1, 1000))
-      ->capture_default_str();
-  start->add_option("--batch-size", start_options->batch_size, "local training batch size")
-      ->check(CLI::Range(1, 65536))
-      ->capture_default_str();
-  start->add_option("--lr", start_options->lr, "local learning rate")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  start->add_option("--optimizer", start_options->optimizer, "local optimizer")
-      ->check(CLI::IsMember({"adam", "sgd"}))
-      ->capture_default_str();
+  AddCheckedOption(start, "--rounds", start_options->rounds, "number of federated rounds",
+                   CLI::Range(1, 100000));
+  AddCheckedOption(start, "--min-sites", start_options->min_sites,
+                   "connected sites needed before a round opens", CLI::Range(1, 100000));
+  AddCheckedOption(start, "--max-sites", start_options->max_sites,
+                   "most sites per round; 0 means every connected site", CLI::Range(0, 100000));
+  AddCheckedOption(start, "--local-epochs", start_options->local_epochs,
+                   "epochs each site trains per round", CLI::Range(1, 1000));
+  AddCheckedOption(start, "--batch-size", start_options->batch_size, "local training batch size",
+                   CLI::Range(1, 65536));
+  AddCheckedOption(start, "--lr", start_options->lr, "local learning rate", CLI::PositiveNumber);
+  AddCheckedOption(start, "--optimizer", start_options->optimizer, "local optimizer",
+                   CLI::IsMember({"adam", "sgd"}));
   start
       ->add_option("--seed", start_options->seed,
                    "seed for initial weights and every site's shuffling")
       ->capture_default_str();
-  start->add_option("--num-classes", start_options->num_classes, "number of label classes")
-      ->check(CLI::Range(2, 100000))
-      ->capture_default_str();
-  start
-      ->add_option("--round-timeout", start_options->round_timeout_s,
-                   "seconds a round may take before slow sites are dropped")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  start
-      ->add_option("--synthetic-params", start_options->synthetic_params,
-                   "parameter count of --model synthetic (benchmarks)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  start
-      ->add_option("--round-retries", start_options->round_retries,
+  AddCheckedOption(start, "--num-classes", start_options->num_classes, "number of label classes",
+                   CLI::Range(2, 100000));
+  AddCheckedOption(start, "--round-timeout", start_options->round_timeout_s,
+                   "seconds a round may take before slow sites are dropped", CLI::PositiveNumber);
+  AddCheckedOption(start, "--synthetic-params", start_options->synthetic_params,
+                   "parameter count of --model synthetic (benchmarks)", CLI::NonNegativeNumber);
+  AddCheckedOption(start, "--round-retries", start_options->round_retries,
                    "times a failed round (too few sites, a secure-aggregation violation) is "
-                   "started afresh before the run fails")
-      ->check(CLI::Range(0, 100))
-      ->capture_default_str();
+                   "started afresh before the run fails",
+                   CLI::Range(0, 100));
   AddSecAggOptions(start, &start_options->secagg);
   AddJsonFlag(start, global);
   start->callback([&global, &result, start_options] {

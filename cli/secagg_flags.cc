@@ -1,37 +1,28 @@
 #include "cli/secagg_flags.h"
 
 #include "absl/strings/str_cat.h"
+#include "cli/command_support.h"
 
 namespace fedmi::cli {
 
 void AddSecAggOptions(CLI::App* command, SecAggFlags* flags) {
-  command
-      ->add_option("--secure-aggregation", flags->mode,
+  AddCheckedOption(command, "--secure-aggregation", flags->mode,
                    "mask each site's update so the coordinator learns only their sum: on, off, "
-                   "or auto (on for runs of at least 3 sites)")
-      ->check(CLI::IsMember({"on", "off", "auto"}))
-      ->capture_default_str();
-  command
-      ->add_option("--secagg-threshold", flags->threshold,
+                   "or auto (on for runs of at least 3 sites)",
+                   CLI::IsMember({"on", "off", "auto"}));
+  AddCheckedOption(command, "--secagg-threshold", flags->threshold,
                    "shares needed to unmask; rounds fail when fewer sites survive (0: half the "
-                   "neighbours + 1)")
-      ->check(CLI::Range(0, 1 << 24))
-      ->capture_default_str();
-  command
-      ->add_option("--secagg-neighbours", flags->neighbours,
-                   "sites each site masks with (SecAgg+ graph degree; 0: every other site)")
-      ->check(CLI::Range(0, 1 << 24))
-      ->capture_default_str();
-  command
-      ->add_option("--secagg-clip", flags->clip,
-                   "per-parameter clip of a site's update before quantization (0: 1.0)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  command
-      ->add_option("--secagg-max-examples", flags->max_examples,
-                   "example count that gets full weight (0: the largest site's training set)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+                   "neighbours + 1)",
+                   CLI::Range(0, 1 << 24));
+  AddCheckedOption(command, "--secagg-neighbours", flags->neighbours,
+                   "sites each site masks with (SecAgg+ graph degree; 0: every other site)",
+                   CLI::Range(0, 1 << 24));
+  AddCheckedOption(command, "--secagg-clip", flags->clip,
+                   "per-parameter clip of a site's update before quantization (0: 1.0)",
+                   CLI::NonNegativeNumber);
+  AddCheckedOption(command, "--secagg-max-examples", flags->max_examples,
+                   "example count that gets full weight (0: the largest site's training set)",
+                   CLI::NonNegativeNumber);
 }
 
 absl::Status ApplySecAggFlags(const SecAggFlags& flags, int sites, v1::RunSpec* spec) {

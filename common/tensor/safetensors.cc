@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/enum_names.h"
 #include "common/base/env.h"
 #include "common/base/status.h"
 #include "nlohmann/json.hpp"
@@ -22,28 +23,15 @@ constexpr char kMetadataKey[] = "__metadata__";
 // corrupt length cannot make us allocate gigabytes.
 constexpr uint64_t kMaxHeaderBytes = 100 * 1000 * 1000;
 
-const char* SafetensorsDType(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return "F32";
-    case DType::kFloat64:
-      return "F64";
-    case DType::kInt64:
-      return "I64";
-    case DType::kInt32:
-      return "I32";
-    case DType::kUInt8:
-      return "U8";
-  }
-  return "?";
-}
+constexpr EnumName<DType> kSafetensorsDTypes[] = {
+    {DType::kFloat32, "F32"}, {DType::kFloat64, "F64"}, {DType::kInt64, "I64"},
+    {DType::kInt32, "I32"},   {DType::kUInt8, "U8"},
+};
+
+const char* SafetensorsDType(DType dtype) { return NameOf(kSafetensorsDTypes, dtype); }
 
 absl::StatusOr<DType> DTypeFromSafetensors(const std::string& name) {
-  if (name == "F32") return DType::kFloat32;
-  if (name == "F64") return DType::kFloat64;
-  if (name == "I64") return DType::kInt64;
-  if (name == "I32") return DType::kInt32;
-  if (name == "U8") return DType::kUInt8;
+  if (std::optional<DType> dtype = ParseName(kSafetensorsDTypes, name)) return *dtype;
   return absl::InvalidArgumentError(
       absl::StrCat("dtype ", name, " is not supported (F32, F64, I64, I32, U8 are)"));
 }

@@ -7,70 +7,53 @@
 
 namespace fedmi {
 
-size_t DTypeSize(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return 4;
-    case DType::kFloat64:
-      return 8;
-    case DType::kInt64:
-      return 8;
-    case DType::kInt32:
-      return 4;
-    case DType::kUInt8:
-      return 1;
+namespace {
+
+// Everything fedmi knows about each dtype, in one row.
+struct DTypeInfo {
+  DType dtype;
+  const char* name;
+  v1::DType proto;
+  size_t size;
+};
+
+constexpr DTypeInfo kDTypes[] = {
+    {DType::kFloat32, "float32", v1::DTYPE_FLOAT32, 4},
+    {DType::kFloat64, "float64", v1::DTYPE_FLOAT64, 8},
+    {DType::kInt64, "int64", v1::DTYPE_INT64, 8},
+    {DType::kInt32, "int32", v1::DTYPE_INT32, 4},
+    {DType::kUInt8, "uint8", v1::DTYPE_UINT8, 1},
+};
+
+const DTypeInfo* Find(DType dtype) {
+  for (const DTypeInfo& info : kDTypes) {
+    if (info.dtype == dtype) return &info;
   }
-  return 0;
+  return nullptr;
+}
+
+}  // namespace
+
+size_t DTypeSize(DType dtype) {
+  const DTypeInfo* info = Find(dtype);
+  return info != nullptr ? info->size : 0;
 }
 
 const char* DTypeName(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return "float32";
-    case DType::kFloat64:
-      return "float64";
-    case DType::kInt64:
-      return "int64";
-    case DType::kInt32:
-      return "int32";
-    case DType::kUInt8:
-      return "uint8";
-  }
-  return "unknown";
+  const DTypeInfo* info = Find(dtype);
+  return info != nullptr ? info->name : "unknown";
 }
 
 v1::DType DTypeToProto(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return v1::DTYPE_FLOAT32;
-    case DType::kFloat64:
-      return v1::DTYPE_FLOAT64;
-    case DType::kInt64:
-      return v1::DTYPE_INT64;
-    case DType::kInt32:
-      return v1::DTYPE_INT32;
-    case DType::kUInt8:
-      return v1::DTYPE_UINT8;
-  }
-  return v1::DTYPE_UNSPECIFIED;
+  const DTypeInfo* info = Find(dtype);
+  return info != nullptr ? info->proto : v1::DTYPE_UNSPECIFIED;
 }
 
 absl::StatusOr<DType> DTypeFromProto(v1::DType dtype) {
-  switch (dtype) {
-    case v1::DTYPE_FLOAT32:
-      return DType::kFloat32;
-    case v1::DTYPE_FLOAT64:
-      return DType::kFloat64;
-    case v1::DTYPE_INT64:
-      return DType::kInt64;
-    case v1::DTYPE_INT32:
-      return DType::kInt32;
-    case v1::DTYPE_UINT8:
-      return DType::kUInt8;
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown tensor dtype ", static_cast<int>(dtype)));
+  for (const DTypeInfo& info : kDTypes) {
+    if (info.proto == dtype) return info.dtype;
   }
+  return absl::InvalidArgumentError(absl::StrCat("unknown tensor dtype ", static_cast<int>(dtype)));
 }
 
 int64_t TensorSpec::NumElements() const {

@@ -29,6 +29,17 @@ constexpr int64_t kRun = 7;
 constexpr int32_t kRound = 3;
 constexpr int kSites = 5;
 
+// The coordinator's unmasking request of this round.
+v1::UnmaskRequest UnmaskRequestFor(const std::vector<std::string>& survivors,
+                                   const std::vector<std::string>& dropped) {
+  v1::UnmaskRequest request;
+  request.set_run_id(kRun);
+  request.set_round(kRound);
+  for (const std::string& site : survivors) request.add_survivors(site);
+  for (const std::string& site : dropped) request.add_dropped(site);
+  return request;
+}
+
 std::vector<uint32_t> WordsOf(const TensorBundle& bundle) {
   std::vector<uint32_t> words(bundle.body.size() / sizeof(uint32_t));
   std::memcpy(words.data(), bundle.body.data(), bundle.body.size());
@@ -382,19 +393,11 @@ TEST_F(SecAggParticipantTest, NeverRevealsBothSecretsOfOneSite) {
   for (int i = 0; i < kSites; ++i) {
     ASSERT_THAT(participants_[i]->OnRelayedShares(inbox[parties_[i].name]), IsOk());
   }
-  v1::UnmaskRequest both;
-  both.set_run_id(kRun);
-  both.set_round(kRound);
-  both.add_survivors("site-1");
-  both.add_dropped("site-1");
+  const v1::UnmaskRequest both = UnmaskRequestFor({"site-1"}, {"site-1"});
   EXPECT_THAT(participants_[0]->OnUnmaskRequest(both),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("site-1")));
 
-  v1::UnmaskRequest first;
-  first.set_run_id(kRun);
-  first.set_round(kRound);
-  first.add_survivors("site-0");
-  first.add_survivors("site-1");
+  const v1::UnmaskRequest first = UnmaskRequestFor({"site-0", "site-1"}, {});
   ASSERT_OK_AND_ASSIGN(v1::UnmaskResponse response, participants_[0]->OnUnmaskRequest(first));
   ASSERT_EQ(response.shares_size(), 1);  // its own seed share is not held by site-0
   EXPECT_EQ(response.shares(0).owner(), "site-1");
@@ -402,19 +405,12 @@ TEST_F(SecAggParticipantTest, NeverRevealsBothSecretsOfOneSite) {
   // Asking again for the same secret is harmless.
   EXPECT_THAT(participants_[0]->OnUnmaskRequest(first), IsOk());
 
-  v1::UnmaskRequest second;
-  second.set_run_id(kRun);
-  second.set_round(kRound);
-  second.add_survivors("site-2");
-  second.add_dropped("site-1");
+  const v1::UnmaskRequest second = UnmaskRequestFor({"site-2"}, {"site-1"});
   EXPECT_THAT(participants_[0]->OnUnmaskRequest(second),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("site 'site-1'")));
   // The refused request revealed nothing: site-2's seed share is still unrevealed,
   // so its mask key can still be asked for.
-  v1::UnmaskRequest third;
-  third.set_run_id(kRun);
-  third.set_round(kRound);
-  third.add_dropped("site-2");
+  const v1::UnmaskRequest third = UnmaskRequestFor({}, {"site-2"});
   ASSERT_OK_AND_ASSIGN(response, participants_[0]->OnUnmaskRequest(third));
   ASSERT_EQ(response.shares_size(), 1);
   EXPECT_FALSE(response.shares(0).self_seed());
