@@ -70,7 +70,7 @@ grpc::Status GrpcAdminService::WatchRun(grpc::ServerContext* context, const v1::
 }
 
 grpc::Status GrpcAdminService::ListRuns(grpc::ServerContext* context,
-                                        const v1::ListRunsRequest* request,
+                                        const v1::ListRunsRequest* /*request*/,
                                         v1::ListRunsResponse* response) {
   if (auto caller = Authorize(context, kReaders, "ListRuns"); !caller.ok()) {
     return ToGrpcStatus(caller.status());
@@ -80,7 +80,7 @@ grpc::Status GrpcAdminService::ListRuns(grpc::ServerContext* context,
 
 grpc::Status GrpcAdminService::AbortRun(grpc::ServerContext* context,
                                         const v1::AbortRunRequest* request,
-                                        v1::AbortRunResponse* response) {
+                                        v1::AbortRunResponse* /*response*/) {
   auto caller = Authorize(context, kAdmins, "AbortRun");
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   return ToGrpcStatus(federation_->AbortRun(*caller, request->run_id(), request->reason()));
@@ -88,14 +88,14 @@ grpc::Status GrpcAdminService::AbortRun(grpc::ServerContext* context,
 
 grpc::Status GrpcAdminService::RevokeSite(grpc::ServerContext* context,
                                           const v1::RevokeSiteRequest* request,
-                                          v1::RevokeSiteResponse* response) {
+                                          v1::RevokeSiteResponse* /*response*/) {
   auto caller = Authorize(context, kAdmins, "RevokeSite");
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   return ToGrpcStatus(federation_->RevokeSite(*caller, request->site(), request->reason()));
 }
 
 grpc::Status GrpcAdminService::ListSites(grpc::ServerContext* context,
-                                         const v1::ListSitesRequest* request,
+                                         const v1::ListSitesRequest* /*request*/,
                                          v1::ListSitesResponse* response) {
   if (auto caller = Authorize(context, kReaders, "ListSites"); !caller.ok()) {
     return ToGrpcStatus(caller.status());
@@ -137,7 +137,7 @@ grpc::Status GrpcAuditService::ListEntries(grpc::ServerContext* context,
 }
 
 grpc::Status GrpcAuditService::GetInfo(grpc::ServerContext* context,
-                                       const v1::AuditInfoRequest* request,
+                                       const v1::AuditInfoRequest* /*request*/,
                                        v1::AuditInfo* response) {
   auto caller = authenticator_->Authorize(context, kReaders, "GetAuditInfo");
   if (!caller.ok()) return ToGrpcStatus(caller.status());

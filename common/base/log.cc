@@ -28,8 +28,7 @@ LogLevel MinimumLevel() {
 
 void SetLogTag(const char* tag) { g_tag = tag; }
 
-LogLine::LogLine(LogLevel level, const char* file, int line)
-    : enabled_(level >= MinimumLevel()), level_(level) {}
+LogLine::LogLine(LogLevel level) : enabled_(level >= MinimumLevel()), level_(level) {}
 
 LogLine::~LogLine() {
   if (!enabled_) return;

@@ -12,7 +12,7 @@ enum class LogLevel { kInfo = 0, kWarning = 1, kError = 2 };
 
 class LogLine {
  public:
-  LogLine(LogLevel level, const char* file, int line);
+  explicit LogLine(LogLevel level);
   ~LogLine();
   template <typename T>
   LogLine& operator<<(const T& value) {
@@ -34,6 +34,6 @@ void SetLogTag(const char* tag);
 #define FEDMI_LOG_LEVEL_INFO ::fedmi::LogLevel::kInfo
 #define FEDMI_LOG_LEVEL_WARNING ::fedmi::LogLevel::kWarning
 #define FEDMI_LOG_LEVEL_ERROR ::fedmi::LogLevel::kError
-#define FEDMI_LOG(level) ::fedmi::LogLine(FEDMI_LOG_LEVEL_##level, __FILE__, __LINE__)
+#define FEDMI_LOG(level) ::fedmi::LogLine(FEDMI_LOG_LEVEL_##level)
 
 #endif  // FEDMI_COMMON_BASE_LOG_H_

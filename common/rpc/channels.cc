@@ -60,7 +60,7 @@ class FingerprintVerifier : public grpc::experimental::ExternalCertificateVerifi
  public:
   explicit FingerprintVerifier(std::string expected) : expected_(std::move(expected)) {}
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
-              std::function<void(grpc::Status)> callback, grpc::Status* sync_status) override {
+              std::function<void(grpc::Status)> /*callback*/, grpc::Status* sync_status) override {
     auto info =
         ParseCertificatePem(std::string(request->peer_cert().data(), request->peer_cert().size()));
     if (!info.ok()) {

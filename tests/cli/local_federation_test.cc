@@ -18,6 +18,14 @@
 namespace fedmi::cli {
 namespace {
 
+// A site that logs to `log_path` and leaves every other option at its default.
+SiteOptions SiteLoggingTo(const std::string& name, const std::string& log_path) {
+  SiteOptions options;
+  options.name = name;
+  options.log_path = log_path;
+  return options;
+}
+
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -132,7 +140,7 @@ TEST_F(LocalFederationTest, SiteGetsOnlyTheFlagsItsOptionsSet) {
                                       "--heartbeat 1 --insecure --data shard.npz "
                                       "--policy policy.toml"));
 
-  options = SiteOptions{"site-2", scratch_.Join("site-2.log")};
+  options = SiteLoggingTo("site-2", scratch_.Join("site-2.log"));
   ASSERT_OK_AND_ASSIGN(site, StartSite(LocalProject::Insecure(), "127.0.0.1:7", options));
   EXPECT_THAT(LogOf(*site),
               HasSubstr("args: --coordinator 127.0.0.1:7 --site site-2 --give-up-after 60 "
@@ -142,7 +150,7 @@ TEST_F(LocalFederationTest, SiteGetsOnlyTheFlagsItsOptionsSet) {
 TEST_F(LocalFederationTest, WaitForSitesFailsEarlyWhenASiteExits) {
   ASSERT_OK_AND_ASSIGN(auto coordinator,
                        LocalCoordinator::Start(LocalProject::Insecure(), Options()));
-  SiteOptions options{"site-1", scratch_.Join("site-1.log")};
+  SiteOptions options = SiteLoggingTo("site-1", scratch_.Join("site-1.log"));
   options.env = {"FEDMI_FAKE_MODE=exit"};
   ASSERT_OK_AND_ASSIGN(auto site,
                        StartSite(LocalProject::Insecure(), coordinator->address(), options));

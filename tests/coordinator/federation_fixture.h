@@ -73,8 +73,14 @@ inline std::string Sha256Of(const TensorBundle& bundle) {
   return Sha256::Digest(absl::string_view(bundle.body.data(), bundle.body.size()));
 }
 
-inline Caller SiteCaller(const std::string& name) { return Caller{name, PartyRole::kSite}; }
-inline Caller Admin() { return Caller{"alice", PartyRole::kAdmin}; }
+inline Caller CallerAs(const std::string& name, PartyRole role) {
+  Caller caller;
+  caller.name = name;
+  caller.role = role;
+  return caller;
+}
+inline Caller SiteCaller(const std::string& name) { return CallerAs(name, PartyRole::kSite); }
+inline Caller Admin() { return CallerAs("alice", PartyRole::kAdmin); }
 
 inline v1::RunSpec Spec(int32_t rounds, int32_t min_sites) {
   v1::RunSpec spec;

@@ -330,7 +330,7 @@ TEST_F(SecAggAggregatorTest, AWrongSelfSeedIsDataLossAndFinishCanBeRetried) {
               StatusIs(absl::StatusCode::kDataLoss,
                        AllOf(HasSubstr("'conv.weight'"), HasSubstr("were all masks removed?"))));
   UnmaskingInput failing = Unmasking(sites, graph);
-  failing.secrets.self_seed = [](int s) -> absl::StatusOr<std::string> {
+  failing.secrets.self_seed = [](int /*site*/) -> absl::StatusOr<std::string> {
     return absl::UnavailableError("site 2 did not send its share");
   };
   EXPECT_THAT(aggregator_->Finish(*store_, failing),
@@ -438,7 +438,9 @@ TEST_F(SecAggAggregatorTest, AReadErrorBreaksTheRound) {
 
 TEST_F(SecAggAggregatorTest, MaskUpdateRefusesWhatASiteMustNotSend) {
   const std::vector<SimSite> sites = MakeSites(2, 100);
-  auto seed = [&](int peer) { return PairSeed(sites[0].mask_key, sites[1].mask_key.public_key); };
+  auto seed = [&](int /*peer*/) {
+    return PairSeed(sites[0].mask_key, sites[1].mask_key.public_key);
+  };
   const TensorBundle local = FloatBundle(specs_, sites[0].local);
 
   std::vector<float> diverged = sites[0].local;

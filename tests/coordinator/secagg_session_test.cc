@@ -61,7 +61,9 @@ class SecAggSessionTest : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(AdvertiseKeys(&peers));
     for (const auto& name : names_) {
       ASSERT_OK_AND_ASSIGN(v1::ShareBundle shares, participants_[name]->OnPeerKeys(peers));
-      if (silent.count(name) == 0) ASSERT_THAT(session_->OnShares(name, shares), IsOk());
+      if (silent.count(name) == 0) {
+        ASSERT_THAT(session_->OnShares(name, shares), IsOk());
+      }
     }
     ASSERT_OK_AND_ASSIGN(auto relayed, session_->CloseSharing());
     EXPECT_EQ(relayed.size(), names_.size() - silent.size());

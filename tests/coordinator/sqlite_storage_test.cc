@@ -149,7 +149,7 @@ TEST_F(SqliteStorageTest, EverythingSurvivesCloseAndReopen) {
   int64_t id = 0;
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
-    ASSERT_THAT(storage->UpsertSite({"hospital-a", 1, 2, 300, 30}), IsOk());
+    ASSERT_THAT(storage->UpsertSite(SiteRow("hospital-a", 1, 2, 300, 30)), IsOk());
     ASSERT_OK_AND_ASSIGN(id, storage->CreateRun(run));
     RoundCommit commit;
     commit.round.run_id = id;

@@ -35,6 +35,18 @@ struct StorageFactory {
   std::function<std::unique_ptr<Storage>()> make;
 };
 
+// A site row as a hospital's hello leaves it (never revoked).
+inline SiteRecord SiteRow(const std::string& name, double registered_at, double last_seen,
+                          int64_t train_examples, int64_t val_examples) {
+  SiteRecord site;
+  site.name = name;
+  site.registered_at = registered_at;
+  site.last_seen = last_seen;
+  site.train_examples = train_examples;
+  site.val_examples = val_examples;
+  return site;
+}
+
 inline std::string StorageFactoryName(const ::testing::TestParamInfo<StorageFactory>& info) {
   return info.param.name;
 }
@@ -117,8 +129,8 @@ TEST_P(StorageConformanceTest, ListSitesIsEmptyAtFirst) {
 }
 
 TEST_P(StorageConformanceTest, UpsertSiteInsertsAndListsByName) {
-  SiteRecord b{"hospital-b", 10, 11, 100, 20};
-  SiteRecord a{"hospital-a", 12, 13, 300, 40};
+  SiteRecord b = SiteRow("hospital-b", 10, 11, 100, 20);
+  SiteRecord a = SiteRow("hospital-a", 12, 13, 300, 40);
   ASSERT_THAT(storage_->UpsertSite(b), IsOk());
   ASSERT_THAT(storage_->UpsertSite(a), IsOk());
 
@@ -133,8 +145,8 @@ TEST_P(StorageConformanceTest, UpsertSiteInsertsAndListsByName) {
 }
 
 TEST_P(StorageConformanceTest, UpsertSiteKeepsFirstRegisteredAt) {
-  ASSERT_THAT(storage_->UpsertSite({"hospital-a", 10, 10, 100, 20}), IsOk());
-  ASSERT_THAT(storage_->UpsertSite({"hospital-a", 99, 50, 150, 30}), IsOk());
+  ASSERT_THAT(storage_->UpsertSite(SiteRow("hospital-a", 10, 10, 100, 20)), IsOk());
+  ASSERT_THAT(storage_->UpsertSite(SiteRow("hospital-a", 99, 50, 150, 30)), IsOk());
 
   ASSERT_OK_AND_ASSIGN(std::vector<SiteRecord> sites, storage_->ListSites());
   ASSERT_EQ(sites.size(), 1u);
@@ -145,7 +157,7 @@ TEST_P(StorageConformanceTest, UpsertSiteKeepsFirstRegisteredAt) {
 }
 
 TEST_P(StorageConformanceTest, RevocationIsStoredAndNeverUndoneByALaterUpsert) {
-  SiteRecord site{"hospital-a", 10, 10, 100, 20};
+  SiteRecord site = SiteRow("hospital-a", 10, 10, 100, 20);
   site.certificate_expires = 2000;
   ASSERT_THAT(storage_->UpsertSite(site), IsOk());
   site.revoked_at = 60;
@@ -153,7 +165,7 @@ TEST_P(StorageConformanceTest, RevocationIsStoredAndNeverUndoneByALaterUpsert) {
   site.revocation_reason = "laptop stolen";
   ASSERT_THAT(storage_->UpsertSite(site), IsOk());
   // A stale writer (e.g. a disconnect recorded late) must not clear it.
-  SiteRecord stale{"hospital-a", 10, 70, 100, 20};
+  SiteRecord stale = SiteRow("hospital-a", 10, 70, 100, 20);
   ASSERT_THAT(storage_->UpsertSite(stale), IsOk());
 
   ASSERT_OK_AND_ASSIGN(std::vector<SiteRecord> sites, storage_->ListSites());
@@ -166,7 +178,7 @@ TEST_P(StorageConformanceTest, RevocationIsStoredAndNeverUndoneByALaterUpsert) {
 }
 
 TEST_P(StorageConformanceTest, UpsertSiteRejectsEmptyName) {
-  EXPECT_THAT(storage_->UpsertSite({"", 1, 1, 1, 1}),
+  EXPECT_THAT(storage_->UpsertSite(SiteRow("", 1, 1, 1, 1)),
               StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("name")));
 }
 

@@ -118,7 +118,9 @@ TEST(FaultTest, StragglerAndSitesKilledMidRoundMissOneRoundEachAndRejoin) {
     sites[k] = SpawnSite(project, coordinator.address(), absl::StrCat("site-", k),
                          absl::StrCat(scratch.path(), "/site-", k, "-round-", round, ".log"));
     ASSERT_THAT(coordinator.admin().WaitForSites(5, absl::Seconds(20)), IsOk());
-    if (round < kRounds) ASSERT_EQ(kill(sites[victim.at(round + 1)]->pid(), SIGSTOP), 0);
+    if (round < kRounds) {
+      ASSERT_EQ(kill(sites[victim.at(round + 1)]->pid(), SIGSTOP), 0);
+    }
     ASSERT_EQ(kill(sites[1]->pid(), SIGCONT), 0);
   }
 

@@ -201,7 +201,7 @@ TEST_F(LocalModelTest, TrainingLearnsSyntheticTask) {
   options.seed = 3;
   int calls = 0;
   int64_t last_seen = 0;
-  options.progress = [&](int epoch, int64_t seen, int64_t total, double loss) {
+  options.progress = [&](int /*epoch*/, int64_t seen, int64_t total, double loss) {
     ++calls;
     last_seen = seen;
     EXPECT_EQ(total, 200);
