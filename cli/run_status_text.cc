@@ -12,10 +12,8 @@
 #include "common/runspec/run_spec_json.h"
 
 namespace fedmi::cli {
-namespace {
 
 nlohmann::json MetricsJson(const v1::Metrics& metrics) {
-  if (metrics.examples() == 0) return nullptr;  // not measured
   return {{"examples", metrics.examples()},
           {"loss", JsonNumber(metrics.loss())},
           {"auc", JsonNumber(metrics.auc())},
@@ -23,6 +21,13 @@ nlohmann::json MetricsJson(const v1::Metrics& metrics) {
           {"sensitivity", JsonNumber(metrics.sensitivity())},
           {"specificity", JsonNumber(metrics.specificity())},
           {"f1", JsonNumber(metrics.f1())}};
+}
+
+namespace {
+
+nlohmann::json MeasuredMetricsJson(const v1::Metrics& metrics) {
+  if (metrics.examples() == 0) return nullptr;  // not measured
+  return MetricsJson(metrics);
 }
 
 // Sites report only loss and accuracy for local training.
@@ -41,7 +46,7 @@ nlohmann::json RoundJson(const v1::RoundStatus& round) {
                      {"examples", site.examples()},
                      {"update_sha256", HexEncode(site.update_sha256())},
                      {"train", TrainMetricsJson(site.train_metrics())},
-                     {"eval", MetricsJson(site.eval_metrics())},
+                     {"eval", MeasuredMetricsJson(site.eval_metrics())},
                      {"detail", site.detail()}});
   }
   return {{"round", round.round()},
@@ -49,7 +54,7 @@ nlohmann::json RoundJson(const v1::RoundStatus& round) {
           {"started_at", JsonNumber(round.started_at())},
           {"finished_at", JsonNumber(round.finished_at())},
           {"model_sha256", HexEncode(round.model_sha256())},
-          {"eval", MetricsJson(round.eval_metrics())},
+          {"eval", MeasuredMetricsJson(round.eval_metrics())},
           {"sites", std::move(sites)}};
 }
 

@@ -15,6 +15,9 @@
 
 namespace fedmi::cli {
 
+// Every metric by name, non-finite values as null.
+nlohmann::json MetricsJson(const v1::Metrics& metrics);
+
 // Every field of the status, spec and rounds; undefined metrics as null.
 nlohmann::json RunJson(const v1::RunStatus& run);
 

@@ -18,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/local_federation.h"
 #include "cli/model_files.h"
+#include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
@@ -30,16 +31,6 @@ namespace {
 std::string DefaultDataPath() {
   if (const char* env = std::getenv("FEDMI_DATA")) return env;
   return "../shared/data/pneumoniamnist.npz";
-}
-
-nlohmann::json MetricsJson(const v1::Metrics& metrics) {
-  return {{"examples", metrics.examples()},
-          {"loss", JsonNumber(metrics.loss())},
-          {"auc", JsonNumber(metrics.auc())},
-          {"accuracy", JsonNumber(metrics.accuracy())},
-          {"sensitivity", JsonNumber(metrics.sensitivity())},
-          {"specificity", JsonNumber(metrics.specificity())},
-          {"f1", JsonNumber(metrics.f1())}};
 }
 
 struct SimOptions {
