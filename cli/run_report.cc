@@ -141,9 +141,10 @@ void RenderRounds(std::string& out, const RunFacts& facts) {
             ? &round.status->eval_metrics()
             : nullptr;
     const bool measured = status_metrics != nullptr || !round.logged_metrics.empty();
+    // A named reference: C++17 lambdas cannot capture a structured binding.
+    const auto& logged_metrics = round.logged_metrics;
     auto metric = [&](const char* key, double (v1::Metrics::*getter)() const) {
-      return measured ? MetricCell(status_metrics, round.logged_metrics, key, getter)
-                      : std::string("-");
+      return measured ? MetricCell(status_metrics, logged_metrics, key, getter) : std::string("-");
     };
     std::string model_sha256 =
         round.status != nullptr ? HexEncode(round.status->model_sha256()) : "";

@@ -104,7 +104,7 @@ class CachedSecrets {
 absl::StatusOr<std::unique_ptr<SecAggAggregator>> SecAggAggregator::Create(
     const secagg::QuantizationOptions& options) {
   ASSIGN_OR_RETURN(secagg::FixedPointCodec codec, secagg::FixedPointCodec::Create(options));
-  return std::unique_ptr<SecAggAggregator>(new SecAggAggregator(options, std::move(codec)));
+  return std::unique_ptr<SecAggAggregator>(new SecAggAggregator(options, codec));
 }
 
 absl::Status SecAggAggregator::Begin(int32_t round, const std::vector<TensorSpec>& model_specs,

@@ -116,7 +116,7 @@ class SecAggAggregator {
   enum class State { kIdle, kCollecting, kBroken };
 
   SecAggAggregator(secagg::QuantizationOptions options, secagg::FixedPointCodec codec)
-      : options_(options), codec_(std::move(codec)) {}
+      : options_(options), codec_(codec) {}
 
   absl::Status CheckCollecting(absl::string_view operation) const;
   absl::Status AddWords(const std::string& site, BundleFileReader& update);

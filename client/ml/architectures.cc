@@ -210,7 +210,7 @@ absl::Status BuildArchitecture(const ModelConfig& config, torch::jit::Module* mo
   ScriptBuilder builder(&built, config.seed);
   arch->build(config, builder);
   builder.DefineForward();
-  *module = std::move(built);
+  *module = built;  // Module is a handle: copying it shares the object
   return absl::OkStatus();
 }
 

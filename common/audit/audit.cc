@@ -1,5 +1,7 @@
 #include "common/audit/audit.h"
 
+#include <type_traits>
+
 #include "absl/strings/str_cat.h"
 #include "common/audit/audit_json.h"
 #include "common/base/byte_order.h"
@@ -20,15 +22,26 @@ constexpr char kReceiptTag[] = "fedmi/audit/receipt/v1";
 constexpr char kProbeData[] = "fedmi/audit/probe/v1";
 
 // ---------------------------------------------------------------------------
-// Canonical encoding: fixed-width integers and length-prefixed strings.
+// Canonical encoding: every integer as 8 big-endian bytes (two's
+// complement, whatever its width in the proto), every string as its 8-byte
+// length and then its bytes. The tag first names what is signed, so an entry's
+// signature can never pass as a receipt's.
 
-void AppendUint64(std::string* out, uint64_t value) { AppendBigEndian64(out, value); }
-void AppendInt64(std::string* out, int64_t value) {
-  AppendBigEndian64(out, static_cast<uint64_t>(value));
-}
-void AppendString(std::string* out, absl::string_view value) {
+void AppendField(std::string* out, absl::string_view value) {
   AppendBigEndian64(out, value.size());
   out->append(value.data(), value.size());
+}
+template <typename Int, std::enable_if_t<std::is_integral_v<Int>, int> = 0>
+void AppendField(std::string* out, Int value) {
+  AppendBigEndian64(out, static_cast<uint64_t>(value));
+}
+
+template <typename... Fields>
+std::string CanonicalBytes(absl::string_view tag, const Fields&... fields) {
+  std::string out;
+  AppendField(&out, tag);
+  (AppendField(&out, fields), ...);
+  return out;
 }
 
 bool IsHexHash(const std::string& text) {
@@ -50,17 +63,8 @@ void Chain(v1::AuditEntry* entry, const v1::AuditEntry* previous) {
 // Encodings.
 
 std::string CanonicalEntryBytes(const v1::AuditEntry& entry) {
-  std::string out;
-  AppendString(&out, kEntryTag);
-  AppendInt64(&out, entry.seq());
-  AppendString(&out, entry.time());
-  AppendString(&out, entry.actor());
-  AppendString(&out, entry.action());
-  AppendInt64(&out, entry.run_id());
-  AppendInt64(&out, entry.round());
-  AppendString(&out, entry.detail_json());
-  AppendString(&out, entry.prev_hash());
-  return out;
+  return CanonicalBytes(kEntryTag, entry.seq(), entry.time(), entry.actor(), entry.action(),
+                        entry.run_id(), entry.round(), entry.detail_json(), entry.prev_hash());
 }
 
 std::string EntryHash(const v1::AuditEntry& entry) {
@@ -68,26 +72,13 @@ std::string EntryHash(const v1::AuditEntry& entry) {
 }
 
 std::string HeadBytes(int64_t seq, const std::string& hash_hex) {
-  std::string out;
-  AppendString(&out, kHeadTag);
-  AppendInt64(&out, seq);
-  AppendString(&out, hash_hex);
-  return out;
+  return CanonicalBytes(kHeadTag, seq, hash_hex);
 }
 
 std::string ReceiptBytes(const v1::UploadReceipt& receipt) {
-  std::string out;
-  AppendString(&out, kReceiptTag);
-  AppendInt64(&out, receipt.run_id());
-  AppendInt64(&out, receipt.round());
-  AppendString(&out, receipt.site());
-  AppendString(&out, receipt.sha256());
-  AppendUint64(&out, receipt.bytes_received());
-  AppendInt64(&out, receipt.examples());
-  AppendInt64(&out, receipt.audit_seq());
-  AppendString(&out, receipt.audit_hash());
-  AppendString(&out, receipt.time());
-  return out;
+  return CanonicalBytes(kReceiptTag, receipt.run_id(), receipt.round(), receipt.site(),
+                        receipt.sha256(), receipt.bytes_received(), receipt.examples(),
+                        receipt.audit_seq(), receipt.audit_hash(), receipt.time());
 }
 
 std::string FormatTime(absl::Time t) {

@@ -187,6 +187,41 @@ TEST_F(AuditTest, CanonicalBytesAreUnambiguous) {
   EXPECT_THAT(HeadBytes(1, "ab"), HasSubstr("fedmi/audit/head/v1"));
 }
 
+// Pins the signed encodings byte for byte: every log and receipt already
+// written must keep verifying, so a refactor that changes them fails here.
+// The digests were also reproduced independently (Python's struct and
+// hashlib, from the layout in audit.h), so an auditor's own verifier can
+// check against them.
+TEST_F(AuditTest, CanonicalEncodingsAreStable) {
+  v1::AuditEntry entry;
+  entry.set_seq(7);
+  entry.set_time("2026-01-02T03:04:05.000006Z");
+  entry.set_actor("coordinator");
+  entry.set_action("round.committed");
+  entry.set_run_id(3);
+  entry.set_round(-1);
+  entry.set_detail_json(R"({"k":1})");
+  entry.set_prev_hash(std::string(64, 'a'));
+  EXPECT_EQ(HexEncode(Sha256::Digest(CanonicalEntryBytes(entry))),
+            "8c274efff367dc28f113c0753c403d9577153444ddb1ad97657502b3fe8b0cf0");
+
+  v1::UploadReceipt receipt;
+  receipt.set_run_id(3);
+  receipt.set_round(2);
+  receipt.set_site("site-1");
+  receipt.set_sha256(std::string(64, 'b'));
+  receipt.set_bytes_received(uint64_t{1} << 40);
+  receipt.set_examples(512);
+  receipt.set_audit_seq(9);
+  receipt.set_audit_hash(std::string(64, 'c'));
+  receipt.set_time("2026-01-02T03:04:05Z");
+  EXPECT_EQ(HexEncode(Sha256::Digest(ReceiptBytes(receipt))),
+            "80f94a167c1b2b34c5edd2a36715b61d4731c870e5893832d0e2e8b234afd45a");
+
+  EXPECT_EQ(HexEncode(Sha256::Digest(HeadBytes(-2, "ab"))),
+            "cbbb8c4c5a4162bf22ee1589a32c6eff9b674d03c9d178eaca985fb2296d8612");
+}
+
 TEST_F(AuditTest, SignedLogVerifies) {
   BuildSignedLog();
   ASSERT_OK_AND_ASSIGN(VerifyReport report, Verify(entries_));
