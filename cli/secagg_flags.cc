@@ -4,15 +4,23 @@
 #include "cli/command_support.h"
 
 namespace fedmi::cli {
+namespace {
+
+// Sites' default policy (min_secagg_peers = 3) needs every site to have 3
+// neighbours, so a secure round needs at least 4 sites.
+constexpr int kAutoSecAggSites = 4;
+
+}  // namespace
 
 void AddSecAggOptions(CLI::App* command, SecAggFlags* flags) {
-  AddCheckedOption(command, "--secure-aggregation", flags->mode,
-                   "mask each site's update so the coordinator learns only their sum: on, off, "
-                   "or auto (on for runs of at least 3 sites)",
-                   CLI::IsMember({"on", "off", "auto"}));
+  AddCheckedOption(
+      command, "--secure-aggregation", flags->mode,
+      "mask each site's update so the coordinator learns only their sum: on, off, "
+      "or auto (on for runs of at least 4 sites: a site's default policy wants 3 neighbours)",
+      CLI::IsMember({"on", "off", "auto"}));
   AddCheckedOption(command, "--secagg-threshold", flags->threshold,
-                   "shares needed to unmask; rounds fail when fewer sites survive (0: half the "
-                   "neighbours + 1)",
+                   "shares needed to unmask; rounds fail when t + 1 sites do not survive (0: "
+                   "2/3 of the neighbours + 1)",
                    CLI::Range(0, 1 << 24));
   AddCheckedOption(command, "--secagg-neighbours", flags->neighbours,
                    "sites each site masks with (SecAgg+ graph degree; 0: every other site)",
@@ -26,7 +34,7 @@ void AddSecAggOptions(CLI::App* command, SecAggFlags* flags) {
 }
 
 absl::Status ApplySecAggFlags(const SecAggFlags& flags, int sites, v1::RunSpec* spec) {
-  const bool on = flags.mode == "on" || (flags.mode == "auto" && sites >= 3);
+  const bool on = flags.mode == "on" || (flags.mode == "auto" && sites >= kAutoSecAggSites);
   spec->set_secure_aggregation(on);
   spec->clear_secagg();
   if (!on) {
@@ -34,10 +42,9 @@ absl::Status ApplySecAggFlags(const SecAggFlags& flags, int sites, v1::RunSpec* 
         flags.max_examples != 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--secagg-* settings need secure aggregation, which is off",
-          flags.mode == "auto"
-              ? absl::StrCat(" (auto turns it on for runs of at least 3 sites, this one has ",
-                             sites, ")")
-              : ""));
+          flags.mode == "auto" ? absl::StrCat(" (auto turns it on for runs of at least ",
+                                              kAutoSecAggSites, " sites, this one has ", sites, ")")
+                               : ""));
     }
     return absl::OkStatus();
   }

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -32,6 +33,9 @@ constexpr const char* kKnownKeys[] = {
     "require_secure_aggregation",
     "require_differential_privacy",
     "coordinator_fingerprint",
+    "min_secagg_peers",
+    "min_secagg_threshold_fraction",
+    "secagg_training_metrics",
 };
 
 absl::Status PolicyDenied(absl::string_view what) {
@@ -111,6 +115,26 @@ absl::Status ReadPolicyKey(const std::string& source, const std::string& key,
     if (value == nullptr) return WrongType(source, node, key, "true or false");
     (key == "require_secure_aggregation" ? policy->require_secure_aggregation
                                          : policy->require_differential_privacy) = value->get();
+  } else if (key == "min_secagg_peers") {
+    const auto* value = node.as_integer();
+    if (value == nullptr || value->get() < 2 || value->get() > 1000) {
+      return WrongType(source, node, key, "an integer between 2 and 1000");
+    }
+    policy->secagg_floor.min_peers = static_cast<int>(value->get());
+  } else if (key == "min_secagg_threshold_fraction") {
+    // Below one half, a coordinator that splits the survivors could collect
+    // both secrets of a site from honest neighbours.
+    const std::optional<double> value = node.value<double>();
+    if (!value.has_value() || *value < 0.5 || *value >= 1.0) {
+      return WrongType(source, node, key, "a number from 0.5 up to (not including) 1");
+    }
+    policy->secagg_floor.min_threshold_fraction = *value;
+  } else if (key == "secagg_training_metrics") {
+    const auto* value = node.as_string();
+    if (value == nullptr || (value->get() != "withhold" && value->get() != "share")) {
+      return WrongType(source, node, key, "\"withhold\" or \"share\"");
+    }
+    policy->share_training_metrics_with_secagg = value->get() == "share";
   } else if (key == "coordinator_fingerprint") {
     const auto* value = node.as_string();
     if (value == nullptr) return WrongType(source, node, key, "a string");
@@ -219,6 +243,21 @@ std::string DescribeRunSpec(const v1::RunSpec& spec, const std::string& spec_sha
   absl::StrAppendFormat(&text, "  learning rate        %g (%s)\n", spec.lr(), spec.optimizer());
   absl::StrAppendFormat(&text, "  seed                 %d\n", spec.seed());
   absl::StrAppendFormat(&text, "  secure aggregation   %s\n", on_off(spec.secure_aggregation()));
+  if (spec.secure_aggregation()) {
+    const v1::SecAggSettings& secagg = spec.secagg();
+    auto or_default = [](auto value, const char* fallback) {
+      return value > 0 ? absl::StrCat(value) : std::string(fallback);
+    };
+    absl::StrAppendFormat(
+        &text, "    threshold          %s\n",
+        or_default(secagg.threshold(), "default: 2/3 of the neighbours, plus one"));
+    absl::StrAppendFormat(&text, "    neighbours         %s\n",
+                          or_default(secagg.neighbours(), "default: every other site"));
+    absl::StrAppendFormat(&text, "    clip               %s\n",
+                          or_default(secagg.clip(), "default: 1"));
+    absl::StrAppendFormat(&text, "    max sites          %s\n",
+                          or_default(spec.max_sites(), "every connected site"));
+  }
   absl::StrAppendFormat(&text, "  differential privacy %s\n", on_off(spec.differential_privacy()));
   return text;
 }

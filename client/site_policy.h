@@ -13,6 +13,10 @@
 //   require_secure_aggregation = false
 //   require_differential_privacy = false
 //   coordinator_fingerprint = ""          # SHA-256 (hex) of the coordinator's cert
+//   min_secagg_peers = 3                  # fewest neighbours a secure round may give us
+//   min_secagg_threshold_fraction = 0.667 # threshold must exceed this share of them
+//   secagg_training_metrics = "withhold"  # or "share": per-site training metrics
+//                                         # beside a masked update
 //
 // An unknown key is an error, not a warning: a typo must never silently
 // loosen the policy.
@@ -37,6 +41,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/base/env.h"
+#include "common/secagg/secagg_transcript.h"
 #include "fedmi/v1/federation.pb.h"
 
 namespace fedmi {
@@ -54,6 +59,13 @@ struct SitePolicy {
   bool require_differential_privacy = false;
   // Lower-case hex without separators; empty = any certificate of the project CA.
   std::string coordinator_fingerprint;
+  // This site's floor on any secure round (docs/secure-aggregation.md),
+  // checked against the coordinator's signed admission and the graph built.
+  secagg::SecAggFloor secagg_floor;
+  // With secure aggregation, training metrics (loss, accuracy on this
+  // site's own data) would describe this site alone beside its masked
+  // update; they are withheld unless the policy says "share".
+  bool share_training_metrics_with_secagg = false;
 
   static SitePolicy Defaults() { return SitePolicy(); }
 

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "client/site_policy.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/secagg/secagg_participant.h"
@@ -40,7 +41,8 @@ SiteSecAgg::SiteSecAgg(std::string site, SiteIdentityFiles identity, Coordinator
 SiteSecAgg::~SiteSecAgg() = default;
 
 absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> SiteSecAgg::ShareSecrets(
-    const v1::TrainTask& task, AbortCheck abort, bool* violation) {
+    const v1::TrainTask& task, const secagg::SecAggFloor& floor, AbortCheck abort,
+    bool* violation) {
   const int64_t run_id = task.run_id();
   const int32_t round = task.round();
   // A task left over from an earlier connection belongs to a round the
@@ -60,10 +62,37 @@ absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> SiteSecAgg::ShareSecr
   ASSIGN_OR_RETURN(std::string key_pem, read(identity_.key_file));
   ASSIGN_OR_RETURN(std::string cert_pem, read(identity_.cert_file));
   ASSIGN_OR_RETURN(std::string ca_pem, read(identity_.ca_file));
+  const v1::RoundAdmission& admission = task.admission();
+  if (!task.has_admission() ||
+      admission.params().SerializeAsString() != task.secagg().SerializeAsString() ||
+      admission.run_id() != run_id || admission.round() != round) {
+    *violation = true;
+    return SecAggError(absl::PermissionDeniedError(
+        "the task's secure-aggregation parameters are not the ones the coordinator's "
+        "admission signs"));
+  }
+  // The site's own floor: an honest coordinator may run a spec this site
+  // does not accept, which is a refusal, not a violation.
+  const v1::SecAggParams& params = admission.params();
+  if (absl::Status floor_ok = secagg::CheckFloor(params.threshold(), params.neighbours(), floor);
+      !floor_ok.ok()) {
+    return absl::PermissionDeniedError(absl::StrCat(kSitePolicyPrefix, floor_ok.message()));
+  }
+  if (seen_nonces_.count(admission.nonce()) > 0) {
+    *violation = true;
+    return SecAggError(absl::PermissionDeniedError(absl::StrCat(
+        "the admission of ", RoundName(run_id, round), " attempt ", admission.attempt(),
+        " reuses the nonce of an earlier attempt: its old keys and shares would count again")));
+  }
   absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> participant =
-      secagg::SecAggParticipant::Start(run_id, round, site_, task.secagg(), key_pem, cert_pem,
-                                       ca_pem);
-  if (!participant.ok()) return SecAggError(participant.status());
+      secagg::SecAggParticipant::Start(admission, task.spec().secagg(), floor, site_, key_pem,
+                                       cert_pem, ca_pem);
+  if (!participant.ok()) {
+    // A forged admission or parameters off the approved spec.
+    *violation = participant.status().code() == absl::StatusCode::kPermissionDenied;
+    return SecAggError(participant.status());
+  }
+  seen_nonces_.insert(admission.nonce());
 
   absl::StatusOr<v1::KeyAdvertisement> advertisement = (*participant)->Advertisement();
   if (!advertisement.ok()) return SecAggError(advertisement.status());
@@ -119,6 +148,20 @@ void SiteSecAgg::KeepForUnmasking(int64_t run_id, int32_t round,
   participants_[RoundKey(run_id, round)] = std::move(participant);
 }
 
+absl::StatusOr<v1::SurvivorSignature> SiteSecAgg::SignSurvivors(const v1::SurvivorSet& set) {
+  auto it = participants_.find(RoundKey(set.run_id(), set.round()));
+  if (it == participants_.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "secure aggregation: this site holds no secure-aggregation state for ",
+        RoundName(set.run_id(), set.round()), " (it may have restarted since its upload)"));
+  }
+  absl::StatusOr<v1::SurvivorSignature> signature = it->second->SignSurvivors(set);
+  if (!signature.ok()) return SecAggError(signature.status());
+  FEDMI_LOG(INFO) << Where(set.run_id(), set.round()) << "signed a survivor set of "
+                  << set.survivors_size() << " sites";
+  return signature;
+}
+
 absl::StatusOr<v1::UnmaskResponse> SiteSecAgg::Reveal(const v1::UnmaskRequest& request) {
   const int64_t run_id = request.run_id();
   const int32_t round = request.round();
@@ -142,6 +185,10 @@ void SiteSecAgg::DropBefore(int64_t run_id, int32_t round) {
   participants_.erase(
       participants_.lower_bound(RoundKey(run_id, std::numeric_limits<int32_t>::min())),
       participants_.lower_bound(RoundKey(run_id, round)));
+}
+
+void SiteSecAgg::DropRound(int64_t run_id, int32_t round) {
+  participants_.erase(RoundKey(run_id, round));
 }
 
 void SiteSecAgg::DropRuns(const std::set<int64_t>& runs) {

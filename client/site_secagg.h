@@ -36,6 +36,7 @@
 #include "client/secagg_inbox.h"
 #include "common/base/env.h"
 #include "common/base/fault_hook.h"
+#include "common/secagg/secagg_transcript.h"
 #include "common/tensor/tensor_bundle.h"
 #include "fedmi/v1/federation.pb.h"
 
@@ -66,11 +67,15 @@ class SiteSecAgg {
 
   SecAggInbox& inbox() { return inbox_; }
 
-  // FailedPrecondition without a TLS identity; the inbox's error (timeout,
-  // or `abort`'s status) when the peers' keys do not come.
-  absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> ShareSecrets(const v1::TrainTask& task,
-                                                                          AbortCheck abort,
-                                                                          bool* violation);
+  // Checks the coordinator's signed admission against the approved spec and
+  // `floor`, then shares. FailedPrecondition without a TLS identity; a
+  // "site policy: " PermissionDenied when the round falls below `floor`; a
+  // violation for an admission that is forged, disagrees with the task or
+  // the spec, or reuses an earlier attempt's nonce; the inbox's error
+  // (timeout, or `abort`'s status) when the peers' keys do not come.
+  absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> ShareSecrets(
+      const v1::TrainTask& task, const secagg::SecAggFloor& floor, AbortCheck abort,
+      bool* violation);
 
   // The masked update to upload in place of `update`.
   absl::StatusOr<TensorBundle> MaskUpdate(const v1::TrainTask& task,
@@ -82,6 +87,10 @@ class SiteSecAgg {
   void KeepForUnmasking(int64_t run_id, int32_t round,
                         std::unique_ptr<secagg::SecAggParticipant> participant);
 
+  // The consistency check: this site's signature over the survivor set.
+  // FailedPrecondition when this site holds nothing for the round.
+  absl::StatusOr<v1::SurvivorSignature> SignSurvivors(const v1::SurvivorSet& set);
+
   // The shares to reveal. FailedPrecondition when this site holds nothing
   // for the round (it may have restarted since its upload); the participant
   // is wiped whatever the outcome.
@@ -90,6 +99,8 @@ class SiteSecAgg {
   // Wipes what is kept for rounds of `run_id` before `round` (all of the
   // run's: INT32_MAX), and for every round of the runs in `runs`.
   void DropBefore(int64_t run_id, int32_t round);
+  // Wipes what is kept for one round (an abandoned attempt).
+  void DropRound(int64_t run_id, int32_t round);
   void DropRuns(const std::set<int64_t>& runs);
 
  private:
@@ -105,6 +116,9 @@ class SiteSecAgg {
   FaultHook& faults_;
   SecAggInbox inbox_;
   std::map<RoundKey, std::unique_ptr<secagg::SecAggParticipant>> participants_;
+  // Every attempt nonce this site accepted: a coordinator that reuses one
+  // would make old advertisements and shares valid again.
+  std::set<std::string> seen_nonces_;
 };
 
 }  // namespace fedmi

@@ -104,6 +104,7 @@ void SiteSession::Deliver(const v1::CoordinatorMessage& message) {
     case v1::CoordinatorMessage::kInit:
     case v1::CoordinatorMessage::kTrain:
     case v1::CoordinatorMessage::kEval:
+    case v1::CoordinatorMessage::kSurvivorSet:
     case v1::CoordinatorMessage::kUnmaskRequest: {
       absl::MutexLock lock(&mu_);
       tasks_.push_back(QueuedTask{connection_, message});
@@ -137,11 +138,15 @@ void SiteSession::OnCancel(const v1::CancelTask& cancel) {
 bool SiteSession::RunNextTask(absl::Duration wait) {
   // Here rather than in Deliver: a participant may be in use by a task.
   std::set<int64_t> cancelled;
+  std::map<int64_t, int32_t> abandoned;
   {
     absl::MutexLock lock(&mu_);
     cancelled = cancelled_runs_;
+    abandoned = abandoned_rounds_;
   }
   secagg_.DropRuns(cancelled);
+  // An abandoned attempt's secrets are wiped now, not when the retry comes.
+  for (const auto& [run_id, round] : abandoned) secagg_.DropRound(run_id, round);
   QueuedTask task;
   {
     absl::MutexLock lock(&mu_);
@@ -169,6 +174,8 @@ void SiteSession::Execute(const QueuedTask& task) {
       return RunTrain(message.train(), task.connection);
     case v1::CoordinatorMessage::kEval:
       return RunEval(message.eval());
+    case v1::CoordinatorMessage::kSurvivorSet:
+      return RunSignSurvivors(message.survivor_set());
     case v1::CoordinatorMessage::kUnmaskRequest:
       return RunUnmask(message.unmask_request());
     default:
@@ -228,7 +235,8 @@ absl::Status SiteSession::TrainRound(const v1::TrainTask& task, int64_t connecti
   if (task.has_secagg()) {
     // Keys go out before the download and training, so that the slow part
     // of the round overlaps the coordinator collecting everyone's.
-    ASSIGN_OR_RETURN(participant, secagg_.ShareSecrets(task, abort, violation));
+    ASSIGN_OR_RETURN(participant,
+                     secagg_.ShareSecrets(task, worker_.policy().secagg_floor, abort, violation));
   }
   ASSIGN_OR_RETURN(TensorBundle global, Download(task.base()));
   ASSIGN_OR_RETURN(LocalUpdate update,
@@ -241,7 +249,11 @@ absl::Status SiteSession::TrainRound(const v1::TrainTask& task, int64_t connecti
   metadata.set_round(task.round());
   metadata.set_site(options_.site);
   metadata.set_examples(update.examples);
-  *metadata.mutable_train_metrics() = update.train_metrics;
+  // Beside a masked update, this site's own training metrics would describe
+  // it alone; the example count stays, as the weight needs it.
+  if (participant == nullptr || worker_.policy().share_training_metrics_with_secagg) {
+    *metadata.mutable_train_metrics() = update.train_metrics;
+  }
   if (participant != nullptr) {
     ASSIGN_OR_RETURN(TensorBundle masked,
                      secagg_.MaskUpdate(task, *participant, global, update.weights, update.examples,
@@ -285,14 +297,32 @@ void SiteSession::RunEval(const v1::EvalTask& task) {
   if (!status.ok()) ReportFailure(task.run_id(), task.round(), status);
 }
 
+void SiteSession::RunSignSurvivors(const v1::SurvivorSet& set) {
+  if (Cancelled(set.run_id())) return;
+  absl::StatusOr<v1::SurvivorSignature> signature = secagg_.SignSurvivors(set);
+  if (!signature.ok()) {
+    FEDMI_LOG(WARNING) << RoundName(set.run_id(), set.round()) << ": "
+                       << signature.status().message();
+    // A second, different set is the coordinator lying about who dropped.
+    SendTaskFailure(set.run_id(), set.round(), std::string(signature.status().message()),
+                    signature.status().code() == absl::StatusCode::kPermissionDenied);
+    return;
+  }
+  v1::SiteMessage message;
+  *message.mutable_survivor_signature() = *std::move(signature);
+  link_.Send(message);
+}
+
 void SiteSession::RunUnmask(const v1::UnmaskRequest& request) {
   if (Cancelled(request.run_id())) return;
   absl::StatusOr<v1::UnmaskResponse> response = secagg_.Reveal(request);
   if (!response.ok()) {
     FEDMI_LOG(WARNING) << RoundName(request.run_id(), request.round()) << ": "
                        << response.status().message();
+    // Refused signatures or a request for both secrets of one site: the
+    // coordinator broke the protocol.
     SendTaskFailure(request.run_id(), request.round(), std::string(response.status().message()),
-                    /*protocol_violation=*/false);
+                    response.status().code() == absl::StatusCode::kPermissionDenied);
     return;
   }
   v1::SiteMessage message;

@@ -17,7 +17,8 @@
 // the task's run and round:
 //   train (task queue) -> [site: key_advertisement] -> peer_keys (inbox)
 //   -> [site: shares] -> download, train -> relayed_shares (inbox)
-//   -> [site: masked upload] -> unmask_request (task queue)
+//   -> [site: masked upload] -> survivor_set (task queue)
+//   -> [site: survivor_signature] -> unmask_request (task queue)
 //   -> [site: unmask_response]
 // The coordinator drops a site from a secure round when its connection
 // ends, so a round's waits end with the connection that carried its task.
@@ -96,6 +97,7 @@ class SiteSession {
   // The training round itself; `violation` as in SiteSecAgg.
   absl::Status TrainRound(const v1::TrainTask& task, int64_t connection, bool* violation);
   void RunEval(const v1::EvalTask& task);
+  void RunSignSurvivors(const v1::SurvivorSet& set);
   void RunUnmask(const v1::UnmaskRequest& request);
 
   absl::StatusOr<TensorBundle> Download(const v1::ModelRef& ref);

@@ -49,6 +49,8 @@ RoundManager::Deps Federation::Deps() {
   RoundManager::Deps deps{storage_, models_, clock_, &sites_, options_.ca_pem, options_.audit};
   deps.faults = options_.faults;
   deps.env = options_.env;
+  deps.identity_key_pem = options_.identity_key_pem;
+  deps.identity_cert_pem = options_.identity_cert_pem;
   return deps;
 }
 
@@ -197,6 +199,11 @@ absl::Status Federation::OnSiteMessage(const Caller& caller, const v1::SiteMessa
     case v1::SiteMessage::kShares: {
       ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(message.shares().run_id()));
       status = run->OnShares(caller.name, message.shares());
+      break;
+    }
+    case v1::SiteMessage::kSurvivorSignature: {
+      ASSIGN_OR_RETURN(RoundManager * run, ActiveRun(message.survivor_signature().run_id()));
+      status = run->OnSurvivorSignature(caller.name, message.survivor_signature());
       break;
     }
     case v1::SiteMessage::kUnmaskResponse: {

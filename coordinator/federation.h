@@ -42,6 +42,10 @@ struct FederationOptions {
   // The project CA (PEM). Secure aggregation verifies sites' signed key
   // advertisements against it, so it is refused when this is empty (--insecure).
   std::string ca_pem;
+  // The coordinator's own TLS key and certificate (PEM): they sign each
+  // secure round's admission, which sites verify against the CA.
+  std::string identity_key_pem;
+  std::string identity_cert_pem;
   // Where security-relevant events are recorded (not owned); null: nowhere.
   AuditLog* audit = nullptr;
   // The file system of the spool directory (not owned).

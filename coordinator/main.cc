@@ -123,6 +123,16 @@ int Run(int argc, char** argv) {
       std::cerr << "error: cannot read the project CA " << transport.ca_file << "\n";
       return 1;
     }
+    // Signs each secure round's admission, which sites verify against the CA.
+    auto key_pem = fedmi::ReadFileToString(transport.key_file);
+    auto cert_pem = fedmi::ReadFileToString(transport.cert_file);
+    if (!key_pem.ok() || !cert_pem.ok()) {
+      std::cerr << "error: " << (key_pem.ok() ? cert_pem.status() : key_pem.status()).message()
+                << "\n";
+      return 1;
+    }
+    options.identity_key_pem = *std::move(key_pem);
+    options.identity_cert_pem = *std::move(cert_pem);
   }
   fedmi::Federation federation(storage->get(), models->get(), &clock, options);
   if (absl::Status status = federation.Start(); !status.ok()) {

@@ -115,14 +115,14 @@ void RoundManager::StartRound() {
     phase_ = RunPhase::kWaitingForSites;
     return;
   }
-  v1::SecAggParams secagg;
+  v1::RoundAdmission admission;
   if (run_.spec.secure_aggregation()) {
     auto begun = BeginSecureRound(sites);
     if (!begun.ok()) {
       return FailRound(absl::StrCat(
           "round ", round_, ": secure aggregation cannot start: ", begun.status().message()));
     }
-    secagg = *std::move(begun);
+    admission = *std::move(begun);
   } else {
     auto aggregator = MakeAggregator(run_.spec.strategy());
     if (!aggregator.ok()) return Fail(std::string(aggregator.status().message()));
@@ -140,7 +140,10 @@ void RoundManager::StartRound() {
     *task->mutable_spec() = run_.spec;
     task->mutable_base()->set_run_id(run_.id);
     task->mutable_base()->set_round(round_ - 1);
-    if (run_.spec.secure_aggregation()) *task->mutable_secagg() = secagg;
+    if (run_.spec.secure_aggregation()) {
+      *task->mutable_secagg() = admission.params();
+      *task->mutable_admission() = admission;
+    }
     if (!deps_.roster->Send(site, message)) continue;
     SiteSlot& slot = slots_[site];
     slot.record.run_id = run_.id;
@@ -152,8 +155,17 @@ void RoundManager::StartRound() {
   phase_deadline_ = deps_.clock->Now() + absl::Seconds(run_.spec.round_timeout_s());
   nlohmann::json selected = nlohmann::json::array();
   for (const auto& [site, slot] : slots_) selected.push_back(site);
-  Audit(audit::Action::kRoundOpened, round_,
-        {{"sites", selected}, {"secure_aggregation", run_.spec.secure_aggregation()}});
+  nlohmann::json opened = {{"sites", selected},
+                           {"secure_aggregation", run_.spec.secure_aggregation()}};
+  if (run_.spec.secure_aggregation()) {
+    const v1::SecAggParams& params = admission.params();
+    opened["secagg"] = {{"attempt", admission.attempt()},
+                        {"nonce", HexEncode(admission.nonce())},
+                        {"threshold", params.threshold()},
+                        {"neighbours", params.neighbours()},
+                        {"admitted", admission.sites_size()}};
+  }
+  Audit(audit::Action::kRoundOpened, round_, opened);
   MaybeFinishTraining();
 }
 
@@ -353,8 +365,10 @@ void RoundManager::OnTick() {
     case RunPhase::kEvaluating: {
       std::vector<std::string> late = SitesInState(SlotState::kAssigned);
       if (secure_training) {
-        if (secure_->step() == SecureRound::Step::kUnmasking) {
-          // Unmask with the shares that did arrive, if they are enough.
+        if (secure_->step() == SecureRound::Step::kCheckingSurvivors ||
+            secure_->step() == SecureRound::Step::kUnmasking) {
+          // Go on with the signatures or shares that did arrive, if they
+          // are enough.
           secure_->StopAwaitingAll();
           return AdvanceSecureRound();
         }

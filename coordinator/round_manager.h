@@ -85,6 +85,10 @@ class RoundManager {
     FaultHook* faults = &NoFaults();
     // Removes spooled updates once folded or refused.
     Env* env = Env::Default();
+    // The coordinator's TLS key and certificate, which sign each secure
+    // round's admission. Empty without TLS.
+    std::string identity_key_pem = "";
+    std::string identity_cert_pem = "";
   };
 
   // A new run (as stored by Storage::CreateRun) or one resumed after a
@@ -123,6 +127,7 @@ class RoundManager {
   absl::Status OnKeyAdvertisement(const std::string& site, const v1::KeyAdvertisement& ad,
                                   const std::string& certificate_pem);
   absl::Status OnShares(const std::string& site, const v1::ShareBundle& bundle);
+  absl::Status OnSurvivorSignature(const std::string& site, const v1::SurvivorSignature& signature);
   absl::Status OnUnmaskResponse(const std::string& site, const v1::UnmaskResponse& response);
   // A site caught another party breaking the protocol (a forged
   // advertisement, a share failing authentication): the round fails with
@@ -186,7 +191,8 @@ class RoundManager {
                            v1::AuditEntry* received);
 
   // --- Secure aggregation (round_manager_secagg.cc) -------------------------
-  absl::StatusOr<v1::SecAggParams> BeginSecureRound(const std::vector<std::string>& sites);
+  // The signed admission of this attempt, sent with every TrainTask.
+  absl::StatusOr<v1::RoundAdmission> BeginSecureRound(const std::vector<std::string>& sites);
   // Moves to the next step once no site is pending in this one.
   void AdvanceSecureRound();
   absl::Status AcceptMaskedUpdate(const std::string& site, ReceivedUpdate update,

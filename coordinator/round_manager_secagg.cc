@@ -11,15 +11,18 @@
 
 namespace fedmi {
 
-absl::StatusOr<v1::SecAggParams> RoundManager::BeginSecureRound(
+absl::StatusOr<v1::RoundAdmission> RoundManager::BeginSecureRound(
     const std::vector<std::string>& sites) {
   SecureRound::Setup setup;
   setup.run_id = run_.id;
   setup.round = round_;
+  setup.attempt = round_retries_used_ + 1;
   setup.settings = run_.spec.secagg();
   setup.sites = sites;
   for (const auto& site : sites) setup.train_examples[site] = deps_.roster->TrainExamples(site);
   setup.ca_pem = deps_.ca_pem;
+  setup.identity_key_pem = deps_.identity_key_pem;
+  setup.identity_cert_pem = deps_.identity_cert_pem;
   setup.model_specs = model_specs_;
   if (!deps_.ca_pem.empty()) {
     ASSIGN_OR_RETURN(setup.global_model_path, deps_.models->PathFor(global_model_sha256_));
@@ -27,7 +30,7 @@ absl::StatusOr<v1::SecAggParams> RoundManager::BeginSecureRound(
   setup.clock = deps_.clock;
   setup.step_timeout = absl::Seconds(run_.spec.round_timeout_s());
   ASSIGN_OR_RETURN(secure_, SecureRound::Begin(std::move(setup)));
-  return secure_->params();
+  return secure_->admission();
 }
 
 void RoundManager::AdvanceSecureRound() {
@@ -74,12 +77,32 @@ void RoundManager::AdvanceSecureRound() {
     if (CountInState(SlotState::kAssigned) > 0) return;
     const std::vector<std::string> uploaded_sites = SitesInState(SlotState::kUploaded);
     const std::set<std::string> uploaded(uploaded_sites.begin(), uploaded_sites.end());
-    auto request = secure_->CloseUploads(uploaded);
+    auto survivors = secure_->CloseUploads(uploaded);
+    if (!survivors.ok()) return FailRound(absl::StrCat(where, survivors.status().message()));
+    v1::CoordinatorMessage message;
+    *message.mutable_survivor_set() = *std::move(survivors);
+    std::set<std::string> asked;
+    for (const auto& site : uploaded) {
+      if (deps_.roster->Send(site, message)) asked.insert(site);
+    }
+    secure_->AwaitSignatures(std::move(asked));
+  }
+  if (secure_->signatures_complete()) {
+    auto request = secure_->CloseSignatures();
     if (!request.ok()) return FailRound(absl::StrCat(where, request.status().message()));
+    nlohmann::json signers = nlohmann::json::array();
+    for (const auto& signature : request->signatures()) signers.push_back(signature.site());
+    Audit(audit::Action::kSecAggUnmaskRequested, round_,
+          {{"attempt", request->attempt()},
+           {"survivors",
+            std::vector<std::string>(request->survivors().begin(), request->survivors().end())},
+           {"dropped",
+            std::vector<std::string>(request->dropped().begin(), request->dropped().end())},
+           {"signers", signers}});
     v1::CoordinatorMessage message;
     *message.mutable_unmask_request() = *std::move(request);
     std::set<std::string> asked;
-    for (const auto& site : uploaded) {
+    for (const auto& site : secure_->signers()) {
       if (deps_.roster->Send(site, message)) asked.insert(site);
     }
     secure_->AwaitUnmasking(std::move(asked));
@@ -160,6 +183,25 @@ absl::Status RoundManager::OnShares(const std::string& site, const v1::ShareBund
   return absl::OkStatus();
 }
 
+absl::Status RoundManager::OnSurvivorSignature(const std::string& site,
+                                               const v1::SurvivorSignature& signature) {
+  if (phase_ != RunPhase::kTraining || secure_ == nullptr || signature.round() != round_ ||
+      !secure_->awaiting_signature(site)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("run ", run_.id, " is not waiting for a survivor signature from site '", site,
+                     "' in round ", signature.round()));
+  }
+  absl::Status status = secure_->OnSurvivorSignature(site, signature);
+  if (!status.ok()) {
+    // The other survivors' signatures may still be enough.
+    FEDMI_LOG(WARNING) << "run " << run_.id << " round " << round_
+                       << ": ignoring the survivor signature of site '" << site
+                       << "': " << status.message();
+  }
+  AdvanceSecureRound();
+  return status;
+}
+
 absl::Status RoundManager::OnUnmaskResponse(const std::string& site,
                                             const v1::UnmaskResponse& response) {
   if (phase_ != RunPhase::kTraining || secure_ == nullptr || response.round() != round_ ||
@@ -169,6 +211,17 @@ absl::Status RoundManager::OnUnmaskResponse(const std::string& site,
                                                       site, "' in round ", response.round()));
   }
   absl::Status status = secure_->OnUnmaskResponse(site, response);
+  nlohmann::json self_seeds = nlohmann::json::array();
+  nlohmann::json mask_keys = nlohmann::json::array();
+  for (const auto& share : response.shares()) {
+    (share.self_seed() ? self_seeds : mask_keys).push_back(share.owner());
+  }
+  nlohmann::json answered = {{"site", site},
+                             {"attempt", response.attempt()},
+                             {"self_seed_shares_of", self_seeds},
+                             {"mask_key_shares_of", mask_keys}};
+  if (!status.ok()) answered["ignored"] = std::string(status.message());
+  Audit(audit::Action::kSecAggUnmaskAnswered, round_, answered);
   if (!status.ok()) {
     // The other survivors' shares may still be enough.
     FEDMI_LOG(WARNING) << "run " << run_.id << " round " << round_

@@ -5,7 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/status.h"
-#include "common/secagg/secagg_participant.h"
+#include "common/crypto/signing.h"
+#include "common/secagg/secagg_transcript.h"
 
 namespace fedmi {
 namespace {
@@ -36,8 +37,8 @@ absl::StatusOr<std::string> Reconstruct(const std::map<std::string, std::string>
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SecAggSession>> SecAggSession::Create(
-    int64_t run_id, int32_t round, const v1::SecAggParams& params,
-    std::vector<std::string> selected, std::string ca_pem) {
+    secagg::RoundId id, const v1::SecAggParams& params, std::vector<std::string> selected,
+    std::string ca_pem) {
   if (params.threshold() < 2) {
     return absl::InvalidArgumentError(
         absl::StrCat("secagg threshold must be at least 2, got ", params.threshold()));
@@ -52,8 +53,8 @@ absl::StatusOr<std::unique_ptr<SecAggSession>> SecAggSession::Create(
         "secure aggregation needs at least ", params.threshold(), " sites, got ", selected.size()));
   }
   std::unique_ptr<SecAggSession> session(new SecAggSession());
-  session->run_id_ = run_id;
-  session->round_ = round;
+  session->round_ = id.round;
+  session->id_ = std::move(id);
   session->params_ = params;
   session->selected_ = std::set<std::string>(selected.begin(), selected.end());
   session->ca_pem_ = std::move(ca_pem);
@@ -79,7 +80,7 @@ absl::Status SecAggSession::OnAdvertisement(const std::string& site, v1::KeyAdve
         absl::StrCat("site '", site, "' sent a key advertisement for '", ad.site(), "'"));
   }
   ad.set_certificate_pem(certificate_pem);
-  if (absl::Status verified = secagg::VerifyAdvertisement(ad, run_id_, round_, ca_pem_);
+  if (absl::Status verified = secagg::VerifyAdvertisement(ad, id_, ca_pem_, absl::Now());
       !verified.ok()) {
     return verified;
   }
@@ -99,8 +100,9 @@ absl::StatusOr<v1::PeerKeys> SecAggSession::ClosePeerKeys() {
   }
   peer_keys_closed_ = true;
   v1::PeerKeys peers;
-  peers.set_run_id(run_id_);
-  peers.set_round(round_);
+  peers.set_run_id(id_.run_id);
+  peers.set_round(id_.round);
+  peers.set_attempt(id_.attempt);
   *peers.mutable_params() = params_;
   std::vector<v1::KeyAdvertisement> sorted;
   advertised_.clear();
@@ -110,6 +112,7 @@ absl::StatusOr<v1::PeerKeys> SecAggSession::ClosePeerKeys() {
     *peers.add_sites() = ad;
   }
   peers.set_graph_seed(secagg::GraphSeed(sorted));
+  graph_seed_ = peers.graph_seed();
   ASSIGN_OR_RETURN(graph_, secagg::NeighbourGraph(static_cast<int>(advertised_.size()),
                                                   params_.neighbours(), peers.graph_seed()));
   return peers;
@@ -134,9 +137,11 @@ absl::Status SecAggSession::OnShares(const std::string& site, const v1::ShareBun
     return absl::AlreadyExistsError(
         absl::StrCat("site '", site, "' already sent its shares for round ", round_));
   }
-  if (bundle.run_id() != run_id_ || bundle.round() != round_) {
+  if (bundle.run_id() != id_.run_id || bundle.round() != id_.round ||
+      bundle.attempt() != id_.attempt) {
     return absl::InvalidArgumentError(absl::StrCat("shares of site '", site, "' are for run ",
-                                                   bundle.run_id(), " round ", bundle.round()));
+                                                   bundle.run_id(), " round ", bundle.round(),
+                                                   " attempt ", bundle.attempt()));
   }
   std::set<std::string> recipients;
   for (const auto& share : bundle.shares()) {
@@ -178,8 +183,9 @@ absl::StatusOr<std::map<std::string, v1::ShareBundle>> SecAggSession::CloseShari
     u2_.insert(sender);
     for (const auto& share : bundle.shares()) {
       v1::ShareBundle& out = by_recipient[share.recipient()];
-      out.set_run_id(run_id_);
-      out.set_round(round_);
+      out.set_run_id(id_.run_id);
+      out.set_round(id_.round);
+      out.set_attempt(id_.attempt);
       *out.add_shares() = share;
     }
   }
@@ -196,8 +202,7 @@ bool SecAggSession::MayUpload(const std::string& site) const {
 
 std::set<std::string> SecAggSession::shared() const { return u2_; }
 
-absl::StatusOr<v1::UnmaskRequest> SecAggSession::CloseUploads(
-    const std::set<std::string>& uploaded) {
+absl::StatusOr<v1::SurvivorSet> SecAggSession::CloseUploads(const std::set<std::string>& uploaded) {
   if (!sharing_closed_) {
     return absl::FailedPreconditionError("uploads closed before secrets were shared");
   }
@@ -213,23 +218,72 @@ absl::StatusOr<v1::UnmaskRequest> SecAggSession::CloseUploads(
   for (const std::string& site : u2_) {
     if (survivors_.count(site) == 0) dropped_.insert(site);
   }
-  if (static_cast<int>(survivors_.size()) < params_.threshold()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("round ", round_, ": only ", survivors_.size(),
-                     " masked updates arrived, need ", params_.threshold(), " to unmask"));
+  // A survivor's seed is rebuilt from t shares held by the other
+  // survivors, so fewer than t + 1 could never be unmasked.
+  if (static_cast<int>(survivors_.size()) < params_.threshold() + 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "round ", round_, ": only ", survivors_.size(), " masked updates arrived, need ",
+        params_.threshold() + 1, " (threshold + 1) to unmask"));
   }
   uploads_closed_ = true;
+  v1::SurvivorSet set;
+  set.set_run_id(id_.run_id);
+  set.set_round(id_.round);
+  set.set_attempt(id_.attempt);
+  for (const auto& site : survivors_) set.add_survivors(site);
+  return set;
+}
+
+absl::Status SecAggSession::OnSurvivorSignature(const std::string& site,
+                                                const v1::SurvivorSignature& signature) {
+  if (!uploads_closed_ || consistency_closed_ || survivors_.count(site) == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("site '", site, "' was not asked to sign the survivors of round ", round_));
+  }
+  if (signature.site() != site || signature.run_id() != id_.run_id ||
+      signature.round() != id_.round || signature.attempt() != id_.attempt) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("site '", site, "' sent a survivor signature for another site or attempt"));
+  }
+  const std::vector<std::string> survivors(survivors_.begin(), survivors_.end());
+  if (!VerifyWithCertificatePem(ads_.at(site).certificate_pem(),
+                                secagg::SurvivorSetBytes(id_, graph_seed_, survivors),
+                                signature.signature())
+           .ok()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the survivor signature of site '", site,
+                     "' does not verify: it saw other peer keys or another survivor set"));
+  }
+  signatures_[site] = signature;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::UnmaskRequest> SecAggSession::CloseConsistency() {
+  if (!uploads_closed_ || consistency_closed_) {
+    return absl::FailedPreconditionError("the survivor set is not being signed");
+  }
+  if (static_cast<int>(signatures_.size()) < params_.threshold()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("round ", round_, ": only ", signatures_.size(), " of ", survivors_.size(),
+                     " survivors signed the survivor set, need ", params_.threshold()));
+  }
+  consistency_closed_ = true;
   v1::UnmaskRequest request;
-  request.set_run_id(run_id_);
-  request.set_round(round_);
+  request.set_run_id(id_.run_id);
+  request.set_round(id_.round);
+  request.set_attempt(id_.attempt);
   for (const auto& site : survivors_) request.add_survivors(site);
   for (const auto& site : dropped_) request.add_dropped(site);
+  for (const auto& [site, signature] : signatures_) {
+    signers_.insert(site);
+    *request.add_signatures() = signature;
+  }
   return request;
 }
 
 absl::Status SecAggSession::OnUnmaskResponse(const std::string& site,
                                              const v1::UnmaskResponse& response) {
-  if (!uploads_closed_ || survivors_.count(site) == 0) {
+  if (!consistency_closed_ || signers_.count(site) == 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("site '", site, "' has no open unmask request in round ", round_));
   }
@@ -258,7 +312,9 @@ absl::Status SecAggSession::OnUnmaskResponse(const std::string& site,
 }
 
 absl::StatusOr<UnmaskingInput> SecAggSession::Unmasking() const {
-  if (!uploads_closed_) return absl::FailedPreconditionError("uploads are not closed yet");
+  if (!consistency_closed_) {
+    return absl::FailedPreconditionError("the survivor set is not signed yet");
+  }
   const int t = params_.threshold();
   auto revealed_for = [&](const std::string& owner, bool self_seed) {
     auto it = revealed_.find({owner, self_seed});
@@ -293,8 +349,7 @@ absl::StatusOr<UnmaskingInput> SecAggSession::Unmasking() const {
 
   const std::vector<std::string> names = advertised_;
   const std::map<std::string, v1::KeyAdvertisement> ads = ads_;
-  const int64_t run_id = run_id_;
-  const int32_t round = round_;
+  const secagg::RoundId id = id_;
   auto self_shares = std::make_shared<std::map<int, std::map<std::string, std::string>>>();
   auto key_shares = std::make_shared<std::map<int, std::map<std::string, std::string>>>();
   for (int index : input.survivors) (*self_shares)[index] = revealed_for(names[index], true);
@@ -309,7 +364,7 @@ absl::StatusOr<UnmaskingInput> SecAggSession::Unmasking() const {
                                  absl::StrCat("the mask key of site '", names[dropped], "'")));
     ASSIGN_OR_RETURN(std::string shared, secagg::AgreeSharedSecret(
                                              mask_key, ads.at(names[survivor]).mask_public_key()));
-    return secagg::DerivePairwiseMaskSeed(shared, run_id, round);
+    return secagg::DerivePairwiseMaskSeed(shared, id);
   };
   return input;
 }

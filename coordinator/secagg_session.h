@@ -5,7 +5,9 @@
 // secrets that SecAggAggregator::Finish needs to unmask the sum.
 //
 // Steps and the site sets of Bonawitz et al.: U1 advertised keys, U2 also
-// sent shares, U3 also uploaded a masked update. Sites mask only with
+// sent shares, U3 also uploaded a masked update, U4 also signed the survivor
+// set (U3) in the consistency check; only U4 is asked to reveal shares, and
+// the request carries their signatures, which every site checks. Sites mask only with
 // neighbours in U2 (they learn U2 from the shares relayed to them), so the
 // graph used for unmasking is the neighbour graph restricted to U2.
 //
@@ -30,7 +32,7 @@ class SecAggSession {
  public:
   // `selected`: the round's sites. InvalidArgument for a threshold below 2
   // or above the neighbour count, or fewer selected sites than the threshold.
-  static absl::StatusOr<std::unique_ptr<SecAggSession>> Create(int64_t run_id, int32_t round,
+  static absl::StatusOr<std::unique_ptr<SecAggSession>> Create(secagg::RoundId id,
                                                                const v1::SecAggParams& params,
                                                                std::vector<std::string> selected,
                                                                std::string ca_pem);
@@ -55,9 +57,22 @@ class SecAggSession {
   // Whether a masked update from `site` belongs in the sum (it is in U2).
   bool MayUpload(const std::string& site) const;
 
-  // Step 3, once uploads are closed: survivors = `uploaded`, dropped =
-  // U2 minus them.
-  absl::StatusOr<v1::UnmaskRequest> CloseUploads(const std::set<std::string>& uploaded);
+  // Step 3, once uploads are closed: survivors = `uploaded`, dropped = U2
+  // minus them. Returns the set every survivor is asked to sign.
+  // FailedPrecondition for fewer survivors than t + 1 (each survivor's seed
+  // is rebuilt from t shares held by the others).
+  absl::StatusOr<v1::SurvivorSet> CloseUploads(const std::set<std::string>& uploaded);
+
+  // Step 4, the consistency check: a survivor's signature over the survivor
+  // set, checked against the certificate of its advertisement.
+  // PermissionDenied for a bad signature (it is not counted).
+  absl::Status OnSurvivorSignature(const std::string& site, const v1::SurvivorSignature& signature);
+  // Ends step 4: the unmask request for the signers (U4), carrying their
+  // signatures. FailedPrecondition when fewer than t survivors signed.
+  absl::StatusOr<v1::UnmaskRequest> CloseConsistency();
+  const std::set<std::string>& signers() const { return signers_; }
+
+  // Step 5: shares revealed by a signer.
   absl::Status OnUnmaskResponse(const std::string& site, const v1::UnmaskResponse& response);
   // Everything SecAggAggregator::Finish needs. FailedPrecondition naming the
   // first site whose secret has fewer than t revealed shares; DataLoss when
@@ -71,8 +86,8 @@ class SecAggSession {
  private:
   SecAggSession() = default;
 
-  int64_t run_id_ = 0;
-  int32_t round_ = 0;
+  secagg::RoundId id_;
+  int32_t round_ = 0;  // id_.round, for messages
   v1::SecAggParams params_;
   std::set<std::string> selected_;
   std::string ca_pem_;
@@ -86,6 +101,10 @@ class SecAggSession {
   std::set<std::string> survivors_;
   std::set<std::string> dropped_;
   bool uploads_closed_ = false;
+  std::string graph_seed_;
+  std::map<std::string, v1::SurvivorSignature> signatures_;  // by survivor
+  std::set<std::string> signers_;                            // U4, once closed
+  bool consistency_closed_ = false;
   // owner -> (is self seed) -> revealed serialized shares, one per revealer
   std::map<std::pair<std::string, bool>, std::map<std::string, std::string>> revealed_;
 };

@@ -1,5 +1,7 @@
 #include "coordinator/secure_round.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -7,11 +9,10 @@
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/secagg/secagg_bundle.h"
+#include "common/secagg/secagg_transcript.h"
 
 namespace fedmi {
 namespace {
-
-constexpr double kDefaultClip = 1.0;
 
 // The same weight the site's SecAggParticipant::Weight computes: the two
 // must agree bit for bit, since the coordinator divides by their sum.
@@ -21,27 +22,26 @@ double SiteWeight(int64_t examples, int64_t max_examples) {
 }
 
 // The round's parameters: the run's settings, with defaults derived from the
-// selected sites.
+// selected sites, by the rule the sites check them against.
 v1::SecAggParams RoundParams(const SecureRound::Setup& setup) {
-  const v1::SecAggSettings& settings = setup.settings;
-  const int n = static_cast<int>(setup.sites.size());
-  v1::SecAggParams params;
-  const int neighbours = settings.neighbours() > 0 ? std::min(settings.neighbours(), n - 1) : n - 1;
-  params.set_neighbours(neighbours);
-  params.set_threshold(settings.threshold() > 0 ? settings.threshold() : neighbours / 2 + 1);
-  params.set_clip(settings.clip() > 0 ? settings.clip() : kDefaultClip);
-  params.set_max_sites(n);
-  int64_t max_examples = settings.max_examples();
-  if (max_examples <= 0) {
-    for (const auto& site : setup.sites) {
-      auto declared = setup.train_examples.find(site);
-      if (declared != setup.train_examples.end()) {
-        max_examples = std::max(max_examples, declared->second);
-      }
+  int64_t largest_declared = 0;
+  for (const auto& site : setup.sites) {
+    auto declared = setup.train_examples.find(site);
+    if (declared != setup.train_examples.end()) {
+      largest_declared = std::max(largest_declared, declared->second);
     }
   }
-  params.set_max_examples(std::max<int64_t>(1, max_examples));
-  return params;
+  return secagg::ResolveParams(setup.settings, static_cast<int>(setup.sites.size()),
+                               largest_declared);
+}
+
+absl::StatusOr<std::string> FreshNonce() {
+  std::string nonce(secagg::kAttemptNonceSize, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), static_cast<int>(nonce.size())) !=
+      1) {
+    return absl::InternalError("RAND_bytes failed to draw the attempt nonce");
+  }
+  return nonce;
 }
 
 }  // namespace
@@ -51,6 +51,7 @@ const char* SecureRound::StepName(Step step) {
       {Step::kAdvertising, "advertising keys"},
       {Step::kSharing, "sharing secrets"},
       {Step::kUploading, "uploading masked updates"},
+      {Step::kCheckingSurvivors, "checking survivors"},
       {Step::kUnmasking, "unmasking"},
   };
   return NameOf(kStepNames, step);
@@ -61,14 +62,29 @@ absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Begin(Setup setup) {
     return absl::FailedPreconditionError(
         "the coordinator runs without TLS, so key advertisements cannot be verified");
   }
+  if (setup.identity_key_pem.empty() || setup.identity_cert_pem.empty()) {
+    return absl::FailedPreconditionError(
+        "the coordinator has no TLS identity to sign the secure round's admission with");
+  }
   std::unique_ptr<SecureRound> secure(new SecureRound(std::move(setup)));
   const Setup& s = secure->setup_;
-  secure->params_ = RoundParams(s);
+  v1::RoundAdmission& admission = secure->admission_;
+  admission.set_run_id(s.run_id);
+  admission.set_round(s.round);
+  admission.set_attempt(s.attempt);
+  ASSIGN_OR_RETURN(std::string nonce, FreshNonce());
+  admission.set_nonce(std::move(nonce));
+  std::vector<std::string> sorted_sites = s.sites;
+  std::sort(sorted_sites.begin(), sorted_sites.end());
+  for (const auto& site : sorted_sites) admission.add_sites(site);
+  *admission.mutable_params() = RoundParams(s);
+  RETURN_IF_ERROR(secagg::SignAdmission(s.identity_key_pem, s.identity_cert_pem, &admission));
+  const v1::SecAggParams& params = admission.params();
   ASSIGN_OR_RETURN(secure->session_,
-                   SecAggSession::Create(s.run_id, s.round, secure->params_, s.sites, s.ca_pem));
+                   SecAggSession::Create(secagg::RoundIdOf(admission), params, s.sites, s.ca_pem));
   secagg::QuantizationOptions quantization;
-  quantization.clip = secure->params_.clip();
-  quantization.max_sites = secure->params_.max_sites();
+  quantization.clip = params.clip();
+  quantization.max_sites = params.max_sites();
   ASSIGN_OR_RETURN(secure->aggregator_, SecAggAggregator::Create(quantization));
   ASSIGN_OR_RETURN(secure->masked_specs_, MaskedUpdateSpecs(s.model_specs));
   RETURN_IF_ERROR(secure->aggregator_->Begin(s.round, s.model_specs, s.global_model_path));
@@ -82,8 +98,8 @@ void SecureRound::EnterStep(Step step) {
 }
 
 std::vector<std::string> SecureRound::Pending(const std::vector<std::string>& assigned) const {
-  if (step_ == Step::kUnmasking) {
-    return std::vector<std::string>(unmask_pending_.begin(), unmask_pending_.end());
+  if (step_ == Step::kCheckingSurvivors || step_ == Step::kUnmasking) {
+    return std::vector<std::string>(awaiting_.begin(), awaiting_.end());
   }
   std::vector<std::string> pending;
   for (const auto& site : assigned) {
@@ -124,6 +140,7 @@ v1::ShareBundle SecureRound::EmptyRelay() const {
   v1::ShareBundle relayed;
   relayed.set_run_id(setup_.run_id);
   relayed.set_round(setup_.round);
+  relayed.set_attempt(setup_.attempt);
   return relayed;
 }
 
@@ -143,28 +160,40 @@ absl::Status SecureRound::ExpectMaskedUpdate(const std::string& site) const {
 
 absl::Status SecureRound::AcceptMaskedUpdate(const std::string& site, int64_t examples,
                                              BundleFileReader& update) {
-  if (examples > params_.max_examples()) {
+  const v1::SecAggParams& params = admission_.params();
+  if (examples > params.max_examples()) {
     FEDMI_LOG(WARNING) << "run " << setup_.run_id << " round " << setup_.round << ": site '" << site
                        << "' trained on " << examples << " examples, more than the round's "
-                       << params_.max_examples() << "; its weight is capped at 1";
+                       << params.max_examples() << "; its weight is capped at 1";
   }
-  return aggregator_->Accept(site, SiteWeight(examples, params_.max_examples()), update);
+  return aggregator_->Accept(site, SiteWeight(examples, params.max_examples()), update);
 }
 
-absl::StatusOr<v1::UnmaskRequest> SecureRound::CloseUploads(const std::set<std::string>& uploaded) {
-  ASSIGN_OR_RETURN(v1::UnmaskRequest request, session_->CloseUploads(uploaded));
-  unmask_pending_.clear();
+absl::StatusOr<v1::SurvivorSet> SecureRound::CloseUploads(const std::set<std::string>& uploaded) {
+  ASSIGN_OR_RETURN(v1::SurvivorSet set, session_->CloseUploads(uploaded));
+  awaiting_.clear();
+  EnterStep(Step::kCheckingSurvivors);
+  return set;
+}
+
+absl::Status SecureRound::OnSurvivorSignature(const std::string& site,
+                                              const v1::SurvivorSignature& signature) {
+  awaiting_.erase(site);
+  return session_->OnSurvivorSignature(site, signature);
+}
+
+absl::StatusOr<v1::UnmaskRequest> SecureRound::CloseSignatures() {
+  ASSIGN_OR_RETURN(v1::UnmaskRequest request, session_->CloseConsistency());
+  awaiting_.clear();
   EnterStep(Step::kUnmasking);
   return request;
 }
 
-void SecureRound::AwaitUnmasking(std::set<std::string> asked) {
-  unmask_pending_ = std::move(asked);
-}
+void SecureRound::AwaitUnmasking(std::set<std::string> asked) { awaiting_ = std::move(asked); }
 
 absl::Status SecureRound::OnUnmaskResponse(const std::string& site,
                                            const v1::UnmaskResponse& response) {
-  unmask_pending_.erase(site);
+  awaiting_.erase(site);
   return session_->OnUnmaskResponse(site, response);
 }
 

@@ -5,7 +5,10 @@
 // asked to reveal shares, and the deadline of the current step:
 //
 //   advertising keys -> sharing secrets -> uploading masked updates
-//     -> unmasking
+//     -> checking survivors -> unmasking
+//
+// Each SecureRound is one attempt at its round, admitted with a fresh nonce
+// and signed with the coordinator's TLS identity (secagg_transcript.h).
 //
 // The RoundManager keeps the round's sites and their slots, and drives a
 // SecureRound through this API: it forwards each protocol message, asks
@@ -39,13 +42,14 @@ namespace fedmi {
 
 class SecureRound {
  public:
-  enum class Step { kAdvertising, kSharing, kUploading, kUnmasking };
+  enum class Step { kAdvertising, kSharing, kUploading, kCheckingSurvivors, kUnmasking };
   static const char* StepName(Step step);
 
   // What a secure round starts from.
   struct Setup {
     int64_t run_id = 0;
     int32_t round = 0;
+    int32_t attempt = 1;             // 1 + the round's retries so far
     v1::SecAggSettings settings;     // from the run spec; 0 fields take defaults
     std::vector<std::string> sites;  // selected, sorted
     // Examples each site declared in its hello; the largest is the round's
@@ -53,18 +57,23 @@ class SecureRound {
     std::map<std::string, int64_t> train_examples;
     // The project CA; empty without TLS, and then the round cannot start.
     std::string ca_pem;
+    // The coordinator's TLS key and certificate: they sign the admission.
+    std::string identity_key_pem;
+    std::string identity_cert_pem;
     std::vector<TensorSpec> model_specs;  // the float32 global model's
     std::string global_model_path;        // the model the sites train from
     const Clock* clock = nullptr;
     absl::Duration step_timeout = absl::InfiniteDuration();
   };
 
-  // FailedPrecondition without a CA; the session's or aggregator's error
-  // for unusable parameters or a global model that cannot be read.
+  // FailedPrecondition without a CA or identity; the session's or
+  // aggregator's error for unusable parameters or a global model that cannot
+  // be read.
   static absl::StatusOr<std::unique_ptr<SecureRound>> Begin(Setup setup);
 
   // Sent to every selected site with its TrainTask.
-  const v1::SecAggParams& params() const { return params_; }
+  const v1::SecAggParams& params() const { return admission_.params(); }
+  const v1::RoundAdmission& admission() const { return admission_; }
   Step step() const { return step_; }
   // When the current step gives up on the sites that still owe something.
   absl::Time deadline() const { return deadline_; }
@@ -101,24 +110,40 @@ class SecureRound {
   // the sum cannot be trusted: the round must fail.
   absl::Status AcceptMaskedUpdate(const std::string& site, int64_t examples,
                                   BundleFileReader& update);
-  // Ends step 3: the request to send to every site of `uploaded`; the caller
-  // then names those it reached in AwaitUnmasking().
-  absl::StatusOr<v1::UnmaskRequest> CloseUploads(const std::set<std::string>& uploaded);
+  // Ends step 3: the survivor set to send to every site of `uploaded`; the
+  // caller then names those it reached in AwaitSignatures().
+  absl::StatusOr<v1::SurvivorSet> CloseUploads(const std::set<std::string>& uploaded);
+  void AwaitSignatures(std::set<std::string> asked) { awaiting_ = std::move(asked); }
+
+  // --- Step 4: the consistency check --------------------------------------
+  bool awaiting_signature(const std::string& site) const {
+    return step_ == Step::kCheckingSurvivors && awaiting_.count(site) > 0;
+  }
+  // A bad signature is not counted (PermissionDenied); the others may still
+  // be enough.
+  absl::Status OnSurvivorSignature(const std::string& site, const v1::SurvivorSignature& signature);
+  bool signatures_complete() const {
+    return step_ == Step::kCheckingSurvivors && awaiting_.empty();
+  }
+  // Ends step 4: the unmask request, for the signers only (signers()); the
+  // caller names those it reached in AwaitUnmasking().
+  absl::StatusOr<v1::UnmaskRequest> CloseSignatures();
+  const std::set<std::string>& signers() const { return session_->signers(); }
   void AwaitUnmasking(std::set<std::string> asked);
 
-  // --- Step 4: unmasking ------------------------------------------------
+  // --- Step 5: unmasking ------------------------------------------------
   // Whether `site` was asked for its shares and has not answered.
   bool awaiting_unmask(const std::string& site) const {
-    return step_ == Step::kUnmasking && unmask_pending_.count(site) > 0;
+    return step_ == Step::kUnmasking && awaiting_.count(site) > 0;
   }
   // For a site awaiting_unmask(). An error means its shares are ignored; the
   // others' may still be enough.
   absl::Status OnUnmaskResponse(const std::string& site, const v1::UnmaskResponse& response);
-  // A survivor that left: true if its shares were still awaited.
-  bool StopAwaiting(const std::string& site) { return unmask_pending_.erase(site) > 0; }
-  // The deadline passed: unmask with the shares that did arrive.
-  void StopAwaitingAll() { unmask_pending_.clear(); }
-  bool unmasking_complete() const { return step_ == Step::kUnmasking && unmask_pending_.empty(); }
+  // A survivor that left: true if its signature or shares were still awaited.
+  bool StopAwaiting(const std::string& site) { return awaiting_.erase(site) > 0; }
+  // The deadline passed: go on with the signatures or shares that did arrive.
+  void StopAwaitingAll() { awaiting_.clear(); }
+  bool unmasking_complete() const { return step_ == Step::kUnmasking && awaiting_.empty(); }
   // Unmasks the sum and writes the new global model into `store`; returns
   // its SHA-256 (hex).
   absl::StatusOr<std::string> Finish(const ModelStore& store);
@@ -128,7 +153,7 @@ class SecureRound {
   void EnterStep(Step step);
 
   Setup setup_;
-  v1::SecAggParams params_;
+  v1::RoundAdmission admission_;
   Step step_ = Step::kAdvertising;
   absl::Time deadline_ = absl::InfiniteFuture();
   std::unique_ptr<SecAggSession> session_;
@@ -136,7 +161,8 @@ class SecureRound {
   std::vector<TensorSpec> masked_specs_;
   std::set<std::string> advertised_;
   std::set<std::string> shared_;
-  std::set<std::string> unmask_pending_;  // survivors asked to reveal shares
+  // Survivors asked to sign (step 4), then signers asked to reveal (step 5).
+  std::set<std::string> awaiting_;
 };
 
 }  // namespace fedmi

@@ -25,7 +25,7 @@ fi
 "$root/scripts/build.sh" --target fedmi fedmi-coordinator fedmi-client
 
 rounds="${FEDMI_DEMO_ROUNDS:-15}"
-echo "demo: federating over 3 hospital sites, Dirichlet(0.5) label skew, $rounds rounds," \
+echo "demo: federating over 5 hospital sites, Dirichlet(0.5) label skew, $rounds rounds," \
   "mutual TLS and secure aggregation"
-exec "$build_dir/bin/fedmi" sim --data "$data" --sites 3 --partition dirichlet --alpha 0.5 \
+exec "$build_dir/bin/fedmi" sim --data "$data" --sites 5 --partition dirichlet --alpha 0.5 \
   --rounds "$rounds" --model cnn --seed 0 --secure-aggregation on "$@"

@@ -27,6 +27,8 @@ constexpr EnumName<Action> kActions[] = {
     {Action::kRoundFailed, "round.failed"},
     {Action::kModelExported, "model.exported"},
     {Action::kAuditTailMissing, "audit.tail_missing"},
+    {Action::kSecAggUnmaskRequested, "secagg.unmask_requested"},
+    {Action::kSecAggUnmaskAnswered, "secagg.unmask_answered"},
 };
 
 }  // namespace

@@ -33,6 +33,8 @@ enum class Action {
   kRoundFailed,
   kModelExported,
   kAuditTailMissing,
+  kSecAggUnmaskRequested,
+  kSecAggUnmaskAnswered,
 };
 
 // "round.aggregated", ...

@@ -105,4 +105,27 @@ absl::Status VerifyIssuedBy(const std::string& cert_pem, const std::string& ca_p
   }
 }
 
+absl::Status VerifyPartyCertificate(const std::string& cert_pem, const std::string& ca_pem,
+                                    const std::string& name, PartyRole role, absl::Time now) {
+  RETURN_IF_ERROR(VerifyIssuedBy(cert_pem, ca_pem, now));
+  ASSIGN_OR_RETURN(CertificateInfo info, ParseCertificatePem(cert_pem));
+  if (!name.empty() && info.common_name != name) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("certificate ", Quoted(info), " does not name '", name, "'"));
+  }
+  const char* wanted = PartyRoleName(role);
+  if (info.role_name != wanted) {
+    return absl::PermissionDeniedError(absl::StrCat("certificate ", Quoted(info), " holds the ",
+                                                    info.role_name.empty() ? "no" : info.role_name,
+                                                    " role, not ", wanted));
+  }
+  const bool server = role == PartyRole::kCoordinator;
+  if (server ? !info.server_auth : !info.client_auth) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("certificate ", Quoted(info), " lacks the extended key usage ",
+                     server ? "serverAuth" : "clientAuth", " of a ", wanted));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace fedmi

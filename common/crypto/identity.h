@@ -42,6 +42,10 @@ struct CertificateInfo {
   std::string sha256_fingerprint;  // lower-case hex of SHA-256 over the DER certificate
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;  // textual: "127.0.0.1", "::1"
+  // Extended key usage: TLS client (sites, admins, auditors) and TLS server
+  // (the coordinator). Both false when the extension is absent.
+  bool client_auth = false;
+  bool server_auth = false;
 };
 
 // Reads the first certificate in `pem`. InvalidArgument if there is none.
@@ -55,6 +59,16 @@ std::string FormatCertificateTime(absl::Time time);
 // expired at 2026-01-01T00:00:00Z", "certificate 'x' was not issued by
 // project CA 'P'"); InvalidArgument if either PEM does not hold a certificate.
 absl::Status VerifyIssuedBy(const std::string& cert_pem, const std::string& ca_pem, absl::Time now);
+
+// OK if `cert_pem` is one the project issued to `name` in `role`: issued by
+// the CA in `ca_pem` and valid at `now` (VerifyIssuedBy), CN `name` (any name
+// when empty), OU `role`, and the extended key usage of that role's side of
+// TLS (serverAuth for the coordinator, clientAuth for everyone else).
+// PermissionDenied naming the certificate and what it lacks otherwise, e.g.
+// "certificate 'coordinator' holds the coordinator role, not site". Without
+// the role and usage checks any party's certificate would pass as a site's.
+absl::Status VerifyPartyCertificate(const std::string& cert_pem, const std::string& ca_pem,
+                                    const std::string& name, PartyRole role, absl::Time now);
 
 }  // namespace fedmi
 

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include <ctime>
 #include <utility>
@@ -122,6 +123,14 @@ absl::StatusOr<CertificateInfo> Describe(X509* cert) {
   char* hex = BN_bn2hex(serial.get());
   info.serial_hex = absl::AsciiStrToLower(hex);
   OPENSSL_free(hex);
+
+  // UINT32_MAX: no extended-key-usage extension. fedmi's CA always sets one,
+  // so a certificate without it is treated as good for neither side.
+  const uint32_t usage = X509_get_extended_key_usage(cert);
+  if (usage != UINT32_MAX) {
+    info.client_auth = (usage & XKU_SSL_CLIENT) != 0;
+    info.server_auth = (usage & XKU_SSL_SERVER) != 0;
+  }
 
   info.not_before = AsnTime(X509_get0_notBefore(cert));
   info.not_after = AsnTime(X509_get0_notAfter(cert));

@@ -80,23 +80,38 @@ absl::StatusOr<std::string> AgreeSharedSecret(const std::string &my_private,
 absl::StatusOr<std::string> Hkdf(const std::string &secret, const std::string &salt,
                                  const std::string &info, size_t length);
 
+// One attempt at one round. A round that fails and is started afresh gets a
+// new attempt number and a fresh 32-byte nonce from the coordinator's signed
+// admission (secagg_transcript.h); every key, mask seed, associated data and
+// signature below is bound to all four, so nothing of a cancelled attempt
+// serves another.
+struct RoundId {
+  int64_t run_id = 0;
+  int32_t round = 0;
+  int32_t attempt = 0;
+  std::string nonce;  // kKeySize bytes
+};
+inline constexpr size_t kAttemptNonceSize = kKeySize;
+
+// i64 BE run_id, i32 BE round, i32 BE attempt, u32 BE length and the nonce.
+std::string RoundIdBytes(const RoundId &id);
+
 // The seed of the pairwise mask between two sites, from their mask-key
-// agreement. Bound to the run and round (and symmetric in the two sites, as
-// both must expand the same stream), so a seed never serves two rounds.
-absl::StatusOr<std::string> DerivePairwiseMaskSeed(const std::string &shared_secret, int64_t run_id,
-                                                   int32_t round);
+// agreement. Bound to the round attempt (and symmetric in the two sites, as
+// both must expand the same stream), so a seed never serves two attempts.
+absl::StatusOr<std::string> DerivePairwiseMaskSeed(const std::string &shared_secret,
+                                                   const RoundId &id);
 
 // The AES-256-GCM key with which `sender` encrypts its shares for
 // `recipient`, from their cipher-key agreement. Directional: the two
 // directions between a pair use different keys.
-absl::StatusOr<std::string> DeriveShareKey(const std::string &shared_secret, int64_t run_id,
-                                           int32_t round, const std::string &sender,
-                                           const std::string &recipient);
+absl::StatusOr<std::string> DeriveShareKey(const std::string &shared_secret, const RoundId &id,
+                                           const std::string &sender, const std::string &recipient);
 
 // Associated data for Seal/Open of a share bundle, so that the coordinator
-// (which relays the ciphertexts) cannot replay a share into another round or
-// hand it to another recipient.
-std::string ShareAssociatedData(int64_t run_id, int32_t round, const std::string &sender,
+// (which relays the ciphertexts) cannot replay a share into another attempt
+// or hand it to another recipient.
+std::string ShareAssociatedData(const RoundId &id, const std::string &sender,
                                 const std::string &recipient);
 
 // ---------------------------------------------------------------------------
@@ -313,27 +328,26 @@ absl::Status RemoveMasks(const std::vector<std::vector<int>> &graph,
 // ---------------------------------------------------------------------------
 // Authenticated key advertisement.
 
-// The bytes a site signs to advertise its round keys: the domain-separation
-// tag "fedmi/secagg/key-advertisement/v1", then run_id (i64 BE), round
-// (i32 BE), and site, cipher_public_key, mask_public_key each as a u32 BE
-// length followed by the bytes. Injective: different inputs never give equal
-// bytes.
-std::string KeyAdvertisementBytes(int64_t run_id, int32_t round, const std::string &site,
+// The bytes a site signs to advertise its keys for one round attempt: the
+// domain-separation tag "fedmi/secagg/key-advertisement/v2", RoundIdBytes,
+// then site, cipher_public_key and mask_public_key each as a u32 BE length
+// followed by the bytes. Injective: different inputs never give equal bytes.
+std::string KeyAdvertisementBytes(const RoundId &id, const std::string &site,
                                   const std::string &cipher_public_key,
                                   const std::string &mask_public_key);
 
-// SignWithKeyPem (common/pki.h) over KeyAdvertisementBytes. InvalidArgument if
-// a public key is not 32 bytes or `key_pem` holds no EC key.
-absl::StatusOr<std::string> SignKeyAdvertisement(const std::string &key_pem, int64_t run_id,
-                                                 int32_t round, const std::string &site,
+// SignWithKeyPem (common/crypto/signing.h) over KeyAdvertisementBytes.
+// InvalidArgument if a public key is not 32 bytes or `key_pem` holds no EC key.
+absl::StatusOr<std::string> SignKeyAdvertisement(const std::string &key_pem, const RoundId &id,
+                                                 const std::string &site,
                                                  const std::string &cipher_public_key,
                                                  const std::string &mask_public_key);
 
 // OK if `signature` is SignKeyAdvertisement's by the holder of `cert_pem` and
 // the certificate's CN is `site`. PermissionDenied otherwise (naming the
 // mismatch); InvalidArgument for a bad certificate or key size. Does not check
-// who issued the certificate: pair it with VerifyIssuedBy.
-absl::Status VerifyKeyAdvertisement(const std::string &cert_pem, int64_t run_id, int32_t round,
+// who issued the certificate or its role: pair it with VerifyPartyCertificate.
+absl::Status VerifyKeyAdvertisement(const std::string &cert_pem, const RoundId &id,
                                     const std::string &site, const std::string &cipher_public_key,
                                     const std::string &mask_public_key,
                                     const std::string &signature);

@@ -22,13 +22,12 @@ namespace {
 using KdfPtr = openssl::Ptr<EVP_KDF, EVP_KDF_free>;
 using KdfCtxPtr = openssl::Ptr<EVP_KDF_CTX, EVP_KDF_CTX_free>;
 
-// HKDF info: tag, then the fields, each length-prefixed.
-std::string DerivationInfo(const std::string &tag, int64_t run_id, int32_t round,
+// HKDF info: tag, the round attempt, then the fields, each length-prefixed.
+std::string DerivationInfo(const std::string &tag, const RoundId &id,
                            const std::vector<std::string> &fields) {
   std::string info;
   AppendField(&info, tag);
-  AppendI64(&info, run_id);
-  AppendU32(&info, static_cast<uint32_t>(round));
+  info += RoundIdBytes(id);
   for (const std::string &field : fields) AppendField(&info, field);
   return info;
 }
@@ -131,25 +130,33 @@ absl::StatusOr<std::string> Hkdf(const std::string &secret, const std::string &s
   return out;
 }
 
-absl::StatusOr<std::string> DerivePairwiseMaskSeed(const std::string &shared_secret, int64_t run_id,
-                                                   int32_t round) {
-  RETURN_IF_ERROR(CheckKeySize(shared_secret, "shared secret"));
-  return Hkdf(shared_secret, "",
-              DerivationInfo("fedmi/secagg/pairwise-mask-seed/v1", run_id, round, {}), kKeySize);
+std::string RoundIdBytes(const RoundId &id) {
+  std::string out;
+  AppendI64(&out, id.run_id);
+  AppendU32(&out, static_cast<uint32_t>(id.round));
+  AppendU32(&out, static_cast<uint32_t>(id.attempt));
+  AppendField(&out, id.nonce);
+  return out;
 }
 
-absl::StatusOr<std::string> DeriveShareKey(const std::string &shared_secret, int64_t run_id,
-                                           int32_t round, const std::string &sender,
-                                           const std::string &recipient) {
+absl::StatusOr<std::string> DerivePairwiseMaskSeed(const std::string &shared_secret,
+                                                   const RoundId &id) {
   RETURN_IF_ERROR(CheckKeySize(shared_secret, "shared secret"));
-  return Hkdf(shared_secret, "",
-              DerivationInfo("fedmi/secagg/share-key/v1", run_id, round, {sender, recipient}),
+  return Hkdf(shared_secret, "", DerivationInfo("fedmi/secagg/pairwise-mask-seed/v2", id, {}),
               kKeySize);
 }
 
-std::string ShareAssociatedData(int64_t run_id, int32_t round, const std::string &sender,
+absl::StatusOr<std::string> DeriveShareKey(const std::string &shared_secret, const RoundId &id,
+                                           const std::string &sender,
+                                           const std::string &recipient) {
+  RETURN_IF_ERROR(CheckKeySize(shared_secret, "shared secret"));
+  return Hkdf(shared_secret, "",
+              DerivationInfo("fedmi/secagg/share-key/v2", id, {sender, recipient}), kKeySize);
+}
+
+std::string ShareAssociatedData(const RoundId &id, const std::string &sender,
                                 const std::string &recipient) {
-  return DerivationInfo("fedmi/secagg/share-bundle/v1", run_id, round, {sender, recipient});
+  return DerivationInfo("fedmi/secagg/share-bundle/v2", id, {sender, recipient});
 }
 
 // ---------------------------------------------------------------------------
@@ -220,30 +227,29 @@ absl::StatusOr<std::string> Open(const std::string &key32, const std::string &se
 // ---------------------------------------------------------------------------
 // Key advertisement.
 
-std::string KeyAdvertisementBytes(int64_t run_id, int32_t round, const std::string &site,
+std::string KeyAdvertisementBytes(const RoundId &id, const std::string &site,
                                   const std::string &cipher_public_key,
                                   const std::string &mask_public_key) {
   std::string out;
-  AppendField(&out, "fedmi/secagg/key-advertisement/v1");
-  AppendI64(&out, run_id);
-  AppendU32(&out, static_cast<uint32_t>(round));
+  AppendField(&out, "fedmi/secagg/key-advertisement/v2");
+  out += RoundIdBytes(id);
   AppendField(&out, site);
   AppendField(&out, cipher_public_key);
   AppendField(&out, mask_public_key);
   return out;
 }
 
-absl::StatusOr<std::string> SignKeyAdvertisement(const std::string &key_pem, int64_t run_id,
-                                                 int32_t round, const std::string &site,
+absl::StatusOr<std::string> SignKeyAdvertisement(const std::string &key_pem, const RoundId &id,
+                                                 const std::string &site,
                                                  const std::string &cipher_public_key,
                                                  const std::string &mask_public_key) {
   RETURN_IF_ERROR(CheckKeySize(cipher_public_key, "cipher public key"));
   RETURN_IF_ERROR(CheckKeySize(mask_public_key, "mask public key"));
-  return SignWithKeyPem(
-      key_pem, KeyAdvertisementBytes(run_id, round, site, cipher_public_key, mask_public_key));
+  return SignWithKeyPem(key_pem,
+                        KeyAdvertisementBytes(id, site, cipher_public_key, mask_public_key));
 }
 
-absl::Status VerifyKeyAdvertisement(const std::string &cert_pem, int64_t run_id, int32_t round,
+absl::Status VerifyKeyAdvertisement(const std::string &cert_pem, const RoundId &id,
                                     const std::string &site, const std::string &cipher_public_key,
                                     const std::string &mask_public_key,
                                     const std::string &signature) {
@@ -256,8 +262,7 @@ absl::Status VerifyKeyAdvertisement(const std::string &cert_pem, int64_t run_id,
                                                     info.common_name, "'"));
   }
   return VerifyWithCertificatePem(
-      cert_pem, KeyAdvertisementBytes(run_id, round, site, cipher_public_key, mask_public_key),
-      signature);
+      cert_pem, KeyAdvertisementBytes(id, site, cipher_public_key, mask_public_key), signature);
 }
 
 }  // namespace secagg

@@ -11,7 +11,9 @@
 #include "common/base/status.h"
 #include "common/crypto/identity.h"
 #include "common/crypto/sha256.h"
+#include "common/crypto/signing.h"
 #include "common/secagg/secagg_bundle.h"
+#include "common/secagg/secagg_transcript.h"
 
 namespace fedmi {
 namespace secagg {
@@ -28,10 +30,10 @@ std::string U32Be(uint32_t v) {
   return out;
 }
 
-absl::Status Denied(const std::string& site, const std::string& reason) {
-  return absl::PermissionDeniedError(
-      absl::StrCat("key advertisement of site '", site, "' ", reason));
+std::string AttemptName(int64_t run_id, int32_t round, int32_t attempt) {
+  return absl::StrCat("run ", run_id, " round ", round, " attempt ", attempt);
 }
+std::string AttemptName(const RoundId& id) { return AttemptName(id.run_id, id.round, id.attempt); }
 
 bool SameParams(const v1::SecAggParams& a, const v1::SecAggParams& b) {
   return a.threshold() == b.threshold() && a.neighbours() == b.neighbours() &&
@@ -41,73 +43,35 @@ bool SameParams(const v1::SecAggParams& a, const v1::SecAggParams& b) {
 
 }  // namespace
 
-std::string GraphSeed(const std::vector<v1::KeyAdvertisement>& sorted_ads) {
-  Sha256 hasher;
-  for (const v1::KeyAdvertisement& ad : sorted_ads) {
-    hasher.Update(KeyAdvertisementBytes(ad.run_id(), ad.round(), ad.site(), ad.cipher_public_key(),
-                                        ad.mask_public_key()));
-  }
-  return hasher.Final();
-}
-
-absl::Status VerifyAdvertisement(const v1::KeyAdvertisement& ad, int64_t run_id, int32_t round,
-                                 const std::string& ca_pem, absl::Time now) {
-  const std::string& site = ad.site();
-  if (ad.run_id() != run_id || ad.round() != round) {
-    return Denied(site, absl::StrCat("is for run ", ad.run_id(), " round ", ad.round(),
-                                     ", expected run ", run_id, " round ", round));
-  }
-  if (ad.cipher_public_key().size() != kKeySize || ad.mask_public_key().size() != kKeySize) {
-    return Denied(site, "has a public key that is not 32 bytes");
-  }
-  if (ad.certificate_pem().empty()) return Denied(site, "has no certificate");
-  absl::Status issued = VerifyIssuedBy(ad.certificate_pem(), ca_pem, now);
-  if (!issued.ok()) {
-    return Denied(site, absl::StrCat("has an untrusted certificate: ", issued.message()));
-  }
-  absl::StatusOr<CertificateInfo> info = ParseCertificatePem(ad.certificate_pem());
-  if (!info.ok()) {
-    return Denied(site, absl::StrCat("has a bad certificate: ", info.status().message()));
-  }
-  if (info->common_name != site) {
-    return Denied(site, absl::StrCat("carries the certificate of '", info->common_name, "'"));
-  }
-  absl::Status signature =
-      VerifyKeyAdvertisement(ad.certificate_pem(), ad.run_id(), ad.round(), site,
-                             ad.cipher_public_key(), ad.mask_public_key(), ad.signature());
-  if (!signature.ok()) return Denied(site, "has a bad signature");
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::unique_ptr<SecAggParticipant>> SecAggParticipant::Start(
-    int64_t run_id, int32_t round, const std::string& site, const v1::SecAggParams& params,
-    const std::string& key_pem, const std::string& cert_pem, const std::string& ca_pem) {
+    const v1::RoundAdmission& admission, const v1::SecAggSettings& settings,
+    const SecAggFloor& floor, const std::string& site, const std::string& key_pem,
+    const std::string& cert_pem, const std::string& ca_pem) {
   RETURN_IF_ERROR(ValidatePartyName(site, "site name"));
-  if (params.threshold() < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("secure aggregation threshold must be at least 1, got ", params.threshold()));
+  const absl::Time now = absl::Now();
+  RETURN_IF_ERROR(VerifyAdmission(admission, ca_pem, now));
+  if (!std::binary_search(admission.sites().begin(), admission.sites().end(), site)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("secure aggregation admission does not list this site '", site, "'"));
   }
-  if (params.neighbours() < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "secure aggregation neighbours must be at least 1, got ", params.neighbours()));
-  }
-  if (params.max_examples() < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "secure aggregation max_examples must be at least 1, got ", params.max_examples()));
-  }
+  const v1::SecAggParams& params = admission.params();
+  RETURN_IF_ERROR(CheckParams(params, settings, admission.sites_size(), floor));
   QuantizationOptions options;
   options.clip = params.clip();
   options.max_sites = params.max_sites();
   ASSIGN_OR_RETURN(FixedPointCodec codec, FixedPointCodec::Create(options));
 
-  absl::Status issued = VerifyIssuedBy(cert_pem, ca_pem, absl::Now());
-  if (!issued.ok()) {
+  absl::Status own_identity = VerifyPartyCertificate(cert_pem, ca_pem, site, PartyRole::kSite, now);
+  if (!own_identity.ok()) {
     return absl::PermissionDeniedError(
-        absl::StrCat("certificate of site '", site, "' is not usable: ", issued.message()));
+        absl::StrCat("certificate of site '", site, "' is not usable: ", own_identity.message()));
   }
 
+  const RoundId id = RoundIdOf(admission);
   std::unique_ptr<SecAggParticipant> participant(
-      new SecAggParticipant(run_id, round, site, params, codec, ca_pem));
+      new SecAggParticipant(id, site, params, floor, codec, ca_pem));
+  participant->admitted_.assign(admission.sites().begin(), admission.sites().end());
+  participant->key_pem_ = key_pem;
   ASSIGN_OR_RETURN(participant->cipher_keys_, GenerateKeyPair());
   ASSIGN_OR_RETURN(participant->mask_keys_, GenerateKeyPair());
   participant->self_seed_.assign(kKeySize, '\0');
@@ -117,18 +81,20 @@ absl::StatusOr<std::unique_ptr<SecAggParticipant>> SecAggParticipant::Start(
   }
 
   v1::KeyAdvertisement& ad = participant->advertisement_;
-  ad.set_run_id(run_id);
-  ad.set_round(round);
+  ad.set_run_id(id.run_id);
+  ad.set_round(id.round);
+  ad.set_attempt(id.attempt);
+  ad.set_nonce(id.nonce);
   ad.set_site(site);
   ad.set_cipher_public_key(participant->cipher_keys_.public_key);
   ad.set_mask_public_key(participant->mask_keys_.public_key);
-  ASSIGN_OR_RETURN(std::string signature,
-                   SignKeyAdvertisement(key_pem, run_id, round, site, ad.cipher_public_key(),
-                                        ad.mask_public_key()));
+  ASSIGN_OR_RETURN(
+      std::string signature,
+      SignKeyAdvertisement(key_pem, id, site, ad.cipher_public_key(), ad.mask_public_key()));
   ad.set_signature(std::move(signature));
-  // Catches a key that does not belong to the certificate, or a certificate
-  // for another site, here rather than as a refusal from every peer.
-  absl::Status own = VerifyKeyAdvertisement(cert_pem, run_id, round, site, ad.cipher_public_key(),
+  // Catches a key that does not belong to the certificate here rather than
+  // as a refusal from every peer.
+  absl::Status own = VerifyKeyAdvertisement(cert_pem, id, site, ad.cipher_public_key(),
                                             ad.mask_public_key(), ad.signature());
   if (!own.ok()) {
     return absl::PermissionDeniedError(
@@ -142,6 +108,7 @@ SecAggParticipant::~SecAggParticipant() {
   Wipe(&cipher_keys_.private_key);
   Wipe(&mask_keys_.private_key);
   Wipe(&self_seed_);
+  Wipe(&key_pem_);
   for (auto& [sender, shares] : held_) {
     Wipe(&shares.self_seed_share);
     Wipe(&shares.mask_key_share);
@@ -157,10 +124,11 @@ absl::StatusOr<v1::ShareBundle> SecAggParticipant::OnPeerKeys(const v1::PeerKeys
     return absl::FailedPreconditionError(
         absl::StrCat("site '", site_, "' already received the peer keys of this round"));
   }
-  if (peers.run_id() != run_id_ || peers.round() != round_) {
-    return absl::InvalidArgumentError(absl::StrCat("peer keys are for run ", peers.run_id(),
-                                                   " round ", peers.round(), ", expected run ",
-                                                   run_id_, " round ", round_));
+  if (peers.run_id() != id_.run_id || peers.round() != id_.round ||
+      peers.attempt() != id_.attempt) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "peer keys are for ", AttemptName(peers.run_id(), peers.round(), peers.attempt()),
+        ", expected ", AttemptName(id_)));
   }
   if (peers.has_params() && !SameParams(peers.params(), params_)) {
     return absl::InvalidArgumentError(
@@ -179,7 +147,12 @@ absl::StatusOr<v1::ShareBundle> SecAggParticipant::OnPeerKeys(const v1::PeerKeys
       return absl::InvalidArgumentError(absl::StrCat(
           "peer keys are not sorted by site without duplicates at '", ads[i].site(), "'"));
     }
-    RETURN_IF_ERROR(VerifyAdvertisement(ads[i], run_id_, round_, ca_pem_, now));
+    RETURN_IF_ERROR(VerifyAdvertisement(ads[i], id_, ca_pem_, now));
+    if (!std::binary_search(admitted_.begin(), admitted_.end(), ads[i].site())) {
+      return absl::PermissionDeniedError(absl::StrCat("key advertisement of site '", ads[i].site(),
+                                                      "', which the coordinator's admission of ",
+                                                      AttemptName(id_), " does not list"));
+    }
     if (ads[i].site() == site_) {
       if (ads[i].cipher_public_key() != cipher_keys_.public_key ||
           ads[i].mask_public_key() != mask_keys_.public_key) {
@@ -201,10 +174,14 @@ absl::StatusOr<v1::ShareBundle> SecAggParticipant::OnPeerKeys(const v1::PeerKeys
   ASSIGN_OR_RETURN(std::vector<std::vector<int>> graph,
                    NeighbourGraph(n, params_.neighbours(), seed));
   const std::vector<int>& neighbours = graph[index];
-  if (static_cast<int>(neighbours.size()) < params_.threshold()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "site '", site_, "' has ", neighbours.size(), " neighbours, fewer than the threshold ",
-        params_.threshold(), ": its secrets could never be reconstructed"));
+  // Fewer sites advertised than were admitted, so the graph actually built
+  // may be smaller than the one the parameters were checked against.
+  if (absl::Status floor =
+          CheckFloor(params_.threshold(), static_cast<int>(neighbours.size()), floor_);
+      !floor.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("site '", site_, "' has ", neighbours.size(),
+                                                      " neighbours in ", AttemptName(id_), ": ",
+                                                      floor.message()));
   }
 
   // Shares with x = 1..n, so that neighbour j gets the share at x = j + 1.
@@ -213,20 +190,21 @@ absl::StatusOr<v1::ShareBundle> SecAggParticipant::OnPeerKeys(const v1::PeerKeys
                    ShamirSplit(mask_keys_.private_key, params_.threshold(), n));
 
   v1::ShareBundle bundle;
-  bundle.set_run_id(run_id_);
-  bundle.set_round(round_);
+  bundle.set_run_id(id_.run_id);
+  bundle.set_round(id_.round);
+  bundle.set_attempt(id_.attempt);
   for (int j : neighbours) {
     const std::string& peer = ads[j].site();
     ASSIGN_OR_RETURN(std::string secret,
                      AgreeSharedSecret(cipher_keys_.private_key, ads[j].cipher_public_key()));
-    absl::StatusOr<std::string> key = DeriveShareKey(secret, run_id_, round_, site_, peer);
+    absl::StatusOr<std::string> key = DeriveShareKey(secret, id_, site_, peer);
     Wipe(&secret);
     if (!key.ok()) return key.status();
     std::string seed_share = SerializeShare(seed_shares[j]);
     std::string plaintext = U32Be(static_cast<uint32_t>(seed_share.size())) + seed_share +
                             SerializeShare(key_shares[j]);
     absl::StatusOr<std::string> sealed =
-        Seal(*key, plaintext, ShareAssociatedData(run_id_, round_, site_, peer));
+        Seal(*key, plaintext, ShareAssociatedData(id_, site_, peer));
     Wipe(&seed_share);
     Wipe(&plaintext);
     Wipe(&*key);
@@ -250,6 +228,9 @@ absl::StatusOr<v1::ShareBundle> SecAggParticipant::OnPeerKeys(const v1::PeerKeys
     cipher_public_keys_.push_back(ad.cipher_public_key());
   }
   neighbours_ = neighbours;
+  certificates_.clear();
+  for (const v1::KeyAdvertisement& ad : ads) certificates_.push_back(ad.certificate_pem());
+  graph_seed_ = seed;
   return bundle;
 }
 
@@ -257,10 +238,11 @@ absl::Status SecAggParticipant::OnRelayedShares(const v1::ShareBundle& bundle) {
   if (!have_peers_) {
     return absl::FailedPreconditionError("secret shares arrived before the peer keys");
   }
-  if (bundle.run_id() != run_id_ || bundle.round() != round_) {
-    return absl::InvalidArgumentError(absl::StrCat("secret shares are for run ", bundle.run_id(),
-                                                   " round ", bundle.round(), ", expected run ",
-                                                   run_id_, " round ", round_));
+  if (bundle.run_id() != id_.run_id || bundle.round() != id_.round ||
+      bundle.attempt() != id_.attempt) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secret shares are for ", AttemptName(bundle.run_id(), bundle.round(), bundle.attempt()),
+        ", expected ", AttemptName(id_)));
   }
   std::map<int, HeldShares> incoming;
   auto wipe_incoming = [&incoming] {
@@ -298,14 +280,13 @@ absl::Status SecAggParticipant::OnRelayedShares(const v1::ShareBundle& bundle) {
         wipe_incoming();
         return secret.status();
       }
-      absl::StatusOr<std::string> key = DeriveShareKey(*secret, run_id_, round_, sender, site_);
+      absl::StatusOr<std::string> key = DeriveShareKey(*secret, id_, sender, site_);
       Wipe(&*secret);
       if (!key.ok()) {
         wipe_incoming();
         return key.status();
       }
-      plaintext =
-          Open(*key, share.ciphertext(), ShareAssociatedData(run_id_, round_, sender, site_));
+      plaintext = Open(*key, share.ciphertext(), ShareAssociatedData(id_, sender, site_));
       Wipe(&*key);
     }
     if (!plaintext.ok()) {
@@ -384,7 +365,7 @@ absl::StatusOr<TensorBundle> SecAggParticipant::MaskUpdate(const TensorBundle& g
   PairwiseSeedFn pairwise_seed = [this](int peer) -> absl::StatusOr<std::string> {
     ASSIGN_OR_RETURN(std::string secret,
                      AgreeSharedSecret(mask_keys_.private_key, mask_public_keys_[peer]));
-    absl::StatusOr<std::string> seed = DerivePairwiseMaskSeed(secret, run_id_, round_);
+    absl::StatusOr<std::string> seed = DerivePairwiseMaskSeed(secret, id_);
     Wipe(&secret);
     return seed;
   };
@@ -397,11 +378,13 @@ absl::StatusOr<v1::UnmaskResponse> SecAggParticipant::OnUnmaskRequest(
   if (!have_peers_) {
     return absl::FailedPreconditionError("unmask request arrived before the peer keys");
   }
-  if (request.run_id() != run_id_ || request.round() != round_) {
-    return absl::InvalidArgumentError(absl::StrCat("unmask request is for run ", request.run_id(),
-                                                   " round ", request.round(), ", expected run ",
-                                                   run_id_, " round ", round_));
+  if (request.run_id() != id_.run_id || request.round() != id_.round ||
+      request.attempt() != id_.attempt) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unmask request is for ", AttemptName(request.run_id(), request.round(), request.attempt()),
+        ", expected ", AttemptName(id_)));
   }
+  RETURN_IF_ERROR(CheckConsistency(request));
   auto index_of = [this](const std::string& site) -> absl::StatusOr<int> {
     auto it = std::lower_bound(sites_.begin(), sites_.end(), site);
     if (it == sites_.end() || *it != site) {
@@ -440,8 +423,9 @@ absl::StatusOr<v1::UnmaskResponse> SecAggParticipant::OnUnmaskRequest(
   }
 
   v1::UnmaskResponse response;
-  response.set_run_id(run_id_);
-  response.set_round(round_);
+  response.set_run_id(id_.run_id);
+  response.set_round(id_.round);
+  response.set_attempt(id_.attempt);
   for (const auto& [owner, kind] : wanted) {
     auto held = held_.find(owner);
     if (held == held_.end()) continue;  // not a neighbour, or it never sent shares
@@ -453,6 +437,97 @@ absl::StatusOr<v1::UnmaskResponse> SecAggParticipant::OnUnmaskRequest(
     revealed_[owner] = kind;
   }
   return response;
+}
+
+absl::StatusOr<v1::SurvivorSignature> SecAggParticipant::SignSurvivors(const v1::SurvivorSet& set) {
+  if (!have_peers_) {
+    return absl::FailedPreconditionError("survivor set arrived before the peer keys");
+  }
+  if (set.run_id() != id_.run_id || set.round() != id_.round || set.attempt() != id_.attempt) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("survivor set is for ", AttemptName(set.run_id(), set.round(), set.attempt()),
+                     ", expected ", AttemptName(id_)));
+  }
+  std::vector<std::string> survivors(set.survivors().begin(), set.survivors().end());
+  for (size_t i = 0; i < survivors.size(); ++i) {
+    if (i > 0 && !(survivors[i - 1] < survivors[i])) {
+      return absl::InvalidArgumentError("survivor set is not sorted without duplicates");
+    }
+    if (!std::binary_search(sites_.begin(), sites_.end(), survivors[i])) {
+      return absl::InvalidArgumentError(absl::StrCat("survivor set names site '", survivors[i],
+                                                     "', which did not advertise keys"));
+    }
+  }
+  if (!std::binary_search(survivors.begin(), survivors.end(), site_)) {
+    // Only sites that uploaded are asked; leaving this one out would hide
+    // its input from the sum while its neighbours reveal its mask key.
+    return absl::PermissionDeniedError(
+        absl::StrCat("survivor set leaves out this site '", site_, "', which uploaded"));
+  }
+  // Each survivor's seed is rebuilt from t shares held by the others: a set
+  // of t or fewer can only be unmasked with shares from sites outside it,
+  // which is how a lying coordinator would isolate one site's update.
+  if (static_cast<int>(survivors.size()) < params_.threshold() + 1) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("survivor set names ", survivors.size(),
+                     " sites; unmasking needs at least threshold + 1 = ", params_.threshold() + 1));
+  }
+  if (signed_survivors_.has_value() && *signed_survivors_ != survivors) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "refusing to sign a second, different survivor set for ", AttemptName(id_),
+        ": the coordinator would be telling sites different stories about who dropped"));
+  }
+  ASSIGN_OR_RETURN(std::string signature,
+                   SignWithKeyPem(key_pem_, SurvivorSetBytes(id_, graph_seed_, survivors)));
+  signed_survivors_ = std::move(survivors);
+  v1::SurvivorSignature out;
+  out.set_run_id(id_.run_id);
+  out.set_round(id_.round);
+  out.set_attempt(id_.attempt);
+  out.set_site(site_);
+  out.set_signature(std::move(signature));
+  return out;
+}
+
+absl::Status SecAggParticipant::CheckConsistency(const v1::UnmaskRequest& request) const {
+  if (!signed_survivors_.has_value()) {
+    return absl::PermissionDeniedError(absl::StrCat("unmask request for ", AttemptName(id_),
+                                                    " before this site signed the survivor set"));
+  }
+  const std::vector<std::string> survivors(request.survivors().begin(), request.survivors().end());
+  if (survivors != *signed_survivors_) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "unmask request names ", survivors.size(), " survivors, not the ",
+        signed_survivors_->size(), " this site signed: the coordinator's story changed"));
+  }
+  const std::string bytes = SurvivorSetBytes(id_, graph_seed_, survivors);
+  std::set<std::string> signers;
+  std::string first_problem;
+  for (const v1::SurvivorSignature& signature : request.signatures()) {
+    const std::string& signer = signature.site();
+    absl::Status valid = [&]() -> absl::Status {
+      if (!std::binary_search(survivors.begin(), survivors.end(), signer)) {
+        return absl::PermissionDeniedError("is not a survivor");
+      }
+      auto it = std::lower_bound(sites_.begin(), sites_.end(), signer);
+      // Its certificate is the one its advertisement was verified with.
+      return VerifyWithCertificatePem(certificates_[it - sites_.begin()], bytes,
+                                      signature.signature());
+    }();
+    if (valid.ok()) {
+      signers.insert(signer);
+    } else if (first_problem.empty()) {
+      first_problem = absl::StrCat(" (the signature of '", signer, "' ", valid.message(), ")");
+    }
+  }
+  if (static_cast<int>(signers.size()) < params_.threshold()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("unmask request carries ", signers.size(),
+                     " valid survivor signatures over the set this site signed, fewer than the "
+                     "threshold ",
+                     params_.threshold(), first_problem));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace secagg

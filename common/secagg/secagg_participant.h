@@ -3,12 +3,21 @@
 // order and sends back what it returns.
 //
 //   Start -> Advertisement -> OnPeerKeys -> OnRelayedShares (one or more
-//   bundles) -> MaskUpdate -> OnUnmaskRequest (one or more requests)
+//   bundles) -> MaskUpdate -> SignSurvivors -> OnUnmaskRequest (one or more)
 //
-// Each round gets a fresh participant: fresh X25519 cipher and mask key pairs
-// and a fresh 32-byte self-mask seed, all of which are wiped when it is
-// destroyed. The coordinator (coordinator/secagg_session.*) computes the same
-// GraphSeed and NeighbourGraph from the same PeerKeys.
+// Each round attempt gets a fresh participant: fresh X25519 cipher and mask
+// key pairs and a fresh 32-byte self-mask seed, all of which are wiped when it
+// is destroyed. Everything it derives, seals or signs is bound to the
+// attempt's RoundId (run, round, attempt, nonce) from the coordinator's
+// signed admission.
+//
+// What the site holds the coordinator to (docs/secure-aggregation.md):
+// parameters recomputed from the run spec and held to the site's SecAggFloor
+// (secagg_transcript.h); peers whose certificates the project CA issued to
+// sites; only sites the admission lists; and, before revealing any share, at
+// least t survivor signatures over the very survivor set this site signed. The coordinator
+// (coordinator/secagg_session.*) computes the same GraphSeed and NeighbourGraph from the same
+// PeerKeys.
 //
 // Secret shares: a site's self seed b and mask private key s_sk are each
 // Shamir-split with threshold params.threshold; the share for neighbour j has
@@ -32,6 +41,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,35 +50,26 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/secagg/secagg.h"
+#include "common/secagg/secagg_transcript.h"
 #include "common/tensor/tensor_bundle.h"
 #include "fedmi/v1/secagg.pb.h"
 
 namespace fedmi {
 namespace secagg {
 
-// The graph seed both sides compute: SHA-256 over the concatenated
-// KeyAdvertisementBytes(...) of every advertisement, in PeerKeys order (the
-// encoding is self-delimiting, so the concatenation is unambiguous).
-std::string GraphSeed(const std::vector<v1::KeyAdvertisement>& sorted_ads);
-
-// OK if `ad` is for `run_id`/`round`, carries 32-byte keys and a certificate
-// issued by the project CA in `ca_pem` (valid at `now`) whose CN is ad.site,
-// and its signature over KeyAdvertisementBytes verifies. PermissionDenied
-// naming the site and the reason otherwise ("key advertisement of site
-// 'site-3' has a bad signature").
-absl::Status VerifyAdvertisement(const v1::KeyAdvertisement& ad, int64_t run_id, int32_t round,
-                                 const std::string& ca_pem, absl::Time now = absl::Now());
-
 class SecAggParticipant {
  public:
   // Fresh X25519 cipher and mask key pairs and a fresh 32-byte self-mask seed
-  // for this round. InvalidArgument for bad params (threshold or neighbours
-  // < 1, max_examples < 1, clip or max_sites the codec refuses) or a bad site
-  // name; PermissionDenied if `cert_pem` is not issued by `ca_pem`, is not
-  // for `site`, or does not belong to `key_pem`.
+  // for the attempt `admission` admits this site to. PermissionDenied when the
+  // admission fails VerifyAdmission or does not list `site`, when its params
+  // are not what `settings` (the approved run spec's) give (CheckParams) or
+  // fall below `floor`, or when `cert_pem` is not a site certificate for
+  // `site` from `ca_pem` or does not belong to `key_pem`; InvalidArgument for
+  // a bad site name or params the codec refuses.
   static absl::StatusOr<std::unique_ptr<SecAggParticipant>> Start(
-      int64_t run_id, int32_t round, const std::string& site, const v1::SecAggParams& params,
-      const std::string& key_pem, const std::string& cert_pem, const std::string& ca_pem);
+      const v1::RoundAdmission& admission, const v1::SecAggSettings& settings,
+      const SecAggFloor& floor, const std::string& site, const std::string& key_pem,
+      const std::string& cert_pem, const std::string& ca_pem);
 
   ~SecAggParticipant();
   SecAggParticipant(const SecAggParticipant&) = delete;
@@ -78,17 +79,18 @@ class SecAggParticipant {
   // coordinator fills it from the TLS peer certificate).
   absl::StatusOr<v1::KeyAdvertisement> Advertisement() const;
 
-  // Verifies every advertisement (VerifyAdvertisement), that they are sorted
-  // by site without duplicates, that graph_seed == GraphSeed(sites) and that
-  // this site's own advertisement is unaltered; finds this site's index,
-  // builds NeighbourGraph(n, params.neighbours, graph_seed) and returns one
-  // EncryptedShare per neighbour (see the file comment).
-  // PermissionDenied naming the site for a bad advertisement;
-  // InvalidArgument for the wrong run/round, unsorted or duplicate sites, a
-  // wrong graph seed or params that differ from Start's; FailedPrecondition
-  // if fewer than params.threshold sites advertised, this site is missing,
-  // this site has fewer neighbours than params.threshold (its secrets could
-  // never be reconstructed), or it was already called.
+  // Verifies every advertisement (VerifyAdvertisement), that each site is
+  // admitted, that they are sorted by site without duplicates, that
+  // graph_seed == GraphSeed(sites) and that this site's own advertisement is
+  // unaltered; finds this site's index, builds NeighbourGraph(n,
+  // params.neighbours, graph_seed) and returns one EncryptedShare per
+  // neighbour (see the file comment). PermissionDenied naming the site for a
+  // bad or unadmitted advertisement; InvalidArgument for the wrong attempt,
+  // unsorted or duplicate sites, a wrong graph seed or params that differ
+  // from Start's; FailedPrecondition if fewer than params.threshold sites
+  // advertised, this site is missing, the graph actually built gives this
+  // site fewer neighbours than its floor (CheckFloor), or it was already
+  // called.
   absl::StatusOr<v1::ShareBundle> OnPeerKeys(const v1::PeerKeys& peers);
 
   // Decrypts and keeps the shares neighbours sent this site; may be called
@@ -113,18 +115,32 @@ class SecAggParticipant {
   // (which MaskUpdate refuses).
   double Weight(int64_t examples) const;
 
+  // The consistency check: signs (attempt, graph seed, survivors) with this
+  // site's certificate key. Signs at most one set per attempt: asked again
+  // with a different set it refuses with PermissionDenied. InvalidArgument for
+  // the wrong attempt, an unsorted set or a site that did not advertise;
+  // PermissionDenied for a set without this site; FailedPrecondition before
+  // OnPeerKeys;
+  // PermissionDenied for fewer than threshold + 1 survivors.
+  absl::StatusOr<v1::SurvivorSignature> SignSurvivors(const v1::SurvivorSet& set);
+
   // Reveals the shares this site holds: of the self seed of each survivor and
   // of the mask key of each dropped site (sites whose shares it does not hold
-  // are skipped). InvalidArgument for the wrong run/round, an unknown site, a
-  // site in both lists or this site listed as dropped; PermissionDenied naming
-  // the site if it asks for the other secret of a site already revealed the
-  // other way (never both b and s_sk of one site); FailedPrecondition before
-  // OnPeerKeys. All-or-nothing: a refused request reveals nothing.
+  // are skipped). PermissionDenied unless this site signed the survivor set
+  // and the request names exactly that set and carries at least t valid
+  // signatures over it by distinct survivors (each checked against the
+  // certificate of that site's advertisement); PermissionDenied naming the
+  // site if it asks for the other secret of a site already revealed the other
+  // way (never both b and s_sk of one site). InvalidArgument for the wrong
+  // attempt, an unknown site, a site in both lists or this site listed as
+  // dropped; FailedPrecondition before OnPeerKeys. All-or-nothing: a refused
+  // request reveals nothing.
   absl::StatusOr<v1::UnmaskResponse> OnUnmaskRequest(const v1::UnmaskRequest& request);
 
   // Valid after OnPeerKeys: this site's index in sites(), its neighbours in
   // the graph, and the sites sorted as in PeerKeys.
   int index() const { return index_; }
+  const RoundId& round_id() const { return id_; }
   const std::vector<int>& neighbours() const { return neighbours_; }
   const std::vector<std::string>& sites() const { return sites_; }
   // The neighbours whose shares arrived (those MaskUpdate masks towards), sorted.
@@ -137,21 +153,25 @@ class SecAggParticipant {
   };
   enum class Revealed { kSelfSeed, kMaskKey };
 
-  SecAggParticipant(int64_t run_id, int32_t round, std::string site, v1::SecAggParams params,
+  SecAggParticipant(RoundId id, std::string site, v1::SecAggParams params, SecAggFloor floor,
                     FixedPointCodec codec, std::string ca_pem)
-      : run_id_(run_id),
-        round_(round),
+      : id_(std::move(id)),
         site_(std::move(site)),
         params_(std::move(params)),
+        floor_(floor),
         codec_(codec),
         ca_pem_(std::move(ca_pem)) {}
 
-  const int64_t run_id_;
-  const int32_t round_;
+  absl::Status CheckConsistency(const v1::UnmaskRequest& request) const;
+
+  const RoundId id_;
   const std::string site_;
   const v1::SecAggParams params_;
+  const SecAggFloor floor_;
   const FixedPointCodec codec_;
   const std::string ca_pem_;
+  std::vector<std::string> admitted_;  // sorted, from the admission
+  std::string key_pem_;                // signs the survivor set; wiped
 
   KeyPair cipher_keys_;
   KeyPair mask_keys_;
@@ -165,6 +185,9 @@ class SecAggParticipant {
   std::vector<int> neighbours_;
   std::vector<std::string> mask_public_keys_;    // by index
   std::vector<std::string> cipher_public_keys_;  // by index
+  std::vector<std::string> certificates_;        // by index, verified
+  std::string graph_seed_;
+  std::optional<std::vector<std::string>> signed_survivors_;
 
   std::map<int, HeldShares> held_;    // by sender index
   std::map<int, Revealed> revealed_;  // by owner index

@@ -9,13 +9,13 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TEST(SecAggFlagsTest, AutoIsOnFromThreeSites) {
+TEST(SecAggFlagsTest, AutoIsOnFromFourSites) {
   SecAggFlags flags;
   v1::RunSpec spec;
-  ASSERT_THAT(ApplySecAggFlags(flags, 2, &spec), IsOk());
-  EXPECT_FALSE(spec.secure_aggregation());
-  EXPECT_EQ(DescribeSecAgg(spec), "off");
   ASSERT_THAT(ApplySecAggFlags(flags, 3, &spec), IsOk());
+  EXPECT_FALSE(spec.secure_aggregation()) << "sites' default policy wants 3 neighbours";
+  EXPECT_EQ(DescribeSecAgg(spec), "off");
+  ASSERT_THAT(ApplySecAggFlags(flags, 4, &spec), IsOk());
   EXPECT_TRUE(spec.secure_aggregation());
   EXPECT_EQ(DescribeSecAgg(spec), "on (threshold auto, complete graph, clip 1)");
 }

@@ -30,6 +30,7 @@
 #include "common/provision/project_ca.h"
 #include "common/secagg/secagg.h"
 #include "common/secagg/secagg_participant.h"
+#include "common/secagg/secagg_transcript.h"
 #include "common/tensor/synthetic_model.h"
 #include "common/tensor/tensor_codec.h"
 #include "coordinator/model_store.h"
@@ -38,6 +39,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/common/base/fault_injection_env.h"
+#include "tests/common/secagg/secagg_test_support.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -220,6 +222,7 @@ class SiteSessionTest : public ::testing::Test {
   void Enroll(const std::string& name, SiteIdentityFiles* identity) {
     if (ca_ == nullptr) {
       ASSERT_OK_AND_ASSIGN(ca_, ProjectCa::Create(dir_.Join("pki"), "t"));
+      ASSERT_OK_AND_ASSIGN(coordinator_, ca_->Issue("coordinator", PartyRole::kCoordinator, {}));
     }
     ASSERT_OK_AND_ASSIGN(parties_[name], ca_->Issue(name, PartyRole::kSite, {}));
     identity->key_file = dir_.Join(name + ".key");
@@ -231,28 +234,42 @@ class SiteSessionTest : public ::testing::Test {
     ASSERT_THAT(WriteFileAtomically(env, identity->ca_file, ca_->ca_cert_pem()), IsOk());
   }
 
-  static v1::SecAggParams SecAggParams(int32_t neighbours) {
-    v1::SecAggParams params;
-    params.set_threshold(2);
-    params.set_neighbours(neighbours);
-    params.set_clip(0.5);
-    params.set_max_sites(16);
-    params.set_max_examples(1000);
-    return params;
+  // The run's secure-aggregation settings: defaults but for the clip.
+  static v1::SecAggSettings SecAggSettings() {
+    v1::SecAggSettings settings;
+    settings.set_clip(0.5);
+    settings.set_max_examples(1000);
+    return settings;
   }
 
-  static v1::CoordinatorMessage SecureTrainTask(int32_t round, const v1::SecAggParams& params) {
+  // The coordinator's signed admission of `sites` to attempt 1 of `round`.
+  v1::RoundAdmission Admission(int32_t round, const std::vector<std::string>& sites) {
+    return SignedAdmission(coordinator_, TestRoundId(kRun, round), sites, SecAggSettings());
+  }
+
+  static v1::CoordinatorMessage SecureTrainTask(int32_t round,
+                                                const v1::RoundAdmission& admission) {
     v1::RunSpec spec = SyntheticSpec();
     spec.set_secure_aggregation(true);
+    *spec.mutable_secagg() = SecAggSettings();
     v1::CoordinatorMessage task = TrainTask(round, spec);
-    *task.mutable_train()->mutable_secagg() = params;
+    *task.mutable_train()->mutable_secagg() = admission.params();
+    *task.mutable_train()->mutable_admission() = admission;
     return task;
+  }
+
+  absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> StartPeer(
+      const std::string& name, const v1::RoundAdmission& admission) {
+    return secagg::SecAggParticipant::Start(admission, SecAggSettings(), secagg::SecAggFloor{},
+                                            name, parties_[name].key_pem, parties_[name].cert_pem,
+                                            ca_->ca_cert_pem());
   }
 
   TensorBundle global_;
   ScratchDir dir_;
   std::unique_ptr<ProjectCa> ca_;
   std::map<std::string, IssuedParty> parties_;
+  IssuedParty coordinator_;
 };
 
 TEST_F(SiteSessionTest, PlainRoundTrainsUploadsKeepsTheReceiptAndReportsEvaluation) {
@@ -349,7 +366,9 @@ TEST_F(SiteSessionTest, CancelledRunIgnoresQueuedAndLateTasks) {
 TEST_F(SiteSessionTest, SecureTaskFromAnEndedConnectionIsDroppedWithoutAReport) {
   Site site("site-1", std::nullopt);
   site.link.SetModel(0, global_);
-  site.session.Deliver(SecureTrainTask(1, SecAggParams(2)));
+  v1::RoundAdmission admission;  // never looked at: the connection ended first
+  *admission.mutable_params() = secagg::ResolveParams(SecAggSettings(), 4, 1000);
+  site.session.Deliver(SecureTrainTask(1, admission));
   // The coordinator dropped this site from the round with that connection.
   site.session.Disconnected();
   site.session.Connected();
@@ -433,6 +452,9 @@ class FakeSecAggCoordinator {
         *out.mutable_relayed_shares() = bundle;
         sessions_.at(recipient)->Deliver(out);
       }
+    } else if (message.has_survivor_signature()) {
+      EXPECT_THAT(round_->OnSurvivorSignature(name, message.survivor_signature()), IsOk());
+      ++signatures_;
     } else if (message.has_unmask_response()) {
       EXPECT_THAT(round_->OnUnmaskResponse(name, message.unmask_response()), IsOk());
       ++responses_;
@@ -441,15 +463,25 @@ class FakeSecAggCoordinator {
     }
   }
 
+  bool AwaitSignatures(int count) {
+    absl::MutexLock lock(&mu_);
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return signatures_ >= count; };
+    return mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(20));
+  }
+
   bool AwaitResponses(int count) {
     absl::MutexLock lock(&mu_);
     auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return responses_ >= count; };
     return mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(20));
   }
 
-  absl::StatusOr<v1::UnmaskRequest> CloseUploads(const std::set<std::string>& uploaded) {
+  absl::StatusOr<v1::SurvivorSet> CloseUploads(const std::set<std::string>& uploaded) {
     absl::MutexLock lock(&mu_);
     return round_->CloseUploads(uploaded);
+  }
+  absl::StatusOr<v1::UnmaskRequest> CloseConsistency() {
+    absl::MutexLock lock(&mu_);
+    return round_->CloseConsistency();
   }
   absl::StatusOr<UnmaskingInput> Unmasking() {
     absl::MutexLock lock(&mu_);
@@ -461,6 +493,7 @@ class FakeSecAggCoordinator {
   std::unique_ptr<SecAggSession> round_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> certs_;
   std::map<std::string, SiteSession*> sessions_;
+  int signatures_ ABSL_GUARDED_BY(mu_) = 0;
   int responses_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -474,18 +507,19 @@ bool AwaitTrue(const std::function<bool()>& done) {
 }
 
 TEST_F(SiteSessionTest, ForgedPeerKeyIsReportedAsAProtocolViolationNamingTheSite) {
-  const std::vector<std::string> names = {"site-1", "site-2", "site-3"};
+  const std::vector<std::string> names = {"site-1", "site-2", "site-3", "site-4"};
   SiteIdentityFiles identity;
   for (const std::string& name : names) ASSERT_NO_FATAL_FAILURE(Enroll(name, &identity));
-  // `identity` is site-3's now; the session under test is site-1.
+  // `identity` is site-4's now; the session under test is site-1.
   identity.key_file = dir_.Join("site-1.key");
   identity.cert_file = dir_.Join("site-1.crt");
   Site site("site-1", std::nullopt, identity);
   site.link.SetModel(0, global_);
-  const v1::SecAggParams params = SecAggParams(2);
-  ASSERT_OK_AND_ASSIGN(auto round,
-                       SecAggSession::Create(kRun, 1, params, names, ca_->ca_cert_pem()));
-  site.session.Deliver(SecureTrainTask(1, params));
+  const v1::RoundAdmission admission = Admission(1, names);
+  ASSERT_OK_AND_ASSIGN(
+      auto round, SecAggSession::Create(secagg::RoundIdOf(admission), admission.params(), names,
+                                        ca_->ca_cert_pem()));
+  site.session.Deliver(SecureTrainTask(1, admission));
   std::thread task_thread([&] { site.session.RunNextTask(absl::ZeroDuration()); });
   auto join = absl::MakeCleanup([&] {
     site.session.Stop();
@@ -498,10 +532,8 @@ TEST_F(SiteSessionTest, ForgedPeerKeyIsReportedAsAProtocolViolationNamingTheSite
                                      parties_["site-1"].cert_pem),
               IsOk());
   std::vector<std::unique_ptr<secagg::SecAggParticipant>> peers;
-  for (const std::string name : {"site-2", "site-3"}) {
-    ASSERT_OK_AND_ASSIGN(
-        auto peer, secagg::SecAggParticipant::Start(kRun, 1, name, params, parties_[name].key_pem,
-                                                    parties_[name].cert_pem, ca_->ca_cert_pem()));
+  for (const std::string name : {"site-2", "site-3", "site-4"}) {
+    ASSERT_OK_AND_ASSIGN(auto peer, StartPeer(name, admission));
     ASSERT_OK_AND_ASSIGN(v1::KeyAdvertisement ad, peer->Advertisement());
     ASSERT_THAT(round->OnAdvertisement(name, ad, parties_[name].cert_pem), IsOk());
     peers.push_back(std::move(peer));
@@ -529,9 +561,9 @@ TEST_F(SiteSessionTest, ForgedPeerKeyIsReportedAsAProtocolViolationNamingTheSite
 
 TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing) {
   constexpr int32_t kRound = 2;
-  const std::vector<std::string> names = {"site-1", "site-2", "site-3", "site-4"};
+  // Five sites: 4 neighbours each and t = 3, so one may drop and t + 1 remain.
+  const std::vector<std::string> names = {"site-1", "site-2", "site-3", "site-4", "site-5"};
   const std::string dropout = "site-2";
-  const v1::SecAggParams params = SecAggParams(3);
   std::map<std::string, std::string> certs;
   std::map<std::string, std::unique_ptr<Site>> sites;
   for (const std::string& name : names) {
@@ -540,8 +572,10 @@ TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing
     certs[name] = parties_[name].cert_pem;
     sites[name] = std::make_unique<Site>(name, std::nullopt, identity);
   }
-  ASSERT_OK_AND_ASSIGN(auto round,
-                       SecAggSession::Create(kRun, kRound, params, names, ca_->ca_cert_pem()));
+  const v1::RoundAdmission admission = Admission(kRound, names);
+  const v1::SecAggParams params = admission.params();
+  ASSERT_OK_AND_ASSIGN(auto round, SecAggSession::Create(secagg::RoundIdOf(admission), params,
+                                                         names, ca_->ca_cert_pem()));
   sites[dropout]->crash.Arm(FaultPoint::kSiteBeforeMaskedUpload);
   FakeSecAggCoordinator coordinator(std::move(round), certs);
   std::vector<std::thread> task_threads;
@@ -549,7 +583,7 @@ TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing
     site->link.SetModel(kRound - 1, global_);
     coordinator.Join(name, *site);
   }
-  const v1::CoordinatorMessage task = SecureTrainTask(kRound, params);
+  const v1::CoordinatorMessage task = SecureTrainTask(kRound, admission);
   for (auto& [name, site] : sites) {
     site->session.Deliver(task);
     task_threads.emplace_back([&session = site->session] { session.RunTasks(); });
@@ -573,6 +607,9 @@ TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing
     ASSERT_TRUE(AwaitTrue([&] { return !sites[name]->link.uploads().empty(); })) << name;
     const FakeLink::ReceivedUpload upload = sites[name]->link.uploads()[0];
     EXPECT_EQ(upload.metadata.examples(), 100 * SyntheticSiteIndex(name));
+    // The default policy withholds this site's own training metrics beside
+    // its masked update; the example count stays, for the weight.
+    EXPECT_FALSE(upload.metadata.has_train_metrics()) << name;
     ASSERT_OK_AND_ASSIGN(std::string path, WriteBundleFile(dir_.path(), upload.bundle));
     ASSERT_OK_AND_ASSIGN(auto reader, BundleFileReader::Open(path));
     const double weight = static_cast<double>(upload.metadata.examples()) / params.max_examples();
@@ -582,7 +619,12 @@ TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing
   EXPECT_EQ(sites[dropout]->crash.crashed_in_round(), kRound);
   EXPECT_TRUE(sites[dropout]->link.uploads().empty());
 
-  ASSERT_OK_AND_ASSIGN(v1::UnmaskRequest request, coordinator.CloseUploads(uploaded));
+  ASSERT_OK_AND_ASSIGN(v1::SurvivorSet survivors, coordinator.CloseUploads(uploaded));
+  v1::CoordinatorMessage sign;
+  *sign.mutable_survivor_set() = survivors;
+  for (const std::string& name : uploaded) sites[name]->session.Deliver(sign);
+  ASSERT_TRUE(coordinator.AwaitSignatures(static_cast<int>(uploaded.size())));
+  ASSERT_OK_AND_ASSIGN(v1::UnmaskRequest request, coordinator.CloseConsistency());
   EXPECT_THAT(request.dropped(), ElementsAre(dropout));
   v1::CoordinatorMessage unmask;
   *unmask.mutable_unmask_request() = request;
@@ -593,18 +635,66 @@ TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing
   ASSERT_OK_AND_ASSIGN(std::string model_path, store->PathFor(sha));
   ASSERT_OK_AND_ASSIGN(TensorBundle result, ReadBundleFile(model_path));
 
-  // Survivors 1, 3, 4 add k/256 with weight k/10: the mean delta is
-  // (1 + 9 + 16) / (1 + 3 + 4) / 256 = 3.25 / 256. With site-2 it would be
-  // 3 / 256, far outside the codec's bound.
+  // Survivors 1, 3, 4, 5 add k/256 with weight k/10: the mean delta is
+  // (1 + 9 + 16 + 25) / (1 + 3 + 4 + 5) / 256 = (51 / 13) / 256. With site-2
+  // it would be (55 / 15) / 256, far outside the codec's bound.
   ASSERT_OK_AND_ASSIGN(auto codec, secagg::FixedPointCodec::Create(quantization));
-  const double bound = codec.ErrorBound(3) / 0.8 + 1e-6;
-  ASSERT_LT(bound, 0.25 / 256);
+  const double bound = codec.ErrorBound(4) / 1.3 + 1e-6;
+  ASSERT_LT(bound, (51.0 / 13 - 55.0 / 15) / 256);
   const std::vector<float> base = FloatsOf(global_);
   const std::vector<float> got = FloatsOf(result);
   ASSERT_EQ(got.size(), base.size());
   for (size_t i = 0; i < base.size(); ++i) {
-    EXPECT_NEAR(got[i], base[i] + 3.25 / 256, bound) << i;
+    EXPECT_NEAR(got[i], base[i] + (51.0 / 13) / 256, bound) << i;
   }
+}
+
+TEST_F(SiteSessionTest, SecureRoundBelowThePolicyFloorIsARefusalNotAViolation) {
+  // Three sites give each 2 neighbours; the default policy wants 3.
+  const std::vector<std::string> names = {"site-1", "site-2", "site-3"};
+  SiteIdentityFiles identity;
+  for (const std::string& name : names) ASSERT_NO_FATAL_FAILURE(Enroll(name, &identity));
+  identity.key_file = dir_.Join("site-1.key");
+  identity.cert_file = dir_.Join("site-1.crt");
+  Site site("site-1", std::nullopt, identity);
+  site.link.SetModel(0, global_);
+  site.session.Deliver(SecureTrainTask(1, Admission(1, names)));
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+
+  ASSERT_EQ(site.link.sent().size(), 1u);
+  const v1::SiteMessage refusal = site.link.sent()[0];
+  ASSERT_TRUE(refusal.has_refusal()) << refusal.ShortDebugString();
+  EXPECT_THAT(refusal.refusal().reason(),
+              HasSubstr("site policy: secure aggregation would mask with 2 neighbours"));
+  EXPECT_EQ(site.link.downloads(), 0);
+}
+
+TEST_F(SiteSessionTest, AdmissionReusingTheNonceOfACancelledAttemptIsAViolation) {
+  const std::vector<std::string> names = {"site-1", "site-2", "site-3", "site-4"};
+  SiteIdentityFiles identity;
+  for (const std::string& name : names) ASSERT_NO_FATAL_FAILURE(Enroll(name, &identity));
+  identity.key_file = dir_.Join("site-1.key");
+  identity.cert_file = dir_.Join("site-1.crt");
+  Site site("site-1", std::nullopt, identity);
+  site.link.SetModel(0, global_);
+  const v1::CoordinatorMessage task = SecureTrainTask(1, Admission(1, names));
+  site.session.Deliver(task);
+  std::thread task_thread([&] { site.session.RunNextTask(absl::ZeroDuration()); });
+  ASSERT_TRUE(AwaitTrue([&] { return !site.link.sent().empty(); }));
+  ASSERT_TRUE(site.link.sent()[0].has_key_advertisement());
+  // The attempt is abandoned while the site waits for the peer keys...
+  site.session.Deliver(Cancel(1));
+  task_thread.join();
+  // ...and "retried" with the very same admission, so that the cancelled
+  // attempt's advertisements and shares would count again.
+  site.session.Deliver(task);
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+
+  const v1::SiteMessage failure = site.link.sent().back();
+  ASSERT_TRUE(failure.has_failure()) << failure.ShortDebugString();
+  EXPECT_TRUE(failure.failure().protocol_violation());
+  EXPECT_THAT(failure.failure().reason(), HasSubstr("reuses the nonce of an earlier attempt"));
+  EXPECT_EQ(site.link.downloads(), 0);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "common/base/status.h"
 #include "common/secagg/secagg.h"
 #include "common/secagg/secagg_bundle.h"
+#include "tests/common/secagg/secagg_test_support.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -53,7 +54,7 @@ struct SimSite {
 
 absl::StatusOr<std::string> PairSeed(const secagg::KeyPair& mine, const std::string& peer_public) {
   ASSIGN_OR_RETURN(std::string secret, secagg::AgreeSharedSecret(mine.private_key, peer_public));
-  return secagg::DerivePairwiseMaskSeed(secret, kRun, kRound);
+  return secagg::DerivePairwiseMaskSeed(secret, TestRoundId(kRun, kRound));
 }
 
 class SecAggAggregatorTest : public ::testing::Test {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <random>
 
+#include "common/base/status.h"
 #include "common/provision/project_ca.h"
 #include "common/secagg/secagg_participant.h"
 #include "common/tensor/tensor_codec.h"
@@ -14,6 +15,7 @@
 #include "coordinator/secagg_aggregator.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/secagg/secagg_test_support.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -38,11 +40,11 @@ class SecAggSessionTest : public ::testing::Test {
       names_.push_back(name);
       parties_[name] = party;
     }
-    params_.set_threshold(3);
-    params_.set_neighbours(4);
-    params_.set_clip(0.5);
-    params_.set_max_sites(100);
-    params_.set_max_examples(1000);
+    ASSERT_OK_AND_ASSIGN(coordinator_, ca_->Issue("coordinator", PartyRole::kCoordinator, {}));
+    settings_ = Settings(3, 4);
+    settings_.set_clip(0.5);
+    admission_ = SignedAdmission(coordinator_, TestRoundId(kRun, kRound), names_, settings_);
+    params_ = admission_.params();
     std::mt19937 random(11);
     std::uniform_real_distribution<float> value(-1, 1), delta(-0.2f, 0.2f);
     std::vector<float> global(700);
@@ -74,13 +76,9 @@ class SecAggSessionTest : public ::testing::Test {
 
   // Step 1 for every site: a new session and participants, keys closed.
   void AdvertiseKeys(v1::PeerKeys* peers) {
-    ASSERT_OK_AND_ASSIGN(session_,
-                         SecAggSession::Create(kRun, kRound, params_, names_, ca_->ca_cert_pem()));
+    ASSERT_NO_FATAL_FAILURE(CreateSession());
     for (const auto& name : names_) {
-      ASSERT_OK_AND_ASSIGN(
-          participants_[name],
-          secagg::SecAggParticipant::Start(kRun, kRound, name, params_, parties_[name].key_pem,
-                                           parties_[name].cert_pem, ca_->ca_cert_pem()));
+      ASSERT_OK_AND_ASSIGN(participants_[name], StartParticipant(name));
       ASSERT_OK_AND_ASSIGN(v1::KeyAdvertisement ad, participants_[name]->Advertisement());
       ASSERT_THAT(session_->OnAdvertisement(name, ad, parties_[name].cert_pem), IsOk());
     }
@@ -91,6 +89,29 @@ class SecAggSessionTest : public ::testing::Test {
   void RunAndCheck(const std::set<std::string>& missing,
                    const std::vector<std::string>& expected_dropped);
 
+  void CreateSession() {
+    ASSERT_OK_AND_ASSIGN(session_, SecAggSession::Create(secagg::RoundIdOf(admission_), params_,
+                                                         names_, ca_->ca_cert_pem()));
+  }
+
+  absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> StartParticipant(
+      const std::string& name) {
+    return secagg::SecAggParticipant::Start(admission_, settings_, secagg::SecAggFloor{}, name,
+                                            parties_[name].key_pem, parties_[name].cert_pem,
+                                            ca_->ca_cert_pem());
+  }
+
+  // Closes uploads and runs the consistency check with every uploader
+  // signing; returns the unmask request.
+  absl::StatusOr<v1::UnmaskRequest> SignedUnmaskRequest(const std::set<std::string>& uploaded) {
+    ASSIGN_OR_RETURN(v1::SurvivorSet set, session_->CloseUploads(uploaded));
+    for (const auto& name : uploaded) {
+      ASSIGN_OR_RETURN(v1::SurvivorSignature signature, participants_[name]->SignSurvivors(set));
+      RETURN_IF_ERROR(session_->OnSurvivorSignature(name, signature));
+    }
+    return session_->CloseConsistency();
+  }
+
   // 150..350 examples: unequal weights exercise the weighted mean.
   int64_t Examples(const std::string& name) const { return 100 + 50 * (name.back() - '0'); }
 
@@ -98,6 +119,9 @@ class SecAggSessionTest : public ::testing::Test {
   std::unique_ptr<ProjectCa> ca_;
   std::vector<std::string> names_;
   std::map<std::string, IssuedParty> parties_;
+  IssuedParty coordinator_;
+  v1::SecAggSettings settings_;
+  v1::RoundAdmission admission_;
   v1::SecAggParams params_;
   TensorBundle global_;
   std::map<std::string, TensorBundle> local_;
@@ -152,8 +176,9 @@ void SecAggSessionTest::RunAndCheck(const std::set<std::string>& missing,
     }
     total_weight += weight;
   }
-  ASSERT_OK_AND_ASSIGN(v1::UnmaskRequest request, session_->CloseUploads(uploaded));
+  ASSERT_OK_AND_ASSIGN(v1::UnmaskRequest request, SignedUnmaskRequest(uploaded));
   EXPECT_THAT(request.dropped(), ::testing::ElementsAreArray(expected_dropped));
+  EXPECT_EQ(request.signatures_size(), static_cast<int>(uploaded.size()));
   for (const auto& name : uploaded) {
     ASSERT_OK_AND_ASSIGN(v1::UnmaskResponse response,
                          participants_[name]->OnUnmaskRequest(request));
@@ -175,11 +200,8 @@ void SecAggSessionTest::RunAndCheck(const std::set<std::string>& missing,
 }
 
 TEST_F(SecAggSessionTest, ForgedAdvertisementIsRefusedNamingTheSite) {
-  ASSERT_OK_AND_ASSIGN(session_,
-                       SecAggSession::Create(kRun, kRound, params_, names_, ca_->ca_cert_pem()));
-  ASSERT_OK_AND_ASSIGN(auto honest, secagg::SecAggParticipant::Start(
-                                        kRun, kRound, "site-2", params_, parties_["site-2"].key_pem,
-                                        parties_["site-2"].cert_pem, ca_->ca_cert_pem()));
+  ASSERT_NO_FATAL_FAILURE(CreateSession());
+  ASSERT_OK_AND_ASSIGN(auto honest, StartParticipant("site-2"));
   ASSERT_OK_AND_ASSIGN(v1::KeyAdvertisement ad, honest->Advertisement());
   // A man in the middle swaps in its own mask key after site-2 signed.
   v1::KeyAdvertisement forged = ad;
@@ -197,7 +219,7 @@ TEST_F(SecAggSessionTest, ForgedAdvertisementIsRefusedNamingTheSite) {
 TEST_F(SecAggSessionTest, TooFewRevealedSharesFailCleanlyNamingTheSite) {
   ExchangeKeysAndShares();
   std::set<std::string> uploaded = {"site-1", "site-2", "site-4", "site-5"};
-  ASSERT_OK_AND_ASSIGN(v1::UnmaskRequest request, session_->CloseUploads(uploaded));
+  ASSERT_OK_AND_ASSIGN(v1::UnmaskRequest request, SignedUnmaskRequest(uploaded));
   // Only two survivors answer: below the threshold of three.
   for (const std::string name : {"site-1", "site-2"}) {
     ASSERT_OK_AND_ASSIGN(v1::UnmaskResponse response,
@@ -211,7 +233,28 @@ TEST_F(SecAggSessionTest, TooFewRevealedSharesFailCleanlyNamingTheSite) {
 TEST_F(SecAggSessionTest, TooFewUploadsFailTheRoundBeforeAnythingIsRevealed) {
   ExchangeKeysAndShares();
   EXPECT_THAT(session_->CloseUploads({"site-1", "site-2"}),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("need 3 to unmask")));
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("need 4 (threshold + 1) to unmask")));
+}
+
+TEST_F(SecAggSessionTest, SurvivorSignaturesAreCheckedAndCounted) {
+  ExchangeKeysAndShares();
+  const std::set<std::string> uploaded = {"site-1", "site-2", "site-3", "site-4"};
+  ASSERT_OK_AND_ASSIGN(v1::SurvivorSet set, session_->CloseUploads(uploaded));
+  ASSERT_OK_AND_ASSIGN(v1::SurvivorSignature signature,
+                       participants_["site-1"]->SignSurvivors(set));
+  // Passed off as another survivor's, or made over another set.
+  v1::SurvivorSignature misattributed = signature;
+  misattributed.set_site("site-2");
+  EXPECT_THAT(session_->OnSurvivorSignature("site-2", misattributed),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("site-2")));
+  EXPECT_THAT(session_->OnSurvivorSignature("site-5", signature),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("site-5")));
+  ASSERT_THAT(session_->OnSurvivorSignature("site-1", signature), IsOk());
+  // One good signature is fewer than t = 3: nothing is requested.
+  EXPECT_THAT(session_->CloseConsistency(),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("only 1 of 4 survivors signed the survivor set, need 3")));
 }
 
 TEST_F(SecAggSessionTest, SharesMustGoToNeighboursAndComeFromTheSender) {
@@ -228,7 +271,7 @@ TEST_F(SecAggSessionTest, SharesMustGoToNeighboursAndComeFromTheSender) {
 TEST_F(SecAggSessionTest, ForgedRevealedShareIsRefusedNamingTheRevealer) {
   ExchangeKeysAndShares();
   ASSERT_OK_AND_ASSIGN(v1::UnmaskRequest request,
-                       session_->CloseUploads({"site-1", "site-2", "site-3", "site-4", "site-5"}));
+                       SignedUnmaskRequest({"site-1", "site-2", "site-3", "site-4", "site-5"}));
   ASSERT_OK_AND_ASSIGN(v1::UnmaskResponse response,
                        participants_["site-1"]->OnUnmaskRequest(request));
   ASSERT_GT(response.shares_size(), 0);
@@ -242,10 +285,10 @@ TEST(SecAggSessionCreateTest, RefusesAThresholdItCannotHonour) {
   v1::SecAggParams params;
   params.set_threshold(4);
   params.set_neighbours(2);
-  EXPECT_THAT(SecAggSession::Create(1, 1, params, {"a", "b", "c", "d", "e"}, ""),
+  EXPECT_THAT(SecAggSession::Create(TestRoundId(1, 1), params, {"a", "b", "c", "d", "e"}, ""),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exceeds the neighbour")));
   params.set_threshold(1);
-  EXPECT_THAT(SecAggSession::Create(1, 1, params, {"a", "b"}, ""),
+  EXPECT_THAT(SecAggSession::Create(TestRoundId(1, 1), params, {"a", "b"}, ""),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at least 2")));
 }
 

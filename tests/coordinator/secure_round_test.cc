@@ -11,6 +11,7 @@
 
 #include "common/provision/project_ca.h"
 #include "common/secagg/secagg_participant.h"
+#include "common/secagg/secagg_transcript.h"
 #include "tests/coordinator/federation_fixture.h"
 
 namespace fedmi {
@@ -25,6 +26,10 @@ class SecureRoundTest : public FederationTest {
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(ca_, ProjectCa::Create(dir_.Join("pki"), "t"));
     options_.ca_pem = ca_->ca_cert_pem();
+    ASSERT_OK_AND_ASSIGN(IssuedParty coordinator,
+                         ca_->Issue("coordinator", PartyRole::kCoordinator, {}));
+    options_.identity_key_pem = coordinator.key_pem;
+    options_.identity_cert_pem = coordinator.cert_pem;
     FederationTest::SetUp();
     for (int k = 1; k <= 5; ++k) {
       const std::string name = absl::StrCat("site-", k);
@@ -63,13 +68,30 @@ class SecureRoundTest : public FederationTest {
     for (const auto& site : sites) {
       const v1::TrainTask task = Last(site, Kind::kTrain).train();
       ASSERT_TRUE(task.has_secagg()) << site;
-      ASSERT_OK_AND_ASSIGN(participants_[site], secagg::SecAggParticipant::Start(
-                                                    task.run_id(), task.round(), site,
-                                                    task.secagg(), parties_[site].key_pem,
-                                                    parties_[site].cert_pem, ca_->ca_cert_pem()));
+      ASSERT_OK_AND_ASSIGN(participants_[site], StartParticipant(site, task));
       v1::SiteMessage message;
       ASSERT_OK_AND_ASSIGN(*message.mutable_key_advertisement(),
                            participants_[site]->Advertisement());
+      ASSERT_THAT(Send(site, message), IsOk());
+    }
+  }
+
+  // Three-site rounds give each site 2 neighbours, below the default floor.
+  absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> StartParticipant(
+      const std::string& site, const v1::TrainTask& task) {
+    return secagg::SecAggParticipant::Start(
+        task.admission(), task.spec().secagg(), secagg::SecAggFloor{2, 0.5}, site,
+        parties_[site].key_pem, parties_[site].cert_pem, ca_->ca_cert_pem());
+  }
+
+  // The consistency check at every site in `sites`: each signs the survivor
+  // set it was sent.
+  void SignSurvivors(const std::vector<std::string>& sites) {
+    for (const auto& site : sites) {
+      v1::SiteMessage message;
+      ASSERT_OK_AND_ASSIGN(
+          *message.mutable_survivor_signature(),
+          participants_[site]->SignSurvivors(Last(site, Kind::kSurvivorSet).survivor_set()));
       ASSERT_THAT(Send(site, message), IsOk());
     }
   }
@@ -153,11 +175,16 @@ TEST_F(SecureRoundTest, RoundRunsEveryStepAndCommitsWeightedFedAvgWithinTheBound
   for (const auto& site : names_) {
     const v1::TrainTask task = Last(site, Kind::kTrain).train();
     ASSERT_TRUE(task.has_secagg());
-    EXPECT_EQ(task.secagg().threshold(), 3) << "default: 4 neighbours / 2 + 1";
+    EXPECT_EQ(task.secagg().threshold(), 3) << "default: 2 * 4 neighbours / 3 + 1";
     EXPECT_EQ(task.secagg().neighbours(), 4) << "default: complete graph";
     EXPECT_EQ(task.secagg().max_sites(), 5);
     EXPECT_EQ(task.secagg().max_examples(), 100) << "largest train_examples said in hello";
     EXPECT_DOUBLE_EQ(task.secagg().clip(), 0.5);
+    // The coordinator signs what it admits; the params are the ones it signed.
+    EXPECT_THAT(secagg::VerifyAdmission(task.admission(), ca_->ca_cert_pem(), absl::Now()), IsOk());
+    EXPECT_EQ(task.admission().attempt(), 1);
+    EXPECT_THAT(task.admission().sites(), ::testing::ElementsAreArray(names_));
+    EXPECT_EQ(task.admission().params().SerializeAsString(), task.secagg().SerializeAsString());
   }
   // No plaintext update is taken while keys are being exchanged.
   EXPECT_THAT(federation_->BeginUpload(SiteCaller("site-1"), Metadata("site-1", run, 1, 20)),
@@ -181,8 +208,15 @@ TEST_F(SecureRoundTest, RoundRunsEveryStepAndCommitsWeightedFedAvgWithinTheBound
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("int32")));
   UploadMasked(names_, run, 1, global);
   for (const auto& site : names_) {
+    ASSERT_THAT(Channel(site).Of(Kind::kSurvivorSet), SizeIs(1));
+    EXPECT_THAT(Channel(site).Of(Kind::kUnmaskRequest), IsEmpty()) << "not before signatures";
+  }
+  EXPECT_THAT(Status(run).rounds(0).state(), HasSubstr("checking survivors"));
+  SignSurvivors(names_);
+  for (const auto& site : names_) {
     ASSERT_THAT(Channel(site).Of(Kind::kUnmaskRequest), SizeIs(1));
     EXPECT_THAT(Last(site, Kind::kUnmaskRequest).unmask_request().dropped(), IsEmpty());
+    EXPECT_THAT(Last(site, Kind::kUnmaskRequest).unmask_request().signatures(), SizeIs(5));
   }
   Unmask(names_);
 
@@ -199,6 +233,7 @@ TEST_F(SecureRoundTest, SiteThatDropsAfterSharingLeavesTheExactSumOfTheOthers) {
   Disconnect("site-3");
   const std::vector<std::string> survivors = {"site-1", "site-2", "site-4", "site-5"};
   UploadMasked(survivors, run, 1, global);
+  SignSurvivors(survivors);
   const v1::UnmaskRequest request = Last("site-1", Kind::kUnmaskRequest).unmask_request();
   EXPECT_THAT(request.dropped(), ::testing::ElementsAre("site-3"));
   EXPECT_THAT(request.survivors(), SizeIs(4));
@@ -221,6 +256,7 @@ TEST_F(SecureRoundTest, SurvivorLeavingDuringUnmaskingIsCoveredByTheOthersShares
   Share(names_);
   UploadMasked(names_, run, 1, global);
   Disconnect("site-5");  // its update is in the sum; 4 >= t reveal its self seed
+  SignSurvivors({"site-1", "site-2", "site-3", "site-4"});
   Unmask({"site-1", "site-2", "site-3", "site-4"});
   ASSERT_OK_AND_ASSIGN(TensorBundle result, ReadModel(run, 1));
   ExpectFedAvgWithinBound(global, result, names_, 100, 5);
@@ -265,9 +301,12 @@ TEST_F(SecureRoundTest, FailedRoundIsRetriedWithFreshKeysWhenConfigured) {
   const TensorBundle global = Model({0, 0, 0, 0, 0, 0});
   ASSERT_THAT(Channel("site-1").Of(Kind::kTrain), SizeIs(1));
   EXPECT_EQ(Last("site-1", Kind::kTrain).train().secagg().max_sites(), 3);
+  // A new attempt, with a nonce of its own.
+  EXPECT_EQ(Last("site-1", Kind::kTrain).train().admission().attempt(), 2);
   Advertise(sites);
   Share(sites);
   UploadMasked(sites, run, 1, global);
+  SignSurvivors(sites);
   Unmask(sites);
   ASSERT_OK_AND_ASSIGN(TensorBundle result, ReadModel(run, 1));
   ExpectFedAvgWithinBound(global, result, sites, 100, 3);
@@ -277,10 +316,7 @@ TEST_F(SecureRoundTest, ForgedAdvertisementFailsTheRoundNamingTheSite) {
   const int64_t run = StartTraining(SecureSpec(1), names_);
   Advertise({"site-1", "site-2", "site-3", "site-4"});
   const v1::TrainTask task = Last("site-5", Kind::kTrain).train();
-  ASSERT_OK_AND_ASSIGN(auto participant, secagg::SecAggParticipant::Start(
-                                             task.run_id(), task.round(), "site-5", task.secagg(),
-                                             parties_["site-5"].key_pem,
-                                             parties_["site-5"].cert_pem, ca_->ca_cert_pem()));
+  ASSERT_OK_AND_ASSIGN(auto participant, StartParticipant("site-5", task));
   v1::SiteMessage message;
   ASSERT_OK_AND_ASSIGN(*message.mutable_key_advertisement(), participant->Advertisement());
   // Swapped after signing, as a man in the middle would.

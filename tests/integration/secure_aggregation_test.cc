@@ -124,7 +124,7 @@ class SecureAggregationTest : public ::testing::Test {
     v1::CoordinatorMessage task = attacker_->NextTask();
     EXPECT_EQ(task.kind_case(), v1::CoordinatorMessage::kTrain) << task.ShortDebugString();
     auto participant = secagg::SecAggParticipant::Start(
-        task.train().run_id(), task.train().round(), "site-5", task.train().secagg(),
+        task.train().admission(), task.train().spec().secagg(), secagg::SecAggFloor{}, "site-5",
         Kit("site-5", "key.pem"), Kit("site-5", "cert.pem"), Kit("site-5", "ca.pem"));
     EXPECT_THAT(participant, IsOk());
     if (participant.ok()) {

@@ -17,6 +17,7 @@
 #include "common/provision/project_ca.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/secagg/secagg_test_support.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -106,17 +107,34 @@ TEST(X25519Test, RejectsWrongLengthsAndLowOrderPoints) {
 
 TEST(DerivationTest, BindsRunRoundAndDirection) {
   const std::string secret = Seed(7);
-  ASSERT_OK_AND_ASSIGN(std::string r1, DerivePairwiseMaskSeed(secret, 1, 1));
-  ASSERT_OK_AND_ASSIGN(std::string r2, DerivePairwiseMaskSeed(secret, 1, 2));
-  ASSERT_OK_AND_ASSIGN(std::string other_run, DerivePairwiseMaskSeed(secret, 2, 1));
+  ASSERT_OK_AND_ASSIGN(std::string r1, DerivePairwiseMaskSeed(secret, TestRoundId(1, 1)));
+  ASSERT_OK_AND_ASSIGN(std::string r2, DerivePairwiseMaskSeed(secret, TestRoundId(1, 2)));
+  ASSERT_OK_AND_ASSIGN(std::string other_run, DerivePairwiseMaskSeed(secret, TestRoundId(2, 1)));
   EXPECT_EQ(r1.size(), kKeySize);
   EXPECT_NE(r1, r2);
   EXPECT_NE(r1, other_run);
-  ASSERT_OK_AND_ASSIGN(std::string ab, DeriveShareKey(secret, 1, 1, "a", "b"));
-  ASSERT_OK_AND_ASSIGN(std::string ba, DeriveShareKey(secret, 1, 1, "b", "a"));
+  ASSERT_OK_AND_ASSIGN(std::string ab, DeriveShareKey(secret, TestRoundId(1, 1), "a", "b"));
+  ASSERT_OK_AND_ASSIGN(std::string ba, DeriveShareKey(secret, TestRoundId(1, 1), "b", "a"));
   EXPECT_NE(ab, ba);
   EXPECT_NE(ab, r1);
-  EXPECT_NE(ShareAssociatedData(1, 1, "a", "bc"), ShareAssociatedData(1, 1, "ab", "c"));
+  EXPECT_NE(ShareAssociatedData(TestRoundId(1, 1), "a", "bc"),
+            ShareAssociatedData(TestRoundId(1, 1), "ab", "c"));
+}
+
+TEST(DerivationTest, BindsTheAttemptAndItsNonce) {
+  const std::string secret = Seed(7);
+  const RoundId first = TestRoundId(1, 1, 1);
+  RoundId retry = first;
+  retry.attempt = 2;
+  RoundId same_number_new_nonce = first;
+  same_number_new_nonce.nonce[0] ^= 1;
+  for (const RoundId &other : {retry, same_number_new_nonce}) {
+    EXPECT_NE(*DerivePairwiseMaskSeed(secret, first), *DerivePairwiseMaskSeed(secret, other));
+    EXPECT_NE(*DeriveShareKey(secret, first, "a", "b"), *DeriveShareKey(secret, other, "a", "b"));
+    EXPECT_NE(ShareAssociatedData(first, "a", "b"), ShareAssociatedData(other, "a", "b"));
+    EXPECT_NE(KeyAdvertisementBytes(first, "a", Seed(1), Seed(2)),
+              KeyAdvertisementBytes(other, "a", Seed(1), Seed(2)));
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -481,7 +499,7 @@ struct Federation {
   absl::StatusOr<std::string> PairSeed(int me, int peer) const {
     ASSIGN_OR_RETURN(std::string secret,
                      AgreeSharedSecret(mask_keys[me].private_key, mask_keys[peer].public_key));
-    return DerivePairwiseMaskSeed(secret, kRun, kRound);
+    return DerivePairwiseMaskSeed(secret, TestRoundId(kRun, kRound));
   }
 
   std::vector<uint32_t> Masked(int site) const {
@@ -607,11 +625,13 @@ void RunDropout(const std::vector<std::vector<int>> &graph, int dropped) {
       const int v = graph[u][i];
       ASSERT_OK_AND_ASSIGN(std::string secret, AgreeSharedSecret(cipher_keys[u].private_key,
                                                                  cipher_keys[v].public_key));
-      ASSERT_OK_AND_ASSIGN(std::string key, DeriveShareKey(secret, kRun, kRound, name(u), name(v)));
+      ASSERT_OK_AND_ASSIGN(std::string key,
+                           DeriveShareKey(secret, TestRoundId(kRun, kRound), name(u), name(v)));
       const std::string key_share = SerializeShare(key_shares[i]);
       const std::string plaintext = key_share + SerializeShare(seed_shares[i]);
       ASSERT_OK_AND_ASSIGN(
-          inbox[v][u], Seal(key, plaintext, ShareAssociatedData(kRun, kRound, name(u), name(v))));
+          inbox[v][u],
+          Seal(key, plaintext, ShareAssociatedData(TestRoundId(kRun, kRound), name(u), name(v))));
     }
   }
 
@@ -635,12 +655,15 @@ void RunDropout(const std::vector<std::vector<int>> &graph, int dropped) {
     for (const auto &[u, sealed] : inbox[v]) {
       ASSERT_OK_AND_ASSIGN(std::string secret, AgreeSharedSecret(cipher_keys[v].private_key,
                                                                  cipher_keys[u].public_key));
-      ASSERT_OK_AND_ASSIGN(std::string key, DeriveShareKey(secret, kRun, kRound, name(u), name(v)));
-      ASSERT_OK_AND_ASSIGN(std::string plaintext,
-                           Open(key, sealed, ShareAssociatedData(kRun, kRound, name(u), name(v))));
+      ASSERT_OK_AND_ASSIGN(std::string key,
+                           DeriveShareKey(secret, TestRoundId(kRun, kRound), name(u), name(v)));
+      ASSERT_OK_AND_ASSIGN(
+          std::string plaintext,
+          Open(key, sealed, ShareAssociatedData(TestRoundId(kRun, kRound), name(u), name(v))));
       // A share relayed as if for another recipient fails authentication.
-      EXPECT_THAT(Open(key, sealed, ShareAssociatedData(kRun, kRound, name(u), name(u))),
-                  StatusIs(absl::StatusCode::kDataLoss, HasSubstr("authentication")));
+      EXPECT_THAT(
+          Open(key, sealed, ShareAssociatedData(TestRoundId(kRun, kRound), name(u), name(u))),
+          StatusIs(absl::StatusCode::kDataLoss, HasSubstr("authentication")));
       const size_t half = plaintext.size() / 2;  // both secrets are 32 bytes
       ASSERT_OK_AND_ASSIGN(Share key_share, ParseShare(plaintext.substr(0, half)));
       ASSERT_OK_AND_ASSIGN(Share seed_share, ParseShare(plaintext.substr(half)));
@@ -660,7 +683,7 @@ void RunDropout(const std::vector<std::vector<int>> &graph, int dropped) {
   secrets.pairwise_seed = [&](int d, int s) -> absl::StatusOr<std::string> {
     EXPECT_EQ(d, dropped);
     ASSIGN_OR_RETURN(std::string secret, AgreeSharedSecret(dropped_key, f.mask_keys[s].public_key));
-    return DerivePairwiseMaskSeed(secret, kRun, kRound);
+    return DerivePairwiseMaskSeed(secret, TestRoundId(kRun, kRound));
   };
   ASSERT_THAT(RemoveMasks(graph, survivors, {dropped}, secrets, sum.data(), sum.size()), IsOk());
   EXPECT_EQ(sum, expected);
@@ -713,16 +736,16 @@ TEST(MaskingTest, QuantizedUpdatesAggregateThroughMasks) {
 // Key advertisement.
 
 TEST(KeyAdvertisementTest, EncodingIsUnambiguousAndDomainSeparated) {
-  const std::string a = KeyAdvertisementBytes(1, 2, "site-1", Seed(1), Seed(2));
-  EXPECT_EQ(a.substr(4, 33), "fedmi/secagg/key-advertisement/v1");
-  EXPECT_EQ(a, KeyAdvertisementBytes(1, 2, "site-1", Seed(1), Seed(2)));
-  EXPECT_NE(a, KeyAdvertisementBytes(1, 2, "site-1", Seed(2), Seed(1)));
-  EXPECT_NE(a, KeyAdvertisementBytes(1, 3, "site-1", Seed(1), Seed(2)));
-  EXPECT_NE(a, KeyAdvertisementBytes(2, 2, "site-1", Seed(1), Seed(2)));
-  EXPECT_NE(KeyAdvertisementBytes(1, 2, "ab", "c", "d"),
-            KeyAdvertisementBytes(1, 2, "a", "bc", "d"));
-  EXPECT_NE(KeyAdvertisementBytes(1, 2, "a", "b", "cd"),
-            KeyAdvertisementBytes(1, 2, "a", "bc", "d"));
+  const std::string a = KeyAdvertisementBytes(TestRoundId(1, 2), "site-1", Seed(1), Seed(2));
+  EXPECT_EQ(a.substr(4, 33), "fedmi/secagg/key-advertisement/v2");
+  EXPECT_EQ(a, KeyAdvertisementBytes(TestRoundId(1, 2), "site-1", Seed(1), Seed(2)));
+  EXPECT_NE(a, KeyAdvertisementBytes(TestRoundId(1, 2), "site-1", Seed(2), Seed(1)));
+  EXPECT_NE(a, KeyAdvertisementBytes(TestRoundId(1, 3), "site-1", Seed(1), Seed(2)));
+  EXPECT_NE(a, KeyAdvertisementBytes(TestRoundId(2, 2), "site-1", Seed(1), Seed(2)));
+  EXPECT_NE(KeyAdvertisementBytes(TestRoundId(1, 2), "ab", "c", "d"),
+            KeyAdvertisementBytes(TestRoundId(1, 2), "a", "bc", "d"));
+  EXPECT_NE(KeyAdvertisementBytes(TestRoundId(1, 2), "a", "b", "cd"),
+            KeyAdvertisementBytes(TestRoundId(1, 2), "a", "bc", "d"));
 }
 
 TEST(KeyAdvertisementTest, SignedByTheSiteCertificate) {
@@ -733,29 +756,30 @@ TEST(KeyAdvertisementTest, SignedByTheSiteCertificate) {
   ASSERT_OK_AND_ASSIGN(KeyPair cipher, GenerateKeyPair());
   ASSERT_OK_AND_ASSIGN(KeyPair mask, GenerateKeyPair());
   ASSERT_OK_AND_ASSIGN(std::string signature,
-                       SignKeyAdvertisement(site.key_pem, kRun, kRound, "site-1", cipher.public_key,
-                                            mask.public_key));
-  EXPECT_THAT(VerifyKeyAdvertisement(site.cert_pem, kRun, kRound, "site-1", cipher.public_key,
-                                     mask.public_key, signature),
+                       SignKeyAdvertisement(site.key_pem, TestRoundId(kRun, kRound), "site-1",
+                                            cipher.public_key, mask.public_key));
+  EXPECT_THAT(VerifyKeyAdvertisement(site.cert_pem, TestRoundId(kRun, kRound), "site-1",
+                                     cipher.public_key, mask.public_key, signature),
               IsOk());
   // A coordinator swapping in its own mask key is caught.
   ASSERT_OK_AND_ASSIGN(KeyPair evil, GenerateKeyPair());
-  EXPECT_THAT(VerifyKeyAdvertisement(site.cert_pem, kRun, kRound, "site-1", cipher.public_key,
-                                     evil.public_key, signature),
+  EXPECT_THAT(VerifyKeyAdvertisement(site.cert_pem, TestRoundId(kRun, kRound), "site-1",
+                                     cipher.public_key, evil.public_key, signature),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("signature")));
   // Replaying last round's advertisement is caught.
-  EXPECT_THAT(VerifyKeyAdvertisement(site.cert_pem, kRun, kRound + 1, "site-1", cipher.public_key,
-                                     mask.public_key, signature),
+  EXPECT_THAT(VerifyKeyAdvertisement(site.cert_pem, TestRoundId(kRun, kRound + 1), "site-1",
+                                     cipher.public_key, mask.public_key, signature),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("signature")));
   // Keys claimed for another site, or checked against another certificate.
   EXPECT_THAT(
-      VerifyKeyAdvertisement(site.cert_pem, kRun, kRound, "site-2", cipher.public_key,
+      VerifyKeyAdvertisement(site.cert_pem, TestRoundId(kRun, kRound), "site-2", cipher.public_key,
                              mask.public_key, signature),
       StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("certificate names 'site-1'")));
-  EXPECT_THAT(VerifyKeyAdvertisement(other.cert_pem, kRun, kRound, "site-2", cipher.public_key,
-                                     mask.public_key, signature),
+  EXPECT_THAT(VerifyKeyAdvertisement(other.cert_pem, TestRoundId(kRun, kRound), "site-2",
+                                     cipher.public_key, mask.public_key, signature),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("signature")));
-  EXPECT_THAT(SignKeyAdvertisement(site.key_pem, kRun, kRound, "site-1", "short", mask.public_key),
+  EXPECT_THAT(SignKeyAdvertisement(site.key_pem, TestRoundId(kRun, kRound), "site-1", "short",
+                                   mask.public_key),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cipher public key")));
 }
 
