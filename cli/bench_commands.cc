@@ -264,10 +264,12 @@ void AddBenchCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
       "Time rounds of real processes with a synthetic model and no training; checks "
       "that the aggregate is exactly FedAvg (with --secure-aggregation on: also times "
       "securely aggregated rounds and checks them against the error bound)");
-  round->add_option("--sites", bench_options->sites)->capture_default_str();
+  round->add_option("--sites", bench_options->sites, "site processes, each on its own port")
+      ->capture_default_str();
   round->add_option("--params", bench_options->params, "float32 parameters in the model")
       ->capture_default_str();
-  round->add_option("--rounds", bench_options->rounds)->capture_default_str();
+  round->add_option("--rounds", bench_options->rounds, "rounds timed (medians are reported)")
+      ->capture_default_str();
   round->add_option("--work-dir", bench_options->work_dir,
                     "keep state and logs here (default: a new /tmp directory)");
   round->add_flag("--json", bench_options->json, "print a JSON summary as the last line");

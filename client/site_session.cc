@@ -300,34 +300,31 @@ void SiteSession::RunEval(const v1::EvalTask& task) {
 void SiteSession::RunSignSurvivors(const v1::SurvivorSet& set) {
   if (Cancelled(set.run_id())) return;
   absl::StatusOr<v1::SurvivorSignature> signature = secagg_.SignSurvivors(set);
-  if (!signature.ok()) {
-    FEDMI_LOG(WARNING) << RoundName(set.run_id(), set.round()) << ": "
-                       << signature.status().message();
-    // A second, different set is the coordinator lying about who dropped.
-    SendTaskFailure(set.run_id(), set.round(), std::string(signature.status().message()),
-                    signature.status().code() == absl::StatusCode::kPermissionDenied);
-    return;
-  }
   v1::SiteMessage message;
-  *message.mutable_survivor_signature() = *std::move(signature);
-  link_.Send(message);
+  if (signature.ok()) message.mutable_survivor_signature()->Swap(&*signature);
+  SendSecAggReply(set.run_id(), set.round(), signature.status(), message);
 }
 
 void SiteSession::RunUnmask(const v1::UnmaskRequest& request) {
   if (Cancelled(request.run_id())) return;
   absl::StatusOr<v1::UnmaskResponse> response = secagg_.Reveal(request);
-  if (!response.ok()) {
-    FEDMI_LOG(WARNING) << RoundName(request.run_id(), request.round()) << ": "
-                       << response.status().message();
-    // Refused signatures or a request for both secrets of one site: the
-    // coordinator broke the protocol.
-    SendTaskFailure(request.run_id(), request.round(), std::string(response.status().message()),
-                    response.status().code() == absl::StatusCode::kPermissionDenied);
+  v1::SiteMessage message;
+  if (response.ok()) message.mutable_unmask_response()->Swap(&*response);
+  SendSecAggReply(request.run_id(), request.round(), response.status(), message);
+}
+
+void SiteSession::SendSecAggReply(int64_t run_id, int32_t round, const absl::Status& status,
+                                  const v1::SiteMessage& reply) {
+  if (status.ok()) {
+    link_.Send(reply);
     return;
   }
-  v1::SiteMessage message;
-  *message.mutable_unmask_response() = *std::move(response);
-  link_.Send(message);
+  FEDMI_LOG(WARNING) << RoundName(run_id, round) << ": " << status.message();
+  // PermissionDenied is the coordinator breaking the protocol: a second,
+  // different survivor set, refused signatures, or a request for both
+  // secrets of one site.
+  SendTaskFailure(run_id, round, std::string(status.message()),
+                  status.code() == absl::StatusCode::kPermissionDenied);
 }
 
 absl::StatusOr<TensorBundle> SiteSession::Download(const v1::ModelRef& ref) {

@@ -99,6 +99,10 @@ class SiteSession {
   void RunEval(const v1::EvalTask& task);
   void RunSignSurvivors(const v1::SurvivorSet& set);
   void RunUnmask(const v1::UnmaskRequest& request);
+  // Sends `reply` to a consistency or unmask step, or reports the step as
+  // refused (`status`).
+  void SendSecAggReply(int64_t run_id, int32_t round, const absl::Status& status,
+                       const v1::SiteMessage& reply);
 
   absl::StatusOr<TensorBundle> Download(const v1::ModelRef& ref);
   // Uploads and keeps the receipt. Errors start "upload for run".

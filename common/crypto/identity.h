@@ -46,6 +46,10 @@ struct CertificateInfo {
   // (the coordinator). Both false when the extension is absent.
   bool client_auth = false;
   bool server_auth = false;
+  // The subject key's algorithm as OpenSSL names it: "EC" for fedmi's
+  // ECDSA P-256 keys, "RSA", "ED25519", ... TLS 1.2 stays closed only for
+  // EC keys (common/rpc/channels.h).
+  std::string key_type;
 };
 
 // Reads the first certificate in `pem`. InvalidArgument if there is none.

@@ -132,6 +132,11 @@ absl::StatusOr<CertificateInfo> Describe(X509* cert) {
     info.server_auth = (usage & XKU_SSL_SERVER) != 0;
   }
 
+  if (const EVP_PKEY* key = X509_get0_pubkey(cert); key != nullptr) {
+    const char* type = EVP_PKEY_get0_type_name(key);
+    info.key_type = type != nullptr ? type : "unknown";
+  }
+
   info.not_before = AsnTime(X509_get0_notBefore(cert));
   info.not_after = AsnTime(X509_get0_notAfter(cert));
 

@@ -5,16 +5,24 @@
 #include <grpcpp/security/tls_credentials_options.h>
 
 #include <cstdlib>
+#include <mutex>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/env.h"
+#include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/crypto/identity.h"
 
 namespace fedmi {
 namespace {
+
+constexpr char kTlsKeyType[] = "EC";
+constexpr char kCipherSuitesVariable[] = "GRPC_SSL_CIPHER_SUITES";
+// The only TLS 1.2 suite gRPC is offered: it needs an RSA certificate, so
+// no handshake with fedmi's ECDSA certificates can complete with TLS 1.2.
+constexpr char kRsaOnlySuite[] = "ECDHE-RSA-AES128-GCM-SHA256";
 
 struct Identity {
   std::string ca_pem;
@@ -37,6 +45,12 @@ absl::StatusOr<Identity> LoadIdentity(const TransportOptions& options) {
   if (!info.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--cert ", options.cert_file, ": ", info.status().message()));
+  }
+  if (info->key_type != kTlsKeyType) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--cert ", options.cert_file, " holds a ", info->key_type,
+        " key; fedmi needs the ECDSA P-256 certificates `fedmi provision` issues, because "
+        "with any other key type TLS 1.2 could be negotiated (docs/security.md)"));
   }
   if (absl::Status issued = VerifyIssuedBy(identity.cert_pem, identity.ca_pem, absl::Now());
       !issued.ok()) {
@@ -82,20 +96,6 @@ class FingerprintVerifier : public grpc::experimental::ExternalCertificateVerifi
   std::string expected_;
 };
 
-// gRPC 1.51 has no public setting for the minimum TLS version, and it sets
-// OpenSSL's floor to TLS 1.2 itself. Its TLS 1.2 cipher list is the one
-// knob: restricted to an RSA-only suite, TLS 1.2 can never complete with
-// fedmi's ECDSA certificates, while TLS 1.3 (whose suites are configured
-// separately) is unaffected. Must run before the first TLS credentials are
-// built, which is when gRPC reads the variable.
-void RequireTls13() {
-  static const bool done = [] {
-    setenv("GRPC_SSL_CIPHER_SUITES", "ECDHE-RSA-AES128-GCM-SHA256", /*overwrite=*/1);
-    return true;
-  }();
-  (void)done;
-}
-
 grpc::ChannelArguments DefaultChannelArguments() {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
@@ -105,6 +105,22 @@ grpc::ChannelArguments DefaultChannelArguments() {
 }
 
 }  // namespace
+
+TlsFloor ApplyTlsFloor() {
+  const char* operator_suites = std::getenv(kCipherSuitesVariable);
+  if (operator_suites == nullptr || absl::string_view(operator_suites) == kRsaOnlySuite) {
+    setenv(kCipherSuitesVariable, kRsaOnlySuite, /*overwrite=*/0);
+    return TlsFloor::kTls13Only;
+  }
+  static std::once_flag warned;
+  std::call_once(warned, [operator_suites] {
+    FEDMI_LOG(WARNING) << kCipherSuitesVariable << " is set (" << operator_suites
+                       << "): fedmi keeps the operator's TLS 1.2 cipher list, so TLS 1.2 is "
+                          "refused only if none of those suites can work with ECDSA "
+                          "certificates; unset it to have every connection use TLS 1.3";
+  });
+  return TlsFloor::kOperatorCipherSuites;
+}
 
 absl::Status CheckHostPort(const std::string& address) {
   size_t colon = address.rfind(':');
@@ -125,7 +141,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ta
                                      DefaultChannelArguments());
   }
   ASSIGN_OR_RETURN(Identity identity, LoadIdentity(options));
-  RequireTls13();
+  ApplyTlsFloor();
   grpc::experimental::TlsChannelCredentialsOptions tls;
   tls.set_certificate_provider(Provider(identity));
   tls.watch_root_certs();
@@ -149,7 +165,7 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TransportOptions& options) {
   if (options.insecure) return grpc::InsecureServerCredentials();
   ASSIGN_OR_RETURN(Identity identity, LoadIdentity(options));
-  RequireTls13();
+  ApplyTlsFloor();
   grpc::experimental::TlsServerCredentialsOptions tls(Provider(identity));
   tls.watch_root_certs();
   tls.watch_identity_key_cert_pairs();
