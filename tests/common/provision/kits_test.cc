@@ -65,7 +65,7 @@ TEST_F(KitsTest, AddingANameTwiceIsRefusedAndLeavesTheKitAlone) {
               StatusIs(absl::StatusCode::kAlreadyExists,
                        AllOf(HasSubstr("site 'site-1' is already provisioned (serial " +
                                        site.info.serial_hex),
-                             HasSubstr("never re-keyed"))));
+                             HasSubstr("fedmi provision renew site-1"))));
   // A different role does not get around it either.
   EXPECT_THAT(AddParty(dir_.path(), "site-1", PartyRole::kAdmin, IssueOptions(), {}),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("site 'site-1'")));
