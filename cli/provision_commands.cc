@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "absl/time/time.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
+#include "common/crypto/revocation_list.h"
 #include "common/provision/kits.h"
 
 namespace fedmi::cli {
@@ -326,15 +328,15 @@ int RevokeCertificate(const GlobalOptions& global, const RevokeOptions& options)
 }
 
 int WriteCrl(const GlobalOptions& global, const CrlOptions& options) {
-  if (options.days < 1 || options.days > kMaxDays) return CheckDays(options.days);
+  if (int code = CheckDays(options.days); code != kExitOk) return code;
   auto pem = ProjectCrl(options.dir, options.days);
   if (!pem.ok()) return ReportError(pem.status());
-  auto listed = ListIssued(options.dir);
-  if (!listed.ok()) return ReportError(listed.status());
-  std::vector<std::string> serials;
-  for (const IssuedRecord& record : *listed) {
-    if (record.revoked()) serials.push_back(record.serial_hex);
-  }
+  // Read back as every party will read it: what it lists is what it says.
+  auto ca = ProjectCa::Open(options.dir);
+  if (!ca.ok()) return ReportError(ca.status());
+  auto crl = RevocationList::FromPem(*pem, (*ca)->ca_cert_pem());
+  if (!crl.ok()) return ReportError(crl.status());
+  const std::set<std::string>& serials = crl->serials();
   const std::string out = options.out.empty() ? KitPath(options.dir, "crl.pem") : options.out;
   if (out == "-") {
     std::cout << *pem << std::flush;
