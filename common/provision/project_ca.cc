@@ -210,7 +210,7 @@ absl::StatusOr<std::string> ProjectCa::SignCrl(const std::vector<RevokedSerial>&
     ASSIGN_OR_RETURN(RevokedPtr made, RevokedEntry(entry));
     if (X509_CRL_add0_revoked(crl.get(), made.get()) != 1)
       return openssl::Error("listing a serial");
-    made.release();  // the CRL owns it now
+    (void)made.release();  // the CRL owns it now
   }
   if (X509_CRL_sort(crl.get()) != 1 || X509_CRL_sign(crl.get(), ca_key.get(), EVP_sha256()) <= 0) {
     return openssl::Error("signing the CRL");
