@@ -280,6 +280,28 @@ TEST_F(SecurityTest, RevokedAdminIsCutOffMidWatchAndAfterARestart) {
   EXPECT_THAT(listed.stdout_text, AllOf(HasSubstr("\"admin-2\""), HasSubstr("\"admin\"")));
 }
 
+TEST_F(SecurityTest, ACertificateOnTheProjectCrlIsRefusedAndItsRenewalServed) {
+  // auditor-1's key was copied: its certificate goes into the CRL, its name stays.
+  ASSERT_THAT(RevokeIssued(project_.dir(), "auditor-1", "key copied"), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::string crl, ProjectCrl(project_.dir()));
+  ASSERT_THAT(WriteFileAtomically(*Env::Default(), scratch_.Join("crl.pem"), crl), IsOk());
+  // `crl` as a coordinator.toml would say it, relative to the config file.
+  const std::string config = scratch_.Join("crl.toml");
+  ASSERT_THAT(WriteFileAtomically(*Env::Default(), config, "crl = \"crl.pem\"\n"), IsOk());
+  const std::string address = coordinator_->address();
+  coordinator_->process().Kill();
+  coordinator_ = std::make_unique<CoordinatorProcess>(
+      scratch_.path(), &project_, address, "coordinator-crl.log",
+      std::vector<std::string>{absl::StrCat("FEDMI_CONFIG=", config)});
+  EXPECT_THAT(ListRunsWith(Channel("auditor-1")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("'auditor-1'"), HasSubstr("revoked by the project CRL"))));
+  // Renewed, the auditor is served again as it is: the coordinator knows it by name.
+  ASSERT_THAT(RenewParty(project_.dir(), "auditor-1", 30), IsOk());
+  EXPECT_THAT(ListRunsWith(Channel("auditor-1")), IsOk());
+  ExpectStillServing();
+}
+
 TEST_F(SecurityTest, SitePolicyRefusesADisallowedModelAndTheCoordinatorSaysWhy) {
   // site-2 only trains cnn; site-1 has the default policy (without data it
   // accepts the synthetic benchmark model) and builds the initial model.
