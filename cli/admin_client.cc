@@ -124,16 +124,27 @@ absl::StatusOr<std::vector<v1::SiteInfo>> AdminClient::ListSites() {
   return std::vector<v1::SiteInfo>(response.sites().begin(), response.sites().end());
 }
 
-absl::Status AdminClient::RevokeSite(const std::string& site, const std::string& reason) {
+absl::StatusOr<v1::Revocation> AdminClient::Revoke(const std::string& name, const std::string& role,
+                                                   const std::string& reason) {
   grpc::ClientContext context;
   SetDeadline(&context, kUnaryDeadline);
-  v1::RevokeSiteRequest request;
-  request.set_site(site);
+  v1::RevokeRequest request;
+  request.set_name(name);
+  request.set_role(role);
   request.set_reason(reason);
-  v1::RevokeSiteResponse response;
-  grpc::Status status = stub_->RevokeSite(&context, request, &response);
+  v1::RevokeResponse response;
+  grpc::Status status = stub_->Revoke(&context, request, &response);
   if (!status.ok()) return CallStatus(status, channel_.get());
-  return absl::OkStatus();
+  return response.revocation();
+}
+
+absl::StatusOr<std::vector<v1::Revocation>> AdminClient::ListRevocations() {
+  grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
+  v1::ListRevocationsResponse response;
+  grpc::Status status = stub_->ListRevocations(&context, v1::ListRevocationsRequest(), &response);
+  if (!status.ok()) return CallStatus(status, channel_.get());
+  return std::vector<v1::Revocation>(response.revocations().begin(), response.revocations().end());
 }
 
 absl::Status AdminClient::WatchRun(int64_t run_id,

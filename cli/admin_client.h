@@ -30,10 +30,15 @@ class AdminClient {
   absl::StatusOr<std::vector<v1::RunStatus>> ListRuns();
   absl::Status AbortRun(int64_t run_id, const std::string& reason);
   absl::StatusOr<std::vector<v1::SiteInfo>> ListSites();
-  // Revokes `site` at once and for good (admin only): the coordinator closes
-  // its stream and refuses its certificate from then on. `reason` is stored
-  // with who revoked it and when. FailedPrecondition if already revoked.
-  absl::Status RevokeSite(const std::string& site, const std::string& reason);
+  // Revokes the site, admin or auditor `name` at once and for good (admin
+  // only): the coordinator ends its open streams and refuses its certificate
+  // from then on. `role` ("site", "admin", "auditor"; empty: a site the
+  // coordinator knows). `reason` is stored with who revoked it and when.
+  // FailedPrecondition if already revoked or `name` is the caller.
+  absl::StatusOr<v1::Revocation> Revoke(const std::string& name, const std::string& role,
+                                        const std::string& reason);
+  // Every revocation, sites included (admins and auditors).
+  absl::StatusOr<std::vector<v1::Revocation>> ListRevocations();
   // Calls `on_update` for every status change until the run ends, the
   // callback returns false, or the stream fails.
   absl::Status WatchRun(int64_t run_id, const std::function<bool(const v1::RunStatus&)>& on_update);

@@ -47,6 +47,12 @@ void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
 void AddBenchCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 // `fedmi audit log|export|verify`: the coordinator's signed audit log.
 void AddAuditCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+// `fedmi revoke NAME` and `fedmi revocations`: revocation by name at the coordinator.
+void AddRevokeCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+// The handler of `fedmi revoke`, shared with its alias `fedmi site revoke`:
+// `role` is "site", "admin", "auditor" or empty (a site the coordinator knows).
+int RevokeByName(const GlobalOptions& global, const std::string& name, const std::string& role,
+                 const std::string& reason);
 // `fedmi provision ...`: the project CA and per-party kits; needs no coordinator.
 void AddProvisionCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   fedmi::SetLogTag("fedmi");
   fedmi::cli::AddRunCommands(app, global, result);
   fedmi::cli::AddSiteCommands(app, global, result);
+  fedmi::cli::AddRevokeCommands(app, global, result);
   fedmi::cli::AddAuditCommands(app, global, result);
   fedmi::cli::AddModelCommands(app, global, result, fedmi::cli::MakeModelRunner());
   fedmi::cli::AddDataCommands(app, global, result);

@@ -1,10 +1,12 @@
-// `fedmi provision init|add-coordinator|add-site|add-admin|add-auditor|show`:
-// the project CA and the kits (key, certificate, CA certificate, config)
-// handed to each party. Runs offline, on the machine that keeps the CA key.
+// `fedmi provision init|add-coordinator|add-site|add-admin|add-auditor|show|
+// renew|revoke|crl`: the project CA, the kits (key, certificate, CA
+// certificate, config) handed to each party, their renewal and the CRL.
+// Runs offline, on the machine that keeps the CA key.
 #include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "absl/time/time.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
+#include "common/crypto/revocation_list.h"
 #include "common/provision/kits.h"
 
 namespace fedmi::cli {
@@ -40,6 +43,24 @@ struct AddOptions {
 
 struct ShowOptions {
   std::string dir = ".";
+};
+
+struct RenewOptions {
+  std::string dir = ".";
+  std::string name;
+  int days = 365;
+};
+
+struct RevokeOptions {
+  std::string dir = ".";
+  std::string name;
+  std::string reason;
+};
+
+struct CrlOptions {
+  std::string dir = ".";
+  std::string out;  // empty: <dir>/crl.pem; "-": stdout
+  int days = 30;
 };
 
 std::string FormatUtc(absl::Time time) {
@@ -201,14 +222,20 @@ int Show(const GlobalOptions& global, const ShowOptions& options) {
   if (global.json) {
     nlohmann::json parties = nlohmann::json::array();
     for (const IssuedRecord& record : *records) {
-      parties.push_back({{"name", record.name},
-                         {"role", PartyRoleName(record.role)},
-                         {"serial", record.serial_hex},
-                         {"not_before", FormatCertificateTime(record.not_before)},
-                         {"not_after", FormatCertificateTime(record.not_after)},
-                         {"days_left", DaysLeft(record.not_after, now)},
-                         {"fingerprint", record.sha256_fingerprint},
-                         {"kit", KitPath(options.dir, record.kit)}});
+      parties.push_back(
+          {{"name", record.name},
+           {"role", PartyRoleName(record.role)},
+           {"serial", record.serial_hex},
+           {"not_before", FormatCertificateTime(record.not_before)},
+           {"not_after", FormatCertificateTime(record.not_after)},
+           {"days_left", DaysLeft(record.not_after, now)},
+           {"fingerprint", record.sha256_fingerprint},
+           {"kit", KitPath(options.dir, record.kit)},
+           {"revoked_at", record.revoked()
+                              ? nlohmann::json(FormatCertificateTime(record.revoked_at))
+                              : nlohmann::json(nullptr)},
+           {"revocation_reason", record.revoked() ? nlohmann::json(record.revocation_reason)
+                                                  : nlohmann::json(nullptr)}});
     }
     PrintJsonLine({{"project", (*ca)->project()},
                    {"dir", options.dir},
@@ -232,10 +259,101 @@ int Show(const GlobalOptions& global, const ShowOptions& options) {
     std::cout << absl::StrFormat(
         kFormat, record.name, PartyRoleName(record.role), record.serial_hex,
         absl::FormatTime("%Y-%m-%d %H:%M", record.not_after, absl::UTCTimeZone()),
-        record.not_after <= now ? std::string("expired") : absl::StrCat(days_left),
+        record.revoked()          ? std::string("revoked")
+        : record.not_after <= now ? std::string("expired")
+                                  : absl::StrCat(days_left),
         KitPath(options.dir, record.kit));
   }
   std::cout << std::flush;
+  return kExitOk;
+}
+
+int Renew(const GlobalOptions& global, const RenewOptions& options) {
+  if (absl::Status valid = ValidatePartyName(options.name, "name"); !valid.ok()) {
+    return ReportUsageError(std::string(valid.message()));
+  }
+  if (int code = CheckDays(options.days); code != kExitOk) return code;
+  auto party = RenewParty(options.dir, options.name, options.days);
+  if (!party.ok()) return ReportError(party.status());
+  const CertificateInfo& info = party->info;
+  const std::string kit = KitPath(options.dir, absl::StrCat("kits/", options.name));
+  if (global.json) {
+    PrintJsonLine({{"name", party->name},
+                   {"role", PartyRoleName(party->role)},
+                   {"serial", info.serial_hex},
+                   {"not_after", FormatCertificateTime(info.not_after)},
+                   {"fingerprint", info.sha256_fingerprint},
+                   {"kit", kit}});
+    return kExitOk;
+  }
+  std::cout << absl::StrFormat(
+      "renewed %s '%s': new key and certificate, serial %s, expires %s\n"
+      "  %s/key.pem and cert.pem replaced; the config is unchanged\n"
+      "  the old certificate is marked revoked in issued.json\n"
+      "next: copy key.pem and cert.pem to the party over a secure channel, then\n"
+      "  fedmi provision crl --dir %s   and give the CRL to the coordinator and every site\n",
+      PartyRoleName(party->role), party->name, info.serial_hex, FormatUtc(info.not_after), kit,
+      options.dir);
+  if (party->role == PartyRole::kCoordinator) {
+    std::cout << absl::StrFormat(
+        "the coordinator's fingerprint is now %s: update coordinator_fingerprint in every "
+        "site's policy.toml (kits made from now on have it)\n",
+        info.sha256_fingerprint);
+  }
+  std::cout << std::flush;
+  return kExitOk;
+}
+
+int RevokeCertificate(const GlobalOptions& global, const RevokeOptions& options) {
+  if (absl::Status valid = ValidatePartyName(options.name, "name"); !valid.ok()) {
+    return ReportUsageError(std::string(valid.message()));
+  }
+  auto record = RevokeIssued(options.dir, options.name, options.reason);
+  if (!record.ok()) return ReportError(record.status());
+  if (global.json) {
+    PrintJsonLine({{"name", record->name},
+                   {"role", PartyRoleName(record->role)},
+                   {"serial", record->serial_hex},
+                   {"revoked_at", FormatCertificateTime(record->revoked_at)},
+                   {"reason", record->revocation_reason}});
+    return kExitOk;
+  }
+  std::cout << absl::StrFormat(
+      "certificate of %s '%s' (serial %s) marked revoked in issued.json\n"
+      "next: fedmi provision crl --dir %s, and give the CRL to the coordinator and every site;\n"
+      "  to refuse '%s' at the coordinator at once: fedmi revoke %s --role %s --reason ...\n",
+      PartyRoleName(record->role), record->name, record->serial_hex, options.dir, record->name,
+      record->name, PartyRoleName(record->role));
+  return kExitOk;
+}
+
+int WriteCrl(const GlobalOptions& global, const CrlOptions& options) {
+  if (int code = CheckDays(options.days); code != kExitOk) return code;
+  auto pem = ProjectCrl(options.dir, options.days);
+  if (!pem.ok()) return ReportError(pem.status());
+  // Read back as every party will read it: what it lists is what it says.
+  auto ca = ProjectCa::Open(options.dir);
+  if (!ca.ok()) return ReportError(ca.status());
+  auto crl = RevocationList::FromPem(*pem, (*ca)->ca_cert_pem());
+  if (!crl.ok()) return ReportError(crl.status());
+  const std::set<std::string>& serials = crl->serials();
+  const std::string out = options.out.empty() ? KitPath(options.dir, "crl.pem") : options.out;
+  if (out == "-") {
+    std::cout << *pem << std::flush;
+    return kExitOk;
+  }
+  if (absl::Status written = WriteFileAtomically(*Env::Default(), out, *pem, 0644); !written.ok()) {
+    return ReportError(written);
+  }
+  if (global.json) {
+    PrintJsonLine({{"crl", out}, {"serials", serials}, {"next_update_days", options.days}});
+    return kExitOk;
+  }
+  std::cout << absl::StrFormat(
+      "wrote %s: %d revoked certificate(s), signed by the project CA; next update in %d days\n"
+      "give it to the coordinator (crl = \"...\" in coordinator.toml, or --crl) and to every "
+      "site (crl in client.toml); they read it at start\n",
+      out, serials.size(), options.days);
   return kExitOk;
 }
 
@@ -309,6 +427,51 @@ void AddProvisionCommands(CLI::App& app, GlobalOptions& global, CommandResult& r
   AddJsonFlag(show, global);
   show->callback([&global, &result, show_options] {
     RunCommand(result, [&] { return Show(global, *show_options); });
+  });
+
+  auto renew_options = std::make_shared<RenewOptions>();
+  CLI::App* renew = provision->add_subcommand(
+      "renew",
+      "Re-key a party: a fresh key and certificate replace key.pem and cert.pem in its kit "
+      "(config untouched, a coordinator keeps its names); the old certificate is marked "
+      "revoked for the next `provision crl`");
+  renew->add_option("NAME", renew_options->name, "the party's name")->required();
+  renew->add_option("--dir", renew_options->dir, "project directory")->capture_default_str();
+  renew->add_option("--days", renew_options->days, "validity of the new certificate in days")
+      ->capture_default_str();
+  AddJsonFlag(renew, global);
+  renew->callback([&global, &result, renew_options] {
+    RunCommand(result, [&] { return Renew(global, *renew_options); });
+  });
+
+  auto revoke_options = std::make_shared<RevokeOptions>();
+  CLI::App* revoke = provision->add_subcommand(
+      "revoke",
+      "Mark a party's current certificate revoked in issued.json, for the next `provision crl` "
+      "(offline; `fedmi revoke` refuses the name at the coordinator at once)");
+  revoke->add_option("NAME", revoke_options->name, "the party's name")->required();
+  revoke->add_option("--reason", revoke_options->reason, "why; recorded in issued.json")
+      ->required();
+  revoke->add_option("--dir", revoke_options->dir, "project directory")->capture_default_str();
+  AddJsonFlag(revoke, global);
+  revoke->callback([&global, &result, revoke_options] {
+    RunCommand(result, [&] { return RevokeCertificate(global, *revoke_options); });
+  });
+
+  auto crl_options = std::make_shared<CrlOptions>();
+  CLI::App* crl = provision->add_subcommand(
+      "crl",
+      "Write the project's certificate revocation list (PEM, signed by the CA) listing every "
+      "certificate revoked or replaced by renewal");
+  crl->add_option("--dir", crl_options->dir, "project directory")->capture_default_str();
+  crl->add_option("--out", crl_options->out,
+                  "where to write it (default <dir>/crl.pem; - for stdout)");
+  crl->add_option("--days", crl_options->days,
+                  "days until its next-update date (a hint to parties; not enforced)")
+      ->capture_default_str();
+  AddJsonFlag(crl, global);
+  crl->callback([&global, &result, crl_options] {
+    RunCommand(result, [&] { return WriteCrl(global, *crl_options); });
   });
 }
 

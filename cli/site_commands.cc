@@ -1,4 +1,5 @@
-// `fedmi site list|revoke`: the sites registered with the coordinator.
+// `fedmi site list|revoke`: the sites registered with the coordinator
+// (`site revoke` is `fedmi revoke --role site`, cli/revoke_commands.cc).
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -96,24 +97,6 @@ int ListSites(const GlobalOptions& global) {
   return kExitOk;
 }
 
-int RevokeSite(const GlobalOptions& global, const std::string& site, const std::string& reason) {
-  if (absl::Status valid = ValidatePartyName(site, "site name"); !valid.ok()) {
-    return ReportUsageError(std::string(valid.message()));
-  }
-  auto admin = ConnectToCoordinator(global);
-  if (!admin.ok()) return ReportError(admin.status());
-  if (absl::Status status = (*admin)->RevokeSite(site, reason); !status.ok()) {
-    return ReportError(status);
-  }
-  if (global.json) {
-    PrintJsonLine({{"site", site}, {"state", StateName(SiteState::kRevoked)}, {"reason", reason}});
-  } else {
-    std::cout << "site '" << site
-              << "' revoked; the coordinator refuses its certificate from now on" << std::endl;
-  }
-  return kExitOk;
-}
-
 }  // namespace
 
 void AddSiteCommands(CLI::App& app, GlobalOptions& global, CommandResult& result) {
@@ -132,12 +115,13 @@ void AddSiteCommands(CLI::App& app, GlobalOptions& global, CommandResult& result
   CLI::App* revoke = site->add_subcommand(
       "revoke",
       "Revoke a site at once (admin only): its stream is closed, it leaves running rounds and "
-      "its certificate is refused from then on, across coordinator restarts");
+      "its certificate is refused from then on, across coordinator restarts. The same as "
+      "`fedmi revoke NAME --role site`");
   revoke->add_option("NAME", *revoke_site, "the site's name (its certificate's CN)")->required();
   revoke->add_option("--reason", *revoke_reason, "why, recorded with who revoked it and when");
   AddJsonFlag(revoke, global);
   revoke->callback([&global, &result, revoke_site, revoke_reason] {
-    RunCommand(result, [&] { return RevokeSite(global, *revoke_site, *revoke_reason); });
+    RunCommand(result, [&] { return RevokeByName(global, *revoke_site, "site", *revoke_reason); });
   });
 }
 

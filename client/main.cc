@@ -24,6 +24,7 @@
 #include "common/base/cli_config.h"
 #include "common/base/fault_hook.h"
 #include "common/base/log.h"
+#include "common/crypto/revocation_list.h"
 #include "common/data/image_data.h"
 #include "common/rpc/channels.h"
 
@@ -177,6 +178,15 @@ int Run(int argc, char** argv) {
       fedmi::ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
   options.transport.key_file = fedmi::ResolveConfigPath(tls.key, "--key", argc, argv, config_file);
   options.transport.ca_file = fedmi::ResolveConfigPath(tls.ca, "--ca", argc, argv, config_file);
+  options.transport.crl_file = fedmi::ResolveConfigPath(tls.crl, "--crl", argc, argv, config_file);
+  if (!options.transport.crl_file.empty()) {
+    // Checked at start: a CRL that does not verify must not fail a round later.
+    auto crl = fedmi::LoadRevocationList(options.transport.crl_file, options.transport.ca_file);
+    if (!crl.ok()) {
+      std::cerr << "error: " << crl.status().message() << "\n";
+      return 1;
+    }
+  }
   if (policy) options.transport.server_fingerprint = policy->coordinator_fingerprint;
   receipts_dir = fedmi::ResolveConfigPath(receipts_dir, "--receipts", argc, argv, config_file);
   if (receipts_dir.empty() && !options.transport.cert_file.empty()) {

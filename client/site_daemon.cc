@@ -28,6 +28,7 @@ SiteSessionOptions SessionOptions(const SiteDaemonOptions& options) {
   session.identity.key_file = options.transport.key_file;
   session.identity.cert_file = options.transport.cert_file;
   session.identity.ca_file = options.transport.ca_file;
+  session.identity.crl_file = options.transport.crl_file;
   session.receipts_dir = options.receipts_dir;
   return session;
 }

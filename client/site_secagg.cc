@@ -6,6 +6,7 @@
 #include "client/site_policy.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
+#include "common/crypto/revocation_list.h"
 #include "common/secagg/secagg_participant.h"
 
 namespace fedmi {
@@ -62,6 +63,13 @@ absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> SiteSecAgg::ShareSecr
   ASSIGN_OR_RETURN(std::string key_pem, read(identity_.key_file));
   ASSIGN_OR_RETURN(std::string cert_pem, read(identity_.cert_file));
   ASSIGN_OR_RETURN(std::string ca_pem, read(identity_.ca_file));
+  RevocationList revoked;
+  if (!identity_.crl_file.empty()) {
+    ASSIGN_OR_RETURN(std::string crl_pem, read(identity_.crl_file));
+    absl::StatusOr<RevocationList> crl = RevocationList::FromPem(crl_pem, ca_pem);
+    if (!crl.ok()) return SecAggError(crl.status());
+    revoked = *std::move(crl);
+  }
   const v1::RoundAdmission& admission = task.admission();
   if (!task.has_admission() ||
       admission.params().SerializeAsString() != task.secagg().SerializeAsString() ||
@@ -86,7 +94,7 @@ absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> SiteSecAgg::ShareSecr
   }
   absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> participant =
       secagg::SecAggParticipant::Start(admission, task.spec().secagg(), floor, site_, key_pem,
-                                       cert_pem, ca_pem);
+                                       cert_pem, ca_pem, revoked);
   if (!participant.ok()) {
     // A forged admission or parameters off the approved spec.
     *violation = participant.status().code() == absl::StatusCode::kPermissionDenied;

@@ -54,6 +54,9 @@ struct SiteIdentityFiles {
   std::string key_file;
   std::string cert_file;
   std::string ca_file;
+  // The project CRL (empty: none): peers' and the coordinator's certificates
+  // it lists are refused. Read with the CA for every round, like the rest.
+  std::string crl_file;
 };
 
 class SiteSecAgg {

@@ -16,6 +16,7 @@ struct Caller {
   PartyRole role = PartyRole::kAdmin;
   double certificate_expires = 0;  // unix seconds; 0 without TLS
   std::string certificate_pem;     // the TLS peer certificate; empty without TLS
+  std::string certificate_serial;  // its serial (CertificateInfo::serial_hex); empty without TLS
 };
 
 }  // namespace fedmi

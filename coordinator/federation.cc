@@ -93,9 +93,11 @@ absl::Status Federation::Start() {
   ASSIGN_OR_RETURN(std::set<std::string> referenced, storage_->ReferencedModels());
   RETURN_IF_ERROR(models_->CollectGarbage(referenced).status());
   ASSIGN_OR_RETURN(std::vector<SiteRecord> sites, storage_->ListSites());
+  ASSIGN_OR_RETURN(std::vector<RevocationRecord> revoked, storage_->ListRevocations());
   ASSIGN_OR_RETURN(std::vector<RunRecord> runs, storage_->ListRuns());
   absl::MutexLock lock(&mu_);
   sites_.Load(sites);
+  for (RevocationRecord& record : revoked) revoked_parties_[record.name] = std::move(record);
   for (const auto& run : runs) {
     if (IsTerminal(run.state)) continue;
     auto manager = RoundManager::Load(run.id, Deps());
@@ -414,26 +416,36 @@ absl::Status Federation::AuthorizeSite(const Caller& caller) {
 
 absl::Status Federation::RevokeSite(const Caller& caller, const std::string& site,
                                     const std::string& reason) {
-  if (caller.role != PartyRole::kAdmin) {
-    RecordDenied(caller.name, "RevokeSite", "only an admin may revoke a site");
-    return absl::PermissionDeniedError("only an admin may revoke a site");
-  }
-  RETURN_IF_ERROR(ValidatePartyName(site, "site name"));
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(const bool was_connected, sites_.Revoke(site, caller.name, reason));
-  if (was_connected) {
-    const std::string why =
-        absl::StrCat("revoked by ", caller.name, reason.empty() ? "" : absl::StrCat(": ", reason));
-    for (auto& [id, run] : runs_) run->OnSiteDisconnected(site, why);
-  }
-  ReapFinishedRuns();
-  Changed();
-  return absl::OkStatus();
+  return Revoke(caller, site, PartyRole::kSite, reason).status();
 }
 
 absl::StatusOr<std::vector<v1::SiteInfo>> Federation::ListSites() {
   absl::MutexLock lock(&mu_);
   return sites_.List();
+}
+
+absl::Status Federation::WatchRun(const Caller& caller, int64_t run_id,
+                                  const std::function<bool(const v1::RunStatus&)>& write,
+                                  const std::function<bool()>& cancelled) {
+  uint64_t version = this->version();
+  std::string last_sent;
+  while (!cancelled()) {
+    // Asked at every wake-up: a revocation bumps the version, so a revoked
+    // watcher learns no more than it knew when it was revoked.
+    if (absl::Status allowed = CheckNotRevoked(caller); !allowed.ok()) {
+      RecordDenied(caller.name, "WatchRun", std::string(allowed.message()));
+      return allowed;
+    }
+    ASSIGN_OR_RETURN(v1::RunStatus status, GetRun(run_id));
+    std::string serialized = status.SerializeAsString();
+    if (serialized != last_sent) {
+      if (!write(status)) return absl::OkStatus();
+      last_sent = std::move(serialized);
+    }
+    if (IsTerminalRunState(status.state())) return absl::OkStatus();
+    WaitForChange(&version, absl::Seconds(1));
+  }
+  return absl::CancelledError("watch cancelled");
 }
 
 void Federation::WaitForChange(uint64_t* version, absl::Duration timeout) {

@@ -14,8 +14,10 @@
 #define FEDMI_COORDINATOR_FEDERATION_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,7 @@
 #include "common/base/clock.h"
 #include "common/base/env.h"
 #include "common/base/fault_hook.h"
+#include "common/crypto/revocation_list.h"
 #include "coordinator/caller.h"
 #include "coordinator/model_store.h"
 #include "coordinator/round_manager.h"
@@ -46,6 +49,10 @@ struct FederationOptions {
   // secure round's admission, which sites verify against the CA.
   std::string identity_key_pem;
   std::string identity_cert_pem;
+  // The project's CRL (`fedmi provision crl`), verified against the CA by
+  // whoever read it: every caller whose certificate serial it lists is
+  // refused. Empty by default.
+  RevocationList crl;
   // Where security-relevant events are recorded (not owned); null: nowhere.
   AuditLog* audit = nullptr;
   // The file system of the spool directory (not owned).
@@ -110,8 +117,41 @@ class Federation : public UploadReceiver {
   absl::StatusOr<std::vector<v1::SiteInfo>> ListSites();
   // Revokes a site at once and for good: its open stream is closed, it drops
   // out of running rounds, and every later call from it is refused, across
-  // restarts. Records who revoked it, when and why.
+  // restarts. Records who revoked it, when and why. Revoke(caller, site,
+  // kSite, reason).
   absl::Status RevokeSite(const Caller& caller, const std::string& site, const std::string& reason);
+
+  // --- Revocation of any role (federation_revocation.cc) ---------------------
+  // Revokes the party `name` at once and for good (admin only), across
+  // restarts: every later call with a certificate whose CN is `name` is
+  // refused (CheckNotRevoked), a site's control stream is closed, and an
+  // admin's or auditor's open WatchRun ends with PermissionDenied. `role`
+  // is what the party holds; nullopt means a site this coordinator knows.
+  // Sites are revoked as before (sites table, site.revoked); admins and
+  // auditors are stored as a RevocationRecord (party.revoked). Returns the
+  // revocation. PermissionDenied for a caller that is not an admin;
+  // FailedPrecondition for an admin revoking itself (another admin must, so
+  // that a slip cannot lock out a project's last admin) or a party already
+  // revoked; InvalidArgument for a bad name, the coordinator role, a
+  // registered site named as another role, or no role for a name that is no
+  // registered site.
+  absl::StatusOr<RevocationRecord> Revoke(const Caller& caller, const std::string& name,
+                                          std::optional<PartyRole> role, const std::string& reason);
+  // Every revocation, sites included, by name.
+  absl::StatusOr<std::vector<RevocationRecord>> ListRevocations();
+  // Every authenticated call passes here first: PermissionDenied when the
+  // caller's certificate serial is on the CRL, or naming who revoked the
+  // caller's name and why.
+  absl::Status CheckNotRevoked(const Caller& caller);
+
+  // Streams the status of `run_id` to `write` at first and whenever it
+  // changes, until the run ends or `write` returns false (OK), `cancelled`
+  // returns true (Cancelled), or the caller is revoked (PermissionDenied, as
+  // CheckNotRevoked, at once: revocation wakes every watcher). NotFound for
+  // an unknown run. Blocks; the WatchRun RPC runs it on its own thread.
+  absl::Status WatchRun(const Caller& caller, int64_t run_id,
+                        const std::function<bool(const v1::RunStatus&)>& write,
+                        const std::function<bool()>& cancelled);
   // Every site RPC passes here first: the caller must hold the site role and
   // must not be revoked.
   absl::Status AuthorizeSite(const Caller& caller);
@@ -132,6 +172,10 @@ class Federation : public UploadReceiver {
   void Audit(const std::string& actor, audit::Action action, int64_t run_id,
              const nlohmann::json& detail);
   absl::StatusOr<RoundManager*> ActiveRun(int64_t run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckNameNotRevoked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<RevocationRecord> RevokeParty(const Caller& caller, const std::string& name,
+                                               PartyRole role, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReapFinishedRuns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { ++version_; }
 
@@ -144,6 +188,8 @@ class Federation : public UploadReceiver {
   // Declared before runs_: the round managers reach sites through it.
   SiteRegistry sites_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::unique_ptr<RoundManager>> runs_ ABSL_GUARDED_BY(mu_);
+  // Revoked admins and auditors, by name (revoked sites: in sites_).
+  std::map<std::string, RevocationRecord> revoked_parties_ ABSL_GUARDED_BY(mu_);
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

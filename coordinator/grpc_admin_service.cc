@@ -1,8 +1,11 @@
+#include <optional>
+
 #include "common/base/names.h"
 #include "common/crypto/sha256.h"
 #include "common/rpc/grpc_status.h"
 #include "common/tensor/tensor_codec.h"
 #include "coordinator/grpc_services.h"
+#include "coordinator/run_status.h"
 
 namespace fedmi {
 namespace {
@@ -50,23 +53,12 @@ grpc::Status GrpcAdminService::GetRun(grpc::ServerContext* context, const v1::Ru
 
 grpc::Status GrpcAdminService::WatchRun(grpc::ServerContext* context, const v1::RunRef* request,
                                         grpc::ServerWriter<v1::RunStatus>* writer) {
-  if (auto caller = Authorize(context, kReaders, "WatchRun"); !caller.ok()) {
-    return ToGrpcStatus(caller.status());
-  }
-  uint64_t version = federation_->version();
-  std::string last_sent;
-  while (!context->IsCancelled()) {
-    auto status = federation_->GetRun(request->run_id());
-    if (!status.ok()) return ToGrpcStatus(status.status());
-    std::string serialized = status->SerializeAsString();
-    if (serialized != last_sent) {
-      if (!writer->Write(*status)) return grpc::Status::OK;
-      last_sent = std::move(serialized);
-    }
-    if (IsTerminalRunState(status->state())) return grpc::Status::OK;
-    federation_->WaitForChange(&version, absl::Seconds(1));
-  }
-  return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
+  auto caller = Authorize(context, kReaders, "WatchRun");
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return ToGrpcStatus(federation_->WatchRun(
+      *caller, request->run_id(),
+      [&](const v1::RunStatus& status) { return writer->Write(status); },
+      [&] { return context->IsCancelled(); }));
 }
 
 grpc::Status GrpcAdminService::ListRuns(grpc::ServerContext* context,
@@ -92,6 +84,37 @@ grpc::Status GrpcAdminService::RevokeSite(grpc::ServerContext* context,
   auto caller = Authorize(context, kAdmins, "RevokeSite");
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   return ToGrpcStatus(federation_->RevokeSite(*caller, request->site(), request->reason()));
+}
+
+grpc::Status GrpcAdminService::Revoke(grpc::ServerContext* context,
+                                      const v1::RevokeRequest* request,
+                                      v1::RevokeResponse* response) {
+  auto caller = Authorize(context, kAdmins, "Revoke");
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  std::optional<PartyRole> role;
+  if (!request->role().empty()) {
+    auto parsed = ParsePartyRole(request->role());
+    if (!parsed.ok()) return ToGrpcStatus(parsed.status());
+    role = *parsed;
+  }
+  auto revocation = federation_->Revoke(*caller, request->name(), role, request->reason());
+  if (!revocation.ok()) return ToGrpcStatus(revocation.status());
+  *response->mutable_revocation() = RevocationOf(*revocation);
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcAdminService::ListRevocations(grpc::ServerContext* context,
+                                               const v1::ListRevocationsRequest* /*request*/,
+                                               v1::ListRevocationsResponse* response) {
+  if (auto caller = Authorize(context, kReaders, "ListRevocations"); !caller.ok()) {
+    return ToGrpcStatus(caller.status());
+  }
+  auto revocations = federation_->ListRevocations();
+  if (!revocations.ok()) return ToGrpcStatus(revocations.status());
+  for (const RevocationRecord& record : *revocations) {
+    *response->add_revocations() = RevocationOf(record);
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status GrpcAdminService::ListSites(grpc::ServerContext* context,
@@ -131,6 +154,10 @@ grpc::Status GrpcAuditService::ListEntries(grpc::ServerContext* context,
   auto entries = audit_->List(*request);
   if (!entries.ok()) return ToGrpcStatus(entries.status());
   for (const auto& entry : *entries) {
+    // A long export stops as soon as its reader is revoked.
+    if (absl::Status allowed = authenticator_->CheckNotRevoked(*caller); !allowed.ok()) {
+      return ToGrpcStatus(allowed);
+    }
     if (!writer->Write(entry)) break;
   }
   return grpc::Status::OK;

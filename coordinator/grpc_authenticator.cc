@@ -32,7 +32,16 @@ absl::StatusOr<Caller> Authenticator::Identify(grpc::ServerContext* context,
     federation_->RecordDenied(absl::StrCat("peer ", context->peer()), "identify",
                               std::string(caller.status().message()));
   }
+  if (!caller.ok()) return caller;
+  if (absl::Status allowed = CheckNotRevoked(*caller); !allowed.ok()) {
+    federation_->RecordDenied(caller->name, "identify", std::string(allowed.message()));
+    return allowed;
+  }
   return caller;
+}
+
+absl::Status Authenticator::CheckNotRevoked(const Caller& caller) const {
+  return federation_ == nullptr ? absl::OkStatus() : federation_->CheckNotRevoked(caller);
 }
 
 absl::StatusOr<Caller> Authenticator::IdentifyPeer(grpc::ServerContext* context,
@@ -62,6 +71,7 @@ absl::StatusOr<Caller> Authenticator::IdentifyPeer(grpc::ServerContext* context,
   caller.name = info->common_name;
   caller.certificate_expires = absl::ToDoubleSeconds(info->not_after - absl::UnixEpoch());
   caller.certificate_pem = std::move(certificate_pem);
+  caller.certificate_serial = info->serial_hex;
   if (!role.ok()) {
     return absl::PermissionDeniedError(absl::StrCat("certificate '", info->common_name,
                                                     "' carries no fedmi role (OU '",

@@ -14,7 +14,8 @@ namespace fedmi {
 
 // Who is calling. With mutual TLS the peer certificate (already verified
 // against the project CA by the handshake) names the party (CN) and its
-// role (OU); request fields are never trusted for identity. With
+// role (OU); request fields are never trusted for identity. A party revoked
+// by name or by the CRL is refused (Federation::CheckNotRevoked). With
 // --insecure there is no certificate: sites name themselves and every other
 // caller is treated as the administrator.
 //
@@ -26,6 +27,10 @@ class Authenticator {
   // `claimed_site` is the site name a request carries, used only insecurely.
   absl::StatusOr<Caller> Identify(grpc::ServerContext* context, PartyRole insecure_role,
                                   const std::string& claimed_site = "") const;
+  // The party's certificate and CN, checked against revocations and the CRL
+  // (Federation::CheckNotRevoked); also asked again by long streams.
+  // Without a federation: OK.
+  absl::Status CheckNotRevoked(const Caller& caller) const;
   // Identify, then RequireRole; a refusal is recorded as auth.denied.
   absl::StatusOr<Caller> Authorize(grpc::ServerContext* context,
                                    std::initializer_list<PartyRole> allowed,
@@ -97,6 +102,11 @@ class GrpcAdminService final : public v1::Admin::Service {
                          v1::ListSitesResponse* response) override;
   grpc::Status RevokeSite(grpc::ServerContext* context, const v1::RevokeSiteRequest* request,
                           v1::RevokeSiteResponse* response) override;
+  grpc::Status Revoke(grpc::ServerContext* context, const v1::RevokeRequest* request,
+                      v1::RevokeResponse* response) override;
+  grpc::Status ListRevocations(grpc::ServerContext* context,
+                               const v1::ListRevocationsRequest* request,
+                               v1::ListRevocationsResponse* response) override;
   grpc::Status ExportModel(grpc::ServerContext* context, const v1::ExportModelRequest* request,
                            grpc::ServerWriter<v1::TensorChunk>* writer) override;
 

@@ -17,6 +17,7 @@
 #include "common/base/env.h"
 #include "common/base/fault_hook.h"
 #include "common/base/log.h"
+#include "common/crypto/revocation_list.h"
 #include "common/rpc/channels.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/federation.h"
@@ -67,6 +68,7 @@ int Run(int argc, char** argv) {
   transport.cert_file = fedmi::ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
   transport.key_file = fedmi::ResolveConfigPath(tls.key, "--key", argc, argv, config_file);
   transport.ca_file = fedmi::ResolveConfigPath(tls.ca, "--ca", argc, argv, config_file);
+  transport.crl_file = fedmi::ResolveConfigPath(tls.crl, "--crl", argc, argv, config_file);
   auto credentials = fedmi::MakeServerCredentials(transport);
   if (!credentials.ok()) {
     std::cerr << "error: " << credentials.status().message() << "\n";
@@ -133,6 +135,16 @@ int Run(int argc, char** argv) {
     }
     options.identity_key_pem = *std::move(key_pem);
     options.identity_cert_pem = *std::move(cert_pem);
+  }
+  if (!transport.crl_file.empty()) {
+    auto crl = fedmi::LoadRevocationList(transport.crl_file, transport.ca_file);
+    if (!crl.ok()) {
+      std::cerr << "error: " << crl.status().message() << "\n";
+      return 1;
+    }
+    FEDMI_LOG(INFO) << "CRL " << transport.crl_file << ": " << crl->serials().size()
+                    << " revoked certificate(s) refused";
+    options.crl = *std::move(crl);
   }
   fedmi::Federation federation(storage->get(), models->get(), &clock, options);
   if (absl::Status status = federation.Start(); !status.ok()) {

@@ -59,6 +59,22 @@ class MemoryStorage : public Storage {
     return sites;
   }
 
+  absl::Status AddRevocation(const RevocationRecord& revocation) override {
+    RETURN_IF_ERROR(storage_internal::ValidateRevocation(revocation));
+    absl::MutexLock lock(&mu_);
+    if (!revocations_.emplace(revocation.name, revocation).second) {
+      return storage_internal::RevocationExists(revocation.name);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<RevocationRecord>> ListRevocations() override {
+    absl::MutexLock lock(&mu_);
+    std::vector<RevocationRecord> revocations;
+    for (const auto& [name, revocation] : revocations_) revocations.push_back(revocation);
+    return revocations;
+  }
+
   absl::StatusOr<int64_t> CreateRun(const RunRecord& run) override {
     absl::MutexLock lock(&mu_);
     RunRecord stored = run;
@@ -218,9 +234,11 @@ class MemoryStorage : public Storage {
 
  private:
   absl::Mutex mu_;
-  // Ordered maps give the orders the contract promises: sites by name, runs
-  // by id, rounds ascending, participations by (round, site).
+  // Ordered maps give the orders the contract promises: sites and
+  // revocations by name, runs by id, rounds ascending, participations by
+  // (round, site).
   std::map<std::string, SiteRecord> sites_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, RevocationRecord> revocations_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, RunRecord> runs_ ABSL_GUARDED_BY(mu_);
   std::map<RoundKey, RoundRecord> rounds_ ABSL_GUARDED_BY(mu_);
   std::map<ParticipationKey, ParticipationRecord> participations_ ABSL_GUARDED_BY(mu_);

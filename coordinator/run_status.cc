@@ -73,4 +73,14 @@ v1::SiteInfo SiteInfoOf(const SiteRecord& record, bool connected) {
   return info;
 }
 
+v1::Revocation RevocationOf(const RevocationRecord& record) {
+  v1::Revocation revocation;
+  revocation.set_name(record.name);
+  revocation.set_role(PartyRoleName(record.role));
+  revocation.set_revoked_at(record.revoked_at);
+  revocation.set_revoked_by(record.revoked_by);
+  revocation.set_reason(record.reason);
+  return revocation;
+}
+
 }  // namespace fedmi

@@ -1,5 +1,5 @@
-// How the coordinator reports its stored state to admins: the RunStatus and
-// SiteInfo messages of admin.proto, assembled from storage records. Live
+// How the coordinator reports its stored state to admins: the RunStatus,
+// SiteInfo and Revocation messages of admin.proto, assembled from storage records. Live
 // progress of a running round is added by RoundManager::FillLiveStatus.
 // Pure functions of their arguments; thread-safe.
 #ifndef FEDMI_COORDINATOR_RUN_STATUS_H_
@@ -20,6 +20,8 @@ v1::RunStatus StoredRunStatus(const RunRecord& run, const std::vector<RoundRecor
 
 // A known site; `connected` says whether it has an open control stream.
 v1::SiteInfo SiteInfoOf(const SiteRecord& record, bool connected);
+
+v1::Revocation RevocationOf(const RevocationRecord& record);
 
 }  // namespace fedmi
 

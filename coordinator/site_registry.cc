@@ -140,6 +140,16 @@ std::vector<v1::SiteInfo> SiteRegistry::List() const {
   return out;
 }
 
+std::vector<RevocationRecord> SiteRegistry::Revocations() const {
+  std::vector<RevocationRecord> out;
+  for (const auto& [name, record] : known_) {
+    if (!record.revoked()) continue;
+    out.push_back(
+        {name, PartyRole::kSite, record.revoked_at, record.revoked_by, record.revocation_reason});
+  }
+  return out;
+}
+
 std::vector<std::string> SiteRegistry::ConnectedSites() const {
   std::vector<std::string> names;
   for (const auto& [name, session] : sessions_) {

@@ -79,6 +79,10 @@ class SiteRegistry : public SiteRoster {
 
   // Every known site, by name.
   std::vector<v1::SiteInfo> List() const;
+  // Whether `site` ever registered or was revoked.
+  bool Knows(const std::string& site) const { return known_.count(site) > 0; }
+  // The revoked sites, by name, as revocations.
+  std::vector<RevocationRecord> Revocations() const;
 
   // SiteRoster:
   std::vector<std::string> ConnectedSites() const override;

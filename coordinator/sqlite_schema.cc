@@ -6,7 +6,7 @@
 namespace fedmi {
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 // Schema 3 added the audit log (docs/audit.md).
 constexpr char kAuditTables[] = R"sql(
@@ -30,6 +30,18 @@ CREATE TABLE IF NOT EXISTS audit_head (
   signature BLOB NOT NULL,
   signer_certificate TEXT NOT NULL
 );
+)sql";
+
+// Schema 4 added revocations of admins and auditors by name (sites keep
+// theirs in the sites table, as since schema 2).
+constexpr char kRevocationTable[] = R"sql(
+CREATE TABLE IF NOT EXISTS revocations (
+  name       TEXT PRIMARY KEY,
+  role       TEXT NOT NULL,    -- PartyRoleName
+  revoked_at REAL NOT NULL,    -- unix seconds
+  revoked_by TEXT NOT NULL,
+  reason     TEXT NOT NULL
+) WITHOUT ROWID;
 )sql";
 
 constexpr char kSchema[] = R"sql(
@@ -100,6 +112,10 @@ absl::Status CreateOrMigrateSchema(SqliteConnection& db) {
     }
     if (version == 2) {
       RETURN_IF_ERROR(db.Exec(kAuditTables, "migrate to schema 3 (audit log)"));
+      version = 3;
+    }
+    if (version == 3) {
+      RETURN_IF_ERROR(db.Exec(kRevocationTable, "migrate to schema 4 (revocations)"));
       return db.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion), "set user_version");
     }
     ASSIGN_OR_RETURN(int64_t foreign_tables,
@@ -113,6 +129,7 @@ absl::Status CreateOrMigrateSchema(SqliteConnection& db) {
     }
     RETURN_IF_ERROR(db.Exec(kSchema, "create tables"));
     RETURN_IF_ERROR(db.Exec(kAuditTables, "create audit tables"));
+    RETURN_IF_ERROR(db.Exec(kRevocationTable, "create revocations table"));
     return db.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion), "set user_version");
   });
 }

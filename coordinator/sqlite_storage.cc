@@ -1,5 +1,5 @@
 // SqliteStorage: the durable Storage backend, one SQLite file per coordinator:
-// sites, runs, rounds and participations. The connection and its settings
+// sites, revocations, runs, rounds and participations. The connection and its settings
 // are in sqlite_connection.h, the schema and its migrations in
 // sqlite_schema.cc, the audit tables in sqlite_audit_tables.cc.
 //
@@ -111,6 +111,47 @@ class SqliteStorage : public Storage {
       site.revocation_reason = select.Text(8);
     }
     return sites;
+  }
+
+  absl::Status AddRevocation(const RevocationRecord& revocation) override {
+    RETURN_IF_ERROR(storage_internal::ValidateRevocation(revocation));
+    absl::MutexLock lock(&db_->mu());
+    Statement insert(*db_, "insert into revocations");
+    RETURN_IF_ERROR(
+        insert.Prepare("INSERT INTO revocations(name, role, revoked_at, revoked_by, reason) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5)"));
+    insert.Bind(1, revocation.name)
+        .Bind(2, std::string(PartyRoleName(revocation.role)))
+        .Bind(3, revocation.revoked_at)
+        .Bind(4, revocation.revoked_by)
+        .Bind(5, revocation.reason);
+    absl::Status inserted = insert.Run();
+    if (absl::IsAlreadyExists(inserted)) return storage_internal::RevocationExists(revocation.name);
+    return inserted;
+  }
+
+  absl::StatusOr<std::vector<RevocationRecord>> ListRevocations() override {
+    absl::MutexLock lock(&db_->mu());
+    Statement select(*db_, "select from revocations");
+    RETURN_IF_ERROR(select.Prepare(
+        "SELECT name, role, revoked_at, revoked_by, reason FROM revocations ORDER BY name"));
+    std::vector<RevocationRecord> revocations;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) break;
+      RevocationRecord& revocation = revocations.emplace_back();
+      revocation.name = select.Text(0);
+      absl::StatusOr<PartyRole> role = ParsePartyRole(select.Text(1));
+      if (!role.ok()) {
+        return absl::DataLossError(absl::StrCat("revocation of '", revocation.name,
+                                                "' names role '", select.Text(1), "'"));
+      }
+      revocation.role = *role;
+      revocation.revoked_at = select.Double(2);
+      revocation.revoked_by = select.Text(3);
+      revocation.reason = select.Text(4);
+    }
+    return revocations;
   }
 
   absl::StatusOr<int64_t> CreateRun(const RunRecord& run) override {

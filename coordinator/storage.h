@@ -1,4 +1,5 @@
-// Durable coordinator state: sites, runs, rounds and per-site participation.
+// Durable coordinator state: sites, runs, rounds, per-site participation
+// and the revocations of admins and auditors.
 //
 // Two implementations share one conformance suite
 // (tests/coordinator/storage_conformance.h): SqliteStorage for real use and
@@ -20,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/base/names.h"
+#include "common/crypto/identity.h"
 #include "fedmi/v1/audit.pb.h"
 #include "fedmi/v1/federation.pb.h"
 
@@ -38,6 +40,17 @@ struct SiteRecord {
   std::string revocation_reason;
 
   bool revoked() const { return revoked_at > 0; }
+};
+
+// A party revoked by name: every later call with a certificate whose CN is
+// `name` is refused. Sites keep theirs in SiteRecord (`fedmi site list`
+// shows it there); this holds admins and auditors.
+struct RevocationRecord {
+  std::string name;
+  PartyRole role = PartyRole::kAdmin;  // what the revoking admin said it holds
+  double revoked_at = 0;               // unix seconds
+  std::string revoked_by;
+  std::string reason;
 };
 
 struct RunRecord {
@@ -99,6 +112,13 @@ class Storage {
   // and a revocation, once stored, is never undone.
   virtual absl::Status UpsertSite(const SiteRecord& site) = 0;
   virtual absl::StatusOr<std::vector<SiteRecord>> ListSites() = 0;
+
+  // Stores a revocation for good: there is no way to undo one. AlreadyExists
+  // "'bob' is already revoked" when `name` is; InvalidArgument for an empty
+  // name or revoked_at <= 0.
+  virtual absl::Status AddRevocation(const RevocationRecord& revocation) = 0;
+  // Every stored revocation, by name.
+  virtual absl::StatusOr<std::vector<RevocationRecord>> ListRevocations() = 0;
 
   // Stores a new run and returns its id (1, 2, ...). An empty spec_sha256 is
   // filled with the SHA-256 (hex) of the serialized spec.

@@ -110,6 +110,19 @@ absl::Status ValidateAuditAppend(const v1::AuditEntry& entry, const StoredAuditH
   return absl::OkStatus();
 }
 
+absl::Status ValidateRevocation(const RevocationRecord& revocation) {
+  if (revocation.name.empty()) return absl::InvalidArgumentError("revocation names no party");
+  if (revocation.revoked_at <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("revocation of '", revocation.name, "' has no time"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RevocationExists(const std::string& name) {
+  return absl::AlreadyExistsError(absl::StrCat("'", name, "' is already revoked"));
+}
+
 absl::Status AuditEntryExists(int64_t seq) {
   return absl::AlreadyExistsError(absl::StrCat("audit entry ", seq, " is already stored"));
 }

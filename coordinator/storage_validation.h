@@ -55,6 +55,11 @@ ParticipationState EvaluatedState(const ParticipationRecord& record);
 // hex, and the head names this entry.
 absl::Status ValidateAuditAppend(const v1::AuditEntry& entry, const StoredAuditHead& head);
 
+// InvalidArgument for a revocation without a name or a time.
+absl::Status ValidateRevocation(const RevocationRecord& revocation);
+// AlreadyExists "'bob' is already revoked".
+absl::Status RevocationExists(const std::string& name);
+
 // AlreadyExists "audit entry 7 is already stored".
 absl::Status AuditEntryExists(int64_t seq);
 

@@ -29,6 +29,7 @@ constexpr EnumName<Action> kActions[] = {
     {Action::kAuditTailMissing, "audit.tail_missing"},
     {Action::kSecAggUnmaskRequested, "secagg.unmask_requested"},
     {Action::kSecAggUnmaskAnswered, "secagg.unmask_answered"},
+    {Action::kPartyRevoked, "party.revoked"},
 };
 
 }  // namespace

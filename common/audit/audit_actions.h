@@ -35,6 +35,8 @@ enum class Action {
   kAuditTailMissing,
   kSecAggUnmaskRequested,
   kSecAggUnmaskAnswered,
+  // An admin or auditor revoked by name (sites keep site.revoked).
+  kPartyRevoked,
 };
 
 // "round.aggregated", ...

@@ -78,11 +78,15 @@ struct TlsFlags {
   std::string cert;
   std::string key;
   std::string ca;
+  std::string crl;
 };
 inline void AddTlsOptions(CLI::App& app, TlsFlags& flags) {
   app.add_option("--cert", flags.cert, "this party's certificate (PEM, from its kit)");
   app.add_option("--key", flags.key, "this party's private key (PEM, from its kit)");
   app.add_option("--ca", flags.ca, "the project CA certificate (PEM, from the kit)");
+  app.add_option("--crl", flags.crl,
+                 "the project's certificate revocation list (PEM, from `fedmi provision crl`), "
+                 "checked against the CA at start: certificates it lists are refused");
 }
 
 }  // namespace fedmi

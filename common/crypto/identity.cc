@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/enum_names.h"
 #include "common/base/status.h"
+#include "common/crypto/revocation_list.h"
 #include "common/crypto/x509.h"
 
 namespace fedmi {
@@ -106,8 +107,10 @@ absl::Status VerifyIssuedBy(const std::string& cert_pem, const std::string& ca_p
 }
 
 absl::Status VerifyPartyCertificate(const std::string& cert_pem, const std::string& ca_pem,
-                                    const std::string& name, PartyRole role, absl::Time now) {
+                                    const std::string& name, PartyRole role, absl::Time now,
+                                    const RevocationList* revoked) {
   RETURN_IF_ERROR(VerifyIssuedBy(cert_pem, ca_pem, now));
+  if (revoked != nullptr) RETURN_IF_ERROR(revoked->CheckCertificate(cert_pem));
   ASSIGN_OR_RETURN(CertificateInfo info, ParseCertificatePem(cert_pem));
   if (!name.empty() && info.common_name != name) {
     return absl::PermissionDeniedError(

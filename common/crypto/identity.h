@@ -19,6 +19,8 @@
 
 namespace fedmi {
 
+class RevocationList;
+
 enum class PartyRole { kCoordinator, kSite, kAdmin, kAuditor };
 
 // "coordinator", "site", "admin", "auditor".
@@ -71,8 +73,11 @@ absl::Status VerifyIssuedBy(const std::string& cert_pem, const std::string& ca_p
 // PermissionDenied naming the certificate and what it lacks otherwise, e.g.
 // "certificate 'coordinator' holds the coordinator role, not site". Without
 // the role and usage checks any party's certificate would pass as a site's.
+// With `revoked` (may be null), a certificate whose serial it lists is
+// refused too (RevocationList::CheckCertificate).
 absl::Status VerifyPartyCertificate(const std::string& cert_pem, const std::string& ca_pem,
-                                    const std::string& name, PartyRole role, absl::Time now);
+                                    const std::string& name, PartyRole role, absl::Time now,
+                                    const RevocationList* revoked = nullptr);
 
 }  // namespace fedmi
 

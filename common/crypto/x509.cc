@@ -10,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/status.h"
 #include "common/crypto/sha256.h"
 
 namespace fedmi::x509 {
@@ -61,6 +62,15 @@ absl::StatusOr<X509Ptr> ReadCertificate(const std::string& pem) {
   return cert;
 }
 
+absl::StatusOr<CrlPtr> ReadCrl(const std::string& pem) {
+  BioPtr bio = ReadOnlyBio(pem);
+  CrlPtr crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, NoPassword, nullptr));
+  if (crl == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("not a PEM CRL: ", openssl::TakeErrors()));
+  }
+  return crl;
+}
+
 absl::StatusOr<openssl::PkeyPtr> ReadPrivateKey(const std::string& pem) {
   BioPtr bio = ReadOnlyBio(pem);
   openssl::PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassword, nullptr));
@@ -78,6 +88,12 @@ absl::StatusOr<openssl::PkeyPtr> ReadPrivateKey(const std::string& pem) {
 absl::StatusOr<std::string> CertificatePem(X509* cert) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_X509(bio.get(), cert) != 1) return openssl::Error("writing certificate PEM");
+  return BioContents(bio.get());
+}
+
+absl::StatusOr<std::string> CrlPem(X509_CRL* crl) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (PEM_write_bio_X509_CRL(bio.get(), crl) != 1) return openssl::Error("writing CRL PEM");
   return BioContents(bio.get());
 }
 
@@ -110,6 +126,16 @@ std::string NameEntry(const X509_NAME* name, int nid) {
   return value;
 }
 
+absl::StatusOr<std::string> SerialHex(const ASN1_INTEGER* serial) {
+  BignumPtr number(ASN1_INTEGER_to_BN(serial, nullptr));
+  if (number == nullptr) return openssl::Error("reading a serial number");
+  char* hex = BN_bn2hex(number.get());
+  if (hex == nullptr) return openssl::Error("printing a serial number");
+  std::string text = absl::AsciiStrToLower(hex);
+  OPENSSL_free(hex);
+  return text;
+}
+
 absl::StatusOr<CertificateInfo> Describe(X509* cert) {
   CertificateInfo info;
   const X509_NAME* subject = X509_get_subject_name(cert);
@@ -118,11 +144,7 @@ absl::StatusOr<CertificateInfo> Describe(X509* cert) {
   info.project = NameEntry(subject, NID_organizationName);
   info.issuer_common_name = NameEntry(X509_get_issuer_name(cert), NID_commonName);
 
-  BignumPtr serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr));
-  if (serial == nullptr) return openssl::Error("reading the certificate serial");
-  char* hex = BN_bn2hex(serial.get());
-  info.serial_hex = absl::AsciiStrToLower(hex);
-  OPENSSL_free(hex);
+  ASSIGN_OR_RETURN(info.serial_hex, SerialHex(X509_get0_serialNumber(cert)));
 
   // UINT32_MAX: no extended-key-usage extension. fedmi's CA always sets one,
   // so a certificate without it is treated as good for neither side.

@@ -27,6 +27,7 @@ using X509Ptr = openssl::Ptr<X509, X509_free>;
 using BignumPtr = openssl::Ptr<BIGNUM, BN_free>;
 using GeneralNamesPtr = openssl::Ptr<GENERAL_NAMES, FreeGeneralNames>;
 using ExtensionPtr = openssl::Ptr<X509_EXTENSION, X509_EXTENSION_free>;
+using CrlPtr = openssl::Ptr<X509_CRL, X509_CRL_free>;
 
 // The first certificate in `pem`; InvalidArgument if there is none.
 absl::StatusOr<X509Ptr> ReadCertificate(const std::string& pem);
@@ -34,12 +35,20 @@ absl::StatusOr<X509Ptr> ReadCertificate(const std::string& pem);
 // InvalidArgument for anything else.
 absl::StatusOr<openssl::PkeyPtr> ReadPrivateKey(const std::string& pem);
 
+// The first CRL in `pem`; InvalidArgument if there is none.
+absl::StatusOr<CrlPtr> ReadCrl(const std::string& pem);
+
 absl::StatusOr<std::string> CertificatePem(X509* cert);
+absl::StatusOr<std::string> CrlPem(X509_CRL* crl);
 absl::StatusOr<std::string> PrivateKeyPem(EVP_PKEY* key);
 absl::StatusOr<openssl::PkeyPtr> GenerateP256Key();
 
 // The first entry `nid` (NID_commonName, ...) of `name`; "" if absent.
 std::string NameEntry(const X509_NAME* name, int nid);
+
+// A serial number as CertificateInfo::serial_hex spells it (lower-case hex),
+// so that CRL entries and certificates compare as strings.
+absl::StatusOr<std::string> SerialHex(const ASN1_INTEGER* serial);
 
 // What fedmi needs from `cert`: names, serial, validity, fingerprint, SANs.
 absl::StatusOr<CertificateInfo> Describe(X509* cert);

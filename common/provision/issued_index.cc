@@ -32,13 +32,18 @@ absl::StatusOr<absl::Time> ParseCertificateTime(const std::string& text) {
 }
 
 nlohmann::json RecordToJson(const IssuedRecord& record) {
-  return {{"name", record.name},
-          {"role", PartyRoleName(record.role)},
-          {"serial", record.serial_hex},
-          {"not_before", FormatCertificateTime(record.not_before)},
-          {"not_after", FormatCertificateTime(record.not_after)},
-          {"fingerprint", record.sha256_fingerprint},
-          {"kit", record.kit}};
+  nlohmann::json json = {{"name", record.name},
+                         {"role", PartyRoleName(record.role)},
+                         {"serial", record.serial_hex},
+                         {"not_before", FormatCertificateTime(record.not_before)},
+                         {"not_after", FormatCertificateTime(record.not_after)},
+                         {"fingerprint", record.sha256_fingerprint},
+                         {"kit", record.kit}};
+  if (record.revoked()) {
+    json["revoked_at"] = FormatCertificateTime(record.revoked_at);
+    json["revocation_reason"] = record.revocation_reason;
+  }
+  return json;
 }
 
 absl::StatusOr<IssuedRecord> RecordFromJson(const nlohmann::json& json, const std::string& path) {
@@ -60,6 +65,11 @@ absl::StatusOr<IssuedRecord> RecordFromJson(const nlohmann::json& json, const st
   ASSIGN_OR_RETURN(record.not_after, ParseCertificateTime(not_after));
   ASSIGN_OR_RETURN(record.sha256_fingerprint, field("fingerprint"));
   ASSIGN_OR_RETURN(record.kit, field("kit"));
+  if (json.contains("revoked_at")) {
+    ASSIGN_OR_RETURN(std::string revoked_at, field("revoked_at"));
+    ASSIGN_OR_RETURN(record.revoked_at, ParseCertificateTime(revoked_at));
+    ASSIGN_OR_RETURN(record.revocation_reason, field("revocation_reason"));
+  }
   return record;
 }
 

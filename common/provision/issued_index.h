@@ -19,7 +19,8 @@
 
 namespace fedmi {
 
-// One entry of <dir>/issued.json.
+// One entry of <dir>/issued.json: one certificate. A renewed party has one
+// entry per certificate, the newest last.
 struct IssuedRecord {
   std::string name;
   PartyRole role;
@@ -28,6 +29,12 @@ struct IssuedRecord {
   absl::Time not_after;
   std::string sha256_fingerprint;
   std::string kit;  // the kit folder, relative to the project directory: "kits/<name>"
+  // Set by `fedmi provision revoke` and `renew`: every later CRL lists the
+  // serial. Files written before revocation existed have neither key.
+  absl::Time revoked_at = absl::InfinitePast();
+  std::string revocation_reason;
+
+  bool revoked() const { return revoked_at != absl::InfinitePast(); }
 };
 
 // The records in <dir>/issued.json; empty if there is no such file yet.

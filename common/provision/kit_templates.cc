@@ -21,6 +21,11 @@ constexpr char kTlsFiles[] =
     "key = \"key.pem\"\n"
     "ca = \"ca.pem\"\n";
 
+// Only the daemons read a CRL; `fedmi` itself would refuse the key.
+constexpr char kCrlHint[] =
+    "# The project's revocation list, once `fedmi provision crl` has written one:\n"
+    "# crl = \"crl.pem\"\n";
+
 std::string CoordinatorAddressLines(const std::optional<CoordinatorRecord>& coordinator) {
   if (coordinator.has_value())
     return absl::StrCat("coordinator = ", TomlString(coordinator->address), "\n");
@@ -45,8 +50,8 @@ std::string CoordinatorConfig(const std::string& project, const std::string& nam
       "# Relative paths are resolved against this file's folder.\n"
       "listen = \"0.0.0.0:%d\"\n"
       "db = \"state/coordinator.db\"\n"
-      "%s",
-      name, project, port, kTlsFiles);
+      "%s%s",
+      name, project, port, kTlsFiles, kCrlHint);
 }
 
 std::string SiteConfig(const std::string& project, const std::string& name,
@@ -56,7 +61,7 @@ std::string SiteConfig(const std::string& project, const std::string& name,
                       "# Start with: fedmi-client --config client.toml --data /path/to/images\n"
                       "# Relative paths are resolved against this file's folder.\n",
                       CoordinatorAddressLines(coordinator), "site = ", TomlString(name), "\n",
-                      kTlsFiles,
+                      kTlsFiles, kCrlHint,
                       "policy = \"policy.toml\"\n"
                       "# data = \"/path/to/images\"\n");
 }

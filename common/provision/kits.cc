@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/base/status.h"
 #include "common/crypto/openssl_util.h"
 #include "common/crypto/sha256.h"
@@ -136,12 +137,12 @@ absl::Status CheckNotProvisioned(Env& env, const std::string& dir, const Project
       return absl::AlreadyExistsError(
           absl::StrCat(PartyRoleName(record.role), " '", name, "' is already provisioned (serial ",
                        record.serial_hex, ", expires ", FormatCertificateTime(record.not_after),
-                       "); existing parties are never re-keyed"));
+                       "); re-key it with `fedmi provision renew ", name, "`"));
     }
     if (role == PartyRole::kCoordinator && record.role == PartyRole::kCoordinator) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("project '", ca.project(), "' already has coordinator '", record.name,
-                       "' (serial ", record.serial_hex, "); existing parties are never re-keyed"));
+      return absl::AlreadyExistsError(absl::StrCat(
+          "project '", ca.project(), "' already has coordinator '", record.name, "' (serial ",
+          record.serial_hex, "); re-key it with `fedmi provision renew`"));
     }
   }
   const std::string kit = project_layout::KitRelativePath(name);
@@ -165,12 +166,42 @@ IssuedRecord RecordOf(const IssuedParty& party) {
   return record;
 }
 
-// Puts issued.json back as it was (absent, or `previous` byte for byte).
-absl::Status RestoreIndex(Env& env, const std::string& dir,
-                          const std::optional<std::string>& previous) {
-  const std::string path = project_layout::IndexPath(dir);
-  if (!previous.has_value()) return OkIfNotFound(env.RemoveFile(path));
-  return WriteFileAtomically(env, path, *previous, 0644);
+// A file's contents before a change, to put back if the change fails.
+struct SavedFile {
+  std::string path;
+  std::optional<std::string> contents;  // nullopt: the file did not exist
+};
+
+absl::StatusOr<SavedFile> SaveFile(Env& env, const std::string& path) {
+  SavedFile saved{path, std::nullopt};
+  if (env.FileExists(path)) {
+    ASSIGN_OR_RETURN(saved.contents, env.ReadFile(path));
+  }
+  return saved;
+}
+
+// Puts the file back as it was (absent, or byte for byte).
+absl::Status Restore(Env& env, const SavedFile& saved) {
+  if (!saved.contents.has_value()) return OkIfNotFound(env.RemoveFile(saved.path));
+  return WriteFileAtomically(env, saved.path, *saved.contents, 0644);
+}
+
+// `status` with the failure to undo it appended, if undoing failed.
+absl::Status WithRestore(absl::Status status, Env& env, const SavedFile& saved) {
+  const absl::Status restored = Restore(env, saved);
+  if (restored.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat(status.message(), "; and restoring ", saved.path,
+                                                  ": ", restored.message()));
+}
+
+// The index of the newest record of `name`; NotFound naming the project.
+absl::StatusOr<size_t> CurrentRecord(const std::vector<IssuedRecord>& records,
+                                     const std::string& dir, const std::string& name) {
+  for (size_t i = records.size(); i-- > 0;) {
+    if (records[i].name == name) return i;
+  }
+  return absl::NotFoundError(
+      absl::StrCat("'", name, "' was never provisioned in '", dir, "' (see fedmi provision show)"));
 }
 
 // Records the party in issued.json and, for a coordinator, its address in
@@ -179,11 +210,7 @@ absl::Status RestoreIndex(Env& env, const std::string& dir,
 absl::Status RecordParty(Env& env, const std::string& dir, const ProjectCa& ca,
                          std::vector<IssuedRecord> records, const IssuedParty& party,
                          const KitSettings& settings) {
-  const std::string index_path = project_layout::IndexPath(dir);
-  std::optional<std::string> previous_index;
-  if (env.FileExists(index_path)) {
-    ASSIGN_OR_RETURN(previous_index, env.ReadFile(index_path));
-  }
+  ASSIGN_OR_RETURN(SavedFile previous_index, SaveFile(env, project_layout::IndexPath(dir)));
   records.push_back(RecordOf(party));
   RETURN_IF_ERROR(WriteIssuedIndex(env, dir, records));
   if (party.role != PartyRole::kCoordinator) return absl::OkStatus();
@@ -195,14 +222,41 @@ absl::Status RecordParty(Env& env, const std::string& dir, const ProjectCa& ca,
   address.address = HostPort(settings.coordinator_host, settings.coordinator_port);
   address.fingerprint = party.info.sha256_fingerprint;
   absl::Status status = WriteCoordinatorRecord(env, dir, ca.project(), address);
-  if (!status.ok()) {
-    const absl::Status restored = RestoreIndex(env, dir, previous_index);
-    if (!restored.ok()) {
-      return absl::Status(status.code(), absl::StrCat(status.message(), "; and restoring ",
-                                                      index_path, ": ", restored.message()));
-    }
-  }
+  if (!status.ok()) return WithRestore(status, env, previous_index);
   return status;
+}
+
+// Replaces the identity files of the kit in `kit_dir`, each atomically; if
+// the certificate cannot be written, the old key goes back so that the kit
+// never pairs a key with another key's certificate.
+absl::Status ReplaceIdentity(Env& env, const std::string& kit_dir, const IssuedParty& party) {
+  ASSIGN_OR_RETURN(SavedFile old_key, SaveFile(env, kit_dir + "/key.pem"));
+  RETURN_IF_ERROR(WriteFileAtomically(env, old_key.path, party.key_pem, 0600));
+  absl::Status cert = WriteFileAtomically(env, kit_dir + "/cert.pem", party.cert_pem, 0644);
+  if (cert.ok()) return cert;
+  if (old_key.contents.has_value()) {
+    WriteFileAtomically(env, old_key.path, *old_key.contents, 0600).IgnoreError();
+  }
+  return cert;
+}
+
+// Records a renewal: the old certificate revoked, the new one appended, and
+// a coordinator's new fingerprint in project.json.
+absl::Status RecordRenewal(Env& env, const std::string& dir, const ProjectCa& ca,
+                           std::vector<IssuedRecord> records, size_t current,
+                           const IssuedParty& party) {
+  IssuedRecord& old = records[current];
+  if (!old.revoked()) {
+    old.revoked_at = absl::Now();
+    old.revocation_reason = absl::StrCat("renewed: replaced by serial ", party.info.serial_hex);
+  }
+  records.push_back(RecordOf(party));
+  RETURN_IF_ERROR(WriteIssuedIndex(env, dir, records));
+  if (party.role != PartyRole::kCoordinator) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::optional<CoordinatorRecord> address, ReadCoordinatorRecord(env, dir));
+  if (!address.has_value()) return absl::OkStatus();
+  address->fingerprint = party.info.sha256_fingerprint;
+  return WriteCoordinatorRecord(env, dir, ca.project(), *address);
 }
 
 }  // namespace
@@ -232,6 +286,73 @@ absl::StatusOr<IssuedParty> AddParty(const std::string& dir, const std::string& 
     return recorded;
   }
   return party;
+}
+
+absl::StatusOr<IssuedParty> RenewParty(const std::string& dir, const std::string& name, int days,
+                                       Env& env) {
+  ASSIGN_OR_RETURN(std::unique_ptr<ProjectCa> ca, ProjectCa::Open(dir, env));
+  ASSIGN_OR_RETURN(std::unique_ptr<ProvisionLock> lock, ProvisionLock::Acquire(dir));
+  ASSIGN_OR_RETURN(std::vector<IssuedRecord> records, ReadIssuedIndex(env, dir));
+  ASSIGN_OR_RETURN(const size_t current, CurrentRecord(records, dir, name));
+  const IssuedRecord& old = records[current];
+  const std::string kit_dir = absl::StrCat(dir, "/", old.kit);
+  if (!env.FileExists(kit_dir + "/cert.pem")) {
+    return absl::NotFoundError(absl::StrCat("kit folder '", kit_dir,
+                                            "' holds no cert.pem; renewal replaces the key and "
+                                            "certificate of an existing kit"));
+  }
+  IssueOptions issue;
+  issue.days = days;
+  if (old.role == PartyRole::kCoordinator) {
+    // Parties dial the coordinator by the names in its certificate.
+    ASSIGN_OR_RETURN(std::string old_cert, env.ReadFile(kit_dir + "/cert.pem"));
+    ASSIGN_OR_RETURN(CertificateInfo old_info, ParseCertificatePem(old_cert));
+    issue.dns_names = old_info.dns_names;
+    issue.ip_addresses = old_info.ip_addresses;
+  }
+  ASSIGN_OR_RETURN(IssuedParty party, ca->Issue(name, old.role, issue));
+
+  // Recorded first, so that no key is ever on disk that issued.json does not
+  // know of; undone if the kit cannot be changed.
+  ASSIGN_OR_RETURN(SavedFile saved_index, SaveFile(env, project_layout::IndexPath(dir)));
+  ASSIGN_OR_RETURN(SavedFile saved_project, SaveFile(env, project_layout::ProjectPath(dir)));
+  absl::Status status = RecordRenewal(env, dir, *ca, std::move(records), current, party);
+  if (status.ok()) status = ReplaceIdentity(env, kit_dir, party);
+  if (!status.ok()) {
+    status = WithRestore(status, env, saved_project);
+    return WithRestore(status, env, saved_index);
+  }
+  return party;
+}
+
+absl::StatusOr<IssuedRecord> RevokeIssued(const std::string& dir, const std::string& name,
+                                          const std::string& reason, Env& env) {
+  ASSIGN_OR_RETURN(std::unique_ptr<ProjectCa> ca, ProjectCa::Open(dir, env));
+  ASSIGN_OR_RETURN(std::unique_ptr<ProvisionLock> lock, ProvisionLock::Acquire(dir));
+  ASSIGN_OR_RETURN(std::vector<IssuedRecord> records, ReadIssuedIndex(env, dir));
+  ASSIGN_OR_RETURN(const size_t current, CurrentRecord(records, dir, name));
+  IssuedRecord& record = records[current];
+  if (record.revoked()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the certificate of '", name, "' (serial ", record.serial_hex,
+                     ") is already revoked (since ", FormatCertificateTime(record.revoked_at),
+                     "); `fedmi provision renew ", name, "` issues a new one"));
+  }
+  record.revoked_at = absl::Now();
+  record.revocation_reason = reason;
+  RETURN_IF_ERROR(WriteIssuedIndex(env, dir, records));
+  return records[current];
+}
+
+absl::StatusOr<std::string> ProjectCrl(const std::string& dir, int days, Env& env) {
+  ASSIGN_OR_RETURN(std::unique_ptr<ProjectCa> ca, ProjectCa::Open(dir, env));
+  ASSIGN_OR_RETURN(std::unique_ptr<ProvisionLock> lock, ProvisionLock::Acquire(dir));
+  ASSIGN_OR_RETURN(std::vector<IssuedRecord> records, ReadIssuedIndex(env, dir));
+  std::vector<RevokedSerial> revoked;
+  for (const IssuedRecord& record : records) {
+    if (record.revoked()) revoked.push_back({record.serial_hex, record.revoked_at});
+  }
+  return ca->SignCrl(revoked, days);
 }
 
 absl::StatusOr<std::vector<IssuedRecord>> ListIssued(const std::string& dir, Env& env) {

@@ -46,14 +46,39 @@ struct KitSettings {
 // earlier coordinator kit, or the placeholder "HOST:7000" if none exists yet.
 //
 // AlreadyExists if `name` was issued before ("site 'site-1' is already
-// provisioned (serial ..., expires ...); existing parties are never
-// re-keyed") or its kit folder exists; NotFound if `dir` holds no CA;
+// provisioned (serial ..., expires ...); re-key it with `fedmi provision
+// renew`") or its kit folder exists; NotFound if `dir` holds no CA;
 // InvalidArgument for a bad name, SAN, host or port; the Env's error (e.g.
 // ResourceExhausted for a full disk) naming the kit or file otherwise.
 // Never changes the CA or another party's kit.
 absl::StatusOr<IssuedParty> AddParty(const std::string& dir, const std::string& name,
                                      PartyRole role, const IssueOptions& options,
                                      const KitSettings& settings, Env& env = *Env::Default());
+
+// Re-keys a provisioned party: a fresh key and certificate (same name, role
+// and, for the coordinator, the same SANs; valid `days`) replace key.pem and
+// cert.pem in its kit folder, each file atomically; the config and every
+// other kit stay as they are. issued.json records the new certificate and
+// marks the one it replaces revoked ("renewed"), so the next ProjectCrl lists
+// it. A renewed coordinator's new fingerprint goes into project.json (kits
+// made from now on pin it; existing sites' policy.toml must be updated).
+// NotFound for a name never issued or a kit folder without cert.pem;
+// FailedPrecondition past the CA's life; the Env's error naming the file
+// otherwise. After a failure issued.json, project.json and the kit are as
+// they were.
+absl::StatusOr<IssuedParty> RenewParty(const std::string& dir, const std::string& name, int days,
+                                       Env& env = *Env::Default());
+
+// Marks the current (newest) certificate of `name` revoked in issued.json,
+// with the time and `reason`. Returns its record. NotFound for a name never
+// issued; FailedPrecondition when that certificate is already revoked.
+absl::StatusOr<IssuedRecord> RevokeIssued(const std::string& dir, const std::string& name,
+                                          const std::string& reason, Env& env = *Env::Default());
+
+// A PEM CRL signed by the project CA listing every serial issued.json marks
+// revoked (ProjectCa::SignCrl; next update in `days`). NotFound without a CA.
+absl::StatusOr<std::string> ProjectCrl(const std::string& dir, int days = 30,
+                                       Env& env = *Env::Default());
 
 // The parties recorded in <dir>/issued.json, in order of issue; empty if none
 // was added yet. NotFound if `dir` holds no CA.

@@ -1,5 +1,7 @@
 #include "common/provision/project_ca.h"
 
+#include <openssl/bn.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +24,39 @@ absl::Status ValidateDays(int days) {
         absl::StrCat("validity must be 1 to ", kMaxDays, " days, got ", days));
   }
   return absl::OkStatus();
+}
+
+using Asn1TimePtr = openssl::Ptr<ASN1_TIME, ASN1_TIME_free>;
+using Asn1IntegerPtr = openssl::Ptr<ASN1_INTEGER, ASN1_INTEGER_free>;
+using RevokedPtr = openssl::Ptr<X509_REVOKED, X509_REVOKED_free>;
+
+absl::StatusOr<Asn1TimePtr> Asn1Time(absl::Time time) {
+  Asn1TimePtr asn1(ASN1_TIME_set(nullptr, absl::ToTimeT(time)));
+  if (asn1 == nullptr) return openssl::Error("encoding a time");
+  return asn1;
+}
+
+// One CRL entry; the caller owns it until X509_CRL_add0_revoked takes it.
+absl::StatusOr<RevokedPtr> RevokedEntry(const RevokedSerial& revoked) {
+  BIGNUM* number = nullptr;
+  const size_t digits = revoked.serial_hex.size();
+  if (digits == 0 || digits > 64 ||
+      BN_hex2bn(&number, revoked.serial_hex.c_str()) != static_cast<int>(digits)) {
+    BN_free(number);
+    openssl::TakeErrors();
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", revoked.serial_hex, "' is not a certificate serial (hex)"));
+  }
+  x509::BignumPtr owned(number);
+  Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(owned.get(), nullptr));
+  ASSIGN_OR_RETURN(Asn1TimePtr date, Asn1Time(revoked.revoked_at));
+  RevokedPtr entry(X509_REVOKED_new());
+  if (serial == nullptr || entry == nullptr ||
+      X509_REVOKED_set_serialNumber(entry.get(), serial.get()) != 1 ||
+      X509_REVOKED_set_revocationDate(entry.get(), date.get()) != 1) {
+    return openssl::Error("making a CRL entry");
+  }
+  return entry;
 }
 
 void AddUnique(std::vector<std::string>& list, const std::string& value) {
@@ -154,6 +189,33 @@ absl::StatusOr<IssuedParty> ProjectCa::Issue(const std::string& name, PartyRole 
   ASSIGN_OR_RETURN(party.cert_pem, x509::CertificatePem(cert.get()));
   ASSIGN_OR_RETURN(party.info, x509::Describe(cert.get()));
   return party;
+}
+
+absl::StatusOr<std::string> ProjectCa::SignCrl(const std::vector<RevokedSerial>& revoked,
+                                               int days) const {
+  RETURN_IF_ERROR(ValidateDays(days));
+  ASSIGN_OR_RETURN(x509::X509Ptr ca_cert, x509::ReadCertificate(cert_pem_));
+  ASSIGN_OR_RETURN(openssl::PkeyPtr ca_key, x509::ReadPrivateKey(key_pem_));
+  const absl::Time now = absl::Now();
+  ASSIGN_OR_RETURN(Asn1TimePtr this_update, Asn1Time(now));
+  ASSIGN_OR_RETURN(Asn1TimePtr next_update, Asn1Time(now + absl::Hours(24) * days));
+  x509::CrlPtr crl(X509_CRL_new());
+  if (crl == nullptr || X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
+      X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca_cert.get())) != 1 ||
+      X509_CRL_set1_lastUpdate(crl.get(), this_update.get()) != 1 ||
+      X509_CRL_set1_nextUpdate(crl.get(), next_update.get()) != 1) {
+    return openssl::Error("making a CRL");
+  }
+  for (const RevokedSerial& entry : revoked) {
+    ASSIGN_OR_RETURN(RevokedPtr made, RevokedEntry(entry));
+    if (X509_CRL_add0_revoked(crl.get(), made.get()) != 1)
+      return openssl::Error("listing a serial");
+    (void)made.release();  // the CRL owns it now
+  }
+  if (X509_CRL_sort(crl.get()) != 1 || X509_CRL_sign(crl.get(), ca_key.get(), EVP_sha256()) <= 0) {
+    return openssl::Error("signing the CRL");
+  }
+  return x509::CrlPem(crl.get());
 }
 
 }  // namespace fedmi

@@ -44,6 +44,12 @@ struct IssuedParty {
   CertificateInfo info;
 };
 
+// A certificate the CA has revoked, as its CRL lists it.
+struct RevokedSerial {
+  std::string serial_hex;  // CertificateInfo::serial_hex
+  absl::Time revoked_at;
+};
+
 class ProjectCa {
  public:
   // Creates <dir>/ca/ca.key (mode 0600) and <dir>/ca/ca.crt: a self-signed
@@ -75,6 +81,14 @@ class ProjectCa {
   // certificate would outlive the CA. Writes no file and records nothing.
   absl::StatusOr<IssuedParty> Issue(const std::string& name, PartyRole role,
                                     const IssueOptions& options) const;
+
+  // A PEM X.509 v2 CRL signed with the CA key that lists `revoked`:
+  // lastUpdate now, nextUpdate `days` later (when parties should expect a
+  // newer one; fedmi does not enforce it). RevocationList::FromPem reads it.
+  // InvalidArgument for a serial that is not hex or `days` out of range.
+  // Writes no file.
+  absl::StatusOr<std::string> SignCrl(const std::vector<RevokedSerial>& revoked,
+                                      int days = 30) const;
 
  private:
   ProjectCa(std::string project, std::string key_pem, std::string cert_pem, CertificateInfo info)

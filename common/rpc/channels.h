@@ -20,6 +20,9 @@ struct TransportOptions {
   std::string cert_file;  // this party's certificate (PEM)
   std::string key_file;   // its private key (PEM)
   std::string ca_file;    // the project CA certificate (PEM)
+  // The project CRL (PEM, LoadRevocationList); empty: none. The transport
+  // does not read it: the parties check the certificates it lists.
+  std::string crl_file;
   // Client only: when set, the server's certificate must also have this
   // SHA-256 fingerprint (lower-case hex), e.g. from a site's policy.
   std::string server_fingerprint;

@@ -46,10 +46,10 @@ bool SameParams(const v1::SecAggParams& a, const v1::SecAggParams& b) {
 absl::StatusOr<std::unique_ptr<SecAggParticipant>> SecAggParticipant::Start(
     const v1::RoundAdmission& admission, const v1::SecAggSettings& settings,
     const SecAggFloor& floor, const std::string& site, const std::string& key_pem,
-    const std::string& cert_pem, const std::string& ca_pem) {
+    const std::string& cert_pem, const std::string& ca_pem, const RevocationList& revoked) {
   RETURN_IF_ERROR(ValidatePartyName(site, "site name"));
   const absl::Time now = absl::Now();
-  RETURN_IF_ERROR(VerifyAdmission(admission, ca_pem, now));
+  RETURN_IF_ERROR(VerifyAdmission(admission, ca_pem, now, &revoked));
   if (!std::binary_search(admission.sites().begin(), admission.sites().end(), site)) {
     return absl::PermissionDeniedError(
         absl::StrCat("secure aggregation admission does not list this site '", site, "'"));
@@ -61,7 +61,8 @@ absl::StatusOr<std::unique_ptr<SecAggParticipant>> SecAggParticipant::Start(
   options.max_sites = params.max_sites();
   ASSIGN_OR_RETURN(FixedPointCodec codec, FixedPointCodec::Create(options));
 
-  absl::Status own_identity = VerifyPartyCertificate(cert_pem, ca_pem, site, PartyRole::kSite, now);
+  absl::Status own_identity =
+      VerifyPartyCertificate(cert_pem, ca_pem, site, PartyRole::kSite, now, &revoked);
   if (!own_identity.ok()) {
     return absl::PermissionDeniedError(
         absl::StrCat("certificate of site '", site, "' is not usable: ", own_identity.message()));
@@ -70,6 +71,7 @@ absl::StatusOr<std::unique_ptr<SecAggParticipant>> SecAggParticipant::Start(
   const RoundId id = RoundIdOf(admission);
   std::unique_ptr<SecAggParticipant> participant(
       new SecAggParticipant(id, site, params, floor, codec, ca_pem));
+  participant->revoked_ = revoked;
   participant->admitted_.assign(admission.sites().begin(), admission.sites().end());
   participant->key_pem_ = key_pem;
   ASSIGN_OR_RETURN(participant->cipher_keys_, GenerateKeyPair());
@@ -147,7 +149,7 @@ absl::StatusOr<v1::ShareBundle> SecAggParticipant::OnPeerKeys(const v1::PeerKeys
       return absl::InvalidArgumentError(absl::StrCat(
           "peer keys are not sorted by site without duplicates at '", ads[i].site(), "'"));
     }
-    RETURN_IF_ERROR(VerifyAdvertisement(ads[i], id_, ca_pem_, now));
+    RETURN_IF_ERROR(VerifyAdvertisement(ads[i], id_, ca_pem_, now, &revoked_));
     if (!std::binary_search(admitted_.begin(), admitted_.end(), ads[i].site())) {
       return absl::PermissionDeniedError(absl::StrCat("key advertisement of site '", ads[i].site(),
                                                       "', which the coordinator's admission of ",

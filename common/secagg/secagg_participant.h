@@ -65,11 +65,14 @@ class SecAggParticipant {
   // are not what `settings` (the approved run spec's) give (CheckParams) or
   // fall below `floor`, or when `cert_pem` is not a site certificate for
   // `site` from `ca_pem` or does not belong to `key_pem`; InvalidArgument for
-  // a bad site name or params the codec refuses.
+  // a bad site name or params the codec refuses. Certificates `revoked` (the
+  // project CRL) lists are refused here and in OnPeerKeys: the coordinator's
+  // admission, this site's own and every peer's.
   static absl::StatusOr<std::unique_ptr<SecAggParticipant>> Start(
       const v1::RoundAdmission& admission, const v1::SecAggSettings& settings,
       const SecAggFloor& floor, const std::string& site, const std::string& key_pem,
-      const std::string& cert_pem, const std::string& ca_pem);
+      const std::string& cert_pem, const std::string& ca_pem,
+      const RevocationList& revoked = RevocationList());
 
   ~SecAggParticipant();
   SecAggParticipant(const SecAggParticipant&) = delete;
@@ -170,6 +173,7 @@ class SecAggParticipant {
   const SecAggFloor floor_;
   const FixedPointCodec codec_;
   const std::string ca_pem_;
+  RevocationList revoked_;
   std::vector<std::string> admitted_;  // sorted, from the admission
   std::string key_pem_;                // signs the survivor set; wiped
 

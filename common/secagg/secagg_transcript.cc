@@ -131,9 +131,9 @@ absl::Status SignAdmission(const std::string& key_pem, const std::string& cert_p
 }
 
 absl::Status VerifyAdmission(const v1::RoundAdmission& admission, const std::string& ca_pem,
-                             absl::Time now) {
-  absl::Status identity =
-      VerifyPartyCertificate(admission.certificate_pem(), ca_pem, "", PartyRole::kCoordinator, now);
+                             absl::Time now, const RevocationList* revoked) {
+  absl::Status identity = VerifyPartyCertificate(admission.certificate_pem(), ca_pem, "",
+                                                 PartyRole::kCoordinator, now, revoked);
   if (!identity.ok()) {
     return Refused(
         absl::StrCat("is not signed by the project's coordinator: ", identity.message()));
@@ -175,7 +175,8 @@ std::string GraphSeed(const std::vector<v1::KeyAdvertisement>& sorted_ads) {
 }
 
 absl::Status VerifyAdvertisement(const v1::KeyAdvertisement& ad, const RoundId& id,
-                                 const std::string& ca_pem, absl::Time now) {
+                                 const std::string& ca_pem, absl::Time now,
+                                 const RevocationList* revoked) {
   const std::string& site = ad.site();
   if (ad.run_id() != id.run_id || ad.round() != id.round || ad.attempt() != id.attempt ||
       ad.nonce() != id.nonce) {
@@ -189,7 +190,7 @@ absl::Status VerifyAdvertisement(const v1::KeyAdvertisement& ad, const RoundId& 
   }
   if (ad.certificate_pem().empty()) return Denied(site, "has no certificate");
   absl::Status identity =
-      VerifyPartyCertificate(ad.certificate_pem(), ca_pem, site, PartyRole::kSite, now);
+      VerifyPartyCertificate(ad.certificate_pem(), ca_pem, site, PartyRole::kSite, now, revoked);
   if (!identity.ok()) {
     return Denied(site, absl::StrCat("has an unacceptable certificate: ", identity.message()));
   }

@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/crypto/revocation_list.h"
 #include "common/secagg/secagg.h"
 #include "fedmi/v1/secagg.pb.h"
 
@@ -82,9 +83,10 @@ absl::Status SignAdmission(const std::string& key_pem, const std::string& cert_p
 // to a coordinator (VerifyPartyCertificate), a valid signature over
 // AdmissionBytes, attempt >= 1, a 32-byte nonce, sorted distinct sites, and
 // params.max_sites equal to the number of sites. PermissionDenied naming the
-// problem otherwise.
+// problem otherwise, also when `revoked` (may be null: no CRL) lists the
+// coordinator's certificate.
 absl::Status VerifyAdmission(const v1::RoundAdmission& admission, const std::string& ca_pem,
-                             absl::Time now);
+                             absl::Time now, const RevocationList* revoked = nullptr);
 
 // --- Key advertisements ----------------------------------------------------------
 
@@ -100,9 +102,11 @@ std::string GraphSeed(const std::vector<v1::KeyAdvertisement>& sorted_ads);
 // ad.site with client-auth usage (VerifyPartyCertificate: a coordinator's,
 // admin's or auditor's certificate is refused), and its signature over
 // KeyAdvertisementBytes verifies. PermissionDenied naming the site and the
-// reason otherwise ("key advertisement of site 'site-3' has a bad signature").
+// reason otherwise ("key advertisement of site 'site-3' has a bad signature"),
+// also when `revoked` (may be null: no CRL) lists the site's certificate.
 absl::Status VerifyAdvertisement(const v1::KeyAdvertisement& ad, const RoundId& id,
-                                 const std::string& ca_pem, absl::Time now);
+                                 const std::string& ca_pem, absl::Time now,
+                                 const RevocationList* revoked = nullptr);
 
 // --- The consistency check ----------------------------------------------------
 

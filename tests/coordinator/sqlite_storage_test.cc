@@ -72,7 +72,7 @@ TEST_F(SqliteStorageTest, MigratesASchemaOneDatabaseKeepingItsSites) {
              "INSERT INTO sites VALUES('hospital-a', 1, 2, 3, 4);"
              "PRAGMA user_version=1;");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
-  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "3");
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "4");
   ASSERT_OK_AND_ASSIGN(std::vector<SiteRecord> sites, storage->ListSites());
   ASSERT_EQ(sites.size(), 1u);
   EXPECT_EQ(sites[0].train_examples, 3);
@@ -82,12 +82,61 @@ TEST_F(SqliteStorageTest, MigratesASchemaOneDatabaseKeepingItsSites) {
 TEST_F(SqliteStorageTest, UsesWalJournalAndVersionedSchema) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
   EXPECT_EQ(QueryCell(DbPath(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "3");
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "4");
   EXPECT_EQ(QueryCell(DbPath(),
                       "SELECT group_concat(name, ',') FROM "
                       "(SELECT name FROM sqlite_master WHERE type='table' "
                       "AND name NOT LIKE 'sqlite_%' ORDER BY name)"),
-            "audit,audit_head,participations,rounds,runs,sites");
+            "audit,audit_head,participations,revocations,rounds,runs,sites");
+}
+
+TEST_F(SqliteStorageTest, MigratesASchemaThreeDatabaseAddingRevocations) {
+  // Make a current database, then take it back to schema 3 as that
+  // coordinator left it: no revocations table, one revoked site.
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
+    SiteRecord site;
+    site.name = "hospital-a";
+    site.registered_at = 1;
+    site.revoked_at = 2;
+    site.revoked_by = "alice";
+    ASSERT_THAT(storage->UpsertSite(site), IsOk());
+  }
+  ExecOrFail(DbPath(), "DROP TABLE revocations; PRAGMA user_version=3;");
+
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "4");
+  ASSERT_OK_AND_ASSIGN(std::vector<SiteRecord> sites, storage->ListSites());
+  ASSERT_EQ(sites.size(), 1u);
+  EXPECT_TRUE(sites[0].revoked());
+  ASSERT_OK_AND_ASSIGN(std::vector<RevocationRecord> none, storage->ListRevocations());
+  EXPECT_TRUE(none.empty());
+  ASSERT_THAT(storage->AddRevocation(RevocationRow("bob", PartyRole::kAuditor, 3, "alice", "")),
+              IsOk());
+}
+
+TEST_F(SqliteStorageTest, RevocationsSurviveReopenAndStoreTheRoleByName) {
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
+    ASSERT_THAT(storage->AddRevocation(
+                    RevocationRow("bob", PartyRole::kAdmin, 1700000000, "alice", "laptop stolen")),
+                IsOk());
+  }
+  EXPECT_EQ(QueryCell(DbPath(), "SELECT role FROM revocations"), "admin");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> reopened, OpenSqliteStorage(DbPath()));
+  ASSERT_OK_AND_ASSIGN(std::vector<RevocationRecord> revocations, reopened->ListRevocations());
+  ASSERT_EQ(revocations.size(), 1u);
+  EXPECT_EQ(revocations[0].role, PartyRole::kAdmin);
+  EXPECT_EQ(revocations[0].revoked_at, 1700000000);
+  EXPECT_EQ(revocations[0].reason, "laptop stolen");
+}
+
+TEST_F(SqliteStorageTest, AnUnknownRoleInTheRevocationsTableIsDataLoss) {
+  { ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath())); }
+  ExecOrFail(DbPath(), "INSERT INTO revocations VALUES('bob', 'wizard', 1, 'alice', '')");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
+  EXPECT_THAT(storage->ListRevocations(),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("'wizard'")));
 }
 
 TEST_F(SqliteStorageTest, StoresSpecAsProtobufBytesWithItsSha256) {

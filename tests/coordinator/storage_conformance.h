@@ -685,4 +685,7 @@ TEST_P(StorageConformanceTest, ListAuditFiltersByRunSeqAndTime) {
 
 }  // namespace fedmi
 
+// The suite continues by topic in files of their own.
+#include "tests/coordinator/storage_conformance_revocations.h"  // IWYU pragma: export
+
 #endif  // FEDMI_TESTS_COORDINATOR_STORAGE_CONFORMANCE_H_

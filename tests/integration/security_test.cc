@@ -232,6 +232,76 @@ TEST_F(SecurityTest, HandshakeNegotiatesTls13WithClientCertificates) {
   ExpectStillServing();
 }
 
+TEST_F(SecurityTest, RevokedAdminIsCutOffMidWatchAndAfterARestart) {
+  project_.Add("admin-2", PartyRole::kAdmin);
+  v1::RunSpec spec;
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(8);
+  spec.set_rounds(1);
+  spec.set_min_sites(2);  // no site connects: the run stays pending
+  ASSERT_OK_AND_ASSIGN(int64_t run, coordinator_->admin().StartRun(spec));
+
+  // admin-2's watch is open when admin-1 revokes it.
+  auto stub = v1::Admin::NewStub(Channel("admin-2"));
+  grpc::ClientContext watch;
+  watch.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::RunRef ref;
+  ref.set_run_id(run);
+  std::unique_ptr<grpc::ClientReader<v1::RunStatus>> reader = stub->WatchRun(&watch, ref);
+  v1::RunStatus status;
+  ASSERT_TRUE(reader->Read(&status));
+  const std::string admin_1 = absl::StrCat(Binary("fedmi"), project_.FlagString("admin-1"),
+                                           " --coordinator ", coordinator_->address());
+  CommandOutput revoke = RunCommand(
+      absl::StrCat(admin_1, " revoke admin-2 --role admin --reason 'laptop stolen' 2>&1"));
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.stdout_text;
+  while (reader->Read(&status)) {
+  }
+  EXPECT_THAT(ToStatus(reader->Finish()),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("admin 'admin-2' was revoked by admin-1"),
+                             HasSubstr("laptop stolen"))));
+  EXPECT_THAT(ListRunsWith(Channel("admin-2")),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("revoked by admin-1")));
+  CommandOutput self =
+      RunCommand(absl::StrCat(admin_1, " revoke admin-1 --role admin --reason oops 2>&1"));
+  EXPECT_EQ(self.exit_code, 1);
+  EXPECT_THAT(self.stdout_text, HasSubstr("cannot revoke itself"));
+
+  const std::string address = coordinator_->address();
+  coordinator_->process().Kill();
+  coordinator_ = std::make_unique<CoordinatorProcess>(scratch_.path(), &project_, address,
+                                                      "coordinator-restarted.log");
+  EXPECT_THAT(ListRunsWith(Channel("admin-2")),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("laptop stolen")));
+  EXPECT_THAT(ListRunsWith(Channel("auditor-1")), IsOk());
+  CommandOutput listed = RunCommand(absl::StrCat(admin_1, " revocations --json 2>&1"));
+  ASSERT_EQ(listed.exit_code, 0) << listed.stdout_text;
+  EXPECT_THAT(listed.stdout_text, AllOf(HasSubstr("\"admin-2\""), HasSubstr("\"admin\"")));
+}
+
+TEST_F(SecurityTest, ACertificateOnTheProjectCrlIsRefusedAndItsRenewalServed) {
+  // auditor-1's key was copied: its certificate goes into the CRL, its name stays.
+  ASSERT_THAT(RevokeIssued(project_.dir(), "auditor-1", "key copied"), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::string crl, ProjectCrl(project_.dir()));
+  ASSERT_THAT(WriteFileAtomically(*Env::Default(), scratch_.Join("crl.pem"), crl), IsOk());
+  // `crl` as a coordinator.toml would say it, relative to the config file.
+  const std::string config = scratch_.Join("crl.toml");
+  ASSERT_THAT(WriteFileAtomically(*Env::Default(), config, "crl = \"crl.pem\"\n"), IsOk());
+  const std::string address = coordinator_->address();
+  coordinator_->process().Kill();
+  coordinator_ = std::make_unique<CoordinatorProcess>(
+      scratch_.path(), &project_, address, "coordinator-crl.log",
+      std::vector<std::string>{absl::StrCat("FEDMI_CONFIG=", config)});
+  EXPECT_THAT(ListRunsWith(Channel("auditor-1")),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("'auditor-1'"), HasSubstr("revoked by the project CRL"))));
+  // Renewed, the auditor is served again as it is: the coordinator knows it by name.
+  ASSERT_THAT(RenewParty(project_.dir(), "auditor-1", 30), IsOk());
+  EXPECT_THAT(ListRunsWith(Channel("auditor-1")), IsOk());
+  ExpectStillServing();
+}
+
 TEST_F(SecurityTest, SitePolicyRefusesADisallowedModelAndTheCoordinatorSaysWhy) {
   // site-2 only trains cnn; site-1 has the default policy (without data it
   // accepts the synthetic benchmark model) and builds the initial model.

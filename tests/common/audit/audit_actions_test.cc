@@ -14,7 +14,7 @@ namespace {
 // member; a new action goes after it and into this test).
 std::vector<Action> AllActions() {
   std::vector<Action> actions;
-  for (int i = 0; i <= static_cast<int>(Action::kSecAggUnmaskAnswered); ++i) {
+  for (int i = 0; i <= static_cast<int>(Action::kPartyRevoked); ++i) {
     actions.push_back(static_cast<Action>(i));
   }
   return actions;
@@ -30,7 +30,7 @@ TEST(AuditActionsTest, NamesAreExactlyTheStringsInStoredLogs) {
             "site.disconnected site.refused site.revoked auth.denied run.started run.aborted "
             "run.finished round.opened update.received update.refused site.dropped "
             "site.refused_task round.aggregated round.evaluated round.failed model.exported "
-            "audit.tail_missing secagg.unmask_requested secagg.unmask_answered");
+            "audit.tail_missing secagg.unmask_requested secagg.unmask_answered party.revoked");
 }
 
 TEST(AuditActionsTest, EveryActionRoundTrips) {

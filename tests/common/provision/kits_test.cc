@@ -65,7 +65,7 @@ TEST_F(KitsTest, AddingANameTwiceIsRefusedAndLeavesTheKitAlone) {
               StatusIs(absl::StatusCode::kAlreadyExists,
                        AllOf(HasSubstr("site 'site-1' is already provisioned (serial " +
                                        site.info.serial_hex),
-                             HasSubstr("never re-keyed"))));
+                             HasSubstr("fedmi provision renew site-1"))));
   // A different role does not get around it either.
   EXPECT_THAT(AddParty(dir_.path(), "site-1", PartyRole::kAdmin, IssueOptions(), {}),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("site 'site-1'")));
@@ -112,6 +112,7 @@ TEST_F(KitsTest, KitConfigsNameTheCoordinatorAndRelativeFiles) {
   EXPECT_THAT(coordinator_config, HasSubstr("cert = \"cert.pem\"\n"));
   EXPECT_THAT(coordinator_config, HasSubstr("key = \"key.pem\"\n"));
   EXPECT_THAT(coordinator_config, HasSubstr("ca = \"ca.pem\"\n"));
+  EXPECT_THAT(coordinator_config, HasSubstr("# crl = \"crl.pem\"\n"));
   EXPECT_EQ(FileMode(dir_.Join("kits/coordinator/key.pem")), 0600u);
 
   ASSERT_THAT(AddParty(dir_.path(), "site-1", PartyRole::kSite, IssueOptions(), {}), IsOk());
@@ -123,6 +124,7 @@ TEST_F(KitsTest, KitConfigsNameTheCoordinatorAndRelativeFiles) {
   EXPECT_THAT(client, HasSubstr("ca = \"ca.pem\"\n"));
   EXPECT_THAT(client, HasSubstr("policy = \"policy.toml\"\n"));
   EXPECT_THAT(client, HasSubstr("# data = \"/path/to/images\"\n"));
+  EXPECT_THAT(client, HasSubstr("# crl = \"crl.pem\"\n"));
   const std::string policy = ReadOrDie(dir_.Join("kits/site-1/policy.toml"));
   EXPECT_THAT(policy, HasSubstr("allowed_models = [\"cnn\", \"resnet18\"]\n"));
   EXPECT_THAT(policy, HasSubstr("max_local_epochs = 10\n"));
