@@ -281,8 +281,10 @@ TEST_F(SecurityTest, RevokedAdminIsCutOffMidWatchAndAfterARestart) {
 }
 
 TEST_F(SecurityTest, ACertificateOnTheProjectCrlIsRefusedAndItsRenewalServed) {
-  // auditor-1's key was copied: its certificate goes into the CRL, its name stays.
+  // auditor-1's and site-1's keys were copied: their certificates go into
+  // the CRL, their names stay.
   ASSERT_THAT(RevokeIssued(project_.dir(), "auditor-1", "key copied"), IsOk());
+  ASSERT_THAT(RevokeIssued(project_.dir(), "site-1", "key copied"), IsOk());
   ASSERT_OK_AND_ASSIGN(std::string crl, ProjectCrl(project_.dir()));
   ASSERT_THAT(WriteFileAtomically(*Env::Default(), scratch_.Join("crl.pem"), crl), IsOk());
   // `crl` as a coordinator.toml would say it, relative to the config file.
@@ -296,9 +298,18 @@ TEST_F(SecurityTest, ACertificateOnTheProjectCrlIsRefusedAndItsRenewalServed) {
   EXPECT_THAT(ListRunsWith(Channel("auditor-1")),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        AllOf(HasSubstr("'auditor-1'"), HasSubstr("revoked by the project CRL"))));
-  // Renewed, the auditor is served again as it is: the coordinator knows it by name.
+  {
+    RawSite old_site(Channel("site-1"), "site-1");
+    EXPECT_THAT(ToStatus(old_site.Finish()), StatusIs(absl::StatusCode::kPermissionDenied,
+                                                      HasSubstr("revoked by the project CRL")));
+  }
+  // Renewed, both are served again as they are: the coordinator knows them
+  // by name, and nothing else changed.
   ASSERT_THAT(RenewParty(project_.dir(), "auditor-1", 30), IsOk());
   EXPECT_THAT(ListRunsWith(Channel("auditor-1")), IsOk());
+  ASSERT_THAT(RenewParty(project_.dir(), "site-1", 30), IsOk());
+  RawSite renewed_site(Channel("site-1"), "site-1");
+  EXPECT_THAT(coordinator_->admin().WaitForSites(1, absl::Seconds(20)), IsOk());
   ExpectStillServing();
 }
 
