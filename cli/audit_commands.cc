@@ -249,8 +249,9 @@ void AddAuditCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
   CLI::App* verify = audit->add_subcommand(
       "verify",
       "Check that the log is complete and unaltered: every entry's hash, the chain, the "
-      "signatures and the signed head, by a coordinator certificate from the project CA (the "
-      "global --ca, or ca in the config). Exits 1 naming the first bad entry");
+      "signatures and the signed head, by the coordinator's audit-signer certificate from the "
+      "project CA (the global --ca, or ca in the config); a log signed with a TLS key is "
+      "refused. Exits 1 naming the first bad entry");
   verify->add_option("--file", verify_options->file,
                      "verify an export from `fedmi audit export` offline, without contacting the "
                      "coordinator");

@@ -8,8 +8,10 @@
 // but hash and signature, prev_hash included), so changing, inserting,
 // deleting or reordering entries breaks the chain; each entry and the head
 // (the newest entry, signed again) carry an ECDSA P-256 signature by the
-// coordinator, whose certificate the project CA issued, so an auditor holding
-// only the CA certificate can check an export.
+// coordinator's audit-signing key, whose audit-signer certificate the project
+// CA issued, so an auditor holding only the CA certificate can check an
+// export. That key is not the coordinator's TLS key: a log signed with the
+// TLS key is refused, so the TLS key alone cannot rewrite history.
 //
 // Free functions are thread-safe (they share no state). Verification errors
 // are DataLoss (PermissionDenied for an unacceptable signer) and name the
@@ -63,11 +65,11 @@ std::string FormatTime(absl::Time t);
 // digits). InvalidArgument naming the text otherwise.
 absl::StatusOr<absl::Time> ParseTime(const std::string& text);
 
-// Seals entries, heads and receipts with the coordinator's key. Immutable
-// after Create, so thread-safe. Holds the key in memory.
+// Seals entries, heads and receipts with the coordinator's audit-signing key.
+// Immutable after Create, so thread-safe. Holds the key in memory.
 class AuditSigner {
  public:
-  // `key_pem` is the coordinator's private key, `cert_pem` its certificate.
+  // `key_pem` is the audit-signing key, `cert_pem` its certificate.
   // InvalidArgument if the key cannot sign or does not belong to the
   // certificate (checked by signing and verifying a probe). Does not check
   // who issued the certificate: that is the verifier's job (VerifySigner).
@@ -97,16 +99,28 @@ class AuditSigner {
   const std::string cert_pem_;
 };
 
+// The coordinator's signer: reads the audit-signing key and certificate from
+// their files and checks the certificate is an audit signer of the project
+// CA in `ca_file` (VerifySigner), so that a coordinator never writes a log
+// that `fedmi audit verify` would refuse. FailedPrecondition naming the
+// missing flag when a file name is empty (a kit from before audit signers:
+// `fedmi provision add-audit-signer`); the file's error naming it; Create's
+// and VerifySigner's errors otherwise.
+absl::StatusOr<std::unique_ptr<AuditSigner>> LoadAuditSigner(const std::string& key_file,
+                                                             const std::string& cert_file,
+                                                             const std::string& ca_file,
+                                                             Env& env = *Env::Default());
+
 // Seal's chaining and hashing without a signature, for a coordinator running
 // --insecure (it has no key). Such a log fails VerifyLog.
 v1::AuditEntry SealUnsigned(v1::AuditEntry draft, const v1::AuditEntry* previous);
 
-// OK if `signer_cert_pem` was issued by the project CA in `ca_pem` and its
-// role (OU) is "coordinator". The chain is checked at the current time,
-// clamped into the period both certificates are valid, so a log stays
-// verifiable after its signer's certificate expires. PermissionDenied naming
-// the reason ("the log's signer certificate is not issued by the project
-// CA: ..."); InvalidArgument if `ca_pem` holds no certificate.
+// OK if `signer_cert_pem` was issued by the project CA in `ca_pem`, its role
+// (OU) is "audit-signer" and its extended key usage is audit signing and
+// nothing else (a coordinator's TLS certificate is refused). The chain is checked at the current
+// time, clamped into the period both certificates are valid, so a log stays verifiable after its
+// signer's certificate expires. PermissionDenied naming the reason ("the log's signer certificate
+// is not issued by the project CA: ..."); InvalidArgument if `ca_pem` holds no certificate.
 absl::Status VerifySigner(const std::string& signer_cert_pem, const std::string& ca_pem);
 
 struct VerifyReport {

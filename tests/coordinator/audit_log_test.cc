@@ -19,7 +19,8 @@ class AuditedFederationTest : public FederationTest {
  protected:
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(ca_, ProjectCa::Create(dir_.Join("pki"), "t"));
-    ASSERT_OK_AND_ASSIGN(coordinator_, ca_->Issue("coordinator", PartyRole::kCoordinator, {}));
+    ASSERT_OK_AND_ASSIGN(coordinator_,
+                         ca_->Issue("coordinator-audit", PartyRole::kAuditSigner, {}));
     ASSERT_OK_AND_ASSIGN(auto signer,
                          audit::AuditSigner::Create(coordinator_.key_pem, coordinator_.cert_pem));
     ASSERT_OK_AND_ASSIGN(audit_, AuditLog::Open(storage_.get(), &clock_, std::move(signer)));
@@ -170,7 +171,7 @@ TEST(AuditLogReopenTest, EntriesRemovedFromTheEndAreRecordedWhenTheCoordinatorRe
   ScratchDir dir;
   ASSERT_OK_AND_ASSIGN(auto ca, ProjectCa::Create(dir.Join("pki"), "t"));
   ASSERT_OK_AND_ASSIGN(IssuedParty coordinator,
-                       ca->Issue("coordinator", PartyRole::kCoordinator, {}));
+                       ca->Issue("coordinator-audit", PartyRole::kAuditSigner, {}));
   const std::string db = dir.Join("coordinator.db");
   FakeClock clock;
   {

@@ -129,14 +129,14 @@ class AuditTest : public ::testing::Test {
     return Verify(absl::StrCat("--file ", path, " ", extra));
   }
 
-  // A coordinator certificate and key from another project, as an attacker
+  // An audit-signer certificate and key from another project, as an attacker
   // without the project CA's key would have.
   static std::unique_ptr<audit::AuditSigner> ForeignSigner() {
     static const IssuedParty* foreign = [] {
       auto* dir = new ScratchDir();
       auto ca = ProjectCa::Create(dir->path() + "/pki", "elsewhere");
       EXPECT_THAT(ca, IsOk());
-      auto party = (*ca)->Issue("coordinator", PartyRole::kCoordinator, {});
+      auto party = (*ca)->Issue("coordinator-audit", PartyRole::kAuditSigner, {});
       EXPECT_THAT(party, IsOk());
       return new IssuedParty(*party);
     }();
@@ -343,11 +343,11 @@ TEST_F(AuditTest, TamperedExportIsCaughtNamingTheEntry) {
 }
 
 TEST_F(AuditTest, ReceiptWhoseEntryWasRemovedIsReportedMissing) {
-  // A coordinator that holds its own key can rewrite the whole log without
+  // Whoever holds the audit-signing key can rewrite the whole log without
   // one hospital's update, and the chain then verifies; the site's receipt
   // is what gives it away.
-  auto key = ReadFileToString(Kit("coordinator", "key.pem"));
-  auto cert = ReadFileToString(Kit("coordinator", "cert.pem"));
+  auto key = ReadFileToString(Kit("coordinator", "audit-key.pem"));
+  auto cert = ReadFileToString(Kit("coordinator", "audit-cert.pem"));
   ASSERT_THAT(key, IsOk());
   ASSERT_THAT(cert, IsOk());
   ASSERT_OK_AND_ASSIGN(auto signer, audit::AuditSigner::Create(*key, *cert));
