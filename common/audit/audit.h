@@ -211,6 +211,55 @@ absl::StatusOr<std::vector<v1::UploadReceipt>> ReadReceiptsDir(const std::string
 // "run-<run>-round-<round>.json": a site keeps one receipt per round.
 std::string ReceiptFileName(const v1::UploadReceipt& receipt);
 
+// A signed head of the log as a site kept it: the coordinator sends one with
+// every task and receipt, and the site keeps each distinct one in
+// HeldHeadsDir(receipts_dir). Since an entry's hash commits to every entry
+// before it, a head the site holds pins the log up to its seq: whoever later
+// rewrites or drops one of those entries cannot make the log match it again.
+struct HeldHead {
+  v1::AuditHead head;
+  std::string received_at;  // RFC 3339, by the site's clock
+  std::string via;          // what carried it: "train task run 1 round 4", "receipt run 1 round 3"
+};
+
+// One JSON object: seq, hash, signature (base64), received_at, via; indented,
+// no trailing newline.
+std::string HeldHeadToJson(const HeldHead& held);
+// InvalidArgument naming the missing or malformed field.
+absl::StatusOr<HeldHead> HeldHeadFromJson(const std::string& json);
+// "head-<seq, 12 digits>-<16 hex digits of the hash>.json": one file per
+// distinct head, so two heads for one seq with different hashes are both kept.
+std::string HeldHeadFileName(const v1::AuditHead& head);
+// <receipts_dir>/heads.
+std::string HeldHeadsDir(const std::string& receipts_dir);
+// Reads every *.json file in `dir`, in order of file name. NotFound if `dir`
+// does not exist; InvalidArgument naming a file that is not a held head.
+absl::StatusOr<std::vector<HeldHead>> ReadHeldHeadsDir(const std::string& dir);
+
+struct HeadsReport {
+  int64_t heads = 0;       // distinct, correctly signed heads checked
+  int64_t newest_seq = 0;  // the newest of them
+  // One sentence per problem, in order of seq; empty when every head is a
+  // prefix of the log.
+  std::vector<std::string> problems;
+};
+
+// Checks the heads a site holds against a log that VerifyLog accepted:
+// each must be signed by `signer_cert_pem` and name an entry of the log with
+// the same hash. Names what differs:
+//   "entry 9 was rewritten: the log's entry 9 has hash ..., head seq 9
+//    (received ..., with ...) that the site holds names ...; entries up to 8
+//    match head seq 8 (...)"
+//   "entries 9..10: at least one was rewritten: ..." when no head pins 9
+//   "head seq 12 (received ..., with ...): entries 11..12 are missing from
+//    the log, which ends at entry 10"
+//   "the log's signer signed two different heads for entry 7: ..."
+//   "head seq 5 (...): not signed by the log's signer, so it proves nothing"
+// Only the first rewrite is named: the chain carries it into every later head.
+HeadsReport CheckHeldHeads(const std::vector<HeldHead>& heads,
+                           const std::vector<v1::AuditEntry>& entries,
+                           const std::string& signer_cert_pem);
+
 }  // namespace fedmi::audit
 
 #endif  // FEDMI_COMMON_AUDIT_AUDIT_H_

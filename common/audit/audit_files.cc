@@ -260,6 +260,10 @@ absl::StatusOr<std::vector<v1::UploadReceipt>> ReadReceiptsDir(const std::string
   return ReadJsonFiles<v1::UploadReceipt>(dir, "receipt", ReceiptFromJson);
 }
 
+absl::StatusOr<std::vector<HeldHead>> ReadHeldHeadsDir(const std::string& dir) {
+  return ReadJsonFiles<HeldHead>(dir, "head", HeldHeadFromJson);
+}
+
 std::string ReceiptFileName(const v1::UploadReceipt& receipt) {
   return absl::StrCat("run-", receipt.run_id(), "-round-", receipt.round(), ".json");
 }
