@@ -84,6 +84,15 @@ absl::Status WriteKit(Env& env, const std::string& dir, const std::string& name,
                       absl::StrCat("cannot write kit '", final_path, "': ", status.message()));
 }
 
+// How long an audit signer is valid, and from when: as asked for its
+// coordinator, without the coordinator's host names (it is no TLS server).
+IssueOptions AuditSignerOptions(const IssueOptions& options) {
+  IssueOptions signer_options;
+  signer_options.days = options.days;
+  signer_options.start_offset = options.start_offset;
+  return signer_options;
+}
+
 // The audit signer's key and certificate, which go into its coordinator's kit.
 std::vector<KitFile> AuditSignerFiles(const IssuedParty& signer) {
   return {{kAuditKeyFile, signer.key_pem, 0600}, {kAuditCertFile, signer.cert_pem, 0644}};
@@ -249,8 +258,8 @@ absl::StatusOr<IssuedParty> AddParty(const std::string& dir, const std::string& 
   // with its TLS key would let whoever holds that key rewrite the log.
   std::optional<IssuedParty> audit_signer;
   if (is_coordinator) {
-    ASSIGN_OR_RETURN(audit_signer,
-                     ca->Issue(AuditSignerName(name), PartyRole::kAuditSigner, options));
+    ASSIGN_OR_RETURN(audit_signer, ca->Issue(AuditSignerName(name), PartyRole::kAuditSigner,
+                                             AuditSignerOptions(options)));
     records.push_back(RecordOf(*audit_signer, kit));
   }
   RETURN_IF_ERROR(WriteKit(env, dir, name,
@@ -288,7 +297,8 @@ absl::StatusOr<IssuedParty> AddAuditSigner(const std::string& dir, const std::st
   const std::string config_path = kit_dir + "/coordinator.toml";
   ASSIGN_OR_RETURN(std::string config, env.ReadFile(config_path));
 
-  ASSIGN_OR_RETURN(IssuedParty signer, ca->Issue(signer_name, PartyRole::kAuditSigner, options));
+  ASSIGN_OR_RETURN(IssuedParty signer,
+                   ca->Issue(signer_name, PartyRole::kAuditSigner, AuditSignerOptions(options)));
   records.push_back(RecordOf(signer, kit));
   std::vector<std::string> written;
   absl::Status status;

@@ -167,8 +167,11 @@ TEST_F(KitsTest, CoordinatorNeedsAHost) {
 TEST_F(KitsTest, CoordinatorKitHoldsASeparateAuditSigningKey) {
   KitSettings settings;
   settings.coordinator_host = "coord.example.org";
-  ASSERT_OK_AND_ASSIGN(IssuedParty coordinator,
-                       AddParty(dir_.path(), "coordinator", PartyRole::kCoordinator, {}, settings));
+  IssueOptions with_ip;
+  with_ip.ip_addresses = {"10.0.0.5"};
+  ASSERT_OK_AND_ASSIGN(
+      IssuedParty coordinator,
+      AddParty(dir_.path(), "coordinator", PartyRole::kCoordinator, with_ip, settings));
   const std::string kit = dir_.Join("kits/coordinator");
   EXPECT_EQ(FileMode(kit + "/audit-key.pem"), 0600u);
   EXPECT_NE(ReadOrDie(kit + "/audit-key.pem"), coordinator.key_pem);
@@ -176,6 +179,9 @@ TEST_F(KitsTest, CoordinatorKitHoldsASeparateAuditSigningKey) {
   EXPECT_THAT(VerifyPartyCertificate(audit_cert, ca_->ca_cert_pem(), "coordinator-audit",
                                      PartyRole::kAuditSigner, absl::Now()),
               IsOk());
+  ASSERT_OK_AND_ASSIGN(CertificateInfo audit_info, ParseCertificatePem(audit_cert));
+  EXPECT_THAT(audit_info.dns_names, IsEmpty()) << "no TLS server names on a signing key";
+  EXPECT_THAT(audit_info.ip_addresses, IsEmpty());
   const std::string config = ReadOrDie(kit + "/coordinator.toml");
   EXPECT_THAT(config, HasSubstr("audit-key = \"audit-key.pem\"\n"));
   EXPECT_THAT(config, HasSubstr("audit-cert = \"audit-cert.pem\"\n"));
