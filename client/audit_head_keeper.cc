@@ -1,5 +1,6 @@
 #include "client/audit_head_keeper.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/match.h"
