@@ -29,7 +29,7 @@ const Keys& TestKeys() {
     if (mkdtemp(made->dir.data()) == nullptr) abort();
     auto ca = ProjectCa::Create(made->dir + "/pki", "bench");
     if (!ca.ok()) abort();
-    auto party = (*ca)->Issue("coordinator", PartyRole::kCoordinator, {});
+    auto party = (*ca)->Issue("coordinator-audit", PartyRole::kAuditSigner, {});
     if (!party.ok()) abort();
     made->coordinator = *party;
     return made;

@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cli/admin_client.h"
 #include "cli/audit_entry_text.h"
@@ -172,17 +174,31 @@ int VerifyAuditLog(const GlobalOptions& global, const VerifyOptions& options) {
   if (!log.ok()) return ReportError(log.status());
 
   std::vector<v1::UploadReceipt> receipts;
+  std::vector<audit::HeldHead> heads;
   if (!options.receipts_dir.empty()) {
     auto read = audit::ReadReceiptsDir(options.receipts_dir);
     if (!read.ok()) return ReportError(read.status());
     receipts = *std::move(read);
+    // A site that ran before heads were sent has none: that is no failure.
+    auto held = audit::ReadHeldHeadsDir(audit::HeldHeadsDir(options.receipts_dir));
+    if (!held.ok() && !absl::IsNotFound(held.status())) return ReportError(held.status());
+    if (held.ok()) heads = *std::move(held);
   }
 
   absl::StatusOr<audit::VerifyReport> report =
       audit::VerifyLog(log->entries, log->head, log->signer_certificate_pem, *ca_pem);
   absl::Status status = report.status();
+  audit::HeadsReport heads_report;
   if (status.ok() && !options.receipts_dir.empty()) {
-    status = audit::VerifyReceipts(receipts, log->entries, log->signer_certificate_pem);
+    // Every problem the site's evidence shows, not just the first: a dropped
+    // receipt entry and a dropped tail are two findings.
+    std::vector<std::string> problems;
+    absl::Status receipts_ok =
+        audit::VerifyReceipts(receipts, log->entries, log->signer_certificate_pem);
+    if (!receipts_ok.ok()) problems.emplace_back(receipts_ok.message());
+    heads_report = audit::CheckHeldHeads(heads, log->entries, log->signer_certificate_pem);
+    problems.insert(problems.end(), heads_report.problems.begin(), heads_report.problems.end());
+    if (!problems.empty()) status = absl::DataLossError(absl::StrJoin(problems, "\n"));
   }
   const int64_t entries = report.ok() ? report->entries : static_cast<int64_t>(log->entries.size());
   const std::string signer = SignerName(log->signer_certificate_pem);
@@ -191,17 +207,28 @@ int VerifyAuditLog(const GlobalOptions& global, const VerifyOptions& options) {
     PrintJsonLine({{"intact", status.ok()},
                    {"entries", entries},
                    {"receipts", receipts.size()},
+                   {"heads", heads_report.heads},
+                   {"head_problems", heads_report.problems},
                    {"signer", signer},
                    {"error", status.ok() ? nlohmann::json(nullptr)
                                          : nlohmann::json(std::string(status.message()))}});
   }
-  if (!status.ok()) return ReportError(status);
+  if (!status.ok()) {
+    // One line per problem, so each missing or rewritten range reads alone.
+    for (absl::string_view line : absl::StrSplit(status.message(), '\n')) {
+      std::cerr << "error: " << line << "\n";
+    }
+    std::cerr << std::flush;
+    return kExitFailure;
+  }
   if (!global.json) {
     std::cout << "audit log intact: " << entries << " entries";
     if (entries > 0) std::cout << " (" << report->first_seq << ".." << report->last_seq << ")";
     std::cout << ", signed by " << signer;
     if (!options.receipts_dir.empty()) {
-      std::cout << "; " << receipts.size() << " receipts found in the log";
+      std::cout << "; " << receipts.size() << " receipts found in the log; " << heads_report.heads
+                << " signed heads the site holds are prefixes of it";
+      if (heads_report.heads > 0) std::cout << " (newest: entry " << heads_report.newest_seq << ")";
     }
     std::cout << std::endl;
   }
@@ -249,14 +276,16 @@ void AddAuditCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
   CLI::App* verify = audit->add_subcommand(
       "verify",
       "Check that the log is complete and unaltered: every entry's hash, the chain, the "
-      "signatures and the signed head, by a coordinator certificate from the project CA (the "
-      "global --ca, or ca in the config). Exits 1 naming the first bad entry");
+      "signatures and the signed head, by the coordinator's audit-signer certificate from the "
+      "project CA (the global --ca, or ca in the config); a log signed with a TLS key is "
+      "refused. Exits 1 naming the first bad entry");
   verify->add_option("--file", verify_options->file,
                      "verify an export from `fedmi audit export` offline, without contacting the "
                      "coordinator");
   verify->add_option("--receipts", verify_options->receipts_dir,
                      "also check a site's upload receipts (a directory of receipt .json files) "
-                     "against the log");
+                     "and the signed heads it kept in its heads/ subfolder against the log: "
+                     "names entries rewritten or dropped since the site saw them");
   AddJsonFlag(verify, global);
   verify->callback([&global, &result, verify_options] {
     RunCommand(result, [&] { return VerifyAuditLog(global, *verify_options); });

@@ -67,6 +67,10 @@ absl::StatusOr<std::unique_ptr<LocalCoordinator>> LocalCoordinator::Start(
                                    "--port-file",  options.port_file, "--db",
                                    options.db_path};
   for (auto& flag : project.TransportFlags("coordinator")) argv.push_back(std::move(flag));
+  if (!project.insecure()) {
+    argv.insert(argv.end(), {"--audit-key", project.KitFile("coordinator", kAuditKeyFile),
+                             "--audit-cert", project.KitFile("coordinator", kAuditCertFile)});
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> process,
                    ChildProcess::Spawn(argv, options.log_path, options.env));
   const absl::Time deadline = absl::Now() + options.start_timeout;

@@ -1,7 +1,7 @@
-// `fedmi provision init|add-coordinator|add-site|add-admin|add-auditor|show|
-// renew|revoke|crl`: the project CA, the kits (key, certificate, CA
-// certificate, config) handed to each party, their renewal and the CRL.
-// Runs offline, on the machine that keeps the CA key.
+// `fedmi provision init|add-coordinator|add-site|add-admin|add-auditor|
+// add-audit-signer|show|renew|revoke|crl`: the project CA, the kits (key,
+// certificate, CA certificate, config) handed to each party, their renewal
+// and the CRL. Runs offline, on the machine that keeps the CA key.
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -121,7 +121,10 @@ std::string CopyInstructions(PartyRole role, const std::string& name, const std:
       return absl::StrFormat(
           "copy %s/ to the coordinator host, e.g. to %s/, then run there:\n"
           "  fedmi-coordinator --config %s/coordinator.toml\n"
-          "state (SQLite, models) goes to %s/state/ unless you change `db`.\n",
+          "state (SQLite, models) goes to %s/state/ unless you change `db`.\n"
+          "audit-key.pem signs the audit log and nothing else; whoever holds it and the TLS\n"
+          "key.pem together could rewrite the log, so keep it apart (another volume or an\n"
+          "HSM-backed file, readable by the coordinator's user alone; see docs/audit.md).\n",
           kit, target, target, target);
     case PartyRole::kSite:
       return absl::StrFormat(
@@ -129,6 +132,13 @@ std::string CopyInstructions(PartyRole role, const std::string& name, const std:
           "review policy.toml, then run there:\n"
           "  fedmi-client --config %s/client.toml --data /path/to/images\n",
           kit, name, target, target);
+    case PartyRole::kAuditSigner:
+      return absl::StrFormat(
+          "audit-key.pem and audit-cert.pem are in %s/, and its coordinator.toml names them;\n"
+          "copy them to the coordinator host and restart it: from then on it signs the audit\n"
+          "log with this key only. Keep audit-key.pem apart from the TLS key.pem "
+          "(docs/audit.md).\n",
+          kit);
     case PartyRole::kAdmin:
     case PartyRole::kAuditor:
       return absl::StrFormat(
@@ -160,7 +170,10 @@ int Add(const GlobalOptions& global, PartyRole role, const AddOptions& options) 
     settings.coordinator_host = options.host;
     settings.coordinator_port = options.port;
   }
-  auto party = AddParty(options.dir, options.name, role, issue, settings);
+  const bool is_audit_signer = role == PartyRole::kAuditSigner;
+  // An audit signer goes into the kit of the coordinator `options.name`.
+  auto party = is_audit_signer ? AddAuditSigner(options.dir, options.name, issue)
+                               : AddParty(options.dir, options.name, role, issue, settings);
   if (!party.ok()) return ReportError(party.status());
   const CertificateInfo& info = party->info;
   const std::string kit = KitPath(options.dir, absl::StrCat("kits/", options.name));
@@ -183,6 +196,9 @@ int Add(const GlobalOptions& global, PartyRole role, const AddOptions& options) 
                    {"dns_names", info.dns_names},
                    {"ip_addresses", info.ip_addresses},
                    {"kit", kit},
+                   {"audit_signer", is_coordinator || is_audit_signer
+                                        ? nlohmann::json(AuditSignerName(options.name))
+                                        : nlohmann::json(nullptr)},
                    {"coordinator_known", has_coordinator}});
     return kExitOk;
   }
@@ -190,6 +206,8 @@ int Add(const GlobalOptions& global, PartyRole role, const AddOptions& options) 
                                PartyRoleName(role), party->name, info.project, info.serial_hex,
                                FormatUtc(info.not_after));
   if (is_coordinator) {
+    std::cout << absl::StrFormat("issued audit-signer '%s' (audit-key.pem, audit-cert.pem)\n",
+                                 AuditSignerName(options.name));
     std::cout << absl::StrFormat(
         "  names: %s\n",
         absl::StrJoin({absl::StrJoin(info.dns_names, ", "), absl::StrJoin(info.ip_addresses, ", ")},
@@ -370,6 +388,10 @@ void AddPartyCommand(CLI::App* provision, PartyRole role, const std::string& des
     add->add_option("--ip", options->ips, "another IP address for the certificate (repeatable)");
     add->add_option("--port", options->port, "port the coordinator listens on")
         ->capture_default_str();
+  } else if (role == PartyRole::kAuditSigner) {
+    add->add_option("name", options->name,
+                    "the coordinator whose kit gets the audit-signing key (its CN: <name>-audit)")
+        ->required();
   } else {
     add->add_option("name", options->name,
                     absl::StrCat("the ", PartyRoleName(role),
@@ -419,6 +441,10 @@ void AddProvisionCommands(CLI::App& app, GlobalOptions& global, CommandResult& r
                   result);
   AddPartyCommand(provision, PartyRole::kAuditor,
                   "Issue an auditor's client certificate and kit (fedmi.toml)", global, result);
+  AddPartyCommand(provision, PartyRole::kAuditSigner,
+                  "Issue the audit-log signing key of a coordinator provisioned without one, into "
+                  "its kit (audit-key.pem, audit-cert.pem; coordinator.toml names them)",
+                  global, result);
 
   auto show_options = std::make_shared<ShowOptions>();
   CLI::App* show = provision->add_subcommand(

@@ -90,8 +90,9 @@ int Run(int argc, char** argv) {
                  "next to --policy, else in the working directory)");
   std::string receipts_dir;
   app.add_option("--receipts", receipts_dir,
-                 "directory for the coordinator's signed upload receipts, for `fedmi audit "
-                 "verify --receipts` (default: receipts/ next to --cert)");
+                 "directory for the coordinator's signed upload receipts and, in heads/, the "
+                 "audit log heads sent with each task, for `fedmi audit verify --receipts` "
+                 "(default: receipts/ next to --cert)");
   app.add_option("--threads", threads, "LibTorch threads (0 = all cores)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));

@@ -52,6 +52,10 @@ SiteSession::SiteSession(SiteSessionOptions options, SiteWorker& worker, Coordin
       link_(link),
       env_(env),
       clock_(clock),
+      audit_heads_(options_.receipts_dir.empty() || options_.identity.insecure
+                       ? ""
+                       : audit::HeldHeadsDir(options_.receipts_dir),
+                   options_.identity.ca_file, env, clock),
       secagg_(options_.site, options_.identity, link, env, faults) {}
 
 SiteSession::~SiteSession() { Stop(); }
@@ -171,8 +175,15 @@ void SiteSession::Execute(const QueuedTask& task) {
     case v1::CoordinatorMessage::kInit:
       return RunInit(message.init());
     case v1::CoordinatorMessage::kTrain:
+      // Kept whatever becomes of the task: it is evidence of the log either way.
+      KeepAuditHead(message.train().audit_head(), AuditHeadKeeper::Channel::kTask,
+                    absl::StrCat("train task ",
+                                 RoundName(message.train().run_id(), message.train().round())));
       return RunTrain(message.train(), task.connection);
     case v1::CoordinatorMessage::kEval:
+      KeepAuditHead(
+          message.eval().audit_head(), AuditHeadKeeper::Channel::kTask,
+          absl::StrCat("eval task ", RoundName(message.eval().run_id(), message.eval().round())));
       return RunEval(message.eval());
     case v1::CoordinatorMessage::kSurvivorSet:
       return RunSignSurvivors(message.survivor_set());
@@ -345,6 +356,8 @@ absl::Status SiteSession::Upload(const v1::UpdateMetadata& metadata, const Tenso
                                      metadata.round(), " refused: ", receipt.status().message()));
   }
   KeepReceipt(*receipt);
+  KeepAuditHead(receipt->audit_head(), AuditHeadKeeper::Channel::kReceipt,
+                absl::StrCat("receipt ", RoundName(receipt->run_id(), receipt->round())));
   return absl::OkStatus();
 }
 
@@ -359,6 +372,16 @@ void SiteSession::KeepReceipt(const v1::UploadReceipt& receipt) {
         absl::StrCat(audit::ReceiptToJson(receipt), "\n"));
   }
   if (!kept.ok()) FEDMI_LOG(WARNING) << "cannot keep the upload receipt: " << kept.message();
+}
+
+void SiteSession::KeepAuditHead(const v1::SignedAuditHead& head, AuditHeadKeeper::Channel channel,
+                                const std::string& via) {
+  absl::Status kept = audit_heads_.Keep(head, channel, via);
+  if (absl::IsFailedPrecondition(kept)) {
+    FEDMI_LOG(ERROR) << "audit log VIOLATION: " << kept.message();
+  } else if (!kept.ok()) {
+    FEDMI_LOG(WARNING) << "cannot keep the audit head with " << via << ": " << kept.message();
+  }
 }
 
 void SiteSession::ReportFailure(int64_t run_id, int32_t round, const absl::Status& status) {

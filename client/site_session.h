@@ -4,6 +4,9 @@
 //   init   -> build the initial model, upload it as round 0
 //   train  -> policy check, download, train, upload (masked under secure
 //             aggregation), keep the signed receipt
+// Every train and eval task and every receipt carries the audit log's signed
+// head; the session keeps each one next to the receipts and logs a
+// violation when one contradicts those kept before (AuditHeadKeeper).
 //   eval   -> policy check, download, evaluate, send an eval report
 //   unmask -> reveal this site's shares of a securely aggregated round
 //   cancel -> a run (round 0) or one round of it is given up
@@ -41,6 +44,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client/audit_head_keeper.h"
 #include "client/coordinator_link.h"
 #include "client/site_secagg.h"
 #include "client/site_worker.h"
@@ -55,8 +59,9 @@ struct SiteSessionOptions {
   std::string site;
   SiteIdentityFiles identity;
   // Where the coordinator's signed upload receipts are kept, one file per
-  // round (empty: not kept). A receipt that cannot be written is logged: the
-  // upload has happened either way.
+  // round, with the audit heads in its heads/ subfolder (empty: not kept). A
+  // receipt that cannot be written is logged: the upload has happened either
+  // way.
   std::string receipts_dir;
 };
 
@@ -108,6 +113,9 @@ class SiteSession {
   // Uploads and keeps the receipt. Errors start "upload for run".
   absl::Status Upload(const v1::UpdateMetadata& metadata, const TensorBundle& bundle);
   void KeepReceipt(const v1::UploadReceipt& receipt);
+  // Keeps the head; a violation goes to the site's log as an error.
+  void KeepAuditHead(const v1::SignedAuditHead& head, AuditHeadKeeper::Channel channel,
+                     const std::string& via);
   void ReportFailure(int64_t run_id, int32_t round, const absl::Status& status);
   void SendTaskFailure(int64_t run_id, int32_t round, const std::string& reason,
                        bool protocol_violation);
@@ -127,6 +135,7 @@ class SiteSession {
   Env& env_;
   const Clock& clock_;
   std::atomic<bool> stop_{false};
+  AuditHeadKeeper audit_heads_;  // the task thread's only
 
   absl::Mutex mu_;
   std::deque<QueuedTask> tasks_ ABSL_GUARDED_BY(mu_);

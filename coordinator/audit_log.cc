@@ -67,6 +67,7 @@ absl::StatusOr<v1::AuditEntry> AuditLog::Append(const std::string& actor, audit:
   }
   RETURN_IF_ERROR(storage_->AppendAudit(entry, head));
   last_ = entry;
+  if (signer_ != nullptr) signed_head_ = head.head;
   ++appended_;
   append_seconds_ +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -85,6 +86,16 @@ void AuditLog::Record(const std::string& actor, audit::Action action, int64_t ru
 absl::Status AuditLog::SignReceipt(v1::UploadReceipt* receipt) const {
   if (signer_ == nullptr) return absl::OkStatus();
   return signer_->SignReceipt(receipt);
+}
+
+std::optional<v1::SignedAuditHead> AuditLog::SignedHead() {
+  if (signer_ == nullptr) return std::nullopt;
+  absl::MutexLock lock(&mu_);
+  if (!signed_head_.has_value()) return std::nullopt;
+  v1::SignedAuditHead signed_head;
+  *signed_head.mutable_head() = *signed_head_;
+  signed_head.set_signer_certificate_pem(signer_->certificate_pem());
+  return signed_head;
 }
 
 absl::StatusOr<std::vector<v1::AuditEntry>> AuditLog::List(const v1::AuditQuery& query) {

@@ -1,9 +1,10 @@
 // AuditLog: the coordinator's append-only, hash-chained, signed record of
 // every security-relevant event (docs/audit.md). Each entry is sealed with
 // common/audit.h (hash over a canonical encoding, chained to the previous
-// entry, signed with the coordinator's key) and stored with a freshly signed
-// head in one Storage transaction, so deleting entries from the end is
-// detected too.
+// entry, signed with the coordinator's audit key, never its TLS key) and
+// stored with a freshly signed head in one Storage transaction, so deleting
+// entries from the end is detected too. The newest head goes to sites with
+// every task and receipt (SignedHead), and they keep it.
 //
 // Without a key (a coordinator running --insecure) entries are chained but
 // unsigned, and `fedmi audit verify` says so.
@@ -63,6 +64,11 @@ class AuditLog {
   absl::StatusOr<std::vector<v1::AuditEntry>> List(const v1::AuditQuery& query);
   absl::StatusOr<v1::AuditInfo> Info();
 
+  // The head of the newest entry this process appended, signed, with the
+  // signer's certificate: what tasks and receipts carry to sites. nullopt
+  // without a key or before the first append.
+  std::optional<v1::SignedAuditHead> SignedHead();
+
   bool signed_log() const { return signer_ != nullptr; }
 
  private:
@@ -75,6 +81,7 @@ class AuditLog {
 
   absl::Mutex mu_;
   std::optional<v1::AuditEntry> last_ ABSL_GUARDED_BY(mu_);
+  std::optional<v1::AuditHead> signed_head_ ABSL_GUARDED_BY(mu_);
   int64_t appended_ ABSL_GUARDED_BY(mu_) = 0;
   double append_seconds_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -1,5 +1,6 @@
 #include "coordinator/federation.h"
 
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -322,6 +323,9 @@ absl::StatusOr<v1::UploadReceipt> Federation::CompleteUpload(const Caller& calle
     receipt.set_audit_hash(received.hash());
     receipt.set_time(received.time());
     RETURN_IF_ERROR(options_.audit->SignReceipt(&receipt));
+    if (std::optional<v1::SignedAuditHead> head = options_.audit->SignedHead()) {
+      *receipt.mutable_audit_head() = *std::move(head);
+    }
   }
   return receipt;
 }

@@ -20,10 +20,11 @@ absl::Status RevokedError(const RevocationRecord& record) {
 // coordinator knows. InvalidArgument when the two disagree or neither is.
 absl::StatusOr<PartyRole> RoleToRevoke(const std::string& name, std::optional<PartyRole> role,
                                        bool known_site) {
-  if (role == PartyRole::kCoordinator) {
-    return absl::InvalidArgumentError(
-        "a coordinator is not revoked at itself: renew its certificate (fedmi provision renew) "
-        "and list the old one in the CRL");
+  if (role == PartyRole::kCoordinator || role == PartyRole::kAuditSigner) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a ", PartyRoleName(*role),
+        " is not revoked at the coordinator: renew its certificate (fedmi provision renew) "
+        "and list the old one in the CRL"));
   }
   if (known_site && role.has_value() && *role != PartyRole::kSite) {
     return absl::InvalidArgumentError(

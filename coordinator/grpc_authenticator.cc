@@ -82,6 +82,10 @@ absl::StatusOr<Caller> Authenticator::IdentifyPeer(grpc::ServerContext* context,
         absl::StrCat("certificate '", info->common_name,
                      "' is a coordinator's; it cannot call the coordinator"));
   }
+  if (*role == PartyRole::kAuditSigner) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "certificate '", info->common_name, "' signs the audit log; it is no identity for a call"));
+  }
   caller.role = *role;
   return caller;
 }

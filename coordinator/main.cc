@@ -51,6 +51,12 @@ int Run(int argc, char** argv) {
                "plaintext transport, no authentication: local experiments only");
   fedmi::TlsFlags tls;
   fedmi::AddTlsOptions(app, tls);
+  // Not the TLS key: whoever holds that must not be able to rewrite the log.
+  std::string audit_key_file;
+  std::string audit_cert_file;
+  app.add_option("--audit-key", audit_key_file,
+                 "the audit log's signing key (audit-key.pem from `fedmi provision`)");
+  app.add_option("--audit-cert", audit_cert_file, "its audit-signer certificate (audit-cert.pem)");
   if (int code = fedmi::ParseCommandLine(app, argc, argv); code >= 0) return code;
   fedmi::SetLogTag("coordinator");
   if (absl::Status status = fedmi::CheckHostPort(listen); !status.ok()) {
@@ -88,18 +94,12 @@ int Run(int argc, char** argv) {
     return 1;
   }
   fedmi::RealClock clock;
-  // The audit log is signed with the coordinator's own key, which the
-  // project CA issued: auditors verify it with nothing but the CA cert.
   std::unique_ptr<fedmi::audit::AuditSigner> signer;
   if (!insecure) {
-    auto key_pem = fedmi::ReadFileToString(transport.key_file);
-    auto cert_pem = fedmi::ReadFileToString(transport.cert_file);
-    if (!key_pem.ok() || !cert_pem.ok()) {
-      std::cerr << "error: " << (key_pem.ok() ? cert_pem.status() : key_pem.status()).message()
-                << "\n";
-      return 1;
-    }
-    auto created = fedmi::audit::AuditSigner::Create(*key_pem, *cert_pem);
+    auto created = fedmi::audit::LoadAuditSigner(
+        fedmi::ResolveConfigPath(audit_key_file, "--audit-key", argc, argv, config_file),
+        fedmi::ResolveConfigPath(audit_cert_file, "--audit-cert", argc, argv, config_file),
+        transport.ca_file);
     if (!created.ok()) {
       std::cerr << "error: audit log signer: " << created.status().message() << "\n";
       return 1;

@@ -144,6 +144,7 @@ void RoundManager::StartRound() {
       *task->mutable_secagg() = admission.params();
       *task->mutable_admission() = admission;
     }
+    if (auto head = AuditHead()) *task->mutable_audit_head() = *std::move(head);
     if (!deps_.roster->Send(site, message)) continue;
     SiteSlot& slot = slots_[site];
     slot.record.run_id = run_.id;
@@ -181,6 +182,7 @@ void RoundManager::StartEvaluation() {
     *task->mutable_spec() = run_.spec;
     task->mutable_model()->set_run_id(run_.id);
     task->mutable_model()->set_round(round_);
+    if (auto head = AuditHead()) *task->mutable_audit_head() = *std::move(head);
     if (!deps_.roster->Send(site, message)) continue;
     SiteSlot slot;
     auto it = trained.find(site);

@@ -26,6 +26,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -185,6 +186,9 @@ class RoundManager {
   void RemoveSpooled(const ReceivedUpdate& update);
   // Records an event of this run in the audit log (a failure is logged).
   void Audit(audit::Action action, int32_t round, const nlohmann::json& detail);
+  // The log's signed head for a task, so the site keeps evidence of the log
+  // as it stood; nullopt without an audit key.
+  std::optional<v1::SignedAuditHead> AuditHead();
   // Records an accepted update; an error means it is not in the log, and the
   // caller must not acknowledge it.
   absl::Status AuditUpdate(const std::string& site, const ReceivedUpdate& update,

@@ -86,6 +86,11 @@ void RoundManager::Audit(audit::Action action, int32_t round, const nlohmann::js
   }
 }
 
+std::optional<v1::SignedAuditHead> RoundManager::AuditHead() {
+  if (deps_.audit == nullptr) return std::nullopt;
+  return deps_.audit->SignedHead();
+}
+
 absl::Status RoundManager::AuditUpdate(const std::string& site, const ReceivedUpdate& update,
                                        v1::AuditEntry* received) {
   if (deps_.audit == nullptr) return absl::OkStatus();

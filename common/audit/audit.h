@@ -8,8 +8,10 @@
 // but hash and signature, prev_hash included), so changing, inserting,
 // deleting or reordering entries breaks the chain; each entry and the head
 // (the newest entry, signed again) carry an ECDSA P-256 signature by the
-// coordinator, whose certificate the project CA issued, so an auditor holding
-// only the CA certificate can check an export.
+// coordinator's audit-signing key, whose audit-signer certificate the project
+// CA issued, so an auditor holding only the CA certificate can check an
+// export. That key is not the coordinator's TLS key: a log signed with the
+// TLS key is refused, so the TLS key alone cannot rewrite history.
 //
 // Free functions are thread-safe (they share no state). Verification errors
 // are DataLoss (PermissionDenied for an unacceptable signer) and name the
@@ -63,11 +65,11 @@ std::string FormatTime(absl::Time t);
 // digits). InvalidArgument naming the text otherwise.
 absl::StatusOr<absl::Time> ParseTime(const std::string& text);
 
-// Seals entries, heads and receipts with the coordinator's key. Immutable
-// after Create, so thread-safe. Holds the key in memory.
+// Seals entries, heads and receipts with the coordinator's audit-signing key.
+// Immutable after Create, so thread-safe. Holds the key in memory.
 class AuditSigner {
  public:
-  // `key_pem` is the coordinator's private key, `cert_pem` its certificate.
+  // `key_pem` is the audit-signing key, `cert_pem` its certificate.
   // InvalidArgument if the key cannot sign or does not belong to the
   // certificate (checked by signing and verifying a probe). Does not check
   // who issued the certificate: that is the verifier's job (VerifySigner).
@@ -97,16 +99,28 @@ class AuditSigner {
   const std::string cert_pem_;
 };
 
+// The coordinator's signer: reads the audit-signing key and certificate from
+// their files and checks the certificate is an audit signer of the project
+// CA in `ca_file` (VerifySigner), so that a coordinator never writes a log
+// that `fedmi audit verify` would refuse. FailedPrecondition naming the
+// missing flag when a file name is empty (a kit from before audit signers:
+// `fedmi provision add-audit-signer`); the file's error naming it; Create's
+// and VerifySigner's errors otherwise.
+absl::StatusOr<std::unique_ptr<AuditSigner>> LoadAuditSigner(const std::string& key_file,
+                                                             const std::string& cert_file,
+                                                             const std::string& ca_file,
+                                                             Env& env = *Env::Default());
+
 // Seal's chaining and hashing without a signature, for a coordinator running
 // --insecure (it has no key). Such a log fails VerifyLog.
 v1::AuditEntry SealUnsigned(v1::AuditEntry draft, const v1::AuditEntry* previous);
 
-// OK if `signer_cert_pem` was issued by the project CA in `ca_pem` and its
-// role (OU) is "coordinator". The chain is checked at the current time,
-// clamped into the period both certificates are valid, so a log stays
-// verifiable after its signer's certificate expires. PermissionDenied naming
-// the reason ("the log's signer certificate is not issued by the project
-// CA: ..."); InvalidArgument if `ca_pem` holds no certificate.
+// OK if `signer_cert_pem` was issued by the project CA in `ca_pem`, its role
+// (OU) is "audit-signer" and its extended key usage is audit signing and
+// nothing else (a coordinator's TLS certificate is refused). The chain is checked at the current
+// time, clamped into the period both certificates are valid, so a log stays verifiable after its
+// signer's certificate expires. PermissionDenied naming the reason ("the log's signer certificate
+// is not issued by the project CA: ..."); InvalidArgument if `ca_pem` holds no certificate.
 absl::Status VerifySigner(const std::string& signer_cert_pem, const std::string& ca_pem);
 
 struct VerifyReport {
@@ -196,6 +210,55 @@ absl::StatusOr<v1::UploadReceipt> ReceiptFromJson(const std::string& json);
 absl::StatusOr<std::vector<v1::UploadReceipt>> ReadReceiptsDir(const std::string& dir);
 // "run-<run>-round-<round>.json": a site keeps one receipt per round.
 std::string ReceiptFileName(const v1::UploadReceipt& receipt);
+
+// A signed head of the log as a site kept it: the coordinator sends one with
+// every task and receipt, and the site keeps each distinct one in
+// HeldHeadsDir(receipts_dir). Since an entry's hash commits to every entry
+// before it, a head the site holds pins the log up to its seq: whoever later
+// rewrites or drops one of those entries cannot make the log match it again.
+struct HeldHead {
+  v1::AuditHead head;
+  std::string received_at;  // RFC 3339, by the site's clock
+  std::string via;          // what carried it: "train task run 1 round 4", "receipt run 1 round 3"
+};
+
+// One JSON object: seq, hash, signature (base64), received_at, via; indented,
+// no trailing newline.
+std::string HeldHeadToJson(const HeldHead& held);
+// InvalidArgument naming the missing or malformed field.
+absl::StatusOr<HeldHead> HeldHeadFromJson(const std::string& json);
+// "head-<seq, 12 digits>-<16 hex digits of the hash>.json": one file per
+// distinct head, so two heads for one seq with different hashes are both kept.
+std::string HeldHeadFileName(const v1::AuditHead& head);
+// <receipts_dir>/heads.
+std::string HeldHeadsDir(const std::string& receipts_dir);
+// Reads every *.json file in `dir`, in order of file name. NotFound if `dir`
+// does not exist; InvalidArgument naming a file that is not a held head.
+absl::StatusOr<std::vector<HeldHead>> ReadHeldHeadsDir(const std::string& dir);
+
+struct HeadsReport {
+  int64_t heads = 0;       // distinct, correctly signed heads checked
+  int64_t newest_seq = 0;  // the newest of them
+  // One sentence per problem, in order of seq; empty when every head is a
+  // prefix of the log.
+  std::vector<std::string> problems;
+};
+
+// Checks the heads a site holds against a log that VerifyLog accepted:
+// each must be signed by `signer_cert_pem` and name an entry of the log with
+// the same hash. Names what differs:
+//   "entry 9 was rewritten: the log's entry 9 has hash ..., head seq 9
+//    (received ..., with ...) that the site holds names ...; entries up to 8
+//    match head seq 8 (...)"
+//   "entries 9..10: at least one was rewritten: ..." when no head pins 9
+//   "head seq 12 (received ..., with ...): entries 11..12 are missing from
+//    the log, which ends at entry 10"
+//   "the log's signer signed two different heads for entry 7: ..."
+//   "head seq 5 (...): not signed by the log's signer, so it proves nothing"
+// Only the first rewrite is named: the chain carries it into every later head.
+HeadsReport CheckHeldHeads(const std::vector<HeldHead>& heads,
+                           const std::vector<v1::AuditEntry>& entries,
+                           const std::string& signer_cert_pem);
 
 }  // namespace fedmi::audit
 

@@ -13,7 +13,8 @@
 #include "common/crypto/sha256.h"
 
 // The files an auditor handles: the JSON Lines export of a log and one JSON
-// file per upload receipt (declared in audit.h).
+// file per upload receipt; and the coordinator's audit-signing key files
+// (declared in audit.h).
 
 namespace fedmi::audit {
 namespace {
@@ -72,7 +73,72 @@ absl::StatusOr<ExportedLog> HeaderFromJson(const Json& json) {
   return log;
 }
 
+// Every *.json file in `dir`, in order of file name, parsed by `parse`.
+// `what` names the files in errors ("receipt folder '...' does not exist").
+template <typename Record>
+absl::StatusOr<std::vector<Record>> ReadJsonFiles(
+    const std::string& dir, absl::string_view what,
+    absl::StatusOr<Record> (*parse)(const std::string&)) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::file_status status = fs::status(dir, error);
+  if (!fs::exists(status)) {
+    return absl::NotFoundError(absl::StrCat(what, " folder '", dir, "' does not exist"));
+  }
+  if (!fs::is_directory(status)) {
+    return absl::InvalidArgumentError(absl::StrCat("'", dir, "' is not a folder"));
+  }
+  std::vector<std::string> paths;
+  for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+    std::error_code ignored;
+    if (it->path().extension() == ".json" && it->is_regular_file(ignored)) {
+      paths.push_back(it->path().string());
+    }
+  }
+  if (error) {
+    return absl::InternalError(
+        absl::StrCat("cannot list ", what, " folder '", dir, "': ", error.message()));
+  }
+  std::sort(paths.begin(), paths.end());
+
+  std::vector<Record> records;
+  records.reserve(paths.size());
+  for (const std::string& path : paths) {
+    ASSIGN_OR_RETURN(std::string contents, ReadFileToString(path));
+    absl::StatusOr<Record> record = parse(contents);
+    if (!record.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " file '", path, "': ", record.status().message()));
+    }
+    records.push_back(*std::move(record));
+  }
+  return records;
+}
+
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// The coordinator's signing key.
+
+absl::StatusOr<std::unique_ptr<AuditSigner>> LoadAuditSigner(const std::string& key_file,
+                                                             const std::string& cert_file,
+                                                             const std::string& ca_file, Env& env) {
+  if (key_file.empty() || cert_file.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no audit-signing key: pass --audit-key and --audit-cert (audit-key and audit-cert in "
+        "coordinator.toml). The audit log is no longer signed with the TLS key; `fedmi "
+        "provision add-audit-signer <coordinator>` issues the key for an older kit, or run "
+        "with --insecure for a local experiment (docs/audit.md)"));
+  }
+  ASSIGN_OR_RETURN(std::string key_pem, env.ReadFile(key_file));
+  ASSIGN_OR_RETURN(std::string cert_pem, env.ReadFile(cert_file));
+  ASSIGN_OR_RETURN(std::string ca_pem, env.ReadFile(ca_file));
+  absl::Status signer_ok = VerifySigner(cert_pem, ca_pem);
+  if (!signer_ok.ok()) {
+    return absl::Status(signer_ok.code(), absl::StrCat(cert_file, ": ", signer_ok.message()));
+  }
+  return AuditSigner::Create(std::move(key_pem), std::move(cert_pem));
+}
 
 // ---------------------------------------------------------------------------
 // Export files.
@@ -191,40 +257,11 @@ absl::StatusOr<v1::UploadReceipt> ReceiptFromJson(const std::string& json_text) 
 }
 
 absl::StatusOr<std::vector<v1::UploadReceipt>> ReadReceiptsDir(const std::string& dir) {
-  namespace fs = std::filesystem;
-  std::error_code error;
-  const fs::file_status status = fs::status(dir, error);
-  if (!fs::exists(status)) {
-    return absl::NotFoundError(absl::StrCat("receipt folder '", dir, "' does not exist"));
-  }
-  if (!fs::is_directory(status)) {
-    return absl::InvalidArgumentError(absl::StrCat("'", dir, "' is not a folder"));
-  }
-  std::vector<std::string> paths;
-  for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
-    std::error_code ignored;
-    if (it->path().extension() == ".json" && it->is_regular_file(ignored)) {
-      paths.push_back(it->path().string());
-    }
-  }
-  if (error) {
-    return absl::InternalError(
-        absl::StrCat("cannot list receipt folder '", dir, "': ", error.message()));
-  }
-  std::sort(paths.begin(), paths.end());
+  return ReadJsonFiles<v1::UploadReceipt>(dir, "receipt", ReceiptFromJson);
+}
 
-  std::vector<v1::UploadReceipt> receipts;
-  receipts.reserve(paths.size());
-  for (const std::string& path : paths) {
-    ASSIGN_OR_RETURN(std::string contents, ReadFileToString(path));
-    absl::StatusOr<v1::UploadReceipt> receipt = ReceiptFromJson(contents);
-    if (!receipt.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("receipt file '", path, "': ", receipt.status().message()));
-    }
-    receipts.push_back(*std::move(receipt));
-  }
-  return receipts;
+absl::StatusOr<std::vector<HeldHead>> ReadHeldHeadsDir(const std::string& dir) {
+  return ReadJsonFiles<HeldHead>(dir, "head", HeldHeadFromJson);
 }
 
 std::string ReceiptFileName(const v1::UploadReceipt& receipt) {

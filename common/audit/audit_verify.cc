@@ -16,8 +16,6 @@
 namespace fedmi::audit {
 namespace {
 
-constexpr char kCoordinatorRole[] = "coordinator";
-
 // ---------------------------------------------------------------------------
 // Verification messages.
 
@@ -78,10 +76,18 @@ absl::Status VerifySigner(const std::string& signer_cert_pem, const std::string&
     return absl::PermissionDeniedError(absl::StrCat(
         "the log's signer certificate is not issued by the project CA: ", issued.message()));
   }
-  if (signer->role_name != kCoordinatorRole) {
+  // A coordinator's TLS certificate is refused by name: a log it signed
+  // was sealed by a key the coordinator's operator holds alone.
+  const char* wanted = PartyRoleName(PartyRole::kAuditSigner);
+  if (signer->role_name != wanted) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the log's signer certificate '", signer->common_name, "' has role '", signer->role_name,
+        "', not '", wanted, "': only a separate audit-signing key may sign the log"));
+  }
+  if (!signer->audit_signing || signer->client_auth || signer->server_auth) {
     return absl::PermissionDeniedError(
-        absl::StrCat("the log's signer certificate '", signer->common_name, "' has role '",
-                     signer->role_name, "', not '", kCoordinatorRole, "'"));
+        absl::StrCat("the log's signer certificate '", signer->common_name,
+                     "' lacks the audit-signing extended key usage or also allows TLS"));
   }
   return absl::OkStatus();
 }

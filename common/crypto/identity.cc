@@ -21,7 +21,8 @@ using StoreCtxPtr = openssl::Ptr<X509_STORE_CTX, X509_STORE_CTX_free>;
 constexpr EnumName<PartyRole> kPartyRoles[] = {{PartyRole::kCoordinator, "coordinator"},
                                                {PartyRole::kSite, "site"},
                                                {PartyRole::kAdmin, "admin"},
-                                               {PartyRole::kAuditor, "auditor"}};
+                                               {PartyRole::kAuditor, "auditor"},
+                                               {PartyRole::kAuditSigner, "audit-signer"}};
 
 std::string Quoted(const CertificateInfo& info) { return absl::StrCat("'", info.common_name, "'"); }
 
@@ -31,8 +32,8 @@ const char* PartyRoleName(PartyRole role) { return NameOf(kPartyRoles, role); }
 
 absl::StatusOr<PartyRole> ParsePartyRole(const std::string& name) {
   if (std::optional<PartyRole> role = ParseName(kPartyRoles, name)) return *role;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown role '", name, "' (expected coordinator, site, admin or auditor)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown role '", name, "' (expected coordinator, site, admin, auditor or audit-signer)"));
 }
 
 absl::Status ValidatePartyName(const std::string& name, absl::string_view what) {
@@ -121,6 +122,14 @@ absl::Status VerifyPartyCertificate(const std::string& cert_pem, const std::stri
     return absl::PermissionDeniedError(absl::StrCat("certificate ", Quoted(info), " holds the ",
                                                     info.role_name.empty() ? "no" : info.role_name,
                                                     " role, not ", wanted));
+  }
+  if (role == PartyRole::kAuditSigner) {
+    if (!info.audit_signing || info.client_auth || info.server_auth) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("certificate ", Quoted(info),
+                       " must carry the audit-signing extended key usage and no TLS usage"));
+    }
+    return absl::OkStatus();
   }
   const bool server = role == PartyRole::kCoordinator;
   if (server ? !info.server_auth : !info.client_auth) {

@@ -21,9 +21,12 @@ namespace fedmi {
 
 class RevocationList;
 
-enum class PartyRole { kCoordinator, kSite, kAdmin, kAuditor };
+// kAuditSigner is not a party of the protocol but the coordinator's audit-log
+// signing key, certified apart from its TLS key so that holding the TLS key
+// is not enough to rewrite the log (docs/audit.md). It can never speak TLS.
+enum class PartyRole { kCoordinator, kSite, kAdmin, kAuditor, kAuditSigner };
 
-// "coordinator", "site", "admin", "auditor".
+// "coordinator", "site", "admin", "auditor", "audit-signer".
 const char* PartyRoleName(PartyRole role);
 // The inverse of PartyRoleName; InvalidArgument for anything else.
 absl::StatusOr<PartyRole> ParsePartyRole(const std::string& name);
@@ -31,6 +34,12 @@ absl::StatusOr<PartyRole> ParsePartyRole(const std::string& name);
 // Party and project names: 1-64 characters of [A-Za-z0-9._-]. InvalidArgument
 // naming `what` ("site name") otherwise.
 absl::Status ValidatePartyName(const std::string& name, absl::string_view what = "name");
+
+// The extended key usage of an audit-signer certificate: a private OID under
+// the UUID arc (2.25, ITU-T X.667, needs no registration), "fedmi audit-log
+// signing". Its certificate carries this one purpose and no TLS purpose, so
+// no TLS stack accepts it as a client or a server.
+inline constexpr char kAuditSigningOid[] = "2.25.295632477744811219443923297281185324444";
 
 // What a certificate says, as the rest of fedmi needs it.
 struct CertificateInfo {
@@ -52,6 +61,8 @@ struct CertificateInfo {
   // ECDSA P-256 keys, "RSA", "ED25519", ... TLS 1.2 stays closed only for
   // EC keys (common/rpc/channels.h).
   std::string key_type;
+  // EKU kAuditSigningOid: the certificate of an audit log's signing key.
+  bool audit_signing = false;
 };
 
 // Reads the first certificate in `pem`. InvalidArgument if there is none.
@@ -75,6 +86,7 @@ absl::Status VerifyIssuedBy(const std::string& cert_pem, const std::string& ca_p
 // the role and usage checks any party's certificate would pass as a site's.
 // With `revoked` (may be null), a certificate whose serial it lists is
 // refused too (RevocationList::CheckCertificate).
+// An audit signer must hold the audit-signing usage and no TLS usage at all.
 absl::Status VerifyPartyCertificate(const std::string& cert_pem, const std::string& ca_pem,
                                     const std::string& name, PartyRole role, absl::Time now,
                                     const RevocationList* revoked = nullptr);

@@ -26,6 +26,25 @@ std::string BioContents(BIO* bio) {
   return std::string(data, size > 0 ? static_cast<size_t>(size) : 0);
 }
 
+// Whether the certificate's extended key usage lists kAuditSigningOid.
+// OpenSSL has no flag for a private purpose, so the list is read here.
+bool HasAuditSigningUsage(X509* cert) {
+  auto* usages =
+      static_cast<EXTENDED_KEY_USAGE*>(X509_get_ext_d2i(cert, NID_ext_key_usage, nullptr, nullptr));
+  if (usages == nullptr) {
+    openssl::TakeErrors();
+    return false;
+  }
+  bool found = false;
+  ASN1_OBJECT* wanted = OBJ_txt2obj(kAuditSigningOid, /*no_name=*/1);
+  for (int i = 0; wanted != nullptr && i < sk_ASN1_OBJECT_num(usages); ++i) {
+    if (OBJ_cmp(sk_ASN1_OBJECT_value(usages, i), wanted) == 0) found = true;
+  }
+  ASN1_OBJECT_free(wanted);
+  EXTENDED_KEY_USAGE_free(usages);
+  return found;
+}
+
 // Never prompts on the terminal for an encrypted key.
 int NoPassword(char*, int, int, void*) { return 0; }
 
@@ -152,6 +171,7 @@ absl::StatusOr<CertificateInfo> Describe(X509* cert) {
   if (usage != UINT32_MAX) {
     info.client_auth = (usage & XKU_SSL_CLIENT) != 0;
     info.server_auth = (usage & XKU_SSL_SERVER) != 0;
+    info.audit_signing = HasAuditSigningUsage(cert);
   }
 
   if (const EVP_PKEY* key = X509_get0_pubkey(cert); key != nullptr) {

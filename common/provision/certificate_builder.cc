@@ -67,6 +67,20 @@ absl::Status SetRandomSerial(X509* cert) {
   return absl::OkStatus();
 }
 
+// Critical for the audit signer: a verifier that does not know the private
+// purpose must refuse the certificate rather than take it for a TLS one.
+std::string ExtendedKeyUsage(KeyPurpose purpose) {
+  switch (purpose) {
+    case KeyPurpose::kTlsServer:
+      return "serverAuth";
+    case KeyPurpose::kTlsClient:
+      return "clientAuth";
+    case KeyPurpose::kAuditSigning:
+      return absl::StrCat("critical,", kAuditSigningOid);
+  }
+  return "clientAuth";
+}
+
 }  // namespace
 
 bool IsIpAddress(const std::string& text) {
@@ -129,7 +143,7 @@ absl::StatusOr<x509::X509Ptr> MakeCertificate(const CertificateRequest& request,
     RETURN_IF_ERROR(AddConfExtension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE"));
     RETURN_IF_ERROR(AddConfExtension(cert.get(), &ctx, NID_key_usage, "critical,digitalSignature"));
     RETURN_IF_ERROR(AddConfExtension(cert.get(), &ctx, NID_ext_key_usage,
-                                     request.server ? "serverAuth" : "clientAuth"));
+                                     ExtendedKeyUsage(request.purpose).c_str()));
     RETURN_IF_ERROR(AddConfExtension(cert.get(), &ctx, NID_subject_key_identifier, "hash"));
     RETURN_IF_ERROR(
         AddConfExtension(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always"));

@@ -21,6 +21,9 @@ bool IsIpAddress(const std::string& text);
 absl::Status ValidateDnsName(const std::string& name);
 absl::Status ValidateIpAddress(const std::string& ip);
 
+// What a leaf certificate's key is for (its extended key usage).
+enum class KeyPurpose { kTlsClient, kTlsServer, kAuditSigning };
+
 struct CertificateRequest {
   std::string common_name;
   std::string organizational_unit;  // empty for the CA
@@ -28,7 +31,7 @@ struct CertificateRequest {
   absl::Time not_before;
   absl::Time not_after;
   bool is_ca = false;
-  bool server = false;  // EKU serverAuth rather than clientAuth
+  KeyPurpose purpose = KeyPurpose::kTlsClient;
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;
 };

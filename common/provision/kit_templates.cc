@@ -50,8 +50,17 @@ std::string CoordinatorConfig(const std::string& project, const std::string& nam
       "# Relative paths are resolved against this file's folder.\n"
       "listen = \"0.0.0.0:%d\"\n"
       "db = \"state/coordinator.db\"\n"
-      "%s%s",
-      name, project, port, kTlsFiles, kCrlHint);
+      "%s%s%s",
+      name, project, port, kTlsFiles, AuditSignerConfigLines(), kCrlHint);
+}
+
+std::string AuditSignerConfigLines() {
+  return "# The audit log's own signing key, apart from the TLS key above, so that\n"
+         "# holding the TLS key is not enough to rewrite the log. It may live on\n"
+         "# another volume, readable by the coordinator's user alone: point\n"
+         "# audit-key there (docs/audit.md).\n"
+         "audit-key = \"audit-key.pem\"\n"
+         "audit-cert = \"audit-cert.pem\"\n";
 }
 
 std::string SiteConfig(const std::string& project, const std::string& name,

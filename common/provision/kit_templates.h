@@ -19,7 +19,11 @@ inline constexpr int kDefaultCoordinatorPort = 7000;
 // "host:port", or "[host]:port" for an IPv6 address.
 std::string HostPort(const std::string& host, int port);
 
+// Names the audit signer's files (AuditSignerConfigLines) too.
 std::string CoordinatorConfig(const std::string& project, const std::string& name, int port);
+// The lines of coordinator.toml that name the audit-signing key and
+// certificate, with a comment on where the key may live instead.
+std::string AuditSignerConfigLines();
 
 // `coordinator` nullopt: no coordinator was provisioned yet, and the config
 // names the placeholder "HOST:7000" with a comment saying what to replace.

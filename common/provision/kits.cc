@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -84,9 +85,24 @@ absl::Status WriteKit(Env& env, const std::string& dir, const std::string& name,
                       absl::StrCat("cannot write kit '", final_path, "': ", status.message()));
 }
 
+// How long an audit signer is valid, and from when: as asked for its
+// coordinator, without the coordinator's host names (it is no TLS server).
+IssueOptions AuditSignerOptions(const IssueOptions& options) {
+  IssueOptions signer_options;
+  signer_options.days = options.days;
+  signer_options.start_offset = options.start_offset;
+  return signer_options;
+}
+
+// The audit signer's key and certificate, which go into its coordinator's kit.
+std::vector<KitFile> AuditSignerFiles(const IssuedParty& signer) {
+  return {{kAuditKeyFile, signer.key_pem, 0600}, {kAuditCertFile, signer.cert_pem, 0644}};
+}
+
 std::vector<KitFile> KitFiles(const ProjectCa& ca, const IssuedParty& party,
                               const KitSettings& settings,
-                              const std::optional<CoordinatorRecord>& coordinator) {
+                              const std::optional<CoordinatorRecord>& coordinator,
+                              const IssuedParty* audit_signer) {
   std::vector<KitFile> files = {{"key.pem", party.key_pem, 0600},
                                 {"cert.pem", party.cert_pem, 0644},
                                 {"ca.pem", ca.ca_cert_pem(), 0644}};
@@ -105,6 +121,11 @@ std::vector<KitFile> KitFiles(const ProjectCa& ca, const IssuedParty& party,
       files.push_back(
           {"fedmi.toml", OperatorConfig(project, party.name, party.role, coordinator), 0644});
       break;
+    case PartyRole::kAuditSigner:  // refused by AddParty: it has no kit of its own
+      break;
+  }
+  if (audit_signer != nullptr) {
+    for (KitFile& file : AuditSignerFiles(*audit_signer)) files.push_back(std::move(file));
   }
   return files;
 }
@@ -154,7 +175,8 @@ absl::Status CheckNotProvisioned(Env& env, const std::string& dir, const Project
   return absl::OkStatus();
 }
 
-IssuedRecord RecordOf(const IssuedParty& party) {
+// `kit`: the folder that holds the party's key, relative to the project.
+IssuedRecord RecordOf(const IssuedParty& party, const std::string& kit) {
   IssuedRecord record;
   record.name = party.name;
   record.role = party.role;
@@ -162,7 +184,7 @@ IssuedRecord RecordOf(const IssuedParty& party) {
   record.not_before = party.info.not_before;
   record.not_after = party.info.not_after;
   record.sha256_fingerprint = party.info.sha256_fingerprint;
-  record.kit = project_layout::KitRelativePath(party.name);
+  record.kit = kit;
   return record;
 }
 
@@ -204,14 +226,13 @@ absl::StatusOr<size_t> CurrentRecord(const std::vector<IssuedRecord>& records,
       absl::StrCat("'", name, "' was never provisioned in '", dir, "' (see fedmi provision show)"));
 }
 
-// Records the party in issued.json and, for a coordinator, its address in
-// project.json. If the second write fails the first is undone, so the two
-// files never disagree.
+// Writes issued.json as `records` (which hold the new party's records) and,
+// for a coordinator, its address in project.json. If the second write fails
+// the first is undone, so the two files never disagree.
 absl::Status RecordParty(Env& env, const std::string& dir, const ProjectCa& ca,
-                         std::vector<IssuedRecord> records, const IssuedParty& party,
+                         const std::vector<IssuedRecord>& records, const IssuedParty& party,
                          const KitSettings& settings) {
   ASSIGN_OR_RETURN(SavedFile previous_index, SaveFile(env, project_layout::IndexPath(dir)));
-  records.push_back(RecordOf(party));
   RETURN_IF_ERROR(WriteIssuedIndex(env, dir, records));
   if (party.role != PartyRole::kCoordinator) return absl::OkStatus();
 
@@ -229,10 +250,16 @@ absl::Status RecordParty(Env& env, const std::string& dir, const ProjectCa& ca,
 // Replaces the identity files of the kit in `kit_dir`, each atomically; if
 // the certificate cannot be written, the old key goes back so that the kit
 // never pairs a key with another key's certificate.
+// An audit signer's files sit in its coordinator's kit beside the TLS ones.
 absl::Status ReplaceIdentity(Env& env, const std::string& kit_dir, const IssuedParty& party) {
-  ASSIGN_OR_RETURN(SavedFile old_key, SaveFile(env, kit_dir + "/key.pem"));
+  const bool audit_signer = party.role == PartyRole::kAuditSigner;
+  ASSIGN_OR_RETURN(SavedFile old_key,
+                   SaveFile(env, absl::StrCat(kit_dir, "/",
+                                              audit_signer ? kAuditKeyFile : "key.pem")));
   RETURN_IF_ERROR(WriteFileAtomically(env, old_key.path, party.key_pem, 0600));
-  absl::Status cert = WriteFileAtomically(env, kit_dir + "/cert.pem", party.cert_pem, 0644);
+  absl::Status cert = WriteFileAtomically(
+      env, absl::StrCat(kit_dir, "/", audit_signer ? kAuditCertFile : "cert.pem"),
+      party.cert_pem, 0644);
   if (cert.ok()) return cert;
   if (old_key.contents.has_value()) {
     WriteFileAtomically(env, old_key.path, *old_key.contents, 0600).IgnoreError();
@@ -250,7 +277,7 @@ absl::Status RecordRenewal(Env& env, const std::string& dir, const ProjectCa& ca
     old.revoked_at = absl::Now();
     old.revocation_reason = absl::StrCat("renewed: replaced by serial ", party.info.serial_hex);
   }
-  records.push_back(RecordOf(party));
+  records.push_back(RecordOf(party, old.kit));
   RETURN_IF_ERROR(WriteIssuedIndex(env, dir, records));
   if (party.role != PartyRole::kCoordinator) return absl::OkStatus();
   ASSIGN_OR_RETURN(std::optional<CoordinatorRecord> address, ReadCoordinatorRecord(env, dir));
@@ -265,24 +292,45 @@ absl::StatusOr<IssuedParty> AddParty(const std::string& dir, const std::string& 
                                      PartyRole role, const IssueOptions& options,
                                      const KitSettings& settings, Env& env) {
   RETURN_IF_ERROR(ValidatePartyName(name, absl::StrCat(PartyRoleName(role), " name")));
+  if (role == PartyRole::kAuditSigner) {
+    return absl::InvalidArgumentError(
+        "an audit signer belongs to a coordinator's kit: use add-coordinator or "
+        "add-audit-signer");
+  }
+  const bool is_coordinator = role == PartyRole::kCoordinator;
   IssueOptions issue_options = options;
-  if (role == PartyRole::kCoordinator)
-    RETURN_IF_ERROR(AddCoordinatorAddress(settings, issue_options));
+  if (is_coordinator) RETURN_IF_ERROR(AddCoordinatorAddress(settings, issue_options));
 
   ASSIGN_OR_RETURN(std::unique_ptr<ProjectCa> ca, ProjectCa::Open(dir, env));
   ASSIGN_OR_RETURN(std::unique_ptr<ProvisionLock> lock, ProvisionLock::Acquire(dir));
   ASSIGN_OR_RETURN(std::vector<IssuedRecord> records, ReadIssuedIndex(env, dir));
   RETURN_IF_ERROR(CheckNotProvisioned(env, dir, *ca, name, role, records));
+  if (is_coordinator) {
+    RETURN_IF_ERROR(CheckNotProvisioned(env, dir, *ca, AuditSignerName(name),
+                                        PartyRole::kAuditSigner, records));
+  }
   ASSIGN_OR_RETURN(std::optional<CoordinatorRecord> coordinator, ReadCoordinatorRecord(env, dir));
 
+  const std::string kit = project_layout::KitRelativePath(name);
   ASSIGN_OR_RETURN(IssuedParty party, ca->Issue(name, role, issue_options));
-  RETURN_IF_ERROR(WriteKit(env, dir, name, KitFiles(*ca, party, settings, coordinator),
-                           /*with_state_folder=*/role == PartyRole::kCoordinator));
-  const absl::Status recorded = RecordParty(env, dir, *ca, std::move(records), party, settings);
+  records.push_back(RecordOf(party, kit));
+  // A coordinator always gets its own audit-signing key: signing the log
+  // with its TLS key would let whoever holds that key rewrite the log.
+  std::optional<IssuedParty> audit_signer;
+  if (is_coordinator) {
+    ASSIGN_OR_RETURN(audit_signer, ca->Issue(AuditSignerName(name), PartyRole::kAuditSigner,
+                                             AuditSignerOptions(options)));
+    records.push_back(RecordOf(*audit_signer, kit));
+  }
+  RETURN_IF_ERROR(WriteKit(env, dir, name,
+                           KitFiles(*ca, party, settings, coordinator,
+                                    audit_signer.has_value() ? &*audit_signer : nullptr),
+                           /*with_state_folder=*/is_coordinator));
+  const absl::Status recorded = RecordParty(env, dir, *ca, records, party, settings);
   if (!recorded.ok()) {
     // An unrecorded kit would block the retry ("exists but is not in
     // issued.json") and hold a key nobody knows was issued.
-    env.RemoveTree(absl::StrCat(dir, "/", project_layout::KitRelativePath(name))).IgnoreError();
+    env.RemoveTree(absl::StrCat(dir, "/", kit)).IgnoreError();
     return recorded;
   }
   return party;
@@ -296,10 +344,11 @@ absl::StatusOr<IssuedParty> RenewParty(const std::string& dir, const std::string
   ASSIGN_OR_RETURN(const size_t current, CurrentRecord(records, dir, name));
   const IssuedRecord& old = records[current];
   const std::string kit_dir = absl::StrCat(dir, "/", old.kit);
-  if (!env.FileExists(kit_dir + "/cert.pem")) {
-    return absl::NotFoundError(absl::StrCat("kit folder '", kit_dir,
-                                            "' holds no cert.pem; renewal replaces the key and "
-                                            "certificate of an existing kit"));
+  const char* cert_file = old.role == PartyRole::kAuditSigner ? kAuditCertFile : "cert.pem";
+  if (!env.FileExists(absl::StrCat(kit_dir, "/", cert_file))) {
+    return absl::NotFoundError(absl::StrCat("kit folder '", kit_dir, "' holds no ", cert_file,
+                                            "; renewal replaces the key and certificate of an "
+                                            "existing kit"));
   }
   IssueOptions issue;
   issue.days = days;
@@ -353,6 +402,54 @@ absl::StatusOr<std::string> ProjectCrl(const std::string& dir, int days, Env& en
     if (record.revoked()) revoked.push_back({record.serial_hex, record.revoked_at});
   }
   return ca->SignCrl(revoked, days);
+}
+
+absl::StatusOr<IssuedParty> AddAuditSigner(const std::string& dir, const std::string& coordinator,
+                                           const IssueOptions& options, Env& env) {
+  RETURN_IF_ERROR(ValidatePartyName(coordinator, "coordinator name"));
+  ASSIGN_OR_RETURN(std::unique_ptr<ProjectCa> ca, ProjectCa::Open(dir, env));
+  ASSIGN_OR_RETURN(std::unique_ptr<ProvisionLock> lock, ProvisionLock::Acquire(dir));
+  ASSIGN_OR_RETURN(std::vector<IssuedRecord> records, ReadIssuedIndex(env, dir));
+  auto owner = std::find_if(records.begin(), records.end(), [&](const IssuedRecord& record) {
+    return record.name == coordinator && record.role == PartyRole::kCoordinator;
+  });
+  if (owner == records.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no coordinator '", coordinator, "' in ", project_layout::IndexPath(dir)));
+  }
+  const std::string signer_name = AuditSignerName(coordinator);
+  RETURN_IF_ERROR(
+      CheckNotProvisioned(env, dir, *ca, signer_name, PartyRole::kAuditSigner, records));
+  const std::string kit = owner->kit;
+  const std::string kit_dir = absl::StrCat(dir, "/", kit);
+  const std::string config_path = kit_dir + "/coordinator.toml";
+  ASSIGN_OR_RETURN(std::string config, env.ReadFile(config_path));
+
+  ASSIGN_OR_RETURN(IssuedParty signer,
+                   ca->Issue(signer_name, PartyRole::kAuditSigner, AuditSignerOptions(options)));
+  records.push_back(RecordOf(signer, kit));
+  std::vector<std::string> written;
+  absl::Status status;
+  for (const KitFile& file : AuditSignerFiles(signer)) {
+    const std::string path = absl::StrCat(kit_dir, "/", file.name);
+    status = WriteFileAtomically(env, path, file.contents, file.mode, Publish::kExclusive);
+    if (!status.ok()) break;
+    written.push_back(path);
+  }
+  if (status.ok()) {
+    status = WriteFileAtomically(env, config_path, absl::StrCat(config, AuditSignerConfigLines()));
+    if (status.ok()) {
+      status = WriteIssuedIndex(env, dir, records);
+      if (!status.ok()) WriteFileAtomically(env, config_path, config).IgnoreError();
+    }
+  }
+  if (!status.ok()) {
+    // Keys nobody recorded must not stay behind.
+    for (const std::string& path : written) env.RemoveFile(path).IgnoreError();
+    return absl::Status(status.code(), absl::StrCat("cannot add the audit signer to kit '", kit_dir,
+                                                    "': ", status.message()));
+  }
+  return signer;
 }
 
 absl::StatusOr<std::vector<IssuedRecord>> ListIssued(const std::string& dir, Env& env) {

@@ -38,7 +38,11 @@ struct KitSettings {
 //
 // Kit contents: key.pem (0600), cert.pem, ca.pem and a config file whose
 // paths are relative to the kit folder:
-//   coordinator: coordinator.toml (listen, db, cert, key, ca) and state/
+//   coordinator: coordinator.toml (listen, db, cert, key, ca, audit-key,
+//                audit-cert), state/, and the audit signer's audit-key.pem
+//                (0600) and audit-cert.pem: a second key, issued as
+//                "<name>-audit" with role audit-signer, that alone signs
+//                the audit log (both are recorded in issued.json)
 //   site:        client.toml (coordinator, site, cert, key, ca, policy) and
 //                policy.toml (safe defaults, the coordinator's fingerprint)
 //   admin, auditor: fedmi.toml (coordinator, cert, key, ca)
@@ -50,7 +54,8 @@ struct KitSettings {
 // renew`") or its kit folder exists; NotFound if `dir` holds no CA;
 // InvalidArgument for a bad name, SAN, host or port; the Env's error (e.g.
 // ResourceExhausted for a full disk) naming the kit or file otherwise.
-// Never changes the CA or another party's kit.
+// Never changes the CA or another party's kit. InvalidArgument for the
+// audit-signer role (AddAuditSigner).
 absl::StatusOr<IssuedParty> AddParty(const std::string& dir, const std::string& name,
                                      PartyRole role, const IssueOptions& options,
                                      const KitSettings& settings, Env& env = *Env::Default());
@@ -79,6 +84,22 @@ absl::StatusOr<IssuedRecord> RevokeIssued(const std::string& dir, const std::str
 // revoked (ProjectCa::SignCrl; next update in `days`). NotFound without a CA.
 absl::StatusOr<std::string> ProjectCrl(const std::string& dir, int days = 30,
                                        Env& env = *Env::Default());
+
+// The audit signer of coordinator `coordinator`: "<coordinator>-audit".
+inline std::string AuditSignerName(const std::string& coordinator) {
+  return coordinator + "-audit";
+}
+inline constexpr char kAuditKeyFile[] = "audit-key.pem";
+inline constexpr char kAuditCertFile[] = "audit-cert.pem";
+
+// Issues an audit signer for a coordinator provisioned before coordinators
+// got one: writes audit-key.pem (0600) and audit-cert.pem into its kit,
+// adds audit-key and audit-cert to its coordinator.toml and records
+// "<coordinator>-audit" in issued.json. NotFound if no such coordinator was
+// issued; AlreadyExists if it has an audit signer already (never re-keyed).
+// A failure leaves the kit and issued.json as they were.
+absl::StatusOr<IssuedParty> AddAuditSigner(const std::string& dir, const std::string& coordinator,
+                                           const IssueOptions& options, Env& env = *Env::Default());
 
 // The parties recorded in <dir>/issued.json, in order of issue; empty if none
 // was added yet. NotFound if `dir` holds no CA.

@@ -63,6 +63,20 @@ void AddUnique(std::vector<std::string>& list, const std::string& value) {
   if (std::find(list.begin(), list.end(), value) == list.end()) list.push_back(value);
 }
 
+KeyPurpose PurposeOf(PartyRole role) {
+  switch (role) {
+    case PartyRole::kCoordinator:
+      return KeyPurpose::kTlsServer;
+    case PartyRole::kAuditSigner:
+      return KeyPurpose::kAuditSigning;
+    case PartyRole::kSite:
+    case PartyRole::kAdmin:
+    case PartyRole::kAuditor:
+      return KeyPurpose::kTlsClient;
+  }
+  return KeyPurpose::kTlsClient;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ProjectCa>> ProjectCa::Create(const std::string& dir,
@@ -152,8 +166,8 @@ absl::StatusOr<IssuedParty> ProjectCa::Issue(const std::string& name, PartyRole 
     RETURN_IF_ERROR(ValidateIpAddress(ip));
     AddUnique(request.ip_addresses, ip);
   }
-  request.server = role == PartyRole::kCoordinator;
-  if (request.server) {
+  request.purpose = PurposeOf(role);
+  if (request.purpose == KeyPurpose::kTlsServer) {
     // Tools and tests on the coordinator's own machine dial it by loopback.
     AddUnique(request.dns_names, "localhost");
     AddUnique(request.ip_addresses, "127.0.0.1");

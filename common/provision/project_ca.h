@@ -3,8 +3,9 @@
 //
 // Every party gets an ECDSA P-256 key and a certificate whose subject names
 // the project (O), the party's role (OU) and its name (CN); the coordinator's
-// certificate is for TLS servers (EKU serverAuth), everyone else's for TLS
-// clients (EKU clientAuth). Kits built from these certificates: kits.h.
+// certificate is for TLS servers (EKU serverAuth), the audit signer's for
+// signing the audit log only (EKU kAuditSigningOid, identity.h), everyone
+// else's for TLS clients (EKU clientAuth). Kits built from these certificates: kits.h.
 //
 // Immutable after Create/Open; Issue may be called from several threads.
 // Create takes the directory's ProvisionLock. Files go through the Env given
@@ -72,7 +73,8 @@ class ProjectCa {
   const CertificateInfo& ca_info() const { return info_; }
 
   // Issues a fresh ECDSA P-256 key and certificate: subject CN=name, OU=role,
-  // O=project, a random 128-bit serial. The coordinator's certificate has EKU
+  // O=project, a random 128-bit serial. An audit signer's has only the
+  // audit-signing EKU. The coordinator's certificate has EKU
   // serverAuth and the SANs in `options` plus DNS:localhost and IP:127.0.0.1;
   // the others have EKU clientAuth and only the SANs in `options` (a party is
   // known by its CN, not by a host name). Validity starts at now +

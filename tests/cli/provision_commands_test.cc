@@ -60,6 +60,11 @@ TEST(ProvisionCommandsTest, InitAddAndShow) {
   ASSERT_EQ(coordinator.exit_code, kExitOk) << coordinator.err;
   EXPECT_THAT(coordinator.out, HasSubstr("kit: " + dir + "/kits/coordinator/"));
   EXPECT_THAT(coordinator.out, HasSubstr("fedmi-coordinator --config"));
+  EXPECT_THAT(coordinator.out, HasSubstr("issued audit-signer 'coordinator-audit'"));
+  // It has one already: the command is for kits from before audit signers.
+  Outcome audit_signer = Provision({"add-audit-signer", "coordinator", "--dir", dir});
+  EXPECT_EQ(audit_signer.exit_code, kExitFailure);
+  EXPECT_THAT(audit_signer.err, HasSubstr("'coordinator-audit' is already provisioned"));
 
   Outcome site = Provision({"add-site", "site-1", "--dir", dir, "--days", "30"});
   ASSERT_EQ(site.exit_code, kExitOk) << site.err;
@@ -75,11 +80,13 @@ TEST(ProvisionCommandsTest, InitAddAndShow) {
   ASSERT_EQ(show.exit_code, kExitOk) << show.err;
   nlohmann::json json = nlohmann::json::parse(show.out);
   EXPECT_EQ(json["project"], "stmarys");
-  ASSERT_EQ(json["parties"].size(), 2u);
-  EXPECT_EQ(json["parties"][1]["name"], "site-1");
-  EXPECT_EQ(json["parties"][1]["role"], "site");
-  EXPECT_GE(json["parties"][1]["days_left"].get<int>(), 29);
-  EXPECT_EQ(json["parties"][1]["kit"], dir + "/kits/site-1");
+  ASSERT_EQ(json["parties"].size(), 3u);
+  EXPECT_EQ(json["parties"][1]["role"], "audit-signer");
+  EXPECT_EQ(json["parties"][1]["kit"], dir + "/kits/coordinator");
+  EXPECT_EQ(json["parties"][2]["name"], "site-1");
+  EXPECT_EQ(json["parties"][2]["role"], "site");
+  EXPECT_GE(json["parties"][2]["days_left"].get<int>(), 29);
+  EXPECT_EQ(json["parties"][2]["kit"], dir + "/kits/site-1");
 
   Outcome table = Provision({"show", "--dir", dir});
   ASSERT_EQ(table.exit_code, kExitOk) << table.err;

@@ -19,7 +19,8 @@ class AuditedFederationTest : public FederationTest {
  protected:
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(ca_, ProjectCa::Create(dir_.Join("pki"), "t"));
-    ASSERT_OK_AND_ASSIGN(coordinator_, ca_->Issue("coordinator", PartyRole::kCoordinator, {}));
+    ASSERT_OK_AND_ASSIGN(coordinator_,
+                         ca_->Issue("coordinator-audit", PartyRole::kAuditSigner, {}));
     ASSERT_OK_AND_ASSIGN(auto signer,
                          audit::AuditSigner::Create(coordinator_.key_pem, coordinator_.cert_pem));
     ASSERT_OK_AND_ASSIGN(audit_, AuditLog::Open(storage_.get(), &clock_, std::move(signer)));
@@ -120,6 +121,28 @@ TEST_F(AuditedFederationTest, WholeRunIsRecordedSignedAndMatchesReceiptsAndModel
   EXPECT_THAT(Verify(entries), IsOk());
   EXPECT_THAT(audit::VerifyReceipts(receipts, entries, coordinator_.cert_pem), IsOk());
 
+  // Every task and receipt carried the log's signed head, and a site that
+  // kept them finds each one in the log.
+  std::vector<audit::HeldHead> heads;
+  auto hold = [&](const v1::SignedAuditHead& head, const char* via) {
+    EXPECT_EQ(head.signer_certificate_pem(), coordinator_.cert_pem) << via;
+    heads.push_back(audit::HeldHead{head.head(), "", via});
+  };
+  for (const auto& message : Channel("site-a").Of(Kind::kTrain)) {
+    hold(message.train().audit_head(), "train task");
+  }
+  for (const auto& message : Channel("site-a").Of(Kind::kEval)) {
+    hold(message.eval().audit_head(), "eval task");
+  }
+  for (const auto& receipt : receipts) {
+    EXPECT_GE(receipt.audit_head().head().seq(), receipt.audit_seq());
+    hold(receipt.audit_head(), "receipt");
+  }
+  ASSERT_EQ(heads.size(), 2u + 2u + 5u);
+  const audit::HeadsReport held = audit::CheckHeldHeads(heads, entries, coordinator_.cert_pem);
+  EXPECT_THAT(held.problems, ::testing::IsEmpty());
+  EXPECT_GT(held.newest_seq, receipts.back().audit_seq());
+
   // A coordinator that drops one hospital's record is caught by its receipt.
   std::vector<v1::AuditEntry> without = entries;
   without.erase(std::remove_if(without.begin(), without.end(),
@@ -170,7 +193,7 @@ TEST(AuditLogReopenTest, EntriesRemovedFromTheEndAreRecordedWhenTheCoordinatorRe
   ScratchDir dir;
   ASSERT_OK_AND_ASSIGN(auto ca, ProjectCa::Create(dir.Join("pki"), "t"));
   ASSERT_OK_AND_ASSIGN(IssuedParty coordinator,
-                       ca->Issue("coordinator", PartyRole::kCoordinator, {}));
+                       ca->Issue("coordinator-audit", PartyRole::kAuditSigner, {}));
   const std::string db = dir.Join("coordinator.db");
   FakeClock clock;
   {

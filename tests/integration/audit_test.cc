@@ -2,11 +2,13 @@
 // verify` accepts, with one update.received entry per site per round and
 // aggregation entries naming the stored models; then the test tampers with
 // the coordinator's SQLite file and with an exported file, and `verify`
-// names the entry each time.
+// names the entry each time, and the heads a site kept name the entries
+// dropped after them.
 #include "common/audit/audit.h"
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -19,6 +21,7 @@ namespace fedmi {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 void Sql(const std::string& db, const std::string& sql) {
   sqlite3* handle = nullptr;
@@ -129,14 +132,14 @@ class AuditTest : public ::testing::Test {
     return Verify(absl::StrCat("--file ", path, " ", extra));
   }
 
-  // A coordinator certificate and key from another project, as an attacker
+  // An audit-signer certificate and key from another project, as an attacker
   // without the project CA's key would have.
   static std::unique_ptr<audit::AuditSigner> ForeignSigner() {
     static const IssuedParty* foreign = [] {
       auto* dir = new ScratchDir();
       auto ca = ProjectCa::Create(dir->path() + "/pki", "elsewhere");
       EXPECT_THAT(ca, IsOk());
-      auto party = (*ca)->Issue("coordinator", PartyRole::kCoordinator, {});
+      auto party = (*ca)->Issue("coordinator-audit", PartyRole::kAuditSigner, {});
       EXPECT_THAT(party, IsOk());
       return new IssuedParty(*party);
     }();
@@ -168,6 +171,9 @@ TEST_F(AuditTest, SimRunLeavesALogThatVerifiesWithEveryUpdateAndModel) {
                                             Kit(absl::StrCat("site-", k), "receipts")));
     EXPECT_EQ(out.exit_code, 0) << out.stdout_text;
     EXPECT_THAT(out.stdout_text, HasSubstr("audit log intact"));
+    // Each site kept the signed heads its tasks and receipts carried.
+    EXPECT_THAT(out.stdout_text, HasSubstr("signed heads the site holds are prefixes of it"));
+    EXPECT_THAT(out.stdout_text, Not(HasSubstr("; 0 signed heads")));
   }
 
   std::map<std::pair<std::string, int>, int> received;  // (site, round) -> entries
@@ -343,11 +349,11 @@ TEST_F(AuditTest, TamperedExportIsCaughtNamingTheEntry) {
 }
 
 TEST_F(AuditTest, ReceiptWhoseEntryWasRemovedIsReportedMissing) {
-  // A coordinator that holds its own key can rewrite the whole log without
+  // Whoever holds the audit-signing key can rewrite the whole log without
   // one hospital's update, and the chain then verifies; the site's receipt
   // is what gives it away.
-  auto key = ReadFileToString(Kit("coordinator", "key.pem"));
-  auto cert = ReadFileToString(Kit("coordinator", "cert.pem"));
+  auto key = ReadFileToString(Kit("coordinator", "audit-key.pem"));
+  auto cert = ReadFileToString(Kit("coordinator", "audit-cert.pem"));
   ASSERT_THAT(key, IsOk());
   ASSERT_THAT(cert, IsOk());
   ASSERT_OK_AND_ASSIGN(auto signer, audit::AuditSigner::Create(*key, *cert));
@@ -375,6 +381,33 @@ TEST_F(AuditTest, ReceiptWhoseEntryWasRemovedIsReportedMissing) {
   EXPECT_EQ(out.exit_code, 1) << out.stdout_text;
   EXPECT_THAT(out.stdout_text, HasSubstr("receipt of site 'site-2'"));
   EXPECT_THAT(out.stdout_text, HasSubstr("missing from the log"));
+}
+
+TEST_F(AuditTest, TailDroppedAfterASitesHeadIsNamed) {
+  // Whoever holds the audit key drops the end of the log and re-signs its
+  // head: the log verifies alone, but the heads site-1 kept name what is gone.
+  ASSERT_OK_AND_ASSIGN(std::vector<audit::HeldHead> heads,
+                       audit::ReadHeldHeadsDir(audit::HeldHeadsDir(Kit("site-1", "receipts"))));
+  ASSERT_FALSE(heads.empty());
+  int64_t newest = 0;
+  for (const audit::HeldHead& held : heads) newest = std::max(newest, held.head.seq());
+  ASSERT_GT(newest, 3);
+  ASSERT_OK_AND_ASSIGN(std::string key, ReadFileToString(Kit("coordinator", "audit-key.pem")));
+  ASSERT_OK_AND_ASSIGN(std::string cert, ReadFileToString(Kit("coordinator", "audit-cert.pem")));
+  ASSERT_OK_AND_ASSIGN(auto signer, audit::AuditSigner::Create(key, cert));
+  CommandOutput out = VerifyTamperedExport(
+      [&](audit::ExportedLog* log) {
+        log->entries.resize(newest - 2);  // entries 1.. in order
+        auto head = signer->SignHead(log->entries.back());
+        ASSERT_THAT(head, IsOk());
+        log->head = *head;
+      },
+      absl::StrCat("--receipts ", Kit("site-1", "receipts")));
+  EXPECT_EQ(out.exit_code, 1) << out.stdout_text;
+  EXPECT_THAT(out.stdout_text, HasSubstr(absl::StrCat("): entries ", newest - 1, "..", newest,
+                                                      " are missing from the log, which ends at "
+                                                      "entry ",
+                                                      newest - 2)));
 }
 
 }  // namespace

@@ -38,19 +38,20 @@ void WriteAll(const std::string& path, const std::string& contents) {
   out << contents;
 }
 
-// A project CA with its coordinator, and a second, unrelated project whose
-// coordinator plays the forger.
+// A project CA with its coordinator's audit signer, and a second, unrelated
+// project whose audit signer plays the forger.
 class AuditTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(ca_, ProjectCa::Create(dir_.Join("pki"), "t"));
-    ASSERT_OK_AND_ASSIGN(coordinator_, ca_->Issue("coordinator", PartyRole::kCoordinator, {}));
-    ASSERT_OK_AND_ASSIGN(signer_, AuditSigner::Create(coordinator_.key_pem, coordinator_.cert_pem));
+    ASSERT_OK_AND_ASSIGN(audit_signer_,
+                         ca_->Issue("coordinator-audit", PartyRole::kAuditSigner, {}));
+    ASSERT_OK_AND_ASSIGN(signer_,
+                         AuditSigner::Create(audit_signer_.key_pem, audit_signer_.cert_pem));
     ASSERT_OK_AND_ASSIGN(other_ca_, ProjectCa::Create(dir_.Join("other-pki"), "other"));
-    ASSERT_OK_AND_ASSIGN(IssuedParty other_coordinator,
-                         other_ca_->Issue("coordinator", PartyRole::kCoordinator, {}));
-    ASSERT_OK_AND_ASSIGN(
-        forger_, AuditSigner::Create(other_coordinator.key_pem, other_coordinator.cert_pem));
+    ASSERT_OK_AND_ASSIGN(IssuedParty other_signer,
+                         other_ca_->Issue("coordinator-audit", PartyRole::kAuditSigner, {}));
+    ASSERT_OK_AND_ASSIGN(forger_, AuditSigner::Create(other_signer.key_pem, other_signer.cert_pem));
   }
 
   // Entry i of a run: update.received from alternating sites, one per round.
@@ -98,7 +99,7 @@ class AuditTest : public ::testing::Test {
   }
 
   absl::StatusOr<VerifyReport> Verify(const std::vector<v1::AuditEntry>& entries) const {
-    return VerifyLog(entries, head_, coordinator_.cert_pem, ca_->ca_cert_pem());
+    return VerifyLog(entries, head_, audit_signer_.cert_pem, ca_->ca_cert_pem());
   }
 
   // The receipt the coordinator returns for an update.received entry.
@@ -120,7 +121,7 @@ class AuditTest : public ::testing::Test {
 
   ScratchDir dir_;
   std::unique_ptr<ProjectCa> ca_;
-  IssuedParty coordinator_;
+  IssuedParty audit_signer_;
   std::unique_ptr<AuditSigner> signer_;
   std::unique_ptr<ProjectCa> other_ca_;
   std::unique_ptr<AuditSigner> forger_;
@@ -134,7 +135,7 @@ TEST_F(AuditTest, SealChainsEntriesAndKeepsTheDraft) {
   EXPECT_EQ(first.prev_hash(), kGenesisHash);
   EXPECT_EQ(first.hash(), EntryHash(first));
   EXPECT_EQ(first.hash().size(), 64u);
-  EXPECT_THAT(VerifyWithCertificatePem(coordinator_.cert_pem, CanonicalEntryBytes(first),
+  EXPECT_THAT(VerifyWithCertificatePem(audit_signer_.cert_pem, CanonicalEntryBytes(first),
                                        first.signature()),
               IsOk());
 
@@ -159,11 +160,11 @@ TEST_F(AuditTest, SealChainsEntriesAndKeepsTheDraft) {
 
 TEST_F(AuditTest, CreateRefusesAKeyOfAnotherCertificate) {
   ASSERT_OK_AND_ASSIGN(IssuedParty site, ca_->Issue("site-1", PartyRole::kSite, {}));
-  EXPECT_THAT(AuditSigner::Create(site.key_pem, coordinator_.cert_pem),
+  EXPECT_THAT(AuditSigner::Create(site.key_pem, audit_signer_.cert_pem),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not belong")));
-  EXPECT_THAT(AuditSigner::Create("not a key", coordinator_.cert_pem),
+  EXPECT_THAT(AuditSigner::Create("not a key", audit_signer_.cert_pem),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cannot sign")));
-  EXPECT_EQ(signer_->certificate_pem(), coordinator_.cert_pem);
+  EXPECT_EQ(signer_->certificate_pem(), audit_signer_.cert_pem);
 }
 
 TEST_F(AuditTest, CanonicalBytesAreUnambiguous) {
@@ -361,10 +362,10 @@ TEST_F(AuditTest, SiteCertificateIsRefusedAsSigner) {
   ASSERT_OK_AND_ASSIGN(v1::AuditHead head, site_signer->SignHead(entries.back()));
   EXPECT_THAT(VerifyLog(entries, head, site.cert_pem, ca_->ca_cert_pem()),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("has role 'site'")));
-  EXPECT_THAT(VerifySigner(coordinator_.cert_pem, ca_->ca_cert_pem()), IsOk());
+  EXPECT_THAT(VerifySigner(audit_signer_.cert_pem, ca_->ca_cert_pem()), IsOk());
   EXPECT_THAT(VerifySigner("garbage", ca_->ca_cert_pem()),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("cannot be read")));
-  EXPECT_THAT(VerifySigner(coordinator_.cert_pem, "garbage"),
+  EXPECT_THAT(VerifySigner(audit_signer_.cert_pem, "garbage"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("project CA")));
 }
 
@@ -373,22 +374,22 @@ TEST_F(AuditTest, HeadMustBeSignedAndMatch) {
   v1::AuditHead unsigned_head = head_;
   unsigned_head.clear_signature();
   EXPECT_THAT(
-      VerifyLog(entries_, unsigned_head, coordinator_.cert_pem, ca_->ca_cert_pem()),
+      VerifyLog(entries_, unsigned_head, audit_signer_.cert_pem, ca_->ca_cert_pem()),
       StatusIs(absl::StatusCode::kDataLoss, "the log's head is not signed by the coordinator"));
 
   ASSERT_OK_AND_ASSIGN(v1::AuditHead forged_head, forger_->SignHead(entries_.back()));
   EXPECT_THAT(
-      VerifyLog(entries_, forged_head, coordinator_.cert_pem, ca_->ca_cert_pem()),
+      VerifyLog(entries_, forged_head, audit_signer_.cert_pem, ca_->ca_cert_pem()),
       StatusIs(absl::StatusCode::kDataLoss, "the log's head is not signed by the coordinator"));
 
   // Entries after the head are not protected against deletion.
   ASSERT_OK_AND_ASSIGN(v1::AuditHead old_head, signer_->SignHead(entries_[7]));
-  EXPECT_THAT(VerifyLog(entries_, old_head, coordinator_.cert_pem, ca_->ca_cert_pem()),
+  EXPECT_THAT(VerifyLog(entries_, old_head, audit_signer_.cert_pem, ca_->ca_cert_pem()),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("entry 9: after the signed head")));
 }
 
 TEST_F(AuditTest, EmptyAndUnsignedLogsFail) {
-  EXPECT_THAT(VerifyLog({}, v1::AuditHead(), coordinator_.cert_pem, ca_->ca_cert_pem()),
+  EXPECT_THAT(VerifyLog({}, v1::AuditHead(), audit_signer_.cert_pem, ca_->ca_cert_pem()),
               StatusIs(absl::StatusCode::kDataLoss, "the log is empty"));
 
   std::vector<v1::AuditEntry> entries;
@@ -399,14 +400,14 @@ TEST_F(AuditTest, EmptyAndUnsignedLogsFail) {
   EXPECT_EQ(entries[2].prev_hash(), entries[1].hash());
   EXPECT_EQ(entries[2].hash(), EntryHash(entries[2]));
   EXPECT_TRUE(entries[2].signature().empty());
-  EXPECT_THAT(VerifyLog(entries, v1::AuditHead(), coordinator_.cert_pem, ca_->ca_cert_pem()),
+  EXPECT_THAT(VerifyLog(entries, v1::AuditHead(), audit_signer_.cert_pem, ca_->ca_cert_pem()),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("entry 1: bad signature")));
 }
 
 TEST_F(AuditTest, ExportRoundTrips) {
   BuildSignedLog();
   ExportedLog log;
-  log.signer_certificate_pem = coordinator_.cert_pem;
+  log.signer_certificate_pem = audit_signer_.cert_pem;
   log.head = head_;
   log.entries = entries_;
   log.exported_at = "2026-11-29T00:00:00.000000Z";
@@ -453,7 +454,7 @@ TEST_F(AuditTest, ExportRoundTrips) {
 
 TEST_F(AuditTest, MalformedExportLineIsNamed) {
   BuildSignedLog();
-  ExportedLog log{coordinator_.cert_pem, head_, entries_, ""};
+  ExportedLog log{audit_signer_.cert_pem, head_, entries_, ""};
   const std::string path = dir_.Join("audit.jsonl");
   ASSERT_THAT(WriteExport(path, log), IsOk());
   std::vector<std::string> lines = absl::StrSplit(ReadAll(path), '\n', absl::SkipEmpty());
@@ -486,7 +487,7 @@ TEST_F(AuditTest, GoodReceiptsVerifyAndRoundTripThroughFiles) {
   BuildSignedLog();
   std::vector<v1::UploadReceipt> receipts;
   for (int seq : {2, 5, 9}) receipts.push_back(ReceiptFor(entries_[seq - 1]));
-  EXPECT_THAT(VerifyReceipts(receipts, entries_, coordinator_.cert_pem), IsOk());
+  EXPECT_THAT(VerifyReceipts(receipts, entries_, audit_signer_.cert_pem), IsOk());
 
   const std::string folder = dir_.Join("receipts");
   std::filesystem::create_directory(folder);
@@ -500,7 +501,7 @@ TEST_F(AuditTest, GoodReceiptsVerifyAndRoundTripThroughFiles) {
   ASSERT_EQ(read.size(), 3u);
   // Sorted by file name: run-1-round-0, run-1-round-1, run-1-round-2.
   for (size_t i = 0; i < read.size(); ++i) EXPECT_THAT(read[i], EqualsProto(receipts[i]));
-  EXPECT_THAT(VerifyReceipts(read, entries_, coordinator_.cert_pem), IsOk());
+  EXPECT_THAT(VerifyReceipts(read, entries_, audit_signer_.cert_pem), IsOk());
 
   WriteAll(folder + "/run-1-round-3.json", "{\"run_id\":1}");
   EXPECT_THAT(ReadReceiptsDir(folder),
@@ -516,7 +517,7 @@ TEST_F(AuditTest, ReceiptWhoseEntryWasRemovedIsMissing) {
   std::vector<v1::AuditEntry> entries = entries_;
   entries.erase(entries.begin() + 4);
   EXPECT_THAT(
-      VerifyReceipts({receipt}, entries, coordinator_.cert_pem),
+      VerifyReceipts({receipt}, entries, audit_signer_.cert_pem),
       StatusIs(absl::StatusCode::kDataLoss,
                "receipt of site 'site-2' for run 1 round 1 (entry 5): missing from the log"));
 }
@@ -525,7 +526,7 @@ TEST_F(AuditTest, AlteredReceiptHasABadSignature) {
   BuildSignedLog();
   v1::UploadReceipt receipt = ReceiptFor(entries_[4]);
   receipt.set_examples(receipt.examples() + 1);
-  EXPECT_THAT(VerifyReceipts({receipt}, entries_, coordinator_.cert_pem),
+  EXPECT_THAT(VerifyReceipts({receipt}, entries_, audit_signer_.cert_pem),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("(entry 5): bad signature")));
 }
 
@@ -535,14 +536,14 @@ TEST_F(AuditTest, ReceiptThatDisagreesWithTheLogIsNamed) {
   v1::UploadReceipt receipt = ReceiptFor(entries_[4]);
   receipt.set_sha256(Sha256::Digest("another update"));
   ASSERT_THAT(signer_->SignReceipt(&receipt), IsOk());
-  EXPECT_THAT(VerifyReceipts({receipt}, entries_, coordinator_.cert_pem),
+  EXPECT_THAT(VerifyReceipts({receipt}, entries_, audit_signer_.cert_pem),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("(entry 5): the log's entry differs (sha256 ")));
 
   receipt = ReceiptFor(entries_[4]);
   receipt.set_audit_hash(entries_[5].hash());
   ASSERT_THAT(signer_->SignReceipt(&receipt), IsOk());
-  EXPECT_THAT(VerifyReceipts({receipt}, entries_, coordinator_.cert_pem),
+  EXPECT_THAT(VerifyReceipts({receipt}, entries_, audit_signer_.cert_pem),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("the log's entry differs (hash ")));
 }
 

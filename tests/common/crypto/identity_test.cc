@@ -1,5 +1,8 @@
 #include "common/crypto/identity.h"
 
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include <string>
 
 #include "absl/time/clock.h"
@@ -17,8 +20,8 @@ using ::testing::HasSubstr;
 class IdentityTest : public ScratchProjectTest {};
 
 TEST(PartyRoleTest, NamesRoundTrip) {
-  for (PartyRole role :
-       {PartyRole::kCoordinator, PartyRole::kSite, PartyRole::kAdmin, PartyRole::kAuditor}) {
+  for (PartyRole role : {PartyRole::kCoordinator, PartyRole::kSite, PartyRole::kAdmin,
+                         PartyRole::kAuditor, PartyRole::kAuditSigner}) {
     ASSERT_OK_AND_ASSIGN(PartyRole parsed, ParsePartyRole(PartyRoleName(role)));
     EXPECT_EQ(parsed, role);
   }
@@ -62,6 +65,44 @@ TEST_F(IdentityTest, NotYetValidCertificateFailsVerification) {
   ASSERT_OK_AND_ASSIGN(IssuedParty site, ca_->Issue("site-1", PartyRole::kSite, IssueOptions()));
   EXPECT_THAT(VerifyIssuedBy(site.cert_pem, ca_->ca_cert_pem(), absl::Now() - absl::Hours(1)),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("is not valid before")));
+}
+
+// Whether OpenSSL, as a TLS stack does, accepts the certificate for `purpose`.
+bool TlsAccepts(const std::string& cert_pem, int purpose) {
+  BIO* bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  const bool accepted = cert != nullptr && X509_check_purpose(cert, purpose, 0) == 1;
+  X509_free(cert);
+  return accepted;
+}
+
+TEST_F(IdentityTest, AuditSignerCertificateSignsTheLogButCannotSpeakTls) {
+  ASSERT_OK_AND_ASSIGN(IssuedParty signer,
+                       ca_->Issue("coordinator-audit", PartyRole::kAuditSigner, IssueOptions()));
+  EXPECT_EQ(signer.info.role_name, "audit-signer");
+  EXPECT_TRUE(signer.info.audit_signing);
+  EXPECT_FALSE(signer.info.client_auth);
+  EXPECT_FALSE(signer.info.server_auth);
+  EXPECT_FALSE(TlsAccepts(signer.cert_pem, X509_PURPOSE_SSL_CLIENT));
+  EXPECT_FALSE(TlsAccepts(signer.cert_pem, X509_PURPOSE_SSL_SERVER));
+  const absl::Time now = absl::Now();
+  EXPECT_THAT(
+      VerifyPartyCertificate(signer.cert_pem, ca_->ca_cert_pem(), "", PartyRole::kAuditSigner, now),
+      IsOk());
+  for (PartyRole tls_role : {PartyRole::kCoordinator, PartyRole::kSite, PartyRole::kAuditor}) {
+    EXPECT_THAT(VerifyPartyCertificate(signer.cert_pem, ca_->ca_cert_pem(), "", tls_role, now),
+                StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("audit-signer role")));
+  }
+
+  // And the coordinator's TLS certificate is no audit signer.
+  ASSERT_OK_AND_ASSIGN(IssuedParty coordinator,
+                       ca_->Issue("coordinator", PartyRole::kCoordinator, IssueOptions()));
+  EXPECT_FALSE(coordinator.info.audit_signing);
+  EXPECT_TRUE(TlsAccepts(coordinator.cert_pem, X509_PURPOSE_SSL_SERVER));
+  EXPECT_THAT(VerifyPartyCertificate(coordinator.cert_pem, ca_->ca_cert_pem(), "",
+                                     PartyRole::kAuditSigner, now),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("coordinator role")));
 }
 
 TEST(VerifyIssuedByTest, GarbageIsInvalidArgument) {

@@ -143,10 +143,11 @@ TEST_F(KitsTest, KitConfigsNameTheCoordinatorAndRelativeFiles) {
     EXPECT_THAT(config, HasSubstr("ca = \"ca.pem\"\n"));
   }
   ASSERT_OK_AND_ASSIGN(std::vector<IssuedRecord> records, ListIssued(dir_.path()));
-  ASSERT_THAT(records, SizeIs(4));
+  ASSERT_THAT(records, SizeIs(5));
   EXPECT_EQ(records[0].role, PartyRole::kCoordinator);
-  EXPECT_EQ(records[3].name, "bob");
-  EXPECT_EQ(records[3].role, PartyRole::kAuditor);
+  EXPECT_EQ(records[1].role, PartyRole::kAuditSigner);
+  EXPECT_EQ(records[4].name, "bob");
+  EXPECT_EQ(records[4].role, PartyRole::kAuditor);
 
   EXPECT_THAT(
       AddParty(dir_.path(), "coordinator-2", PartyRole::kCoordinator, IssueOptions(), settings),
@@ -163,6 +164,70 @@ TEST_F(KitsTest, CoordinatorNeedsAHost) {
   ASSERT_THAT(AddParty(dir_.path(), "site-1", PartyRole::kSite, IssueOptions(), {}), IsOk());
   EXPECT_THAT(ReadOrDie(dir_.Join("kits/site-1/client.toml")),
               HasSubstr("coordinator = \"[fd00::5]:7000\""));
+}
+
+TEST_F(KitsTest, CoordinatorKitHoldsASeparateAuditSigningKey) {
+  KitSettings settings;
+  settings.coordinator_host = "coord.example.org";
+  IssueOptions with_ip;
+  with_ip.ip_addresses = {"10.0.0.5"};
+  ASSERT_OK_AND_ASSIGN(
+      IssuedParty coordinator,
+      AddParty(dir_.path(), "coordinator", PartyRole::kCoordinator, with_ip, settings));
+  const std::string kit = dir_.Join("kits/coordinator");
+  EXPECT_EQ(FileMode(kit + "/audit-key.pem"), 0600u);
+  EXPECT_NE(ReadOrDie(kit + "/audit-key.pem"), coordinator.key_pem);
+  const std::string audit_cert = ReadOrDie(kit + "/audit-cert.pem");
+  EXPECT_THAT(VerifyPartyCertificate(audit_cert, ca_->ca_cert_pem(), "coordinator-audit",
+                                     PartyRole::kAuditSigner, absl::Now()),
+              IsOk());
+  ASSERT_OK_AND_ASSIGN(CertificateInfo audit_info, ParseCertificatePem(audit_cert));
+  EXPECT_THAT(audit_info.dns_names, IsEmpty()) << "no TLS server names on a signing key";
+  EXPECT_THAT(audit_info.ip_addresses, IsEmpty());
+  const std::string config = ReadOrDie(kit + "/coordinator.toml");
+  EXPECT_THAT(config, HasSubstr("audit-key = \"audit-key.pem\"\n"));
+  EXPECT_THAT(config, HasSubstr("audit-cert = \"audit-cert.pem\"\n"));
+
+  ASSERT_OK_AND_ASSIGN(std::vector<IssuedRecord> records, ListIssued(dir_.path()));
+  ASSERT_THAT(records, SizeIs(2));
+  EXPECT_EQ(records[1].name, "coordinator-audit");
+  EXPECT_EQ(records[1].role, PartyRole::kAuditSigner);
+  EXPECT_EQ(records[1].kit, "kits/coordinator");
+
+  EXPECT_THAT(AddAuditSigner(dir_.path(), "coordinator", {}),
+              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("never re-keyed")));
+  EXPECT_THAT(AddParty(dir_.path(), "x-audit", PartyRole::kAuditSigner, {}, {}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("add-audit-signer")));
+}
+
+TEST_F(KitsTest, AddAuditSignerEquipsAnOlderCoordinatorKit) {
+  KitSettings settings;
+  settings.coordinator_host = "coord.example.org";
+  ASSERT_THAT(AddParty(dir_.path(), "coordinator", PartyRole::kCoordinator, {}, settings), IsOk());
+  // Make it a kit from before audit signers: no audit files, record or lines.
+  const std::string kit = dir_.Join("kits/coordinator");
+  std::filesystem::remove(kit + "/audit-key.pem");
+  std::filesystem::remove(kit + "/audit-cert.pem");
+  std::string config = ReadOrDie(kit + "/coordinator.toml");
+  config.erase(config.find(AuditSignerConfigLines()));
+  ASSERT_THAT(WriteFileAtomically(*Env::Default(), kit + "/coordinator.toml", config), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::vector<IssuedRecord> records,
+                       ReadIssuedIndex(*Env::Default(), dir_.path()));
+  records.pop_back();
+  ASSERT_THAT(WriteIssuedIndex(*Env::Default(), dir_.path(), records), IsOk());
+
+  ASSERT_OK_AND_ASSIGN(IssuedParty signer, AddAuditSigner(dir_.path(), "coordinator", {}));
+  EXPECT_EQ(signer.info.common_name, "coordinator-audit");
+  EXPECT_EQ(ReadOrDie(kit + "/audit-key.pem"), signer.key_pem);
+  EXPECT_EQ(FileMode(kit + "/audit-key.pem"), 0600u);
+  EXPECT_EQ(ReadOrDie(kit + "/audit-cert.pem"), signer.cert_pem);
+  EXPECT_EQ(ReadOrDie(kit + "/coordinator.toml"), config + AuditSignerConfigLines());
+  ASSERT_OK_AND_ASSIGN(records, ListIssued(dir_.path()));
+  ASSERT_THAT(records, SizeIs(2));
+  EXPECT_EQ(records[1].name, "coordinator-audit");
+
+  EXPECT_THAT(AddAuditSigner(dir_.path(), "nobody", {}),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no coordinator 'nobody'")));
 }
 
 // Every file under `dir` (recursively) with its bytes, to show that a failed
@@ -199,8 +264,8 @@ class KitsFaultTest : public KitsTest {
     env_.Heal();
     ASSERT_THAT(AddParty(dir_.path(), name, role, IssueOptions(), settings, env_), IsOk());
     ASSERT_OK_AND_ASSIGN(std::vector<IssuedRecord> records, ListIssued(dir_.path(), env_));
-    ASSERT_THAT(records, SizeIs(3));
-    EXPECT_EQ(records[2].name, name);
+    ASSERT_THAT(records, SizeIs(4));  // coordinator, its audit signer, site-1, `name`
+    EXPECT_EQ(records[3].name, name);
     EXPECT_TRUE(std::filesystem::exists(dir_.Join("kits/" + name + "/key.pem")));
   }
 
