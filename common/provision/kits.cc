@@ -253,13 +253,13 @@ absl::Status RecordParty(Env& env, const std::string& dir, const ProjectCa& ca,
 // An audit signer's files sit in its coordinator's kit beside the TLS ones.
 absl::Status ReplaceIdentity(Env& env, const std::string& kit_dir, const IssuedParty& party) {
   const bool audit_signer = party.role == PartyRole::kAuditSigner;
-  ASSIGN_OR_RETURN(SavedFile old_key,
-                   SaveFile(env, absl::StrCat(kit_dir, "/",
-                                              audit_signer ? kAuditKeyFile : "key.pem")));
+  ASSIGN_OR_RETURN(
+      SavedFile old_key,
+      SaveFile(env, absl::StrCat(kit_dir, "/", audit_signer ? kAuditKeyFile : "key.pem")));
   RETURN_IF_ERROR(WriteFileAtomically(env, old_key.path, party.key_pem, 0600));
   absl::Status cert = WriteFileAtomically(
-      env, absl::StrCat(kit_dir, "/", audit_signer ? kAuditCertFile : "cert.pem"),
-      party.cert_pem, 0644);
+      env, absl::StrCat(kit_dir, "/", audit_signer ? kAuditCertFile : "cert.pem"), party.cert_pem,
+      0644);
   if (cert.ok()) return cert;
   if (old_key.contents.has_value()) {
     WriteFileAtomically(env, old_key.path, *old_key.contents, 0600).IgnoreError();

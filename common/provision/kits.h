@@ -96,7 +96,7 @@ inline constexpr char kAuditCertFile[] = "audit-cert.pem";
 // got one: writes audit-key.pem (0600) and audit-cert.pem into its kit,
 // adds audit-key and audit-cert to its coordinator.toml and records
 // "<coordinator>-audit" in issued.json. NotFound if no such coordinator was
-// issued; AlreadyExists if it has an audit signer already (never re-keyed).
+// issued; AlreadyExists if it has an audit signer already (renew re-keys it).
 // A failure leaves the kit and issued.json as they were.
 absl::StatusOr<IssuedParty> AddAuditSigner(const std::string& dir, const std::string& coordinator,
                                            const IssueOptions& options, Env& env = *Env::Default());

@@ -573,7 +573,7 @@ TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing
     sites[name] = std::make_unique<Site>(name, std::nullopt, identity);
   }
   const v1::RoundAdmission admission = Admission(kRound, names);
-  const v1::SecAggParams params = admission.params();
+  const v1::SecAggParams& params = admission.params();
   ASSERT_OK_AND_ASSIGN(auto round, SecAggSession::Create(secagg::RoundIdOf(admission), params,
                                                          names, ca_->ca_cert_pem()));
   sites[dropout]->crash.Arm(FaultPoint::kSiteBeforeMaskedUpload);

@@ -83,13 +83,14 @@ TEST_F(KitsRenewalTest, RenewalReplacesKeyAndCertificateAndRevokesTheOldSerial) 
   EXPECT_EQ(Snapshot(dir_.Join("kits/alice")), admin_kit);
 
   ASSERT_OK_AND_ASSIGN(std::vector<IssuedRecord> records, ListIssued(dir_.path()));
-  ASSERT_THAT(records, SizeIs(5));
-  EXPECT_EQ(records[1].serial_hex, old_info.serial_hex);
-  EXPECT_TRUE(records[1].revoked());
-  EXPECT_THAT(records[1].revocation_reason, HasSubstr("renewed"));
-  EXPECT_EQ(records[4].name, "site-1");
-  EXPECT_EQ(records[4].serial_hex, renewed.info.serial_hex);
-  EXPECT_FALSE(records[4].revoked());
+  // coordinator, coordinator-audit, site-1, site-2, alice, then the renewal.
+  ASSERT_THAT(records, SizeIs(6));
+  EXPECT_EQ(records[2].serial_hex, old_info.serial_hex);
+  EXPECT_TRUE(records[2].revoked());
+  EXPECT_THAT(records[2].revocation_reason, HasSubstr("renewed"));
+  EXPECT_EQ(records[5].name, "site-1");
+  EXPECT_EQ(records[5].serial_hex, renewed.info.serial_hex);
+  EXPECT_FALSE(records[5].revoked());
 
   ASSERT_OK_AND_ASSIGN(RevocationList crl, Crl());
   EXPECT_EQ(crl.serials(), std::set<std::string>{old_info.serial_hex});
@@ -118,6 +119,25 @@ TEST_F(KitsRenewalTest, ARenewedCoordinatorKeepsItsNamesAndPublishesItsNewFinger
   ASSERT_TRUE(recorded.has_value());
   EXPECT_EQ(recorded->fingerprint, renewed.info.sha256_fingerprint);
   EXPECT_EQ(recorded->host, "fl.stmarys.example.org");
+}
+
+// The audit key lives in the coordinator's kit beside the TLS key: renewing
+// one must never overwrite the other.
+TEST_F(KitsRenewalTest, AnAuditSignerIsRenewedIntoItsOwnFilesOnly) {
+  const std::string tls_key = ReadOrDie(Kit("coordinator", "key.pem"));
+  const std::string tls_cert = ReadOrDie(Kit("coordinator", "cert.pem"));
+  const std::string old_audit_cert = ReadOrDie(Kit("coordinator", "audit-cert.pem"));
+  ASSERT_OK_AND_ASSIGN(IssuedParty renewed, RenewParty(dir_.path(), "coordinator-audit", 365));
+  EXPECT_EQ(renewed.role, PartyRole::kAuditSigner);
+  EXPECT_EQ(ReadOrDie(Kit("coordinator", "audit-key.pem")), renewed.key_pem);
+  EXPECT_EQ(ReadOrDie(Kit("coordinator", "audit-cert.pem")), renewed.cert_pem);
+  EXPECT_EQ(ReadOrDie(Kit("coordinator", "key.pem")), tls_key);
+  EXPECT_EQ(ReadOrDie(Kit("coordinator", "cert.pem")), tls_cert);
+  EXPECT_THAT(VerifyPartyCertificate(renewed.cert_pem, ca_->ca_cert_pem(), "coordinator-audit",
+                                     PartyRole::kAuditSigner, absl::Now()),
+              IsOk());
+  ASSERT_OK_AND_ASSIGN(RevocationList crl, Crl());
+  EXPECT_THAT(crl.CheckCertificate(old_audit_cert), StatusIs(absl::StatusCode::kPermissionDenied));
 }
 
 TEST_F(KitsRenewalTest, RenewalNeedsAProvisionedNameAndItsKit) {

@@ -195,7 +195,8 @@ TEST_F(KitsTest, CoordinatorKitHoldsASeparateAuditSigningKey) {
   EXPECT_EQ(records[1].kit, "kits/coordinator");
 
   EXPECT_THAT(AddAuditSigner(dir_.path(), "coordinator", {}),
-              StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("never re-keyed")));
+              StatusIs(absl::StatusCode::kAlreadyExists,
+                       HasSubstr("fedmi provision renew coordinator-audit")));
   EXPECT_THAT(AddParty(dir_.path(), "x-audit", PartyRole::kAuditSigner, {}, {}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("add-audit-signer")));
 }
