@@ -12,9 +12,11 @@
 #define FEDMI_CLI_COMMAND_SUPPORT_H_
 
 #include <functional>
+#include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -59,6 +61,26 @@ std::string FormatAgo(double unix_seconds);
 
 // Prints `json` compactly on one line to stdout.
 void PrintJsonLine(const nlohmann::json& json);
+
+// A reporting command's listing: the coordinator's answer `items` as
+// {"<key>": [to_json(item)...]} with --json, `empty_text` when there are
+// none, otherwise the text `print_text` writes. Returns the exit code.
+template <typename Item, typename ToJson, typename PrintText>
+int PrintListing(const GlobalOptions& global, const absl::StatusOr<std::vector<Item>>& items,
+                 const char* key, ToJson to_json, const char* empty_text, PrintText print_text) {
+  if (!items.ok()) return ReportError(items.status());
+  if (global.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const Item& item : *items) list.push_back(to_json(item));
+    PrintJsonLine({{key, std::move(list)}});
+  } else if (items->empty()) {
+    std::cout << empty_text << std::endl;
+  } else {
+    print_text(*items);
+    std::cout << std::flush;
+  }
+  return kExitOk;
+}
 
 // Adds the --json flag ("print one JSON object as the last line of stdout
 // instead of text") to `command`, setting global.json.

@@ -32,27 +32,18 @@ nlohmann::json RevocationJson(const v1::Revocation& revocation) {
 int ListRevocations(const GlobalOptions& global) {
   auto admin = ConnectToCoordinator(global);
   if (!admin.ok()) return ReportError(admin.status());
-  auto revocations = (*admin)->ListRevocations();
-  if (!revocations.ok()) return ReportError(revocations.status());
-  if (global.json) {
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& revocation : *revocations) list.push_back(RevocationJson(revocation));
-    PrintJsonLine({{"revocations", std::move(list)}});
-    return kExitOk;
-  }
-  if (revocations->empty()) {
-    std::cout << "nobody has been revoked" << std::endl;
-    return kExitOk;
-  }
-  constexpr char kFormat[] = "%-20s  %-7s  %-23s  %-16s  %s\n";
-  std::cout << absl::StrFormat(kFormat, "NAME", "ROLE", "REVOKED AT", "BY", "REASON");
-  for (const auto& revocation : *revocations) {
-    std::cout << absl::StrFormat(kFormat, revocation.name(), revocation.role(),
-                                 FormatUnixTime(revocation.revoked_at()), revocation.revoked_by(),
-                                 revocation.reason().empty() ? "-" : revocation.reason());
-  }
-  std::cout << std::flush;
-  return kExitOk;
+  return PrintListing(
+      global, (*admin)->ListRevocations(), "revocations", RevocationJson, "nobody has been revoked",
+      [](const auto& revocations) {
+        constexpr char kFormat[] = "%-20s  %-7s  %-23s  %-16s  %s\n";
+        std::cout << absl::StrFormat(kFormat, "NAME", "ROLE", "REVOKED AT", "BY", "REASON");
+        for (const auto& revocation : revocations) {
+          std::cout << absl::StrFormat(kFormat, revocation.name(), revocation.role(),
+                                       FormatUnixTime(revocation.revoked_at()),
+                                       revocation.revoked_by(),
+                                       revocation.reason().empty() ? "-" : revocation.reason());
+        }
+      });
 }
 
 }  // namespace

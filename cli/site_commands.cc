@@ -61,40 +61,30 @@ nlohmann::json SiteJson(const v1::SiteInfo& site) {
 int ListSites(const GlobalOptions& global) {
   auto admin = ConnectToCoordinator(global);
   if (!admin.ok()) return ReportError(admin.status());
-  auto sites = (*admin)->ListSites();
-  if (!sites.ok()) return ReportError(sites.status());
-  if (global.json) {
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& site : *sites) list.push_back(SiteJson(site));
-    PrintJsonLine({{"sites", std::move(list)}});
-    return kExitOk;
-  }
-  if (sites->empty()) {
-    std::cout << "no sites have registered" << std::endl;
-    return kExitOk;
-  }
-  constexpr char kFormat[] = "%-20s  %-7s  %-9s  %-36s  %-24s  %8s  %8s\n";
-  std::cout << absl::StrFormat(kFormat, "SITE", "STATE", "CONNECTED", "LAST SEEN",
-                               "CERTIFICATE EXPIRES", "TRAIN", "VAL");
-  for (const auto& site : *sites) {
-    std::string last_seen =
-        site.last_seen() > 0
-            ? absl::StrCat(FormatUnixTime(site.last_seen()), " (", FormatAgo(site.last_seen()), ")")
-            : "never";
-    std::cout << absl::StrFormat(
-        kFormat, site.site(), site.state(), site.connected() ? "yes" : "no", last_seen,
-        FormatCertificateExpiry(site.certificate_expires()), absl::StrCat(site.train_examples()),
-        absl::StrCat(site.val_examples()));
-    if (IsRevoked(site)) {
-      std::cout << "  revoked by " << (site.revoked_by().empty() ? "-" : site.revoked_by())
-                << " at " << FormatUnixTime(site.revoked_at()) << ": "
-                << (site.revocation_reason().empty() ? "(no reason given)"
-                                                     : site.revocation_reason())
-                << "\n";
-    }
-  }
-  std::cout << std::flush;
-  return kExitOk;
+  return PrintListing(
+      global, (*admin)->ListSites(), "sites", SiteJson, "no sites have registered",
+      [](const std::vector<v1::SiteInfo>& sites) {
+        constexpr char kFormat[] = "%-20s  %-7s  %-9s  %-36s  %-24s  %8s  %8s\n";
+        std::cout << absl::StrFormat(kFormat, "SITE", "STATE", "CONNECTED", "LAST SEEN",
+                                     "CERTIFICATE EXPIRES", "TRAIN", "VAL");
+        for (const auto& site : sites) {
+          std::string last_seen = site.last_seen() > 0
+                                      ? absl::StrCat(FormatUnixTime(site.last_seen()), " (",
+                                                     FormatAgo(site.last_seen()), ")")
+                                      : "never";
+          std::cout << absl::StrFormat(
+              kFormat, site.site(), site.state(), site.connected() ? "yes" : "no", last_seen,
+              FormatCertificateExpiry(site.certificate_expires()),
+              absl::StrCat(site.train_examples()), absl::StrCat(site.val_examples()));
+          if (IsRevoked(site)) {
+            std::cout << "  revoked by " << (site.revoked_by().empty() ? "-" : site.revoked_by())
+                      << " at " << FormatUnixTime(site.revoked_at()) << ": "
+                      << (site.revocation_reason().empty() ? "(no reason given)"
+                                                           : site.revocation_reason())
+                      << "\n";
+          }
+        }
+      });
 }
 
 }  // namespace

@@ -62,7 +62,8 @@ absl::StatusOr<IssuedParty> AddParty(const std::string& dir, const std::string& 
 
 // Re-keys a provisioned party: a fresh key and certificate (same name, role
 // and, for the coordinator, the same SANs; valid `days`) replace key.pem and
-// cert.pem in its kit folder, each file atomically; the config and every
+// cert.pem in its kit folder (an audit signer's: audit-key.pem and
+// audit-cert.pem in its coordinator's kit), each file atomically; the config and every
 // other kit stay as they are. issued.json records the new certificate and
 // marks the one it replaces revoked ("renewed"), so the next ProjectCrl lists
 // it. A renewed coordinator's new fingerprint goes into project.json (kits
