@@ -459,10 +459,9 @@ void AddProvisionCommands(CLI::App& app, GlobalOptions& global, CommandResult& r
   CLI::App* renew = provision->add_subcommand(
       "renew",
       "Re-key a party: a fresh key and certificate replace key.pem and cert.pem in its kit "
-      "(for an audit signer, <coordinator>-audit: audit-key.pem and audit-cert.pem; config "
-      "untouched, a "
-      "coordinator keeps its names); the old certificate is marked revoked for the next "
-      "`provision crl`");
+      "(audit-key.pem and audit-cert.pem for an audit signer, <coordinator>-audit); the config "
+      "is untouched and a coordinator keeps its names. The old certificate is marked revoked "
+      "for the next `provision crl`");
   renew->add_option("NAME", renew_options->name, "the party's name")->required();
   renew->add_option("--dir", renew_options->dir, "project directory")->capture_default_str();
   renew->add_option("--days", renew_options->days, "validity of the new certificate in days")
