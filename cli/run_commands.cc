@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/run_report.h"
 #include "cli/run_status_text.h"
+#include "cli/dp_flags.h"
 #include "cli/secagg_flags.h"
 #include "common/base/names.h"
 #include "common/runspec/model_names.h"
@@ -37,6 +38,7 @@ struct StartOptions {
   int64_t synthetic_params = 0;
   int round_retries = 0;
   SecAggFlags secagg;
+  DpFlags dp;
 };
 
 int StartRun(const GlobalOptions& global, const StartOptions& options) {
@@ -69,6 +71,9 @@ int StartRun(const GlobalOptions& global, const StartOptions& options) {
   spec.set_max_round_retries(options.round_retries);
   if (absl::Status status = ApplySecAggFlags(options.secagg, options.min_sites, &spec);
       !status.ok()) {
+    return ReportUsageError(std::string(status.message()));
+  }
+  if (absl::Status status = ApplyDpFlags(options.dp, &spec); !status.ok()) {
     return ReportUsageError(std::string(status.message()));
   }
 
@@ -235,6 +240,7 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
                    "started afresh before the run fails",
                    CLI::Range(0, 100));
   AddSecAggOptions(start, &start_options->secagg);
+  AddDpOptions(start, &start_options->dp);
   AddJsonFlag(start, global);
   start->callback([&global, &result, start_options] {
     RunCommand(result, [&] { return StartRun(global, *start_options); });

@@ -12,6 +12,7 @@
 #include "cli/run_facts.h"
 #include "cli/secagg_flags.h"
 #include "common/crypto/sha256.h"
+#include "common/runspec/dp_spec.h"
 
 namespace fedmi::cli {
 namespace {
@@ -80,9 +81,7 @@ void RenderPrivacy(std::string& out, const v1::RunSpec& spec) {
                     "- **Secure aggregation:** off. The coordinator receives each site's model "
                     "update in the clear.\n");
   }
-  absl::StrAppend(&out, "- **Differential privacy:** ",
-                  spec.differential_privacy() ? "on (requested in the specification)" : "off",
-                  "\n");
+  absl::StrAppend(&out, "- **Differential privacy:** ", DescribeDp(spec.dp()), "\n");
 }
 
 void RenderSites(std::string& out, const RunFacts& facts) {

@@ -19,6 +19,7 @@
 #include "cli/local_federation.h"
 #include "cli/model_files.h"
 #include "cli/run_status_text.h"
+#include "cli/dp_flags.h"
 #include "cli/secagg_flags.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
@@ -50,6 +51,7 @@ struct SimOptions {
   std::string work_dir;
   bool json = false;
   SecAggFlags secagg;
+  DpFlags dp;
 };
 
 // One line per site: its shard's size and class balance.
@@ -77,6 +79,7 @@ absl::StatusOr<v1::RunSpec> SimSpec(const SimOptions& options) {
   spec.set_seed(options.seed);
   spec.set_num_classes(2);
   RETURN_IF_ERROR(ApplySecAggFlags(options.secagg, options.sites, &spec));
+  RETURN_IF_ERROR(ApplyDpFlags(options.dp, &spec));
   return spec;
 }
 
@@ -257,6 +260,7 @@ void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
                   "keep shards, state and logs here (default: a new /tmp directory)");
   sim->add_flag("--json", sim_options->json, "print the JSON summary as the last line");
   AddSecAggOptions(sim, &sim_options->secagg);
+  AddDpOptions(sim, &sim_options->dp);
   sim->callback([&global, &result, sim_options] {
     RunCommand(result, [&] { return RunSim(global, *sim_options); });
   });

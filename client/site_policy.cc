@@ -20,6 +20,7 @@
 #include "common/base/env.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
+#include "common/runspec/dp_spec.h"
 
 namespace fedmi {
 namespace {
@@ -207,7 +208,7 @@ absl::Status SitePolicy::Check(const v1::RunSpec& spec) const {
   if (require_secure_aggregation && !spec.secure_aggregation()) {
     return PolicyDenied("this site requires secure aggregation; the run has it off");
   }
-  if (require_differential_privacy && !spec.differential_privacy()) {
+  if (require_differential_privacy && !HasDifferentialPrivacy(spec)) {
     return PolicyDenied("this site requires differential privacy; the run has it off");
   }
   if (!allowed_spec_sha256.empty()) {
@@ -258,7 +259,7 @@ std::string DescribeRunSpec(const v1::RunSpec& spec, const std::string& spec_sha
     absl::StrAppendFormat(&text, "    max sites          %s\n",
                           or_default(spec.max_sites(), "every connected site"));
   }
-  absl::StrAppendFormat(&text, "  differential privacy %s\n", on_off(spec.differential_privacy()));
+  absl::StrAppendFormat(&text, "  differential privacy %s\n", DescribeDp(spec.dp()));
   return text;
 }
 

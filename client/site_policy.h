@@ -7,7 +7,7 @@
 // The policy is a TOML file; every key is optional and an absent file means
 // the defaults below:
 //
-//   allowed_models = ["cnn", "resnet18"]  # "synthetic" must be listed explicitly
+//   allowed_models = ["cnn", "cnn-gn", "resnet18"]  # "synthetic" must be listed explicitly
 //   allowed_spec_sha256 = []              # optional pin on whole run specs (hex)
 //   max_local_epochs = 10
 //   require_secure_aggregation = false
@@ -51,7 +51,7 @@ namespace fedmi {
 inline constexpr absl::string_view kSitePolicyPrefix = "site policy: ";
 
 struct SitePolicy {
-  std::vector<std::string> allowed_models = {"cnn", "resnet18"};
+  std::vector<std::string> allowed_models = {"cnn", "cnn-gn", "resnet18"};
   // Lower-case hex; empty = no pin.
   std::vector<std::string> allowed_spec_sha256;
   int32_t max_local_epochs = 10;

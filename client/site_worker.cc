@@ -144,6 +144,11 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   // Distinct per site and round, reproducible from the run seed.
   options.seed = spec.seed() * 7919 + static_cast<uint64_t>(round) * 104729 +
                  std::hash<std::string>{}(options_.site) % 100003;
+  if (spec.dp().level() == v1::DP_LEVEL_SAMPLE) {
+    const v1::DpSettings& dp = spec.dp();
+    options.dp = ml::DpSgdOptions{dp.clip_norm(), dp.noise_multiplier(), dp.sample_rate(),
+                                  dp.steps_per_round(), options_.per_example_method};
+  }
   ASSIGN_OR_RETURN(ml::TrainSummary summary, model->Train(data_->train, options));
   ASSIGN_OR_RETURN(update.weights, model->ExportWeights());
   update.examples = summary.examples;

@@ -20,14 +20,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "client/ml/local_model.h"
 #include "client/site_policy.h"
 #include "common/data/dataset.h"
 #include "common/tensor/tensor_bundle.h"
 #include "fedmi/v1/federation.pb.h"
-
-namespace fedmi::ml {
-class LocalModel;
-}
 
 namespace fedmi {
 
@@ -40,6 +37,8 @@ struct SiteWorkerOptions {
   std::optional<SitePolicy> policy;
   // Not owned; must outlive the worker. Null: no operator review.
   SpecApprover* approver = nullptr;
+  // How DP-SGD computes per-example gradients (sample-level DP runs).
+  ml::PerExampleMethod per_example_method = ml::PerExampleMethod::kMicrobatch;
 };
 
 struct LocalUpdate {

@@ -3,13 +3,18 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/base/status.h"
+#include "common/runspec/dp_spec.h"
+#include "common/runspec/model_names.h"
 #include "coordinator/aggregator.h"
 
 namespace fedmi {
 namespace {
 
 constexpr int32_t kMaxRounds = 100000;
+// Below one over the number of patients in any federation fedmi serves.
+constexpr double kDefaultDpDelta = 1e-5;
 
 absl::Status ValidateSecAggSettings(const v1::RunSpec& spec) {
   if (StrategyNeedsIndividualUpdates(spec.strategy())) {
@@ -59,6 +64,62 @@ absl::Status ValidateSecAggSettings(const v1::RunSpec& spec) {
     return absl::InvalidArgumentError("secure aggregation supports at most 2^24 sites per round");
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckFraction(const char* name, double value) {
+  if (!(value > 0 && value < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dp ", name, " must be between 0 and 1 (exclusive), got ", value));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDpSettings(v1::RunSpec* spec) {
+  v1::DpSettings& dp = *spec->mutable_dp();
+  if (dp.delta() == 0) dp.set_delta(kDefaultDpDelta);
+  if (dp.clip_norm() == 0) dp.set_clip_norm(1.0);
+  RETURN_IF_ERROR(CheckFraction("delta", dp.delta()));
+  if (!(dp.clip_norm() > 0) || !std::isfinite(dp.clip_norm())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dp clip_norm must be positive, got ", dp.clip_norm()));
+  }
+  if (!(dp.target_epsilon() >= 0) || !std::isfinite(dp.target_epsilon())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dp target_epsilon must be positive, got ", dp.target_epsilon()));
+  }
+  if (!(dp.noise_multiplier() >= 0) || !std::isfinite(dp.noise_multiplier())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dp noise_multiplier must be positive, got ", dp.noise_multiplier()));
+  }
+  // A run must state its budget: it is what the coordinator stops at and
+  // what sites and ethics boards read.
+  if (dp.target_epsilon() == 0) {
+    return absl::InvalidArgumentError(
+        "differential privacy needs a target epsilon (--target-epsilon): the run's budget");
+  }
+  if (!(dp.sample_rate() >= 0 && dp.sample_rate() <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dp sample_rate must be in (0, 1] (0: derived), got ", dp.sample_rate()));
+  }
+  if (dp.adaptive_clipping()) {
+    return absl::UnimplementedError(
+        "adaptive clipping is not available yet; give a fixed --clip");
+  }
+  if (dp.level() == v1::DP_LEVEL_SAMPLE) {
+    if (!IsDpCompatibleModel(spec->model())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model '", spec->model(),
+          "' normalises over the batch (BatchNorm), so one patient's image changes every other "
+          "example's gradient and per-example clipping bounds nothing; DP-compatible models: ",
+          absl::StrJoin(DpCompatibleModelNames(), ", ")));
+    }
+    return absl::OkStatus();
+  }
+  if (dp.level() == v1::DP_LEVEL_SITE) {
+    return absl::UnimplementedError(
+        "site-level differential privacy (--dp site) is not available yet; use --dp sample");
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown dp level ", dp.level()));
 }
 
 }  // namespace
@@ -122,10 +183,12 @@ absl::Status ValidateRunSpec(v1::RunSpec* spec) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_round_retries must be between 0 and 100, got ", spec->max_round_retries()));
   }
-  // Accepting this flag while running without it would tell sites and
-  // auditors a privacy guarantee that does not hold.
-  if (spec->differential_privacy()) {
-    return absl::UnimplementedError("differential_privacy is not available yet");
+  if (HasDifferentialPrivacy(*spec)) {
+    RETURN_IF_ERROR(ValidateDpSettings(spec));
+  } else if (spec->dp().ByteSizeLong() != 0) {
+    // Settings without a level would read as a guarantee nobody gives.
+    return absl::InvalidArgumentError(
+        "dp settings are given but dp level is none: choose --dp sample or --dp site");
   }
   auto aggregator = MakeAggregator(spec->strategy());
   if (!aggregator.ok()) return aggregator.status();

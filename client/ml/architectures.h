@@ -42,6 +42,11 @@ absl::Status ReadConfigAttributes(const torch::jit::Module& module, ModelConfig*
 // bundles they are PyTorch-style dotted names: `layer1.0.conv1.weight`.
 std::string WireName(const std::string& attribute_name);
 
+// The method of DP-compatible architectures (IsDpCompatibleModel) that takes
+// the input and one copy of every parameter per example, in wire order, each
+// with a leading batch dimension: per_example_forward(x, p: List[Tensor]).
+inline constexpr char kPerExampleForwardMethod[] = "per_example_forward";
+
 }  // namespace fedmi::ml
 
 #endif  // FEDMI_CLIENT_ML_ARCHITECTURES_H_

@@ -16,31 +16,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/ml/architectures.h"
+#include "client/ml/dp_sgd.h"
+#include "client/ml/torch_support.h"
 #include "common/base/status.h"
 #include "common/runspec/model_names.h"
 
 namespace fedmi::ml {
 namespace {
-
-// Random shifts of up to this many pixels augment each training batch.
-constexpr int64_t kMaxShift = 2;
-
-// Runs `body`, turning the exceptions LibTorch throws into a Status that
-// names the operation.
-template <typename Body>
-auto CatchTorch(const std::string& operation, Body&& body) -> decltype(body()) {
-  try {
-    return body();
-  } catch (const c10::OutOfMemoryError& e) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(operation, ": out of memory: ", e.what_without_backtrace()));
-  } catch (const c10::Error& e) {
-    return absl::InternalError(
-        absl::StrCat(operation, ": LibTorch error: ", e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(operation, ": ", e.what()));
-  }
-}
 
 torch::Device PickDevice() {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
@@ -67,41 +49,6 @@ absl::Status CheckImages(const ImageSet& data, const ModelConfig& config) {
     }
   }
   return absl::OkStatus();
-}
-
-// Views (no copy) of a data set's pixels as N,H,W,C uint8 and labels as N.
-// Both alias `data`, which must outlive them and is never written through.
-torch::Tensor PixelView(const ImageSet& data) {
-  return torch::from_blob(const_cast<uint8_t*>(data.pixels.data()),
-                          {data.size(), data.height, data.width, data.channels}, torch::kUInt8);
-}
-torch::Tensor LabelView(const ImageSet& data) {
-  return torch::from_blob(const_cast<int64_t*>(data.labels.data()), {data.size()}, torch::kInt64);
-}
-
-// uint8 N,H,W,C -> float N,C,H,W scaled to [-1, 1].
-torch::Tensor ToModelInput(const torch::Tensor& pixels) {
-  return pixels.permute({0, 3, 1, 2})
-      .to(torch::kFloat32)
-      .div_(255.0)
-      .sub_(0.5)
-      .div_(0.5)
-      .contiguous();
-}
-
-// Shifts every image of a N,C,H,W batch by an independent random offset of
-// up to kMaxShift pixels per axis, filling the border by edge replication.
-torch::Tensor RandomShift(const torch::Tensor& batch, at::Generator& generator) {
-  const int64_t n = batch.size(0), h = batch.size(2), w = batch.size(3);
-  torch::Tensor padded =
-      torch::replication_pad2d(batch, {kMaxShift, kMaxShift, kMaxShift, kMaxShift});
-  torch::Tensor offsets = torch::randint(0, 2 * kMaxShift + 1, {n, 2}, generator, torch::kInt64);
-  auto offset = offsets.accessor<int64_t, 2>();
-  torch::Tensor shifted = torch::empty_like(batch);
-  for (int64_t i = 0; i < n; ++i) {
-    shifted[i].copy_(padded[i].narrow(1, offset[i][0], h).narrow(2, offset[i][1], w));
-  }
-  return shifted;
 }
 
 // Weight n / (k * n_c) for class c, with n examples, k classes and n_c
@@ -135,18 +82,6 @@ std::vector<TensorSpec> SpecsOf(const torch::jit::Module& module) {
     specs.push_back(std::move(spec));
   }
   return specs;
-}
-
-std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::vector<torch::Tensor>& params,
-                                                       const TrainOptions& options) {
-  if (options.optimizer == "adam") {
-    return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(options.lr));
-  }
-  if (options.optimizer == "sgd") {
-    return std::make_unique<torch::optim::SGD>(params,
-                                               torch::optim::SGDOptions(options.lr).momentum(0.9));
-  }
-  return nullptr;
 }
 
 }  // namespace
@@ -261,6 +196,18 @@ absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const Train
   if (options.optimizer != "adam" && options.optimizer != "sgd") {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown optimizer '", options.optimizer, "'; known: adam, sgd"));
+  }
+  if (options.dp) {
+    const DpSgdOptions& dp = *options.dp;
+    if (!(dp.clip_norm > 0) || !(dp.noise_multiplier >= 0) || !(dp.sample_rate > 0) ||
+        dp.sample_rate > 1 || dp.steps < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "DP-SGD needs clip_norm > 0, noise_multiplier >= 0, sample_rate in (0, 1] and steps "
+          ">= 0; got ",
+          dp.clip_norm, ", ", dp.noise_multiplier, ", ", dp.sample_rate, ", ", dp.steps));
+    }
+    return CatchTorch("training with DP-SGD",
+                      [&] { return TrainWithDpSgd(impl_->module, impl_->device, data, options); });
   }
   return CatchTorch("training", [&] { return impl_->Train(data, options); });
 }

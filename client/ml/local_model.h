@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,31 @@ struct ModelConfig {
   uint64_t seed = 0;  // initial weights are a pure function of config + seed
 };
 
+// How DP-SGD computes each example's gradient. Both give the same numbers;
+// microbatching runs one backward pass per example and is the baseline the
+// benchmark compares against.
+enum class PerExampleMethod { kVectorized, kMicrobatch };
+
+// Sample-level differential privacy (DP-SGD, Abadi et al. 2016): each step
+// takes every example with probability sample_rate (Poisson), clips each
+// example's gradient to L2 norm clip_norm, adds Gaussian noise of standard
+// deviation noise_multiplier * clip_norm to the sum and divides by the
+// expected batch size. The architecture must be DP-compatible
+// (IsDpCompatibleModel). Class balancing is off under DP: weights computed
+// from the site's label counts would let one example change every other
+// example's contribution.
+struct DpSgdOptions {
+  double clip_norm = 1;
+  double noise_multiplier = 0;  // 0: clipping only, no privacy (tests)
+  double sample_rate = 0;       // q in (0, 1]
+  int64_t steps = 0;            // steps of this call, for all epochs together
+  PerExampleMethod method = PerExampleMethod::kVectorized;
+  // Seeds the sampling of examples and the noise. 0 (always, outside tests):
+  // drawn from std::random_device, so that nobody who knows the run's seed
+  // can predict which examples a step took or subtract the noise.
+  uint64_t secret_seed = 0;
+};
+
 struct TrainOptions {
   int epochs = 1;
   int batch_size = 64;
@@ -49,14 +75,21 @@ struct TrainOptions {
   // Shifts each training image by a random offset of up to 2 pixels per axis.
   bool augment = true;
   // Called after each batch: epoch (0-based), examples seen this epoch, total
-  // examples per epoch, running mean loss. May be empty.
+  // examples per epoch, running mean loss. Under DP: 0, steps done, steps in
+  // all. May be empty.
   std::function<void(int, int64_t, int64_t, double)> progress;
+  // Set: train with DP-SGD; `epochs` is then ignored for dp->steps.
+  std::optional<DpSgdOptions> dp;
 };
 
 struct TrainSummary {
   int64_t examples = 0;  // examples per epoch
   double loss = 0;       // mean (class-weighted) loss of the last epoch
   double accuracy = 0;   // training accuracy of the last epoch
+  // DP-SGD only: steps taken and the share of example gradients that were
+  // longer than clip_norm (a clip far below 1 or at 1 suggests another C).
+  int64_t dp_steps = 0;
+  double clipped_fraction = 0;
 };
 
 struct Predictions {

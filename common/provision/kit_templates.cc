@@ -79,7 +79,7 @@ std::string SitePolicyConfig(const std::optional<CoordinatorRecord>& coordinator
   const std::string fingerprint = coordinator.has_value() ? coordinator->fingerprint : "";
   return absl::StrCat(
       "# What this site agrees to take part in; runs asking for more are refused.\n"
-      "allowed_models = [\"cnn\", \"resnet18\"]\n"
+      "allowed_models = [\"cnn\", \"cnn-gn\", \"resnet18\"]\n"
       "max_local_epochs = 10\n"
       "require_secure_aggregation = false\n"
       "require_differential_privacy = false\n"

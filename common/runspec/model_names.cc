@@ -11,7 +11,11 @@ bool Contains(const std::vector<std::string>& names, absl::string_view name) {
 
 }  // namespace
 
-std::vector<std::string> TrainableModelNames() { return {kCnnModel, kResNet18Model}; }
+std::vector<std::string> TrainableModelNames() {
+  return {kCnnModel, kCnnGroupNormModel, kResNet18Model};
+}
+
+std::vector<std::string> DpCompatibleModelNames() { return {kCnnGroupNormModel}; }
 
 std::vector<std::string> RunModelNames() {
   std::vector<std::string> names = TrainableModelNames();
@@ -20,6 +24,10 @@ std::vector<std::string> RunModelNames() {
 }
 
 bool IsTrainableModel(absl::string_view name) { return Contains(TrainableModelNames(), name); }
+
+bool IsDpCompatibleModel(absl::string_view name) {
+  return Contains(DpCompatibleModelNames(), name);
+}
 
 bool IsRunModel(absl::string_view name) { return Contains(RunModelNames(), name); }
 

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "common/runspec/dp_spec.h"
+
 namespace fedmi {
 namespace {
 
@@ -32,7 +34,7 @@ nlohmann::json RunSpecToJson(const v1::RunSpec& spec) {
             {"neighbours", spec.secagg().neighbours()},
             {"clip", Number(spec.secagg().clip())},
             {"max_examples", spec.secagg().max_examples()}}},
-          {"differential_privacy", spec.differential_privacy()}};
+          {"dp", DpSettingsToJson(spec.dp())}};
 }
 
 }  // namespace fedmi

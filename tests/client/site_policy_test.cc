@@ -51,7 +51,7 @@ std::string ReadFile(const std::string& path) {
 
 TEST(SitePolicyTest, DefaultsAreSafe) {
   const SitePolicy policy = SitePolicy::Defaults();
-  EXPECT_EQ(policy.allowed_models, (std::vector<std::string>{"cnn", "resnet18"}));
+  EXPECT_EQ(policy.allowed_models, (std::vector<std::string>{"cnn", "cnn-gn", "resnet18"}));
   EXPECT_TRUE(policy.allowed_spec_sha256.empty());
   EXPECT_EQ(policy.max_local_epochs, 10);
   EXPECT_FALSE(policy.require_secure_aggregation);
@@ -64,7 +64,7 @@ TEST(SitePolicyTest, DefaultsAreSafe) {
   synthetic.set_synthetic_params(4);
   EXPECT_THAT(policy.Check(synthetic),
               StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("model 'synthetic' is not in allowed_models [cnn, resnet18]")));
+                       HasSubstr("model 'synthetic' is not in allowed_models [cnn, cnn-gn, resnet18]")));
 }
 
 TEST(SitePolicyTest, EmptyFileMeansDefaults) {
@@ -104,7 +104,7 @@ TEST(SitePolicyTest, RefusesRunWithoutRequiredPrivacy) {
   EXPECT_THAT(policy.Check(spec),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        "site policy: this site requires differential privacy; the run has it off"));
-  spec.set_differential_privacy(true);
+  spec.mutable_dp()->set_level(v1::DP_LEVEL_SAMPLE);
   EXPECT_THAT(policy.Check(spec), IsOk());
 }
 
@@ -212,7 +212,7 @@ TEST(SitePolicyTest, RunSpecSha256IsStableAndCoversEveryField) {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 
   v1::RunSpec private_run = CnnSpec();
-  private_run.set_differential_privacy(true);
+  private_run.mutable_dp()->set_level(v1::DP_LEVEL_SAMPLE);
   EXPECT_NE(RunSpecSha256Hex(private_run), sha);
 }
 

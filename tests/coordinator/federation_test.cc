@@ -590,10 +590,37 @@ TEST_F(FederationTest, StartRunValidatesTheSpecNamingTheField) {
 
 TEST_F(FederationTest, DifferentialPrivacyThatDoesNotRunYetIsRefusedNotIgnored) {
   v1::RunSpec spec = Spec(2, 2);
-  spec.set_differential_privacy(true);
+  spec.mutable_dp()->set_level(v1::DP_LEVEL_SITE);
+  spec.mutable_dp()->set_target_epsilon(4);
   EXPECT_THAT(federation_->StartRun(Admin(), spec),
-              StatusIs(absl::StatusCode::kUnimplemented,
-                       HasSubstr("differential_privacy is not available yet")));
+              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("--dp site")));
+  spec.mutable_dp()->set_level(v1::DP_LEVEL_SAMPLE);
+  spec.set_model("cnn-gn");
+  spec.mutable_dp()->set_adaptive_clipping(true);
+  EXPECT_THAT(federation_->StartRun(Admin(), spec),
+              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("adaptive clipping")));
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::RunStatus> runs, federation_->ListRuns());
+  EXPECT_THAT(runs, IsEmpty());
+}
+
+TEST_F(FederationTest, SampleLevelDpNeedsABudgetAndAModelWithoutBatchNorm) {
+  v1::RunSpec spec = Spec(2, 2);
+  spec.mutable_dp()->set_level(v1::DP_LEVEL_SAMPLE);
+  EXPECT_THAT(federation_->StartRun(Admin(), spec),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("target epsilon")));
+  spec.mutable_dp()->set_target_epsilon(4);
+  spec.set_model("cnn");
+  EXPECT_THAT(federation_->StartRun(Admin(), spec),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("BatchNorm"), HasSubstr("cnn-gn"))));
+  spec.set_model("cnn-gn");
+  spec.mutable_dp()->set_delta(1.5);
+  EXPECT_THAT(federation_->StartRun(Admin(), spec),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("delta")));
+  v1::RunSpec settings_without_level = Spec(2, 2);
+  settings_without_level.mutable_dp()->set_target_epsilon(4);
+  EXPECT_THAT(federation_->StartRun(Admin(), settings_without_level),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dp level is none")));
   ASSERT_OK_AND_ASSIGN(std::vector<v1::RunStatus> runs, federation_->ListRuns());
   EXPECT_THAT(runs, IsEmpty());
 }

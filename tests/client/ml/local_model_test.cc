@@ -97,7 +97,7 @@ class LocalModelTest : public ::testing::Test {
 };
 
 TEST_F(LocalModelTest, ListsArchitecturesAndDevice) {
-  EXPECT_THAT(ListArchitectures(), ElementsAre("cnn", "resnet18"));
+  EXPECT_THAT(ListArchitectures(), ElementsAre("cnn", "cnn-gn", "resnet18"));
   EXPECT_THAT(DefaultDevice(), ::testing::AnyOf("cpu", "cuda"));
 }
 
@@ -106,7 +106,7 @@ TEST_F(LocalModelTest, UnknownArchitectureIsInvalidArgumentListingKnownOnes) {
   config.arch = "vgg";
   EXPECT_THAT(LocalModel::Create(config).status(),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       ::testing::AllOf(HasSubstr("'vgg'"), HasSubstr("cnn, resnet18"))));
+                       ::testing::AllOf(HasSubstr("'vgg'"), HasSubstr("cnn, cnn-gn, resnet18"))));
 }
 
 TEST_F(LocalModelTest, RejectsConfigWithOneClass) {

@@ -126,7 +126,7 @@ TEST_F(KitsTest, KitConfigsNameTheCoordinatorAndRelativeFiles) {
   EXPECT_THAT(client, HasSubstr("# data = \"/path/to/images\"\n"));
   EXPECT_THAT(client, HasSubstr("# crl = \"crl.pem\"\n"));
   const std::string policy = ReadOrDie(dir_.Join("kits/site-1/policy.toml"));
-  EXPECT_THAT(policy, HasSubstr("allowed_models = [\"cnn\", \"resnet18\"]\n"));
+  EXPECT_THAT(policy, HasSubstr("allowed_models = [\"cnn\", \"cnn-gn\", \"resnet18\"]\n"));
   EXPECT_THAT(policy, HasSubstr("max_local_epochs = 10\n"));
   EXPECT_THAT(policy, HasSubstr("require_secure_aggregation = false\n"));
   EXPECT_THAT(policy, HasSubstr("require_differential_privacy = false\n"));

@@ -1,0 +1,63 @@
+#include "cli/dp_flags.h"
+
+#include "absl/strings/str_cat.h"
+#include "cli/command_support.h"
+#include "common/runspec/dp_spec.h"
+
+namespace fedmi::cli {
+
+void AddDpOptions(CLI::App* command, DpFlags* flags) {
+  AddCheckedOption(command, "--dp", flags->level,
+                   "differential privacy: sample (DP-SGD at each site: protects each patient), "
+                   "site (DP-FedAvg: protects each site's whole data set) or none; see "
+                   "docs/privacy.md",
+                   CLI::IsMember({"none", "sample", "site"}));
+  AddCheckedOption(command, "--target-epsilon", flags->target_epsilon,
+                   "the run's privacy budget: no round starts that would take epsilon past it",
+                   CLI::PositiveNumber);
+  AddCheckedOption(command, "--delta", flags->delta,
+                   "delta of the (epsilon, delta) guarantee (0: 1e-5; keep it below 1 / the "
+                   "number of patients)",
+                   CLI::Range(0.0, 1.0));
+  AddCheckedOption(command, "--clip", flags->clip,
+                   "L2 norm each example's gradient (--dp sample) or each site's update (--dp "
+                   "site) is clipped to (0: 1.0)",
+                   CLI::NonNegativeNumber);
+  AddCheckedOption(command, "--noise-multiplier", flags->noise_multiplier,
+                   "noise standard deviation over the clip (0: the smallest that keeps the "
+                   "planned run within --target-epsilon)",
+                   CLI::NonNegativeNumber);
+  AddCheckedOption(command, "--dp-sample-rate", flags->sample_rate,
+                   "probability that a DP-SGD step takes each example (0: batch size / the "
+                   "smallest connected site's training set)",
+                   CLI::Range(0.0, 1.0));
+}
+
+absl::Status ApplyDpFlags(const DpFlags& flags, v1::RunSpec* spec) {
+  spec->clear_dp();
+  const std::optional<v1::DpLevel> level = ParseDpLevel(flags.level);
+  if (!level) return absl::InvalidArgumentError(absl::StrCat("--dp: unknown '", flags.level, "'"));
+  if (*level == v1::DP_LEVEL_NONE) {
+    if (flags.target_epsilon != 0 || flags.delta != 0 || flags.clip != 0 ||
+        flags.noise_multiplier != 0 || flags.sample_rate != 0) {
+      return absl::InvalidArgumentError(
+          "--target-epsilon, --delta, --clip, --noise-multiplier and --dp-sample-rate need "
+          "differential privacy: add --dp sample or --dp site");
+    }
+    return absl::OkStatus();
+  }
+  if (flags.target_epsilon == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--dp ", flags.level, " needs --target-epsilon: the budget the run may spend"));
+  }
+  v1::DpSettings& dp = *spec->mutable_dp();
+  dp.set_level(*level);
+  dp.set_target_epsilon(flags.target_epsilon);
+  dp.set_delta(flags.delta);
+  dp.set_clip_norm(flags.clip);
+  dp.set_noise_multiplier(flags.noise_multiplier);
+  dp.set_sample_rate(flags.sample_rate);
+  return absl::OkStatus();
+}
+
+}  // namespace fedmi::cli

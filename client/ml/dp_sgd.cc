@@ -1,0 +1,174 @@
+#include "client/ml/dp_sgd.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/optim.h>
+
+#include <algorithm>
+#include <random>
+
+#include "client/ml/architectures.h"
+#include "client/ml/torch_support.h"
+
+namespace fedmi::ml {
+namespace {
+
+// Guards the norm division against an all-zero gradient.
+constexpr double kNormFloor = 1e-12;
+
+uint64_t SecretSeed(uint64_t requested) {
+  if (requested != 0) return requested;
+  std::random_device device;  // /dev/urandom (or RDRAND) on Linux
+  return (static_cast<uint64_t>(device()) << 32) ^ device();
+}
+
+std::vector<torch::Tensor> VectorizedGradients(torch::jit::Module& module,
+                                               const std::vector<torch::Tensor>& params,
+                                               const torch::Tensor& x, const torch::Tensor& y,
+                                               torch::Tensor* losses, torch::Tensor* logits) {
+  const int64_t n = x.size(0);
+  // A copy of every parameter per example: each example's loss reaches only
+  // its own copy, so the copies' gradients are the per-example gradients.
+  std::vector<torch::Tensor> copies;
+  copies.reserve(params.size());
+  for (const torch::Tensor& p : params) {
+    std::vector<int64_t> shape = {n};
+    shape.insert(shape.end(), p.sizes().begin(), p.sizes().end());
+    copies.push_back(p.detach().unsqueeze(0).expand(shape).clone().requires_grad_(true));
+  }
+  torch::Tensor out =
+      module.get_method(kPerExampleForwardMethod)({x, c10::List<torch::Tensor>(copies)}).toTensor();
+  torch::Tensor loss = torch::cross_entropy_loss(out, y, {}, at::Reduction::None);
+  std::vector<torch::Tensor> grads = torch::autograd::grad({loss.sum()}, copies);
+  if (losses != nullptr) *losses = loss.detach();
+  if (logits != nullptr) *logits = out.detach();
+  return grads;
+}
+
+std::vector<torch::Tensor> MicrobatchGradients(torch::jit::Module& module,
+                                               const std::vector<torch::Tensor>& params,
+                                               const torch::Tensor& x, const torch::Tensor& y,
+                                               torch::Tensor* losses, torch::Tensor* logits) {
+  const int64_t n = x.size(0);
+  std::vector<std::vector<torch::Tensor>> by_parameter(params.size());
+  std::vector<torch::Tensor> example_losses, example_logits;
+  for (int64_t i = 0; i < n; ++i) {
+    torch::Tensor out = module.forward({x.narrow(0, i, 1)}).toTensor();
+    torch::Tensor loss = torch::cross_entropy_loss(out, y.narrow(0, i, 1));
+    std::vector<torch::Tensor> grads = torch::autograd::grad({loss}, params);
+    for (size_t k = 0; k < params.size(); ++k) by_parameter[k].push_back(grads[k]);
+    example_losses.push_back(loss.detach().reshape({1}));
+    example_logits.push_back(out.detach());
+  }
+  std::vector<torch::Tensor> stacked;
+  stacked.reserve(params.size());
+  for (auto& grads : by_parameter) stacked.push_back(torch::stack(grads));
+  if (losses != nullptr) *losses = torch::cat(example_losses);
+  if (logits != nullptr) *logits = torch::cat(example_logits);
+  return stacked;
+}
+
+}  // namespace
+
+std::vector<torch::Tensor> PerExampleGradients(torch::jit::Module& module,
+                                               const std::vector<torch::Tensor>& params,
+                                               const torch::Tensor& x, const torch::Tensor& y,
+                                               PerExampleMethod method, torch::Tensor* losses,
+                                               torch::Tensor* logits) {
+  return method == PerExampleMethod::kVectorized
+             ? VectorizedGradients(module, params, x, y, losses, logits)
+             : MicrobatchGradients(module, params, x, y, losses, logits);
+}
+
+torch::Tensor AddClipped(const std::vector<torch::Tensor>& per_example, double clip,
+                         std::vector<torch::Tensor>* sums) {
+  const int64_t n = per_example.front().size(0);
+  torch::Tensor squared = torch::zeros({n}, per_example.front().options());
+  for (const torch::Tensor& g : per_example) squared += g.reshape({n, -1}).pow(2).sum(1);
+  const torch::Tensor norms = squared.sqrt();
+  // min(1, C / ||g||): an example's whole gradient shrinks by one factor.
+  const torch::Tensor scale = (clip / norms.clamp_min(kNormFloor)).clamp_max(1.0);
+  for (size_t k = 0; k < per_example.size(); ++k) {
+    const torch::Tensor& g = per_example[k];
+    (*sums)[k] += torch::tensordot(scale, g, {0}, {0});
+  }
+  return norms;
+}
+
+void AddGaussianNoise(double stddev, at::Generator& generator, std::vector<torch::Tensor>* sums) {
+  if (stddev == 0) return;
+  for (torch::Tensor& sum : *sums) {
+    sum += torch::randn(sum.sizes(), generator, sum.options()) * stddev;
+  }
+}
+
+absl::StatusOr<TrainSummary> TrainWithDpSgd(torch::jit::Module& module, torch::Device device,
+                                            const ImageSet& data, const TrainOptions& options) {
+  const DpSgdOptions& dp = *options.dp;
+  if (dp.method == PerExampleMethod::kVectorized &&
+      !module.find_method(kPerExampleForwardMethod)) {
+    return absl::InvalidArgumentError(
+        "this architecture has no per-example forward pass (it uses BatchNorm), so DP-SGD "
+        "cannot clip each example's gradient; use a DP-compatible architecture such as cnn-gn");
+  }
+  module.train(true);
+  std::vector<torch::Tensor> params;
+  for (const torch::Tensor& p : module.parameters(/*recurse=*/false)) params.push_back(p);
+  std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(params, options);
+  // Augmentation and dropout are reproducible from the run's seed; which
+  // examples a step takes and the noise are not (SecretSeed).
+  at::Generator augmentation = at::make_generator<at::CPUGeneratorImpl>(options.seed);
+  torch::manual_seed(options.seed);
+  at::Generator secret = at::make_generator<at::CPUGeneratorImpl>(SecretSeed(dp.secret_seed));
+
+  const torch::Tensor pixels = PixelView(data);
+  const torch::Tensor labels = LabelView(data);
+  const int64_t n = data.size();
+  const double expected_batch = dp.sample_rate * static_cast<double>(n);
+  TrainSummary summary;
+  summary.examples = n;
+  double loss_sum = 0;
+  int64_t correct = 0, seen = 0, clipped = 0;
+  for (int64_t step = 0; step < dp.steps; ++step) {
+    const torch::Tensor taken =
+        torch::rand({n}, secret, torch::kFloat64).lt(dp.sample_rate).nonzero().flatten();
+    std::vector<torch::Tensor> sums;
+    sums.reserve(params.size());
+    for (const torch::Tensor& p : params) sums.push_back(torch::zeros_like(p));
+    // A Poisson batch can exceed what fits in memory at once: its clipped
+    // gradients are summed over chunks of at most batch_size examples.
+    for (int64_t start = 0; start < taken.size(0); start += options.batch_size) {
+      const torch::Tensor index =
+          taken.slice(0, start, std::min(taken.size(0), start + options.batch_size));
+      torch::Tensor x = ToModelInput(pixels.index_select(0, index));
+      if (options.augment) x = RandomShift(x, augmentation);
+      const torch::Tensor y = labels.index_select(0, index).to(device);
+      torch::Tensor losses, logits;
+      const std::vector<torch::Tensor> grads =
+          PerExampleGradients(module, params, x.to(device), y, dp.method, &losses, &logits);
+      const torch::Tensor norms = AddClipped(grads, dp.clip_norm, &sums);
+      clipped += norms.gt(dp.clip_norm).sum().item<int64_t>();
+      loss_sum += losses.sum().item<double>();
+      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      seen += index.size(0);
+    }
+    AddGaussianNoise(dp.noise_multiplier * dp.clip_norm, secret, &sums);
+    optimizer->zero_grad();
+    for (size_t k = 0; k < params.size(); ++k) {
+      params[k].mutable_grad() = sums[k].div_(expected_batch);
+    }
+    optimizer->step();
+    if (options.progress) {
+      options.progress(0, step + 1, dp.steps, seen > 0 ? loss_sum / static_cast<double>(seen) : 0);
+    }
+  }
+  summary.dp_steps = dp.steps;
+  if (seen > 0) {
+    summary.loss = loss_sum / static_cast<double>(seen);
+    summary.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+    summary.clipped_fraction = static_cast<double>(clipped) / static_cast<double>(seen);
+  }
+  return summary;
+}
+
+}  // namespace fedmi::ml

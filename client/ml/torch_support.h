@@ -1,0 +1,91 @@
+// Internal to fedmi_ml: the LibTorch glue local_model.cc and dp_sgd.cc
+// share. Includes LibTorch; only fedmi_ml's own translation units (and its
+// tests) may include it.
+#ifndef FEDMI_CLIENT_ML_TORCH_SUPPORT_H_
+#define FEDMI_CLIENT_ML_TORCH_SUPPORT_H_
+
+#include <torch/optim.h>
+#include <torch/script.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "client/ml/local_model.h"
+#include "common/data/dataset.h"
+
+namespace fedmi::ml {
+
+// Random shifts of up to this many pixels augment each training batch.
+inline constexpr int64_t kMaxShift = 2;
+
+// Runs `body`, turning the exceptions LibTorch throws into a Status that
+// names the operation.
+template <typename Body>
+auto CatchTorch(const std::string& operation, Body&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const c10::OutOfMemoryError& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(operation, ": out of memory: ", e.what_without_backtrace()));
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat(operation, ": LibTorch error: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(operation, ": ", e.what()));
+  }
+}
+
+// Views (no copy) of a data set's pixels as N,H,W,C uint8 and labels as N.
+// Both alias `data`, which must outlive them and is never written through.
+inline torch::Tensor PixelView(const ImageSet& data) {
+  return torch::from_blob(const_cast<uint8_t*>(data.pixels.data()),
+                          {data.size(), data.height, data.width, data.channels}, torch::kUInt8);
+}
+inline torch::Tensor LabelView(const ImageSet& data) {
+  return torch::from_blob(const_cast<int64_t*>(data.labels.data()), {data.size()}, torch::kInt64);
+}
+
+// uint8 N,H,W,C -> float N,C,H,W scaled to [-1, 1].
+inline torch::Tensor ToModelInput(const torch::Tensor& pixels) {
+  return pixels.permute({0, 3, 1, 2})
+      .to(torch::kFloat32)
+      .div_(255.0)
+      .sub_(0.5)
+      .div_(0.5)
+      .contiguous();
+}
+
+// Shifts every image of a N,C,H,W batch by an independent random offset of
+// up to kMaxShift pixels per axis, filling the border by edge replication.
+inline torch::Tensor RandomShift(const torch::Tensor& batch, at::Generator& generator) {
+  const int64_t n = batch.size(0), h = batch.size(2), w = batch.size(3);
+  torch::Tensor padded =
+      torch::replication_pad2d(batch, {kMaxShift, kMaxShift, kMaxShift, kMaxShift});
+  torch::Tensor offsets = torch::randint(0, 2 * kMaxShift + 1, {n, 2}, generator, torch::kInt64);
+  auto offset = offsets.accessor<int64_t, 2>();
+  torch::Tensor shifted = torch::empty_like(batch);
+  for (int64_t i = 0; i < n; ++i) {
+    shifted[i].copy_(padded[i].narrow(1, offset[i][0], h).narrow(2, offset[i][1], w));
+  }
+  return shifted;
+}
+
+// Adam, or SGD with momentum 0.9; null for another name (callers check it).
+inline std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::vector<torch::Tensor>& params,
+                                                       const TrainOptions& options) {
+  if (options.optimizer == "adam") {
+    return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(options.lr));
+  }
+  if (options.optimizer == "sgd") {
+    return std::make_unique<torch::optim::SGD>(params,
+                                               torch::optim::SGDOptions(options.lr).momentum(0.9));
+  }
+  return nullptr;
+}
+
+}  // namespace fedmi::ml
+
+#endif  // FEDMI_CLIENT_ML_TORCH_SUPPORT_H_

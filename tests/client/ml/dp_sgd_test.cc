@@ -1,0 +1,210 @@
+#include "client/ml/dp_sgd.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <cmath>
+#include <random>
+
+#include "client/ml/architectures.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace fedmi::ml {
+namespace {
+
+using ::testing::HasSubstr;
+
+torch::Tensor Values(std::vector<float> values, std::vector<int64_t> shape) {
+  return torch::tensor(values).reshape(shape);
+}
+
+torch::jit::Module MustBuild(const std::string& arch, uint64_t seed = 3) {
+  ModelConfig config;
+  config.arch = arch;
+  config.seed = seed;
+  torch::jit::Module module;
+  EXPECT_TRUE(BuildArchitecture(config, &module).ok());
+  return module;
+}
+
+std::vector<torch::Tensor> Parameters(const torch::jit::Module& module) {
+  std::vector<torch::Tensor> params;
+  for (const torch::Tensor& p : module.parameters(/*recurse=*/false)) params.push_back(p);
+  return params;
+}
+
+// Gray-noise 28x28 images in [-1, 1] with alternating labels.
+std::pair<torch::Tensor, torch::Tensor> Batch(int64_t n, uint64_t seed) {
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return {torch::rand({n, 1, 28, 28}, generator) * 2 - 1, torch::arange(n) % 2};
+}
+
+ImageSet Squares(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> noise(0, 60), corner(0, 22);
+  ImageSet set;
+  set.height = set.width = 28;
+  set.channels = 1;
+  set.pixels.resize(n * 28 * 28);
+  for (int64_t i = 0; i < n; ++i) {
+    uint8_t* image = set.pixels.data() + i * 28 * 28;
+    for (int p = 0; p < 28 * 28; ++p) image[p] = static_cast<uint8_t>(noise(rng));
+    if (i % 2 == 1) {
+      const int top = corner(rng), left = corner(rng);
+      for (int r = top; r < top + 6; ++r) {
+        for (int c = left; c < left + 6; ++c) image[r * 28 + c] = 230;
+      }
+    }
+    set.labels.push_back(i % 2);
+  }
+  return set;
+}
+
+class DpSgdTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { SetThreads(1); }
+};
+
+TEST_F(DpSgdTest, ClippingScalesLongGradientsToTheClipAndKeepsShortOnes) {
+  // Two examples, two parameters. Example 0's gradient (3, 4) has norm 5,
+  // example 1's (0.3, 0.4) has norm 0.5.
+  const std::vector<torch::Tensor> per_example = {Values({3, 0.3}, {2, 1}),
+                                                  Values({4, 0.4}, {2, 1})};
+  std::vector<torch::Tensor> sums = {torch::zeros({1}), torch::zeros({1})};
+  const torch::Tensor norms = AddClipped(per_example, /*clip=*/1.0, &sums);
+  EXPECT_NEAR(norms[0].item<float>(), 5.0, 1e-6);
+  EXPECT_NEAR(norms[1].item<float>(), 0.5, 1e-6);
+  // 0.6 + 0.3 and 0.8 + 0.4: the long one shrank to norm 1, the short one kept its size.
+  EXPECT_NEAR(sums[0].item<float>(), 0.9, 1e-6);
+  EXPECT_NEAR(sums[1].item<float>(), 1.2, 1e-6);
+}
+
+TEST_F(DpSgdTest, NoExampleMovesTheSumByMoreThanTheClip) {
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(11);
+  const int64_t n = 16;
+  // Gradients of very different sizes, spread over three parameters.
+  const torch::Tensor size = torch::logspace(-3, 3, n).reshape({n, 1});
+  const std::vector<torch::Tensor> per_example = {
+      torch::randn({n, 5}, generator) * size, torch::randn({n, 2, 3}, generator) * size.unsqueeze(2),
+      torch::randn({n, 1}, generator) * size};
+  const double clip = 0.7;
+  std::vector<torch::Tensor> all = {torch::zeros({5}), torch::zeros({2, 3}), torch::zeros({1})};
+  AddClipped(per_example, clip, &all);
+  for (int64_t left_out = 0; left_out < n; ++left_out) {
+    const torch::Tensor keep = torch::arange(n).ne(left_out).nonzero().flatten();
+    std::vector<torch::Tensor> others;
+    std::vector<torch::Tensor> sums = {torch::zeros({5}), torch::zeros({2, 3}), torch::zeros({1})};
+    for (const torch::Tensor& g : per_example) others.push_back(g.index_select(0, keep));
+    AddClipped(others, clip, &sums);
+    double squared = 0;
+    for (size_t k = 0; k < sums.size(); ++k) squared += (all[k] - sums[k]).pow(2).sum().item<double>();
+    EXPECT_LE(std::sqrt(squared), clip * (1 + 1e-5)) << "example " << left_out;
+  }
+}
+
+TEST_F(DpSgdTest, NoiseHasTheStandardDeviationSigmaTimesClip) {
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(5);
+  const double sigma = 1.3, clip = 0.8;
+  std::vector<torch::Tensor> sums = {torch::zeros({400, 500}, torch::kFloat64),
+                                     torch::zeros({100000}, torch::kFloat64)};
+  AddGaussianNoise(sigma * clip, generator, &sums);
+  const torch::Tensor draws = torch::cat({sums[0].flatten(), sums[1]});
+  const double stddev = draws.std().item<double>();
+  // 300k draws: the estimate's own relative error is about 0.13%, far inside 5%.
+  EXPECT_NEAR(stddev, sigma * clip, 0.05 * sigma * clip);
+  EXPECT_NEAR(stddev, sigma * clip, 0.01 * sigma * clip);
+  EXPECT_NEAR(draws.mean().item<double>(), 0.0, 0.01);
+}
+
+TEST_F(DpSgdTest, VectorizedGradientsEqualOneBackwardPassPerExample) {
+  torch::jit::Module module = MustBuild("cnn-gn");
+  module.train(false);  // no dropout: both methods must then agree exactly
+  const std::vector<torch::Tensor> params = Parameters(module);
+  auto [x, y] = Batch(6, 1);
+  torch::Tensor vectorized_losses, microbatch_losses;
+  const auto vectorized =
+      PerExampleGradients(module, params, x, y, PerExampleMethod::kVectorized, &vectorized_losses);
+  const auto microbatch =
+      PerExampleGradients(module, params, x, y, PerExampleMethod::kMicrobatch, &microbatch_losses);
+  ASSERT_EQ(vectorized.size(), params.size());
+  ASSERT_EQ(microbatch.size(), params.size());
+  EXPECT_TRUE(torch::allclose(vectorized_losses, microbatch_losses, 1e-5, 1e-6));
+  for (size_t k = 0; k < params.size(); ++k) {
+    EXPECT_EQ(vectorized[k].sizes()[0], 6);
+    EXPECT_TRUE(torch::allclose(vectorized[k], microbatch[k], 1e-4, 1e-6))
+        << "parameter " << k << " differs by "
+        << (vectorized[k] - microbatch[k]).abs().max().item<double>();
+  }
+  // And the per-example gradients add up to the batch's gradient.
+  torch::Tensor loss =
+      torch::cross_entropy_loss(module.forward({x}).toTensor(), y, {}, at::Reduction::Sum);
+  const auto batch = torch::autograd::grad({loss}, params);
+  for (size_t k = 0; k < params.size(); ++k) {
+    EXPECT_TRUE(torch::allclose(vectorized[k].sum(0), batch[k], 1e-4, 1e-5)) << "parameter " << k;
+  }
+}
+
+TEST_F(DpSgdTest, RefusesAnArchitectureWithBatchNorm) {
+  ModelConfig config;
+  config.arch = "cnn";
+  auto model = LocalModel::Create(config);
+  ASSERT_TRUE(model.ok());
+  TrainOptions options;
+  options.dp = DpSgdOptions{1.0, 1.0, 0.1, 2};
+  const ImageSet data = Squares(20, 1);
+  const auto summary = (*model)->Train(data, options);
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(summary.status().message(), HasSubstr("BatchNorm"));
+}
+
+TEST_F(DpSgdTest, TrainsWithNoiseAndReportsItsSteps) {
+  ModelConfig config;
+  config.arch = "cnn-gn";
+  auto model = LocalModel::Create(config);
+  ASSERT_TRUE(model.ok());
+  const ImageSet train = Squares(400, 2), test = Squares(200, 3);
+  TrainOptions options;
+  options.lr = 2e-3;
+  options.augment = false;
+  options.dp = DpSgdOptions{/*clip_norm=*/1.0, /*noise_multiplier=*/0.8, /*sample_rate=*/0.1,
+                            /*steps=*/60, PerExampleMethod::kVectorized, /*secret_seed=*/9};
+  auto summary = (*model)->Train(train, options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->dp_steps, 60);
+  EXPECT_GT(summary->clipped_fraction, 0.0);
+  auto predictions = (*model)->Predict(test);
+  ASSERT_TRUE(predictions.ok());
+  int correct = 0;
+  for (int64_t i = 0; i < test.size(); ++i) correct += predictions->predicted[i] == test.labels[i];
+  EXPECT_GT(correct, 170) << "of 200";
+}
+
+TEST_F(DpSgdTest, TheSecretSeedAloneDecidesSamplingAndNoise) {
+  const ImageSet train = Squares(60, 4);
+  auto weights_after = [&](uint64_t secret_seed) {
+    ModelConfig config;
+    config.arch = "cnn-gn";
+    auto model = LocalModel::Create(config);
+    TrainOptions options;
+    options.dp = DpSgdOptions{1.0, 1.0, 0.2, 3, PerExampleMethod::kVectorized, secret_seed};
+    EXPECT_TRUE((*model)->Train(train, options).ok());
+    return (*model)->ExportWeights()->body;
+  };
+  EXPECT_EQ(weights_after(21), weights_after(21));
+  EXPECT_NE(weights_after(21), weights_after(22));
+}
+
+TEST_F(DpSgdTest, RefusesImpossibleSettings) {
+  ModelConfig config;
+  config.arch = "cnn-gn";
+  auto model = LocalModel::Create(config);
+  ASSERT_TRUE(model.ok());
+  TrainOptions options;
+  options.dp = DpSgdOptions{1.0, 1.0, /*sample_rate=*/1.5, 2};
+  const ImageSet data = Squares(20, 1);
+  EXPECT_THAT((*model)->Train(data, options).status().message(), HasSubstr("sample_rate"));
+}
+
+}  // namespace
+}  // namespace fedmi::ml
