@@ -55,6 +55,9 @@ int RevokeByName(const GlobalOptions& global, const std::string& name, const std
                  const std::string& reason);
 // `fedmi provision ...`: the project CA and per-party kits; needs no coordinator.
 void AddProvisionCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+// `fedmi privacy epsilon|noise`: differential-privacy accounting for DP-SGD
+// runs (common/privacy/rdp_accountant.h); needs no coordinator.
+void AddPrivacyCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 
 }  // namespace fedmi::cli
 

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   fedmi::cli::AddSimCommands(app, global, result);
   fedmi::cli::AddBenchCommands(app, global, result);
   fedmi::cli::AddProvisionCommands(app, global, result);
+  fedmi::cli::AddPrivacyCommands(app, global, result);
   if (int code = fedmi::ParseCommandLine(app, argc, argv); code >= 0) return code;
   return result.exit_code;
 }
