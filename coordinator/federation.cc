@@ -8,6 +8,8 @@
 #include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
+#include "common/privacy/dp_plan.h"
+#include "common/runspec/dp_spec.h"
 #include "common/runspec/run_spec_json.h"
 #include "coordinator/run_spec_validation.h"
 #include "coordinator/run_status.h"
@@ -340,6 +342,19 @@ absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec s
     return absl::FailedPreconditionError(
         "secure aggregation needs mutual TLS: sites sign their key advertisements with their "
         "certificates, and this coordinator runs --insecure");
+  }
+  if (HasDifferentialPrivacy(spec)) {
+    int64_t smallest = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const std::string& site : sites_.ConnectedSites()) {
+        const int64_t examples = sites_.TrainExamples(site);
+        if (examples > 0 && (smallest == 0 || examples < smallest)) smallest = examples;
+      }
+    }
+    // Fixed before the run is stored: the spec every site checks, and its
+    // hash, already say what each round costs.
+    RETURN_IF_ERROR(privacy::CompleteDpSettings(&spec, smallest));
   }
   RunRecord record;
   record.spec = spec;

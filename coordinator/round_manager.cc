@@ -109,6 +109,7 @@ void RoundManager::StartInitialization() {
 }
 
 void RoundManager::StartRound() {
+  if (FinishIfBudgetExhausted()) return;
   std::vector<std::string> sites = SelectRoundSites(
       deps_.roster->ConnectedSites(), run_.spec.max_sites(), run_.spec.seed(), round_);
   if (static_cast<int>(sites.size()) < run_.spec.min_sites()) {
@@ -259,6 +260,7 @@ absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
         {{"model_sha256", model_sha},
          {"sites", uploaded},
          {"secure_aggregation", run_.spec.secure_aggregation()}});
+  AuditPrivacySpent();
   global_model_sha256_ = model_sha;
   StartEvaluation();
   return absl::OkStatus();
@@ -309,6 +311,7 @@ void RoundManager::MaybeFinishEvaluation() {
   if (round_ >= run_.spec.rounds()) return Finish(RunState::kDone, "");
   ++round_;
   round_retries_used_ = 0;
+  if (FinishIfBudgetExhausted()) return;
   phase_ = RunPhase::kWaitingForSites;
   OnSitesChanged();
 }

@@ -166,6 +166,12 @@ class RoundManager {
   absl::Status CheckQuorum() const;
   void Fail(const std::string& reason);
   void Finish(RunState state, const std::string& error);
+  // Differential privacy (round_manager_privacy.cc). Ends the run "privacy
+  // budget exhausted", keeping its last model, when round_ would take
+  // epsilon past the target; returns whether it did.
+  bool FinishIfBudgetExhausted();
+  // Records the privacy.spent entry of the round just committed.
+  void AuditPrivacySpent();
   int CountInState(SlotState state) const;
   std::vector<std::string> SitesInState(SlotState state) const;
   absl::StatusOr<std::vector<TensorSpec>> LoadModelSpecs(const std::string& sha256_hex);

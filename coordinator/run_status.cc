@@ -1,9 +1,15 @@
 #include "coordinator/run_status.h"
 
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <set>
 #include <string>
 
 #include "common/base/names.h"
 #include "common/crypto/sha256.h"
+#include "common/privacy/dp_plan.h"
+#include "common/runspec/dp_spec.h"
 
 namespace fedmi {
 namespace {
@@ -29,6 +35,41 @@ void FillParticipation(const ParticipationRecord& record, v1::SiteParticipation*
   out->set_detail(record.detail);
 }
 
+bool CountsForPrivacy(ParticipationState state) {
+  return state == ParticipationState::kUploaded || state == ParticipationState::kEvaluated;
+}
+
+// Epsilon after `rounds` rounds; +inf when the settings cannot be accounted
+// (a stored spec from before they were completed), so nothing reads as free.
+double EpsilonAfter(const v1::DpSettings& dp, int64_t rounds) {
+  auto spent = privacy::EpsilonAfterRounds(dp, rounds);
+  return spent.ok() ? spent->epsilon : std::numeric_limits<double>::infinity();
+}
+
+void FillPrivacyBudget(const v1::RunSpec& spec, int32_t committed_rounds,
+                       const std::vector<ParticipationRecord>& participations,
+                       v1::PrivacyBudget* out) {
+  const v1::DpSettings& dp = spec.dp();
+  out->set_target_epsilon(dp.target_epsilon());
+  out->set_delta(dp.delta());
+  out->set_rounds_accounted(committed_rounds);
+  out->set_epsilon_spent(EpsilonAfter(dp, committed_rounds));
+  out->set_exhausted(EpsilonAfter(dp, committed_rounds + 1) > dp.target_epsilon());
+  if (dp.level() != v1::DP_LEVEL_SAMPLE) return;
+  std::map<std::string, std::set<int32_t>> rounds_by_site;
+  for (const auto& part : participations) {
+    if (part.round > 0 && part.round <= committed_rounds && CountsForPrivacy(part.state)) {
+      rounds_by_site[part.site].insert(part.round);
+    }
+  }
+  for (const auto& [site, rounds] : rounds_by_site) {
+    v1::SitePrivacy* entry = out->add_sites();
+    entry->set_site(site);
+    entry->set_rounds(static_cast<int32_t>(rounds.size()));
+    entry->set_epsilon(EpsilonAfter(dp, static_cast<int64_t>(rounds.size())));
+  }
+}
+
 }  // namespace
 
 v1::RunStatus StoredRunStatus(const RunRecord& run, const std::vector<RoundRecord>& rounds,
@@ -44,8 +85,10 @@ v1::RunStatus StoredRunStatus(const RunRecord& run, const std::vector<RoundRecor
   std::string raw;
   if (HexDecode(run.spec_sha256, &raw)) status.set_spec_sha256(raw);
   int32_t completed = 0;
+  int32_t committed = 0;
   for (const auto& round : rounds) {
     if (round.round == 0) continue;
+    committed = std::max(committed, round.round);
     v1::RoundStatus* out = status.add_rounds();
     FillRoundStatus(round, out);
     for (const auto& part : participations) {
@@ -54,6 +97,9 @@ v1::RunStatus StoredRunStatus(const RunRecord& run, const std::vector<RoundRecor
     if (round.state == RoundState::kEvaluated) completed = round.round;
   }
   status.set_completed_rounds(completed);
+  if (HasDifferentialPrivacy(run.spec)) {
+    FillPrivacyBudget(run.spec, committed, participations, status.mutable_privacy());
+  }
   return status;
 }
 

@@ -30,6 +30,7 @@ constexpr EnumName<Action> kActions[] = {
     {Action::kSecAggUnmaskRequested, "secagg.unmask_requested"},
     {Action::kSecAggUnmaskAnswered, "secagg.unmask_answered"},
     {Action::kPartyRevoked, "party.revoked"},
+    {Action::kPrivacySpent, "privacy.spent"},
 };
 
 }  // namespace

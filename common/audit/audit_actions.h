@@ -37,6 +37,7 @@ enum class Action {
   kSecAggUnmaskAnswered,
   // An admin or auditor revoked by name (sites keep site.revoked).
   kPartyRevoked,
+  kPrivacySpent,
 };
 
 // "round.aggregated", ...

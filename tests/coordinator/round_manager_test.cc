@@ -1,12 +1,17 @@
 // RoundManager driven directly, with a fake roster instead of Federation: the
 // crash points of a round are reached through the injected FaultHook, once
-// per round and in the order the round passes them.
+// per round and in the order the round passes them; a differentially
+// private run stops at its budget and keeps its last model.
 #include "coordinator/round_manager.h"
 
 #include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/audit/audit_actions.h"
+#include "common/privacy/dp_plan.h"
+#include "coordinator/audit_log.h"
+#include "coordinator/run_status.h"
 #include "tests/coordinator/federation_fixture.h"
 
 namespace fedmi {
@@ -143,6 +148,83 @@ TEST_F(RoundManagerTest, WithoutAHookNoPointIsReported) {
   ASSERT_THAT(Evaluate(*manager, 1), IsOk());
   EXPECT_TRUE(manager->finished());
   EXPECT_THAT(faults_.reached(), ::testing::IsEmpty());
+}
+
+// Sample-level DP whose noise affords 2 of the 5 planned rounds.
+v1::RunSpec SmallBudgetSpec() {
+  v1::RunSpec spec = Spec(/*rounds=*/5, /*min_sites=*/1);
+  spec.set_strategy("fedavg");
+  v1::DpSettings& dp = *spec.mutable_dp();
+  dp.set_level(v1::DP_LEVEL_SAMPLE);
+  dp.set_delta(1e-5);
+  dp.set_clip_norm(1);
+  dp.set_noise_multiplier(1.0);
+  dp.set_sample_rate(0.1);
+  dp.set_steps_per_round(10);
+  const double after_two = privacy::EpsilonAfterRounds(dp, 2)->epsilon;
+  const double after_three = privacy::EpsilonAfterRounds(dp, 3)->epsilon;
+  dp.set_target_epsilon((after_two + after_three) / 2);
+  return spec;
+}
+
+TEST_F(RoundManagerTest, ARunStopsAtItsPrivacyBudgetAndKeepsItsLastModel) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> audit,
+                       AuditLog::Open(storage_.get(), &clock_, nullptr));
+  const v1::RunSpec spec = SmallBudgetSpec();
+  RunRecord record;
+  record.spec = spec;
+  ASSERT_OK_AND_ASSIGN(int64_t run, storage_->CreateRun(record));
+  RoundManager::Deps deps{storage_.get(), models_.get(), &clock_, &roster_, ""};
+  deps.audit = audit.get();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RoundManager> manager, RoundManager::Load(run, deps));
+  ASSERT_THAT(Upload(*manager, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
+  for (int32_t round = 1; round <= 2; ++round) {
+    ASSERT_THAT(Upload(*manager, round, Model({1, 2, 3, 4, 5, float(round)})), IsOk());
+    ASSERT_THAT(Evaluate(*manager, round), IsOk());
+  }
+  // Round 3 would pass the target: the run ends instead of opening it.
+  EXPECT_TRUE(manager->finished());
+  EXPECT_EQ(roster_.Count(Kind::kTrain), 2);
+  ASSERT_OK_AND_ASSIGN(RunRecord stored, storage_->GetRun(run));
+  EXPECT_EQ(stored.state, RunState::kDone);
+  EXPECT_THAT(stored.error, ::testing::AllOf(::testing::HasSubstr("privacy budget exhausted"),
+                                             ::testing::HasSubstr("round 3 would take epsilon"),
+                                             ::testing::HasSubstr("model of round 2")));
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage_->ListRounds(run));
+  ASSERT_EQ(rounds.size(), 3u) << "rounds 0, 1 and 2; round 2's model is kept";
+  EXPECT_THAT(models_->PathFor(rounds.back().model_sha256), IsOk());
+
+  // One privacy.spent entry per committed round, with what an auditor needs
+  // to recompute epsilon.
+  v1::AuditQuery query;
+  query.set_run_id(run);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::AuditEntry> entries, audit->List(query));
+  std::vector<nlohmann::json> spent;
+  for (const v1::AuditEntry& entry : entries) {
+    if (entry.action() == audit::ActionName(audit::Action::kPrivacySpent)) {
+      spent.push_back(nlohmann::json::parse(entry.detail_json()));
+    }
+  }
+  ASSERT_EQ(spent.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(spent[i]["rounds"], i + 1);
+    EXPECT_EQ(spent[i]["steps"], 10);
+    EXPECT_EQ(spent[i]["noise_multiplier"], 1.0);
+    EXPECT_EQ(spent[i]["sample_rate"], 0.1);
+    EXPECT_EQ(spent[i]["clip_norm"], 1.0);
+    EXPECT_DOUBLE_EQ(spent[i]["epsilon"].get<double>(),
+                     privacy::EpsilonAfterRounds(spec.dp(), i + 1)->epsilon);
+  }
+
+  // Run status says the same, per site too.
+  ASSERT_OK_AND_ASSIGN(std::vector<ParticipationRecord> parts, storage_->ListParticipations(run));
+  const v1::RunStatus status = StoredRunStatus(stored, rounds, parts);
+  EXPECT_EQ(status.privacy().rounds_accounted(), 2);
+  EXPECT_TRUE(status.privacy().exhausted());
+  EXPECT_DOUBLE_EQ(status.privacy().epsilon_spent(), spent[1]["epsilon"].get<double>());
+  ASSERT_EQ(status.privacy().sites_size(), 1);
+  EXPECT_EQ(status.privacy().sites(0).site(), "site-a");
+  EXPECT_EQ(status.privacy().sites(0).rounds(), 2);
 }
 
 }  // namespace

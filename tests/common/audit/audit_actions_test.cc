@@ -14,7 +14,7 @@ namespace {
 // member; a new action goes after it and into this test).
 std::vector<Action> AllActions() {
   std::vector<Action> actions;
-  for (int i = 0; i <= static_cast<int>(Action::kPartyRevoked); ++i) {
+  for (int i = 0; i <= static_cast<int>(Action::kPrivacySpent); ++i) {
     actions.push_back(static_cast<Action>(i));
   }
   return actions;

@@ -1,0 +1,47 @@
+// What a run's differential privacy costs, computed from its spec alone
+// (RunSpec.dp), so that the coordinator, every site and an auditor reading
+// the audit log get the same epsilon from the same numbers.
+//
+// Sample level: each round is steps_per_round DP-SGD steps at sample_rate
+// with noise_multiplier. Site level: each round is one step of the Gaussian
+// mechanism on the sites' clipped updates at sample_rate (1 unless the
+// coordinator samples sites, which a site cannot check, so fedmi accounts
+// q = 1).
+//
+// Pure functions; thread-safe.
+#ifndef FEDMI_COMMON_PRIVACY_DP_PLAN_H_
+#define FEDMI_COMMON_PRIVACY_DP_PLAN_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/privacy/rdp_accountant.h"
+#include "fedmi/v1/federation.pb.h"
+
+namespace fedmi::privacy {
+
+// One round's mechanism. InvalidArgument for a spec without DP or with
+// settings the coordinator has not completed.
+absl::StatusOr<SampledGaussian> RoundMechanism(const v1::DpSettings& dp);
+
+// Epsilon at dp.delta after `rounds` rounds (0 rounds: epsilon 0).
+absl::StatusOr<PrivacySpent> EpsilonAfterRounds(const v1::DpSettings& dp, int64_t rounds);
+
+// Fills what an admin may leave out of a run's DP settings, once, before
+// the run is stored: the sample rate (batch_size over
+// `smallest_site_examples`, the fewest training examples among connected
+// sites: the site with the least data has the least amplification), the
+// steps per round, and, when no noise multiplier is given, the smallest one
+// that keeps all of spec->rounds() rounds within the target epsilon.
+// FailedPrecondition when the sample rate is needed and no site is
+// connected; OutOfRange when no noise multiplier up to 1e6 meets the target.
+absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t smallest_site_examples);
+
+// The most rounds of `dp` whose epsilon stays within dp.target_epsilon
+// (at most `rounds`).
+absl::StatusOr<int64_t> RoundsWithinBudget(const v1::DpSettings& dp, int64_t rounds);
+
+}  // namespace fedmi::privacy
+
+#endif  // FEDMI_COMMON_PRIVACY_DP_PLAN_H_
