@@ -28,8 +28,8 @@ void AddDpOptions(CLI::App* command, DpFlags* flags) {
                    "planned run within --target-epsilon)",
                    CLI::NonNegativeNumber);
   AddCheckedOption(command, "--dp-sample-rate", flags->sample_rate,
-                   "probability that a DP-SGD step takes each example (0: batch size / the "
-                   "smallest connected site's training set)",
+                   "probability that a DP-SGD step takes each example, at every site (0: batch "
+                   "size / the median connected site's training set)",
                    CLI::Range(0.0, 1.0));
 }
 

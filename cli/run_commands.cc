@@ -15,6 +15,7 @@
 #include "cli/run_report.h"
 #include "cli/run_status_text.h"
 #include "cli/dp_flags.h"
+#include "common/runspec/dp_spec.h"
 #include "cli/secagg_flags.h"
 #include "common/base/names.h"
 #include "common/runspec/model_names.h"
@@ -83,9 +84,15 @@ int StartRun(const GlobalOptions& global, const StartOptions& options) {
   if (!run_id.ok()) return ReportError(run_id.status());
   if (global.json) {
     PrintJsonLine({{"run_id", *run_id}});
-  } else {
-    std::cout << "run " << *run_id << " started (secure aggregation " << DescribeSecAgg(spec) << ")"
-              << std::endl;
+    return kExitOk;
+  }
+  std::cout << "run " << *run_id << " started (secure aggregation " << DescribeSecAgg(spec) << ")"
+            << std::endl;
+  if (HasDifferentialPrivacy(spec)) {
+    // The coordinator completed the settings (sample rate, calibrated noise).
+    auto started = (*admin)->GetRun(*run_id);
+    if (!started.ok()) return ReportError(started.status());
+    std::cout << "differential privacy: " << DescribeDp(started->spec().dp()) << std::endl;
   }
   return kExitOk;
 }

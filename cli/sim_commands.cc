@@ -20,6 +20,7 @@
 #include "cli/model_files.h"
 #include "cli/run_status_text.h"
 #include "cli/dp_flags.h"
+#include "common/runspec/dp_spec.h"
 #include "cli/secagg_flags.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
@@ -137,7 +138,14 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   auto run_id = federation.admin().StartRun(*spec);
   if (!run_id.ok()) return ReportError(run_id.status());
   std::cout << "  run " << *run_id << " started, secure aggregation " << DescribeSecAgg(*spec)
-            << "\n"
+            << "\n";
+  if (HasDifferentialPrivacy(*spec)) {
+    // The coordinator completed the settings (sample rate, calibrated noise).
+    auto started = federation.admin().GetRun(*run_id);
+    if (!started.ok()) return ReportError(started.status());
+    std::cout << "  differential privacy: " << DescribeDp(started->spec().dp()) << "\n";
+  }
+  std::cout
             << "  round   loss     auc      acc      sens     spec     seconds" << std::endl;
 
   nlohmann::json rounds = nlohmann::json::array();
@@ -198,6 +206,19 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
                    FormatMetric(test->loss))
             << "  model: " << model_path << "\n"
             << absl::StrFormat("  wall time %.1f s", wall) << std::endl;
+  nlohmann::json privacy_json = nullptr;
+  if (final_status->has_privacy()) {
+    const v1::PrivacyBudget& budget = final_status->privacy();
+    std::cout << absl::StrFormat(
+                     "  privacy: epsilon %.4g spent of %g at delta %g over %d round(s)%s\n",
+                     budget.epsilon_spent(), budget.target_epsilon(), budget.delta(),
+                     budget.rounds_accounted(),
+                     final_status->error().empty() ? "" : absl::StrCat(" (", final_status->error(), ")"));
+    privacy_json = {{"dp", DpSettingsToJson(final_status->spec().dp())},
+                    {"epsilon_spent", JsonNumber(budget.epsilon_spent())},
+                    {"rounds_accounted", budget.rounds_accounted()},
+                    {"exhausted", budget.exhausted()}};
+  }
 
   nlohmann::json result = {{"run_id", *run_id},
                            {"sites", options.sites},
@@ -218,6 +239,7 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
                              {"loss", JsonNumber(test->loss)}}},
                            {"final_model", model_path},
                            {"audit", audit_json},
+                           {"privacy", privacy_json},
                            {"wall_seconds", wall}};
   if (!options.json_out.empty()) {
     std::ofstream out(options.json_out);

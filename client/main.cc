@@ -54,6 +54,7 @@ std::string DescribePolicy(const fedmi::SitePolicy& policy) {
   if (policy.require_differential_privacy) {
     absl::StrAppend(&text, ", differential privacy required");
   }
+  if (policy.max_epsilon) absl::StrAppend(&text, ", epsilon at most ", *policy.max_epsilon);
   return text;
 }
 
@@ -88,6 +89,11 @@ int Run(int argc, char** argv) {
   app.add_option("--approvals", approvals_path,
                  "file of run spec hashes approved with --review (default: approved-specs.txt "
                  "next to --policy, else in the working directory)");
+  std::string privacy_dir;
+  app.add_option("--privacy-ledger", privacy_dir,
+                 "directory where this site's own privacy accountant records the epsilon each "
+                 "differentially private run has spent here (default: privacy/ next to --cert, "
+                 "else in the working directory)");
   std::string receipts_dir;
   app.add_option("--receipts", receipts_dir,
                  "directory for the coordinator's signed upload receipts and, in heads/, the "
@@ -148,6 +154,17 @@ int Run(int argc, char** argv) {
   }
   fedmi::SiteWorkerOptions worker_options;
   worker_options.site = site;
+  privacy_dir = fedmi::ResolveConfigPath(privacy_dir, "--privacy-ledger", argc, argv, config_file);
+  if (privacy_dir.empty()) {
+    // Next to the kit, like receipts: what this hospital has spent must
+    // survive restarts and upgrades.
+    const std::string cert =
+        fedmi::ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
+    privacy_dir = cert.empty()
+                      ? std::string("privacy")
+                      : (std::filesystem::path(cert).parent_path() / "privacy").string();
+  }
+  worker_options.privacy_dir = privacy_dir;
   worker_options.threads = threads;
   worker_options.policy = policy;
   std::unique_ptr<fedmi::TerminalApprover> approver;

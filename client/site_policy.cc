@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -20,6 +21,7 @@
 #include "common/base/env.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
+#include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
 
 namespace fedmi {
@@ -33,6 +35,8 @@ constexpr const char* kKnownKeys[] = {
     "max_local_epochs",
     "require_secure_aggregation",
     "require_differential_privacy",
+    "max_epsilon",
+    "max_delta",
     "coordinator_fingerprint",
     "min_secagg_peers",
     "min_secagg_threshold_fraction",
@@ -116,6 +120,19 @@ absl::Status ReadPolicyKey(const std::string& source, const std::string& key,
     if (value == nullptr) return WrongType(source, node, key, "true or false");
     (key == "require_secure_aggregation" ? policy->require_secure_aggregation
                                          : policy->require_differential_privacy) = value->get();
+  } else if (key == "max_epsilon" || key == "max_delta") {
+    const std::optional<double> value = node.value<double>();
+    const bool is_delta = key == "max_delta";
+    if (!value.has_value() || !(*value > 0) || (is_delta && *value >= 1) ||
+        !std::isfinite(*value)) {
+      return WrongType(source, node, key,
+                       is_delta ? "a number between 0 and 1 (exclusive)" : "a positive number");
+    }
+    if (is_delta) {
+      policy->max_delta = *value;
+    } else {
+      policy->max_epsilon = *value;
+    }
   } else if (key == "min_secagg_peers") {
     const auto* value = node.as_integer();
     if (value == nullptr || value->get() < 2 || value->get() > 1000) {
@@ -196,6 +213,32 @@ absl::StatusOr<SitePolicy> SitePolicy::Load(const std::string& path) {
   return Parse(text.str(), path);
 }
 
+namespace {
+
+absl::Status CheckPrivacyBudget(const SitePolicy& policy, const v1::RunSpec& spec) {
+  const v1::DpSettings& dp = spec.dp();
+  if (HasDifferentialPrivacy(spec) && dp.delta() > policy.max_delta) {
+    return PolicyDenied(absl::StrCat("the run's delta ", dp.delta(), " exceeds max_delta ",
+                                     policy.max_delta));
+  }
+  if (!policy.max_epsilon) return absl::OkStatus();
+  if (!HasDifferentialPrivacy(spec)) {
+    return PolicyDenied(absl::StrCat("this site allows at most epsilon ", *policy.max_epsilon,
+                                     "; the run has no differential privacy, so no bound"));
+  }
+  // The plan as this site computes it from the spec, not as the coordinator says.
+  auto planned = privacy::EpsilonAfterRounds(dp, spec.rounds());
+  if (!planned.ok()) return PolicyDenied(planned.status().message());
+  if (planned->epsilon > *policy.max_epsilon) {
+    return PolicyDenied(absl::StrFormat(
+        "the run plans epsilon %.4g at delta %g over %d rounds, past this site's max_epsilon %g",
+        planned->epsilon, dp.delta(), spec.rounds(), *policy.max_epsilon));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status SitePolicy::Check(const v1::RunSpec& spec) const {
   if (!Contains(allowed_models, spec.model())) {
     return PolicyDenied(absl::StrCat("model '", spec.model(), "' is not in allowed_models ",
@@ -211,6 +254,7 @@ absl::Status SitePolicy::Check(const v1::RunSpec& spec) const {
   if (require_differential_privacy && !HasDifferentialPrivacy(spec)) {
     return PolicyDenied("this site requires differential privacy; the run has it off");
   }
+  RETURN_IF_ERROR(CheckPrivacyBudget(*this, spec));
   if (!allowed_spec_sha256.empty()) {
     const std::string sha = RunSpecSha256Hex(spec);
     if (!Contains(allowed_spec_sha256, sha)) {

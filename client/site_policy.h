@@ -12,6 +12,9 @@
 //   max_local_epochs = 10
 //   require_secure_aggregation = false
 //   require_differential_privacy = false
+//   max_epsilon = 8.0                     # optional: refuse runs (and rounds) past it;
+//                                         # set, it also refuses runs without DP
+//   max_delta = 1e-5                      # the largest delta a DP run may state
 //   coordinator_fingerprint = ""          # SHA-256 (hex) of the coordinator's cert
 //   min_secagg_peers = 3                  # fewest neighbours a secure round may give us
 //   min_secagg_threshold_fraction = 0.667 # threshold must exceed this share of them
@@ -31,6 +34,7 @@
 
 #include <cstdint>
 #include <istream>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
@@ -57,6 +61,11 @@ struct SitePolicy {
   int32_t max_local_epochs = 10;
   bool require_secure_aggregation = false;
   bool require_differential_privacy = false;
+  // Unset: no bound. Set: runs whose planned epsilon (recomputed here from
+  // the spec) passes it are refused, and so is each round that would take
+  // this site's own accountant (PrivacyLedger) past it.
+  std::optional<double> max_epsilon;
+  double max_delta = 1e-5;
   // Lower-case hex without separators; empty = any certificate of the project CA.
   std::string coordinator_fingerprint;
   // This site's floor on any secure round (docs/secure-aggregation.md),

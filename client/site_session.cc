@@ -260,6 +260,7 @@ absl::Status SiteSession::TrainRound(const v1::TrainTask& task, int64_t connecti
   metadata.set_round(task.round());
   metadata.set_site(options_.site);
   metadata.set_examples(update.examples);
+  metadata.set_dp_epsilon_spent(update.dp_epsilon_spent);
   // Beside a masked update, this site's own training metrics would describe
   // it alone; the example count stays, as the weight needs it.
   if (participant == nullptr || worker_.policy().share_training_metrics_with_secagg) {

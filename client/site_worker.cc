@@ -42,7 +42,8 @@ SitePolicy EffectivePolicy(const std::optional<SitePolicy>& configured, bool has
 SiteWorker::SiteWorker(SiteWorkerOptions options, std::optional<SiteDataset> data)
     : options_(std::move(options)),
       policy_(EffectivePolicy(options_.policy, data.has_value())),
-      data_(std::move(data)) {
+      data_(std::move(data)),
+      privacy_ledger_(options_.privacy_dir, *options_.env) {
   ml::SetThreads(options_.threads);
 }
 
@@ -146,6 +147,10 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
                  std::hash<std::string>{}(options_.site) % 100003;
   if (spec.dp().level() == v1::DP_LEVEL_SAMPLE) {
     const v1::DpSettings& dp = spec.dp();
+    // Charged before any data is touched: a refusal here costs nothing, and
+    // a crash during training cannot leave the round unaccounted.
+    ASSIGN_OR_RETURN(update.dp_epsilon_spent,
+                     privacy_ledger_.Charge(run_id, round, dp, policy_.max_epsilon));
     options.dp = ml::DpSgdOptions{dp.clip_norm(), dp.noise_multiplier(), dp.sample_rate(),
                                   dp.steps_per_round(), options_.per_example_method};
   }

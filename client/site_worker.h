@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "client/ml/local_model.h"
+#include "client/privacy_ledger.h"
 #include "client/site_policy.h"
 #include "common/data/dataset.h"
 #include "common/tensor/tensor_bundle.h"
@@ -39,12 +40,18 @@ struct SiteWorkerOptions {
   SpecApprover* approver = nullptr;
   // How DP-SGD computes per-example gradients (sample-level DP runs).
   ml::PerExampleMethod per_example_method = ml::PerExampleMethod::kMicrobatch;
+  // Where this site's own privacy accountant keeps what each run has spent
+  // (PrivacyLedger); empty: in memory only. Files go through `env`.
+  std::string privacy_dir = "";
+  Env* env = Env::Default();
 };
 
 struct LocalUpdate {
   TensorBundle weights;
   int64_t examples = 0;
   v1::Metrics train_metrics;
+  // Sample-level DP: this site's epsilon for the run after this training.
+  double dp_epsilon_spent = 0;
 };
 
 class SiteWorker {
@@ -80,6 +87,7 @@ class SiteWorker {
   SitePolicy policy_;
   std::optional<SiteDataset> data_;
   std::map<int64_t, std::unique_ptr<ml::LocalModel>> models_;
+  PrivacyLedger privacy_ledger_;
 };
 
 }  // namespace fedmi

@@ -1,5 +1,6 @@
 #include "coordinator/federation.h"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 
@@ -344,17 +345,21 @@ absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec s
         "certificates, and this coordinator runs --insecure");
   }
   if (HasDifferentialPrivacy(spec)) {
-    int64_t smallest = 0;
+    std::vector<int64_t> examples;
     {
       absl::MutexLock lock(&mu_);
       for (const std::string& site : sites_.ConnectedSites()) {
-        const int64_t examples = sites_.TrainExamples(site);
-        if (examples > 0 && (smallest == 0 || examples < smallest)) smallest = examples;
+        if (sites_.TrainExamples(site) > 0) examples.push_back(sites_.TrainExamples(site));
       }
+    }
+    int64_t median = 0;
+    if (!examples.empty()) {
+      std::nth_element(examples.begin(), examples.begin() + examples.size() / 2, examples.end());
+      median = examples[examples.size() / 2];
     }
     // Fixed before the run is stored: the spec every site checks, and its
     // hash, already say what each round costs.
-    RETURN_IF_ERROR(privacy::CompleteDpSettings(&spec, smallest));
+    RETURN_IF_ERROR(privacy::CompleteDpSettings(&spec, median));
   }
   RunRecord record;
   record.spec = spec;

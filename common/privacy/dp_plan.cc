@@ -39,17 +39,17 @@ absl::StatusOr<PrivacySpent> EpsilonAfterRounds(const v1::DpSettings& dp, int64_
   return accountant.Spent(dp.delta());
 }
 
-absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t smallest_site_examples) {
+absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t typical_site_examples) {
   v1::DpSettings& dp = *spec->mutable_dp();
   if (dp.level() == v1::DP_LEVEL_SAMPLE) {
     if (dp.sample_rate() == 0) {
-      if (smallest_site_examples <= 0) {
+      if (typical_site_examples <= 0) {
         return absl::FailedPreconditionError(
             "no site with training data is connected, so the DP-SGD sample rate cannot be "
             "derived from the sites' data; connect the sites first or give --dp-sample-rate");
       }
       dp.set_sample_rate(std::min(1.0, static_cast<double>(spec->batch_size()) /
-                                           static_cast<double>(smallest_site_examples)));
+                                           static_cast<double>(typical_site_examples)));
     }
     dp.set_steps_per_round(DpStepsPerRound(spec->local_epochs(), dp.sample_rate()));
   } else if (dp.level() == v1::DP_LEVEL_SITE) {

@@ -30,13 +30,15 @@ absl::StatusOr<PrivacySpent> EpsilonAfterRounds(const v1::DpSettings& dp, int64_
 
 // Fills what an admin may leave out of a run's DP settings, once, before
 // the run is stored: the sample rate (batch_size over
-// `smallest_site_examples`, the fewest training examples among connected
-// sites: the site with the least data has the least amplification), the
-// steps per round, and, when no noise multiplier is given, the smallest one
-// that keeps all of spec->rounds() rounds within the target epsilon.
+// `typical_site_examples`, the median training set of the connected sites),
+// the steps per round, and, when no noise multiplier is given, the smallest
+// one that keeps all of spec->rounds() rounds within the target epsilon.
+// Every site samples at the same rate, so one epsilon holds for all of them
+// and each can recompute it from the spec; a site with more data takes
+// larger batches, not more steps.
 // FailedPrecondition when the sample rate is needed and no site is
 // connected; OutOfRange when no noise multiplier up to 1e6 meets the target.
-absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t smallest_site_examples);
+absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t typical_site_examples);
 
 // The most rounds of `dp` whose epsilon stays within dp.target_epsilon
 // (at most `rounds`).

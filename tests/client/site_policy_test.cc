@@ -6,6 +6,7 @@
 
 #include "client/site_worker.h"
 #include "common/data/dataset.h"
+#include "common/privacy/dp_plan.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -106,6 +107,56 @@ TEST(SitePolicyTest, RefusesRunWithoutRequiredPrivacy) {
                        "site policy: this site requires differential privacy; the run has it off"));
   spec.mutable_dp()->set_level(v1::DP_LEVEL_SAMPLE);
   EXPECT_THAT(policy.Check(spec), IsOk());
+}
+
+// A cnn-gn run with sample-level DP whose 5 rounds plan epsilon of about 2.
+v1::RunSpec DpSpec() {
+  v1::RunSpec spec = CnnSpec();
+  spec.set_model("cnn-gn");
+  spec.set_rounds(5);
+  v1::DpSettings& dp = *spec.mutable_dp();
+  dp.set_level(v1::DP_LEVEL_SAMPLE);
+  dp.set_target_epsilon(4);
+  dp.set_delta(1e-5);
+  dp.set_clip_norm(1);
+  dp.set_noise_multiplier(1.1);
+  dp.set_sample_rate(0.05);
+  dp.set_steps_per_round(20);
+  return spec;
+}
+
+TEST(SitePolicyTest, MaxEpsilonRefusesRunsThatPlanMoreAndRunsWithoutDp) {
+  ASSERT_OK_AND_ASSIGN(SitePolicy policy, ParsePolicy("max_epsilon = 1.5\n"));
+  ASSERT_TRUE(policy.max_epsilon.has_value());
+  EXPECT_EQ(*policy.max_epsilon, 1.5);
+  const double planned = privacy::EpsilonAfterRounds(DpSpec().dp(), 5)->epsilon;
+  ASSERT_GT(planned, 1.5);
+  // The site recomputes the plan from the spec; the coordinator's word is not needed.
+  EXPECT_THAT(policy.Check(DpSpec()),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("site policy: the run plans epsilon"),
+                             HasSubstr("over 5 rounds, past this site's max_epsilon 1.5"))));
+  EXPECT_THAT(policy.Check(CnnSpec()),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("the run has no differential privacy, so no bound")));
+  policy.max_epsilon = planned * 1.001;
+  EXPECT_THAT(policy.Check(DpSpec()), IsOk());
+}
+
+TEST(SitePolicyTest, MaxDeltaRefusesAWeakerDelta) {
+  ASSERT_OK_AND_ASSIGN(SitePolicy defaults, ParsePolicy(""));
+  EXPECT_EQ(defaults.max_delta, 1e-5);
+  EXPECT_FALSE(defaults.max_epsilon.has_value());
+  v1::RunSpec spec = DpSpec();
+  spec.mutable_dp()->set_delta(1e-3);
+  EXPECT_THAT(defaults.Check(spec), StatusIs(absl::StatusCode::kPermissionDenied,
+                                             HasSubstr("delta 0.001 exceeds max_delta 1e-05")));
+  ASSERT_OK_AND_ASSIGN(SitePolicy looser, ParsePolicy("max_delta = 1e-3\n"));
+  EXPECT_THAT(looser.Check(spec), IsOk());
+  EXPECT_THAT(ParsePolicy("max_delta = 1.5\n").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_delta")));
+  EXPECT_THAT(ParsePolicy("max_epsilon = -1\n").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_epsilon")));
 }
 
 TEST(SitePolicyTest, SpecPinAllowsOnlyListedSpecs) {

@@ -30,7 +30,8 @@ TEST(AuditActionsTest, NamesAreExactlyTheStringsInStoredLogs) {
             "site.disconnected site.refused site.revoked auth.denied run.started run.aborted "
             "run.finished round.opened update.received update.refused site.dropped "
             "site.refused_task round.aggregated round.evaluated round.failed model.exported "
-            "audit.tail_missing secagg.unmask_requested secagg.unmask_answered party.revoked");
+            "audit.tail_missing secagg.unmask_requested secagg.unmask_answered party.revoked "
+            "privacy.spent");
 }
 
 TEST(AuditActionsTest, EveryActionRoundTrips) {

@@ -21,9 +21,9 @@ v1::RunSpec SampleLevelSpec(double target_epsilon) {
   return spec;
 }
 
-TEST(DpPlanTest, TheSmallestSiteSetsTheSampleRateAndTheNoiseMeetsTheTarget) {
+TEST(DpPlanTest, TheTypicalSiteSetsTheSampleRateAndTheNoiseMeetsTheTarget) {
   v1::RunSpec spec = SampleLevelSpec(3);
-  ASSERT_TRUE(CompleteDpSettings(&spec, /*smallest_site_examples=*/640).ok());
+  ASSERT_TRUE(CompleteDpSettings(&spec, /*typical_site_examples=*/640).ok());
   const v1::DpSettings& dp = spec.dp();
   EXPECT_DOUBLE_EQ(dp.sample_rate(), 0.1);
   EXPECT_EQ(dp.steps_per_round(), 20) << "2 epochs of 1/q = 10 steps";
