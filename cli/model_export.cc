@@ -5,10 +5,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "cli/admin_client.h"
 #include "cli/model_runner.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
+#include "common/privacy/dp_plan.h"
+#include "common/runspec/dp_spec.h"
 #include "common/tensor/safetensors.h"
 
 // The build may pass the project version; keep in step with CMakeLists.txt.
@@ -49,11 +52,34 @@ absl::StatusOr<ModelFileKind> ModelFileKindOf(const std::string& path) {
 }
 
 std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info) {
-  return {{"arch", info.arch},
-          {"num_classes", absl::StrCat(info.num_classes)},
-          {"run", absl::StrCat(info.run_id)},
-          {"round", absl::StrCat(info.round)},
-          {"fedmi_version", FEDMI_VERSION}};
+  std::map<std::string, std::string> metadata = {{"arch", info.arch},
+                                                 {"num_classes", absl::StrCat(info.num_classes)},
+                                                 {"run", absl::StrCat(info.run_id)},
+                                                 {"round", absl::StrCat(info.round)},
+                                                 {"fedmi_version", FEDMI_VERSION}};
+  metadata.insert(info.privacy.begin(), info.privacy.end());
+  return metadata;
+}
+
+std::map<std::string, std::string> PrivacyMetadata(const v1::RunSpec& spec, int32_t round) {
+  if (!HasDifferentialPrivacy(spec)) return {};
+  const v1::DpSettings& dp = spec.dp();
+  auto spent = privacy::EpsilonAfterRounds(dp, round);
+  // 17 significant digits: the number reads back exactly.
+  auto number = [](double value) { return absl::StrFormat("%.17g", value); };
+  return {{"dp_level", DpLevelName(dp.level())},
+          {"dp_mechanism", dp.level() == v1::DP_LEVEL_SAMPLE
+                               ? "DP-SGD: Poisson-sampled Gaussian, per-example clipping"
+                               : "DP-FedAvg: Gaussian noise on clipped site updates"},
+          {"dp_epsilon", spent.ok() ? number(spent->epsilon) : "unknown"},
+          {"dp_delta", number(dp.delta())},
+          {"dp_target_epsilon", number(dp.target_epsilon())},
+          {"dp_noise_multiplier", number(dp.noise_multiplier())},
+          {"dp_clip_norm", number(dp.clip_norm())},
+          {"dp_sample_rate", number(dp.sample_rate())},
+          {"dp_steps_per_round", absl::StrCat(dp.steps_per_round())},
+          {"dp_rounds", absl::StrCat(round)},
+          {"dp_accountant", "RDP (Mironov et al. 2019), tight conversion (Balle et al. 2020)"}};
 }
 
 absl::Status CheckModelFileWritable(const std::string& path, const ModelRunner* runner) {
@@ -87,6 +113,7 @@ absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round
   info.run_id = run_id;
   info.round = exported_round;
   info.seed = run.spec().seed();
+  info.privacy = PrivacyMetadata(run.spec(), exported_round);
   RETURN_IF_ERROR(WriteModelFile(out, weights, info, runner));
 
   if (summary != nullptr) {

@@ -5,6 +5,9 @@
 //  - ".pt": a TorchScript archive that torch.jit.load opens without fedmi
 //    code; it carries its ModelConfig. Only a ModelRunner (model code)
 //    writes one.
+// A model of a differentially private run carries its guarantee in both:
+// the "dp_*" keys of PrivacyMetadata, as metadata entries and as string
+// attributes "fedmi_dp_*" of the TorchScript module.
 //
 // Free functions; each call owns its files, so they are safe to call from
 // different threads on different files.
@@ -19,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "common/runspec/model_names.h"
 #include "common/tensor/tensor_bundle.h"
+#include "fedmi/v1/federation.pb.h"
 
 namespace fedmi::cli {
 
@@ -38,7 +42,15 @@ struct ModelFileInfo {
   int64_t run_id = 0;
   int32_t round = 0;
   uint64_t seed = 0;  // only seeds the throwaway initial weights of a .pt
+  std::map<std::string, std::string> privacy;  // PrivacyMetadata; empty without DP
 };
+
+// The guarantee of the global model of `round` of a run with spec `spec`:
+// dp_level, dp_mechanism, dp_epsilon (after `round` rounds, by the same
+// accountant sites use), dp_delta, dp_target_epsilon, dp_noise_multiplier,
+// dp_clip_norm, dp_sample_rate, dp_steps_per_round, dp_rounds. Empty for a
+// run without differential privacy.
+std::map<std::string, std::string> PrivacyMetadata(const v1::RunSpec& spec, int32_t round);
 
 // The safetensors "__metadata__" for `info`.
 std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info);

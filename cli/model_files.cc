@@ -99,7 +99,7 @@ absl::Status TorchModelRunner::WriteTorchScript(const std::string& path,
   config.seed = info.seed;
   ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ml::LocalModel::Create(config));
   RETURN_IF_ERROR(model->ImportWeights(weights));
-  return model->SaveTorchScript(path);
+  return model->SaveTorchScript(path, info.privacy);
 }
 
 absl::StatusOr<ModelEvaluation> TorchModelRunner::EvaluateOnSplit(const std::string& model_path,

@@ -303,7 +303,8 @@ absl::StatusOr<Predictions> LocalModel::Impl::Predict(const ImageSet& data, int 
   return predictions;
 }
 
-absl::Status LocalModel::SaveTorchScript(const std::string& path) const {
+absl::Status LocalModel::SaveTorchScript(const std::string& path,
+                                         const std::map<std::string, std::string>& metadata) const {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   std::error_code error;
   if (!parent.empty() && !std::filesystem::is_directory(parent, error)) {
@@ -318,6 +319,9 @@ absl::Status LocalModel::SaveTorchScript(const std::string& path) const {
     // on any machine; the live model is restored afterwards. Saving to a
     // stream names the archive's root folder "archive", not after the temp.
     torch::jit::Module& module = impl_->module;
+    for (const auto& [key, value] : metadata) {
+      module.register_attribute("fedmi_" + key, c10::StringType::get(), value);
+    }
     const bool was_training = module.is_training();
     module.eval();
     if (impl_->device.is_cuda()) module.to(torch::kCPU);

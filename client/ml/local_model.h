@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -126,8 +127,11 @@ class LocalModel {
   absl::StatusOr<Predictions> Predict(const ImageSet& data, int batch_size = 256);
 
   // TorchScript archive holding architecture, weights and ModelConfig
-  // (as module attributes), written to a temp file and renamed.
-  absl::Status SaveTorchScript(const std::string& path) const;
+  // (as module attributes), written to a temp file and renamed. Each entry
+  // of `metadata` becomes a string attribute "fedmi_<key>" (in Python:
+  // torch.jit.load(path).fedmi_dp_epsilon).
+  absl::Status SaveTorchScript(const std::string& path,
+                               const std::map<std::string, std::string>& metadata = {}) const;
 
  private:
   struct Impl;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/model_runner.h"
+#include "common/privacy/dp_plan.h"
 #include "common/tensor/safetensors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -48,6 +49,40 @@ TEST(ModelExportTest, WritesSafetensorsWithTheirMetadataWithoutARunner) {
   EXPECT_EQ(metadata, SafetensorsMetadata(info));
   EXPECT_EQ(metadata["arch"], "resnet18");
   EXPECT_EQ(metadata["round"], "3");
+}
+
+TEST(ModelExportTest, AModelOfAPrivateRunCarriesItsGuarantee) {
+  v1::RunSpec spec;
+  spec.set_rounds(10);
+  v1::DpSettings& dp = *spec.mutable_dp();
+  dp.set_level(v1::DP_LEVEL_SAMPLE);
+  dp.set_target_epsilon(8);
+  dp.set_delta(1e-5);
+  dp.set_clip_norm(1.5);
+  dp.set_noise_multiplier(1.1);
+  dp.set_sample_rate(0.05);
+  dp.set_steps_per_round(20);
+  const std::map<std::string, std::string> privacy = PrivacyMetadata(spec, /*round=*/4);
+  EXPECT_EQ(privacy.at("dp_level"), "sample");
+  EXPECT_THAT(privacy.at("dp_mechanism"), HasSubstr("DP-SGD"));
+  EXPECT_EQ(std::stod(privacy.at("dp_delta")), 1e-5);
+  EXPECT_EQ(std::stod(privacy.at("dp_clip_norm")), 1.5);
+  EXPECT_EQ(privacy.at("dp_rounds"), "4");
+  // Epsilon of the exported round, not of the whole plan, read back exactly.
+  EXPECT_EQ(std::stod(privacy.at("dp_epsilon")), privacy::EpsilonAfterRounds(dp, 4)->epsilon);
+  EXPECT_LT(std::stod(privacy.at("dp_epsilon")), privacy::EpsilonAfterRounds(dp, 10)->epsilon);
+
+  ScratchDir dir;
+  ModelFileInfo info;
+  info.privacy = privacy;
+  TensorBundle weights = FloatBundle({{"w", DType::kFloat32, {1}}}, {1.0f});
+  ASSERT_THAT(WriteModelFile(dir.Join("m.safetensors"), weights, info, nullptr), IsOk());
+  std::map<std::string, std::string> metadata;
+  ASSERT_THAT(ReadSafetensors(dir.Join("m.safetensors"), &metadata), IsOk());
+  for (const auto& [key, value] : privacy) EXPECT_EQ(metadata[key], value) << key;
+  EXPECT_EQ(metadata["arch"], info.arch);
+
+  EXPECT_TRUE(PrivacyMetadata(v1::RunSpec(), 4).empty()) << "no DP, no claim";
 }
 
 TEST(TrainingUnavailableErrorTest, NamesTheCommandAndTheBuildOption) {

@@ -3,7 +3,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <random>
 
 #include "client/ml/architectures.h"
@@ -193,6 +196,23 @@ TEST_F(DpSgdTest, TheSecretSeedAloneDecidesSamplingAndNoise) {
   };
   EXPECT_EQ(weights_after(21), weights_after(21));
   EXPECT_NE(weights_after(21), weights_after(22));
+}
+
+TEST_F(DpSgdTest, ASavedModelCarriesItsGuaranteeAsAttributesTorchJitLoadReads) {
+  ModelConfig config;
+  config.arch = "cnn-gn";
+  auto model = LocalModel::Create(config);
+  ASSERT_TRUE(model.ok());
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("fedmi_dp_attr_" + std::to_string(::getpid()) +
+                                                 ".pt"))
+          .string();
+  ASSERT_TRUE((*model)->SaveTorchScript(path, {{"dp_epsilon", "2.5"}, {"dp_level", "sample"}}).ok());
+  torch::jit::Module loaded = torch::jit::load(path);
+  std::filesystem::remove(path);
+  EXPECT_EQ(loaded.attr("fedmi_dp_epsilon").toStringRef(), "2.5");
+  EXPECT_EQ(loaded.attr("fedmi_dp_level").toStringRef(), "sample");
+  EXPECT_TRUE(loaded.find_method(kPerExampleForwardMethod).has_value());
 }
 
 TEST_F(DpSgdTest, RefusesImpossibleSettings) {
