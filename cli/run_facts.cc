@@ -96,6 +96,9 @@ void ReadEntry(const v1::AuditEntry& entry, RunFacts& facts,
           " (", SeqRef(entry), ")"));
       break;
     }
+    case Action::kPrivacySpent:
+      if (round >= 0) facts.rounds[round].privacy_spent = &entry;
+      break;
     case Action::kRoundAggregated:
       for (const auto& site : StringsField(detail, "sites")) AddSite(facts, round, site);
       if (round >= 0) {

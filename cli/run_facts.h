@@ -29,6 +29,7 @@ struct RoundFacts {
   std::string logged_model_sha256;
   const v1::AuditEntry* aggregated = nullptr;
   const v1::AuditEntry* evaluated = nullptr;
+  const v1::AuditEntry* privacy_spent = nullptr;  // differentially private runs
   DetailJson logged_metrics = DetailJson::object();
   int logged_secure_aggregation = -1;  // from round.opened; -1: not logged
 };

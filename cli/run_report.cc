@@ -84,6 +84,44 @@ void RenderPrivacy(std::string& out, const v1::RunSpec& spec) {
   absl::StrAppend(&out, "- **Differential privacy:** ", DescribeDp(spec.dp()), "\n");
 }
 
+// Epsilon after each round as the log recorded it, and what the run status
+// computes now: an ethics board reads the number, an auditor recomputes it
+// from sigma, C, q and steps.
+void RenderPrivacyBudget(std::string& out, const v1::RunStatus& run, const RunFacts& facts) {
+  if (!run.has_privacy()) return;
+  const v1::PrivacyBudget& budget = run.privacy();
+  absl::StrAppend(&out, "\n## Privacy budget\n\n");
+  absl::StrAppend(
+      &out,
+      absl::StrFormat("- **Spent:** epsilon %.4g of the target %g at delta %g after %d committed "
+                      "round(s)%s.\n",
+                      budget.epsilon_spent(), budget.target_epsilon(), budget.delta(),
+                      budget.rounds_accounted(),
+                      budget.exhausted() ? "; no further round fits the budget" : ""));
+  if (!budget.sites().empty()) {
+    std::vector<std::string> sites;
+    for (const v1::SitePrivacy& site : budget.sites()) {
+      sites.push_back(absl::StrFormat("%s %.4g (%d rounds)", MarkdownCode(site.site()),
+                                      site.epsilon(), site.rounds()));
+    }
+    absl::StrAppend(&out, "- **Per site** (each over the rounds its update is in): ",
+                    absl::StrJoin(sites, ", "), ".\n");
+  }
+  absl::StrAppend(&out, "\n| Round | Epsilon after | Noise multiplier | Clip | Sample rate | "
+                        "Steps | Audit entry |\n|---|---|---|---|---|---|---|\n");
+  for (const auto& [round, round_facts] : facts.rounds) {
+    if (round_facts.privacy_spent == nullptr) continue;
+    const DetailJson detail = DetailOf(*round_facts.privacy_spent);
+    auto cell = [&](const char* key) {
+      auto it = detail.find(key);
+      return it == detail.end() ? std::string("-") : it->dump();
+    };
+    absl::StrAppend(&out, "| ", round, " | ", cell("epsilon"), " | ", cell("noise_multiplier"),
+                    " | ", cell("clip_norm"), " | ", cell("sample_rate"), " | ", cell("steps"),
+                    " | ", SeqRef(*round_facts.privacy_spent), " |\n");
+  }
+}
+
 void RenderSites(std::string& out, const RunFacts& facts) {
   absl::StrAppend(&out, "\n## Participating sites\n\n");
   if (facts.sites.empty()) {
@@ -196,6 +234,7 @@ std::string RenderRunReport(const v1::RunStatus& run, const std::vector<v1::Audi
   RenderSummary(out, run, facts);
   RenderSpec(out, run);
   RenderPrivacy(out, run.spec());
+  RenderPrivacyBudget(out, run, facts);
   RenderSites(out, facts);
   RenderRounds(out, facts);
   RenderList(out, "Failures, refusals and drops", facts.incidents, "None recorded.");

@@ -9,6 +9,7 @@
 #include "cli/secagg_flags.h"
 #include "common/base/names.h"
 #include "common/crypto/sha256.h"
+#include "common/runspec/dp_spec.h"
 #include "common/runspec/run_spec_json.h"
 
 namespace fedmi::cli {
@@ -103,6 +104,21 @@ void PrintDroppedSites(std::ostream& out, const v1::RoundStatus& round) {
 
 }  // namespace
 
+nlohmann::json PrivacyJson(const v1::PrivacyBudget& budget) {
+  nlohmann::json sites = nlohmann::json::array();
+  for (const v1::SitePrivacy& site : budget.sites()) {
+    sites.push_back({{"site", site.site()},
+                     {"rounds", site.rounds()},
+                     {"epsilon", JsonNumber(site.epsilon())}});
+  }
+  return {{"target_epsilon", JsonNumber(budget.target_epsilon())},
+          {"delta", JsonNumber(budget.delta())},
+          {"epsilon_spent", JsonNumber(budget.epsilon_spent())},
+          {"rounds_accounted", budget.rounds_accounted()},
+          {"exhausted", budget.exhausted()},
+          {"sites", std::move(sites)}};
+}
+
 nlohmann::json RunJson(const v1::RunStatus& run) {
   nlohmann::json rounds = nlohmann::json::array();
   for (const auto& round : run.rounds()) rounds.push_back(RoundJson(round));
@@ -115,6 +131,7 @@ nlohmann::json RunJson(const v1::RunStatus& run) {
           {"created_at", JsonNumber(run.created_at())},
           {"spec_sha256", HexEncode(run.spec_sha256())},
           {"spec", RunSpecToJson(run.spec())},
+          {"privacy", run.has_privacy() ? PrivacyJson(run.privacy()) : nlohmann::json(nullptr)},
           {"rounds", std::move(rounds)}};
 }
 
@@ -135,8 +152,23 @@ void PrintRunHeader(std::ostream& out, const v1::RunStatus& run) {
       spec.max_sites() > 0 ? absl::StrCat(", max ", spec.max_sites()) : "", spec.local_epochs(),
       spec.batch_size(), spec.lr(), spec.optimizer(), spec.seed());
   out << "  secure aggregation " << DescribeSecAgg(spec) << "\n";
+  if (HasDifferentialPrivacy(spec)) {
+    out << "  differential privacy " << DescribeDp(spec.dp()) << "\n";
+    const v1::PrivacyBudget& budget = run.privacy();
+    out << absl::StrFormat("  epsilon spent %.4g of %g at delta %g after %d round(s)%s\n",
+                           budget.epsilon_spent(), budget.target_epsilon(), budget.delta(),
+                           budget.rounds_accounted(),
+                           budget.exhausted() ? " (budget exhausted)" : "");
+    for (const v1::SitePrivacy& site : budget.sites()) {
+      out << absl::StrFormat("    %-20s epsilon %.4g over %d round(s)\n", site.site(),
+                             site.epsilon(), site.rounds());
+    }
+  }
   out << "  created " << FormatUnixTime(run.created_at()) << "\n";
-  if (!run.error().empty()) out << "  error: " << run.error() << "\n";
+  // A run that stopped at its privacy budget is done, not failed: say why.
+  if (!run.error().empty()) {
+    out << (run.state() == "done" ? "  ended: " : "  error: ") << run.error() << "\n";
+  }
 }
 
 void PrintRoundTableHeader(std::ostream& out) {

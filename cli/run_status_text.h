@@ -18,6 +18,10 @@ namespace fedmi::cli {
 // Every metric by name, non-finite values as null.
 nlohmann::json MetricsJson(const v1::Metrics& metrics);
 
+// A run's privacy budget (RunStatus.privacy) as `run status --json` and
+// `sim --json` print it.
+nlohmann::json PrivacyJson(const v1::PrivacyBudget& budget);
+
 // Every field of the status, spec and rounds; undefined metrics as null.
 nlohmann::json RunJson(const v1::RunStatus& run);
 

@@ -214,10 +214,8 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
                      budget.epsilon_spent(), budget.target_epsilon(), budget.delta(),
                      budget.rounds_accounted(),
                      final_status->error().empty() ? "" : absl::StrCat(" (", final_status->error(), ")"));
-    privacy_json = {{"dp", DpSettingsToJson(final_status->spec().dp())},
-                    {"epsilon_spent", JsonNumber(budget.epsilon_spent())},
-                    {"rounds_accounted", budget.rounds_accounted()},
-                    {"exhausted", budget.exhausted()}};
+    privacy_json = PrivacyJson(budget);
+    privacy_json["dp"] = DpSettingsToJson(final_status->spec().dp());
   }
 
   nlohmann::json result = {{"run_id", *run_id},

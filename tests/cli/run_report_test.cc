@@ -143,6 +143,45 @@ TEST(RunReportTest, StatesThePrivacySettings) {
                         "model update in the clear.\n"));
 }
 
+TEST(RunReportTest, ShowsTheEpsilonSpentRoundByRoundFromTheLog) {
+  v1::RunStatus run = SampleRun();
+  v1::DpSettings& dp = *run.mutable_spec()->mutable_dp();
+  dp.set_level(v1::DP_LEVEL_SAMPLE);
+  dp.set_target_epsilon(8);
+  dp.set_delta(1e-5);
+  dp.set_clip_norm(1);
+  dp.set_noise_multiplier(1.25);
+  dp.set_sample_rate(0.08);
+  dp.set_steps_per_round(13);
+  v1::PrivacyBudget& budget = *run.mutable_privacy();
+  budget.set_target_epsilon(8);
+  budget.set_delta(1e-5);
+  budget.set_epsilon_spent(2.5);
+  budget.set_rounds_accounted(2);
+  v1::SitePrivacy& site = *budget.add_sites();
+  site.set_site("site-c");
+  site.set_rounds(1);
+  site.set_epsilon(1.75);
+  std::vector<v1::AuditEntry> entries = SampleEntries();
+  auto spent = [](const char* epsilon, int rounds) {
+    return absl::StrCat(R"({"clip_norm":1.0,"delta":1e-05,"epsilon":)", epsilon,
+                        R"(,"level":"sample","noise_multiplier":1.25,"rounds":)", rounds,
+                        R"(,"sample_rate":0.08,"steps":13,"target_epsilon":8.0})");
+  };
+  entries.push_back(Entry(16, "coordinator", "privacy.spent", 1, spent("1.75", 1)));
+  entries.push_back(Entry(17, "coordinator", "privacy.spent", 2, spent("2.5", 2)));
+  const std::string report = RenderRunReport(run, entries);
+  EXPECT_THAT(report, HasSubstr("- **Differential privacy:** sample level (DP-SGD at each site), "
+                                "target epsilon 8 at delta 1e-05"));
+  EXPECT_THAT(report, HasSubstr("- **Spent:** epsilon 2.5 of the target 8 at delta 1e-05 after 2 "
+                                "committed round(s).\n"));
+  EXPECT_THAT(report, HasSubstr("- **Per site** (each over the rounds its update is in): "
+                                "`site-c` 1.75 (1 rounds).\n"));
+  EXPECT_THAT(report, HasSubstr("| 1 | 1.75 | 1.25 | 1.0 | 0.08 | 13 | audit seq 16 |\n"));
+  EXPECT_THAT(report, HasSubstr("| 2 | 2.5 | 1.25 | 1.0 | 0.08 | 13 | audit seq 17 |\n"));
+  EXPECT_THAT(RenderRunReport(SampleRun(), SampleEntries()), Not(HasSubstr("Privacy budget")));
+}
+
 TEST(RunReportTest, HasOneRowPerRoundWithMetricsAndModelHash) {
   const std::string report = RenderRunReport(SampleRun(), SampleEntries());
   EXPECT_THAT(report, HasSubstr(absl::StrCat("| 1 | evaluated | 3 | 0.8123 | 0.7500 | 0.7000 | "
