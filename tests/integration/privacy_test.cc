@@ -1,0 +1,121 @@
+// Differential privacy end to end, with the real binaries over loopback:
+// three sites train cnn-gn with DP-SGD; the run stops at its privacy budget
+// and keeps its last model, a site whose max_epsilon is below the run's
+// plan refuses and the coordinator records why, and the exported model,
+// the run status and the audit log all state the same epsilon.
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "cli/local_federation.h"
+#include "cli/model_export.h"
+#include "common/data/data_split.h"
+#include "common/privacy/dp_plan.h"
+#include "common/tensor/safetensors.h"
+#include "tests/integration/process_fixture.h"
+
+namespace fedmi {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+TEST(PrivacyTest, RunStopsAtItsBudgetAndASiteBelowThePlanRefuses) {
+  ScratchDir scratch;
+  DataSplitOptions split;
+  split.input = DataPath(scratch.path());
+  split.sites = 3;
+  split.partition.kind = PartitionKind::kIid;
+  split.partition.seed = 1;
+  split.out_dir = scratch.path() + "/shards";
+  ASSERT_OK_AND_ASSIGN(std::vector<SiteShardReport> shards, SplitDataset(split));
+
+  // Plan 4 rounds of 10 steps at q = 0.1, sigma 1; the target lets 2 fit.
+  v1::RunSpec spec;
+  spec.set_model("cnn-gn");
+  spec.set_rounds(4);
+  spec.set_min_sites(2);
+  spec.set_batch_size(32);
+  spec.set_seed(3);
+  v1::DpSettings& dp = *spec.mutable_dp();
+  dp.set_level(v1::DP_LEVEL_SAMPLE);
+  dp.set_delta(1e-5);
+  dp.set_clip_norm(1);
+  dp.set_noise_multiplier(1.0);
+  dp.set_sample_rate(0.1);
+  dp.set_steps_per_round(10);
+  const double after_two = privacy::EpsilonAfterRounds(dp, 2)->epsilon;
+  const double after_three = privacy::EpsilonAfterRounds(dp, 3)->epsilon;
+  const double planned = privacy::EpsilonAfterRounds(dp, 4)->epsilon;
+  dp.set_target_epsilon((after_two + after_three) / 2);
+  dp.set_steps_per_round(0);  // the coordinator derives it
+
+  // site-3's policy allows less than the run plans over its 4 rounds.
+  const std::string strict_policy = scratch.path() + "/strict.toml";
+  std::ofstream(strict_policy) << "max_epsilon = " << planned / 2 << "\n";
+
+  ASSERT_THAT(Env::Default()->CreateDirs(scratch.path() + "/fed/logs"), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto federation,
+                       cli::LocalFederation::Start(scratch.path() + "/fed", /*insecure=*/false));
+  for (const SiteShardReport& shard : shards) {
+    cli::SiteOptions site;
+    site.name = shard.site;
+    site.data = shard.path;
+    site.threads = 1;
+    if (shard.site == "site-3") site.policy = strict_policy;
+    ASSERT_THAT(federation->AddSite(site), IsOk());
+  }
+  ASSERT_THAT(federation->WaitForSites(absl::Seconds(120)), IsOk());
+  ASSERT_OK_AND_ASSIGN(int64_t run_id, federation->admin().StartRun(spec));
+  ASSERT_OK_AND_ASSIGN(v1::RunStatus status, cli::WatchRunToEnd(federation->admin(), run_id));
+
+  EXPECT_EQ(status.state(), "done");
+  EXPECT_THAT(status.error(), AllOf(HasSubstr("privacy budget exhausted"),
+                                    HasSubstr("round 3 would take epsilon"),
+                                    HasSubstr("the model of round 2 is the run's last")));
+  EXPECT_EQ(status.completed_rounds(), 2);
+  EXPECT_EQ(status.spec().dp().steps_per_round(), 10);
+  const v1::PrivacyBudget& budget = status.privacy();
+  EXPECT_EQ(budget.rounds_accounted(), 2);
+  EXPECT_TRUE(budget.exhausted());
+  EXPECT_NEAR(budget.epsilon_spent(), after_two, 1e-9);
+  EXPECT_LE(budget.epsilon_spent(), dp.target_epsilon());
+
+  // site-3 refused every round, and the coordinator kept its reason.
+  for (const v1::RoundStatus& round : status.rounds()) {
+    bool refused = false;
+    for (const v1::SiteParticipation& site : round.sites()) {
+      if (site.site() != "site-3") continue;
+      refused = site.state() == "refused";
+      EXPECT_THAT(site.detail(), AllOf(HasSubstr("site policy: the run plans epsilon"),
+                                       HasSubstr("past this site's max_epsilon")));
+    }
+    EXPECT_TRUE(refused) << "round " << round.round();
+  }
+  for (const v1::SitePrivacy& site : budget.sites()) {
+    EXPECT_NE(site.site(), "site-3") << "a site that never trained spent nothing";
+    EXPECT_EQ(site.rounds(), 2);
+  }
+
+  // The exported model states the epsilon of its round.
+  const std::string model = scratch.path() + "/model.safetensors";
+  ASSERT_THAT(cli::ExportModelToFile(federation->admin(), run_id, -1, model, nullptr, nullptr),
+              IsOk());
+  std::map<std::string, std::string> metadata;
+  ASSERT_THAT(ReadSafetensors(model, &metadata), IsOk());
+  EXPECT_EQ(metadata["dp_level"], "sample");
+  EXPECT_EQ(metadata["dp_rounds"], "2");
+  EXPECT_NEAR(std::stod(metadata["dp_epsilon"]), after_two, 1e-9);
+
+  // One privacy.spent entry per committed round, in the verified log.
+  ASSERT_OK_AND_ASSIGN(cli::AuditCheck audit,
+                       federation->ExportAndVerifyAudit(scratch.path() + "/audit.jsonl"));
+  std::ifstream log(scratch.path() + "/audit.jsonl");
+  int spent = 0;
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("\"privacy.spent\"") != std::string::npos) ++spent;
+  }
+  EXPECT_EQ(spent, 2);
+}
+
+}  // namespace
+}  // namespace fedmi
