@@ -67,8 +67,12 @@ void BM_Train(benchmark::State& state, const std::string& arch) {
 void BM_DpSgd(benchmark::State& state, PerExampleMethod method) {
   TrainOptions options;
   options.batch_size = kBatch;
-  options.dp = DpSgdOptions{1.0, 1.0, static_cast<double>(kBatch) / kExamples,
-                            kExamples / kBatch, method, /*secret_seed=*/7};
+  options.dp = DpSgdOptions{1.0,
+                            1.0,
+                            static_cast<double>(kBatch) / kExamples,
+                            kExamples / kBatch,
+                            method,
+                            /*secret_seed=*/7};
   Run(state, "cnn-gn", options);
 }
 

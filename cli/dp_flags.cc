@@ -29,7 +29,7 @@ void AddDpOptions(CLI::App* command, DpFlags* flags) {
                    CLI::NonNegativeNumber);
   AddCheckedOption(command, "--dp-sample-rate", flags->sample_rate,
                    "probability that a DP-SGD step takes each example, at every site (0: batch "
-                   "size / the median connected site's training set)",
+                   "size / the connected sites' mean training set)",
                    CLI::Range(0.0, 1.0));
 }
 

@@ -19,7 +19,7 @@ struct DpFlags {
   double delta = 0;             // 0: the coordinator's default (1e-5)
   double clip = 0;              // 0: 1.0
   double noise_multiplier = 0;  // 0: calibrated to --target-epsilon
-  double sample_rate = 0;       // 0: batch size / the median site's training set
+  double sample_rate = 0;       // 0: batch size / the sites' mean training set
 };
 
 // Adds --dp, --target-epsilon, --delta, --clip, --noise-multiplier and

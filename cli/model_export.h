@@ -41,7 +41,7 @@ struct ModelFileInfo {
   int64_t num_classes = 2;
   int64_t run_id = 0;
   int32_t round = 0;
-  uint64_t seed = 0;  // only seeds the throwaway initial weights of a .pt
+  uint64_t seed = 0;                           // only seeds the throwaway initial weights of a .pt
   std::map<std::string, std::string> privacy;  // PrivacyMetadata; empty without DP
 };
 

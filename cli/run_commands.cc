@@ -12,12 +12,12 @@
 #include "cli/admin_client.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
+#include "cli/dp_flags.h"
 #include "cli/run_report.h"
 #include "cli/run_status_text.h"
-#include "cli/dp_flags.h"
-#include "common/runspec/dp_spec.h"
 #include "cli/secagg_flags.h"
 #include "common/base/names.h"
+#include "common/runspec/dp_spec.h"
 #include "common/runspec/model_names.h"
 
 namespace fedmi::cli {

@@ -107,8 +107,9 @@ void RenderPrivacyBudget(std::string& out, const v1::RunStatus& run, const RunFa
     absl::StrAppend(&out, "- **Per site** (each over the rounds its update is in): ",
                     absl::StrJoin(sites, ", "), ".\n");
   }
-  absl::StrAppend(&out, "\n| Round | Epsilon after | Noise multiplier | Clip | Sample rate | "
-                        "Steps | Audit entry |\n|---|---|---|---|---|---|---|\n");
+  absl::StrAppend(&out,
+                  "\n| Round | Epsilon after | Noise multiplier | Clip | Sample rate | "
+                  "Steps | Audit entry |\n|---|---|---|---|---|---|---|\n");
   for (const auto& [round, round_facts] : facts.rounds) {
     if (round_facts.privacy_spent == nullptr) continue;
     const DetailJson detail = DetailOf(*round_facts.privacy_spent);

@@ -16,16 +16,16 @@
 #include "cli/admin_client.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
+#include "cli/dp_flags.h"
 #include "cli/local_federation.h"
 #include "cli/model_files.h"
 #include "cli/run_status_text.h"
-#include "cli/dp_flags.h"
-#include "common/runspec/dp_spec.h"
 #include "cli/secagg_flags.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/data/data_split.h"
 #include "common/data/partition.h"
+#include "common/runspec/dp_spec.h"
 
 namespace fedmi::cli {
 namespace {
@@ -145,8 +145,7 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
     if (!started.ok()) return ReportError(started.status());
     std::cout << "  differential privacy: " << DescribeDp(started->spec().dp()) << "\n";
   }
-  std::cout
-            << "  round   loss     auc      acc      sens     spec     seconds" << std::endl;
+  std::cout << "  round   loss     auc      acc      sens     spec     seconds" << std::endl;
 
   nlohmann::json rounds = nlohmann::json::array();
   auto final_status = WatchRunToEnd(federation.admin(), *run_id, [&](const v1::RoundStatus& round) {
@@ -210,10 +209,9 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   if (final_status->has_privacy()) {
     const v1::PrivacyBudget& budget = final_status->privacy();
     std::cout << absl::StrFormat(
-                     "  privacy: epsilon %.4g spent of %g at delta %g over %d round(s)%s\n",
-                     budget.epsilon_spent(), budget.target_epsilon(), budget.delta(),
-                     budget.rounds_accounted(),
-                     final_status->error().empty() ? "" : absl::StrCat(" (", final_status->error(), ")"));
+        "  privacy: epsilon %.4g spent of %g at delta %g over %d round(s)%s\n",
+        budget.epsilon_spent(), budget.target_epsilon(), budget.delta(), budget.rounds_accounted(),
+        final_status->error().empty() ? "" : absl::StrCat(" (", final_status->error(), ")"));
     privacy_json = PrivacyJson(budget);
     privacy_json["dp"] = DpSettingsToJson(final_status->spec().dp());
   }

@@ -158,11 +158,9 @@ int Run(int argc, char** argv) {
   if (privacy_dir.empty()) {
     // Next to the kit, like receipts: what this hospital has spent must
     // survive restarts and upgrades.
-    const std::string cert =
-        fedmi::ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
-    privacy_dir = cert.empty()
-                      ? std::string("privacy")
-                      : (std::filesystem::path(cert).parent_path() / "privacy").string();
+    const std::string cert = fedmi::ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
+    privacy_dir = cert.empty() ? std::string("privacy")
+                               : (std::filesystem::path(cert).parent_path() / "privacy").string();
   }
   worker_options.privacy_dir = privacy_dir;
   worker_options.threads = threads;

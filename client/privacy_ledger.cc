@@ -34,9 +34,10 @@ absl::StatusOr<std::vector<PrivacyLedger::Event>*> PrivacyLedger::EventsOf(int64
     const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     // A ledger that cannot be read must stop training, never reset to zero.
     if (!json.is_object() || !json.contains("events") || !json["events"].is_array()) {
-      return absl::DataLossError(absl::StrCat("privacy ledger ", PathOf(run_id),
-                                              " is unreadable; it is this site's record of "
-                                              "epsilon spent, so training stops until it is fixed"));
+      return absl::DataLossError(
+          absl::StrCat("privacy ledger ", PathOf(run_id),
+                       " is unreadable; it is this site's record of "
+                       "epsilon spent, so training stops until it is fixed"));
     }
     for (const auto& entry : json["events"]) {
       Event event;

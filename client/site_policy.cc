@@ -218,8 +218,8 @@ namespace {
 absl::Status CheckPrivacyBudget(const SitePolicy& policy, const v1::RunSpec& spec) {
   const v1::DpSettings& dp = spec.dp();
   if (HasDifferentialPrivacy(spec) && dp.delta() > policy.max_delta) {
-    return PolicyDenied(absl::StrCat("the run's delta ", dp.delta(), " exceeds max_delta ",
-                                     policy.max_delta));
+    return PolicyDenied(
+        absl::StrCat("the run's delta ", dp.delta(), " exceeds max_delta ", policy.max_delta));
   }
   if (!policy.max_epsilon) return absl::OkStatus();
   if (!HasDifferentialPrivacy(spec)) {

@@ -1,6 +1,5 @@
 #include "coordinator/federation.h"
 
-#include <algorithm>
 #include <optional>
 #include <set>
 
@@ -345,21 +344,21 @@ absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec s
         "certificates, and this coordinator runs --insecure");
   }
   if (HasDifferentialPrivacy(spec)) {
-    std::vector<int64_t> examples;
+    int64_t total = 0, sites_with_data = 0;
     {
       absl::MutexLock lock(&mu_);
       for (const std::string& site : sites_.ConnectedSites()) {
-        if (sites_.TrainExamples(site) > 0) examples.push_back(sites_.TrainExamples(site));
+        const int64_t examples = sites_.TrainExamples(site);
+        if (examples > 0) {
+          total += examples;
+          ++sites_with_data;
+        }
       }
-    }
-    int64_t median = 0;
-    if (!examples.empty()) {
-      std::nth_element(examples.begin(), examples.begin() + examples.size() / 2, examples.end());
-      median = examples[examples.size() / 2];
     }
     // Fixed before the run is stored: the spec every site checks, and its
     // hash, already say what each round costs.
-    RETURN_IF_ERROR(privacy::CompleteDpSettings(&spec, median));
+    RETURN_IF_ERROR(
+        privacy::CompleteDpSettings(&spec, sites_with_data > 0 ? total / sites_with_data : 0));
   }
   RunRecord record;
   record.spec = spec;

@@ -14,8 +14,8 @@ bool RoundManager::FinishIfBudgetExhausted() {
   const v1::DpSettings& dp = run_.spec.dp();
   auto after = privacy::EpsilonAfterRounds(dp, round_);
   if (!after.ok()) {
-    Fail(absl::StrCat("round ", round_, ": cannot account for differential privacy: ",
-                      after.status().message()));
+    Fail(absl::StrCat("round ", round_,
+                      ": cannot account for differential privacy: ", after.status().message()));
     return true;
   }
   if (after->epsilon <= dp.target_epsilon()) return false;

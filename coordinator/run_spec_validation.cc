@@ -102,8 +102,7 @@ absl::Status ValidateDpSettings(v1::RunSpec* spec) {
         absl::StrCat("dp sample_rate must be in (0, 1] (0: derived), got ", dp.sample_rate()));
   }
   if (dp.adaptive_clipping()) {
-    return absl::UnimplementedError(
-        "adaptive clipping is not available yet; give a fixed --clip");
+    return absl::UnimplementedError("adaptive clipping is not available yet; give a fixed --clip");
   }
   if (dp.level() == v1::DP_LEVEL_SAMPLE) {
     if (!IsDpCompatibleModel(spec->model())) {

@@ -80,9 +80,9 @@ class ScriptBuilder {
     const Expr bias_expr =
         bias ? Parameter(name + ".bias", torch::zeros({out})) : Expr{"None", "None"};
     Expr applied;
-    applied.batched = absl::StrCat("torch.conv2d(", input, ", ", weight.batched, ", ",
-                                   bias_expr.batched, ", [", stride, ", ", stride, "], [", padding,
-                                   ", ", padding, "])");
+    applied.batched =
+        absl::StrCat("torch.conv2d(", input, ", ", weight.batched, ", ", bias_expr.batched, ", [",
+                     stride, ", ", stride, "], [", padding, ", ", padding, "])");
     applied.per_example = absl::StrCat("self._per_example_conv(", input, ", ", weight.per_example,
                                        ", ", stride, ", ", padding, ")");
     if (bias) {
@@ -113,8 +113,7 @@ class ScriptBuilder {
     return {absl::StrCat("torch.group_norm(", input, ", ", groups, ", ", weight.batched, ", ",
                          bias.batched, ", 1e-5)"),
             absl::StrCat("self._per_example_affine(torch.group_norm(", input, ", ", groups,
-                         ", None, None, 1e-5), ", weight.per_example, ", ", bias.per_example,
-                         ")")};
+                         ", None, None, 1e-5), ", weight.per_example, ", ", bias.per_example, ")")};
   }
 
   // `relu_follows` picks Kaiming normal init for hidden layers; an output

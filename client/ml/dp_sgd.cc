@@ -105,8 +105,7 @@ void AddGaussianNoise(double stddev, at::Generator& generator, std::vector<torch
 absl::StatusOr<TrainSummary> TrainWithDpSgd(torch::jit::Module& module, torch::Device device,
                                             const ImageSet& data, const TrainOptions& options) {
   const DpSgdOptions& dp = *options.dp;
-  if (dp.method == PerExampleMethod::kVectorized &&
-      !module.find_method(kPerExampleForwardMethod)) {
+  if (dp.method == PerExampleMethod::kVectorized && !module.find_method(kPerExampleForwardMethod)) {
     return absl::InvalidArgumentError(
         "this architecture has no per-example forward pass (it uses BatchNorm), so DP-SGD "
         "cannot clip each example's gradient; use a DP-compatible architecture such as cnn-gn");

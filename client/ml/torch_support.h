@@ -74,8 +74,8 @@ inline torch::Tensor RandomShift(const torch::Tensor& batch, at::Generator& gene
 }
 
 // Adam, or SGD with momentum 0.9; null for another name (callers check it).
-inline std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::vector<torch::Tensor>& params,
-                                                       const TrainOptions& options) {
+inline std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(
+    const std::vector<torch::Tensor>& params, const TrainOptions& options) {
   if (options.optimizer == "adam") {
     return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(options.lr));
   }

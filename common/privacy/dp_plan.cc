@@ -23,10 +23,10 @@ absl::StatusOr<SampledGaussian> RoundMechanism(const v1::DpSettings& dp) {
       return absl::InvalidArgumentError("the run has no differential privacy to account for");
   }
   if (!(mechanism.sample_rate > 0) || !(mechanism.noise_multiplier > 0) || mechanism.steps < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the run's DP settings are incomplete (sample rate ", mechanism.sample_rate,
-        ", noise multiplier ", mechanism.noise_multiplier, ", steps per round ", mechanism.steps,
-        "); the coordinator fills them in when the run starts"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the run's DP settings are incomplete (sample rate ", mechanism.sample_rate,
+                     ", noise multiplier ", mechanism.noise_multiplier, ", steps per round ",
+                     mechanism.steps, "); the coordinator fills them in when the run starts"));
   }
   return mechanism;
 }
@@ -56,11 +56,10 @@ absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t typical_site_examples
     if (dp.sample_rate() == 0) dp.set_sample_rate(1);
   }
   if (dp.noise_multiplier() == 0) {
-    const int64_t steps =
-        dp.level() == v1::DP_LEVEL_SAMPLE ? int64_t{dp.steps_per_round()} * spec->rounds()
-                                          : spec->rounds();
-    auto sigma =
-        CalibrateNoiseMultiplier(dp.target_epsilon(), dp.delta(), dp.sample_rate(), steps);
+    const int64_t steps = dp.level() == v1::DP_LEVEL_SAMPLE
+                              ? int64_t{dp.steps_per_round()} * spec->rounds()
+                              : spec->rounds();
+    auto sigma = CalibrateNoiseMultiplier(dp.target_epsilon(), dp.delta(), dp.sample_rate(), steps);
     if (!sigma.ok()) {
       return absl::OutOfRangeError(absl::StrCat("cannot calibrate noise for target epsilon ",
                                                 dp.target_epsilon(), " over ", spec->rounds(),

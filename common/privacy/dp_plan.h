@@ -30,7 +30,9 @@ absl::StatusOr<PrivacySpent> EpsilonAfterRounds(const v1::DpSettings& dp, int64_
 
 // Fills what an admin may leave out of a run's DP settings, once, before
 // the run is stored: the sample rate (batch_size over
-// `typical_site_examples`, the median training set of the connected sites),
+// `typical_site_examples`, the mean training set of the connected sites, so
+// that an epoch is batch-sized steps over the average site whatever the
+// split; a median can be a handful of examples under label skew),
 // the steps per round, and, when no noise multiplier is given, the smallest
 // one that keeps all of spec->rounds() rounds within the target epsilon.
 // Every site samples at the same rate, so one epsilon holds for all of them

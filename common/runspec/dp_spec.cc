@@ -74,8 +74,8 @@ std::string DescribeDp(const v1::DpSettings& dp) {
       return absl::StrFormat(
           "sample level (DP-SGD at each site), target epsilon %g at delta %g, clip %g per "
           "example, noise multiplier %g, sample rate %g, %d steps per round",
-          dp.target_epsilon(), dp.delta(), dp.clip_norm(), dp.noise_multiplier(),
-          dp.sample_rate(), dp.steps_per_round());
+          dp.target_epsilon(), dp.delta(), dp.clip_norm(), dp.noise_multiplier(), dp.sample_rate(),
+          dp.steps_per_round());
     case v1::DP_LEVEL_SITE:
       return absl::StrFormat(
           "site level (DP-FedAvg), target epsilon %g at delta %g, clip %g per site update%s, "

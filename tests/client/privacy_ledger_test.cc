@@ -88,10 +88,10 @@ TEST(PrivacyLedgerTest, ALedgerThatCannotBeWrittenStopsTrainingAndChargesNothing
 TEST(PrivacyLedgerTest, AnUnreadableLedgerIsNeverReadAsNothingSpent) {
   ScratchDir dir;
   ASSERT_THAT(Env::Default()->CreateDirs(dir.Join("privacy")), IsOk());
-  ASSERT_THAT(WriteFileAtomically(*Env::Default(), dir.Join("privacy/run-5.json"), "{truncated"), IsOk());
+  ASSERT_THAT(WriteFileAtomically(*Env::Default(), dir.Join("privacy/run-5.json"), "{truncated"),
+              IsOk());
   PrivacyLedger ledger(dir.Join("privacy"), *Env::Default());
-  EXPECT_EQ(ledger.Charge(5, 2, Dp(), std::nullopt).status().code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ledger.Charge(5, 2, Dp(), std::nullopt).status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(ledger.Spent(5, 1e-5).status().code(), absl::StatusCode::kDataLoss);
 }
 

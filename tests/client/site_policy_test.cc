@@ -63,9 +63,10 @@ TEST(SitePolicyTest, DefaultsAreSafe) {
   v1::RunSpec synthetic = CnnSpec();
   synthetic.set_model("synthetic");
   synthetic.set_synthetic_params(4);
-  EXPECT_THAT(policy.Check(synthetic),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       HasSubstr("model 'synthetic' is not in allowed_models [cnn, cnn-gn, resnet18]")));
+  EXPECT_THAT(
+      policy.Check(synthetic),
+      StatusIs(absl::StatusCode::kPermissionDenied,
+               HasSubstr("model 'synthetic' is not in allowed_models [cnn, cnn-gn, resnet18]")));
 }
 
 TEST(SitePolicyTest, EmptyFileMeansDefaults) {

@@ -69,9 +69,9 @@ TEST(PrivacyTest, RunStopsAtItsBudgetAndASiteBelowThePlanRefuses) {
   ASSERT_OK_AND_ASSIGN(v1::RunStatus status, cli::WatchRunToEnd(federation->admin(), run_id));
 
   EXPECT_EQ(status.state(), "done");
-  EXPECT_THAT(status.error(), AllOf(HasSubstr("privacy budget exhausted"),
-                                    HasSubstr("round 3 would take epsilon"),
-                                    HasSubstr("the model of round 2 is the run's last")));
+  EXPECT_THAT(status.error(),
+              AllOf(HasSubstr("privacy budget exhausted"), HasSubstr("round 3 would take epsilon"),
+                    HasSubstr("the model of round 2 is the run's last")));
   EXPECT_EQ(status.completed_rounds(), 2);
   EXPECT_EQ(status.spec().dp().steps_per_round(), 10);
   const v1::PrivacyBudget& budget = status.privacy();

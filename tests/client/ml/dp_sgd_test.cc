@@ -2,7 +2,6 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>
-
 #include <unistd.h>
 
 #include <cmath>
@@ -89,7 +88,8 @@ TEST_F(DpSgdTest, NoExampleMovesTheSumByMoreThanTheClip) {
   // Gradients of very different sizes, spread over three parameters.
   const torch::Tensor size = torch::logspace(-3, 3, n).reshape({n, 1});
   const std::vector<torch::Tensor> per_example = {
-      torch::randn({n, 5}, generator) * size, torch::randn({n, 2, 3}, generator) * size.unsqueeze(2),
+      torch::randn({n, 5}, generator) * size,
+      torch::randn({n, 2, 3}, generator) * size.unsqueeze(2),
       torch::randn({n, 1}, generator) * size};
   const double clip = 0.7;
   std::vector<torch::Tensor> all = {torch::zeros({5}), torch::zeros({2, 3}), torch::zeros({1})};
@@ -101,7 +101,8 @@ TEST_F(DpSgdTest, NoExampleMovesTheSumByMoreThanTheClip) {
     for (const torch::Tensor& g : per_example) others.push_back(g.index_select(0, keep));
     AddClipped(others, clip, &sums);
     double squared = 0;
-    for (size_t k = 0; k < sums.size(); ++k) squared += (all[k] - sums[k]).pow(2).sum().item<double>();
+    for (size_t k = 0; k < sums.size(); ++k)
+      squared += (all[k] - sums[k]).pow(2).sum().item<double>();
     EXPECT_LE(std::sqrt(squared), clip * (1 + 1e-5)) << "example " << left_out;
   }
 }
@@ -170,8 +171,9 @@ TEST_F(DpSgdTest, TrainsWithNoiseAndReportsItsSteps) {
   TrainOptions options;
   options.lr = 2e-3;
   options.augment = false;
-  options.dp = DpSgdOptions{/*clip_norm=*/1.0, /*noise_multiplier=*/0.8, /*sample_rate=*/0.1,
-                            /*steps=*/60, PerExampleMethod::kVectorized, /*secret_seed=*/9};
+  options.dp = DpSgdOptions{
+      /*clip_norm=*/1.0, /*noise_multiplier=*/0.8,      /*sample_rate=*/0.1,
+      /*steps=*/60,      PerExampleMethod::kVectorized, /*secret_seed=*/9};
   auto summary = (*model)->Train(train, options);
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->dp_steps, 60);
@@ -203,11 +205,11 @@ TEST_F(DpSgdTest, ASavedModelCarriesItsGuaranteeAsAttributesTorchJitLoadReads) {
   config.arch = "cnn-gn";
   auto model = LocalModel::Create(config);
   ASSERT_TRUE(model.ok());
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("fedmi_dp_attr_" + std::to_string(::getpid()) +
-                                                 ".pt"))
-          .string();
-  ASSERT_TRUE((*model)->SaveTorchScript(path, {{"dp_epsilon", "2.5"}, {"dp_level", "sample"}}).ok());
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("fedmi_dp_attr_" + std::to_string(::getpid()) + ".pt"))
+                               .string();
+  ASSERT_TRUE(
+      (*model)->SaveTorchScript(path, {{"dp_epsilon", "2.5"}, {"dp_level", "sample"}}).ok());
   torch::jit::Module loaded = torch::jit::load(path);
   std::filesystem::remove(path);
   EXPECT_EQ(loaded.attr("fedmi_dp_epsilon").toStringRef(), "2.5");

@@ -77,8 +77,7 @@ TEST(DpPlanTest, SiteLevelAccountsOneFullStepPerRound) {
 TEST(DpPlanTest, RefusesWhatItCannotAccount) {
   v1::RunSpec spec = SampleLevelSpec(3);
   EXPECT_EQ(CompleteDpSettings(&spec, 0).code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(CompleteDpSettings(&spec, 0).message()),
-              HasSubstr("--dp-sample-rate"));
+  EXPECT_THAT(std::string(CompleteDpSettings(&spec, 0).message()), HasSubstr("--dp-sample-rate"));
   // A tiny budget is met with much noise, never by skipping the check.
   v1::RunSpec tiny = SampleLevelSpec(0.01);
   ASSERT_TRUE(CompleteDpSettings(&tiny, 640).ok());
