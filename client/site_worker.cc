@@ -155,6 +155,13 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
                                   dp.steps_per_round(), options_.per_example_method};
   }
   ASSIGN_OR_RETURN(ml::TrainSummary summary, model->Train(data_->train, options));
+  if (options.dp) {
+    FEDMI_LOG(INFO) << "run " << run_id << " round " << round << ": DP-SGD, " << summary.dp_steps
+                    << " steps, " << static_cast<int>(summary.clipped_fraction * 100 + 0.5)
+                    << "% of example gradients clipped to " << options.dp->clip_norm
+                    << "; this site's epsilon for the run is now " << update.dp_epsilon_spent
+                    << " at delta " << spec.dp().delta();
+  }
   ASSIGN_OR_RETURN(update.weights, model->ExportWeights());
   update.examples = summary.examples;
   update.train_metrics.set_examples(summary.examples);

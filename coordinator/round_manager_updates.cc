@@ -3,6 +3,7 @@
 // adopted into the model store, a plaintext update is checked and folded
 // into the aggregator, a masked one goes to the SecureRound.
 #include "absl/strings/str_cat.h"
+#include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
 #include "coordinator/round_manager.h"
@@ -113,6 +114,13 @@ absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate upda
   }
   if (phase_ == RunPhase::kInitializing) {
     return AdoptInitialModel(site, std::move(update), received);
+  }
+  if (update.metadata.dp_epsilon_spent() > 0) {
+    // The site's own ledger counts every training it did (retries too), so
+    // it may exceed the run's count; it is the site's number, for the log.
+    FEDMI_LOG(INFO) << "run " << run_.id << " round " << update.metadata.round() << ": site '"
+                    << site << "' reports epsilon " << update.metadata.dp_epsilon_spent()
+                    << " spent by its own accountant";
   }
   if (secure_ != nullptr) return AcceptMaskedUpdate(site, std::move(update), received);
   return AcceptUpdate(site, std::move(update), received);
