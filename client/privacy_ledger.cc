@@ -1,7 +1,10 @@
 #include "client/privacy_ledger.h"
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "common/base/status.h"
 #include "common/privacy/dp_plan.h"
 #include "nlohmann/json.hpp"
@@ -25,30 +28,50 @@ std::string PrivacyLedger::PathOf(int64_t run_id) const {
   return absl::StrCat(dir_, "/run-", run_id, ".json");
 }
 
-absl::StatusOr<std::vector<PrivacyLedger::Event>*> PrivacyLedger::EventsOf(int64_t run_id) {
-  auto it = runs_.find(run_id);
-  if (it != runs_.end()) return &it->second;
+absl::StatusOr<std::vector<PrivacyLedger::Event>> PrivacyLedger::ReadRunFile(
+    const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, env_.ReadFile(path));
+  // A ledger that cannot be read must stop training, never reset to zero.
+  const absl::Status unreadable = absl::DataLossError(
+      absl::StrCat("privacy ledger ", path,
+                   " is unreadable; it is this site's record of epsilon spent, so training "
+                   "stops until it is restored"));
+  const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object() || !json.contains("events") || !json["events"].is_array()) {
+    return unreadable;
+  }
   std::vector<Event> events;
-  if (!dir_.empty() && env_.FileExists(PathOf(run_id))) {
-    ASSIGN_OR_RETURN(std::string text, env_.ReadFile(PathOf(run_id)));
-    const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    // A ledger that cannot be read must stop training, never reset to zero.
-    if (!json.is_object() || !json.contains("events") || !json["events"].is_array()) {
-      return absl::DataLossError(
-          absl::StrCat("privacy ledger ", PathOf(run_id),
-                       " is unreadable; it is this site's record of "
-                       "epsilon spent, so training stops until it is fixed"));
+  for (const auto& entry : json["events"]) {
+    if (!entry.is_object()) return unreadable;
+    for (const char* key : {"round", "sample_rate", "noise_multiplier", "steps"}) {
+      if (!entry.contains(key) || !entry[key].is_number()) return unreadable;
     }
-    for (const auto& entry : json["events"]) {
-      Event event;
-      event.round = entry.value("round", 0);
-      event.mechanism.sample_rate = entry.value("sample_rate", 0.0);
-      event.mechanism.noise_multiplier = entry.value("noise_multiplier", 0.0);
-      event.mechanism.steps = entry.value("steps", int64_t{0});
-      events.push_back(event);
+    Event event;
+    event.round = entry["round"].get<int32_t>();
+    event.mechanism.sample_rate = entry["sample_rate"].get<double>();
+    event.mechanism.noise_multiplier = entry["noise_multiplier"].get<double>();
+    event.mechanism.steps = entry["steps"].get<int64_t>();
+    events.push_back(event);
+  }
+  return events;
+}
+
+absl::Status PrivacyLedger::LoadAll() {
+  if (loaded_) return absl::OkStatus();
+  if (!dir_.empty() && env_.FileExists(dir_)) {
+    ASSIGN_OR_RETURN(std::vector<std::string> names, env_.ListDir(dir_));
+    for (const std::string& name : names) {
+      absl::string_view id_text = name;
+      int64_t run_id = 0;
+      if (!absl::ConsumePrefix(&id_text, "run-") || !absl::ConsumeSuffix(&id_text, ".json") ||
+          !absl::SimpleAtoi(id_text, &run_id)) {
+        continue;  // temporaries of an interrupted write, or other files
+      }
+      ASSIGN_OR_RETURN(runs_[run_id], ReadRunFile(absl::StrCat(dir_, "/", name)));
     }
   }
-  return &(runs_[run_id] = std::move(events));
+  loaded_ = true;
+  return absl::OkStatus();
 }
 
 absl::Status PrivacyLedger::Write(int64_t run_id, const std::vector<Event>& events) {
@@ -70,28 +93,48 @@ absl::StatusOr<double> PrivacyLedger::Charge(int64_t run_id, int32_t round,
                                              const v1::DpSettings& dp,
                                              std::optional<double> max_epsilon) {
   ASSIGN_OR_RETURN(privacy::SampledGaussian mechanism, privacy::RoundMechanism(dp));
-  ASSIGN_OR_RETURN(std::vector<Event> * events, EventsOf(run_id));
-  std::vector<privacy::SampledGaussian> mechanisms;
-  for (const Event& event : *events) mechanisms.push_back(event.mechanism);
-  mechanisms.push_back(mechanism);
-  ASSIGN_OR_RETURN(double epsilon, EpsilonOf(mechanisms, dp.delta()));
-  if (max_epsilon && epsilon > *max_epsilon) {
-    return absl::PermissionDeniedError(absl::StrFormat(
-        "site policy: round %d would take this site's epsilon to %.4g at delta %g (%d "
-        "trainings of this run so far), past its max_epsilon %g",
-        round, epsilon, dp.delta(), events->size(), *max_epsilon));
+  RETURN_IF_ERROR(LoadAll());
+  std::vector<privacy::SampledGaussian> this_run, all_runs;
+  for (const auto& [id, events] : runs_) {
+    for (const Event& event : events) {
+      all_runs.push_back(event.mechanism);
+      if (id == run_id) this_run.push_back(event.mechanism);
+    }
   }
-  std::vector<Event> charged = *events;
+  this_run.push_back(mechanism);
+  all_runs.push_back(mechanism);
+  ASSIGN_OR_RETURN(double epsilon, EpsilonOf(this_run, dp.delta()));
+  ASSIGN_OR_RETURN(double total, EpsilonOf(all_runs, dp.delta()));
+  if (max_epsilon && total > *max_epsilon) {
+    return absl::PermissionDeniedError(absl::StrFormat(
+        "site policy: round %d would take this site's epsilon to %.4g at delta %g over all "
+        "%d trainings it has done in %d run(s), past its max_epsilon %g",
+        round, total, dp.delta(), all_runs.size(), runs_.size() + (runs_.count(run_id) ? 0 : 1),
+        *max_epsilon));
+  }
+  std::vector<Event> charged = runs_[run_id];
   charged.push_back(Event{round, mechanism});
   RETURN_IF_ERROR(Write(run_id, charged));
-  *events = std::move(charged);
+  runs_[run_id] = std::move(charged);
   return epsilon;
 }
 
 absl::StatusOr<double> PrivacyLedger::Spent(int64_t run_id, double delta) {
-  ASSIGN_OR_RETURN(std::vector<Event> * events, EventsOf(run_id));
+  RETURN_IF_ERROR(LoadAll());
   std::vector<privacy::SampledGaussian> mechanisms;
-  for (const Event& event : *events) mechanisms.push_back(event.mechanism);
+  auto it = runs_.find(run_id);
+  if (it != runs_.end()) {
+    for (const Event& event : it->second) mechanisms.push_back(event.mechanism);
+  }
+  return EpsilonOf(mechanisms, delta);
+}
+
+absl::StatusOr<double> PrivacyLedger::SpentOverAllRuns(double delta) {
+  RETURN_IF_ERROR(LoadAll());
+  std::vector<privacy::SampledGaussian> mechanisms;
+  for (const auto& [id, events] : runs_) {
+    for (const Event& event : events) mechanisms.push_back(event.mechanism);
+  }
   return EpsilonOf(mechanisms, delta);
 }
 

@@ -1,10 +1,13 @@
 // PrivacyLedger: a site's own accountant for sample-level differential
 // privacy. Before each DP-SGD round the site charges it with that round's
 // mechanism (sample rate, noise multiplier, steps, all from the run spec it
-// checked), and refuses the round when its epsilon would pass the policy's
-// max_epsilon. It does not trust the coordinator's count: every training
-// this site did is charged, retries of a round number included, and the
-// charge is written before training starts, so a crash never forgets one.
+// checked), and refuses the round when the epsilon its patients have spent
+// over every run in the ledger would pass the policy's max_epsilon: the
+// same patients are in every run, and a coordinator must not get a fresh
+// budget by starting another. It does not trust the coordinator's count:
+// every training this site did is charged, retries of a round number
+// included, and the charge is written before training starts, so a crash
+// never forgets one.
 //
 // One JSON file per run in `dir` (run-<id>.json): the events charged, in
 // order. An empty `dir` keeps them in memory only (tests, benchmarks).
@@ -31,26 +34,33 @@ class PrivacyLedger {
   PrivacyLedger(std::string dir, Env& env);
 
   // Charges one training of `round` of `run_id` under `dp` and returns this
-  // site's epsilon (at dp.delta) with it. PermissionDenied ("site policy:
-  // ...", naming both numbers) when that would pass `max_epsilon`: nothing
-  // is charged then. The Env's error when the ledger cannot be written.
+  // site's epsilon for that run (at dp.delta) with it. PermissionDenied
+  // ("site policy: ...", naming both numbers) when the epsilon of every run
+  // in the ledger together would pass `max_epsilon`: nothing is charged
+  // then. DataLoss for a ledger file that cannot be read; the Env's error
+  // when the ledger cannot be written.
   absl::StatusOr<double> Charge(int64_t run_id, int32_t round, const v1::DpSettings& dp,
                                 std::optional<double> max_epsilon);
 
   // This site's epsilon for `run_id` at `delta` so far (0 before any charge).
   absl::StatusOr<double> Spent(int64_t run_id, double delta);
+  // Over every run in the ledger.
+  absl::StatusOr<double> SpentOverAllRuns(double delta);
 
  private:
   struct Event {
     int32_t round = 0;
     privacy::SampledGaussian mechanism;
   };
-  absl::StatusOr<std::vector<Event>*> EventsOf(int64_t run_id);
+  // Reads every run-*.json of the ledger once.
+  absl::Status LoadAll();
+  absl::StatusOr<std::vector<Event>> ReadRunFile(const std::string& path);
   absl::Status Write(int64_t run_id, const std::vector<Event>& events);
   std::string PathOf(int64_t run_id) const;
 
   const std::string dir_;
   Env& env_;
+  bool loaded_ = false;
   std::map<int64_t, std::vector<Event>> runs_;
 };
 

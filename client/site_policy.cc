@@ -23,6 +23,7 @@
 #include "common/crypto/sha256.h"
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
+#include "common/runspec/model_names.h"
 
 namespace fedmi {
 namespace {
@@ -215,24 +216,59 @@ absl::StatusOr<SitePolicy> SitePolicy::Load(const std::string& path) {
 
 namespace {
 
+// What this site runs is DP-SGD or nothing: a level it does not implement,
+// or settings that do not match what it would run, are refused here, before
+// any data is touched, whatever the coordinator accepted.
+absl::Status CheckDpSettings(const v1::RunSpec& spec) {
+  const v1::DpSettings& dp = spec.dp();
+  if (dp.level() == v1::DP_LEVEL_NONE) return absl::OkStatus();
+  if (dp.level() != v1::DP_LEVEL_SAMPLE) {
+    return PolicyDenied(absl::StrCat("the run asks for differential privacy level ",
+                                     DpLevelName(dp.level()),
+                                     ", which this site does not implement; it trains with "
+                                     "sample-level DP or refuses"));
+  }
+  if (!IsDpCompatibleModel(spec.model())) {
+    return PolicyDenied(absl::StrCat("model '", spec.model(),
+                                     "' is not DP-compatible (it normalises over the batch)"));
+  }
+  const int64_t steps = DpStepsPerRound(spec.local_epochs(), dp.sample_rate());
+  if (steps <= 0 || dp.steps_per_round() != steps) {
+    return PolicyDenied(absl::StrCat("the run's DP steps per round (", dp.steps_per_round(),
+                                     ") are not local_epochs x ceil(1 / sample_rate) (", steps,
+                                     ")"));
+  }
+  return absl::OkStatus();
+}
+
+// Without max_epsilon, requiring DP still bounds epsilon: a guarantee
+// weaker than this says little.
+constexpr double kRequiredDpMaxEpsilon = 10;
+
 absl::Status CheckPrivacyBudget(const SitePolicy& policy, const v1::RunSpec& spec) {
+  RETURN_IF_ERROR(CheckDpSettings(spec));
   const v1::DpSettings& dp = spec.dp();
   if (HasDifferentialPrivacy(spec) && dp.delta() > policy.max_delta) {
     return PolicyDenied(
         absl::StrCat("the run's delta ", dp.delta(), " exceeds max_delta ", policy.max_delta));
   }
-  if (!policy.max_epsilon) return absl::OkStatus();
+  const std::optional<double> max_epsilon =
+      policy.max_epsilon
+          ? policy.max_epsilon
+          : (policy.require_differential_privacy ? std::optional<double>(kRequiredDpMaxEpsilon)
+                                                 : std::nullopt);
+  if (!max_epsilon) return absl::OkStatus();
   if (!HasDifferentialPrivacy(spec)) {
-    return PolicyDenied(absl::StrCat("this site allows at most epsilon ", *policy.max_epsilon,
+    return PolicyDenied(absl::StrCat("this site allows at most epsilon ", *max_epsilon,
                                      "; the run has no differential privacy, so no bound"));
   }
   // The plan as this site computes it from the spec, not as the coordinator says.
   auto planned = privacy::EpsilonAfterRounds(dp, spec.rounds());
   if (!planned.ok()) return PolicyDenied(planned.status().message());
-  if (planned->epsilon > *policy.max_epsilon) {
+  if (planned->epsilon > *max_epsilon) {
     return PolicyDenied(absl::StrFormat(
         "the run plans epsilon %.4g at delta %g over %d rounds, past this site's max_epsilon %g",
-        planned->epsilon, dp.delta(), spec.rounds(), *policy.max_epsilon));
+        planned->epsilon, dp.delta(), spec.rounds(), *max_epsilon));
   }
   return absl::OkStatus();
 }

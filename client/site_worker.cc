@@ -9,6 +9,7 @@
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/data/metrics.h"
+#include "common/runspec/dp_spec.h"
 #include "common/tensor/synthetic_model.h"
 
 namespace fedmi {
@@ -145,8 +146,12 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   // Distinct per site and round, reproducible from the run seed.
   options.seed = spec.seed() * 7919 + static_cast<uint64_t>(round) * 104729 +
                  std::hash<std::string>{}(options_.site) % 100003;
-  if (spec.dp().level() == v1::DP_LEVEL_SAMPLE) {
+  if (HasDifferentialPrivacy(spec)) {
     const v1::DpSettings& dp = spec.dp();
+    // CheckTask refused other levels already; never train without the noise.
+    if (dp.level() != v1::DP_LEVEL_SAMPLE) {
+      return absl::UnimplementedError("only sample-level differential privacy is implemented");
+    }
     // Charged before any data is touched: a refusal here costs nothing, and
     // a crash during training cannot leave the round unaccounted.
     ASSIGN_OR_RETURN(update.dp_epsilon_spent,

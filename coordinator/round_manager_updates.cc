@@ -115,7 +115,17 @@ absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate upda
   if (phase_ == RunPhase::kInitializing) {
     return AdoptInitialModel(site, std::move(update), received);
   }
-  if (update.metadata.dp_epsilon_spent() > 0) {
+  if (run_.spec.dp().level() == v1::DP_LEVEL_SAMPLE) {
+    // A site that accounts for nothing did not run DP-SGD (a build from
+    // before it, which ignores the spec's dp settings): its update is
+    // neither noised nor clipped and must not reach the model.
+    if (!(update.metadata.dp_epsilon_spent() > 0)) {
+      RemoveSpooled(update);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "site '", site, "' reports no differential-privacy accounting for run ", run_.id,
+          " round ", update.metadata.round(),
+          ": it did not train with DP-SGD (upgrade its fedmi-client); update refused"));
+    }
     // The site's own ledger counts every training it did (retries too), so
     // it may exceed the run's count; it is the site's number, for the log.
     FEDMI_LOG(INFO) << "run " << run_.id << " round " << update.metadata.round() << ": site '"

@@ -14,7 +14,7 @@ packages=(
   # Debian's default is the reference implementation. Installing OpenBLAS
   # (serial: LibTorch's own threads, never oversubscribed) makes it the
   # alternative in use: fully connected layers and per-example gradients
-  # (DP-SGD) ran 1.4x and 3x faster here (bench/dp_sgd_benchmark.cc).
+  # (DP-SGD) ran 1.4x and 2.2x faster here (bench/dp_sgd_benchmark.cc).
   libopenblas0-serial
   libssl-dev openssl
   libsqlite3-dev sqlite3

@@ -1,11 +1,16 @@
 #include "client/ml/dp_sgd.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <sys/random.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/optim.h>
 
 #include <algorithm>
-#include <random>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "client/ml/architectures.h"
 #include "client/ml/torch_support.h"
@@ -16,11 +21,38 @@ namespace {
 // Guards the norm division against an all-zero gradient.
 constexpr double kNormFloor = 1e-12;
 
-uint64_t SecretSeed(uint64_t requested) {
-  if (requested != 0) return requested;
-  std::random_device device;  // /dev/urandom (or RDRAND) on Linux
-  return (static_cast<uint64_t>(device()) << 32) ^ device();
-}
+class SecureRandom : public RandomSource {
+ public:
+  torch::Tensor Uniform(int64_t n) override {
+    torch::Tensor bits = torch::empty({n}, torch::kInt64);
+    char* out = static_cast<char*>(bits.data_ptr());
+    size_t left = static_cast<size_t>(n) * sizeof(int64_t);
+    while (left > 0) {
+      const ssize_t got = getrandom(out, left, 0);
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error(std::string("getrandom failed: ") + std::strerror(errno));
+      }
+      out += got;
+      left -= static_cast<size_t>(got);
+    }
+    // The top 53 bits as a double in [0, 1): every value equally likely.
+    return bits.bitwise_right_shift(11).bitwise_and((int64_t{1} << 53) - 1).to(torch::kFloat64) *
+           (1.0 / static_cast<double>(int64_t{1} << 53));
+  }
+};
+
+class SeededRandom : public RandomSource {
+ public:
+  explicit SeededRandom(uint64_t seed)
+      : generator_(at::make_generator<at::CPUGeneratorImpl>(seed)) {}
+  torch::Tensor Uniform(int64_t n) override {
+    return torch::rand({n}, generator_, torch::kFloat64);
+  }
+
+ private:
+  at::Generator generator_;
+};
 
 std::vector<torch::Tensor> VectorizedGradients(torch::jit::Module& module,
                                                const std::vector<torch::Tensor>& params,
@@ -70,6 +102,24 @@ std::vector<torch::Tensor> MicrobatchGradients(torch::jit::Module& module,
 
 }  // namespace
 
+torch::Tensor RandomSource::Normal(at::IntArrayRef sizes) {
+  int64_t n = 1;
+  for (int64_t size : sizes) n *= size;
+  const int64_t pairs = (n + 1) / 2;
+  // 1 - u lies in (0, 1]: the logarithm stays finite.
+  const torch::Tensor radius = (-2.0 * torch::log1p(-Uniform(pairs))).sqrt();
+  const torch::Tensor angle = Uniform(pairs) * (2.0 * M_PI);
+  return torch::cat({radius * torch::cos(angle), radius * torch::sin(angle)})
+      .narrow(0, 0, n)
+      .reshape(sizes);
+}
+
+std::unique_ptr<RandomSource> MakeSecureRandomSource() { return std::make_unique<SecureRandom>(); }
+
+std::unique_ptr<RandomSource> MakeSeededRandomSource(uint64_t seed) {
+  return std::make_unique<SeededRandom>(seed);
+}
+
 std::vector<torch::Tensor> PerExampleGradients(torch::jit::Module& module,
                                                const std::vector<torch::Tensor>& params,
                                                const torch::Tensor& x, const torch::Tensor& y,
@@ -86,39 +136,55 @@ torch::Tensor AddClipped(const std::vector<torch::Tensor>& per_example, double c
   torch::Tensor squared = torch::zeros({n}, per_example.front().options());
   for (const torch::Tensor& g : per_example) squared += g.reshape({n, -1}).pow(2).sum(1);
   const torch::Tensor norms = squared.sqrt();
+  // 0 * NaN is NaN: non-finite examples are left out, not scaled to zero.
+  const torch::Tensor finite = torch::isfinite(norms).nonzero().flatten();
+  const bool all_finite = finite.size(0) == n;
   // min(1, C / ||g||): an example's whole gradient shrinks by one factor.
-  const torch::Tensor scale = (clip / norms.clamp_min(kNormFloor)).clamp_max(1.0);
+  const torch::Tensor scale =
+      (clip / norms.index_select(0, finite).clamp_min(kNormFloor)).clamp_max(1.0);
   for (size_t k = 0; k < per_example.size(); ++k) {
-    const torch::Tensor& g = per_example[k];
+    const torch::Tensor g = all_finite ? per_example[k] : per_example[k].index_select(0, finite);
     (*sums)[k] += torch::tensordot(scale, g, {0}, {0});
   }
   return norms;
 }
 
-void AddGaussianNoise(double stddev, at::Generator& generator, std::vector<torch::Tensor>* sums) {
+void AddGaussianNoise(double stddev, RandomSource& random, std::vector<torch::Tensor>* sums) {
   if (stddev == 0) return;
   for (torch::Tensor& sum : *sums) {
-    sum += torch::randn(sum.sizes(), generator, sum.options()) * stddev;
+    sum += (random.Normal(sum.sizes()) * stddev).to(sum.options());
   }
 }
 
 absl::StatusOr<TrainSummary> TrainWithDpSgd(torch::jit::Module& module, torch::Device device,
                                             const ImageSet& data, const TrainOptions& options) {
   const DpSgdOptions& dp = *options.dp;
-  if (dp.method == PerExampleMethod::kVectorized && !module.find_method(kPerExampleForwardMethod)) {
+  // Buffers (BatchNorm's running statistics) would leave the site computed
+  // from the sampled images without noise; architectures without them have
+  // a per-example forward pass.
+  if (!module.find_method(kPerExampleForwardMethod) ||
+      module.named_buffers(/*recurse=*/false).size() > 0) {
     return absl::InvalidArgumentError(
-        "this architecture has no per-example forward pass (it uses BatchNorm), so DP-SGD "
-        "cannot clip each example's gradient; use a DP-compatible architecture such as cnn-gn");
+        "this architecture normalises over the batch (BatchNorm), so DP-SGD cannot bound one "
+        "example's influence; use a DP-compatible architecture such as cnn-gn");
   }
-  module.train(true);
   std::vector<torch::Tensor> params;
   for (const torch::Tensor& p : module.parameters(/*recurse=*/false)) params.push_back(p);
+  for (const torch::Tensor& p : params) {
+    // Weights chosen to overflow on one image would turn its sampling into
+    // a NaN in the update.
+    if (!torch::isfinite(p).all().item<bool>()) {
+      return absl::InvalidArgumentError("the global model has non-finite weights");
+    }
+  }
+  module.train(true);
   std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(params, options);
   // Augmentation and dropout are reproducible from the run's seed; which
-  // examples a step takes and the noise are not (SecretSeed).
+  // examples a step takes and the noise are not.
   at::Generator augmentation = at::make_generator<at::CPUGeneratorImpl>(options.seed);
   torch::manual_seed(options.seed);
-  at::Generator secret = at::make_generator<at::CPUGeneratorImpl>(SecretSeed(dp.secret_seed));
+  std::unique_ptr<RandomSource> secret =
+      dp.secret_seed == 0 ? MakeSecureRandomSource() : MakeSeededRandomSource(dp.secret_seed);
 
   const torch::Tensor pixels = PixelView(data);
   const torch::Tensor labels = LabelView(data);
@@ -129,8 +195,7 @@ absl::StatusOr<TrainSummary> TrainWithDpSgd(torch::jit::Module& module, torch::D
   double loss_sum = 0;
   int64_t correct = 0, seen = 0, clipped = 0;
   for (int64_t step = 0; step < dp.steps; ++step) {
-    const torch::Tensor taken =
-        torch::rand({n}, secret, torch::kFloat64).lt(dp.sample_rate).nonzero().flatten();
+    const torch::Tensor taken = secret->Uniform(n).lt(dp.sample_rate).nonzero().flatten();
     std::vector<torch::Tensor> sums;
     sums.reserve(params.size());
     for (const torch::Tensor& p : params) sums.push_back(torch::zeros_like(p));
@@ -146,12 +211,13 @@ absl::StatusOr<TrainSummary> TrainWithDpSgd(torch::jit::Module& module, torch::D
       const std::vector<torch::Tensor> grads =
           PerExampleGradients(module, params, x.to(device), y, dp.method, &losses, &logits);
       const torch::Tensor norms = AddClipped(grads, dp.clip_norm, &sums);
-      clipped += norms.gt(dp.clip_norm).sum().item<int64_t>();
+      clipped +=
+          norms.gt(dp.clip_norm).logical_or(norms.isfinite().logical_not()).sum().item<int64_t>();
       loss_sum += losses.sum().item<double>();
       correct += logits.argmax(1).eq(y).sum().item<int64_t>();
       seen += index.size(0);
     }
-    AddGaussianNoise(dp.noise_multiplier * dp.clip_norm, secret, &sums);
+    AddGaussianNoise(dp.noise_multiplier * dp.clip_norm, *secret, &sums);
     optimizer->zero_grad();
     for (size_t k = 0; k < params.size(); ++k) {
       params[k].mutable_grad() = sums[k].div_(expected_batch);

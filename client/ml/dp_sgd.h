@@ -10,6 +10,7 @@
 
 #include <torch/script.h>
 
+#include <memory>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -33,12 +34,36 @@ std::vector<torch::Tensor> PerExampleGradients(torch::jit::Module& module,
 
 // Scales each example's gradient (all parameters together) to L2 norm at
 // most `clip` and adds it into `sums` (one tensor per parameter, without the
-// batch dimension). Returns each example's norm before clipping.
+// batch dimension). Returns each example's norm before clipping. An example
+// whose gradient is not finite (NaN, inf) contributes nothing: scaling
+// cannot bound it, and letting it through would make the whole sum reveal
+// whether that example was sampled.
 torch::Tensor AddClipped(const std::vector<torch::Tensor>& per_example, double clip,
                          std::vector<torch::Tensor>* sums);
 
-// Adds independent N(0, stddev^2) to every coordinate of `sums`.
-void AddGaussianNoise(double stddev, at::Generator& generator, std::vector<torch::Tensor>* sums);
+// Where DP-SGD draws which examples a step takes and its noise. Privacy
+// rests on neither being predictable by whoever sees the update, so sites
+// use SecureRandomSource; SeededRandomSource exists for reproducible tests
+// and gives no privacy at all.
+class RandomSource {
+ public:
+  virtual ~RandomSource() = default;
+  // `n` independent draws, uniform on [0, 1), float64, on the CPU.
+  virtual torch::Tensor Uniform(int64_t n) = 0;
+  // Independent standard normal draws of shape `sizes`, float64, on the CPU
+  // (Box-Muller on 53-bit uniforms: tails reach about 8.6 standard
+  // deviations, unlike float32 samplers that stop near 5.8).
+  torch::Tensor Normal(at::IntArrayRef sizes);
+};
+
+// The kernel's CSPRNG (getrandom(2)): unpredictable without the site's state.
+std::unique_ptr<RandomSource> MakeSecureRandomSource();
+// ATen's mt19937 seeded with `seed`: reproducible, for tests only.
+std::unique_ptr<RandomSource> MakeSeededRandomSource(uint64_t seed);
+
+// Adds independent N(0, stddev^2) to every coordinate of `sums`, drawn from
+// `random` and moved to each sum's device and dtype.
+void AddGaussianNoise(double stddev, RandomSource& random, std::vector<torch::Tensor>* sums);
 
 // Trains `module` (in place) with DP-SGD as TrainOptions::dp describes.
 // The caller has validated `data` and `options`.

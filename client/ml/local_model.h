@@ -56,9 +56,11 @@ struct DpSgdOptions {
   double sample_rate = 0;       // q in (0, 1]
   int64_t steps = 0;            // steps of this call, for all epochs together
   PerExampleMethod method = PerExampleMethod::kVectorized;
-  // Seeds the sampling of examples and the noise. 0 (always, outside tests):
-  // drawn from std::random_device, so that nobody who knows the run's seed
-  // can predict which examples a step took or subtract the noise.
+  // 0 (always, outside tests): which examples a step takes and the noise
+  // come from the kernel's CSPRNG (getrandom), so that nobody, whatever
+  // they know of the run, can predict the sample or subtract the noise.
+  // Non-zero: both come from a generator seeded with it, reproducible and
+  // with no privacy at all, for tests.
   uint64_t secret_seed = 0;
 };
 

@@ -48,8 +48,8 @@ int32_t DpStepsPerRound(int32_t local_epochs, double sample_rate) {
   if (!(sample_rate > 0) || sample_rate > 1 || local_epochs < 1) return 0;
   // The epsilon keeps 1/q from landing just above an integer through rounding
   // (q = 0.1 is 10.000000000000002 steps, not 11).
-  const double per_epoch = std::ceil(1.0 / sample_rate - 1e-9);
-  return static_cast<int32_t>(per_epoch) * local_epochs;
+  const double steps = std::ceil(1.0 / sample_rate - 1e-9) * local_epochs;
+  return steps > kMaxDpStepsPerRound ? 0 : static_cast<int32_t>(steps);
 }
 
 nlohmann::json DpSettingsToJson(const v1::DpSettings& dp) {

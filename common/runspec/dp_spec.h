@@ -29,7 +29,8 @@ bool HasDifferentialPrivacy(const v1::RunSpec& spec);
 
 // Poisson-sampled DP-SGD steps a site takes in one round: ceil(1 / q) per
 // local epoch, so that an epoch visits each example once in expectation.
-// 0 for q outside (0, 1].
+// 0 for q outside (0, 1] or more than kMaxDpStepsPerRound steps.
+inline constexpr int32_t kMaxDpStepsPerRound = 1000000;
 int32_t DpStepsPerRound(int32_t local_epochs, double sample_rate);
 
 // Every field of spec.dp, with level and placement by name.

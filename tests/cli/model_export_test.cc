@@ -10,6 +10,7 @@
 #include "common/tensor/safetensors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/test_util.h"
 
 namespace fedmi::cli {
@@ -55,13 +56,8 @@ TEST(ModelExportTest, AModelOfAPrivateRunCarriesItsGuarantee) {
   v1::RunSpec spec;
   spec.set_rounds(10);
   v1::DpSettings& dp = *spec.mutable_dp();
-  dp.set_level(v1::DP_LEVEL_SAMPLE);
-  dp.set_target_epsilon(8);
-  dp.set_delta(1e-5);
+  dp = CompletedSampleDp(1.1, 0.05, 20);
   dp.set_clip_norm(1.5);
-  dp.set_noise_multiplier(1.1);
-  dp.set_sample_rate(0.05);
-  dp.set_steps_per_round(20);
   const std::map<std::string, std::string> privacy = PrivacyMetadata(spec, /*round=*/4);
   EXPECT_EQ(privacy.at("dp_level"), "sample");
   EXPECT_THAT(privacy.at("dp_mechanism"), HasSubstr("DP-SGD"));

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/cli/cli_harness.h"
 #include "tests/test_util.h"
 
 namespace fedmi::cli {
@@ -19,40 +20,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-  // The last line of stdout as JSON (null when it is not JSON).
-  nlohmann::json Json() const {
-    std::string text = out;
-    while (!text.empty() && text.back() == '\n') text.pop_back();
-    const size_t start = text.rfind('\n');
-    return nlohmann::json::parse(start == std::string::npos ? text : text.substr(start + 1),
-                                 nullptr, /*allow_exceptions=*/false);
-  }
-};
+using Outcome = CliOutcome;
 
 Outcome Privacy(std::vector<std::string> args) {
-  CLI::App app{"fedmi"};
-  app.require_subcommand(1);
-  GlobalOptions global;
-  CommandResult result;
-  AddPrivacyCommands(app, global, result);
-  args.insert(args.begin(), "privacy");
-  std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  int code;
-  try {
-    app.parse(args);
-    code = result.exit_code;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << e.what() << "\n";
-    code = kExitUsage;
-  }
-  std::string out = ::testing::internal::GetCapturedStdout();
-  return Outcome{code, out, ::testing::internal::GetCapturedStderr()};
+  return RunCliCommands(AddPrivacyCommands, "privacy", std::move(args));
 }
 
 TEST(PrivacyCommandsTest, EpsilonMatchesTheLibrary) {

@@ -11,6 +11,7 @@
 #include "common/crypto/revocation_list.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/cli/cli_harness.h"
 #include "tests/test_util.h"
 
 namespace fedmi::cli {
@@ -18,32 +19,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-struct Outcome {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
+using Outcome = CliOutcome;
 
 Outcome Provision(std::vector<std::string> args) {
-  CLI::App app{"fedmi"};
-  app.require_subcommand(1);
-  GlobalOptions global;
-  CommandResult result;
-  AddProvisionCommands(app, global, result);
-  args.insert(args.begin(), "provision");
-  std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  int code;
-  try {
-    app.parse(args);
-    code = result.exit_code;
-  } catch (const CLI::ParseError&) {
-    code = kExitUsage;
-  }
-  Outcome outcome{code, ::testing::internal::GetCapturedStdout(),
-                  ::testing::internal::GetCapturedStderr()};
-  return outcome;
+  return RunCliCommands(AddProvisionCommands, "provision", std::move(args));
 }
 
 TEST(ProvisionCommandsTest, InitAddAndShow) {

@@ -7,6 +7,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/test_util.h"
 
 namespace fedmi::cli {
@@ -145,14 +146,7 @@ TEST(RunReportTest, StatesThePrivacySettings) {
 
 TEST(RunReportTest, ShowsTheEpsilonSpentRoundByRoundFromTheLog) {
   v1::RunStatus run = SampleRun();
-  v1::DpSettings& dp = *run.mutable_spec()->mutable_dp();
-  dp.set_level(v1::DP_LEVEL_SAMPLE);
-  dp.set_target_epsilon(8);
-  dp.set_delta(1e-5);
-  dp.set_clip_norm(1);
-  dp.set_noise_multiplier(1.25);
-  dp.set_sample_rate(0.08);
-  dp.set_steps_per_round(13);
+  *run.mutable_spec()->mutable_dp() = CompletedSampleDp(1.25, 0.08, 13);
   v1::PrivacyBudget& budget = *run.mutable_privacy();
   budget.set_target_epsilon(8);
   budget.set_delta(1e-5);

@@ -4,6 +4,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/common/base/fault_injection_env.h"
+#include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -13,16 +14,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-v1::DpSettings Dp() {
-  v1::DpSettings dp;
-  dp.set_level(v1::DP_LEVEL_SAMPLE);
-  dp.set_delta(1e-5);
-  dp.set_clip_norm(1);
-  dp.set_noise_multiplier(1.1);
-  dp.set_sample_rate(0.05);
-  dp.set_steps_per_round(20);
-  return dp;
-}
+v1::DpSettings Dp() { return CompletedSampleDp(1.1, 0.05, 20); }
 
 double PlannedAfter(int rounds) { return privacy::EpsilonAfterRounds(Dp(), rounds)->epsilon; }
 
@@ -59,6 +51,24 @@ TEST(PrivacyLedgerTest, ARoundPastMaxEpsilonIsRefusedAndNotCharged) {
   EXPECT_NEAR(*ledger.Spent(1, 1e-5), PlannedAfter(2), 1e-9);
 }
 
+TEST(PrivacyLedgerTest, AnotherRunGetsNoFreshBudget) {
+  ScratchDir dir;
+  const double max_epsilon = (PlannedAfter(2) + PlannedAfter(3)) / 2;
+  {
+    PrivacyLedger ledger(dir.Join("privacy"), *Env::Default());
+    ASSERT_THAT(ledger.Charge(1, 1, Dp(), max_epsilon).status(), IsOk());
+    ASSERT_THAT(ledger.Charge(2, 1, Dp(), max_epsilon).status(), IsOk());
+  }
+  // The same patients, a third run, after a restart: refused all the same.
+  PrivacyLedger restarted(dir.Join("privacy"), *Env::Default());
+  const absl::Status refused = restarted.Charge(3, 1, Dp(), max_epsilon).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(refused.message()),
+              HasSubstr("over all 3 trainings it has done in 3 run(s)"));
+  EXPECT_NEAR(*restarted.SpentOverAllRuns(1e-5), PlannedAfter(2), 1e-9);
+  EXPECT_NEAR(*restarted.Spent(2, 1e-5), PlannedAfter(1), 1e-9);
+}
+
 TEST(PrivacyLedgerTest, ARestartedSiteRemembersWhatItSpent) {
   ScratchDir dir;
   {
@@ -93,6 +103,15 @@ TEST(PrivacyLedgerTest, AnUnreadableLedgerIsNeverReadAsNothingSpent) {
   PrivacyLedger ledger(dir.Join("privacy"), *Env::Default());
   EXPECT_EQ(ledger.Charge(5, 2, Dp(), std::nullopt).status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(ledger.Spent(5, 1e-5).status().code(), absl::StatusCode::kDataLoss);
+  // Valid JSON of the wrong shape is no better, and never crashes the site.
+  for (const char* hostile : {R"({"events": [{"round": "one"}]})", R"({"events": [3]})",
+                              R"({"events": [{"round": 1}]})", "[]"}) {
+    ASSERT_THAT(WriteFileAtomically(*Env::Default(), dir.Join("privacy/run-5.json"), hostile),
+                IsOk());
+    PrivacyLedger reread(dir.Join("privacy"), *Env::Default());
+    EXPECT_EQ(reread.Charge(6, 1, Dp(), std::nullopt).status().code(), absl::StatusCode::kDataLoss)
+        << hostile;
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "client/site_worker.h"
 #include "common/data/dataset.h"
 #include "common/privacy/dp_plan.h"
+#include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -106,8 +107,13 @@ TEST(SitePolicyTest, RefusesRunWithoutRequiredPrivacy) {
   EXPECT_THAT(policy.Check(spec),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        "site policy: this site requires differential privacy; the run has it off"));
-  spec.mutable_dp()->set_level(v1::DP_LEVEL_SAMPLE);
+  spec.set_model("cnn-gn");
+  *spec.mutable_dp() = CompletedSampleDp(1.1, 0.05, 20);
   EXPECT_THAT(policy.Check(spec), IsOk());
+  // Required DP without max_epsilon still bounds it, at 10.
+  spec.mutable_dp()->set_noise_multiplier(0.3);
+  EXPECT_THAT(policy.Check(spec), StatusIs(absl::StatusCode::kPermissionDenied,
+                                           HasSubstr("past this site's max_epsilon 10")));
 }
 
 // A cnn-gn run with sample-level DP whose 5 rounds plan epsilon of about 2.
@@ -115,14 +121,7 @@ v1::RunSpec DpSpec() {
   v1::RunSpec spec = CnnSpec();
   spec.set_model("cnn-gn");
   spec.set_rounds(5);
-  v1::DpSettings& dp = *spec.mutable_dp();
-  dp.set_level(v1::DP_LEVEL_SAMPLE);
-  dp.set_target_epsilon(4);
-  dp.set_delta(1e-5);
-  dp.set_clip_norm(1);
-  dp.set_noise_multiplier(1.1);
-  dp.set_sample_rate(0.05);
-  dp.set_steps_per_round(20);
+  *spec.mutable_dp() = CompletedSampleDp(1.1, 0.05, 20);
   return spec;
 }
 
@@ -141,6 +140,24 @@ TEST(SitePolicyTest, MaxEpsilonRefusesRunsThatPlanMoreAndRunsWithoutDp) {
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("the run has no differential privacy, so no bound")));
   policy.max_epsilon = planned * 1.001;
+  EXPECT_THAT(policy.Check(DpSpec()), IsOk());
+}
+
+TEST(SitePolicyTest, ASiteRunsSampleLevelDpAsItWouldRunItOrRefuses) {
+  const SitePolicy policy;
+  v1::RunSpec site_level = DpSpec();
+  site_level.mutable_dp()->set_level(v1::DP_LEVEL_SITE);
+  EXPECT_THAT(policy.Check(site_level),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("does not implement")));
+  v1::RunSpec batch_norm = DpSpec();
+  batch_norm.set_model("cnn");
+  EXPECT_THAT(policy.Check(batch_norm),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("not DP-compatible")));
+  // More steps than local_epochs and the sample rate make: refused, not run.
+  v1::RunSpec more_steps = DpSpec();
+  more_steps.mutable_dp()->set_steps_per_round(1 << 30);
+  EXPECT_THAT(policy.Check(more_steps),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("steps per round")));
   EXPECT_THAT(policy.Check(DpSpec()), IsOk());
 }
 

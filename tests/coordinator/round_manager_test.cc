@@ -12,6 +12,7 @@
 #include "common/privacy/dp_plan.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/run_status.h"
+#include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/coordinator/federation_fixture.h"
 
 namespace fedmi {
@@ -91,6 +92,8 @@ class RoundManagerTest : public ::testing::Test {
     update.metadata.set_run_id(manager.run_id());
     update.metadata.set_round(round);
     update.metadata.set_examples(10);
+    // What a site running DP-SGD reports; round 0 is the initial model.
+    if (round > 0) update.metadata.set_dp_epsilon_spent(reported_epsilon_);
     update.bytes = bundle.body.size();
     return manager.OnUpdate("site-a", std::move(update));
   }
@@ -109,6 +112,7 @@ class RoundManagerTest : public ::testing::Test {
   FakeClock clock_;
   FakeRoster roster_{{"site-a"}};
   RecordingFaultHook faults_;
+  double reported_epsilon_ = 0;
 };
 
 TEST_F(RoundManagerTest, EachCrashPointIsReachedOncePerRoundInOrder) {
@@ -155,12 +159,7 @@ v1::RunSpec SmallBudgetSpec() {
   v1::RunSpec spec = Spec(/*rounds=*/5, /*min_sites=*/1);
   spec.set_strategy("fedavg");
   v1::DpSettings& dp = *spec.mutable_dp();
-  dp.set_level(v1::DP_LEVEL_SAMPLE);
-  dp.set_delta(1e-5);
-  dp.set_clip_norm(1);
-  dp.set_noise_multiplier(1.0);
-  dp.set_sample_rate(0.1);
-  dp.set_steps_per_round(10);
+  dp = CompletedSampleDp(/*noise_multiplier=*/1.0, /*sample_rate=*/0.1, /*steps_per_round=*/10);
   const double after_two = privacy::EpsilonAfterRounds(dp, 2)->epsilon;
   const double after_three = privacy::EpsilonAfterRounds(dp, 3)->epsilon;
   dp.set_target_epsilon((after_two + after_three) / 2);
@@ -178,6 +177,11 @@ TEST_F(RoundManagerTest, ARunStopsAtItsPrivacyBudgetAndKeepsItsLastModel) {
   deps.audit = audit.get();
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<RoundManager> manager, RoundManager::Load(run, deps));
   ASSERT_THAT(Upload(*manager, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
+  // A site that accounts for nothing did not run DP-SGD: its update is refused.
+  EXPECT_THAT(Upload(*manager, 1, Model({1, 2, 3, 4, 5, 6})),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       ::testing::HasSubstr("no differential-privacy accounting")));
+  reported_epsilon_ = 0.5;
   for (int32_t round = 1; round <= 2; ++round) {
     ASSERT_THAT(Upload(*manager, round, Model({1, 2, 3, 4, 5, float(round)})), IsOk());
     ASSERT_THAT(Evaluate(*manager, round), IsOk());

@@ -11,6 +11,7 @@
 #include "common/data/data_split.h"
 #include "common/privacy/dp_plan.h"
 #include "common/tensor/safetensors.h"
+#include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/integration/process_fixture.h"
 
 namespace fedmi {
@@ -37,12 +38,7 @@ TEST(PrivacyTest, RunStopsAtItsBudgetAndASiteBelowThePlanRefuses) {
   spec.set_batch_size(32);
   spec.set_seed(3);
   v1::DpSettings& dp = *spec.mutable_dp();
-  dp.set_level(v1::DP_LEVEL_SAMPLE);
-  dp.set_delta(1e-5);
-  dp.set_clip_norm(1);
-  dp.set_noise_multiplier(1.0);
-  dp.set_sample_rate(0.1);
-  dp.set_steps_per_round(10);
+  dp = CompletedSampleDp(/*noise_multiplier=*/1.0, /*sample_rate=*/0.1, /*steps_per_round=*/10);
   const double after_two = privacy::EpsilonAfterRounds(dp, 2)->epsilon;
   const double after_three = privacy::EpsilonAfterRounds(dp, 3)->epsilon;
   const double planned = privacy::EpsilonAfterRounds(dp, 4)->epsilon;

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <random>
 
 #include "client/ml/architectures.h"
@@ -108,17 +109,47 @@ TEST_F(DpSgdTest, NoExampleMovesTheSumByMoreThanTheClip) {
 }
 
 TEST_F(DpSgdTest, NoiseHasTheStandardDeviationSigmaTimesClip) {
-  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(5);
+  // The source sites use: the kernel's CSPRNG.
+  std::unique_ptr<RandomSource> random = MakeSecureRandomSource();
   const double sigma = 1.3, clip = 0.8;
-  std::vector<torch::Tensor> sums = {torch::zeros({400, 500}, torch::kFloat64),
-                                     torch::zeros({100000}, torch::kFloat64)};
-  AddGaussianNoise(sigma * clip, generator, &sums);
-  const torch::Tensor draws = torch::cat({sums[0].flatten(), sums[1]});
+  std::vector<torch::Tensor> sums = {torch::zeros({400, 500}), torch::zeros({100001})};
+  AddGaussianNoise(sigma * clip, *random, &sums);
+  const torch::Tensor draws = torch::cat({sums[0].flatten(), sums[1]}).to(torch::kFloat64);
   const double stddev = draws.std().item<double>();
   // 300k draws: the estimate's own relative error is about 0.13%, far inside 5%.
   EXPECT_NEAR(stddev, sigma * clip, 0.05 * sigma * clip);
   EXPECT_NEAR(stddev, sigma * clip, 0.01 * sigma * clip);
   EXPECT_NEAR(draws.mean().item<double>(), 0.0, 0.01);
+  // Gaussian tails, not a bounded sampler: 300k draws pass 4 sigma about 19 times.
+  EXPECT_GT(draws.abs().gt(4 * sigma * clip).sum().item<int64_t>(), 3);
+  EXPECT_FALSE(
+      torch::equal(MakeSecureRandomSource()->Uniform(8), MakeSecureRandomSource()->Uniform(8)));
+}
+
+TEST_F(DpSgdTest, AnExampleWithANonFiniteGradientContributesNothing) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<torch::Tensor> per_example = {Values({3, nan, inf}, {3, 1}),
+                                                  Values({4, 1, 0}, {3, 1})};
+  std::vector<torch::Tensor> sums = {torch::zeros({1}), torch::zeros({1})};
+  AddClipped(per_example, /*clip=*/1.0, &sums);
+  EXPECT_NEAR(sums[0].item<float>(), 0.6, 1e-6);
+  EXPECT_NEAR(sums[1].item<float>(), 0.8, 1e-6);
+}
+
+TEST_F(DpSgdTest, RefusesAGlobalModelWithNonFiniteWeights) {
+  ModelConfig config;
+  config.arch = "cnn-gn";
+  auto model = LocalModel::Create(config);
+  ASSERT_TRUE(model.ok());
+  TensorBundle weights = *(*model)->ExportWeights();
+  float* first = reinterpret_cast<float*>(weights.body.data());
+  first[0] = std::numeric_limits<float>::infinity();
+  ASSERT_TRUE((*model)->ImportWeights(weights).ok());
+  TrainOptions options;
+  options.dp = DpSgdOptions{1.0, 1.0, 0.1, 2};
+  const ImageSet data = Squares(20, 1);
+  EXPECT_THAT((*model)->Train(data, options).status().message(), HasSubstr("non-finite"));
 }
 
 TEST_F(DpSgdTest, VectorizedGradientsEqualOneBackwardPassPerExample) {
