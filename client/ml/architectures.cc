@@ -44,10 +44,10 @@ Expr operator+(const Expr& expr, const std::string& text) {
 }
 
 // TorchScript helpers of per_example_forward. A convolution with a weight
-// per example is a batched matrix product of each example's patches
-// (im2col, as views) with its own weight; its backward pass is one more
-// batched product, much faster on CPUs than a grouped convolution with a
-// group per example.
+// per example is one grouped convolution: the batch folds into the channels
+// and each example is its own group. (An im2col and batched matrix product
+// measured slower on this CPU; both are slower than microbatching, see
+// docs/privacy.md.)
 constexpr char kPerExampleHelpers[] = R"(
 def _per_example_conv(self, x, w, stride: int, padding: int):
     n = x.size(0)
