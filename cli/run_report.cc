@@ -93,16 +93,16 @@ void RenderPrivacyBudget(std::string& out, const v1::RunStatus& run, const RunFa
   absl::StrAppend(&out, "\n## Privacy budget\n\n");
   absl::StrAppend(
       &out,
-      absl::StrFormat("- **Spent:** epsilon %.4g of the target %g at delta %g after %d committed "
+      absl::StrFormat("- **Spent:** epsilon %s of the target %g at delta %g after %d committed "
                       "round(s)%s.\n",
-                      budget.epsilon_spent(), budget.target_epsilon(), budget.delta(),
-                      budget.rounds_accounted(),
+                      FormatEpsilon(budget.epsilon_spent()), budget.target_epsilon(),
+                      budget.delta(), budget.rounds_accounted(),
                       budget.exhausted() ? "; no further round fits the budget" : ""));
   if (!budget.sites().empty()) {
     std::vector<std::string> sites;
     for (const v1::SitePrivacy& site : budget.sites()) {
-      sites.push_back(absl::StrFormat("%s %.4g (%d rounds)", MarkdownCode(site.site()),
-                                      site.epsilon(), site.rounds()));
+      sites.push_back(absl::StrFormat("%s %s (%d rounds)", MarkdownCode(site.site()),
+                                      FormatEpsilon(site.epsilon()), site.rounds()));
     }
     absl::StrAppend(&out, "- **Per site** (each over the rounds its update is in): ",
                     absl::StrJoin(sites, ", "), ".\n");

@@ -155,13 +155,13 @@ void PrintRunHeader(std::ostream& out, const v1::RunStatus& run) {
   if (HasDifferentialPrivacy(spec)) {
     out << "  differential privacy " << DescribeDp(spec.dp()) << "\n";
     const v1::PrivacyBudget& budget = run.privacy();
-    out << absl::StrFormat("  epsilon spent %.4g of %g at delta %g after %d round(s)%s\n",
-                           budget.epsilon_spent(), budget.target_epsilon(), budget.delta(),
-                           budget.rounds_accounted(),
+    out << absl::StrFormat("  epsilon spent %s of %g at delta %g after %d round(s)%s\n",
+                           FormatEpsilon(budget.epsilon_spent()), budget.target_epsilon(),
+                           budget.delta(), budget.rounds_accounted(),
                            budget.exhausted() ? " (budget exhausted)" : "");
     for (const v1::SitePrivacy& site : budget.sites()) {
-      out << absl::StrFormat("    %-20s epsilon %.4g over %d round(s)\n", site.site(),
-                             site.epsilon(), site.rounds());
+      out << absl::StrFormat("    %-20s epsilon %s over %d round(s)\n", site.site(),
+                             FormatEpsilon(site.epsilon()), site.rounds());
     }
   }
   out << "  created " << FormatUnixTime(run.created_at()) << "\n";

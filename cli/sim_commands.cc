@@ -209,8 +209,9 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   if (final_status->has_privacy()) {
     const v1::PrivacyBudget& budget = final_status->privacy();
     std::cout << absl::StrFormat(
-        "  privacy: epsilon %.4g spent of %g at delta %g over %d round(s)%s\n",
-        budget.epsilon_spent(), budget.target_epsilon(), budget.delta(), budget.rounds_accounted(),
+        "  privacy: epsilon %s spent of %g at delta %g over %d round(s)%s\n",
+        FormatEpsilon(budget.epsilon_spent()), budget.target_epsilon(), budget.delta(),
+        budget.rounds_accounted(),
         final_status->error().empty() ? "" : absl::StrCat(" (", final_status->error(), ")"));
     privacy_json = PrivacyJson(budget);
     privacy_json["dp"] = DpSettingsToJson(final_status->spec().dp());

@@ -7,6 +7,7 @@
 #include "absl/strings/strip.h"
 #include "common/base/status.h"
 #include "common/privacy/dp_plan.h"
+#include "common/runspec/dp_spec.h"
 #include "nlohmann/json.hpp"
 
 namespace fedmi {
@@ -107,10 +108,10 @@ absl::StatusOr<double> PrivacyLedger::Charge(int64_t run_id, int32_t round,
   ASSIGN_OR_RETURN(double total, EpsilonOf(all_runs, dp.delta()));
   if (max_epsilon && total > *max_epsilon) {
     return absl::PermissionDeniedError(absl::StrFormat(
-        "site policy: round %d would take this site's epsilon to %.4g at delta %g over all "
+        "site policy: round %d would take this site's epsilon to %s at delta %g over all "
         "%d trainings it has done in %d run(s), past its max_epsilon %g",
-        round, total, dp.delta(), all_runs.size(), runs_.size() + (runs_.count(run_id) ? 0 : 1),
-        *max_epsilon));
+        round, FormatEpsilon(total), dp.delta(), all_runs.size(),
+        runs_.size() + (runs_.count(run_id) ? 0 : 1), *max_epsilon));
   }
   std::vector<Event> charged = runs_[run_id];
   charged.push_back(Event{round, mechanism});

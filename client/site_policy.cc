@@ -267,8 +267,8 @@ absl::Status CheckPrivacyBudget(const SitePolicy& policy, const v1::RunSpec& spe
   if (!planned.ok()) return PolicyDenied(planned.status().message());
   if (planned->epsilon > *max_epsilon) {
     return PolicyDenied(absl::StrFormat(
-        "the run plans epsilon %.4g at delta %g over %d rounds, past this site's max_epsilon %g",
-        planned->epsilon, dp.delta(), spec.rounds(), *max_epsilon));
+        "the run plans epsilon %s at delta %g over %d rounds, past this site's max_epsilon %g",
+        FormatEpsilon(planned->epsilon), dp.delta(), spec.rounds(), *max_epsilon));
   }
   return absl::OkStatus();
 }

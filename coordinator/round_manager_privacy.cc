@@ -21,9 +21,9 @@ bool RoundManager::FinishIfBudgetExhausted() {
   if (after->epsilon <= dp.target_epsilon()) return false;
   const int32_t last = round_ - 1;
   Finish(RunState::kDone,
-         absl::StrFormat("privacy budget exhausted: round %d would take epsilon to %.4g at "
+         absl::StrFormat("privacy budget exhausted: round %d would take epsilon to %s at "
                          "delta %g, past the target %g; %s",
-                         round_, after->epsilon, dp.delta(), dp.target_epsilon(),
+                         round_, FormatEpsilon(after->epsilon), dp.delta(), dp.target_epsilon(),
                          last > 0 ? absl::StrCat("the model of round ", last, " is the run's last")
                                   : std::string("no round could run")));
   return true;

@@ -52,6 +52,12 @@ int32_t DpStepsPerRound(int32_t local_epochs, double sample_rate) {
   return steps > kMaxDpStepsPerRound ? 0 : static_cast<int32_t>(steps);
 }
 
+std::string FormatEpsilon(double epsilon) {
+  if (!std::isfinite(epsilon) || !(epsilon > 0)) return absl::StrFormat("%g", epsilon);
+  const double scale = std::pow(10.0, 3 - std::floor(std::log10(epsilon)));
+  return absl::StrFormat("%.4g", std::ceil(epsilon * scale) / scale);
+}
+
 nlohmann::json DpSettingsToJson(const v1::DpSettings& dp) {
   return {{"level", DpLevelName(dp.level())},
           {"target_epsilon", Number(dp.target_epsilon())},
@@ -73,7 +79,7 @@ std::string DescribeDp(const v1::DpSettings& dp) {
     case v1::DP_LEVEL_SAMPLE:
       return absl::StrFormat(
           "sample level (DP-SGD at each site), target epsilon %g at delta %g, clip %g per "
-          "example, noise multiplier %g, sample rate %g, %d steps per round",
+          "example, noise multiplier %.6g, sample rate %.6g, %d steps per round",
           dp.target_epsilon(), dp.delta(), dp.clip_norm(), dp.noise_multiplier(), dp.sample_rate(),
           dp.steps_per_round());
     case v1::DP_LEVEL_SITE:

@@ -33,6 +33,10 @@ bool HasDifferentialPrivacy(const v1::RunSpec& spec);
 inline constexpr int32_t kMaxDpStepsPerRound = 1000000;
 int32_t DpStepsPerRound(int32_t local_epochs, double sample_rate);
 
+// Epsilon for people: 4 significant digits, rounded up, so that a printed
+// epsilon is never below the one accounted (8.00004 prints as 8.001).
+std::string FormatEpsilon(double epsilon);
+
 // Every field of spec.dp, with level and placement by name.
 nlohmann::json DpSettingsToJson(const v1::DpSettings& dp);
 
