@@ -17,6 +17,7 @@
 #include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
 #include "common/base/names.h"
+#include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/model_names.h"
 
@@ -92,7 +93,15 @@ int StartRun(const GlobalOptions& global, const StartOptions& options) {
     // The coordinator completed the settings (sample rate, calibrated noise).
     auto started = (*admin)->GetRun(*run_id);
     if (!started.ok()) return ReportError(started.status());
-    std::cout << "differential privacy: " << DescribeDp(started->spec().dp()) << std::endl;
+    const v1::RunSpec& stored = started->spec();
+    std::cout << "differential privacy: " << DescribeDp(stored.dp()) << std::endl;
+    // A given --noise-multiplier may be too small for every planned round.
+    auto affordable = privacy::RoundsWithinBudget(stored.dp(), stored.rounds());
+    if (affordable.ok() && *affordable < stored.rounds()) {
+      std::cout << "warning: the budget affords " << *affordable << " of " << stored.rounds()
+                << " rounds at this noise; the run will stop after round " << *affordable
+                << " (privacy budget exhausted)" << std::endl;
+    }
   }
   return kExitOk;
 }

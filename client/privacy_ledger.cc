@@ -95,13 +95,8 @@ absl::StatusOr<double> PrivacyLedger::Charge(int64_t run_id, int32_t round,
                                              std::optional<double> max_epsilon) {
   ASSIGN_OR_RETURN(privacy::SampledGaussian mechanism, privacy::RoundMechanism(dp));
   RETURN_IF_ERROR(LoadAll());
-  std::vector<privacy::SampledGaussian> this_run, all_runs;
-  for (const auto& [id, events] : runs_) {
-    for (const Event& event : events) {
-      all_runs.push_back(event.mechanism);
-      if (id == run_id) this_run.push_back(event.mechanism);
-    }
-  }
+  std::vector<privacy::SampledGaussian> this_run = MechanismsOf(run_id);
+  std::vector<privacy::SampledGaussian> all_runs = MechanismsOf(std::nullopt);
   this_run.push_back(mechanism);
   all_runs.push_back(mechanism);
   ASSIGN_OR_RETURN(double epsilon, EpsilonOf(this_run, dp.delta()));
@@ -120,23 +115,24 @@ absl::StatusOr<double> PrivacyLedger::Charge(int64_t run_id, int32_t round,
   return epsilon;
 }
 
+std::vector<privacy::SampledGaussian> PrivacyLedger::MechanismsOf(
+    std::optional<int64_t> run_id) const {
+  std::vector<privacy::SampledGaussian> mechanisms;
+  for (const auto& [id, events] : runs_) {
+    if (run_id && id != *run_id) continue;
+    for (const Event& event : events) mechanisms.push_back(event.mechanism);
+  }
+  return mechanisms;
+}
+
 absl::StatusOr<double> PrivacyLedger::Spent(int64_t run_id, double delta) {
   RETURN_IF_ERROR(LoadAll());
-  std::vector<privacy::SampledGaussian> mechanisms;
-  auto it = runs_.find(run_id);
-  if (it != runs_.end()) {
-    for (const Event& event : it->second) mechanisms.push_back(event.mechanism);
-  }
-  return EpsilonOf(mechanisms, delta);
+  return EpsilonOf(MechanismsOf(run_id), delta);
 }
 
 absl::StatusOr<double> PrivacyLedger::SpentOverAllRuns(double delta) {
   RETURN_IF_ERROR(LoadAll());
-  std::vector<privacy::SampledGaussian> mechanisms;
-  for (const auto& [id, events] : runs_) {
-    for (const Event& event : events) mechanisms.push_back(event.mechanism);
-  }
-  return EpsilonOf(mechanisms, delta);
+  return EpsilonOf(MechanismsOf(std::nullopt), delta);
 }
 
 }  // namespace fedmi

@@ -56,6 +56,8 @@ class PrivacyLedger {
   absl::Status LoadAll();
   absl::StatusOr<std::vector<Event>> ReadRunFile(const std::string& path);
   absl::Status Write(int64_t run_id, const std::vector<Event>& events);
+  // The charged mechanisms of `run_id`, or of every run.
+  std::vector<privacy::SampledGaussian> MechanismsOf(std::optional<int64_t> run_id) const;
   std::string PathOf(int64_t run_id) const;
 
   const std::string dir_;

@@ -39,7 +39,7 @@ struct SiteWorkerOptions {
   // Not owned; must outlive the worker. Null: no operator review.
   SpecApprover* approver = nullptr;
   // How DP-SGD computes per-example gradients (sample-level DP runs).
-  ml::PerExampleMethod per_example_method = ml::PerExampleMethod::kMicrobatch;
+  ml::PerExampleMethod per_example_method = ml::DpSgdOptions().method;
   // Where this site's own privacy accountant keeps what each run has spent
   // (PrivacyLedger); empty: in memory only. Files go through `env`.
   std::string privacy_dir = "";

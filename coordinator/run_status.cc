@@ -50,11 +50,18 @@ void FillPrivacyBudget(const v1::RunSpec& spec, int32_t committed_rounds,
                        const std::vector<ParticipationRecord>& participations,
                        v1::PrivacyBudget* out) {
   const v1::DpSettings& dp = spec.dp();
+  // Sites mostly share a round count; each count is accounted once.
+  std::map<int64_t, double> epsilon_after;
+  auto epsilon = [&](int64_t rounds) {
+    auto [it, added] = epsilon_after.emplace(rounds, 0.0);
+    if (added) it->second = EpsilonAfter(dp, rounds);
+    return it->second;
+  };
   out->set_target_epsilon(dp.target_epsilon());
   out->set_delta(dp.delta());
   out->set_rounds_accounted(committed_rounds);
-  out->set_epsilon_spent(EpsilonAfter(dp, committed_rounds));
-  out->set_exhausted(EpsilonAfter(dp, committed_rounds + 1) > dp.target_epsilon());
+  out->set_epsilon_spent(epsilon(committed_rounds));
+  out->set_exhausted(epsilon(committed_rounds + 1) > dp.target_epsilon());
   if (dp.level() != v1::DP_LEVEL_SAMPLE) return;
   std::map<std::string, std::set<int32_t>> rounds_by_site;
   for (const auto& part : participations) {
@@ -66,7 +73,7 @@ void FillPrivacyBudget(const v1::RunSpec& spec, int32_t committed_rounds,
     v1::SitePrivacy* entry = out->add_sites();
     entry->set_site(site);
     entry->set_rounds(static_cast<int32_t>(rounds.size()));
-    entry->set_epsilon(EpsilonAfter(dp, static_cast<int64_t>(rounds.size())));
+    entry->set_epsilon(epsilon(static_cast<int64_t>(rounds.size())));
   }
 }
 

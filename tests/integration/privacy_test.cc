@@ -87,6 +87,7 @@ TEST(PrivacyTest, RunStopsAtItsBudgetAndASiteBelowThePlanRefuses) {
     }
     EXPECT_TRUE(refused) << "round " << round.round();
   }
+  EXPECT_EQ(budget.sites_size(), 2) << "site-1 and site-2 trained";
   for (const v1::SitePrivacy& site : budget.sites()) {
     EXPECT_NE(site.site(), "site-3") << "a site that never trained spent nothing";
     EXPECT_EQ(site.rounds(), 2);

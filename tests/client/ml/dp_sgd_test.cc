@@ -64,6 +64,12 @@ ImageSet Squares(int64_t n, uint32_t seed) {
   return set;
 }
 
+absl::StatusOr<std::unique_ptr<LocalModel>> GroupNormModel() {
+  ModelConfig config;
+  config.arch = "cnn-gn";
+  return LocalModel::Create(config);
+}
+
 class DpSgdTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { SetThreads(1); }
@@ -138,9 +144,7 @@ TEST_F(DpSgdTest, AnExampleWithANonFiniteGradientContributesNothing) {
 }
 
 TEST_F(DpSgdTest, RefusesAGlobalModelWithNonFiniteWeights) {
-  ModelConfig config;
-  config.arch = "cnn-gn";
-  auto model = LocalModel::Create(config);
+  auto model = GroupNormModel();
   ASSERT_TRUE(model.ok());
   TensorBundle weights = *(*model)->ExportWeights();
   float* first = reinterpret_cast<float*>(weights.body.data());
@@ -194,9 +198,7 @@ TEST_F(DpSgdTest, RefusesAnArchitectureWithBatchNorm) {
 }
 
 TEST_F(DpSgdTest, TrainsWithNoiseAndReportsItsSteps) {
-  ModelConfig config;
-  config.arch = "cnn-gn";
-  auto model = LocalModel::Create(config);
+  auto model = GroupNormModel();
   ASSERT_TRUE(model.ok());
   const ImageSet train = Squares(400, 2), test = Squares(200, 3);
   TrainOptions options;
@@ -219,9 +221,7 @@ TEST_F(DpSgdTest, TrainsWithNoiseAndReportsItsSteps) {
 TEST_F(DpSgdTest, TheSecretSeedAloneDecidesSamplingAndNoise) {
   const ImageSet train = Squares(60, 4);
   auto weights_after = [&](uint64_t secret_seed) {
-    ModelConfig config;
-    config.arch = "cnn-gn";
-    auto model = LocalModel::Create(config);
+    auto model = GroupNormModel();
     TrainOptions options;
     options.dp = DpSgdOptions{1.0, 1.0, 0.2, 3, PerExampleMethod::kVectorized, secret_seed};
     EXPECT_TRUE((*model)->Train(train, options).ok());
@@ -232,9 +232,7 @@ TEST_F(DpSgdTest, TheSecretSeedAloneDecidesSamplingAndNoise) {
 }
 
 TEST_F(DpSgdTest, ASavedModelCarriesItsGuaranteeAsAttributesTorchJitLoadReads) {
-  ModelConfig config;
-  config.arch = "cnn-gn";
-  auto model = LocalModel::Create(config);
+  auto model = GroupNormModel();
   ASSERT_TRUE(model.ok());
   const std::string path = (std::filesystem::temp_directory_path() /
                             ("fedmi_dp_attr_" + std::to_string(::getpid()) + ".pt"))
@@ -249,9 +247,7 @@ TEST_F(DpSgdTest, ASavedModelCarriesItsGuaranteeAsAttributesTorchJitLoadReads) {
 }
 
 TEST_F(DpSgdTest, RefusesImpossibleSettings) {
-  ModelConfig config;
-  config.arch = "cnn-gn";
-  auto model = LocalModel::Create(config);
+  auto model = GroupNormModel();
   ASSERT_TRUE(model.ok());
   TrainOptions options;
   options.dp = DpSgdOptions{1.0, 1.0, /*sample_rate=*/1.5, 2};
