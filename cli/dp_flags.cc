@@ -31,6 +31,16 @@ void AddDpOptions(CLI::App* command, DpFlags* flags) {
                    "probability that a DP-SGD step takes each example, at every site (0: batch "
                    "size / the connected sites' mean training set)",
                    CLI::Range(0.0, 1.0));
+  AddCheckedOption(command, "--dp-noise", flags->noise,
+                   "--dp site: who adds the noise: distributed (each site a share, under secure "
+                   "aggregation: nobody sees the sum without it), central (the coordinator, "
+                   "which sites must trust) or auto (distributed with --secure-aggregation, "
+                   "else central)",
+                   CLI::IsMember({"auto", "central", "distributed"}));
+  AddCheckedOption(command, "--expected-sites", flags->expected_sites,
+                   "--dp site: sites each round takes, among which the noise is shared and by "
+                   "which the sum is divided (0: the sites connected at run start)",
+                   CLI::NonNegativeNumber);
 }
 
 absl::Status ApplyDpFlags(const DpFlags& flags, v1::RunSpec* spec) {
@@ -39,10 +49,11 @@ absl::Status ApplyDpFlags(const DpFlags& flags, v1::RunSpec* spec) {
   if (!level) return absl::InvalidArgumentError(absl::StrCat("--dp: unknown '", flags.level, "'"));
   if (*level == v1::DP_LEVEL_NONE) {
     if (flags.target_epsilon != 0 || flags.delta != 0 || flags.clip != 0 ||
-        flags.noise_multiplier != 0 || flags.sample_rate != 0) {
+        flags.noise_multiplier != 0 || flags.sample_rate != 0 || flags.noise != "auto" ||
+        flags.expected_sites != 0) {
       return absl::InvalidArgumentError(
-          "--target-epsilon, --delta, --clip, --noise-multiplier and --dp-sample-rate need "
-          "differential privacy: add --dp sample or --dp site");
+          "--target-epsilon, --delta, --clip, --noise-multiplier, --dp-sample-rate, --dp-noise "
+          "and --expected-sites need differential privacy: add --dp sample or --dp site");
     }
     return absl::OkStatus();
   }
@@ -57,6 +68,21 @@ absl::Status ApplyDpFlags(const DpFlags& flags, v1::RunSpec* spec) {
   dp.set_clip_norm(flags.clip);
   dp.set_noise_multiplier(flags.noise_multiplier);
   dp.set_sample_rate(flags.sample_rate);
+  if (*level != v1::DP_LEVEL_SITE) {
+    if (flags.noise != "auto" || flags.expected_sites != 0) {
+      return absl::InvalidArgumentError("--dp-noise and --expected-sites are for --dp site");
+    }
+    return absl::OkStatus();
+  }
+  const std::optional<v1::DpNoisePlacement> placement =
+      flags.noise == "auto"
+          ? (spec->secure_aggregation() ? v1::DP_NOISE_DISTRIBUTED : v1::DP_NOISE_CENTRAL)
+          : ParseDpNoisePlacement(flags.noise);
+  if (!placement) {
+    return absl::InvalidArgumentError(absl::StrCat("--dp-noise: unknown '", flags.noise, "'"));
+  }
+  dp.set_noise_placement(*placement);
+  dp.set_expected_sites(flags.expected_sites);
   return absl::OkStatus();
 }
 

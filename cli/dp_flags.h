@@ -20,14 +20,18 @@ struct DpFlags {
   double clip = 0;              // 0: 1.0
   double noise_multiplier = 0;  // 0: calibrated to --target-epsilon
   double sample_rate = 0;       // 0: batch size / the sites' mean training set
+  std::string noise = "auto";   // --dp site: auto | central | distributed
+  int expected_sites = 0;       // --dp site: 0: the connected sites
 };
 
-// Adds --dp, --target-epsilon, --delta, --clip, --noise-multiplier and
-// --dp-sample-rate to `command`.
+// Adds --dp, --target-epsilon, --delta, --clip, --noise-multiplier,
+// --dp-sample-rate, --dp-noise and --expected-sites to `command`.
 void AddDpOptions(CLI::App* command, DpFlags* flags);
 
-// Sets spec->dp. InvalidArgument naming the flag when settings are given
-// without --dp, or --dp without --target-epsilon.
+// Sets spec->dp; call it after secure aggregation is set, which "auto" noise
+// placement follows. InvalidArgument naming the flag when settings are given
+// without --dp (or site-level ones with --dp sample), or --dp without
+// --target-epsilon.
 absl::Status ApplyDpFlags(const DpFlags& flags, v1::RunSpec* spec);
 
 }  // namespace fedmi::cli

@@ -1,5 +1,6 @@
 #include "cli/model_export.h"
 
+#include <algorithm>
 #include <fstream>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/admin_client.h"
 #include "cli/model_runner.h"
+#include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
 #include "common/privacy/dp_plan.h"
@@ -61,25 +63,55 @@ std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info
   return metadata;
 }
 
-std::map<std::string, std::string> PrivacyMetadata(const v1::RunSpec& spec, int32_t round) {
+namespace {
+
+std::map<std::string, std::string> PrivacyMetadataOf(const v1::RunSpec& spec, int32_t round,
+                                                     const std::vector<int>& contributors) {
   if (!HasDifferentialPrivacy(spec)) return {};
   const v1::DpSettings& dp = spec.dp();
-  auto spent = privacy::EpsilonAfterRounds(dp, round);
+  auto spent = privacy::EpsilonOfRounds(dp, contributors);
   // 17 significant digits: the number reads back exactly.
   auto number = [](double value) { return absl::StrFormat("%.17g", value); };
-  return {{"dp_level", DpLevelName(dp.level())},
-          {"dp_mechanism", dp.level() == v1::DP_LEVEL_SAMPLE
-                               ? "DP-SGD: Poisson-sampled Gaussian, per-example clipping"
-                               : "DP-FedAvg: Gaussian noise on clipped site updates"},
-          {"dp_epsilon", spent.ok() ? number(spent->epsilon) : "unknown"},
-          {"dp_delta", number(dp.delta())},
-          {"dp_target_epsilon", number(dp.target_epsilon())},
-          {"dp_noise_multiplier", number(dp.noise_multiplier())},
-          {"dp_clip_norm", number(dp.clip_norm())},
-          {"dp_sample_rate", number(dp.sample_rate())},
-          {"dp_steps_per_round", absl::StrCat(dp.steps_per_round())},
-          {"dp_rounds", absl::StrCat(round)},
-          {"dp_accountant", "RDP (Mironov et al. 2019), tight conversion (Balle et al. 2020)"}};
+  std::map<std::string, std::string> metadata = {
+      {"dp_level", DpLevelName(dp.level())},
+      {"dp_mechanism", dp.level() == v1::DP_LEVEL_SAMPLE
+                           ? "DP-SGD: Poisson-sampled Gaussian, per-example clipping"
+                           : "DP-FedAvg: Gaussian noise on clipped site updates"},
+      {"dp_epsilon", spent.ok() ? number(spent->epsilon) : "unknown"},
+      {"dp_delta", number(dp.delta())},
+      {"dp_target_epsilon", number(dp.target_epsilon())},
+      {"dp_noise_multiplier", number(dp.noise_multiplier())},
+      {"dp_clip_norm", number(dp.clip_norm())},
+      {"dp_sample_rate", number(dp.sample_rate())},
+      {"dp_steps_per_round", absl::StrCat(dp.steps_per_round())},
+      {"dp_rounds", absl::StrCat(round)},
+      {"dp_accountant", "RDP (Mironov et al. 2019), tight conversion (Balle et al. 2020)"}};
+  if (dp.level() == v1::DP_LEVEL_SITE) {
+    metadata["dp_noise_placement"] = DpNoisePlacementName(dp.noise_placement());
+    metadata["dp_expected_sites"] = absl::StrCat(dp.expected_sites());
+  }
+  return metadata;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> PrivacyMetadata(const v1::RunSpec& spec, int32_t round) {
+  // Every round as planned, with every expected site.
+  return PrivacyMetadataOf(
+      spec, round, std::vector<int>(std::max(0, round), std::max(1, spec.dp().expected_sites())));
+}
+
+std::map<std::string, std::string> PrivacyMetadata(const v1::RunStatus& run, int32_t round) {
+  std::vector<int> contributors(std::max(0, round), 0);
+  for (const v1::RoundStatus& stored : run.rounds()) {
+    if (stored.round() < 1 || stored.round() > round) continue;
+    for (const v1::SiteParticipation& site : stored.sites()) {
+      const auto state = ParseParticipationState(site.state());
+      contributors[stored.round() - 1] +=
+          state == ParticipationState::kUploaded || state == ParticipationState::kEvaluated;
+    }
+  }
+  return PrivacyMetadataOf(run.spec(), round, contributors);
 }
 
 absl::Status CheckModelFileWritable(const std::string& path, const ModelRunner* runner) {
@@ -113,7 +145,7 @@ absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round
   info.run_id = run_id;
   info.round = exported_round;
   info.seed = run.spec().seed();
-  info.privacy = PrivacyMetadata(run.spec(), exported_round);
+  info.privacy = PrivacyMetadata(run, exported_round);
   RETURN_IF_ERROR(WriteModelFile(out, weights, info, runner));
 
   if (summary != nullptr) {

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "common/runspec/model_names.h"
 #include "common/tensor/tensor_bundle.h"
+#include "fedmi/v1/admin.pb.h"
 #include "fedmi/v1/federation.pb.h"
 
 namespace fedmi::cli {
@@ -51,6 +52,10 @@ struct ModelFileInfo {
 // dp_clip_norm, dp_sample_rate, dp_steps_per_round, dp_rounds. Empty for a
 // run without differential privacy.
 std::map<std::string, std::string> PrivacyMetadata(const v1::RunSpec& spec, int32_t round);
+// The same for round `round` of `run`, whose rounds say which sites' updates
+// reached each sum: with distributed site-level noise, a round that lost
+// sites' shares costs more than planned (privacy::EpsilonOfRounds).
+std::map<std::string, std::string> PrivacyMetadata(const v1::RunStatus& run, int32_t round);
 
 // The safetensors "__metadata__" for `info`.
 std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info);

@@ -87,13 +87,14 @@ int StartRun(const GlobalOptions& global, const StartOptions& options) {
     PrintJsonLine({{"run_id", *run_id}});
     return kExitOk;
   }
-  std::cout << "run " << *run_id << " started (secure aggregation " << DescribeSecAgg(spec) << ")"
+  // The spec as the coordinator completed it (DP noise and sample rate, the
+  // encoding's clip for distributed DP noise).
+  auto started = (*admin)->GetRun(*run_id);
+  if (!started.ok()) return ReportError(started.status());
+  const v1::RunSpec& stored = started->spec();
+  std::cout << "run " << *run_id << " started (secure aggregation " << DescribeSecAgg(stored) << ")"
             << std::endl;
-  if (HasDifferentialPrivacy(spec)) {
-    // The coordinator completed the settings (sample rate, calibrated noise).
-    auto started = (*admin)->GetRun(*run_id);
-    if (!started.ok()) return ReportError(started.status());
-    const v1::RunSpec& stored = started->spec();
+  if (HasDifferentialPrivacy(stored)) {
     std::cout << "differential privacy: " << DescribeDp(stored.dp()) << std::endl;
     // A given --noise-multiplier may be too small for every planned round.
     auto affordable = privacy::RoundsWithinBudget(stored.dp(), stored.rounds());

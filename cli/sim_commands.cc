@@ -137,13 +137,14 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   if (!spec.ok()) return ReportUsageError(std::string(spec.status().message()));
   auto run_id = federation.admin().StartRun(*spec);
   if (!run_id.ok()) return ReportError(run_id.status());
-  std::cout << "  run " << *run_id << " started, secure aggregation " << DescribeSecAgg(*spec)
-            << "\n";
-  if (HasDifferentialPrivacy(*spec)) {
-    // The coordinator completed the settings (sample rate, calibrated noise).
-    auto started = federation.admin().GetRun(*run_id);
-    if (!started.ok()) return ReportError(started.status());
-    std::cout << "  differential privacy: " << DescribeDp(started->spec().dp()) << "\n";
+  // The spec as the coordinator completed it (DP noise and sample rate, the
+  // encoding's clip for distributed DP noise).
+  auto started_run = federation.admin().GetRun(*run_id);
+  if (!started_run.ok()) return ReportError(started_run.status());
+  std::cout << "  run " << *run_id << " started, secure aggregation "
+            << DescribeSecAgg(started_run->spec()) << "\n";
+  if (HasDifferentialPrivacy(started_run->spec())) {
+    std::cout << "  differential privacy: " << DescribeDp(started_run->spec().dp()) << "\n";
   }
   std::cout << "  round   loss     auc      acc      sens     spec     seconds" << std::endl;
 

@@ -219,14 +219,44 @@ namespace {
 // What this site runs is DP-SGD or nothing: a level it does not implement,
 // or settings that do not match what it would run, are refused here, before
 // any data is touched, whatever the coordinator accepted.
+// Site level: what this site adds and how it is accounted must follow from
+// the spec it approved (the round's admission is checked against it again
+// when the round is secure: SiteSecAgg::MaskUpdate).
+absl::Status CheckSiteDpSettings(const v1::RunSpec& spec) {
+  const v1::DpSettings& dp = spec.dp();
+  if (dp.adaptive_clipping()) {
+    return PolicyDenied("the run asks for adaptive clipping, which this site does not implement");
+  }
+  if (dp.sample_rate() != 1) {
+    return PolicyDenied(absl::StrCat(
+        "site-level DP is accounted with every round's sites as chosen (sample rate 1); the run "
+        "says ",
+        dp.sample_rate()));
+  }
+  if (dp.expected_sites() < 1) {
+    return PolicyDenied("the run's site-level DP settings name no expected_sites");
+  }
+  if (dp.noise_placement() == v1::DP_NOISE_DISTRIBUTED && !spec.secure_aggregation()) {
+    return PolicyDenied(
+        "distributed DP noise without secure aggregation would show the coordinator this site's "
+        "update with only its share of the noise");
+  }
+  if (dp.noise_placement() == v1::DP_NOISE_DISTRIBUTED &&
+      spec.secagg().clip() < privacy::MinSecAggClipForSiteNoise(dp)) {
+    return PolicyDenied(absl::StrCat("the run's secagg clip ", spec.secagg().clip(),
+                                     " would clamp this site's noise share; it needs at least ",
+                                     privacy::MinSecAggClipForSiteNoise(dp)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckDpSettings(const v1::RunSpec& spec) {
   const v1::DpSettings& dp = spec.dp();
   if (dp.level() == v1::DP_LEVEL_NONE) return absl::OkStatus();
+  if (dp.level() == v1::DP_LEVEL_SITE) return CheckSiteDpSettings(spec);
   if (dp.level() != v1::DP_LEVEL_SAMPLE) {
-    return PolicyDenied(absl::StrCat("the run asks for differential privacy level ",
-                                     DpLevelName(dp.level()),
-                                     ", which this site does not implement; it trains with "
-                                     "sample-level DP or refuses"));
+    return PolicyDenied(absl::StrCat("the run asks for differential privacy level ", dp.level(),
+                                     ", which this site does not know"));
   }
   if (!IsDpCompatibleModel(spec.model())) {
     return PolicyDenied(absl::StrCat("model '", spec.model(),

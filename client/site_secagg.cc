@@ -7,6 +7,7 @@
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/crypto/revocation_list.h"
+#include "common/runspec/dp_spec.h"
 #include "common/secagg/secagg_participant.h"
 
 namespace fedmi {
@@ -86,6 +87,17 @@ absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> SiteSecAgg::ShareSecr
       !floor_ok.ok()) {
     return absl::PermissionDeniedError(absl::StrCat(kSitePolicyPrefix, floor_ok.message()));
   }
+  const v1::DpSettings& dp = task.spec().dp();
+  if (IsSiteLevelDp(task.spec()) && dp.noise_placement() == v1::DP_NOISE_DISTRIBUTED &&
+      admission.sites_size() < dp.expected_sites()) {
+    // Each share is sized for expected_sites sharers: fewer would leave the
+    // sum with less noise than the run's epsilon is computed for.
+    *violation = true;
+    return SecAggError(absl::PermissionDeniedError(
+        absl::StrCat("the admission of ", RoundName(run_id, round), " admits ",
+                     admission.sites_size(), " sites, but the run's DP noise is shared among ",
+                     dp.expected_sites(), ": the sum would carry too little noise")));
+  }
   if (seen_nonces_.count(admission.nonce()) > 0) {
     *violation = true;
     return SecAggError(absl::PermissionDeniedError(absl::StrCat(
@@ -144,7 +156,11 @@ absl::StatusOr<TensorBundle> SiteSecAgg::MaskUpdate(const v1::TrainTask& task,
   // coordinator (it relays only once all have shared): a crash here is a
   // dropout after sharing and before the masked input.
   faults_.Reached(FaultPoint::kSiteBeforeMaskedUpload, task.round());
-  absl::StatusOr<TensorBundle> masked = participant.MaskUpdate(global, update, examples);
+  // Site-level DP: every site counts once, so that no site's data moves
+  // the model by more than the clip.
+  const secagg::Weighting weighting =
+      IsSiteLevelDp(task.spec()) ? secagg::Weighting::kUniform : secagg::Weighting::kByExamples;
+  absl::StatusOr<TensorBundle> masked = participant.MaskUpdate(global, update, examples, weighting);
   if (!masked.ok()) return SecAggError(masked.status());
   FEDMI_LOG(INFO) << Where(task.run_id(), task.round()) << "masked the update towards "
                   << participant.SharingNeighbours().size() << " neighbours";

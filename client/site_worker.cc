@@ -9,6 +9,8 @@
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/data/metrics.h"
+#include "common/privacy/dp_plan.h"
+#include "common/privacy/site_update.h"
 #include "common/runspec/dp_spec.h"
 #include "common/tensor/synthetic_model.h"
 
@@ -125,12 +127,18 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
                                               const v1::RunSpec& spec, const TensorBundle& global) {
   RETURN_IF_ERROR(CheckTask(spec));
   LocalUpdate update;
+  if (IsSiteLevelDp(spec)) {
+    // Charged before any data is touched, as for sample level.
+    ASSIGN_OR_RETURN(update.dp_epsilon_spent,
+                     privacy_ledger_.Charge(run_id, round, spec.dp(), policy_.max_epsilon));
+  }
   if (IsSynthetic(spec)) {
     const int64_t k = SyntheticSiteIndex(options_.site);
     update.weights = global;
     ApplySyntheticDelta(k, &update.weights);
     update.examples = SyntheticExamples(k);
     update.train_metrics.set_examples(update.examples);
+    RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, global, &update));
     return update;
   }
   if (data_->train.size() == 0) {
@@ -146,11 +154,11 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   // Distinct per site and round, reproducible from the run seed.
   options.seed = spec.seed() * 7919 + static_cast<uint64_t>(round) * 104729 +
                  std::hash<std::string>{}(options_.site) % 100003;
-  if (HasDifferentialPrivacy(spec)) {
+  if (HasDifferentialPrivacy(spec) && !IsSiteLevelDp(spec)) {
     const v1::DpSettings& dp = spec.dp();
     // CheckTask refused other levels already; never train without the noise.
     if (dp.level() != v1::DP_LEVEL_SAMPLE) {
-      return absl::UnimplementedError("only sample-level differential privacy is implemented");
+      return absl::UnimplementedError("unknown differential privacy level");
     }
     // Charged before any data is touched: a refusal here costs nothing, and
     // a crash during training cannot leave the round unaccounted.
@@ -172,7 +180,31 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   update.train_metrics.set_examples(summary.examples);
   update.train_metrics.set_loss(summary.loss);
   update.train_metrics.set_accuracy(summary.accuracy);
+  RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, global, &update));
   return update;
+}
+
+absl::Status SiteWorker::PrivatizeSiteUpdate(int64_t run_id, int32_t round, const v1::RunSpec& spec,
+                                             const TensorBundle& global, LocalUpdate* update) {
+  if (!IsSiteLevelDp(spec)) return absl::OkStatus();
+  const v1::DpSettings& dp = spec.dp();
+  const double share = privacy::SiteNoiseShareStddev(dp);
+  privacy::NoiseSource* noise = options_.dp_noise;
+  if (noise == nullptr && share > 0) {
+    if (own_dp_noise_ == nullptr) own_dp_noise_ = privacy::MakeSecureNoiseSource();
+    noise = own_dp_noise_.get();
+  }
+  ASSIGN_OR_RETURN(privacy::ClippedSiteUpdate clipped,
+                   privacy::ClipSiteUpdate(global, dp.clip_norm(), share, noise, &update->weights));
+  FEDMI_LOG(INFO) << "run " << run_id << " round " << round << ": site-level DP, update norm "
+                  << clipped.norm << (clipped.clipped ? " clipped to " : " within the clip ")
+                  << dp.clip_norm()
+                  << (share > 0 ? absl::StrCat(", noise share of standard deviation ", share,
+                                               " added here")
+                                : std::string(", noise added by the coordinator"))
+                  << "; this site's epsilon for the run is now " << update->dp_epsilon_spent
+                  << " at delta " << dp.delta();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::Metrics> SiteWorker::Evaluate(int64_t run_id, const v1::RunSpec& spec,

@@ -24,6 +24,7 @@
 #include "client/privacy_ledger.h"
 #include "client/site_policy.h"
 #include "common/data/dataset.h"
+#include "common/privacy/gaussian_noise.h"
 #include "common/tensor/tensor_bundle.h"
 #include "fedmi/v1/federation.pb.h"
 
@@ -44,13 +45,16 @@ struct SiteWorkerOptions {
   // (PrivacyLedger); empty: in memory only. Files go through `env`.
   std::string privacy_dir = "";
   Env* env = Env::Default();
+  // This site's noise share for site-level DP with distributed noise. Not
+  // owned; null: the kernel's CSPRNG. Tests give a seeded one.
+  privacy::NoiseSource* dp_noise = nullptr;
 };
 
 struct LocalUpdate {
   TensorBundle weights;
   int64_t examples = 0;
   v1::Metrics train_metrics;
-  // Sample-level DP: this site's epsilon for the run after this training.
+  // This site's epsilon for the run after this training, by its own ledger.
   double dp_epsilon_spent = 0;
 };
 
@@ -82,12 +86,17 @@ class SiteWorker {
   // Whether this site can run `spec` at all (architecture, data, classes).
   absl::Status CheckCapability(const v1::RunSpec& spec) const;
   absl::StatusOr<ml::LocalModel*> ModelFor(int64_t run_id, const v1::RunSpec& spec);
+  // Site-level DP: clips the trained change to S and adds this site's
+  // noise share when the noise is distributed.
+  absl::Status PrivatizeSiteUpdate(int64_t run_id, int32_t round, const v1::RunSpec& spec,
+                                   const TensorBundle& global, LocalUpdate* update);
 
   SiteWorkerOptions options_;
   SitePolicy policy_;
   std::optional<SiteDataset> data_;
   std::map<int64_t, std::unique_ptr<ml::LocalModel>> models_;
   PrivacyLedger privacy_ledger_;
+  std::unique_ptr<privacy::NoiseSource> own_dp_noise_;  // when options_.dp_noise is null
 };
 
 }  // namespace fedmi

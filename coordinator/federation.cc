@@ -357,8 +357,9 @@ absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec s
     }
     // Fixed before the run is stored: the spec every site checks, and its
     // hash, already say what each round costs.
-    RETURN_IF_ERROR(
-        privacy::CompleteDpSettings(&spec, sites_with_data > 0 ? total / sites_with_data : 0));
+    RETURN_IF_ERROR(privacy::CompleteDpSettings(&spec,
+                                                sites_with_data > 0 ? total / sites_with_data : 0,
+                                                static_cast<int>(sites_with_data)));
   }
   RunRecord record;
   record.spec = spec;

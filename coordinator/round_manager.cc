@@ -7,6 +7,7 @@
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
+#include "common/runspec/dp_spec.h"
 #include "coordinator/evaluation_summary.h"
 #include "coordinator/site_selection.h"
 
@@ -108,11 +109,21 @@ void RoundManager::StartInitialization() {
   phase_deadline_ = deps_.clock->Now() + absl::Seconds(run_.spec.round_timeout_s());
 }
 
+int RoundManager::RoundQuorum() const {
+  const v1::DpSettings& dp = run_.spec.dp();
+  // Distributed DP noise: every share it is sized for must be admitted, or
+  // the sum would start short of noise (sites refuse such an admission).
+  if (IsSiteLevelDp(run_.spec) && dp.noise_placement() == v1::DP_NOISE_DISTRIBUTED) {
+    return std::max(run_.spec.min_sites(), dp.expected_sites());
+  }
+  return run_.spec.min_sites();
+}
+
 void RoundManager::StartRound() {
   if (FinishIfBudgetExhausted()) return;
   std::vector<std::string> sites = SelectRoundSites(
       deps_.roster->ConnectedSites(), run_.spec.max_sites(), run_.spec.seed(), round_);
-  if (static_cast<int>(sites.size()) < run_.spec.min_sites()) {
+  if (static_cast<int>(sites.size()) < RoundQuorum()) {
     phase_ = RunPhase::kWaitingForSites;
     return;
   }
@@ -125,9 +136,15 @@ void RoundManager::StartRound() {
     }
     admission = *std::move(begun);
   } else {
-    auto aggregator = MakeAggregator(run_.spec.strategy());
-    if (!aggregator.ok()) return Fail(std::string(aggregator.status().message()));
-    aggregator_ = *std::move(aggregator);
+    if (IsSiteLevelDp(run_.spec)) {
+      auto global = deps_.models->PathFor(global_model_sha256_);
+      if (!global.ok()) return Fail(std::string(global.status().message()));
+      aggregator_ = MakeSiteDpAggregator(SiteDpSumOfRun(), *std::move(global));
+    } else {
+      auto aggregator = MakeAggregator(run_.spec.strategy());
+      if (!aggregator.ok()) return Fail(std::string(aggregator.status().message()));
+      aggregator_ = *std::move(aggregator);
+    }
     if (absl::Status status = aggregator_->Begin(round_, model_specs_); !status.ok()) {
       return Fail(std::string(status.message()));
     }
@@ -239,6 +256,7 @@ absl::Status RoundManager::FinishTraining() {
 }
 
 absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
+  if (FinishIfRoundOverBudget()) return absl::OkStatus();
   // The new model file is written; the round is not yet committed.
   deps_.faults->Reached(FaultPoint::kCoordinatorCommit, round_);
   RoundCommit commit;

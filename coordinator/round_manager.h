@@ -35,11 +35,13 @@
 #include "common/base/clock.h"
 #include "common/base/env.h"
 #include "common/base/fault_hook.h"
+#include "common/privacy/gaussian_noise.h"
 #include "common/tensor/tensor_bundle.h"
 #include "coordinator/aggregator.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/model_store.h"
 #include "coordinator/secure_round.h"
+#include "coordinator/site_dp_aggregator.h"
 #include "coordinator/storage.h"
 #include "fedmi/v1/admin.pb.h"
 #include "fedmi/v1/federation.pb.h"
@@ -90,6 +92,9 @@ class RoundManager {
     // round's admission. Empty without TLS.
     std::string identity_key_pem = "";
     std::string identity_cert_pem = "";
+    // Central noise of site-level DP; null: the kernel's CSPRNG. Tests
+    // give a seeded one.
+    privacy::NoiseSource* dp_noise = nullptr;
   };
 
   // A new run (as stored by Storage::CreateRun) or one resumed after a
@@ -153,6 +158,8 @@ class RoundManager {
   // --- Phases (round_manager.cc) --------------------------------------------
   void StartInitialization();
   void StartRound();
+  // Sites a training round needs before it opens.
+  int RoundQuorum() const;
   void StartEvaluation();
   void MaybeFinishTraining();
   void MaybeFinishEvaluation();
@@ -170,6 +177,16 @@ class RoundManager {
   // budget exhausted", keeping its last model, when round_ would take
   // epsilon past the target; returns whether it did.
   bool FinishIfBudgetExhausted();
+  // Site-level DP with distributed noise: a round whose sum holds fewer
+  // noise shares than planned (sites dropped out) costs more; when
+  // committing it would pass the target, the run ends "privacy budget
+  // exhausted" instead and this returns true.
+  bool FinishIfRoundOverBudget();
+  // Sites whose updates reached the sums of rounds 1..through_round (index
+  // r - 1), from storage, for the accountant.
+  absl::StatusOr<std::vector<int>> CommittedContributors(int32_t through_round);
+  // The next model's aggregation for a site-level DP round.
+  SiteDpSum SiteDpSumOfRun();
   // Records the privacy.spent entry of the round just committed.
   void AuditPrivacySpent();
   int CountInState(SlotState state) const;
@@ -220,7 +237,8 @@ class RoundManager {
   std::unique_ptr<Aggregator> aggregator_;
   absl::Time phase_deadline_ = absl::InfiniteFuture();
   double round_started_at_ = 0;
-  int round_retries_used_ = 0;  // of the current round
+  int round_retries_used_ = 0;                          // of the current round
+  std::unique_ptr<privacy::NoiseSource> own_dp_noise_;  // when deps_.dp_noise is null
 
   // Set while a securely aggregated round is training.
   std::unique_ptr<SecureRound> secure_;

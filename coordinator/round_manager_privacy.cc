@@ -1,31 +1,95 @@
 // RoundManager's differential-privacy budget: no round starts whose
-// accounted epsilon would pass the run's target, and each committed round
-// leaves a privacy.spent entry from which an auditor can recompute epsilon.
+// accounted epsilon would pass the run's target, no site-level round commits
+// whose lost noise shares would, and each committed round leaves a
+// privacy.spent entry from which an auditor can recompute epsilon.
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/status.h"
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
 #include "coordinator/round_manager.h"
+#include "coordinator/run_status.h"
 
 namespace fedmi {
+namespace {
+
+// The contributor count a round is planned with: every expected site (the
+// count only matters for distributed site-level noise).
+int PlannedContributors(const v1::DpSettings& dp) { return std::max(1, dp.expected_sites()); }
+
+std::string LastModel(int32_t last) {
+  return last > 0 ? absl::StrCat("the model of round ", last, " is the run's last")
+                  : std::string("no round could run");
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<int>> RoundManager::CommittedContributors(int32_t through_round) {
+  ASSIGN_OR_RETURN(std::vector<ParticipationRecord> participations,
+                   deps_.storage->ListParticipations(run_.id));
+  return ContributorsPerRound(participations, through_round);
+}
+
+SiteDpSum RoundManager::SiteDpSumOfRun() {
+  privacy::NoiseSource* noise = deps_.dp_noise;
+  if (noise == nullptr) {
+    if (own_dp_noise_ == nullptr) own_dp_noise_ = privacy::MakeSecureNoiseSource();
+    noise = own_dp_noise_.get();
+  }
+  return SiteDpSum::ForRun(run_.spec.dp(), noise);
+}
 
 bool RoundManager::FinishIfBudgetExhausted() {
   if (!HasDifferentialPrivacy(run_.spec)) return false;
   const v1::DpSettings& dp = run_.spec.dp();
-  auto after = privacy::EpsilonAfterRounds(dp, round_);
+  auto after = [&]() -> absl::StatusOr<privacy::PrivacySpent> {
+    ASSIGN_OR_RETURN(std::vector<int> contributors, CommittedContributors(round_ - 1));
+    contributors.push_back(PlannedContributors(dp));
+    return privacy::EpsilonOfRounds(dp, contributors);
+  }();
   if (!after.ok()) {
     Fail(absl::StrCat("round ", round_,
                       ": cannot account for differential privacy: ", after.status().message()));
     return true;
   }
   if (after->epsilon <= dp.target_epsilon()) return false;
-  const int32_t last = round_ - 1;
   Finish(RunState::kDone,
          absl::StrFormat("privacy budget exhausted: round %d would take epsilon to %s at "
                          "delta %g, past the target %g; %s",
                          round_, FormatEpsilon(after->epsilon), dp.delta(), dp.target_epsilon(),
-                         last > 0 ? absl::StrCat("the model of round ", last, " is the run's last")
-                                  : std::string("no round could run")));
+                         LastModel(round_ - 1)));
+  return true;
+}
+
+bool RoundManager::FinishIfRoundOverBudget() {
+  const v1::DpSettings& dp = run_.spec.dp();
+  if (!IsSiteLevelDp(run_.spec) || dp.noise_placement() != v1::DP_NOISE_DISTRIBUTED) return false;
+  const int contributors = CountInState(SlotState::kUploaded);
+  if (contributors >= PlannedContributors(dp)) return false;
+  auto after = [&]() -> absl::StatusOr<privacy::PrivacySpent> {
+    ASSIGN_OR_RETURN(std::vector<int> counts, CommittedContributors(round_ - 1));
+    counts.push_back(contributors);
+    return privacy::EpsilonOfRounds(dp, counts);
+  }();
+  if (!after.ok()) {
+    Fail(absl::StrCat("round ", round_,
+                      ": cannot account for differential privacy: ", after.status().message()));
+    return true;
+  }
+  if (after->epsilon <= dp.target_epsilon()) return false;
+  // The aggregate holds too little noise to release: it is not committed.
+  Finish(
+      RunState::kDone,
+      absl::StrFormat(
+          "privacy budget exhausted: only %d of the %d expected sites' noise shares reached "
+          "round %d's sum (noise multiplier %.4g instead of %.4g), which would take epsilon "
+          "to %s at delta %g, past the target %g; the round is not committed and %s",
+          contributors, dp.expected_sites(), round_,
+          privacy::RoundNoiseMultiplier(dp, contributors), dp.noise_multiplier(),
+          FormatEpsilon(after->epsilon), dp.delta(), dp.target_epsilon(), LastModel(round_ - 1)));
   return true;
 }
 
@@ -33,18 +97,27 @@ void RoundManager::AuditPrivacySpent() {
   if (!HasDifferentialPrivacy(run_.spec)) return;
   const v1::DpSettings& dp = run_.spec.dp();
   auto mechanism = privacy::RoundMechanism(dp);
-  auto spent = privacy::EpsilonAfterRounds(dp, round_);
-  if (!mechanism.ok() || !spent.ok()) return;  // FinishIfBudgetExhausted failed the run first
-  Audit(audit::Action::kPrivacySpent, round_,
-        {{"level", DpLevelName(dp.level())},
-         {"noise_multiplier", dp.noise_multiplier()},
-         {"clip_norm", dp.clip_norm()},
-         {"sample_rate", mechanism->sample_rate},
-         {"steps", mechanism->steps},
-         {"rounds", round_},
-         {"delta", dp.delta()},
-         {"epsilon", spent->epsilon},
-         {"target_epsilon", dp.target_epsilon()}});
+  auto contributors = CommittedContributors(round_);  // committed just now
+  if (!mechanism.ok() || !contributors.ok() || contributors->empty()) return;
+  auto spent = privacy::EpsilonOfRounds(dp, *contributors);
+  if (!spent.ok()) return;  // FinishIfBudgetExhausted failed the run first
+  nlohmann::json detail = {{"level", DpLevelName(dp.level())},
+                           {"noise_multiplier", dp.noise_multiplier()},
+                           {"clip_norm", dp.clip_norm()},
+                           {"sample_rate", mechanism->sample_rate},
+                           {"steps", mechanism->steps},
+                           {"rounds", round_},
+                           {"delta", dp.delta()},
+                           {"epsilon", spent->epsilon},
+                           {"target_epsilon", dp.target_epsilon()}};
+  if (IsSiteLevelDp(run_.spec)) {
+    const int sites = contributors->back();
+    detail["noise_placement"] = DpNoisePlacementName(dp.noise_placement());
+    detail["expected_sites"] = dp.expected_sites();
+    detail["contributing_sites"] = sites;
+    detail["round_noise_multiplier"] = privacy::RoundNoiseMultiplier(dp, sites);
+  }
+  Audit(audit::Action::kPrivacySpent, round_, detail);
 }
 
 }  // namespace fedmi

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
+#include "common/runspec/dp_spec.h"
 #include "coordinator/round_manager.h"
 
 namespace fedmi {
@@ -27,6 +28,7 @@ absl::StatusOr<v1::RoundAdmission> RoundManager::BeginSecureRound(
   if (!deps_.ca_pem.empty()) {
     ASSIGN_OR_RETURN(setup.global_model_path, deps_.models->PathFor(global_model_sha256_));
   }
+  if (IsSiteLevelDp(run_.spec)) setup.site_dp = SiteDpSumOfRun();
   setup.clock = deps_.clock;
   setup.step_timeout = absl::Seconds(run_.spec.round_timeout_s());
   ASSIGN_OR_RETURN(secure_, SecureRound::Begin(std::move(setup)));

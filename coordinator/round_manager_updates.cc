@@ -2,10 +2,13 @@
 // upload now, and what happens to a complete update: the initial model is
 // adopted into the model store, a plaintext update is checked and folded
 // into the aggregator, a masked one goes to the SecureRound.
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
+#include "common/runspec/dp_spec.h"
 #include "coordinator/round_manager.h"
 #include "coordinator/update_check.h"
 
@@ -77,8 +80,13 @@ absl::StatusOr<std::vector<TensorSpec>> RoundManager::ExpectedUpdate(
 absl::Status RoundManager::CheckValues(const std::string& site, BundleFileReader& update) {
   ASSIGN_OR_RETURN(std::string global_path, deps_.models->PathFor(global_model_sha256_));
   ASSIGN_OR_RETURN(auto global, BundleFileReader::Open(global_path));
-  return CheckUpdateValues(site, model_specs_, update, *global, run_.spec.max_update_norm())
-      .status();
+  double bound = run_.spec.max_update_norm();
+  // Site-level DP: a change beyond S would spend the other sites' privacy.
+  if (IsSiteLevelDp(run_.spec)) {
+    const double clip = SiteDpUpdateNormBound(run_.spec.dp());
+    bound = bound > 0 ? std::min(bound, clip) : clip;
+  }
+  return CheckUpdateValues(site, model_specs_, update, *global, bound).status();
 }
 
 void RoundManager::Audit(audit::Action action, int32_t round, const nlohmann::json& detail) {
@@ -115,16 +123,17 @@ absl::Status RoundManager::OnUpdate(const std::string& site, ReceivedUpdate upda
   if (phase_ == RunPhase::kInitializing) {
     return AdoptInitialModel(site, std::move(update), received);
   }
-  if (run_.spec.dp().level() == v1::DP_LEVEL_SAMPLE) {
-    // A site that accounts for nothing did not run DP-SGD (a build from
-    // before it, which ignores the spec's dp settings): its update is
+  if (HasDifferentialPrivacy(run_.spec)) {
+    // A site that accounts for nothing did not apply the run's DP (a build
+    // from before it, which ignores the spec's dp settings): its update is
     // neither noised nor clipped and must not reach the model.
     if (!(update.metadata.dp_epsilon_spent() > 0)) {
       RemoveSpooled(update);
       return absl::FailedPreconditionError(absl::StrCat(
           "site '", site, "' reports no differential-privacy accounting for run ", run_.id,
           " round ", update.metadata.round(),
-          ": it did not train with DP-SGD (upgrade its fedmi-client); update refused"));
+          ": it did not apply the run's differential privacy (upgrade its fedmi-client); "
+          "update refused"));
     }
     // The site's own ledger counts every training it did (retries too), so
     // it may exceed the run's count; it is the site's number, for the log.

@@ -74,6 +74,35 @@ absl::Status CheckFraction(const char* name, double value) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateSiteDpSettings(const v1::RunSpec& spec) {
+  const v1::DpSettings& dp = spec.dp();
+  if (spec.strategy() != "fedavg") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "site-level differential privacy is DP-FedAvg: it adds noise to the sum of the sites' "
+        "clipped updates, which strategy '",
+        spec.strategy(), "' does not compute; use fedavg"));
+  }
+  if (dp.noise_placement() == v1::DP_NOISE_DISTRIBUTED && !spec.secure_aggregation()) {
+    return absl::InvalidArgumentError(
+        "distributed noise needs secure aggregation: without it the coordinator would see each "
+        "site's update with only its share of the noise; add --secure-aggregation or use "
+        "--dp-noise central");
+  }
+  if (dp.sample_rate() != 0 && dp.sample_rate() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "site-level accounting takes the coordinator's choice of sites as given (sample rate "
+        "1): sites cannot check a sampling they do not see; got dp sample_rate ",
+        dp.sample_rate()));
+  }
+  if (dp.expected_sites() < 0 ||
+      (dp.expected_sites() > 0 && dp.expected_sites() < spec.min_sites())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dp expected_sites must be 0 (the connected sites) or at least min_sites (",
+                     spec.min_sites(), "), got ", dp.expected_sites()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateDpSettings(v1::RunSpec* spec) {
   v1::DpSettings& dp = *spec->mutable_dp();
   if (dp.delta() == 0) dp.set_delta(kDefaultDpDelta);
@@ -114,10 +143,7 @@ absl::Status ValidateDpSettings(v1::RunSpec* spec) {
     }
     return absl::OkStatus();
   }
-  if (dp.level() == v1::DP_LEVEL_SITE) {
-    return absl::UnimplementedError(
-        "site-level differential privacy (--dp site) is not available yet; use --dp sample");
-  }
+  if (dp.level() == v1::DP_LEVEL_SITE) return ValidateSiteDpSettings(*spec);
   return absl::InvalidArgumentError(absl::StrCat("unknown dp level ", dp.level()));
 }
 

@@ -39,10 +39,10 @@ bool CountsForPrivacy(ParticipationState state) {
   return state == ParticipationState::kUploaded || state == ParticipationState::kEvaluated;
 }
 
-// Epsilon after `rounds` rounds; +inf when the settings cannot be accounted
-// (a stored spec from before they were completed), so nothing reads as free.
-double EpsilonAfter(const v1::DpSettings& dp, int64_t rounds) {
-  auto spent = privacy::EpsilonAfterRounds(dp, rounds);
+// +inf when the settings cannot be accounted (a stored spec from before
+// they were completed), so nothing reads as free.
+double EpsilonOf(const v1::DpSettings& dp, const std::vector<int>& contributors) {
+  auto spent = privacy::EpsilonOfRounds(dp, contributors);
   return spent.ok() ? spent->epsilon : std::numeric_limits<double>::infinity();
 }
 
@@ -50,19 +50,24 @@ void FillPrivacyBudget(const v1::RunSpec& spec, int32_t committed_rounds,
                        const std::vector<ParticipationRecord>& participations,
                        v1::PrivacyBudget* out) {
   const v1::DpSettings& dp = spec.dp();
+  std::vector<int> contributors = ContributorsPerRound(participations, committed_rounds);
+  out->set_target_epsilon(dp.target_epsilon());
+  out->set_delta(dp.delta());
+  out->set_rounds_accounted(committed_rounds);
+  out->set_epsilon_spent(EpsilonOf(dp, contributors));
+  contributors.push_back(std::max(1, dp.expected_sites()));  // the next round, as planned
+  out->set_exhausted(EpsilonOf(dp, contributors) > dp.target_epsilon());
+  if (dp.level() != v1::DP_LEVEL_SAMPLE) return;
   // Sites mostly share a round count; each count is accounted once.
   std::map<int64_t, double> epsilon_after;
   auto epsilon = [&](int64_t rounds) {
     auto [it, added] = epsilon_after.emplace(rounds, 0.0);
-    if (added) it->second = EpsilonAfter(dp, rounds);
+    if (added) {
+      auto spent = privacy::EpsilonAfterRounds(dp, rounds);
+      it->second = spent.ok() ? spent->epsilon : std::numeric_limits<double>::infinity();
+    }
     return it->second;
   };
-  out->set_target_epsilon(dp.target_epsilon());
-  out->set_delta(dp.delta());
-  out->set_rounds_accounted(committed_rounds);
-  out->set_epsilon_spent(epsilon(committed_rounds));
-  out->set_exhausted(epsilon(committed_rounds + 1) > dp.target_epsilon());
-  if (dp.level() != v1::DP_LEVEL_SAMPLE) return;
   std::map<std::string, std::set<int32_t>> rounds_by_site;
   for (const auto& part : participations) {
     if (part.round > 0 && part.round <= committed_rounds && CountsForPrivacy(part.state)) {
@@ -108,6 +113,17 @@ v1::RunStatus StoredRunStatus(const RunRecord& run, const std::vector<RoundRecor
     FillPrivacyBudget(run.spec, committed, participations, status.mutable_privacy());
   }
   return status;
+}
+
+std::vector<int> ContributorsPerRound(const std::vector<ParticipationRecord>& participations,
+                                      int32_t committed_rounds) {
+  std::vector<int> contributors(static_cast<size_t>(std::max(0, committed_rounds)), 0);
+  for (const auto& part : participations) {
+    if (part.round > 0 && part.round <= committed_rounds && CountsForPrivacy(part.state)) {
+      ++contributors[static_cast<size_t>(part.round - 1)];
+    }
+  }
+  return contributors;
 }
 
 v1::SiteInfo SiteInfoOf(const SiteRecord& record, bool connected) {

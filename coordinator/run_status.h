@@ -18,6 +18,12 @@ namespace fedmi {
 v1::RunStatus StoredRunStatus(const RunRecord& run, const std::vector<RoundRecord>& rounds,
                               const std::vector<ParticipationRecord>& participations);
 
+// How many sites' updates reached the sums of rounds 1..committed_rounds
+// (index r - 1): participations uploaded, or uploaded and then evaluated.
+// What the privacy accountant composes for site-level DP.
+std::vector<int> ContributorsPerRound(const std::vector<ParticipationRecord>& participations,
+                                      int32_t committed_rounds);
+
 // A known site; `connected` says whether it has an open control stream.
 v1::SiteInfo SiteInfoOf(const SiteRecord& record, bool connected);
 

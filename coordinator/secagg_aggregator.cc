@@ -114,6 +114,7 @@ absl::Status SecAggAggregator::Begin(int32_t round, const std::vector<TensorSpec
   accepted_sites_.clear();
   accepted_set_.clear();
   total_weight_ = 0;
+  site_dp_.reset();
   round_ = round;
 
   ASSIGN_OR_RETURN(masked_specs_, MaskedUpdateSpecs(model_specs));
@@ -255,9 +256,13 @@ absl::Status SecAggAggregator::WriteModel(const secagg::UnmaskingSecrets& secret
     }
     RETURN_IF_ERROR(ReadExactly(*global, reinterpret_cast<char*>(values.data()), count * kWordBytes,
                                 global_what));
+    if (site_dp_) {
+      site_dp_->Apply(mean_delta.data(), count);
+    } else {
+      for (size_t i = 0; i < count; ++i) mean_delta[i] /= total_weight_;
+    }
     for (size_t i = 0; i < count; ++i) {
-      values[i] =
-          static_cast<float>(static_cast<double>(values[i]) + mean_delta[i] / total_weight_);
+      values[i] = static_cast<float>(static_cast<double>(values[i]) + mean_delta[i]);
     }
     RETURN_IF_ERROR(writer.Write(reinterpret_cast<const char*>(values.data()), count * kWordBytes));
   }

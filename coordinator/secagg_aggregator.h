@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -45,6 +46,7 @@
 #include "common/tensor/tensor_bundle.h"
 #include "common/tensor/tensor_codec.h"
 #include "coordinator/model_store.h"
+#include "coordinator/site_dp_aggregator.h"
 
 namespace fedmi {
 
@@ -91,6 +93,12 @@ class SecAggAggregator {
   // A read error or a wrong body length makes the aggregator unusable.
   absl::Status Accept(const std::string& site, double weight, BundleFileReader& masked_update);
 
+  // Site-level DP-FedAvg: Finish divides the unmasked sum by
+  // `sum.denominator` instead of the sites' weights, after adding its
+  // central noise if any (coordinator/site_dp_aggregator.h). Until the next
+  // Begin, which turns it off.
+  void UseSiteDp(const SiteDpSum& sum) { site_dp_ = sum; }
+
   // Sites accepted this round, in acceptance order.
   const std::vector<std::string>& accepted_sites() const { return accepted_sites_; }
   // Sum of the accepted sites' weights.
@@ -135,6 +143,7 @@ class SecAggAggregator {
   std::vector<std::string> accepted_sites_;
   std::set<std::string> accepted_set_;
   double total_weight_ = 0;
+  std::optional<SiteDpSum> site_dp_;
 };
 
 }  // namespace fedmi

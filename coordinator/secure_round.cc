@@ -88,6 +88,7 @@ absl::StatusOr<std::unique_ptr<SecureRound>> SecureRound::Begin(Setup setup) {
   ASSIGN_OR_RETURN(secure->aggregator_, SecAggAggregator::Create(quantization));
   ASSIGN_OR_RETURN(secure->masked_specs_, MaskedUpdateSpecs(s.model_specs));
   RETURN_IF_ERROR(secure->aggregator_->Begin(s.round, s.model_specs, s.global_model_path));
+  if (s.site_dp) secure->aggregator_->UseSiteDp(*s.site_dp);
   secure->EnterStep(Step::kAdvertising);
   return secure;
 }
@@ -160,6 +161,9 @@ absl::Status SecureRound::ExpectMaskedUpdate(const std::string& site) const {
 
 absl::Status SecureRound::AcceptMaskedUpdate(const std::string& site, int64_t examples,
                                              BundleFileReader& update) {
+  // Site-level DP: one site, one vote, whatever its size (sites mask with
+  // weight 1 too; see SiteSecAgg::MaskUpdate).
+  if (setup_.site_dp) return aggregator_->Accept(site, 1.0, update);
   const v1::SecAggParams& params = admission_.params();
   if (examples > params.max_examples()) {
     FEDMI_LOG(WARNING) << "run " << setup_.run_id << " round " << setup_.round << ": site '" << site

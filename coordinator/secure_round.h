@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -62,6 +63,9 @@ class SecureRound {
     std::string identity_cert_pem;
     std::vector<TensorSpec> model_specs;  // the float32 global model's
     std::string global_model_path;        // the model the sites train from
+    // Site-level DP-FedAvg: every site weighs 1 and the sum becomes the
+    // change as SiteDpSum says; unset: example-weighted FedAvg.
+    std::optional<SiteDpSum> site_dp;
     const Clock* clock = nullptr;
     absl::Duration step_timeout = absl::InfiniteDuration();
   };

@@ -1,12 +1,21 @@
 #include "common/privacy/dp_plan.h"
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status.h"
 #include "common/runspec/dp_spec.h"
 
 namespace fedmi::privacy {
+namespace {
+
+// The largest draw NoiseSource::Normal can return: Box-Muller on 53-bit
+// uniforms gives a radius of at most sqrt(-2 ln 2^-53) = 8.57.
+constexpr double kLargestNoiseDraw = 8.6;
+
+}  // namespace
 
 absl::StatusOr<SampledGaussian> RoundMechanism(const v1::DpSettings& dp) {
   SampledGaussian mechanism;
@@ -39,7 +48,49 @@ absl::StatusOr<PrivacySpent> EpsilonAfterRounds(const v1::DpSettings& dp, int64_
   return accountant.Spent(dp.delta());
 }
 
-absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t typical_site_examples) {
+double SiteNoiseShareStddev(const v1::DpSettings& dp) {
+  if (dp.level() != v1::DP_LEVEL_SITE || dp.noise_placement() != v1::DP_NOISE_DISTRIBUTED ||
+      dp.expected_sites() < 1) {
+    return 0;
+  }
+  return dp.noise_multiplier() * dp.clip_norm() /
+         std::sqrt(static_cast<double>(dp.expected_sites()));
+}
+
+double RoundNoiseMultiplier(const v1::DpSettings& dp, int contributors) {
+  if (dp.level() != v1::DP_LEVEL_SITE || dp.noise_placement() != v1::DP_NOISE_DISTRIBUTED ||
+      dp.expected_sites() < 1) {
+    return dp.noise_multiplier();
+  }
+  return dp.noise_multiplier() *
+         std::sqrt(static_cast<double>(contributors) / static_cast<double>(dp.expected_sites()));
+}
+
+absl::StatusOr<PrivacySpent> EpsilonOfRounds(const v1::DpSettings& dp,
+                                             const std::vector<int>& contributors) {
+  ASSIGN_OR_RETURN(SampledGaussian mechanism, RoundMechanism(dp));
+  // Rounds with the same contributor count compose into one event.
+  std::map<int, int64_t> rounds_by_count;
+  for (int count : contributors) {
+    if (count > 0) ++rounds_by_count[count];
+  }
+  RdpAccountant accountant;
+  for (const auto& [count, rounds] : rounds_by_count) {
+    SampledGaussian event = mechanism;
+    event.noise_multiplier = RoundNoiseMultiplier(dp, count);
+    event.steps *= rounds;
+    RETURN_IF_ERROR(accountant.Add(event));
+  }
+  return accountant.Spent(dp.delta());
+}
+
+double MinSecAggClipForSiteNoise(const v1::DpSettings& dp) {
+  const double share = SiteNoiseShareStddev(dp);
+  if (share == 0) return 0;
+  return dp.clip_norm() + kLargestNoiseDraw * share;
+}
+
+absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t typical_site_examples, int round_sites) {
   v1::DpSettings& dp = *spec->mutable_dp();
   if (dp.level() == v1::DP_LEVEL_SAMPLE) {
     if (dp.sample_rate() == 0) {
@@ -54,6 +105,20 @@ absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t typical_site_examples
     dp.set_steps_per_round(DpStepsPerRound(spec->local_epochs(), dp.sample_rate()));
   } else if (dp.level() == v1::DP_LEVEL_SITE) {
     if (dp.sample_rate() == 0) dp.set_sample_rate(1);
+    if (dp.expected_sites() == 0) {
+      int sites = round_sites;
+      if (spec->max_sites() > 0) sites = std::min(sites, spec->max_sites());
+      if (sites < 1) {
+        return absl::FailedPreconditionError(
+            "no site with training data is connected, so the sites each site-level DP round "
+            "takes (the noise shares and DP-FedAvg's denominator) are unknown; connect the sites "
+            "first or give --expected-sites");
+      }
+      dp.set_expected_sites(sites);
+    }
+    if (spec->max_sites() == 0 || spec->max_sites() > dp.expected_sites()) {
+      spec->set_max_sites(dp.expected_sites());
+    }
   }
   if (dp.noise_multiplier() == 0) {
     const int64_t steps = dp.level() == v1::DP_LEVEL_SAMPLE
@@ -66,6 +131,17 @@ absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t typical_site_examples
                                                 " rounds: ", sigma.status().message()));
     }
     dp.set_noise_multiplier(*sigma);
+  }
+  const double min_clip = MinSecAggClipForSiteNoise(dp);
+  if (spec->secure_aggregation() && min_clip > 0) {
+    if (spec->secagg().clip() == 0) {
+      spec->mutable_secagg()->set_clip(min_clip);
+    } else if (spec->secagg().clip() < min_clip) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "secagg clip ", spec->secagg().clip(), " would clamp the sites' noise shares (clip ",
+          dp.clip_norm(), " plus up to 8.6 standard deviations of ", SiteNoiseShareStddev(dp),
+          "), and clamped noise is not Gaussian: give at least ", min_clip, " or leave it unset"));
+    }
   }
   return RoundMechanism(dp).status();
 }

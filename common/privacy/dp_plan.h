@@ -13,6 +13,7 @@
 #define FEDMI_COMMON_PRIVACY_DP_PLAN_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -25,8 +26,33 @@ namespace fedmi::privacy {
 // settings the coordinator has not completed.
 absl::StatusOr<SampledGaussian> RoundMechanism(const v1::DpSettings& dp);
 
-// Epsilon at dp.delta after `rounds` rounds (0 rounds: epsilon 0).
+// Epsilon at dp.delta after `rounds` rounds (0 rounds: epsilon 0), each with
+// the full noise (every expected site's share in the sum).
 absl::StatusOr<PrivacySpent> EpsilonAfterRounds(const v1::DpSettings& dp, int64_t rounds);
+
+// Site level, distributed noise: the standard deviation each site adds to
+// every element of its clipped update, sigma * S / sqrt(expected_sites), so
+// that the sum of all expected sites' shares has sigma * S. 0 for central
+// noise and for sample level.
+double SiteNoiseShareStddev(const v1::DpSettings& dp);
+
+// The noise multiplier a round really had, relative to the sensitivity S:
+// with distributed noise only the `contributors` whose updates reached the
+// sum added their shares, sigma * sqrt(contributors / expected_sites);
+// otherwise dp.noise_multiplier.
+double RoundNoiseMultiplier(const v1::DpSettings& dp, int contributors);
+
+// Epsilon at dp.delta after the rounds whose contributor counts (sites whose
+// updates reached each round's sum) are listed, one per round, each at its
+// RoundNoiseMultiplier. A round with no contributor released nothing.
+absl::StatusOr<PrivacySpent> EpsilonOfRounds(const v1::DpSettings& dp,
+                                             const std::vector<int>& contributors);
+
+// Distributed noise under secure aggregation: the smallest per-element clip
+// of the fixed-point encoding that never clamps a site's value, |clipped
+// change| <= S plus the largest draw of the noise sampler (8.6 standard
+// deviations of the share). 0 when the run has no distributed noise.
+double MinSecAggClipForSiteNoise(const v1::DpSettings& dp);
 
 // Fills what an admin may leave out of a run's DP settings, once, before
 // the run is stored: the sample rate (batch_size over
@@ -40,7 +66,14 @@ absl::StatusOr<PrivacySpent> EpsilonAfterRounds(const v1::DpSettings& dp, int64_
 // larger batches, not more steps.
 // FailedPrecondition when the sample rate is needed and no site is
 // connected; OutOfRange when no noise multiplier up to 1e6 meets the target.
-absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t typical_site_examples);
+// Site level: expected_sites, when 0, becomes `round_sites` (the sites with
+// data connected now, capped by max_sites); a run without max_sites then
+// takes at most that many sites a round, so that the noise shares and the
+// fixed denominator of DP-FedAvg match the rounds. With distributed noise
+// and secure aggregation, an unset secagg clip becomes
+// MinSecAggClipForSiteNoise.
+absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t typical_site_examples,
+                                int round_sites = 0);
 
 // The most rounds of `dp` whose epsilon stays within dp.target_epsilon
 // (at most `rounds`).

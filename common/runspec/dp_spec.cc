@@ -44,6 +44,8 @@ bool HasDifferentialPrivacy(const v1::RunSpec& spec) {
   return spec.dp().level() != v1::DP_LEVEL_NONE;
 }
 
+bool IsSiteLevelDp(const v1::RunSpec& spec) { return spec.dp().level() == v1::DP_LEVEL_SITE; }
+
 int32_t DpStepsPerRound(int32_t local_epochs, double sample_rate) {
   if (!(sample_rate > 0) || sample_rate > 1 || local_epochs < 1) return 0;
   // The epsilon keeps 1/q from landing just above an integer through rounding

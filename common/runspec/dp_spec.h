@@ -26,6 +26,8 @@ const char* DpNoisePlacementName(v1::DpNoisePlacement placement);
 std::optional<v1::DpNoisePlacement> ParseDpNoisePlacement(absl::string_view name);
 
 bool HasDifferentialPrivacy(const v1::RunSpec& spec);
+// Site-level DP-FedAvg (--dp site).
+bool IsSiteLevelDp(const v1::RunSpec& spec);
 
 // Poisson-sampled DP-SGD steps a site takes in one round: ceil(1 / q) per
 // local epoch, so that an epoch visits each example once in expectation.

@@ -350,7 +350,8 @@ double SecAggParticipant::Weight(int64_t examples) const {
 
 absl::StatusOr<TensorBundle> SecAggParticipant::MaskUpdate(const TensorBundle& global,
                                                            const TensorBundle& local,
-                                                           int64_t examples) const {
+                                                           int64_t examples,
+                                                           Weighting weighting) const {
   if (!have_peers_) {
     return absl::FailedPreconditionError("cannot mask an update before the peer keys");
   }
@@ -371,8 +372,9 @@ absl::StatusOr<TensorBundle> SecAggParticipant::MaskUpdate(const TensorBundle& g
     Wipe(&secret);
     return seed;
   };
-  return MaskUpdateForSecAgg(global, local, Weight(examples), codec_, index_, sharing,
-                             pairwise_seed, self_seed_);
+  const double weight = weighting == Weighting::kUniform ? 1.0 : Weight(examples);
+  return MaskUpdateForSecAgg(global, local, weight, codec_, index_, sharing, pairwise_seed,
+                             self_seed_);
 }
 
 absl::StatusOr<v1::UnmaskResponse> SecAggParticipant::OnUnmaskRequest(

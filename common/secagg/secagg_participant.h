@@ -57,6 +57,12 @@
 namespace fedmi {
 namespace secagg {
 
+// How a site's masked update is weighted in the sum.
+enum class Weighting {
+  kByExamples,  // examples / params.max_examples, at most 1 (FedAvg)
+  kUniform,     // 1 for every site (DP-FedAvg)
+};
+
 class SecAggParticipant {
  public:
   // Fresh X25519 cipher and mask key pairs and a fresh 32-byte self-mask seed
@@ -111,8 +117,11 @@ class SecAggParticipant {
   // agreement) and the self seed. FailedPrecondition before OnPeerKeys or if
   // fewer than params.threshold neighbours sent shares; InvalidArgument for
   // examples < 1 and whatever MaskUpdateForSecAgg refuses.
+  // With Weighting::kUniform the weight is 1 whatever the example count
+  // (site-level differential privacy).
   absl::StatusOr<TensorBundle> MaskUpdate(const TensorBundle& global, const TensorBundle& local,
-                                          int64_t examples) const;
+                                          int64_t examples,
+                                          Weighting weighting = Weighting::kByExamples) const;
 
   // examples / params.max_examples, clamped to at most 1; 0 for examples < 1
   // (which MaskUpdate refuses).

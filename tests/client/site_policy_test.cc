@@ -145,10 +145,6 @@ TEST(SitePolicyTest, MaxEpsilonRefusesRunsThatPlanMoreAndRunsWithoutDp) {
 
 TEST(SitePolicyTest, ASiteRunsSampleLevelDpAsItWouldRunItOrRefuses) {
   const SitePolicy policy;
-  v1::RunSpec site_level = DpSpec();
-  site_level.mutable_dp()->set_level(v1::DP_LEVEL_SITE);
-  EXPECT_THAT(policy.Check(site_level),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("does not implement")));
   v1::RunSpec batch_norm = DpSpec();
   batch_norm.set_model("cnn");
   EXPECT_THAT(policy.Check(batch_norm),
@@ -159,6 +155,38 @@ TEST(SitePolicyTest, ASiteRunsSampleLevelDpAsItWouldRunItOrRefuses) {
   EXPECT_THAT(policy.Check(more_steps),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("steps per round")));
   EXPECT_THAT(policy.Check(DpSpec()), IsOk());
+}
+
+// Site level: any architecture, but the noise a site adds and the
+// accounting must follow from the spec it approves.
+TEST(SitePolicyTest, ASiteRunsSiteLevelDpOnlyWhereItsNoiseCounts) {
+  SitePolicy policy;
+  v1::RunSpec central = CnnSpec();
+  central.set_rounds(5);
+  *central.mutable_dp() = CompletedSiteDp(1.0, 2.0, v1::DP_NOISE_CENTRAL, 5);
+  EXPECT_THAT(policy.Check(central), IsOk()) << "BatchNorm is fine: the site is the unit";
+  v1::RunSpec distributed = central;
+  distributed.mutable_dp()->set_noise_placement(v1::DP_NOISE_DISTRIBUTED);
+  EXPECT_THAT(policy.Check(distributed),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("without secure aggregation would show the coordinator")));
+  distributed.set_secure_aggregation(true);
+  distributed.mutable_secagg()->set_clip(1.0);
+  EXPECT_THAT(policy.Check(distributed),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("clamp")));
+  distributed.mutable_secagg()->set_clip(privacy::MinSecAggClipForSiteNoise(distributed.dp()));
+  EXPECT_THAT(policy.Check(distributed), IsOk());
+  v1::RunSpec adaptive = central;
+  adaptive.mutable_dp()->set_adaptive_clipping(true);
+  EXPECT_THAT(policy.Check(adaptive),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("adaptive clipping")));
+  v1::RunSpec sampled = central;
+  sampled.mutable_dp()->set_sample_rate(0.5);
+  EXPECT_THAT(policy.Check(sampled),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("sample rate 1")));
+  policy.max_epsilon = 1;
+  EXPECT_THAT(policy.Check(central),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the run plans epsilon")));
 }
 
 TEST(SitePolicyTest, MaxDeltaRefusesAWeakerDelta) {

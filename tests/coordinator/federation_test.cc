@@ -15,6 +15,7 @@
 
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
+#include "common/privacy/dp_plan.h"
 #include "common/tensor/tensor_codec.h"
 #include "coordinator/model_store.h"
 #include "coordinator/round_manager.h"
@@ -588,19 +589,38 @@ TEST_F(FederationTest, StartRunValidatesTheSpecNamingTheField) {
   EXPECT_THAT(runs, IsEmpty()) << "an invalid spec stores nothing";
 }
 
-TEST_F(FederationTest, DifferentialPrivacyThatDoesNotRunYetIsRefusedNotIgnored) {
+TEST_F(FederationTest, SiteLevelDpIsCompletedAtStartOrRefusedNamingWhy) {
   v1::RunSpec spec = Spec(2, 2);
   spec.mutable_dp()->set_level(v1::DP_LEVEL_SITE);
   spec.mutable_dp()->set_target_epsilon(4);
   EXPECT_THAT(federation_->StartRun(Admin(), spec),
-              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("--dp site")));
-  spec.mutable_dp()->set_level(v1::DP_LEVEL_SAMPLE);
-  spec.set_model("cnn-gn");
-  spec.mutable_dp()->set_adaptive_clipping(true);
-  EXPECT_THAT(federation_->StartRun(Admin(), spec),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("--expected-sites")))
+      << "no site connected: the noise shares cannot be sized";
+  v1::RunSpec distributed = spec;
+  distributed.mutable_dp()->set_noise_placement(v1::DP_NOISE_DISTRIBUTED);
+  EXPECT_THAT(federation_->StartRun(Admin(), distributed),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("distributed noise needs secure aggregation")));
+  v1::RunSpec median = spec;
+  median.set_strategy("median");
+  EXPECT_THAT(federation_->StartRun(Admin(), median),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("DP-FedAvg")));
+  v1::RunSpec adaptive = spec;
+  adaptive.mutable_dp()->set_adaptive_clipping(true);
+  EXPECT_THAT(federation_->StartRun(Admin(), adaptive),
               StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("adaptive clipping")));
   ASSERT_OK_AND_ASSIGN(std::vector<v1::RunStatus> runs, federation_->ListRuns());
   EXPECT_THAT(runs, IsEmpty());
+
+  spec.mutable_dp()->set_expected_sites(2);
+  ASSERT_OK_AND_ASSIGN(int64_t run, federation_->StartRun(Admin(), spec));
+  ASSERT_OK_AND_ASSIGN(v1::RunStatus status, federation_->GetRun(run));
+  const v1::DpSettings& dp = status.spec().dp();
+  EXPECT_EQ(dp.sample_rate(), 1);
+  EXPECT_EQ(dp.clip_norm(), 1);
+  EXPECT_EQ(dp.noise_placement(), v1::DP_NOISE_CENTRAL);
+  EXPECT_EQ(status.spec().max_sites(), 2) << "rounds take no more sites than the denominator";
+  EXPECT_NEAR(privacy::EpsilonAfterRounds(dp, 2)->epsilon, 4, 1e-3) << "noise calibrated";
 }
 
 TEST_F(FederationTest, SampleLevelDpNeedsABudgetAndAModelWithoutBatchNorm) {

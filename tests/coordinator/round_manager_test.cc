@@ -231,5 +231,58 @@ TEST_F(RoundManagerTest, ARunStopsAtItsPrivacyBudgetAndKeepsItsLastModel) {
   EXPECT_EQ(status.privacy().sites(0).rounds(), 2);
 }
 
+// Site-level DP-FedAvg without secure aggregation: the coordinator sees each
+// update, refuses one that moves the model by more than S (a site that did
+// not clip would spend the others' privacy), and adds N(0, (sigma S)^2) to
+// the sum of the clipped changes before dividing by the expected sites.
+TEST_F(RoundManagerTest, SiteLevelDpRefusesAnUnclippedUpdateAndNoisesTheSum) {
+  v1::RunSpec spec = OneSiteSpec(/*rounds=*/2);
+  *spec.mutable_dp() = CompletedSiteDp(/*clip=*/1.0, /*noise_multiplier=*/0.5, v1::DP_NOISE_CENTRAL,
+                                       /*expected_sites=*/1);
+  spec.mutable_dp()->set_target_epsilon(100);  // sigma 0.5 alone costs about 9
+  RunRecord record;
+  record.spec = spec;
+  ASSERT_OK_AND_ASSIGN(int64_t run, storage_->CreateRun(record));
+  std::unique_ptr<privacy::NoiseSource> noise = privacy::MakeSeededNoiseSource(21);
+  RoundManager::Deps deps{storage_.get(), models_.get(), &clock_, &roster_, ""};
+  deps.dp_noise = noise.get();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RoundManager> manager, RoundManager::Load(run, deps));
+  ASSERT_THAT(Upload(*manager, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
+  reported_epsilon_ = 0.5;
+  // Change (3, 4, 0, ...): norm 5, beyond S = 1.
+  EXPECT_THAT(Upload(*manager, 1, Model({3, 4, 0, 0, 0, 0})),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("bound of 1")));
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage_->ListRounds(run));
+  EXPECT_EQ(rounds.size(), 1u) << "nothing of the refused update was committed";
+}
+
+TEST_F(RoundManagerTest, SiteLevelDpCommitsTheNoisedMeanOfClippedChanges) {
+  v1::RunSpec spec = OneSiteSpec(/*rounds=*/1);
+  *spec.mutable_dp() = CompletedSiteDp(/*clip=*/1.0, /*noise_multiplier=*/0.5, v1::DP_NOISE_CENTRAL,
+                                       /*expected_sites=*/2);
+  spec.mutable_dp()->set_target_epsilon(100);
+  RunRecord record;
+  record.spec = spec;
+  ASSERT_OK_AND_ASSIGN(int64_t run, storage_->CreateRun(record));
+  std::unique_ptr<privacy::NoiseSource> noise = privacy::MakeSeededNoiseSource(22);
+  RoundManager::Deps deps{storage_.get(), models_.get(), &clock_, &roster_, ""};
+  deps.dp_noise = noise.get();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RoundManager> manager, RoundManager::Load(run, deps));
+  ASSERT_THAT(Upload(*manager, 0, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  reported_epsilon_ = 0.5;
+  ASSERT_THAT(Upload(*manager, 1, Model({1.6f, 1.8f, 1, 1, 1, 1})), IsOk());  // norm 1
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage_->ListRounds(run));
+  ASSERT_EQ(rounds.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(std::string path, models_->PathFor(rounds.back().model_sha256));
+  ASSERT_OK_AND_ASSIGN(TensorBundle model, ReadBundleFile(path));
+  // The same draws the coordinator made: sigma S = 0.5 on the sum, over 2.
+  std::unique_ptr<privacy::NoiseSource> replay = privacy::MakeSeededNoiseSource(22);
+  const std::vector<double> change = {0.6, 0.8, 0, 0, 0, 0};
+  const std::vector<float> got = FloatsOf(model);
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_NEAR(got[i], 1 + (change[i] + 0.5 * replay->Normal()) / 2, 1e-6) << i;
+  }
+}
+
 }  // namespace
 }  // namespace fedmi

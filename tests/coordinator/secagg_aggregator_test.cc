@@ -8,8 +8,11 @@
 #include <random>
 
 #include "common/base/status.h"
+#include "common/privacy/dp_plan.h"
+#include "common/privacy/site_update.h"
 #include "common/secagg/secagg.h"
 #include "common/secagg/secagg_bundle.h"
+#include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/common/secagg/secagg_test_support.h"
 #include "tests/test_util.h"
 
@@ -473,6 +476,77 @@ TEST_F(SecAggAggregatorTest, MaskUpdateRefusesWhatASiteMustNotSend) {
   EXPECT_EQ(masked.specs, *MaskedUpdateSpecs(specs_));
   EXPECT_EQ(masked.specs[1].dtype, DType::kInt32);
   EXPECT_EQ(masked.body.size(), local.body.size());
+}
+
+// Site-level DP under masking: each site clips its change to S and masks it
+// with weight 1; the coordinator divides the sum by the expected sites. With
+// or without one site, the two models differ by that site's clipped change
+// over n: at most S / n, however far the site trained, up to the codec.
+TEST_F(SecAggAggregatorTest, SiteLevelDpBoundsEachSitesContributionUnderMasking) {
+  constexpr double kSiteClip = 0.5;
+  constexpr int kSites = 5;
+  std::vector<SimSite> sites = MakeSites(kSites, 40);
+  for (SimSite& site : sites) {
+    TensorBundle local = FloatBundle(specs_, site.local);
+    ASSERT_OK_AND_ASSIGN(privacy::ClippedSiteUpdate clipped,
+                         privacy::ClipSiteUpdate(Global(), kSiteClip, 0, nullptr, &local));
+    ASSERT_GT(clipped.norm, 50 * kSiteClip) << "trained far beyond the clip";
+    site.local = FloatsOf(local);
+    site.weight = 1;
+  }
+  SiteDpSum sum;
+  sum.denominator = kSites;
+  ASSERT_OK_AND_ASSIGN(auto graph, secagg::NeighbourGraph(kSites, 4, Seed(7)));
+  CollectAll(sites, graph);
+  aggregator_->UseSiteDp(sum);
+  ASSERT_OK_AND_ASSIGN(TensorBundle with_all, FinishAndRead(Unmasking(sites, graph)));
+  CollectAll(sites, graph, /*skip=*/2);
+  aggregator_->UseSiteDp(sum);
+  ASSERT_OK_AND_ASSIGN(TensorBundle without_one, FinishAndRead(Unmasking(sites, graph, 2)));
+  const std::vector<float> a = FloatsOf(with_all), b = FloatsOf(without_one);
+  double squared = 0;
+  for (size_t i = 0; i < a.size(); ++i) squared += (double{a[i]} - b[i]) * (double{a[i]} - b[i]);
+  // Per element: the codec's error on each sum over n, plus rounding to float32.
+  const double per_element = 2 * codec_.ErrorBound(kSites) / kSites + 2 * 1.2e-7;
+  const double slack = std::sqrt(static_cast<double>(a.size())) * per_element;
+  EXPECT_LE(std::sqrt(squared), kSiteClip / kSites + slack);
+  EXPECT_GE(std::sqrt(squared), kSiteClip / kSites - slack) << "the site's full clipped change";
+}
+
+// Distributed noise: each of n sites adds N(0, (sigma S)^2 / n) before
+// masking; the unmasked sum carries N(0, (sigma S)^2), which no party saw
+// without it.
+TEST_F(SecAggAggregatorTest, SitesNoiseSharesSumToSigmaTimesClip) {
+  constexpr int kSites = 5;
+  const v1::DpSettings dp =
+      CompletedSiteDp(/*clip=*/0.02, /*noise_multiplier=*/1.0, v1::DP_NOISE_DISTRIBUTED, kSites);
+  ASSERT_LE(privacy::MinSecAggClipForSiteNoise(dp), kClip) << "no share is clamped";
+  std::unique_ptr<privacy::NoiseSource> noise = privacy::MakeSeededNoiseSource(17);
+  std::vector<SimSite> sites = MakeSites(kSites, 50);
+  for (SimSite& site : sites) {
+    TensorBundle local = Global();  // no change: what remains is the noise
+    ASSERT_THAT(privacy::ClipSiteUpdate(Global(), dp.clip_norm(), privacy::SiteNoiseShareStddev(dp),
+                                        noise.get(), &local),
+                IsOk());
+    site.local = FloatsOf(local);
+    site.weight = 1;
+  }
+  ASSERT_OK_AND_ASSIGN(auto graph, secagg::NeighbourGraph(kSites, 4, Seed(8)));
+  CollectAll(sites, graph);
+  aggregator_->UseSiteDp(SiteDpSum::ForRun(dp, nullptr));
+  ASSERT_OK_AND_ASSIGN(TensorBundle model, FinishAndRead(Unmasking(sites, graph)));
+  const std::vector<float> values = FloatsOf(model);
+  double sum = 0, squares = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double on_sum = (double{values[i]} - global_[i]) * kSites;
+    sum += on_sum;
+    squares += on_sum * on_sum;
+  }
+  const double n = static_cast<double>(values.size());
+  const double mean = sum / n;
+  const double stddev = std::sqrt(squares / n - mean * mean);
+  EXPECT_NEAR(mean, 0, 0.02 * 0.01);
+  EXPECT_NEAR(stddev, 0.02, 0.02 * 0.05);
 }
 
 }  // namespace

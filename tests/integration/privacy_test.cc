@@ -2,7 +2,8 @@
 // three sites train cnn-gn with DP-SGD; the run stops at its privacy budget
 // and keeps its last model, a site whose max_epsilon is below the run's
 // plan refuses and the coordinator records why, and the exported model,
-// the run status and the audit log all state the same epsilon.
+// the run status and the audit log all state the same epsilon. Then
+// site-level DP-FedAvg with noise shares under secure aggregation.
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -110,6 +111,82 @@ TEST(PrivacyTest, RunStopsAtItsBudgetAndASiteBelowThePlanRefuses) {
   int spent = 0;
   for (std::string line; std::getline(log, line);) {
     if (line.find("\"privacy.spent\"") != std::string::npos) ++spent;
+  }
+  EXPECT_EQ(spent, 2);
+}
+
+// Site-level DP-FedAvg with distributed noise under secure aggregation:
+// four sites clip their changes, add their noise shares and mask; the run
+// completes, and the status, the audit log and the exported model state the
+// epsilon of four contributing sites per round.
+TEST(PrivacyTest, SiteLevelDpWithDistributedNoiseUnderSecureAggregation) {
+  ScratchDir scratch;
+  DataSplitOptions split;
+  split.input = DataPath(scratch.path());
+  split.sites = 4;  // a site's policy wants at least 3 secure-aggregation peers
+  split.partition.kind = PartitionKind::kIid;
+  split.partition.seed = 2;
+  split.out_dir = scratch.path() + "/shards";
+  ASSERT_OK_AND_ASSIGN(std::vector<SiteShardReport> shards, SplitDataset(split));
+
+  v1::RunSpec spec;
+  spec.set_model("cnn");
+  spec.set_rounds(2);
+  spec.set_min_sites(4);
+  spec.set_batch_size(64);
+  spec.set_seed(5);
+  spec.set_secure_aggregation(true);
+  v1::DpSettings& dp = *spec.mutable_dp();
+  dp.set_level(v1::DP_LEVEL_SITE);
+  dp.set_target_epsilon(20);
+  dp.set_clip_norm(2.0);
+  dp.set_noise_placement(v1::DP_NOISE_DISTRIBUTED);
+
+  ASSERT_THAT(Env::Default()->CreateDirs(scratch.path() + "/fed/logs"), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto federation,
+                       cli::LocalFederation::Start(scratch.path() + "/fed", /*insecure=*/false));
+  for (const SiteShardReport& shard : shards) {
+    cli::SiteOptions site;
+    site.name = shard.site;
+    site.data = shard.path;
+    site.threads = 1;
+    ASSERT_THAT(federation->AddSite(site), IsOk());
+  }
+  ASSERT_THAT(federation->WaitForSites(absl::Seconds(120)), IsOk());
+  ASSERT_OK_AND_ASSIGN(int64_t run_id, federation->admin().StartRun(spec));
+  ASSERT_OK_AND_ASSIGN(v1::RunStatus status, cli::WatchRunToEnd(federation->admin(), run_id));
+
+  EXPECT_EQ(status.state(), "done") << status.error();
+  EXPECT_EQ(status.completed_rounds(), 2);
+  const v1::DpSettings& completed = status.spec().dp();
+  EXPECT_EQ(completed.expected_sites(), 4);
+  EXPECT_EQ(completed.sample_rate(), 1);
+  EXPECT_GT(completed.noise_multiplier(), 0);
+  EXPECT_GE(status.spec().secagg().clip(), privacy::MinSecAggClipForSiteNoise(completed));
+  const double expected = privacy::EpsilonOfRounds(completed, {4, 4})->epsilon;
+  EXPECT_NEAR(status.privacy().epsilon_spent(), expected, 1e-9);
+  EXPECT_LE(status.privacy().epsilon_spent(), 20);
+  EXPECT_EQ(status.privacy().sites_size(), 0) << "site level: one epsilon for the run";
+
+  const std::string model = scratch.path() + "/model.safetensors";
+  ASSERT_THAT(cli::ExportModelToFile(federation->admin(), run_id, -1, model, nullptr, nullptr),
+              IsOk());
+  std::map<std::string, std::string> metadata;
+  ASSERT_THAT(ReadSafetensors(model, &metadata), IsOk());
+  EXPECT_EQ(metadata["dp_level"], "site");
+  EXPECT_EQ(metadata["dp_noise_placement"], "distributed");
+  EXPECT_NEAR(std::stod(metadata["dp_epsilon"]), expected, 1e-9);
+
+  ASSERT_OK_AND_ASSIGN(cli::AuditCheck audit,
+                       federation->ExportAndVerifyAudit(scratch.path() + "/audit.jsonl"));
+  std::ifstream log(scratch.path() + "/audit.jsonl");
+  int spent = 0;
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("\"privacy.spent\"") == std::string::npos) continue;
+    ++spent;
+    // The detail is JSON inside the entry: its quotes may be escaped.
+    EXPECT_THAT(line, AllOf(::testing::ContainsRegex("contributing_sites.{1,4}:4"),
+                            HasSubstr("distributed")));
   }
   EXPECT_EQ(spent, 2);
 }

@@ -1,5 +1,9 @@
 #include "common/privacy/dp_plan.h"
 
+#include <cmath>
+#include <string>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -66,7 +70,7 @@ TEST(DpPlanTest, EpsilonGrowsWithRoundsFromZero) {
 TEST(DpPlanTest, SiteLevelAccountsOneFullStepPerRound) {
   v1::RunSpec spec = SampleLevelSpec(4);
   spec.mutable_dp()->set_level(v1::DP_LEVEL_SITE);
-  ASSERT_TRUE(CompleteDpSettings(&spec, 0).ok());
+  ASSERT_TRUE(CompleteDpSettings(&spec, 0, /*round_sites=*/5).ok());
   EXPECT_EQ(spec.dp().sample_rate(), 1);
   auto mechanism = RoundMechanism(spec.dp());
   ASSERT_TRUE(mechanism.ok());
@@ -87,6 +91,80 @@ TEST(DpPlanTest, RefusesWhatItCannotAccount) {
   EXPECT_THAT(std::string(EpsilonAfterRounds(incomplete.dp(), 1).status().message()),
               HasSubstr("incomplete"));
   EXPECT_FALSE(RoundMechanism(v1::DpSettings()).ok()) << "no DP at all";
+}
+
+}  // namespace
+}  // namespace fedmi::privacy
+
+namespace fedmi::privacy {
+namespace {
+
+v1::RunSpec SiteLevelSpec(v1::DpNoisePlacement placement, bool secure) {
+  v1::RunSpec spec;
+  spec.set_rounds(10);
+  spec.set_min_sites(3);
+  spec.set_secure_aggregation(secure);
+  v1::DpSettings& dp = *spec.mutable_dp();
+  dp.set_level(v1::DP_LEVEL_SITE);
+  dp.set_target_epsilon(8);
+  dp.set_delta(1e-5);
+  dp.set_clip_norm(0.5);
+  dp.set_noise_placement(placement);
+  return spec;
+}
+
+TEST(DpPlanTest, SiteLevelTakesTheConnectedSitesAndSizesTheSecAggClipForTheNoise) {
+  v1::RunSpec spec = SiteLevelSpec(v1::DP_NOISE_DISTRIBUTED, /*secure=*/true);
+  ASSERT_TRUE(CompleteDpSettings(&spec, 0, /*round_sites=*/20).ok());
+  const v1::DpSettings& dp = spec.dp();
+  EXPECT_EQ(dp.expected_sites(), 20);
+  EXPECT_EQ(spec.max_sites(), 20) << "rounds take no more sites than the noise is shared among";
+  EXPECT_NEAR(EpsilonAfterRounds(dp, 10)->epsilon, 8, 1e-3);
+  const double share = dp.noise_multiplier() * 0.5 / std::sqrt(20.0);
+  EXPECT_DOUBLE_EQ(SiteNoiseShareStddev(dp), share);
+  EXPECT_DOUBLE_EQ(spec.secagg().clip(), 0.5 + 8.6 * share);
+  // Central noise: no shares, no encoding to size.
+  v1::RunSpec central = SiteLevelSpec(v1::DP_NOISE_CENTRAL, /*secure=*/true);
+  ASSERT_TRUE(CompleteDpSettings(&central, 0, 20).ok());
+  EXPECT_EQ(SiteNoiseShareStddev(central.dp()), 0);
+  EXPECT_EQ(central.secagg().clip(), 0);
+  // max_sites caps the expected sites; an explicit count is kept.
+  v1::RunSpec capped = SiteLevelSpec(v1::DP_NOISE_CENTRAL, false);
+  capped.set_max_sites(8);
+  ASSERT_TRUE(CompleteDpSettings(&capped, 0, 20).ok());
+  EXPECT_EQ(capped.dp().expected_sites(), 8);
+  EXPECT_EQ(CompleteDpSettings(&capped, 0, 0).code(), absl::StatusCode::kOk);
+  v1::RunSpec nobody = SiteLevelSpec(v1::DP_NOISE_CENTRAL, false);
+  EXPECT_EQ(CompleteDpSettings(&nobody, 0, 0).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(DpPlanTest, SiteLevelRefusesASecAggClipThatWouldClampTheNoise) {
+  v1::RunSpec spec = SiteLevelSpec(v1::DP_NOISE_DISTRIBUTED, /*secure=*/true);
+  spec.mutable_secagg()->set_clip(0.6);
+  const absl::Status status = CompleteDpSettings(&spec, 0, 20);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("clamp"));
+}
+
+// Sites that drop out take their noise shares with them: the round had less
+// noise and costs more; with central noise nothing changes.
+TEST(DpPlanTest, DroppedNoiseSharesCostMoreEpsilon) {
+  v1::RunSpec spec = SiteLevelSpec(v1::DP_NOISE_DISTRIBUTED, /*secure=*/true);
+  ASSERT_TRUE(CompleteDpSettings(&spec, 0, 20).ok());
+  const v1::DpSettings& dp = spec.dp();
+  EXPECT_DOUBLE_EQ(RoundNoiseMultiplier(dp, 20), dp.noise_multiplier());
+  EXPECT_DOUBLE_EQ(RoundNoiseMultiplier(dp, 5), dp.noise_multiplier() / 2);
+  const std::vector<int> full(10, 20);
+  std::vector<int> dropped = full;
+  dropped[3] = 15;
+  const double planned = EpsilonOfRounds(dp, full)->epsilon;
+  EXPECT_DOUBLE_EQ(planned, EpsilonAfterRounds(dp, 10)->epsilon);
+  EXPECT_GT(EpsilonOfRounds(dp, dropped)->epsilon, planned);
+  EXPECT_EQ(EpsilonOfRounds(dp, {0, 0})->epsilon, 0) << "a round nobody contributed to";
+  v1::RunSpec central = SiteLevelSpec(v1::DP_NOISE_CENTRAL, false);
+  ASSERT_TRUE(CompleteDpSettings(&central, 0, 20).ok());
+  EXPECT_DOUBLE_EQ(EpsilonOfRounds(central.dp(), dropped)->epsilon,
+                   EpsilonAfterRounds(central.dp(), 10)->epsilon);
 }
 
 }  // namespace
