@@ -34,12 +34,26 @@ void AddDpOptions(CLI::App* command, DpFlags* flags) {
   AddCheckedOption(command, "--dp-noise", flags->noise,
                    "--dp site: who adds the noise: distributed (each site a share, under secure "
                    "aggregation: nobody sees the sum without it), central (the coordinator, "
-                   "which sites must trust) or auto (distributed with --secure-aggregation, "
-                   "else central)",
+                   "which sites must trust) or auto (distributed with --secure-aggregation "
+                   "unless --adaptive-clip, else central)",
                    CLI::IsMember({"auto", "central", "distributed"}));
   AddCheckedOption(command, "--expected-sites", flags->expected_sites,
                    "--dp site: sites each round takes, among which the noise is shared and by "
                    "which the sum is divided (0: the sites connected at run start)",
+                   CLI::NonNegativeNumber);
+  command->add_flag("--adaptive-clip", flags->adaptive_clip,
+                    "--dp site with central noise: move the clip each round towards the "
+                    "--target-quantile of the sites' update norms (Andrew et al. 2021), from a "
+                    "noised count; --clip is then the first round's");
+  AddCheckedOption(command, "--target-quantile", flags->target_quantile,
+                   "--adaptive-clip: share of sites whose update should fit the clip (0: 0.5)",
+                   CLI::Range(0.0, 1.0));
+  AddCheckedOption(command, "--clip-lr", flags->clip_lr,
+                   "--adaptive-clip: geometric step of the clip per round (0: 0.2)",
+                   CLI::NonNegativeNumber);
+  AddCheckedOption(command, "--clip-count-noise", flags->clip_count_noise,
+                   "--adaptive-clip: noise multiplier of the count of sites within the clip "
+                   "(0: max(expected sites / 20, the round's noise multiplier))",
                    CLI::NonNegativeNumber);
 }
 
@@ -50,7 +64,7 @@ absl::Status ApplyDpFlags(const DpFlags& flags, v1::RunSpec* spec) {
   if (*level == v1::DP_LEVEL_NONE) {
     if (flags.target_epsilon != 0 || flags.delta != 0 || flags.clip != 0 ||
         flags.noise_multiplier != 0 || flags.sample_rate != 0 || flags.noise != "auto" ||
-        flags.expected_sites != 0) {
+        flags.expected_sites != 0 || flags.adaptive_clip) {
       return absl::InvalidArgumentError(
           "--target-epsilon, --delta, --clip, --noise-multiplier, --dp-sample-rate, --dp-noise "
           "and --expected-sites need differential privacy: add --dp sample or --dp site");
@@ -68,15 +82,28 @@ absl::Status ApplyDpFlags(const DpFlags& flags, v1::RunSpec* spec) {
   dp.set_clip_norm(flags.clip);
   dp.set_noise_multiplier(flags.noise_multiplier);
   dp.set_sample_rate(flags.sample_rate);
+  const bool adaptive_options =
+      flags.target_quantile != 0 || flags.clip_lr != 0 || flags.clip_count_noise != 0;
   if (*level != v1::DP_LEVEL_SITE) {
-    if (flags.noise != "auto" || flags.expected_sites != 0) {
-      return absl::InvalidArgumentError("--dp-noise and --expected-sites are for --dp site");
+    if (flags.noise != "auto" || flags.expected_sites != 0 || flags.adaptive_clip ||
+        adaptive_options) {
+      return absl::InvalidArgumentError(
+          "--dp-noise, --expected-sites and the adaptive clipping flags are for --dp site");
     }
     return absl::OkStatus();
   }
+  if (adaptive_options && !flags.adaptive_clip) {
+    return absl::InvalidArgumentError(
+        "--target-quantile, --clip-lr and --clip-count-noise need --adaptive-clip");
+  }
+  dp.set_adaptive_clipping(flags.adaptive_clip);
+  dp.set_target_quantile(flags.target_quantile);
+  dp.set_clip_learning_rate(flags.clip_lr);
+  dp.set_clip_count_noise_multiplier(flags.clip_count_noise);
   const std::optional<v1::DpNoisePlacement> placement =
       flags.noise == "auto"
-          ? (spec->secure_aggregation() ? v1::DP_NOISE_DISTRIBUTED : v1::DP_NOISE_CENTRAL)
+          ? (spec->secure_aggregation() && !flags.adaptive_clip ? v1::DP_NOISE_DISTRIBUTED
+                                                                : v1::DP_NOISE_CENTRAL)
           : ParseDpNoisePlacement(flags.noise);
   if (!placement) {
     return absl::InvalidArgumentError(absl::StrCat("--dp-noise: unknown '", flags.noise, "'"));

@@ -22,10 +22,16 @@ struct DpFlags {
   double sample_rate = 0;       // 0: batch size / the sites' mean training set
   std::string noise = "auto";   // --dp site: auto | central | distributed
   int expected_sites = 0;       // --dp site: 0: the connected sites
+  bool adaptive_clip = false;   // --dp site: Andrew et al. 2021
+  double target_quantile = 0;   // 0: 0.5
+  double clip_lr = 0;           // 0: 0.2
+  double clip_count_noise = 0;  // 0: max(expected sites / 20, sigma)
 };
 
 // Adds --dp, --target-epsilon, --delta, --clip, --noise-multiplier,
-// --dp-sample-rate, --dp-noise and --expected-sites to `command`.
+// --dp-sample-rate, --dp-noise, --expected-sites and the adaptive clipping
+// flags (--adaptive-clip, --target-quantile, --clip-lr, --clip-count-noise)
+// to `command`.
 void AddDpOptions(CLI::App* command, DpFlags* flags);
 
 // Sets spec->dp; call it after secure aggregation is set, which "auto" noise

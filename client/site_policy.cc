@@ -224,8 +224,10 @@ namespace {
 // when the round is secure: SiteSecAgg::MaskUpdate).
 absl::Status CheckSiteDpSettings(const v1::RunSpec& spec) {
   const v1::DpSettings& dp = spec.dp();
-  if (dp.adaptive_clipping()) {
-    return PolicyDenied("the run asks for adaptive clipping, which this site does not implement");
+  if (dp.adaptive_clipping() && dp.noise_placement() != v1::DP_NOISE_CENTRAL) {
+    return PolicyDenied(
+        "the run asks for adaptive clipping with distributed noise, which this site does not "
+        "implement (the count of sites within the clip is noised centrally)");
   }
   if (dp.sample_rate() != 1) {
     return PolicyDenied(absl::StrCat(

@@ -250,8 +250,8 @@ absl::Status SiteSession::TrainRound(const v1::TrainTask& task, int64_t connecti
                      secagg_.ShareSecrets(task, worker_.policy().secagg_floor, abort, violation));
   }
   ASSIGN_OR_RETURN(TensorBundle global, Download(task.base()));
-  ASSIGN_OR_RETURN(LocalUpdate update,
-                   worker_.Train(task.run_id(), task.round(), task.spec(), global));
+  ASSIGN_OR_RETURN(LocalUpdate update, worker_.Train(task.run_id(), task.round(), task.spec(),
+                                                     global, task.dp_clip_norm()));
   if (Cancelled(task.run_id()) || RoundAbandoned(task.run_id(), task.round())) {
     return absl::OkStatus();
   }
@@ -261,6 +261,7 @@ absl::Status SiteSession::TrainRound(const v1::TrainTask& task, int64_t connecti
   metadata.set_site(options_.site);
   metadata.set_examples(update.examples);
   metadata.set_dp_epsilon_spent(update.dp_epsilon_spent);
+  metadata.set_dp_within_clip(update.dp_within_clip);
   // Beside a masked update, this site's own training metrics would describe
   // it alone; the example count stays, as the weight needs it.
   if (participant == nullptr || worker_.policy().share_training_metrics_with_secagg) {

@@ -1,6 +1,7 @@
 #include "client/site_worker.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -124,7 +125,8 @@ absl::StatusOr<TensorBundle> SiteWorker::BuildInitialModel(const v1::RunSpec& sp
 }
 
 absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
-                                              const v1::RunSpec& spec, const TensorBundle& global) {
+                                              const v1::RunSpec& spec, const TensorBundle& global,
+                                              double dp_clip_norm) {
   RETURN_IF_ERROR(CheckTask(spec));
   LocalUpdate update;
   if (IsSiteLevelDp(spec)) {
@@ -138,7 +140,7 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
     ApplySyntheticDelta(k, &update.weights);
     update.examples = SyntheticExamples(k);
     update.train_metrics.set_examples(update.examples);
-    RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, global, &update));
+    RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, dp_clip_norm, global, &update));
     return update;
   }
   if (data_->train.size() == 0) {
@@ -180,14 +182,24 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   update.train_metrics.set_examples(summary.examples);
   update.train_metrics.set_loss(summary.loss);
   update.train_metrics.set_accuracy(summary.accuracy);
-  RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, global, &update));
+  RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, dp_clip_norm, global, &update));
   return update;
 }
 
 absl::Status SiteWorker::PrivatizeSiteUpdate(int64_t run_id, int32_t round, const v1::RunSpec& spec,
-                                             const TensorBundle& global, LocalUpdate* update) {
+                                             double task_clip, const TensorBundle& global,
+                                             LocalUpdate* update) {
   if (!IsSiteLevelDp(spec)) return absl::OkStatus();
   const v1::DpSettings& dp = spec.dp();
+  double clip = dp.clip_norm();
+  if (dp.adaptive_clipping()) {
+    // The coordinator moves S each round; the noise it adds scales with it.
+    if (!(task_clip > 0) || !std::isfinite(task_clip)) {
+      return absl::InvalidArgumentError(absl::StrCat("the task's adaptive clip is ", task_clip,
+                                                     "; site-level DP needs a positive clip"));
+    }
+    clip = task_clip;
+  }
   const double share = privacy::SiteNoiseShareStddev(dp);
   privacy::NoiseSource* noise = options_.dp_noise;
   if (noise == nullptr && share > 0) {
@@ -195,10 +207,11 @@ absl::Status SiteWorker::PrivatizeSiteUpdate(int64_t run_id, int32_t round, cons
     noise = own_dp_noise_.get();
   }
   ASSIGN_OR_RETURN(privacy::ClippedSiteUpdate clipped,
-                   privacy::ClipSiteUpdate(global, dp.clip_norm(), share, noise, &update->weights));
+                   privacy::ClipSiteUpdate(global, clip, share, noise, &update->weights));
+  update->dp_within_clip = !clipped.clipped;
   FEDMI_LOG(INFO) << "run " << run_id << " round " << round << ": site-level DP, update norm "
                   << clipped.norm << (clipped.clipped ? " clipped to " : " within the clip ")
-                  << dp.clip_norm()
+                  << clip
                   << (share > 0 ? absl::StrCat(", noise share of standard deviation ", share,
                                                " added here")
                                 : std::string(", noise added by the coordinator"))

@@ -56,6 +56,8 @@ struct LocalUpdate {
   v1::Metrics train_metrics;
   // This site's epsilon for the run after this training, by its own ledger.
   double dp_epsilon_spent = 0;
+  // Site-level DP: the change was within the round's clip before clipping.
+  bool dp_within_clip = false;
 };
 
 class SiteWorker {
@@ -75,8 +77,10 @@ class SiteWorker {
   const SitePolicy& policy() const { return policy_; }
 
   absl::StatusOr<TensorBundle> BuildInitialModel(const v1::RunSpec& spec);
+  // `dp_clip_norm`: the task's clip for site-level DP with adaptive clipping
+  // (TrainTask.dp_clip_norm); 0 otherwise.
   absl::StatusOr<LocalUpdate> Train(int64_t run_id, int32_t round, const v1::RunSpec& spec,
-                                    const TensorBundle& global);
+                                    const TensorBundle& global, double dp_clip_norm = 0);
   absl::StatusOr<v1::Metrics> Evaluate(int64_t run_id, const v1::RunSpec& spec,
                                        const TensorBundle& global);
   // Drops cached state of a finished or cancelled run.
@@ -89,7 +93,8 @@ class SiteWorker {
   // Site-level DP: clips the trained change to S and adds this site's
   // noise share when the noise is distributed.
   absl::Status PrivatizeSiteUpdate(int64_t run_id, int32_t round, const v1::RunSpec& spec,
-                                   const TensorBundle& global, LocalUpdate* update);
+                                   double task_clip, const TensorBundle& global,
+                                   LocalUpdate* update);
 
   SiteWorkerOptions options_;
   SitePolicy policy_;

@@ -41,6 +41,7 @@ absl::Status RoundManager::Resume() {
   if (!rounds.empty()) {
     const RoundRecord& last = rounds.back();
     global_model_sha256_ = last.model_sha256;
+    dp_clip_norm_ = last.dp_next_clip_norm;  // 0 (the spec's) unless adaptive
     ASSIGN_OR_RETURN(model_specs_, LoadModelSpecs(last.model_sha256));
     if (last.round > 0 && last.state != RoundState::kEvaluated) {
       round_ = last.round;
@@ -162,6 +163,7 @@ void RoundManager::StartRound() {
       *task->mutable_secagg() = admission.params();
       *task->mutable_admission() = admission;
     }
+    if (run_.spec.dp().adaptive_clipping()) task->set_dp_clip_norm(RoundClipNorm());
     if (auto head = AuditHead()) *task->mutable_audit_head() = *std::move(head);
     if (!deps_.roster->Send(site, message)) continue;
     SiteSlot& slot = slots_[site];
@@ -259,7 +261,9 @@ absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
   if (FinishIfRoundOverBudget()) return absl::OkStatus();
   // The new model file is written; the round is not yet committed.
   deps_.faults->Reached(FaultPoint::kCoordinatorCommit, round_);
+  const std::optional<ClipStep> clip_step = NextClipStep();
   RoundCommit commit;
+  if (clip_step) commit.round.dp_next_clip_norm = clip_step->next_clip;
   commit.round.run_id = run_.id;
   commit.round.round = round_;
   commit.round.model_sha256 = model_sha;
@@ -278,7 +282,8 @@ absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
         {{"model_sha256", model_sha},
          {"sites", uploaded},
          {"secure_aggregation", run_.spec.secure_aggregation()}});
-  AuditPrivacySpent();
+  AuditPrivacySpent(clip_step);
+  if (clip_step) dp_clip_norm_ = clip_step->next_clip;
   global_model_sha256_ = model_sha;
   StartEvaluation();
   return absl::OkStatus();

@@ -150,6 +150,13 @@ class RoundManager {
   struct SiteSlot {
     SlotState state = SlotState::kAssigned;
     ParticipationRecord record;
+    bool dp_within_clip = false;  // adaptive clipping: the site's report with its update
+  };
+  // One step of adaptive clipping, fixed when a round commits.
+  struct ClipStep {
+    double clip = 0;           // this round's S
+    double noised_within = 0;  // sites within S, plus the count's noise
+    double next_clip = 0;      // the next round's S
   };
 
   RoundManager(RunRecord run, Deps deps);
@@ -187,8 +194,14 @@ class RoundManager {
   absl::StatusOr<std::vector<int>> CommittedContributors(int32_t through_round);
   // The next model's aggregation for a site-level DP round.
   SiteDpSum SiteDpSumOfRun();
+  // Site-level DP: this round's clip S (adaptive clipping moves it).
+  double RoundClipNorm() const;
+  // Adaptive clipping: draws the count's noise over the uploaded slots and
+  // returns the step; nullopt without adaptive clipping.
+  std::optional<ClipStep> NextClipStep();
+  privacy::NoiseSource& DpNoise();
   // Records the privacy.spent entry of the round just committed.
-  void AuditPrivacySpent();
+  void AuditPrivacySpent(const std::optional<ClipStep>& clip_step);
   int CountInState(SlotState state) const;
   std::vector<std::string> SitesInState(SlotState state) const;
   absl::StatusOr<std::vector<TensorSpec>> LoadModelSpecs(const std::string& sha256_hex);
@@ -239,6 +252,7 @@ class RoundManager {
   double round_started_at_ = 0;
   int round_retries_used_ = 0;                          // of the current round
   std::unique_ptr<privacy::NoiseSource> own_dp_noise_;  // when deps_.dp_noise is null
+  double dp_clip_norm_ = 0;  // adaptive clipping: this round's S; 0: the spec's
 
   // Set while a securely aggregated round is training.
   std::unique_ptr<SecureRound> secure_;

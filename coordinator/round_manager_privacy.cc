@@ -33,13 +33,32 @@ absl::StatusOr<std::vector<int>> RoundManager::CommittedContributors(int32_t thr
   return ContributorsPerRound(participations, through_round);
 }
 
+privacy::NoiseSource& RoundManager::DpNoise() {
+  if (deps_.dp_noise != nullptr) return *deps_.dp_noise;
+  if (own_dp_noise_ == nullptr) own_dp_noise_ = privacy::MakeSecureNoiseSource();
+  return *own_dp_noise_;
+}
+
+double RoundManager::RoundClipNorm() const {
+  return dp_clip_norm_ > 0 ? dp_clip_norm_ : run_.spec.dp().clip_norm();
+}
+
 SiteDpSum RoundManager::SiteDpSumOfRun() {
-  privacy::NoiseSource* noise = deps_.dp_noise;
-  if (noise == nullptr) {
-    if (own_dp_noise_ == nullptr) own_dp_noise_ = privacy::MakeSecureNoiseSource();
-    noise = own_dp_noise_.get();
+  return SiteDpSum::ForRound(run_.spec.dp(), RoundClipNorm(), &DpNoise());
+}
+
+std::optional<RoundManager::ClipStep> RoundManager::NextClipStep() {
+  const v1::DpSettings& dp = run_.spec.dp();
+  if (!IsSiteLevelDp(run_.spec) || !dp.adaptive_clipping()) return std::nullopt;
+  int within = 0;
+  for (const auto& [site, slot] : slots_) {
+    within += slot.state == SlotState::kUploaded && slot.dp_within_clip;
   }
-  return SiteDpSum::ForRun(run_.spec.dp(), noise);
+  ClipStep step;
+  step.clip = RoundClipNorm();
+  step.noised_within = within + dp.clip_count_noise_multiplier() * DpNoise().Normal();
+  step.next_clip = privacy::NextClipNorm(dp, step.clip, step.noised_within);
+  return step;
 }
 
 bool RoundManager::FinishIfBudgetExhausted() {
@@ -93,7 +112,7 @@ bool RoundManager::FinishIfRoundOverBudget() {
   return true;
 }
 
-void RoundManager::AuditPrivacySpent() {
+void RoundManager::AuditPrivacySpent(const std::optional<ClipStep>& clip_step) {
   if (!HasDifferentialPrivacy(run_.spec)) return;
   const v1::DpSettings& dp = run_.spec.dp();
   auto mechanism = privacy::RoundMechanism(dp);
@@ -103,7 +122,7 @@ void RoundManager::AuditPrivacySpent() {
   if (!spent.ok()) return;  // FinishIfBudgetExhausted failed the run first
   nlohmann::json detail = {{"level", DpLevelName(dp.level())},
                            {"noise_multiplier", dp.noise_multiplier()},
-                           {"clip_norm", dp.clip_norm()},
+                           {"clip_norm", clip_step ? clip_step->clip : dp.clip_norm()},
                            {"sample_rate", mechanism->sample_rate},
                            {"steps", mechanism->steps},
                            {"rounds", round_},
@@ -116,6 +135,12 @@ void RoundManager::AuditPrivacySpent() {
     detail["expected_sites"] = dp.expected_sites();
     detail["contributing_sites"] = sites;
     detail["round_noise_multiplier"] = privacy::RoundNoiseMultiplier(dp, sites);
+  }
+  if (clip_step) {
+    detail["update_noise_multiplier"] = privacy::UpdateNoiseMultiplier(dp);
+    detail["clip_count_noise_multiplier"] = dp.clip_count_noise_multiplier();
+    detail["noised_within_clip"] = clip_step->noised_within;
+    detail["next_clip_norm"] = clip_step->next_clip;
   }
   Audit(audit::Action::kPrivacySpent, round_, detail);
 }

@@ -83,7 +83,7 @@ absl::Status RoundManager::CheckValues(const std::string& site, BundleFileReader
   double bound = run_.spec.max_update_norm();
   // Site-level DP: a change beyond S would spend the other sites' privacy.
   if (IsSiteLevelDp(run_.spec)) {
-    const double clip = SiteDpUpdateNormBound(run_.spec.dp());
+    const double clip = SiteDpUpdateNormBound(RoundClipNorm());
     bound = bound > 0 ? std::min(bound, clip) : clip;
   }
   return CheckUpdateValues(site, model_specs_, update, *global, bound).status();
@@ -246,6 +246,7 @@ absl::Status RoundManager::RecordFoldedUpdate(const std::string& site, const Rec
   slot.record.train_metrics = update.metadata.train_metrics();
   slot.record.update_sha256 = HexEncode(update.sha256);  // masked words in a secure round
   slot.record.state = ParticipationState::kUploaded;
+  slot.dp_within_clip = update.metadata.dp_within_clip();
   return absl::OkStatus();
 }
 

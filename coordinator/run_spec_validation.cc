@@ -88,6 +88,27 @@ absl::Status ValidateSiteDpSettings(const v1::RunSpec& spec) {
         "site's update with only its share of the noise; add --secure-aggregation or use "
         "--dp-noise central");
   }
+  if (dp.adaptive_clipping()) {
+    if (dp.noise_placement() != v1::DP_NOISE_CENTRAL) {
+      return absl::UnimplementedError(
+          "adaptive clipping needs a noised count of the sites within the clip, which fedmi "
+          "adds centrally only: use --dp-noise central, or a fixed --clip with distributed noise");
+    }
+    if (!(dp.target_quantile() >= 0 && dp.target_quantile() < 1)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dp target_quantile must be in (0, 1) (0: 0.5), got ", dp.target_quantile()));
+    }
+    if (!(dp.clip_learning_rate() >= 0) || !std::isfinite(dp.clip_learning_rate())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dp clip_learning_rate must be positive (0: 0.2), got ", dp.clip_learning_rate()));
+    }
+    if (!(dp.clip_count_noise_multiplier() >= 0) ||
+        !std::isfinite(dp.clip_count_noise_multiplier())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dp clip_count_noise_multiplier must be positive (0: derived), got ",
+                       dp.clip_count_noise_multiplier()));
+    }
+  }
   if (dp.sample_rate() != 0 && dp.sample_rate() != 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "site-level accounting takes the coordinator's choice of sites as given (sample rate "
@@ -130,8 +151,10 @@ absl::Status ValidateDpSettings(v1::RunSpec* spec) {
     return absl::InvalidArgumentError(
         absl::StrCat("dp sample_rate must be in (0, 1] (0: derived), got ", dp.sample_rate()));
   }
-  if (dp.adaptive_clipping()) {
-    return absl::UnimplementedError("adaptive clipping is not available yet; give a fixed --clip");
+  if (dp.adaptive_clipping() && dp.level() != v1::DP_LEVEL_SITE) {
+    return absl::InvalidArgumentError(
+        "adaptive clipping moves the clip of site updates (--dp site); DP-SGD clips each example "
+        "to a fixed --clip");
   }
   if (dp.level() == v1::DP_LEVEL_SAMPLE) {
     if (!IsDpCompatibleModel(spec->model())) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
+#include "common/privacy/dp_plan.h"
 #include "coordinator/aggregator_internal.h"
 
 namespace fedmi {
@@ -139,11 +140,11 @@ class SiteDpAggregator : public Aggregator {
 
 }  // namespace
 
-SiteDpSum SiteDpSum::ForRun(const v1::DpSettings& dp, privacy::NoiseSource* noise) {
+SiteDpSum SiteDpSum::ForRound(const v1::DpSettings& dp, double clip, privacy::NoiseSource* noise) {
   SiteDpSum sum;
   sum.denominator = std::max(1, dp.expected_sites());
   if (dp.noise_placement() == v1::DP_NOISE_CENTRAL) {
-    sum.noise_stddev = dp.noise_multiplier() * dp.clip_norm();
+    sum.noise_stddev = privacy::UpdateNoiseMultiplier(dp) * clip;
     sum.noise = noise;
   }
   return sum;
@@ -154,7 +155,7 @@ void SiteDpSum::Apply(double* sum, size_t count) const {
   for (size_t i = 0; i < count; ++i) sum[i] /= denominator;
 }
 
-double SiteDpUpdateNormBound(const v1::DpSettings& dp) { return dp.clip_norm() * (1 + kNormSlack); }
+double SiteDpUpdateNormBound(double clip) { return clip * (1 + kNormSlack); }
 
 std::unique_ptr<Aggregator> MakeSiteDpAggregator(SiteDpSum sum, std::string global_model_path) {
   return std::make_unique<SiteDpAggregator>(sum, std::move(global_model_path));

@@ -31,15 +31,17 @@ struct SiteDpSum {
   double noise_stddev = 0;                // central noise per element of the sum; 0: none here
   privacy::NoiseSource* noise = nullptr;  // not owned; needed when noise_stddev > 0
 
-  // The run's: central noise sigma * S, or none when the sites add it.
-  static SiteDpSum ForRun(const v1::DpSettings& dp, privacy::NoiseSource* noise);
+  // A round's with clip `clip`: central noise
+  // privacy::UpdateNoiseMultiplier(dp) * clip, or none when the sites add it.
+  static SiteDpSum ForRound(const v1::DpSettings& dp, double clip, privacy::NoiseSource* noise);
   // sum[i] = (sum[i] + noise) / denominator for `count` elements.
   void Apply(double* sum, size_t count) const;
 };
 
-// The update norm a plaintext site-level round accepts: S, plus the slack of
-// summing in another order (sites clip after rounding to float32).
-double SiteDpUpdateNormBound(const v1::DpSettings& dp);
+// The update norm a plaintext site-level round with clip S accepts: S, plus
+// the slack of summing in another order (sites clip after rounding to
+// float32).
+double SiteDpUpdateNormBound(double clip);
 
 // Begin reads `global_model_path` (the model the sites trained from); the
 // weight given to Accept is ignored (each site counts once).

@@ -6,7 +6,7 @@
 namespace fedmi {
 namespace {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 // Schema 3 added the audit log (docs/audit.md).
 constexpr char kAuditTables[] = R"sql(
@@ -73,6 +73,8 @@ CREATE TABLE IF NOT EXISTS rounds (
   eval_metrics BLOB NOT NULL,  -- serialized fedmi.v1.Metrics
   started_at   REAL NOT NULL,
   finished_at  REAL NOT NULL,
+  -- site-level DP with adaptive clipping: the next round's clip S (0: none)
+  dp_next_clip_norm REAL NOT NULL DEFAULT 0,
   PRIMARY KEY (run_id, round)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS participations (
@@ -116,6 +118,25 @@ absl::Status CreateOrMigrateSchema(SqliteConnection& db) {
     }
     if (version == 3) {
       RETURN_IF_ERROR(db.Exec(kRevocationTable, "migrate to schema 4 (revocations)"));
+      version = 4;
+    }
+    if (version == 4) {
+      // Version 5 keeps adaptive clipping's next clip with each round.
+      // Only where the rounds table lacks it (a test may turn a current
+      // database back to an older version number).
+      ASSIGN_OR_RETURN(int64_t has_rounds,
+                       db.QueryInt("SELECT count(*) FROM sqlite_master WHERE type='table' "
+                                   "AND name='rounds'",
+                                   "look for the rounds table"));
+      ASSIGN_OR_RETURN(int64_t has_column,
+                       db.QueryInt("SELECT count(*) FROM pragma_table_info('rounds') "
+                                   "WHERE name='dp_next_clip_norm'",
+                                   "look for rounds.dp_next_clip_norm"));
+      if (has_rounds > 0 && has_column == 0) {
+        RETURN_IF_ERROR(
+            db.Exec("ALTER TABLE rounds ADD COLUMN dp_next_clip_norm REAL NOT NULL DEFAULT 0;",
+                    "migrate rounds to schema 5"));
+      }
       return db.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion), "set user_version");
     }
     ASSIGN_OR_RETURN(int64_t foreign_tables,

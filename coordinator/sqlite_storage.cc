@@ -208,14 +208,16 @@ class SqliteStorage : public Storage {
       Statement insert(*db_, "commit round: insert into rounds");
       RETURN_IF_ERROR(
           insert.Prepare("INSERT INTO rounds(run_id, round, model_sha256, state, eval_metrics, "
-                         "started_at, finished_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+                         "started_at, finished_at, dp_next_clip_norm) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
       insert.Bind(1, round.run_id)
           .Bind(2, round.round)
           .Bind(3, round.model_sha256)
           .Bind(4, StateText(round.state))
           .BindBlob(5, round.eval_metrics.SerializeAsString())
           .Bind(6, round.started_at)
-          .Bind(7, round.finished_at);
+          .Bind(7, round.finished_at)
+          .Bind(8, round.dp_next_clip_norm);
       RETURN_IF_ERROR(insert.Run());
 
       for (const ParticipationRecord& participation : commit.participations) {
@@ -294,7 +296,8 @@ class SqliteStorage : public Storage {
           Statement select(*db_, "select from rounds");
           RETURN_IF_ERROR(
               select.Prepare("SELECT run_id, round, model_sha256, state, eval_metrics, started_at, "
-                             "finished_at FROM rounds WHERE run_id=?1 ORDER BY round"));
+                             "finished_at, dp_next_clip_norm FROM rounds WHERE run_id=?1 "
+                             "ORDER BY round"));
           select.Bind(1, run_id);
           while (true) {
             ASSIGN_OR_RETURN(bool row, select.Step());
@@ -311,6 +314,7 @@ class SqliteStorage : public Storage {
                                          absl::StrCat(where, "eval_metrics")));
             round.started_at = select.Double(5);
             round.finished_at = select.Double(6);
+            round.dp_next_clip_norm = select.Double(7);
           }
           return absl::OkStatus();
         },

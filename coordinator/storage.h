@@ -73,6 +73,9 @@ struct RoundRecord {
   v1::Metrics eval_metrics;  // example-weighted over sites
   double started_at = 0;
   double finished_at = 0;
+  // Site-level DP with adaptive clipping: the clip S of the next round,
+  // fixed (from a noised count) when this round committed. 0: none.
+  double dp_next_clip_norm = 0;
 };
 
 // A stored participation is kUploaded (update aggregated), kEvaluated,

@@ -77,6 +77,11 @@ absl::Status ValidateRoundCommit(const RoundCommit& commit) {
         absl::StrCat("commit round: model_sha256 of round ", round.round, " of run ", round.run_id,
                      " is '", round.model_sha256, "', expected 64 lower-case hex digits"));
   }
+  if (!(round.dp_next_clip_norm >= 0) || !std::isfinite(round.dp_next_clip_norm)) {
+    return absl::InvalidArgumentError(absl::StrCat("commit round: the next clip of round ",
+                                                   round.round, " of run ", round.run_id, " is ",
+                                                   round.dp_next_clip_norm));
+  }
   return CheckRows(round.run_id, round.round, commit.participations, "commit round");
 }
 

@@ -71,11 +71,12 @@ absl::StatusOr<std::vector<SiteShardReport>> SplitDataset(const DataSplitOptions
         absl::StrCat("cannot split train of ", options.input, ": ", train_rows.status().message()));
   }
   // The val split is usually a tenth of train; a site still needs a few val
-  // rows to report metrics, so shrink the minimum to what val can afford.
+  // rows to report metrics, so shrink the minimum to what val can afford
+  // under skew (20 sites at alpha 0.5 rarely all get 10 of 524 rows).
   PartitionOptions val_partition = train_partition;
   val_partition.seed = options.partition.seed + 1;
-  val_partition.min_per_site =
-      std::min<int64_t>(options.partition.min_per_site, val.size() / (2 * options.sites));
+  val_partition.min_per_site = std::min<int64_t>(
+      options.partition.min_per_site, std::max<int64_t>(1, val.size() / (8 * options.sites)));
   absl::StatusOr<std::vector<std::vector<int64_t>>> val_rows =
       PartitionIndices(val.labels, val_partition);
   if (!val_rows.ok()) {

@@ -34,7 +34,7 @@ struct SiteShardReport {
 
 // Reads the input's train and val splits, partitions train with
 // `options.partition` and val with the same options but seed + 1 and
-// min_per_site = min(partition.min_per_site, val_rows / (2 * sites)), and
+// min_per_site = min(partition.min_per_site, max(1, val_rows / (8 * sites))), and
 // writes <out_dir>/site-<k>.npz (k = 1..sites) holding train_images,
 // train_labels, val_images, val_labels in MedMNIST layout (labels uint8
 // (N,1)). Creates out_dir; replaces existing shards of the same names. Rows

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,9 @@ namespace {
 // The largest draw NoiseSource::Normal can return: Box-Muller on 53-bit
 // uniforms gives a radius of at most sqrt(-2 ln 2^-53) = 8.57.
 constexpr double kLargestNoiseDraw = 8.6;
+// Andrew et al. 2021's defaults: the median, and a geometric step of 0.2.
+constexpr double kDefaultTargetQuantile = 0.5;
+constexpr double kDefaultClipLearningRate = 0.2;
 
 }  // namespace
 
@@ -84,6 +88,20 @@ absl::StatusOr<PrivacySpent> EpsilonOfRounds(const v1::DpSettings& dp,
   return accountant.Spent(dp.delta());
 }
 
+double UpdateNoiseMultiplier(const v1::DpSettings& dp) {
+  const double sigma = dp.noise_multiplier();
+  if (dp.level() != v1::DP_LEVEL_SITE || !dp.adaptive_clipping()) return sigma;
+  const double count_share =
+      1 / (4 * dp.clip_count_noise_multiplier() * dp.clip_count_noise_multiplier());
+  const double left = 1 / (sigma * sigma) - count_share;
+  return left > 0 ? 1 / std::sqrt(left) : std::numeric_limits<double>::infinity();
+}
+
+double NextClipNorm(const v1::DpSettings& dp, double clip, double noised_within) {
+  const double fraction = noised_within / std::max(1, dp.expected_sites());
+  return clip * std::exp(-dp.clip_learning_rate() * (fraction - dp.target_quantile()));
+}
+
 double MinSecAggClipForSiteNoise(const v1::DpSettings& dp) {
   const double share = SiteNoiseShareStddev(dp);
   if (share == 0) return 0;
@@ -131,6 +149,20 @@ absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t typical_site_examples
                                                 " rounds: ", sigma.status().message()));
     }
     dp.set_noise_multiplier(*sigma);
+  }
+  if (dp.level() == v1::DP_LEVEL_SITE && dp.adaptive_clipping()) {
+    if (dp.target_quantile() == 0) dp.set_target_quantile(kDefaultTargetQuantile);
+    if (dp.clip_learning_rate() == 0) dp.set_clip_learning_rate(kDefaultClipLearningRate);
+    if (dp.clip_count_noise_multiplier() == 0) {
+      dp.set_clip_count_noise_multiplier(
+          std::max(dp.expected_sites() / 20.0, dp.noise_multiplier()));
+    }
+    if (!(2 * dp.clip_count_noise_multiplier() > dp.noise_multiplier())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "adaptive clipping: the count's noise multiplier ", dp.clip_count_noise_multiplier(),
+          " must be more than half the round's ", dp.noise_multiplier(),
+          ", or the count would spend the whole budget and leave the update none"));
+    }
   }
   const double min_clip = MinSecAggClipForSiteNoise(dp);
   if (spec->secure_aggregation() && min_clip > 0) {

@@ -48,6 +48,21 @@ double RoundNoiseMultiplier(const v1::DpSettings& dp, int contributors);
 absl::StatusOr<PrivacySpent> EpsilonOfRounds(const v1::DpSettings& dp,
                                              const std::vector<int>& contributors);
 
+// Site level: the noise multiplier on the sum of clipped updates. With
+// adaptive clipping part of the round's budget goes to the noised count of
+// sites within the clip (multiplier sigma_b on a count of sensitivity 1/2
+// once centred), so the update gets (sigma^-2 - (2 sigma_b)^-2)^-1/2 and
+// the two Gaussians together cost what sigma alone would (Andrew et al.
+// 2021, Thm. 1); otherwise sigma.
+double UpdateNoiseMultiplier(const v1::DpSettings& dp);
+
+// Adaptive clipping: the next round's clip from this round's `clip` and the
+// count of contributing sites whose change was within it, already noised:
+// clip * exp(-clip_learning_rate * (noised_within / expected_sites -
+// target_quantile)). Fewer sites within the clip than the target makes it
+// grow.
+double NextClipNorm(const v1::DpSettings& dp, double clip, double noised_within);
+
 // Distributed noise under secure aggregation: the smallest per-element clip
 // of the fixed-point encoding that never clamps a site's value, |clipped
 // change| <= S plus the largest draw of the noise sampler (8.6 standard
@@ -71,7 +86,10 @@ double MinSecAggClipForSiteNoise(const v1::DpSettings& dp);
 // takes at most that many sites a round, so that the noise shares and the
 // fixed denominator of DP-FedAvg match the rounds. With distributed noise
 // and secure aggregation, an unset secagg clip becomes
-// MinSecAggClipForSiteNoise.
+// MinSecAggClipForSiteNoise. Adaptive clipping gets its defaults (target
+// quantile 0.5, clip learning rate 0.2, count noise max(n / 20, sigma));
+// InvalidArgument when the count noise leaves nothing for the update
+// (2 sigma_b <= sigma).
 absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t typical_site_examples,
                                 int round_sites = 0);
 

@@ -178,8 +178,12 @@ TEST(SitePolicyTest, ASiteRunsSiteLevelDpOnlyWhereItsNoiseCounts) {
   EXPECT_THAT(policy.Check(distributed), IsOk());
   v1::RunSpec adaptive = central;
   adaptive.mutable_dp()->set_adaptive_clipping(true);
+  EXPECT_THAT(policy.Check(adaptive), IsOk());
+  adaptive = distributed;
+  adaptive.mutable_dp()->set_adaptive_clipping(true);
   EXPECT_THAT(policy.Check(adaptive),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("adaptive clipping")));
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("adaptive clipping with distributed noise")));
   v1::RunSpec sampled = central;
   sampled.mutable_dp()->set_sample_rate(0.5);
   EXPECT_THAT(policy.Check(sampled),

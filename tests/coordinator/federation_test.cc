@@ -605,10 +605,18 @@ TEST_F(FederationTest, SiteLevelDpIsCompletedAtStartOrRefusedNamingWhy) {
   median.set_strategy("median");
   EXPECT_THAT(federation_->StartRun(Admin(), median),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("DP-FedAvg")));
-  v1::RunSpec adaptive = spec;
+  v1::RunSpec adaptive = distributed;
+  adaptive.set_min_sites(3);
+  adaptive.set_secure_aggregation(true);
   adaptive.mutable_dp()->set_adaptive_clipping(true);
   EXPECT_THAT(federation_->StartRun(Admin(), adaptive),
-              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("adaptive clipping")));
+              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("--dp-noise central")));
+  v1::RunSpec per_example = spec;
+  per_example.set_model("cnn-gn");
+  per_example.mutable_dp()->set_level(v1::DP_LEVEL_SAMPLE);
+  per_example.mutable_dp()->set_adaptive_clipping(true);
+  EXPECT_THAT(federation_->StartRun(Admin(), per_example),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--dp site")));
   ASSERT_OK_AND_ASSIGN(std::vector<v1::RunStatus> runs, federation_->ListRuns());
   EXPECT_THAT(runs, IsEmpty());
 

@@ -4,6 +4,7 @@
 // private run stops at its budget and keeps its last model.
 #include "coordinator/round_manager.h"
 
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -45,8 +46,10 @@ class FakeRoster : public SiteRoster {
   std::vector<std::string> ConnectedSites() const override { return sites_; }
   bool Send(const std::string& site, const v1::CoordinatorMessage& message) override {
     sent_.emplace_back(site, message.kind_case());
+    if (message.has_train()) last_train_ = message.train();
     return true;
   }
+  const v1::TrainTask& last_train() const { return last_train_; }
   int64_t TrainExamples(const std::string&) const override { return 100; }
   int Count(Kind kind) const {
     int count = 0;
@@ -57,6 +60,7 @@ class FakeRoster : public SiteRoster {
  private:
   std::vector<std::string> sites_;
   std::vector<std::pair<std::string, Kind>> sent_;
+  v1::TrainTask last_train_;
 };
 
 class RoundManagerTest : public ::testing::Test {
@@ -94,6 +98,7 @@ class RoundManagerTest : public ::testing::Test {
     update.metadata.set_examples(10);
     // What a site running DP-SGD reports; round 0 is the initial model.
     if (round > 0) update.metadata.set_dp_epsilon_spent(reported_epsilon_);
+    update.metadata.set_dp_within_clip(within_clip_);
     update.bytes = bundle.body.size();
     return manager.OnUpdate("site-a", std::move(update));
   }
@@ -113,6 +118,7 @@ class RoundManagerTest : public ::testing::Test {
   FakeRoster roster_{{"site-a"}};
   RecordingFaultHook faults_;
   double reported_epsilon_ = 0;
+  bool within_clip_ = false;
 };
 
 TEST_F(RoundManagerTest, EachCrashPointIsReachedOncePerRoundInOrder) {
@@ -282,6 +288,53 @@ TEST_F(RoundManagerTest, SiteLevelDpCommitsTheNoisedMeanOfClippedChanges) {
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_NEAR(got[i], 1 + (change[i] + 0.5 * replay->Normal()) / 2, 1e-6) << i;
   }
+}
+
+// Adaptive clipping (Andrew et al. 2021): the clip follows a noised count
+// of the sites within it, is sent with each round's tasks, bounds the
+// round's updates, and survives a restart with the round that fixed it.
+TEST_F(RoundManagerTest, AdaptiveClippingMovesTheClipFromANoisedCountAndKeepsIt) {
+  v1::RunSpec spec = OneSiteSpec(/*rounds=*/3);
+  v1::DpSettings& dp = *spec.mutable_dp();
+  dp = CompletedSiteDp(/*clip=*/1.0, /*noise_multiplier=*/0.5, v1::DP_NOISE_CENTRAL,
+                       /*expected_sites=*/1);
+  dp.set_target_epsilon(1000);
+  dp.set_adaptive_clipping(true);
+  dp.set_target_quantile(0.5);
+  dp.set_clip_learning_rate(0.2);
+  dp.set_clip_count_noise_multiplier(0.5);
+  RunRecord record;
+  record.spec = spec;
+  ASSERT_OK_AND_ASSIGN(int64_t run, storage_->CreateRun(record));
+  std::unique_ptr<privacy::NoiseSource> noise = privacy::MakeSeededNoiseSource(23);
+  RoundManager::Deps deps{storage_.get(), models_.get(), &clock_, &roster_, ""};
+  deps.dp_noise = noise.get();
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RoundManager> manager, RoundManager::Load(run, deps));
+  ASSERT_THAT(Upload(*manager, 0, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  EXPECT_EQ(roster_.last_train().dp_clip_norm(), 1.0) << "round 1 starts at --clip";
+  reported_epsilon_ = 0.5;
+  within_clip_ = false;  // the site had to clip
+  ASSERT_THAT(Upload(*manager, 1, Model({1.6f, 1.8f, 1, 1, 1, 1})), IsOk());
+  // The coordinator drew the sum's noise (6 parameters), then the count's.
+  std::unique_ptr<privacy::NoiseSource> replay = privacy::MakeSeededNoiseSource(23);
+  for (int i = 0; i < 6; ++i) replay->Normal();
+  const double noised_within = 0 + 0.5 * replay->Normal();
+  const double next = std::exp(-0.2 * (noised_within / 1 - 0.5));
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage_->ListRounds(run));
+  ASSERT_EQ(rounds.size(), 2u);
+  EXPECT_DOUBLE_EQ(rounds[1].dp_next_clip_norm, next);
+  ASSERT_THAT(Evaluate(*manager, 1), IsOk());
+  EXPECT_DOUBLE_EQ(roster_.last_train().dp_clip_norm(), next) << "round 2 uses the new clip";
+
+  // A coordinator restarted during round 2 sends the same clip again.
+  manager.reset();
+  ASSERT_OK_AND_ASSIGN(manager, RoundManager::Load(run, deps));
+  EXPECT_EQ(manager->current_round(), 2);
+  EXPECT_DOUBLE_EQ(roster_.last_train().dp_clip_norm(), next);
+  // ...and refuses a change beyond it.
+  const float beyond = static_cast<float>(1 + 1.01 * next);
+  EXPECT_THAT(Upload(*manager, 2, Model({beyond, 1, 1, 1, 1, 1})),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

@@ -533,7 +533,7 @@ TEST_F(SecAggAggregatorTest, SitesNoiseSharesSumToSigmaTimesClip) {
   }
   ASSERT_OK_AND_ASSIGN(auto graph, secagg::NeighbourGraph(kSites, 4, Seed(8)));
   CollectAll(sites, graph);
-  aggregator_->UseSiteDp(SiteDpSum::ForRun(dp, nullptr));
+  aggregator_->UseSiteDp(SiteDpSum::ForRound(dp, dp.clip_norm(), nullptr));
   ASSERT_OK_AND_ASSIGN(TensorBundle model, FinishAndRead(Unmasking(sites, graph)));
   const std::vector<float> values = FloatsOf(model);
   double sum = 0, squares = 0;

@@ -77,7 +77,7 @@ TEST_F(SiteDpAggregatorTest, CentralNoiseHasStandardDeviationSigmaTimesClipOnThe
   const v1::DpSettings dp = CompletedSiteDp(/*clip=*/0.5, /*noise_multiplier=*/1.2,
                                             v1::DP_NOISE_CENTRAL, /*expected_sites=*/4);
   std::unique_ptr<privacy::NoiseSource> noise = privacy::MakeSeededNoiseSource(3);
-  const SiteDpSum sum = SiteDpSum::ForRun(dp, noise.get());
+  const SiteDpSum sum = SiteDpSum::ForRound(dp, dp.clip_norm(), noise.get());
   EXPECT_DOUBLE_EQ(sum.noise_stddev, 0.6);
   EXPECT_EQ(sum.denominator, 4);
   const std::vector<float> global(200000, 0.25f);
@@ -95,7 +95,7 @@ TEST_F(SiteDpAggregatorTest, CentralNoiseHasStandardDeviationSigmaTimesClipOnThe
   EXPECT_NEAR(stddev, 0.6, 0.6 * 0.05);
   // Distributed noise: the sites added it, the coordinator adds none.
   const SiteDpSum shared =
-      SiteDpSum::ForRun(CompletedSiteDp(0.5, 1.2, v1::DP_NOISE_DISTRIBUTED, 4), noise.get());
+      SiteDpSum::ForRound(CompletedSiteDp(0.5, 1.2, v1::DP_NOISE_DISTRIBUTED, 4), 0.5, noise.get());
   EXPECT_EQ(shared.noise_stddev, 0);
 }
 

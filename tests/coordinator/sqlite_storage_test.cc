@@ -72,7 +72,7 @@ TEST_F(SqliteStorageTest, MigratesASchemaOneDatabaseKeepingItsSites) {
              "INSERT INTO sites VALUES('hospital-a', 1, 2, 3, 4);"
              "PRAGMA user_version=1;");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
-  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "5");
   ASSERT_OK_AND_ASSIGN(std::vector<SiteRecord> sites, storage->ListSites());
   ASSERT_EQ(sites.size(), 1u);
   EXPECT_EQ(sites[0].train_examples, 3);
@@ -82,7 +82,7 @@ TEST_F(SqliteStorageTest, MigratesASchemaOneDatabaseKeepingItsSites) {
 TEST_F(SqliteStorageTest, UsesWalJournalAndVersionedSchema) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
   EXPECT_EQ(QueryCell(DbPath(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "5");
   EXPECT_EQ(QueryCell(DbPath(),
                       "SELECT group_concat(name, ',') FROM "
                       "(SELECT name FROM sqlite_master WHERE type='table' "
@@ -105,7 +105,7 @@ TEST_F(SqliteStorageTest, MigratesASchemaThreeDatabaseAddingRevocations) {
   ExecOrFail(DbPath(), "DROP TABLE revocations; PRAGMA user_version=3;");
 
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
-  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "5");
   ASSERT_OK_AND_ASSIGN(std::vector<SiteRecord> sites, storage->ListSites());
   ASSERT_EQ(sites.size(), 1u);
   EXPECT_TRUE(sites[0].revoked());
@@ -113,6 +113,25 @@ TEST_F(SqliteStorageTest, MigratesASchemaThreeDatabaseAddingRevocations) {
   EXPECT_TRUE(none.empty());
   ASSERT_THAT(storage->AddRevocation(RevocationRow("bob", PartyRole::kAuditor, 3, "alice", "")),
               IsOk());
+}
+
+TEST_F(SqliteStorageTest, MigratesASchemaFourDatabaseKeepingItsRounds) {
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
+    RunRecord run;
+    ASSERT_OK_AND_ASSIGN(int64_t id, storage->CreateRun(run));
+    RoundCommit commit;
+    commit.round.run_id = id;
+    commit.round.round = 0;
+    commit.round.model_sha256 = std::string(64, 'a');
+    ASSERT_THAT(storage->CommitRound(commit), IsOk());
+  }
+  ExecOrFail(DbPath(), "ALTER TABLE rounds DROP COLUMN dp_next_clip_norm; PRAGMA user_version=4;");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "5");
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage->ListRounds(1));
+  ASSERT_EQ(rounds.size(), 1u);
+  EXPECT_EQ(rounds[0].dp_next_clip_norm, 0);
 }
 
 TEST_F(SqliteStorageTest, RevocationsSurviveReopenAndStoreTheRoleByName) {

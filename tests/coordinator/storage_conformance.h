@@ -104,6 +104,7 @@ class StorageConformanceTest : public ::testing::TestWithParam<StorageFactory> {
         Hash("model " + std::to_string(run_id) + "/" + std::to_string(round));
     commit.round.started_at = 100.0 * round;
     commit.round.finished_at = 100.0 * round + 50;
+    commit.round.dp_next_clip_norm = 0.25 * round;
     int64_t examples = 10;
     for (const std::string& site : sites) {
       commit.participations.push_back(MakeParticipation(run_id, round, site, examples));
@@ -274,6 +275,7 @@ TEST_P(StorageConformanceTest, CommitRoundStoresRoundAndParticipations) {
   EXPECT_EQ(rounds[0].state, RoundState::kCommitted);
   EXPECT_EQ(rounds[0].started_at, 100);
   EXPECT_EQ(rounds[0].finished_at, 150);
+  EXPECT_EQ(rounds[0].dp_next_clip_norm, 0.25);
 
   ASSERT_OK_AND_ASSIGN(std::vector<ParticipationRecord> rows, storage_->ListParticipations(id));
   ASSERT_EQ(rows.size(), 2u);

@@ -1,5 +1,6 @@
 #include "common/privacy/dp_plan.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -165,6 +166,39 @@ TEST(DpPlanTest, DroppedNoiseSharesCostMoreEpsilon) {
   ASSERT_TRUE(CompleteDpSettings(&central, 0, 20).ok());
   EXPECT_DOUBLE_EQ(EpsilonOfRounds(central.dp(), dropped)->epsilon,
                    EpsilonAfterRounds(central.dp(), 10)->epsilon);
+}
+
+// Andrew et al. 2021: the count's noise and the update's together cost what
+// the round's sigma alone would: sigma_u^-2 + (2 sigma_b)^-2 = sigma^-2.
+TEST(DpPlanTest, AdaptiveClippingSplitsTheRoundsNoiseBetweenCountAndUpdate) {
+  v1::RunSpec spec = SiteLevelSpec(v1::DP_NOISE_CENTRAL, /*secure=*/false);
+  spec.mutable_dp()->set_adaptive_clipping(true);
+  ASSERT_TRUE(CompleteDpSettings(&spec, 0, /*round_sites=*/40).ok());
+  const v1::DpSettings& dp = spec.dp();
+  EXPECT_EQ(dp.target_quantile(), 0.5);
+  EXPECT_EQ(dp.clip_learning_rate(), 0.2);
+  EXPECT_DOUBLE_EQ(dp.clip_count_noise_multiplier(), std::max(2.0, dp.noise_multiplier()));
+  const double sigma = dp.noise_multiplier(), update = UpdateNoiseMultiplier(dp);
+  const double count = 2 * dp.clip_count_noise_multiplier();
+  EXPECT_GT(update, sigma);
+  EXPECT_NEAR(1 / (update * update) + 1 / (count * count), 1 / (sigma * sigma), 1e-12);
+  // Fewer sites within the clip than the target quantile: the clip grows.
+  EXPECT_DOUBLE_EQ(NextClipNorm(dp, 1.0, 20), 1.0);
+  EXPECT_DOUBLE_EQ(NextClipNorm(dp, 1.0, 0), std::exp(0.2 * 0.5));
+  EXPECT_DOUBLE_EQ(NextClipNorm(dp, 2.0, 40), 2 * std::exp(-0.2 * 0.5));
+  v1::RunSpec fixed = SiteLevelSpec(v1::DP_NOISE_CENTRAL, false);
+  ASSERT_TRUE(CompleteDpSettings(&fixed, 0, 40).ok());
+  EXPECT_EQ(UpdateNoiseMultiplier(fixed.dp()), fixed.dp().noise_multiplier());
+}
+
+TEST(DpPlanTest, AdaptiveClippingRefusesACountThatWouldTakeTheWholeBudget) {
+  v1::RunSpec spec = SiteLevelSpec(v1::DP_NOISE_CENTRAL, false);
+  spec.mutable_dp()->set_adaptive_clipping(true);
+  spec.mutable_dp()->set_noise_multiplier(2);
+  spec.mutable_dp()->set_clip_count_noise_multiplier(1);  // 2 sigma_b = sigma
+  const absl::Status status = CompleteDpSettings(&spec, 0, 10);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("more than half"));
 }
 
 }  // namespace
