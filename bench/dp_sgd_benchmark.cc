@@ -1,12 +1,16 @@
 // DP-SGD training throughput against non-private training of the same model
 // on the same threads, in examples per second (Google Benchmark):
-//   BM_Train/<arch>             plain minibatch SGD (Adam), batch 64
-//   BM_DpSgdVectorized/cnn-gn   DP-SGD, per-example gradients in one pass
-//   BM_DpSgdMicrobatch/cnn-gn   DP-SGD, one backward pass per example
+//   BM_Train/<arch>               plain minibatch SGD (Adam), batch 64
+//   BM_DpSgd/vectorized_cnn_gn    DP-SGD, a parameter copy per example
+//   BM_DpSgd/microbatch_cnn_gn    DP-SGD, one backward pass per example
+//   BM_DpSgd/layerwise_cnn_gn     DP-SGD, norms and clipped sums from each
+//                                 layer's inputs and output gradients (the
+//                                 default)
 // DP-SGD steps take each of 1024 synthetic 28x28 images with probability
 // 64/1024, so batches average 64 as in the plain run. Threads: FEDMI_THREADS
 // (default 1).
 // Run: build/bin/dp_sgd_benchmark [--benchmark_filter=...]
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -52,7 +56,10 @@ std::unique_ptr<LocalModel> Model(const std::string& arch) {
 void Run(benchmark::State& state, const std::string& arch, const TrainOptions& options) {
   auto model = Model(arch);
   for (auto _ : state) {
-    if (!model->Train(Images(), options).ok()) std::abort();
+    if (auto summary = model->Train(Images(), options); !summary.ok()) {
+      std::fprintf(stderr, "%s\n", summary.status().ToString().c_str());
+      std::abort();
+    }
   }
   // One epoch (or kExamples / kBatch DP steps of kBatch expected examples).
   state.SetItemsProcessed(state.iterations() * kExamples);
@@ -81,6 +88,8 @@ BENCHMARK_CAPTURE(BM_Train, cnn_gn, std::string("cnn-gn"))->Unit(benchmark::kMil
 BENCHMARK_CAPTURE(BM_DpSgd, vectorized_cnn_gn, PerExampleMethod::kVectorized)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_DpSgd, microbatch_cnn_gn, PerExampleMethod::kMicrobatch)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_DpSgd, layerwise_cnn_gn, PerExampleMethod::kLayerwise)
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace
