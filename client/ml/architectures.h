@@ -47,6 +47,25 @@ std::string WireName(const std::string& attribute_name);
 // with a leading batch dimension: per_example_forward(x, p: List[Tensor]).
 inline constexpr char kPerExampleForwardMethod[] = "per_example_forward";
 
+// The methods of DP-compatible architectures that give per-example gradients
+// from one batched backward pass:
+//   forward_with_activations(x) -> (logits, a: List[Tensor], z: List[Tensor])
+// lists what each layer with parameters saw (a) and produced (z), and
+//   per_example_gradients(a, g: List[Tensor]) -> List[Tensor]
+// turns g, the gradients of the summed loss with respect to each z, into
+// each example's gradient of every parameter, in wire order, each of shape
+// [n, parameter shape...]. Two more take the same lists and give what
+// clipping needs without forming every per-example gradient:
+//   per_example_squared_norms(a, g) -> Tensor
+// each example's squared gradient norm, all parameters together ([n]), and
+//   weighted_gradients(a, g, weights: Tensor) -> List[Tensor]
+// sum_i weights[i] * (example i's gradient), one tensor per parameter in
+// wire order. Modules saved before these methods existed lack them.
+inline constexpr char kForwardWithActivationsMethod[] = "forward_with_activations";
+inline constexpr char kPerExampleGradientsMethod[] = "per_example_gradients";
+inline constexpr char kPerExampleSquaredNormsMethod[] = "per_example_squared_norms";
+inline constexpr char kWeightedGradientsMethod[] = "weighted_gradients";
+
 }  // namespace fedmi::ml
 
 #endif  // FEDMI_CLIENT_ML_ARCHITECTURES_H_

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <sys/random.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/optim.h>
 
 #include <algorithm>
@@ -100,6 +101,80 @@ std::vector<torch::Tensor> MicrobatchGradients(torch::jit::Module& module,
   return stacked;
 }
 
+bool HasLayerwiseMethods(const torch::jit::Module& module) {
+  for (const char* name : {kForwardWithActivationsMethod, kPerExampleGradientsMethod,
+                           kPerExampleSquaredNormsMethod, kWeightedGradientsMethod}) {
+    if (!module.find_method(name)) return false;
+  }
+  return true;
+}
+
+// What each layer with parameters saw (activations) and the gradient of the
+// summed loss with respect to what it produced: one forward and one backward
+// pass. No example's output gradient depends on another example, so each
+// row is that example's own.
+struct LayerGradients {
+  std::vector<torch::Tensor> activations;
+  std::vector<torch::Tensor> output_grads;
+};
+
+LayerGradients BackwardToLayerOutputs(torch::jit::Module& module, const torch::Tensor& x,
+                                      const torch::Tensor& y, torch::Tensor* losses,
+                                      torch::Tensor* logits) {
+  // From its third call on, the graph executor would run the forward pass
+  // as differentiable subgraphs whose intermediate values (the listed layer
+  // outputs) autograd no longer reaches.
+  torch::jit::GraphOptimizerEnabledGuard unoptimized(false);
+  const auto forward = module.get_method(kForwardWithActivationsMethod)({x}).toTuple();
+  const torch::Tensor out = forward->elements()[0].toTensor();
+  LayerGradients layers;
+  layers.activations = forward->elements()[1].toTensorVector();
+  const std::vector<torch::Tensor> outputs = forward->elements()[2].toTensorVector();
+  const torch::Tensor loss = torch::cross_entropy_loss(out, y, {}, at::Reduction::None);
+  layers.output_grads = torch::autograd::grad({loss.sum()}, outputs);
+  for (torch::Tensor& a : layers.activations) a = a.detach();
+  if (losses != nullptr) *losses = loss.detach();
+  if (logits != nullptr) *logits = out.detach();
+  return layers;
+}
+
+std::vector<torch::Tensor> LayerwiseGradients(torch::jit::Module& module, const torch::Tensor& x,
+                                              const torch::Tensor& y, torch::Tensor* losses,
+                                              torch::Tensor* logits) {
+  const LayerGradients layers = BackwardToLayerOutputs(module, x, y, losses, logits);
+  torch::NoGradGuard no_grad;
+  return module.get_method(kPerExampleGradientsMethod)({layers.activations, layers.output_grads})
+      .toTensorVector();
+}
+
+// AddClipped(LayerwiseGradients(...)) without forming every example's
+// gradient: the module computes the norms and then the clipped sum.
+torch::Tensor LayerwiseAddClipped(torch::jit::Module& module, const torch::Tensor& x,
+                                  const torch::Tensor& y, double clip,
+                                  std::vector<torch::Tensor>* sums, torch::Tensor* losses,
+                                  torch::Tensor* logits) {
+  LayerGradients layers = BackwardToLayerOutputs(module, x, y, losses, logits);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor norms =
+      module.get_method(kPerExampleSquaredNormsMethod)({layers.activations, layers.output_grads})
+          .toTensor()
+          .sqrt();
+  // As in AddClipped: non-finite examples are left out, not scaled to zero.
+  const torch::Tensor finite = torch::isfinite(norms).nonzero().flatten();
+  if (finite.size(0) == 0) return norms;
+  if (finite.size(0) != norms.size(0)) {
+    for (torch::Tensor& a : layers.activations) a = a.index_select(0, finite);
+    for (torch::Tensor& g : layers.output_grads) g = g.index_select(0, finite);
+  }
+  const torch::Tensor scale =
+      (clip / norms.index_select(0, finite).clamp_min(kNormFloor)).clamp_max(1.0);
+  const std::vector<torch::Tensor> weighted =
+      module.get_method(kWeightedGradientsMethod)({layers.activations, layers.output_grads, scale})
+          .toTensorVector();
+  for (size_t k = 0; k < sums->size(); ++k) (*sums)[k] += weighted[k];
+  return norms;
+}
+
 }  // namespace
 
 torch::Tensor RandomSource::Normal(at::IntArrayRef sizes) {
@@ -125,9 +200,17 @@ std::vector<torch::Tensor> PerExampleGradients(torch::jit::Module& module,
                                                const torch::Tensor& x, const torch::Tensor& y,
                                                PerExampleMethod method, torch::Tensor* losses,
                                                torch::Tensor* logits) {
-  return method == PerExampleMethod::kVectorized
-             ? VectorizedGradients(module, params, x, y, losses, logits)
-             : MicrobatchGradients(module, params, x, y, losses, logits);
+  switch (method) {
+    case PerExampleMethod::kLayerwise:
+      if (HasLayerwiseMethods(module)) return LayerwiseGradients(module, x, y, losses, logits);
+      // A module saved before these methods existed: same numbers, slower.
+      return MicrobatchGradients(module, params, x, y, losses, logits);
+    case PerExampleMethod::kVectorized:
+      return VectorizedGradients(module, params, x, y, losses, logits);
+    case PerExampleMethod::kMicrobatch:
+      break;
+  }
+  return MicrobatchGradients(module, params, x, y, losses, logits);
 }
 
 torch::Tensor AddClipped(const std::vector<torch::Tensor>& per_example, double clip,
@@ -147,6 +230,17 @@ torch::Tensor AddClipped(const std::vector<torch::Tensor>& per_example, double c
     (*sums)[k] += torch::tensordot(scale, g, {0}, {0});
   }
   return norms;
+}
+
+torch::Tensor AddClippedGradients(torch::jit::Module& module,
+                                  const std::vector<torch::Tensor>& params, const torch::Tensor& x,
+                                  const torch::Tensor& y, PerExampleMethod method, double clip,
+                                  std::vector<torch::Tensor>* sums, torch::Tensor* losses,
+                                  torch::Tensor* logits) {
+  if (method == PerExampleMethod::kLayerwise && HasLayerwiseMethods(module)) {
+    return LayerwiseAddClipped(module, x, y, clip, sums, losses, logits);
+  }
+  return AddClipped(PerExampleGradients(module, params, x, y, method, losses, logits), clip, sums);
 }
 
 void AddGaussianNoise(double stddev, RandomSource& random, std::vector<torch::Tensor>* sums) {
@@ -208,9 +302,8 @@ absl::StatusOr<TrainSummary> TrainWithDpSgd(torch::jit::Module& module, torch::D
       if (options.augment) x = RandomShift(x, augmentation);
       const torch::Tensor y = labels.index_select(0, index).to(device);
       torch::Tensor losses, logits;
-      const std::vector<torch::Tensor> grads =
-          PerExampleGradients(module, params, x.to(device), y, dp.method, &losses, &logits);
-      const torch::Tensor norms = AddClipped(grads, dp.clip_norm, &sums);
+      const torch::Tensor norms = AddClippedGradients(module, params, x.to(device), y, dp.method,
+                                                      dp.clip_norm, &sums, &losses, &logits);
       clipped +=
           norms.gt(dp.clip_norm).logical_or(norms.isfinite().logical_not()).sum().item<int64_t>();
       loss_sum += losses.sum().item<double>();

@@ -23,8 +23,10 @@ namespace fedmi::ml {
 // per parameter in `params` (the module's parameters, wire order), of shape
 // [n, parameter shape...]. `losses` (optional) receives each example's loss,
 // `logits` (optional) the batch's logits. kVectorized needs the module's
-// per_example_forward (DP-compatible architectures); kMicrobatch works on
-// any module whose examples do not interact.
+// per_example_forward (DP-compatible architectures); kLayerwise uses its
+// forward_with_activations and per_example_gradients where it has them and
+// microbatches otherwise; kMicrobatch works on any module whose examples do
+// not interact.
 std::vector<torch::Tensor> PerExampleGradients(torch::jit::Module& module,
                                                const std::vector<torch::Tensor>& params,
                                                const torch::Tensor& x, const torch::Tensor& y,
@@ -40,6 +42,16 @@ std::vector<torch::Tensor> PerExampleGradients(torch::jit::Module& module,
 // whether that example was sampled.
 torch::Tensor AddClipped(const std::vector<torch::Tensor>& per_example, double clip,
                          std::vector<torch::Tensor>* sums);
+
+// AddClipped(PerExampleGradients(module, params, x, y, method, losses,
+// logits), clip, sums), the step DP-SGD takes for each chunk of its batch.
+// kLayerwise on a module with the methods it needs computes the norms and
+// the clipped sum without forming every example's gradient.
+torch::Tensor AddClippedGradients(torch::jit::Module& module,
+                                  const std::vector<torch::Tensor>& params, const torch::Tensor& x,
+                                  const torch::Tensor& y, PerExampleMethod method, double clip,
+                                  std::vector<torch::Tensor>* sums, torch::Tensor* losses = nullptr,
+                                  torch::Tensor* logits = nullptr);
 
 // Where DP-SGD draws which examples a step takes and its noise. Privacy
 // rests on neither being predictable by whoever sees the update, so sites

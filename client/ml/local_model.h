@@ -37,10 +37,17 @@ struct ModelConfig {
   uint64_t seed = 0;  // initial weights are a pure function of config + seed
 };
 
-// How DP-SGD computes each example's gradient. Both give the same numbers;
-// microbatching runs one backward pass per example and is the baseline the
-// benchmark compares against.
-enum class PerExampleMethod { kVectorized, kMicrobatch };
+// How DP-SGD computes each example's gradient. All give the same numbers
+// (to float rounding):
+//   kLayerwise   one batched forward and backward pass; each layer's
+//                per-example gradients from its inputs and output gradients.
+//                The fastest; modules without the methods it needs (saved
+//                before they existed) fall back to microbatching.
+//   kVectorized  one backward pass through a copy of the parameters per
+//                example (grouped convolutions).
+//   kMicrobatch  one backward pass per example: any module whose examples do
+//                not interact; the baseline the benchmark compares against.
+enum class PerExampleMethod { kVectorized, kMicrobatch, kLayerwise };
 
 // Sample-level differential privacy (DP-SGD, Abadi et al. 2016): each step
 // takes every example with probability sample_rate (Poisson), clips each
@@ -55,8 +62,8 @@ struct DpSgdOptions {
   double noise_multiplier = 0;  // 0: clipping only, no privacy (tests)
   double sample_rate = 0;       // q in (0, 1]
   int64_t steps = 0;            // steps of this call, for all epochs together
-  // Microbatching is the faster of the two on CPUs (docs/privacy.md).
-  PerExampleMethod method = PerExampleMethod::kMicrobatch;
+  // The fastest on CPUs (docs/privacy.md, Performance).
+  PerExampleMethod method = PerExampleMethod::kLayerwise;
   // 0 (always, outside tests): which examples a step takes and the noise
   // come from the kernel's CSPRNG (getrandom), so that nobody, whatever
   // they know of the run, can predict the sample or subtract the noise.

@@ -184,6 +184,80 @@ TEST_F(DpSgdTest, VectorizedGradientsEqualOneBackwardPassPerExample) {
   }
 }
 
+TEST_F(DpSgdTest, LayerwiseGradientsEqualOneBackwardPassPerExample) {
+  torch::jit::Module module = MustBuild("cnn-gn");
+  module.train(false);  // no dropout: both methods must then agree
+  const std::vector<torch::Tensor> params = Parameters(module);
+  auto [x, y] = Batch(8, 2);
+  torch::Tensor layerwise_losses, microbatch_losses, layerwise_logits, microbatch_logits;
+  const auto layerwise = PerExampleGradients(module, params, x, y, PerExampleMethod::kLayerwise,
+                                             &layerwise_losses, &layerwise_logits);
+  const auto microbatch = PerExampleGradients(module, params, x, y, PerExampleMethod::kMicrobatch,
+                                              &microbatch_losses, &microbatch_logits);
+  ASSERT_EQ(layerwise.size(), params.size());
+  EXPECT_TRUE(torch::allclose(layerwise_losses, microbatch_losses, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(layerwise_logits, microbatch_logits, 1e-5, 1e-6));
+  for (size_t k = 0; k < params.size(); ++k) {
+    ASSERT_EQ(layerwise[k].sizes(), microbatch[k].sizes()) << "parameter " << k;
+    EXPECT_TRUE(torch::allclose(layerwise[k], microbatch[k], 1e-4, 1e-6))
+        << "parameter " << k << " differs by "
+        << (layerwise[k] - microbatch[k]).abs().max().item<double>();
+  }
+}
+
+TEST_F(DpSgdTest, LayerwiseClippedSumsEqualMicrobatchedOnes) {
+  torch::jit::Module module = MustBuild("cnn-gn");
+  module.train(false);
+  const std::vector<torch::Tensor> params = Parameters(module);
+  auto [x, y] = Batch(10, 3);
+  // Example 4's gradient is NaN: both methods must leave it out.
+  x[4][0][5][5] = std::numeric_limits<float>::quiet_NaN();
+  // What DP-SGD runs: for kLayerwise, norms and sums without per-example gradients.
+  auto clipped_sums = [&](PerExampleMethod method, double clip, torch::Tensor* norms) {
+    std::vector<torch::Tensor> sums;
+    for (const torch::Tensor& p : params) sums.push_back(torch::zeros_like(p));
+    *norms = AddClippedGradients(module, params, x, y, method, clip, &sums);
+    return sums;
+  };
+  torch::Tensor norms;
+  clipped_sums(PerExampleMethod::kMicrobatch, 1.0, &norms);
+  const torch::Tensor finite = norms.index_select(0, norms.isfinite().nonzero().flatten());
+  ASSERT_EQ(finite.size(0), 9);
+  // A clip between the smallest and largest norm: some examples are clipped, some kept.
+  const double clip = finite.median().item<double>();
+  torch::Tensor microbatch_norms, layerwise_norms;
+  const auto microbatch = clipped_sums(PerExampleMethod::kMicrobatch, clip, &microbatch_norms);
+  const auto layerwise = clipped_sums(PerExampleMethod::kLayerwise, clip, &layerwise_norms);
+  EXPECT_GT(layerwise_norms.gt(clip).sum().item<int64_t>(), 0);
+  EXPECT_GT(layerwise_norms.lt(clip).sum().item<int64_t>(), 0);
+  EXPECT_FALSE(std::isfinite(layerwise_norms[4].item<float>()));
+  EXPECT_TRUE(torch::allclose(layerwise_norms.nan_to_num(0, 0, 0),
+                              microbatch_norms.nan_to_num(0, 0, 0), 1e-4, 1e-6));
+  for (size_t k = 0; k < params.size(); ++k) {
+    EXPECT_TRUE(layerwise[k].isfinite().all().item<bool>()) << "parameter " << k;
+    EXPECT_TRUE(torch::allclose(layerwise[k], microbatch[k], 1e-4, 1e-6))
+        << "parameter " << k << " differs by "
+        << (layerwise[k] - microbatch[k]).abs().max().item<double>();
+  }
+}
+
+TEST_F(DpSgdTest, LayerwiseFallsBackToMicrobatchingOnModulesWithoutItsMethods) {
+  torch::jit::Module module = MustBuild("cnn-gn");
+  module.train(false);
+  // A module without forward_with_activations, as saved before it existed,
+  // sharing the parameters.
+  torch::jit::Module plain("__torch__.fedmi.Plain");
+  plain.register_module("inner", module);
+  plain.define("def forward(self, x):\n    return self.inner.forward(x)\n");
+  const std::vector<torch::Tensor> params = Parameters(module);
+  auto [x, y] = Batch(3, 4);
+  const auto fallback = PerExampleGradients(plain, params, x, y, PerExampleMethod::kLayerwise);
+  const auto microbatch = PerExampleGradients(module, params, x, y, PerExampleMethod::kMicrobatch);
+  for (size_t k = 0; k < params.size(); ++k) {
+    EXPECT_TRUE(torch::allclose(fallback[k], microbatch[k], 1e-5, 1e-7)) << "parameter " << k;
+  }
+}
+
 TEST_F(DpSgdTest, RefusesAnArchitectureWithBatchNorm) {
   ModelConfig config;
   config.arch = "cnn";
@@ -205,8 +279,8 @@ TEST_F(DpSgdTest, TrainsWithNoiseAndReportsItsSteps) {
   options.lr = 2e-3;
   options.augment = false;
   options.dp = DpSgdOptions{
-      /*clip_norm=*/1.0, /*noise_multiplier=*/0.8,      /*sample_rate=*/0.1,
-      /*steps=*/60,      PerExampleMethod::kVectorized, /*secret_seed=*/9};
+      /*clip_norm=*/1.0, /*noise_multiplier=*/0.8,     /*sample_rate=*/0.1,
+      /*steps=*/60,      PerExampleMethod::kLayerwise, /*secret_seed=*/9};
   auto summary = (*model)->Train(train, options);
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->dp_steps, 60);
