@@ -5,10 +5,14 @@
 // the run status and the audit log all state the same epsilon. Then
 // site-level DP-FedAvg with noise shares under secure aggregation.
 #include <fstream>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "cli/local_federation.h"
 #include "cli/model_export.h"
+#include "common/base/status.h"
 #include "common/data/data_split.h"
 #include "common/privacy/dp_plan.h"
 #include "common/tensor/safetensors.h"
@@ -20,6 +24,28 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+
+// The safetensors metadata of the run's last model, exported into `dir`.
+absl::StatusOr<std::map<std::string, std::string>> ExportedMetadata(
+    cli::LocalFederation& federation, int64_t run_id, const std::string& dir) {
+  const std::string model = dir + "/model.safetensors";
+  RETURN_IF_ERROR(cli::ExportModelToFile(federation.admin(), run_id, -1, model, nullptr, nullptr));
+  std::map<std::string, std::string> metadata;
+  RETURN_IF_ERROR(ReadSafetensors(model, &metadata).status());
+  return metadata;
+}
+
+// The privacy.spent lines of the audit log, exported into `dir` and verified.
+absl::StatusOr<std::vector<std::string>> PrivacySpentEntries(cli::LocalFederation& federation,
+                                                             const std::string& dir) {
+  RETURN_IF_ERROR(federation.ExportAndVerifyAudit(dir + "/audit.jsonl").status());
+  std::ifstream log(dir + "/audit.jsonl");
+  std::vector<std::string> spent;
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("\"privacy.spent\"") != std::string::npos) spent.push_back(line);
+  }
+  return spent;
+}
 
 TEST(PrivacyTest, RunStopsAtItsBudgetAndASiteBelowThePlanRefuses) {
   ScratchDir scratch;
@@ -95,24 +121,15 @@ TEST(PrivacyTest, RunStopsAtItsBudgetAndASiteBelowThePlanRefuses) {
   }
 
   // The exported model states the epsilon of its round.
-  const std::string model = scratch.path() + "/model.safetensors";
-  ASSERT_THAT(cli::ExportModelToFile(federation->admin(), run_id, -1, model, nullptr, nullptr),
-              IsOk());
-  std::map<std::string, std::string> metadata;
-  ASSERT_THAT(ReadSafetensors(model, &metadata), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto metadata, ExportedMetadata(*federation, run_id, scratch.path()));
   EXPECT_EQ(metadata["dp_level"], "sample");
   EXPECT_EQ(metadata["dp_rounds"], "2");
   EXPECT_NEAR(std::stod(metadata["dp_epsilon"]), after_two, 1e-9);
 
   // One privacy.spent entry per committed round, in the verified log.
-  ASSERT_OK_AND_ASSIGN(cli::AuditCheck audit,
-                       federation->ExportAndVerifyAudit(scratch.path() + "/audit.jsonl"));
-  std::ifstream log(scratch.path() + "/audit.jsonl");
-  int spent = 0;
-  for (std::string line; std::getline(log, line);) {
-    if (line.find("\"privacy.spent\"") != std::string::npos) ++spent;
-  }
-  EXPECT_EQ(spent, 2);
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> spent,
+                       PrivacySpentEntries(*federation, scratch.path()));
+  EXPECT_EQ(spent.size(), 2u);
 }
 
 // Site-level DP-FedAvg with distributed noise under secure aggregation:
@@ -168,27 +185,19 @@ TEST(PrivacyTest, SiteLevelDpWithDistributedNoiseUnderSecureAggregation) {
   EXPECT_LE(status.privacy().epsilon_spent(), 20);
   EXPECT_EQ(status.privacy().sites_size(), 0) << "site level: one epsilon for the run";
 
-  const std::string model = scratch.path() + "/model.safetensors";
-  ASSERT_THAT(cli::ExportModelToFile(federation->admin(), run_id, -1, model, nullptr, nullptr),
-              IsOk());
-  std::map<std::string, std::string> metadata;
-  ASSERT_THAT(ReadSafetensors(model, &metadata), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto metadata, ExportedMetadata(*federation, run_id, scratch.path()));
   EXPECT_EQ(metadata["dp_level"], "site");
   EXPECT_EQ(metadata["dp_noise_placement"], "distributed");
   EXPECT_NEAR(std::stod(metadata["dp_epsilon"]), expected, 1e-9);
 
-  ASSERT_OK_AND_ASSIGN(cli::AuditCheck audit,
-                       federation->ExportAndVerifyAudit(scratch.path() + "/audit.jsonl"));
-  std::ifstream log(scratch.path() + "/audit.jsonl");
-  int spent = 0;
-  for (std::string line; std::getline(log, line);) {
-    if (line.find("\"privacy.spent\"") == std::string::npos) continue;
-    ++spent;
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> spent,
+                       PrivacySpentEntries(*federation, scratch.path()));
+  EXPECT_EQ(spent.size(), 2u);
+  for (const std::string& line : spent) {
     // The detail is JSON inside the entry: its quotes may be escaped.
     EXPECT_THAT(line, AllOf(::testing::ContainsRegex("contributing_sites.{1,4}:4"),
                             HasSubstr("distributed")));
   }
-  EXPECT_EQ(spent, 2);
 }
 
 }  // namespace
