@@ -130,6 +130,7 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   RETURN_IF_ERROR(CheckTask(spec));
   LocalUpdate update;
   if (IsSiteLevelDp(spec)) {
+    RETURN_IF_ERROR(SiteDpClip(spec, dp_clip_norm).status());
     // Charged before any data is touched, as for sample level.
     ASSIGN_OR_RETURN(update.dp_epsilon_spent,
                      privacy_ledger_.Charge(run_id, round, spec.dp(), policy_.max_epsilon));
@@ -186,20 +187,22 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   return update;
 }
 
+absl::StatusOr<double> SiteWorker::SiteDpClip(const v1::RunSpec& spec, double task_clip) {
+  if (!spec.dp().adaptive_clipping()) return spec.dp().clip_norm();
+  // The coordinator moves S each round; the noise it adds scales with it.
+  if (!(task_clip > 0) || !std::isfinite(task_clip)) {
+    return absl::InvalidArgumentError(absl::StrCat("the task's adaptive clip is ", task_clip,
+                                                   "; site-level DP needs a positive clip"));
+  }
+  return task_clip;
+}
+
 absl::Status SiteWorker::PrivatizeSiteUpdate(int64_t run_id, int32_t round, const v1::RunSpec& spec,
                                              double task_clip, const TensorBundle& global,
                                              LocalUpdate* update) {
   if (!IsSiteLevelDp(spec)) return absl::OkStatus();
   const v1::DpSettings& dp = spec.dp();
-  double clip = dp.clip_norm();
-  if (dp.adaptive_clipping()) {
-    // The coordinator moves S each round; the noise it adds scales with it.
-    if (!(task_clip > 0) || !std::isfinite(task_clip)) {
-      return absl::InvalidArgumentError(absl::StrCat("the task's adaptive clip is ", task_clip,
-                                                     "; site-level DP needs a positive clip"));
-    }
-    clip = task_clip;
-  }
+  ASSIGN_OR_RETURN(const double clip, SiteDpClip(spec, task_clip));
   const double share = privacy::SiteNoiseShareStddev(dp);
   privacy::NoiseSource* noise = options_.dp_noise;
   if (noise == nullptr && share > 0) {
@@ -208,7 +211,9 @@ absl::Status SiteWorker::PrivatizeSiteUpdate(int64_t run_id, int32_t round, cons
   }
   ASSIGN_OR_RETURN(privacy::ClippedSiteUpdate clipped,
                    privacy::ClipSiteUpdate(global, clip, share, noise, &update->weights));
-  update->dp_within_clip = !clipped.clipped;
+  // One bit about this site's update, sent in clear: only when the run's
+  // adaptive clipping needs it.
+  update->dp_within_clip = dp.adaptive_clipping() && !clipped.clipped;
   FEDMI_LOG(INFO) << "run " << run_id << " round " << round << ": site-level DP, update norm "
                   << clipped.norm << (clipped.clipped ? " clipped to " : " within the clip ")
                   << clip

@@ -90,6 +90,9 @@ class SiteWorker {
   // Whether this site can run `spec` at all (architecture, data, classes).
   absl::Status CheckCapability(const v1::RunSpec& spec) const;
   absl::StatusOr<ml::LocalModel*> ModelFor(int64_t run_id, const v1::RunSpec& spec);
+  // Site-level DP: the round's clip S, the task's under adaptive clipping
+  // (InvalidArgument unless positive and finite), else the spec's.
+  static absl::StatusOr<double> SiteDpClip(const v1::RunSpec& spec, double task_clip);
   // Site-level DP: clips the trained change to S and adds this site's
   // noise share when the noise is distributed.
   absl::Status PrivatizeSiteUpdate(int64_t run_id, int32_t round, const v1::RunSpec& spec,

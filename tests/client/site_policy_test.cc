@@ -1,12 +1,16 @@
 #include "client/site_policy.h"
 
+#include <cmath>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 
 #include "client/site_worker.h"
 #include "common/data/dataset.h"
 #include "common/privacy/dp_plan.h"
+#include "common/privacy/gaussian_noise.h"
+#include "common/privacy/site_update.h"
 #include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/test_util.h"
 
@@ -405,6 +409,61 @@ TEST(SiteWorkerPolicyTest, DefaultPolicyAllowsSyntheticOnlyWithoutData) {
   EXPECT_THAT(hospital.CheckTask(synthetic),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        HasSubstr("model 'synthetic' is not in allowed_models")));
+}
+
+// Site-level DP at the worker, on a synthetic model (no data, no LibTorch
+// training): the change sent is clipped to S, carries this site's noise
+// share when the noise is distributed, and reports whether it fit S only
+// when adaptive clipping asks for that bit.
+TEST(SiteWorkerPolicyTest, SiteLevelDpClipsTheChangeAndSendsTheBitOnlyWhenAsked) {
+  v1::RunSpec spec = CnnSpec();
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(20000);
+  spec.set_rounds(3);
+  *spec.mutable_dp() = CompletedSiteDp(/*clip=*/0.01, /*noise_multiplier=*/1.0,
+                                       v1::DP_NOISE_CENTRAL, /*expected_sites=*/5);
+  std::unique_ptr<privacy::NoiseSource> noise = privacy::MakeSeededNoiseSource(4);
+  SiteWorkerOptions options;
+  options.site = "site-1";
+  options.threads = 1;
+  options.dp_noise = noise.get();
+  SiteWorker worker(options, std::nullopt);
+  ASSERT_OK_AND_ASSIGN(TensorBundle global, worker.BuildInitialModel(spec));
+
+  ASSERT_OK_AND_ASSIGN(LocalUpdate fixed, worker.Train(1, 1, spec, global));
+  ASSERT_OK_AND_ASSIGN(double norm, privacy::UpdateNorm(global, fixed.weights));
+  EXPECT_LE(norm, 0.01);
+  EXPECT_GT(norm, 0.0099);
+  EXPECT_GT(fixed.dp_epsilon_spent, 0);
+  v1::RunSpec loose = spec;
+  loose.mutable_dp()->set_clip_norm(1e6);
+  ASSERT_OK_AND_ASSIGN(LocalUpdate fits, worker.Train(4, 1, loose, global));
+  EXPECT_FALSE(fits.dp_within_clip) << "no bit leaves the site without adaptive clipping";
+
+  v1::RunSpec adaptive = spec;
+  adaptive.mutable_dp()->set_adaptive_clipping(true);
+  EXPECT_THAT(worker.Train(2, 1, adaptive, global),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("adaptive clip")));
+  ASSERT_OK_AND_ASSIGN(LocalUpdate wide,
+                       worker.Train(2, 1, adaptive, global, /*dp_clip_norm=*/1e6));
+  EXPECT_TRUE(wide.dp_within_clip);
+  ASSERT_OK_AND_ASSIGN(LocalUpdate narrow, worker.Train(2, 2, adaptive, global, 0.01));
+  EXPECT_FALSE(narrow.dp_within_clip);
+  ASSERT_OK_AND_ASSIGN(norm, privacy::UpdateNorm(global, narrow.weights));
+  EXPECT_LE(norm, 0.01) << "the task's clip, not the spec's";
+
+  v1::RunSpec distributed = spec;
+  distributed.set_secure_aggregation(true);
+  distributed.mutable_dp()->set_noise_placement(v1::DP_NOISE_DISTRIBUTED);
+  distributed.mutable_secagg()->set_clip(privacy::MinSecAggClipForSiteNoise(distributed.dp()));
+  ASSERT_OK_AND_ASSIGN(LocalUpdate shared, worker.Train(3, 1, distributed, global));
+  // The clipped change (norm 0.01 over 20000 values) is small beside the
+  // share, sigma S / sqrt(5) = 0.00447 per value.
+  const std::vector<float> before = FloatsOf(global), after = FloatsOf(shared.weights);
+  double squares = 0;
+  for (size_t i = 0; i < before.size(); ++i) squares += std::pow(after[i] - before[i], 2);
+  const double per_value = std::sqrt(squares / before.size());
+  EXPECT_NEAR(per_value, 0.01 / std::sqrt(5.0), 0.01 / std::sqrt(5.0) * 0.05);
 }
 
 // ---- TerminalApprover ----------------------------------------------------------
