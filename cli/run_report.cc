@@ -107,9 +107,13 @@ void RenderPrivacyBudget(std::string& out, const v1::RunStatus& run, const RunFa
     absl::StrAppend(&out, "- **Per site** (each over the rounds its update is in): ",
                     absl::StrJoin(sites, ", "), ".\n");
   }
-  absl::StrAppend(&out,
-                  "\n| Round | Epsilon after | Noise multiplier | Clip | Sample rate | "
-                  "Steps | Audit entry |\n|---|---|---|---|---|---|---|\n");
+  // Site level adds who was in the sum (lost noise shares cost more) and the
+  // noise the round really had.
+  const bool site_level = run.spec().dp().level() == v1::DP_LEVEL_SITE;
+  absl::StrAppend(
+      &out, "\n| Round | Epsilon after | Noise multiplier | Clip | Sample rate | Steps |",
+      site_level ? " Sites in the sum | Round noise multiplier |" : "",
+      " Audit entry |\n|---|---|---|---|---|---|", site_level ? "---|---|" : "", "---|\n");
   for (const auto& [round, round_facts] : facts.rounds) {
     if (round_facts.privacy_spent == nullptr) continue;
     const DetailJson detail = DetailOf(*round_facts.privacy_spent);
@@ -119,7 +123,12 @@ void RenderPrivacyBudget(std::string& out, const v1::RunStatus& run, const RunFa
     };
     absl::StrAppend(&out, "| ", round, " | ", cell("epsilon"), " | ", cell("noise_multiplier"),
                     " | ", cell("clip_norm"), " | ", cell("sample_rate"), " | ", cell("steps"),
-                    " | ", SeqRef(*round_facts.privacy_spent), " |\n");
+                    " | ");
+    if (site_level) {
+      absl::StrAppend(&out, cell("contributing_sites"), " | ", cell("round_noise_multiplier"),
+                      " | ");
+    }
+    absl::StrAppend(&out, SeqRef(*round_facts.privacy_spent), " |\n");
   }
 }
 
