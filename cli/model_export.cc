@@ -107,8 +107,10 @@ std::map<std::string, std::string> PrivacyMetadata(const v1::RunStatus& run, int
     if (stored.round() < 1 || stored.round() > round) continue;
     for (const v1::SiteParticipation& site : stored.sites()) {
       const auto state = ParseParticipationState(site.state());
+      // Sites that only evaluated the round sent no update (no hash).
       contributors[stored.round() - 1] +=
-          state == ParticipationState::kUploaded || state == ParticipationState::kEvaluated;
+          (state == ParticipationState::kUploaded || state == ParticipationState::kEvaluated) &&
+          !site.update_sha256().empty();
     }
   }
   return PrivacyMetadataOf(run.spec(), round, contributors);

@@ -117,6 +117,17 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   if (!shards.ok()) return ReportError(shards.status());
   for (const auto& shard : *shards) PrintShard(shard);
 
+  auto spec = SimSpec(options);
+  if (!spec.ok()) return ReportUsageError(std::string(spec.status().message()));
+  // Every simulated site is the operator's own: when they asked for the
+  // coordinator to add site-level noise, the sites' policy allows it.
+  std::string site_policy;
+  if (IsSiteLevelDp(*spec) && spec->dp().noise_placement() == v1::DP_NOISE_CENTRAL) {
+    site_policy = *work_dir + "/site-policy.toml";
+    std::ofstream(site_policy) << "allow_central_dp_noise = true\n";
+    std::cout << "  sites trust the coordinator to add the DP noise (" << site_policy << ")\n";
+  }
+
   auto started_federation = LocalFederation::Start(*work_dir, global.insecure);
   if (!started_federation.ok()) return ReportError(started_federation.status());
   LocalFederation& federation = **started_federation;
@@ -125,6 +136,7 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
     site.name = shard.site;
     site.data = shard.path;
     site.threads = threads;
+    site.policy = site_policy;
     if (absl::Status status = federation.AddSite(site); !status.ok()) return ReportError(status);
   }
   if (absl::Status status = federation.WaitForSites(absl::Seconds(120)); !status.ok()) {
@@ -133,8 +145,6 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   std::cout << "  coordinator on " << federation.address() << " ("
             << federation.project().transport_name() << "), all sites connected" << std::endl;
 
-  auto spec = SimSpec(options);
-  if (!spec.ok()) return ReportUsageError(std::string(spec.status().message()));
   auto run_id = federation.admin().StartRun(*spec);
   if (!run_id.ok()) return ReportError(run_id.status());
   // The spec as the coordinator completed it (DP noise and sample rate, the

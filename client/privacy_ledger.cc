@@ -93,7 +93,8 @@ absl::Status PrivacyLedger::Write(int64_t run_id, const std::vector<Event>& even
 absl::StatusOr<double> PrivacyLedger::Charge(int64_t run_id, int32_t round,
                                              const v1::DpSettings& dp,
                                              std::optional<double> max_epsilon) {
-  ASSIGN_OR_RETURN(privacy::SampledGaussian mechanism, privacy::RoundMechanism(dp));
+  // Per patient: the ledger guards the same patients across runs and levels.
+  ASSIGN_OR_RETURN(privacy::SampledGaussian mechanism, privacy::PatientRoundMechanism(dp));
   RETURN_IF_ERROR(LoadAll());
   std::vector<privacy::SampledGaussian> this_run = MechanismsOf(run_id);
   std::vector<privacy::SampledGaussian> all_runs = MechanismsOf(std::nullopt);

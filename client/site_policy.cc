@@ -36,6 +36,7 @@ constexpr const char* kKnownKeys[] = {
     "max_local_epochs",
     "require_secure_aggregation",
     "require_differential_privacy",
+    "allow_central_dp_noise",
     "max_epsilon",
     "max_delta",
     "coordinator_fingerprint",
@@ -116,11 +117,13 @@ absl::Status ReadPolicyKey(const std::string& source, const std::string& key,
                        absl::StrCat("an integer between 1 and ", kMaxLocalEpochsLimit));
     }
     policy->max_local_epochs = static_cast<int32_t>(value->get());
-  } else if (key == "require_secure_aggregation" || key == "require_differential_privacy") {
+  } else if (key == "require_secure_aggregation" || key == "require_differential_privacy" ||
+             key == "allow_central_dp_noise") {
     const auto* value = node.as_boolean();
     if (value == nullptr) return WrongType(source, node, key, "true or false");
-    (key == "require_secure_aggregation" ? policy->require_secure_aggregation
-                                         : policy->require_differential_privacy) = value->get();
+    (key == "require_secure_aggregation"     ? policy->require_secure_aggregation
+     : key == "require_differential_privacy" ? policy->require_differential_privacy
+                                             : policy->allow_central_dp_noise) = value->get();
   } else if (key == "max_epsilon" || key == "max_delta") {
     const std::optional<double> value = node.value<double>();
     const bool is_delta = key == "max_delta";
@@ -222,8 +225,13 @@ namespace {
 // Site level: what this site adds and how it is accounted must follow from
 // the spec it approved (the round's admission is checked against it again
 // when the round is secure: SiteSecAgg::MaskUpdate).
-absl::Status CheckSiteDpSettings(const v1::RunSpec& spec) {
+absl::Status CheckSiteDpSettings(const SitePolicy& policy, const v1::RunSpec& spec) {
   const v1::DpSettings& dp = spec.dp();
+  if (dp.noise_placement() == v1::DP_NOISE_CENTRAL && !policy.allow_central_dp_noise) {
+    return PolicyDenied(
+        "the run's site-level DP noise is added by the coordinator, so this site's update would "
+        "leave without noise; set allow_central_dp_noise = true to trust it");
+  }
   if (dp.adaptive_clipping() && dp.noise_placement() != v1::DP_NOISE_CENTRAL) {
     return PolicyDenied(
         "the run asks for adaptive clipping with distributed noise, which this site does not "
@@ -252,10 +260,10 @@ absl::Status CheckSiteDpSettings(const v1::RunSpec& spec) {
   return absl::OkStatus();
 }
 
-absl::Status CheckDpSettings(const v1::RunSpec& spec) {
+absl::Status CheckDpSettings(const SitePolicy& policy, const v1::RunSpec& spec) {
   const v1::DpSettings& dp = spec.dp();
   if (dp.level() == v1::DP_LEVEL_NONE) return absl::OkStatus();
-  if (dp.level() == v1::DP_LEVEL_SITE) return CheckSiteDpSettings(spec);
+  if (dp.level() == v1::DP_LEVEL_SITE) return CheckSiteDpSettings(policy, spec);
   if (dp.level() != v1::DP_LEVEL_SAMPLE) {
     return PolicyDenied(absl::StrCat("the run asks for differential privacy level ", dp.level(),
                                      ", which this site does not know"));
@@ -278,7 +286,7 @@ absl::Status CheckDpSettings(const v1::RunSpec& spec) {
 constexpr double kRequiredDpMaxEpsilon = 10;
 
 absl::Status CheckPrivacyBudget(const SitePolicy& policy, const v1::RunSpec& spec) {
-  RETURN_IF_ERROR(CheckDpSettings(spec));
+  RETURN_IF_ERROR(CheckDpSettings(policy, spec));
   const v1::DpSettings& dp = spec.dp();
   if (HasDifferentialPrivacy(spec) && dp.delta() > policy.max_delta) {
     return PolicyDenied(
@@ -295,12 +303,14 @@ absl::Status CheckPrivacyBudget(const SitePolicy& policy, const v1::RunSpec& spe
                                      "; the run has no differential privacy, so no bound"));
   }
   // The plan as this site computes it from the spec, not as the coordinator says.
-  auto planned = privacy::EpsilonAfterRounds(dp, spec.rounds());
+  auto planned = privacy::PatientEpsilonAfterRounds(dp, spec.rounds());
   if (!planned.ok()) return PolicyDenied(planned.status().message());
   if (planned->epsilon > *max_epsilon) {
     return PolicyDenied(absl::StrFormat(
-        "the run plans epsilon %s at delta %g over %d rounds, past this site's max_epsilon %g",
-        FormatEpsilon(planned->epsilon), dp.delta(), spec.rounds(), *max_epsilon));
+        "the run plans epsilon %s%s at delta %g over %d rounds, past this site's max_epsilon %g",
+        FormatEpsilon(planned->epsilon),
+        dp.level() == v1::DP_LEVEL_SITE ? " per patient (the run's is per site)" : "", dp.delta(),
+        spec.rounds(), *max_epsilon));
   }
   return absl::OkStatus();
 }

@@ -15,6 +15,8 @@
 //   max_epsilon = 8.0                     # optional: refuse runs (and rounds) past it;
 //                                         # set, it also refuses runs without DP
 //   max_delta = 1e-5                      # the largest delta a DP run may state
+//   allow_central_dp_noise = false        # --dp site with the coordinator adding the
+//                                         # noise: this site's update leaves un-noised
 //   coordinator_fingerprint = ""          # SHA-256 (hex) of the coordinator's cert
 //   min_secagg_peers = 3                  # fewest neighbours a secure round may give us
 //   min_secagg_threshold_fraction = 0.667 # threshold must exceed this share of them
@@ -66,6 +68,10 @@ struct SitePolicy {
   // this site's own accountant (PrivacyLedger) past it.
   std::optional<double> max_epsilon;
   double max_delta = 1e-5;
+  // Site-level DP with central noise sends this site's clipped update
+  // without noise (masked under secure aggregation, plain without it) and
+  // trusts the coordinator to add it: refused unless allowed.
+  bool allow_central_dp_noise = false;
   // Lower-case hex without separators; empty = any certificate of the project CA.
   std::string coordinator_fingerprint;
   // This site's floor on any secure round (docs/secure-aggregation.md),

@@ -128,6 +128,18 @@ absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> SiteSecAgg::ShareSecr
     *violation = shares.status().code() == absl::StatusCode::kPermissionDenied;
     return SecAggError(shares.status());
   }
+  // Only CA-verified advertisements got this far: the sites that can add
+  // a noise share. Fewer than the shares are sized for would leave the sum
+  // short of the noise the run's epsilon counts on.
+  if (const int needed = NoiseSharesNeeded(task.spec()); peers.peer_keys().sites_size() < needed) {
+    *violation = true;
+    return SecAggError(absl::PermissionDeniedError(
+        absl::StrCat(RoundName(run_id, round), ": only ", peers.peer_keys().sites_size(),
+                     " sites advertised keys, but the run's DP noise is shared among ", needed)));
+  }
+  if (NoiseSharesNeeded(task.spec()) > 0) {
+    required_survivors_[RoundKey(run_id, round)] = NoiseSharesNeeded(task.spec());
+  }
   const int neighbours = shares->shares_size();
   v1::SiteMessage share;
   *share.mutable_shares() = *std::move(shares);
@@ -167,6 +179,23 @@ absl::StatusOr<TensorBundle> SiteSecAgg::MaskUpdate(const v1::TrainTask& task,
   return masked;
 }
 
+int SiteSecAgg::NoiseSharesNeeded(const v1::RunSpec& spec) {
+  const v1::DpSettings& dp = spec.dp();
+  if (!IsSiteLevelDp(spec) || dp.noise_placement() != v1::DP_NOISE_DISTRIBUTED) return 0;
+  return dp.expected_sites();
+}
+
+absl::Status SiteSecAgg::CheckSurvivorCount(int64_t run_id, int32_t round, int survivors) const {
+  auto it = required_survivors_.find(RoundKey(run_id, round));
+  if (it == required_survivors_.end() || survivors >= it->second) return absl::OkStatus();
+  // Unmasking a sum of fewer shares would release it with less noise than
+  // this site's ledger charged for: refuse, and the round is retried.
+  return SecAggError(absl::PermissionDeniedError(
+      absl::StrCat(RoundName(run_id, round), ": the survivors are ", survivors,
+                   " sites, but the run's DP noise is shared among ", it->second,
+                   "; this site does not help unmask a sum with less noise")));
+}
+
 void SiteSecAgg::KeepForUnmasking(int64_t run_id, int32_t round,
                                   std::unique_ptr<secagg::SecAggParticipant> participant) {
   participants_[RoundKey(run_id, round)] = std::move(participant);
@@ -179,6 +208,7 @@ absl::StatusOr<v1::SurvivorSignature> SiteSecAgg::SignSurvivors(const v1::Surviv
         "secure aggregation: this site holds no secure-aggregation state for ",
         RoundName(set.run_id(), set.round()), " (it may have restarted since its upload)"));
   }
+  RETURN_IF_ERROR(CheckSurvivorCount(set.run_id(), set.round(), set.survivors_size()));
   absl::StatusOr<v1::SurvivorSignature> signature = it->second->SignSurvivors(set);
   if (!signature.ok()) return SecAggError(signature.status());
   FEDMI_LOG(INFO) << Where(set.run_id(), set.round()) << "signed a survivor set of "
@@ -199,6 +229,9 @@ absl::StatusOr<v1::UnmaskResponse> SiteSecAgg::Reveal(const v1::UnmaskRequest& r
   // the secrets are of no further use and are wiped when this returns.
   std::unique_ptr<secagg::SecAggParticipant> participant = std::move(it->second);
   participants_.erase(it);
+  const absl::Status enough = CheckSurvivorCount(run_id, round, request.survivors_size());
+  required_survivors_.erase(RoundKey(run_id, round));
+  RETURN_IF_ERROR(enough);
   absl::StatusOr<v1::UnmaskResponse> response = participant->OnUnmaskRequest(request);
   if (!response.ok()) return SecAggError(response.status());
   FEDMI_LOG(INFO) << Where(run_id, round) << "revealed " << response->shares_size() << " shares";

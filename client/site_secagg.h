@@ -109,6 +109,12 @@ class SiteSecAgg {
  private:
   using RoundKey = std::pair<int64_t, int32_t>;  // run, round
 
+  // Distributed site-level DP: expected_sites; 0 otherwise.
+  static int NoiseSharesNeeded(const v1::RunSpec& spec);
+  // PermissionDenied when a round with distributed DP noise has fewer
+  // survivors than its shares are sized for.
+  absl::Status CheckSurvivorCount(int64_t run_id, int32_t round, int survivors) const;
+
   absl::StatusOr<v1::CoordinatorMessage> Await(SecAggInbox::Kind kind, const v1::TrainTask& task,
                                                AbortCheck abort);
 
@@ -119,6 +125,9 @@ class SiteSecAgg {
   FaultHook& faults_;
   SecAggInbox inbox_;
   std::map<RoundKey, std::unique_ptr<secagg::SecAggParticipant>> participants_;
+  // Distributed site-level DP noise: the survivors a round needs for its
+  // sum to carry every share the run's epsilon counts on.
+  std::map<RoundKey, int> required_survivors_;
   // Every attempt nonce this site accepted: a coordinator that reuses one
   // would make old advertisements and shares valid again.
   std::set<std::string> seen_nonces_;

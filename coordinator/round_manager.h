@@ -154,9 +154,9 @@ class RoundManager {
   };
   // One step of adaptive clipping, fixed when a round commits.
   struct ClipStep {
-    double clip = 0;           // this round's S
-    double noised_within = 0;  // sites within S, plus the count's noise
-    double next_clip = 0;      // the next round's S
+    double clip = 0;             // this round's S
+    double noised_fraction = 0;  // share of sites within S, from the noised centred count
+    double next_clip = 0;        // the next round's S
   };
 
   RoundManager(RunRecord run, Deps deps);

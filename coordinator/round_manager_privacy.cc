@@ -2,6 +2,7 @@
 // accounted epsilon would pass the run's target, no site-level round commits
 // whose lost noise shares would, and each committed round leaves a
 // privacy.spent entry from which an auditor can recompute epsilon.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -50,14 +51,19 @@ SiteDpSum RoundManager::SiteDpSumOfRun() {
 std::optional<RoundManager::ClipStep> RoundManager::NextClipStep() {
   const v1::DpSettings& dp = run_.spec.dp();
   if (!IsSiteLevelDp(run_.spec) || !dp.adaptive_clipping()) return std::nullopt;
-  int within = 0;
+  int within = 0, contributors = 0;
   for (const auto& [site, slot] : slots_) {
-    within += slot.state == SlotState::kUploaded && slot.dp_within_clip;
+    if (slot.state != SlotState::kUploaded) continue;
+    ++contributors;
+    within += slot.dp_within_clip;
   }
   ClipStep step;
   step.clip = RoundClipNorm();
-  step.noised_within = within + dp.clip_count_noise_multiplier() * DpNoise().Normal();
-  step.next_clip = privacy::NextClipNorm(dp, step.clip, step.noised_within);
+  step.noised_fraction = privacy::NoisedWithinFraction(
+      dp, within, contributors, dp.clip_count_noise_multiplier() * DpNoise().Normal());
+  step.next_clip = privacy::NextClipNorm(dp, step.clip, step.noised_fraction);
+  // Keep S where a double and the codec can carry it, whatever the noise.
+  step.next_clip = std::clamp(step.next_clip, dp.clip_norm() * 1e-6, dp.clip_norm() * 1e6);
   return step;
 }
 
@@ -139,7 +145,7 @@ void RoundManager::AuditPrivacySpent(const std::optional<ClipStep>& clip_step) {
   if (clip_step) {
     detail["update_noise_multiplier"] = privacy::UpdateNoiseMultiplier(dp);
     detail["clip_count_noise_multiplier"] = dp.clip_count_noise_multiplier();
-    detail["noised_within_clip"] = clip_step->noised_within;
+    detail["noised_within_fraction"] = clip_step->noised_fraction;
     detail["next_clip_norm"] = clip_step->next_clip;
   }
   Audit(audit::Action::kPrivacySpent, round_, detail);

@@ -78,6 +78,17 @@ void RoundManager::AdvanceSecureRound() {
     }
     if (CountInState(SlotState::kAssigned) > 0) return;
     const std::vector<std::string> uploaded_sites = SitesInState(SlotState::kUploaded);
+    // Distributed DP noise: a sum missing shares is never unmasked (sites
+    // refuse to help, since their ledgers charged the full noise); the
+    // round is started afresh.
+    const v1::DpSettings& dp = run_.spec.dp();
+    if (IsSiteLevelDp(run_.spec) && dp.noise_placement() == v1::DP_NOISE_DISTRIBUTED &&
+        static_cast<int>(uploaded_sites.size()) < dp.expected_sites()) {
+      return FailRound(absl::StrCat(where, "only ", uploaded_sites.size(), " of the ",
+                                    dp.expected_sites(),
+                                    " sites whose noise shares make up the round's DP noise "
+                                    "uploaded; the sum is not unmasked"));
+    }
     const std::set<std::string> uploaded(uploaded_sites.begin(), uploaded_sites.end());
     auto survivors = secure_->CloseUploads(uploaded);
     if (!survivors.ok()) return FailRound(absl::StrCat(where, survivors.status().message()));

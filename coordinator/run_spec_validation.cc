@@ -98,9 +98,9 @@ absl::Status ValidateSiteDpSettings(const v1::RunSpec& spec) {
       return absl::InvalidArgumentError(absl::StrCat(
           "dp target_quantile must be in (0, 1) (0: 0.5), got ", dp.target_quantile()));
     }
-    if (!(dp.clip_learning_rate() >= 0) || !std::isfinite(dp.clip_learning_rate())) {
+    if (!(dp.clip_learning_rate() >= 0 && dp.clip_learning_rate() <= 10)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "dp clip_learning_rate must be positive (0: 0.2), got ", dp.clip_learning_rate()));
+          "dp clip_learning_rate must be in (0, 10] (0: 0.2), got ", dp.clip_learning_rate()));
     }
     if (!(dp.clip_count_noise_multiplier() >= 0) ||
         !std::isfinite(dp.clip_count_noise_multiplier())) {

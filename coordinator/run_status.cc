@@ -35,8 +35,14 @@ void FillParticipation(const ParticipationRecord& record, v1::SiteParticipation*
   out->set_detail(record.detail);
 }
 
-bool CountsForPrivacy(ParticipationState state) {
-  return state == ParticipationState::kUploaded || state == ParticipationState::kEvaluated;
+// A site whose update reached the round's sum: uploaded (and maybe then
+// evaluated). A site that only evaluated the round, or whose dropped or
+// refused record an evaluation overwrote, never sent an update, so it has no
+// update hash.
+bool CountsForPrivacy(const ParticipationRecord& part) {
+  return (part.state == ParticipationState::kUploaded ||
+          part.state == ParticipationState::kEvaluated) &&
+         !part.update_sha256.empty();
 }
 
 // +inf when the settings cannot be accounted (a stored spec from before
@@ -70,7 +76,7 @@ void FillPrivacyBudget(const v1::RunSpec& spec, int32_t committed_rounds,
   };
   std::map<std::string, std::set<int32_t>> rounds_by_site;
   for (const auto& part : participations) {
-    if (part.round > 0 && part.round <= committed_rounds && CountsForPrivacy(part.state)) {
+    if (part.round > 0 && part.round <= committed_rounds && CountsForPrivacy(part)) {
       rounds_by_site[part.site].insert(part.round);
     }
   }
@@ -119,7 +125,7 @@ std::vector<int> ContributorsPerRound(const std::vector<ParticipationRecord>& pa
                                       int32_t committed_rounds) {
   std::vector<int> contributors(static_cast<size_t>(std::max(0, committed_rounds)), 0);
   for (const auto& part : participations) {
-    if (part.round > 0 && part.round <= committed_rounds && CountsForPrivacy(part.state)) {
+    if (part.round > 0 && part.round <= committed_rounds && CountsForPrivacy(part)) {
       ++contributors[static_cast<size_t>(part.round - 1)];
     }
   }

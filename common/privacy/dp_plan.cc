@@ -52,6 +52,20 @@ absl::StatusOr<PrivacySpent> EpsilonAfterRounds(const v1::DpSettings& dp, int64_
   return accountant.Spent(dp.delta());
 }
 
+absl::StatusOr<SampledGaussian> PatientRoundMechanism(const v1::DpSettings& dp) {
+  ASSIGN_OR_RETURN(SampledGaussian mechanism, RoundMechanism(dp));
+  if (dp.level() == v1::DP_LEVEL_SITE) mechanism.noise_multiplier /= 2;
+  return mechanism;
+}
+
+absl::StatusOr<PrivacySpent> PatientEpsilonAfterRounds(const v1::DpSettings& dp, int64_t rounds) {
+  ASSIGN_OR_RETURN(SampledGaussian mechanism, PatientRoundMechanism(dp));
+  mechanism.steps *= rounds;
+  RdpAccountant accountant;
+  RETURN_IF_ERROR(accountant.Add(mechanism));
+  return accountant.Spent(dp.delta());
+}
+
 double SiteNoiseShareStddev(const v1::DpSettings& dp) {
   if (dp.level() != v1::DP_LEVEL_SITE || dp.noise_placement() != v1::DP_NOISE_DISTRIBUTED ||
       dp.expected_sites() < 1) {
@@ -66,8 +80,11 @@ double RoundNoiseMultiplier(const v1::DpSettings& dp, int contributors) {
       dp.expected_sites() < 1) {
     return dp.noise_multiplier();
   }
+  // More sites than the shares are sized for add no noise the sites
+  // themselves would count on.
+  const int shares = std::min(contributors, dp.expected_sites());
   return dp.noise_multiplier() *
-         std::sqrt(static_cast<double>(contributors) / static_cast<double>(dp.expected_sites()));
+         std::sqrt(static_cast<double>(shares) / static_cast<double>(dp.expected_sites()));
 }
 
 absl::StatusOr<PrivacySpent> EpsilonOfRounds(const v1::DpSettings& dp,
@@ -97,8 +114,13 @@ double UpdateNoiseMultiplier(const v1::DpSettings& dp) {
   return left > 0 ? 1 / std::sqrt(left) : std::numeric_limits<double>::infinity();
 }
 
-double NextClipNorm(const v1::DpSettings& dp, double clip, double noised_within) {
-  const double fraction = noised_within / std::max(1, dp.expected_sites());
+double NoisedWithinFraction(const v1::DpSettings& dp, int within, int contributors,
+                            double count_noise) {
+  const double centred = within - contributors / 2.0 + count_noise;
+  return centred / std::max(1, dp.expected_sites()) + 0.5;
+}
+
+double NextClipNorm(const v1::DpSettings& dp, double clip, double fraction) {
   return clip * std::exp(-dp.clip_learning_rate() * (fraction - dp.target_quantile()));
 }
 
@@ -133,6 +155,12 @@ absl::Status CompleteDpSettings(v1::RunSpec* spec, int64_t typical_site_examples
             "first or give --expected-sites");
       }
       dp.set_expected_sites(sites);
+    }
+    if (dp.expected_sites() < spec->min_sites()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("site-level DP would share its noise among ", dp.expected_sites(),
+                       " sites, fewer than min_sites ", spec->min_sites(),
+                       ": no round could open; connect more sites or lower --min-sites"));
     }
     if (spec->max_sites() == 0 || spec->max_sites() > dp.expected_sites()) {
       spec->set_max_sites(dp.expected_sites());

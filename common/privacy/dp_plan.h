@@ -30,6 +30,14 @@ absl::StatusOr<SampledGaussian> RoundMechanism(const v1::DpSettings& dp);
 // the full noise (every expected site's share in the sum).
 absl::StatusOr<PrivacySpent> EpsilonAfterRounds(const v1::DpSettings& dp, int64_t rounds);
 
+// What a round costs one patient, which a site's own ledger and its
+// max_epsilon count. Sample level: the round's mechanism. Site level: the
+// same at half the noise multiplier, since one patient's images can move
+// their site's clipped change anywhere within the S-ball, by up to 2S (the
+// guarantee per site is about adding or removing a whole site).
+absl::StatusOr<SampledGaussian> PatientRoundMechanism(const v1::DpSettings& dp);
+absl::StatusOr<PrivacySpent> PatientEpsilonAfterRounds(const v1::DpSettings& dp, int64_t rounds);
+
 // Site level, distributed noise: the standard deviation each site adds to
 // every element of its clipped update, sigma * S / sqrt(expected_sites), so
 // that the sum of all expected sites' shares has sigma * S. 0 for central
@@ -56,12 +64,17 @@ absl::StatusOr<PrivacySpent> EpsilonOfRounds(const v1::DpSettings& dp,
 // 2021, Thm. 1); otherwise sigma.
 double UpdateNoiseMultiplier(const v1::DpSettings& dp);
 
-// Adaptive clipping: the next round's clip from this round's `clip` and the
-// count of contributing sites whose change was within it, already noised:
-// clip * exp(-clip_learning_rate * (noised_within / expected_sites -
+// Adaptive clipping: the share of sites within the clip, from the centred
+// count (within - contributors / 2, whose sensitivity is 1/2 whether a site
+// is added or removed) plus its noise `count_noise` (sigma_b * a standard
+// normal draw), as TF Privacy's quantile estimator does:
+// (within - contributors / 2 + count_noise) / expected_sites + 1/2.
+double NoisedWithinFraction(const v1::DpSettings& dp, int within, int contributors,
+                            double count_noise);
+// The next round's clip: clip * exp(-clip_learning_rate * (fraction -
 // target_quantile)). Fewer sites within the clip than the target makes it
 // grow.
-double NextClipNorm(const v1::DpSettings& dp, double clip, double noised_within);
+double NextClipNorm(const v1::DpSettings& dp, double clip, double fraction);
 
 // Distributed noise under secure aggregation: the smallest per-element clip
 // of the fixed-point encoding that never clamps a site's value, |clipped

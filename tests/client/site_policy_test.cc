@@ -168,6 +168,10 @@ TEST(SitePolicyTest, ASiteRunsSiteLevelDpOnlyWhereItsNoiseCounts) {
   v1::RunSpec central = CnnSpec();
   central.set_rounds(5);
   *central.mutable_dp() = CompletedSiteDp(1.0, 2.0, v1::DP_NOISE_CENTRAL, 5);
+  // The coordinator would add the noise: the update leaves this site without.
+  EXPECT_THAT(policy.Check(central),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("allow_central_dp_noise")));
+  ASSERT_OK_AND_ASSIGN(policy, ParsePolicy("allow_central_dp_noise = true\n"));
   EXPECT_THAT(policy.Check(central), IsOk()) << "BatchNorm is fine: the site is the unit";
   v1::RunSpec distributed = central;
   distributed.mutable_dp()->set_noise_placement(v1::DP_NOISE_DISTRIBUTED);
@@ -192,9 +196,17 @@ TEST(SitePolicyTest, ASiteRunsSiteLevelDpOnlyWhereItsNoiseCounts) {
   sampled.mutable_dp()->set_sample_rate(0.5);
   EXPECT_THAT(policy.Check(sampled),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("sample rate 1")));
-  policy.max_epsilon = 1;
+  // max_epsilon is per patient: one patient's images can move the site's
+  // clipped change by 2S, so a patient pays more than the site-level epsilon.
+  const double per_site = privacy::EpsilonAfterRounds(central.dp(), 5)->epsilon;
+  const double per_patient = privacy::PatientEpsilonAfterRounds(central.dp(), 5)->epsilon;
+  ASSERT_GT(per_patient, 2 * per_site);
+  policy.max_epsilon = 1.5 * per_site;
   EXPECT_THAT(policy.Check(central),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("the run plans epsilon")));
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       AllOf(HasSubstr("the run plans epsilon"), HasSubstr("per patient"))));
+  policy.max_epsilon = per_patient * 1.001;
+  EXPECT_THAT(policy.Check(central), IsOk());
 }
 
 TEST(SitePolicyTest, MaxDeltaRefusesAWeakerDelta) {
@@ -427,6 +439,9 @@ TEST(SiteWorkerPolicyTest, SiteLevelDpClipsTheChangeAndSendsTheBitOnlyWhenAsked)
   options.site = "site-1";
   options.threads = 1;
   options.dp_noise = noise.get();
+  options.policy = SitePolicy::Defaults();
+  options.policy->allowed_models.push_back("synthetic");
+  options.policy->allow_central_dp_noise = true;
   SiteWorker worker(options, std::nullopt);
   ASSERT_OK_AND_ASSIGN(TensorBundle global, worker.BuildInitialModel(spec));
 

@@ -39,6 +39,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/common/base/fault_injection_env.h"
+#include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/common/secagg/secagg_test_support.h"
 #include "tests/test_util.h"
 
@@ -556,6 +557,62 @@ TEST_F(SiteSessionTest, ForgedPeerKeyIsReportedAsAProtocolViolationNamingTheSite
   // Nothing was shared, downloaded or uploaded.
   EXPECT_EQ(site.link.sent().size(), 2u);
   EXPECT_EQ(site.link.downloads(), 0);
+  EXPECT_TRUE(site.link.uploads().empty());
+}
+
+// Distributed site-level DP noise is sized for expected_sites shares. A
+// cheating coordinator that admits five sites but relays the keys of only
+// four (each CA-verified, so it cannot invent the fifth) would leave the sum
+// short of one share: the site refuses before sharing anything.
+TEST_F(SiteSessionTest, DistributedDpNoiseRefusesKeysFromFewerSitesThanItsSharesNeed) {
+  const std::vector<std::string> names = {"site-1", "site-2", "site-3", "site-4", "site-5"};
+  SiteIdentityFiles identity;
+  for (const std::string& name : names) ASSERT_NO_FATAL_FAILURE(Enroll(name, &identity));
+  identity.key_file = dir_.Join("site-1.key");
+  identity.cert_file = dir_.Join("site-1.crt");
+  Site site("site-1", std::nullopt, identity);
+  site.link.SetModel(0, global_);
+  const v1::RoundAdmission admission = Admission(1, names);
+  ASSERT_OK_AND_ASSIGN(
+      auto round, SecAggSession::Create(secagg::RoundIdOf(admission), admission.params(), names,
+                                        ca_->ca_cert_pem()));
+  v1::CoordinatorMessage task = SecureTrainTask(1, admission);
+  *task.mutable_train()->mutable_spec()->mutable_dp() =
+      CompletedSiteDp(/*clip=*/0.01, /*noise_multiplier=*/1.0, v1::DP_NOISE_DISTRIBUTED,
+                      /*expected_sites=*/5);
+  site.session.Deliver(task);
+  std::thread task_thread([&] { site.session.RunNextTask(absl::ZeroDuration()); });
+  auto join = absl::MakeCleanup([&] {
+    site.session.Stop();
+    task_thread.join();
+  });
+
+  ASSERT_TRUE(AwaitTrue([&] { return !site.link.sent().empty(); }));
+  ASSERT_TRUE(site.link.sent()[0].has_key_advertisement())
+      << site.link.sent()[0].ShortDebugString();
+  ASSERT_THAT(round->OnAdvertisement("site-1", site.link.sent()[0].key_advertisement(),
+                                     parties_["site-1"].cert_pem),
+              IsOk());
+  std::vector<std::unique_ptr<secagg::SecAggParticipant>> peers;
+  for (const std::string name : {"site-2", "site-3", "site-4"}) {  // site-5's keys withheld
+    ASSERT_OK_AND_ASSIGN(auto peer, StartPeer(name, admission));
+    ASSERT_OK_AND_ASSIGN(v1::KeyAdvertisement ad, peer->Advertisement());
+    ASSERT_THAT(round->OnAdvertisement(name, ad, parties_[name].cert_pem), IsOk());
+    peers.push_back(std::move(peer));
+  }
+  ASSERT_OK_AND_ASSIGN(v1::PeerKeys keys, round->ClosePeerKeys());
+  ASSERT_EQ(keys.sites_size(), 4);
+  v1::CoordinatorMessage message;
+  *message.mutable_peer_keys() = keys;
+  site.session.Deliver(message);
+
+  ASSERT_TRUE(AwaitTrue([&] { return site.link.sent().size() >= 2; }));
+  const v1::SiteMessage failure = site.link.sent()[1];
+  ASSERT_TRUE(failure.has_failure()) << failure.ShortDebugString();
+  EXPECT_TRUE(failure.failure().protocol_violation());
+  EXPECT_THAT(failure.failure().reason(),
+              AllOf(HasSubstr("only 4 sites advertised keys"), HasSubstr("shared among 5")));
+  EXPECT_EQ(site.link.sent().size(), 2u) << "no share left the site";
   EXPECT_TRUE(site.link.uploads().empty());
 }
 

@@ -318,8 +318,9 @@ TEST_F(RoundManagerTest, AdaptiveClippingMovesTheClipFromANoisedCountAndKeepsIt)
   // The coordinator drew the sum's noise (6 parameters), then the count's.
   std::unique_ptr<privacy::NoiseSource> replay = privacy::MakeSeededNoiseSource(23);
   for (int i = 0; i < 6; ++i) replay->Normal();
-  const double noised_within = 0 + 0.5 * replay->Normal();
-  const double next = std::exp(-0.2 * (noised_within / 1 - 0.5));
+  // Centred count: (0 within - 1 contributor / 2 + noise) / 1 site + 1/2.
+  const double fraction = (0 - 0.5 + 0.5 * replay->Normal()) / 1 + 0.5;
+  const double next = std::exp(-0.2 * (fraction - 0.5));
   ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage_->ListRounds(run));
   ASSERT_EQ(rounds.size(), 2u);
   EXPECT_DOUBLE_EQ(rounds[1].dp_next_clip_norm, next);

@@ -155,6 +155,8 @@ TEST(DpPlanTest, DroppedNoiseSharesCostMoreEpsilon) {
   const v1::DpSettings& dp = spec.dp();
   EXPECT_DOUBLE_EQ(RoundNoiseMultiplier(dp, 20), dp.noise_multiplier());
   EXPECT_DOUBLE_EQ(RoundNoiseMultiplier(dp, 5), dp.noise_multiplier() / 2);
+  EXPECT_DOUBLE_EQ(RoundNoiseMultiplier(dp, 25), dp.noise_multiplier())
+      << "sites beyond the shares' count add no noise anyone counted on";
   const std::vector<int> full(10, 20);
   std::vector<int> dropped = full;
   dropped[3] = 15;
@@ -183,12 +185,39 @@ TEST(DpPlanTest, AdaptiveClippingSplitsTheRoundsNoiseBetweenCountAndUpdate) {
   EXPECT_GT(update, sigma);
   EXPECT_NEAR(1 / (update * update) + 1 / (count * count), 1 / (sigma * sigma), 1e-12);
   // Fewer sites within the clip than the target quantile: the clip grows.
-  EXPECT_DOUBLE_EQ(NextClipNorm(dp, 1.0, 20), 1.0);
+  EXPECT_DOUBLE_EQ(NextClipNorm(dp, 1.0, 0.5), 1.0);
   EXPECT_DOUBLE_EQ(NextClipNorm(dp, 1.0, 0), std::exp(0.2 * 0.5));
-  EXPECT_DOUBLE_EQ(NextClipNorm(dp, 2.0, 40), 2 * std::exp(-0.2 * 0.5));
+  EXPECT_DOUBLE_EQ(NextClipNorm(dp, 2.0, 1), 2 * std::exp(-0.2 * 0.5));
+  // The count is centred on half the contributors, so that adding or
+  // removing a site moves it by 1/2 whichever side of the clip it is on.
+  EXPECT_DOUBLE_EQ(NoisedWithinFraction(dp, 20, 40, 0), 0.5);
+  EXPECT_DOUBLE_EQ(NoisedWithinFraction(dp, 0, 40, 0), 0);
+  EXPECT_DOUBLE_EQ(NoisedWithinFraction(dp, 40, 40, 4), 1.1);
+  EXPECT_DOUBLE_EQ(
+      std::abs(NoisedWithinFraction(dp, 10, 30, 0) - NoisedWithinFraction(dp, 10, 31, 0)) * 40,
+      0.5);
+  EXPECT_DOUBLE_EQ(
+      std::abs(NoisedWithinFraction(dp, 11, 31, 0) - NoisedWithinFraction(dp, 10, 30, 0)) * 40,
+      0.5);
   v1::RunSpec fixed = SiteLevelSpec(v1::DP_NOISE_CENTRAL, false);
   ASSERT_TRUE(CompleteDpSettings(&fixed, 0, 40).ok());
   EXPECT_EQ(UpdateNoiseMultiplier(fixed.dp()), fixed.dp().noise_multiplier());
+}
+
+// One patient's images can move their site's clipped change anywhere in the
+// S-ball: 2S, so per patient a site-level round costs sigma / 2.
+TEST(DpPlanTest, APatientPaysTwiceTheSensitivityOfItsSiteAtSiteLevel) {
+  v1::RunSpec spec = SiteLevelSpec(v1::DP_NOISE_CENTRAL, false);
+  ASSERT_TRUE(CompleteDpSettings(&spec, 0, 10).ok());
+  v1::DpSettings halved = spec.dp();
+  halved.set_noise_multiplier(spec.dp().noise_multiplier() / 2);
+  EXPECT_DOUBLE_EQ(PatientEpsilonAfterRounds(spec.dp(), 10)->epsilon,
+                   EpsilonAfterRounds(halved, 10)->epsilon);
+  EXPECT_GT(PatientEpsilonAfterRounds(spec.dp(), 10)->epsilon, 2 * 8.0);
+  v1::RunSpec sample = SampleLevelSpec(8);
+  ASSERT_TRUE(CompleteDpSettings(&sample, 640).ok());
+  EXPECT_DOUBLE_EQ(PatientEpsilonAfterRounds(sample.dp(), 10)->epsilon,
+                   EpsilonAfterRounds(sample.dp(), 10)->epsilon);
 }
 
 TEST(DpPlanTest, AdaptiveClippingRefusesACountThatWouldTakeTheWholeBudget) {
