@@ -239,17 +239,20 @@ absl::StatusOr<v1::UnmaskResponse> SiteSecAgg::Reveal(const v1::UnmaskRequest& r
 }
 
 void SiteSecAgg::DropBefore(int64_t run_id, int32_t round) {
-  participants_.erase(
-      participants_.lower_bound(RoundKey(run_id, std::numeric_limits<int32_t>::min())),
-      participants_.lower_bound(RoundKey(run_id, round)));
+  const RoundKey first(run_id, std::numeric_limits<int32_t>::min());
+  const RoundKey end(run_id, round);
+  participants_.erase(participants_.lower_bound(first), participants_.lower_bound(end));
+  required_survivors_.erase(required_survivors_.lower_bound(first),
+                            required_survivors_.lower_bound(end));
 }
 
 void SiteSecAgg::DropRound(int64_t run_id, int32_t round) {
   participants_.erase(RoundKey(run_id, round));
+  required_survivors_.erase(RoundKey(run_id, round));
 }
 
 void SiteSecAgg::DropRuns(const std::set<int64_t>& runs) {
-  if (participants_.empty()) return;
+  if (participants_.empty() && required_survivors_.empty()) return;
   for (int64_t run_id : runs) DropBefore(run_id, std::numeric_limits<int32_t>::max());
 }
 
