@@ -176,6 +176,28 @@ TEST(RunReportTest, ShowsTheEpsilonSpentRoundByRoundFromTheLog) {
   EXPECT_THAT(RenderRunReport(SampleRun(), SampleEntries()), Not(HasSubstr("Privacy budget")));
 }
 
+// Site level: who was in the sum, and the noise the round really had.
+TEST(RunReportTest, ShowsTheSitesInTheSumForSiteLevelDp) {
+  v1::RunStatus run = SampleRun();
+  *run.mutable_spec()->mutable_dp() = CompletedSiteDp(1.0, 2.0, v1::DP_NOISE_DISTRIBUTED, 20);
+  run.mutable_privacy()->set_target_epsilon(8);
+  run.mutable_privacy()->set_delta(1e-5);
+  run.mutable_privacy()->set_epsilon_spent(1.9);
+  run.mutable_privacy()->set_rounds_accounted(1);
+  std::vector<v1::AuditEntry> entries = SampleEntries();
+  entries.push_back(Entry(16, "coordinator", "privacy.spent", 1,
+                          R"({"clip_norm":1.0,"contributing_sites":20,"delta":1e-05,)"
+                          R"("epsilon":1.9,"expected_sites":20,"level":"site",)"
+                          R"("noise_multiplier":2.0,"noise_placement":"distributed",)"
+                          R"("round_noise_multiplier":2.0,"rounds":1,"sample_rate":1.0,)"
+                          R"("steps":1,"target_epsilon":8.0})"));
+  const std::string report = RenderRunReport(run, entries);
+  EXPECT_THAT(report,
+              HasSubstr("| Steps | Sites in the sum | Round noise multiplier | Audit entry |\n"
+                        "|---|---|---|---|---|---|---|---|---|\n"));
+  EXPECT_THAT(report, HasSubstr("| 1 | 1.9 | 2.0 | 1.0 | 1.0 | 1 | 20 | 2.0 | audit seq 16 |\n"));
+}
+
 TEST(RunReportTest, HasOneRowPerRoundWithMetricsAndModelHash) {
   const std::string report = RenderRunReport(SampleRun(), SampleEntries());
   EXPECT_THAT(report, HasSubstr(absl::StrCat("| 1 | evaluated | 3 | 0.8123 | 0.7500 | 0.7000 | "
