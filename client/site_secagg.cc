@@ -87,16 +87,15 @@ absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> SiteSecAgg::ShareSecr
       !floor_ok.ok()) {
     return absl::PermissionDeniedError(absl::StrCat(kSitePolicyPrefix, floor_ok.message()));
   }
-  const v1::DpSettings& dp = task.spec().dp();
-  if (IsSiteLevelDp(task.spec()) && dp.noise_placement() == v1::DP_NOISE_DISTRIBUTED &&
-      admission.sites_size() < dp.expected_sites()) {
-    // Each share is sized for expected_sites sharers: fewer would leave the
-    // sum with less noise than the run's epsilon is computed for.
+  // Distributed DP noise: each share is sized for this many sharers; fewer
+  // would leave the sum with less noise than the run's epsilon counts on.
+  const int noise_shares = DistributedNoiseShares(task.spec().dp());
+  if (admission.sites_size() < noise_shares) {
     *violation = true;
     return SecAggError(absl::PermissionDeniedError(
         absl::StrCat("the admission of ", RoundName(run_id, round), " admits ",
                      admission.sites_size(), " sites, but the run's DP noise is shared among ",
-                     dp.expected_sites(), ": the sum would carry too little noise")));
+                     noise_shares, ": the sum would carry too little noise")));
   }
   if (seen_nonces_.count(admission.nonce()) > 0) {
     *violation = true;
@@ -131,15 +130,13 @@ absl::StatusOr<std::unique_ptr<secagg::SecAggParticipant>> SiteSecAgg::ShareSecr
   // Only CA-verified advertisements got this far: the sites that can add
   // a noise share. Fewer than the shares are sized for would leave the sum
   // short of the noise the run's epsilon counts on.
-  if (const int needed = NoiseSharesNeeded(task.spec()); peers.peer_keys().sites_size() < needed) {
+  if (peers.peer_keys().sites_size() < noise_shares) {
     *violation = true;
-    return SecAggError(absl::PermissionDeniedError(
-        absl::StrCat(RoundName(run_id, round), ": only ", peers.peer_keys().sites_size(),
-                     " sites advertised keys, but the run's DP noise is shared among ", needed)));
+    return SecAggError(absl::PermissionDeniedError(absl::StrCat(
+        RoundName(run_id, round), ": only ", peers.peer_keys().sites_size(),
+        " sites advertised keys, but the run's DP noise is shared among ", noise_shares)));
   }
-  if (NoiseSharesNeeded(task.spec()) > 0) {
-    required_survivors_[RoundKey(run_id, round)] = NoiseSharesNeeded(task.spec());
-  }
+  if (noise_shares > 0) required_survivors_[RoundKey(run_id, round)] = noise_shares;
   const int neighbours = shares->shares_size();
   v1::SiteMessage share;
   *share.mutable_shares() = *std::move(shares);
@@ -177,12 +174,6 @@ absl::StatusOr<TensorBundle> SiteSecAgg::MaskUpdate(const v1::TrainTask& task,
   FEDMI_LOG(INFO) << Where(task.run_id(), task.round()) << "masked the update towards "
                   << participant.SharingNeighbours().size() << " neighbours";
   return masked;
-}
-
-int SiteSecAgg::NoiseSharesNeeded(const v1::RunSpec& spec) {
-  const v1::DpSettings& dp = spec.dp();
-  if (!IsSiteLevelDp(spec) || dp.noise_placement() != v1::DP_NOISE_DISTRIBUTED) return 0;
-  return dp.expected_sites();
 }
 
 absl::Status SiteSecAgg::CheckSurvivorCount(int64_t run_id, int32_t round, int survivors) const {

@@ -109,8 +109,6 @@ class SiteSecAgg {
  private:
   using RoundKey = std::pair<int64_t, int32_t>;  // run, round
 
-  // Distributed site-level DP: expected_sites; 0 otherwise.
-  static int NoiseSharesNeeded(const v1::RunSpec& spec);
   // PermissionDenied when a round with distributed DP noise has fewer
   // survivors than its shares are sized for.
   absl::Status CheckSurvivorCount(int64_t run_id, int32_t round, int survivors) const;

@@ -40,6 +40,19 @@ absl::Status CheckAllFloat32(absl::string_view strategy, const std::vector<Tenso
   return absl::OkStatus();
 }
 
+absl::Status ReadExactly(BundleFileReader& reader, char* out, size_t size, absl::string_view what) {
+  size_t done = 0;
+  while (done < size) {
+    ASSIGN_OR_RETURN(size_t got, reader.Read(out + done, size - done));
+    if (got == 0) {
+      return absl::DataLossError(
+          absl::StrCat(what, " ended ", size - done, " bytes early in a chunk"));
+    }
+    done += got;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ForEachFiniteFloatRun(absl::string_view strategy, const std::string& site,
                                    const std::vector<TensorSpec>& specs, BundleFileReader& update,
                                    std::vector<char>& buffer, const FloatRunConsumer& consume) {

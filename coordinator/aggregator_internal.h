@@ -1,4 +1,4 @@
-// Pieces shared by the float32 Aggregator implementations (fedavg, median):
+// Pieces shared by the aggregators (fedavg, median, site-level DP, secagg):
 // the dtype check of Begin and the chunked, validated read of an update's
 // body. Not part of the coordinator's API; include it only from
 // coordinator/*_aggregator.cc.
@@ -35,6 +35,10 @@ inline float LoadFloat(const char* bytes) {
 // e.g. "median cannot aggregate tensor 'bn.num_batches_tracked' of dtype
 // int64: only float32 tensors are supported".
 absl::Status CheckAllFloat32(absl::string_view strategy, const std::vector<TensorSpec>& specs);
+
+// Reads exactly `size` body bytes of `reader` into `out`; DataLoss naming
+// `what` if the body ends first, the reader's errors as they are.
+absl::Status ReadExactly(BundleFileReader& reader, char* out, size_t size, absl::string_view what);
 
 // Receives `count` consecutive float32 values (raw little-endian bytes), the
 // first being parameter `first` of the model (counted across tensors).

@@ -111,13 +111,9 @@ void RoundManager::StartInitialization() {
 }
 
 int RoundManager::RoundQuorum() const {
-  const v1::DpSettings& dp = run_.spec.dp();
   // Distributed DP noise: every share it is sized for must be admitted, or
   // the sum would start short of noise (sites refuse such an admission).
-  if (IsSiteLevelDp(run_.spec) && dp.noise_placement() == v1::DP_NOISE_DISTRIBUTED) {
-    return std::max(run_.spec.min_sites(), dp.expected_sites());
-  }
-  return run_.spec.min_sites();
+  return std::max(run_.spec.min_sites(), DistributedNoiseShares(run_.spec.dp()));
 }
 
 void RoundManager::StartRound() {

@@ -36,6 +36,7 @@
 #include "common/base/env.h"
 #include "common/base/fault_hook.h"
 #include "common/privacy/gaussian_noise.h"
+#include "common/privacy/rdp_accountant.h"
 #include "common/tensor/tensor_bundle.h"
 #include "coordinator/aggregator.h"
 #include "coordinator/audit_log.h"
@@ -189,6 +190,9 @@ class RoundManager {
   // committing it would pass the target, the run ends "privacy budget
   // exhausted" instead and this returns true.
   bool FinishIfRoundOverBudget();
+  // Epsilon after the committed rounds and this one with `contributors`;
+  // nullopt when it cannot be accounted, and the run has failed.
+  std::optional<privacy::PrivacySpent> EpsilonWithThisRound(int contributors);
   // Sites whose updates reached the sums of rounds 1..through_round (index
   // r - 1), from storage, for the accountant.
   absl::StatusOr<std::vector<int>> CommittedContributors(int32_t through_round);

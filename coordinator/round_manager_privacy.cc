@@ -67,19 +67,25 @@ std::optional<RoundManager::ClipStep> RoundManager::NextClipStep() {
   return step;
 }
 
-bool RoundManager::FinishIfBudgetExhausted() {
-  if (!HasDifferentialPrivacy(run_.spec)) return false;
-  const v1::DpSettings& dp = run_.spec.dp();
+std::optional<privacy::PrivacySpent> RoundManager::EpsilonWithThisRound(int contributors) {
   auto after = [&]() -> absl::StatusOr<privacy::PrivacySpent> {
-    ASSIGN_OR_RETURN(std::vector<int> contributors, CommittedContributors(round_ - 1));
-    contributors.push_back(PlannedContributors(dp));
-    return privacy::EpsilonOfRounds(dp, contributors);
+    ASSIGN_OR_RETURN(std::vector<int> counts, CommittedContributors(round_ - 1));
+    counts.push_back(contributors);
+    return privacy::EpsilonOfRounds(run_.spec.dp(), counts);
   }();
   if (!after.ok()) {
     Fail(absl::StrCat("round ", round_,
                       ": cannot account for differential privacy: ", after.status().message()));
-    return true;
+    return std::nullopt;
   }
+  return *after;
+}
+
+bool RoundManager::FinishIfBudgetExhausted() {
+  if (!HasDifferentialPrivacy(run_.spec)) return false;
+  const v1::DpSettings& dp = run_.spec.dp();
+  const std::optional<privacy::PrivacySpent> after = EpsilonWithThisRound(PlannedContributors(dp));
+  if (!after) return true;
   if (after->epsilon <= dp.target_epsilon()) return false;
   Finish(RunState::kDone,
          absl::StrFormat("privacy budget exhausted: round %d would take epsilon to %s at "
@@ -91,19 +97,10 @@ bool RoundManager::FinishIfBudgetExhausted() {
 
 bool RoundManager::FinishIfRoundOverBudget() {
   const v1::DpSettings& dp = run_.spec.dp();
-  if (!IsSiteLevelDp(run_.spec) || dp.noise_placement() != v1::DP_NOISE_DISTRIBUTED) return false;
   const int contributors = CountInState(SlotState::kUploaded);
-  if (contributors >= PlannedContributors(dp)) return false;
-  auto after = [&]() -> absl::StatusOr<privacy::PrivacySpent> {
-    ASSIGN_OR_RETURN(std::vector<int> counts, CommittedContributors(round_ - 1));
-    counts.push_back(contributors);
-    return privacy::EpsilonOfRounds(dp, counts);
-  }();
-  if (!after.ok()) {
-    Fail(absl::StrCat("round ", round_,
-                      ": cannot account for differential privacy: ", after.status().message()));
-    return true;
-  }
+  if (contributors >= DistributedNoiseShares(dp)) return false;  // also without shares
+  const std::optional<privacy::PrivacySpent> after = EpsilonWithThisRound(contributors);
+  if (!after) return true;
   if (after->epsilon <= dp.target_epsilon()) return false;
   // The aggregate holds too little noise to release: it is not committed.
   Finish(

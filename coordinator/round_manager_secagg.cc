@@ -81,11 +81,9 @@ void RoundManager::AdvanceSecureRound() {
     // Distributed DP noise: a sum missing shares is never unmasked (sites
     // refuse to help, since their ledgers charged the full noise); the
     // round is started afresh.
-    const v1::DpSettings& dp = run_.spec.dp();
-    if (IsSiteLevelDp(run_.spec) && dp.noise_placement() == v1::DP_NOISE_DISTRIBUTED &&
-        static_cast<int>(uploaded_sites.size()) < dp.expected_sites()) {
-      return FailRound(absl::StrCat(where, "only ", uploaded_sites.size(), " of the ",
-                                    dp.expected_sites(),
+    if (const int shares = DistributedNoiseShares(run_.spec.dp());
+        static_cast<int>(uploaded_sites.size()) < shares) {
+      return FailRound(absl::StrCat(where, "only ", uploaded_sites.size(), " of the ", shares,
                                     " sites whose noise shares make up the round's DP noise "
                                     "uploaded; the sum is not unmasked"));
     }

@@ -13,6 +13,7 @@
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
 #include "common/secagg/secagg_bundle.h"
+#include "coordinator/aggregator_internal.h"
 
 namespace fedmi {
 namespace {
@@ -21,20 +22,6 @@ constexpr size_t kWordBytes = sizeof(uint32_t);
 constexpr size_t kWordsPerChunk = kMaxChunkBytes / kWordBytes;
 static_assert(kMaxChunkBytes % kWordBytes == 0, "chunks must hold whole words");
 static_assert(sizeof(float) == kWordBytes, "one masked word per float32 parameter");
-
-// Reads exactly `size` body bytes; DataLoss if the body ends first.
-absl::Status ReadExactly(BundleFileReader& reader, char* out, size_t size, absl::string_view what) {
-  size_t done = 0;
-  while (done < size) {
-    ASSIGN_OR_RETURN(size_t got, reader.Read(out + done, size - done));
-    if (got == 0) {
-      return absl::DataLossError(
-          absl::StrCat(what, " ended ", size - done, " bytes early in a chunk"));
-    }
-    done += got;
-  }
-  return absl::OkStatus();
-}
 
 // Overwrites secrets before their memory is released. The volatile pointer
 // keeps the compiler from dropping stores to memory that is about to die.
@@ -183,8 +170,8 @@ absl::Status SecAggAggregator::AddWords(const std::string& site, BundleFileReade
   for (size_t begin = 0; begin < sum_.size(); begin += kWordsPerChunk) {
     const size_t count = std::min(kWordsPerChunk, sum_.size() - begin);
     // Bundle bodies are little-endian; so are the hosts fedmi supports.
-    RETURN_IF_ERROR(
-        ReadExactly(update, reinterpret_cast<char*>(words.data()), count * kWordBytes, what));
+    RETURN_IF_ERROR(aggregator_internal::ReadExactly(update, reinterpret_cast<char*>(words.data()),
+                                                     count * kWordBytes, what));
     uint32_t* sum = sum_.data() + begin;
     for (size_t i = 0; i < count; ++i) sum[i] += words[i];  // wraps mod 2^32
   }
@@ -254,8 +241,8 @@ absl::Status SecAggAggregator::WriteModel(const secagg::UnmaskingSecrets& secret
       }
       position = end;
     }
-    RETURN_IF_ERROR(ReadExactly(*global, reinterpret_cast<char*>(values.data()), count * kWordBytes,
-                                global_what));
+    RETURN_IF_ERROR(aggregator_internal::ReadExactly(
+        *global, reinterpret_cast<char*>(values.data()), count * kWordBytes, global_what));
     if (site_dp_) {
       site_dp_->Apply(mean_delta.data(), count);
     } else {

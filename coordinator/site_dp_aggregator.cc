@@ -47,18 +47,9 @@ class SiteDpAggregator : public Aggregator {
       return absl::ResourceExhaustedError(absl::StrCat(
           kSiteDp, " round ", round, ": cannot allocate for ", parameters, " parameters"));
     }
-    uint64_t read = 0;
-    const uint64_t bytes = parameters * kFloatBytes;
-    char* out = reinterpret_cast<char*>(global_.data());
-    while (read < bytes) {
-      ASSIGN_OR_RETURN(size_t got, global->Read(out + read, bytes - read));
-      if (got == 0) break;
-      read += got;
-    }
-    if (read != bytes) {
-      return absl::DataLossError(absl::StrCat("global model ", global_model_path_, " holds ", read,
-                                              " bytes of weights, expected ", bytes));
-    }
+    RETURN_IF_ERROR(aggregator_internal::ReadExactly(
+        *global, reinterpret_cast<char*>(global_.data()), parameters * kFloatBytes,
+        absl::StrCat("global model ", global_model_path_)));
     broken_ = false;
     return absl::OkStatus();
   }

@@ -19,6 +19,15 @@ constexpr double kLargestNoiseDraw = 8.6;
 constexpr double kDefaultTargetQuantile = 0.5;
 constexpr double kDefaultClipLearningRate = 0.2;
 
+// Epsilon at `delta` after `rounds` repeats of one round's `mechanism`.
+absl::StatusOr<PrivacySpent> EpsilonOfRepeats(SampledGaussian mechanism, int64_t rounds,
+                                              double delta) {
+  mechanism.steps *= rounds;
+  RdpAccountant accountant;
+  RETURN_IF_ERROR(accountant.Add(mechanism));
+  return accountant.Spent(delta);
+}
+
 }  // namespace
 
 absl::StatusOr<SampledGaussian> RoundMechanism(const v1::DpSettings& dp) {
@@ -46,10 +55,7 @@ absl::StatusOr<SampledGaussian> RoundMechanism(const v1::DpSettings& dp) {
 
 absl::StatusOr<PrivacySpent> EpsilonAfterRounds(const v1::DpSettings& dp, int64_t rounds) {
   ASSIGN_OR_RETURN(SampledGaussian mechanism, RoundMechanism(dp));
-  mechanism.steps *= rounds;
-  RdpAccountant accountant;
-  RETURN_IF_ERROR(accountant.Add(mechanism));
-  return accountant.Spent(dp.delta());
+  return EpsilonOfRepeats(mechanism, rounds, dp.delta());
 }
 
 absl::StatusOr<SampledGaussian> PatientRoundMechanism(const v1::DpSettings& dp) {
@@ -60,31 +66,23 @@ absl::StatusOr<SampledGaussian> PatientRoundMechanism(const v1::DpSettings& dp) 
 
 absl::StatusOr<PrivacySpent> PatientEpsilonAfterRounds(const v1::DpSettings& dp, int64_t rounds) {
   ASSIGN_OR_RETURN(SampledGaussian mechanism, PatientRoundMechanism(dp));
-  mechanism.steps *= rounds;
-  RdpAccountant accountant;
-  RETURN_IF_ERROR(accountant.Add(mechanism));
-  return accountant.Spent(dp.delta());
+  return EpsilonOfRepeats(mechanism, rounds, dp.delta());
 }
 
 double SiteNoiseShareStddev(const v1::DpSettings& dp) {
-  if (dp.level() != v1::DP_LEVEL_SITE || dp.noise_placement() != v1::DP_NOISE_DISTRIBUTED ||
-      dp.expected_sites() < 1) {
-    return 0;
-  }
-  return dp.noise_multiplier() * dp.clip_norm() /
-         std::sqrt(static_cast<double>(dp.expected_sites()));
+  const int shares = DistributedNoiseShares(dp);
+  if (shares < 1) return 0;
+  return dp.noise_multiplier() * dp.clip_norm() / std::sqrt(static_cast<double>(shares));
 }
 
 double RoundNoiseMultiplier(const v1::DpSettings& dp, int contributors) {
-  if (dp.level() != v1::DP_LEVEL_SITE || dp.noise_placement() != v1::DP_NOISE_DISTRIBUTED ||
-      dp.expected_sites() < 1) {
-    return dp.noise_multiplier();
-  }
+  const int shares = DistributedNoiseShares(dp);
+  if (shares < 1) return dp.noise_multiplier();
   // More sites than the shares are sized for add no noise the sites
   // themselves would count on.
-  const int shares = std::min(contributors, dp.expected_sites());
+  const int added = std::min(contributors, shares);
   return dp.noise_multiplier() *
-         std::sqrt(static_cast<double>(shares) / static_cast<double>(dp.expected_sites()));
+         std::sqrt(static_cast<double>(added) / static_cast<double>(shares));
 }
 
 absl::StatusOr<PrivacySpent> EpsilonOfRounds(const v1::DpSettings& dp,

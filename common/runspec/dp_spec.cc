@@ -1,5 +1,6 @@
 #include "common/runspec/dp_spec.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -45,6 +46,13 @@ bool HasDifferentialPrivacy(const v1::RunSpec& spec) {
 }
 
 bool IsSiteLevelDp(const v1::RunSpec& spec) { return spec.dp().level() == v1::DP_LEVEL_SITE; }
+
+int DistributedNoiseShares(const v1::DpSettings& dp) {
+  if (dp.level() != v1::DP_LEVEL_SITE || dp.noise_placement() != v1::DP_NOISE_DISTRIBUTED) {
+    return 0;
+  }
+  return std::max(0, dp.expected_sites());
+}
 
 int32_t DpStepsPerRound(int32_t local_epochs, double sample_rate) {
   if (!(sample_rate > 0) || sample_rate > 1 || local_epochs < 1) return 0;

@@ -28,6 +28,10 @@ std::optional<v1::DpNoisePlacement> ParseDpNoisePlacement(absl::string_view name
 bool HasDifferentialPrivacy(const v1::RunSpec& spec);
 // Site-level DP-FedAvg (--dp site).
 bool IsSiteLevelDp(const v1::RunSpec& spec);
+// Site level with the noise added in shares by the sites (--dp-noise
+// distributed): the shares that make up the noise, expected_sites. 0 for
+// any other run.
+int DistributedNoiseShares(const v1::DpSettings& dp);
 
 // Poisson-sampled DP-SGD steps a site takes in one round: ceil(1 / q) per
 // local epoch, so that an epoch visits each example once in expectation.

@@ -77,14 +77,22 @@ class RoundManagerTest : public ::testing::Test {
     return spec;
   }
 
-  std::unique_ptr<RoundManager> Load(const v1::RunSpec& spec) {
+  // `noise` (optional) draws the coordinator's site-level DP noise.
+  RoundManager::Deps TestDeps(privacy::NoiseSource* noise = nullptr) {
+    RoundManager::Deps deps{storage_.get(), models_.get(), &clock_, &roster_, ""};
+    deps.faults = &faults_;
+    deps.dp_noise = noise;
+    return deps;
+  }
+
+  std::unique_ptr<RoundManager> Load(const v1::RunSpec& spec,
+                                     privacy::NoiseSource* noise = nullptr) {
     RunRecord record;
     record.spec = spec;
     absl::StatusOr<int64_t> run = storage_->CreateRun(record);
     EXPECT_THAT(run, IsOk());
-    RoundManager::Deps deps{storage_.get(), models_.get(), &clock_, &roster_, ""};
-    deps.faults = &faults_;
-    absl::StatusOr<std::unique_ptr<RoundManager>> manager = RoundManager::Load(*run, deps);
+    absl::StatusOr<std::unique_ptr<RoundManager>> manager =
+        RoundManager::Load(*run, TestDeps(noise));
     EXPECT_THAT(manager, IsOk());
     return manager.ok() ? *std::move(manager) : nullptr;
   }
@@ -246,13 +254,10 @@ TEST_F(RoundManagerTest, SiteLevelDpRefusesAnUnclippedUpdateAndNoisesTheSum) {
   *spec.mutable_dp() = CompletedSiteDp(/*clip=*/1.0, /*noise_multiplier=*/0.5, v1::DP_NOISE_CENTRAL,
                                        /*expected_sites=*/1);
   spec.mutable_dp()->set_target_epsilon(100);  // sigma 0.5 alone costs about 9
-  RunRecord record;
-  record.spec = spec;
-  ASSERT_OK_AND_ASSIGN(int64_t run, storage_->CreateRun(record));
   std::unique_ptr<privacy::NoiseSource> noise = privacy::MakeSeededNoiseSource(21);
-  RoundManager::Deps deps{storage_.get(), models_.get(), &clock_, &roster_, ""};
-  deps.dp_noise = noise.get();
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RoundManager> manager, RoundManager::Load(run, deps));
+  std::unique_ptr<RoundManager> manager = Load(spec, noise.get());
+  ASSERT_NE(manager, nullptr);
+  const int64_t run = manager->run_id();
   ASSERT_THAT(Upload(*manager, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
   reported_epsilon_ = 0.5;
   // Change (3, 4, 0, ...): norm 5, beyond S = 1.
@@ -267,13 +272,10 @@ TEST_F(RoundManagerTest, SiteLevelDpCommitsTheNoisedMeanOfClippedChanges) {
   *spec.mutable_dp() = CompletedSiteDp(/*clip=*/1.0, /*noise_multiplier=*/0.5, v1::DP_NOISE_CENTRAL,
                                        /*expected_sites=*/2);
   spec.mutable_dp()->set_target_epsilon(100);
-  RunRecord record;
-  record.spec = spec;
-  ASSERT_OK_AND_ASSIGN(int64_t run, storage_->CreateRun(record));
   std::unique_ptr<privacy::NoiseSource> noise = privacy::MakeSeededNoiseSource(22);
-  RoundManager::Deps deps{storage_.get(), models_.get(), &clock_, &roster_, ""};
-  deps.dp_noise = noise.get();
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RoundManager> manager, RoundManager::Load(run, deps));
+  std::unique_ptr<RoundManager> manager = Load(spec, noise.get());
+  ASSERT_NE(manager, nullptr);
+  const int64_t run = manager->run_id();
   ASSERT_THAT(Upload(*manager, 0, Model({1, 1, 1, 1, 1, 1})), IsOk());
   reported_epsilon_ = 0.5;
   ASSERT_THAT(Upload(*manager, 1, Model({1.6f, 1.8f, 1, 1, 1, 1})), IsOk());  // norm 1
@@ -303,13 +305,10 @@ TEST_F(RoundManagerTest, AdaptiveClippingMovesTheClipFromANoisedCountAndKeepsIt)
   dp.set_target_quantile(0.5);
   dp.set_clip_learning_rate(0.2);
   dp.set_clip_count_noise_multiplier(0.5);
-  RunRecord record;
-  record.spec = spec;
-  ASSERT_OK_AND_ASSIGN(int64_t run, storage_->CreateRun(record));
   std::unique_ptr<privacy::NoiseSource> noise = privacy::MakeSeededNoiseSource(23);
-  RoundManager::Deps deps{storage_.get(), models_.get(), &clock_, &roster_, ""};
-  deps.dp_noise = noise.get();
-  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RoundManager> manager, RoundManager::Load(run, deps));
+  std::unique_ptr<RoundManager> manager = Load(spec, noise.get());
+  ASSERT_NE(manager, nullptr);
+  const int64_t run = manager->run_id();
   ASSERT_THAT(Upload(*manager, 0, Model({1, 1, 1, 1, 1, 1})), IsOk());
   EXPECT_EQ(roster_.last_train().dp_clip_norm(), 1.0) << "round 1 starts at --clip";
   reported_epsilon_ = 0.5;
@@ -329,7 +328,7 @@ TEST_F(RoundManagerTest, AdaptiveClippingMovesTheClipFromANoisedCountAndKeepsIt)
 
   // A coordinator restarted during round 2 sends the same clip again.
   manager.reset();
-  ASSERT_OK_AND_ASSIGN(manager, RoundManager::Load(run, deps));
+  ASSERT_OK_AND_ASSIGN(manager, RoundManager::Load(run, TestDeps(noise.get())));
   EXPECT_EQ(manager->current_round(), 2);
   EXPECT_DOUBLE_EQ(roster_.last_train().dp_clip_norm(), next);
   // ...and refuses a change beyond it.

@@ -6,6 +6,7 @@
 // site-level DP-FedAvg with noise shares under secure aggregation.
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -47,16 +48,36 @@ absl::StatusOr<std::vector<std::string>> PrivacySpentEntries(cli::LocalFederatio
   return spent;
 }
 
+// Splits PneumoniaMNIST IID over `sites` sites under `dir`, starts a TLS
+// federation there and waits until every site is connected. `policies`
+// names a site's policy file where it should not use the defaults.
+absl::StatusOr<std::unique_ptr<cli::LocalFederation>> StartFederation(
+    const std::string& dir, int sites, uint64_t seed,
+    const std::map<std::string, std::string>& policies = {}) {
+  DataSplitOptions split;
+  split.input = DataPath(dir);
+  split.sites = sites;
+  split.partition.kind = PartitionKind::kIid;
+  split.partition.seed = seed;
+  split.out_dir = dir + "/shards";
+  ASSIGN_OR_RETURN(std::vector<SiteShardReport> shards, SplitDataset(split));
+  RETURN_IF_ERROR(Env::Default()->CreateDirs(dir + "/fed/logs"));
+  ASSIGN_OR_RETURN(auto federation, cli::LocalFederation::Start(dir + "/fed", /*insecure=*/false));
+  for (const SiteShardReport& shard : shards) {
+    cli::SiteOptions site;
+    site.name = shard.site;
+    site.data = shard.path;
+    site.threads = 1;
+    auto policy = policies.find(shard.site);
+    if (policy != policies.end()) site.policy = policy->second;
+    RETURN_IF_ERROR(federation->AddSite(site));
+  }
+  RETURN_IF_ERROR(federation->WaitForSites(absl::Seconds(120)));
+  return federation;
+}
+
 TEST(PrivacyTest, RunStopsAtItsBudgetAndASiteBelowThePlanRefuses) {
   ScratchDir scratch;
-  DataSplitOptions split;
-  split.input = DataPath(scratch.path());
-  split.sites = 3;
-  split.partition.kind = PartitionKind::kIid;
-  split.partition.seed = 1;
-  split.out_dir = scratch.path() + "/shards";
-  ASSERT_OK_AND_ASSIGN(std::vector<SiteShardReport> shards, SplitDataset(split));
-
   // Plan 4 rounds of 10 steps at q = 0.1, sigma 1; the target lets 2 fit.
   v1::RunSpec spec;
   spec.set_model("cnn-gn");
@@ -76,18 +97,8 @@ TEST(PrivacyTest, RunStopsAtItsBudgetAndASiteBelowThePlanRefuses) {
   const std::string strict_policy = scratch.path() + "/strict.toml";
   std::ofstream(strict_policy) << "max_epsilon = " << planned / 2 << "\n";
 
-  ASSERT_THAT(Env::Default()->CreateDirs(scratch.path() + "/fed/logs"), IsOk());
-  ASSERT_OK_AND_ASSIGN(auto federation,
-                       cli::LocalFederation::Start(scratch.path() + "/fed", /*insecure=*/false));
-  for (const SiteShardReport& shard : shards) {
-    cli::SiteOptions site;
-    site.name = shard.site;
-    site.data = shard.path;
-    site.threads = 1;
-    if (shard.site == "site-3") site.policy = strict_policy;
-    ASSERT_THAT(federation->AddSite(site), IsOk());
-  }
-  ASSERT_THAT(federation->WaitForSites(absl::Seconds(120)), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto federation, StartFederation(scratch.path(), /*sites=*/3, /*seed=*/1,
+                                                        {{"site-3", strict_policy}}));
   ASSERT_OK_AND_ASSIGN(int64_t run_id, federation->admin().StartRun(spec));
   ASSERT_OK_AND_ASSIGN(v1::RunStatus status, cli::WatchRunToEnd(federation->admin(), run_id));
 
@@ -138,14 +149,6 @@ TEST(PrivacyTest, RunStopsAtItsBudgetAndASiteBelowThePlanRefuses) {
 // epsilon of four contributing sites per round.
 TEST(PrivacyTest, SiteLevelDpWithDistributedNoiseUnderSecureAggregation) {
   ScratchDir scratch;
-  DataSplitOptions split;
-  split.input = DataPath(scratch.path());
-  split.sites = 4;  // a site's policy wants at least 3 secure-aggregation peers
-  split.partition.kind = PartitionKind::kIid;
-  split.partition.seed = 2;
-  split.out_dir = scratch.path() + "/shards";
-  ASSERT_OK_AND_ASSIGN(std::vector<SiteShardReport> shards, SplitDataset(split));
-
   v1::RunSpec spec;
   spec.set_model("cnn");
   spec.set_rounds(2);
@@ -159,17 +162,8 @@ TEST(PrivacyTest, SiteLevelDpWithDistributedNoiseUnderSecureAggregation) {
   dp.set_clip_norm(2.0);
   dp.set_noise_placement(v1::DP_NOISE_DISTRIBUTED);
 
-  ASSERT_THAT(Env::Default()->CreateDirs(scratch.path() + "/fed/logs"), IsOk());
-  ASSERT_OK_AND_ASSIGN(auto federation,
-                       cli::LocalFederation::Start(scratch.path() + "/fed", /*insecure=*/false));
-  for (const SiteShardReport& shard : shards) {
-    cli::SiteOptions site;
-    site.name = shard.site;
-    site.data = shard.path;
-    site.threads = 1;
-    ASSERT_THAT(federation->AddSite(site), IsOk());
-  }
-  ASSERT_THAT(federation->WaitForSites(absl::Seconds(120)), IsOk());
+  // Four sites: a site's policy wants at least 3 secure-aggregation peers.
+  ASSERT_OK_AND_ASSIGN(auto federation, StartFederation(scratch.path(), /*sites=*/4, /*seed=*/2));
   ASSERT_OK_AND_ASSIGN(int64_t run_id, federation->admin().StartRun(spec));
   ASSERT_OK_AND_ASSIGN(v1::RunStatus status, cli::WatchRunToEnd(federation->admin(), run_id));
 
