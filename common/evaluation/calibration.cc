@@ -9,15 +9,13 @@
 namespace fedmi {
 
 absl::StatusOr<Calibration> ComputeCalibration(const std::vector<int64_t>& labels,
-                                               const std::vector<float>& prob_positive,
-                                               int bins) {
+                                               const std::vector<float>& prob_positive, int bins) {
   if (bins <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("calibration bins must be > 0, got ", bins));
   }
   if (labels.size() != prob_positive.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("calibration got ", labels.size(),
-                                                   " labels but ", prob_positive.size(),
-                                                   " probabilities"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "calibration got ", labels.size(), " labels but ", prob_positive.size(), " probabilities"));
   }
   if (labels.empty()) return absl::InvalidArgumentError("calibration got no examples");
 

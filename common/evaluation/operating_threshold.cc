@@ -7,9 +7,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "common/base/enum_names.h"
 
 namespace fedmi {
@@ -65,16 +65,16 @@ absl::StatusOr<ScoreHistogram> ScoreHistogram::FromScores(const std::vector<int6
 absl::StatusOr<ScoreHistogram> ScoreHistogram::FromCounts(std::vector<int64_t> negative_counts,
                                                           std::vector<int64_t> positive_counts) {
   if (negative_counts.size() != positive_counts.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("score histogram has ", negative_counts.size(), " bins for class 0 but ",
-                     positive_counts.size(), " for class 1"));
+    return absl::InvalidArgumentError(absl::StrCat("score histogram has ", negative_counts.size(),
+                                                   " bins for class 0 but ", positive_counts.size(),
+                                                   " for class 1"));
   }
   if (negative_counts.empty()) return absl::InvalidArgumentError("score histogram has no bins");
   ScoreHistogram histogram(1);
   for (size_t b = 0; b < negative_counts.size(); ++b) {
     if (negative_counts[b] < 0 || positive_counts[b] < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("score histogram bin ", b,
-                                                     " has a negative count"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("score histogram bin ", b, " has a negative count"));
     }
     histogram.negatives_ += negative_counts[b];
     histogram.positives_ += positive_counts[b];
@@ -153,8 +153,8 @@ absl::StatusOr<ThresholdRule> ParseThresholdRule(absl::string_view text) {
       return rule;
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown threshold rule '", text, "'; use 'youden' or 'sensitivity:0.95'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown threshold rule '", text, "'; use 'youden' or 'sensitivity:0.95'"));
 }
 
 absl::StatusOr<OperatingPoint> ChooseOperatingThreshold(const ScoreHistogram& histogram,
@@ -165,9 +165,9 @@ absl::StatusOr<OperatingPoint> ChooseOperatingThreshold(const ScoreHistogram& hi
     return absl::InvalidArgumentError("cannot choose a threshold on an empty score histogram");
   }
   if (positives == 0 || negatives == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot choose a threshold without both classes: the score histogram has ", negatives,
-        " examples of class 0 and ", positives, " of class 1"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot choose a threshold without both classes: the score histogram has ",
+                     negatives, " examples of class 0 and ", positives, " of class 1"));
   }
   if (rule.method == ThresholdMethod::kTargetSensitivity) {
     if (absl::Status status = CheckTarget(rule.target_sensitivity); !status.ok()) return status;

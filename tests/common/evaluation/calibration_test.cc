@@ -16,7 +16,8 @@ constexpr double kTolerance = 1e-6;  // the inputs are floats
 TEST(CalibrationTest, OneExamplePerBin) {
   // 15 bins: 0.1 -> bin 1, 0.2 -> bin 3, 0.7 -> bin 10, 0.9 -> bin 13.
   // Brier (0.01 + 0.04 + 0.09 + 0.01) / 4; ECE (0.1 + 0.2 + 0.3 + 0.1) / 4.
-  absl::StatusOr<Calibration> calibration = ComputeCalibration({0, 0, 1, 1}, {0.1f, 0.2f, 0.7f, 0.9f});
+  absl::StatusOr<Calibration> calibration =
+      ComputeCalibration({0, 0, 1, 1}, {0.1f, 0.2f, 0.7f, 0.9f});
   ASSERT_TRUE(calibration.ok()) << calibration.status();
   EXPECT_EQ(calibration->examples, 4);
   EXPECT_NEAR(calibration->brier, 0.0375, kTolerance);
@@ -56,7 +57,8 @@ TEST(CalibrationTest, PerfectlyCalibratedAndConfidentModelScoresZero) {
 }
 
 TEST(CalibrationTest, AlwaysHalfScoresQuarterBrier) {
-  absl::StatusOr<Calibration> calibration = ComputeCalibration({0, 1, 1, 1}, {0.5f, 0.5f, 0.5f, 0.5f});
+  absl::StatusOr<Calibration> calibration =
+      ComputeCalibration({0, 1, 1, 1}, {0.5f, 0.5f, 0.5f, 0.5f});
   ASSERT_TRUE(calibration.ok()) << calibration.status();
   EXPECT_DOUBLE_EQ(calibration->brier, 0.25);
   EXPECT_DOUBLE_EQ(calibration->ece, 0.25);  // says 0.5, observes 0.75

@@ -54,8 +54,8 @@ TEST(ScoreHistogramTest, MergeSumsCountsAndRefusesOtherBinCounts) {
   ASSERT_TRUE(sum.Merge(Example()).ok());
   EXPECT_THAT(sum.negative_counts(), ElementsAre(2, 2, 2, 0, 2, 0, 0, 0, 0, 0));
   EXPECT_EQ(sum.positives(), 8);
-  EXPECT_THAT(sum.Merge(ScoreHistogram(20)),
-              StatusIs(absl::StatusCode::kInvalidArgument, AllOf(HasSubstr("20"), HasSubstr("10"))));
+  EXPECT_THAT(sum.Merge(ScoreHistogram(20)), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                      AllOf(HasSubstr("20"), HasSubstr("10"))));
   EXPECT_EQ(sum.positives(), 8);
 }
 
@@ -102,8 +102,8 @@ TEST(ChooseOperatingThresholdTest, YoudenTieGoesToTheThresholdClosestToHalf) {
 TEST(ChooseOperatingThresholdTest, YoudenTieEquallyFarFromHalfGoesLower) {
   // Class 0 in bins 3 and 5, class 1 in bins 4 and 6: J = 0.5 at 0.4 and
   // at 0.6 only.
-  absl::StatusOr<ScoreHistogram> histogram = ScoreHistogram::FromCounts(
-      {0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, {0, 0, 0, 0, 1, 0, 1, 0, 0, 0});
+  absl::StatusOr<ScoreHistogram> histogram =
+      ScoreHistogram::FromCounts({0, 0, 0, 1, 0, 1, 0, 0, 0, 0}, {0, 0, 0, 0, 1, 0, 1, 0, 0, 0});
   ASSERT_TRUE(histogram.ok()) << histogram.status();
   absl::StatusOr<OperatingPoint> point = ChooseOperatingThreshold(*histogram, ThresholdRule{});
   ASSERT_TRUE(point.ok()) << point.status();
@@ -128,8 +128,8 @@ TEST(ChooseOperatingThresholdTest, TargetSensitivityTakesTheHighestThresholdReac
 TEST(ChooseOperatingThresholdTest, TargetReachedExactlyCounts) {
   // 19 of 20 positives at 0.8: sensitivity exactly 0.95, although 0.95 * 20
   // is not exactly 19 in binary.
-  absl::StatusOr<ScoreHistogram> histogram = ScoreHistogram::FromCounts(
-      {0, 5, 0, 0, 0, 0, 0, 0, 0, 0}, {1, 0, 0, 0, 0, 0, 0, 0, 19, 0});
+  absl::StatusOr<ScoreHistogram> histogram =
+      ScoreHistogram::FromCounts({0, 5, 0, 0, 0, 0, 0, 0, 0, 0}, {1, 0, 0, 0, 0, 0, 0, 0, 19, 0});
   ASSERT_TRUE(histogram.ok()) << histogram.status();
   absl::StatusOr<OperatingPoint> point = ChooseOperatingThreshold(*histogram, Sensitivity(0.95));
   ASSERT_TRUE(point.ok()) << point.status();
@@ -183,8 +183,7 @@ TEST(ChooseOperatingThresholdTest, AgreesWithComputeBinaryMetricsAtTheChosenThre
 TEST(ChooseOperatingThresholdTest, RefusesEmptyHistogramsAndMissingClasses) {
   EXPECT_THAT(ChooseOperatingThreshold(ScoreHistogram(), ThresholdRule{}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
-  absl::StatusOr<ScoreHistogram> negatives_only =
-      ScoreHistogram::FromScores({0, 0}, {0.1f, 0.7f});
+  absl::StatusOr<ScoreHistogram> negatives_only = ScoreHistogram::FromScores({0, 0}, {0.1f, 0.7f});
   ASSERT_TRUE(negatives_only.ok());
   EXPECT_THAT(ChooseOperatingThreshold(*negatives_only, ThresholdRule{}),
               StatusIs(absl::StatusCode::kInvalidArgument,
