@@ -14,6 +14,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/ml/architectures.h"
 #include "client/ml/dp_sgd.h"
@@ -344,6 +345,22 @@ absl::Status LocalModel::SaveTorchScript(const std::string& path,
     std::filesystem::remove(temp, ignored);
   }
   return status;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> LocalModel::Metadata() const {
+  return CatchTorch(
+      "reading model metadata", [&]() -> absl::StatusOr<std::map<std::string, std::string>> {
+        constexpr absl::string_view kPrefix = "fedmi_";
+        std::map<std::string, std::string> metadata;
+        for (const auto& attribute : impl_->module.named_attributes(
+                 /*recurse=*/false)) {
+          if (!absl::StartsWith(attribute.name, kPrefix) || !attribute.value.isString()) {
+            continue;
+          }
+          metadata[attribute.name.substr(kPrefix.size())] = attribute.value.toStringRef();
+        }
+        return metadata;
+      });
 }
 
 }  // namespace fedmi::ml

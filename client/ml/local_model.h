@@ -143,6 +143,12 @@ class LocalModel {
   absl::Status SaveTorchScript(const std::string& path,
                                const std::map<std::string, std::string>& metadata = {}) const;
 
+  // The module's string attributes "fedmi_<key>", as key -> value: what
+  // SaveTorchScript was given for a loaded file (e.g. dp_epsilon,
+  // operating_threshold), plus "arch". The same keys a .safetensors file
+  // carries in its "__metadata__".
+  absl::StatusOr<std::map<std::string, std::string>> Metadata() const;
+
  private:
   struct Impl;
   explicit LocalModel(std::unique_ptr<Impl> impl);
