@@ -90,73 +90,53 @@ std::string ThresholdMetricsText(const BinaryMetrics& m) {
          absl::StrFormat("  f1           %s\n", FormatMetric(m.f1));
 }
 
-int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options,
-                      ModelRunner* runner) {
-  if (runner == nullptr) return ReportError(TrainingUnavailableError("fedmi model evaluate"));
-  runner->SetThreads(options.threads);
-  auto evaluation =
-      runner->EvaluateOnSplit(options.model, options.data, options.split, options.threshold);
-  if (!evaluation.ok()) return ReportError(evaluation.status());
-  const SplitPredictions& predictions = evaluation->predictions;
-  auto calibration = ComputeCalibration(predictions.labels, predictions.prob_positive);
-  if (!calibration.ok()) return ReportError(calibration.status());
-  auto stored = StoredThresholdOfFile(options.model, predictions);
-  if (!stored.ok()) return ReportError(stored.status());
+// What `model evaluate` reports, beyond the runner's evaluation.
+struct EvaluationReport {
+  ModelEvaluation evaluation;
+  Calibration calibration;
+  std::optional<StoredThreshold> stored;  // the model file's operating threshold
   std::optional<BinaryMetrics> at_stored;
-  if (stored->has_value()) {
-    auto metrics =
-        ComputeBinaryMetrics(predictions.labels, predictions.prob_positive, (*stored)->threshold);
-    if (!metrics.ok()) return ReportError(metrics.status());
-    at_stored = *metrics;
-  }
-  if (!options.reliability_plot.empty()) {
-    const std::string title = absl::StrCat(std::filesystem::path(options.model).filename().string(),
-                                           " on ", options.split);
-    if (absl::Status status =
-            WriteReliabilityDiagram(calibration->bins, calibration->ece, calibration->brier, title,
-                                    options.reliability_plot);
-        !status.ok()) {
-      return ReportError(status);
-    }
-  }
+};
 
-  const BinaryMetrics& m = evaluation->metrics;
-  if (global.json) {
-    nlohmann::json json = {{"auc", JsonNumber(m.auc)},
-                           {"accuracy", JsonNumber(m.accuracy)},
-                           {"sensitivity", JsonNumber(m.sensitivity)},
-                           {"specificity", JsonNumber(m.specificity)},
-                           {"f1", JsonNumber(m.f1)},
-                           {"loss", JsonNumber(evaluation->loss)},
-                           {"examples", m.examples},
-                           {"threshold", options.threshold},
-                           {"brier", JsonNumber(calibration->brier)},
-                           {"ece", JsonNumber(calibration->ece)},
-                           {"ece_bins", kCalibrationBins}};
-    // null when the model file stores no operating threshold.
-    json["operating_threshold"] = nullptr;
-    if (at_stored.has_value()) {
-      nlohmann::json point = ThresholdMetricsJson(*at_stored);
-      point["threshold"] = (*stored)->threshold;
-      point["method"] = (*stored)->method;
-      json["operating_threshold"] = std::move(point);
-    }
-    if (!options.reliability_plot.empty()) json["reliability_plot"] = options.reliability_plot;
-    PrintJsonLine(json);
-    return kExitOk;
+void PrintEvaluationJson(const DataOptions& options, const EvaluationReport& report) {
+  const BinaryMetrics& m = report.evaluation.metrics;
+  nlohmann::json json = {{"auc", JsonNumber(m.auc)},
+                         {"accuracy", JsonNumber(m.accuracy)},
+                         {"sensitivity", JsonNumber(m.sensitivity)},
+                         {"specificity", JsonNumber(m.specificity)},
+                         {"f1", JsonNumber(m.f1)},
+                         {"loss", JsonNumber(report.evaluation.loss)},
+                         {"examples", m.examples},
+                         {"threshold", options.threshold},
+                         {"brier", JsonNumber(report.calibration.brier)},
+                         {"ece", JsonNumber(report.calibration.ece)},
+                         {"ece_bins", kCalibrationBins}};
+  // null when the model file stores no operating threshold.
+  json["operating_threshold"] = nullptr;
+  if (report.at_stored.has_value()) {
+    nlohmann::json point = ThresholdMetricsJson(*report.at_stored);
+    point["threshold"] = report.stored->threshold;
+    point["method"] = report.stored->method;
+    json["operating_threshold"] = std::move(point);
   }
+  if (!options.reliability_plot.empty()) json["reliability_plot"] = options.reliability_plot;
+  PrintJsonLine(json);
+}
+
+void PrintEvaluationText(const DataOptions& options, const EvaluationReport& report) {
+  const BinaryMetrics& m = report.evaluation.metrics;
   std::cout << absl::StrFormat("model %s on %s (split %s, threshold %g)\n", options.model,
                                options.data, options.split, options.threshold)
             << absl::StrFormat("  examples     %d\n", m.examples)
             << absl::StrFormat("  auc          %s\n", FormatMetric(m.auc))
             << ThresholdMetricsText(m)
-            << absl::StrFormat("  loss         %s\n", FormatMetric(evaluation->loss))
-            << absl::StrFormat("  brier        %s\n", FormatMetric(calibration->brier))
-            << absl::StrFormat("  ece          %s (%d bins)\n", FormatMetric(calibration->ece),
-                               kCalibrationBins);
-  if (at_stored.has_value()) {
-    std::cout << "at the model's operating threshold " << DescribeThreshold(**stored) << ":\n"
-              << ThresholdMetricsText(*at_stored);
+            << absl::StrFormat("  loss         %s\n", FormatMetric(report.evaluation.loss))
+            << absl::StrFormat("  brier        %s\n", FormatMetric(report.calibration.brier))
+            << absl::StrFormat("  ece          %s (%d bins)\n",
+                               FormatMetric(report.calibration.ece), kCalibrationBins);
+  if (report.at_stored.has_value()) {
+    std::cout << "at the model's operating threshold " << DescribeThreshold(*report.stored) << ":\n"
+              << ThresholdMetricsText(*report.at_stored);
   } else {
     std::cout << "the model file stores no operating threshold\n";
   }
@@ -164,6 +144,45 @@ int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options,
     std::cout << "wrote reliability diagram to " << options.reliability_plot << "\n";
   }
   std::cout << std::flush;
+}
+
+int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options,
+                      ModelRunner* runner) {
+  if (runner == nullptr) return ReportError(TrainingUnavailableError("fedmi model evaluate"));
+  runner->SetThreads(options.threads);
+  auto evaluation =
+      runner->EvaluateOnSplit(options.model, options.data, options.split, options.threshold);
+  if (!evaluation.ok()) return ReportError(evaluation.status());
+  EvaluationReport report;
+  report.evaluation = *std::move(evaluation);
+  const SplitPredictions& predictions = report.evaluation.predictions;
+  auto calibration = ComputeCalibration(predictions.labels, predictions.prob_positive);
+  if (!calibration.ok()) return ReportError(calibration.status());
+  report.calibration = *std::move(calibration);
+  auto stored = StoredThresholdOfFile(options.model, predictions);
+  if (!stored.ok()) return ReportError(stored.status());
+  report.stored = *stored;
+  if (report.stored.has_value()) {
+    auto metrics = ComputeBinaryMetrics(predictions.labels, predictions.prob_positive,
+                                        report.stored->threshold);
+    if (!metrics.ok()) return ReportError(metrics.status());
+    report.at_stored = *metrics;
+  }
+  if (!options.reliability_plot.empty()) {
+    const std::string title = absl::StrCat(std::filesystem::path(options.model).filename().string(),
+                                           " on ", options.split);
+    if (absl::Status status =
+            WriteReliabilityDiagram(report.calibration.bins, report.calibration.ece,
+                                    report.calibration.brier, title, options.reliability_plot);
+        !status.ok()) {
+      return ReportError(status);
+    }
+  }
+  if (global.json) {
+    PrintEvaluationJson(options, report);
+  } else {
+    PrintEvaluationText(options, report);
+  }
   return kExitOk;
 }
 
