@@ -14,6 +14,7 @@
 #include "common/crypto/sha256.h"
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
+#include "common/runspec/training_recipe.h"
 #include "common/tensor/safetensors.h"
 
 // The build may pass the project version; keep in step with CMakeLists.txt.
@@ -58,9 +59,10 @@ std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info
                                                  {"num_classes", absl::StrCat(info.num_classes)},
                                                  {"run", absl::StrCat(info.run_id)},
                                                  {"round", absl::StrCat(info.round)},
+                                                 {"image_size", absl::StrCat(info.image_size)},
+                                                 {"channels", absl::StrCat(info.channels)},
                                                  {"fedmi_version", FEDMI_VERSION}};
-  metadata.insert(info.privacy.begin(), info.privacy.end());
-  metadata.insert(info.operating_threshold.begin(), info.operating_threshold.end());
+  metadata.insert(info.metadata.begin(), info.metadata.end());
   return metadata;
 }
 
@@ -117,6 +119,22 @@ std::map<std::string, std::string> PrivacyMetadata(const v1::RunStatus& run, int
   return PrivacyMetadataOf(run.spec(), round, contributors);
 }
 
+std::map<std::string, std::string> RoundThresholdMetadata(const v1::RunStatus& run, int32_t round) {
+  for (const v1::RoundStatus& stored : run.rounds()) {
+    if (stored.round() != round || !stored.eval_metrics().has_operating_threshold()) continue;
+    const v1::Metrics& metrics = stored.eval_metrics();
+    OperatingPoint point;
+    point.threshold = metrics.operating_threshold();
+    point.rule = ThresholdRuleOf(run.spec());
+    std::map<std::string, std::string> metadata = OperatingThresholdMetadata(point);
+    // On the federation's validation data, where it was chosen.
+    metadata["operating_sensitivity"] = absl::StrFormat("%.17g", metrics.operating_sensitivity());
+    metadata["operating_specificity"] = absl::StrFormat("%.17g", metrics.operating_specificity());
+    return metadata;
+  }
+  return {};
+}
+
 absl::Status CheckModelFileWritable(const std::string& path, const ModelRunner* runner) {
   ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(path));
   if (kind == ModelFileKind::kSafetensors || runner != nullptr) return absl::OkStatus();
@@ -147,8 +165,11 @@ absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round
   info.num_classes = run.spec().num_classes() > 0 ? run.spec().num_classes() : 2;
   info.run_id = run_id;
   info.round = exported_round;
+  info.image_size = InputImageSize(run.spec());
+  info.channels = InputChannels(run.spec());
   info.seed = run.spec().seed();
-  info.privacy = PrivacyMetadata(run, exported_round);
+  info.metadata = PrivacyMetadata(run, exported_round);
+  info.metadata.merge(RoundThresholdMetadata(run, exported_round));
   RETURN_IF_ERROR(WriteModelFile(out, weights, info, runner));
 
   if (summary != nullptr) {

@@ -44,12 +44,11 @@ struct ModelFileInfo {
   int64_t num_classes = 2;
   int64_t run_id = 0;
   int32_t round = 0;
-  uint64_t seed = 0;                           // only seeds the throwaway initial weights of a .pt
-  std::map<std::string, std::string> privacy;  // PrivacyMetadata; empty without DP
-  // OperatingThresholdMetadata (common/evaluation/operating_threshold.h):
-  // "operating_threshold" and "operating_threshold_method"; empty when no
-  // threshold was chosen.
-  std::map<std::string, std::string> operating_threshold;
+  int64_t image_size = 28;  // the run's input (RunSpec image_size, channels)
+  int64_t channels = 1;
+  uint64_t seed = 0;  // only seeds the throwaway initial weights of a .pt
+  // PrivacyMetadata (empty without DP) and OperatingThresholdMetadata.
+  std::map<std::string, std::string> metadata;
 };
 
 // The guarantee of the global model of `round` of a run with spec `spec`:
@@ -62,6 +61,13 @@ std::map<std::string, std::string> PrivacyMetadata(const v1::RunSpec& spec, int3
 // reached each sum: with distributed site-level noise, a round that lost
 // sites' shares costs more than planned (privacy::EpsilonOfRounds).
 std::map<std::string, std::string> PrivacyMetadata(const v1::RunStatus& run, int32_t round);
+
+// The operating threshold chosen on the pooled validation data of round
+// `round` of `run`: operating_threshold, operating_threshold_method
+// ("youden", "sensitivity>=0.95"), operating_sensitivity and
+// operating_specificity (on that validation data). Empty when that round
+// chose none.
+std::map<std::string, std::string> RoundThresholdMetadata(const v1::RunStatus& run, int32_t round);
 
 // The safetensors "__metadata__" for `info`; also what a ".pt" carries as
 // "fedmi_<key>" attributes beyond its ModelConfig.

@@ -31,6 +31,16 @@ absl::StatusOr<LoadedModelFile> LoadSafetensorsModel(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat("safetensors file ", path, " has num_classes '",
                                                    num_classes->second, "', not an integer"));
   }
+  // Files written before runs had an input size hold 28 x 28 x 1 models.
+  for (auto [key, value] :
+       {std::pair{"image_size", &config.height}, {"channels", &config.channels}}) {
+    auto it = metadata.find(key);
+    if (it != metadata.end() && !absl::SimpleAtoi(it->second, value)) {
+      return absl::InvalidArgumentError(absl::StrCat("safetensors file ", path, " has ", key, " '",
+                                                     it->second, "', not an integer"));
+    }
+  }
+  config.width = config.height;
   ASSIGN_OR_RETURN(loaded.model, ml::LocalModel::Create(config));
   if (absl::Status status = loaded.model->ImportWeights(weights); !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("weights in ", path, " do not fit a '",
@@ -109,12 +119,12 @@ absl::Status TorchModelRunner::WriteTorchScript(const std::string& path,
   ml::ModelConfig config;
   config.arch = info.arch;
   config.num_classes = info.num_classes;
+  config.height = config.width = info.image_size;
+  config.channels = info.channels;
   config.seed = info.seed;
   ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ml::LocalModel::Create(config));
   RETURN_IF_ERROR(model->ImportWeights(weights));
-  std::map<std::string, std::string> metadata = info.privacy;
-  metadata.insert(info.operating_threshold.begin(), info.operating_threshold.end());
-  return model->SaveTorchScript(path, metadata);
+  return model->SaveTorchScript(path, info.metadata);
 }
 
 absl::StatusOr<ModelEvaluation> TorchModelRunner::EvaluateOnSplit(const std::string& model_path,

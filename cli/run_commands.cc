@@ -13,6 +13,7 @@
 #include "cli/command_support.h"
 #include "cli/commands.h"
 #include "cli/dp_flags.h"
+#include "cli/recipe_flags.h"
 #include "cli/run_report.h"
 #include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
@@ -41,6 +42,7 @@ struct StartOptions {
   int round_retries = 0;
   SecAggFlags secagg;
   DpFlags dp;
+  RecipeFlags recipe;
 };
 
 int StartRun(const GlobalOptions& global, const StartOptions& options) {
@@ -78,6 +80,9 @@ int StartRun(const GlobalOptions& global, const StartOptions& options) {
   if (absl::Status status = ApplyDpFlags(options.dp, &spec); !status.ok()) {
     return ReportUsageError(std::string(status.message()));
   }
+  if (absl::Status status = ApplyRecipeFlags(options.recipe, &spec); !status.ok()) {
+    return ReportUsageError(std::string(status.message()));
+  }
 
   auto admin = ConnectToCoordinator(global);
   if (!admin.ok()) return ReportError(admin.status());
@@ -93,7 +98,7 @@ int StartRun(const GlobalOptions& global, const StartOptions& options) {
   if (!started.ok()) return ReportError(started.status());
   const v1::RunSpec& stored = started->spec();
   std::cout << "run " << *run_id << " started (secure aggregation " << DescribeSecAgg(stored) << ")"
-            << std::endl;
+            << "\ntraining: " << DescribeRecipe(stored) << std::endl;
   if (HasDifferentialPrivacy(stored)) {
     std::cout << "differential privacy: " << DescribeDp(stored.dp()) << std::endl;
     // A given --noise-multiplier may be too small for every planned round.
@@ -258,6 +263,7 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
                    CLI::Range(0, 100));
   AddSecAggOptions(start, &start_options->secagg);
   AddDpOptions(start, &start_options->dp);
+  AddRecipeOptions(start, &start_options->recipe);
   AddJsonFlag(start, global);
   start->callback([&global, &result, start_options] {
     RunCommand(result, [&] { return StartRun(global, *start_options); });

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -19,12 +20,15 @@
 #include "cli/dp_flags.h"
 #include "cli/local_federation.h"
 #include "cli/model_files.h"
+#include "cli/recipe_flags.h"
 #include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/data/data_split.h"
+#include "common/data/metrics.h"
 #include "common/data/partition.h"
+#include "common/evaluation/operating_threshold.h"
 #include "common/runspec/dp_spec.h"
 
 namespace fedmi::cli {
@@ -53,6 +57,7 @@ struct SimOptions {
   bool json = false;
   SecAggFlags secagg;
   DpFlags dp;
+  RecipeFlags recipe;
 };
 
 // One line per site: its shard's size and class balance.
@@ -81,6 +86,7 @@ absl::StatusOr<v1::RunSpec> SimSpec(const SimOptions& options) {
   spec.set_num_classes(2);
   RETURN_IF_ERROR(ApplySecAggFlags(options.secagg, options.sites, &spec));
   RETURN_IF_ERROR(ApplyDpFlags(options.dp, &spec));
+  RETURN_IF_ERROR(ApplyRecipeFlags(options.recipe, &spec));
   return spec;
 }
 
@@ -152,7 +158,8 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   auto started_run = federation.admin().GetRun(*run_id);
   if (!started_run.ok()) return ReportError(started_run.status());
   std::cout << "  run " << *run_id << " started, secure aggregation "
-            << DescribeSecAgg(started_run->spec()) << "\n";
+            << DescribeSecAgg(started_run->spec())
+            << "\n  training: " << DescribeRecipe(started_run->spec()) << "\n";
   if (HasDifferentialPrivacy(started_run->spec())) {
     std::cout << "  differential privacy: " << DescribeDp(started_run->spec().dp()) << "\n";
   }
@@ -188,6 +195,17 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   }
   auto test = EvaluateModelOnSplit(model_path, options.data, "test");
   if (!test.ok()) return ReportError(test.status());
+  // The threshold the federation chose on its validation data, as a
+  // hospital would deploy the model.
+  auto stored_threshold = StoredThresholdOf(test->predictions.metadata);
+  if (!stored_threshold.ok()) return ReportError(stored_threshold.status());
+  std::optional<BinaryMetrics> at_threshold;
+  if (*stored_threshold) {
+    auto metrics = ComputeBinaryMetrics(test->predictions.labels, test->predictions.prob_positive,
+                                        (*stored_threshold)->threshold);
+    if (!metrics.ok()) return ReportError(metrics.status());
+    at_threshold = *metrics;
+  }
   nlohmann::json audit_json = nullptr;
   if (!global.insecure) {
     const std::string audit_path = *work_dir + "/audit.jsonl";
@@ -214,6 +232,16 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
                    FormatMetric(test->metrics.accuracy), FormatMetric(test->metrics.sensitivity),
                    FormatMetric(test->metrics.specificity), FormatMetric(test->metrics.f1),
                    FormatMetric(test->loss))
+            << (at_threshold
+                    ? absl::StrFormat(
+                          "  at the threshold chosen on the sites' validation data (%s, %.3f): "
+                          "accuracy %s  sensitivity %s  specificity %s  f1 %s\n",
+                          (*stored_threshold)->method, (*stored_threshold)->threshold,
+                          FormatMetric(at_threshold->accuracy),
+                          FormatMetric(at_threshold->sensitivity),
+                          FormatMetric(at_threshold->specificity), FormatMetric(at_threshold->f1))
+                    : std::string("  no operating threshold was chosen (a class is missing from "
+                                  "the validation data)\n"))
             << "  model: " << model_path << "\n"
             << absl::StrFormat("  wall time %.1f s", wall) << std::endl;
   nlohmann::json privacy_json = nullptr;
@@ -228,27 +256,36 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
     privacy_json["dp"] = DpSettingsToJson(final_status->spec().dp());
   }
 
-  nlohmann::json result = {{"run_id", *run_id},
-                           {"sites", options.sites},
-                           {"rounds", options.rounds},
-                           {"model", options.model},
-                           {"partition", options.partition},
-                           {"alpha", options.alpha},
-                           {"seed", options.seed},
-                           {"secure_aggregation", spec->secure_aggregation()},
-                           {"per_round", rounds},
-                           {"test",
-                            {{"examples", test->metrics.examples},
-                             {"auc", JsonNumber(test->metrics.auc)},
-                             {"accuracy", JsonNumber(test->metrics.accuracy)},
-                             {"sensitivity", JsonNumber(test->metrics.sensitivity)},
-                             {"specificity", JsonNumber(test->metrics.specificity)},
-                             {"f1", JsonNumber(test->metrics.f1)},
-                             {"loss", JsonNumber(test->loss)}}},
-                           {"final_model", model_path},
-                           {"audit", audit_json},
-                           {"privacy", privacy_json},
-                           {"wall_seconds", wall}};
+  nlohmann::json result = {
+      {"run_id", *run_id},
+      {"sites", options.sites},
+      {"rounds", options.rounds},
+      {"model", options.model},
+      {"partition", options.partition},
+      {"alpha", options.alpha},
+      {"seed", options.seed},
+      {"secure_aggregation", spec->secure_aggregation()},
+      {"per_round", rounds},
+      {"test",
+       {{"examples", test->metrics.examples},
+        {"auc", JsonNumber(test->metrics.auc)},
+        {"accuracy", JsonNumber(test->metrics.accuracy)},
+        {"sensitivity", JsonNumber(test->metrics.sensitivity)},
+        {"specificity", JsonNumber(test->metrics.specificity)},
+        {"f1", JsonNumber(test->metrics.f1)},
+        {"loss", JsonNumber(test->loss)},
+        {"operating_threshold",
+         at_threshold ? nlohmann::json{{"threshold", (*stored_threshold)->threshold},
+                                       {"method", (*stored_threshold)->method},
+                                       {"accuracy", JsonNumber(at_threshold->accuracy)},
+                                       {"sensitivity", JsonNumber(at_threshold->sensitivity)},
+                                       {"specificity", JsonNumber(at_threshold->specificity)},
+                                       {"f1", JsonNumber(at_threshold->f1)}}
+                      : nlohmann::json(nullptr)}}},
+      {"final_model", model_path},
+      {"audit", audit_json},
+      {"privacy", privacy_json},
+      {"wall_seconds", wall}};
   if (!options.json_out.empty()) {
     std::ofstream out(options.json_out);
     out << result.dump(2) << "\n";
@@ -291,6 +328,7 @@ void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
   sim->add_flag("--json", sim_options->json, "print the JSON summary as the last line");
   AddSecAggOptions(sim, &sim_options->secagg);
   AddDpOptions(sim, &sim_options->dp);
+  AddRecipeOptions(sim, &sim_options->recipe);
   sim->callback([&global, &result, sim_options] {
     RunCommand(result, [&] { return RunSim(global, *sim_options); });
   });

@@ -165,6 +165,13 @@ int Run(int argc, char** argv) {
   worker_options.privacy_dir = privacy_dir;
   worker_options.threads = threads;
   worker_options.policy = policy;
+  if (!data.empty()) {
+    worker_options.reload_data = [data](const fedmi::DataGeometry& geometry) {
+      fedmi::SiteDataOptions options;
+      options.height = options.width = geometry.image_size;
+      return fedmi::LoadSiteDataset(data, options);
+    };
+  }
   std::unique_ptr<fedmi::TerminalApprover> approver;
   if (review) {
     if (approvals_path.empty()) approvals_path = DefaultApprovalsPath(policy_path);

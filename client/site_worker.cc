@@ -10,9 +10,11 @@
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/data/metrics.h"
+#include "common/evaluation/operating_threshold.h"
 #include "common/privacy/dp_plan.h"
 #include "common/privacy/site_update.h"
 #include "common/runspec/dp_spec.h"
+#include "common/runspec/training_recipe.h"
 #include "common/tensor/synthetic_model.h"
 
 namespace fedmi {
@@ -34,6 +36,21 @@ v1::Metrics ToProto(const BinaryMetrics& metrics, double loss) {
 
 bool IsSynthetic(const v1::RunSpec& spec) { return spec.model() == "synthetic"; }
 
+DataGeometry GeometryOfData(const std::optional<SiteDataset>& data, bool first_frame_only) {
+  DataGeometry geometry;
+  if (!data) return geometry;
+  // Non-square images match no run: a run's input is square.
+  geometry.image_size = data->train.height == data->train.width ? data->train.height : -1;
+  geometry.channels = data->train.channels;
+  geometry.first_frame_only = first_frame_only;
+  return geometry;
+}
+
+std::string GeometryText(const DataGeometry& geometry) {
+  return absl::StrCat(geometry.image_size, "x", geometry.image_size, "x", geometry.channels,
+                      geometry.first_frame_only ? " (first frames)" : "");
+}
+
 SitePolicy EffectivePolicy(const std::optional<SitePolicy>& configured, bool has_data) {
   if (configured) return *configured;
   SitePolicy policy = SitePolicy::Defaults();
@@ -41,12 +58,38 @@ SitePolicy EffectivePolicy(const std::optional<SitePolicy>& configured, bool has
   return policy;
 }
 
+// The spec's augmentation as LibTorch training takes it: a crop keeps
+// aspect ratios within [3/4, 4/3], like torchvision's RandomResizedCrop.
+ml::AugmentationOptions AugmentationOf(const v1::RunSpec& spec) {
+  const v1::Augmentation augmentation = EffectiveAugmentation(spec);
+  ml::AugmentationOptions options;
+  options.max_shift = augmentation.shift_pixels();
+  if (augmentation.crop_min_scale() > 0 && augmentation.crop_min_scale() < 1) {
+    options.crop_min_scale = augmentation.crop_min_scale();
+    options.crop_max_aspect = 4.0 / 3.0;
+  }
+  options.max_rotation_degrees = augmentation.rotation_degrees();
+  options.horizontal_flip = augmentation.horizontal_flip();
+  options.brightness = augmentation.brightness();
+  options.contrast = augmentation.contrast();
+  return options;
+}
+
 }  // namespace
+
+DataGeometry GeometryOf(const v1::RunSpec& spec) {
+  DataGeometry geometry;
+  geometry.image_size = InputImageSize(spec);
+  geometry.channels = InputChannels(spec);
+  geometry.first_frame_only = spec.first_frame_only();
+  return geometry;
+}
 
 SiteWorker::SiteWorker(SiteWorkerOptions options, std::optional<SiteDataset> data)
     : options_(std::move(options)),
       policy_(EffectivePolicy(options_.policy, data.has_value())),
       data_(std::move(data)),
+      data_geometry_(GeometryOfData(data_, options_.data_first_frame_only)),
       privacy_ledger_(options_.privacy_dir, *options_.env) {
   ml::SetThreads(options_.threads);
 }
@@ -99,11 +142,8 @@ absl::StatusOr<ml::LocalModel*> SiteWorker::ModelFor(int64_t run_id, const v1::R
   config.arch = spec.model();
   config.num_classes = spec.num_classes();
   config.seed = spec.seed();
-  if (data_) {
-    config.channels = data_->train.channels;
-    config.height = data_->train.height;
-    config.width = data_->train.width;
-  }
+  config.channels = InputChannels(spec);
+  config.height = config.width = InputImageSize(spec);
   ASSIGN_OR_RETURN(auto model, ml::LocalModel::Create(config));
   ml::LocalModel* raw = model.get();
   models_[run_id] = std::move(model);
@@ -117,9 +157,8 @@ absl::StatusOr<TensorBundle> SiteWorker::BuildInitialModel(const v1::RunSpec& sp
   config.arch = spec.model();
   config.num_classes = spec.num_classes();
   config.seed = spec.seed();
-  config.channels = data_->train.channels;
-  config.height = data_->train.height;
-  config.width = data_->train.width;
+  config.channels = InputChannels(spec);
+  config.height = config.width = InputImageSize(spec);
   ASSIGN_OR_RETURN(auto model, ml::LocalModel::Create(config));
   return model->ExportWeights();
 }
@@ -144,7 +183,8 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
     RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, dp_clip_norm, global, &update));
     return update;
   }
-  if (data_->train.size() == 0) {
+  ASSIGN_OR_RETURN(const SiteDataset* data, DataFor(spec));
+  if (data->train.size() == 0) {
     return absl::FailedPreconditionError("local training split is empty");
   }
   ASSIGN_OR_RETURN(ml::LocalModel * model, ModelFor(run_id, spec));
@@ -152,8 +192,10 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   ml::TrainOptions options;
   options.epochs = spec.local_epochs();
   options.batch_size = spec.batch_size();
-  options.lr = spec.lr();
+  options.lr = LearningRateForRound(spec, round);
   options.optimizer = spec.optimizer();
+  options.augmentation = AugmentationOf(spec);
+  options.weight_decay = spec.recipe().weight_decay();
   // Distinct per site and round, reproducible from the run seed.
   options.seed = spec.seed() * 7919 + static_cast<uint64_t>(round) * 104729 +
                  std::hash<std::string>{}(options_.site) % 100003;
@@ -170,7 +212,7 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
     options.dp = ml::DpSgdOptions{dp.clip_norm(), dp.noise_multiplier(), dp.sample_rate(),
                                   dp.steps_per_round(), options_.per_example_method};
   }
-  ASSIGN_OR_RETURN(ml::TrainSummary summary, model->Train(data_->train, options));
+  ASSIGN_OR_RETURN(ml::TrainSummary summary, model->Train(data->train, options));
   if (options.dp) {
     FEDMI_LOG(INFO) << "run " << run_id << " round " << round << ": DP-SGD, " << summary.dp_steps
                     << " steps, " << static_cast<int>(summary.clipped_fraction * 100 + 0.5)
@@ -233,15 +275,50 @@ absl::StatusOr<v1::Metrics> SiteWorker::Evaluate(int64_t run_id, const v1::RunSp
     metrics.set_examples(0);
     return metrics;
   }
-  if (data_->val.size() == 0) {
+  ASSIGN_OR_RETURN(const SiteDataset* data, DataFor(spec));
+  if (data->val.size() == 0) {
     return absl::FailedPreconditionError("local validation split is empty");
   }
   ASSIGN_OR_RETURN(ml::LocalModel * model, ModelFor(run_id, spec));
   RETURN_IF_ERROR(model->ImportWeights(global));
-  ASSIGN_OR_RETURN(ml::Predictions predictions, model->Predict(data_->val));
+  ASSIGN_OR_RETURN(ml::Predictions predictions, model->Predict(data->val));
   ASSIGN_OR_RETURN(BinaryMetrics metrics,
-                   ComputeBinaryMetrics(data_->val.labels, predictions.prob_positive));
-  return ToProto(metrics, predictions.loss);
+                   ComputeBinaryMetrics(data->val.labels, predictions.prob_positive));
+  v1::Metrics report = ToProto(metrics, predictions.loss);
+  // Counts per score bin, from which the coordinator chooses the run's
+  // operating threshold on every site's validation data at once.
+  ASSIGN_OR_RETURN(ScoreHistogram histogram,
+                   ScoreHistogram::FromScores(data->val.labels, predictions.prob_positive));
+  report.mutable_negative_score_counts()->Add(histogram.negative_counts().begin(),
+                                              histogram.negative_counts().end());
+  report.mutable_positive_score_counts()->Add(histogram.positive_counts().begin(),
+                                              histogram.positive_counts().end());
+  return report;
+}
+
+absl::StatusOr<const SiteDataset*> SiteWorker::DataFor(const v1::RunSpec& spec) {
+  if (!data_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("site '", options_.site, "' has no data configured (--data)"));
+  }
+  const DataGeometry wanted = GeometryOf(spec);
+  if (wanted == data_geometry_) return &*data_;
+  if (!options_.reload_data) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the run wants images of ", GeometryText(wanted), " and this site holds ",
+                     GeometryText(data_geometry_), " with no way to read its data again"));
+  }
+  FEDMI_LOG(INFO) << "reading the site's data again at " << GeometryText(wanted)
+                  << " (the run's input; held: " << GeometryText(data_geometry_) << ")";
+  absl::StatusOr<SiteDataset> reloaded = options_.reload_data(wanted);
+  if (!reloaded.ok()) {
+    return absl::Status(reloaded.status().code(),
+                        absl::StrCat("cannot read the site's data at ", GeometryText(wanted), ": ",
+                                     reloaded.status().message()));
+  }
+  data_ = *std::move(reloaded);
+  data_geometry_ = wanted;
+  return &*data_;
 }
 
 void SiteWorker::ForgetRun(int64_t run_id) { models_.erase(run_id); }

@@ -14,6 +14,7 @@
 #ifndef FEDMI_CLIENT_SITE_WORKER_H_
 #define FEDMI_CLIENT_SITE_WORKER_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -29,6 +30,25 @@
 #include "fedmi/v1/federation.pb.h"
 
 namespace fedmi {
+
+// The input a run asks for (RunSpec image_size, channels, first_frame_only):
+// every image of the site's data resized to image_size x image_size with
+// `channels` channels.
+struct DataGeometry {
+  int64_t image_size = 28;
+  int64_t channels = 1;
+  bool first_frame_only = false;
+
+  bool operator==(const DataGeometry& other) const {
+    return image_size == other.image_size && channels == other.channels &&
+           first_frame_only == other.first_frame_only;
+  }
+};
+
+DataGeometry GeometryOf(const v1::RunSpec& spec);
+
+// Loads the site's data again at another geometry.
+using SiteDataLoader = std::function<absl::StatusOr<SiteDataset>(const DataGeometry&)>;
 
 struct SiteWorkerOptions {
   std::string site;
@@ -48,6 +68,12 @@ struct SiteWorkerOptions {
   // This site's noise share for site-level DP with distributed noise. Not
   // owned; null: the kernel's CSPRNG. Tests give a seeded one.
   privacy::NoiseSource* dp_noise = nullptr;
+  // Reads the site's data at the geometry a run asks for when the data in
+  // hand has another one. Empty: runs at other geometries are refused.
+  SiteDataLoader reload_data;
+  // The geometry of the data given to the constructor (its images' size and
+  // channels; first_frame_only as it was loaded).
+  bool data_first_frame_only = false;
 };
 
 struct LocalUpdate {
@@ -90,6 +116,10 @@ class SiteWorker {
   // Whether this site can run `spec` at all (architecture, data, classes).
   absl::Status CheckCapability(const v1::RunSpec& spec) const;
   absl::StatusOr<ml::LocalModel*> ModelFor(int64_t run_id, const v1::RunSpec& spec);
+  // The site's data at the spec's geometry, reloaded when the data in hand
+  // has another one. FailedPrecondition without data, or when it cannot be
+  // reloaded.
+  absl::StatusOr<const SiteDataset*> DataFor(const v1::RunSpec& spec);
   // Site-level DP: the round's clip S, the task's under adaptive clipping
   // (InvalidArgument unless positive and finite), else the spec's.
   static absl::StatusOr<double> SiteDpClip(const v1::RunSpec& spec, double task_clip);
@@ -102,6 +132,7 @@ class SiteWorker {
   SiteWorkerOptions options_;
   SitePolicy policy_;
   std::optional<SiteDataset> data_;
+  DataGeometry data_geometry_;
   std::map<int64_t, std::unique_ptr<ml::LocalModel>> models_;
   PrivacyLedger privacy_ledger_;
   std::unique_ptr<privacy::NoiseSource> own_dp_noise_;  // when options_.dp_noise is null

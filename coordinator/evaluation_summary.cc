@@ -1,6 +1,7 @@
 #include "coordinator/evaluation_summary.h"
 
 #include <cmath>
+#include <optional>
 
 namespace fedmi {
 namespace {
@@ -41,11 +42,46 @@ v1::Metrics WeightedMean(const std::vector<v1::Metrics>& parts) {
   return mean;
 }
 
+v1::Metrics PooledEvaluation(const std::vector<v1::Metrics>& parts, const ThresholdRule& rule,
+                             int* ignored) {
+  v1::Metrics pooled = WeightedMean(parts);
+  std::optional<ScoreHistogram> sum;
+  int left_out = 0;
+  for (const v1::Metrics& part : parts) {
+    if (part.negative_score_counts_size() == 0 && part.positive_score_counts_size() == 0) {
+      continue;
+    }
+    absl::StatusOr<ScoreHistogram> histogram = ScoreHistogram::FromCounts(
+        {part.negative_score_counts().begin(), part.negative_score_counts().end()},
+        {part.positive_score_counts().begin(), part.positive_score_counts().end()});
+    if (!histogram.ok()) {
+      ++left_out;
+    } else if (!sum) {
+      sum = *std::move(histogram);
+    } else if (!sum->Merge(*histogram).ok()) {
+      ++left_out;
+    }
+  }
+  if (ignored != nullptr) *ignored = left_out;
+  if (!sum) return pooled;
+  absl::StatusOr<OperatingPoint> point = ChooseOperatingThreshold(*sum, rule);
+  if (!point.ok()) return pooled;
+  pooled.set_operating_threshold(point->threshold);
+  pooled.set_operating_sensitivity(point->sensitivity);
+  pooled.set_operating_specificity(point->specificity);
+  return pooled;
+}
+
 nlohmann::json MetricsJson(const v1::Metrics& metrics) {
   nlohmann::json out = {{"examples", metrics.examples()}};
   for (const MetricField& field : kMetricFields) {
     const double value = (metrics.*field.get)();
     out[field.name] = std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
+  }
+  if (metrics.has_operating_threshold()) {
+    out["operating_threshold"] = metrics.operating_threshold();
+    out["operating_sensitivity"] = metrics.operating_sensitivity();
+    out["operating_specificity"] = metrics.operating_specificity();
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "common/evaluation/operating_threshold.h"
 #include "fedmi/v1/federation.pb.h"
 
 namespace fedmi {
@@ -17,7 +18,20 @@ namespace fedmi {
 // poison the aggregate. `examples` is the sum over all sites.
 v1::Metrics WeightedMean(const std::vector<v1::Metrics>& parts);
 
+// The round's aggregate: WeightedMean of the sites' metrics, plus the
+// operating threshold `rule` picks on the sum of their validation score
+// histograms, with the sensitivity and specificity it gives there. No
+// threshold when none can be chosen: no site sent a histogram, or a class
+// is missing from all of them. A histogram that does not parse or has other
+// bins than the first is left out of the sum (a site cannot spoil the
+// others'); `*ignored` (if given) counts them. The aggregate holds no
+// histogram.
+v1::Metrics PooledEvaluation(const std::vector<v1::Metrics>& parts, const ThresholdRule& rule,
+                             int* ignored = nullptr);
+
 // The metrics as a JSON object; a value that is not finite becomes null.
+// An operating threshold adds operating_threshold, operating_sensitivity and
+// operating_specificity.
 nlohmann::json MetricsJson(const v1::Metrics& metrics);
 
 }  // namespace fedmi

@@ -8,6 +8,7 @@
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
 #include "common/runspec/dp_spec.h"
+#include "common/runspec/training_recipe.h"
 #include "coordinator/evaluation_summary.h"
 #include "coordinator/site_selection.h"
 
@@ -314,8 +315,18 @@ void RoundManager::MaybeFinishEvaluation() {
     if (slot.state != SlotState::kEvaluated) continue;
     reports.push_back(slot.record.eval_metrics);
     per_site.push_back(slot.record);
+    // Only the pooled threshold is kept, not what each site's scores were.
+    per_site.back().eval_metrics.clear_negative_score_counts();
+    per_site.back().eval_metrics.clear_positive_score_counts();
   }
-  const v1::Metrics mean = WeightedMean(reports);
+  int ignored_histograms = 0;
+  const v1::Metrics mean =
+      PooledEvaluation(reports, ThresholdRuleOf(run_.spec), &ignored_histograms);
+  if (ignored_histograms > 0) {
+    FEDMI_LOG(WARNING) << "run " << run_.id << " round " << round_ << ": " << ignored_histograms
+                       << " site(s) sent validation score histograms that do not fit the others; "
+                          "the operating threshold was chosen without them";
+  }
   absl::Status status = deps_.storage->RecordEvaluation(run_.id, round_, mean, per_site,
                                                         deps_.clock->NowUnixSeconds());
   if (!status.ok()) {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/runspec/dp_spec.h"
+#include "common/runspec/training_recipe.h"
 
 namespace fedmi {
 namespace {
@@ -34,7 +35,8 @@ nlohmann::json RunSpecToJson(const v1::RunSpec& spec) {
             {"neighbours", spec.secagg().neighbours()},
             {"clip", Number(spec.secagg().clip())},
             {"max_examples", spec.secagg().max_examples()}}},
-          {"dp", DpSettingsToJson(spec.dp())}};
+          {"dp", DpSettingsToJson(spec.dp())},
+          {"training", TrainingSettingsToJson(spec)}};
 }
 
 }  // namespace fedmi

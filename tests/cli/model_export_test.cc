@@ -70,7 +70,7 @@ TEST(ModelExportTest, AModelOfAPrivateRunCarriesItsGuarantee) {
 
   ScratchDir dir;
   ModelFileInfo info;
-  info.privacy = privacy;
+  info.metadata = privacy;
   TensorBundle weights = FloatBundle({{"w", DType::kFloat32, {1}}}, {1.0f});
   ASSERT_THAT(WriteModelFile(dir.Join("m.safetensors"), weights, info, nullptr), IsOk());
   std::map<std::string, std::string> metadata;

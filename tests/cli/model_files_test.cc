@@ -216,8 +216,8 @@ TEST_F(ModelFilesTest, WriteModelFileStoresTheOperatingThresholdInBothKinds) {
   auto weights = model_->ExportWeights();
   ASSERT_TRUE(weights.ok()) << weights.status();
   ModelFileInfo info;
-  info.operating_threshold = {{"operating_threshold", "0.412"},
-                              {"operating_threshold_method", "sensitivity>=0.95"}};
+  info.metadata = {{"operating_threshold", "0.412"},
+                   {"operating_threshold_method", "sensitivity>=0.95"}};
   for (const char* name : {"t.pt", "t.safetensors"}) {
     ASSERT_TRUE(WriteModelFile(dir_.Join(name), *weights, info).ok()) << name;
     auto loaded = LoadModelFileWithMetadata(dir_.Join(name));

@@ -1,0 +1,145 @@
+// SiteWorker's data handling: the geometry a run asks for, and what an
+// evaluation sends (metrics and the score histogram, never scores).
+#include "client/site_worker.h"
+
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "client/ml/local_model.h"
+#include "common/base/status.h"
+#include "common/data/dataset.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace fedmi {
+namespace {
+
+using ::testing::HasSubstr;
+
+v1::RunSpec CnnSpec(int32_t image_size, int32_t channels) {
+  v1::RunSpec spec;
+  spec.set_model("cnn");
+  spec.set_strategy("fedavg");
+  spec.set_rounds(5);
+  spec.set_min_sites(1);
+  spec.set_local_epochs(1);
+  spec.set_batch_size(8);
+  spec.set_lr(1e-3);
+  spec.set_seed(7);
+  spec.set_num_classes(2);
+  spec.set_optimizer("adam");
+  spec.set_round_timeout_s(3600);
+  spec.set_image_size(image_size);
+  spec.set_channels(channels);
+  return spec;
+}
+
+// `rows` noise images of side x side x channels, labels alternating 0, 1.
+ImageSet Noise(int64_t rows, int64_t side, int64_t channels, uint32_t seed) {
+  std::mt19937 rng(seed);
+  ImageSet set;
+  set.height = set.width = side;
+  set.channels = channels;
+  set.pixels.resize(rows * side * side * channels);
+  for (uint8_t& pixel : set.pixels) pixel = static_cast<uint8_t>(rng() & 0xff);
+  for (int64_t i = 0; i < rows; ++i) set.labels.push_back(i % 2);
+  return set;
+}
+
+SiteDataset NoiseSite(int64_t side, int64_t channels) {
+  SiteDataset data;
+  data.train = Noise(16, side, channels, 1);
+  data.val = Noise(10, side, channels, 2);
+  return data;
+}
+
+SiteWorkerOptions Options() {
+  SiteWorkerOptions options;
+  options.site = "site-1";
+  options.threads = 1;
+  return options;
+}
+
+absl::StatusOr<TensorBundle> InitialWeights(const v1::RunSpec& spec) {
+  ml::ModelConfig config;
+  config.arch = spec.model();
+  config.seed = spec.seed();
+  config.height = config.width = spec.image_size();
+  config.channels = spec.channels();
+  ASSIGN_OR_RETURN(auto model, ml::LocalModel::Create(config));
+  return model->ExportWeights();
+}
+
+TEST(SiteWorkerTest, TheInitialModelTakesTheRunsInputNotTheData) {
+  SiteWorker worker(Options(), NoiseSite(28, 1));
+  const v1::RunSpec spec = CnnSpec(64, 3);
+  absl::StatusOr<TensorBundle> built = worker.BuildInitialModel(spec);
+  ASSERT_THAT(built, IsOk());
+  absl::StatusOr<TensorBundle> expected = InitialWeights(spec);
+  ASSERT_THAT(expected, IsOk());
+  ASSERT_EQ(built->specs.size(), expected->specs.size());
+  for (size_t i = 0; i < built->specs.size(); ++i) {
+    EXPECT_EQ(built->specs[i].shape, expected->specs[i].shape) << built->specs[i].name;
+  }
+}
+
+TEST(SiteWorkerTest, DataOfAnotherGeometryIsRefusedWithoutAWayToReadItAgain) {
+  SiteWorker worker(Options(), NoiseSite(28, 1));
+  const v1::RunSpec spec = CnnSpec(32, 1);
+  absl::StatusOr<TensorBundle> global = InitialWeights(spec);
+  ASSERT_THAT(global, IsOk());
+  EXPECT_THAT(worker.Evaluate(1, spec, *global),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("the run wants images of 32x32x1 and this site holds 28x28x1")));
+  EXPECT_THAT(worker.Train(1, 1, spec, *global), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST(SiteWorkerTest, ReadsItsDataAgainAtTheRunsGeometryOnceAndKeepsIt) {
+  std::vector<DataGeometry> asked;
+  SiteWorkerOptions options = Options();
+  options.reload_data = [&asked](const DataGeometry& geometry) -> absl::StatusOr<SiteDataset> {
+    asked.push_back(geometry);
+    return NoiseSite(geometry.image_size, geometry.channels);
+  };
+  SiteWorker worker(options, NoiseSite(28, 1));
+  v1::RunSpec spec = CnnSpec(32, 3);
+  spec.set_first_frame_only(true);
+  absl::StatusOr<TensorBundle> global = InitialWeights(spec);
+  ASSERT_THAT(global, IsOk());
+  ASSERT_THAT(worker.Evaluate(1, spec, *global), IsOk());
+  ASSERT_THAT(worker.Train(1, 1, spec, *global), IsOk());
+  ASSERT_EQ(asked.size(), 1u) << "the reloaded data is kept for the next task";
+  EXPECT_EQ(asked[0].image_size, 32);
+  EXPECT_EQ(asked[0].channels, 3);
+  EXPECT_TRUE(asked[0].first_frame_only);
+
+  options.reload_data = [](const DataGeometry&) -> absl::StatusOr<SiteDataset> {
+    return absl::DataLossError("3 of 10 files unreadable");
+  };
+  SiteWorker failing(options, NoiseSite(28, 1));
+  EXPECT_THAT(
+      failing.Evaluate(1, spec, *global),
+      StatusIs(absl::StatusCode::kDataLoss,
+               HasSubstr("cannot read the site's data at 32x32x3 (first frames): 3 of 10")));
+}
+
+TEST(SiteWorkerTest, AnEvaluationSendsMetricsAndAScoreHistogramOfItsValidationSet) {
+  SiteWorker worker(Options(), NoiseSite(28, 1));
+  const v1::RunSpec spec = CnnSpec(28, 1);
+  absl::StatusOr<TensorBundle> global = InitialWeights(spec);
+  ASSERT_THAT(global, IsOk());
+  absl::StatusOr<v1::Metrics> metrics = worker.Evaluate(1, spec, *global);
+  ASSERT_THAT(metrics, IsOk());
+  EXPECT_EQ(metrics->examples(), 10);
+  ASSERT_EQ(metrics->negative_score_counts_size(), metrics->positive_score_counts_size());
+  EXPECT_GT(metrics->negative_score_counts_size(), 1);
+  auto total = [](const auto& counts) { return std::accumulate(counts.begin(), counts.end(), 0L); };
+  EXPECT_EQ(total(metrics->negative_score_counts()), 5);
+  EXPECT_EQ(total(metrics->positive_score_counts()), 5);
+  EXPECT_FALSE(metrics->has_operating_threshold()) << "the coordinator chooses it";
+}
+
+}  // namespace
+}  // namespace fedmi

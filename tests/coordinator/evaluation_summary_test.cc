@@ -1,0 +1,89 @@
+#include "coordinator/evaluation_summary.h"
+
+#include <cmath>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace fedmi {
+namespace {
+
+// A site's report with `examples` examples and a 10-bin histogram.
+v1::Metrics Report(int64_t examples, double auc, std::vector<int64_t> negatives,
+                   std::vector<int64_t> positives) {
+  v1::Metrics metrics;
+  metrics.set_examples(examples);
+  metrics.set_auc(auc);
+  metrics.mutable_negative_score_counts()->Add(negatives.begin(), negatives.end());
+  metrics.mutable_positive_score_counts()->Add(positives.begin(), positives.end());
+  return metrics;
+}
+
+TEST(EvaluationSummaryTest, WeightedMeanSkipsUndefinedValues) {
+  v1::Metrics a, b;
+  a.set_examples(30);
+  a.set_auc(0.9);
+  b.set_examples(10);
+  b.set_auc(std::nan(""));
+  const v1::Metrics mean = WeightedMean({a, b});
+  EXPECT_EQ(mean.examples(), 40);
+  EXPECT_DOUBLE_EQ(mean.auc(), 0.9) << "a site with one class does not poison the AUC";
+}
+
+TEST(EvaluationSummaryTest, TheThresholdIsChosenOnThePooledHistogramsNotPerSite) {
+  // Site A's negatives score low and its positives around 0.5; site B's
+  // negatives reach 0.6 and its positives score high. Each alone would put
+  // the threshold elsewhere; pooled, 0.7 separates everything but B's
+  // negatives at 0.6, and Youden's J is best there.
+  const v1::Metrics a =
+      Report(20, 0.99, {10, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 10, 0, 0});
+  const v1::Metrics b =
+      Report(20, 0.99, {0, 0, 0, 0, 0, 0, 10, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 10});
+  int ignored = -1;
+  const v1::Metrics pooled = PooledEvaluation({a, b}, ThresholdRule(), &ignored);
+  EXPECT_EQ(ignored, 0);
+  ASSERT_TRUE(pooled.has_operating_threshold());
+  EXPECT_DOUBLE_EQ(pooled.operating_threshold(), 0.7);
+  EXPECT_DOUBLE_EQ(pooled.operating_sensitivity(), 1.0);
+  EXPECT_DOUBLE_EQ(pooled.operating_specificity(), 1.0);
+  EXPECT_EQ(pooled.negative_score_counts_size(), 0) << "the aggregate keeps no histogram";
+  EXPECT_EQ(pooled.examples(), 40);
+
+  ThresholdRule sensitive;
+  sensitive.method = ThresholdMethod::kTargetSensitivity;
+  sensitive.target_sensitivity = 0.5;
+  const v1::Metrics at_half = PooledEvaluation({a, b}, sensitive);
+  EXPECT_DOUBLE_EQ(at_half.operating_threshold(), 0.9) << "the highest reaching 50%";
+  EXPECT_DOUBLE_EQ(at_half.operating_sensitivity(), 0.5);
+}
+
+TEST(EvaluationSummaryTest, AHistogramThatDoesNotFitIsLeftOutNotTrusted) {
+  const v1::Metrics a =
+      Report(20, 0.9, {10, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 10});
+  const v1::Metrics other_bins = Report(4, 0.9, {2, 0}, {0, 2});
+  const v1::Metrics negative =
+      Report(4, 0.9, {-5, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 9});
+  int ignored = 0;
+  const v1::Metrics pooled = PooledEvaluation({a, other_bins, negative}, ThresholdRule(), &ignored);
+  EXPECT_EQ(ignored, 2);
+  ASSERT_TRUE(pooled.has_operating_threshold());
+  EXPECT_DOUBLE_EQ(pooled.operating_specificity(), 1.0) << "from site A's counts alone";
+}
+
+TEST(EvaluationSummaryTest, NoThresholdWithoutHistogramsOrWithOneClass) {
+  v1::Metrics plain;
+  plain.set_examples(10);
+  EXPECT_FALSE(PooledEvaluation({plain}, ThresholdRule()).has_operating_threshold());
+  const v1::Metrics only_negatives =
+      Report(10, std::nan(""), {5, 5, 0, 0, 0, 0, 0, 0, 0, 0}, std::vector<int64_t>(10, 0));
+  const v1::Metrics pooled = PooledEvaluation({only_negatives}, ThresholdRule());
+  EXPECT_FALSE(pooled.has_operating_threshold());
+  EXPECT_FALSE(MetricsJson(pooled).contains("operating_threshold"));
+  v1::Metrics with = pooled;
+  with.set_operating_threshold(0.25);
+  EXPECT_EQ(MetricsJson(with)["operating_threshold"], 0.25);
+}
+
+}  // namespace
+}  // namespace fedmi
