@@ -43,7 +43,8 @@ absl::StatusOr<std::unique_ptr<ml::LocalModel>> LoadModelFile(const std::string&
 absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const ImageSet& data,
                                               double threshold = 0.5);
 
-// LoadModelFile(model_path), LoadNpzSplit(npz_path, split), EvaluateModel.
+// LoadModelFile(model_path), LoadDataSplit(npz_path, split) at the model's
+// input geometry (npz_path may be any data source), EvaluateModel.
 absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_path,
                                                      const std::string& npz_path,
                                                      const std::string& split = "test",

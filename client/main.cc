@@ -25,6 +25,7 @@
 #include "common/base/fault_hook.h"
 #include "common/base/log.h"
 #include "common/crypto/revocation_list.h"
+#include "common/data/dicom_data.h"
 #include "common/data/image_data.h"
 #include "common/rpc/channels.h"
 
@@ -77,8 +78,11 @@ int Run(int argc, char** argv) {
   app.add_option("--coordinator", coordinator, "coordinator HOST:PORT")->capture_default_str();
   app.add_option("--site", site, "this site's name (letters, digits, . _ -)")->required();
   app.add_option("--data", data,
-                 "local data: a MedMNIST .npz (train_*/val_*) or an image folder with one "
-                 "sub-folder per class; omit only for synthetic benchmarks");
+                 "local data: a MedMNIST .npz (train_*/val_*), an image folder with one "
+                 "sub-folder per class (or train/ val/ sub-folders of them), or a DICOM folder "
+                 "(.dcm files in class sub-folders, or any layout with a labels.csv of "
+                 "file|sop_instance_uid,label[,split]; see docs/data.md); omit only for "
+                 "synthetic benchmarks");
   app.add_option("--policy", policy_path,
                  "site policy (TOML): the models, local epochs and privacy settings this site "
                  "allows; default: cnn and resnet18, at most 10 local epochs (plus synthetic "
@@ -150,7 +154,8 @@ int Run(int argc, char** argv) {
     }
     dataset = *std::move(loaded);
     FEDMI_LOG(INFO) << "loaded " << dataset->train.size() << " training and " << dataset->val.size()
-                    << " validation images from " << data;
+                    << " validation images from " << data << ": "
+                    << fedmi::FormatLoadReport(dataset->report);
   }
   fedmi::SiteWorkerOptions worker_options;
   worker_options.site = site;
