@@ -48,7 +48,7 @@ struct Inspection {
   DataLoadReport report;
   std::vector<std::string> class_names;  // Index order; "0", "1"... when unnamed.
   std::map<std::string, std::vector<int64_t>> class_counts;  // split -> per class
-  std::map<std::string, Histogram> headers;                 // attribute -> histogram
+  std::map<std::string, Histogram> headers;                  // attribute -> histogram
   std::vector<std::string> skipped;                          // "<path>: <reason>"
   std::vector<std::vector<std::vector<uint8_t>>> previews;   // class -> images
 };
@@ -83,8 +83,8 @@ absl::StatusOr<Inspection> InspectDicom(const InspectOptions& options) {
     const DicomFacts& facts = file.image->facts;
     ++inspection.headers["modality"][facts.modality.empty() ? "(none)" : facts.modality];
     ++inspection.headers["photometric_interpretation"][facts.photometric_interpretation];
-    ++inspection.headers["bits_stored"][absl::StrCat(facts.bits_stored,
-                                                     facts.is_signed ? " signed" : "")];
+    ++inspection.headers["bits_stored"]
+                        [absl::StrCat(facts.bits_stored, facts.is_signed ? " signed" : "")];
     ++inspection.headers["size"][absl::StrCat(facts.rows, "x", facts.columns)];
     ++inspection.headers["transfer_syntax"][facts.transfer_syntax];
     ++inspection.headers["voi"][facts.voi.empty() ? "(colour)" : facts.voi];
@@ -111,9 +111,12 @@ absl::StatusOr<Inspection> InspectImages(const InspectOptions& options) {
     if (absl::IsNotFound(images.status()) && std::string(split) != "train") continue;
     if (!images.ok()) return images.status();
     inspection.report.source = report.source;
-    inspection.report.files_seen += report.files_seen;
-    inspection.report.files_loaded += report.files_loaded;
-    for (const auto& [kind, count] : report.conversions) inspection.report.conversions[kind] += count;
+    // An npz is one file whichever split is read; folders count images.
+    const bool npz = report.source == "npz";
+    inspection.report.files_seen = npz ? 1 : inspection.report.files_seen + report.files_seen;
+    inspection.report.files_loaded = npz ? 1 : inspection.report.files_loaded + report.files_loaded;
+    for (const auto& [kind, count] : report.conversions)
+      inspection.report.conversions[kind] += count;
     if (inspection.class_names.empty()) inspection.class_names = report.class_names;
     for (int64_t row = 0; row < images->size(); ++row) {
       Count(inspection, split, images->labels[row]);
@@ -175,9 +178,8 @@ absl::Status WritePreview(const Inspection& inspection, const InspectOptions& op
       }
     }
   }
-  if (stbi_write_png(options.preview.c_str(), static_cast<int>(sheet_w),
-                     static_cast<int>(sheet_h), static_cast<int>(c), sheet.data(),
-                     static_cast<int>(sheet_w * c)) == 0) {
+  if (stbi_write_png(options.preview.c_str(), static_cast<int>(sheet_w), static_cast<int>(sheet_h),
+                     static_cast<int>(c), sheet.data(), static_cast<int>(sheet_w * c)) == 0) {
     return absl::InternalError(absl::StrCat("cannot write preview ", options.preview));
   }
   return absl::OkStatus();
@@ -199,10 +201,9 @@ void PrintText(const Inspection& inspection, const InspectOptions& options) {
       parts.push_back(absl::StrCat(ClassName(inspection, c), " ", n));
     }
     const double ratio = Imbalance(found->second, classes);
-    std::cout << absl::StrFormat("%-8s  %7d  %-30s  %s\n", split, total,
-                                 absl::StrJoin(parts, ", "),
-                                 std::isinf(ratio) ? "a class is missing"
-                                                   : absl::StrFormat("%.2f", ratio));
+    std::cout << absl::StrFormat(
+        "%-8s  %7d  %-30s  %s\n", split, total, absl::StrJoin(parts, ", "),
+        std::isinf(ratio) ? "a class is missing" : absl::StrFormat("%.2f", ratio));
   }
   for (const auto& [attribute, histogram] : inspection.headers) {
     std::vector<std::string> parts;
@@ -245,7 +246,8 @@ nlohmann::json ToJson(const Inspection& inspection, const InspectOptions& option
   for (const auto& [attribute, histogram] : inspection.headers) json[attribute] = histogram;
   if (!options.preview.empty()) {
     std::vector<std::string> rows;
-    for (size_t c = 0; c < inspection.previews.size(); ++c) rows.push_back(ClassName(inspection, c));
+    for (size_t c = 0; c < inspection.previews.size(); ++c)
+      rows.push_back(ClassName(inspection, c));
     json["preview"] = {{"path", options.preview}, {"rows", rows}};
   }
   return json;

@@ -232,20 +232,19 @@ class FolderLoad {
 
   absl::Status Finish(const std::string& dir) {
     const DataLoadReport& report = data_.report;
-    const double bad = report.files_seen > 0
-                           ? static_cast<double>(report.files_skipped) / report.files_seen
-                           : 0.0;
+    const double bad =
+        report.files_seen > 0 ? static_cast<double>(report.files_skipped) / report.files_seen : 0.0;
     if (report.files_loaded == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "dicom folder ", dir, " has no usable DICOM file (", report.files_seen, " seen",
-          report.first_skipped.empty() ? "" : ": ", absl::StrJoin(report.first_skipped, "; "),
-          ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("dicom folder ", dir, " has no usable DICOM file (", report.files_seen,
+                       " seen", report.first_skipped.empty() ? "" : ": ",
+                       absl::StrJoin(report.first_skipped, "; "), ")"));
     }
     if (bad > options_.max_bad_fraction) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "dicom folder %s: %d of %d files skipped (%.1f%%), more than max_bad_fraction %.1f%%: %s",
-          dir, report.files_skipped, report.files_seen, 100 * bad,
-          100 * options_.max_bad_fraction, absl::StrJoin(report.first_skipped, "; ")));
+          dir, report.files_skipped, report.files_seen, 100 * bad, 100 * options_.max_bad_fraction,
+          absl::StrJoin(report.first_skipped, "; ")));
     }
     return absl::OkStatus();
   }
@@ -282,10 +281,10 @@ absl::Status LoadCsvLayout(const fs::path& root, FolderLoad& load) {
     if (row == labels.rows.end()) {
       ++report.files_unlabelled;
     } else if (!matched.insert(row->first).second) {
-      load.Skip(file.string(), row->second.second, "duplicate_sop_instance_uid",
-                absl::InvalidArgumentError(absl::StrCat("dicom ", file.string(),
-                                                        ": SOPInstanceUID ", row->first,
-                                                        " already seen in another file")));
+      load.Skip(
+          file.string(), row->second.second, "duplicate_sop_instance_uid",
+          absl::InvalidArgumentError(absl::StrCat("dicom ", file.string(), ": SOPInstanceUID ",
+                                                  row->first, " already seen in another file")));
     } else {
       load.Add(file.string(), row->second.second, row->second.first, *image);
     }
@@ -315,9 +314,9 @@ void LoadClassFolderLayout(const fs::path& root, FolderLoad& load) {
   report.class_names.assign(class_set.begin(), class_set.end());
   for (const auto& [split, dir] : split_dirs) {
     for (const std::string& name : VisibleSubdirectories(dir)) {
-      const int64_t label = std::lower_bound(report.class_names.begin(), report.class_names.end(),
-                                             name) -
-                            report.class_names.begin();
+      const int64_t label =
+          std::lower_bound(report.class_names.begin(), report.class_names.end(), name) -
+          report.class_names.begin();
       for (const fs::path& file : DicomFilesBelow(dir / name)) {
         if (auto image = load.Read(file.string(), split)) {
           load.Add(file.string(), split, label, *image);
@@ -366,9 +365,10 @@ std::string FormatLoadReport(const DataLoadReport& report) {
     for (const auto& [reason, count] : report.skipped_by_reason) {
       reasons.push_back(absl::StrCat(count, " ", reason));
     }
-    absl::StrAppend(&text, "  skipped ", report.files_skipped, " files: ",
-                    absl::StrJoin(reasons, ", "), "\n");
-    for (const std::string& first : report.first_skipped) absl::StrAppend(&text, "    ", first, "\n");
+    absl::StrAppend(&text, "  skipped ", report.files_skipped,
+                    " files: ", absl::StrJoin(reasons, ", "), "\n");
+    for (const std::string& first : report.first_skipped)
+      absl::StrAppend(&text, "    ", first, "\n");
   }
   if (report.files_unlabelled > 0) {
     absl::StrAppend(&text, "  ignored ", report.files_unlabelled,
@@ -376,7 +376,8 @@ std::string FormatLoadReport(const DataLoadReport& report) {
   }
   if (!report.conversions.empty()) {
     std::vector<std::string> made;
-    for (const auto& [kind, count] : report.conversions) made.push_back(absl::StrCat(count, " ", kind));
+    for (const auto& [kind, count] : report.conversions)
+      made.push_back(absl::StrCat(count, " ", kind));
     absl::StrAppend(&text, "  conversions: ", absl::StrJoin(made, ", "), "\n");
   }
   return text;

@@ -24,6 +24,7 @@ namespace {
 void RegisterEncodersOnce() {
   static std::once_flag once;
   std::call_once(once, [] {
+    OFLog::configure(OFLogger::FATAL_LOG_LEVEL);  // Failures come back as statuses.
     DJEncoderRegistration::registerCodecs();
     DJLSEncoderRegistration::registerCodecs();
     DcmRLEEncoderRegistration::registerCodecs();

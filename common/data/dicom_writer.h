@@ -3,7 +3,8 @@
 // like a hospital's export, identifying attributes included.
 //
 // Thread-safe: DCMTK's encoders are registered once per process on first
-// use; each call writes its own file.
+// use, when DCMTK's own logging is also silenced (fatal only); each call
+// writes its own file.
 #ifndef FEDMI_COMMON_DATA_DICOM_WRITER_H_
 #define FEDMI_COMMON_DATA_DICOM_WRITER_H_
 

@@ -200,8 +200,8 @@ absl::Status LoadFolderSite(const std::string& dir, const SiteDataOptions& optio
   std::vector<std::string> train_classes;
   if (!fs::is_directory(root / "train", ec)) {
     has_val = false;
-    ASSIGN_OR_RETURN(site.train, LoadImageFolder(dir, options.height, options.width,
-                                                 &train_classes, options.channels));
+    ASSIGN_OR_RETURN(site.train, LoadImageFolder(dir, options.height, options.width, &train_classes,
+                                                 options.channels));
   } else {
     ASSIGN_OR_RETURN(site.train, LoadImageFolder((root / "train").string(), options.height,
                                                  options.width, &train_classes, options.channels));
@@ -254,9 +254,9 @@ absl::Status LoadDicomSite(const std::string& dir, const SiteDataOptions& option
 absl::Status CheckGeometry(const SiteDataOptions& options) {
   if (options.height < 1 || options.width < 1 || options.height > 1 << 15 ||
       options.width > 1 << 15 || (options.channels != 1 && options.channels != 3)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("image geometry ", options.height, "x", options.width, "x", options.channels,
-                     " is invalid; sides 1..32768, channels 1 or 3"));
+    return absl::InvalidArgumentError(absl::StrCat("image geometry ", options.height, "x",
+                                                   options.width, "x", options.channels,
+                                                   " is invalid; sides 1..32768, channels 1 or 3"));
   }
   return absl::OkStatus();
 }
@@ -475,8 +475,10 @@ absl::StatusOr<ImageSet> LoadDataSplit(const std::string& path, const std::strin
   ASSIGN_OR_RETURN(ImageSet images, LoadImageFolder(dir.string(), options.height, options.width,
                                                     &classes, options.channels));
   if (has_train && split != "train") {
-    ASSIGN_OR_RETURN(std::vector<std::string> train_classes, SortedSubdirectories((root / "train").string()));
-    RETURN_IF_ERROR(IndexByNames(images, classes, train_classes, dir.string(), (root / "train").string()));
+    ASSIGN_OR_RETURN(std::vector<std::string> train_classes,
+                     SortedSubdirectories((root / "train").string()));
+    RETURN_IF_ERROR(
+        IndexByNames(images, classes, train_classes, dir.string(), (root / "train").string()));
     classes = std::move(train_classes);
   }
   out.source = "image_folder";
@@ -510,7 +512,8 @@ absl::Status FitImageSet(ImageSet& images, int64_t height, int64_t width, int64_
   }
   if (report != nullptr) {
     if (resize) report->conversions["resized"] += images.size();
-    if (convert) report->conversions[channels == 1 ? "colour_to_grey" : "grey_to_rgb"] += images.size();
+    if (convert)
+      report->conversions[channels == 1 ? "colour_to_grey" : "grey_to_rgb"] += images.size();
   }
   images.height = height;
   images.width = width;

@@ -165,8 +165,8 @@ TEST_F(DicomDataTest, CsvErrorsNameTheLine) {
   EXPECT_THAT(LoadDicomFolder(root.string()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs a 'file' or")));
   std::ofstream(root / "labels.csv") << "file,label,split\na.dcm,0,holdout\n";
-  EXPECT_THAT(LoadDicomFolder(root.string()),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("line 2 has split 'holdout'")));
+  EXPECT_THAT(LoadDicomFolder(root.string()), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                       HasSubstr("line 2 has split 'holdout'")));
   EXPECT_THAT(LoadDicomFolder(dir_.Join("nowhere")), StatusIs(absl::StatusCode::kNotFound));
 }
 

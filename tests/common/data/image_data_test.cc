@@ -256,8 +256,8 @@ TEST_F(ImageDataTest, EverySourceIsFittedToTheRequestedGeometry) {
   const std::vector<uint8_t> first(site.train.pixels.begin(), site.train.pixels.begin() + 36);
   EXPECT_THAT(std::vector<uint8_t>(first.begin(), first.begin() + 6), Each(0));
   EXPECT_THAT(std::vector<uint8_t>(first.begin() + 30, first.end()), Each(0));
-  EXPECT_EQ(first[6], 0);    // Top-left source pixel (0), bilinear at the edge.
-  EXPECT_EQ(first[29], 5);   // Bottom-right source pixel (5).
+  EXPECT_EQ(first[6], 0);   // Top-left source pixel (0), bilinear at the edge.
+  EXPECT_EQ(first[29], 5);  // Bottom-right source pixel (5).
 
   options.channels = 3;
   options.height = 2;
