@@ -1,11 +1,13 @@
 #include "common/data/dicom_data.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <set>
 #include <system_error>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -63,10 +65,10 @@ bool IsSplitName(const std::string& name) {
   return name == "train" || name == "val" || name == "test";
 }
 
-// One labelled file to read; label -1 until a SOPInstanceUID match.
-struct Entry {
-  fs::path path;
-  std::string split = "train";
+// One file to read; label -1 (and split "") until a SOPInstanceUID match.
+struct Job {
+  std::string path;
+  std::string split;
   int64_t label = -1;
 };
 
@@ -199,9 +201,9 @@ class FolderLoad {
     if (visit_) visit_({path, split, -1, status, nullptr});
   }
 
-  // Reads `path`; returns the image or nullopt after counting the skip.
-  std::optional<PreprocessedDicom> Read(const std::string& path, const std::string& split) {
-    absl::StatusOr<PreprocessedDicom> image = ReadDicomImage(path, options_.read);
+  // The image of a read, or nullopt after counting the skip.
+  std::optional<PreprocessedDicom> Use(const std::string& path, const std::string& split,
+                                       absl::StatusOr<PreprocessedDicom>& image) {
     if (!image.ok()) {
       const DicomRefusal refusal = DicomRefusalOf(image.status());
       Skip(path, split, refusal == DicomRefusal::kNone ? "undecodable" : DicomRefusalName(refusal),
@@ -209,6 +211,34 @@ class FolderLoad {
       return std::nullopt;
     }
     return *std::move(image);
+  }
+
+  // Reads `jobs` on options' threads, a chunk at a time (so memory holds at
+  // most a chunk of decoded images beyond the splits), and hands each
+  // result to `use` in job order: the outcome never depends on timing.
+  template <typename Use>
+  void ReadInOrder(const std::vector<Job>& jobs, Use use) {
+    constexpr size_t kChunk = 256;
+    int64_t threads = options_.threads > 0
+                          ? options_.threads
+                          : static_cast<int64_t>(std::thread::hardware_concurrency());
+    threads = std::max<int64_t>(1, threads);
+    std::vector<absl::StatusOr<PreprocessedDicom>> results;
+    for (size_t begin = 0; begin < jobs.size(); begin += kChunk) {
+      const size_t end = std::min(jobs.size(), begin + kChunk);
+      results.assign(end - begin, absl::UnknownError("not read"));
+      std::atomic<size_t> next{begin};
+      auto work = [&] {
+        for (size_t i = next++; i < end; i = next++) {
+          results[i - begin] = ReadDicomImage(jobs[i].path, options_.read);
+        }
+      };
+      std::vector<std::thread> pool;
+      for (int64_t t = 1; t < std::min<int64_t>(threads, end - begin); ++t) pool.emplace_back(work);
+      work();
+      for (std::thread& thread : pool) thread.join();
+      for (size_t i = begin; i < end; ++i) use(jobs[i], results[i - begin]);
+    }
   }
 
   void Add(const std::string& path, const std::string& split, int64_t label,
@@ -261,34 +291,39 @@ absl::Status LoadCsvLayout(const fs::path& root, FolderLoad& load) {
   report.source = "dicom_csv";
   report.class_names = labels.class_names;
   std::set<std::string> matched;
+  std::vector<Job> jobs;
   for (const fs::path& file : DicomFilesBelow(root)) {
-    const std::string relative = file.lexically_relative(root).generic_string();
-    if (!labels.by_uid) {
-      auto row = labels.rows.find(relative);
-      if (row == labels.rows.end()) {
-        ++report.files_unlabelled;
-        continue;
-      }
-      matched.insert(relative);
-      if (auto image = load.Read(file.string(), row->second.second)) {
-        load.Add(file.string(), row->second.second, row->second.first, *image);
-      }
+    if (labels.by_uid) {
+      jobs.push_back({file.string(), "", -1});
       continue;
     }
-    std::optional<PreprocessedDicom> image = load.Read(file.string(), "");
-    if (!image) continue;
+    auto row = labels.rows.find(file.lexically_relative(root).generic_string());
+    if (row == labels.rows.end()) {
+      ++report.files_unlabelled;
+      continue;
+    }
+    matched.insert(row->first);
+    jobs.push_back({file.string(), row->second.second, row->second.first});
+  }
+  load.ReadInOrder(jobs, [&](const Job& job, absl::StatusOr<PreprocessedDicom>& result) {
+    std::optional<PreprocessedDicom> image = load.Use(job.path, job.split, result);
+    if (!image) return;
+    if (!labels.by_uid) {
+      load.Add(job.path, job.split, job.label, *image);
+      return;
+    }
     auto row = labels.rows.find(image->facts.sop_instance_uid);
     if (row == labels.rows.end()) {
       ++report.files_unlabelled;
     } else if (!matched.insert(row->first).second) {
       load.Skip(
-          file.string(), row->second.second, "duplicate_sop_instance_uid",
-          absl::InvalidArgumentError(absl::StrCat("dicom ", file.string(), ": SOPInstanceUID ",
+          job.path, row->second.second, "duplicate_sop_instance_uid",
+          absl::InvalidArgumentError(absl::StrCat("dicom ", job.path, ": SOPInstanceUID ",
                                                   row->first, " already seen in another file")));
     } else {
-      load.Add(file.string(), row->second.second, row->second.first, *image);
+      load.Add(job.path, row->second.second, row->second.first, *image);
     }
-  }
+  });
   for (const auto& [key, row] : labels.rows) {
     if (matched.count(key) > 0) continue;
     const std::string what = labels.by_uid ? absl::StrCat("no file has SOPInstanceUID ", key)
@@ -312,18 +347,22 @@ void LoadClassFolderLayout(const fs::path& root, FolderLoad& load) {
   DataLoadReport& report = load.data().report;
   report.source = "dicom_folders";
   report.class_names.assign(class_set.begin(), class_set.end());
+  std::vector<Job> jobs;
   for (const auto& [split, dir] : split_dirs) {
     for (const std::string& name : VisibleSubdirectories(dir)) {
       const int64_t label =
           std::lower_bound(report.class_names.begin(), report.class_names.end(), name) -
           report.class_names.begin();
       for (const fs::path& file : DicomFilesBelow(dir / name)) {
-        if (auto image = load.Read(file.string(), split)) {
-          load.Add(file.string(), split, label, *image);
-        }
+        jobs.push_back({file.string(), split, label});
       }
     }
   }
+  load.ReadInOrder(jobs, [&](const Job& job, absl::StatusOr<PreprocessedDicom>& result) {
+    if (std::optional<PreprocessedDicom> image = load.Use(job.path, job.split, result)) {
+      load.Add(job.path, job.split, job.label, *image);
+    }
+  });
 }
 
 }  // namespace

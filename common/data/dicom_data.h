@@ -23,7 +23,8 @@
 // name are ignored (counted as unlabelled, not as bad). Files and entries
 // starting with '.' are ignored.
 //
-// Thread-safe (no shared state); the files are read one after the other.
+// Thread-safe (no shared state). Files are decoded on several threads
+// (DicomFolderOptions::threads) and used in path order.
 #ifndef FEDMI_COMMON_DATA_DICOM_DATA_H_
 #define FEDMI_COMMON_DATA_DICOM_DATA_H_
 
@@ -43,6 +44,9 @@ struct DicomFolderOptions {
   DicomReadOptions read;  // Geometry and the first-frame option.
   // Largest share of skipped files (of the files seen) that still loads.
   double max_bad_fraction = 0.05;
+  // Files decoded at once; 0 means one per core. Results are used in path
+  // order whatever this is, so the data never depends on it.
+  int64_t threads = 0;
 };
 
 struct DicomFolderData {
@@ -66,7 +70,7 @@ struct DicomFileVisit {
 bool IsDicomFolder(const std::string& dir);
 
 // Loads layout (a) or (b) of `dir` as described above, calling `visit`
-// (when given) for every file seen, in path order. Errors: NotFound when
+// (when given, on the calling thread) for every file seen, in path order. Errors: NotFound when
 // `dir` does not exist; InvalidArgument for a labels.csv without the needed
 // columns, an unknown split or a row with too few fields ("labels.csv line
 // 7: ..."), no usable file at all, or too many skipped files ("dicom folder

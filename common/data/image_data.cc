@@ -230,6 +230,7 @@ DicomFolderOptions DicomOptionsOf(const SiteDataOptions& options) {
   dicom.read.channels = options.channels;
   dicom.read.first_frame_only = options.first_frame_only;
   dicom.max_bad_fraction = options.max_bad_fraction;
+  dicom.threads = options.threads;
   return dicom;
 }
 

@@ -66,6 +66,8 @@ struct SiteDataOptions {
   // are skipped as multi_frame).
   double max_bad_fraction = 0.05;
   bool first_frame_only = false;
+  // DICOM decoding threads; 0 means one per core.
+  int64_t threads = 0;
 };
 
 // Loads a site's data from either

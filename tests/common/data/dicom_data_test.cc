@@ -1,10 +1,12 @@
 #include "common/data/dicom_data.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/data/dicom_writer.h"
 #include "common/data/image_data.h"
 #include "gmock/gmock.h"
@@ -65,6 +67,35 @@ TEST_F(DicomDataTest, ClassFoldersAtAnyDepth) {
   EXPECT_THAT(FirstPixels(train), ElementsAre(20, 10, 30));  // b.DCM sorts before study1/.
   EXPECT_EQ(train.height, 2);
   EXPECT_EQ(data.report.files_loaded, 3);
+}
+
+TEST_F(DicomDataTest, ThreadsNeverChangeTheResult) {
+  // More files than one read chunk (256), with bad ones in between.
+  const fs::path root = dir_.Join("many");
+  for (int i = 0; i < 300; ++i) {
+    const fs::path file = root / (i % 3 == 0 ? "b" : "a") / absl::StrCat(1000 + i, ".dcm");
+    if (i % 50 == 7) {
+      fs::create_directories(file.parent_path());
+      std::ofstream(file) << "not dicom";
+    } else {
+      WriteFlat(file, i % 250);
+    }
+  }
+  DicomFolderOptions options = TwoByTwo();
+  options.threads = 1;
+  ASSERT_OK_AND_ASSIGN(DicomFolderData one, LoadDicomFolder(root.string(), options));
+  options.threads = 3;
+  std::vector<std::string> order;
+  ASSERT_OK_AND_ASSIGN(DicomFolderData three,
+                       LoadDicomFolder(root.string(), options, [&](const DicomFileVisit& visit) {
+                         order.push_back(visit.path);
+                       }));
+  EXPECT_EQ(one.splits.at("train").pixels, three.splits.at("train").pixels);
+  EXPECT_EQ(one.splits.at("train").labels, three.splits.at("train").labels);
+  EXPECT_EQ(three.report.files_loaded, 294);
+  EXPECT_EQ(three.report.first_skipped, one.report.first_skipped);
+  EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
+  EXPECT_EQ(order.size(), 300u);
 }
 
 TEST_F(DicomDataTest, SplitFoldersShareClassIndices) {
