@@ -10,8 +10,14 @@
 // trains `--local-epochs` epochs, and the global model becomes the
 // example-weighted mean of the site weights (FedAvg, McMahan et al. 2017).
 // Centrally, each epoch is one Train() call, so like a federation's rounds
-// it starts with a fresh optimizer state.
+// it starts with a fresh optimizer state. With --cosine 1 epoch (or round)
+// e of E trains at lr * (1 + cos(pi * (e - 1) / E)) / 2.
+//
+// Test accuracy is printed twice: at threshold 0.5 and at the threshold that
+// maximises validation accuracy ("acc@val").
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,7 +46,10 @@ struct Flags {
   int threads = 2;
   uint64_t seed = 0;
   bool balance_classes = true;
-  bool augment = true;
+  bool augment = true;  // 0: every transform off
+  ml::AugmentationOptions augmentation;
+  double weight_decay = 0;
+  bool cosine = false;
 };
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
@@ -51,7 +60,10 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
           stderr,
           "usage: %s [--data F] [--arch cnn|resnet18] [--epochs N | --sites K --rounds N]\n"
           "          [--local-epochs E] [--batch B] [--lr X] [--optimizer adam|sgd]\n"
-          "          [--threads T] [--seed S] [--balance 0|1] [--augment 0|1]\n",
+          "          [--threads T] [--seed S] [--balance 0|1] [--augment 0|1]\n"
+          "          [--shift PX] [--crop-scale MIN] [--crop-aspect MAX] [--rotate DEG]\n"
+          "          [--flip 0|1] [--brightness B] [--contrast C]\n"
+          "          [--weight-decay W] [--cosine 0|1]\n",
           argv[0]);
       return false;
     }
@@ -80,6 +92,24 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       flags->balance_classes = std::atoi(value) != 0;
     else if (name == "--augment")
       flags->augment = std::atoi(value) != 0;
+    else if (name == "--shift")
+      flags->augmentation.max_shift = std::atoi(value);
+    else if (name == "--crop-scale")
+      flags->augmentation.crop_min_scale = std::atof(value);
+    else if (name == "--crop-aspect")
+      flags->augmentation.crop_max_aspect = std::atof(value);
+    else if (name == "--rotate")
+      flags->augmentation.max_rotation_degrees = std::atof(value);
+    else if (name == "--flip")
+      flags->augmentation.horizontal_flip = std::atoi(value) != 0;
+    else if (name == "--brightness")
+      flags->augmentation.brightness = std::atof(value);
+    else if (name == "--contrast")
+      flags->augmentation.contrast = std::atof(value);
+    else if (name == "--weight-decay")
+      flags->weight_decay = std::atof(value);
+    else if (name == "--cosine")
+      flags->cosine = std::atoi(value) != 0;
     else {
       std::fprintf(stderr, "unknown flag %s\n", name.c_str());
       return false;
@@ -147,13 +177,54 @@ TensorBundle Average(const std::vector<TensorBundle>& bundles,
   return mean;
 }
 
-std::string Evaluate(ml::LocalModel& model, const ImageSet& data) {
-  const ml::Predictions predictions = OrDie(model.Predict(data));
-  const BinaryMetrics m = OrDie(ComputeBinaryMetrics(data.labels, predictions.prob_positive));
+std::string Describe(const BinaryMetrics& m, double loss) {
   char line[160];
   std::snprintf(line, sizeof(line), "auc %.4f acc %.4f sens %.3f spec %.3f loss %.4f", m.auc,
-                m.accuracy, m.sensitivity, m.specificity, predictions.loss);
+                m.accuracy, m.sensitivity, m.specificity, loss);
   return line;
+}
+
+// The threshold among the scores (and 0.5) with the highest accuracy on
+// `labels`; ties keep the one closest to 0.5.
+double BestThreshold(const std::vector<int64_t>& labels, const std::vector<float>& scores) {
+  std::vector<std::pair<float, int64_t>> sorted;
+  for (size_t i = 0; i < scores.size(); ++i) sorted.emplace_back(scores[i], labels[i]);
+  std::sort(sorted.begin(), sorted.end());
+  // Threshold t = sorted[k].first predicts 1 for examples k.. (and ties).
+  int64_t positives = 0;
+  for (const auto& [score, label] : sorted) positives += label;
+  const int64_t n = static_cast<int64_t>(sorted.size());
+  double best = 0.5, best_correct = -1;
+  int64_t negatives_below = 0, positives_below = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    if (k == 0 || sorted[k].first != sorted[k - 1].first) {
+      const double correct = static_cast<double>(negatives_below + (positives - positives_below));
+      const double t = sorted[k].first;
+      if (correct > best_correct ||
+          (correct == best_correct && std::abs(t - 0.5) < std::abs(best - 0.5))) {
+        best = t;
+        best_correct = correct;
+      }
+    }
+    (sorted[k].second == 1 ? positives_below : negatives_below) += 1;
+  }
+  return best;
+}
+
+// "val ... | test ... acc@val A (t T)".
+std::string Evaluate(ml::LocalModel& model, const ImageSet& val, const ImageSet& test) {
+  const ml::Predictions on_val = OrDie(model.Predict(val));
+  const ml::Predictions on_test = OrDie(model.Predict(test));
+  const double threshold = BestThreshold(val.labels, on_val.prob_positive);
+  const BinaryMetrics val_metrics = OrDie(ComputeBinaryMetrics(val.labels, on_val.prob_positive));
+  const BinaryMetrics test_metrics =
+      OrDie(ComputeBinaryMetrics(test.labels, on_test.prob_positive));
+  const BinaryMetrics test_at_val =
+      OrDie(ComputeBinaryMetrics(test.labels, on_test.prob_positive, threshold));
+  char tail[64];
+  std::snprintf(tail, sizeof(tail), " acc@val %.4f (t %.3f)", test_at_val.accuracy, threshold);
+  return "val " + Describe(val_metrics, on_val.loss) + " | test " +
+         Describe(test_metrics, on_test.loss) + tail;
 }
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
@@ -184,7 +255,12 @@ int Run(const Flags& flags) {
   options.lr = flags.lr;
   options.optimizer = flags.optimizer;
   options.balance_classes = flags.balance_classes;
-  options.augment = flags.augment;
+  options.augmentation = flags.augmentation;
+  if (!flags.augment) {
+    options.augmentation = ml::AugmentationOptions{};
+    options.augmentation.max_shift = 0;
+  }
+  options.weight_decay = flags.weight_decay;
 
   const std::vector<ImageSet> shards =
       flags.sites > 0 ? DealToSites(train, flags.sites, flags.seed) : std::vector<ImageSet>{};
@@ -198,6 +274,9 @@ int Run(const Flags& flags) {
     const auto start = std::chrono::steady_clock::now();
     const std::clock_t cpu_start = std::clock();
     double train_loss = 0;
+    if (flags.cosine) {
+      options.lr = flags.lr * 0.5 * (1 + std::cos(M_PI * (epoch - 1) / flags.epochs));
+    }
     if (flags.sites == 0) {
       options.seed = flags.seed * 1000 + epoch;
       train_loss = OrDie(model->Train(train, options)).loss;
@@ -216,9 +295,9 @@ int Run(const Flags& flags) {
     }
     const double seconds = SecondsSince(start);
     const double cpu_seconds = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
-    std::printf("%s %2d  %5.1fs (cpu %5.1fs)  train loss %.4f | val %s | test %s\n",
-                flags.sites ? "round" : "epoch", epoch, seconds, cpu_seconds, train_loss,
-                Evaluate(*model, val).c_str(), Evaluate(*model, test).c_str());
+    std::printf("%s %2d  %5.1fs (cpu %5.1fs)  lr %.2g train loss %.4f | %s\n",
+                flags.sites ? "round" : "epoch", epoch, seconds, cpu_seconds, options.lr,
+                train_loss, Evaluate(*model, val, test).c_str());
     std::fflush(stdout);
   }
   return 0;

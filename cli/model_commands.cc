@@ -1,9 +1,13 @@
 // `fedmi model export|evaluate|predict`. Model code is reached through the
 // ModelRunner given to AddModelCommands; without one (a fedmi built without
 // training) evaluate, predict and `.pt` export refuse, and `.safetensors`
-// export still works.
+// export still works. Calibration, the reliability diagram and the metrics
+// at a model file's stored operating threshold are computed here, from the
+// runner's predictions, with no model code.
+#include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +19,10 @@
 #include "cli/model_export.h"
 #include "cli/model_runner.h"
 #include "common/base/env.h"
+#include "common/data/metrics.h"
+#include "common/evaluation/calibration.h"
+#include "common/evaluation/operating_threshold.h"
+#include "common/plot/reliability_diagram.h"
 
 namespace fedmi::cli {
 namespace {
@@ -32,6 +40,7 @@ struct DataOptions {
   double threshold = 0.5;
   int threads = 0;
   std::string out;
+  std::string reliability_plot;  // evaluate: a PNG to write, if set
 };
 
 int ExportModel(const GlobalOptions& global, const ExportOptions& options, ModelRunner* runner) {
@@ -51,6 +60,92 @@ int ExportModel(const GlobalOptions& global, const ExportOptions& options, Model
   return kExitOk;
 }
 
+// The model file's operating threshold (metadata "operating_threshold"),
+// if it has one; InvalidArgument naming the file when it is malformed.
+absl::StatusOr<std::optional<StoredThreshold>> StoredThresholdOfFile(
+    const std::string& model_path, const SplitPredictions& predictions) {
+  absl::StatusOr<std::optional<StoredThreshold>> stored = StoredThresholdOf(predictions.metadata);
+  if (!stored.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(model_path, ": ", stored.status().message()));
+  }
+  return stored;
+}
+
+std::string DescribeThreshold(const StoredThreshold& stored) {
+  return stored.method.empty() ? absl::StrFormat("%g", stored.threshold)
+                               : absl::StrFormat("%g (%s)", stored.threshold, stored.method);
+}
+
+nlohmann::json ThresholdMetricsJson(const BinaryMetrics& m) {
+  return {{"accuracy", JsonNumber(m.accuracy)},
+          {"sensitivity", JsonNumber(m.sensitivity)},
+          {"specificity", JsonNumber(m.specificity)},
+          {"f1", JsonNumber(m.f1)}};
+}
+
+std::string ThresholdMetricsText(const BinaryMetrics& m) {
+  return absl::StrFormat("  accuracy     %s\n", FormatMetric(m.accuracy)) +
+         absl::StrFormat("  sensitivity  %s\n", FormatMetric(m.sensitivity)) +
+         absl::StrFormat("  specificity  %s\n", FormatMetric(m.specificity)) +
+         absl::StrFormat("  f1           %s\n", FormatMetric(m.f1));
+}
+
+// What `model evaluate` reports, beyond the runner's evaluation.
+struct EvaluationReport {
+  ModelEvaluation evaluation;
+  Calibration calibration;
+  std::optional<StoredThreshold> stored;  // the model file's operating threshold
+  std::optional<BinaryMetrics> at_stored;
+};
+
+void PrintEvaluationJson(const DataOptions& options, const EvaluationReport& report) {
+  const BinaryMetrics& m = report.evaluation.metrics;
+  nlohmann::json json = {{"auc", JsonNumber(m.auc)},
+                         {"accuracy", JsonNumber(m.accuracy)},
+                         {"sensitivity", JsonNumber(m.sensitivity)},
+                         {"specificity", JsonNumber(m.specificity)},
+                         {"f1", JsonNumber(m.f1)},
+                         {"loss", JsonNumber(report.evaluation.loss)},
+                         {"examples", m.examples},
+                         {"threshold", options.threshold},
+                         {"brier", JsonNumber(report.calibration.brier)},
+                         {"ece", JsonNumber(report.calibration.ece)},
+                         {"ece_bins", kCalibrationBins}};
+  // null when the model file stores no operating threshold.
+  json["operating_threshold"] = nullptr;
+  if (report.at_stored.has_value()) {
+    nlohmann::json point = ThresholdMetricsJson(*report.at_stored);
+    point["threshold"] = report.stored->threshold;
+    point["method"] = report.stored->method;
+    json["operating_threshold"] = std::move(point);
+  }
+  if (!options.reliability_plot.empty()) json["reliability_plot"] = options.reliability_plot;
+  PrintJsonLine(json);
+}
+
+void PrintEvaluationText(const DataOptions& options, const EvaluationReport& report) {
+  const BinaryMetrics& m = report.evaluation.metrics;
+  std::cout << absl::StrFormat("model %s on %s (split %s, threshold %g)\n", options.model,
+                               options.data, options.split, options.threshold)
+            << absl::StrFormat("  examples     %d\n", m.examples)
+            << absl::StrFormat("  auc          %s\n", FormatMetric(m.auc))
+            << ThresholdMetricsText(m)
+            << absl::StrFormat("  loss         %s\n", FormatMetric(report.evaluation.loss))
+            << absl::StrFormat("  brier        %s\n", FormatMetric(report.calibration.brier))
+            << absl::StrFormat("  ece          %s (%d bins)\n",
+                               FormatMetric(report.calibration.ece), kCalibrationBins);
+  if (report.at_stored.has_value()) {
+    std::cout << "at the model's operating threshold " << DescribeThreshold(*report.stored) << ":\n"
+              << ThresholdMetricsText(*report.at_stored);
+  } else {
+    std::cout << "the model file stores no operating threshold\n";
+  }
+  if (!options.reliability_plot.empty()) {
+    std::cout << "wrote reliability diagram to " << options.reliability_plot << "\n";
+  }
+  std::cout << std::flush;
+}
+
 int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options,
                       ModelRunner* runner) {
   if (runner == nullptr) return ReportError(TrainingUnavailableError("fedmi model evaluate"));
@@ -58,26 +153,36 @@ int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options,
   auto evaluation =
       runner->EvaluateOnSplit(options.model, options.data, options.split, options.threshold);
   if (!evaluation.ok()) return ReportError(evaluation.status());
-  const BinaryMetrics& m = evaluation->metrics;
-  if (global.json) {
-    PrintJsonLine({{"auc", JsonNumber(m.auc)},
-                   {"accuracy", JsonNumber(m.accuracy)},
-                   {"sensitivity", JsonNumber(m.sensitivity)},
-                   {"specificity", JsonNumber(m.specificity)},
-                   {"f1", JsonNumber(m.f1)},
-                   {"loss", JsonNumber(evaluation->loss)},
-                   {"examples", m.examples}});
-    return kExitOk;
+  EvaluationReport report;
+  report.evaluation = *std::move(evaluation);
+  const SplitPredictions& predictions = report.evaluation.predictions;
+  auto calibration = ComputeCalibration(predictions.labels, predictions.prob_positive);
+  if (!calibration.ok()) return ReportError(calibration.status());
+  report.calibration = *std::move(calibration);
+  auto stored = StoredThresholdOfFile(options.model, predictions);
+  if (!stored.ok()) return ReportError(stored.status());
+  report.stored = *stored;
+  if (report.stored.has_value()) {
+    auto metrics = ComputeBinaryMetrics(predictions.labels, predictions.prob_positive,
+                                        report.stored->threshold);
+    if (!metrics.ok()) return ReportError(metrics.status());
+    report.at_stored = *metrics;
   }
-  std::cout << absl::StrFormat("model %s on %s (split %s, threshold %g)\n", options.model,
-                               options.data, options.split, options.threshold)
-            << absl::StrFormat("  examples     %d\n", m.examples)
-            << absl::StrFormat("  auc          %s\n", FormatMetric(m.auc))
-            << absl::StrFormat("  accuracy     %s\n", FormatMetric(m.accuracy))
-            << absl::StrFormat("  sensitivity  %s\n", FormatMetric(m.sensitivity))
-            << absl::StrFormat("  specificity  %s\n", FormatMetric(m.specificity))
-            << absl::StrFormat("  f1           %s\n", FormatMetric(m.f1))
-            << absl::StrFormat("  loss         %s\n", FormatMetric(evaluation->loss)) << std::flush;
+  if (!options.reliability_plot.empty()) {
+    const std::string title = absl::StrCat(std::filesystem::path(options.model).filename().string(),
+                                           " on ", options.split);
+    if (absl::Status status =
+            WriteReliabilityDiagram(report.calibration.bins, report.calibration.ece,
+                                    report.calibration.brier, title, options.reliability_plot);
+        !status.ok()) {
+      return ReportError(status);
+    }
+  }
+  if (global.json) {
+    PrintEvaluationJson(options, report);
+  } else {
+    PrintEvaluationText(options, report);
+  }
   return kExitOk;
 }
 
@@ -86,18 +191,33 @@ int PredictToCsv(const DataOptions& options, ModelRunner* runner) {
   runner->SetThreads(options.threads);
   auto predictions = runner->PredictSplit(options.model, options.data, options.split);
   if (!predictions.ok()) return ReportError(predictions.status());
+  auto stored = StoredThresholdOfFile(options.model, *predictions);
+  if (!stored.ok()) return ReportError(stored.status());
   const std::vector<int64_t>& labels = predictions->labels;
 
-  std::string csv = "index,label,prob_pneumonia\n";
+  // The predicted class needs a threshold; only the model's own operating
+  // threshold is a defensible one to bake into a file of predictions.
+  std::string csv = stored->has_value() ? "index,label,prob_pneumonia,predicted_class\n"
+                                        : "index,label,prob_pneumonia\n";
   for (size_t i = 0; i < labels.size(); ++i) {
-    absl::StrAppend(&csv, i, ",", labels[i], ",",
-                    absl::StrFormat("%.6f", predictions->prob_positive[i]), "\n");
+    const float p = predictions->prob_positive[i];
+    absl::StrAppend(&csv, i, ",", labels[i], ",", absl::StrFormat("%.6f", p));
+    if (stored->has_value()) absl::StrAppend(&csv, ",", p >= (*stored)->threshold ? 1 : 0);
+    csv += "\n";
   }
   // All or nothing, so that a failed run leaves no half-written CSV behind.
   if (absl::Status status = WriteFileAtomically(*Env::Default(), options.out, csv); !status.ok()) {
     return ReportError(status);
   }
   std::cout << "wrote " << labels.size() << " predictions to " << options.out << std::endl;
+  if (stored->has_value()) {
+    std::cout << "predicted_class is 1 when prob_pneumonia >= " << DescribeThreshold(**stored)
+              << ", the model's operating threshold" << std::endl;
+  } else {
+    std::cout << "the model file stores no operating threshold, so there is no predicted_class "
+                 "column"
+              << std::endl;
+  }
   return kExitOk;
 }
 
@@ -148,13 +268,17 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
   CLI::App* evaluate =
       model->add_subcommand("evaluate",
                             "Score a model file on a labelled split: auc, accuracy, sensitivity, "
-                            "specificity, f1, loss");
+                            "specificity, f1, loss, calibration (Brier score, ECE), and the "
+                            "metrics at the model's stored operating threshold if it has one");
   AddModelInputOptions(evaluate, *evaluate_options);
   evaluate
       ->add_option("--threshold", evaluate_options->threshold,
                    "predict pneumonia (class 1) when P(class 1) >= threshold")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  evaluate->add_option("--reliability-plot", evaluate_options->reliability_plot,
+                       "write the reliability diagram (calibration per bin of P(class 1), "
+                       "with ECE and Brier score) to this PNG file");
   AddJsonFlag(evaluate, global);
   evaluate->callback([&global, &result, evaluate_options, runner] {
     RunCommand(result, [&] { return EvaluateModelFile(global, *evaluate_options, runner.get()); });
@@ -164,7 +288,8 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
   CLI::App* predict =
       model->add_subcommand("predict",
                             "Write P(pneumonia) for every image of a split to a CSV file "
-                            "(index,label,prob_pneumonia)");
+                            "(index,label,prob_pneumonia; plus predicted_class at the model's "
+                            "stored operating threshold if it has one)");
   AddModelInputOptions(predict, *predict_options);
   predict->add_option("--out", predict_options->out, "CSV file to write")->required();
   predict->callback([&result, predict_options, runner] {

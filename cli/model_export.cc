@@ -60,6 +60,7 @@ std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info
                                                  {"round", absl::StrCat(info.round)},
                                                  {"fedmi_version", FEDMI_VERSION}};
   metadata.insert(info.privacy.begin(), info.privacy.end());
+  metadata.insert(info.operating_threshold.begin(), info.operating_threshold.end());
   return metadata;
 }
 

@@ -7,7 +7,9 @@
 //    writes one.
 // A model of a differentially private run carries its guarantee in both:
 // the "dp_*" keys of PrivacyMetadata, as metadata entries and as string
-// attributes "fedmi_dp_*" of the TorchScript module.
+// attributes "fedmi_dp_*" of the TorchScript module. A model with a chosen
+// operating threshold carries it the same way ("operating_threshold",
+// "operating_threshold_method").
 //
 // Free functions; each call owns its files, so they are safe to call from
 // different threads on different files.
@@ -44,6 +46,10 @@ struct ModelFileInfo {
   int32_t round = 0;
   uint64_t seed = 0;                           // only seeds the throwaway initial weights of a .pt
   std::map<std::string, std::string> privacy;  // PrivacyMetadata; empty without DP
+  // OperatingThresholdMetadata (common/evaluation/operating_threshold.h):
+  // "operating_threshold" and "operating_threshold_method"; empty when no
+  // threshold was chosen.
+  std::map<std::string, std::string> operating_threshold;
 };
 
 // The guarantee of the global model of `round` of a run with spec `spec`:
@@ -57,7 +63,8 @@ std::map<std::string, std::string> PrivacyMetadata(const v1::RunSpec& spec, int3
 // sites' shares costs more than planned (privacy::EpsilonOfRounds).
 std::map<std::string, std::string> PrivacyMetadata(const v1::RunStatus& run, int32_t round);
 
-// The safetensors "__metadata__" for `info`.
+// The safetensors "__metadata__" for `info`; also what a ".pt" carries as
+// "fedmi_<key>" attributes beyond its ModelConfig.
 std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info);
 
 // OK when WriteModelFile could write `path` with `runner`: InvalidArgument

@@ -13,8 +13,9 @@
 namespace fedmi::cli {
 namespace {
 
-absl::StatusOr<std::unique_ptr<ml::LocalModel>> LoadSafetensorsModel(const std::string& path) {
-  std::map<std::string, std::string> metadata;
+absl::StatusOr<LoadedModelFile> LoadSafetensorsModel(const std::string& path) {
+  LoadedModelFile loaded;
+  std::map<std::string, std::string>& metadata = loaded.metadata;
   ASSIGN_OR_RETURN(TensorBundle weights, ReadSafetensors(path, &metadata));
   auto arch = metadata.find("arch");
   auto num_classes = metadata.find("num_classes");
@@ -30,12 +31,12 @@ absl::StatusOr<std::unique_ptr<ml::LocalModel>> LoadSafetensorsModel(const std::
     return absl::InvalidArgumentError(absl::StrCat("safetensors file ", path, " has num_classes '",
                                                    num_classes->second, "', not an integer"));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ml::LocalModel::Create(config));
-  if (absl::Status status = model->ImportWeights(weights); !status.ok()) {
+  ASSIGN_OR_RETURN(loaded.model, ml::LocalModel::Create(config));
+  if (absl::Status status = loaded.model->ImportWeights(weights); !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("weights in ", path, " do not fit a '",
                                                    config.arch, "' model: ", status.message()));
   }
-  return model;
+  return loaded;
 }
 
 // The split at the model's own input geometry, from any source
@@ -57,13 +58,21 @@ absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights
   return WriteModelFile(path, weights, info, &runner);
 }
 
-absl::StatusOr<std::unique_ptr<ml::LocalModel>> LoadModelFile(const std::string& path) {
+absl::StatusOr<LoadedModelFile> LoadModelFileWithMetadata(const std::string& path) {
   ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(path));
   if (!Env::Default()->FileExists(path)) {
     return absl::NotFoundError(absl::StrCat("model file ", path, " does not exist"));
   }
   if (kind == ModelFileKind::kSafetensors) return LoadSafetensorsModel(path);
-  return ml::LocalModel::LoadTorchScript(path);
+  LoadedModelFile loaded;
+  ASSIGN_OR_RETURN(loaded.model, ml::LocalModel::LoadTorchScript(path));
+  ASSIGN_OR_RETURN(loaded.metadata, loaded.model->Metadata());
+  return loaded;
+}
+
+absl::StatusOr<std::unique_ptr<ml::LocalModel>> LoadModelFile(const std::string& path) {
+  ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(path));
+  return std::move(loaded.model);
 }
 
 absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const ImageSet& data,
@@ -80,15 +89,19 @@ absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const Image
   ASSIGN_OR_RETURN(evaluation.metrics,
                    ComputeBinaryMetrics(data.labels, predictions.prob_positive, threshold));
   evaluation.loss = predictions.loss;
+  evaluation.predictions.labels = data.labels;
+  evaluation.predictions.prob_positive = std::move(predictions.prob_positive);
   return evaluation;
 }
 
 absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_path,
                                                      const std::string& npz_path,
                                                      const std::string& split, double threshold) {
-  ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, LoadModelFile(model_path));
-  ASSIGN_OR_RETURN(ImageSet data, LoadSplitForModel(*model, npz_path, split));
-  return EvaluateModel(*model, data, threshold);
+  ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
+  ASSIGN_OR_RETURN(ImageSet data, LoadSplitForModel(*loaded.model, npz_path, split));
+  ASSIGN_OR_RETURN(ModelEvaluation evaluation, EvaluateModel(*loaded.model, data, threshold));
+  evaluation.predictions.metadata = std::move(loaded.metadata);
+  return evaluation;
 }
 
 absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round,
@@ -110,7 +123,9 @@ absl::Status TorchModelRunner::WriteTorchScript(const std::string& path,
   config.seed = info.seed;
   ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ml::LocalModel::Create(config));
   RETURN_IF_ERROR(model->ImportWeights(weights));
-  return model->SaveTorchScript(path, info.privacy);
+  std::map<std::string, std::string> metadata = info.privacy;
+  metadata.insert(info.operating_threshold.begin(), info.operating_threshold.end());
+  return model->SaveTorchScript(path, metadata);
 }
 
 absl::StatusOr<ModelEvaluation> TorchModelRunner::EvaluateOnSplit(const std::string& model_path,
@@ -123,9 +138,9 @@ absl::StatusOr<ModelEvaluation> TorchModelRunner::EvaluateOnSplit(const std::str
 absl::StatusOr<SplitPredictions> TorchModelRunner::PredictSplit(const std::string& model_path,
                                                                 const std::string& npz_path,
                                                                 const std::string& split) {
-  ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, LoadModelFile(model_path));
-  ASSIGN_OR_RETURN(ImageSet data, LoadSplitForModel(*model, npz_path, split));
-  ASSIGN_OR_RETURN(ml::Predictions predictions, model->Predict(data));
+  ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
+  ASSIGN_OR_RETURN(ImageSet data, LoadSplitForModel(*loaded.model, npz_path, split));
+  ASSIGN_OR_RETURN(ml::Predictions predictions, loaded.model->Predict(data));
   if (predictions.prob_positive.size() != data.labels.size()) {
     return absl::InternalError(absl::StrCat("model gave ", predictions.prob_positive.size(),
                                             " predictions for ", data.labels.size(), " images"));
@@ -133,6 +148,7 @@ absl::StatusOr<SplitPredictions> TorchModelRunner::PredictSplit(const std::strin
   SplitPredictions result;
   result.labels = std::move(data.labels);
   result.prob_positive = std::move(predictions.prob_positive);
+  result.metadata = std::move(loaded.metadata);
   return result;
 }
 

@@ -11,6 +11,7 @@
 #define FEDMI_CLI_MODEL_FILES_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -37,14 +38,24 @@ absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights
 // architecture; the loaders' errors otherwise.
 absl::StatusOr<std::unique_ptr<ml::LocalModel>> LoadModelFile(const std::string& path);
 
+// A loaded model file and its metadata (see SplitPredictions::metadata).
+struct LoadedModelFile {
+  std::unique_ptr<ml::LocalModel> model;
+  std::map<std::string, std::string> metadata;
+};
+
+// LoadModelFile, keeping the file's metadata; the same errors.
+absl::StatusOr<LoadedModelFile> LoadModelFileWithMetadata(const std::string& path);
+
 // Scores `model` on `data` (binary labels), predicting class 1 when
-// P(class 1) >= threshold. InvalidArgument for empty data or labels outside
-// {0, 1}.
+// P(class 1) >= threshold; the result keeps the labels and probabilities
+// (no metadata). InvalidArgument for empty data or labels outside {0, 1}.
 absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const ImageSet& data,
                                               double threshold = 0.5);
 
-// LoadModelFile(model_path), LoadDataSplit(npz_path, split) at the model's
-// input geometry (npz_path may be any data source), EvaluateModel.
+// LoadModelFileWithMetadata(model_path), LoadDataSplit(npz_path, split) at
+// the model's input geometry (npz_path may be any data source),
+// EvaluateModel; the result carries the file's metadata.
 absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_path,
                                                      const std::string& npz_path,
                                                      const std::string& split = "test",

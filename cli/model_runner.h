@@ -14,6 +14,7 @@
 #define FEDMI_CLI_MODEL_RUNNER_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,15 +28,23 @@
 
 namespace fedmi::cli {
 
-struct ModelEvaluation {
-  BinaryMetrics metrics;  // NaN where undefined (see common/data/metrics.h)
-  double loss = 0;        // mean cross-entropy
-};
-
-// A model's P(class 1) for every image of a split, with the images' labels.
+// A model's P(class 1) for every image of a split, with the images' labels
+// and the model file's metadata: a .safetensors file's "__metadata__", or
+// the "fedmi_<key>" string attributes of a .pt file, as key -> value (e.g.
+// "arch", "dp_epsilon", "operating_threshold").
 struct SplitPredictions {
   std::vector<int64_t> labels;
   std::vector<float> prob_positive;
+  std::map<std::string, std::string> metadata;
+};
+
+struct ModelEvaluation {
+  BinaryMetrics metrics;  // NaN where undefined (see common/data/metrics.h)
+  double loss = 0;        // mean cross-entropy
+  // What the metrics were computed from, so that callers can compute more
+  // (calibration, metrics at another threshold) without running the model
+  // again.
+  SplitPredictions predictions;
 };
 
 class ModelRunner {

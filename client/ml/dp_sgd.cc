@@ -15,6 +15,7 @@
 
 #include "client/ml/architectures.h"
 #include "client/ml/torch_support.h"
+#include "client/ml/training_recipe.h"
 
 namespace fedmi::ml {
 namespace {
@@ -299,7 +300,7 @@ absl::StatusOr<TrainSummary> TrainWithDpSgd(torch::jit::Module& module, torch::D
       const torch::Tensor index =
           taken.slice(0, start, std::min(taken.size(0), start + options.batch_size));
       torch::Tensor x = ToModelInput(pixels.index_select(0, index));
-      if (options.augment) x = RandomShift(x, augmentation);
+      x = Augment(x, options.augmentation, augmentation);
       const torch::Tensor y = labels.index_select(0, index).to(device);
       torch::Tensor losses, logits;
       const torch::Tensor norms = AddClippedGradients(module, params, x.to(device), y, dp.method,

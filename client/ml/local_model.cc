@@ -8,16 +8,19 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/ml/architectures.h"
 #include "client/ml/dp_sgd.h"
 #include "client/ml/torch_support.h"
+#include "client/ml/training_recipe.h"
 #include "common/base/status.h"
 #include "common/runspec/model_names.h"
 
@@ -197,6 +200,16 @@ absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const Train
     return absl::InvalidArgumentError(
         absl::StrCat("unknown optimizer '", options.optimizer, "'; known: adam, sgd"));
   }
+  if (!(options.weight_decay >= 0) || !std::isfinite(options.weight_decay)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weight_decay must be finite and >= 0; got ", options.weight_decay));
+  }
+  RETURN_IF_ERROR(CheckAugmentationOptions(options.augmentation));
+  if (options.augmentation.max_shift >= std::min(data.height, data.width)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("augmentation max_shift ", options.augmentation.max_shift,
+                     " must be below the image's sides (", data.height, "x", data.width, ")"));
+  }
   if (options.dp) {
     const DpSgdOptions& dp = *options.dp;
     if (!(dp.clip_norm > 0) || !(dp.noise_multiplier >= 0) || !(dp.sample_rate > 0) ||
@@ -250,7 +263,7 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
     for (int64_t start = 0; start < n; start += options.batch_size) {
       const torch::Tensor index = order.slice(0, start, std::min(n, start + options.batch_size));
       torch::Tensor x = ToModelInput(pixels.index_select(0, index));
-      if (options.augment) x = RandomShift(x, generator);
+      x = Augment(x, options.augmentation, generator);
       torch::Tensor y = labels.index_select(0, index);
       x = x.to(device);
       y = y.to(device);
@@ -344,6 +357,22 @@ absl::Status LocalModel::SaveTorchScript(const std::string& path,
     std::filesystem::remove(temp, ignored);
   }
   return status;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> LocalModel::Metadata() const {
+  return CatchTorch(
+      "reading model metadata", [&]() -> absl::StatusOr<std::map<std::string, std::string>> {
+        constexpr absl::string_view kPrefix = "fedmi_";
+        std::map<std::string, std::string> metadata;
+        for (const auto& attribute : impl_->module.named_attributes(
+                 /*recurse=*/false)) {
+          if (!absl::StartsWith(attribute.name, kPrefix) || !attribute.value.isString()) {
+            continue;
+          }
+          metadata[attribute.name.substr(kPrefix.size())] = attribute.value.toStringRef();
+        }
+        return metadata;
+      });
 }
 
 }  // namespace fedmi::ml

@@ -72,6 +72,43 @@ struct DpSgdOptions {
   uint64_t secret_seed = 0;
 };
 
+// Random changes to each training image, drawn per example from
+// TrainOptions::seed (same seed, same batches) and applied to the batch
+// tensor: crop, rotation, flip and shift together as one affine resampling
+// (bilinear, edges replicated), then brightness and contrast. A parameter at
+// its "off" value draws nothing, so switching one transform on or off
+// changes no other's draws. The default is the shift alone, as before these
+// options existed: whole-pixel moves with no interpolation, so earlier runs
+// reproduce bit for bit. Under DP-SGD each example is augmented before its
+// gradient is taken, which does not change the privacy accounting.
+struct AugmentationOptions {
+  // Moves each image by up to this many pixels per axis; 0..32, 0: off.
+  // Whole pixels when it is the only geometric transform, else continuous.
+  int max_shift = 2;
+  // Random resized crop: keeps a region of a random share of the area in
+  // [crop_min_scale, 1] and of width/height ratio log-uniform in
+  // [1 / crop_max_aspect, crop_max_aspect], and stretches it back to the
+  // model's input size. crop_min_scale in [0.08, 1], crop_max_aspect in
+  // [1, 2]; both at 1: off. A side that would exceed the image is cut to
+  // it (the region is then smaller than drawn).
+  double crop_min_scale = 1;
+  double crop_max_aspect = 1;
+  // Rotates by an angle uniform in +-max_rotation_degrees; 0..180, 0: off.
+  double max_rotation_degrees = 0;
+  // Mirrors left-right with probability 1/2. Off for chest X-rays, where
+  // the heart's side is anatomy, not noise.
+  bool horizontal_flip = false;
+  // Multiply intensity (in [0, 1] pixel units) by a factor uniform in
+  // [1 - brightness, 1 + brightness], then scale its spread around the
+  // image's mean by one uniform in [1 - contrast, 1 + contrast]; results
+  // are clamped to the pixel range. Each in [0, 1), 0: off.
+  double brightness = 0;
+  double contrast = 0;
+};
+
+// InvalidArgument naming the first option outside its range.
+absl::Status CheckAugmentationOptions(const AugmentationOptions& options);
+
 struct TrainOptions {
   int epochs = 1;
   int batch_size = 64;
@@ -83,8 +120,13 @@ struct TrainOptions {
   // loss. On PneumoniaMNIST, whose test split has more normal cases than
   // train, it raised test accuracy from about 0.85 to 0.89 at equal AUC.
   bool balance_classes = true;
-  // Shifts each training image by a random offset of up to 2 pixels per axis.
-  bool augment = true;
+  AugmentationOptions augmentation;
+  // >= 0. Adam becomes AdamW (Loshchilov and Hutter 2019: each step also
+  // shrinks every parameter by lr * weight_decay, outside the adaptive
+  // scaling); SGD adds weight_decay * parameter to the gradient (L2). Under
+  // DP-SGD the optimizer applies it to the noised gradient's step: it reads
+  // only the parameters, so privacy is unchanged. Applies to all parameters.
+  double weight_decay = 0;
   // Called after each batch: epoch (0-based), examples seen this epoch, total
   // examples per epoch, running mean loss. Under DP: 0, steps done, steps in
   // all. May be empty.
@@ -142,6 +184,12 @@ class LocalModel {
   // torch.jit.load(path).fedmi_dp_epsilon).
   absl::Status SaveTorchScript(const std::string& path,
                                const std::map<std::string, std::string>& metadata = {}) const;
+
+  // The module's string attributes "fedmi_<key>", as key -> value: what
+  // SaveTorchScript was given for a loaded file (e.g. dp_epsilon,
+  // operating_threshold), plus "arch". The same keys a .safetensors file
+  // carries in its "__metadata__".
+  absl::StatusOr<std::map<std::string, std::string>> Metadata() const;
 
  private:
   struct Impl;

@@ -4,12 +4,9 @@
 #ifndef FEDMI_CLIENT_ML_TORCH_SUPPORT_H_
 #define FEDMI_CLIENT_ML_TORCH_SUPPORT_H_
 
-#include <torch/optim.h>
 #include <torch/script.h>
 
-#include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -17,9 +14,6 @@
 #include "common/data/dataset.h"
 
 namespace fedmi::ml {
-
-// Random shifts of up to this many pixels augment each training batch.
-inline constexpr int64_t kMaxShift = 2;
 
 // Runs `body`, turning the exceptions LibTorch throws into a Status that
 // names the operation.
@@ -56,34 +50,6 @@ inline torch::Tensor ToModelInput(const torch::Tensor& pixels) {
       .sub_(0.5)
       .div_(0.5)
       .contiguous();
-}
-
-// Shifts every image of a N,C,H,W batch by an independent random offset of
-// up to kMaxShift pixels per axis, filling the border by edge replication.
-inline torch::Tensor RandomShift(const torch::Tensor& batch, at::Generator& generator) {
-  const int64_t n = batch.size(0), h = batch.size(2), w = batch.size(3);
-  torch::Tensor padded =
-      torch::replication_pad2d(batch, {kMaxShift, kMaxShift, kMaxShift, kMaxShift});
-  torch::Tensor offsets = torch::randint(0, 2 * kMaxShift + 1, {n, 2}, generator, torch::kInt64);
-  auto offset = offsets.accessor<int64_t, 2>();
-  torch::Tensor shifted = torch::empty_like(batch);
-  for (int64_t i = 0; i < n; ++i) {
-    shifted[i].copy_(padded[i].narrow(1, offset[i][0], h).narrow(2, offset[i][1], w));
-  }
-  return shifted;
-}
-
-// Adam, or SGD with momentum 0.9; null for another name (callers check it).
-inline std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(
-    const std::vector<torch::Tensor>& params, const TrainOptions& options) {
-  if (options.optimizer == "adam") {
-    return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(options.lr));
-  }
-  if (options.optimizer == "sgd") {
-    return std::make_unique<torch::optim::SGD>(params,
-                                               torch::optim::SGDOptions(options.lr).momentum(0.9));
-  }
-  return nullptr;
 }
 
 }  // namespace fedmi::ml

@@ -204,6 +204,57 @@ TEST_F(ModelFilesTest, EvaluateModelRejectsNonBinaryLabelsAndEmptyData) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no examples")));
 }
 
+TEST_F(ModelFilesTest, EvaluateModelKeepsTheProbabilities) {
+  auto evaluation = EvaluateModel(*model_, images_);
+  ASSERT_TRUE(evaluation.ok()) << evaluation.status();
+  EXPECT_EQ(evaluation->predictions.labels, images_.labels);
+  EXPECT_EQ(evaluation->predictions.prob_positive, expected_.prob_positive);
+}
+
+TEST_F(ModelFilesTest, TorchScriptMetadataIsReadBack) {
+  const std::string path = dir_.Join("model.pt");
+  ASSERT_TRUE(model_
+                  ->SaveTorchScript(path, {{"operating_threshold", "0.374"},
+                                           {"operating_threshold_method", "youden"}})
+                  .ok());
+  auto loaded = LoadModelFileWithMetadata(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->metadata["operating_threshold"], "0.374");
+  EXPECT_EQ(loaded->metadata["operating_threshold_method"], "youden");
+  EXPECT_EQ(loaded->metadata["arch"], "cnn");  // fedmi_arch, the only string config attribute
+  EXPECT_EQ(loaded->metadata.count("num_classes"), 0u);  // an int attribute, not metadata
+  auto metadata = loaded->model->Metadata();
+  ASSERT_TRUE(metadata.ok()) << metadata.status();
+  EXPECT_EQ(*metadata, loaded->metadata);
+}
+
+TEST_F(ModelFilesTest, SafetensorsMetadataIsReadBack) {
+  auto weights = model_->ExportWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  std::map<std::string, std::string> metadata = SafetensorsMetadata(ModelFileInfo());
+  metadata["operating_threshold"] = "0.25";
+  ASSERT_TRUE(WriteSafetensors(dir_.Join("m.safetensors"), *weights, metadata).ok());
+  auto loaded = LoadModelFileWithMetadata(dir_.Join("m.safetensors"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->metadata["operating_threshold"], "0.25");
+  EXPECT_EQ(loaded->metadata["arch"], "cnn");
+}
+
+TEST_F(ModelFilesTest, WriteModelFileStoresTheOperatingThresholdInBothKinds) {
+  auto weights = model_->ExportWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ModelFileInfo info;
+  info.operating_threshold = {{"operating_threshold", "0.412"},
+                              {"operating_threshold_method", "sensitivity>=0.95"}};
+  for (const char* name : {"t.pt", "t.safetensors"}) {
+    ASSERT_TRUE(WriteModelFile(dir_.Join(name), *weights, info).ok()) << name;
+    auto loaded = LoadModelFileWithMetadata(dir_.Join(name));
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ(loaded->metadata["operating_threshold"], "0.412") << name;
+    EXPECT_EQ(loaded->metadata["operating_threshold_method"], "sensitivity>=0.95") << name;
+  }
+}
+
 TEST(ModelFileKindTest, ReadsTheExtension) {
   EXPECT_EQ(*ModelFileKindOf("/x/m.pt"), ModelFileKind::kTorchScript);
   EXPECT_EQ(*ModelFileKindOf("m.safetensors"), ModelFileKind::kSafetensors);

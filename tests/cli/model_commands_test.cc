@@ -1,0 +1,201 @@
+// `fedmi model evaluate|predict` with the real TorchModelRunner on a tiny
+// untrained model: calibration, the reliability diagram and the metrics at
+// a model file's stored operating threshold.
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "cli/model_files.h"
+#include "common/base/env.h"
+#include "common/data/metrics.h"
+#include "common/data/npz.h"
+#include "common/evaluation/calibration.h"
+#include "common/tensor/safetensors.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/cli/cli_harness.h"
+#include "tests/test_util.h"
+
+namespace fedmi::cli {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int kImages = 8;
+
+void AddModelCommandsWithTorch(CLI::App& app, GlobalOptions& global, CommandResult& result) {
+  AddModelCommands(app, global, result, std::make_shared<TorchModelRunner>());
+}
+
+class ModelCommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ml::ModelConfig config;
+    config.seed = 5;
+    auto model = ml::LocalModel::Create(config);
+    ASSERT_TRUE(model.ok()) << model.status();
+    model_ = *std::move(model);
+
+    // Noise images, labels alternating, as the "test" split of an .npz.
+    images_.height = 28;
+    images_.width = 28;
+    images_.channels = 1;
+    std::mt19937 rng(9);
+    std::uniform_int_distribution<int> pixel(0, 255);
+    NpyArray pixels{"|u1", {kImages, 28, 28}, {}};
+    NpyArray labels{"|u1", {kImages, 1}, {}};
+    for (int i = 0; i < kImages; ++i) {
+      for (int p = 0; p < 28 * 28; ++p) {
+        images_.pixels.push_back(static_cast<uint8_t>(pixel(rng)));
+        pixels.data.push_back(static_cast<char>(images_.pixels.back()));
+      }
+      images_.labels.push_back(i % 2);
+      labels.data.push_back(static_cast<char>(i % 2));
+    }
+    ASSERT_TRUE(WriteNpz(data_, {{"test_images", pixels}, {"test_labels", labels}}).ok());
+    auto expected = model_->Predict(images_);
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    expected_ = *std::move(expected);
+  }
+
+  // The model as a .pt file with `metadata`.
+  std::string SaveModel(const std::string& name,
+                        const std::map<std::string, std::string>& metadata) {
+    const std::string path = dir_.Join(name);
+    EXPECT_TRUE(model_->SaveTorchScript(path, metadata).ok());
+    return path;
+  }
+
+  CliOutcome Run(std::vector<std::string> args) {
+    return RunCliCommands(&AddModelCommandsWithTorch, "model", std::move(args));
+  }
+
+  ScratchDir dir_;
+  std::string data_ = dir_.Join("data.npz");
+  ImageSet images_;
+  std::unique_ptr<ml::LocalModel> model_;
+  ml::Predictions expected_;
+};
+
+TEST_F(ModelCommandsTest, EvaluateReportsCalibrationAndTheStoredThresholdsMetrics) {
+  // Threshold 0 predicts class 1 for every image: sensitivity 1,
+  // specificity 0, accuracy 0.5, whatever the untrained model outputs.
+  const std::string model = SaveModel(
+      "m.pt", {{"operating_threshold", "0"}, {"operating_threshold_method", "sensitivity>=0.95"}});
+  const std::string plot = dir_.Join("reliability.png");
+  const CliOutcome outcome =
+      Run({"evaluate", "--model", model, "--data", data_, "--json", "--reliability-plot", plot});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  const nlohmann::json json = outcome.Json();
+  ASSERT_TRUE(json.is_object()) << outcome.out;
+
+  absl::StatusOr<Calibration> calibration =
+      ComputeCalibration(images_.labels, expected_.prob_positive);
+  ASSERT_TRUE(calibration.ok()) << calibration.status();
+  absl::StatusOr<BinaryMetrics> at_half =
+      ComputeBinaryMetrics(images_.labels, expected_.prob_positive, 0.5);
+  ASSERT_TRUE(at_half.ok()) << at_half.status();
+  EXPECT_NEAR(json["brier"].get<double>(), calibration->brier, 1e-9);
+  EXPECT_NEAR(json["ece"].get<double>(), calibration->ece, 1e-9);
+  EXPECT_GT(json["brier"].get<double>(), 0);
+  EXPECT_EQ(json["ece_bins"], 15);
+  // The keys that were there before are unchanged.
+  EXPECT_EQ(json["examples"], kImages);
+  EXPECT_EQ(json["threshold"], 0.5);
+  for (const char* key : {"auc", "accuracy", "sensitivity", "specificity", "f1", "loss"}) {
+    EXPECT_TRUE(json.contains(key)) << key;
+  }
+  EXPECT_DOUBLE_EQ(json["accuracy"].get<double>(), at_half->accuracy);
+
+  const nlohmann::json& stored = json["operating_threshold"];
+  ASSERT_TRUE(stored.is_object()) << outcome.out;
+  EXPECT_EQ(stored["threshold"], 0.0);
+  EXPECT_EQ(stored["method"], "sensitivity>=0.95");
+  EXPECT_EQ(stored["sensitivity"], 1.0);
+  EXPECT_EQ(stored["specificity"], 0.0);
+  EXPECT_EQ(stored["accuracy"], 0.5);
+
+  EXPECT_EQ(json["reliability_plot"], plot);
+  absl::StatusOr<std::string> png = ReadFileToString(plot);
+  ASSERT_TRUE(png.ok()) << png.status();
+  EXPECT_EQ(png->substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+}
+
+TEST_F(ModelCommandsTest, EvaluateTextNamesTheStoredThreshold) {
+  const std::string model =
+      SaveModel("m.pt", {{"operating_threshold", "0"}, {"operating_threshold_method", "youden"}});
+  const CliOutcome outcome = Run({"evaluate", "--model", model, "--data", data_});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_THAT(outcome.out, HasSubstr("brier"));
+  EXPECT_THAT(outcome.out, HasSubstr("ece"));
+  EXPECT_THAT(outcome.out, HasSubstr("at the model's operating threshold 0 (youden):"));
+  EXPECT_THAT(outcome.out, HasSubstr("sensitivity  1.0000"));
+}
+
+TEST_F(ModelCommandsTest, EvaluateWithoutAStoredThresholdSaysSo) {
+  auto weights = model_->ExportWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  const std::string model = dir_.Join("m.safetensors");
+  ASSERT_TRUE(WriteSafetensors(model, *weights, SafetensorsMetadata(ModelFileInfo())).ok());
+  CliOutcome outcome = Run({"evaluate", "--model", model, "--data", data_, "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_TRUE(outcome.Json()["operating_threshold"].is_null()) << outcome.out;
+  outcome = Run({"evaluate", "--model", model, "--data", data_});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_THAT(outcome.out, HasSubstr("stores no operating threshold"));
+}
+
+TEST_F(ModelCommandsTest, EvaluateRefusesAMalformedStoredThreshold) {
+  const std::string model = SaveModel("bad.pt", {{"operating_threshold", "high"}});
+  const CliOutcome outcome = Run({"evaluate", "--model", model, "--data", data_});
+  EXPECT_NE(outcome.exit_code, 0);
+  EXPECT_THAT(outcome.err, HasSubstr("bad.pt"));
+  EXPECT_THAT(outcome.err, HasSubstr("operating_threshold is 'high'"));
+}
+
+TEST_F(ModelCommandsTest, PredictAddsTheClassAtTheStoredThreshold) {
+  // Halfway between the lowest and highest probability: some of each class.
+  const auto [low, high] =
+      std::minmax_element(expected_.prob_positive.begin(), expected_.prob_positive.end());
+  ASSERT_LT(*low, *high);
+  const double threshold = (static_cast<double>(*low) + *high) / 2;
+  const std::string model =
+      SaveModel("m.pt", {{"operating_threshold", absl::StrFormat("%.9g", threshold)}});
+  const std::string csv = dir_.Join("p.csv");
+  const CliOutcome outcome = Run({"predict", "--model", model, "--data", data_, "--out", csv});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_THAT(outcome.out, HasSubstr("predicted_class is 1 when prob_pneumonia >= "));
+
+  absl::StatusOr<std::string> text = ReadFileToString(csv);
+  ASSERT_TRUE(text.ok()) << text.status();
+  std::vector<std::string> lines = absl::StrSplit(*text, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), static_cast<size_t>(kImages + 1));
+  EXPECT_EQ(lines[0], "index,label,prob_pneumonia,predicted_class");
+  int positives = 0;
+  for (int i = 0; i < kImages; ++i) {
+    const std::string expected_class = expected_.prob_positive[i] >= threshold ? "1" : "0";
+    positives += expected_class == "1";
+    EXPECT_EQ(lines[i + 1].back(), expected_class[0]) << lines[i + 1];
+  }
+  EXPECT_GT(positives, 0);
+  EXPECT_LT(positives, kImages);
+}
+
+TEST_F(ModelCommandsTest, PredictWithoutAStoredThresholdHasNoClassColumn) {
+  const std::string model = SaveModel("m.pt", {});
+  const std::string csv = dir_.Join("p.csv");
+  const CliOutcome outcome = Run({"predict", "--model", model, "--data", data_, "--out", csv});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_THAT(outcome.out, HasSubstr("no predicted_class column"));
+  absl::StatusOr<std::string> text = ReadFileToString(csv);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(text->substr(0, text->find('\n')), "index,label,prob_pneumonia");
+}
+
+}  // namespace
+}  // namespace fedmi::cli
