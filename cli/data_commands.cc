@@ -1,4 +1,4 @@
-// `fedmi data split`.
+// `fedmi data split` (and `fedmi data inspect`, cli/data_inspect.cc).
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -25,6 +25,10 @@ struct SplitOptions {
   uint64_t seed = 0;
   int64_t min_per_site = 10;
   std::string out_dir;
+  int64_t height = 28;
+  int64_t width = 28;
+  int64_t channels = 1;
+  double max_bad_fraction = 0.05;
 };
 
 int64_t Sum(const std::vector<int64_t>& counts) {
@@ -53,6 +57,10 @@ int SplitData(const GlobalOptions& global, const SplitOptions& options) {
   split.partition.alpha = options.alpha;
   split.partition.seed = options.seed;
   split.partition.min_per_site = options.min_per_site;
+  split.load.height = options.height;
+  split.load.width = options.width;
+  split.load.channels = options.channels;
+  split.load.max_bad_fraction = options.max_bad_fraction;
   auto reports = SplitDataset(split);
   if (!reports.ok()) return ReportError(reports.status());
 
@@ -103,9 +111,29 @@ void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result
   auto options = std::make_shared<SplitOptions>();
   CLI::App* split = data->add_subcommand(
       "split",
-      "Cut a MedMNIST-style .npz into one shard per site (<out>/site-<k>.npz), with IID, "
-      "label-skewed (dirichlet) or size-skewed (quantity) partitions");
-  split->add_option("--input", options->input, ".npz with train_* and val_* members")->required();
+      "Cut a data set (.npz, image folder or DICOM folder) into one MedMNIST-style .npz shard "
+      "per site (<out>/site-<k>.npz), with IID, label-skewed (dirichlet) or size-skewed "
+      "(quantity) partitions");
+  split
+      ->add_option("--input", options->input,
+                   "labelled data: a MedMNIST-style .npz with train_* and val_* members (kept at "
+                   "its own size), or an image or DICOM folder (docs/data.md; fitted to "
+                   "--height x --width, val held out of train when it has none)")
+      ->required();
+  split
+      ->add_option_function<int64_t>(
+          "--image-size", [options](int64_t side) { options->height = options->width = side; },
+          "height and width for folder inputs, as a run's --image-size")
+      ->check(CLI::Range(8, 1024));
+  AddCheckedOption(split, "--height", options->height, "image height for folder inputs",
+                   CLI::PositiveNumber);
+  AddCheckedOption(split, "--width", options->width, "image width for folder inputs",
+                   CLI::PositiveNumber);
+  AddCheckedOption(split, "--channels", options->channels, "1 (grey) or 3 (RGB), folder inputs",
+                   CLI::IsMember({1, 3}));
+  AddCheckedOption(split, "--max-bad-fraction", options->max_bad_fraction,
+                   "largest share of unusable DICOM files a folder input may have",
+                   CLI::Range(0.0, 1.0));
   split->add_option("--sites", options->sites, "number of sites (shards), at least 1")
       ->capture_default_str();
   split
@@ -126,6 +154,8 @@ void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result
   split->callback([&global, &result, options] {
     RunCommand(result, [&] { return SplitData(global, *options); });
   });
+  AddDataInspectCommand(data, global, result);
+  AddDataToDicomCommand(data, global, result);
 }
 
 }  // namespace fedmi::cli

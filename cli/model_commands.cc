@@ -226,9 +226,11 @@ void AddModelInputOptions(CLI::App* command, DataOptions& options) {
       ->required();
   command
       ->add_option("--data", options.data,
-                   "MedMNIST-style .npz with <split>_images and <split>_labels")
+                   "labelled data: a MedMNIST-style .npz with <split>_images and <split>_labels, "
+                   "an image folder or a DICOM folder (docs/data.md); read at the model's input "
+                   "size")
       ->required();
-  command->add_option("--split", options.split, "which split of the .npz to use")
+  command->add_option("--split", options.split, "which split of the data to use")
       ->check(CLI::IsMember({"train", "val", "test"}))
       ->capture_default_str();
   command->add_option("--threads", options.threads, "LibTorch threads; 0 uses every core")

@@ -49,6 +49,17 @@ absl::StatusOr<LoadedModelFile> LoadSafetensorsModel(const std::string& path) {
   return loaded;
 }
 
+// The split at the model's own input geometry, from any source
+// LoadDataSplit reads (npz, image folder, DICOM folder).
+absl::StatusOr<ImageSet> LoadSplitForModel(const ml::LocalModel& model, const std::string& path,
+                                           const std::string& split) {
+  SiteDataOptions geometry;
+  geometry.height = model.config().height;
+  geometry.width = model.config().width;
+  geometry.channels = model.config().channels;
+  return LoadDataSplit(path, split, geometry);
+}
+
 }  // namespace
 
 absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights,
@@ -97,7 +108,7 @@ absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_pa
                                                      const std::string& npz_path,
                                                      const std::string& split, double threshold) {
   ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
-  ASSIGN_OR_RETURN(ImageSet data, LoadNpzSplit(npz_path, split));
+  ASSIGN_OR_RETURN(ImageSet data, LoadSplitForModel(*loaded.model, npz_path, split));
   ASSIGN_OR_RETURN(ModelEvaluation evaluation, EvaluateModel(*loaded.model, data, threshold));
   evaluation.predictions.metadata = std::move(loaded.metadata);
   return evaluation;
@@ -138,7 +149,7 @@ absl::StatusOr<SplitPredictions> TorchModelRunner::PredictSplit(const std::strin
                                                                 const std::string& npz_path,
                                                                 const std::string& split) {
   ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
-  ASSIGN_OR_RETURN(ImageSet data, LoadNpzSplit(npz_path, split));
+  ASSIGN_OR_RETURN(ImageSet data, LoadSplitForModel(*loaded.model, npz_path, split));
   ASSIGN_OR_RETURN(ml::Predictions predictions, loaded.model->Predict(data));
   if (predictions.prob_positive.size() != data.labels.size()) {
     return absl::InternalError(absl::StrCat("model gave ", predictions.prob_positive.size(),

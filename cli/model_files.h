@@ -53,7 +53,8 @@ absl::StatusOr<LoadedModelFile> LoadModelFileWithMetadata(const std::string& pat
 absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const ImageSet& data,
                                               double threshold = 0.5);
 
-// LoadModelFileWithMetadata(model_path), LoadNpzSplit(npz_path, split),
+// LoadModelFileWithMetadata(model_path), LoadDataSplit(npz_path, split) at
+// the model's input geometry (npz_path may be any data source),
 // EvaluateModel; the result carries the file's metadata.
 absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_path,
                                                      const std::string& npz_path,

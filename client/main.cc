@@ -25,6 +25,7 @@
 #include "common/base/fault_hook.h"
 #include "common/base/log.h"
 #include "common/crypto/revocation_list.h"
+#include "common/data/dicom_data.h"
 #include "common/data/image_data.h"
 #include "common/rpc/channels.h"
 
@@ -77,8 +78,11 @@ int Run(int argc, char** argv) {
   app.add_option("--coordinator", coordinator, "coordinator HOST:PORT")->capture_default_str();
   app.add_option("--site", site, "this site's name (letters, digits, . _ -)")->required();
   app.add_option("--data", data,
-                 "local data: a MedMNIST .npz (train_*/val_*) or an image folder with one "
-                 "sub-folder per class; omit only for synthetic benchmarks");
+                 "local data: a MedMNIST .npz (train_*/val_*), an image folder with one "
+                 "sub-folder per class (or train/ val/ sub-folders of them), or a DICOM folder "
+                 "(.dcm files in class sub-folders, or any layout with a labels.csv of "
+                 "file|sop_instance_uid,label[,split]; see docs/data.md); omit only for "
+                 "synthetic benchmarks");
   app.add_option("--policy", policy_path,
                  "site policy (TOML): the models, local epochs and privacy settings this site "
                  "allows; default: cnn and resnet18, at most 10 local epochs (plus synthetic "
@@ -99,7 +103,13 @@ int Run(int argc, char** argv) {
                  "directory for the coordinator's signed upload receipts and, in heads/, the "
                  "audit log heads sent with each task, for `fedmi audit verify --receipts` "
                  "(default: receipts/ next to --cert)");
-  app.add_option("--threads", threads, "LibTorch threads (0 = all cores)")
+  double max_bad_fraction = 0.05;
+  app.add_option("--max-bad-fraction", max_bad_fraction,
+                 "DICOM data: the largest share of unreadable files (skipped and counted) with "
+                 "which the site still trains; above it the site refuses runs and says why")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--threads", threads, "LibTorch and DICOM decoding threads (0 = all cores)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
   app.add_option("--heartbeat", heartbeat_s, "seconds between heartbeats")
@@ -141,16 +151,35 @@ int Run(int argc, char** argv) {
                           "Use only for local experiments.";
   }
 
+  // DICOM decoding shares the cores LibTorch was given, never more.
+  auto data_options = [threads, max_bad_fraction](const fedmi::DataGeometry& geometry) {
+    fedmi::SiteDataOptions options;
+    options.height = options.width = geometry.image_size;
+    options.channels = geometry.channels;
+    options.first_frame_only = geometry.first_frame_only;
+    options.max_bad_fraction = max_bad_fraction;
+    options.threads = threads;
+    return options;
+  };
   std::optional<fedmi::SiteDataset> dataset;
+  absl::Status data_problem;
   if (!data.empty()) {
-    auto loaded = fedmi::LoadSiteDataset(data);
-    if (!loaded.ok()) {
+    auto loaded = fedmi::LoadSiteDataset(data, data_options(fedmi::DataGeometry()));
+    if (loaded.ok()) {
+      dataset = *std::move(loaded);
+      FEDMI_LOG(INFO) << "loaded " << dataset->train.size() << " training and "
+                      << dataset->val.size() << " validation images from " << data << ": "
+                      << fedmi::FormatLoadReport(dataset->report);
+    } else if (absl::IsNotFound(loaded.status())) {
       std::cerr << "error: " << loaded.status().message() << "\n";
       return 1;
+    } else {
+      // Unusable data (too many unreadable files, ...) is the site's own
+      // business to fix: the daemon stays up and refuses runs saying why.
+      data_problem = loaded.status();
+      FEDMI_LOG(ERROR) << "cannot use the data in " << data << ": " << data_problem.message()
+                       << "; every run will be refused until it is fixed";
     }
-    dataset = *std::move(loaded);
-    FEDMI_LOG(INFO) << "loaded " << dataset->train.size() << " training and " << dataset->val.size()
-                    << " validation images from " << data;
   }
   fedmi::SiteWorkerOptions worker_options;
   worker_options.site = site;
@@ -165,11 +194,15 @@ int Run(int argc, char** argv) {
   worker_options.privacy_dir = privacy_dir;
   worker_options.threads = threads;
   worker_options.policy = policy;
-  if (!data.empty()) {
-    worker_options.reload_data = [data](const fedmi::DataGeometry& geometry) {
-      fedmi::SiteDataOptions options;
-      options.height = options.width = geometry.image_size;
-      return fedmi::LoadSiteDataset(data, options);
+  worker_options.data_problem = data_problem;
+  if (dataset) {
+    worker_options.reload_data = [data, data_options](const fedmi::DataGeometry& geometry) {
+      auto reloaded = fedmi::LoadSiteDataset(data, data_options(geometry));
+      if (reloaded.ok()) {
+        FEDMI_LOG(INFO) << "read " << data
+                        << " again: " << fedmi::FormatLoadReport(reloaded->report);
+      }
+      return reloaded;
     };
   }
   std::unique_ptr<fedmi::TerminalApprover> approver;

@@ -125,6 +125,14 @@ absl::Status SiteWorker::CheckCapability(const v1::RunSpec& spec) const {
         "' is not available at this site (known: ", absl::StrJoin(known, ", "), ", synthetic)"));
   }
   if (!data_) {
+    if (!options_.data_problem.ok()) {
+      // The reason names files, which may name patients: it stays in the
+      // site's log.
+      return absl::FailedPreconditionError(
+          absl::StrCat("site '", options_.site, "' cannot use its data (",
+                       absl::StatusCodeToString(options_.data_problem.code()),
+                       "; the reason is in the site's log)"));
+    }
     return absl::FailedPreconditionError(
         absl::StrCat("site '", options_.site, "' has no data configured (--data)"));
   }
@@ -312,9 +320,13 @@ absl::StatusOr<const SiteDataset*> SiteWorker::DataFor(const v1::RunSpec& spec) 
                   << " (the run's input; held: " << GeometryText(data_geometry_) << ")";
   absl::StatusOr<SiteDataset> reloaded = options_.reload_data(wanted);
   if (!reloaded.ok()) {
+    // The coordinator hears that it failed, not which files: their names
+    // may name patients.
+    FEDMI_LOG(ERROR) << "cannot read the site's data at " << GeometryText(wanted) << ": "
+                     << reloaded.status().message();
     return absl::Status(reloaded.status().code(),
-                        absl::StrCat("cannot read the site's data at ", GeometryText(wanted), ": ",
-                                     reloaded.status().message()));
+                        absl::StrCat("cannot read the site's data at ", GeometryText(wanted),
+                                     " (the reason is in the site's log)"));
   }
   data_ = *std::move(reloaded);
   data_geometry_ = wanted;

@@ -74,6 +74,9 @@ struct SiteWorkerOptions {
   // The geometry of the data given to the constructor (its images' size and
   // channels; first_frame_only as it was loaded).
   bool data_first_frame_only = false;
+  // Why the site's data could not be used (too many unreadable files, ...);
+  // every task that needs data is then refused with it.
+  absl::Status data_problem;
 };
 
 struct LocalUpdate {

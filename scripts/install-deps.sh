@@ -21,6 +21,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
   libzip-dev libstb-dev
+  libdcmtk-dev
   clang-format clang-tidy
 )
 

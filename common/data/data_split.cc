@@ -56,10 +56,19 @@ absl::StatusOr<std::vector<SiteShardReport>> SplitDataset(const DataSplitOptions
   if (!std::filesystem::exists(options.input, ec)) {
     return absl::NotFoundError(absl::StrCat("data file ", options.input, " does not exist"));
   }
-  ASSIGN_OR_RETURN(auto arrays, ReadNpz(options.input));
-  ASSIGN_OR_RETURN(ImageSet train, ImageSetFromNpz(arrays, options.input, "train"));
-  ASSIGN_OR_RETURN(ImageSet val, ImageSetFromNpz(arrays, options.input, "val"));
-  arrays.clear();  // Free the raw copy of the pixels early.
+  ImageSet train, val;
+  if (std::filesystem::is_directory(options.input, ec)) {
+    // Image and DICOM folders: their train and val, val held out of train
+    // (val_fraction) when the folder has none.
+    ASSIGN_OR_RETURN(SiteDataset site, LoadSiteDataset(options.input, options.load));
+    train = std::move(site.train);
+    val = std::move(site.val);
+  } else {
+    // An npz keeps its own image size: shards are cut, not resampled.
+    ASSIGN_OR_RETURN(auto arrays, ReadNpz(options.input));
+    ASSIGN_OR_RETURN(train, ImageSetFromNpz(arrays, options.input, "train"));
+    ASSIGN_OR_RETURN(val, ImageSetFromNpz(arrays, options.input, "val"));
+  }
 
   PartitionOptions train_partition = options.partition;
   train_partition.sites = options.sites;

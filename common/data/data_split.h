@@ -1,6 +1,6 @@
-// The core of `fedmi data split`: cuts one MedMNIST-style .npz into one shard
-// per simulated site, each itself a MedMNIST-style .npz that
-// LoadSiteDataset reads.
+// The core of `fedmi data split`: cuts one data source (a MedMNIST-style
+// .npz, an image folder or a DICOM folder) into one shard per simulated
+// site, each a MedMNIST-style .npz that LoadSiteDataset reads.
 //
 // Not thread-safe against other writers of the same out_dir.
 #ifndef FEDMI_COMMON_DATA_DATA_SPLIT_H_
@@ -11,12 +11,17 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/data/image_data.h"
 #include "common/data/partition.h"
 
 namespace fedmi {
 
 struct DataSplitOptions {
-  std::string input;  // .npz with train_* and val_* members
+  // An .npz with train_* and val_* members (read at its own image size), or
+  // an image or DICOM folder (read with `load`: its geometry, val_fraction
+  // when it has no val split, max_bad_fraction).
+  std::string input;
+  SiteDataOptions load;
   // Number of shards. Overrides partition.sites.
   int sites = 3;
   PartitionOptions partition;
@@ -32,7 +37,7 @@ struct SiteShardReport {
   std::vector<int64_t> val_class_counts;
 };
 
-// Reads the input's train and val splits, partitions train with
+// Reads the input's train and val splits (LoadSiteDataset for folders), partitions train with
 // `options.partition` and val with the same options but seed + 1 and
 // min_per_site = min(partition.min_per_site, max(1, val_rows / (8 * sites))), and
 // writes <out_dir>/site-<k>.npz (k = 1..sites) holding train_images,

@@ -1,5 +1,6 @@
-// In-memory labelled image data, as read from a MedMNIST .npz or an image
-// folder. Pixels are 8-bit, channel-last, rows in example order.
+// In-memory labelled image data, as read from a MedMNIST .npz, an image
+// folder or a DICOM folder. Pixels are 8-bit, channel-last, rows in example
+// order.
 //
 // Plain value types: not thread-safe to mutate concurrently; copying is
 // explicit and costs the pixel buffer.
@@ -7,6 +8,7 @@
 #define FEDMI_COMMON_DATA_DATASET_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,11 +25,33 @@ struct ImageSet {
   int64_t ImageBytes() const { return height * width * channels; }
 };
 
+// What loading a data source did: files used and skipped (with why), and
+// the conversions made to reach the requested geometry. Printed by the site
+// daemon and `fedmi data inspect`.
+struct DataLoadReport {
+  std::string source;  // "npz", "image_folder", "dicom_folders" or "dicom_csv".
+  int64_t files_seen = 0;
+  int64_t files_loaded = 0;
+  int64_t files_skipped = 0;
+  int64_t files_unlabelled = 0;  // DICOM files labels.csv does not name: ignored.
+  // Skipped files per reason: a DicomRefusalName ("not_dicom", ...),
+  // "missing_file" (a labels.csv row without its file) or "undecodable".
+  std::map<std::string, int64_t> skipped_by_reason;
+  // The first few skipped files as "<path>: <reason>".
+  std::vector<std::string> first_skipped;
+  // Images changed on the way, per kind: "resized", "colour_to_grey",
+  // "grey_to_rgb", "first_frame".
+  std::map<std::string, int64_t> conversions;
+  // Class names in index order, when the source names its classes.
+  std::vector<std::string> class_names;
+};
+
 // A site's local data: it trains on `train` and reports metrics on `val`.
 struct SiteDataset {
   ImageSet train;
   ImageSet val;
   int64_t num_classes = 2;
+  DataLoadReport report;
 };
 
 }  // namespace fedmi

@@ -13,6 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/status.h"
+#include "common/data/dicom_data.h"
+#include "common/data/image_geometry.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -23,8 +25,6 @@
 #define STBI_NO_HDR
 #define STBI_NO_LINEAR
 #include <stb/stb_image.h>
-#define STB_IMAGE_RESIZE_IMPLEMENTATION
-#include <stb/stb_image_resize.h>
 #pragma GCC diagnostic pop
 
 namespace fedmi {
@@ -122,12 +122,13 @@ absl::StatusOr<std::vector<fs::path>> SortedImageFiles(const fs::path& class_dir
   return files;
 }
 
-// Decodes `file` to grayscale and appends height x width pixels to `pixels`.
-absl::Status AppendGrayscaleImage(const fs::path& file, int64_t height, int64_t width,
-                                  std::vector<uint8_t>& pixels) {
+// Decodes `file` to `channels` (1 grey, 3 RGB) and appends it fitted to
+// height x width to `pixels`.
+absl::Status AppendImage(const fs::path& file, int64_t height, int64_t width, int64_t channels,
+                         std::vector<uint8_t>& pixels) {
   int source_width = 0, source_height = 0, source_channels = 0;
-  stbi_uc* decoded =
-      stbi_load(file.c_str(), &source_width, &source_height, &source_channels, /*req_comp=*/1);
+  stbi_uc* decoded = stbi_load(file.c_str(), &source_width, &source_height, &source_channels,
+                               static_cast<int>(channels));
   if (decoded == nullptr) {
     const char* reason = stbi_failure_reason();
     return absl::InvalidArgumentError(absl::StrCat("cannot decode image ", file.string(), ": ",
@@ -135,17 +136,25 @@ absl::Status AppendGrayscaleImage(const fs::path& file, int64_t height, int64_t 
   }
   std::unique_ptr<stbi_uc, void (*)(void*)> owned(decoded, stbi_image_free);
   const size_t offset = pixels.size();
-  pixels.resize(offset + static_cast<size_t>(height * width));
-  if (source_width == width && source_height == height) {
-    std::copy(decoded, decoded + height * width, pixels.begin() + offset);
-    return absl::OkStatus();
-  }
-  if (!stbir_resize_uint8(decoded, source_width, source_height, 0, pixels.data() + offset,
-                          static_cast<int>(width), static_cast<int>(height), 0,
-                          /*num_channels=*/1)) {
-    return absl::InternalError(absl::StrCat("cannot resize image ", file.string(), " from ",
-                                            source_width, "x", source_height, " to ", width, "x",
-                                            height));
+  pixels.resize(offset + static_cast<size_t>(height * width * channels));
+  ResizePadded(decoded, source_height, source_width, channels, pixels.data() + offset, height,
+               width);
+  return absl::OkStatus();
+}
+
+// Re-indexes `images`' labels (indices into `names`) by `reference`'s
+// names. InvalidArgument naming `dir` for a class `reference` lacks.
+absl::Status IndexByNames(ImageSet& images, const std::vector<std::string>& names,
+                          const std::vector<std::string>& reference, const std::string& dir,
+                          const std::string& reference_dir) {
+  for (int64_t& label : images.labels) {
+    const std::string& name = names[label];
+    auto it = std::lower_bound(reference.begin(), reference.end(), name);
+    if (it == reference.end() || *it != name) {
+      return absl::InvalidArgumentError(absl::StrCat("image folder ", dir, " has class '", name,
+                                                     "' that ", reference_dir, " lacks"));
+    }
+    label = it - reference.begin();
   }
   return absl::OkStatus();
 }
@@ -191,31 +200,65 @@ absl::Status LoadFolderSite(const std::string& dir, const SiteDataOptions& optio
   std::vector<std::string> train_classes;
   if (!fs::is_directory(root / "train", ec)) {
     has_val = false;
-    ASSIGN_OR_RETURN(site.train,
-                     LoadImageFolder(dir, options.height, options.width, &train_classes));
+    ASSIGN_OR_RETURN(site.train, LoadImageFolder(dir, options.height, options.width, &train_classes,
+                                                 options.channels));
   } else {
     ASSIGN_OR_RETURN(site.train, LoadImageFolder((root / "train").string(), options.height,
-                                                 options.width, &train_classes));
+                                                 options.width, &train_classes, options.channels));
     has_val = fs::is_directory(root / "val", ec);
     if (has_val) {
       std::vector<std::string> val_classes;
       ASSIGN_OR_RETURN(site.val, LoadImageFolder((root / "val").string(), options.height,
-                                                 options.width, &val_classes));
+                                                 options.width, &val_classes, options.channels));
       // val/ may lack classes train/ has; index its labels by train's names.
-      for (int64_t& label : site.val.labels) {
-        const std::string& name = val_classes[label];
-        auto it = std::lower_bound(train_classes.begin(), train_classes.end(), name);
-        if (it == train_classes.end() || *it != name) {
-          return absl::InvalidArgumentError(absl::StrCat("image folder ", (root / "val").string(),
-                                                         " has class '", name, "' that ",
-                                                         (root / "train").string(), " lacks"));
-        }
-        label = it - train_classes.begin();
-      }
+      RETURN_IF_ERROR(IndexByNames(site.val, val_classes, train_classes, (root / "val").string(),
+                                   (root / "train").string()));
     }
   }
   site.num_classes =
       std::max<int64_t>(site.num_classes, static_cast<int64_t>(train_classes.size()));
+  site.report.source = "image_folder";
+  site.report.files_seen = site.report.files_loaded = site.train.size() + site.val.size();
+  site.report.class_names = std::move(train_classes);
+  return absl::OkStatus();
+}
+
+DicomFolderOptions DicomOptionsOf(const SiteDataOptions& options) {
+  DicomFolderOptions dicom;
+  dicom.read.height = options.height;
+  dicom.read.width = options.width;
+  dicom.read.channels = options.channels;
+  dicom.read.first_frame_only = options.first_frame_only;
+  dicom.max_bad_fraction = options.max_bad_fraction;
+  dicom.threads = options.threads;
+  return dicom;
+}
+
+absl::Status LoadDicomSite(const std::string& dir, const SiteDataOptions& options,
+                           SiteDataset& site, bool& has_val) {
+  ASSIGN_OR_RETURN(DicomFolderData data, LoadDicomFolder(dir, DicomOptionsOf(options)));
+  site.train = std::move(data.splits["train"]);
+  has_val = data.splits.count("val") > 0;
+  if (has_val) site.val = std::move(data.splits["val"]);
+  // Empty splits still carry the geometry, so size checks below hold.
+  for (ImageSet* set : {&site.train, &site.val}) {
+    set->height = options.height;
+    set->width = options.width;
+    set->channels = options.channels;
+  }
+  site.num_classes =
+      std::max<int64_t>(site.num_classes, static_cast<int64_t>(data.report.class_names.size()));
+  site.report = std::move(data.report);
+  return absl::OkStatus();
+}
+
+absl::Status CheckGeometry(const SiteDataOptions& options) {
+  if (options.height < 1 || options.width < 1 || options.height > 1 << 15 ||
+      options.width > 1 << 15 || (options.channels != 1 && options.channels != 3)) {
+    return absl::InvalidArgumentError(absl::StrCat("image geometry ", options.height, "x",
+                                                   options.width, "x", options.channels,
+                                                   " is invalid; sides 1..32768, channels 1 or 3"));
+  }
   return absl::OkStatus();
 }
 
@@ -298,7 +341,11 @@ absl::StatusOr<ImageSet> LoadNpzSplit(const std::string& path, const std::string
 }
 
 absl::StatusOr<ImageSet> LoadImageFolder(const std::string& dir, int64_t height, int64_t width,
-                                         std::vector<std::string>* class_names) {
+                                         std::vector<std::string>* class_names, int64_t channels) {
+  if (channels != 1 && channels != 3) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("image channels ", channels, " is invalid; expected 1 or 3"));
+  }
   if (height < 1 || width < 1 || height > 1 << 15 || width > 1 << 15) {
     return absl::InvalidArgumentError(
         absl::StrCat("image size ", height, "x", width, " is invalid; each side must be 1..32768"));
@@ -318,11 +365,11 @@ absl::StatusOr<ImageSet> LoadImageFolder(const std::string& dir, int64_t height,
   ImageSet set;
   set.height = height;
   set.width = width;
-  set.channels = 1;
+  set.channels = channels;
   for (size_t index = 0; index < classes.size(); ++index) {
     ASSIGN_OR_RETURN(std::vector<fs::path> files, SortedImageFiles(fs::path(dir) / classes[index]));
     for (const fs::path& file : files) {
-      RETURN_IF_ERROR(AppendGrayscaleImage(file, height, width, set.pixels));
+      RETURN_IF_ERROR(AppendImage(file, height, width, channels, set.pixels));
       set.labels.push_back(static_cast<int64_t>(index));
     }
   }
@@ -341,16 +388,25 @@ absl::StatusOr<SiteDataset> LoadSiteDataset(const std::string& path,
     return absl::InvalidArgumentError(
         absl::StrCat("val_fraction ", options.val_fraction, " is outside [0, 1)"));
   }
+  RETURN_IF_ERROR(CheckGeometry(options));
   std::error_code ec;
   if (!fs::exists(path, ec)) {
     return absl::NotFoundError(absl::StrCat("data file ", path, " does not exist"));
   }
   SiteDataset site;
   bool has_val = false;
-  if (fs::is_directory(path, ec)) {
+  if (IsDicomFolder(path)) {
+    RETURN_IF_ERROR(LoadDicomSite(path, options, site, has_val));
+  } else if (fs::is_directory(path, ec)) {
     RETURN_IF_ERROR(LoadFolderSite(path, options, site, has_val));
   } else {
     RETURN_IF_ERROR(LoadNpzSite(path, site, has_val));
+    site.report.source = "npz";
+    site.report.files_seen = site.report.files_loaded = 1;
+    for (ImageSet* set : {&site.train, &site.val}) {
+      RETURN_IF_ERROR(
+          FitImageSet(*set, options.height, options.width, options.channels, &site.report));
+    }
   }
   if (site.train.size() == 0) {
     return absl::InvalidArgumentError(absl::StrCat("data file ", path, " has no training rows"));
@@ -375,6 +431,96 @@ absl::StatusOr<SiteDataset> LoadSiteDataset(const std::string& path,
   const int64_t max_label = std::max(MaxLabel(site.train), MaxLabel(site.val));
   site.num_classes = std::max<int64_t>({site.num_classes, max_label + 1, 2});
   return site;
+}
+
+absl::StatusOr<ImageSet> LoadDataSplit(const std::string& path, const std::string& split,
+                                       const SiteDataOptions& options, DataLoadReport* report) {
+  if (!IsKnownSplit(split)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown split '", split, "'; expected train, val or test"));
+  }
+  RETURN_IF_ERROR(CheckGeometry(options));
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return absl::NotFoundError(absl::StrCat("data file ", path, " does not exist"));
+  }
+  DataLoadReport local_report;
+  DataLoadReport& out = report != nullptr ? *report : local_report;
+  if (IsDicomFolder(path)) {
+    ASSIGN_OR_RETURN(DicomFolderData data, LoadDicomFolder(path, DicomOptionsOf(options)));
+    out = std::move(data.report);
+    auto found = data.splits.find(split);
+    if (found == data.splits.end()) {
+      return absl::NotFoundError(absl::StrCat("dicom folder ", path, " has no ", split, " files"));
+    }
+    return std::move(found->second);
+  }
+  if (!fs::is_directory(path, ec)) {
+    ASSIGN_OR_RETURN(ImageSet images, LoadNpzSplit(path, split));
+    out.source = "npz";
+    out.files_seen = out.files_loaded = 1;
+    RETURN_IF_ERROR(FitImageSet(images, options.height, options.width, options.channels, &out));
+    return images;
+  }
+  const fs::path root(path);
+  const bool has_train = fs::is_directory(root / "train", ec);
+  fs::path dir = root / split;
+  if (!fs::is_directory(dir, ec)) {
+    if (split != "train" || has_train || fs::is_directory(root / "val", ec) ||
+        fs::is_directory(root / "test", ec)) {
+      return absl::NotFoundError(absl::StrCat("image folder ", path, " has no ", split, "/"));
+    }
+    dir = root;
+  }
+  std::vector<std::string> classes;
+  ASSIGN_OR_RETURN(ImageSet images, LoadImageFolder(dir.string(), options.height, options.width,
+                                                    &classes, options.channels));
+  if (has_train && split != "train") {
+    ASSIGN_OR_RETURN(std::vector<std::string> train_classes,
+                     SortedSubdirectories((root / "train").string()));
+    RETURN_IF_ERROR(
+        IndexByNames(images, classes, train_classes, dir.string(), (root / "train").string()));
+    classes = std::move(train_classes);
+  }
+  out.source = "image_folder";
+  out.files_seen = out.files_loaded = images.size();
+  out.class_names = std::move(classes);
+  return images;
+}
+
+absl::Status FitImageSet(ImageSet& images, int64_t height, int64_t width, int64_t channels,
+                         DataLoadReport* report) {
+  if ((channels != 1 && channels != 3) || (images.channels != 1 && images.channels != 3)) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot convert images of ", images.channels,
+                                                   " channels to ", channels,
+                                                   "; only 1 and 3 are supported"));
+  }
+  const bool resize = images.height != height || images.width != width;
+  const bool convert = images.channels != channels;
+  if (!resize && !convert) return absl::OkStatus();
+  const int64_t source_bytes = images.ImageBytes();
+  const int64_t source_pixels = images.height * images.width;
+  std::vector<uint8_t> fitted(static_cast<size_t>(images.size() * height * width * channels));
+  std::vector<uint8_t> converted(convert ? source_pixels * channels : 0);
+  for (int64_t row = 0; row < images.size(); ++row) {
+    const uint8_t* source = images.pixels.data() + row * source_bytes;
+    if (convert) {
+      ConvertChannels(source, source_pixels, images.channels, converted.data(), channels);
+      source = converted.data();
+    }
+    ResizePadded(source, images.height, images.width, channels,
+                 fitted.data() + row * height * width * channels, height, width);
+  }
+  if (report != nullptr) {
+    if (resize) report->conversions["resized"] += images.size();
+    if (convert)
+      report->conversions[channels == 1 ? "colour_to_grey" : "grey_to_rgb"] += images.size();
+  }
+  images.height = height;
+  images.width = width;
+  images.channels = channels;
+  images.pixels = std::move(fitted);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<NpyArray> ImagesToNpy(const ImageSet& images) {

@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 
+#include "common/data/dicom_writer.h"
 #include "common/tensor/safetensors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -93,6 +94,33 @@ TEST_F(ModelFilesTest, SafetensorsFileWithMetadataGivesIdenticalPredictions) {
   EXPECT_EQ(metadata["run"], "3");
   EXPECT_EQ(metadata["round"], "5");
   EXPECT_FALSE(metadata["fedmi_version"].empty());
+}
+
+TEST_F(ModelFilesTest, PredictsOnADicomFolderAtTheModelsGeometry) {
+  // The six images as 8-bit DICOM files in test/<class>/ folders: at 28x28
+  // the pipeline is the identity, so predictions match the in-memory ones.
+  // Loading order: neg (rows 0, 2, 4) before pos (rows 1, 3, 5).
+  const std::filesystem::path root = dir_.Join("dicom");
+  for (int row = 0; row < 6; ++row) {
+    const std::filesystem::path file =
+        root / "test" / (row % 2 == 0 ? "neg" : "pos") / (std::to_string(row) + ".dcm");
+    std::filesystem::create_directories(file.parent_path());
+    DicomPixels pixels;
+    pixels.rows = pixels.columns = 28;
+    pixels.values.assign(images_.pixels.begin() + row * 784,
+                         images_.pixels.begin() + (row + 1) * 784);
+    ASSERT_THAT(WriteDicomFile(file.string(), pixels), IsOk());
+  }
+  ASSERT_TRUE(model_->SaveTorchScript(dir_.Join("model.pt")).ok());
+  TorchModelRunner runner;
+  ASSERT_OK_AND_ASSIGN(SplitPredictions predictions,
+                       runner.PredictSplit(dir_.Join("model.pt"), root.string(), "test"));
+  EXPECT_EQ(predictions.labels, std::vector<int64_t>({0, 0, 0, 1, 1, 1}));
+  const int rows[] = {0, 2, 4, 1, 3, 5};
+  ASSERT_EQ(predictions.prob_positive.size(), 6u);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_FLOAT_EQ(predictions.prob_positive[i], expected_.prob_positive[rows[i]]) << i;
+  }
 }
 
 TEST_F(ModelFilesTest, WriteModelFileWritesBothKinds) {

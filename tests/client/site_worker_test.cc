@@ -17,6 +17,7 @@ namespace fedmi {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 v1::RunSpec CnnSpec(int32_t image_size, int32_t channels) {
   v1::RunSpec spec;
@@ -116,13 +117,25 @@ TEST(SiteWorkerTest, ReadsItsDataAgainAtTheRunsGeometryOnceAndKeepsIt) {
   EXPECT_TRUE(asked[0].first_frame_only);
 
   options.reload_data = [](const DataGeometry&) -> absl::StatusOr<SiteDataset> {
-    return absl::DataLossError("3 of 10 files unreadable");
+    return absl::InvalidArgumentError("3 of 10 files skipped: /pacs/Doe^Jane/1.dcm truncated");
   };
   SiteWorker failing(options, NoiseSite(28, 1));
-  EXPECT_THAT(
-      failing.Evaluate(1, spec, *global),
-      StatusIs(absl::StatusCode::kDataLoss,
-               HasSubstr("cannot read the site's data at 32x32x3 (first frames): 3 of 10")));
+  absl::StatusOr<v1::Metrics> refused = failing.Evaluate(1, spec, *global);
+  EXPECT_THAT(refused,
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("cannot read the site's data at 32x32x3 (first frames)")));
+  EXPECT_THAT(refused.status().message(), Not(HasSubstr("Doe"))) << "file names stay at the site";
+}
+
+TEST(SiteWorkerTest, UnusableDataRefusesEveryRunWithoutNamingAFile) {
+  SiteWorkerOptions options = Options();
+  options.data_problem =
+      absl::InvalidArgumentError("dicom folder /pacs: 9 of 10 files skipped: /pacs/Doe^Jane/1.dcm");
+  SiteWorker worker(options, std::nullopt);
+  absl::Status refused = worker.CheckTask(CnnSpec(28, 1));
+  EXPECT_THAT(refused, StatusIs(absl::StatusCode::kFailedPrecondition,
+                                HasSubstr("cannot use its data (INVALID_ARGUMENT")));
+  EXPECT_THAT(refused.message(), Not(HasSubstr("Doe")));
 }
 
 TEST(SiteWorkerTest, AnEvaluationSendsMetricsAndAScoreHistogramOfItsValidationSet) {

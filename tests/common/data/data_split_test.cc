@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include "common/data/dicom_writer.h"
 #include "common/data/image_data.h"
 #include "common/data/npz.h"
 #include "gmock/gmock.h"
@@ -87,7 +88,9 @@ TEST_F(DataSplitTest, WritesOneLoadableShardPerSite) {
     EXPECT_EQ(arrays->at("train_labels").dtype, "|u1");
     EXPECT_THAT(arrays->at("train_labels").shape, ElementsAre(Sum(report.train_class_counts), 1));
 
-    absl::StatusOr<SiteDataset> site = LoadSiteDataset(report.path);
+    SiteDataOptions at_shard_size;  // 2x2: the shards' images pass through.
+    at_shard_size.height = at_shard_size.width = 2;
+    absl::StatusOr<SiteDataset> site = LoadSiteDataset(report.path, at_shard_size);
     ASSERT_TRUE(site.ok()) << site.status();
     EXPECT_EQ(site->train.size(), Sum(report.train_class_counts));
     EXPECT_EQ(site->val.size(), Sum(report.val_class_counts));
@@ -106,6 +109,38 @@ TEST_F(DataSplitTest, WritesOneLoadableShardPerSite) {
   EXPECT_EQ(val_rows, 30);
   EXPECT_EQ(train_tags.size(), 120u);
   EXPECT_EQ(val_tags.size(), 30u);
+}
+
+TEST_F(DataSplitTest, SplitsADicomFolderIntoNpzShards) {
+  // 20 train files per class; no val/, so val is held out of train.
+  const fs::path root = dir_.Join("dicom");
+  for (int i = 0; i < 40; ++i) {
+    const fs::path file = root / (i % 2 == 0 ? "neg" : "pos") / (std::to_string(i) + ".dcm");
+    fs::create_directories(file.parent_path());
+    DicomPixels pixels;
+    pixels.rows = 4;
+    pixels.columns = 2;
+    pixels.values.assign(8, 100 + i);
+    ASSERT_THAT(WriteDicomFile(file.string(), pixels), IsOk());
+  }
+  DataSplitOptions options;
+  options.input = root.string();
+  options.load.height = options.load.width = 4;
+  options.load.val_fraction = 0.25;
+  options.sites = 2;
+  options.partition.min_per_site = 1;
+  options.out_dir = dir_.Join("dicom-shards");
+  ASSERT_OK_AND_ASSIGN(std::vector<SiteShardReport> reports, SplitDataset(options));
+  ASSERT_EQ(reports.size(), 2u);
+  int64_t train = 0, val = 0;
+  for (const SiteShardReport& report : reports) {
+    train += Sum(report.train_class_counts);
+    val += Sum(report.val_class_counts);
+    ASSERT_OK_AND_ASSIGN(auto arrays, ReadNpz(report.path));
+    EXPECT_THAT(arrays.at("train_images").shape, ElementsAre(Sum(report.train_class_counts), 4, 4));
+  }
+  EXPECT_EQ(train, 30);
+  EXPECT_EQ(val, 10);
 }
 
 TEST_F(DataSplitTest, SameOptionsGiveSameShards) {

@@ -148,11 +148,12 @@ TEST_F(ImageDataTest, LoadsImageFolderAsResizedGrayscale) {
   EXPECT_THAT(images->labels, ElementsAre(0, 0, 1));
   ASSERT_EQ(images->pixels.size(), 48u);
   // Files load in sorted order: "a.PNG" (20) before "b.png" (10). Resizing
-  // a flat image keeps it (nearly) flat.
+  // a flat image keeps it flat; the 6x3 one keeps its aspect: 4x2 in rows
+  // 1-2, rows 0 and 3 padded with 0.
   for (int i = 0; i < 16; ++i) {
-    EXPECT_NEAR(images->pixels[i], 20, 1) << i;
+    EXPECT_EQ(images->pixels[i], 20) << i;
     EXPECT_EQ(images->pixels[16 + i], 10) << i;
-    EXPECT_NEAR(images->pixels[32 + i], 200, 1) << i;
+    EXPECT_EQ(images->pixels[32 + i], i >= 4 && i < 12 ? 200 : 0) << i;
   }
 }
 
@@ -201,6 +202,8 @@ TEST_F(ImageDataTest, SiteDatasetHoldsOutValDeterministically) {
   SiteDataOptions options;
   options.val_fraction = 0.25;
   options.seed = 7;
+  options.height = 2;  // The npz's own size: images pass through untouched.
+  options.width = 3;
   absl::StatusOr<SiteDataset> first = LoadSiteDataset(path, options);
   absl::StatusOr<SiteDataset> again = LoadSiteDataset(path, options);
   ASSERT_TRUE(first.ok()) << first.status();
@@ -237,6 +240,43 @@ TEST_F(ImageDataTest, SiteDatasetHoldsOutValDeterministically) {
   ASSERT_TRUE(no_val.ok());
   EXPECT_EQ(no_val->train.size(), 8);
   EXPECT_EQ(no_val->val.size(), 0);
+}
+
+TEST_F(ImageDataTest, EverySourceIsFittedToTheRequestedGeometry) {
+  // Train row 0 of the small npz is 2x3 of 0..5; into 4x6 it doubles with
+  // no padding, into 6x6 (scale 2) it gets a padding row above and below.
+  const std::string path = WriteSmallNpz("fit.npz", /*with_val=*/true);
+  SiteDataOptions options;
+  options.height = 6;
+  options.width = 6;
+  ASSERT_OK_AND_ASSIGN(SiteDataset site, LoadSiteDataset(path, options));
+  EXPECT_EQ(site.train.height, 6);
+  EXPECT_EQ(site.val.width, 6);
+  EXPECT_EQ(site.report.conversions.at("resized"), 12);
+  const std::vector<uint8_t> first(site.train.pixels.begin(), site.train.pixels.begin() + 36);
+  EXPECT_THAT(std::vector<uint8_t>(first.begin(), first.begin() + 6), Each(0));
+  EXPECT_THAT(std::vector<uint8_t>(first.begin() + 30, first.end()), Each(0));
+  EXPECT_EQ(first[6], 0);   // Top-left source pixel (0), bilinear at the edge.
+  EXPECT_EQ(first[29], 5);  // Bottom-right source pixel (5).
+
+  options.channels = 3;
+  options.height = 2;
+  options.width = 3;
+  ASSERT_OK_AND_ASSIGN(ImageSet rgb, LoadDataSplit(path, "val", options));
+  EXPECT_EQ(rgb.channels, 3);
+  EXPECT_THAT(std::vector<uint8_t>(rgb.pixels.begin(), rgb.pixels.begin() + 6),
+              ElementsAre(100, 100, 100, 101, 101, 101));
+
+  const fs::path folder = dir_.Join("split-folder");
+  WritePng(folder / "train" / "a" / "1.png", 3, 3, 1, 1);
+  WritePng(folder / "train" / "b" / "1.png", 3, 3, 1, 2);
+  WritePng(folder / "test" / "b" / "1.png", 3, 3, 1, 9);
+  options.channels = 1;
+  options.height = options.width = 3;
+  ASSERT_OK_AND_ASSIGN(ImageSet test, LoadDataSplit(folder.string(), "test", options));
+  EXPECT_THAT(test.labels, ElementsAre(1));  // "b" is train's class 1.
+  EXPECT_THAT(LoadDataSplit(folder.string(), "val", options),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("has no val/")));
 }
 
 TEST_F(ImageDataTest, SiteDatasetFromFolders) {

@@ -1,0 +1,317 @@
+// `fedmi data inspect PATH`: what a site's data holds before it trains on
+// it. Counts per class and split, the DICOM headers as histograms, the
+// files it cannot use and why, class imbalance, and optionally a contact
+// sheet of preprocessed images so an operator can see what the model will
+// see (orientation, MONOCHROME1 handling, windowing).
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "cli/command_support.h"
+#include "cli/commands.h"
+#include "common/data/dicom_data.h"
+#include "common/data/image_data.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
+#pragma GCC diagnostic pop
+
+namespace fedmi::cli {
+namespace {
+
+constexpr int kPreviewPerClass = 8;
+constexpr const char* kSplits[] = {"train", "val", "test"};
+
+struct InspectOptions {
+  std::string path;
+  int64_t height = 28;
+  int64_t width = 28;
+  int64_t channels = 1;
+  bool first_frame_only = false;
+  std::string preview;
+};
+
+using Histogram = std::map<std::string, int64_t>;
+
+struct Inspection {
+  DataLoadReport report;
+  std::vector<std::string> class_names;  // Index order; "0", "1"... when unnamed.
+  std::map<std::string, std::vector<int64_t>> class_counts;  // split -> per class
+  std::map<std::string, Histogram> headers;                  // attribute -> histogram
+  std::vector<std::string> skipped;                          // "<path>: <reason>"
+  std::vector<std::vector<std::vector<uint8_t>>> previews;   // class -> images
+};
+
+void Count(Inspection& inspection, const std::string& split, int64_t label) {
+  std::vector<int64_t>& counts = inspection.class_counts[split];
+  if (static_cast<int64_t>(counts.size()) <= label) counts.resize(label + 1, 0);
+  ++counts[label];
+}
+
+void KeepPreview(Inspection& inspection, int64_t label, const uint8_t* pixels, int64_t bytes) {
+  if (static_cast<int64_t>(inspection.previews.size()) <= label) {
+    inspection.previews.resize(label + 1);
+  }
+  auto& kept = inspection.previews[label];
+  if (static_cast<int>(kept.size()) < kPreviewPerClass) kept.emplace_back(pixels, pixels + bytes);
+}
+
+absl::StatusOr<Inspection> InspectDicom(const InspectOptions& options) {
+  Inspection inspection;
+  DicomFolderOptions load;
+  load.read.height = options.height;
+  load.read.width = options.width;
+  load.read.channels = options.channels;
+  load.read.first_frame_only = options.first_frame_only;
+  load.max_bad_fraction = 1.0;  // Inspecting reports bad files; it never refuses them.
+  auto visit = [&](const DicomFileVisit& file) {
+    if (!file.status.ok()) {
+      inspection.skipped.push_back(std::string(file.status.message()));
+      return;
+    }
+    const DicomFacts& facts = file.image->facts;
+    ++inspection.headers["modality"][facts.modality.empty() ? "(none)" : facts.modality];
+    ++inspection.headers["photometric_interpretation"][facts.photometric_interpretation];
+    ++inspection.headers["bits_stored"]
+                        [absl::StrCat(facts.bits_stored, facts.is_signed ? " signed" : "")];
+    ++inspection.headers["size"][absl::StrCat(facts.rows, "x", facts.columns)];
+    ++inspection.headers["transfer_syntax"][facts.transfer_syntax];
+    ++inspection.headers["voi"][facts.voi.empty() ? "(colour)" : facts.voi];
+    Count(inspection, file.split, file.label);
+    KeepPreview(inspection, file.label, file.image->pixels.data(),
+                static_cast<int64_t>(file.image->pixels.size()));
+  };
+  absl::StatusOr<DicomFolderData> data = LoadDicomFolder(options.path, load, visit);
+  if (!data.ok()) return data.status();
+  inspection.report = std::move(data->report);
+  inspection.class_names = inspection.report.class_names;
+  return inspection;
+}
+
+absl::StatusOr<Inspection> InspectImages(const InspectOptions& options) {
+  Inspection inspection;
+  SiteDataOptions load;
+  load.height = options.height;
+  load.width = options.width;
+  load.channels = options.channels;
+  for (const char* split : kSplits) {
+    DataLoadReport report;
+    absl::StatusOr<ImageSet> images = LoadDataSplit(options.path, split, load, &report);
+    if (absl::IsNotFound(images.status()) && std::string(split) != "train") continue;
+    if (!images.ok()) return images.status();
+    inspection.report.source = report.source;
+    // An npz is one file whichever split is read; folders count images.
+    const bool npz = report.source == "npz";
+    inspection.report.files_seen = npz ? 1 : inspection.report.files_seen + report.files_seen;
+    inspection.report.files_loaded = npz ? 1 : inspection.report.files_loaded + report.files_loaded;
+    for (const auto& [kind, count] : report.conversions)
+      inspection.report.conversions[kind] += count;
+    if (inspection.class_names.empty()) inspection.class_names = report.class_names;
+    for (int64_t row = 0; row < images->size(); ++row) {
+      Count(inspection, split, images->labels[row]);
+      KeepPreview(inspection, images->labels[row],
+                  images->pixels.data() + row * images->ImageBytes(), images->ImageBytes());
+    }
+  }
+  return inspection;
+}
+
+std::string ClassName(const Inspection& inspection, size_t index) {
+  return index < inspection.class_names.size() ? inspection.class_names[index]
+                                               : absl::StrCat(index);
+}
+
+// Largest over smallest class count of a split (classes seen anywhere);
+// infinity when some class has no row in it.
+double Imbalance(const std::vector<int64_t>& counts, size_t classes) {
+  if (classes < 2) return 1.0;
+  int64_t most = 0, least = std::numeric_limits<int64_t>::max();
+  for (size_t c = 0; c < classes; ++c) {
+    const int64_t n = c < counts.size() ? counts[c] : 0;
+    most = std::max(most, n);
+    least = std::min(least, n);
+  }
+  return least == 0 ? std::numeric_limits<double>::infinity()
+                    : static_cast<double>(most) / static_cast<double>(least);
+}
+
+size_t ClassCount(const Inspection& inspection) {
+  size_t classes = inspection.class_names.size();
+  for (const auto& [split, counts] : inspection.class_counts) {
+    classes = std::max(classes, counts.size());
+  }
+  return classes;
+}
+
+// One row per class of up to kPreviewPerClass tiles, each scaled up to about
+// 128 pixels by pixel repetition, 4-pixel grey gutters.
+absl::Status WritePreview(const Inspection& inspection, const InspectOptions& options) {
+  const int64_t scale = std::max<int64_t>(1, 128 / std::max(options.height, options.width));
+  const int64_t gutter = 4, c = options.channels;
+  const int64_t tile_h = options.height * scale, tile_w = options.width * scale;
+  const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(inspection.previews.size()));
+  const int64_t sheet_w = kPreviewPerClass * (tile_w + gutter) + gutter;
+  const int64_t sheet_h = rows * (tile_h + gutter) + gutter;
+  std::vector<uint8_t> sheet(sheet_w * sheet_h * c, 96);
+  for (size_t row = 0; row < inspection.previews.size(); ++row) {
+    for (size_t col = 0; col < inspection.previews[row].size(); ++col) {
+      const std::vector<uint8_t>& image = inspection.previews[row][col];
+      const int64_t top = gutter + row * (tile_h + gutter), left = gutter + col * (tile_w + gutter);
+      for (int64_t y = 0; y < tile_h; ++y) {
+        for (int64_t x = 0; x < tile_w; ++x) {
+          for (int64_t ch = 0; ch < c; ++ch) {
+            sheet[((top + y) * sheet_w + left + x) * c + ch] =
+                image[((y / scale) * options.width + x / scale) * c + ch];
+          }
+        }
+      }
+    }
+  }
+  if (stbi_write_png(options.preview.c_str(), static_cast<int>(sheet_w), static_cast<int>(sheet_h),
+                     static_cast<int>(c), sheet.data(), static_cast<int>(sheet_w * c)) == 0) {
+    return absl::InternalError(absl::StrCat("cannot write preview ", options.preview));
+  }
+  return absl::OkStatus();
+}
+
+void PrintText(const Inspection& inspection, const InspectOptions& options) {
+  const size_t classes = ClassCount(inspection);
+  std::cout << options.path << ": " << FormatLoadReport(inspection.report);
+  std::cout << absl::StrFormat("%-8s  %7s  %-30s  %s\n", "SPLIT", "IMAGES", "PER CLASS",
+                               "MAJORITY/MINORITY");
+  for (const char* split : kSplits) {
+    auto found = inspection.class_counts.find(split);
+    if (found == inspection.class_counts.end()) continue;
+    std::vector<std::string> parts;
+    int64_t total = 0;
+    for (size_t c = 0; c < classes; ++c) {
+      const int64_t n = c < found->second.size() ? found->second[c] : 0;
+      total += n;
+      parts.push_back(absl::StrCat(ClassName(inspection, c), " ", n));
+    }
+    const double ratio = Imbalance(found->second, classes);
+    std::cout << absl::StrFormat(
+        "%-8s  %7d  %-30s  %s\n", split, total, absl::StrJoin(parts, ", "),
+        std::isinf(ratio) ? "a class is missing" : absl::StrFormat("%.2f", ratio));
+  }
+  for (const auto& [attribute, histogram] : inspection.headers) {
+    std::vector<std::string> parts;
+    for (const auto& [value, count] : histogram) parts.push_back(absl::StrCat(value, ": ", count));
+    std::cout << attribute << ": " << absl::StrJoin(parts, ", ") << "\n";
+  }
+  if (!inspection.skipped.empty()) {
+    std::cout << "unusable files:\n";
+    for (const std::string& line : inspection.skipped) std::cout << "  " << line << "\n";
+  }
+}
+
+nlohmann::json ToJson(const Inspection& inspection, const InspectOptions& options) {
+  const size_t classes = ClassCount(inspection);
+  std::vector<std::string> names;
+  for (size_t c = 0; c < classes; ++c) names.push_back(ClassName(inspection, c));
+  nlohmann::json splits = nlohmann::json::object();
+  for (const auto& [split, counts] : inspection.class_counts) {
+    std::vector<int64_t> padded(classes, 0);
+    std::copy(counts.begin(), counts.end(), padded.begin());
+    int64_t total = 0;
+    for (int64_t n : padded) total += n;
+    splits[split] = {{"images", total},
+                     {"class_counts", padded},
+                     {"majority_minority_ratio", JsonNumber(Imbalance(counts, classes))}};
+  }
+  const DataLoadReport& report = inspection.report;
+  nlohmann::json json = {{"path", options.path},
+                         {"source", report.source},
+                         {"geometry", {options.height, options.width, options.channels}},
+                         {"files_seen", report.files_seen},
+                         {"files_loaded", report.files_loaded},
+                         {"files_skipped", report.files_skipped},
+                         {"files_unlabelled", report.files_unlabelled},
+                         {"skipped_by_reason", report.skipped_by_reason},
+                         {"unusable_files", inspection.skipped},
+                         {"conversions", report.conversions},
+                         {"classes", names},
+                         {"splits", splits}};
+  for (const auto& [attribute, histogram] : inspection.headers) json[attribute] = histogram;
+  if (!options.preview.empty()) {
+    std::vector<std::string> rows;
+    for (size_t c = 0; c < inspection.previews.size(); ++c)
+      rows.push_back(ClassName(inspection, c));
+    json["preview"] = {{"path", options.preview}, {"rows", rows}};
+  }
+  return json;
+}
+
+int Inspect(const GlobalOptions& global, const InspectOptions& options) {
+  if (options.height < 1 || options.width < 1 || options.height > 4096 || options.width > 4096) {
+    return ReportUsageError(absl::StrCat("--height and --width must be 1..4096, got ",
+                                         options.height, "x", options.width));
+  }
+  absl::StatusOr<Inspection> inspection =
+      IsDicomFolder(options.path) ? InspectDicom(options) : InspectImages(options);
+  if (!inspection.ok()) return ReportError(inspection.status());
+  if (!options.preview.empty()) {
+    if (absl::Status written = WritePreview(*inspection, options); !written.ok()) {
+      return ReportError(written);
+    }
+  }
+  if (global.json) {
+    PrintJsonLine(ToJson(*inspection, options));
+    return kExitOk;
+  }
+  PrintText(*inspection, options);
+  if (!options.preview.empty()) {
+    std::cout << "preview " << options.preview << ", one row per class, top to bottom:";
+    for (size_t c = 0; c < inspection->previews.size(); ++c) {
+      std::cout << (c == 0 ? " " : ", ") << ClassName(*inspection, c);
+    }
+    std::cout << "\n";
+  }
+  std::cout << std::flush;
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddDataInspectCommand(CLI::App* data, GlobalOptions& global, CommandResult& result) {
+  auto options = std::make_shared<InspectOptions>();
+  CLI::App* inspect = data->add_subcommand(
+      "inspect",
+      "Summarise a data source (.npz, image folder or DICOM folder) before training on it: "
+      "images per class and split, class imbalance, DICOM modality, photometric "
+      "interpretation, bits, sizes and transfer syntaxes, and the files that cannot be used "
+      "and why");
+  inspect
+      ->add_option("path", options->path,
+                   "an .npz, an image folder or a DICOM folder (layouts: docs/data.md)")
+      ->required();
+  AddCheckedOption(inspect, "--height", options->height,
+                   "image height the model will see (images are fitted, aspect kept)",
+                   CLI::PositiveNumber);
+  AddCheckedOption(inspect, "--width", options->width, "image width the model will see",
+                   CLI::PositiveNumber);
+  AddCheckedOption(inspect, "--channels", options->channels, "1 (grey) or 3 (RGB)",
+                   CLI::IsMember({1, 3}));
+  inspect->add_flag("--first-frame", options->first_frame_only,
+                    "use the first frame of multi-frame DICOM files instead of skipping them");
+  inspect->add_option("--preview", options->preview,
+                      "write a PNG contact sheet: up to 8 preprocessed images per class, one row "
+                      "per class, scaled up");
+  AddJsonFlag(inspect, global);
+  inspect->callback([&global, &result, options] {
+    RunCommand(result, [&] { return Inspect(global, *options); });
+  });
+}
+
+}  // namespace fedmi::cli
