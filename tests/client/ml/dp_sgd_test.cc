@@ -346,7 +346,7 @@ TEST_F(DpSgdTest, WeightDecayShrinksTheNoisedStepsParameters) {
     for (size_t i = 0; i < weights.body.size() / sizeof(float); ++i) sum += values[i] * values[i];
     return sum;
   };
-  for (const std::string optimizer : {"adam", "sgd"}) {
+  for (const char* optimizer : {"adam", "sgd"}) {
     // Same sample and noise (secret seed 21); 4 steps at lr * wd = 0.05,
     // compounded by SGD's momentum.
     const double plain = norm_after(optimizer, 0), decayed = norm_after(optimizer, 5);

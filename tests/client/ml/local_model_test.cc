@@ -295,7 +295,7 @@ TEST_F(LocalModelTest, AugmentationOptionsReachTrainingAndStayReproducible) {
 
 TEST_F(LocalModelTest, WeightDecayShrinksTheWeights) {
   const ImageSet train = MakeSquares(100, 28, 1);
-  for (const std::string optimizer : {"adam", "sgd"}) {
+  for (const char* optimizer : {"adam", "sgd"}) {
     auto norm_after = [&](double weight_decay) {
       auto model = MustCreate(ModelConfig{});
       TrainOptions options;
