@@ -1,6 +1,7 @@
 #include "coordinator/evaluation_summary.h"
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -83,6 +84,48 @@ TEST(EvaluationSummaryTest, NoThresholdWithoutHistogramsOrWithOneClass) {
   v1::Metrics with = pooled;
   with.set_operating_threshold(0.25);
   EXPECT_EQ(MetricsJson(with)["operating_threshold"], 0.25);
+}
+
+}  // namespace
+}  // namespace fedmi
+
+namespace fedmi {
+namespace {
+
+// Review finding: the first histogram in slot order fixes the bin count, so
+// one site sending a 2-bin histogram first makes every honest site's
+// 10-bin (in production 1000-bin) histogram "not fit" and be left out:
+// the threshold is chosen on the hostile site's counts alone.
+TEST(EvaluationSummaryReviewTest, AFirstSiteWithOtherBinsCannotExcludeTheRest) {
+  const v1::Metrics hostile = Report(4, 0.9, {0, 2}, {2, 0});
+  const v1::Metrics a =
+      Report(20, 0.99, {10, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 10, 0, 0});
+  const v1::Metrics b =
+      Report(20, 0.99, {0, 0, 0, 0, 0, 0, 10, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 10});
+  int ignored = -1;
+  const v1::Metrics pooled = PooledEvaluation({hostile, a, b}, ThresholdRule(), &ignored);
+  EXPECT_EQ(ignored, 1) << "only the odd one out is left out";
+  ASSERT_TRUE(pooled.has_operating_threshold());
+  EXPECT_DOUBLE_EQ(pooled.operating_threshold(), 0.7) << "chosen on the honest sites' counts";
+}
+
+// Review finding: FromCounts and Merge sum int64 counts without an overflow
+// check (signed overflow: undefined behaviour). A site sending counts near
+// INT64_MAX wraps the totals negative and the honest sites' threshold is
+// replaced by garbage instead of the histogram being left out.
+TEST(EvaluationSummaryReviewTest, CountsThatOverflowAreLeftOut) {
+  const v1::Metrics a =
+      Report(20, 0.99, {10, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 10, 0, 0});
+  const int64_t huge = std::numeric_limits<int64_t>::max();
+  const v1::Metrics hostile =
+      Report(4, 0.9, {huge, huge, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
+  int ignored = -1;
+  const v1::Metrics pooled = PooledEvaluation({a, hostile}, ThresholdRule(), &ignored);
+  EXPECT_EQ(ignored, 1);
+  ASSERT_TRUE(pooled.has_operating_threshold());
+  EXPECT_DOUBLE_EQ(pooled.operating_specificity(), 1.0) << "from site A's counts alone";
+  EXPECT_GE(pooled.operating_sensitivity(), 0.0);
+  EXPECT_LE(pooled.operating_sensitivity(), 1.0);
 }
 
 }  // namespace

@@ -1,6 +1,11 @@
 #include "common/data/dicom_image.h"
 
+#include <sys/resource.h>
+
 #include <cmath>
+#include <cstdlib>
+#include <initializer_list>
+#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -315,4 +320,92 @@ TEST_F(DicomImageTest, RejectsBadGeometry) {
 }
 
 }  // namespace
+}  // namespace fedmi
+
+namespace fedmi {
+namespace review {
+
+// Replaces the first occurrence of `from` in the file at `path` by `to`.
+bool PatchBytes(const std::string& path, const std::string& from, const std::string& to) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = bytes.find(from);
+  if (at == std::string::npos) return false;
+  bytes.replace(at, from.size(), to);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  return true;
+}
+
+std::string Bytes(std::initializer_list<int> values) {
+  std::string out;
+  for (int v : values) out.push_back(static_cast<char>(v));
+  return out;
+}
+
+// Runs ReadDicomImage in a child whose address space is capped at 3 GiB (a
+// site daemon's share of a machine decoding on several threads), and exits
+// 0 when the file is refused, 1 when it is accepted. A crash (bad_alloc,
+// SIGSEGV) is a daemon that dies on one hostile file.
+void ReadRefusedUnderMemoryCap(const std::string& path, const DicomReadOptions& options) {
+  rlimit cap{};
+  cap.rlim_cur = cap.rlim_max = rlim_t{3} << 30;
+  setrlimit(RLIMIT_AS, &cap);
+  absl::StatusOr<PreprocessedDicom> image = ReadDicomImage(path, options);
+  std::exit(image.ok() ? 1 : 0);
+}
+
+// Review finding: the native length check computes frame_bytes * frames in
+// uint64_t, which wraps. Rows 60104 x Columns 65362 RGB and NumberOfFrames
+// 1565199712 need 2^64 + 512 bytes: the check sees 512, passes with 1152
+// bytes of pixel data, and ColourPixels then allocates 3.9 GB and reads
+// 11.8 GB from a 1152-byte buffer.
+TEST(DicomImageReviewTest, FrameCountOverflowIsRefusedNotReadOutOfBounds) {
+  ScratchDir dir;
+  const std::string path = dir.Join("wrap.dcm");
+  DicomPixels rgb;
+  rgb.rows = 16;
+  rgb.columns = 12;
+  rgb.frames = 2;
+  rgb.samples_per_pixel = 3;
+  rgb.values.assign(16 * 12 * 3 * 2, 100);
+  ASSERT_THAT(WriteDicomFile(path, rgb), IsOk());
+  ASSERT_TRUE(PatchBytes(path, Bytes({0x28, 0, 0x10, 0, 'U', 'S', 2, 0, 16, 0}),
+                         Bytes({0x28, 0, 0x10, 0, 'U', 'S', 2, 0, 0xC8, 0xEA})));  // 60104
+  ASSERT_TRUE(PatchBytes(path, Bytes({0x28, 0, 0x11, 0, 'U', 'S', 2, 0, 12, 0}),
+                         Bytes({0x28, 0, 0x11, 0, 'U', 'S', 2, 0, 0x52, 0xFF})));  // 65362
+  ASSERT_TRUE(PatchBytes(path, Bytes({0x28, 0, 0x08, 0, 'I', 'S', 2, 0}) + "2 ",
+                         Bytes({0x28, 0, 0x08, 0, 'I', 'S', 10, 0}) + "1565199712"));
+  absl::StatusOr<DicomFacts> facts = ReadDicomFacts(path);
+  ASSERT_THAT(facts, IsOk());
+  ASSERT_EQ(facts->rows, 60104);
+  ASSERT_EQ(facts->frames, 1565199712);
+  DicomReadOptions options;
+  options.first_frame_only = true;
+  EXPECT_EXIT(ReadRefusedUnderMemoryCap(path, options), ::testing::ExitedWithCode(0), "");
+}
+
+// Review finding: for encapsulated pixel data the decode buffer is sized
+// from the header alone (getUncompressedFrameSize) before anything is
+// decoded, so a few-hundred-byte RLE file declaring 65535 x 65535 makes
+// the site zero-fill 4 GiB per decoding thread; when that fails the
+// uncaught std::bad_alloc ends the daemon.
+TEST(DicomImageReviewTest, HugeDeclaredSizeOfACompressedFrameIsRefused) {
+  ScratchDir dir;
+  const std::string path = dir.Join("bomb.dcm");
+  DicomWriteOptions rle;
+  rle.transfer_syntax = DicomTransferSyntax::kRle;
+  ASSERT_THAT(WriteDicomFile(path, Grey(16, 16, std::vector<int32_t>(256, 7)), rle), IsOk());
+  ASSERT_TRUE(PatchBytes(path, Bytes({0x28, 0, 0x10, 0, 'U', 'S', 2, 0, 16, 0}),
+                         Bytes({0x28, 0, 0x10, 0, 'U', 'S', 2, 0, 0xFF, 0xFF})));
+  ASSERT_TRUE(PatchBytes(path, Bytes({0x28, 0, 0x11, 0, 'U', 'S', 2, 0, 16, 0}),
+                         Bytes({0x28, 0, 0x11, 0, 'U', 'S', 2, 0, 0xFF, 0xFF})));
+  absl::StatusOr<DicomFacts> facts = ReadDicomFacts(path);
+  ASSERT_THAT(facts, IsOk());
+  ASSERT_EQ(facts->rows, 65535);
+  ASSERT_EQ(fs::file_size(path) < 4096, true);
+  EXPECT_EXIT(ReadRefusedUnderMemoryCap(path, DicomReadOptions()), ::testing::ExitedWithCode(0),
+              "");
+}
+
+}  // namespace review
 }  // namespace fedmi
