@@ -339,3 +339,67 @@ TEST_F(RoundManagerTest, AdaptiveClippingMovesTheClipFromANoisedCountAndKeepsIt)
 
 }  // namespace
 }  // namespace fedmi
+
+namespace fedmi {
+namespace {
+
+absl::Status UploadFrom(RoundManager& manager, const std::string& spool, const std::string& site,
+                        int32_t round, const TensorBundle& bundle) {
+  ReceivedUpdate update;
+  ASSIGN_OR_RETURN(update.path, WriteBundleFile(spool, bundle, &update.sha256));
+  update.metadata.set_site(site);
+  update.metadata.set_run_id(manager.run_id());
+  update.metadata.set_round(round);
+  update.metadata.set_examples(10);
+  update.bytes = bundle.body.size();
+  return manager.OnUpdate(site, std::move(update));
+}
+
+// Review finding: MaybeFinishEvaluation strips the per-site score
+// histograms before storing, but until the last site reports, the live
+// status (admin RunStatus, `fedmi run status --json`) copies each evaluated
+// site's eval_metrics verbatim, histogram included: one site's validation
+// scores at 1/1000 resolution, which the design says never leaves the
+// coordinator's pooling.
+TEST_F(RoundManagerTest, LiveStatusShowsNoSitesScoreHistogram) {
+  FakeRoster two({"site-a", "site-b"});
+  v1::RunSpec spec = Spec(/*rounds=*/1, /*min_sites=*/2);
+  spec.set_strategy("fedavg");
+  RunRecord record;
+  record.spec = spec;
+  ASSERT_OK_AND_ASSIGN(int64_t run, storage_->CreateRun(record));
+  RoundManager::Deps deps{storage_.get(), models_.get(), &clock_, &two, ""};
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<RoundManager> manager, RoundManager::Load(run, deps));
+  const std::string spool = dir_.Join("spool");
+  absl::Status init = UploadFrom(*manager, spool, "site-a", 0, Model({0, 0, 0, 0, 0, 0}));
+  if (!init.ok()) init = UploadFrom(*manager, spool, "site-b", 0, Model({0, 0, 0, 0, 0, 0}));
+  ASSERT_THAT(init, IsOk());
+  ASSERT_THAT(UploadFrom(*manager, spool, "site-a", 1, Model({1, 2, 3, 4, 5, 6})), IsOk());
+  ASSERT_THAT(UploadFrom(*manager, spool, "site-b", 1, Model({1, 2, 3, 4, 5, 6})), IsOk());
+  ASSERT_EQ(manager->phase(), RunPhase::kEvaluating);
+  v1::EvalReport report;
+  report.set_run_id(run);
+  report.set_round(1);
+  *report.mutable_metrics() = EvalMetrics(20, 0.5, 0.75, 0.8);
+  for (int b = 0; b < 1000; ++b) {
+    report.mutable_metrics()->add_negative_score_counts(b == 3 ? 10 : 0);
+    report.mutable_metrics()->add_positive_score_counts(b == 917 ? 10 : 0);
+  }
+  ASSERT_THAT(manager->OnEvalReport("site-a", report), IsOk());
+  ASSERT_EQ(manager->phase(), RunPhase::kEvaluating) << "site-b has not reported yet";
+  v1::RunStatus status;
+  manager->FillLiveStatus(&status);
+  bool found = false;
+  for (const v1::RoundStatus& round : status.rounds()) {
+    for (const v1::SiteParticipation& part : round.sites()) {
+      if (part.site() != "site-a") continue;
+      found = true;
+      EXPECT_EQ(part.eval_metrics().negative_score_counts_size(), 0);
+      EXPECT_EQ(part.eval_metrics().positive_score_counts_size(), 0);
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+}  // namespace
+}  // namespace fedmi
