@@ -138,6 +138,33 @@ TEST(SiteWorkerTest, UnusableDataRefusesEveryRunWithoutNamingAFile) {
   EXPECT_THAT(refused.message(), Not(HasSubstr("Doe")));
 }
 
+// Review finding: the daemon loads --data once at 28x28x1 without
+// first_frame_only (client/main.cc); a DICOM folder of multi-frame files
+// then has no usable file, data_problem is set, no reload_data is wired
+// (only `if (dataset)`), and CheckCapability refuses every run for good,
+// including a run with first_frame_only that would read the same folder
+// fine. SiteWorker has no path from "unusable at the startup geometry" to
+// "read again at the run's": even given a loader that succeeds, it refuses.
+TEST(SiteWorkerTest, ReviewDataUnusableAtStartupIsReadAgainAtTheRunsGeometry) {
+  SiteWorkerOptions options = Options();
+  options.data_problem = absl::InvalidArgumentError(
+      "dicom folder /pacs has no usable DICOM file (10 seen: multi_frame ...)");
+  int asked = 0;
+  options.reload_data = [&asked](const DataGeometry& geometry) -> absl::StatusOr<SiteDataset> {
+    ++asked;
+    if (!geometry.first_frame_only) return absl::InvalidArgumentError("multi_frame");
+    return NoiseSite(geometry.image_size, geometry.channels);
+  };
+  SiteWorker worker(options, std::nullopt);
+  v1::RunSpec spec = CnnSpec(28, 1);
+  spec.set_first_frame_only(true);
+  EXPECT_THAT(worker.CheckTask(spec), IsOk());
+  absl::StatusOr<TensorBundle> global = InitialWeights(spec);
+  ASSERT_THAT(global, IsOk());
+  EXPECT_THAT(worker.Evaluate(1, spec, *global), IsOk());
+  EXPECT_EQ(asked, 1);
+}
+
 TEST(SiteWorkerTest, AnEvaluationSendsMetricsAndAScoreHistogramOfItsValidationSet) {
   SiteWorker worker(Options(), NoiseSite(28, 1));
   const v1::RunSpec spec = CnnSpec(28, 1);
