@@ -165,6 +165,16 @@ TEST(SiteWorkerTest, ReviewDataUnusableAtStartupIsReadAgainAtTheRunsGeometry) {
   EXPECT_EQ(asked, 1);
 }
 
+// Review finding: the coordinator accepts image_size up to 1024 with 3
+// channels, and a site reads its whole data set into memory at that size
+// (3 MiB per image: 60 GiB for 20k images) with no bound in its policy;
+// the allocation failure in LoadSiteDataset is an uncaught bad_alloc. The
+// site's policy should bound the input size it accepts (default e.g. 224).
+TEST(SiteWorkerTest, ReviewThePolicyBoundsTheInputSizeARunMayAskFor) {
+  SiteWorker worker(Options(), NoiseSite(28, 1));
+  EXPECT_THAT(worker.CheckTask(CnnSpec(1024, 3)), Not(IsOk()));
+}
+
 TEST(SiteWorkerTest, AnEvaluationSendsMetricsAndAScoreHistogramOfItsValidationSet) {
   SiteWorker worker(Options(), NoiseSite(28, 1));
   const v1::RunSpec spec = CnnSpec(28, 1);
