@@ -70,6 +70,22 @@ TEST(TrainingRecipeTest, StepMultipliesByGammaEveryStepRounds) {
   EXPECT_DOUBLE_EQ(LearningRateForRound(Spec(10, 0.2), 7), 0.2) << "constant";
 }
 
+// Review finding: a step schedule the coordinator accepts (gamma 0.1 every
+// round, 400 of the allowed 100000 rounds) underflows gamma^steps to 0 from
+// round ~325 on; LocalModel::Train refuses lr <= 0, so every site fails
+// every later round and the run fails half-way. Either the completion
+// refuses the spec or the schedule keeps the learning rate positive.
+TEST(TrainingRecipeTest, ReviewAStepScheduleThatIsAcceptedKeepsALearningRate) {
+  v1::RunSpec spec = Spec(400, 0.01);
+  spec.mutable_recipe()->set_lr_schedule(v1::LR_SCHEDULE_STEP);
+  spec.mutable_recipe()->set_lr_step_rounds(1);
+  spec.mutable_recipe()->set_lr_step_gamma(0.1);
+  if (!CompleteTrainingRecipe(&spec).ok()) return;  // refused up front: fine
+  for (int32_t round = 1; round <= spec.rounds(); ++round) {
+    ASSERT_GT(LearningRateForRound(spec, round), 0) << "round " << round;
+  }
+}
+
 TEST(TrainingRecipeTest, CompletionWritesDefaultsOut) {
   v1::RunSpec spec = Spec(5, 1e-3);
   spec.mutable_recipe()->set_lr_schedule(v1::LR_SCHEDULE_STEP);
