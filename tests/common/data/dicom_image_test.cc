@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <initializer_list>
+#include <limits>
 #include <iterator>
 #include <filesystem>
 #include <fstream>
@@ -405,6 +406,54 @@ TEST(DicomImageReviewTest, HugeDeclaredSizeOfACompressedFrameIsRefused) {
   ASSERT_EQ(fs::file_size(path) < 4096, true);
   EXPECT_EXIT(ReadRefusedUnderMemoryCap(path, DicomReadOptions()), ::testing::ExitedWithCode(0),
               "");
+}
+
+}  // namespace review
+namespace review {
+
+// Review finding: RescaleSlope is only checked against 0, so a slope of NaN
+// or infinity (DS "NaN"/"inf", which DCMTK parses) makes every modality
+// value non-finite; the range VOI then maps every pixel to 0 and the file
+// is accepted as an all-black training image instead of refused.
+TEST(DicomImageReviewTest, NonFiniteRescaleIsRefusedNotAnAllBlackImage) {
+  ScratchDir dir;
+  for (double slope : {std::nan(""), std::numeric_limits<double>::infinity()}) {
+    DicomWriteOptions options;
+    options.bits_stored = 12;
+    options.rescale_slope = slope;
+    options.rescale_intercept = 0;
+    const std::string path = dir.Join("slope.dcm");
+    ASSERT_THAT(WriteDicomFile(path, Grey(2, 2, {0, 1000, 2000, 4095}), options), IsOk());
+    DicomReadOptions native;
+    native.height = native.width = 2;
+    absl::StatusOr<PreprocessedDicom> image = ReadDicomImage(path, native);
+    if (image.ok()) {
+      ADD_FAILURE() << "slope " << slope << " accepted; pixels " << int(image->pixels[0]) << " "
+                    << int(image->pixels[1]) << " " << int(image->pixels[2]) << " "
+                    << int(image->pixels[3]);
+    }
+  }
+}
+
+// Review finding: WindowWidth 1 (allowed: the code accepts width >= 1)
+// with LINEAR divides by width - 1 = 0; a value exactly at c - 0.5 gives
+// 0 / 0 = NaN, which lround turns into an arbitrary byte. PS3.3
+// C.11.2.1.2.1 maps x <= c - 0.5 to the minimum, so under MONOCHROME1 that
+// pixel must be 255 (white); it comes out 0.
+TEST(DicomImageReviewTest, WindowWidthOneMapsTheEdgeValueToTheMinimum) {
+  ScratchDir dir;
+  DicomWriteOptions options;
+  options.window_center = 100.5;
+  options.window_width = 1;
+  options.monochrome1 = true;
+  const std::string path = dir.Join("w1.dcm");
+  ASSERT_THAT(WriteDicomFile(path, Grey(1, 4, {99, 100, 101, 102}), options), IsOk());
+  DicomReadOptions native;
+  native.height = 1;
+  native.width = 4;
+  absl::StatusOr<PreprocessedDicom> image = ReadDicomImage(path, native);
+  ASSERT_THAT(image, IsOk());
+  EXPECT_THAT(image->pixels, ElementsAre(255, 255, 0, 0));
 }
 
 }  // namespace review
