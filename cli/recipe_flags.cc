@@ -44,8 +44,9 @@ void AddRecipeOptions(CLI::App* command, RecipeFlags* flags) {
                     "mirror half the training images left to right (off by default: on a "
                     "chest X-ray the heart is on the left)");
   AddCheckedOption(command, "--lr-schedule", flags->lr_schedule,
-                   "learning rate over the rounds: constant, cosine (from --lr down to 0 at "
-                   "the last round) or step (times --lr-step-gamma every --lr-step-rounds)",
+                   "learning rate over the rounds: constant, cosine (from --lr towards 0, "
+                   "lr (1 + cos(pi (r-1) / R)) / 2 in round r of R) or step (times "
+                   "--lr-step-gamma every --lr-step-rounds)",
                    CLI::IsMember({"constant", "cosine", "step"}));
   AddCheckedOption(command, "--lr-step-rounds", flags->lr_step_rounds,
                    "--lr-schedule step: rounds between two steps", CLI::Range(1, 100000));

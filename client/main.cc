@@ -47,7 +47,8 @@ std::string DefaultApprovalsPath(const std::string& policy_path) {
 
 std::string DescribePolicy(const fedmi::SitePolicy& policy) {
   std::string text = absl::StrCat("models [", absl::StrJoin(policy.allowed_models, ", "),
-                                  "], at most ", policy.max_local_epochs, " local epochs");
+                                  "], at most ", policy.max_local_epochs,
+                                  " local epochs, images up to ", policy.max_image_size, " px");
   if (!policy.allowed_spec_sha256.empty()) {
     absl::StrAppend(&text, ", pinned to ", policy.allowed_spec_sha256.size(), " run spec(s)");
   }
@@ -195,7 +196,7 @@ int Run(int argc, char** argv) {
   worker_options.threads = threads;
   worker_options.policy = policy;
   worker_options.data_problem = data_problem;
-  if (dataset) {
+  if (!data.empty()) {
     worker_options.reload_data = [data, data_options](const fedmi::DataGeometry& geometry) {
       auto reloaded = fedmi::LoadSiteDataset(data, data_options(geometry));
       if (reloaded.ok()) {

@@ -24,6 +24,7 @@
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/model_names.h"
+#include "common/runspec/training_recipe.h"
 
 namespace fedmi {
 namespace {
@@ -34,6 +35,7 @@ constexpr const char* kKnownKeys[] = {
     "allowed_models",
     "allowed_spec_sha256",
     "max_local_epochs",
+    "max_image_size",
     "require_secure_aggregation",
     "require_differential_privacy",
     "allow_central_dp_noise",
@@ -117,6 +119,13 @@ absl::Status ReadPolicyKey(const std::string& source, const std::string& key,
                        absl::StrCat("an integer between 1 and ", kMaxLocalEpochsLimit));
     }
     policy->max_local_epochs = static_cast<int32_t>(value->get());
+  } else if (key == "max_image_size") {
+    const auto* value = node.as_integer();
+    if (value == nullptr || value->get() < kMinImageSize || value->get() > kMaxImageSize) {
+      return WrongType(source, node, key,
+                       absl::StrCat("an integer between ", kMinImageSize, " and ", kMaxImageSize));
+    }
+    policy->max_image_size = static_cast<int32_t>(value->get());
   } else if (key == "require_secure_aggregation" || key == "require_differential_privacy" ||
              key == "allow_central_dp_noise") {
     const auto* value = node.as_boolean();
@@ -325,6 +334,10 @@ absl::Status SitePolicy::Check(const v1::RunSpec& spec) const {
   if (spec.local_epochs() > max_local_epochs) {
     return PolicyDenied(absl::StrCat("local_epochs ", spec.local_epochs(),
                                      " exceeds max_local_epochs ", max_local_epochs));
+  }
+  if (InputImageSize(spec) > max_image_size) {
+    return PolicyDenied(absl::StrCat("image_size ", InputImageSize(spec),
+                                     " exceeds max_image_size ", max_image_size));
   }
   if (require_secure_aggregation && !spec.secure_aggregation()) {
     return PolicyDenied("this site requires secure aggregation; the run has it off");

@@ -10,6 +10,8 @@
 //   allowed_models = ["cnn", "cnn-gn", "resnet18"]  # "synthetic" must be listed explicitly
 //   allowed_spec_sha256 = []              # optional pin on whole run specs (hex)
 //   max_local_epochs = 10
+//   max_image_size = 224                  # largest input side a run may ask the
+//                                         # site to read its data at
 //   require_secure_aggregation = false
 //   require_differential_privacy = false
 //   max_epsilon = 8.0                     # optional: refuse runs (and rounds) past it;
@@ -61,6 +63,8 @@ struct SitePolicy {
   // Lower-case hex; empty = no pin.
   std::vector<std::string> allowed_spec_sha256;
   int32_t max_local_epochs = 10;
+  // A run's image_size: the site holds its whole data set in memory at it.
+  int32_t max_image_size = 224;
   bool require_secure_aggregation = false;
   bool require_differential_privacy = false;
   // Unset: no bound. Set: runs whose planned epsilon (recomputed here from

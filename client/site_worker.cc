@@ -125,6 +125,10 @@ absl::Status SiteWorker::CheckCapability(const v1::RunSpec& spec) const {
         "' is not available at this site (known: ", absl::StrJoin(known, ", "), ", synthetic)"));
   }
   if (!data_) {
+    // Data unusable as read at start (multi-frame files without the
+    // first-frame option, ...) may still be usable as this run asks:
+    // DataFor tries.
+    if (options_.reload_data) return absl::OkStatus();
     if (!options_.data_problem.ok()) {
       // The reason names files, which may name patients: it stays in the
       // site's log.
@@ -136,9 +140,13 @@ absl::Status SiteWorker::CheckCapability(const v1::RunSpec& spec) const {
     return absl::FailedPreconditionError(
         absl::StrCat("site '", options_.site, "' has no data configured (--data)"));
   }
-  if (data_->num_classes > spec.num_classes()) {
+  return CheckClasses(*data_, spec);
+}
+
+absl::Status SiteWorker::CheckClasses(const SiteDataset& data, const v1::RunSpec& spec) {
+  if (data.num_classes > spec.num_classes()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "local data has ", data_->num_classes, " classes but the run trains ", spec.num_classes()));
+        "local data has ", data.num_classes, " classes but the run trains ", spec.num_classes()));
   }
   return absl::OkStatus();
 }
@@ -305,12 +313,12 @@ absl::StatusOr<v1::Metrics> SiteWorker::Evaluate(int64_t run_id, const v1::RunSp
 }
 
 absl::StatusOr<const SiteDataset*> SiteWorker::DataFor(const v1::RunSpec& spec) {
-  if (!data_) {
+  if (!data_ && !options_.reload_data) {
     return absl::FailedPreconditionError(
         absl::StrCat("site '", options_.site, "' has no data configured (--data)"));
   }
   const DataGeometry wanted = GeometryOf(spec);
-  if (wanted == data_geometry_) return &*data_;
+  if (data_ && wanted == data_geometry_) return &*data_;
   if (!options_.reload_data) {
     return absl::FailedPreconditionError(
         absl::StrCat("the run wants images of ", GeometryText(wanted), " and this site holds ",
@@ -328,6 +336,7 @@ absl::StatusOr<const SiteDataset*> SiteWorker::DataFor(const v1::RunSpec& spec) 
                         absl::StrCat("cannot read the site's data at ", GeometryText(wanted),
                                      " (the reason is in the site's log)"));
   }
+  RETURN_IF_ERROR(CheckClasses(*reloaded, spec));
   data_ = *std::move(reloaded);
   data_geometry_ = wanted;
   return &*data_;

@@ -123,6 +123,8 @@ class SiteWorker {
   // has another one. FailedPrecondition without data, or when it cannot be
   // reloaded.
   absl::StatusOr<const SiteDataset*> DataFor(const v1::RunSpec& spec);
+  // InvalidArgument when `data` has more classes than the run trains.
+  static absl::Status CheckClasses(const SiteDataset& data, const v1::RunSpec& spec);
   // Site-level DP: the round's clip S, the task's under adaptive clipping
   // (InvalidArgument unless positive and finite), else the spec's.
   static absl::StatusOr<double> SiteDpClip(const v1::RunSpec& spec, double task_clip);

@@ -54,7 +54,10 @@ v1::Metrics PooledEvaluation(const std::vector<v1::Metrics>& parts, const Thresh
     absl::StatusOr<ScoreHistogram> histogram = ScoreHistogram::FromCounts(
         {part.negative_score_counts().begin(), part.negative_score_counts().end()},
         {part.positive_score_counts().begin(), part.positive_score_counts().end()});
-    if (!histogram.ok()) {
+    // Every honest site sends kDefaultScoreBins bins counting its
+    // validation examples once: anything else could only skew the choice.
+    if (!histogram.ok() || histogram->bins() != kDefaultScoreBins ||
+        histogram->negatives() + histogram->positives() != part.examples()) {
       ++left_out;
     } else if (!sum) {
       sum = *std::move(histogram);

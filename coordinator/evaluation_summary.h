@@ -22,9 +22,10 @@ v1::Metrics WeightedMean(const std::vector<v1::Metrics>& parts);
 // operating threshold `rule` picks on the sum of their validation score
 // histograms, with the sensitivity and specificity it gives there. No
 // threshold when none can be chosen: no site sent a histogram, or a class
-// is missing from all of them. A histogram that does not parse or has other
-// bins than the first is left out of the sum (a site cannot spoil the
-// others'); `*ignored` (if given) counts them. The aggregate holds no
+// is missing from all of them. A histogram that does not parse, has other
+// than kDefaultScoreBins bins, or does not count the site's examples exactly
+// once is left out of the sum (a site cannot spoil the others');
+// `*ignored` (if given) counts them. The aggregate holds no
 // histogram.
 v1::Metrics PooledEvaluation(const std::vector<v1::Metrics>& parts, const ThresholdRule& rule,
                              int* ignored = nullptr);

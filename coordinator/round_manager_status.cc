@@ -40,6 +40,9 @@ void RoundManager::FillLiveStatus(v1::RunStatus* status) const {
     part->set_examples(slot.record.examples);
     *part->mutable_train_metrics() = slot.record.train_metrics;
     *part->mutable_eval_metrics() = slot.record.eval_metrics;
+    // A site's validation scores are only ever pooled, never shown.
+    part->mutable_eval_metrics()->clear_negative_score_counts();
+    part->mutable_eval_metrics()->clear_positive_score_counts();
     std::string raw;
     if (HexDecode(slot.record.update_sha256, &raw)) part->set_update_sha256(raw);
     ParticipationState state = phase_ == RunPhase::kEvaluating ? ParticipationState::kEvaluating

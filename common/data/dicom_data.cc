@@ -4,6 +4,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <optional>
 #include <set>
 #include <system_error>
@@ -230,7 +231,14 @@ class FolderLoad {
       std::atomic<size_t> next{begin};
       auto work = [&] {
         for (size_t i = next++; i < end; i = next++) {
-          results[i - begin] = ReadDicomImage(jobs[i].path, options_.read);
+          // An exception must not leave the thread: it would end the
+          // daemon. A file too large to decode is skipped like any other.
+          try {
+            results[i - begin] = ReadDicomImage(jobs[i].path, options_.read);
+          } catch (const std::bad_alloc&) {
+            results[i - begin] = absl::ResourceExhaustedError(
+                absl::StrCat("dicom ", jobs[i].path, ": too large to decode in memory"));
+          }
         }
       };
       std::vector<std::thread> pool;

@@ -199,6 +199,12 @@ absl::Status CheckPixelLayout(const std::string& path, const Header& header) {
   std::string problem;
   if (f.rows < 1 || f.columns < 1) {
     problem = absl::StrCat("has ", f.rows, "x", f.columns, " pixels");
+  } else if (f.rows * f.columns > kMaxDicomPixels || f.frames < 1 || f.frames > kMaxDicomFrames) {
+    // Checked before anything is allocated from the header's word: a few
+    // bytes of header must not make the site reserve gigabytes.
+    problem = absl::StrCat("declares ", f.frames, " frame(s) of ", f.rows, "x", f.columns,
+                           " pixels, more than fedmi reads (", kMaxDicomPixels,
+                           " pixels per frame, ", kMaxDicomFrames, " frames)");
   } else if (!grey && !colour) {
     problem = absl::StrCat("photometric interpretation '", f.photometric_interpretation,
                            "' is not supported");
@@ -219,7 +225,8 @@ absl::Status CheckPixelLayout(const std::string& path, const Header& header) {
 }
 
 // Steps 1-3 of the pipeline for every stored bit pattern 0..2^bits_stored-1.
-std::vector<uint8_t> BuildGreyTable(DcmDataset& dataset, DicomFacts& facts) {
+// nullopt when the file's rescale or window values are not finite numbers.
+std::optional<std::vector<uint8_t>> BuildGreyTable(DcmDataset& dataset, DicomFacts& facts) {
   const int64_t patterns = int64_t{1} << facts.bits_stored;
   std::vector<double> modality(patterns);
   std::optional<LookupTable> modality_lut =
@@ -230,6 +237,7 @@ std::vector<uint8_t> BuildGreyTable(DcmDataset& dataset, DicomFacts& facts) {
     if (dataset.findAndGetFloat64(DCM_RescaleSlope, slope).bad() || slope == 0) slope = 1.0;
     if (dataset.findAndGetFloat64(DCM_RescaleIntercept, intercept).bad()) intercept = 0.0;
   }
+  if (!std::isfinite(slope) || !std::isfinite(intercept)) return std::nullopt;
   for (int64_t p = 0; p < patterns; ++p) {
     const int64_t stored = facts.is_signed && (p >> (facts.bits_stored - 1)) & 1 ? p - patterns : p;
     modality[p] = modality_lut ? modality_lut->At(stored) : slope * stored + intercept;
@@ -240,6 +248,7 @@ std::vector<uint8_t> BuildGreyTable(DcmDataset& dataset, DicomFacts& facts) {
   double center = 0, width = 0;
   const bool window = !voi_lut && dataset.findAndGetFloat64(DCM_WindowCenter, center, 0).good() &&
                       dataset.findAndGetFloat64(DCM_WindowWidth, width, 0).good() && width >= 1;
+  if (window && (!std::isfinite(center) || !std::isfinite(width))) return std::nullopt;
   const std::string function = StringOf(dataset, DCM_VOILUTFunction);
   double low = 0, high = 0;
   if (!voi_lut && !window) {
@@ -260,12 +269,18 @@ std::vector<uint8_t> BuildGreyTable(DcmDataset& dataset, DicomFacts& facts) {
       y = 1.0 / (1.0 + std::exp(-4.0 * (x - center) / width));
     } else if (window && function == "LINEAR_EXACT") {
       y = (x - center) / width + 0.5;
-    } else if (window) {  // LINEAR, PS3.3 C.11.2.1.2.1.
-      y = (x - (center - 0.5)) / (width - 1) + 0.5;
+    } else if (window) {  // LINEAR, PS3.3 C.11.2.1.2.1, piecewise: width 1 has no slope.
+      if (x <= center - 0.5 - (width - 1) / 2) {
+        y = 0;
+      } else if (x > center - 0.5 + (width - 1) / 2) {
+        y = 1;
+      } else {
+        y = (x - (center - 0.5)) / (width - 1) + 0.5;
+      }
     } else {
       y = high > low ? (x - low) / (high - low) : 0.0;
     }
-    double v = std::clamp(y, 0.0, 1.0) * 255.0;
+    double v = std::isnan(y) ? 0.0 : std::clamp(y, 0.0, 1.0) * 255.0;
     if (invert) v = 255.0 - v;
     table[p] = static_cast<uint8_t>(std::lround(v));
   }
@@ -283,6 +298,7 @@ absl::StatusOr<const uint8_t*> FirstFrame(const std::string& path, DcmDataset& d
   colour_model = f.photometric_interpretation;
   if (!header.encapsulated) {
     const uint64_t length = header.pixel_data->getLength();
+    // CheckPixelLayout bounded rows, columns and frames: no overflow here.
     if (length < frame_bytes * f.frames) {
       return Refuse(
           DicomRefusal::kTruncated, path,
@@ -306,7 +322,8 @@ absl::StatusOr<const uint8_t*> FirstFrame(const std::string& path, DcmDataset& d
   }
   auto* pixels = static_cast<DcmPixelData*>(header.pixel_data);
   Uint32 size = 0;
-  if (pixels->getUncompressedFrameSize(&dataset, size).bad() || size < frame_bytes) {
+  if (pixels->getUncompressedFrameSize(&dataset, size).bad() || size < frame_bytes ||
+      size > 2 * frame_bytes) {
     size = static_cast<Uint32>(frame_bytes);
   }
   decoded.resize(size);
@@ -441,7 +458,13 @@ absl::StatusOr<PreprocessedDicom> ReadDicomImage(const std::string& path,
     image.facts = std::move(facts);
     return image;
   }
-  const std::vector<uint8_t> table = BuildGreyTable(dataset, facts);
+  const std::optional<std::vector<uint8_t>> built = BuildGreyTable(dataset, facts);
+  if (!built) {
+    return Refuse(DicomRefusal::kUnsupportedPixels, path,
+                  "has a rescale slope or intercept, or a window center or width, that is not a "
+                  "finite number");
+  }
+  const std::vector<uint8_t>& table = *built;
   const int shift = static_cast<int>(header.high_bit + 1 - facts.bits_stored);
   const uint32_t mask = static_cast<uint32_t>(table.size() - 1);
   uint8_t* grey = image.pixels.data();

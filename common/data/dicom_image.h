@@ -41,6 +41,11 @@
 
 namespace fedmi {
 
+// The largest image ReadDicomImage reads, checked before any allocation:
+// 16384 x 16384 pixels per frame, 65536 frames.
+inline constexpr int64_t kMaxDicomPixels = int64_t{1} << 28;
+inline constexpr int64_t kMaxDicomFrames = int64_t{1} << 16;
+
 enum class DicomRefusal {
   kNone,                       // Not a refusal (or not from ReadDicomImage).
   kNotDicom,                   // No "DICM" prefix and no dataset to parse.

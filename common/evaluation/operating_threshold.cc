@@ -70,11 +70,16 @@ absl::StatusOr<ScoreHistogram> ScoreHistogram::FromCounts(std::vector<int64_t> n
                                                    " for class 1"));
   }
   if (negative_counts.empty()) return absl::InvalidArgumentError("score histogram has no bins");
+  if (negative_counts.size() > static_cast<size_t>(kMaxScoreBins)) {
+    return absl::InvalidArgumentError(absl::StrCat("score histogram has ", negative_counts.size(),
+                                                   " bins; at most ", kMaxScoreBins));
+  }
   ScoreHistogram histogram(1);
   for (size_t b = 0; b < negative_counts.size(); ++b) {
-    if (negative_counts[b] < 0 || positive_counts[b] < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("score histogram bin ", b, " has a negative count"));
+    if (negative_counts[b] < 0 || positive_counts[b] < 0 || negative_counts[b] > kMaxScoreCount ||
+        positive_counts[b] > kMaxScoreCount) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "score histogram bin ", b, " has a count outside [0, ", kMaxScoreCount, "]"));
     }
     histogram.negatives_ += negative_counts[b];
     histogram.positives_ += positive_counts[b];

@@ -30,6 +30,11 @@
 namespace fedmi {
 
 inline constexpr int kDefaultScoreBins = 1000;
+// What FromCounts accepts from another party (a site's report): enough for
+// any validation set, small enough that the coordinator's sum over a million
+// sites can neither exhaust memory nor overflow.
+inline constexpr int kMaxScoreBins = 100000;
+inline constexpr int64_t kMaxScoreCount = int64_t{1} << 40;
 
 class ScoreHistogram {
  public:
@@ -45,7 +50,8 @@ class ScoreHistogram {
                                                    int bins = kDefaultScoreBins);
   // The inverse of negative_counts() / positive_counts() (e.g. from a
   // proto's repeated int64 fields). InvalidArgument when the two differ in
-  // length, are empty, or hold a negative count.
+  // length, are empty or longer than kMaxScoreBins, or hold a count outside
+  // [0, kMaxScoreCount].
   static absl::StatusOr<ScoreHistogram> FromCounts(std::vector<int64_t> negative_counts,
                                                    std::vector<int64_t> positive_counts);
 

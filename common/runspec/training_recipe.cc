@@ -15,6 +15,7 @@ constexpr double kDefaultStepGamma = 0.1;
 // What LibTorch training accepts (ml::CheckAugmentationOptions).
 constexpr double kMinCropScale = 0.08;
 constexpr int32_t kMaxShiftPixels = 32;
+constexpr double kMinLearningRate = 1e-12;
 
 nlohmann::json Number(double value) {
   return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
@@ -168,6 +169,13 @@ absl::Status CompleteTrainingRecipe(v1::RunSpec* spec) {
       if (!(recipe.lr_step_gamma() > 0 && recipe.lr_step_gamma() <= 1)) {
         return absl::InvalidArgumentError(
             absl::StrCat("lr_step_gamma must be in (0, 1], got ", recipe.lr_step_gamma()));
+      }
+      // Sites refuse to train at a learning rate of 0, which gamma's power
+      // reaches in floating point long before the last of many rounds.
+      if (!(LearningRateForRound(*spec, spec->rounds()) >= kMinLearningRate)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the step schedule takes the learning rate below ", kMinLearningRate, " by round ",
+            spec->rounds(), "; use fewer steps (lr_step_rounds) or a gamma closer to 1"));
       }
       break;
     default:

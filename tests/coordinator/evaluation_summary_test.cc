@@ -10,14 +10,24 @@
 namespace fedmi {
 namespace {
 
-// A site's report with `examples` examples and a 10-bin histogram.
-v1::Metrics Report(int64_t examples, double auc, std::vector<int64_t> negatives,
-                   std::vector<int64_t> positives) {
+// The 1000 bins a site sends for counts given per tenth of [0, 1]: tenth d
+// lands in bin 100 d + 99 (scores just below (d + 1) / 10). Counts of
+// another length are sent as they are.
+std::vector<int64_t> Bins(const std::vector<int64_t>& tenths) {
+  if (tenths.size() != 10) return tenths;
+  std::vector<int64_t> bins(kDefaultScoreBins, 0);
+  for (size_t d = 0; d < tenths.size(); ++d) bins[100 * d + 99] = tenths[d];
+  return bins;
+}
+
+// A site's report with `examples` examples and score counts per tenth.
+v1::Metrics Report(int64_t examples, double auc, const std::vector<int64_t>& negatives,
+                   const std::vector<int64_t>& positives) {
   v1::Metrics metrics;
   metrics.set_examples(examples);
   metrics.set_auc(auc);
-  metrics.mutable_negative_score_counts()->Add(negatives.begin(), negatives.end());
-  metrics.mutable_positive_score_counts()->Add(positives.begin(), positives.end());
+  for (int64_t count : Bins(negatives)) metrics.add_negative_score_counts(count);
+  for (int64_t count : Bins(positives)) metrics.add_positive_score_counts(count);
   return metrics;
 }
 
@@ -33,10 +43,10 @@ TEST(EvaluationSummaryTest, WeightedMeanSkipsUndefinedValues) {
 }
 
 TEST(EvaluationSummaryTest, TheThresholdIsChosenOnThePooledHistogramsNotPerSite) {
-  // Site A's negatives score low and its positives around 0.5; site B's
-  // negatives reach 0.6 and its positives score high. Each alone would put
-  // the threshold elsewhere; pooled, 0.7 separates everything but B's
-  // negatives at 0.6, and Youden's J is best there.
+  // Site A's negatives score below 0.1 and its positives below 0.8; site
+  // B's negatives reach 0.7 and its positives score high. Each alone would
+  // put the threshold elsewhere; pooled, every threshold in (0.699, 0.799]
+  // separates the classes, and the one closest to 0.5 is 0.7.
   const v1::Metrics a =
       Report(20, 0.99, {10, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 10, 0, 0});
   const v1::Metrics b =
@@ -55,7 +65,7 @@ TEST(EvaluationSummaryTest, TheThresholdIsChosenOnThePooledHistogramsNotPerSite)
   sensitive.method = ThresholdMethod::kTargetSensitivity;
   sensitive.target_sensitivity = 0.5;
   const v1::Metrics at_half = PooledEvaluation({a, b}, sensitive);
-  EXPECT_DOUBLE_EQ(at_half.operating_threshold(), 0.9) << "the highest reaching 50%";
+  EXPECT_DOUBLE_EQ(at_half.operating_threshold(), 0.999) << "the highest reaching 50%";
   EXPECT_DOUBLE_EQ(at_half.operating_sensitivity(), 0.5);
 }
 
@@ -86,6 +96,19 @@ TEST(EvaluationSummaryTest, NoThresholdWithoutHistogramsOrWithOneClass) {
   EXPECT_EQ(MetricsJson(with)["operating_threshold"], 0.25);
 }
 
+TEST(EvaluationSummaryTest, AHistogramThatMiscountsTheSitesExamplesIsLeftOut) {
+  const v1::Metrics a =
+      Report(20, 0.9, {10, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 10});
+  // Claims 5 examples but counts 1000 negatives near 0.9: it would drag the
+  // threshold wherever it likes.
+  const v1::Metrics inflated =
+      Report(5, 0.9, {0, 0, 0, 0, 0, 0, 0, 0, 1000, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  int ignored = 0;
+  const v1::Metrics pooled = PooledEvaluation({a, inflated}, ThresholdRule(), &ignored);
+  EXPECT_EQ(ignored, 1);
+  EXPECT_DOUBLE_EQ(pooled.operating_specificity(), 1.0);
+}
+
 }  // namespace
 }  // namespace fedmi
 
@@ -94,7 +117,7 @@ namespace {
 
 // Review finding: the first histogram in slot order fixes the bin count, so
 // one site sending a 2-bin histogram first makes every honest site's
-// 10-bin (in production 1000-bin) histogram "not fit" and be left out:
+// 1000-bin histogram "not fit" and be left out:
 // the threshold is chosen on the hostile site's counts alone.
 TEST(EvaluationSummaryReviewTest, AFirstSiteWithOtherBinsCannotExcludeTheRest) {
   const v1::Metrics hostile = Report(4, 0.9, {0, 2}, {2, 0});

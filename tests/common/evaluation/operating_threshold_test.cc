@@ -76,7 +76,15 @@ TEST(ScoreHistogramTest, RejectsBadInput) {
   EXPECT_THAT(ScoreHistogram::FromCounts({}, {}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no bins")));
   EXPECT_THAT(ScoreHistogram::FromCounts({1, -1}, {0, 0}),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("negative")));
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("outside [0, ")));
+  // What a hostile site could send to exhaust the coordinator's memory or
+  // overflow its sum.
+  EXPECT_THAT(ScoreHistogram::FromCounts(std::vector<int64_t>(kMaxScoreBins + 1, 0),
+                                         std::vector<int64_t>(kMaxScoreBins + 1, 0)),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at most 100000")));
+  EXPECT_THAT(ScoreHistogram::FromCounts({INT64_MAX, 0}, {0, 1}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bin 0 has a count")));
+  EXPECT_THAT(ScoreHistogram::FromCounts({kMaxScoreCount, 0}, {0, 1}), IsOk());
   EXPECT_THAT(ScoreHistogram::FromScores({0, 1}, {0.5f}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("2 labels but 1")));
   EXPECT_THAT(ScoreHistogram::FromScores({0, 3}, {0.5f, 0.5f}),

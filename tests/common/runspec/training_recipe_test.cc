@@ -80,7 +80,10 @@ TEST(TrainingRecipeTest, ReviewAStepScheduleThatIsAcceptedKeepsALearningRate) {
   spec.mutable_recipe()->set_lr_schedule(v1::LR_SCHEDULE_STEP);
   spec.mutable_recipe()->set_lr_step_rounds(1);
   spec.mutable_recipe()->set_lr_step_gamma(0.1);
-  if (!CompleteTrainingRecipe(&spec).ok()) return;  // refused up front: fine
+  EXPECT_THAT(CompleteTrainingRecipe(&spec),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("below 1e-12 by round 400")));
+  spec.set_rounds(10);
+  ASSERT_THAT(CompleteTrainingRecipe(&spec), IsOk());
   for (int32_t round = 1; round <= spec.rounds(); ++round) {
     ASSERT_GT(LearningRateForRound(spec, round), 0) << "round " << round;
   }
