@@ -171,12 +171,14 @@ int Run(int argc, char** argv) {
       FEDMI_LOG(INFO) << "loaded " << dataset->train.size() << " training and "
                       << dataset->val.size() << " validation images from " << data << ": "
                       << fedmi::FormatLoadReport(dataset->report);
-    } else if (absl::IsNotFound(loaded.status())) {
+    } else if (!fedmi::IsDicomFolder(data)) {
+      // A missing or corrupt npz or image folder is a mistake in --data.
       std::cerr << "error: " << loaded.status().message() << "\n";
       return 1;
     } else {
-      // Unusable data (too many unreadable files, ...) is the site's own
-      // business to fix: the daemon stays up and refuses runs saying why.
+      // A DICOM folder with too many unreadable files (or only multi-frame
+      // ones, which a run may ask for) stays the site's to fix: the daemon
+      // stays up, reads it again for each run, and refuses those it cannot.
       data_problem = loaded.status();
       FEDMI_LOG(ERROR) << "cannot use the data in " << data << ": " << data_problem.message()
                        << "; every run will be refused until it is fixed";
