@@ -26,7 +26,15 @@ void RegisterEncodersOnce() {
   std::call_once(once, [] {
     OFLog::configure(OFLogger::FATAL_LOG_LEVEL);  // Failures come back as statuses.
     DJEncoderRegistration::registerCodecs();
-    DJLSEncoderRegistration::registerCodecs();
+    // DCMTK 3.6.7's "cooked" JPEG-LS encoder writes one byte past its
+    // buffer (DJLSEncoderBase::fixPaddingIfNecessary, found with valgrind:
+    // the heap corruption crashed the test binary at exit). The raw path
+    // encodes the stored values as they are, which is what tests want.
+    DJLSEncoderRegistration::registerCodecs(
+        /*jpls_t1=*/0, /*jpls_t2=*/0, /*jpls_t3=*/0, /*jpls_reset=*/0,
+        /*preferCookedEncoding=*/OFFalse, /*fragmentSize=*/0, /*createOffsetTable=*/OFTrue,
+        EJLSUC_default, /*convertToSC=*/OFFalse, DJLSCodecParameter::interleaveDefault,
+        /*useFFbitstreamPadding=*/OFFalse);
     DcmRLEEncoderRegistration::registerCodecs();
   });
 }
