@@ -181,7 +181,7 @@ int Run(int argc, char** argv) {
       // stays up, reads it again for each run, and refuses those it cannot.
       data_problem = loaded.status();
       FEDMI_LOG(ERROR) << "cannot use the data in " << data << ": " << data_problem.message()
-                       << "; every run will be refused until it is fixed";
+                       << "; runs are refused unless it can be read as they ask (first frames)";
     }
   }
   fedmi::SiteWorkerOptions worker_options;

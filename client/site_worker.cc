@@ -87,7 +87,8 @@ DataGeometry GeometryOf(const v1::RunSpec& spec) {
 
 SiteWorker::SiteWorker(SiteWorkerOptions options, std::optional<SiteDataset> data)
     : options_(std::move(options)),
-      policy_(EffectivePolicy(options_.policy, data.has_value())),
+      // A site whose data may be read later is a hospital, not a benchmark.
+      policy_(EffectivePolicy(options_.policy, data.has_value() || bool(options_.reload_data))),
       data_(std::move(data)),
       data_geometry_(GeometryOfData(data_, options_.data_first_frame_only)),
       privacy_ledger_(options_.privacy_dir, *options_.env) {
