@@ -60,27 +60,9 @@ int ExportModel(const GlobalOptions& global, const ExportOptions& options, Model
   return kExitOk;
 }
 
-// The model file's operating threshold (metadata "operating_threshold"),
-// if it has one; InvalidArgument naming the file when it is malformed.
-absl::StatusOr<std::optional<StoredThreshold>> StoredThresholdOfFile(
-    const std::string& model_path, const SplitPredictions& predictions) {
-  absl::StatusOr<std::optional<StoredThreshold>> stored = StoredThresholdOf(predictions.metadata);
-  if (!stored.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(model_path, ": ", stored.status().message()));
-  }
-  return stored;
-}
-
 std::string DescribeThreshold(const StoredThreshold& stored) {
   return stored.method.empty() ? absl::StrFormat("%g", stored.threshold)
                                : absl::StrFormat("%g (%s)", stored.threshold, stored.method);
-}
-
-nlohmann::json ThresholdMetricsJson(const BinaryMetrics& m) {
-  return {{"accuracy", JsonNumber(m.accuracy)},
-          {"sensitivity", JsonNumber(m.sensitivity)},
-          {"specificity", JsonNumber(m.specificity)},
-          {"f1", JsonNumber(m.f1)}};
 }
 
 std::string ThresholdMetricsText(const BinaryMetrics& m) {
@@ -94,8 +76,8 @@ std::string ThresholdMetricsText(const BinaryMetrics& m) {
 struct EvaluationReport {
   ModelEvaluation evaluation;
   Calibration calibration;
-  std::optional<StoredThreshold> stored;  // the model file's operating threshold
-  std::optional<BinaryMetrics> at_stored;
+  // At the model file's operating threshold, when it stores one.
+  std::optional<StoredThresholdMetrics> at_stored;
 };
 
 void PrintEvaluationJson(const DataOptions& options, const EvaluationReport& report) {
@@ -114,10 +96,7 @@ void PrintEvaluationJson(const DataOptions& options, const EvaluationReport& rep
   // null when the model file stores no operating threshold.
   json["operating_threshold"] = nullptr;
   if (report.at_stored.has_value()) {
-    nlohmann::json point = ThresholdMetricsJson(*report.at_stored);
-    point["threshold"] = report.stored->threshold;
-    point["method"] = report.stored->method;
-    json["operating_threshold"] = std::move(point);
+    json["operating_threshold"] = StoredThresholdMetricsJson(*report.at_stored);
   }
   if (!options.reliability_plot.empty()) json["reliability_plot"] = options.reliability_plot;
   PrintJsonLine(json);
@@ -135,8 +114,9 @@ void PrintEvaluationText(const DataOptions& options, const EvaluationReport& rep
             << absl::StrFormat("  ece          %s (%d bins)\n",
                                FormatMetric(report.calibration.ece), kCalibrationBins);
   if (report.at_stored.has_value()) {
-    std::cout << "at the model's operating threshold " << DescribeThreshold(*report.stored) << ":\n"
-              << ThresholdMetricsText(*report.at_stored);
+    std::cout << "at the model's operating threshold "
+              << DescribeThreshold(report.at_stored->stored) << ":\n"
+              << ThresholdMetricsText(report.at_stored->metrics);
   } else {
     std::cout << "the model file stores no operating threshold\n";
   }
@@ -159,15 +139,9 @@ int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options,
   auto calibration = ComputeCalibration(predictions.labels, predictions.prob_positive);
   if (!calibration.ok()) return ReportError(calibration.status());
   report.calibration = *std::move(calibration);
-  auto stored = StoredThresholdOfFile(options.model, predictions);
-  if (!stored.ok()) return ReportError(stored.status());
-  report.stored = *stored;
-  if (report.stored.has_value()) {
-    auto metrics = ComputeBinaryMetrics(predictions.labels, predictions.prob_positive,
-                                        report.stored->threshold);
-    if (!metrics.ok()) return ReportError(metrics.status());
-    report.at_stored = *metrics;
-  }
+  auto at_stored = MetricsAtStoredThreshold(options.model, predictions);
+  if (!at_stored.ok()) return ReportError(at_stored.status());
+  report.at_stored = *std::move(at_stored);
   if (!options.reliability_plot.empty()) {
     const std::string title = absl::StrCat(std::filesystem::path(options.model).filename().string(),
                                            " on ", options.split);

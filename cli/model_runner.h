@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "cli/model_export.h"
 #include "common/data/metrics.h"
+#include "common/evaluation/operating_threshold.h"
 #include "common/tensor/tensor_bundle.h"
 
 namespace fedmi::cli {
@@ -46,6 +49,27 @@ struct ModelEvaluation {
   // again.
   SplitPredictions predictions;
 };
+
+// The model file's operating threshold (metadata "operating_threshold") as
+// `predictions` carry it, if it has one; InvalidArgument naming `model_path`
+// when it is malformed.
+absl::StatusOr<std::optional<StoredThreshold>> StoredThresholdOfFile(
+    const std::string& model_path, const SplitPredictions& predictions);
+
+// A model's metrics at the operating threshold its file stores.
+struct StoredThresholdMetrics {
+  StoredThreshold stored;
+  BinaryMetrics metrics;
+};
+
+// `predictions` scored at their model file's stored threshold; nullopt when
+// it stores none. StoredThresholdOfFile's and ComputeBinaryMetrics' errors.
+absl::StatusOr<std::optional<StoredThresholdMetrics>> MetricsAtStoredThreshold(
+    const std::string& model_path, const SplitPredictions& predictions);
+
+// {threshold, method, accuracy, sensitivity, specificity, f1}: the
+// "operating_threshold" object of `model evaluate --json` and `sim --json`.
+nlohmann::json StoredThresholdMetricsJson(const StoredThresholdMetrics& result);
 
 class ModelRunner {
  public:

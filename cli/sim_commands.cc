@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -26,9 +25,7 @@
 #include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/data/data_split.h"
-#include "common/data/metrics.h"
 #include "common/data/partition.h"
-#include "common/evaluation/operating_threshold.h"
 #include "common/runspec/dp_spec.h"
 
 namespace fedmi::cli {
@@ -197,15 +194,8 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   if (!test.ok()) return ReportError(test.status());
   // The threshold the federation chose on its validation data, as a
   // hospital would deploy the model.
-  auto stored_threshold = StoredThresholdOf(test->predictions.metadata);
-  if (!stored_threshold.ok()) return ReportError(stored_threshold.status());
-  std::optional<BinaryMetrics> at_threshold;
-  if (*stored_threshold) {
-    auto metrics = ComputeBinaryMetrics(test->predictions.labels, test->predictions.prob_positive,
-                                        (*stored_threshold)->threshold);
-    if (!metrics.ok()) return ReportError(metrics.status());
-    at_threshold = *metrics;
-  }
+  auto at_threshold = MetricsAtStoredThreshold(model_path, test->predictions);
+  if (!at_threshold.ok()) return ReportError(at_threshold.status());
   nlohmann::json audit_json = nullptr;
   if (!global.insecure) {
     const std::string audit_path = *work_dir + "/audit.jsonl";
@@ -232,14 +222,15 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
                    FormatMetric(test->metrics.accuracy), FormatMetric(test->metrics.sensitivity),
                    FormatMetric(test->metrics.specificity), FormatMetric(test->metrics.f1),
                    FormatMetric(test->loss))
-            << (at_threshold
+            << (*at_threshold
                     ? absl::StrFormat(
                           "  at the threshold chosen on the sites' validation data (%s, %.3f): "
                           "accuracy %s  sensitivity %s  specificity %s  f1 %s\n",
-                          (*stored_threshold)->method, (*stored_threshold)->threshold,
-                          FormatMetric(at_threshold->accuracy),
-                          FormatMetric(at_threshold->sensitivity),
-                          FormatMetric(at_threshold->specificity), FormatMetric(at_threshold->f1))
+                          (*at_threshold)->stored.method, (*at_threshold)->stored.threshold,
+                          FormatMetric((*at_threshold)->metrics.accuracy),
+                          FormatMetric((*at_threshold)->metrics.sensitivity),
+                          FormatMetric((*at_threshold)->metrics.specificity),
+                          FormatMetric((*at_threshold)->metrics.f1))
                     : std::string("  no operating threshold was chosen (a class is missing from "
                                   "the validation data)\n"))
             << "  model: " << model_path << "\n"
@@ -275,13 +266,7 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
         {"f1", JsonNumber(test->metrics.f1)},
         {"loss", JsonNumber(test->loss)},
         {"operating_threshold",
-         at_threshold ? nlohmann::json{{"threshold", (*stored_threshold)->threshold},
-                                       {"method", (*stored_threshold)->method},
-                                       {"accuracy", JsonNumber(at_threshold->accuracy)},
-                                       {"sensitivity", JsonNumber(at_threshold->sensitivity)},
-                                       {"specificity", JsonNumber(at_threshold->specificity)},
-                                       {"f1", JsonNumber(at_threshold->f1)}}
-                      : nlohmann::json(nullptr)}}},
+         *at_threshold ? StoredThresholdMetricsJson(**at_threshold) : nlohmann::json(nullptr)}}},
       {"final_model", model_path},
       {"audit", audit_json},
       {"privacy", privacy_json},
