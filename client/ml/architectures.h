@@ -66,6 +66,16 @@ inline constexpr char kPerExampleGradientsMethod[] = "per_example_gradients";
 inline constexpr char kPerExampleSquaredNormsMethod[] = "per_example_squared_norms";
 inline constexpr char kWeightedGradientsMethod[] = "weighted_gradients";
 
+// Built-in architectures name the layers an explanation may look at
+// (ScriptBuilder::Feature) and define
+//   forward_with_feature(x, layer: str) -> (logits, that layer's output)
+// with the names, comma-separated, in the string attribute
+// kExplainLayersAttr and the default one (the last convolutional block) in
+// kExplainLayerAttr. Modules saved before these existed lack them.
+inline constexpr char kForwardWithFeatureMethod[] = "forward_with_feature";
+inline constexpr char kExplainLayersAttr[] = "fedmi_explain_layers";
+inline constexpr char kExplainLayerAttr[] = "fedmi_explain_layer";
+
 }  // namespace fedmi::ml
 
 #endif  // FEDMI_CLIENT_ML_ARCHITECTURES_H_
