@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/rpc/bundle_stream.h"
 #include "common/rpc/grpc_status.h"
+#include "common/tensor/tensor_codec.h"
 
 namespace fedmi::cli {
 namespace {
@@ -201,6 +202,19 @@ absl::StatusOr<TensorBundle> AdminClient::ExportModel(int64_t run_id, int32_t ro
     }
   }
   return bundle;
+}
+
+absl::StatusOr<v1::ArtifactReceipt> AdminClient::UploadArtifact(const TensorBundle& bundle) {
+  grpc::ClientContext context;
+  v1::ArtifactReceipt receipt;
+  std::unique_ptr<grpc::ClientWriter<v1::TensorChunk>> writer =
+      stub_->UploadArtifact(&context, &receipt);
+  // A refused header ends the call early; Finish says why.
+  (void)StreamBundle(bundle, [&](const v1::TensorChunk& chunk) { return writer->Write(chunk); });
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  if (!status.ok()) return CallStatus(status, channel_.get());
+  return receipt;
 }
 
 absl::Status AdminClient::ListAuditEntries(

@@ -45,6 +45,9 @@ class AdminClient {
   // Downloads a global model; round < 0 means the latest. *round receives the
   // round actually exported.
   absl::StatusOr<TensorBundle> ExportModel(int64_t run_id, int32_t round, int32_t* exported_round);
+  // Stores `bundle` on the coordinator for a run spec to name by the
+  // receipt's SHA-256 (initial weights, a model file).
+  absl::StatusOr<v1::ArtifactReceipt> UploadArtifact(const TensorBundle& bundle);
 
   // Calls `on_entry` for each audit log entry matching `query`, in seq order
   // (auditors and admins). A stream that breaks off part-way is an error, so

@@ -32,7 +32,8 @@ struct CommandResult {
   int exit_code = 0;
 };
 
-void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
+                    std::shared_ptr<ModelRunner> runner);
 void AddSiteCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 // `fedmi model export|evaluate|predict`; `runner` (MakeModelRunner(), may be
 // null) runs the models.

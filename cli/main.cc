@@ -27,11 +27,12 @@ int main(int argc, char** argv) {
   global.argc = argc;
   global.argv = argv;
   fedmi::SetLogTag("fedmi");
-  fedmi::cli::AddRunCommands(app, global, result);
+  std::shared_ptr<fedmi::cli::ModelRunner> runner = fedmi::cli::MakeModelRunner();
+  fedmi::cli::AddRunCommands(app, global, result, runner);
   fedmi::cli::AddSiteCommands(app, global, result);
   fedmi::cli::AddRevokeCommands(app, global, result);
   fedmi::cli::AddAuditCommands(app, global, result);
-  fedmi::cli::AddModelCommands(app, global, result, fedmi::cli::MakeModelRunner());
+  fedmi::cli::AddModelCommands(app, global, result, runner);
   fedmi::cli::AddDataCommands(app, global, result);
   fedmi::cli::AddSimCommands(app, global, result);
   fedmi::cli::AddBenchCommands(app, global, result);

@@ -138,6 +138,10 @@ absl::Status TorchModelRunner::WriteTorchScript(const std::string& path,
   return model->SaveTorchScript(path, info.metadata);
 }
 
+absl::StatusOr<TensorBundle> TorchModelRunner::ReadWeights(const std::string& path) {
+  return ml::ReadTorchScriptWeights(path);
+}
+
 absl::StatusOr<ModelEvaluation> TorchModelRunner::EvaluateOnSplit(const std::string& model_path,
                                                                   const std::string& npz_path,
                                                                   const std::string& split,

@@ -71,6 +71,7 @@ class TorchModelRunner : public ModelRunner {
   void SetThreads(int threads) override;
   absl::Status WriteTorchScript(const std::string& path, const TensorBundle& weights,
                                 const ModelFileInfo& info) override;
+  absl::StatusOr<TensorBundle> ReadWeights(const std::string& path) override;
   absl::StatusOr<ModelEvaluation> EvaluateOnSplit(const std::string& model_path,
                                                   const std::string& npz_path,
                                                   const std::string& split,

@@ -84,6 +84,10 @@ class ModelRunner {
   virtual absl::Status WriteTorchScript(const std::string& path, const TensorBundle& weights,
                                         const ModelFileInfo& info) = 0;
 
+  // The float parameters and buffers of a TorchScript file, by dotted name
+  // (initial weights for `run start --init-weights`).
+  virtual absl::StatusOr<TensorBundle> ReadWeights(const std::string& path) = 0;
+
   // Scores the model file (.pt or .safetensors) on a split of a labelled
   // .npz, predicting class 1 when P(class 1) >= threshold.
   virtual absl::StatusOr<ModelEvaluation> EvaluateOnSplit(const std::string& model_path,

@@ -17,6 +17,7 @@
 #include "cli/run_report.h"
 #include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
+#include "cli/transfer_flags.h"
 #include "common/base/names.h"
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
@@ -43,9 +44,10 @@ struct StartOptions {
   SecAggFlags secagg;
   DpFlags dp;
   RecipeFlags recipe;
+  TransferFlags transfer;
 };
 
-int StartRun(const GlobalOptions& global, const StartOptions& options) {
+int StartRun(const GlobalOptions& global, const StartOptions& options, ModelRunner* runner) {
   if (options.max_sites != 0 && options.max_sites < options.min_sites) {
     return ReportUsageError(absl::StrCat("--max-sites (", options.max_sites,
                                          ") must be 0 (every site) or at least --min-sites (",
@@ -84,8 +86,18 @@ int StartRun(const GlobalOptions& global, const StartOptions& options) {
     return ReportUsageError(std::string(status.message()));
   }
 
+  if (absl::Status status = CheckTransferFlags(options.transfer, spec); !status.ok()) {
+    return ReportUsageError(std::string(status.message()));
+  }
+
   auto admin = ConnectToCoordinator(global);
   if (!admin.ok()) return ReportError(admin.status());
+  // With --json, stdout holds only the final object.
+  if (absl::Status status = ApplyTransferFlags(options.transfer, **admin, runner,
+                                               global.json ? std::cerr : std::cout, &spec);
+      !status.ok()) {
+    return ReportError(status);
+  }
   auto run_id = (*admin)->StartRun(spec);
   if (!run_id.ok()) return ReportError(run_id.status());
   if (global.json) {
@@ -217,7 +229,8 @@ int AbortRun(const GlobalOptions& global, int64_t run_id, const std::string& rea
 
 }  // namespace
 
-void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result) {
+void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
+                    std::shared_ptr<ModelRunner> runner) {
   CLI::App* run =
       app.add_subcommand("run", "Start, watch, list, abort and report on federated training runs");
   run->require_subcommand(1);
@@ -264,9 +277,10 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
   AddSecAggOptions(start, &start_options->secagg);
   AddDpOptions(start, &start_options->dp);
   AddRecipeOptions(start, &start_options->recipe);
+  AddTransferOptions(start, &start_options->transfer);
   AddJsonFlag(start, global);
-  start->callback([&global, &result, start_options] {
-    RunCommand(result, [&] { return StartRun(global, *start_options); });
+  start->callback([&global, &result, start_options, runner] {
+    RunCommand(result, [&] { return StartRun(global, *start_options, runner.get()); });
   });
 
   auto status_run = std::make_shared<int64_t>(0);

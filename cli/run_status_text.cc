@@ -46,6 +46,7 @@ nlohmann::json RoundJson(const v1::RoundStatus& round) {
                      {"state", site.state()},
                      {"examples", site.examples()},
                      {"update_sha256", HexEncode(site.update_sha256())},
+                     {"update_bytes", site.train_metrics().update_bytes()},
                      {"train", TrainMetricsJson(site.train_metrics())},
                      {"eval", MeasuredMetricsJson(site.eval_metrics())},
                      {"detail", site.detail()}});
@@ -76,13 +77,22 @@ void PrintRoundRow(std::ostream& out, const v1::RoundStatus& round) {
                          metric(m.specificity()));
 }
 
+// "1.6 MB", "512 B": an update's size (frozen tensors are not sent).
+std::string FormatUpdateBytes(int64_t bytes) {
+  if (bytes <= 0) return "-";
+  if (bytes < 1000) return absl::StrCat(bytes, " B");
+  if (bytes < 1000 * 1000) return absl::StrFormat("%.1f kB", bytes / 1e3);
+  return absl::StrFormat("%.1f MB", bytes / 1e6);
+}
+
 void PrintSiteRows(std::ostream& out, const v1::RoundStatus& round) {
   for (const auto& site : round.sites()) {
     const v1::Metrics& e = site.eval_metrics();
     out << absl::StrFormat(
-        "       %-20s %-10s examples %-7d train loss %-8s eval auc %-8s acc %s\n", site.site(),
-        site.state(), site.examples(),
+        "       %-20s %-10s examples %-7d train loss %-8s update %-9s eval auc %-8s acc %s\n",
+        site.site(), site.state(), site.examples(),
         site.train_metrics().examples() > 0 ? FormatMetric(site.train_metrics().loss()) : "-",
+        FormatUpdateBytes(site.train_metrics().update_bytes()),
         e.examples() > 0 ? FormatMetric(e.auc()) : "-",
         e.examples() > 0 ? FormatMetric(e.accuracy()) : "-");
   }

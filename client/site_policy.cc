@@ -34,6 +34,7 @@ constexpr int32_t kMaxLocalEpochsLimit = 1000;  // the coordinator's own upper b
 constexpr const char* kKnownKeys[] = {
     "allowed_models",
     "allowed_spec_sha256",
+    "allowed_model_sha256",
     "max_local_epochs",
     "max_image_size",
     "require_secure_aggregation",
@@ -101,16 +102,19 @@ absl::Status ReadPolicyKey(const std::string& source, const std::string& key,
     for (const std::string& model : policy->allowed_models) {
       if (model.empty()) return WrongType(source, node, key, "an array of model names");
     }
-  } else if (key == "allowed_spec_sha256") {
+  } else if (key == "allowed_spec_sha256" || key == "allowed_model_sha256") {
     ASSIGN_OR_RETURN(std::vector<std::string> pins, StringArray(source, node, key));
-    policy->allowed_spec_sha256.clear();
+    std::vector<std::string>& list = key == "allowed_spec_sha256"
+                                         ? policy->allowed_spec_sha256
+                                         : policy->allowed_model_sha256;
+    list.clear();
     for (const std::string& pin : pins) {
       auto hex = NormalizeSha256Hex(pin);
       if (!hex.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(Where(source, node), ": site policy key '",
                                                        key, "': ", hex.status().message()));
       }
-      policy->allowed_spec_sha256.push_back(*std::move(hex));
+      list.push_back(*std::move(hex));
     }
   } else if (key == "max_local_epochs") {
     const auto* value = node.as_integer();
@@ -327,7 +331,14 @@ absl::Status CheckPrivacyBudget(const SitePolicy& policy, const v1::RunSpec& spe
 }  // namespace
 
 absl::Status SitePolicy::Check(const v1::RunSpec& spec) const {
-  if (!Contains(allowed_models, spec.model())) {
+  if (!spec.model_file_sha256().empty()) {
+    // A model file is code that will run on this site's data: only the
+    // exact files the site has read and listed.
+    if (!Contains(allowed_model_sha256, spec.model_file_sha256())) {
+      return PolicyDenied(absl::StrCat("model file sha256 ", spec.model_file_sha256(),
+                                       " is not in allowed_model_sha256"));
+    }
+  } else if (!Contains(allowed_models, spec.model())) {
     return PolicyDenied(absl::StrCat("model '", spec.model(), "' is not in allowed_models ",
                                      ListForMessage(allowed_models)));
   }
@@ -371,6 +382,25 @@ std::string DescribeRunSpec(const v1::RunSpec& spec, const std::string& spec_sha
     absl::StrAppendFormat(&text, " (%d parameters, touches no data)", spec.synthetic_params());
   }
   absl::StrAppendFormat(&text, ", %d classes\n", spec.num_classes());
+  if (!spec.model_file_sha256().empty()) {
+    absl::StrAppendFormat(&text, "  model file sha256    %s (%s)\n", spec.model_file_sha256(),
+                          spec.task() == v1::MODEL_TASK_SEGMENTATION ? "segmentation"
+                                                                      : "classification");
+  }
+  const v1::TransferSettings& transfer = spec.transfer();
+  if (!transfer.init_weights_sha256().empty()) {
+    absl::StrAppendFormat(&text, "  initial weights      sha256 %s%s\n",
+                          transfer.init_weights_sha256(),
+                          transfer.init_allow_partial() ? " (partial: unmatched tensors start fresh)"
+                                                        : "");
+  }
+  if (!transfer.freeze_prefixes().empty()) {
+    absl::StrAppendFormat(
+        &text, "  frozen               %s %s\n", absl::StrJoin(transfer.freeze_prefixes(), ", "),
+        transfer.unfreeze_after_round() > 0
+            ? absl::StrCat("(until round ", transfer.unfreeze_after_round(), ")")
+            : std::string("(whole run)"));
+  }
   absl::StrAppendFormat(&text, "  rounds               %d (strategy %s, %d to %s sites)\n",
                         spec.rounds(), spec.strategy(), spec.min_sites(),
                         spec.max_sites() > 0 ? absl::StrCat(spec.max_sites()) : "all");

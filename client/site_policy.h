@@ -9,6 +9,8 @@
 //
 //   allowed_models = ["cnn", "cnn-gn", "resnet18"]  # "synthetic" must be listed explicitly
 //   allowed_spec_sha256 = []              # optional pin on whole run specs (hex)
+//   allowed_model_sha256 = []             # model files (fedmi run start --model-file)
+//                                         # this site runs, by SHA-256 (hex); none by default
 //   max_local_epochs = 10
 //   max_image_size = 224                  # largest input side a run may ask the
 //                                         # site to read its data at
@@ -62,6 +64,9 @@ struct SitePolicy {
   std::vector<std::string> allowed_models = {"cnn", "cnn-gn", "resnet18"};
   // Lower-case hex; empty = no pin.
   std::vector<std::string> allowed_spec_sha256;
+  // Lower-case hex SHA-256s of the model files (bring your own model) this
+  // site will run; a run with any other file is refused, naming its hash.
+  std::vector<std::string> allowed_model_sha256;
   int32_t max_local_epochs = 10;
   // A run's image_size: the site holds its whole data set in memory at it.
   int32_t max_image_size = 224;

@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/runspec/transfer.h"
 #include "common/audit/audit.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
@@ -56,7 +57,14 @@ SiteSession::SiteSession(SiteSessionOptions options, SiteWorker& worker, Coordin
                        ? ""
                        : audit::HeldHeadsDir(options_.receipts_dir),
                    options_.identity.ca_file, env, clock),
-      secagg_(options_.site, options_.identity, link, env, faults) {}
+      secagg_(options_.site, options_.identity, link, env, faults) {
+  worker_.set_artifact_source([this](int64_t run_id, const std::string& sha256_hex) {
+    v1::ModelRef ref;
+    ref.set_run_id(run_id);
+    ref.set_artifact_sha256(sha256_hex);
+    return Download(ref);
+  });
+}
 
 SiteSession::~SiteSession() { Stop(); }
 
@@ -199,7 +207,7 @@ void SiteSession::RunInit(const v1::InitTask& task) {
   FEDMI_LOG(INFO) << "run " << task.run_id() << ": building the initial " << task.spec().model()
                   << " model";
   absl::Status status = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(TensorBundle model, worker_.BuildInitialModel(task.spec()));
+    ASSIGN_OR_RETURN(TensorBundle model, worker_.BuildInitialModel(task.spec(), task.run_id()));
     v1::UpdateMetadata metadata;
     metadata.set_run_id(task.run_id());
     metadata.set_round(0);
@@ -268,6 +276,11 @@ absl::Status SiteSession::TrainRound(const v1::TrainTask& task, int64_t connecti
     *metadata.mutable_train_metrics() = update.train_metrics;
   }
   if (participant != nullptr) {
+    // The masked sum covers the tensors the round trains, measured from
+    // their global values.
+    if (update.weights.specs.size() != global.specs.size()) {
+      ASSIGN_OR_RETURN(global, TrainedPart(task.spec(), task.round(), global));
+    }
     ASSIGN_OR_RETURN(TensorBundle masked,
                      secagg_.MaskUpdate(task, *participant, global, update.weights, update.examples,
                                         abort, violation));
@@ -343,9 +356,14 @@ void SiteSession::SendSecAggReply(int64_t run_id, int32_t round, const absl::Sta
 absl::StatusOr<TensorBundle> SiteSession::Download(const v1::ModelRef& ref) {
   absl::StatusOr<TensorBundle> bundle = link_.Download(ref);
   if (!bundle.ok()) {
-    return absl::Status(bundle.status().code(),
-                        absl::StrCat("downloading the model of run ", ref.run_id(), " round ",
-                                     ref.round(), ": ", bundle.status().message()));
+    return absl::Status(
+        bundle.status().code(),
+        absl::StrCat("downloading ",
+                     ref.artifact_sha256().empty()
+                         ? absl::StrCat("the model of run ", ref.run_id(), " round ", ref.round())
+                         : absl::StrCat("artifact ", ShortHash(ref.artifact_sha256()), " of run ",
+                                        ref.run_id()),
+                     ": ", bundle.status().message()));
   }
   return bundle;
 }

@@ -15,6 +15,8 @@
 #include "common/privacy/site_update.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/training_recipe.h"
+#include "common/runspec/transfer.h"
+#include "common/tensor/bundle_transfer.h"
 #include "common/tensor/synthetic_model.h"
 
 namespace fedmi {
@@ -77,6 +79,14 @@ ml::AugmentationOptions AugmentationOf(const v1::RunSpec& spec) {
 
 }  // namespace
 
+absl::StatusOr<TensorBundle> TrainedPart(const v1::RunSpec& spec, int32_t round,
+                                         const TensorBundle& model) {
+  std::vector<std::string> names;
+  names.reserve(model.specs.size());
+  for (const TensorSpec& tensor : model.specs) names.push_back(tensor.name);
+  return SelectTensors(model, TrainedTensorNames(spec, names, round));
+}
+
 DataGeometry GeometryOf(const v1::RunSpec& spec) {
   DataGeometry geometry;
   geometry.image_size = InputImageSize(spec);
@@ -120,7 +130,11 @@ absl::Status SiteWorker::CheckCapability(const v1::RunSpec& spec) const {
     return absl::OkStatus();
   }
   const auto known = ml::ListArchitectures();
-  if (std::find(known.begin(), known.end(), spec.model()) == known.end()) {
+  if (spec.model() == kCustomModel) {
+    if (spec.task() == v1::MODEL_TASK_SEGMENTATION) {
+      return absl::UnimplementedError("this site cannot train segmentation models yet");
+    }
+  } else if (std::find(known.begin(), known.end(), spec.model()) == known.end()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model '", spec.model(),
         "' is not available at this site (known: ", absl::StrJoin(known, ", "), ", synthetic)"));
@@ -152,32 +166,60 @@ absl::Status SiteWorker::CheckClasses(const SiteDataset& data, const v1::RunSpec
   return absl::OkStatus();
 }
 
-absl::StatusOr<ml::LocalModel*> SiteWorker::ModelFor(int64_t run_id, const v1::RunSpec& spec) {
-  auto it = models_.find(run_id);
-  if (it != models_.end()) return it->second.get();
+absl::StatusOr<TensorBundle> SiteWorker::FetchArtifact(int64_t run_id,
+                                                       const std::string& sha256_hex) {
+  if (!artifact_source_) {
+    return absl::FailedPreconditionError("this site cannot fetch the run's artifacts");
+  }
+  ASSIGN_OR_RETURN(TensorBundle bundle, artifact_source_(run_id, sha256_hex));
+  // The hash the site's policy and operator approved is the only proof that
+  // these are the bytes they approved.
+  if (BodySha256Hex(bundle) != sha256_hex) {
+    return absl::DataLossError(absl::StrCat("the coordinator sent other bytes for artifact ",
+                                            ShortHash(sha256_hex), " than its hash says"));
+  }
+  return bundle;
+}
+
+absl::StatusOr<std::unique_ptr<ml::LocalModel>> SiteWorker::CreateModel(int64_t run_id,
+                                                                        const v1::RunSpec& spec) {
   ml::ModelConfig config;
   config.arch = spec.model();
   config.num_classes = spec.num_classes();
   config.seed = spec.seed();
   config.channels = InputChannels(spec);
   config.height = config.width = InputImageSize(spec);
-  ASSIGN_OR_RETURN(auto model, ml::LocalModel::Create(config));
+  if (spec.model() != kCustomModel) return ml::LocalModel::Create(config);
+  ASSIGN_OR_RETURN(TensorBundle file, FetchArtifact(run_id, spec.model_file_sha256()));
+  ASSIGN_OR_RETURN(std::string bytes, FileOfBundle(file));
+  return ml::LocalModel::LoadUserModule(bytes, config,
+                                        spec.task() == v1::MODEL_TASK_SEGMENTATION);
+}
+
+absl::StatusOr<ml::LocalModel*> SiteWorker::ModelFor(int64_t run_id, const v1::RunSpec& spec) {
+  auto it = models_.find(run_id);
+  if (it != models_.end()) return it->second.get();
+  ASSIGN_OR_RETURN(auto model, CreateModel(run_id, spec));
   ml::LocalModel* raw = model.get();
   models_[run_id] = std::move(model);
   return raw;
 }
 
-absl::StatusOr<TensorBundle> SiteWorker::BuildInitialModel(const v1::RunSpec& spec) {
+absl::StatusOr<TensorBundle> SiteWorker::BuildInitialModel(const v1::RunSpec& spec,
+                                                           int64_t run_id) {
   RETURN_IF_ERROR(CheckTask(spec));
   if (IsSynthetic(spec)) return SyntheticInitialModel(spec.synthetic_params());
-  ml::ModelConfig config;
-  config.arch = spec.model();
-  config.num_classes = spec.num_classes();
-  config.seed = spec.seed();
-  config.channels = InputChannels(spec);
-  config.height = config.width = InputImageSize(spec);
-  ASSIGN_OR_RETURN(auto model, ml::LocalModel::Create(config));
-  return model->ExportWeights();
+  ASSIGN_OR_RETURN(auto model, CreateModel(run_id, spec));
+  ASSIGN_OR_RETURN(TensorBundle initial, model->ExportWeights());
+  const v1::TransferSettings& transfer = spec.transfer();
+  if (transfer.init_weights_sha256().empty()) return initial;
+  ASSIGN_OR_RETURN(TensorBundle weights, FetchArtifact(run_id, transfer.init_weights_sha256()));
+  InitialWeightsReport report;
+  ASSIGN_OR_RETURN(TensorBundle started,
+                   ApplyInitialWeights(initial, weights, transfer.init_allow_partial(), &report));
+  FEDMI_LOG(INFO) << "run " << run_id << ": initial weights " << ShortHash(transfer.init_weights_sha256())
+                  << ": " << report.Summary();
+  return started;
 }
 
 absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
@@ -197,8 +239,7 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
     ApplySyntheticDelta(k, &update.weights);
     update.examples = SyntheticExamples(k);
     update.train_metrics.set_examples(update.examples);
-    RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, dp_clip_norm, global, &update));
-    return update;
+    return FinishUpdate(run_id, round, spec, dp_clip_norm, global, std::move(update));
   }
   ASSIGN_OR_RETURN(const SiteDataset* data, DataFor(spec));
   if (data->train.size() == 0) {
@@ -213,6 +254,10 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   options.optimizer = spec.optimizer();
   options.augmentation = AugmentationOf(spec);
   options.weight_decay = spec.recipe().weight_decay();
+  if (FreezesInRound(spec, round)) {
+    options.frozen_prefixes.assign(spec.transfer().freeze_prefixes().begin(),
+                                   spec.transfer().freeze_prefixes().end());
+  }
   // Distinct per site and round, reproducible from the run seed.
   options.seed = spec.seed() * 7919 + static_cast<uint64_t>(round) * 104729 +
                  std::hash<std::string>{}(options_.site) % 100003;
@@ -242,7 +287,22 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   update.train_metrics.set_examples(summary.examples);
   update.train_metrics.set_loss(summary.loss);
   update.train_metrics.set_accuracy(summary.accuracy);
-  RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, dp_clip_norm, global, &update));
+  return FinishUpdate(run_id, round, spec, dp_clip_norm, global, std::move(update));
+}
+
+absl::StatusOr<LocalUpdate> SiteWorker::FinishUpdate(int64_t run_id, int32_t round,
+                                                     const v1::RunSpec& spec, double dp_clip_norm,
+                                                     const TensorBundle& global,
+                                                     LocalUpdate update) {
+  if (!FreezesInRound(spec, round)) {
+    RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, dp_clip_norm, global, &update));
+    return update;
+  }
+  // Frozen tensors did not change: they are not sent, and the site-level DP
+  // clip measures the change of the trained ones.
+  ASSIGN_OR_RETURN(TensorBundle trained_global, TrainedPart(spec, round, global));
+  ASSIGN_OR_RETURN(update.weights, TrainedPart(spec, round, update.weights));
+  RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, dp_clip_norm, trained_global, &update));
   return update;
 }
 

@@ -47,6 +47,11 @@ struct DataGeometry {
 
 DataGeometry GeometryOf(const v1::RunSpec& spec);
 
+// The tensors of `model` that round `round` of `spec` trains and sends (all
+// of them unless RunSpec.transfer freezes some), in the model's order.
+absl::StatusOr<TensorBundle> TrainedPart(const v1::RunSpec& spec, int32_t round,
+                                         const TensorBundle& model);
+
 // Loads the site's data again at another geometry.
 using SiteDataLoader = std::function<absl::StatusOr<SiteDataset>(const DataGeometry&)>;
 
@@ -79,7 +84,15 @@ struct SiteWorkerOptions {
   absl::Status data_problem;
 };
 
+// Fetches an artifact a run's spec names (initial weights, a model file)
+// from the coordinator by SHA-256 (hex). The worker checks the hash of what
+// comes back itself.
+using ArtifactSource =
+    std::function<absl::StatusOr<TensorBundle>(int64_t run_id, const std::string& sha256_hex)>;
+
 struct LocalUpdate {
+  // The tensors the round trains (RunSpec.transfer): all unless some are
+  // frozen, which are not sent.
   TensorBundle weights;
   int64_t examples = 0;
   v1::Metrics train_metrics;
@@ -105,7 +118,14 @@ class SiteWorker {
 
   const SitePolicy& policy() const { return policy_; }
 
-  absl::StatusOr<TensorBundle> BuildInitialModel(const v1::RunSpec& spec);
+  // Where artifacts come from (the session's link); unset: runs that name
+  // one are refused.
+  void set_artifact_source(ArtifactSource source) { artifact_source_ = std::move(source); }
+
+  // The run's initial model: the architecture's seeded initialisation (or
+  // the run's model file's weights), with the spec's initial weights put in
+  // by name and shape when it names some.
+  absl::StatusOr<TensorBundle> BuildInitialModel(const v1::RunSpec& spec, int64_t run_id = 0);
   // `dp_clip_norm`: the task's clip for site-level DP with adaptive clipping
   // (TrainTask.dp_clip_norm); 0 otherwise.
   absl::StatusOr<LocalUpdate> Train(int64_t run_id, int32_t round, const v1::RunSpec& spec,
@@ -119,6 +139,12 @@ class SiteWorker {
   // Whether this site can run `spec` at all (architecture, data, classes).
   absl::Status CheckCapability(const v1::RunSpec& spec) const;
   absl::StatusOr<ml::LocalModel*> ModelFor(int64_t run_id, const v1::RunSpec& spec);
+  // A fresh model of the spec: its architecture, or its model file.
+  absl::StatusOr<std::unique_ptr<ml::LocalModel>> CreateModel(int64_t run_id,
+                                                              const v1::RunSpec& spec);
+  // The artifact `sha256_hex` of run `run_id`, fetched and checked against
+  // its hash (DataLoss when the coordinator sent other bytes).
+  absl::StatusOr<TensorBundle> FetchArtifact(int64_t run_id, const std::string& sha256_hex);
   // The site's data at the spec's geometry, reloaded when the data in hand
   // has another one. FailedPrecondition without data, or when it cannot be
   // reloaded.
@@ -128,6 +154,11 @@ class SiteWorker {
   // Site-level DP: the round's clip S, the task's under adaptive clipping
   // (InvalidArgument unless positive and finite), else the spec's.
   static absl::StatusOr<double> SiteDpClip(const v1::RunSpec& spec, double task_clip);
+  // The update as it is sent: only the tensors the round trains, through
+  // PrivatizeSiteUpdate.
+  absl::StatusOr<LocalUpdate> FinishUpdate(int64_t run_id, int32_t round, const v1::RunSpec& spec,
+                                           double dp_clip_norm, const TensorBundle& global,
+                                           LocalUpdate update);
   // Site-level DP: clips the trained change to S and adds this site's
   // noise share when the noise is distributed.
   absl::Status PrivatizeSiteUpdate(int64_t run_id, int32_t round, const v1::RunSpec& spec,
@@ -135,6 +166,7 @@ class SiteWorker {
                                    LocalUpdate* update);
 
   SiteWorkerOptions options_;
+  ArtifactSource artifact_source_;
   SitePolicy policy_;
   std::optional<SiteDataset> data_;
   DataGeometry data_geometry_;

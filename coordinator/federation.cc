@@ -1,9 +1,11 @@
 #include "coordinator/federation.h"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/runspec/transfer.h"
 #include "common/base/log.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
@@ -94,6 +96,11 @@ absl::Status Federation::Start() {
   RETURN_IF_ERROR(options_.env->CreateDirs(options_.spool_dir, 0700));
   RemoveSpoolLeftovers(*options_.env, options_.spool_dir);
   ASSIGN_OR_RETURN(std::set<std::string> referenced, storage_->ReferencedModels());
+  // Artifacts live as long as a run names them.
+  ASSIGN_OR_RETURN(std::vector<RunRecord> stored_runs, storage_->ListRuns());
+  for (const RunRecord& run : stored_runs) {
+    for (std::string& sha : ArtifactHashes(run.spec)) referenced.insert(std::move(sha));
+  }
   RETURN_IF_ERROR(models_->CollectGarbage(referenced).status());
   ASSIGN_OR_RETURN(std::vector<SiteRecord> sites, storage_->ListSites());
   ASSIGN_OR_RETURN(std::vector<RevocationRecord> revoked, storage_->ListRevocations());
@@ -248,6 +255,19 @@ void Federation::ReapFinishedRuns() {
 
 absl::StatusOr<std::string> Federation::ModelPath(const v1::ModelRef& ref, std::string* sha256,
                                                   int32_t* round) {
+  if (!ref.artifact_sha256().empty()) {
+    ASSIGN_OR_RETURN(RunRecord run, storage_->GetRun(ref.run_id()));
+    const std::vector<std::string> named = ArtifactHashes(run.spec);
+    if (std::find(named.begin(), named.end(), ref.artifact_sha256()) == named.end()) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "run ", ref.run_id(), " names no artifact ", ShortHash(ref.artifact_sha256())));
+    }
+    if (sha256 != nullptr && !HexDecode(ref.artifact_sha256(), sha256)) {
+      return absl::InvalidArgumentError("malformed artifact hash");
+    }
+    if (round != nullptr) *round = 0;
+    return models_->PathFor(ref.artifact_sha256());
+  }
   ASSIGN_OR_RETURN(std::vector<RoundRecord> rounds, storage_->ListRounds(ref.run_id()));
   if (rounds.empty()) {
     RETURN_IF_ERROR(storage_->GetRun(ref.run_id()).status());
@@ -332,12 +352,49 @@ absl::StatusOr<v1::UploadReceipt> Federation::CompleteUpload(const Caller& calle
   return receipt;
 }
 
+absl::Status Federation::CheckArtifacts(const v1::RunSpec& spec) const {
+  auto check = [&](const std::string& sha, const char* what, bool model_file) -> absl::Status {
+    if (sha.empty()) return absl::OkStatus();
+    auto path = models_->PathFor(sha);
+    if (absl::IsNotFound(path.status())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the ", what, " ", ShortHash(sha),
+          " is not on this coordinator; upload it first (fedmi run start does)"));
+    }
+    RETURN_IF_ERROR(path.status());
+    ASSIGN_OR_RETURN(auto reader, BundleFileReader::Open(*path));
+    const std::vector<TensorSpec>& specs = reader->specs();
+    const bool is_file = specs.size() == 1 && specs[0].dtype == DType::kUInt8;
+    bool all_float = true;
+    for (const TensorSpec& tensor : specs) all_float = all_float && tensor.dtype == DType::kFloat32;
+    if (model_file ? !is_file : !all_float) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "artifact ", ShortHash(sha), " is not ",
+          model_file ? "a model file (one uint8 tensor)" : "a set of float32 weights"));
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(check(spec.transfer().init_weights_sha256(), "initial weights", false));
+  return check(spec.model_file_sha256(), "model file", true);
+}
+
+absl::StatusOr<std::unique_ptr<ArtifactUpload>> Federation::OpenArtifactUpload(
+    const Caller& caller) {
+  if (caller.role != PartyRole::kAdmin) {
+    RecordDenied(caller.name, "UploadArtifact", "only an admin may upload artifacts");
+    return absl::PermissionDeniedError("only an admin may upload artifacts");
+  }
+  RETURN_IF_ERROR(CheckNotRevoked(caller));
+  return std::make_unique<ArtifactUpload>(models_);
+}
+
 absl::StatusOr<int64_t> Federation::StartRun(const Caller& caller, v1::RunSpec spec) {
   if (caller.role != PartyRole::kAdmin) {
     RecordDenied(caller.name, "StartRun", "only an admin may start a run");
     return absl::PermissionDeniedError("only an admin may start a run");
   }
   RETURN_IF_ERROR(ValidateRunSpec(&spec));
+  RETURN_IF_ERROR(CheckArtifacts(spec));
   if (spec.secure_aggregation() && options_.ca_pem.empty()) {
     return absl::FailedPreconditionError(
         "secure aggregation needs mutual TLS: sites sign their key advertisements with their "

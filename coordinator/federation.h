@@ -28,6 +28,7 @@
 #include "common/base/env.h"
 #include "common/base/fault_hook.h"
 #include "common/crypto/revocation_list.h"
+#include "coordinator/artifact_upload.h"
 #include "coordinator/caller.h"
 #include "coordinator/model_store.h"
 #include "coordinator/round_manager.h"
@@ -80,6 +81,8 @@ class Federation : public UploadReceiver {
 
   // Path of the stored global model `ref` names, for DownloadModel/Export.
   // round < 0 means the latest committed round. Also returns its SHA-256.
+  // With ref.artifact_sha256: that artifact, if the run's spec names it
+  // (PermissionDenied otherwise: a site reads only its runs' artifacts).
   absl::StatusOr<std::string> ModelPath(const v1::ModelRef& ref, std::string* sha256 = nullptr,
                                         int32_t* round = nullptr);
 
@@ -110,7 +113,14 @@ class Federation : public UploadReceiver {
   const FederationOptions& options() const { return options_; }
 
   // --- Admin ----------------------------------------------------------------
+  // Refuses, before anything is stored, a spec that names an artifact this
+  // coordinator does not hold (FailedPrecondition: upload it first) or one
+  // of the wrong kind (InvalidArgument: a model file is one uint8 tensor,
+  // initial weights are float32 tensors).
   absl::StatusOr<int64_t> StartRun(const Caller& caller, v1::RunSpec spec);
+  // An admin's upload of a bundle a run spec may then name by its SHA-256
+  // (coordinator/artifact_upload.h). PermissionDenied for other roles.
+  absl::StatusOr<std::unique_ptr<ArtifactUpload>> OpenArtifactUpload(const Caller& caller);
   absl::StatusOr<v1::RunStatus> GetRun(int64_t run_id);
   absl::StatusOr<std::vector<v1::RunStatus>> ListRuns();
   absl::Status AbortRun(const Caller& caller, int64_t run_id, const std::string& reason);
@@ -166,6 +176,7 @@ class Federation : public UploadReceiver {
 
  private:
   RoundManager::Deps Deps();
+  absl::Status CheckArtifacts(const v1::RunSpec& spec) const;
   absl::StatusOr<uint64_t> OpenSession(const Caller& caller, const v1::Hello& hello,
                                        std::shared_ptr<SiteChannel> channel);
   // Records an event in the audit log, if there is one (failures are logged).

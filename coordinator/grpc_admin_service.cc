@@ -146,6 +146,24 @@ grpc::Status GrpcAdminService::ExportModel(grpc::ServerContext* context,
   return ToGrpcStatus(streamed);
 }
 
+grpc::Status GrpcAdminService::UploadArtifact(grpc::ServerContext* context,
+                                              grpc::ServerReader<v1::TensorChunk>* reader,
+                                              v1::ArtifactReceipt* receipt) {
+  auto caller = Authorize(context, {PartyRole::kAdmin}, "UploadArtifact");
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto upload = federation_->OpenArtifactUpload(*caller);
+  if (!upload.ok()) return ToGrpcStatus(upload.status());
+  v1::TensorChunk chunk;
+  while (reader->Read(&chunk)) {
+    if (absl::Status status = (*upload)->Add(chunk); !status.ok()) return ToGrpcStatus(status);
+  }
+  if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "upload cancelled");
+  auto stored = (*upload)->Finish();
+  if (!stored.ok()) return ToGrpcStatus(stored.status());
+  *receipt = *std::move(stored);
+  return grpc::Status::OK;
+}
+
 grpc::Status GrpcAuditService::ListEntries(grpc::ServerContext* context,
                                            const v1::AuditQuery* request,
                                            grpc::ServerWriter<v1::AuditEntry>* writer) {

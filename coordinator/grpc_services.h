@@ -109,6 +109,9 @@ class GrpcAdminService final : public v1::Admin::Service {
                                v1::ListRevocationsResponse* response) override;
   grpc::Status ExportModel(grpc::ServerContext* context, const v1::ExportModelRequest* request,
                            grpc::ServerWriter<v1::TensorChunk>* writer) override;
+  grpc::Status UploadArtifact(grpc::ServerContext* context,
+                              grpc::ServerReader<v1::TensorChunk>* reader,
+                              v1::ArtifactReceipt* receipt) override;
 
  private:
   // The caller, if it holds one of `allowed`.

@@ -125,6 +125,9 @@ void RoundManager::StartRound() {
     phase_ = RunPhase::kWaitingForSites;
     return;
   }
+  if (absl::Status prepared = PrepareRoundTensors(); !prepared.ok()) {
+    return Fail(absl::StrCat("round ", round_, ": ", prepared.message()));
+  }
   v1::RoundAdmission admission;
   if (run_.spec.secure_aggregation()) {
     auto begun = BeginSecureRound(sites);
@@ -135,7 +138,7 @@ void RoundManager::StartRound() {
     admission = *std::move(begun);
   } else {
     if (IsSiteLevelDp(run_.spec)) {
-      auto global = deps_.models->PathFor(global_model_sha256_);
+      auto global = deps_.models->PathFor(round_global_sha256_);
       if (!global.ok()) return Fail(std::string(global.status().message()));
       aggregator_ = MakeSiteDpAggregator(SiteDpSumOfRun(), *std::move(global));
     } else {
@@ -143,7 +146,7 @@ void RoundManager::StartRound() {
       if (!aggregator.ok()) return Fail(std::string(aggregator.status().message()));
       aggregator_ = *std::move(aggregator);
     }
-    if (absl::Status status = aggregator_->Begin(round_, model_specs_); !status.ok()) {
+    if (absl::Status status = aggregator_->Begin(round_, round_specs_); !status.ok()) {
       return Fail(std::string(status.message()));
     }
   }
@@ -249,8 +252,9 @@ void RoundManager::MaybeFinishTraining() {
 }
 
 absl::Status RoundManager::FinishTraining() {
-  ASSIGN_OR_RETURN(std::string model_sha, aggregator_->Finish(*deps_.models));
+  ASSIGN_OR_RETURN(std::string trained_sha, aggregator_->Finish(*deps_.models));
   aggregator_.reset();
+  ASSIGN_OR_RETURN(std::string model_sha, CompleteRoundModel(trained_sha));
   return CommitTrainedRound(model_sha);
 }
 

@@ -234,6 +234,17 @@ class RoundManager {
   absl::Status AuditUpdate(const std::string& site, const ReceivedUpdate& update,
                            v1::AuditEntry* received);
 
+  // --- Frozen tensors (round_manager_transfer.cc) ----------------------------
+  // Fixes what round_ trains (RunSpec.transfer): round_specs_, and
+  // round_global_sha256_, the global model restricted to those tensors
+  // (written to the model store when some are frozen). Every update,
+  // aggregator and value check of the round sees only these tensors.
+  absl::Status PrepareRoundTensors();
+  // The global model of round_: the aggregate `trained_sha256` (of
+  // round_specs_) with the frozen tensors of the previous global model put
+  // back, in the global model's order.
+  absl::StatusOr<std::string> CompleteRoundModel(const std::string& trained_sha256);
+
   // --- Secure aggregation (round_manager_secagg.cc) -------------------------
   // The signed admission of this attempt, sent with every TrainTask.
   absl::StatusOr<v1::RoundAdmission> BeginSecureRound(const std::vector<std::string>& sites);
@@ -248,6 +259,10 @@ class RoundManager {
   int32_t round_ = 0;                // round being initialised/trained/evaluated
   std::string global_model_sha256_;  // hex, of round_ - 1 while training
   std::vector<TensorSpec> model_specs_;
+  // What round_ trains and its slice of the global model: model_specs_ and
+  // global_model_sha256_ unless tensors are frozen (PrepareRoundTensors).
+  std::vector<TensorSpec> round_specs_;
+  std::string round_global_sha256_;
   std::string init_site_;
   bool evaluation_pending_ = false;        // resumed after a commit, before evaluation
   std::map<std::string, SiteSlot> slots_;  // sites of the current round

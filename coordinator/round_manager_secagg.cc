@@ -24,9 +24,9 @@ absl::StatusOr<v1::RoundAdmission> RoundManager::BeginSecureRound(
   setup.ca_pem = deps_.ca_pem;
   setup.identity_key_pem = deps_.identity_key_pem;
   setup.identity_cert_pem = deps_.identity_cert_pem;
-  setup.model_specs = model_specs_;
+  setup.model_specs = round_specs_;
   if (!deps_.ca_pem.empty()) {
-    ASSIGN_OR_RETURN(setup.global_model_path, deps_.models->PathFor(global_model_sha256_));
+    ASSIGN_OR_RETURN(setup.global_model_path, deps_.models->PathFor(round_global_sha256_));
   }
   if (IsSiteLevelDp(run_.spec)) setup.site_dp = SiteDpSumOfRun();
   setup.clock = deps_.clock;
@@ -119,9 +119,11 @@ void RoundManager::AdvanceSecureRound() {
     secure_->AwaitUnmasking(std::move(asked));
   }
   if (secure_->unmasking_complete()) {
-    auto model_sha = secure_->Finish(*deps_.models);
-    if (!model_sha.ok()) return FailRound(absl::StrCat(where, model_sha.status().message()));
+    auto trained_sha = secure_->Finish(*deps_.models);
+    if (!trained_sha.ok()) return FailRound(absl::StrCat(where, trained_sha.status().message()));
     secure_.reset();
+    auto model_sha = CompleteRoundModel(*trained_sha);
+    if (!model_sha.ok()) return FailRound(absl::StrCat(where, model_sha.status().message()));
     if (absl::Status status = CommitTrainedRound(*model_sha); !status.ok()) {
       FailRound(absl::StrCat(where, status.message()));
     }

@@ -9,6 +9,7 @@
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
 #include "common/runspec/dp_spec.h"
+#include "common/runspec/transfer.h"
 #include "coordinator/round_manager.h"
 #include "coordinator/update_check.h"
 
@@ -74,11 +75,11 @@ absl::StatusOr<std::vector<TensorSpec>> RoundManager::ExpectedUpdate(
     RETURN_IF_ERROR(secure_->ExpectMaskedUpdate(site));
     return secure_->masked_specs();
   }
-  return model_specs_;
+  return round_specs_;
 }
 
 absl::Status RoundManager::CheckValues(const std::string& site, BundleFileReader& update) {
-  ASSIGN_OR_RETURN(std::string global_path, deps_.models->PathFor(global_model_sha256_));
+  ASSIGN_OR_RETURN(std::string global_path, deps_.models->PathFor(round_global_sha256_));
   ASSIGN_OR_RETURN(auto global, BundleFileReader::Open(global_path));
   double bound = run_.spec.max_update_norm();
   // Site-level DP: a change beyond S would spend the other sites' privacy.
@@ -86,7 +87,7 @@ absl::Status RoundManager::CheckValues(const std::string& site, BundleFileReader
     const double clip = SiteDpUpdateNormBound(RoundClipNorm());
     bound = bound > 0 ? std::min(bound, clip) : clip;
   }
-  return CheckUpdateValues(site, model_specs_, update, *global, bound).status();
+  return CheckUpdateValues(site, round_specs_, update, *global, bound).status();
 }
 
 void RoundManager::Audit(audit::Action action, int32_t round, const nlohmann::json& detail) {
@@ -149,7 +150,7 @@ absl::Status RoundManager::AcceptUpdate(const std::string& site, ReceivedUpdate 
                                         v1::AuditEntry* received) {
   auto reader = BundleFileReader::Open(update.path);
   absl::Status checked =
-      reader.ok() ? CheckSpecsMatch((*reader)->specs(), model_specs_) : reader.status();
+      reader.ok() ? CheckSpecsMatch((*reader)->specs(), round_specs_) : reader.status();
   if (!checked.ok()) {
     // Nothing was folded in yet: refuse this update and keep the round.
     RemoveSpooled(update);
@@ -192,6 +193,11 @@ absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUp
   }();
   if (specs.ok() && specs->empty()) {
     specs = absl::InvalidArgumentError("initial model has no tensors");
+  }
+  if (specs.ok()) {
+    std::vector<std::string> names;
+    for (const TensorSpec& spec : *specs) names.push_back(spec.name);
+    if (absl::Status frozen = CheckFreezePrefixes(run_.spec, names); !frozen.ok()) specs = frozen;
   }
   if (specs.ok()) {
     // Refuse now a layout the run's strategy could never aggregate.
@@ -244,6 +250,7 @@ absl::Status RoundManager::RecordFoldedUpdate(const std::string& site, const Rec
   slot.state = SlotState::kUploaded;
   slot.record.examples = update.metadata.examples();
   slot.record.train_metrics = update.metadata.train_metrics();
+  slot.record.train_metrics.set_update_bytes(static_cast<int64_t>(update.bytes));
   slot.record.update_sha256 = HexEncode(update.sha256);  // masked words in a secure round
   slot.record.state = ParticipationState::kUploaded;
   slot.dp_within_clip = update.metadata.dp_within_clip();

@@ -7,6 +7,7 @@
 #include "common/base/status.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/model_names.h"
+#include "common/runspec/transfer.h"
 #include "common/runspec/training_recipe.h"
 #include "coordinator/aggregator.h"
 
@@ -232,6 +233,7 @@ absl::Status ValidateRunSpec(v1::RunSpec* spec) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_round_retries must be between 0 and 100, got ", spec->max_round_retries()));
   }
+  RETURN_IF_ERROR(ValidateTransferSettings(*spec));
   RETURN_IF_ERROR(CompleteTrainingRecipe(spec));
   if (HasDifferentialPrivacy(*spec)) {
     RETURN_IF_ERROR(ValidateDpSettings(spec));

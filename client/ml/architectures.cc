@@ -133,6 +133,16 @@ std::string WireName(const std::string& attribute_name) {
   return absl::StrReplaceAll(attribute_name, {{"__", "."}});
 }
 
+void WriteConfigAttributes(const ModelConfig& config, torch::jit::Module* module) {
+  module->register_attribute(kArchAttr, c10::StringType::get(), config.arch);
+  module->register_attribute(kNumClassesAttr, c10::IntType::get(), config.num_classes);
+  module->register_attribute(kChannelsAttr, c10::IntType::get(), config.channels);
+  module->register_attribute(kHeightAttr, c10::IntType::get(), config.height);
+  module->register_attribute(kWidthAttr, c10::IntType::get(), config.width);
+  // TorchScript has no unsigned integers; the seed round-trips bit for bit.
+  module->register_attribute(kSeedAttr, c10::IntType::get(), static_cast<int64_t>(config.seed));
+}
+
 absl::Status BuildArchitecture(const ModelConfig& config, torch::jit::Module* module) {
   const Architecture* arch = nullptr;
   for (const Architecture& candidate : kArchitectures) {
@@ -148,13 +158,7 @@ absl::Status BuildArchitecture(const ModelConfig& config, torch::jit::Module* mo
   torch::NoGradGuard no_grad;
   torch::jit::Module built{c10::QualifiedName(arch->class_name)};
   built.register_attribute("training", c10::BoolType::get(), true);
-  built.register_attribute(kArchAttr, c10::StringType::get(), config.arch);
-  built.register_attribute(kNumClassesAttr, c10::IntType::get(), config.num_classes);
-  built.register_attribute(kChannelsAttr, c10::IntType::get(), config.channels);
-  built.register_attribute(kHeightAttr, c10::IntType::get(), config.height);
-  built.register_attribute(kWidthAttr, c10::IntType::get(), config.width);
-  // TorchScript has no unsigned integers; the seed round-trips bit for bit.
-  built.register_attribute(kSeedAttr, c10::IntType::get(), static_cast<int64_t>(config.seed));
+  WriteConfigAttributes(config, &built);
   ScriptBuilder builder(&built, config.seed);
   arch->build(config, builder);
   builder.DefineForward();

@@ -33,6 +33,11 @@ struct ModelConfig;
 // Throws c10::Error only on LibTorch failures; callers convert it.
 absl::Status BuildArchitecture(const ModelConfig& config, torch::jit::Module* module);
 
+// Stores `config` as the module's attributes (fedmi_arch, fedmi_num_classes,
+// ...), as BuildArchitecture does; also for a user's module, so that a
+// saved custom model says what it was trained for.
+void WriteConfigAttributes(const ModelConfig& config, torch::jit::Module* module);
+
 // Recovers the config stored by BuildArchitecture(); InvalidArgument when
 // the module lacks an attribute or holds one of the wrong type.
 absl::Status ReadConfigAttributes(const torch::jit::Module& module, ModelConfig* config);

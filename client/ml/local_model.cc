@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -23,6 +24,7 @@
 #include "client/ml/training_recipe.h"
 #include "common/base/status.h"
 #include "common/runspec/model_names.h"
+#include "common/runspec/transfer.h"
 
 namespace fedmi::ml {
 namespace {
@@ -63,16 +65,85 @@ torch::Tensor BalancedClassWeights(const torch::Tensor& labels, int64_t num_clas
   return (counts.sum() / (counts.clamp_min(1) * static_cast<double>(num_classes)));
 }
 
+// Built-in architectures hold every tensor at the top level; a user's
+// module has submodules, whose tensors come with dotted paths. Integer
+// buffers (BatchNorm's num_batches_tracked) are no weights: they stay local.
 std::vector<std::pair<std::string, torch::Tensor>> WeightsInWireOrder(
     const torch::jit::Module& module) {
   std::vector<std::pair<std::string, torch::Tensor>> weights;
-  for (const auto& named : module.named_parameters(/*recurse=*/false)) {
+  for (const auto& named : module.named_parameters(/*recurse=*/true)) {
     weights.emplace_back(WireName(named.name), named.value);
   }
-  for (const auto& named : module.named_buffers(/*recurse=*/false)) {
+  for (const auto& named : module.named_buffers(/*recurse=*/true)) {
+    if (!named.value.is_floating_point()) continue;
     weights.emplace_back(WireName(named.name), named.value);
   }
   return weights;
+}
+
+// Float32 copies, in wire order; the caller catches LibTorch's exceptions.
+TensorBundle WeightsBundle(const torch::jit::Module& module) {
+  TensorBundle bundle;
+  std::vector<torch::Tensor> host;
+  for (const auto& [name, tensor] : WeightsInWireOrder(module)) {
+    host.push_back(tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+    bundle.specs.push_back(TensorSpec{name, DType::kFloat32, tensor.sizes().vec()});
+  }
+  bundle.body.resize(bundle.ExpectedBodyBytes());
+  char* out = bundle.body.data();
+  for (const torch::Tensor& t : host) {
+    const size_t bytes = t.numel() * sizeof(float);
+    std::memcpy(out, t.data_ptr<float>(), bytes);
+    out += bytes;
+  }
+  return bundle;
+}
+
+bool HasPrefix(const std::string& name, const std::vector<std::string>& prefixes) {
+  for (const std::string& prefix : prefixes) {
+    if (absl::StartsWith(name, prefix)) return true;
+  }
+  return false;
+}
+
+// Tries the forward on two blank images, so that a module that cannot
+// serve the run is refused before any patient's image reaches it.
+absl::Status CheckUserModuleOutput(torch::jit::Module& module, const ModelConfig& config,
+                                   bool segmentation, torch::Device device) {
+  const std::vector<int64_t> want =
+      segmentation ? std::vector<int64_t>{2, 1, config.height, config.width}
+                   : std::vector<int64_t>{2, config.num_classes};
+  const std::string input = absl::StrCat("a batch of 2 images of ", config.channels, "x",
+                                         config.height, "x", config.width);
+  const std::string needed =
+      absl::StrCat(segmentation ? "a segmentation run needs mask logits of shape "
+                                : absl::StrCat("a classification run with ", config.num_classes,
+                                               " classes needs logits of shape "),
+                   ShapeString(want));
+  torch::NoGradGuard no_grad;
+  module.eval();
+  c10::IValue output;
+  try {
+    output = module.forward(
+        {torch::zeros({2, config.channels, config.height, config.width}).to(device)});
+  } catch (const c10::Error& e) {
+    module.train();
+    return absl::InvalidArgumentError(absl::StrCat("the model file's forward fails on ", input,
+                                                   " (", needed, "): ",
+                                                   e.what_without_backtrace()));
+  }
+  module.train();
+  if (!output.isTensor()) {
+    return absl::InvalidArgumentError(absl::StrCat("the model file's forward returns a ",
+                                                   output.tagKind(), ", not a tensor; ", needed));
+  }
+  const std::vector<int64_t> got = output.toTensor().sizes().vec();
+  if (got != want || !output.toTensor().is_floating_point()) {
+    return absl::InvalidArgumentError(absl::StrCat("the model file's forward returns shape ",
+                                                   ShapeString(got), " for ", input, "; ",
+                                                   needed));
+  }
+  return absl::OkStatus();
 }
 
 std::vector<TensorSpec> SpecsOf(const torch::jit::Module& module) {
@@ -139,6 +210,10 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::LoadTorchScript(const st
           path, " is not a readable TorchScript archive: ", e.what_without_backtrace()));
     }
     RETURN_IF_ERROR(ReadConfigAttributes(impl->module, &impl->config));
+    // A user's module is its own reference.
+    if (impl->config.arch == kCustomModel) {
+      return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
+    }
     // The file must hold exactly the weights this build's architecture
     // would create, or bundles exchanged with the federation would not fit.
     torch::jit::Module reference;
@@ -149,23 +224,55 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::LoadTorchScript(const st
   });
 }
 
-absl::StatusOr<TensorBundle> LocalModel::ExportWeights() const {
-  return CatchTorch("exporting weights", [&]() -> absl::StatusOr<TensorBundle> {
-    TensorBundle bundle;
-    std::vector<torch::Tensor> host;
-    for (const auto& [name, tensor] : WeightsInWireOrder(impl_->module)) {
-      host.push_back(tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous());
-      bundle.specs.push_back(TensorSpec{name, DType::kFloat32, tensor.sizes().vec()});
+absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::LoadUserModule(
+    const std::string& file_bytes, const ModelConfig& config, bool segmentation) {
+  return CatchTorch("loading the run's model file",
+                    [&]() -> absl::StatusOr<std::unique_ptr<LocalModel>> {
+                      auto impl = std::make_unique<Impl>();
+                      impl->config = config;
+                      impl->config.arch = kCustomModel;
+                      impl->device = PickDevice();
+                      std::istringstream in(file_bytes);
+                      try {
+                        impl->module = torch::jit::load(in, impl->device);
+                      } catch (const c10::Error& e) {
+                        return absl::InvalidArgumentError(
+                            absl::StrCat("the model file is not a readable TorchScript archive: ",
+                                         e.what_without_backtrace()));
+                      }
+                      if (WeightsInWireOrder(impl->module).empty()) {
+                        return absl::InvalidArgumentError(
+                            "the model file has no float parameters or buffers to train");
+                      }
+                      RETURN_IF_ERROR(CheckUserModuleOutput(impl->module, impl->config,
+                                                            segmentation, impl->device));
+                      if (!impl->module.hasattr("fedmi_arch")) {
+                        WriteConfigAttributes(impl->config, &impl->module);
+                      }
+                      return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
+                    });
+}
+
+absl::StatusOr<TensorBundle> ReadTorchScriptWeights(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) {
+    return absl::NotFoundError(absl::StrCat("no model file at ", path));
+  }
+  return CatchTorch("reading weights from " + path, [&]() -> absl::StatusOr<TensorBundle> {
+    torch::jit::Module module;
+    try {
+      module = torch::jit::load(path, torch::Device(torch::kCPU));
+    } catch (const c10::Error& e) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, " is not a readable TorchScript archive: ", e.what_without_backtrace()));
     }
-    bundle.body.resize(bundle.ExpectedBodyBytes());
-    char* out = bundle.body.data();
-    for (const torch::Tensor& t : host) {
-      const size_t bytes = t.numel() * sizeof(float);
-      std::memcpy(out, t.data_ptr<float>(), bytes);
-      out += bytes;
-    }
-    return bundle;
+    return WeightsBundle(module);
   });
+}
+
+absl::StatusOr<TensorBundle> LocalModel::ExportWeights() const {
+  return CatchTorch("exporting weights",
+                    [&]() -> absl::StatusOr<TensorBundle> { return WeightsBundle(impl_->module); });
 }
 
 absl::Status LocalModel::ImportWeights(const TensorBundle& weights) {
@@ -210,6 +317,10 @@ absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const Train
         absl::StrCat("augmentation max_shift ", options.augmentation.max_shift,
                      " must be below the image's sides (", data.height, "x", data.width, ")"));
   }
+  if (options.dp && !options.frozen_prefixes.empty()) {
+    return absl::InvalidArgumentError(
+        "DP-SGD trains every parameter; frozen parameters are not supported with it");
+  }
   if (options.dp) {
     const DpSgdOptions& dp = *options.dp;
     if (!(dp.clip_norm > 0) || !(dp.noise_multiplier >= 0) || !(dp.sample_rate > 0) ||
@@ -237,7 +348,23 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
                                                      const TrainOptions& options) {
   module.train(true);
   std::vector<torch::Tensor> params;
-  for (const torch::Tensor& p : module.parameters(/*recurse=*/false)) params.push_back(p);
+  std::vector<torch::Tensor> frozen;
+  for (const auto& named : module.named_parameters(/*recurse=*/true)) {
+    if (HasPrefix(WireName(named.name), options.frozen_prefixes)) {
+      frozen.push_back(named.value);
+    } else {
+      params.push_back(named.value);
+    }
+  }
+  if (params.empty()) return absl::InvalidArgumentError("every parameter is frozen");
+  // Frozen for this call only: a later round may unfreeze them.
+  struct Unfreeze {
+    std::vector<torch::Tensor>& tensors;
+    ~Unfreeze() {
+      for (torch::Tensor& t : tensors) t.requires_grad_(true);
+    }
+  } unfreeze{frozen};
+  for (torch::Tensor& t : frozen) t.requires_grad_(false);
   std::unique_ptr<torch::optim::Optimizer> optimizer = MakeOptimizer(params, options);
   // Shuffling and augmentation draw from a generator of their own. Dropout
   // inside the TorchScript graph can only use LibTorch's global generator,

@@ -133,6 +133,9 @@ struct TrainOptions {
   std::function<void(int, int64_t, int64_t, double)> progress;
   // Set: train with DP-SGD; `epochs` is then ignored for dp->steps.
   std::optional<DpSgdOptions> dp;
+  // Parameters whose wire names start with one of these are not trained:
+  // no gradient, no optimizer step, no weight decay (transfer learning).
+  std::vector<std::string> frozen_prefixes;
 };
 
 struct TrainSummary {
@@ -154,6 +157,11 @@ struct Predictions {
 // TrainableModelNames() (common/runspec/model_names.h): "cnn", "resnet18".
 std::vector<std::string> ListArchitectures();
 
+// The float parameters and buffers of any TorchScript file (a fedmi model,
+// a scripted torchvision network), by dotted name, parameters first:
+// initial weights for transfer learning. Runs no code of the file.
+absl::StatusOr<TensorBundle> ReadTorchScriptWeights(const std::string& path);
+
 // Sets LibTorch's intra-op thread count; threads <= 0 means all cores.
 void SetThreads(int threads);
 // "cuda" when torch::cuda::is_available(), else "cpu".
@@ -165,6 +173,17 @@ class LocalModel {
   static absl::StatusOr<std::unique_ptr<LocalModel>> Create(const ModelConfig& config);
   // Loads a file written by SaveTorchScript().
   static absl::StatusOr<std::unique_ptr<LocalModel>> LoadTorchScript(const std::string& path);
+  // A user's TorchScript module (bring your own model, RunSpec
+  // model_file_sha256), from the file's bytes: its forward must map a batch
+  // of config.channels x height x width images to logits [N,
+  // config.num_classes] (segmentation: mask logits [N, 1, height, width]).
+  // That is tried on a batch of two blank images before anything else;
+  // InvalidArgument saying what the forward gave or why it failed, and what
+  // the run needs. Weights are its float parameters and buffers, recursively,
+  // by their dotted names; other buffers stay as the file has them.
+  static absl::StatusOr<std::unique_ptr<LocalModel>> LoadUserModule(const std::string& file_bytes,
+                                                                    const ModelConfig& config,
+                                                                    bool segmentation);
   ~LocalModel();
 
   const ModelConfig& config() const;

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "client/site_worker.h"
 #include "common/data/dataset.h"
 #include "common/privacy/dp_plan.h"
@@ -87,6 +88,34 @@ TEST(SitePolicyTest, RefusesModelNotAllowed) {
   EXPECT_THAT(policy.Check(spec),
               StatusIs(absl::StatusCode::kPermissionDenied,
                        "site policy: model 'resnet18' is not in allowed_models [cnn]"));
+}
+
+// A model file is code that runs on the site's data: only files the site
+// listed by hash run, whatever allowed_models says.
+TEST(SitePolicyTest, ModelFilesRunOnlyWhenTheirHashIsListed) {
+  const std::string listed(64, 'a');
+  ASSERT_OK_AND_ASSIGN(SitePolicy policy,
+                       ParsePolicy(absl::StrCat("allowed_model_sha256 = [\"", listed, "\"]\n")));
+  v1::RunSpec spec = CnnSpec();
+  spec.set_model("custom");
+  spec.set_model_file_sha256(listed);
+  EXPECT_THAT(policy.Check(spec), IsOk());
+  const std::string other(64, 'b');
+  spec.set_model_file_sha256(other);
+  EXPECT_THAT(policy.Check(spec),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       absl::StrCat("site policy: model file sha256 ", other,
+                                    " is not in allowed_model_sha256")));
+  EXPECT_THAT(SitePolicy::Defaults().Check(spec), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(ParsePolicy("allowed_model_sha256 = [\"xyz\"]\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("allowed_model_sha256")));
+  // The operator reviewing the run sees the file and what is frozen.
+  spec.set_model_file_sha256(listed);
+  spec.mutable_transfer()->add_freeze_prefixes("features.");
+  spec.mutable_transfer()->set_unfreeze_after_round(2);
+  const std::string text = DescribeRunSpec(spec, "spec-hash", "coordinator:7000");
+  EXPECT_THAT(text, AllOf(HasSubstr(absl::StrCat("model file sha256    ", listed)),
+                          HasSubstr("frozen               features. (until round 2)")));
 }
 
 TEST(SitePolicyTest, RefusesTooManyLocalEpochs) {

@@ -9,6 +9,7 @@
 #include "client/ml/local_model.h"
 #include "common/base/status.h"
 #include "common/data/dataset.h"
+#include "common/tensor/bundle_transfer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -189,6 +190,57 @@ TEST(SiteWorkerTest, AnEvaluationSendsMetricsAndAScoreHistogramOfItsValidationSe
   EXPECT_EQ(total(metrics->negative_score_counts()), 5);
   EXPECT_EQ(total(metrics->positive_score_counts()), 5);
   EXPECT_FALSE(metrics->has_operating_threshold()) << "the coordinator chooses it";
+}
+
+}  // namespace
+}  // namespace fedmi
+
+namespace fedmi {
+namespace {
+
+// Transfer learning at the site: the initial model takes the run's initial
+// weights (checked against their hash), and a round with frozen tensors
+// sends only the others.
+TEST(SiteWorkerTransferTest, InitialWeightsAreCheckedAgainstTheirHashAndLoaded) {
+  v1::RunSpec spec = CnnSpec(28, 1);
+  ASSERT_OK_AND_ASSIGN(TensorBundle pretrained, InitialWeights(CnnSpec(28, 1)));
+  // Another run's weights: the same architecture from another seed.
+  spec.set_seed(99);
+  const std::string sha = BodySha256Hex(pretrained);
+  spec.mutable_transfer()->set_init_weights_sha256(sha);
+  SiteWorker worker(Options(), NoiseSite(28, 1));
+  EXPECT_THAT(worker.BuildInitialModel(spec, 1),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("artifacts")));
+  int fetched = 0;
+  TensorBundle served = pretrained;
+  worker.set_artifact_source([&](int64_t run_id, const std::string& wanted) {
+    ++fetched;
+    EXPECT_EQ(run_id, 1);
+    EXPECT_EQ(wanted, sha);
+    return absl::StatusOr<TensorBundle>(served);
+  });
+  ASSERT_OK_AND_ASSIGN(TensorBundle built, worker.BuildInitialModel(spec, 1));
+  EXPECT_EQ(built.body, pretrained.body);
+  EXPECT_EQ(fetched, 1);
+  // A coordinator that serves other bytes under the hash is caught.
+  served.body[0] ^= 1;
+  EXPECT_THAT(worker.BuildInitialModel(spec, 1),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("other bytes")));
+}
+
+TEST(SiteWorkerTransferTest, AFrozenRoundSendsOnlyTheTrainedTensors) {
+  v1::RunSpec spec = CnnSpec(28, 1);
+  spec.mutable_transfer()->add_freeze_prefixes("conv");
+  spec.mutable_transfer()->add_freeze_prefixes("bn");
+  spec.mutable_transfer()->set_unfreeze_after_round(1);
+  ASSERT_OK_AND_ASSIGN(TensorBundle global, InitialWeights(spec));
+  SiteWorker worker(Options(), NoiseSite(28, 1));
+  ASSERT_OK_AND_ASSIGN(LocalUpdate first, worker.Train(1, 1, spec, global));
+  std::vector<std::string> names;
+  for (const TensorSpec& tensor : first.weights.specs) names.push_back(tensor.name);
+  EXPECT_THAT(names, ::testing::ElementsAre("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"));
+  ASSERT_OK_AND_ASSIGN(LocalUpdate second, worker.Train(1, 2, spec, global));
+  EXPECT_EQ(second.weights.specs.size(), global.specs.size());
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ namespace fedmi {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::Pair;
 
 // Keeps every point reached, in order.
@@ -399,6 +400,72 @@ TEST_F(RoundManagerTest, LiveStatusShowsNoSitesScoreHistogram) {
     }
   }
   EXPECT_TRUE(found);
+}
+
+}  // namespace
+}  // namespace fedmi
+
+namespace fedmi {
+namespace {
+
+// Transfer learning: a frozen tensor is neither expected nor accepted from
+// sites, the new global model keeps its value, and it trains again after
+// unfreeze_after_round.
+TEST_F(RoundManagerTest, FrozenTensorsAreNotCollectedAndKeepTheirValueUntilUnfrozen) {
+  v1::RunSpec spec = OneSiteSpec(/*rounds=*/2);
+  spec.mutable_transfer()->add_freeze_prefixes("fc.w");
+  spec.mutable_transfer()->set_unfreeze_after_round(1);
+  std::unique_ptr<RoundManager> manager = Load(spec);
+  ASSERT_NE(manager, nullptr);
+  const int64_t run = manager->run_id();
+  ASSERT_THAT(Upload(*manager, 0, Model({1, 2, 3, 4, 5, 6})), IsOk());
+
+  v1::UpdateMetadata metadata;
+  metadata.set_run_id(run);
+  metadata.set_round(1);
+  metadata.set_examples(10);
+  ASSERT_OK_AND_ASSIGN(std::vector<TensorSpec> expected,
+                       manager->ExpectedUpdate("site-a", metadata));
+  ASSERT_EQ(expected.size(), 1u);
+  EXPECT_EQ(expected[0].name, "fc.bias");
+  // A full model is not what round 1 collects.
+  EXPECT_THAT(Upload(*manager, 1, Model({9, 9, 9, 9, 9, 9})),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  const TensorBundle bias = FloatBundle({{"fc.bias", DType::kFloat32, {2}}}, {7, 8});
+  ASSERT_THAT(Upload(*manager, 1, bias), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage_->ListRounds(run));
+  ASSERT_EQ(rounds.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(std::string path, models_->PathFor(rounds.back().model_sha256));
+  ASSERT_OK_AND_ASSIGN(TensorBundle model, ReadBundleFile(path));
+  EXPECT_EQ(model.specs, ModelSpecs());
+  EXPECT_THAT(FloatsOf(model), ElementsAre(1, 2, 3, 4, 7, 8));
+
+  ASSERT_THAT(Evaluate(*manager, 1), IsOk());
+  metadata.set_round(2);
+  ASSERT_OK_AND_ASSIGN(expected, manager->ExpectedUpdate("site-a", metadata));
+  EXPECT_EQ(expected, ModelSpecs());
+  ASSERT_THAT(Upload(*manager, 2, Model({0, 1, 0, 1, 0, 1})), IsOk());
+  ASSERT_OK_AND_ASSIGN(rounds, storage_->ListRounds(run));
+  ASSERT_OK_AND_ASSIGN(path, models_->PathFor(rounds.back().model_sha256));
+  ASSERT_OK_AND_ASSIGN(model, ReadBundleFile(path));
+  EXPECT_THAT(FloatsOf(model), ElementsAre(0, 1, 0, 1, 0, 1));
+}
+
+// A prefix that names no tensor of the initial model is a mistake the
+// admin hears about at once, not a run that silently trains everything.
+TEST_F(RoundManagerTest, AFreezePrefixThatNamesNoTensorRefusesTheInitialModel) {
+  v1::RunSpec spec = OneSiteSpec(/*rounds=*/1);
+  spec.mutable_transfer()->add_freeze_prefixes("backbone.");
+  std::unique_ptr<RoundManager> manager = Load(spec);
+  ASSERT_NE(manager, nullptr);
+  EXPECT_THAT(Upload(*manager, 0, Model({1, 2, 3, 4, 5, 6})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'backbone.' names no")));
+  v1::RunSpec all = OneSiteSpec(/*rounds=*/1);
+  all.mutable_transfer()->add_freeze_prefixes("fc");
+  manager = Load(all);
+  ASSERT_NE(manager, nullptr);
+  EXPECT_THAT(Upload(*manager, 0, Model({1, 2, 3, 4, 5, 6})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("every tensor")));
 }
 
 }  // namespace

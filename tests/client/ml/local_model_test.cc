@@ -4,12 +4,16 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/client/ml/user_modules.h"
+#include "tests/test_util.h"
 
 namespace fedmi::ml {
 namespace {
@@ -17,15 +21,10 @@ namespace {
 using ::testing::Contains;
 using ::testing::Each;
 using ::testing::ElementsAre;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-MATCHER_P2(StatusIs, code, message_matcher, "") {
-  const absl::Status& status = arg;
-  return status.code() == code &&
-         ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
-                                       result_listener);
-}
 
 // Images of `side` x `side` gray noise; class 1 also has a bright 6x6 square
 // at a random place, so a small CNN separates the classes in a few epochs.
@@ -435,6 +434,89 @@ TEST_F(LocalModelTest, ResNet18CreatesAndTakesATrainingStep) {
   auto predictions = model->Predict(MakeSquares(4, 16, 2));
   ASSERT_TRUE(predictions.ok()) << predictions.status();
   EXPECT_EQ(predictions->prob_positive.size(), 4u);
+}
+
+}  // namespace
+}  // namespace fedmi::ml
+
+namespace fedmi::ml {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+ModelConfig UserConfig() {
+  ModelConfig config;
+  config.arch = "custom";
+  config.num_classes = 2;
+  config.channels = 1;
+  config.height = config.width = 16;
+  return config;
+}
+
+class UserModuleTest : public ::testing::Test {
+ protected:
+  std::string Path(const std::string& name) const { return dir_.Join(name); }
+  ScratchDir dir_;
+};
+
+TEST_F(UserModuleTest, AUserModuleTrainsAndExportsItsFloatTensorsByDottedName) {
+  ASSERT_THAT(user_modules::WriteUserClassifier(Path("net.pt"), 1, 2, 7), IsOk());
+  ASSERT_OK_AND_ASSIGN(auto model,
+                       LocalModel::LoadUserModule(ReadAll(Path("net.pt")), UserConfig(), false));
+  ASSERT_OK_AND_ASSIGN(TensorBundle before, model->ExportWeights());
+  std::vector<std::string> names;
+  for (const TensorSpec& spec : before.specs) names.push_back(spec.name);
+  // num_batches_tracked is int64: no weight, it stays local.
+  EXPECT_THAT(names, ElementsAre("features.weight", "features.bias", "features.norm.weight",
+                                 "features.norm.bias", "head.weight", "head.bias",
+                                 "features.norm.running_mean", "features.norm.running_var"));
+  TrainOptions options;
+  options.epochs = 1;
+  options.batch_size = 16;
+  options.augmentation.max_shift = 0;
+  options.frozen_prefixes = {"features."};
+  ASSERT_THAT(model->Train(MakeSquares(64, 16, 3), options), IsOk());
+  ASSERT_OK_AND_ASSIGN(TensorBundle after, model->ExportWeights());
+  // The frozen convolution and its affine BatchNorm did not move; the head
+  // did (the running statistics are buffers, updated by any forward pass).
+  for (const char* frozen : {"features.weight", "features.bias", "features.norm.weight"}) {
+    const int i = before.IndexOf(frozen);
+    EXPECT_EQ(0, std::memcmp(before.body.data() + before.OffsetOf(i),
+                             after.body.data() + after.OffsetOf(i), before.specs[i].ByteSize()))
+        << frozen;
+  }
+  const int head = before.IndexOf("head.weight");
+  EXPECT_NE(0, std::memcmp(before.body.data() + before.OffsetOf(head),
+                           after.body.data() + after.OffsetOf(head), before.specs[head].ByteSize()));
+  // Unfrozen again for the next call: training everything moves the conv.
+  options.frozen_prefixes.clear();
+  ASSERT_THAT(model->Train(MakeSquares(64, 16, 4), options), IsOk());
+  ASSERT_OK_AND_ASSIGN(TensorBundle unfrozen, model->ExportWeights());
+  EXPECT_NE(0, std::memcmp(after.body.data(), unfrozen.body.data(), before.specs[0].ByteSize()));
+
+  ASSERT_OK_AND_ASSIGN(TensorBundle read, ReadTorchScriptWeights(Path("net.pt")));
+  EXPECT_EQ(read.specs, before.specs);
+  EXPECT_EQ(read.body, before.body);
+}
+
+TEST_F(UserModuleTest, AModuleWhoseOutputDoesNotFitTheRunIsRefusedBeforeTraining) {
+  ASSERT_THAT(user_modules::WriteUserClassifier(Path("three.pt"), 1, 3, 7), IsOk());
+  EXPECT_THAT(LocalModel::LoadUserModule(ReadAll(Path("three.pt")), UserConfig(), false),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("returns shape [2,3]"), HasSubstr("needs logits of shape [2,2]"))));
+  EXPECT_THAT(LocalModel::LoadUserModule(ReadAll(Path("three.pt")), UserConfig(), true),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("[2,1,16,16]")));
+  ASSERT_THAT(user_modules::WriteUserClassifier(Path("rgb.pt"), 3, 2, 7), IsOk());
+  EXPECT_THAT(LocalModel::LoadUserModule(ReadAll(Path("rgb.pt")), UserConfig(), false),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("forward fails on")));
+  ASSERT_THAT(user_modules::WriteUserModuleReturningTuple(Path("tuple.pt")), IsOk());
+  EXPECT_THAT(LocalModel::LoadUserModule(ReadAll(Path("tuple.pt")), UserConfig(), false),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a tensor")));
+  EXPECT_THAT(LocalModel::LoadUserModule("not a zip", UserConfig(), false),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a readable")));
 }
 
 }  // namespace
