@@ -16,6 +16,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/ml/architectures.h"
@@ -106,6 +107,14 @@ bool HasPrefix(const std::string& name, const std::vector<std::string>& prefixes
   return false;
 }
 
+// The cause of a LibTorch exception without its traceback: the
+// interpreter's message ends with it ("RuntimeError: Given groups=1, ...").
+std::string CauseOf(const std::string& text) {
+  const std::string trimmed(absl::StripAsciiWhitespace(text));
+  const size_t newline = trimmed.rfind('\n');
+  return newline == std::string::npos ? trimmed : trimmed.substr(newline + 1);
+}
+
 // Tries the forward on two blank images, so that a module that cannot
 // serve the run is refused before any patient's image reaches it.
 absl::Status CheckUserModuleOutput(torch::jit::Module& module, const ModelConfig& config,
@@ -126,11 +135,12 @@ absl::Status CheckUserModuleOutput(torch::jit::Module& module, const ModelConfig
   try {
     output = module.forward(
         {torch::zeros({2, config.channels, config.height, config.width}).to(device)});
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {
+    // The interpreter throws JITException (not a c10::Error) for a failing
+    // op inside the module's code.
     module.train();
     return absl::InvalidArgumentError(absl::StrCat("the model file's forward fails on ", input,
-                                                   " (", needed, "): ",
-                                                   e.what_without_backtrace()));
+                                                   " (", needed, "): ", CauseOf(e.what())));
   }
   module.train();
   if (!output.isTensor()) {
@@ -239,6 +249,11 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::LoadUserModule(
                         return absl::InvalidArgumentError(
                             absl::StrCat("the model file is not a readable TorchScript archive: ",
                                          e.what_without_backtrace()));
+                      }
+                      // Every parameter trains unless the run freezes it (a file
+                      // saved from C++ may not say so).
+                      for (torch::Tensor p : impl->module.parameters(/*recurse=*/true)) {
+                        p.requires_grad_(true);
                       }
                       if (WeightsInWireOrder(impl->module).empty()) {
                         return absl::InvalidArgumentError(

@@ -36,7 +36,7 @@ def forward(self, x):
     features.register_module("norm", norm);
     features.define(R"(
 def forward(self, x):
-    return torch.relu(self.norm(torch.conv2d(x, self.weight, self.bias, [1, 1], [1, 1])))
+    return torch.relu(self.norm.forward(torch.conv2d(x, self.weight, self.bias, [1, 1], [1, 1])))
 )");
     torch::jit::Module head = NewModule("__torch__.user.Head");
     head.register_parameter("weight", torch::randn({outputs, 8}) * 0.3, false);
@@ -50,12 +50,12 @@ def forward(self, x):
     net.register_module("head", head);
     net.define(R"(
 def forward(self, x):
-    x = self.features(x)
+    x = self.features.forward(x)
     x = torch.flatten(torch.adaptive_avg_pool2d(x, [1, 1]), 1)
-    return self.head(x)
+    return self.head.forward(x)
 )");
     net.save(path);
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("building the user module: ", e.what()));
   }
   return absl::OkStatus();
@@ -70,7 +70,7 @@ def forward(self, x):
     return x * self.scale, x
 )");
     net.save(path);
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("building the user module: ", e.what()));
   }
   return absl::OkStatus();
