@@ -48,8 +48,10 @@ void DrawPhantom(const PhantomOptions& options, int64_t index, uint8_t* image, u
     lungs[side].cx = n * (0.5 + sign * (0.17 + 0.03 * jitter(rng)));
     lungs[side].ry = n * (0.25 + 0.04 * jitter(rng));
     lungs[side].rx = n * (0.11 + 0.02 * jitter(rng));
-    // Tops lean towards the midline, as lungs do.
-    lungs[side].angle = sign * (kPi / 180.0) * (8.0 + 7.0 * jitter(rng));
+    // Tops lean towards the midline, as lungs do. (A positive angle turns
+    // the ellipse clockwise on screen, y pointing down, which moves the top
+    // of its long axis right: the left lung needs it, the right one not.)
+    lungs[side].angle = -sign * (kPi / 180.0) * (8.0 + 7.0 * jitter(rng));
   }
   label = std::bernoulli_distribution(0.5)(rng) ? 1 : 0;
   const Ellipse& host = lungs[jitter(rng) < 0 ? 0 : 1];
