@@ -144,6 +144,34 @@ TEST_F(SegmentationDataTest, SplitShardsKeepEachMaskWithItsImage) {
   EXPECT_EQ(rows, 16);
 }
 
+TEST_F(SegmentationDataTest, SplittingAFolderWritesMasksIntoTheShards) {
+  const fs::path root = fs::path(dir_.path()) / "site";
+  for (int i = 0; i < 8; ++i) {
+    std::vector<uint8_t> mask(16, 0);
+    std::fill(mask.begin(), mask.begin() + i, 255);
+    const std::string name = "img" + std::to_string(i) + ".png";
+    WritePng(root / "images" / name, 4, 4, std::vector<uint8_t>(16, 10 * i));
+    WritePng(root / "masks" / name, 4, 4, mask);
+  }
+  DataSplitOptions split;
+  split.input = root.string();
+  split.load.height = split.load.width = 4;
+  split.load.val_fraction = 0.25;
+  split.out_dir = dir_.Join("shards");
+  split.sites = 2;
+  split.partition.min_per_site = 1;
+  ASSERT_OK_AND_ASSIGN(auto reports, SplitDataset(split));
+  int64_t rows = 0;
+  for (const SiteShardReport& report : reports) {
+    for (const char* part : {"train", "val"}) {
+      ASSERT_OK_AND_ASSIGN(ImageSet set, LoadNpzSplit(report.path, part, true));
+      ExpectAligned(set);
+      rows += set.size();
+    }
+  }
+  EXPECT_EQ(rows, 8);
+}
+
 TEST_F(SegmentationDataTest, FittingMovesTheMaskWithTheImage) {
   ImageSet set;
   set.height = 2;
