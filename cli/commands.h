@@ -44,6 +44,8 @@ void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result
 void AddDataInspectCommand(CLI::App* data, GlobalOptions& global, CommandResult& result);
 // `fedmi data to-dicom` (cli/data_to_dicom.cc).
 void AddDataToDicomCommand(CLI::App* data, GlobalOptions& global, CommandResult& result);
+// `fedmi data phantoms` (cli/data_phantoms.cc).
+void AddDataPhantomsCommand(CLI::App* data, GlobalOptions& global, CommandResult& result);
 // `fedmi sim`: defined by cli/sim_commands.cc in a fedmi built with
 // training, else by cli/without_training.cc, whose `sim` refuses (see
 // cli/model_runner.h).
