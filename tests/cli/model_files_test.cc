@@ -258,6 +258,7 @@ TEST_F(ModelFilesTest, WriteModelFileStoresTheOperatingThresholdInBothKinds) {
 TEST(ModelFileKindTest, ReadsTheExtension) {
   EXPECT_EQ(*ModelFileKindOf("/x/m.pt"), ModelFileKind::kTorchScript);
   EXPECT_EQ(*ModelFileKindOf("m.safetensors"), ModelFileKind::kSafetensors);
+  EXPECT_EQ(*ModelFileKindOf("m.ptl"), ModelFileKind::kMobile);
   EXPECT_EQ(ModelFileKindOf("m.pth").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ModelFileKindOf("pt").status().code(), absl::StatusCode::kInvalidArgument);
 }
