@@ -120,11 +120,11 @@ struct EvaluationReport {
 
 absl::Status CompareWithReference(const DataOptions& options, ModelRunner& runner,
                                   EvaluationReport& report) {
-  ASSIGN_OR_RETURN(ModelEvaluation reference,
-                   runner.EvaluateOnSplit(options.reference, options.data, options.split,
-                                          options.threshold));
+  absl::StatusOr<ModelEvaluation> reference =
+      runner.EvaluateOnSplit(options.reference, options.data, options.split, options.threshold);
+  if (!reference.ok()) return reference.status();
   const SplitPredictions& ours = report.evaluation.predictions;
-  if (reference.predictions.labels != ours.labels) {
+  if (reference->predictions.labels != ours.labels) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--reference ", options.reference, " reads the data differently from ", options.model,
         " (another input size or channel count?), so their predictions cannot be compared"));
@@ -132,10 +132,10 @@ absl::Status CompareWithReference(const DataOptions& options, ModelRunner& runne
   double max = 0;
   for (size_t i = 0; i < ours.prob_positive.size(); ++i) {
     max = std::max(max, std::abs(static_cast<double>(ours.prob_positive[i]) -
-                                 reference.predictions.prob_positive[i]));
+                                 reference->predictions.prob_positive[i]));
   }
   report.max_abs_prob_difference = max;
-  report.reference = std::move(reference);
+  report.reference = *std::move(reference);
   return absl::OkStatus();
 }
 
