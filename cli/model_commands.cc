@@ -80,16 +80,16 @@ int ConvertModel(const ConvertOptions& options, ModelRunner* runner) {
   auto format = ResolveExportFormat(options.out, "mobile", options.quantize);
   if (!format.ok()) return ReportUsageError(std::string(format.status().message()));
   if (runner == nullptr) return ReportError(TrainingUnavailableError("fedmi model convert"));
-  if (absl::Status status = runner->ConvertToMobile(options.model, options.out,
-                                                    format->quantize_int8);
+  if (absl::Status status =
+          runner->ConvertToMobile(options.model, options.out, format->quantize_int8);
       !status.ok()) {
     return ReportError(status);
   }
   auto bytes = Env::Default()->FileSize(options.out);
   if (!bytes.ok()) return ReportError(bytes.status());
   std::cout << "wrote " << options.out << " (mobile"
-            << (format->quantize_int8 ? ", int8 linear layers" : "") << "), " << *bytes
-            << " bytes" << std::endl;
+            << (format->quantize_int8 ? ", int8 linear layers" : "") << "), " << *bytes << " bytes"
+            << std::endl;
   return kExitOk;
 }
 

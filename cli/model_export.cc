@@ -183,9 +183,9 @@ std::map<std::string, std::string> RoundThresholdMetadata(const v1::RunStatus& r
 absl::Status CheckModelFileWritable(const std::string& path, const ModelRunner* runner) {
   ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(path));
   if (kind == ModelFileKind::kSafetensors || runner != nullptr) return absl::OkStatus();
-  absl::Status refused = TrainingUnavailableError(kind == ModelFileKind::kMobile
-                                                      ? "fedmi model export --out *.ptl"
-                                                      : "fedmi model export --out *.pt");
+  absl::Status refused =
+      TrainingUnavailableError(kind == ModelFileKind::kMobile ? "fedmi model export --out *.ptl"
+                                                              : "fedmi model export --out *.pt");
   return absl::Status(refused.code(),
                       absl::StrCat(refused.message(), "; export to .safetensors instead"));
 }
@@ -243,9 +243,9 @@ absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round
     RETURN_IF_ERROR(HashFile(out, &file_sha256, &file_bytes));
     *summary = absl::StrCat(
         "wrote ", out, ": run ", run_id, " round ", exported_round, " (", info.arch,
-        format.quantize_int8 ? ", int8 linear layers" : "", "), ",
-        weights.specs.size(), " tensors, ", file_bytes,
-        " bytes\n  file sha256:    ", HexEncode(file_sha256), "\n  weights sha256: ",
+        format.quantize_int8 ? ", int8 linear layers" : "", "), ", weights.specs.size(),
+        " tensors, ", file_bytes, " bytes\n  file sha256:    ", HexEncode(file_sha256),
+        "\n  weights sha256: ",
         HexEncode(Sha256::Digest(absl::string_view(weights.body.data(), weights.body.size()))));
   }
   return absl::OkStatus();

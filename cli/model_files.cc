@@ -73,8 +73,7 @@ absl::Status CheckBinaryLabels(const ImageSet& data) {
 }
 
 absl::StatusOr<ModelEvaluation> EvaluatePredictions(std::vector<int64_t> labels,
-                                                    ml::Predictions predictions,
-                                                    double threshold) {
+                                                    ml::Predictions predictions, double threshold) {
   ModelEvaluation evaluation;
   ASSIGN_OR_RETURN(evaluation.metrics,
                    ComputeBinaryMetrics(labels, predictions.prob_positive, threshold));
@@ -156,9 +155,9 @@ absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_pa
   ImageSet labels_only;
   labels_only.labels = file.labels;
   RETURN_IF_ERROR(CheckBinaryLabels(labels_only));
-  ASSIGN_OR_RETURN(ModelEvaluation evaluation,
-                   EvaluatePredictions(std::move(file.labels), std::move(file.predictions),
-                                       threshold));
+  ASSIGN_OR_RETURN(
+      ModelEvaluation evaluation,
+      EvaluatePredictions(std::move(file.labels), std::move(file.predictions), threshold));
   evaluation.predictions.metadata = std::move(file.metadata);
   return evaluation;
 }

@@ -12,8 +12,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -85,8 +85,8 @@ int QuantizeLinearLayers(torch::jit::Module& frozen) {
     torch::jit::Value* packed_value = graph->insertGetAttr(graph->inputs()[0], name);
     // reduce_range: activations use 7 bits, which fbgemm's int8 kernels need
     // to avoid overflow; torch.ao.nn.quantized.dynamic.Linear does the same.
-    torch::jit::Value* output = graph->insert(
-        linear_dynamic, {node->input(0), packed_value, torch::jit::IValue(true)});
+    torch::jit::Value* output =
+        graph->insert(linear_dynamic, {node->input(0), packed_value, torch::jit::IValue(true)});
     node->output()->replaceAllUsesWith(output);
     node->destroy();
   }
@@ -219,9 +219,7 @@ MobileModel::MobileModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 MobileModel::~MobileModel() = default;
 
 const ModelConfig& MobileModel::config() const { return impl_->config; }
-const std::map<std::string, std::string>& MobileModel::metadata() const {
-  return impl_->metadata;
-}
+const std::map<std::string, std::string>& MobileModel::metadata() const { return impl_->metadata; }
 
 absl::StatusOr<std::unique_ptr<MobileModel>> MobileModel::Load(const std::string& path) {
   std::error_code error;
@@ -234,9 +232,9 @@ absl::StatusOr<std::unique_ptr<MobileModel>> MobileModel::Load(const std::string
     try {
       module = torch::jit::_load_for_mobile(path, torch::Device(torch::kCPU), extra_files);
     } catch (const c10::Error& e) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, " is not a readable mobile (lite interpreter) model: ",
-                       e.what_without_backtrace()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          path,
+          " is not a readable mobile (lite interpreter) model: ", e.what_without_backtrace()));
     }
     const std::string& text = extra_files[kMobileMetadataFile];
     if (text.empty()) {

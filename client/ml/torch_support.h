@@ -82,9 +82,9 @@ inline absl::Status CheckImages(const ImageSet& data, const ModelConfig& config)
 // Runs `forward` (float N,C,H,W on `device` -> logits N,num_classes) over
 // `data` in batches without gradients: P(class 1) for binary tasks, argmax
 // class and mean cross-entropy. `data` must have passed CheckImages.
-inline Predictions PredictInBatches(const ImageSet& data, int64_t num_classes,
-                                    torch::Device device, int batch_size,
-                                    const std::function<torch::Tensor(const torch::Tensor&)>& forward) {
+inline Predictions PredictInBatches(
+    const ImageSet& data, int64_t num_classes, torch::Device device, int batch_size,
+    const std::function<torch::Tensor(const torch::Tensor&)>& forward) {
   torch::NoGradGuard no_grad;
   const torch::Tensor pixels = PixelView(data);
   const torch::Tensor labels = LabelView(data);

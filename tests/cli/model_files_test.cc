@@ -161,9 +161,9 @@ TEST_F(ModelFilesTest, WriteModelFileWritesMobileFilesWithTheRunsMetadata) {
   for (const bool int8 : {false, true}) {
     SCOPED_TRACE(int8);
     const std::string path = dir_.Join(int8 ? "q.ptl" : "f.ptl");
-    ASSERT_THAT(WriteModelFile(path, *weights, info, ExportFormat{ModelFileKind::kMobile, int8},
-                               &runner),
-                IsOk());
+    ASSERT_THAT(
+        WriteModelFile(path, *weights, info, ExportFormat{ModelFileKind::kMobile, int8}, &runner),
+        IsOk());
     auto predictions = PredictModelFile(path, WriteImagesAsNpz(), "test");
     ASSERT_TRUE(predictions.ok()) << predictions.status();
     const std::vector<float>& got = predictions->predictions.prob_positive;
