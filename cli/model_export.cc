@@ -224,7 +224,14 @@ absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round
   ASSIGN_OR_RETURN(v1::RunStatus run, admin.GetRun(run_id));
   int32_t exported_round = round;
   ASSIGN_OR_RETURN(TensorBundle weights, admin.ExportModel(run_id, round, &exported_round));
+  return WriteRunModelFile(run, exported_round, weights, out, format, runner, summary);
+}
 
+absl::Status WriteRunModelFile(const v1::RunStatus& run, int32_t exported_round,
+                               const TensorBundle& weights, const std::string& out,
+                               const ExportFormat& format, ModelRunner* runner,
+                               std::string* summary) {
+  const int64_t run_id = run.run_id();
   ModelFileInfo info;
   info.arch = run.spec().model();
   info.num_classes = run.spec().num_classes() > 0 ? run.spec().num_classes() : 2;
@@ -235,7 +242,7 @@ absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round
   info.seed = run.spec().seed();
   info.metadata = PrivacyMetadata(run, exported_round);
   info.metadata.merge(RoundThresholdMetadata(run, exported_round));
-  RETURN_IF_ERROR(WriteModelFile(out, weights, info, runner));
+  RETURN_IF_ERROR(WriteModelFile(out, weights, info, format, runner));
 
   if (summary != nullptr) {
     std::string file_sha256;

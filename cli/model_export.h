@@ -121,6 +121,14 @@ absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round
                                const std::string& out, const ExportFormat& format,
                                ModelRunner* runner, std::string* summary);
 
+// ExportModelToFile's second half, once the run's status and the weights
+// of its round `exported_round` are downloaded: writes `out` with the
+// run's ModelFileInfo and metadata, and the summary.
+absl::Status WriteRunModelFile(const v1::RunStatus& run, int32_t exported_round,
+                               const TensorBundle& weights, const std::string& out,
+                               const ExportFormat& format, ModelRunner* runner,
+                               std::string* summary);
+
 }  // namespace fedmi::cli
 
 #endif  // FEDMI_CLI_MODEL_EXPORT_H_

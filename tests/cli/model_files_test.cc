@@ -181,6 +181,35 @@ TEST_F(ModelFilesTest, WriteModelFileWritesMobileFilesWithTheRunsMetadata) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is a mobile model")));
 }
 
+// `model export --format mobile --quantize int8` once the run's weights are
+// downloaded: the file is int8 (smaller, says so) and carries the run.
+TEST_F(ModelFilesTest, WriteRunModelFileWritesTheRequestedMobileFormat) {
+  auto weights = model_->ExportWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  v1::RunStatus run;
+  run.set_run_id(9);
+  run.mutable_spec()->set_model("cnn");
+  TorchModelRunner runner;
+  const std::string float_path = dir_.Join("float.ptl");
+  const std::string int8_path = dir_.Join("int8.ptl");
+  std::string summary;
+  ASSERT_THAT(WriteRunModelFile(run, 2, *weights, float_path, ExportFormat{ModelFileKind::kMobile},
+                                &runner, &summary),
+              IsOk());
+  EXPECT_THAT(summary, HasSubstr("run 9 round 2 (cnn)"));
+  ASSERT_THAT(WriteRunModelFile(run, 2, *weights, int8_path,
+                                ExportFormat{ModelFileKind::kMobile, /*quantize_int8=*/true},
+                                &runner, &summary),
+              IsOk());
+  EXPECT_THAT(summary, HasSubstr("run 9 round 2 (cnn, int8 linear layers)"));
+  EXPECT_LT(std::filesystem::file_size(int8_path), std::filesystem::file_size(float_path));
+  auto predictions = PredictModelFile(int8_path, WriteImagesAsNpz(), "test");
+  ASSERT_TRUE(predictions.ok()) << predictions.status();
+  EXPECT_EQ(predictions->metadata.at("quantization"), "dynamic_int8");
+  EXPECT_EQ(predictions->metadata.at("run"), "9");
+  EXPECT_EQ(predictions->metadata.at("round"), "2");
+}
+
 TEST_F(ModelFilesTest, WriteModelFileRejectsUnknownExtensionAndArchitecture) {
   auto weights = model_->ExportWeights();
   ASSERT_TRUE(weights.ok()) << weights.status();
