@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/ml/architectures.h"
 #include "client/ml/torch_support.h"
 #include "common/base/status.h"
 
@@ -179,7 +180,11 @@ absl::Status SaveModuleForMobile(const torch::jit::Module& module, const ModelCo
         torch::jit::freeze(copy, FedmiAttributeNames(copy), /*optimize_numerics=*/false);
     std::map<std::string, std::string> all = metadata;
     for (const auto& attribute : frozen.named_attributes(/*recurse=*/false)) {
-      if (!absl::StartsWith(attribute.name, kAttributePrefix)) continue;
+      // The file has no forward_with_feature, so no layers to explain.
+      if (!absl::StartsWith(attribute.name, kAttributePrefix) ||
+          attribute.name == kExplainLayersAttr || attribute.name == kExplainLayerAttr) {
+        continue;
+      }
       const std::string key = attribute.name.substr(kAttributePrefix.size());
       if (attribute.value.isString()) all.emplace(key, attribute.value.toStringRef());
     }

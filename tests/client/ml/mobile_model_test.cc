@@ -165,6 +165,8 @@ TEST_F(MobileModelTest, MetadataAndConfigRoundTrip) {
   EXPECT_EQ(metadata.at("dp_epsilon"), "2.5");
   EXPECT_EQ(metadata.at("arch"), "cnn");
   EXPECT_EQ(metadata.at("quantization"), "none");
+  // Only forward is kept: no layers an explanation could look at.
+  EXPECT_EQ(metadata.count("explain_layers"), 0u);
   EXPECT_EQ((*mobile)->config().height, 32);
   EXPECT_EQ((*mobile)->config().width, 32);
   EXPECT_EQ((*mobile)->config().channels, 1);
