@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/ml/mobile_model.h"
 #include "common/base/env.h"
 #include "common/base/status.h"
 #include "common/data/image_data.h"
@@ -51,13 +52,39 @@ absl::StatusOr<LoadedModelFile> LoadSafetensorsModel(const std::string& path) {
 
 // The split at the model's own input geometry, from any source
 // LoadDataSplit reads (npz, image folder, DICOM folder).
-absl::StatusOr<ImageSet> LoadSplitForModel(const ml::LocalModel& model, const std::string& path,
+absl::StatusOr<ImageSet> LoadSplitForModel(const ml::ModelConfig& config, const std::string& path,
                                            const std::string& split) {
   SiteDataOptions geometry;
-  geometry.height = model.config().height;
-  geometry.width = model.config().width;
-  geometry.channels = model.config().channels;
+  geometry.height = config.height;
+  geometry.width = config.width;
+  geometry.channels = config.channels;
   return LoadDataSplit(path, split, geometry);
+}
+
+absl::Status CheckBinaryLabels(const ImageSet& data) {
+  if (data.size() == 0) return absl::InvalidArgumentError("no examples to evaluate on");
+  for (int64_t label : data.labels) {
+    if (label != 0 && label != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("evaluation needs binary labels (0 or 1), found label ", label));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelEvaluation> EvaluatePredictions(std::vector<int64_t> labels,
+                                                    ml::Predictions predictions, double threshold) {
+  ModelEvaluation evaluation;
+  ASSIGN_OR_RETURN(evaluation.metrics,
+                   ComputeBinaryMetrics(labels, predictions.prob_positive, threshold));
+  evaluation.loss = predictions.loss;
+  evaluation.predictions.labels = std::move(labels);
+  evaluation.predictions.prob_positive = std::move(predictions.prob_positive);
+  return evaluation;
+}
+
+ml::MobileQuantization MobileQuantizationOf(bool quantize_int8) {
+  return quantize_int8 ? ml::MobileQuantization::kDynamicInt8 : ml::MobileQuantization::kNone;
 }
 
 }  // namespace
@@ -70,6 +97,10 @@ absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights
 
 absl::StatusOr<LoadedModelFile> LoadModelFileWithMetadata(const std::string& path) {
   ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(path));
+  if (kind == ModelFileKind::kMobile) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, " is a mobile model: it can only predict, not be trained or re-exported"));
+  }
   if (!Env::Default()->FileExists(path)) {
     return absl::NotFoundError(absl::StrCat("model file ", path, " does not exist"));
   }
@@ -87,30 +118,47 @@ absl::StatusOr<std::unique_ptr<ml::LocalModel>> LoadModelFile(const std::string&
 
 absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const ImageSet& data,
                                               double threshold) {
-  if (data.size() == 0) return absl::InvalidArgumentError("no examples to evaluate on");
-  for (int64_t label : data.labels) {
-    if (label != 0 && label != 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("evaluation needs binary labels (0 or 1), found label ", label));
-    }
-  }
+  RETURN_IF_ERROR(CheckBinaryLabels(data));
   ASSIGN_OR_RETURN(ml::Predictions predictions, model.Predict(data));
-  ModelEvaluation evaluation;
-  ASSIGN_OR_RETURN(evaluation.metrics,
-                   ComputeBinaryMetrics(data.labels, predictions.prob_positive, threshold));
-  evaluation.loss = predictions.loss;
-  evaluation.predictions.labels = data.labels;
-  evaluation.predictions.prob_positive = std::move(predictions.prob_positive);
-  return evaluation;
+  return EvaluatePredictions(data.labels, std::move(predictions), threshold);
+}
+
+absl::StatusOr<ModelFilePredictions> PredictModelFile(const std::string& model_path,
+                                                      const std::string& npz_path,
+                                                      const std::string& split) {
+  ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(model_path));
+  ModelFilePredictions result;
+  ImageSet data;
+  if (kind == ModelFileKind::kMobile) {
+    ASSIGN_OR_RETURN(std::unique_ptr<ml::MobileModel> model, ml::MobileModel::Load(model_path));
+    ASSIGN_OR_RETURN(data, LoadSplitForModel(model->config(), npz_path, split));
+    ASSIGN_OR_RETURN(result.predictions, model->Predict(data));
+    result.metadata = model->metadata();
+  } else {
+    ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
+    ASSIGN_OR_RETURN(data, LoadSplitForModel(loaded.model->config(), npz_path, split));
+    ASSIGN_OR_RETURN(result.predictions, loaded.model->Predict(data));
+    result.metadata = std::move(loaded.metadata);
+  }
+  if (result.predictions.predicted.size() != data.labels.size()) {
+    return absl::InternalError(absl::StrCat("model gave ", result.predictions.predicted.size(),
+                                            " predictions for ", data.labels.size(), " images"));
+  }
+  result.labels = std::move(data.labels);
+  return result;
 }
 
 absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_path,
                                                      const std::string& npz_path,
                                                      const std::string& split, double threshold) {
-  ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
-  ASSIGN_OR_RETURN(ImageSet data, LoadSplitForModel(*loaded.model, npz_path, split));
-  ASSIGN_OR_RETURN(ModelEvaluation evaluation, EvaluateModel(*loaded.model, data, threshold));
-  evaluation.predictions.metadata = std::move(loaded.metadata);
+  ASSIGN_OR_RETURN(ModelFilePredictions file, PredictModelFile(model_path, npz_path, split));
+  ImageSet labels_only;
+  labels_only.labels = file.labels;
+  RETURN_IF_ERROR(CheckBinaryLabels(labels_only));
+  ASSIGN_OR_RETURN(
+      ModelEvaluation evaluation,
+      EvaluatePredictions(std::move(file.labels), std::move(file.predictions), threshold));
+  evaluation.predictions.metadata = std::move(file.metadata);
   return evaluation;
 }
 
@@ -142,6 +190,30 @@ absl::StatusOr<TensorBundle> TorchModelRunner::ReadWeights(const std::string& pa
   return ml::ReadTorchScriptWeights(path);
 }
 
+absl::Status TorchModelRunner::WriteMobileModel(const std::string& path,
+                                                const TensorBundle& weights,
+                                                const ModelFileInfo& info, bool quantize_int8) {
+  ml::ModelConfig config;
+  config.arch = info.arch;
+  config.num_classes = info.num_classes;
+  config.height = config.width = info.image_size;
+  config.channels = info.channels;
+  config.seed = info.seed;
+  ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ml::LocalModel::Create(config));
+  RETURN_IF_ERROR(model->ImportWeights(weights));
+  return model->SaveForMobile(path, SafetensorsMetadata(info), MobileQuantizationOf(quantize_int8));
+}
+
+absl::Status TorchModelRunner::ConvertToMobile(const std::string& model_path,
+                                               const std::string& out, bool quantize_int8) {
+  ASSIGN_OR_RETURN(ModelFileKind out_kind, ModelFileKindOf(out));
+  if (out_kind != ModelFileKind::kMobile) {
+    return absl::InvalidArgumentError(absl::StrCat("'", out, "' must end in .ptl"));
+  }
+  ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
+  return loaded.model->SaveForMobile(out, loaded.metadata, MobileQuantizationOf(quantize_int8));
+}
+
 absl::StatusOr<ModelEvaluation> TorchModelRunner::EvaluateOnSplit(const std::string& model_path,
                                                                   const std::string& npz_path,
                                                                   const std::string& split,
@@ -152,17 +224,16 @@ absl::StatusOr<ModelEvaluation> TorchModelRunner::EvaluateOnSplit(const std::str
 absl::StatusOr<SplitPredictions> TorchModelRunner::PredictSplit(const std::string& model_path,
                                                                 const std::string& npz_path,
                                                                 const std::string& split) {
-  ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
-  ASSIGN_OR_RETURN(ImageSet data, LoadSplitForModel(*loaded.model, npz_path, split));
-  ASSIGN_OR_RETURN(ml::Predictions predictions, loaded.model->Predict(data));
-  if (predictions.prob_positive.size() != data.labels.size()) {
-    return absl::InternalError(absl::StrCat("model gave ", predictions.prob_positive.size(),
-                                            " predictions for ", data.labels.size(), " images"));
+  ASSIGN_OR_RETURN(ModelFilePredictions file, PredictModelFile(model_path, npz_path, split));
+  if (file.predictions.prob_positive.size() != file.labels.size()) {
+    return absl::InternalError(absl::StrCat("model gave ", file.predictions.prob_positive.size(),
+                                            " probabilities for ", file.labels.size(),
+                                            " images (is it a binary model?)"));
   }
   SplitPredictions result;
-  result.labels = std::move(data.labels);
-  result.prob_positive = std::move(predictions.prob_positive);
-  result.metadata = std::move(loaded.metadata);
+  result.labels = std::move(file.labels);
+  result.prob_positive = std::move(file.predictions.prob_positive);
+  result.metadata = std::move(file.metadata);
   return result;
 }
 

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -32,7 +33,8 @@ namespace fedmi::cli {
 absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights,
                             const ModelFileInfo& info);
 
-// Loads either kind of model file. NotFound "model file <path> does not
+// Loads a .pt or .safetensors model file (a .ptl is inference-only: see
+// PredictModelFile). NotFound "model file <path> does not
 // exist"; InvalidArgument for an unknown extension, a safetensors file
 // without "arch"/"num_classes" metadata, or weights that do not fit the
 // architecture; the loaders' errors otherwise.
@@ -53,9 +55,22 @@ absl::StatusOr<LoadedModelFile> LoadModelFileWithMetadata(const std::string& pat
 absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const ImageSet& data,
                                               double threshold = 0.5);
 
-// LoadModelFileWithMetadata(model_path), LoadDataSplit(npz_path, split) at
-// the model's input geometry (npz_path may be any data source),
-// EvaluateModel; the result carries the file's metadata.
+// A model file's predictions on a split, read at the model's input
+// geometry (npz_path may be any data source), with the labels and the
+// file's metadata. Any kind of model file: .pt, .safetensors or .ptl
+// (ml::MobileModel). Internal when the model gives a different number of
+// predictions than there are images.
+struct ModelFilePredictions {
+  std::vector<int64_t> labels;
+  ml::Predictions predictions;
+  std::map<std::string, std::string> metadata;
+};
+absl::StatusOr<ModelFilePredictions> PredictModelFile(const std::string& model_path,
+                                                      const std::string& npz_path,
+                                                      const std::string& split);
+
+// PredictModelFile scored as EvaluateModel scores; the result carries the
+// file's metadata.
 absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_path,
                                                      const std::string& npz_path,
                                                      const std::string& split = "test",
@@ -72,6 +87,10 @@ class TorchModelRunner : public ModelRunner {
   absl::Status WriteTorchScript(const std::string& path, const TensorBundle& weights,
                                 const ModelFileInfo& info) override;
   absl::StatusOr<TensorBundle> ReadWeights(const std::string& path) override;
+  absl::Status WriteMobileModel(const std::string& path, const TensorBundle& weights,
+                                const ModelFileInfo& info, bool quantize_int8) override;
+  absl::Status ConvertToMobile(const std::string& model_path, const std::string& out,
+                               bool quantize_int8) override;
   absl::StatusOr<ModelEvaluation> EvaluateOnSplit(const std::string& model_path,
                                                   const std::string& npz_path,
                                                   const std::string& split,

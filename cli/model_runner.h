@@ -1,5 +1,5 @@
 // ModelRunner: what `fedmi` does with model code (LibTorch): score and apply
-// model files, write TorchScript `.pt` files. The torch-free commands in
+// model files, write TorchScript `.pt` and mobile `.ptl` files. The torch-free commands in
 // fedmi_cli reach model code only through this interface, so `fedmi` builds
 // without LibTorch.
 //
@@ -88,7 +88,22 @@ class ModelRunner {
   // (initial weights for `run start --init-weights`).
   virtual absl::StatusOr<TensorBundle> ReadWeights(const std::string& path) = 0;
 
-  // Scores the model file (.pt or .safetensors) on a split of a labelled
+  // Rebuilds `info.arch` with `weights` and saves it for PyTorch's lite
+  // interpreter at `path` (.ptl, see cli/model_export.h), with the linear
+  // layers in int8 when `quantize_int8`; the file's metadata is
+  // SafetensorsMetadata(info). WriteTorchScript's errors, and
+  // FailedPrecondition for int8 when LibTorch has no quantized engine.
+  virtual absl::Status WriteMobileModel(const std::string& path, const TensorBundle& weights,
+                                        const ModelFileInfo& info, bool quantize_int8) = 0;
+
+  // Writes the model of a .pt or .safetensors file as a .ptl at `out`,
+  // keeping its metadata (for models on disk, e.g. `fedmi sim`'s final
+  // model, with no coordinator to export from). The loaders' errors and
+  // WriteMobileModel's.
+  virtual absl::Status ConvertToMobile(const std::string& model_path, const std::string& out,
+                                       bool quantize_int8) = 0;
+
+  // Scores the model file (.pt, .safetensors or .ptl) on a split of a labelled
   // .npz, predicting class 1 when P(class 1) >= threshold.
   virtual absl::StatusOr<ModelEvaluation> EvaluateOnSplit(const std::string& model_path,
                                                           const std::string& npz_path,

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/ml/architectures.h"
 #include "client/ml/dp_sgd.h"
+#include "client/ml/mobile_model.h"
 #include "client/ml/torch_support.h"
 #include "client/ml/training_recipe.h"
 #include "common/base/status.h"
@@ -31,29 +32,6 @@ namespace {
 
 torch::Device PickDevice() {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-}
-
-absl::Status CheckImages(const ImageSet& data, const ModelConfig& config) {
-  if (data.size() == 0) return absl::InvalidArgumentError("data set is empty");
-  if (data.height != config.height || data.width != config.width ||
-      data.channels != config.channels) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "images are ", data.height, "x", data.width, "x", data.channels,
-        " (HxWxC) but the model expects ", config.height, "x", config.width, "x", config.channels));
-  }
-  if (static_cast<int64_t>(data.pixels.size()) != data.size() * data.ImageBytes()) {
-    return absl::InvalidArgumentError(absl::StrCat("data set has ", data.pixels.size(),
-                                                   " pixel bytes for ", data.size(), " images of ",
-                                                   data.ImageBytes(), " bytes"));
-  }
-  for (int64_t i = 0; i < data.size(); ++i) {
-    const int64_t label = data.labels[i];
-    if (label < 0 || label >= config.num_classes) {
-      return absl::InvalidArgumentError(absl::StrCat("label ", label, " of example ", i,
-                                                     " is outside [0, ", config.num_classes, ")"));
-    }
-  }
-  return absl::OkStatus();
 }
 
 // Weight n / (k * n_c) for class c, with n examples, k classes and n_c
@@ -415,32 +393,8 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
 
 absl::StatusOr<Predictions> LocalModel::Impl::Predict(const ImageSet& data, int batch_size) {
   module.eval();
-  torch::NoGradGuard no_grad;
-  const torch::Tensor pixels = PixelView(data);
-  const torch::Tensor labels = LabelView(data);
-  const int64_t n = data.size();
-  Predictions predictions;
-  predictions.predicted.reserve(n);
-  if (config.num_classes == 2) predictions.prob_positive.reserve(n);
-  double loss_sum = 0;
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t end = std::min(n, start + batch_size);
-    torch::Tensor x = ToModelInput(pixels.slice(0, start, end)).to(device);
-    torch::Tensor y = labels.slice(0, start, end).to(device);
-    torch::Tensor logits = module.forward({x}).toTensor();
-    loss_sum +=
-        torch::cross_entropy_loss(logits, y, /*weight=*/{}, at::Reduction::Sum).item<double>();
-    torch::Tensor predicted = logits.argmax(1).to(torch::kCPU);
-    predictions.predicted.insert(predictions.predicted.end(), predicted.data_ptr<int64_t>(),
-                                 predicted.data_ptr<int64_t>() + predicted.numel());
-    if (config.num_classes == 2) {
-      torch::Tensor prob = torch::softmax(logits, 1).select(1, 1).to(torch::kCPU).contiguous();
-      predictions.prob_positive.insert(predictions.prob_positive.end(), prob.data_ptr<float>(),
-                                       prob.data_ptr<float>() + prob.numel());
-    }
-  }
-  predictions.loss = loss_sum / static_cast<double>(n);
-  return predictions;
+  return PredictInBatches(data, config.num_classes, device, batch_size,
+                          [&](const torch::Tensor& x) { return module.forward({x}).toTensor(); });
 }
 
 absl::Status LocalModel::SaveTorchScript(const std::string& path,
@@ -484,6 +438,13 @@ absl::Status LocalModel::SaveTorchScript(const std::string& path,
     std::filesystem::remove(temp, ignored);
   }
   return status;
+}
+
+absl::Status LocalModel::SaveForMobile(const std::string& path,
+                                       const std::map<std::string, std::string>& metadata,
+                                       MobileQuantization quantization) const {
+  // SaveModuleForMobile freezes a CPU copy; the live model is not changed.
+  return SaveModuleForMobile(impl_->module, impl_->config, path, metadata, quantization);
 }
 
 absl::StatusOr<std::map<std::string, std::string>> LocalModel::Metadata() const {

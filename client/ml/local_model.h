@@ -148,6 +148,12 @@ struct TrainSummary {
   double clipped_fraction = 0;
 };
 
+// How LocalModel::SaveForMobile stores the model (client/ml/mobile_model.h).
+enum class MobileQuantization {
+  kNone,         // float32, predicts as the TorchScript model does
+  kDynamicInt8,  // linear layers int8 (weights stored as int8, dynamic activations)
+};
+
 struct Predictions {
   std::vector<float> prob_positive;  // P(class 1) per example (binary tasks)
   std::vector<int64_t> predicted;    // argmax class per example
@@ -203,6 +209,16 @@ class LocalModel {
   // torch.jit.load(path).fedmi_dp_epsilon).
   absl::Status SaveTorchScript(const std::string& path,
                                const std::map<std::string, std::string>& metadata = {}) const;
+
+  // A ".ptl" for PyTorch's lite interpreter, for phones and edge devices:
+  // the model frozen for inference, with `metadata` and the config in the
+  // archive's extra file (see client/ml/mobile_model.h, which reads it
+  // back), written to a temp file and renamed. NotFound when the directory
+  // does not exist; FailedPrecondition for kDynamicInt8 when this LibTorch
+  // has no quantized engine.
+  absl::Status SaveForMobile(const std::string& path,
+                             const std::map<std::string, std::string>& metadata = {},
+                             MobileQuantization quantization = MobileQuantization::kNone) const;
 
   // The module's string attributes "fedmi_<key>", as key -> value: what
   // SaveTorchScript was given for a loaded file (e.g. dp_epsilon,
