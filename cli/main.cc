@@ -1,5 +1,6 @@
 // fedmi: admin, auditor, data and simulation commands.
 #include <iostream>
+#include <memory>
 
 #include "cli/commands.h"
 #include "cli/model_runner.h"
@@ -31,7 +32,9 @@ int main(int argc, char** argv) {
   fedmi::cli::AddSiteCommands(app, global, result);
   fedmi::cli::AddRevokeCommands(app, global, result);
   fedmi::cli::AddAuditCommands(app, global, result);
-  fedmi::cli::AddModelCommands(app, global, result, fedmi::cli::MakeModelRunner());
+  std::shared_ptr<fedmi::cli::ModelRunner> runner = fedmi::cli::MakeModelRunner();
+  fedmi::cli::AddModelCommands(app, global, result, runner);
+  fedmi::cli::AddExplainCommand(app, global, result, runner);
   fedmi::cli::AddDataCommands(app, global, result);
   fedmi::cli::AddSimCommands(app, global, result);
   fedmi::cli::AddBenchCommands(app, global, result);
