@@ -216,12 +216,23 @@ absl::StatusOr<SplitExplanations> TorchModelRunner::ExplainSplit(const ExplainRe
   options.target_class = request.target_class;
   options.progress = request.progress;
   ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(request.model_path));
-  // Explanations run TorchScript files; a .safetensors model is rebuilt and
-  // saved as one first.
+  // Explanations run TorchScript files. A .safetensors model, and a fedmi
+  // .pt saved before models named their layers (config, but no
+  // forward_with_feature), are rebuilt by this fedmi and saved as one first.
   std::string script_path = request.model_path;
   std::optional<TempDir> temp;
-  if (kind == ModelFileKind::kSafetensors) {
-    ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, LoadModelFile(request.model_path));
+  bool rebuild = kind == ModelFileKind::kSafetensors;
+  if (!rebuild) {
+    ASSIGN_OR_RETURN(ml::ExplainableModelInfo info, ml::DescribeExplainableModel(script_path));
+    rebuild = info.layers.empty() && info.height.has_value();
+  }
+  if (rebuild) {
+    ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> loaded, LoadModelFile(request.model_path));
+    // A loaded .pt keeps its own module; a fresh one has this fedmi's methods.
+    ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model,
+                     ml::LocalModel::Create(loaded->config()));
+    ASSIGN_OR_RETURN(TensorBundle weights, loaded->ExportWeights());
+    RETURN_IF_ERROR(model->ImportWeights(weights));
     ASSIGN_OR_RETURN(TempDir dir, TempDir::Create());
     temp.emplace(std::move(dir));
     script_path = temp->path() + "/model.pt";
