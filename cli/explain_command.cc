@@ -34,7 +34,7 @@ struct ExplainFlags {
 };
 
 std::vector<std::string> Caption(const ExplainedImage& image) {
-  return {absl::StrFormat("#%d LABEL %d", image.index, image.label),
+  return {absl::StrFormat("IMG %d LABEL %d", image.index, image.label),
           absl::StrFormat("P(%d) %.3f", image.target_class, image.probability)};
 }
 

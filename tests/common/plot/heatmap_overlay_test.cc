@@ -30,7 +30,8 @@ TEST(HeatmapOverlayTest, BlendsHeatOverTheImageAndCaptionsIt) {
   Fixture f;
   HeatmapOverlayOptions options;
   options.side = 40;
-  auto canvas = DrawHeatmapOverlay(f.pixels.data(), 4, 4, 1, f.heat, 0, 0, {"#3 LABEL 1"}, options);
+  auto canvas =
+      DrawHeatmapOverlay(f.pixels.data(), 4, 4, 1, f.heat, 0, 0, {"IMG 3 LABEL 1"}, options);
   ASSERT_THAT(canvas, IsOk());
   EXPECT_EQ(canvas->width(), 40);
   EXPECT_GT(canvas->height(), 40);  // room for the caption
