@@ -1,10 +1,17 @@
 #include "cli/model_files.h"
 
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/ml/explain.h"
 #include "client/ml/mobile_model.h"
 #include "common/base/env.h"
 #include "common/base/status.h"
@@ -85,6 +92,46 @@ absl::StatusOr<ModelEvaluation> EvaluatePredictions(std::vector<int64_t> labels,
 
 ml::MobileQuantization MobileQuantizationOf(bool quantize_int8) {
   return quantize_int8 ? ml::MobileQuantization::kDynamicInt8 : ml::MobileQuantization::kNone;
+}
+
+// A directory of its own under the system's temp directory, removed with
+// everything in it when this goes out of scope.
+class TempDir {
+ public:
+  static absl::StatusOr<TempDir> Create() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "fedmi-explain-XXXXXX");
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return absl::InternalError(absl::StrCat("cannot create a temp directory like ", pattern));
+    }
+    return TempDir(pattern);
+  }
+  TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+  TempDir(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// The rows `request` names (or the first `limit`) of `split`.
+absl::StatusOr<std::vector<int64_t>> ChosenRows(const ExplainRequest& request, int64_t rows) {
+  std::vector<int64_t> chosen = request.indices;
+  if (chosen.empty()) {
+    for (int64_t i = 0; i < std::min(request.limit, rows); ++i) chosen.push_back(i);
+  }
+  if (chosen.empty()) return absl::InvalidArgumentError("no images to explain");
+  for (int64_t index : chosen) {
+    if (index < 0 || index >= rows) {
+      return absl::InvalidArgumentError(absl::StrCat("index ", index, " is outside the ",
+                                                     request.split, " split's ", rows, " images"));
+    }
+  }
+  return chosen;
 }
 
 }  // namespace
@@ -234,6 +281,73 @@ absl::StatusOr<SplitPredictions> TorchModelRunner::PredictSplit(const std::strin
   result.labels = std::move(file.labels);
   result.prob_positive = std::move(file.predictions.prob_positive);
   result.metadata = std::move(file.metadata);
+  return result;
+}
+
+absl::StatusOr<SplitExplanations> TorchModelRunner::ExplainSplit(const ExplainRequest& request) {
+  ml::ExplainOptions options;
+  ASSIGN_OR_RETURN(options.method, ml::ParseCamMethod(request.method));
+  options.layer = request.layer;
+  options.target_class = request.target_class;
+  options.progress = request.progress;
+  ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(request.model_path));
+  // Explanations run TorchScript files. A .safetensors model, and a fedmi
+  // .pt saved before models named their layers (config, but no
+  // forward_with_feature), are rebuilt by this fedmi and saved as one first.
+  std::string script_path = request.model_path;
+  std::optional<TempDir> temp;
+  bool rebuild = kind == ModelFileKind::kSafetensors;
+  if (!rebuild) {
+    ASSIGN_OR_RETURN(ml::ExplainableModelInfo info, ml::DescribeExplainableModel(script_path));
+    rebuild = info.layers.empty() && info.height.has_value();
+  }
+  if (rebuild) {
+    ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> loaded, LoadModelFile(request.model_path));
+    // A loaded .pt keeps its own module; a fresh one has this fedmi's methods.
+    ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model,
+                     ml::LocalModel::Create(loaded->config()));
+    ASSIGN_OR_RETURN(TensorBundle weights, loaded->ExportWeights());
+    RETURN_IF_ERROR(model->ImportWeights(weights));
+    ASSIGN_OR_RETURN(TempDir dir, TempDir::Create());
+    temp.emplace(std::move(dir));
+    script_path = temp->path() + "/model.pt";
+    RETURN_IF_ERROR(model->SaveTorchScript(script_path));
+  }
+  ASSIGN_OR_RETURN(ml::ExplainableModelInfo info, ml::DescribeExplainableModel(script_path));
+  SiteDataOptions geometry;
+  geometry.height = info.height.value_or(request.image_size);
+  geometry.width = info.width.value_or(request.image_size);
+  geometry.channels = info.channels.value_or(request.channels);
+  ASSIGN_OR_RETURN(ImageSet split, LoadDataSplit(request.data_path, request.split, geometry));
+  ASSIGN_OR_RETURN(std::vector<int64_t> rows, ChosenRows(request, split.size()));
+
+  SplitExplanations result;
+  ImageSet& images = result.images;
+  images.height = split.height;
+  images.width = split.width;
+  images.channels = split.channels;
+  const int64_t bytes = split.ImageBytes();
+  for (int64_t row : rows) {
+    images.pixels.insert(images.pixels.end(), split.pixels.begin() + row * bytes,
+                         split.pixels.begin() + (row + 1) * bytes);
+    images.labels.push_back(split.labels[row]);
+  }
+  ASSIGN_OR_RETURN(ml::CamResult cams, ml::ExplainModelFile(script_path, images, options));
+  result.layer = cams.layer;
+  result.method = ml::CamMethodName(options.method);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    ml::ImageCam& cam = cams.images[i];
+    ExplainedImage image;
+    image.index = rows[i];
+    image.label = images.labels[i];
+    image.target_class = cam.target_class;
+    image.probability = cam.probability;
+    image.heatmap = std::move(cam.heatmap);
+    image.peak_row = cam.peak_row;
+    image.peak_col = cam.peak_col;
+    image.peak_value = cam.peak_value;
+    result.explained.push_back(std::move(image));
+  }
   return result;
 }
 

@@ -3,10 +3,10 @@
 // TorchModelRunner that gives `fedmi` these powers. The formats are
 // described in cli/model_export.h.
 //
-// Used by `fedmi model export|evaluate|predict` (through ModelRunner) and by
-// `fedmi sim` to score the final global model. Free functions; each call
-// owns its model, so they are safe to call from different threads on
-// different files.
+// Used by `fedmi model export|evaluate|predict` and `fedmi explain` (through
+// ModelRunner) and by `fedmi sim` to score the final global model. Free
+// functions; each call owns its model, so they are safe to call from
+// different threads on different files.
 #ifndef FEDMI_CLI_MODEL_FILES_H_
 #define FEDMI_CLI_MODEL_FILES_H_
 
@@ -98,6 +98,7 @@ class TorchModelRunner : public ModelRunner {
   absl::StatusOr<SplitPredictions> PredictSplit(const std::string& model_path,
                                                 const std::string& npz_path,
                                                 const std::string& split) override;
+  absl::StatusOr<SplitExplanations> ExplainSplit(const ExplainRequest& request) override;
 };
 
 }  // namespace fedmi::cli

@@ -14,6 +14,7 @@
 #define FEDMI_CLI_MODEL_RUNNER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -25,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "cli/model_export.h"
+#include "common/data/dataset.h"
 #include "common/data/metrics.h"
 #include "common/evaluation/operating_threshold.h"
 #include "common/tensor/tensor_bundle.h"
@@ -71,6 +73,44 @@ absl::StatusOr<std::optional<StoredThresholdMetrics>> MetricsAtStoredThreshold(
 // "operating_threshold" object of `model evaluate --json` and `sim --json`.
 nlohmann::json StoredThresholdMetricsJson(const StoredThresholdMetrics& result);
 
+// What `fedmi explain` asks for: class-activation maps of a model file on
+// some images of a split (client/ml/explain.h).
+struct ExplainRequest {
+  std::string model_path;  // .pt (any TorchScript module) or .safetensors
+  std::string data_path;   // any source LoadDataSplit reads
+  std::string split = "test";
+  // Rows of the split to explain, in this order; empty: the first `limit`.
+  std::vector<int64_t> indices;
+  int64_t limit = 16;
+  std::string method = "gradcam";       // "gradcam" | "gradcam++"
+  std::string layer;                    // empty: the model's default layer
+  std::optional<int64_t> target_class;  // unset: class 1 of a binary model
+  // The input geometry of a module that does not store fedmi's config (a
+  // user's TorchScript file); fedmi's own files use theirs.
+  int64_t image_size = 28;
+  int64_t channels = 1;
+  // Images done and in all, after each batch; may be empty.
+  std::function<void(int64_t, int64_t)> progress;
+};
+
+struct ExplainedImage {
+  int64_t index = 0;  // row of the split
+  int64_t label = 0;
+  int64_t target_class = 0;
+  float probability = 0;       // of target_class
+  std::vector<float> heatmap;  // images.height x images.width, in [0, 1]
+  int64_t peak_row = 0;
+  int64_t peak_col = 0;
+  float peak_value = 0;
+};
+
+struct SplitExplanations {
+  ImageSet images;  // the explained images at the model's input geometry, in order
+  std::string layer;
+  std::string method;
+  std::vector<ExplainedImage> explained;  // one per image of `images`
+};
+
 class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
@@ -115,6 +155,11 @@ class ModelRunner {
   virtual absl::StatusOr<SplitPredictions> PredictSplit(const std::string& model_path,
                                                         const std::string& npz_path,
                                                         const std::string& split) = 0;
+
+  // Heat-maps of `request.model_path` for the chosen images. InvalidArgument
+  // for an index outside the split, no images, or what
+  // ml::ExplainModelFile refuses (an unknown layer, listing the valid ones).
+  virtual absl::StatusOr<SplitExplanations> ExplainSplit(const ExplainRequest& request) = 0;
 };
 
 // nullptr when this fedmi was built without training (see above).
