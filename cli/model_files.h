@@ -78,6 +78,8 @@ class TorchModelRunner : public ModelRunner {
   absl::StatusOr<SplitPredictions> PredictSplit(const std::string& model_path,
                                                 const std::string& npz_path,
                                                 const std::string& split) override;
+  absl::StatusOr<int64_t> ParameterCount(const std::string& arch, int64_t channels,
+                                         int64_t num_classes, int64_t side) override;
 };
 
 }  // namespace fedmi::cli
