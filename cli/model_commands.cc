@@ -227,13 +227,11 @@ int ListModels(const GlobalOptions& global, ModelRunner* runner) {
   std::cout << absl::StrFormat("%-13s %-14s %12s %8s %8s %8s %s\n", "name", "task", "parameters",
                                "min_side", "default", "multiple", "dp");
   for (const nlohmann::json& m : models) {
-    const std::string parameters = m["parameters"].is_null()
-                                       ? "-"
-                                       : absl::StrCat(m["parameters"].get<int64_t>());
-    std::cout << absl::StrFormat("%-13s %-14s %12s %8d %8d %8d %s\n",
-                                 m["name"].get<std::string>(), m["task"].get<std::string>(),
-                                 parameters, m["min_side"].get<int>(), m["default_side"].get<int>(),
-                                 m["side_multiple"].get<int>(),
+    const std::string parameters =
+        m["parameters"].is_null() ? "-" : absl::StrCat(m["parameters"].get<int64_t>());
+    std::cout << absl::StrFormat("%-13s %-14s %12s %8d %8d %8d %s\n", m["name"].get<std::string>(),
+                                 m["task"].get<std::string>(), parameters, m["min_side"].get<int>(),
+                                 m["default_side"].get<int>(), m["side_multiple"].get<int>(),
                                  m["dp_compatible"].get<bool>() ? "yes" : "no")
               << "    " << m["description"].get<std::string>() << "\n";
   }

@@ -162,9 +162,8 @@ absl::StatusOr<SplitPredictions> TorchModelRunner::PredictSplit(const std::strin
   return result;
 }
 
-absl::StatusOr<int64_t> TorchModelRunner::ParameterCount(const std::string& arch,
-                                                         int64_t channels, int64_t num_classes,
-                                                         int64_t side) {
+absl::StatusOr<int64_t> TorchModelRunner::ParameterCount(const std::string& arch, int64_t channels,
+                                                         int64_t num_classes, int64_t side) {
   ml::ModelConfig config;
   config.arch = arch;
   config.channels = channels;

@@ -130,15 +130,15 @@ absl::StatusOr<ModelConfig> EffectiveConfig(const ModelConfig& config, const Mod
     return absl::InvalidArgumentError(absl::StrCat("channels is ", effective.channels));
   }
   if (effective.height < info.min_side || effective.width < info.min_side) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "architecture '", info.name, "' needs images of at least ", info.min_side, "x",
-        info.min_side, ", got ", effective.height, "x", effective.width));
+    return absl::InvalidArgumentError(
+        absl::StrCat("architecture '", info.name, "' needs images of at least ", info.min_side, "x",
+                     info.min_side, ", got ", effective.height, "x", effective.width));
   }
   if (config.arch != kUNetModel) {
     if (effective.base_width != 0 || effective.depth != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "architecture '", info.name, "' has no base_width or depth to set (got ",
-          effective.base_width, " and ", effective.depth, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("architecture '", info.name, "' has no base_width or depth to set (got ",
+                       effective.base_width, " and ", effective.depth, ")"));
     }
     return effective;
   }
@@ -152,9 +152,9 @@ absl::StatusOr<ModelConfig> EffectiveConfig(const ModelConfig& config, const Mod
   }
   const int64_t multiple = int64_t{1} << effective.depth;
   if (effective.height % multiple != 0 || effective.width % multiple != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unet of depth ", effective.depth, " needs image sides divisible by ", multiple, ", got ",
-        effective.height, "x", effective.width));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unet of depth ", effective.depth, " needs image sides divisible by ",
+                     multiple, ", got ", effective.height, "x", effective.width));
   }
   return effective;
 }
@@ -229,8 +229,9 @@ absl::Status ReadConfigAttributes(const torch::jit::Module& module, ModelConfig*
   // Optional: models saved before the U-Net lack them.
   config->base_width = 0;
   config->depth = 0;
-  for (const auto& [name, field] : {std::pair<const char*, int64_t*>{kBaseWidthAttr, &config->base_width},
-                                    std::pair<const char*, int64_t*>{kDepthAttr, &config->depth}}) {
+  for (const auto& [name, field] :
+       {std::pair<const char*, int64_t*>{kBaseWidthAttr, &config->base_width},
+        std::pair<const char*, int64_t*>{kDepthAttr, &config->depth}}) {
     if (!module.hasattr(name)) continue;
     if (auto s = get(name, false, &value); !s.ok()) return s;
     *field = value.toInt();

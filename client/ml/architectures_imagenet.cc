@@ -80,7 +80,8 @@ void BuildResNet50(const ModelConfig& config, ScriptBuilder& b) {
       const std::string p = absl::StrCat("layer", stage + 1, ".", block, ".");
       b.Statement("out = " + b.Conv(p + "conv1", "x", in, width, 1, 1, 0, false, 1, true));
       b.Statement("out = torch.relu(" + b.BatchNorm(p + "bn1", "out", width) + ")");
-      b.Statement("out = " + b.Conv(p + "conv2", "out", width, width, 3, stride, 1, false, 1, true));
+      b.Statement("out = " +
+                  b.Conv(p + "conv2", "out", width, width, 3, stride, 1, false, 1, true));
       b.Statement("out = torch.relu(" + b.BatchNorm(p + "bn2", "out", width) + ")");
       b.Statement("out = " + b.Conv(p + "conv3", "out", width, out, 1, 1, 0, false, 1, true));
       b.Statement("out = " + b.BatchNorm(p + "bn3", "out", out));
@@ -121,8 +122,8 @@ void BuildMobileNetV2(const ModelConfig& config, ScriptBuilder& b) {
   struct Stage {
     int64_t expansion, out, repeats, stride;
   };
-  const Stage kStages[] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2},  {6, 64, 4, 2},
-                           {6, 96, 3, 1},  {6, 160, 3, 2}, {6, 320, 1, 1}};
+  const Stage kStages[] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                           {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   ConvNormRelu6(b, "features.0", config.channels, 32, 3, 2, 1);
   int64_t in = 32;
   int index = 1;

@@ -58,9 +58,9 @@ absl::Status CheckImages(const ImageSet& data, const ModelConfig& config) {
 absl::Status CheckClassification(const ModelConfig& config, absl::string_view what) {
   const ModelInfo* info = FindModelInfo(config.arch);
   if (info != nullptr && info->task == ModelTask::kSegmentation) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", config.arch, "' is a segmentation model; segmentation ", what,
-                     " is not available yet"));
+    return absl::InvalidArgumentError(absl::StrCat("'", config.arch,
+                                                   "' is a segmentation model; segmentation ", what,
+                                                   " is not available yet"));
   }
   return absl::OkStatus();
 }

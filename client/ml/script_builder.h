@@ -136,10 +136,9 @@ class ScriptBuilder {
     const Expr bias_expr =
         bias ? Parameter(name + ".bias", torch::zeros({out})) : Expr{"None", "None", "None"};
     Expr applied;
-    applied.batched =
-        absl::StrCat("torch.conv2d(", input, ", ", weight.batched, ", ", bias_expr.batched, ", [",
-                     stride, ", ", stride, "], [", padding, ", ", padding, "], [1, 1], ", groups,
-                     ")");
+    applied.batched = absl::StrCat("torch.conv2d(", input, ", ", weight.batched, ", ",
+                                   bias_expr.batched, ", [", stride, ", ", stride, "], [", padding,
+                                   ", ", padding, "], [1, 1], ", groups, ")");
     applied.per_example = absl::StrCat("self._per_example_conv(", input, ", ", weight.per_example,
                                        ", ", stride, ", ", padding, ")");
     if (bias) {
@@ -166,9 +165,11 @@ class ScriptBuilder {
                             int64_t out, int64_t kernel) {
     per_example_possible_ = false;
     const double bound = 1.0 / std::sqrt(static_cast<double>(out * kernel * kernel));
-    const Expr weight = Parameter(
-        name + ".weight", torch::empty({in, out, kernel, kernel}).uniform_(-bound, bound, generator_));
-    const Expr bias = Parameter(name + ".bias", torch::empty({out}).uniform_(-bound, bound, generator_));
+    const Expr weight =
+        Parameter(name + ".weight",
+                  torch::empty({in, out, kernel, kernel}).uniform_(-bound, bound, generator_));
+    const Expr bias =
+        Parameter(name + ".bias", torch::empty({out}).uniform_(-bound, bound, generator_));
     return absl::StrCat("torch.conv_transpose2d(", input, ", ", weight.batched, ", ", bias.batched,
                         ", [", kernel, ", ", kernel, "])");
   }
@@ -259,8 +260,7 @@ class ScriptBuilder {
                                    explained_body_, "    return ", output, ", feature\n"));
       module_->register_attribute(kExplainLayersAttr, c10::StringType::get(),
                                   absl::StrJoin(feature_names_, ","));
-      module_->register_attribute(kExplainLayerAttr, c10::StringType::get(),
-                                  feature_names_.back());
+      module_->register_attribute(kExplainLayerAttr, c10::StringType::get(), feature_names_.back());
     }
     if (per_example_possible_) {
       module_->define(kPerExampleHelpers);

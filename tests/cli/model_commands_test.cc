@@ -227,8 +227,7 @@ TEST(ModelListTest, ListsEveryArchitectureWithItsParameterCount) {
 }
 
 TEST(ModelListTest, WithoutTrainingCountsAreNull) {
-  CliOutcome outcome =
-      RunCliCommands(&AddModelCommandsWithoutTorch, "model", {"list", "--json"});
+  CliOutcome outcome = RunCliCommands(&AddModelCommandsWithoutTorch, "model", {"list", "--json"});
   ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
   const nlohmann::json json = outcome.Json();
   ASSERT_TRUE(json.is_object()) << outcome.out;

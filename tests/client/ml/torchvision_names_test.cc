@@ -110,8 +110,7 @@ TEST_P(TorchvisionNamesTest, RunsAtItsSmallestSizeAndExplainsItsLastBlock) {
   const std::string layer = module.attr(kExplainLayerAttr).toStringRef();
   const std::string layers = module.attr(kExplainLayersAttr).toStringRef();
   EXPECT_THAT(layers, HasSubstr(layer));
-  auto explained =
-      module.get_method(kForwardWithFeatureMethod)({x, layer}).toTuple()->elements();
+  auto explained = module.get_method(kForwardWithFeatureMethod)({x, layer}).toTuple()->elements();
   EXPECT_TRUE(torch::allclose(explained[0].toTensor(), y));
   const torch::Tensor feature = explained[1].toTensor();
   ASSERT_EQ(feature.dim(), 4);
@@ -177,8 +176,7 @@ TEST(ImageNetArchitecturesTest, UNetRefusesTrainingAndOddSides) {
   auto trained = (*model)->Train(Noise(2, 32, 1), TrainOptions());
   EXPECT_EQ(trained.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(trained.status().message(), HasSubstr("segmentation training is not available"));
-  EXPECT_EQ((*model)->Predict(Noise(2, 32, 1)).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ((*model)->Predict(Noise(2, 32, 1)).status().code(), absl::StatusCode::kInvalidArgument);
 
   config.height = 40;  // not a multiple of 2^4
   auto odd = LocalModel::Create(config);
@@ -212,8 +210,8 @@ TEST(ImageNetArchitecturesTest, ModelsWithoutWidthAndDepthAttributesStillRead) {
   // A module as fedmi wrote it before the U-Net: no fedmi_base_width/depth.
   torch::jit::Module module{c10::QualifiedName("__torch__.fedmi.Old")};
   module.register_attribute("fedmi_arch", c10::StringType::get(), std::string("cnn"));
-  for (const char* name : {"fedmi_num_classes", "fedmi_channels", "fedmi_height", "fedmi_width",
-                           "fedmi_seed"}) {
+  for (const char* name :
+       {"fedmi_num_classes", "fedmi_channels", "fedmi_height", "fedmi_width", "fedmi_seed"}) {
     module.register_attribute(name, c10::IntType::get(), int64_t{2});
   }
   ModelConfig config;
