@@ -1,4 +1,4 @@
-// `fedmi model export|convert|evaluate|predict`. Model code is reached through the
+// `fedmi model list|export|convert|evaluate|predict`. Model code is reached through the
 // ModelRunner given to AddModelCommands; without one (a fedmi built without
 // training) evaluate, predict, convert and `.pt`/`.ptl` export refuse, and `.safetensors`
 // export still works. Calibration, the reliability diagram and the metrics
@@ -27,6 +27,7 @@
 #include "common/evaluation/calibration.h"
 #include "common/evaluation/operating_threshold.h"
 #include "common/plot/reliability_diagram.h"
+#include "common/runspec/model_names.h"
 
 namespace fedmi::cli {
 namespace {
@@ -292,6 +293,51 @@ int PredictToCsv(const DataOptions& options, ModelRunner* runner) {
   return kExitOk;
 }
 
+// Parameter counts are those of the architecture at its default side, one
+// channel and two classes (PneumoniaMNIST); they need model code, so
+// without a runner they are null ("needs a training build").
+int ListModels(const GlobalOptions& global, ModelRunner* runner) {
+  constexpr int64_t kChannels = 1, kClasses = 2;
+  nlohmann::json models = nlohmann::json::array();
+  for (const ModelInfo& info : TrainableModels()) {
+    nlohmann::json parameters = nullptr;
+    if (runner != nullptr) {
+      auto count = runner->ParameterCount(info.name, kChannels, kClasses, info.default_side);
+      if (!count.ok()) return ReportError(count.status());
+      parameters = *count;
+    }
+    models.push_back({{"name", info.name},
+                      {"task", ModelTaskName(info.task)},
+                      {"parameters", parameters},
+                      {"min_side", info.min_side},
+                      {"default_side", info.default_side},
+                      {"side_multiple", info.side_multiple},
+                      {"channels", "any"},
+                      {"dp_compatible", info.dp_compatible},
+                      {"description", info.description}});
+  }
+  if (global.json) {
+    PrintJsonLine({{"models", models},
+                   {"parameters_at", {{"channels", kChannels}, {"num_classes", kClasses}}}});
+    return kExitOk;
+  }
+  std::cout << absl::StrFormat("%-13s %-14s %12s %8s %8s %8s %s\n", "name", "task", "parameters",
+                               "min_side", "default", "multiple", "dp");
+  for (const nlohmann::json& m : models) {
+    const std::string parameters =
+        m["parameters"].is_null() ? "-" : absl::StrCat(m["parameters"].get<int64_t>());
+    std::cout << absl::StrFormat("%-13s %-14s %12s %8d %8d %8d %s\n", m["name"].get<std::string>(),
+                                 m["task"].get<std::string>(), parameters, m["min_side"].get<int>(),
+                                 m["default_side"].get<int>(), m["side_multiple"].get<int>(),
+                                 m["dp_compatible"].get<bool>() ? "yes" : "no")
+              << "    " << m["description"].get<std::string>() << "\n";
+  }
+  std::cout << "parameters: at the default side, 1 channel, 2 classes";
+  if (runner == nullptr) std::cout << " (- : needs a training build)";
+  std::cout << "; every architecture takes any number of input channels" << std::endl;
+  return kExitOk;
+}
+
 void AddModelInputOptions(CLI::App* command, DataOptions& options) {
   command
       ->add_option("--model", options.model,
@@ -317,6 +363,14 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
                       std::shared_ptr<ModelRunner> runner) {
   CLI::App* model = app.add_subcommand("model", "Export, evaluate and apply global models");
   model->require_subcommand(1);
+
+  CLI::App* list = model->add_subcommand(
+      "list",
+      "List the architectures a run may train: task, parameter count, input sizes, DP support");
+  AddJsonFlag(list, global);
+  list->callback([&global, &result, runner] {
+    RunCommand(result, [&] { return ListModels(global, runner.get()); });
+  });
 
   auto export_options = std::make_shared<ExportOptions>();
   CLI::App* export_command = model->add_subcommand(

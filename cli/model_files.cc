@@ -351,4 +351,15 @@ absl::StatusOr<SplitExplanations> TorchModelRunner::ExplainSplit(const ExplainRe
   return result;
 }
 
+absl::StatusOr<int64_t> TorchModelRunner::ParameterCount(const std::string& arch, int64_t channels,
+                                                         int64_t num_classes, int64_t side) {
+  ml::ModelConfig config;
+  config.arch = arch;
+  config.channels = channels;
+  config.num_classes = num_classes;
+  config.height = config.width = side;
+  ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ml::LocalModel::Create(config));
+  return model->ParameterCount();
+}
+
 }  // namespace fedmi::cli

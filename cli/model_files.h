@@ -99,6 +99,8 @@ class TorchModelRunner : public ModelRunner {
                                                 const std::string& npz_path,
                                                 const std::string& split) override;
   absl::StatusOr<SplitExplanations> ExplainSplit(const ExplainRequest& request) override;
+  absl::StatusOr<int64_t> ParameterCount(const std::string& arch, int64_t channels,
+                                         int64_t num_classes, int64_t side) override;
 };
 
 }  // namespace fedmi::cli

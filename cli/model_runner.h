@@ -160,6 +160,12 @@ class ModelRunner {
   // for an index outside the split, no images, or what
   // ml::ExplainModelFile refuses (an unknown layer, listing the valid ones).
   virtual absl::StatusOr<SplitExplanations> ExplainSplit(const ExplainRequest& request) = 0;
+
+  // Trainable parameter elements of `arch` built for side x side images of
+  // `channels` channels and `num_classes` classes (`fedmi model list`);
+  // the architecture's errors (unknown name, image too small).
+  virtual absl::StatusOr<int64_t> ParameterCount(const std::string& arch, int64_t channels,
+                                                 int64_t num_classes, int64_t side) = 0;
 };
 
 // nullptr when this fedmi was built without training (see above).

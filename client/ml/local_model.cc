@@ -34,6 +34,17 @@ torch::Device PickDevice() {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
+// Train and Predict handle class labels and [N, classes] logits only.
+absl::Status CheckClassification(const ModelConfig& config, absl::string_view what) {
+  const ModelInfo* info = FindModelInfo(config.arch);
+  if (info != nullptr && info->task == ModelTask::kSegmentation) {
+    return absl::InvalidArgumentError(absl::StrCat("'", config.arch,
+                                                   "' is a segmentation model; segmentation ", what,
+                                                   " is not available yet"));
+  }
+  return absl::OkStatus();
+}
+
 // Weight n / (k * n_c) for class c, with n examples, k classes and n_c
 // examples of class c, so every class contributes equally to the loss.
 // Classes absent from the data get a weight that no example uses.
@@ -167,6 +178,9 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::Create(const ModelConfig
                       auto impl = std::make_unique<Impl>();
                       impl->config = config;
                       RETURN_IF_ERROR(BuildArchitecture(config, &impl->module));
+                      // What the module stores: defaults (U-Net's width and
+                      // depth) filled in.
+                      RETURN_IF_ERROR(ReadConfigAttributes(impl->module, &impl->config));
                       impl->device = PickDevice();
                       impl->module.to(impl->device);
                       return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
@@ -274,7 +288,14 @@ absl::Status LocalModel::ImportWeights(const TensorBundle& weights) {
   });
 }
 
+int64_t LocalModel::ParameterCount() const {
+  int64_t count = 0;
+  for (const torch::Tensor& p : impl_->module.parameters(/*recurse=*/false)) count += p.numel();
+  return count;
+}
+
 absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const TrainOptions& options) {
+  RETURN_IF_ERROR(CheckClassification(impl_->config, "training"));
   RETURN_IF_ERROR(CheckImages(data, impl_->config));
   if (options.epochs < 1 || options.batch_size < 1 || !(options.lr > 0)) {
     return absl::InvalidArgumentError(
@@ -315,6 +336,7 @@ absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const Train
 }
 
 absl::StatusOr<Predictions> LocalModel::Predict(const ImageSet& data, int batch_size) {
+  RETURN_IF_ERROR(CheckClassification(impl_->config, "prediction"));
   RETURN_IF_ERROR(CheckImages(data, impl_->config));
   if (batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size is ", batch_size));

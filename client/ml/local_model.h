@@ -35,6 +35,11 @@ struct ModelConfig {
   int64_t height = 28;
   int64_t width = 28;
   uint64_t seed = 0;  // initial weights are a pure function of config + seed
+  // U-Net only (0 elsewhere): channels of the first block and number of
+  // poolings; 0 means the architecture's default (32 and 4). Stored
+  // resolved; models saved before these existed read back as 0.
+  int64_t base_width = 0;
+  int64_t depth = 0;
 };
 
 // How DP-SGD computes each example's gradient. All give the same numbers
@@ -160,7 +165,7 @@ struct Predictions {
   double loss = 0;                   // mean cross-entropy against the labels
 };
 
-// TrainableModelNames() (common/runspec/model_names.h): "cnn", "resnet18".
+// TrainableModelNames() (common/runspec/model_names.h).
 std::vector<std::string> ListArchitectures();
 
 // The float parameters and buffers of any TorchScript file (a fedmi model,
@@ -200,8 +205,14 @@ class LocalModel {
   // name, dtype or shape differs from this architecture's.
   absl::Status ImportWeights(const TensorBundle& weights);
 
+  // Classification architectures only: InvalidArgument for a
+  // segmentation one (ModelTask::kSegmentation), whose training and
+  // evaluation are not available yet.
   absl::StatusOr<TrainSummary> Train(const ImageSet& data, const TrainOptions& options);
   absl::StatusOr<Predictions> Predict(const ImageSet& data, int batch_size = 256);
+
+  // Number of trainable parameter elements (buffers not counted).
+  int64_t ParameterCount() const;
 
   // TorchScript archive holding architecture, weights and ModelConfig
   // (as module attributes), written to a temp file and renamed. Each entry

@@ -1,6 +1,7 @@
 // `fedmi model evaluate|predict|convert` with the real TorchModelRunner on a
 // tiny untrained model: calibration, the reliability diagram, the metrics
 // at a model file's stored operating threshold, and mobile (.ptl) files.
+// And `fedmi model list`, with and without a runner.
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -267,6 +268,48 @@ TEST_F(ModelCommandsTest, CorruptMobileFileIsAnErrorNotACrash) {
   const CliOutcome outcome = Run({"evaluate", "--model", ptl, "--data", data_});
   EXPECT_EQ(outcome.exit_code, kExitFailure);
   EXPECT_THAT(outcome.err, HasSubstr("bad.ptl is not a readable mobile (lite interpreter) model"));
+}
+
+void AddModelCommandsWithoutTorch(CLI::App& app, GlobalOptions& global, CommandResult& result) {
+  AddModelCommands(app, global, result, nullptr);
+}
+
+TEST(ModelListTest, ListsEveryArchitectureWithItsParameterCount) {
+  const CliOutcome outcome =
+      RunCliCommands(&AddModelCommandsWithTorch, "model", {"list", "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  const nlohmann::json json = outcome.Json();
+  ASSERT_TRUE(json.is_object()) << outcome.out;
+  std::map<std::string, nlohmann::json> by_name;
+  for (const nlohmann::json& m : json["models"]) by_name[m["name"].get<std::string>()] = m;
+  ASSERT_EQ(by_name.size(), 7u) << outcome.out;
+  // torchvision's counts (bench/torchvision_names.py) less the first conv's
+  // two missing input channels and the head's 998 missing classes.
+  EXPECT_EQ(by_name["resnet50"]["parameters"], 25557032 - 64 * 2 * 7 * 7 - 998 * 2049);
+  EXPECT_EQ(by_name["densenet121"]["parameters"], 7978856 - 64 * 2 * 7 * 7 - 998 * 1025);
+  EXPECT_EQ(by_name["mobilenet_v2"]["parameters"], 3504872 - 32 * 2 * 3 * 3 - 998 * 1281);
+  // The hub's U-Net less two input channels of its first conv.
+  EXPECT_EQ(by_name["unet"]["parameters"], 7763041 - 32 * 2 * 3 * 3);
+  EXPECT_EQ(by_name["unet"]["task"], "segmentation");
+  EXPECT_EQ(by_name["unet"]["side_multiple"], 16);
+  EXPECT_EQ(by_name["resnet50"]["default_side"], 224);
+  EXPECT_EQ(by_name["cnn-gn"]["dp_compatible"], true);
+  EXPECT_EQ(by_name["resnet50"]["dp_compatible"], false);
+  EXPECT_EQ(by_name["cnn"]["task"], "classification");
+}
+
+TEST(ModelListTest, WithoutTrainingCountsAreNull) {
+  CliOutcome outcome = RunCliCommands(&AddModelCommandsWithoutTorch, "model", {"list", "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  const nlohmann::json json = outcome.Json();
+  ASSERT_TRUE(json.is_object()) << outcome.out;
+  ASSERT_EQ(json["models"].size(), 7u);
+  EXPECT_TRUE(json["models"][0]["parameters"].is_null());
+  EXPECT_EQ(json["models"][0]["name"], "cnn");
+  outcome = RunCliCommands(&AddModelCommandsWithoutTorch, "model", {"list"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_THAT(outcome.out, HasSubstr("mobilenet_v2"));
+  EXPECT_THAT(outcome.out, HasSubstr("needs a training build"));
 }
 
 }  // namespace
