@@ -39,11 +39,17 @@ void AddSiteCommands(CLI::App& app, GlobalOptions& global, CommandResult& result
 // null) runs the models.
 void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
                       std::shared_ptr<ModelRunner> runner);
+// `fedmi explain`: Grad-CAM heat-maps of a model file (cli/explain_command.cc);
+// `runner` (may be null: the command then refuses) computes them.
+void AddExplainCommand(CLI::App& app, GlobalOptions& global, CommandResult& result,
+                       std::shared_ptr<ModelRunner> runner);
 void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 // `data inspect`, added under `data` by AddDataCommands (cli/data_inspect.cc).
 void AddDataInspectCommand(CLI::App* data, GlobalOptions& global, CommandResult& result);
 // `fedmi data to-dicom` (cli/data_to_dicom.cc).
 void AddDataToDicomCommand(CLI::App* data, GlobalOptions& global, CommandResult& result);
+// `fedmi data phantoms` (cli/data_phantoms.cc).
+void AddDataPhantomsCommand(CLI::App* data, GlobalOptions& global, CommandResult& result);
 // `fedmi sim`: defined by cli/sim_commands.cc in a fedmi built with
 // training, else by cli/without_training.cc, whose `sim` refuses (see
 // cli/model_runner.h).

@@ -1,4 +1,5 @@
-// `fedmi data split` (and `fedmi data inspect`, cli/data_inspect.cc).
+// `fedmi data split` (and `fedmi data inspect`, cli/data_inspect.cc; `data
+// to-dicom`, cli/data_to_dicom.cc; `data phantoms`, cli/data_phantoms.cc).
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -156,6 +157,7 @@ void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result
   });
   AddDataInspectCommand(data, global, result);
   AddDataToDicomCommand(data, global, result);
+  AddDataPhantomsCommand(data, global, result);
 }
 
 }  // namespace fedmi::cli

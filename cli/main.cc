@@ -1,5 +1,6 @@
 // fedmi: admin, auditor, data and simulation commands.
 #include <iostream>
+#include <memory>
 
 #include "cli/commands.h"
 #include "cli/model_runner.h"
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   fedmi::cli::AddRevokeCommands(app, global, result);
   fedmi::cli::AddAuditCommands(app, global, result);
   fedmi::cli::AddModelCommands(app, global, result, runner);
+  fedmi::cli::AddExplainCommand(app, global, result, runner);
   fedmi::cli::AddDataCommands(app, global, result);
   fedmi::cli::AddSimCommands(app, global, result);
   fedmi::cli::AddBenchCommands(app, global, result);

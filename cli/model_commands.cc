@@ -1,16 +1,20 @@
-// `fedmi model export|evaluate|predict`. Model code is reached through the
+// `fedmi model list|export|convert|evaluate|predict`. Model code is reached through the
 // ModelRunner given to AddModelCommands; without one (a fedmi built without
-// training) evaluate, predict and `.pt` export refuse, and `.safetensors`
+// training) evaluate, predict, convert and `.pt`/`.ptl` export refuse, and `.safetensors`
 // export still works. Calibration, the reliability diagram and the metrics
 // at a model file's stored operating threshold are computed here, from the
 // runner's predictions, with no model code.
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/admin_client.h"
@@ -23,6 +27,7 @@
 #include "common/evaluation/calibration.h"
 #include "common/evaluation/operating_threshold.h"
 #include "common/plot/reliability_diagram.h"
+#include "common/runspec/model_names.h"
 
 namespace fedmi::cli {
 namespace {
@@ -31,6 +36,14 @@ struct ExportOptions {
   int64_t run_id = 0;
   int32_t round = -1;  // latest
   std::string out;
+  std::string format;    // "" (from --out's extension), pt, safetensors, mobile
+  std::string quantize;  // "" or int8
+};
+
+struct ConvertOptions {
+  std::string model;
+  std::string out;
+  std::string quantize;
 };
 
 struct DataOptions {
@@ -41,22 +54,43 @@ struct DataOptions {
   int threads = 0;
   std::string out;
   std::string reliability_plot;  // evaluate: a PNG to write, if set
+  std::string reference;         // evaluate: a model file to compare with, if set
 };
 
 int ExportModel(const GlobalOptions& global, const ExportOptions& options, ModelRunner* runner) {
-  if (absl::Status status = ModelFileKindOf(options.out).status(); !status.ok()) {
-    return ReportUsageError(absl::StrCat("--out: ", status.message()));
-  }
+  auto format = ResolveExportFormat(options.out, options.format, options.quantize);
+  if (!format.ok()) return ReportUsageError(absl::StrCat("--out: ", format.status().message()));
   if (absl::Status status = CheckModelFileWritable(options.out, runner); !status.ok()) {
     return ReportError(status);
   }
   auto admin = ConnectToCoordinator(global);
   if (!admin.ok()) return ReportError(admin.status());
   std::string summary;
-  absl::Status status =
-      ExportModelToFile(**admin, options.run_id, options.round, options.out, runner, &summary);
+  absl::Status status = ExportModelToFile(**admin, options.run_id, options.round, options.out,
+                                          *format, runner, &summary);
   if (!status.ok()) return ReportError(status);
   std::cout << summary << std::endl;
+  return kExitOk;
+}
+
+int ConvertModel(const ConvertOptions& options, ModelRunner* runner) {
+  if (!absl::EndsWith(options.out, ".ptl")) {
+    return ReportUsageError(
+        absl::StrCat("--out '", options.out, "' must end in .ptl: convert writes mobile files"));
+  }
+  auto format = ResolveExportFormat(options.out, "mobile", options.quantize);
+  if (!format.ok()) return ReportUsageError(std::string(format.status().message()));
+  if (runner == nullptr) return ReportError(TrainingUnavailableError("fedmi model convert"));
+  if (absl::Status status =
+          runner->ConvertToMobile(options.model, options.out, format->quantize_int8);
+      !status.ok()) {
+    return ReportError(status);
+  }
+  auto bytes = Env::Default()->FileSize(options.out);
+  if (!bytes.ok()) return ReportError(bytes.status());
+  std::cout << "wrote " << options.out << " (mobile"
+            << (format->quantize_int8 ? ", int8 linear layers" : "") << "), " << *bytes << " bytes"
+            << std::endl;
   return kExitOk;
 }
 
@@ -78,7 +112,43 @@ struct EvaluationReport {
   Calibration calibration;
   // At the model file's operating threshold, when it stores one.
   std::optional<StoredThresholdMetrics> at_stored;
+  // --reference: that model's evaluation on the same split and threshold,
+  // and the largest |P(class 1) - the reference's| over the images, which
+  // measures what a mobile or int8 file costs.
+  std::optional<ModelEvaluation> reference;
+  double max_abs_prob_difference = 0;
 };
+
+absl::Status CompareWithReference(const DataOptions& options, ModelRunner& runner,
+                                  EvaluationReport& report) {
+  absl::StatusOr<ModelEvaluation> reference =
+      runner.EvaluateOnSplit(options.reference, options.data, options.split, options.threshold);
+  if (!reference.ok()) return reference.status();
+  const SplitPredictions& ours = report.evaluation.predictions;
+  if (reference->predictions.labels != ours.labels) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--reference ", options.reference, " reads the data differently from ", options.model,
+        " (another input size or channel count?), so their predictions cannot be compared"));
+  }
+  double max = 0;
+  for (size_t i = 0; i < ours.prob_positive.size(); ++i) {
+    max = std::max(max, std::abs(static_cast<double>(ours.prob_positive[i]) -
+                                 reference->predictions.prob_positive[i]));
+  }
+  report.max_abs_prob_difference = max;
+  report.reference = *std::move(reference);
+  return absl::OkStatus();
+}
+
+nlohmann::json MetricsJson(const ModelEvaluation& evaluation) {
+  const BinaryMetrics& m = evaluation.metrics;
+  return {{"auc", JsonNumber(m.auc)},
+          {"accuracy", JsonNumber(m.accuracy)},
+          {"sensitivity", JsonNumber(m.sensitivity)},
+          {"specificity", JsonNumber(m.specificity)},
+          {"f1", JsonNumber(m.f1)},
+          {"loss", JsonNumber(evaluation.loss)}};
+}
 
 void PrintEvaluationJson(const DataOptions& options, const EvaluationReport& report) {
   const BinaryMetrics& m = report.evaluation.metrics;
@@ -99,6 +169,12 @@ void PrintEvaluationJson(const DataOptions& options, const EvaluationReport& rep
     json["operating_threshold"] = StoredThresholdMetricsJson(*report.at_stored);
   }
   if (!options.reliability_plot.empty()) json["reliability_plot"] = options.reliability_plot;
+  if (report.reference.has_value()) {
+    nlohmann::json reference = MetricsJson(*report.reference);
+    reference["model"] = options.reference;
+    reference["max_abs_prob_difference"] = report.max_abs_prob_difference;
+    json["reference"] = reference;
+  }
   PrintJsonLine(json);
 }
 
@@ -123,6 +199,23 @@ void PrintEvaluationText(const DataOptions& options, const EvaluationReport& rep
   if (!options.reliability_plot.empty()) {
     std::cout << "wrote reliability diagram to " << options.reliability_plot << "\n";
   }
+  if (report.reference.has_value()) {
+    const ModelEvaluation& r = *report.reference;
+    std::cout << absl::StrFormat("reference %s (this model - reference):\n", options.reference);
+    const std::pair<const char*, std::pair<double, double>> rows[] = {
+        {"auc", {m.auc, r.metrics.auc}},
+        {"accuracy", {m.accuracy, r.metrics.accuracy}},
+        {"sensitivity", {m.sensitivity, r.metrics.sensitivity}},
+        {"specificity", {m.specificity, r.metrics.specificity}},
+        {"f1", {m.f1, r.metrics.f1}},
+        {"loss", {report.evaluation.loss, r.loss}}};
+    for (const auto& [name, values] : rows) {
+      std::cout << absl::StrFormat("  %-12s %s (%+.6f)\n", name, FormatMetric(values.second),
+                                   values.first - values.second);
+    }
+    std::cout << absl::StrFormat("  max |P(class 1) difference|  %.3g\n",
+                                 report.max_abs_prob_difference);
+  }
   std::cout << std::flush;
 }
 
@@ -142,6 +235,11 @@ int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options,
   auto at_stored = MetricsAtStoredThreshold(options.model, predictions);
   if (!at_stored.ok()) return ReportError(at_stored.status());
   report.at_stored = *std::move(at_stored);
+  if (!options.reference.empty()) {
+    if (absl::Status status = CompareWithReference(options, *runner, report); !status.ok()) {
+      return ReportError(status);
+    }
+  }
   if (!options.reliability_plot.empty()) {
     const std::string title = absl::StrCat(std::filesystem::path(options.model).filename().string(),
                                            " on ", options.split);
@@ -195,8 +293,55 @@ int PredictToCsv(const DataOptions& options, ModelRunner* runner) {
   return kExitOk;
 }
 
+// Parameter counts are those of the architecture at its default side, one
+// channel and two classes (PneumoniaMNIST); they need model code, so
+// without a runner they are null ("needs a training build").
+int ListModels(const GlobalOptions& global, ModelRunner* runner) {
+  constexpr int64_t kChannels = 1, kClasses = 2;
+  nlohmann::json models = nlohmann::json::array();
+  for (const ModelInfo& info : TrainableModels()) {
+    nlohmann::json parameters = nullptr;
+    if (runner != nullptr) {
+      auto count = runner->ParameterCount(info.name, kChannels, kClasses, info.default_side);
+      if (!count.ok()) return ReportError(count.status());
+      parameters = *count;
+    }
+    models.push_back({{"name", info.name},
+                      {"task", ModelTaskName(info.task)},
+                      {"parameters", parameters},
+                      {"min_side", info.min_side},
+                      {"default_side", info.default_side},
+                      {"side_multiple", info.side_multiple},
+                      {"channels", "any"},
+                      {"dp_compatible", info.dp_compatible},
+                      {"description", info.description}});
+  }
+  if (global.json) {
+    PrintJsonLine({{"models", models},
+                   {"parameters_at", {{"channels", kChannels}, {"num_classes", kClasses}}}});
+    return kExitOk;
+  }
+  std::cout << absl::StrFormat("%-13s %-14s %12s %8s %8s %8s %s\n", "name", "task", "parameters",
+                               "min_side", "default", "multiple", "dp");
+  for (const nlohmann::json& m : models) {
+    const std::string parameters =
+        m["parameters"].is_null() ? "-" : absl::StrCat(m["parameters"].get<int64_t>());
+    std::cout << absl::StrFormat("%-13s %-14s %12s %8d %8d %8d %s\n", m["name"].get<std::string>(),
+                                 m["task"].get<std::string>(), parameters, m["min_side"].get<int>(),
+                                 m["default_side"].get<int>(), m["side_multiple"].get<int>(),
+                                 m["dp_compatible"].get<bool>() ? "yes" : "no")
+              << "    " << m["description"].get<std::string>() << "\n";
+  }
+  std::cout << "parameters: at the default side, 1 channel, 2 classes";
+  if (runner == nullptr) std::cout << " (- : needs a training build)";
+  std::cout << "; every architecture takes any number of input channels" << std::endl;
+  return kExitOk;
+}
+
 void AddModelInputOptions(CLI::App* command, DataOptions& options) {
-  command->add_option("--model", options.model, "model file: .pt (TorchScript) or .safetensors")
+  command
+      ->add_option("--model", options.model,
+                   "model file: .pt (TorchScript), .safetensors or .ptl (mobile)")
       ->required();
   command
       ->add_option("--data", options.data,
@@ -219,11 +364,20 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
   CLI::App* model = app.add_subcommand("model", "Export, evaluate and apply global models");
   model->require_subcommand(1);
 
+  CLI::App* list = model->add_subcommand(
+      "list",
+      "List the architectures a run may train: task, parameter count, input sizes, DP support");
+  AddJsonFlag(list, global);
+  list->callback([&global, &result, runner] {
+    RunCommand(result, [&] { return ListModels(global, runner.get()); });
+  });
+
   auto export_options = std::make_shared<ExportOptions>();
   CLI::App* export_command = model->add_subcommand(
       "export",
-      "Download a run's global model to a .safetensors file (weights plus metadata) or a .pt "
-      "TorchScript file (loads with torch.jit.load)");
+      "Download a run's global model to a .safetensors file (weights plus metadata), a .pt "
+      "TorchScript file (loads with torch.jit.load) or a .ptl mobile file (PyTorch lite "
+      "interpreter, e.g. Android)");
   export_command->add_option("RUN", export_options->run_id, "run id")
       ->required()
       ->check(CLI::PositiveNumber);
@@ -232,8 +386,18 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
                    "round whose model to export (0 is the initial model); default: "
                    "the latest")
       ->check(CLI::NonNegativeNumber);
-  export_command->add_option("--out", export_options->out, "output file: *.safetensors or *.pt")
+  export_command
+      ->add_option("--out", export_options->out, "output file: *.safetensors, *.pt or *.ptl")
       ->required();
+  export_command
+      ->add_option("--format", export_options->format,
+                   "pt (TorchScript), safetensors or mobile (.ptl, PyTorch lite interpreter); "
+                   "default: from --out's extension")
+      ->check(CLI::IsMember({"pt", "safetensors", "mobile"}));
+  export_command->add_option("--quantize", export_options->quantize,
+                             "mobile only: int8 stores the linear layers' weights as int8 and "
+                             "runs them with dynamic int8 activations (smaller, slightly less "
+                             "exact; measure with `model evaluate --reference`)");
   export_command->callback([&global, &result, export_options, runner] {
     RunCommand(result, [&] { return ExportModel(global, *export_options, runner.get()); });
   });
@@ -253,9 +417,27 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
   evaluate->add_option("--reliability-plot", evaluate_options->reliability_plot,
                        "write the reliability diagram (calibration per bin of P(class 1), "
                        "with ECE and Brier score) to this PNG file");
+  evaluate->add_option("--reference", evaluate_options->reference,
+                       "another model file (e.g. the .pt a .ptl was made from): report its "
+                       "metrics too, and the largest difference of P(class 1)");
   AddJsonFlag(evaluate, global);
   evaluate->callback([&global, &result, evaluate_options, runner] {
     RunCommand(result, [&] { return EvaluateModelFile(global, *evaluate_options, runner.get()); });
+  });
+
+  auto convert_options = std::make_shared<ConvertOptions>();
+  CLI::App* convert = model->add_subcommand(
+      "convert",
+      "Write a .pt or .safetensors model file as a .ptl mobile file (PyTorch lite interpreter), "
+      "keeping its metadata, e.g. for `fedmi sim`'s final model");
+  convert->add_option("--model", convert_options->model, "model file: .pt or .safetensors")
+      ->required();
+  convert->add_option("--out", convert_options->out, "mobile model file to write: *.ptl")
+      ->required();
+  convert->add_option("--quantize", convert_options->quantize,
+                      "int8: linear layers in int8 (see `model export --quantize`)");
+  convert->callback([&result, convert_options, runner] {
+    RunCommand(result, [&] { return ConvertModel(*convert_options, runner.get()); });
   });
 
   auto predict_options = std::make_shared<DataOptions>();

@@ -49,9 +49,54 @@ absl::Status HashFile(const std::string& path, std::string* sha256, uint64_t* si
 absl::StatusOr<ModelFileKind> ModelFileKindOf(const std::string& path) {
   if (absl::EndsWith(path, ".pt")) return ModelFileKind::kTorchScript;
   if (absl::EndsWith(path, ".safetensors")) return ModelFileKind::kSafetensors;
+  if (absl::EndsWith(path, ".ptl")) return ModelFileKind::kMobile;
   return absl::InvalidArgumentError(
       absl::StrCat("model file '", path,
-                   "' must end in .pt (TorchScript) or .safetensors (weights with metadata)"));
+                   "' must end in .pt (TorchScript), .safetensors (weights with metadata) or .ptl "
+                   "(mobile, PyTorch lite interpreter)"));
+}
+
+absl::StatusOr<ExportFormat> ResolveExportFormat(const std::string& out, const std::string& format,
+                                                 const std::string& quantize) {
+  struct Known {
+    const char* name;
+    ModelFileKind kind;
+    const char* extension;
+  };
+  constexpr Known kFormats[] = {{"pt", ModelFileKind::kTorchScript, ".pt"},
+                                {"safetensors", ModelFileKind::kSafetensors, ".safetensors"},
+                                {"mobile", ModelFileKind::kMobile, ".ptl"}};
+  ExportFormat result;
+  if (format.empty()) {
+    ASSIGN_OR_RETURN(result.kind, ModelFileKindOf(out));
+  } else {
+    const Known* known = nullptr;
+    for (const Known& candidate : kFormats) {
+      if (format == candidate.name) known = &candidate;
+    }
+    if (known == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown format '", format, "'; use pt, safetensors or mobile"));
+    }
+    if (!absl::EndsWith(out, known->extension)) {
+      return absl::InvalidArgumentError(absl::StrCat("--format ", format, " writes a ",
+                                                     known->extension, " file, and '", out,
+                                                     "' does not end in ", known->extension));
+    }
+    result.kind = known->kind;
+  }
+  if (quantize == "int8") {
+    if (result.kind != ModelFileKind::kMobile) {
+      return absl::InvalidArgumentError(
+          "--quantize int8 applies to mobile files (--format mobile, --out *.ptl); .pt and "
+          ".safetensors files keep float weights");
+    }
+    result.quantize_int8 = true;
+  } else if (!quantize.empty() && quantize != "none") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown quantization '", quantize, "'; use int8 or none"));
+  }
+  return result;
 }
 
 std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info) {
@@ -138,28 +183,55 @@ std::map<std::string, std::string> RoundThresholdMetadata(const v1::RunStatus& r
 absl::Status CheckModelFileWritable(const std::string& path, const ModelRunner* runner) {
   ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(path));
   if (kind == ModelFileKind::kSafetensors || runner != nullptr) return absl::OkStatus();
-  absl::Status refused = TrainingUnavailableError("fedmi model export --out *.pt");
+  absl::Status refused =
+      TrainingUnavailableError(kind == ModelFileKind::kMobile ? "fedmi model export --out *.ptl"
+                                                              : "fedmi model export --out *.pt");
   return absl::Status(refused.code(),
                       absl::StrCat(refused.message(), "; export to .safetensors instead"));
 }
 
 absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights,
                             const ModelFileInfo& info, ModelRunner* runner) {
+  ASSIGN_OR_RETURN(ExportFormat format, ResolveExportFormat(path, "", ""));
+  return WriteModelFile(path, weights, info, format, runner);
+}
+
+absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights,
+                            const ModelFileInfo& info, const ExportFormat& format,
+                            ModelRunner* runner) {
   RETURN_IF_ERROR(CheckModelFileWritable(path, runner));
-  ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(path));
-  if (kind == ModelFileKind::kSafetensors) {
-    return WriteSafetensors(path, weights, SafetensorsMetadata(info));
+  switch (format.kind) {
+    case ModelFileKind::kSafetensors:
+      return WriteSafetensors(path, weights, SafetensorsMetadata(info));
+    case ModelFileKind::kMobile:
+      return runner->WriteMobileModel(path, weights, info, format.quantize_int8);
+    case ModelFileKind::kTorchScript:
+      break;
   }
   return runner->WriteTorchScript(path, weights, info);
 }
 
 absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round,
                                const std::string& out, ModelRunner* runner, std::string* summary) {
+  ASSIGN_OR_RETURN(ExportFormat format, ResolveExportFormat(out, "", ""));
+  return ExportModelToFile(admin, run_id, round, out, format, runner, summary);
+}
+
+absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round,
+                               const std::string& out, const ExportFormat& format,
+                               ModelRunner* runner, std::string* summary) {
   RETURN_IF_ERROR(CheckModelFileWritable(out, runner));
   ASSIGN_OR_RETURN(v1::RunStatus run, admin.GetRun(run_id));
   int32_t exported_round = round;
   ASSIGN_OR_RETURN(TensorBundle weights, admin.ExportModel(run_id, round, &exported_round));
+  return WriteRunModelFile(run, exported_round, weights, out, format, runner, summary);
+}
 
+absl::Status WriteRunModelFile(const v1::RunStatus& run, int32_t exported_round,
+                               const TensorBundle& weights, const std::string& out,
+                               const ExportFormat& format, ModelRunner* runner,
+                               std::string* summary) {
+  const int64_t run_id = run.run_id();
   ModelFileInfo info;
   info.arch = run.spec().model();
   info.num_classes = run.spec().num_classes() > 0 ? run.spec().num_classes() : 2;
@@ -170,16 +242,17 @@ absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round
   info.seed = run.spec().seed();
   info.metadata = PrivacyMetadata(run, exported_round);
   info.metadata.merge(RoundThresholdMetadata(run, exported_round));
-  RETURN_IF_ERROR(WriteModelFile(out, weights, info, runner));
+  RETURN_IF_ERROR(WriteModelFile(out, weights, info, format, runner));
 
   if (summary != nullptr) {
     std::string file_sha256;
     uint64_t file_bytes = 0;
     RETURN_IF_ERROR(HashFile(out, &file_sha256, &file_bytes));
     *summary = absl::StrCat(
-        "wrote ", out, ": run ", run_id, " round ", exported_round, " (", info.arch, "), ",
-        weights.specs.size(), " tensors, ", file_bytes,
-        " bytes\n  file sha256:    ", HexEncode(file_sha256), "\n  weights sha256: ",
+        "wrote ", out, ": run ", run_id, " round ", exported_round, " (", info.arch,
+        format.quantize_int8 ? ", int8 linear layers" : "", "), ", weights.specs.size(),
+        " tensors, ", file_bytes, " bytes\n  file sha256:    ", HexEncode(file_sha256),
+        "\n  weights sha256: ",
         HexEncode(Sha256::Digest(absl::string_view(weights.body.data(), weights.body.size()))));
   }
   return absl::OkStatus();

@@ -5,6 +5,10 @@
 //  - ".pt": a TorchScript archive that torch.jit.load opens without fedmi
 //    code; it carries its ModelConfig. Only a ModelRunner (model code)
 //    writes one.
+//  - ".ptl": a mobile model for PyTorch's lite interpreter (Android, iOS,
+//    torch.jit.mobile), frozen for inference, optionally with int8 linear
+//    layers; fedmi's metadata in its extra file "fedmi_metadata.json"
+//    (client/ml/mobile_model.h). Only a ModelRunner writes one.
 // A model of a differentially private run carries its guarantee in both:
 // the "dp_*" keys of PrivacyMetadata, as metadata entries and as string
 // attributes "fedmi_dp_*" of the TorchScript module. A model with a chosen
@@ -32,11 +36,26 @@ namespace fedmi::cli {
 class AdminClient;
 class ModelRunner;
 
-enum class ModelFileKind { kTorchScript, kSafetensors };
+enum class ModelFileKind { kTorchScript, kSafetensors, kMobile };
 
 // From the file name's extension; InvalidArgument naming the allowed
-// extensions (".pt", ".safetensors") otherwise.
+// extensions (".pt", ".safetensors", ".ptl") otherwise.
 absl::StatusOr<ModelFileKind> ModelFileKindOf(const std::string& path);
+
+// What `fedmi model export` writes.
+struct ExportFormat {
+  ModelFileKind kind = ModelFileKind::kTorchScript;
+  bool quantize_int8 = false;  // mobile files only: int8 linear layers
+};
+
+// The format of `--out out [--format format] [--quantize quantize]`:
+// `format` is "" (from the extension), "pt", "safetensors" or "mobile";
+// `quantize` is "" or "none", or "int8" (mobile only). InvalidArgument,
+// saying what to change, for an unknown value, a --format that disagrees
+// with the extension (each format has its own, so that `model evaluate`
+// can tell the files apart), or int8 for a format that keeps float weights.
+absl::StatusOr<ExportFormat> ResolveExportFormat(const std::string& out, const std::string& format,
+                                                 const std::string& quantize);
 
 // Where a set of weights came from, written into a model file.
 struct ModelFileInfo {
@@ -75,7 +94,7 @@ std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info
 
 // OK when WriteModelFile could write `path` with `runner`: InvalidArgument
 // for an unknown extension, FailedPrecondition (TrainingUnavailableError)
-// for a ".pt" without a runner.
+// for a ".pt" or ".ptl" without a runner.
 absl::Status CheckModelFileWritable(const std::string& path, const ModelRunner* runner);
 
 // Writes `weights` to `path` in the format its extension names; a ".pt"
@@ -83,6 +102,11 @@ absl::Status CheckModelFileWritable(const std::string& path, const ModelRunner* 
 // only for ".safetensors" (else TrainingUnavailableError).
 absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights,
                             const ModelFileInfo& info, ModelRunner* runner);
+// The same in `format` (see ResolveExportFormat); a ".ptl" through
+// ModelRunner::WriteMobileModel.
+absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights,
+                            const ModelFileInfo& info, const ExportFormat& format,
+                            ModelRunner* runner);
 
 // Downloads the global model of `round` (< 0: the latest) of run `run_id`
 // and writes it to `out` (.pt or .safetensors) with WriteModelFile, taking
@@ -92,6 +116,18 @@ absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights
 // FailedPrecondition for a ".pt" without a runner, before any download.
 absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round,
                                const std::string& out, ModelRunner* runner, std::string* summary);
+// The same in `format` (ResolveExportFormat).
+absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round,
+                               const std::string& out, const ExportFormat& format,
+                               ModelRunner* runner, std::string* summary);
+
+// ExportModelToFile's second half, once the run's status and the weights
+// of its round `exported_round` are downloaded: writes `out` with the
+// run's ModelFileInfo and metadata, and the summary.
+absl::Status WriteRunModelFile(const v1::RunStatus& run, int32_t exported_round,
+                               const TensorBundle& weights, const std::string& out,
+                               const ExportFormat& format, ModelRunner* runner,
+                               std::string* summary);
 
 }  // namespace fedmi::cli
 

@@ -1,10 +1,18 @@
 #include "cli/model_files.h"
 
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/ml/explain.h"
+#include "client/ml/mobile_model.h"
 #include "common/base/env.h"
 #include "common/base/status.h"
 #include "common/data/image_data.h"
@@ -51,13 +59,79 @@ absl::StatusOr<LoadedModelFile> LoadSafetensorsModel(const std::string& path) {
 
 // The split at the model's own input geometry, from any source
 // LoadDataSplit reads (npz, image folder, DICOM folder).
-absl::StatusOr<ImageSet> LoadSplitForModel(const ml::LocalModel& model, const std::string& path,
+absl::StatusOr<ImageSet> LoadSplitForModel(const ml::ModelConfig& config, const std::string& path,
                                            const std::string& split) {
   SiteDataOptions geometry;
-  geometry.height = model.config().height;
-  geometry.width = model.config().width;
-  geometry.channels = model.config().channels;
+  geometry.height = config.height;
+  geometry.width = config.width;
+  geometry.channels = config.channels;
   return LoadDataSplit(path, split, geometry);
+}
+
+absl::Status CheckBinaryLabels(const ImageSet& data) {
+  if (data.size() == 0) return absl::InvalidArgumentError("no examples to evaluate on");
+  for (int64_t label : data.labels) {
+    if (label != 0 && label != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("evaluation needs binary labels (0 or 1), found label ", label));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelEvaluation> EvaluatePredictions(std::vector<int64_t> labels,
+                                                    ml::Predictions predictions, double threshold) {
+  ModelEvaluation evaluation;
+  ASSIGN_OR_RETURN(evaluation.metrics,
+                   ComputeBinaryMetrics(labels, predictions.prob_positive, threshold));
+  evaluation.loss = predictions.loss;
+  evaluation.predictions.labels = std::move(labels);
+  evaluation.predictions.prob_positive = std::move(predictions.prob_positive);
+  return evaluation;
+}
+
+ml::MobileQuantization MobileQuantizationOf(bool quantize_int8) {
+  return quantize_int8 ? ml::MobileQuantization::kDynamicInt8 : ml::MobileQuantization::kNone;
+}
+
+// A directory of its own under the system's temp directory, removed with
+// everything in it when this goes out of scope.
+class TempDir {
+ public:
+  static absl::StatusOr<TempDir> Create() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "fedmi-explain-XXXXXX");
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return absl::InternalError(absl::StrCat("cannot create a temp directory like ", pattern));
+    }
+    return TempDir(pattern);
+  }
+  TempDir(TempDir&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+  TempDir(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// The rows `request` names (or the first `limit`) of `split`.
+absl::StatusOr<std::vector<int64_t>> ChosenRows(const ExplainRequest& request, int64_t rows) {
+  std::vector<int64_t> chosen = request.indices;
+  if (chosen.empty()) {
+    for (int64_t i = 0; i < std::min(request.limit, rows); ++i) chosen.push_back(i);
+  }
+  if (chosen.empty()) return absl::InvalidArgumentError("no images to explain");
+  for (int64_t index : chosen) {
+    if (index < 0 || index >= rows) {
+      return absl::InvalidArgumentError(absl::StrCat("index ", index, " is outside the ",
+                                                     request.split, " split's ", rows, " images"));
+    }
+  }
+  return chosen;
 }
 
 }  // namespace
@@ -70,6 +144,10 @@ absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights
 
 absl::StatusOr<LoadedModelFile> LoadModelFileWithMetadata(const std::string& path) {
   ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(path));
+  if (kind == ModelFileKind::kMobile) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, " is a mobile model: it can only predict, not be trained or re-exported"));
+  }
   if (!Env::Default()->FileExists(path)) {
     return absl::NotFoundError(absl::StrCat("model file ", path, " does not exist"));
   }
@@ -87,30 +165,47 @@ absl::StatusOr<std::unique_ptr<ml::LocalModel>> LoadModelFile(const std::string&
 
 absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const ImageSet& data,
                                               double threshold) {
-  if (data.size() == 0) return absl::InvalidArgumentError("no examples to evaluate on");
-  for (int64_t label : data.labels) {
-    if (label != 0 && label != 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("evaluation needs binary labels (0 or 1), found label ", label));
-    }
-  }
+  RETURN_IF_ERROR(CheckBinaryLabels(data));
   ASSIGN_OR_RETURN(ml::Predictions predictions, model.Predict(data));
-  ModelEvaluation evaluation;
-  ASSIGN_OR_RETURN(evaluation.metrics,
-                   ComputeBinaryMetrics(data.labels, predictions.prob_positive, threshold));
-  evaluation.loss = predictions.loss;
-  evaluation.predictions.labels = data.labels;
-  evaluation.predictions.prob_positive = std::move(predictions.prob_positive);
-  return evaluation;
+  return EvaluatePredictions(data.labels, std::move(predictions), threshold);
+}
+
+absl::StatusOr<ModelFilePredictions> PredictModelFile(const std::string& model_path,
+                                                      const std::string& npz_path,
+                                                      const std::string& split) {
+  ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(model_path));
+  ModelFilePredictions result;
+  ImageSet data;
+  if (kind == ModelFileKind::kMobile) {
+    ASSIGN_OR_RETURN(std::unique_ptr<ml::MobileModel> model, ml::MobileModel::Load(model_path));
+    ASSIGN_OR_RETURN(data, LoadSplitForModel(model->config(), npz_path, split));
+    ASSIGN_OR_RETURN(result.predictions, model->Predict(data));
+    result.metadata = model->metadata();
+  } else {
+    ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
+    ASSIGN_OR_RETURN(data, LoadSplitForModel(loaded.model->config(), npz_path, split));
+    ASSIGN_OR_RETURN(result.predictions, loaded.model->Predict(data));
+    result.metadata = std::move(loaded.metadata);
+  }
+  if (result.predictions.predicted.size() != data.labels.size()) {
+    return absl::InternalError(absl::StrCat("model gave ", result.predictions.predicted.size(),
+                                            " predictions for ", data.labels.size(), " images"));
+  }
+  result.labels = std::move(data.labels);
+  return result;
 }
 
 absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_path,
                                                      const std::string& npz_path,
                                                      const std::string& split, double threshold) {
-  ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
-  ASSIGN_OR_RETURN(ImageSet data, LoadSplitForModel(*loaded.model, npz_path, split));
-  ASSIGN_OR_RETURN(ModelEvaluation evaluation, EvaluateModel(*loaded.model, data, threshold));
-  evaluation.predictions.metadata = std::move(loaded.metadata);
+  ASSIGN_OR_RETURN(ModelFilePredictions file, PredictModelFile(model_path, npz_path, split));
+  ImageSet labels_only;
+  labels_only.labels = file.labels;
+  RETURN_IF_ERROR(CheckBinaryLabels(labels_only));
+  ASSIGN_OR_RETURN(
+      ModelEvaluation evaluation,
+      EvaluatePredictions(std::move(file.labels), std::move(file.predictions), threshold));
+  evaluation.predictions.metadata = std::move(file.metadata);
   return evaluation;
 }
 
@@ -142,6 +237,30 @@ absl::StatusOr<TensorBundle> TorchModelRunner::ReadWeights(const std::string& pa
   return ml::ReadTorchScriptWeights(path);
 }
 
+absl::Status TorchModelRunner::WriteMobileModel(const std::string& path,
+                                                const TensorBundle& weights,
+                                                const ModelFileInfo& info, bool quantize_int8) {
+  ml::ModelConfig config;
+  config.arch = info.arch;
+  config.num_classes = info.num_classes;
+  config.height = config.width = info.image_size;
+  config.channels = info.channels;
+  config.seed = info.seed;
+  ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ml::LocalModel::Create(config));
+  RETURN_IF_ERROR(model->ImportWeights(weights));
+  return model->SaveForMobile(path, SafetensorsMetadata(info), MobileQuantizationOf(quantize_int8));
+}
+
+absl::Status TorchModelRunner::ConvertToMobile(const std::string& model_path,
+                                               const std::string& out, bool quantize_int8) {
+  ASSIGN_OR_RETURN(ModelFileKind out_kind, ModelFileKindOf(out));
+  if (out_kind != ModelFileKind::kMobile) {
+    return absl::InvalidArgumentError(absl::StrCat("'", out, "' must end in .ptl"));
+  }
+  ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
+  return loaded.model->SaveForMobile(out, loaded.metadata, MobileQuantizationOf(quantize_int8));
+}
+
 absl::StatusOr<ModelEvaluation> TorchModelRunner::EvaluateOnSplit(const std::string& model_path,
                                                                   const std::string& npz_path,
                                                                   const std::string& split,
@@ -152,18 +271,95 @@ absl::StatusOr<ModelEvaluation> TorchModelRunner::EvaluateOnSplit(const std::str
 absl::StatusOr<SplitPredictions> TorchModelRunner::PredictSplit(const std::string& model_path,
                                                                 const std::string& npz_path,
                                                                 const std::string& split) {
-  ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
-  ASSIGN_OR_RETURN(ImageSet data, LoadSplitForModel(*loaded.model, npz_path, split));
-  ASSIGN_OR_RETURN(ml::Predictions predictions, loaded.model->Predict(data));
-  if (predictions.prob_positive.size() != data.labels.size()) {
-    return absl::InternalError(absl::StrCat("model gave ", predictions.prob_positive.size(),
-                                            " predictions for ", data.labels.size(), " images"));
+  ASSIGN_OR_RETURN(ModelFilePredictions file, PredictModelFile(model_path, npz_path, split));
+  if (file.predictions.prob_positive.size() != file.labels.size()) {
+    return absl::InternalError(absl::StrCat("model gave ", file.predictions.prob_positive.size(),
+                                            " probabilities for ", file.labels.size(),
+                                            " images (is it a binary model?)"));
   }
   SplitPredictions result;
-  result.labels = std::move(data.labels);
-  result.prob_positive = std::move(predictions.prob_positive);
-  result.metadata = std::move(loaded.metadata);
+  result.labels = std::move(file.labels);
+  result.prob_positive = std::move(file.predictions.prob_positive);
+  result.metadata = std::move(file.metadata);
   return result;
+}
+
+absl::StatusOr<SplitExplanations> TorchModelRunner::ExplainSplit(const ExplainRequest& request) {
+  ml::ExplainOptions options;
+  ASSIGN_OR_RETURN(options.method, ml::ParseCamMethod(request.method));
+  options.layer = request.layer;
+  options.target_class = request.target_class;
+  options.progress = request.progress;
+  ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(request.model_path));
+  // Explanations run TorchScript files. A .safetensors model, and a fedmi
+  // .pt saved before models named their layers (config, but no
+  // forward_with_feature), are rebuilt by this fedmi and saved as one first.
+  std::string script_path = request.model_path;
+  std::optional<TempDir> temp;
+  bool rebuild = kind == ModelFileKind::kSafetensors;
+  if (!rebuild) {
+    ASSIGN_OR_RETURN(ml::ExplainableModelInfo info, ml::DescribeExplainableModel(script_path));
+    rebuild = info.layers.empty() && info.height.has_value();
+  }
+  if (rebuild) {
+    ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> loaded, LoadModelFile(request.model_path));
+    // A loaded .pt keeps its own module; a fresh one has this fedmi's methods.
+    ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model,
+                     ml::LocalModel::Create(loaded->config()));
+    ASSIGN_OR_RETURN(TensorBundle weights, loaded->ExportWeights());
+    RETURN_IF_ERROR(model->ImportWeights(weights));
+    ASSIGN_OR_RETURN(TempDir dir, TempDir::Create());
+    temp.emplace(std::move(dir));
+    script_path = temp->path() + "/model.pt";
+    RETURN_IF_ERROR(model->SaveTorchScript(script_path));
+  }
+  ASSIGN_OR_RETURN(ml::ExplainableModelInfo info, ml::DescribeExplainableModel(script_path));
+  SiteDataOptions geometry;
+  geometry.height = info.height.value_or(request.image_size);
+  geometry.width = info.width.value_or(request.image_size);
+  geometry.channels = info.channels.value_or(request.channels);
+  ASSIGN_OR_RETURN(ImageSet split, LoadDataSplit(request.data_path, request.split, geometry));
+  ASSIGN_OR_RETURN(std::vector<int64_t> rows, ChosenRows(request, split.size()));
+
+  SplitExplanations result;
+  ImageSet& images = result.images;
+  images.height = split.height;
+  images.width = split.width;
+  images.channels = split.channels;
+  const int64_t bytes = split.ImageBytes();
+  for (int64_t row : rows) {
+    images.pixels.insert(images.pixels.end(), split.pixels.begin() + row * bytes,
+                         split.pixels.begin() + (row + 1) * bytes);
+    images.labels.push_back(split.labels[row]);
+  }
+  ASSIGN_OR_RETURN(ml::CamResult cams, ml::ExplainModelFile(script_path, images, options));
+  result.layer = cams.layer;
+  result.method = ml::CamMethodName(options.method);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    ml::ImageCam& cam = cams.images[i];
+    ExplainedImage image;
+    image.index = rows[i];
+    image.label = images.labels[i];
+    image.target_class = cam.target_class;
+    image.probability = cam.probability;
+    image.heatmap = std::move(cam.heatmap);
+    image.peak_row = cam.peak_row;
+    image.peak_col = cam.peak_col;
+    image.peak_value = cam.peak_value;
+    result.explained.push_back(std::move(image));
+  }
+  return result;
+}
+
+absl::StatusOr<int64_t> TorchModelRunner::ParameterCount(const std::string& arch, int64_t channels,
+                                                         int64_t num_classes, int64_t side) {
+  ml::ModelConfig config;
+  config.arch = arch;
+  config.channels = channels;
+  config.num_classes = num_classes;
+  config.height = config.width = side;
+  ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ml::LocalModel::Create(config));
+  return model->ParameterCount();
 }
 
 }  // namespace fedmi::cli

@@ -3,10 +3,10 @@
 // TorchModelRunner that gives `fedmi` these powers. The formats are
 // described in cli/model_export.h.
 //
-// Used by `fedmi model export|evaluate|predict` (through ModelRunner) and by
-// `fedmi sim` to score the final global model. Free functions; each call
-// owns its model, so they are safe to call from different threads on
-// different files.
+// Used by `fedmi model export|evaluate|predict` and `fedmi explain` (through
+// ModelRunner) and by `fedmi sim` to score the final global model. Free
+// functions; each call owns its model, so they are safe to call from
+// different threads on different files.
 #ifndef FEDMI_CLI_MODEL_FILES_H_
 #define FEDMI_CLI_MODEL_FILES_H_
 
@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -32,7 +33,8 @@ namespace fedmi::cli {
 absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights,
                             const ModelFileInfo& info);
 
-// Loads either kind of model file. NotFound "model file <path> does not
+// Loads a .pt or .safetensors model file (a .ptl is inference-only: see
+// PredictModelFile). NotFound "model file <path> does not
 // exist"; InvalidArgument for an unknown extension, a safetensors file
 // without "arch"/"num_classes" metadata, or weights that do not fit the
 // architecture; the loaders' errors otherwise.
@@ -53,9 +55,22 @@ absl::StatusOr<LoadedModelFile> LoadModelFileWithMetadata(const std::string& pat
 absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const ImageSet& data,
                                               double threshold = 0.5);
 
-// LoadModelFileWithMetadata(model_path), LoadDataSplit(npz_path, split) at
-// the model's input geometry (npz_path may be any data source),
-// EvaluateModel; the result carries the file's metadata.
+// A model file's predictions on a split, read at the model's input
+// geometry (npz_path may be any data source), with the labels and the
+// file's metadata. Any kind of model file: .pt, .safetensors or .ptl
+// (ml::MobileModel). Internal when the model gives a different number of
+// predictions than there are images.
+struct ModelFilePredictions {
+  std::vector<int64_t> labels;
+  ml::Predictions predictions;
+  std::map<std::string, std::string> metadata;
+};
+absl::StatusOr<ModelFilePredictions> PredictModelFile(const std::string& model_path,
+                                                      const std::string& npz_path,
+                                                      const std::string& split);
+
+// PredictModelFile scored as EvaluateModel scores; the result carries the
+// file's metadata.
 absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_path,
                                                      const std::string& npz_path,
                                                      const std::string& split = "test",
@@ -72,6 +87,10 @@ class TorchModelRunner : public ModelRunner {
   absl::Status WriteTorchScript(const std::string& path, const TensorBundle& weights,
                                 const ModelFileInfo& info) override;
   absl::StatusOr<TensorBundle> ReadWeights(const std::string& path) override;
+  absl::Status WriteMobileModel(const std::string& path, const TensorBundle& weights,
+                                const ModelFileInfo& info, bool quantize_int8) override;
+  absl::Status ConvertToMobile(const std::string& model_path, const std::string& out,
+                               bool quantize_int8) override;
   absl::StatusOr<ModelEvaluation> EvaluateOnSplit(const std::string& model_path,
                                                   const std::string& npz_path,
                                                   const std::string& split,
@@ -79,6 +98,9 @@ class TorchModelRunner : public ModelRunner {
   absl::StatusOr<SplitPredictions> PredictSplit(const std::string& model_path,
                                                 const std::string& npz_path,
                                                 const std::string& split) override;
+  absl::StatusOr<SplitExplanations> ExplainSplit(const ExplainRequest& request) override;
+  absl::StatusOr<int64_t> ParameterCount(const std::string& arch, int64_t channels,
+                                         int64_t num_classes, int64_t side) override;
 };
 
 }  // namespace fedmi::cli

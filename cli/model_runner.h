@@ -1,5 +1,5 @@
 // ModelRunner: what `fedmi` does with model code (LibTorch): score and apply
-// model files, write TorchScript `.pt` files. The torch-free commands in
+// model files, write TorchScript `.pt` and mobile `.ptl` files. The torch-free commands in
 // fedmi_cli reach model code only through this interface, so `fedmi` builds
 // without LibTorch.
 //
@@ -14,6 +14,7 @@
 #define FEDMI_CLI_MODEL_RUNNER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -25,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "cli/model_export.h"
+#include "common/data/dataset.h"
 #include "common/data/metrics.h"
 #include "common/evaluation/operating_threshold.h"
 #include "common/tensor/tensor_bundle.h"
@@ -71,6 +73,44 @@ absl::StatusOr<std::optional<StoredThresholdMetrics>> MetricsAtStoredThreshold(
 // "operating_threshold" object of `model evaluate --json` and `sim --json`.
 nlohmann::json StoredThresholdMetricsJson(const StoredThresholdMetrics& result);
 
+// What `fedmi explain` asks for: class-activation maps of a model file on
+// some images of a split (client/ml/explain.h).
+struct ExplainRequest {
+  std::string model_path;  // .pt (any TorchScript module) or .safetensors
+  std::string data_path;   // any source LoadDataSplit reads
+  std::string split = "test";
+  // Rows of the split to explain, in this order; empty: the first `limit`.
+  std::vector<int64_t> indices;
+  int64_t limit = 16;
+  std::string method = "gradcam";       // "gradcam" | "gradcam++"
+  std::string layer;                    // empty: the model's default layer
+  std::optional<int64_t> target_class;  // unset: class 1 of a binary model
+  // The input geometry of a module that does not store fedmi's config (a
+  // user's TorchScript file); fedmi's own files use theirs.
+  int64_t image_size = 28;
+  int64_t channels = 1;
+  // Images done and in all, after each batch; may be empty.
+  std::function<void(int64_t, int64_t)> progress;
+};
+
+struct ExplainedImage {
+  int64_t index = 0;  // row of the split
+  int64_t label = 0;
+  int64_t target_class = 0;
+  float probability = 0;       // of target_class
+  std::vector<float> heatmap;  // images.height x images.width, in [0, 1]
+  int64_t peak_row = 0;
+  int64_t peak_col = 0;
+  float peak_value = 0;
+};
+
+struct SplitExplanations {
+  ImageSet images;  // the explained images at the model's input geometry, in order
+  std::string layer;
+  std::string method;
+  std::vector<ExplainedImage> explained;  // one per image of `images`
+};
+
 class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
@@ -88,7 +128,22 @@ class ModelRunner {
   // (initial weights for `run start --init-weights`).
   virtual absl::StatusOr<TensorBundle> ReadWeights(const std::string& path) = 0;
 
-  // Scores the model file (.pt or .safetensors) on a split of a labelled
+  // Rebuilds `info.arch` with `weights` and saves it for PyTorch's lite
+  // interpreter at `path` (.ptl, see cli/model_export.h), with the linear
+  // layers in int8 when `quantize_int8`; the file's metadata is
+  // SafetensorsMetadata(info). WriteTorchScript's errors, and
+  // FailedPrecondition for int8 when LibTorch has no quantized engine.
+  virtual absl::Status WriteMobileModel(const std::string& path, const TensorBundle& weights,
+                                        const ModelFileInfo& info, bool quantize_int8) = 0;
+
+  // Writes the model of a .pt or .safetensors file as a .ptl at `out`,
+  // keeping its metadata (for models on disk, e.g. `fedmi sim`'s final
+  // model, with no coordinator to export from). The loaders' errors and
+  // WriteMobileModel's.
+  virtual absl::Status ConvertToMobile(const std::string& model_path, const std::string& out,
+                                       bool quantize_int8) = 0;
+
+  // Scores the model file (.pt, .safetensors or .ptl) on a split of a labelled
   // .npz, predicting class 1 when P(class 1) >= threshold.
   virtual absl::StatusOr<ModelEvaluation> EvaluateOnSplit(const std::string& model_path,
                                                           const std::string& npz_path,
@@ -100,6 +155,17 @@ class ModelRunner {
   virtual absl::StatusOr<SplitPredictions> PredictSplit(const std::string& model_path,
                                                         const std::string& npz_path,
                                                         const std::string& split) = 0;
+
+  // Heat-maps of `request.model_path` for the chosen images. InvalidArgument
+  // for an index outside the split, no images, or what
+  // ml::ExplainModelFile refuses (an unknown layer, listing the valid ones).
+  virtual absl::StatusOr<SplitExplanations> ExplainSplit(const ExplainRequest& request) = 0;
+
+  // Trainable parameter elements of `arch` built for side x side images of
+  // `channels` channels and `num_classes` classes (`fedmi model list`);
+  // the architecture's errors (unknown name, image too small).
+  virtual absl::StatusOr<int64_t> ParameterCount(const std::string& arch, int64_t channels,
+                                                 int64_t num_classes, int64_t side) = 0;
 };
 
 // nullptr when this fedmi was built without training (see above).

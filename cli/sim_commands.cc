@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/admin_client.h"
 #include "cli/command_support.h"
@@ -27,6 +28,7 @@
 #include "common/data/data_split.h"
 #include "common/data/partition.h"
 #include "common/runspec/dp_spec.h"
+#include "common/runspec/model_names.h"
 
 namespace fedmi::cli {
 namespace {
@@ -122,13 +124,18 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
 
   auto spec = SimSpec(options);
   if (!spec.ok()) return ReportUsageError(std::string(spec.status().message()));
-  // Every simulated site is the operator's own: when they asked for the
-  // coordinator to add site-level noise, the sites' policy allows it.
-  std::string site_policy;
-  if (IsSiteLevelDp(*spec) && spec->dp().noise_placement() == v1::DP_NOISE_CENTRAL) {
-    site_policy = *work_dir + "/site-policy.toml";
-    std::ofstream(site_policy) << "allow_central_dp_noise = true\n";
-    std::cout << "  sites trust the coordinator to add the DP noise (" << site_policy << ")\n";
+  // Every simulated site is the operator's own: its policy allows the model
+  // they asked for (the default policy lists only cnn, cnn-gn and
+  // resnet18), and when they asked for the coordinator to add site-level
+  // noise, that too.
+  const std::string site_policy = *work_dir + "/site-policy.toml";
+  {
+    std::ofstream policy(site_policy);
+    policy << "allowed_models = [\"" << options.model << "\"]\n";
+    if (IsSiteLevelDp(*spec) && spec->dp().noise_placement() == v1::DP_NOISE_CENTRAL) {
+      policy << "allow_central_dp_noise = true\n";
+      std::cout << "  sites trust the coordinator to add the DP noise (" << site_policy << ")\n";
+    }
   }
 
   auto started_federation = LocalFederation::Start(*work_dir, global.insecure);
@@ -296,7 +303,9 @@ void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
       ->capture_default_str();
   sim->add_option("--alpha", sim_options->alpha, "Dirichlet concentration (smaller = more skew)")
       ->capture_default_str();
-  sim->add_option("--model", sim_options->model, "architecture: cnn | resnet18")
+  sim->add_option("--model", sim_options->model,
+                  absl::StrCat("architecture: ", absl::StrJoin(TrainableModelNames(), " | "),
+                               " (see fedmi model list)"))
       ->capture_default_str();
   sim->add_option("--local-epochs", sim_options->local_epochs, "local epochs per round")
       ->capture_default_str();

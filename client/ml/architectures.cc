@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/ml/architecture_builders.h"
 #include "client/ml/local_model.h"
 #include "client/ml/script_builder.h"
 #include "common/runspec/model_names.h"
@@ -22,6 +23,9 @@ constexpr char kChannelsAttr[] = "fedmi_channels";
 constexpr char kHeightAttr[] = "fedmi_height";
 constexpr char kWidthAttr[] = "fedmi_width";
 constexpr char kSeedAttr[] = "fedmi_seed";
+// Added with the U-Net; older models lack them and read back as 0.
+constexpr char kBaseWidthAttr[] = "fedmi_base_width";
+constexpr char kDepthAttr[] = "fedmi_depth";
 // 16, 32 and 64 channels split into groups of 2, 4 and 8 (Wu and He 2018
 // found 32 groups best at ImageNet widths; 8 keeps groups at least 2 wide).
 constexpr int64_t kGroupNormGroups = 8;
@@ -99,32 +103,60 @@ void BuildResNet18(const ModelConfig& config, ScriptBuilder& b) {
 }
 
 struct Architecture {
-  const char* name;
-  int64_t min_side;  // smallest height/width the network accepts
+  const char* name;  // its ModelInfo (common/runspec/model_names.h) has the sizes
   void (*build)(const ModelConfig&, ScriptBuilder&);
   const char* class_name;
 };
 
 constexpr Architecture kArchitectures[] = {
-    {kCnnModel, 8, BuildCnn, "__torch__.fedmi.Cnn"},
-    {kCnnGroupNormModel, 8, BuildCnnGroupNorm, "__torch__.fedmi.CnnGroupNorm"},
-    {kResNet18Model, 1, BuildResNet18, "__torch__.fedmi.ResNet18"},
+    {kCnnModel, BuildCnn, "__torch__.fedmi.Cnn"},
+    {kCnnGroupNormModel, BuildCnnGroupNorm, "__torch__.fedmi.CnnGroupNorm"},
+    {kResNet18Model, BuildResNet18, "__torch__.fedmi.ResNet18"},
+    {kDenseNet121Model, BuildDenseNet121, "__torch__.fedmi.DenseNet121"},
+    {kResNet50Model, BuildResNet50, "__torch__.fedmi.ResNet50"},
+    {kMobileNetV2Model, BuildMobileNetV2, "__torch__.fedmi.MobileNetV2"},
+    {kUNetModel, BuildUNet, "__torch__.fedmi.UNet"},
 };
 
-absl::Status CheckConfig(const ModelConfig& config, const Architecture& arch) {
-  if (config.num_classes < 2) {
+// Fills in the U-Net's defaults and checks the config; the result is what
+// the module stores.
+absl::StatusOr<ModelConfig> EffectiveConfig(const ModelConfig& config, const ModelInfo& info) {
+  ModelConfig effective = config;
+  if (effective.num_classes < 2) {
     return absl::InvalidArgumentError(
-        absl::StrCat("num_classes is ", config.num_classes, "; need at least 2"));
+        absl::StrCat("num_classes is ", effective.num_classes, "; need at least 2"));
   }
-  if (config.channels < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("channels is ", config.channels));
+  if (effective.channels < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("channels is ", effective.channels));
   }
-  if (config.height < arch.min_side || config.width < arch.min_side) {
+  if (effective.height < info.min_side || effective.width < info.min_side) {
     return absl::InvalidArgumentError(
-        absl::StrCat("architecture '", arch.name, "' needs images of at least ", arch.min_side, "x",
-                     arch.min_side, ", got ", config.height, "x", config.width));
+        absl::StrCat("architecture '", info.name, "' needs images of at least ", info.min_side, "x",
+                     info.min_side, ", got ", effective.height, "x", effective.width));
   }
-  return absl::OkStatus();
+  if (config.arch != kUNetModel) {
+    if (effective.base_width != 0 || effective.depth != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("architecture '", info.name, "' has no base_width or depth to set (got ",
+                       effective.base_width, " and ", effective.depth, ")"));
+    }
+    return effective;
+  }
+  if (effective.base_width == 0) effective.base_width = kUNetDefaultBaseWidth;
+  if (effective.depth == 0) effective.depth = kUNetDefaultDepth;
+  if (effective.base_width < 1 || effective.base_width > 256 || effective.depth < 1 ||
+      effective.depth > 6) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unet needs base_width in [1, 256] and depth in [1, 6]; got ",
+                     effective.base_width, " and ", effective.depth));
+  }
+  const int64_t multiple = int64_t{1} << effective.depth;
+  if (effective.height % multiple != 0 || effective.width % multiple != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unet of depth ", effective.depth, " needs image sides divisible by ",
+                     multiple, ", got ", effective.height, "x", effective.width));
+  }
+  return effective;
 }
 
 }  // namespace
@@ -153,14 +185,19 @@ absl::Status BuildArchitecture(const ModelConfig& config, torch::jit::Module* mo
         absl::StrCat("unknown architecture '", config.arch,
                      "'; known: ", absl::StrJoin(TrainableModelNames(), ", ")));
   }
-  if (absl::Status status = CheckConfig(config, *arch); !status.ok()) return status;
+  const ModelInfo* info = FindModelInfo(config.arch);
+  if (info == nullptr) return absl::InternalError("architecture without ModelInfo");
+  absl::StatusOr<ModelConfig> effective = EffectiveConfig(config, *info);
+  if (!effective.ok()) return effective.status();
 
   torch::NoGradGuard no_grad;
   torch::jit::Module built{c10::QualifiedName(arch->class_name)};
   built.register_attribute("training", c10::BoolType::get(), true);
   WriteConfigAttributes(config, &built);
+  built.register_attribute(kBaseWidthAttr, c10::IntType::get(), effective->base_width);
+  built.register_attribute(kDepthAttr, c10::IntType::get(), effective->depth);
   ScriptBuilder builder(&built, config.seed);
-  arch->build(config, builder);
+  arch->build(*effective, builder);
   builder.DefineForward();
   *module = built;  // Module is a handle: copying it shares the object
   return absl::OkStatus();
@@ -193,6 +230,16 @@ absl::Status ReadConfigAttributes(const torch::jit::Module& module, ModelConfig*
   }
   if (auto s = get(kSeedAttr, false, &value); !s.ok()) return s;
   config->seed = static_cast<uint64_t>(value.toInt());
+  // Optional: models saved before the U-Net lack them.
+  config->base_width = 0;
+  config->depth = 0;
+  for (const auto& [name, field] :
+       {std::pair<const char*, int64_t*>{kBaseWidthAttr, &config->base_width},
+        std::pair<const char*, int64_t*>{kDepthAttr, &config->depth}}) {
+    if (!module.hasattr(name)) continue;
+    if (auto s = get(name, false, &value); !s.ok()) return s;
+    *field = value.toInt();
+  }
   return absl::OkStatus();
 }
 

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/ml/architectures.h"
 #include "client/ml/dp_sgd.h"
+#include "client/ml/mobile_model.h"
 #include "client/ml/torch_support.h"
 #include "client/ml/training_recipe.h"
 #include "common/base/status.h"
@@ -34,25 +35,13 @@ torch::Device PickDevice() {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
-absl::Status CheckImages(const ImageSet& data, const ModelConfig& config) {
-  if (data.size() == 0) return absl::InvalidArgumentError("data set is empty");
-  if (data.height != config.height || data.width != config.width ||
-      data.channels != config.channels) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "images are ", data.height, "x", data.width, "x", data.channels,
-        " (HxWxC) but the model expects ", config.height, "x", config.width, "x", config.channels));
-  }
-  if (static_cast<int64_t>(data.pixels.size()) != data.size() * data.ImageBytes()) {
-    return absl::InvalidArgumentError(absl::StrCat("data set has ", data.pixels.size(),
-                                                   " pixel bytes for ", data.size(), " images of ",
-                                                   data.ImageBytes(), " bytes"));
-  }
-  for (int64_t i = 0; i < data.size(); ++i) {
-    const int64_t label = data.labels[i];
-    if (label < 0 || label >= config.num_classes) {
-      return absl::InvalidArgumentError(absl::StrCat("label ", label, " of example ", i,
-                                                     " is outside [0, ", config.num_classes, ")"));
-    }
+// Train and Predict handle class labels and [N, classes] logits only.
+absl::Status CheckClassification(const ModelConfig& config, absl::string_view what) {
+  const ModelInfo* info = FindModelInfo(config.arch);
+  if (info != nullptr && info->task == ModelTask::kSegmentation) {
+    return absl::InvalidArgumentError(absl::StrCat("'", config.arch,
+                                                   "' is a segmentation model; segmentation ", what,
+                                                   " is not available yet"));
   }
   return absl::OkStatus();
 }
@@ -199,6 +188,9 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::Create(const ModelConfig
                       auto impl = std::make_unique<Impl>();
                       impl->config = config;
                       RETURN_IF_ERROR(BuildArchitecture(config, &impl->module));
+                      // What the module stores: defaults (U-Net's width and
+                      // depth) filled in.
+                      RETURN_IF_ERROR(ReadConfigAttributes(impl->module, &impl->config));
                       impl->device = PickDevice();
                       impl->module.to(impl->device);
                       return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
@@ -311,7 +303,14 @@ absl::Status LocalModel::ImportWeights(const TensorBundle& weights) {
   });
 }
 
+int64_t LocalModel::ParameterCount() const {
+  int64_t count = 0;
+  for (const torch::Tensor& p : impl_->module.parameters(/*recurse=*/false)) count += p.numel();
+  return count;
+}
+
 absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const TrainOptions& options) {
+  RETURN_IF_ERROR(CheckClassification(impl_->config, "training"));
   RETURN_IF_ERROR(CheckImages(data, impl_->config));
   if (options.epochs < 1 || options.batch_size < 1 || !(options.lr > 0)) {
     return absl::InvalidArgumentError(
@@ -352,6 +351,7 @@ absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const Train
 }
 
 absl::StatusOr<Predictions> LocalModel::Predict(const ImageSet& data, int batch_size) {
+  RETURN_IF_ERROR(CheckClassification(impl_->config, "prediction"));
   RETURN_IF_ERROR(CheckImages(data, impl_->config));
   if (batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size is ", batch_size));
@@ -430,32 +430,8 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
 
 absl::StatusOr<Predictions> LocalModel::Impl::Predict(const ImageSet& data, int batch_size) {
   module.eval();
-  torch::NoGradGuard no_grad;
-  const torch::Tensor pixels = PixelView(data);
-  const torch::Tensor labels = LabelView(data);
-  const int64_t n = data.size();
-  Predictions predictions;
-  predictions.predicted.reserve(n);
-  if (config.num_classes == 2) predictions.prob_positive.reserve(n);
-  double loss_sum = 0;
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t end = std::min(n, start + batch_size);
-    torch::Tensor x = ToModelInput(pixels.slice(0, start, end)).to(device);
-    torch::Tensor y = labels.slice(0, start, end).to(device);
-    torch::Tensor logits = module.forward({x}).toTensor();
-    loss_sum +=
-        torch::cross_entropy_loss(logits, y, /*weight=*/{}, at::Reduction::Sum).item<double>();
-    torch::Tensor predicted = logits.argmax(1).to(torch::kCPU);
-    predictions.predicted.insert(predictions.predicted.end(), predicted.data_ptr<int64_t>(),
-                                 predicted.data_ptr<int64_t>() + predicted.numel());
-    if (config.num_classes == 2) {
-      torch::Tensor prob = torch::softmax(logits, 1).select(1, 1).to(torch::kCPU).contiguous();
-      predictions.prob_positive.insert(predictions.prob_positive.end(), prob.data_ptr<float>(),
-                                       prob.data_ptr<float>() + prob.numel());
-    }
-  }
-  predictions.loss = loss_sum / static_cast<double>(n);
-  return predictions;
+  return PredictInBatches(data, config.num_classes, device, batch_size,
+                          [&](const torch::Tensor& x) { return module.forward({x}).toTensor(); });
 }
 
 absl::Status LocalModel::SaveTorchScript(const std::string& path,
@@ -499,6 +475,13 @@ absl::Status LocalModel::SaveTorchScript(const std::string& path,
     std::filesystem::remove(temp, ignored);
   }
   return status;
+}
+
+absl::Status LocalModel::SaveForMobile(const std::string& path,
+                                       const std::map<std::string, std::string>& metadata,
+                                       MobileQuantization quantization) const {
+  // SaveModuleForMobile freezes a CPU copy; the live model is not changed.
+  return SaveModuleForMobile(impl_->module, impl_->config, path, metadata, quantization);
 }
 
 absl::StatusOr<std::map<std::string, std::string>> LocalModel::Metadata() const {

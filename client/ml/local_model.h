@@ -35,6 +35,11 @@ struct ModelConfig {
   int64_t height = 28;
   int64_t width = 28;
   uint64_t seed = 0;  // initial weights are a pure function of config + seed
+  // U-Net only (0 elsewhere): channels of the first block and number of
+  // poolings; 0 means the architecture's default (32 and 4). Stored
+  // resolved; models saved before these existed read back as 0.
+  int64_t base_width = 0;
+  int64_t depth = 0;
 };
 
 // How DP-SGD computes each example's gradient. All give the same numbers
@@ -148,13 +153,19 @@ struct TrainSummary {
   double clipped_fraction = 0;
 };
 
+// How LocalModel::SaveForMobile stores the model (client/ml/mobile_model.h).
+enum class MobileQuantization {
+  kNone,         // float32, predicts as the TorchScript model does
+  kDynamicInt8,  // linear layers int8 (weights stored as int8, dynamic activations)
+};
+
 struct Predictions {
   std::vector<float> prob_positive;  // P(class 1) per example (binary tasks)
   std::vector<int64_t> predicted;    // argmax class per example
   double loss = 0;                   // mean cross-entropy against the labels
 };
 
-// TrainableModelNames() (common/runspec/model_names.h): "cnn", "resnet18".
+// TrainableModelNames() (common/runspec/model_names.h).
 std::vector<std::string> ListArchitectures();
 
 // The float parameters and buffers of any TorchScript file (a fedmi model,
@@ -194,8 +205,14 @@ class LocalModel {
   // name, dtype or shape differs from this architecture's.
   absl::Status ImportWeights(const TensorBundle& weights);
 
+  // Classification architectures only: InvalidArgument for a
+  // segmentation one (ModelTask::kSegmentation), whose training and
+  // evaluation are not available yet.
   absl::StatusOr<TrainSummary> Train(const ImageSet& data, const TrainOptions& options);
   absl::StatusOr<Predictions> Predict(const ImageSet& data, int batch_size = 256);
+
+  // Number of trainable parameter elements (buffers not counted).
+  int64_t ParameterCount() const;
 
   // TorchScript archive holding architecture, weights and ModelConfig
   // (as module attributes), written to a temp file and renamed. Each entry
@@ -203,6 +220,16 @@ class LocalModel {
   // torch.jit.load(path).fedmi_dp_epsilon).
   absl::Status SaveTorchScript(const std::string& path,
                                const std::map<std::string, std::string>& metadata = {}) const;
+
+  // A ".ptl" for PyTorch's lite interpreter, for phones and edge devices:
+  // the model frozen for inference, with `metadata` and the config in the
+  // archive's extra file (see client/ml/mobile_model.h, which reads it
+  // back), written to a temp file and renamed. NotFound when the directory
+  // does not exist; FailedPrecondition for kDynamicInt8 when this LibTorch
+  // has no quantized engine.
+  absl::Status SaveForMobile(const std::string& path,
+                             const std::map<std::string, std::string>& metadata = {},
+                             MobileQuantization quantization = MobileQuantization::kNone) const;
 
   // The module's string attributes "fedmi_<key>", as key -> value: what
   // SaveTorchScript was given for a loaded file (e.g. dp_epsilon,

@@ -118,18 +118,27 @@ class ScriptBuilder {
   ScriptBuilder(torch::jit::Module* module, uint64_t seed)
       : module_(module), generator_(at::make_generator<at::CPUGeneratorImpl>(seed)) {}
 
+  // `groups` > 1 (depthwise convolutions) has no per-example methods: the
+  // helpers below assume one group, so a model using it is not
+  // DP-compatible. `fan_out` picks torchvision's ResNet and MobileNet init
+  // (Kaiming normal over output fan) over the fan-in one.
   Expr Conv(const std::string& name, const std::string& input, int64_t in, int64_t out,
-            int64_t kernel, int64_t stride, int64_t padding, bool bias) {
-    // Kaiming normal, fan-in, ReLU gain (He et al. 2015).
-    const double std = std::sqrt(2.0 / static_cast<double>(in * kernel * kernel));
-    const Expr weight = Parameter(
-        name + ".weight", torch::empty({out, in, kernel, kernel}).normal_(0, std, generator_));
+            int64_t kernel, int64_t stride, int64_t padding, bool bias, int64_t groups = 1,
+            bool fan_out = false) {
+    if (groups != 1) per_example_possible_ = false;
+    // Kaiming normal, ReLU gain (He et al. 2015); fans as PyTorch computes
+    // them from the weight's shape.
+    const int64_t fan = (fan_out ? out : in / groups) * kernel * kernel;
+    const double std = std::sqrt(2.0 / static_cast<double>(fan));
+    const Expr weight =
+        Parameter(name + ".weight",
+                  torch::empty({out, in / groups, kernel, kernel}).normal_(0, std, generator_));
     const Expr bias_expr =
         bias ? Parameter(name + ".bias", torch::zeros({out})) : Expr{"None", "None", "None"};
     Expr applied;
-    applied.batched =
-        absl::StrCat("torch.conv2d(", input, ", ", weight.batched, ", ", bias_expr.batched, ", [",
-                     stride, ", ", stride, "], [", padding, ", ", padding, "])");
+    applied.batched = absl::StrCat("torch.conv2d(", input, ", ", weight.batched, ", ",
+                                   bias_expr.batched, ", [", stride, ", ", stride, "], [", padding,
+                                   ", ", padding, "], [1, 1], ", groups, ")");
     applied.per_example = absl::StrCat("self._per_example_conv(", input, ", ", weight.per_example,
                                        ", ", stride, ", ", padding, ")");
     if (bias) {
@@ -147,6 +156,22 @@ class ScriptBuilder {
                           ", ", stride, ", ", padding, ")"));
     if (bias) Gradient(g + ".sum([2, 3])");
     return applied;
+  }
+
+  // A transposed convolution of stride `kernel` (U-Net's up-sampling), with
+  // a bias and PyTorch's default init, U(-1/sqrt(fan), 1/sqrt(fan)) with
+  // fan = out * kernel^2. No per-example methods.
+  std::string ConvTranspose(const std::string& name, const std::string& input, int64_t in,
+                            int64_t out, int64_t kernel) {
+    per_example_possible_ = false;
+    const double bound = 1.0 / std::sqrt(static_cast<double>(out * kernel * kernel));
+    const Expr weight =
+        Parameter(name + ".weight",
+                  torch::empty({in, out, kernel, kernel}).uniform_(-bound, bound, generator_));
+    const Expr bias =
+        Parameter(name + ".bias", torch::empty({out}).uniform_(-bound, bound, generator_));
+    return absl::StrCat("torch.conv_transpose2d(", input, ", ", weight.batched, ", ", bias.batched,
+                        ", [", kernel, ", ", kernel, "])");
   }
 
   Expr BatchNorm(const std::string& name, const std::string& input, int64_t channels) {
@@ -235,8 +260,7 @@ class ScriptBuilder {
                                    explained_body_, "    return ", output, ", feature\n"));
       module_->register_attribute(kExplainLayersAttr, c10::StringType::get(),
                                   absl::StrJoin(feature_names_, ","));
-      module_->register_attribute(kExplainLayerAttr, c10::StringType::get(),
-                                  feature_names_.back());
+      module_->register_attribute(kExplainLayerAttr, c10::StringType::get(), feature_names_.back());
     }
     if (per_example_possible_) {
       module_->define(kPerExampleHelpers);

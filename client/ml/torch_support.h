@@ -6,6 +6,8 @@
 
 #include <torch/script.h>
 
+#include <algorithm>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -50,6 +52,65 @@ inline torch::Tensor ToModelInput(const torch::Tensor& pixels) {
       .sub_(0.5)
       .div_(0.5)
       .contiguous();
+}
+
+// InvalidArgument when `data` does not fit `config`: another geometry,
+// pixel bytes that do not match, labels outside [0, num_classes).
+inline absl::Status CheckImages(const ImageSet& data, const ModelConfig& config) {
+  if (data.size() == 0) return absl::InvalidArgumentError("data set is empty");
+  if (data.height != config.height || data.width != config.width ||
+      data.channels != config.channels) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "images are ", data.height, "x", data.width, "x", data.channels,
+        " (HxWxC) but the model expects ", config.height, "x", config.width, "x", config.channels));
+  }
+  if (static_cast<int64_t>(data.pixels.size()) != data.size() * data.ImageBytes()) {
+    return absl::InvalidArgumentError(absl::StrCat("data set has ", data.pixels.size(),
+                                                   " pixel bytes for ", data.size(), " images of ",
+                                                   data.ImageBytes(), " bytes"));
+  }
+  for (int64_t i = 0; i < data.size(); ++i) {
+    const int64_t label = data.labels[i];
+    if (label < 0 || label >= config.num_classes) {
+      return absl::InvalidArgumentError(absl::StrCat("label ", label, " of example ", i,
+                                                     " is outside [0, ", config.num_classes, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Runs `forward` (float N,C,H,W on `device` -> logits N,num_classes) over
+// `data` in batches without gradients: P(class 1) for binary tasks, argmax
+// class and mean cross-entropy. `data` must have passed CheckImages.
+inline Predictions PredictInBatches(
+    const ImageSet& data, int64_t num_classes, torch::Device device, int batch_size,
+    const std::function<torch::Tensor(const torch::Tensor&)>& forward) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor pixels = PixelView(data);
+  const torch::Tensor labels = LabelView(data);
+  const int64_t n = data.size();
+  Predictions predictions;
+  predictions.predicted.reserve(n);
+  if (num_classes == 2) predictions.prob_positive.reserve(n);
+  double loss_sum = 0;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t end = std::min(n, start + batch_size);
+    torch::Tensor x = ToModelInput(pixels.slice(0, start, end)).to(device);
+    torch::Tensor y = labels.slice(0, start, end).to(device);
+    torch::Tensor logits = forward(x);
+    loss_sum +=
+        torch::cross_entropy_loss(logits, y, /*weight=*/{}, at::Reduction::Sum).item<double>();
+    torch::Tensor predicted = logits.argmax(1).to(torch::kCPU);
+    predictions.predicted.insert(predictions.predicted.end(), predicted.data_ptr<int64_t>(),
+                                 predicted.data_ptr<int64_t>() + predicted.numel());
+    if (num_classes == 2) {
+      torch::Tensor prob = torch::softmax(logits, 1).select(1, 1).to(torch::kCPU).contiguous();
+      predictions.prob_positive.insert(predictions.prob_positive.end(), prob.data_ptr<float>(),
+                                       prob.data_ptr<float>() + prob.numel());
+    }
+  }
+  predictions.loss = loss_sum / static_cast<double>(n);
+  return predictions;
 }
 
 }  // namespace fedmi::ml

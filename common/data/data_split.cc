@@ -9,25 +9,10 @@
 #include "common/base/status.h"
 #include "common/data/image_data.h"
 #include "common/data/npz.h"
+#include "common/data/segmentation_data.h"
 
 namespace fedmi {
 namespace {
-
-ImageSet SelectRows(const ImageSet& images, const std::vector<int64_t>& rows) {
-  ImageSet subset;
-  subset.height = images.height;
-  subset.width = images.width;
-  subset.channels = images.channels;
-  const int64_t image_bytes = images.ImageBytes();
-  subset.pixels.reserve(rows.size() * image_bytes);
-  subset.labels.reserve(rows.size());
-  for (int64_t row : rows) {
-    subset.labels.push_back(images.labels[row]);
-    subset.pixels.insert(subset.pixels.end(), images.pixels.begin() + row * image_bytes,
-                         images.pixels.begin() + (row + 1) * image_bytes);
-  }
-  return subset;
-}
 
 std::vector<int64_t> ClassCounts(const ImageSet& images, int64_t num_classes) {
   std::vector<int64_t> counts(num_classes, 0);
@@ -60,14 +45,19 @@ absl::StatusOr<std::vector<SiteShardReport>> SplitDataset(const DataSplitOptions
   if (std::filesystem::is_directory(options.input, ec)) {
     // Image and DICOM folders: their train and val, val held out of train
     // (val_fraction) when the folder has none.
-    ASSIGN_OR_RETURN(SiteDataset site, LoadSiteDataset(options.input, options.load));
+    // Segmentation folders keep their masks in the shards.
+    SiteDataOptions load = options.load;
+    load.with_masks = load.with_masks || IsSegmentationFolder(options.input);
+    ASSIGN_OR_RETURN(SiteDataset site, LoadSiteDataset(options.input, load));
     train = std::move(site.train);
     val = std::move(site.val);
   } else {
     // An npz keeps its own image size: shards are cut, not resampled.
     ASSIGN_OR_RETURN(auto arrays, ReadNpz(options.input));
-    ASSIGN_OR_RETURN(train, ImageSetFromNpz(arrays, options.input, "train"));
-    ASSIGN_OR_RETURN(val, ImageSetFromNpz(arrays, options.input, "val"));
+    // Masks, when the npz has them, are cut with their images.
+    const bool with_masks = arrays.count("train_masks") > 0;
+    ASSIGN_OR_RETURN(train, ImageSetFromNpz(arrays, options.input, "train", with_masks));
+    ASSIGN_OR_RETURN(val, ImageSetFromNpz(arrays, options.input, "val", with_masks));
   }
 
   PartitionOptions train_partition = options.partition;
@@ -109,6 +99,10 @@ absl::StatusOr<std::vector<SiteShardReport>> SplitDataset(const DataSplitOptions
     shard["train_labels"] = LabelsToNpy(site_train);
     ASSIGN_OR_RETURN(shard["val_images"], ImagesToNpy(site_val));
     shard["val_labels"] = LabelsToNpy(site_val);
+    if (train.has_masks()) {
+      ASSIGN_OR_RETURN(shard["train_masks"], MasksToNpy(site_train));
+      ASSIGN_OR_RETURN(shard["val_masks"], MasksToNpy(site_val));
+    }
 
     SiteShardReport report;
     report.site = absl::StrCat("site-", site + 1);

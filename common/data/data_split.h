@@ -42,7 +42,9 @@ struct SiteShardReport {
 // min_per_site = min(partition.min_per_site, max(1, val_rows / (8 * sites))), and
 // writes <out_dir>/site-<k>.npz (k = 1..sites) holding train_images,
 // train_labels, val_images, val_labels in MedMNIST layout (labels uint8
-// (N,1)). Creates out_dir; replaces existing shards of the same names. Rows
+// (N,1)), plus train_masks and val_masks (uint8 (N,H,W), each mask with its
+// image) when the input has masks (an npz with train_masks, or a
+// segmentation folder). Creates out_dir; replaces existing shards of the same names. Rows
 // keep the input's order within each shard.
 // Errors: InvalidArgument for empty input/out_dir or sites < 1; the loaders'
 // errors (NotFound for a missing input or val split); PartitionIndices'

@@ -1,6 +1,6 @@
 // In-memory labelled image data, as read from a MedMNIST .npz, an image
 // folder or a DICOM folder. Pixels are 8-bit, channel-last, rows in example
-// order.
+// order. Segmentation data adds one binary mask per image (masks).
 //
 // Plain value types: not thread-safe to mutate concurrently; copying is
 // explicit and costs the pixel buffer.
@@ -20,10 +20,21 @@ struct ImageSet {
   int64_t channels = 1;
   std::vector<uint8_t> pixels;  // size() == size() * height * width * channels
   std::vector<int64_t> labels;  // one class index per example
+  // Segmentation masks: one height x width plane per example, aligned with
+  // `pixels` (mask i covers image i, pixel for pixel), 1 = foreground and
+  // 0 = background. Empty when the set has no masks; every operation that
+  // selects, reorders or resizes rows keeps it aligned.
+  std::vector<uint8_t> masks;
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   int64_t ImageBytes() const { return height * width * channels; }
+  int64_t MaskBytes() const { return height * width; }
+  bool has_masks() const { return !masks.empty(); }
 };
+
+// The rows `rows` of `images` (in that order, repeats allowed), with their
+// labels and, when `images` has masks, their masks. Rows must be in range.
+ImageSet SelectRows(const ImageSet& images, const std::vector<int64_t>& rows);
 
 // What loading a data source did: files used and skipped (with why), and
 // the conversions made to reach the requested geometry. Printed by the site

@@ -15,6 +15,7 @@
 #include "common/base/status.h"
 #include "common/data/dicom_data.h"
 #include "common/data/image_geometry.h"
+#include "common/data/segmentation_data.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -168,21 +169,12 @@ void HoldOut(const ImageSet& all, int64_t val_rows, uint64_t seed, ImageSet& tra
   std::shuffle(order.begin(), order.end(), rng);
   std::vector<bool> is_val(all.size(), false);
   for (int64_t i = 0; i < val_rows; ++i) is_val[order[i]] = true;
-
-  for (ImageSet* part : {&train, &val}) {
-    part->height = all.height;
-    part->width = all.width;
-    part->channels = all.channels;
-    part->pixels.clear();
-    part->labels.clear();
-  }
-  const int64_t image_bytes = all.ImageBytes();
+  std::vector<int64_t> train_rows, val_rows_list;
   for (int64_t row = 0; row < all.size(); ++row) {
-    ImageSet& part = is_val[row] ? val : train;
-    part.labels.push_back(all.labels[row]);
-    part.pixels.insert(part.pixels.end(), all.pixels.begin() + row * image_bytes,
-                       all.pixels.begin() + (row + 1) * image_bytes);
+    (is_val[row] ? val_rows_list : train_rows).push_back(row);
   }
+  train = SelectRows(all, train_rows);
+  val = SelectRows(all, val_rows_list);
 }
 
 int64_t MaxLabel(const ImageSet& images) {
@@ -262,11 +254,14 @@ absl::Status CheckGeometry(const SiteDataOptions& options) {
   return absl::OkStatus();
 }
 
-absl::Status LoadNpzSite(const std::string& path, SiteDataset& site, bool& has_val) {
+absl::Status LoadNpzSite(const std::string& path, bool with_masks, SiteDataset& site,
+                         bool& has_val) {
   ASSIGN_OR_RETURN(auto arrays, ReadNpz(path));
-  ASSIGN_OR_RETURN(site.train, ImageSetFromNpz(arrays, path, "train"));
+  ASSIGN_OR_RETURN(site.train, ImageSetFromNpz(arrays, path, "train", with_masks));
   const bool has_images = arrays.count("val_images") > 0;
-  const bool has_labels = arrays.count("val_labels") > 0;
+  // Segmentation npz files may carry masks instead of labels.
+  const bool has_labels =
+      arrays.count("val_labels") > 0 || (with_masks && arrays.count("val_masks") > 0);
   if (has_images != has_labels) {
     return absl::InvalidArgumentError(
         absl::StrCat("npz ", path, " has ",
@@ -274,7 +269,7 @@ absl::Status LoadNpzSite(const std::string& path, SiteDataset& site, bool& has_v
   }
   has_val = has_images;
   if (has_val) {
-    ASSIGN_OR_RETURN(site.val, ImageSetFromNpz(arrays, path, "val"));
+    ASSIGN_OR_RETURN(site.val, ImageSetFromNpz(arrays, path, "val", with_masks));
   }
   return absl::OkStatus();
 }
@@ -282,20 +277,22 @@ absl::Status LoadNpzSite(const std::string& path, SiteDataset& site, bool& has_v
 }  // namespace
 
 absl::StatusOr<ImageSet> ImageSetFromNpz(const std::map<std::string, NpyArray>& arrays,
-                                         const std::string& path, const std::string& split) {
+                                         const std::string& path, const std::string& split,
+                                         bool with_masks) {
   if (!IsKnownSplit(split)) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown split '", split, "'; expected train, val or test"));
   }
   const std::string images_name = split + "_images";
   const std::string labels_name = split + "_labels";
-  for (const std::string& name : {images_name, labels_name}) {
+  const std::string masks_name = split + "_masks";
+  const bool has_labels = arrays.count(labels_name) > 0;
+  for (const std::string& name : {images_name, with_masks ? masks_name : labels_name}) {
     if (arrays.count(name) == 0) {
       return absl::NotFoundError(absl::StrCat("npz ", path, " has no member '", name, "'"));
     }
   }
   const NpyArray& images = arrays.at(images_name);
-  const NpyArray& labels_array = arrays.at(labels_name);
   const std::string what = absl::StrCat("npz ", path, " member '", images_name, "'");
   if (images.shape.size() != 3 && images.shape.size() != 4) {
     return absl::InvalidArgumentError(absl::StrCat(what, " has shape ", ShapeText(images.shape),
@@ -305,7 +302,10 @@ absl::StatusOr<ImageSet> ImageSetFromNpz(const std::map<std::string, NpyArray>& 
     return absl::InvalidArgumentError(
         absl::StrCat(what, " has dtype ", images.dtype, "; images must be uint8 (|u1)"));
   }
-  ASSIGN_OR_RETURN(std::vector<int64_t> labels, LabelsFromNpy(labels_array, path, labels_name));
+  std::vector<int64_t> labels(images.shape[0], 0);  // From the masks when absent.
+  if (has_labels) {
+    ASSIGN_OR_RETURN(labels, LabelsFromNpy(arrays.at(labels_name), path, labels_name));
+  }
   if (static_cast<int64_t>(labels.size()) != images.shape[0]) {
     return absl::InvalidArgumentError(absl::StrCat("npz ", path, ": ", labels_name, " has ",
                                                    labels.size(), " rows but ", images_name,
@@ -324,10 +324,14 @@ absl::StatusOr<ImageSet> ImageSetFromNpz(const std::map<std::string, NpyArray>& 
   set.pixels.assign(reinterpret_cast<const uint8_t*>(images.data.data()),
                     reinterpret_cast<const uint8_t*>(images.data.data()) + images.data.size());
   set.labels = std::move(labels);
+  if (with_masks) {
+    RETURN_IF_ERROR(ReadNpzMasks(arrays.at(masks_name), path, masks_name, !has_labels, set));
+  }
   return set;
 }
 
-absl::StatusOr<ImageSet> LoadNpzSplit(const std::string& path, const std::string& split) {
+absl::StatusOr<ImageSet> LoadNpzSplit(const std::string& path, const std::string& split,
+                                      bool with_masks) {
   if (!IsKnownSplit(split)) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown split '", split, "'; expected train, val or test"));
@@ -337,7 +341,7 @@ absl::StatusOr<ImageSet> LoadNpzSplit(const std::string& path, const std::string
     return absl::NotFoundError(absl::StrCat("data file ", path, " does not exist"));
   }
   ASSIGN_OR_RETURN(auto arrays, ReadNpz(path));
-  return ImageSetFromNpz(arrays, path, split);
+  return ImageSetFromNpz(arrays, path, split, with_masks);
 }
 
 absl::StatusOr<ImageSet> LoadImageFolder(const std::string& dir, int64_t height, int64_t width,
@@ -395,12 +399,16 @@ absl::StatusOr<SiteDataset> LoadSiteDataset(const std::string& path,
   }
   SiteDataset site;
   bool has_val = false;
-  if (IsDicomFolder(path)) {
+  if (IsSegmentationFolder(path)) {
+    RETURN_IF_ERROR(LoadSegmentationSite(path, options, site, has_val));
+  } else if (options.with_masks && fs::is_directory(path, ec)) {
+    return MasksUnavailableError(path);
+  } else if (IsDicomFolder(path)) {
     RETURN_IF_ERROR(LoadDicomSite(path, options, site, has_val));
   } else if (fs::is_directory(path, ec)) {
     RETURN_IF_ERROR(LoadFolderSite(path, options, site, has_val));
   } else {
-    RETURN_IF_ERROR(LoadNpzSite(path, site, has_val));
+    RETURN_IF_ERROR(LoadNpzSite(path, options.with_masks, site, has_val));
     site.report.source = "npz";
     site.report.files_seen = site.report.files_loaded = 1;
     for (ImageSet* set : {&site.train, &site.val}) {
@@ -446,6 +454,9 @@ absl::StatusOr<ImageSet> LoadDataSplit(const std::string& path, const std::strin
   }
   DataLoadReport local_report;
   DataLoadReport& out = report != nullptr ? *report : local_report;
+  const fs::path root(path);
+  if (IsSegmentationFolder(path)) return LoadSegmentationSplit(path, split, options, out);
+  if (options.with_masks && fs::is_directory(path, ec)) return MasksUnavailableError(path);
   if (IsDicomFolder(path)) {
     ASSIGN_OR_RETURN(DicomFolderData data, LoadDicomFolder(path, DicomOptionsOf(options)));
     out = std::move(data.report);
@@ -456,13 +467,12 @@ absl::StatusOr<ImageSet> LoadDataSplit(const std::string& path, const std::strin
     return std::move(found->second);
   }
   if (!fs::is_directory(path, ec)) {
-    ASSIGN_OR_RETURN(ImageSet images, LoadNpzSplit(path, split));
+    ASSIGN_OR_RETURN(ImageSet images, LoadNpzSplit(path, split, options.with_masks));
     out.source = "npz";
     out.files_seen = out.files_loaded = 1;
     RETURN_IF_ERROR(FitImageSet(images, options.height, options.width, options.channels, &out));
     return images;
   }
-  const fs::path root(path);
   const bool has_train = fs::is_directory(root / "train", ec);
   fs::path dir = root / split;
   if (!fs::is_directory(dir, ec)) {
@@ -502,6 +512,8 @@ absl::Status FitImageSet(ImageSet& images, int64_t height, int64_t width, int64_
   const int64_t source_pixels = images.height * images.width;
   std::vector<uint8_t> fitted(static_cast<size_t>(images.size() * height * width * channels));
   std::vector<uint8_t> converted(convert ? source_pixels * channels : 0);
+  std::vector<uint8_t> fitted_masks(resize && images.has_masks() ? images.size() * height * width
+                                                                 : 0);
   for (int64_t row = 0; row < images.size(); ++row) {
     const uint8_t* source = images.pixels.data() + row * source_bytes;
     if (convert) {
@@ -510,6 +522,10 @@ absl::Status FitImageSet(ImageSet& images, int64_t height, int64_t width, int64_
     }
     ResizePadded(source, images.height, images.width, channels,
                  fitted.data() + row * height * width * channels, height, width);
+    if (!fitted_masks.empty()) {
+      ResizeMaskPadded(images.masks.data() + row * source_pixels, images.height, images.width,
+                       fitted_masks.data() + row * height * width, height, width);
+    }
   }
   if (report != nullptr) {
     if (resize) report->conversions["resized"] += images.size();
@@ -520,6 +536,7 @@ absl::Status FitImageSet(ImageSet& images, int64_t height, int64_t width, int64_
   images.width = width;
   images.channels = channels;
   images.pixels = std::move(fitted);
+  if (resize && images.has_masks()) images.masks = std::move(fitted_masks);
   return absl::OkStatus();
 }
 

@@ -23,15 +23,20 @@ namespace fedmi {
 // Builds split `split` ("train", "val" or "test") from already-read npz
 // members `<split>_images` (uint8, (N,H,W) or (N,H,W,C)) and `<split>_labels`
 // (any little-endian integer dtype, (N,1) or (N,)). `path` only names the
-// source in errors. NotFound when a member is missing; InvalidArgument for a
+// source in errors. With `with_masks`, `<split>_masks` is required too and
+// read into masks (segmentation_data.h: ReadNpzMasks), and `<split>_labels`
+// is optional (absent: 1 when the mask has foreground, else 0); without it,
+// masks are ignored. NotFound when a member is missing; InvalidArgument for a
 // wrong dtype or rank, negative labels, or row counts that disagree
 // ("train_labels has 10 rows but train_images has 12").
 absl::StatusOr<ImageSet> ImageSetFromNpz(const std::map<std::string, NpyArray>& arrays,
-                                         const std::string& path, const std::string& split);
+                                         const std::string& path, const std::string& split,
+                                         bool with_masks = false);
 
 // Reads `path` and returns ImageSetFromNpz of it. NotFound when the file does
 // not exist; otherwise ReadNpz's and ImageSetFromNpz's errors.
-absl::StatusOr<ImageSet> LoadNpzSplit(const std::string& path, const std::string& split);
+absl::StatusOr<ImageSet> LoadNpzSplit(const std::string& path, const std::string& split,
+                                      bool with_masks = false);
 
 // Loads <dir>/<class_name>/*.png|*.jpg|*.jpeg (extensions in any case).
 // Class index = position of the sub-folder's name in byte-wise sorted order;
@@ -68,11 +73,18 @@ struct SiteDataOptions {
   bool first_frame_only = false;
   // DICOM decoding threads; 0 means one per core.
   int64_t threads = 0;
+  // Segmentation: every image comes with its mask (ImageSet::masks), fitted
+  // like the image; sources without masks are refused (InvalidArgument).
+  // Off: masks are never loaded, whatever the source has.
+  bool with_masks = false;
 };
 
 // Loads a site's data from either
 //  - an .npz file (any regular file is read as one) with train_images /
-//    train_labels and optionally val_images / val_labels, or
+//    train_labels and optionally val_images / val_labels (with_masks:
+//    <split>_masks too, labels optional), or
+//  - a segmentation folder (IsSegmentationFolder, segmentation_data.h):
+//    images/ + masks/, directly or under train/ (+ val/), or
 //  - a DICOM folder (IsDicomFolder; layouts in common/data/dicom_data.h):
 //    its train and val splits, or
 //  - a directory of images: with train/ (and optionally val/) sub-folders
@@ -104,7 +116,8 @@ absl::StatusOr<ImageSet> LoadDataSplit(const std::string& path, const std::strin
                                        DataLoadReport* report = nullptr);
 
 // Fits every image of `images` to height x width x channels in place
-// (image_geometry.h), counting "resized", "colour_to_grey" and
+// (image_geometry.h), and its mask, when it has masks, with ResizeMaskPadded
+// (same placement, nearest neighbour), counting "resized", "colour_to_grey" and
 // "grey_to_rgb" in `report` when given. Images already at the geometry are
 // untouched. InvalidArgument for channels other than 1 or 3 on either side.
 absl::Status FitImageSet(ImageSet& images, int64_t height, int64_t width, int64_t channels,

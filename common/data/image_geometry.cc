@@ -26,6 +26,21 @@ void ResizePadded(const uint8_t* source, int64_t source_height, int64_t source_w
       [](uint8_t v) { return v; }, target, target_height, target_width);
 }
 
+void ResizeMaskPadded(const uint8_t* source, int64_t source_height, int64_t source_width,
+                      uint8_t* target, int64_t target_height, int64_t target_width) {
+  const ImagePlacement place = FitInside(source_height, source_width, target_height, target_width);
+  std::fill(target, target + target_height * target_width, uint8_t{0});
+  for (int64_t oy = 0; oy < place.height; ++oy) {
+    // Centre of target row oy, (oy + 0.5) * H / h, floored: exact in integers.
+    const int64_t y = (2 * oy + 1) * source_height / (2 * place.height);
+    const uint8_t* row = source + y * source_width;
+    uint8_t* out = target + (place.top + oy) * target_width + place.left;
+    for (int64_t ox = 0; ox < place.width; ++ox) {
+      out[ox] = row[(2 * ox + 1) * source_width / (2 * place.width)] != 0 ? 1 : 0;
+    }
+  }
+}
+
 void ConvertChannels(const uint8_t* source, int64_t pixel_count, int64_t from_channels,
                      uint8_t* target, int64_t to_channels) {
   if (from_channels == to_channels) {

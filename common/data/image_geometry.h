@@ -30,6 +30,13 @@ ImagePlacement FitInside(int64_t source_height, int64_t source_width, int64_t ta
 void ResizePadded(const uint8_t* source, int64_t source_height, int64_t source_width,
                   int64_t channels, uint8_t* target, int64_t target_height, int64_t target_width);
 
+// The mask counterpart of ResizePadded: the same placement (FitInside), but
+// nearest neighbour (target pixel centre mapped into the source) and
+// binarised (nonzero -> 1), so a mask pixel stays on its image pixel and
+// stays 0/1. Padding is 0 (background).
+void ResizeMaskPadded(const uint8_t* source, int64_t source_height, int64_t source_width,
+                      uint8_t* target, int64_t target_height, int64_t target_width);
+
 // Converts channel-last pixels from `from_channels` to `to_channels`
 // (1 or 3 each): 3 -> 1 is luma 0.299 R + 0.587 G + 0.114 B (rounded),
 // 1 -> 3 replicates. `target` holds pixel_count * to_channels bytes and may

@@ -11,11 +11,52 @@ bool Contains(const std::vector<std::string>& names, absl::string_view name) {
 
 }  // namespace
 
-std::vector<std::string> TrainableModelNames() {
-  return {kCnnModel, kCnnGroupNormModel, kResNet18Model};
+const std::vector<ModelInfo>& TrainableModels() {
+  using T = ModelTask;
+  static const auto* const kModels = new std::vector<ModelInfo>{
+      {kCnnModel, T::kClassification, 8, 28, 1, false,
+       "three conv blocks with BatchNorm and two dense layers (about 100k parameters at 28x28)"},
+      {kCnnGroupNormModel, T::kClassification, 8, 28, 1, true,
+       "the cnn with GroupNorm in place of BatchNorm, for DP-SGD"},
+      {kResNet18Model, T::kClassification, 1, 28, 1, false,
+       "ResNet-18 for small images (3x3 stride-1 stem, no max-pool)"},
+      {kDenseNet121Model, T::kClassification, 32, 224, 1, false,
+       "torchvision's DenseNet-121 (CheXNet's network)"},
+      {kResNet50Model, T::kClassification, 32, 224, 1, false,
+       "torchvision's ResNet-50 (Bottleneck blocks, 7x7 stride-2 stem and max-pool)"},
+      {kMobileNetV2Model, T::kClassification, 16, 224, 1, false,
+       "torchvision's MobileNetV2 (depthwise convolutions, ReLU6, dropout 0.2)"},
+      {kUNetModel, T::kSegmentation, 16, 256, 16, false,
+       "U-Net for binary segmentation (torch.hub mateuszbuda/brain-segmentation-pytorch); "
+       "base width 32 and depth 4 by default, sides a multiple of 2^depth"},
+  };
+  return *kModels;
 }
 
-std::vector<std::string> DpCompatibleModelNames() { return {kCnnGroupNormModel}; }
+const ModelInfo* FindModelInfo(absl::string_view name) {
+  for (const ModelInfo& info : TrainableModels()) {
+    if (name == info.name) return &info;
+  }
+  return nullptr;
+}
+
+const char* ModelTaskName(ModelTask task) {
+  return task == ModelTask::kSegmentation ? "segmentation" : "classification";
+}
+
+std::vector<std::string> TrainableModelNames() {
+  std::vector<std::string> names;
+  for (const ModelInfo& info : TrainableModels()) names.emplace_back(info.name);
+  return names;
+}
+
+std::vector<std::string> DpCompatibleModelNames() {
+  std::vector<std::string> names;
+  for (const ModelInfo& info : TrainableModels()) {
+    if (info.dp_compatible) names.emplace_back(info.name);
+  }
+  return names;
+}
 
 std::vector<std::string> RunModelNames() {
   std::vector<std::string> names = TrainableModelNames();

@@ -19,12 +19,42 @@ inline constexpr char kCnnModel[] = "cnn";
 // its own, so per-example gradients (DP-SGD) exist.
 inline constexpr char kCnnGroupNormModel[] = "cnn-gn";
 inline constexpr char kResNet18Model[] = "resnet18";
+// torchvision's ImageNet networks, with torchvision's tensor names.
+inline constexpr char kDenseNet121Model[] = "densenet121";
+inline constexpr char kResNet50Model[] = "resnet50";
+inline constexpr char kMobileNetV2Model[] = "mobilenet_v2";
+// U-Net for binary segmentation (mask logits), named after torch.hub's
+// mateuszbuda/brain-segmentation-pytorch.
+inline constexpr char kUNetModel[] = "unet";
 inline constexpr char kSyntheticModel[] = "synthetic";
 // What a run trains when its spec names no model.
 inline constexpr char kDefaultModel[] = "cnn";
 
-// The architectures client/ml can build, in its registry order: "cnn",
-// "cnn-gn", "resnet18".
+enum class ModelTask {
+  kClassification,  // logits [N, num_classes]
+  kSegmentation,    // mask logits [N, 1, H, W] (num_classes == 2)
+};
+
+// What a caller may know of an architecture without building it.
+struct ModelInfo {
+  const char* name;
+  ModelTask task;
+  int min_side;       // smallest image height/width the network accepts
+  int default_side;   // the size it was designed for (ImageNet: 224)
+  int side_multiple;  // sides must be multiples of this (U-Net: 2^depth at the default depth)
+  bool dp_compatible;
+  const char* description;
+};
+
+// The architectures client/ml can build, in its registry order.
+const std::vector<ModelInfo>& TrainableModels();
+// nullptr for a name that is not in TrainableModels().
+const ModelInfo* FindModelInfo(absl::string_view name);
+// "classification" or "segmentation".
+const char* ModelTaskName(ModelTask task);
+
+// TrainableModels()' names: "cnn", "cnn-gn", "resnet18", "densenet121",
+// "resnet50", "mobilenet_v2", "unet".
 std::vector<std::string> TrainableModelNames();
 
 // Every model a run spec may name: TrainableModelNames() then "synthetic".

@@ -1,6 +1,7 @@
-// `fedmi model evaluate|predict` with the real TorchModelRunner on a tiny
-// untrained model: calibration, the reliability diagram and the metrics at
-// a model file's stored operating threshold.
+// `fedmi model evaluate|predict|convert` with the real TorchModelRunner on a
+// tiny untrained model: calibration, the reliability diagram, the metrics
+// at a model file's stored operating threshold, and mobile (.ptl) files.
+// And `fedmi model list`, with and without a runner.
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -195,6 +196,120 @@ TEST_F(ModelCommandsTest, PredictWithoutAStoredThresholdHasNoClassColumn) {
   absl::StatusOr<std::string> text = ReadFileToString(csv);
   ASSERT_TRUE(text.ok()) << text.status();
   EXPECT_EQ(text->substr(0, text->find('\n')), "index,label,prob_pneumonia");
+}
+
+TEST_F(ModelCommandsTest, ConvertedMobileFileEvaluatesAsItsReference) {
+  const std::string pt = SaveModel("m.pt", {{"operating_threshold", "0"}});
+  const std::string ptl = dir_.Join("m.ptl");
+  CliOutcome outcome = Run({"convert", "--model", pt, "--out", ptl});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_THAT(outcome.out, HasSubstr("wrote " + ptl + " (mobile)"));
+
+  outcome = Run({"evaluate", "--model", ptl, "--data", data_, "--reference", pt, "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  const nlohmann::json json = outcome.Json();
+  ASSERT_TRUE(json.is_object()) << outcome.out;
+  const nlohmann::json& reference = json["reference"];
+  ASSERT_TRUE(reference.is_object()) << outcome.out;
+  EXPECT_EQ(reference["model"], pt);
+  EXPECT_LE(reference["max_abs_prob_difference"].get<double>(), 1e-5);
+  EXPECT_NEAR(json["loss"].get<double>(), reference["loss"].get<double>(), 1e-5);
+  EXPECT_EQ(json["auc"], reference["auc"]);
+  // The stored threshold travelled into the .ptl's metadata.
+  EXPECT_EQ(json["operating_threshold"]["threshold"], 0.0) << outcome.out;
+
+  outcome = Run({"evaluate", "--model", ptl, "--data", data_, "--reference", pt});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_THAT(outcome.out, HasSubstr("reference " + pt));
+  EXPECT_THAT(outcome.out, HasSubstr("max |P(class 1) difference|"));
+
+  const std::string csv = dir_.Join("p.csv");
+  outcome = Run({"predict", "--model", ptl, "--data", data_, "--out", csv});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  absl::StatusOr<std::string> text = ReadFileToString(csv);
+  ASSERT_TRUE(text.ok()) << text.status();
+  std::vector<std::string> lines = absl::StrSplit(*text, '\n', absl::SkipEmpty());
+  EXPECT_EQ(lines.size(), static_cast<size_t>(kImages + 1));
+}
+
+TEST_F(ModelCommandsTest, QuantizedMobileFileReportsItsDifference) {
+  const std::string pt = SaveModel("m.pt", {});
+  const std::string ptl = dir_.Join("q.ptl");
+  CliOutcome outcome = Run({"convert", "--model", pt, "--out", ptl, "--quantize", "int8"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_THAT(outcome.out, HasSubstr("int8 linear layers"));
+  outcome = Run({"evaluate", "--model", ptl, "--data", data_, "--reference", pt, "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  const double difference = outcome.Json()["reference"]["max_abs_prob_difference"].get<double>();
+  EXPECT_GT(difference, 0);
+  EXPECT_LE(difference, 0.05);  // see mobile_model_test's bound
+}
+
+TEST_F(ModelCommandsTest, MobileFormatMismatchesAreUsageErrors) {
+  const std::string pt = SaveModel("m.pt", {});
+  CliOutcome outcome = Run({"convert", "--model", pt, "--out", dir_.Join("m.pt2")});
+  EXPECT_EQ(outcome.exit_code, kExitUsage);
+  EXPECT_THAT(outcome.err, HasSubstr("must end in .ptl"));
+  outcome = Run({"convert", "--model", pt, "--out", dir_.Join("m.ptl"), "--quantize", "int4"});
+  EXPECT_EQ(outcome.exit_code, kExitUsage);
+  EXPECT_THAT(outcome.err, HasSubstr("unknown quantization 'int4'"));
+  // Refused before connecting to any coordinator.
+  outcome = Run({"export", "1", "--out", dir_.Join("m.pt"), "--format", "mobile"});
+  EXPECT_EQ(outcome.exit_code, kExitUsage);
+  EXPECT_THAT(outcome.err, HasSubstr("--format mobile writes a .ptl file"));
+  outcome = Run({"export", "1", "--out", dir_.Join("m.pt"), "--quantize", "int8"});
+  EXPECT_EQ(outcome.exit_code, kExitUsage);
+  EXPECT_THAT(outcome.err, HasSubstr("--quantize int8 applies to mobile files"));
+}
+
+TEST_F(ModelCommandsTest, CorruptMobileFileIsAnErrorNotACrash) {
+  const std::string ptl = dir_.Join("bad.ptl");
+  ASSERT_TRUE(WriteFileAtomically(*Env::Default(), ptl, "PK\x03\x04 not really a zip").ok());
+  const CliOutcome outcome = Run({"evaluate", "--model", ptl, "--data", data_});
+  EXPECT_EQ(outcome.exit_code, kExitFailure);
+  EXPECT_THAT(outcome.err, HasSubstr("bad.ptl is not a readable mobile (lite interpreter) model"));
+}
+
+void AddModelCommandsWithoutTorch(CLI::App& app, GlobalOptions& global, CommandResult& result) {
+  AddModelCommands(app, global, result, nullptr);
+}
+
+TEST(ModelListTest, ListsEveryArchitectureWithItsParameterCount) {
+  const CliOutcome outcome =
+      RunCliCommands(&AddModelCommandsWithTorch, "model", {"list", "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  const nlohmann::json json = outcome.Json();
+  ASSERT_TRUE(json.is_object()) << outcome.out;
+  std::map<std::string, nlohmann::json> by_name;
+  for (const nlohmann::json& m : json["models"]) by_name[m["name"].get<std::string>()] = m;
+  ASSERT_EQ(by_name.size(), 7u) << outcome.out;
+  // torchvision's counts (bench/torchvision_names.py) less the first conv's
+  // two missing input channels and the head's 998 missing classes.
+  EXPECT_EQ(by_name["resnet50"]["parameters"], 25557032 - 64 * 2 * 7 * 7 - 998 * 2049);
+  EXPECT_EQ(by_name["densenet121"]["parameters"], 7978856 - 64 * 2 * 7 * 7 - 998 * 1025);
+  EXPECT_EQ(by_name["mobilenet_v2"]["parameters"], 3504872 - 32 * 2 * 3 * 3 - 998 * 1281);
+  // The hub's U-Net less two input channels of its first conv.
+  EXPECT_EQ(by_name["unet"]["parameters"], 7763041 - 32 * 2 * 3 * 3);
+  EXPECT_EQ(by_name["unet"]["task"], "segmentation");
+  EXPECT_EQ(by_name["unet"]["side_multiple"], 16);
+  EXPECT_EQ(by_name["resnet50"]["default_side"], 224);
+  EXPECT_EQ(by_name["cnn-gn"]["dp_compatible"], true);
+  EXPECT_EQ(by_name["resnet50"]["dp_compatible"], false);
+  EXPECT_EQ(by_name["cnn"]["task"], "classification");
+}
+
+TEST(ModelListTest, WithoutTrainingCountsAreNull) {
+  CliOutcome outcome = RunCliCommands(&AddModelCommandsWithoutTorch, "model", {"list", "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  const nlohmann::json json = outcome.Json();
+  ASSERT_TRUE(json.is_object()) << outcome.out;
+  ASSERT_EQ(json["models"].size(), 7u);
+  EXPECT_TRUE(json["models"][0]["parameters"].is_null());
+  EXPECT_EQ(json["models"][0]["name"], "cnn");
+  outcome = RunCliCommands(&AddModelCommandsWithoutTorch, "model", {"list"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_THAT(outcome.out, HasSubstr("mobilenet_v2"));
+  EXPECT_THAT(outcome.out, HasSubstr("needs a training build"));
 }
 
 }  // namespace

@@ -24,6 +24,42 @@ TEST(ModelExportTest, WithoutARunnerSafetensorsAreWritable) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(".safetensors")));
 }
 
+TEST(ModelExportTest, FormatComesFromTheExtensionOrAMatchingFlag) {
+  absl::StatusOr<ExportFormat> format = ResolveExportFormat("/x/m.ptl", "", "");
+  ASSERT_THAT(format, IsOk());
+  EXPECT_EQ(format->kind, ModelFileKind::kMobile);
+  EXPECT_FALSE(format->quantize_int8);
+  format = ResolveExportFormat("m.ptl", "mobile", "int8");
+  ASSERT_THAT(format, IsOk());
+  EXPECT_EQ(format->kind, ModelFileKind::kMobile);
+  EXPECT_TRUE(format->quantize_int8);
+  format = ResolveExportFormat("m.safetensors", "safetensors", "none");
+  ASSERT_THAT(format, IsOk());
+  EXPECT_EQ(format->kind, ModelFileKind::kSafetensors);
+  EXPECT_EQ(ResolveExportFormat("m.pt", "pt", "")->kind, ModelFileKind::kTorchScript);
+
+  EXPECT_THAT(ResolveExportFormat("m.pt", "mobile", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--format mobile writes a .ptl file, and 'm.pt' does not end")));
+  EXPECT_THAT(ResolveExportFormat("m.ptl", "pt", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not end in .pt")));
+  EXPECT_THAT(ResolveExportFormat("m.ptl", "onnx", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown format 'onnx'")));
+  EXPECT_THAT(ResolveExportFormat("m.pt", "", "int8"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("--quantize int8 applies to mobile files")));
+  EXPECT_THAT(ResolveExportFormat("m.ptl", "", "fp16"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown quantization")));
+  EXPECT_THAT(ResolveExportFormat("m.onnx", "", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(".ptl")));
+}
+
+TEST(ModelExportTest, WithoutARunnerMobileFilesAreRefused) {
+  EXPECT_THAT(CheckModelFileWritable("/x/m.ptl", nullptr),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("`fedmi model export --out *.ptl` runs models")));
+}
+
 TEST(ModelExportTest, WithoutARunnerTorchScriptIsRefusedNamingTheBuildOption) {
   EXPECT_THAT(CheckModelFileWritable("/x/m.pt", nullptr),
               StatusIs(absl::StatusCode::kFailedPrecondition,

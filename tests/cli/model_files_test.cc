@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/data/dicom_writer.h"
+#include "common/data/npz.h"
 #include "common/tensor/safetensors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -62,6 +63,17 @@ class ModelFilesTest : public ::testing::Test {
     }
     EXPECT_EQ(got->predicted, expected_.predicted);
     EXPECT_DOUBLE_EQ(got->loss, expected_.loss);
+  }
+
+  // images_ as the "test" split of an .npz; returns its path.
+  std::string WriteImagesAsNpz() {
+    NpyArray pixels{"|u1", {images_.size(), 28, 28}, {}};
+    NpyArray labels{"|u1", {images_.size(), 1}, {}};
+    pixels.data.assign(images_.pixels.begin(), images_.pixels.end());
+    for (int64_t label : images_.labels) labels.data.push_back(static_cast<char>(label));
+    const std::string path = dir_.Join("images.npz");
+    EXPECT_THAT(WriteNpz(path, {{"test_images", pixels}, {"test_labels", labels}}), IsOk());
+    return path;
   }
 
   ScratchDir dir_;
@@ -132,6 +144,70 @@ TEST_F(ModelFilesTest, WriteModelFileWritesBothKinds) {
   ASSERT_TRUE(WriteModelFile(dir_.Join("a.safetensors"), *weights, info).ok());
   ExpectSamePredictions(dir_.Join("a.pt"));
   ExpectSamePredictions(dir_.Join("a.safetensors"));
+}
+
+// What `model export --format mobile [--quantize int8]` writes for a run's
+// weights: the run's metadata, and predictions as the weights give them
+// (exactly in float; int8 within mobile_model_test's bound).
+TEST_F(ModelFilesTest, WriteModelFileWritesMobileFilesWithTheRunsMetadata) {
+  auto weights = model_->ExportWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  ModelFileInfo info;
+  info.seed = 99;
+  info.run_id = 4;
+  info.round = 3;
+  info.metadata = {{"operating_threshold", "0.4"}};
+  TorchModelRunner runner;
+  for (const bool int8 : {false, true}) {
+    SCOPED_TRACE(int8);
+    const std::string path = dir_.Join(int8 ? "q.ptl" : "f.ptl");
+    ASSERT_THAT(
+        WriteModelFile(path, *weights, info, ExportFormat{ModelFileKind::kMobile, int8}, &runner),
+        IsOk());
+    auto predictions = PredictModelFile(path, WriteImagesAsNpz(), "test");
+    ASSERT_TRUE(predictions.ok()) << predictions.status();
+    const std::vector<float>& got = predictions->predictions.prob_positive;
+    ASSERT_EQ(got.size(), expected_.prob_positive.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_NEAR(got[i], expected_.prob_positive[i], int8 ? 0.05 : 1e-6) << "image " << i;
+    }
+    EXPECT_EQ(predictions->metadata.at("run"), "4");
+    EXPECT_EQ(predictions->metadata.at("round"), "3");
+    EXPECT_EQ(predictions->metadata.at("operating_threshold"), "0.4");
+    EXPECT_EQ(predictions->metadata.at("quantization"), int8 ? "dynamic_int8" : "none");
+  }
+  // A .ptl is for inference only: nothing loads it back as a trainable model.
+  EXPECT_THAT(LoadModelFile(dir_.Join("f.ptl")).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("is a mobile model")));
+}
+
+// `model export --format mobile --quantize int8` once the run's weights are
+// downloaded: the file is int8 (smaller, says so) and carries the run.
+TEST_F(ModelFilesTest, WriteRunModelFileWritesTheRequestedMobileFormat) {
+  auto weights = model_->ExportWeights();
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  v1::RunStatus run;
+  run.set_run_id(9);
+  run.mutable_spec()->set_model("cnn");
+  TorchModelRunner runner;
+  const std::string float_path = dir_.Join("float.ptl");
+  const std::string int8_path = dir_.Join("int8.ptl");
+  std::string summary;
+  ASSERT_THAT(WriteRunModelFile(run, 2, *weights, float_path, ExportFormat{ModelFileKind::kMobile},
+                                &runner, &summary),
+              IsOk());
+  EXPECT_THAT(summary, HasSubstr("run 9 round 2 (cnn)"));
+  ASSERT_THAT(WriteRunModelFile(run, 2, *weights, int8_path,
+                                ExportFormat{ModelFileKind::kMobile, /*quantize_int8=*/true},
+                                &runner, &summary),
+              IsOk());
+  EXPECT_THAT(summary, HasSubstr("run 9 round 2 (cnn, int8 linear layers)"));
+  EXPECT_LT(std::filesystem::file_size(int8_path), std::filesystem::file_size(float_path));
+  auto predictions = PredictModelFile(int8_path, WriteImagesAsNpz(), "test");
+  ASSERT_TRUE(predictions.ok()) << predictions.status();
+  EXPECT_EQ(predictions->metadata.at("quantization"), "dynamic_int8");
+  EXPECT_EQ(predictions->metadata.at("run"), "9");
+  EXPECT_EQ(predictions->metadata.at("round"), "2");
 }
 
 TEST_F(ModelFilesTest, WriteModelFileRejectsUnknownExtensionAndArchitecture) {
@@ -258,6 +334,7 @@ TEST_F(ModelFilesTest, WriteModelFileStoresTheOperatingThresholdInBothKinds) {
 TEST(ModelFileKindTest, ReadsTheExtension) {
   EXPECT_EQ(*ModelFileKindOf("/x/m.pt"), ModelFileKind::kTorchScript);
   EXPECT_EQ(*ModelFileKindOf("m.safetensors"), ModelFileKind::kSafetensors);
+  EXPECT_EQ(*ModelFileKindOf("m.ptl"), ModelFileKind::kMobile);
   EXPECT_EQ(ModelFileKindOf("m.pth").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ModelFileKindOf("pt").status().code(), absl::StatusCode::kInvalidArgument);
 }

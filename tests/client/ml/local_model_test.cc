@@ -96,7 +96,8 @@ class LocalModelTest : public ::testing::Test {
 };
 
 TEST_F(LocalModelTest, ListsArchitecturesAndDevice) {
-  EXPECT_THAT(ListArchitectures(), ElementsAre("cnn", "cnn-gn", "resnet18"));
+  EXPECT_THAT(ListArchitectures(), ElementsAre("cnn", "cnn-gn", "resnet18", "densenet121",
+                                               "resnet50", "mobilenet_v2", "unet"));
   EXPECT_THAT(DefaultDevice(), ::testing::AnyOf("cpu", "cuda"));
 }
 
