@@ -25,6 +25,7 @@
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/model_names.h"
 #include "common/runspec/training_recipe.h"
+#include "common/runspec/transfer.h"
 
 namespace fedmi {
 namespace {
@@ -331,9 +332,15 @@ absl::Status CheckPrivacyBudget(const SitePolicy& policy, const v1::RunSpec& spe
 }  // namespace
 
 absl::Status SitePolicy::Check(const v1::RunSpec& spec) const {
-  if (!spec.model_file_sha256().empty()) {
+  if (!spec.model_file_sha256().empty() || spec.model() == kCustomModel) {
     // A model file is code that will run on this site's data: only the
-    // exact files the site has read and listed.
+    // exact files the site has read and listed. A listed hash beside a
+    // built-in architecture would build that architecture instead, past
+    // allowed_models.
+    if (spec.model() != kCustomModel) {
+      return PolicyDenied(absl::StrCat("a model file goes with model '", kCustomModel,
+                                       "', not '", spec.model(), "'"));
+    }
     if (!Contains(allowed_model_sha256, spec.model_file_sha256())) {
       return PolicyDenied(absl::StrCat("model file sha256 ", spec.model_file_sha256(),
                                        " is not in allowed_model_sha256"));

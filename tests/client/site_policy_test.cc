@@ -118,6 +118,26 @@ TEST(SitePolicyTest, ModelFilesRunOnlyWhenTheirHashIsListed) {
                           HasSubstr("frozen               features. (until round 2)")));
 }
 
+// A coordinator that names a listed model file beside a built-in
+// architecture must not get that architecture past allowed_models: the
+// site would build the architecture, not the listed file.
+TEST(SitePolicyTest, ModelFileHashDoesNotAdmitAnotherArchitecture) {
+  const std::string listed(64, 'a');
+  ASSERT_OK_AND_ASSIGN(SitePolicy policy,
+                       ParsePolicy(absl::StrCat("allowed_models = [\"cnn\"]\n",
+                                                "allowed_model_sha256 = [\"", listed, "\"]\n")));
+  v1::RunSpec spec = CnnSpec();
+  spec.set_model("resnet18");
+  spec.set_model_file_sha256(listed);
+  EXPECT_THAT(policy.Check(spec), StatusIs(absl::StatusCode::kPermissionDenied));
+  // And "custom" without a file is no model this site listed.
+  spec.set_model("custom");
+  spec.clear_model_file_sha256();
+  ASSERT_OK_AND_ASSIGN(SitePolicy custom_listed,
+                       ParsePolicy("allowed_models = [\"cnn\", \"custom\"]\n"));
+  EXPECT_THAT(custom_listed.Check(spec), StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
 TEST(SitePolicyTest, RefusesTooManyLocalEpochs) {
   ASSERT_OK_AND_ASSIGN(SitePolicy policy, ParsePolicy("max_local_epochs = 10\n"));
   v1::RunSpec spec = CnnSpec();
