@@ -80,6 +80,27 @@ absl::StatusOr<Decoded> Decode(const fs::path& file, int channels, const char* w
   return out;
 }
 
+// A mask as one byte per pixel, nonzero where the file's grey value is.
+// Decoded at 16 bits: 8-bit decoding keeps a 16-bit file's high byte only,
+// which turns a 0/1 mask into background everywhere.
+absl::StatusOr<Decoded> DecodeMask(const fs::path& file) {
+  Decoded out;
+  int width = 0, height = 0, source_channels = 0;
+  stbi_us* wide = stbi_load_16(file.c_str(), &width, &height, &source_channels, 1);
+  if (wide == nullptr) {
+    const char* reason = stbi_failure_reason();
+    return absl::InvalidArgumentError(absl::StrCat("cannot decode mask ", file.string(), ": ",
+                                                   reason ? reason : "unknown error"));
+  }
+  // Narrowed in place: byte i is written after word i was read.
+  stbi_uc* bytes = reinterpret_cast<stbi_uc*>(wide);
+  for (int64_t i = 0; i < int64_t{width} * height; ++i) bytes[i] = wide[i] != 0 ? 1 : 0;
+  out.pixels.reset(bytes);
+  out.height = height;
+  out.width = width;
+  return out;
+}
+
 }  // namespace
 
 int64_t LabelOfMask(const uint8_t* mask, int64_t pixels) {
@@ -154,7 +175,7 @@ absl::StatusOr<ImageSet> LoadSegmentationFolder(const std::string& dir, int64_t 
       source_height = image.height;
       source_width = image.width;
     }
-    ASSIGN_OR_RETURN(Decoded mask, Decode(mask_path, 1, "mask"));
+    ASSIGN_OR_RETURN(Decoded mask, DecodeMask(mask_path));
     if (mask.height != source_height || mask.width != source_width) {
       return absl::InvalidArgumentError(
           absl::StrCat("mask ", mask_path.string(), " is ", mask.width, "x", mask.height,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <string>
 
@@ -230,6 +231,32 @@ TEST_F(SegmentationDataTest, FolderPairsLoadWithLabelsFromMasks) {
   ASSERT_OK_AND_ASSIGN(site, LoadSiteDataset(root.string(), plain));
   EXPECT_FALSE(site.train.has_masks());
   EXPECT_THAT(site.train.labels, ElementsAre(1, 0));
+}
+
+// A 16-bit grey mask with values 0/1 (as ITK tools write them): 8-bit
+// decoding keeps the high byte only and turned every foreground pixel into
+// background, silently.
+TEST_F(SegmentationDataTest, SixteenBitMasksKeepTheirForeground) {
+  // 4 wide, 6 high, 16-bit grey; row 0 is 1, the rest 0.
+  constexpr unsigned char kPng[] = {
+      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48,
+      0x44, 0x52, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x06, 0x10, 0x00, 0x00, 0x00,
+      0x00, 0x91, 0xc2, 0xbc, 0xea, 0x00, 0x00, 0x00, 0x0e, 0x49, 0x44, 0x41, 0x54, 0x78,
+      0xda, 0x63, 0x60, 0x60, 0x84, 0x42, 0x52, 0x00, 0x00, 0x00, 0xfa, 0x00, 0x05, 0x37,
+      0x2c, 0x98, 0x86, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60,
+      0x82};
+  const fs::path root = dir_.path();
+  WritePng(root / "images/a.png", 4, 6, std::vector<uint8_t>(24, 100));
+  fs::create_directories(root / "masks");
+  {
+    std::ofstream out(root / "masks/a.png", std::ios::binary);
+    out.write(reinterpret_cast<const char*>(kPng), sizeof(kPng));
+  }
+  ASSERT_OK_AND_ASSIGN(SiteDataset site, LoadSiteDataset(root.string(), Geometry(6, 4)));
+  std::vector<uint8_t> expected(24, 0);
+  std::fill(expected.begin(), expected.begin() + 4, 1);
+  EXPECT_THAT(site.train.masks, ElementsAreArray(expected));
+  EXPECT_THAT(site.train.labels, ElementsAre(1));
 }
 
 TEST_F(SegmentationDataTest, FolderErrorsNameTheFile) {
