@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -180,7 +181,7 @@ absl::Status SegmentationCounts::Check() const {
     return bad("hausdorff95_sum", hausdorff95_sum, "is negative or not finite");
   }
   if (hausdorff95_images < 0 || hausdorff_undefined < 0 ||
-      hausdorff95_images + hausdorff_undefined > images) {
+      hausdorff95_images > images - hausdorff_undefined) {
     return bad("hausdorff95_images", hausdorff95_images,
                "and hausdorff_undefined are negative or exceed images");
   }
@@ -189,6 +190,18 @@ absl::Status SegmentationCounts::Check() const {
 
 absl::Status SegmentationCounts::Merge(const SegmentationCounts& other) {
   if (absl::Status valid = other.Check(); !valid.ok()) return valid;
+  // Both are valid, so every count is non-negative: only a sum can go wrong.
+  for (auto [mine, theirs] : {std::pair{images, other.images},
+                              {intersection, other.intersection},
+                              {prediction, other.prediction},
+                              {truth, other.truth},
+                              {hausdorff95_images, other.hausdorff95_images},
+                              {hausdorff_undefined, other.hausdorff_undefined}}) {
+    if (theirs > std::numeric_limits<int64_t>::max() - mine) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("segmentation counts: adding ", theirs, " to ", mine, " overflows"));
+    }
+  }
   images += other.images;
   intersection += other.intersection;
   prediction += other.prediction;

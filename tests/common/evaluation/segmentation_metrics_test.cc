@@ -179,6 +179,28 @@ TEST(SegmentationMetricsTest, MergeRefusesImpossibleCountsAndKeepsItself) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("hausdorff95_sum")));
 }
 
+// A site's report is untrusted: counts that are each possible may still
+// overflow int64 when added, which wrapped them negative (undefined
+// behaviour) instead of refusing them.
+TEST(SegmentationMetricsTest, MergeRefusesCountsThatOverflow) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  SegmentationCounts huge;
+  huge.images = kMax;
+  huge.prediction = kMax;
+  huge.truth = kMax;
+  SegmentationCounts total;
+  ASSERT_THAT(total.Merge(huge), IsOk());
+  EXPECT_THAT(total.Merge(huge), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(total.images, kMax);
+  EXPECT_EQ(total.prediction, kMax);
+  // Within one report, too: more HD95 images than images.
+  SegmentationCounts bad;
+  bad.images = kMax;
+  bad.hausdorff95_images = kMax;
+  bad.hausdorff_undefined = kMax;
+  EXPECT_THAT(bad.Check(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST(SegmentationMetricsTest, NoImagesGiveNan) {
   const SegmentationCounts none;
   EXPECT_TRUE(std::isnan(none.PooledDice()));
