@@ -5,6 +5,7 @@
 #include "coordinator/round_manager.h"
 
 #include <cmath>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -449,6 +450,30 @@ TEST_F(RoundManagerTest, FrozenTensorsAreNotCollectedAndKeepTheirValueUntilUnfro
   ASSERT_OK_AND_ASSIGN(path, models_->PathFor(rounds.back().model_sha256));
   ASSERT_OK_AND_ASSIGN(model, ReadBundleFile(path));
   EXPECT_THAT(FloatsOf(model), ElementsAre(0, 1, 0, 1, 0, 1));
+}
+
+// A coordinator restart in a frozen round: Federation::Start collects every
+// model file no stored round names, the round's trained view included, and
+// the reloaded manager must write it again and finish the round.
+TEST_F(RoundManagerTest, AFrozenRoundResumesAfterGarbageCollection) {
+  v1::RunSpec spec = OneSiteSpec(/*rounds=*/1);
+  spec.mutable_transfer()->add_freeze_prefixes("fc.w");
+  std::unique_ptr<RoundManager> manager = Load(spec);
+  ASSERT_NE(manager, nullptr);
+  const int64_t run = manager->run_id();
+  ASSERT_THAT(Upload(*manager, 0, Model({1, 2, 3, 4, 5, 6})), IsOk());
+  manager.reset();
+  ASSERT_OK_AND_ASSIGN(std::set<std::string> referenced, storage_->ReferencedModels());
+  ASSERT_OK_AND_ASSIGN(int removed, models_->CollectGarbage(referenced));
+  EXPECT_EQ(removed, 1) << "the round's trained view";
+  ASSERT_OK_AND_ASSIGN(manager, RoundManager::Load(run, TestDeps()));
+  const TensorBundle bias = FloatBundle({{"fc.bias", DType::kFloat32, {2}}}, {7, 8});
+  ASSERT_THAT(Upload(*manager, 1, bias), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage_->ListRounds(run));
+  ASSERT_EQ(rounds.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(std::string path, models_->PathFor(rounds.back().model_sha256));
+  ASSERT_OK_AND_ASSIGN(TensorBundle model, ReadBundleFile(path));
+  EXPECT_THAT(FloatsOf(model), ElementsAre(1, 2, 3, 4, 7, 8));
 }
 
 // A prefix that names no tensor of the initial model is a mistake the
