@@ -56,6 +56,18 @@ absl::StatusOr<std::string> ModelStore::PathFor(const std::string& sha256_hex) c
 absl::StatusOr<std::string> ModelStore::Adopt(const std::string& path,
                                               const std::string& sha256_hex) const {
   ASSIGN_OR_RETURN(std::string target, ContentPath(sha256_hex));
+  // The name covers the body only: a file with this body and other tensors
+  // (names, shapes) must not replace the stored one, which runs and their
+  // sites read as it was stored.
+  std::error_code exists_error;
+  if (fs::exists(target, exists_error)) {
+    ASSIGN_OR_RETURN(auto stored, BundleFileReader::Open(target));
+    ASSIGN_OR_RETURN(auto incoming, BundleFileReader::Open(path));
+    if (stored->specs() != incoming->specs()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "the model store holds ", sha256_hex, " with other tensors than ", path));
+    }
+  }
   if (absl::Status renamed = env_.RenameFile(path, target); !renamed.ok()) {
     return absl::Status(renamed.code(),
                         absl::StrCat("cannot move ", path, " into the model store as ", target,

@@ -36,6 +36,8 @@ class ModelStore {
   // a spooled upload) into the store as the model `sha256_hex`, durably.
   // Returns its path. InvalidArgument for a malformed id; the Env's error,
   // naming the paths, when the rename fails (`path` is then left as it was).
+  // AlreadyExists, leaving both files, when the store holds this body with
+  // other tensors.
   absl::StatusOr<std::string> Adopt(const std::string& path, const std::string& sha256_hex) const;
   // A writer whose Commit() places the file under its content address.
   absl::StatusOr<std::unique_ptr<BundleFileWriter>> NewWriter(

@@ -84,6 +84,29 @@ TEST_F(ModelStoreTest, SameContentGetsTheSameName) {
   EXPECT_EQ(FileCount(), 2u);
 }
 
+// A model's name covers its body only. An upload (a site's initial model)
+// with the body of a stored model or artifact and other tensor names or
+// shapes replaced that file's header, so every run reading it broke; the
+// stored file stays as it is.
+TEST_F(ModelStoreTest, AdoptKeepsAStoredFileWhoseBodyMatchesButTensorsDiffer) {
+  const TensorBundle stored = MakeBundle(1, 2);
+  const std::string sha = Put(stored);
+  TensorBundle renamed = stored;
+  renamed.specs[0].name = "other.weight";
+  std::string digest;
+  ASSERT_THAT(Env::Default()->CreateDirs(dir_.Join("spool")), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::string spooled,
+                       WriteBundleFile(dir_.Join("spool"), renamed, &digest));
+  ASSERT_EQ(HexEncode(digest), sha);
+  EXPECT_THAT(store_->Adopt(spooled, sha), StatusIs(absl::StatusCode::kAlreadyExists));
+  ASSERT_OK_AND_ASSIGN(std::string path, store_->PathFor(sha));
+  ASSERT_OK_AND_ASSIGN(TensorBundle read, ReadBundleFile(path));
+  EXPECT_EQ(read.specs, stored.specs);
+  // The same file again is simply the same model.
+  ASSERT_OK_AND_ASSIGN(spooled, WriteBundleFile(dir_.Join("spool"), stored, &digest));
+  EXPECT_THAT(store_->Adopt(spooled, sha), IsOk());
+}
+
 TEST_F(ModelStoreTest, UncommittedWriterLeavesNothing) {
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<BundleFileWriter> writer,
