@@ -364,7 +364,9 @@ absl::Status Federation::CheckArtifacts(const v1::RunSpec& spec) const {
     RETURN_IF_ERROR(path.status());
     ASSIGN_OR_RETURN(auto reader, BundleFileReader::Open(*path));
     const std::vector<TensorSpec>& specs = reader->specs();
-    const bool is_file = specs.size() == 1 && specs[0].dtype == DType::kUInt8;
+    // As sites read it (FileOfBundle): one uint8 tensor of rank 1.
+    const bool is_file =
+        specs.size() == 1 && specs[0].dtype == DType::kUInt8 && specs[0].shape.size() == 1;
     bool all_float = true;
     for (const TensorSpec& tensor : specs) all_float = all_float && tensor.dtype == DType::kFloat32;
     if (model_file ? !is_file : !all_float) {
