@@ -338,8 +338,8 @@ absl::Status SitePolicy::Check(const v1::RunSpec& spec) const {
     // built-in architecture would build that architecture instead, past
     // allowed_models.
     if (spec.model() != kCustomModel) {
-      return PolicyDenied(absl::StrCat("a model file goes with model '", kCustomModel,
-                                       "', not '", spec.model(), "'"));
+      return PolicyDenied(absl::StrCat("a model file goes with model '", kCustomModel, "', not '",
+                                       spec.model(), "'"));
     }
     if (!Contains(allowed_model_sha256, spec.model_file_sha256())) {
       return PolicyDenied(absl::StrCat("model file sha256 ", spec.model_file_sha256(),

@@ -64,8 +64,8 @@ absl::StatusOr<std::string> ModelStore::Adopt(const std::string& path,
     ASSIGN_OR_RETURN(auto stored, BundleFileReader::Open(target));
     ASSIGN_OR_RETURN(auto incoming, BundleFileReader::Open(path));
     if (stored->specs() != incoming->specs()) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "the model store holds ", sha256_hex, " with other tensors than ", path));
+      return absl::AlreadyExistsError(
+          absl::StrCat("the model store holds ", sha256_hex, " with other tensors than ", path));
     }
   }
   if (absl::Status renamed = env_.RenameFile(path, target); !renamed.ok()) {

@@ -119,8 +119,8 @@ TEST(SitePolicyTest, ModelFilesRunOnlyWhenTheirHashIsListed) {
   // A listed file does not admit a built-in architecture beside it (the
   // site would build that, past allowed_models).
   spec.set_model("densenet121");
-  EXPECT_THAT(policy.Check(spec), StatusIs(absl::StatusCode::kPermissionDenied,
-                                           HasSubstr("goes with model 'custom'")));
+  EXPECT_THAT(policy.Check(spec),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("goes with model 'custom'")));
 }
 
 TEST(SitePolicyTest, RefusesTooManyLocalEpochs) {

@@ -95,8 +95,7 @@ TEST_F(ModelStoreTest, AdoptKeepsAStoredFileWhoseBodyMatchesButTensorsDiffer) {
   renamed.specs[0].name = "other.weight";
   std::string digest;
   ASSERT_THAT(Env::Default()->CreateDirs(dir_.Join("spool")), IsOk());
-  ASSERT_OK_AND_ASSIGN(std::string spooled,
-                       WriteBundleFile(dir_.Join("spool"), renamed, &digest));
+  ASSERT_OK_AND_ASSIGN(std::string spooled, WriteBundleFile(dir_.Join("spool"), renamed, &digest));
   ASSERT_EQ(HexEncode(digest), sha);
   EXPECT_THAT(store_->Adopt(spooled, sha), StatusIs(absl::StatusCode::kAlreadyExists));
   ASSERT_OK_AND_ASSIGN(std::string path, store_->PathFor(sha));
