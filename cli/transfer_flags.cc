@@ -12,6 +12,23 @@
 
 namespace fedmi::cli {
 
+namespace {
+
+// The spec names the hash computed here, not the one the coordinator
+// returns: a coordinator that stored other bytes is caught now, not by
+// every site's refusal later.
+absl::StatusOr<v1::ArtifactReceipt> UploadChecked(AdminClient& admin, const TensorBundle& bundle) {
+  const std::string sha256 = BodySha256Hex(bundle);
+  ASSIGN_OR_RETURN(v1::ArtifactReceipt receipt, admin.UploadArtifact(bundle));
+  if (receipt.sha256() != sha256) {
+    return absl::DataLossError(absl::StrCat("the coordinator stored the upload as ",
+                                            receipt.sha256(), ", but its SHA-256 is ", sha256));
+  }
+  return receipt;
+}
+
+}  // namespace
+
 void AddTransferOptions(CLI::App* command, TransferFlags* flags) {
   command->add_option("--model-file", flags->model_file,
                       "train your own TorchScript module (.pt) instead of a built-in "
@@ -77,7 +94,7 @@ absl::Status ApplyTransferFlags(const TransferFlags& flags, AdminClient& admin,
   transfer->set_init_allow_partial(flags.init_allow_partial);
   if (!flags.init_weights.empty()) {
     ASSIGN_OR_RETURN(TensorBundle weights, ReadInitialWeights(flags.init_weights, runner));
-    ASSIGN_OR_RETURN(v1::ArtifactReceipt receipt, admin.UploadArtifact(weights));
+    ASSIGN_OR_RETURN(v1::ArtifactReceipt receipt, UploadChecked(admin, weights));
     log << "initial weights " << flags.init_weights << ": " << receipt.tensors() << " tensors, "
         << receipt.bytes() << " bytes, sha256 " << receipt.sha256() << std::endl;
     transfer->set_init_weights_sha256(receipt.sha256());
@@ -89,7 +106,7 @@ absl::Status ApplyTransferFlags(const TransferFlags& flags, AdminClient& admin,
                                                      " is empty"));
     }
     ASSIGN_OR_RETURN(v1::ArtifactReceipt receipt,
-                     admin.UploadArtifact(FileAsBundle(std::move(bytes))));
+                     UploadChecked(admin, FileAsBundle(std::move(bytes))));
     log << "model file " << flags.model_file << ": " << receipt.bytes() << " bytes, sha256 "
         << receipt.sha256()
         << " (sites need it in their policy's allowed_model_sha256)" << std::endl;

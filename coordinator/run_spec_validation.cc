@@ -159,6 +159,12 @@ absl::Status ValidateDpSettings(v1::RunSpec* spec) {
         "to a fixed --clip");
   }
   if (dp.level() == v1::DP_LEVEL_SAMPLE) {
+    if (spec->model() == kCustomModel) {
+      return absl::InvalidArgumentError(
+          "sample-level DP needs per-example gradients, which fedmi computes only for its "
+          "DP-compatible architectures, not for a model file; use --dp site, or one of: " +
+          absl::StrJoin(DpCompatibleModelNames(), ", "));
+    }
     if (!IsDpCompatibleModel(spec->model())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "model '", spec->model(),

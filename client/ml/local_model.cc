@@ -305,7 +305,7 @@ absl::Status LocalModel::ImportWeights(const TensorBundle& weights) {
 
 int64_t LocalModel::ParameterCount() const {
   int64_t count = 0;
-  for (const torch::Tensor& p : impl_->module.parameters(/*recurse=*/false)) count += p.numel();
+  for (const torch::Tensor& p : impl_->module.parameters(/*recurse=*/true)) count += p.numel();
   return count;
 }
 

@@ -14,6 +14,7 @@
 namespace fedmi {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 TensorBundle Weights() {
@@ -74,6 +75,13 @@ TEST_F(ArtifactUploadTest, ARunNamesOnlyArtifactsOfTheRightKind) {
   EXPECT_THAT(federation_->StartRun(Admin(), CustomSpec(not_a_file.sha256())),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a model file")));
   ASSERT_OK_AND_ASSIGN(v1::ArtifactReceipt file, Upload(Admin(), FileAsBundle("torchscript")));
+  // DP-SGD needs per-example gradients fedmi cannot derive for a model file.
+  v1::RunSpec private_custom = CustomSpec(file.sha256());
+  private_custom.mutable_dp()->set_level(v1::DP_LEVEL_SAMPLE);
+  private_custom.mutable_dp()->set_target_epsilon(4);
+  EXPECT_THAT(federation_->StartRun(Admin(), private_custom),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("not for a model file"), HasSubstr("--dp site"))));
   EXPECT_THAT(federation_->StartRun(Admin(), CustomSpec(file.sha256())), IsOk());
 }
 
