@@ -38,6 +38,7 @@ struct ExportOptions {
   std::string out;
   std::string format;    // "" (from --out's extension), pt, safetensors, mobile
   std::string quantize;  // "" or int8
+  std::string model_file;  // runs that trained a model file
 };
 
 struct ConvertOptions {
@@ -60,6 +61,7 @@ struct DataOptions {
 int ExportModel(const GlobalOptions& global, const ExportOptions& options, ModelRunner* runner) {
   auto format = ResolveExportFormat(options.out, options.format, options.quantize);
   if (!format.ok()) return ReportUsageError(absl::StrCat("--out: ", format.status().message()));
+  format->model_file = options.model_file;
   if (absl::Status status = CheckModelFileWritable(options.out, runner); !status.ok()) {
     return ReportError(status);
   }
@@ -398,6 +400,9 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
                              "mobile only: int8 stores the linear layers' weights as int8 and "
                              "runs them with dynamic int8 activations (smaller, slightly less "
                              "exact; measure with `model evaluate --reference`)");
+  export_command->add_option("--model-file", export_options->model_file,
+                             "for a run that trained your own TorchScript module (run start "
+                             "--model-file): that file, which a .pt or .ptl is rebuilt from");
   export_command->callback([&global, &result, export_options, runner] {
     RunCommand(result, [&] { return ExportModel(global, *export_options, runner.get()); });
   });

@@ -9,12 +9,14 @@
 #include "absl/strings/str_format.h"
 #include "cli/admin_client.h"
 #include "cli/model_runner.h"
+#include "common/base/env.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/training_recipe.h"
+#include "common/runspec/transfer.h"
 #include "common/tensor/safetensors.h"
 
 // The build may pass the project version; keep in step with CMakeLists.txt.
@@ -227,6 +229,28 @@ absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round
   return WriteRunModelFile(run, exported_round, weights, out, format, runner, summary);
 }
 
+namespace {
+
+// The model file run `run` trained, read from `path` and checked against
+// the run's hash.
+absl::StatusOr<std::string> ReadRunModelFile(const v1::RunStatus& run, const std::string& path) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "run ", run.run_id(), " trained a model file (sha256 ", run.spec().model_file_sha256(),
+        "): give it with --model-file to write a .pt or .ptl, or export .safetensors"));
+  }
+  ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+  const std::string sha256 = HexEncode(Sha256::Digest(bytes));
+  if (sha256 != run.spec().model_file_sha256()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " has sha256 ", sha256, ", but run ",
+                                                   run.run_id(), " trained ",
+                                                   run.spec().model_file_sha256()));
+  }
+  return bytes;
+}
+
+}  // namespace
+
 absl::Status WriteRunModelFile(const v1::RunStatus& run, int32_t exported_round,
                                const TensorBundle& weights, const std::string& out,
                                const ExportFormat& format, ModelRunner* runner,
@@ -242,6 +266,10 @@ absl::Status WriteRunModelFile(const v1::RunStatus& run, int32_t exported_round,
   info.seed = run.spec().seed();
   info.metadata = PrivacyMetadata(run, exported_round);
   info.metadata.merge(RoundThresholdMetadata(run, exported_round));
+  if (info.arch == kCustomModel && format.kind != ModelFileKind::kSafetensors) {
+    ASSIGN_OR_RETURN(info.model_file_bytes, ReadRunModelFile(run, format.model_file));
+    info.segmentation = run.spec().task() == v1::MODEL_TASK_SEGMENTATION;
+  }
   RETURN_IF_ERROR(WriteModelFile(out, weights, info, format, runner));
 
   if (summary != nullptr) {

@@ -46,6 +46,10 @@ absl::StatusOr<ModelFileKind> ModelFileKindOf(const std::string& path);
 struct ExportFormat {
   ModelFileKind kind = ModelFileKind::kTorchScript;
   bool quantize_int8 = false;  // mobile files only: int8 linear layers
+  // A run that trained a model file (`run start --model-file`): that file,
+  // which .pt and .ptl exports are rebuilt from. It must hash to the run's
+  // model_file_sha256. Not needed for .safetensors.
+  std::string model_file;
 };
 
 // The format of `--out out [--format format] [--quantize quantize]`:
@@ -68,6 +72,10 @@ struct ModelFileInfo {
   uint64_t seed = 0;  // only seeds the throwaway initial weights of a .pt
   // PrivacyMetadata (empty without DP) and OperatingThresholdMetadata.
   std::map<std::string, std::string> metadata;
+  // arch "custom" (a run that trained a model file): the file's bytes, which
+  // a .pt or .ptl is rebuilt from, and whether it segments.
+  std::string model_file_bytes;
+  bool segmentation = false;
 };
 
 // The guarantee of the global model of `round` of a run with spec `spec`:

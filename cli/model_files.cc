@@ -16,6 +16,7 @@
 #include "common/base/env.h"
 #include "common/base/status.h"
 #include "common/data/image_data.h"
+#include "common/runspec/transfer.h"
 #include "common/tensor/safetensors.h"
 
 namespace fedmi::cli {
@@ -219,17 +220,35 @@ void TorchModelRunner::SetThreads(int threads) {
   if (threads > 0) ml::SetThreads(threads);
 }
 
-absl::Status TorchModelRunner::WriteTorchScript(const std::string& path,
-                                                const TensorBundle& weights,
-                                                const ModelFileInfo& info) {
+namespace {
+
+// The model `info` describes, holding `weights`: its architecture rebuilt,
+// or the run's model file loaded.
+absl::StatusOr<std::unique_ptr<ml::LocalModel>> ModelWithWeights(const TensorBundle& weights,
+                                                                 const ModelFileInfo& info) {
   ml::ModelConfig config;
   config.arch = info.arch;
   config.num_classes = info.num_classes;
   config.height = config.width = info.image_size;
   config.channels = info.channels;
   config.seed = info.seed;
-  ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ml::LocalModel::Create(config));
+  std::unique_ptr<ml::LocalModel> model;
+  if (info.arch == kCustomModel) {
+    ASSIGN_OR_RETURN(model, ml::LocalModel::LoadUserModule(info.model_file_bytes, config,
+                                                           info.segmentation));
+  } else {
+    ASSIGN_OR_RETURN(model, ml::LocalModel::Create(config));
+  }
   RETURN_IF_ERROR(model->ImportWeights(weights));
+  return model;
+}
+
+}  // namespace
+
+absl::Status TorchModelRunner::WriteTorchScript(const std::string& path,
+                                                const TensorBundle& weights,
+                                                const ModelFileInfo& info) {
+  ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ModelWithWeights(weights, info));
   return model->SaveTorchScript(path, info.metadata);
 }
 
@@ -240,14 +259,7 @@ absl::StatusOr<TensorBundle> TorchModelRunner::ReadWeights(const std::string& pa
 absl::Status TorchModelRunner::WriteMobileModel(const std::string& path,
                                                 const TensorBundle& weights,
                                                 const ModelFileInfo& info, bool quantize_int8) {
-  ml::ModelConfig config;
-  config.arch = info.arch;
-  config.num_classes = info.num_classes;
-  config.height = config.width = info.image_size;
-  config.channels = info.channels;
-  config.seed = info.seed;
-  ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ml::LocalModel::Create(config));
-  RETURN_IF_ERROR(model->ImportWeights(weights));
+  ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ModelWithWeights(weights, info));
   return model->SaveForMobile(path, SafetensorsMetadata(info), MobileQuantizationOf(quantize_int8));
 }
 

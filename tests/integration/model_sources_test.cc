@@ -174,6 +174,20 @@ TEST_F(ModelSourcesTest, HospitalsTrainTheirOwnModuleAndRefuseFilesTheyDidNotLis
   std::cout << "user module, round 2 validation AUC " << last.auc() << std::endl;
   EXPECT_GT(last.examples(), 0);
   EXPECT_GT(last.auc(), 0.6);
+  // The trained module exports as TorchScript, rebuilt from the hospitals'
+  // file, and scores on the test split like any fedmi model.
+  cli::TorchModelRunner runner;
+  const std::string exported = scratch_.path() + "/own.pt";
+  cli::ExportFormat format;
+  EXPECT_THAT(cli::ExportModelToFile(admin(), own.run_id(), -1, exported, format, &runner, nullptr),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--model-file")));
+  format.model_file = user_model_;
+  ASSERT_THAT(cli::ExportModelToFile(admin(), own.run_id(), -1, exported, format, &runner, nullptr),
+              IsOk());
+  ASSERT_OK_AND_ASSIGN(cli::ModelEvaluation own_test,
+                       cli::EvaluateModelOnSplit(exported, source_, "test"));
+  std::cout << "user module, test AUC of the exported .pt " << own_test.metrics.auc << std::endl;
+  EXPECT_GT(own_test.metrics.auc, 0.6);
 
   // Another file (other weights: another hash) is refused by the site's
   // policy, by hash, before anything runs.
