@@ -178,6 +178,40 @@ void PrintEvaluationJson(const DataOptions& options, const EvaluationReport& rep
   PrintJsonLine(json);
 }
 
+// A segmentation model's scores: pooled Dice and IoU (all pixels of the
+// split as one image), the means of per-image Dice, IoU and HD95 (in
+// pixels, over the images where both masks are non-empty or both empty).
+void PrintSegmentationEvaluation(const GlobalOptions& global, const DataOptions& options,
+                                 const ModelEvaluation& evaluation) {
+  const SegmentationCounts& c = *evaluation.segmentation;
+  if (global.json) {
+    PrintJsonLine({{"task", "segmentation"},
+                   {"examples", c.images},
+                   {"loss", JsonNumber(evaluation.loss)},
+                   {"dice", JsonNumber(c.PooledDice())},
+                   {"iou", JsonNumber(c.PooledIou())},
+                   {"mean_image_dice", JsonNumber(c.MeanDice())},
+                   {"mean_image_iou", JsonNumber(c.MeanIou())},
+                   {"hd95", JsonNumber(c.MeanHausdorff95())},
+                   {"hd95_images", c.hausdorff95_images},
+                   {"hd95_undefined", c.hausdorff_undefined}});
+    return;
+  }
+  std::cout << absl::StrFormat("model %s on %s (split %s, segmentation)\n", options.model,
+                               options.data, options.split)
+            << absl::StrFormat("  examples         %d\n", c.images)
+            << absl::StrFormat("  dice (pooled)    %s\n", FormatMetric(c.PooledDice()))
+            << absl::StrFormat("  iou (pooled)     %s\n", FormatMetric(c.PooledIou()))
+            << absl::StrFormat("  mean image dice  %s\n", FormatMetric(c.MeanDice()))
+            << absl::StrFormat("  mean image iou   %s\n", FormatMetric(c.MeanIou()))
+            << absl::StrFormat("  hd95             %s px (mean over %d images; %d with one mask "
+                               "empty left out)\n",
+                               FormatMetric(c.MeanHausdorff95()), c.hausdorff95_images,
+                               c.hausdorff_undefined)
+            << absl::StrFormat("  loss             %s\n", FormatMetric(evaluation.loss))
+            << std::flush;
+}
+
 void PrintEvaluationText(const DataOptions& options, const EvaluationReport& report) {
   const BinaryMetrics& m = report.evaluation.metrics;
   std::cout << absl::StrFormat("model %s on %s (split %s, threshold %g)\n", options.model,
@@ -226,6 +260,15 @@ int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options,
   auto evaluation =
       runner->EvaluateOnSplit(options.model, options.data, options.split, options.threshold);
   if (!evaluation.ok()) return ReportError(evaluation.status());
+  if (evaluation->segmentation.has_value()) {
+    if (!options.reference.empty() || !options.reliability_plot.empty()) {
+      return ReportError(absl::InvalidArgumentError(
+          "--reference and --reliability-plot apply to classification models; " + options.model +
+          " is a segmentation model"));
+    }
+    PrintSegmentationEvaluation(global, options, *evaluation);
+    return kExitOk;
+  }
   EvaluationReport report;
   report.evaluation = *std::move(evaluation);
   const SplitPredictions& predictions = report.evaluation.predictions;

@@ -59,12 +59,14 @@ absl::StatusOr<LoadedModelFile> LoadSafetensorsModel(const std::string& path) {
 
 // The split at the model's own input geometry, from any source
 // LoadDataSplit reads (npz, image folder, DICOM folder).
+// With `with_masks`, the masks too (a segmentation model's truth).
 absl::StatusOr<ImageSet> LoadSplitForModel(const ml::ModelConfig& config, const std::string& path,
-                                           const std::string& split) {
+                                           const std::string& split, bool with_masks = false) {
   SiteDataOptions geometry;
   geometry.height = config.height;
   geometry.width = config.width;
   geometry.channels = config.channels;
+  geometry.with_masks = with_masks;
   return LoadDataSplit(path, split, geometry);
 }
 
@@ -183,9 +185,18 @@ absl::StatusOr<ModelFilePredictions> PredictModelFile(const std::string& model_p
     result.metadata = model->metadata();
   } else {
     ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
-    ASSIGN_OR_RETURN(data, LoadSplitForModel(loaded.model->config(), npz_path, split));
+    const bool segmentation = loaded.model->is_segmentation();
+    ASSIGN_OR_RETURN(data,
+                     LoadSplitForModel(loaded.model->config(), npz_path, split, segmentation));
     ASSIGN_OR_RETURN(result.predictions, loaded.model->Predict(data));
     result.metadata = std::move(loaded.metadata);
+    if (segmentation) {
+      result.truth_masks = std::move(data.masks);
+      result.height = data.height;
+      result.width = data.width;
+      result.labels = std::move(data.labels);
+      return result;
+    }
   }
   if (result.predictions.predicted.size() != data.labels.size()) {
     return absl::InternalError(absl::StrCat("model gave ", result.predictions.predicted.size(),
@@ -199,6 +210,19 @@ absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_pa
                                                      const std::string& npz_path,
                                                      const std::string& split, double threshold) {
   ASSIGN_OR_RETURN(ModelFilePredictions file, PredictModelFile(model_path, npz_path, split));
+  if (!file.truth_masks.empty()) {
+    ModelEvaluation evaluation;
+    SegmentationCounts counts;
+    const int64_t plane = file.height * file.width;
+    for (size_t i = 0; i < file.labels.size(); ++i) {
+      counts.AddImage(file.predictions.masks.data() + i * plane,
+                      file.truth_masks.data() + i * plane, file.height, file.width);
+    }
+    evaluation.segmentation = counts;
+    evaluation.loss = file.predictions.loss;
+    evaluation.predictions.metadata = std::move(file.metadata);
+    return evaluation;
+  }
   ImageSet labels_only;
   labels_only.labels = file.labels;
   RETURN_IF_ERROR(CheckBinaryLabels(labels_only));

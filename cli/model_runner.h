@@ -29,6 +29,7 @@
 #include "common/data/dataset.h"
 #include "common/data/metrics.h"
 #include "common/evaluation/operating_threshold.h"
+#include "common/evaluation/segmentation_metrics.h"
 #include "common/tensor/tensor_bundle.h"
 
 namespace fedmi::cli {
@@ -50,6 +51,11 @@ struct ModelEvaluation {
   // (calibration, metrics at another threshold) without running the model
   // again.
   SplitPredictions predictions;
+  // Set for a segmentation model, scored on the split's masks: Dice, IoU
+  // and HD95 per image, summed (`loss` is then the segmentation loss, and
+  // `metrics` and the probabilities are empty; only `predictions.metadata`
+  // is filled).
+  std::optional<SegmentationCounts> segmentation;
 };
 
 // The model file's operating threshold (metadata "operating_threshold") as
