@@ -174,7 +174,7 @@ absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const Image
 
 absl::StatusOr<ModelFilePredictions> PredictModelFile(const std::string& model_path,
                                                       const std::string& npz_path,
-                                                      const std::string& split) {
+                                                      const std::string& split, bool with_masks) {
   ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(model_path));
   ModelFilePredictions result;
   ImageSet data;
@@ -186,15 +186,13 @@ absl::StatusOr<ModelFilePredictions> PredictModelFile(const std::string& model_p
   } else {
     ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
     const bool segmentation = loaded.model->is_segmentation();
-    ASSIGN_OR_RETURN(data,
-                     LoadSplitForModel(loaded.model->config(), npz_path, split, segmentation));
+    ASSIGN_OR_RETURN(data, LoadSplitForModel(loaded.model->config(), npz_path, split,
+                                             segmentation && with_masks));
     ASSIGN_OR_RETURN(result.predictions, loaded.model->Predict(data));
     result.metadata = std::move(loaded.metadata);
     if (segmentation) {
-      result.truth_masks = std::move(data.masks);
-      result.height = data.height;
-      result.width = data.width;
-      result.labels = std::move(data.labels);
+      result.labels = data.labels;
+      result.images = std::move(data);
       return result;
     }
   }
@@ -210,13 +208,14 @@ absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_pa
                                                      const std::string& npz_path,
                                                      const std::string& split, double threshold) {
   ASSIGN_OR_RETURN(ModelFilePredictions file, PredictModelFile(model_path, npz_path, split));
-  if (!file.truth_masks.empty()) {
+  if (!file.predictions.masks.empty()) {
     ModelEvaluation evaluation;
     SegmentationCounts counts;
-    const int64_t plane = file.height * file.width;
-    for (size_t i = 0; i < file.labels.size(); ++i) {
-      counts.AddImage(file.predictions.masks.data() + i * plane,
-                      file.truth_masks.data() + i * plane, file.height, file.width);
+    const ImageSet& truth = file.images;
+    const int64_t plane = truth.height * truth.width;
+    for (int64_t i = 0; i < truth.size(); ++i) {
+      counts.AddImage(file.predictions.masks.data() + i * plane, truth.masks.data() + i * plane,
+                      truth.height, truth.width);
     }
     evaluation.segmentation = counts;
     evaluation.loss = file.predictions.loss;
@@ -295,7 +294,16 @@ absl::StatusOr<ModelEvaluation> TorchModelRunner::EvaluateOnSplit(const std::str
 absl::StatusOr<SplitPredictions> TorchModelRunner::PredictSplit(const std::string& model_path,
                                                                 const std::string& npz_path,
                                                                 const std::string& split) {
-  ASSIGN_OR_RETURN(ModelFilePredictions file, PredictModelFile(model_path, npz_path, split));
+  ASSIGN_OR_RETURN(ModelFilePredictions file,
+                   PredictModelFile(model_path, npz_path, split, /*with_masks=*/false));
+  if (!file.predictions.masks.empty()) {
+    SplitPredictions result;
+    result.labels = std::move(file.labels);
+    result.masks = std::move(file.predictions.masks);
+    result.images = std::move(file.images);
+    result.metadata = std::move(file.metadata);
+    return result;
+  }
   if (file.predictions.prob_positive.size() != file.labels.size()) {
     return absl::InternalError(absl::StrCat("model gave ", file.predictions.prob_positive.size(),
                                             " probabilities for ", file.labels.size(),

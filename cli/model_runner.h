@@ -38,10 +38,15 @@ namespace fedmi::cli {
 // and the model file's metadata: a .safetensors file's "__metadata__", or
 // the "fedmi_<key>" string attributes of a .pt file, as key -> value (e.g.
 // "arch", "dp_epsilon", "operating_threshold").
+// A segmentation model gives `masks` instead of prob_positive: one
+// height x width plane per image (1 = foreground), for the split's images as
+// the model read them (`images`, at its input geometry).
 struct SplitPredictions {
   std::vector<int64_t> labels;
   std::vector<float> prob_positive;
   std::map<std::string, std::string> metadata;
+  std::vector<uint8_t> masks;
+  ImageSet images;
 };
 
 struct ModelEvaluation {
@@ -156,7 +161,8 @@ class ModelRunner {
                                                           const std::string& split,
                                                           double threshold) = 0;
 
-  // P(class 1) of the model file for every image of a split; Internal when
+  // P(class 1) of the model file for every image of a split (a
+  // segmentation model: its masks; the split needs no masks); Internal when
   // the model gives a different number of predictions than there are images.
   virtual absl::StatusOr<SplitPredictions> PredictSplit(const std::string& model_path,
                                                         const std::string& npz_path,

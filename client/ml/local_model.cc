@@ -377,7 +377,8 @@ absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const Train
 
 absl::StatusOr<Predictions> LocalModel::Predict(const ImageSet& data, int batch_size) {
   RETURN_IF_ERROR(CheckImages(data, impl_->config));
-  if (impl_->segmentation) RETURN_IF_ERROR(CheckMasks(data));
+  // Masks are optional here: without them there is no loss (new images).
+  if (impl_->segmentation && data.has_masks()) RETURN_IF_ERROR(CheckMasks(data));
   if (batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size is ", batch_size));
   }

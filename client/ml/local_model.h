@@ -225,7 +225,8 @@ class LocalModel {
   // balancing, augmentation moves the masks with the images
   // (AugmentWithMask), and DP-SGD is refused (InvalidArgument).
   absl::StatusOr<TrainSummary> Train(const ImageSet& data, const TrainOptions& options);
-  // Segmentation needs masks in `data` too (for the loss).
+  // Segmentation: `data` may have masks (then the loss is computed
+  // against them) or not (new images; the loss is then NaN).
   absl::StatusOr<Predictions> Predict(const ImageSet& data, int batch_size = 256);
 
   // Number of trainable parameter elements (buffers not counted).

@@ -1,6 +1,7 @@
 #include "client/ml/segmentation.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "client/ml/torch_support.h"
@@ -91,10 +92,11 @@ Predictions PredictSegmentation(torch::jit::Module& module, torch::Device device
   torch::NoGradGuard no_grad;
   module.eval();
   const torch::Tensor pixels = PixelView(data);
-  const torch::Tensor masks = MaskView(data);
+  const bool with_truth = data.has_masks();
+  const torch::Tensor masks = with_truth ? MaskView(data) : torch::Tensor();
   const int64_t n = data.size();
   Predictions predictions;
-  predictions.masks.reserve(data.masks.size());
+  predictions.masks.reserve(n * data.height * data.width);
   double bce_sum = 0;
   double overlap = 0;
   double predicted = 0;
@@ -102,18 +104,24 @@ Predictions PredictSegmentation(torch::jit::Module& module, torch::Device device
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t end = std::min(n, start + batch_size);
     torch::Tensor x = ToModelInput(pixels.slice(0, start, end)).to(device);
-    torch::Tensor y = masks.slice(0, start, end).to(device, torch::kFloat32);
     torch::Tensor logits = module.forward({x}).toTensor();
-    bce_sum += torch::binary_cross_entropy_with_logits(logits, y, /*weight=*/{},
-                                                       /*pos_weight=*/{}, at::Reduction::Sum)
-                   .item<double>();
-    const torch::Tensor probabilities = torch::sigmoid(logits);
-    overlap += (probabilities * y).sum().item<double>();
-    predicted += probabilities.sum().item<double>();
-    truth += y.sum().item<double>();
+    if (with_truth) {
+      torch::Tensor y = masks.slice(0, start, end).to(device, torch::kFloat32);
+      bce_sum += torch::binary_cross_entropy_with_logits(logits, y, /*weight=*/{},
+                                                         /*pos_weight=*/{}, at::Reduction::Sum)
+                     .item<double>();
+      const torch::Tensor probabilities = torch::sigmoid(logits);
+      overlap += (probabilities * y).sum().item<double>();
+      predicted += probabilities.sum().item<double>();
+      truth += y.sum().item<double>();
+    }
     const torch::Tensor mask = logits.gt(0).to(torch::kCPU, torch::kUInt8).contiguous();
     predictions.masks.insert(predictions.masks.end(), mask.data_ptr<uint8_t>(),
                              mask.data_ptr<uint8_t>() + mask.numel());
+  }
+  if (!with_truth) {
+    predictions.loss = std::nan("");
+    return predictions;
   }
   const double total_pixels = static_cast<double>(data.masks.size());
   predictions.loss =

@@ -48,7 +48,8 @@ TrainSummary TrainSegmentationEpochs(torch::jit::Module& module, torch::Device d
 // Predicted masks (sigmoid > 1/2, i.e. logit > 0) of every image, in
 // Predictions::masks, and in Predictions::loss the loss above with the
 // soft Dice pooled over the whole set rather than per batch (so it does
-// not depend on batch_size): mean BCE + 1 - soft Dice.
+// not depend on batch_size): mean BCE + 1 - soft Dice; NaN when `data`
+// has no masks. Masks, when present, must have passed CheckMasks.
 Predictions PredictSegmentation(torch::jit::Module& module, torch::Device device,
                                 const ImageSet& data, int batch_size);
 

@@ -3,6 +3,7 @@
 // at a model file's stored operating threshold, and mobile (.ptl) files.
 // And `fedmi model list`, with and without a runner.
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <random>
@@ -380,6 +381,25 @@ TEST(ModelCommandsSegmentationTest, EvaluateScoresAUNetOnTheSplitsMasks) {
                            {"evaluate", "--model", path, "--data", dir.Join("unmasked.npz")});
   EXPECT_NE(outcome.exit_code, 0);
   EXPECT_THAT(outcome.err, HasSubstr("mask"));
+
+  // Predicting needs no masks: each image's foreground size in the CSV,
+  // and its mask and overlay as PNGs.
+  const std::string csv = dir.Join("masks.csv");
+  const std::string pngs = dir.Join("pngs");
+  outcome = RunCliCommands(&AddModelCommandsWithTorch, "model",
+                           {"predict", "--model", path, "--data", dir.Join("unmasked.npz"), "--out",
+                            csv, "--out-masks", pngs});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  ASSERT_OK_AND_ASSIGN(std::string text, Env::Default()->ReadFile(csv));
+  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "index,label,foreground_pixels");
+  const int64_t first_foreground =
+      std::count(predicted.masks.begin(), predicted.masks.begin() + 32 * 32, 1);
+  EXPECT_EQ(lines[1], absl::StrCat("0,", test.labels[0], ",", first_foreground));
+  for (const char* file : {"/0_mask.png", "/0_overlay.png", "/2_mask.png", "/2_overlay.png"}) {
+    EXPECT_TRUE(std::filesystem::exists(pngs + file)) << file;
+  }
 }
 
 }  // namespace

@@ -132,7 +132,7 @@ TEST_F(SegmentationTest, UNetLearnsPhantomLungsAndPredictsMasks) {
   EXPECT_EQ(small_batches.masks, after.masks);
 }
 
-TEST_F(SegmentationTest, DataWithoutMasksAndDpSgdAreRefused) {
+TEST_F(SegmentationTest, TrainingWithoutMasksAndDpSgdAreRefused) {
   ModelConfig config;
   config.arch = "unet";
   config.height = config.width = 32;
@@ -143,8 +143,12 @@ TEST_F(SegmentationTest, DataWithoutMasksAndDpSgdAreRefused) {
   no_masks.masks.clear();
   EXPECT_THAT(model->Train(no_masks, TrainOptions()),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs masks")));
-  EXPECT_THAT(model->Predict(no_masks),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs masks")));
+  // Prediction needs no masks (new images): masks out, no loss.
+  ASSERT_OK_AND_ASSIGN(Predictions unlabelled, model->Predict(no_masks));
+  EXPECT_EQ(unlabelled.masks.size(), 4u * 32 * 32);
+  EXPECT_TRUE(std::isnan(unlabelled.loss));
+  ASSERT_OK_AND_ASSIGN(Predictions labelled, model->Predict(Phantoms(0, 4)));
+  EXPECT_EQ(labelled.masks, unlabelled.masks);
   ImageSet bad = Phantoms(0, 4);
   bad.masks[7] = 255;
   EXPECT_THAT(model->Train(bad, TrainOptions()),
