@@ -26,6 +26,7 @@
 #include "common/data/metrics.h"
 #include "common/evaluation/calibration.h"
 #include "common/evaluation/operating_threshold.h"
+#include "common/plot/mask_image.h"
 #include "common/plot/reliability_diagram.h"
 #include "common/runspec/model_names.h"
 
@@ -56,6 +57,7 @@ struct DataOptions {
   std::string out;
   std::string reliability_plot;  // evaluate: a PNG to write, if set
   std::string reference;         // evaluate: a model file to compare with, if set
+  std::string out_masks;         // predict, segmentation: a directory for mask PNGs
 };
 
 int ExportModel(const GlobalOptions& global, const ExportOptions& options, ModelRunner* runner) {
@@ -180,6 +182,40 @@ void PrintEvaluationJson(const DataOptions& options, const EvaluationReport& rep
   PrintJsonLine(json);
 }
 
+// A segmentation model's scores: pooled Dice and IoU (all pixels of the
+// split as one image), the means of per-image Dice, IoU and HD95 (in
+// pixels, over the images where both masks are non-empty or both empty).
+void PrintSegmentationEvaluation(const GlobalOptions& global, const DataOptions& options,
+                                 const ModelEvaluation& evaluation) {
+  const SegmentationCounts& c = *evaluation.segmentation;
+  if (global.json) {
+    PrintJsonLine({{"task", "segmentation"},
+                   {"examples", c.images},
+                   {"loss", JsonNumber(evaluation.loss)},
+                   {"dice", JsonNumber(c.PooledDice())},
+                   {"iou", JsonNumber(c.PooledIou())},
+                   {"mean_image_dice", JsonNumber(c.MeanDice())},
+                   {"mean_image_iou", JsonNumber(c.MeanIou())},
+                   {"hd95", JsonNumber(c.MeanHausdorff95())},
+                   {"hd95_images", c.hausdorff95_images},
+                   {"hd95_undefined", c.hausdorff_undefined}});
+    return;
+  }
+  std::cout << absl::StrFormat("model %s on %s (split %s, segmentation)\n", options.model,
+                               options.data, options.split)
+            << absl::StrFormat("  examples         %d\n", c.images)
+            << absl::StrFormat("  dice (pooled)    %s\n", FormatMetric(c.PooledDice()))
+            << absl::StrFormat("  iou (pooled)     %s\n", FormatMetric(c.PooledIou()))
+            << absl::StrFormat("  mean image dice  %s\n", FormatMetric(c.MeanDice()))
+            << absl::StrFormat("  mean image iou   %s\n", FormatMetric(c.MeanIou()))
+            << absl::StrFormat(
+                   "  hd95             %s px (mean over %d images; %d with one mask "
+                   "empty left out)\n",
+                   FormatMetric(c.MeanHausdorff95()), c.hausdorff95_images, c.hausdorff_undefined)
+            << absl::StrFormat("  loss             %s\n", FormatMetric(evaluation.loss))
+            << std::flush;
+}
+
 void PrintEvaluationText(const DataOptions& options, const EvaluationReport& report) {
   const BinaryMetrics& m = report.evaluation.metrics;
   std::cout << absl::StrFormat("model %s on %s (split %s, threshold %g)\n", options.model,
@@ -228,6 +264,15 @@ int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options,
   auto evaluation =
       runner->EvaluateOnSplit(options.model, options.data, options.split, options.threshold);
   if (!evaluation.ok()) return ReportError(evaluation.status());
+  if (evaluation->segmentation.has_value()) {
+    if (!options.reference.empty() || !options.reliability_plot.empty()) {
+      return ReportError(absl::InvalidArgumentError(
+          "--reference and --reliability-plot apply to classification models; " + options.model +
+          " is a segmentation model"));
+    }
+    PrintSegmentationEvaluation(global, options, *evaluation);
+    return kExitOk;
+  }
   EvaluationReport report;
   report.evaluation = *std::move(evaluation);
   const SplitPredictions& predictions = report.evaluation.predictions;
@@ -260,11 +305,57 @@ int EvaluateModelFile(const GlobalOptions& global, const DataOptions& options,
   return kExitOk;
 }
 
+// A segmentation model's predictions: per image its predicted foreground
+// pixels in the CSV and, with --out-masks, <index>_mask.png (white on
+// black) and <index>_overlay.png (the outline in red over the image, 8x
+// up to 256 pixels a side).
+int WriteSegmentationPredictions(const DataOptions& options, const SplitPredictions& predictions) {
+  const ImageSet& images = predictions.images;
+  const int64_t plane = images.height * images.width;
+  std::string csv = "index,label,foreground_pixels\n";
+  for (int64_t i = 0; i < images.size(); ++i) {
+    const uint8_t* mask = predictions.masks.data() + i * plane;
+    absl::StrAppend(&csv, i, ",", images.labels[i], ",", std::count(mask, mask + plane, 1), "\n");
+  }
+  if (!options.out_masks.empty()) {
+    if (absl::Status status = Env::Default()->CreateDirs(options.out_masks); !status.ok()) {
+      return ReportError(status);
+    }
+    MaskOverlayOptions overlay;
+    overlay.scale = static_cast<int>(std::clamp<int64_t>(256 / images.height, 1, 8));
+    for (int64_t i = 0; i < images.size(); ++i) {
+      const uint8_t* mask = predictions.masks.data() + i * plane;
+      const std::string stem = absl::StrCat(options.out_masks, "/", i);
+      absl::Status status =
+          SaveMaskPng(mask, images.height, images.width, stem + "_mask.png", overlay.scale);
+      if (status.ok()) {
+        status =
+            SaveMaskOverlayPng(images.pixels.data() + i * images.ImageBytes(), images.height,
+                               images.width, images.channels, mask, stem + "_overlay.png", overlay);
+      }
+      if (!status.ok()) return ReportError(status);
+    }
+  }
+  if (absl::Status status = WriteFileAtomically(*Env::Default(), options.out, csv); !status.ok()) {
+    return ReportError(status);
+  }
+  std::cout << "wrote " << images.size() << " predicted masks' sizes to " << options.out;
+  if (!options.out_masks.empty()) {
+    std::cout << " and " << 2 * images.size() << " PNGs to " << options.out_masks;
+  }
+  std::cout << std::endl;
+  return kExitOk;
+}
+
 int PredictToCsv(const DataOptions& options, ModelRunner* runner) {
   if (runner == nullptr) return ReportError(TrainingUnavailableError("fedmi model predict"));
   runner->SetThreads(options.threads);
   auto predictions = runner->PredictSplit(options.model, options.data, options.split);
   if (!predictions.ok()) return ReportError(predictions.status());
+  if (!predictions->masks.empty()) return WriteSegmentationPredictions(options, *predictions);
+  if (!options.out_masks.empty()) {
+    return ReportUsageError("--out-masks applies to segmentation models only");
+  }
   auto stored = StoredThresholdOfFile(options.model, *predictions);
   if (!stored.ok()) return ReportError(stored.status());
   const std::vector<int64_t>& labels = predictions->labels;
@@ -453,6 +544,9 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
                             "stored operating threshold if it has one)");
   AddModelInputOptions(predict, *predict_options);
   predict->add_option("--out", predict_options->out, "CSV file to write")->required();
+  predict->add_option("--out-masks", predict_options->out_masks,
+                      "segmentation models: directory for each image's predicted mask "
+                      "(<index>_mask.png) and its outline over the image (<index>_overlay.png)");
   predict->callback([&result, predict_options, runner] {
     RunCommand(result, [&] { return PredictToCsv(*predict_options, runner.get()); });
   });

@@ -60,12 +60,14 @@ absl::StatusOr<LoadedModelFile> LoadSafetensorsModel(const std::string& path) {
 
 // The split at the model's own input geometry, from any source
 // LoadDataSplit reads (npz, image folder, DICOM folder).
+// With `with_masks`, the masks too (a segmentation model's truth).
 absl::StatusOr<ImageSet> LoadSplitForModel(const ml::ModelConfig& config, const std::string& path,
-                                           const std::string& split) {
+                                           const std::string& split, bool with_masks = false) {
   SiteDataOptions geometry;
   geometry.height = config.height;
   geometry.width = config.width;
   geometry.channels = config.channels;
+  geometry.with_masks = with_masks;
   return LoadDataSplit(path, split, geometry);
 }
 
@@ -173,7 +175,7 @@ absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const Image
 
 absl::StatusOr<ModelFilePredictions> PredictModelFile(const std::string& model_path,
                                                       const std::string& npz_path,
-                                                      const std::string& split) {
+                                                      const std::string& split, bool with_masks) {
   ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(model_path));
   ModelFilePredictions result;
   ImageSet data;
@@ -184,9 +186,16 @@ absl::StatusOr<ModelFilePredictions> PredictModelFile(const std::string& model_p
     result.metadata = model->metadata();
   } else {
     ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
-    ASSIGN_OR_RETURN(data, LoadSplitForModel(loaded.model->config(), npz_path, split));
+    const bool segmentation = loaded.model->is_segmentation();
+    ASSIGN_OR_RETURN(data, LoadSplitForModel(loaded.model->config(), npz_path, split,
+                                             segmentation && with_masks));
     ASSIGN_OR_RETURN(result.predictions, loaded.model->Predict(data));
     result.metadata = std::move(loaded.metadata);
+    if (segmentation) {
+      result.labels = data.labels;
+      result.images = std::move(data);
+      return result;
+    }
   }
   if (result.predictions.predicted.size() != data.labels.size()) {
     return absl::InternalError(absl::StrCat("model gave ", result.predictions.predicted.size(),
@@ -200,6 +209,20 @@ absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_pa
                                                      const std::string& npz_path,
                                                      const std::string& split, double threshold) {
   ASSIGN_OR_RETURN(ModelFilePredictions file, PredictModelFile(model_path, npz_path, split));
+  if (!file.predictions.masks.empty()) {
+    ModelEvaluation evaluation;
+    SegmentationCounts counts;
+    const ImageSet& truth = file.images;
+    const int64_t plane = truth.height * truth.width;
+    for (int64_t i = 0; i < truth.size(); ++i) {
+      counts.AddImage(file.predictions.masks.data() + i * plane, truth.masks.data() + i * plane,
+                      truth.height, truth.width);
+    }
+    evaluation.segmentation = counts;
+    evaluation.loss = file.predictions.loss;
+    evaluation.predictions.metadata = std::move(file.metadata);
+    return evaluation;
+  }
   ImageSet labels_only;
   labels_only.labels = file.labels;
   RETURN_IF_ERROR(CheckBinaryLabels(labels_only));
@@ -283,7 +306,16 @@ absl::StatusOr<ModelEvaluation> TorchModelRunner::EvaluateOnSplit(const std::str
 absl::StatusOr<SplitPredictions> TorchModelRunner::PredictSplit(const std::string& model_path,
                                                                 const std::string& npz_path,
                                                                 const std::string& split) {
-  ASSIGN_OR_RETURN(ModelFilePredictions file, PredictModelFile(model_path, npz_path, split));
+  ASSIGN_OR_RETURN(ModelFilePredictions file,
+                   PredictModelFile(model_path, npz_path, split, /*with_masks=*/false));
+  if (!file.predictions.masks.empty()) {
+    SplitPredictions result;
+    result.labels = std::move(file.labels);
+    result.masks = std::move(file.predictions.masks);
+    result.images = std::move(file.images);
+    result.metadata = std::move(file.metadata);
+    return result;
+  }
   if (file.predictions.prob_positive.size() != file.labels.size()) {
     return absl::InternalError(absl::StrCat("model gave ", file.predictions.prob_positive.size(),
                                             " probabilities for ", file.labels.size(),

@@ -60,17 +60,24 @@ absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const Image
 // file's metadata. Any kind of model file: .pt, .safetensors or .ptl
 // (ml::MobileModel). Internal when the model gives a different number of
 // predictions than there are images.
+// A segmentation model (.pt or .safetensors) predicts masks
+// (predictions.masks); `images` then holds the split as the model read it,
+// with its masks when `with_masks` (the loader refuses a split without).
 struct ModelFilePredictions {
   std::vector<int64_t> labels;
   ml::Predictions predictions;
   std::map<std::string, std::string> metadata;
+  ImageSet images;  // segmentation models only
 };
 absl::StatusOr<ModelFilePredictions> PredictModelFile(const std::string& model_path,
                                                       const std::string& npz_path,
-                                                      const std::string& split);
+                                                      const std::string& split,
+                                                      bool with_masks = true);
 
 // PredictModelFile scored as EvaluateModel scores; the result carries the
-// file's metadata.
+// file's metadata. A segmentation model is scored on the split's masks
+// instead (ModelEvaluation::segmentation, with HD95); InvalidArgument when
+// the split has none.
 absl::StatusOr<ModelEvaluation> EvaluateModelOnSplit(const std::string& model_path,
                                                      const std::string& npz_path,
                                                      const std::string& split = "test",

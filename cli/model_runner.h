@@ -29,6 +29,7 @@
 #include "common/data/dataset.h"
 #include "common/data/metrics.h"
 #include "common/evaluation/operating_threshold.h"
+#include "common/evaluation/segmentation_metrics.h"
 #include "common/tensor/tensor_bundle.h"
 
 namespace fedmi::cli {
@@ -37,10 +38,15 @@ namespace fedmi::cli {
 // and the model file's metadata: a .safetensors file's "__metadata__", or
 // the "fedmi_<key>" string attributes of a .pt file, as key -> value (e.g.
 // "arch", "dp_epsilon", "operating_threshold").
+// A segmentation model gives `masks` instead of prob_positive: one
+// height x width plane per image (1 = foreground), for the split's images as
+// the model read them (`images`, at its input geometry).
 struct SplitPredictions {
   std::vector<int64_t> labels;
   std::vector<float> prob_positive;
   std::map<std::string, std::string> metadata;
+  std::vector<uint8_t> masks;
+  ImageSet images;
 };
 
 struct ModelEvaluation {
@@ -50,6 +56,11 @@ struct ModelEvaluation {
   // (calibration, metrics at another threshold) without running the model
   // again.
   SplitPredictions predictions;
+  // Set for a segmentation model, scored on the split's masks: Dice, IoU
+  // and HD95 per image, summed (`loss` is then the segmentation loss, and
+  // `metrics` and the probabilities are empty; only `predictions.metadata`
+  // is filled).
+  std::optional<SegmentationCounts> segmentation;
 };
 
 // The model file's operating threshold (metadata "operating_threshold") as
@@ -150,7 +161,8 @@ class ModelRunner {
                                                           const std::string& split,
                                                           double threshold) = 0;
 
-  // P(class 1) of the model file for every image of a split; Internal when
+  // P(class 1) of the model file for every image of a split (a
+  // segmentation model: its masks; the split needs no masks); Internal when
   // the model gives a different number of predictions than there are images.
   virtual absl::StatusOr<SplitPredictions> PredictSplit(const std::string& model_path,
                                                         const std::string& npz_path,

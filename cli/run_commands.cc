@@ -22,6 +22,7 @@
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/model_names.h"
+#include "common/runspec/model_task.h"
 
 namespace fedmi::cli {
 namespace {
@@ -156,9 +157,9 @@ int WatchRunStatus(const GlobalOptions& global, int64_t run_id, bool with_sites)
       if (IsRoundLive(round.state()) || printed_rounds.count(round.round()) > 0) continue;
       if (printed_rounds.empty()) {
         out << "\n";
-        PrintRoundTableHeader(out);
+        PrintRoundTableHeader(out, IsSegmentationRun(run.spec()));
       }
-      PrintRoundRows(out, round, with_sites);
+      PrintRoundRows(out, round, with_sites, IsSegmentationRun(run.spec()));
       printed_rounds.insert(round.round());
     }
     std::string progress = ProgressLine(run);

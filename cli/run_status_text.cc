@@ -10,18 +10,25 @@
 #include "common/base/names.h"
 #include "common/crypto/sha256.h"
 #include "common/runspec/dp_spec.h"
+#include "common/runspec/model_task.h"
 #include "common/runspec/run_spec_json.h"
 
 namespace fedmi::cli {
 
 nlohmann::json MetricsJson(const v1::Metrics& metrics) {
-  return {{"examples", metrics.examples()},
-          {"loss", JsonNumber(metrics.loss())},
-          {"auc", JsonNumber(metrics.auc())},
-          {"accuracy", JsonNumber(metrics.accuracy())},
-          {"sensitivity", JsonNumber(metrics.sensitivity())},
-          {"specificity", JsonNumber(metrics.specificity())},
-          {"f1", JsonNumber(metrics.f1())}};
+  nlohmann::json json = {{"examples", metrics.examples()},
+                         {"loss", JsonNumber(metrics.loss())},
+                         {"auc", JsonNumber(metrics.auc())},
+                         {"accuracy", JsonNumber(metrics.accuracy())},
+                         {"sensitivity", JsonNumber(metrics.sensitivity())},
+                         {"specificity", JsonNumber(metrics.specificity())},
+                         {"f1", JsonNumber(metrics.f1())}};
+  if (metrics.has_overlap()) {
+    json["dice"] = JsonNumber(metrics.dice());
+    json["iou"] = JsonNumber(metrics.iou());
+    json["mean_image_dice"] = JsonNumber(metrics.mean_image_dice());
+  }
+  return json;
 }
 
 namespace {
@@ -61,8 +68,10 @@ nlohmann::json RoundJson(const v1::RoundStatus& round) {
 }
 
 constexpr char kRoundRowFormat[] = "%5s  %-10s  %5s  %8s  %8s  %8s  %8s  %8s  %8s\n";
+// Segmentation runs: pooled Dice and IoU, and the mean of per-image Dice.
+constexpr char kSegmentationRowFormat[] = "%5s  %-10s  %5s  %8s  %8s  %8s  %8s  %8s\n";
 
-void PrintRoundRow(std::ostream& out, const v1::RoundStatus& round) {
+void PrintRoundRow(std::ostream& out, const v1::RoundStatus& round, bool segmentation) {
   int dropped = 0;
   for (const auto& site : round.sites()) dropped += HasLeftRound(site.state()) ? 1 : 0;
   const int total = round.sites_size();
@@ -71,6 +80,15 @@ void PrintRoundRow(std::ostream& out, const v1::RoundStatus& round) {
   const v1::Metrics& m = round.eval_metrics();
   const bool measured = m.examples() > 0;
   auto metric = [&](double value) { return measured ? FormatMetric(value) : std::string("-"); };
+  if (segmentation) {
+    auto overlap = [&](double value) {
+      return m.has_overlap() ? FormatMetric(value) : std::string("-");
+    };
+    out << absl::StrFormat(kSegmentationRowFormat, absl::StrCat(round.round()), round.state(),
+                           sites, measured ? absl::StrCat(m.examples()) : "-", metric(m.loss()),
+                           overlap(m.dice()), overlap(m.iou()), overlap(m.mean_image_dice()));
+    return;
+  }
   out << absl::StrFormat(kRoundRowFormat, absl::StrCat(round.round()), round.state(), sites,
                          measured ? absl::StrCat(m.examples()) : "-", metric(m.loss()),
                          metric(m.auc()), metric(m.accuracy()), metric(m.sensitivity()),
@@ -88,6 +106,15 @@ std::string FormatUpdateBytes(int64_t bytes) {
 void PrintSiteRows(std::ostream& out, const v1::RoundStatus& round) {
   for (const auto& site : round.sites()) {
     const v1::Metrics& e = site.eval_metrics();
+    if (e.has_overlap()) {
+      out << absl::StrFormat(
+          "       %-20s %-10s examples %-7d train loss %-8s update %-9s eval dice %-8s iou %s\n",
+          site.site(), site.state(), site.examples(),
+          site.train_metrics().examples() > 0 ? FormatMetric(site.train_metrics().loss()) : "-",
+          FormatUpdateBytes(site.train_metrics().update_bytes()), FormatMetric(e.dice()),
+          FormatMetric(e.iou()));
+      continue;
+    }
     out << absl::StrFormat(
         "       %-20s %-10s examples %-7d train loss %-8s update %-9s eval auc %-8s acc %s\n",
         site.site(), site.state(), site.examples(),
@@ -181,13 +208,19 @@ void PrintRunHeader(std::ostream& out, const v1::RunStatus& run) {
   }
 }
 
-void PrintRoundTableHeader(std::ostream& out) {
+void PrintRoundTableHeader(std::ostream& out, bool segmentation) {
+  if (segmentation) {
+    out << absl::StrFormat(kSegmentationRowFormat, "ROUND", "STATE", "SITES", "EXAMPLES", "LOSS",
+                           "DICE", "IOU", "IMG-DICE");
+    return;
+  }
   out << absl::StrFormat(kRoundRowFormat, "ROUND", "STATE", "SITES", "EXAMPLES", "LOSS", "AUC",
                          "ACC", "SENS", "SPEC");
 }
 
-void PrintRoundRows(std::ostream& out, const v1::RoundStatus& round, bool with_sites) {
-  PrintRoundRow(out, round);
+void PrintRoundRows(std::ostream& out, const v1::RoundStatus& round, bool with_sites,
+                    bool segmentation) {
+  PrintRoundRow(out, round, segmentation);
   if (with_sites) PrintSiteRows(out, round);
   PrintDroppedSites(out, round);
 }
@@ -199,8 +232,9 @@ void PrintRunStatus(std::ostream& out, const v1::RunStatus& run, bool with_sites
     return;
   }
   out << "\n";
-  PrintRoundTableHeader(out);
-  for (const auto& round : run.rounds()) PrintRoundRows(out, round, with_sites);
+  const bool segmentation = IsSegmentationRun(run.spec());
+  PrintRoundTableHeader(out, segmentation);
+  for (const auto& round : run.rounds()) PrintRoundRows(out, round, with_sites, segmentation);
 }
 
 std::string ProgressLine(const v1::RunStatus& run) {

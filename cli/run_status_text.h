@@ -32,11 +32,16 @@ bool IsRoundLive(absl::string_view round_state);
 // "run 3: running, training, round 2 of 5 (1 of 5 rounds completed)" and
 // the spec, secure aggregation, creation time and error.
 void PrintRunHeader(std::ostream& out, const v1::RunStatus& run);
-// The column titles of PrintRoundRows.
-void PrintRoundTableHeader(std::ostream& out);
+// The column titles of PrintRoundRows. A segmentation run
+// (IsSegmentationRun) shows pooled Dice, IoU and mean image Dice where a
+// classification run shows AUC, accuracy, sensitivity and specificity.
+void PrintRoundTableHeader(std::ostream& out, bool segmentation = false);
 // One round's row; with `with_sites` each site's part; always why sites
 // left the round (a refusal by a site's policy is the operator's to see).
-void PrintRoundRows(std::ostream& out, const v1::RoundStatus& round, bool with_sites);
+// A site's row shows Dice and IoU instead of AUC and accuracy when its
+// evaluation is a segmentation one.
+void PrintRoundRows(std::ostream& out, const v1::RoundStatus& round, bool with_sites,
+                    bool segmentation = false);
 // Header, then the table of every round.
 void PrintRunStatus(std::ostream& out, const v1::RunStatus& run, bool with_sites);
 

@@ -158,6 +158,7 @@ int Run(int argc, char** argv) {
     options.height = options.width = geometry.image_size;
     options.channels = geometry.channels;
     options.first_frame_only = geometry.first_frame_only;
+    options.with_masks = geometry.with_masks;
     options.max_bad_fraction = max_bad_fraction;
     options.threads = threads;
     return options;

@@ -11,9 +11,11 @@
 #include "common/base/status.h"
 #include "common/data/metrics.h"
 #include "common/evaluation/operating_threshold.h"
+#include "common/evaluation/segmentation_metrics.h"
 #include "common/privacy/dp_plan.h"
 #include "common/privacy/site_update.h"
 #include "common/runspec/dp_spec.h"
+#include "common/runspec/model_task.h"
 #include "common/runspec/training_recipe.h"
 #include "common/runspec/transfer.h"
 #include "common/tensor/bundle_transfer.h"
@@ -38,6 +40,38 @@ v1::Metrics ToProto(const BinaryMetrics& metrics, double loss) {
 
 bool IsSynthetic(const v1::RunSpec& spec) { return spec.model() == "synthetic"; }
 
+// Overlap of a model's predicted masks with the truth of `data`, image by
+// image; only these sums leave the site.
+v1::Metrics SegmentationReport(const ImageSet& data, const ml::Predictions& predictions) {
+  SegmentationCounts counts;
+  const int64_t plane = data.height * data.width;
+  for (int64_t i = 0; i < data.size(); ++i) {
+    counts.Add(
+        CountOverlap(predictions.masks.data() + i * plane, data.masks.data() + i * plane, plane));
+  }
+  v1::Metrics report;
+  report.set_examples(data.size());
+  report.set_loss(predictions.loss);
+  // Undefined for masks (not 0), so the round's example-weighted means of
+  // them are undefined too (WeightedMean skips non-finite values).
+  const double undefined = std::nan("");
+  report.set_auc(undefined);
+  report.set_accuracy(undefined);
+  report.set_sensitivity(undefined);
+  report.set_specificity(undefined);
+  report.set_f1(undefined);
+  report.set_dice(counts.PooledDice());
+  report.set_iou(counts.PooledIou());
+  report.set_mean_image_dice(counts.MeanDice());
+  v1::SegmentationOverlap* overlap = report.mutable_overlap();
+  overlap->set_intersection(counts.intersection);
+  overlap->set_predicted(counts.prediction);
+  overlap->set_truth(counts.truth);
+  overlap->set_images(counts.images);
+  overlap->set_image_dice_sum(counts.dice_sum);
+  return report;
+}
+
 DataGeometry GeometryOfData(const std::optional<SiteDataset>& data, bool first_frame_only) {
   DataGeometry geometry;
   if (!data) return geometry;
@@ -45,12 +79,14 @@ DataGeometry GeometryOfData(const std::optional<SiteDataset>& data, bool first_f
   geometry.image_size = data->train.height == data->train.width ? data->train.height : -1;
   geometry.channels = data->train.channels;
   geometry.first_frame_only = first_frame_only;
+  geometry.with_masks = data->train.has_masks();
   return geometry;
 }
 
 std::string GeometryText(const DataGeometry& geometry) {
   return absl::StrCat(geometry.image_size, "x", geometry.image_size, "x", geometry.channels,
-                      geometry.first_frame_only ? " (first frames)" : "");
+                      geometry.first_frame_only ? " (first frames)" : "",
+                      geometry.with_masks ? " with masks" : "");
 }
 
 SitePolicy EffectivePolicy(const std::optional<SitePolicy>& configured, bool has_data) {
@@ -92,6 +128,7 @@ DataGeometry GeometryOf(const v1::RunSpec& spec) {
   geometry.image_size = InputImageSize(spec);
   geometry.channels = InputChannels(spec);
   geometry.first_frame_only = spec.first_frame_only();
+  geometry.with_masks = IsSegmentationRun(spec);
   return geometry;
 }
 
@@ -130,11 +167,8 @@ absl::Status SiteWorker::CheckCapability(const v1::RunSpec& spec) const {
     return absl::OkStatus();
   }
   const auto known = ml::ListArchitectures();
-  if (spec.model() == kCustomModel) {
-    if (spec.task() == v1::MODEL_TASK_SEGMENTATION) {
-      return absl::UnimplementedError("this site cannot train segmentation models yet");
-    }
-  } else if (std::find(known.begin(), known.end(), spec.model()) == known.end()) {
+  if (spec.model() != kCustomModel &&
+      std::find(known.begin(), known.end(), spec.model()) == known.end()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model '", spec.model(),
         "' is not available at this site (known: ", absl::StrJoin(known, ", "), ", synthetic)"));
@@ -154,6 +188,10 @@ absl::Status SiteWorker::CheckCapability(const v1::RunSpec& spec) const {
     }
     return absl::FailedPreconditionError(
         absl::StrCat("site '", options_.site, "' has no data configured (--data)"));
+  }
+  if (IsSegmentationRun(spec) && !data_->train.has_masks() && !options_.reload_data) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "site '", options_.site, "' has no masks in its data; a segmentation run needs them"));
   }
   return CheckClasses(*data_, spec);
 }
@@ -359,6 +397,7 @@ absl::StatusOr<v1::Metrics> SiteWorker::Evaluate(int64_t run_id, const v1::RunSp
   ASSIGN_OR_RETURN(ml::LocalModel * model, ModelFor(run_id, spec));
   RETURN_IF_ERROR(model->ImportWeights(global));
   ASSIGN_OR_RETURN(ml::Predictions predictions, model->Predict(data->val));
+  if (model->is_segmentation()) return SegmentationReport(data->val, predictions);
   ASSIGN_OR_RETURN(BinaryMetrics metrics,
                    ComputeBinaryMetrics(data->val.labels, predictions.prob_positive));
   v1::Metrics report = ToProto(metrics, predictions.loss);
@@ -393,9 +432,12 @@ absl::StatusOr<const SiteDataset*> SiteWorker::DataFor(const v1::RunSpec& spec) 
     // may name patients.
     FEDMI_LOG(ERROR) << "cannot read the site's data at " << GeometryText(wanted) << ": "
                      << reloaded.status().message();
-    return absl::Status(reloaded.status().code(),
-                        absl::StrCat("cannot read the site's data at ", GeometryText(wanted),
-                                     " (the reason is in the site's log)"));
+    return absl::Status(
+        reloaded.status().code(),
+        absl::StrCat("cannot read the site's data at ", GeometryText(wanted),
+                     wanted.with_masks ? " (a segmentation run needs a mask for every image; "
+                                         "the reason is in the site's log)"
+                                       : " (the reason is in the site's log)"));
   }
   RETURN_IF_ERROR(CheckClasses(*reloaded, spec));
   data_ = *std::move(reloaded);

@@ -33,15 +33,16 @@ namespace fedmi {
 
 // The input a run asks for (RunSpec image_size, channels, first_frame_only):
 // every image of the site's data resized to image_size x image_size with
-// `channels` channels.
+// `channels` channels, and, for a segmentation run, each with its mask.
 struct DataGeometry {
   int64_t image_size = 28;
   int64_t channels = 1;
   bool first_frame_only = false;
+  bool with_masks = false;  // SiteDataOptions::with_masks
 
   bool operator==(const DataGeometry& other) const {
     return image_size == other.image_size && channels == other.channels &&
-           first_frame_only == other.first_frame_only;
+           first_frame_only == other.first_frame_only && with_masks == other.with_masks;
   }
 };
 
@@ -130,6 +131,10 @@ class SiteWorker {
   // (TrainTask.dp_clip_norm); 0 otherwise.
   absl::StatusOr<LocalUpdate> Train(int64_t run_id, int32_t round, const v1::RunSpec& spec,
                                     const TensorBundle& global, double dp_clip_norm = 0);
+  // Classification: AUC, accuracy, ... and the score histogram.
+  // Segmentation: examples, loss, pooled dice and iou, mean_image_dice and
+  // the overlap counts (pixel sums over the validation split, the only
+  // form in which masks leave the site), no histogram.
   absl::StatusOr<v1::Metrics> Evaluate(int64_t run_id, const v1::RunSpec& spec,
                                        const TensorBundle& global);
   // Drops cached state of a finished or cancelled run.

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <optional>
 
+#include "common/evaluation/segmentation_metrics.h"
+
 namespace fedmi {
 namespace {
 
@@ -20,6 +22,57 @@ constexpr MetricField kMetricFields[] = {
     {"specificity", &v1::Metrics::specificity, &v1::Metrics::set_specificity},
     {"f1", &v1::Metrics::f1, &v1::Metrics::set_f1},
 };
+
+// Pixels a mask may have: 4096 x 4096 (no run's input is larger), so the
+// sums of any number of honest reports stay far from int64 overflow.
+constexpr int64_t kMaxMaskPixels = int64_t{4096} * 4096;
+
+// A site's overlap counts, when they could come from real masks of exactly
+// the site's validation images: SegmentationCounts::Check, images equal to
+// examples, and no more foreground than kMaxMaskPixels per image.
+std::optional<SegmentationCounts> CountsOf(const v1::Metrics& part) {
+  const v1::SegmentationOverlap& overlap = part.overlap();
+  SegmentationCounts counts;
+  counts.images = overlap.images();
+  counts.intersection = overlap.intersection();
+  counts.prediction = overlap.predicted();
+  counts.truth = overlap.truth();
+  counts.dice_sum = overlap.image_dice_sum();
+  if (!counts.Check().ok() || !std::isfinite(counts.dice_sum) || counts.images != part.examples() ||
+      counts.prediction / kMaxMaskPixels > counts.images ||
+      counts.truth / kMaxMaskPixels > counts.images) {
+    return std::nullopt;
+  }
+  return counts;
+}
+
+// Sets the pooled Dice, IoU, mean image Dice and summed overlap of the
+// segmentation reports among `parts`; returns how many were left out.
+int PoolSegmentation(const std::vector<v1::Metrics>& parts, v1::Metrics* pooled) {
+  SegmentationCounts sum;
+  int left_out = 0;
+  bool any = false;
+  for (const v1::Metrics& part : parts) {
+    if (!part.has_overlap()) continue;
+    std::optional<SegmentationCounts> counts = CountsOf(part);
+    if (!counts || !sum.Merge(*counts).ok()) {
+      ++left_out;
+      continue;
+    }
+    any = true;
+  }
+  if (!any) return left_out;
+  pooled->set_dice(sum.PooledDice());
+  pooled->set_iou(sum.PooledIou());
+  pooled->set_mean_image_dice(sum.MeanDice());
+  v1::SegmentationOverlap* overlap = pooled->mutable_overlap();
+  overlap->set_intersection(sum.intersection);
+  overlap->set_predicted(sum.prediction);
+  overlap->set_truth(sum.truth);
+  overlap->set_images(sum.images);
+  overlap->set_image_dice_sum(sum.dice_sum);
+  return left_out;
+}
 
 }  // namespace
 
@@ -45,8 +98,8 @@ v1::Metrics WeightedMean(const std::vector<v1::Metrics>& parts) {
 v1::Metrics PooledEvaluation(const std::vector<v1::Metrics>& parts, const ThresholdRule& rule,
                              int* ignored) {
   v1::Metrics pooled = WeightedMean(parts);
+  int left_out = PoolSegmentation(parts, &pooled);
   std::optional<ScoreHistogram> sum;
-  int left_out = 0;
   for (const v1::Metrics& part : parts) {
     if (part.negative_score_counts_size() == 0 && part.positive_score_counts_size() == 0) {
       continue;
@@ -85,6 +138,13 @@ nlohmann::json MetricsJson(const v1::Metrics& metrics) {
     out["operating_threshold"] = metrics.operating_threshold();
     out["operating_sensitivity"] = metrics.operating_sensitivity();
     out["operating_specificity"] = metrics.operating_specificity();
+  }
+  if (metrics.has_overlap()) {
+    for (const auto& [name, value] : {std::pair<const char*, double>{"dice", metrics.dice()},
+                                      {"iou", metrics.iou()},
+                                      {"mean_image_dice", metrics.mean_image_dice()}}) {
+      out[name] = std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
+    }
   }
   return out;
 }

@@ -32,7 +32,8 @@ v1::Metrics PooledEvaluation(const std::vector<v1::Metrics>& parts, const Thresh
 
 // The metrics as a JSON object; a value that is not finite becomes null.
 // An operating threshold adds operating_threshold, operating_sensitivity and
-// operating_specificity.
+// operating_specificity; segmentation metrics (an overlap) add dice, iou
+// and mean_image_dice.
 nlohmann::json MetricsJson(const v1::Metrics& metrics);
 
 }  // namespace fedmi

@@ -328,8 +328,8 @@ void RoundManager::MaybeFinishEvaluation() {
       PooledEvaluation(reports, ThresholdRuleOf(run_.spec), &ignored_histograms);
   if (ignored_histograms > 0) {
     FEDMI_LOG(WARNING) << "run " << run_.id << " round " << round_ << ": " << ignored_histograms
-                       << " site(s) sent validation score histograms that do not fit the others; "
-                          "the operating threshold was chosen without them";
+                       << " site(s) sent validation score histograms or segmentation counts "
+                          "that do not fit; the pooled metrics were computed without them";
   }
   absl::Status status = deps_.storage->RecordEvaluation(run_.id, round_, mean, per_site,
                                                         deps_.clock->NowUnixSeconds());

@@ -22,6 +22,7 @@
 #include "client/ml/architectures.h"
 #include "client/ml/dp_sgd.h"
 #include "client/ml/mobile_model.h"
+#include "client/ml/segmentation.h"
 #include "client/ml/torch_support.h"
 #include "client/ml/training_recipe.h"
 #include "common/base/status.h"
@@ -35,15 +36,19 @@ torch::Device PickDevice() {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
-// Train and Predict handle class labels and [N, classes] logits only.
-absl::Status CheckClassification(const ModelConfig& config, absl::string_view what) {
-  const ModelInfo* info = FindModelInfo(config.arch);
-  if (info != nullptr && info->task == ModelTask::kSegmentation) {
-    return absl::InvalidArgumentError(absl::StrCat("'", config.arch,
-                                                   "' is a segmentation model; segmentation ", what,
-                                                   " is not available yet"));
-  }
-  return absl::OkStatus();
+// Marks a user's segmentation module (built-in ones are known by name).
+constexpr char kTaskAttribute[] = "fedmi_task";
+constexpr char kSegmentationTask[] = "segmentation";
+
+bool IsSegmentationArch(const std::string& arch) {
+  const ModelInfo* info = FindModelInfo(arch);
+  return info != nullptr && info->task == ModelTask::kSegmentation;
+}
+
+bool HasSegmentationAttribute(const torch::jit::Module& module) {
+  if (!module.hasattr(kTaskAttribute)) return false;
+  const c10::IValue value = module.attr(kTaskAttribute);
+  return value.isString() && value.toStringRef() == kSegmentationTask;
 }
 
 // Weight n / (k * n_c) for class c, with n examples, k classes and n_c
@@ -172,6 +177,7 @@ struct LocalModel::Impl {
   ModelConfig config;
   torch::jit::Module module;
   torch::Device device{torch::kCPU};
+  bool segmentation = false;
 
   absl::StatusOr<TrainSummary> Train(const ImageSet& data, const TrainOptions& options);
   absl::StatusOr<Predictions> Predict(const ImageSet& data, int batch_size);
@@ -182,6 +188,8 @@ LocalModel::~LocalModel() = default;
 
 const ModelConfig& LocalModel::config() const { return impl_->config; }
 
+bool LocalModel::is_segmentation() const { return impl_->segmentation; }
+
 absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::Create(const ModelConfig& config) {
   return CatchTorch("creating model '" + config.arch + "'",
                     [&]() -> absl::StatusOr<std::unique_ptr<LocalModel>> {
@@ -191,6 +199,7 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::Create(const ModelConfig
                       // What the module stores: defaults (U-Net's width and
                       // depth) filled in.
                       RETURN_IF_ERROR(ReadConfigAttributes(impl->module, &impl->config));
+                      impl->segmentation = IsSegmentationArch(impl->config.arch);
                       impl->device = PickDevice();
                       impl->module.to(impl->device);
                       return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
@@ -212,6 +221,8 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::LoadTorchScript(const st
           path, " is not a readable TorchScript archive: ", e.what_without_backtrace()));
     }
     RETURN_IF_ERROR(ReadConfigAttributes(impl->module, &impl->config));
+    impl->segmentation = impl->config.arch == kCustomModel ? HasSegmentationAttribute(impl->module)
+                                                           : IsSegmentationArch(impl->config.arch);
     // A user's module is its own reference.
     if (impl->config.arch == kCustomModel) {
       return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
@@ -255,6 +266,15 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::LoadUserModule(
                                                             segmentation, impl->device));
                       if (!impl->module.hasattr("fedmi_arch")) {
                         WriteConfigAttributes(impl->config, &impl->module);
+                      }
+                      impl->segmentation = segmentation;
+                      if (impl->module.hasattr(kTaskAttribute)) {
+                        impl->module.setattr(
+                            kTaskAttribute,
+                            std::string(segmentation ? kSegmentationTask : "classification"));
+                      } else if (segmentation) {
+                        impl->module.register_attribute(kTaskAttribute, c10::StringType::get(),
+                                                        std::string(kSegmentationTask));
                       }
                       return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
                     });
@@ -310,8 +330,13 @@ int64_t LocalModel::ParameterCount() const {
 }
 
 absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const TrainOptions& options) {
-  RETURN_IF_ERROR(CheckClassification(impl_->config, "training"));
   RETURN_IF_ERROR(CheckImages(data, impl_->config));
+  if (impl_->segmentation) {
+    RETURN_IF_ERROR(CheckMasks(data));
+    if (options.dp) {
+      return absl::InvalidArgumentError("DP-SGD is not available for segmentation models");
+    }
+  }
   if (options.epochs < 1 || options.batch_size < 1 || !(options.lr > 0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("training needs epochs >= 1, batch_size >= 1 and lr > 0; got ", options.epochs,
@@ -351,8 +376,9 @@ absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const Train
 }
 
 absl::StatusOr<Predictions> LocalModel::Predict(const ImageSet& data, int batch_size) {
-  RETURN_IF_ERROR(CheckClassification(impl_->config, "prediction"));
   RETURN_IF_ERROR(CheckImages(data, impl_->config));
+  // Masks are optional here: without them there is no loss (new images).
+  if (impl_->segmentation && data.has_masks()) RETURN_IF_ERROR(CheckMasks(data));
   if (batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size is ", batch_size));
   }
@@ -387,6 +413,9 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
   // still work, but their dropout masks are then not reproducible.
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(options.seed);
   torch::manual_seed(options.seed);
+  if (segmentation) {
+    return TrainSegmentationEpochs(module, device, data, options, *optimizer, generator);
+  }
 
   const torch::Tensor pixels = PixelView(data);
   const torch::Tensor labels = LabelView(data);
@@ -430,6 +459,7 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
 
 absl::StatusOr<Predictions> LocalModel::Impl::Predict(const ImageSet& data, int batch_size) {
   module.eval();
+  if (segmentation) return PredictSegmentation(module, device, data, batch_size);
   return PredictInBatches(data, config.num_classes, device, batch_size,
                           [&](const torch::Tensor& x) { return module.forward({x}).toTensor(); });
 }

@@ -159,10 +159,18 @@ enum class MobileQuantization {
   kDynamicInt8,  // linear layers int8 (weights stored as int8, dynamic activations)
 };
 
+// Classification fills prob_positive and predicted; segmentation fills
+// masks (and leaves those two empty).
 struct Predictions {
   std::vector<float> prob_positive;  // P(class 1) per example (binary tasks)
   std::vector<int64_t> predicted;    // argmax class per example
-  double loss = 0;                   // mean cross-entropy against the labels
+  // Segmentation: height x width bytes per example, in the data's order,
+  // 1 where the foreground probability is above 1/2 (logit > 0).
+  std::vector<uint8_t> masks;
+  // Classification: mean cross-entropy against the labels. Segmentation:
+  // mean per-pixel BCE plus 1 - soft Dice pooled over the data set
+  // (client/ml/segmentation.h).
+  double loss = 0;
 };
 
 // TrainableModelNames() (common/runspec/model_names.h).
@@ -205,10 +213,20 @@ class LocalModel {
   // name, dtype or shape differs from this architecture's.
   absl::Status ImportWeights(const TensorBundle& weights);
 
-  // Classification architectures only: InvalidArgument for a
-  // segmentation one (ModelTask::kSegmentation), whose training and
-  // evaluation are not available yet.
+  // True for a segmentation model: a built-in one whose ModelInfo says
+  // ModelTask::kSegmentation, or a user's module loaded with
+  // segmentation = true (remembered in the module as the string attribute
+  // fedmi_task = "segmentation", so a saved one reloads as such).
+  bool is_segmentation() const;
+
+  // Classification: class-weighted cross-entropy against the labels.
+  // Segmentation: soft Dice + BCE against data.masks (client/ml/
+  // segmentation.h), InvalidArgument when `data` has no masks; no class
+  // balancing, augmentation moves the masks with the images
+  // (AugmentWithMask), and DP-SGD is refused (InvalidArgument).
   absl::StatusOr<TrainSummary> Train(const ImageSet& data, const TrainOptions& options);
+  // Segmentation: `data` may have masks (then the loss is computed
+  // against them) or not (new images; the loss is then NaN).
   absl::StatusOr<Predictions> Predict(const ImageSet& data, int batch_size = 256);
 
   // Number of trainable parameter elements (buffers not counted).

@@ -138,14 +138,25 @@ ExampleGeometry DrawGeometry(const AugmentationOptions& options, int64_t n, int6
   return g;
 }
 
-torch::Tensor Augment(const torch::Tensor& batch, const AugmentationOptions& options,
-                      at::Generator& generator) {
+namespace {
+
+// Augment's body; a non-null `mask` moves with the images (see
+// AugmentWithMask). The draws do not depend on it.
+torch::Tensor AugmentImpl(const torch::Tensor& batch, const AugmentationOptions& options,
+                          at::Generator& generator, torch::Tensor* mask) {
   const int64_t n = batch.size(0);
-  torch::Tensor out = batch;
+  const int64_t channels = batch.size(1);
+  const bool moves = NeedsWarp(options) || options.max_shift > 0;
+  // Images and mask as one tensor, so each example's draw applies to both.
+  torch::Tensor out = (mask != nullptr && moves) ? torch::cat({batch, *mask}, 1) : batch;
   if (NeedsWarp(options)) {
     out = WarpBatch(out, DrawGeometry(options, n, batch.size(2), batch.size(3), generator));
   } else if (options.max_shift > 0) {
     out = RandomShift(out, options.max_shift, generator);
+  }
+  if (mask != nullptr && moves) {
+    *mask = out.slice(1, channels).gt(0.5).to(torch::kFloat32);
+    out = out.slice(1, 0, channels).contiguous();
   }
   if (options.brightness > 0 || options.contrast > 0) {
     const torch::Tensor brightness =
@@ -158,6 +169,18 @@ torch::Tensor Augment(const torch::Tensor& batch, const AugmentationOptions& opt
     out = JitterIntensity(out, brightness, contrast);
   }
   return out;
+}
+
+}  // namespace
+
+torch::Tensor Augment(const torch::Tensor& batch, const AugmentationOptions& options,
+                      at::Generator& generator) {
+  return AugmentImpl(batch, options, generator, /*mask=*/nullptr);
+}
+
+torch::Tensor AugmentWithMask(const torch::Tensor& batch, const AugmentationOptions& options,
+                              at::Generator& generator, torch::Tensor* mask) {
+  return AugmentImpl(batch, options, generator, mask);
 }
 
 std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::vector<torch::Tensor>& params,

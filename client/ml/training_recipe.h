@@ -62,6 +62,15 @@ ExampleGeometry DrawGeometry(const AugmentationOptions& options, int64_t n, int6
 torch::Tensor Augment(const torch::Tensor& batch, const AugmentationOptions& options,
                       at::Generator& generator);
 
+// Augment for segmentation: `mask` (float N,1,H,W of 0/1, the batch's
+// masks) undergoes the same geometric transform as each image, resampled
+// bilinearly and thresholded at 1/2, so it stays 0/1 and follows the
+// anatomy (close to nearest-neighbour resampling; a whole-pixel shift moves
+// it exactly). Brightness and contrast leave it alone. The images and every
+// draw are those Augment would give for the same generator state.
+torch::Tensor AugmentWithMask(const torch::Tensor& batch, const AugmentationOptions& options,
+                              at::Generator& generator, torch::Tensor* mask);
+
 // Adam (AdamW when options.weight_decay > 0), or SGD with momentum 0.9 and
 // L2 weight decay; null for another name (callers check it).
 std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::vector<torch::Tensor>& params,

@@ -3,6 +3,7 @@
 // at a model file's stored operating threshold, and mobile (.ptl) files.
 // And `fedmi model list`, with and without a runner.
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <random>
@@ -15,7 +16,9 @@
 #include "common/base/env.h"
 #include "common/data/metrics.h"
 #include "common/data/npz.h"
+#include "common/data/phantoms.h"
 #include "common/evaluation/calibration.h"
+#include "common/evaluation/segmentation_metrics.h"
 #include "common/tensor/safetensors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -310,6 +313,93 @@ TEST(ModelListTest, WithoutTrainingCountsAreNull) {
   ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
   EXPECT_THAT(outcome.out, HasSubstr("mobilenet_v2"));
   EXPECT_THAT(outcome.out, HasSubstr("needs a training build"));
+}
+
+}  // namespace
+}  // namespace fedmi::cli
+
+namespace fedmi::cli {
+namespace {
+
+// `fedmi model evaluate` on a segmentation model: Dice, IoU and HD95 on
+// the split's masks, the same as scoring the model's own predictions.
+TEST(ModelCommandsSegmentationTest, EvaluateScoresAUNetOnTheSplitsMasks) {
+  ScratchDir dir;
+  PhantomOptions phantoms;
+  phantoms.size = 32;
+  phantoms.count = 20;
+  phantoms.seed = 4;
+  ASSERT_OK_AND_ASSIGN(auto arrays, PhantomNpz(phantoms));
+  const std::string data = dir.Join("phantoms.npz");
+  ASSERT_THAT(WriteNpz(data, arrays), IsOk());
+  ml::ModelConfig config;
+  config.arch = "unet";
+  config.height = config.width = 32;
+  config.base_width = 4;
+  config.depth = 1;
+  config.seed = 3;
+  ASSERT_OK_AND_ASSIGN(auto model, ml::LocalModel::Create(config));
+  const std::string path = dir.Join("unet.pt");
+  ASSERT_THAT(model->SaveTorchScript(path), IsOk());
+
+  PhantomOptions test_rows = phantoms;
+  ASSERT_OK_AND_ASSIGN(ImageSet test, GeneratePhantoms(test_rows, 17, 3));  // rows 17..19
+  ASSERT_OK_AND_ASSIGN(ml::Predictions predicted, model->Predict(test));
+  SegmentationCounts expected;
+  for (int64_t i = 0; i < test.size(); ++i) {
+    expected.AddImage(predicted.masks.data() + i * 32 * 32, test.masks.data() + i * 32 * 32, 32,
+                      32);
+  }
+
+  CliOutcome outcome =
+      RunCliCommands(&AddModelCommandsWithTorch, "model",
+                     {"evaluate", "--model", path, "--data", data, "--split", "test", "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  const nlohmann::json json = nlohmann::json::parse(outcome.out);
+  EXPECT_EQ(json["task"], "segmentation");
+  EXPECT_EQ(json["examples"], 3);
+  ASSERT_TRUE(json["dice"].is_number()) << outcome.out;
+  EXPECT_DOUBLE_EQ(json["dice"].get<double>(), expected.PooledDice());
+  EXPECT_DOUBLE_EQ(json["iou"].get<double>(), expected.PooledIou());
+  EXPECT_DOUBLE_EQ(json["mean_image_dice"].get<double>(), expected.MeanDice());
+  EXPECT_EQ(json["hd95_images"], expected.hausdorff95_images);
+  if (expected.hausdorff95_images > 0) {
+    EXPECT_DOUBLE_EQ(json["hd95"].get<double>(), expected.MeanHausdorff95());
+  }
+
+  outcome = RunCliCommands(&AddModelCommandsWithTorch, "model",
+                           {"evaluate", "--model", path, "--data", data, "--split", "test"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_THAT(outcome.out, HasSubstr("dice (pooled)"));
+  EXPECT_THAT(outcome.out, HasSubstr("hd95"));
+
+  // Data without masks cannot score it.
+  std::map<std::string, NpyArray> unmasked = arrays;
+  for (const char* split : {"train", "val", "test"}) unmasked.erase(std::string(split) + "_masks");
+  ASSERT_THAT(WriteNpz(dir.Join("unmasked.npz"), unmasked), IsOk());
+  outcome = RunCliCommands(&AddModelCommandsWithTorch, "model",
+                           {"evaluate", "--model", path, "--data", dir.Join("unmasked.npz")});
+  EXPECT_NE(outcome.exit_code, 0);
+  EXPECT_THAT(outcome.err, HasSubstr("mask"));
+
+  // Predicting needs no masks: each image's foreground size in the CSV,
+  // and its mask and overlay as PNGs.
+  const std::string csv = dir.Join("masks.csv");
+  const std::string pngs = dir.Join("pngs");
+  outcome = RunCliCommands(&AddModelCommandsWithTorch, "model",
+                           {"predict", "--model", path, "--data", dir.Join("unmasked.npz"), "--out",
+                            csv, "--out-masks", pngs});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  ASSERT_OK_AND_ASSIGN(std::string text, Env::Default()->ReadFile(csv));
+  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[0], "index,label,foreground_pixels");
+  const int64_t first_foreground =
+      std::count(predicted.masks.begin(), predicted.masks.begin() + 32 * 32, 1);
+  EXPECT_EQ(lines[1], absl::StrCat("0,", test.labels[0], ",", first_foreground));
+  for (const char* file : {"/0_mask.png", "/0_overlay.png", "/2_mask.png", "/2_overlay.png"}) {
+    EXPECT_TRUE(std::filesystem::exists(pngs + file)) << file;
+  }
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // evaluation sends (metrics and the score histogram, never scores).
 #include "client/site_worker.h"
 
+#include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -9,6 +11,8 @@
 #include "client/ml/local_model.h"
 #include "common/base/status.h"
 #include "common/data/dataset.h"
+#include "common/data/phantoms.h"
+#include "common/runspec/model_task.h"
 #include "common/tensor/bundle_transfer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -241,6 +245,105 @@ TEST(SiteWorkerTransferTest, AFrozenRoundSendsOnlyTheTrainedTensors) {
   EXPECT_THAT(names, ::testing::ElementsAre("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"));
   ASSERT_OK_AND_ASSIGN(LocalUpdate second, worker.Train(1, 2, spec, global));
   EXPECT_EQ(second.weights.specs.size(), global.specs.size());
+}
+
+}  // namespace
+}  // namespace fedmi
+
+namespace fedmi {
+namespace {
+
+// Segmentation runs: data with masks, overlap counts instead of scores.
+v1::RunSpec UNetSpec(int32_t image_size) {
+  v1::RunSpec spec = CnnSpec(image_size, 1);
+  spec.set_model("unet");
+  return spec;
+}
+
+// The default policy lists classification models only.
+SiteWorkerOptions UNetOptions() {
+  SiteWorkerOptions options = Options();
+  options.policy = SitePolicy::Defaults();
+  options.policy->allowed_models = {"unet"};
+  return options;
+}
+
+SiteDataset PhantomSite(int64_t side) {
+  PhantomOptions options;
+  options.size = side;
+  options.seed = 3;
+  SiteDataset data;
+  data.train = *GeneratePhantoms(options, 0, 12);
+  data.val = *GeneratePhantoms(options, 100, 6);
+  return data;
+}
+
+TEST(SiteWorkerSegmentationTest, AnEvaluationSendsOverlapCountsAndNoScores) {
+  SiteWorker worker(UNetOptions(), PhantomSite(32));
+  const v1::RunSpec spec = UNetSpec(32);
+  absl::StatusOr<TensorBundle> global = worker.BuildInitialModel(spec);
+  ASSERT_THAT(global, IsOk());
+  absl::StatusOr<LocalUpdate> update = worker.Train(1, 1, spec, *global);
+  ASSERT_THAT(update, IsOk());
+  EXPECT_EQ(update->examples, 12);
+  EXPECT_GT(update->train_metrics.loss(), 0);
+  absl::StatusOr<v1::Metrics> metrics = worker.Evaluate(1, spec, update->weights);
+  ASSERT_THAT(metrics, IsOk());
+  EXPECT_EQ(metrics->examples(), 6);
+  const v1::SegmentationOverlap& overlap = metrics->overlap();
+  EXPECT_EQ(overlap.images(), 6);
+  const SiteDataset truth = PhantomSite(32);
+  EXPECT_EQ(overlap.truth(),
+            std::accumulate(truth.val.masks.begin(), truth.val.masks.end(), int64_t{0}));
+  EXPECT_LE(overlap.intersection(), std::min(overlap.predicted(), overlap.truth()));
+  ASSERT_GT(overlap.predicted() + overlap.truth(), 0);
+  EXPECT_DOUBLE_EQ(metrics->dice(),
+                   2.0 * overlap.intersection() / (overlap.predicted() + overlap.truth()));
+  EXPECT_DOUBLE_EQ(metrics->iou(),
+                   static_cast<double>(overlap.intersection()) /
+                       (overlap.predicted() + overlap.truth() - overlap.intersection()));
+  EXPECT_NEAR(metrics->mean_image_dice(), overlap.image_dice_sum() / 6, 1e-12);
+  EXPECT_GT(metrics->loss(), 0);
+  EXPECT_EQ(metrics->negative_score_counts_size(), 0);
+  EXPECT_EQ(metrics->positive_score_counts_size(), 0);
+  EXPECT_TRUE(std::isnan(metrics->auc())) << "no AUC for masks";
+}
+
+TEST(SiteWorkerSegmentationTest, DataWithoutMasksIsRefusedOrReadAgainWithThem) {
+  const v1::RunSpec spec = UNetSpec(32);
+  EXPECT_TRUE(IsSegmentationRun(spec));
+  EXPECT_FALSE(IsSegmentationRun(CnnSpec(32, 1)));
+  v1::RunSpec custom = CnnSpec(32, 1);
+  custom.set_model("custom");
+  custom.set_task(v1::MODEL_TASK_SEGMENTATION);
+  EXPECT_TRUE(IsSegmentationRun(custom));
+  EXPECT_TRUE(GeometryOf(custom).with_masks);
+
+  SiteWorker no_masks(UNetOptions(), NoiseSite(32, 1));
+  EXPECT_THAT(no_masks.CheckTask(spec),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no masks")));
+
+  std::vector<DataGeometry> asked;
+  SiteWorkerOptions options = UNetOptions();
+  options.reload_data = [&asked](const DataGeometry& geometry) -> absl::StatusOr<SiteDataset> {
+    asked.push_back(geometry);
+    if (!geometry.with_masks) return NoiseSite(geometry.image_size, 1);
+    return PhantomSite(geometry.image_size);
+  };
+  SiteWorker reloading(options, NoiseSite(32, 1));
+  absl::StatusOr<TensorBundle> global = reloading.BuildInitialModel(spec);
+  ASSERT_THAT(global, IsOk());
+  ASSERT_THAT(reloading.Evaluate(1, spec, *global), IsOk());
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_TRUE(asked[0].with_masks);
+
+  options.reload_data = [](const DataGeometry&) -> absl::StatusOr<SiteDataset> {
+    return absl::InvalidArgumentError("no masks/ folder");
+  };
+  SiteWorker failing(options, NoiseSite(32, 1));
+  EXPECT_THAT(failing.Evaluate(1, spec, *global),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("32x32x1 with masks (a segmentation run needs a mask")));
 }
 
 }  // namespace

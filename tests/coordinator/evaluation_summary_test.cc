@@ -153,3 +153,77 @@ TEST(EvaluationSummaryReviewTest, CountsThatOverflowAreLeftOut) {
 
 }  // namespace
 }  // namespace fedmi
+
+namespace fedmi {
+namespace {
+
+// A site's segmentation report as SiteWorker sends it.
+v1::Metrics Overlap(int64_t images, int64_t intersection, int64_t predicted, int64_t truth,
+                    double image_dice_sum) {
+  v1::Metrics m;
+  m.set_examples(images);
+  m.set_auc(std::nan(""));
+  m.set_dice(2.0 * intersection / static_cast<double>(predicted + truth));
+  v1::SegmentationOverlap* overlap = m.mutable_overlap();
+  overlap->set_images(images);
+  overlap->set_intersection(intersection);
+  overlap->set_predicted(predicted);
+  overlap->set_truth(truth);
+  overlap->set_image_dice_sum(image_dice_sum);
+  return m;
+}
+
+TEST(EvaluationSummarySegmentationTest, DiceIsPooledFromTheSitesPixelCounts) {
+  // Site 1: Dice 2*90/(100+100) = 0.9 on 10 images; site 2: 2*10/(40+60) =
+  // 0.2 on 30 images. Pooled over all pixels: 2*100/(140+160) = 2/3, not
+  // the example-weighted mean of per-site Dice (0.375).
+  const std::vector<v1::Metrics> parts = {Overlap(10, 90, 100, 100, 9.0),
+                                          Overlap(30, 10, 40, 60, 6.0)};
+  int ignored = -1;
+  const v1::Metrics pooled = PooledEvaluation(parts, ThresholdRule(), &ignored);
+  EXPECT_EQ(ignored, 0);
+  EXPECT_EQ(pooled.examples(), 40);
+  EXPECT_DOUBLE_EQ(pooled.dice(), 200.0 / 300.0);
+  EXPECT_DOUBLE_EQ(pooled.iou(), 100.0 / (300.0 - 100.0));
+  EXPECT_DOUBLE_EQ(pooled.mean_image_dice(), 15.0 / 40.0);
+  EXPECT_EQ(pooled.overlap().intersection(), 100);
+  EXPECT_EQ(pooled.overlap().predicted(), 140);
+  EXPECT_EQ(pooled.overlap().truth(), 160);
+  EXPECT_EQ(pooled.overlap().images(), 40);
+  EXPECT_TRUE(std::isnan(pooled.auc()));
+  EXPECT_FALSE(pooled.has_operating_threshold());
+
+  const nlohmann::json json = MetricsJson(pooled);
+  EXPECT_DOUBLE_EQ(json["dice"].get<double>(), 200.0 / 300.0);
+  EXPECT_DOUBLE_EQ(json["mean_image_dice"].get<double>(), 15.0 / 40.0);
+  EXPECT_TRUE(json["auc"].is_null());
+  EXPECT_FALSE(MetricsJson(parts[0]).contains("operating_threshold"));
+  EXPECT_FALSE(MetricsJson(v1::Metrics()).contains("dice")) << "classification has none";
+}
+
+TEST(EvaluationSummarySegmentationTest, CountsThatCannotComeFromMasksAreLeftOut) {
+  const v1::Metrics honest = Overlap(10, 90, 100, 100, 9.0);
+  std::vector<v1::Metrics> liars = {
+      Overlap(10, 150, 100, 200, 9.0),          // more overlap than prediction
+      Overlap(10, -1, 100, 100, 9.0),           // negative
+      Overlap(12, 90, 100, 100, 9.0),           // images != examples
+      Overlap(10, 90, 100, 100, 11.0),          // a Dice sum above the image count
+      Overlap(1, 0, int64_t{1} << 40, 0, 0.0),  // more pixels than any image has
+  };
+  liars[2].set_examples(10);
+  for (const v1::Metrics& liar : liars) {
+    int ignored = -1;
+    const v1::Metrics pooled = PooledEvaluation({honest, liar}, ThresholdRule(), &ignored);
+    EXPECT_EQ(ignored, 1) << liar.DebugString();
+    EXPECT_DOUBLE_EQ(pooled.dice(), 0.9) << liar.DebugString();
+    EXPECT_EQ(pooled.overlap().images(), 10);
+  }
+  // Nothing to pool: no Dice.
+  int ignored = -1;
+  const v1::Metrics none = PooledEvaluation({liars[0]}, ThresholdRule(), &ignored);
+  EXPECT_EQ(ignored, 1);
+  EXPECT_FALSE(none.has_overlap());
+}
+
+}  // namespace
+}  // namespace fedmi

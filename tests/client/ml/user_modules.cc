@@ -61,6 +61,40 @@ def forward(self, x):
   return absl::OkStatus();
 }
 
+absl::Status WriteUserSegmenter(const std::string& path, int64_t channels, uint64_t seed) {
+  try {
+    torch::manual_seed(seed);
+    torch::jit::Module encoder = NewModule("__torch__.user.Encoder");
+    encoder.register_parameter("conv1_weight", torch::randn({8, channels, 3, 3}) * 0.3, false);
+    encoder.register_parameter("conv1_bias", torch::zeros({8}), false);
+    encoder.register_parameter("conv2_weight", torch::randn({8, 8, 3, 3}) * 0.15, false);
+    encoder.register_parameter("conv2_bias", torch::zeros({8}), false);
+    encoder.define(R"(
+def forward(self, x):
+    x = torch.relu(torch.conv2d(x, self.conv1_weight, self.conv1_bias, [1, 1], [1, 1]))
+    return torch.relu(torch.conv2d(x, self.conv2_weight, self.conv2_bias, [1, 1], [2, 2], [2, 2]))
+)");
+    torch::jit::Module head = NewModule("__torch__.user.MaskHead");
+    head.register_parameter("weight", torch::randn({1, 8, 1, 1}) * 0.3, false);
+    head.register_parameter("bias", torch::zeros({1}), false);
+    head.define(R"(
+def forward(self, x):
+    return torch.conv2d(x, self.weight, self.bias)
+)");
+    torch::jit::Module net = NewModule("__torch__.user.Segmenter");
+    net.register_module("encoder", encoder);
+    net.register_module("head", head);
+    net.define(R"(
+def forward(self, x):
+    return self.head.forward(self.encoder.forward(x))
+)");
+    net.save(path);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("building the user module: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteUserModuleReturningTuple(const std::string& path) {
   try {
     torch::jit::Module net = NewModule("__torch__.user.Pair");

@@ -19,6 +19,12 @@ namespace fedmi::user_modules {
 absl::Status WriteUserClassifier(const std::string& path, int64_t channels, int64_t outputs,
                                  uint64_t seed);
 
+// Writes a small fully convolutional segmenter to `path`: `encoder` (two
+// 3x3 convolutions, 8 channels, ReLU) and `head` (1x1 convolution to one
+// mask-logit channel), mapping N,channels,H,W to N,1,H,W. Weights from
+// `seed`.
+absl::Status WriteUserSegmenter(const std::string& path, int64_t channels, uint64_t seed);
+
 // A module whose forward returns a tuple, not a tensor.
 absl::Status WriteUserModuleReturningTuple(const std::string& path);
 
