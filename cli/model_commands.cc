@@ -37,8 +37,8 @@ struct ExportOptions {
   int64_t run_id = 0;
   int32_t round = -1;  // latest
   std::string out;
-  std::string format;    // "" (from --out's extension), pt, safetensors, mobile
-  std::string quantize;  // "" or int8
+  std::string format;      // "" (from --out's extension), pt, safetensors, mobile
+  std::string quantize;    // "" or int8
   std::string model_file;  // runs that trained a model file
 };
 

@@ -257,8 +257,8 @@ absl::StatusOr<std::unique_ptr<ml::LocalModel>> ModelWithWeights(const TensorBun
   config.seed = info.seed;
   std::unique_ptr<ml::LocalModel> model;
   if (info.arch == kCustomModel) {
-    ASSIGN_OR_RETURN(model, ml::LocalModel::LoadUserModule(info.model_file_bytes, config,
-                                                           info.segmentation));
+    ASSIGN_OR_RETURN(
+        model, ml::LocalModel::LoadUserModule(info.model_file_bytes, config, info.segmentation));
   } else {
     ASSIGN_OR_RETURN(model, ml::LocalModel::Create(config));
   }

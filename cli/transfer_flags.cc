@@ -46,9 +46,10 @@ void AddTransferOptions(CLI::App* command, TransferFlags* flags) {
   command->add_flag("--init-allow-partial", flags->init_allow_partial,
                     "with --init-weights: tensors the file lacks or holds with another shape "
                     "(a different classifier head) keep their fresh initialisation");
-  command->add_option("--freeze", flags->freeze,
-                      "freeze tensors whose names start with PREFIX (e.g. conv1 layer1 layer2): "
-                      "sites neither train nor send them")
+  command
+      ->add_option("--freeze", flags->freeze,
+                   "freeze tensors whose names start with PREFIX (e.g. conv1 layer1 layer2): "
+                   "sites neither train nor send them")
       ->expected(1, -1);
   command
       ->add_option("--unfreeze-after-round", flags->unfreeze_after_round,
@@ -86,8 +87,8 @@ absl::StatusOr<TensorBundle> ReadInitialWeights(const std::string& path, ModelRu
       absl::StrCat("--init-weights ", path, ": expected a .safetensors or .pt file"));
 }
 
-absl::Status ApplyTransferFlags(const TransferFlags& flags, AdminClient& admin,
-                                ModelRunner* runner, std::ostream& log, v1::RunSpec* spec) {
+absl::Status ApplyTransferFlags(const TransferFlags& flags, AdminClient& admin, ModelRunner* runner,
+                                std::ostream& log, v1::RunSpec* spec) {
   v1::TransferSettings* transfer = spec->mutable_transfer();
   for (const std::string& prefix : flags.freeze) transfer->add_freeze_prefixes(prefix);
   transfer->set_unfreeze_after_round(flags.unfreeze_after_round);
@@ -102,14 +103,14 @@ absl::Status ApplyTransferFlags(const TransferFlags& flags, AdminClient& admin,
   if (!flags.model_file.empty()) {
     ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(flags.model_file));
     if (bytes.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("--model-file ", flags.model_file,
-                                                     " is empty"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--model-file ", flags.model_file, " is empty"));
     }
     ASSIGN_OR_RETURN(v1::ArtifactReceipt receipt,
                      UploadChecked(admin, FileAsBundle(std::move(bytes))));
     log << "model file " << flags.model_file << ": " << receipt.bytes() << " bytes, sha256 "
-        << receipt.sha256()
-        << " (sites need it in their policy's allowed_model_sha256)" << std::endl;
+        << receipt.sha256() << " (sites need it in their policy's allowed_model_sha256)"
+        << std::endl;
     spec->set_model(kCustomModel);
     spec->set_model_file_sha256(receipt.sha256());
     spec->set_task(flags.task == "segmentation" ? v1::MODEL_TASK_SEGMENTATION

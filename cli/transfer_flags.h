@@ -38,8 +38,8 @@ absl::Status CheckTransferFlags(const TransferFlags& flags, const v1::RunSpec& s
 // spec.model_file_sha256, spec.model ("custom") and spec.task. `.pt`
 // initial weights need model code (`runner`); a null runner refuses them
 // (TrainingUnavailableError). Progress lines go to `log`.
-absl::Status ApplyTransferFlags(const TransferFlags& flags, AdminClient& admin,
-                                ModelRunner* runner, std::ostream& log, v1::RunSpec* spec);
+absl::Status ApplyTransferFlags(const TransferFlags& flags, AdminClient& admin, ModelRunner* runner,
+                                std::ostream& log, v1::RunSpec* spec);
 
 // The weights of a file for --init-weights: a .safetensors file as it is,
 // a .pt through `runner` (ModelRunner::ReadWeights).

@@ -105,9 +105,8 @@ absl::Status ReadPolicyKey(const std::string& source, const std::string& key,
     }
   } else if (key == "allowed_spec_sha256" || key == "allowed_model_sha256") {
     ASSIGN_OR_RETURN(std::vector<std::string> pins, StringArray(source, node, key));
-    std::vector<std::string>& list = key == "allowed_spec_sha256"
-                                         ? policy->allowed_spec_sha256
-                                         : policy->allowed_model_sha256;
+    std::vector<std::string>& list =
+        key == "allowed_spec_sha256" ? policy->allowed_spec_sha256 : policy->allowed_model_sha256;
     list.clear();
     for (const std::string& pin : pins) {
       auto hex = NormalizeSha256Hex(pin);
@@ -390,23 +389,22 @@ std::string DescribeRunSpec(const v1::RunSpec& spec, const std::string& spec_sha
   }
   absl::StrAppendFormat(&text, ", %d classes\n", spec.num_classes());
   if (!spec.model_file_sha256().empty()) {
-    absl::StrAppendFormat(&text, "  model file sha256    %s (%s)\n", spec.model_file_sha256(),
-                          spec.task() == v1::MODEL_TASK_SEGMENTATION ? "segmentation"
-                                                                      : "classification");
+    absl::StrAppendFormat(
+        &text, "  model file sha256    %s (%s)\n", spec.model_file_sha256(),
+        spec.task() == v1::MODEL_TASK_SEGMENTATION ? "segmentation" : "classification");
   }
   const v1::TransferSettings& transfer = spec.transfer();
   if (!transfer.init_weights_sha256().empty()) {
-    absl::StrAppendFormat(&text, "  initial weights      sha256 %s%s\n",
-                          transfer.init_weights_sha256(),
-                          transfer.init_allow_partial() ? " (partial: unmatched tensors start fresh)"
-                                                        : "");
+    absl::StrAppendFormat(
+        &text, "  initial weights      sha256 %s%s\n", transfer.init_weights_sha256(),
+        transfer.init_allow_partial() ? " (partial: unmatched tensors start fresh)" : "");
   }
   if (!transfer.freeze_prefixes().empty()) {
-    absl::StrAppendFormat(
-        &text, "  frozen               %s %s\n", absl::StrJoin(transfer.freeze_prefixes(), ", "),
-        transfer.unfreeze_after_round() > 0
-            ? absl::StrCat("(until round ", transfer.unfreeze_after_round(), ")")
-            : std::string("(whole run)"));
+    absl::StrAppendFormat(&text, "  frozen               %s %s\n",
+                          absl::StrJoin(transfer.freeze_prefixes(), ", "),
+                          transfer.unfreeze_after_round() > 0
+                              ? absl::StrCat("(until round ", transfer.unfreeze_after_round(), ")")
+                              : std::string("(whole run)"));
   }
   absl::StrAppendFormat(&text, "  rounds               %d (strategy %s, %d to %s sites)\n",
                         spec.rounds(), spec.strategy(), spec.min_sites(),

@@ -6,10 +6,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/runspec/transfer.h"
 #include "common/audit/audit.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
+#include "common/runspec/transfer.h"
 #include "common/secagg/secagg_participant.h"
 
 namespace fedmi {

@@ -230,8 +230,7 @@ absl::StatusOr<std::unique_ptr<ml::LocalModel>> SiteWorker::CreateModel(int64_t 
   if (spec.model() != kCustomModel) return ml::LocalModel::Create(config);
   ASSIGN_OR_RETURN(TensorBundle file, FetchArtifact(run_id, spec.model_file_sha256()));
   ASSIGN_OR_RETURN(std::string bytes, FileOfBundle(file));
-  return ml::LocalModel::LoadUserModule(bytes, config,
-                                        spec.task() == v1::MODEL_TASK_SEGMENTATION);
+  return ml::LocalModel::LoadUserModule(bytes, config, spec.task() == v1::MODEL_TASK_SEGMENTATION);
 }
 
 absl::StatusOr<ml::LocalModel*> SiteWorker::ModelFor(int64_t run_id, const v1::RunSpec& spec) {
@@ -255,8 +254,8 @@ absl::StatusOr<TensorBundle> SiteWorker::BuildInitialModel(const v1::RunSpec& sp
   InitialWeightsReport report;
   ASSIGN_OR_RETURN(TensorBundle started,
                    ApplyInitialWeights(initial, weights, transfer.init_allow_partial(), &report));
-  FEDMI_LOG(INFO) << "run " << run_id << ": initial weights " << ShortHash(transfer.init_weights_sha256())
-                  << ": " << report.Summary();
+  FEDMI_LOG(INFO) << "run " << run_id << ": initial weights "
+                  << ShortHash(transfer.init_weights_sha256()) << ": " << report.Summary();
   return started;
 }
 

@@ -5,7 +5,6 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "common/runspec/transfer.h"
 #include "common/base/log.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
@@ -13,6 +12,7 @@
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/run_spec_json.h"
+#include "common/runspec/transfer.h"
 #include "coordinator/run_spec_validation.h"
 #include "coordinator/run_status.h"
 
@@ -259,8 +259,8 @@ absl::StatusOr<std::string> Federation::ModelPath(const v1::ModelRef& ref, std::
     ASSIGN_OR_RETURN(RunRecord run, storage_->GetRun(ref.run_id()));
     const std::vector<std::string> named = ArtifactHashes(run.spec);
     if (std::find(named.begin(), named.end(), ref.artifact_sha256()) == named.end()) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "run ", ref.run_id(), " names no artifact ", ShortHash(ref.artifact_sha256())));
+      return absl::PermissionDeniedError(absl::StrCat("run ", ref.run_id(), " names no artifact ",
+                                                      ShortHash(ref.artifact_sha256())));
     }
     if (sha256 != nullptr && !HexDecode(ref.artifact_sha256(), sha256)) {
       return absl::InvalidArgumentError("malformed artifact hash");
@@ -357,9 +357,9 @@ absl::Status Federation::CheckArtifacts(const v1::RunSpec& spec) const {
     if (sha.empty()) return absl::OkStatus();
     auto path = models_->PathFor(sha);
     if (absl::IsNotFound(path.status())) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the ", what, " ", ShortHash(sha),
-          " is not on this coordinator; upload it first (fedmi run start does)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the ", what, " ", ShortHash(sha),
+                       " is not on this coordinator; upload it first (fedmi run start does)"));
     }
     RETURN_IF_ERROR(path.status());
     ASSIGN_OR_RETURN(auto reader, BundleFileReader::Open(*path));

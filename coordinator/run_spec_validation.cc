@@ -7,8 +7,8 @@
 #include "common/base/status.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/model_names.h"
-#include "common/runspec/transfer.h"
 #include "common/runspec/training_recipe.h"
+#include "common/runspec/transfer.h"
 #include "coordinator/aggregator.h"
 
 namespace fedmi {

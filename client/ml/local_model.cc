@@ -113,9 +113,9 @@ std::string CauseOf(const std::string& text) {
 // serve the run is refused before any patient's image reaches it.
 absl::Status CheckUserModuleOutput(torch::jit::Module& module, const ModelConfig& config,
                                    bool segmentation, torch::Device device) {
-  const std::vector<int64_t> want =
-      segmentation ? std::vector<int64_t>{2, 1, config.height, config.width}
-                   : std::vector<int64_t>{2, config.num_classes};
+  const std::vector<int64_t> want = segmentation
+                                        ? std::vector<int64_t>{2, 1, config.height, config.width}
+                                        : std::vector<int64_t>{2, config.num_classes};
   const std::string input = absl::StrCat("a batch of 2 images of ", config.channels, "x",
                                          config.height, "x", config.width);
   const std::string needed =
@@ -144,8 +144,7 @@ absl::Status CheckUserModuleOutput(torch::jit::Module& module, const ModelConfig
   const std::vector<int64_t> got = output.toTensor().sizes().vec();
   if (got != want || !output.toTensor().is_floating_point()) {
     return absl::InvalidArgumentError(absl::StrCat("the model file's forward returns shape ",
-                                                   ShapeString(got), " for ", input, "; ",
-                                                   needed));
+                                                   ShapeString(got), " for ", input, "; ", needed));
   }
   return absl::OkStatus();
 }
@@ -239,45 +238,44 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::LoadTorchScript(const st
 
 absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::LoadUserModule(
     const std::string& file_bytes, const ModelConfig& config, bool segmentation) {
-  return CatchTorch("loading the run's model file",
-                    [&]() -> absl::StatusOr<std::unique_ptr<LocalModel>> {
-                      auto impl = std::make_unique<Impl>();
-                      impl->config = config;
-                      impl->config.arch = kCustomModel;
-                      impl->device = PickDevice();
-                      std::istringstream in(file_bytes);
-                      try {
-                        impl->module = torch::jit::load(in, impl->device);
-                      } catch (const c10::Error& e) {
-                        return absl::InvalidArgumentError(
-                            absl::StrCat("the model file is not a readable TorchScript archive: ",
-                                         e.what_without_backtrace()));
-                      }
-                      // Every parameter trains unless the run freezes it (a file
-                      // saved from C++ may not say so).
-                      for (torch::Tensor p : impl->module.parameters(/*recurse=*/true)) {
-                        p.requires_grad_(true);
-                      }
-                      if (WeightsInWireOrder(impl->module).empty()) {
-                        return absl::InvalidArgumentError(
-                            "the model file has no float parameters or buffers to train");
-                      }
-                      RETURN_IF_ERROR(CheckUserModuleOutput(impl->module, impl->config,
-                                                            segmentation, impl->device));
-                      if (!impl->module.hasattr("fedmi_arch")) {
-                        WriteConfigAttributes(impl->config, &impl->module);
-                      }
-                      impl->segmentation = segmentation;
-                      if (impl->module.hasattr(kTaskAttribute)) {
-                        impl->module.setattr(
-                            kTaskAttribute,
-                            std::string(segmentation ? kSegmentationTask : "classification"));
-                      } else if (segmentation) {
-                        impl->module.register_attribute(kTaskAttribute, c10::StringType::get(),
-                                                        std::string(kSegmentationTask));
-                      }
-                      return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
-                    });
+  return CatchTorch(
+      "loading the run's model file", [&]() -> absl::StatusOr<std::unique_ptr<LocalModel>> {
+        auto impl = std::make_unique<Impl>();
+        impl->config = config;
+        impl->config.arch = kCustomModel;
+        impl->device = PickDevice();
+        std::istringstream in(file_bytes);
+        try {
+          impl->module = torch::jit::load(in, impl->device);
+        } catch (const c10::Error& e) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("the model file is not a readable TorchScript archive: ",
+                           e.what_without_backtrace()));
+        }
+        // Every parameter trains unless the run freezes it (a file
+        // saved from C++ may not say so).
+        for (torch::Tensor p : impl->module.parameters(/*recurse=*/true)) {
+          p.requires_grad_(true);
+        }
+        if (WeightsInWireOrder(impl->module).empty()) {
+          return absl::InvalidArgumentError(
+              "the model file has no float parameters or buffers to train");
+        }
+        RETURN_IF_ERROR(
+            CheckUserModuleOutput(impl->module, impl->config, segmentation, impl->device));
+        if (!impl->module.hasattr("fedmi_arch")) {
+          WriteConfigAttributes(impl->config, &impl->module);
+        }
+        impl->segmentation = segmentation;
+        if (impl->module.hasattr(kTaskAttribute)) {
+          impl->module.setattr(kTaskAttribute,
+                               std::string(segmentation ? kSegmentationTask : "classification"));
+        } else if (segmentation) {
+          impl->module.register_attribute(kTaskAttribute, c10::StringType::get(),
+                                          std::string(kSegmentationTask));
+        }
+        return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
+      });
 }
 
 absl::StatusOr<TensorBundle> ReadTorchScriptWeights(const std::string& path) {

@@ -16,7 +16,8 @@ bool IsSha256Hex(absl::string_view text) {
   return true;
 }
 
-bool StartsWithAny(absl::string_view name, const google::protobuf::RepeatedPtrField<std::string>& prefixes) {
+bool StartsWithAny(absl::string_view name,
+                   const google::protobuf::RepeatedPtrField<std::string>& prefixes) {
   for (const std::string& prefix : prefixes) {
     if (absl::StartsWith(name, prefix)) return true;
   }
@@ -65,9 +66,9 @@ absl::Status CheckFreezePrefixes(const v1::RunSpec& spec, const std::vector<std:
 absl::Status ValidateTransferSettings(const v1::RunSpec& spec) {
   const v1::TransferSettings& transfer = spec.transfer();
   if (!transfer.init_weights_sha256().empty() && !IsSha256Hex(transfer.init_weights_sha256())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "transfer.init_weights_sha256 '", transfer.init_weights_sha256(),
-        "' is not a SHA-256 (64 lower-case hex digits)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("transfer.init_weights_sha256 '", transfer.init_weights_sha256(),
+                     "' is not a SHA-256 (64 lower-case hex digits)"));
   }
   if (transfer.init_allow_partial() && transfer.init_weights_sha256().empty()) {
     return absl::InvalidArgumentError("init_allow_partial needs initial weights");
@@ -95,8 +96,9 @@ absl::Status ValidateTransferSettings(const v1::RunSpec& spec) {
   }
   const bool custom = spec.model() == kCustomModel;
   if (!spec.model_file_sha256().empty() && !IsSha256Hex(spec.model_file_sha256())) {
-    return absl::InvalidArgumentError(absl::StrCat("model_file_sha256 '", spec.model_file_sha256(),
-                                                   "' is not a SHA-256 (64 lower-case hex digits)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model_file_sha256 '", spec.model_file_sha256(),
+                     "' is not a SHA-256 (64 lower-case hex digits)"));
   }
   if (custom != !spec.model_file_sha256().empty()) {
     return absl::InvalidArgumentError(

@@ -31,8 +31,8 @@ absl::StatusOr<TensorBundle> SelectTensors(const TensorBundle& bundle,
     }
   }
   if (offset != bundle.body.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("bundle body has ", bundle.body.size(),
-                                                   " bytes, its tensors need ", offset));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bundle body has ", bundle.body.size(), " bytes, its tensors need ", offset));
   }
   selected.body.reserve(selected.ExpectedBodyBytes());
   for (const auto& [start, size] : ranges) {
@@ -51,10 +51,9 @@ std::string InitialWeightsReport::Summary() const {
   }
   if (!missing.empty()) absl::StrAppend(&text, "; missing: ", absl::StrJoin(missing, ", "));
   if (!unused.empty()) {
-    absl::StrAppend(&text, "; not in the model (ignored): ", unused.size() <= 8
-                                                                 ? absl::StrJoin(unused, ", ")
-                                                                 : absl::StrCat(unused.size(),
-                                                                                " tensors"));
+    absl::StrAppend(
+        &text, "; not in the model (ignored): ",
+        unused.size() <= 8 ? absl::StrJoin(unused, ", ") : absl::StrCat(unused.size(), " tensors"));
   }
   return text;
 }
@@ -136,8 +135,7 @@ absl::StatusOr<std::string> FileOfBundle(const TensorBundle& bundle) {
 }
 
 std::string BodySha256Hex(const TensorBundle& bundle) {
-  return HexEncode(
-      Sha256::Digest(absl::string_view(bundle.body.data(), bundle.body.size())));
+  return HexEncode(Sha256::Digest(absl::string_view(bundle.body.data(), bundle.body.size())));
 }
 
 }  // namespace fedmi

@@ -23,10 +23,10 @@ absl::StatusOr<TensorBundle> SelectTensors(const TensorBundle& bundle,
 
 // What starting a model from given weights did, tensor by tensor.
 struct InitialWeightsReport {
-  std::vector<std::string> loaded;        // taken from the given weights
-  std::vector<std::string> missing;       // the model has them, the weights do not
-  std::vector<std::string> wrong_shape;   // "name: model [2,512], weights [1000,512]"
-  std::vector<std::string> unused;        // the weights have them, the model does not
+  std::vector<std::string> loaded;       // taken from the given weights
+  std::vector<std::string> missing;      // the model has them, the weights do not
+  std::vector<std::string> wrong_shape;  // "name: model [2,512], weights [1000,512]"
+  std::vector<std::string> unused;       // the weights have them, the model does not
   // One line for logs and errors: "loaded 320 of 322 tensors; kept the
   // model's initialisation for fc.weight (model [2,512], weights
   // [1000,512]), fc.bias ...".

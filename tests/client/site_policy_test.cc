@@ -102,10 +102,9 @@ TEST(SitePolicyTest, ModelFilesRunOnlyWhenTheirHashIsListed) {
   EXPECT_THAT(policy.Check(spec), IsOk());
   const std::string other(64, 'b');
   spec.set_model_file_sha256(other);
-  EXPECT_THAT(policy.Check(spec),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       absl::StrCat("site policy: model file sha256 ", other,
-                                    " is not in allowed_model_sha256")));
+  EXPECT_THAT(policy.Check(spec), StatusIs(absl::StatusCode::kPermissionDenied,
+                                           absl::StrCat("site policy: model file sha256 ", other,
+                                                        " is not in allowed_model_sha256")));
   EXPECT_THAT(SitePolicy::Defaults().Check(spec), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(ParsePolicy("allowed_model_sha256 = [\"xyz\"]\n"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("allowed_model_sha256")));

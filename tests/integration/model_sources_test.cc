@@ -70,8 +70,7 @@ class ModelSourcesTest : public ::testing::Test {
     std::ofstream(policy) << "allowed_model_sha256 = [\"" << user_model_sha_ << "\", \""
                           << HexEncode(Sha256::Digest(ReadAll(three_logits_))) << "\"]\n";
     ASSERT_THAT(Env::Default()->CreateDirs(scratch_.path() + "/run/logs"), IsOk());
-    ASSERT_OK_AND_ASSIGN(federation_,
-                         cli::LocalFederation::Start(scratch_.path() + "/run", false));
+    ASSERT_OK_AND_ASSIGN(federation_, cli::LocalFederation::Start(scratch_.path() + "/run", false));
     for (const SiteShardReport& shard : shards_) {
       cli::SiteOptions site;
       site.name = shard.site;
@@ -122,7 +121,8 @@ TEST_F(ModelSourcesTest, ARunStartsFromExportedWeightsAndAFrozenBackboneSendsOnl
   v1::RunSpec spec = CnnSpec(1);
   spec.set_seed(kSeed + 1);  // another initialisation: only loading explains a match
   spec.mutable_transfer()->set_init_weights_sha256(Upload(weights));
-  for (const char* prefix : {"conv", "bn", "fc1."}) spec.mutable_transfer()->add_freeze_prefixes(prefix);
+  for (const char* prefix : {"conv", "bn", "fc1."})
+    spec.mutable_transfer()->add_freeze_prefixes(prefix);
   const v1::RunStatus second = RunToEnd(spec);
   ASSERT_EQ(second.state(), "done") << second.error();
 
@@ -154,8 +154,10 @@ TEST_F(ModelSourcesTest, ARunStartsFromExportedWeightsAndAFrozenBackboneSendsOnl
   const std::string trained = scratch_.path() + "/trained.pt";
   ASSERT_THAT(cli::ExportModelToFile(admin(), second.run_id(), 1, trained, nullptr), IsOk());
   ASSERT_OK_AND_ASSIGN(TensorBundle trained_weights, runner.ReadWeights(trained));
-  ASSERT_OK_AND_ASSIGN(TensorBundle frozen_before, SelectTensors(start_weights, {"conv1.weight", "fc1.weight"}));
-  ASSERT_OK_AND_ASSIGN(TensorBundle frozen_after, SelectTensors(trained_weights, {"conv1.weight", "fc1.weight"}));
+  ASSERT_OK_AND_ASSIGN(TensorBundle frozen_before,
+                       SelectTensors(start_weights, {"conv1.weight", "fc1.weight"}));
+  ASSERT_OK_AND_ASSIGN(TensorBundle frozen_after,
+                       SelectTensors(trained_weights, {"conv1.weight", "fc1.weight"}));
   EXPECT_EQ(frozen_before.body, frozen_after.body);
   ASSERT_OK_AND_ASSIGN(TensorBundle head_before, SelectTensors(start_weights, {"fc2.weight"}));
   ASSERT_OK_AND_ASSIGN(TensorBundle head_after, SelectTensors(trained_weights, {"fc2.weight"}));
@@ -205,8 +207,8 @@ TEST_F(ModelSourcesTest, HospitalsTrainTheirOwnModuleAndRefuseFilesTheyDidNotLis
   spec.set_model_file_sha256(Upload(FileAsBundle(ReadAll(three_logits_))));
   const v1::RunStatus misfit = RunToEnd(spec);
   EXPECT_EQ(misfit.state(), "failed");
-  EXPECT_THAT(misfit.error(), AllOf(HasSubstr("returns shape [2,3]"),
-                                    HasSubstr("needs logits of shape [2,2]")));
+  EXPECT_THAT(misfit.error(),
+              AllOf(HasSubstr("returns shape [2,3]"), HasSubstr("needs logits of shape [2,2]")));
   EXPECT_EQ(misfit.rounds_size(), 0);
 }
 

@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -18,13 +18,12 @@
 namespace fedmi::ml {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::Each;
 using ::testing::ElementsAre;
-using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
 
 // Images of `side` x `side` gray noise; class 1 also has a bright 6x6 square
 // at a random place, so a small CNN separates the classes in a few epochs.
@@ -490,8 +489,9 @@ TEST_F(UserModuleTest, AUserModuleTrainsAndExportsItsFloatTensorsByDottedName) {
         << frozen;
   }
   const int head = before.IndexOf("head.weight");
-  EXPECT_NE(0, std::memcmp(before.body.data() + before.OffsetOf(head),
-                           after.body.data() + after.OffsetOf(head), before.specs[head].ByteSize()));
+  EXPECT_NE(0,
+            std::memcmp(before.body.data() + before.OffsetOf(head),
+                        after.body.data() + after.OffsetOf(head), before.specs[head].ByteSize()));
   // Unfrozen again for the next call: training everything moves the conv.
   options.frozen_prefixes.clear();
   ASSERT_THAT(model->Train(MakeSquares(64, 16, 4), options), IsOk());
@@ -505,9 +505,10 @@ TEST_F(UserModuleTest, AUserModuleTrainsAndExportsItsFloatTensorsByDottedName) {
 
 TEST_F(UserModuleTest, AModuleWhoseOutputDoesNotFitTheRunIsRefusedBeforeTraining) {
   ASSERT_THAT(user_modules::WriteUserClassifier(Path("three.pt"), 1, 3, 7), IsOk());
-  EXPECT_THAT(LocalModel::LoadUserModule(ReadAll(Path("three.pt")), UserConfig(), false),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("returns shape [2,3]"), HasSubstr("needs logits of shape [2,2]"))));
+  EXPECT_THAT(
+      LocalModel::LoadUserModule(ReadAll(Path("three.pt")), UserConfig(), false),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               AllOf(HasSubstr("returns shape [2,3]"), HasSubstr("needs logits of shape [2,2]"))));
   EXPECT_THAT(LocalModel::LoadUserModule(ReadAll(Path("three.pt")), UserConfig(), true),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("[2,1,16,16]")));
   ASSERT_THAT(user_modules::WriteUserClassifier(Path("rgb.pt"), 3, 2, 7), IsOk());

@@ -34,12 +34,11 @@ TEST(BundleTransferTest, SelectKeepsTheBundlesOrderAndBytes) {
 }
 
 TEST(BundleTransferTest, InitialWeightsReplaceTensorsOfTheSameNameAndShape) {
-  const TensorBundle weights =
-      FloatBundle({{"conv.weight", DType::kFloat32, {2}},
-                   {"fc.weight", DType::kFloat32, {2, 1}},
-                   {"fc.bias", DType::kFloat32, {2}},
-                   {"extra", DType::kFloat32, {1}}},
-                  {1, 2, 3, 4, 5, 6, 7});
+  const TensorBundle weights = FloatBundle({{"conv.weight", DType::kFloat32, {2}},
+                                            {"fc.weight", DType::kFloat32, {2, 1}},
+                                            {"fc.bias", DType::kFloat32, {2}},
+                                            {"extra", DType::kFloat32, {1}}},
+                                           {1, 2, 3, 4, 5, 6, 7});
   InitialWeightsReport report;
   ASSERT_OK_AND_ASSIGN(TensorBundle started,
                        ApplyInitialWeights(TwoClassModel(), weights, false, &report));
@@ -50,9 +49,9 @@ TEST(BundleTransferTest, InitialWeightsReplaceTensorsOfTheSameNameAndShape) {
 
 TEST(BundleTransferTest, ADifferentHeadIsRefusedUnlessPartialIsAllowed) {
   // ImageNet-style weights: a 3-class head and no bias.
-  const TensorBundle weights = FloatBundle(
-      {{"conv.weight", DType::kFloat32, {2}}, {"fc.weight", DType::kFloat32, {3, 1}}},
-      {1, 2, 9, 9, 9});
+  const TensorBundle weights =
+      FloatBundle({{"conv.weight", DType::kFloat32, {2}}, {"fc.weight", DType::kFloat32, {3, 1}}},
+                  {1, 2, 9, 9, 9});
   EXPECT_THAT(ApplyInitialWeights(TwoClassModel(), weights, false, nullptr),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        AllOf(HasSubstr("fc.weight (model [2,1], weights float32 [3,1])"),
