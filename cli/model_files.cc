@@ -366,16 +366,8 @@ absl::StatusOr<SplitExplanations> TorchModelRunner::ExplainSplit(const ExplainRe
   ASSIGN_OR_RETURN(std::vector<int64_t> rows, ChosenRows(request, split.size()));
 
   SplitExplanations result;
-  ImageSet& images = result.images;
-  images.height = split.height;
-  images.width = split.width;
-  images.channels = split.channels;
-  const int64_t bytes = split.ImageBytes();
-  for (int64_t row : rows) {
-    images.pixels.insert(images.pixels.end(), split.pixels.begin() + row * bytes,
-                         split.pixels.begin() + (row + 1) * bytes);
-    images.labels.push_back(split.labels[row]);
-  }
+  result.images = SelectRows(split, rows);
+  const ImageSet& images = result.images;
   ASSIGN_OR_RETURN(ml::CamResult cams, ml::ExplainModelFile(script_path, images, options));
   result.layer = cams.layer;
   result.method = ml::CamMethodName(options.method);

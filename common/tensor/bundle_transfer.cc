@@ -81,7 +81,8 @@ absl::StatusOr<TensorBundle> ApplyInitialWeights(const TensorBundle& model,
       r.missing.push_back(target.name);
       continue;
     }
-    const TensorSpec& source = weights.specs[found->second];
+    const size_t source_index = found->second;
+    const TensorSpec& source = weights.specs[source_index];
     index.erase(found);
     if (source.shape != target.shape ||
         (source.dtype != DType::kFloat32 && source.dtype != DType::kFloat64)) {
@@ -90,7 +91,7 @@ absl::StatusOr<TensorBundle> ApplyInitialWeights(const TensorBundle& model,
                                            ShapeString(source.shape), ")"));
       continue;
     }
-    const char* from = weights.body.data() + weights.OffsetOf(weights.IndexOf(source.name));
+    const char* from = weights.body.data() + weights.OffsetOf(source_index);
     float* to = reinterpret_cast<float*>(result.body.data() + model.OffsetOf(i));
     const int64_t n = target.NumElements();
     if (source.dtype == DType::kFloat32) {
