@@ -109,6 +109,13 @@ std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info
                                                  {"image_size", absl::StrCat(info.image_size)},
                                                  {"channels", absl::StrCat(info.channels)},
                                                  {"fedmi_version", FEDMI_VERSION}};
+  if (info.arch == kUNetModel) {
+    // The effective shape, so that a reader needs no knowledge of defaults.
+    metadata["unet_base_width"] = absl::StrCat(
+        info.unet_base_width != 0 ? info.unet_base_width : kUNetDefaultBaseWidth);
+    metadata["unet_depth"] =
+        absl::StrCat(info.unet_depth != 0 ? info.unet_depth : kUNetDefaultDepth);
+  }
   metadata.insert(info.metadata.begin(), info.metadata.end());
   return metadata;
 }
@@ -264,6 +271,8 @@ absl::Status WriteRunModelFile(const v1::RunStatus& run, int32_t exported_round,
   info.image_size = InputImageSize(run.spec());
   info.channels = InputChannels(run.spec());
   info.seed = run.spec().seed();
+  info.unet_base_width = run.spec().unet().base_width();
+  info.unet_depth = run.spec().unet().depth();
   info.metadata = PrivacyMetadata(run, exported_round);
   info.metadata.merge(RoundThresholdMetadata(run, exported_round));
   if (info.arch == kCustomModel && format.kind != ModelFileKind::kSafetensors) {

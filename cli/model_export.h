@@ -70,6 +70,9 @@ struct ModelFileInfo {
   int64_t image_size = 28;  // the run's input (RunSpec image_size, channels)
   int64_t channels = 1;
   uint64_t seed = 0;  // only seeds the throwaway initial weights of a .pt
+  // The U-Net's shape (RunSpec unet); 0: the default. Other models: 0.
+  int64_t unet_base_width = 0;
+  int64_t unet_depth = 0;
   // PrivacyMetadata (empty without DP) and OperatingThresholdMetadata.
   std::map<std::string, std::string> metadata;
   // arch "custom" (a run that trained a model file): the file's bytes, which

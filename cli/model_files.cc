@@ -40,9 +40,12 @@ absl::StatusOr<LoadedModelFile> LoadSafetensorsModel(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat("safetensors file ", path, " has num_classes '",
                                                    num_classes->second, "', not an integer"));
   }
-  // Files written before runs had an input size hold 28 x 28 x 1 models.
-  for (auto [key, value] :
-       {std::pair{"image_size", &config.height}, {"channels", &config.channels}}) {
+  // Files written before runs had an input size hold 28 x 28 x 1 models;
+  // a U-Net without its shape has the default one.
+  for (auto [key, value] : {std::pair{"image_size", &config.height},
+                            {"channels", &config.channels},
+                            {"unet_base_width", &config.base_width},
+                            {"unet_depth", &config.depth}}) {
     auto it = metadata.find(key);
     if (it != metadata.end() && !absl::SimpleAtoi(it->second, value)) {
       return absl::InvalidArgumentError(absl::StrCat("safetensors file ", path, " has ", key, " '",
@@ -255,6 +258,8 @@ absl::StatusOr<std::unique_ptr<ml::LocalModel>> ModelWithWeights(const TensorBun
   config.height = config.width = info.image_size;
   config.channels = info.channels;
   config.seed = info.seed;
+  config.base_width = info.unet_base_width;
+  config.depth = info.unet_depth;
   std::unique_ptr<ml::LocalModel> model;
   if (info.arch == kCustomModel) {
     ASSIGN_OR_RETURN(

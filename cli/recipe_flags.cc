@@ -4,6 +4,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/command_support.h"
 #include "common/base/status.h"
+#include "common/runspec/model_names.h"
 #include "common/runspec/training_recipe.h"
 
 namespace fedmi::cli {
@@ -20,6 +21,15 @@ void AddRecipeOptions(CLI::App* command, RecipeFlags* flags) {
   command->add_flag("--first-frame-only", flags->first_frame_only,
                     "train on the first frame of multi-frame DICOM objects (otherwise sites "
                     "skip them as unreadable)");
+  AddCheckedOption(command, "--unet-width", flags->unet_base_width,
+                   absl::StrCat("--model unet: channels of its first block, doubled at each "
+                                "level (default ",
+                                kUNetDefaultBaseWidth, ")"),
+                   CLI::Range(1, kUNetMaxBaseWidth));
+  AddCheckedOption(command, "--unet-depth", flags->unet_depth,
+                   absl::StrCat("--model unet: poolings (default ", kUNetDefaultDepth,
+                                "); --image-size must be a multiple of 2^depth"),
+                   CLI::Range(1, kUNetMaxDepth));
   AddCheckedOption(command, "--augment", flags->augment,
                    "augmentation at the sites: none, shift (random shift of up to 2 pixels) or "
                    "standard (random resized crop of 85-100% of the area, rotation up to 10 "
@@ -67,6 +77,10 @@ absl::Status ApplyRecipeFlags(const RecipeFlags& flags, v1::RunSpec* spec) {
   spec->set_image_size(flags.image_size);
   spec->set_channels(flags.channels);
   spec->set_first_frame_only(flags.first_frame_only);
+  if (flags.unet_base_width != 0 || flags.unet_depth != 0) {
+    spec->mutable_unet()->set_base_width(flags.unet_base_width);
+    spec->mutable_unet()->set_depth(flags.unet_depth);
+  }
   v1::TrainingRecipe& recipe = *spec->mutable_recipe();
   ASSIGN_OR_RETURN(v1::Augmentation augmentation, NamedAugmentation(flags.augment));
   if (flags.crop_min_scale >= 0) {
@@ -116,8 +130,15 @@ std::string DescribeRecipe(const v1::RunSpec& spec) {
   if (augmentation.contrast() > 0) add(absl::StrFormat("contrast%g", augmentation.contrast()));
   if (augmentation.shift_pixels() > 0)
     add(absl::StrFormat("shift%dpx", augmentation.shift_pixels()));
-  return absl::StrFormat("input %dx%dx%d, augmentation %s, %s learning rate %g%s, threshold %s",
-                         InputImageSize(spec), InputImageSize(spec), InputChannels(spec),
+  const std::string unet =
+      spec.model() == kUNetModel
+          ? absl::StrFormat(", unet width %d depth %d",
+                            spec.unet().base_width() != 0 ? spec.unet().base_width()
+                                                          : kUNetDefaultBaseWidth,
+                            spec.unet().depth() != 0 ? spec.unet().depth() : kUNetDefaultDepth)
+          : "";
+  return absl::StrFormat("input %dx%dx%d%s, augmentation %s, %s learning rate %g%s, threshold %s",
+                         InputImageSize(spec), InputImageSize(spec), InputChannels(spec), unet,
                          parts.empty() ? "none" : parts,
                          LrScheduleName(spec.recipe().lr_schedule()), spec.lr(),
                          spec.recipe().weight_decay() > 0

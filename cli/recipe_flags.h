@@ -1,6 +1,7 @@
 // The input-geometry and training-recipe flags shared by `fedmi run start`
-// and `fedmi sim` (--image-size, --channels, --first-frame-only, --augment
-// and its knobs, --lr-schedule, --weight-decay, --target-sensitivity), and how
+// and `fedmi sim` (--image-size, --channels, --first-frame-only, the U-Net's
+// --unet-width and --unet-depth, --augment and its knobs, --lr-schedule,
+// --weight-decay, --target-sensitivity), and how
 // they become RunSpec fields. The coordinator checks the result
 // (CompleteTrainingRecipe) like any spec.
 #ifndef FEDMI_CLI_RECIPE_FLAGS_H_
@@ -18,6 +19,8 @@ struct RecipeFlags {
   int image_size = 28;
   int channels = 1;
   bool first_frame_only = false;
+  int unet_base_width = 0;  // 0: the default (kUNetDefaultBaseWidth)
+  int unet_depth = 0;       // 0: the default (kUNetDefaultDepth)
   std::string augment = "shift";  // none | shift | standard
   // Each overrides the preset's value when given (< 0: not given).
   double crop_min_scale = -1;
@@ -35,7 +38,8 @@ struct RecipeFlags {
 
 void AddRecipeOptions(CLI::App* command, RecipeFlags* flags);
 
-// Sets the spec's image_size, channels, first_frame_only and recipe.
+// Sets the spec's image_size, channels, first_frame_only, unet (when a
+// U-Net flag is given) and recipe.
 // InvalidArgument naming the flag for combinations no run accepts
 // (--lr-step-rounds without --lr-schedule step, ...).
 absl::Status ApplyRecipeFlags(const RecipeFlags& flags, v1::RunSpec* spec);

@@ -29,6 +29,7 @@
 #include "common/data/partition.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/model_names.h"
+#include "common/runspec/model_task.h"
 
 namespace fedmi::cli {
 namespace {
@@ -87,6 +88,44 @@ absl::StatusOr<v1::RunSpec> SimSpec(const SimOptions& options) {
   RETURN_IF_ERROR(ApplyDpFlags(options.dp, &spec));
   RETURN_IF_ERROR(ApplyRecipeFlags(options.recipe, &spec));
   return spec;
+}
+
+// The sites' pooled validation metrics of each round: AUC and the
+// threshold's metrics for a classifier, overlap for a segmentation model.
+std::string RoundHeader(bool segmentation) {
+  return segmentation ? "  round   loss     dice     iou      img-dice seconds"
+                      : "  round   loss     auc      acc      sens     spec     seconds";
+}
+
+std::string RoundLine(const v1::RoundStatus& round, int rounds, bool segmentation) {
+  const v1::Metrics& m = round.eval_metrics();
+  const double seconds = round.finished_at() - round.started_at();
+  if (segmentation) {
+    return absl::StrFormat("  %3d/%-3d %-8s %-8s %-8s %-8s %.1f", round.round(), rounds,
+                           FormatMetric(m.loss()), FormatMetric(m.dice()), FormatMetric(m.iou()),
+                           FormatMetric(m.mean_image_dice()), seconds);
+  }
+  return absl::StrFormat("  %3d/%-3d %-8s %-8s %-8s %-8s %-8s %.1f", round.round(), rounds,
+                         FormatMetric(m.loss()), FormatMetric(m.auc()), FormatMetric(m.accuracy()),
+                         FormatMetric(m.sensitivity()), FormatMetric(m.specificity()), seconds);
+}
+
+// A segmentation model's test scores; `fedmi model evaluate` prints the same.
+std::string SegmentationTestText(const SegmentationCounts& c, double loss) {
+  return absl::StrFormat(
+      "final model on the test split (%d images): dice %s  iou %s  mean image dice %s  hd95 %s "
+      "px  loss %s\n",
+      c.images, FormatMetric(c.PooledDice()), FormatMetric(c.PooledIou()),
+      FormatMetric(c.MeanDice()), FormatMetric(c.MeanHausdorff95()), FormatMetric(loss));
+}
+
+nlohmann::json SegmentationTestJson(const SegmentationCounts& c, double loss) {
+  return {{"examples", c.images},
+          {"dice", JsonNumber(c.PooledDice())},
+          {"iou", JsonNumber(c.PooledIou())},
+          {"mean_image_dice", JsonNumber(c.MeanDice())},
+          {"hd95", JsonNumber(c.MeanHausdorff95())},
+          {"loss", JsonNumber(loss)}};
 }
 
 int RunSim(const GlobalOptions& global, SimOptions options) {
@@ -167,20 +206,15 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   if (HasDifferentialPrivacy(started_run->spec())) {
     std::cout << "  differential privacy: " << DescribeDp(started_run->spec().dp()) << "\n";
   }
-  std::cout << "  round   loss     auc      acc      sens     spec     seconds" << std::endl;
+  const bool segmentation = IsSegmentationRun(started_run->spec());
+  std::cout << RoundHeader(segmentation) << std::endl;
 
   nlohmann::json rounds = nlohmann::json::array();
   auto final_status = WatchRunToEnd(federation.admin(), *run_id, [&](const v1::RoundStatus& round) {
-    const v1::Metrics& m = round.eval_metrics();
-    const double seconds = round.finished_at() - round.started_at();
-    std::cout << absl::StrFormat("  %3d/%-3d %-8s %-8s %-8s %-8s %-8s %.1f", round.round(),
-                                 options.rounds, FormatMetric(m.loss()), FormatMetric(m.auc()),
-                                 FormatMetric(m.accuracy()), FormatMetric(m.sensitivity()),
-                                 FormatMetric(m.specificity()), seconds)
-              << std::endl;
-    nlohmann::json entry = MetricsJson(m);
+    std::cout << RoundLine(round, options.rounds, segmentation) << std::endl;
+    nlohmann::json entry = MetricsJson(round.eval_metrics());
     entry["round"] = round.round();
-    entry["seconds"] = seconds;
+    entry["seconds"] = round.finished_at() - round.started_at();
     rounds.push_back(entry);
   });
   if (!final_status.ok()) return ReportError(final_status.status());
@@ -200,9 +234,12 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   auto test = EvaluateModelOnSplit(model_path, options.data, "test");
   if (!test.ok()) return ReportError(test.status());
   // The threshold the federation chose on its validation data, as a
-  // hospital would deploy the model.
-  auto at_threshold = MetricsAtStoredThreshold(model_path, test->predictions);
-  if (!at_threshold.ok()) return ReportError(at_threshold.status());
+  // hospital would deploy the model. A segmentation model has none.
+  absl::StatusOr<std::optional<StoredThresholdMetrics>> at_threshold = std::nullopt;
+  if (!test->segmentation.has_value()) {
+    at_threshold = MetricsAtStoredThreshold(model_path, test->predictions);
+    if (!at_threshold.ok()) return ReportError(at_threshold.status());
+  }
   nlohmann::json audit_json = nullptr;
   if (!global.insecure) {
     const std::string audit_path = *work_dir + "/audit.jsonl";
@@ -222,25 +259,29 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
                   {"export", audit_path}};
   }
   const double wall = absl::ToDoubleSeconds(absl::Now() - started);
-  std::cout << absl::StrFormat(
-                   "final model on the test split (%d images): auc %s  accuracy %s  "
-                   "sensitivity %s  specificity %s  f1 %s  loss %s\n",
-                   test->metrics.examples, FormatMetric(test->metrics.auc),
-                   FormatMetric(test->metrics.accuracy), FormatMetric(test->metrics.sensitivity),
-                   FormatMetric(test->metrics.specificity), FormatMetric(test->metrics.f1),
-                   FormatMetric(test->loss))
-            << (*at_threshold
-                    ? absl::StrFormat(
-                          "  at the threshold chosen on the sites' validation data (%s, %.3f): "
-                          "accuracy %s  sensitivity %s  specificity %s  f1 %s\n",
-                          (*at_threshold)->stored.method, (*at_threshold)->stored.threshold,
-                          FormatMetric((*at_threshold)->metrics.accuracy),
-                          FormatMetric((*at_threshold)->metrics.sensitivity),
-                          FormatMetric((*at_threshold)->metrics.specificity),
-                          FormatMetric((*at_threshold)->metrics.f1))
-                    : std::string("  no operating threshold was chosen (a class is missing from "
-                                  "the validation data)\n"))
-            << "  model: " << model_path << "\n"
+  if (test->segmentation.has_value()) {
+    std::cout << SegmentationTestText(*test->segmentation, test->loss);
+  } else {
+    std::cout << absl::StrFormat(
+                     "final model on the test split (%d images): auc %s  accuracy %s  "
+                     "sensitivity %s  specificity %s  f1 %s  loss %s\n",
+                     test->metrics.examples, FormatMetric(test->metrics.auc),
+                     FormatMetric(test->metrics.accuracy), FormatMetric(test->metrics.sensitivity),
+                     FormatMetric(test->metrics.specificity), FormatMetric(test->metrics.f1),
+                     FormatMetric(test->loss))
+              << (*at_threshold
+                      ? absl::StrFormat(
+                            "  at the threshold chosen on the sites' validation data (%s, %.3f): "
+                            "accuracy %s  sensitivity %s  specificity %s  f1 %s\n",
+                            (*at_threshold)->stored.method, (*at_threshold)->stored.threshold,
+                            FormatMetric((*at_threshold)->metrics.accuracy),
+                            FormatMetric((*at_threshold)->metrics.sensitivity),
+                            FormatMetric((*at_threshold)->metrics.specificity),
+                            FormatMetric((*at_threshold)->metrics.f1))
+                      : std::string("  no operating threshold was chosen (a class is missing from "
+                                    "the validation data)\n"));
+  }
+  std::cout << "  model: " << model_path << "\n"
             << absl::StrFormat("  wall time %.1f s", wall) << std::endl;
   nlohmann::json privacy_json = nullptr;
   if (final_status->has_privacy()) {
@@ -264,16 +305,19 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
       {"seed", options.seed},
       {"secure_aggregation", spec->secure_aggregation()},
       {"per_round", rounds},
-      {"test",
-       {{"examples", test->metrics.examples},
-        {"auc", JsonNumber(test->metrics.auc)},
-        {"accuracy", JsonNumber(test->metrics.accuracy)},
-        {"sensitivity", JsonNumber(test->metrics.sensitivity)},
-        {"specificity", JsonNumber(test->metrics.specificity)},
-        {"f1", JsonNumber(test->metrics.f1)},
-        {"loss", JsonNumber(test->loss)},
-        {"operating_threshold",
-         *at_threshold ? StoredThresholdMetricsJson(**at_threshold) : nlohmann::json(nullptr)}}},
+      {"task", segmentation ? "segmentation" : "classification"},
+      {"test", test->segmentation.has_value()
+                   ? SegmentationTestJson(*test->segmentation, test->loss)
+                   : nlohmann::json{{"examples", test->metrics.examples},
+                                    {"auc", JsonNumber(test->metrics.auc)},
+                                    {"accuracy", JsonNumber(test->metrics.accuracy)},
+                                    {"sensitivity", JsonNumber(test->metrics.sensitivity)},
+                                    {"specificity", JsonNumber(test->metrics.specificity)},
+                                    {"f1", JsonNumber(test->metrics.f1)},
+                                    {"loss", JsonNumber(test->loss)},
+                                    {"operating_threshold",
+                                     *at_threshold ? StoredThresholdMetricsJson(**at_threshold)
+                                                   : nlohmann::json(nullptr)}}},
       {"final_model", model_path},
       {"audit", audit_json},
       {"privacy", privacy_json},

@@ -7,7 +7,8 @@
 // The policy is a TOML file; every key is optional and an absent file means
 // the defaults below:
 //
-//   allowed_models = ["cnn", "cnn-gn", "resnet18"]  # "synthetic" must be listed explicitly
+//   allowed_models = [every built-in architecture]  # fedmi model list; "synthetic"
+//                                         # must be listed explicitly
 //   allowed_spec_sha256 = []              # optional pin on whole run specs (hex)
 //   allowed_model_sha256 = []             # model files (fedmi run start --model-file)
 //                                         # this site runs, by SHA-256 (hex); none by default
@@ -51,6 +52,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/base/env.h"
+#include "common/runspec/model_names.h"
 #include "common/secagg/secagg_transcript.h"
 #include "fedmi/v1/federation.pb.h"
 
@@ -61,7 +63,10 @@ namespace fedmi {
 inline constexpr absl::string_view kSitePolicyPrefix = "site policy: ";
 
 struct SitePolicy {
-  std::vector<std::string> allowed_models = {"cnn", "cnn-gn", "resnet18"};
+  // The architectures fedmi builds itself (common/runspec/model_names.h):
+  // reviewed code with the same update path as any other. Code that a run
+  // brings (a model file) needs its hash in allowed_model_sha256.
+  std::vector<std::string> allowed_models = TrainableModelNames();
   // Lower-case hex; empty = no pin.
   std::vector<std::string> allowed_spec_sha256;
   // Lower-case hex SHA-256s of the model files (bring your own model) this

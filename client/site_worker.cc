@@ -227,6 +227,8 @@ absl::StatusOr<std::unique_ptr<ml::LocalModel>> SiteWorker::CreateModel(int64_t 
   config.seed = spec.seed();
   config.channels = InputChannels(spec);
   config.height = config.width = InputImageSize(spec);
+  config.base_width = spec.unet().base_width();
+  config.depth = spec.unet().depth();
   if (spec.model() != kCustomModel) return ml::LocalModel::Create(config);
   ASSIGN_OR_RETURN(TensorBundle file, FetchArtifact(run_id, spec.model_file_sha256()));
   ASSIGN_OR_RETURN(std::string bytes, FileOfBundle(file));

@@ -178,6 +178,21 @@ absl::Status ValidateDpSettings(v1::RunSpec* spec) {
   return absl::InvalidArgumentError(absl::StrCat("unknown dp level ", dp.level()));
 }
 
+// Sites would each refuse a model that cannot take the run's input; the
+// admin hears it at run start instead.
+absl::Status ValidateArchitectureShape(const v1::RunSpec& spec) {
+  if (IsTrainableModel(spec.model())) {
+    const int64_t side = InputImageSize(spec);
+    return CheckArchitectureShape(spec.model(), side, side, spec.unet().base_width(),
+                                  spec.unet().depth());
+  }
+  if (spec.has_unet()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unet settings are given but the model is '", spec.model(), "', not unet"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateRunSpec(v1::RunSpec* spec) {
@@ -241,6 +256,7 @@ absl::Status ValidateRunSpec(v1::RunSpec* spec) {
   }
   RETURN_IF_ERROR(ValidateTransferSettings(*spec));
   RETURN_IF_ERROR(CompleteTrainingRecipe(spec));
+  RETURN_IF_ERROR(ValidateArchitectureShape(*spec));
   if (HasDifferentialPrivacy(*spec)) {
     RETURN_IF_ERROR(ValidateDpSettings(spec));
   } else if (spec->dp().ByteSizeLong() != 0) {

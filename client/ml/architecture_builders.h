@@ -12,11 +12,6 @@ namespace fedmi::ml {
 struct ModelConfig;
 class ScriptBuilder;
 
-// U-Net's defaults (mateuszbuda/brain-segmentation-pytorch): 32 channels in
-// the first block, 4 poolings. ModelConfig's 0 means these.
-inline constexpr int64_t kUNetDefaultBaseWidth = 32;
-inline constexpr int64_t kUNetDefaultDepth = 4;
-
 // architectures_imagenet.cc: torchvision's ImageNet networks, with
 // torchvision's parameter and buffer names and shapes (less the int64
 // num_batches_tracked buffers), and the U-Net. The config is the effective

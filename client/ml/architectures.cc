@@ -12,6 +12,7 @@
 #include "client/ml/architecture_builders.h"
 #include "client/ml/local_model.h"
 #include "client/ml/script_builder.h"
+#include "common/base/status.h"
 #include "common/runspec/model_names.h"
 
 namespace fedmi::ml {
@@ -129,32 +130,11 @@ absl::StatusOr<ModelConfig> EffectiveConfig(const ModelConfig& config, const Mod
   if (effective.channels < 1) {
     return absl::InvalidArgumentError(absl::StrCat("channels is ", effective.channels));
   }
-  if (effective.height < info.min_side || effective.width < info.min_side) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("architecture '", info.name, "' needs images of at least ", info.min_side, "x",
-                     info.min_side, ", got ", effective.height, "x", effective.width));
-  }
-  if (config.arch != kUNetModel) {
-    if (effective.base_width != 0 || effective.depth != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("architecture '", info.name, "' has no base_width or depth to set (got ",
-                       effective.base_width, " and ", effective.depth, ")"));
-    }
-    return effective;
-  }
-  if (effective.base_width == 0) effective.base_width = kUNetDefaultBaseWidth;
-  if (effective.depth == 0) effective.depth = kUNetDefaultDepth;
-  if (effective.base_width < 1 || effective.base_width > 256 || effective.depth < 1 ||
-      effective.depth > 6) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unet needs base_width in [1, 256] and depth in [1, 6]; got ",
-                     effective.base_width, " and ", effective.depth));
-  }
-  const int64_t multiple = int64_t{1} << effective.depth;
-  if (effective.height % multiple != 0 || effective.width % multiple != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unet of depth ", effective.depth, " needs image sides divisible by ",
-                     multiple, ", got ", effective.height, "x", effective.width));
+  RETURN_IF_ERROR(CheckArchitectureShape(info.name, effective.height, effective.width,
+                                         effective.base_width, effective.depth));
+  if (config.arch == kUNetModel) {
+    if (effective.base_width == 0) effective.base_width = kUNetDefaultBaseWidth;
+    if (effective.depth == 0) effective.depth = kUNetDefaultDepth;
   }
   return effective;
 }

@@ -7,9 +7,11 @@
 #ifndef FEDMI_COMMON_RUNSPEC_MODEL_NAMES_H_
 #define FEDMI_COMMON_RUNSPEC_MODEL_NAMES_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace fedmi {
@@ -29,6 +31,13 @@ inline constexpr char kUNetModel[] = "unet";
 inline constexpr char kSyntheticModel[] = "synthetic";
 // What a run trains when its spec names no model.
 inline constexpr char kDefaultModel[] = "cnn";
+
+// U-Net's shape when a run leaves it out (mateuszbuda/brain-segmentation-
+// pytorch): 32 channels in the first block, 4 poolings.
+inline constexpr int kUNetDefaultBaseWidth = 32;
+inline constexpr int kUNetDefaultDepth = 4;
+inline constexpr int kUNetMaxBaseWidth = 256;
+inline constexpr int kUNetMaxDepth = 6;
 
 enum class ModelTask {
   kClassification,  // logits [N, num_classes]
@@ -64,6 +73,14 @@ std::vector<std::string> RunModelNames();
 // BatchNorm), so sample-level DP-SGD can clip each example's gradient:
 // "cnn-gn".
 std::vector<std::string> DpCompatibleModelNames();
+
+// Whether architecture `name` (one of TrainableModels()) can be built for
+// `height` x `width` images with the given U-Net shape, where 0 means the
+// default and any other value is refused for other architectures. Names the
+// problem: "unet of depth 4 needs image sides divisible by 16, got 28x28".
+// The coordinator checks a run with it, sites the model they build.
+absl::Status CheckArchitectureShape(absl::string_view name, int64_t height, int64_t width,
+                                    int64_t unet_base_width, int64_t unet_depth);
 
 bool IsTrainableModel(absl::string_view name);
 bool IsDpCompatibleModel(absl::string_view name);

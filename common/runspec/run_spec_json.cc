@@ -1,8 +1,11 @@
 #include "common/runspec/run_spec_json.h"
 
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "common/runspec/dp_spec.h"
+#include "common/runspec/model_task.h"
 #include "common/runspec/training_recipe.h"
 
 namespace fedmi {
@@ -15,7 +18,7 @@ nlohmann::json Number(double value) {
 }  // namespace
 
 nlohmann::json RunSpecToJson(const v1::RunSpec& spec) {
-  return {{"model", spec.model()},
+  nlohmann::json json = {{"model", spec.model()},
           {"strategy", spec.strategy()},
           {"rounds", spec.rounds()},
           {"min_sites", spec.min_sites()},
@@ -37,6 +40,25 @@ nlohmann::json RunSpecToJson(const v1::RunSpec& spec) {
             {"max_examples", spec.secagg().max_examples()}}},
           {"dp", DpSettingsToJson(spec.dp())},
           {"training", TrainingSettingsToJson(spec)}};
+  // What an auditor needs to know which code and which starting weights ran
+  // on the sites' data; absent for runs that set none of it.
+  if (!spec.model_file_sha256().empty()) {
+    json["model_file_sha256"] = spec.model_file_sha256();
+    json["task"] = IsSegmentationRun(spec) ? "segmentation" : "classification";
+  }
+  if (spec.has_transfer()) {
+    const v1::TransferSettings& transfer = spec.transfer();
+    json["transfer"] = {{"init_weights_sha256", transfer.init_weights_sha256()},
+                        {"init_allow_partial", transfer.init_allow_partial()},
+                        {"freeze_prefixes", std::vector<std::string>(
+                                                transfer.freeze_prefixes().begin(),
+                                                transfer.freeze_prefixes().end())},
+                        {"unfreeze_after_round", transfer.unfreeze_after_round()}};
+  }
+  if (spec.has_unet()) {
+    json["unet"] = {{"base_width", spec.unet().base_width()}, {"depth", spec.unet().depth()}};
+  }
+  return json;
 }
 
 }  // namespace fedmi

@@ -58,7 +58,10 @@ std::string ReadFile(const std::string& path) {
 
 TEST(SitePolicyTest, DefaultsAreSafe) {
   const SitePolicy policy = SitePolicy::Defaults();
-  EXPECT_EQ(policy.allowed_models, (std::vector<std::string>{"cnn", "cnn-gn", "resnet18"}));
+  EXPECT_EQ(policy.allowed_models,
+            (std::vector<std::string>{"cnn", "cnn-gn", "resnet18", "densenet121", "resnet50",
+                                      "mobilenet_v2", "unet"}));
+  EXPECT_TRUE(policy.allowed_model_sha256.empty()) << "no model file runs without its hash";
   EXPECT_TRUE(policy.allowed_spec_sha256.empty());
   EXPECT_EQ(policy.max_local_epochs, 10);
   EXPECT_FALSE(policy.require_secure_aggregation);
@@ -72,7 +75,8 @@ TEST(SitePolicyTest, DefaultsAreSafe) {
   EXPECT_THAT(
       policy.Check(synthetic),
       StatusIs(absl::StatusCode::kPermissionDenied,
-               HasSubstr("model 'synthetic' is not in allowed_models [cnn, cnn-gn, resnet18]")));
+               HasSubstr("model 'synthetic' is not in allowed_models [cnn, cnn-gn, resnet18, "
+                         "densenet121, resnet50, mobilenet_v2, unet]")));
 }
 
 TEST(SitePolicyTest, EmptyFileMeansDefaults) {

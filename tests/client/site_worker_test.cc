@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "client/ml/local_model.h"
@@ -260,7 +262,7 @@ v1::RunSpec UNetSpec(int32_t image_size) {
   return spec;
 }
 
-// The default policy lists classification models only.
+// A policy that allows the U-Net and nothing else.
 SiteWorkerOptions UNetOptions() {
   SiteWorkerOptions options = Options();
   options.policy = SitePolicy::Defaults();
@@ -307,6 +309,26 @@ TEST(SiteWorkerSegmentationTest, AnEvaluationSendsOverlapCountsAndNoScores) {
   EXPECT_EQ(metrics->negative_score_counts_size(), 0);
   EXPECT_EQ(metrics->positive_score_counts_size(), 0);
   EXPECT_TRUE(std::isnan(metrics->auc())) << "no AUC for masks";
+}
+
+TEST(SiteWorkerSegmentationTest, TheSiteBuildsTheUNetShapeTheSpecNames) {
+  SiteWorker worker(UNetOptions(), PhantomSite(32));
+  v1::RunSpec spec = UNetSpec(32);
+  spec.mutable_unet()->set_base_width(4);
+  spec.mutable_unet()->set_depth(2);
+  absl::StatusOr<TensorBundle> global = worker.BuildInitialModel(spec);
+  ASSERT_THAT(global, IsOk());
+  // Width 4: the first block's first conv has 4 filters; depth 2: the
+  // bottleneck follows two poolings with 4 << 2 = 16 channels.
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const TensorSpec& tensor : global->specs) shapes[tensor.name] = tensor.shape;
+  EXPECT_EQ(shapes["encoder1.enc1conv1.weight"], (std::vector<int64_t>{4, 1, 3, 3}));
+  EXPECT_EQ(shapes["bottleneck.bottleneckconv1.weight"], (std::vector<int64_t>{16, 8, 3, 3}));
+  EXPECT_EQ(shapes.count("encoder3.enc3conv1.weight"), 0u);
+
+  spec.mutable_unet()->set_depth(6);  // 32 is not a multiple of 64
+  EXPECT_THAT(worker.BuildInitialModel(spec, 2).status().message(),
+              HasSubstr("needs image sides divisible by 64"));
 }
 
 TEST(SiteWorkerSegmentationTest, DataWithoutMasksIsRefusedOrReadAgainWithThem) {

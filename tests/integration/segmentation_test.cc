@@ -29,7 +29,7 @@ constexpr int kSites = 3;
 class SegmentationProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    // The default site policy lists classification models only.
+    // A policy that allows the U-Net and nothing else.
     const std::string policy = scratch_.path() + "/policy.toml";
     std::ofstream(policy) << "allowed_models = [\"unet\"]\n";
     ASSERT_THAT(Env::Default()->CreateDirs(scratch_.path() + "/run/logs"), IsOk());
@@ -100,6 +100,33 @@ TEST_F(SegmentationProcessTest, ThreeSitesTrainAUNetToAPooledDiceOfNinetyPercent
   const nlohmann::json json = cli::RunJson(run);
   EXPECT_DOUBLE_EQ(json["rounds"][2]["eval"]["dice"].get<double>(), last.dice());
   EXPECT_TRUE(json["rounds"][2]["sites"][0]["eval"].contains("dice"));
+}
+
+// `fedmi sim` on a phantom data set: a U-Net of the shape the flags ask
+// for (depth 2 is the deepest that fits 28x28, so a site that built the
+// default depth of 4 would fail the run), scored by Dice, not AUC.
+TEST(SegmentationSimTest, SimTrainsTheUNetShapeItIsGivenAndReportsDice) {
+  ScratchDir scratch;
+  PhantomOptions phantoms;
+  phantoms.size = 28;
+  phantoms.count = 120;
+  phantoms.seed = 9;
+  ASSERT_OK_AND_ASSIGN(auto arrays, PhantomNpz(phantoms));
+  const std::string data = scratch.path() + "/phantoms.npz";
+  ASSERT_THAT(WriteNpz(data, arrays), IsOk());
+  const CommandOutput out = RunCommand(absl::StrCat(
+      Binary("fedmi"), " sim --sites 2 --rounds 1 --model unet --unet-width 4 --unet-depth 2",
+      " --threads 1 --data ", data, " --work-dir ", scratch.path(), "/sim --json"));
+  std::cout << out.stdout_text;
+  ASSERT_EQ(out.exit_code, 0);
+  EXPECT_THAT(out.stdout_text, HasSubstr("unet width 4 depth 2"));
+  EXPECT_THAT(out.stdout_text, HasSubstr("round   loss     dice     iou"));
+  const nlohmann::json json = nlohmann::json::parse(LastLine(out.stdout_text));
+  EXPECT_EQ(json["task"], "segmentation");
+  EXPECT_GT(json["test"]["examples"].get<int>(), 0);
+  EXPECT_TRUE(json["test"]["dice"].is_number());
+  EXPECT_FALSE(json["test"].contains("auc"));
+  EXPECT_TRUE(json["per_round"][0]["dice"].is_number());
 }
 
 }  // namespace

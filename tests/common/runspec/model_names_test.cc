@@ -2,11 +2,14 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace fedmi {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(ModelNamesTest, RunsMayNameTheTrainableArchitecturesAndSynthetic) {
   EXPECT_THAT(TrainableModelNames(), ElementsAre("cnn", "cnn-gn", "resnet18", "densenet121",
@@ -46,6 +49,29 @@ TEST(ModelNamesTest, ModelInfoDescribesEachTrainableModel) {
   EXPECT_EQ(FindModelInfo(kDenseNet121Model)->task, ModelTask::kClassification);
   EXPECT_EQ(FindModelInfo(kResNet50Model)->default_side, 224);
   EXPECT_EQ(FindModelInfo(kCnnModel)->min_side, 8);
+}
+
+TEST(ModelNamesTest, ArchitectureShapeNamesTheSideThatDoesNotFit) {
+  EXPECT_THAT(CheckArchitectureShape("densenet121", 64, 64, 0, 0), IsOk());
+  EXPECT_THAT(CheckArchitectureShape("densenet121", 28, 28, 0, 0).message(),
+              HasSubstr("'densenet121' needs images of at least 32x32, got 28x28"));
+  EXPECT_THAT(CheckArchitectureShape("vgg16", 224, 224, 0, 0).message(),
+              HasSubstr("unknown architecture 'vgg16'"));
+}
+
+TEST(ModelNamesTest, OnlyTheUNetTakesAWidthAndDepth) {
+  EXPECT_THAT(CheckArchitectureShape("cnn", 28, 28, 16, 0).message(),
+              HasSubstr("'cnn' has no U-Net base width or depth"));
+  EXPECT_THAT(CheckArchitectureShape("unet", 64, 64, 0, 0), IsOk());
+  EXPECT_THAT(CheckArchitectureShape("unet", 64, 64, 8, 6), IsOk());
+  EXPECT_THAT(CheckArchitectureShape("unet", 28, 28, 8, 2), IsOk());  // 28 = 7 * 2^2
+  EXPECT_THAT(CheckArchitectureShape("unet", 28, 28, 0, 0).message(),
+              HasSubstr("unet of depth 4 needs image sides divisible by 16, got 28x28"));
+  EXPECT_THAT(CheckArchitectureShape("unet", 64, 64, 0, 7).message(),
+              HasSubstr("and a depth in [1, 6]; got 32 and 7"));
+  EXPECT_THAT(CheckArchitectureShape("unet", 64, 64, 257, 0).message(),
+              HasSubstr("a base width in [1, 256] and a depth in [1, 6]; got 257 and 4"));
+  EXPECT_THAT(CheckArchitectureShape("unet", 64, 64, -1, 0), Not(IsOk()));
 }
 
 }  // namespace

@@ -1,0 +1,52 @@
+#include "coordinator/run_spec_validation.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace fedmi {
+namespace {
+
+using ::testing::HasSubstr;
+
+v1::RunSpec SpecFor(const std::string& model, int32_t image_size) {
+  v1::RunSpec spec;
+  spec.set_model(model);
+  spec.set_rounds(1);
+  spec.set_image_size(image_size);
+  spec.set_channels(1);
+  return spec;
+}
+
+TEST(RunSpecValidationTest, ARunWhoseInputNoSiteCouldTrainIsRefusedAtStart) {
+  v1::RunSpec small_densenet = SpecFor("densenet121", 28);
+  EXPECT_THAT(ValidateRunSpec(&small_densenet).message(),
+              HasSubstr("'densenet121' needs images of at least 32x32, got 28x28"));
+  v1::RunSpec densenet = SpecFor("densenet121", 64);
+  EXPECT_THAT(ValidateRunSpec(&densenet), IsOk());
+}
+
+TEST(RunSpecValidationTest, TheUNetShapeIsCheckedAgainstTheInput) {
+  v1::RunSpec unet = SpecFor("unet", 28);
+  EXPECT_THAT(ValidateRunSpec(&unet).message(),
+              HasSubstr("unet of depth 4 needs image sides divisible by 16, got 28x28"));
+  unet.mutable_unet()->set_depth(2);
+  unet.mutable_unet()->set_base_width(8);
+  EXPECT_THAT(ValidateRunSpec(&unet), IsOk());
+  unet.mutable_unet()->set_base_width(1000);
+  EXPECT_THAT(ValidateRunSpec(&unet).message(), HasSubstr("base width in [1, 256]"));
+}
+
+TEST(RunSpecValidationTest, UNetSettingsForAnotherModelAreRefused) {
+  v1::RunSpec cnn = SpecFor("cnn", 28);
+  cnn.mutable_unet()->set_depth(2);
+  EXPECT_THAT(ValidateRunSpec(&cnn).message(), HasSubstr("'cnn' has no U-Net base width"));
+  v1::RunSpec synthetic = SpecFor("synthetic", 28);
+  synthetic.set_synthetic_params(10);
+  synthetic.mutable_unet();
+  EXPECT_THAT(ValidateRunSpec(&synthetic).message(),
+              HasSubstr("unet settings are given but the model is 'synthetic'"));
+}
+
+}  // namespace
+}  // namespace fedmi
