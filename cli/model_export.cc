@@ -111,8 +111,8 @@ std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info
                                                  {"fedmi_version", FEDMI_VERSION}};
   if (info.arch == kUNetModel) {
     // The effective shape, so that a reader needs no knowledge of defaults.
-    metadata["unet_base_width"] = absl::StrCat(
-        info.unet_base_width != 0 ? info.unet_base_width : kUNetDefaultBaseWidth);
+    metadata["unet_base_width"] =
+        absl::StrCat(info.unet_base_width != 0 ? info.unet_base_width : kUNetDefaultBaseWidth);
     metadata["unet_depth"] =
         absl::StrCat(info.unet_depth != 0 ? info.unet_depth : kUNetDefaultDepth);
   }

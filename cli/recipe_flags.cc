@@ -132,10 +132,10 @@ std::string DescribeRecipe(const v1::RunSpec& spec) {
     add(absl::StrFormat("shift%dpx", augmentation.shift_pixels()));
   const std::string unet =
       spec.model() == kUNetModel
-          ? absl::StrFormat(", unet width %d depth %d",
-                            spec.unet().base_width() != 0 ? spec.unet().base_width()
-                                                          : kUNetDefaultBaseWidth,
-                            spec.unet().depth() != 0 ? spec.unet().depth() : kUNetDefaultDepth)
+          ? absl::StrFormat(
+                ", unet width %d depth %d",
+                spec.unet().base_width() != 0 ? spec.unet().base_width() : kUNetDefaultBaseWidth,
+                spec.unet().depth() != 0 ? spec.unet().depth() : kUNetDefaultDepth)
           : "";
   return absl::StrFormat("input %dx%dx%d%s, augmentation %s, %s learning rate %g%s, threshold %s",
                          InputImageSize(spec), InputImageSize(spec), InputChannels(spec), unet,

@@ -19,8 +19,8 @@ struct RecipeFlags {
   int image_size = 28;
   int channels = 1;
   bool first_frame_only = false;
-  int unet_base_width = 0;  // 0: the default (kUNetDefaultBaseWidth)
-  int unet_depth = 0;       // 0: the default (kUNetDefaultDepth)
+  int unet_base_width = 0;        // 0: the default (kUNetDefaultBaseWidth)
+  int unet_depth = 0;             // 0: the default (kUNetDefaultDepth)
   std::string augment = "shift";  // none | shift | standard
   // Each overrides the preset's value when given (< 0: not given).
   double crop_min_scale = -1;

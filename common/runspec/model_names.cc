@@ -49,9 +49,9 @@ absl::Status CheckArchitectureShape(absl::string_view name, int64_t height, int6
     return absl::InvalidArgumentError(absl::StrCat("unknown architecture '", name, "'"));
   }
   if (height < info->min_side || width < info->min_side) {
-    return absl::InvalidArgumentError(absl::StrCat("architecture '", name,
-                                                   "' needs images of at least ", info->min_side,
-                                                   "x", info->min_side, ", got ", height, "x", width));
+    return absl::InvalidArgumentError(
+        absl::StrCat("architecture '", name, "' needs images of at least ", info->min_side, "x",
+                     info->min_side, ", got ", height, "x", width));
   }
   if (name != kUNetModel) {
     if (unet_base_width != 0 || unet_depth != 0) {
@@ -64,9 +64,9 @@ absl::Status CheckArchitectureShape(absl::string_view name, int64_t height, int6
   const int64_t base_width = unet_base_width == 0 ? kUNetDefaultBaseWidth : unet_base_width;
   const int64_t depth = unet_depth == 0 ? kUNetDefaultDepth : unet_depth;
   if (base_width < 1 || base_width > kUNetMaxBaseWidth || depth < 1 || depth > kUNetMaxDepth) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unet needs a base width in [1, ", kUNetMaxBaseWidth, "] and a depth in [1, ",
-        kUNetMaxDepth, "]; got ", base_width, " and ", depth));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unet needs a base width in [1, ", kUNetMaxBaseWidth, "] and a depth in [1, ",
+                     kUNetMaxDepth, "]; got ", base_width, " and ", depth));
   }
   const int64_t multiple = int64_t{1} << depth;
   if (height % multiple != 0 || width % multiple != 0) {

@@ -19,27 +19,27 @@ nlohmann::json Number(double value) {
 
 nlohmann::json RunSpecToJson(const v1::RunSpec& spec) {
   nlohmann::json json = {{"model", spec.model()},
-          {"strategy", spec.strategy()},
-          {"rounds", spec.rounds()},
-          {"min_sites", spec.min_sites()},
-          {"max_sites", spec.max_sites()},
-          {"local_epochs", spec.local_epochs()},
-          {"batch_size", spec.batch_size()},
-          {"lr", Number(spec.lr())},
-          {"optimizer", spec.optimizer()},
-          {"seed", spec.seed()},
-          {"num_classes", spec.num_classes()},
-          {"synthetic_params", spec.synthetic_params()},
-          {"round_timeout_s", Number(spec.round_timeout_s())},
-          {"max_round_retries", spec.max_round_retries()},
-          {"secure_aggregation", spec.secure_aggregation()},
-          {"secagg",
-           {{"threshold", spec.secagg().threshold()},
-            {"neighbours", spec.secagg().neighbours()},
-            {"clip", Number(spec.secagg().clip())},
-            {"max_examples", spec.secagg().max_examples()}}},
-          {"dp", DpSettingsToJson(spec.dp())},
-          {"training", TrainingSettingsToJson(spec)}};
+                         {"strategy", spec.strategy()},
+                         {"rounds", spec.rounds()},
+                         {"min_sites", spec.min_sites()},
+                         {"max_sites", spec.max_sites()},
+                         {"local_epochs", spec.local_epochs()},
+                         {"batch_size", spec.batch_size()},
+                         {"lr", Number(spec.lr())},
+                         {"optimizer", spec.optimizer()},
+                         {"seed", spec.seed()},
+                         {"num_classes", spec.num_classes()},
+                         {"synthetic_params", spec.synthetic_params()},
+                         {"round_timeout_s", Number(spec.round_timeout_s())},
+                         {"max_round_retries", spec.max_round_retries()},
+                         {"secure_aggregation", spec.secure_aggregation()},
+                         {"secagg",
+                          {{"threshold", spec.secagg().threshold()},
+                           {"neighbours", spec.secagg().neighbours()},
+                           {"clip", Number(spec.secagg().clip())},
+                           {"max_examples", spec.secagg().max_examples()}}},
+                         {"dp", DpSettingsToJson(spec.dp())},
+                         {"training", TrainingSettingsToJson(spec)}};
   // What an auditor needs to know which code and which starting weights ran
   // on the sites' data; absent for runs that set none of it.
   if (!spec.model_file_sha256().empty()) {
@@ -48,12 +48,12 @@ nlohmann::json RunSpecToJson(const v1::RunSpec& spec) {
   }
   if (spec.has_transfer()) {
     const v1::TransferSettings& transfer = spec.transfer();
-    json["transfer"] = {{"init_weights_sha256", transfer.init_weights_sha256()},
-                        {"init_allow_partial", transfer.init_allow_partial()},
-                        {"freeze_prefixes", std::vector<std::string>(
-                                                transfer.freeze_prefixes().begin(),
-                                                transfer.freeze_prefixes().end())},
-                        {"unfreeze_after_round", transfer.unfreeze_after_round()}};
+    json["transfer"] = {
+        {"init_weights_sha256", transfer.init_weights_sha256()},
+        {"init_allow_partial", transfer.init_allow_partial()},
+        {"freeze_prefixes", std::vector<std::string>(transfer.freeze_prefixes().begin(),
+                                                     transfer.freeze_prefixes().end())},
+        {"unfreeze_after_round", transfer.unfreeze_after_round()}};
   }
   if (spec.has_unet()) {
     json["unet"] = {{"base_width", spec.unet().base_width()}, {"depth", spec.unet().depth()}};

@@ -203,7 +203,8 @@ TEST(ImageNetArchitecturesTest, UNetNeedsMasksAndRefusesOddSides) {
   resnet.arch = "resnet50";
   resnet.height = resnet.width = 64;
   resnet.depth = 3;
-  EXPECT_THAT(LocalModel::Create(resnet).status().message(), HasSubstr("no U-Net base width or depth"));
+  EXPECT_THAT(LocalModel::Create(resnet).status().message(),
+              HasSubstr("no U-Net base width or depth"));
 }
 
 TEST(ImageNetArchitecturesTest, ModelsWithoutWidthAndDepthAttributesStillRead) {
