@@ -4,6 +4,12 @@
 // shares between sessions, and cheat where the site must notice.
 #include "client/site_secagg.h"
 
+#include <cmath>
+#include <cstdio>
+
+#include "common/privacy/gaussian_noise.h"
+#include "common/tensor/bundle_transfer.h"
+#include "coordinator/site_dp_aggregator.h"
 #include "tests/client/site_session_fixture.h"
 
 namespace fedmi {
@@ -210,6 +216,118 @@ TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing
   for (size_t i = 0; i < base.size(); ++i) {
     EXPECT_NEAR(got[i], base[i] + (51.0 / 13) / 256, bound) << i;
   }
+}
+
+// Transfer learning in a secure round with site-level DP (central noise):
+// each session trains the whole synthetic model (site-k adds k/256 to every
+// element, the frozen backbone's included, as training moves frozen
+// BatchNorm statistics), clips the change of the head alone to S, and masks
+// the head alone towards its neighbours. The test is the coordinator: its
+// real SecAggAggregator over the head sums the masked uploads, and the
+// unmasked mean must be that of the head's changes clipped by their own
+// norms. A clip measured over the whole model, or a mask over another
+// tensor set, fails it.
+TEST_F(SiteSessionTest, FrozenTensorsAreNeitherClippedWithNorMaskedInASecureSiteDpRound) {
+  constexpr int32_t kRound = 1;
+  const std::vector<std::string> names = {"site-1", "site-2", "site-3", "site-4"};
+  const TensorBundle global =
+      FloatBundle({{"backbone.w", DType::kFloat32, {4}}, {"head.w", DType::kFloat32, {2}}},
+                  {0.5f, -0.25f, 1, 2, 0.75f, -1.5f});
+  ASSERT_OK_AND_ASSIGN(const TensorBundle head, SelectTensors(global, {"head.w"}));
+  constexpr double kClip = 0.02;  // site-4's head moves by 0.0221, its model by 0.0383
+  SitePolicy policy = SitePolicy::Defaults();
+  policy.allowed_models = {"synthetic"};
+  policy.allow_central_dp_noise = true;
+  std::map<std::string, std::string> certs;
+  std::map<std::string, std::unique_ptr<Site>> sites;
+  for (const std::string& name : names) {
+    SiteIdentityFiles identity;
+    ASSERT_NO_FATAL_FAILURE(Enroll(name, &identity));
+    certs[name] = parties_[name].cert_pem;
+    sites[name] = std::make_unique<Site>(name, policy, identity);
+  }
+  const v1::RoundAdmission admission = Admission(kRound, names);
+  const v1::SecAggParams& params = admission.params();
+  ASSERT_OK_AND_ASSIGN(auto round, SecAggSession::Create(secagg::RoundIdOf(admission), params,
+                                                         names, ca_->ca_cert_pem()));
+  FakeSecAggCoordinator coordinator(std::move(round), certs);
+  v1::CoordinatorMessage task = SecureTrainTask(kRound, admission);
+  v1::RunSpec& spec = *task.mutable_train()->mutable_spec();
+  spec.mutable_transfer()->add_freeze_prefixes("backbone.");
+  *spec.mutable_dp() = CompletedSiteDp(kClip, /*noise_multiplier=*/1.0, v1::DP_NOISE_CENTRAL,
+                                       /*expected_sites=*/4);
+  std::vector<std::thread> task_threads;
+  for (auto& [name, site] : sites) {
+    site->link.SetModel(kRound - 1, global);
+    coordinator.Join(name, *site);
+    site->session.Deliver(task);
+    task_threads.emplace_back([&session = site->session] { session.RunTasks(); });
+  }
+  auto stop = absl::MakeCleanup([&] {
+    for (auto& [name, site] : sites) site->session.Stop();
+    for (std::thread& thread : task_threads) thread.join();
+  });
+
+  // The coordinator's aggregator of the round's trained tensors, with
+  // central noise it draws from a seeded source.
+  ASSERT_OK_AND_ASSIGN(auto store, ModelStore::Open(dir_.Join("models")));
+  ASSERT_OK_AND_ASSIGN(std::string head_path, WriteBundleFile(store->dir(), head));
+  secagg::QuantizationOptions quantization;
+  quantization.clip = params.clip();
+  quantization.max_sites = params.max_sites();
+  ASSERT_OK_AND_ASSIGN(auto aggregator, SecAggAggregator::Create(quantization));
+  ASSERT_THAT(aggregator->Begin(kRound, head.specs, head_path), IsOk());
+  std::unique_ptr<privacy::NoiseSource> noise = privacy::MakeSeededNoiseSource(51);
+  aggregator->UseSiteDp(SiteDpSum::ForRound(spec.dp(), kClip, noise.get()));
+  std::set<std::string> uploaded;
+  for (const std::string& name : names) {
+    ASSERT_TRUE(AwaitTrue([&] { return !sites[name]->link.uploads().empty(); })) << name;
+    const FakeLink::ReceivedUpload upload = sites[name]->link.uploads()[0];
+    const std::vector<TensorSpec> masked_head = {{"head.w", DType::kInt32, {2}}};
+    EXPECT_EQ(upload.bundle.specs, masked_head) << name << " masks the head alone";
+    EXPECT_GT(upload.metadata.dp_epsilon_spent(), 0) << name;
+    ASSERT_OK_AND_ASSIGN(std::string path, WriteBundleFile(dir_.path(), upload.bundle));
+    ASSERT_OK_AND_ASSIGN(auto reader, BundleFileReader::Open(path));
+    ASSERT_THAT(aggregator->Accept(name, 1.0, *reader), IsOk()) << name;
+    uploaded.insert(name);
+  }
+  ASSERT_OK_AND_ASSIGN(v1::SurvivorSet survivors, coordinator.CloseUploads(uploaded));
+  v1::CoordinatorMessage sign;
+  *sign.mutable_survivor_set() = survivors;
+  for (const std::string& name : uploaded) sites[name]->session.Deliver(sign);
+  ASSERT_TRUE(coordinator.AwaitSignatures(static_cast<int>(uploaded.size())));
+  ASSERT_OK_AND_ASSIGN(v1::UnmaskRequest request, coordinator.CloseConsistency());
+  v1::CoordinatorMessage unmask;
+  *unmask.mutable_unmask_request() = request;
+  for (const std::string& name : uploaded) sites[name]->session.Deliver(unmask);
+  ASSERT_TRUE(coordinator.AwaitResponses(static_cast<int>(uploaded.size())));
+  ASSERT_OK_AND_ASSIGN(UnmaskingInput input, coordinator.Unmasking());
+  ASSERT_OK_AND_ASSIGN(std::string sha, aggregator->Finish(*store, input));
+  ASSERT_OK_AND_ASSIGN(std::string model_path, store->PathFor(sha));
+  ASSERT_OK_AND_ASSIGN(TensorBundle result, ReadBundleFile(model_path));
+
+  // Site k's head change (k, k) / 256 has norm sqrt(2) k / 256: sites 1-3
+  // are within S = 0.02, site 4 is scaled to S. Measured over the whole
+  // model (norm sqrt(6) k / 256), sites 3 and 4 would both be scaled, which
+  // moves the mean by 2.4e-3 (0.0070 instead of 0.0094), far beyond the
+  // codec's bound.
+  double sum = 0;
+  for (int k = 1; k <= 4; ++k) {
+    sum += std::min(1.0, kClip / (std::sqrt(2.0) * k / 256)) * k / 256;
+  }
+  ASSERT_OK_AND_ASSIGN(auto codec, secagg::FixedPointCodec::Create(quantization));
+  const double bound = codec.ErrorBound(4) / 4 + 1e-6;
+  std::unique_ptr<privacy::NoiseSource> replay = privacy::MakeSeededNoiseSource(51);
+  const double stddev = 1.0 * kClip;  // sigma S, drawn for the head's two elements only
+  const std::vector<float> got = FloatsOf(result);
+  ASSERT_EQ(got.size(), 2u);
+  const std::vector<double> base = {0.75, -1.5};
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_NEAR(got[i], base[i] + (sum + stddev * replay->Normal()) / 4, bound) << i;
+  }
+  std::printf("head.w %.6f %.6f: mean clipped change %.6f (sites 1-3 whole, site-4 scaled by "
+              "%.4f), codec bound %.2g\n",
+              got[0], got[1], sum / 4, kClip / (std::sqrt(2.0) * 4 / 256), bound);
 }
 
 TEST_F(SiteSessionTest, SecureRoundBelowThePolicyFloorIsARefusalNotAViolation) {
