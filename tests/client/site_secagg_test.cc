@@ -325,9 +325,10 @@ TEST_F(SiteSessionTest, FrozenTensorsAreNeitherClippedWithNorMaskedInASecureSite
   for (int i = 0; i < 2; ++i) {
     EXPECT_NEAR(got[i], base[i] + (sum + stddev * replay->Normal()) / 4, bound) << i;
   }
-  std::printf("head.w %.6f %.6f: mean clipped change %.6f (sites 1-3 whole, site-4 scaled by "
-              "%.4f), codec bound %.2g\n",
-              got[0], got[1], sum / 4, kClip / (std::sqrt(2.0) * 4 / 256), bound);
+  std::printf(
+      "head.w %.6f %.6f: mean clipped change %.6f (sites 1-3 whole, site-4 scaled by "
+      "%.4f), codec bound %.2g\n",
+      got[0], got[1], sum / 4, kClip / (std::sqrt(2.0) * 4 / 256), bound);
 }
 
 TEST_F(SiteSessionTest, SecureRoundBelowThePolicyFloorIsARefusalNotAViolation) {
@@ -377,7 +378,6 @@ TEST_F(SiteSessionTest, AdmissionReusingTheNonceOfACancelledAttemptIsAViolation)
   EXPECT_THAT(failure.failure().reason(), HasSubstr("reuses the nonce of an earlier attempt"));
   EXPECT_EQ(site.link.downloads(), 0);
 }
-
 
 }  // namespace
 }  // namespace fedmi

@@ -268,7 +268,6 @@ class SiteSessionTest : public ::testing::Test {
   IssuedParty coordinator_;
 };
 
-
 // Plays the coordinator's side of one secure round: checks every key
 // advertisement and share with the real SecAggSession and routes them to the
 // sites' sessions as the coordinator does.

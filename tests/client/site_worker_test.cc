@@ -321,8 +321,8 @@ TEST(SiteWorkerTransferTest, SiteLevelDpClipsAndNoisesOnlyTheTrainedTensors) {
   for (int i = 0; i < 2; ++i) {
     EXPECT_NEAR(got[i], head[i] + scale * step + share * replay->Normal(), 1e-6) << i;
   }
-  std::printf("clip 0.004: head.w %.7f %.7f (change scaled by %.4f, noise share sd %.5f)\n",
-              got[0], got[1], scale, share);
+  std::printf("clip 0.004: head.w %.7f %.7f (change scaled by %.4f, noise share sd %.5f)\n", got[0],
+              got[1], scale, share);
 
   // The ledger charges a frozen round as any other.
   v1::RunSpec unfrozen = spec;

@@ -210,8 +210,8 @@ TEST_F(RoundManagerTransferTest, SiteLevelDpBoundsNoisesAndAveragesOnlyTheTraine
   EXPECT_EQ(spent[0]["clip_norm"], 1.0);
   EXPECT_DOUBLE_EQ(spent[0]["epsilon"].get<double>(), after_one.epsilon);
   EXPECT_DOUBLE_EQ(spent[1]["epsilon"].get<double>(), after_two.epsilon);
-  std::printf("privacy.spent: epsilon %.4f after round 1, %.4f after round 2\n",
-              after_one.epsilon, after_two.epsilon);
+  std::printf("privacy.spent: epsilon %.4f after round 1, %.4f after round 2\n", after_one.epsilon,
+              after_two.epsilon);
 }
 
 }  // namespace

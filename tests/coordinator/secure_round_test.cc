@@ -416,8 +416,8 @@ TEST_F(SecureRoundTest, FrozenTensorsStayOutOfTheMaskedSumAndComeBackUnchanged) 
   ASSERT_OK_AND_ASSIGN(TensorBundle first_trained, SelectTensors(first, {"fc.bias"}));
   ExpectFedAvgWithinBound(trained, first_trained, names_, 100, 5);
   const std::vector<float> bias = FloatsOf(first_trained);
-  std::printf("round 1: fc.bias %.6f %.6f from 0.125 -0.25 (FedAvg %.6f %.6f)\n", bias[0],
-              bias[1], 0.125 - 0.01 * 55.0 / 15, -0.25 + 0.01 * 55.0 / 15);
+  std::printf("round 1: fc.bias %.6f %.6f from 0.125 -0.25 (FedAvg %.6f %.6f)\n", bias[0], bias[1],
+              0.125 - 0.01 * 55.0 / 15, -0.25 + 0.01 * 55.0 / 15);
 
   for (const auto& site : names_) {
     ASSERT_THAT(Report(site, run, 1, EvalMetrics(20, 0.5, 0.75, 0.8)), IsOk()) << site;
@@ -430,14 +430,14 @@ TEST_F(SecureRoundTest, FrozenTensorsStayOutOfTheMaskedSumAndComeBackUnchanged) 
                   Last("site-2", Kind::kRelayedShares).relayed_shares()),
               IsOk());
   ASSERT_OK_AND_ASSIGN(const TensorBundle stale_global, SelectTensors(first, {"fc.bias"}));
-  ASSERT_OK_AND_ASSIGN(TensorBundle stale, participants_["site-2"]->MaskUpdate(
-                                               stale_global, LocalModel("site-2", stale_global),
-                                               40));
+  ASSERT_OK_AND_ASSIGN(
+      TensorBundle stale,
+      participants_["site-2"]->MaskUpdate(stale_global, LocalModel("site-2", stale_global), 40));
   EXPECT_THAT(Upload("site-2", run, 2, stale, 40),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("tensor #0 is named 'fc.bias', expected 'fc.weight'")));
-  ASSERT_OK_AND_ASSIGN(TensorBundle right2, participants_["site-2"]->MaskUpdate(
-                                                first, LocalModel("site-2", first), 40));
+  ASSERT_OK_AND_ASSIGN(TensorBundle right2,
+                       participants_["site-2"]->MaskUpdate(first, LocalModel("site-2", first), 40));
   ASSERT_THAT(Upload("site-2", run, 2, right2, 40), IsOk());
   UploadMasked({"site-1", "site-3", "site-4", "site-5"}, run, 2, first);
   SignSurvivors(names_);
@@ -468,10 +468,9 @@ TEST_F(SecureRoundTest, SiteLevelDpDividesOnlyTheTrainedSumAndKeepsTheFrozenTens
     ASSERT_THAT(
         participants_[site]->OnRelayedShares(Last(site, Kind::kRelayedShares).relayed_shares()),
         IsOk());
-    ASSERT_OK_AND_ASSIGN(TensorBundle masked,
-                         participants_[site]->MaskUpdate(trained, LocalModel(site, trained),
-                                                         Examples(site),
-                                                         secagg::Weighting::kUniform));
+    ASSERT_OK_AND_ASSIGN(TensorBundle masked, participants_[site]->MaskUpdate(
+                                                  trained, LocalModel(site, trained),
+                                                  Examples(site), secagg::Weighting::kUniform));
     v1::UpdateMetadata metadata = Metadata(site, run, 1, Examples(site));
     metadata.set_dp_epsilon_spent(0.5);
     ASSERT_THAT(federation_->BeginUpload(SiteCaller(site), metadata), IsOk()) << site;
