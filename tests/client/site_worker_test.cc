@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <numeric>
 #include <random>
@@ -14,10 +15,13 @@
 #include "common/base/status.h"
 #include "common/data/dataset.h"
 #include "common/data/phantoms.h"
+#include "common/privacy/dp_plan.h"
+#include "common/privacy/gaussian_noise.h"
 #include "common/runspec/model_task.h"
 #include "common/tensor/bundle_transfer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -247,6 +251,91 @@ TEST(SiteWorkerTransferTest, AFrozenRoundSendsOnlyTheTrainedTensors) {
   EXPECT_THAT(names, ::testing::ElementsAre("fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"));
   ASSERT_OK_AND_ASSIGN(LocalUpdate second, worker.Train(1, 2, spec, global));
   EXPECT_EQ(second.weights.specs.size(), global.specs.size());
+}
+
+// Site-level DP-FedAvg with frozen tensors, on the synthetic model (no
+// data, no LibTorch): site-1 adds 1/256 to every element, the frozen ones
+// included, as training moves a frozen prefix's BatchNorm statistics. The
+// clip must measure the change of the sent tensors only (norm sqrt(2)/256
+// = 0.0055 here, not sqrt(6)/256 = 0.0096 with the frozen ones), the noise
+// share must go to them only, and the site's ledger must charge the same as
+// without freezing.
+v1::RunSpec FrozenSyntheticSiteDpSpec(double clip, v1::DpNoisePlacement placement) {
+  v1::RunSpec spec;
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(6);
+  spec.set_rounds(2);
+  spec.set_seed(7);
+  spec.mutable_transfer()->add_freeze_prefixes("backbone.");
+  *spec.mutable_dp() = CompletedSiteDp(clip, /*noise_multiplier=*/1.0, placement,
+                                       /*expected_sites=*/4);
+  return spec;
+}
+
+TensorBundle BackboneAndHead() {
+  return FloatBundle({{"backbone.w", DType::kFloat32, {4}}, {"head.w", DType::kFloat32, {2}}},
+                     {0.5f, -0.25f, 1, 2, 0.75f, -1.5f});
+}
+
+TEST(SiteWorkerTransferTest, SiteLevelDpClipsAndNoisesOnlyTheTrainedTensors) {
+  const TensorBundle global = BackboneAndHead();
+  const double step = 1.0 / 256;
+  const double trained_norm = std::sqrt(2.0) * step;
+  // Central noise, clip 0.007: between the trained change's norm and the
+  // whole model's, so only a clip over the sent tensors leaves it alone.
+  {
+    const v1::RunSpec spec = FrozenSyntheticSiteDpSpec(0.007, v1::DP_NOISE_CENTRAL);
+    SiteWorkerOptions trusting = Options();
+    trusting.policy = SitePolicy::Defaults();
+    trusting.policy->allowed_models = {"synthetic"};
+    trusting.policy->allow_central_dp_noise = true;
+    SiteWorker worker(trusting, std::nullopt);
+    ASSERT_OK_AND_ASSIGN(LocalUpdate update, worker.Train(1, 1, spec, global));
+    ASSERT_EQ(update.weights.specs.size(), 1u);
+    EXPECT_EQ(update.weights.specs[0].name, "head.w");
+    EXPECT_THAT(FloatsOf(update.weights),
+                ::testing::ElementsAre(0.75f + float(step), -1.5f + float(step)))
+        << "a change of norm " << trained_norm << " is within the clip 0.007";
+    // Adaptive clipping's bit says the same.
+    v1::RunSpec adaptive = spec;
+    adaptive.mutable_dp()->set_adaptive_clipping(true);
+    ASSERT_OK_AND_ASSIGN(LocalUpdate flagged,
+                         worker.Train(1, 1, adaptive, global, /*dp_clip_norm=*/0.007));
+    EXPECT_TRUE(flagged.dp_within_clip);
+  }
+  // Distributed noise, clip 0.004: the trained change is scaled by
+  // 0.004 / 0.0055, and the seeded share lands on head.w's two elements.
+  v1::RunSpec spec = FrozenSyntheticSiteDpSpec(0.004, v1::DP_NOISE_DISTRIBUTED);
+  spec.set_secure_aggregation(true);  // which masks what Train returns (SiteSession)
+  spec.mutable_secagg()->set_clip(1);
+  std::unique_ptr<privacy::NoiseSource> noise = privacy::MakeSeededNoiseSource(41);
+  SiteWorkerOptions options = Options();
+  options.dp_noise = noise.get();
+  SiteWorker worker(options, std::nullopt);
+  ASSERT_OK_AND_ASSIGN(LocalUpdate update, worker.Train(1, 1, spec, global));
+  ASSERT_EQ(update.weights.specs.size(), 1u);
+  const double share = privacy::SiteNoiseShareStddev(spec.dp());
+  ASSERT_GT(share, 0);
+  std::unique_ptr<privacy::NoiseSource> replay = privacy::MakeSeededNoiseSource(41);
+  const double scale = 0.004 / trained_norm;
+  const std::vector<float> got = FloatsOf(update.weights);
+  const std::vector<double> head = {0.75, -1.5};
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_NEAR(got[i], head[i] + scale * step + share * replay->Normal(), 1e-6) << i;
+  }
+  std::printf("clip 0.004: head.w %.7f %.7f (change scaled by %.4f, noise share sd %.5f)\n", got[0],
+              got[1], scale, share);
+
+  // The ledger charges a frozen round as any other.
+  v1::RunSpec unfrozen = spec;
+  unfrozen.clear_transfer();
+  SiteWorker plain(options, std::nullopt);
+  ASSERT_OK_AND_ASSIGN(LocalUpdate whole, plain.Train(1, 1, unfrozen, global));
+  EXPECT_EQ(whole.weights.specs.size(), 2u);
+  EXPECT_GT(update.dp_epsilon_spent, 0);
+  EXPECT_DOUBLE_EQ(update.dp_epsilon_spent, whole.dp_epsilon_spent);
+  std::printf("site epsilon after one round: %.4f frozen, %.4f not frozen\n",
+              update.dp_epsilon_spent, whole.dp_epsilon_spent);
 }
 
 }  // namespace

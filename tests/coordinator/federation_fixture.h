@@ -202,12 +202,14 @@ class FederationTest : public ::testing::Test {
   }
 
   // Connects `sites`, starts a run and has the first site (by name) upload
-  // the initial model, so round 1 is training when it returns.
-  int64_t StartTraining(const v1::RunSpec& spec, const std::vector<std::string>& sites) {
+  // the initial model (zeros unless given), so round 1 is training when it
+  // returns.
+  int64_t StartTraining(const v1::RunSpec& spec, const std::vector<std::string>& sites,
+                        const TensorBundle& initial = Model({0, 0, 0, 0, 0, 0})) {
     for (const auto& site : sites) Connect(site);
     const int64_t run = StartRun(spec);
     EXPECT_THAT(Channel(sites.front()).Of(Kind::kInit), ::testing::SizeIs(1));
-    EXPECT_THAT(Upload(sites.front(), run, 0, Model({0, 0, 0, 0, 0, 0})), IsOk());
+    EXPECT_THAT(Upload(sites.front(), run, 0, initial), IsOk());
     return run;
   }
 

@@ -5,13 +5,17 @@
 // in a deployment.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <set>
 
+#include "common/privacy/dp_plan.h"
 #include "common/provision/project_ca.h"
 #include "common/secagg/secagg_participant.h"
 #include "common/secagg/secagg_transcript.h"
+#include "common/tensor/bundle_transfer.h"
+#include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/coordinator/federation_fixture.h"
 
 namespace fedmi {
@@ -105,12 +109,13 @@ class SecureRoundTest : public FederationTest {
     }
   }
 
-  // The site's local model for round `round`: global + its own delta.
+  // The site's local model for round `round`: global (all of it, or the
+  // tensors the round trains) + its own delta.
   TensorBundle LocalModel(const std::string& site, const TensorBundle& global) {
     std::vector<float> values = FloatsOf(global);
     const int k = site.back() - '0';
     for (size_t i = 0; i < values.size(); ++i) values[i] += 0.01f * k * (i % 3 == 0 ? -1 : 1);
-    return Model(values);
+    return FloatBundle(global.specs, values);
   }
   int64_t Examples(const std::string& site) const { return 20 * (site.back() - '0'); }
 
@@ -371,6 +376,128 @@ TEST_F(SecureRoundTest, SpecsThatCannotBeSecurelyAggregatedAreRefused) {
   median.set_strategy("median");
   median.set_secure_aggregation(false);
   EXPECT_THAT(federation_->StartRun(Admin(), median), IsOk()) << "median is fine in plaintext";
+}
+
+// Transfer learning: a round with frozen tensors masks, sums and unmasks
+// the trained ones only; the unmasked aggregate is the FedAvg of those, and
+// the frozen ones come back bit for bit. A site that masks another tensor
+// set than the round's (the whole model in a frozen round, the frozen
+// round's subset after unfreezing) is refused, and the round goes on.
+TEST_F(SecureRoundTest, FrozenTensorsStayOutOfTheMaskedSumAndComeBackUnchanged) {
+  v1::RunSpec spec = SecureSpec(/*rounds=*/2);
+  spec.mutable_transfer()->add_freeze_prefixes("fc.w");
+  spec.mutable_transfer()->set_unfreeze_after_round(1);
+  const TensorBundle initial = Model({0.25f, -0.5f, 0.75f, 1, 0.125f, -0.25f});
+  const int64_t run = StartTraining(spec, names_, initial);
+  ASSERT_OK_AND_ASSIGN(const TensorBundle trained, SelectTensors(initial, {"fc.bias"}));
+  ASSERT_OK_AND_ASSIGN(const TensorBundle frozen, SelectTensors(initial, {"fc.weight"}));
+  Advertise(names_);
+  Share(names_);
+  // site-1 masks the whole model (its frozen tensors unchanged) first.
+  ASSERT_THAT(participants_["site-1"]->OnRelayedShares(
+                  Last("site-1", Kind::kRelayedShares).relayed_shares()),
+              IsOk());
+  ASSERT_OK_AND_ASSIGN(TensorBundle whole, participants_["site-1"]->MaskUpdate(
+                                               initial, LocalModel("site-1", initial), 20));
+  EXPECT_THAT(Upload("site-1", run, 1, whole, 20),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tensor #0 is named 'fc.weight', expected 'fc.bias'")));
+  EXPECT_EQ(Status(run).state(), "running");
+  ASSERT_OK_AND_ASSIGN(TensorBundle right, participants_["site-1"]->MaskUpdate(
+                                               trained, LocalModel("site-1", trained), 20));
+  ASSERT_THAT(Upload("site-1", run, 1, right, 20), IsOk());
+  UploadMasked({"site-2", "site-3", "site-4", "site-5"}, run, 1, trained);
+  SignSurvivors(names_);
+  Unmask(names_);
+  ASSERT_OK_AND_ASSIGN(TensorBundle first, ReadModel(run, 1));
+  EXPECT_EQ(first.specs, ModelSpecs());
+  ASSERT_OK_AND_ASSIGN(TensorBundle first_frozen, SelectTensors(first, {"fc.weight"}));
+  EXPECT_EQ(first_frozen.body, frozen.body) << "frozen tensors come back bit for bit";
+  ASSERT_OK_AND_ASSIGN(TensorBundle first_trained, SelectTensors(first, {"fc.bias"}));
+  ExpectFedAvgWithinBound(trained, first_trained, names_, 100, 5);
+  const std::vector<float> bias = FloatsOf(first_trained);
+  std::printf("round 1: fc.bias %.6f %.6f from 0.125 -0.25 (FedAvg %.6f %.6f)\n", bias[0], bias[1],
+              0.125 - 0.01 * 55.0 / 15, -0.25 + 0.01 * 55.0 / 15);
+
+  for (const auto& site : names_) {
+    ASSERT_THAT(Report(site, run, 1, EvalMetrics(20, 0.5, 0.75, 0.8)), IsOk()) << site;
+  }
+  ASSERT_THAT(Last("site-1", Kind::kTrain).train().round(), 2);
+  Advertise(names_);
+  Share(names_);
+  // Round 2 trains everything: a mask over round 1's subset is refused.
+  ASSERT_THAT(participants_["site-2"]->OnRelayedShares(
+                  Last("site-2", Kind::kRelayedShares).relayed_shares()),
+              IsOk());
+  ASSERT_OK_AND_ASSIGN(const TensorBundle stale_global, SelectTensors(first, {"fc.bias"}));
+  ASSERT_OK_AND_ASSIGN(
+      TensorBundle stale,
+      participants_["site-2"]->MaskUpdate(stale_global, LocalModel("site-2", stale_global), 40));
+  EXPECT_THAT(Upload("site-2", run, 2, stale, 40),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tensor #0 is named 'fc.bias', expected 'fc.weight'")));
+  ASSERT_OK_AND_ASSIGN(TensorBundle right2,
+                       participants_["site-2"]->MaskUpdate(first, LocalModel("site-2", first), 40));
+  ASSERT_THAT(Upload("site-2", run, 2, right2, 40), IsOk());
+  UploadMasked({"site-1", "site-3", "site-4", "site-5"}, run, 2, first);
+  SignSurvivors(names_);
+  Unmask(names_);
+  ASSERT_OK_AND_ASSIGN(TensorBundle second, ReadModel(run, 2));
+  ExpectFedAvgWithinBound(first, second, names_, 100, 5);
+}
+
+// Site-level DP-FedAvg with distributed noise and a frozen prefix: every
+// site weighs 1, the unmasked sum of the trained tensors is divided by the
+// expected sites, the frozen ones come back bit for bit, and the run's
+// epsilon is that of 5 contributing sites, as without freezing. (The sites
+// here add no noise share of their own, so the sum is exact up to the
+// codec.)
+TEST_F(SecureRoundTest, SiteLevelDpDividesOnlyTheTrainedSumAndKeepsTheFrozenTensors) {
+  v1::RunSpec spec = SecureSpec(/*rounds=*/1);
+  spec.mutable_transfer()->add_freeze_prefixes("fc.w");
+  *spec.mutable_dp() = CompletedSiteDp(/*clip=*/0.5, /*noise_multiplier=*/1.0,
+                                       v1::DP_NOISE_DISTRIBUTED, /*expected_sites=*/5);
+  spec.mutable_secagg()->clear_clip();  // wide enough for the sites' noise shares
+  const TensorBundle initial = Model({0.25f, -0.5f, 0.75f, 1, 0.125f, -0.25f});
+  const int64_t run = StartTraining(spec, names_, initial);
+  ASSERT_OK_AND_ASSIGN(const TensorBundle trained, SelectTensors(initial, {"fc.bias"}));
+  const double clip = Last("site-1", Kind::kTrain).train().secagg().clip();
+  Advertise(names_);
+  Share(names_);
+  for (const auto& site : names_) {
+    ASSERT_THAT(
+        participants_[site]->OnRelayedShares(Last(site, Kind::kRelayedShares).relayed_shares()),
+        IsOk());
+    ASSERT_OK_AND_ASSIGN(TensorBundle masked, participants_[site]->MaskUpdate(
+                                                  trained, LocalModel(site, trained),
+                                                  Examples(site), secagg::Weighting::kUniform));
+    v1::UpdateMetadata metadata = Metadata(site, run, 1, Examples(site));
+    metadata.set_dp_epsilon_spent(0.5);
+    ASSERT_THAT(federation_->BeginUpload(SiteCaller(site), metadata), IsOk()) << site;
+    ASSERT_OK_AND_ASSIGN(ReceivedUpdate update, Spool(metadata, masked));
+    ASSERT_THAT(federation_->CompleteUpload(SiteCaller(site), std::move(update)), IsOk()) << site;
+  }
+  SignSurvivors(names_);
+  Unmask(names_);
+  ASSERT_OK_AND_ASSIGN(TensorBundle result, ReadModel(run, 1));
+  ASSERT_OK_AND_ASSIGN(TensorBundle result_frozen, SelectTensors(result, {"fc.weight"}));
+  ASSERT_OK_AND_ASSIGN(TensorBundle frozen, SelectTensors(initial, {"fc.weight"}));
+  EXPECT_EQ(result_frozen.body, frozen.body) << "frozen tensors come back bit for bit";
+  // Deltas -0.01 k and +0.01 k of sites 1..5 sum to -/+0.15.
+  secagg::QuantizationOptions quantization;
+  quantization.clip = clip;
+  quantization.max_sites = 5;
+  ASSERT_OK_AND_ASSIGN(auto codec, secagg::FixedPointCodec::Create(quantization));
+  const double bound = codec.ErrorBound(5) / 5 + 1e-6;
+  const std::vector<float> got = FloatsOf(result);
+  EXPECT_NEAR(got[4], 0.125 - 0.15 / 5, bound);
+  EXPECT_NEAR(got[5], -0.25 + 0.15 / 5, bound);
+  std::printf("site-level DP round: fc.bias %.6f %.6f, want %.6f %.6f within %.2g\n", got[4],
+              got[5], 0.125 - 0.03, -0.25 + 0.03, bound);
+  const v1::RunStatus status = Status(run);
+  ASSERT_OK_AND_ASSIGN(privacy::PrivacySpent spent, privacy::EpsilonOfRounds(spec.dp(), {5}));
+  EXPECT_EQ(status.privacy().rounds_accounted(), 1);
+  EXPECT_DOUBLE_EQ(status.privacy().epsilon_spent(), spent.epsilon);
 }
 
 TEST_F(FederationTest, SecureAggregationNeedsTheProjectCa) {

@@ -3,8 +3,10 @@
 // and keeps its last model, a site whose max_epsilon is below the run's
 // plan refuses and the coordinator records why, and the exported model,
 // the run status and the audit log all state the same epsilon. Then
-// site-level DP-FedAvg with noise shares under secure aggregation.
+// site-level DP-FedAvg with noise shares under secure aggregation, also with
+// a frozen backbone.
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +18,7 @@
 #include "common/base/status.h"
 #include "common/data/data_split.h"
 #include "common/privacy/dp_plan.h"
+#include "common/tensor/bundle_transfer.h"
 #include "common/tensor/safetensors.h"
 #include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/integration/process_fixture.h"
@@ -192,6 +195,61 @@ TEST(PrivacyTest, SiteLevelDpWithDistributedNoiseUnderSecureAggregation) {
     EXPECT_THAT(line, AllOf(::testing::ContainsRegex("contributing_sites.{1,4}:4"),
                             HasSubstr("distributed")));
   }
+}
+
+// The same with the cnn's backbone frozen (transfer learning): each site
+// clips, noises and masks fc2 alone, so its masked update is fc2's 258
+// int32 words; the coordinator unmasks fc2 and puts every frozen tensor back
+// bit for bit; the epsilon is that of any site-level round of 4 sites.
+TEST(PrivacyTest, SiteLevelDpUnderSecureAggregationWithAFrozenBackbone) {
+  ScratchDir scratch;
+  v1::RunSpec spec;
+  spec.set_model("cnn");
+  spec.set_rounds(1);
+  spec.set_min_sites(4);
+  spec.set_batch_size(64);
+  spec.set_seed(6);
+  spec.set_secure_aggregation(true);
+  for (const char* prefix : {"conv", "bn", "fc1."}) {
+    spec.mutable_transfer()->add_freeze_prefixes(prefix);
+  }
+  v1::DpSettings& dp = *spec.mutable_dp();
+  dp.set_level(v1::DP_LEVEL_SITE);
+  dp.set_target_epsilon(20);
+  dp.set_clip_norm(2.0);
+  dp.set_noise_placement(v1::DP_NOISE_DISTRIBUTED);
+
+  ASSERT_OK_AND_ASSIGN(auto federation, StartFederation(scratch.path(), /*sites=*/4, /*seed=*/3));
+  ASSERT_OK_AND_ASSIGN(int64_t run_id, federation->admin().StartRun(spec));
+  ASSERT_OK_AND_ASSIGN(v1::RunStatus status, cli::WatchRunToEnd(federation->admin(), run_id));
+  ASSERT_EQ(status.state(), "done") << status.error();
+  ASSERT_EQ(status.rounds_size(), 1);
+  ASSERT_EQ(status.rounds(0).sites_size(), 4);
+  for (const v1::SiteParticipation& site : status.rounds(0).sites()) {
+    EXPECT_EQ(site.train_metrics().update_bytes(), (2 * 128 + 2) * 4) << site.site();
+  }
+  const double expected = privacy::EpsilonOfRounds(status.spec().dp(), {4})->epsilon;
+  EXPECT_NEAR(status.privacy().epsilon_spent(), expected, 1e-9);
+
+  int32_t exported = -1;
+  ASSERT_OK_AND_ASSIGN(TensorBundle before, federation->admin().ExportModel(run_id, 0, &exported));
+  ASSERT_OK_AND_ASSIGN(TensorBundle after, federation->admin().ExportModel(run_id, 1, &exported));
+  ASSERT_EQ(before.specs, after.specs);
+  int frozen = 0;
+  for (const TensorSpec& tensor : before.specs) {
+    ASSERT_OK_AND_ASSIGN(TensorBundle old_values, SelectTensors(before, {tensor.name}));
+    ASSERT_OK_AND_ASSIGN(TensorBundle new_values, SelectTensors(after, {tensor.name}));
+    if (tensor.name.rfind("fc2.", 0) == 0) {
+      EXPECT_NE(old_values.body, new_values.body) << tensor.name << " trained";
+    } else {
+      EXPECT_EQ(old_values.body, new_values.body) << tensor.name << " is frozen";
+      ++frozen;
+    }
+  }
+  std::cout << frozen << " of " << before.specs.size()
+            << " tensors frozen and unchanged; masked update "
+            << status.rounds(0).sites(0).train_metrics().update_bytes() << " bytes; epsilon "
+            << status.privacy().epsilon_spent() << std::endl;
 }
 
 }  // namespace
