@@ -379,9 +379,10 @@ absl::StatusOr<SplitExplanations> TorchModelRunner::ExplainSplit(const ExplainRe
     image.target_class = cam.target_class;
     image.probability = cam.probability;
     image.heatmap = std::move(cam.heatmap);
-    image.peak_row = cam.peak_row;
-    image.peak_col = cam.peak_col;
-    image.peak_value = cam.peak_value;
+    if (cam.peak.has_value()) {
+      image.peak = ExplainedPeak{cam.peak->row, cam.peak->col, cam.peak->value};
+    }
+    image.finite = cam.finite;
     result.explained.push_back(std::move(image));
   }
   return result;

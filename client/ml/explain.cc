@@ -252,12 +252,17 @@ absl::StatusOr<CamResult> Explain(torch::jit::Module& module, const ImageSet& da
     cam = torch::upsample_bilinear2d(cam, {data.height, data.width}, /*align_corners=*/false)
               .squeeze(1)
               .flatten(1);
+    // A non-finite map is drawn as an empty one and flagged; left as it is,
+    // its NaNs would make every comparison below false.
+    const torch::Tensor finite = torch::isfinite(cam).all(1, /*keepdim=*/true);
+    cam = torch::where(finite, cam, torch::zeros_like(cam));
     const torch::Tensor low = std::get<0>(cam.min(1, true));
     const torch::Tensor range = std::get<0>(cam.max(1, true)) - low;
-    cam = torch::where(range > 0,
-                       (cam - low) / torch::where(range > 0, range, torch::ones_like(range)),
-                       torch::zeros_like(cam))
-              .contiguous();
+    const torch::Tensor has_peak = range > 0;
+    cam =
+        torch::where(has_peak, (cam - low) / torch::where(has_peak, range, torch::ones_like(range)),
+                     torch::zeros_like(cam))
+            .contiguous();
     const torch::Tensor probs = torch::softmax(logits.detach(), 1).gather(1, target.unsqueeze(1));
     result.feature_height = feature.size(2);
     result.feature_width = feature.size(3);
@@ -265,13 +270,14 @@ absl::StatusOr<CamResult> Explain(torch::jit::Module& module, const ImageSet& da
       ImageCam image;
       image.target_class = target[i].item<int64_t>();
       image.probability = probs[i][0].item<float>();
+      image.finite = finite[i][0].item<bool>();
       const float* map = cam[i].data_ptr<float>();
       image.heatmap.assign(map, map + cam.size(1));
-      const int64_t peak =
-          std::max_element(image.heatmap.begin(), image.heatmap.end()) - image.heatmap.begin();
-      image.peak_row = peak / data.width;
-      image.peak_col = peak % data.width;
-      image.peak_value = image.heatmap[peak];
+      if (has_peak[i][0].item<bool>()) {
+        const int64_t peak =
+            std::max_element(image.heatmap.begin(), image.heatmap.end()) - image.heatmap.begin();
+        image.peak = CamPeak{peak / data.width, peak % data.width, image.heatmap[peak]};
+      }
       result.images.push_back(std::move(image));
     }
     if (options.progress) options.progress(end, n);

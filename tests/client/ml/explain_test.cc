@@ -11,6 +11,7 @@
 #include <cmath>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -75,7 +76,8 @@ double PointingGame(const DiscImages& set, const CamResult& cams, bool mirror = 
   for (int64_t i = 0; i < set.images.size(); ++i) {
     if (set.images.labels[i] != 1) continue;
     ++positives;
-    int64_t row = cams.images[i].peak_row, col = cams.images[i].peak_col;
+    if (!cams.images[i].peak.has_value()) continue;  // no peak: a miss
+    int64_t row = cams.images[i].peak->row, col = cams.images[i].peak->col;
     if (mirror) {
       row = kSide - 1 - row;
       col = kSide - 1 - col;
@@ -196,8 +198,9 @@ TEST_F(ExplainTest, GradCamPointsAtTheDisc) {
     ASSERT_EQ(image.heatmap.size(), static_cast<size_t>(kSide * kSide));
     EXPECT_EQ(image.target_class, 1);
     EXPECT_GE(*std::min_element(image.heatmap.begin(), image.heatmap.end()), 0);
-    EXPECT_LE(image.peak_value, 1);
-    EXPECT_EQ(image.heatmap[image.peak_row * kSide + image.peak_col], image.peak_value);
+    ASSERT_TRUE(image.peak.has_value());
+    EXPECT_EQ(image.peak->value, 1);  // maps are scaled to [0, 1]
+    EXPECT_EQ(image.heatmap[image.peak->row * kSide + image.peak->col], image.peak->value);
   }
 }
 
@@ -279,8 +282,9 @@ TEST_F(ExplainTest, DescribesABuiltInModel) {
 }
 
 // A user's module: Net.forward calls a helper, which calls body, whose
-// forward calls body.conv; logits are a linear map of body's mean output.
-torch::jit::Module MakeUserModule() {
+// forward calls body.conv; logits are a linear map of body's mean output,
+// by `fc` (2 x 4) when given, else random.
+torch::jit::Module MakeUserModule(const std::optional<torch::Tensor>& fc = std::nullopt) {
   torch::manual_seed(3);
   torch::jit::Module conv("UserConv");
   conv.register_parameter("weight", torch::randn({4, 1, 3, 3}), false);
@@ -292,7 +296,7 @@ torch::jit::Module MakeUserModule() {
   body.define("def forward(self, x):\n    return torch.max_pool2d(self.conv.forward(x), [2, 2])\n");
   torch::jit::Module net("UserNet");
   net.register_module("body", body);
-  net.register_parameter("fc", torch::randn({2, 4}), false);
+  net.register_parameter("fc", fc.has_value() ? *fc : torch::randn({2, 4}), false);
   net.define(
       "def _impl(self, x):\n"
       "    return self.body.forward(x)\n"
@@ -329,6 +333,48 @@ TEST_F(ExplainTest, UserModuleByASubmodulePath) {
   cam = (cam - cam.min()) / (cam.max() - cam.min());
   for (int64_t p = 0; p < kSide * kSide; ++p) {
     ASSERT_NEAR(body.images[0].heatmap[p], cam[p].item<float>(), 1e-4) << "pixel " << p;
+  }
+}
+
+// body's output is a max-pool of a ReLU, so >= 0; with every weight of
+// class 1's logit negative, so is every channel's Grad-CAM weight, and the
+// map's positive part is empty, as on real images where a layer holds no
+// evidence for the class. Such a map has no peak: its first maximum would
+// be pixel (0, 0), a peak that means nothing.
+TEST_F(ExplainTest, MapWithNoEvidenceHasNoPeak) {
+  const std::string path = scratch_->Join("no_evidence.pt");
+  MakeUserModule(-torch::rand({2, 4}) - 0.1).save(path);
+  const CamResult cams = MustExplain(path, test_->images, Options(CamMethod::kGradCam, "body"));
+  ASSERT_EQ(cams.images.size(), test_->images.size());
+  for (const ImageCam& image : cams.images) {
+    EXPECT_FALSE(image.peak.has_value());
+    EXPECT_TRUE(image.finite);
+    EXPECT_EQ(*std::max_element(image.heatmap.begin(), image.heatmap.end()), 0);
+  }
+  // Class 0's weights are negative too, so its map is empty as well; with
+  // them positive it is the whole of body's output, which has a peak.
+  ExplainOptions class0 = Options(CamMethod::kGradCam, "body");
+  class0.target_class = 0;
+  const std::string mixed = scratch_->Join("mixed.pt");
+  MakeUserModule(torch::stack({torch::rand({4}) + 0.1, -torch::rand({4}) - 0.1})).save(mixed);
+  EXPECT_TRUE(MustExplain(mixed, test_->images, class0).images[0].peak.has_value());
+  EXPECT_FALSE(MustExplain(mixed, test_->images, Options(CamMethod::kGradCam, "body"))
+                   .images[0]
+                   .peak.has_value());
+}
+
+// A model giving NaN: its map is flagged, drawn empty and has no peak.
+TEST_F(ExplainTest, NonFiniteMapIsFlagged) {
+  const std::string path = scratch_->Join("nan.pt");
+  MakeUserModule(torch::full({2, 4}, std::nanf(""))).save(path);
+  for (CamMethod method : {CamMethod::kGradCam, CamMethod::kGradCamPlusPlus}) {
+    const CamResult cams = MustExplain(path, test_->images, Options(method, "body"));
+    ASSERT_FALSE(cams.images.empty());
+    const ImageCam& image = cams.images[0];
+    EXPECT_FALSE(image.finite);
+    EXPECT_FALSE(image.peak.has_value());
+    EXPECT_EQ(std::count(image.heatmap.begin(), image.heatmap.end(), 0.0f),
+              static_cast<int64_t>(image.heatmap.size()));
   }
 }
 
