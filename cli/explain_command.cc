@@ -182,8 +182,9 @@ void AddExplainCommand(CLI::App& app, GlobalOptions& global, CommandResult& resu
       ->capture_default_str();
   explain->add_option("--layer", request.layer,
                       "layer to explain: one the model names (fedmi's models: cnn block1..block3, "
-                      "resnet18 layer1..layer4; default the last) or, for other TorchScript "
-                      "modules (required), a submodule path such as layer4 or features.7");
+                      "resnet18 layer1..layer4; default the last whose map is at least 7x7, e.g. "
+                      "block2 at 28x28) or, for other TorchScript modules (required), a submodule "
+                      "path such as layer4 or features.7");
   explain
       ->add_option("--class", flags->target_class,
                    "class whose evidence to show; default 1 (pneumonia) for two-class models, "

@@ -17,8 +17,11 @@
 // nothing.
 //
 // Which layer: built-in architectures define forward_with_feature and name
-// their explainable layers (architectures.h, kExplainLayersAttr), with a
-// default (kExplainLayerAttr). Any other TorchScript module needs a layer: a
+// their explainable layers (architectures.h, kExplainLayersAttr). The
+// default is the last of them whose map is at least 7 x 7 at the input's
+// size (the last one, kExplainLayerAttr, at 224 x 224; an earlier one at
+// 28 x 28, where the last is too coarse to point with), else the one with
+// the largest map. Any other TorchScript module needs a layer: a
 // submodule path such as "layer4" or "features.7", whose output must be
 // computed in `forward` (or a method it calls) outside control flow; the
 // last call counts when the submodule is called more than once.
@@ -95,6 +98,8 @@ struct CamResult {
 // geometry when it stores fedmi's config attributes.
 struct ExplainableModelInfo {
   std::vector<std::string> layers;
+  // The layer used when none is given, at the stored input size (empty
+  // without one).
   std::string default_layer;
   std::optional<int64_t> height, width, channels;
   // Every submodule path (named_modules(), the root left out).
