@@ -1,8 +1,8 @@
 // `fedmi explain`: Grad-CAM or Grad-CAM++ heat-maps of a model file on some
 // images of a split, written as one overlay PNG per image, a contact sheet
-// of them all and a CSV of each map's peak. The maps come from the
-// ModelRunner (client/ml/explain.h behind it); drawing and files need no
-// model code. See docs/explain.md.
+// of them all and a CSV of each map's peak (none for a map without one).
+// The maps come from the ModelRunner (client/ml/explain.h behind it);
+// drawing and files need no model code. See docs/explain.md.
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -33,9 +33,23 @@ struct ExplainFlags {
   int threads = 0;
 };
 
+// The CSV's "map" column: whether the map has a peak, and if not why.
+const char* MapState(const ExplainedImage& image) {
+  if (!image.finite) return "non_finite";
+  return image.peak.has_value() ? "peak" : "empty";
+}
+
+// At most 18 characters a line, what a 224-pixel tile holds.
 std::vector<std::string> Caption(const ExplainedImage& image) {
-  return {absl::StrFormat("IMG %d LABEL %d", image.index, image.label),
-          absl::StrFormat("P(%d) %.3f", image.target_class, image.probability)};
+  std::vector<std::string> lines = {
+      absl::StrFormat("IMG %d LABEL %d", image.index, image.label),
+      absl::StrFormat("P(%d) %.3f", image.target_class, image.probability)};
+  if (!image.finite) {
+    lines.push_back("MAP NOT FINITE");
+  } else if (!image.peak.has_value()) {
+    lines.push_back("MAP 0: NO EVIDENCE");
+  }
+  return lines;
 }
 
 // Writes the overlays, the contact sheet and the CSV; returns the paths
@@ -46,20 +60,29 @@ absl::StatusOr<std::vector<std::string>> WriteExplanations(const SplitExplanatio
   RETURN_IF_ERROR(env.CreateDirs(out));
   std::vector<std::string> files;
   std::vector<Canvas> tiles;
-  std::string csv = "index,label,prob,peak_row,peak_col,peak_value\n";
+  std::string csv = "index,label,prob,peak_row,peak_col,peak_value,map\n";
   const ImageSet& images = result.images;
   for (size_t i = 0; i < result.explained.size(); ++i) {
     const ExplainedImage& image = result.explained[i];
     absl::StatusOr<Canvas> tile = DrawHeatmapOverlay(
         images.pixels.data() + i * images.ImageBytes(), images.height, images.width,
-        images.channels, image.heatmap, image.peak_row, image.peak_col, Caption(image));
+        images.channels, image.heatmap,
+        image.peak.has_value() ? std::optional(HeatmapPeak{image.peak->row, image.peak->col})
+                               : std::nullopt,
+        Caption(image));
     if (!tile.ok()) return tile.status();
     const std::string path = absl::StrFormat("%s/overlay_%04d.png", out, image.index);
     RETURN_IF_ERROR(tile->SavePng(path, env));
     files.push_back(path);
     tiles.push_back(*std::move(tile));
-    absl::StrAppendFormat(&csv, "%d,%d,%.6f,%d,%d,%.6f\n", image.index, image.label,
-                          image.probability, image.peak_row, image.peak_col, image.peak_value);
+    absl::StrAppendFormat(&csv, "%d,%d,%.6f,", image.index, image.label, image.probability);
+    if (image.peak.has_value()) {
+      absl::StrAppendFormat(&csv, "%d,%d,%.6f,", image.peak->row, image.peak->col,
+                            image.peak->value);
+    } else {
+      csv += ",,,";  // no peak to report; (0, 0) would look like one
+    }
+    absl::StrAppendFormat(&csv, "%s\n", MapState(image));
   }
   const int columns = std::min(
       kMaxSheetColumns, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(tiles.size())))));
@@ -86,21 +109,38 @@ int Explain(const GlobalOptions& global, ExplainFlags& flags, ModelRunner* runne
   absl::StatusOr<std::vector<std::string>> files = WriteExplanations(*result, flags.out);
   if (!files.ok()) return ReportError(files.status());
   const size_t count = result->explained.size();
+  int64_t empty = 0, non_finite = 0;
+  for (const ExplainedImage& image : result->explained) {
+    non_finite += !image.finite;
+    empty += image.finite && !image.peak.has_value();
+  }
   if (global.json) {
     PrintJsonLine({{"count", count},
                    {"method", result->method},
                    {"layer", result->layer},
+                   {"empty_maps", empty},
+                   {"non_finite_maps", non_finite},
                    {"out", flags.out},
                    {"overlays", std::vector<std::string>(files->begin(), files->end() - 2)},
                    {"contact_sheet", (*files)[count]},
                    {"csv", (*files)[count + 1]}});
   } else {
     std::cout << absl::StrFormat(
-                     "%s at layer %s for %d images of %s (split %s)\n"
-                     "wrote %d overlays, %s and %s\n",
-                     result->method, result->layer, count, request.data_path, request.split, count,
-                     (*files)[count], (*files)[count + 1])
-              << std::flush;
+        "%s at layer %s for %d images of %s (split %s)\n"
+        "wrote %d overlays, %s and %s\n",
+        result->method, result->layer, count, request.data_path, request.split, count,
+        (*files)[count], (*files)[count + 1]);
+    if (empty > 0) {
+      std::cout << absl::StrFormat(
+          "%d of %d maps are 0 everywhere: no evidence for the class at layer %s (no peak in the "
+          "CSV; an earlier --layer may show some)\n",
+          empty, count, result->layer);
+    }
+    if (non_finite > 0) {
+      std::cout << absl::StrFormat(
+          "%d of %d maps are not finite: the model gives NaN or infinity\n", non_finite, count);
+    }
+    std::cout << std::flush;
   }
   return kExitOk;
 }
@@ -142,8 +182,9 @@ void AddExplainCommand(CLI::App& app, GlobalOptions& global, CommandResult& resu
       ->capture_default_str();
   explain->add_option("--layer", request.layer,
                       "layer to explain: one the model names (fedmi's models: cnn block1..block3, "
-                      "resnet18 layer1..layer4; default the last) or, for other TorchScript "
-                      "modules (required), a submodule path such as layer4 or features.7");
+                      "resnet18 layer1..layer4; default the last whose map is at least 7x7, e.g. "
+                      "block2 at 28x28) or, for other TorchScript modules (required), a submodule "
+                      "path such as layer4 or features.7");
   explain
       ->add_option("--class", flags->target_class,
                    "class whose evidence to show; default 1 (pneumonia) for two-class models, "

@@ -181,24 +181,27 @@ absl::StatusOr<ModelFilePredictions> PredictModelFile(const std::string& model_p
                                                       const std::string& split, bool with_masks) {
   ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(model_path));
   ModelFilePredictions result;
-  ImageSet data;
+  // A .ptl runs in the lite interpreter, anything else as a LocalModel;
+  // both predict alike from here on.
+  std::unique_ptr<ml::MobileModel> mobile;
+  LoadedModelFile loaded;
   if (kind == ModelFileKind::kMobile) {
-    ASSIGN_OR_RETURN(std::unique_ptr<ml::MobileModel> model, ml::MobileModel::Load(model_path));
-    ASSIGN_OR_RETURN(data, LoadSplitForModel(model->config(), npz_path, split));
-    ASSIGN_OR_RETURN(result.predictions, model->Predict(data));
-    result.metadata = model->metadata();
+    ASSIGN_OR_RETURN(mobile, ml::MobileModel::Load(model_path));
+    result.metadata = mobile->metadata();
   } else {
-    ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
-    const bool segmentation = loaded.model->is_segmentation();
-    ASSIGN_OR_RETURN(data, LoadSplitForModel(loaded.model->config(), npz_path, split,
-                                             segmentation && with_masks));
-    ASSIGN_OR_RETURN(result.predictions, loaded.model->Predict(data));
+    ASSIGN_OR_RETURN(loaded, LoadModelFileWithMetadata(model_path));
     result.metadata = std::move(loaded.metadata);
-    if (segmentation) {
-      result.labels = data.labels;
-      result.images = std::move(data);
-      return result;
-    }
+  }
+  const ml::ModelConfig& config = mobile ? mobile->config() : loaded.model->config();
+  const bool segmentation = mobile ? mobile->is_segmentation() : loaded.model->is_segmentation();
+  ASSIGN_OR_RETURN(ImageSet data,
+                   LoadSplitForModel(config, npz_path, split, segmentation && with_masks));
+  ASSIGN_OR_RETURN(result.predictions,
+                   mobile ? mobile->Predict(data) : loaded.model->Predict(data));
+  if (segmentation) {
+    result.labels = data.labels;
+    result.images = std::move(data);
+    return result;
   }
   if (result.predictions.predicted.size() != data.labels.size()) {
     return absl::InternalError(absl::StrCat("model gave ", result.predictions.predicted.size(),
@@ -384,9 +387,10 @@ absl::StatusOr<SplitExplanations> TorchModelRunner::ExplainSplit(const ExplainRe
     image.target_class = cam.target_class;
     image.probability = cam.probability;
     image.heatmap = std::move(cam.heatmap);
-    image.peak_row = cam.peak_row;
-    image.peak_col = cam.peak_col;
-    image.peak_value = cam.peak_value;
+    if (cam.peak.has_value()) {
+      image.peak = ExplainedPeak{cam.peak->row, cam.peak->col, cam.peak->value};
+    }
+    image.finite = cam.finite;
     result.explained.push_back(std::move(image));
   }
   return result;

@@ -60,7 +60,7 @@ absl::StatusOr<ModelEvaluation> EvaluateModel(ml::LocalModel& model, const Image
 // file's metadata. Any kind of model file: .pt, .safetensors or .ptl
 // (ml::MobileModel). Internal when the model gives a different number of
 // predictions than there are images.
-// A segmentation model (.pt or .safetensors) predicts masks
+// A segmentation model (any kind of file) predicts masks
 // (predictions.masks); `images` then holds the split as the model read it,
 // with its masks when `with_masks` (the loader refuses a split without).
 struct ModelFilePredictions {

@@ -104,15 +104,23 @@ struct ExplainRequest {
   std::function<void(int64_t, int64_t)> progress;
 };
 
+// The first maximum of a heat-map, in input pixels.
+struct ExplainedPeak {
+  int64_t row = 0;
+  int64_t col = 0;
+  float value = 0;
+};
+
 struct ExplainedImage {
   int64_t index = 0;  // row of the split
   int64_t label = 0;
   int64_t target_class = 0;
   float probability = 0;       // of target_class
   std::vector<float> heatmap;  // images.height x images.width, in [0, 1]
-  int64_t peak_row = 0;
-  int64_t peak_col = 0;
-  float peak_value = 0;
+  // Unset for a map with no peak: 0 everywhere (no evidence for the class
+  // at this layer), constant, or not finite (then `finite` is false).
+  std::optional<ExplainedPeak> peak;
+  bool finite = true;
 };
 
 struct SplitExplanations {

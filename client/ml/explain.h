@@ -10,11 +10,18 @@
 //   gradient of the logit.
 //
 // Either map is upsampled bilinearly to the input's height and width and
-// scaled to [0, 1] per image (an image whose map is 0 everywhere keeps 0).
+// scaled to [0, 1] per image. A map with no peak (0 everywhere, as when
+// every channel's weighted sum is negative, or constant) stays 0 and has no
+// peak; so does one that is not finite (a model giving NaN), which is
+// flagged: a first maximum of such a map would be pixel (0, 0) and mean
+// nothing.
 //
 // Which layer: built-in architectures define forward_with_feature and name
-// their explainable layers (architectures.h, kExplainLayersAttr), with a
-// default (kExplainLayerAttr). Any other TorchScript module needs a layer: a
+// their explainable layers (architectures.h, kExplainLayersAttr). The
+// default is the last of them whose map is at least 7 x 7 at the input's
+// size (the last one, kExplainLayerAttr, at 224 x 224; an earlier one at
+// 28 x 28, where the last is too coarse to point with), else the one with
+// the largest map. Any other TorchScript module needs a layer: a
 // submodule path such as "layer4" or "features.7", whose output must be
 // computed in `forward` (or a method it calls) outside control flow; the
 // last call counts when the submodule is called more than once.
@@ -59,15 +66,24 @@ struct ExplainOptions {
   std::function<void(int64_t, int64_t)> progress;
 };
 
+// The first maximum of a heat-map, in input-pixel coordinates.
+struct CamPeak {
+  int64_t row = 0;
+  int64_t col = 0;
+  float value = 0;
+};
+
 struct ImageCam {
   int64_t target_class = 0;
   float probability = 0;  // softmax probability of target_class
-  // data.height x data.width, row-major, in [0, 1].
+  // data.height x data.width, row-major, in [0, 1]; 0 everywhere without a
+  // peak.
   std::vector<float> heatmap;
-  // The first maximum of the heat-map, in input-pixel coordinates.
-  int64_t peak_row = 0;
-  int64_t peak_col = 0;
-  float peak_value = 0;
+  // Unset when no pixel stands out: the map is 0 everywhere (no evidence
+  // for the class at this layer) or constant, or not finite.
+  std::optional<CamPeak> peak;
+  // False when the layer's map had a NaN or an infinity (heatmap is then 0).
+  bool finite = true;
 };
 
 struct CamResult {
@@ -82,6 +98,8 @@ struct CamResult {
 // geometry when it stores fedmi's config attributes.
 struct ExplainableModelInfo {
   std::vector<std::string> layers;
+  // The layer used when none is given, at the stored input size (empty
+  // without one).
   std::string default_layer;
   std::optional<int64_t> height, width, channels;
   // Every submodule path (named_modules(), the root left out).

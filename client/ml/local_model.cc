@@ -36,19 +36,11 @@ torch::Device PickDevice() {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
-// Marks a user's segmentation module (built-in ones are known by name).
-constexpr char kTaskAttribute[] = "fedmi_task";
-constexpr char kSegmentationTask[] = "segmentation";
-
-bool IsSegmentationArch(const std::string& arch) {
-  const ModelInfo* info = FindModelInfo(arch);
-  return info != nullptr && info->task == ModelTask::kSegmentation;
-}
-
-bool HasSegmentationAttribute(const torch::jit::Module& module) {
-  if (!module.hasattr(kTaskAttribute)) return false;
+// The module's kTaskAttribute (segmentation.h), "" when it has none.
+std::string TaskAttribute(const torch::jit::Module& module) {
+  if (!module.hasattr(kTaskAttribute)) return "";
   const c10::IValue value = module.attr(kTaskAttribute);
-  return value.isString() && value.toStringRef() == kSegmentationTask;
+  return value.isString() ? value.toStringRef() : "";
 }
 
 // Weight n / (k * n_c) for class c, with n examples, k classes and n_c
@@ -198,7 +190,7 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::Create(const ModelConfig
                       // What the module stores: defaults (U-Net's width and
                       // depth) filled in.
                       RETURN_IF_ERROR(ReadConfigAttributes(impl->module, &impl->config));
-                      impl->segmentation = IsSegmentationArch(impl->config.arch);
+                      impl->segmentation = IsSegmentationModel(impl->config.arch, "");
                       impl->device = PickDevice();
                       impl->module.to(impl->device);
                       return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
@@ -220,8 +212,7 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::LoadTorchScript(const st
           path, " is not a readable TorchScript archive: ", e.what_without_backtrace()));
     }
     RETURN_IF_ERROR(ReadConfigAttributes(impl->module, &impl->config));
-    impl->segmentation = impl->config.arch == kCustomModel ? HasSegmentationAttribute(impl->module)
-                                                           : IsSegmentationArch(impl->config.arch);
+    impl->segmentation = IsSegmentationModel(impl->config.arch, TaskAttribute(impl->module));
     // A user's module is its own reference.
     if (impl->config.arch == kCustomModel) {
       return std::unique_ptr<LocalModel>(new LocalModel(std::move(impl)));
@@ -457,9 +448,9 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
 
 absl::StatusOr<Predictions> LocalModel::Impl::Predict(const ImageSet& data, int batch_size) {
   module.eval();
-  if (segmentation) return PredictSegmentation(module, device, data, batch_size);
-  return PredictInBatches(data, config.num_classes, device, batch_size,
-                          [&](const torch::Tensor& x) { return module.forward({x}).toTensor(); });
+  auto forward = [&](const torch::Tensor& x) { return module.forward({x}).toTensor(); };
+  if (segmentation) return PredictSegmentation(data, device, batch_size, forward);
+  return PredictInBatches(data, config.num_classes, device, batch_size, forward);
 }
 
 absl::Status LocalModel::SaveTorchScript(const std::string& path,

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/ml/architectures.h"
+#include "client/ml/segmentation.h"
 #include "client/ml/torch_support.h"
 #include "common/base/status.h"
 
@@ -217,6 +218,7 @@ absl::Status SaveModuleForMobile(const torch::jit::Module& module, const ModelCo
 struct MobileModel::Impl {
   ModelConfig config;
   std::map<std::string, std::string> metadata;
+  bool segmentation = false;
   std::optional<torch::jit::mobile::Module> module;  // no default constructor
 };
 
@@ -225,6 +227,7 @@ MobileModel::~MobileModel() = default;
 
 const ModelConfig& MobileModel::config() const { return impl_->config; }
 const std::map<std::string, std::string>& MobileModel::metadata() const { return impl_->metadata; }
+bool MobileModel::is_segmentation() const { return impl_->segmentation; }
 
 absl::StatusOr<std::unique_ptr<MobileModel>> MobileModel::Load(const std::string& path) {
   std::error_code error;
@@ -250,6 +253,9 @@ absl::StatusOr<std::unique_ptr<MobileModel>> MobileModel::Load(const std::string
     auto impl = std::make_unique<Impl>();
     ASSIGN_OR_RETURN(impl->metadata, ParseMetadata(path, text));
     RETURN_IF_ERROR(ConfigFromMetadata(path, impl->metadata, &impl->config));
+    const auto task = impl->metadata.find("task");
+    impl->segmentation =
+        IsSegmentationModel(impl->config.arch, task == impl->metadata.end() ? "" : task->second);
     impl->module = std::move(module);
     return std::unique_ptr<MobileModel>(new MobileModel(std::move(impl)));
   });
@@ -257,13 +263,15 @@ absl::StatusOr<std::unique_ptr<MobileModel>> MobileModel::Load(const std::string
 
 absl::StatusOr<Predictions> MobileModel::Predict(const ImageSet& data, int batch_size) {
   RETURN_IF_ERROR(CheckImages(data, impl_->config));
+  if (impl_->segmentation && data.has_masks()) RETURN_IF_ERROR(CheckMasks(data));
   if (batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size is ", batch_size));
   }
   return CatchTorch("predicting", [&]() -> absl::StatusOr<Predictions> {
-    return PredictInBatches(
-        data, impl_->config.num_classes, torch::Device(torch::kCPU), batch_size,
-        [&](const torch::Tensor& x) { return impl_->module->forward({x}).toTensor(); });
+    const torch::Device cpu(torch::kCPU);
+    auto forward = [&](const torch::Tensor& x) { return impl_->module->forward({x}).toTensor(); };
+    if (impl_->segmentation) return PredictSegmentation(data, cpu, batch_size, forward);
+    return PredictInBatches(data, impl_->config.num_classes, cpu, batch_size, forward);
   });
 }
 

@@ -8,7 +8,9 @@
 // archive's extra file kMobileMetadataFile, a JSON object of strings: the
 // same keys LocalModel::Metadata() gives for a ".pt" (arch, dp_*,
 // operating_threshold...) plus num_classes, channels, height, width and
-// "quantization" (see MobileQuantizationName).
+// "quantization" (see MobileQuantizationName). A user's segmentation
+// module's "task" attribute travels as the key "task", so its file, like a
+// U-Net's, predicts masks.
 //
 // With MobileQuantization::kDynamicInt8 every linear layer whose weight is
 // a constant of the frozen forward becomes quantized::linear_dynamic: its
@@ -66,9 +68,13 @@ class MobileModel {
   const ModelConfig& config() const;
   // Every key of the file's metadata (see above).
   const std::map<std::string, std::string>& metadata() const;
+  // As LocalModel::is_segmentation: a U-Net, or a user's module whose
+  // metadata has "task" = "segmentation".
+  bool is_segmentation() const;
 
-  // As LocalModel::Predict: InvalidArgument for images of another geometry
-  // or labels outside [0, num_classes).
+  // As LocalModel::Predict (a segmentation model predicts masks, and `data`
+  // may have masks or not): InvalidArgument for images of another geometry,
+  // labels outside [0, num_classes) or malformed masks.
   absl::StatusOr<Predictions> Predict(const ImageSet& data, int batch_size = 256);
 
  private:

@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "client/ml/torch_support.h"
 #include "client/ml/training_recipe.h"
+#include "common/runspec/model_names.h"
+#include "common/runspec/transfer.h"
 
 namespace fedmi::ml {
 namespace {
@@ -14,6 +16,12 @@ namespace {
 constexpr double kDiceSmooth = 1.0;
 
 }  // namespace
+
+bool IsSegmentationModel(const std::string& arch, const std::string& task) {
+  if (arch == kCustomModel) return task == kSegmentationTask;
+  const ModelInfo* info = FindModelInfo(arch);
+  return info != nullptr && info->task == ModelTask::kSegmentation;
+}
 
 absl::Status CheckMasks(const ImageSet& data) {
   const int64_t pixels = data.size() * data.height * data.width;
@@ -87,10 +95,9 @@ TrainSummary TrainSegmentationEpochs(torch::jit::Module& module, torch::Device d
   return summary;
 }
 
-Predictions PredictSegmentation(torch::jit::Module& module, torch::Device device,
-                                const ImageSet& data, int batch_size) {
+Predictions PredictSegmentation(const ImageSet& data, torch::Device device, int batch_size,
+                                const std::function<torch::Tensor(const torch::Tensor&)>& forward) {
   torch::NoGradGuard no_grad;
-  module.eval();
   const torch::Tensor pixels = PixelView(data);
   const bool with_truth = data.has_masks();
   const torch::Tensor masks = with_truth ? MaskView(data) : torch::Tensor();
@@ -104,7 +111,7 @@ Predictions PredictSegmentation(torch::jit::Module& module, torch::Device device
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t end = std::min(n, start + batch_size);
     torch::Tensor x = ToModelInput(pixels.slice(0, start, end)).to(device);
-    torch::Tensor logits = module.forward({x}).toTensor();
+    torch::Tensor logits = forward(x);
     if (with_truth) {
       torch::Tensor y = masks.slice(0, start, end).to(device, torch::kFloat32);
       bce_sum += torch::binary_cross_entropy_with_logits(logits, y, /*weight=*/{},

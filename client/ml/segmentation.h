@@ -19,6 +19,9 @@
 #include <torch/optim.h>
 #include <torch/script.h>
 
+#include <functional>
+#include <string>
+
 #include "absl/status/status.h"
 #include "client/ml/local_model.h"
 #include "common/data/dataset.h"
@@ -50,8 +53,22 @@ TrainSummary TrainSegmentationEpochs(torch::jit::Module& module, torch::Device d
 // soft Dice pooled over the whole set rather than per batch (so it does
 // not depend on batch_size): mean BCE + 1 - soft Dice; NaN when `data`
 // has no masks. Masks, when present, must have passed CheckMasks.
-Predictions PredictSegmentation(torch::jit::Module& module, torch::Device device,
-                                const ImageSet& data, int batch_size);
+// `forward` maps a float N,C,H,W batch on `device` to mask logits N,1,H,W
+// (a TorchScript module in eval mode, or a mobile one), as for
+// PredictInBatches (torch_support.h).
+Predictions PredictSegmentation(const ImageSet& data, torch::Device device, int batch_size,
+                                const std::function<torch::Tensor(const torch::Tensor&)>& forward);
+
+// The string attribute that marks a user's module as a segmentation model
+// (built-in ones are known by their ModelInfo). A .ptl's metadata keeps it
+// as "task" (mobile_model.h).
+inline constexpr char kTaskAttribute[] = "fedmi_task";
+inline constexpr char kSegmentationTask[] = "segmentation";
+
+// Whether a model of `arch` segments: a built-in architecture when its
+// ModelInfo says ModelTask::kSegmentation, a user's module (kCustomModel)
+// when its task attribute `task` is kSegmentationTask.
+bool IsSegmentationModel(const std::string& arch, const std::string& task);
 
 }  // namespace fedmi::ml
 

@@ -42,7 +42,7 @@ Rgb JetColor(double value) {
 
 absl::StatusOr<Canvas> DrawHeatmapOverlay(const uint8_t* pixels, int64_t height, int64_t width,
                                           int64_t channels, const std::vector<float>& heatmap,
-                                          int64_t peak_row, int64_t peak_col,
+                                          const std::optional<HeatmapPeak>& peak,
                                           const std::vector<std::string>& caption,
                                           const HeatmapOverlayOptions& options) {
   if (height < 1 || width < 1 || channels < 1 || options.side < 1 ||
@@ -71,14 +71,16 @@ absl::StatusOr<Canvas> DrawHeatmapOverlay(const uint8_t* pixels, int64_t height,
       canvas.BlendPixel(x, y, JetColor(h), options.alpha * std::pow(h, options.fade));
     }
   }
-  // The peak, at the centre of its input pixel.
-  const int px = static_cast<int>((peak_col + 0.5) * side / width);
-  const int py = static_cast<int>((peak_row + 0.5) * side / height);
-  const int arm = std::max(3, side / 40);
-  canvas.DrawLine(px - arm, py, px + arm, py, kBlack, 3);
-  canvas.DrawLine(px, py - arm, px, py + arm, kBlack, 3);
-  canvas.DrawLine(px - arm, py, px + arm, py, kWhite);
-  canvas.DrawLine(px, py - arm, px, py + arm, kWhite);
+  if (peak.has_value()) {
+    // At the centre of its input pixel.
+    const int px = static_cast<int>((peak->col + 0.5) * side / width);
+    const int py = static_cast<int>((peak->row + 0.5) * side / height);
+    const int arm = std::max(3, side / 40);
+    canvas.DrawLine(px - arm, py, px + arm, py, kBlack, 3);
+    canvas.DrawLine(px, py - arm, px, py + arm, kBlack, 3);
+    canvas.DrawLine(px - arm, py, px + arm, py, kWhite);
+    canvas.DrawLine(px, py - arm, px, py + arm, kWhite);
+  }
   for (size_t i = 0; i < caption.size(); ++i) {
     canvas.DrawText(kCaptionPadding, side + kCaptionPadding + static_cast<int>(i) * line_height,
                     caption[i], kBlack, options.caption_scale);

@@ -79,7 +79,7 @@ TEST_F(ExplainCommandTest, WritesOverlaysContactSheetAndCsv) {
   const nlohmann::json json = outcome.Json();
   ASSERT_TRUE(json.is_object()) << outcome.out;
   EXPECT_EQ(json["count"], 2);
-  EXPECT_EQ(json["layer"], "block3");
+  EXPECT_EQ(json["layer"], "block2");  // the last block of at least 7 x 7 at 28 x 28
   EXPECT_EQ(json["method"], "gradcam");
   EXPECT_EQ(json["overlays"],
             (std::vector<std::string>{out_ + "/overlay_0005.png", out_ + "/overlay_0002.png"}));
@@ -94,18 +94,26 @@ TEST_F(ExplainCommandTest, WritesOverlaysContactSheetAndCsv) {
   ASSERT_THAT(csv, IsOk());
   const std::vector<std::string> lines = absl::StrSplit(*csv, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 3u) << *csv;
-  EXPECT_EQ(lines[0], "index,label,prob,peak_row,peak_col,peak_value");
+  EXPECT_EQ(lines[0], "index,label,prob,peak_row,peak_col,peak_value,map");
   for (int line = 1; line <= 2; ++line) {
     const std::vector<std::string> fields = absl::StrSplit(lines[line], ',');
-    ASSERT_EQ(fields.size(), 6u);
+    ASSERT_EQ(fields.size(), 7u);
     const int index = std::stoi(fields[0]);
     EXPECT_EQ(index, line == 1 ? 5 : 2);
     EXPECT_EQ(std::stoi(fields[1]), index % 2);
     // The probability is the model's own P(class 1) for that image.
     EXPECT_NEAR(std::stod(fields[2]), prob_[index], 1e-5);
+    // An untrained model's map can be empty for a noise image: then there is
+    // no peak to report.
+    if (fields[6] == "empty") {
+      EXPECT_EQ(fields[3] + fields[4] + fields[5], "") << lines[line];
+      continue;
+    }
+    EXPECT_EQ(fields[6], "peak");
     EXPECT_GE(std::stoi(fields[3]), 0);
     EXPECT_LT(std::stoi(fields[3]), 28);
     EXPECT_LT(std::stoi(fields[4]), 28);
+    EXPECT_GT(std::stod(fields[5]), 0);
   }
 }
 
@@ -152,6 +160,58 @@ TEST_F(ExplainCommandTest, UserModuleNeedsALayer) {
   ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
   EXPECT_EQ(outcome.Json()["layer"], "features");
   EXPECT_EQ(outcome.Json()["count"], 2);
+}
+
+// A module whose class-1 evidence at `features` is empty: features is a
+// ReLU (>= 0) and class 1's logit weighs every channel negatively, so each
+// Grad-CAM weight is negative and the map's positive part is 0 everywhere.
+// The CSV must not report a peak at (0, 0) for it, nor the overlay draw one.
+TEST_F(ExplainCommandTest, MapWithoutEvidenceHasNoPeak) {
+  torch::manual_seed(2);
+  torch::jit::Module conv("CliReluConv");
+  conv.register_parameter("weight", torch::randn({3, 1, 3, 3}), false);
+  conv.define("def forward(self, x):\n    return torch.relu(torch.conv2d(x, self.weight))\n");
+  torch::jit::Module net("CliNegativeNet");
+  net.register_module("features", conv);
+  net.register_parameter("fc", torch::stack({torch::ones({3}), -torch::ones({3})}), false);
+  net.define(
+      "def forward(self, x):\n"
+      "    return torch.linear(torch.mean(self.features.forward(x), [2, 3]), self.fc)\n");
+  const std::string path = dir_.Join("negative.pt");
+  net.save(path);
+  CliOutcome outcome = Run({"--model", path, "--data", data_, "--out", out_, "--layer", "features",
+                            "--limit", "2", "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_EQ(outcome.Json()["empty_maps"], 2);
+  EXPECT_EQ(outcome.Json()["non_finite_maps"], 0);
+  absl::StatusOr<std::string> csv = ReadFileToString(out_ + "/explanations.csv");
+  ASSERT_THAT(csv, IsOk());
+  std::vector<std::string> lines = absl::StrSplit(*csv, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << *csv;
+  for (int line = 1; line <= 2; ++line) {
+    const std::vector<std::string> fields = absl::StrSplit(lines[line], ',');
+    ASSERT_EQ(fields.size(), 7u) << lines[line];
+    EXPECT_EQ(fields[0], std::to_string(line - 1));
+    EXPECT_EQ(fields[3] + fields[4] + fields[5], "") << lines[line];
+    EXPECT_EQ(fields[6], "empty");
+  }
+  EXPECT_TRUE(Env::Default()->FileExists(out_ + "/contact_sheet.png"));
+
+  // The text says so; class 0 (weights +1) has evidence and peaks.
+  outcome =
+      Run({"--model", path, "--data", data_, "--out", out_, "--layer", "features", "--limit", "2"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_THAT(outcome.out, HasSubstr("2 of 2 maps are 0 everywhere: no evidence for the class at "
+                                     "layer features"));
+  outcome = Run({"--model", path, "--data", data_, "--out", out_, "--layer", "features", "--limit",
+                 "2", "--class", "0", "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  EXPECT_EQ(outcome.Json()["empty_maps"], 0);
+  csv = ReadFileToString(out_ + "/explanations.csv");
+  ASSERT_THAT(csv, IsOk());
+  lines = absl::StrSplit(*csv, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << *csv;
+  EXPECT_THAT(lines[1], ::testing::EndsWith(",peak"));
 }
 
 TEST(ExplainWithoutTrainingTest, Refuses) {

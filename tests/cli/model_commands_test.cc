@@ -321,6 +321,66 @@ TEST(ModelListTest, WithoutTrainingCountsAreNull) {
 namespace fedmi::cli {
 namespace {
 
+// A U-Net converted to a .ptl (what `model export --format mobile` writes
+// for a run) scores and predicts exactly as its .pt: the same Dice, IoU,
+// HD95 and loss, the same masks' sizes, and mask PNGs.
+TEST(ModelCommandsSegmentationTest, MobileFileScoresAndPredictsAsItsTorchScriptFile) {
+  ScratchDir dir;
+  PhantomOptions phantoms;
+  phantoms.size = 32;
+  phantoms.count = 20;
+  phantoms.seed = 4;
+  ASSERT_OK_AND_ASSIGN(auto arrays, PhantomNpz(phantoms));
+  const std::string data = dir.Join("phantoms.npz");
+  ASSERT_THAT(WriteNpz(data, arrays), IsOk());
+  ml::ModelConfig config;
+  config.arch = "unet";
+  config.height = config.width = 32;
+  config.base_width = 4;
+  config.depth = 1;
+  config.seed = 3;
+  ASSERT_OK_AND_ASSIGN(auto model, ml::LocalModel::Create(config));
+  const std::string pt = dir.Join("unet.pt");
+  const std::string ptl = dir.Join("unet.ptl");
+  ASSERT_THAT(model->SaveTorchScript(pt), IsOk());
+  auto run = [](std::vector<std::string> args) {
+    return RunCliCommands(&AddModelCommandsWithTorch, "model", std::move(args));
+  };
+  CliOutcome outcome = run({"convert", "--model", pt, "--out", ptl});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+
+  outcome = run({"evaluate", "--model", pt, "--data", data, "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  const nlohmann::json expected = nlohmann::json::parse(outcome.out);
+  outcome = run({"evaluate", "--model", ptl, "--data", data, "--json"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  const nlohmann::json got = nlohmann::json::parse(outcome.out);
+  EXPECT_EQ(got["task"], "segmentation");
+  EXPECT_EQ(got["examples"], 3);
+  // Some foreground is predicted, or equal scores would say little.
+  ASSERT_GT(expected["dice"].get<double>(), 0) << expected;
+  for (const char* key : {"dice", "iou", "mean_image_dice", "mean_image_iou"}) {
+    EXPECT_NEAR(got[key].get<double>(), expected[key].get<double>(), 1e-9) << key;
+  }
+  EXPECT_EQ(got["hd95_images"], expected["hd95_images"]);
+  EXPECT_EQ(got["hd95"], expected["hd95"]);
+  EXPECT_NEAR(got["loss"].get<double>(), expected["loss"].get<double>(), 1e-5);
+
+  const std::string pngs = dir.Join("pngs");
+  outcome = run({"predict", "--model", pt, "--data", data, "--out", dir.Join("pt.csv")});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  outcome = run({"predict", "--model", ptl, "--data", data, "--out", dir.Join("ptl.csv"),
+                 "--out-masks", pngs});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.err;
+  ASSERT_OK_AND_ASSIGN(std::string pt_csv, Env::Default()->ReadFile(dir.Join("pt.csv")));
+  ASSERT_OK_AND_ASSIGN(std::string ptl_csv, Env::Default()->ReadFile(dir.Join("ptl.csv")));
+  EXPECT_THAT(ptl_csv, ::testing::StartsWith("index,label,foreground_pixels\n"));
+  EXPECT_EQ(ptl_csv, pt_csv);
+  for (const char* file : {"/0_mask.png", "/0_overlay.png", "/2_mask.png", "/2_overlay.png"}) {
+    EXPECT_TRUE(std::filesystem::exists(pngs + file)) << file;
+  }
+}
+
 // `fedmi model evaluate` on a segmentation model: Dice, IoU and HD95 on
 // the split's masks, the same as scoring the model's own predictions.
 TEST(ModelCommandsSegmentationTest, EvaluateScoresAUNetOnTheSplitsMasks) {

@@ -10,6 +10,8 @@
 
 #include "common/data/dicom_writer.h"
 #include "common/data/npz.h"
+#include "common/data/phantoms.h"
+#include "common/evaluation/segmentation_metrics.h"
 #include "common/tensor/safetensors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -329,6 +331,51 @@ TEST_F(ModelFilesTest, WriteModelFileStoresTheOperatingThresholdInBothKinds) {
     EXPECT_EQ(loaded->metadata["operating_threshold"], "0.412") << name;
     EXPECT_EQ(loaded->metadata["operating_threshold_method"], "sensitivity>=0.95") << name;
   }
+}
+
+// `model export --format mobile` of a U-Net run: the .ptl, rebuilt from
+// the run's weights, predicts the masks those weights give, reading the
+// split with its masks, and is scored on them.
+TEST(ModelFilesSegmentationTest, MobileExportOfAUNetPredictsItsMasks) {
+  ScratchDir dir;
+  PhantomOptions phantoms;
+  phantoms.size = 32;
+  phantoms.count = 20;
+  phantoms.seed = 2;
+  ASSERT_OK_AND_ASSIGN(auto arrays, PhantomNpz(phantoms));
+  const std::string data = dir.Join("phantoms.npz");
+  ASSERT_THAT(WriteNpz(data, arrays), IsOk());
+  ml::ModelConfig config;  // the U-Net's default width and depth, as a run's
+  config.arch = "unet";
+  config.height = config.width = 32;
+  config.seed = 3;
+  ASSERT_OK_AND_ASSIGN(auto model, ml::LocalModel::Create(config));
+  ASSERT_OK_AND_ASSIGN(TensorBundle weights, model->ExportWeights());
+  ModelFileInfo info;
+  info.arch = "unet";
+  info.image_size = 32;
+  info.seed = 99;  // other initial weights, replaced by the run's
+  const std::string ptl = dir.Join("unet.ptl");
+  TorchModelRunner runner;
+  ASSERT_THAT(WriteModelFile(ptl, weights, info, ExportFormat{ModelFileKind::kMobile}, &runner),
+              IsOk());
+
+  ASSERT_OK_AND_ASSIGN(ModelFilePredictions got, PredictModelFile(ptl, data, "test"));
+  ASSERT_EQ(got.images.size(), 3);
+  ASSERT_EQ(got.images.masks.size(), 3u * 32 * 32);  // read with the split's masks
+  ASSERT_OK_AND_ASSIGN(ml::Predictions expected, model->Predict(got.images));
+  EXPECT_EQ(got.predictions.masks, expected.masks);
+  EXPECT_TRUE(got.predictions.prob_positive.empty());
+  EXPECT_NEAR(got.predictions.loss, expected.loss, 1e-5);
+  ASSERT_OK_AND_ASSIGN(ModelEvaluation evaluation, EvaluateModelOnSplit(ptl, data, "test"));
+  ASSERT_TRUE(evaluation.segmentation.has_value());
+  SegmentationCounts counts;
+  for (int64_t i = 0; i < 3; ++i) {
+    counts.AddImage(expected.masks.data() + i * 32 * 32, got.images.masks.data() + i * 32 * 32, 32,
+                    32);
+  }
+  EXPECT_DOUBLE_EQ(evaluation.segmentation->PooledDice(), counts.PooledDice());
+  EXPECT_EQ(evaluation.segmentation->hausdorff95_images, counts.hausdorff95_images);
 }
 
 TEST(ModelFileKindTest, ReadsTheExtension) {

@@ -94,14 +94,13 @@ class MobileModelTest : public ::testing::Test {
 };
 
 // Every built-in architecture: the frozen lite-interpreter file predicts as
-// the live model (and so as its .pt) does.
+// the live model (and so as its .pt) does; a segmentation model's, the same
+// masks.
 TEST_F(MobileModelTest, FloatFilePredictsAsTheModelForEveryArchitecture) {
   for (const std::string& arch : ListArchitectures()) {
     SCOPED_TRACE(arch);
     const ModelInfo* info = FindModelInfo(arch);
     ASSERT_NE(info, nullptr);
-    // Segmentation models predict masks, not classes (their own tests).
-    if (info->task != ModelTask::kClassification) continue;
     // The smallest side at least 28 that the architecture takes.
     int64_t side = std::max<int64_t>(28, info->min_side);
     side = (side + info->side_multiple - 1) / info->side_multiple * info->side_multiple;
@@ -121,8 +120,14 @@ TEST_F(MobileModelTest, FloatFilePredictsAsTheModelForEveryArchitecture) {
     auto mobile = MobileModel::Load(path);
     ASSERT_TRUE(mobile.ok()) << mobile.status();
     EXPECT_EQ((*mobile)->config().arch, arch);
+    EXPECT_EQ((*mobile)->is_segmentation(), info->task == ModelTask::kSegmentation);
     auto got = (*mobile)->Predict(test);
     ASSERT_TRUE(got.ok()) << got.status();
+    if ((*mobile)->is_segmentation()) {
+      ASSERT_EQ(got->masks.size(), static_cast<size_t>(test.size() * side * side));
+      EXPECT_EQ(got->masks, expected->masks);
+      continue;
+    }
     EXPECT_LE(MaxAbsDifference(got->prob_positive, expected->prob_positive), 1e-5);
     EXPECT_EQ(got->predicted, expected->predicted);
     EXPECT_NEAR(got->loss, expected->loss, 1e-5);

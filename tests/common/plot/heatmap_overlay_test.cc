@@ -1,5 +1,6 @@
 #include "common/plot/heatmap_overlay.h"
 
+#include <optional>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -30,8 +31,8 @@ TEST(HeatmapOverlayTest, BlendsHeatOverTheImageAndCaptionsIt) {
   Fixture f;
   HeatmapOverlayOptions options;
   options.side = 40;
-  auto canvas =
-      DrawHeatmapOverlay(f.pixels.data(), 4, 4, 1, f.heat, 0, 0, {"IMG 3 LABEL 1"}, options);
+  auto canvas = DrawHeatmapOverlay(f.pixels.data(), 4, 4, 1, f.heat, HeatmapPeak{0, 0},
+                                   {"IMG 3 LABEL 1"}, options);
   ASSERT_THAT(canvas, IsOk());
   EXPECT_EQ(canvas->width(), 40);
   EXPECT_GT(canvas->height(), 40);  // room for the caption
@@ -51,10 +52,27 @@ TEST(HeatmapOverlayTest, BlendsHeatOverTheImageAndCaptionsIt) {
   EXPECT_EQ(canvas->Pixel(5, 5), kWhite);
 }
 
+// A map that is 0 everywhere has no peak: the image shows untouched, with
+// no cross anywhere (a cross at (0, 0) would claim evidence in the corner).
+TEST(HeatmapOverlayTest, MapWithoutAPeakHasNoCross) {
+  Fixture f;
+  f.heat.assign(16, 0);
+  HeatmapOverlayOptions options;
+  options.side = 40;
+  auto canvas = DrawHeatmapOverlay(f.pixels.data(), 4, 4, 1, f.heat, std::nullopt,
+                                   {"MAP 0: NO EVIDENCE"}, options);
+  ASSERT_THAT(canvas, IsOk());
+  for (int y = 0; y < 40; ++y) {
+    for (int x = 0; x < 40; ++x) {
+      ASSERT_EQ(canvas->Pixel(x, y), (Rgb{100, 100, 100})) << x << "," << y;
+    }
+  }
+}
+
 TEST(HeatmapOverlayTest, RejectsAHeatmapOfAnotherSize) {
   Fixture f;
   f.heat.pop_back();
-  EXPECT_THAT(DrawHeatmapOverlay(f.pixels.data(), 4, 4, 1, f.heat, 0, 0, {}),
+  EXPECT_THAT(DrawHeatmapOverlay(f.pixels.data(), 4, 4, 1, f.heat, HeatmapPeak{}, {}),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("15 values")));
 }
 
