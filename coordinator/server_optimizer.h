@@ -61,9 +61,10 @@ const char* ServerOptimizerName(ServerOptimizerKind kind);
 // InvalidArgument naming the known kinds for any other name.
 absl::StatusOr<ServerOptimizerKind> ParseServerOptimizerKind(absl::string_view name);
 
-// Defaults: beta1, beta2 and tau as Reddi et al. use them (0.9, 0.99, 1e-3);
-// momentum 0.9 as Hsu et al.; server_lr 1 (FedAvg's step). The adaptive
-// kinds want a smaller server_lr: Reddi et al. tune it to about 1e-2..1e-1.
+// Defaults: beta1 = 0.9 and beta2 = 0.99 as Reddi et al. fix them, tau =
+// 1e-3 (inside the range they tune; Flower's FedYogi default), momentum 0.9
+// (Hsu et al.), server_lr 1 (FedAvg's step). The adaptive kinds want a
+// smaller server_lr: Reddi et al. tune it to about 1e-2..1e-1.
 struct ServerOptimizerOptions {
   ServerOptimizerKind kind = ServerOptimizerKind::kFedAvg;
   double server_lr = 1.0;  // eta
