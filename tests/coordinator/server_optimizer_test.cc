@@ -2,10 +2,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <random>
 
 #include "common/crypto/sha256.h"
+#include "tests/common/base/fault_injection_env.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -14,6 +16,7 @@ namespace {
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
@@ -463,6 +466,44 @@ TEST_F(ServerOptimizerTest, NonFloatTensorsComeFromTheAggregate) {
   EXPECT_EQ(w, 0.25f);  // d = 0.75, as in FedAdamDecaysTheSecondMoment
   EXPECT_EQ(steps, 25);
   EXPECT_THAT(ReadState(step.state_sha256).buffers, ElementsAre(Float32("moments/w", {1, 2})));
+}
+
+TEST_F(ServerOptimizerTest, AFailedStepLeavesTheCommittedStateUsable) {
+  const std::vector<TensorSpec> specs = {Float32("w", {1000})};
+  const std::vector<float> x0 = RandomFloats(1000, 20);
+  const std::vector<float> a1 = RandomFloats(1000, 21);
+  const std::vector<float> a2 = RandomFloats(1000, 22);
+  const ServerOptimizerOptions options =
+      ServerOptimizerOptions().set_kind(ServerOptimizerKind::kFedAdam).set_server_lr(0.1);
+  ASSERT_OK_AND_ASSIGN(ServerOptimizer optimizer, ServerOptimizer::Create(options));
+  // The same two steps on a healthy disk.
+  const auto healthy = Run(options, specs, x0, {a1, a2});
+  ASSERT_EQ(healthy.size(), 2u);
+
+  ScratchDir dir;
+  FaultInjectionEnv env;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ModelStore> store, ModelStore::Open(dir.path(), env));
+  std::string digest;
+  ASSERT_THAT(WriteBundleFile(dir.path(), FloatBundle(specs, x0), &digest), IsOk());
+  const std::string global = HexEncode(digest);
+  ASSERT_THAT(WriteBundleFile(dir.path(), FloatBundle(specs, a1), &digest), IsOk());
+  ASSERT_OK_AND_ASSIGN(ServerStep first, optimizer.Step(*store, global, HexEncode(digest), ""));
+  ASSERT_THAT(WriteBundleFile(dir.path(), FloatBundle(specs, a2), &digest), IsOk());
+  const std::string aggregate = HexEncode(digest);
+
+  // The disk fills while the second step writes its model and state.
+  env.FailWritesAfter(3000);
+  EXPECT_THAT(optimizer.Step(*store, first.model_sha256, aggregate, first.state_sha256),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("No space left on device")));
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_THAT(entry.path().filename().string(), Not(HasSubstr(".tmp"))) << "a partial file";
+  }
+  env.Heal();
+  ASSERT_OK_AND_ASSIGN(ServerStep second,
+                       optimizer.Step(*store, first.model_sha256, aggregate, first.state_sha256));
+  EXPECT_EQ(FloatsOf(ReadBundleFile(dir.Join(second.model_sha256)).value()), healthy[1]);
+  ASSERT_OK_AND_ASSIGN(int64_t steps, optimizer.StepsTaken(*store, second.state_sha256));
+  EXPECT_EQ(steps, 2);
 }
 
 // --- Refusals ----------------------------------------------------------------
