@@ -286,6 +286,17 @@ absl::StatusOr<ServerOptimizerKind> ParseServerOptimizerKind(absl::string_view n
       absl::StrCat("unknown server optimizer '", name, "'; known: ", known));
 }
 
+ServerOptimizerOptions DefaultServerOptimizerOptions(ServerOptimizerKind kind) {
+  ServerOptimizerOptions options;
+  options.kind = kind;
+  if (kind == ServerOptimizerKind::kFedAdam || kind == ServerOptimizerKind::kFedAdagrad) {
+    options.server_lr = 0.1;
+  } else if (kind == ServerOptimizerKind::kFedYogi) {
+    options.server_lr = 0.01;
+  }
+  return options;
+}
+
 absl::Status ValidateServerOptimizerOptions(const ServerOptimizerOptions& options) {
   const char* name = ServerOptimizerName(options.kind);
   if (options.kind == ServerOptimizerKind::kFedAvg) {

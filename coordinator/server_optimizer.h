@@ -99,6 +99,11 @@ struct ServerOptimizerOptions {
   }
 };
 
+// The defaults of `kind`: the struct's, with server_lr 0.1 for fedadam and
+// fedadagrad and 0.01 for fedyogi (Flower's defaults, inside the range Reddi
+// et al. tune). For a run spec whose optional fields are left out.
+ServerOptimizerOptions DefaultServerOptimizerOptions(ServerOptimizerKind kind);
+
 // Checks the settings the kind uses (the others are ignored), naming the
 // first bad one: InvalidArgument for server_lr not finite and > 0 (fedavg:
 // not exactly 1, since plain replacement has no step size), momentum, beta1
@@ -129,6 +134,10 @@ class ServerOptimizer {
   // `frozen` are moved; every other tensor is taken from the aggregate. fedavg
   // writes no state and returns the aggregate's hash: the new model is the
   // aggregate.
+  // Give it whole models, frozen tensors included (the aggregate after
+  // RoundManager::CompleteRoundModel), and name the frozen ones: the state
+  // covers every float32 tensor, so a step over a round's slice would not
+  // fit the state of a round that trains other tensors.
   //   InvalidArgument: the specs of global and aggregate differ; a NaN or
   //     infinity in either; a new weight or state value overflows float32
   //     (naming tensor and element).

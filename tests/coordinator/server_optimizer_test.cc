@@ -268,7 +268,15 @@ TEST(ServerOptimizerOptionsTest, DefaultsAreValidForEveryKind) {
        {ServerOptimizerKind::kFedAvg, ServerOptimizerKind::kFedAvgM, ServerOptimizerKind::kFedAdam,
         ServerOptimizerKind::kFedYogi, ServerOptimizerKind::kFedAdagrad}) {
     EXPECT_THAT(ValidateServerOptimizerOptions(ServerOptimizerOptions().set_kind(kind)), IsOk());
+    const ServerOptimizerOptions defaults = DefaultServerOptimizerOptions(kind);
+    EXPECT_EQ(defaults.kind, kind);
+    EXPECT_THAT(ValidateServerOptimizerOptions(defaults), IsOk());
   }
+  EXPECT_EQ(DefaultServerOptimizerOptions(ServerOptimizerKind::kFedAvgM).server_lr, 1.0);
+  EXPECT_EQ(DefaultServerOptimizerOptions(ServerOptimizerKind::kFedAdam).server_lr, 0.1);
+  EXPECT_EQ(DefaultServerOptimizerOptions(ServerOptimizerKind::kFedYogi).server_lr, 0.01);
+  EXPECT_EQ(DefaultServerOptimizerOptions(ServerOptimizerKind::kFedAdagrad).server_lr, 0.1);
+  EXPECT_EQ(DefaultServerOptimizerOptions(ServerOptimizerKind::kFedYogi).tau, 1e-3);
 }
 
 TEST(ServerOptimizerOptionsTest, RefusesInvalidSettingsByName) {
