@@ -2,9 +2,13 @@
 //   BM_FedAvgAccept   folding one spooled update into the running sum
 //   BM_FedAvgFinish   writing the mean as a new content-addressed model
 //   BM_CodecRoundTrip chunking a bundle and reassembling it with checks
+//   BM_ServerOptimizerStep one server optimizer step (fedavgm, fedadam) over
+//                     model files, with the step's peak RSS growth in KiB
 // Run: build/bin/aggregation_benchmark [--benchmark_filter=...]
 #include <stdlib.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -13,6 +17,7 @@
 #include "common/tensor/tensor_codec.h"
 #include "coordinator/aggregator.h"
 #include "coordinator/model_store.h"
+#include "coordinator/server_optimizer.h"
 
 namespace fedmi {
 namespace {
@@ -77,6 +82,62 @@ void BM_CodecRoundTrip(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * params * 4);
 }
 BENCHMARK(BM_CodecRoundTrip)->Arg(1 << 20)->Arg(11 << 20)->Unit(benchmark::kMillisecond);
+
+// Writes a model of one float32 tensor of `params` values into `store` a
+// chunk at a time, so the benchmark's own peak RSS stays small; returns its
+// hash.
+std::string WriteModelInChunks(const ModelStore& store, int64_t params, float offset) {
+  const std::vector<TensorSpec> specs = {TensorSpec{"weights", DType::kFloat32, {params}}};
+  auto writer = *store.NewWriter(specs);
+  std::vector<float> chunk(kMaxChunkBytes / sizeof(float));
+  for (int64_t begin = 0; begin < params; begin += static_cast<int64_t>(chunk.size())) {
+    const size_t count = static_cast<size_t>(std::min<int64_t>(chunk.size(), params - begin));
+    for (size_t i = 0; i < count; ++i)
+      chunk[i] = offset + static_cast<float>((begin + i) % 1024) / 1024;
+    if (!writer->Write(reinterpret_cast<const char*>(chunk.data()), count * sizeof(float)).ok()) {
+      abort();
+    }
+  }
+  std::string digest;
+  if (!writer->Commit(&digest).ok()) abort();
+  return HexEncode(digest);
+}
+
+long PeakRssKiB() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+// Each iteration is a step from the same global model and state (a step
+// never changes its inputs), so it measures one round's step.
+void BM_ServerOptimizerStep(benchmark::State& state) {
+  const auto kind = static_cast<ServerOptimizerKind>(state.range(0));
+  const int64_t params = state.range(1);
+  const std::string dir = TempDir();
+  auto store = *ModelStore::Open(dir);
+  const std::string global = WriteModelInChunks(*store, params, 0);
+  const std::string aggregate = WriteModelInChunks(*store, params, 0.5f);
+  auto optimizer =
+      *ServerOptimizer::Create(ServerOptimizerOptions().set_kind(kind).set_server_lr(0.1));
+  // A first step, so the timed ones read a state as every later round does.
+  const ServerStep first = *optimizer.Step(*store, global, aggregate, "");
+  const long rss_before = PeakRssKiB();
+  for (auto _ : state) {
+    auto step = optimizer.Step(*store, first.model_sha256, aggregate, first.state_sha256);
+    if (!step.ok()) abort();
+  }
+  state.counters["peak_rss_growth_KiB"] = static_cast<double>(PeakRssKiB() - rss_before);
+  state.counters["peak_rss_KiB"] = static_cast<double>(PeakRssKiB());
+  state.SetBytesProcessed(state.iterations() * params * 4);
+  state.SetLabel(ServerOptimizerName(kind));
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_ServerOptimizerStep)
+    ->Args({static_cast<int64_t>(ServerOptimizerKind::kFedAvgM), 11 << 20})
+    ->Args({static_cast<int64_t>(ServerOptimizerKind::kFedAdam), 11 << 20})
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace fedmi

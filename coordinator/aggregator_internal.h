@@ -1,7 +1,7 @@
 // Pieces shared by the aggregators (fedavg, median, site-level DP, secagg):
 // the dtype check of Begin and the chunked, validated read of an update's
 // body. Not part of the coordinator's API; include it only from
-// coordinator/*_aggregator.cc.
+// coordinator/*_aggregator.cc and coordinator/server_optimizer.cc.
 #ifndef FEDMI_COORDINATOR_AGGREGATOR_INTERNAL_H_
 #define FEDMI_COORDINATOR_AGGREGATOR_INTERNAL_H_
 
