@@ -120,6 +120,26 @@ TEST_F(TrimmedMeanAggregatorTest, TiesAtTheCutGiveTheSameResultInAnyArrivalOrder
   }
 }
 
+TEST_F(TrimmedMeanAggregatorTest, ArrivalOrderCannotChangeTheRounding) {
+  // 3 x 0.2 trims none. Summed in ascending order in double,
+  // (-2^60 + 1) + 2^60 = 0: the 1 is lost to rounding; in the order
+  // 2^60, -2^60, 1 it would survive and give 1/3. Ascending order every time
+  // gives 0 whatever order the sites arrive in.
+  const std::vector<TensorSpec> specs = {Float32("w", {1})};
+  const float big = std::ldexp(1.0f, 60);
+  const std::vector<float> values = {-big, 1, big};
+  for (const std::vector<int>& order :
+       {std::vector<int>{0, 1, 2}, std::vector<int>{2, 0, 1}, std::vector<int>{1, 2, 0},
+        std::vector<int>{2, 1, 0}}) {
+    ASSERT_THAT(trimmed_->Begin(1, specs), IsOk());
+    for (int i : order) {
+      ASSERT_THAT(Accept(absl::StrCat("site-", i), 1, specs, {values[i]}), IsOk());
+    }
+    ASSERT_OK_AND_ASSIGN(TensorBundle model, FinishAndRead());
+    EXPECT_THAT(FloatsOf(model), ElementsAre(0.0f));
+  }
+}
+
 TEST_F(TrimmedMeanAggregatorTest, ScaledOutlierIsTrimmedAwayWhereFedAvgFollowsIt) {
   const std::vector<TensorSpec> specs = {Float32("w", {3})};
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Aggregator> fedavg, MakeAggregator("fedavg"));
