@@ -87,8 +87,10 @@ absl::Status ValidateAggregatorOptions(const std::string& strategy,
                                        const AggregatorOptions& options);
 
 // The fewest updates a round of `strategy` can aggregate with `options`:
-// 2f + 3 for Krum (and at least m for Multi-Krum with m given), 1 otherwise.
-// A run whose min_sites is below it would fail every round at Finish.
+// max(2f + 3, m + f) for Krum and Multi-Krum, 1 otherwise. A run whose
+// min_sites is below it may reach Finish with too few updates, which fails
+// the round; at or above it, the RoundManager's quorum check fails the round
+// first.
 int32_t MinUpdatesFor(const std::string& strategy, const AggregatorOptions& options);
 
 // Whether `strategy` needs each site's individual update (median,
