@@ -128,9 +128,8 @@ TEST_F(TrimmedMeanAggregatorTest, ArrivalOrderCannotChangeTheRounding) {
   const std::vector<TensorSpec> specs = {Float32("w", {1})};
   const float big = std::ldexp(1.0f, 60);
   const std::vector<float> values = {-big, 1, big};
-  for (const std::vector<int>& order :
-       {std::vector<int>{0, 1, 2}, std::vector<int>{2, 0, 1}, std::vector<int>{1, 2, 0},
-        std::vector<int>{2, 1, 0}}) {
+  for (const std::vector<int>& order : {std::vector<int>{0, 1, 2}, std::vector<int>{2, 0, 1},
+                                        std::vector<int>{1, 2, 0}, std::vector<int>{2, 1, 0}}) {
     ASSERT_THAT(trimmed_->Begin(1, specs), IsOk());
     for (int i : order) {
       ASSERT_THAT(Accept(absl::StrCat("site-", i), 1, specs, {values[i]}), IsOk());
