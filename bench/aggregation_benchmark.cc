@@ -4,13 +4,20 @@
 //   BM_CodecRoundTrip chunking a bundle and reassembling it with checks
 //   BM_ServerOptimizerStep one server optimizer step (fedavgm, fedadam) over
 //                     model files, with the step's peak RSS growth in KiB
+//   BM_Round/<strategy> a whole round (Begin, the Accepts, Finish) of each
+//                     strategy at 8 sites x 11M and 32 sites x 1M parameters, with the process's
+//                     peak RSS as a counter (peak_rss_mib): run one strategy
+//                     per process to read it, e.g.
+//                     --benchmark_filter='BM_Round/krum/8/'
 // Run: build/bin/aggregation_benchmark [--benchmark_filter=...]
 #include <stdlib.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "benchmark/benchmark.h"
 #include "common/tensor/synthetic_model.h"
@@ -137,6 +144,81 @@ BENCHMARK(BM_ServerOptimizerStep)
     ->Args({static_cast<int64_t>(ServerOptimizerKind::kFedAvgM), 11 << 20})
     ->Args({static_cast<int64_t>(ServerOptimizerKind::kFedAdam), 11 << 20})
     ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+
+// Writes `sites` distinct updates of `params` float32 values into `store` one
+// chunk at a time, so the benchmark itself never holds a whole model and the
+// peak RSS is the aggregator's; returns their paths.
+std::vector<std::string> WriteSiteUpdates(const ModelStore& store, int sites, int64_t params) {
+  const std::vector<TensorSpec> specs = {TensorSpec{"weights", DType::kFloat32, {params}}};
+  std::vector<std::string> paths;
+  std::vector<float> chunk(kMaxChunkBytes / sizeof(float));
+  for (int s = 0; s < sites; ++s) {
+    auto writer = *store.NewWriter(specs);
+    for (int64_t begin = 0; begin < params; begin += static_cast<int64_t>(chunk.size())) {
+      const int64_t count = std::min<int64_t>(static_cast<int64_t>(chunk.size()), params - begin);
+      for (int64_t i = 0; i < count; ++i) {
+        chunk[i] = static_cast<float>((begin + i) % 1021) / 1024.0f + static_cast<float>(s) / 64;
+      }
+      if (!writer->Write(reinterpret_cast<const char*>(chunk.data()), count * sizeof(float)).ok()) {
+        abort();
+      }
+    }
+    std::string digest;
+    paths.push_back(*writer->Commit(&digest));
+  }
+  return paths;
+}
+
+void BM_Round(benchmark::State& state, const std::string& strategy) {
+  const int sites = static_cast<int>(state.range(0));
+  const int64_t params = state.range(1);
+  const std::string dir = TempDir();
+  auto updates = *ModelStore::Open(dir + "/updates");
+  auto store = *ModelStore::Open(dir + "/models");
+  const std::vector<std::string> paths = WriteSiteUpdates(*updates, sites, params);
+  AggregatorOptions options;
+  options.spool.spool_parent = dir;
+  options.byzantine_sites = 1;  // 2f + 3 = 5 <= 8 sites
+  for (auto _ : state) {
+    auto aggregator = *MakeAggregator(strategy, options);
+    if (!aggregator->Begin(1, {TensorSpec{"weights", DType::kFloat32, {params}}}).ok()) abort();
+    for (int s = 0; s < sites; ++s) {
+      auto reader = *BundleFileReader::Open(paths[s]);
+      if (!aggregator->Accept("site-" + std::to_string(s), 10, *reader).ok()) abort();
+    }
+    if (!aggregator->Finish(*store).ok()) abort();
+  }
+  state.SetBytesProcessed(state.iterations() * sites * params * 4);
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  state.counters["peak_rss_mib"] = static_cast<double>(usage.ru_maxrss) / 1024;  // KiB on Linux
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK_CAPTURE(BM_Round, fedavg, std::string("fedavg"))
+    ->Args({8, 11 << 20})
+    ->Args({32, 1 << 20})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Round, median, std::string("median"))
+    ->Args({8, 11 << 20})
+    ->Args({32, 1 << 20})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Round, trimmed_mean, std::string("trimmed_mean"))
+    ->Args({8, 11 << 20})
+    ->Args({32, 1 << 20})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Round, krum, std::string("krum"))
+    ->Args({8, 11 << 20})
+    ->Args({32, 1 << 20})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Round, multikrum, std::string("multikrum"))
+    ->Args({8, 11 << 20})
+    ->Args({32, 1 << 20})
+    ->Iterations(1)
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -1,12 +1,15 @@
 // Aggregation strategies. An Aggregator takes complete, validated updates one
 // at a time. FedAvg folds each into a running sum, so its memory stays
-// O(model size) however many sites take part; median needs every update at
-// once and spools them to disk (memory O(sites x chunk)).
+// O(model size) however many sites take part; the robust strategies (median,
+// trimmed mean, Krum) need every update at once and spool them to disk
+// (memory O(sites x chunk), Krum O(sites^2) more; see docs/strategies.md).
 //
 // Not thread-safe: the RoundManager serialises calls per run.
 #ifndef FEDMI_COORDINATOR_AGGREGATOR_H_
 #define FEDMI_COORDINATOR_AGGREGATOR_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,17 +38,65 @@ class Aggregator {
   virtual absl::StatusOr<std::string> Finish(const ModelStore& store) = 0;
 };
 
+// Where the strategies that need every update at once keep them until Finish
+// (coordinator/spooled_aggregator.h).
+struct SpoolOptions {
+  // Where Begin creates each round's spool directory. Empty: the system temp
+  // dir (std::filesystem::temp_directory_path(), i.e. $TMPDIR or /tmp). The
+  // model store's directory would be the natural place, but the store reaches
+  // the aggregator only in Finish.
+  std::string spool_parent;
+  // Parameters Finish reads from each spool file at a time (> 0).
+  size_t parameters_per_chunk = size_t{64} * 1024;
+};
+
+// The robust strategies' settings; each strategy reads only its own.
+struct AggregatorOptions {
+  // "trimmed_mean": the fraction of sites trimmed at each end of every
+  // coordinate, in [0, 0.5). The default trims one of 5 sites at each end.
+  double trim_fraction = 0.2;
+  // "krum", "multikrum": f, the Byzantine sites tolerated (>= 0); a round
+  // needs at least 2f + 3 updates.
+  int32_t byzantine_sites = 1;
+  // "multikrum": m, the best-scored updates averaged (>= 1; 0: n - f for n
+  // updates). "krum" always selects one.
+  int32_t multikrum_selected = 0;
+  SpoolOptions spool;
+};
+
 // "fedavg": example-weighted mean of the sites' weights, accumulated in
 // double precision.
-// "median": unweighted coordinate-wise median (coordinator/median_aggregator.h);
-// it spools every update to a directory under the system temp dir until
-// Finish.
-// InvalidArgument naming the known strategies for any other name.
+// "median": unweighted coordinate-wise median (coordinator/median_aggregator.h).
+// "trimmed_mean": unweighted coordinate-wise trimmed mean
+// (coordinator/trimmed_mean_aggregator.h).
+// "krum", "multikrum": the update(s) closest to their neighbours, Blanchard
+// et al. 2017 (coordinator/krum_aggregator.h).
+// All but fedavg spool every update under options.spool until Finish.
+// InvalidArgument naming the known strategies for any other name, and for
+// options out of range (ValidateAggregatorOptions).
+absl::StatusOr<std::unique_ptr<Aggregator>> MakeAggregator(const std::string& strategy,
+                                                           const AggregatorOptions& options);
+// The same with default AggregatorOptions.
 absl::StatusOr<std::unique_ptr<Aggregator>> MakeAggregator(const std::string& strategy);
 
-// Whether `strategy` needs each site's individual update (median, Krum,
-// ...): such strategies cannot run under secure aggregation, where the
-// coordinator only ever learns the sum. False for "fedavg" and for unknown names.
+// InvalidArgument naming the option of `strategy` that is out of range, e.g.
+// "trimmed_mean: trim_fraction must be in [0, 0.5), got 0.5". Options the
+// strategy does not read are not checked. OK for unknown strategies (their
+// name is MakeAggregator's to refuse).
+absl::Status ValidateAggregatorOptions(const std::string& strategy,
+                                       const AggregatorOptions& options);
+
+// The fewest updates a round of `strategy` can aggregate with `options`:
+// max(2f + 3, m + f) for Krum and Multi-Krum, 1 otherwise. A run whose
+// min_sites is below it may reach Finish with too few updates, which fails
+// the round; at or above it, the RoundManager's quorum check fails the round
+// first.
+int32_t MinUpdatesFor(const std::string& strategy, const AggregatorOptions& options);
+
+// Whether `strategy` needs each site's individual update (median,
+// trimmed_mean, krum, multikrum): such strategies cannot run under secure
+// aggregation, where the coordinator only ever learns the sum. False for
+// "fedavg" and for unknown names.
 bool StrategyNeedsIndividualUpdates(const std::string& strategy);
 
 }  // namespace fedmi

@@ -1,7 +1,8 @@
-// Pieces shared by the aggregators (fedavg, median, site-level DP, secagg):
-// the dtype check of Begin and the chunked, validated read of an update's
-// body. Not part of the coordinator's API; include it only from
-// coordinator/*_aggregator.cc and coordinator/server_optimizer.cc.
+// Pieces shared by the aggregators (fedavg, the spooled ones, site-level DP,
+// secagg): the dtype check of Begin, the chunked, validated read of an
+// update's body, and FedAvg's factory. Not part of the coordinator's API;
+// include it only from coordinator/*aggregator.cc and
+// coordinator/server_optimizer.cc.
 #ifndef FEDMI_COORDINATOR_AGGREGATOR_INTERNAL_H_
 #define FEDMI_COORDINATOR_AGGREGATOR_INTERNAL_H_
 
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "common/tensor/tensor_bundle.h"
 #include "common/tensor/tensor_codec.h"
+#include "coordinator/aggregator.h"
 
 namespace fedmi {
 namespace aggregator_internal {
@@ -56,6 +59,9 @@ using FloatRunConsumer =
 absl::Status ForEachFiniteFloatRun(absl::string_view strategy, const std::string& site,
                                    const std::vector<TensorSpec>& specs, BundleFileReader& update,
                                    std::vector<char>& buffer, const FloatRunConsumer& consume);
+
+// "fedavg" (coordinator/fedavg_aggregator.cc), for MakeAggregator.
+std::unique_ptr<Aggregator> MakeFedAvgAggregator();
 
 }  // namespace aggregator_internal
 }  // namespace fedmi

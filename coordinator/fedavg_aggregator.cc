@@ -16,7 +16,6 @@
 #include "common/crypto/sha256.h"
 #include "coordinator/aggregator.h"
 #include "coordinator/aggregator_internal.h"
-#include "coordinator/median_aggregator.h"
 
 namespace fedmi {
 namespace {
@@ -25,7 +24,6 @@ using aggregator_internal::kFloatBytes;
 using aggregator_internal::LoadFloat;
 
 constexpr char kFedAvg[] = "fedavg";
-constexpr char kMedian[] = "median";
 
 class FedAvgAggregator : public Aggregator {
  public:
@@ -147,14 +145,8 @@ class FedAvgAggregator : public Aggregator {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Aggregator>> MakeAggregator(const std::string& strategy) {
-  if (strategy == kFedAvg) return std::make_unique<FedAvgAggregator>();
-  // Default options: spool under the system temp dir (see MedianAggregatorOptions).
-  if (strategy == kMedian) return std::make_unique<MedianAggregator>(MedianAggregatorOptions());
-  return absl::InvalidArgumentError(absl::StrCat("unknown aggregation strategy '", strategy,
-                                                 "'; known strategies: ", kFedAvg, ", ", kMedian));
+std::unique_ptr<Aggregator> aggregator_internal::MakeFedAvgAggregator() {
+  return std::make_unique<FedAvgAggregator>();
 }
-
-bool StrategyNeedsIndividualUpdates(const std::string& strategy) { return strategy == kMedian; }
 
 }  // namespace fedmi

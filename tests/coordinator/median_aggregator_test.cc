@@ -9,6 +9,7 @@
 
 #include "common/crypto/sha256.h"
 #include "coordinator/aggregator.h"
+#include "tests/coordinator/spooled_aggregator_test_util.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -22,34 +23,6 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
-TensorSpec Float32(const std::string& name, std::vector<int64_t> shape) {
-  return TensorSpec{name, DType::kFloat32, std::move(shape)};
-}
-
-std::vector<std::string> Entries(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    names.push_back(entry.path().filename().string());
-  }
-  return names;
-}
-
-// Writes one site's update as a bundle file, feeds it to `aggregator` and then
-// deletes the file, as the RoundManager does.
-absl::Status AcceptUpdate(Aggregator& aggregator, const std::string& dir, const std::string& site,
-                          double weight, const std::vector<TensorSpec>& specs,
-                          const std::vector<float>& values) {
-  absl::StatusOr<std::string> path = WriteBundleFile(dir, FloatBundle(specs, values));
-  if (!path.ok()) return path.status();
-  absl::Status status;
-  {
-    absl::StatusOr<std::unique_ptr<BundleFileReader>> reader = BundleFileReader::Open(*path);
-    status = reader.ok() ? aggregator.Accept(site, weight, **reader) : reader.status();
-  }
-  std::remove(path->c_str());
-  return status;
-}
-
 // The values of site `site` (of 3) whose coordinate-wise median is `base`:
 // each coordinate gets offsets {-1, 0, +5} in an order that rotates with the
 // coordinate, so no site holds the median everywhere.
@@ -60,38 +33,25 @@ std::vector<float> RotatedAround(const std::vector<float>& base, int site) {
   return values;
 }
 
-class MedianAggregatorTest : public ::testing::Test {
+class MedianAggregatorTest : public SpoolingTest {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(store_, ModelStore::Open(models_.path()));
+    SpoolingTest::SetUp();
     UseChunk(size_t{64} * 1024);
   }
 
   void UseChunk(size_t parameters_per_chunk) {
-    MedianAggregatorOptions options;
-    options.spool_parent = spool_.path();
-    options.parameters_per_chunk = parameters_per_chunk;
-    median_ = std::make_unique<MedianAggregator>(options);
+    median_ = std::make_unique<MedianAggregator>(Spool(parameters_per_chunk));
   }
 
   absl::Status Accept(const std::string& site, double weight, const std::vector<TensorSpec>& specs,
                       const std::vector<float>& values) {
-    return AcceptUpdate(*median_, updates_.path(), site, weight, specs, values);
+    return AcceptInto(*median_, site, weight, specs, values);
   }
 
-  absl::StatusOr<TensorBundle> FinishAndRead(Aggregator& aggregator) {
-    absl::StatusOr<std::string> sha = aggregator.Finish(*store_);
-    if (!sha.ok()) return sha.status();
-    absl::StatusOr<std::string> path = store_->PathFor(*sha);
-    if (!path.ok()) return path.status();
-    return ReadBundleFile(*path);
-  }
+  using SpoolingTest::FinishAndRead;
   absl::StatusOr<TensorBundle> FinishAndRead() { return FinishAndRead(*median_); }
 
-  ScratchDir updates_;
-  ScratchDir models_;
-  ScratchDir spool_;
-  std::unique_ptr<ModelStore> store_;
   std::unique_ptr<MedianAggregator> median_;
 };
 
@@ -122,6 +82,21 @@ TEST_F(MedianAggregatorTest, EvenCountTakesTheMeanOfTheMiddleTwoInDouble) {
   // {1,3e38,3e38,3.2e38} -> 3e38, where a float sum of the middle two would
   // overflow to infinity.
   EXPECT_THAT(FloatsOf(model), ElementsAre(3.0f, 1.5f, 1.0f, 3e38f));
+}
+
+TEST_F(MedianAggregatorTest, TiedValuesGiveTheSameMedianInAnyArrivalOrder) {
+  const std::vector<TensorSpec> specs = {Float32("w", {3})};
+  // Sorted columns: {2,2,2,9} -> 2; {0,5,5,5} -> 5; {1,3,3,7} -> (3 + 3) / 2.
+  const std::vector<std::vector<float>> updates = {{2, 0, 1}, {2, 5, 3}, {9, 5, 3}, {2, 5, 7}};
+  for (const std::vector<int>& order :
+       {std::vector<int>{0, 1, 2, 3}, std::vector<int>{3, 2, 1, 0}, std::vector<int>{2, 0, 3, 1}}) {
+    ASSERT_THAT(median_->Begin(1, specs), IsOk());
+    for (int i : order) {
+      ASSERT_THAT(Accept(absl::StrCat("site-", i), 1, specs, updates[i]), IsOk());
+    }
+    ASSERT_OK_AND_ASSIGN(TensorBundle model, FinishAndRead());
+    EXPECT_THAT(FloatsOf(model), ElementsAre(2.0f, 5.0f, 3.0f));
+  }
 }
 
 TEST_F(MedianAggregatorTest, IgnoresAnOutlierSiteThatDragsFedAvgAway) {
@@ -348,16 +323,20 @@ TEST(MedianStrategyTest, MakeAggregatorBuildsAWorkingMedian) {
   EXPECT_THAT(FloatsOf(model), ElementsAre(7.0f));
 }
 
-TEST(MedianStrategyTest, UnknownStrategyListsBothKnownOnes) {
-  EXPECT_THAT(MakeAggregator("krum"),
+TEST(MedianStrategyTest, UnknownStrategyListsTheKnownOnes) {
+  EXPECT_THAT(MakeAggregator("bulyan"),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       AllOf(HasSubstr("'krum'"), HasSubstr("known strategies: fedavg, median"))));
+                       AllOf(HasSubstr("'bulyan'"),
+                             HasSubstr("known strategies: fedavg, median, trimmed_mean, krum, "
+                                       "multikrum"))));
 }
 
-TEST(MedianStrategyTest, OnlyMedianNeedsIndividualUpdates) {
-  EXPECT_TRUE(StrategyNeedsIndividualUpdates("median"));
+TEST(MedianStrategyTest, EveryStrategyButFedAvgNeedsIndividualUpdates) {
+  for (const char* strategy : {"median", "trimmed_mean", "krum", "multikrum"}) {
+    EXPECT_TRUE(StrategyNeedsIndividualUpdates(strategy)) << strategy;
+  }
   EXPECT_FALSE(StrategyNeedsIndividualUpdates("fedavg"));
-  EXPECT_FALSE(StrategyNeedsIndividualUpdates("krum"));
+  EXPECT_FALSE(StrategyNeedsIndividualUpdates("bulyan"));
   EXPECT_FALSE(StrategyNeedsIndividualUpdates(""));
 }
 

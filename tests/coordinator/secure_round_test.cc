@@ -359,6 +359,12 @@ TEST_F(SecureRoundTest, SpecsThatCannotBeSecurelyAggregatedAreRefused) {
   const std::vector<Case> cases = {
       {[](v1::RunSpec* s) { s->set_strategy("median"); },
        "strategy 'median' needs each site's individual update"},
+      {[](v1::RunSpec* s) { s->set_strategy("trimmed_mean"); },
+       "strategy 'trimmed_mean' needs each site's individual update"},
+      {[](v1::RunSpec* s) { s->set_strategy("krum"); },
+       "strategy 'krum' needs each site's individual update"},
+      {[](v1::RunSpec* s) { s->set_strategy("multikrum"); },
+       "strategy 'multikrum' needs each site's individual update"},
       {[](v1::RunSpec* s) { s->set_min_sites(2); }, "min_sites of at least 3"},
       {[](v1::RunSpec* s) { s->mutable_secagg()->set_threshold(3); },
        "threshold must be between 2 and min_sites - 1"},
