@@ -17,6 +17,7 @@
 #include "cli/run_report.h"
 #include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
+#include "cli/strategy_flags.h"
 #include "cli/transfer_flags.h"
 #include "common/base/names.h"
 #include "common/privacy/dp_plan.h"
@@ -29,7 +30,6 @@ namespace {
 
 struct StartOptions {
   std::string model = kDefaultModel;
-  std::string strategy = "fedavg";
   int rounds = 5;
   int min_sites = 1;
   int max_sites = 0;
@@ -46,6 +46,7 @@ struct StartOptions {
   DpFlags dp;
   RecipeFlags recipe;
   TransferFlags transfer;
+  StrategyFlags strategy;
 };
 
 int StartRun(const GlobalOptions& global, const StartOptions& options, ModelRunner* runner) {
@@ -63,7 +64,7 @@ int StartRun(const GlobalOptions& global, const StartOptions& options, ModelRunn
   }
   v1::RunSpec spec;
   spec.set_model(options.model);
-  spec.set_strategy(options.strategy);
+  ApplyStrategyFlags(options.strategy, &spec);
   spec.set_rounds(options.rounds);
   spec.set_min_sites(options.min_sites);
   spec.set_max_sites(options.max_sites);
@@ -243,11 +244,7 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
       ->add_option("--model", start_options->model,
                    absl::StrCat("model architecture: ", absl::StrJoin(RunModelNames(), ", ")))
       ->capture_default_str();
-  start
-      ->add_option("--strategy", start_options->strategy,
-                   "aggregation strategy: fedavg (example-weighted mean), median "
-                   "(coordinate-wise; not with secure aggregation)")
-      ->capture_default_str();
+  AddStrategyOptions(start, &start_options->strategy);
   AddCheckedOption(start, "--rounds", start_options->rounds, "number of federated rounds",
                    CLI::Range(1, 100000));
   AddCheckedOption(start, "--min-sites", start_options->min_sites,

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/command_support.h"
+#include "common/runspec/strategy_names.h"
 
 namespace fedmi::cli {
 namespace {
@@ -16,7 +17,8 @@ void AddSecAggOptions(CLI::App* command, SecAggFlags* flags) {
   AddCheckedOption(
       command, "--secure-aggregation", flags->mode,
       "mask each site's update so the coordinator learns only their sum: on, off, "
-      "or auto (on for runs of at least 4 sites: a site's default policy wants 3 neighbours)",
+      "or auto (on for fedavg runs of at least 4 sites: a site's default policy wants 3 "
+      "neighbours, and the robust strategies need each site's update)",
       CLI::IsMember({"on", "off", "auto"}));
   AddCheckedOption(command, "--secagg-threshold", flags->threshold,
                    "shares needed to unmask; rounds fail when t + 1 sites do not survive (0: "
@@ -34,7 +36,8 @@ void AddSecAggOptions(CLI::App* command, SecAggFlags* flags) {
 }
 
 absl::Status ApplySecAggFlags(const SecAggFlags& flags, int sites, v1::RunSpec* spec) {
-  const bool on = flags.mode == "on" || (flags.mode == "auto" && sites >= kAutoSecAggSites);
+  const bool on = flags.mode == "on" || (flags.mode == "auto" && sites >= kAutoSecAggSites &&
+                                         !NeedsEachSiteUpdate(spec->strategy()));
   spec->set_secure_aggregation(on);
   spec->clear_secagg();
   if (!on) {

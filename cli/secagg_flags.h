@@ -24,7 +24,8 @@ struct SecAggFlags {
 void AddSecAggOptions(CLI::App* command, SecAggFlags* flags);
 
 // Sets spec->secure_aggregation and spec->secagg. `sites` is the number of
-// sites the run will have at least (min_sites): "auto" means on from 3.
+// sites the run will have at least (min_sites): "auto" means on from 4, for
+// a strategy that needs only the sum (set spec->strategy first).
 // InvalidArgument naming the flag when settings are given with "off".
 absl::Status ApplySecAggFlags(const SecAggFlags& flags, int sites, v1::RunSpec* spec);
 

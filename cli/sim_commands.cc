@@ -23,6 +23,7 @@
 #include "cli/recipe_flags.h"
 #include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
+#include "cli/strategy_flags.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/data/data_split.h"
@@ -58,6 +59,7 @@ struct SimOptions {
   SecAggFlags secagg;
   DpFlags dp;
   RecipeFlags recipe;
+  StrategyFlags strategy;
 };
 
 // One line per site: its shard's size and class balance.
@@ -70,12 +72,12 @@ void PrintShard(const SiteShardReport& shard) {
   std::cout << "\n";
 }
 
-// FedAvg over every site; InvalidArgument for secure-aggregation flags that
+// Every site in every round; InvalidArgument for secure-aggregation flags that
 // do not fit the federation.
 absl::StatusOr<v1::RunSpec> SimSpec(const SimOptions& options) {
   v1::RunSpec spec;
   spec.set_model(options.model);
-  spec.set_strategy("fedavg");
+  ApplyStrategyFlags(options.strategy, &spec);
   spec.set_rounds(options.rounds);
   spec.set_min_sites(options.sites);
   spec.set_local_epochs(options.local_epochs);
@@ -367,6 +369,7 @@ void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
   AddSecAggOptions(sim, &sim_options->secagg);
   AddDpOptions(sim, &sim_options->dp);
   AddRecipeOptions(sim, &sim_options->recipe);
+  AddStrategyOptions(sim, &sim_options->strategy);
   sim->callback([&global, &result, sim_options] {
     RunCommand(result, [&] { return RunSim(global, *sim_options); });
   });

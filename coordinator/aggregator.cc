@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/status.h"
+#include "common/runspec/strategy_names.h"
 #include "coordinator/aggregator_internal.h"
 #include "coordinator/krum_aggregator.h"
 #include "coordinator/median_aggregator.h"
@@ -14,14 +15,12 @@
 namespace fedmi {
 namespace {
 
-constexpr char kFedAvg[] = "fedavg";
-constexpr char kMedian[] = "median";
-constexpr char kTrimmedMean[] = "trimmed_mean";
-constexpr char kKrum[] = "krum";
-constexpr char kMultiKrum[] = "multikrum";
-constexpr const char* kKnownStrategies[] = {kFedAvg, kMedian, kTrimmedMean, kKrum, kMultiKrum};
+constexpr const char* kFedAvg = kFedAvgStrategy;
+constexpr const char* kMedian = kMedianStrategy;
+constexpr const char* kTrimmedMean = kTrimmedMeanStrategy;
+constexpr const char* kKrum = kKrumStrategy;
 
-bool IsKrum(const std::string& strategy) { return strategy == kKrum || strategy == kMultiKrum; }
+bool IsKrum(const std::string& strategy) { return ReadsByzantineSites(strategy); }
 
 KrumOptions KrumOptionsFor(const std::string& strategy, const AggregatorOptions& options) {
   KrumOptions krum;
@@ -56,7 +55,7 @@ absl::StatusOr<std::unique_ptr<Aggregator>> MakeAggregator(const std::string& st
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown aggregation strategy '", strategy,
-                   "'; known strategies: ", absl::StrJoin(kKnownStrategies, ", ")));
+                   "'; known strategies: ", absl::StrJoin(kAggregationStrategies, ", ")));
 }
 
 absl::StatusOr<std::unique_ptr<Aggregator>> MakeAggregator(const std::string& strategy) {
@@ -69,7 +68,9 @@ int32_t MinUpdatesFor(const std::string& strategy, const AggregatorOptions& opti
 }
 
 bool StrategyNeedsIndividualUpdates(const std::string& strategy) {
-  return strategy == kMedian || strategy == kTrimmedMean || IsKrum(strategy);
+  return NeedsEachSiteUpdate(strategy) &&
+         std::find(std::begin(kAggregationStrategies), std::end(kAggregationStrategies),
+                   strategy) != std::end(kAggregationStrategies);
 }
 
 }  // namespace fedmi

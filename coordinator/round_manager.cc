@@ -11,6 +11,7 @@
 #include "common/runspec/training_recipe.h"
 #include "coordinator/evaluation_summary.h"
 #include "coordinator/site_selection.h"
+#include "coordinator/strategy_settings.h"
 
 namespace fedmi {
 const char* RunPhaseName(RunPhase phase) {
@@ -142,7 +143,7 @@ void RoundManager::StartRound() {
       if (!global.ok()) return Fail(std::string(global.status().message()));
       aggregator_ = MakeSiteDpAggregator(SiteDpSumOfRun(), *std::move(global));
     } else {
-      auto aggregator = MakeAggregator(run_.spec.strategy());
+      auto aggregator = MakeAggregator(run_.spec.strategy(), AggregatorOptionsOf(run_.spec));
       if (!aggregator.ok()) return Fail(std::string(aggregator.status().message()));
       aggregator_ = *std::move(aggregator);
     }

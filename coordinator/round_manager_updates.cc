@@ -11,6 +11,7 @@
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/transfer.h"
 #include "coordinator/round_manager.h"
+#include "coordinator/strategy_settings.h"
 #include "coordinator/update_check.h"
 
 namespace fedmi {
@@ -201,7 +202,7 @@ absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUp
   }
   if (specs.ok()) {
     // Refuse now a layout the run's strategy could never aggregate.
-    auto aggregator = MakeAggregator(run_.spec.strategy());
+    auto aggregator = MakeAggregator(run_.spec.strategy(), AggregatorOptionsOf(run_.spec));
     absl::Status usable = aggregator.ok() ? (*aggregator)->Begin(1, *specs) : aggregator.status();
     if (!usable.ok()) specs = usable;
   }

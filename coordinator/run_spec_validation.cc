@@ -10,6 +10,7 @@
 #include "common/runspec/training_recipe.h"
 #include "common/runspec/transfer.h"
 #include "coordinator/aggregator.h"
+#include "coordinator/strategy_settings.h"
 
 namespace fedmi {
 namespace {
@@ -267,6 +268,9 @@ absl::Status ValidateRunSpec(v1::RunSpec* spec) {
   auto aggregator = MakeAggregator(spec->strategy());
   if (!aggregator.ok()) return aggregator.status();
   if (spec->secure_aggregation()) RETURN_IF_ERROR(ValidateSecAggSettings(*spec));
+  // After secure aggregation, whose refusal of the robust strategies is the
+  // one to read.
+  RETURN_IF_ERROR(CompleteStrategySettings(spec));
   return absl::OkStatus();
 }
 

@@ -6,11 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status.h"
+#include "common/runspec/strategy_names.h"
 
 namespace fedmi {
 namespace {
 
-constexpr char kTrimmedMean[] = "trimmed_mean";
+constexpr const char* kTrimmedMean = kTrimmedMeanStrategy;
 
 }  // namespace
 

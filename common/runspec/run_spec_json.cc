@@ -55,6 +55,15 @@ nlohmann::json RunSpecToJson(const v1::RunSpec& spec) {
                                                      transfer.freeze_prefixes().end())},
         {"unfreeze_after_round", transfer.unfreeze_after_round()}};
   }
+  if (spec.has_robust()) {
+    const v1::RobustAggregation& robust = spec.robust();
+    json["robust"] = {
+        {"trim_fraction",
+         robust.has_trim_fraction() ? Number(robust.trim_fraction()) : nlohmann::json(nullptr)},
+        {"byzantine_sites", robust.has_byzantine_sites() ? nlohmann::json(robust.byzantine_sites())
+                                                         : nlohmann::json(nullptr)},
+        {"multikrum_selected", robust.multikrum_selected()}};
+  }
   if (spec.has_unet()) {
     json["unet"] = {{"base_width", spec.unet().base_width()}, {"depth", spec.unet().depth()}};
   }

@@ -20,6 +20,17 @@ TEST(SecAggFlagsTest, AutoIsOnFromFourSites) {
   EXPECT_EQ(DescribeSecAgg(spec), "on (threshold auto, complete graph, clip 1)");
 }
 
+TEST(SecAggFlagsTest, AutoStaysOffForStrategiesThatReadEachSitesUpdate) {
+  SecAggFlags flags;
+  v1::RunSpec spec;
+  spec.set_strategy("krum");
+  ASSERT_THAT(ApplySecAggFlags(flags, 5, &spec), IsOk());
+  EXPECT_FALSE(spec.secure_aggregation()) << "the coordinator would refuse krum with it";
+  spec.set_strategy("fedavg");
+  ASSERT_THAT(ApplySecAggFlags(flags, 5, &spec), IsOk());
+  EXPECT_TRUE(spec.secure_aggregation());
+}
+
 TEST(SecAggFlagsTest, ExplicitSettingsReachTheSpec) {
   SecAggFlags flags;
   flags.mode = "on";
