@@ -267,6 +267,16 @@ absl::Status ValidateRunSpec(v1::RunSpec* spec) {
   auto aggregator = MakeAggregator(spec->strategy());
   if (!aggregator.ok()) return aggregator.status();
   if (spec->secure_aggregation()) RETURN_IF_ERROR(ValidateSecAggSettings(*spec));
+  // After secure aggregation, whose refusal of these strategies is the one
+  // to read. Runs use the default AggregatorOptions (the spec carries none), so this
+  // is the bound each round's Finish applies: below it every round would
+  // train the sites and then fail.
+  const int32_t min_updates = MinUpdatesFor(spec->strategy(), AggregatorOptions());
+  if (spec->min_sites() < min_updates) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "strategy '", spec->strategy(), "' needs min_sites of at least ", min_updates, ", got ",
+        spec->min_sites(), " (a round aggregates 2f + 3 updates or more, f = 1)"));
+  }
   return absl::OkStatus();
 }
 
