@@ -245,8 +245,9 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
       ->capture_default_str();
   start
       ->add_option("--strategy", start_options->strategy,
-                   "aggregation strategy: fedavg (example-weighted mean), median "
-                   "(coordinate-wise; not with secure aggregation)")
+                   "aggregation strategy: fedavg (example-weighted mean); median, "
+                   "trimmed_mean, krum, multikrum (robust, not with secure aggregation; krum and "
+                   "multikrum need --min-sites 5 or more; docs/strategies.md)")
       ->capture_default_str();
   AddCheckedOption(start, "--rounds", start_options->rounds, "number of federated rounds",
                    CLI::Range(1, 100000));
