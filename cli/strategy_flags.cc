@@ -30,7 +30,7 @@ void AddStrategyOptions(CLI::App* command, StrategyFlags* flags) {
           "[0, 0.5)"));
   AddCheckedOption(command, "--byzantine-sites", flags->byzantine_sites,
                    "--strategy krum or multikrum: f, the faulty sites tolerated; a round needs "
-                   "2f + 3 sites (default 1)",
+                   "2f + 3 sites, so --min-sites must be at least that (default 1)",
                    CLI::Range(0, 100000));
   AddCheckedOption(command, "--multikrum-selected", flags->multikrum_selected,
                    "--strategy multikrum: best-scored updates averaged (default: all but f)",

@@ -387,6 +387,13 @@ std::string DescribeRunSpec(const v1::RunSpec& spec, const std::string& spec_sha
   if (spec.model() == "synthetic") {
     absl::StrAppendFormat(&text, " (%d parameters, touches no data)", spec.synthetic_params());
   }
+  if (spec.model() == kUNetModel) {
+    // Its shape sets the memory training takes here and each update's size.
+    absl::StrAppendFormat(
+        &text, " (base width %d, depth %d)",
+        spec.unet().base_width() != 0 ? spec.unet().base_width() : kUNetDefaultBaseWidth,
+        spec.unet().depth() != 0 ? spec.unet().depth() : kUNetDefaultDepth);
+  }
   absl::StrAppendFormat(&text, ", %d classes\n", spec.num_classes());
   if (!spec.model_file_sha256().empty()) {
     absl::StrAppendFormat(

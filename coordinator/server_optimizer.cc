@@ -321,6 +321,14 @@ absl::Status ValidateServerOptimizerOptions(const ServerOptimizerOptions& option
     return absl::InvalidArgumentError(
         absl::StrCat("server optimizer ", name, ": tau must be finite and > 0, got ", options.tau));
   }
+  // The state starts at v = tau^2 in float32; casting a larger double to
+  // float is undefined.
+  if (!FitsFloat(options.tau * options.tau)) {
+    return absl::InvalidArgumentError(absl::StrCat("server optimizer ", name,
+                                                   ": tau^2 must fit a float32 (v starts at it), "
+                                                   "got tau ",
+                                                   options.tau));
+  }
   return absl::OkStatus();
 }
 

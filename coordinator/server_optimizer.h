@@ -107,7 +107,8 @@ ServerOptimizerOptions DefaultServerOptimizerOptions(ServerOptimizerKind kind);
 // Checks the settings the kind uses (the others are ignored), naming the
 // first bad one: InvalidArgument for server_lr not finite and > 0 (fedavg:
 // not exactly 1, since plain replacement has no step size), momentum, beta1
-// or beta2 outside [0, 1) or NaN, tau not finite and > 0.
+// or beta2 outside [0, 1) or NaN, tau not finite and > 0 or with tau^2 past
+// the largest float32.
 absl::Status ValidateServerOptimizerOptions(const ServerOptimizerOptions& options);
 
 // Where a step wrote its results in a ModelStore (hex SHA-256s).

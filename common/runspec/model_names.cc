@@ -68,6 +68,13 @@ absl::Status CheckArchitectureShape(absl::string_view name, int64_t height, int6
         absl::StrCat("unet needs a base width in [1, ", kUNetMaxBaseWidth, "] and a depth in [1, ",
                      kUNetMaxDepth, "]; got ", base_width, " and ", depth));
   }
+  const int64_t bottleneck = base_width << depth;
+  if (bottleneck > kUNetMaxBottleneckWidth) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unet of base width ", base_width, " and depth ", depth, " has a bottleneck of ",
+        base_width, " x 2^", depth, " = ", bottleneck, " channels; at most ",
+        kUNetMaxBottleneckWidth, " (the parameters grow with its square)"));
+  }
   const int64_t multiple = int64_t{1} << depth;
   if (height % multiple != 0 || width % multiple != 0) {
     return absl::InvalidArgumentError(absl::StrCat("unet of depth ", depth,

@@ -38,6 +38,11 @@ inline constexpr int kUNetDefaultBaseWidth = 32;
 inline constexpr int kUNetDefaultDepth = 4;
 inline constexpr int kUNetMaxBaseWidth = 256;
 inline constexpr int kUNetMaxDepth = 6;
+// Channels of the deepest block, base width x 2^depth. The parameters grow
+// with its square: 2048 is about 124 million (0.5 GB in float32; the hub's
+// default is 512). Without it width 256 and depth 6, each in range, would
+// ask every site for about 8 billion.
+inline constexpr int kUNetMaxBottleneckWidth = 2048;
 
 enum class ModelTask {
   kClassification,  // logits [N, num_classes]
@@ -76,7 +81,8 @@ std::vector<std::string> DpCompatibleModelNames();
 
 // Whether architecture `name` (one of TrainableModels()) can be built for
 // `height` x `width` images with the given U-Net shape, where 0 means the
-// default and any other value is refused for other architectures. Names the
+// default and any other value is refused for other architectures; a U-Net's
+// bottleneck is at most kUNetMaxBottleneckWidth channels. Names the
 // problem: "unet of depth 4 needs image sides divisible by 16, got 28x28".
 // The coordinator checks a run with it, sites the model they build.
 absl::Status CheckArchitectureShape(absl::string_view name, int64_t height, int64_t width,

@@ -20,6 +20,7 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 v1::RunSpec CnnSpec() {
@@ -124,6 +125,24 @@ TEST(SitePolicyTest, ModelFilesRunOnlyWhenTheirHashIsListed) {
   spec.set_model("densenet121");
   EXPECT_THAT(policy.Check(spec),
               StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("goes with model 'custom'")));
+}
+
+// The default policy admits unet, whose width and depth set the memory and
+// time training takes here and the size of every update sent: an operator
+// approving a spec (--review) must see them, not only the hash that covers
+// them.
+TEST(SitePolicyTest, TheOperatorSeesTheUNetShapeItApproves) {
+  v1::RunSpec spec = CnnSpec();
+  spec.set_model("unet");
+  spec.set_image_size(64);
+  EXPECT_THAT(DescribeRunSpec(spec, "spec-hash", "coordinator:7000"),
+              HasSubstr("model                unet (base width 32, depth 4), 2 classes"));
+  spec.mutable_unet()->set_base_width(256);
+  spec.mutable_unet()->set_depth(6);
+  EXPECT_THAT(DescribeRunSpec(spec, "spec-hash", "coordinator:7000"),
+              HasSubstr("model                unet (base width 256, depth 6), 2 classes"));
+  EXPECT_THAT(DescribeRunSpec(CnnSpec(), "spec-hash", "coordinator:7000"),
+              Not(HasSubstr("base width")));
 }
 
 TEST(SitePolicyTest, RefusesTooManyLocalEpochs) {

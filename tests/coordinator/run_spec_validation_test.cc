@@ -48,5 +48,29 @@ TEST(RunSpecValidationTest, UNetSettingsForAnotherModelAreRefused) {
               HasSubstr("unet settings are given but the model is 'synthetic'"));
 }
 
+// A Krum round with fewer than 2f + 3 updates can only fail at Finish, so a
+// run whose quorum lets that happen would fail every round after training
+// the sites for nothing: refuse it at start, naming the bound.
+TEST(RunSpecValidationTest, AKrumRunWhoseQuorumIsBelowTwoFPlusThreeIsRefused) {
+  for (const char* strategy : {"krum", "multikrum"}) {
+    v1::RunSpec spec = SpecFor("cnn", 28);
+    spec.set_strategy(strategy);
+    spec.set_min_sites(4);
+    EXPECT_THAT(ValidateRunSpec(&spec), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                 HasSubstr("needs at least 5 updates per round; min_sites is 4")))
+        << strategy;
+    v1::RunSpec by_default = SpecFor("cnn", 28);
+    by_default.set_strategy(strategy);
+    EXPECT_THAT(ValidateRunSpec(&by_default),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("min_sites is 1")))
+        << strategy;
+    spec.set_min_sites(5);
+    EXPECT_THAT(ValidateRunSpec(&spec), IsOk()) << strategy;
+  }
+  v1::RunSpec fedavg = SpecFor("cnn", 28);
+  fedavg.set_min_sites(1);
+  EXPECT_THAT(ValidateRunSpec(&fedavg), IsOk());
+}
+
 }  // namespace
 }  // namespace fedmi

@@ -297,6 +297,12 @@ TEST(ServerOptimizerOptionsTest, RefusesInvalidSettingsByName) {
   refused(adam().set_tau(0), "tau must be finite and > 0, got 0");
   refused(adam().set_tau(-1e-3), "tau must be finite and > 0, got -0.001");
   refused(adam().set_tau(kNaN), "tau must be finite and > 0, got nan");
+  // v starts at tau^2, stored as a float32: past FLT_MAX the cast would be
+  // undefined, and the first step would then fail on an infinite state.
+  refused(adam().set_tau(1e20), "tau^2 must fit a float32");
+  refused(ServerOptimizerOptions().set_kind(ServerOptimizerKind::kFedAdagrad).set_tau(1e30),
+          "tau^2 must fit a float32");
+  EXPECT_THAT(ServerOptimizer::Create(adam().set_tau(1e18)), IsOk());
   refused(ServerOptimizerOptions().set_kind(ServerOptimizerKind::kFedYogi).set_beta2(1.5),
           "beta2 must be in [0, 1), got 1.5");
   refused(ServerOptimizerOptions().set_kind(ServerOptimizerKind::kFedAvgM).set_momentum(1),

@@ -74,5 +74,20 @@ TEST(ModelNamesTest, OnlyTheUNetTakesAWidthAndDepth) {
   EXPECT_THAT(CheckArchitectureShape("unet", 64, 64, -1, 0), Not(IsOk()));
 }
 
+// Width and depth each in range can still multiply to a model no site can
+// hold: 256 doubled 6 times is a 16384-channel bottleneck, about 8 billion
+// parameters (32 GB of float32 before gradients and Adam's moments). The
+// coordinator refuses such a run and a site such a spec, before allocating.
+TEST(ModelNamesTest, TheUNetBottleneckIsBounded) {
+  EXPECT_THAT(CheckArchitectureShape("unet", 192, 192, 256, 6),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("bottleneck of 256 x 2^6 = 16384 channels")));
+  EXPECT_THAT(CheckArchitectureShape("unet", 224, 224, 256, 4),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at most 2048")));
+  EXPECT_THAT(CheckArchitectureShape("unet", 224, 224, 128, 4), IsOk());  // 2048
+  EXPECT_THAT(CheckArchitectureShape("unet", 64, 64, 32, 6), IsOk());     // 2048
+  EXPECT_THAT(CheckArchitectureShape("unet", 64, 64, 256, 1), IsOk());    // 512
+}
+
 }  // namespace
 }  // namespace fedmi
