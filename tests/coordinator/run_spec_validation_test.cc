@@ -56,8 +56,9 @@ TEST(RunSpecValidationTest, AKrumRunWhoseQuorumIsBelowTwoFPlusThreeIsRefused) {
     v1::RunSpec spec = SpecFor("cnn", 28);
     spec.set_strategy(strategy);
     spec.set_min_sites(4);
-    EXPECT_THAT(ValidateRunSpec(&spec), StatusIs(absl::StatusCode::kInvalidArgument,
-                                                 HasSubstr("needs at least 5 updates per round; min_sites is 4")))
+    EXPECT_THAT(ValidateRunSpec(&spec),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("needs at least 5 updates per round; min_sites is 4")))
         << strategy;
     v1::RunSpec by_default = SpecFor("cnn", 28);
     by_default.set_strategy(strategy);
