@@ -135,33 +135,14 @@ TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing
   const std::string dropout = "site-2";
   std::map<std::string, std::string> certs;
   std::map<std::string, std::unique_ptr<Site>> sites;
-  for (const std::string& name : names) {
-    SiteIdentityFiles identity;
-    ASSERT_NO_FATAL_FAILURE(Enroll(name, &identity));
-    certs[name] = parties_[name].cert_pem;
-    sites[name] = std::make_unique<Site>(name, std::nullopt, identity);
-  }
+  ASSERT_NO_FATAL_FAILURE(EnrollSites(names, std::nullopt, &certs, &sites));
   const v1::RoundAdmission admission = Admission(kRound, names);
   const v1::SecAggParams& params = admission.params();
   ASSERT_OK_AND_ASSIGN(auto round, SecAggSession::Create(secagg::RoundIdOf(admission), params,
                                                          names, ca_->ca_cert_pem()));
   sites[dropout]->crash.Arm(FaultPoint::kSiteBeforeMaskedUpload);
   FakeSecAggCoordinator coordinator(std::move(round), certs);
-  std::vector<std::thread> task_threads;
-  for (auto& [name, site] : sites) {
-    site->link.SetModel(kRound - 1, global_);
-    coordinator.Join(name, *site);
-  }
-  const v1::CoordinatorMessage task = SecureTrainTask(kRound, admission);
-  for (auto& [name, site] : sites) {
-    site->session.Deliver(task);
-    task_threads.emplace_back([&session = site->session] { session.RunTasks(); });
-  }
-  // Stops the sessions however the test ends.
-  auto stop = absl::MakeCleanup([&] {
-    for (auto& [name, site] : sites) site->session.Stop();
-    for (std::thread& thread : task_threads) thread.join();
-  });
+  RunningSites running(sites, coordinator, kRound, global_, SecureTrainTask(kRound, admission));
 
   ASSERT_OK_AND_ASSIGN(auto store, ModelStore::Open(dir_.Join("models")));
   ASSERT_OK_AND_ASSIGN(std::string global_path, WriteBundleFile(store->dir(), global_));
@@ -188,18 +169,9 @@ TEST_F(SiteSessionTest, SecureRoundSumsTheSurvivorsWhenASiteDropsOutAfterSharing
   EXPECT_EQ(sites[dropout]->crash.crashed_in_round(), kRound);
   EXPECT_TRUE(sites[dropout]->link.uploads().empty());
 
-  ASSERT_OK_AND_ASSIGN(v1::SurvivorSet survivors, coordinator.CloseUploads(uploaded));
-  v1::CoordinatorMessage sign;
-  *sign.mutable_survivor_set() = survivors;
-  for (const std::string& name : uploaded) sites[name]->session.Deliver(sign);
-  ASSERT_TRUE(coordinator.AwaitSignatures(static_cast<int>(uploaded.size())));
-  ASSERT_OK_AND_ASSIGN(v1::UnmaskRequest request, coordinator.CloseConsistency());
+  v1::UnmaskRequest request;
+  ASSERT_OK_AND_ASSIGN(UnmaskingInput input, coordinator.CloseAndUnmask(uploaded, sites, &request));
   EXPECT_THAT(request.dropped(), ElementsAre(dropout));
-  v1::CoordinatorMessage unmask;
-  *unmask.mutable_unmask_request() = request;
-  for (const std::string& name : uploaded) sites[name]->session.Deliver(unmask);
-  ASSERT_TRUE(coordinator.AwaitResponses(static_cast<int>(uploaded.size())));
-  ASSERT_OK_AND_ASSIGN(UnmaskingInput input, coordinator.Unmasking());
   ASSERT_OK_AND_ASSIGN(std::string sha, aggregator->Finish(*store, input));
   ASSERT_OK_AND_ASSIGN(std::string model_path, store->PathFor(sha));
   ASSERT_OK_AND_ASSIGN(TensorBundle result, ReadBundleFile(model_path));
@@ -240,12 +212,7 @@ TEST_F(SiteSessionTest, FrozenTensorsAreNeitherClippedWithNorMaskedInASecureSite
   policy.allow_central_dp_noise = true;
   std::map<std::string, std::string> certs;
   std::map<std::string, std::unique_ptr<Site>> sites;
-  for (const std::string& name : names) {
-    SiteIdentityFiles identity;
-    ASSERT_NO_FATAL_FAILURE(Enroll(name, &identity));
-    certs[name] = parties_[name].cert_pem;
-    sites[name] = std::make_unique<Site>(name, policy, identity);
-  }
+  ASSERT_NO_FATAL_FAILURE(EnrollSites(names, policy, &certs, &sites));
   const v1::RoundAdmission admission = Admission(kRound, names);
   const v1::SecAggParams& params = admission.params();
   ASSERT_OK_AND_ASSIGN(auto round, SecAggSession::Create(secagg::RoundIdOf(admission), params,
@@ -256,17 +223,7 @@ TEST_F(SiteSessionTest, FrozenTensorsAreNeitherClippedWithNorMaskedInASecureSite
   spec.mutable_transfer()->add_freeze_prefixes("backbone.");
   *spec.mutable_dp() = CompletedSiteDp(kClip, /*noise_multiplier=*/1.0, v1::DP_NOISE_CENTRAL,
                                        /*expected_sites=*/4);
-  std::vector<std::thread> task_threads;
-  for (auto& [name, site] : sites) {
-    site->link.SetModel(kRound - 1, global);
-    coordinator.Join(name, *site);
-    site->session.Deliver(task);
-    task_threads.emplace_back([&session = site->session] { session.RunTasks(); });
-  }
-  auto stop = absl::MakeCleanup([&] {
-    for (auto& [name, site] : sites) site->session.Stop();
-    for (std::thread& thread : task_threads) thread.join();
-  });
+  RunningSites running(sites, coordinator, kRound, global, task);
 
   // The coordinator's aggregator of the round's trained tensors, with
   // central noise it draws from a seeded source.
@@ -291,17 +248,8 @@ TEST_F(SiteSessionTest, FrozenTensorsAreNeitherClippedWithNorMaskedInASecureSite
     ASSERT_THAT(aggregator->Accept(name, 1.0, *reader), IsOk()) << name;
     uploaded.insert(name);
   }
-  ASSERT_OK_AND_ASSIGN(v1::SurvivorSet survivors, coordinator.CloseUploads(uploaded));
-  v1::CoordinatorMessage sign;
-  *sign.mutable_survivor_set() = survivors;
-  for (const std::string& name : uploaded) sites[name]->session.Deliver(sign);
-  ASSERT_TRUE(coordinator.AwaitSignatures(static_cast<int>(uploaded.size())));
-  ASSERT_OK_AND_ASSIGN(v1::UnmaskRequest request, coordinator.CloseConsistency());
-  v1::CoordinatorMessage unmask;
-  *unmask.mutable_unmask_request() = request;
-  for (const std::string& name : uploaded) sites[name]->session.Deliver(unmask);
-  ASSERT_TRUE(coordinator.AwaitResponses(static_cast<int>(uploaded.size())));
-  ASSERT_OK_AND_ASSIGN(UnmaskingInput input, coordinator.Unmasking());
+  v1::UnmaskRequest request;
+  ASSERT_OK_AND_ASSIGN(UnmaskingInput input, coordinator.CloseAndUnmask(uploaded, sites, &request));
   ASSERT_OK_AND_ASSIGN(std::string sha, aggregator->Finish(*store, input));
   ASSERT_OK_AND_ASSIGN(std::string model_path, store->PathFor(sha));
   ASSERT_OK_AND_ASSIGN(TensorBundle result, ReadBundleFile(model_path));

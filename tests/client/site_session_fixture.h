@@ -26,6 +26,7 @@
 #include "client/site_session.h"
 #include "common/audit/audit.h"
 #include "common/base/env.h"
+#include "common/base/status.h"
 #include "common/crypto/identity.h"
 #include "common/provision/project_ca.h"
 #include "common/secagg/secagg.h"
@@ -239,6 +240,19 @@ class SiteSessionTest : public ::testing::Test {
   }
 
   // The coordinator's signed admission of `sites` to attempt 1 of `round`.
+  // Enrolls each of `names` and makes it a Site with `policy` (nullopt: the
+  // defaults); `certs` gets their certificates, as the coordinator knows them.
+  void EnrollSites(const std::vector<std::string>& names, const std::optional<SitePolicy>& policy,
+                   std::map<std::string, std::string>* certs,
+                   std::map<std::string, std::unique_ptr<Site>>* sites) {
+    for (const std::string& name : names) {
+      SiteIdentityFiles identity;
+      ASSERT_NO_FATAL_FAILURE(Enroll(name, &identity));
+      (*certs)[name] = parties_[name].cert_pem;
+      (*sites)[name] = std::make_unique<Site>(name, policy, identity);
+    }
+  }
+
   v1::RoundAdmission Admission(int32_t round, const std::vector<std::string>& sites) {
     return SignedAdmission(coordinator_, TestRoundId(kRun, round), sites, SecAggSettings());
   }
@@ -338,6 +352,30 @@ class FakeSecAggCoordinator {
     return round_->Unmasking();
   }
 
+  // The end of a round as the coordinator runs it, once the sites in
+  // `uploaded` have uploaded: the survivor set to sign, then the unmask
+  // request (returned in `request`), to those sites; then the shares to
+  // unmask the sum with.
+  absl::StatusOr<UnmaskingInput> CloseAndUnmask(
+      const std::set<std::string>& uploaded,
+      const std::map<std::string, std::unique_ptr<Site>>& sites, v1::UnmaskRequest* request) {
+    ASSIGN_OR_RETURN(v1::SurvivorSet survivors, CloseUploads(uploaded));
+    v1::CoordinatorMessage sign;
+    *sign.mutable_survivor_set() = survivors;
+    for (const std::string& name : uploaded) sites.at(name)->session.Deliver(sign);
+    if (!AwaitSignatures(static_cast<int>(uploaded.size()))) {
+      return absl::DeadlineExceededError("the survivors did not sign in time");
+    }
+    ASSIGN_OR_RETURN(*request, CloseConsistency());
+    v1::CoordinatorMessage unmask;
+    *unmask.mutable_unmask_request() = *request;
+    for (const std::string& name : uploaded) sites.at(name)->session.Deliver(unmask);
+    if (!AwaitResponses(static_cast<int>(uploaded.size()))) {
+      return absl::DeadlineExceededError("the survivors did not answer the unmask request in time");
+    }
+    return Unmasking();
+  }
+
  private:
   absl::Mutex mu_;
   std::unique_ptr<SecAggSession> round_ ABSL_GUARDED_BY(mu_);
@@ -355,6 +393,37 @@ inline bool AwaitTrue(const std::function<bool()>& done) {
   }
   return false;
 }
+
+// Every site's session in a secure round, running on a thread of its own:
+// each gets the global model of the round before `round`, joins the
+// coordinator, then gets `task`. Stops and joins them when destroyed, however
+// the test ends.
+class RunningSites {
+ public:
+  RunningSites(std::map<std::string, std::unique_ptr<Site>>& sites,
+               FakeSecAggCoordinator& coordinator, int32_t round, const TensorBundle& global,
+               const v1::CoordinatorMessage& task)
+      : sites_(sites) {
+    for (auto& [name, site] : sites_) {
+      site->link.SetModel(round - 1, global);
+      coordinator.Join(name, *site);
+    }
+    for (auto& [name, site] : sites_) {
+      site->session.Deliver(task);
+      threads_.emplace_back([&session = site->session] { session.RunTasks(); });
+    }
+  }
+  ~RunningSites() {
+    for (auto& [name, site] : sites_) site->session.Stop();
+    for (std::thread& thread : threads_) thread.join();
+  }
+  RunningSites(const RunningSites&) = delete;
+  RunningSites& operator=(const RunningSites&) = delete;
+
+ private:
+  std::map<std::string, std::unique_ptr<Site>>& sites_;
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace fedmi
 
