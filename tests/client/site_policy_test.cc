@@ -12,6 +12,7 @@
 #include "common/privacy/dp_plan.h"
 #include "common/privacy/gaussian_noise.h"
 #include "common/privacy/site_update.h"
+#include "tests/client/site_policy_test_util.h"
 #include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/test_util.h"
 
@@ -22,38 +23,6 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-
-v1::RunSpec CnnSpec() {
-  v1::RunSpec spec;
-  spec.set_model("cnn");
-  spec.set_strategy("fedavg");
-  spec.set_rounds(5);
-  spec.set_min_sites(2);
-  spec.set_local_epochs(1);
-  spec.set_batch_size(64);
-  spec.set_lr(1e-3);
-  spec.set_seed(7);
-  spec.set_num_classes(2);
-  spec.set_optimizer("adam");
-  spec.set_round_timeout_s(3600);
-  return spec;
-}
-
-absl::StatusOr<SitePolicy> ParsePolicy(const std::string& toml) {
-  return SitePolicy::Parse(toml, "policy.toml");
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // ---- Policy ----------------------------------------------------------------
 
@@ -535,83 +504,6 @@ TEST(SiteWorkerPolicyTest, SiteLevelDpClipsTheChangeAndSendsTheBitOnlyWhenAsked)
   for (size_t i = 0; i < before.size(); ++i) squares += std::pow(after[i] - before[i], 2);
   const double per_value = std::sqrt(squares / before.size());
   EXPECT_NEAR(per_value, 0.01 / std::sqrt(5.0), 0.01 / std::sqrt(5.0) * 0.05);
-}
-
-// ---- TerminalApprover ----------------------------------------------------------
-
-TEST(TerminalApproverTest, YesApprovesAndIsRememberedAcrossRestarts) {
-  ScratchDir dir;
-  const std::string approvals = dir.Join("approved-specs.txt");
-  const v1::RunSpec spec = CnnSpec();
-  const std::string sha = RunSpecSha256Hex(spec);
-  {
-    std::istringstream in("maybe\nyes\n");
-    std::ostringstream out;
-    TerminalApproverOptions options;
-    options.coordinator = "coord.example:7000";
-    TerminalApprover approver(in, out, approvals, options);
-    EXPECT_THAT(approver.Approve(spec, sha), IsOk());
-    EXPECT_THAT(out.str(), HasSubstr(sha));
-    EXPECT_THAT(out.str(), HasSubstr("coord.example:7000"));
-    EXPECT_THAT(out.str(), HasSubstr("cnn"));
-    EXPECT_THAT(out.str(), HasSubstr("local epochs         1"));
-    // Asked once more after the unclear answer.
-    EXPECT_NE(out.str().find("Type yes or no"), out.str().rfind("Type yes or no"));
-    // Known now: not asked again.
-    EXPECT_THAT(approver.Approve(spec, sha), IsOk());
-  }
-  EXPECT_THAT(ReadFile(approvals), StartsWith(sha));
-
-  std::istringstream empty;
-  std::ostringstream out;
-  TerminalApprover restarted(empty, out, approvals);
-  EXPECT_THAT(restarted.Approve(spec, sha), IsOk());
-  EXPECT_EQ(out.str(), "");
-}
-
-TEST(TerminalApproverTest, NoRefusesAndIsNotPersisted) {
-  ScratchDir dir;
-  const std::string approvals = dir.Join("approved-specs.txt");
-  const v1::RunSpec spec = CnnSpec();
-  const std::string sha = RunSpecSha256Hex(spec);
-  std::istringstream in("No\n");
-  std::ostringstream out;
-  TerminalApprover approver(in, out, approvals);
-  const auto rejected =
-      StatusIs(absl::StatusCode::kPermissionDenied, "site policy: rejected by the site operator");
-  EXPECT_THAT(approver.Approve(spec, sha), rejected);
-  // The same run's next round is refused without asking again.
-  EXPECT_THAT(approver.Approve(spec, sha), rejected);
-  EXPECT_EQ(ReadFile(approvals), "");
-}
-
-TEST(TerminalApproverTest, ClosedInputRefuses) {
-  ScratchDir dir;
-  std::istringstream empty;
-  std::ostringstream out;
-  TerminalApprover approver(empty, out, dir.Join("approved-specs.txt"));
-  EXPECT_THAT(approver.Approve(CnnSpec(), RunSpecSha256Hex(CnnSpec())),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("no answer")));
-}
-
-TEST(TerminalApproverTest, WithoutATerminalRefusesUnapprovedSpecsAtOnce) {
-  ScratchDir dir;
-  const std::string approvals = dir.Join("approved-specs.txt");
-  const v1::RunSpec spec = CnnSpec();
-  const std::string sha = RunSpecSha256Hex(spec);
-  std::istringstream in("yes\n");  // must not be read
-  std::ostringstream out;
-  TerminalApproverOptions options;
-  options.interactive = false;
-  TerminalApprover approver(in, out, approvals, options);
-  EXPECT_THAT(approver.Approve(spec, sha),
-              StatusIs(absl::StatusCode::kPermissionDenied,
-                       AllOf(HasSubstr("not a terminal"), HasSubstr(sha), HasSubstr(approvals))));
-  EXPECT_EQ(out.str(), "");
-
-  // A hash added by hand is approved without a restart.
-  WriteFile(approvals, "# approved by the data protection officer\n" + sha + "  # cnn\n");
-  EXPECT_THAT(approver.Approve(spec, sha), IsOk());
 }
 
 }  // namespace
