@@ -321,25 +321,36 @@ TEST(ModelListTest, WithoutTrainingCountsAreNull) {
 namespace fedmi::cli {
 namespace {
 
+// 20 phantoms of 32x32 (seed 4) in an .npz, and a small untrained U-Net
+// (width 4, depth 1) that scores some foreground on them.
+class ModelCommandsSegmentationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    phantoms.size = 32;
+    phantoms.count = 20;
+    phantoms.seed = 4;
+    ASSERT_OK_AND_ASSIGN(arrays, PhantomNpz(phantoms));
+    ASSERT_THAT(WriteNpz(data, arrays), IsOk());
+    ml::ModelConfig config;
+    config.arch = "unet";
+    config.height = config.width = 32;
+    config.base_width = 4;
+    config.depth = 1;
+    config.seed = 3;
+    ASSERT_OK_AND_ASSIGN(model, ml::LocalModel::Create(config));
+  }
+
+  ScratchDir dir;
+  PhantomOptions phantoms;
+  std::map<std::string, NpyArray> arrays;
+  const std::string data = dir.Join("phantoms.npz");
+  std::unique_ptr<ml::LocalModel> model;
+};
+
 // A U-Net converted to a .ptl (what `model export --format mobile` writes
 // for a run) scores and predicts exactly as its .pt: the same Dice, IoU,
 // HD95 and loss, the same masks' sizes, and mask PNGs.
-TEST(ModelCommandsSegmentationTest, MobileFileScoresAndPredictsAsItsTorchScriptFile) {
-  ScratchDir dir;
-  PhantomOptions phantoms;
-  phantoms.size = 32;
-  phantoms.count = 20;
-  phantoms.seed = 4;
-  ASSERT_OK_AND_ASSIGN(auto arrays, PhantomNpz(phantoms));
-  const std::string data = dir.Join("phantoms.npz");
-  ASSERT_THAT(WriteNpz(data, arrays), IsOk());
-  ml::ModelConfig config;
-  config.arch = "unet";
-  config.height = config.width = 32;
-  config.base_width = 4;
-  config.depth = 1;
-  config.seed = 3;
-  ASSERT_OK_AND_ASSIGN(auto model, ml::LocalModel::Create(config));
+TEST_F(ModelCommandsSegmentationTest, MobileFileScoresAndPredictsAsItsTorchScriptFile) {
   const std::string pt = dir.Join("unet.pt");
   const std::string ptl = dir.Join("unet.ptl");
   ASSERT_THAT(model->SaveTorchScript(pt), IsOk());
@@ -383,22 +394,7 @@ TEST(ModelCommandsSegmentationTest, MobileFileScoresAndPredictsAsItsTorchScriptF
 
 // `fedmi model evaluate` on a segmentation model: Dice, IoU and HD95 on
 // the split's masks, the same as scoring the model's own predictions.
-TEST(ModelCommandsSegmentationTest, EvaluateScoresAUNetOnTheSplitsMasks) {
-  ScratchDir dir;
-  PhantomOptions phantoms;
-  phantoms.size = 32;
-  phantoms.count = 20;
-  phantoms.seed = 4;
-  ASSERT_OK_AND_ASSIGN(auto arrays, PhantomNpz(phantoms));
-  const std::string data = dir.Join("phantoms.npz");
-  ASSERT_THAT(WriteNpz(data, arrays), IsOk());
-  ml::ModelConfig config;
-  config.arch = "unet";
-  config.height = config.width = 32;
-  config.base_width = 4;
-  config.depth = 1;
-  config.seed = 3;
-  ASSERT_OK_AND_ASSIGN(auto model, ml::LocalModel::Create(config));
+TEST_F(ModelCommandsSegmentationTest, EvaluateScoresAUNetOnTheSplitsMasks) {
   const std::string path = dir.Join("unet.pt");
   ASSERT_THAT(model->SaveTorchScript(path), IsOk());
 
