@@ -413,37 +413,21 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
   if (options.balance_classes) {
     class_weight = BalancedClassWeights(labels, config.num_classes).to(device);
   }
-  TrainSummary summary;
-  summary.examples = n;
-  for (int epoch = 0; epoch < options.epochs; ++epoch) {
-    const torch::Tensor order = torch::randperm(n, generator, torch::kInt64);
-    double loss_sum = 0;
-    int64_t correct = 0;
-    int64_t seen = 0;
-    for (int64_t start = 0; start < n; start += options.batch_size) {
-      const torch::Tensor index = order.slice(0, start, std::min(n, start + options.batch_size));
-      torch::Tensor x = ToModelInput(pixels.index_select(0, index));
-      x = Augment(x, options.augmentation, generator);
-      torch::Tensor y = labels.index_select(0, index);
-      x = x.to(device);
-      y = y.to(device);
+  return RunShuffledEpochs(
+      n, options, generator, static_cast<double>(n), [&](const torch::Tensor& index) {
+        torch::Tensor x = ToModelInput(pixels.index_select(0, index));
+        x = Augment(x, options.augmentation, generator);
+        torch::Tensor y = labels.index_select(0, index);
+        x = x.to(device);
+        y = y.to(device);
 
-      optimizer->zero_grad();
-      torch::Tensor logits = module.forward({x}).toTensor();
-      torch::Tensor loss = torch::cross_entropy_loss(logits, y, class_weight);
-      loss.backward();
-      optimizer->step();
-
-      const int64_t batch = index.size(0);
-      seen += batch;
-      loss_sum += loss.item<double>() * static_cast<double>(batch);
-      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
-      if (options.progress) options.progress(epoch, seen, n, loss_sum / static_cast<double>(seen));
-    }
-    summary.loss = loss_sum / static_cast<double>(n);
-    summary.accuracy = static_cast<double>(correct) / static_cast<double>(n);
-  }
-  return summary;
+        optimizer->zero_grad();
+        torch::Tensor logits = module.forward({x}).toTensor();
+        torch::Tensor loss = torch::cross_entropy_loss(logits, y, class_weight);
+        loss.backward();
+        optimizer->step();
+        return BatchStep{loss.item<double>(), logits.argmax(1).eq(y).sum().item<int64_t>()};
+      });
 }
 
 absl::StatusOr<Predictions> LocalModel::Impl::Predict(const ImageSet& data, int batch_size) {

@@ -58,41 +58,25 @@ torch::Tensor SegmentationLoss(const torch::Tensor& logits, const torch::Tensor&
 TrainSummary TrainSegmentationEpochs(torch::jit::Module& module, torch::Device device,
                                      const ImageSet& data, const TrainOptions& options,
                                      torch::optim::Optimizer& optimizer, at::Generator& generator) {
-  const torch::Tensor pixels = PixelView(data);
+  const torch::Tensor images = PixelView(data);
   const torch::Tensor masks = MaskView(data);
   const int64_t n = data.size();
-  const double pixels_per_image = static_cast<double>(data.height * data.width);
-  TrainSummary summary;
-  summary.examples = n;
-  for (int epoch = 0; epoch < options.epochs; ++epoch) {
-    const torch::Tensor order = torch::randperm(n, generator, torch::kInt64);
-    double loss_sum = 0;
-    int64_t correct = 0;
-    int64_t seen = 0;
-    for (int64_t start = 0; start < n; start += options.batch_size) {
-      const torch::Tensor index = order.slice(0, start, std::min(n, start + options.batch_size));
-      torch::Tensor x = ToModelInput(pixels.index_select(0, index));
-      torch::Tensor y = masks.index_select(0, index).to(torch::kFloat32);
-      x = AugmentWithMask(x, options.augmentation, generator, &y);
-      x = x.to(device);
-      y = y.to(device);
+  const double pixel_count = static_cast<double>(n) * static_cast<double>(data.height * data.width);
+  return RunShuffledEpochs(n, options, generator, pixel_count, [&](const torch::Tensor& index) {
+    torch::Tensor x = ToModelInput(images.index_select(0, index));
+    torch::Tensor y = masks.index_select(0, index).to(torch::kFloat32);
+    x = AugmentWithMask(x, options.augmentation, generator, &y);
+    x = x.to(device);
+    y = y.to(device);
 
-      optimizer.zero_grad();
-      torch::Tensor logits = module.forward({x}).toTensor();
-      torch::Tensor loss = SegmentationLoss(logits, y);
-      loss.backward();
-      optimizer.step();
-
-      const int64_t batch = index.size(0);
-      seen += batch;
-      loss_sum += loss.item<double>() * static_cast<double>(batch);
-      correct += logits.detach().gt(0).eq(y.gt(0.5)).sum().item<int64_t>();
-      if (options.progress) options.progress(epoch, seen, n, loss_sum / static_cast<double>(seen));
-    }
-    summary.loss = loss_sum / static_cast<double>(n);
-    summary.accuracy = static_cast<double>(correct) / (static_cast<double>(n) * pixels_per_image);
-  }
-  return summary;
+    optimizer.zero_grad();
+    torch::Tensor logits = module.forward({x}).toTensor();
+    torch::Tensor loss = SegmentationLoss(logits, y);
+    loss.backward();
+    optimizer.step();
+    return BatchStep{loss.item<double>(),
+                     logits.detach().gt(0).eq(y.gt(0.5)).sum().item<int64_t>()};
+  });
 }
 
 Predictions PredictSegmentation(const ImageSet& data, torch::Device device, int batch_size,

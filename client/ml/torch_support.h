@@ -113,6 +113,43 @@ inline Predictions PredictInBatches(
   return predictions;
 }
 
+// What one optimizer step on a batch reports: its mean loss and how many of
+// its units (examples, or pixels for segmentation) it got right.
+struct BatchStep {
+  double loss = 0;
+  int64_t correct = 0;
+};
+
+// `options.epochs` passes over `n` examples, each in a fresh random order
+// from `generator`, in batches of `options.batch_size`: `step` trains on the
+// batch of example indices it is given. The summary holds the last epoch's
+// mean loss and `correct` over `units_per_epoch`; `options.progress` hears
+// after every batch. Classification and segmentation training share it.
+inline TrainSummary RunShuffledEpochs(int64_t n, const TrainOptions& options,
+                                      at::Generator& generator, double units_per_epoch,
+                                      const std::function<BatchStep(const torch::Tensor&)>& step) {
+  TrainSummary summary;
+  summary.examples = n;
+  for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    const torch::Tensor order = torch::randperm(n, generator, torch::kInt64);
+    double loss_sum = 0;
+    int64_t correct = 0;
+    int64_t seen = 0;
+    for (int64_t start = 0; start < n; start += options.batch_size) {
+      const torch::Tensor index = order.slice(0, start, std::min(n, start + options.batch_size));
+      const BatchStep result = step(index);
+      const int64_t batch = index.size(0);
+      seen += batch;
+      loss_sum += result.loss * static_cast<double>(batch);
+      correct += result.correct;
+      if (options.progress) options.progress(epoch, seen, n, loss_sum / static_cast<double>(seen));
+    }
+    summary.loss = loss_sum / static_cast<double>(n);
+    summary.accuracy = static_cast<double>(correct) / units_per_epoch;
+  }
+  return summary;
+}
+
 }  // namespace fedmi::ml
 
 #endif  // FEDMI_CLIENT_ML_TORCH_SUPPORT_H_
