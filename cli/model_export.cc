@@ -15,7 +15,9 @@
 #include "common/crypto/sha256.h"
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
+#include "common/runspec/strategy_names.h"
 #include "common/runspec/training_recipe.h"
+#include "common/tensor/bundle_transfer.h"
 #include "common/runspec/transfer.h"
 #include "common/tensor/safetensors.h"
 
@@ -205,10 +207,17 @@ absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights
   return WriteModelFile(path, weights, info, format, runner);
 }
 
-absl::Status WriteModelFile(const std::string& path, const TensorBundle& weights,
+absl::Status WriteModelFile(const std::string& path, const TensorBundle& bundle,
                             const ModelFileInfo& info, const ExportFormat& format,
                             ModelRunner* runner) {
   RETURN_IF_ERROR(CheckModelFileWritable(path, runner));
+  // A SCAFFOLD run's control variates travel with its models but are no
+  // part of the network a hospital deploys.
+  std::vector<std::string> weight_names;
+  for (const TensorSpec& spec : bundle.specs) {
+    if (!IsScaffoldControl(spec.name)) weight_names.push_back(spec.name);
+  }
+  ASSIGN_OR_RETURN(const TensorBundle weights, SelectTensors(bundle, weight_names));
   switch (format.kind) {
     case ModelFileKind::kSafetensors:
       return WriteSafetensors(path, weights, SafetensorsMetadata(info));

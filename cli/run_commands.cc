@@ -17,6 +17,7 @@
 #include "cli/run_report.h"
 #include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
+#include "cli/optimizer_flags.h"
 #include "cli/strategy_flags.h"
 #include "cli/transfer_flags.h"
 #include "common/base/names.h"
@@ -47,6 +48,7 @@ struct StartOptions {
   RecipeFlags recipe;
   TransferFlags transfer;
   StrategyFlags strategy;
+  OptimizerFlags optimization;
 };
 
 int StartRun(const GlobalOptions& global, const StartOptions& options, ModelRunner* runner) {
@@ -65,6 +67,7 @@ int StartRun(const GlobalOptions& global, const StartOptions& options, ModelRunn
   v1::RunSpec spec;
   spec.set_model(options.model);
   ApplyStrategyFlags(options.strategy, &spec);
+  ApplyOptimizerFlags(options.optimization, &spec);
   spec.set_rounds(options.rounds);
   spec.set_min_sites(options.min_sites);
   spec.set_max_sites(options.max_sites);
@@ -113,6 +116,9 @@ int StartRun(const GlobalOptions& global, const StartOptions& options, ModelRunn
   const v1::RunSpec& stored = started->spec();
   std::cout << "run " << *run_id << " started (secure aggregation " << DescribeSecAgg(stored) << ")"
             << "\ntraining: " << DescribeRecipe(stored) << std::endl;
+  if (const std::string optimization = DescribeOptimization(stored); !optimization.empty()) {
+    std::cout << "optimization: " << optimization << std::endl;
+  }
   if (HasDifferentialPrivacy(stored)) {
     std::cout << "differential privacy: " << DescribeDp(stored.dp()) << std::endl;
     // A given --noise-multiplier may be too small for every planned round.
@@ -245,6 +251,7 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
                    absl::StrCat("model architecture: ", absl::StrJoin(RunModelNames(), ", ")))
       ->capture_default_str();
   AddStrategyOptions(start, &start_options->strategy);
+  AddOptimizerOptions(start, &start_options->optimization);
   AddCheckedOption(start, "--rounds", start_options->rounds, "number of federated rounds",
                    CLI::Range(1, 100000));
   AddCheckedOption(start, "--min-sites", start_options->min_sites,

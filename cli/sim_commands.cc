@@ -23,6 +23,7 @@
 #include "cli/recipe_flags.h"
 #include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
+#include "cli/optimizer_flags.h"
 #include "cli/strategy_flags.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
@@ -60,6 +61,7 @@ struct SimOptions {
   DpFlags dp;
   RecipeFlags recipe;
   StrategyFlags strategy;
+  OptimizerFlags optimization;
 };
 
 // One line per site: its shard's size and class balance.
@@ -78,6 +80,7 @@ absl::StatusOr<v1::RunSpec> SimSpec(const SimOptions& options) {
   v1::RunSpec spec;
   spec.set_model(options.model);
   ApplyStrategyFlags(options.strategy, &spec);
+  ApplyOptimizerFlags(options.optimization, &spec);
   spec.set_rounds(options.rounds);
   spec.set_min_sites(options.sites);
   spec.set_local_epochs(options.local_epochs);
@@ -205,6 +208,10 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   std::cout << "  run " << *run_id << " started, secure aggregation "
             << DescribeSecAgg(started_run->spec())
             << "\n  training: " << DescribeRecipe(started_run->spec()) << "\n";
+  if (const std::string optimization = DescribeOptimization(started_run->spec());
+      !optimization.empty()) {
+    std::cout << "  optimization: " << optimization << "\n";
+  }
   if (HasDifferentialPrivacy(started_run->spec())) {
     std::cout << "  differential privacy: " << DescribeDp(started_run->spec().dp()) << "\n";
   }
@@ -370,6 +377,7 @@ void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
   AddDpOptions(sim, &sim_options->dp);
   AddRecipeOptions(sim, &sim_options->recipe);
   AddStrategyOptions(sim, &sim_options->strategy);
+  AddOptimizerOptions(sim, &sim_options->optimization);
   sim->callback([&global, &result, sim_options] {
     RunCommand(result, [&] { return RunSim(global, *sim_options); });
   });

@@ -99,6 +99,11 @@ int Run(int argc, char** argv) {
                  "directory where this site's own privacy accountant records the epsilon each "
                  "differentially private run has spent here (default: privacy/ next to --cert, "
                  "else in the working directory)");
+  std::string state_dir;
+  app.add_option("--state-dir", state_dir,
+                 "directory for what this site remembers between the rounds of a run, such as "
+                 "SCAFFOLD's control variates (default: state/ next to --cert, else in the "
+                 "working directory)");
   std::string receipts_dir;
   app.add_option("--receipts", receipts_dir,
                  "directory for the coordinator's signed upload receipts and, in heads/, the "
@@ -196,6 +201,13 @@ int Run(int argc, char** argv) {
                                : (std::filesystem::path(cert).parent_path() / "privacy").string();
   }
   worker_options.privacy_dir = privacy_dir;
+  state_dir = fedmi::ResolveConfigPath(state_dir, "--state-dir", argc, argv, config_file);
+  if (state_dir.empty()) {
+    const std::string cert = fedmi::ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
+    state_dir = cert.empty() ? std::string("state")
+                             : (std::filesystem::path(cert).parent_path() / "state").string();
+  }
+  worker_options.state_dir = state_dir;
   worker_options.threads = threads;
   worker_options.policy = policy;
   worker_options.data_problem = data_problem;

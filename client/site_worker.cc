@@ -138,7 +138,10 @@ SiteWorker::SiteWorker(SiteWorkerOptions options, std::optional<SiteDataset> dat
       policy_(EffectivePolicy(options_.policy, data.has_value() || bool(options_.reload_data))),
       data_(std::move(data)),
       data_geometry_(GeometryOfData(data_, options_.data_first_frame_only)),
-      privacy_ledger_(options_.privacy_dir, *options_.env) {
+      privacy_ledger_(options_.privacy_dir, *options_.env),
+      scaffold_controls_(
+          (options_.state_dir.empty() ? std::string("state") : options_.state_dir) + "/scaffold",
+          *options_.env) {
   ml::SetThreads(options_.threads);
 }
 
@@ -250,6 +253,16 @@ absl::StatusOr<TensorBundle> SiteWorker::BuildInitialModel(const v1::RunSpec& sp
   if (IsSynthetic(spec)) return SyntheticInitialModel(spec.synthetic_params());
   ASSIGN_OR_RETURN(auto model, CreateModel(run_id, spec));
   ASSIGN_OR_RETURN(TensorBundle initial, model->ExportWeights());
+  ASSIGN_OR_RETURN(initial, WithInitialWeights(run_id, spec, std::move(initial)));
+  if (!spec.scaffold()) return initial;
+  // The server control variate starts at zero.
+  ASSIGN_OR_RETURN(TensorBundle zeros, ZeroControls(initial, model->ParameterNames()));
+  return WithScaffoldControls(initial, zeros);
+}
+
+absl::StatusOr<TensorBundle> SiteWorker::WithInitialWeights(int64_t run_id,
+                                                            const v1::RunSpec& spec,
+                                                            TensorBundle initial) {
   const v1::TransferSettings& transfer = spec.transfer();
   if (transfer.init_weights_sha256().empty()) return initial;
   ASSIGN_OR_RETURN(TensorBundle weights, FetchArtifact(run_id, transfer.init_weights_sha256()));
@@ -293,6 +306,13 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   options.optimizer = spec.optimizer();
   options.augmentation = AugmentationOf(spec);
   options.weight_decay = spec.recipe().weight_decay();
+  options.proximal_mu = spec.recipe().proximal_mu();
+  std::optional<ScaffoldRound> scaffold;
+  if (spec.scaffold()) {
+    ASSIGN_OR_RETURN(scaffold, BeginScaffoldRound(run_id, round, global));
+    options.gradient_offset = scaffold->offset;
+    options.sgd_momentum = 0;
+  }
   if (FreezesInRound(spec, round)) {
     options.frozen_prefixes.assign(spec.transfer().freeze_prefixes().begin(),
                                    spec.transfer().freeze_prefixes().end());
@@ -322,6 +342,10 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
                     << " at delta " << spec.dp().delta();
   }
   ASSIGN_OR_RETURN(update.weights, model->ExportWeights());
+  if (scaffold) {
+    ASSIGN_OR_RETURN(update.weights, FinishScaffoldRound(run_id, round, *scaffold, options.lr,
+                                                         summary.steps, update.weights));
+  }
   update.examples = summary.examples;
   update.train_metrics.set_examples(summary.examples);
   update.train_metrics.set_loss(summary.loss);

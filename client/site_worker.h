@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "client/ml/local_model.h"
 #include "client/privacy_ledger.h"
+#include "client/scaffold.h"
 #include "client/site_policy.h"
 #include "common/data/dataset.h"
 #include "common/privacy/gaussian_noise.h"
@@ -70,6 +71,9 @@ struct SiteWorkerOptions {
   // Where this site's own privacy accountant keeps what each run has spent
   // (PrivacyLedger); empty: in memory only. Files go through `env`.
   std::string privacy_dir = "";
+  // Where this site keeps what it must remember between rounds of a run
+  // (SCAFFOLD's control variates, in scaffold/); empty: "state".
+  std::string state_dir = "";
   Env* env = Env::Default();
   // This site's noise share for site-level DP with distributed noise. Not
   // owned; null: the kernel's CSPRNG. Tests give a seeded one.
@@ -164,6 +168,23 @@ class SiteWorker {
   absl::StatusOr<LocalUpdate> FinishUpdate(int64_t run_id, int32_t round, const v1::RunSpec& spec,
                                            double dp_clip_norm, const TensorBundle& global,
                                            LocalUpdate update);
+  // The run's initial weights (RunSpec.transfer) put into the architecture's
+  // `initial` ones.
+  absl::StatusOr<TensorBundle> WithInitialWeights(int64_t run_id, const v1::RunSpec& spec,
+                                                  TensorBundle initial);
+  // SCAFFOLD (client/scaffold.h): a round's server and client control
+  // variates, from the global bundle and this site's store.
+  struct ScaffoldRound {
+    ScaffoldGlobal global;
+    TensorBundle client_control;
+    TensorBundle offset;  // c - c_i
+  };
+  absl::StatusOr<ScaffoldRound> BeginScaffoldRound(int64_t run_id, int32_t round,
+                                                   const TensorBundle& global);
+  // Saves c_i+ and returns the trained weights followed by it.
+  absl::StatusOr<TensorBundle> FinishScaffoldRound(int64_t run_id, int32_t round,
+                                                   const ScaffoldRound& scaffold, double lr,
+                                                   int64_t steps, const TensorBundle& trained);
   // Site-level DP: clips the trained change to S and adds this site's
   // noise share when the noise is distributed.
   absl::Status PrivatizeSiteUpdate(int64_t run_id, int32_t round, const v1::RunSpec& spec,
@@ -177,6 +198,7 @@ class SiteWorker {
   DataGeometry data_geometry_;
   std::map<int64_t, std::unique_ptr<ml::LocalModel>> models_;
   PrivacyLedger privacy_ledger_;
+  ScaffoldControlStore scaffold_controls_;
   std::unique_ptr<privacy::NoiseSource> own_dp_noise_;  // when options_.dp_noise is null
 };
 

@@ -193,7 +193,10 @@ class MemoryStorage : public Storage {
   absl::StatusOr<std::set<std::string>> ReferencedModels() override {
     absl::MutexLock lock(&mu_);
     std::set<std::string> models;
-    for (const auto& [key, round] : rounds_) models.insert(round.model_sha256);
+    for (const auto& [key, round] : rounds_) {
+      models.insert(round.model_sha256);
+      if (!round.server_state_sha256.empty()) models.insert(round.server_state_sha256);
+    }
     return models;
   }
 

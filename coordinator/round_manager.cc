@@ -44,6 +44,7 @@ absl::Status RoundManager::Resume() {
     const RoundRecord& last = rounds.back();
     global_model_sha256_ = last.model_sha256;
     dp_clip_norm_ = last.dp_next_clip_norm;  // 0 (the spec's) unless adaptive
+    server_state_sha256_ = last.server_state_sha256;
     ASSIGN_OR_RETURN(model_specs_, LoadModelSpecs(last.model_sha256));
     if (last.round > 0 && last.state != RoundState::kEvaluated) {
       round_ = last.round;
@@ -259,8 +260,10 @@ absl::Status RoundManager::FinishTraining() {
   return CommitTrainedRound(model_sha);
 }
 
-absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
+absl::Status RoundManager::CommitTrainedRound(const std::string& aggregate_sha) {
   if (FinishIfRoundOverBudget()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(const ServerStep step, StepServerOptimizer(aggregate_sha));
+  const std::string& model_sha = step.model_sha256;
   // The new model file is written; the round is not yet committed.
   deps_.faults->Reached(FaultPoint::kCoordinatorCommit, round_);
   const std::optional<ClipStep> clip_step = NextClipStep();
@@ -269,6 +272,7 @@ absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
   commit.round.run_id = run_.id;
   commit.round.round = round_;
   commit.round.model_sha256 = model_sha;
+  commit.round.server_state_sha256 = step.state_sha256;
   commit.round.state = RoundState::kCommitted;
   commit.round.started_at = round_started_at_;
   commit.round.finished_at = deps_.clock->NowUnixSeconds();
@@ -280,12 +284,18 @@ absl::Status RoundManager::CommitTrainedRound(const std::string& model_sha) {
     if (slot.state == SlotState::kUploaded) uploaded.push_back(site);
   }
   RETURN_IF_ERROR(deps_.storage->CommitRound(commit));
-  Audit(audit::Action::kRoundAggregated, round_,
-        {{"model_sha256", model_sha},
-         {"sites", uploaded},
-         {"secure_aggregation", run_.spec.secure_aggregation()}});
+  nlohmann::json aggregated = {{"model_sha256", model_sha},
+                               {"sites", uploaded},
+                               {"secure_aggregation", run_.spec.secure_aggregation()}};
+  if (!step.state_sha256.empty()) {
+    aggregated["aggregate_sha256"] = aggregate_sha;
+    aggregated["server_optimizer"] = run_.spec.server_optimizer().kind();
+    aggregated["server_state_sha256"] = step.state_sha256;
+  }
+  Audit(audit::Action::kRoundAggregated, round_, aggregated);
   AuditPrivacySpent(clip_step);
   if (clip_step) dp_clip_norm_ = clip_step->next_clip;
+  server_state_sha256_ = step.state_sha256;
   global_model_sha256_ = model_sha;
   StartEvaluation();
   return absl::OkStatus();

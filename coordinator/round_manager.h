@@ -42,6 +42,7 @@
 #include "coordinator/audit_log.h"
 #include "coordinator/model_store.h"
 #include "coordinator/secure_round.h"
+#include "coordinator/server_optimizer.h"
 #include "coordinator/site_dp_aggregator.h"
 #include "coordinator/storage.h"
 #include "fedmi/v1/admin.pb.h"
@@ -172,7 +173,9 @@ class RoundManager {
   void MaybeFinishTraining();
   void MaybeFinishEvaluation();
   absl::Status FinishTraining();
-  absl::Status CommitTrainedRound(const std::string& model_sha256);
+  // Steps the server optimizer on the round's whole aggregate and commits the
+  // round with the new model and state.
+  absl::Status CommitTrainedRound(const std::string& aggregate_sha256);
   // Ends a round that cannot complete: it is started afresh while
   // spec.max_round_retries allows, otherwise the run fails with `reason`.
   void FailRound(const std::string& reason);
@@ -245,6 +248,12 @@ class RoundManager {
   // back, in the global model's order.
   absl::StatusOr<std::string> CompleteRoundModel(const std::string& trained_sha256);
 
+  // --- Server optimizer (round_manager_optimizer.cc) ------------------------
+  // Moves the global model by the round's aggregate `aggregate_sha256` (a
+  // whole model) with the run's server optimizer, from the state of the last
+  // committed round; fedavg returns the aggregate itself and no state.
+  absl::StatusOr<ServerStep> StepServerOptimizer(const std::string& aggregate_sha256);
+
   // --- Secure aggregation (round_manager_secagg.cc) -------------------------
   // The signed admission of this attempt, sent with every TrainTask.
   absl::StatusOr<v1::RoundAdmission> BeginSecureRound(const std::vector<std::string>& sites);
@@ -272,6 +281,9 @@ class RoundManager {
   int round_retries_used_ = 0;                          // of the current round
   std::unique_ptr<privacy::NoiseSource> own_dp_noise_;  // when deps_.dp_noise is null
   double dp_clip_norm_ = 0;  // adaptive clipping: this round's S; 0: the spec's
+  // The server optimizer's state after the last committed round; empty
+  // before the first step and for fedavg.
+  std::string server_state_sha256_;
 
   // Set while a securely aggregated round is training.
   std::unique_ptr<SecureRound> secure_;

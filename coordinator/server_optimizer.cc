@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
+#include "common/runspec/strategy_names.h"
 #include "coordinator/aggregator_internal.h"
 
 namespace fedmi {
@@ -37,9 +38,11 @@ struct KindName {
   const char* name;
 };
 constexpr KindName kKinds[] = {
-    {ServerOptimizerKind::kFedAvg, "fedavg"},         {ServerOptimizerKind::kFedAvgM, "fedavgm"},
-    {ServerOptimizerKind::kFedAdam, "fedadam"},       {ServerOptimizerKind::kFedYogi, "fedyogi"},
-    {ServerOptimizerKind::kFedAdagrad, "fedadagrad"},
+    {ServerOptimizerKind::kFedAvg, kFedAvgServerOptimizer},
+    {ServerOptimizerKind::kFedAvgM, kFedAvgMServerOptimizer},
+    {ServerOptimizerKind::kFedAdam, kFedAdamServerOptimizer},
+    {ServerOptimizerKind::kFedYogi, kFedYogiServerOptimizer},
+    {ServerOptimizerKind::kFedAdagrad, kFedAdagradServerOptimizer},
 };
 
 bool IsAdaptive(ServerOptimizerKind kind) {

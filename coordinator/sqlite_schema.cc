@@ -6,7 +6,7 @@
 namespace fedmi {
 namespace {
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 // Schema 3 added the audit log (docs/audit.md).
 constexpr char kAuditTables[] = R"sql(
@@ -75,6 +75,8 @@ CREATE TABLE IF NOT EXISTS rounds (
   finished_at  REAL NOT NULL,
   -- site-level DP with adaptive clipping: the next round's clip S (0: none)
   dp_next_clip_norm REAL NOT NULL DEFAULT 0,
+  -- the server optimizer's state after the round ('': none)
+  server_state_sha256 TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (run_id, round)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS participations (
@@ -136,6 +138,19 @@ absl::Status CreateOrMigrateSchema(SqliteConnection& db) {
         RETURN_IF_ERROR(
             db.Exec("ALTER TABLE rounds ADD COLUMN dp_next_clip_norm REAL NOT NULL DEFAULT 0;",
                     "migrate rounds to schema 5"));
+      }
+      version = 5;
+    }
+    if (version == 5) {
+      // Version 6 keeps the server optimizer's state with each round.
+      ASSIGN_OR_RETURN(int64_t has_column,
+                       db.QueryInt("SELECT count(*) FROM pragma_table_info('rounds') "
+                                   "WHERE name='server_state_sha256'",
+                                   "look for rounds.server_state_sha256"));
+      if (has_column == 0) {
+        RETURN_IF_ERROR(db.Exec(
+            "ALTER TABLE rounds ADD COLUMN server_state_sha256 TEXT NOT NULL DEFAULT '';",
+            "migrate rounds to schema 6"));
       }
       return db.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion), "set user_version");
     }

@@ -208,8 +208,8 @@ class SqliteStorage : public Storage {
       Statement insert(*db_, "commit round: insert into rounds");
       RETURN_IF_ERROR(
           insert.Prepare("INSERT INTO rounds(run_id, round, model_sha256, state, eval_metrics, "
-                         "started_at, finished_at, dp_next_clip_norm) "
-                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+                         "started_at, finished_at, dp_next_clip_norm, server_state_sha256) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
       insert.Bind(1, round.run_id)
           .Bind(2, round.round)
           .Bind(3, round.model_sha256)
@@ -217,7 +217,8 @@ class SqliteStorage : public Storage {
           .BindBlob(5, round.eval_metrics.SerializeAsString())
           .Bind(6, round.started_at)
           .Bind(7, round.finished_at)
-          .Bind(8, round.dp_next_clip_norm);
+          .Bind(8, round.dp_next_clip_norm)
+          .Bind(9, round.server_state_sha256);
       RETURN_IF_ERROR(insert.Run());
 
       for (const ParticipationRecord& participation : commit.participations) {
@@ -296,7 +297,8 @@ class SqliteStorage : public Storage {
           Statement select(*db_, "select from rounds");
           RETURN_IF_ERROR(
               select.Prepare("SELECT run_id, round, model_sha256, state, eval_metrics, started_at, "
-                             "finished_at, dp_next_clip_norm FROM rounds WHERE run_id=?1 "
+                             "finished_at, dp_next_clip_norm, server_state_sha256 FROM rounds "
+                             "WHERE run_id=?1 "
                              "ORDER BY round"));
           select.Bind(1, run_id);
           while (true) {
@@ -315,6 +317,7 @@ class SqliteStorage : public Storage {
             round.started_at = select.Double(5);
             round.finished_at = select.Double(6);
             round.dp_next_clip_norm = select.Double(7);
+            round.server_state_sha256 = select.Text(8);
           }
           return absl::OkStatus();
         },
@@ -363,7 +366,10 @@ class SqliteStorage : public Storage {
   absl::StatusOr<std::set<std::string>> ReferencedModels() override {
     absl::MutexLock lock(&db_->mu());
     Statement select(*db_, "select from rounds (referenced models)");
-    RETURN_IF_ERROR(select.Prepare("SELECT DISTINCT model_sha256 FROM rounds"));
+    // A server optimizer's state lives in the ModelStore next to the models.
+    RETURN_IF_ERROR(select.Prepare(
+        "SELECT model_sha256 FROM rounds UNION SELECT server_state_sha256 FROM rounds "
+        "WHERE server_state_sha256 != ''"));
     std::set<std::string> models;
     while (true) {
       ASSIGN_OR_RETURN(bool row, select.Step());

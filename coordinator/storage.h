@@ -76,6 +76,9 @@ struct RoundRecord {
   // Site-level DP with adaptive clipping: the clip S of the next round,
   // fixed (from a noised count) when this round committed. 0: none.
   double dp_next_clip_norm = 0;
+  // The server optimizer's state after this round (RunSpec.server_optimizer;
+  // a bundle in the ModelStore, hex SHA-256). Empty: none (fedavg).
+  std::string server_state_sha256;
 };
 
 // A stored participation is kUploaded (update aggregated), kEvaluated,

@@ -77,6 +77,11 @@ absl::Status ValidateRoundCommit(const RoundCommit& commit) {
         absl::StrCat("commit round: model_sha256 of round ", round.round, " of run ", round.run_id,
                      " is '", round.model_sha256, "', expected 64 lower-case hex digits"));
   }
+  if (!round.server_state_sha256.empty() && !IsSha256Hex(round.server_state_sha256)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "commit round: server_state_sha256 of round ", round.round, " of run ", round.run_id,
+        " is '", round.server_state_sha256, "', expected empty or 64 lower-case hex digits"));
+  }
   if (!(round.dp_next_clip_norm >= 0) || !std::isfinite(round.dp_next_clip_norm)) {
     return absl::InvalidArgumentError(absl::StrCat("commit round: the next clip of round ",
                                                    round.round, " of run ", round.run_id, " is ",

@@ -27,6 +27,7 @@
 #include "client/ml/training_recipe.h"
 #include "common/base/status.h"
 #include "common/runspec/model_names.h"
+#include "common/runspec/strategy_names.h"
 #include "common/runspec/transfer.h"
 
 namespace fedmi::ml {
@@ -293,7 +294,14 @@ absl::StatusOr<TensorBundle> LocalModel::ExportWeights() const {
 
 absl::Status LocalModel::ImportWeights(const TensorBundle& weights) {
   return CatchTorch("importing weights", [&]() -> absl::Status {
-    RETURN_IF_ERROR(CheckSpecsMatch(weights.specs, SpecsOf(impl_->module), "weights"));
+    // SCAFFOLD's control variates follow the weights in a run's bundles.
+    size_t weight_count = weights.specs.size();
+    while (weight_count > 0 && IsScaffoldControl(weights.specs[weight_count - 1].name)) {
+      --weight_count;
+    }
+    const std::vector<TensorSpec> weight_specs(weights.specs.begin(),
+                                               weights.specs.begin() + weight_count);
+    RETURN_IF_ERROR(CheckSpecsMatch(weight_specs, SpecsOf(impl_->module), "weights"));
     if (weights.body.size() != weights.ExpectedBodyBytes()) {
       return absl::InvalidArgumentError(absl::StrCat("weights body has ", weights.body.size(),
                                                      " bytes, its tensors need ",
@@ -310,6 +318,14 @@ absl::Status LocalModel::ImportWeights(const TensorBundle& weights) {
     }
     return absl::OkStatus();
   });
+}
+
+std::vector<std::string> LocalModel::ParameterNames() const {
+  std::vector<std::string> names;
+  for (const auto& named : impl_->module.named_parameters(/*recurse=*/true)) {
+    names.push_back(WireName(named.name));
+  }
+  return names;
 }
 
 int64_t LocalModel::ParameterCount() const {
@@ -345,6 +361,15 @@ absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const Train
         absl::StrCat("augmentation max_shift ", options.augmentation.max_shift,
                      " must be below the image's sides (", data.height, "x", data.width, ")"));
   }
+  if (!(options.proximal_mu >= 0) || !std::isfinite(options.proximal_mu)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("proximal_mu must be finite and >= 0; got ", options.proximal_mu));
+  }
+  if (options.dp && (options.proximal_mu > 0 || !options.gradient_offset.specs.empty())) {
+    return absl::InvalidArgumentError(
+        "DP-SGD clips and noises the data's gradients alone; FedProx and SCAFFOLD are not "
+        "available with it");
+  }
   if (options.dp && !options.frozen_prefixes.empty()) {
     return absl::InvalidArgumentError(
         "DP-SGD trains every parameter; frozen parameters are not supported with it");
@@ -378,15 +403,20 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
                                                      const TrainOptions& options) {
   module.train(true);
   std::vector<torch::Tensor> params;
+  std::vector<std::string> param_names;
   std::vector<torch::Tensor> frozen;
   for (const auto& named : module.named_parameters(/*recurse=*/true)) {
     if (HasPrefix(WireName(named.name), options.frozen_prefixes)) {
       frozen.push_back(named.value);
     } else {
       params.push_back(named.value);
+      param_names.push_back(WireName(named.name));
     }
   }
   if (params.empty()) return absl::InvalidArgumentError("every parameter is frozen");
+  ASSIGN_OR_RETURN(const GradientCorrection correction,
+                   GradientCorrection::Create(params, param_names, options.proximal_mu,
+                                              options.gradient_offset, device));
   // Frozen for this call only: a later round may unfreeze them.
   struct Unfreeze {
     std::vector<torch::Tensor>& tensors;
@@ -403,7 +433,8 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(options.seed);
   torch::manual_seed(options.seed);
   if (segmentation) {
-    return TrainSegmentationEpochs(module, device, data, options, *optimizer, generator);
+    return TrainSegmentationEpochs(module, device, data, options, *optimizer, generator,
+                                   correction);
   }
 
   const torch::Tensor pixels = PixelView(data);
@@ -425,6 +456,7 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
         torch::Tensor logits = module.forward({x}).toTensor();
         torch::Tensor loss = torch::cross_entropy_loss(logits, y, class_weight);
         loss.backward();
+        correction.Apply();
         optimizer->step();
         return BatchStep{loss.item<double>(), logits.argmax(1).eq(y).sum().item<int64_t>()};
       });

@@ -118,7 +118,10 @@ struct TrainOptions {
   int epochs = 1;
   int batch_size = 64;
   double lr = 1e-3;
-  std::string optimizer = "adam";  // "adam" | "sgd" (momentum 0.9)
+  std::string optimizer = "adam";  // "adam" | "sgd" (momentum sgd_momentum)
+  // SCAFFOLD needs plain SGD: its control variates divide the distance SGD
+  // moved by the steps it took, which momentum would inflate.
+  double sgd_momentum = 0.9;
   uint64_t seed = 0;               // shuffling, dropout, augmentation
   // Class-weighted cross-entropy: class c weighs n / (k * n_c) by this data
   // set's own label counts, so a site's majority class does not swamp the
@@ -141,6 +144,15 @@ struct TrainOptions {
   // Parameters whose wire names start with one of these are not trained:
   // no gradient, no optimizer step, no weight decay (transfer learning).
   std::vector<std::string> frozen_prefixes;
+  // FedProx (Li et al. 2020): > 0 adds proximal_mu * (w - w0) to each trained
+  // parameter's gradient, the gradient of mu / 2 * ||w - w0||^2, where w0 are
+  // the weights when Train starts (the round's global model). The loss it
+  // reports stays the data loss.
+  double proximal_mu = 0;
+  // SCAFFOLD: added to the gradient of the parameter of the same wire name
+  // at every step (c - c_i, client/scaffold.h). Names must be trained
+  // parameters, with their shapes; empty: no offset.
+  TensorBundle gradient_offset;
 };
 
 struct TrainSummary {
@@ -151,6 +163,7 @@ struct TrainSummary {
   // longer than clip_norm (a clip far below 1 or at 1 suggests another C).
   int64_t dp_steps = 0;
   double clipped_fraction = 0;
+  int64_t steps = 0;  // optimizer steps taken (batches over all epochs)
 };
 
 // How LocalModel::SaveForMobile stores the model (client/ml/mobile_model.h).
@@ -210,8 +223,13 @@ class LocalModel {
   // Weights in wire order, float32.
   absl::StatusOr<TensorBundle> ExportWeights() const;
   // Replaces every weight; InvalidArgument naming the first tensor whose
-  // name, dtype or shape differs from this architecture's.
+  // name, dtype or shape differs from this architecture's. Tensors after the
+  // weights whose names start with kScaffoldControlPrefix (a SCAFFOLD run's
+  // control variates, common/runspec/strategy_names.h) are not weights and
+  // are skipped.
   absl::Status ImportWeights(const TensorBundle& weights);
+  // Wire names of the trainable parameters (not buffers), in wire order.
+  std::vector<std::string> ParameterNames() const;
 
   // True for a segmentation model: a built-in one whose ModelInfo says
   // ModelTask::kSegmentation, or a user's module loaded with

@@ -57,7 +57,8 @@ torch::Tensor SegmentationLoss(const torch::Tensor& logits, const torch::Tensor&
 
 TrainSummary TrainSegmentationEpochs(torch::jit::Module& module, torch::Device device,
                                      const ImageSet& data, const TrainOptions& options,
-                                     torch::optim::Optimizer& optimizer, at::Generator& generator) {
+                                     torch::optim::Optimizer& optimizer, at::Generator& generator,
+                                     const GradientCorrection& correction) {
   const torch::Tensor images = PixelView(data);
   const torch::Tensor masks = MaskView(data);
   const int64_t n = data.size();
@@ -73,6 +74,7 @@ TrainSummary TrainSegmentationEpochs(torch::jit::Module& module, torch::Device d
     torch::Tensor logits = module.forward({x}).toTensor();
     torch::Tensor loss = SegmentationLoss(logits, y);
     loss.backward();
+    correction.Apply();
     optimizer.step();
     return BatchStep{loss.item<double>(),
                      logits.detach().gt(0).eq(y.gt(0.5)).sum().item<int64_t>()};

@@ -24,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "client/ml/local_model.h"
+#include "client/ml/torch_support.h"
 #include "common/data/dataset.h"
 
 namespace fedmi::ml {
@@ -46,7 +47,8 @@ torch::Tensor SegmentationLoss(const torch::Tensor& logits, const torch::Tensor&
 // CheckMasks.
 TrainSummary TrainSegmentationEpochs(torch::jit::Module& module, torch::Device device,
                                      const ImageSet& data, const TrainOptions& options,
-                                     torch::optim::Optimizer& optimizer, at::Generator& generator);
+                                     torch::optim::Optimizer& optimizer, at::Generator& generator,
+                                     const GradientCorrection& correction);
 
 // Predicted masks (sigmoid > 1/2, i.e. logit > 0) of every image, in
 // Predictions::masks, and in Predictions::loss the loss above with the

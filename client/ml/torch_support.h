@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "client/ml/local_model.h"
 #include "common/data/dataset.h"
@@ -113,6 +114,69 @@ inline Predictions PredictInBatches(
   return predictions;
 }
 
+// The federated strategies' changes to each step's gradients, applied
+// between backward() and the optimizer's step: FedProx's proximal term
+// mu * (w - w0) and SCAFFOLD's offset c - c_i (TrainOptions).
+class GradientCorrection {
+ public:
+  // `params` and their wire `names` are the trained parameters. w0 is taken
+  // now, so call it before the first step. InvalidArgument when the offset
+  // names a tensor that is no trained parameter, or has another shape.
+  static absl::StatusOr<GradientCorrection> Create(const std::vector<torch::Tensor>& params,
+                                                   const std::vector<std::string>& names,
+                                                   double proximal_mu,
+                                                   const TensorBundle& offset,
+                                                   torch::Device device) {
+    GradientCorrection correction;
+    correction.proximal_mu_ = proximal_mu;
+    if (proximal_mu == 0 && offset.specs.empty()) return correction;
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> offsets(params.size());
+    for (size_t i = 0; i < offset.specs.size(); ++i) {
+      const TensorSpec& spec = offset.specs[i];
+      const auto found = std::find(names.begin(), names.end(), spec.name);
+      if (found == names.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("gradient offset '", spec.name, "' names no trained parameter"));
+      }
+      const size_t index = static_cast<size_t>(found - names.begin());
+      if (spec.dtype != DType::kFloat32 || params[index].sizes().vec() != spec.shape) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "gradient offset '", spec.name, "' is not a float32 tensor of its parameter's shape"));
+      }
+      offsets[index] = torch::from_blob(const_cast<char*>(offset.body.data()) + offset.OffsetOf(i),
+                                        params[index].sizes(), torch::kFloat32)
+                           .to(device, /*non_blocking=*/false, /*copy=*/true);
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (proximal_mu == 0 && !offsets[i].defined()) continue;
+      correction.terms_.push_back(
+          {params[i], proximal_mu > 0 ? params[i].detach().clone() : torch::Tensor(), offsets[i]});
+    }
+    return correction;
+  }
+
+  void Apply() const {
+    if (terms_.empty()) return;
+    torch::NoGradGuard no_grad;
+    for (const Term& term : terms_) {
+      torch::Tensor grad = term.param.mutable_grad();
+      if (!grad.defined()) continue;  // not reached by this batch's loss
+      if (term.anchor.defined()) grad.add_(term.param.detach() - term.anchor, proximal_mu_);
+      if (term.offset.defined()) grad.add_(term.offset);
+    }
+  }
+
+ private:
+  struct Term {
+    torch::Tensor param;
+    torch::Tensor anchor;  // w0, with FedProx
+    torch::Tensor offset;  // c - c_i, with SCAFFOLD
+  };
+  double proximal_mu_ = 0;
+  std::vector<Term> terms_;
+};
+
 // What one optimizer step on a batch reports: its mean loss and how many of
 // its units (examples, or pixels for segmentation) it got right.
 struct BatchStep {
@@ -138,6 +202,7 @@ inline TrainSummary RunShuffledEpochs(int64_t n, const TrainOptions& options,
     for (int64_t start = 0; start < n; start += options.batch_size) {
       const torch::Tensor index = order.slice(0, start, std::min(n, start + options.batch_size));
       const BatchStep result = step(index);
+      ++summary.steps;
       const int64_t batch = index.size(0);
       seen += batch;
       loss_sum += result.loss * static_cast<double>(batch);

@@ -196,7 +196,9 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::vector<torch::
   if (options.optimizer == "sgd") {
     return std::make_unique<torch::optim::SGD>(
         params,
-        torch::optim::SGDOptions(options.lr).momentum(0.9).weight_decay(options.weight_decay));
+        torch::optim::SGDOptions(options.lr)
+            .momentum(options.sgd_momentum)
+            .weight_decay(options.weight_decay));
   }
   return nullptr;
 }

@@ -64,6 +64,20 @@ nlohmann::json RunSpecToJson(const v1::RunSpec& spec) {
                                                          : nlohmann::json(nullptr)},
         {"multikrum_selected", robust.multikrum_selected()}};
   }
+  if (spec.has_server_optimizer()) {
+    const v1::ServerOptimizerSettings& settings = spec.server_optimizer();
+    auto optional = [](bool has, double value) {
+      return has ? Number(value) : nlohmann::json(nullptr);
+    };
+    json["server_optimizer"] = {
+        {"kind", settings.kind()},
+        {"server_lr", optional(settings.has_server_lr(), settings.server_lr())},
+        {"momentum", optional(settings.has_momentum(), settings.momentum())},
+        {"beta1", optional(settings.has_beta1(), settings.beta1())},
+        {"beta2", optional(settings.has_beta2(), settings.beta2())},
+        {"tau", optional(settings.has_tau(), settings.tau())}};
+  }
+  if (spec.scaffold()) json["scaffold"] = true;
   if (spec.has_unet()) {
     json["unet"] = {{"base_width", spec.unet().base_width()}, {"depth", spec.unet().depth()}};
   }

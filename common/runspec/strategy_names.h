@@ -40,6 +40,25 @@ inline bool ReadsMultiKrumSelected(absl::string_view strategy) {
   return strategy == kMultiKrumStrategy;
 }
 
+// SCAFFOLD (RunSpec.scaffold): the global model bundle holds the server
+// control variate of each trained tensor T as kScaffoldControlPrefix + T,
+// and each site's update its own new control variate under the same name.
+inline constexpr char kScaffoldControlPrefix[] = "scaffold.control/";
+inline bool IsScaffoldControl(absl::string_view tensor) {
+  return tensor.substr(0, sizeof(kScaffoldControlPrefix) - 1) == kScaffoldControlPrefix;
+}
+
+// How the coordinator moves the global model by a round's aggregate
+// (RunSpec.server_optimizer.kind; coordinator/server_optimizer.h).
+inline constexpr char kFedAvgServerOptimizer[] = "fedavg";
+inline constexpr char kFedAvgMServerOptimizer[] = "fedavgm";
+inline constexpr char kFedAdamServerOptimizer[] = "fedadam";
+inline constexpr char kFedYogiServerOptimizer[] = "fedyogi";
+inline constexpr char kFedAdagradServerOptimizer[] = "fedadagrad";
+inline constexpr const char* kServerOptimizers[] = {
+    kFedAvgServerOptimizer, kFedAvgMServerOptimizer, kFedAdamServerOptimizer,
+    kFedYogiServerOptimizer, kFedAdagradServerOptimizer};
+
 }  // namespace fedmi
 
 #endif  // FEDMI_COMMON_RUNSPEC_STRATEGY_NAMES_H_

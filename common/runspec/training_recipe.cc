@@ -16,6 +16,7 @@ constexpr double kDefaultStepGamma = 0.1;
 constexpr double kMinCropScale = 0.08;
 constexpr int32_t kMaxShiftPixels = 32;
 constexpr double kMinLearningRate = 1e-12;
+constexpr double kMaxProximalMu = 1e4;
 
 nlohmann::json Number(double value) {
   return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
@@ -185,6 +186,11 @@ absl::Status CompleteTrainingRecipe(v1::RunSpec* spec) {
     return absl::InvalidArgumentError(
         absl::StrCat("weight_decay must be in [0, 1), got ", recipe.weight_decay()));
   }
+  // Beyond 1e4 the pull towards the global model swamps any data loss.
+  if (!(recipe.proximal_mu() >= 0 && recipe.proximal_mu() <= kMaxProximalMu)) {
+    return absl::InvalidArgumentError(absl::StrCat("proximal_mu must be in [0, ", kMaxProximalMu,
+                                                   "], got ", recipe.proximal_mu()));
+  }
   switch (recipe.operating_point()) {
     case v1::OPERATING_POINT_YOUDEN:
       if (recipe.target_sensitivity() != 0) {
@@ -223,6 +229,7 @@ nlohmann::json TrainingSettingsToJson(const v1::RunSpec& spec) {
           {"lr_step_rounds", recipe.lr_step_rounds()},
           {"lr_step_gamma", Number(recipe.lr_step_gamma())},
           {"weight_decay", Number(recipe.weight_decay())},
+          {"proximal_mu", Number(recipe.proximal_mu())},
           {"operating_point", OperatingPointText(spec)}};
 }
 

@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/common/privacy/dp_settings_fixture.h"
+#include "tests/client/site_worker_test_util.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -29,50 +30,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-v1::RunSpec CnnSpec(int32_t image_size, int32_t channels) {
-  v1::RunSpec spec;
-  spec.set_model("cnn");
-  spec.set_strategy("fedavg");
-  spec.set_rounds(5);
-  spec.set_min_sites(1);
-  spec.set_local_epochs(1);
-  spec.set_batch_size(8);
-  spec.set_lr(1e-3);
-  spec.set_seed(7);
-  spec.set_num_classes(2);
-  spec.set_optimizer("adam");
-  spec.set_round_timeout_s(3600);
-  spec.set_image_size(image_size);
-  spec.set_channels(channels);
-  return spec;
-}
-
-// `rows` noise images of side x side x channels, labels alternating 0, 1.
-ImageSet Noise(int64_t rows, int64_t side, int64_t channels, uint32_t seed) {
-  std::mt19937 rng(seed);
-  ImageSet set;
-  set.height = set.width = side;
-  set.channels = channels;
-  set.pixels.resize(rows * side * side * channels);
-  for (uint8_t& pixel : set.pixels) pixel = static_cast<uint8_t>(rng() & 0xff);
-  for (int64_t i = 0; i < rows; ++i) set.labels.push_back(i % 2);
-  return set;
-}
-
-SiteDataset NoiseSite(int64_t side, int64_t channels) {
-  SiteDataset data;
-  data.train = Noise(16, side, channels, 1);
-  data.val = Noise(10, side, channels, 2);
-  return data;
-}
-
-SiteWorkerOptions Options() {
-  SiteWorkerOptions options;
-  options.site = "site-1";
-  options.threads = 1;
-  return options;
-}
 
 absl::StatusOr<TensorBundle> InitialWeights(const v1::RunSpec& spec) {
   ml::ModelConfig config;

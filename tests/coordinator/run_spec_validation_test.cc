@@ -73,5 +73,42 @@ TEST(RunSpecValidationTest, AKrumRunWhoseQuorumIsBelowTwoFPlusThreeIsRefused) {
   EXPECT_THAT(ValidateRunSpec(&fedavg), IsOk());
 }
 
+TEST(RunSpecValidationTest, ScaffoldNeedsPlainSgdAndRefusesWhatItCannotCover) {
+  v1::RunSpec adam = SpecFor("cnn", 28);
+  adam.set_scaffold(true);
+  EXPECT_THAT(ValidateRunSpec(&adam),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("scaffold needs optimizer sgd")));
+  v1::RunSpec sgd = SpecFor("cnn", 28);
+  sgd.set_scaffold(true);
+  sgd.set_optimizer("sgd");
+  EXPECT_THAT(ValidateRunSpec(&sgd), IsOk());
+  v1::RunSpec frozen = sgd;
+  frozen.mutable_transfer()->add_freeze_prefixes("conv1");
+  EXPECT_THAT(ValidateRunSpec(&frozen), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                 HasSubstr("cannot run with frozen tensors")));
+  v1::RunSpec synthetic = sgd;
+  synthetic.set_model("synthetic");
+  synthetic.set_synthetic_params(10);
+  EXPECT_THAT(ValidateRunSpec(&synthetic),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not synthetic")));
+}
+
+TEST(RunSpecValidationTest, TheServerOptimizerIsCompletedAndProximalMuChecked) {
+  v1::RunSpec adam = SpecFor("cnn", 28);
+  adam.mutable_server_optimizer()->set_kind("fedadam");
+  ASSERT_THAT(ValidateRunSpec(&adam), IsOk());
+  EXPECT_DOUBLE_EQ(adam.server_optimizer().server_lr(), 0.1);
+  v1::RunSpec unknown = SpecFor("cnn", 28);
+  unknown.mutable_server_optimizer()->set_kind("fedsgd");
+  EXPECT_THAT(ValidateRunSpec(&unknown), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                  HasSubstr("unknown server optimizer 'fedsgd'")));
+  v1::RunSpec prox = SpecFor("cnn", 28);
+  prox.mutable_recipe()->set_proximal_mu(-1);
+  EXPECT_THAT(ValidateRunSpec(&prox), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("proximal_mu must be in [0, 10000]")));
+  prox.mutable_recipe()->set_proximal_mu(0.01);
+  EXPECT_THAT(ValidateRunSpec(&prox), IsOk());
+}
+
 }  // namespace
 }  // namespace fedmi

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <fstream>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "tests/coordinator/storage_conformance.h"
@@ -72,7 +73,7 @@ TEST_F(SqliteStorageTest, MigratesASchemaOneDatabaseKeepingItsSites) {
              "INSERT INTO sites VALUES('hospital-a', 1, 2, 3, 4);"
              "PRAGMA user_version=1;");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
-  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "5");
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "6");
   ASSERT_OK_AND_ASSIGN(std::vector<SiteRecord> sites, storage->ListSites());
   ASSERT_EQ(sites.size(), 1u);
   EXPECT_EQ(sites[0].train_examples, 3);
@@ -82,7 +83,7 @@ TEST_F(SqliteStorageTest, MigratesASchemaOneDatabaseKeepingItsSites) {
 TEST_F(SqliteStorageTest, UsesWalJournalAndVersionedSchema) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
   EXPECT_EQ(QueryCell(DbPath(), "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "5");
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "6");
   EXPECT_EQ(QueryCell(DbPath(),
                       "SELECT group_concat(name, ',') FROM "
                       "(SELECT name FROM sqlite_master WHERE type='table' "
@@ -105,7 +106,7 @@ TEST_F(SqliteStorageTest, MigratesASchemaThreeDatabaseAddingRevocations) {
   ExecOrFail(DbPath(), "DROP TABLE revocations; PRAGMA user_version=3;");
 
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
-  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "5");
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "6");
   ASSERT_OK_AND_ASSIGN(std::vector<SiteRecord> sites, storage->ListSites());
   ASSERT_EQ(sites.size(), 1u);
   EXPECT_TRUE(sites[0].revoked());
@@ -128,10 +129,44 @@ TEST_F(SqliteStorageTest, MigratesASchemaFourDatabaseKeepingItsRounds) {
   }
   ExecOrFail(DbPath(), "ALTER TABLE rounds DROP COLUMN dp_next_clip_norm; PRAGMA user_version=4;");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
-  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "5");
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "6");
   ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage->ListRounds(1));
   ASSERT_EQ(rounds.size(), 1u);
   EXPECT_EQ(rounds[0].dp_next_clip_norm, 0);
+}
+
+TEST_F(SqliteStorageTest, MigratesASchemaFiveDatabaseAndKeepsTheServerStateWithItsRound) {
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
+    RunRecord run;
+    ASSERT_OK_AND_ASSIGN(int64_t id, storage->CreateRun(run));
+    RoundCommit commit;
+    commit.round.run_id = id;
+    commit.round.round = 0;
+    commit.round.model_sha256 = std::string(64, 'a');
+    ASSERT_THAT(storage->CommitRound(commit), IsOk());
+  }
+  ExecOrFail(DbPath(), "ALTER TABLE rounds DROP COLUMN server_state_sha256; PRAGMA user_version=5;");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
+  EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "6");
+  RoundCommit next;
+  next.round.run_id = 1;
+  next.round.round = 1;
+  next.round.model_sha256 = std::string(64, 'b');
+  next.round.server_state_sha256 = std::string(64, 'c');
+  ASSERT_THAT(storage->CommitRound(next), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage->ListRounds(1));
+  ASSERT_EQ(rounds.size(), 2u);
+  EXPECT_EQ(rounds[0].server_state_sha256, "");
+  EXPECT_EQ(rounds[1].server_state_sha256, std::string(64, 'c'));
+  // The state is kept by garbage collection like the models.
+  ASSERT_OK_AND_ASSIGN(std::set<std::string> referenced, storage->ReferencedModels());
+  EXPECT_EQ(referenced, (std::set<std::string>{std::string(64, 'a'), std::string(64, 'b'),
+                                               std::string(64, 'c')}));
+  next.round.round = 2;
+  next.round.server_state_sha256 = "not-a-hash";
+  EXPECT_THAT(storage->CommitRound(next), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                   HasSubstr("server_state_sha256 of round 2")));
 }
 
 TEST_F(SqliteStorageTest, RevocationsSurviveReopenAndStoreTheRoleByName) {

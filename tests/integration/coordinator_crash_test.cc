@@ -2,7 +2,8 @@
 // mid-aggregation, during the commit, between rounds, during evaluation) and
 // restarted on the same port: each time the run completes, the committed
 // rounds are 1..N once each, the model is exactly N FedAvg steps, and the
-// audit log verifies.
+// audit log verifies. With FedAdam, the resumed run ends bit for bit like an
+// uninterrupted one.
 #include <nlohmann/json.hpp>
 
 #include "common/tensor/synthetic_model.h"
@@ -13,6 +14,15 @@ namespace {
 
 constexpr int kRounds = 3;
 constexpr int64_t kParams = 600000;  // 2.4 MB: an upload spans several chunks
+
+// "coordinator-commit" -> "coordinator_commit", a test name.
+std::string PointName(const ::testing::TestParamInfo<const char*>& info) {
+  std::string name = info.param;
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  return name;
+}
 
 class CoordinatorCrashTest : public ::testing::TestWithParam<const char*> {};
 
@@ -86,13 +96,65 @@ INSTANTIATE_TEST_SUITE_P(Points, CoordinatorCrashTest,
                          ::testing::Values("coordinator-mid-upload", "coordinator-mid-aggregation",
                                            "coordinator-commit", "coordinator-between-rounds",
                                            "coordinator-evaluation"),
-                         [](const ::testing::TestParamInfo<const char*>& info) {
-                           std::string name = info.param;
-                           for (char& c : name) {
-                             if (c == '-') c = '_';
-                           }
-                           return name;
-                         });
+                         PointName);
+
+
+// A server optimizer's state is committed with each round: a run of
+// FedAdam killed mid-aggregation or during the commit ends with the model,
+// bit for bit, of the same run left uninterrupted.
+class CoordinatorCrashServerOptimizerTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CoordinatorCrashServerOptimizerTest, FedAdamResumesExactly) {
+  ScratchDir scratch;
+  TestProject project(scratch.path());
+  const std::string point = absl::StrCat(GetParam(), ":2");
+  auto coordinator = std::make_unique<CoordinatorProcess>(
+      scratch.path(), &project, "127.0.0.1:0", "coordinator.log",
+      std::vector<std::string>{absl::StrCat("FEDMI_TEST_CRASH_AT=", point)});
+  const std::string address = coordinator->address();
+  std::vector<std::unique_ptr<cli::ChildProcess>> sites;
+  for (int k = 1; k <= 3; ++k) {
+    sites.push_back(StartSyntheticSite(project, address, absl::StrCat("site-", k), scratch.path()));
+  }
+  ASSERT_THAT(coordinator->admin().WaitForSites(3, absl::Seconds(30)), IsOk());
+  v1::RunSpec spec;
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(kParams);
+  spec.set_rounds(kRounds);
+  spec.set_min_sites(3);
+  spec.set_round_timeout_s(60);
+  spec.mutable_server_optimizer()->set_kind("fedadam");
+  ASSERT_OK_AND_ASSIGN(int64_t crashed_run, coordinator->admin().StartRun(spec));
+  for (int i = 0; i < 600 && coordinator->process().Running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(coordinator->process().Running()) << point << " was never reached";
+  coordinator.reset();
+
+  coordinator = std::make_unique<CoordinatorProcess>(scratch.path(), &project, address,
+                                                     "coordinator-restarted.log");
+  const v1::RunStatus crashed_status = WatchToEnd(coordinator->admin(), crashed_run);
+  ASSERT_EQ(crashed_status.state(), "done") << point << ": " << crashed_status.error();
+  ASSERT_OK_AND_ASSIGN(int64_t uninterrupted_run, coordinator->admin().StartRun(spec));
+  const v1::RunStatus uninterrupted_status = WatchToEnd(coordinator->admin(), uninterrupted_run);
+  ASSERT_EQ(uninterrupted_status.state(), "done") << uninterrupted_status.error();
+
+  int32_t round = 0;
+  ASSERT_OK_AND_ASSIGN(TensorBundle resumed,
+                       coordinator->admin().ExportModel(crashed_run, -1, &round));
+  EXPECT_EQ(round, kRounds);
+  ASSERT_OK_AND_ASSIGN(TensorBundle expected,
+                       coordinator->admin().ExportModel(uninterrupted_run, -1, &round));
+  EXPECT_TRUE(resumed.body == expected.body) << point << ": the resumed model differs";
+  // FedAdam moved the model: it is not FedAvg's.
+  std::vector<float> fedavg = FloatsOf(SyntheticInitialModel(kParams));
+  for (int r = 0; r < kRounds; ++r) fedavg = ExpectedSyntheticAggregate(fedavg, {1, 2, 3});
+  EXPECT_NE(FloatsOf(resumed), fedavg);
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, CoordinatorCrashServerOptimizerTest,
+                         ::testing::Values("coordinator-mid-aggregation", "coordinator-commit"),
+                         PointName);
 
 }  // namespace
 }  // namespace fedmi

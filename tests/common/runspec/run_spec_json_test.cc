@@ -41,5 +41,23 @@ TEST(RunSpecJsonTest, TheUNetShapeAppearsOnlyWhenSet) {
   EXPECT_FALSE(json.contains("transfer"));
 }
 
+TEST(RunSpecJsonTest, AnAuditorSeesTheServerOptimizerFedProxAndScaffold) {
+  v1::RunSpec spec;
+  EXPECT_FALSE(RunSpecToJson(spec).contains("server_optimizer"));
+  EXPECT_FALSE(RunSpecToJson(spec).contains("scaffold"));
+  spec.mutable_server_optimizer()->set_kind("fedadam");
+  spec.mutable_server_optimizer()->set_server_lr(0.25);
+  spec.mutable_server_optimizer()->set_tau(0.5);
+  spec.mutable_recipe()->set_proximal_mu(0.125);
+  spec.set_scaffold(true);
+  const nlohmann::json json = RunSpecToJson(spec);
+  EXPECT_EQ(json.at("server_optimizer").at("kind"), "fedadam");
+  EXPECT_EQ(json.at("server_optimizer").at("server_lr"), 0.25);
+  EXPECT_EQ(json.at("server_optimizer").at("tau"), 0.5);
+  EXPECT_TRUE(json.at("server_optimizer").at("momentum").is_null());
+  EXPECT_EQ(json.at("training").at("proximal_mu"), 0.125);
+  EXPECT_EQ(json.at("scaffold"), true);
+}
+
 }  // namespace
 }  // namespace fedmi
