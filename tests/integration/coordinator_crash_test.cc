@@ -3,8 +3,10 @@
 // restarted on the same port: each time the run completes, the committed
 // rounds are 1..N once each, the model is exactly N FedAvg steps, and the
 // audit log verifies. With FedAdam, the resumed run ends bit for bit like an
-// uninterrupted one.
+// uninterrupted one, and so does a SCAFFOLD run.
 #include <nlohmann/json.hpp>
+
+#include <functional>
 
 #include "common/tensor/synthetic_model.h"
 #include "tests/integration/process_fixture.h"
@@ -99,33 +101,30 @@ INSTANTIATE_TEST_SUITE_P(Points, CoordinatorCrashTest,
                          PointName);
 
 
-// A server optimizer's state is committed with each round: a run of
-// FedAdam killed mid-aggregation or during the commit ends with the model,
-// bit for bit, of the same run left uninterrupted.
-class CoordinatorCrashServerOptimizerTest : public ::testing::TestWithParam<const char*> {};
+// The final models of a run of `spec` whose coordinator kills itself at
+// `point` (then restarts) and of the same run left uninterrupted, on three
+// sites that `start_site` starts.
+struct ResumedAndUninterrupted {
+  TensorBundle resumed;
+  TensorBundle uninterrupted;
+};
 
-TEST_P(CoordinatorCrashServerOptimizerTest, FedAdamResumesExactly) {
+void RunCrashedAndUninterrupted(
+    const v1::RunSpec& spec, const std::string& point,
+    const std::function<std::unique_ptr<cli::ChildProcess>(TestProject&, const std::string&,
+                                                           const std::string&, int)>& start_site,
+    ResumedAndUninterrupted* models) {
   ScratchDir scratch;
   TestProject project(scratch.path());
-  const std::string point = absl::StrCat(GetParam(), ":2");
   auto coordinator = std::make_unique<CoordinatorProcess>(
       scratch.path(), &project, "127.0.0.1:0", "coordinator.log",
       std::vector<std::string>{absl::StrCat("FEDMI_TEST_CRASH_AT=", point)});
   const std::string address = coordinator->address();
   std::vector<std::unique_ptr<cli::ChildProcess>> sites;
-  for (int k = 1; k <= 3; ++k) {
-    sites.push_back(StartSyntheticSite(project, address, absl::StrCat("site-", k), scratch.path()));
-  }
-  ASSERT_THAT(coordinator->admin().WaitForSites(3, absl::Seconds(30)), IsOk());
-  v1::RunSpec spec;
-  spec.set_model("synthetic");
-  spec.set_synthetic_params(kParams);
-  spec.set_rounds(kRounds);
-  spec.set_min_sites(3);
-  spec.set_round_timeout_s(60);
-  spec.mutable_server_optimizer()->set_kind("fedadam");
+  for (int k = 1; k <= 3; ++k) sites.push_back(start_site(project, address, scratch.path(), k));
+  ASSERT_THAT(coordinator->admin().WaitForSites(3, absl::Seconds(60)), IsOk());
   ASSERT_OK_AND_ASSIGN(int64_t crashed_run, coordinator->admin().StartRun(spec));
-  for (int i = 0; i < 600 && coordinator->process().Running(); ++i) {
+  for (int i = 0; i < 2400 && coordinator->process().Running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_FALSE(coordinator->process().Running()) << point << " was never reached";
@@ -140,21 +139,77 @@ TEST_P(CoordinatorCrashServerOptimizerTest, FedAdamResumesExactly) {
   ASSERT_EQ(uninterrupted_status.state(), "done") << uninterrupted_status.error();
 
   int32_t round = 0;
-  ASSERT_OK_AND_ASSIGN(TensorBundle resumed,
-                       coordinator->admin().ExportModel(crashed_run, -1, &round));
-  EXPECT_EQ(round, kRounds);
-  ASSERT_OK_AND_ASSIGN(TensorBundle expected,
+  ASSERT_OK_AND_ASSIGN(models->resumed, coordinator->admin().ExportModel(crashed_run, -1, &round));
+  EXPECT_EQ(round, spec.rounds());
+  ASSERT_OK_AND_ASSIGN(models->uninterrupted,
                        coordinator->admin().ExportModel(uninterrupted_run, -1, &round));
-  EXPECT_TRUE(resumed.body == expected.body) << point << ": the resumed model differs";
+}
+
+// A server optimizer's state is committed with each round: a run of
+// FedAdam killed mid-aggregation or during the commit ends with the model,
+// bit for bit, of the same run left uninterrupted.
+class CoordinatorCrashServerOptimizerTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CoordinatorCrashServerOptimizerTest, FedAdamResumesExactly) {
+  v1::RunSpec spec = SyntheticSpec(kParams, kRounds, /*min_sites=*/3);
+  spec.mutable_server_optimizer()->set_kind("fedadam");
+  ResumedAndUninterrupted models;
+  RunCrashedAndUninterrupted(
+      spec, absl::StrCat(GetParam(), ":2"),
+      [](TestProject& project, const std::string& address, const std::string& dir, int k) {
+        return StartSyntheticSite(project, address, absl::StrCat("site-", k), dir);
+      },
+      &models);
+  ASSERT_FALSE(models.resumed.body.empty());
+  EXPECT_TRUE(models.resumed.body == models.uninterrupted.body)
+      << GetParam() << ": the resumed model differs";
   // FedAdam moved the model: it is not FedAvg's.
   std::vector<float> fedavg = FloatsOf(SyntheticInitialModel(kParams));
   for (int r = 0; r < kRounds; ++r) fedavg = ExpectedSyntheticAggregate(fedavg, {1, 2, 3});
-  EXPECT_NE(FloatsOf(resumed), fedavg);
+  EXPECT_NE(FloatsOf(models.resumed), fedavg);
 }
 
 INSTANTIATE_TEST_SUITE_P(Points, CoordinatorCrashServerOptimizerTest,
                          ::testing::Values("coordinator-mid-aggregation", "coordinator-commit"),
                          PointName);
+
+// SCAFFOLD's site control variates live at the sites and its server one in
+// the global model: a run killed while it commits round 2, which the sites
+// have trained and saved their new control variates for, trains round 2
+// again from the control variates of round 1 and ends bit for bit like the
+// same run left uninterrupted. The sites train a CNN on data of
+// their own.
+TEST(CoordinatorCrashScaffoldTest, ScaffoldResumesExactly) {
+  v1::RunSpec spec;
+  spec.set_model("cnn");
+  spec.set_rounds(kRounds);
+  spec.set_min_sites(3);
+  spec.set_round_timeout_s(120);
+  spec.set_optimizer("sgd");
+  spec.set_lr(0.05);
+  spec.set_seed(3);
+  spec.set_scaffold(true);
+  ResumedAndUninterrupted models;
+  RunCrashedAndUninterrupted(
+      spec, "coordinator-commit:2",
+      [](TestProject& project, const std::string& address, const std::string& dir, int k) {
+        const std::string name = absl::StrCat("site-", k);
+        project.Add(name, PartyRole::kSite);
+        cli::SiteOptions options;
+        options.name = name;
+        options.threads = 1;
+        options.log_path = absl::StrCat(dir, "/", name, ".log");
+        options.data = WriteSyntheticNpz(absl::StrCat(dir, "/", name, ".npz"), 10 + k);
+        return StartSite(project, address, options);
+      },
+      &models);
+  ASSERT_FALSE(models.resumed.body.empty());
+  EXPECT_TRUE(models.resumed.body == models.uninterrupted.body) << "the resumed model differs";
+  // The server control variate moved away from zero.
+  ASSERT_EQ(models.resumed.specs.back().name.rfind("scaffold.control/", 0), 0u);
+  const std::vector<float> values = FloatsOf(models.resumed);
+  EXPECT_NE(values.back(), 0.0f);
+}
 
 }  // namespace
 }  // namespace fedmi

@@ -72,14 +72,10 @@ inline std::string Binary(const std::string& name) {
   return path.ok() ? *path : name;
 }
 
-// The real PneumoniaMNIST when the checkout has ../shared/data, otherwise a
-// small synthetic stand-in with the same layout (bright blob = class 1).
-inline std::string DataPath(const std::string& scratch) {
-  if (const char* source = std::getenv("FEDMI_SOURCE_DIR")) {
-    std::string real = absl::StrCat(source, "/../shared/data/pneumoniamnist.npz");
-    if (access(real.c_str(), R_OK) == 0) return real;
-  }
-  std::mt19937 random(7);
+// A small stand-in for PneumoniaMNIST with the same layout (bright blob =
+// class 1), its noise drawn from `seed`, written to `path`.
+inline std::string WriteSyntheticNpz(const std::string& path, uint32_t seed) {
+  std::mt19937 random(seed);
   std::map<std::string, NpyArray> arrays;
   for (auto [split, rows] :
        {std::pair<std::string, int>{"train", 600}, {"val", 120}, {"test", 120}}) {
@@ -98,9 +94,18 @@ inline std::string DataPath(const std::string& scratch) {
     arrays[split + "_images"] = images;
     arrays[split + "_labels"] = labels;
   }
-  std::string path = scratch + "/synthetic.npz";
   EXPECT_TRUE(WriteNpz(path, arrays).ok());
   return path;
+}
+
+// The real PneumoniaMNIST when the checkout has ../shared/data, otherwise
+// the synthetic stand-in.
+inline std::string DataPath(const std::string& scratch) {
+  if (const char* source = std::getenv("FEDMI_SOURCE_DIR")) {
+    std::string real = absl::StrCat(source, "/../shared/data/pneumoniamnist.npz");
+    if (access(real.c_str(), R_OK) == 0) return real;
+  }
+  return WriteSyntheticNpz(scratch + "/synthetic.npz", 7);
 }
 
 // A provisioned project in a scratch folder: a CA, the coordinator's kit
