@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/runspec/strategy_names.h"
 #include "common/tensor/tensor_codec.h"
@@ -17,6 +18,9 @@ namespace {
 
 constexpr char kRoundFilePrefix[] = "round-";
 constexpr char kRoundFileSuffix[] = ".bundle";
+// Of the run spec's SHA-256 in a run's folder name: enough that two runs of
+// one id never meet by chance.
+constexpr size_t kSpecHashDigits = 16;
 
 float FloatAt(const TensorBundle& bundle, size_t tensor, int64_t element) {
   float value;
@@ -28,12 +32,6 @@ float FloatAt(const TensorBundle& bundle, size_t tensor, int64_t element) {
 void SetFloatAt(TensorBundle& bundle, size_t tensor, int64_t element, float value) {
   std::memcpy(bundle.body.data() + bundle.OffsetOf(tensor) + element * sizeof(float), &value,
               sizeof(float));
-}
-
-int64_t Elements(const TensorSpec& spec) {
-  int64_t count = 1;
-  for (int64_t dim : spec.shape) count *= dim;
-  return count;
 }
 
 // The index in `bundle` of a float32 tensor called `name` with `like`'s
@@ -109,11 +107,21 @@ absl::StatusOr<TensorBundle> ZeroControls(const TensorBundle& weights,
   return zeros;
 }
 
+TensorBundle ScaledControls(const TensorBundle& bundle, double factor) {
+  TensorBundle scaled = bundle;
+  for (size_t t = 0; t < bundle.specs.size(); ++t) {
+    for (int64_t e = 0; e < bundle.specs[t].NumElements(); ++e) {
+      SetFloatAt(scaled, t, e, static_cast<float>(FloatAt(bundle, t, e) * factor));
+    }
+  }
+  return scaled;
+}
+
 absl::StatusOr<TensorBundle> ControlOffset(const TensorBundle& server, const TensorBundle& client) {
   RETURN_IF_ERROR(CheckSpecsMatch(client.specs, server.specs, "SCAFFOLD client control"));
   TensorBundle offset = ZerosLike(server);
   for (size_t t = 0; t < server.specs.size(); ++t) {
-    for (int64_t e = 0; e < Elements(server.specs[t]); ++e) {
+    for (int64_t e = 0; e < server.specs[t].NumElements(); ++e) {
       SetFloatAt(offset, t, e, FloatAt(server, t, e) - FloatAt(client, t, e));
     }
   }
@@ -136,7 +144,7 @@ absl::StatusOr<TensorBundle> NextClientControl(const TensorBundle& client,
     const TensorSpec& spec = client.specs[t];
     ASSIGN_OR_RETURN(const size_t x, MatchingTensor(global_weights, spec, "the global model"));
     ASSIGN_OR_RETURN(const size_t y, MatchingTensor(trained_weights, spec, "the trained model"));
-    for (int64_t e = 0; e < Elements(spec); ++e) {
+    for (int64_t e = 0; e < spec.NumElements(); ++e) {
       const double value =
           static_cast<double>(FloatAt(client, t, e)) - FloatAt(server, t, e) +
           (static_cast<double>(FloatAt(global_weights, x, e)) - FloatAt(trained_weights, y, e)) *
@@ -153,19 +161,19 @@ absl::StatusOr<TensorBundle> NextClientControl(const TensorBundle& client,
   return next;
 }
 
-std::string ScaffoldControlStore::RunDir(int64_t run_id) const {
-  return absl::StrCat(dir_, "/run-", run_id);
+std::string ScaffoldControlStore::RunDir(int64_t run_id, const std::string& spec_sha256) const {
+  return absl::StrCat(dir_, "/run-", run_id, "-", spec_sha256.substr(0, kSpecHashDigits));
 }
 
-absl::StatusOr<std::vector<int32_t>> ScaffoldControlStore::SavedRounds(int64_t run_id) {
+absl::StatusOr<std::vector<int32_t>> ScaffoldControlStore::SavedRounds(const std::string& run_dir) {
   std::vector<int32_t> rounds;
-  if (!env_.FileExists(RunDir(run_id))) return rounds;
-  ASSIGN_OR_RETURN(std::vector<std::string> names, env_.ListDir(RunDir(run_id)));
+  if (!env_.FileExists(run_dir)) return rounds;
+  ASSIGN_OR_RETURN(std::vector<std::string> names, env_.ListDir(run_dir));
   for (const std::string& name : names) {
     absl::string_view rest = name;
     int32_t round = 0;
-    if (absl::ConsumePrefix(&rest, kRoundFilePrefix) && absl::ConsumeSuffix(&rest, kRoundFileSuffix) &&
-        absl::SimpleAtoi(rest, &round)) {
+    if (absl::ConsumePrefix(&rest, kRoundFilePrefix) &&
+        absl::ConsumeSuffix(&rest, kRoundFileSuffix) && absl::SimpleAtoi(rest, &round)) {
       rounds.push_back(round);
     }
   }
@@ -173,13 +181,22 @@ absl::StatusOr<std::vector<int32_t>> ScaffoldControlStore::SavedRounds(int64_t r
   return rounds;
 }
 
-absl::StatusOr<std::optional<TensorBundle>> ScaffoldControlStore::Before(int64_t run_id,
-                                                                         int32_t round) {
-  ASSIGN_OR_RETURN(std::vector<int32_t> rounds, SavedRounds(run_id));
+absl::StatusOr<std::optional<TensorBundle>> ScaffoldControlStore::Before(
+    int64_t run_id, const std::string& spec_sha256, int32_t round) {
+  const std::string run_dir = RunDir(run_id, spec_sha256);
+  ASSIGN_OR_RETURN(std::vector<int32_t> rounds, SavedRounds(run_dir));
+  // A round only opens once the one before it committed, so a repeat of
+  // `round` never finds a later round's variate of its own run.
+  if (!rounds.empty() && rounds.back() > round) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "SCAFFOLD: ", run_dir, " holds the control variate of round ", rounds.back(),
+        " while run ", run_id, " trains round ", round,
+        "; another run used this folder: remove it or give the site its own --state-dir"));
+  }
   const auto later = std::lower_bound(rounds.begin(), rounds.end(), round);
   if (later == rounds.begin()) return std::nullopt;
   const std::string path =
-      absl::StrCat(RunDir(run_id), "/", kRoundFilePrefix, *(later - 1), kRoundFileSuffix);
+      absl::StrCat(run_dir, "/", kRoundFilePrefix, *(later - 1), kRoundFileSuffix);
   absl::StatusOr<TensorBundle> control = ReadBundleFile(path);
   if (!control.ok() || control->body.size() != control->ExpectedBodyBytes()) {
     return absl::DataLossError(absl::StrCat(
@@ -189,22 +206,40 @@ absl::StatusOr<std::optional<TensorBundle>> ScaffoldControlStore::Before(int64_t
   return std::optional<TensorBundle>(*std::move(control));
 }
 
-absl::Status ScaffoldControlStore::Save(int64_t run_id, int32_t round,
-                                        const TensorBundle& control) {
-  const std::string dir = RunDir(run_id);
+absl::Status ScaffoldControlStore::Save(int64_t run_id, const std::string& spec_sha256,
+                                        int32_t round, const TensorBundle& control) {
+  const std::string dir = RunDir(run_id, spec_sha256);
   RETURN_IF_ERROR(env_.CreateDirs(dir, 0700));
   ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> file, env_.NewAtomicFile(dir, 0600));
   RETURN_IF_ERROR(file->Append(BundleFilePrefix(control.specs)));
   RETURN_IF_ERROR(file->Append(absl::string_view(control.body.data(), control.body.size())));
   RETURN_IF_ERROR(
       file->Commit(absl::StrCat(dir, "/", kRoundFilePrefix, round, kRoundFileSuffix)));
-  ASSIGN_OR_RETURN(std::vector<int32_t> rounds, SavedRounds(run_id));
+  // What no round reads any more only costs disk: a failure to remove it
+  // must not fail the round.
+  absl::StatusOr<std::vector<int32_t>> rounds = SavedRounds(dir);
+  if (!rounds.ok()) {
+    FEDMI_LOG(WARNING) << "SCAFFOLD: cannot list " << dir << ": " << rounds.status().message();
+    return absl::OkStatus();
+  }
   // Keep this round's and the one a repeat of this round reads.
-  const auto kept = std::lower_bound(rounds.begin(), rounds.end(), round);
-  const auto first_kept = kept == rounds.begin() ? kept : kept - 1;
-  for (auto it = rounds.begin(); it != first_kept; ++it) {
-    RETURN_IF_ERROR(
-        env_.RemoveFile(absl::StrCat(dir, "/", kRoundFilePrefix, *it, kRoundFileSuffix)));
+  const auto kept = std::lower_bound(rounds->begin(), rounds->end(), round);
+  const auto first_kept = kept == rounds->begin() ? kept : kept - 1;
+  for (auto it = rounds->begin(); it != first_kept; ++it) {
+    const std::string old = absl::StrCat(dir, "/", kRoundFilePrefix, *it, kRoundFileSuffix);
+    if (absl::Status removed = env_.RemoveFile(old); !removed.ok()) {
+      FEDMI_LOG(WARNING) << "SCAFFOLD: cannot remove " << old << ": " << removed.message();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ScaffoldControlStore::Forget(int64_t run_id) {
+  if (!env_.FileExists(dir_)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::vector<std::string> names, env_.ListDir(dir_));
+  const std::string prefix = absl::StrCat("run-", run_id, "-");
+  for (const std::string& name : names) {
+    if (absl::StartsWith(name, prefix)) RETURN_IF_ERROR(env_.RemoveTree(dir_ + "/" + name));
   }
   return absl::OkStatus();
 }

@@ -13,6 +13,11 @@
 // this is the paper's c = mean of the c_i; with site sampling it averages
 // the round's participants only.
 //
+// In bundles the variates travel in weight units: times the run's base
+// learning rate (RunSpec.lr), a step's size rather than a gradient's, so that
+// secure aggregation's clip, which bounds each value's change from the global
+// model, bounds them as it bounds a weight. The store keeps them unscaled.
+//
 // Torch-free: pure functions over float32 bundles and a file store.
 #ifndef FEDMI_CLIENT_SCAFFOLD_H_
 #define FEDMI_CLIENT_SCAFFOLD_H_
@@ -46,6 +51,9 @@ TensorBundle WithScaffoldControls(const TensorBundle& weights, const TensorBundl
 absl::StatusOr<TensorBundle> ZeroControls(const TensorBundle& weights,
                                           const std::vector<std::string>& parameters);
 
+// Every float of `bundle` times `factor` (all tensors must be float32).
+TensorBundle ScaledControls(const TensorBundle& bundle, double factor);
+
 // c - c_i, tensor by tensor; InvalidArgument unless both hold the same
 // tensors.
 absl::StatusOr<TensorBundle> ControlOffset(const TensorBundle& server, const TensorBundle& client);
@@ -62,7 +70,9 @@ absl::StatusOr<TensorBundle> NextClientControl(const TensorBundle& client,
                                                double lr);
 
 // Where a site keeps its control variate c_i of each run, across rounds and
-// restarts: `dir`/run-<id>/round-<r>.bundle, written atomically. A round's
+// restarts: `dir`/run-<id>-<spec>/round-<r>.bundle, written atomically,
+// where <spec> is the start of the run spec's SHA-256, so that another
+// coordinator's run of the same id never reads this one's. A round's
 // training reads the variate saved by the site's latest earlier round, so
 // that a round that is repeated (a coordinator crash, a retry) starts from
 // the same c_i and sends the same update.
@@ -70,17 +80,25 @@ class ScaffoldControlStore {
  public:
   ScaffoldControlStore(std::string dir, Env& env) : dir_(std::move(dir)), env_(env) {}
 
-  // The variate this site held before `round`; nullopt when it has none
-  // (its first round of the run: c_i = 0). DataLoss for a damaged file.
-  absl::StatusOr<std::optional<TensorBundle>> Before(int64_t run_id, int32_t round);
-  // Saves the variate after `round`, and removes those that no later round
-  // can read (all but this one and the latest before it).
-  absl::Status Save(int64_t run_id, int32_t round, const TensorBundle& control);
+  // The variate this site held before `round` of run `run_id` with spec
+  // SHA-256 `spec_sha256` (hex); nullopt when it has none (its first round
+  // of the run: c_i = 0). DataLoss for a damaged file; FailedPrecondition
+  // when the run's folder holds a later round's variate, which no run that
+  // wrote it could have (another run used the folder).
+  absl::StatusOr<std::optional<TensorBundle>> Before(int64_t run_id,
+                                                     const std::string& spec_sha256,
+                                                     int32_t round);
+  // Saves the variate after `round`, then removes, as far as it can, those
+  // that no later round can read (all but this one and the latest before it).
+  absl::Status Save(int64_t run_id, const std::string& spec_sha256, int32_t round,
+                    const TensorBundle& control);
+  // Removes every variate of run `run_id` (its last round is trained).
+  absl::Status Forget(int64_t run_id);
 
  private:
-  std::string RunDir(int64_t run_id) const;
-  // Rounds with a saved variate, ascending.
-  absl::StatusOr<std::vector<int32_t>> SavedRounds(int64_t run_id);
+  std::string RunDir(int64_t run_id, const std::string& spec_sha256) const;
+  // Rounds with a saved variate in `run_dir`, ascending.
+  absl::StatusOr<std::vector<int32_t>> SavedRounds(const std::string& run_dir);
 
   std::string dir_;
   Env& env_;

@@ -16,6 +16,7 @@
 #include "common/privacy/site_update.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/model_task.h"
+#include "common/runspec/site_algorithms.h"
 #include "common/runspec/training_recipe.h"
 #include "common/runspec/transfer.h"
 #include "common/tensor/bundle_transfer.h"
@@ -139,8 +140,10 @@ SiteWorker::SiteWorker(SiteWorkerOptions options, std::optional<SiteDataset> dat
       data_(std::move(data)),
       data_geometry_(GeometryOfData(data_, options_.data_first_frame_only)),
       privacy_ledger_(options_.privacy_dir, *options_.env),
+      // Per site: sites started without kits share a working directory.
       scaffold_controls_(
-          (options_.state_dir.empty() ? std::string("state") : options_.state_dir) + "/scaffold",
+          absl::StrCat(options_.state_dir.empty() ? "state" : options_.state_dir, "/scaffold/",
+                       options_.site),
           *options_.env) {
   ml::SetThreads(options_.threads);
 }
@@ -161,6 +164,8 @@ absl::Status SiteWorker::CheckTask(const v1::RunSpec& spec) const {
 }
 
 absl::Status SiteWorker::CheckCapability(const v1::RunSpec& spec) const {
+  // The coordinator checks these at run start; a site does not rely on it.
+  RETURN_IF_ERROR(CheckSiteAlgorithms(spec));
   if (IsSynthetic(spec)) {
     if (spec.synthetic_params() <= 0 || spec.synthetic_params() > kMaxSyntheticParams) {
       return absl::InvalidArgumentError(absl::StrCat("synthetic_params must be in [1, ",
@@ -309,7 +314,7 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   options.proximal_mu = spec.recipe().proximal_mu();
   std::optional<ScaffoldRound> scaffold;
   if (spec.scaffold()) {
-    ASSIGN_OR_RETURN(scaffold, BeginScaffoldRound(run_id, round, global));
+    ASSIGN_OR_RETURN(scaffold, BeginScaffoldRound(run_id, round, spec, global));
     options.gradient_offset = scaffold->offset;
     options.sgd_momentum = 0;
   }
@@ -470,6 +475,12 @@ absl::StatusOr<const SiteDataset*> SiteWorker::DataFor(const v1::RunSpec& spec) 
   return &*data_;
 }
 
-void SiteWorker::ForgetRun(int64_t run_id) { models_.erase(run_id); }
+void SiteWorker::ForgetRun(int64_t run_id) {
+  models_.erase(run_id);
+  // Its last round is trained: no round reads the control variates again.
+  if (absl::Status status = scaffold_controls_.Forget(run_id); !status.ok()) {
+    FEDMI_LOG(WARNING) << "run " << run_id << ": " << status.message();
+  }
+}
 
 }  // namespace fedmi

@@ -72,7 +72,7 @@ struct SiteWorkerOptions {
   // (PrivacyLedger); empty: in memory only. Files go through `env`.
   std::string privacy_dir = "";
   // Where this site keeps what it must remember between rounds of a run
-  // (SCAFFOLD's control variates, in scaffold/); empty: "state".
+  // (SCAFFOLD's control variates, in scaffold/<site>/); empty: "state".
   std::string state_dir = "";
   Env* env = Env::Default();
   // This site's noise share for site-level DP with distributed noise. Not
@@ -175,11 +175,14 @@ class SiteWorker {
   // SCAFFOLD (client/scaffold.h): a round's server and client control
   // variates, from the global bundle and this site's store.
   struct ScaffoldRound {
-    ScaffoldGlobal global;
+    std::string spec_sha256;  // which run's variates the store holds
+    double units = 1;         // the bundle's control variates are c * units
+    ScaffoldGlobal global;    // server_control unscaled
     TensorBundle client_control;
     TensorBundle offset;  // c - c_i
   };
   absl::StatusOr<ScaffoldRound> BeginScaffoldRound(int64_t run_id, int32_t round,
+                                                   const v1::RunSpec& spec,
                                                    const TensorBundle& global);
   // Saves c_i+ and returns the trained weights followed by it.
   absl::StatusOr<TensorBundle> FinishScaffoldRound(int64_t run_id, int32_t round,

@@ -7,10 +7,16 @@
 namespace fedmi {
 
 absl::StatusOr<SiteWorker::ScaffoldRound> SiteWorker::BeginScaffoldRound(
-    int64_t run_id, int32_t round, const TensorBundle& global) {
+    int64_t run_id, int32_t round, const v1::RunSpec& spec, const TensorBundle& global) {
   ScaffoldRound scaffold;
+  scaffold.spec_sha256 = RunSpecSha256Hex(spec);
+  scaffold.units = spec.lr();
   ASSIGN_OR_RETURN(scaffold.global, SplitScaffoldGlobal(global));
-  ASSIGN_OR_RETURN(std::optional<TensorBundle> saved, scaffold_controls_.Before(run_id, round));
+  // The bundle carries c in weight units (client/scaffold.h).
+  scaffold.global.server_control =
+      ScaledControls(scaffold.global.server_control, 1.0 / scaffold.units);
+  ASSIGN_OR_RETURN(std::optional<TensorBundle> saved,
+                   scaffold_controls_.Before(run_id, scaffold.spec_sha256, round));
   if (saved.has_value()) {
     scaffold.client_control = *std::move(saved);
   } else {
@@ -32,10 +38,10 @@ absl::StatusOr<TensorBundle> SiteWorker::FinishScaffoldRound(int64_t run_id, int
                                      scaffold.global.weights, trained, steps, lr));
   // Saved before the update leaves: a repeat of this round reads the
   // variate of the round before, so it sends the same update again.
-  RETURN_IF_ERROR(scaffold_controls_.Save(run_id, round, next));
+  RETURN_IF_ERROR(scaffold_controls_.Save(run_id, scaffold.spec_sha256, round, next));
   FEDMI_LOG(INFO) << "run " << run_id << " round " << round << ": SCAFFOLD control variate "
                   << "updated over " << steps << " steps";
-  return WithScaffoldControls(trained, next);
+  return WithScaffoldControls(trained, ScaledControls(next, scaffold.units));
 }
 
 }  // namespace fedmi

@@ -7,6 +7,7 @@
 #include "common/base/status.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/model_names.h"
+#include "common/runspec/site_algorithms.h"
 #include "common/runspec/training_recipe.h"
 #include "common/runspec/transfer.h"
 #include "coordinator/aggregator.h"
@@ -19,30 +20,6 @@ namespace {
 constexpr int32_t kMaxRounds = 100000;
 // Below one over the number of patients in any federation fedmi serves.
 constexpr double kDefaultDpDelta = 1e-5;
-
-// SCAFFOLD's control variates estimate the gradient from how far plain SGD
-// moved (Karimireddy et al. 2020, option II) and travel next to the weights.
-absl::Status ValidateScaffold(const v1::RunSpec& spec) {
-  if (spec.optimizer() != "sgd") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "scaffold needs optimizer sgd, got ", spec.optimizer(),
-        ": its control variates are the average SGD gradient, which adam's steps do not give"));
-  }
-  if (spec.model() == kSyntheticModel) {
-    return absl::InvalidArgumentError("scaffold needs a model that sites train, not synthetic");
-  }
-  if (HasDifferentialPrivacy(spec)) {
-    return absl::InvalidArgumentError(
-        "scaffold cannot run with differential privacy: each site's control variate is a second "
-        "release of its data that no DP noise covers");
-  }
-  if (spec.transfer().freeze_prefixes_size() > 0) {
-    return absl::InvalidArgumentError(
-        "scaffold cannot run with frozen tensors (transfer.freeze_prefixes): the control "
-        "variates cover every trained tensor of every round");
-  }
-  return absl::OkStatus();
-}
 
 absl::Status ValidateSecAggSettings(const v1::RunSpec& spec) {
   if (StrategyNeedsIndividualUpdates(spec.strategy())) {
@@ -297,12 +274,7 @@ absl::Status ValidateRunSpec(v1::RunSpec* spec) {
   // one to read.
   RETURN_IF_ERROR(CompleteStrategySettings(spec));
   RETURN_IF_ERROR(CompleteServerOptimizerSettings(spec));
-  if (spec->scaffold()) RETURN_IF_ERROR(ValidateScaffold(*spec));
-  if (spec->recipe().proximal_mu() > 0 && HasDifferentialPrivacy(*spec) && !IsSiteLevelDp(*spec)) {
-    return absl::InvalidArgumentError(
-        "proximal_mu cannot run with sample-level DP: DP-SGD clips and noises the data's "
-        "gradients alone");
-  }
+  RETURN_IF_ERROR(CheckSiteAlgorithms(*spec));
   return absl::OkStatus();
 }
 

@@ -143,11 +143,15 @@ absl::Status CreateOrMigrateSchema(SqliteConnection& db) {
     }
     if (version == 5) {
       // Version 6 keeps the server optimizer's state with each round.
+      ASSIGN_OR_RETURN(int64_t has_rounds,
+                       db.QueryInt("SELECT count(*) FROM sqlite_master WHERE type='table' "
+                                   "AND name='rounds'",
+                                   "look for the rounds table"));
       ASSIGN_OR_RETURN(int64_t has_column,
                        db.QueryInt("SELECT count(*) FROM pragma_table_info('rounds') "
                                    "WHERE name='server_state_sha256'",
                                    "look for rounds.server_state_sha256"));
-      if (has_column == 0) {
+      if (has_rounds > 0 && has_column == 0) {
         RETURN_IF_ERROR(db.Exec(
             "ALTER TABLE rounds ADD COLUMN server_state_sha256 TEXT NOT NULL DEFAULT '';",
             "migrate rounds to schema 6"));

@@ -17,11 +17,13 @@
 namespace fedmi {
 namespace {
 
+constexpr double kLr = 0.1;
+
 v1::RunSpec ScaffoldSpec() {
   v1::RunSpec spec = CnnSpec(28, 1);
   spec.set_scaffold(true);
   spec.set_optimizer("sgd");
-  spec.set_lr(0.1);
+  spec.set_lr(kLr);
   return spec;
 }
 
@@ -31,6 +33,16 @@ class SiteWorkerScaffoldTest : public ::testing::Test {
     SiteWorkerOptions options = Options();
     options.state_dir = dir_.Join("state");
     return std::make_unique<SiteWorker>(options, NoiseSite(28, 1));
+  }
+
+  // A global or sent bundle split, its control variates back in gradient
+  // units (bundles carry them times the run's base lr).
+  static ScaffoldGlobal Unscaled(const TensorBundle& bundle) {
+    absl::StatusOr<ScaffoldGlobal> split = SplitScaffoldGlobal(bundle);
+    EXPECT_THAT(split, IsOk());
+    if (!split.ok()) return {};
+    split->server_control = ScaledControls(split->server_control, 1 / kLr);
+    return *std::move(split);
   }
 
   // c_i+ = c_i - c + (x - y) / (K lr), in double, against what the site sent.
@@ -60,29 +72,31 @@ TEST_F(SiteWorkerScaffoldTest, UpdatesCarryTheNextControlVariateWhichSurvivesARe
   const v1::RunSpec spec = ScaffoldSpec();
   std::unique_ptr<SiteWorker> worker = StartWorker();
   ASSERT_OK_AND_ASSIGN(TensorBundle initial, worker->BuildInitialModel(spec, 1));
-  ASSERT_OK_AND_ASSIGN(ScaffoldGlobal start, SplitScaffoldGlobal(initial));
+  const ScaffoldGlobal start = Unscaled(initial);
   for (float value : FloatsOf(start.server_control)) ASSERT_EQ(value, 0);
   EXPECT_EQ(start.server_control.specs.front().name, start.weights.specs.front().name);
 
   // Round 1: c = c_i = 0, 16 images in batches of 8: K = 2.
   ASSERT_OK_AND_ASSIGN(LocalUpdate first, worker->Train(1, 1, spec, initial));
-  ASSERT_OK_AND_ASSIGN(ScaffoldGlobal sent, SplitScaffoldGlobal(first.weights));
-  TensorBundle zeros = start.server_control;
-  ExpectNextControl(start, zeros, sent, /*steps=*/2, 0.1);
+  const ScaffoldGlobal sent = Unscaled(first.weights);
+  const TensorBundle zeros = start.server_control;
+  ExpectNextControl(start, zeros, sent, /*steps=*/2, kLr);
 
-  // Round 2 after a restart: a server variate of 0.5 everywhere, and the
-  // site's own variate from round 1, read back from its state directory.
+  // Round 2 after a restart: a server variate of 0.5 everywhere (0.05 in
+  // the bundle's weight units), and the site's own variate from round 1,
+  // read back from its state directory.
   TensorBundle server = sent.server_control;
   for (size_t i = 0; i < server.body.size() / sizeof(float); ++i) {
     const float half = 0.5f;
     std::memcpy(server.body.data() + i * sizeof(float), &half, sizeof(float));
   }
-  const TensorBundle global = WithScaffoldControls(sent.weights, server);
-  ASSERT_OK_AND_ASSIGN(ScaffoldGlobal second_global, SplitScaffoldGlobal(global));
+  const TensorBundle global =
+      WithScaffoldControls(sent.weights, ScaledControls(server, kLr));
+  const ScaffoldGlobal second_global = Unscaled(global);
   worker = StartWorker();
   ASSERT_OK_AND_ASSIGN(LocalUpdate second, worker->Train(1, 2, spec, global));
-  ASSERT_OK_AND_ASSIGN(ScaffoldGlobal second_sent, SplitScaffoldGlobal(second.weights));
-  ExpectNextControl(second_global, sent.server_control, second_sent, 2, 0.1);
+  const ScaffoldGlobal second_sent = Unscaled(second.weights);
+  ExpectNextControl(second_global, sent.server_control, second_sent, 2, kLr);
 
   // The same round again (the coordinator crashed before committing it):
   // the same c_i, so the same update, bit for bit.

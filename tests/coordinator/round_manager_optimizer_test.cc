@@ -137,6 +137,27 @@ TEST_F(RoundManagerOptimizerTest, FedAvgMMovesTheModelByMomentumOverTwoRounds) {
   EXPECT_EQ(referenced.count(second.server_state_sha256), 1u);
 }
 
+// SCAFFOLD's server control variate is the sites' mean as aggregated; the
+// server optimizer moves only the weights.
+TEST_F(RoundManagerOptimizerTest, ScaffoldControlVariatesAreTakenAsAggregated) {
+  v1::RunSpec spec = OptimizerSpec("fedavgm");
+  spec.mutable_server_optimizer()->set_server_lr(0.5);
+  spec.mutable_server_optimizer()->set_momentum(0.5);
+  const std::vector<TensorSpec> specs = {{"fc.weight", DType::kFloat32, {2}},
+                                         {"scaffold.control/fc.weight", DType::kFloat32, {2}}};
+  const int64_t run = CreateRun(spec);
+  std::unique_ptr<RoundManager> manager = Load(run);
+  ASSERT_NE(manager, nullptr);
+  ASSERT_THAT(Upload(*manager, "site-a", 0, FloatBundle(specs, {0, 0, 0, 0})), IsOk());
+  ASSERT_THAT(Upload(*manager, "site-a", 1, FloatBundle(specs, {3, 0, 1, 2}), 20), IsOk());
+  ASSERT_THAT(Upload(*manager, "site-b", 1, FloatBundle(specs, {6, 0, 4, -1}), 10), IsOk());
+  ASSERT_THAT(EvaluateEverywhere(*manager, 1), IsOk());
+  // The weights' aggregate (4, 0) is a step of 0.5 * 4; the control
+  // variates' (2, 1) is kept as it is.
+  ASSERT_OK_AND_ASSIGN(std::vector<float> model, LastModel(run));
+  EXPECT_EQ(model, (std::vector<float>{2, 0, 2, 1}));
+}
+
 TEST_F(RoundManagerOptimizerTest, AManagerLoadedAgainMidRunContinuesBitForBit) {
   const v1::RunSpec spec = OptimizerSpec("fedadam");
   const std::vector<std::vector<float>> a = {

@@ -128,6 +128,43 @@ TEST(FederatedTrainingTest, TheProximalTermKeepsTheWeightsNearTheGlobalModel) {
   EXPECT_LT(pulled, 0.8 * free);
 }
 
+// SCAFFOLD's offset o on one tensor moves it by about -K lr o more than
+// training without it: K plain SGD steps each add lr * o, and at a small lr
+// the data's gradients barely notice the shift.
+TEST(FederatedTrainingTest, TheGradientOffsetShiftsTheTrainedTensor) {
+  SetThreads(1);
+  const ImageSet data = Noise(64);
+  TrainOptions options;
+  options.epochs = 1;
+  options.batch_size = 16;  // K = 4
+  options.optimizer = "sgd";
+  options.sgd_momentum = 0;
+  options.lr = 1e-3;
+  auto trained = [&](const TensorBundle& offset) -> TensorBundle {
+    auto model = LocalModel::Create(ModelConfig{});
+    EXPECT_THAT(model, IsOk());
+    options.gradient_offset = offset;
+    EXPECT_THAT((*model)->Train(data, options), IsOk());
+    return *(*model)->ExportWeights();
+  };
+  auto model = LocalModel::Create(ModelConfig{});
+  ASSERT_THAT(model, IsOk());
+  const std::string last = (*model)->ParameterNames().back();
+  const TensorBundle weights = *(*model)->ExportWeights();
+  const TensorSpec spec = weights.specs[weights.IndexOf(last)];
+  ASSERT_EQ(spec.shape.size(), 1u);
+  const TensorBundle offset =
+      FloatTensor(last, spec.shape, std::vector<float>(spec.shape[0], 10.0f));
+  const TensorBundle plain = trained(TensorBundle{});
+  const TensorBundle shifted = trained(offset);
+  const size_t at = plain.OffsetOf(plain.IndexOf(last)) / sizeof(float);
+  const float* a = reinterpret_cast<const float*>(plain.body.data()) + at;
+  const float* b = reinterpret_cast<const float*>(shifted.body.data()) + at;
+  for (int64_t i = 0; i < spec.shape[0]; ++i) {
+    EXPECT_NEAR(b[i] - a[i], -4 * 1e-3 * 10.0, 4e-3) << last << "[" << i << "]";
+  }
+}
+
 TEST(FederatedTrainingTest, DpSgdRefusesTheCorrections) {
   auto model = LocalModel::Create(ModelConfig{});
   ASSERT_THAT(model, IsOk());
