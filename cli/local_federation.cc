@@ -94,9 +94,11 @@ absl::StatusOr<std::unique_ptr<LocalCoordinator>> LocalCoordinator::Start(
 absl::StatusOr<std::unique_ptr<ChildProcess>> StartSite(const LocalProject& project,
                                                         const std::string& coordinator_address,
                                                         const SiteOptions& options) {
-  ASSIGN_OR_RETURN(std::string binary, FindBinary("fedmi-client"));
+  ASSIGN_OR_RETURN(std::string binary,
+                   FindBinary(options.attack.empty() ? "fedmi-client" : "fedmi-sim-site"));
   std::vector<std::string> argv = {binary, "--coordinator", coordinator_address, "--site",
                                    options.name};
+  if (!options.attack.empty()) argv.insert(argv.end(), {"--attack", options.attack});
   auto add_flag = [&argv](const char* flag, const std::string& value) {
     argv.push_back(flag);
     argv.push_back(value);

@@ -100,8 +100,8 @@ class LocalCoordinator {
   std::unique_ptr<AdminClient> admin_;
 };
 
-// How one fedmi-client site is started. The site must already hold a kit in
-// the project (LocalProject::Add) unless the project is insecure.
+// How one fedmi-client (or, attacking, fedmi-sim-site) site is started. The
+// site must already hold a kit in the project (LocalProject::Add) unless the project is insecure.
 struct SiteOptions {
   std::string name;
   std::string log_path;
@@ -111,6 +111,10 @@ struct SiteOptions {
   int give_up_after_s = 60;
   int heartbeat_s = 0;  // 0 leaves the client's default
   std::vector<std::string> env;
+  // Simulation only: a model-poisoning kind of client/sim_attack.h
+  // ("sign-flip", ...). Set, the site runs fedmi-sim-site --attack <attack>
+  // instead of the production fedmi-client, which has no such setting.
+  std::string attack;
 };
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> StartSite(const LocalProject& project,

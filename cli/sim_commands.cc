@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -20,11 +21,12 @@
 #include "cli/dp_flags.h"
 #include "cli/local_federation.h"
 #include "cli/model_files.h"
+#include "cli/optimizer_flags.h"
 #include "cli/recipe_flags.h"
 #include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
-#include "cli/optimizer_flags.h"
 #include "cli/strategy_flags.h"
+#include "client/sim_attack.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/data/data_split.h"
@@ -62,6 +64,7 @@ struct SimOptions {
   RecipeFlags recipe;
   StrategyFlags strategy;
   OptimizerFlags optimization;
+  std::vector<std::string> attack;  // SITE:KIND, simulation only
 };
 
 // One line per site: its shard's size and class balance.
@@ -136,6 +139,8 @@ nlohmann::json SegmentationTestJson(const SegmentationCounts& c, double loss) {
 int RunSim(const GlobalOptions& global, SimOptions options) {
   if (options.sites < 1) return ReportUsageError("--sites must be at least 1");
   if (options.rounds < 1) return ReportUsageError("--rounds must be at least 1");
+  auto attacks = ParseSiteAttacks(options.attack, options.sites);
+  if (!attacks.ok()) return ReportUsageError(std::string(attacks.status().message()));
   if (options.data.empty()) options.data = DefaultDataPath();
   if (access(options.data.c_str(), R_OK) != 0) {
     return ReportError(absl::NotFoundError(absl::StrCat(
@@ -165,6 +170,25 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   auto shards = SplitDataset(split);
   if (!shards.ok()) return ReportError(shards.status());
   for (const auto& shard : *shards) PrintShard(shard);
+  std::map<std::string, AttackKind> attack_of;
+  nlohmann::json attacks_json = nlohmann::json::array();
+  for (const SiteAttack& attack : *attacks) {
+    std::cout << "  SIMULATED ATTACK: " << attack.site << " (" << AttackKindName(attack.kind)
+              << ") " << DescribeAttack(attack.kind) << "\n";
+    attack_of[attack.site] = attack.kind;
+    attacks_json.push_back({{"site", attack.site}, {"kind", AttackKindName(attack.kind)}});
+  }
+  for (const auto& shard : *shards) {
+    auto attack = attack_of.find(shard.site);
+    if (attack == attack_of.end() || attack->second != AttackKind::kLabelFlip) continue;
+    // Validation labels stay true: the federation's metrics measure the
+    // real task, not the attacker's.
+    if (absl::Status status = FlipShardTrainingLabels(
+            shard.path, static_cast<int64_t>(shard.train_class_counts.size()));
+        !status.ok()) {
+      return ReportError(status);
+    }
+  }
 
   auto spec = SimSpec(options);
   if (!spec.ok()) return ReportUsageError(std::string(spec.status().message()));
@@ -191,6 +215,10 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
     site.data = shard.path;
     site.threads = threads;
     site.policy = site_policy;
+    if (auto attack = attack_of.find(shard.site);
+        attack != attack_of.end() && PoisonsModel(attack->second)) {
+      site.attack = AttackKindName(attack->second);
+    }
     if (absl::Status status = federation.AddSite(site); !status.ok()) return ReportError(status);
   }
   if (absl::Status status = federation.WaitForSites(absl::Seconds(120)); !status.ok()) {
@@ -241,6 +269,15 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
     return ReportError(status);
   }
   auto test = EvaluateModelOnSplit(model_path, options.data, "test");
+  if (!test.ok() && !attacks->empty()) {
+    // E.g. NaN predictions: noise on BatchNorm's running variances can make
+    // them negative, and plain FedAvg passes that on.
+    return ReportError(absl::Status(
+        test.status().code(),
+        absl::StrCat("testing the final model: ", test.status().message(),
+                     "\n  the simulated attacks may have ruined it; a robust --strategy (median, "
+                     "trimmed_mean, krum, multikrum) resists them")));
+  }
   if (!test.ok()) return ReportError(test.status());
   // The threshold the federation chose on its validation data, as a
   // hospital would deploy the model. A segmentation model has none.
@@ -313,6 +350,7 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
       {"alpha", options.alpha},
       {"seed", options.seed},
       {"secure_aggregation", spec->secure_aggregation()},
+      {"attacks", attacks_json},
       {"per_round", rounds},
       {"task", segmentation ? "segmentation" : "classification"},
       {"test", test->segmentation.has_value()
@@ -378,6 +416,18 @@ void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
   AddRecipeOptions(sim, &sim_options->recipe);
   AddStrategyOptions(sim, &sim_options->strategy);
   AddOptimizerOptions(sim, &sim_options->optimization);
+  sim->add_option(
+         "--attack", sim_options->attack,
+         absl::StrCat(
+             "SITE:KIND, repeatable; simulation only: the site (site-K or K, 1-based) attacks. "
+             "KIND: sign-flip sends w_global - d, where d is its trained change; scaled sends "
+             "w_global + ",
+             kScaledAttackFactor, " d; gaussian sends its weights plus N(0, ",
+             kGaussianAttackStddev,
+             "^2) noise per element, seeded by --seed, round and site; label-flip trains on "
+             "training labels y -> (y + 1) mod C (validation labels stay true). The first "
+             "three run the site as fedmi-sim-site; fedmi-client has no such setting"))
+      ->type_name("SITE:KIND");
   sim->callback([&global, &result, sim_options] {
     RunCommand(result, [&] { return RunSim(global, *sim_options); });
   });

@@ -362,15 +362,21 @@ absl::StatusOr<LocalUpdate> SiteWorker::FinishUpdate(int64_t run_id, int32_t rou
                                                      const v1::RunSpec& spec, double dp_clip_norm,
                                                      const TensorBundle& global,
                                                      LocalUpdate update) {
-  if (!FreezesInRound(spec, round)) {
-    RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, dp_clip_norm, global, &update));
-    return update;
+  const TensorBundle* sent_global = &global;
+  TensorBundle trained_global;
+  if (FreezesInRound(spec, round)) {
+    // Frozen tensors did not change: they are not sent, and the site-level
+    // DP clip measures the change of the trained ones.
+    ASSIGN_OR_RETURN(trained_global, TrainedPart(spec, round, global));
+    ASSIGN_OR_RETURN(update.weights, TrainedPart(spec, round, update.weights));
+    sent_global = &trained_global;
   }
-  // Frozen tensors did not change: they are not sent, and the site-level DP
-  // clip measures the change of the trained ones.
-  ASSIGN_OR_RETURN(TensorBundle trained_global, TrainedPart(spec, round, global));
-  ASSIGN_OR_RETURN(update.weights, TrainedPart(spec, round, update.weights));
-  RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, dp_clip_norm, trained_global, &update));
+  RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, dp_clip_norm, *sent_global, &update));
+  if (options_.tamper != nullptr) {
+    // Last, as an attacker would: after its own site's clipping and noise.
+    RETURN_IF_ERROR(options_.tamper->Tamper(TamperContext{run_id, round, spec.seed()}, *sent_global,
+                                            &update.weights));
+  }
   return update;
 }
 

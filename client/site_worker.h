@@ -25,6 +25,7 @@
 #include "client/privacy_ledger.h"
 #include "client/scaffold.h"
 #include "client/site_policy.h"
+#include "client/update_tamper.h"
 #include "common/data/dataset.h"
 #include "common/privacy/gaussian_noise.h"
 #include "common/tensor/tensor_bundle.h"
@@ -87,6 +88,10 @@ struct SiteWorkerOptions {
   // Why the site's data could not be used (too many unreadable files, ...);
   // every task that needs data is then refused with it.
   absl::Status data_problem;
+  // Simulation only (`fedmi sim --attack`): rewrites every update before it
+  // is sent. Not owned; null in the production daemon, which has no way to
+  // set it.
+  UpdateTamper* tamper = nullptr;
 };
 
 // Fetches an artifact a run's spec names (initial weights, a model file)
@@ -164,7 +169,7 @@ class SiteWorker {
   // (InvalidArgument unless positive and finite), else the spec's.
   static absl::StatusOr<double> SiteDpClip(const v1::RunSpec& spec, double task_clip);
   // The update as it is sent: only the tensors the round trains, through
-  // PrivatizeSiteUpdate.
+  // PrivatizeSiteUpdate, then the simulation's tamper if there is one.
   absl::StatusOr<LocalUpdate> FinishUpdate(int64_t run_id, int32_t round, const v1::RunSpec& spec,
                                            double dp_clip_norm, const TensorBundle& global,
                                            LocalUpdate update);

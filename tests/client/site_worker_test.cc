@@ -158,7 +158,6 @@ TEST(SiteWorkerTest, AnEvaluationSendsMetricsAndAScoreHistogramOfItsValidationSe
   EXPECT_EQ(total(metrics->positive_score_counts()), 5);
   EXPECT_FALSE(metrics->has_operating_threshold()) << "the coordinator chooses it";
 }
-
 }  // namespace
 }  // namespace fedmi
 
@@ -295,6 +294,56 @@ TEST(SiteWorkerTransferTest, SiteLevelDpClipsAndNoisesOnlyTheTrainedTensors) {
               update.dp_epsilon_spent, whole.dp_epsilon_spent);
 }
 
+// Simulation's attack hook (`fedmi sim --attack`): it sees exactly what
+// would be sent, the trained tensors after site-level DP, with the round's
+// global values of the same tensors, and what it writes is what is sent.
+class RecordingTamper : public UpdateTamper {
+ public:
+  absl::Status Tamper(const TamperContext& context, const TensorBundle& global,
+                      TensorBundle* weights) override {
+    seen_context = context;
+    seen_global = global;
+    seen_weights = *weights;
+    *weights = FloatBundle(weights->specs, std::vector<float>(weights->specs[0].NumElements(), 42));
+    return absl::OkStatus();
+  }
+  TamperContext seen_context;
+  TensorBundle seen_global;
+  TensorBundle seen_weights;
+};
+
+TEST(SiteWorkerTamperTest, TamperRewritesOnlyTheSentTensorsAgainstTheirGlobalValues) {
+  v1::RunSpec spec;
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(6);
+  spec.set_rounds(3);
+  spec.set_seed(7);
+  spec.mutable_transfer()->add_freeze_prefixes("backbone.");
+  RecordingTamper tamper;
+  SiteWorkerOptions options = Options();
+  options.tamper = &tamper;
+  SiteWorker worker(options, std::nullopt);
+  ASSERT_OK_AND_ASSIGN(LocalUpdate update, worker.Train(5, 3, spec, BackboneAndHead()));
+  EXPECT_EQ(tamper.seen_context.run_id, 5);
+  EXPECT_EQ(tamper.seen_context.round, 3);
+  EXPECT_EQ(tamper.seen_context.run_seed, 7u);
+  ASSERT_EQ(tamper.seen_global.specs.size(), 1u);
+  EXPECT_EQ(tamper.seen_global.specs[0].name, "head.w");
+  EXPECT_THAT(FloatsOf(tamper.seen_global), ::testing::ElementsAre(0.75f, -1.5f));
+  // site-1's synthetic training adds 1/256 to every element.
+  EXPECT_THAT(FloatsOf(tamper.seen_weights),
+              ::testing::ElementsAre(0.75f + 1.0f / 256, -1.5f + 1.0f / 256));
+  EXPECT_THAT(FloatsOf(update.weights), ::testing::ElementsAre(42.0f, 42.0f));
+
+  // Without one, the same training sends the honest change.
+  SiteWorker honest(Options(), std::nullopt);
+  ASSERT_OK_AND_ASSIGN(LocalUpdate sent, honest.Train(5, 3, spec, BackboneAndHead()));
+  EXPECT_THAT(FloatsOf(sent.weights),
+              ::testing::ElementsAre(0.75f + 1.0f / 256, -1.5f + 1.0f / 256));
+}
+
+// A policy that allows the U-Net and nothing else.
+
 }  // namespace
 }  // namespace fedmi
 
@@ -308,7 +357,6 @@ v1::RunSpec UNetSpec(int32_t image_size) {
   return spec;
 }
 
-// A policy that allows the U-Net and nothing else.
 SiteWorkerOptions UNetOptions() {
   SiteWorkerOptions options = Options();
   options.policy = SitePolicy::Defaults();
