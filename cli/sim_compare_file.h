@@ -47,8 +47,8 @@ inline constexpr const char* kCompareFixedFlags[] = {
 };
 
 // `text` split into arguments as a shell splits words, without expansions:
-// blanks separate, '...' quotes literally, "..." quotes with \" and \\
-// escapes. InvalidArgument for an unclosed quote.
+// blanks separate, '...' quotes literally, and "..." quotes with the
+// escapes \" and \\ inside. InvalidArgument for an unclosed quote.
 absl::StatusOr<std::vector<std::string>> SplitFlags(absl::string_view text);
 
 // InvalidArgument naming the first of `args` that is one of
