@@ -132,11 +132,11 @@ void DrawReference(Canvas& canvas, const LineChartFrame& frame, double y,
                     kLineChartReferenceColor);
   }
   if (label.empty()) return;
-  // Above the line, unless that would leave the plot.
+  // Above the line at the left, unless that would leave the plot: curves
+  // that rise towards a target (AUC per round) leave that corner free.
   const int text_height = Canvas::TextHeight(kTextScale);
   const int text_y = py - text_height - 4 >= frame.top ? py - text_height - 4 : py + 5;
-  canvas.DrawText(frame.right() - 4 - Canvas::TextWidth(label, kTextScale), text_y, label,
-                  kLineChartReferenceColor, kTextScale);
+  canvas.DrawText(frame.left + 6, text_y, label, kLineChartReferenceColor, kTextScale);
 }
 
 }  // namespace
