@@ -228,7 +228,12 @@ int RunSimCompare(const CompareOptions& options, const SimDriver& driver) {
       run.seed = seed;
       run.work_dir = run_dir;
       strategies[i].runs.push_back(std::move(run));
-      if (setting.sites == 0) FillSetting(observer.summary(), &setting);
+      if (setting.sites == 0) {
+        FillSetting(observer.summary(), &setting);
+      } else if (observer.summary().value("model", "") != setting.model) {
+        // An entry may choose its own --model; the notes then name none.
+        setting.model = "several models";
+      }
     }
   }
 
