@@ -25,6 +25,7 @@
 #include "cli/recipe_flags.h"
 #include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
+#include "cli/sim_compare.h"
 #include "cli/strategy_flags.h"
 #include "client/sim_attack.h"
 #include "common/base/names.h"
@@ -136,7 +137,7 @@ nlohmann::json SegmentationTestJson(const SegmentationCounts& c, double loss) {
           {"loss", JsonNumber(loss)}};
 }
 
-int RunSim(const GlobalOptions& global, SimOptions options) {
+int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observer = nullptr) {
   if (options.sites < 1) return ReportUsageError("--sites must be at least 1");
   if (options.rounds < 1) return ReportUsageError("--rounds must be at least 1");
   auto attacks = ParseSiteAttacks(options.attack, options.sites);
@@ -249,6 +250,7 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
   nlohmann::json rounds = nlohmann::json::array();
   auto final_status = WatchRunToEnd(federation.admin(), *run_id, [&](const v1::RoundStatus& round) {
     std::cout << RoundLine(round, options.rounds, segmentation) << std::endl;
+    if (observer != nullptr) observer->OnRound(round);
     nlohmann::json entry = MetricsJson(round.eval_metrics());
     entry["round"] = round.round();
     entry["seconds"] = round.finished_at() - round.started_at();
@@ -259,6 +261,11 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
     return ReportError(
         absl::InternalError(absl::StrCat("run ", *run_id, " ended ", final_status->state(), ": ",
                                          final_status->error(), "\n  logs: ", *work_dir, "/logs")));
+  }
+  if (observer != nullptr) {
+    absl::Status observed =
+        observer->OnRunDone(federation.admin(), *final_status, *work_dir, options.data);
+    if (!observed.ok()) return ReportError(observed);
   }
 
   const std::string model_path = *work_dir + "/final-model.pt";
@@ -375,17 +382,12 @@ int RunSim(const GlobalOptions& global, SimOptions options) {
     if (!out) return ReportError(absl::InternalError("cannot write " + options.json_out));
   }
   if (options.json) PrintJsonLine(result);
+  if (observer != nullptr) observer->OnSummary(result);
   return kExitOk;
 }
 
-}  // namespace
-
-void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result) {
-  auto sim_options = std::make_shared<SimOptions>();
-  CLI::App* sim = app.add_subcommand(
-      "sim",
-      "Run a whole federation on this machine: split the data, start a coordinator and "
-      "one client process per site on loopback, train, and test the final model");
+// Every flag of `fedmi sim`, bound to `sim_options`.
+void AddSimFlags(CLI::App* sim, SimOptions* sim_options) {
   sim->add_option("--sites", sim_options->sites, "number of hospital sites")->capture_default_str();
   sim->add_option("--rounds", sim_options->rounds, "federated rounds")->capture_default_str();
   sim->add_option("--data", sim_options->data,
@@ -428,8 +430,69 @@ void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
              "training labels y -> (y + 1) mod C (validation labels stay true). The first "
              "three run the site as fedmi-sim-site; fedmi-client has no such setting"))
       ->type_name("SITE:KIND");
-  sim->callback([&global, &result, sim_options] {
-    RunCommand(result, [&] { return RunSim(global, *sim_options); });
+}
+
+// `base` with a comparison entry's flags parsed on top by sim's own parser,
+// so that every sim flag means the same in an entry.
+absl::StatusOr<SimOptions> WithEntryFlags(const SimOptions& base,
+                                          const std::vector<std::string>& args) {
+  SimOptions options = base;
+  CLI::App parser("a --compare entry's flags", "fedmi sim");
+  AddSimFlags(&parser, &options);
+  try {
+    parser.parse(std::vector<std::string>(args.rbegin(), args.rend()));
+  } catch (const CLI::ParseError& error) {
+    return absl::InvalidArgumentError(error.what());
+  }
+  RETURN_IF_ERROR(SimSpec(options).status());
+  return options;
+}
+
+SimDriver CompareDriver(const GlobalOptions& global, const SimOptions& base) {
+  SimDriver driver;
+  driver.seed = base.seed;
+  driver.rounds = base.rounds;
+  driver.work_dir = base.work_dir;
+  driver.json_out = base.json_out;
+  driver.json = base.json;
+  driver.check_flags = [base](const std::vector<std::string>& args) {
+    return WithEntryFlags(base, args).status();
+  };
+  driver.run = [&global, base](const std::vector<std::string>& args, uint64_t seed,
+                               const std::string& work_dir, SimObserver& observer) {
+    absl::StatusOr<SimOptions> options = WithEntryFlags(base, args);
+    if (!options.ok()) return ReportUsageError(std::string(options.status().message()));
+    options->seed = seed;
+    options->work_dir = work_dir;
+    options->json = false;
+    options->json_out.clear();
+    return RunSim(global, *std::move(options), &observer);
+  };
+  return driver;
+}
+
+}  // namespace
+
+void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result) {
+  auto sim_options = std::make_shared<SimOptions>();
+  auto compare = std::make_shared<CompareOptions>();
+  CLI::App* sim = app.add_subcommand(
+      "sim",
+      "Run a whole federation on this machine: split the data, start a coordinator and "
+      "one client process per site on loopback, train, and test the final model; with "
+      "--compare, several strategies side by side");
+  AddSimFlags(sim, sim_options.get());
+  AddCompareOptions(sim, compare.get());
+  sim->callback([&global, &result, sim_options, compare, sim] {
+    RunCommand(result, [&] {
+      if (std::string misuse = CompareFlagsWithoutFile(*sim, *compare); !misuse.empty()) {
+        return ReportUsageError(misuse);
+      }
+      if (!compare->file.empty()) {
+        return RunSimCompare(*compare, CompareDriver(global, *sim_options));
+      }
+      return RunSim(global, *sim_options);
+    });
   });
 }
 
