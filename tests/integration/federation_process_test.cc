@@ -47,11 +47,12 @@ TEST(FederationProcessTest, ThreeSitesTrainOverLoopbackAndReportTestMetrics) {
 // SCAFFOLD's control variates travel in the update, so with secure
 // aggregation they are masked, clamped to the clip and summed with the
 // weights; in weight units they pass the clip and the run still learns.
+// Four sites: the sim's site policy wants 3 secure-aggregation peers.
 TEST(FederationProcessTest, ScaffoldTrainsThroughSecureAggregation) {
   ScratchDir scratch;
   const std::string data = DataPath(scratch.path());
   CommandOutput out = RunCommand(absl::StrCat(
-      Binary("fedmi"), " sim --sites 3 --rounds 2 --partition dirichlet --alpha 0.5 --seed 1",
+      Binary("fedmi"), " sim --sites 4 --rounds 2 --partition dirichlet --alpha 0.5 --seed 1",
       " --scaffold --optimizer sgd --lr 0.05 --secure-aggregation on --threads 1 --data ", data,
       " --work-dir ", scratch.path(), "/sim --json"));
   ASSERT_EQ(out.exit_code, 0) << out.stdout_text;

@@ -95,11 +95,19 @@ ImageSet Noise(int64_t n) {
   return set;
 }
 
-double DistanceFrom(const TensorBundle& start, const TensorBundle& end) {
+// Over the named tensors only: BatchNorm's running statistics follow the
+// data whatever the loss.
+double DistanceFrom(const TensorBundle& start, const TensorBundle& end,
+                    const std::vector<std::string>& names) {
   double sum = 0;
-  const float* a = reinterpret_cast<const float*>(start.body.data());
-  const float* b = reinterpret_cast<const float*>(end.body.data());
-  for (size_t i = 0; i < start.body.size() / sizeof(float); ++i) sum += (a[i] - b[i]) * (a[i] - b[i]);
+  for (const std::string& name : names) {
+    const int index = start.IndexOf(name);
+    const float* a = reinterpret_cast<const float*>(start.body.data() + start.OffsetOf(index));
+    const float* b = reinterpret_cast<const float*>(end.body.data() + end.OffsetOf(index));
+    for (int64_t i = 0; i < start.specs[index].NumElements(); ++i) {
+      sum += (a[i] - b[i]) * (a[i] - b[i]);
+    }
+  }
   return std::sqrt(sum);
 }
 
@@ -110,7 +118,9 @@ TEST(FederatedTrainingTest, TheProximalTermKeepsTheWeightsNearTheGlobalModel) {
   options.epochs = 2;
   options.batch_size = 16;
   options.optimizer = "sgd";
+  options.sgd_momentum = 0;
   options.lr = 0.05;
+  // lr * mu = 0.25: each step pulls a quarter of the way back to w0, stably.
   auto distance_with = [&](double mu) -> double {
     auto model = LocalModel::Create(ModelConfig{});
     EXPECT_THAT(model, IsOk());
@@ -120,12 +130,12 @@ TEST(FederatedTrainingTest, TheProximalTermKeepsTheWeightsNearTheGlobalModel) {
     EXPECT_THAT(summary, IsOk());
     // 96 images in batches of 16, twice.
     EXPECT_EQ(summary->steps, 12);
-    return DistanceFrom(start, *(*model)->ExportWeights());
+    return DistanceFrom(start, *(*model)->ExportWeights(), (*model)->ParameterNames());
   };
   const double free = distance_with(0);
-  const double pulled = distance_with(10);
+  const double pulled = distance_with(5);
   EXPECT_GT(free, 0);
-  EXPECT_LT(pulled, 0.8 * free);
+  EXPECT_LT(pulled, 0.8 * free) << "free " << free << ", pulled " << pulled;
 }
 
 // SCAFFOLD's offset o on one tensor moves it by about -K lr o more than
