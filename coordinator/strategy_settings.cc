@@ -38,7 +38,7 @@ absl::Status CompleteStrategySettings(v1::RunSpec* spec) {
     if (!robust.has_norm_bound()) {
       return absl::InvalidArgumentError(
           "norm_bounded needs norm_bound, the L2 norm each site's change to the global model "
-          "is scaled down to (fedmi run start --norm-bound B)");
+          "is scaled down to (--norm-bound B)");
     }
   } else if (robust.has_norm_bound()) {
     return RefuseUnread(*spec, "norm_bound", kNormBoundedStrategy);
