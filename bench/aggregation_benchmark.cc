@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -180,6 +181,10 @@ void BM_Round(benchmark::State& state, const std::string& strategy) {
   AggregatorOptions options;
   options.spool.spool_parent = dir;
   options.byzantine_sites = 1;  // 2f + 3 = 5 <= 8 sites
+  // norm_bounded: site s changes every parameter of site 0's model by s / 64;
+  // this bound clips the upper half of the sites.
+  options.global_model_path = paths[0];
+  options.norm_bound = sites / 128.0 * std::sqrt(static_cast<double>(params));
   for (auto _ : state) {
     auto aggregator = *MakeAggregator(strategy, options);
     if (!aggregator->Begin(1, {TensorSpec{"weights", DType::kFloat32, {params}}}).ok()) abort();
@@ -196,6 +201,11 @@ void BM_Round(benchmark::State& state, const std::string& strategy) {
   std::filesystem::remove_all(dir);
 }
 BENCHMARK_CAPTURE(BM_Round, fedavg, std::string("fedavg"))
+    ->Args({8, 11 << 20})
+    ->Args({32, 1 << 20})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Round, norm_bounded, std::string("norm_bounded"))
     ->Args({8, 11 << 20})
     ->Args({32, 1 << 20})
     ->Iterations(1)

@@ -17,8 +17,8 @@ void AddSecAggOptions(CLI::App* command, SecAggFlags* flags) {
   AddCheckedOption(
       command, "--secure-aggregation", flags->mode,
       "mask each site's update so the coordinator learns only their sum: on, off, "
-      "or auto (on for fedavg runs of at least 4 sites: a site's default policy wants 3 "
-      "neighbours, and the robust strategies need each site's update)",
+      "or auto (on for fedavg and norm_bounded runs of at least 4 sites: a site's default "
+      "policy wants 3 neighbours, and the other robust strategies need each site's update)",
       CLI::IsMember({"on", "off", "auto"}));
   AddCheckedOption(command, "--secagg-threshold", flags->threshold,
                    "shares needed to unmask; rounds fail when t + 1 sites do not survive (0: "

@@ -1,5 +1,6 @@
 #include "cli/strategy_flags.h"
 
+#include <cmath>
 #include <vector>
 
 #include "cli/command_support.h"
@@ -9,7 +10,8 @@ namespace fedmi::cli {
 
 void AddStrategyOptions(CLI::App* command, StrategyFlags* flags) {
   AddCheckedOption(command, "--strategy", flags->strategy,
-                   "aggregation: fedavg (example-weighted mean), or a robust one that needs "
+                   "aggregation: fedavg (example-weighted mean), norm_bounded (fedavg of "
+                   "the sites' changes clipped to --norm-bound), or a robust one that needs "
                    "each site's update and so refuses secure aggregation: median, "
                    "trimmed_mean, krum or multikrum (docs/strategies.md)",
                    CLI::IsMember(std::vector<std::string>(std::begin(kAggregationStrategies),
@@ -35,6 +37,19 @@ void AddStrategyOptions(CLI::App* command, StrategyFlags* flags) {
   AddCheckedOption(command, "--multikrum-selected", flags->multikrum_selected,
                    "--strategy multikrum: best-scored updates averaged (default: all but f)",
                    CLI::Range(0, 100000));
+  AddCheckedOption(
+      command, "--norm-bound", flags->norm_bound,
+      "--strategy norm_bounded (required there): L2 norm each site's change to the global "
+      "model is scaled down to; the sites clip to it too, before secure aggregation masks",
+      CLI::Validator(
+          [](std::string& text) -> std::string {
+            double value = 0;
+            if (!CLI::detail::lexical_cast(text, value) || !(value > 0) || !std::isfinite(value)) {
+              return "must be a finite number > 0";
+            }
+            return "";
+          },
+          "> 0"));
 }
 
 void ApplyStrategyFlags(const StrategyFlags& flags, v1::RunSpec* spec) {
@@ -46,6 +61,7 @@ void ApplyStrategyFlags(const StrategyFlags& flags, v1::RunSpec* spec) {
   if (flags.multikrum_selected > 0) {
     spec->mutable_robust()->set_multikrum_selected(flags.multikrum_selected);
   }
+  if (flags.norm_bound > 0) spec->mutable_robust()->set_norm_bound(flags.norm_bound);
 }
 
 }  // namespace fedmi::cli

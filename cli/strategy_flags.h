@@ -1,6 +1,6 @@
 // The aggregation flags shared by `fedmi run start` and `fedmi sim`:
-// --strategy and the robust strategies' --trim-fraction, --byzantine-sites
-// and --multikrum-selected, and how they become RunSpec fields. The
+// --strategy and the robust strategies' --trim-fraction, --byzantine-sites,
+// --multikrum-selected and --norm-bound, and how they become RunSpec fields. The
 // coordinator fills in defaults and checks them against min_sites
 // (coordinator/strategy_settings.h).
 #ifndef FEDMI_CLI_STRATEGY_FLAGS_H_
@@ -18,6 +18,7 @@ struct StrategyFlags {
   double trim_fraction = -1;  // < 0: not given
   int byzantine_sites = -1;   // < 0: not given
   int multikrum_selected = 0;
+  double norm_bound = 0;  // 0: not given
 };
 
 void AddStrategyOptions(CLI::App* command, StrategyFlags* flags);

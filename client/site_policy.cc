@@ -24,6 +24,7 @@
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/model_names.h"
+#include "common/runspec/strategy_names.h"
 #include "common/runspec/training_recipe.h"
 #include "common/runspec/transfer.h"
 
@@ -416,6 +417,11 @@ std::string DescribeRunSpec(const v1::RunSpec& spec, const std::string& spec_sha
   absl::StrAppendFormat(&text, "  rounds               %d (strategy %s, %d to %s sites)\n",
                         spec.rounds(), spec.strategy(), spec.min_sites(),
                         spec.max_sites() > 0 ? absl::StrCat(spec.max_sites()) : "all");
+  if (ReadsNormBound(spec.strategy())) {
+    absl::StrAppendFormat(&text,
+                          "  norm bound           %g (L2; this site clips its change to it)\n",
+                          spec.robust().norm_bound());
+  }
   absl::StrAppendFormat(&text, "  local epochs         %d per round\n", spec.local_epochs());
   absl::StrAppendFormat(&text, "  batch size           %d\n", spec.batch_size());
   absl::StrAppendFormat(&text, "  learning rate        %g (%s)\n", spec.lr(), spec.optimizer());

@@ -17,6 +17,7 @@
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/model_task.h"
 #include "common/runspec/site_algorithms.h"
+#include "common/runspec/strategy_names.h"
 #include "common/runspec/training_recipe.h"
 #include "common/runspec/transfer.h"
 #include "common/tensor/bundle_transfer.h"
@@ -26,6 +27,34 @@ namespace fedmi {
 namespace {
 
 constexpr int64_t kMaxSyntheticParams = int64_t{1} << 31;
+
+// norm_bounded: the L2 bound this site clips its change to.
+absl::StatusOr<double> SiteNormBound(const v1::RunSpec& spec) {
+  const double bound = spec.robust().norm_bound();
+  if (!(bound > 0) || !std::isfinite(bound)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the run's strategy is norm_bounded but its norm_bound is ", bound,
+                     "; the site clips its change to it and needs a finite bound > 0"));
+  }
+  return bound;
+}
+
+// norm_bounded: scales the change of `weights` from `global` down to the
+// run's bound. Every site does, masked round or not: under secure
+// aggregation the coordinator cannot clip, and without it the bound does not
+// rest on the coordinator alone (which clips again, to no effect).
+absl::Status ClipToNormBound(int64_t run_id, int32_t round, const v1::RunSpec& spec,
+                             const TensorBundle& global, TensorBundle* weights) {
+  if (!ReadsNormBound(spec.strategy())) return absl::OkStatus();
+  ASSIGN_OR_RETURN(const double bound, SiteNormBound(spec));
+  ASSIGN_OR_RETURN(privacy::ClippedSiteUpdate clipped,
+                   privacy::ClipSiteUpdate(global, bound, /*noise_stddev=*/0,
+                                           /*noise=*/nullptr, weights));
+  FEDMI_LOG(INFO) << "run " << run_id << " round " << round << ": norm_bounded, update norm "
+                  << clipped.norm << (clipped.clipped ? " clipped to " : " within the bound ")
+                  << bound;
+  return absl::OkStatus();
+}
 
 v1::Metrics ToProto(const BinaryMetrics& metrics, double loss) {
   v1::Metrics out;
@@ -283,6 +312,8 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
                                               const v1::RunSpec& spec, const TensorBundle& global,
                                               double dp_clip_norm) {
   RETURN_IF_ERROR(CheckTask(spec));
+  // Before any data is touched, as the DP checks below.
+  if (ReadsNormBound(spec.strategy())) RETURN_IF_ERROR(SiteNormBound(spec).status());
   LocalUpdate update;
   if (IsSiteLevelDp(spec)) {
     RETURN_IF_ERROR(SiteDpClip(spec, dp_clip_norm).status());
@@ -365,12 +396,13 @@ absl::StatusOr<LocalUpdate> SiteWorker::FinishUpdate(int64_t run_id, int32_t rou
   const TensorBundle* sent_global = &global;
   TensorBundle trained_global;
   if (FreezesInRound(spec, round)) {
-    // Frozen tensors did not change: they are not sent, and the site-level
-    // DP clip measures the change of the trained ones.
+    // Frozen tensors did not change: they are not sent, and the clips (the
+    // norm bound, site-level DP's) measure the change of the trained ones.
     ASSIGN_OR_RETURN(trained_global, TrainedPart(spec, round, global));
     ASSIGN_OR_RETURN(update.weights, TrainedPart(spec, round, update.weights));
     sent_global = &trained_global;
   }
+  RETURN_IF_ERROR(ClipToNormBound(run_id, round, spec, *sent_global, &update.weights));
   RETURN_IF_ERROR(PrivatizeSiteUpdate(run_id, round, spec, dp_clip_norm, *sent_global, &update));
   if (options_.tamper != nullptr) {
     // Last, as an attacker would: after its own site's clipping and noise.

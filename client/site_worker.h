@@ -102,7 +102,8 @@ using ArtifactSource =
 
 struct LocalUpdate {
   // The tensors the round trains (RunSpec.transfer): all unless some are
-  // frozen, which are not sent.
+  // frozen, which are not sent. For strategy norm_bounded their change to
+  // the global model is scaled down to L2 norm RunSpec.robust.norm_bound.
   TensorBundle weights;
   int64_t examples = 0;
   v1::Metrics train_metrics;
@@ -168,8 +169,9 @@ class SiteWorker {
   // Site-level DP: the round's clip S, the task's under adaptive clipping
   // (InvalidArgument unless positive and finite), else the spec's.
   static absl::StatusOr<double> SiteDpClip(const v1::RunSpec& spec, double task_clip);
-  // The update as it is sent: only the tensors the round trains, through
-  // PrivatizeSiteUpdate, then the simulation's tamper if there is one.
+  // The update as it is sent: only the tensors the round trains, clipped to
+  // the run's norm bound (norm_bounded), through PrivatizeSiteUpdate, then
+  // the simulation's tamper if there is one.
   absl::StatusOr<LocalUpdate> FinishUpdate(int64_t run_id, int32_t round, const v1::RunSpec& spec,
                                            double dp_clip_norm, const TensorBundle& global,
                                            LocalUpdate update);

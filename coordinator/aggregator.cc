@@ -10,6 +10,7 @@
 #include "coordinator/aggregator_internal.h"
 #include "coordinator/krum_aggregator.h"
 #include "coordinator/median_aggregator.h"
+#include "coordinator/norm_bounded_aggregator.h"
 #include "coordinator/trimmed_mean_aggregator.h"
 
 namespace fedmi {
@@ -39,7 +40,18 @@ absl::Status ValidateAggregatorOptions(const std::string& strategy,
   }
   if (IsKrum(strategy))
     return KrumAggregator::CheckOptions(strategy, KrumOptionsFor(strategy, options));
+  if (ReadsNormBound(strategy)) return NormBoundedAggregator::CheckNormBound(options.norm_bound);
   return absl::OkStatus();
+}
+
+absl::Status CheckStrategyName(const std::string& strategy) {
+  if (std::find(std::begin(kAggregationStrategies), std::end(kAggregationStrategies), strategy) !=
+      std::end(kAggregationStrategies)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown aggregation strategy '", strategy,
+                   "'; known strategies: ", absl::StrJoin(kAggregationStrategies, ", ")));
 }
 
 absl::StatusOr<std::unique_ptr<Aggregator>> MakeAggregator(const std::string& strategy,
@@ -53,9 +65,16 @@ absl::StatusOr<std::unique_ptr<Aggregator>> MakeAggregator(const std::string& st
   if (IsKrum(strategy)) {
     return std::make_unique<KrumAggregator>(strategy, KrumOptionsFor(strategy, options));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown aggregation strategy '", strategy,
-                   "'; known strategies: ", absl::StrJoin(kAggregationStrategies, ", ")));
+  if (ReadsNormBound(strategy)) {
+    if (options.global_model_path.empty()) {
+      return absl::InvalidArgumentError(
+          "norm_bounded needs the round's global model (AggregatorOptions.global_model_path): "
+          "it measures each site's change against it");
+    }
+    return std::make_unique<NormBoundedAggregator>(options.norm_bound, options.global_model_path);
+  }
+  RETURN_IF_ERROR(CheckStrategyName(strategy));
+  return absl::InternalError(absl::StrCat("strategy '", strategy, "' has no aggregator"));
 }
 
 absl::StatusOr<std::unique_ptr<Aggregator>> MakeAggregator(const std::string& strategy) {
@@ -68,9 +87,7 @@ int32_t MinUpdatesFor(const std::string& strategy, const AggregatorOptions& opti
 }
 
 bool StrategyNeedsIndividualUpdates(const std::string& strategy) {
-  return NeedsEachSiteUpdate(strategy) &&
-         std::find(std::begin(kAggregationStrategies), std::end(kAggregationStrategies),
-                   strategy) != std::end(kAggregationStrategies);
+  return NeedsEachSiteUpdate(strategy) && CheckStrategyName(strategy).ok();
 }
 
 }  // namespace fedmi

@@ -1,8 +1,9 @@
 // Aggregation strategies. An Aggregator takes complete, validated updates one
-// at a time. FedAvg folds each into a running sum, so its memory stays
-// O(model size) however many sites take part; the robust strategies (median,
-// trimmed mean, Krum) need every update at once and spool them to disk
-// (memory O(sites x chunk), Krum O(sites^2) more; see docs/strategies.md).
+// at a time. FedAvg and norm-bounded FedAvg fold each into a running sum, so
+// their memory stays O(model size) however many sites take part; the robust
+// strategies (median, trimmed mean, Krum) need every update at once and spool
+// them to disk (memory O(sites x chunk), Krum O(sites^2) more; see
+// docs/strategies.md).
 //
 // Not thread-safe: the RoundManager serialises calls per run.
 #ifndef FEDMI_COORDINATOR_AGGREGATOR_H_
@@ -61,6 +62,13 @@ struct AggregatorOptions {
   // "multikrum": m, the best-scored updates averaged (>= 1; 0: n - f for n
   // updates). "krum" always selects one.
   int32_t multikrum_selected = 0;
+  // "norm_bounded": B, the L2 norm each site's change to the global model is
+  // scaled down to (finite, > 0). No default: 0 is refused.
+  double norm_bound = 0;
+  // "norm_bounded": the round's global model, the one the sites trained
+  // from and against which their changes are measured (a ModelStore path;
+  // the RoundManager sets it for each round). Ignored by the others.
+  std::string global_model_path;
   SpoolOptions spool;
 };
 
@@ -71,13 +79,21 @@ struct AggregatorOptions {
 // (coordinator/trimmed_mean_aggregator.h).
 // "krum", "multikrum": the update(s) closest to their neighbours, Blanchard
 // et al. 2017 (coordinator/krum_aggregator.h).
-// All but fedavg spool every update under options.spool until Finish.
-// InvalidArgument naming the known strategies for any other name, and for
-// options out of range (ValidateAggregatorOptions).
+// "norm_bounded": fedavg of the sites' changes to options.global_model_path,
+// each scaled down to L2 norm options.norm_bound
+// (coordinator/norm_bounded_aggregator.h).
+// All but fedavg and norm_bounded spool every update under options.spool
+// until Finish. InvalidArgument naming the known strategies for any other
+// name (CheckStrategyName), for options out of range
+// (ValidateAggregatorOptions), and for norm_bounded without a global model.
 absl::StatusOr<std::unique_ptr<Aggregator>> MakeAggregator(const std::string& strategy,
                                                            const AggregatorOptions& options);
-// The same with default AggregatorOptions.
+// The same with default AggregatorOptions (which norm_bounded refuses: it
+// has no default bound).
 absl::StatusOr<std::unique_ptr<Aggregator>> MakeAggregator(const std::string& strategy);
+
+// InvalidArgument naming the known strategies unless `strategy` is one.
+absl::Status CheckStrategyName(const std::string& strategy);
 
 // InvalidArgument naming the option of `strategy` that is out of range, e.g.
 // "trimmed_mean: trim_fraction must be in [0, 0.5), got 0.5". Options the
@@ -96,7 +112,8 @@ int32_t MinUpdatesFor(const std::string& strategy, const AggregatorOptions& opti
 // Whether `strategy` needs each site's individual update (median,
 // trimmed_mean, krum, multikrum): such strategies cannot run under secure
 // aggregation, where the coordinator only ever learns the sum. False for
-// "fedavg" and for unknown names.
+// "fedavg", for "norm_bounded" (whose sites then clip their own change) and
+// for unknown names.
 bool StrategyNeedsIndividualUpdates(const std::string& strategy);
 
 }  // namespace fedmi

@@ -139,12 +139,15 @@ void RoundManager::StartRound() {
     }
     admission = *std::move(begun);
   } else {
+    // The round's global model: site-level DP and norm_bounded measure each
+    // change against it.
+    auto global = deps_.models->PathFor(round_global_sha256_);
+    if (!global.ok()) return Fail(std::string(global.status().message()));
     if (IsSiteLevelDp(run_.spec)) {
-      auto global = deps_.models->PathFor(round_global_sha256_);
-      if (!global.ok()) return Fail(std::string(global.status().message()));
       aggregator_ = MakeSiteDpAggregator(SiteDpSumOfRun(), *std::move(global));
     } else {
-      auto aggregator = MakeAggregator(run_.spec.strategy(), AggregatorOptionsOf(run_.spec));
+      auto aggregator =
+          MakeAggregator(run_.spec.strategy(), AggregatorOptionsOf(run_.spec, *std::move(global)));
       if (!aggregator.ok()) return Fail(std::string(aggregator.status().message()));
       aggregator_ = *std::move(aggregator);
     }

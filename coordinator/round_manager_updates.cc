@@ -201,8 +201,10 @@ absl::Status RoundManager::AdoptInitialModel(const std::string& site, ReceivedUp
     if (absl::Status frozen = CheckFreezePrefixes(run_.spec, names); !frozen.ok()) specs = frozen;
   }
   if (specs.ok()) {
-    // Refuse now a layout the run's strategy could never aggregate.
-    auto aggregator = MakeAggregator(run_.spec.strategy(), AggregatorOptionsOf(run_.spec));
+    // Refuse now a layout the run's strategy could never aggregate (with
+    // the candidate as the global model that norm_bounded measures against).
+    auto aggregator =
+        MakeAggregator(run_.spec.strategy(), AggregatorOptionsOf(run_.spec, update.path));
     absl::Status usable = aggregator.ok() ? (*aggregator)->Begin(1, *specs) : aggregator.status();
     if (!usable.ok()) specs = usable;
   }

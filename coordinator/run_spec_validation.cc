@@ -267,8 +267,7 @@ absl::Status ValidateRunSpec(v1::RunSpec* spec) {
     return absl::InvalidArgumentError(
         "dp settings are given but dp level is none: choose --dp sample or --dp site");
   }
-  auto aggregator = MakeAggregator(spec->strategy());
-  if (!aggregator.ok()) return aggregator.status();
+  RETURN_IF_ERROR(CheckStrategyName(spec->strategy()));
   if (spec->secure_aggregation()) RETURN_IF_ERROR(ValidateSecAggSettings(*spec));
   // After secure aggregation, whose refusal of the robust strategies is the
   // one to read.

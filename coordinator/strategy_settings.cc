@@ -1,5 +1,7 @@
 #include "coordinator/strategy_settings.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "common/base/status.h"
 #include "common/runspec/strategy_names.h"
@@ -30,6 +32,17 @@ absl::Status CompleteStrategySettings(v1::RunSpec* spec) {
   if (!ReadsMultiKrumSelected(strategy) && robust.multikrum_selected() != 0) {
     return RefuseUnread(*spec, "multikrum_selected", kMultiKrumStrategy);
   }
+  if (ReadsNormBound(strategy)) {
+    // No default: a bound that fits one model and learning rate clips every
+    // update of another to nothing, or none at all.
+    if (!robust.has_norm_bound()) {
+      return absl::InvalidArgumentError(
+          "norm_bounded needs norm_bound, the L2 norm each site's change to the global model "
+          "is scaled down to (--norm-bound B)");
+    }
+  } else if (robust.has_norm_bound()) {
+    return RefuseUnread(*spec, "norm_bound", kNormBoundedStrategy);
+  }
   // Runs of the other strategies keep a spec without the field.
   if (robust.ByteSizeLong() == 0) spec->clear_robust();
 
@@ -47,8 +60,10 @@ absl::Status CompleteStrategySettings(v1::RunSpec* spec) {
   return absl::OkStatus();
 }
 
-AggregatorOptions AggregatorOptionsOf(const v1::RunSpec& spec) {
+AggregatorOptions AggregatorOptionsOf(const v1::RunSpec& spec, std::string global_model_path) {
   AggregatorOptions options;
+  options.global_model_path = std::move(global_model_path);
+  if (spec.robust().has_norm_bound()) options.norm_bound = spec.robust().norm_bound();
   const v1::RobustAggregation& robust = spec.robust();
   if (robust.has_trim_fraction()) options.trim_fraction = robust.trim_fraction();
   if (robust.has_byzantine_sites()) options.byzantine_sites = robust.byzantine_sites();

@@ -62,7 +62,9 @@ nlohmann::json RunSpecToJson(const v1::RunSpec& spec) {
          robust.has_trim_fraction() ? Number(robust.trim_fraction()) : nlohmann::json(nullptr)},
         {"byzantine_sites", robust.has_byzantine_sites() ? nlohmann::json(robust.byzantine_sites())
                                                          : nlohmann::json(nullptr)},
-        {"multikrum_selected", robust.multikrum_selected()}};
+        {"multikrum_selected", robust.multikrum_selected()},
+        {"norm_bound",
+         robust.has_norm_bound() ? Number(robust.norm_bound()) : nlohmann::json(nullptr)}};
   }
   if (spec.has_server_optimizer()) {
     const v1::ServerOptimizerSettings& settings = spec.server_optimizer();

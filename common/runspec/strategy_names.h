@@ -15,19 +15,23 @@ inline constexpr char kMedianStrategy[] = "median";
 inline constexpr char kTrimmedMeanStrategy[] = "trimmed_mean";
 inline constexpr char kKrumStrategy[] = "krum";
 inline constexpr char kMultiKrumStrategy[] = "multikrum";
+inline constexpr char kNormBoundedStrategy[] = "norm_bounded";
 inline constexpr const char* kAggregationStrategies[] = {
-    kFedAvgStrategy, kMedianStrategy, kTrimmedMeanStrategy, kKrumStrategy, kMultiKrumStrategy};
+    kFedAvgStrategy, kMedianStrategy,    kTrimmedMeanStrategy,
+    kKrumStrategy,   kMultiKrumStrategy, kNormBoundedStrategy};
 
 // Defaults the coordinator stores in a run's spec when its strategy reads
 // the setting and the admin left it out.
 inline constexpr double kDefaultTrimFraction = 0.2;
 inline constexpr int kDefaultByzantineSites = 1;
 
-// Every strategy but fedavg (also the empty name, which means fedavg) reads
-// each site's own update, which secure aggregation hides from the
-// coordinator: such runs cannot use it.
+// Every strategy but fedavg (also the empty name, which means fedavg) and
+// norm_bounded reads each site's own update, which secure aggregation hides
+// from the coordinator: such runs cannot use it. norm_bounded can: under
+// secure aggregation each site clips its own change before masking it and
+// the coordinator takes the plain FedAvg mean of the clipped changes.
 inline bool NeedsEachSiteUpdate(absl::string_view strategy) {
-  return !strategy.empty() && strategy != kFedAvgStrategy;
+  return !strategy.empty() && strategy != kFedAvgStrategy && strategy != kNormBoundedStrategy;
 }
 
 inline bool ReadsTrimFraction(absl::string_view strategy) {
@@ -39,6 +43,10 @@ inline bool ReadsByzantineSites(absl::string_view strategy) {
 inline bool ReadsMultiKrumSelected(absl::string_view strategy) {
   return strategy == kMultiKrumStrategy;
 }
+// norm_bounded has no default bound: a bound is only as good as its fit to
+// the model and the learning rate, which the admin must choose. The sites
+// read it too (they clip their own change to it).
+inline bool ReadsNormBound(absl::string_view strategy) { return strategy == kNormBoundedStrategy; }
 
 // SCAFFOLD (RunSpec.scaffold): the global model bundle holds the server
 // control variate of each trained tensor T as kScaffoldControlPrefix + T,

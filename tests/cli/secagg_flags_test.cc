@@ -29,6 +29,9 @@ TEST(SecAggFlagsTest, AutoStaysOffForStrategiesThatReadEachSitesUpdate) {
   spec.set_strategy("fedavg");
   ASSERT_THAT(ApplySecAggFlags(flags, 5, &spec), IsOk());
   EXPECT_TRUE(spec.secure_aggregation());
+  spec.set_strategy("norm_bounded");
+  ASSERT_THAT(ApplySecAggFlags(flags, 5, &spec), IsOk());
+  EXPECT_TRUE(spec.secure_aggregation()) << "its sites clip their own change before masking";
 }
 
 TEST(SecAggFlagsTest, ExplicitSettingsReachTheSpec) {

@@ -114,6 +114,18 @@ TEST(SitePolicyTest, TheOperatorSeesTheUNetShapeItApproves) {
               Not(HasSubstr("base width")));
 }
 
+// The site clips its own change to a norm_bounded run's bound: the
+// operator sees the bound it approves.
+TEST(SitePolicyTest, TheOperatorSeesTheNormBoundItsSiteClipsTo) {
+  v1::RunSpec spec = CnnSpec();
+  spec.set_strategy("norm_bounded");
+  spec.mutable_robust()->set_norm_bound(2.5);
+  EXPECT_THAT(DescribeRunSpec(spec, "spec-hash", "coordinator:7000"),
+              HasSubstr("norm bound           2.5 (L2; this site clips its change to it)"));
+  EXPECT_THAT(DescribeRunSpec(CnnSpec(), "spec-hash", "coordinator:7000"),
+              Not(HasSubstr("norm bound")));
+}
+
 TEST(SitePolicyTest, RefusesTooManyLocalEpochs) {
   ASSERT_OK_AND_ASSIGN(SitePolicy policy, ParsePolicy("max_local_epochs = 10\n"));
   v1::RunSpec spec = CnnSpec();

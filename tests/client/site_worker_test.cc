@@ -342,6 +342,55 @@ TEST(SiteWorkerTamperTest, TamperRewritesOnlyTheSentTensorsAgainstTheirGlobalVal
               ::testing::ElementsAre(0.75f + 1.0f / 256, -1.5f + 1.0f / 256));
 }
 
+// norm_bounded: the site clips its own change before it leaves, as secure
+// aggregation (which masks what Train returns) keeps the coordinator from
+// clipping it. On the synthetic model site-1 adds 1/256 to every element.
+TEST(SiteWorkerNormBoundTest, TheSiteClipsItsChangeToTheRunsBoundBeforeItIsMasked) {
+  const TensorBundle global = BackboneAndHead();
+  const std::vector<float> base = FloatsOf(global);
+  const double step = 1.0 / 256;
+  v1::RunSpec spec;
+  spec.set_model("synthetic");
+  spec.set_synthetic_params(6);
+  spec.set_rounds(2);
+  spec.set_seed(7);
+  spec.set_strategy("norm_bounded");
+  spec.set_secure_aggregation(true);
+  spec.mutable_secagg()->set_clip(1);
+  SiteWorker worker(Options(), std::nullopt);
+
+  // Change of norm sqrt(6) / 256 = 0.0096 over the whole model, bound 0.004.
+  spec.mutable_robust()->set_norm_bound(0.004);
+  ASSERT_OK_AND_ASSIGN(LocalUpdate clipped, worker.Train(1, 1, spec, global));
+  const double scale = 0.004 / (std::sqrt(6.0) * step);
+  std::vector<float> got = FloatsOf(clipped.weights);
+  ASSERT_EQ(got.size(), 6u);
+  double squared = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_NEAR(got[i], base[i] + scale * step, 3e-7) << i;  // a float32 ulp at 2
+    squared += (double(got[i]) - base[i]) * (double(got[i]) - base[i]);
+  }
+  EXPECT_LE(std::sqrt(squared), 0.004) << "after rounding to float32 too";
+
+  // Within the bound the trained weights go out as they are.
+  spec.mutable_robust()->set_norm_bound(0.01);
+  ASSERT_OK_AND_ASSIGN(LocalUpdate within, worker.Train(1, 1, spec, global));
+  got = FloatsOf(within.weights);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], base[i] + float(step)) << i;
+
+  // A frozen backbone: the bound measures the sent change of head.w only,
+  // sqrt(2) / 256 = 0.0055, within 0.007 (the whole model's is not).
+  spec.mutable_robust()->set_norm_bound(0.007);
+  spec.mutable_transfer()->add_freeze_prefixes("backbone.");
+  ASSERT_OK_AND_ASSIGN(LocalUpdate head, worker.Train(1, 1, spec, global));
+  EXPECT_THAT(FloatsOf(head.weights),
+              ::testing::ElementsAre(0.75f + float(step), -1.5f + float(step)));
+
+  spec.mutable_robust()->clear_norm_bound();
+  EXPECT_THAT(worker.Train(1, 1, spec, global),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("norm_bound is 0")));
+}
+
 // A policy that allows the U-Net and nothing else.
 
 }  // namespace

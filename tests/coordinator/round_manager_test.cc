@@ -493,5 +493,32 @@ TEST_F(RoundManagerTest, AFreezePrefixThatNamesNoTensorRefusesTheInitialModel) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("every tensor")));
 }
 
+// norm_bounded measures each round's changes against that round's global
+// model: in round 2 against round 1's aggregate, not the initial model.
+TEST_F(RoundManagerTest, NormBoundedScalesEachChangeAgainstTheRoundsGlobalModel) {
+  v1::RunSpec spec = OneSiteSpec(/*rounds=*/2);
+  spec.set_strategy("norm_bounded");
+  spec.mutable_robust()->set_norm_bound(2.5);
+  std::unique_ptr<RoundManager> manager = Load(spec);
+  ASSERT_NE(manager, nullptr);
+  const int64_t run = manager->run_id();
+  ASSERT_THAT(Upload(*manager, 0, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  // Change (3, 4, 0, ...), norm 5: scaled by 0.5.
+  ASSERT_THAT(Upload(*manager, 1, Model({4, 5, 1, 1, 1, 1})), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::vector<RoundRecord> rounds, storage_->ListRounds(run));
+  ASSERT_EQ(rounds.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(std::string path, models_->PathFor(rounds.back().model_sha256));
+  ASSERT_OK_AND_ASSIGN(TensorBundle model, ReadBundleFile(path));
+  EXPECT_THAT(FloatsOf(model), ElementsAre(2.5f, 3, 1, 1, 1, 1));
+
+  ASSERT_THAT(Evaluate(*manager, 1), IsOk());
+  // Change (0, 0, 0, 0, 6, 8) from round 1's model, norm 10: scaled by 0.25.
+  ASSERT_THAT(Upload(*manager, 2, Model({2.5f, 3, 1, 1, 7, 9})), IsOk());
+  ASSERT_OK_AND_ASSIGN(rounds, storage_->ListRounds(run));
+  ASSERT_OK_AND_ASSIGN(path, models_->PathFor(rounds.back().model_sha256));
+  ASSERT_OK_AND_ASSIGN(model, ReadBundleFile(path));
+  EXPECT_THAT(FloatsOf(model), ElementsAre(2.5f, 3, 1, 1, 2.5f, 3));
+}
+
 }  // namespace
 }  // namespace fedmi

@@ -110,5 +110,31 @@ TEST(RunSpecValidationTest, TheServerOptimizerIsCompletedAndProximalMuChecked) {
   EXPECT_THAT(ValidateRunSpec(&prox), IsOk());
 }
 
+// Unlike the other robust strategies, norm_bounded runs under secure
+// aggregation: its sites clip their own change before masking it.
+TEST(RunSpecValidationTest, NormBoundedIsAllowedWithSecureAggregationAndTheRobustOnesAreNot) {
+  v1::RunSpec spec = SpecFor("cnn", 28);
+  spec.set_min_sites(3);
+  spec.set_secure_aggregation(true);
+  spec.set_strategy("norm_bounded");
+  spec.mutable_robust()->set_norm_bound(5);
+  EXPECT_THAT(ValidateRunSpec(&spec), IsOk());
+  v1::RunSpec unbounded = spec;
+  unbounded.clear_robust();
+  EXPECT_THAT(ValidateRunSpec(&unbounded),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs norm_bound")));
+  v1::RunSpec median = spec;
+  median.set_strategy("median");
+  median.clear_robust();
+  EXPECT_THAT(ValidateRunSpec(&median),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("strategy 'median' needs each site's individual update")));
+  v1::RunSpec unknown = spec;
+  unknown.set_strategy("bulyan");
+  EXPECT_THAT(ValidateRunSpec(&unknown),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unknown aggregation strategy 'bulyan'")));
+}
+
 }  // namespace
 }  // namespace fedmi

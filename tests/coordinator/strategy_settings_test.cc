@@ -1,5 +1,9 @@
 #include "coordinator/strategy_settings.h"
 
+#include <cmath>
+#include <limits>
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -83,6 +87,41 @@ TEST(StrategySettingsTest, ValuesOutOfRangeAreRefused) {
   v1::RunSpec krum = SpecWith("krum", 9);
   krum.mutable_robust()->set_byzantine_sites(-1);
   EXPECT_THAT(CompleteStrategySettings(&krum), Not(IsOk()));
+}
+
+TEST(StrategySettingsTest, NormBoundedNeedsItsBoundAndNoOtherStrategyTakesOne) {
+  v1::RunSpec bounded = SpecWith("norm_bounded", 1);
+  EXPECT_THAT(CompleteStrategySettings(&bounded),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("norm_bounded needs norm_bound, the L2 norm each site's change")))
+      << "no default bound";
+  for (double bound : {0.0, -2.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    bounded.mutable_robust()->set_norm_bound(bound);
+    EXPECT_THAT(CompleteStrategySettings(&bounded),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("norm_bound must be a finite number > 0")))
+        << bound;
+  }
+  bounded.mutable_robust()->set_norm_bound(2.5);
+  ASSERT_THAT(CompleteStrategySettings(&bounded), IsOk());
+  EXPECT_DOUBLE_EQ(bounded.robust().norm_bound(), 2.5);
+  EXPECT_FALSE(bounded.robust().has_trim_fraction());
+  EXPECT_FALSE(bounded.robust().has_byzantine_sites());
+  const AggregatorOptions options = AggregatorOptionsOf(bounded, "/store/abc");
+  EXPECT_DOUBLE_EQ(options.norm_bound, 2.5);
+  EXPECT_EQ(options.global_model_path, "/store/abc");
+
+  for (const char* other : {"fedavg", "trimmed_mean", "krum"}) {
+    v1::RunSpec spec = SpecWith(other, 5);
+    spec.mutable_robust()->set_norm_bound(2.5);
+    EXPECT_THAT(CompleteStrategySettings(&spec).message(),
+                HasSubstr(std::string("norm_bound applies to norm_bounded, not to ") + other));
+  }
+  v1::RunSpec with_trim = SpecWith("norm_bounded", 1);
+  with_trim.mutable_robust()->set_norm_bound(1);
+  with_trim.mutable_robust()->set_trim_fraction(0.1);
+  EXPECT_THAT(CompleteStrategySettings(&with_trim).message(),
+              HasSubstr("trim_fraction applies to trimmed_mean, not to norm_bounded"));
 }
 
 }  // namespace

@@ -59,5 +59,15 @@ TEST(RunSpecJsonTest, AnAuditorSeesTheServerOptimizerFedProxAndScaffold) {
   EXPECT_EQ(json.at("scaffold"), true);
 }
 
+TEST(RunSpecJsonTest, TheNormBoundIsOnRecordForTheRunThatSetsIt) {
+  v1::RunSpec spec;
+  spec.set_strategy("norm_bounded");
+  spec.mutable_robust()->set_norm_bound(2.5);
+  EXPECT_EQ(RunSpecToJson(spec).at("robust").at("norm_bound"), 2.5);
+  v1::RunSpec trimmed;
+  trimmed.mutable_robust()->set_trim_fraction(0.2);
+  EXPECT_TRUE(RunSpecToJson(trimmed).at("robust").at("norm_bound").is_null());
+}
+
 }  // namespace
 }  // namespace fedmi
