@@ -222,9 +222,9 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
                                         ? absl::StrCat(", ", secure_spec.server_optimizer().kind())
                                         : "",
                                     ")")
-      : exact ? "exact (bit-identical to FedAvg)"
-              : absl::StrCat("WRONG: ", plain->mismatches, " elements differ, first at ",
-                             plain->first_mismatch));
+      : exact        ? "exact (bit-identical to FedAvg)"
+                     : absl::StrCat("WRONG: ", plain->mismatches, " elements differ, first at ",
+                                    plain->first_mismatch));
   if (secure) {
     std::cout << absl::StrFormat(
         "  secure aggregation: median round %.3f s (%.2fx plaintext, +%.3f s); coordinator CPU "
@@ -233,7 +233,9 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
         masked->median_round_seconds / std::max(1e-9, plain->median_round_seconds),
         masked->median_round_seconds - plain->median_round_seconds, masked->coordinator_cpu_seconds,
         masked->max_abs_error, bound,
-        !checks_fedavg ? "(not checked)" : within_bound ? "within the bound" : "BEYOND THE BOUND");
+        !checks_fedavg ? "(not checked)"
+        : within_bound ? "within the bound"
+                       : "BEYOND THE BOUND");
   }
   std::cout << absl::StrFormat(
       "  coordinator peak RSS %.1f MB (%.2fx model); model payload per run %.1f MB\n", rss / 1e6,

@@ -17,8 +17,8 @@
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/strategy_names.h"
 #include "common/runspec/training_recipe.h"
-#include "common/tensor/bundle_transfer.h"
 #include "common/runspec/transfer.h"
+#include "common/tensor/bundle_transfer.h"
 #include "common/tensor/safetensors.h"
 
 // The build may pass the project version; keep in step with CMakeLists.txt.

@@ -10,13 +10,12 @@
 namespace fedmi::cli {
 
 void AddServerOptimizerOptions(CLI::App* command, OptimizerFlags* flags) {
-  AddCheckedOption(
-      command, "--server-optimizer", flags->server_optimizer,
-      "how the coordinator moves the global model by the round's aggregate: fedavg "
-      "(replaced by it), fedavgm (server momentum), fedadam, fedyogi or fedadagrad "
-      "(Reddi et al. 2021; docs/strategies.md). Works with secure aggregation",
-      CLI::IsMember(std::vector<std::string>(std::begin(kServerOptimizers),
-                                             std::end(kServerOptimizers))));
+  AddCheckedOption(command, "--server-optimizer", flags->server_optimizer,
+                   "how the coordinator moves the global model by the round's aggregate: fedavg "
+                   "(replaced by it), fedavgm (server momentum), fedadam, fedyogi or fedadagrad "
+                   "(Reddi et al. 2021; docs/strategies.md). Works with secure aggregation",
+                   CLI::IsMember(std::vector<std::string>(std::begin(kServerOptimizers),
+                                                          std::end(kServerOptimizers))));
   command->add_option("--server-lr", flags->server_lr,
                       "server learning rate eta (default 1 for fedavgm, 0.1 for fedadam and "
                       "fedadagrad, 0.01 for fedyogi)");

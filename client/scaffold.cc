@@ -41,8 +41,8 @@ absl::StatusOr<size_t> MatchingTensor(const TensorBundle& bundle, const TensorSp
   const int index = bundle.IndexOf(like.name);
   if (index < 0 || bundle.specs[index].dtype != DType::kFloat32 ||
       bundle.specs[index].shape != like.shape) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "SCAFFOLD: ", what, " has no float32 tensor '", like.name, "' of the control's shape"));
+    return absl::InvalidArgumentError(absl::StrCat("SCAFFOLD: ", what, " has no float32 tensor '",
+                                                   like.name, "' of the control's shape"));
   }
   return static_cast<size_t>(index);
 }
@@ -86,7 +86,8 @@ absl::StatusOr<ScaffoldGlobal> SplitScaffoldGlobal(const TensorBundle& global) {
 TensorBundle WithScaffoldControls(const TensorBundle& weights, const TensorBundle& control) {
   TensorBundle bundle = weights;
   for (const TensorSpec& spec : control.specs) {
-    bundle.specs.push_back({absl::StrCat(kScaffoldControlPrefix, spec.name), spec.dtype, spec.shape});
+    bundle.specs.push_back(
+        {absl::StrCat(kScaffoldControlPrefix, spec.name), spec.dtype, spec.shape});
   }
   bundle.body.insert(bundle.body.end(), control.body.begin(), control.body.end());
   return bundle;
@@ -151,9 +152,8 @@ absl::StatusOr<TensorBundle> NextClientControl(const TensorBundle& client,
               scale;
       const float rounded = static_cast<float>(value);
       if (!std::isfinite(rounded)) {
-        return absl::InvalidArgumentError(absl::StrCat("SCAFFOLD: the new control variate of '",
-                                                       spec.name, "' is not finite at element ",
-                                                       e));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "SCAFFOLD: the new control variate of '", spec.name, "' is not finite at element ", e));
       }
       SetFloatAt(next, t, e, rounded);
     }
@@ -189,8 +189,8 @@ absl::StatusOr<std::optional<TensorBundle>> ScaffoldControlStore::Before(
   // `round` never finds a later round's variate of its own run.
   if (!rounds.empty() && rounds.back() > round) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "SCAFFOLD: ", run_dir, " holds the control variate of round ", rounds.back(),
-        " while run ", run_id, " trains round ", round,
+        "SCAFFOLD: ", run_dir, " holds the control variate of round ", rounds.back(), " while run ",
+        run_id, " trains round ", round,
         "; another run used this folder: remove it or give the site its own --state-dir"));
   }
   const auto later = std::lower_bound(rounds.begin(), rounds.end(), round);
@@ -199,9 +199,9 @@ absl::StatusOr<std::optional<TensorBundle>> ScaffoldControlStore::Before(
       absl::StrCat(run_dir, "/", kRoundFilePrefix, *(later - 1), kRoundFileSuffix);
   absl::StatusOr<TensorBundle> control = ReadBundleFile(path);
   if (!control.ok() || control->body.size() != control->ExpectedBodyBytes()) {
-    return absl::DataLossError(absl::StrCat(
-        "SCAFFOLD control variate ", path, " cannot be read: ",
-        control.ok() ? "its body is short" : std::string(control.status().message())));
+    return absl::DataLossError(
+        absl::StrCat("SCAFFOLD control variate ", path, " cannot be read: ",
+                     control.ok() ? "its body is short" : std::string(control.status().message())));
   }
   return std::optional<TensorBundle>(*std::move(control));
 }
@@ -213,8 +213,7 @@ absl::Status ScaffoldControlStore::Save(int64_t run_id, const std::string& spec_
   ASSIGN_OR_RETURN(std::unique_ptr<AtomicFile> file, env_.NewAtomicFile(dir, 0600));
   RETURN_IF_ERROR(file->Append(BundleFilePrefix(control.specs)));
   RETURN_IF_ERROR(file->Append(absl::string_view(control.body.data(), control.body.size())));
-  RETURN_IF_ERROR(
-      file->Commit(absl::StrCat(dir, "/", kRoundFilePrefix, round, kRoundFileSuffix)));
+  RETURN_IF_ERROR(file->Commit(absl::StrCat(dir, "/", kRoundFilePrefix, round, kRoundFileSuffix)));
   // What no round reads any more only costs disk: a failure to remove it
   // must not fail the round.
   absl::StatusOr<std::vector<int32_t>> rounds = SavedRounds(dir);

@@ -85,8 +85,7 @@ class ScaffoldControlStore {
   // of the run: c_i = 0). DataLoss for a damaged file; FailedPrecondition
   // when the run's folder holds a later round's variate, which no run that
   // wrote it could have (another run used the folder).
-  absl::StatusOr<std::optional<TensorBundle>> Before(int64_t run_id,
-                                                     const std::string& spec_sha256,
+  absl::StatusOr<std::optional<TensorBundle>> Before(int64_t run_id, const std::string& spec_sha256,
                                                      int32_t round);
   // Saves the variate after `round`, then removes, as far as it can, those
   // that no later round can read (all but this one and the latest before it).

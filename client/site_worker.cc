@@ -170,10 +170,9 @@ SiteWorker::SiteWorker(SiteWorkerOptions options, std::optional<SiteDataset> dat
       data_geometry_(GeometryOfData(data_, options_.data_first_frame_only)),
       privacy_ledger_(options_.privacy_dir, *options_.env),
       // Per site: sites started without kits share a working directory.
-      scaffold_controls_(
-          absl::StrCat(options_.state_dir.empty() ? "state" : options_.state_dir, "/scaffold/",
-                       options_.site),
-          *options_.env) {
+      scaffold_controls_(absl::StrCat(options_.state_dir.empty() ? "state" : options_.state_dir,
+                                      "/scaffold/", options_.site),
+                         *options_.env) {
   ml::SetThreads(options_.threads);
 }
 
@@ -294,8 +293,7 @@ absl::StatusOr<TensorBundle> SiteWorker::BuildInitialModel(const v1::RunSpec& sp
   return WithScaffoldControls(initial, zeros);
 }
 
-absl::StatusOr<TensorBundle> SiteWorker::WithInitialWeights(int64_t run_id,
-                                                            const v1::RunSpec& spec,
+absl::StatusOr<TensorBundle> SiteWorker::WithInitialWeights(int64_t run_id, const v1::RunSpec& spec,
                                                             TensorBundle initial) {
   const v1::TransferSettings& transfer = spec.transfer();
   if (transfer.init_weights_sha256().empty()) return initial;

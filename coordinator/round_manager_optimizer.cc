@@ -24,8 +24,8 @@ absl::StatusOr<ServerStep> RoundManager::StepServerOptimizer(const std::string& 
       taken_as_aggregated.insert(spec.name);
     }
   }
-  return optimizer.Step(*deps_.models, global_model_sha256_, aggregate_sha256,
-                        server_state_sha256_, taken_as_aggregated);
+  return optimizer.Step(*deps_.models, global_model_sha256_, aggregate_sha256, server_state_sha256_,
+                        taken_as_aggregated);
 }
 
 }  // namespace fedmi

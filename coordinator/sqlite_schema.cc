@@ -1,5 +1,7 @@
 #include "coordinator/sqlite_schema.h"
 
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "common/base/status.h"
 
@@ -93,6 +95,24 @@ CREATE TABLE IF NOT EXISTS participations (
 ) WITHOUT ROWID;
 )sql";
 
+// Adds `column` to the rounds table for schema `version`, only where the
+// table exists and lacks it (a test may turn a current database back to an
+// older version number).
+absl::Status AddRoundsColumn(SqliteConnection& db, const std::string& column,
+                             const std::string& type, int version) {
+  ASSIGN_OR_RETURN(int64_t has_rounds,
+                   db.QueryInt("SELECT count(*) FROM sqlite_master WHERE type='table' "
+                               "AND name='rounds'",
+                               "look for the rounds table"));
+  const std::string has_column_sql =
+      absl::StrCat("SELECT count(*) FROM pragma_table_info('rounds') WHERE name='", column, "'");
+  ASSIGN_OR_RETURN(int64_t has_column,
+                   db.QueryInt(has_column_sql.c_str(), absl::StrCat("look for rounds.", column)));
+  if (has_rounds == 0 || has_column > 0) return absl::OkStatus();
+  return db.Exec(absl::StrCat("ALTER TABLE rounds ADD COLUMN ", column, " ", type, ";"),
+                 absl::StrCat("migrate rounds to schema ", version));
+}
+
 }  // namespace
 
 absl::Status CreateOrMigrateSchema(SqliteConnection& db) {
@@ -124,38 +144,12 @@ absl::Status CreateOrMigrateSchema(SqliteConnection& db) {
     }
     if (version == 4) {
       // Version 5 keeps adaptive clipping's next clip with each round.
-      // Only where the rounds table lacks it (a test may turn a current
-      // database back to an older version number).
-      ASSIGN_OR_RETURN(int64_t has_rounds,
-                       db.QueryInt("SELECT count(*) FROM sqlite_master WHERE type='table' "
-                                   "AND name='rounds'",
-                                   "look for the rounds table"));
-      ASSIGN_OR_RETURN(int64_t has_column,
-                       db.QueryInt("SELECT count(*) FROM pragma_table_info('rounds') "
-                                   "WHERE name='dp_next_clip_norm'",
-                                   "look for rounds.dp_next_clip_norm"));
-      if (has_rounds > 0 && has_column == 0) {
-        RETURN_IF_ERROR(
-            db.Exec("ALTER TABLE rounds ADD COLUMN dp_next_clip_norm REAL NOT NULL DEFAULT 0;",
-                    "migrate rounds to schema 5"));
-      }
+      RETURN_IF_ERROR(AddRoundsColumn(db, "dp_next_clip_norm", "REAL NOT NULL DEFAULT 0", 5));
       version = 5;
     }
     if (version == 5) {
       // Version 6 keeps the server optimizer's state with each round.
-      ASSIGN_OR_RETURN(int64_t has_rounds,
-                       db.QueryInt("SELECT count(*) FROM sqlite_master WHERE type='table' "
-                                   "AND name='rounds'",
-                                   "look for the rounds table"));
-      ASSIGN_OR_RETURN(int64_t has_column,
-                       db.QueryInt("SELECT count(*) FROM pragma_table_info('rounds') "
-                                   "WHERE name='server_state_sha256'",
-                                   "look for rounds.server_state_sha256"));
-      if (has_rounds > 0 && has_column == 0) {
-        RETURN_IF_ERROR(db.Exec(
-            "ALTER TABLE rounds ADD COLUMN server_state_sha256 TEXT NOT NULL DEFAULT '';",
-            "migrate rounds to schema 6"));
-      }
+      RETURN_IF_ERROR(AddRoundsColumn(db, "server_state_sha256", "TEXT NOT NULL DEFAULT ''", 6));
       return db.Exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion), "set user_version");
     }
     ASSIGN_OR_RETURN(int64_t foreign_tables,

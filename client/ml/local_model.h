@@ -122,7 +122,7 @@ struct TrainOptions {
   // SCAFFOLD needs plain SGD: its control variates divide the distance SGD
   // moved by the steps it took, which momentum would inflate.
   double sgd_momentum = 0.9;
-  uint64_t seed = 0;               // shuffling, dropout, augmentation
+  uint64_t seed = 0;  // shuffling, dropout, augmentation
   // Class-weighted cross-entropy: class c weighs n / (k * n_c) by this data
   // set's own label counts, so a site's majority class does not swamp the
   // loss. On PneumoniaMNIST, whose test split has more normal cases than

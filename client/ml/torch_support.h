@@ -124,8 +124,7 @@ class GradientCorrection {
   // names a tensor that is no trained parameter, or has another shape.
   static absl::StatusOr<GradientCorrection> Create(const std::vector<torch::Tensor>& params,
                                                    const std::vector<std::string>& names,
-                                                   double proximal_mu,
-                                                   const TensorBundle& offset,
+                                                   double proximal_mu, const TensorBundle& offset,
                                                    torch::Device device) {
     GradientCorrection correction;
     correction.proximal_mu_ = proximal_mu;

@@ -194,11 +194,9 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::vector<torch::
         params, torch::optim::AdamWOptions(options.lr).weight_decay(options.weight_decay));
   }
   if (options.optimizer == "sgd") {
-    return std::make_unique<torch::optim::SGD>(
-        params,
-        torch::optim::SGDOptions(options.lr)
-            .momentum(options.sgd_momentum)
-            .weight_decay(options.weight_decay));
+    return std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(options.lr)
+                                                           .momentum(options.sgd_momentum)
+                                                           .weight_decay(options.weight_decay));
   }
   return nullptr;
 }

@@ -33,9 +33,9 @@ absl::Status CheckScaffold(const v1::RunSpec& spec) {
   // Krum selection breaks it, and their distances would be dominated by
   // the control variates rather than the weights.
   if (!spec.strategy().empty() && spec.strategy() != kFedAvgStrategy) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "scaffold needs strategy fedavg, got ", spec.strategy(),
-        ": its server control variate is the mean of the sites' ones"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("scaffold needs strategy fedavg, got ", spec.strategy(),
+                     ": its server control variate is the mean of the sites' ones"));
   }
   if (spec.max_update_norm() > 0) {
     return absl::InvalidArgumentError(

@@ -51,8 +51,7 @@ TEST(ScaffoldTest, ControlsRideAfterTheWeightsAndSplitOffAgain) {
   const TensorBundle weights = FloatBundle(Weights(), {1, 2, 3});
   ASSERT_OK_AND_ASSIGN(TensorBundle zeros, ZeroControls(weights, {"fc.weight"}));
   EXPECT_EQ(FloatsOf(zeros), (std::vector<float>{0, 0}));
-  const TensorBundle global =
-      WithScaffoldControls(weights, FloatBundle(Controls(), {0.5f, 0.75f}));
+  const TensorBundle global = WithScaffoldControls(weights, FloatBundle(Controls(), {0.5f, 0.75f}));
   ASSERT_EQ(global.specs.size(), 3u);
   EXPECT_EQ(global.specs[2].name, std::string(kScaffoldControlPrefix) + "fc.weight");
   ASSERT_OK_AND_ASSIGN(ScaffoldGlobal split, SplitScaffoldGlobal(global));

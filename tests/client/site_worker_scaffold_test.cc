@@ -90,8 +90,7 @@ TEST_F(SiteWorkerScaffoldTest, UpdatesCarryTheNextControlVariateWhichSurvivesARe
     const float half = 0.5f;
     std::memcpy(server.body.data() + i * sizeof(float), &half, sizeof(float));
   }
-  const TensorBundle global =
-      WithScaffoldControls(sent.weights, ScaledControls(server, kLr));
+  const TensorBundle global = WithScaffoldControls(sent.weights, ScaledControls(server, kLr));
   const ScaffoldGlobal second_global = Unscaled(global);
   worker = StartWorker();
   ASSERT_OK_AND_ASSIGN(LocalUpdate second, worker->Train(1, 2, spec, global));

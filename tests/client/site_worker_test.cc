@@ -21,8 +21,8 @@
 #include "common/tensor/bundle_transfer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/client/site_worker_test_util.h"
+#include "tests/common/privacy/dp_settings_fixture.h"
 #include "tests/test_util.h"
 
 namespace fedmi {

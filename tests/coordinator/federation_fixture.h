@@ -57,6 +57,18 @@ class RecordingChannel : public SiteChannel {
   absl::Status close_status_;
 };
 
+// Every named site is connected and has 100 training examples.
+class ConnectedRoster : public SiteRoster {
+ public:
+  explicit ConnectedRoster(std::vector<std::string> sites) : sites_(std::move(sites)) {}
+  std::vector<std::string> ConnectedSites() const override { return sites_; }
+  bool Send(const std::string&, const v1::CoordinatorMessage&) override { return true; }
+  int64_t TrainExamples(const std::string&) const override { return 100; }
+
+ private:
+  std::vector<std::string> sites_;
+};
+
 inline const std::vector<TensorSpec>& ModelSpecs() {
   static const std::vector<TensorSpec>* specs = new std::vector<TensorSpec>{
       {"fc.weight", DType::kFloat32, {2, 2}}, {"fc.bias", DType::kFloat32, {2}}};

@@ -14,18 +14,6 @@
 namespace fedmi {
 namespace {
 
-// Every named site is connected and has 100 training examples.
-class ConnectedRoster : public SiteRoster {
- public:
-  explicit ConnectedRoster(std::vector<std::string> sites) : sites_(std::move(sites)) {}
-  std::vector<std::string> ConnectedSites() const override { return sites_; }
-  bool Send(const std::string&, const v1::CoordinatorMessage&) override { return true; }
-  int64_t TrainExamples(const std::string&) const override { return 100; }
-
- private:
-  std::vector<std::string> sites_;
-};
-
 v1::RunSpec OptimizerSpec(const char* kind) {
   v1::RunSpec spec = Spec(/*rounds=*/3, /*min_sites=*/2);
   spec.set_strategy("fedavg");
@@ -160,14 +148,12 @@ TEST_F(RoundManagerOptimizerTest, ScaffoldControlVariatesAreTakenAsAggregated) {
 
 TEST_F(RoundManagerOptimizerTest, AManagerLoadedAgainMidRunContinuesBitForBit) {
   const v1::RunSpec spec = OptimizerSpec("fedadam");
-  const std::vector<std::vector<float>> a = {
-      {0.3f, -0.1f, 0.7f, 0.2f, 1.1f, -0.4f},
-      {0.5f, -0.3f, 0.6f, 0.1f, 0.9f, -0.2f},
-      {0.2f, 0.1f, 0.8f, 0.4f, 1.3f, -0.6f}};
-  const std::vector<std::vector<float>> b = {
-      {-0.2f, 0.4f, 0.1f, 0.3f, 0.8f, 0.5f},
-      {0.1f, 0.2f, 0.3f, -0.1f, 0.7f, 0.4f},
-      {-0.4f, 0.5f, 0.2f, 0.6f, 1.0f, 0.3f}};
+  const std::vector<std::vector<float>> a = {{0.3f, -0.1f, 0.7f, 0.2f, 1.1f, -0.4f},
+                                             {0.5f, -0.3f, 0.6f, 0.1f, 0.9f, -0.2f},
+                                             {0.2f, 0.1f, 0.8f, 0.4f, 1.3f, -0.6f}};
+  const std::vector<std::vector<float>> b = {{-0.2f, 0.4f, 0.1f, 0.3f, 0.8f, 0.5f},
+                                             {0.1f, 0.2f, 0.3f, -0.1f, 0.7f, 0.4f},
+                                             {-0.4f, 0.5f, 0.2f, 0.6f, 1.0f, 0.3f}};
 
   const int64_t uninterrupted = CreateRun(spec);
   std::unique_ptr<RoundManager> manager = Load(uninterrupted);

@@ -24,18 +24,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Every named site is connected and has 100 training examples.
-class ConnectedRoster : public SiteRoster {
- public:
-  explicit ConnectedRoster(std::vector<std::string> sites) : sites_(std::move(sites)) {}
-  std::vector<std::string> ConnectedSites() const override { return sites_; }
-  bool Send(const std::string&, const v1::CoordinatorMessage&) override { return true; }
-  int64_t TrainExamples(const std::string&) const override { return 100; }
-
- private:
-  std::vector<std::string> sites_;
-};
-
 // fc.weight's 16 bytes, which a frozen round must leave as they were.
 std::vector<char> FrozenBytes(const TensorBundle& model) {
   absl::StatusOr<TensorBundle> weight = SelectTensors(model, {"fc.weight"});

@@ -76,8 +76,8 @@ TEST(RunSpecValidationTest, AKrumRunWhoseQuorumIsBelowTwoFPlusThreeIsRefused) {
 TEST(RunSpecValidationTest, ScaffoldNeedsPlainSgdAndRefusesWhatItCannotCover) {
   v1::RunSpec adam = SpecFor("cnn", 28);
   adam.set_scaffold(true);
-  EXPECT_THAT(ValidateRunSpec(&adam),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("scaffold needs optimizer sgd")));
+  EXPECT_THAT(ValidateRunSpec(&adam), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("scaffold needs optimizer sgd")));
   v1::RunSpec sgd = SpecFor("cnn", 28);
   sgd.set_scaffold(true);
   sgd.set_optimizer("sgd");

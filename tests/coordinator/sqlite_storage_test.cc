@@ -146,7 +146,8 @@ TEST_F(SqliteStorageTest, MigratesASchemaFiveDatabaseAndKeepsTheServerStateWithI
     commit.round.model_sha256 = std::string(64, 'a');
     ASSERT_THAT(storage->CommitRound(commit), IsOk());
   }
-  ExecOrFail(DbPath(), "ALTER TABLE rounds DROP COLUMN server_state_sha256; PRAGMA user_version=5;");
+  ExecOrFail(DbPath(),
+             "ALTER TABLE rounds DROP COLUMN server_state_sha256; PRAGMA user_version=5;");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
   EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "6");
   RoundCommit next;

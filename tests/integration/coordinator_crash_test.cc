@@ -4,9 +4,8 @@
 // rounds are 1..N once each, the model is exactly N FedAvg steps, and the
 // audit log verifies. With FedAdam, the resumed run ends bit for bit like an
 // uninterrupted one, and so does a SCAFFOLD run.
-#include <nlohmann/json.hpp>
-
 #include <functional>
+#include <nlohmann/json.hpp>
 
 #include "common/tensor/synthetic_model.h"
 #include "tests/integration/process_fixture.h"
@@ -99,7 +98,6 @@ INSTANTIATE_TEST_SUITE_P(Points, CoordinatorCrashTest,
                                            "coordinator-commit", "coordinator-between-rounds",
                                            "coordinator-evaluation"),
                          PointName);
-
 
 // The final models of a run of `spec` whose coordinator kills itself at
 // `point` (then restarts) and of the same run left uninterrupted, on three

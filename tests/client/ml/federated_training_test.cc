@@ -32,11 +32,10 @@ std::vector<float> Values(const torch::Tensor& t) {
 TEST(GradientCorrectionTest, AddsTheProximalTermAndTheOffsetToTheGradient) {
   torch::Tensor weight = torch::tensor({1.0f, 2.0f, 3.0f}).requires_grad_(true);
   torch::Tensor bias = torch::tensor({4.0f}).requires_grad_(true);
-  ASSERT_OK_AND_ASSIGN(
-      GradientCorrection correction,
-      GradientCorrection::Create({weight, bias}, {"fc.weight", "fc.bias"}, /*proximal_mu=*/0.5,
-                                 FloatTensor("fc.weight", {3}, {0.25f, -0.5f, 0.125f}),
-                                 torch::kCPU));
+  ASSERT_OK_AND_ASSIGN(GradientCorrection correction,
+                       GradientCorrection::Create(
+                           {weight, bias}, {"fc.weight", "fc.bias"}, /*proximal_mu=*/0.5,
+                           FloatTensor("fc.weight", {3}, {0.25f, -0.5f, 0.125f}), torch::kCPU));
   // Training moved the weights from w0 = (1, 2, 3), (4) ...
   {
     torch::NoGradGuard no_grad;
@@ -72,14 +71,14 @@ TEST(GradientCorrectionTest, WithoutEitherTheGradientIsUntouched) {
 
 TEST(GradientCorrectionTest, AnOffsetForNoParameterOrOfAnotherShapeIsRefused) {
   torch::Tensor weight = torch::zeros({2}).requires_grad_(true);
-  EXPECT_THAT(GradientCorrection::Create({weight}, {"w"}, 0, FloatTensor("v", {2}, {1, 2}),
-                                         torch::kCPU)
-                  .status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'v' names no trained")));
-  EXPECT_THAT(GradientCorrection::Create({weight}, {"w"}, 0, FloatTensor("w", {1}, {1}),
-                                         torch::kCPU)
-                  .status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("parameter's shape")));
+  EXPECT_THAT(
+      GradientCorrection::Create({weight}, {"w"}, 0, FloatTensor("v", {2}, {1, 2}), torch::kCPU)
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'v' names no trained")));
+  EXPECT_THAT(
+      GradientCorrection::Create({weight}, {"w"}, 0, FloatTensor("w", {1}, {1}), torch::kCPU)
+          .status(),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("parameter's shape")));
 }
 
 // Gray noise, labels alternating: enough for gradients to flow.
