@@ -45,11 +45,6 @@ constexpr KindName kKinds[] = {
     {ServerOptimizerKind::kFedAdagrad, kFedAdagradServerOptimizer},
 };
 
-bool IsAdaptive(ServerOptimizerKind kind) {
-  return kind == ServerOptimizerKind::kFedAdam || kind == ServerOptimizerKind::kFedYogi ||
-         kind == ServerOptimizerKind::kFedAdagrad;
-}
-
 // State floats per optimized parameter: u for fedavgm, (m, v) otherwise.
 size_t StateFloats(ServerOptimizerKind kind) { return IsAdaptive(kind) ? 2 : 1; }
 
@@ -271,6 +266,11 @@ absl::StatusOr<int64_t> ReadStateHeader(ServerOptimizerKind kind, BundleFileRead
 }
 
 }  // namespace
+
+bool IsAdaptive(ServerOptimizerKind kind) {
+  return kind == ServerOptimizerKind::kFedAdam || kind == ServerOptimizerKind::kFedYogi ||
+         kind == ServerOptimizerKind::kFedAdagrad;
+}
 
 const char* ServerOptimizerName(ServerOptimizerKind kind) {
   for (const KindName& entry : kKinds) {

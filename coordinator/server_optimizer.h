@@ -56,6 +56,9 @@ namespace fedmi {
 
 enum class ServerOptimizerKind { kFedAvg, kFedAvgM, kFedAdam, kFedYogi, kFedAdagrad };
 
+// fedadam, fedyogi and fedadagrad: the kinds with moments m and v.
+bool IsAdaptive(ServerOptimizerKind kind);
+
 // "fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad".
 const char* ServerOptimizerName(ServerOptimizerKind kind);
 // InvalidArgument naming the known kinds for any other name.

@@ -6,11 +6,6 @@
 namespace fedmi {
 namespace {
 
-bool IsAdaptive(ServerOptimizerKind kind) {
-  return kind == ServerOptimizerKind::kFedAdam || kind == ServerOptimizerKind::kFedYogi ||
-         kind == ServerOptimizerKind::kFedAdagrad;
-}
-
 // One optional setting: which kinds read it, where it lives in the message
 // and in the options.
 struct Setting {

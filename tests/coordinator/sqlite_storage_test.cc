@@ -116,17 +116,21 @@ TEST_F(SqliteStorageTest, MigratesASchemaThreeDatabaseAddingRevocations) {
               IsOk());
 }
 
+// A current database holding run 1 and its round 0 (model "aa...a"),
+// closed again, for a test to turn back to an older schema.
+void CommitInitialRound(const std::string& db_path) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(db_path));
+  RunRecord run;
+  ASSERT_OK_AND_ASSIGN(int64_t id, storage->CreateRun(run));
+  RoundCommit commit;
+  commit.round.run_id = id;
+  commit.round.round = 0;
+  commit.round.model_sha256 = std::string(64, 'a');
+  ASSERT_THAT(storage->CommitRound(commit), IsOk());
+}
+
 TEST_F(SqliteStorageTest, MigratesASchemaFourDatabaseKeepingItsRounds) {
-  {
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
-    RunRecord run;
-    ASSERT_OK_AND_ASSIGN(int64_t id, storage->CreateRun(run));
-    RoundCommit commit;
-    commit.round.run_id = id;
-    commit.round.round = 0;
-    commit.round.model_sha256 = std::string(64, 'a');
-    ASSERT_THAT(storage->CommitRound(commit), IsOk());
-  }
+  ASSERT_NO_FATAL_FAILURE(CommitInitialRound(DbPath()));
   ExecOrFail(DbPath(), "ALTER TABLE rounds DROP COLUMN dp_next_clip_norm; PRAGMA user_version=4;");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
   EXPECT_EQ(QueryCell(DbPath(), "PRAGMA user_version"), "6");
@@ -136,16 +140,7 @@ TEST_F(SqliteStorageTest, MigratesASchemaFourDatabaseKeepingItsRounds) {
 }
 
 TEST_F(SqliteStorageTest, MigratesASchemaFiveDatabaseAndKeepsTheServerStateWithItsRound) {
-  {
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
-    RunRecord run;
-    ASSERT_OK_AND_ASSIGN(int64_t id, storage->CreateRun(run));
-    RoundCommit commit;
-    commit.round.run_id = id;
-    commit.round.round = 0;
-    commit.round.model_sha256 = std::string(64, 'a');
-    ASSERT_THAT(storage->CommitRound(commit), IsOk());
-  }
+  ASSERT_NO_FATAL_FAILURE(CommitInitialRound(DbPath()));
   ExecOrFail(DbPath(),
              "ALTER TABLE rounds DROP COLUMN server_state_sha256; PRAGMA user_version=5;");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Storage> storage, OpenSqliteStorage(DbPath()));
