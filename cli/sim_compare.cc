@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <system_error>
 
@@ -70,6 +71,7 @@ class CompareRunObserver : public SimObserver {
 
   absl::Status OnRunDone(AdminClient& admin, const v1::RunStatus& run, const std::string& work_dir,
                          const std::string& data) override {
+    run_done_ = true;
     std::vector<v1::RoundStatus> rounds(run.rounds().begin(), run.rounds().end());
     std::sort(rounds.begin(), rounds.end(), [](const v1::RoundStatus& a, const v1::RoundStatus& b) {
       return a.round() < b.round();
@@ -84,13 +86,24 @@ class CompareRunObserver : public SimObserver {
       ASSIGN_OR_RETURN(TensorBundle weights,
                        admin.ExportModel(run.run_id(), round.round(), &exported));
       RETURN_IF_ERROR(WriteRunModelFile(run, exported, weights, path, format, &runner_, nullptr));
-      ASSIGN_OR_RETURN(ModelEvaluation test, runner_.EvaluateOnSplit(path, data, "test", 0.5));
-      if (test.segmentation.has_value()) {
+      absl::StatusOr<ModelEvaluation> test = runner_.EvaluateOnSplit(path, data, "test", 0.5);
+      if (!test.ok()) {
+        // E.g. NaN predictions from a model an attack ruined: a result of
+        // the strategy, so the round counts as undefined and the run goes on.
+        if (unusable_model_.empty()) {
+          unusable_model_ = absl::StrCat("round ", round.round(), "'s model: ",
+                                         test.status().message());
+        }
+        result_.test_auc.push_back(kNaN);
+        result_.test_accuracy.push_back(kNaN);
+        continue;
+      }
+      if (test->segmentation.has_value()) {
         return absl::FailedPreconditionError(
             "sim --compare compares test AUC, and this run trains a segmentation model");
       }
-      result_.test_auc.push_back(test.metrics.auc);
-      result_.test_accuracy.push_back(test.metrics.accuracy);
+      result_.test_auc.push_back(test->metrics.auc);
+      result_.test_accuracy.push_back(test->metrics.accuracy);
     }
     std::remove(path.c_str());
     result_.run_id = run.run_id();
@@ -115,6 +128,10 @@ class CompareRunObserver : public SimObserver {
 
   const CompareRun& result() const { return result_; }
   const nlohmann::json& summary() const { return summary_; }
+  // Whether the run got through all its rounds, and the first round model
+  // that could not be tested ("" when all could).
+  bool run_done() const { return run_done_; }
+  const std::string& unusable_model() const { return unusable_model_; }
 
  private:
   std::ostream& progress_;
@@ -122,6 +139,8 @@ class CompareRunObserver : public SimObserver {
   ModelRunner& runner_;
   CompareRun result_;
   nlohmann::json summary_;
+  bool run_done_ = false;
+  std::string unusable_model_;
 };
 
 // The setting every strategy shared, as sim reported it for a run.
@@ -204,6 +223,7 @@ int RunSimCompare(const CompareOptions& options, const SimDriver& driver) {
   // Seed by seed, so that the strategies can be compared on the first seed
   // while later ones run.
   size_t started = 0;
+  std::map<CompareOutcome, int> incomplete;
   for (uint64_t seed : *seeds) {
     for (size_t i = 0; i < strategies.size(); ++i) {
       const CompareEntry& entry = strategies[i].entry;
@@ -218,15 +238,24 @@ int RunSimCompare(const CompareOptions& options, const SimDriver& driver) {
       CoutToFile redirect(log);
       if (!redirect.ok()) return ReportError(absl::InternalError("cannot write " + log));
       CompareRunObserver observer(redirect.progress(), driver.rounds, *runner);
-      if (int code = driver.run(entry.args, seed, run_dir, observer); code != kExitOk) {
-        std::cerr << "error: strategy '" << entry.name << "' failed on seed " << seed
-                  << "; its output: " << log << ", its processes' logs: " << run_dir << "/logs"
-                  << std::endl;
-        return code;
-      }
+      const int code = driver.run(entry.args, seed, run_dir, observer);
+      if (code == kExitUsage) return code;
       CompareRun run = observer.result();
       run.seed = seed;
       run.work_dir = run_dir;
+      if (code != kExitOk) {
+        // The comparison goes on: one strategy's collapse is what it is
+        // there to show, and a failed run should not cost the others.
+        run.outcome = observer.run_done() ? CompareOutcome::kModelUnusable : CompareOutcome::kFailed;
+        run.failure = observer.unusable_model().empty()
+                          ? absl::StrCat("fedmi sim exited with code ", code, "; see ", log)
+                          : observer.unusable_model();
+        ++incomplete[run.outcome];
+        std::cerr << "warning: strategy '" << entry.name << "' "
+                  << (run.outcome == CompareOutcome::kFailed ? "failed" : "ruined its model")
+                  << " on seed " << seed << "; its output: " << log
+                  << ", its processes' logs: " << run_dir << "/logs; going on" << std::endl;
+      }
       strategies[i].runs.push_back(std::move(run));
       if (setting.sites == 0) {
         FillSetting(observer.summary(), &setting);
@@ -255,6 +284,11 @@ int RunSimCompare(const CompareOptions& options, const SimDriver& driver) {
   }
   std::cout << "  wrote " << json_path << " and " << chart_path << std::endl;
   if (driver.json) PrintJsonLine(json);
+  if (incomplete[CompareOutcome::kFailed] > 0) {
+    std::cerr << "error: " << incomplete[CompareOutcome::kFailed] << " of " << total
+              << " runs failed (listed under the table)" << std::endl;
+    return kExitFailure;
+  }
   return kExitOk;
 }
 

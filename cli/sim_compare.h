@@ -78,8 +78,10 @@ struct SimDriver {
       run;
 };
 
-// The comparison; returns the exit code (2 for a bad strategies file,
-// seeds or entry flags, before any run; a failed run's code otherwise).
+// The comparison; returns the exit code: 2 for a bad strategies file,
+// seeds or entry flags, before any run; 1 when a run failed (the others
+// still run, and the report lists it); 0 otherwise, also when a strategy
+// ruined its model (a result the report shows).
 int RunSimCompare(const CompareOptions& options, const SimDriver& driver);
 
 }  // namespace fedmi::cli

@@ -51,7 +51,27 @@ std::string Megabytes(double bytes) {
 
 std::string SeedList(const std::vector<uint64_t>& seeds) { return absl::StrJoin(seeds, ", "); }
 
+// A strategy's final-model columns: over the completed runs, with the worst
+// named by what happened to the others.
+std::string WorstText(const StrategySummary& s, double worst) {
+  if (s.failed > 0) return "failed";
+  if (s.model_unusable > 0) return "ruined";
+  return FormatMetric(worst);
+}
+
 }  // namespace
+
+const char* CompareOutcomeName(CompareOutcome outcome) {
+  switch (outcome) {
+    case CompareOutcome::kCompleted:
+      return "completed";
+    case CompareOutcome::kModelUnusable:
+      return "model_unusable";
+    case CompareOutcome::kFailed:
+      return "failed";
+  }
+  return "failed";
+}
 
 std::optional<int> RoundsToTarget(const std::vector<double>& auc_per_round, double target) {
   for (size_t i = 0; i < auc_per_round.size(); ++i) {
@@ -84,18 +104,34 @@ StrategySummary Summarize(const CompareStrategy& strategy, double target_auc) {
   std::vector<double> auc, accuracy, reached_rounds, uploaded, run_seconds, wall_seconds;
   size_t rounds = 0;
   for (const CompareRun& run : strategy.runs) {
-    auc.push_back(run.final_auc);
-    accuracy.push_back(run.final_accuracy);
+    switch (run.outcome) {
+      case CompareOutcome::kCompleted:
+        ++summary.completed;
+        auc.push_back(run.final_auc);
+        accuracy.push_back(run.final_accuracy);
+        break;
+      case CompareOutcome::kModelUnusable:
+        ++summary.model_unusable;
+        break;
+      case CompareOutcome::kFailed:
+        ++summary.failed;
+        break;
+    }
     if (std::optional<int> reached = RoundsToTarget(run.test_auc, target_auc)) {
       reached_rounds.push_back(*reached);
     }
     uploaded.push_back(static_cast<double>(run.uploaded_bytes));
     run_seconds.push_back(run.run_seconds);
-    wall_seconds.push_back(run.wall_seconds);
+    // sim's summary, and so its wall time, comes only with a completed run.
+    if (run.outcome == CompareOutcome::kCompleted) wall_seconds.push_back(run.wall_seconds);
     rounds = std::max(rounds, run.test_auc.size());
   }
   summary.test_auc = HigherIsBetter(auc);
   summary.accuracy = HigherIsBetter(accuracy);
+  if (summary.completed < static_cast<int>(strategy.runs.size())) {
+    summary.test_auc.worst = kNaN;
+    summary.accuracy.worst = kNaN;
+  }
   summary.reached = static_cast<int>(reached_rounds.size());
   summary.rounds_to_target = LowerIsBetter(reached_rounds);
   if (reached_rounds.size() < strategy.runs.size()) summary.rounds_to_target.worst = kNaN;
@@ -129,8 +165,17 @@ std::string CompareTable(const std::vector<CompareStrategy>& strategies,
                          absl::StrCat("rounds to AUC ", target), "uploaded MB", "run s");
   out << absl::StrFormat("%-*s%-9s%-9s%-9s%-9s%-9s%-12s%-13s%-8s%s\n", w, "", "mean", "worst",
                          "mean", "worst", "mean", "worst", "mean", "mean", "worst");
+  std::ostringstream incomplete;
   for (const CompareStrategy& strategy : strategies) {
     const StrategySummary s = Summarize(strategy, setting.target_auc);
+    for (const CompareRun& run : strategy.runs) {
+      if (run.outcome == CompareOutcome::kCompleted) continue;
+      incomplete << absl::StrFormat("  %s, seed %d: %s: %s\n", strategy.entry.name, run.seed,
+                                    run.outcome == CompareOutcome::kFailed
+                                        ? "failed"
+                                        : "ruined (the final model could not be tested)",
+                                    run.failure);
+    }
     const std::string rounds_mean = std::isnan(s.rounds_to_target.mean)
                                         ? "-"
                                         : absl::StrFormat("%.1f", s.rounds_to_target.mean);
@@ -138,14 +183,15 @@ std::string CompareTable(const std::vector<CompareStrategy>& strategies,
                                          ? "never"
                                          : absl::StrFormat("%.0f", s.rounds_to_target.worst);
     out << absl::StrFormat("%-*s%-9s%-9s%-9s%-9s%-9s%-12s%-13s%-8s%s\n", w, strategy.entry.name,
-                           FormatMetric(s.test_auc.mean), FormatMetric(s.test_auc.worst),
-                           FormatMetric(s.accuracy.mean), FormatMetric(s.accuracy.worst),
+                           FormatMetric(s.test_auc.mean), WorstText(s, s.test_auc.worst),
+                           FormatMetric(s.accuracy.mean), WorstText(s, s.accuracy.worst),
                            rounds_mean, rounds_worst, Megabytes(s.uploaded_bytes.mean),
                            Seconds(s.run_seconds.mean), Seconds(s.run_seconds.worst));
   }
   out << absl::StrFormat(
       "  mean and worst over seed(s) %s: %d sites, %s partition (alpha %g), %d rounds, %s\n"
-      "  test AUC, accuracy: the final global model on the test split (accuracy at P >= 0.5)\n"
+      "  test AUC, accuracy: the final global model on the test split (accuracy at P >= 0.5);\n"
+      "    the mean is over the runs that completed; worst: ruined or failed when one did not\n"
       "  rounds to AUC %s: the first round whose global model reaches it on the test split;\n"
       "    mean over the seeds that reach it, never: a seed does not\n"
       "  uploaded MB: the sites' updates as the coordinator received them, over all rounds\n"
@@ -153,6 +199,7 @@ std::string CompareTable(const std::vector<CompareStrategy>& strategies,
       "  run s: from the run's start to the end of its last round\n",
       SeedList(setting.seeds), setting.sites, setting.partition, setting.alpha, setting.rounds,
       setting.model, target);
+  if (!incomplete.str().empty()) out << "runs that did not complete:\n" << incomplete.str();
   return out.str();
 }
 
@@ -165,10 +212,15 @@ nlohmann::json CompareJson(const std::vector<CompareStrategy>& strategies,
     for (const CompareRun& run : strategy.runs) {
       runs.push_back(
           {{"seed", run.seed},
+           {"outcome", CompareOutcomeName(run.outcome)},
+           {"failure", run.failure.empty() ? nlohmann::json(nullptr) : nlohmann::json(run.failure)},
            {"run_id", run.run_id},
            {"work_dir", run.work_dir},
-           {"test_auc", JsonNumber(run.final_auc)},
-           {"accuracy", JsonNumber(run.final_accuracy)},
+           {"test_auc", run.outcome == CompareOutcome::kCompleted ? JsonNumber(run.final_auc)
+                                                                   : nlohmann::json(nullptr)},
+           {"accuracy", run.outcome == CompareOutcome::kCompleted
+                            ? JsonNumber(run.final_accuracy)
+                            : nlohmann::json(nullptr)},
            {"rounds_to_target", RoundsJson(RoundsToTarget(run.test_auc, setting.target_auc))},
            {"uploaded_bytes", run.uploaded_bytes},
            {"run_seconds", run.run_seconds},
@@ -190,6 +242,7 @@ nlohmann::json CompareJson(const std::vector<CompareStrategy>& strategies,
                      {{"mean", NumbersJson(s.auc_mean)},
                       {"min", NumbersJson(s.auc_min)},
                       {"max", NumbersJson(s.auc_max)}}},
+                    {"completed_runs", s.completed},
                     {"runs", runs}});
   }
   return {{"compare", setting.file},          {"seeds", setting.seeds},
@@ -234,8 +287,16 @@ LineChartOptions CompareChartOptions(const CompareSetting& setting) {
 
 absl::Status WriteCompareChart(const std::vector<CompareStrategy>& strategies,
                                const CompareSetting& setting, const std::string& path) {
-  return WriteLineChart(CompareSeries(strategies, setting.target_auc), CompareChartOptions(setting),
-                        path);
+  const std::vector<LineSeries> series = CompareSeries(strategies, setting.target_auc);
+  LineChartOptions options = CompareChartOptions(setting);
+  // Strategy names are the user's, often long: widen the chart rather than
+  // cut them.
+  const int legend_width = LineChartLegendWidth(series);
+  if (legend_width > options.legend_width) {
+    options.width += legend_width - options.legend_width;
+    options.legend_width = legend_width;
+  }
+  return WriteLineChart(series, options, path);
 }
 
 }  // namespace fedmi::cli

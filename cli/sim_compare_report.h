@@ -27,8 +27,16 @@
 
 namespace fedmi::cli {
 
+// How a run ended. A run whose model could not be tested (NaN predictions,
+// say, after an attack the strategy let through) is a result, not a fault:
+// the table reports it, and the other runs go on.
+enum class CompareOutcome { kCompleted, kModelUnusable, kFailed };
+const char* CompareOutcomeName(CompareOutcome outcome);  // "completed", ...
+
 // One strategy on one seed.
 struct CompareRun {
+  CompareOutcome outcome = CompareOutcome::kCompleted;
+  std::string failure;  // why, when not completed
   uint64_t seed = 0;
   int64_t run_id = 0;
   std::string work_dir;
@@ -81,8 +89,13 @@ MeanWorst HigherIsBetter(const std::vector<double>& values);  // worst: the leas
 MeanWorst LowerIsBetter(const std::vector<double>& values);   // worst: the most
 
 struct StrategySummary {
+  // Final test AUC and accuracy over the completed runs; the worst is NaN
+  // when a run did not complete.
   MeanWorst test_auc;
   MeanWorst accuracy;
+  int completed = 0;
+  int model_unusable = 0;
+  int failed = 0;
   // Over seeds that reached the target; `reached` of them did. The worst is
   // "never" (reported as null) when any seed did not, and so is the mean
   // when none did.
@@ -108,8 +121,8 @@ std::string CompareTable(const std::vector<CompareStrategy>& strategies,
 // "partition", "alpha", "bytes_counted": "uploads", "strategies": [{"name",
 // "flags", "test_auc": {"mean", "worst"}, "accuracy", "rounds_to_target":
 // {"mean", "worst", "reached"}, "uploaded_bytes", "run_seconds",
-// "wall_seconds", "auc_per_round": {"mean", "min", "max"}, "runs": [{"seed",
-// "run_id", "work_dir", "test_auc", "accuracy", "rounds_to_target",
+// "wall_seconds", "auc_per_round": {"mean", "min", "max"}, "completed_runs",
+// "runs": [{"seed", "outcome", "failure", "run_id", "work_dir", "test_auc", "accuracy", "rounds_to_target",
 // "uploaded_bytes", "run_seconds", "wall_seconds", "auc_per_round",
 // "accuracy_per_round"}]}]}. Undefined numbers are null.
 nlohmann::json CompareJson(const std::vector<CompareStrategy>& strategies,

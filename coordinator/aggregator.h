@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,6 +22,18 @@
 #include "coordinator/model_store.h"
 
 namespace fedmi {
+
+// What a strategy decided about individual sites in its last Finish, for
+// the round's audit entry: an auditor can see whose update was left out or
+// cut down, and by how much.
+struct SiteDecisions {
+  // Sites whose updates the aggregate does not use (Krum, Multi-Krum).
+  std::vector<std::string> left_out;
+  // norm_bounded: each accepted site's change norm, in acceptance order, and
+  // the bound; a site above it was scaled down to it.
+  std::vector<std::pair<std::string, double>> change_norms;
+  double norm_bound = 0;
+};
 
 class Aggregator {
  public:
@@ -37,6 +50,10 @@ class Aggregator {
   // Writes the aggregate as a new model into `store`; returns its SHA-256
   // (hex). FailedPrecondition when no update was accepted.
   virtual absl::StatusOr<std::string> Finish(const ModelStore& store) = 0;
+  // After a successful Finish. Empty for the strategies that use every
+  // update as it came (FedAvg, median, trimmed mean: these drop values per
+  // coordinate, not sites).
+  virtual SiteDecisions decisions() const { return {}; }
 };
 
 // Where the strategies that need every update at once keep them until Finish

@@ -30,6 +30,14 @@ int32_t KrumAggregator::MinUpdates(const KrumOptions& options) {
   return static_cast<int32_t>(std::min<int64_t>(needed, INT32_MAX));
 }
 
+SiteDecisions KrumAggregator::decisions() const {
+  SiteDecisions decisions;
+  for (const RankedUpdate& ranked : last_ranking_) {
+    if (!ranked.selected) decisions.left_out.push_back(ranked.site);
+  }
+  return decisions;
+}
+
 absl::Status KrumAggregator::CheckUpdateCount(size_t updates) const {
   const int64_t n = static_cast<int64_t>(updates);
   const int64_t f = options_.byzantine_sites;

@@ -66,6 +66,8 @@ class KrumAggregator : public SpooledAggregator {
   // The ranking made by the last Finish that got as far as scoring, best
   // first; empty before. For tests and for telling which sites were left out.
   const std::vector<RankedUpdate>& last_ranking() const { return last_ranking_; }
+  // The sites the last ranking did not select.
+  SiteDecisions decisions() const override;
 
  protected:
   absl::Status CheckOptions() const override { return CheckOptions(strategy(), options_); }

@@ -106,6 +106,13 @@ absl::Status NormBoundedAggregator::Accept(const std::string& site, double weigh
   return absl::OkStatus();
 }
 
+SiteDecisions NormBoundedAggregator::decisions() const {
+  SiteDecisions decisions;
+  decisions.norm_bound = norm_bound_;
+  for (const SiteScale& scaled : scales_) decisions.change_norms.emplace_back(scaled.site, scaled.norm);
+  return decisions;
+}
+
 absl::StatusOr<std::string> NormBoundedAggregator::Finish(const ModelStore& store) {
   RETURN_IF_ERROR(CheckCollecting("Finish"));
   if (scales_.empty()) {

@@ -62,6 +62,7 @@ class NormBoundedAggregator : public Aggregator {
 
   // The round's accepted updates and their scales (for logs and tests).
   const std::vector<SiteScale>& scales() const { return scales_; }
+  SiteDecisions decisions() const override;
 
  private:
   absl::Status CheckCollecting(const char* operation) const;

@@ -14,6 +14,30 @@
 #include "coordinator/strategy_settings.h"
 
 namespace fedmi {
+namespace {
+
+// The strategy's decisions about sites, in the round's audit entry: whose
+// update Krum left out, and each site's change norm against the bound with
+// those it scaled down.
+void AddSiteDecisions(const SiteDecisions& decisions, const std::string& where,
+                      nlohmann::json& aggregated) {
+  if (!decisions.left_out.empty()) aggregated["left_out"] = decisions.left_out;
+  if (decisions.change_norms.empty()) return;
+  nlohmann::json norms = nlohmann::json::object();
+  nlohmann::json scaled_down = nlohmann::json::array();
+  for (const auto& [site, norm] : decisions.change_norms) {
+    norms[site] = norm;
+    if (norm > decisions.norm_bound) scaled_down.push_back(site);
+  }
+  aggregated["norm_bound"] = decisions.norm_bound;
+  aggregated["change_norms"] = norms;
+  aggregated["scaled_down"] = scaled_down;
+  FEDMI_LOG(INFO) << where << ": norm bound " << decisions.norm_bound << ": change norms " << norms.dump()
+            << ", scaled down " << scaled_down.dump();
+}
+
+}  // namespace
+
 const char* RunPhaseName(RunPhase phase) {
   static constexpr EnumName<RunPhase> kPhaseNames[] = {
       {RunPhase::kWaitingForSites, "waiting-for-sites"},
@@ -258,6 +282,7 @@ void RoundManager::MaybeFinishTraining() {
 
 absl::Status RoundManager::FinishTraining() {
   ASSIGN_OR_RETURN(std::string trained_sha, aggregator_->Finish(*deps_.models));
+  site_decisions_ = aggregator_->decisions();
   aggregator_.reset();
   ASSIGN_OR_RETURN(std::string model_sha, CompleteRoundModel(trained_sha));
   return CommitTrainedRound(model_sha);
@@ -295,6 +320,8 @@ absl::Status RoundManager::CommitTrainedRound(const std::string& aggregate_sha) 
     aggregated["server_optimizer"] = run_.spec.server_optimizer().kind();
     aggregated["server_state_sha256"] = step.state_sha256;
   }
+  AddSiteDecisions(site_decisions_, absl::StrCat("run ", run_.id, " round ", round_), aggregated);
+  site_decisions_ = SiteDecisions();
   Audit(audit::Action::kRoundAggregated, round_, aggregated);
   AuditPrivacySpent(clip_step);
   if (clip_step) dp_clip_norm_ = clip_step->next_clip;

@@ -276,6 +276,9 @@ class RoundManager {
   bool evaluation_pending_ = false;        // resumed after a commit, before evaluation
   std::map<std::string, SiteSlot> slots_;  // sites of the current round
   std::unique_ptr<Aggregator> aggregator_;
+  // aggregator_'s decisions about sites, from its Finish to the commit's
+  // audit entry.
+  SiteDecisions site_decisions_;
   absl::Time phase_deadline_ = absl::InfiniteFuture();
   double round_started_at_ = 0;
   int round_retries_used_ = 0;                          // of the current round

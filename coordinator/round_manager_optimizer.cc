@@ -16,11 +16,13 @@ absl::StatusOr<ServerStep> RoundManager::StepServerOptimizer(const std::string& 
   ASSIGN_OR_RETURN(const ServerOptimizerOptions options, ServerOptimizerOptionsOf(run_.spec));
   if (options.kind == ServerOptimizerKind::kFedAvg) return ServerStep{aggregate_sha256, ""};
   ASSIGN_OR_RETURN(const ServerOptimizer optimizer, ServerOptimizer::Create(options));
-  // Frozen tensors keep their weights; SCAFFOLD's server control variate is
-  // the mean of the sites' own, not a step of an optimizer.
+  // Frozen tensors keep their weights; SCAFFOLD's server control variate and
+  // BatchNorm's running statistics are the means of the sites' own, not
+  // steps of an optimizer.
   std::set<std::string> taken_as_aggregated;
   for (const TensorSpec& spec : model_specs_) {
-    if (IsFrozenInRound(run_.spec, spec.name, round_) || IsScaffoldControl(spec.name)) {
+    if (IsFrozenInRound(run_.spec, spec.name, round_) || IsScaffoldControl(spec.name) ||
+        IsRunningStatistic(spec.name)) {
       taken_as_aggregated.insert(spec.name);
     }
   }

@@ -24,7 +24,6 @@ constexpr int kDashOff = 6;
 constexpr int kLeftMargin = 90;
 constexpr int kTopMargin = 60;
 constexpr int kBottomMargin = 80;
-constexpr int kLegendWidth = 260;
 constexpr int kLegendGap = 24;
 constexpr int kRightMargin = 30;
 
@@ -178,7 +177,8 @@ LineChartFrame LineChartFrameFor(const std::vector<LineSeries>& series,
   LineChartFrame frame;
   frame.left = kLeftMargin;
   frame.top = kTopMargin;
-  frame.width = std::max(1, options.width - kLeftMargin - kLegendGap - kLegendWidth - kRightMargin);
+  frame.width =
+      std::max(1, options.width - kLeftMargin - kLegendGap - options.legend_width - kRightMargin);
   frame.height = std::max(1, options.height - kTopMargin - kBottomMargin);
 
   double x_low = INFINITY, x_high = -INFINITY, y_low = INFINITY, y_high = -INFINITY;
@@ -206,6 +206,13 @@ LegendSwatch LineChartLegendSwatch(const LineChartOptions& options, int index) {
   LineChartFrame frame = LineChartFrameFor({}, options);
   return {frame.right() + kLegendGap,
           frame.top + 4 + index * (Canvas::TextHeight(kTextScale) + 12)};
+}
+
+int LineChartLegendWidth(const std::vector<LineSeries>& series) {
+  int widest = 0;
+  for (const LineSeries& s : series) widest = std::max(widest, Canvas::TextWidth(s.label, kTextScale));
+  // The swatch, the gap after it, and a little air before the margin.
+  return Canvas::TextHeight(kTextScale) + 8 + widest + 8;
 }
 
 Rgb LineChartSeriesColor(const LineSeries& series, int index) {

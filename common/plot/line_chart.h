@@ -54,6 +54,9 @@ struct LineChartOptions {
   // A dashed horizontal line, labelled `reference_label`.
   std::optional<double> reference_y;
   std::string reference_label;
+  // Pixels for the legend column on the right; LineChartLegendWidth gives
+  // what the labels need. The plot area takes the rest of `width`.
+  int legend_width = 260;
 };
 
 // Where the plot area lies and what it spans, to map data to pixels (tests
@@ -91,6 +94,8 @@ std::vector<double> NiceTicks(double low, double high, int max_ticks, bool integ
 LineChartFrame LineChartFrameFor(const std::vector<LineSeries>& series,
                                  const LineChartOptions& options);
 LegendSwatch LineChartLegendSwatch(const LineChartOptions& options, int index);
+// The legend width that shows every label of `series` whole.
+int LineChartLegendWidth(const std::vector<LineSeries>& series);
 // The colour series `index` is drawn in.
 Rgb LineChartSeriesColor(const LineSeries& series, int index);
 

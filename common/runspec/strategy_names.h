@@ -56,6 +56,24 @@ inline bool IsScaffoldControl(absl::string_view tensor) {
   return tensor.substr(0, sizeof(kScaffoldControlPrefix) - 1) == kScaffoldControlPrefix;
 }
 
+// BatchNorm's running statistics, buffers that training estimates rather
+// than parameters it descends on (a model's "<layer>.running_mean" and
+// "<layer>.running_var", as client/ml/script_builder.h and torch.nn name
+// them). The server optimizers take them from the aggregate as they are:
+// a momentum or adaptive step on a running variance can push it below zero,
+// and the model to NaN.
+inline bool IsRunningStatistic(absl::string_view tensor) {
+  for (absl::string_view suffix : {absl::string_view("running_mean"),
+                                   absl::string_view("running_var")}) {
+    if (tensor.size() >= suffix.size() &&
+        tensor.substr(tensor.size() - suffix.size()) == suffix &&
+        (tensor.size() == suffix.size() || tensor[tensor.size() - suffix.size() - 1] == '.')) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // How the coordinator moves the global model by a round's aggregate
 // (RunSpec.server_optimizer.kind; coordinator/server_optimizer.h).
 inline constexpr char kFedAvgServerOptimizer[] = "fedavg";

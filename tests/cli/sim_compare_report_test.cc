@@ -153,6 +153,50 @@ TEST(SimCompareReportTest, JsonHoldsSummariesAndEveryRun) {
   EXPECT_TRUE(median["runs"][1]["auc_per_round"][1].is_null());
 }
 
+// A ruined model (an attack FedAvg let through) is a result: the mean is
+// over the completed runs, the worst says what happened, and the run is
+// listed with its reason. A failed run is told apart from it.
+TEST(SimCompareReportTest, RunsThatDidNotCompleteAreCountedAndNamed) {
+  std::vector<CompareStrategy> strategies = TwoStrategies();
+  CompareRun ruined = cli::Run(2, {0.7, NAN, NAN}, 0, 0, 1'000'000, 9);
+  ruined.outcome = CompareOutcome::kModelUnusable;
+  ruined.failure = "round 2's model: NaN predictions";
+  strategies[0].runs.push_back(ruined);
+  CompareRun failed = cli::Run(2, {}, 0, 0, 0, 0);
+  failed.outcome = CompareOutcome::kFailed;
+  failed.failure = "fedmi sim exited with code 1; see x/sim.log";
+  strategies[1].runs.push_back(failed);
+
+  const StrategySummary fedavg = Summarize(strategies[0], 0.95);
+  EXPECT_EQ(fedavg.completed, 2);
+  EXPECT_EQ(fedavg.model_unusable, 1);
+  EXPECT_EQ(fedavg.failed, 0);
+  EXPECT_NEAR(fedavg.test_auc.mean, 0.96, 1e-12);
+  EXPECT_TRUE(std::isnan(fedavg.test_auc.worst));
+  EXPECT_DOUBLE_EQ(fedavg.wall_seconds.mean, 22);  // the completed runs' only
+  EXPECT_TRUE(std::isnan(fedavg.auc_mean[1]));
+
+  CompareSetting setting = Setting();
+  setting.seeds = {0, 1, 2};
+  const std::string table = CompareTable(strategies, setting);
+  EXPECT_THAT(table, HasSubstr("FedAvg    0.9600   ruined   0.8800   ruined"));
+  EXPECT_THAT(table, HasSubstr("Median    0.9455   failed   0.8200   failed"));
+  EXPECT_THAT(table, HasSubstr("FedAvg, seed 2: ruined (the final model could not be tested): "
+                               "round 2's model: NaN predictions\n"));
+  EXPECT_THAT(table, HasSubstr("Median, seed 2: failed: fedmi sim exited with code 1"));
+
+  const nlohmann::json json = CompareJson(strategies, setting);
+  EXPECT_EQ(json["strategies"][0]["completed_runs"], 2);
+  EXPECT_TRUE(json["strategies"][0]["test_auc"]["worst"].is_null());
+  const nlohmann::json& run = json["strategies"][0]["runs"][2];
+  EXPECT_EQ(run["outcome"], "model_unusable");
+  EXPECT_EQ(run["failure"], "round 2's model: NaN predictions");
+  EXPECT_TRUE(run["test_auc"].is_null());
+  EXPECT_EQ(json["strategies"][0]["runs"][0]["outcome"], "completed");
+  EXPECT_TRUE(json["strategies"][0]["runs"][0]["failure"].is_null());
+  EXPECT_EQ(json["strategies"][1]["runs"][2]["outcome"], "failed");
+}
+
 TEST(SimCompareReportTest, ChartHasALinePerStrategyWithABandOverSeeds) {
   std::vector<CompareStrategy> strategies = TwoStrategies();
   strategies[1].runs.pop_back();  // one seed: no band

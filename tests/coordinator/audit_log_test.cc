@@ -154,6 +154,40 @@ TEST_F(AuditedFederationTest, WholeRunIsRecordedSignedAndMatchesReceiptsAndModel
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("missing from the log")));
 }
 
+// An auditor can tell whose update a robust strategy set aside: Multi-Krum
+// names the sites it left out, norm-bounded FedAvg every site's change norm
+// and those it scaled down.
+TEST_F(AuditedFederationTest, RoundEntriesNameTheSitesAStrategySetAside) {
+  for (const char* site : {"site-a", "site-b", "site-c"}) Connect(site);
+  auto aggregated_detail = [&](const v1::RunSpec& spec, const std::vector<float>& far) {
+    const int64_t run = StartRun(spec);
+    EXPECT_THAT(Upload("site-a", run, 0, Model({0, 0, 0, 0, 0, 0}), 1), IsOk());
+    EXPECT_THAT(Upload("site-a", run, 1, Model({1, 0, 0, 0, 0, 0}), 10), IsOk());
+    EXPECT_THAT(Upload("site-b", run, 1, Model({0, 1, 0, 0, 0, 0}), 10), IsOk());
+    EXPECT_THAT(Upload("site-c", run, 1, Model(far), 10), IsOk());
+    const auto aggregated = OfAction("round.aggregated");
+    EXPECT_FALSE(aggregated.empty());
+    return aggregated.empty() ? nlohmann::json()
+                              : nlohmann::json::parse(aggregated.back().detail_json());
+  };
+  v1::RunSpec multikrum = Spec(/*rounds=*/1, /*min_sites=*/3);
+  multikrum.set_strategy("multikrum");
+  multikrum.mutable_robust()->set_byzantine_sites(0);
+  multikrum.mutable_robust()->set_multikrum_selected(2);
+  const nlohmann::json krum = aggregated_detail(multikrum, {30, 40, 0, 0, 0, 0});
+  EXPECT_EQ(krum["left_out"], nlohmann::json({"site-c"}));
+  EXPECT_FALSE(krum.contains("change_norms"));
+
+  v1::RunSpec bounded = Spec(/*rounds=*/1, /*min_sites=*/3);
+  bounded.set_strategy("norm_bounded");
+  bounded.mutable_robust()->set_norm_bound(2);
+  const nlohmann::json norms = aggregated_detail(bounded, {3, 4, 0, 0, 0, 0});
+  EXPECT_EQ(norms["norm_bound"], 2.0);
+  EXPECT_EQ(norms["change_norms"], nlohmann::json({{"site-a", 1.0}, {"site-b", 1.0}, {"site-c", 5.0}}));
+  EXPECT_EQ(norms["scaled_down"], nlohmann::json({"site-c"}));
+  EXPECT_FALSE(norms.contains("left_out"));
+}
+
 TEST_F(AuditedFederationTest, RefusalsAndDenialsAreRecordedWithTheActor) {
   // A site may not start runs; an admin cannot act as a site.
   EXPECT_FALSE(federation_->StartRun(SiteCaller("site-a"), Spec(1, 1)).ok());

@@ -3,10 +3,12 @@
 // over two rounds of FedAvgM; the state is committed with each round and a
 // manager loaded again from storage mid-run continues bit for bit like one
 // that never stopped (FedAdam).
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/runspec/strategy_names.h"
 #include "common/tensor/bundle_transfer.h"
 #include "coordinator/round_manager.h"
 #include "tests/coordinator/federation_fixture.h"
@@ -144,6 +146,45 @@ TEST_F(RoundManagerOptimizerTest, ScaffoldControlVariatesAreTakenAsAggregated) {
   // variates' (2, 1) is kept as it is.
   ASSERT_OK_AND_ASSIGN(std::vector<float> model, LastModel(run));
   EXPECT_EQ(model, (std::vector<float>{2, 0, 2, 1}));
+}
+
+// FedAdam's first step moves every parameter by about the server lr,
+// whatever the aggregate's size: on a running variance of 0.05 that step
+// would leave it at -0.05 and the model NaN. Running statistics are taken as
+// aggregated.
+TEST_F(RoundManagerOptimizerTest, BatchNormRunningStatisticsAreTakenAsAggregated) {
+  v1::RunSpec spec = OptimizerSpec("fedadam");
+  spec.mutable_server_optimizer()->set_server_lr(0.1);
+  const std::vector<TensorSpec> specs = {{"bn.weight", DType::kFloat32, {1}},
+                                         {"bn.running_mean", DType::kFloat32, {1}},
+                                         {"bn.running_var", DType::kFloat32, {1}}};
+  const int64_t run = CreateRun(spec);
+  std::unique_ptr<RoundManager> manager = Load(run);
+  ASSERT_NE(manager, nullptr);
+  ASSERT_THAT(Upload(*manager, "site-a", 0, FloatBundle(specs, {1, 0, 0.15f})), IsOk());
+  ASSERT_THAT(Upload(*manager, "site-a", 1, FloatBundle(specs, {0.9f, 0.2f, 0.05f}), 20), IsOk());
+  ASSERT_THAT(Upload(*manager, "site-b", 1, FloatBundle(specs, {0.9f, 0.5f, 0.05f}), 10), IsOk());
+  ASSERT_THAT(EvaluateEverywhere(*manager, 1), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::vector<float> model, LastModel(run));
+  ASSERT_EQ(model.size(), 3u);
+  // The weight takes Adam's first step from m = 0 and v = tau^2 (defaults
+  // beta1 0.9, beta2 0.99, tau 1e-3), with d = 0.9 - 1.
+  const double d = static_cast<double>(0.9f) - 1.0;
+  const double m = 0.1 * d;
+  const double v = 0.99 * static_cast<double>(static_cast<float>(1e-6)) + 0.01 * d * d;
+  EXPECT_NEAR(model[0], 1 + 0.1 * m / (std::sqrt(v) + 0.001), 1e-6);
+  EXPECT_FLOAT_EQ(model[1], (20 * 0.2f + 10 * 0.5f) / 30);
+  EXPECT_FLOAT_EQ(model[2], 0.05f);
+}
+
+TEST(RunningStatisticTest, OnlyNamesOfBatchNormRunningStatistics) {
+  EXPECT_TRUE(IsRunningStatistic("layer1.0.bn1.running_var"));
+  EXPECT_TRUE(IsRunningStatistic("features.norm.running_mean"));
+  EXPECT_TRUE(IsRunningStatistic("running_mean"));
+  EXPECT_FALSE(IsRunningStatistic("bn.weight"));
+  EXPECT_FALSE(IsRunningStatistic("my_running_var"));
+  EXPECT_FALSE(IsRunningStatistic("bn.running_var.extra"));
+  EXPECT_FALSE(IsRunningStatistic("bn.num_batches_tracked"));
 }
 
 TEST_F(RoundManagerOptimizerTest, AManagerLoadedAgainMidRunContinuesBitForBit) {

@@ -136,6 +136,37 @@ TEST(LineChartTest, DrawsLinesMarkersBandGapsReferenceAndLegend) {
   EXPECT_EQ(canvas.Pixel(f.X(2.5), f.Y(0.2)), (Rgb{228, 228, 228}));
 }
 
+// A label longer than the default legend column is drawn whole once the
+// chart is widened by what LineChartLegendWidth asks; the plot keeps its
+// size.
+TEST(LineChartTest, ALegendAsWideAsItsLongestLabelShowsItWhole) {
+  LineSeries series;
+  series.label = "Norm-bounded FedAvg, B = 0.5, sign-flip on site-1 (Adam)";
+  series.x = {1, 2};
+  series.y = {0.5, 0.6};
+  LineChartOptions options;
+  const int needed = LineChartLegendWidth({series});
+  ASSERT_GT(needed, options.legend_width);
+  const LineChartFrame narrow = LineChartFrameFor({series}, options);
+  options.width += needed - options.legend_width;
+  options.legend_width = needed;
+  EXPECT_EQ(LineChartFrameFor({series}, options).width, narrow.width);
+
+  const Canvas canvas = RenderLineChart({series}, options);
+  const LegendSwatch swatch = LineChartLegendSwatch(options, 0);
+  const int text_left = swatch.x + Canvas::TextHeight(2) + 8;
+  const int text_right = text_left + Canvas::TextWidth(series.label, 2);
+  ASSERT_LT(text_right, canvas.width());
+  // The label's last glyph is drawn: some pixel in its last 12 columns.
+  bool drawn = false;
+  for (int x = text_right - 12; x < text_right; ++x) {
+    for (int y = swatch.y; y < swatch.y + Canvas::TextHeight(2); ++y) {
+      drawn = drawn || canvas.Pixel(x, y) != kWhite;
+    }
+  }
+  EXPECT_TRUE(drawn);
+}
+
 TEST(LineChartTest, WritesAPngThatReadsBackAsTheChart) {
   const Drawn drawn = DrawTwoSeries();
   ScratchDir dir;
