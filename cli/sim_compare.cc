@@ -8,11 +8,15 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "cli/command_support.h"
 #include "cli/local_federation.h"
 #include "cli/model_export.h"
@@ -20,6 +24,7 @@
 #include "cli/sim_compare_file.h"
 #include "cli/sim_compare_report.h"
 #include "common/base/status.h"
+#include "common/data/metrics.h"
 
 namespace fedmi::cli {
 namespace {
@@ -30,29 +35,50 @@ double NumberOr(const nlohmann::json& value, double otherwise) {
   return value.is_number() ? value.get<double>() : otherwise;
 }
 
-// Sends std::cout to a file while it lives: a run's `fedmi sim` output goes
-// to its log, and the comparison's progress to where std::cout wrote
-// before.
+// Sends std::cout to a file while it lives, and keeps what goes to
+// std::cerr to add to the file at the end: a run's `fedmi sim` output and
+// errors go to its log, and the comparison's progress to where std::cout
+// wrote before.
 class CoutToFile {
  public:
   explicit CoutToFile(const std::string& path)
-      : file_(path), saved_(std::cout.rdbuf()), progress_(saved_) {
-    if (file_) std::cout.rdbuf(file_.rdbuf());
+      : file_(path),
+        saved_out_(std::cout.rdbuf()),
+        saved_err_(std::cerr.rdbuf()),
+        progress_(saved_out_),
+        terminal_errors_(saved_err_) {
+    if (!file_) return;
+    std::cout.rdbuf(file_.rdbuf());
+    std::cerr.rdbuf(&errors_);
   }
   ~CoutToFile() {
     std::cout.flush();
-    std::cout.rdbuf(saved_);
+    std::cout.rdbuf(saved_out_);
+    std::cerr.rdbuf(saved_err_);
+    if (file_) file_ << errors_.str();
   }
   CoutToFile(const CoutToFile&) = delete;
   CoutToFile& operator=(const CoutToFile&) = delete;
 
   bool ok() const { return static_cast<bool>(file_); }
   std::ostream& progress() { return progress_; }
+  std::ostream& terminal_errors() { return terminal_errors_; }
+  // The last line the run wrote to std::cerr, without its "error: ".
+  std::string LastError() const {
+    std::vector<std::string> lines = absl::StrSplit(errors_.str(), '\n', absl::SkipWhitespace());
+    if (lines.empty()) return "";
+    absl::string_view last = absl::StripAsciiWhitespace(lines.back());
+    absl::ConsumePrefix(&last, "error: ");
+    return std::string(last);
+  }
 
  private:
   std::ofstream file_;
-  std::streambuf* saved_;
+  std::stringbuf errors_;
+  std::streambuf* saved_out_;
+  std::streambuf* saved_err_;
   std::ostream progress_;
+  std::ostream terminal_errors_;
 };
 
 // Collects one run: the sites' validation AUC as rounds end (progress
@@ -71,7 +97,6 @@ class CompareRunObserver : public SimObserver {
 
   absl::Status OnRunDone(AdminClient& admin, const v1::RunStatus& run, const std::string& work_dir,
                          const std::string& data) override {
-    run_done_ = true;
     std::vector<v1::RoundStatus> rounds(run.rounds().begin(), run.rounds().end());
     std::sort(rounds.begin(), rounds.end(), [](const v1::RoundStatus& a, const v1::RoundStatus& b) {
       return a.round() < b.round();
@@ -87,17 +112,19 @@ class CompareRunObserver : public SimObserver {
                        admin.ExportModel(run.run_id(), round.round(), &exported));
       RETURN_IF_ERROR(WriteRunModelFile(run, exported, weights, path, format, &runner_, nullptr));
       absl::StatusOr<ModelEvaluation> test = runner_.EvaluateOnSplit(path, data, "test", 0.5);
-      if (!test.ok()) {
-        // E.g. NaN predictions from a model an attack ruined: a result of
-        // the strategy, so the round counts as undefined and the run goes on.
+      last_round_unusable_ = IsNaNPredictionError(test.status());
+      if (last_round_unusable_) {
+        // A model that predicts NaN (an attack the strategy let through) is
+        // a result of the strategy: the round's AUC is undefined.
         if (unusable_model_.empty()) {
-          unusable_model_ = absl::StrCat("round ", round.round(), "'s model: ",
+          unusable_model_ = absl::StrCat("round ", round.round(), "'s model on the test split: ",
                                          test.status().message());
         }
         result_.test_auc.push_back(kNaN);
         result_.test_accuracy.push_back(kNaN);
         continue;
       }
+      if (!test.ok()) return test.status();
       if (test->segmentation.has_value()) {
         return absl::FailedPreconditionError(
             "sim --compare compares test AUC, and this run trains a segmentation model");
@@ -115,6 +142,7 @@ class CompareRunObserver : public SimObserver {
               << absl::StrFormat("; uploaded %.2f MB; run %.1f s", result_.uploaded_bytes / 1e6,
                                  result_.run_seconds)
               << std::endl;
+    run_done_ = true;
     return absl::OkStatus();
   }
 
@@ -128,9 +156,12 @@ class CompareRunObserver : public SimObserver {
 
   const CompareRun& result() const { return result_; }
   const nlohmann::json& summary() const { return summary_; }
-  // Whether the run got through all its rounds, and the first round model
-  // that could not be tested ("" when all could).
+  // Whether the run got through all its rounds and every round's model was
+  // tested (or found to predict NaN).
   bool run_done() const { return run_done_; }
+  // Whether the last round's model predicts NaN, and why the first such
+  // round's could not be tested ("" when none).
+  bool final_model_unusable() const { return run_done_ && last_round_unusable_; }
   const std::string& unusable_model() const { return unusable_model_; }
 
  private:
@@ -140,6 +171,7 @@ class CompareRunObserver : public SimObserver {
   CompareRun result_;
   nlohmann::json summary_;
   bool run_done_ = false;
+  bool last_round_unusable_ = false;
   std::string unusable_model_;
 };
 
@@ -239,24 +271,37 @@ int RunSimCompare(const CompareOptions& options, const SimDriver& driver) {
       if (!redirect.ok()) return ReportError(absl::InternalError("cannot write " + log));
       CompareRunObserver observer(redirect.progress(), driver.rounds, *runner);
       const int code = driver.run(entry.args, seed, run_dir, observer);
-      if (code == kExitUsage) return code;
+      if (code == kExitUsage) {
+        const std::string error = redirect.LastError();
+        redirect.terminal_errors() << "error: strategy '" << entry.name << "': "
+                                   << (error.empty() ? "fedmi sim refused its flags" : error)
+                                   << " (output: " << log << ")" << std::endl;
+        return code;
+      }
       CompareRun run = observer.result();
       run.seed = seed;
       run.work_dir = run_dir;
       if (code != kExitOk) {
         // The comparison goes on: one strategy's collapse is what it is
         // there to show, and a failed run should not cost the others.
-        run.outcome = observer.run_done() ? CompareOutcome::kModelUnusable : CompareOutcome::kFailed;
-        run.failure = observer.unusable_model().empty()
-                          ? absl::StrCat("fedmi sim exited with code ", code, "; see ", log)
-                          : observer.unusable_model();
+        // Ruined only when the final model predicts NaN; anything else
+        // (a crash, a failed audit check) is a failure.
+        const std::string error = redirect.LastError();
+        if (observer.final_model_unusable()) {
+          run.outcome = CompareOutcome::kModelUnusable;
+          run.failure = observer.unusable_model();
+        } else {
+          run.outcome = CompareOutcome::kFailed;
+          run.failure = error.empty() ? absl::StrCat("fedmi sim exited with code ", code) : error;
+        }
         ++incomplete[run.outcome];
-        std::cerr << "warning: strategy '" << entry.name << "' "
-                  << (run.outcome == CompareOutcome::kFailed ? "failed" : "ruined its model")
-                  << " on seed " << seed << "; its output: " << log
-                  << ", its processes' logs: " << run_dir << "/logs; going on" << std::endl;
+        redirect.progress() << "    " << CompareOutcomeName(run.outcome) << ": " << run.failure
+                            << "\n    (output: " << log << ", processes' logs: " << run_dir
+                            << "/logs)" << std::endl;
       }
       strategies[i].runs.push_back(std::move(run));
+      // Only a completed run reports sim's summary.
+      if (!observer.summary().is_object()) continue;
       if (setting.sites == 0) {
         FillSetting(observer.summary(), &setting);
       } else if (observer.summary().value("model", "") != setting.model) {
@@ -266,6 +311,8 @@ int RunSimCompare(const CompareOptions& options, const SimDriver& driver) {
     }
   }
 
+  // With no completed run, sim reported no setting: the command line's.
+  if (setting.rounds == 0) setting.rounds = driver.rounds;
   std::cout << "\n" << CompareTable(strategies, setting);
   nlohmann::json json = CompareJson(strategies, setting);
   const std::string json_path = out_dir + "/compare.json";

@@ -120,8 +120,12 @@ StrategySummary Summarize(const CompareStrategy& strategy, double target_auc) {
     if (std::optional<int> reached = RoundsToTarget(run.test_auc, target_auc)) {
       reached_rounds.push_back(*reached);
     }
-    uploaded.push_back(static_cast<double>(run.uploaded_bytes));
-    run_seconds.push_back(run.run_seconds);
+    // A failed run may have stopped anywhere: its bytes and times say
+    // nothing of the strategy.
+    if (run.outcome != CompareOutcome::kFailed) {
+      uploaded.push_back(static_cast<double>(run.uploaded_bytes));
+      run_seconds.push_back(run.run_seconds);
+    }
     // sim's summary, and so its wall time, comes only with a completed run.
     if (run.outcome == CompareOutcome::kCompleted) wall_seconds.push_back(run.wall_seconds);
     rounds = std::max(rounds, run.test_auc.size());
@@ -210,6 +214,7 @@ nlohmann::json CompareJson(const std::vector<CompareStrategy>& strategies,
     const StrategySummary s = Summarize(strategy, setting.target_auc);
     nlohmann::json runs = nlohmann::json::array();
     for (const CompareRun& run : strategy.runs) {
+      const bool failed = run.outcome == CompareOutcome::kFailed;
       runs.push_back(
           {{"seed", run.seed},
            {"outcome", CompareOutcomeName(run.outcome)},
@@ -222,9 +227,11 @@ nlohmann::json CompareJson(const std::vector<CompareStrategy>& strategies,
                             ? JsonNumber(run.final_accuracy)
                             : nlohmann::json(nullptr)},
            {"rounds_to_target", RoundsJson(RoundsToTarget(run.test_auc, setting.target_auc))},
-           {"uploaded_bytes", run.uploaded_bytes},
-           {"run_seconds", run.run_seconds},
-           {"wall_seconds", run.wall_seconds},
+           {"uploaded_bytes", failed ? nlohmann::json(nullptr) : nlohmann::json(run.uploaded_bytes)},
+           {"run_seconds", failed ? nlohmann::json(nullptr) : nlohmann::json(run.run_seconds)},
+           {"wall_seconds", run.outcome == CompareOutcome::kCompleted
+                                ? nlohmann::json(run.wall_seconds)
+                                : nlohmann::json(nullptr)},
            {"auc_per_round", NumbersJson(run.test_auc)},
            {"accuracy_per_round", NumbersJson(run.test_accuracy)}});
     }

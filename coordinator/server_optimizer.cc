@@ -153,7 +153,7 @@ class StepStream {
         aggregate_chunk_(kMaxChunkBytes),
         state_chunk_(kChunkFloats * state_stride_) {}
 
-  // A tensor the step does not move (not float32, or frozen): its weights
+  // A tensor the step does not move (not float32, or not stepped): its weights
   // come from the aggregate, and a float32 one keeps its state.
   absl::Status Keep(const TensorSpec& spec) {
     RETURN_IF_ERROR(CopyBody(global_, nullptr, spec.ByteSize(), global_chunk_, "global model"));
@@ -344,7 +344,7 @@ absl::StatusOr<ServerStep> ServerOptimizer::Step(const ModelStore& store,
                                                  const std::string& global_sha256,
                                                  const std::string& aggregate_sha256,
                                                  const std::string& state_sha256,
-                                                 const std::set<std::string>& frozen) const {
+                                                 const std::set<std::string>& not_stepped) const {
   if (replaces_model()) return ServerStep{aggregate_sha256, ""};
   ASSIGN_OR_RETURN(std::string global_path, store.PathFor(global_sha256));
   ASSIGN_OR_RETURN(std::string aggregate_path, store.PathFor(aggregate_sha256));
@@ -354,7 +354,7 @@ absl::StatusOr<ServerStep> ServerOptimizer::Step(const ModelStore& store,
   RETURN_IF_ERROR(CheckSpecsMatch(aggregate->specs(), global->specs(), "aggregate"));
 
   // The state holds one buffer per float32 tensor, in the model's order,
-  // whether or not the tensor is frozen this round.
+  // whether or not the tensor is stepped this round.
   std::vector<TensorSpec> state_specs = HeaderSpecs(options_.kind);
   for (const TensorSpec& spec : aggregate->specs()) {
     if (spec.dtype == DType::kFloat32) state_specs.push_back(StateSpecOf(options_.kind, spec));
@@ -383,7 +383,7 @@ absl::StatusOr<ServerStep> ServerOptimizer::Step(const ModelStore& store,
 
   StepStream stream(options_, *global, *aggregate, state.get(), *model_out, *state_out);
   for (const TensorSpec& spec : aggregate->specs()) {
-    if (spec.dtype == DType::kFloat32 && frozen.count(spec.name) == 0) {
+    if (spec.dtype == DType::kFloat32 && not_stepped.count(spec.name) == 0) {
       RETURN_IF_ERROR(stream.StepTensor(spec));
     } else {
       RETURN_IF_ERROR(stream.Keep(spec));

@@ -35,8 +35,10 @@
 //     fedavgm:        "momentum/T" float32, T's shape: u
 //     adaptive kinds: "moments/T"  float32, T's shape + [2]: (m, v) pairs,
 //                     interleaved so one sequential read serves both.
-// A tensor frozen in a round (RunSpec.transfer) is not moved: it keeps its
-// weights and its state, so it starts from the initial state when unfrozen.
+// A tensor the caller names as not stepped (frozen in the round, a
+// BatchNorm running statistic, a SCAFFOLD control variate) takes the
+// aggregate's values and keeps its state, so a tensor frozen for a while
+// starts from the initial state when it is first trained.
 //
 // Thread-safe: a ServerOptimizer holds only its options.
 #ifndef FEDMI_COORDINATOR_SERVER_OPTIMIZER_H_
@@ -135,11 +137,12 @@ class ServerOptimizer {
   // same order, and the state `state_sha256` (empty: none yet), and commits
   // the new model (the aggregate's tensors) and the new state into `store`,
   // durably, as every ModelStore file. Only float32 tensors not named in
-  // `frozen` are moved; every other tensor is taken from the aggregate. fedavg
+  // `not_stepped` are moved; every other tensor is taken from the aggregate. fedavg
   // writes no state and returns the aggregate's hash: the new model is the
   // aggregate.
   // Give it whole models, frozen tensors included (the aggregate after
-  // RoundManager::CompleteRoundModel), and name the frozen ones: the state
+  // RoundManager::CompleteRoundModel), and name the frozen ones in
+  // `not_stepped` (with any others taken as aggregated): the state
   // covers every float32 tensor, so a step over a round's slice would not
   // fit the state of a round that trains other tensors.
   //   InvalidArgument: the specs of global and aggregate differ; a NaN or
@@ -154,7 +157,7 @@ class ServerOptimizer {
   absl::StatusOr<ServerStep> Step(const ModelStore& store, const std::string& global_sha256,
                                   const std::string& aggregate_sha256,
                                   const std::string& state_sha256,
-                                  const std::set<std::string>& frozen = {}) const;
+                                  const std::set<std::string>& not_stepped = {}) const;
 
   // The number of steps behind the state `state_sha256` of `store` (0 for
   // an empty hash). FailedPrecondition when it is not a state of this kind.

@@ -5,10 +5,13 @@
 #include <limits>
 #include <numeric>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
 namespace fedmi {
 namespace {
+
+constexpr char kNaNPredictionPayload[] = "type.fedmi.dev/nan-prediction";
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -50,6 +53,10 @@ double RocAuc(const std::vector<int64_t>& labels, const std::vector<float>& scor
   return u / (p * static_cast<double>(negatives));
 }
 
+bool IsNaNPredictionError(const absl::Status& status) {
+  return status.GetPayload(kNaNPredictionPayload).has_value();
+}
+
 absl::StatusOr<BinaryMetrics> ComputeBinaryMetrics(const std::vector<int64_t>& labels,
                                                    const std::vector<float>& prob_positive,
                                                    double threshold) {
@@ -66,7 +73,10 @@ absl::StatusOr<BinaryMetrics> ComputeBinaryMetrics(const std::vector<int64_t>& l
           absl::StrCat("label ", labels[i], " at example ", i, " is not 0 or 1"));
     }
     if (std::isnan(prob_positive[i])) {
-      return absl::InvalidArgumentError(absl::StrCat("probability at example ", i, " is NaN"));
+      absl::Status nan =
+          absl::InvalidArgumentError(absl::StrCat("probability at example ", i, " is NaN"));
+      nan.SetPayload(kNaNPredictionPayload, absl::Cord("1"));
+      return nan;
     }
     const bool predicted_positive = prob_positive[i] >= threshold;
     if (labels[i] == 1) {

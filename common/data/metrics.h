@@ -37,6 +37,12 @@ absl::StatusOr<BinaryMetrics> ComputeBinaryMetrics(const std::vector<int64_t>& l
                                                    const std::vector<float>& prob_positive,
                                                    double threshold = 0.5);
 
+// Whether `status` is ComputeBinaryMetrics' refusal of a NaN probability
+// (marked with a payload, which StatusOr and RETURN_IF_ERROR pass on): the
+// model itself is broken, as after an attack a strategy let through, rather
+// than the data or the caller.
+bool IsNaNPredictionError(const absl::Status& status);
+
 // Area under the ROC curve: the probability that a random positive scores
 // higher than a random negative, ties counting one half (Mann-Whitney U with
 // average ranks). NaN when a class is absent, and also for inputs

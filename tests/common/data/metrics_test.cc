@@ -100,6 +100,12 @@ TEST(BinaryMetricsTest, RejectsBadInput) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("probability at example 0 is NaN")));
   EXPECT_THAT(ComputeBinaryMetrics({0, 1}, {0.5f, 0.5f}, std::nan("")),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("threshold is NaN")));
+  // Only a NaN prediction is marked as the model's fault.
+  EXPECT_TRUE(IsNaNPredictionError(ComputeBinaryMetrics({0, 1}, {0.5f, std::nanf("")}).status()));
+  EXPECT_FALSE(IsNaNPredictionError(ComputeBinaryMetrics({0, 2}, {0.5f, 0.5f}).status()));
+  EXPECT_FALSE(
+      IsNaNPredictionError(ComputeBinaryMetrics({0, 1}, {0.5f, 0.5f}, std::nan("")).status()));
+  EXPECT_FALSE(IsNaNPredictionError(absl::OkStatus()));
 }
 
 }  // namespace
