@@ -17,6 +17,23 @@
 //    connected, runs by state), so that nothing is counted twice and a
 //    label set that vanished from that state vanishes from /metrics.
 //
+// Use:
+//   MetricRegistry registry;
+//   ASSIGN_OR_RETURN(CounterFamily * refused,
+//                    registry.AddCounter("fedmi_updates_refused_total",
+//                                        "Site updates refused, by reason.", {"reason"}));
+//   RETURN_IF_ERROR(registry.AddGaugeCollector(
+//       "fedmi_sites_connected", "Sites with an open session.", {},
+//       [&sites](MetricSnapshot& snapshot) {
+//         snapshot.Set({}, sites.ConnectedCount()).IgnoreError();
+//       }));
+//   ...
+//   refused->Increment({"norm_bound"}).IgnoreError();  // on the hot path
+//   http_response.body = registry.RenderText();
+// An update fails only for a programming error (label values that do not
+// fit the family) or a value the metric cannot take; code whose work must
+// not depend on its metrics ignores the status, as above.
+//
 // Naming (metric_names.h has the enforced rules): names start with
 // "fedmi_" ("fedmi_site_" for fedmi-client), quantities are in base units
 // named as the last word before "_total" (fedmi_round_duration_seconds,
