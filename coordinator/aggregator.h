@@ -29,10 +29,11 @@ namespace fedmi {
 struct SiteDecisions {
   // Sites whose updates the aggregate does not use (Krum, Multi-Krum).
   std::vector<std::string> left_out;
-  // norm_bounded: each accepted site's change norm, in acceptance order, and
-  // the bound; a site above it was scaled down to it.
+  // norm_bounded: each accepted site's change norm, in acceptance order, the
+  // bound, and the sites whose change was scaled down to it.
   std::vector<std::pair<std::string, double>> change_norms;
   double norm_bound = 0;
+  std::vector<std::string> scaled_down;
 };
 
 class Aggregator {

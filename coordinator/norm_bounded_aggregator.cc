@@ -109,7 +109,10 @@ absl::Status NormBoundedAggregator::Accept(const std::string& site, double weigh
 SiteDecisions NormBoundedAggregator::decisions() const {
   SiteDecisions decisions;
   decisions.norm_bound = norm_bound_;
-  for (const SiteScale& scaled : scales_) decisions.change_norms.emplace_back(scaled.site, scaled.norm);
+  for (const SiteScale& scaled : scales_) {
+    decisions.change_norms.emplace_back(scaled.site, scaled.norm);
+    if (scaled.scale < 1) decisions.scaled_down.push_back(scaled.site);
+  }
   return decisions;
 }
 

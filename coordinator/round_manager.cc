@@ -24,11 +24,8 @@ void AddSiteDecisions(const SiteDecisions& decisions, const std::string& where,
   if (!decisions.left_out.empty()) aggregated["left_out"] = decisions.left_out;
   if (decisions.change_norms.empty()) return;
   nlohmann::json norms = nlohmann::json::object();
-  nlohmann::json scaled_down = nlohmann::json::array();
-  for (const auto& [site, norm] : decisions.change_norms) {
-    norms[site] = norm;
-    if (norm > decisions.norm_bound) scaled_down.push_back(site);
-  }
+  for (const auto& [site, norm] : decisions.change_norms) norms[site] = norm;
+  const nlohmann::json scaled_down = decisions.scaled_down;
   aggregated["norm_bound"] = decisions.norm_bound;
   aggregated["change_norms"] = norms;
   aggregated["scaled_down"] = scaled_down;
