@@ -1,12 +1,17 @@
 #include "coordinator/coordinator_metrics.h"
 
+#include <algorithm>
+#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/audit/audit_actions.h"
 #include "common/base/log.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
@@ -70,6 +75,64 @@ class UnfinishedRuns {
   bool valid_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::RunStatus> statuses_ ABSL_GUARDED_BY(mu_);
+};
+
+// Tallies of the audit log's update entries, read incrementally: each render
+// reads only the entries appended since the last one. The log is
+// append-only, so the tallies only grow, since the log began.
+class AuditTally {
+ public:
+  struct Counts {
+    int64_t updates_accepted = 0;
+    double received_bytes = 0;
+    std::map<std::string, int64_t> refused_by_code;  // "invalid_argument", ...
+  };
+
+  explicit AuditTally(Storage* storage) : storage_(storage) {}
+
+  Counts Get() {
+    absl::MutexLock lock(&mu_);
+    v1::AuditQuery query;
+    query.set_after_seq(last_seq_);
+    absl::StatusOr<std::vector<v1::AuditEntry>> entries = storage_->ListAudit(query);
+    if (!entries.ok()) {
+      FEDMI_LOG(WARNING) << "metrics: cannot read the audit log: " << entries.status().message();
+      return counts_;
+    }
+    for (const v1::AuditEntry& entry : *entries) {
+      last_seq_ = std::max(last_seq_, entry.seq());
+      if (entry.action() == audit::ActionName(audit::Action::kUpdateReceived)) {
+        ++counts_.updates_accepted;
+        counts_.received_bytes += DetailNumber(entry, "bytes");
+      } else if (entry.action() == audit::ActionName(audit::Action::kUpdateRefused)) {
+        ++counts_.refused_by_code[RefusalCode(entry)];
+      }
+    }
+    return counts_;
+  }
+
+ private:
+  static nlohmann::json Detail(const v1::AuditEntry& entry) {
+    return nlohmann::json::parse(entry.detail_json(), nullptr, /*allow_exceptions=*/false);
+  }
+  static double DetailNumber(const v1::AuditEntry& entry, const char* key) {
+    const nlohmann::json detail = Detail(entry);
+    if (!detail.is_object() || !detail.contains(key) || !detail[key].is_number()) return 0;
+    return detail[key].get<double>();
+  }
+  // absl's code name in lower case, a label value of few distinct values.
+  static std::string RefusalCode(const v1::AuditEntry& entry) {
+    const nlohmann::json detail = Detail(entry);
+    if (!detail.is_object() || !detail.contains("code") || !detail["code"].is_string()) {
+      return "unknown";
+    }
+    return absl::AsciiStrToLower(detail["code"].get<std::string>());
+  }
+
+  Storage* const storage_;
+  absl::Mutex mu_;
+  int64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  Counts counts_ ABSL_GUARDED_BY(mu_);
 };
 
 std::string RunLabel(const v1::RunStatus& status) { return absl::StrCat(status.run_id()); }
@@ -168,6 +231,27 @@ absl::Status RegisterCoordinatorMetrics(Federation* federation, Storage* storage
           snapshot.Set({RunLabel(status)}, metrics->auc()).IgnoreError();
         }
       }));
+
+  auto tally = std::make_shared<AuditTally>(storage);
+  RETURN_IF_ERROR(registry->AddCounterCollector(
+      "fedmi_coordinator_updates_accepted_total",
+      "Site updates the coordinator took, initial models included (audit update.received).", {},
+      [tally](MetricSnapshot& snapshot) {
+        snapshot.Set({}, static_cast<double>(tally->Get().updates_accepted)).IgnoreError();
+      }));
+  RETURN_IF_ERROR(registry->AddCounterCollector(
+      "fedmi_coordinator_updates_received_bytes_total",
+      "Bytes of the site updates the coordinator took.", {}, [tally](MetricSnapshot& snapshot) {
+        snapshot.Set({}, tally->Get().received_bytes).IgnoreError();
+      }));
+  RETURN_IF_ERROR(
+      registry->AddCounterCollector("fedmi_coordinator_updates_refused_total",
+                                    "Site updates refused, by status code (audit update.refused).",
+                                    {"code"}, [tally](MetricSnapshot& snapshot) {
+                                      for (const auto& [code, n] : tally->Get().refused_by_code) {
+                                        snapshot.Set({code}, static_cast<double>(n)).IgnoreError();
+                                      }
+                                    }));
 
   return registry->AddCounterCollector(
       "fedmi_coordinator_audit_entries_total", "Entries in the audit log.", {},

@@ -14,6 +14,14 @@
 //   fedmi_coordinator_run_validation_auc{run}      gauge  pooled validation AUC of the last
 //                                                         evaluated round
 //   fedmi_coordinator_audit_entries_total          counter entries in the audit log
+//   fedmi_coordinator_updates_accepted_total       counter updates taken (audit update.received)
+//   fedmi_coordinator_updates_received_bytes_total counter their bytes
+//   fedmi_coordinator_updates_refused_total{code}  counter updates refused (audit update.refused),
+//                                                         by status code: "invalid_argument", ...
+//
+// The update counters tally the audit log's entries since the log began
+// (not since the process started): a render reads only the entries appended
+// since the previous one, the first render all of them.
 //
 // The per-run families cover the unfinished (pending and running) runs only:
 // a run's series end when it does, so that months of finished runs do not

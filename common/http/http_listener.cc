@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -73,6 +74,11 @@ bool SetUpTls(SSL_CTX& ctx, const TlsServerOptions& tls, std::string* error) {
   return true;
 }
 
+// OpenSSL writes to its sockets with write(2), not send(2) with
+// MSG_NOSIGNAL, so a peer that closes a TLS connection mid-response would
+// kill the whole process with SIGPIPE; the write's EPIPE is handled anyway.
+void IgnoreSigpipe() { signal(SIGPIPE, SIG_IGN); }
+
 }  // namespace
 
 absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view host_port) {
@@ -123,6 +129,7 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(
   auto split = SplitHostPort(host_port);
   if (!split.ok()) return split.status();
   const auto& [host, port] = *split;
+  IgnoreSigpipe();
   auto impl = std::make_unique<Impl>();
   if (tls.has_value()) {
     std::string error;
@@ -196,6 +203,7 @@ absl::StatusOr<Response> Get(const std::string& host, int port, const std::strin
                              const std::optional<ClientTls>& tls) {
   std::unique_ptr<httplib::ClientImpl> client;
   if (tls.has_value()) {
+    IgnoreSigpipe();
     auto ssl = std::make_unique<httplib::SSLClient>(host, port, tls->cert_file, tls->key_file);
     ssl->set_ca_cert_path(tls->ca_file.c_str());
     ssl->enable_server_certificate_verification(true);

@@ -14,6 +14,10 @@
 //
 // Thread-safety: handlers run on the listener's worker threads, several at
 // once; they must be thread-safe. Stopping (the destructor) waits for them.
+//
+// Signals: Listener::Start and an HTTPS Get set SIGPIPE to be ignored for
+// the whole process, since OpenSSL's writes to a connection its peer closed
+// would otherwise kill it.
 #ifndef FEDMI_COMMON_HTTP_HTTP_LISTENER_H_
 #define FEDMI_COMMON_HTTP_HTTP_LISTENER_H_
 

@@ -42,7 +42,15 @@ TEST_F(CoordinatorMetricsTest, AnEmptyCoordinatorReportsZerosAndNoRuns) {
             "fedmi_coordinator_sites_known 0\n"
             "# HELP fedmi_coordinator_sites_revoked Sites revoked by an admin.\n"
             "# TYPE fedmi_coordinator_sites_revoked gauge\n"
-            "fedmi_coordinator_sites_revoked 0\n");
+            "fedmi_coordinator_sites_revoked 0\n"
+            "# HELP fedmi_coordinator_updates_accepted_total Site updates the coordinator took, "
+            "initial models included (audit update.received).\n"
+            "# TYPE fedmi_coordinator_updates_accepted_total counter\n"
+            "fedmi_coordinator_updates_accepted_total 0\n"
+            "# HELP fedmi_coordinator_updates_received_bytes_total Bytes of the site updates the "
+            "coordinator took.\n"
+            "# TYPE fedmi_coordinator_updates_received_bytes_total counter\n"
+            "fedmi_coordinator_updates_received_bytes_total 0\n");
 }
 
 TEST_F(CoordinatorMetricsTest, SitesAreCountedByConnectionAndRevocation) {
@@ -109,6 +117,49 @@ TEST_F(CoordinatorMetricsTest, AuditEntriesAreTheLogsLength) {
         IsOk());
   }
   EXPECT_THAT(Render(), HasSubstr("\nfedmi_coordinator_audit_entries_total 3\n"));
+}
+
+// A Federation that records its events in an (unsigned) audit log.
+class AuditedMetricsTest : public CoordinatorMetricsTest {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(audit_, AuditLog::Open(storage_.get(), &clock_, nullptr));
+    options_.audit = audit_.get();
+    CoordinatorMetricsTest::SetUp();
+  }
+  std::unique_ptr<AuditLog> audit_;
+};
+
+TEST_F(AuditedMetricsTest, UpdatesAreCountedFromTheAuditLog) {
+  // The initial model and round 1's two updates: 6 float32 each, 24 bytes.
+  const int64_t run = StartTraining(Spec(2, 2), {"site-a", "site-b"});
+  ASSERT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  std::string text = Render();
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_updates_accepted_total 2\n"));
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_updates_received_bytes_total 48\n"));
+  EXPECT_THAT(text, Not(HasSubstr("fedmi_coordinator_updates_refused_total")));
+
+  // A second update of site-a in round 1, one for a round not open, and one
+  // whose values the transport refused.
+  EXPECT_FALSE(federation_->OpenUpload(SiteCaller("site-a"), Metadata("site-a", run, 1, 1)).ok());
+  EXPECT_FALSE(federation_->OpenUpload(SiteCaller("site-b"), Metadata("site-b", run, 5, 1)).ok());
+  federation_->RecordUploadRefused(SiteCaller("site-b"), Metadata("site-b", run, 1, 1),
+                                   absl::InvalidArgumentError("nan in tensor 'fc.weight'"));
+  ASSERT_THAT(Upload("site-b", run, 1, Model({3, 3, 3, 3, 3, 3})), IsOk());
+
+  text = Render();
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_updates_accepted_total 3\n"));
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_updates_received_bytes_total 72\n"));
+  EXPECT_THAT(text,
+              HasSubstr("\nfedmi_coordinator_updates_refused_total{code=\"already_exists\"} 1\n"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("\nfedmi_coordinator_updates_refused_total{code=\"failed_precondition\"} 1\n"));
+  EXPECT_THAT(
+      text, HasSubstr("\nfedmi_coordinator_updates_refused_total{code=\"invalid_argument\"} 1\n"));
+  ASSERT_OK_AND_ASSIGN(int64_t entries, storage_->CountAudit());
+  EXPECT_THAT(text,
+              HasSubstr(absl::StrCat("\nfedmi_coordinator_audit_entries_total ", entries, "\n")));
 }
 
 TEST_F(CoordinatorMetricsTest, RegisteringTwiceIsRefused) {

@@ -148,7 +148,9 @@ TEST_F(HttpMetricsTest, AnyOtherAddressServesHttpsToAdminsAndAuditorsOnly) {
             absl::StatusCode::kUnavailable)
       << "the handshake refuses a client without a certificate";
   absl::StatusOr<http::Response> plain = http::Get("127.0.0.1", port, "/metrics");
-  if (plain.ok()) EXPECT_NE(plain->status, 200) << "no plain HTTP";
+  if (plain.ok()) {
+    EXPECT_NE(plain->status, 200) << "no plain HTTP";
+  }
 
   // The refusal is in the audit log, as a refused gRPC call is.
   CommandOutput log =
