@@ -118,6 +118,33 @@ TEST_F(HttpMetricsTest, LoopbackServesMetricsOverPlainHttpWithAWarning) {
   }
 }
 
+TEST_F(HttpMetricsTest, AfterARunTheMetricsAgreeWithItsStatus) {
+  const int port = FreePort();
+  ASSERT_GT(port, 0);
+  Start(absl::StrCat("127.0.0.1:", port));
+  std::vector<std::unique_ptr<cli::ChildProcess>> sites;
+  for (const char* name : {"site-1", "site-2"}) {
+    sites.push_back(StartSyntheticSite(project_, coordinator_->address(), name, scratch_.path()));
+    ASSERT_NE(sites.back(), nullptr);
+  }
+  ASSERT_THAT(coordinator_->admin().WaitForSites(2, absl::Seconds(30)), IsOk());
+  ASSERT_OK_AND_ASSIGN(int64_t run,
+                       coordinator_->admin().StartRun(SyntheticSpec(1000, /*rounds=*/2, 2)));
+  const v1::RunStatus status = WatchToEnd(coordinator_->admin(), run);
+  ASSERT_EQ(status.state(), "done") << status.error();
+  ASSERT_EQ(status.completed_rounds(), 2);
+
+  ASSERT_OK_AND_ASSIGN(http::Response metrics, GetWhenUp(port, "/metrics"));
+  EXPECT_THAT(metrics.body, HasSubstr("\nfedmi_coordinator_sites_known 2\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("\nfedmi_coordinator_sites_connected 2\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("\nfedmi_coordinator_runs{state=\"done\"} 1\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("\nfedmi_coordinator_runs{state=\"running\"} 0\n"));
+  EXPECT_THAT(metrics.body, Not(HasSubstr("run=\"1\""))) << "a finished run has no series";
+  // The initial model, then two updates in each of the two rounds.
+  EXPECT_THAT(metrics.body, HasSubstr("\nfedmi_coordinator_updates_accepted_total 5\n"));
+  EXPECT_THAT(metrics.body, Not(HasSubstr("fedmi_coordinator_updates_refused_total")));
+}
+
 TEST_F(HttpMetricsTest, AnyOtherAddressServesHttpsToAdminsAndAuditorsOnly) {
   project_.Add("auditor-1", PartyRole::kAuditor);
   project_.Add("site-1", PartyRole::kSite);
