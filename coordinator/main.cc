@@ -9,6 +9,8 @@
 #include <atomic>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -18,8 +20,12 @@
 #include "common/base/fault_hook.h"
 #include "common/base/log.h"
 #include "common/crypto/revocation_list.h"
+#include "common/http/http_listener.h"
+#include "common/metrics/metric_registry.h"
 #include "common/rpc/channels.h"
 #include "coordinator/audit_log.h"
+#include "coordinator/coordinator_http.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/federation.h"
 #include "coordinator/grpc_services.h"
 
@@ -47,6 +53,11 @@ int Run(int argc, char** argv) {
                  "start")
       ->check(CLI::Range(0.001, 1e7))
       ->capture_default_str();
+  std::string http_address;
+  app.add_option("--http", http_address,
+                 "HOST:PORT to serve Prometheus /metrics on (off by default). On a loopback "
+                 "address plain HTTP, for anyone on this machine; on any other address HTTPS "
+                 "only, for clients with an admin or auditor certificate of the project CA");
   app.add_flag("--insecure", insecure,
                "plaintext transport, no authentication: local experiments only");
   fedmi::TlsFlags tls;
@@ -62,6 +73,20 @@ int Run(int argc, char** argv) {
   if (absl::Status status = fedmi::CheckHostPort(listen); !status.ok()) {
     std::cerr << "error: --listen: " << status.message() << "\n";
     return 2;
+  }
+  bool http_loopback = false;
+  if (!http_address.empty()) {
+    auto host_port = fedmi::http::SplitHostPort(http_address);
+    if (!host_port.ok()) {
+      std::cerr << "error: --http: " << host_port.status().message() << "\n";
+      return 2;
+    }
+    http_loopback = fedmi::http::IsLoopbackHost(host_port->first);
+    if (!http_loopback && insecure) {
+      std::cerr << "error: --http on a non-loopback address serves HTTPS with the coordinator's "
+                   "kit, which --insecure does not have; use a loopback address\n";
+      return 2;
+    }
   }
   if (insecure) {
     FEDMI_LOG(WARNING) << "running with --insecure: plaintext transport, no authentication. "
@@ -152,6 +177,45 @@ int Run(int argc, char** argv) {
     return 1;
   }
 
+  // Declared before the listener, whose handlers render it until it stops.
+  fedmi::metrics::MetricRegistry metric_registry;
+  std::unique_ptr<fedmi::http::Listener> http_listener;
+  if (!http_address.empty()) {
+    absl::Status registered =
+        fedmi::RegisterCoordinatorMetrics(&federation, storage->get(), &metric_registry);
+    fedmi::HttpAccessPolicy policy;
+    policy.require_certificate = !http_loopback;
+    policy.ca_pem = options.ca_pem;
+    policy.federation = &federation;
+    policy.clock = &clock;
+    std::optional<fedmi::http::TlsServerOptions> tls;
+    if (!http_loopback) {
+      tls =
+          fedmi::http::TlsServerOptions{transport.cert_file, transport.key_file, transport.ca_file};
+    }
+    auto started =
+        registered.ok()
+            ? fedmi::http::Listener::Start(
+                  http_address, fedmi::CoordinatorHttpRoutes(&metric_registry, policy), tls)
+            : absl::StatusOr<std::unique_ptr<fedmi::http::Listener>>(registered);
+    if (!started.ok()) {
+      std::cerr << "error: --http: " << started.status().message() << "\n";
+      return 1;
+    }
+    http_listener = *std::move(started);
+    if (http_loopback) {
+      FEDMI_LOG(WARNING) << "serving /metrics over plain HTTP on " << http_address << " (port "
+                         << http_listener->port()
+                         << "): no encryption and no authentication, so anyone on this machine "
+                            "can read it; on another address it would need HTTPS and an admin's "
+                            "or auditor's certificate";
+    } else {
+      FEDMI_LOG(INFO) << "serving /metrics over HTTPS on " << http_address << " (port "
+                      << http_listener->port()
+                      << ") to admin and auditor certificates of the project CA";
+    }
+  }
+
   fedmi::Authenticator authenticator(insecure, &federation);
   fedmi::GrpcFederationService federation_service(&federation, &authenticator);
   fedmi::GrpcAdminService admin_service(&federation, &authenticator);
@@ -191,6 +255,7 @@ int Run(int argc, char** argv) {
   (*audit_log)
       ->Record(fedmi::AuditLog::kCoordinator, fedmi::audit::Action::kCoordinatorStopped, 0, -1,
                {{"signal", "SIGINT or SIGTERM"}});
+  http_listener.reset();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;
 }

@@ -21,6 +21,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
   libzip-dev libstb-dev
+  # the --http listeners (/metrics); Debian's build has TLS support
+  libcpp-httplib-dev
   libdcmtk-dev
   clang-format clang-tidy
 )

@@ -1,0 +1,113 @@
+// Who may read the coordinator's pages, and what /metrics answers, without
+// sockets: requests are built by hand with the peer certificate the TLS
+// handshake would have verified.
+#include "coordinator/coordinator_http.h"
+
+#include "common/provision/project_ca.h"
+#include "coordinator/coordinator_metrics.h"
+#include "tests/coordinator/federation_fixture.h"
+
+namespace fedmi {
+namespace {
+
+using ::testing::HasSubstr;
+
+class CoordinatorHttpTest : public FederationTest {
+ protected:
+  void SetUp() override {
+    FederationTest::SetUp();
+    ASSERT_OK_AND_ASSIGN(ca_, ProjectCa::Create(dir_.Join("pki"), "proj"));
+    ASSERT_OK_AND_ASSIGN(other_ca_, ProjectCa::Create(dir_.Join("other"), "proj"));
+    policy_.ca_pem = ca_->ca_cert_pem();
+    policy_.federation = federation_.get();
+    policy_.clock = &now_;
+  }
+
+  http::Request From(const std::string& name, PartyRole role, const ProjectCa* ca = nullptr) {
+    absl::StatusOr<IssuedParty> party =
+        (ca != nullptr ? ca : ca_.get())->Issue(name, role, IssueOptions{});
+    EXPECT_THAT(party, IsOk());
+    http::Request request;
+    request.path = "/metrics";
+    request.remote_address = "10.0.0.9";
+    if (party.ok()) request.peer_certificate_pem = party->cert_pem;
+    return request;
+  }
+
+  std::unique_ptr<ProjectCa> ca_;
+  std::unique_ptr<ProjectCa> other_ca_;
+  // The fixture's clock_ is in 2023, before these certificates were issued.
+  FakeClock now_{absl::Now()};
+  HttpAccessPolicy policy_;
+};
+
+TEST_F(CoordinatorHttpTest, AdminsAndAuditorsMayRead) {
+  ASSERT_OK_AND_ASSIGN(Caller admin,
+                       AuthorizeHttpReader(From("admin-1", PartyRole::kAdmin), policy_));
+  EXPECT_EQ(admin.name, "admin-1");
+  EXPECT_EQ(admin.role, PartyRole::kAdmin);
+  ASSERT_OK_AND_ASSIGN(Caller auditor,
+                       AuthorizeHttpReader(From("audit-1", PartyRole::kAuditor), policy_));
+  EXPECT_EQ(auditor.role, PartyRole::kAuditor);
+}
+
+TEST_F(CoordinatorHttpTest, SitesAndCoordinatorsMayNot) {
+  EXPECT_THAT(
+      AuthorizeHttpReader(From("site-a", PartyRole::kSite), policy_),
+      StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("'site-a' holds the site role")));
+  EXPECT_THAT(AuthorizeHttpReader(From("coordinator", PartyRole::kCoordinator), policy_),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST_F(CoordinatorHttpTest, NoCertificateIsUnauthenticated) {
+  http::Request anonymous;
+  anonymous.path = "/metrics";
+  EXPECT_THAT(AuthorizeHttpReader(anonymous, policy_),
+              StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("no client certificate")));
+}
+
+TEST_F(CoordinatorHttpTest, AnAdminOfAnotherProjectIsRefused) {
+  EXPECT_THAT(AuthorizeHttpReader(From("admin-1", PartyRole::kAdmin, other_ca_.get()), policy_),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST_F(CoordinatorHttpTest, AnExpiredCertificateIsRefused) {
+  const http::Request request = From("admin-1", PartyRole::kAdmin);
+  now_.Advance(absl::Hours(24 * 400));
+  EXPECT_THAT(AuthorizeHttpReader(request, policy_),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("expired")));
+}
+
+TEST_F(CoordinatorHttpTest, ARevokedAdminIsRefused) {
+  ASSERT_THAT(federation_->Revoke(Admin(), "admin-2", PartyRole::kAdmin, "left the project"),
+              IsOk());
+  EXPECT_THAT(AuthorizeHttpReader(From("admin-2", PartyRole::kAdmin), policy_),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("left the project")));
+}
+
+TEST_F(CoordinatorHttpTest, OnLoopbackNoCertificateIsAsked) {
+  HttpAccessPolicy loopback;
+  loopback.require_certificate = false;
+  EXPECT_THAT(AuthorizeHttpReader(http::Request{"/metrics", "127.0.0.1", ""}, loopback), IsOk());
+}
+
+TEST_F(CoordinatorHttpTest, MetricsServesTheRegistryAndRefusesOthersWith403) {
+  metrics::MetricRegistry registry;
+  ASSERT_THAT(RegisterCoordinatorMetrics(federation_.get(), storage_.get(), &registry), IsOk());
+  Connect("site-a");
+  http::Routes routes = CoordinatorHttpRoutes(&registry, policy_);
+  ASSERT_EQ(routes.count("/metrics"), 1u);
+
+  const http::Response ok = routes["/metrics"](From("admin-1", PartyRole::kAdmin));
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_THAT(ok.body, HasSubstr("\nfedmi_coordinator_sites_connected 1\n"));
+
+  const http::Response refused = routes["/metrics"](From("site-a", PartyRole::kSite));
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_THAT(refused.body, HasSubstr("need admin or auditor"));
+  EXPECT_EQ(routes["/metrics"](http::Request{"/metrics", "10.0.0.9", ""}).status, 401);
+}
+
+}  // namespace
+}  // namespace fedmi
