@@ -11,12 +11,12 @@
 #include <sstream>
 #include <system_error>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/ascii.h"
 #include "cli/command_support.h"
 #include "cli/local_federation.h"
 #include "cli/model_export.h"
@@ -117,8 +117,8 @@ class CompareRunObserver : public SimObserver {
         // A model that predicts NaN (an attack the strategy let through) is
         // a result of the strategy: the round's AUC is undefined.
         if (unusable_model_.empty()) {
-          unusable_model_ = absl::StrCat("round ", round.round(), "'s model on the test split: ",
-                                         test.status().message());
+          unusable_model_ = absl::StrCat("round ", round.round(),
+                                         "'s model on the test split: ", test.status().message());
         }
         result_.test_auc.push_back(kNaN);
         result_.test_accuracy.push_back(kNaN);
@@ -273,9 +273,10 @@ int RunSimCompare(const CompareOptions& options, const SimDriver& driver) {
       const int code = driver.run(entry.args, seed, run_dir, observer);
       if (code == kExitUsage) {
         const std::string error = redirect.LastError();
-        redirect.terminal_errors() << "error: strategy '" << entry.name << "': "
-                                   << (error.empty() ? "fedmi sim refused its flags" : error)
-                                   << " (output: " << log << ")" << std::endl;
+        redirect.terminal_errors()
+            << "error: strategy '" << entry.name
+            << "': " << (error.empty() ? "fedmi sim refused its flags" : error)
+            << " (output: " << log << ")" << std::endl;
         return code;
       }
       CompareRun run = observer.result();

@@ -222,12 +222,12 @@ nlohmann::json CompareJson(const std::vector<CompareStrategy>& strategies,
            {"run_id", run.run_id},
            {"work_dir", run.work_dir},
            {"test_auc", run.outcome == CompareOutcome::kCompleted ? JsonNumber(run.final_auc)
-                                                                   : nlohmann::json(nullptr)},
-           {"accuracy", run.outcome == CompareOutcome::kCompleted
-                            ? JsonNumber(run.final_accuracy)
-                            : nlohmann::json(nullptr)},
+                                                                  : nlohmann::json(nullptr)},
+           {"accuracy", run.outcome == CompareOutcome::kCompleted ? JsonNumber(run.final_accuracy)
+                                                                  : nlohmann::json(nullptr)},
            {"rounds_to_target", RoundsJson(RoundsToTarget(run.test_auc, setting.target_auc))},
-           {"uploaded_bytes", failed ? nlohmann::json(nullptr) : nlohmann::json(run.uploaded_bytes)},
+           {"uploaded_bytes",
+            failed ? nlohmann::json(nullptr) : nlohmann::json(run.uploaded_bytes)},
            {"run_seconds", failed ? nlohmann::json(nullptr) : nlohmann::json(run.run_seconds)},
            {"wall_seconds", run.outcome == CompareOutcome::kCompleted
                                 ? nlohmann::json(run.wall_seconds)

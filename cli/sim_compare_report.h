@@ -122,8 +122,8 @@ std::string CompareTable(const std::vector<CompareStrategy>& strategies,
 // "flags", "test_auc": {"mean", "worst"}, "accuracy", "rounds_to_target":
 // {"mean", "worst", "reached"}, "uploaded_bytes", "run_seconds",
 // "wall_seconds", "auc_per_round": {"mean", "min", "max"}, "completed_runs",
-// "runs": [{"seed", "outcome", "failure", "run_id", "work_dir", "test_auc", "accuracy", "rounds_to_target",
-// "uploaded_bytes", "run_seconds", "wall_seconds", "auc_per_round",
+// "runs": [{"seed", "outcome", "failure", "run_id", "work_dir", "test_auc", "accuracy",
+// "rounds_to_target", "uploaded_bytes", "run_seconds", "wall_seconds", "auc_per_round",
 // "accuracy_per_round"}]}]}. Undefined numbers are null.
 nlohmann::json CompareJson(const std::vector<CompareStrategy>& strategies,
                            const CompareSetting& setting);

@@ -29,8 +29,8 @@ void AddSiteDecisions(const SiteDecisions& decisions, const std::string& where,
   aggregated["norm_bound"] = decisions.norm_bound;
   aggregated["change_norms"] = norms;
   aggregated["scaled_down"] = scaled_down;
-  FEDMI_LOG(INFO) << where << ": norm bound " << decisions.norm_bound << ": change norms " << norms.dump()
-            << ", scaled down " << scaled_down.dump();
+  FEDMI_LOG(INFO) << where << ": norm bound " << decisions.norm_bound << ": change norms "
+                  << norms.dump() << ", scaled down " << scaled_down.dump();
 }
 
 }  // namespace

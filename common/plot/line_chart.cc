@@ -210,7 +210,8 @@ LegendSwatch LineChartLegendSwatch(const LineChartOptions& options, int index) {
 
 int LineChartLegendWidth(const std::vector<LineSeries>& series) {
   int widest = 0;
-  for (const LineSeries& s : series) widest = std::max(widest, Canvas::TextWidth(s.label, kTextScale));
+  for (const LineSeries& s : series)
+    widest = std::max(widest, Canvas::TextWidth(s.label, kTextScale));
   // The swatch, the gap after it, and a little air before the margin.
   return Canvas::TextHeight(kTextScale) + 8 + widest + 8;
 }

@@ -22,10 +22,13 @@
 
 namespace fedmi {
 
-// Distinct colours for up to eight series; series beyond reuse them.
+// Distinct colours for up to sixteen series (a strategies file of several
+// strategies under several attacks); series beyond reuse them.
 inline constexpr Rgb kLineChartPalette[] = {
-    {31, 119, 180},  {214, 39, 40}, {44, 160, 44},   {255, 127, 14},
-    {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {23, 190, 207},
+    {31, 119, 180},  {214, 39, 40},  {44, 160, 44},   {255, 127, 14},
+    {148, 103, 189}, {140, 86, 75},  {227, 119, 194}, {23, 190, 207},
+    {127, 127, 127}, {188, 189, 34}, {0, 0, 128},     {128, 0, 0},
+    {0, 100, 0},     {184, 134, 11}, {0, 128, 128},   {75, 0, 130},
 };
 inline constexpr Rgb kLineChartReferenceColor{90, 90, 90};
 

@@ -42,7 +42,8 @@ int FakeSim(const std::vector<std::string>& args, uint64_t seed, const std::stri
   // called.
   TransportOptions insecure;
   insecure.insecure = true;
-  absl::StatusOr<std::unique_ptr<AdminClient>> admin = AdminClient::Connect("127.0.0.1:1", insecure);
+  absl::StatusOr<std::unique_ptr<AdminClient>> admin =
+      AdminClient::Connect("127.0.0.1:1", insecure);
   if (!admin.ok()) return kExitFailure;
   v1::RunStatus run;
   run.set_run_id(static_cast<int64_t>(seed) + 1);
@@ -118,7 +119,9 @@ TEST_F(SimCompareTest, FailedRunsAreReportedWithTheirReasonsAndTheOthersStillRun
   EXPECT_EQ(report["sites"], 5);
   EXPECT_EQ(report["model"], "cnn");
   // Each run's log holds what sim wrote to std::cerr.
-  ASSERT_OK_AND_ASSIGN(std::string log, ReadFileToString(late["runs"][0]["work_dir"].get<std::string>() + "/sim.log"));
+  ASSERT_OK_AND_ASSIGN(
+      std::string log,
+      ReadFileToString(late["runs"][0]["work_dir"].get<std::string>() + "/sim.log"));
   EXPECT_THAT(log, ::testing::HasSubstr("error: audit log: entry 7 does not chain"));
 }
 

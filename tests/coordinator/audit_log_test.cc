@@ -183,7 +183,8 @@ TEST_F(AuditedFederationTest, RoundEntriesNameTheSitesAStrategySetAside) {
   bounded.mutable_robust()->set_norm_bound(2);
   const nlohmann::json norms = aggregated_detail(bounded, {3, 4, 0, 0, 0, 0});
   EXPECT_EQ(norms["norm_bound"], 2.0);
-  EXPECT_EQ(norms["change_norms"], nlohmann::json({{"site-a", 1.0}, {"site-b", 1.0}, {"site-c", 5.0}}));
+  EXPECT_EQ(norms["change_norms"],
+            nlohmann::json({{"site-a", 1.0}, {"site-b", 1.0}, {"site-c", 5.0}}));
   EXPECT_EQ(norms["scaled_down"], nlohmann::json({"site-c"}));
   EXPECT_FALSE(norms.contains("left_out"));
 }
