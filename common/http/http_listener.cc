@@ -23,6 +23,8 @@
 namespace fedmi::http {
 namespace {
 
+constexpr size_t kMaxRequestBodyBytes = 4096;
+
 std::string OpenSslError() {
   const unsigned long code = ERR_get_error();
   ERR_clear_error();
@@ -128,7 +130,11 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(
     const std::string& host_port, Routes routes, const std::optional<TlsServerOptions>& tls) {
   auto split = SplitHostPort(host_port);
   if (!split.ok()) return split.status();
-  const auto& [host, port] = *split;
+  auto [host, port] = *split;
+  // Bind what IsLoopbackHost trusted, not what the resolver makes of the
+  // name: a container without "localhost" in /etc/hosts could otherwise put
+  // the unauthenticated listener on another interface.
+  if (host == "localhost") host = "127.0.0.1";
   IgnoreSigpipe();
   auto impl = std::make_unique<Impl>();
   if (tls.has_value()) {
@@ -165,6 +171,10 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(
     out.set_header("Allow", "GET, HEAD");
     out.set_content("read-only: only GET\n", "text/plain; charset=utf-8");
   };
+  // httplib reads a request's whole body before routing, and by default
+  // without a limit: a read-only listener needs none, so a large body is
+  // refused with 413 before anyone is authorized.
+  impl->server->set_payload_max_length(kMaxRequestBodyBytes);
   impl->server->Post(".*", not_allowed);
   impl->server->Put(".*", not_allowed);
   impl->server->Patch(".*", not_allowed);

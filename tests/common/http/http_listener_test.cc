@@ -2,6 +2,12 @@
 // HTTPS with a client certificate the handshake demands.
 #include "common/http/http_listener.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include "common/provision/project_ca.h"
@@ -74,6 +80,42 @@ TEST(ListenerTest, RoutesGetPathsToHandlersAndAnswers404Otherwise) {
     ASSERT_OK_AND_ASSIGN(Response missing, Get("127.0.0.1", listener->port(), path));
     EXPECT_EQ(missing.status, 404) << path;
   }
+}
+
+// What a client that sends a request by hand reads back: the status line.
+std::string RawRequest(int port, const std::string& request) {
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  // A listener that waits for the announced body answers nothing: fail, do
+  // not hang.
+  timeval timeout{};
+  timeout.tv_sec = 5;
+  setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(sock);
+    return "connect failed";
+  }
+  send(sock, request.data(), request.size(), MSG_NOSIGNAL);
+  char reply[256] = {};
+  const ssize_t got = recv(sock, reply, sizeof(reply) - 1, 0);
+  close(sock);
+  const std::string text(reply, got > 0 ? static_cast<size_t>(got) : 0);
+  return text.substr(0, text.find("\r\n"));
+}
+
+// A read-only listener reads no large body: httplib would otherwise hold
+// whatever a client announces before any handler or role check runs.
+TEST(ListenerTest, RefusesALargeRequestBodyBeforeReadingIt) {
+  ASSERT_OK_AND_ASSIGN(auto listener, Listener::Start("127.0.0.1:0", EchoRoutes()));
+  EXPECT_EQ(RawRequest(listener->port(),
+                       "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\nabc"),
+            "HTTP/1.1 413 Payload Too Large");
+  EXPECT_EQ(RawRequest(listener->port(),
+                       "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"),
+            "HTTP/1.1 405 Method Not Allowed");
 }
 
 TEST(ListenerTest, RefusesAnAddressInUse) {
