@@ -252,10 +252,11 @@ int Run(int argc, char** argv) {
   }
   FEDMI_LOG(INFO) << "shutting down";
   // Recorded first: whoever stops the process may not wait for the shutdown.
+  // First, so that no refused scrape is recorded after the stop.
+  http_listener.reset();
   (*audit_log)
       ->Record(fedmi::AuditLog::kCoordinator, fedmi::audit::Action::kCoordinatorStopped, 0, -1,
                {{"signal", "SIGINT or SIGTERM"}});
-  http_listener.reset();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;
 }
