@@ -6,7 +6,6 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
-#include <map>
 #include <memory>
 #include <sstream>
 #include <system_error>
@@ -156,9 +155,6 @@ class CompareRunObserver : public SimObserver {
 
   const CompareRun& result() const { return result_; }
   const nlohmann::json& summary() const { return summary_; }
-  // Whether the run got through all its rounds and every round's model was
-  // tested (or found to predict NaN).
-  bool run_done() const { return run_done_; }
   // Whether the last round's model predicts NaN, and why the first such
   // round's could not be tested ("" when none).
   bool final_model_unusable() const { return run_done_ && last_round_unusable_; }
@@ -255,7 +251,7 @@ int RunSimCompare(const CompareOptions& options, const SimDriver& driver) {
   // Seed by seed, so that the strategies can be compared on the first seed
   // while later ones run.
   size_t started = 0;
-  std::map<CompareOutcome, int> incomplete;
+  int failed_runs = 0;
   for (uint64_t seed : *seeds) {
     for (size_t i = 0; i < strategies.size(); ++i) {
       const CompareEntry& entry = strategies[i].entry;
@@ -295,7 +291,7 @@ int RunSimCompare(const CompareOptions& options, const SimDriver& driver) {
           run.outcome = CompareOutcome::kFailed;
           run.failure = error.empty() ? absl::StrCat("fedmi sim exited with code ", code) : error;
         }
-        ++incomplete[run.outcome];
+        if (run.outcome == CompareOutcome::kFailed) ++failed_runs;
         redirect.progress() << "    " << CompareOutcomeName(run.outcome) << ": " << run.failure
                             << "\n    (output: " << log << ", processes' logs: " << run_dir
                             << "/logs)" << std::endl;
@@ -332,8 +328,8 @@ int RunSimCompare(const CompareOptions& options, const SimDriver& driver) {
   }
   std::cout << "  wrote " << json_path << " and " << chart_path << std::endl;
   if (driver.json) PrintJsonLine(json);
-  if (incomplete[CompareOutcome::kFailed] > 0) {
-    std::cerr << "error: " << incomplete[CompareOutcome::kFailed] << " of " << total
+  if (failed_runs > 0) {
+    std::cerr << "error: " << failed_runs << " of " << total
               << " runs failed (listed under the table)" << std::endl;
     return kExitFailure;
   }

@@ -63,14 +63,9 @@ inline bool IsScaffoldControl(absl::string_view tensor) {
 // a momentum or adaptive step on a running variance can push it below zero,
 // and the model to NaN.
 inline bool IsRunningStatistic(absl::string_view tensor) {
-  for (absl::string_view suffix :
-       {absl::string_view("running_mean"), absl::string_view("running_var")}) {
-    if (tensor.size() >= suffix.size() && tensor.substr(tensor.size() - suffix.size()) == suffix &&
-        (tensor.size() == suffix.size() || tensor[tensor.size() - suffix.size() - 1] == '.')) {
-      return true;
-    }
-  }
-  return false;
+  // The name's last dotted part (npos + 1 is 0: an undotted name is its own).
+  const absl::string_view leaf = tensor.substr(tensor.rfind('.') + 1);
+  return leaf == "running_mean" || leaf == "running_var";
 }
 
 // How the coordinator moves the global model by a round's aggregate

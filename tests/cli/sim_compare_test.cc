@@ -6,6 +6,7 @@
 // docs/strategies.md's measured tables).
 #include "cli/sim_compare.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
