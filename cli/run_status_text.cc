@@ -209,6 +209,9 @@ void PrintRunHeader(std::ostream& out, const v1::RunStatus& run) {
 }
 
 void PrintRoundTableHeader(std::ostream& out, bool segmentation) {
+  // Sites evaluate each round's model on their own validation splits; a
+  // reader must not take these numbers for test results.
+  out << "metrics: each round's global model on the sites' validation data, pooled\n";
   if (segmentation) {
     out << absl::StrFormat(kSegmentationRowFormat, "ROUND", "STATE", "SITES", "EXAMPLES", "LOSS",
                            "DICE", "IOU", "IMG-DICE");

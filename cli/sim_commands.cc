@@ -39,8 +39,11 @@
 namespace fedmi::cli {
 namespace {
 
+// The data lookup order scripts/demo.sh follows too (README.md, docs/data.md):
+// --data, then $FEDMI_DATA, then ../shared/data next to the checkout. A set
+// $FEDMI_DATA is used even when it names nothing, so that the error names it.
 std::string DefaultDataPath() {
-  if (const char* env = std::getenv("FEDMI_DATA")) return env;
+  if (const char* env = std::getenv("FEDMI_DATA"); env != nullptr && *env != '\0') return env;
   return "../shared/data/pneumoniamnist.npz";
 }
 
@@ -142,11 +145,14 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
   if (options.rounds < 1) return ReportUsageError("--rounds must be at least 1");
   auto attacks = ParseSiteAttacks(options.attack, options.sites);
   if (!attacks.ok()) return ReportUsageError(std::string(attacks.status().message()));
+  const bool from_environment = options.data.empty() && std::getenv("FEDMI_DATA") != nullptr &&
+                                *std::getenv("FEDMI_DATA") != '\0';
   if (options.data.empty()) options.data = DefaultDataPath();
   if (access(options.data.c_str(), R_OK) != 0) {
     return ReportError(absl::NotFoundError(absl::StrCat(
-        "data file ", options.data,
-        " not found. Get PneumoniaMNIST (pneumoniamnist.npz) from the MedMNIST release "
+        "data file ", options.data, " not found", from_environment ? " (named by $FEDMI_DATA)" : "",
+        ". Looked at --data, then $FEDMI_DATA, then ../shared/data/pneumoniamnist.npz. Get "
+        "PneumoniaMNIST (pneumoniamnist.npz) from the MedMNIST release "
         "(https://medmnist.com, Zenodo record 10519652) and pass --data or set FEDMI_DATA.")));
   }
   auto partition = ParsePartitionKind(options.partition);
@@ -391,7 +397,7 @@ void AddSimFlags(CLI::App* sim, SimOptions* sim_options) {
   sim->add_option("--sites", sim_options->sites, "number of hospital sites")->capture_default_str();
   sim->add_option("--rounds", sim_options->rounds, "federated rounds")->capture_default_str();
   sim->add_option("--data", sim_options->data,
-                  "MedMNIST .npz (default: $FEDMI_DATA or ../shared/data/pneumoniamnist.npz)");
+                  "MedMNIST .npz (default: $FEDMI_DATA, else ../shared/data/pneumoniamnist.npz)");
   sim->add_option("--partition", sim_options->partition, "iid | dirichlet | quantity")
       ->capture_default_str();
   sim->add_option("--alpha", sim_options->alpha, "Dirichlet concentration (smaller = more skew)")
@@ -402,7 +408,8 @@ void AddSimFlags(CLI::App* sim, SimOptions* sim_options) {
       ->capture_default_str();
   sim->add_option("--local-epochs", sim_options->local_epochs, "local epochs per round")
       ->capture_default_str();
-  sim->add_option("--batch-size", sim_options->batch_size)->capture_default_str();
+  sim->add_option("--batch-size", sim_options->batch_size, "images per training step at each site")
+      ->capture_default_str();
   sim->add_option("--lr", sim_options->lr, "learning rate")->capture_default_str();
   sim->add_option("--optimizer", sim_options->optimizer, "adam | sgd")->capture_default_str();
   sim->add_option("--seed", sim_options->seed, "seeds the split, the model and training")

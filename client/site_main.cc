@@ -18,6 +18,7 @@
 #include "client/site_daemon.h"
 #include "client/site_policy.h"
 #include "client/site_worker.h"
+#include "common/base/build_info.h"
 #include "common/base/cli_config.h"
 #include "common/base/fault_hook.h"
 #include "common/base/log.h"
@@ -130,6 +131,9 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
   TlsFlags tls;
   AddTlsOptions(app, tls);
   if (hooks.add_options) hooks.add_options(app);
+  app.set_version_flag(
+      "--version", [name = app.get_name()] { return VersionText(name); },
+      "print the git commit, build type and whether training is built in, and exit");
   if (int code = ParseCommandLine(app, argc, argv); code >= 0) return code;
   SetLogTag(site.c_str());
   const std::string config_file = ConfigFileOf(app);

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/build_info.h"
 #include "common/base/cli_config.h"
 #include "common/base/clock.h"
 #include "common/base/env.h"
@@ -68,6 +69,9 @@ int Run(int argc, char** argv) {
   app.add_option("--audit-key", audit_key_file,
                  "the audit log's signing key (audit-key.pem from `fedmi provision`)");
   app.add_option("--audit-cert", audit_cert_file, "its audit-signer certificate (audit-cert.pem)");
+  app.set_version_flag(
+      "--version", [] { return fedmi::VersionText("fedmi-coordinator", /*binary_trains=*/false); },
+      "print the git commit and build type, and exit");
   if (int code = fedmi::ParseCommandLine(app, argc, argv); code >= 0) return code;
   fedmi::SetLogTag("coordinator");
   if (absl::Status status = fedmi::CheckHostPort(listen); !status.ok()) {

@@ -20,6 +20,19 @@ void SiteRegistry::Audit(const std::string& actor, audit::Action action,
   if (audit_ != nullptr) audit_->Record(actor, action, 0, -1, detail);
 }
 
+namespace {
+
+// What a revoked site is told, at every refusal alike (docs/security.md):
+// who revoked it and why, so that its operator need not ask.
+absl::Status RevokedSiteError(const std::string& site, const std::string& revoked_by,
+                              const std::string& reason) {
+  return absl::PermissionDeniedError(
+      absl::StrCat("site '", site, "' was revoked by ", revoked_by,
+                   reason.empty() ? "" : absl::StrCat(": ", reason)));
+}
+
+}  // namespace
+
 void SiteRegistry::Load(const std::vector<SiteRecord>& sites) {
   for (const auto& site : sites) known_[site.name] = site;
 }
@@ -28,9 +41,7 @@ absl::Status SiteRegistry::CheckNotRevoked(const std::string& site) const {
   auto known = known_.find(site);
   if (known == known_.end() || !known->second.revoked()) return absl::OkStatus();
   const SiteRecord& record = known->second;
-  return absl::PermissionDeniedError(absl::StrCat(
-      "site '", site, "' was revoked by ", record.revoked_by,
-      record.revocation_reason.empty() ? "" : absl::StrCat(": ", record.revocation_reason)));
+  return RevokedSiteError(site, record.revoked_by, record.revocation_reason);
 }
 
 absl::StatusOr<SiteRecord> SiteRegistry::RecordHello(const Caller& caller, const v1::Hello& hello) {
@@ -39,8 +50,7 @@ absl::StatusOr<SiteRecord> SiteRegistry::RecordHello(const Caller& caller, const
   auto known = known_.find(caller.name);
   if (known != known_.end()) record = known->second;
   if (record.revoked()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("site '", caller.name, "' was revoked by ", record.revoked_by));
+    return RevokedSiteError(caller.name, record.revoked_by, record.revocation_reason);
   }
   record.name = caller.name;
   record.certificate_expires = caller.certificate_expires;
@@ -128,8 +138,7 @@ absl::StatusOr<bool> SiteRegistry::Revoke(const std::string& site, const std::st
   RETURN_IF_ERROR(storage_->UpsertSite(record));
   known_[site] = record;
   Audit(revoked_by, audit::Action::kSiteRevoked, {{"site", site}, {"reason", reason}});
-  return EndSession(site, absl::PermissionDeniedError(
-                              absl::StrCat("site '", site, "' was revoked by ", revoked_by)));
+  return EndSession(site, RevokedSiteError(site, revoked_by, reason));
 }
 
 std::vector<v1::SiteInfo> SiteRegistry::List() const {

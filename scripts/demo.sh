@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs a real federation on this
-# machine: one coordinator and three hospital clients as separate processes
+# machine: one coordinator and five hospital clients as separate processes
 # over gRPC on loopback, training on real chest X-rays (PneumoniaMNIST).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${FEDMI_BUILD_DIR:-$root/build}"
 
+# The lookup order of `fedmi sim` (cli/sim_commands.cc, README.md): $FEDMI_DATA,
+# then ../shared/data next to this project. A set $FEDMI_DATA that names no
+# file is an error, not a reason to take another file silently.
 data=""
-for candidate in "$root/../shared/data/pneumoniamnist.npz" "${FEDMI_DATA:-}"; do
-  if [ -n "$candidate" ] && [ -f "$candidate" ]; then data="$candidate"; break; fi
-done
+if [ -n "${FEDMI_DATA:-}" ]; then
+  if [ ! -f "$FEDMI_DATA" ]; then
+    echo "demo: \$FEDMI_DATA names $FEDMI_DATA, which is not a file" >&2
+    exit 1
+  fi
+  data="$FEDMI_DATA"
+elif [ -f "$root/../shared/data/pneumoniamnist.npz" ]; then
+  data="$root/../shared/data/pneumoniamnist.npz"
+fi
 if [ -z "$data" ]; then
   cat >&2 <<'MSG'
 demo: PneumoniaMNIST not found.
-  Looked for ../shared/data/pneumoniamnist.npz (next to this project) and $FEDMI_DATA.
+  Looked at $FEDMI_DATA (unset), then ../shared/data/pneumoniamnist.npz (next to this project).
   Get pneumoniamnist.npz from the MedMNIST v2 release (https://medmnist.com,
   Zenodo record 10519652; CC BY 4.0), then run:
     FEDMI_DATA=/path/to/pneumoniamnist.npz ./scripts/demo.sh

@@ -7,7 +7,10 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <iostream>
 #include <string>
+
+#include "common/base/cli_usage.h"
 
 namespace fedmi {
 
@@ -63,12 +66,20 @@ inline std::string ResolveConfigPath(const std::string& path, const std::string&
 }
 
 // Parses the command line. Returns -1 when the program should go on, else
-// its exit code: 0 after --help, 2 for a usage error (CLI11 printed why).
+// its exit code: 0 after --help or --version, 2 for a usage error, which
+// goes to stderr as "error: unknown flag '--bogus' (see `prog --help`)"
+// (DescribeUsageError) or in CLI11's words.
 inline int ParseCommandLine(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);
+    if (const std::string message = DescribeUsageError(app, e); !message.empty()) {
+      std::cerr << "error: " << message << std::endl;
+      return 2;
+    }
+    app.exit(e);
+    return 2;
   }
   return -1;
 }

@@ -78,5 +78,13 @@ TEST(RunStatusTextTest, AClassificationRunKeepsItsColumnsAndHasNoDice) {
   EXPECT_FALSE(MetricsJson(m).contains("dice"));
 }
 
+TEST(RunStatusTextTest, TheRoundTableSaysItsMetricsAreTheSitesValidationData) {
+  for (bool segmentation : {false, true}) {
+    std::ostringstream out;
+    PrintRoundTableHeader(out, segmentation);
+    EXPECT_THAT(out.str(), HasSubstr("the sites' validation data, pooled\nROUND"));
+  }
+}
+
 }  // namespace
 }  // namespace fedmi::cli

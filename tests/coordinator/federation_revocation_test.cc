@@ -146,8 +146,10 @@ TEST_F(FederationRevocationTest, ASiteIsRevokedByNameAndItsStreamClosed) {
   ASSERT_OK_AND_ASSIGN(RevocationRecord record, Revoke(Admin(), "site-1", std::nullopt));
   EXPECT_EQ(record.role, PartyRole::kSite);
   EXPECT_TRUE(Channel("site-1").closed());
+  // The site's own stream says who revoked it and why (docs/security.md).
   EXPECT_THAT(Channel("site-1").close_status(),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("revoked by alice")));
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("site 'site-1' was revoked by alice: key leaked")));
 }
 
 TEST_F(FederationRevocationTest, AnAdminCannotRevokeItself) {

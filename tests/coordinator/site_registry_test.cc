@@ -69,7 +69,10 @@ TEST_F(SiteRegistryTest, RevocationClosesTheStreamAndSticksAcrossRestarts) {
   ASSERT_OK_AND_ASSIGN(bool was_connected, registry_.Revoke("site-a", "alice", "stolen laptop"));
   EXPECT_TRUE(was_connected);
   EXPECT_TRUE(channel->closed());
-  EXPECT_EQ(channel->close_status().code(), absl::StatusCode::kPermissionDenied);
+  // The site is told who revoked it and why, as docs/security.md promises.
+  EXPECT_THAT(channel->close_status(),
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("site 'site-a' was revoked by alice: stolen laptop")));
   EXPECT_FALSE(registry_.HasSession("site-a"));
   EXPECT_THAT(
       registry_.CheckNotRevoked("site-a"),
@@ -81,7 +84,15 @@ TEST_F(SiteRegistryTest, RevocationClosesTheStreamAndSticksAcrossRestarts) {
   ASSERT_OK_AND_ASSIGN(std::vector<SiteRecord> stored, storage_->ListSites());
   restarted.Load(stored);
   EXPECT_THAT(restarted.RecordHello(SiteCaller("site-a"), HelloWith(1)),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("revoked by alice")));
+              StatusIs(absl::StatusCode::kPermissionDenied,
+                       HasSubstr("site 'site-a' was revoked by alice: stolen laptop")));
+}
+
+TEST_F(SiteRegistryTest, ARevocationWithoutAReasonSaysWhoAlone) {
+  auto channel = Connect("site-a");
+  ASSERT_THAT(registry_.Revoke("site-a", "alice", ""), IsOk());
+  EXPECT_EQ(channel->close_status().message(), "site 'site-a' was revoked by alice");
+  EXPECT_EQ(registry_.CheckNotRevoked("site-a").message(), "site 'site-a' was revoked by alice");
 }
 
 TEST_F(SiteRegistryTest, ListShowsStateAndConnection) {
