@@ -104,9 +104,11 @@ absl::StatusOr<v1::RunSpec> SimSpec(const SimOptions& options) {
 
 // The sites' pooled validation metrics of each round: AUC and the
 // threshold's metrics for a classifier, overlap for a segmentation model.
+// The caption keeps them from being read as the test results printed at the end.
 std::string RoundHeader(bool segmentation) {
-  return segmentation ? "  round   loss     dice     iou      img-dice seconds"
-                      : "  round   loss     auc      acc      sens     spec     seconds";
+  return std::string("  each round's global model on the sites' validation data, pooled:\n") +
+         (segmentation ? "  round   loss     dice     iou      img-dice seconds"
+                       : "  round   loss     auc      acc      sens     spec     seconds");
 }
 
 std::string RoundLine(const v1::RoundStatus& round, int rounds, bool segmentation) {
