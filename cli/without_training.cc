@@ -17,6 +17,9 @@ void AddRefusingCommand(CLI::App& app, const std::string& name, const std::strin
                         CommandResult& result) {
   CLI::App* command = app.add_subcommand(name, description + " (needs a build with training)");
   command->allow_extras();
+  // Keeps its arguments (`sim --sites 2`) rather than handing them to
+  // `fedmi`, which would call them unknown flags instead of refusing.
+  command->fallthrough(false);
   command->callback([&result, name] {
     RunCommand(result, [&] { return ReportError(TrainingUnavailableError("fedmi " + name)); });
   });
