@@ -23,6 +23,7 @@
 #include "common/http/http_listener.h"
 #include "common/metrics/metric_registry.h"
 #include "common/rpc/channels.h"
+#include "common/rpc/name_resolution.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/coordinator_http.h"
 #include "coordinator/coordinator_metrics.h"
@@ -222,7 +223,8 @@ int Run(int argc, char** argv) {
   fedmi::GrpcAuditService audit_service(audit_log->get(), &authenticator);
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(listen, *credentials, &bound_port);
+  // "localhost" binds loopback even where /etc/hosts lacks the name.
+  builder.AddListeningPort(fedmi::LocalhostAsLoopback(listen), *credentials, &bound_port);
   builder.RegisterService(&federation_service);
   builder.RegisterService(&admin_service);
   builder.RegisterService(&audit_service);

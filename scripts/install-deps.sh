@@ -25,6 +25,9 @@ packages=(
   libcpp-httplib-dev
   libdcmtk-dev
   clang-format clang-tidy
+  # scripts/multihost-test.sh: network namespaces, the dial-out-only site's
+  # firewall, its inbound probe and the JSON it reads
+  iproute2 iptables python3 jq
 )
 
 missing=()
