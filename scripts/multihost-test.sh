@@ -64,7 +64,10 @@ fail() { echo "multihost: FAILED: $*" >&2; exit 1; }
 command -v ip > /dev/null || skip "the 'ip' command (iproute2) is not installed"
 command -v unshare > /dev/null || skip "the 'unshare' command (util-linux) is not installed"
 command -v jq > /dev/null || skip "jq is not installed (scripts/install-deps.sh installs it)"
-command -v python3 > /dev/null || skip "python3 is not installed (the inbound-connection probe)"
+# Debian's own python3 first: a version manager's shim costs a second a start.
+python3=/usr/bin/python3
+[ -x "$python3" ] || python3=$(command -v python3) ||
+  skip "python3 is not installed (the inbound-connection probe)"
 if command -v iptables > /dev/null; then
   firewall=iptables
 elif command -v nft > /dev/null; then
@@ -108,14 +111,18 @@ namespaces=()
 made_etc_netns=0
 passed=0
 
+# Sends signal $1 to every process in network namespace $2.
+signal_ns() {
+  ip netns pids "$2" 2> /dev/null | xargs -r kill -s "$1" 2> /dev/null || true
+}
+
 # Namespaces of an earlier run killed before its trap ran (SIGKILL, e.g. a
 # ctest timeout): their PID is gone, so nothing else owns them.
 for stale in $(ip netns list 2> /dev/null | awk '{print $1}' | grep -E '^fmh[0-9]+-' || true); do
   owner=${stale#fmh}
   owner=${owner%%-*}
   kill -0 "$owner" 2> /dev/null && continue
-  pids=$(ip netns pids "$stale" 2> /dev/null || true)
-  if [ -n "$pids" ]; then kill -9 $pids 2> /dev/null || true; fi
+  signal_ns KILL "$stale"
   ip netns del "$stale" 2> /dev/null && echo "multihost: removed namespace $stale of a dead run"
   rm -rf "/etc/netns/$stale"
 done
@@ -129,22 +136,18 @@ check_budget() {
 cleanup() {
   local code=$?
   set +e
-  for ns in "${namespaces[@]}"; do
-    pids=$(ip netns pids "$ns" 2> /dev/null)
-    [ -n "$pids" ] && kill $pids 2> /dev/null
-  done
+  for ns in "${namespaces[@]}"; do signal_ns TERM "$ns"; done
   sleep 0.5
   for ns in "${namespaces[@]}"; do
-    pids=$(ip netns pids "$ns" 2> /dev/null)
-    [ -n "$pids" ] && kill -9 $pids 2> /dev/null
+    signal_ns KILL "$ns"
     ip netns del "$ns" 2> /dev/null
     rm -rf "/etc/netns/$ns"
   done
   [ "$made_etc_netns" = 1 ] && rmdir /etc/netns 2> /dev/null
-  if [ "$passed" = 1 ] && [ "$keep" = 0 ]; then
+  if { [ "$passed" = 1 ] && [ "$keep" = 0 ]; } || [ "$code" = "$kSkip" ]; then
     rm -rf "$work"
   else
-    if [ "$passed" = 0 ] && [ "$code" != "$kSkip" ]; then
+    if [ "$passed" = 0 ]; then
       for log in "$logs"/*.log; do
         [ -f "$log" ] || continue
         echo "--- last lines of $log" >&2
@@ -156,7 +159,7 @@ cleanup() {
   exit "$code"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'echo "multihost: FAILED: interrupted" >&2; exit 1' INT TERM
 
 # --- Network: a bridge in its own namespace, one veth per party. ----------
 add_ns() {
@@ -180,7 +183,6 @@ write_hosts() {
   } > "/etc/netns/$ns/hosts"
 }
 
-say "network: bridge 10.231.0.0/24 in $switch_ns; namespaces $tag-{${parties[*]// /,}}"
 [ -d /etc/netns ] || made_etc_netns=1
 add_ns "$switch_ns"
 ip -n "$switch_ns" link add br0 type bridge || skip "the kernel refused a bridge"
@@ -204,27 +206,42 @@ write_hosts "$newcomer_ns" 0
 : > "/etc/netns/$newcomer_ns/resolv.conf"
 ip -n "$(ns_of coordinator)" addr add "$unlisted_ip/24" dev eth0
 
+say "network: bridge $net.0/24 in namespace $switch_ns; coordinator $coordinator_ip," \
+  "site-1..3 ${ip_of[site-1]}-13, admin ${ip_of[admin]}, each in its own $tag-* namespace"
+
 # site-3 accepts no inbound connection from the network: NEW ones are
 # dropped, replies to its own outbound ones pass (loopback stays open, as on
 # any host, for the resolver's queries).
 site3_ns=$(ns_of site-3)
 if [ "$firewall" = iptables ]; then
-  ip netns exec "$site3_ns" iptables -A INPUT -i lo -j ACCEPT &&
-    ip netns exec "$site3_ns" iptables -A INPUT -m conntrack --ctstate NEW -j DROP ||
+  if ! { ip netns exec "$site3_ns" iptables -A INPUT -i lo -j ACCEPT &&
+    ip netns exec "$site3_ns" iptables -A INPUT -m conntrack --ctstate NEW -j DROP; }; then
     skip "iptables cannot filter inside a network namespace here"
-else
-  ip netns exec "$site3_ns" nft add table inet fedmi_test &&
-    ip netns exec "$site3_ns" nft add chain inet fedmi_test input \
-      '{ type filter hook input priority 0; policy accept; }' &&
-    ip netns exec "$site3_ns" nft add rule inet fedmi_test input iif lo accept &&
-    ip netns exec "$site3_ns" nft add rule inet fedmi_test input ct state new drop ||
-    skip "nft cannot filter inside a network namespace here"
+  fi
+elif ! { ip netns exec "$site3_ns" nft add table inet fedmi_test &&
+  ip netns exec "$site3_ns" nft add chain inet fedmi_test input \
+    '{ type filter hook input priority 0; policy accept; }' &&
+  ip netns exec "$site3_ns" nft add rule inet fedmi_test input iif lo accept &&
+  ip netns exec "$site3_ns" nft add rule inet fedmi_test input ct state new drop; }; then
+  skip "nft cannot filter inside a network namespace here"
 fi
+
+# Listeners for the inbound probe, started now to be ready when it runs.
+probe_port=7999
+for site in site-1 site-3; do
+  ip netns exec "$(ns_of "$site")" "$python3" -c "
+import socket
+s = socket.socket(); s.bind(('0.0.0.0', $probe_port)); s.listen(8)
+while True: s.accept()[0].close()" > "$logs/probe-$site.log" 2>&1 &
+done
 
 # --- Provisioning, offline, in a folder no party sees. --------------------
 provision="$hosts_dir/provisioning"
 fedmi() { "$bin_dir/fedmi" "$@"; }
 say "provisioning project 'multihost': coordinator $coordinator_name + $coordinator_ip, 3 sites, admin"
+fedmi data split --input "$data" --sites 3 --partition iid --seed 1 --out "$work/split" \
+  > "$logs/split.log" 2>&1 &
+split_pid=$!
 fedmi provision init --project multihost --out "$provision" > "$logs/provision.log"
 coordinator_json=$(fedmi provision add-coordinator --dir "$provision" --host "$coordinator_name" \
   --ip "$coordinator_ip" --port "$port" --json | tail -n 1)
@@ -232,21 +249,21 @@ jq -e --arg n "$coordinator_name" '.dns_names | index($n)' <<< "$coordinator_jso
   fail "the coordinator's certificate lacks the DNS name $coordinator_name: $coordinator_json"
 jq -e --arg i "$coordinator_ip" '.ip_addresses | index($i)' <<< "$coordinator_json" > /dev/null ||
   fail "the coordinator's certificate lacks the IP address $coordinator_ip: $coordinator_json"
-jq -e --arg i "$unlisted_ip" '.ip_addresses | index($i) | not' <<< "$coordinator_json" > /dev/null
+jq -e --arg i "$unlisted_ip" '.ip_addresses | index($i) | not' <<< "$coordinator_json" > /dev/null ||
+  fail "the coordinator's certificate names $unlisted_ip, which the test needs unlisted"
 say "  certificate names: $(jq -r '(.dns_names + .ip_addresses) | join(", ")' <<< "$coordinator_json")"
 for site in site-1 site-2 site-3; do
   fedmi provision add-site "$site" --dir "$provision" >> "$logs/provision.log"
 done
 fedmi provision add-admin admin --dir "$provision" >> "$logs/provision.log"
-fedmi data split --input "$data" --sites 3 --partition iid --seed 1 --out "$provision/split" \
-  >> "$logs/provision.log"
+wait "$split_pid" || fail "fedmi data split failed (see $logs/split.log)"
 
 # Each party's folder is a copy of its kit; a site's also holds its shard.
 for party in "${parties[@]}"; do
   cp -a "$provision/kits/$party" "$hosts_dir/$party"
   mkdir -p "$stash_dir/$party"
 done
-for site in site-1 site-2 site-3; do cp "$provision/split/$site.npz" "$hosts_dir/$site/data.npz"; done
+for site in site-1 site-2 site-3; do cp "$work/split/$site.npz" "$hosts_dir/$site/data.npz"; done
 
 # Runs a command as PARTY: in its network namespace, and in a mount
 # namespace where $hosts_dir holds its own folder only (a tmpfs hides the
@@ -254,7 +271,8 @@ for site in site-1 site-2 site-3; do cp "$provision/split/$site.npz" "$hosts_dir
 as_party() {
   local party=$1
   shift
-  $exec ip netns exec "$(ns_of "$party")" unshare --mount --propagation private \
+  # shellcheck disable=SC2016 # the inner script expands its own arguments
+  $exec_prefix ip netns exec "$(ns_of "$party")" unshare --mount --propagation private \
     bash -c 'set -e; hosts=$1 stash=$2 party=$3; shift 3
       mount --bind "$hosts/$party" "$stash/$party"
       mount -t tmpfs -o size=1m,mode=0755 fedmi-hidden "$hosts"
@@ -263,21 +281,14 @@ as_party() {
       cd "$hosts/$party"
       exec "$@"' _ "$hosts_dir" "$stash_dir" "$party" "$@"
 }
-exec="" # `exec` in spawn_party, so that $! is the party's own process
-spawn_party() { exec=exec as_party "$@"; }
+exec_prefix="" # `exec` in spawn_party, so that $! is the party's own process
+spawn_party() { exec_prefix="exec" as_party "$@"; }
 seen=$(as_party site-1 ls -A "$hosts_dir" | tr '\n' ' ')
 [ "$seen" = "site-1 " ] || fail "site-1 sees more than its own folder in $hosts_dir: $seen"
 say "  each party sees only its own folder: site-1's view of $hosts_dir is '${seen% }'"
 admin() { as_party admin "$bin_dir/fedmi" --config "$hosts_dir/admin/fedmi.toml" "$@"; }
 
 # --- The dial-out-only site really refuses inbound connections. -----------
-probe_port=7999
-for site in site-1 site-3; do
-  ip netns exec "$(ns_of "$site")" python3 -c "
-import socket, sys
-s = socket.socket(); s.bind(('0.0.0.0', $probe_port)); s.listen(8)
-while True: s.accept()[0].close()" > "$logs/probe-$site.log" 2>&1 &
-done
 reachable() {
   ip netns exec "$(ns_of coordinator)" timeout 3 bash -c "exec 3<> /dev/tcp/$1/$probe_port" \
     2> /dev/null
@@ -287,17 +298,14 @@ reachable "${ip_of[site-1]}" || fail "the probe cannot reach site-1's listener (
 if reachable "${ip_of[site-3]}"; then
   fail "site-3 accepted an inbound connection despite its $firewall rule"
 fi
-for site in site-1 site-3; do
-  pids=$(ip netns pids "$(ns_of "$site")")
-  if [ -n "$pids" ]; then kill $pids; fi
-done
+for site in site-1 site-3; do signal_ns TERM "$(ns_of "$site")"; done
 say "inbound: site-1 accepts connections, site-3 drops them ($firewall, ct state new)"
 
 # --- Coordinator and sites. ------------------------------------------------
 say "starting coordinator on $coordinator_ip:$port (mutual TLS)"
 spawn_party coordinator "$bin_dir/fedmi-coordinator" --config coordinator.toml \
   --port-file port > "$logs/coordinator.log" 2>&1 &
-for _ in $(seq 150); do [ -s "$hosts_dir/coordinator/port" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s "$hosts_dir/coordinator/port" ] && break; sleep 0.1; done
 [ -s "$hosts_dir/coordinator/port" ] || fail "the coordinator did not start"
 
 declare -A site_pid
@@ -344,7 +352,7 @@ federate() { # label, extra global flags for fedmi
     case "$state" in done | failed | aborted) break ;; esac
     sleep 1
   done
-  [ "$state" = done ] || fail "run $run_id ($label) ended '$state': $status_json"
+  [ "$state" = "done" ] || fail "run $run_id ($label) ended '$state': $status_json"
   local completed auc
   completed=$(jq -r '.completed_rounds' <<< "$status_json")
   [ "$completed" = 2 ] || fail "run $run_id ($label) completed $completed rounds, not 2"
@@ -355,7 +363,8 @@ federate() { # label, extra global flags for fedmi
       | length' <<< "$status_json")
     [ "$trained" = 2 ] || fail "run $run_id ($label): $site trained in $trained of 2 rounds"
   done
-  auc=$(jq -r '[.rounds[]?.eval.auc // empty] | last // "n/a"' <<< "$status_json")
+  auc=$(jq -r '[.rounds[]?.eval.auc // empty] | last // "n/a" | tostring | .[0:5]' \
+    <<< "$status_json")
   say "  run $run_id done: 2/2 rounds, last validation AUC $auc"
 }
 
@@ -369,6 +378,7 @@ stop_sites
 # Run B: the name resolves nowhere now, so only the IP can work.
 for party in "${parties[@]}"; do write_hosts "$(ns_of "$party")" 0; done
 say "run B: $coordinator_name removed from every hosts file; every party dials $coordinator_ip"
+start_sites --coordinator "$coordinator_ip:$port" # they load their data meanwhile
 if out=$(admin site list 2>&1); then
   fail "'site list' reached $coordinator_name with no way to resolve it: $out"
 fi
@@ -377,7 +387,6 @@ if out=$(admin --coordinator "$unlisted_ip:$port" site list 2>&1); then
   fail "the admin accepted the coordinator at $unlisted_ip, which its certificate does not name"
 fi
 say "  $unlisted_ip (not in the certificate) refused: $(tail -n 1 <<< "$out")"
-start_sites --coordinator "$coordinator_ip:$port"
 wait_for_sites --coordinator "$coordinator_ip:$port"
 federate "by IP" --coordinator "$coordinator_ip:$port"
 stop_sites
@@ -392,7 +401,7 @@ rm -rf "$newcomer/coordinator/state"
 ip netns exec "$newcomer_ns" "$bin_dir/fedmi-coordinator" \
   --config "$newcomer/coordinator/coordinator.toml" --listen "localhost:$port" \
   --port-file "$newcomer/port" > "$logs/newcomer-coordinator.log" 2>&1 &
-for _ in $(seq 100); do [ -s "$newcomer/port" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -s "$newcomer/port" ] && break; sleep 0.1; done
 [ -s "$newcomer/port" ] ||
   fail "fedmi-coordinator --listen localhost:$port failed without localhost in /etc/hosts"
 out=$(ip netns exec "$newcomer_ns" "$bin_dir/fedmi" --config "$newcomer/admin/fedmi.toml" \
