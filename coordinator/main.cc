@@ -55,7 +55,8 @@ int Run(int argc, char** argv) {
       ->capture_default_str();
   std::string http_address;
   app.add_option("--http", http_address,
-                 "HOST:PORT to serve Prometheus /metrics on (off by default). On a loopback "
+                 "HOST:PORT to serve Prometheus /metrics and the read-only dashboard on (off by "
+                 "default). On a loopback "
                  "address plain HTTP, for anyone on this machine; on any other address HTTPS "
                  "only, for clients with an admin or auditor certificate of the project CA");
   app.add_flag("--insecure", insecure,
