@@ -141,8 +141,9 @@ std::string AuditPage(const std::vector<v1::AuditEntry>& entries, const AuditFil
                                 : "";
     absl::StrAppend(
         &main, "<tr data-seq=\"", entry->seq(), "\"><td class=\"num\">", entry->seq(),
-        "</td><td class=\"small\">", Html(entry->time()), "</td><td>", Html(entry->actor()),
-        "</td><td", css, ">", Html(entry->action()), "</td><td class=\"num\">",
+        "</td><td class=\"small nowrap\">", Html(entry->time()), "</td><td class=\"nowrap\">",
+        Html(entry->actor()), "</td><td", css, ">", Html(entry->action()),
+        "</td><td class=\"num\">",
         entry->run_id() > 0
             ? absl::StrCat("<a href=\"/runs/", entry->run_id(), "\">", entry->run_id(), "</a>")
             : "",

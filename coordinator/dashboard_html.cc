@@ -32,7 +32,7 @@ margin-bottom:14px}
 .cards{display:flex;flex-wrap:wrap;gap:14px}
 .cards .card{flex:1 1 220px;margin:0}
 .big{font-size:26px;font-weight:700}
-.muted{color:var(--muted)}
+.muted{color:var(--muted)}.nowrap{white-space:nowrap}
 .small{font-size:12px}
 table{border-collapse:collapse;width:100%;background:var(--card);border:1px solid var(--line)}
 th,td{text-align:left;padding:7px 10px;border-bottom:1px solid var(--line);vertical-align:middle}

@@ -86,9 +86,11 @@ std::string SummaryCards(const v1::RunStatus& run, const std::vector<MetricDef>&
     std::string trend;
     if (headline.y.size() > 1) {
       const double change = headline.y.back() - headline.y[headline.y.size() - 2];
-      trend = absl::StrFormat(" <span class=\"%s small\">%s %+.3f</span>",
-                              change >= 0 ? "trend-up" : "trend-down",
-                              change >= 0 ? "\xE2\x96\xB2" : "\xE2\x96\xBC", change);
+      trend = std::fabs(change) < 0.0005
+                  ? " <span class=\"muted small\">= steady</span>"
+                  : absl::StrFormat(" <span class=\"%s small\">%s %+.3f</span>",
+                                    change > 0 ? "trend-up" : "trend-down",
+                                    change > 0 ? "\xE2\x96\xB2" : "\xE2\x96\xBC", change);
     }
     const auto best = std::max_element(headline.y.begin(), headline.y.end());
     cards += Card(
@@ -112,7 +114,8 @@ std::string PooledCharts(const v1::RunStatus& run, const std::vector<MetricDef>&
       "<h2>Validation metrics per round (pooled over sites)</h2><div class=\"charts\">";
   for (const MetricDef& metric : metrics) {
     SvgChartOptions options;
-    options.width = 330;
+    // Four in a row on a 1280-pixel screen.
+    options.width = 296;
     options.height = 210;
     options.title = metric.title;
     options.x_label = "round";

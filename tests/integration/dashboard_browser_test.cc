@@ -28,7 +28,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr int kRounds = 30;
+constexpr int kRounds = 60;
 constexpr const char* kSites[] = {"st-marys", "royal-london", "county-general"};
 
 std::string ChromiumBinary() {
@@ -53,7 +53,7 @@ std::string WriteFaintBlobNpz(const std::string& path, uint32_t seed) {
       for (int p = 0; p < 28 * 28; ++p) {
         int value = 60 + static_cast<int>(random() % 120);
         const int y = p / 28, x = p % 28;
-        if (label == 1 && y >= 10 && y < 18 && x >= 10 && x < 18) value += 18;
+        if (label == 1 && y >= 10 && y < 18 && x >= 10 && x < 18) value += 8;
         images.data[i * 28 * 28 + p] = static_cast<char>(std::min(value, 255));
       }
     }
@@ -248,7 +248,12 @@ TEST_F(DashboardBrowserTest, ShowsARunningFederationToABrowser) {
   EXPECT_THAT(audit, HasSubstr("data-intact=\"1\""));
   EXPECT_THAT(audit, HasSubstr("run.started"));
 
-  EXPECT_THAT(coordinator.admin().AbortRun(run, "dashboard test done"), IsOk());
+  // Quick rounds may have finished the run meanwhile; otherwise end it.
+  ASSERT_OK_AND_ASSIGN(status, coordinator.admin().GetRun(run));
+  if (status.state() == "running") {
+    absl::Status aborted = coordinator.admin().AbortRun(run, "dashboard test done");
+    EXPECT_TRUE(aborted.ok() || absl::IsFailedPrecondition(aborted)) << aborted;
+  }
 }
 
 }  // namespace
