@@ -106,7 +106,7 @@ class DashboardBrowserTest : public ::testing::Test {
         " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
         " --disable-background-networking --disable-component-update --disable-sync"
         " --disable-default-apps --disable-extensions --no-proxy-server"
-        " --enable-logging=stderr --v=0 --virtual-time-budget=5000 --window-size=1280,1600"
+        " --enable-logging=stderr --v=0 --virtual-time-budget=8000 --window-size=1280,1600"
         " --user-data-dir=",
         profile, " ", mode, " '", url, "' 2>", log);
     CommandOutput output = RunCommand(command);
@@ -118,12 +118,18 @@ class DashboardBrowserTest : public ::testing::Test {
     return result;
   }
 
-  // The DOM after scripts ran, with the checks every page must pass.
-  std::string LoadPage(const std::string& path, const std::string& shot) {
+  // The DOM after scripts ran, with the checks every page must pass. A
+  // live page has fetched itself again by then (the polling script's first
+  // update, kRefreshSeconds in) and says so in its header.
+  std::string LoadPage(const std::string& path, const std::string& shot, bool live) {
     const std::string url = absl::StrCat(origin_, path);
     BrowserResult page = Browse(url, "--dump-dom");
     EXPECT_EQ(page.exit_code, 0) << page.log;
     EXPECT_THAT(page.dom, HasSubstr("fedmi coordinator")) << url;
+    if (live) {
+      EXPECT_THAT(page.dom, HasSubstr("class=\"stamp\">live \xC2\xB7 updated "))
+          << url << ": the page did not update itself";
+    }
     // Console output from the page: script errors, refused loads (CSP).
     for (const char* marker : {"CONSOLE", "Uncaught", "Refused to"}) {
       EXPECT_THAT(page.log, ::testing::Not(HasSubstr(marker))) << url << "\n" << page.log;
@@ -215,7 +221,7 @@ TEST_F(DashboardBrowserTest, ShowsARunningFederationToABrowser) {
   ASSERT_EQ(status.state(), "running") << status.error();
   ASSERT_GE(status.completed_rounds(), 3);
 
-  const std::string runs = LoadPage("/runs", "runs");
+  const std::string runs = LoadPage("/runs", "runs", true);
   EXPECT_THAT(runs, HasSubstr(absl::StrCat("data-run=\"", run, "\" data-state=\"running\"")));
   EXPECT_THAT(runs, HasSubstr(absl::StrCat(" of ", kRounds)));
   std::smatch completed;
@@ -224,7 +230,7 @@ TEST_F(DashboardBrowserTest, ShowsARunningFederationToABrowser) {
   EXPECT_THAT(runs, HasSubstr("<span class=\"auc\">"));
   EXPECT_THAT(runs, HasSubstr("class=\"sparkline\""));
 
-  const std::string page = LoadPage(absl::StrCat("/runs/", run), "run");
+  const std::string page = LoadPage(absl::StrCat("/runs/", run), "run", true);
   EXPECT_THAT(page, HasSubstr("data-state=\"running\""));
   std::smatch pooled;
   ASSERT_TRUE(
@@ -236,7 +242,7 @@ TEST_F(DashboardBrowserTest, ShowsARunningFederationToABrowser) {
     EXPECT_EQ(Count(page, absl::StrCat("data-series=\"", name, "\"")), 4) << name;
   }
 
-  const std::string sites_page = LoadPage("/sites", "sites");
+  const std::string sites_page = LoadPage("/sites", "sites", true);
   EXPECT_THAT(sites_page, HasSubstr("id=\"connected-count\">3 of 3</div>"));
   for (const char* name : kSites) {
     EXPECT_THAT(sites_page,
@@ -244,7 +250,7 @@ TEST_F(DashboardBrowserTest, ShowsARunningFederationToABrowser) {
   }
   EXPECT_THAT(sites_page, HasSubstr("(in 3"));  // certificates of a year: "in 36x days"
 
-  const std::string audit = LoadPage(absl::StrCat("/audit?run=", run), "audit");
+  const std::string audit = LoadPage(absl::StrCat("/audit?run=", run), "audit", false);
   EXPECT_THAT(audit, HasSubstr("data-intact=\"1\""));
   EXPECT_THAT(audit, HasSubstr("run.started"));
 
