@@ -25,6 +25,8 @@ packages=(
   libcpp-httplib-dev
   libdcmtk-dev
   clang-format clang-tidy
+  # promtool, the reference checker of the /metrics format (tests only)
+  prometheus
 )
 
 missing=()
