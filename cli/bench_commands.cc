@@ -4,8 +4,6 @@
 // here: bit for bit in plaintext, within the documented error bound with
 // secure aggregation. Other strategies and server optimizers (--strategy,
 // --server-optimizer) are timed and measured only.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -82,8 +80,7 @@ absl::StatusOr<BenchRun> TimeBenchRun(LocalFederation& federation, const BenchOp
   ASSIGN_OR_RETURN(v1::AuditInfo audit_before, federation.admin().GetAuditInfo());
   ASSIGN_OR_RETURN(int64_t run_id, federation.admin().StartRun(spec));
   BenchRun result;
-  RunProgressWriter progress(&std::cerr, isatty(STDERR_FILENO) == 1,
-                             absl::StrCat("fedmi bench: ", label));
+  RunProgressWriter progress(&std::cerr, StderrBarFits(), absl::StrCat("fedmi bench: ", label));
   auto final_status = WatchRunToEnd(
       federation.admin(), run_id,
       [&](const v1::RoundStatus& round) {

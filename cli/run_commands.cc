@@ -6,12 +6,14 @@
 #include <iostream>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "cli/admin_client.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
@@ -173,14 +175,19 @@ int WatchRunStatus(const GlobalOptions& global, int64_t run_id, bool with_sites)
   v1::RunStatus last;
   bool any = false;
   absl::Status status = (*admin)->WatchRun(run_id, [&](const v1::RunStatus& run) {
-    if (!any) {
+    if (!any && !terminal) {
       PrintRunHeader(out, run);
       out << "\n";
-      any = true;
     }
+    any = true;
     std::string progress = ProgressLine(run);
     if (terminal) {
-      std::vector<std::string> lines = WatchTableLines(run);
+      // The header too, so that its state and round stay current.
+      std::ostringstream header;
+      PrintRunHeader(header, run);
+      std::vector<std::string> lines = absl::StrSplit(header.str(), '\n');
+      std::vector<std::string> table = WatchTableLines(run);
+      lines.insert(lines.end(), table.begin(), table.end());
       lines.push_back("# " + progress);
       const int columns = TerminalColumns(fd);
       out << RedrawPrefix(drawn_lines);

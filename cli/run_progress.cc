@@ -1,5 +1,7 @@
 #include "cli/run_progress.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <optional>
 
@@ -44,6 +46,8 @@ std::optional<RoundCounts> CurrentRound(const v1::RunStatus& run) {
 }
 
 }  // namespace
+
+bool StderrBarFits() { return isatty(STDERR_FILENO) == 1 && isatty(STDOUT_FILENO) == 1; }
 
 double RunFraction(const v1::RunStatus& run) {
   const int rounds = std::max(1, run.spec().rounds());

@@ -30,6 +30,11 @@ std::string RunProgressText(const v1::RunStatus& run);
 // "[██████░░░░] " followed by RunProgressText.
 std::string RunProgressBar(const v1::RunStatus& run, int cells = 20);
 
+// Whether progress may be a bar redrawn on stderr: stderr and stdout both
+// terminals. With stdout piped (`| tee`), its lines reach the terminal
+// later than the bar's redraws and would land inside the bar.
+bool StderrBarFits();
+
 // Writes progress to `out` (stderr): on a terminal the bar, redrawn in
 // place; otherwise "<prefix>: <text>" lines, only when the text changed.
 class RunProgressWriter {

@@ -65,9 +65,12 @@ std::string ProgressBarLine(const TrainingProgress& p, int bar_cells) {
   const int digits = static_cast<int>(absl::StrCat(p.total).size());
   const double rate = Rate(p);
   const double left = SecondsLeft(p);
-  return absl::StrFormat("%s [%s] %*d/%d loss %.4f %s %s/s ETA %s", Stage(p), bar, digits, p.done,
+  // A finished epoch's line stays on screen: it says how long it took.
+  const std::string tail = p.EpochDone() ? absl::StrFormat("in %.1fs", p.epoch_seconds)
+                                         : absl::StrCat("ETA ", left >= 0 ? FormatEta(left) : "-");
+  return absl::StrFormat("%s [%s] %*d/%d loss %.4f %s %s/s %s", Stage(p), bar, digits, p.done,
                          p.total, p.loss, rate > 0 ? absl::StrFormat("%.0f", rate) : "-",
-                         UnitName(p), left >= 0 ? FormatEta(left) : "-");
+                         UnitName(p), tail);
 }
 
 std::string EpochLogLine(const TrainingProgress& p) {

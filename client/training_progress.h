@@ -70,8 +70,9 @@ std::string FormatEta(double seconds);
 // The bar line for a terminal (no newline, no escape codes), `bar_cells`
 // cells of the bar itself, e.g.
 //   round 2 epoch 1/2 [██████████░░░░░░░░░░]  640/1177 loss 0.3456 812 img/s ETA 3s
-// The ETA covers the epochs still to come at this epoch's rate. Before
-// anything is timed the rate and ETA read "-".
+// The ETA covers the epochs still to come at this epoch's rate; a finished
+// epoch's line says how long it took instead ("in 1.9s"). Before anything
+// is timed the rate and ETA read "-".
 std::string ProgressBarLine(const TrainingProgress& progress, int bar_cells = 20);
 
 // One line when an epoch (DP-SGD: the training) ends, for logs, e.g.

@@ -41,9 +41,9 @@ TEST(ProgressBarLineTest, FillsTheBarAndCountsTheEpochsStillToCome) {
   EXPECT_EQ(ProgressBarLine(At(0, 250, 0.5, 0.34567), 8),
             "round 2 epoch 1/2 [\u2588\u2588\u2591\u2591\u2591\u2591\u2591\u2591]  250/1000 "
             "loss 0.3457 500 img/s ETA 4s");
-  // The last epoch's end: a full bar, nothing left.
-  EXPECT_EQ(ProgressBarLine(At(1, 1000, 2.0), 4),
-            "round 2 epoch 2/2 [\u2588\u2588\u2588\u2588] 1000/1000 loss 0.5000 500 img/s ETA 0s");
+  // An epoch's end: a full bar and the time it took.
+  EXPECT_EQ(ProgressBarLine(At(0, 1000, 2.0), 4),
+            "round 2 epoch 1/2 [\u2588\u2588\u2588\u2588] 1000/1000 loss 0.5000 500 img/s in 2.0s");
 }
 
 TEST(ProgressBarLineTest, UntimedProgressHasNoRateOrEta) {

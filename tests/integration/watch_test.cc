@@ -77,8 +77,10 @@ TEST(WatchTest, ASecureRunsWatchShowsEveryRoundsMetricsAndTheSiteCountsItsTraini
       fedmi, " run start --model cnn --rounds ", kRounds, " --min-sites ", kSites,
       " --local-epochs 1 --batch-size 64 --lr 0.002 --seed 3 --round-timeout 300 --json"));
   ASSERT_EQ(started.exit_code, 0) << started.stdout_text;
-  const nlohmann::json start = nlohmann::json::parse(LastLine(started.stdout_text));
-  const int64_t run = start["run_id"].get<int64_t>();
+  std::smatch id;
+  const std::string json = LastLine(started.stdout_text);
+  ASSERT_TRUE(std::regex_search(json, id, std::regex("\"run_id\":([0-9]+)"))) << json;
+  const int64_t run = std::stoll(id[1]);
 
   // stdout is a pipe here: rounds line by line as they settle.
   CommandOutput watch = RunCommand(absl::StrCat(fedmi, " run status ", run, " --watch"));
