@@ -401,8 +401,9 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
     options.dp = ml::DpSgdOptions{dp.clip_norm(), dp.noise_multiplier(), dp.sample_rate(),
                                   dp.steps_per_round(), options_.per_example_method};
   }
-  if (options_.training_observer != nullptr)
+  if (options_.training_observer != nullptr) {
     options.progress = ProgressReporter(run_id, round, spec);
+  }
   ASSIGN_OR_RETURN(ml::TrainSummary summary, model->Train(data->train, options));
   if (options.dp) {
     FEDMI_LOG(INFO) << "run " << run_id << " round " << round << ": DP-SGD, " << summary.dp_steps
