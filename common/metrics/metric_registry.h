@@ -35,7 +35,7 @@
 // not depend on its metrics ignores the status, as above.
 //
 // Naming (metric_names.h has the enforced rules): names start with
-// "fedmi_" ("fedmi_site_" for fedmi-client), quantities are in base units
+// "fedmi_" ("fedmi_client_" for fedmi-client), quantities are in base units
 // named as the last word before "_total" (fedmi_round_duration_seconds,
 // fedmi_sent_bytes_total), counters and only counters end in "_total".
 // Label values must have few distinct values (site names, states, refusal
