@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/rpc/bundle_stream.h"
 #include "common/rpc/grpc_status.h"
+#include "common/rpc/name_resolution.h"
 #include "common/tensor/tensor_codec.h"
 
 namespace fedmi::cli {
@@ -49,7 +50,8 @@ void SetDeadline(grpc::ClientContext* context, absl::Duration timeout) {
 absl::Status CallStatus(const absl::Status& status, const grpc::Channel* channel) {
   if (status.code() == absl::StatusCode::kUnavailable) {
     return absl::UnavailableError(absl::StrCat("cannot reach coordinator at ",
-                                               Targets().Get(channel), ": ", status.message()));
+                                               Targets().Get(channel), ": ",
+                                               ExplainResolutionFailure(status.message())));
   }
   return status;
 }

@@ -16,6 +16,7 @@
 #include "cli/commands.h"
 #include "cli/local_federation.h"
 #include "cli/optimizer_flags.h"
+#include "cli/run_progress.h"
 #include "cli/secagg_flags.h"
 #include "cli/strategy_flags.h"
 #include "common/base/names.h"
@@ -79,17 +80,23 @@ absl::StatusOr<BenchRun> TimeBenchRun(LocalFederation& federation, const BenchOp
   ASSIGN_OR_RETURN(v1::AuditInfo audit_before, federation.admin().GetAuditInfo());
   ASSIGN_OR_RETURN(int64_t run_id, federation.admin().StartRun(spec));
   BenchRun result;
-  ASSIGN_OR_RETURN(v1::RunStatus final_status,
-                   WatchRunToEnd(federation.admin(), run_id, [&](const v1::RoundStatus& round) {
-                     const double seconds = round.finished_at() - round.started_at();
-                     result.round_seconds.push_back(seconds);
-                     std::cout << absl::StrFormat("  %s round %d/%d aggregated in %.2f s", label,
-                                                  round.round(), options.rounds, seconds)
-                               << std::endl;
-                   }));
-  if (ParseRunState(final_status.state()) != RunState::kDone) {
+  RunProgressWriter progress(&std::cerr, StderrBarFits(), absl::StrCat("fedmi bench: ", label));
+  auto final_status = WatchRunToEnd(
+      federation.admin(), run_id,
+      [&](const v1::RoundStatus& round) {
+        const double seconds = round.finished_at() - round.started_at();
+        result.round_seconds.push_back(seconds);
+        progress.Clear();
+        std::cout << absl::StrFormat("  %s round %d/%d aggregated in %.2f s", label, round.round(),
+                                     options.rounds, seconds)
+                  << std::endl;
+      },
+      [&](const v1::RunStatus& run) { progress.Update(run); });
+  progress.Clear();
+  RETURN_IF_ERROR(final_status.status());
+  if (ParseRunState(final_status->state()) != RunState::kDone) {
     return absl::InternalError(
-        absl::StrCat(label, " run ended ", final_status.state(), ": ", final_status.error()));
+        absl::StrCat(label, " run ended ", final_status->state(), ": ", final_status->error()));
   }
   result.median_round_seconds = Median(result.round_seconds);
   ASSIGN_OR_RETURN(v1::AuditInfo audit_after, federation.admin().GetAuditInfo());

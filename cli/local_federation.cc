@@ -111,6 +111,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> StartSite(const LocalProject& proj
   for (auto& flag : project.TransportFlags(options.name)) argv.push_back(std::move(flag));
   if (!options.data.empty()) add_flag("--data", options.data);
   if (!options.policy.empty()) add_flag("--policy", options.policy);
+  argv.insert(argv.end(), options.extra_flags.begin(), options.extra_flags.end());
   return ChildProcess::Spawn(argv, options.log_path, options.env);
 }
 
@@ -130,19 +131,20 @@ absl::Status WaitForSites(AdminClient& admin, const std::vector<ChildProcess*>& 
 }
 
 absl::StatusOr<v1::RunStatus> WatchRunToEnd(
-    AdminClient& admin, int64_t run_id,
-    const std::function<void(const v1::RoundStatus&)>& on_round) {
+    AdminClient& admin, int64_t run_id, const std::function<void(const v1::RoundStatus&)>& on_round,
+    const std::function<void(const v1::RunStatus&)>& on_update) {
   v1::RunStatus last;
   int32_t reported = 0;
   RETURN_IF_ERROR(admin.WatchRun(run_id, [&](const v1::RunStatus& update) {
     last = update;
-    if (!on_round) return true;
     for (const auto& round : update.rounds()) {
+      if (!on_round) break;
       if (ParseRoundState(round.state()) == RoundState::kEvaluated && round.round() > reported) {
         on_round(round);
         reported = round.round();
       }
     }
+    if (on_update) on_update(update);
     return true;
   }));
   return last;

@@ -115,6 +115,8 @@ struct SiteOptions {
   // ("sign-flip", ...). Set, the site runs fedmi-sim-site --attack <attack>
   // instead of the production fedmi-client, which has no such setting.
   std::string attack;
+  // More command-line flags, last (e.g. "--http", "127.0.0.1:9101").
+  std::vector<std::string> extra_flags;
 };
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> StartSite(const LocalProject& project,
@@ -127,10 +129,12 @@ absl::Status WaitForSites(AdminClient& admin, const std::vector<ChildProcess*>& 
                           absl::Duration timeout);
 
 // Follows a run to its end and returns its last status, calling `on_round`
-// (if set) once for each newly evaluated round.
+// (if set) once for each newly evaluated round, then `on_update` (if set)
+// with every status the coordinator sends.
 absl::StatusOr<v1::RunStatus> WatchRunToEnd(
     AdminClient& admin, int64_t run_id,
-    const std::function<void(const v1::RoundStatus&)>& on_round = nullptr);
+    const std::function<void(const v1::RoundStatus&)>& on_round = nullptr,
+    const std::function<void(const v1::RunStatus&)>& on_update = nullptr);
 
 // `requested`, created if needed, or a new directory <TMPDIR>/<prefix>-XXXXXX.
 absl::StatusOr<std::string> MakeWorkDir(const std::string& requested, const char* prefix);

@@ -1,14 +1,19 @@
 // `fedmi run start|status|list|abort|report` (`run report` lives in
 // run_report_command.cc, the status text in run_status_text.cc).
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <iostream>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "cli/admin_client.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
@@ -20,6 +25,7 @@
 #include "cli/secagg_flags.h"
 #include "cli/strategy_flags.h"
 #include "cli/transfer_flags.h"
+#include "cli/watch_table.h"
 #include "common/base/names.h"
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
@@ -28,6 +34,13 @@
 
 namespace fedmi::cli {
 namespace {
+
+// The terminal's width on `fd`; 0 when unknown.
+int TerminalColumns(int fd) {
+  struct winsize size {};
+  if (ioctl(fd, TIOCGWINSZ, &size) != 0) return 0;
+  return size.ws_col;
+}
 
 struct StartOptions {
   std::string model = kDefaultModel;
@@ -145,41 +158,61 @@ int ShowRunStatus(const GlobalOptions& global, int64_t run_id, bool with_sites) 
   return kExitOk;
 }
 
-// Streams updates until the run ends. Human-readable lines go to stdout, or
-// to stderr with --json so that stdout holds only the final JSON object.
+// Streams updates until the run ends. Human-readable text goes to stdout, or
+// to stderr with --json so that stdout holds only the final JSON object. On
+// a terminal the compact table (cli/watch_table.h) is redrawn in place;
+// elsewhere rounds are printed line by line as they settle, with a "# "
+// line whenever the progress changes.
 int WatchRunStatus(const GlobalOptions& global, int64_t run_id, bool with_sites) {
   auto admin = ConnectToCoordinator(global);
   if (!admin.ok()) return ReportError(admin.status());
   std::ostream& out = global.json ? std::cerr : std::cout;
+  const int fd = global.json ? STDERR_FILENO : STDOUT_FILENO;
+  const bool terminal = isatty(fd) == 1;
   std::set<int32_t> printed_rounds;
   std::string last_progress;
+  int drawn_lines = 0;
   v1::RunStatus last;
   bool any = false;
   absl::Status status = (*admin)->WatchRun(run_id, [&](const v1::RunStatus& run) {
-    if (!any) {
+    if (!any && !terminal) {
       PrintRunHeader(out, run);
-      any = true;
+      out << "\n";
     }
-    for (const auto& round : run.rounds()) {
-      if (IsRoundLive(round.state()) || printed_rounds.count(round.round()) > 0) continue;
-      if (printed_rounds.empty()) {
-        out << "\n";
-        PrintRoundTableHeader(out, IsSegmentationRun(run.spec()));
-      }
-      PrintRoundRows(out, round, with_sites, IsSegmentationRun(run.spec()));
-      printed_rounds.insert(round.round());
-    }
+    any = true;
     std::string progress = ProgressLine(run);
-    if (progress != last_progress) {
-      out << "# " << progress << std::endl;
-      last_progress = std::move(progress);
+    if (terminal) {
+      // The header too, so that its state and round stay current.
+      std::ostringstream header;
+      PrintRunHeader(header, run);
+      std::vector<std::string> lines = absl::StrSplit(header.str(), '\n');
+      std::vector<std::string> table = WatchTableLines(run);
+      lines.insert(lines.end(), table.begin(), table.end());
+      lines.push_back("# " + progress);
+      const int columns = TerminalColumns(fd);
+      out << RedrawPrefix(drawn_lines);
+      for (const std::string& line : lines) out << FitToWidth(line, columns) << "\n";
+      drawn_lines = static_cast<int>(lines.size());
+    } else {
+      for (const v1::RoundStatus* round : SettledRounds(run, printed_rounds)) {
+        if (printed_rounds.empty()) PrintRoundTableHeader(out, IsSegmentationRun(run.spec()));
+        PrintRoundRows(out, *round, with_sites, IsSegmentationRun(run.spec()));
+        printed_rounds.insert(round->round());
+      }
+      if (progress != last_progress) out << "# " << progress << "\n";
     }
+    last_progress = std::move(progress);
     out.flush();
     last = run;
     return true;
   });
   if (!status.ok()) return ReportError(status);
   if (!any) return ReportError(absl::UnavailableError("the watch ended before any update"));
+  if (!terminal) {
+    if (std::string sparkline = MetricSparklineLine(last); !sparkline.empty()) {
+      out << sparkline << std::endl;
+    }
+  }
   if (global.json) PrintJsonLine(RunJson(last));
   if (!IsTerminalRunState(last.state())) {
     return ReportError(absl::UnavailableError(
@@ -295,8 +328,9 @@ void AddRunCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
       "status", "Show a run's state and per-round evaluation metrics (optionally follow it)");
   status->add_option("RUN", *status_run, "run id")->required()->check(CLI::PositiveNumber);
   status->add_flag("--watch", *status_watch,
-                   "follow the run until it ends, printing each round as it completes; exits 1 "
-                   "if the run fails or is aborted");
+                   "follow the run until it ends: on a terminal a live table redrawn in place "
+                   "(each site's state per round, a sparkline of the validation AUC), otherwise "
+                   "each round as it completes; exits 1 if the run fails or is aborted");
   status->add_flag("--sites", *status_sites, "also show each site's part in every round");
   AddJsonFlag(status, global);
   status->callback([&global, &result, status_run, status_watch, status_sites] {

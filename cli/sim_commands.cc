@@ -23,6 +23,7 @@
 #include "cli/model_files.h"
 #include "cli/optimizer_flags.h"
 #include "cli/recipe_flags.h"
+#include "cli/run_progress.h"
 #include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
 #include "cli/sim_compare.h"
@@ -256,14 +257,21 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
   std::cout << RoundHeader(segmentation) << std::endl;
 
   nlohmann::json rounds = nlohmann::json::array();
-  auto final_status = WatchRunToEnd(federation.admin(), *run_id, [&](const v1::RoundStatus& round) {
-    std::cout << RoundLine(round, options.rounds, segmentation) << std::endl;
-    if (observer != nullptr) observer->OnRound(round);
-    nlohmann::json entry = MetricsJson(round.eval_metrics());
-    entry["round"] = round.round();
-    entry["seconds"] = round.finished_at() - round.started_at();
-    rounds.push_back(entry);
-  });
+  RunProgressWriter progress(&std::cerr, StderrBarFits(), "fedmi sim");
+  auto show_progress = [&](const v1::RunStatus& run) { progress.Update(run); };
+  auto final_status = WatchRunToEnd(
+      federation.admin(), *run_id,
+      [&](const v1::RoundStatus& round) {
+        progress.Clear();
+        std::cout << RoundLine(round, options.rounds, segmentation) << std::endl;
+        if (observer != nullptr) observer->OnRound(round);
+        nlohmann::json entry = MetricsJson(round.eval_metrics());
+        entry["round"] = round.round();
+        entry["seconds"] = round.finished_at() - round.started_at();
+        rounds.push_back(entry);
+      },
+      show_progress);
+  progress.Clear();
   if (!final_status.ok()) return ReportError(final_status.status());
   if (ParseRunState(final_status->state()) != RunState::kDone) {
     return ReportError(

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/log.h"
 #include "common/rpc/grpc_status.h"
+#include "common/rpc/name_resolution.h"
 
 namespace fedmi {
 namespace {
@@ -81,15 +82,16 @@ absl::Status SiteDaemon::Run() {
     }
     if (options_.give_up_after > absl::ZeroDuration() &&
         absl::Now() - unreachable_since > options_.give_up_after) {
-      result = absl::UnavailableError(
-          absl::StrCat("giving up on coordinator ", options_.coordinator, ": ", status.message()));
+      result =
+          absl::UnavailableError(absl::StrCat("giving up on coordinator ", options_.coordinator,
+                                              ": ", ExplainResolutionFailure(status.message())));
       break;
     }
     // Full jitter keeps many sites from reconnecting in lockstep.
     std::uniform_real_distribution<double> jitter(0.5, 1.0);
     absl::Duration wait = backoff * jitter(random);
-    FEDMI_LOG(WARNING) << "connection to " << options_.coordinator << " ended (" << status.message()
-                       << "); retrying in "
+    FEDMI_LOG(WARNING) << "connection to " << options_.coordinator << " ended ("
+                       << ExplainResolutionFailure(status.message()) << "); retrying in "
                        << absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(100)));
     for (absl::Time until = absl::Now() + wait; absl::Now() < until && !stop_;) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/site_daemon.h"
+#include "client/site_observability.h"
 #include "client/site_policy.h"
 #include "client/site_worker.h"
 #include "common/base/build_info.h"
@@ -126,6 +127,11 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
   app.add_option("--give-up-after", give_up_s,
                  "exit when the coordinator stays unreachable this many seconds (0 = never)")
       ->capture_default_str();
+  std::string http_address;
+  app.add_option("--http", http_address,
+                 "HOST:PORT to serve this site's Prometheus /metrics on (off by default). On a "
+                 "loopback address plain HTTP, for anyone on this machine; on any other address "
+                 "HTTPS with the site's kit, for admin and auditor certificates of the project CA");
   app.add_flag("--insecure", insecure,
                "plaintext transport, for local experiments on a trusted network only");
   TlsFlags tls;
@@ -240,6 +246,19 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
         std::make_unique<TerminalApprover>(std::cin, std::cout, approvals_path, approver_options);
     worker_options.approver = approver.get();
   }
+  ClientHttpOptions http;
+  http.address = http_address;
+  http.insecure = insecure;
+  http.cert_file = ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
+  http.key_file = ResolveConfigPath(tls.key, "--key", argc, argv, config_file);
+  http.ca_file = ResolveConfigPath(tls.ca, "--ca", argc, argv, config_file);
+  http.crl_file = ResolveConfigPath(tls.crl, "--crl", argc, argv, config_file);
+  auto observability = SiteObservability::Start(http);
+  if (!observability.ok()) {
+    std::cerr << "error: --http: " << observability.status().message() << "\n";
+    return observability.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  worker_options.training_observer = (*observability)->observer();
   if (hooks.configure_worker) {
     if (absl::Status status = hooks.configure_worker(&worker_options); !status.ok()) {
       std::cerr << "error: " << status.message() << "\n";

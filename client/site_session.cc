@@ -233,6 +233,9 @@ void SiteSession::RunTrain(const v1::TrainTask& task, int64_t connection) {
   if (Cancelled(task.run_id())) return;
   bool violation = false;
   const absl::Status status = TrainRound(task, connection, &violation);
+  if (TrainingObserver* observer = worker_.training_observer(); observer != nullptr) {
+    observer->OnRoundOutcome(task.run_id(), task.round(), status);
+  }
   if (status.ok()) return;
   if (violation) {
     FEDMI_LOG(WARNING) << RoundName(task.run_id(), task.round())

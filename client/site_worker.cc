@@ -145,6 +145,40 @@ ml::AugmentationOptions AugmentationOf(const v1::RunSpec& spec) {
 
 }  // namespace
 
+// Turns ml::TrainOptions::progress calls into TrainingProgress for the
+// observer, timing each epoch (DP-SGD: the whole training) from the end of
+// the previous one (the first from now).
+std::function<void(int, int64_t, int64_t, double)> SiteWorker::ProgressReporter(
+    int64_t run_id, int32_t round, const v1::RunSpec& spec) const {
+  struct Clock {
+    int epoch = 0;
+    absl::Time epoch_start = absl::Now();
+    absl::Time last_batch = epoch_start;
+  };
+  auto clock = std::make_shared<Clock>();
+  TrainingProgress base;
+  base.run_id = run_id;
+  base.round = round;
+  base.epochs = spec.local_epochs();
+  base.dp_steps = HasDifferentialPrivacy(spec) && !IsSiteLevelDp(spec);
+  TrainingObserver* observer = options_.training_observer;
+  return [observer, clock, base](int epoch, int64_t done, int64_t total, double loss) {
+    const absl::Time now = absl::Now();
+    if (epoch != clock->epoch) {
+      clock->epoch = epoch;
+      clock->epoch_start = clock->last_batch;
+    }
+    clock->last_batch = now;
+    TrainingProgress progress = base;
+    progress.epoch = epoch;
+    progress.done = done;
+    progress.total = total;
+    progress.loss = loss;
+    progress.epoch_seconds = absl::ToDoubleSeconds(now - clock->epoch_start);
+    observer->OnTrainingProgress(progress);
+  };
+}
+
 absl::StatusOr<TensorBundle> TrainedPart(const v1::RunSpec& spec, int32_t round,
                                          const TensorBundle& model) {
   std::vector<std::string> names;
@@ -366,6 +400,9 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
                      privacy_ledger_.Charge(run_id, round, dp, policy_.max_epsilon));
     options.dp = ml::DpSgdOptions{dp.clip_norm(), dp.noise_multiplier(), dp.sample_rate(),
                                   dp.steps_per_round(), options_.per_example_method};
+  }
+  if (options_.training_observer != nullptr) {
+    options.progress = ProgressReporter(run_id, round, spec);
   }
   ASSIGN_OR_RETURN(ml::TrainSummary summary, model->Train(data->train, options));
   if (options.dp) {

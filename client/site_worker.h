@@ -25,6 +25,7 @@
 #include "client/privacy_ledger.h"
 #include "client/scaffold.h"
 #include "client/site_policy.h"
+#include "client/training_progress.h"
 #include "client/update_tamper.h"
 #include "common/data/dataset.h"
 #include "common/privacy/gaussian_noise.h"
@@ -92,6 +93,9 @@ struct SiteWorkerOptions {
   // is sent. Not owned; null in the production daemon, which has no way to
   // set it.
   UpdateTamper* tamper = nullptr;
+  // Hears every batch of local training and each train task's outcome (the
+  // progress bar, /metrics). Not owned; null: nobody listens.
+  TrainingObserver* training_observer = nullptr;
 };
 
 // Fetches an artifact a run's spec names (initial weights, a model file)
@@ -128,6 +132,7 @@ class SiteWorker {
   absl::Status CheckTask(const v1::RunSpec& spec) const;
 
   const SitePolicy& policy() const { return policy_; }
+  TrainingObserver* training_observer() const { return options_.training_observer; }
 
   // Where artifacts come from (the session's link); unset: runs that name
   // one are refused.
@@ -151,6 +156,9 @@ class SiteWorker {
   void ForgetRun(int64_t run_id);
 
  private:
+  // ml::TrainOptions::progress for options_.training_observer.
+  std::function<void(int, int64_t, int64_t, double)> ProgressReporter(
+      int64_t run_id, int32_t round, const v1::RunSpec& spec) const;
   // Whether this site can run `spec` at all (architecture, data, classes).
   absl::Status CheckCapability(const v1::RunSpec& spec) const;
   absl::StatusOr<ml::LocalModel*> ModelFor(int64_t run_id, const v1::RunSpec& spec);

@@ -1,11 +1,18 @@
 #include "coordinator/coordinator_http.h"
 
+#include <memory>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/crypto/identity.h"
+#include "coordinator/audit_log.h"
+#include "coordinator/dashboard_api.h"
+#include "coordinator/dashboard_audit.h"
+#include "coordinator/dashboard_pages.h"
 
 namespace fedmi {
 namespace {
@@ -41,6 +48,159 @@ http::Handler ForReaders(HttpAccessPolicy policy, const std::string& call, http:
     }
     return handler(request);
   };
+}
+
+// The browser may load nothing but the page itself and fetch only its own
+// origin: even a bug that let data through unescaped could not reach out.
+constexpr char kContentSecurityPolicy[] =
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'";
+
+http::Response HtmlResponse(std::string body, int status = 200) {
+  http::Response response;
+  response.status = status;
+  response.content_type = "text/html; charset=utf-8";
+  response.body = std::move(body);
+  response.headers = {{"Content-Security-Policy", kContentSecurityPolicy},
+                      {"Cache-Control", "no-store"},
+                      {"X-Content-Type-Options", "nosniff"},
+                      {"Referrer-Policy", "no-referrer"}};
+  return response;
+}
+
+http::Response JsonResponse(const nlohmann::json& json, int status = 200) {
+  http::Response response;
+  response.status = status;
+  response.content_type = "application/json";
+  response.body = json.dump() + "\n";
+  response.headers = {{"Cache-Control", "no-store"}, {"X-Content-Type-Options", "nosniff"}};
+  return response;
+}
+
+http::Response ErrorResponse(const absl::Status& status) {
+  http::Response response;
+  response.status = absl::IsNotFound(status) ? 404 : 500;
+  response.body = absl::StrCat(status.message(), "\n");
+  return response;
+}
+
+double NowSeconds(const HttpAccessPolicy& policy) {
+  const absl::Time now = policy.clock != nullptr ? policy.clock->Now() : absl::Now();
+  return absl::ToDoubleSeconds(now - absl::UnixEpoch());
+}
+
+// Every run with its rounds, for the runs page's AUC and trend.
+absl::StatusOr<std::vector<v1::RunStatus>> RunsWithRounds(Federation& federation) {
+  ASSIGN_OR_RETURN(std::vector<v1::RunStatus> runs, federation.ListRuns());
+  for (v1::RunStatus& run : runs) {
+    ASSIGN_OR_RETURN(run, federation.GetRun(run.run_id()));
+  }
+  return runs;
+}
+
+// The run a "/runs/ID" or "/api/runs/ID" path names.
+absl::StatusOr<v1::RunStatus> RunOfPath(Federation& federation, const std::string& path,
+                                        absl::string_view prefix) {
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(absl::string_view(path).substr(prefix.size()), &id) || id <= 0) {
+    return absl::NotFoundError(absl::StrCat("'", path, "' names no run: runs are /runs/1, ..."));
+  }
+  return federation.GetRun(id);
+}
+
+// The last verification, kept while the log's head is the same: a page
+// load verifies only a log that grew.
+struct VerificationCache {
+  absl::Mutex mu;
+  std::string head_hash ABSL_GUARDED_BY(mu);
+  dashboard::AuditVerification verification ABSL_GUARDED_BY(mu);
+};
+
+absl::StatusOr<std::string> AuditPageOf(const HttpAccessPolicy& policy, VerificationCache& cache,
+                                        const http::Request& request) {
+  AuditLog* log = policy.federation->options().audit;
+  if (log == nullptr) return absl::NotFoundError("this coordinator keeps no audit log");
+  // The head first: entries appended after it are left out of the check.
+  ASSIGN_OR_RETURN(v1::AuditInfo info, log->Info());
+  ASSIGN_OR_RETURN(std::vector<v1::AuditEntry> entries, log->List(v1::AuditQuery()));
+  dashboard::AuditVerification verification;
+  {
+    absl::MutexLock lock(&cache.mu);
+    if (!info.head().hash().empty() && cache.head_hash == info.head().hash()) {
+      verification = cache.verification;
+    } else {
+      verification = dashboard::VerifyAudit(entries, info.head(), info.signer_certificate_pem(),
+                                            policy.ca_pem, log->signed_log());
+      cache.head_hash = info.head().hash();
+      cache.verification = verification;
+    }
+  }
+  return dashboard::AuditPage(entries, dashboard::ParseAuditFilter(request.query), verification,
+                              NowSeconds(policy));
+}
+
+void AddDashboardRoutes(const HttpAccessPolicy& policy, http::Routes& routes) {
+  Federation* federation = policy.federation;
+  const auto page = [&](const std::string& path, auto render) {
+    routes[path] = ForReaders(
+        policy, absl::StrCat("GET ", path), [policy, render](const http::Request& request) {
+          absl::StatusOr<std::string> body = render(request, policy);
+          if (absl::IsNotFound(body.status())) {
+            return HtmlResponse(
+                dashboard::NotFoundPage(std::string(body.status().message()), NowSeconds(policy)),
+                404);
+          }
+          if (!body.ok()) return ErrorResponse(body.status());
+          return HtmlResponse(*std::move(body));
+        });
+  };
+  const auto api = [&](const std::string& path, auto render) {
+    routes[path] =
+        ForReaders(policy, absl::StrCat("GET ", path), [render](const http::Request& request) {
+          absl::StatusOr<nlohmann::json> json = render(request);
+          if (!json.ok()) {
+            return JsonResponse({{"error", json.status().message()}},
+                                absl::IsNotFound(json.status()) ? 404 : 500);
+          }
+          return JsonResponse(*json);
+        });
+  };
+  const auto runs_page = [federation](const http::Request&,
+                                      const HttpAccessPolicy& p) -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(auto runs, RunsWithRounds(*federation));
+    return dashboard::RunsPage(runs, NowSeconds(p));
+  };
+  page("/", runs_page);
+  page("/runs", runs_page);
+  page("/runs/*",
+       [federation](const http::Request& request,
+                    const HttpAccessPolicy& p) -> absl::StatusOr<std::string> {
+         ASSIGN_OR_RETURN(v1::RunStatus run, RunOfPath(*federation, request.path, "/runs/"));
+         return dashboard::RunPage(run, NowSeconds(p));
+       });
+  page(
+      "/sites",
+      [federation](const http::Request&, const HttpAccessPolicy& p) -> absl::StatusOr<std::string> {
+        ASSIGN_OR_RETURN(auto sites, federation->ListSites());
+        return dashboard::SitesPage(sites, NowSeconds(p));
+      });
+  auto cache = std::make_shared<VerificationCache>();
+  page("/audit",
+       [cache](const http::Request& request, const HttpAccessPolicy& p)
+           -> absl::StatusOr<std::string> { return AuditPageOf(p, *cache, request); });
+  api("/api/runs", [federation](const http::Request&) -> absl::StatusOr<nlohmann::json> {
+    ASSIGN_OR_RETURN(auto runs, RunsWithRounds(*federation));
+    return dashboard::RunsJson(runs);
+  });
+  api("/api/runs/*", [federation](const http::Request& request) -> absl::StatusOr<nlohmann::json> {
+    ASSIGN_OR_RETURN(v1::RunStatus run, RunOfPath(*federation, request.path, "/api/runs/"));
+    return dashboard::RunJson(run);
+  });
+  api("/api/sites", [federation](const http::Request&) -> absl::StatusOr<nlohmann::json> {
+    ASSIGN_OR_RETURN(auto sites, federation->ListSites());
+    return dashboard::SitesJson(sites);
+  });
 }
 
 }  // namespace
@@ -85,6 +245,7 @@ absl::StatusOr<Caller> AuthorizeHttpReader(const http::Request& request,
 http::Routes CoordinatorHttpRoutes(const metrics::MetricRegistry* registry,
                                    HttpAccessPolicy policy) {
   http::Routes routes;
+  if (policy.federation != nullptr) AddDashboardRoutes(policy, routes);
   routes["/metrics"] =
       ForReaders(std::move(policy), "GET /metrics", [registry](const http::Request&) {
         http::Response response;

@@ -1,6 +1,7 @@
 // What the coordinator serves on `--http` and who may read it, without the
-// transport: the routes that http::Listener serves, and the access check
-// they apply to each request.
+// transport: the routes that http::Listener serves (Prometheus /metrics and
+// the read-only dashboard), and the access check they apply to each
+// request.
 //
 // Access (docs/operations.md):
 //  - On a loopback address (`require_certificate` false) the listener speaks
@@ -44,8 +45,12 @@ struct HttpAccessPolicy {
 absl::StatusOr<Caller> AuthorizeHttpReader(const http::Request& request,
                                            const HttpAccessPolicy& policy);
 
-// GET /metrics: `registry`'s text exposition. `registry` (not owned) must
-// outlive the routes; so must the policy's federation and clock.
+// GET /metrics: `registry`'s text exposition; with a federation in
+// `policy`, the read-only dashboard too (coordinator/dashboard_pages.h):
+// the pages /, /runs, /runs/ID, /sites, /audit (?kind=&actor=&run=) and the
+// JSON of /api/runs, /api/runs/ID, /api/sites. Every path goes through the
+// same access check. `registry` (not owned) must outlive the routes; so
+// must the policy's federation and clock.
 http::Routes CoordinatorHttpRoutes(const metrics::MetricRegistry* registry,
                                    HttpAccessPolicy policy);
 

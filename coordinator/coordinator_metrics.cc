@@ -1,9 +1,11 @@
 #include "coordinator/coordinator_metrics.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/audit/audit_actions.h"
 #include "common/base/log.h"
 #include "common/base/names.h"
@@ -25,6 +28,12 @@ using metrics::MetricSnapshot;
 
 constexpr RunState kRunStates[] = {RunState::kPending, RunState::kRunning, RunState::kDone,
                                    RunState::kFailed, RunState::kAborted};
+constexpr char kRoundEvaluatedLabel[] = "evaluated";
+constexpr char kRoundFailedLabel[] = "failed";
+// From seconds (a small model on a few hundred images) to hours.
+constexpr double kRoundDurationBounds[] = {1,   2,   5,    10,   30,   60,   120,
+                                           300, 600, 1200, 1800, 3600, 7200, 14400};
+
 constexpr RunPhase kRunPhases[] = {RunPhase::kWaitingForSites, RunPhase::kInitializing,
                                    RunPhase::kTraining, RunPhase::kEvaluating, RunPhase::kFinished};
 
@@ -77,9 +86,11 @@ class UnfinishedRuns {
   std::vector<v1::RunStatus> statuses_ ABSL_GUARDED_BY(mu_);
 };
 
-// Tallies of the audit log's update entries, read incrementally: each render
-// reads only the entries appended since the last one. The log is
-// append-only, so the tallies only grow, since the log began.
+// Tallies of the audit log's update and round entries, read incrementally:
+// each render reads only the entries appended since the last one, in pages,
+// so a long log's first read holds neither much memory nor the storage's
+// lock for long. The log is append-only, so the tallies only grow, since the
+// log began.
 class AuditTally {
  public:
   struct Counts {
@@ -88,30 +99,88 @@ class AuditTally {
     std::map<std::string, int64_t> refused_by_code;  // "invalid_argument", ...
   };
 
-  explicit AuditTally(Storage* storage) : storage_(storage) {}
+  AuditTally(Storage* storage, metrics::HistogramFamily* round_durations)
+      : storage_(storage), round_durations_(round_durations) {}
 
-  Counts Get() {
+  // Reads what was appended since the last call.
+  void Refresh() {
     absl::MutexLock lock(&mu_);
     v1::AuditQuery query;
-    query.set_after_seq(last_seq_);
-    absl::StatusOr<std::vector<v1::AuditEntry>> entries = storage_->ListAudit(query);
-    if (!entries.ok()) {
-      FEDMI_LOG(WARNING) << "metrics: cannot read the audit log: " << entries.status().message();
-      return counts_;
-    }
-    for (const v1::AuditEntry& entry : *entries) {
-      last_seq_ = std::max(last_seq_, entry.seq());
-      if (entry.action() == audit::ActionName(audit::Action::kUpdateReceived)) {
-        ++counts_.updates_accepted;
-        counts_.received_bytes += DetailNumber(entry, "bytes");
-      } else if (entry.action() == audit::ActionName(audit::Action::kUpdateRefused)) {
-        ++counts_.refused_by_code[RefusalCode(entry)];
+    while (true) {
+      query.set_after_seq(last_seq_);
+      absl::StatusOr<std::vector<v1::AuditEntry>> page =
+          storage_->ListAuditPage(query, kAuditPageEntries);
+      if (!page.ok()) {
+        FEDMI_LOG(WARNING) << "metrics: cannot read the audit log: " << page.status().message();
+        return;
       }
+      for (const v1::AuditEntry& entry : *page) Tally(entry);
+      if (page->size() < static_cast<size_t>(kAuditPageEntries)) return;
     }
+  }
+
+  Counts counts() {
+    absl::MutexLock lock(&mu_);
     return counts_;
   }
 
  private:
+  static constexpr int kAuditPageEntries = 1000;
+
+  void Tally(const v1::AuditEntry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    last_seq_ = std::max(last_seq_, entry.seq());
+    const std::optional<audit::Action> action = audit::ParseAction(entry.action());
+    if (!action.has_value()) return;
+    switch (*action) {
+      case audit::Action::kUpdateReceived:
+        ++counts_.updates_accepted;
+        counts_.received_bytes += DetailNumber(entry, "bytes");
+        break;
+      case audit::Action::kUpdateRefused:
+        ++counts_.refused_by_code[RefusalCode(entry)];
+        break;
+      case audit::Action::kRoundOpened:
+        if (std::optional<absl::Time> at = TimeOf(entry)) {
+          round_opened_at_[{entry.run_id(), entry.round()}] = *at;
+        }
+        break;
+      case audit::Action::kRoundEvaluated:
+        ObserveRoundEnd(entry, kRoundEvaluatedLabel);
+        break;
+      case audit::Action::kRoundFailed:
+        ObserveRoundEnd(entry, kRoundFailedLabel);
+        break;
+      case audit::Action::kRunAborted:
+      case audit::Action::kRunFinished:
+        // A round the run's end cut short has no duration.
+        for (auto it = round_opened_at_.begin(); it != round_opened_at_.end();) {
+          it = it->first.first == entry.run_id() ? round_opened_at_.erase(it) : std::next(it);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  // From the round's round.opened to `entry`; a failed round that is
+  // retried is opened again, so each attempt is timed on its own.
+  void ObserveRoundEnd(const v1::AuditEntry& entry, const char* outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto opened = round_opened_at_.find({entry.run_id(), entry.round()});
+    if (opened == round_opened_at_.end()) return;
+    if (std::optional<absl::Time> at = TimeOf(entry)) {
+      round_durations_->Observe({outcome}, absl::ToDoubleSeconds(*at - opened->second))
+          .IgnoreError();
+    }
+    round_opened_at_.erase(opened);
+  }
+
+  static std::optional<absl::Time> TimeOf(const v1::AuditEntry& entry) {
+    absl::Time at;
+    std::string error;
+    if (!absl::ParseTime(absl::RFC3339_full, entry.time(), &at, &error)) return std::nullopt;
+    return at;
+  }
   static nlohmann::json Detail(const v1::AuditEntry& entry) {
     return nlohmann::json::parse(entry.detail_json(), nullptr, /*allow_exceptions=*/false);
   }
@@ -130,9 +199,12 @@ class AuditTally {
   }
 
   Storage* const storage_;
+  metrics::HistogramFamily* const round_durations_;
   absl::Mutex mu_;
   int64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   Counts counts_ ABSL_GUARDED_BY(mu_);
+  // (run, round) of each round whose end the log has not reached yet.
+  std::map<std::pair<int64_t, int32_t>, absl::Time> round_opened_at_ ABSL_GUARDED_BY(mu_);
 };
 
 std::string RunLabel(const v1::RunStatus& status) { return absl::StrCat(status.run_id()); }
@@ -160,8 +232,8 @@ void CollectSites(Federation* federation, MetricSnapshot& snapshot,
 
 }  // namespace
 
-absl::Status RegisterCoordinatorMetrics(Federation* federation, Storage* storage,
-                                        metrics::MetricRegistry* registry) {
+absl::StatusOr<CoordinatorTransferMetrics> RegisterCoordinatorMetrics(
+    Federation* federation, Storage* storage, metrics::MetricRegistry* registry) {
   RETURN_IF_ERROR(registry->AddGaugeCollector(
       "fedmi_coordinator_sites_known", "Sites ever registered, revoked ones included.", {},
       [federation](MetricSnapshot& snapshot) {
@@ -232,33 +304,69 @@ absl::Status RegisterCoordinatorMetrics(Federation* federation, Storage* storage
         }
       }));
 
-  auto tally = std::make_shared<AuditTally>(storage);
+  ASSIGN_OR_RETURN(
+      metrics::HistogramFamily * round_durations,
+      registry->AddHistogram(
+          "fedmi_coordinator_round_duration_seconds",
+          "Rounds from opening to their evaluation (outcome evaluated) or failure (failed), "
+          "since the audit log began.",
+          std::vector<double>(std::begin(kRoundDurationBounds), std::end(kRoundDurationBounds)),
+          {"outcome"}));
+  auto tally = std::make_shared<AuditTally>(storage, round_durations);
+  registry->AddRefresh([tally] { tally->Refresh(); });
   RETURN_IF_ERROR(registry->AddCounterCollector(
       "fedmi_coordinator_updates_accepted_total",
       "Site updates the coordinator took, initial models included (audit update.received).", {},
       [tally](MetricSnapshot& snapshot) {
-        snapshot.Set({}, static_cast<double>(tally->Get().updates_accepted)).IgnoreError();
+        snapshot.Set({}, static_cast<double>(tally->counts().updates_accepted)).IgnoreError();
       }));
   RETURN_IF_ERROR(registry->AddCounterCollector(
       "fedmi_coordinator_updates_received_bytes_total",
       "Bytes of the site updates the coordinator took.", {}, [tally](MetricSnapshot& snapshot) {
-        snapshot.Set({}, tally->Get().received_bytes).IgnoreError();
+        snapshot.Set({}, tally->counts().received_bytes).IgnoreError();
       }));
-  RETURN_IF_ERROR(
-      registry->AddCounterCollector("fedmi_coordinator_updates_refused_total",
-                                    "Site updates refused, by status code (audit update.refused).",
-                                    {"code"}, [tally](MetricSnapshot& snapshot) {
-                                      for (const auto& [code, n] : tally->Get().refused_by_code) {
-                                        snapshot.Set({code}, static_cast<double>(n)).IgnoreError();
-                                      }
-                                    }));
+  RETURN_IF_ERROR(registry->AddCounterCollector(
+      "fedmi_coordinator_updates_refused_total",
+      "Site updates refused, by status code (audit update.refused).", {"code"},
+      [tally](MetricSnapshot& snapshot) {
+        for (const auto& [code, n] : tally->counts().refused_by_code) {
+          snapshot.Set({code}, static_cast<double>(n)).IgnoreError();
+        }
+      }));
 
-  return registry->AddCounterCollector(
+  CoordinatorTransferMetrics transfer;
+  ASSIGN_OR_RETURN(transfer.sent_bytes,
+                   registry->AddCounter("fedmi_coordinator_sent_bytes_total",
+                                        "Bytes of models the coordinator streamed since it "
+                                        "started: global models to sites (model_download), "
+                                        "exports to admins (model_export).",
+                                        {"stream"}));
+  for (SentStream stream : {SentStream::kModelDownload, SentStream::kModelExport}) {
+    RETURN_IF_ERROR(transfer.sent_bytes->Add({SentStreamName(stream)}, 0));
+  }
+
+  RETURN_IF_ERROR(registry->AddCounterCollector(
       "fedmi_coordinator_audit_entries_total", "Entries in the audit log.", {},
       [storage](MetricSnapshot& snapshot) {
         absl::StatusOr<int64_t> count = storage->CountAudit();
         if (count.ok()) snapshot.Set({}, static_cast<double>(*count)).IgnoreError();
-      });
+      }));
+  return transfer;
+}
+
+const char* SentStreamName(SentStream stream) {
+  switch (stream) {
+    case SentStream::kModelDownload:
+      return "model_download";
+    case SentStream::kModelExport:
+      return "model_export";
+  }
+  return "unknown";
+}
+
+void CountSentBytes(const CoordinatorTransferMetrics* transfer, SentStream stream, size_t bytes) {
+  if (transfer == nullptr || transfer->sent_bytes == nullptr) return;
+  transfer->sent_bytes->Add({SentStreamName(stream)}, static_cast<double>(bytes)).IgnoreError();
 }
 
 }  // namespace fedmi

@@ -18,10 +18,20 @@
 //   fedmi_coordinator_updates_received_bytes_total counter their bytes
 //   fedmi_coordinator_updates_refused_total{code}  counter updates refused (audit update.refused),
 //                                                         by status code: "invalid_argument", ...
+//   fedmi_coordinator_round_duration_seconds{outcome} histogram round.opened to round.evaluated
+//                                                         ("evaluated") or round.failed ("failed")
+//   fedmi_coordinator_sent_bytes_total{stream}     counter model bytes streamed: "model_download"
+//                                                         to sites, "model_export" to admins
 //
-// The update counters tally the audit log's entries since the log began
-// (not since the process started): a render reads only the entries appended
-// since the previous one, the first render all of them.
+// The update counters and the round durations tally the audit log's entries
+// since the log began (not since the process started): a render reads only
+// the entries appended since the previous one, the first render all of them,
+// in pages of bounded size. sent_bytes counts what the gRPC adapters stream
+// (CountSentBytes), since the process started.
+//
+// The coordinator holds no test results: sites report validation metrics
+// per round, and a model's test AUC is measured by whoever holds a test
+// split (`fedmi model evaluate`), so the AUC here is the validation AUC.
 //
 // The per-run families cover the unfinished (pending and running) runs only:
 // a run's series end when it does, so that months of finished runs do not
@@ -34,18 +44,34 @@
 #ifndef FEDMI_COORDINATOR_COORDINATOR_METRICS_H_
 #define FEDMI_COORDINATOR_COORDINATOR_METRICS_H_
 
+#include <cstddef>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/metrics/metric_registry.h"
 #include "coordinator/federation.h"
 #include "coordinator/storage.h"
 
 namespace fedmi {
 
+// The streams whose bytes fedmi_coordinator_sent_bytes_total counts.
+enum class SentStream { kModelDownload, kModelExport };
+const char* SentStreamName(SentStream stream);
+
+// What the transport counts itself, as it writes.
+struct CoordinatorTransferMetrics {
+  metrics::CounterFamily* sent_bytes = nullptr;  // owned by the registry
+};
+
 // Registers the families above on `registry`. `federation` and `storage`
 // (not owned) must outlive the registry's last RenderText. Fails only when a
 // family of the same name is already registered.
-absl::Status RegisterCoordinatorMetrics(Federation* federation, Storage* storage,
-                                        metrics::MetricRegistry* registry);
+absl::StatusOr<CoordinatorTransferMetrics> RegisterCoordinatorMetrics(
+    Federation* federation, Storage* storage, metrics::MetricRegistry* registry);
+
+// Adds `bytes` to `stream`'s sent bytes; nothing when `transfer` is null
+// (no metrics served).
+void CountSentBytes(const CoordinatorTransferMetrics* transfer, SentStream stream, size_t bytes);
 
 }  // namespace fedmi
 

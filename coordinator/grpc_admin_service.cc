@@ -139,8 +139,11 @@ grpc::Status GrpcAdminService::ExportModel(grpc::ServerContext* context,
   auto path = federation_->ModelPath(ref, &sha256, &round);
   if (!path.ok()) return ToGrpcStatus(path.status());
   context->AddInitialMetadata("fedmi-round", std::to_string(round));
-  absl::Status streamed = StreamBundleFile(
-      *path, sha256, [&](const v1::TensorChunk& chunk) { return writer->Write(chunk); });
+  absl::Status streamed = StreamBundleFile(*path, sha256, [&](const v1::TensorChunk& chunk) {
+    if (!writer->Write(chunk)) return false;
+    CountSentBytes(transfer_, SentStream::kModelExport, chunk.ByteSizeLong());
+    return true;
+  });
   if (streamed.ok())
     federation_->RecordExport(*caller, request->run_id(), round, HexEncode(sha256));
   return ToGrpcStatus(streamed);

@@ -126,8 +126,11 @@ grpc::Status GrpcFederationService::DownloadModel(grpc::ServerContext* context,
   std::string sha256;
   auto path = federation_->ModelPath(*request, &sha256);
   if (!path.ok()) return ToGrpcStatus(path.status());
-  return ToGrpcStatus(StreamBundleFile(
-      *path, sha256, [&](const v1::TensorChunk& chunk) { return writer->Write(chunk); }));
+  return ToGrpcStatus(StreamBundleFile(*path, sha256, [&](const v1::TensorChunk& chunk) {
+    if (!writer->Write(chunk)) return false;
+    CountSentBytes(transfer_, SentStream::kModelDownload, chunk.ByteSizeLong());
+    return true;
+  }));
 }
 
 grpc::Status GrpcFederationService::UploadUpdate(grpc::ServerContext* context,

@@ -5,6 +5,7 @@
 #define FEDMI_COORDINATOR_GRPC_SERVICES_H_
 
 #include "coordinator/audit_log.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/federation.h"
 #include "fedmi/v1/admin.grpc.pb.h"
 #include "fedmi/v1/audit.grpc.pb.h"
@@ -62,9 +63,13 @@ class GrpcFederationService final : public v1::Federation::Service {
                             grpc::ServerReader<v1::UploadMessage>* reader,
                             v1::UploadReceipt* receipt) override;
 
+  // Counts the model bytes DownloadModel streams; null (the default): none.
+  void set_transfer_metrics(const CoordinatorTransferMetrics* transfer) { transfer_ = transfer; }
+
  private:
   Federation* federation_;
   const Authenticator* authenticator_;
+  const CoordinatorTransferMetrics* transfer_ = nullptr;
 };
 
 // The audit log, read-only, for auditors and admins.
@@ -113,6 +118,9 @@ class GrpcAdminService final : public v1::Admin::Service {
                               grpc::ServerReader<v1::TensorChunk>* reader,
                               v1::ArtifactReceipt* receipt) override;
 
+  // Counts the model bytes ExportModel streams; null (the default): none.
+  void set_transfer_metrics(const CoordinatorTransferMetrics* transfer) { transfer_ = transfer; }
+
  private:
   // The caller, if it holds one of `allowed`.
   absl::StatusOr<Caller> Authorize(grpc::ServerContext* context,
@@ -120,6 +128,7 @@ class GrpcAdminService final : public v1::Admin::Service {
 
   Federation* federation_;
   const Authenticator* authenticator_;
+  const CoordinatorTransferMetrics* transfer_ = nullptr;
 };
 
 }  // namespace fedmi

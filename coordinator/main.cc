@@ -24,6 +24,7 @@
 #include "common/http/http_listener.h"
 #include "common/metrics/metric_registry.h"
 #include "common/rpc/channels.h"
+#include "common/rpc/name_resolution.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/coordinator_http.h"
 #include "coordinator/coordinator_metrics.h"
@@ -56,7 +57,8 @@ int Run(int argc, char** argv) {
       ->capture_default_str();
   std::string http_address;
   app.add_option("--http", http_address,
-                 "HOST:PORT to serve Prometheus /metrics on (off by default). On a loopback "
+                 "HOST:PORT to serve Prometheus /metrics and the read-only dashboard on (off by "
+                 "default). On a loopback "
                  "address plain HTTP, for anyone on this machine; on any other address HTTPS "
                  "only, for clients with an admin or auditor certificate of the project CA");
   app.add_flag("--insecure", insecure,
@@ -183,10 +185,14 @@ int Run(int argc, char** argv) {
 
   // Declared before the listener, whose handlers render it until it stops.
   fedmi::metrics::MetricRegistry metric_registry;
+  // Set only when metrics are served; the gRPC services count into it.
+  std::optional<fedmi::CoordinatorTransferMetrics> transfer_metrics;
   std::unique_ptr<fedmi::http::Listener> http_listener;
   if (!http_address.empty()) {
-    absl::Status registered =
+    absl::StatusOr<fedmi::CoordinatorTransferMetrics> metrics_registered =
         fedmi::RegisterCoordinatorMetrics(&federation, storage->get(), &metric_registry);
+    absl::Status registered = metrics_registered.status();
+    if (metrics_registered.ok()) transfer_metrics = *metrics_registered;
     fedmi::HttpAccessPolicy policy;
     policy.require_certificate = !http_loopback;
     policy.ca_pem = options.ca_pem;
@@ -223,10 +229,15 @@ int Run(int argc, char** argv) {
   fedmi::Authenticator authenticator(insecure, &federation);
   fedmi::GrpcFederationService federation_service(&federation, &authenticator);
   fedmi::GrpcAdminService admin_service(&federation, &authenticator);
+  if (transfer_metrics.has_value()) {
+    federation_service.set_transfer_metrics(&*transfer_metrics);
+    admin_service.set_transfer_metrics(&*transfer_metrics);
+  }
   fedmi::GrpcAuditService audit_service(audit_log->get(), &authenticator);
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(listen, *credentials, &bound_port);
+  // "localhost" binds loopback even where /etc/hosts lacks the name.
+  builder.AddListeningPort(fedmi::LocalhostAsLoopback(listen), *credentials, &bound_port);
   builder.RegisterService(&federation_service);
   builder.RegisterService(&admin_service);
   builder.RegisterService(&audit_service);

@@ -210,10 +210,19 @@ class MemoryStorage : public Storage {
   }
 
   absl::StatusOr<std::vector<v1::AuditEntry>> ListAudit(const v1::AuditQuery& query) override {
+    return ListAuditUpTo(query, audit_.size());
+  }
+  absl::StatusOr<std::vector<v1::AuditEntry>> ListAuditPage(const v1::AuditQuery& query,
+                                                            int limit) override {
+    RETURN_IF_ERROR(storage_internal::CheckAuditPageLimit(limit));
+    return ListAuditUpTo(query, static_cast<size_t>(limit));
+  }
+  std::vector<v1::AuditEntry> ListAuditUpTo(const v1::AuditQuery& query, size_t limit) {
     absl::MutexLock lock(&mu_);
     std::vector<v1::AuditEntry> entries;
-    for (const auto& [seq, entry] : audit_) {
-      if (storage_internal::AuditEntryMatches(entry, query)) entries.push_back(entry);
+    for (auto it = audit_.upper_bound(query.after_seq());
+         it != audit_.end() && entries.size() < limit; ++it) {
+      if (storage_internal::AuditEntryMatches(it->second, query)) entries.push_back(it->second);
     }
     return entries;
   }

@@ -77,16 +77,18 @@ absl::Status SqliteAuditTables::AppendAuditLocked(const v1::AuditEntry& entry,
 }
 
 absl::StatusOr<std::vector<v1::AuditEntry>> SqliteAuditTables::ListAudit(
-    const v1::AuditQuery& query) {
+    const v1::AuditQuery& query, int limit) {
   absl::MutexLock lock(&db_.mu());
   Statement select(db_, "select from audit");
   RETURN_IF_ERROR(
       select.Prepare(absl::StrCat(kSelectAudit,
                                   " WHERE seq > ?1 AND time >= ?2 AND (?3 = 0 OR run_id = ?3) "
-                                  "ORDER BY seq")));
+                                  "ORDER BY seq LIMIT ?4")));
+  // SQLite reads a negative LIMIT as none.
   select.Bind(1, query.after_seq())
       .Bind(2, storage_internal::AuditTimeLowerBound(query.since()))
-      .Bind(3, query.run_id());
+      .Bind(3, query.run_id())
+      .Bind(4, static_cast<int64_t>(limit < 0 ? -1 : limit));
   std::vector<v1::AuditEntry> entries;
   while (true) {
     ASSIGN_OR_RETURN(bool row, select.Step());

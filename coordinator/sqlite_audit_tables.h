@@ -23,7 +23,9 @@ class SqliteAuditTables {
   explicit SqliteAuditTables(SqliteConnection& db) : db_(db) {}
 
   absl::Status AppendAudit(const v1::AuditEntry& entry, const StoredAuditHead& head);
-  absl::StatusOr<std::vector<v1::AuditEntry>> ListAudit(const v1::AuditQuery& query);
+  // `limit` < 0: no limit.
+  absl::StatusOr<std::vector<v1::AuditEntry>> ListAudit(const v1::AuditQuery& query,
+                                                        int limit = -1);
   absl::StatusOr<v1::AuditEntry> LastAuditEntry();
   absl::StatusOr<StoredAuditHead> GetAuditHead();
   absl::StatusOr<int64_t> CountAudit();

@@ -385,6 +385,11 @@ class SqliteStorage : public Storage {
   absl::StatusOr<std::vector<v1::AuditEntry>> ListAudit(const v1::AuditQuery& query) override {
     return audit_.ListAudit(query);
   }
+  absl::StatusOr<std::vector<v1::AuditEntry>> ListAuditPage(const v1::AuditQuery& query,
+                                                            int limit) override {
+    RETURN_IF_ERROR(storage_internal::CheckAuditPageLimit(limit));
+    return audit_.ListAudit(query, limit);
+  }
   absl::StatusOr<v1::AuditEntry> LastAuditEntry() override { return audit_.LastAuditEntry(); }
   absl::StatusOr<StoredAuditHead> GetAuditHead() override { return audit_.GetAuditHead(); }
   absl::StatusOr<int64_t> CountAudit() override { return audit_.CountAudit(); }

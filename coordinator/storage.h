@@ -179,6 +179,11 @@ class Storage {
   // Entries in seq order: all of them, or those of query.run_id (when not 0)
   // with seq > query.after_seq and time >= query.since (unix seconds).
   virtual absl::StatusOr<std::vector<v1::AuditEntry>> ListAudit(const v1::AuditQuery& query) = 0;
+  // The first `limit` (> 0) of the entries ListAudit(query) lists: a long
+  // log read in steps of bounded memory, each holding the storage's lock
+  // only briefly (the next step's query.after_seq is the last seq read).
+  virtual absl::StatusOr<std::vector<v1::AuditEntry>> ListAuditPage(const v1::AuditQuery& query,
+                                                                    int limit) = 0;
   // The entry with the highest seq; NotFound when the log is empty.
   virtual absl::StatusOr<v1::AuditEntry> LastAuditEntry() = 0;
   // NotFound when no head was ever stored.

@@ -144,6 +144,12 @@ std::string AuditTimeLowerBound(double since) {
                           absl::UTCTimeZone());
 }
 
+absl::Status CheckAuditPageLimit(int limit) {
+  if (limit > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("an audit page holds at least one entry; asked for ", limit));
+}
+
 bool AuditEntryMatches(const v1::AuditEntry& entry, const v1::AuditQuery& query) {
   if (query.run_id() != 0 && entry.run_id() != query.run_id()) return false;
   if (entry.seq() <= query.after_seq()) return false;

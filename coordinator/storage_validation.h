@@ -67,6 +67,9 @@ absl::Status AuditEntryExists(int64_t seq);
 // AuditQuery.since admits; "" for since <= 0.
 std::string AuditTimeLowerBound(double since);
 
+// InvalidArgument unless `limit` (of Storage::ListAuditPage) is positive.
+absl::Status CheckAuditPageLimit(int limit);
+
 // Whether a stored entry passes `query` (run, after_seq, since).
 bool AuditEntryMatches(const v1::AuditEntry& entry, const v1::AuditQuery& query);
 

@@ -25,6 +25,11 @@ packages=(
   libcpp-httplib-dev
   libdcmtk-dev
   clang-format clang-tidy
+  # promtool, the reference checker of the /metrics format (tests only)
+  prometheus
+  # scripts/multihost-test.sh: network namespaces, the dial-out-only site's
+  # firewall, its inbound probe and the JSON it reads
+  iproute2 iptables python3 jq
 )
 
 missing=()

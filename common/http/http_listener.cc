@@ -120,6 +120,23 @@ bool IsLoopbackHost(absl::string_view host) {
   return false;
 }
 
+const Handler* FindRoute(const Routes& routes, absl::string_view path) {
+  auto exact = routes.find(std::string(path));
+  if (exact != routes.end()) return &exact->second;
+  const Handler* best = nullptr;
+  size_t best_length = 0;
+  for (const auto& [key, handler] : routes) {
+    if (key.size() < 2 || key.compare(key.size() - 2, 2, "/*") != 0) continue;
+    const absl::string_view prefix = absl::string_view(key).substr(0, key.size() - 1);
+    if (path.size() > prefix.size() && absl::StartsWith(path, prefix) &&
+        prefix.size() > best_length) {
+      best = &handler;
+      best_length = prefix.size();
+    }
+  }
+  return best;
+}
+
 struct Listener::Impl {
   std::unique_ptr<httplib::Server> server;
   std::thread thread;
@@ -155,15 +172,17 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(
   });
   auto shared_routes = std::make_shared<const Routes>(std::move(routes));
   impl->server->Get(".*", [shared_routes](const httplib::Request& in, httplib::Response& out) {
-    auto route = shared_routes->find(in.path);
-    if (route == shared_routes->end()) {
+    const Handler* route = FindRoute(*shared_routes, in.path);
+    if (route == nullptr) {
       out.status = 404;
       out.set_content(absl::StrCat("no page at ", in.path, "\n"), "text/plain; charset=utf-8");
       return;
     }
-    Request request{in.path, in.remote_addr, PeerCertificatePem(in)};
-    Response response = route->second(request);
+    Request request{in.path, in.remote_addr, PeerCertificatePem(in), {}};
+    for (const auto& [name, value] : in.params) request.query.emplace(name, value);
+    Response response = (*route)(request);
     out.status = response.status;
+    for (const auto& [name, value] : response.headers) out.set_header(name, value);
     out.set_content(std::move(response.body), response.content_type.c_str());
   });
   const auto not_allowed = [](const httplib::Request&, httplib::Response& out) {
@@ -232,6 +251,7 @@ absl::StatusOr<Response> Get(const std::string& host, int port, const std::strin
   response.status = result->status;
   response.content_type = result->get_header_value("Content-Type");
   response.body = result->body;
+  for (const auto& [name, value] : result->headers) response.headers.emplace(name, value);
   return response;
 }
 

@@ -1,8 +1,8 @@
 // A small HTTP/1.1 server and client over cpp-httplib (Debian's
 // libcpp-httplib-dev), for the binaries' `--http` listeners: `/metrics` for
-// Prometheus, later the dashboard. The adapter routes GET paths to handlers
-// that return a status, a content type and a body; what a path means, and
-// who may read it, is the handlers' business.
+// Prometheus and the coordinator's dashboard. The adapter routes GET paths
+// to handlers that return a status, a content type, headers and a body;
+// what a path means, and who may read it, is the handlers' business.
 //
 // httplib.h pulls in OpenSSL and much else, so only http_listener.cc
 // includes it; nothing of it appears here.
@@ -34,23 +34,34 @@
 namespace fedmi::http {
 
 struct Request {
-  std::string path;
+  std::string path;  // without the query string, percent-decoded
   std::string remote_address;
   // The client's certificate (PEM), already verified against the client CA
   // by the handshake; empty over plain HTTP.
   std::string peer_certificate_pem;
+  // The query string's parameters, decoded ("?run=3&actor=a%20b"); the
+  // first value of a name given twice.
+  std::map<std::string, std::string> query;
 };
 
 struct Response {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Extra response headers (e.g. Content-Security-Policy).
+  std::map<std::string, std::string> headers;
 };
 
 using Handler = std::function<Response(const Request&)>;
-// Exact paths ("/metrics"); any other path is 404, any method but GET (and
-// HEAD, which httplib answers from GET) 405.
+// Exact paths ("/metrics"), and prefixes: a key ending in "/*" ("/runs/*")
+// serves every path that starts with what precedes the '*' and goes on
+// after it ("/runs/7", not "/runs/"). An exact key wins over a prefix, a
+// longer prefix over a shorter one. Any other path is 404, any method but
+// GET (and HEAD, which httplib answers from GET) 405.
 using Routes = std::map<std::string, Handler>;
+
+// The handler `routes` gives `path`, as above; null for none.
+const Handler* FindRoute(const Routes& routes, absl::string_view path);
 
 // Files in PEM, as a fedmi kit holds them.
 struct TlsServerOptions {

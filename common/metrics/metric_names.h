@@ -16,7 +16,7 @@
 //
 // fedmi's own conventions (not enforced here, so that tests may use short
 // names): every name starts with "fedmi_" (the coordinator) or
-// "fedmi_site_" (fedmi-client); a quantity with a unit ends in that base
+// "fedmi_client_" (fedmi-client); a quantity with a unit ends in that base
 // unit, before "_total" for counters: fedmi_round_duration_seconds,
 // fedmi_received_bytes_total; ratios such as AUC are plain numbers in
 // [0, 1] with no suffix.

@@ -248,6 +248,11 @@ absl::StatusOr<HistogramFamily*> MetricRegistry::AddHistogram(
   return raw;
 }
 
+void MetricRegistry::AddRefresh(std::function<void()> refresh) {
+  absl::MutexLock lock(&mu_);
+  refreshes_.push_back(std::move(refresh));
+}
+
 absl::Status MetricRegistry::AddGaugeCollector(std::string name, std::string help,
                                                std::vector<std::string> label_names,
                                                Collector collect) {
@@ -268,11 +273,14 @@ std::string MetricRegistry::RenderText() const {
   // Families are never removed, so the pointers outlive the lock; rendering
   // without it lets collectors take their owners' locks in any order.
   std::vector<const internal::Family*> families;
+  std::vector<std::function<void()>> refreshes;
   {
     absl::MutexLock lock(&mu_);
     families.reserve(families_.size());
     for (const auto& [name, family] : families_) families.push_back(family.get());
+    refreshes = refreshes_;
   }
+  for (const std::function<void()>& refresh : refreshes) refresh();
   std::string out;
   for (const internal::Family* family : families) family->AppendText(out);
   return out;

@@ -35,7 +35,7 @@
 // not depend on its metrics ignores the status, as above.
 //
 // Naming (metric_names.h has the enforced rules): names start with
-// "fedmi_" ("fedmi_site_" for fedmi-client), quantities are in base units
+// "fedmi_" ("fedmi_client_" for fedmi-client), quantities are in base units
 // named as the last word before "_total" (fedmi_round_duration_seconds,
 // fedmi_sent_bytes_total), counters and only counters end in "_total".
 // Label values must have few distinct values (site names, states, refusal
@@ -251,6 +251,13 @@ class MetricRegistry {
   absl::Status AddCounterCollector(std::string name, std::string help,
                                    std::vector<std::string> label_names, Collector collect);
 
+  // `refresh` runs at the start of every RenderText, before any family is
+  // rendered, with no registry or family mutex held: it brings families
+  // that are fed from a log (histograms of round durations read from the
+  // audit log, say) up to date, so that one render shows one state. The
+  // same rules as for collectors apply to what it captures.
+  void AddRefresh(std::function<void()> refresh);
+
   // Every family with at least one sample, in the text exposition format
   // 0.0.4: families sorted by name, samples by label values (byte-wise),
   // histogram buckets by bound, each family's `# HELP` and `# TYPE` first.
@@ -264,6 +271,7 @@ class MetricRegistry {
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<internal::Family>> families_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void()>> refreshes_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fedmi::metrics

@@ -14,6 +14,7 @@
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/crypto/identity.h"
+#include "common/rpc/name_resolution.h"
 
 namespace fedmi {
 namespace {
@@ -135,10 +136,14 @@ absl::Status CheckHostPort(const std::string& address) {
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& target,
                                                            const TransportOptions& options) {
+  UseSystemResolver();
   RETURN_IF_ERROR(CheckHostPort(target));
+  grpc::ChannelArguments args = DefaultChannelArguments();
+  const std::string dialled = LocalhostAsLoopback(target);
+  // The :authority, and with it the name TLS checks, stay "localhost".
+  if (dialled != target) args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, target);
   if (options.insecure) {
-    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                     DefaultChannelArguments());
+    return grpc::CreateCustomChannel(dialled, grpc::InsecureChannelCredentials(), args);
   }
   ASSIGN_OR_RETURN(Identity identity, LoadIdentity(options));
   ApplyTlsFloor();
@@ -158,11 +163,12 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ta
   if (credentials == nullptr) {
     return absl::InternalError("cannot build TLS channel credentials");
   }
-  return grpc::CreateCustomChannel(target, credentials, DefaultChannelArguments());
+  return grpc::CreateCustomChannel(dialled, credentials, args);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TransportOptions& options) {
+  UseSystemResolver();
   if (options.insecure) return grpc::InsecureServerCredentials();
   ASSIGN_OR_RETURN(Identity identity, LoadIdentity(options));
   ApplyTlsFloor();

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "client/ml/local_model.h"
 #include "common/base/status.h"
 #include "common/data/dataset.h"
@@ -52,6 +53,28 @@ TEST(SiteWorkerTest, TheInitialModelTakesTheRunsInputNotTheData) {
   for (size_t i = 0; i < built->specs.size(); ++i) {
     EXPECT_EQ(built->specs[i].shape, expected->specs[i].shape) << built->specs[i].name;
   }
+}
+
+// The observer hears every batch: 16 images in batches of 8, two epochs.
+TEST(SiteWorkerTest, TheTrainingObserverHearsEveryBatchOfEveryEpoch) {
+  struct Recorder : TrainingObserver {
+    std::vector<std::string> batches;
+    void OnTrainingProgress(const TrainingProgress& p) override {
+      EXPECT_GE(p.epoch_seconds, 0);
+      batches.push_back(absl::StrCat(p.run_id, "/", p.round, " e", p.epoch, "/", p.epochs, " ",
+                                     p.done, "/", p.total, p.dp_steps ? " dp" : ""));
+    }
+    void OnRoundOutcome(int64_t, int32_t, const absl::Status&) override {}
+  } recorder;
+  SiteWorkerOptions options = Options();
+  options.training_observer = &recorder;
+  SiteWorker worker(options, NoiseSite(28, 1));
+  v1::RunSpec spec = CnnSpec(28, 1);
+  spec.set_local_epochs(2);
+  ASSERT_OK_AND_ASSIGN(TensorBundle global, InitialWeights(spec));
+  ASSERT_THAT(worker.Train(4, 3, spec, global), IsOk());
+  EXPECT_THAT(recorder.batches, ::testing::ElementsAre("4/3 e0/2 8/16", "4/3 e0/2 16/16",
+                                                       "4/3 e1/2 8/16", "4/3 e1/2 16/16"));
 }
 
 TEST(SiteWorkerTest, DataOfAnotherGeometryIsRefusedWithoutAWayToReadItAgain) {

@@ -3,7 +3,9 @@
 // handshake would have verified.
 #include "coordinator/coordinator_http.h"
 
+#include "common/audit/audit.h"
 #include "common/provision/project_ca.h"
+#include "coordinator/audit_log.h"
 #include "coordinator/coordinator_metrics.h"
 #include "tests/coordinator/federation_fixture.h"
 
@@ -15,9 +17,16 @@ using ::testing::HasSubstr;
 class CoordinatorHttpTest : public FederationTest {
  protected:
   void SetUp() override {
-    FederationTest::SetUp();
     ASSERT_OK_AND_ASSIGN(ca_, ProjectCa::Create(dir_.Join("pki"), "proj"));
     ASSERT_OK_AND_ASSIGN(other_ca_, ProjectCa::Create(dir_.Join("other"), "proj"));
+    // A signed audit log, so that the dashboard's /audit verifies one.
+    ASSERT_OK_AND_ASSIGN(IssuedParty signer_kit,
+                         ca_->Issue("coordinator-audit", PartyRole::kAuditSigner, {}));
+    ASSERT_OK_AND_ASSIGN(auto signer,
+                         audit::AuditSigner::Create(signer_kit.key_pem, signer_kit.cert_pem));
+    ASSERT_OK_AND_ASSIGN(audit_, AuditLog::Open(storage_.get(), &clock_, std::move(signer)));
+    options_.audit = audit_.get();
+    FederationTest::SetUp();
     policy_.ca_pem = ca_->ca_cert_pem();
     policy_.federation = federation_.get();
     policy_.clock = &now_;
@@ -36,6 +45,7 @@ class CoordinatorHttpTest : public FederationTest {
 
   std::unique_ptr<ProjectCa> ca_;
   std::unique_ptr<ProjectCa> other_ca_;
+  std::unique_ptr<AuditLog> audit_;
   // The fixture's clock_ is in 2023, before these certificates were issued.
   FakeClock now_{absl::Now()};
   HttpAccessPolicy policy_;
@@ -88,7 +98,8 @@ TEST_F(CoordinatorHttpTest, ARevokedAdminIsRefused) {
 TEST_F(CoordinatorHttpTest, OnLoopbackNoCertificateIsAsked) {
   HttpAccessPolicy loopback;
   loopback.require_certificate = false;
-  EXPECT_THAT(AuthorizeHttpReader(http::Request{"/metrics", "127.0.0.1", ""}, loopback), IsOk());
+  EXPECT_THAT(AuthorizeHttpReader(http::Request{"/metrics", "127.0.0.1", "", {}}, loopback),
+              IsOk());
 }
 
 TEST_F(CoordinatorHttpTest, MetricsServesTheRegistryAndRefusesOthersWith403) {
@@ -106,7 +117,56 @@ TEST_F(CoordinatorHttpTest, MetricsServesTheRegistryAndRefusesOthersWith403) {
   const http::Response refused = routes["/metrics"](From("site-a", PartyRole::kSite));
   EXPECT_EQ(refused.status, 403);
   EXPECT_THAT(refused.body, HasSubstr("need admin or auditor"));
-  EXPECT_EQ(routes["/metrics"](http::Request{"/metrics", "10.0.0.9", ""}).status, 401);
+  EXPECT_EQ(routes["/metrics"](http::Request{"/metrics", "10.0.0.9", "", {}}).status, 401);
+}
+
+// The dashboard's pages and JSON behind the same check as /metrics.
+TEST_F(CoordinatorHttpTest, DashboardServesAdminsAndRefusesSites) {
+  metrics::MetricRegistry registry;
+  Connect("site-a");
+  Connect("site-b");
+  const int64_t run = StartRun(Spec(5, 2));
+  http::Routes routes = CoordinatorHttpRoutes(&registry, policy_);
+  const auto get = [&routes](http::Request request, const std::string& path) {
+    request.path = path;
+    const size_t question = path.find('?');
+    if (question != std::string::npos) {
+      request.path = path.substr(0, question);
+      request.query["run"] = path.substr(question + 5);  // "?run=N" only
+    }
+    const http::Handler* handler = http::FindRoute(routes, request.path);
+    return handler == nullptr ? http::Response{404, "", "", {}} : (*handler)(request);
+  };
+  const http::Request admin = From("admin-1", PartyRole::kAdmin);
+  for (const char* path :
+       {"/", "/runs", "/runs/1", "/sites", "/audit", "/api/runs", "/api/runs/1", "/api/sites"}) {
+    const http::Response page = get(admin, path);
+    EXPECT_EQ(page.status, 200) << path << ": " << page.body;
+    const http::Response refused = get(From("site-a", PartyRole::kSite), path);
+    EXPECT_EQ(refused.status, 403) << path;
+    EXPECT_THAT(refused.body, ::testing::Not(HasSubstr("site-b"))) << path;
+    EXPECT_EQ(get(http::Request{path, "10.0.0.9", "", {}}, path).status, 401) << path;
+  }
+  const http::Response runs = get(admin, "/runs");
+  EXPECT_EQ(runs.content_type, "text/html; charset=utf-8");
+  EXPECT_THAT(runs.headers.at("Content-Security-Policy"), HasSubstr("default-src 'none'"));
+  EXPECT_THAT(runs.body, HasSubstr(absl::StrCat("data-run=\"", run, "\" data-state=\"running\"")));
+  EXPECT_THAT(get(admin, "/sites").body, HasSubstr("id=\"connected-count\">2 of 2</div>"));
+  EXPECT_THAT(get(admin, "/api/sites").body, HasSubstr("\"site\":\"site-b\""));
+  EXPECT_EQ(get(admin, "/api/runs/1").content_type, "application/json");
+
+  // The audit log verifies, and the filter comes from the query string.
+  const http::Response audit = get(admin, "/audit?run=1");
+  EXPECT_THAT(audit.body, HasSubstr("data-intact=\"1\""));
+  EXPECT_THAT(audit.body, HasSubstr("<td>run.started</td>"));
+  EXPECT_THAT(audit.body, ::testing::Not(HasSubstr("<td>site.connected</td>")));
+  // A refused reader is in the log, as for /metrics.
+  EXPECT_THAT(get(admin, "/audit").body, HasSubstr("GET /sites"));
+
+  EXPECT_EQ(get(admin, "/runs/99").status, 404);
+  EXPECT_THAT(get(admin, "/runs/99").body, HasSubstr("run 99 does not exist"));
+  EXPECT_EQ(get(admin, "/runs/x").status, 404);
+  EXPECT_EQ(get(admin, "/api/runs/99").status, 404);
 }
 
 }  // namespace

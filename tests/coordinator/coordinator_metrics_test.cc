@@ -15,11 +15,13 @@ class CoordinatorMetricsTest : public FederationTest {
  protected:
   void SetUp() override {
     FederationTest::SetUp();
-    ASSERT_THAT(RegisterCoordinatorMetrics(federation_.get(), storage_.get(), &registry_), IsOk());
+    ASSERT_OK_AND_ASSIGN(transfer_,
+                         RegisterCoordinatorMetrics(federation_.get(), storage_.get(), &registry_));
   }
   std::string Render() const { return registry_.RenderText(); }
 
   metrics::MetricRegistry registry_;
+  CoordinatorTransferMetrics transfer_;
 };
 
 TEST_F(CoordinatorMetricsTest, AnEmptyCoordinatorReportsZerosAndNoRuns) {
@@ -34,6 +36,12 @@ TEST_F(CoordinatorMetricsTest, AnEmptyCoordinatorReportsZerosAndNoRuns) {
             "fedmi_coordinator_runs{state=\"failed\"} 0\n"
             "fedmi_coordinator_runs{state=\"pending\"} 0\n"
             "fedmi_coordinator_runs{state=\"running\"} 0\n"
+            "# HELP fedmi_coordinator_sent_bytes_total Bytes of models the coordinator streamed "
+            "since it started: global models to sites (model_download), exports to admins "
+            "(model_export).\n"
+            "# TYPE fedmi_coordinator_sent_bytes_total counter\n"
+            "fedmi_coordinator_sent_bytes_total{stream=\"model_download\"} 0\n"
+            "fedmi_coordinator_sent_bytes_total{stream=\"model_export\"} 0\n"
             "# HELP fedmi_coordinator_sites_connected Sites with an open control stream.\n"
             "# TYPE fedmi_coordinator_sites_connected gauge\n"
             "fedmi_coordinator_sites_connected 0\n"
@@ -162,9 +170,68 @@ TEST_F(AuditedMetricsTest, UpdatesAreCountedFromTheAuditLog) {
               HasSubstr(absl::StrCat("\nfedmi_coordinator_audit_entries_total ", entries, "\n")));
 }
 
+TEST_F(AuditedMetricsTest, RoundDurationsRunFromOpeningToEvaluation) {
+  const int64_t run = StartTraining(Spec(/*rounds=*/3, /*min_sites=*/2), {"site-a", "site-b"});
+  clock_.Advance(absl::Seconds(42));
+  ASSERT_THAT(Upload("site-a", run, 1, Model({1, 1, 1, 1, 1, 1})), IsOk());
+  ASSERT_THAT(Upload("site-b", run, 1, Model({3, 3, 3, 3, 3, 3})), IsOk());
+  EXPECT_THAT(Render(), Not(HasSubstr("fedmi_coordinator_round_duration_seconds")))
+      << "round 1 is not evaluated yet";
+  clock_.Advance(absl::Seconds(3));
+  ASSERT_THAT(Report("site-a", run, 1, EvalMetrics(10, 1.0, 0.5, 0.5)), IsOk());
+  ASSERT_THAT(Report("site-b", run, 1, EvalMetrics(30, 1.0, 0.5, 0.75)), IsOk());
+  // Round 2 opens at once; the abort cuts it short, so only round 1's 45 s
+  // are observed.
+  clock_.Advance(absl::Seconds(7));
+  ASSERT_THAT(federation_->AbortRun(Admin(), run, "enough"), IsOk());
+  const std::string text = Render();
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_round_duration_seconds_bucket{outcome="
+                              "\"evaluated\",le=\"30\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_round_duration_seconds_bucket{outcome="
+                              "\"evaluated\",le=\"60\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_round_duration_seconds_sum{outcome="
+                              "\"evaluated\"} 45\n"));
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_round_duration_seconds_count{outcome="
+                              "\"evaluated\"} 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("outcome=\"failed\"")));
+  EXPECT_EQ(Render(), text) << "a render without new entries observes nothing again";
+}
+
+// More entries than one page of the audit log: all are read, each once.
+TEST_F(CoordinatorMetricsTest, ALongAuditLogIsTalliedInPages) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> audit,
+                       AuditLog::Open(storage_.get(), &clock_, nullptr));
+  for (int i = 0; i < 2345; ++i) {
+    ASSERT_THAT(
+        audit->Append("site-a", audit::Action::kUpdateReceived, 1, 1, {{"bytes", 10}}).status(),
+        IsOk());
+  }
+  std::string text = Render();
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_updates_accepted_total 2345\n"));
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_updates_received_bytes_total 23450\n"));
+  ASSERT_THAT(
+      audit->Append("site-a", audit::Action::kUpdateReceived, 1, 2, {{"bytes", 5}}).status(),
+      IsOk());
+  text = Render();
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_updates_accepted_total 2346\n"));
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_updates_received_bytes_total 23455\n"));
+}
+
+TEST_F(CoordinatorMetricsTest, SentBytesAreCountedPerStream) {
+  CountSentBytes(&transfer_, SentStream::kModelDownload, 1000);
+  CountSentBytes(&transfer_, SentStream::kModelDownload, 24);
+  CountSentBytes(&transfer_, SentStream::kModelExport, 7);
+  CountSentBytes(nullptr, SentStream::kModelExport, 99);  // no metrics served: nothing
+  const std::string text = Render();
+  EXPECT_THAT(text,
+              HasSubstr("\nfedmi_coordinator_sent_bytes_total{stream=\"model_download\"} 1024\n"));
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_sent_bytes_total{stream=\"model_export\"} 7\n"));
+}
+
 TEST_F(CoordinatorMetricsTest, RegisteringTwiceIsRefused) {
-  EXPECT_EQ(RegisterCoordinatorMetrics(federation_.get(), storage_.get(), &registry_).code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(
+      RegisterCoordinatorMetrics(federation_.get(), storage_.get(), &registry_).status().code(),
+      absl::StatusCode::kAlreadyExists);
 }
 
 }  // namespace

@@ -76,6 +76,16 @@ class HttpMetricsTest : public ::testing::Test {
     return http::ClientTls{transport.ca_file, transport.cert_file, transport.key_file};
   }
 
+  // promtool (Debian's `prometheus`) is the reference parser and linter;
+  // where it is not installed, the unit tests' strict checker stands in.
+  void ExpectPromtoolAccepts(const std::string& body) {
+    if (RunCommand("command -v promtool >/dev/null").exit_code != 0) return;
+    const std::string file = scratch_.Join("metrics.txt");
+    std::ofstream(file) << body;
+    CommandOutput check = RunCommand(absl::StrCat("promtool check metrics < ", file, " 2>&1"));
+    EXPECT_EQ(check.exit_code, 0) << check.stdout_text;
+  }
+
   ScratchDir scratch_;
   TestProject project_{scratch_.path()};
   std::unique_ptr<CoordinatorProcess> coordinator_;
@@ -109,13 +119,7 @@ TEST_F(HttpMetricsTest, LoopbackServesMetricsOverPlainHttpWithAWarning) {
   EXPECT_EQ(missing.status, 404);
   EXPECT_THAT(coordinator_->process().LogTail(50), HasSubstr("serving /metrics over plain HTTP"));
 
-  // promtool (Debian's `prometheus`) is the reference parser and linter.
-  if (RunCommand("command -v promtool >/dev/null").exit_code == 0) {
-    const std::string file = scratch_.Join("metrics.txt");
-    std::ofstream(file) << metrics.body;
-    CommandOutput check = RunCommand(absl::StrCat("promtool check metrics < ", file, " 2>&1"));
-    EXPECT_EQ(check.exit_code, 0) << check.stdout_text;
-  }
+  ExpectPromtoolAccepts(metrics.body);
 }
 
 TEST_F(HttpMetricsTest, AfterARunTheMetricsAgreeWithItsStatus) {
@@ -143,6 +147,18 @@ TEST_F(HttpMetricsTest, AfterARunTheMetricsAgreeWithItsStatus) {
   // The initial model, then two updates in each of the two rounds.
   EXPECT_THAT(metrics.body, HasSubstr("\nfedmi_coordinator_updates_accepted_total 5\n"));
   EXPECT_THAT(metrics.body, Not(HasSubstr("fedmi_coordinator_updates_refused_total")));
+  // Each evaluated round of the status is one observed duration.
+  EXPECT_THAT(metrics.body,
+              HasSubstr(absl::StrCat(
+                  "\nfedmi_coordinator_round_duration_seconds_count{outcome=\"evaluated\"} ",
+                  status.completed_rounds(), "\n")));
+  // Both sites downloaded the global model of each round: some bytes left.
+  EXPECT_THAT(
+      metrics.body,
+      Not(HasSubstr("\nfedmi_coordinator_sent_bytes_total{stream=\"model_download\"} 0\n")));
+  EXPECT_THAT(metrics.body,
+              HasSubstr("\nfedmi_coordinator_sent_bytes_total{stream=\"model_export\"} 0\n"));
+  ExpectPromtoolAccepts(metrics.body);
 }
 
 TEST_F(HttpMetricsTest, AnyOtherAddressServesHttpsToAdminsAndAuditorsOnly) {

@@ -58,7 +58,9 @@ Routes EchoRoutes() {
     response.body = request.peer_certificate_pem.empty() ? "hello, anonymous" : "hello, peer";
     return response;
   };
-  routes["/teapot"] = [](const Request&) { return Response{418, "text/plain", "short and stout"}; };
+  routes["/teapot"] = [](const Request&) {
+    return Response{418, "text/plain", "short and stout", {}};
+  };
   return routes;
 }
 
@@ -80,6 +82,50 @@ TEST(ListenerTest, RoutesGetPathsToHandlersAndAnswers404Otherwise) {
     ASSERT_OK_AND_ASSIGN(Response missing, Get("127.0.0.1", listener->port(), path));
     EXPECT_EQ(missing.status, 404) << path;
   }
+}
+
+TEST(FindRouteTest, ExactPathsWinOverPrefixesAndLongerPrefixesOverShorter) {
+  Routes routes;
+  const auto answer = [](std::string body) {
+    return [body](const Request&) { return Response{200, "text/plain", body, {}}; };
+  };
+  routes["/runs"] = answer("list");
+  routes["/runs/*"] = answer("one");
+  routes["/runs/7"] = answer("seven");
+  routes["/runs/7/*"] = answer("deeper");
+  const auto served = [&routes](const char* path) -> std::string {
+    const Handler* handler = FindRoute(routes, path);
+    return handler == nullptr ? "404" : (*handler)(Request{}).body;
+  };
+  EXPECT_EQ(served("/runs"), "list");
+  EXPECT_EQ(served("/runs/3"), "one");
+  EXPECT_EQ(served("/runs/3/x"), "one");
+  EXPECT_EQ(served("/runs/7"), "seven");
+  EXPECT_EQ(served("/runs/7/rounds"), "deeper");
+  // The prefix needs something after it, and "*" is no wildcard elsewhere.
+  EXPECT_EQ(served("/runs/"), "404");
+  EXPECT_EQ(served("/runsx"), "404");
+  EXPECT_EQ(served("/run"), "404");
+  EXPECT_EQ(served("/"), "404");
+}
+
+TEST(ListenerTest, PassesQueryParametersAndSendsHeaders) {
+  Routes routes;
+  routes["/items/*"] = [](const Request& request) {
+    Response response{200, "text/plain", request.path, {{"X-Test", "yes"}}};
+    for (const auto& [name, value] : request.query) {
+      absl::StrAppend(&response.body, " ", name, "=", value);
+    }
+    return response;
+  };
+  ASSERT_OK_AND_ASSIGN(auto listener, Listener::Start("127.0.0.1:0", routes));
+  ASSERT_OK_AND_ASSIGN(Response response,
+                       Get("127.0.0.1", listener->port(), "/items/4?b=two%20words&a=1&a=2"));
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body, "/items/4 a=1 b=two words");
+  EXPECT_EQ(response.headers["X-Test"], "yes");
+  ASSERT_OK_AND_ASSIGN(Response root, Get("127.0.0.1", listener->port(), "/items/"));
+  EXPECT_EQ(root.status, 404);
 }
 
 // What a client that sends a request by hand reads back: the status line.

@@ -189,6 +189,29 @@ TEST(MetricRegistryTest, HistogramCumulatesBuckets) {
   EXPECT_THAT(CheckExposition(text), IsOk());
 }
 
+// A histogram fed from a log: the refresh runs before any family renders,
+// so the render shows what the log held when it began, not one scrape late.
+TEST(MetricRegistryTest, RefreshRunsBeforeEveryRender) {
+  MetricRegistry registry;
+  HistogramFamily* durations =
+      registry.AddHistogram("fedmi_round_duration_seconds", "Round durations.", {60}).value();
+  std::vector<double> log = {30};
+  size_t read = 0;
+  int refreshes = 0;
+  registry.AddRefresh([&] {
+    ++refreshes;
+    for (; read < log.size(); ++read) durations->Observe({}, log[read]).IgnoreError();
+  });
+  EXPECT_EQ(refreshes, 0);
+  EXPECT_THAT(registry.RenderText(), HasSubstr("fedmi_round_duration_seconds_count 1\n"));
+  log.push_back(90);
+  const std::string text = registry.RenderText();
+  EXPECT_THAT(text, HasSubstr("fedmi_round_duration_seconds_bucket{le=\"60\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("fedmi_round_duration_seconds_count 2\n"));
+  EXPECT_THAT(text, HasSubstr("fedmi_round_duration_seconds_sum 120\n"));
+  EXPECT_EQ(refreshes, 2);
+}
+
 TEST(MetricRegistryTest, RefusesBadBucketLayouts) {
   MetricRegistry registry;
   const double inf = std::numeric_limits<double>::infinity();
