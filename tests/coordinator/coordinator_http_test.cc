@@ -102,6 +102,30 @@ TEST_F(CoordinatorHttpTest, OnLoopbackNoCertificateIsAsked) {
               IsOk());
 }
 
+// A web page the operator opens elsewhere can point its own name at
+// 127.0.0.1 (DNS rebinding) and read the unauthenticated loopback pages as
+// its own origin; its requests carry its name in Host, a browser on this
+// machine or a tunnel a loopback name.
+TEST_F(CoordinatorHttpTest, OnLoopbackOnlyLoopbackHostNamesAreServed) {
+  HttpAccessPolicy loopback;
+  loopback.require_certificate = false;
+  const auto with_host = [](const std::string& host) {
+    http::Request request{"/api/runs", "127.0.0.1", "", {}};
+    request.host = host;
+    return request;
+  };
+  for (const char* host :
+       {"127.0.0.1:9100", "localhost:9100", "LOCALHOST", "[::1]:9100", "127.0.0.2", ""}) {
+    EXPECT_THAT(AuthorizeHttpReader(with_host(host), loopback), IsOk()) << host;
+  }
+  for (const char* host : {"attacker.example:9100", "attacker.example", "10.0.0.9:9100",
+                           "127.0.0.1.attacker.example", "[2001:db8::1]:9100"}) {
+    EXPECT_THAT(AuthorizeHttpReader(with_host(host), loopback),
+                StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("Host")))
+        << host;
+  }
+}
+
 TEST_F(CoordinatorHttpTest, MetricsServesTheRegistryAndRefusesOthersWith403) {
   metrics::MetricRegistry registry;
   ASSERT_THAT(RegisterCoordinatorMetrics(federation_.get(), storage_.get(), &registry), IsOk());
