@@ -13,6 +13,7 @@
 #include "coordinator/audit_log.h"
 #include "coordinator/dashboard_api.h"
 #include "coordinator/dashboard_audit.h"
+#include "coordinator/dashboard_html.h"
 #include "coordinator/dashboard_pages.h"
 
 namespace fedmi {
@@ -61,19 +62,12 @@ http::Handler ForReaders(HttpAccessPolicy policy, const std::string& call, http:
   };
 }
 
-// The browser may load nothing but the page itself and fetch only its own
-// origin: even a bug that let data through unescaped could not reach out.
-constexpr char kContentSecurityPolicy[] =
-    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-    "connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'";
-
 http::Response HtmlResponse(std::string body, int status = 200) {
   http::Response response;
   response.status = status;
   response.content_type = "text/html; charset=utf-8";
   response.body = std::move(body);
-  response.headers = {{"Content-Security-Policy", kContentSecurityPolicy},
+  response.headers = {{"Content-Security-Policy", dashboard::ContentSecurityPolicy()},
                       {"Cache-Control", "no-store"},
                       {"X-Content-Type-Options", "nosniff"},
                       {"Referrer-Policy", "no-referrer"}};

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/crypto/sha256.h"
 #include "common/plot/svg_chart.h"
 
 namespace fedmi::dashboard {
@@ -113,13 +115,27 @@ std::string NavLink(const char* href, const char* label, bool active) {
 
 std::string Html(absl::string_view text) { return EscapeXml(text); }
 
-std::string RenderPage(const PageFrame& frame, const std::string& main_html) {
+std::string PageScript() {
   std::string script = kScript;
   const std::string placeholder = "REFRESH_MS";
   for (size_t at = script.find(placeholder); at != std::string::npos;
        at = script.find(placeholder, at)) {
     script.replace(at, placeholder.size(), absl::StrCat(kRefreshSeconds * 1000));
   }
+  return script;
+}
+
+std::string ContentSecurityPolicy() {
+  static const std::string* const policy = new std::string(absl::StrCat(
+      "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-",
+      absl::Base64Escape(Sha256::Digest(PageScript())),
+      "'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
+      "base-uri 'none'"));
+  return *policy;
+}
+
+std::string RenderPage(const PageFrame& frame, const std::string& main_html) {
+  const std::string script = PageScript();
   const std::string stamp =
       frame.live ? absl::StrCat("live \xC2\xB7 as of ", FormatTime(frame.now))
                  : absl::StrCat("as of ", FormatTime(frame.now), " \xC2\xB7 reload to update");

@@ -3,7 +3,9 @@
 // handshake would have verified.
 #include "coordinator/coordinator_http.h"
 
+#include "absl/strings/escaping.h"
 #include "common/audit/audit.h"
+#include "common/crypto/sha256.h"
 #include "common/provision/project_ca.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/coordinator_metrics.h"
@@ -174,6 +176,15 @@ TEST_F(CoordinatorHttpTest, DashboardServesAdminsAndRefusesSites) {
   const http::Response runs = get(admin, "/runs");
   EXPECT_EQ(runs.content_type, "text/html; charset=utf-8");
   EXPECT_THAT(runs.headers.at("Content-Security-Policy"), HasSubstr("default-src 'none'"));
+  // Scripts: the page's own inline script by its hash, no other inline one.
+  const size_t script_at = runs.body.find("<script>") + 8;
+  const std::string script =
+      runs.body.substr(script_at, runs.body.find("</script>", script_at) - script_at);
+  EXPECT_THAT(runs.headers.at("Content-Security-Policy"),
+              HasSubstr(absl::StrCat("script-src 'sha256-",
+                                     absl::Base64Escape(Sha256::Digest(script)), "';")));
+  EXPECT_THAT(runs.headers.at("Content-Security-Policy"),
+              ::testing::Not(HasSubstr("script-src 'unsafe-inline'")));
   EXPECT_THAT(runs.body, HasSubstr(absl::StrCat("data-run=\"", run, "\" data-state=\"running\"")));
   EXPECT_THAT(get(admin, "/sites").body, HasSubstr("id=\"connected-count\">2 of 2</div>"));
   EXPECT_THAT(get(admin, "/api/sites").body, HasSubstr("\"site\":\"site-b\""));
