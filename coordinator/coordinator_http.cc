@@ -114,33 +114,16 @@ absl::StatusOr<v1::RunStatus> RunOfPath(Federation& federation, const std::strin
   return federation.GetRun(id);
 }
 
-// The last verification, kept while the log's head is the same: a page
-// load verifies only a log that grew.
-struct VerificationCache {
-  absl::Mutex mu;
-  std::string head_hash ABSL_GUARDED_BY(mu);
-  dashboard::AuditVerification verification ABSL_GUARDED_BY(mu);
-};
-
-absl::StatusOr<std::string> AuditPageOf(const HttpAccessPolicy& policy, VerificationCache& cache,
+absl::StatusOr<std::string> AuditPageOf(const HttpAccessPolicy& policy,
+                                        dashboard::AuditVerificationCache& cache,
                                         const http::Request& request) {
   AuditLog* log = policy.federation->options().audit;
   if (log == nullptr) return absl::NotFoundError("this coordinator keeps no audit log");
   // The head first: entries appended after it are left out of the check.
   ASSIGN_OR_RETURN(v1::AuditInfo info, log->Info());
   ASSIGN_OR_RETURN(std::vector<v1::AuditEntry> entries, log->List(v1::AuditQuery()));
-  dashboard::AuditVerification verification;
-  {
-    absl::MutexLock lock(&cache.mu);
-    if (!info.head().hash().empty() && cache.head_hash == info.head().hash()) {
-      verification = cache.verification;
-    } else {
-      verification = dashboard::VerifyAudit(entries, info.head(), info.signer_certificate_pem(),
-                                            policy.ca_pem, log->signed_log());
-      cache.head_hash = info.head().hash();
-      cache.verification = verification;
-    }
-  }
+  const dashboard::AuditVerification verification = cache.Verify(
+      entries, info.head(), info.signer_certificate_pem(), policy.ca_pem, log->signed_log());
   return dashboard::AuditPage(entries, dashboard::ParseAuditFilter(request.query), verification,
                               NowSeconds(policy));
 }
@@ -190,7 +173,7 @@ void AddDashboardRoutes(const HttpAccessPolicy& policy, http::Routes& routes) {
         ASSIGN_OR_RETURN(auto sites, federation->ListSites());
         return dashboard::SitesPage(sites, NowSeconds(p));
       });
-  auto cache = std::make_shared<VerificationCache>();
+  auto cache = std::make_shared<dashboard::AuditVerificationCache>();
   page("/audit",
        [cache](const http::Request& request, const HttpAccessPolicy& p)
            -> absl::StatusOr<std::string> { return AuditPageOf(p, *cache, request); });
