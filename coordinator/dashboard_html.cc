@@ -80,7 +80,10 @@ dl.kv dt{color:var(--muted)}dl.kv dd{margin:0}
 )css";
 
 // Swaps the page's <main> for a fresh copy every few seconds: the server
-// renders everything, so the script only fetches its own URL.
+// renders everything, so the script only fetches its own URL. A refusal
+// (401, 403: a reader revoked while the tab stays open) stops the polling:
+// each refused request is an auth.denied entry in the append-only audit
+// log, which a forgotten tab would otherwise add every few seconds for ever.
 constexpr char kScript[] = R"js(
 (function(){
   var main=document.querySelector('main');
@@ -88,7 +91,10 @@ constexpr char kScript[] = R"js(
   if(!main||main.getAttribute('data-live')!=='1')return;
   function tick(){
     fetch(location.pathname+location.search,{cache:'no-store',credentials:'same-origin'})
-    .then(function(r){if(!r.ok)throw new Error('HTTP '+r.status);return r.text();})
+    .then(function(r){
+      if(!r.ok){var e=new Error('HTTP '+r.status);e.refused=r.status===401||r.status===403;throw e;}
+      return r.text();
+    })
     .then(function(text){
       var fresh=new DOMParser().parseFromString(text,'text/html').querySelector('main');
       if(fresh){main.innerHTML=fresh.innerHTML;main.setAttribute('data-live',fresh.getAttribute('data-live'));}
@@ -97,8 +103,9 @@ constexpr char kScript[] = R"js(
       if(main.getAttribute('data-live')==='1')setTimeout(tick,REFRESH_MS);
     })
     .catch(function(e){
-      stamp.textContent='update failed ('+e.message+'), retrying';
       stamp.className='stamp stale';
+      if(e.refused){stamp.textContent='access refused ('+e.message+'); reload to retry';return;}
+      stamp.textContent='update failed ('+e.message+'), retrying';
       setTimeout(tick,2*REFRESH_MS);
     });
   }
