@@ -3,6 +3,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -12,6 +13,7 @@
 #include "coordinator/audit_log.h"
 #include "coordinator/dashboard_api.h"
 #include "coordinator/dashboard_audit.h"
+#include "coordinator/dashboard_html.h"
 #include "coordinator/dashboard_pages.h"
 
 namespace fedmi {
@@ -32,6 +34,16 @@ std::string ActorOf(const http::Request& request) {
   return absl::StrCat("peer ", request.remote_address);
 }
 
+// The host of a Host header: "[::1]:9100" -> "::1", "localhost:9100" ->
+// "localhost".
+absl::string_view HostOfHeader(absl::string_view header) {
+  if (absl::StartsWith(header, "[")) {
+    const size_t end = header.find(']');
+    return end == absl::string_view::npos ? header : header.substr(1, end - 1);
+  }
+  return header.substr(0, header.rfind(':'));
+}
+
 // Runs `handler` for readers that `policy` admits; refuses the others.
 http::Handler ForReaders(HttpAccessPolicy policy, const std::string& call, http::Handler handler) {
   return [policy = std::move(policy), call,
@@ -50,19 +62,12 @@ http::Handler ForReaders(HttpAccessPolicy policy, const std::string& call, http:
   };
 }
 
-// The browser may load nothing but the page itself and fetch only its own
-// origin: even a bug that let data through unescaped could not reach out.
-constexpr char kContentSecurityPolicy[] =
-    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-    "connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'";
-
 http::Response HtmlResponse(std::string body, int status = 200) {
   http::Response response;
   response.status = status;
   response.content_type = "text/html; charset=utf-8";
   response.body = std::move(body);
-  response.headers = {{"Content-Security-Policy", kContentSecurityPolicy},
+  response.headers = {{"Content-Security-Policy", dashboard::ContentSecurityPolicy()},
                       {"Cache-Control", "no-store"},
                       {"X-Content-Type-Options", "nosniff"},
                       {"Referrer-Policy", "no-referrer"}};
@@ -109,33 +114,16 @@ absl::StatusOr<v1::RunStatus> RunOfPath(Federation& federation, const std::strin
   return federation.GetRun(id);
 }
 
-// The last verification, kept while the log's head is the same: a page
-// load verifies only a log that grew.
-struct VerificationCache {
-  absl::Mutex mu;
-  std::string head_hash ABSL_GUARDED_BY(mu);
-  dashboard::AuditVerification verification ABSL_GUARDED_BY(mu);
-};
-
-absl::StatusOr<std::string> AuditPageOf(const HttpAccessPolicy& policy, VerificationCache& cache,
+absl::StatusOr<std::string> AuditPageOf(const HttpAccessPolicy& policy,
+                                        dashboard::AuditVerificationCache& cache,
                                         const http::Request& request) {
   AuditLog* log = policy.federation->options().audit;
   if (log == nullptr) return absl::NotFoundError("this coordinator keeps no audit log");
   // The head first: entries appended after it are left out of the check.
   ASSIGN_OR_RETURN(v1::AuditInfo info, log->Info());
   ASSIGN_OR_RETURN(std::vector<v1::AuditEntry> entries, log->List(v1::AuditQuery()));
-  dashboard::AuditVerification verification;
-  {
-    absl::MutexLock lock(&cache.mu);
-    if (!info.head().hash().empty() && cache.head_hash == info.head().hash()) {
-      verification = cache.verification;
-    } else {
-      verification = dashboard::VerifyAudit(entries, info.head(), info.signer_certificate_pem(),
-                                            policy.ca_pem, log->signed_log());
-      cache.head_hash = info.head().hash();
-      cache.verification = verification;
-    }
-  }
+  const dashboard::AuditVerification verification = cache.Verify(
+      entries, info.head(), info.signer_certificate_pem(), policy.ca_pem, log->signed_log());
   return dashboard::AuditPage(entries, dashboard::ParseAuditFilter(request.query), verification,
                               NowSeconds(policy));
 }
@@ -185,7 +173,7 @@ void AddDashboardRoutes(const HttpAccessPolicy& policy, http::Routes& routes) {
         ASSIGN_OR_RETURN(auto sites, federation->ListSites());
         return dashboard::SitesPage(sites, NowSeconds(p));
       });
-  auto cache = std::make_shared<VerificationCache>();
+  auto cache = std::make_shared<dashboard::AuditVerificationCache>();
   page("/audit",
        [cache](const http::Request& request, const HttpAccessPolicy& p)
            -> absl::StatusOr<std::string> { return AuditPageOf(p, *cache, request); });
@@ -208,6 +196,16 @@ void AddDashboardRoutes(const HttpAccessPolicy& policy, http::Routes& routes) {
 absl::StatusOr<Caller> AuthorizeHttpReader(const http::Request& request,
                                            const HttpAccessPolicy& policy) {
   if (!policy.require_certificate) {
+    // Only this machine connects, but a browser on it also runs other
+    // sites' scripts: one whose name resolves to 127.0.0.1 (DNS rebinding)
+    // would read these pages as its own origin. It sends its own name as
+    // Host; a local browser, a tunnel or Prometheus send a loopback one.
+    if (!request.host.empty() && !http::IsLoopbackHost(HostOfHeader(request.host))) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("Host '", request.host,
+                       "' is not a loopback name: the loopback listener answers only "
+                       "localhost, 127.0.0.0/8 and [::1]"));
+    }
     Caller caller;
     caller.name = "loopback";
     caller.role = PartyRole::kAuditor;

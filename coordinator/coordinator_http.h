@@ -6,6 +6,8 @@
 // Access (docs/operations.md):
 //  - On a loopback address (`require_certificate` false) the listener speaks
 //    plain HTTP and every request is served: only this machine can connect.
+//    Only a request whose Host header (when sent) is a loopback name, since
+//    a browser here would send a rebinding page's requests with its name.
 //  - On any other address the listener speaks HTTPS and the handshake
 //    already demands a certificate the project CA issued; each request then
 //    needs the admin or auditor role, checked as the gRPC services check it:

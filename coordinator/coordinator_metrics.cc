@@ -150,8 +150,14 @@ class AuditTally {
       case audit::Action::kRoundFailed:
         ObserveRoundEnd(entry, kRoundFailedLabel);
         break;
-      case audit::Action::kRunAborted:
       case audit::Action::kRunFinished:
+        // A round whose failure fails the run (no retry left) ends here,
+        // not in a round.failed.
+        if (DetailString(entry, "state") == StateName(RunState::kFailed)) {
+          ObserveRoundEnd(entry, kRoundFailedLabel);
+        }
+        [[fallthrough]];
+      case audit::Action::kRunAborted:
         // A round the run's end cut short has no duration.
         for (auto it = round_opened_at_.begin(); it != round_opened_at_.end();) {
           it = it->first.first == entry.run_id() ? round_opened_at_.erase(it) : std::next(it);
@@ -188,6 +194,11 @@ class AuditTally {
     const nlohmann::json detail = Detail(entry);
     if (!detail.is_object() || !detail.contains(key) || !detail[key].is_number()) return 0;
     return detail[key].get<double>();
+  }
+  static std::string DetailString(const v1::AuditEntry& entry, const char* key) {
+    const nlohmann::json detail = Detail(entry);
+    if (!detail.is_object() || !detail.contains(key) || !detail[key].is_string()) return "";
+    return detail[key].get<std::string>();
   }
   // absl's code name in lower case, a label value of few distinct values.
   static std::string RefusalCode(const v1::AuditEntry& entry) {

@@ -19,7 +19,8 @@
 //   fedmi_coordinator_updates_refused_total{code}  counter updates refused (audit update.refused),
 //                                                         by status code: "invalid_argument", ...
 //   fedmi_coordinator_round_duration_seconds{outcome} histogram round.opened to round.evaluated
-//                                                         ("evaluated") or round.failed ("failed")
+//                                                         ("evaluated") or round.failed, or a
+//                                                         run.finished in state failed ("failed")
 //   fedmi_coordinator_sent_bytes_total{stream}     counter model bytes streamed: "model_download"
 //                                                         to sites, "model_export" to admins
 //

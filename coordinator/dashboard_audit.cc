@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/audit/audit.h"
 #include "common/crypto/identity.h"
+#include "common/crypto/sha256.h"
 #include "coordinator/dashboard_html.h"
 
 namespace fedmi::dashboard {
@@ -108,6 +109,28 @@ AuditVerification VerifyAudit(std::vector<v1::AuditEntry> entries, const v1::Aud
   verification.outcome = AuditVerification::Outcome::kIntact;
   verification.entries = report->entries;
   return verification;
+}
+
+AuditVerification AuditVerificationCache::Verify(const std::vector<v1::AuditEntry>& entries,
+                                                 const v1::AuditHead& head,
+                                                 const std::string& signer_certificate_pem,
+                                                 const std::string& ca_pem, bool signed_log) {
+  // Hashing the entries costs a fraction of checking their signatures.
+  Sha256 digest;
+  digest.Update(head.SerializeAsString());
+  for (const v1::AuditEntry& entry : entries) {
+    if (entry.seq() > head.seq()) break;  // appended after the head: VerifyAudit ignores them
+    const std::string bytes = entry.SerializeAsString();
+    digest.Update(absl::StrCat(bytes.size(), ":"));
+    digest.Update(bytes);
+  }
+  const std::string key = digest.Final();
+  absl::MutexLock lock(&mu_);
+  if (head.hash().empty() || key != key_) {
+    verification_ = VerifyAudit(entries, head, signer_certificate_pem, ca_pem, signed_log);
+    key_ = key;
+  }
+  return verification_;
 }
 
 std::string AuditPage(const std::vector<v1::AuditEntry>& entries, const AuditFilter& filter,

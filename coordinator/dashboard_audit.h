@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "fedmi/v1/audit.pb.h"
 
 namespace fedmi::dashboard {
@@ -49,6 +50,23 @@ struct AuditVerification {
 AuditVerification VerifyAudit(std::vector<v1::AuditEntry> entries, const v1::AuditHead& head,
                               const std::string& signer_certificate_pem, const std::string& ca_pem,
                               bool signed_log);
+
+// VerifyAudit's last answer, reused while the log is the same: a page
+// load verifies again only a log that grew or changed. "The same" is the
+// head and a digest of the entries' bytes, not the head alone: an entry
+// rewritten in the database under an unchanged head must not go on
+// showing as verified. Thread-safe.
+class AuditVerificationCache {
+ public:
+  AuditVerification Verify(const std::vector<v1::AuditEntry>& entries, const v1::AuditHead& head,
+                           const std::string& signer_certificate_pem, const std::string& ca_pem,
+                           bool signed_log);
+
+ private:
+  absl::Mutex mu_;
+  std::string key_ ABSL_GUARDED_BY(mu_);
+  AuditVerification verification_ ABSL_GUARDED_BY(mu_);
+};
 
 // `entries` is the whole log in seq order; the page lists the newest
 // kAuditPageEntries that match `filter`, newest first.

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/crypto/sha256.h"
 #include "common/plot/svg_chart.h"
 
 namespace fedmi::dashboard {
@@ -78,7 +80,10 @@ dl.kv dt{color:var(--muted)}dl.kv dd{margin:0}
 )css";
 
 // Swaps the page's <main> for a fresh copy every few seconds: the server
-// renders everything, so the script only fetches its own URL.
+// renders everything, so the script only fetches its own URL. A refusal
+// (401, 403: a reader revoked while the tab stays open) stops the polling:
+// each refused request is an auth.denied entry in the append-only audit
+// log, which a forgotten tab would otherwise add every few seconds for ever.
 constexpr char kScript[] = R"js(
 (function(){
   var main=document.querySelector('main');
@@ -86,7 +91,10 @@ constexpr char kScript[] = R"js(
   if(!main||main.getAttribute('data-live')!=='1')return;
   function tick(){
     fetch(location.pathname+location.search,{cache:'no-store',credentials:'same-origin'})
-    .then(function(r){if(!r.ok)throw new Error('HTTP '+r.status);return r.text();})
+    .then(function(r){
+      if(!r.ok){var e=new Error('HTTP '+r.status);e.refused=r.status===401||r.status===403;throw e;}
+      return r.text();
+    })
     .then(function(text){
       var fresh=new DOMParser().parseFromString(text,'text/html').querySelector('main');
       if(fresh){main.innerHTML=fresh.innerHTML;main.setAttribute('data-live',fresh.getAttribute('data-live'));}
@@ -95,8 +103,9 @@ constexpr char kScript[] = R"js(
       if(main.getAttribute('data-live')==='1')setTimeout(tick,REFRESH_MS);
     })
     .catch(function(e){
-      stamp.textContent='update failed ('+e.message+'), retrying';
       stamp.className='stamp stale';
+      if(e.refused){stamp.textContent='access refused ('+e.message+'); reload to retry';return;}
+      stamp.textContent='update failed ('+e.message+'), retrying';
       setTimeout(tick,2*REFRESH_MS);
     });
   }
@@ -113,13 +122,27 @@ std::string NavLink(const char* href, const char* label, bool active) {
 
 std::string Html(absl::string_view text) { return EscapeXml(text); }
 
-std::string RenderPage(const PageFrame& frame, const std::string& main_html) {
+std::string PageScript() {
   std::string script = kScript;
   const std::string placeholder = "REFRESH_MS";
   for (size_t at = script.find(placeholder); at != std::string::npos;
        at = script.find(placeholder, at)) {
     script.replace(at, placeholder.size(), absl::StrCat(kRefreshSeconds * 1000));
   }
+  return script;
+}
+
+std::string ContentSecurityPolicy() {
+  static const std::string* const policy = new std::string(absl::StrCat(
+      "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-",
+      absl::Base64Escape(Sha256::Digest(PageScript())),
+      "'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
+      "base-uri 'none'"));
+  return *policy;
+}
+
+std::string RenderPage(const PageFrame& frame, const std::string& main_html) {
+  const std::string script = PageScript();
   const std::string stamp =
       frame.live ? absl::StrCat("live \xC2\xB7 as of ", FormatTime(frame.now))
                  : absl::StrCat("as of ", FormatTime(frame.now), " \xC2\xB7 reload to update");

@@ -36,6 +36,14 @@ struct PageFrame {
 // A whole HTML document: `main_html` (already escaped markup) in the frame.
 std::string RenderPage(const PageFrame& frame, const std::string& main_html);
 
+// The one inline script every page carries (polling a live page).
+std::string PageScript();
+// The pages' Content-Security-Policy: nothing but the page itself, and of
+// scripts only PageScript() (by its SHA-256), so that markup that slipped
+// through unescaped could not run a script, which could send the page
+// anywhere by navigating.
+std::string ContentSecurityPolicy();
+
 // Escaped text for element content and quoted attributes.
 std::string Html(absl::string_view text);
 

@@ -180,6 +180,7 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(
     }
     Request request{in.path, in.remote_addr, PeerCertificatePem(in), {}};
     for (const auto& [name, value] : in.params) request.query.emplace(name, value);
+    request.host = in.get_header_value("Host");
     Response response = (*route)(request);
     out.status = response.status;
     for (const auto& [name, value] : response.headers) out.set_header(name, value);

@@ -42,6 +42,8 @@ struct Request {
   // The query string's parameters, decoded ("?run=3&actor=a%20b"); the
   // first value of a name given twice.
   std::map<std::string, std::string> query;
+  // The Host header as sent ("127.0.0.1:9100"); empty when absent.
+  std::string host;
 };
 
 struct Response {

@@ -153,6 +153,9 @@ int LineChartFrame::Y(double y) const {
 std::vector<double> NiceTicks(double low, double high, int max_ticks, bool integer) {
   if (!std::isfinite(low) || !std::isfinite(high) || max_ticks < 2) return {};
   if (low > high) std::swap(low, high);
+  // Values a rounding error apart are one value: a step that small puts
+  // low / step past 2^53, where the loop's k += 1 stops moving.
+  if (high - low <= 1e-9 * std::max(std::abs(low), std::abs(high))) high = low;
   double raw = (high - low) / (max_ticks - 1);
   if (raw == 0) raw = low != 0 ? std::abs(low) * 0.1 : 1;
   const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));

@@ -3,7 +3,9 @@
 // handshake would have verified.
 #include "coordinator/coordinator_http.h"
 
+#include "absl/strings/escaping.h"
 #include "common/audit/audit.h"
+#include "common/crypto/sha256.h"
 #include "common/provision/project_ca.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/coordinator_metrics.h"
@@ -102,6 +104,30 @@ TEST_F(CoordinatorHttpTest, OnLoopbackNoCertificateIsAsked) {
               IsOk());
 }
 
+// A web page the operator opens elsewhere can point its own name at
+// 127.0.0.1 (DNS rebinding) and read the unauthenticated loopback pages as
+// its own origin; its requests carry its name in Host, a browser on this
+// machine or a tunnel a loopback name.
+TEST_F(CoordinatorHttpTest, OnLoopbackOnlyLoopbackHostNamesAreServed) {
+  HttpAccessPolicy loopback;
+  loopback.require_certificate = false;
+  const auto with_host = [](const std::string& host) {
+    http::Request request{"/api/runs", "127.0.0.1", "", {}};
+    request.host = host;
+    return request;
+  };
+  for (const char* host :
+       {"127.0.0.1:9100", "localhost:9100", "LOCALHOST", "[::1]:9100", "127.0.0.2", ""}) {
+    EXPECT_THAT(AuthorizeHttpReader(with_host(host), loopback), IsOk()) << host;
+  }
+  for (const char* host : {"attacker.example:9100", "attacker.example", "10.0.0.9:9100",
+                           "127.0.0.1.attacker.example", "[2001:db8::1]:9100"}) {
+    EXPECT_THAT(AuthorizeHttpReader(with_host(host), loopback),
+                StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("Host")))
+        << host;
+  }
+}
+
 TEST_F(CoordinatorHttpTest, MetricsServesTheRegistryAndRefusesOthersWith403) {
   metrics::MetricRegistry registry;
   ASSERT_THAT(RegisterCoordinatorMetrics(federation_.get(), storage_.get(), &registry), IsOk());
@@ -150,6 +176,15 @@ TEST_F(CoordinatorHttpTest, DashboardServesAdminsAndRefusesSites) {
   const http::Response runs = get(admin, "/runs");
   EXPECT_EQ(runs.content_type, "text/html; charset=utf-8");
   EXPECT_THAT(runs.headers.at("Content-Security-Policy"), HasSubstr("default-src 'none'"));
+  // Scripts: the page's own inline script by its hash, no other inline one.
+  const size_t script_at = runs.body.find("<script>") + 8;
+  const std::string script =
+      runs.body.substr(script_at, runs.body.find("</script>", script_at) - script_at);
+  EXPECT_THAT(runs.headers.at("Content-Security-Policy"),
+              HasSubstr(absl::StrCat("script-src 'sha256-",
+                                     absl::Base64Escape(Sha256::Digest(script)), "';")));
+  EXPECT_THAT(runs.headers.at("Content-Security-Policy"),
+              ::testing::Not(HasSubstr("script-src 'unsafe-inline'")));
   EXPECT_THAT(runs.body, HasSubstr(absl::StrCat("data-run=\"", run, "\" data-state=\"running\"")));
   EXPECT_THAT(get(admin, "/sites").body, HasSubstr("id=\"connected-count\">2 of 2</div>"));
   EXPECT_THAT(get(admin, "/api/sites").body, HasSubstr("\"site\":\"site-b\""));

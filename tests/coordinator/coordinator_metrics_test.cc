@@ -217,6 +217,30 @@ TEST_F(CoordinatorMetricsTest, ALongAuditLogIsTalliedInPages) {
   EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_updates_received_bytes_total 23455\n"));
 }
 
+// A round whose failure ends its run (no retries left, the default) is
+// recorded as run.finished with state failed, not round.failed: it is a
+// failed round all the same, the one an operator most wants counted. An
+// abort still cuts its round short unobserved.
+TEST_F(CoordinatorMetricsTest, ARoundThatFailsItsRunIsObservedAsFailed) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<AuditLog> audit,
+                       AuditLog::Open(storage_.get(), &clock_, nullptr));
+  const auto append = [&](audit::Action action, int64_t run, int32_t round, nlohmann::json detail) {
+    ASSERT_THAT(audit->Append("coordinator", action, run, round, std::move(detail)).status(),
+                IsOk());
+  };
+  append(audit::Action::kRoundOpened, 1, 3, nlohmann::json::object());
+  append(audit::Action::kRoundOpened, 2, 1, nlohmann::json::object());
+  clock_.Advance(absl::Seconds(20));
+  append(audit::Action::kRunFinished, 1, 3, {{"state", "failed"}, {"error", "quorum"}});
+  clock_.Advance(absl::Seconds(5));
+  append(audit::Action::kRunFinished, 2, 1, {{"state", "aborted"}, {"error", "enough"}});
+  const std::string text = Render();
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_round_duration_seconds_sum{outcome="
+                              "\"failed\"} 20\n"));
+  EXPECT_THAT(text, HasSubstr("\nfedmi_coordinator_round_duration_seconds_count{outcome="
+                              "\"failed\"} 1\n"));
+}
+
 TEST_F(CoordinatorMetricsTest, SentBytesAreCountedPerStream) {
   CountSentBytes(&transfer_, SentStream::kModelDownload, 1000);
   CountSentBytes(&transfer_, SentStream::kModelDownload, 24);

@@ -140,5 +140,25 @@ TEST_F(AuditVerificationTest, AnIntactLogVerifiesAndATamperedOneDoesNot) {
             AuditVerification::Outcome::kUnsigned);
 }
 
+// The page reuses a verification while the log is unchanged; an entry
+// rewritten under the same head (a database edited behind the
+// coordinator's back) is a changed log, not a cached "verified".
+TEST_F(AuditVerificationTest, TheCacheVerifiesAgainWhenAnEntryChangesUnderTheSameHead) {
+  ASSERT_OK_AND_ASSIGN(v1::AuditInfo info, log_->Info());
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::AuditEntry> entries, log_->List({}));
+  AuditVerificationCache cache;
+  const auto verify = [&](const std::vector<v1::AuditEntry>& list) {
+    return cache.Verify(list, info.head(), info.signer_certificate_pem(), ca_->ca_cert_pem(), true);
+  };
+  EXPECT_EQ(verify(entries).outcome, AuditVerification::Outcome::kIntact);
+  EXPECT_EQ(verify(entries).outcome, AuditVerification::Outcome::kIntact);
+  std::vector<v1::AuditEntry> tampered = entries;
+  tampered[1].set_actor("mallory");
+  const AuditVerification broken = verify(tampered);
+  EXPECT_EQ(broken.outcome, AuditVerification::Outcome::kBroken);
+  EXPECT_THAT(broken.message, HasSubstr("entry 2"));
+  EXPECT_EQ(verify(entries).outcome, AuditVerification::Outcome::kIntact);
+}
+
 }  // namespace
 }  // namespace fedmi::dashboard

@@ -152,6 +152,21 @@ std::string RawRequest(int port, const std::string& request) {
   return text.substr(0, text.find("\r\n"));
 }
 
+// The Host header reaches handlers as sent (the coordinator refuses a
+// non-loopback one on its loopback listener: DNS rebinding).
+TEST(ListenerTest, PassesTheHostHeader) {
+  Routes routes;
+  routes["/host"] = [](const Request& request) {
+    return Response{
+        request.host == "attacker.example:8080" ? 200 : 400, "text/plain", request.host, {}};
+  };
+  ASSERT_OK_AND_ASSIGN(auto listener, Listener::Start("127.0.0.1:0", routes));
+  EXPECT_EQ(RawRequest(listener->port(),
+                       "GET /host HTTP/1.1\r\nHost: attacker.example:8080\r\n"
+                       "Connection: close\r\n\r\n"),
+            "HTTP/1.1 200 OK");
+}
+
 // A read-only listener reads no large body: httplib would otherwise hold
 // whatever a client announces before any handler or role check runs.
 TEST(ListenerTest, RefusesALargeRequestBodyBeforeReadingIt) {

@@ -38,6 +38,16 @@ TEST(LineChartTest, NiceTicksAreWholeStepsOfOneTwoOrFive) {
   EXPECT_THAT(Ticks(0, 1, 1), IsEmpty());
 }
 
+// Two values a rounding error apart (a pooled AUC that repeats, summed in
+// another order): a step that small put the tick index past 2^53, where
+// k += 1 no longer moves, and the loop filled memory for ever.
+TEST(LineChartTest, NiceTicksOfValuesARoundingErrorApartAreThoseOfOneValue) {
+  EXPECT_THAT(Ticks(0.7, std::nextafter(0.7, 1.0), 6),
+              Pointwise(DoubleNear(1e-12), std::vector<double>{0.6, 0.7, 0.8}));
+  EXPECT_THAT(Ticks(1e6, 1e6 + 1e-7, 6),
+              Pointwise(DoubleNear(1e-6), std::vector<double>{0.9e6, 1e6, 1.1e6}));
+}
+
 TEST(LineChartTest, FrameSpansTheDataAndTheReference) {
   LineChartOptions options;
   options.integer_x = true;

@@ -91,6 +91,16 @@ TEST(SvgChartTest, OneRoundSitsInTheMiddleOfNiceTicks) {
   EXPECT_THAT(RenderSvgLineChart({auc}, SvgChartOptions{}), HasSubstr("data-points=\"1\""));
 }
 
+// An AUC that repeats up to rounding must draw (it used to hang the
+// dashboard's request in NiceTicks).
+TEST(SvgChartTest, ValuesARoundingErrorApartDraw) {
+  LineSeries auc{"pooled", {1, 2}, {0.7, std::nextafter(0.7, 1.0)}, {}, {}, {}};
+  const SvgChartFrame frame = SvgChartFrameFor({auc}, SvgChartOptions{});
+  EXPECT_NEAR(frame.y_min, 0.6, 1e-12);
+  EXPECT_NEAR(frame.y_max, 0.8, 1e-12);
+  EXPECT_THAT(RenderSvgLineChart({auc}, SvgChartOptions{}), HasSubstr("data-points=\"2\""));
+}
+
 TEST(SvgChartTest, WithoutPointsSaysSo) {
   SvgChartOptions options;
   options.empty_text = "waiting for round 1";
