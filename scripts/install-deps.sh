@@ -41,9 +41,9 @@ dev_packages=(
   # promtool, the reference checker of the /metrics format (tests only)
   prometheus
   # deploy/ checks (scripts/check-deploy.sh): kubectl kustomize, systemd-analyze
-  # verify, YAML parsing. PACKAGE:COMMAND entries count as present when the
+  # verify, the compose schema, YAML parsing. PACKAGE:COMMAND entries count as present when the
   # command is (a kubectl from elsewhere conflicts with Debian's package).
-  kubernetes-client:kubectl systemd:systemd-analyze python3-yaml
+  kubernetes-client:kubectl systemd:systemd-analyze docker-compose python3-yaml
 )
 [ "$mode" = "all" ] && packages+=("${dev_packages[@]}")
 
