@@ -40,9 +40,10 @@ dev_packages=(
   clang-format clang-tidy
   # promtool, the reference checker of the /metrics format (tests only)
   prometheus
-  # deploy/ checks (scripts/check-deploy.sh): kubectl kustomize, systemd-analyze
-  # verify, the compose schema, YAML parsing. PACKAGE:COMMAND entries count as present when the
-  # command is (a kubectl from elsewhere conflicts with Debian's package).
+  # deploy/ checks (scripts/check-deploy.sh): kubectl kustomize,
+  # systemd-analyze verify, the compose schema, YAML parsing. PACKAGE:COMMAND
+  # entries count as present when the command is (a kubectl from elsewhere
+  # conflicts with Debian's package).
   kubernetes-client:kubectl systemd:systemd-analyze docker-compose python3-yaml
 )
 [ "$mode" = "all" ] && packages+=("${dev_packages[@]}")
