@@ -82,8 +82,9 @@ check_systemd() {
       cmd="$(sed -n '/^ExecStart=/,/[^\\]$/p' "$unit" | sed 's/^ExecStart=//; s/\\$//' | tr '\n' ' ')"
       local binary flag
       binary="$(basename "$(awk '{print $1}' <<<"$cmd")")"
+      # shellcheck disable=SC2013  # words, one flag each
       for flag in $(grep -o -- '--[a-z][a-z0-9-]*' <<<"$cmd"); do
-        "$bin_dir/$binary" --help | grep -q -- "$flag" ||
+        "$bin_dir/$binary" --help | grep -qE -- "(^|[^a-z-])$flag([^a-z-]|\$)" ||
           { echo "check-deploy: $unit passes $flag, which $binary does not have" >&2; exit 1; }
       done
     fi
