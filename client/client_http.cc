@@ -13,7 +13,7 @@ namespace fedmi {
 
 absl::Status AuthorizeClientHttpReader(const http::Request& request,
                                        const ClientHttpAccess& access) {
-  if (!access.require_certificate) return absl::OkStatus();
+  if (!access.require_certificate) return http::CheckLoopbackHostHeader(request);
   if (request.peer_certificate_pem.empty()) {
     return absl::UnauthenticatedError("no client certificate: connect with an admin's kit");
   }

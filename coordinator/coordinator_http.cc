@@ -3,7 +3,6 @@
 #include <memory>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -32,16 +31,6 @@ std::string ActorOf(const http::Request& request) {
   absl::StatusOr<CertificateInfo> info = ParseCertificatePem(request.peer_certificate_pem);
   if (info.ok() && !info->common_name.empty()) return info->common_name;
   return absl::StrCat("peer ", request.remote_address);
-}
-
-// The host of a Host header: "[::1]:9100" -> "::1", "localhost:9100" ->
-// "localhost".
-absl::string_view HostOfHeader(absl::string_view header) {
-  if (absl::StartsWith(header, "[")) {
-    const size_t end = header.find(']');
-    return end == absl::string_view::npos ? header : header.substr(1, end - 1);
-  }
-  return header.substr(0, header.rfind(':'));
 }
 
 // Runs `handler` for readers that `policy` admits; refuses the others.
@@ -196,16 +185,7 @@ void AddDashboardRoutes(const HttpAccessPolicy& policy, http::Routes& routes) {
 absl::StatusOr<Caller> AuthorizeHttpReader(const http::Request& request,
                                            const HttpAccessPolicy& policy) {
   if (!policy.require_certificate) {
-    // Only this machine connects, but a browser on it also runs other
-    // sites' scripts: one whose name resolves to 127.0.0.1 (DNS rebinding)
-    // would read these pages as its own origin. It sends its own name as
-    // Host; a local browser, a tunnel or Prometheus send a loopback one.
-    if (!request.host.empty() && !http::IsLoopbackHost(HostOfHeader(request.host))) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("Host '", request.host,
-                       "' is not a loopback name: the loopback listener answers only "
-                       "localhost, 127.0.0.0/8 and [::1]"));
-    }
+    RETURN_IF_ERROR(http::CheckLoopbackHostHeader(request));
     Caller caller;
     caller.name = "loopback";
     caller.role = PartyRole::kAuditor;

@@ -2,8 +2,18 @@
 # Installs fedmi's build and runtime dependencies from Debian's packages.
 # Idempotent: packages already present are skipped, and apt is not touched
 # at all when nothing is missing. Nothing is downloaded outside apt.
+#   scripts/install-deps.sh               what building, testing and linting need
+#   scripts/install-deps.sh --build-only  what compiling the three binaries needs
+#                                         (the container image's build stage)
 set -euo pipefail
 
+mode="${1:-all}"
+case "$mode" in
+  all | --build-only) ;;
+  *) echo "usage: scripts/install-deps.sh [--build-only]" >&2; exit 2 ;;
+esac
+
+# Compiling fedmi-coordinator, fedmi-client and fedmi needs these.
 packages=(
   build-essential cmake pkg-config ccache git
   protobuf-compiler libprotobuf-dev
@@ -18,22 +28,35 @@ packages=(
   libopenblas0-serial
   libssl-dev openssl
   libsqlite3-dev sqlite3
-  libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
   libzip-dev libstb-dev
   # the --http listeners (/metrics); Debian's build has TLS support
   libcpp-httplib-dev
   libdcmtk-dev
+)
+# Tests, benchmarks, lint and the deployment checks (not in the image).
+dev_packages=(
+  libgtest-dev libgmock-dev libbenchmark-dev
   clang-format clang-tidy
   # promtool, the reference checker of the /metrics format (tests only)
   prometheus
   # scripts/multihost-test.sh: network namespaces, the dial-out-only site's
   # firewall, its inbound probe and the JSON it reads
   iproute2 iptables python3 jq
+  # the dashboard's headless browser test (tests/integration/dashboard_browser_test.cc)
+  chromium
+  # deploy/ checks (scripts/check-deploy.sh): kubectl kustomize,
+  # systemd-analyze verify, the compose schema, YAML parsing. PACKAGE:COMMAND
+  # entries count as present when the command is (a kubectl from elsewhere
+  # conflicts with Debian's package).
+  kubernetes-client:kubectl systemd:systemd-analyze docker-compose python3-yaml
 )
+[ "$mode" = "all" ] && packages+=("${dev_packages[@]}")
 
 missing=()
-for pkg in "${packages[@]}"; do
+for entry in "${packages[@]}"; do
+  pkg="${entry%%:*}"
+  if [ "$pkg" != "$entry" ] && command -v "${entry#*:}" >/dev/null 2>&1; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$pkg")
   fi

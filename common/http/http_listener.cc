@@ -107,6 +107,22 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view host
   return std::make_pair(std::string(host), port);
 }
 
+absl::Status CheckLoopbackHostHeader(const Request& request) {
+  if (request.host.empty()) return absl::OkStatus();
+  absl::string_view host = request.host;
+  if (absl::StartsWith(host, "[")) {
+    const size_t end = host.find(']');
+    if (end != absl::string_view::npos) host = host.substr(1, end - 1);
+  } else {
+    host = host.substr(0, host.rfind(':'));
+  }
+  if (IsLoopbackHost(host)) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat("Host '", request.host,
+                   "' is not a loopback name: the loopback listener answers only localhost, "
+                   "127.0.0.0/8 and [::1]"));
+}
+
 bool IsLoopbackHost(absl::string_view host) {
   if (absl::AsciiStrToLower(host) == "localhost") return true;
   in_addr v4{};

@@ -79,6 +79,14 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view host
 // "localhost", 127.0.0.0/8 and ::1: addresses no other machine can reach.
 bool IsLoopbackHost(absl::string_view host);
 
+// OK when `request`'s Host header names a loopback address, or is absent;
+// PermissionDenied naming it otherwise. A plain-HTTP listener on loopback
+// serves without identities, and a browser on the same machine also runs
+// other sites' scripts: one whose name resolves to 127.0.0.1 (DNS
+// rebinding) would read the pages as its own origin, and it sends its own
+// name as Host. A local browser, a tunnel or Prometheus send a loopback one.
+absl::Status CheckLoopbackHostHeader(const Request& request);
+
 class Listener {
  public:
   // Binds `host_port` (port 0 picks a free one) and serves `routes` on a

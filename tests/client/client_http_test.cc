@@ -96,6 +96,24 @@ TEST_F(ClientHttpTest, MetricsRouteAnswersTheExpositionOr403) {
   EXPECT_EQ(routes.at("/metrics")(http::Request()).status, 401);
 }
 
+// DNS rebinding: a page whose name resolves to 127.0.0.1 sends that name as
+// Host; the loopback listener answers loopback names only.
+TEST_F(ClientHttpTest, OnLoopbackOnlyLoopbackHostNamesAreServed) {
+  ClientHttpAccess loopback;
+  loopback.require_certificate = false;
+  http::Routes routes = ClientHttpRoutes(&registry_, loopback);
+  http::Request request;
+  request.path = "/metrics";
+  for (const char* host : {"", "localhost:9100", "127.0.0.1:9100", "[::1]:9100", "127.1.2.3"}) {
+    request.host = host;
+    EXPECT_EQ(routes.at("/metrics")(request).status, 200) << host;
+  }
+  for (const char* host : {"evil.example:9100", "evil.example", "10.0.0.1:9100", "[fe80::1]:80"}) {
+    request.host = host;
+    EXPECT_EQ(routes.at("/metrics")(request).status, 403) << host;
+  }
+}
+
 TEST_F(ClientHttpTest, RefusesANonLoopbackAddressWithoutAKit) {
   ClientHttpOptions options;
   options.address = "0.0.0.0:0";
