@@ -194,7 +194,10 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(
       out.set_content(absl::StrCat("no page at ", in.path, "\n"), "text/plain; charset=utf-8");
       return;
     }
-    Request request{in.path, in.remote_addr, PeerCertificatePem(in), {}};
+    Request request;
+    request.path = in.path;
+    request.remote_address = in.remote_addr;
+    request.peer_certificate_pem = PeerCertificatePem(in);
     for (const auto& [name, value] : in.params) request.query.emplace(name, value);
     request.host = in.get_header_value("Host");
     Response response = (*route)(request);

@@ -151,7 +151,7 @@ TEST_F(ClientHttpTest, ServesHttpsOnlyAndOnlyToClientsWithACertificate) {
   ASSERT_OK_AND_ASSIGN(auto listener, StartClientHttp(options, &registry_));
   EXPECT_FALSE(http::Get("127.0.0.1", listener->port(), "/metrics").ok());
   EXPECT_FALSE(
-      http::Get("127.0.0.1", listener->port(), "/metrics", http::ClientTls{dir_.Join("ca.crt")})
+      http::Get("127.0.0.1", listener->port(), "/metrics", http::ClientTls{dir_.Join("ca.crt"), "", ""})
           .ok());
 }
 

@@ -100,7 +100,7 @@ TEST_F(CoordinatorHttpTest, ARevokedAdminIsRefused) {
 TEST_F(CoordinatorHttpTest, OnLoopbackNoCertificateIsAsked) {
   HttpAccessPolicy loopback;
   loopback.require_certificate = false;
-  EXPECT_THAT(AuthorizeHttpReader(http::Request{"/metrics", "127.0.0.1", "", {}}, loopback),
+  EXPECT_THAT(AuthorizeHttpReader(http::Request{"/metrics", "127.0.0.1", "", {}, ""}, loopback),
               IsOk());
 }
 
@@ -112,7 +112,7 @@ TEST_F(CoordinatorHttpTest, OnLoopbackOnlyLoopbackHostNamesAreServed) {
   HttpAccessPolicy loopback;
   loopback.require_certificate = false;
   const auto with_host = [](const std::string& host) {
-    http::Request request{"/api/runs", "127.0.0.1", "", {}};
+    http::Request request{"/api/runs", "127.0.0.1", "", {}, ""};
     request.host = host;
     return request;
   };
@@ -143,7 +143,7 @@ TEST_F(CoordinatorHttpTest, MetricsServesTheRegistryAndRefusesOthersWith403) {
   const http::Response refused = routes["/metrics"](From("site-a", PartyRole::kSite));
   EXPECT_EQ(refused.status, 403);
   EXPECT_THAT(refused.body, HasSubstr("need admin or auditor"));
-  EXPECT_EQ(routes["/metrics"](http::Request{"/metrics", "10.0.0.9", "", {}}).status, 401);
+  EXPECT_EQ(routes["/metrics"](http::Request{"/metrics", "10.0.0.9", "", {}, ""}).status, 401);
 }
 
 // The dashboard's pages and JSON behind the same check as /metrics.
@@ -171,7 +171,7 @@ TEST_F(CoordinatorHttpTest, DashboardServesAdminsAndRefusesSites) {
     const http::Response refused = get(From("site-a", PartyRole::kSite), path);
     EXPECT_EQ(refused.status, 403) << path;
     EXPECT_THAT(refused.body, ::testing::Not(HasSubstr("site-b"))) << path;
-    EXPECT_EQ(get(http::Request{path, "10.0.0.9", "", {}}, path).status, 401) << path;
+    EXPECT_EQ(get(http::Request{path, "10.0.0.9", "", {}, ""}, path).status, 401) << path;
   }
   const http::Response runs = get(admin, "/runs");
   EXPECT_EQ(runs.content_type, "text/html; charset=utf-8");
