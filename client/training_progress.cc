@@ -109,11 +109,20 @@ void ProgressPrinter::OnTrainingProgress(const TrainingProgress& progress) {
   }
   last_drawn_s_ = progress.epoch_seconds;
   *out_ << "\r" << ProgressBarLine(progress) << "\x1b[K";
+  line_open_ = true;
   if (epoch_done) {
     *out_ << "\n";
     last_epoch_ = -1;
+    line_open_ = false;
   }
   out_->flush();
+}
+
+void ProgressPrinter::OnRoundOutcome(int64_t, int32_t, const absl::Status&) {
+  if (!line_open_) return;
+  *out_ << "\n" << std::flush;
+  line_open_ = false;
+  last_epoch_ = -1;
 }
 
 }  // namespace fedmi

@@ -91,7 +91,9 @@ class ProgressPrinter final : public TrainingObserver {
   ProgressPrinter(std::ostream* out, bool terminal, LogSink log = nullptr,
                   double min_redraw_s = 0.1);
   void OnTrainingProgress(const TrainingProgress& progress) override;
-  void OnRoundOutcome(int64_t, int32_t, const absl::Status&) override {}
+  // Ends a bar left mid-epoch by a training that stopped (failed, aborted),
+  // so that what is written next does not land at the end of the bar.
+  void OnRoundOutcome(int64_t run_id, int32_t round, const absl::Status& outcome) override;
 
  private:
   std::ostream* out_;
@@ -100,6 +102,7 @@ class ProgressPrinter final : public TrainingObserver {
   double min_redraw_s_;
   int last_epoch_ = -1;
   double last_drawn_s_ = -1;
+  bool line_open_ = false;  // a bar is drawn and its line not ended
 };
 
 }  // namespace fedmi
