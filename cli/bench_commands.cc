@@ -80,7 +80,8 @@ absl::StatusOr<BenchRun> TimeBenchRun(LocalFederation& federation, const BenchOp
   ASSIGN_OR_RETURN(v1::AuditInfo audit_before, federation.admin().GetAuditInfo());
   ASSIGN_OR_RETURN(int64_t run_id, federation.admin().StartRun(spec));
   BenchRun result;
-  RunProgressWriter progress(&std::cerr, StderrBarFits(), absl::StrCat("fedmi bench: ", label));
+  RunProgressWriter progress(&std::cerr, StderrBarFits(), absl::StrCat("fedmi bench: ", label),
+                             StderrColumns());
   auto final_status = WatchRunToEnd(
       federation.admin(), run_id,
       [&](const v1::RoundStatus& round) {

@@ -1,5 +1,6 @@
 #include "cli/run_progress.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/command_support.h"
 #include "cli/run_status_text.h"
+#include "cli/watch_table.h"
 #include "common/base/names.h"
 
 namespace fedmi::cli {
@@ -48,6 +50,12 @@ std::optional<RoundCounts> CurrentRound(const v1::RunStatus& run) {
 }  // namespace
 
 bool StderrBarFits() { return isatty(STDERR_FILENO) == 1 && isatty(STDOUT_FILENO) == 1; }
+
+int StderrColumns() {
+  struct winsize size {};
+  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &size) != 0) return 0;
+  return size.ws_col;
+}
 
 double RunFraction(const v1::RunStatus& run) {
   const int rounds = std::max(1, run.spec().rounds());
@@ -93,7 +101,7 @@ std::string RunProgressBar(const v1::RunStatus& run, int cells) {
 
 void RunProgressWriter::Update(const v1::RunStatus& run) {
   if (terminal_) {
-    const std::string bar = RunProgressBar(run);
+    const std::string bar = FitToWidth(RunProgressBar(run), columns_);
     if (bar == last_ && drawn_) return;
     last_ = bar;
     *out_ << "\r" << bar << "\x1b[K" << std::flush;

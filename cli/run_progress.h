@@ -35,12 +35,19 @@ std::string RunProgressBar(const v1::RunStatus& run, int cells = 20);
 // later than the bar's redraws and would land inside the bar.
 bool StderrBarFits();
 
+// The width of the terminal on stderr; 0 when unknown.
+int StderrColumns();
+
 // Writes progress to `out` (stderr): on a terminal the bar, redrawn in
 // place; otherwise "<prefix>: <text>" lines, only when the text changed.
 class RunProgressWriter {
  public:
-  RunProgressWriter(std::ostream* out, bool terminal, std::string prefix)
-      : out_(out), terminal_(terminal), prefix_(std::move(prefix)) {}
+  // `columns`: the terminal's width, to which the bar is cut (0: no limit).
+  // A bar that wraps cannot be redrawn in place: the carriage return goes
+  // back only to the start of its last line, and every redraw leaves the
+  // lines above behind.
+  RunProgressWriter(std::ostream* out, bool terminal, std::string prefix, int columns = 0)
+      : out_(out), terminal_(terminal), prefix_(std::move(prefix)), columns_(columns) {}
   ~RunProgressWriter() { Clear(); }
   void Update(const v1::RunStatus& run);
   // Erases the bar, before other text is written to the same terminal.
@@ -50,6 +57,7 @@ class RunProgressWriter {
   std::ostream* out_;
   bool terminal_;
   std::string prefix_;
+  int columns_;
   std::string last_;
   bool drawn_ = false;
 };

@@ -24,7 +24,9 @@ void AddOptionNames(const CLI::Option* option, CommandWords& words) {
   for (const std::string& name : option->get_snames()) names.push_back("-" + name);
   for (const std::string& name : names) {
     words.flags.push_back(name);
-    if (option->get_type_size_max() > 0) words.value_flags.push_back(name);
+    // A flag (--insecure, --json) keeps type size 1 in CLI11 2.x; what
+    // says it takes no value is that it expects 0 of them.
+    if (option->get_items_expected_max() > 0) words.value_flags.push_back(name);
   }
 }
 

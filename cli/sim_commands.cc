@@ -257,7 +257,7 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
   std::cout << RoundHeader(segmentation) << std::endl;
 
   nlohmann::json rounds = nlohmann::json::array();
-  RunProgressWriter progress(&std::cerr, StderrBarFits(), "fedmi sim");
+  RunProgressWriter progress(&std::cerr, StderrBarFits(), "fedmi sim", StderrColumns());
   auto show_progress = [&](const v1::RunStatus& run) { progress.Update(run); };
   auto final_status = WatchRunToEnd(
       federation.admin(), *run_id,

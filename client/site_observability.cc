@@ -1,5 +1,6 @@
 #include "client/site_observability.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -8,8 +9,20 @@
 
 namespace fedmi {
 
+namespace {
+
+// The width of the terminal on stderr; 0 when unknown.
+int StderrColumns() {
+  struct winsize size {};
+  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &size) != 0) return 0;
+  return size.ws_col;
+}
+
+}  // namespace
+
 SiteObservability::SiteObservability()
-    : printer_(&std::cerr, isatty(STDERR_FILENO) == 1), observers_({}) {}
+    : printer_(&std::cerr, isatty(STDERR_FILENO) == 1, nullptr, 0.1, StderrColumns()),
+      observers_({}) {}
 
 absl::StatusOr<std::unique_ptr<SiteObservability>> SiteObservability::Start(
     const ClientHttpOptions& http) {

@@ -86,8 +86,25 @@ std::string EpochLogLine(const TrainingProgress& p) {
                          p.loss);
 }
 
-ProgressPrinter::ProgressPrinter(std::ostream* out, bool terminal, LogSink log, double min_redraw_s)
-    : out_(out), terminal_(terminal), log_(std::move(log)), min_redraw_s_(min_redraw_s) {
+std::string CutToColumns(const std::string& line, int columns) {
+  if (columns <= 0) return line;
+  int seen = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    // A code point starts at every byte that is not a continuation byte.
+    if ((static_cast<unsigned char>(line[i]) & 0xC0) == 0x80) continue;
+    if (seen == columns) return line.substr(0, i);
+    ++seen;
+  }
+  return line;
+}
+
+ProgressPrinter::ProgressPrinter(std::ostream* out, bool terminal, LogSink log, double min_redraw_s,
+                                 int columns)
+    : out_(out),
+      terminal_(terminal),
+      log_(std::move(log)),
+      min_redraw_s_(min_redraw_s),
+      columns_(columns) {
   if (!log_) log_ = [](absl::string_view line) { FEDMI_LOG(INFO) << line; };
 }
 
@@ -108,12 +125,21 @@ void ProgressPrinter::OnTrainingProgress(const TrainingProgress& progress) {
     return;
   }
   last_drawn_s_ = progress.epoch_seconds;
-  *out_ << "\r" << ProgressBarLine(progress) << "\x1b[K";
+  *out_ << "\r" << CutToColumns(ProgressBarLine(progress), columns_) << "\x1b[K";
+  line_open_ = true;
   if (epoch_done) {
     *out_ << "\n";
     last_epoch_ = -1;
+    line_open_ = false;
   }
   out_->flush();
+}
+
+void ProgressPrinter::OnRoundOutcome(int64_t, int32_t, const absl::Status&) {
+  if (!line_open_) return;
+  *out_ << "\n" << std::flush;
+  line_open_ = false;
+  last_epoch_ = -1;
 }
 
 }  // namespace fedmi

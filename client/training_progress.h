@@ -75,6 +75,9 @@ std::string FormatEta(double seconds);
 // is timed the rate and ETA read "-".
 std::string ProgressBarLine(const TrainingProgress& progress, int bar_cells = 20);
 
+// `line` cut to its first `columns` code points (UTF-8); 0 = no limit.
+std::string CutToColumns(const std::string& line, int columns);
+
 // One line when an epoch (DP-SGD: the training) ends, for logs, e.g.
 //   run 1 round 2: epoch 1/2: 1177 images in 1.4 s (840 img/s), loss 0.3456
 std::string EpochLogLine(const TrainingProgress& progress);
@@ -88,18 +91,25 @@ class ProgressPrinter final : public TrainingObserver {
   using LogSink = std::function<void(absl::string_view line)>;
   // `out` (not owned) is the terminal; `log` receives the lines when
   // `terminal` is false (default: FEDMI_LOG(INFO)).
+  // `columns` is the terminal's width, to which the bar is cut (0: no
+  // limit): a line that wraps cannot be redrawn in place, the carriage
+  // return going back only to the start of its last row.
   ProgressPrinter(std::ostream* out, bool terminal, LogSink log = nullptr,
-                  double min_redraw_s = 0.1);
+                  double min_redraw_s = 0.1, int columns = 0);
   void OnTrainingProgress(const TrainingProgress& progress) override;
-  void OnRoundOutcome(int64_t, int32_t, const absl::Status&) override {}
+  // Ends a bar left mid-epoch by a training that stopped (failed, aborted),
+  // so that what is written next does not land at the end of the bar.
+  void OnRoundOutcome(int64_t run_id, int32_t round, const absl::Status& outcome) override;
 
  private:
   std::ostream* out_;
   bool terminal_;
   LogSink log_;
   double min_redraw_s_;
+  int columns_;
   int last_epoch_ = -1;
   double last_drawn_s_ = -1;
+  bool line_open_ = false;  // a bar is drawn and its line not ended
 };
 
 }  // namespace fedmi

@@ -110,7 +110,15 @@ inline std::string DescribeUsageError(CLI::App& app, const CLI::ParseError& erro
       const std::string flag = first.substr(0, first.find('='));
       std::string text = "unknown flag '" + flag + "'";
       if (flag.rfind("--", 0) == 0) {
-        const std::string near = ClosestName(flag, LongFlagsOf(command));
+        const std::vector<std::string> known = LongFlagsOf(command);
+        if (std::find(known.begin(), known.end(), flag) != known.end()) {
+          // The command takes it, so it came before the command's name
+          // (`fedmi --json site list`), where a parent parsed it; suggesting
+          // the flag itself would be no help.
+          return "'" + flag + "' is an option of `" + path + "`: put it after `" + path + "`" +
+                 help;
+        }
+        const std::string near = ClosestName(flag, known);
         if (!near.empty()) text += "; did you mean '" + near + "'?";
       }
       return text + help;

@@ -123,6 +123,11 @@ absl::Status CheckLoopbackHostHeader(const Request& request) {
                    "127.0.0.0/8 and [::1]"));
 }
 
+std::string BindHost(absl::string_view host) {
+  if (absl::AsciiStrToLower(host) == "localhost") return "127.0.0.1";
+  return std::string(host);
+}
+
 bool IsLoopbackHost(absl::string_view host) {
   if (absl::AsciiStrToLower(host) == "localhost") return true;
   in_addr v4{};
@@ -167,7 +172,9 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(
   // Bind what IsLoopbackHost trusted, not what the resolver makes of the
   // name: a container without "localhost" in /etc/hosts could otherwise put
   // the unauthenticated listener on another interface.
-  if (host == "localhost") host = "127.0.0.1";
+  // "LOCALHOST" too: without a dot, the resolver may try it under the
+  // search domains of resolv.conf, where it can name any machine.
+  host = BindHost(host);
   IgnoreSigpipe();
   auto impl = std::make_unique<Impl>();
   if (tls.has_value()) {

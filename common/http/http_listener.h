@@ -79,6 +79,11 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view host
 // "localhost", 127.0.0.0/8 and ::1: addresses no other machine can reach.
 bool IsLoopbackHost(absl::string_view host);
 
+// The host a listener on `host` binds: "localhost" in any case as
+// 127.0.0.1, since IsLoopbackHost trusts the name without a lookup; other
+// hosts as they are.
+std::string BindHost(absl::string_view host);
+
 // OK when `request`'s Host header names a loopback address, or is absent;
 // PermissionDenied naming it otherwise. A plain-HTTP listener on loopback
 // serves without identities, and a browser on the same machine also runs

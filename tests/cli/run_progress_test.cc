@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "cli/watch_table.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -91,6 +92,20 @@ TEST(RunProgressWriterTest, OnATerminalRedrawsInPlaceAndClears) {
   }                      // and cleared on destruction
   const std::string bar = "\r" + RunProgressBar(run) + "\x1b[K";
   EXPECT_EQ(out.str(), bar + "\r\x1b[K" + bar + "\r\x1b[K");
+}
+
+TEST(RunProgressWriterTest, OnANarrowTerminalTheBarIsCutToItsWidth) {
+  std::ostringstream out;
+  const v1::RunStatus run = Training();
+  ASSERT_GT(RunProgressBar(run).size(), 30u);
+  {
+    RunProgressWriter writer(&out, /*terminal=*/true, "fedmi sim", /*columns=*/30);
+    writer.Update(run);
+  }
+  // 30 code points: "[", the 20 cells (3 bytes each), "] " and 7 letters.
+  const std::string cut = FitToWidth(RunProgressBar(run), 30);
+  EXPECT_EQ(cut, RunProgressBar(run).substr(0, 1 + 20 * 3 + 2 + 7));
+  EXPECT_EQ(out.str(), "\r" + cut + "\x1b[K\r\x1b[K");
 }
 
 }  // namespace

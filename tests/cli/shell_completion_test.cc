@@ -19,6 +19,7 @@ namespace fedmi::cli {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class ShellCompletionTest : public ::testing::Test {
  protected:
@@ -89,6 +90,13 @@ TEST_F(ShellCompletionTest, CompletesCommandsFlagsAndFiles) {
   EXPECT_EQ(Complete({"fedmi", "run", "sta"}), "start\nstatus\n");
   // Global flags (and their values) before the command are skipped.
   EXPECT_EQ(Complete({"fedmi", "--coordinator", "h:1", "site", "l"}), "list\n");
+  // A flag that takes no value is skipped alone: the next word is a command,
+  // and after it come commands or flags, not file names.
+  EXPECT_EQ(Complete({"fedmi", "--insecure", "site", "l"}), "list\n");
+  EXPECT_EQ(Complete({"fedmi", "run", "status", "--json", "--wat"}), "--watch\n");
+  EXPECT_EQ(Complete({"fedmi", "--insecure", "si"}), "site\nsim\n");
+  EXPECT_THAT(script_, Not(HasSubstr("_fedmi_value_flags() {\n  case \"$1\" in\n    \"fedmi\") "
+                                     "echo \"--help")));
   // Global flags are offered after a subcommand too, where they are accepted.
   EXPECT_EQ(Complete({"fedmi", "site", "list", "--coord"}), "--coordinator\n");
   EXPECT_EQ(Complete({"fedmi", "run", "status", "--wat"}), "--watch\n");

@@ -105,6 +105,36 @@ TEST(ProgressPrinterTest, OnATerminalRedrawsInPlaceThrottledAndEndsEachEpochsLin
   EXPECT_EQ(terminal.str(), drawn(100, 0.1));
 }
 
+TEST(ProgressPrinterTest, ATrainingThatStopsMidEpochEndsItsBarsLine) {
+  std::ostringstream terminal;
+  ProgressPrinter printer(&terminal, /*terminal=*/true, nullptr, /*min_redraw_s=*/0);
+  printer.OnTrainingProgress(At(0, 400, 0.8));
+  // The daemon logs the failure to the same stderr right after the outcome.
+  printer.OnRoundOutcome(3, 2, absl::CancelledError("run aborted"));
+  const std::string bar = "\r" + ProgressBarLine(At(0, 400, 0.8)) + "\x1b[K";
+  EXPECT_EQ(terminal.str(), bar + "\n");
+  // An outcome after a finished epoch's line adds nothing.
+  terminal.str("");
+  printer.OnTrainingProgress(At(1, 1000, 2.0));
+  printer.OnRoundOutcome(3, 2, absl::OkStatus());
+  EXPECT_EQ(terminal.str(), "\r" + ProgressBarLine(At(1, 1000, 2.0)) + "\x1b[K\n");
+}
+
+TEST(ProgressPrinterTest, OnANarrowTerminalTheBarIsCutToItsWidth) {
+  std::ostringstream terminal;
+  ProgressPrinter printer(&terminal, /*terminal=*/true, nullptr, /*min_redraw_s=*/0,
+                          /*columns=*/40);
+  printer.OnTrainingProgress(At(0, 400, 0.8));
+  // "round 2 epoch 1/2 [" is 19 code points; then 20 cells of 3 bytes, and
+  // the 40th code point is the bar's "]".
+  const std::string line = ProgressBarLine(At(0, 400, 0.8));
+  ASSERT_GT(line.size(), 19u + 20 * 3 + 1);
+  EXPECT_EQ(terminal.str(), "\r" + line.substr(0, 19 + 20 * 3 + 1) + "\x1b[K");
+  EXPECT_EQ(CutToColumns("ab\u2588c", 3), "ab\u2588");
+  EXPECT_EQ(CutToColumns("abc", 0), "abc");
+  EXPECT_EQ(CutToColumns("abc", 5), "abc");
+}
+
 TEST(TrainingObserversTest, PassesEveryCallToEachObserver) {
   struct Recorder : TrainingObserver {
     std::vector<std::string> calls;

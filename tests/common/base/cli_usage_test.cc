@@ -104,5 +104,31 @@ TEST_F(DaemonCommandLineTest, AGoodCommandLineGoesOn) {
   EXPECT_EQ(heartbeat_, 2);
 }
 
+// A command's own flag given before the command's name reaches its parent,
+// which does not know it: the message says where it goes instead of
+// suggesting the very flag that was typed.
+TEST(CommandTreeUsageTest, ACommandsFlagBeforeTheCommandSaysWhereItGoes) {
+  CLI::App app{"a tool", "tool"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  std::string coordinator;
+  app.add_option("--coordinator", coordinator, "where");
+  CLI::App* site = app.add_subcommand("site", "sites");
+  site->require_subcommand(1);
+  CLI::App* list = site->add_subcommand("list", "list sites");
+  bool json = false;
+  list->add_flag("--json", json, "JSON");
+  std::vector<std::string> args = {"tool", "--json", "site", "list"};
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  ::testing::internal::CaptureStderr();
+  const int code = ParseCommandLine(app, static_cast<int>(argv.size()), argv.data());
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(err, HasSubstr("'--json' is an option of `tool site list`: put it after `tool site "
+                             "list`"));
+  EXPECT_THAT(err, Not(HasSubstr("did you mean '--json'")));
+}
+
 }  // namespace
 }  // namespace fedmi

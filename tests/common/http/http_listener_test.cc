@@ -40,6 +40,18 @@ TEST(SplitHostPortTest, RefusesMalformedAddresses) {
   }
 }
 
+// Every spelling IsLoopbackHost trusts as "localhost" binds loopback, not
+// whatever the resolver makes of it.
+TEST(BindHostTest, LocalhostInAnyCaseBindsLoopback) {
+  for (const char* host : {"localhost", "LOCALHOST", "LocalHost"}) {
+    ASSERT_TRUE(IsLoopbackHost(host)) << host;
+    EXPECT_EQ(BindHost(host), "127.0.0.1") << host;
+  }
+  EXPECT_EQ(BindHost("0.0.0.0"), "0.0.0.0");
+  EXPECT_EQ(BindHost("::1"), "::1");
+  EXPECT_EQ(BindHost("example.org"), "example.org");
+}
+
 TEST(IsLoopbackHostTest, KnowsLoopbackFromOtherAddresses) {
   for (const char* host : {"localhost", "LOCALHOST", "127.0.0.1", "127.5.6.7", "::1"}) {
     EXPECT_TRUE(IsLoopbackHost(host)) << host;
