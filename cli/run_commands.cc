@@ -27,6 +27,7 @@
 #include "cli/transfer_flags.h"
 #include "cli/watch_table.h"
 #include "common/base/names.h"
+#include "common/base/terminal_text.h"
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
 #include "common/runspec/model_names.h"
@@ -191,7 +192,7 @@ int WatchRunStatus(const GlobalOptions& global, int64_t run_id, bool with_sites)
       lines.push_back("# " + progress);
       const int columns = TerminalColumns(fd);
       out << RedrawPrefix(drawn_lines);
-      for (const std::string& line : lines) out << FitToWidth(line, columns) << "\n";
+      for (const std::string& line : lines) out << FitToColumns(line, columns) << "\n";
       drawn_lines = static_cast<int>(lines.size());
     } else {
       for (const v1::RoundStatus* round : SettledRounds(run, printed_rounds)) {

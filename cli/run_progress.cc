@@ -13,6 +13,7 @@
 #include "cli/run_status_text.h"
 #include "cli/watch_table.h"
 #include "common/base/names.h"
+#include "common/base/terminal_text.h"
 
 namespace fedmi::cli {
 namespace {
@@ -101,7 +102,7 @@ std::string RunProgressBar(const v1::RunStatus& run, int cells) {
 
 void RunProgressWriter::Update(const v1::RunStatus& run) {
   if (terminal_) {
-    const std::string bar = FitToWidth(RunProgressBar(run), columns_);
+    const std::string bar = FitToColumns(RunProgressBar(run), columns_);
     if (bar == last_ && drawn_) return;
     last_ = bar;
     *out_ << "\r" << bar << "\x1b[K" << std::flush;

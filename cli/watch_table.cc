@@ -171,18 +171,6 @@ std::string MetricSparklineLine(const v1::RunStatus& run) {
                          FormatMetric(last), values.size(), values.size() == 1 ? "" : "s");
 }
 
-std::string FitToWidth(const std::string& line, int columns) {
-  if (columns <= 0) return line;
-  int seen = 0;
-  for (size_t i = 0; i < line.size(); ++i) {
-    // A code point starts at every byte that is not a continuation byte.
-    if ((static_cast<unsigned char>(line[i]) & 0xC0) == 0x80) continue;
-    if (seen == columns) return line.substr(0, i);
-    ++seen;
-  }
-  return line;
-}
-
 std::string RedrawPrefix(int lines) {
   if (lines <= 0) return "";
   return absl::StrCat("\x1b[", lines, "A\r\x1b[J");

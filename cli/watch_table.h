@@ -59,9 +59,6 @@ std::vector<const v1::RoundStatus*> SettledRounds(const v1::RunStatus& run,
 // empty while no round is evaluated.
 std::string MetricSparklineLine(const v1::RunStatus& run);
 
-// `line` cut to `columns` characters (UTF-8 code points); 0 = no limit.
-std::string FitToWidth(const std::string& line, int columns);
-
 // What moves a terminal's cursor up over the `lines` previously drawn and
 // erases them: "\x1b[<lines>A\r\x1b[J"; empty for 0.
 std::string RedrawPrefix(int lines);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/base/log.h"
+#include "common/base/terminal_text.h"
 
 namespace fedmi {
 namespace {
@@ -86,18 +87,6 @@ std::string EpochLogLine(const TrainingProgress& p) {
                          p.loss);
 }
 
-std::string CutToColumns(const std::string& line, int columns) {
-  if (columns <= 0) return line;
-  int seen = 0;
-  for (size_t i = 0; i < line.size(); ++i) {
-    // A code point starts at every byte that is not a continuation byte.
-    if ((static_cast<unsigned char>(line[i]) & 0xC0) == 0x80) continue;
-    if (seen == columns) return line.substr(0, i);
-    ++seen;
-  }
-  return line;
-}
-
 ProgressPrinter::ProgressPrinter(std::ostream* out, bool terminal, LogSink log, double min_redraw_s,
                                  int columns)
     : out_(out),
@@ -125,7 +114,7 @@ void ProgressPrinter::OnTrainingProgress(const TrainingProgress& progress) {
     return;
   }
   last_drawn_s_ = progress.epoch_seconds;
-  *out_ << "\r" << CutToColumns(ProgressBarLine(progress), columns_) << "\x1b[K";
+  *out_ << "\r" << FitToColumns(ProgressBarLine(progress), columns_) << "\x1b[K";
   line_open_ = true;
   if (epoch_done) {
     *out_ << "\n";

@@ -75,9 +75,6 @@ std::string FormatEta(double seconds);
 // is timed the rate and ETA read "-".
 std::string ProgressBarLine(const TrainingProgress& progress, int bar_cells = 20);
 
-// `line` cut to its first `columns` code points (UTF-8); 0 = no limit.
-std::string CutToColumns(const std::string& line, int columns);
-
 // One line when an epoch (DP-SGD: the training) ends, for logs, e.g.
 //   run 1 round 2: epoch 1/2: 1177 images in 1.4 s (840 img/s), loss 0.3456
 std::string EpochLogLine(const TrainingProgress& progress);

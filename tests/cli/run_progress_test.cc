@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/watch_table.h"
+#include "common/base/terminal_text.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -103,7 +104,7 @@ TEST(RunProgressWriterTest, OnANarrowTerminalTheBarIsCutToItsWidth) {
     writer.Update(run);
   }
   // 30 code points: "[", the 20 cells (3 bytes each), "] " and 7 letters.
-  const std::string cut = FitToWidth(RunProgressBar(run), 30);
+  const std::string cut = FitToColumns(RunProgressBar(run), 30);
   EXPECT_EQ(cut, RunProgressBar(run).substr(0, 1 + 20 * 3 + 2 + 7));
   EXPECT_EQ(out.str(), "\r" + cut + "\x1b[K\r\x1b[K");
 }

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "common/base/terminal_text.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -129,10 +130,10 @@ TEST(MetricSparklineLineTest, EmptyUntilARoundIsEvaluated) {
 }
 
 TEST(FitToWidthTest, CountsCodePointsNotBytes) {
-  EXPECT_EQ(FitToWidth("abcdef", 4), "abcd");
-  EXPECT_EQ(FitToWidth("a\u2581\u2588bc", 3), "a\u2581\u2588");
-  EXPECT_EQ(FitToWidth("abc", 0), "abc");
-  EXPECT_EQ(FitToWidth("abc", 3), "abc");
+  EXPECT_EQ(FitToColumns("abcdef", 4), "abcd");
+  EXPECT_EQ(FitToColumns("a\u2581\u2588bc", 3), "a\u2581\u2588");
+  EXPECT_EQ(FitToColumns("abc", 0), "abc");
+  EXPECT_EQ(FitToColumns("abc", 3), "abc");
 }
 
 TEST(RedrawPrefixTest, MovesUpAndErases) {

@@ -150,9 +150,9 @@ TEST_F(ClientHttpTest, ServesHttpsOnlyAndOnlyToClientsWithACertificate) {
   options.ca_file = dir_.Join("ca.crt");
   ASSERT_OK_AND_ASSIGN(auto listener, StartClientHttp(options, &registry_));
   EXPECT_FALSE(http::Get("127.0.0.1", listener->port(), "/metrics").ok());
-  EXPECT_FALSE(
-      http::Get("127.0.0.1", listener->port(), "/metrics", http::ClientTls{dir_.Join("ca.crt"), "", ""})
-          .ok());
+  EXPECT_FALSE(http::Get("127.0.0.1", listener->port(), "/metrics",
+                         http::ClientTls{dir_.Join("ca.crt"), "", ""})
+                   .ok());
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base/terminal_text.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -130,9 +131,9 @@ TEST(ProgressPrinterTest, OnANarrowTerminalTheBarIsCutToItsWidth) {
   const std::string line = ProgressBarLine(At(0, 400, 0.8));
   ASSERT_GT(line.size(), 19u + 20 * 3 + 1);
   EXPECT_EQ(terminal.str(), "\r" + line.substr(0, 19 + 20 * 3 + 1) + "\x1b[K");
-  EXPECT_EQ(CutToColumns("ab\u2588c", 3), "ab\u2588");
-  EXPECT_EQ(CutToColumns("abc", 0), "abc");
-  EXPECT_EQ(CutToColumns("abc", 5), "abc");
+  EXPECT_EQ(FitToColumns("ab\u2588c", 3), "ab\u2588");
+  EXPECT_EQ(FitToColumns("abc", 0), "abc");
+  EXPECT_EQ(FitToColumns("abc", 5), "abc");
 }
 
 TEST(TrainingObserversTest, PassesEveryCallToEachObserver) {

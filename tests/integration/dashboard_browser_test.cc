@@ -8,8 +8,6 @@
 // page in <build>/dashboard-screenshots/.
 //
 // Exits 77 (ctest: skipped) when Chromium is not installed.
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -64,21 +62,6 @@ std::string WriteFaintBlobNpz(const std::string& path, uint32_t seed) {
   }
   EXPECT_TRUE(WriteNpz(path, arrays).ok());
   return path;
-}
-
-int FreePort() {
-  const int sock = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  int port = 0;
-  if (bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      getsockname(sock, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(sock);
-  return port;
 }
 
 struct BrowserResult {

@@ -3,8 +3,6 @@
 // HTTPS with the project's admin and auditor certificates on any other
 // address, where a site certificate gets 403 and no certificate no
 // connection at all.
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <fstream>
 
@@ -18,22 +16,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr char kExpositionType[] = "text/plain; version=0.0.4; charset=utf-8";
-
-// A port nothing listens on right now (the kernel's pick for port 0).
-int FreePort() {
-  const int sock = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  int port = 0;
-  if (bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      getsockname(sock, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(sock);
-  return port;
-}
 
 // GETs `path` until the listener answers: the coordinator writes its gRPC
 // port file after --http is listening, but a test may outrun it on a

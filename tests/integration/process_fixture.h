@@ -9,7 +9,9 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,6 +47,23 @@ struct CommandOutput {
   int exit_code = -1;
   std::string stdout_text;
 };
+
+// A loopback port nothing listens on right now (the kernel's pick for port
+// 0), for a listener whose port the test must know before it starts.
+inline int FreePort() {
+  const int sock = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  int port = 0;
+  if (bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      getsockname(sock, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  close(sock);
+  return port;
+}
 
 // Runs a shell command, capturing stdout (stderr goes to the test log).
 inline CommandOutput RunCommand(const std::string& command) {

@@ -4,9 +4,6 @@
 // sites). The watch must print every round with its metrics (a live secure
 // round's state reads "training (secure aggregation: ...)", which once hid
 // them), and one site's --http /metrics must count what it trained.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <chrono>
 #include <fstream>
@@ -26,22 +23,6 @@ using ::testing::Not;
 
 constexpr int kSites = 4;
 constexpr int kRounds = 2;
-
-// A port nothing listens on right now (the kernel's pick for port 0).
-int FreePort() {
-  const int sock = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  int port = 0;
-  if (bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      getsockname(sock, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(sock);
-  return port;
-}
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
