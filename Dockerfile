@@ -29,11 +29,16 @@ ARG JOBS=2
 ARG CCACHE_DIR=/ccache
 COPY scripts/install-deps.sh /src/scripts/install-deps.sh
 RUN /src/scripts/install-deps.sh --build-only && rm -rf /var/lib/apt/lists/*
+# What `--version` reports as the commit (the context has no .git);
+# scripts/build-image.sh passes the checkout's.
+# Declared after install-deps: a new commit must not re-run that layer.
+ARG FEDMI_GIT_COMMIT=unknown
 COPY . /src
 # The sources sit at /src and the build at /src/build, so with base_dir=/src
 # ccache sees the same relative paths as a host build in <checkout>/build.
 RUN --mount=type=cache,target=/ccache,id=fedmi-ccache \
     export CCACHE_DIR="${CCACHE_DIR}" CCACHE_BASEDIR=/src CCACHE_NOHASHDIR=1 \
+           FEDMI_GIT_COMMIT="${FEDMI_GIT_COMMIT}" \
            CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-20G}" && \
     cmake -S /src -B /src/build -DCMAKE_BUILD_TYPE="${BUILD_TYPE}" \
           -DFEDMI_BUILD_TESTS=OFF -DFEDMI_BUILD_BENCH=OFF && \

@@ -4,10 +4,17 @@
 // here: bit for bit in plaintext, within the documented error bound with
 // secure aggregation. Other strategies and server optimizers (--strategy,
 // --server-optimizer) are timed and measured only.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <iostream>
+#include <map>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -21,6 +28,7 @@
 #include "cli/strategy_flags.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
+#include "common/http/http_listener.h"
 #include "common/runspec/strategy_names.h"
 #include "common/secagg/secagg.h"
 #include "common/tensor/synthetic_model.h"
@@ -56,6 +64,46 @@ double Median(std::vector<double> values) {
   return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
 }
 
+// A loopback port nothing listens on now, for the coordinator's --http; 0
+// when none can be had (the breakdown is then left out).
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+// fedmi_coordinator_phase_seconds_total by phase, scraped from the
+// coordinator's /metrics on `port`.
+absl::StatusOr<std::map<std::string, double>> ScrapePhaseSeconds(int port) {
+  if (port == 0) return absl::UnavailableError("no --http port");
+  ASSIGN_OR_RETURN(http::Response response, http::Get("127.0.0.1", port, "/metrics"));
+  if (response.status != 200) {
+    return absl::UnavailableError(absl::StrCat("/metrics answered HTTP ", response.status));
+  }
+  constexpr absl::string_view kPrefix = "fedmi_coordinator_phase_seconds_total{phase=\"";
+  std::map<std::string, double> seconds;
+  std::istringstream lines(response.body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(kPrefix.data(), 0, kPrefix.size()) != 0) continue;
+    const size_t quote = line.find('"', kPrefix.size());
+    if (quote == std::string::npos) continue;
+    seconds[line.substr(kPrefix.size(), quote - kPrefix.size())] =
+        std::strtod(line.c_str() + line.find(' ', quote) + 1, nullptr);
+  }
+  return seconds;
+}
+
 // One timed run of the synthetic model and how far its aggregate is from
 // FedAvg computed here.
 struct BenchRun {
@@ -71,12 +119,16 @@ struct BenchRun {
   int64_t audit_entries = 0;
   double audit_seconds = 0;
   double audit_share = 0;  // of the run's total round time
+  // The coordinator's thread-seconds per round in each phase of the update
+  // path (coordinator/phase_times.h); empty when /metrics could not be read.
+  std::map<std::string, double> phase_seconds_per_round;
 };
 
 absl::StatusOr<BenchRun> TimeBenchRun(LocalFederation& federation, const BenchOptions& options,
                                       const std::vector<int64_t>& site_indices,
-                                      const v1::RunSpec& spec, const char* label) {
+                                      const v1::RunSpec& spec, const char* label, int http_port) {
   const double cpu_before = federation.coordinator().CpuSeconds().value_or(0);
+  const auto phases_before = ScrapePhaseSeconds(http_port);
   ASSIGN_OR_RETURN(v1::AuditInfo audit_before, federation.admin().GetAuditInfo());
   ASSIGN_OR_RETURN(int64_t run_id, federation.admin().StartRun(spec));
   BenchRun result;
@@ -108,6 +160,18 @@ absl::StatusOr<BenchRun> TimeBenchRun(LocalFederation& federation, const BenchOp
   result.audit_share = result.audit_seconds / std::max(1e-9, total_round_seconds);
   auto cpu = federation.coordinator().CpuSeconds();
   if (cpu.ok()) result.coordinator_cpu_seconds = *cpu - cpu_before;
+  const auto phases_after = ScrapePhaseSeconds(http_port);
+  if (phases_before.ok() && phases_after.ok()) {
+    for (const auto& [phase, seconds] : *phases_after) {
+      const auto before = phases_before->find(phase);
+      result.phase_seconds_per_round[phase] =
+          (seconds - (before == phases_before->end() ? 0 : before->second)) / options.rounds;
+    }
+  } else {
+    std::cerr << "fedmi bench: no per-phase breakdown: "
+              << (phases_before.ok() ? phases_after.status() : phases_before.status()).message()
+              << "\n";
+  }
 
   int32_t exported_round = 0;
   ASSIGN_OR_RETURN(TensorBundle exported,
@@ -185,7 +249,11 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
                                secure ? ", plaintext then secure aggregation" : "")
             << "  work dir " << *work_dir << std::endl;
 
-  auto started = LocalFederation::Start(*work_dir, global.insecure);
+  // The coordinator's /metrics on loopback gives the per-phase breakdown.
+  const int http_port = FreeLoopbackPort();
+  std::vector<std::string> coordinator_flags;
+  if (http_port != 0) coordinator_flags = {"--http", absl::StrCat("127.0.0.1:", http_port)};
+  auto started = LocalFederation::Start(*work_dir, global.insecure, coordinator_flags);
   if (!started.ok()) return ReportError(started.status());
   LocalFederation& federation = **started;
   std::vector<int64_t> site_indices;
@@ -199,13 +267,13 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
   if (absl::Status status = federation.WaitForSites(absl::Seconds(120)); !status.ok()) {
     return ReportError(status);
   }
-  auto plain = TimeBenchRun(federation, options, site_indices, plain_spec, "plaintext");
+  auto plain = TimeBenchRun(federation, options, site_indices, plain_spec, "plaintext", http_port);
   if (!plain.ok()) return ReportError(plain.status());
   const bool exact = checks_fedavg && plain->size_ok && plain->mismatches == 0;
   absl::StatusOr<BenchRun> masked = absl::UnknownError("not run");
   double bound = 0;
   if (secure) {
-    masked = TimeBenchRun(federation, options, site_indices, secure_spec, "secure");
+    masked = TimeBenchRun(federation, options, site_indices, secure_spec, "secure", http_port);
     if (!masked.ok()) return ReportError(masked.status());
     auto computed = SecAggBound(secure_spec, options.sites, options.rounds);
     if (!computed.ok()) return ReportError(computed.status());
@@ -215,6 +283,7 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
       !secure || !checks_fedavg || (masked->size_ok && masked->max_abs_error <= bound);
   auto peak_rss = federation.coordinator().PeakRssBytes();
   const int64_t rss = peak_rss.ok() ? *peak_rss : -1;
+  const int64_t site_rss = federation.SitePeakRssBytes().value_or(-1);
 
   // Model payload on the wire per run: the initial upload, then per round
   // one download and one upload per site (synthetic sites skip evaluation).
@@ -246,8 +315,17 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
                        : "BEYOND THE BOUND");
   }
   std::cout << absl::StrFormat(
-      "  coordinator peak RSS %.1f MB (%.2fx model); model payload per run %.1f MB\n", rss / 1e6,
-      static_cast<double>(rss) / model_bytes, payload_bytes / 1e6);
+      "  coordinator peak RSS %.1f MB (%.2fx model); largest site peak RSS %.1f MB (%.2fx "
+      "model); model payload per run %.1f MB\n",
+      rss / 1e6, static_cast<double>(rss) / model_bytes, site_rss / 1e6,
+      static_cast<double>(site_rss) / model_bytes, payload_bytes / 1e6);
+  if (!plain->phase_seconds_per_round.empty()) {
+    std::string phases;
+    for (const auto& [phase, seconds] : plain->phase_seconds_per_round) {
+      absl::StrAppendFormat(&phases, "%s%s %.3f", phases.empty() ? "" : ", ", phase, seconds);
+    }
+    std::cout << "  plaintext coordinator thread-seconds per round: " << phases << "\n";
+  }
   if (options.json) {
     nlohmann::json json = {
         {"sites", options.sites},
@@ -260,6 +338,9 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
         {"round_seconds", plain->round_seconds},
         {"coordinator_peak_rss_bytes", rss},
         {"coordinator_peak_rss_over_model", static_cast<double>(rss) / model_bytes},
+        {"site_peak_rss_bytes", site_rss},
+        {"site_peak_rss_over_model", static_cast<double>(site_rss) / model_bytes},
+        {"coordinator_phase_seconds_per_round", plain->phase_seconds_per_round},
         {"coordinator_cpu_seconds", plain->coordinator_cpu_seconds},
         {"payload_bytes", payload_bytes},
         {"aggregate_exact", exact},
@@ -277,6 +358,7 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
            masked->median_round_seconds / std::max(1e-9, plain->median_round_seconds)},
           {"overhead_seconds", masked->median_round_seconds - plain->median_round_seconds},
           {"max_abs_error", masked->max_abs_error},
+          {"coordinator_phase_seconds_per_round", masked->phase_seconds_per_round},
           {"error_bound", bound},
           {"within_bound", within_bound}};
     }

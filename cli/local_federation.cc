@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -71,6 +72,7 @@ absl::StatusOr<std::unique_ptr<LocalCoordinator>> LocalCoordinator::Start(
     argv.insert(argv.end(), {"--audit-key", project.KitFile("coordinator", kAuditKeyFile),
                              "--audit-cert", project.KitFile("coordinator", kAuditCertFile)});
   }
+  argv.insert(argv.end(), options.extra_flags.begin(), options.extra_flags.end());
   ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> process,
                    ChildProcess::Spawn(argv, options.log_path, options.env));
   const absl::Time deadline = absl::Now() + options.start_timeout;
@@ -163,8 +165,8 @@ absl::StatusOr<std::string> MakeWorkDir(const std::string& requested, const char
   return pattern;
 }
 
-absl::StatusOr<std::unique_ptr<LocalFederation>> LocalFederation::Start(const std::string& work_dir,
-                                                                        bool insecure) {
+absl::StatusOr<std::unique_ptr<LocalFederation>> LocalFederation::Start(
+    const std::string& work_dir, bool insecure, std::vector<std::string> coordinator_flags) {
   mkdir((work_dir + "/logs").c_str(), 0700);
   LocalProject project = LocalProject::Insecure();
   if (!insecure) {
@@ -174,6 +176,7 @@ absl::StatusOr<std::unique_ptr<LocalFederation>> LocalFederation::Start(const st
   options.db_path = work_dir + "/coordinator/state.db";
   options.port_file = work_dir + "/coordinator.port";
   options.log_path = work_dir + "/logs/coordinator.log";
+  options.extra_flags = std::move(coordinator_flags);
   ASSIGN_OR_RETURN(std::unique_ptr<LocalCoordinator> coordinator,
                    LocalCoordinator::Start(project, options));
   return std::unique_ptr<LocalFederation>(
@@ -183,6 +186,16 @@ absl::StatusOr<std::unique_ptr<LocalFederation>> LocalFederation::Start(const st
 LocalFederation::~LocalFederation() {
   for (auto& site : sites_) site->Stop();
   coordinator_->process().Stop();
+}
+
+absl::StatusOr<int64_t> LocalFederation::SitePeakRssBytes() const {
+  int64_t peak = -1;
+  for (const auto& site : sites_) {
+    absl::StatusOr<int64_t> rss = site->PeakRssBytes();
+    if (rss.ok()) peak = std::max(peak, *rss);
+  }
+  if (peak < 0) return absl::NotFoundError("no site process is running");
+  return peak;
 }
 
 absl::Status LocalFederation::AddSite(SiteOptions options) {

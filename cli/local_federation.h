@@ -76,6 +76,8 @@ struct CoordinatorOptions {
   // NAME=value entries set for this process alone (e.g. crash points).
   std::vector<std::string> env;
   absl::Duration start_timeout = absl::Seconds(30);
+  // More command-line flags, last (e.g. "--http", "127.0.0.1:9100").
+  std::vector<std::string> extra_flags;
 };
 
 // A running fedmi-coordinator and an administrator's client connected to it.
@@ -153,8 +155,10 @@ struct AuditCheck {
 // Stops every process on destruction.
 class LocalFederation {
  public:
-  static absl::StatusOr<std::unique_ptr<LocalFederation>> Start(const std::string& work_dir,
-                                                                bool insecure);
+  // `coordinator_flags` go last on the coordinator's command line.
+  static absl::StatusOr<std::unique_ptr<LocalFederation>> Start(
+      const std::string& work_dir, bool insecure,
+      std::vector<std::string> coordinator_flags = {});
   ~LocalFederation();
 
   // Issues `options.name` a site kit and starts it; the log goes to logs/.
@@ -164,6 +168,10 @@ class LocalFederation {
   // Exports the audit log to `export_path`, verifies it against the project
   // CA and checks every site's receipts. FailedPrecondition when insecure.
   absl::StatusOr<AuditCheck> ExportAndVerifyAudit(const std::string& export_path);
+
+  // The largest peak RSS of the site processes (VmHWM); NotFound when none
+  // is running.
+  absl::StatusOr<int64_t> SitePeakRssBytes() const;
 
   AdminClient& admin() { return coordinator_->admin(); }
   ChildProcess& coordinator() { return coordinator_->process(); }

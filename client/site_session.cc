@@ -260,9 +260,12 @@ absl::Status SiteSession::TrainRound(const v1::TrainTask& task, int64_t connecti
     ASSIGN_OR_RETURN(participant,
                      secagg_.ShareSecrets(task, worker_.policy().secagg_floor, abort, violation));
   }
+  const absl::Time downloading = clock_.Now();
   ASSIGN_OR_RETURN(TensorBundle global, Download(task.base()));
+  const absl::Time training = clock_.Now();
   ASSIGN_OR_RETURN(LocalUpdate update, worker_.Train(task.run_id(), task.round(), task.spec(),
                                                      global, task.dp_clip_norm()));
+  const absl::Time uploading = clock_.Now();
   if (Cancelled(task.run_id()) || RoundAbandoned(task.run_id(), task.round())) {
     return absl::OkStatus();
   }
@@ -292,10 +295,16 @@ absl::Status SiteSession::TrainRound(const v1::TrainTask& task, int64_t connecti
   } else {
     RETURN_IF_ERROR(Upload(metadata, update.weights));
   }
+  const absl::Time done = clock_.Now();
+  auto rounded = [](absl::Duration d) {
+    return absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(10)));
+  };
+  // Where a slow round's time went, for `fedmi bench round` and operators.
   FEDMI_LOG(INFO) << RoundName(task.run_id(), task.round()) << ": trained on " << update.examples
                   << " examples, loss " << update.train_metrics.loss() << ", in "
-                  << absl::FormatDuration(
-                         absl::Trunc(clock_.Now() - started, absl::Milliseconds(10)));
+                  << rounded(done - started) << " (download " << rounded(training - downloading)
+                  << ", training " << rounded(uploading - training) << ", upload "
+                  << rounded(done - uploading) << ")";
   return absl::OkStatus();
 }
 

@@ -7,11 +7,7 @@
 
 namespace fedmi {
 namespace aggregator_internal {
-namespace {
-
-// Names the tensor and element of a NaN or infinity, which would otherwise
-// silently poison the global model.
-absl::Status NonFinite(absl::string_view strategy, const std::string& site,
+absl::Status NonFiniteError(absl::string_view strategy, const std::string& site,
                        const std::vector<TensorSpec>& specs, uint64_t parameter, float value) {
   uint64_t start = 0;
   for (const TensorSpec& spec : specs) {
@@ -27,7 +23,6 @@ absl::Status NonFinite(absl::string_view strategy, const std::string& site,
       absl::StrCat("update of site '", site, "' has ", value, " at parameter ", parameter));
 }
 
-}  // namespace
 
 absl::Status CheckAllFloat32(absl::string_view strategy, const std::vector<TensorSpec>& specs) {
   for (const TensorSpec& spec : specs) {
@@ -73,7 +68,7 @@ absl::Status ForEachFiniteFloatRun(absl::string_view strategy, const std::string
     }
     for (size_t i = 0; i < floats; ++i) {
       const float value = LoadFloat(buffer.data() + i * kFloatBytes);
-      if (!std::isfinite(value)) return NonFinite(strategy, site, specs, first + i, value);
+      if (!std::isfinite(value)) return NonFiniteError(strategy, site, specs, first + i, value);
     }
     RETURN_IF_ERROR(consume(first, buffer.data(), floats));
     offset += floats * kFloatBytes;

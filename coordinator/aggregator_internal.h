@@ -39,6 +39,13 @@ inline float LoadFloat(const char* bytes) {
 // int64: only float32 tensors are supported".
 absl::Status CheckAllFloat32(absl::string_view strategy, const std::vector<TensorSpec>& specs);
 
+// InvalidArgument naming the tensor and element of parameter `parameter`
+// (counted across `specs`), a NaN or infinity `value` that would otherwise
+// silently poison the global model: "update of site 'site-2' has nan in
+// tensor 'fc.weight' at element 17; fedavg needs finite weights".
+absl::Status NonFiniteError(absl::string_view strategy, const std::string& site,
+                            const std::vector<TensorSpec>& specs, uint64_t parameter, float value);
+
 // Reads exactly `size` body bytes of `reader` into `out`; DataLoss naming
 // `what` if the body ends first, the reader's errors as they are.
 absl::Status ReadExactly(BundleFileReader& reader, char* out, size_t size, absl::string_view what);

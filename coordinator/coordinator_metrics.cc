@@ -19,6 +19,7 @@
 #include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/runspec/model_task.h"
+#include "coordinator/phase_times.h"
 #include "coordinator/round_manager.h"
 
 namespace fedmi {
@@ -356,6 +357,17 @@ absl::StatusOr<CoordinatorTransferMetrics> RegisterCoordinatorMetrics(
     RETURN_IF_ERROR(transfer.sent_bytes->Add({SentStreamName(stream)}, 0));
   }
 
+  RETURN_IF_ERROR(registry->AddCounterCollector(
+      "fedmi_coordinator_phase_seconds_total",
+      "Thread-seconds the update path spent per phase since the coordinator started "
+      "(uploads overlap, so phases may sum to more than wall time).",
+      {"phase"}, [federation](MetricSnapshot& snapshot) {
+        for (int i = 0; i < kUpdatePhaseCount; ++i) {
+          const auto phase = static_cast<UpdatePhase>(i);
+          snapshot.Set({UpdatePhaseName(phase)}, federation->phase_times().Seconds(phase))
+              .IgnoreError();
+        }
+      }));
   RETURN_IF_ERROR(registry->AddCounterCollector(
       "fedmi_coordinator_audit_entries_total", "Entries in the audit log.", {},
       [storage](MetricSnapshot& snapshot) {

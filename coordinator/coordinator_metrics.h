@@ -23,6 +23,8 @@
 //                                                         run.finished in state failed ("failed")
 //   fedmi_coordinator_sent_bytes_total{stream}     counter model bytes streamed: "model_download"
 //                                                         to sites, "model_export" to admins
+//   fedmi_coordinator_phase_seconds_total{phase}   counter thread-seconds of the update path per
+//                                                         phase (coordinator/phase_times.h)
 //
 // The update counters and the round durations tally the audit log's entries
 // since the log began (not since the process started): a render reads only

@@ -54,6 +54,7 @@ RoundManager::Deps Federation::Deps() {
   RoundManager::Deps deps{storage_, models_, clock_, &sites_, options_.ca_pem, options_.audit};
   deps.faults = options_.faults;
   deps.env = options_.env;
+  deps.phases = &phase_times_;
   deps.identity_key_pem = options_.identity_key_pem;
   deps.identity_cert_pem = options_.identity_cert_pem;
   return deps;
@@ -292,7 +293,7 @@ absl::StatusOr<std::string> Federation::ModelPath(const v1::ModelRef& ref, std::
   return models_->PathFor(chosen->model_sha256);
 }
 
-absl::StatusOr<std::vector<TensorSpec>> Federation::BeginUpload(
+absl::StatusOr<ExpectedUpload> Federation::BeginUpload(
     const Caller& caller, const v1::UpdateMetadata& metadata) {
   RETURN_IF_ERROR(AuthorizeSite(caller));
   if (!metadata.site().empty() && metadata.site() != caller.name) {
@@ -309,7 +310,7 @@ absl::StatusOr<std::vector<TensorSpec>> Federation::BeginUpload(
 
 absl::StatusOr<std::unique_ptr<UploadSession>> Federation::OpenUpload(
     const Caller& caller, const v1::UpdateMetadata& metadata) {
-  absl::StatusOr<std::vector<TensorSpec>> expected = BeginUpload(caller, metadata);
+  absl::StatusOr<ExpectedUpload> expected = BeginUpload(caller, metadata);
   if (!expected.ok()) {
     RecordUploadRefused(caller, metadata, expected.status());
     return expected.status();
@@ -317,7 +318,7 @@ absl::StatusOr<std::unique_ptr<UploadSession>> Federation::OpenUpload(
   return std::make_unique<UploadSession>(
       this, options_.env, options_.faults,
       UploadLimits{options_.spool_dir, options_.max_update_bytes}, caller, metadata,
-      *std::move(expected));
+      *std::move(expected), &phase_times_);
 }
 
 absl::StatusOr<v1::UploadReceipt> Federation::CompleteUpload(const Caller& caller,

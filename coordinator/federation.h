@@ -93,10 +93,10 @@ class Federation : public UploadReceiver {
                                                             const v1::UpdateMetadata& metadata);
   // The two halves of an upload that OpenUpload and UploadSession use; tests
   // of round logic call them with a bundle file they spooled themselves.
-  // BeginUpload checks an upload's metadata and returns the tensors the
-  // update must have (empty: any layout, for an initial model).
-  absl::StatusOr<std::vector<TensorSpec>> BeginUpload(const Caller& caller,
-                                                      const v1::UpdateMetadata& metadata);
+  // BeginUpload checks an upload's metadata and returns what the update must
+  // be (RoundManager::ExpectedUpdate).
+  absl::StatusOr<ExpectedUpload> BeginUpload(const Caller& caller,
+                                             const v1::UpdateMetadata& metadata);
   // Hands a complete, checksum-verified update to its run. Returns the
   // receipt, signed when the audit log has a key, naming its audit entry.
   absl::StatusOr<v1::UploadReceipt> CompleteUpload(const Caller& caller,
@@ -174,6 +174,10 @@ class Federation : public UploadReceiver {
   // Fires deadlines; called periodically by the server.
   void Tick();
 
+  // The update path's time per phase since the coordinator started; the
+  // gRPC adapters add their receive and model-send time here.
+  PhaseTimes& phase_times() { return phase_times_; }
+
  private:
   RoundManager::Deps Deps();
   absl::Status CheckArtifacts(const v1::RunSpec& spec) const;
@@ -194,6 +198,7 @@ class Federation : public UploadReceiver {
   ModelStore* models_;
   const Clock* clock_;
   FederationOptions options_;
+  PhaseTimes phase_times_;
 
   mutable absl::Mutex mu_;
   // Declared before runs_: the round managers reach sites through it.

@@ -7,6 +7,7 @@
 #include "common/rpc/grpc_status.h"
 #include "common/tensor/tensor_codec.h"
 #include "coordinator/grpc_services.h"
+#include "coordinator/phase_times.h"
 
 namespace fedmi {
 namespace {
@@ -126,6 +127,7 @@ grpc::Status GrpcFederationService::DownloadModel(grpc::ServerContext* context,
   std::string sha256;
   auto path = federation_->ModelPath(*request, &sha256);
   if (!path.ok()) return ToGrpcStatus(path.status());
+  PhaseTimer timer(&federation_->phase_times(), UpdatePhase::kModelSend);
   return ToGrpcStatus(StreamBundleFile(*path, sha256, [&](const v1::TensorChunk& chunk) {
     if (!writer->Write(chunk)) return false;
     CountSentBytes(transfer_, SentStream::kModelDownload, chunk.ByteSizeLong());
@@ -153,7 +155,12 @@ grpc::Status GrpcFederationService::UploadUpdate(grpc::ServerContext* context,
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   auto session = federation_->OpenUpload(*caller, metadata);
   if (!session.ok()) return ToGrpcStatus(session.status());
-  while (reader->Read(&message)) {
+  PhaseTimes& phases = federation_->phase_times();
+  while (true) {
+    const auto reading = PhaseTimes::Clock::now();
+    const bool read = reader->Read(&message);
+    phases.Add(UpdatePhase::kReceive, PhaseTimes::Clock::now() - reading);
+    if (!read) break;
     if (absl::Status status = (*session)->Add(message); !status.ok()) return ToGrpcStatus(status);
   }
   if (context->IsCancelled()) return ToGrpcStatus((*session)->Cancel());

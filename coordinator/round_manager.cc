@@ -278,6 +278,7 @@ void RoundManager::MaybeFinishTraining() {
 }
 
 absl::Status RoundManager::FinishTraining() {
+  PhaseTimer timer(deps_.phases, UpdatePhase::kCommit);
   ASSIGN_OR_RETURN(std::string trained_sha, aggregator_->Finish(*deps_.models));
   site_decisions_ = aggregator_->decisions();
   aggregator_.reset();

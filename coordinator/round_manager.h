@@ -41,10 +41,12 @@
 #include "coordinator/aggregator.h"
 #include "coordinator/audit_log.h"
 #include "coordinator/model_store.h"
+#include "coordinator/phase_times.h"
 #include "coordinator/secure_round.h"
 #include "coordinator/server_optimizer.h"
 #include "coordinator/site_dp_aggregator.h"
 #include "coordinator/storage.h"
+#include "coordinator/update_check.h"
 #include "fedmi/v1/admin.pb.h"
 #include "fedmi/v1/federation.pb.h"
 
@@ -65,6 +67,23 @@ class SiteRoster {
 enum class RunPhase { kWaitingForSites, kInitializing, kTraining, kEvaluating, kFinished };
 const char* RunPhaseName(RunPhase phase);
 
+// What an upload must be, as ExpectedUpdate decides it before the first body
+// byte (UploadSession).
+struct ExpectedUpload {
+  // The tensors the update must have; empty for round 0, whose layout the
+  // site defines.
+  std::vector<TensorSpec> specs;
+  // A plaintext training update: the round's global model (a ModelStore
+  // path), against which the upload scans the update's values as they arrive
+  // (UpdateValueScan). Empty when nothing is scanned: the initial model, and
+  // masked words of secure aggregation.
+  std::string global_model_path;
+  // The initial model is adopted into the model store, so its spool file must
+  // be durable; an update is folded and deleted, and its spool file is
+  // scratch (Durability::kScratch).
+  bool adopted = false;
+};
+
 // A complete update, spooled to a local bundle file and checked against its
 // header (SHA-256, byte count) by the transport before it reaches the core.
 struct ReceivedUpdate {
@@ -72,6 +91,9 @@ struct ReceivedUpdate {
   std::string path;    // bundle file; the round manager deletes or adopts it
   std::string sha256;  // raw 32 bytes
   uint64_t bytes = 0;
+  // What the upload's scan found (ExpectedUpload::global_model_path); when
+  // absent, the round manager scans the spooled file itself.
+  std::optional<UpdateValues> values;
 };
 
 class RoundManager {
@@ -97,6 +119,8 @@ class RoundManager {
     // Central noise of site-level DP; null: the kernel's CSPRNG. Tests
     // give a seeded one.
     privacy::NoiseSource* dp_noise = nullptr;
+    // Where the fold and the round commit add their time; null: not timed.
+    PhaseTimes* phases = nullptr;
   };
 
   // A new run (as stored by Storage::CreateRun) or one resumed after a
@@ -112,10 +136,10 @@ class RoundManager {
   // --- Events -------------------------------------------------------------
   void OnSitesChanged();
   void OnSiteDisconnected(const std::string& site, const std::string& reason = "disconnected");
-  // Checks that `site` may upload `metadata` now and returns the tensors the
-  // update must have (empty for round 0, whose layout the site defines).
-  absl::StatusOr<std::vector<TensorSpec>> ExpectedUpdate(const std::string& site,
-                                                         const v1::UpdateMetadata& metadata);
+  // Checks that `site` may upload `metadata` now and returns what the update
+  // must be.
+  absl::StatusOr<ExpectedUpload> ExpectedUpdate(const std::string& site,
+                                                const v1::UpdateMetadata& metadata);
   // `received`, when given, gets the update.received audit entry of an
   // accepted update (for the site's receipt).
   absl::Status OnUpdate(const std::string& site, ReceivedUpdate update,
@@ -219,8 +243,9 @@ class RoundManager {
   absl::Status AdoptInitialModel(const std::string& site, ReceivedUpdate update,
                                  v1::AuditEntry* received);
   // Finite values and the run's norm bound (CheckUpdateValues) against the
-  // global model of this round.
-  absl::Status CheckValues(const std::string& site, BundleFileReader& update);
+  // global model of this round: from the upload's scan, or scanning the
+  // spooled file when the update came without one.
+  absl::Status CheckValues(const std::string& site, const ReceivedUpdate& update);
   // Records an update folded into the round: in the audit log, then in the
   // site's slot. An error (not on record) has failed the round.
   absl::Status RecordFoldedUpdate(const std::string& site, const ReceivedUpdate& update,

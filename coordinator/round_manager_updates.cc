@@ -23,7 +23,7 @@ constexpr int64_t kMaxUpdateExamples = int64_t{1} << 40;
 
 }  // namespace
 
-absl::StatusOr<std::vector<TensorSpec>> RoundManager::ExpectedUpdate(
+absl::StatusOr<ExpectedUpload> RoundManager::ExpectedUpdate(
     const std::string& site, const v1::UpdateMetadata& metadata) {
   if (metadata.run_id() != run_.id) {
     return absl::InvalidArgumentError(
@@ -34,7 +34,9 @@ absl::StatusOr<std::vector<TensorSpec>> RoundManager::ExpectedUpdate(
       return absl::FailedPreconditionError(absl::StrCat(
           "run ", run_.id, " is waiting for its initial model from site '", init_site_, "'"));
     }
-    return std::vector<TensorSpec>{};
+    ExpectedUpload initial;
+    initial.adopted = true;
+    return initial;
   }
   if (phase_ != RunPhase::kTraining) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -72,23 +74,30 @@ absl::StatusOr<std::vector<TensorSpec>> RoundManager::ExpectedUpdate(
         declared > 0 ? absl::StrCat("declared in its hello (", declared, ")")
                      : absl::StrCat("can have (at most ", kMaxUpdateExamples, ")")));
   }
+  ExpectedUpload expected;
   if (secure_ != nullptr) {
     RETURN_IF_ERROR(secure_->ExpectMaskedUpdate(site));
-    return secure_->masked_specs();
+    expected.specs = secure_->masked_specs();
+    return expected;
   }
-  return round_specs_;
+  expected.specs = round_specs_;
+  ASSIGN_OR_RETURN(expected.global_model_path, deps_.models->PathFor(round_global_sha256_));
+  return expected;
 }
 
-absl::Status RoundManager::CheckValues(const std::string& site, BundleFileReader& update) {
-  ASSIGN_OR_RETURN(std::string global_path, deps_.models->PathFor(round_global_sha256_));
-  ASSIGN_OR_RETURN(auto global, BundleFileReader::Open(global_path));
+absl::Status RoundManager::CheckValues(const std::string& site, const ReceivedUpdate& update) {
+  std::optional<UpdateValues> values = update.values;
+  if (!values.has_value()) {
+    ASSIGN_OR_RETURN(std::string global_path, deps_.models->PathFor(round_global_sha256_));
+    ASSIGN_OR_RETURN(values, ScanUpdateFile(site, round_specs_, update.path, global_path));
+  }
   double bound = run_.spec.max_update_norm();
   // Site-level DP: a change beyond S would spend the other sites' privacy.
   if (IsSiteLevelDp(run_.spec)) {
     const double clip = SiteDpUpdateNormBound(RoundClipNorm());
     bound = bound > 0 ? std::min(bound, clip) : clip;
   }
-  return CheckUpdateValues(site, round_specs_, update, *global, bound).status();
+  return CheckUpdateValues(site, *values, bound).status();
 }
 
 void RoundManager::Audit(audit::Action action, int32_t round, const nlohmann::json& detail) {
@@ -157,7 +166,7 @@ absl::Status RoundManager::AcceptUpdate(const std::string& site, ReceivedUpdate 
     RemoveSpooled(update);
     return checked;
   }
-  if (absl::Status values = CheckValues(site, **reader); !values.ok()) {
+  if (absl::Status values = CheckValues(site, update); !values.ok()) {
     // The site trained a model that must not be aggregated (diverged, or
     // beyond the run's bound): it leaves this round now, not at the deadline.
     RemoveSpooled(update);
@@ -166,13 +175,10 @@ absl::Status RoundManager::AcceptUpdate(const std::string& site, ReceivedUpdate 
     }
     return values;
   }
-  reader = BundleFileReader::Open(update.path);  // back to the start of the body
-  if (!reader.ok()) {
-    RemoveSpooled(update);
-    return reader.status();
-  }
-  absl::Status folded =
-      aggregator_->Accept(site, static_cast<double>(update.metadata.examples()), **reader);
+  absl::Status folded = [&] {
+    PhaseTimer timer(deps_.phases, UpdatePhase::kFold);
+    return aggregator_->Accept(site, static_cast<double>(update.metadata.examples()), **reader);
+  }();
   RemoveSpooled(update);
   deps_.faults->Reached(FaultPoint::kCoordinatorMidAggregation, round_);
   if (!folded.ok()) {

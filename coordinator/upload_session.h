@@ -2,9 +2,16 @@
 // stream after its metadata), from the first bundle chunk to the receipt,
 // without any transport. It checks the bundle header against the tensors
 // the round expects before it accepts a body byte, enforces the size limit,
-// spools the body to a bundle file in the spool directory (through Env, so
-// that a full disk is a unit test), verifies the SHA-256 the header
-// declares and only then hands the update to its run.
+// and then makes one pass over each body chunk: it hashes it, scans a
+// plaintext update's values against the round's global model
+// (UpdateValueScan: finite, and the change's norm) and spools it to a bundle
+// file in the spool directory (through Env, so that a full disk is a unit
+// test). Only when the stream has ended and the SHA-256 the header declares
+// matches does it hand the update, with what the scan found, to its run:
+// a cut-off upload never reaches an aggregator. Spool files of updates are
+// scratch (not fsynced: they are folded and deleted within the round, and a
+// restart removes leftovers); the initial model's, which the model store
+// adopts, is durable.
 //
 // Every refusal is final, recorded once in the audit log (update.refused,
 // with its code and reason) and leaves nothing in the spool directory. The
@@ -26,6 +33,7 @@
 #include "common/base/fault_hook.h"
 #include "common/tensor/tensor_codec.h"
 #include "coordinator/caller.h"
+#include "coordinator/phase_times.h"
 #include "coordinator/round_manager.h"
 #include "fedmi/v1/federation.pb.h"
 
@@ -51,9 +59,10 @@ struct UploadLimits {
 
 class UploadSession {
  public:
-  // `expected` empty: any layout (an initial model).
+  // `expected.specs` empty: any layout (an initial model).
   UploadSession(UploadReceiver* receiver, Env* env, FaultHook* faults, UploadLimits limits,
-                Caller caller, v1::UpdateMetadata metadata, std::vector<TensorSpec> expected);
+                Caller caller, v1::UpdateMetadata metadata, ExpectedUpload expected,
+                PhaseTimes* phases = nullptr);
   ~UploadSession();
 
   // The next message of the stream: a bundle chunk. InvalidArgument for a
@@ -73,6 +82,9 @@ class UploadSession {
   class SpoolSink;
 
   absl::Status AddChunk(const v1::TensorChunk& chunk);
+  // Once the header is checked: the spool file, and the scan of a plaintext
+  // update's values.
+  absl::Status OpenSpool();
   absl::StatusOr<v1::UploadReceipt> Complete();
   // Records `status`, discards the spool file and ends the session.
   absl::Status Refuse(absl::Status status);
@@ -83,7 +95,8 @@ class UploadSession {
   const UploadLimits limits_;
   const Caller caller_;
   const v1::UpdateMetadata metadata_;
-  const std::vector<TensorSpec> expected_;
+  const ExpectedUpload expected_;
+  PhaseTimes* const phases_;  // may be null
   std::unique_ptr<SpoolSink> sink_;
   std::unique_ptr<BundleStreamReader> reader_;
   absl::Status refused_;

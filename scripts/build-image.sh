@@ -251,8 +251,15 @@ if [ -n "$from_build" ]; then
   build_flags+=(--build-arg BINARIES=prebuilt --target runtime)
 else
   log "[2/3] compiling fedmi in the build stage ($build_type, $jobs jobs) and making $tag"
+  # The build context leaves .git out (.dockerignore): the commit that
+  # `--version` reports comes in as an argument (cmake/BuildCommit.cmake).
+  commit="unknown"
+  if head=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null); then
+    commit="$head"
+    [ -n "$(git -C "$root" status --porcelain --untracked-files=no)" ] && commit="$commit-dirty"
+  fi
   build_flags+=(--build-arg BINARIES=build --build-arg "BUILD_TYPE=$build_type"
-    --build-arg "JOBS=$jobs")
+    --build-arg "JOBS=$jobs" --build-arg "FEDMI_GIT_COMMIT=$commit")
   if [ -n "$ccache_dir" ]; then
     mkdir -p "$ccache_dir"
     build_flags+=(-v "$(cd "$ccache_dir" && pwd):/ccache-host:z" --build-arg CCACHE_DIR=/ccache-host)

@@ -55,8 +55,13 @@ std::string UniqueSuffix() {
 
 class PosixAtomicFile final : public AtomicFile {
  public:
-  PosixAtomicFile(std::string dir, std::string temp_path, int fd, Publish publish)
-      : dir_(std::move(dir)), temp_path_(std::move(temp_path)), fd_(fd), publish_(publish) {}
+  PosixAtomicFile(std::string dir, std::string temp_path, int fd, Publish publish,
+                  Durability durability)
+      : dir_(std::move(dir)),
+        temp_path_(std::move(temp_path)),
+        fd_(fd),
+        publish_(publish),
+        synced_(durability == Durability::kSynced) {}
 
   ~PosixAtomicFile() override {
     if (fd_ >= 0) close(fd_);
@@ -76,7 +81,7 @@ class PosixAtomicFile final : public AtomicFile {
 
   absl::Status Commit(const std::string& final_path) override {
     if (fd_ < 0) return absl::FailedPreconditionError(absl::StrCat(temp_path_, " is closed"));
-    if (fsync(fd_) != 0) return ErrnoStatus("sync", temp_path_, errno);
+    if (synced_ && fsync(fd_) != 0) return ErrnoStatus("sync", temp_path_, errno);
     const int fd = fd_;
     fd_ = -1;
     if (close(fd) != 0) return ErrnoStatus("close", temp_path_, errno);
@@ -91,7 +96,7 @@ class PosixAtomicFile final : public AtomicFile {
       return ErrnoStatus("rename into", final_path, errno);
     }
     committed_ = true;
-    return SyncDir(DirName(final_path));
+    return synced_ ? SyncDir(DirName(final_path)) : absl::OkStatus();
   }
 
   const std::string& temp_path() const override { return temp_path_; }
@@ -101,6 +106,7 @@ class PosixAtomicFile final : public AtomicFile {
   const std::string temp_path_;
   int fd_;
   const Publish publish_;
+  const bool synced_;
   bool committed_ = false;
 };
 
@@ -126,15 +132,15 @@ class PosixSequentialFile final : public SequentialFile {
 class PosixEnv final : public Env {
  public:
   absl::StatusOr<std::unique_ptr<AtomicFile>> NewAtomicFile(const std::string& dir_hint,
-                                                            uint32_t mode,
-                                                            Publish publish) override {
+                                                            uint32_t mode, Publish publish,
+                                                            Durability durability) override {
     const std::string dir = dir_hint.empty() ? "." : dir_hint;
     const std::string temp = absl::StrCat(dir, "/.tmp-", UniqueSuffix());
     const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) return ErrnoStatus("create", temp, errno);
     // The umask must not widen or narrow what the caller asked for (keys: 0600).
     fchmod(fd, mode);
-    return std::unique_ptr<AtomicFile>(new PosixAtomicFile(dir, temp, fd, publish));
+    return std::unique_ptr<AtomicFile>(new PosixAtomicFile(dir, temp, fd, publish, durability));
   }
 
   absl::StatusOr<std::unique_ptr<SequentialFile>> NewSequentialFile(

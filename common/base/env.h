@@ -23,7 +23,8 @@ namespace fedmi {
 // A file being written under a temporary name next to its final path. The
 // final name appears only when Commit() succeeds, and then the data and the
 // rename are both durable (file and directory fsynced). Destroying an
-// uncommitted file removes the temporary. Not thread-safe.
+// uncommitted file removes the temporary. With Durability::kScratch Commit
+// only renames (nothing is fsynced). Not thread-safe.
 class AtomicFile {
  public:
   virtual ~AtomicFile() = default;
@@ -41,6 +42,14 @@ class AtomicFile {
 enum class Publish {
   kReplace,    // rename over an existing file
   kExclusive,  // fail with AlreadyExists if the final path exists
+};
+
+// Whether Commit makes the file durable.
+enum class Durability {
+  kSynced,   // file and directory fsynced: survives a power cut
+  kScratch,  // no fsync: a spool file that is deleted within seconds and
+             // removed at start-up, where an fsync per upload would cost a
+             // disk write of every update for nothing
 };
 
 // A file read front to back.
@@ -62,7 +71,8 @@ class Env {
   // directory of the final path: the temporary lives there, so that the
   // rename never crosses file systems. `mode` applies to the new file.
   virtual absl::StatusOr<std::unique_ptr<AtomicFile>> NewAtomicFile(
-      const std::string& dir_hint, uint32_t mode = 0644, Publish publish = Publish::kReplace) = 0;
+      const std::string& dir_hint, uint32_t mode = 0644, Publish publish = Publish::kReplace,
+      Durability durability = Durability::kSynced) = 0;
   virtual absl::StatusOr<std::unique_ptr<SequentialFile>> NewSequentialFile(
       const std::string& path) = 0;
 

@@ -30,6 +30,7 @@ using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 // --- The whole story ------------------------------------------------------------
@@ -54,9 +55,11 @@ TEST_F(FederationTest, FullRunAggregatesWithFedAvgEvaluatesAndFinishes) {
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("waiting for its initial model from site 'site-a'")));
   ASSERT_OK_AND_ASSIGN(
-      std::vector<TensorSpec> init_specs,
+      ExpectedUpload init,
       federation_->BeginUpload(SiteCaller("site-a"), Metadata("site-a", run, 0, 1)));
-  EXPECT_THAT(init_specs, IsEmpty()) << "the initial model defines the layout";
+  EXPECT_THAT(init.specs, IsEmpty()) << "the initial model defines the layout";
+  EXPECT_TRUE(init.adopted) << "the model store adopts it: its spool file must be durable";
+  EXPECT_THAT(init.global_model_path, IsEmpty());
 
   const TensorBundle initial = Model({0.5f, 0.5f, 0.5f, 0.5f, 0.0f, 0.0f});
   ASSERT_THAT(Upload("site-a", run, 0, initial), IsOk());
@@ -78,9 +81,11 @@ TEST_F(FederationTest, FullRunAggregatesWithFedAvgEvaluatesAndFinishes) {
   EXPECT_EQ(Status(run).phase(), "training");
   EXPECT_EQ(Status(run).current_round(), 1);
   ASSERT_OK_AND_ASSIGN(
-      std::vector<TensorSpec> expected,
+      ExpectedUpload expected,
       federation_->BeginUpload(SiteCaller("site-a"), Metadata("site-a", run, 1, 1)));
-  EXPECT_EQ(expected, ModelSpecs());
+  EXPECT_EQ(expected.specs, ModelSpecs());
+  EXPECT_FALSE(expected.adopted);
+  EXPECT_THAT(expected.global_model_path, Not(IsEmpty())) << "a plaintext update is scanned";
 
   // Weighted 1 : 3, so the mean is (x_a + 3 x_b) / 4, exact in float.
   const TensorBundle update_a = Model({1, 2, 3, 4, 5, 6});
@@ -203,9 +208,9 @@ TEST_F(FederationTest, ListSitesReportsConnections) {
 TEST_F(FederationTest, BeginUploadSpecsMakeTheStreamReaderRefuseAnotherLayout) {
   const int64_t run = StartTraining(Spec(1, 1), {"site-a"});
   ASSERT_OK_AND_ASSIGN(
-      std::vector<TensorSpec> expected,
+      ExpectedUpload expected,
       federation_->BeginUpload(SiteCaller("site-a"), Metadata("site-a", run, 1, 5)));
-  ASSERT_EQ(expected, ModelSpecs());
+  ASSERT_EQ(expected.specs, ModelSpecs());
 
   // As the gRPC adapter reads an upload: the header is checked against the
   // specs before a body byte is accepted.
@@ -223,7 +228,7 @@ TEST_F(FederationTest, BeginUploadSpecsMakeTheStreamReaderRefuseAnotherLayout) {
   std::vector<char> body;
   MemoryBodySink sink(&body);
   BundleStreamReader::Options options;
-  options.expected = &expected;
+  options.expected = &expected.specs;
   options.what = "update";
   BundleStreamReader reader(options, &sink);
   EXPECT_THAT(reader.Add(chunks[0]),

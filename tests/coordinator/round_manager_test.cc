@@ -425,10 +425,9 @@ TEST_F(RoundManagerTest, FrozenTensorsAreNotCollectedAndKeepTheirValueUntilUnfro
   metadata.set_run_id(run);
   metadata.set_round(1);
   metadata.set_examples(10);
-  ASSERT_OK_AND_ASSIGN(std::vector<TensorSpec> expected,
-                       manager->ExpectedUpdate("site-a", metadata));
-  ASSERT_EQ(expected.size(), 1u);
-  EXPECT_EQ(expected[0].name, "fc.bias");
+  ASSERT_OK_AND_ASSIGN(ExpectedUpload expected, manager->ExpectedUpdate("site-a", metadata));
+  ASSERT_EQ(expected.specs.size(), 1u);
+  EXPECT_EQ(expected.specs[0].name, "fc.bias");
   // A full model is not what round 1 collects.
   EXPECT_THAT(Upload(*manager, 1, Model({9, 9, 9, 9, 9, 9})),
               StatusIs(absl::StatusCode::kInvalidArgument));
@@ -444,7 +443,7 @@ TEST_F(RoundManagerTest, FrozenTensorsAreNotCollectedAndKeepTheirValueUntilUnfro
   ASSERT_THAT(Evaluate(*manager, 1), IsOk());
   metadata.set_round(2);
   ASSERT_OK_AND_ASSIGN(expected, manager->ExpectedUpdate("site-a", metadata));
-  EXPECT_EQ(expected, ModelSpecs());
+  EXPECT_EQ(expected.specs, ModelSpecs());
   ASSERT_THAT(Upload(*manager, 2, Model({0, 1, 0, 1, 0, 1})), IsOk());
   ASSERT_OK_AND_ASSIGN(rounds, storage_->ListRounds(run));
   ASSERT_OK_AND_ASSIGN(path, models_->PathFor(rounds.back().model_sha256));

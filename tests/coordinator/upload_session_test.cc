@@ -3,6 +3,8 @@
 // mid-spool.
 #include "coordinator/upload_session.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "tests/common/base/fault_injection_env.h"
@@ -12,6 +14,7 @@
 namespace fedmi {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -64,9 +67,29 @@ std::vector<v1::UploadMessage> Stream(const TensorBundle& bundle) {
           BodyMessage(bundle, half, bundle.body.size() - half)};
 }
 
+// A training update of ModelSpecs(), scanned against `global_model_path`
+// when one is given.
+ExpectedUpload Expected(std::string global_model_path = "") {
+  ExpectedUpload expected;
+  expected.specs = ModelSpecs();
+  expected.global_model_path = std::move(global_model_path);
+  return expected;
+}
+
+// The body in pieces of `size` bytes (the last may be shorter), so that
+// floats are split across chunks when `size` is not a multiple of 4.
+std::vector<v1::UploadMessage> StreamInPieces(const TensorBundle& bundle, size_t size) {
+  std::vector<v1::UploadMessage> stream = {HeaderMessage(bundle, Sha256Of(bundle))};
+  for (size_t offset = 0; offset < bundle.body.size(); offset += size) {
+    stream.push_back(BodyMessage(bundle, offset, std::min(size, bundle.body.size() - offset)));
+  }
+  return stream;
+}
+
 class UploadSessionTest : public ::testing::Test {
  protected:
-  std::unique_ptr<UploadSession> Open(uint64_t max_update_bytes = uint64_t{1} << 20) {
+  std::unique_ptr<UploadSession> Open(uint64_t max_update_bytes = uint64_t{1} << 20,
+                                      ExpectedUpload expected = Expected()) {
     v1::UpdateMetadata metadata;
     metadata.set_site("site-a");
     metadata.set_run_id(1);
@@ -74,7 +97,7 @@ class UploadSessionTest : public ::testing::Test {
     metadata.set_examples(10);
     return std::make_unique<UploadSession>(&receiver_, &env_, &faults_,
                                            UploadLimits{spool_.path(), max_update_bytes},
-                                           SiteCaller("site-a"), metadata, ModelSpecs());
+                                           SiteCaller("site-a"), metadata, std::move(expected));
   }
 
   // Sends `messages`; the first refusal, or OK.
@@ -126,6 +149,43 @@ TEST_F(UploadSessionTest, CompleteUploadIsDeliveredOnceAsAVerifiedBundleFile) {
 
   EXPECT_THAT(session->Finish(), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(receiver_.delivered, SizeIs(1));
+}
+
+TEST_F(UploadSessionTest, PlaintextUpdateIsScannedAgainstTheGlobalModelInTheSamePass) {
+  ScratchDir models;
+  ASSERT_OK_AND_ASSIGN(std::string global, WriteBundleFile(models.path(), Model({1, 1, 1, 1, 1, 1})));
+  // Pieces of 5 bytes split most floats across two chunks.
+  auto session = Open(uint64_t{1} << 20, Expected(global));
+  ASSERT_THAT(Send(*session, StreamInPieces(update_, 5)), IsOk());
+  ASSERT_THAT(session->Finish(), IsOk());
+  ASSERT_THAT(receiver_.delivered, SizeIs(1));
+  const std::optional<UpdateValues>& values = receiver_.delivered[0].values;
+  ASSERT_TRUE(values.has_value());
+  EXPECT_THAT(values->finite, IsOk());
+  // (1-1)^2 + (2-1)^2 + ... + (6-1)^2
+  EXPECT_EQ(values->squared_change, 0 + 1 + 4 + 9 + 16 + 25);
+}
+
+TEST_F(UploadSessionTest, NonFiniteValueIsNamedByTheScanAndLeftToTheRun) {
+  ScratchDir models;
+  ASSERT_OK_AND_ASSIGN(std::string global, WriteBundleFile(models.path(), Model({0, 0, 0, 0, 0, 0})));
+  auto session = Open(uint64_t{1} << 20, Expected(global));
+  const TensorBundle diverged = Model({1, 2, 3, 4, std::nanf(""), 6});
+  ASSERT_THAT(Send(*session, StreamInPieces(diverged, 7)), IsOk());
+  ASSERT_THAT(session->Finish(), IsOk()) << "the bytes arrived whole; the run refuses the values";
+  ASSERT_THAT(receiver_.delivered, SizeIs(1));
+  ASSERT_TRUE(receiver_.delivered[0].values.has_value());
+  EXPECT_THAT(receiver_.delivered[0].values->finite,
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("update of site 'site-a' has nan in tensor")));
+}
+
+TEST_F(UploadSessionTest, UnscannedUploadCarriesNoValues) {
+  auto session = Open();
+  ASSERT_THAT(Send(*session, Stream(update_)), IsOk());
+  ASSERT_THAT(session->Finish(), IsOk());
+  ASSERT_THAT(receiver_.delivered, SizeIs(1));
+  EXPECT_FALSE(receiver_.delivered[0].values.has_value());
 }
 
 TEST_F(UploadSessionTest, BodyBeforeHeaderIsRefused) {
@@ -289,6 +349,71 @@ TEST_F(UploadThroughFederationTest, FullDiskMidSpoolReachesNoAggregatorAndTheNex
   ASSERT_OK_AND_ASSIGN(TensorBundle mean, ReadModel(run, 1));
   EXPECT_THAT(FloatsOf(mean), ElementsAre(4, 5, 6, 7, 8, 9));
   EXPECT_EQ(SpoolFileCount(), 0u);
+}
+
+// The no-loss guarantee without a disk round trip to lean on: an update cut
+// off after its header or after any of its 3 body chunks, or cancelled after
+// the last, is refused, and the round's sum is exactly what it would have
+// been had the site never tried.
+TEST_F(UploadThroughFederationTest, UpdateCutOffAtEveryChunkBoundaryNeverReachesTheSum) {
+  const int64_t run = StartTraining(Spec(/*rounds=*/1, /*min_sites=*/2), {"site-a", "site-b"});
+  const TensorBundle update_a = Model({1, 2, 3, 4, 5, 6});
+  const TensorBundle update_b = Model({5, 6, 7, 8, 9, 10});
+  // Values that would move the mean wherever any of their chunks landed.
+  const TensorBundle poisoned = Model({1000, 1000, 1000, 1000, 1000, 1000});
+  const std::vector<v1::UploadMessage> stream = StreamInPieces(poisoned, 8);
+  ASSERT_THAT(stream, SizeIs(4)) << "a header and 3 body chunks";
+  for (size_t sent = 1; sent <= stream.size(); ++sent) {
+    SCOPED_TRACE(absl::StrCat(sent, " messages sent"));
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<UploadSession> session,
+                         federation_->OpenUpload(SiteCaller("site-a"), Metadata("site-a", run, 1, 1)));
+    for (size_t i = 0; i < sent; ++i) ASSERT_THAT(session->Add(stream[i]), IsOk());
+    if (sent < stream.size()) {
+      EXPECT_THAT(session->Finish(), StatusIs(absl::StatusCode::kDataLoss));
+    } else {
+      EXPECT_THAT(session->Cancel(), StatusIs(absl::StatusCode::kCancelled));
+    }
+    EXPECT_EQ(SpoolFileCount(), 0u);
+  }
+  ASSERT_THAT(UploadStream("site-a", run, 1, update_a, 1), IsOk());
+  ASSERT_THAT(UploadStream("site-b", run, 1, update_b, 3), IsOk());
+  ASSERT_OK_AND_ASSIGN(TensorBundle mean, ReadModel(run, 1));
+  EXPECT_THAT(FloatsOf(mean), ElementsAre(4, 5, 6, 7, 8, 9));
+}
+
+// The same refusals as FederationTest's, with the values scanned while the
+// update streams in rather than read back from the spool.
+TEST_F(UploadThroughFederationTest, ValuesScannedWhileStreamingAreRefusedBeforeAggregation) {
+  v1::RunSpec spec = Spec(1, 1);
+  spec.set_max_update_norm(10);
+  const int64_t run = StartTraining(spec, {"site-a", "site-b", "site-c"});
+  const float nan = std::nanf("");
+  EXPECT_THAT(UploadStream("site-b", run, 1, Model({1, 1, 1, nan, 1, 1}), 5),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("site 'site-b'"), HasSubstr("tensor 'fc.weight'"),
+                             HasSubstr("element 3"))));
+  // sqrt(6 * 5^2) = 12.2 > 10 against the all-zero global model.
+  EXPECT_THAT(UploadStream("site-c", run, 1, Model({5, 5, 5, 5, 5, 5}), 5),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("site 'site-c' changes the model by 12.24"),
+                             HasSubstr("bound of 10"))));
+  EXPECT_EQ(SpoolFileCount(), 0u);
+  ASSERT_THAT(UploadStream("site-a", run, 1, Model({1, 2, 3, 4, 4, 3}), 5), IsOk());
+  ASSERT_OK_AND_ASSIGN(TensorBundle model, ReadModel(run, 1));
+  EXPECT_EQ(FloatsOf(model), (std::vector<float>{1, 2, 3, 4, 4, 3}));
+}
+
+TEST_F(UploadThroughFederationTest, EachPhaseOfAnUploadAndItsRoundIsTimed) {
+  const int64_t run = StartTraining(Spec(/*rounds=*/1, /*min_sites=*/1), {"site-a"});
+  const PhaseTimes& phases = federation_->phase_times();
+  ASSERT_THAT(UploadStream("site-a", run, 1, Model({1, 2, 3, 4, 5, 6}), 1), IsOk());
+  for (UpdatePhase phase : {UpdatePhase::kHash, UpdatePhase::kCheck, UpdatePhase::kSpool,
+                            UpdatePhase::kFold, UpdatePhase::kCommit}) {
+    EXPECT_GT(phases.Seconds(phase), 0) << UpdatePhaseName(phase);
+  }
+  // The adapters time these two: nothing here goes through gRPC.
+  EXPECT_EQ(phases.Seconds(UpdatePhase::kReceive), 0);
+  EXPECT_EQ(phases.Seconds(UpdatePhase::kModelSend), 0);
 }
 
 TEST_F(UploadThroughFederationTest, RefusedOpenIsRecordedAndOpensNothing) {

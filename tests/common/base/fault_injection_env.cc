@@ -78,8 +78,9 @@ int64_t FaultInjectionEnv::failed_operations() const {
 }
 
 absl::StatusOr<std::unique_ptr<AtomicFile>> FaultInjectionEnv::NewAtomicFile(
-    const std::string& dir_hint, uint32_t mode, Publish publish) {
-  absl::StatusOr<std::unique_ptr<AtomicFile>> base = base_->NewAtomicFile(dir_hint, mode, publish);
+    const std::string& dir_hint, uint32_t mode, Publish publish, Durability durability) {
+  absl::StatusOr<std::unique_ptr<AtomicFile>> base =
+      base_->NewAtomicFile(dir_hint, mode, publish, durability);
   if (!base.ok()) return base.status();
   return std::unique_ptr<AtomicFile>(new FaultyFile(this, std::move(*base)));
 }

@@ -42,8 +42,8 @@ class FaultInjectionEnv : public Env {
 
   // Env:
   absl::StatusOr<std::unique_ptr<AtomicFile>> NewAtomicFile(const std::string& dir_hint,
-                                                            uint32_t mode,
-                                                            Publish publish) override;
+                                                            uint32_t mode, Publish publish,
+                                                            Durability durability) override;
   absl::StatusOr<std::unique_ptr<SequentialFile>> NewSequentialFile(
       const std::string& path) override {
     return base_->NewSequentialFile(path);

@@ -257,7 +257,9 @@ TEST_F(HttpsListenerTest, RefusesACertificateOfAnotherCa) {
 
 TEST_F(HttpsListenerTest, ServesNoPlainHttp) {
   auto plain = Get("127.0.0.1", listener_->port(), "/hello");
-  if (plain.ok()) EXPECT_NE(plain->body, "hello, anonymous");
+  if (plain.ok()) {
+    EXPECT_NE(plain->body, "hello, anonymous");
+  }
 }
 
 TEST_F(HttpsListenerTest, RefusesAKeyThatIsNotTheCertificates) {
