@@ -97,9 +97,10 @@ absl::StatusOr<std::map<std::string, double>> ScrapePhaseSeconds(int port) {
   while (std::getline(lines, line)) {
     if (line.rfind(kPrefix.data(), 0, kPrefix.size()) != 0) continue;
     const size_t quote = line.find('"', kPrefix.size());
-    if (quote == std::string::npos) continue;
+    const size_t space = line.find(' ', quote == std::string::npos ? line.size() : quote);
+    if (space == std::string::npos) continue;
     seconds[line.substr(kPrefix.size(), quote - kPrefix.size())] =
-        std::strtod(line.c_str() + line.find(' ', quote) + 1, nullptr);
+        std::strtod(line.c_str() + space + 1, nullptr);
   }
   return seconds;
 }

@@ -2,6 +2,7 @@
 // keeps all state in SQLite. Flags override the TOML config (--config or
 // $FEDMI_CONFIG).
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -244,15 +245,17 @@ int Run(int argc, char** argv) {
   builder.RegisterService(&audit_service);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-  // A fixed 1 MiB receive window per stream. gRPC's default grows each
-  // stream's window with its bandwidth-delay estimate, so while the
+  // gRPC's buffers share one 32 MiB quota. Each stream's receive window
+  // grows with its bandwidth-delay estimate, which a site across a WAN needs
+  // (a fixed window is 64 KiB in gRPC 1.51 whatever lookahead is asked for,
+  // grpc/grpc#39585: 1.3 MB/s at 50 ms); without a quota, while the
   // coordinator was busy with some uploads the others buffered up to their
-  // whole update in gRPC: memory grew by about a model per connected site
-  // (16 sites x 1M parameters: 112 MiB peak RSS; 52 MiB with the fixed
-  // window, and rounds no slower). Over a WAN, 1 MiB per round trip bounds
-  // one site's upload rate (20 MB/s at 50 ms), not the federation's.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1 << 20);
+  // whole update, and memory grew by about a model per connected site.
+  // Under the quota gRPC shrinks the windows instead (16 sites x 1M
+  // parameters: peak RSS 59-61 MiB, rounds no slower; docs/performance.md).
+  grpc::ResourceQuota quota("fedmi-coordinator");
+  quota.Resize(32 << 20);
+  builder.SetResourceQuota(quota);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || bound_port == 0) {
     std::cerr << "error: cannot listen on " << listen << " (address in use or not local?)\n";
@@ -293,8 +296,9 @@ int main(int argc, char** argv) {
   // heap arena (up to 8 per core) and keeps what is freed there; with a
   // control stream, a reader thread and gRPC threads per connected site,
   // freed chunk buffers stayed resident per thread, and memory grew with the
-  // number of sites (`fedmi bench round`, 16 sites x 1M parameters: peak RSS
-  // 86-90 MiB with the default arenas, 49-50 MiB with one; docs/performance.md).
+  // number of sites (`fedmi bench round`, 16 sites x 1M parameters, stream
+  // windows bounded: peak RSS 86-90 MiB with the default arenas, 49-50 MiB
+  // with one; docs/performance.md).
   // The coordinator allocates little per value, so one arena costs nothing
   // measurable in time.
   mallopt(M_ARENA_MAX, 1);

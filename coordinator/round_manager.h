@@ -78,6 +78,7 @@ struct ExpectedUpload {
   // (UpdateValueScan). Empty when nothing is scanned: the initial model, and
   // masked words of secure aggregation.
   std::string global_model_path;
+  std::string global_model_sha256;  // its hex SHA-256
   // The initial model is adopted into the model store, so its spool file must
   // be durable; an update is folded and deleted, and its spool file is
   // scratch (Durability::kScratch).
@@ -92,7 +93,8 @@ struct ReceivedUpdate {
   std::string sha256;  // raw 32 bytes
   uint64_t bytes = 0;
   // What the upload's scan found (ExpectedUpload::global_model_path); when
-  // absent, the round manager scans the spooled file itself.
+  // absent, or measured against another global model than the round's, the
+  // round manager scans the spooled file itself.
   std::optional<UpdateValues> values;
 };
 

@@ -82,12 +82,13 @@ absl::StatusOr<ExpectedUpload> RoundManager::ExpectedUpdate(
   }
   expected.specs = round_specs_;
   ASSIGN_OR_RETURN(expected.global_model_path, deps_.models->PathFor(round_global_sha256_));
+  expected.global_model_sha256 = round_global_sha256_;
   return expected;
 }
 
 absl::Status RoundManager::CheckValues(const std::string& site, const ReceivedUpdate& update) {
   std::optional<UpdateValues> values = update.values;
-  if (!values.has_value()) {
+  if (!values.has_value() || values->global_model_sha256 != round_global_sha256_) {
     ASSIGN_OR_RETURN(std::string global_path, deps_.models->PathFor(round_global_sha256_));
     ASSIGN_OR_RETURN(values, ScanUpdateFile(site, round_specs_, update.path, global_path));
   }

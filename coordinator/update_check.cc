@@ -76,21 +76,21 @@ absl::Status UpdateValueScan::ScanFloats(const char* bytes, size_t count) {
     const size_t n = std::min(count, per_slice);
     RETURN_IF_ERROR(aggregator_internal::ReadExactly(*global_, global_chunk_.data(),
                                                      n * kFloatBytes, "the global model"));
-    // Four partial sums: independent additions the CPU can overlap.
-    double lane[4] = {0, 0, 0, 0};
+    double lane[4] = {lanes_[0], lanes_[1], lanes_[2], lanes_[3]};
+    const size_t first_lane = static_cast<size_t>(scanned_ % 4);
     bool finite = true;
     for (size_t i = 0; i < n; ++i) {
       const char* value = bytes + i * kFloatBytes;
       finite &= IsFinite(value);
       const double delta = static_cast<double>(LoadFloat(value)) -
                            LoadFloat(global_chunk_.data() + i * kFloatBytes);
-      lane[i % 4] += delta * delta;
+      lane[(first_lane + i) % 4] += delta * delta;
     }
     if (!finite) {
       RecordNonFinite(bytes, n);
       return absl::OkStatus();
     }
-    squared_change_ += (lane[0] + lane[1]) + (lane[2] + lane[3]);
+    std::copy(lane, lane + 4, lanes_);
     scanned_ += n;
     bytes += n * kFloatBytes;
     count -= n;
@@ -117,7 +117,7 @@ UpdateValues UpdateValueScan::Finish() {
                      scanned_ * kFloatBytes + partial_bytes_, " body bytes, expected ",
                      parameters_ * kFloatBytes));
   }
-  values.squared_change = squared_change_;
+  values.squared_change = (lanes_[0] + lanes_[1]) + (lanes_[2] + lanes_[3]);
   return values;
 }
 
@@ -126,6 +126,7 @@ absl::StatusOr<UpdateValues> ScanUpdateFile(const std::string& site,
                                             const std::string& update_path,
                                             const std::string& global_path) {
   ASSIGN_OR_RETURN(std::unique_ptr<BundleFileReader> update, BundleFileReader::Open(update_path));
+  RETURN_IF_ERROR(CheckSpecsMatch(update->specs(), specs, absl::StrCat("update of site '", site, "'")));
   ASSIGN_OR_RETURN(std::unique_ptr<BundleFileReader> global, BundleFileReader::Open(global_path));
   ASSIGN_OR_RETURN(std::unique_ptr<UpdateValueScan> scan,
                    UpdateValueScan::Create(site, specs, std::move(global)));

@@ -29,8 +29,13 @@ struct UpdateValues {
   // first NaN or infinity ("update of site 'site-2' has nan in tensor
   // 'fc.weight' at element 17; ..."), or a body of the wrong length.
   absl::Status finite;
-  // The squared L2 norm of update - global (meaningless when !finite.ok()).
+  // The squared L2 norm of update - global (meaningless when !finite.ok()),
+  // summed in an order fixed by the parameters' positions: the same bits
+  // however the body was split into chunks.
   double squared_change = 0;
+  // The global model the change was measured against (hex SHA-256; set by
+  // the upload), so that a round manager can tell a stale scan.
+  std::string global_model_sha256;
 };
 
 // Scans an update's body as it arrives, in pieces of any size (a float may
@@ -65,12 +70,16 @@ class UpdateValueScan {
   char partial_[sizeof(float)];   // the first bytes of a float split across Adds
   size_t partial_bytes_ = 0;
   std::vector<char> global_chunk_;  // the global model's values in step, reused
-  double squared_change_ = 0;
+  // Four partial sums of the squared change: parameter k goes to lane k % 4,
+  // so the sum does not depend on how the body was split, and the additions
+  // are independent for the CPU to overlap.
+  double lanes_[4] = {0, 0, 0, 0};
   absl::Status finite_;
 };
 
-// Scans the update file at `update_path` (its specs checked to be `specs`)
-// against the global model file at `global_path`. Errors of the files.
+// Scans the update file at `update_path` against the global model file at
+// `global_path`. InvalidArgument when either file's tensors are not `specs`;
+// errors of the files.
 absl::StatusOr<UpdateValues> ScanUpdateFile(const std::string& site,
                                             const std::vector<TensorSpec>& specs,
                                             const std::string& update_path,

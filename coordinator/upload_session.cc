@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
 
@@ -30,7 +31,10 @@ class UploadSession::SpoolSink : public BodySink {
     if (scan_ != nullptr) {
       absl::Status status = scan_->Add(data, size);
       scanned = PhaseTimes::Clock::now();
-      RETURN_IF_ERROR(status);
+      if (!status.ok()) {
+        write_time_ += scanned - start;
+        return status;
+      }
     }
     absl::Status status = file_->Append(absl::string_view(data, size));
     const auto end = PhaseTimes::Clock::now();
@@ -116,9 +120,18 @@ absl::Status UploadSession::AddChunk(const v1::TensorChunk& chunk) {
 absl::Status UploadSession::OpenSpool() {
   std::unique_ptr<UpdateValueScan> scan;
   if (!expected_.global_model_path.empty()) {
-    ASSIGN_OR_RETURN(std::unique_ptr<BundleFileReader> global,
-                     BundleFileReader::Open(expected_.global_model_path));
-    ASSIGN_OR_RETURN(scan, UpdateValueScan::Create(caller_.name, reader_->specs(), std::move(global)));
+    absl::StatusOr<std::unique_ptr<BundleFileReader>> global =
+        BundleFileReader::Open(expected_.global_model_path);
+    if (!global.ok()) {
+      // The coordinator's own file: the site learns that the fault is here,
+      // not where the coordinator keeps its models.
+      FEDMI_LOG(ERROR) << "cannot read the global model to check the update of site '"
+                       << caller_.name << "': " << global.status().message();
+      return absl::InternalError(
+          "the coordinator cannot read this round's global model; see its log");
+    }
+    ASSIGN_OR_RETURN(scan,
+                     UpdateValueScan::Create(caller_.name, reader_->specs(), *std::move(global)));
   }
   return sink_->Open(reader_->specs(), std::move(scan));
 }
@@ -138,6 +151,7 @@ absl::StatusOr<v1::UploadReceipt> UploadSession::Complete() {
   update.bytes = reader_->body_bytes();
   update.sha256 = reader_->sha256();
   update.values = sink_->values();
+  if (update.values.has_value()) update.values->global_model_sha256 = expected_.global_model_sha256;
   // Named by content and site in the spool directory, on the models' file
   // system, so that the round manager can adopt it by rename.
   update.path = absl::StrCat(limits_.spool_dir, "/", HexEncode(update.sha256), ".", caller_.name);

@@ -195,9 +195,18 @@ class CrashAt : public FaultHook {
 
 // One site: its worker, its link and its session.
 struct Site {
+  static SiteWorkerOptions WorkerOptions(const std::string& name,
+                                         std::optional<SitePolicy> policy) {
+    SiteWorkerOptions options;
+    options.site = name;
+    options.threads = 1;
+    options.policy = std::move(policy);
+    return options;
+  }
+
   Site(const std::string& name, std::optional<SitePolicy> policy, SiteIdentityFiles identity = {},
        std::string receipts_dir = "", Env& env = *Env::Default())
-      : worker(SiteWorkerOptions{name, 1, std::move(policy), nullptr}, std::nullopt),
+      : worker(WorkerOptions(name, std::move(policy)), std::nullopt),
         session(SiteSessionOptions{name, std::move(identity), std::move(receipts_dir)}, worker,
                 link, env, crash, clock) {
     session.Connected();

@@ -45,6 +45,17 @@ TEST_F(UpdateCheckTest, SquaredChangeIsTheSameHoweverTheBodyIsSplit) {
   }
 }
 
+TEST_F(UpdateCheckTest, SquaredChangeHasTheSameBitsHoweverTheBodyIsSplit) {
+  // Values whose squares round differently depending on the order of the
+  // additions; a site must not be able to move its norm by choosing chunks.
+  const TensorBundle update = Model({1.1f, -2.7f, 3.3e3f, 4.1e-3f, 0.7f, 1e5f});
+  ASSERT_OK_AND_ASSIGN(UpdateValues whole, ScanInPieces(update, 24));
+  for (size_t piece : {1, 3, 4, 5, 8, 13}) {
+    ASSERT_OK_AND_ASSIGN(UpdateValues split, ScanInPieces(update, piece));
+    EXPECT_EQ(split.squared_change, whole.squared_change) << piece;
+  }
+}
+
 TEST_F(UpdateCheckTest, FirstNonFiniteValueIsNamedByTensorAndElement) {
   const float inf = std::numeric_limits<float>::infinity();
   const TensorBundle update = Model({1, 2, 3, 4, -inf, std::nanf("")});
@@ -99,6 +110,13 @@ TEST_F(UpdateCheckTest, GlobalModelOfAnotherLayoutOrDtypeIsRefused) {
   ints[0].dtype = DType::kInt64;
   EXPECT_THAT(UpdateValueScan::Create("site-a", ints, std::move(global)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("float32")));
+}
+
+TEST_F(UpdateCheckTest, ScanUpdateFileRefusesAnUpdateOfOtherTensors) {
+  // The same number of bytes under other names and shapes.
+  const TensorBundle other = FloatBundle({{"w", DType::kFloat32, {6}}}, {1, 2, 3, 4, 5, 6});
+  EXPECT_THAT(ScanUpdateFile("site-a", ModelSpecs(), Write(other), Write(Model({1, 1, 1, 1, 1, 1}))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("update of site 'site-a'")));
 }
 
 TEST_F(UpdateCheckTest, ScanUpdateFileReadsAWholeSpooledUpdate) {

@@ -188,6 +188,26 @@ TEST_F(UploadSessionTest, UnscannedUploadCarriesNoValues) {
   EXPECT_FALSE(receiver_.delivered[0].values.has_value());
 }
 
+// An update's spool file lives for the round and is removed at start-up: no
+// fsync. The initial model's is adopted into the model store by rename, so
+// it must reach the disk before the round that names it is committed.
+TEST_F(UploadSessionTest, OnlyTheAdoptedInitialModelIsSpooledDurably) {
+  auto update = Open();
+  ASSERT_THAT(Send(*update, Stream(update_)), IsOk());
+  ASSERT_THAT(update->Finish(), IsOk());
+  ASSERT_THAT(receiver_.delivered, SizeIs(1));
+  EXPECT_EQ(env_.CommittedDurability(receiver_.delivered[0].path), Durability::kScratch);
+
+  ExpectedUpload initial;
+  initial.adopted = true;
+  const TensorBundle model = Model({9, 8, 7, 6, 5, 4});
+  auto adopted = Open(uint64_t{1} << 20, initial);
+  ASSERT_THAT(Send(*adopted, Stream(model)), IsOk());
+  ASSERT_THAT(adopted->Finish(), IsOk());
+  ASSERT_THAT(receiver_.delivered, SizeIs(2));
+  EXPECT_EQ(env_.CommittedDurability(receiver_.delivered[1].path), Durability::kSynced);
+}
+
 TEST_F(UploadSessionTest, BodyBeforeHeaderIsRefused) {
   auto session = Open();
   const absl::Status refused = session->Add(BodyMessage(update_, 0, 4));
@@ -361,7 +381,8 @@ TEST_F(UploadThroughFederationTest, UpdateCutOffAtEveryChunkBoundaryNeverReaches
   const TensorBundle update_b = Model({5, 6, 7, 8, 9, 10});
   // Values that would move the mean wherever any of their chunks landed.
   const TensorBundle poisoned = Model({1000, 1000, 1000, 1000, 1000, 1000});
-  const std::vector<v1::UploadMessage> stream = StreamInPieces(poisoned, 8);
+  // 10-byte chunks: the cuts fall inside floats, with part of one pending.
+  const std::vector<v1::UploadMessage> stream = StreamInPieces(poisoned, 10);
   ASSERT_THAT(stream, SizeIs(4)) << "a header and 3 body chunks";
   for (size_t sent = 1; sent <= stream.size(); ++sent) {
     SCOPED_TRACE(absl::StrCat(sent, " messages sent"));

@@ -6,8 +6,8 @@ namespace fedmi {
 
 class FaultInjectionEnv::FaultyFile final : public AtomicFile {
  public:
-  FaultyFile(FaultInjectionEnv* env, std::unique_ptr<AtomicFile> base)
-      : env_(env), base_(std::move(base)) {}
+  FaultyFile(FaultInjectionEnv* env, std::unique_ptr<AtomicFile> base, Durability durability)
+      : env_(env), base_(std::move(base)), durability_(durability) {}
 
   absl::Status Append(absl::string_view data) override {
     if (!env_->ConsumeWriteBudget(data.size())) {
@@ -26,7 +26,7 @@ class FaultInjectionEnv::FaultyFile final : public AtomicFile {
                           absl::StrCat("cannot publish ", final_path, ": ", fault.message()));
     }
     absl::Status status = base_->Commit(final_path);
-    if (status.ok()) env_->CountCommit();
+    if (status.ok()) env_->CountCommit(final_path, durability_);
     return status;
   }
 
@@ -35,6 +35,7 @@ class FaultInjectionEnv::FaultyFile final : public AtomicFile {
  private:
   FaultInjectionEnv* const env_;
   std::unique_ptr<AtomicFile> base_;
+  const Durability durability_;
 };
 
 void FaultInjectionEnv::FailWritesAfter(uint64_t bytes) {
@@ -82,7 +83,7 @@ absl::StatusOr<std::unique_ptr<AtomicFile>> FaultInjectionEnv::NewAtomicFile(
   absl::StatusOr<std::unique_ptr<AtomicFile>> base =
       base_->NewAtomicFile(dir_hint, mode, publish, durability);
   if (!base.ok()) return base.status();
-  return std::unique_ptr<AtomicFile>(new FaultyFile(this, std::move(*base)));
+  return std::unique_ptr<AtomicFile>(new FaultyFile(this, std::move(*base), durability));
 }
 
 absl::Status FaultInjectionEnv::RenameFile(const std::string& from, const std::string& to) {
@@ -117,9 +118,17 @@ absl::Status FaultInjectionEnv::CommitFault(const std::string& final_path) {
   return commit_fault_;
 }
 
-void FaultInjectionEnv::CountCommit() {
+void FaultInjectionEnv::CountCommit(const std::string& final_path, Durability durability) {
   absl::MutexLock lock(&mu_);
   ++commits_;
+  committed_[final_path] = durability;
+}
+
+std::optional<Durability> FaultInjectionEnv::CommittedDurability(const std::string& path) const {
+  absl::MutexLock lock(&mu_);
+  auto it = committed_.find(path);
+  if (it == committed_.end()) return std::nullopt;
+  return it->second;
 }
 
 }  // namespace fedmi

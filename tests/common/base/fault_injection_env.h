@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ class FaultInjectionEnv : public Env {
   void Heal();
 
   int64_t commits() const;  // successful commits
+  // How the last successful commit to `path` was made durable; nullopt when
+  // nothing was committed there.
+  std::optional<Durability> CommittedDurability(const std::string& path) const;
   int64_t failed_operations() const;
 
   // Env:
@@ -73,7 +77,7 @@ class FaultInjectionEnv : public Env {
   // Takes `n` bytes from the write budget; false when the disk is "full".
   bool ConsumeWriteBudget(uint64_t n);
   absl::Status CommitFault(const std::string& final_path);
-  void CountCommit();
+  void CountCommit(const std::string& final_path, Durability durability);
 
   Env* const base_;
   mutable absl::Mutex mu_;
@@ -83,6 +87,7 @@ class FaultInjectionEnv : public Env {
   absl::Status rename_fault_ ABSL_GUARDED_BY(mu_);
   int64_t commits_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t failed_operations_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, Durability> committed_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fedmi
