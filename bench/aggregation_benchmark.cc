@@ -2,6 +2,9 @@
 //   BM_FedAvgAccept   folding one spooled update into the running sum
 //   BM_FedAvgFinish   writing the mean as a new content-addressed model
 //   BM_CodecRoundTrip chunking a bundle and reassembling it with checks
+//   BM_UpdateValueScan the upload's value scan per 256 KiB chunk (finite, the
+//                     change against the global model read in step), against
+//   BM_MemcpyBaseline a plain memcpy of the same bytes (memory bandwidth)
 //   BM_ServerOptimizerStep one server optimizer step (fedavgm, fedadam) over
 //                     model files, with the step's peak RSS growth in KiB
 //   BM_Round/<strategy> a whole round (Begin, the Accepts, Finish) of each
@@ -15,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -26,6 +30,7 @@
 #include "coordinator/aggregator.h"
 #include "coordinator/model_store.h"
 #include "coordinator/server_optimizer.h"
+#include "coordinator/update_check.h"
 
 namespace fedmi {
 namespace {
@@ -90,6 +95,46 @@ void BM_CodecRoundTrip(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * params * 4);
 }
 BENCHMARK(BM_CodecRoundTrip)->Arg(1 << 20)->Arg(11 << 20)->Unit(benchmark::kMillisecond);
+
+// What an upload does to each chunk besides hashing and spooling it: the
+// scan reads the update from memory and the global model (page cache) in step.
+void BM_UpdateValueScan(benchmark::State& state) {
+  const int64_t params = state.range(0);
+  const std::string dir = TempDir();
+  const TensorBundle global = SyntheticInitialModel(params);
+  const std::string global_path = *WriteBundleFile(dir, global);
+  TensorBundle update = global;
+  ApplySyntheticDelta(3, &update);
+  constexpr size_t kChunk = size_t{256} << 10;  // what sites send
+  for (auto _ : state) {
+    auto scan = *UpdateValueScan::Create("site-1", global.specs,
+                                         *BundleFileReader::Open(global_path));
+    for (size_t offset = 0; offset < update.body.size(); offset += kChunk) {
+      if (!scan->Add(update.body.data() + offset, std::min(kChunk, update.body.size() - offset))
+               .ok()) {
+        abort();
+      }
+    }
+    benchmark::DoNotOptimize(scan->Finish().squared_change);
+  }
+  state.SetBytesProcessed(state.iterations() * params * 4);
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_UpdateValueScan)->Arg(1 << 20)->Arg(11 << 20)->Unit(benchmark::kMillisecond);
+
+// The same bytes copied once: the bound the scan is measured against.
+void BM_MemcpyBaseline(benchmark::State& state) {
+  const int64_t params = state.range(0);
+  const TensorBundle update = SyntheticInitialModel(params);
+  std::vector<char> out(update.body.size());
+  for (auto _ : state) {
+    std::memcpy(out.data(), update.body.data(), update.body.size());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * params * 4);
+}
+BENCHMARK(BM_MemcpyBaseline)->Arg(1 << 20)->Arg(11 << 20)->Unit(benchmark::kMillisecond);
 
 // Writes a model of one float32 tensor of `params` values into `store` a
 // chunk at a time, so the benchmark's own peak RSS stays small; returns its

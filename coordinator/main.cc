@@ -2,7 +2,6 @@
 // keeps all state in SQLite. Flags override the TOML config (--config or
 // $FEDMI_CONFIG).
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/resource_quota.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -65,6 +64,12 @@ int Run(int argc, char** argv) {
                  "only, for clients with an admin or auditor certificate of the project CA");
   app.add_flag("--insecure", insecure,
                "plaintext transport, no authentication: local experiments only");
+  bool adaptive_windows = false;
+  app.add_flag("--adaptive-windows", adaptive_windows,
+               "let each upload's gRPC window grow with its bandwidth-delay product: faster "
+               "uploads from sites far away (WAN), but the coordinator may then hold up to a "
+               "whole update per uploading site in memory. Off: 64 KiB per stream, memory "
+               "bounded however many sites upload (docs/performance.md)");
   fedmi::TlsFlags tls;
   fedmi::AddTlsOptions(app, tls);
   // Not the TLS key: whoever holds that must not be able to rewrite the log.
@@ -245,17 +250,18 @@ int Run(int argc, char** argv) {
   builder.RegisterService(&audit_service);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
-  // gRPC's buffers share one 32 MiB quota. Each stream's receive window
-  // grows with its bandwidth-delay estimate, which a site across a WAN needs
-  // (a fixed window is 64 KiB in gRPC 1.51 whatever lookahead is asked for,
-  // grpc/grpc#39585: 1.3 MB/s at 50 ms); without a quota, while the
-  // coordinator was busy with some uploads the others buffered up to their
-  // whole update, and memory grew by about a model per connected site.
-  // Under the quota gRPC shrinks the windows instead (16 sites x 1M
-  // parameters: peak RSS 59-61 MiB, rounds no slower; docs/performance.md).
-  grpc::ResourceQuota quota("fedmi-coordinator");
-  quota.Resize(32 << 20);
-  builder.SetResourceQuota(quota);
+  // A fixed receive window per stream unless --adaptive-windows. gRPC's
+  // default grows each stream's window with its bandwidth-delay estimate,
+  // and while the coordinator was busy with some uploads the others buffered
+  // up to their whole update: memory grew by about a model per connected site
+  // (16 sites x 1M parameters: 112 MiB peak RSS; about 50 MiB fixed, and rounds
+  // no slower on loopback). gRPC 1.51 keeps a fixed window at 64 KiB whatever
+  // lookahead is asked for (grpc/grpc#39585), which bounds one site's upload
+  // across a WAN to 64 KiB per round trip (1.3 MB/s at 50 ms). A resource
+  // quota would bound memory with adaptive windows, but gRPC 1.51 resets
+  // streams over it (RST_STREAM ENHANCE_YOUR_CALM: uploads failed at 4 sites
+  // x 25M parameters under a 32 MiB quota).
+  if (!adaptive_windows) builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || bound_port == 0) {
     std::cerr << "error: cannot listen on " << listen << " (address in use or not local?)\n";
