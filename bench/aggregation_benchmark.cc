@@ -107,8 +107,8 @@ void BM_UpdateValueScan(benchmark::State& state) {
   ApplySyntheticDelta(3, &update);
   constexpr size_t kChunk = size_t{256} << 10;  // what sites send
   for (auto _ : state) {
-    auto scan = *UpdateValueScan::Create("site-1", global.specs,
-                                         *BundleFileReader::Open(global_path));
+    auto scan =
+        *UpdateValueScan::Create("site-1", global.specs, *BundleFileReader::Open(global_path));
     for (size_t offset = 0; offset < update.body.size(); offset += kChunk) {
       if (!scan->Add(update.body.data() + offset, std::min(kChunk, update.body.size() - offset))
                .ok()) {

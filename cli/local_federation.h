@@ -157,8 +157,7 @@ class LocalFederation {
  public:
   // `coordinator_flags` go last on the coordinator's command line.
   static absl::StatusOr<std::unique_ptr<LocalFederation>> Start(
-      const std::string& work_dir, bool insecure,
-      std::vector<std::string> coordinator_flags = {});
+      const std::string& work_dir, bool insecure, std::vector<std::string> coordinator_flags = {});
   ~LocalFederation();
 
   // Issues `options.name` a site kit and starts it; the log goes to logs/.

@@ -8,7 +8,7 @@
 namespace fedmi {
 namespace aggregator_internal {
 absl::Status NonFiniteError(absl::string_view strategy, const std::string& site,
-                       const std::vector<TensorSpec>& specs, uint64_t parameter, float value) {
+                            const std::vector<TensorSpec>& specs, uint64_t parameter, float value) {
   uint64_t start = 0;
   for (const TensorSpec& spec : specs) {
     const uint64_t count = static_cast<uint64_t>(spec.NumElements());
@@ -22,7 +22,6 @@ absl::Status NonFiniteError(absl::string_view strategy, const std::string& site,
   return absl::InvalidArgumentError(
       absl::StrCat("update of site '", site, "' has ", value, " at parameter ", parameter));
 }
-
 
 absl::Status CheckAllFloat32(absl::string_view strategy, const std::vector<TensorSpec>& specs) {
   for (const TensorSpec& spec : specs) {

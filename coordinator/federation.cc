@@ -293,8 +293,8 @@ absl::StatusOr<std::string> Federation::ModelPath(const v1::ModelRef& ref, std::
   return models_->PathFor(chosen->model_sha256);
 }
 
-absl::StatusOr<ExpectedUpload> Federation::BeginUpload(
-    const Caller& caller, const v1::UpdateMetadata& metadata) {
+absl::StatusOr<ExpectedUpload> Federation::BeginUpload(const Caller& caller,
+                                                       const v1::UpdateMetadata& metadata) {
   RETURN_IF_ERROR(AuthorizeSite(caller));
   if (!metadata.site().empty() && metadata.site() != caller.name) {
     return absl::PermissionDeniedError(absl::StrCat(

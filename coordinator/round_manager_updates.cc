@@ -23,8 +23,8 @@ constexpr int64_t kMaxUpdateExamples = int64_t{1} << 40;
 
 }  // namespace
 
-absl::StatusOr<ExpectedUpload> RoundManager::ExpectedUpdate(
-    const std::string& site, const v1::UpdateMetadata& metadata) {
+absl::StatusOr<ExpectedUpload> RoundManager::ExpectedUpdate(const std::string& site,
+                                                            const v1::UpdateMetadata& metadata) {
   if (metadata.run_id() != run_.id) {
     return absl::InvalidArgumentError(
         absl::StrCat("update is for run ", metadata.run_id(), ", not run ", run_.id));

@@ -63,9 +63,9 @@ absl::Status UpdateValueScan::Add(const char* data, size_t size) {
 absl::Status UpdateValueScan::ScanFloats(const char* bytes, size_t count) {
   if (!finite_.ok()) return absl::OkStatus();  // refused anyway: nothing more to learn
   if (count > parameters_ - scanned_) {
-    finite_ = absl::InvalidArgumentError(absl::StrCat(
-        "update of site '", site_, "' has more than the ", parameters_ * kFloatBytes,
-        " body bytes its tensors need"));
+    finite_ = absl::InvalidArgumentError(
+        absl::StrCat("update of site '", site_, "' has more than the ", parameters_ * kFloatBytes,
+                     " body bytes its tensors need"));
     return absl::OkStatus();
   }
   // A small slice: one is held per upload in progress, and a large one
@@ -82,8 +82,8 @@ absl::Status UpdateValueScan::ScanFloats(const char* bytes, size_t count) {
     for (size_t i = 0; i < n; ++i) {
       const char* value = bytes + i * kFloatBytes;
       finite &= IsFinite(value);
-      const double delta = static_cast<double>(LoadFloat(value)) -
-                           LoadFloat(global_chunk_.data() + i * kFloatBytes);
+      const double delta =
+          static_cast<double>(LoadFloat(value)) - LoadFloat(global_chunk_.data() + i * kFloatBytes);
       lane[(first_lane + i) % 4] += delta * delta;
     }
     if (!finite) {
@@ -112,10 +112,9 @@ UpdateValues UpdateValueScan::Finish() {
   UpdateValues values;
   values.finite = finite_;
   if (values.finite.ok() && (scanned_ != parameters_ || partial_bytes_ != 0)) {
-    values.finite = absl::InvalidArgumentError(
-        absl::StrCat("update of site '", site_, "' ended after ",
-                     scanned_ * kFloatBytes + partial_bytes_, " body bytes, expected ",
-                     parameters_ * kFloatBytes));
+    values.finite = absl::InvalidArgumentError(absl::StrCat(
+        "update of site '", site_, "' ended after ", scanned_ * kFloatBytes + partial_bytes_,
+        " body bytes, expected ", parameters_ * kFloatBytes));
   }
   values.squared_change = (lanes_[0] + lanes_[1]) + (lanes_[2] + lanes_[3]);
   return values;
@@ -126,7 +125,8 @@ absl::StatusOr<UpdateValues> ScanUpdateFile(const std::string& site,
                                             const std::string& update_path,
                                             const std::string& global_path) {
   ASSIGN_OR_RETURN(std::unique_ptr<BundleFileReader> update, BundleFileReader::Open(update_path));
-  RETURN_IF_ERROR(CheckSpecsMatch(update->specs(), specs, absl::StrCat("update of site '", site, "'")));
+  RETURN_IF_ERROR(
+      CheckSpecsMatch(update->specs(), specs, absl::StrCat("update of site '", site, "'")));
   ASSIGN_OR_RETURN(std::unique_ptr<BundleFileReader> global, BundleFileReader::Open(global_path));
   ASSIGN_OR_RETURN(std::unique_ptr<UpdateValueScan> scan,
                    UpdateValueScan::Create(site, specs, std::move(global)));

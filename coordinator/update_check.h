@@ -66,8 +66,8 @@ class UpdateValueScan {
   const std::vector<TensorSpec> specs_;
   const std::unique_ptr<BundleFileReader> global_;
   const uint64_t parameters_;
-  uint64_t scanned_ = 0;          // parameters scanned so far
-  char partial_[sizeof(float)];   // the first bytes of a float split across Adds
+  uint64_t scanned_ = 0;         // parameters scanned so far
+  char partial_[sizeof(float)];  // the first bytes of a float split across Adds
   size_t partial_bytes_ = 0;
   std::vector<char> global_chunk_;  // the global model's values in step, reused
   // Four partial sums of the squared change: parameter k goes to lane k % 4,

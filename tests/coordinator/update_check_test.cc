@@ -27,8 +27,8 @@ class UpdateCheckTest : public ::testing::Test {
     ASSIGN_OR_RETURN(auto global, BundleFileReader::Open(Write(Model({1, 1, 1, 1, 1, 1}))));
     ASSIGN_OR_RETURN(auto scan, UpdateValueScan::Create("site-a", ModelSpecs(), std::move(global)));
     for (size_t offset = 0; offset < update.body.size(); offset += piece) {
-      RETURN_IF_ERROR(scan->Add(update.body.data() + offset,
-                                std::min(piece, update.body.size() - offset)));
+      RETURN_IF_ERROR(
+          scan->Add(update.body.data() + offset, std::min(piece, update.body.size() - offset)));
     }
     return scan->Finish();
   }
@@ -71,7 +71,8 @@ TEST_F(UpdateCheckTest, FirstNonFiniteValueIsNamedByTensorAndElement) {
 TEST_F(UpdateCheckTest, ShortOrLongBodyIsNamed) {
   const TensorBundle update = Model({1, 2, 3, 4, 5, 6});
   ASSERT_OK_AND_ASSIGN(auto global, BundleFileReader::Open(Write(update)));
-  ASSERT_OK_AND_ASSIGN(auto scan, UpdateValueScan::Create("site-a", ModelSpecs(), std::move(global)));
+  ASSERT_OK_AND_ASSIGN(auto scan,
+                       UpdateValueScan::Create("site-a", ModelSpecs(), std::move(global)));
   ASSERT_THAT(scan->Add(update.body.data(), 10), IsOk());
   EXPECT_THAT(scan->Finish().finite,
               StatusIs(absl::StatusCode::kInvalidArgument,
@@ -81,8 +82,8 @@ TEST_F(UpdateCheckTest, ShortOrLongBodyIsNamed) {
   ASSERT_OK_AND_ASSIGN(scan, UpdateValueScan::Create("site-a", ModelSpecs(), std::move(global)));
   ASSERT_THAT(scan->Add(update.body.data(), update.body.size()), IsOk());
   ASSERT_THAT(scan->Add(update.body.data(), 4), IsOk());
-  EXPECT_THAT(scan->Finish().finite,
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("more than the 24 body bytes")));
+  EXPECT_THAT(scan->Finish().finite, StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("more than the 24 body bytes")));
 }
 
 TEST_F(UpdateCheckTest, NormBeyondTheBoundIsRefusedAndWithinItPasses) {
@@ -96,13 +97,13 @@ TEST_F(UpdateCheckTest, NormBeyondTheBoundIsRefusedAndWithinItPasses) {
   EXPECT_NEAR(norm, std::sqrt(150.0), 1e-12);
   EXPECT_THAT(CheckUpdateValues("site-c", values, 0), IsOk()) << "0: no bound";
   values.squared_change = std::nan("");
-  EXPECT_THAT(CheckUpdateValues("site-c", values, 10),
-              StatusIs(absl::StatusCode::kInvalidArgument)) << "NaN is never within a bound";
+  EXPECT_THAT(CheckUpdateValues("site-c", values, 10), StatusIs(absl::StatusCode::kInvalidArgument))
+      << "NaN is never within a bound";
 }
 
 TEST_F(UpdateCheckTest, GlobalModelOfAnotherLayoutOrDtypeIsRefused) {
-  ASSERT_OK_AND_ASSIGN(auto global,
-                       BundleFileReader::Open(Write(FloatBundle({{"w", DType::kFloat32, {2}}}, {1, 2}))));
+  ASSERT_OK_AND_ASSIGN(auto global, BundleFileReader::Open(
+                                        Write(FloatBundle({{"w", DType::kFloat32, {2}}}, {1, 2}))));
   EXPECT_THAT(UpdateValueScan::Create("site-a", ModelSpecs(), std::move(global)),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("the global model")));
   ASSERT_OK_AND_ASSIGN(global, BundleFileReader::Open(Write(Model({1, 1, 1, 1, 1, 1}))));
@@ -115,8 +116,9 @@ TEST_F(UpdateCheckTest, GlobalModelOfAnotherLayoutOrDtypeIsRefused) {
 TEST_F(UpdateCheckTest, ScanUpdateFileRefusesAnUpdateOfOtherTensors) {
   // The same number of bytes under other names and shapes.
   const TensorBundle other = FloatBundle({{"w", DType::kFloat32, {6}}}, {1, 2, 3, 4, 5, 6});
-  EXPECT_THAT(ScanUpdateFile("site-a", ModelSpecs(), Write(other), Write(Model({1, 1, 1, 1, 1, 1}))),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("update of site 'site-a'")));
+  EXPECT_THAT(
+      ScanUpdateFile("site-a", ModelSpecs(), Write(other), Write(Model({1, 1, 1, 1, 1, 1}))),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("update of site 'site-a'")));
 }
 
 TEST_F(UpdateCheckTest, ScanUpdateFileReadsAWholeSpooledUpdate) {

@@ -153,7 +153,8 @@ TEST_F(UploadSessionTest, CompleteUploadIsDeliveredOnceAsAVerifiedBundleFile) {
 
 TEST_F(UploadSessionTest, PlaintextUpdateIsScannedAgainstTheGlobalModelInTheSamePass) {
   ScratchDir models;
-  ASSERT_OK_AND_ASSIGN(std::string global, WriteBundleFile(models.path(), Model({1, 1, 1, 1, 1, 1})));
+  ASSERT_OK_AND_ASSIGN(std::string global,
+                       WriteBundleFile(models.path(), Model({1, 1, 1, 1, 1, 1})));
   // Pieces of 5 bytes split most floats across two chunks.
   auto session = Open(uint64_t{1} << 20, Expected(global));
   ASSERT_THAT(Send(*session, StreamInPieces(update_, 5)), IsOk());
@@ -168,7 +169,8 @@ TEST_F(UploadSessionTest, PlaintextUpdateIsScannedAgainstTheGlobalModelInTheSame
 
 TEST_F(UploadSessionTest, NonFiniteValueIsNamedByTheScanAndLeftToTheRun) {
   ScratchDir models;
-  ASSERT_OK_AND_ASSIGN(std::string global, WriteBundleFile(models.path(), Model({0, 0, 0, 0, 0, 0})));
+  ASSERT_OK_AND_ASSIGN(std::string global,
+                       WriteBundleFile(models.path(), Model({0, 0, 0, 0, 0, 0})));
   auto session = Open(uint64_t{1} << 20, Expected(global));
   const TensorBundle diverged = Model({1, 2, 3, 4, std::nanf(""), 6});
   ASSERT_THAT(Send(*session, StreamInPieces(diverged, 7)), IsOk());
@@ -386,8 +388,9 @@ TEST_F(UploadThroughFederationTest, UpdateCutOffAtEveryChunkBoundaryNeverReaches
   ASSERT_THAT(stream, SizeIs(4)) << "a header and 3 body chunks";
   for (size_t sent = 1; sent <= stream.size(); ++sent) {
     SCOPED_TRACE(absl::StrCat(sent, " messages sent"));
-    ASSERT_OK_AND_ASSIGN(std::unique_ptr<UploadSession> session,
-                         federation_->OpenUpload(SiteCaller("site-a"), Metadata("site-a", run, 1, 1)));
+    ASSERT_OK_AND_ASSIGN(
+        std::unique_ptr<UploadSession> session,
+        federation_->OpenUpload(SiteCaller("site-a"), Metadata("site-a", run, 1, 1)));
     for (size_t i = 0; i < sent; ++i) ASSERT_THAT(session->Add(stream[i]), IsOk());
     if (sent < stream.size()) {
       EXPECT_THAT(session->Finish(), StatusIs(absl::StatusCode::kDataLoss));

@@ -8,8 +8,8 @@
 #define FEDMI_TESTS_COMMON_BASE_FAULT_INJECTION_ENV_H_
 
 #include <cstdint>
-#include <memory>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>

@@ -466,7 +466,8 @@ TEST_F(BundleFileTest, StreamBundleFileDecodesToTheSameBundle) {
                                }),
               IsOk());
   // A header, then the body in quarter-cap chunks (tensor_codec.cc).
-  ASSERT_THAT(chunks, SizeIs(1 + (bundle.body.size() + kMaxChunkBytes / 4 - 1) / (kMaxChunkBytes / 4)));
+  ASSERT_THAT(chunks,
+              SizeIs(1 + (bundle.body.size() + kMaxChunkBytes / 4 - 1) / (kMaxChunkBytes / 4)));
   EXPECT_EQ(chunks[0].header().sha256(), sha256);
   ASSERT_OK_AND_ASSIGN(TensorBundle decoded, DecodeChunks(chunks, &bundle.specs));
   EXPECT_EQ(decoded.body, bundle.body);
