@@ -254,8 +254,9 @@ int Run(int argc, char** argv) {
   // default grows each stream's window with its bandwidth-delay estimate,
   // and while the coordinator was busy with some uploads the others buffered
   // up to their whole update: memory grew by about a model per connected site
-  // (16 sites x 1M parameters: 112 MiB peak RSS; about 50 MiB fixed, and rounds
-  // no slower on loopback). gRPC 1.51 keeps a fixed window at 64 KiB whatever
+  // (16 sites x 1M parameters: 112 MiB peak RSS; about 50 MiB fixed, and
+  // rounds faster there; 2 sites x 100M rounds slower, 8.45 to 10.33 s:
+  // docs/performance.md). gRPC 1.51 keeps a fixed window at 64 KiB whatever
   // lookahead is asked for (grpc/grpc#39585), which bounds one site's upload
   // across a WAN to 64 KiB per round trip (1.3 MB/s at 50 ms). A resource
   // quota would bound memory with adaptive windows, but gRPC 1.51 resets
