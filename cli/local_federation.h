@@ -138,6 +138,11 @@ absl::StatusOr<v1::RunStatus> WatchRunToEnd(
     const std::function<void(const v1::RoundStatus&)>& on_round = nullptr,
     const std::function<void(const v1::RunStatus&)>& on_update = nullptr);
 
+// A loopback port nothing listens on right now (the kernel's pick for port
+// 0), for a listener whose port must be known before it starts; 0 when none
+// can be had. Another process may take it before the listener binds it.
+int FreeLoopbackPort();
+
 // `requested`, created if needed, or a new directory <TMPDIR>/<prefix>-XXXXXX.
 absl::StatusOr<std::string> MakeWorkDir(const std::string& requested, const char* prefix);
 

@@ -48,22 +48,8 @@ struct CommandOutput {
   std::string stdout_text;
 };
 
-// A loopback port nothing listens on right now (the kernel's pick for port
-// 0), for a listener whose port the test must know before it starts.
-inline int FreePort() {
-  const int sock = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  int port = 0;
-  if (bind(sock, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      getsockname(sock, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(sock);
-  return port;
-}
+// A loopback port nothing listens on right now (cli::FreeLoopbackPort).
+inline int FreePort() { return cli::FreeLoopbackPort(); }
 
 // Runs a shell command, capturing stdout (stderr goes to the test log).
 inline CommandOutput RunCommand(const std::string& command) {
