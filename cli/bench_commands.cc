@@ -59,27 +59,53 @@ double Median(std::vector<double> values) {
   return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
 }
 
-// fedmi_coordinator_phase_seconds_total by phase, scraped from the
-// coordinator's /metrics on `port`.
-absl::StatusOr<std::map<std::string, double>> ScrapePhaseSeconds(int port) {
-  if (port == 0) return absl::UnavailableError("no --http port");
-  ASSIGN_OR_RETURN(http::Response response, http::Get("127.0.0.1", port, "/metrics"));
-  if (response.status != 200) {
-    return absl::UnavailableError(absl::StrCat("/metrics answered HTTP ", response.status));
-  }
-  constexpr absl::string_view kPrefix = "fedmi_coordinator_phase_seconds_total{phase=\"";
-  std::map<std::string, double> seconds;
-  std::istringstream lines(response.body);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.rfind(kPrefix.data(), 0, kPrefix.size()) != 0) continue;
-    const size_t quote = line.find('"', kPrefix.size());
-    const size_t space = line.find(' ', quote == std::string::npos ? line.size() : quote);
-    if (space == std::string::npos) continue;
-    seconds[line.substr(kPrefix.size(), quote - kPrefix.size())] =
-        std::strtod(line.c_str() + space + 1, nullptr);
+constexpr absl::string_view kCoordinatorPhases = "fedmi_coordinator_phase_seconds_total";
+constexpr absl::string_view kSitePhases = "fedmi_client_round_phase_seconds_total";
+
+// `family`{phase="..."} by phase, summed over the /metrics of the processes
+// listening on `ports` (loopback).
+using PhaseSeconds = std::map<std::string, double>;
+absl::StatusOr<PhaseSeconds> ScrapePhaseSeconds(const std::vector<int>& ports,
+                                                absl::string_view family) {
+  const std::string prefix = absl::StrCat(family, "{phase=\"");
+  PhaseSeconds seconds;
+  for (int port : ports) {
+    if (port == 0) return absl::UnavailableError("no --http port");
+    ASSIGN_OR_RETURN(http::Response response, http::Get("127.0.0.1", port, "/metrics"));
+    if (response.status != 200) {
+      return absl::UnavailableError(
+          absl::StrCat("/metrics on port ", port, " answered HTTP ", response.status));
+    }
+    std::istringstream lines(response.body);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.rfind(prefix, 0) != 0) continue;
+      const size_t quote = line.find('"', prefix.size());
+      const size_t space = line.find(' ', quote == std::string::npos ? line.size() : quote);
+      if (space == std::string::npos) continue;
+      seconds[line.substr(prefix.size(), quote - prefix.size())] +=
+          std::strtod(line.c_str() + space + 1, nullptr);
+    }
   }
   return seconds;
+}
+
+// What `family` added between two scrapes, divided by `divisor`; empty, with
+// a note on stderr, when either scrape failed.
+PhaseSeconds PhaseDelta(const absl::StatusOr<PhaseSeconds>& before,
+                        const absl::StatusOr<PhaseSeconds>& after, double divisor,
+                        absl::string_view whose) {
+  PhaseSeconds delta;
+  if (!before.ok() || !after.ok()) {
+    std::cerr << "fedmi bench: no per-phase breakdown for the " << whose << ": "
+              << (before.ok() ? after.status() : before.status()).message() << "\n";
+    return delta;
+  }
+  for (const auto& [phase, seconds] : *after) {
+    const auto was = before->find(phase);
+    delta[phase] = (seconds - (was == before->end() ? 0 : was->second)) / divisor;
+  }
+  return delta;
 }
 
 // One timed run of the synthetic model and how far its aggregate is from
@@ -99,14 +125,19 @@ struct BenchRun {
   double audit_share = 0;  // of the run's total round time
   // The coordinator's thread-seconds per round in each phase of the update
   // path (coordinator/phase_times.h); empty when /metrics could not be read.
-  std::map<std::string, double> phase_seconds_per_round;
+  PhaseSeconds phase_seconds_per_round;
+  // A site's wall seconds per round in each phase of its train task
+  // (client/training_progress.h RoundPhaseTimes), the mean over the sites.
+  PhaseSeconds site_phase_seconds_per_round;
 };
 
 absl::StatusOr<BenchRun> TimeBenchRun(LocalFederation& federation, const BenchOptions& options,
                                       const std::vector<int64_t>& site_indices,
-                                      const v1::RunSpec& spec, const char* label, int http_port) {
+                                      const v1::RunSpec& spec, const char* label, int http_port,
+                                      const std::vector<int>& site_ports) {
   const double cpu_before = federation.coordinator().CpuSeconds().value_or(0);
-  const auto phases_before = ScrapePhaseSeconds(http_port);
+  const auto phases_before = ScrapePhaseSeconds({http_port}, kCoordinatorPhases);
+  const auto site_phases_before = ScrapePhaseSeconds(site_ports, kSitePhases);
   ASSIGN_OR_RETURN(v1::AuditInfo audit_before, federation.admin().GetAuditInfo());
   ASSIGN_OR_RETURN(int64_t run_id, federation.admin().StartRun(spec));
   BenchRun result;
@@ -138,18 +169,12 @@ absl::StatusOr<BenchRun> TimeBenchRun(LocalFederation& federation, const BenchOp
   result.audit_share = result.audit_seconds / std::max(1e-9, total_round_seconds);
   auto cpu = federation.coordinator().CpuSeconds();
   if (cpu.ok()) result.coordinator_cpu_seconds = *cpu - cpu_before;
-  const auto phases_after = ScrapePhaseSeconds(http_port);
-  if (phases_before.ok() && phases_after.ok()) {
-    for (const auto& [phase, seconds] : *phases_after) {
-      const auto before = phases_before->find(phase);
-      result.phase_seconds_per_round[phase] =
-          (seconds - (before == phases_before->end() ? 0 : before->second)) / options.rounds;
-    }
-  } else {
-    std::cerr << "fedmi bench: no per-phase breakdown: "
-              << (phases_before.ok() ? phases_after.status() : phases_before.status()).message()
-              << "\n";
-  }
+  result.phase_seconds_per_round =
+      PhaseDelta(phases_before, ScrapePhaseSeconds({http_port}, kCoordinatorPhases), options.rounds,
+                 "coordinator");
+  result.site_phase_seconds_per_round = PhaseDelta(
+      site_phases_before, ScrapePhaseSeconds(site_ports, kSitePhases),
+      static_cast<double>(options.rounds) * std::max<size_t>(1, site_ports.size()), "sites");
 
   int32_t exported_round = 0;
   ASSIGN_OR_RETURN(TensorBundle exported,
@@ -235,23 +260,31 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
   if (!started.ok()) return ReportError(started.status());
   LocalFederation& federation = **started;
   std::vector<int64_t> site_indices;
+  // Each site's /metrics on loopback gives its phases.
+  std::vector<int> site_ports;
   for (int k = 1; k <= options.sites; ++k) {
     SiteOptions site;
     site.name = absl::StrCat("site-", k);
     site.threads = 1;
+    site_ports.push_back(FreeLoopbackPort());
+    if (site_ports.back() != 0) {
+      site.extra_flags = {"--http", absl::StrCat("127.0.0.1:", site_ports.back())};
+    }
     if (absl::Status status = federation.AddSite(site); !status.ok()) return ReportError(status);
     site_indices.push_back(k);
   }
   if (absl::Status status = federation.WaitForSites(absl::Seconds(120)); !status.ok()) {
     return ReportError(status);
   }
-  auto plain = TimeBenchRun(federation, options, site_indices, plain_spec, "plaintext", http_port);
+  auto plain = TimeBenchRun(federation, options, site_indices, plain_spec, "plaintext", http_port,
+                            site_ports);
   if (!plain.ok()) return ReportError(plain.status());
   const bool exact = checks_fedavg && plain->size_ok && plain->mismatches == 0;
   absl::StatusOr<BenchRun> masked = absl::UnknownError("not run");
   double bound = 0;
   if (secure) {
-    masked = TimeBenchRun(federation, options, site_indices, secure_spec, "secure", http_port);
+    masked = TimeBenchRun(federation, options, site_indices, secure_spec, "secure", http_port,
+                          site_ports);
     if (!masked.ok()) return ReportError(masked.status());
     auto computed = SecAggBound(secure_spec, options.sites, options.rounds);
     if (!computed.ok()) return ReportError(computed.status());
@@ -297,12 +330,19 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
       "model); model payload per run %.1f MB\n",
       rss / 1e6, static_cast<double>(rss) / model_bytes, site_rss / 1e6,
       static_cast<double>(site_rss) / model_bytes, payload_bytes / 1e6);
-  if (!plain->phase_seconds_per_round.empty()) {
-    std::string phases;
-    for (const auto& [phase, seconds] : plain->phase_seconds_per_round) {
-      absl::StrAppendFormat(&phases, "%s%s %.3f", phases.empty() ? "" : ", ", phase, seconds);
+  auto print_phases = [](const PhaseSeconds& phases, const char* what) {
+    if (phases.empty()) return;
+    std::string text;
+    for (const auto& [phase, seconds] : phases) {
+      absl::StrAppendFormat(&text, "%s%s %.3f", text.empty() ? "" : ", ", phase, seconds);
     }
-    std::cout << "  plaintext coordinator thread-seconds per round: " << phases << "\n";
+    std::cout << "  " << what << ": " << text << "\n";
+  };
+  print_phases(plain->phase_seconds_per_round, "plaintext coordinator thread-seconds per round");
+  print_phases(plain->site_phase_seconds_per_round, "plaintext seconds per round at a site");
+  if (secure) {
+    print_phases(masked->phase_seconds_per_round, "secure coordinator thread-seconds per round");
+    print_phases(masked->site_phase_seconds_per_round, "secure seconds per round at a site");
   }
   if (options.json) {
     nlohmann::json json = {
@@ -319,6 +359,7 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
         {"site_peak_rss_bytes", site_rss},
         {"site_peak_rss_over_model", static_cast<double>(site_rss) / model_bytes},
         {"coordinator_phase_seconds_per_round", plain->phase_seconds_per_round},
+        {"site_phase_seconds_per_round", plain->site_phase_seconds_per_round},
         {"coordinator_cpu_seconds", plain->coordinator_cpu_seconds},
         {"payload_bytes", payload_bytes},
         {"aggregate_exact", exact},
@@ -337,6 +378,7 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
           {"overhead_seconds", masked->median_round_seconds - plain->median_round_seconds},
           {"max_abs_error", masked->max_abs_error},
           {"coordinator_phase_seconds_per_round", masked->phase_seconds_per_round},
+          {"site_phase_seconds_per_round", masked->site_phase_seconds_per_round},
           {"error_bound", bound},
           {"within_bound", within_bound}};
     }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/ml/explain.h"
 #include "client/ml/mobile_model.h"
+#include "common/base/cpu_share.h"
 #include "common/base/env.h"
 #include "common/base/status.h"
 #include "common/data/image_data.h"
@@ -246,7 +247,9 @@ absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round
 }
 
 void TorchModelRunner::SetThreads(int threads) {
-  if (threads > 0) ml::SetThreads(threads);
+  // 0: every CPU this process may use (affinity, cgroup quota), not
+  // LibTorch's own default, which Debian's build sets to one thread.
+  ml::SetThreads(threads > 0 ? threads : MeasureCpuShare().cpus);
 }
 
 namespace {

@@ -1,6 +1,7 @@
 #include "client/client_metrics.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "common/base/status.h"
 
@@ -8,6 +9,7 @@ namespace fedmi {
 namespace {
 
 constexpr const char* kReasons[] = {"policy", "unsupported", "failed"};
+constexpr const char* kPhases[] = {"download", "training", "secagg", "upload"};
 
 }  // namespace
 
@@ -53,6 +55,13 @@ absl::StatusOr<std::unique_ptr<ClientMetrics>> ClientMetrics::Register(
                                         "unsupported (it cannot run the spec), failed.",
                                         {"reason"}));
   for (const char* reason : kReasons) m->refused_->Add({reason}, 0).IgnoreError();
+  ASSIGN_OR_RETURN(m->phase_seconds_,
+                   registry->AddCounter("fedmi_client_round_phase_seconds_total",
+                                        "Wall time of completed train tasks by phase: download "
+                                        "(the global model), training, secagg (secure "
+                                        "aggregation's key exchange and masking), upload.",
+                                        {"phase"}));
+  for (const char* phase : kPhases) m->phase_seconds_->Add({phase}, 0).IgnoreError();
   ASSIGN_OR_RETURN(m->last_run_,
                    registry->AddGauge("fedmi_client_last_run", "Run id of the latest train task."));
   ASSIGN_OR_RETURN(m->last_round_, registry->AddGauge("fedmi_client_last_round",
@@ -105,6 +114,15 @@ void ClientMetrics::OnRoundOutcome(int64_t run_id, int32_t round, const absl::St
     joined_->Increment().IgnoreError();
   } else {
     refused_->Increment({RefusalReason(outcome)}).IgnoreError();
+  }
+}
+
+void ClientMetrics::OnRoundPhases(int64_t /*run_id*/, int32_t /*round*/,
+                                  const RoundPhaseTimes& phases) {
+  const double seconds[] = {phases.download, phases.training, phases.secagg, phases.upload};
+  static_assert(std::size(seconds) == std::size(kPhases), "one value per phase label");
+  for (size_t i = 0; i < std::size(kPhases); ++i) {
+    phase_seconds_->Add({kPhases[i]}, std::max(0.0, seconds[i])).IgnoreError();
   }
 }
 

@@ -8,6 +8,9 @@
 //   fedmi_client_training_loss                  gauge   running mean loss of the latest epoch
 //   fedmi_client_rounds_joined_total            counter rounds trained and sent an update for
 //   fedmi_client_rounds_refused_total{reason}   counter train tasks not done, by reason
+//   fedmi_client_round_phase_seconds_total{phase} counter completed train tasks' wall
+//                                                         time: download, training,
+//                                                         secagg, upload
 //   fedmi_client_last_run                       gauge   run id of the latest train task
 //   fedmi_client_last_round                     gauge   its round
 //
@@ -47,6 +50,7 @@ class ClientMetrics final : public TrainingObserver {
 
   void OnTrainingProgress(const TrainingProgress& progress) override;
   void OnRoundOutcome(int64_t run_id, int32_t round, const absl::Status& outcome) override;
+  void OnRoundPhases(int64_t run_id, int32_t round, const RoundPhaseTimes& phases) override;
 
  private:
   ClientMetrics() = default;
@@ -57,6 +61,7 @@ class ClientMetrics final : public TrainingObserver {
   metrics::GaugeFamily* loss_ = nullptr;
   metrics::CounterFamily* joined_ = nullptr;
   metrics::CounterFamily* refused_ = nullptr;
+  metrics::CounterFamily* phase_seconds_ = nullptr;
   metrics::GaugeFamily* last_run_ = nullptr;
   metrics::GaugeFamily* last_round_ = nullptr;
 

@@ -21,6 +21,7 @@
 #include "client/site_worker.h"
 #include "common/base/build_info.h"
 #include "common/base/cli_config.h"
+#include "common/base/cpu_share.h"
 #include "common/base/fault_hook.h"
 #include "common/base/log.h"
 #include "common/crypto/revocation_list.h"
@@ -118,7 +119,9 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
                  "which the site still trains; above it the site refuses runs and says why")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--threads", threads, "LibTorch and DICOM decoding threads (0 = all cores)")
+  app.add_option("--threads", threads,
+                 "LibTorch and DICOM decoding threads (0 = this site's share of the CPUs it "
+                 "may use, shared with the other site daemons on this machine)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));
   app.add_option("--heartbeat", heartbeat_s, "seconds between heartbeats")
@@ -177,7 +180,7 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
     options.first_frame_only = geometry.first_frame_only;
     options.with_masks = geometry.with_masks;
     options.max_bad_fraction = max_bad_fraction;
-    options.threads = threads;
+    options.threads = threads > 0 ? threads : MeasureCpuShare().threads;
     return options;
   };
   std::optional<SiteDataset> dataset;

@@ -254,11 +254,14 @@ absl::Status SiteSession::TrainRound(const v1::TrainTask& task, int64_t connecti
   RETURN_IF_ERROR(CheckSecAggAgreement(task));
   auto abort = [&] { return SecAggAbortReason(task.run_id(), task.round(), connection); };
   std::unique_ptr<secagg::SecAggParticipant> participant;
+  absl::Duration secagg;  // key exchange, then masking
   if (task.has_secagg()) {
     // Keys go out before the download and training, so that the slow part
     // of the round overlaps the coordinator collecting everyone's.
+    const absl::Time sharing = clock_.Now();
     ASSIGN_OR_RETURN(participant,
                      secagg_.ShareSecrets(task, worker_.policy().secagg_floor, abort, violation));
+    secagg = clock_.Now() - sharing;
   }
   const absl::Time downloading = clock_.Now();
   ASSIGN_OR_RETURN(TensorBundle global, Download(task.base()));
@@ -269,6 +272,7 @@ absl::Status SiteSession::TrainRound(const v1::TrainTask& task, int64_t connecti
   if (Cancelled(task.run_id()) || RoundAbandoned(task.run_id(), task.round())) {
     return absl::OkStatus();
   }
+  absl::Duration masking;
   v1::UpdateMetadata metadata;
   metadata.set_run_id(task.run_id());
   metadata.set_round(task.round());
@@ -290,21 +294,34 @@ absl::Status SiteSession::TrainRound(const v1::TrainTask& task, int64_t connecti
     ASSIGN_OR_RETURN(TensorBundle masked,
                      secagg_.MaskUpdate(task, *participant, global, update.weights, update.examples,
                                         abort, violation));
+    masking = clock_.Now() - uploading;
     RETURN_IF_ERROR(Upload(metadata, masked));
     secagg_.KeepForUnmasking(task.run_id(), task.round(), std::move(participant));
   } else {
     RETURN_IF_ERROR(Upload(metadata, update.weights));
   }
   const absl::Time done = clock_.Now();
-  auto rounded = [](absl::Duration d) {
-    return absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(10)));
+  RoundPhaseTimes phases;
+  phases.secagg = absl::ToDoubleSeconds(secagg + masking);
+  phases.download = absl::ToDoubleSeconds(training - downloading);
+  phases.training = absl::ToDoubleSeconds(uploading - training);
+  phases.upload = absl::ToDoubleSeconds(done - uploading - masking);
+  if (TrainingObserver* observer = worker_.training_observer(); observer != nullptr) {
+    observer->OnRoundPhases(task.run_id(), task.round(), phases);
+  }
+  auto rounded = [](double seconds) {
+    return absl::FormatDuration(absl::Trunc(absl::Seconds(seconds), absl::Milliseconds(10)));
   };
-  // Where a slow round's time went, for `fedmi bench round` and operators.
+  // Where a slow round's time went, for operators; `fedmi bench round`
+  // reads the same figures from /metrics.
   FEDMI_LOG(INFO) << RoundName(task.run_id(), task.round()) << ": trained on " << update.examples
                   << " examples, loss " << update.train_metrics.loss() << ", in "
-                  << rounded(done - started) << " (download " << rounded(training - downloading)
-                  << ", training " << rounded(uploading - training) << ", upload "
-                  << rounded(done - uploading) << ")";
+                  << rounded(absl::ToDoubleSeconds(done - started)) << " (download "
+                  << rounded(phases.download) << ", training " << rounded(phases.training)
+                  << (task.has_secagg()
+                          ? absl::StrCat(", secure aggregation ", rounded(phases.secagg))
+                          : "")
+                  << ", upload " << rounded(phases.upload) << ")";
   return absl::OkStatus();
 }
 

@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/ml/local_model.h"
+#include "common/base/cpu_share.h"
+#include "common/base/large_buffer.h"
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/data/metrics.h"
@@ -207,7 +209,21 @@ SiteWorker::SiteWorker(SiteWorkerOptions options, std::optional<SiteDataset> dat
       scaffold_controls_(absl::StrCat(options_.state_dir.empty() ? "state" : options_.state_dir,
                                       "/scaffold/", options_.site),
                          *options_.env) {
-  ml::SetThreads(options_.threads);
+  if (options_.threads > 0) {
+    ml::SetThreads(options_.threads);
+  } else {
+    UseCpuShare();
+  }
+}
+
+void SiteWorker::UseCpuShare() {
+  const CpuShare share = MeasureCpuShare();
+  if (share.threads == threads_in_use_) return;
+  ml::SetThreads(share.threads);
+  threads_in_use_ = share.threads;
+  FEDMI_LOG(INFO) << "training with " << share.threads << " thread(s): " << share.cpus
+                  << " CPU(s) shared by " << share.daemons
+                  << " site daemon(s) on this machine (--threads sets a number)";
 }
 
 SiteWorker::~SiteWorker() = default;
@@ -355,7 +371,9 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   }
   if (IsSynthetic(spec)) {
     const int64_t k = SyntheticSiteIndex(options_.site);
-    update.weights = global;
+    update.weights.specs = global.specs;
+    ReserveLargeBuffer(&update.weights.body, global.body.size());
+    update.weights.body.assign(global.body.begin(), global.body.end());
     ApplySyntheticDelta(k, &update.weights);
     update.examples = SyntheticExamples(k);
     update.train_metrics.set_examples(update.examples);
@@ -367,6 +385,8 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   }
   ASSIGN_OR_RETURN(ml::LocalModel * model, ModelFor(run_id, spec));
   RETURN_IF_ERROR(model->ImportWeights(global));
+  // Sites on this machine may have started or stopped since the last round.
+  if (options_.threads <= 0) UseCpuShare();
   ml::TrainOptions options;
   options.epochs = spec.local_epochs();
   options.batch_size = spec.batch_size();

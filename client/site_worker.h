@@ -61,7 +61,9 @@ using SiteDataLoader = std::function<absl::StatusOr<SiteDataset>(const DataGeome
 
 struct SiteWorkerOptions {
   std::string site;
-  int threads = 0;  // LibTorch intra-op threads; 0 = all cores
+  // LibTorch intra-op threads; 0 = this site's share of the CPUs it may use
+  // (common/base/cpu_share.h), measured again before each training.
+  int threads = 0;
   // Unset: SitePolicy::Defaults(), plus "synthetic" when the site has no data.
   // A data-less site has no patients to protect, and `fedmi bench round`
   // starts exactly such sites; a site with data must list "synthetic" itself.
@@ -156,6 +158,9 @@ class SiteWorker {
   void ForgetRun(int64_t run_id);
 
  private:
+  // With `threads` 0: sets LibTorch's threads to this site's CPU share now,
+  // logging when it changes (another site started or stopped).
+  void UseCpuShare();
   // ml::TrainOptions::progress for options_.training_observer.
   std::function<void(int, int64_t, int64_t, double)> ProgressReporter(
       int64_t run_id, int32_t round, const v1::RunSpec& spec) const;
@@ -210,6 +215,7 @@ class SiteWorker {
                                    LocalUpdate* update);
 
   SiteWorkerOptions options_;
+  int threads_in_use_ = 0;  // what UseCpuShare last set; 0 before
   ArtifactSource artifact_source_;
   SitePolicy policy_;
   std::optional<SiteDataset> data_;

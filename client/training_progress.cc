@@ -47,6 +47,13 @@ void TrainingObservers::OnRoundOutcome(int64_t run_id, int32_t round, const absl
   }
 }
 
+void TrainingObservers::OnRoundPhases(int64_t run_id, int32_t round,
+                                      const RoundPhaseTimes& phases) {
+  for (TrainingObserver* observer : observers_) {
+    if (observer != nullptr) observer->OnRoundPhases(run_id, round, phases);
+  }
+}
+
 std::string FormatEta(double seconds) {
   if (!(seconds >= 0) || !std::isfinite(seconds)) return "?";
   const int64_t s = static_cast<int64_t>(std::ceil(seconds));

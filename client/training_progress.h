@@ -39,6 +39,16 @@ struct TrainingProgress {
   bool EpochDone() const { return total > 0 && done >= total; }
 };
 
+// Where a completed train task's wall time went, in seconds. Secure
+// aggregation's key exchange and masking are timed apart from the download
+// and upload they surround.
+struct RoundPhaseTimes {
+  double secagg = 0;    // sharing keys, then masking the update (0 without)
+  double download = 0;  // fetching the global model
+  double training = 0;  // local training, with the update's own checks and DP
+  double upload = 0;    // sending the (masked) update
+};
+
 // Hears a site's training tasks. Called on the daemon's task thread, one
 // call at a time; an observer shared with other threads (/metrics) guards
 // its own state.
@@ -50,6 +60,10 @@ class TrainingObserver {
   // A train task ended: OK when the site trained and sent its update, else
   // why not (its policy refused, it cannot run the spec, or it failed).
   virtual void OnRoundOutcome(int64_t run_id, int32_t round, const absl::Status& outcome) = 0;
+  // A train task completed (before its OK outcome), with where its time
+  // went. Most observers have no use for it.
+  virtual void OnRoundPhases(int64_t /*run_id*/, int32_t /*round*/,
+                             const RoundPhaseTimes& /*phases*/) {}
 };
 
 // Passes every call on to each of `observers` (not owned; nulls skipped).
@@ -59,6 +73,7 @@ class TrainingObservers final : public TrainingObserver {
       : observers_(std::move(observers)) {}
   void OnTrainingProgress(const TrainingProgress& progress) override;
   void OnRoundOutcome(int64_t run_id, int32_t round, const absl::Status& outcome) override;
+  void OnRoundPhases(int64_t run_id, int32_t round, const RoundPhaseTimes& phases) override;
 
  private:
   std::vector<TrainingObserver*> observers_;

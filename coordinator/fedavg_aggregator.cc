@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/base/large_buffer.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
 #include "coordinator/aggregator.h"
@@ -50,6 +51,7 @@ class FedAvgAggregator : public Aggregator {
           absl::StrCat("fedavg round ", round, ": cannot allocate the accumulator for ", parameters,
                        " parameters (", parameters * sizeof(double), " bytes)"));
     }
+    AdviseHugePages(sum_.get(), parameters * sizeof(double));
     sum_size_ = parameters;
     try {
       chunk_.resize(kMaxChunkBytes);

@@ -25,6 +25,7 @@
 #include "client/ml/segmentation.h"
 #include "client/ml/torch_support.h"
 #include "client/ml/training_recipe.h"
+#include "common/base/large_buffer.h"
 #include "common/base/status.h"
 #include "common/runspec/model_names.h"
 #include "common/runspec/strategy_names.h"
@@ -77,12 +78,10 @@ TensorBundle WeightsBundle(const torch::jit::Module& module) {
     host.push_back(tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous());
     bundle.specs.push_back(TensorSpec{name, DType::kFloat32, tensor.sizes().vec()});
   }
-  bundle.body.resize(bundle.ExpectedBodyBytes());
-  char* out = bundle.body.data();
+  ReserveLargeBuffer(&bundle.body, bundle.ExpectedBodyBytes());
   for (const torch::Tensor& t : host) {
-    const size_t bytes = t.numel() * sizeof(float);
-    std::memcpy(out, t.data_ptr<float>(), bytes);
-    out += bytes;
+    const char* values = reinterpret_cast<const char*>(t.data_ptr<float>());
+    bundle.body.insert(bundle.body.end(), values, values + t.numel() * sizeof(float));
   }
   return bundle;
 }

@@ -1,5 +1,6 @@
 #include "common/rpc/bundle_stream.h"
 
+#include "common/base/large_buffer.h"
 #include "common/base/status.h"
 #include "common/rpc/grpc_status.h"
 #include "common/tensor/tensor_codec.h"
@@ -23,7 +24,7 @@ absl::StatusOr<TensorBundle> ReceiveBundle(grpc::ClientContext* context,
       break;
     }
     if (bundle.body.capacity() == 0 && stream.has_header()) {
-      bundle.body.reserve(TotalBytes(stream.specs()));
+      ReserveLargeBuffer(&bundle.body, TotalBytes(stream.specs()));
     }
   }
   const absl::Status rpc_status = FromGrpcStatus(reader->Finish());
@@ -40,10 +41,7 @@ absl::Status UploadBundle(grpc::ClientWriterInterface<v1::UploadMessage>* writer
   v1::UploadMessage message;
   *message.mutable_metadata() = metadata;
   if (writer->Write(message)) {
-    (void)StreamBundle(bundle, [&](const v1::TensorChunk& chunk) {
-      *message.mutable_chunk() = chunk;
-      return writer->Write(message);
-    });
+    (void)StreamBundleInto(bundle, message.mutable_chunk(), [&] { return writer->Write(message); });
   }
   writer->WritesDone();
   return FromGrpcStatus(writer->Finish());

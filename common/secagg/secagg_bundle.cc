@@ -6,6 +6,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/large_buffer.h"
 #include "common/base/status.h"
 #include "common/tensor/tensor_codec.h"
 
@@ -84,7 +85,7 @@ absl::StatusOr<TensorBundle> MaskUpdateForSecAgg(const TensorBundle& global,
 
   TensorBundle masked;
   masked.specs = std::move(masked_specs);
-  masked.body.resize(body_bytes);
+  ResizeLargeBuffer(&masked.body, body_bytes);
   const uint64_t parameters = body_bytes / sizeof(float);
   std::vector<float> old_values(kWordsPerChunk);
   std::vector<float> delta(kWordsPerChunk);

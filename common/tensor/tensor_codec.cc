@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/large_buffer.h"
 #include "common/base/status.h"
 
 namespace fedmi {
@@ -27,19 +28,26 @@ static_assert(kSendChunkBytes <= kMaxChunkBytes, "senders must stay within the r
 
 absl::Status StreamBundle(const TensorBundle& bundle,
                           const std::function<bool(const v1::TensorChunk&)>& write) {
+  v1::TensorChunk chunk;
+  return StreamBundleInto(bundle, &chunk, [&] { return write(chunk); });
+}
+
+absl::Status StreamBundleInto(const TensorBundle& bundle, v1::TensorChunk* chunk,
+                              const std::function<bool()>& write) {
   if (bundle.body.size() != bundle.ExpectedBodyBytes()) {
     return absl::InvalidArgumentError(absl::StrCat("bundle body has ", bundle.body.size(),
                                                    " bytes but its tensors need ",
                                                    bundle.ExpectedBodyBytes()));
   }
-  v1::TensorChunk chunk;
-  *chunk.mutable_header() = HeaderFromSpecs(
+  *chunk->mutable_header() = HeaderFromSpecs(
       bundle.specs, Sha256::Digest(absl::string_view(bundle.body.data(), bundle.body.size())));
-  if (!write(chunk)) return absl::UnavailableError("stream closed while sending bundle header");
+  if (!write()) return absl::UnavailableError("stream closed while sending bundle header");
   for (size_t offset = 0; offset < bundle.body.size(); offset += kSendChunkBytes) {
-    size_t size = std::min(kSendChunkBytes, bundle.body.size() - offset);
-    chunk.set_data(bundle.body.data() + offset, size);
-    if (!write(chunk)) return absl::UnavailableError("stream closed while sending bundle body");
+    const size_t size = std::min(kSendChunkBytes, bundle.body.size() - offset);
+    // assign() into the string the chunk already holds: set_data() would
+    // build a new one per chunk.
+    chunk->mutable_data()->assign(bundle.body.data() + offset, size);
+    if (!write()) return absl::UnavailableError("stream closed while sending bundle body");
   }
   return absl::OkStatus();
 }
@@ -261,7 +269,7 @@ absl::StatusOr<TensorBundle> ReadBundleFile(const std::string& path) {
   ASSIGN_OR_RETURN(auto reader, BundleFileReader::Open(path));
   TensorBundle bundle;
   bundle.specs = reader->specs();
-  bundle.body.resize(reader->body_bytes());
+  ResizeLargeBuffer(&bundle.body, reader->body_bytes());
   size_t offset = 0;
   while (offset < bundle.body.size()) {
     ASSIGN_OR_RETURN(size_t got,
@@ -278,11 +286,13 @@ absl::Status StreamBundleFile(const std::string& path, const std::string& sha256
   v1::TensorChunk chunk;
   *chunk.mutable_header() = HeaderFromSpecs(reader->specs(), sha256);
   if (!write(chunk)) return absl::UnavailableError("stream closed while sending model header");
-  std::string buffer(kSendChunkBytes, '\0');
+  // Read straight into the chunk's own buffer, reused for every chunk.
+  std::string* data = chunk.mutable_data();
   while (true) {
-    ASSIGN_OR_RETURN(size_t got, reader->Read(buffer.data(), buffer.size()));
+    data->resize(kSendChunkBytes);
+    ASSIGN_OR_RETURN(size_t got, reader->Read(data->data(), data->size()));
     if (got == 0) break;
-    chunk.set_data(buffer.data(), got);
+    data->resize(got);
     if (!write(chunk)) return absl::UnavailableError("stream closed while sending model body");
   }
   return absl::OkStatus();

@@ -55,6 +55,13 @@ class MemoryBodySink : public BodySink {
 absl::Status StreamBundle(const TensorBundle& bundle,
                           const std::function<bool(const v1::TensorChunk&)>& write);
 
+// The same into a chunk the caller owns, e.g. inside the message it sends:
+// each piece is copied into `*chunk`, whose buffer is reused, and then
+// `write()` sends it. One copy per byte before serialization, and no
+// allocation per chunk.
+absl::Status StreamBundleInto(const TensorBundle& bundle, v1::TensorChunk* chunk,
+                              const std::function<bool()>& write);
+
 // Reassembles a chunk stream. Usage: Add() each chunk, then Finish().
 class BundleStreamReader {
  public:

@@ -36,11 +36,12 @@ TEST(RefusalReasonTest, PolicyUnsupportedOrFailed) {
 class ClientMetricsTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_OK_AND_ASSIGN(metrics_, ClientMetrics::Register(&registry_)); }
-  double Value(const std::string& name, const metrics::LabelValues& labels = {}) {
+  double Value(const std::string& name, const metrics::LabelValues& labels = {},
+               const std::string& label_name = "reason") {
     // The families are reached through the text, as a scraper would.
     const std::string text = registry_.RenderText();
     std::string line = name;
-    if (!labels.empty()) line += "{reason=\"" + labels[0] + "\"}";
+    if (!labels.empty()) line += "{" + label_name + "=\"" + labels[0] + "\"}";
     line += " ";
     const size_t at = text.find("\n" + line);
     EXPECT_NE(at, std::string::npos) << line << " not in\n" << text;
@@ -86,6 +87,21 @@ TEST_F(ClientMetricsTest, CountsImagesSecondsOnceAndKeepsTheLatestRateAndLoss) {
   EXPECT_EQ(Value("fedmi_client_training_images_per_second"), 400);
   EXPECT_EQ(Value("fedmi_client_last_round"), 2);
   EXPECT_EQ(Value("fedmi_client_last_run"), 7);
+}
+
+TEST_F(ClientMetricsTest, RoundPhasesAddUpByPhase) {
+  EXPECT_EQ(Value("fedmi_client_round_phase_seconds_total", {"download"}, "phase"), 0);
+  RoundPhaseTimes phases;
+  phases.download = 0.5;
+  phases.training = 2;
+  phases.upload = 0.25;
+  metrics_->OnRoundPhases(7, 1, phases);
+  phases.secagg = 1;
+  metrics_->OnRoundPhases(7, 2, phases);
+  EXPECT_EQ(Value("fedmi_client_round_phase_seconds_total", {"download"}, "phase"), 1);
+  EXPECT_EQ(Value("fedmi_client_round_phase_seconds_total", {"training"}, "phase"), 4);
+  EXPECT_EQ(Value("fedmi_client_round_phase_seconds_total", {"secagg"}, "phase"), 1);
+  EXPECT_EQ(Value("fedmi_client_round_phase_seconds_total", {"upload"}, "phase"), 0.5);
 }
 
 TEST_F(ClientMetricsTest, DpSgdStepsAreNotImages) {

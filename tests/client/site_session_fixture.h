@@ -57,6 +57,11 @@ class FakeLink : public CoordinatorLink {
     TensorBundle bundle;
   };
 
+  enum class Transfer { kDownload, kUpload };
+  // Called, outside the link's lock, at the start of each download and upload
+  // (e.g. to advance a fake clock by the time a transfer takes).
+  void OnTransfer(std::function<void(Transfer)> hook) { transfer_hook_ = std::move(hook); }
+
   // Called, outside the link's lock, with each message the site sends.
   void OnSend(std::function<void(const v1::SiteMessage&)> forward) {
     forward_ = std::move(forward);
@@ -84,6 +89,7 @@ class FakeLink : public CoordinatorLink {
     if (forward_) forward_(message);
   }
   absl::StatusOr<TensorBundle> Download(const v1::ModelRef& ref) override {
+    if (transfer_hook_) transfer_hook_(Transfer::kDownload);
     absl::MutexLock lock(&mu_);
     ++downloads_;
     auto it = models_.find(ref.round());
@@ -92,6 +98,7 @@ class FakeLink : public CoordinatorLink {
   }
   absl::StatusOr<v1::UploadReceipt> Upload(const v1::UpdateMetadata& metadata,
                                            const TensorBundle& bundle) override {
+    if (transfer_hook_) transfer_hook_(Transfer::kUpload);
     absl::MutexLock lock(&mu_);
     if (severed_) return absl::UnavailableError("the site is gone");
     if (!upload_error_.ok()) return upload_error_;
@@ -125,6 +132,7 @@ class FakeLink : public CoordinatorLink {
 
  private:
   std::function<void(const v1::SiteMessage&)> forward_;
+  std::function<void(Transfer)> transfer_hook_;
   mutable absl::Mutex mu_;
   std::map<int32_t, TensorBundle> models_ ABSL_GUARDED_BY(mu_);
   absl::Status upload_error_ ABSL_GUARDED_BY(mu_);
@@ -195,18 +203,20 @@ class CrashAt : public FaultHook {
 
 // One site: its worker, its link and its session.
 struct Site {
-  static SiteWorkerOptions WorkerOptions(const std::string& name,
-                                         std::optional<SitePolicy> policy) {
+  static SiteWorkerOptions WorkerOptions(const std::string& name, std::optional<SitePolicy> policy,
+                                         TrainingObserver* observer) {
     SiteWorkerOptions options;
     options.site = name;
     options.threads = 1;
     options.policy = std::move(policy);
+    options.training_observer = observer;
     return options;
   }
 
   Site(const std::string& name, std::optional<SitePolicy> policy, SiteIdentityFiles identity = {},
-       std::string receipts_dir = "", Env& env = *Env::Default())
-      : worker(WorkerOptions(name, std::move(policy)), std::nullopt),
+       std::string receipts_dir = "", Env& env = *Env::Default(),
+       TrainingObserver* observer = nullptr)
+      : worker(WorkerOptions(name, std::move(policy), observer), std::nullopt),
         session(SiteSessionOptions{name, std::move(identity), std::move(receipts_dir)}, worker,
                 link, env, crash, clock) {
     session.Connected();

@@ -54,6 +54,51 @@ TEST_F(SiteSessionTest, PlainRoundTrainsUploadsKeepsTheReceiptAndReportsEvaluati
   EXPECT_FALSE(site.session.RunNextTask(absl::ZeroDuration()));
 }
 
+// Records what a site reports about its rounds' phases and outcomes.
+class PhaseRecorder : public TrainingObserver {
+ public:
+  void OnTrainingProgress(const TrainingProgress&) override {}
+  void OnRoundOutcome(int64_t, int32_t, const absl::Status& outcome) override {
+    outcomes.push_back(outcome);
+  }
+  void OnRoundPhases(int64_t run_id, int32_t round, const RoundPhaseTimes& times) override {
+    EXPECT_EQ(run_id, kRun);
+    EXPECT_EQ(outcomes.size(), rounds.size()) << "phases come before their round's outcome";
+    rounds.push_back(round);
+    phases.push_back(times);
+  }
+  std::vector<int32_t> rounds;
+  std::vector<RoundPhaseTimes> phases;
+  std::vector<absl::Status> outcomes;
+};
+
+TEST_F(SiteSessionTest, CompletedRoundReportsWhereItsTimeWentOnTheSessionClock) {
+  PhaseRecorder recorder;
+  Site site("site-2", std::nullopt, {}, "", *Env::Default(), &recorder);
+  site.link.SetModel(0, global_);
+  site.link.SetModel(1, global_);
+  site.link.OnTransfer([&site](FakeLink::Transfer transfer) {
+    site.clock.Advance(transfer == FakeLink::Transfer::kDownload ? absl::Seconds(2)
+                                                                 : absl::Seconds(3));
+  });
+  site.session.Deliver(TrainTask(1, SyntheticSpec()));
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+  ASSERT_EQ(recorder.phases.size(), 1u);
+  EXPECT_EQ(recorder.rounds[0], 1);
+  EXPECT_DOUBLE_EQ(recorder.phases[0].download, 2);
+  EXPECT_DOUBLE_EQ(recorder.phases[0].upload, 3);
+  EXPECT_DOUBLE_EQ(recorder.phases[0].training, 0);
+  EXPECT_DOUBLE_EQ(recorder.phases[0].secagg, 0);
+
+  // A round whose upload is refused did not complete: no phases.
+  site.link.RefuseUploads(absl::FailedPreconditionError("round 2 is closed"));
+  site.session.Deliver(TrainTask(2, SyntheticSpec()));
+  ASSERT_TRUE(site.session.RunNextTask(absl::ZeroDuration()));
+  EXPECT_EQ(recorder.phases.size(), 1u);
+  ASSERT_EQ(recorder.outcomes.size(), 2u);
+  EXPECT_FALSE(recorder.outcomes[1].ok());
+}
+
 TEST_F(SiteSessionTest, ReceiptThatCannotBeWrittenDoesNotFailTheUpload) {
   FaultInjectionEnv env;
   env.FailCommits(absl::ResourceExhaustedError("No space left on device"));

@@ -351,6 +351,22 @@ TEST(FederationProcessTest, BenchRoundAggregateIsExactFedAvg) {
   nlohmann::json summary = nlohmann::json::parse(LastLine(out.stdout_text));
   EXPECT_TRUE(summary["aggregate_exact"].get<bool>());
   EXPECT_EQ(summary["round_seconds"].size(), 2u);
+  // The breakdown is there, from the coordinator's and the sites' /metrics:
+  // every phase listed, and time spent where every round must spend some.
+  EXPECT_GT(summary["coordinator_peak_rss_bytes"].get<int64_t>(), 0);
+  EXPECT_GT(summary["site_peak_rss_bytes"].get<int64_t>(), 0);
+  const nlohmann::json& coordinator = summary["coordinator_phase_seconds_per_round"];
+  for (const char* phase : {"receive", "hash", "check", "spool", "fold", "commit", "model_send"}) {
+    ASSERT_TRUE(coordinator.contains(phase)) << phase << " in " << coordinator.dump();
+  }
+  EXPECT_GT(coordinator["fold"].get<double>(), 0);
+  const nlohmann::json& site = summary["site_phase_seconds_per_round"];
+  for (const char* phase : {"download", "training", "secagg", "upload"}) {
+    ASSERT_TRUE(site.contains(phase)) << phase << " in " << site.dump();
+  }
+  EXPECT_GT(site["download"].get<double>(), 0);
+  EXPECT_GT(site["upload"].get<double>(), 0);
+  EXPECT_EQ(site["secagg"].get<double>(), 0);
 }
 
 }  // namespace
