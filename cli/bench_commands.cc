@@ -11,6 +11,8 @@
 #include <map>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/admin_client.h"
@@ -21,6 +23,7 @@
 #include "cli/run_progress.h"
 #include "cli/secagg_flags.h"
 #include "cli/strategy_flags.h"
+#include "common/base/env.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/http/http_listener.h"
@@ -260,21 +263,29 @@ int RunBenchRound(const GlobalOptions& global, BenchOptions options) {
   if (!started.ok()) return ReportError(started.status());
   LocalFederation& federation = **started;
   std::vector<int64_t> site_indices;
-  // Each site's /metrics on loopback gives its phases.
-  std::vector<int> site_ports;
+  // Each site's /metrics on loopback gives its phases. The site binds a
+  // port of its own choosing: one picked here could be taken meanwhile by
+  // another site's connection (it was, at 100 sites).
+  std::vector<std::string> site_port_files;
   for (int k = 1; k <= options.sites; ++k) {
     SiteOptions site;
     site.name = absl::StrCat("site-", k);
     site.threads = 1;
-    site_ports.push_back(FreeLoopbackPort());
-    if (site_ports.back() != 0) {
-      site.extra_flags = {"--http", absl::StrCat("127.0.0.1:", site_ports.back())};
-    }
+    site_port_files.push_back(absl::StrCat(*work_dir, "/", site.name, ".http-port"));
+    site.extra_flags = {"--http", "127.0.0.1:0", "--http-port-file", site_port_files.back()};
     if (absl::Status status = federation.AddSite(site); !status.ok()) return ReportError(status);
     site_indices.push_back(k);
   }
   if (absl::Status status = federation.WaitForSites(absl::Seconds(120)); !status.ok()) {
     return ReportError(status);
+  }
+  // Written before a site connects; 0 (no breakdown) where one is unreadable.
+  std::vector<int> site_ports;
+  for (const std::string& path : site_port_files) {
+    int port = 0;
+    auto text = ReadFileToString(path);
+    if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &port)) port = 0;
+    site_ports.push_back(port);
   }
   auto plain = TimeBenchRun(federation, options, site_indices, plain_spec, "plaintext", http_port,
                             site_ports);

@@ -200,7 +200,9 @@ void AddExplainCommand(CLI::App& app, GlobalOptions& global, CommandResult& resu
                    "input channels of such a module: 1 (grey) or 3 (RGB)")
       ->check(CLI::IsMember({1, 3}))
       ->capture_default_str();
-  explain->add_option("--threads", flags->threads, "LibTorch threads; 0 uses every core")
+  explain
+      ->add_option("--threads", flags->threads,
+                   "LibTorch threads; 0 uses every CPU this process may use")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   AddJsonFlag(explain, global);

@@ -445,7 +445,9 @@ void AddModelInputOptions(CLI::App* command, DataOptions& options) {
   command->add_option("--split", options.split, "which split of the data to use")
       ->check(CLI::IsMember({"train", "val", "test"}))
       ->capture_default_str();
-  command->add_option("--threads", options.threads, "LibTorch threads; 0 uses every core")
+  command
+      ->add_option("--threads", options.threads,
+                   "LibTorch threads; 0 uses every CPU this process may use")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
 }

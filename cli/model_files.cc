@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -247,9 +248,14 @@ absl::Status ExportModelToFile(AdminClient& admin, int64_t run_id, int32_t round
 }
 
 void TorchModelRunner::SetThreads(int threads) {
-  // 0: every CPU this process may use (affinity, cgroup quota), not
-  // LibTorch's own default, which Debian's build sets to one thread.
-  ml::SetThreads(threads > 0 ? threads : MeasureCpuShare().cpus);
+  if (threads > 0) {
+    ml::SetThreads(threads);
+  } else if (std::getenv("OMP_NUM_THREADS") == nullptr) {
+    // Every CPU this process may use (affinity, cgroup quota), not LibTorch's
+    // own default, which Debian's build sets to one thread; OMP_NUM_THREADS,
+    // when set, is LibTorch's to honour.
+    ml::SetThreads(AllowedCpus());
+  }
 }
 
 namespace {

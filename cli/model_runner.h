@@ -134,7 +134,8 @@ class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
 
-  // Threads model code may use; <= 0 uses every core.
+  // Threads model code may use; <= 0 uses every CPU this process may use
+  // (affinity, cgroup quota), or OMP_NUM_THREADS where set.
   virtual void SetThreads(int threads) = 0;
 
   // Rebuilds `info.arch` with `weights` and saves it as TorchScript at

@@ -9,7 +9,6 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -29,6 +28,7 @@
 #include "cli/sim_compare.h"
 #include "cli/strategy_flags.h"
 #include "client/sim_attack.h"
+#include "common/base/cpu_share.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/data/data_split.h"
@@ -162,9 +162,11 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
   if (!partition.ok()) return ReportUsageError(std::string(partition.status().message()));
   auto work_dir = MakeWorkDir(options.work_dir, "fedmi-sim");
   if (!work_dir.ok()) return ReportError(work_dir.status());
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  // The CPUs this process may use (affinity, cgroup quota), one share per
+  // site; the sites would share them the same way unasked, but only once all
+  // had started.
   const int threads =
-      options.threads > 0 ? options.threads : std::max(1, static_cast<int>(cores) / options.sites);
+      options.threads > 0 ? options.threads : std::max(1, AllowedCpus() / options.sites);
   const absl::Time started = absl::Now();
   std::cout << "fedmi sim: " << options.sites << " sites, " << options.rounds << " rounds, "
             << options.model << ", " << options.partition << " partition (alpha " << options.alpha
@@ -425,7 +427,8 @@ void AddSimFlags(CLI::App* sim, SimOptions* sim_options) {
   sim->add_option("--seed", sim_options->seed, "seeds the split, the model and training")
       ->capture_default_str();
   sim->add_option("--threads", sim_options->threads,
-                  "LibTorch threads per site (default: cores / sites, at least 1)");
+                  "LibTorch threads per site (default: the CPUs this process may use / sites, at "
+                  "least 1)");
   sim->add_option("--json-out", sim_options->json_out, "write the JSON summary to this file");
   sim->add_option("--work-dir", sim_options->work_dir,
                   "keep shards, state and logs here (default: a new /tmp directory)");

@@ -22,6 +22,7 @@
 #include "common/base/build_info.h"
 #include "common/base/cli_config.h"
 #include "common/base/cpu_share.h"
+#include "common/base/env.h"
 #include "common/base/fault_hook.h"
 #include "common/base/log.h"
 #include "common/crypto/revocation_list.h"
@@ -135,6 +136,9 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
                  "HOST:PORT to serve this site's Prometheus /metrics on (off by default). On a "
                  "loopback address plain HTTP, for anyone on this machine; on any other address "
                  "HTTPS with the site's kit, for admin and auditor certificates of the project CA");
+  std::string http_port_file;
+  app.add_option("--http-port-file", http_port_file,
+                 "write the port --http bound to this file once serving (for --http HOST:0)");
   app.add_flag("--insecure", insecure,
                "plaintext transport, for local experiments on a trusted network only");
   TlsFlags tls;
@@ -249,6 +253,10 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
         std::make_unique<TerminalApprover>(std::cin, std::cout, approvals_path, approver_options);
     worker_options.approver = approver.get();
   }
+  if (!http_port_file.empty() && http_address.empty()) {
+    std::cerr << "error: --http-port-file needs --http\n";
+    return 2;
+  }
   ClientHttpOptions http;
   http.address = http_address;
   http.insecure = insecure;
@@ -262,6 +270,15 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
     return observability.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   worker_options.training_observer = (*observability)->observer();
+  if (!http_port_file.empty()) {
+    // Whoever waits for the file must never read half of it.
+    if (absl::Status written = WriteFileAtomically(
+            *Env::Default(), http_port_file, absl::StrCat((*observability)->http_port(), "\n"));
+        !written.ok()) {
+      std::cerr << "error: --http-port-file: " << written.message() << "\n";
+      return 1;
+    }
+  }
   if (hooks.configure_worker) {
     if (absl::Status status = hooks.configure_worker(&worker_options); !status.ok()) {
       std::cerr << "error: " << status.message() << "\n";

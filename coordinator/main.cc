@@ -309,13 +309,14 @@ int main(int argc, char** argv) {
   // The coordinator allocates little per value, so one arena costs nothing
   // measurable in time.
   mallopt(M_ARENA_MAX, 1);
-  // Setting any threshold turns off glibc's adaptive mmap threshold, which
-  // would otherwise leave every buffer of 128 KiB or more (a chunk, a gRPC
-  // slice of one) to a fresh mmap and a page fault per 4 KiB, on every chunk
-  // of every model sent (a third of the coordinator's time at 8 sites x 11M
-  // parameters). Chunks stay in the heap and are reused; the heap keeps up
-  // to 32 MiB free before it gives memory back, which a peak had already
-  // used, so peak RSS does not grow.
+  // Setting a trim threshold (as an earlier version did, at 1 MiB) also
+  // freezes glibc's mmap threshold at 128 KiB: every chunk buffer and gRPC
+  // slice of one then came from a fresh mmap, with a page fault per 4 KiB,
+  // on every chunk of every model sent (docs/performance.md: at 8 sites x
+  // 11M parameters the round went from 3.3 to 2.4 s without). So both are
+  // set: buffers under 4 MiB come from the heap and are reused, and the heap
+  // keeps up to 32 MiB free before giving memory back. Peak RSS measured the
+  // same (16 sites x 1M: 49 MiB).
   mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
   return Run(argc, argv);

@@ -2,22 +2,22 @@
 
 #include <sys/mman.h>
 
-#include <cstdint>
-
 namespace fedmi {
-namespace {
 
-constexpr uintptr_t kHugePageBytes = uintptr_t{2} << 20;
-
-}  // namespace
+bool HugePageRange(uintptr_t begin, size_t size, uintptr_t* first, uintptr_t* last) {
+  const uintptr_t mask = ~(uintptr_t{kHugePageBytes} - 1);
+  if (size > UINTPTR_MAX - begin || begin > UINTPTR_MAX - (kHugePageBytes - 1)) return false;
+  *first = (begin + kHugePageBytes - 1) & mask;
+  *last = (begin + size) & mask;
+  return *first < *last;
+}
 
 void AdviseHugePages(void* data, size_t size) {
 #ifdef MADV_HUGEPAGE
   if (data == nullptr || size < kHugePageAdviceMinBytes) return;
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(data);
-  const uintptr_t first = (begin + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
-  const uintptr_t last = (begin + size) & ~(kHugePageBytes - 1);
-  if (last <= first) return;
+  uintptr_t first = 0;
+  uintptr_t last = 0;
+  if (!HugePageRange(reinterpret_cast<uintptr_t>(data), size, &first, &last)) return;
   // A refusal (THP off, an old kernel) leaves ordinary pages: nothing to do.
   (void)madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
 #else

@@ -13,12 +13,18 @@
 #define FEDMI_COMMON_BASE_LARGE_BUFFER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace fedmi {
 
 // Below this, advising is not worth a system call.
 inline constexpr size_t kHugePageAdviceMinBytes = size_t{4} << 20;
+inline constexpr size_t kHugePageBytes = size_t{2} << 20;
+
+// The whole huge pages inside [begin, begin + size): [*first, *last), both
+// multiples of kHugePageBytes; false when there is none.
+bool HugePageRange(uintptr_t begin, size_t size, uintptr_t* first, uintptr_t* last);
 
 // Asks the kernel to back the 2 MiB-aligned part of [data, data + size) with
 // huge pages when it is first touched. Best effort: does nothing for small

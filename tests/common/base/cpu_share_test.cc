@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
 namespace fedmi {
 namespace {
 
@@ -21,6 +26,46 @@ TEST(CpuShareTest, CgroupPathIsTheV2Line) {
   EXPECT_EQ(CgroupV2Path("12:cpu,cpuacct:/x\n0::/\n"), "/");
   EXPECT_EQ(CgroupV2Path("12:cpu,cpuacct:/x\n"), "");
   EXPECT_EQ(CgroupV2Path(""), "");
+}
+
+TEST(CpuShareTest, TheTightestQuotaUpTheTreeHolds) {
+  std::map<std::string, std::string> cpu_max = {{"", ""},  // the root has none
+                                                {"/kubepods", "max 100000"},
+                                                {"/kubepods/pod1", "200000 100000\n"},
+                                                {"/kubepods/pod1/c2", "400000 100000\n"}};
+  auto read = [&](const std::string& path) { return cpu_max[path]; };
+  EXPECT_EQ(QuotaCpusUpTheTree("/kubepods/pod1/c2", read), 2);  // the pod's, above the container's
+  EXPECT_EQ(QuotaCpusUpTheTree("/kubepods", read), 0);
+  EXPECT_EQ(QuotaCpusUpTheTree("", read), 0);
+  cpu_max[""] = "100000 100000";  // in a container's own cgroup namespace
+  EXPECT_EQ(QuotaCpusUpTheTree("/", read), 1);
+  EXPECT_EQ(QuotaCpusUpTheTree("/kubepods/pod1/c2", read), 1);
+  std::vector<std::string> asked;
+  QuotaCpusUpTheTree("/a/b", [&](const std::string& path) {
+    asked.push_back(path);
+    return std::string();
+  });
+  EXPECT_EQ(asked, (std::vector<std::string>{"/a/b", "/a", ""}));
+}
+
+TEST(CpuShareTest, CpuListsParse) {
+  EXPECT_EQ(ParseCpuList("0-3,8\n"), (std::vector<int>{0, 1, 2, 3, 8}));
+  EXPECT_EQ(ParseCpuList("5"), (std::vector<int>{5}));
+  EXPECT_EQ(ParseCpuList(""), (std::vector<int>{}));
+  EXPECT_EQ(ParseCpuList("x,2,3-1,4-5"), (std::vector<int>{2, 4, 5}));
+}
+
+TEST(CpuShareTest, OnlyRunningDaemonsOnTheSameCpusCompete) {
+  const std::vector<int> mine = {0, 1};
+  EXPECT_TRUE(
+      CompetesForCpus("Name:\tfedmi-client\nState:\tS (sleeping)\n"
+                      "Cpus_allowed_list:\t0-3\n",
+                      mine));
+  EXPECT_FALSE(CompetesForCpus("State:\tR (running)\nCpus_allowed_list:\t2-3\n", mine));
+  EXPECT_FALSE(CompetesForCpus("State:\tZ (zombie)\nCpus_allowed_list:\t0-1\n", mine));
+  EXPECT_FALSE(CompetesForCpus("State:\tT (stopped)\nCpus_allowed_list:\t0-1\n", mine));
+  EXPECT_TRUE(CompetesForCpus("State:\tR (running)\n", mine));  // no list: assume it does
+  EXPECT_TRUE(CompetesForCpus("", mine));
 }
 
 TEST(CpuShareTest, SiteDaemonsAreKnownByName) {
@@ -51,10 +96,9 @@ TEST(CpuShareTest, CpusAreSharedAmongTheSitesAndCappedByTheQuota) {
 
 TEST(CpuShareTest, MeasuredShareIsWithinWhatThisMachineHas) {
   const CpuShare share = MeasureCpuShare();
-  EXPECT_GE(share.cpus, 1);
-  EXPECT_GE(share.daemons, 1);
-  EXPECT_GE(share.threads, 1);
-  EXPECT_LE(share.threads, share.cpus);
+  EXPECT_EQ(share.cpus, AllowedCpus());
+  EXPECT_GE(share.daemons, 1);  // this test is no site daemon, but counts as one
+  EXPECT_EQ(share.threads, std::max(1, share.cpus / share.daemons));
 }
 
 }  // namespace

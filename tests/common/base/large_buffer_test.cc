@@ -27,6 +27,30 @@ TEST(LargeBufferTest, ResizeGivesZerosEvenOverOldContents) {
   EXPECT_EQ(buffer, std::vector<char>(5, 0));
 }
 
+TEST(LargeBufferTest, HugePageRangeIsTheWholePagesInside) {
+  constexpr uintptr_t kPage = kHugePageBytes;
+  uintptr_t first = 0;
+  uintptr_t last = 0;
+  // Aligned at both ends: all of it.
+  ASSERT_TRUE(HugePageRange(4 * kPage, 3 * kPage, &first, &last));
+  EXPECT_EQ(first, 4 * kPage);
+  EXPECT_EQ(last, 7 * kPage);
+  // One byte past a boundary at the start, one byte short at the end.
+  ASSERT_TRUE(HugePageRange(4 * kPage + 1, 3 * kPage - 2, &first, &last));
+  EXPECT_EQ(first, 5 * kPage);
+  EXPECT_EQ(last, 6 * kPage);
+  // Ends exactly at a boundary.
+  ASSERT_TRUE(HugePageRange(4 * kPage + 16, 2 * kPage - 16, &first, &last));
+  EXPECT_EQ(first, 5 * kPage);
+  EXPECT_EQ(last, 6 * kPage);
+  // No whole page inside.
+  EXPECT_FALSE(HugePageRange(4 * kPage + 1, kPage, &first, &last));
+  EXPECT_FALSE(HugePageRange(4 * kPage, kPage - 1, &first, &last));
+  EXPECT_FALSE(HugePageRange(4 * kPage, 0, &first, &last));
+  // A range that would wrap around the address space.
+  EXPECT_FALSE(HugePageRange(UINTPTR_MAX - 10, 3 * kPage, &first, &last));
+}
+
 TEST(LargeBufferTest, AdviceOnAnyRangeIsHarmless) {
   AdviseHugePages(nullptr, 0);
   char small[64] = {};
