@@ -2,7 +2,9 @@
 // it. Counts per class and split, the DICOM headers as histograms, the
 // files it cannot use and why, class imbalance, and optionally a contact
 // sheet of preprocessed images so an operator can see what the model will
-// see (orientation, MONOCHROME1 handling, windowing).
+// see (orientation, MONOCHROME1 handling, windowing). With --quality, the
+// image checks of common/data/image_quality.h over every split together, so
+// that a duplicate across train and test shows too.
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -19,6 +21,7 @@
 #include "cli/commands.h"
 #include "common/data/dicom_data.h"
 #include "common/data/image_data.h"
+#include "common/data/image_quality.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -40,6 +43,7 @@ struct InspectOptions {
   int64_t channels = 1;
   bool first_frame_only = false;
   std::string preview;
+  bool quality = false;
 };
 
 using Histogram = std::map<std::string, int64_t>;
@@ -51,7 +55,23 @@ struct Inspection {
   std::map<std::string, Histogram> headers;                  // attribute -> histogram
   std::vector<std::string> skipped;                          // "<path>: <reason>"
   std::vector<std::vector<std::vector<uint8_t>>> previews;   // class -> images
+  // --quality: every image, every split, and what each row is called.
+  ImageSet checked;
+  std::vector<std::string> checked_names;  // "train row 12" or the DICOM file
+  QualityReport quality;
 };
+
+void KeepForQualityCheck(Inspection& inspection, const InspectOptions& options,
+                         const uint8_t* pixels, std::string name) {
+  if (!options.quality) return;
+  ImageSet& checked = inspection.checked;
+  checked.height = options.height;
+  checked.width = options.width;
+  checked.channels = options.channels;
+  checked.pixels.insert(checked.pixels.end(), pixels, pixels + checked.ImageBytes());
+  checked.labels.push_back(0);
+  inspection.checked_names.push_back(std::move(name));
+}
 
 void Count(Inspection& inspection, const std::string& split, int64_t label) {
   std::vector<int64_t>& counts = inspection.class_counts[split];
@@ -91,6 +111,7 @@ absl::StatusOr<Inspection> InspectDicom(const InspectOptions& options) {
     Count(inspection, file.split, file.label);
     KeepPreview(inspection, file.label, file.image->pixels.data(),
                 static_cast<int64_t>(file.image->pixels.size()));
+    KeepForQualityCheck(inspection, options, file.image->pixels.data(), file.path);
   };
   absl::StatusOr<DicomFolderData> data = LoadDicomFolder(options.path, load, visit);
   if (!data.ok()) return data.status();
@@ -122,6 +143,8 @@ absl::StatusOr<Inspection> InspectImages(const InspectOptions& options) {
       Count(inspection, split, images->labels[row]);
       KeepPreview(inspection, images->labels[row],
                   images->pixels.data() + row * images->ImageBytes(), images->ImageBytes());
+      KeepForQualityCheck(inspection, options, images->pixels.data() + row * images->ImageBytes(),
+                          absl::StrCat(split, " row ", row));
     }
   }
   return inspection;
@@ -214,6 +237,64 @@ void PrintText(const Inspection& inspection, const InspectOptions& options) {
     std::cout << "unusable files:\n";
     for (const std::string& line : inspection.skipped) std::cout << "  " << line << "\n";
   }
+  if (!options.quality) return;
+  std::map<std::string, int64_t> counts;
+  for (const QualityFinding& finding : inspection.quality.findings) {
+    ++counts[QualityFlagName(finding.flag)];
+  }
+  std::vector<std::string> parts;
+  for (const auto& [flag, count] : counts) parts.push_back(absl::StrCat(flag, " ", count));
+  std::cout << "quality: " << inspection.checked.size() << " images checked; "
+            << (parts.empty() ? "nothing flagged" : absl::StrJoin(parts, ", ")) << "\n";
+  for (const QualityFinding& finding : inspection.quality.findings) {
+    std::cout << "  " << inspection.checked_names[finding.index] << ": "
+              << QualityFlagName(finding.flag);
+    switch (finding.flag) {
+      case QualityFlag::kBlank:
+        std::cout << absl::StrFormat(" (grey-level std %.2f)", finding.value);
+        break;
+      case QualityFlag::kUnderExposed:
+      case QualityFlag::kOverExposed:
+        std::cout << absl::StrFormat(" (%.0f%% of pixels clipped)", finding.value * 100);
+        break;
+      case QualityFlag::kInverted:
+        std::cout << absl::StrFormat(" (correlation %.2f with the site's typical image)",
+                                     finding.value);
+        break;
+      case QualityFlag::kNearDuplicate:
+        std::cout << absl::StrFormat(" of %s (mean difference %.2f grey levels)",
+                                     inspection.checked_names[finding.duplicate_of], finding.value);
+        break;
+    }
+    std::cout << "\n";
+  }
+}
+
+nlohmann::json QualityJson(const Inspection& inspection) {
+  const QualityThresholds thresholds;
+  nlohmann::json findings = nlohmann::json::array();
+  std::map<std::string, int64_t> counts;
+  for (const QualityFinding& finding : inspection.quality.findings) {
+    ++counts[QualityFlagName(finding.flag)];
+    nlohmann::json entry = {{"image", inspection.checked_names[finding.index]},
+                            {"flag", QualityFlagName(finding.flag)},
+                            {"value", JsonNumber(finding.value)}};
+    if (finding.duplicate_of >= 0) {
+      entry["duplicate_of"] = inspection.checked_names[finding.duplicate_of];
+    }
+    findings.push_back(std::move(entry));
+  }
+  return {{"images_checked", inspection.checked.size()},
+          {"counts", counts},
+          {"thresholds",
+           {{"blank_max_std", thresholds.blank_max_std},
+            {"clipped_min_fraction", thresholds.clipped_min_fraction},
+            {"dark_level", thresholds.dark_level},
+            {"bright_level", thresholds.bright_level},
+            {"dim_max_mean", thresholds.dim_max_mean},
+            {"inverted_max_correlation", thresholds.inverted_max_correlation},
+            {"duplicate_max_difference", thresholds.duplicate_max_difference}}},
+          {"findings", findings}};
 }
 
 nlohmann::json ToJson(const Inspection& inspection, const InspectOptions& options) {
@@ -244,6 +325,7 @@ nlohmann::json ToJson(const Inspection& inspection, const InspectOptions& option
                          {"classes", names},
                          {"splits", splits}};
   for (const auto& [attribute, histogram] : inspection.headers) json[attribute] = histogram;
+  if (options.quality) json["quality"] = QualityJson(inspection);
   if (!options.preview.empty()) {
     std::vector<std::string> rows;
     for (size_t c = 0; c < inspection.previews.size(); ++c)
@@ -261,6 +343,7 @@ int Inspect(const GlobalOptions& global, const InspectOptions& options) {
   absl::StatusOr<Inspection> inspection =
       IsDicomFolder(options.path) ? InspectDicom(options) : InspectImages(options);
   if (!inspection.ok()) return ReportError(inspection.status());
+  if (options.quality) inspection->quality = CheckImageQuality(inspection->checked);
   if (!options.preview.empty()) {
     if (absl::Status written = WritePreview(*inspection, options); !written.ok()) {
       return ReportError(written);
@@ -308,6 +391,10 @@ void AddDataInspectCommand(CLI::App* data, GlobalOptions& global, CommandResult&
   inspect->add_option("--preview", options->preview,
                       "write a PNG contact sheet: up to 8 preprocessed images per class, one row "
                       "per class, scaled up");
+  inspect->add_flag("--quality", options->quality,
+                    "also check every image: blank or near-constant, under- or over-exposed, "
+                    "inverted against the site's typical image, near-duplicates (across splits "
+                    "too); thresholds in docs/data.md");
   AddJsonFlag(inspect, global);
   inspect->callback([&global, &result, options] {
     RunCommand(result, [&] { return Inspect(global, *options); });

@@ -112,5 +112,35 @@ TEST(DataInspectTest, TextNamesThePreviewRowsAndFailuresExitOne) {
   EXPECT_EQ(usage.exit_code, kExitUsage);
 }
 
+TEST(DataInspectTest, QualityFindsRepeatsAndReadsMonochrome1TheRightWayUp) {
+  ScratchDir dir;
+  const fs::path root = dir.Join("site");
+  WriteSite(root);
+  // Three identical normal files, and a MONOCHROME1 file whose stored values
+  // are inverted: read the right way up, all four are the same image. Were
+  // MONOCHROME1 not handled, the fourth would be flagged inverted instead.
+  CliOutcome outcome = RunCliCommands(
+      AddDataCommands, "data",
+      {"inspect", root.string(), "--height", "16", "--width", "16", "--quality", "--json"});
+  ASSERT_EQ(outcome.exit_code, kExitOk) << outcome.err;
+  const nlohmann::json quality = outcome.Json()["quality"];
+  EXPECT_EQ(quality["images_checked"], 4);
+  EXPECT_EQ(quality["counts"], nlohmann::json({{"near-duplicate", 3}}));
+  ASSERT_EQ(quality["findings"].size(), 3u);
+  for (const nlohmann::json& finding : quality["findings"]) {
+    EXPECT_THAT(finding["duplicate_of"].get<std::string>(), HasSubstr("normal/0.dcm"));
+    EXPECT_EQ(finding["value"], 0.0);
+  }
+  EXPECT_THAT(quality["findings"][2]["image"].get<std::string>(), HasSubstr("pneumonia/a.dcm"));
+  EXPECT_EQ(quality["thresholds"]["inverted_max_correlation"], 0.0);
+
+  CliOutcome text =
+      RunCliCommands(AddDataCommands, "data",
+                     {"inspect", root.string(), "--height", "16", "--width", "16", "--quality"});
+  ASSERT_EQ(text.exit_code, kExitOk) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("quality: 4 images checked; near-duplicate 3"));
+  EXPECT_THAT(text.out, HasSubstr("a.dcm: near-duplicate of "));
+}
+
 }  // namespace
 }  // namespace fedmi::cli

@@ -1,0 +1,202 @@
+#include "common/data/image_quality.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace fedmi {
+namespace {
+
+constexpr int kCells = kThumbnailSide * kThumbnailSide;
+
+double MeanAbsoluteDifference(const Thumbnail& a, const Thumbnail& b, double give_up_above) {
+  const double budget = give_up_above * kCells;
+  double sum = 0;
+  for (int row = 0; row < kThumbnailSide; ++row) {
+    for (int col = 0; col < kThumbnailSide; ++col) {
+      const int i = row * kThumbnailSide + col;
+      sum += std::fabs(static_cast<double>(a[i]) - b[i]);
+    }
+    // Distinct images differ from the first rows on: most pairs stop here.
+    if (sum > budget) return sum / kCells;
+  }
+  return sum / kCells;
+}
+
+double Correlation(const Thumbnail& image, const std::vector<double>& typical_centred,
+                   double typical_norm) {
+  double mean = 0;
+  for (float v : image) mean += v;
+  mean /= kCells;
+  double dot = 0, norm = 0;
+  for (int i = 0; i < kCells; ++i) {
+    const double centred = image[i] - mean;
+    dot += centred * typical_centred[i];
+    norm += centred * centred;
+  }
+  if (norm <= 0 || typical_norm <= 0) return 0;
+  return dot / (std::sqrt(norm) * typical_norm);
+}
+
+}  // namespace
+
+const char* QualityFlagName(QualityFlag flag) {
+  switch (flag) {
+    case QualityFlag::kBlank:
+      return "blank";
+    case QualityFlag::kUnderExposed:
+      return "under-exposed";
+    case QualityFlag::kOverExposed:
+      return "over-exposed";
+    case QualityFlag::kInverted:
+      return "inverted";
+    case QualityFlag::kNearDuplicate:
+      return "near-duplicate";
+  }
+  return "unknown";
+}
+
+Thumbnail MakeThumbnail(const uint8_t* pixels, int64_t height, int64_t width, int64_t channels) {
+  // Cell (r, c) averages rows [r*H/16, (r+1)*H/16) and the same columns;
+  // an image under 16 pixels a side repeats its pixels instead.
+  auto span = [](int64_t cell, int64_t extent) {
+    const int64_t begin = cell * extent / kThumbnailSide;
+    return std::make_pair(begin, std::max(begin + 1, (cell + 1) * extent / kThumbnailSide));
+  };
+  Thumbnail thumbnail{};
+  for (int row = 0; row < kThumbnailSide; ++row) {
+    const auto [y0, y1] = span(row, height);
+    for (int col = 0; col < kThumbnailSide; ++col) {
+      const auto [x0, x1] = span(col, width);
+      double sum = 0;
+      for (int64_t y = y0; y < y1; ++y) {
+        const uint8_t* pixel = pixels + (y * width + x0) * channels;
+        for (int64_t i = 0; i < (x1 - x0) * channels; ++i) sum += pixel[i];
+      }
+      thumbnail[row * kThumbnailSide + col] =
+          static_cast<float>(sum / static_cast<double>((y1 - y0) * (x1 - x0) * channels));
+    }
+  }
+  return thumbnail;
+}
+
+QualityReport CheckImageQuality(const ImageSet& images, const QualityThresholds& thresholds) {
+  QualityReport report;
+  const int64_t n = images.size();
+  const int64_t pixels_per_image = images.height * images.width;
+  report.images.resize(n);
+  std::vector<Thumbnail> thumbnails(n);
+  std::vector<bool> unusable(n, false);  // exposure or blank: checked no further
+  std::vector<QualityFinding> findings;
+  for (int64_t row = 0; row < n; ++row) {
+    const uint8_t* pixels = images.pixels.data() + row * images.ImageBytes();
+    double sum = 0, squares = 0;
+    int64_t dark = 0, bright = 0;
+    for (int64_t p = 0; p < pixels_per_image; ++p) {
+      int grey = 0;
+      for (int64_t c = 0; c < images.channels; ++c) grey += pixels[p * images.channels + c];
+      const double level = static_cast<double>(grey) / images.channels;
+      sum += level;
+      squares += level * level;
+      dark += level <= thresholds.dark_level;
+      bright += level >= thresholds.bright_level;
+    }
+    ImageQuality& quality = report.images[row];
+    const double count = static_cast<double>(std::max<int64_t>(1, pixels_per_image));
+    quality.mean = sum / count;
+    quality.std = std::sqrt(std::max(0.0, squares / count - quality.mean * quality.mean));
+    quality.dark_fraction = dark / count;
+    quality.bright_fraction = bright / count;
+    thumbnails[row] = MakeThumbnail(pixels, images.height, images.width, images.channels);
+    unusable[row] = true;
+    if (quality.dark_fraction >= thresholds.clipped_min_fraction) {
+      findings.push_back({row, QualityFlag::kUnderExposed, quality.dark_fraction});
+    } else if (quality.mean <= thresholds.dim_max_mean) {
+      findings.push_back({row, QualityFlag::kUnderExposed, quality.mean});
+    } else if (quality.bright_fraction >= thresholds.clipped_min_fraction) {
+      findings.push_back({row, QualityFlag::kOverExposed, quality.bright_fraction});
+    } else if (quality.std < thresholds.blank_max_std) {
+      findings.push_back({row, QualityFlag::kBlank, quality.std});
+    } else {
+      unusable[row] = false;
+    }
+  }
+
+  // The site's typical image, from its usable images.
+  std::vector<double> typical(kCells, 0.0);
+  int64_t typical_count = 0;
+  for (int64_t row = 0; row < n; ++row) {
+    if (unusable[row]) continue;
+    for (int i = 0; i < kCells; ++i) typical[i] += thumbnails[row][i];
+    ++typical_count;
+  }
+  double typical_norm = 0;
+  if (typical_count > 0) {
+    double typical_mean = 0;
+    for (double& v : typical) {
+      v /= static_cast<double>(typical_count);
+      typical_mean += v;
+    }
+    typical_mean /= kCells;
+    for (double& v : typical) {
+      v -= typical_mean;
+      typical_norm += v * v;
+    }
+    typical_norm = std::sqrt(typical_norm);
+  }
+  for (int64_t row = 0; row < n; ++row) {
+    if (unusable[row]) continue;
+    const double correlation = Correlation(thumbnails[row], typical, typical_norm);
+    report.images[row].correlation = correlation;
+    // One image alone is its own typical image; with two or more an image
+    // that runs against the rest is inverted.
+    if (typical_count >= 2 && correlation < thresholds.inverted_max_correlation) {
+      findings.push_back({row, QualityFlag::kInverted, correlation});
+    }
+  }
+
+  // Near-duplicates. Two thumbnails within the threshold have means within
+  // it too (|mean(a) - mean(b)| <= mean|a - b|), so only neighbours in mean
+  // order need comparing.
+  std::vector<double> thumbnail_mean(n, 0.0);
+  std::vector<int64_t> order;
+  for (int64_t row = 0; row < n; ++row) {
+    if (unusable[row]) continue;
+    for (float v : thumbnails[row]) thumbnail_mean[row] += v;
+    thumbnail_mean[row] /= kCells;
+    order.push_back(row);
+  }
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return thumbnail_mean[a] != thumbnail_mean[b] ? thumbnail_mean[a] < thumbnail_mean[b] : a < b;
+  });
+  std::vector<int64_t> duplicate_of(n, -1);
+  std::vector<double> difference(n, 0.0);
+  for (size_t a = 0; a < order.size(); ++a) {
+    for (size_t b = a + 1; b < order.size(); ++b) {
+      const int64_t first = order[a], second = order[b];
+      if (thumbnail_mean[second] - thumbnail_mean[first] > thresholds.duplicate_max_difference) {
+        break;
+      }
+      const double mad = MeanAbsoluteDifference(thumbnails[first], thumbnails[second],
+                                                thresholds.duplicate_max_difference);
+      if (mad > thresholds.duplicate_max_difference) continue;
+      // The later row repeats the earlier; keep the earliest such row.
+      const int64_t earlier = std::min(first, second), later = std::max(first, second);
+      if (duplicate_of[later] < 0 || earlier < duplicate_of[later]) {
+        duplicate_of[later] = earlier;
+        difference[later] = mad;
+      }
+    }
+  }
+  for (int64_t row = 0; row < n; ++row) {
+    if (duplicate_of[row] < 0) continue;
+    findings.push_back({row, QualityFlag::kNearDuplicate, difference[row], duplicate_of[row]});
+  }
+  std::stable_sort(findings.begin(), findings.end(),
+                   [](const QualityFinding& a, const QualityFinding& b) {
+                     return a.index != b.index ? a.index < b.index : a.flag < b.flag;
+                   });
+  report.findings = std::move(findings);
+  return report;
+}
+
+}  // namespace fedmi

@@ -1,0 +1,91 @@
+// Image quality checks a site runs on its own images before it trains on
+// them (`fedmi data inspect --quality`): blank and near-constant images,
+// extreme under- and over-exposure, images inverted against the site's own
+// typical image, and near-duplicates within the site. Nothing leaves the
+// site; every threshold is a field below, documented in docs/data.md.
+//
+// Each image is read once for its pixel statistics and reduced to a 16x16
+// grey thumbnail (area averages), which the inversion and duplicate checks
+// compare. Pure; thread-compatible.
+#ifndef FEDMI_COMMON_DATA_IMAGE_QUALITY_H_
+#define FEDMI_COMMON_DATA_IMAGE_QUALITY_H_
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "common/data/dataset.h"
+
+namespace fedmi {
+
+enum class QualityFlag { kBlank, kUnderExposed, kOverExposed, kInverted, kNearDuplicate };
+
+// "blank", "under-exposed", "over-exposed", "inverted", "near-duplicate".
+const char* QualityFlagName(QualityFlag flag);
+
+struct QualityThresholds {
+  // Under-exposed: at least clipped_min_fraction of the pixels are at or
+  // below dark_level, or the mean grey level is at most dim_max_mean.
+  // Over-exposed: at least clipped_min_fraction are at or above
+  // bright_level. PneumoniaMNIST's largest fractions are 0.43 (dark: the
+  // black borders) and 0.07 (bright); its darkest image has mean 65.
+  double clipped_min_fraction = 0.6;
+  int dark_level = 5;
+  int bright_level = 250;
+  double dim_max_mean = 25.0;
+  // Blank or near-constant (and not under- or over-exposed, which a black or
+  // white frame is): the standard deviation of the grey levels (0-255) is
+  // below this. PneumoniaMNIST's lowest is 6.3.
+  double blank_max_std = 2.0;
+  // Inverted: the image's thumbnail correlates below this (Pearson) with the
+  // site's typical image (the mean thumbnail of its unflagged images). An
+  // inverted copy of an image has exactly minus its correlation;
+  // PneumoniaMNIST's real images range from 0.08 to 0.98.
+  double inverted_max_correlation = 0.0;
+  // Near-duplicates: the mean absolute difference of two thumbnails is at
+  // most this many grey levels. Between distinct PneumoniaMNIST images it is
+  // above 5.6 for 99% of them.
+  double duplicate_max_difference = 2.0;
+};
+
+inline constexpr int kThumbnailSide = 16;
+using Thumbnail = std::array<float, kThumbnailSide * kThumbnailSide>;
+
+// What the checks measured of one image.
+struct ImageQuality {
+  double mean = 0;  // grey levels
+  double std = 0;
+  double dark_fraction = 0;    // pixels <= dark_level
+  double bright_fraction = 0;  // pixels >= bright_level
+  double correlation = 0;      // with the site's typical image; 0 for flagged exposure or blank
+};
+
+struct QualityFinding {
+  int64_t index = 0;  // row in the checked ImageSet
+  QualityFlag flag = QualityFlag::kBlank;
+  double value = 0;           // the statistic that crossed its threshold
+  int64_t duplicate_of = -1;  // kNearDuplicate: the earlier row it repeats
+};
+
+struct QualityReport {
+  std::vector<ImageQuality> images;      // one per row
+  std::vector<QualityFinding> findings;  // by row, then flag
+};
+
+// A grey 16x16 thumbnail of one image (height x width x channels, row
+// major): cell (r, c) is the mean of rows [r*height/16, (r+1)*height/16)
+// and the same columns, channels averaged; a side under 16 pixels repeats
+// its pixels. Both sides must be at least 1.
+Thumbnail MakeThumbnail(const uint8_t* pixels, int64_t height, int64_t width, int64_t channels);
+
+// Runs every check on `images`. An image gets at most one of under-exposed,
+// over-exposed and blank, in that order; one that has any of them takes no
+// part in the typical image, the inversion check or the duplicate search
+// (two white frames are not worth calling duplicates).
+// Each near-duplicate names the first earlier row within the threshold;
+// the first of a group is not flagged.
+QualityReport CheckImageQuality(const ImageSet& images, const QualityThresholds& thresholds = {});
+
+}  // namespace fedmi
+
+#endif  // FEDMI_COMMON_DATA_IMAGE_QUALITY_H_
