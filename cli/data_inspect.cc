@@ -44,6 +44,7 @@ struct InspectOptions {
   bool first_frame_only = false;
   std::string preview;
   bool quality = false;
+  std::string quality_sheet;  // implies quality
 };
 
 using Histogram = std::map<std::string, int64_t>;
@@ -177,19 +178,23 @@ size_t ClassCount(const Inspection& inspection) {
   return classes;
 }
 
-// One row per class of up to kPreviewPerClass tiles, each scaled up to about
-// 128 pixels by pixel repetition, 4-pixel grey gutters.
-absl::Status WritePreview(const Inspection& inspection, const InspectOptions& options) {
+using SheetRows = std::vector<std::vector<std::vector<uint8_t>>>;  // row -> images
+
+// A PNG contact sheet of `rows`, up to kPreviewPerClass tiles each, every
+// tile scaled up to about 128 pixels by pixel repetition, 4-pixel grey
+// gutters.
+absl::Status WriteSheet(const SheetRows& images, const InspectOptions& options,
+                        const std::string& path) {
   const int64_t scale = std::max<int64_t>(1, 128 / std::max(options.height, options.width));
   const int64_t gutter = 4, c = options.channels;
   const int64_t tile_h = options.height * scale, tile_w = options.width * scale;
-  const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(inspection.previews.size()));
+  const int64_t rows = std::max<int64_t>(1, static_cast<int64_t>(images.size()));
   const int64_t sheet_w = kPreviewPerClass * (tile_w + gutter) + gutter;
   const int64_t sheet_h = rows * (tile_h + gutter) + gutter;
   std::vector<uint8_t> sheet(sheet_w * sheet_h * c, 96);
-  for (size_t row = 0; row < inspection.previews.size(); ++row) {
-    for (size_t col = 0; col < inspection.previews[row].size(); ++col) {
-      const std::vector<uint8_t>& image = inspection.previews[row][col];
+  for (size_t row = 0; row < images.size(); ++row) {
+    for (size_t col = 0; col < images[row].size() && col < kPreviewPerClass; ++col) {
+      const std::vector<uint8_t>& image = images[row][col];
       const int64_t top = gutter + row * (tile_h + gutter), left = gutter + col * (tile_w + gutter);
       for (int64_t y = 0; y < tile_h; ++y) {
         for (int64_t x = 0; x < tile_w; ++x) {
@@ -201,11 +206,35 @@ absl::Status WritePreview(const Inspection& inspection, const InspectOptions& op
       }
     }
   }
-  if (stbi_write_png(options.preview.c_str(), static_cast<int>(sheet_w), static_cast<int>(sheet_h),
+  if (stbi_write_png(path.c_str(), static_cast<int>(sheet_w), static_cast<int>(sheet_h),
                      static_cast<int>(c), sheet.data(), static_cast<int>(sheet_w * c)) == 0) {
-    return absl::InternalError(absl::StrCat("cannot write preview ", options.preview));
+    return absl::InternalError(absl::StrCat("cannot write ", path));
   }
   return absl::OkStatus();
+}
+
+// The flagged images, one row per flag present (QualityFlag order): the
+// first kPreviewPerClass of each, near-duplicates as pairs (the earlier
+// image, then its repeat). `row_flags` receives each row's flag name.
+SheetRows QualitySheetRows(const Inspection& inspection, std::vector<std::string>* row_flags) {
+  std::map<QualityFlag, std::vector<std::vector<uint8_t>>> by_flag;
+  const int64_t bytes = inspection.checked.ImageBytes();
+  auto image = [&](int64_t row) {
+    const uint8_t* pixels = inspection.checked.pixels.data() + row * bytes;
+    return std::vector<uint8_t>(pixels, pixels + bytes);
+  };
+  for (const QualityFinding& finding : inspection.quality.findings) {
+    auto& tiles = by_flag[finding.flag];
+    if (tiles.size() >= static_cast<size_t>(kPreviewPerClass)) continue;
+    if (finding.flag == QualityFlag::kNearDuplicate) tiles.push_back(image(finding.duplicate_of));
+    tiles.push_back(image(finding.index));
+  }
+  SheetRows rows;
+  for (auto& [flag, tiles] : by_flag) {
+    row_flags->push_back(QualityFlagName(flag));
+    rows.push_back(std::move(tiles));
+  }
+  return rows;
 }
 
 void PrintText(const Inspection& inspection, const InspectOptions& options) {
@@ -249,19 +278,28 @@ void PrintText(const Inspection& inspection, const InspectOptions& options) {
   for (const QualityFinding& finding : inspection.quality.findings) {
     std::cout << "  " << inspection.checked_names[finding.index] << ": "
               << QualityFlagName(finding.flag);
-    switch (finding.flag) {
-      case QualityFlag::kBlank:
+    switch (finding.statistic) {
+      case QualityStatistic::kStd:
         std::cout << absl::StrFormat(" (grey-level std %.2f)", finding.value);
         break;
-      case QualityFlag::kUnderExposed:
-      case QualityFlag::kOverExposed:
-        std::cout << absl::StrFormat(" (%.0f%% of pixels clipped)", finding.value * 100);
+      case QualityStatistic::kDarkFraction:
+        std::cout << absl::StrFormat(" (%.0f%% of pixels black)", finding.value * 100);
         break;
-      case QualityFlag::kInverted:
+      case QualityStatistic::kMean:
+        std::cout << absl::StrFormat(" (mean grey level %.1f)", finding.value);
+        break;
+      case QualityStatistic::kThumbnailStd:
+        std::cout << absl::StrFormat(" (noise over a flat frame: std %.2f at 16x16)",
+                                     finding.value);
+        break;
+      case QualityStatistic::kBrightFraction:
+        std::cout << absl::StrFormat(" (%.0f%% of pixels white)", finding.value * 100);
+        break;
+      case QualityStatistic::kCorrelation:
         std::cout << absl::StrFormat(" (correlation %.2f with the site's typical image)",
                                      finding.value);
         break;
-      case QualityFlag::kNearDuplicate:
+      case QualityStatistic::kThumbnailDistance:
         std::cout << absl::StrFormat(" of %s (mean difference %.2f grey levels)",
                                      inspection.checked_names[finding.duplicate_of], finding.value);
         break;
@@ -278,6 +316,7 @@ nlohmann::json QualityJson(const Inspection& inspection) {
     ++counts[QualityFlagName(finding.flag)];
     nlohmann::json entry = {{"image", inspection.checked_names[finding.index]},
                             {"flag", QualityFlagName(finding.flag)},
+                            {"statistic", QualityStatisticName(finding.statistic)},
                             {"value", JsonNumber(finding.value)}};
     if (finding.duplicate_of >= 0) {
       entry["duplicate_of"] = inspection.checked_names[finding.duplicate_of];
@@ -325,7 +364,14 @@ nlohmann::json ToJson(const Inspection& inspection, const InspectOptions& option
                          {"classes", names},
                          {"splits", splits}};
   for (const auto& [attribute, histogram] : inspection.headers) json[attribute] = histogram;
-  if (options.quality) json["quality"] = QualityJson(inspection);
+  if (options.quality) {
+    json["quality"] = QualityJson(inspection);
+    if (!options.quality_sheet.empty()) {
+      std::vector<std::string> rows;
+      QualitySheetRows(inspection, &rows);
+      json["quality"]["sheet"] = {{"path", options.quality_sheet}, {"rows", rows}};
+    }
+  }
   if (!options.preview.empty()) {
     std::vector<std::string> rows;
     for (size_t c = 0; c < inspection.previews.size(); ++c)
@@ -345,7 +391,16 @@ int Inspect(const GlobalOptions& global, const InspectOptions& options) {
   if (!inspection.ok()) return ReportError(inspection.status());
   if (options.quality) inspection->quality = CheckImageQuality(inspection->checked);
   if (!options.preview.empty()) {
-    if (absl::Status written = WritePreview(*inspection, options); !written.ok()) {
+    if (absl::Status written = WriteSheet(inspection->previews, options, options.preview);
+        !written.ok()) {
+      return ReportError(written);
+    }
+  }
+  std::vector<std::string> sheet_rows;
+  if (!options.quality_sheet.empty()) {
+    if (absl::Status written =
+            WriteSheet(QualitySheetRows(*inspection, &sheet_rows), options, options.quality_sheet);
+        !written.ok()) {
       return ReportError(written);
     }
   }
@@ -360,6 +415,15 @@ int Inspect(const GlobalOptions& global, const InspectOptions& options) {
       std::cout << (c == 0 ? " " : ", ") << ClassName(*inspection, c);
     }
     std::cout << "\n";
+  }
+  if (!options.quality_sheet.empty()) {
+    std::cout << "quality sheet " << options.quality_sheet << ", one row per flag, top to bottom: "
+              << (sheet_rows.empty() ? "(none: nothing flagged)" : absl::StrJoin(sheet_rows, ", "))
+              << (std::find(sheet_rows.begin(), sheet_rows.end(), "near-duplicate") !=
+                          sheet_rows.end()
+                      ? " (near-duplicates in pairs: the earlier image, then its repeat)"
+                      : "")
+              << "\n";
   }
   std::cout << std::flush;
   return kExitOk;
@@ -395,8 +459,12 @@ void AddDataInspectCommand(CLI::App* data, GlobalOptions& global, CommandResult&
                     "also check every image: blank or near-constant, under- or over-exposed, "
                     "inverted against the site's typical image, near-duplicates (across splits "
                     "too); thresholds in docs/data.md");
+  inspect->add_option("--quality-sheet", options->quality_sheet,
+                      "with --quality implied: write a PNG contact sheet of the flagged images, "
+                      "one row per flag, up to 8 each (near-duplicates as pairs)");
   AddJsonFlag(inspect, global);
   inspect->callback([&global, &result, options] {
+    if (!options->quality_sheet.empty()) options->quality = true;
     RunCommand(result, [&] { return Inspect(global, *options); });
   });
 }

@@ -7,6 +7,11 @@ namespace fedmi {
 namespace {
 
 constexpr int kCells = kThumbnailSide * kThumbnailSide;
+// With fewer, "the rest of the site" is one or no image.
+constexpr int64_t kMinImagesForInversion = 3;
+// Thumbnails are floats: an exact threshold would miss pairs that differ by
+// exactly it after rounding.
+constexpr double kDifferenceSlack = 1e-4;
 
 double MeanAbsoluteDifference(const Thumbnail& a, const Thumbnail& b, double give_up_above) {
   const double budget = give_up_above * kCells;
@@ -20,6 +25,16 @@ double MeanAbsoluteDifference(const Thumbnail& a, const Thumbnail& b, double giv
     if (sum > budget) return sum / kCells;
   }
   return sum / kCells;
+}
+
+double ThumbnailStd(const Thumbnail& thumbnail) {
+  double sum = 0, squares = 0;
+  for (float v : thumbnail) {
+    sum += v;
+    squares += static_cast<double>(v) * v;
+  }
+  const double mean = sum / kCells;
+  return std::sqrt(std::max(0.0, squares / kCells - mean * mean));
 }
 
 double Correlation(const Thumbnail& image, const std::vector<double>& typical_centred,
@@ -55,6 +70,26 @@ const char* QualityFlagName(QualityFlag flag) {
   return "unknown";
 }
 
+const char* QualityStatisticName(QualityStatistic statistic) {
+  switch (statistic) {
+    case QualityStatistic::kStd:
+      return "std";
+    case QualityStatistic::kDarkFraction:
+      return "dark_fraction";
+    case QualityStatistic::kMean:
+      return "mean";
+    case QualityStatistic::kBrightFraction:
+      return "bright_fraction";
+    case QualityStatistic::kThumbnailStd:
+      return "thumbnail_std";
+    case QualityStatistic::kCorrelation:
+      return "correlation";
+    case QualityStatistic::kThumbnailDistance:
+      return "thumbnail_difference";
+  }
+  return "unknown";
+}
+
 Thumbnail MakeThumbnail(const uint8_t* pixels, int64_t height, int64_t width, int64_t channels) {
   // Cell (r, c) averages rows [r*H/16, (r+1)*H/16) and the same columns;
   // an image under 16 pixels a side repeats its pixels instead.
@@ -81,6 +116,10 @@ Thumbnail MakeThumbnail(const uint8_t* pixels, int64_t height, int64_t width, in
 
 QualityReport CheckImageQuality(const ImageSet& images, const QualityThresholds& thresholds) {
   QualityReport report;
+  if (images.height <= 0 || images.width <= 0 || images.channels <= 0 ||
+      images.pixels.size() != static_cast<size_t>(images.size() * images.ImageBytes())) {
+    return report;  // nothing well formed to check
+  }
   const int64_t n = images.size();
   const int64_t pixels_per_image = images.height * images.width;
   report.images.resize(n);
@@ -109,48 +148,52 @@ QualityReport CheckImageQuality(const ImageSet& images, const QualityThresholds&
     thumbnails[row] = MakeThumbnail(pixels, images.height, images.width, images.channels);
     unusable[row] = true;
     if (quality.dark_fraction >= thresholds.clipped_min_fraction) {
-      findings.push_back({row, QualityFlag::kUnderExposed, quality.dark_fraction});
+      findings.push_back({row, QualityFlag::kUnderExposed, QualityStatistic::kDarkFraction,
+                          quality.dark_fraction});
     } else if (quality.mean <= thresholds.dim_max_mean) {
-      findings.push_back({row, QualityFlag::kUnderExposed, quality.mean});
+      findings.push_back({row, QualityFlag::kUnderExposed, QualityStatistic::kMean, quality.mean});
     } else if (quality.bright_fraction >= thresholds.clipped_min_fraction) {
-      findings.push_back({row, QualityFlag::kOverExposed, quality.bright_fraction});
+      findings.push_back({row, QualityFlag::kOverExposed, QualityStatistic::kBrightFraction,
+                          quality.bright_fraction});
     } else if (quality.std < thresholds.blank_max_std) {
-      findings.push_back({row, QualityFlag::kBlank, quality.std});
+      findings.push_back({row, QualityFlag::kBlank, QualityStatistic::kStd, quality.std});
+    } else if (const double coarse = ThumbnailStd(thumbnails[row]);
+               coarse < thresholds.blank_max_thumbnail_std) {
+      // Noise over a flat frame: its pixels vary, its thumbnail barely.
+      findings.push_back({row, QualityFlag::kBlank, QualityStatistic::kThumbnailStd, coarse});
     } else {
       unusable[row] = false;
     }
   }
 
-  // The site's typical image, from its usable images.
-  std::vector<double> typical(kCells, 0.0);
-  int64_t typical_count = 0;
+  // Each image against the site's typical image: the mean thumbnail of its
+  // other usable images, so that the image itself does not pull it over.
+  std::vector<double> usable_sum(kCells, 0.0);
+  int64_t usable_count = 0;
   for (int64_t row = 0; row < n; ++row) {
     if (unusable[row]) continue;
-    for (int i = 0; i < kCells; ++i) typical[i] += thumbnails[row][i];
-    ++typical_count;
+    for (int i = 0; i < kCells; ++i) usable_sum[i] += thumbnails[row][i];
+    ++usable_count;
   }
-  double typical_norm = 0;
-  if (typical_count > 0) {
-    double typical_mean = 0;
-    for (double& v : typical) {
-      v /= static_cast<double>(typical_count);
-      typical_mean += v;
-    }
-    typical_mean /= kCells;
-    for (double& v : typical) {
-      v -= typical_mean;
-      typical_norm += v * v;
-    }
-    typical_norm = std::sqrt(typical_norm);
-  }
+  std::vector<double> others(kCells);
   for (int64_t row = 0; row < n; ++row) {
-    if (unusable[row]) continue;
-    const double correlation = Correlation(thumbnails[row], typical, typical_norm);
+    if (unusable[row] || usable_count < kMinImagesForInversion) continue;
+    double others_mean = 0;
+    for (int i = 0; i < kCells; ++i) {
+      others[i] = (usable_sum[i] - thumbnails[row][i]) / static_cast<double>(usable_count - 1);
+      others_mean += others[i];
+    }
+    others_mean /= kCells;
+    double others_norm = 0;
+    for (double& v : others) {
+      v -= others_mean;
+      others_norm += v * v;
+    }
+    const double correlation = Correlation(thumbnails[row], others, std::sqrt(others_norm));
     report.images[row].correlation = correlation;
-    // One image alone is its own typical image; with two or more an image
-    // that runs against the rest is inverted.
-    if (typical_count >= 2 && correlation < thresholds.inverted_max_correlation) {
-      findings.push_back({row, QualityFlag::kInverted, correlation});
+    if (correlation < thresholds.inverted_max_correlation) {
+      findings.push_back(
+          {row, QualityFlag::kInverted, QualityStatistic::kCorrelation, correlation});
     }
   }
 
@@ -168,17 +211,17 @@ QualityReport CheckImageQuality(const ImageSet& images, const QualityThresholds&
   std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
     return thumbnail_mean[a] != thumbnail_mean[b] ? thumbnail_mean[a] < thumbnail_mean[b] : a < b;
   });
+  const double limit = thresholds.duplicate_max_difference + kDifferenceSlack;
   std::vector<int64_t> duplicate_of(n, -1);
   std::vector<double> difference(n, 0.0);
   for (size_t a = 0; a < order.size(); ++a) {
     for (size_t b = a + 1; b < order.size(); ++b) {
       const int64_t first = order[a], second = order[b];
-      if (thumbnail_mean[second] - thumbnail_mean[first] > thresholds.duplicate_max_difference) {
+      if (thumbnail_mean[second] - thumbnail_mean[first] > limit) {
         break;
       }
-      const double mad = MeanAbsoluteDifference(thumbnails[first], thumbnails[second],
-                                                thresholds.duplicate_max_difference);
-      if (mad > thresholds.duplicate_max_difference) continue;
+      const double mad = MeanAbsoluteDifference(thumbnails[first], thumbnails[second], limit);
+      if (mad > limit) continue;
       // The later row repeats the earlier; keep the earliest such row.
       const int64_t earlier = std::min(first, second), later = std::max(first, second);
       if (duplicate_of[later] < 0 || earlier < duplicate_of[later]) {
@@ -189,7 +232,8 @@ QualityReport CheckImageQuality(const ImageSet& images, const QualityThresholds&
   }
   for (int64_t row = 0; row < n; ++row) {
     if (duplicate_of[row] < 0) continue;
-    findings.push_back({row, QualityFlag::kNearDuplicate, difference[row], duplicate_of[row]});
+    findings.push_back({row, QualityFlag::kNearDuplicate, QualityStatistic::kThumbnailDistance,
+                        difference[row], duplicate_of[row]});
   }
   std::stable_sort(findings.begin(), findings.end(),
                    [](const QualityFinding& a, const QualityFinding& b) {

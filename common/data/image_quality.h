@@ -23,6 +23,21 @@ enum class QualityFlag { kBlank, kUnderExposed, kOverExposed, kInverted, kNearDu
 // "blank", "under-exposed", "over-exposed", "inverted", "near-duplicate".
 const char* QualityFlagName(QualityFlag flag);
 
+// What a finding's value measures.
+enum class QualityStatistic {
+  kStd,                // grey-level standard deviation (blank)
+  kDarkFraction,       // pixels <= dark_level (under-exposed)
+  kMean,               // mean grey level (under-exposed: dim)
+  kBrightFraction,     // pixels >= bright_level (over-exposed)
+  kThumbnailStd,       // standard deviation of the 16x16 thumbnail (blank)
+  kCorrelation,        // with the site's typical image (inverted)
+  kThumbnailDistance,  // mean absolute thumbnail difference (near-duplicate)
+};
+
+// "std", "dark_fraction", "mean", "bright_fraction", "thumbnail_std",
+// "correlation", "thumbnail_difference".
+const char* QualityStatisticName(QualityStatistic statistic);
+
 struct QualityThresholds {
   // Under-exposed: at least clipped_min_fraction of the pixels are at or
   // below dark_level, or the mean grey level is at most dim_max_mean.
@@ -35,13 +50,17 @@ struct QualityThresholds {
   double dim_max_mean = 25.0;
   // Blank or near-constant (and not under- or over-exposed, which a black or
   // white frame is): the standard deviation of the grey levels (0-255) is
-  // below this. PneumoniaMNIST's lowest is 6.3.
+  // below blank_max_std, or that of the 16x16 thumbnail below
+  // blank_max_thumbnail_std (noise over a flat frame). PneumoniaMNIST's
+  // lowest are 6.3 and 5.9.
   double blank_max_std = 2.0;
+  double blank_max_thumbnail_std = 3.0;
   // Inverted: the image's thumbnail correlates below this (Pearson) with the
-  // site's typical image (the mean thumbnail of its unflagged images). An
-  // inverted copy of an image has exactly minus its correlation;
-  // PneumoniaMNIST's real images range from 0.08 to 0.98.
-  double inverted_max_correlation = 0.0;
+  // site's typical image: the mean thumbnail of its other usable images
+  // (at least 2 of them). An inverted copy of an image correlates about
+  // minus as much as the image; PneumoniaMNIST's real images range from
+  // 0.12 to 0.94.
+  double inverted_max_correlation = -0.05;
   // Near-duplicates: the mean absolute difference of two thumbnails is at
   // most this many grey levels. Between distinct PneumoniaMNIST images it is
   // above 5.6 for 99% of them.
@@ -63,6 +82,7 @@ struct ImageQuality {
 struct QualityFinding {
   int64_t index = 0;  // row in the checked ImageSet
   QualityFlag flag = QualityFlag::kBlank;
+  QualityStatistic statistic = QualityStatistic::kStd;
   double value = 0;           // the statistic that crossed its threshold
   int64_t duplicate_of = -1;  // kNearDuplicate: the earlier row it repeats
 };

@@ -132,7 +132,7 @@ TEST(DataInspectTest, QualityFindsRepeatsAndReadsMonochrome1TheRightWayUp) {
     EXPECT_EQ(finding["value"], 0.0);
   }
   EXPECT_THAT(quality["findings"][2]["image"].get<std::string>(), HasSubstr("pneumonia/a.dcm"));
-  EXPECT_EQ(quality["thresholds"]["inverted_max_correlation"], 0.0);
+  EXPECT_EQ(quality["thresholds"]["inverted_max_correlation"], -0.05);
 
   CliOutcome text =
       RunCliCommands(AddDataCommands, "data",

@@ -106,6 +106,42 @@ TEST(ImageQualityTest, EachPlantedFaultIsFlaggedAndNamed) {
   }
 }
 
+TEST(ImageQualityTest, SmallSitesJudgeInversionAgainstTheOthersOnly) {
+  // Four real images and an inverted one: the typical image of each is the
+  // other four, so the inverted one cannot pull its own typical image over.
+  ImageSet five = Phantoms(4);
+  const int64_t inverted = Plant(&five, 0, [](auto& p) {
+    for (auto& v : p) v = static_cast<uint8_t>(255 - v);
+  });
+  EXPECT_EQ(FlagsOf(CheckImageQuality(five)),
+            (std::set<std::string>{std::to_string(inverted) + ":inverted"}));
+  // Two images are no site to judge by: neither is called inverted.
+  ImageSet two = Phantoms(1);
+  Plant(&two, 0, [](auto& p) {
+    for (auto& v : p) v = static_cast<uint8_t>(255 - v);
+  });
+  EXPECT_THAT(FlagsOf(CheckImageQuality(two)), ::testing::IsEmpty());
+}
+
+TEST(ImageQualityTest, DifferencesOfExactlyTheThresholdAreDuplicates) {
+  ImageSet images = Phantoms(10);
+  const int64_t shifted = Plant(&images, 3, [](auto& p) {
+    for (auto& v : p) v = static_cast<uint8_t>(std::min(255, v + 2));
+  });
+  const QualityReport report = CheckImageQuality(images);
+  ASSERT_EQ(FlagsOf(report), (std::set<std::string>{std::to_string(shifted) + ":near-duplicate"}));
+  EXPECT_LE(report.findings[0].value, 2.0 + 1e-3);
+}
+
+TEST(ImageQualityTest, MalformedSetsAreNotRead) {
+  ImageSet images = Phantoms(3);
+  images.pixels.resize(images.pixels.size() - 1);
+  EXPECT_TRUE(CheckImageQuality(images).images.empty());
+  ImageSet no_channels = Phantoms(3);
+  no_channels.channels = 0;
+  EXPECT_TRUE(CheckImageQuality(no_channels).images.empty());
+}
+
 TEST(ImageQualityTest, ThresholdsAreTheCallers) {
   ImageSet images = Phantoms(10);
   const int64_t faint = Plant(&images, 0, [](auto& p) {
@@ -188,10 +224,16 @@ TEST(ImageQualityRealTest, PlantedFaultsAmongPneumoniaMnist) {
       planted[Plant(&images, source, make)] = flag;
     }
   };
+  // Flat frames between 30 and 225 (a black or white one is exposure) with
+  // noise of up to ±6 grey levels: the pixels vary, the frame does not.
+  int blank_count = 0;
   plant(QualityFlag::kBlank, [&](auto& p) {
-    const int level = 30 + static_cast<int>(random() % 196);  // a dark or white frame is exposure
-    for (auto& v : p)
-      v = static_cast<uint8_t>(std::clamp<int>(level + int(random() % 3) - 1, 0, 255));
+    const int level = 30 + static_cast<int>(random() % 196);
+    const int noise = 1 + (blank_count++ % 6);
+    for (auto& v : p) {
+      v = static_cast<uint8_t>(
+          std::clamp<int>(level + int(random() % (2 * noise + 1)) - noise, 0, 255));
+    }
   });
   plant(QualityFlag::kInverted, [](auto& p) {
     for (auto& v : p) v = static_cast<uint8_t>(255 - v);
@@ -241,6 +283,14 @@ TEST(ImageQualityRealTest, PlantedFaultsAmongPneumoniaMnist) {
   std::printf("real images flagged as near-duplicates of earlier real images: %d\n",
               real_duplicates);
   EXPECT_EQ(real_blank_or_inverted, 0);
+  // PneumoniaMNIST's own pixel-identical copies (docs/data.md).
+  EXPECT_EQ(real_duplicates, 29);
+  double lowest = 1, highest = -1;
+  for (int64_t row = 0; row < real; ++row) {
+    lowest = std::min(lowest, report.images[row].correlation);
+    highest = std::max(highest, report.images[row].correlation);
+  }
+  std::printf("real images' correlation with the typical image: %.3f to %.3f\n", lowest, highest);
 }
 
 }  // namespace
