@@ -2,6 +2,9 @@
 
 #include <sys/mman.h>
 
+#include <new>
+#include <stdexcept>
+
 namespace fedmi {
 
 bool HugePageRange(uintptr_t begin, size_t size, uintptr_t* first, uintptr_t* last) {
@@ -26,10 +29,17 @@ void AdviseHugePages(void* data, size_t size) {
 #endif
 }
 
-void ReserveLargeBuffer(std::vector<char>* buffer, size_t bytes) {
-  if (buffer->capacity() >= bytes) return;
-  buffer->reserve(bytes);
+bool ReserveLargeBuffer(std::vector<char>* buffer, size_t bytes) {
+  if (buffer->capacity() >= bytes) return true;
+  try {
+    buffer->reserve(bytes);
+  } catch (const std::bad_alloc&) {
+    return false;
+  } catch (const std::length_error&) {
+    return false;
+  }
   AdviseHugePages(buffer->data(), buffer->capacity());
+  return true;
 }
 
 void ResizeLargeBuffer(std::vector<char>* buffer, size_t bytes) {

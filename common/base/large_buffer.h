@@ -32,8 +32,10 @@ bool HugePageRange(uintptr_t begin, size_t size, uintptr_t* first, uintptr_t* la
 void AdviseHugePages(void* data, size_t size);
 
 // Gives `buffer` room for `bytes` (its contents and size unchanged), advising
-// huge pages for storage it had to allocate.
-void ReserveLargeBuffer(std::vector<char>* buffer, size_t bytes);
+// huge pages for storage it had to allocate. False, with `buffer` as it was,
+// when that much memory cannot be had: a size read from the wire is a claim,
+// and a false one must not end the process.
+bool ReserveLargeBuffer(std::vector<char>* buffer, size_t bytes);
 
 // `buffer` holding `bytes` zero bytes, its storage advised before the zeros
 // are written.

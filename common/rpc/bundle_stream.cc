@@ -24,7 +24,9 @@ absl::StatusOr<TensorBundle> ReceiveBundle(grpc::ClientContext* context,
       break;
     }
     if (bundle.body.capacity() == 0 && stream.has_header()) {
-      ReserveLargeBuffer(&bundle.body, TotalBytes(stream.specs()));
+      // The header's size is the sender's claim: when it cannot be held,
+      // the body grows as bytes really arrive instead.
+      (void)ReserveLargeBuffer(&bundle.body, TotalBytes(stream.specs()));
     }
   }
   const absl::Status rpc_status = FromGrpcStatus(reader->Finish());

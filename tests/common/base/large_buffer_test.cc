@@ -10,12 +10,19 @@ namespace {
 
 TEST(LargeBufferTest, ReserveKeepsContentsAndSizeAndGivesRoom) {
   std::vector<char> buffer = {'a', 'b'};
-  ReserveLargeBuffer(&buffer, kHugePageAdviceMinBytes * 2);
+  EXPECT_TRUE(ReserveLargeBuffer(&buffer, kHugePageAdviceMinBytes * 2));
   EXPECT_GE(buffer.capacity(), kHugePageAdviceMinBytes * 2);
   EXPECT_EQ(buffer, (std::vector<char>{'a', 'b'}));
   const char* storage = buffer.data();
-  ReserveLargeBuffer(&buffer, 16);  // room enough already: same storage
+  EXPECT_TRUE(ReserveLargeBuffer(&buffer, 16));  // room enough already: same storage
   EXPECT_EQ(buffer.data(), storage);
+}
+
+TEST(LargeBufferTest, ReservingMoreThanCanBeHadLeavesTheBufferAsItWas) {
+  std::vector<char> buffer = {'a'};
+  EXPECT_FALSE(ReserveLargeBuffer(&buffer, buffer.max_size() + 1));  // length_error
+  EXPECT_EQ(buffer, std::vector<char>{'a'});
+  EXPECT_TRUE(ReserveLargeBuffer(&buffer, 64));
 }
 
 TEST(LargeBufferTest, ResizeGivesZerosEvenOverOldContents) {
