@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -45,6 +46,7 @@ struct InspectOptions {
   std::string preview;
   bool quality = false;
   std::string quality_sheet;  // implies quality
+  QualityThresholds quality_thresholds;
 };
 
 using Histogram = std::map<std::string, int64_t>;
@@ -60,6 +62,7 @@ struct Inspection {
   ImageSet checked;
   std::vector<std::string> checked_names;  // "train row 12" or the DICOM file
   QualityReport quality;
+  std::vector<std::string> quality_sheet_rows;  // the flag of each row of --quality-sheet
 };
 
 void KeepForQualityCheck(Inspection& inspection, const InspectOptions& options,
@@ -237,6 +240,13 @@ SheetRows QualitySheetRows(const Inspection& inspection, std::vector<std::string
   return rows;
 }
 
+// Findings per flag name.
+std::map<std::string, int64_t> FlagCounts(const QualityReport& report) {
+  std::map<std::string, int64_t> counts;
+  for (const QualityFinding& finding : report.findings) ++counts[QualityFlagName(finding.flag)];
+  return counts;
+}
+
 void PrintText(const Inspection& inspection, const InspectOptions& options) {
   const size_t classes = ClassCount(inspection);
   std::cout << options.path << ": " << FormatLoadReport(inspection.report);
@@ -267,12 +277,10 @@ void PrintText(const Inspection& inspection, const InspectOptions& options) {
     for (const std::string& line : inspection.skipped) std::cout << "  " << line << "\n";
   }
   if (!options.quality) return;
-  std::map<std::string, int64_t> counts;
-  for (const QualityFinding& finding : inspection.quality.findings) {
-    ++counts[QualityFlagName(finding.flag)];
-  }
   std::vector<std::string> parts;
-  for (const auto& [flag, count] : counts) parts.push_back(absl::StrCat(flag, " ", count));
+  for (const auto& [flag, count] : FlagCounts(inspection.quality)) {
+    parts.push_back(absl::StrCat(flag, " ", count));
+  }
   std::cout << "quality: " << inspection.checked.size() << " images checked; "
             << (parts.empty() ? "nothing flagged" : absl::StrJoin(parts, ", ")) << "\n";
   for (const QualityFinding& finding : inspection.quality.findings) {
@@ -308,12 +316,10 @@ void PrintText(const Inspection& inspection, const InspectOptions& options) {
   }
 }
 
-nlohmann::json QualityJson(const Inspection& inspection) {
-  const QualityThresholds thresholds;
+nlohmann::json QualityJson(const Inspection& inspection, const InspectOptions& options) {
+  const QualityThresholds& thresholds = options.quality_thresholds;
   nlohmann::json findings = nlohmann::json::array();
-  std::map<std::string, int64_t> counts;
   for (const QualityFinding& finding : inspection.quality.findings) {
-    ++counts[QualityFlagName(finding.flag)];
     nlohmann::json entry = {{"image", inspection.checked_names[finding.index]},
                             {"flag", QualityFlagName(finding.flag)},
                             {"statistic", QualityStatisticName(finding.statistic)},
@@ -323,17 +329,22 @@ nlohmann::json QualityJson(const Inspection& inspection) {
     }
     findings.push_back(std::move(entry));
   }
-  return {{"images_checked", inspection.checked.size()},
-          {"counts", counts},
-          {"thresholds",
-           {{"blank_max_std", thresholds.blank_max_std},
-            {"clipped_min_fraction", thresholds.clipped_min_fraction},
-            {"dark_level", thresholds.dark_level},
-            {"bright_level", thresholds.bright_level},
-            {"dim_max_mean", thresholds.dim_max_mean},
-            {"inverted_max_correlation", thresholds.inverted_max_correlation},
-            {"duplicate_max_difference", thresholds.duplicate_max_difference}}},
-          {"findings", findings}};
+  nlohmann::json json = {{"images_checked", inspection.checked.size()},
+                         {"counts", FlagCounts(inspection.quality)},
+                         {"thresholds",
+                          {{"blank_max_std", thresholds.blank_max_std},
+                           {"blank_max_thumbnail_std", thresholds.blank_max_thumbnail_std},
+                           {"clipped_min_fraction", thresholds.clipped_min_fraction},
+                           {"dark_level", thresholds.dark_level},
+                           {"bright_level", thresholds.bright_level},
+                           {"dim_max_mean", thresholds.dim_max_mean},
+                           {"inverted_max_correlation", thresholds.inverted_max_correlation},
+                           {"duplicate_max_difference", thresholds.duplicate_max_difference}}},
+                         {"findings", findings}};
+  if (!options.quality_sheet.empty()) {
+    json["sheet"] = {{"path", options.quality_sheet}, {"rows", inspection.quality_sheet_rows}};
+  }
+  return json;
 }
 
 nlohmann::json ToJson(const Inspection& inspection, const InspectOptions& options) {
@@ -364,14 +375,7 @@ nlohmann::json ToJson(const Inspection& inspection, const InspectOptions& option
                          {"classes", names},
                          {"splits", splits}};
   for (const auto& [attribute, histogram] : inspection.headers) json[attribute] = histogram;
-  if (options.quality) {
-    json["quality"] = QualityJson(inspection);
-    if (!options.quality_sheet.empty()) {
-      std::vector<std::string> rows;
-      QualitySheetRows(inspection, &rows);
-      json["quality"]["sheet"] = {{"path", options.quality_sheet}, {"rows", rows}};
-    }
-  }
+  if (options.quality) json["quality"] = QualityJson(inspection, options);
   if (!options.preview.empty()) {
     std::vector<std::string> rows;
     for (size_t c = 0; c < inspection.previews.size(); ++c)
@@ -389,17 +393,19 @@ int Inspect(const GlobalOptions& global, const InspectOptions& options) {
   absl::StatusOr<Inspection> inspection =
       IsDicomFolder(options.path) ? InspectDicom(options) : InspectImages(options);
   if (!inspection.ok()) return ReportError(inspection.status());
-  if (options.quality) inspection->quality = CheckImageQuality(inspection->checked);
+  if (options.quality) {
+    inspection->quality = CheckImageQuality(inspection->checked, options.quality_thresholds);
+  }
   if (!options.preview.empty()) {
     if (absl::Status written = WriteSheet(inspection->previews, options, options.preview);
         !written.ok()) {
       return ReportError(written);
     }
   }
-  std::vector<std::string> sheet_rows;
   if (!options.quality_sheet.empty()) {
     if (absl::Status written =
-            WriteSheet(QualitySheetRows(*inspection, &sheet_rows), options, options.quality_sheet);
+            WriteSheet(QualitySheetRows(*inspection, &inspection->quality_sheet_rows), options,
+                       options.quality_sheet);
         !written.ok()) {
       return ReportError(written);
     }
@@ -418,9 +424,10 @@ int Inspect(const GlobalOptions& global, const InspectOptions& options) {
   }
   if (!options.quality_sheet.empty()) {
     std::cout << "quality sheet " << options.quality_sheet << ", one row per flag, top to bottom: "
-              << (sheet_rows.empty() ? "(none: nothing flagged)" : absl::StrJoin(sheet_rows, ", "))
-              << (std::find(sheet_rows.begin(), sheet_rows.end(), "near-duplicate") !=
-                          sheet_rows.end()
+              << (inspection->quality_sheet_rows.empty()
+                      ? "(none: nothing flagged)"
+                      : absl::StrJoin(inspection->quality_sheet_rows, ", "))
+              << (absl::c_linear_search(inspection->quality_sheet_rows, "near-duplicate")
                       ? " (near-duplicates in pairs: the earlier image, then its repeat)"
                       : "")
               << "\n";

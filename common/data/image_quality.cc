@@ -27,21 +27,20 @@ double MeanAbsoluteDifference(const Thumbnail& a, const Thumbnail& b, double giv
   return sum / kCells;
 }
 
-double ThumbnailStd(const Thumbnail& thumbnail) {
-  double sum = 0, squares = 0;
-  for (float v : thumbnail) {
-    sum += v;
-    squares += static_cast<double>(v) * v;
-  }
-  const double mean = sum / kCells;
-  return std::sqrt(std::max(0.0, squares / kCells - mean * mean));
+double ThumbnailMean(const Thumbnail& thumbnail) {
+  double sum = 0;
+  for (float v : thumbnail) sum += v;
+  return sum / kCells;
 }
 
-double Correlation(const Thumbnail& image, const std::vector<double>& typical_centred,
+double ThumbnailStd(const Thumbnail& thumbnail, double mean) {
+  double squares = 0;
+  for (float v : thumbnail) squares += (v - mean) * (v - mean);
+  return std::sqrt(squares / kCells);
+}
+
+double Correlation(const Thumbnail& image, double mean, const std::vector<double>& typical_centred,
                    double typical_norm) {
-  double mean = 0;
-  for (float v : image) mean += v;
-  mean /= kCells;
   double dot = 0, norm = 0;
   for (int i = 0; i < kCells; ++i) {
     const double centred = image[i] - mean;
@@ -124,6 +123,7 @@ QualityReport CheckImageQuality(const ImageSet& images, const QualityThresholds&
   const int64_t pixels_per_image = images.height * images.width;
   report.images.resize(n);
   std::vector<Thumbnail> thumbnails(n);
+  std::vector<double> thumbnail_mean(n);
   std::vector<bool> unusable(n, false);  // exposure or blank: checked no further
   std::vector<QualityFinding> findings;
   for (int64_t row = 0; row < n; ++row) {
@@ -146,6 +146,7 @@ QualityReport CheckImageQuality(const ImageSet& images, const QualityThresholds&
     quality.dark_fraction = dark / count;
     quality.bright_fraction = bright / count;
     thumbnails[row] = MakeThumbnail(pixels, images.height, images.width, images.channels);
+    thumbnail_mean[row] = ThumbnailMean(thumbnails[row]);
     unusable[row] = true;
     if (quality.dark_fraction >= thresholds.clipped_min_fraction) {
       findings.push_back({row, QualityFlag::kUnderExposed, QualityStatistic::kDarkFraction,
@@ -157,7 +158,7 @@ QualityReport CheckImageQuality(const ImageSet& images, const QualityThresholds&
                           quality.bright_fraction});
     } else if (quality.std < thresholds.blank_max_std) {
       findings.push_back({row, QualityFlag::kBlank, QualityStatistic::kStd, quality.std});
-    } else if (const double coarse = ThumbnailStd(thumbnails[row]);
+    } else if (const double coarse = ThumbnailStd(thumbnails[row], thumbnail_mean[row]);
                coarse < thresholds.blank_max_thumbnail_std) {
       // Noise over a flat frame: its pixels vary, its thumbnail barely.
       findings.push_back({row, QualityFlag::kBlank, QualityStatistic::kThumbnailStd, coarse});
@@ -189,7 +190,8 @@ QualityReport CheckImageQuality(const ImageSet& images, const QualityThresholds&
       v -= others_mean;
       others_norm += v * v;
     }
-    const double correlation = Correlation(thumbnails[row], others, std::sqrt(others_norm));
+    const double correlation =
+        Correlation(thumbnails[row], thumbnail_mean[row], others, std::sqrt(others_norm));
     report.images[row].correlation = correlation;
     if (correlation < thresholds.inverted_max_correlation) {
       findings.push_back(
@@ -200,13 +202,9 @@ QualityReport CheckImageQuality(const ImageSet& images, const QualityThresholds&
   // Near-duplicates. Two thumbnails within the threshold have means within
   // it too (|mean(a) - mean(b)| <= mean|a - b|), so only neighbours in mean
   // order need comparing.
-  std::vector<double> thumbnail_mean(n, 0.0);
   std::vector<int64_t> order;
   for (int64_t row = 0; row < n; ++row) {
-    if (unusable[row]) continue;
-    for (float v : thumbnails[row]) thumbnail_mean[row] += v;
-    thumbnail_mean[row] /= kCells;
-    order.push_back(row);
+    if (!unusable[row]) order.push_back(row);
   }
   std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
     return thumbnail_mean[a] != thumbnail_mean[b] ? thumbnail_mean[a] < thumbnail_mean[b] : a < b;

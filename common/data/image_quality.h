@@ -76,7 +76,9 @@ struct ImageQuality {
   double std = 0;
   double dark_fraction = 0;    // pixels <= dark_level
   double bright_fraction = 0;  // pixels >= bright_level
-  double correlation = 0;      // with the site's typical image; 0 for flagged exposure or blank
+  // With the site's typical image; 0 where not judged (the image is flagged
+  // for exposure or blank, or the site has fewer than 3 usable images).
+  double correlation = 0;
 };
 
 struct QualityFinding {

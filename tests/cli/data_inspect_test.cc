@@ -133,6 +133,7 @@ TEST(DataInspectTest, QualityFindsRepeatsAndReadsMonochrome1TheRightWayUp) {
   }
   EXPECT_THAT(quality["findings"][2]["image"].get<std::string>(), HasSubstr("pneumonia/a.dcm"));
   EXPECT_EQ(quality["thresholds"]["inverted_max_correlation"], -0.05);
+  EXPECT_EQ(quality["thresholds"]["blank_max_thumbnail_std"], 3.0);
 
   CliOutcome text =
       RunCliCommands(AddDataCommands, "data",

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/tensor/tensor_bundle.h"
+#include "tests/common/tensor/chunk_test_util.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -35,20 +36,12 @@ class FakeChunkReader : public grpc::ClientReaderInterface<v1::TensorChunk> {
 };
 
 v1::TensorChunk Header(const std::vector<TensorSpec>& specs) {
-  v1::TensorChunk chunk;
-  *chunk.mutable_header() = HeaderFromSpecs(specs, "");
-  return chunk;
-}
-
-v1::TensorChunk Data(const std::string& bytes) {
-  v1::TensorChunk chunk;
-  chunk.set_data(bytes);
-  return chunk;
+  return HeaderChunk(HeaderFromSpecs(specs, ""));
 }
 
 TEST(ReceiveBundleTest, ReceivesAWholeBundle) {
   const std::vector<TensorSpec> specs = {{"w", DType::kFloat32, {2}}};
-  FakeChunkReader reader({Header(specs), Data(std::string(8, '\1'))});
+  FakeChunkReader reader({Header(specs), DataChunk(std::string(8, '\1'))});
   grpc::ClientContext context;
   ASSERT_OK_AND_ASSIGN(TensorBundle bundle, ReceiveBundle(&context, &reader, "model"));
   EXPECT_EQ(bundle.body, std::vector<char>(8, '\1'));
@@ -58,7 +51,7 @@ TEST(ReceiveBundleTest, AHeaderClaimingMoreThanTheMachineHasIsAShortStreamNotACr
   // 60 GiB of float32, under the 64 GiB cap: more than this machine's memory
   // (a larger one reserves it untouched, and the test holds as well).
   const std::vector<TensorSpec> specs = {{"w", DType::kFloat32, {int64_t{15} << 30}}};
-  FakeChunkReader reader({Header(specs), Data(std::string(8, '\1'))});
+  FakeChunkReader reader({Header(specs), DataChunk(std::string(8, '\1'))});
   grpc::ClientContext context;
   const absl::StatusOr<TensorBundle> bundle = ReceiveBundle(&context, &reader, "model");
   EXPECT_FALSE(bundle.ok());

@@ -9,6 +9,7 @@
 #include "common/crypto/sha256.h"
 #include "common/tensor/tensor_bundle.h"
 #include "tests/common/base/fault_injection_env.h"
+#include "tests/common/tensor/chunk_test_util.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -51,18 +52,6 @@ std::vector<v1::TensorChunk> Chunks(const TensorBundle& bundle) {
   });
   EXPECT_THAT(status, IsOk());
   return chunks;
-}
-
-v1::TensorChunk HeaderChunk(const v1::BundleHeader& header) {
-  v1::TensorChunk chunk;
-  *chunk.mutable_header() = header;
-  return chunk;
-}
-
-v1::TensorChunk DataChunk(const std::string& data) {
-  v1::TensorChunk chunk;
-  chunk.set_data(data);
-  return chunk;
 }
 
 // --- SHA-256 and hex ----------------------------------------------------------
