@@ -71,13 +71,6 @@ std::string ReadableTime(const std::string& rfc3339) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", time, absl::UTCTimeZone());
 }
 
-std::string CsvField(absl::string_view value) {
-  const bool needs_quotes = value.find_first_of(",\"\r\n") != absl::string_view::npos ||
-                            (!value.empty() && (value.front() == ' ' || value.back() == ' '));
-  if (!needs_quotes) return std::string(value);
-  return absl::StrCat("\"", absl::StrReplaceAll(value, {{"\"", "\"\""}}), "\"");
-}
-
 std::string SummarizeDetail(const std::string& detail_json, size_t max_chars) {
   std::string summary;
   DetailJson json = DetailJson::parse(detail_json, nullptr, /*allow_exceptions=*/false);

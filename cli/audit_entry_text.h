@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/base/csv.h"
 #include "fedmi/v1/audit.pb.h"
 
 namespace fedmi::cli {
@@ -41,10 +42,6 @@ std::string OneLine(absl::string_view text);
 // "2026-11-28 10:00:00 UTC" from the log's RFC 3339 time; the text as it is
 // when it does not parse, "an unknown time" when empty.
 std::string ReadableTime(const std::string& rfc3339);
-
-// One CSV field (RFC 4180): quoted, with quotes doubled, when it holds a
-// comma, a quote, a line break or leading/trailing spaces; else unchanged.
-std::string CsvField(absl::string_view value);
 
 // An entry's detail_json in one line, for tables: the object's `key=value`
 // pairs in stored order (strings without quotes unless they hold spaces,

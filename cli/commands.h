@@ -43,9 +43,14 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
 // `runner` (may be null: the command then refuses) computes them.
 void AddExplainCommand(CLI::App& app, GlobalOptions& global, CommandResult& result,
                        std::shared_ptr<ModelRunner> runner);
+// `runner` (may be null) runs models for `data inspect --ood-model`.
+void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
+                     std::shared_ptr<ModelRunner> runner);
+// Without a runner, for tests of the model-free commands.
 void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 // `data inspect`, added under `data` by AddDataCommands (cli/data_inspect.cc).
-void AddDataInspectCommand(CLI::App* data, GlobalOptions& global, CommandResult& result);
+void AddDataInspectCommand(CLI::App* data, GlobalOptions& global, CommandResult& result,
+                           std::shared_ptr<ModelRunner> runner);
 // `fedmi data to-dicom` (cli/data_to_dicom.cc).
 void AddDataToDicomCommand(CLI::App* data, GlobalOptions& global, CommandResult& result);
 // `fedmi data phantoms` (cli/data_phantoms.cc).
@@ -54,6 +59,11 @@ void AddDataPhantomsCommand(CLI::App* data, GlobalOptions& global, CommandResult
 // training, else by cli/without_training.cc, whose `sim` refuses (see
 // cli/model_runner.h).
 void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
+// `fedmi al rank|import` and `fedmi data audit-labels` (under `data`, which
+// AddDataCommands must have added): active learning and label audits at a
+// site (cli/active_learning_commands.cc, cli/label_audit_command.cc), or
+// refusing versions in a fedmi built without training.
+void AddScarceLabelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 // `fedmi bench round`: timed rounds of a local federation with a synthetic model.
 void AddBenchCommands(CLI::App& app, GlobalOptions& global, CommandResult& result);
 // `fedmi audit log|export|verify`: the coordinator's signed audit log.

@@ -7,12 +7,17 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
+#include "common/base/status.h"
 #include "common/data/data_split.h"
+#include "common/data/label_simulation.h"
 #include "common/data/partition.h"
 
 namespace fedmi::cli {
@@ -30,7 +35,57 @@ struct SplitOptions {
   int64_t width = 28;
   int64_t channels = 1;
   double max_bad_fraction = 0.05;
+  double labelled_fraction = 1;
+  std::string flip_labels;  // SITE:FRACTION
 };
+
+// --flip-labels SITE:FRACTION as (1-based site, fraction); (0, 0) when
+// not given.
+absl::StatusOr<std::pair<int, double>> ParseFlipLabels(const SplitOptions& options) {
+  if (options.flip_labels.empty()) return std::make_pair(0, 0.0);
+  const std::vector<std::string> parts = absl::StrSplit(options.flip_labels, ':');
+  absl::string_view site = parts[0];
+  absl::ConsumePrefix(&site, "site-");
+  int flip_site = 0;
+  double flip_fraction = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(site, &flip_site) || flip_site < 1 ||
+      flip_site > options.sites || !absl::SimpleAtod(parts[1], &flip_fraction) ||
+      !(flip_fraction >= 0 && flip_fraction <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--flip-labels '", options.flip_labels, "' is not SITE:FRACTION with SITE site-1 to site-",
+        options.sites, " and FRACTION in [0, 1]"));
+  }
+  return std::make_pair(flip_site, flip_fraction);
+}
+
+// Simulated scarcity and noise (common/data/label_simulation.h), shard by
+// shard, after the split.
+absl::Status SimulateLabels(const SplitOptions& options, std::vector<SiteShardReport>& reports) {
+  ASSIGN_OR_RETURN(const auto flip, ParseFlipLabels(options));
+  const auto [flip_site, flip_fraction] = flip;
+  for (size_t i = 0; i < reports.size(); ++i) {
+    SiteShardReport& report = reports[i];
+    const std::string stem = absl::StrCat(options.out_dir, "/", report.site);
+    if (options.labelled_fraction < 1) {
+      ASSIGN_OR_RETURN(report.unlabelled,
+                       HideTrainingLabels(report.path, options.labelled_fraction,
+                                          options.seed * 1000003 + i, stem + ".truth.csv"));
+    }
+    if (static_cast<int>(i) + 1 == flip_site) {
+      RETURN_IF_ERROR(FlipTrainingLabels(report.path, flip_fraction, options.seed * 1000033 + i,
+                                         stem + ".flipped.csv")
+                          .status());
+    }
+    if (options.labelled_fraction < 1 || static_cast<int>(i) + 1 == flip_site) {
+      ASSIGN_OR_RETURN(SiteShardReport now, DescribeShard(report.site, report.path));
+      // Every site's counts run over the same classes.
+      now.train_class_counts.resize(report.train_class_counts.size(), 0);
+      now.val_class_counts.resize(report.val_class_counts.size(), 0);
+      report = std::move(now);
+    }
+  }
+  return absl::OkStatus();
+}
 
 int64_t Sum(const std::vector<int64_t>& counts) {
   return std::accumulate(counts.begin(), counts.end(), int64_t{0});
@@ -49,6 +104,12 @@ int SplitData(const GlobalOptions& global, const SplitOptions& options) {
     return ReportUsageError(
         absl::StrCat("--min-per-site must not be negative, got ", options.min_per_site));
   }
+  if (!(options.labelled_fraction > 0)) {
+    return ReportUsageError("--labelled-fraction must be above 0: a site needs a labelled image");
+  }
+  if (absl::Status flip = ParseFlipLabels(options).status(); !flip.ok()) {
+    return ReportUsageError(std::string(flip.message()));
+  }
 
   DataSplitOptions split;
   split.input = options.input;
@@ -64,6 +125,9 @@ int SplitData(const GlobalOptions& global, const SplitOptions& options) {
   split.load.max_bad_fraction = options.max_bad_fraction;
   auto reports = SplitDataset(split);
   if (!reports.ok()) return ReportError(reports.status());
+  if (absl::Status simulated = SimulateLabels(options, *reports); !simulated.ok()) {
+    return ReportError(simulated);
+  }
 
   if (global.json) {
     nlohmann::json sites = nlohmann::json::array();
@@ -73,6 +137,7 @@ int SplitData(const GlobalOptions& global, const SplitOptions& options) {
                        {"train_examples", Sum(report.train_class_counts)},
                        {"val_examples", Sum(report.val_class_counts)},
                        {"train_class_counts", report.train_class_counts},
+                       {"unlabelled", report.unlabelled},
                        {"val_class_counts", report.val_class_counts}});
     }
     nlohmann::json summary = {{"input", options.input},
@@ -90,14 +155,15 @@ int SplitData(const GlobalOptions& global, const SplitOptions& options) {
       PartitionKindName(*kind),
       *kind == PartitionKind::kIid ? "" : absl::StrFormat(", alpha %g", options.alpha),
       options.seed, options.out_dir);
-  constexpr char kFormat[] = "%-10s  %7s  %-20s  %7s  %-20s  %s\n";
+  constexpr char kFormat[] = "%-10s  %7s  %-20s  %7s  %-20s  %10s  %s\n";
   std::cout << absl::StrFormat(kFormat, "SITE", "TRAIN", "TRAIN PER CLASS", "VAL", "VAL PER CLASS",
-                               "FILE");
+                               "UNLABELLED", "FILE");
   for (const auto& report : *reports) {
     std::cout << absl::StrFormat(kFormat, report.site, absl::StrCat(Sum(report.train_class_counts)),
                                  absl::StrJoin(report.train_class_counts, " / "),
                                  absl::StrCat(Sum(report.val_class_counts)),
-                                 absl::StrJoin(report.val_class_counts, " / "), report.path);
+                                 absl::StrJoin(report.val_class_counts, " / "),
+                                 absl::StrCat(report.unlabelled), report.path);
   }
   std::cout << std::flush;
   return kExitOk;
@@ -106,6 +172,11 @@ int SplitData(const GlobalOptions& global, const SplitOptions& options) {
 }  // namespace
 
 void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result) {
+  AddDataCommands(app, global, result, nullptr);
+}
+
+void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
+                     std::shared_ptr<ModelRunner> runner) {
   CLI::App* data = app.add_subcommand("data", "Prepare data sets for simulated federations");
   data->require_subcommand(1);
 
@@ -150,12 +221,22 @@ void AddDataCommands(CLI::App& app, GlobalOptions& global, CommandResult& result
       ->add_option("--min-per-site", options->min_per_site, "fewest training rows any site may get")
       ->capture_default_str();
   split->add_option("--out", options->out_dir, "directory for the shards (created)")->required();
+  AddCheckedOption(split, "--labelled-fraction", options->labelled_fraction,
+                   "simulation: keep this share of each shard's training images labelled and "
+                   "move the rest to unlabelled_images, their labels to <out>/site-<k>.truth.csv "
+                   "(for a simulated radiologist; docs/scarce-labels.md)",
+                   CLI::Range(0.0, 1.0));
+  split
+      ->add_option("--flip-labels", options->flip_labels,
+                   "simulation: SITE:FRACTION gives that share of one site's labelled training "
+                   "images a wrong label, recorded in <out>/site-<k>.flipped.csv")
+      ->type_name("SITE:FRACTION");
   split->add_flag("--json", global.json,
                   "print one JSON object as the last line of stdout instead of text");
   split->callback([&global, &result, options] {
     RunCommand(result, [&] { return SplitData(global, *options); });
   });
-  AddDataInspectCommand(data, global, result);
+  AddDataInspectCommand(data, global, result, std::move(runner));
   AddDataToDicomCommand(data, global, result);
   AddDataPhantomsCommand(data, global, result);
 }

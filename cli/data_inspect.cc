@@ -20,9 +20,13 @@
 #include "absl/strings/str_join.h"
 #include "cli/command_support.h"
 #include "cli/commands.h"
+#include "cli/model_runner.h"
+#include "cli/out_of_distribution.h"
+#include "common/base/status.h"
 #include "common/data/dicom_data.h"
 #include "common/data/image_data.h"
 #include "common/data/image_quality.h"
+#include "common/data/unlabelled_data.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -47,6 +51,8 @@ struct InspectOptions {
   bool quality = false;
   std::string quality_sheet;  // implies quality
   QualityThresholds quality_thresholds;
+  std::string ood_model;  // implies quality
+  double ood_quantile = 0.99;
 };
 
 using Histogram = std::map<std::string, int64_t>;
@@ -61,20 +67,24 @@ struct Inspection {
   // --quality: every image, every split, and what each row is called.
   ImageSet checked;
   std::vector<std::string> checked_names;  // "train row 12" or the DICOM file
+  std::vector<bool> checked_training;      // a labelled training image
   QualityReport quality;
+  std::optional<OutOfDistributionCheck> ood;
+  int64_t unlabelled = 0;  // images without a label (common/data/unlabelled_data.h)
   std::vector<std::string> quality_sheet_rows;  // the flag of each row of --quality-sheet
 };
 
 void KeepForQualityCheck(Inspection& inspection, const InspectOptions& options,
-                         const uint8_t* pixels, std::string name) {
+                         const uint8_t* pixels, std::string name, int64_t label, bool training) {
   if (!options.quality) return;
   ImageSet& checked = inspection.checked;
   checked.height = options.height;
   checked.width = options.width;
   checked.channels = options.channels;
   checked.pixels.insert(checked.pixels.end(), pixels, pixels + checked.ImageBytes());
-  checked.labels.push_back(0);
+  checked.labels.push_back(label);
   inspection.checked_names.push_back(std::move(name));
+  inspection.checked_training.push_back(training && label != kNoLabel);
 }
 
 void Count(Inspection& inspection, const std::string& split, int64_t label) {
@@ -112,10 +122,15 @@ absl::StatusOr<Inspection> InspectDicom(const InspectOptions& options) {
     ++inspection.headers["size"][absl::StrCat(facts.rows, "x", facts.columns)];
     ++inspection.headers["transfer_syntax"][facts.transfer_syntax];
     ++inspection.headers["voi"][facts.voi.empty() ? "(colour)" : facts.voi];
-    Count(inspection, file.split, file.label);
-    KeepPreview(inspection, file.label, file.image->pixels.data(),
-                static_cast<int64_t>(file.image->pixels.size()));
-    KeepForQualityCheck(inspection, options, file.image->pixels.data(), file.path);
+    if (file.label == kNoLabel) {
+      ++inspection.unlabelled;
+    } else {
+      Count(inspection, file.split, file.label);
+      KeepPreview(inspection, file.label, file.image->pixels.data(),
+                  static_cast<int64_t>(file.image->pixels.size()));
+    }
+    KeepForQualityCheck(inspection, options, file.image->pixels.data(), file.path, file.label,
+                        file.split == "train");
   };
   absl::StatusOr<DicomFolderData> data = LoadDicomFolder(options.path, load, visit);
   if (!data.ok()) return data.status();
@@ -148,8 +163,16 @@ absl::StatusOr<Inspection> InspectImages(const InspectOptions& options) {
       KeepPreview(inspection, images->labels[row],
                   images->pixels.data() + row * images->ImageBytes(), images->ImageBytes());
       KeepForQualityCheck(inspection, options, images->pixels.data() + row * images->ImageBytes(),
-                          absl::StrCat(split, " row ", row));
+                          absl::StrCat(split, " row ", row), images->labels[row],
+                          std::string(split) == "train");
     }
+  }
+  ASSIGN_OR_RETURN(UnlabelledPool pool, LoadUnlabelledPool(options.path, load));
+  inspection.unlabelled = pool.images.size();
+  for (int64_t row = 0; row < pool.images.size(); ++row) {
+    KeepForQualityCheck(inspection, options,
+                        pool.images.pixels.data() + row * pool.images.ImageBytes(),
+                        absl::StrCat("unlabelled ", pool.ids[row]), kNoLabel, false);
   }
   return inspection;
 }
@@ -267,6 +290,12 @@ void PrintText(const Inspection& inspection, const InspectOptions& options) {
         "%-8s  %7d  %-30s  %s\n", split, total, absl::StrJoin(parts, ", "),
         std::isinf(ratio) ? "a class is missing" : absl::StrFormat("%.2f", ratio));
   }
+  if (inspection.unlabelled > 0) {
+    std::cout << absl::StrFormat(
+        "%-8s  %7d  not trained on; `fedmi al rank` picks which to label, fedmi-client "
+        "--semi-supervised learns from them\n",
+        "unlabel.", inspection.unlabelled);
+  }
   for (const auto& [attribute, histogram] : inspection.headers) {
     std::vector<std::string> parts;
     for (const auto& [value, count] : histogram) parts.push_back(absl::StrCat(value, ": ", count));
@@ -311,6 +340,11 @@ void PrintText(const Inspection& inspection, const InspectOptions& options) {
         std::cout << absl::StrFormat(" of %s (mean difference %.2f grey levels)",
                                      inspection.checked_names[finding.duplicate_of], finding.value);
         break;
+      case QualityStatistic::kMahalanobis:
+        std::cout << absl::StrFormat(
+            " (Mahalanobis distance %.1f to the training images, over %.1f)", finding.value,
+            inspection.ood->threshold);
+        break;
     }
     std::cout << "\n";
   }
@@ -344,6 +378,12 @@ nlohmann::json QualityJson(const Inspection& inspection, const InspectOptions& o
   if (!options.quality_sheet.empty()) {
     json["sheet"] = {{"path", options.quality_sheet}, {"rows", inspection.quality_sheet_rows}};
   }
+  if (inspection.ood) {
+    json["out_of_distribution"] = {{"model", inspection.ood->model},
+                                   {"quantile", inspection.ood->quantile},
+                                   {"fitted_on", inspection.ood->fitted_on},
+                                   {"threshold", inspection.ood->threshold}};
+  }
   return json;
 }
 
@@ -369,6 +409,7 @@ nlohmann::json ToJson(const Inspection& inspection, const InspectOptions& option
                          {"files_loaded", report.files_loaded},
                          {"files_skipped", report.files_skipped},
                          {"files_unlabelled", report.files_unlabelled},
+                         {"unlabelled_images", inspection.unlabelled},
                          {"skipped_by_reason", report.skipped_by_reason},
                          {"unusable_files", inspection.skipped},
                          {"conversions", report.conversions},
@@ -385,7 +426,7 @@ nlohmann::json ToJson(const Inspection& inspection, const InspectOptions& option
   return json;
 }
 
-int Inspect(const GlobalOptions& global, const InspectOptions& options) {
+int Inspect(const GlobalOptions& global, const InspectOptions& options, ModelRunner* runner) {
   if (options.height < 1 || options.width < 1 || options.height > 4096 || options.width > 4096) {
     return ReportUsageError(absl::StrCat("--height and --width must be 1..4096, got ",
                                          options.height, "x", options.width));
@@ -395,6 +436,15 @@ int Inspect(const GlobalOptions& global, const InspectOptions& options) {
   if (!inspection.ok()) return ReportError(inspection.status());
   if (options.quality) {
     inspection->quality = CheckImageQuality(inspection->checked, options.quality_thresholds);
+  }
+  if (!options.ood_model.empty()) {
+    if (runner == nullptr)
+      return ReportError(TrainingUnavailableError("fedmi data inspect --ood-model"));
+    absl::StatusOr<OutOfDistributionCheck> ood = FlagOutOfDistribution(
+        *runner, options.ood_model, inspection->checked, inspection->checked_training,
+        options.ood_quantile, inspection->quality);
+    if (!ood.ok()) return ReportError(ood.status());
+    inspection->ood = *ood;
   }
   if (!options.preview.empty()) {
     if (absl::Status written = WriteSheet(inspection->previews, options, options.preview);
@@ -438,7 +488,8 @@ int Inspect(const GlobalOptions& global, const InspectOptions& options) {
 
 }  // namespace
 
-void AddDataInspectCommand(CLI::App* data, GlobalOptions& global, CommandResult& result) {
+void AddDataInspectCommand(CLI::App* data, GlobalOptions& global, CommandResult& result,
+                           std::shared_ptr<ModelRunner> runner) {
   auto options = std::make_shared<InspectOptions>();
   CLI::App* inspect = data->add_subcommand(
       "inspect",
@@ -469,10 +520,19 @@ void AddDataInspectCommand(CLI::App* data, GlobalOptions& global, CommandResult&
   inspect->add_option("--quality-sheet", options->quality_sheet,
                       "with --quality implied: write a PNG contact sheet of the flagged images, "
                       "one row per flag, up to 8 each (near-duplicates as pairs)");
+  inspect->add_option("--ood-model", options->ood_model,
+                      "with --quality implied: also flag images far from the labelled training "
+                      "images in this model's embedding (Mahalanobis distance over the "
+                      "--ood-quantile of the training images' own; .pt or .safetensors at "
+                      "--height x --width)");
+  AddCheckedOption(inspect, "--ood-quantile", options->ood_quantile,
+                   "--ood-model: the share of training images whose distance the threshold "
+                   "lies above",
+                   CLI::Range(0.5, 1.0));
   AddJsonFlag(inspect, global);
-  inspect->callback([&global, &result, options] {
-    if (!options->quality_sheet.empty()) options->quality = true;
-    RunCommand(result, [&] { return Inspect(global, *options); });
+  inspect->callback([&global, &result, options, runner] {
+    if (!options->quality_sheet.empty() || !options->ood_model.empty()) options->quality = true;
+    RunCommand(result, [&] { return Inspect(global, *options, runner.get()); });
   });
 }
 

@@ -30,7 +30,8 @@ void AddFedmiCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
   AddAuditCommands(app, global, result);
   AddModelCommands(app, global, result, runner);
   AddExplainCommand(app, global, result, runner);
-  AddDataCommands(app, global, result);
+  AddDataCommands(app, global, result, runner);
+  AddScarceLabelCommands(app, global, result);
   AddSimCommands(app, global, result);
   AddBenchCommands(app, global, result);
   AddProvisionCommands(app, global, result);

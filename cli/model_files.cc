@@ -416,4 +416,13 @@ absl::StatusOr<int64_t> TorchModelRunner::ParameterCount(const std::string& arch
   return model->ParameterCount();
 }
 
+absl::StatusOr<ImageEmbeddings> TorchModelRunner::EmbedImages(const std::string& model_path,
+                                                              const ImageSet& images) {
+  ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, LoadModelFile(model_path));
+  ml::ScoreOptions options;
+  options.embeddings = true;
+  ASSIGN_OR_RETURN(ml::ImageScores scores, model->Score(images, options));
+  return ImageEmbeddings{scores.embedding_dim, std::move(scores.embeddings)};
+}
+
 }  // namespace fedmi::cli

@@ -108,6 +108,8 @@ class TorchModelRunner : public ModelRunner {
   absl::StatusOr<SplitExplanations> ExplainSplit(const ExplainRequest& request) override;
   absl::StatusOr<int64_t> ParameterCount(const std::string& arch, int64_t channels,
                                          int64_t num_classes, int64_t side) override;
+  absl::StatusOr<ImageEmbeddings> EmbedImages(const std::string& model_path,
+                                              const ImageSet& images) override;
 };
 
 }  // namespace fedmi::cli

@@ -130,6 +130,13 @@ struct SplitExplanations {
   std::vector<ExplainedImage> explained;  // one per image of `images`
 };
 
+// Each image's embedding (the input of the model's last linear layer), rows
+// x dim, row-major.
+struct ImageEmbeddings {
+  int64_t dim = 0;
+  std::vector<float> values;
+};
+
 class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
@@ -187,6 +194,13 @@ class ModelRunner {
   // the architecture's errors (unknown name, image too small).
   virtual absl::StatusOr<int64_t> ParameterCount(const std::string& arch, int64_t channels,
                                                  int64_t num_classes, int64_t side) = 0;
+
+  // The embedding of every image of `images`, which must be at the model
+  // file's input geometry (.pt or .safetensors). LoadModelFile's errors;
+  // InvalidArgument for another geometry or a model without a last linear
+  // layer (LocalModel::Score).
+  virtual absl::StatusOr<ImageEmbeddings> EmbedImages(const std::string& model_path,
+                                                      const ImageSet& images) = 0;
 };
 
 // nullptr when this fedmi was built without training (see above).

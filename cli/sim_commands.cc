@@ -26,6 +26,7 @@
 #include "cli/run_status_text.h"
 #include "cli/secagg_flags.h"
 #include "cli/sim_compare.h"
+#include "cli/sim_label_flags.h"
 #include "cli/strategy_flags.h"
 #include "client/sim_attack.h"
 #include "common/base/cpu_share.h"
@@ -70,6 +71,7 @@ struct SimOptions {
   StrategyFlags strategy;
   OptimizerFlags optimization;
   std::vector<std::string> attack;  // SITE:KIND, simulation only
+  SimLabelFlags labels;
 };
 
 // One line per site: its shard's size and class balance.
@@ -148,6 +150,8 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
   if (options.rounds < 1) return ReportUsageError("--rounds must be at least 1");
   auto attacks = ParseSiteAttacks(options.attack, options.sites);
   if (!attacks.ok()) return ReportUsageError(std::string(attacks.status().message()));
+  auto label_flags = SiteLabelFlags(options.labels, options.sites);
+  if (!label_flags.ok()) return ReportUsageError(std::string(label_flags.status().message()));
   const bool from_environment = options.data.empty() && std::getenv("FEDMI_DATA") != nullptr &&
                                 *std::getenv("FEDMI_DATA") != '\0';
   if (options.data.empty()) options.data = DefaultDataPath();
@@ -179,7 +183,9 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
   split.partition.alpha = options.alpha;
   split.partition.seed = options.seed;
   split.out_dir = *work_dir + "/shards";
-  auto shards = SplitDataset(split);
+  auto shards = options.labels.shards.empty()
+                    ? SplitDataset(split)
+                    : DescribeShards(options.labels.shards, options.sites);
   if (!shards.ok()) return ReportError(shards.status());
   for (const auto& shard : *shards) PrintShard(shard);
   std::map<std::string, AttackKind> attack_of;
@@ -227,6 +233,7 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
     site.data = shard.path;
     site.threads = threads;
     site.policy = site_policy;
+    site.extra_flags = (*label_flags)[shard.site];
     if (auto attack = attack_of.find(shard.site);
         attack != attack_of.end() && PoisonsModel(attack->second)) {
       site.attack = AttackKindName(attack->second);
@@ -438,6 +445,7 @@ void AddSimFlags(CLI::App* sim, SimOptions* sim_options) {
   AddRecipeOptions(sim, &sim_options->recipe);
   AddStrategyOptions(sim, &sim_options->strategy);
   AddOptimizerOptions(sim, &sim_options->optimization);
+  AddSimLabelOptions(sim, &sim_options->labels);
   sim->add_option(
          "--attack", sim_options->attack,
          absl::StrCat(

@@ -37,4 +37,13 @@ void AddSimCommands(CLI::App& app, GlobalOptions& global, CommandResult& result)
                      result);
 }
 
+void AddScarceLabelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result) {
+  AddRefusingCommand(app, "al",
+                     "Active learning at a site: rank the unlabelled images to label next, and "
+                     "import the labels given",
+                     result);
+  AddRefusingCommand(*app.get_subcommand("data"), "audit-labels",
+                     "Rank a site's labelled images by how likely their label is wrong", result);
+}
+
 }  // namespace fedmi::cli

@@ -141,6 +141,30 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
                  "write the port --http bound to this file once serving (for --http HOST:0)");
   app.add_flag("--insecure", insecure,
                "plaintext transport, for local experiments on a trusted network only");
+  std::string semi_supervised = "off";
+  LocalLabelOptions local_labels;
+  std::string noisy_labels_path;
+  app.add_option("--semi-supervised", semi_supervised,
+                 "learn from this site's unlabelled images too: pseudo-label (confident "
+                 "predictions of each round's global model join training, weighted up over "
+                 "--pseudo-label-ramp-rounds) or off; see docs/scarce-labels.md")
+      ->check(CLI::IsMember({"off", "pseudo-label"}))
+      ->capture_default_str();
+  app.add_option("--pseudo-label-threshold", local_labels.pseudo_label_threshold,
+                 "--semi-supervised pseudo-label: least probability of a pseudo-label's class")
+      ->check(CLI::Range(0.5, 1.0))
+      ->capture_default_str();
+  app.add_option("--pseudo-label-ramp-rounds", local_labels.pseudo_label_ramp_rounds,
+                 "--semi-supervised pseudo-label: rounds over which pseudo-labels' weight rises "
+                 "to 1")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--noisy-labels", noisy_labels_path,
+                 "suspects.csv from `fedmi data audit-labels`: train on the flagged images at "
+                 "--noisy-label-weight");
+  app.add_option("--noisy-label-weight", local_labels.noisy_label_weight,
+                 "weight of the images --noisy-labels flags (0 leaves them out)")
+      ->check(CLI::Range(0.0, 1.0));
   TlsFlags tls;
   AddTlsOptions(app, tls);
   if (hooks.add_options) hooks.add_options(app);
@@ -193,8 +217,9 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
     auto loaded = LoadSiteDataset(data, data_options(DataGeometry()));
     if (loaded.ok()) {
       dataset = *std::move(loaded);
-      FEDMI_LOG(INFO) << "loaded " << dataset->train.size() << " training and "
-                      << dataset->val.size() << " validation images from " << data << ": "
+      FEDMI_LOG(INFO) << "loaded " << dataset->train.size() << " training, " << dataset->val.size()
+                      << " validation and " << dataset->unlabelled.images.size()
+                      << " unlabelled images from " << data << ": "
                       << FormatLoadReport(dataset->report);
     } else if (!IsDicomFolder(data)) {
       // A missing or corrupt npz or image folder is a mistake in --data.
@@ -209,8 +234,27 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
                        << "; runs are refused unless it can be read as they ask (first frames)";
     }
   }
+  local_labels.pseudo_label = semi_supervised == "pseudo-label";
+  noisy_labels_path =
+      ResolveConfigPath(noisy_labels_path, "--noisy-labels", argc, argv, config_file);
+  if (!noisy_labels_path.empty()) {
+    auto flagged = ReadFlaggedLabelIds(noisy_labels_path);
+    if (!flagged.ok()) {
+      std::cerr << "error: " << flagged.status().message() << "\n";
+      return 2;
+    }
+    local_labels.noisy_label_ids = *std::move(flagged);
+    if (app.count("--noisy-label-weight") == 0) local_labels.noisy_label_weight = 0.2;
+    FEDMI_LOG(INFO) << local_labels.noisy_label_ids.size() << " images flagged in "
+                    << noisy_labels_path << " train at weight " << local_labels.noisy_label_weight;
+  }
+  if (absl::Status checked = CheckLocalLabelOptions(local_labels); !checked.ok()) {
+    std::cerr << "error: " << checked.message() << "\n";
+    return 2;
+  }
   SiteWorkerOptions worker_options;
   worker_options.site = site;
+  worker_options.local_labels = std::move(local_labels);
   privacy_dir = ResolveConfigPath(privacy_dir, "--privacy-ledger", argc, argv, config_file);
   if (privacy_dir.empty()) {
     // Next to the kit, like receipts: what this hospital has spent must

@@ -362,6 +362,11 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   RETURN_IF_ERROR(CheckTask(spec));
   // Before any data is touched, as the DP checks below.
   if (ReadsNormBound(spec.strategy())) RETURN_IF_ERROR(SiteNormBound(spec).status());
+  if (options_.local_labels.active() && HasDifferentialPrivacy(spec) && !IsSiteLevelDp(spec)) {
+    return absl::FailedPreconditionError(
+        "this site trains with pseudo-labels or down-weighted suspect labels, which DP-SGD "
+        "does not support (its accounting assumes every example weighs the same)");
+  }
   LocalUpdate update;
   if (IsSiteLevelDp(spec)) {
     RETURN_IF_ERROR(SiteDpClip(spec, dp_clip_norm).status());
@@ -421,10 +426,23 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
     options.dp = ml::DpSgdOptions{dp.clip_norm(), dp.noise_multiplier(), dp.sample_rate(),
                                   dp.steps_per_round(), options_.per_example_method};
   }
+  RoundTrainingSet round_set;
+  // Pseudo-labels and label weights are for classification: a segmentation
+  // run trains on the masks as they are.
+  if (options_.local_labels.active() && !IsSegmentationRun(spec)) {
+    ASSIGN_OR_RETURN(round_set, BuildRoundTrainingSet(*model, *data, options_.local_labels, round));
+    options.example_weights = std::move(round_set.weights);
+    // The coordinator sees metrics of the labelled images alone.
+    options.reported_rows = data->train.size();
+    FEDMI_LOG(INFO) << "run " << run_id << " round " << round << ": training on "
+                    << DescribeRoundTrainingSet(*data, options_.local_labels, round_set);
+  }
+  const ImageSet& trained_on =
+      round_set.pseudo_labelled > 0 ? round_set.with_pseudo_labels : data->train;
   if (options_.training_observer != nullptr) {
     options.progress = ProgressReporter(run_id, round, spec);
   }
-  ASSIGN_OR_RETURN(ml::TrainSummary summary, model->Train(data->train, options));
+  ASSIGN_OR_RETURN(ml::TrainSummary summary, model->Train(trained_on, options));
   if (options.dp) {
     FEDMI_LOG(INFO) << "run " << run_id << " round " << round << ": DP-SGD, " << summary.dp_steps
                     << " steps, " << static_cast<int>(summary.clipped_fraction * 100 + 0.5)
@@ -437,8 +455,10 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
     ASSIGN_OR_RETURN(update.weights, FinishScaffoldRound(run_id, round, *scaffold, options.lr,
                                                          summary.steps, update.weights));
   }
-  update.examples = summary.examples;
-  update.train_metrics.set_examples(summary.examples);
+  // Labelled images only: pseudo-labels are not more data to weigh this
+  // site by, and secure aggregation's weight bound counts labelled ones.
+  update.examples = data->train.size();
+  update.train_metrics.set_examples(update.examples);
   update.train_metrics.set_loss(summary.loss);
   update.train_metrics.set_accuracy(summary.accuracy);
   return FinishUpdate(run_id, round, spec, dp_clip_norm, global, std::move(update));

@@ -25,6 +25,7 @@
 #include "client/privacy_ledger.h"
 #include "client/scaffold.h"
 #include "client/site_policy.h"
+#include "client/site_scarce_labels.h"
 #include "client/training_progress.h"
 #include "client/update_tamper.h"
 #include "common/data/dataset.h"
@@ -98,6 +99,8 @@ struct SiteWorkerOptions {
   // Hears every batch of local training and each train task's outcome (the
   // progress bar, /metrics). Not owned; null: nobody listens.
   TrainingObserver* training_observer = nullptr;
+  // Pseudo-labels and down-weighted suspect labels (client/site_scarce_labels.h).
+  LocalLabelOptions local_labels;
 };
 
 // Fetches an artifact a run's spec names (initial weights, a model file)

@@ -80,11 +80,14 @@ check_systemd() {
     if [ -n "$bin_dir" ]; then
       local cmd
       cmd="$(sed -n '/^ExecStart=/,/[^\\]$/p' "$unit" | sed 's/^ExecStart=//; s/\\$//' | tr '\n' ' ')"
-      local binary flag
+      local binary flag help
       binary="$(basename "$(awk '{print $1}' <<<"$cmd")")"
+      # Read whole: `--help | grep -q` closes the pipe at the first match, and
+      # a help text longer than the pipe's buffer then dies of SIGPIPE.
+      help="$("$bin_dir/$binary" --help)"
       # shellcheck disable=SC2013  # words, one flag each
       for flag in $(grep -o -- '--[a-z][a-z0-9-]*' <<<"$cmd"); do
-        "$bin_dir/$binary" --help | grep -qE -- "(^|[^a-z-])$flag([^a-z-]|\$)" ||
+        grep -qE -- "(^|[^a-z-])$flag([^a-z-]|\$)" <<<"$help" ||
           { echo "check-deploy: $unit passes $flag, which $binary does not have" >&2; exit 1; }
       done
     fi

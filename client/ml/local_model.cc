@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/ml/architectures.h"
 #include "client/ml/dp_sgd.h"
+#include "client/ml/local_model_impl.h"
 #include "client/ml/mobile_model.h"
 #include "client/ml/segmentation.h"
 #include "client/ml/torch_support.h"
@@ -163,16 +164,6 @@ void SetThreads(int threads) {
 }
 
 std::string DefaultDevice() { return torch::cuda::is_available() ? "cuda" : "cpu"; }
-
-struct LocalModel::Impl {
-  ModelConfig config;
-  torch::jit::Module module;
-  torch::Device device{torch::kCPU};
-  bool segmentation = false;
-
-  absl::StatusOr<TrainSummary> Train(const ImageSet& data, const TrainOptions& options);
-  absl::StatusOr<Predictions> Predict(const ImageSet& data, int batch_size);
-};
 
 LocalModel::LocalModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 LocalModel::~LocalModel() = default;
@@ -373,6 +364,20 @@ absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const Train
     return absl::InvalidArgumentError(
         "DP-SGD trains every parameter; frozen parameters are not supported with it");
   }
+  if (!options.example_weights.empty()) {
+    if (static_cast<int64_t>(options.example_weights.size()) != data.size() || options.dp ||
+        impl_->segmentation) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "example weights need one weight per image (", options.example_weights.size(), " for ",
+          data.size(), "), a classification model and no DP-SGD"));
+    }
+    for (float weight : options.example_weights) {
+      if (!(weight >= 0) || !std::isfinite(weight)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("example weights must be finite and >= 0; got ", weight));
+      }
+    }
+  }
   if (options.dp) {
     const DpSgdOptions& dp = *options.dp;
     if (!(dp.clip_norm > 0) || !(dp.noise_multiplier >= 0) || !(dp.sample_rate > 0) ||
@@ -443,6 +448,11 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
   if (options.balance_classes) {
     class_weight = BalancedClassWeights(labels, config.num_classes).to(device);
   }
+  torch::Tensor example_weight;
+  if (!options.example_weights.empty()) {
+    example_weight =
+        torch::from_blob(const_cast<float*>(options.example_weights.data()), {n}, torch::kFloat32);
+  }
   return RunShuffledEpochs(
       n, options, generator, static_cast<double>(n), [&](const torch::Tensor& index) {
         torch::Tensor x = ToModelInput(pixels.index_select(0, index));
@@ -453,11 +463,19 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
 
         optimizer->zero_grad();
         torch::Tensor logits = module.forward({x}).toTensor();
-        torch::Tensor loss = torch::cross_entropy_loss(logits, y, class_weight);
-        loss.backward();
+        if (!example_weight.defined()) {
+          torch::Tensor loss = torch::cross_entropy_loss(logits, y, class_weight);
+          loss.backward();
+          correction.Apply();
+          optimizer->step();
+          return BatchStep{loss.item<double>(), logits.argmax(1).eq(y).sum().item<int64_t>()};
+        }
+        const WeightedLoss weighted =
+            WeightedCrossEntropy(logits, y, class_weight, example_weight.index_select(0, index));
+        weighted.loss.backward();
         correction.Apply();
         optimizer->step();
-        return BatchStep{loss.item<double>(), logits.argmax(1).eq(y).sum().item<int64_t>()};
+        return ReportedStep(weighted, logits, y, index, options.reported_rows);
       });
 }
 

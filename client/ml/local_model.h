@@ -149,6 +149,16 @@ struct TrainOptions {
   // the weights when Train starts (the round's global model). The loss it
   // reports stays the data loss.
   double proximal_mu = 0;
+  // Empty, or one weight >= 0 per training image, multiplying its term of
+  // the class-weighted mean loss (the mean's divisor ignores them, so 0
+  // removes an image and 0.2 counts it a fifth): less for images whose
+  // label is suspect or that carry a pseudo-label. Not with DP-SGD or
+  // segmentation.
+  std::vector<float> example_weights;
+  // > 0 (with example_weights): the summary's loss and accuracy cover only
+  // the first reported_rows images, the labelled ones, when pseudo-labelled
+  // images follow them. The weights' effect on training is unchanged.
+  int64_t reported_rows = 0;
   // SCAFFOLD: added to the gradient of the parameter of the same wire name
   // at every step (c - c_i, client/scaffold.h). Names must be trained
   // parameters, with their shapes; empty: no offset.
@@ -164,6 +174,29 @@ struct TrainSummary {
   int64_t dp_steps = 0;
   double clipped_fraction = 0;
   int64_t steps = 0;  // optimizer steps taken (batches over all epochs)
+};
+
+// What LocalModel::Score computes for each image (active learning, label
+// audits, pseudo-labels). The embedding is the input of the model's last
+// linear layer (the cnn: fc2's 128 features); BALD's Monte-Carlo dropout
+// drops those features at `mc_dropout` (the cnn's own rate there) and
+// applies the last layer again, so BatchNorm statistics are never touched.
+struct ScoreOptions {
+  int mc_passes = 0;         // 0: no Monte-Carlo samples
+  double mc_dropout = 0.25;  // in [0, 1)
+  bool embeddings = false;
+  uint64_t seed = 0;  // the dropout masks
+  int batch_size = 256;
+};
+
+struct ImageScores {
+  int64_t rows = 0;
+  int64_t num_classes = 0;
+  std::vector<float> probabilities;  // rows x num_classes, eval mode (softmax)
+  int mc_passes = 0;
+  std::vector<float> mc_probabilities;  // mc_passes x rows x num_classes
+  int64_t embedding_dim = 0;
+  std::vector<float> embeddings;  // rows x embedding_dim
 };
 
 // How LocalModel::SaveForMobile stores the model (client/ml/mobile_model.h).
@@ -246,6 +279,13 @@ class LocalModel {
   // Segmentation: `data` may have masks (then the loss is computed
   // against them) or not (new images; the loss is then NaN).
   absl::StatusOr<Predictions> Predict(const ImageSet& data, int batch_size = 256);
+
+  // Class probabilities and, as asked, Monte-Carlo dropout samples and
+  // embeddings of every image; labels are not read (unlabelled images are
+  // welcome). InvalidArgument for a segmentation model, options out of
+  // range, or (embeddings, mc_passes) a model whose forward has no last
+  // linear layer outside control flow. Implemented in image_scores.cc.
+  absl::StatusOr<ImageScores> Score(const ImageSet& data, const ScoreOptions& options);
 
   // Number of trainable parameter elements (buffers not counted).
   int64_t ParameterCount() const;

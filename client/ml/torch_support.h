@@ -56,8 +56,10 @@ inline torch::Tensor ToModelInput(const torch::Tensor& pixels) {
 }
 
 // InvalidArgument when `data` does not fit `config`: another geometry,
-// pixel bytes that do not match, labels outside [0, num_classes).
-inline absl::Status CheckImages(const ImageSet& data, const ModelConfig& config) {
+// pixel bytes that do not match, labels outside [0, num_classes) unless
+// the labels are not read (scoring unlabelled images).
+inline absl::Status CheckImages(const ImageSet& data, const ModelConfig& config,
+                                bool labels_read = true) {
   if (data.size() == 0) return absl::InvalidArgumentError("data set is empty");
   if (data.height != config.height || data.width != config.width ||
       data.channels != config.channels) {
@@ -70,7 +72,7 @@ inline absl::Status CheckImages(const ImageSet& data, const ModelConfig& config)
                                                    " pixel bytes for ", data.size(), " images of ",
                                                    data.ImageBytes(), " bytes"));
   }
-  for (int64_t i = 0; i < data.size(); ++i) {
+  for (int64_t i = 0; labels_read && i < data.size(); ++i) {
     const int64_t label = data.labels[i];
     if (label < 0 || label >= config.num_classes) {
       return absl::InvalidArgumentError(absl::StrCat("label ", label, " of example ", i,
@@ -179,9 +181,49 @@ class GradientCorrection {
 // What one optimizer step on a batch reports: its mean loss and how many of
 // its units (examples, or pixels for segmentation) it got right.
 struct BatchStep {
-  double loss = 0;
+  double loss = 0;  // mean over the examples it covers
   int64_t correct = 0;
+  // Examples `loss` and `correct` cover; -1: the whole batch.
+  int64_t counted = -1;
 };
+
+// Cross-entropy with each example's term scaled by `example_weight` (on the
+// CPU): sum(class weight * weight * ce) / sum(class weight), so that weights
+// are absolute. A batch of weight-0 examples teaches nothing, where
+// dividing by the weights' own sum would give it full strength again.
+struct WeightedLoss {
+  torch::Tensor loss;
+  torch::Tensor per_example;  // class weight * ce, unweighted by example
+  torch::Tensor class_part;   // each example's class weight
+};
+inline WeightedLoss WeightedCrossEntropy(const torch::Tensor& logits, const torch::Tensor& y,
+                                         const c10::optional<torch::Tensor>& class_weight,
+                                         const torch::Tensor& example_weight) {
+  const torch::Tensor w = example_weight.to(logits.device());
+  WeightedLoss result;
+  result.per_example = torch::cross_entropy_loss(logits, y, class_weight, at::Reduction::None);
+  result.class_part =
+      class_weight ? class_weight->index_select(0, y) : torch::ones_like(result.per_example);
+  result.loss = (result.per_example * w).sum() / result.class_part.sum().clamp_min(1e-12);
+  return result;
+}
+
+// A weighted batch's step as the summary reports it: over the examples
+// whose index is below `reported_rows` (the labelled ones, when pseudo-
+// labelled images follow them) when it is > 0, else over the whole batch.
+inline BatchStep ReportedStep(const WeightedLoss& weighted, const torch::Tensor& logits,
+                              const torch::Tensor& y, const torch::Tensor& index,
+                              int64_t reported_rows) {
+  torch::Tensor keep = reported_rows > 0 ? index.lt(reported_rows).to(logits.device())
+                                         : torch::ones_like(y, torch::kBool);
+  const int64_t counted = keep.sum().item<int64_t>();
+  const double class_sum = (weighted.class_part * keep).sum().item<double>();
+  BatchStep step;
+  step.counted = counted;
+  step.loss = class_sum > 0 ? (weighted.per_example * keep).sum().item<double>() / class_sum : 0;
+  step.correct = (logits.argmax(1).eq(y) & keep).sum().item<int64_t>();
+  return step;
+}
 
 // `options.epochs` passes over `n` examples, each in a fresh random order
 // from `generator`, in batches of `options.batch_size`: `step` trains on the
@@ -198,18 +240,26 @@ inline TrainSummary RunShuffledEpochs(int64_t n, const TrainOptions& options,
     double loss_sum = 0;
     int64_t correct = 0;
     int64_t seen = 0;
+    int64_t counted = 0;  // examples the loss and accuracy cover
+    bool partial = false;
     for (int64_t start = 0; start < n; start += options.batch_size) {
       const torch::Tensor index = order.slice(0, start, std::min(n, start + options.batch_size));
       const BatchStep result = step(index);
       ++summary.steps;
       const int64_t batch = index.size(0);
+      const int64_t covered = result.counted >= 0 ? result.counted : batch;
+      partial = partial || result.counted >= 0;
       seen += batch;
-      loss_sum += result.loss * static_cast<double>(batch);
+      counted += covered;
+      loss_sum += result.loss * static_cast<double>(covered);
       correct += result.correct;
-      if (options.progress) options.progress(epoch, seen, n, loss_sum / static_cast<double>(seen));
+      if (options.progress) {
+        options.progress(epoch, seen, n, counted > 0 ? loss_sum / static_cast<double>(counted) : 0);
+      }
     }
-    summary.loss = loss_sum / static_cast<double>(n);
-    summary.accuracy = static_cast<double>(correct) / units_per_epoch;
+    summary.loss = counted > 0 ? loss_sum / static_cast<double>(counted) : 0;
+    summary.accuracy =
+        static_cast<double>(correct) / (partial ? std::max<double>(1, counted) : units_per_epoch);
   }
   return summary;
 }

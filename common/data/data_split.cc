@@ -115,4 +115,33 @@ absl::StatusOr<std::vector<SiteShardReport>> SplitDataset(const DataSplitOptions
   return reports;
 }
 
+absl::StatusOr<std::vector<SiteShardReport>> DescribeShards(const std::string& dir, int sites) {
+  std::vector<SiteShardReport> reports;
+  for (int site = 1; site <= sites; ++site) {
+    SiteShardReport report;
+    report.site = absl::StrCat("site-", site);
+    report.path = (std::filesystem::path(dir) / (report.site + ".npz")).string();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(report.path, ec)) {
+      return absl::NotFoundError(absl::StrCat("shard ", report.path, " does not exist (", sites,
+                                              " sites need site-1.npz to site-", sites, ".npz in ",
+                                              dir, ")"));
+    }
+    ASSIGN_OR_RETURN(report, DescribeShard(report.site, report.path));
+    reports.push_back(std::move(report));
+  }
+  return reports;
+}
+
+absl::StatusOr<SiteShardReport> DescribeShard(const std::string& site, const std::string& path) {
+  SiteShardReport report;
+  report.site = site;
+  report.path = path;
+  ASSIGN_OR_RETURN(SiteDataset data, LoadSiteDataset(path));
+  report.train_class_counts = ClassCounts(data.train, data.num_classes);
+  report.val_class_counts = ClassCounts(data.val, data.num_classes);
+  report.unlabelled = data.unlabelled.images.size();
+  return report;
+}
+
 }  // namespace fedmi

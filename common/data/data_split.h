@@ -35,6 +35,7 @@ struct SiteShardReport {
   // max label + 1 over the input's train and val splits (at least 2).
   std::vector<int64_t> train_class_counts;
   std::vector<int64_t> val_class_counts;
+  int64_t unlabelled = 0;  // images in unlabelled_images
 };
 
 // Reads the input's train and val splits (LoadSiteDataset for folders), partitions train with
@@ -50,6 +51,13 @@ struct SiteShardReport {
 // errors (NotFound for a missing input or val split); PartitionIndices'
 // errors; Internal when out_dir or a shard cannot be written.
 absl::StatusOr<std::vector<SiteShardReport>> SplitDataset(const DataSplitOptions& options);
+
+// What <dir>/site-1.npz .. site-<sites>.npz hold, for shards made earlier
+// (and perhaps labelled further with `fedmi al import`). NotFound naming a
+// missing shard; LoadSiteDataset's errors.
+absl::StatusOr<std::vector<SiteShardReport>> DescribeShards(const std::string& dir, int sites);
+// One shard's report; LoadSiteDataset's errors.
+absl::StatusOr<SiteShardReport> DescribeShard(const std::string& site, const std::string& path);
 
 }  // namespace fedmi
 

@@ -57,10 +57,31 @@ struct DataLoadReport {
   std::vector<std::string> class_names;
 };
 
+// Images a site holds without a label: the pool active learning picks
+// from (`fedmi al rank`) and semi-supervised training learns from. Like
+// every image, they never leave the site. images.labels holds kNoLabel for
+// each, so that size() counts them.
+inline constexpr int64_t kNoLabel = -1;
+struct UnlabelledPool {
+  ImageSet images;
+  // Per row, the name `fedmi al import` finds the image by again: the
+  // file's path under the data folder ("unlabelled/x.png"), or for an npz
+  // the image's content id (ImageId of its bytes as stored), which stays
+  // the same when other rows are labelled and removed.
+  std::vector<std::string> ids;
+};
+
+// 16 hex digits naming an image by its geometry and pixel bytes (FNV-1a,
+// 64 bits): equal images, and only those in practice, share it. Used to
+// find the same image again in a later load at the same geometry
+// (suspected label noise, npz rows to label).
+std::string ImageId(const ImageSet& images, int64_t row);
+
 // A site's local data: it trains on `train` and reports metrics on `val`.
 struct SiteDataset {
   ImageSet train;
   ImageSet val;
+  UnlabelledPool unlabelled;
   int64_t num_classes = 2;
   DataLoadReport report;
 };

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/base/csv.h"
 #include "common/base/status.h"
 
 namespace fedmi {
@@ -71,34 +72,8 @@ struct Job {
   std::string path;
   std::string split;
   int64_t label = -1;
+  std::string key;  // its labels.csv key (file layout)
 };
-
-// Splits one CSV line; double quotes may wrap a field ("" is a quote).
-std::vector<std::string> CsvFields(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        fields.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        fields.back() += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.emplace_back();
-    } else if (c != '\r') {
-      fields.back() += c;
-    }
-  }
-  for (std::string& field : fields) field = std::string(absl::StripAsciiWhitespace(field));
-  return fields;
-}
 
 struct CsvLabels {
   bool by_uid = false;
@@ -154,9 +129,19 @@ absl::StatusOr<CsvLabels> ReadLabelsCsv(const fs::path& csv_path) {
                                                      fields[split],
                                                      "'; expected train, val or test"));
     }
-    if (fields[key].empty() || fields[label].empty()) {
+    if (fields[key].empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, " line ", line_number, " has an empty key or label"));
+          absl::StrCat(where, " line ", line_number, " has an empty ", header[key]));
+    }
+    if (fields[label].empty()) {
+      // Labelled later, it joins training: a held-out image must come labelled.
+      if (split_name != "train") {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, " line ", line_number, " has no label but split '", split_name,
+                         "'; an unlabelled image's split must be train or empty"));
+      }
+      labels.rows[fields[key]] = {kNoLabel, kDicomUnlabelledSplit};
+      continue;
     }
     raw.emplace_back(fields[key], fields[label], split_name);
   }
@@ -250,7 +235,8 @@ class FolderLoad {
   }
 
   void Add(const std::string& path, const std::string& split, int64_t label,
-           const PreprocessedDicom& image) {
+           const PreprocessedDicom& image, const std::string& key = "") {
+    if (split == kDicomUnlabelledSplit) data_.unlabelled_keys.push_back(key);
     DataLoadReport& report = data_.report;
     ++report.files_seen;
     ++report.files_loaded;
@@ -311,13 +297,13 @@ absl::Status LoadCsvLayout(const fs::path& root, FolderLoad& load) {
       continue;
     }
     matched.insert(row->first);
-    jobs.push_back({file.string(), row->second.second, row->second.first});
+    jobs.push_back({file.string(), row->second.second, row->second.first, row->first});
   }
   load.ReadInOrder(jobs, [&](const Job& job, absl::StatusOr<PreprocessedDicom>& result) {
     std::optional<PreprocessedDicom> image = load.Use(job.path, job.split, result);
     if (!image) return;
     if (!labels.by_uid) {
-      load.Add(job.path, job.split, job.label, *image);
+      load.Add(job.path, job.split, job.label, *image, job.key);
       return;
     }
     auto row = labels.rows.find(image->facts.sop_instance_uid);
@@ -329,7 +315,7 @@ absl::Status LoadCsvLayout(const fs::path& root, FolderLoad& load) {
           absl::InvalidArgumentError(absl::StrCat("dicom ", job.path, ": SOPInstanceUID ",
                                                   row->first, " already seen in another file")));
     } else {
-      load.Add(job.path, row->second.second, row->second.first, *image);
+      load.Add(job.path, row->second.second, row->second.first, *image, row->first);
     }
   });
   for (const auto& [key, row] : labels.rows) {

@@ -9,8 +9,10 @@
 //                                        SOPInstanceUID
 //      `label` is a class index when every label is a non-negative integer,
 //      otherwise a class name (indices follow the byte-wise sorted names).
-//      `split` is train, val or test; empty or absent means train. Fields
-//      may be double-quoted ("" for a quote).
+//      `split` is train, val or test; empty or absent means train. A row
+//      with an empty label names an unlabelled image (split "unlabelled",
+//      label kNoLabel): the pool active learning picks from. Fields may be
+//      double-quoted ("" for a quote).
 //  (b) no labels.csv: one sub-folder per class holding .dcm files at any
 //      depth, either directly in the folder (all train) or under train/,
 //      val/ and test/ sub-folders. Class indices follow the byte-wise sorted
@@ -49,9 +51,15 @@ struct DicomFolderOptions {
   int64_t threads = 0;
 };
 
+// The split of labels.csv rows with an empty label.
+inline constexpr char kDicomUnlabelledSplit[] = "unlabelled";
+
 struct DicomFolderData {
   // The splits that have rows ("train", "val", "test").
   std::map<std::string, ImageSet> splits;
+  // The labels.csv key (file or SOPInstanceUID) of each image of the
+  // "unlabelled" split, in its order.
+  std::vector<std::string> unlabelled_keys;
   DataLoadReport report;  // source "dicom_csv" or "dicom_folders".
 };
 

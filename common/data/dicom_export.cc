@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/csv.h"
 #include "common/base/env.h"
 #include "common/base/status.h"
 #include "common/data/dicom_writer.h"
@@ -45,13 +46,6 @@ void Encode(const uint8_t* image, int64_t pixels, DicomEncoding encoding, DicomP
       options->transfer_syntax = DicomTransferSyntax::kRle;
       break;
   }
-}
-
-std::string CsvField(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string quoted = "\"";
-  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return quoted + "\"";
 }
 
 }  // namespace

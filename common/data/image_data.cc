@@ -14,8 +14,10 @@
 #include "absl/strings/str_join.h"
 #include "common/base/status.h"
 #include "common/data/dicom_data.h"
+#include "common/data/image_files_internal.h"
 #include "common/data/image_geometry.h"
 #include "common/data/segmentation_data.h"
+#include "common/data/unlabelled_data.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -97,7 +99,7 @@ absl::StatusOr<std::vector<std::string>> SortedSubdirectories(const std::string&
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.empty() || name[0] == '.') continue;
+    if (name.empty() || name[0] == '.' || name == kUnlabelledFolder) continue;
     std::error_code type_ec;
     if (it->is_directory(type_ec)) names.push_back(name);
   }
@@ -107,6 +109,8 @@ absl::StatusOr<std::vector<std::string>> SortedSubdirectories(const std::string&
   std::sort(names.begin(), names.end());
   return names;
 }
+
+}  // namespace
 
 absl::StatusOr<std::vector<fs::path>> SortedImageFiles(const fs::path& class_dir) {
   std::vector<fs::path> files;
@@ -123,8 +127,6 @@ absl::StatusOr<std::vector<fs::path>> SortedImageFiles(const fs::path& class_dir
   return files;
 }
 
-// Decodes `file` to `channels` (1 grey, 3 RGB) and appends it fitted to
-// height x width to `pixels`.
 absl::Status AppendImage(const fs::path& file, int64_t height, int64_t width, int64_t channels,
                          std::vector<uint8_t>& pixels) {
   int source_width = 0, source_height = 0, source_channels = 0;
@@ -142,6 +144,8 @@ absl::Status AppendImage(const fs::path& file, int64_t height, int64_t width, in
                width);
   return absl::OkStatus();
 }
+
+namespace {
 
 // Re-indexes `images`' labels (indices into `names`) by `reference`'s
 // names. InvalidArgument naming `dir` for a class `reference` lacks.
@@ -209,6 +213,7 @@ absl::Status LoadFolderSite(const std::string& dir, const SiteDataOptions& optio
   }
   site.num_classes =
       std::max<int64_t>(site.num_classes, static_cast<int64_t>(train_classes.size()));
+  RETURN_IF_ERROR(LoadUnlabelledFolder(dir, options, site.unlabelled));
   site.report.source = "image_folder";
   site.report.files_seen = site.report.files_loaded = site.train.size() + site.val.size();
   site.report.class_names = std::move(train_classes);
@@ -232,8 +237,10 @@ absl::Status LoadDicomSite(const std::string& dir, const SiteDataOptions& option
   site.train = std::move(data.splits["train"]);
   has_val = data.splits.count("val") > 0;
   if (has_val) site.val = std::move(data.splits["val"]);
+  site.unlabelled.images = std::move(data.splits[kDicomUnlabelledSplit]);
+  site.unlabelled.ids = std::move(data.unlabelled_keys);
   // Empty splits still carry the geometry, so size checks below hold.
-  for (ImageSet* set : {&site.train, &site.val}) {
+  for (ImageSet* set : {&site.train, &site.val, &site.unlabelled.images}) {
     set->height = options.height;
     set->width = options.width;
     set->channels = options.channels;
@@ -271,7 +278,7 @@ absl::Status LoadNpzSite(const std::string& path, bool with_masks, SiteDataset& 
   if (has_val) {
     ASSIGN_OR_RETURN(site.val, ImageSetFromNpz(arrays, path, "val", with_masks));
   }
-  return absl::OkStatus();
+  return UnlabelledFromNpz(arrays, path, site.unlabelled);
 }
 
 }  // namespace
@@ -411,7 +418,7 @@ absl::StatusOr<SiteDataset> LoadSiteDataset(const std::string& path,
     RETURN_IF_ERROR(LoadNpzSite(path, options.with_masks, site, has_val));
     site.report.source = "npz";
     site.report.files_seen = site.report.files_loaded = 1;
-    for (ImageSet* set : {&site.train, &site.val}) {
+    for (ImageSet* set : {&site.train, &site.val, &site.unlabelled.images}) {
       RETURN_IF_ERROR(
           FitImageSet(*set, options.height, options.width, options.channels, &site.report));
     }

@@ -65,6 +65,8 @@ const char* QualityFlagName(QualityFlag flag) {
       return "inverted";
     case QualityFlag::kNearDuplicate:
       return "near-duplicate";
+    case QualityFlag::kOutOfDistribution:
+      return "out-of-distribution";
   }
   return "unknown";
 }
@@ -85,6 +87,8 @@ const char* QualityStatisticName(QualityStatistic statistic) {
       return "correlation";
     case QualityStatistic::kThumbnailDistance:
       return "thumbnail_difference";
+    case QualityStatistic::kMahalanobis:
+      return "mahalanobis";
   }
   return "unknown";
 }

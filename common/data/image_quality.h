@@ -18,9 +18,20 @@
 
 namespace fedmi {
 
-enum class QualityFlag { kBlank, kUnderExposed, kOverExposed, kInverted, kNearDuplicate };
+// kOutOfDistribution needs a model: `fedmi data inspect --ood-model`
+// (cli/out_of_distribution.h) adds those findings; CheckImageQuality never
+// does.
+enum class QualityFlag {
+  kBlank,
+  kUnderExposed,
+  kOverExposed,
+  kInverted,
+  kNearDuplicate,
+  kOutOfDistribution
+};
 
-// "blank", "under-exposed", "over-exposed", "inverted", "near-duplicate".
+// "blank", "under-exposed", "over-exposed", "inverted", "near-duplicate",
+// "out-of-distribution".
 const char* QualityFlagName(QualityFlag flag);
 
 // What a finding's value measures.
@@ -32,10 +43,11 @@ enum class QualityStatistic {
   kThumbnailStd,       // standard deviation of the 16x16 thumbnail (blank)
   kCorrelation,        // with the site's typical image (inverted)
   kThumbnailDistance,  // mean absolute thumbnail difference (near-duplicate)
+  kMahalanobis,        // distance to the training images in a model's embedding
 };
 
 // "std", "dark_fraction", "mean", "bright_fraction", "thumbnail_std",
-// "correlation", "thumbnail_difference".
+// "correlation", "thumbnail_difference", "mahalanobis".
 const char* QualityStatisticName(QualityStatistic statistic);
 
 struct QualityThresholds {

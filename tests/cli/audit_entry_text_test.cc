@@ -12,15 +12,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TEST(CsvFieldTest, QuotesOnlyWhatNeedsQuoting) {
-  EXPECT_EQ(CsvField("run.started"), "run.started");
-  EXPECT_EQ(CsvField(""), "");
-  EXPECT_EQ(CsvField(R"({"a":1,"b":"x"})"), R"("{""a"":1,""b"":""x""}")");
-  EXPECT_EQ(CsvField("two\nlines"), "\"two\nlines\"");
-  EXPECT_EQ(CsvField(" padded"), "\" padded\"");
-  EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
-}
-
 TEST(SummarizeDetailTest, ShowsPairsInStoredOrderAndCuts) {
   EXPECT_EQ(SummarizeDetail(R"({"site":"site-1","reason":"round timeout"})"),
             R"(site=site-1 reason="round timeout")");

@@ -12,6 +12,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/client/ml/squares.h"
 #include "tests/client/ml/user_modules.h"
 #include "tests/test_util.h"
 
@@ -24,32 +25,6 @@ using ::testing::Each;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-// Images of `side` x `side` gray noise; class 1 also has a bright 6x6 square
-// at a random place, so a small CNN separates the classes in a few epochs.
-ImageSet MakeSquares(int64_t n, int64_t side, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> noise(0, 60);
-  std::uniform_int_distribution<int64_t> corner(0, side - 6);
-  ImageSet set;
-  set.height = side;
-  set.width = side;
-  set.channels = 1;
-  set.pixels.resize(n * side * side);
-  for (int64_t i = 0; i < n; ++i) {
-    uint8_t* image = set.pixels.data() + i * side * side;
-    for (int64_t p = 0; p < side * side; ++p) image[p] = static_cast<uint8_t>(noise(rng));
-    const int64_t label = i % 2;
-    if (label == 1) {
-      const int64_t top = corner(rng), left = corner(rng);
-      for (int64_t r = top; r < top + 6; ++r) {
-        for (int64_t c = left; c < left + 6; ++c) image[r * side + c] = 230;
-      }
-    }
-    set.labels.push_back(label);
-  }
-  return set;
-}
 
 std::unique_ptr<LocalModel> MustCreate(const ModelConfig& config) {
   auto model = LocalModel::Create(config);

@@ -13,6 +13,7 @@
 #include "common/runspec/model_names.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/client/ml/squares.h"
 
 namespace fedmi::ml {
 namespace {
@@ -26,31 +27,6 @@ MATCHER_P2(StatusIs, code, message_matcher, "") {
   return status.code() == code &&
          ::testing::ExplainMatchResult(message_matcher, std::string(status.message()),
                                        result_listener);
-}
-
-// Gray noise; class 1 also has a bright 6x6 square somewhere (as in
-// local_model_test), so a CNN learns it in a few epochs.
-ImageSet MakeSquares(int64_t n, int64_t side, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> noise(0, 60);
-  std::uniform_int_distribution<int64_t> corner(0, side - 6);
-  ImageSet set;
-  set.height = side;
-  set.width = side;
-  set.channels = 1;
-  set.pixels.resize(n * side * side);
-  for (int64_t i = 0; i < n; ++i) {
-    uint8_t* image = set.pixels.data() + i * side * side;
-    for (int64_t p = 0; p < side * side; ++p) image[p] = static_cast<uint8_t>(noise(rng));
-    if (i % 2 == 1) {
-      const int64_t top = corner(rng), left = corner(rng);
-      for (int64_t r = top; r < top + 6; ++r) {
-        for (int64_t c = left; c < left + 6; ++c) image[r * side + c] = 230;
-      }
-    }
-    set.labels.push_back(i % 2);
-  }
-  return set;
 }
 
 double MaxAbsDifference(const std::vector<float>& a, const std::vector<float>& b) {

@@ -1,0 +1,63 @@
+#include "cli/sim_label_flags.h"
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace fedmi::cli {
+
+void AddSimLabelOptions(CLI::App* sim, SimLabelFlags* flags) {
+  sim->add_option("--shards", flags->shards,
+                  "train on the site-<k>.npz shards in this directory (from `fedmi data split`, "
+                  "perhaps with --labelled-fraction and labels imported since) instead of "
+                  "splitting --data, which then only gives the test split");
+  sim->add_option("--semi-supervised", flags->semi_supervised,
+                  "every site also learns from its unlabelled images: pseudo-label or off "
+                  "(fedmi-client --semi-supervised; docs/scarce-labels.md)")
+      ->check(CLI::IsMember({"off", "pseudo-label"}))
+      ->capture_default_str();
+  sim->add_option("--noisy-labels", flags->noisy_labels,
+                  "SITE:FILE, repeatable: the site trains on the images flagged in FILE (from "
+                  "`fedmi data audit-labels`) at --noisy-label-weight")
+      ->type_name("SITE:FILE");
+  sim->add_option("--noisy-label-weight", flags->noisy_label_weight,
+                  "weight of flagged images at the sites given --noisy-labels (default 0.2)")
+      ->check(CLI::Range(0.0, 1.0));
+}
+
+absl::StatusOr<std::map<std::string, std::vector<std::string>>> SiteLabelFlags(
+    const SimLabelFlags& flags, int sites) {
+  std::map<std::string, std::vector<std::string>> of_site;
+  for (int k = 1; k <= sites; ++k) {
+    std::vector<std::string>& site_flags = of_site[absl::StrCat("site-", k)];
+    if (flags.semi_supervised != "off") {
+      site_flags.insert(site_flags.end(), {"--semi-supervised", flags.semi_supervised});
+    }
+  }
+  for (const std::string& entry : flags.noisy_labels) {
+    const size_t colon = entry.find(':');
+    absl::string_view site = absl::string_view(entry).substr(0, colon);
+    absl::ConsumePrefix(&site, "site-");
+    int k = 0;
+    if (colon == std::string::npos || colon + 1 == entry.size() || !absl::SimpleAtoi(site, &k) ||
+        k < 1 || k > sites) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--noisy-labels '", entry, "' is not SITE:FILE with SITE site-1 to site-", sites));
+    }
+    std::vector<std::string>& site_flags = of_site[absl::StrCat("site-", k)];
+    if (std::find(site_flags.begin(), site_flags.end(), "--noisy-labels") != site_flags.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--noisy-labels names site-", k, " twice; give each site one list"));
+    }
+    site_flags.insert(site_flags.end(), {"--noisy-labels", entry.substr(colon + 1)});
+    if (flags.noisy_label_weight >= 0) {
+      site_flags.insert(site_flags.end(),
+                        {"--noisy-label-weight", absl::StrCat(flags.noisy_label_weight)});
+    }
+  }
+  return of_site;
+}
+
+}  // namespace fedmi::cli

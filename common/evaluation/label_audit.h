@@ -1,0 +1,49 @@
+// Which labelled images likely carry a wrong label, confident-learning
+// style (Northcutt et al. 2021), from class probabilities a model gives the
+// site's images (the federated model, or cross-validated copies of it:
+// cli/label_audit_command.cc). Arithmetic only.
+//
+// Class j's threshold t_j is the mean probability of class j over the
+// images labelled j: how sure the model is, on average, of its own class.
+// An image is flagged when some other class k reaches its threshold
+// (p_k >= t_k), is the likeliest such class (the confident joint's
+// off-diagonal) and is likelier than the given class: at a site where most
+// images labelled j are mislabelled, t_j is low, and a middling p_j must
+// not flag an image whose own class the model prefers. Images are ranked by
+// the margin
+// p_given - max_{k != given} p_k, lowest first, so the most suspect come
+// first whether or not they are flagged. Thread-compatible.
+#ifndef FEDMI_COMMON_EVALUATION_LABEL_AUDIT_H_
+#define FEDMI_COMMON_EVALUATION_LABEL_AUDIT_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace fedmi {
+
+struct LabelSuspect {
+  int64_t row = 0;
+  int64_t given = 0;      // the label the data has
+  int64_t suggested = 0;  // the likeliest class over its threshold (given when none)
+  double p_given = 0;
+  double margin = 0;  // p_given - max over other classes; lower is more suspect
+  bool flagged = false;
+};
+
+struct LabelAudit {
+  std::vector<double> class_thresholds;  // t_j; NaN for a class no image has
+  std::vector<LabelSuspect> ranked;      // every row, most suspect first
+  int64_t flagged = 0;
+};
+
+// `probabilities` rows x num_classes, row-major; `labels` one per row in
+// [0, num_classes). InvalidArgument for inconsistent sizes or a label out
+// of range.
+absl::StatusOr<LabelAudit> AuditLabels(const std::vector<float>& probabilities,
+                                       const std::vector<int64_t>& labels, int64_t num_classes);
+
+}  // namespace fedmi
+
+#endif  // FEDMI_COMMON_EVALUATION_LABEL_AUDIT_H_
