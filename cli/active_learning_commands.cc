@@ -236,8 +236,9 @@ void AddScarceLabelCommands(CLI::App& app, GlobalOptions& global, CommandResult&
   CLI::App* import = al->add_subcommand(
       "import",
       "Add the labels filled in to a list from `fedmi al rank` to the site's data: npz rows "
-      "move from unlabelled_images to train_images, folder images into their class folder. "
-      "Rows left empty stay unlabelled");
+      "move from unlabelled_images to train_images, folder images into their class folder, "
+      "DICOM labels.csv rows get their label cell filled in (a class index, or a class name "
+      "where the data names its classes). Rows left empty stay unlabelled");
   import->add_option("list", import_options->list, "the filled-in CSV (columns id and label)")
       ->required();
   import->add_option("--data", import_options->data, "the site's data the list was written for")

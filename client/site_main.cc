@@ -151,7 +151,8 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
       ->check(CLI::IsMember({"off", "pseudo-label"}))
       ->capture_default_str();
   app.add_option("--pseudo-label-threshold", local_labels.pseudo_label_threshold,
-                 "--semi-supervised pseudo-label: least probability of a pseudo-label's class")
+                 "--semi-supervised pseudo-label: least probability of a pseudo-label's class, "
+                 "above 0.5")
       ->check(CLI::Range(0.5, 1.0))
       ->capture_default_str();
   app.add_option("--pseudo-label-ramp-rounds", local_labels.pseudo_label_ramp_rounds,
@@ -163,7 +164,8 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
                  "suspects.csv from `fedmi data audit-labels`: train on the flagged images at "
                  "--noisy-label-weight");
   app.add_option("--noisy-label-weight", local_labels.noisy_label_weight,
-                 "weight of the images --noisy-labels flags (0 leaves them out)")
+                 "weight of the images --noisy-labels flags (default 0.2; 0 gives them no loss "
+                 "term, though they still fill batches)")
       ->check(CLI::Range(0.0, 1.0));
   TlsFlags tls;
   AddTlsOptions(app, tls);

@@ -85,7 +85,7 @@ absl::StatusOr<RoundTrainingSet> BuildRoundTrainingSet(ml::LocalModel& model,
   const double ramp = std::min(1.0, static_cast<double>(round) / options.pseudo_label_ramp_rounds);
   // Together they weigh at most what the labelled images weigh: a pool ten
   // times the labelled set would otherwise drown the labels in the model's
-  // own guesses (L = L_labelled + lambda L_pseudo, each a mean).
+  // own guesses.
   const double share =
       std::min(1.0, static_cast<double>(train.size()) / static_cast<double>(confident.size()));
   const float weight = static_cast<float>(options.pseudo_label_weight * ramp * share);

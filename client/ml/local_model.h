@@ -151,7 +151,8 @@ struct TrainOptions {
   double proximal_mu = 0;
   // Empty, or one weight >= 0 per training image, multiplying its term of
   // the class-weighted mean loss (the mean's divisor ignores them, so 0
-  // removes an image and 0.2 counts it a fifth): less for images whose
+  // gives an image no loss term, though it still fills its batch and its
+  // BatchNorm statistics, and 0.2 counts it a fifth): less for images whose
   // label is suspect or that carry a pseudo-label. Not with DP-SGD or
   // segmentation.
   std::vector<float> example_weights;

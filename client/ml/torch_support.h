@@ -228,7 +228,8 @@ inline BatchStep ReportedStep(const WeightedLoss& weighted, const torch::Tensor&
 // `options.epochs` passes over `n` examples, each in a fresh random order
 // from `generator`, in batches of `options.batch_size`: `step` trains on the
 // batch of example indices it is given. The summary holds the last epoch's
-// mean loss and `correct` over `units_per_epoch`; `options.progress` hears
+// mean loss and `correct` over `units_per_epoch`, or over the examples the
+// steps counted when they say (BatchStep::counted); `options.progress` hears
 // after every batch. Classification and segmentation training share it.
 inline TrainSummary RunShuffledEpochs(int64_t n, const TrainOptions& options,
                                       at::Generator& generator, double units_per_epoch,

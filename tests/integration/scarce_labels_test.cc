@@ -103,16 +103,19 @@ TEST(ScarceLabelsTest, AnActiveLearningRoundLeavesNothingOfThePoolAtTheCoordinat
   const int64_t chosen = nlohmann::json::parse(LastLine(out.stdout_text))["chosen"];
   ASSERT_GT(chosen, 0);
 
-  // The simulated radiologist answers from the truth file.
+  // The simulated radiologist answers from the truth file; every site's
+  // pool ids are needles.
   std::map<std::string, std::string> truth;
-  {
-    std::ifstream in(shards + "/site-1.truth.csv");
+  for (int site = 1; site <= 3; ++site) {
+    std::ifstream in(absl::StrCat(shards, "/site-", site, ".truth.csv"));
     for (std::string line; std::getline(in, line);) {
       const std::vector<std::string> fields = CsvFields(line);
-      if (fields.size() == 2) truth[fields[0]] = fields[1];
-      if (fields.size() == 2 && fields[0] != "id") needles.ids.push_back(fields[0]);
+      if (fields.size() != 2 || fields[0] == "id") continue;
+      needles.ids.push_back(fields[0]);
+      if (site == 1) truth[fields[0]] = fields[1];
     }
   }
+  ASSERT_GT(needles.ids.size(), 1000u);
   std::string filled;
   {
     std::ifstream in(list);
