@@ -12,24 +12,31 @@
 #          acquisition rounds add 5% each, chosen by entropy, bald or random;
 #          every stage trains a new federation from scratch on the labels
 #          so far, and the first stage's model ranks for all methods.
-#   ssl    10% labelled: labelled-only against --semi-supervised pseudo-label.
+#   ssl    10% labelled: labelled-only against --semi-supervised
+#          pseudo-label and fixmatch.
 #   noise  all labelled; 10% of the largest site's labels flipped: clean,
 #          noisy, and noisy with the audit's flagged images down-weighted
-#          (audit-labels on that site with the noisy run's model).
+#          (audit-labels on that site with the noisy run's model). Each
+#          federation trains TRAIN_SEEDS times on the same shards (training
+#          seeds SEED*1000+t) and the mean test AUC is recorded.
 #
 # Usage: bench/scarce_labels.sh FEDMI DATA OUT EXPERIMENT SEED...
 # Environment: ROUNDS (default 10), LOCAL_EPOCHS (default 5), METHODS
-# (default "entropy bald random"), NOISE_WEIGHT (default 0.2).
+# (default "entropy bald random"), SSL_VARIANTS (default "labelled-only
+# pseudo-label fixmatch"), NOISE_WEIGHT (default 0), TRAIN_SEEDS
+# (default 1).
 set -euo pipefail
 if [ $# -lt 5 ]; then
-  sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 fedmi=$(realpath "$1") data=$(realpath "$2") out=$(realpath -m "$3") experiment=$4
 shift 4
 rounds=${ROUNDS:-10} epochs=${LOCAL_EPOCHS:-5}
 methods=${METHODS:-entropy bald random}
-noise_weight=${NOISE_WEIGHT:-0.2}
+ssl_variants=${SSL_VARIANTS:-labelled-only pseudo-label fixmatch}
+train_seeds=${TRAIN_SEEDS:-1}
+noise_weight=${NOISE_WEIGHT:-0}
 mkdir -p "$out"
 results=$out/results.jsonl
 
@@ -54,6 +61,15 @@ sim() {  # SEED SHARDS WORK EXTRA-FLAGS... ; prints the test AUC
     --json-out "$work.json" "$@" > "$work.log" 2>&1 ||
     { echo "fedmi sim failed, see $work.log" >&2; exit 1; }
   json_field "$work.json" 'j["test"]["auc"]'
+}
+
+sim_mean() {  # SEED SHARDS WORK EXTRA-FLAGS... ; the mean test AUC of TRAIN_SEEDS runs
+  local seed=$1 shards=$2 work=$3 t aucs=""
+  shift 3
+  for ((t = 0; t < train_seeds; t++)); do
+    aucs="$aucs $(sim $((seed * 1000 + t)) "$shards" "$work-t$t" "$@")"
+  done
+  python3 -c 'import sys; a = [float(x) for x in sys.argv[1:]]; print(sum(a) / len(a))' $aucs
 }
 
 labelled() {  # SHARDS: labelled training images over the sites
@@ -105,10 +121,15 @@ run_ssl() {  # SEED
   local seed=$1 base=$out/ssl/seed$1 auc
   mkdir -p "$base"
   split "$seed" "$base/shards" --labelled-fraction 0.1
-  auc=$(sim "$seed" "$base/shards" "$base/labelled-only")
-  echo "{\"experiment\":\"ssl\",\"seed\":$seed,\"variant\":\"labelled-only\",\"auc\":$auc}" >> "$results"
-  auc=$(sim "$seed" "$base/shards" "$base/pseudo-label" --semi-supervised pseudo-label)
-  echo "{\"experiment\":\"ssl\",\"seed\":$seed,\"variant\":\"pseudo-label\",\"auc\":$auc}" >> "$results"
+  local variant
+  for variant in $ssl_variants; do
+    if [ "$variant" = labelled-only ]; then
+      auc=$(sim "$seed" "$base/shards" "$base/$variant")
+    else
+      auc=$(sim "$seed" "$base/shards" "$base/$variant" --semi-supervised "$variant")
+    fi
+    echo "{\"experiment\":\"ssl\",\"seed\":$seed,\"variant\":\"$variant\",\"auc\":$auc}" >> "$results"
+  done
   echo "ssl seed $seed done"
 }
 
@@ -119,11 +140,11 @@ run_noise() {  # SEED
   site=$(json_field "$base/clean-shards.json" \
     'max(j["sites"], key=lambda s: s["train_examples"])["site"]')
   split "$seed" "$base/noisy-shards" --flip-labels "$site:0.1"
-  auc=$(sim "$seed" "$base/clean-shards" "$base/clean")
+  auc=$(sim_mean "$seed" "$base/clean-shards" "$base/clean")
   echo "{\"experiment\":\"noise\",\"seed\":$seed,\"variant\":\"clean\",\"auc\":$auc}" >> "$results"
-  auc=$(sim "$seed" "$base/noisy-shards" "$base/noisy")
+  auc=$(sim_mean "$seed" "$base/noisy-shards" "$base/noisy")
   echo "{\"experiment\":\"noise\",\"seed\":$seed,\"variant\":\"noisy\",\"auc\":$auc}" >> "$results"
-  "$fedmi" data audit-labels --model "$base/noisy/final-model.pt" \
+  "$fedmi" data audit-labels --model "$base/noisy-t0/final-model.pt" \
     --data "$base/noisy-shards/$site.npz" --out "$base/suspects.csv" --seed "$seed" \
     > "$base/audit.log" 2>&1
   python3 - "$base/suspects.csv" "$base/noisy-shards/$site.flipped.csv" "$seed" >> "$results" <<'PY'
@@ -138,7 +159,7 @@ print(json.dumps({"experiment": "audit", "seed": int(sys.argv[3]), "site_images"
                   "flagged_flipped": sum(r["flagged"] == "1" and r["id"] in flipped
                                          for r in ranked)}))
 PY
-  auc=$(sim "$seed" "$base/noisy-shards" "$base/down-weighted" \
+  auc=$(sim_mean "$seed" "$base/noisy-shards" "$base/down-weighted" \
     --noisy-labels "$site:$base/suspects.csv" --noisy-label-weight "$noise_weight")
   echo "{\"experiment\":\"noise\",\"seed\":$seed,\"variant\":\"down-weighted\",\"auc\":$auc}" >> "$results"
   echo "noise seed $seed done ($site flipped)"

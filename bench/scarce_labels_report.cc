@@ -150,11 +150,20 @@ int main(int argc, char** argv) {
     for (const auto& [variant, values] : ssl) {
       std::cout << absl::StrFormat("| %s | %s |\n", variant, Row(Summarise(values)));
     }
-    const Stats gain = paired(ssl_by_seed, "labelled-only", "pseudo-label");
-    std::cout << absl::StrFormat(
-        "\ngain of pseudo-labels over labelled-only, paired by seed: mean %+.4f, lowest %+.4f, "
-        "highest %+.4f (%d seeds)\n",
-        gain.mean, gain.low, gain.high, gain.n);
+    for (const auto& [variant, by_seed] : ssl_by_seed) {
+      if (variant == "labelled-only") continue;
+      const Stats gain = paired(ssl_by_seed, "labelled-only", variant);
+      std::cout << absl::StrFormat(
+          "\ngain of %s over labelled-only, paired by seed: mean %+.4f, lowest %+.4f, highest "
+          "%+.4f (%d seeds)\n",
+          variant, gain.mean, gain.low, gain.high, gain.n);
+      for (const auto& [seed, auc] : by_seed) {
+        auto base = ssl_by_seed["labelled-only"].find(seed);
+        if (base == ssl_by_seed["labelled-only"].end()) continue;
+        std::cout << absl::StrFormat("| %d | %.4f | %.4f | %+.4f |\n", seed, base->second, auc,
+                                     auc - base->second);
+      }
+    }
   }
   if (!noise.empty()) {
     std::cout << "\nLabel noise: test AUC\n\n"
@@ -162,16 +171,28 @@ int main(int argc, char** argv) {
     for (const auto& [variant, values] : noise) {
       std::cout << absl::StrFormat("| %s | %s |\n", variant, Row(Summarise(values)));
     }
+    double lost_sum = 0, recovered_sum = 0;
     for (const auto& [seed, clean] : noise_by_seed["clean"]) {
       const double noisy = noise_by_seed["noisy"][seed];
       const double weighted = noise_by_seed["down-weighted"][seed];
       const double lost = clean - noisy;
+      if (lost > 0) {
+        lost_sum += lost;
+        recovered_sum += weighted - noisy;
+      }
       std::cout << absl::StrFormat(
           "seed %d: lost to noise %+.4f, recovered by down-weighting %+.4f (%s)\n", seed, lost,
           weighted - noisy,
           lost > 0 ? absl::StrFormat("%.0f%% of the loss", 100 * (weighted - noisy) / lost)
                    : std::string("no loss to recover"));
     }
+    // Pooled over the seeds where the noise cost AUC: a seed whose loss is
+    // within the swing would otherwise give a ratio of noise over noise.
+    std::cout << absl::StrFormat(
+        "over the seeds where the noise cost AUC: lost %+.4f, recovered %+.4f (%s)\n", lost_sum,
+        recovered_sum,
+        lost_sum > 0 ? absl::StrFormat("%.0f%% of the loss", 100 * recovered_sum / lost_sum)
+                     : std::string("no loss to recover"));
   }
   if (!audits.empty()) {
     std::cout << "\nLabel audit of the noisy site\n\n"

@@ -22,11 +22,11 @@
 #include "cli/commands.h"
 #include "cli/model_files.h"
 #include "cli/scarce_labels.h"
+#include "client/active_learning.h"
 #include "common/base/csv.h"
 #include "common/base/status.h"
 #include "common/data/unlabelled_data.h"
 #include "common/evaluation/acquisition.h"
-#include "common/plot/heatmap_overlay.h"
 
 namespace fedmi::cli {
 namespace {
@@ -43,97 +43,37 @@ struct RankOptions {
   int threads = 0;
 };
 
-// "N" images, or "P%" of the site's training images (labelled and not).
-struct Budget {
-  double value = 0;
-  bool percent = false;
-  int64_t Images(int64_t training_images) const {
-    return percent ? static_cast<int64_t>(std::ceil(value / 100 * training_images - 1e-9))
-                   : static_cast<int64_t>(value);
-  }
-};
-
-absl::StatusOr<Budget> ParseBudget(const std::string& text) {
-  absl::string_view number = text;
-  Budget budget;
-  budget.percent = absl::ConsumeSuffix(&number, "%");
-  if (!absl::SimpleAtod(number, &budget.value) || !(budget.value > 0) ||
-      budget.value > (budget.percent ? 100 : 1e9) ||
-      (!budget.percent && budget.value != std::floor(budget.value))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--budget '", text,
-                     "' is neither a count of images (40) nor a share of the site's "
-                     "training images (5%)"));
-  }
-  return budget;
-}
-
-absl::Status WriteRankSheet(const ImageSet& pool, const std::vector<AcquiredImage>& chosen,
-                            const std::string& path) {
-  HeatmapOverlayOptions look;
-  look.side = 84;
-  look.alpha = 0;
-  look.caption_scale = 1;
-  const std::vector<float> no_heat(pool.height * pool.width, 0.0f);
-  std::vector<Canvas> tiles;
-  for (size_t rank = 0; rank < chosen.size(); ++rank) {
-    const AcquiredImage& image = chosen[rank];
-    ASSIGN_OR_RETURN(
-        Canvas tile,
-        DrawHeatmapOverlay(
-            pool.pixels.data() + image.row * pool.ImageBytes(), pool.height, pool.width,
-            pool.channels, no_heat, std::nullopt,
-            {absl::StrCat("rank ", rank + 1), absl::StrFormat("score %.3f", image.score)}, look));
-    tiles.push_back(std::move(tile));
-  }
-  return DrawContactSheet(tiles, 10).SavePng(path);
-}
-
 int Rank(const GlobalOptions& global, const RankOptions& options) {
   absl::StatusOr<AcquisitionMethod> method = ParseAcquisitionMethod(options.method);
   if (!method.ok()) return ReportUsageError(std::string(method.status().message()));
-  absl::StatusOr<Budget> asked = ParseBudget(options.budget);
-  if (!asked.ok()) return ReportUsageError(std::string(asked.status().message()));
+  absl::StatusOr<AcquisitionBudget> asked = ParseAcquisitionBudget(options.budget);
+  if (!asked.ok()) return ReportUsageError(absl::StrCat("--", asked.status().message()));
   TorchModelRunner().SetThreads(options.threads);
   absl::StatusOr<ScoredSite> site =
       LoadAndScoreSite(options.model, options.data, *method, options.mc_passes, options.seed);
   if (!site.ok()) return ReportError(site.status());
-  const int64_t budget = asked->Images(site->data.train.size() + site->pool.rows);
+  const int64_t budget = asked->Images(site->data.train.size() + site->scored.view.rows);
   absl::StatusOr<std::vector<AcquiredImage>> chosen =
-      Acquire(*method, site->pool, budget, options.seed, site->duplicate);
+      Acquire(*method, site->scored.view, budget, options.seed, site->scored.duplicate);
   if (!chosen.ok()) return ReportError(chosen.status());
 
-  const UnlabelledPool& unlabelled = site->data.unlabelled;
-  const int64_t k = site->pool.num_classes;
-  std::string csv = "rank,id,score,method,predicted,probability,label\n";
-  for (size_t rank = 0; rank < chosen->size(); ++rank) {
-    const AcquiredImage& image = (*chosen)[rank];
-    const float* p = site->pool.probabilities.data() + image.row * k;
-    int64_t predicted = 0;
-    for (int64_t c = 1; c < k; ++c) predicted = p[c] > p[predicted] ? c : predicted;
-    absl::StrAppend(&csv, rank + 1, ",", CsvField(unlabelled.ids[image.row]), ",",
-                    absl::StrFormat("%.6f", image.score), ",", AcquisitionMethodName(*method), ",",
-                    predicted, ",", absl::StrFormat("%.4f", p[predicted]), ",\n");
-  }
-  if (absl::Status written = WriteFileAtomically(*Env::Default(), options.out, csv);
-      !written.ok()) {
-    return ReportError(written);
-  }
   const std::string sheet = options.sheet.empty()
                                 ? absl::StrCat(absl::StripSuffix(options.out, ".csv"), ".png")
                                 : options.sheet;
-  if (absl::Status drawn = WriteRankSheet(unlabelled.images, *chosen, sheet); !drawn.ok()) {
-    return ReportError(drawn);
+  if (absl::Status written = WriteToLabelList(site->data.unlabelled, site->scored.view, *chosen,
+                                              *method, options.out, sheet);
+      !written.ok()) {
+    return ReportError(written);
   }
   const double top = chosen->empty() ? 0 : chosen->front().score;
   const double last = chosen->empty() ? 0 : chosen->back().score;
   if (global.json) {
     PrintJsonLine({{"method", AcquisitionMethodName(*method)},
-                   {"unlabelled", site->pool.rows},
+                   {"unlabelled", site->scored.view.rows},
                    {"labelled", site->data.train.size()},
                    {"budget", budget},
                    {"chosen", chosen->size()},
-                   {"duplicates_skipped", site->duplicates},
+                   {"duplicates_skipped", site->scored.duplicates},
                    {"score_first", top},
                    {"score_last", last},
                    {"out", options.out},
@@ -144,8 +84,9 @@ int Rank(const GlobalOptions& global, const RankOptions& options) {
       "ranked %d unlabelled images by %s (%d labelled; %d equal copies skipped)\n"
       "the %d to label next are in %s (scores %.3f down to %.3f), thumbnails in %s\n"
       "fill in the label column, then: fedmi al import %s --data %s\n",
-      site->pool.rows, AcquisitionMethodName(*method), site->data.train.size(), site->duplicates,
-      chosen->size(), options.out, top, last, sheet, options.out, options.data);
+      site->scored.view.rows, AcquisitionMethodName(*method), site->data.train.size(),
+      site->scored.duplicates, chosen->size(), options.out, top, last, sheet, options.out,
+      options.data);
   return kExitOk;
 }
 
@@ -180,8 +121,9 @@ int Import(const GlobalOptions& global, const ImportOptions& options) {
   }
   std::cout << absl::StrFormat(
       "labelled %d images in %s (%s); %d rows of the list were left empty and stay "
-      "unlabelled; %d unlabelled images remain\nrestart the site (fedmi-client) so that its "
-      "next training uses them\n",
+      "unlabelled; %d unlabelled images remain\na site daemon started with --al-rounds trains "
+      "on them from its next round; restart any other (fedmi-client) so that its next "
+      "training uses them\n",
       report->imported, options.data, absl::StrJoin(parts, ", "), labels->empty_rows,
       report->unlabelled_left);
   return kExitOk;

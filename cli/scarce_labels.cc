@@ -29,43 +29,12 @@ absl::StatusOr<ScoredSite> LoadAndScoreSite(const std::string& model_path,
   ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, LoadModelFile(model_path));
   ScoredSite site;
   ASSIGN_OR_RETURN(site.data, LoadSiteForModel(model->config(), data_path));
-  const ImageSet& pool = site.data.unlabelled.images;
-  if (pool.size() == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        data_path,
-        " has no unlabelled images to rank (an npz keeps them in unlabelled_images, an image "
-        "folder in unlabelled/; docs/scarce-labels.md)"));
+  absl::StatusOr<ScoredPool> scored = ScorePool(*model, site.data, method, mc_passes, seed);
+  if (!scored.ok()) {
+    return absl::Status(scored.status().code(),
+                        absl::StrCat(data_path, ": ", scored.status().message()));
   }
-  ml::ScoreOptions options;
-  options.mc_passes = NeedsMonteCarlo(method) ? mc_passes : 0;
-  options.embeddings = NeedsEmbeddings(method);
-  options.seed = seed;
-  ASSIGN_OR_RETURN(ml::ImageScores scores, model->Score(pool, options));
-  site.pool.rows = scores.rows;
-  site.pool.num_classes = scores.num_classes;
-  site.pool.probabilities = std::move(scores.probabilities);
-  site.pool.mc_passes = scores.mc_passes;
-  site.pool.mc_probabilities = std::move(scores.mc_probabilities);
-  site.pool.embedding_dim = scores.embedding_dim;
-  site.pool.embeddings = std::move(scores.embeddings);
-  if (NeedsEmbeddings(method)) {
-    ml::ScoreOptions labelled_options;
-    labelled_options.embeddings = true;
-    for (const ImageSet* labelled : {&site.data.train, &site.data.val}) {
-      if (labelled->size() == 0) continue;
-      ASSIGN_OR_RETURN(ml::ImageScores known, model->Score(*labelled, labelled_options));
-      site.pool.labelled_embeddings.insert(site.pool.labelled_embeddings.end(),
-                                           known.embeddings.begin(), known.embeddings.end());
-    }
-  }
-  std::map<std::string, int64_t> first_of;
-  site.duplicate.assign(pool.size(), false);
-  for (int64_t row = 0; row < pool.size(); ++row) {
-    if (!first_of.emplace(ImageId(pool, row), row).second) {
-      site.duplicate[row] = true;
-      ++site.duplicates;
-    }
-  }
+  site.scored = *std::move(scored);
   return site;
 }
 

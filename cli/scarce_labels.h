@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "cli/command_support.h"
+#include "client/active_learning.h"
 #include "client/ml/local_model.h"
 #include "common/data/dataset.h"
 #include "common/data/unlabelled_data.h"
@@ -25,11 +26,7 @@ absl::StatusOr<SiteDataset> LoadSiteForModel(const ml::ModelConfig& config,
 
 struct ScoredSite {
   SiteDataset data;
-  PoolView pool;  // the model's view of data.unlabelled
-  // Per pool row: an equal copy (same ImageId) of an earlier row, which
-  // would be labelled along with it and so is never chosen.
-  std::vector<bool> duplicate;
-  int64_t duplicates = 0;
+  ScoredPool scored;  // the model's view of data.unlabelled
 };
 
 // Loads the model file and the site's data and scores the unlabelled pool

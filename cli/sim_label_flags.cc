@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/evaluation/acquisition.h"
 
 namespace fedmi::cli {
 
@@ -14,26 +15,59 @@ void AddSimLabelOptions(CLI::App* sim, SimLabelFlags* flags) {
                   "perhaps with --labelled-fraction and labels imported since) instead of "
                   "splitting --data, which then only gives the test split");
   sim->add_option("--semi-supervised", flags->semi_supervised,
-                  "every site also learns from its unlabelled images: pseudo-label or off "
-                  "(fedmi-client --semi-supervised; docs/scarce-labels.md)")
-      ->check(CLI::IsMember({"off", "pseudo-label"}))
+                  "every site also learns from its unlabelled images: pseudo-label, fixmatch "
+                  "or off (fedmi-client --semi-supervised; docs/scarce-labels.md)")
+      ->check(CLI::IsMember({"off", "pseudo-label", "fixmatch"}))
       ->capture_default_str();
+  sim->add_option("--al-rounds", flags->al_rounds,
+                  "every site ranks its unlabelled images at the start of these rounds and writes "
+                  "a list to label under its kit's active-learning/ (with --insecure, under "
+                  "active-learning/SITE in the working directory; fedmi-client --al-rounds); "
+                  "nobody labels them during a simulation");
+  sim->add_option("--al-budget", flags->al_budget, "with --al-rounds: fedmi-client --al-budget");
+  sim->add_option(
+      "--al-method", flags->al_method,
+      absl::StrCat("with --al-rounds: ", AcquisitionMethodNames(), " (fedmi-client --al-method)"));
   sim->add_option("--noisy-labels", flags->noisy_labels,
                   "SITE:FILE, repeatable: the site trains on the images flagged in FILE (from "
                   "`fedmi data audit-labels`) at --noisy-label-weight")
       ->type_name("SITE:FILE");
   sim->add_option("--noisy-label-weight", flags->noisy_label_weight,
-                  "weight of flagged images at the sites given --noisy-labels (default 0.2)")
+                  "weight of flagged images at the sites given --noisy-labels (default 0)")
       ->check(CLI::Range(0.0, 1.0));
 }
 
 absl::StatusOr<std::map<std::string, std::vector<std::string>>> SiteLabelFlags(
     const SimLabelFlags& flags, int sites) {
+  if (flags.al_rounds.empty() && (!flags.al_budget.empty() || !flags.al_method.empty())) {
+    return absl::InvalidArgumentError("--al-budget and --al-method go with --al-rounds");
+  }
+  if (!flags.al_budget.empty()) {
+    absl::StatusOr<AcquisitionBudget> budget = ParseAcquisitionBudget(flags.al_budget);
+    if (!budget.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--al-", budget.status().message()));
+  }
+  if (!flags.al_method.empty()) {
+    absl::StatusOr<AcquisitionMethod> method = ParseAcquisitionMethod(flags.al_method);
+    if (!method.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--al-method: ", method.status().message()));
+    }
+  }
   std::map<std::string, std::vector<std::string>> of_site;
   for (int k = 1; k <= sites; ++k) {
     std::vector<std::string>& site_flags = of_site[absl::StrCat("site-", k)];
     if (flags.semi_supervised != "off") {
       site_flags.insert(site_flags.end(), {"--semi-supervised", flags.semi_supervised});
+    }
+    if (!flags.al_rounds.empty()) {
+      site_flags.insert(site_flags.end(), {"--al-rounds", flags.al_rounds});
+      // Each site would refuse them at its start, one log at a time.
+      if (!flags.al_budget.empty()) {
+        site_flags.insert(site_flags.end(), {"--al-budget", flags.al_budget});
+      }
+      if (!flags.al_method.empty()) {
+        site_flags.insert(site_flags.end(), {"--al-method", flags.al_method});
+      }
     }
   }
   for (const std::string& entry : flags.noisy_labels) {

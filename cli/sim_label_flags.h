@@ -19,6 +19,11 @@ struct SimLabelFlags {
   std::string semi_supervised = "off";
   std::vector<std::string> noisy_labels;  // SITE:FILE
   double noisy_label_weight = -1;         // < 0: the client's default
+  // fedmi-client --al-rounds, --al-budget, --al-method for every site;
+  // empty: not passed (the client's defaults).
+  std::string al_rounds;
+  std::string al_budget;
+  std::string al_method;
 };
 
 void AddSimLabelOptions(CLI::App* sim, SimLabelFlags* flags);

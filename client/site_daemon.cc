@@ -117,7 +117,7 @@ absl::Status SiteDaemon::RunConnection() {
   session->Connected();
   v1::SiteMessage hello;
   hello.mutable_hello()->set_site(options_.site);
-  hello.mutable_hello()->set_train_examples(worker_.train_examples());
+  hello.mutable_hello()->set_train_examples(worker_.DeclareTrainExamples());
   hello.mutable_hello()->set_val_examples(worker_.val_examples());
   hello.mutable_hello()->set_version("0.1.0");
   link_->Send(hello);

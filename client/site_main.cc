@@ -26,8 +26,10 @@
 #include "common/base/fault_hook.h"
 #include "common/base/log.h"
 #include "common/crypto/revocation_list.h"
+#include "common/data/data_version.h"
 #include "common/data/dicom_data.h"
 #include "common/data/image_data.h"
+#include "common/evaluation/acquisition.h"
 #include "common/rpc/channels.h"
 
 namespace fedmi {
@@ -147,16 +149,17 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
   app.add_option("--semi-supervised", semi_supervised,
                  "learn from this site's unlabelled images too: pseudo-label (confident "
                  "predictions of each round's global model join training, weighted up over "
-                 "--pseudo-label-ramp-rounds) or off; see docs/scarce-labels.md")
-      ->check(CLI::IsMember({"off", "pseudo-label"}))
+                 "--pseudo-label-ramp-rounds), fixmatch (the same pseudo-labels, trained on "
+                 "strongly augmented views) or off; see docs/scarce-labels.md")
+      ->check(CLI::IsMember({"off", "pseudo-label", "fixmatch"}))
       ->capture_default_str();
   app.add_option("--pseudo-label-threshold", local_labels.pseudo_label_threshold,
-                 "--semi-supervised pseudo-label: least probability of a pseudo-label's class, "
+                 "--semi-supervised: least probability of a pseudo-label's class, "
                  "above 0.5")
       ->check(CLI::Range(0.5, 1.0))
       ->capture_default_str();
   app.add_option("--pseudo-label-ramp-rounds", local_labels.pseudo_label_ramp_rounds,
-                 "--semi-supervised pseudo-label: rounds over which pseudo-labels' weight rises "
+                 "--semi-supervised: rounds over which pseudo-labels' weight rises "
                  "to 1")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
@@ -164,9 +167,25 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
                  "suspects.csv from `fedmi data audit-labels`: train on the flagged images at "
                  "--noisy-label-weight");
   app.add_option("--noisy-label-weight", local_labels.noisy_label_weight,
-                 "weight of the images --noisy-labels flags (default 0.2; 0 gives them no loss "
-                 "term, though they still fill batches)")
+                 "weight of the images --noisy-labels flags (default 0: no loss term, though they "
+                 "still fill batches; up to 1)")
       ->check(CLI::Range(0.0, 1.0));
+  std::string al_rounds, al_budget = "5%", al_method = "bald", al_out;
+  app.add_option("--al-rounds", al_rounds,
+                 "active learning inside a run: comma-separated rounds (4,7) at whose start this "
+                 "site ranks its unlabelled images with the round's global model and writes the "
+                 "ones to label next to --al-out (a site not picked for such a round ranks at "
+                 "its next one). Nothing is labelled automatically: labels join once the "
+                 "operator runs `fedmi al import`, from the next round on");
+  app.add_option("--al-budget", al_budget,
+                 "--al-rounds: images per list, a count (40) or a share of the site's training "
+                 "images, labelled and not (5%)")
+      ->capture_default_str();
+  app.add_option("--al-method", al_method, absl::StrCat("--al-rounds: ", AcquisitionMethodNames()))
+      ->capture_default_str();
+  app.add_option("--al-out", al_out,
+                 "--al-rounds: folder for the lists (default: active-learning/ next to the kit, or "
+                 "active-learning/SITE without one)");
   TlsFlags tls;
   AddTlsOptions(app, tls);
   if (hooks.add_options) hooks.add_options(app);
@@ -236,7 +255,12 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
                        << "; runs are refused unless it can be read as they ask (first frames)";
     }
   }
-  local_labels.pseudo_label = semi_supervised == "pseudo-label";
+  if (auto method = ParseSemiSupervisedMethod(semi_supervised); method.ok()) {
+    local_labels.semi_supervised = *method;
+  } else {
+    std::cerr << "error: " << method.status().message() << "\n";
+    return 2;
+  }
   noisy_labels_path =
       ResolveConfigPath(noisy_labels_path, "--noisy-labels", argc, argv, config_file);
   if (!noisy_labels_path.empty()) {
@@ -246,7 +270,8 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
       return 2;
     }
     local_labels.noisy_label_ids = *std::move(flagged);
-    if (app.count("--noisy-label-weight") == 0) local_labels.noisy_label_weight = 0.2;
+    // Measured better than 0.2 on PneumoniaMNIST (docs/scarce-labels.md).
+    if (app.count("--noisy-label-weight") == 0) local_labels.noisy_label_weight = 0;
     FEDMI_LOG(INFO) << local_labels.noisy_label_ids.size() << " images flagged in "
                     << noisy_labels_path << " train at weight " << local_labels.noisy_label_weight;
   }
@@ -257,21 +282,45 @@ int RunSiteMain(int argc, char** argv, const SiteMainHooks& hooks) {
   SiteWorkerOptions worker_options;
   worker_options.site = site;
   worker_options.local_labels = std::move(local_labels);
-  privacy_dir = ResolveConfigPath(privacy_dir, "--privacy-ledger", argc, argv, config_file);
-  if (privacy_dir.empty()) {
-    // Next to the kit, like receipts: what this hospital has spent must
-    // survive restarts and upgrades.
-    const std::string cert = ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
-    privacy_dir = cert.empty() ? std::string("privacy")
-                               : (std::filesystem::path(cert).parent_path() / "privacy").string();
+  // Folders the site keeps next to its kit (privacy ledger, state, lists
+  // to label): they must survive restarts and upgrades.
+  const std::string cert = ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
+  auto next_to_kit = [&cert](const std::string& name, const std::string& without_kit) {
+    return cert.empty() ? without_kit : (std::filesystem::path(cert).parent_path() / name).string();
+  };
+  if (al_rounds.empty() &&
+      (app.count("--al-budget") + app.count("--al-method") + app.count("--al-out")) > 0) {
+    std::cerr << "error: --al-budget, --al-method and --al-out go with --al-rounds\n";
+    return 2;
   }
+  if (!al_rounds.empty()) {
+    auto active_learning = ActiveLearningFromFlags(al_rounds, al_budget, al_method);
+    if (!active_learning.ok() || data.empty()) {
+      std::cerr << "error: "
+                << (data.empty() ? "--al-rounds ranks the site's unlabelled images and needs --data"
+                                 : active_learning.status().message())
+                << "\n";
+      return 2;
+    }
+    worker_options.active_learning = *std::move(active_learning);
+    std::error_code error;
+    const std::filesystem::path absolute = std::filesystem::absolute(data, error);
+    worker_options.active_learning.data_path = error ? data : absolute.string();
+    al_out = ResolveConfigPath(al_out, "--al-out", argc, argv, config_file);
+    // Without a kit, sites started in one folder must not share one.
+    worker_options.active_learning.out_dir =
+        !al_out.empty() ? al_out
+                        : next_to_kit("active-learning",
+                                      (std::filesystem::path("active-learning") / site).string());
+    // Imported labels reach training at the next round: the site watches
+    // its data for the operator's `fedmi al import`.
+    worker_options.data_version = [data] { return DataSourceVersion(data); };
+  }
+  privacy_dir = ResolveConfigPath(privacy_dir, "--privacy-ledger", argc, argv, config_file);
+  if (privacy_dir.empty()) privacy_dir = next_to_kit("privacy", "privacy");
   worker_options.privacy_dir = privacy_dir;
   state_dir = ResolveConfigPath(state_dir, "--state-dir", argc, argv, config_file);
-  if (state_dir.empty()) {
-    const std::string cert = ResolveConfigPath(tls.cert, "--cert", argc, argv, config_file);
-    state_dir = cert.empty() ? std::string("state")
-                             : (std::filesystem::path(cert).parent_path() / "state").string();
-  }
+  if (state_dir.empty()) state_dir = next_to_kit("state", "state");
   worker_options.state_dir = state_dir;
   worker_options.threads = threads;
   worker_options.policy = policy;

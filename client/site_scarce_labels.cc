@@ -11,6 +11,53 @@
 
 namespace fedmi {
 
+const char* SemiSupervisedMethodName(SemiSupervisedMethod method) {
+  switch (method) {
+    case SemiSupervisedMethod::kOff:
+      return "off";
+    case SemiSupervisedMethod::kPseudoLabel:
+      return "pseudo-label";
+    case SemiSupervisedMethod::kFixMatch:
+      return "fixmatch";
+  }
+  return "off";
+}
+
+absl::StatusOr<SemiSupervisedMethod> ParseSemiSupervisedMethod(const std::string& name) {
+  for (SemiSupervisedMethod method :
+       {SemiSupervisedMethod::kOff, SemiSupervisedMethod::kPseudoLabel,
+        SemiSupervisedMethod::kFixMatch}) {
+    if (name == SemiSupervisedMethodName(method)) return method;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown semi-supervised method '", name,
+                                                 "'; known: off, pseudo-label, fixmatch"));
+}
+
+ml::AugmentationOptions StrongAugmentation() {
+  ml::AugmentationOptions strong;
+  strong.max_shift = 3;
+  strong.crop_min_scale = 0.6;
+  strong.crop_max_aspect = 1.25;
+  strong.max_rotation_degrees = 15;
+  strong.brightness = 0.4;
+  strong.contrast = 0.4;
+  strong.cutout = 0.5;
+  return strong;
+}
+
+const ImageSet& UseRoundTrainingSet(const SiteDataset& data, RoundTrainingSet& set,
+                                    ml::TrainOptions& options) {
+  options.example_weights = std::move(set.weights);
+  // The coordinator sees metrics of the labelled images alone.
+  options.reported_rows = data.train.size();
+  if (set.pseudo_labelled == 0) return data.train;
+  if (set.strongly_augmented) {
+    options.strongly_augmented_from = data.train.size();
+    options.strong_augmentation = StrongAugmentation();
+  }
+  return set.with_pseudo_labels;
+}
+
 absl::Status CheckLocalLabelOptions(const LocalLabelOptions& options) {
   if (!(options.pseudo_label_threshold > 0.5 && options.pseudo_label_threshold <= 1)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -68,7 +115,7 @@ absl::StatusOr<RoundTrainingSet> BuildRoundTrainingSet(ml::LocalModel& model,
     }
   }
   const ImageSet& pool = data.unlabelled.images;
-  if (!options.pseudo_label || pool.size() == 0) return set;
+  if (!options.pseudo_labels() || pool.size() == 0) return set;
   ASSIGN_OR_RETURN(ml::ImageScores scores, model.Score(pool, {}));
   const int64_t k = scores.num_classes;
   std::vector<int64_t> confident;
@@ -98,6 +145,7 @@ absl::StatusOr<RoundTrainingSet> BuildRoundTrainingSet(ml::LocalModel& model,
   set.weights.resize(set.with_pseudo_labels.size(), weight);
   set.pseudo_labelled = static_cast<int64_t>(confident.size());
   set.pseudo_label_weight = weight;
+  set.strongly_augmented = options.semi_supervised == SemiSupervisedMethod::kFixMatch;
   return set;
 }
 
@@ -108,10 +156,11 @@ std::string DescribeRoundTrainingSet(const SiteDataset& data, const LocalLabelOp
     absl::StrAppend(&text, " (", set.noisy_down_weighted, " with suspect labels at weight ",
                     options.noisy_label_weight, ")");
   }
-  if (options.pseudo_label) {
+  if (options.pseudo_labels()) {
     absl::StrAppend(&text, " and ", set.pseudo_labelled, " pseudo-labelled ones of ",
                     data.unlabelled.images.size(), " unlabelled");
     if (set.pseudo_labelled > 0) absl::StrAppend(&text, " at weight ", set.pseudo_label_weight);
+    if (set.strongly_augmented) absl::StrAppend(&text, ", strongly augmented (FixMatch)");
   }
   return text;
 }

@@ -9,6 +9,13 @@
 //                  min(1, labelled / pseudo-labelled)`: early global models
 //                  are poor teachers, so their pseudo-labels count little,
 //                  and all of them together never outweigh the labels.
+//   FixMatch       (Sohn et al. 2020) the same pseudo-labels, from the
+//                  global model's view of the image as it is (the weak
+//                  view), but trained on strongly augmented views
+//                  (StrongAugmentation, new ones each epoch): the model
+//                  learns to keep its class under heavy change. As in
+//                  SemiFL (Diao et al. 2022), the teacher is the round's
+//                  global model, not the model being trained.
 //   noisy labels   images a label audit flagged (`fedmi data audit-labels`
 //                  suspects.csv, flagged = 1), found by ImageId at the run's
 //                  geometry, train at `noisy_label_weight`.
@@ -30,15 +37,22 @@
 
 namespace fedmi {
 
+enum class SemiSupervisedMethod { kOff, kPseudoLabel, kFixMatch };
+
+// "off", "pseudo-label", "fixmatch": the flag's values.
+const char* SemiSupervisedMethodName(SemiSupervisedMethod method);
+absl::StatusOr<SemiSupervisedMethod> ParseSemiSupervisedMethod(const std::string& name);
+
 struct LocalLabelOptions {
-  bool pseudo_label = false;
+  SemiSupervisedMethod semi_supervised = SemiSupervisedMethod::kOff;
   double pseudo_label_threshold = 0.95;  // in (0.5, 1]
   int pseudo_label_ramp_rounds = 5;      // >= 1
   double pseudo_label_weight = 1;        // > 0
   std::set<std::string> noisy_label_ids;
   double noisy_label_weight = 1;  // in [0, 1]
 
-  bool active() const { return pseudo_label || !noisy_label_ids.empty(); }
+  bool pseudo_labels() const { return semi_supervised != SemiSupervisedMethod::kOff; }
+  bool active() const { return pseudo_labels() || !noisy_label_ids.empty(); }
 };
 
 // InvalidArgument naming the first setting out of range.
@@ -57,7 +71,20 @@ struct RoundTrainingSet {
   int64_t pseudo_labelled = 0;
   float pseudo_label_weight = 0;
   int64_t noisy_down_weighted = 0;
+  bool strongly_augmented = false;  // FixMatch: the pseudo-labelled rows
 };
+
+// FixMatch's strong augmentation for chest X-rays, after RandAugment's
+// kinds of change without those that alter anatomy (no mirroring): a crop
+// of 60% to 100% of the area, rotation up to 15 degrees, shift up to 3
+// pixels, brightness and contrast up to 40%, and a cutout of half the side.
+ml::AugmentationOptions StrongAugmentation();
+
+// Moves the round's set into `options`: example weights, the labelled rows
+// reported, and for FixMatch the strongly augmented rows. Returns the
+// images to train on (`data.train` when there are no pseudo-labels).
+const ImageSet& UseRoundTrainingSet(const SiteDataset& data, RoundTrainingSet& set,
+                                    ml::TrainOptions& options);
 
 // "153 labelled images (12 with suspect labels at weight 0.2) and 236
 // pseudo-labelled ones at weight 0.4": what a round trains on, for the log.

@@ -115,12 +115,6 @@ DataGeometry GeometryOfData(const std::optional<SiteDataset>& data, bool first_f
   return geometry;
 }
 
-std::string GeometryText(const DataGeometry& geometry) {
-  return absl::StrCat(geometry.image_size, "x", geometry.image_size, "x", geometry.channels,
-                      geometry.first_frame_only ? " (first frames)" : "",
-                      geometry.with_masks ? " with masks" : "");
-}
-
 SitePolicy EffectivePolicy(const std::optional<SitePolicy>& configured, bool has_data) {
   if (configured) return *configured;
   SitePolicy policy = SitePolicy::Defaults();
@@ -204,6 +198,10 @@ SiteWorker::SiteWorker(SiteWorkerOptions options, std::optional<SiteDataset> dat
       policy_(EffectivePolicy(options_.policy, data.has_value() || bool(options_.reload_data))),
       data_(std::move(data)),
       data_geometry_(GeometryOfData(data_, options_.data_first_frame_only)),
+      data_version_(options_.data_version ? options_.data_version() : ""),
+      train_count_(data_ ? data_->train.size() : 0),
+      val_count_(data_ ? data_->val.size() : 0),
+      active_learning_(options_.active_learning),
       privacy_ledger_(options_.privacy_dir, *options_.env),
       // Per site: sites started without kits share a working directory.
       scaffold_controls_(absl::StrCat(options_.state_dir.empty() ? "state" : options_.state_dir,
@@ -228,8 +226,8 @@ void SiteWorker::UseCpuShare() {
 
 SiteWorker::~SiteWorker() = default;
 
-int64_t SiteWorker::train_examples() const { return data_ ? data_->train.size() : 0; }
-int64_t SiteWorker::val_examples() const { return data_ ? data_->val.size() : 0; }
+int64_t SiteWorker::train_examples() const { return train_count_; }
+int64_t SiteWorker::val_examples() const { return val_count_; }
 
 absl::Status SiteWorker::CheckTask(const v1::RunSpec& spec) const {
   RETURN_IF_ERROR(policy_.Check(spec));
@@ -392,6 +390,9 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   RETURN_IF_ERROR(model->ImportWeights(global));
   // Sites on this machine may have started or stopped since the last round.
   if (options_.threads <= 0) UseCpuShare();
+  if (active_learning_.active() && !IsSegmentationRun(spec)) {
+    active_learning_.AtRoundStart(*model, *data, run_id, round);
+  }
   ml::TrainOptions options;
   options.epochs = spec.local_epochs();
   options.batch_size = spec.batch_size();
@@ -431,14 +432,10 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   // run trains on the masks as they are.
   if (options_.local_labels.active() && !IsSegmentationRun(spec)) {
     ASSIGN_OR_RETURN(round_set, BuildRoundTrainingSet(*model, *data, options_.local_labels, round));
-    options.example_weights = std::move(round_set.weights);
-    // The coordinator sees metrics of the labelled images alone.
-    options.reported_rows = data->train.size();
     FEDMI_LOG(INFO) << "run " << run_id << " round " << round << ": training on "
                     << DescribeRoundTrainingSet(*data, options_.local_labels, round_set);
   }
-  const ImageSet& trained_on =
-      round_set.pseudo_labelled > 0 ? round_set.with_pseudo_labels : data->train;
+  const ImageSet& trained_on = UseRoundTrainingSet(*data, round_set, options);
   if (options_.training_observer != nullptr) {
     options.progress = ProgressReporter(run_id, round, spec);
   }
@@ -457,7 +454,7 @@ absl::StatusOr<LocalUpdate> SiteWorker::Train(int64_t run_id, int32_t round,
   }
   // Labelled images only: pseudo-labels are not more data to weigh this
   // site by, and secure aggregation's weight bound counts labelled ones.
-  update.examples = data->train.size();
+  update.examples = ReportedExamples(data->train.size());
   update.train_metrics.set_examples(update.examples);
   update.train_metrics.set_loss(summary.loss);
   update.train_metrics.set_accuracy(summary.accuracy);
@@ -553,39 +550,6 @@ absl::StatusOr<v1::Metrics> SiteWorker::Evaluate(int64_t run_id, const v1::RunSp
   report.mutable_positive_score_counts()->Add(histogram.positive_counts().begin(),
                                               histogram.positive_counts().end());
   return report;
-}
-
-absl::StatusOr<const SiteDataset*> SiteWorker::DataFor(const v1::RunSpec& spec) {
-  if (!data_ && !options_.reload_data) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("site '", options_.site, "' has no data configured (--data)"));
-  }
-  const DataGeometry wanted = GeometryOf(spec);
-  if (data_ && wanted == data_geometry_) return &*data_;
-  if (!options_.reload_data) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the run wants images of ", GeometryText(wanted), " and this site holds ",
-                     GeometryText(data_geometry_), " with no way to read its data again"));
-  }
-  FEDMI_LOG(INFO) << "reading the site's data again at " << GeometryText(wanted)
-                  << " (the run's input; held: " << GeometryText(data_geometry_) << ")";
-  absl::StatusOr<SiteDataset> reloaded = options_.reload_data(wanted);
-  if (!reloaded.ok()) {
-    // The coordinator hears that it failed, not which files: their names
-    // may name patients.
-    FEDMI_LOG(ERROR) << "cannot read the site's data at " << GeometryText(wanted) << ": "
-                     << reloaded.status().message();
-    return absl::Status(
-        reloaded.status().code(),
-        absl::StrCat("cannot read the site's data at ", GeometryText(wanted),
-                     wanted.with_masks ? " (a segmentation run needs a mask for every image; "
-                                         "the reason is in the site's log)"
-                                       : " (the reason is in the site's log)"));
-  }
-  RETURN_IF_ERROR(CheckClasses(*reloaded, spec));
-  data_ = *std::move(reloaded);
-  data_geometry_ = wanted;
-  return &*data_;
 }
 
 void SiteWorker::ForgetRun(int64_t run_id) {

@@ -10,10 +10,13 @@
 // The "synthetic" model (benchmarks) needs no data and no LibTorch: a site
 // returns the global model plus a small deterministic delta.
 //
-// Not thread-safe: the daemon runs tasks one at a time on one thread.
+// Not thread-safe: the daemon runs tasks one at a time on one thread. Only
+// train_examples, val_examples and DeclareTrainExamples may be called from
+// another thread (the connection's hello) while a task runs.
 #ifndef FEDMI_CLIENT_SITE_WORKER_H_
 #define FEDMI_CLIENT_SITE_WORKER_H_
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -21,6 +24,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "client/active_learning.h"
 #include "client/ml/local_model.h"
 #include "client/privacy_ledger.h"
 #include "client/scaffold.h"
@@ -101,6 +105,13 @@ struct SiteWorkerOptions {
   TrainingObserver* training_observer = nullptr;
   // Pseudo-labels and down-weighted suspect labels (client/site_scarce_labels.h).
   LocalLabelOptions local_labels;
+  // Active learning inside a run (client/active_learning.h).
+  ActiveLearningOptions active_learning;
+  // A fingerprint of the site's data on disk (DataSourceVersion). When it
+  // differs from the one the data in hand was read at, the next task that
+  // needs data reads it again with reload_data (labels imported during a
+  // run). Empty: the data in hand is never read again for being changed.
+  std::function<std::string()> data_version;
 };
 
 // Fetches an artifact a run's spec names (initial weights, a model file)
@@ -130,6 +141,12 @@ class SiteWorker {
 
   int64_t train_examples() const;
   int64_t val_examples() const;
+  // train_examples() for the site's hello, remembered: the coordinator
+  // refuses an update counting more examples than the hello declared (an
+  // inflated count would outvote the other sites), so an update reports at
+  // most this many. Images labelled during a run then train at once and
+  // weigh from the next connection on.
+  int64_t DeclareTrainExamples();
 
   // Refuses, before any data is touched, a spec this site may not or cannot
   // run: PermissionDenied for the site's policy or operator ("site policy:
@@ -180,6 +197,9 @@ class SiteWorker {
   // has another one. FailedPrecondition without data, or when it cannot be
   // reloaded.
   absl::StatusOr<const SiteDataset*> DataFor(const v1::RunSpec& spec);
+  // The example count an update sends for `labelled` training images: at
+  // most what the hello declared.
+  int64_t ReportedExamples(int64_t labelled) const;
   // InvalidArgument when `data` has more classes than the run trains.
   static absl::Status CheckClasses(const SiteDataset& data, const v1::RunSpec& spec);
   // Site-level DP: the round's clip S, the task's under adaptive clipping
@@ -223,6 +243,13 @@ class SiteWorker {
   SitePolicy policy_;
   std::optional<SiteDataset> data_;
   DataGeometry data_geometry_;
+  std::string data_version_;        // options_.data_version() when data_ was read
+  std::string unreadable_version_;  // the last changed version that could not be read
+  // data_'s sizes, for the hello on the connection's thread.
+  std::atomic<int64_t> train_count_;
+  std::atomic<int64_t> val_count_;
+  std::atomic<int64_t> declared_train_examples_{0};  // 0: no hello yet
+  ActiveLearningLoop active_learning_;
   std::map<int64_t, std::unique_ptr<ml::LocalModel>> models_;
   PrivacyLedger privacy_ledger_;
   ScaffoldControlStore scaffold_controls_;

@@ -324,6 +324,21 @@ int64_t LocalModel::ParameterCount() const {
   return count;
 }
 
+namespace {
+
+// CheckAugmentationOptions, and a shift that leaves some of the image.
+absl::Status CheckAugmentationFits(const AugmentationOptions& options, const ImageSet& data) {
+  RETURN_IF_ERROR(CheckAugmentationOptions(options));
+  if (options.max_shift >= std::min(data.height, data.width)) {
+    return absl::InvalidArgumentError(absl::StrCat("augmentation max_shift ", options.max_shift,
+                                                   " must be below the image's sides (",
+                                                   data.height, "x", data.width, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const TrainOptions& options) {
   RETURN_IF_ERROR(CheckImages(data, impl_->config));
   if (impl_->segmentation) {
@@ -345,12 +360,7 @@ absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const Train
     return absl::InvalidArgumentError(
         absl::StrCat("weight_decay must be finite and >= 0; got ", options.weight_decay));
   }
-  RETURN_IF_ERROR(CheckAugmentationOptions(options.augmentation));
-  if (options.augmentation.max_shift >= std::min(data.height, data.width)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("augmentation max_shift ", options.augmentation.max_shift,
-                     " must be below the image's sides (", data.height, "x", data.width, ")"));
-  }
+  RETURN_IF_ERROR(CheckAugmentationFits(options.augmentation, data));
   if (!(options.proximal_mu >= 0) || !std::isfinite(options.proximal_mu)) {
     return absl::InvalidArgumentError(
         absl::StrCat("proximal_mu must be finite and >= 0; got ", options.proximal_mu));
@@ -377,6 +387,15 @@ absl::StatusOr<TrainSummary> LocalModel::Train(const ImageSet& data, const Train
             absl::StrCat("example weights must be finite and >= 0; got ", weight));
       }
     }
+  }
+  if (options.strongly_augmented_from != 0) {
+    if (options.strongly_augmented_from < 0 || options.strongly_augmented_from > data.size() ||
+        options.dp || impl_->segmentation) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("strong augmentation needs a first row in [0, ", data.size(), "] (got ",
+                       options.strongly_augmented_from, "), a classification model and no DP-SGD"));
+    }
+    RETURN_IF_ERROR(CheckAugmentationFits(options.strong_augmentation, data));
   }
   if (options.dp) {
     const DpSgdOptions& dp = *options.dp;
@@ -456,7 +475,7 @@ absl::StatusOr<TrainSummary> LocalModel::Impl::Train(const ImageSet& data,
   return RunShuffledEpochs(
       n, options, generator, static_cast<double>(n), [&](const torch::Tensor& index) {
         torch::Tensor x = ToModelInput(pixels.index_select(0, index));
-        x = Augment(x, options.augmentation, generator);
+        x = AugmentRows(x, index, options, generator);
         torch::Tensor y = labels.index_select(0, index);
         x = x.to(device);
         y = y.to(device);

@@ -109,6 +109,11 @@ struct AugmentationOptions {
   // are clamped to the pixel range. Each in [0, 1), 0: off.
   double brightness = 0;
   double contrast = 0;
+  // Cutout (DeVries and Taylor 2017): sets a square of side cutout times
+  // the image's shorter side, centred anywhere in the image (cut by its
+  // edges), to mid-grey, after brightness and contrast. In [0, 1), 0: off.
+  // Images only: a segmentation mask keeps its pixels.
+  double cutout = 0;
 };
 
 // InvalidArgument naming the first option outside its range.
@@ -160,6 +165,13 @@ struct TrainOptions {
   // the first reported_rows images, the labelled ones, when pseudo-labelled
   // images follow them. The weights' effect on training is unchanged.
   int64_t reported_rows = 0;
+  // FixMatch-style consistency (Sohn et al. 2020): > 0, the rows from this
+  // one on (pseudo-labelled images after the labelled ones) are augmented
+  // with strong_augmentation instead of `augmentation`, so the model learns
+  // to give a heavily altered image the class its teacher gave the image.
+  // 0: every row takes `augmentation`. Not with DP-SGD or segmentation.
+  int64_t strongly_augmented_from = 0;
+  AugmentationOptions strong_augmentation;
   // SCAFFOLD: added to the gradient of the parameter of the same wire name
   // at every step (c - c_i, client/scaffold.h). Names must be trained
   // parameters, with their shapes; empty: no offset.

@@ -1,5 +1,6 @@
 #include "client/ml/training_recipe.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -47,6 +48,9 @@ absl::Status CheckAugmentationOptions(const AugmentationOptions& options) {
   }
   if (!(options.contrast >= 0 && options.contrast < 1)) {
     return out_of_range("contrast", options.contrast, "[0, 1)");
+  }
+  if (!(options.cutout >= 0 && options.cutout < 1)) {
+    return out_of_range("cutout", options.cutout, "[0, 1)");
   }
   return absl::OkStatus();
 }
@@ -138,6 +142,38 @@ ExampleGeometry DrawGeometry(const AugmentationOptions& options, int64_t n, int6
   return g;
 }
 
+torch::Tensor CutOut(const torch::Tensor& batch, double side_fraction, at::Generator& generator) {
+  const int64_t n = batch.size(0), height = batch.size(2), width = batch.size(3);
+  const double half = side_fraction * static_cast<double>(std::min(height, width)) / 2;
+  const torch::Tensor centre_x = Uniform(n, 0, static_cast<double>(width), generator).view({n, 1});
+  const torch::Tensor centre_y = Uniform(n, 0, static_cast<double>(height), generator).view({n, 1});
+  // Pixel centres at k + 1/2, so a square covers the pixels it mostly holds.
+  const torch::Tensor xs = torch::arange(width, torch::kFloat32).add_(0.5).view({1, width});
+  const torch::Tensor ys = torch::arange(height, torch::kFloat32).add_(0.5).view({1, height});
+  const torch::Tensor inside_x = (xs - centre_x).abs_().lt(half);  // n, W
+  const torch::Tensor inside_y = (ys - centre_y).abs_().lt(half);  // n, H
+  const torch::Tensor erase = inside_y.unsqueeze(2).logical_and(inside_x.unsqueeze(1));
+  // 0 is mid-grey in the model's [-1, 1] input scale.
+  return batch.masked_fill(erase.unsqueeze(1).to(batch.device()), 0);
+}
+
+torch::Tensor AugmentRows(const torch::Tensor& batch, const torch::Tensor& rows,
+                          const TrainOptions& options, at::Generator& generator) {
+  if (options.strongly_augmented_from <= 0) {
+    return Augment(batch, options.augmentation, generator);
+  }
+  const torch::Tensor strong = rows.ge(options.strongly_augmented_from);
+  torch::Tensor out = batch.clone();
+  for (const bool is_strong : {false, true}) {
+    const torch::Tensor picked = (is_strong ? strong : strong.logical_not()).nonzero().squeeze(1);
+    if (picked.numel() == 0) continue;
+    const AugmentationOptions& augmentation =
+        is_strong ? options.strong_augmentation : options.augmentation;
+    out.index_copy_(0, picked, Augment(batch.index_select(0, picked), augmentation, generator));
+  }
+  return out;
+}
+
 namespace {
 
 // Augment's body; a non-null `mask` moves with the images (see
@@ -168,6 +204,7 @@ torch::Tensor AugmentImpl(const torch::Tensor& batch, const AugmentationOptions&
                              : torch::ones({n}, torch::kFloat32);
     out = JitterIntensity(out, brightness, contrast);
   }
+  if (options.cutout > 0) out = CutOut(out, options.cutout, generator);
   return out;
 }
 

@@ -71,6 +71,18 @@ torch::Tensor Augment(const torch::Tensor& batch, const AugmentationOptions& opt
 torch::Tensor AugmentWithMask(const torch::Tensor& batch, const AugmentationOptions& options,
                               at::Generator& generator, torch::Tensor* mask);
 
+// Sets a square of side side_fraction times the shorter side, centred at
+// a point drawn uniformly in each image, to 0 (mid-grey at [-1, 1] scale)
+// in every channel of a float N,C,H,W batch.
+torch::Tensor CutOut(const torch::Tensor& batch, double side_fraction, at::Generator& generator);
+
+// Augments the batch whose rows of the training set are `rows` (int64 [N]):
+// rows from options.strongly_augmented_from on with
+// options.strong_augmentation, the others with options.augmentation. With
+// strongly_augmented_from at 0, Augment with options.augmentation.
+torch::Tensor AugmentRows(const torch::Tensor& batch, const torch::Tensor& rows,
+                          const TrainOptions& options, at::Generator& generator);
+
 // Adam (AdamW when options.weight_decay > 0), or SGD with momentum 0.9 and
 // L2 weight decay; null for another name (callers check it).
 std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const std::vector<torch::Tensor>& params,

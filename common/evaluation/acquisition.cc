@@ -6,7 +6,9 @@
 #include <numeric>
 #include <random>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace fedmi {
 namespace {
@@ -92,6 +94,26 @@ absl::StatusOr<AcquisitionMethod> ParseAcquisitionMethod(const std::string& name
 }
 
 bool NeedsMonteCarlo(AcquisitionMethod method) { return method == AcquisitionMethod::kBald; }
+int64_t AcquisitionBudget::Images(int64_t training_images) const {
+  return percent ? static_cast<int64_t>(std::ceil(value / 100 * training_images - 1e-9))
+                 : static_cast<int64_t>(value);
+}
+
+absl::StatusOr<AcquisitionBudget> ParseAcquisitionBudget(const std::string& text) {
+  absl::string_view number = text;
+  AcquisitionBudget budget;
+  budget.percent = absl::ConsumeSuffix(&number, "%");
+  if (!absl::SimpleAtod(number, &budget.value) || !(budget.value > 0) ||
+      budget.value > (budget.percent ? 100 : 1e9) ||
+      (!budget.percent && budget.value != std::floor(budget.value))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("budget '", text,
+                     "' is neither a count of images (40) nor a share of the site's training "
+                     "images (5%)"));
+  }
+  return budget;
+}
+
 bool NeedsEmbeddings(AcquisitionMethod method) { return method == AcquisitionMethod::kCoreset; }
 
 double Entropy(const float* p, int64_t num_classes) {

@@ -51,6 +51,18 @@ struct PoolView {
   std::vector<float> labelled_embeddings;  // any number x embedding_dim
 };
 
+// How many images to choose: a count ("40") or a share of the site's
+// training images, labelled and not ("5%").
+struct AcquisitionBudget {
+  double value = 0;
+  bool percent = false;
+  int64_t Images(int64_t training_images) const;
+};
+
+// InvalidArgument quoting `text` when it is neither a whole count above 0
+// nor a share in (0, 100] with "%".
+absl::StatusOr<AcquisitionBudget> ParseAcquisitionBudget(const std::string& text);
+
 struct AcquiredImage {
   int64_t row = 0;
   double score = 0;  // the method's score; random: 0

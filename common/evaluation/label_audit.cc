@@ -53,13 +53,31 @@ absl::StatusOr<LabelAudit> AuditLabels(const std::vector<float>& probabilities,
     // The suggested class must also beat the given one: where most images
     // labelled j are mislabelled, t_j is low, and a correctly labelled
     // image would otherwise be flagged for a middling p_j.
-    suspect.flagged = suspect.suggested != suspect.given && p[suspect.suggested] > suspect.p_given;
-    audit.flagged += suspect.flagged ? 1 : 0;
+    if (suspect.suggested != suspect.given && p[suspect.suggested] > suspect.p_given) {
+      ++audit.flagged;
+    }
     audit.ranked.push_back(suspect);
   }
   std::stable_sort(
       audit.ranked.begin(), audit.ranked.end(),
       [](const LabelSuspect& a, const LabelSuspect& b) { return a.margin < b.margin; });
+  // Each counted image has a negative margin, so the `flagged` lowest
+  // margins are all negative too: a flagged image's given class is never
+  // the likeliest.
+  for (int64_t i = 0; i < audit.flagged; ++i) {
+    LabelSuspect& suspect = audit.ranked[i];
+    suspect.flagged = true;
+    if (suspect.suggested != suspect.given) continue;
+    // Flagged although no other class reached its threshold: suggest the
+    // likeliest other class.
+    const float* p = probabilities.data() + suspect.row * num_classes;
+    for (int64_t c = 0; c < num_classes; ++c) {
+      if (c != suspect.given &&
+          (suspect.suggested == suspect.given || p[c] > p[suspect.suggested])) {
+        suspect.suggested = c;
+      }
+    }
+  }
   return audit;
 }
 

@@ -40,5 +40,30 @@ TEST(SimLabelFlagsTest, MalformedOrRepeatedSitesAreRefused) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("twice")));
 }
 
+// The active-learning flags reach every site, checked once here rather
+// than refused by each site at its start.
+TEST(SimLabelFlagsTest, ActiveLearningFlagsReachEverySiteOnceChecked) {
+  SimLabelFlags flags;
+  flags.al_rounds = "2,4";
+  flags.al_budget = "5%";
+  flags.al_method = "coreset";
+  ASSERT_OK_AND_ASSIGN(auto of_site, SiteLabelFlags(flags, 2));
+  EXPECT_THAT(of_site["site-2"],
+              ElementsAre("--al-rounds", "2,4", "--al-budget", "5%", "--al-method", "coreset"));
+  flags.al_method = "entropi";
+  EXPECT_THAT(SiteLabelFlags(flags, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--al-method")));
+  flags.al_method = "";
+  flags.al_budget = "5";
+  ASSERT_OK_AND_ASSIGN(of_site, SiteLabelFlags(flags, 2));
+  flags.al_budget = "150%";
+  EXPECT_THAT(SiteLabelFlags(flags, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("--al-budget '150%'")));
+  flags.al_rounds = "";
+  flags.al_budget = "5";
+  EXPECT_THAT(SiteLabelFlags(flags, 2),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("go with --al-rounds")));
+}
+
 }  // namespace
 }  // namespace fedmi::cli

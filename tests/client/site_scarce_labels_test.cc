@@ -62,7 +62,7 @@ TEST(BuildRoundTrainingSetTest, ConfidentPseudoLabelsJoinAtTheRampedWeight) {
   data.unlabelled.images = truth;
   std::fill(data.unlabelled.images.labels.begin(), data.unlabelled.images.labels.end(), kNoLabel);
   LocalLabelOptions options;
-  options.pseudo_label = true;
+  options.semi_supervised = SemiSupervisedMethod::kPseudoLabel;
   options.pseudo_label_threshold = 0.9;
   options.pseudo_label_ramp_rounds = 4;
   options.noisy_label_ids = {ImageId(data.train, 3)};
@@ -89,35 +89,60 @@ TEST(BuildRoundTrainingSetTest, ConfidentPseudoLabelsJoinAtTheRampedWeight) {
   EXPECT_GE(right, set.pseudo_labelled * 9 / 10);
   ASSERT_OK_AND_ASSIGN(RoundTrainingSet later, BuildRoundTrainingSet(model, data, options, 9));
   EXPECT_FLOAT_EQ(later.weights.back(), 20.0f / later.pseudo_labelled);
+  EXPECT_FALSE(later.strongly_augmented);
+  ml::TrainOptions plain;
+  EXPECT_EQ(&UseRoundTrainingSet(data, later, plain), &later.with_pseudo_labels);
+  EXPECT_EQ(plain.strongly_augmented_from, 0);
+  EXPECT_EQ(plain.reported_rows, 20);
+
+  // FixMatch: the same pseudo-labels, their rows strongly augmented.
+  options.semi_supervised = SemiSupervisedMethod::kFixMatch;
+  ASSERT_OK_AND_ASSIGN(RoundTrainingSet fixmatch, BuildRoundTrainingSet(model, data, options, 9));
+  EXPECT_EQ(fixmatch.pseudo_labelled, later.pseudo_labelled);
+  EXPECT_TRUE(fixmatch.strongly_augmented);
+  ml::TrainOptions strong;
+  UseRoundTrainingSet(data, fixmatch, strong);
+  EXPECT_EQ(strong.strongly_augmented_from, 20);
+  EXPECT_EQ(strong.example_weights.size(), static_cast<size_t>(20 + later.pseudo_labelled));
+  EXPECT_EQ(strong.strong_augmentation.cutout, StrongAugmentation().cutout);
+  EXPECT_THAT(ml::CheckAugmentationOptions(strong.strong_augmentation), IsOk());
+}
+
+TEST(SemiSupervisedMethodTest, NamesRoundTrip) {
+  for (auto method : {SemiSupervisedMethod::kOff, SemiSupervisedMethod::kPseudoLabel,
+                      SemiSupervisedMethod::kFixMatch}) {
+    ASSERT_OK_AND_ASSIGN(SemiSupervisedMethod parsed,
+                         ParseSemiSupervisedMethod(SemiSupervisedMethodName(method)));
+    EXPECT_EQ(parsed, method);
+  }
+  EXPECT_THAT(ParseSemiSupervisedMethod("mixmatch"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("fixmatch")));
 }
 
 TEST(SiteWorkerScarceLabelsTest, TheUpdateCountsLabelledImagesOnlyAndDpIsRefused) {
-  SiteDataset data = NoiseSite(28, 1);
-  data.unlabelled.images = Noise(30, 28, 1, 7);
-  std::fill(data.unlabelled.images.labels.begin(), data.unlabelled.images.labels.end(), kNoLabel);
-  SiteWorkerOptions options = Options();
-  options.local_labels.pseudo_label = true;
-  options.local_labels.pseudo_label_threshold = 0.5000001;
-  options.local_labels.noisy_label_ids = {ImageId(data.train, 0)};
-  SiteWorker worker(options, data);
-  const v1::RunSpec spec = CnnSpec(28, 1);
-  ml::ModelConfig config;
-  config.seed = spec.seed();
-  auto model = ml::LocalModel::Create(config);
-  ASSERT_THAT(model, IsOk());
-  ASSERT_OK_AND_ASSIGN(TensorBundle global, (*model)->ExportWeights());
-  ASSERT_OK_AND_ASSIGN(LocalUpdate update, worker.Train(1, 1, spec, global));
-  EXPECT_EQ(update.examples, 16);
-  EXPECT_EQ(update.train_metrics.examples(), 16);
-  v1::RunSpec dp = spec;
-  dp.set_model("cnn-gn");
-  *dp.mutable_dp() = CompletedSampleDp(1.0, 0.5, 2);
-  config.arch = "cnn-gn";
-  auto gn = ml::LocalModel::Create(config);
-  ASSERT_THAT(gn, IsOk());
-  ASSERT_OK_AND_ASSIGN(TensorBundle gn_global, (*gn)->ExportWeights());
-  EXPECT_THAT(worker.Train(2, 1, dp, gn_global),
-              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("DP-SGD")));
+  for (SemiSupervisedMethod method :
+       {SemiSupervisedMethod::kPseudoLabel, SemiSupervisedMethod::kFixMatch}) {
+    SCOPED_TRACE(SemiSupervisedMethodName(method));
+    SiteDataset data = NoiseSite(28, 1);
+    data.unlabelled.images = Noise(30, 28, 1, 7);
+    std::fill(data.unlabelled.images.labels.begin(), data.unlabelled.images.labels.end(), kNoLabel);
+    SiteWorkerOptions options = Options();
+    options.local_labels.semi_supervised = method;
+    options.local_labels.pseudo_label_threshold = 0.5000001;
+    options.local_labels.noisy_label_ids = {ImageId(data.train, 0)};
+    SiteWorker worker(options, data);
+    const v1::RunSpec spec = CnnSpec(28, 1);
+    ASSERT_OK_AND_ASSIGN(TensorBundle global, InitialWeights(spec));
+    ASSERT_OK_AND_ASSIGN(LocalUpdate update, worker.Train(1, 1, spec, global));
+    EXPECT_EQ(update.examples, 16);
+    EXPECT_EQ(update.train_metrics.examples(), 16);
+    v1::RunSpec dp = spec;
+    dp.set_model("cnn-gn");
+    *dp.mutable_dp() = CompletedSampleDp(1.0, 0.5, 2);
+    ASSERT_OK_AND_ASSIGN(TensorBundle gn_global, InitialWeights(dp));
+    EXPECT_THAT(worker.Train(2, 1, dp, gn_global),
+                StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("DP-SGD")));
+  }
 }
 
 }  // namespace

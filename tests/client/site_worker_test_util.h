@@ -47,6 +47,16 @@ inline SiteDataset NoiseSite(int64_t side, int64_t channels) {
   return data;
 }
 
+// The weights a run of `spec` starts from (its model and seed).
+inline absl::StatusOr<TensorBundle> InitialWeights(const v1::RunSpec& spec) {
+  ml::ModelConfig config;
+  config.arch = spec.model();
+  config.seed = spec.seed();
+  auto model = ml::LocalModel::Create(config);
+  if (!model.ok()) return model.status();
+  return (*model)->ExportWeights();
+}
+
 inline SiteWorkerOptions Options() {
   SiteWorkerOptions options;
   options.site = "site-1";

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,11 +58,11 @@ std::vector<std::string> Search(const fs::path& dir, const Needles& needles) {
   return found;
 }
 
-std::string SimCommand(const std::string& shards, const std::string& data,
-                       const std::string& work) {
+std::string SimCommand(const std::string& shards, const std::string& data, const std::string& work,
+                       const std::string& extra = "") {
   return absl::StrCat(Binary("fedmi"), " sim --shards ", shards,
                       " --sites 3 --rounds 2 --semi-supervised pseudo-label --data ", data,
-                      " --work-dir ", work, " --json");
+                      " --work-dir ", work, " --json ", extra);
 }
 
 TEST(ScarceLabelsTest, AnActiveLearningRoundLeavesNothingOfThePoolAtTheCoordinator) {
@@ -134,9 +135,32 @@ TEST(ScarceLabelsTest, AnActiveLearningRoundLeavesNothingOfThePoolAtTheCoordinat
   EXPECT_GE(imported, chosen);
   EXPECT_LE(imported, chosen + 3);
 
+  // The second federation runs the loop inside the run: every site ranks
+  // its pool at the start of round 2 and writes a list for its radiologist,
+  // next to its own kit; nothing is labelled by the site.
   const std::string second = scratch.Join("second");
-  out = RunCommand(SimCommand(shards, data, second));
+  out = RunCommand(
+      SimCommand(shards, data, second, "--al-rounds 2 --al-budget 4 --al-method entropy"));
   ASSERT_EQ(out.exit_code, 0) << out.stdout_text;
+  std::set<std::string> pool_ids(needles.ids.begin(), needles.ids.end());
+  int lists = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(second)) {
+    if (entry.path().filename() != "run-1-round-2-to-label.csv") continue;
+    ++lists;
+    EXPECT_EQ(entry.path().parent_path().filename(), "active-learning");
+    std::ifstream in(entry.path());
+    int rows = 0;
+    for (std::string line; std::getline(in, line);) {
+      const std::vector<std::string> fields = CsvFields(line);
+      if (fields[0] == "rank") continue;
+      ++rows;
+      EXPECT_EQ(pool_ids.count(fields[1]), 1u) << fields[1];
+      EXPECT_EQ(fields[6], "");
+    }
+    EXPECT_EQ(rows, 4) << entry.path();
+    EXPECT_TRUE(fs::exists(fs::path(entry.path()).replace_extension(".png")));
+  }
+  EXPECT_EQ(lists, 3);
 
   // The search works: a file holding one image is found.
   const fs::path control = scratch.Join("control");

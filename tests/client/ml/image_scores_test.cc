@@ -128,6 +128,16 @@ TEST(ExampleWeightsTest, WeightsAreCheckedBeforeTraining) {
   options.dp = DpSgdOptions{1, 0, 0.5, 1};
   EXPECT_THAT(model->Train(images, options),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no DP-SGD")));
+  options.dp.reset();
+  options.strongly_augmented_from = 9;
+  EXPECT_THAT(model->Train(images, options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("first row in [0, 8]")));
+  options.strongly_augmented_from = 4;
+  options.strong_augmentation.cutout = 1.5;
+  EXPECT_THAT(model->Train(images, options),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cutout")));
+  options.strong_augmentation.cutout = 0.5;
+  EXPECT_THAT(model->Train(images, options), IsOk());
 }
 
 }  // namespace

@@ -220,6 +220,51 @@ TEST(AugmentationTest, CheckNamesTheOptionOutOfRange) {
   bad = AugmentationOptions{};
   bad.crop_max_aspect = std::nan("");
   EXPECT_THAT(CheckAugmentationOptions(bad).message(), HasSubstr("crop_max_aspect"));
+  bad = AugmentationOptions{};
+  bad.cutout = 1;
+  EXPECT_THAT(CheckAugmentationOptions(bad).message(), HasSubstr("cutout"));
+}
+
+// A quarter of the side: each image loses one square of 7 x 7 pixels or
+// fewer (cut by the edge) to mid-grey, in a place of its own.
+TEST(AugmentationTest, CutOutGreysOneSquareAtMostPerImage) {
+  const torch::Tensor batch = torch::full({64, 1, 28, 28}, 0.5f);
+  at::Generator generator = Seeded(5);
+  const torch::Tensor out = CutOut(batch, 0.25, generator);
+  const torch::Tensor erased = out.eq(0);
+  EXPECT_TRUE(torch::equal(out.masked_select(erased.logical_not()),
+                           batch.masked_select(erased.logical_not())));
+  const torch::Tensor per_image = erased.sum({1, 2, 3});
+  EXPECT_LE(per_image.max().item<int64_t>(), 49);
+  EXPECT_GE(per_image.min().item<int64_t>(), 9);  // a corner keeps a quarter
+  // The erased pixels of one image form a rectangle: rows x columns.
+  for (int64_t i = 0; i < 8; ++i) {
+    const torch::Tensor image = erased[i][0];
+    const int64_t rows = image.any(1).sum().item<int64_t>();
+    const int64_t columns = image.any(0).sum().item<int64_t>();
+    EXPECT_EQ(rows * columns, per_image[i].item<int64_t>()) << i;
+  }
+  EXPECT_FALSE(torch::equal(erased[0], erased[1]));
+}
+
+// Rows from strongly_augmented_from on take the strong options, the others
+// the usual ones: with usual augmentation off, those rows are untouched.
+TEST(AugmentationTest, StrongAugmentationOnlyFromItsFirstRow) {
+  TrainOptions options;
+  options.augmentation = AugmentationOptions{};
+  options.augmentation.max_shift = 0;
+  options.strongly_augmented_from = 10;
+  options.strong_augmentation.cutout = 0.5;
+  options.strong_augmentation.max_rotation_degrees = 30;
+  const torch::Tensor batch = Distinct(6, 16, 16);
+  const torch::Tensor rows = torch::tensor({3, 12, 9, 10, 0, 15}, torch::kInt64);
+  at::Generator generator = Seeded(1);
+  const torch::Tensor out = AugmentRows(batch, rows, options, generator);
+  for (int64_t i : {0, 2, 4}) EXPECT_TRUE(torch::equal(out[i], batch[i])) << i;
+  for (int64_t i : {1, 3, 5}) EXPECT_FALSE(torch::allclose(out[i], batch[i], 0, 1e-3)) << i;
+  // Every row below the first strong one: Augment's usual path.
+  const torch::Tensor weak_only = torch::tensor({0, 1, 2, 3, 4, 5}, torch::kInt64);
+  EXPECT_TRUE(torch::equal(AugmentRows(batch, weak_only, options, generator), batch));
 }
 
 // One optimizer step on parameters of 1 whose gradient is 0: only the

@@ -42,6 +42,26 @@ TEST(LabelAuditTest, FlagsImagesAnotherClassClaimsConfidently) {
   }
 }
 
+// The confident joint says how many labels are wrong, the margin which:
+// here it counts one image (row 3, labelled 0, P(1) = 0.7 >= t_1 = 2/3),
+// but row 6 (labelled 1, P(0) = 0.8, just under t_0) has the lower margin
+// and is the one flagged.
+TEST(LabelAuditTest, FlagsAsManyAsCountedFromTheTopOfTheRanking) {
+  const std::vector<float> p = {0.99f, 0.01f, 0.99f, 0.01f, 0.99f, 0.01f, 0.3f,
+                                0.7f,  0.1f,  0.9f,  0.1f,  0.9f,  0.8f,  0.2f};
+  const std::vector<int64_t> labels = {0, 0, 0, 0, 1, 1, 1};
+  ASSERT_OK_AND_ASSIGN(LabelAudit audit, AuditLabels(p, labels, 2));
+  EXPECT_NEAR(audit.class_thresholds[0], (0.99 * 3 + 0.3) / 4, 1e-6);
+  EXPECT_NEAR(audit.class_thresholds[1], (0.9 + 0.9 + 0.2) / 3, 1e-6);
+  EXPECT_EQ(audit.flagged, 1);
+  EXPECT_EQ(audit.ranked[0].row, 6);
+  EXPECT_TRUE(audit.ranked[0].flagged);
+  EXPECT_EQ(audit.ranked[0].suggested, 0);
+  EXPECT_EQ(audit.ranked[1].row, 3);
+  EXPECT_FALSE(audit.ranked[1].flagged);
+  EXPECT_EQ(audit.ranked[1].suggested, 1);
+}
+
 // A planted flip among a model's confident, out-of-sample predictions is
 // found at the top; random labels would not be.
 TEST(LabelAuditTest, FlippedLabelsRankAboveCleanOnes) {
