@@ -24,10 +24,11 @@
 # Environment: ROUNDS (default 10), LOCAL_EPOCHS (default 5), METHODS
 # (default "entropy bald random"), SSL_VARIANTS (default "labelled-only
 # pseudo-label fixmatch"), NOISE_WEIGHT (default 0), TRAIN_SEEDS
-# (default 1).
+# (default 1), AUDIT_EPOCHS (audit-labels --epochs, default 3; 0: the
+# federated model as it is).
 set -euo pipefail
 if [ $# -lt 5 ]; then
-  sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 fedmi=$(realpath "$1") data=$(realpath "$2") out=$(realpath -m "$3") experiment=$4
@@ -36,6 +37,7 @@ rounds=${ROUNDS:-10} epochs=${LOCAL_EPOCHS:-5}
 methods=${METHODS:-entropy bald random}
 ssl_variants=${SSL_VARIANTS:-labelled-only pseudo-label fixmatch}
 train_seeds=${TRAIN_SEEDS:-1}
+audit_epochs=${AUDIT_EPOCHS:-3}
 noise_weight=${NOISE_WEIGHT:-0}
 mkdir -p "$out"
 results=$out/results.jsonl
@@ -146,6 +148,7 @@ run_noise() {  # SEED
   echo "{\"experiment\":\"noise\",\"seed\":$seed,\"variant\":\"noisy\",\"auc\":$auc}" >> "$results"
   "$fedmi" data audit-labels --model "$base/noisy-t0/final-model.pt" \
     --data "$base/noisy-shards/$site.npz" --out "$base/suspects.csv" --seed "$seed" \
+    --epochs "$audit_epochs" \
     > "$base/audit.log" 2>&1
   python3 - "$base/suspects.csv" "$base/noisy-shards/$site.flipped.csv" "$seed" >> "$results" <<'PY'
 import csv, json, math, sys

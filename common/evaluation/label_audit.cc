@@ -9,7 +9,8 @@
 namespace fedmi {
 
 absl::StatusOr<LabelAudit> AuditLabels(const std::vector<float>& probabilities,
-                                       const std::vector<int64_t>& labels, int64_t num_classes) {
+                                       const std::vector<int64_t>& labels, int64_t num_classes,
+                                       FlagRule rule) {
   const int64_t rows = static_cast<int64_t>(labels.size());
   if (num_classes < 2 || static_cast<int64_t>(probabilities.size()) != rows * num_classes) {
     return absl::InvalidArgumentError(
@@ -63,7 +64,11 @@ absl::StatusOr<LabelAudit> AuditLabels(const std::vector<float>& probabilities,
       [](const LabelSuspect& a, const LabelSuspect& b) { return a.margin < b.margin; });
   // Each counted image has a negative margin, so the `flagged` lowest
   // margins are all negative too: a flagged image's given class is never
-  // the likeliest.
+  // the likeliest, under either rule.
+  if (rule == FlagRule::kLikeliestDisagrees) {
+    audit.flagged = std::count_if(audit.ranked.begin(), audit.ranked.end(),
+                                  [](const LabelSuspect& s) { return s.margin < 0; });
+  }
   for (int64_t i = 0; i < audit.flagged; ++i) {
     LabelSuspect& suspect = audit.ranked[i];
     suspect.flagged = true;

@@ -44,11 +44,24 @@ struct LabelAudit {
   int64_t flagged = 0;
 };
 
+// Which images are flagged.
+enum class FlagRule {
+  // As many as confident learning counts, from the top of the ranking: for
+  // a model that saw the labels (the federated model), whose own
+  // preference at a skewed site says little.
+  kConfidentCount,
+  // Every image whose given class is not the likeliest (margin < 0): for
+  // out-of-sample probabilities (cross-validation), where the count above
+  // fell short (57 to 82 flags for 150 to 304 flips; docs/scarce-labels.md).
+  kLikeliestDisagrees,
+};
+
 // `probabilities` rows x num_classes, row-major; `labels` one per row in
 // [0, num_classes). InvalidArgument for inconsistent sizes or a label out
 // of range.
 absl::StatusOr<LabelAudit> AuditLabels(const std::vector<float>& probabilities,
-                                       const std::vector<int64_t>& labels, int64_t num_classes);
+                                       const std::vector<int64_t>& labels, int64_t num_classes,
+                                       FlagRule rule = FlagRule::kConfidentCount);
 
 }  // namespace fedmi
 

@@ -62,6 +62,21 @@ TEST(LabelAuditTest, FlagsAsManyAsCountedFromTheTopOfTheRanking) {
   EXPECT_EQ(audit.ranked[1].suggested, 1);
 }
 
+// Out of sample, every image whose label the model does not find likeliest
+// is flagged: here row 3 as well as row 6.
+TEST(LabelAuditTest, LikeliestDisagreesFlagsEveryNegativeMargin) {
+  const std::vector<float> p = {0.99f, 0.01f, 0.99f, 0.01f, 0.99f, 0.01f, 0.3f,
+                                0.7f,  0.1f,  0.9f,  0.1f,  0.9f,  0.8f,  0.2f};
+  const std::vector<int64_t> labels = {0, 0, 0, 0, 1, 1, 1};
+  ASSERT_OK_AND_ASSIGN(LabelAudit audit, AuditLabels(p, labels, 2, FlagRule::kLikeliestDisagrees));
+  EXPECT_EQ(audit.flagged, 2);
+  EXPECT_TRUE(audit.ranked[0].flagged);
+  EXPECT_TRUE(audit.ranked[1].flagged);
+  EXPECT_EQ(audit.ranked[0].suggested, 0);
+  EXPECT_EQ(audit.ranked[1].suggested, 1);
+  for (size_t i = 2; i < audit.ranked.size(); ++i) EXPECT_FALSE(audit.ranked[i].flagged);
+}
+
 // A planted flip among a model's confident, out-of-sample predictions is
 // found at the top; random labels would not be.
 TEST(LabelAuditTest, FlippedLabelsRankAboveCleanOnes) {
