@@ -1,6 +1,5 @@
 #include "cli/scarce_labels.h"
 
-#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"

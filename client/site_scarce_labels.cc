@@ -136,12 +136,22 @@ absl::StatusOr<RoundTrainingSet> BuildRoundTrainingSet(ml::LocalModel& model,
   const double share =
       std::min(1.0, static_cast<double>(train.size()) / static_cast<double>(confident.size()));
   const float weight = static_cast<float>(options.pseudo_label_weight * ramp * share);
-  set.with_pseudo_labels = train;
-  ImageSet chosen = SelectRows(pool, confident);
-  set.with_pseudo_labels.pixels.insert(set.with_pseudo_labels.pixels.end(), chosen.pixels.begin(),
-                                       chosen.pixels.end());
-  set.with_pseudo_labels.labels.insert(set.with_pseudo_labels.labels.end(), classes.begin(),
-                                       classes.end());
+  // The labelled rows, then the pseudo-labelled ones, each copied once.
+  ImageSet& combined = set.with_pseudo_labels;
+  combined.height = train.height;
+  combined.width = train.width;
+  combined.channels = train.channels;
+  combined.masks = train.masks;
+  const int64_t bytes = pool.ImageBytes();
+  combined.pixels.reserve(train.pixels.size() + confident.size() * bytes);
+  combined.pixels.assign(train.pixels.begin(), train.pixels.end());
+  for (int64_t row : confident) {
+    const uint8_t* image = pool.pixels.data() + row * bytes;
+    combined.pixels.insert(combined.pixels.end(), image, image + bytes);
+  }
+  combined.labels.reserve(train.labels.size() + classes.size());
+  combined.labels.assign(train.labels.begin(), train.labels.end());
+  combined.labels.insert(combined.labels.end(), classes.begin(), classes.end());
   set.weights.resize(set.with_pseudo_labels.size(), weight);
   set.pseudo_labelled = static_cast<int64_t>(confident.size());
   set.pseudo_label_weight = weight;

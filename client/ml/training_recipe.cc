@@ -163,7 +163,8 @@ torch::Tensor AugmentRows(const torch::Tensor& batch, const torch::Tensor& rows,
     return Augment(batch, options.augmentation, generator);
   }
   const torch::Tensor strong = rows.ge(options.strongly_augmented_from);
-  torch::Tensor out = batch.clone();
+  // Every row is written below, by one of the two augmentations.
+  torch::Tensor out = torch::empty_like(batch);
   for (const bool is_strong : {false, true}) {
     const torch::Tensor picked = (is_strong ? strong : strong.logical_not()).nonzero().squeeze(1);
     if (picked.numel() == 0) continue;
