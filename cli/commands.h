@@ -39,6 +39,10 @@ void AddSiteCommands(CLI::App& app, GlobalOptions& global, CommandResult& result
 // null) runs the models.
 void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& result,
                       std::shared_ptr<ModelRunner> runner);
+// `fedmi model info`, added under `model` by AddModelCommands
+// (cli/model_info_command.cc); `runner` (may be null) reads .pt and .ptl files.
+void AddModelInfoCommand(CLI::App* model, GlobalOptions& global, CommandResult& result,
+                         std::shared_ptr<ModelRunner> runner);
 // `fedmi explain`: Grad-CAM heat-maps of a model file (cli/explain_command.cc);
 // `runner` (may be null: the command then refuses) computes them.
 void AddExplainCommand(CLI::App& app, GlobalOptions& global, CommandResult& result,

@@ -1,4 +1,5 @@
-// `fedmi model list|export|convert|evaluate|predict`. Model code is reached through the
+// `fedmi model list|export|convert|evaluate|predict` (and `info`, in
+// cli/model_info_command.cc). Model code is reached through the
 // ModelRunner given to AddModelCommands; without one (a fedmi built without
 // training) evaluate, predict, convert and `.pt`/`.ptl` export refuse, and `.safetensors`
 // export still works. Calibration, the reliability diagram and the metrics
@@ -37,9 +38,10 @@ struct ExportOptions {
   int64_t run_id = 0;
   int32_t round = -1;  // latest
   std::string out;
-  std::string format;      // "" (from --out's extension), pt, safetensors, mobile
-  std::string quantize;    // "" or int8
-  std::string model_file;  // runs that trained a model file
+  std::string format;       // "" (from --out's extension), pt, safetensors, mobile
+  std::string quantize;     // "" or int8
+  std::string model_file;   // runs that trained a model file
+  std::string class_names;  // comma-separated
 };
 
 struct ConvertOptions {
@@ -64,6 +66,7 @@ int ExportModel(const GlobalOptions& global, const ExportOptions& options, Model
   auto format = ResolveExportFormat(options.out, options.format, options.quantize);
   if (!format.ok()) return ReportUsageError(absl::StrCat("--out: ", format.status().message()));
   format->model_file = options.model_file;
+  format->class_names = SplitClassNames(options.class_names);
   if (absl::Status status = CheckModelFileWritable(options.out, runner); !status.ok()) {
     return ReportError(status);
   }
@@ -496,9 +499,14 @@ void AddModelCommands(CLI::App& app, GlobalOptions& global, CommandResult& resul
   export_command->add_option("--model-file", export_options->model_file,
                              "for a run that trained your own TorchScript module (run start "
                              "--model-file): that file, which a .pt or .ptl is rebuilt from");
+  export_command->add_option("--class-names", export_options->class_names,
+                             "the classes' names in index order for the model card, e.g. "
+                             "normal,pneumonia (one per class)");
   export_command->callback([&global, &result, export_options, runner] {
     RunCommand(result, [&] { return ExportModel(global, *export_options, runner.get()); });
   });
+
+  AddModelInfoCommand(model, global, result, runner);
 
   auto evaluate_options = std::make_shared<DataOptions>();
   CLI::App* evaluate =

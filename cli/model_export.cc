@@ -2,29 +2,30 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "cli/admin_client.h"
+#include "cli/model_card.h"
 #include "cli/model_runner.h"
+#include "common/base/build_info.h"
 #include "common/base/env.h"
 #include "common/base/names.h"
 #include "common/base/status.h"
 #include "common/crypto/sha256.h"
 #include "common/privacy/dp_plan.h"
 #include "common/runspec/dp_spec.h"
+#include "common/runspec/model_file_format.h"
 #include "common/runspec/strategy_names.h"
 #include "common/runspec/training_recipe.h"
 #include "common/runspec/transfer.h"
 #include "common/tensor/bundle_transfer.h"
 #include "common/tensor/safetensors.h"
-
-// The build may pass the project version; keep in step with CMakeLists.txt.
-#ifndef FEDMI_VERSION
-#define FEDMI_VERSION "0.1.0"
-#endif
 
 namespace fedmi::cli {
 namespace {
@@ -110,7 +111,7 @@ std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info
                                                  {"round", absl::StrCat(info.round)},
                                                  {"image_size", absl::StrCat(info.image_size)},
                                                  {"channels", absl::StrCat(info.channels)},
-                                                 {"fedmi_version", FEDMI_VERSION}};
+                                                 {"fedmi_version", GetBuildInfo().version}};
   if (info.arch == kUNetModel) {
     // The effective shape, so that a reader needs no knowledge of defaults.
     metadata["unet_base_width"] =
@@ -119,10 +120,55 @@ std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info
         absl::StrCat(info.unet_depth != 0 ? info.unet_depth : kUNetDefaultDepth);
   }
   metadata.insert(info.metadata.begin(), info.metadata.end());
+  metadata[kModelCardMetadataKey] = ModelCardOf(info).dump();
   return metadata;
 }
 
+std::map<std::string, std::string> TorchScriptMetadata(const ModelFileInfo& info) {
+  std::map<std::string, std::string> metadata = info.metadata;
+  metadata[kModelCardMetadataKey] = ModelCardOf(info).dump();
+  return metadata;
+}
+
+std::vector<std::string> SplitClassNames(const std::string& text) {
+  if (text.empty()) return {};
+  std::vector<std::string> names;
+  for (absl::string_view name : absl::StrSplit(text, ',')) {
+    names.emplace_back(absl::StripAsciiWhitespace(name));
+  }
+  return names;
+}
+
+absl::Status CheckClassNames(const std::vector<std::string>& names, int64_t num_classes) {
+  if (names.empty()) return absl::OkStatus();
+  if (static_cast<int64_t>(names.size()) != num_classes) {
+    return absl::InvalidArgumentError(absl::StrCat("--class-names gives ", names.size(),
+                                                   " names for a model of ", num_classes,
+                                                   " classes; give one per class, in index order"));
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i].empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--class-names: class ", i, " has no name"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (names[j] == names[i]) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--class-names: '", names[i], "' names both class ", j, " and class ", i));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 namespace {
+
+// Whether `site`'s update reached its round's aggregate: sites that only
+// evaluated the round sent no update (no hash).
+bool ContributedUpdate(const v1::SiteParticipation& site) {
+  const auto state = ParseParticipationState(site.state());
+  return (state == ParticipationState::kUploaded || state == ParticipationState::kEvaluated) &&
+         !site.update_sha256().empty();
+}
 
 std::map<std::string, std::string> PrivacyMetadataOf(const v1::RunSpec& spec, int32_t round,
                                                      const std::vector<int>& contributors) {
@@ -165,11 +211,7 @@ std::map<std::string, std::string> PrivacyMetadata(const v1::RunStatus& run, int
   for (const v1::RoundStatus& stored : run.rounds()) {
     if (stored.round() < 1 || stored.round() > round) continue;
     for (const v1::SiteParticipation& site : stored.sites()) {
-      const auto state = ParseParticipationState(site.state());
-      // Sites that only evaluated the round sent no update (no hash).
-      contributors[stored.round() - 1] +=
-          (state == ParticipationState::kUploaded || state == ParticipationState::kEvaluated) &&
-          !site.update_sha256().empty();
+      contributors[stored.round() - 1] += ContributedUpdate(site);
     }
   }
   return PrivacyMetadataOf(run.spec(), round, contributors);
@@ -265,6 +307,27 @@ absl::StatusOr<std::string> ReadRunModelFile(const v1::RunStatus& run, const std
   return bytes;
 }
 
+// Fills in what the model card says of the run: its spec, how many sites
+// contributed up to `round`, and the round's validation metrics and time.
+void DescribeRun(const v1::RunStatus& run, int32_t round, ModelFileInfo* info) {
+  info->spec_sha256 = HexEncode(run.spec_sha256());
+  // Specs stored before strategies were named mean FedAvg.
+  info->strategy = run.spec().strategy().empty() ? kFedAvgStrategy : run.spec().strategy();
+  info->secure_aggregation = run.spec().secure_aggregation();
+  info->created_unix = round == 0 ? run.created_at() : 0;
+  std::set<std::string> sites;
+  for (const v1::RoundStatus& stored : run.rounds()) {
+    if (stored.round() < 1 || stored.round() > round) continue;
+    for (const v1::SiteParticipation& site : stored.sites()) {
+      if (ContributedUpdate(site)) sites.insert(site.site());
+    }
+    if (stored.round() != round) continue;
+    info->created_unix = stored.finished_at();
+    if (stored.eval_metrics().examples() > 0) info->validation = stored.eval_metrics();
+  }
+  info->sites = static_cast<int64_t>(sites.size());
+}
+
 }  // namespace
 
 absl::Status WriteRunModelFile(const v1::RunStatus& run, int32_t exported_round,
@@ -284,9 +347,12 @@ absl::Status WriteRunModelFile(const v1::RunStatus& run, int32_t exported_round,
   info.unet_depth = run.spec().unet().depth();
   info.metadata = PrivacyMetadata(run, exported_round);
   info.metadata.merge(RoundThresholdMetadata(run, exported_round));
+  info.segmentation = run.spec().task() == v1::MODEL_TASK_SEGMENTATION;
+  RETURN_IF_ERROR(CheckClassNames(format.class_names, info.num_classes));
+  info.class_names = format.class_names;
+  DescribeRun(run, exported_round, &info);
   if (info.arch == kCustomModel && format.kind != ModelFileKind::kSafetensors) {
     ASSIGN_OR_RETURN(info.model_file_bytes, ReadRunModelFile(run, format.model_file));
-    info.segmentation = run.spec().task() == v1::MODEL_TASK_SEGMENTATION;
   }
   RETURN_IF_ERROR(WriteModelFile(out, weights, info, format, runner));
 

@@ -22,7 +22,9 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -50,6 +52,9 @@ struct ExportFormat {
   // which .pt and .ptl exports are rebuilt from. It must hash to the run's
   // model_file_sha256. Not needed for .safetensors.
   std::string model_file;
+  // The model card's class names, in index order (the run's spec has none);
+  // empty: the card leaves the classes unnamed.
+  std::vector<std::string> class_names;
 };
 
 // The format of `--out out [--format format] [--quantize quantize]`:
@@ -79,6 +84,15 @@ struct ModelFileInfo {
   // a .pt or .ptl is rebuilt from, and whether it segments.
   std::string model_file_bytes;
   bool segmentation = false;
+  // What the model card (cli/model_card.h) says beyond the above, filled in
+  // by WriteRunModelFile from the run's status; empty for weights of no run.
+  std::string spec_sha256;  // hex
+  std::string strategy;
+  int64_t sites = 0;  // sites whose updates reached the aggregates up to `round`
+  bool secure_aggregation = false;
+  std::optional<v1::Metrics> validation;  // the round's pooled validation metrics
+  double created_unix = 0;                // when the round's model was committed; 0: unknown
+  std::vector<std::string> class_names;   // index order; empty: not named
 };
 
 // The guarantee of the global model of `round` of a run with spec `spec`:
@@ -99,9 +113,20 @@ std::map<std::string, std::string> PrivacyMetadata(const v1::RunStatus& run, int
 // chose none.
 std::map<std::string, std::string> RoundThresholdMetadata(const v1::RunStatus& run, int32_t round);
 
-// The safetensors "__metadata__" for `info`; also what a ".pt" carries as
-// "fedmi_<key>" attributes beyond its ModelConfig.
+// The safetensors "__metadata__" for `info`, with its model card as the
+// kModelCardMetadataKey entry (JSON text); also what a ".ptl" carries.
 std::map<std::string, std::string> SafetensorsMetadata(const ModelFileInfo& info);
+// What a ".pt" carries beyond the ModelConfig its module holds: info.metadata
+// (string attributes "fedmi_<key>") and the card (kModelCardMetadataKey,
+// which LocalModel::SaveTorchScript writes as the extra file kModelCardFile).
+std::map<std::string, std::string> TorchScriptMetadata(const ModelFileInfo& info);
+
+// "normal, pneumonia" -> {"normal", "pneumonia"}: split at commas, each
+// name trimmed; "" -> {}.
+std::vector<std::string> SplitClassNames(const std::string& text);
+// InvalidArgument unless `names` is empty or names each of `num_classes`
+// classes once, none empty.
+absl::Status CheckClassNames(const std::vector<std::string>& names, int64_t num_classes);
 
 // OK when WriteModelFile could write `path` with `runner`: InvalidArgument
 // for an unknown extension, FailedPrecondition (TrainingUnavailableError)

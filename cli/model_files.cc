@@ -289,7 +289,7 @@ absl::Status TorchModelRunner::WriteTorchScript(const std::string& path,
                                                 const TensorBundle& weights,
                                                 const ModelFileInfo& info) {
   ASSIGN_OR_RETURN(std::unique_ptr<ml::LocalModel> model, ModelWithWeights(weights, info));
-  return model->SaveTorchScript(path, info.metadata);
+  return model->SaveTorchScript(path, TorchScriptMetadata(info));
 }
 
 absl::StatusOr<TensorBundle> TorchModelRunner::ReadWeights(const std::string& path) {
@@ -311,6 +311,30 @@ absl::Status TorchModelRunner::ConvertToMobile(const std::string& model_path,
   }
   ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(model_path));
   return loaded.model->SaveForMobile(out, loaded.metadata, MobileQuantizationOf(quantize_int8));
+}
+
+absl::StatusOr<std::map<std::string, std::string>> TorchModelRunner::ReadModelMetadata(
+    const std::string& path) {
+  ASSIGN_OR_RETURN(ModelFileKind kind, ModelFileKindOf(path));
+  if (!Env::Default()->FileExists(path)) {
+    return absl::NotFoundError(absl::StrCat("model file ", path, " does not exist"));
+  }
+  std::map<std::string, std::string> metadata;
+  ml::ModelConfig config;
+  if (kind == ModelFileKind::kMobile) {
+    ASSIGN_OR_RETURN(std::unique_ptr<ml::MobileModel> mobile, ml::MobileModel::Load(path));
+    metadata = mobile->metadata();
+    config = mobile->config();
+  } else {
+    ASSIGN_OR_RETURN(LoadedModelFile loaded, LoadModelFileWithMetadata(path));
+    metadata = std::move(loaded.metadata);
+    config = loaded.model->config();
+  }
+  metadata["arch"] = config.arch;
+  metadata["num_classes"] = absl::StrCat(config.num_classes);
+  metadata["image_size"] = absl::StrCat(config.height);
+  metadata["channels"] = absl::StrCat(config.channels);
+  return metadata;
 }
 
 absl::StatusOr<ModelEvaluation> TorchModelRunner::EvaluateOnSplit(const std::string& model_path,

@@ -98,6 +98,8 @@ class TorchModelRunner : public ModelRunner {
                                 const ModelFileInfo& info, bool quantize_int8) override;
   absl::Status ConvertToMobile(const std::string& model_path, const std::string& out,
                                bool quantize_int8) override;
+  absl::StatusOr<std::map<std::string, std::string>> ReadModelMetadata(
+      const std::string& path) override;
   absl::StatusOr<ModelEvaluation> EvaluateOnSplit(const std::string& model_path,
                                                   const std::string& npz_path,
                                                   const std::string& split,

@@ -170,6 +170,15 @@ class ModelRunner {
   virtual absl::Status ConvertToMobile(const std::string& model_path, const std::string& out,
                                        bool quantize_int8) = 0;
 
+  // The metadata of a .pt or .ptl file, the model card among it
+  // (kModelCardMetadataKey), with its ModelConfig as "arch",
+  // "num_classes", "image_size" and "channels" (`fedmi model info`).
+  // NotFound for a missing file; InvalidArgument naming the file for one
+  // that is not a TorchScript archive (truncated, corrupted) or not a
+  // fedmi model.
+  virtual absl::StatusOr<std::map<std::string, std::string>> ReadModelMetadata(
+      const std::string& path) = 0;
+
   // Scores the model file (.pt, .safetensors or .ptl) on a split of a labelled
   // .npz, predicting class 1 when P(class 1) >= threshold.
   virtual absl::StatusOr<ModelEvaluation> EvaluateOnSplit(const std::string& model_path,

@@ -72,6 +72,7 @@ struct SimOptions {
   OptimizerFlags optimization;
   std::vector<std::string> attack;  // SITE:KIND, simulation only
   SimLabelFlags labels;
+  std::string class_names;  // the final model's card, comma-separated
 };
 
 // One line per site: its shard's size and class balance.
@@ -148,6 +149,9 @@ nlohmann::json SegmentationTestJson(const SegmentationCounts& c, double loss) {
 int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observer = nullptr) {
   if (options.sites < 1) return ReportUsageError("--sites must be at least 1");
   if (options.rounds < 1) return ReportUsageError("--rounds must be at least 1");
+  if (absl::Status names = CheckClassNames(SplitClassNames(options.class_names), 2); !names.ok()) {
+    return ReportUsageError(std::string(names.message()));
+  }
   auto attacks = ParseSiteAttacks(options.attack, options.sites);
   if (!attacks.ok()) return ReportUsageError(std::string(attacks.status().message()));
   auto label_flags = SiteLabelFlags(options.labels, options.sites);
@@ -293,12 +297,21 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
     if (!observed.ok()) return ReportError(observed);
   }
 
+  // The final model in both formats with weights: TorchScript for
+  // torch.jit.load, safetensors for tools that only read weights.
   const std::string model_path = *work_dir + "/final-model.pt";
-  std::string summary;
-  if (absl::Status status =
-          ExportModelToFile(federation.admin(), *run_id, -1, model_path, &summary);
-      !status.ok()) {
-    return ReportError(status);
+  const std::string safetensors_path = *work_dir + "/final-model.safetensors";
+  TorchModelRunner runner;
+  for (const std::string& path : {model_path, safetensors_path}) {
+    absl::StatusOr<ExportFormat> model_format = ResolveExportFormat(path, "", "");
+    if (!model_format.ok()) return ReportError(model_format.status());
+    model_format->class_names = SplitClassNames(options.class_names);
+    if (absl::Status status =
+            ExportModelToFile(federation.admin(), *run_id, -1, path, *model_format, &runner,
+                              /*summary=*/nullptr);
+        !status.ok()) {
+      return ReportError(status);
+    }
   }
   auto test = EvaluateModelOnSplit(model_path, options.data, "test");
   if (!test.ok() && !attacks->empty()) {
@@ -359,7 +372,7 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
                       : std::string("  no operating threshold was chosen (a class is missing from "
                                     "the validation data)\n"));
   }
-  std::cout << "  model: " << model_path << "\n"
+  std::cout << "  model: " << model_path << " (and " << safetensors_path << ")\n"
             << absl::StrFormat("  wall time %.1f s", wall) << std::endl;
   nlohmann::json privacy_json = nullptr;
   if (final_status->has_privacy()) {
@@ -398,6 +411,7 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
                                      *at_threshold ? StoredThresholdMetricsJson(**at_threshold)
                                                    : nlohmann::json(nullptr)}}},
       {"final_model", model_path},
+      {"final_model_safetensors", safetensors_path},
       {"audit", audit_json},
       {"privacy", privacy_json},
       {"wall_seconds", wall}};
@@ -427,6 +441,9 @@ void AddSimFlags(CLI::App* sim, SimOptions* sim_options) {
       ->capture_default_str();
   sim->add_option("--local-epochs", sim_options->local_epochs, "local epochs per round")
       ->capture_default_str();
+  sim->add_option("--class-names", sim_options->class_names,
+                  "the classes' names in index order for the final model's card, e.g. "
+                  "normal,pneumonia");
   sim->add_option("--batch-size", sim_options->batch_size, "images per training step at each site")
       ->capture_default_str();
   sim->add_option("--lr", sim_options->lr, "learning rate")->capture_default_str();

@@ -49,21 +49,20 @@ def check(model_path, data, split, csv_path, batch):
     arrays = np.load(data)
     images = torch.from_numpy(arrays[f"{split}_images"])
     labels = arrays[f"{split}_labels"].reshape(-1)
-    if images.dim() == 3:
-        images = images.unsqueeze(3)
     if tuple(images.shape[1:3]) != (height, width):
         raise SystemExit(f"{data} holds {tuple(images.shape[1:3])} images, the model takes "
                          f"{height}x{width}: write a copy with --resize first")
-    # fedmi's input: [N, C, H, W] float, pixel / 255 then (v - 0.5) / 0.5;
-    # grey images repeated for a colour model.
-    x = images.permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5)
-    if x.size(1) != channels:
-        x = x.expand(-1, channels, -1, -1)
+    if not hasattr(model, "predict_proba"):
+        raise SystemExit(f"{model_path} was written before fedmi models had predict_proba: "
+                         "export it again")
+    # The raw pixel values: the file's own preprocess normalizes them (and
+    # repeats a grey image for a colour model).
+    if images.dim() == 4:
+        images = images.permute(0, 3, 1, 2)
     probs = []
     with torch.no_grad():
-        for start in range(0, x.size(0), batch):
-            logits = model(x[start:start + batch].contiguous())
-            probs.append(torch.softmax(logits, 1)[:, 1])
+        for start in range(0, images.size(0), batch):
+            probs.append(model.predict_proba(images[start:start + batch])[:, 1])
     ours = torch.cat(probs).numpy()
     with open(csv_path) as f:
         rows = list(csv.DictReader(f))

@@ -38,4 +38,5 @@ echo "demo: federating over 5 hospital sites, Dirichlet(0.5) label skew, $rounds
   "mutual TLS and secure aggregation, the training recipe of README.md"
 exec "$build_dir/bin/fedmi" sim --data "$data" --sites 5 --partition dirichlet --alpha 0.5 \
   --rounds "$rounds" --local-epochs 2 --model cnn-gn --lr 2e-3 --augment standard \
-  --lr-schedule cosine --weight-decay 1e-4 --seed 0 --secure-aggregation on "$@"
+  --lr-schedule cosine --weight-decay 1e-4 --seed 0 --secure-aggregation on \
+  --class-names normal,pneumonia "$@"

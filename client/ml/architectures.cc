@@ -8,11 +8,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/ml/architecture_builders.h"
 #include "client/ml/local_model.h"
 #include "client/ml/script_builder.h"
 #include "common/base/status.h"
+#include "common/runspec/model_file_format.h"
 #include "common/runspec/model_names.h"
 
 namespace fedmi::ml {
@@ -181,6 +183,42 @@ absl::Status BuildArchitecture(const ModelConfig& config, torch::jit::Module* mo
   builder.DefineForward();
   *module = built;  // Module is a handle: copying it shares the object
   return absl::OkStatus();
+}
+
+void DefineInferenceMethods(const ModelConfig& config, bool segmentation,
+                            torch::jit::Module* module) {
+  // The input's shape is read from the module's config attributes when
+  // called, not baked in, so a module saved again for another input stays
+  // right. define() resolves `torch` to ATen builtins only: a dtype is its
+  // ScalarType number, and exceptions are assertions.
+  if (!module->find_method(kPreprocessMethod).has_value()) {
+    if (!module->hasattr(kChannelsAttr) || !module->hasattr(kHeightAttr) ||
+        !module->hasattr(kWidthAttr)) {
+      WriteConfigAttributes(config, module);
+    }
+    module->define(absl::StrFormat(
+        R"(def %s(self, pixels: Tensor) -> Tensor:
+    x = pixels.to(%d)
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    assert x.dim() == 4, "preprocess takes raw pixel values (0-255), N x H x W or N x C x H x W"
+    channels = self.%s
+    if x.size(1) == 1 and channels > 1:
+        x = x.expand(-1, channels, -1, -1)
+    assert x.size(1) == channels and x.size(2) == self.%s and x.size(3) == self.%s, "this model takes {} x {} x {} images (C x H x W), not {} x {} x {}; resize them first".format(channels, self.%s, self.%s, x.size(1), x.size(2), x.size(3))
+    return (x / %.17g - %.17g) / %.17g
+)",
+        kPreprocessMethod, static_cast<int>(c10::ScalarType::Float), kChannelsAttr, kHeightAttr,
+        kWidthAttr, kHeightAttr, kWidthAttr, kPixelScale, kInputMean, kInputStd));
+  }
+  if (!module->find_method(kPredictProbaMethod).has_value()) {
+    module->define(absl::StrFormat(
+        R"(def %s(self, pixels: Tensor) -> Tensor:
+    return %s(self.forward(self.%s(pixels))%s)
+)",
+        kPredictProbaMethod, segmentation ? "torch.sigmoid" : "torch.softmax", kPreprocessMethod,
+        segmentation ? "" : ", 1"));
+  }
 }
 
 absl::Status ReadConfigAttributes(const torch::jit::Module& module, ModelConfig* config) {

@@ -38,6 +38,20 @@ absl::Status BuildArchitecture(const ModelConfig& config, torch::jit::Module* mo
 // saved custom model says what it was trained for.
 void WriteConfigAttributes(const ModelConfig& config, torch::jit::Module* module);
 
+// Gives `module` the methods every exported model has beside forward
+// (common/runspec/model_file_format.h), for the input its fedmi_channels,
+// fedmi_height and fedmi_width attributes name when called (written from
+// `config` if the module lacks them):
+//   preprocess(pixels) takes raw pixel values (uint8 or float, 0-255),
+//     N x H x W or N x C x H x W (one channel is repeated for a colour
+//     model), and returns forward's input, normalized as training does;
+//   predict_proba(pixels) = softmax(forward(preprocess(pixels))) over the
+//     classes, or for a segmentation model each pixel's sigmoid.
+// A method the module already has (a loaded fedmi file, a user's module
+// with its own) is kept as it is. Throws c10::Error on LibTorch failures.
+void DefineInferenceMethods(const ModelConfig& config, bool segmentation,
+                            torch::jit::Module* module);
+
 // Recovers the config stored by BuildArchitecture(); InvalidArgument when
 // the module lacks an attribute or holds one of the wrong type.
 absl::Status ReadConfigAttributes(const torch::jit::Module& module, ModelConfig* config);

@@ -28,6 +28,7 @@
 #include "client/ml/training_recipe.h"
 #include "common/base/large_buffer.h"
 #include "common/base/status.h"
+#include "common/runspec/model_file_format.h"
 #include "common/runspec/model_names.h"
 #include "common/runspec/strategy_names.h"
 #include "common/runspec/transfer.h"
@@ -196,13 +197,15 @@ absl::StatusOr<std::unique_ptr<LocalModel>> LocalModel::LoadTorchScript(const st
   return CatchTorch("loading " + path, [&]() -> absl::StatusOr<std::unique_ptr<LocalModel>> {
     auto impl = std::make_unique<Impl>();
     impl->device = PickDevice();
+    torch::jit::ExtraFilesMap extra_files = {{kModelCardFile, ""}};
     try {
-      impl->module = torch::jit::load(path, impl->device);
+      impl->module = torch::jit::load(path, impl->device, extra_files);
     } catch (const c10::Error& e) {
       return absl::InvalidArgumentError(absl::StrCat(
           path, " is not a readable TorchScript archive: ", e.what_without_backtrace()));
     }
     RETURN_IF_ERROR(ReadConfigAttributes(impl->module, &impl->config));
+    impl->model_card = std::move(extra_files[kModelCardFile]);
     impl->segmentation = IsSegmentationModel(impl->config.arch, TaskAttribute(impl->module));
     // A user's module is its own reference.
     if (impl->config.arch == kCustomModel) {
@@ -521,15 +524,21 @@ absl::Status LocalModel::SaveTorchScript(const std::string& path,
     // on any machine; the live model is restored afterwards. Saving to a
     // stream names the archive's root folder "archive", not after the temp.
     torch::jit::Module& module = impl_->module;
+    torch::jit::ExtraFilesMap extra_files;
     for (const auto& [key, value] : metadata) {
-      module.register_attribute("fedmi_" + key, c10::StringType::get(), value);
+      if (key == kModelCardMetadataKey) {
+        extra_files[kModelCardFile] = value;
+      } else {
+        module.register_attribute("fedmi_" + key, c10::StringType::get(), value);
+      }
     }
+    DefineInferenceMethods(impl_->config, impl_->segmentation, &module);
     const bool was_training = module.is_training();
     module.eval();
     if (impl_->device.is_cuda()) module.to(torch::kCPU);
     std::exception_ptr failure;
     try {
-      module.save(out);
+      module.save(out, extra_files);
     } catch (...) {
       failure = std::current_exception();
     }
@@ -567,6 +576,7 @@ absl::StatusOr<std::map<std::string, std::string>> LocalModel::Metadata() const 
           }
           metadata[attribute.name.substr(kPrefix.size())] = attribute.value.toStringRef();
         }
+        if (!impl_->model_card.empty()) metadata[kModelCardMetadataKey] = impl_->model_card;
         return metadata;
       });
 }

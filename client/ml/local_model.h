@@ -306,7 +306,11 @@ class LocalModel {
   // TorchScript archive holding architecture, weights and ModelConfig
   // (as module attributes), written to a temp file and renamed. Each entry
   // of `metadata` becomes a string attribute "fedmi_<key>" (in Python:
-  // torch.jit.load(path).fedmi_dp_epsilon).
+  // torch.jit.load(path).fedmi_dp_epsilon), except the model card
+  // (kModelCardMetadataKey, common/runspec/model_file_format.h), which
+  // becomes the extra file kModelCardFile. The module gains preprocess and
+  // predict_proba (DefineInferenceMethods in architectures.h) if it lacks
+  // them.
   absl::Status SaveTorchScript(const std::string& path,
                                const std::map<std::string, std::string>& metadata = {}) const;
 
@@ -322,8 +326,9 @@ class LocalModel {
 
   // The module's string attributes "fedmi_<key>", as key -> value: what
   // SaveTorchScript was given for a loaded file (e.g. dp_epsilon,
-  // operating_threshold), plus "arch". The same keys a .safetensors file
-  // carries in its "__metadata__".
+  // operating_threshold), plus "arch", and the model card of a loaded file
+  // that has one. The same keys a .safetensors file carries in its
+  // "__metadata__".
   absl::StatusOr<std::map<std::string, std::string>> Metadata() const;
 
  private:

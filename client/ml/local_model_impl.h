@@ -6,6 +6,8 @@
 
 #include <torch/script.h>
 
+#include <string>
+
 #include "client/ml/local_model.h"
 
 namespace fedmi::ml {
@@ -15,6 +17,8 @@ struct LocalModel::Impl {
   torch::jit::Module module;
   torch::Device device{torch::kCPU};
   bool segmentation = false;
+  // A loaded file's model card (its extra file kModelCardFile), "" if none.
+  std::string model_card;
 
   absl::StatusOr<TrainSummary> Train(const ImageSet& data, const TrainOptions& options);
   absl::StatusOr<Predictions> Predict(const ImageSet& data, int batch_size);

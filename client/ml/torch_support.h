@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/ml/local_model.h"
 #include "common/data/dataset.h"
+#include "common/runspec/model_file_format.h"
 
 namespace fedmi::ml {
 
@@ -45,13 +46,14 @@ inline torch::Tensor LabelView(const ImageSet& data) {
   return torch::from_blob(const_cast<int64_t*>(data.labels.data()), {data.size()}, torch::kInt64);
 }
 
-// uint8 N,H,W,C -> float N,C,H,W scaled to [-1, 1].
+// uint8 N,H,W,C -> float N,C,H,W scaled to [-1, 1]
+// (common/runspec/model_file_format.h).
 inline torch::Tensor ToModelInput(const torch::Tensor& pixels) {
   return pixels.permute({0, 3, 1, 2})
       .to(torch::kFloat32)
-      .div_(255.0)
-      .sub_(0.5)
-      .div_(0.5)
+      .div_(kPixelScale)
+      .sub_(kInputMean)
+      .div_(kInputStd)
       .contiguous();
 }
 

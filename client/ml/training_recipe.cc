@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/runspec/model_file_format.h"
 
 namespace fedmi::ml {
 namespace {
@@ -96,10 +97,11 @@ torch::Tensor JitterIntensity(const torch::Tensor& batch, const torch::Tensor& b
   const int64_t n = batch.size(0);
   const torch::Tensor b = brightness.to(batch.options()).view({n, 1, 1, 1});
   const torch::Tensor c = contrast.to(batch.options()).view({n, 1, 1, 1});
-  torch::Tensor v = (batch + 1).mul_(0.5).mul_(b);
+  // In [0, 1] units (pixel / kPixelScale) and back to the model's input.
+  torch::Tensor v = batch.mul(kInputStd).add_(kInputMean).mul_(b);
   const torch::Tensor mean = v.mean({1, 2, 3}, /*keepdim=*/true);
   v = (v - mean).mul_(c).add_(mean).clamp_(0, 1);
-  return v.mul_(2).sub_(1);
+  return v.sub_(kInputMean).div_(kInputStd);
 }
 
 torch::Tensor RandomShift(const torch::Tensor& batch, int64_t max_shift, at::Generator& generator) {
@@ -153,8 +155,8 @@ torch::Tensor CutOut(const torch::Tensor& batch, double side_fraction, at::Gener
   const torch::Tensor inside_x = (xs - centre_x).abs_().lt(half);  // n, W
   const torch::Tensor inside_y = (ys - centre_y).abs_().lt(half);  // n, H
   const torch::Tensor erase = inside_y.unsqueeze(2).logical_and(inside_x.unsqueeze(1));
-  // 0 is mid-grey in the model's [-1, 1] input scale.
-  return batch.masked_fill(erase.unsqueeze(1).to(batch.device()), 0);
+  constexpr double kMidGrey = (0.5 - kInputMean) / kInputStd;
+  return batch.masked_fill(erase.unsqueeze(1).to(batch.device()), kMidGrey);
 }
 
 torch::Tensor AugmentRows(const torch::Tensor& batch, const torch::Tensor& rows,
