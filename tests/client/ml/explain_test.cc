@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/ml/local_model.h"
+#include "common/runspec/model_file_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
@@ -360,9 +361,9 @@ TEST_F(ExplainTest, UserModuleByASubmodulePath) {
   torch::NoGradGuard no_grad;
   const torch::Tensor x = torch::from_blob(data.pixels.data(), {1, 1, kSide, kSide}, torch::kUInt8)
                               .to(torch::kFloat32)
-                              .div(255.0)
-                              .sub(0.5)
-                              .div(0.5);
+                              .div(kPixelScale)
+                              .sub(kInputMean)
+                              .div(kInputStd);
   const torch::Tensor a = net.attr("body").toModule().forward({x}).toTensor();
   const torch::Tensor fc = net.attr("fc").toTensor();
   torch::Tensor cam = torch::relu((fc[1].view({1, 4, 1, 1}) * a).sum(1, true));
