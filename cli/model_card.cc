@@ -43,7 +43,7 @@ json InputOf(int64_t height, int64_t width, int64_t channels) {
           {"width", width},
           {"channels", channels},
           {"pixel_range", {0, static_cast<int>(kPixelScale)}},
-          {"layout", "N x C x H x W, or N x H x W (one channel)"}};
+          {"layout", "N x C x H x W, or N x H x W (repeated over a colour model's channels)"}};
 }
 
 json Normalization() {
@@ -117,12 +117,24 @@ json CardFromOlderMetadata(const std::map<std::string, std::string>& metadata) {
   info.channels = IntOf(metadata, "channels", 1);
   info.run_id = IntOf(metadata, "run", 0);
   info.round = static_cast<int32_t>(IntOf(metadata, "round", 0));
+  info.unet_base_width = IntOf(metadata, "unet_base_width", 0);
+  info.unet_depth = IntOf(metadata, "unet_depth", 0);
+  auto task = metadata.find("task");
+  info.segmentation =
+      task != metadata.end() && task->second == ModelTaskName(ModelTask::kSegmentation);
   info.metadata = metadata;
   json card = ModelCardOf(info);
   card["card_version"] = 0;
   auto version = metadata.find("fedmi_version");
   card["fedmi_version"] = version != metadata.end() ? json(version->second) : json(nullptr);
-  if (info.run_id == 0) card["run"] = nullptr;
+  if (info.run_id == 0) {
+    card["run"] = nullptr;
+  } else {
+    // The file names its run and round only.
+    for (const char* unknown : {"spec_sha256", "strategy", "sites", "secure_aggregation"}) {
+      card["run"][unknown] = nullptr;
+    }
+  }
   return card;
 }
 
@@ -272,7 +284,8 @@ std::string ModelCardText(const json& card) {
     line("run spec sha256", Plain(run.value("spec_sha256", json())));
     line("strategy", Plain(run.value("strategy", json())));
     line("sites", Plain(run.value("sites", json())));
-    line("secure aggregation", run.value("secure_aggregation", false) ? "on" : "off");
+    const json secure = run.value("secure_aggregation", json());
+    line("secure aggregation", secure.is_boolean() ? (secure.get<bool>() ? "on" : "off") : "-");
   } else {
     line("run", "- (weights of no run)");
   }

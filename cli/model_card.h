@@ -3,8 +3,9 @@
 // know, in the file itself. A JSON object:
 //
 //   format, card_version      "fedmi-model-card", 1
-//   fedmi_version, created    who wrote it; when the coordinator committed
-//                             the round's model (ISO 8601 UTC), null if unknown
+//   fedmi_version, created    who wrote it; when the round finished (after
+//                             its evaluation once recorded; ISO 8601 UTC),
+//                             null if unknown
 //   architecture, task        "cnn", "classification" | "segmentation"
 //   input                     height, width, channels, pixel_range [0, 255],
 //                             layout
@@ -18,8 +19,10 @@
 //                             secure_aggregation; null for weights of no run
 //   differential_privacy      the dp_* entries (mechanism, epsilon, delta,
 //                             ...), numbers as numbers; null without DP
-//   validation                the round's metrics pooled over the sites'
-//                             validation data; null for round 0
+//   validation                the round's validation metrics as stored:
+//                             examples summed, the rest the example-weighted
+//                             mean of the sites' own; null for round 0 or
+//                             a round not yet evaluated
 //
 // Nothing in it names a site or describes a patient or an image: counts,
 // hashes and aggregates only. Pure functions; thread-safe.

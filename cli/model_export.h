@@ -90,8 +90,8 @@ struct ModelFileInfo {
   std::string strategy;
   int64_t sites = 0;  // sites whose updates reached the aggregates up to `round`
   bool secure_aggregation = false;
-  std::optional<v1::Metrics> validation;  // the round's pooled validation metrics
-  double created_unix = 0;                // when the round's model was committed; 0: unknown
+  std::optional<v1::Metrics> validation;  // the round's stored validation metrics
+  double created_unix = 0;                // when the round finished; 0: unknown
   std::vector<std::string> class_names;   // index order; empty: not named
 };
 

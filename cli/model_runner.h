@@ -173,9 +173,9 @@ class ModelRunner {
   // The metadata of a .pt or .ptl file, the model card among it
   // (kModelCardMetadataKey), with its ModelConfig as "arch",
   // "num_classes", "image_size" and "channels" (`fedmi model info`).
-  // NotFound for a missing file; InvalidArgument naming the file for one
-  // that is not a TorchScript archive (truncated, corrupted) or not a
-  // fedmi model.
+  // NotFound for a missing file; InvalidArgument for one that is not a
+  // TorchScript archive (truncated, corrupted; the error names the file) or
+  // not a fedmi model (it may not: callers add the path).
   virtual absl::StatusOr<std::map<std::string, std::string>> ReadModelMetadata(
       const std::string& path) = 0;
 

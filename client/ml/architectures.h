@@ -38,7 +38,7 @@ absl::Status BuildArchitecture(const ModelConfig& config, torch::jit::Module* mo
 // saved custom model says what it was trained for.
 void WriteConfigAttributes(const ModelConfig& config, torch::jit::Module* module);
 
-// Gives `module` the methods every exported model has beside forward
+// Gives `module` the methods every .pt fedmi writes has beside forward
 // (common/runspec/model_file_format.h), for the input its fedmi_channels,
 // fedmi_height and fedmi_width attributes name when called (written from
 // `config` if the module lacks them):

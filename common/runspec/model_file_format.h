@@ -5,7 +5,7 @@
 //   x = (p / kPixelScale - kInputMean) / kInputStd,
 // i.e. [-1, 1]. These constants are the only place that says so: training
 // and prediction (client/ml/torch_support.h, ToModelInput), the
-// `preprocess` method of every exported TorchScript module and the model
+// `preprocess` method of every .pt fedmi writes and the model
 // card's "normalization" all take them from here.
 //
 // Constants only; thread-safe.
@@ -29,7 +29,8 @@ inline constexpr char kModelCardMetadataKey[] = "model_card";
 inline constexpr char kModelCardFormat[] = "fedmi-model-card";
 inline constexpr int kModelCardVersion = 1;
 
-// Methods every exported TorchScript module has beside forward:
+// Methods every .pt fedmi writes has beside forward (a mobile .ptl keeps
+// forward only):
 // preprocess(raw pixels) -> forward's input, and predict_proba(raw pixels)
 // -> class probabilities (softmax over the classes; a segmentation model:
 // each pixel's foreground probability).

@@ -175,9 +175,12 @@ TEST(ModelCardTest, AnOlderFileGetsTheCardItsMetadataAllows) {
   EXPECT_EQ((*card)["input"]["channels"], 3);
   EXPECT_EQ((*card)["input"]["height"], 64);
   EXPECT_EQ((*card)["run"]["round"], 7);
+  EXPECT_TRUE((*card)["run"]["secure_aggregation"].is_null()) << "the file does not say";
+  EXPECT_TRUE((*card)["run"]["sites"].is_null());
   EXPECT_EQ((*card)["operating_threshold"]["threshold"], 0.4);
   EXPECT_TRUE((*card)["fedmi_version"].is_null()) << "the file does not say";
   EXPECT_THAT(ModelCardText(*card), HasSubstr("written before model cards"));
+  EXPECT_THAT(ModelCardText(*card), HasSubstr("secure aggregation     -\n"));
 }
 
 TEST(ModelCardTest, TextShowsOneFactALine) {
