@@ -301,14 +301,20 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
   // torch.jit.load, safetensors for tools that only read weights.
   const std::string model_path = *work_dir + "/final-model.pt";
   const std::string safetensors_path = *work_dir + "/final-model.safetensors";
+  // One download of the run and its weights serves both files.
+  absl::StatusOr<v1::RunStatus> finished_run = federation.admin().GetRun(*run_id);
+  if (!finished_run.ok()) return ReportError(finished_run.status());
+  int32_t final_round = -1;
+  absl::StatusOr<TensorBundle> final_weights =
+      federation.admin().ExportModel(*run_id, -1, &final_round);
+  if (!final_weights.ok()) return ReportError(final_weights.status());
   TorchModelRunner runner;
   for (const std::string& path : {model_path, safetensors_path}) {
     absl::StatusOr<ExportFormat> model_format = ResolveExportFormat(path, "", "");
     if (!model_format.ok()) return ReportError(model_format.status());
     model_format->class_names = SplitClassNames(options.class_names);
-    if (absl::Status status =
-            ExportModelToFile(federation.admin(), *run_id, -1, path, *model_format, &runner,
-                              /*summary=*/nullptr);
+    if (absl::Status status = WriteRunModelFile(*finished_run, final_round, *final_weights, path,
+                                                *model_format, &runner, /*summary=*/nullptr);
         !status.ok()) {
       return ReportError(status);
     }
