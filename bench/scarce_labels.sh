@@ -16,7 +16,8 @@
 #          pseudo-label and fixmatch.
 #   noise  all labelled; 10% of the largest site's labels flipped: clean,
 #          noisy, and noisy with the audit's flagged images down-weighted
-#          (audit-labels on that site with the noisy run's model). Each
+#          (audit-labels on that site with the noisy run's global model of
+#          round AUDIT_ROUND, or its final model when that is 0). Each
 #          federation trains TRAIN_SEEDS times on the same shards (training
 #          seeds SEED*1000+t) and the mean test AUC is recorded.
 #
@@ -25,10 +26,11 @@
 # (default "entropy bald random"), SSL_VARIANTS (default "labelled-only
 # pseudo-label fixmatch"), NOISE_WEIGHT (default 0), TRAIN_SEEDS
 # (default 1), AUDIT_EPOCHS (audit-labels --epochs, default 3; 0: the
-# federated model as it is).
+# federated model as it is), AUDIT_ROUND (the noisy run's round whose
+# global model is audited, default 3; 0: its final model).
 set -euo pipefail
 if [ $# -lt 5 ]; then
-  sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 fedmi=$(realpath "$1") data=$(realpath "$2") out=$(realpath -m "$3") experiment=$4
@@ -38,6 +40,14 @@ methods=${METHODS:-entropy bald random}
 ssl_variants=${SSL_VARIANTS:-labelled-only pseudo-label fixmatch}
 train_seeds=${TRAIN_SEEDS:-1}
 audit_epochs=${AUDIT_EPOCHS:-3}
+audit_round=${AUDIT_ROUND:-3}
+if [ "$experiment" = noise ]; then
+  if ! [[ $audit_round =~ ^[0-9]+$ ]] || ((10#$audit_round > rounds)); then
+    echo "error: AUDIT_ROUND '$audit_round' is not 0 (the final model) or a round from 1 to $rounds" >&2
+    exit 2
+  fi
+  audit_round=$((10#$audit_round))
+fi
 noise_weight=${NOISE_WEIGHT:-0}
 mkdir -p "$out"
 results=$out/results.jsonl
@@ -144,9 +154,14 @@ run_noise() {  # SEED
   split "$seed" "$base/noisy-shards" --flip-labels "$site:0.1"
   auc=$(sim_mean "$seed" "$base/clean-shards" "$base/clean")
   echo "{\"experiment\":\"noise\",\"seed\":$seed,\"variant\":\"clean\",\"auc\":$auc}" >> "$results"
-  auc=$(sim_mean "$seed" "$base/noisy-shards" "$base/noisy")
+  local audit_model=$base/noisy-t0/final-model.pt round_flags=()
+  if [ "$audit_round" -gt 0 ]; then
+    audit_model=$base/noisy-t0/round-$audit_round-model.pt
+    round_flags=(--round-models "$audit_round")
+  fi
+  auc=$(sim_mean "$seed" "$base/noisy-shards" "$base/noisy" ${round_flags[@]+"${round_flags[@]}"})
   echo "{\"experiment\":\"noise\",\"seed\":$seed,\"variant\":\"noisy\",\"auc\":$auc}" >> "$results"
-  "$fedmi" data audit-labels --model "$base/noisy-t0/final-model.pt" \
+  "$fedmi" data audit-labels --model "$audit_model" \
     --data "$base/noisy-shards/$site.npz" --out "$base/suspects.csv" --seed "$seed" \
     --epochs "$audit_epochs" \
     > "$base/audit.log" 2>&1

@@ -156,6 +156,8 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
   if (!attacks.ok()) return ReportUsageError(std::string(attacks.status().message()));
   auto label_flags = SiteLabelFlags(options.labels, options.sites);
   if (!label_flags.ok()) return ReportUsageError(std::string(label_flags.status().message()));
+  auto round_models = RoundsToExport(options.labels, options.rounds);
+  if (!round_models.ok()) return ReportUsageError(std::string(round_models.status().message()));
   const bool from_environment = options.data.empty() && std::getenv("FEDMI_DATA") != nullptr &&
                                 *std::getenv("FEDMI_DATA") != '\0';
   if (options.data.empty()) options.data = DefaultDataPath();
@@ -319,6 +321,27 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
       return ReportError(status);
     }
   }
+  nlohmann::json round_model_paths = nlohmann::json::array();
+  for (int round : *round_models) {
+    if (round > final_round) {
+      // A private run ends early once its privacy budget is spent.
+      return ReportError(absl::FailedPreconditionError(
+          absl::StrCat("--round-models ", round, ": the run ended at round ", final_round,
+                       "; its final model is ", model_path)));
+    }
+    const std::string path = absl::StrCat(*work_dir, "/round-", round, "-model.pt");
+    absl::StatusOr<TensorBundle> weights = federation.admin().ExportModel(*run_id, round, nullptr);
+    if (!weights.ok()) return ReportError(weights.status());
+    absl::StatusOr<ExportFormat> model_format = ResolveExportFormat(path, "", "");
+    if (!model_format.ok()) return ReportError(model_format.status());
+    model_format->class_names = SplitClassNames(options.class_names);
+    if (absl::Status status = WriteRunModelFile(*finished_run, round, *weights, path, *model_format,
+                                                &runner, /*summary=*/nullptr);
+        !status.ok()) {
+      return ReportError(status);
+    }
+    round_model_paths.push_back(path);
+  }
   auto test = EvaluateModelOnSplit(model_path, options.data, "test");
   if (!test.ok() && !attacks->empty()) {
     // E.g. NaN predictions: noise on BatchNorm's running variances can make
@@ -418,6 +441,7 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
                                                    : nlohmann::json(nullptr)}}},
       {"final_model", model_path},
       {"final_model_safetensors", safetensors_path},
+      {"round_models", round_model_paths},
       {"audit", audit_json},
       {"privacy", privacy_json},
       {"wall_seconds", wall}};

@@ -1,9 +1,11 @@
 #include "cli/sim_label_flags.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/evaluation/acquisition.h"
 
@@ -35,6 +37,12 @@ void AddSimLabelOptions(CLI::App* sim, SimLabelFlags* flags) {
   sim->add_option("--noisy-label-weight", flags->noisy_label_weight,
                   "weight of flagged images at the sites given --noisy-labels (default 0)")
       ->check(CLI::Range(0.0, 1.0));
+  sim->add_option("--round-models", flags->round_models,
+                  "also write the global model of these rounds (e.g. 3 or 2,5) as "
+                  "round-N-model.pt in the work directory: with several local epochs, an early "
+                  "round's model finds more flipped labels with `fedmi data audit-labels` "
+                  "(docs/scarce-labels.md)")
+      ->type_name("N[,N...]");
 }
 
 absl::StatusOr<std::map<std::string, std::vector<std::string>>> SiteLabelFlags(
@@ -92,6 +100,19 @@ absl::StatusOr<std::map<std::string, std::vector<std::string>>> SiteLabelFlags(
     }
   }
   return of_site;
+}
+
+absl::StatusOr<std::vector<int>> RoundsToExport(const SimLabelFlags& flags, int rounds) {
+  std::set<int> chosen;
+  for (absl::string_view entry : absl::StrSplit(flags.round_models, ',', absl::SkipEmpty())) {
+    int round = 0;
+    if (!absl::SimpleAtoi(entry, &round) || round < 1 || round > rounds) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--round-models '", entry, "' is not a round from 1 to ", rounds));
+    }
+    chosen.insert(round);
+  }
+  return std::vector<int>(chosen.begin(), chosen.end());
 }
 
 }  // namespace fedmi::cli

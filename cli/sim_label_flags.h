@@ -24,6 +24,10 @@ struct SimLabelFlags {
   std::string al_rounds;
   std::string al_budget;
   std::string al_method;
+  // "3" or "2,5": rounds whose global model is also written, as
+  // round-<N>-model.pt (an early round's model for `fedmi data
+  // audit-labels`, docs/scarce-labels.md).
+  std::string round_models;
 };
 
 void AddSimLabelOptions(CLI::App* sim, SimLabelFlags* flags);
@@ -32,6 +36,10 @@ void AddSimLabelOptions(CLI::App* sim, SimLabelFlags* flags);
 // InvalidArgument for a malformed SITE:FILE or a site out of range.
 absl::StatusOr<std::map<std::string, std::vector<std::string>>> SiteLabelFlags(
     const SimLabelFlags& flags, int sites);
+
+// The rounds of `flags.round_models`, ascending and unique. InvalidArgument
+// naming the entry that is not a round from 1 to `rounds`.
+absl::StatusOr<std::vector<int>> RoundsToExport(const SimLabelFlags& flags, int rounds);
 
 }  // namespace fedmi::cli
 

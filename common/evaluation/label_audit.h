@@ -1,7 +1,7 @@
 // Which labelled images likely carry a wrong label, confident-learning
 // style (Northcutt et al. 2021), from class probabilities a model gives the
 // site's images (the federated model, or cross-validated copies of it:
-// cli/label_audit_command.cc). Arithmetic only.
+// client/label_audit.h). Arithmetic only.
 //
 // Class j's threshold t_j is the mean probability of class j over the
 // images labelled j: how sure the model is, on average, of its own class.

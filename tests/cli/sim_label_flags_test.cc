@@ -65,5 +65,20 @@ TEST(SimLabelFlagsTest, ActiveLearningFlagsReachEverySiteOnceChecked) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("go with --al-rounds")));
 }
 
+TEST(SimLabelFlagsTest, RoundsToExportAreRoundsOfTheRun) {
+  SimLabelFlags flags;
+  ASSERT_OK_AND_ASSIGN(std::vector<int> rounds, RoundsToExport(flags, 10));
+  EXPECT_THAT(rounds, IsEmpty());
+  flags.round_models = "5, 3,5";
+  ASSERT_OK_AND_ASSIGN(rounds, RoundsToExport(flags, 10));
+  EXPECT_THAT(rounds, ElementsAre(3, 5));
+  for (const char* entry : {"0", "11", "x", "3;4", "-1"}) {
+    flags.round_models = entry;
+    EXPECT_THAT(RoundsToExport(flags, 10),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("from 1 to 10")))
+        << entry;
+  }
+}
+
 }  // namespace
 }  // namespace fedmi::cli

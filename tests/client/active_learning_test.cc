@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "tests/client/ml/squares.h"
 #include "tests/client/site_worker_test_util.h"
+#include "tests/client/squares_model.h"
 #include "tests/test_util.h"
 
 namespace fedmi {
@@ -24,16 +25,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-std::unique_ptr<ml::LocalModel> TrainedOnSquares() {
-  auto created = ml::LocalModel::Create(ml::ModelConfig{});
-  EXPECT_THAT(created, IsOk());
-  ml::TrainOptions train;
-  train.epochs = 3;
-  train.seed = 2;
-  EXPECT_THAT((*created)->Train(ml::MakeSquares(160, 28, 1), train), IsOk());
-  return *std::move(created);
-}
 
 // A pool of `rows` squares without labels, ids "pool/<row>"; rows 0 and 1
 // are the same image.

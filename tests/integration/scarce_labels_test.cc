@@ -89,8 +89,16 @@ TEST(ScarceLabelsTest, AnActiveLearningRoundLeavesNothingOfThePoolAtTheCoordinat
   }
 
   const std::string first = scratch.Join("first");
-  out = RunCommand(SimCommand(shards, data, first));
+  out = RunCommand(SimCommand(shards, data, first, "--round-models 1"));
   ASSERT_EQ(out.exit_code, 0) << out.stdout_text;
+  // The early round's model, for a label audit, is round 1's.
+  const nlohmann::json first_run = nlohmann::json::parse(LastLine(out.stdout_text));
+  ASSERT_EQ(first_run["round_models"].size(), 1u);
+  EXPECT_EQ(first_run["round_models"][0], first + "/round-1-model.pt");
+  CommandOutput info =
+      RunCommand(absl::StrCat(Binary("fedmi"), " model info ", first, "/round-1-model.pt --json"));
+  ASSERT_EQ(info.exit_code, 0) << info.stdout_text;
+  EXPECT_EQ(nlohmann::json::parse(LastLine(info.stdout_text))["run"]["round"], 1);
   std::ifstream site_log(first + "/logs/site-1.log");
   const std::string site_text((std::istreambuf_iterator<char>(site_log)), {});
   EXPECT_THAT(site_text, HasSubstr("pseudo-labelled ones"));
