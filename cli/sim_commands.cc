@@ -311,13 +311,15 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
       federation.admin().ExportModel(*run_id, -1, &final_round);
   if (!final_weights.ok()) return ReportError(final_weights.status());
   TorchModelRunner runner;
+  auto write_model = [&](int32_t round, const TensorBundle& weights,
+                         const std::string& path) -> absl::Status {
+    ASSIGN_OR_RETURN(ExportFormat model_format, ResolveExportFormat(path, "", ""));
+    model_format.class_names = SplitClassNames(options.class_names);
+    return WriteRunModelFile(*finished_run, round, weights, path, model_format, &runner,
+                             /*summary=*/nullptr);
+  };
   for (const std::string& path : {model_path, safetensors_path}) {
-    absl::StatusOr<ExportFormat> model_format = ResolveExportFormat(path, "", "");
-    if (!model_format.ok()) return ReportError(model_format.status());
-    model_format->class_names = SplitClassNames(options.class_names);
-    if (absl::Status status = WriteRunModelFile(*finished_run, final_round, *final_weights, path,
-                                                *model_format, &runner, /*summary=*/nullptr);
-        !status.ok()) {
+    if (absl::Status status = write_model(final_round, *final_weights, path); !status.ok()) {
       return ReportError(status);
     }
   }
@@ -332,12 +334,7 @@ int RunSim(const GlobalOptions& global, SimOptions options, SimObserver* observe
     const std::string path = absl::StrCat(*work_dir, "/round-", round, "-model.pt");
     absl::StatusOr<TensorBundle> weights = federation.admin().ExportModel(*run_id, round, nullptr);
     if (!weights.ok()) return ReportError(weights.status());
-    absl::StatusOr<ExportFormat> model_format = ResolveExportFormat(path, "", "");
-    if (!model_format.ok()) return ReportError(model_format.status());
-    model_format->class_names = SplitClassNames(options.class_names);
-    if (absl::Status status = WriteRunModelFile(*finished_run, round, *weights, path, *model_format,
-                                                &runner, /*summary=*/nullptr);
-        !status.ok()) {
+    if (absl::Status status = write_model(round, *weights, path); !status.ok()) {
       return ReportError(status);
     }
     round_model_paths.push_back(path);
